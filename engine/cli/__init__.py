@@ -1,0 +1,97 @@
+"""The headless, docker-like command line: `dockui <verb> ...`.
+
+Each group of verbs lives in its own module with a `register(subparsers)` function; a verb's handler
+is `handler(args, config) -> int`. Modules here import heavy things (requests, pyroute2) only inside
+handlers, so `dockui ps` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from engine import __version__
+from engine.config import EngineConfig
+from engine.errors import DockuiError, NeedsRoot
+
+# Modules that register verbs, in the order their verbs appear in `--help`.
+VERB_MODULES = (
+    "engine.cli.container_cmds",
+    "engine.cli.registry_cmds",
+    "engine.cli.image_cmds",
+    "engine.cli.network_cmds",
+    "engine.cli.stats_cmds",
+)
+
+Handler = Callable[[argparse.Namespace, EngineConfig], int]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that exits 125 on a usage error, as docker does."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(125)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="dockui", description="A daemonless container engine with a TUI.")
+    add_global_options(parser)
+    subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=ArgumentParser)
+    for name in VERB_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", help="state directory (default /var/lib/dockui, or $DOCKUI_ROOT)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("DOCKUI_LOG_LEVEL", "warning"),
+        choices=["debug", "info", "warning", "error", "critical"],
+    )
+    parser.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="allow plain HTTP (and unverified TLS) for this registry",
+    )
+    parser.add_argument("--version", action="version", version=f"dockui {__version__}")
+
+
+def config_from_args(args: argparse.Namespace) -> EngineConfig:
+    config = EngineConfig.load(root=args.root, log_level=args.log_level)
+    config.insecure_registries = [*config.insecure_registries, *args.insecure_registry]
+    return config
+
+
+def require_root(what: str) -> None:
+    """Raise NeedsRoot (exit 125, one line) unless we are root."""
+    if os.geteuid() != 0:
+        raise NeedsRoot(f"{what} needs root (namespaces, mounts, cgroups): run it with sudo")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    config = config_from_args(args)
+    handler: Handler = args.handler
+    try:
+        return handler(args, config)
+    except DockuiError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,45 @@
+"""Errors the engine raises on purpose: each carries the exit status the CLI should use.
+
+Docker's conventions: 125 when the engine itself fails (bad flag, missing image, registry error),
+126 when the container's command cannot be invoked, 127 when it is not found.
+"""
+
+from __future__ import annotations
+
+
+class DockuiError(Exception):
+    """An error with a message meant for people; exit status 125 unless a subclass says otherwise."""
+
+    exit_code = 125
+
+
+class InvalidArgument(DockuiError):
+    """A malformed reference, flag value or option."""
+
+
+class NotFound(DockuiError):
+    """No such image, container, network, volume or layer."""
+
+
+class Conflict(DockuiError):
+    """The name is in use, the port is taken, the container is in the wrong state..."""
+
+
+class NeedsRoot(DockuiError):
+    """The operation needs root (namespaces, mounts, cgroups, netlink)."""
+
+
+class RegistryError(DockuiError):
+    """The registry refused or failed a request (after retries)."""
+
+
+class IntegrityError(DockuiError):
+    """A digest did not match, a tar was malicious, a manifest was malformed."""
+
+
+class CommandNotInvokable(DockuiError):
+    exit_code = 126
+
+
+class CommandNotFound(DockuiError):
+    exit_code = 127

@@ -1,0 +1,1 @@
+"""Textual CSS for dockui (shipped as package data)."""

@@ -1,0 +1,32 @@
+"""The console entry point: global options, usage errors and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def dockui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui.launcher", *args], capture_output=True, text=True)
+
+
+def test_version() -> None:
+    result = dockui("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("dockui ")
+
+
+def test_unknown_verb_is_a_usage_error_with_status_125() -> None:
+    result = dockui("no-such-verb")
+    assert result.returncode == 125
+    assert "invalid choice" in result.stderr
+
+
+def test_launcher_tells_verbs_from_global_options() -> None:
+    from tui.launcher import _has_verb
+
+    assert not _has_verb([])
+    assert not _has_verb(["--root", "/tmp/x", "--log-level", "debug"])
+    assert not _has_verb(["--root=/tmp/x"])
+    assert _has_verb(["--root", "/tmp/x", "ps"])
+    assert _has_verb(["--help"])

@@ -1,0 +1,56 @@
+"""The engine is usable without the TUI: it must never import `tui` or `textual`."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ENGINE = Path(__file__).resolve().parent.parent / "engine"
+
+
+def test_engine_sources_never_import_tui_or_textual() -> None:
+    offenders = []
+    for path in ENGINE.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module":
+                names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            for name in names:
+                if name.split(".")[0] in ("tui", "textual"):
+                    offenders.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno} imports {name}")
+    assert offenders == []
+
+
+def test_importing_every_engine_module_loads_no_textual() -> None:
+    modules = sorted(
+        ".".join(p.relative_to(ENGINE.parent).with_suffix("").parts).removesuffix(".__init__")
+        for p in ENGINE.rglob("*.py")
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tui', 'textual')]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_start_path_stays_light() -> None:
+    """`dockui --help` must not pay for requests, pyroute2 or textual."""
+    code = (
+        "import sys\n"
+        "from tui.launcher import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'requests', 'pyroute2', 'textual', 'psutil'})\n"
+        "print(heavy, file=sys.stderr); sys.exit(1 if heavy else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

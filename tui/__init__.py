@@ -1,0 +1,1 @@
+"""dockui's full-screen Textual interface. Stands on the engine; the engine never imports it."""

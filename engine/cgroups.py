@@ -1,0 +1,544 @@
+"""Cgroups for containers, v1 and v2: one group per container under `config.cgroup_parent`.
+
+Why both: the CI machine mounts v1 (hybrid: v1 controllers plus a v2 tree holding only hugetlb, which
+we treat as v1, as runc does), most current distributions mount pure v2. The version is detected once
+per `fs_root`; a `Cgroup` knows its directories (`paths`: controller -> dir on v1, "unified" -> dir
+on v2) and writes limits the way runc does. Nothing here forks: the runtime joins the group by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.config import EngineConfig
+from engine.errors import DockuiError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CFS_PERIOD_US = 100_000
+MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less: "Minimum memory limit allowed is 6MB"
+# v1 controllers a container gets a directory in (those mounted on this host).
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+# v2 controllers enabled for the children of the parent group (those the kernel offers).
+V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+
+# runc's default device allow-list (libcontainer/specconv AllowedDevices, without /dev/net/tun),
+# in devices.allow syntax. Used when engine.security does not export DEFAULT_DEVICE_RULES.
+RUNC_DEFAULT_DEVICE_RULES: tuple[str, ...] = (
+    "c *:* m",  # mknod of any char device (using it still needs an allow rule)
+    "b *:* m",  # mknod of any block device
+    "c 1:3 rwm",  # /dev/null
+    "c 1:8 rwm",  # /dev/random
+    "c 1:7 rwm",  # /dev/full
+    "c 5:0 rwm",  # /dev/tty
+    "c 1:5 rwm",  # /dev/zero
+    "c 1:9 rwm",  # /dev/urandom
+    "c 5:1 rwm",  # /dev/console
+    "c 136:* rwm",  # /dev/pts/*
+    "c 5:2 rwm",  # /dev/ptmx
+)
+
+
+def default_device_rules() -> tuple[str, ...]:
+    """The isolation engineer's list (engine.security.DEFAULT_DEVICE_RULES) if present, else runc's."""
+    try:
+        from engine.security import DEFAULT_DEVICE_RULES  # type: ignore[attr-defined]
+    except ImportError:
+        return RUNC_DEFAULT_DEVICE_RULES
+    return tuple(device_rule_line(r) for r in DEFAULT_DEVICE_RULES)
+
+
+def device_rule_line(rule: Any) -> str:
+    """One rule as `devices.allow` wants it ("c 1:3 rwm"), from a string, a tuple or an object.
+
+    Objects may carry `type`, `major`, `minor` (None or -1 = "*") and `access`/`permissions`.
+    """
+    if isinstance(rule, str):
+        return rule.strip()
+    if isinstance(rule, tuple | list):
+        kind, major, minor, access = rule
+    else:
+        kind = getattr(rule, "type", "a")
+        major = getattr(rule, "major", None)
+        minor = getattr(rule, "minor", None)
+        access = getattr(rule, "access", None) or getattr(rule, "permissions", "rwm")
+
+    def part(n: Any) -> str:
+        return "*" if n is None or n == -1 or n == "*" else str(int(n))
+
+    return f"{kind} {part(major)}:{part(minor)} {access}"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Limits as `docker run` takes them, in bytes/ints; None = not set.
+
+    `memory_swap` is memory plus swap, like Docker's --memory-swap (-1 = unlimited swap; None with
+    `memory` set = twice `memory`, Docker's default). `pids_limit` <= 0 means unlimited.
+    """
+
+    memory: int | None = None
+    memory_swap: int | None = None
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    pids_limit: int | None = None
+    blkio_weight: int | None = None
+
+    def validate(self) -> None:
+        """Refuse what Docker refuses, with Docker's wording where it has one."""
+        if self.memory is not None and 0 < self.memory < MIN_MEMORY:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        if self.memory_swap is not None and self.memory_swap not in (0, -1):
+            if not self.memory:
+                raise InvalidArgument(
+                    "You should always set the Memory limit when using Memoryswap limit, see usage"
+                )
+            if self.memory_swap < self.memory:
+                raise InvalidArgument(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage"
+                )
+        if self.cpus is not None and self.cpus != 0:
+            online = os.cpu_count() or 1
+            if not 0.01 <= self.cpus <= online:
+                raise InvalidArgument(
+                    f"Range of CPUs is from 0.01 to {online:.2f}, as there are only {online} CPUs available"
+                )
+        if self.cpu_shares is not None and self.cpu_shares < 0:
+            raise InvalidArgument("invalid CPU shares: must be >= 0")
+        if self.blkio_weight is not None and self.blkio_weight != 0 and not 10 <= self.blkio_weight <= 1000:
+            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+        if self.cpuset_cpus is not None:
+            parse_cpu_list(self.cpuset_cpus)
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """"0-2,4" -> {0, 1, 2, 4}; InvalidArgument on nonsense."""
+    cpus: set[int] = set()
+    try:
+        for part in filter(None, text.strip().split(",")):
+            lo, _, hi = part.partition("-")
+            first, last = int(lo), int(hi or lo)
+            if first < 0 or last < first:
+                raise ValueError(part)
+            cpus.update(range(first, last + 1))
+    except ValueError:
+        raise InvalidArgument(f"invalid value {text!r} for cpuset cpus") from None
+    return cpus
+
+
+def cpu_shares_to_weight(shares: int) -> int:
+    """runc's ConvertCPUSharesToCgroupV2Value: [2, 262144] -> [1, 10000]; 0 stays unset."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def blkio_weight_to_io_weight(weight: int) -> int:
+    """runc's ConvertBlkIOToIOWeightValue: [10, 1000] -> [1, 10000] (for io.weight, not io.bfq.weight)."""
+    if weight == 0:
+        return 0
+    return 1 + ((weight - 10) * 9999) // 990
+
+
+def cgroup_version(fs_root: Path = CGROUP_ROOT) -> int:
+    """2 on a pure v2 host (cgroup.controllers at the root), else 1 (v1 and hybrid)."""
+    return 2 if (Path(fs_root) / "cgroup.controllers").exists() else 1
+
+
+def _write(path: Path, value: str) -> None:
+    """One write(2) per value, as the kernel wants for cgroup files."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str:
+    with open(path, "rb") as f:
+        return f.read().decode()
+
+
+def _flat_keyed(text: str) -> dict[str, int]:
+    """Parse "key value" lines (memory.events, memory.oom_control, cpu.stat) into ints."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            continue
+    return out
+
+
+def _parent_parts(config: EngineConfig) -> tuple[str, ...]:
+    parts = tuple(p for p in config.cgroup_parent.strip("/").split("/") if p)
+    if not parts or any(p in (".", "..") for p in parts):
+        raise InvalidArgument(f"invalid cgroup parent {config.cgroup_parent!r}")
+    return parts
+
+
+def parent_dirs(config: EngineConfig, fs_root: Path = CGROUP_ROOT) -> dict[str, Path]:
+    """The parent group's directory per controller (v1) or {"unified": dir} (v2)."""
+    fs_root = Path(fs_root)
+    rel = Path(*_parent_parts(config))
+    if cgroup_version(fs_root) == 2:
+        return {"unified": fs_root / rel}
+    return {c: fs_root / c / rel for c in V1_CONTROLLERS if (fs_root / c).is_dir()}
+
+
+def open_cgroup(config: EngineConfig, container_id: str, fs_root: Path = CGROUP_ROOT) -> Cgroup:
+    """The (maybe not yet created) group of one container."""
+    if not container_id or "/" in container_id or container_id in (".", ".."):
+        raise InvalidArgument(f"invalid container id {container_id!r} for a cgroup")
+    parents = parent_dirs(config, fs_root)
+    return Cgroup(
+        version=cgroup_version(Path(fs_root)),
+        fs_root=Path(fs_root),
+        paths={c: p / container_id for c, p in parents.items()},
+    )
+
+
+class Cgroup:
+    """One container's group. `paths` is what the state records and the stats sampler reads."""
+
+    def __init__(self, version: int, fs_root: Path, paths: dict[str, Path]) -> None:
+        self.version = version
+        self.fs_root = fs_root
+        self.paths = paths
+
+    @classmethod
+    def from_paths(cls, paths: dict[str, str | Path], fs_root: Path = CGROUP_ROOT) -> Cgroup:
+        """Rebuild from recorded paths (e.g. ContainerRecord.cgroup_paths)."""
+        clean = {k: Path(v) for k, v in paths.items()}
+        return cls(2 if "unified" in clean else 1, Path(fs_root), clean)
+
+    def __repr__(self) -> str:
+        return f"Cgroup(v{self.version}, {self.paths})"
+
+    # ------------------------------------------------------------------------------------ creation
+
+    def create(
+        self,
+        resources: Resources | None = None,
+        devices_allow: tuple[str, ...] | list[Any] | None = None,
+        privileged: bool = False,
+    ) -> None:
+        """Make the directories and write the limits; on failure nothing is left behind."""
+        resources = resources or Resources()
+        resources.validate()
+        try:
+            if self.version == 2:
+                self._create_v2(resources)
+            else:
+                self._create_v1(resources, devices_allow, privileged)
+        except OSError as exc:
+            with _suppress_oserror():
+                self.destroy()
+            raise DockuiError(f"cannot set up cgroup: {exc}") from exc
+        except DockuiError:
+            with _suppress_oserror():
+                self.destroy()
+            raise
+
+    def _mkdirs_v1(self, controller: str, leaf: Path) -> None:
+        """Create every level from the controller root to `leaf`; cpuset levels get cpus/mems first."""
+        root = self.fs_root / controller
+        rel = leaf.relative_to(root)
+        current = root
+        for part in rel.parts:
+            current = current / part
+            try:
+                current.mkdir()
+            except FileExistsError:
+                pass
+            if controller == "cpuset":
+                _inherit_cpuset(current)
+
+    def _create_v1(self, res: Resources, devices_allow: Any, privileged: bool) -> None:
+        for controller, path in self.paths.items():
+            self._mkdirs_v1(controller, path)
+        p = self.paths
+        if "memory" in p and res.memory:
+            _write(p["memory"] / "memory.limit_in_bytes", str(res.memory))
+            swap = res.memory_swap if res.memory_swap not in (None, 0) else 2 * res.memory
+            memsw = p["memory"] / "memory.memsw.limit_in_bytes"
+            if memsw.exists():
+                _write(memsw, "-1" if swap == -1 else str(swap))
+            elif res.memory_swap not in (None, 0, -1):
+                log.warning("Your kernel does not support swap limit capabilities. Limitation discarded.")
+        if "cpu" in p:
+            if res.cpus:
+                _write(p["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                _write(p["cpu"] / "cpu.cfs_quota_us", str(max(1000, round(res.cpus * CFS_PERIOD_US))))
+            if res.cpu_shares:
+                _write(p["cpu"] / "cpu.shares", str(max(2, res.cpu_shares)))
+        if "cpuset" in p and res.cpuset_cpus:
+            _check_cpuset(res.cpuset_cpus, p["cpuset"].parent / "cpuset.cpus")
+            _write(p["cpuset"] / "cpuset.cpus", res.cpuset_cpus)
+        if "pids" in p and res.pids_limit is not None:
+            _write(p["pids"] / "pids.max", "max" if res.pids_limit <= 0 else str(res.pids_limit))
+        if res.blkio_weight:
+            target = None
+            if "blkio" in p:
+                for name in ("blkio.weight", "blkio.bfq.weight"):
+                    if (p["blkio"] / name).exists():
+                        target = p["blkio"] / name
+                        break
+            if target is None:
+                log.warning(
+                    "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+                )
+            else:
+                _write(target, str(res.blkio_weight))
+        if "devices" in p:
+            if privileged:
+                _write(p["devices"] / "devices.allow", "a")
+            else:
+                rules = default_device_rules() if devices_allow is None else devices_allow
+                _write(p["devices"] / "devices.deny", "a")
+                for rule in rules:
+                    _write(p["devices"] / "devices.allow", device_rule_line(rule))
+
+    def _create_v2(self, res: Resources) -> None:
+        leaf = self.paths["unified"]
+        rel = leaf.relative_to(self.fs_root)
+        current = self.fs_root
+        for part in rel.parts:
+            _enable_v2_controllers(current)
+            current = current / part
+            try:
+                current.mkdir()
+            except FileExistsError:
+                pass
+        if res.memory:
+            _write(leaf / "memory.max", str(res.memory))
+            swap_file = leaf / "memory.swap.max"
+            if res.memory_swap == -1:
+                swap = "max"
+            elif res.memory_swap in (None, 0):
+                swap = str(res.memory)  # Docker's default: as much swap as memory
+            else:
+                swap = str(res.memory_swap - res.memory)
+            if swap_file.exists():
+                _write(swap_file, swap)
+            elif res.memory_swap not in (None, 0, -1):
+                log.warning("Your kernel does not support swap limit capabilities. Limitation discarded.")
+        if res.cpus:
+            _write(leaf / "cpu.max", f"{max(1000, round(res.cpus * CFS_PERIOD_US))} {CFS_PERIOD_US}")
+        if res.cpu_shares:
+            _write(leaf / "cpu.weight", str(cpu_shares_to_weight(max(2, res.cpu_shares))))
+        if res.cpuset_cpus:
+            _check_cpuset(res.cpuset_cpus, leaf.parent / "cpuset.cpus.effective")
+            _write(leaf / "cpuset.cpus", res.cpuset_cpus)
+        if res.pids_limit is not None:
+            _write(leaf / "pids.max", "max" if res.pids_limit <= 0 else str(res.pids_limit))
+        if res.blkio_weight:
+            if (leaf / "io.bfq.weight").exists():
+                _write(leaf / "io.bfq.weight", str(res.blkio_weight))
+            elif (leaf / "io.weight").exists():
+                _write(leaf / "io.weight", f"default {blkio_weight_to_io_weight(res.blkio_weight)}")
+            else:
+                log.warning("Your kernel does not support Block I/O weight. Weight discarded.")
+        # Devices: cgroup v2 controls devices only through an eBPF program, which dockui does not load.
+        # The container's /dev is a tmpfs holding only the standard nodes, and mknod is not in the
+        # default capability set; see docs/cgroups.md.
+
+    # ------------------------------------------------------------------------------------ processes
+
+    def _procs_dir(self) -> Path:
+        for key in ("unified", "pids", "memory", "freezer", "cpu"):
+            if key in self.paths:
+                return self.paths[key]
+        return next(iter(self.paths.values()))
+
+    def add_process(self, pid: int) -> None:
+        """Move `pid` (and, on v1, only that process) into every controller's directory."""
+        seen: set[Path] = set()
+        for path in self.paths.values():
+            real = path.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            _write(path / "cgroup.procs", str(pid))
+
+    def pids(self) -> list[int]:
+        """Processes in the group (empty when it does not exist)."""
+        try:
+            text = _read(self._procs_dir() / "cgroup.procs")
+        except (FileNotFoundError, OSError):
+            return []
+        return [int(x) for x in text.split()]
+
+    def exists(self) -> bool:
+        return any(p.is_dir() for p in self.paths.values())
+
+    @property
+    def frozen(self) -> bool:
+        try:
+            if self.version == 2:
+                return _flat_keyed(_read(self.paths["unified"] / "cgroup.events")).get("frozen") == 1
+            return _read(self.paths["freezer"] / "freezer.state").strip() == "FROZEN"
+        except (KeyError, FileNotFoundError):
+            return False
+
+    def freeze(self, timeout: float = 5.0) -> None:
+        """Stop every process in the group and wait until the kernel says it is frozen."""
+        self._set_frozen(True, timeout)
+
+    def thaw(self, timeout: float = 5.0) -> None:
+        self._set_frozen(False, timeout)
+
+    def _set_frozen(self, frozen: bool, timeout: float) -> None:
+        if self.version == 2:
+            control, value = self.paths["unified"] / "cgroup.freeze", "1" if frozen else "0"
+        else:
+            if "freezer" not in self.paths:
+                raise DockuiError("the freezer cgroup controller is not mounted")
+            control, value = self.paths["freezer"] / "freezer.state", "FROZEN" if frozen else "THAWED"
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            # v1 may stay FREEZING while a task is in an uninterruptible sleep; runc re-writes FROZEN.
+            _write(control, value)
+            if self.frozen == frozen:
+                return
+            if time.monotonic() > deadline:
+                if frozen:
+                    with _suppress_oserror():
+                        self._set_frozen_once(False)
+                raise DockuiError(f"cgroup did not become {'frozen' if frozen else 'thawed'} in {timeout:g}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _set_frozen_once(self, frozen: bool) -> None:
+        if self.version == 2:
+            _write(self.paths["unified"] / "cgroup.freeze", "1" if frozen else "0")
+        else:
+            _write(self.paths["freezer"] / "freezer.state", "FROZEN" if frozen else "THAWED")
+
+    def oom_kill_count(self) -> int:
+        """How many processes the kernel's OOM killer killed in this group (0 if unknown)."""
+        try:
+            if self.version == 2:
+                return _flat_keyed(_read(self.paths["unified"] / "memory.events")).get("oom_kill", 0)
+            return _flat_keyed(_read(self.paths["memory"] / "memory.oom_control")).get("oom_kill", 0)
+        except (KeyError, FileNotFoundError):
+            return 0
+
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Signal every process; frozen meanwhile (when possible) so none can fork away, as runc does."""
+        if self.version == 2 and sig == signal.SIGKILL and (self.paths["unified"] / "cgroup.kill").exists():
+            _write(self.paths["unified"] / "cgroup.kill", "1")
+            return
+        can_freeze = self.version == 2 or "freezer" in self.paths
+        was_frozen = self.frozen
+        if can_freeze and not was_frozen:
+            try:
+                self.freeze(timeout=2.0)
+            except (DockuiError, OSError):
+                can_freeze = False
+        for pid in self.pids():
+            with _suppress_oserror():
+                os.kill(pid, sig)
+        if can_freeze and not was_frozen:
+            with _suppress_oserror():
+                self.thaw(timeout=2.0)
+
+    # ------------------------------------------------------------------------------------ removal
+
+    def destroy(self, timeout: float = 3.0) -> None:
+        """Remove every directory; processes still inside are killed first. Idempotent.
+
+        rmdir fails with EBUSY while exiting processes drain from the group, so retry briefly.
+        """
+        if self.pids():
+            with _suppress_oserror():
+                if self.version == 1 and self.frozen:
+                    self._set_frozen_once(False)
+                self.kill_all(signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        pending = list(dict.fromkeys(self.paths.values()))
+        while pending:
+            still: list[Path] = []
+            for path in pending:
+                try:
+                    os.rmdir(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY:
+                        raise DockuiError(f"cannot remove cgroup {path}: {exc}") from exc
+                    still.append(path)
+            pending = still
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise DockuiError(f"cgroup still busy after {timeout:g}s: {', '.join(map(str, pending))}")
+            with _suppress_oserror():
+                self.kill_all(signal.SIGKILL)
+            time.sleep(0.02)
+
+
+def _suppress_oserror() -> contextlib.suppress:
+    return contextlib.suppress(OSError, DockuiError)
+
+
+def _check_cpuset(wanted: str, available_file: Path) -> None:
+    available = _read(available_file).strip()
+    if not parse_cpu_list(wanted) <= parse_cpu_list(available):
+        raise InvalidArgument(f"Requested CPUs are not available - requested {wanted}, available: {available}")
+
+
+def _inherit_cpuset(directory: Path) -> None:
+    """A v1 cpuset group starts with empty cpus/mems, and no task may join it until both are set."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not _read(directory / name).strip():
+            _write(directory / name, _read(directory.parent / name).strip())
+
+
+def _enable_v2_controllers(directory: Path) -> None:
+    """Turn on, for the children of `directory`, each controller dockui uses that it offers."""
+    available = set(_read(directory / "cgroup.controllers").split())
+    enabled = set(_read(directory / "cgroup.subtree_control").split())
+    wanted = [c for c in V2_CONTROLLERS if c in available and c not in enabled]
+    if wanted:
+        _write(directory / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+
+
+def cleanup_orphans(config: EngineConfig, keep_ids: set[str], fs_root: Path = CGROUP_ROOT) -> list[str]:
+    """Destroy every container group under the parent whose id is not in `keep_ids` (reconcile)."""
+    removed: set[str] = set()
+    for parent in parent_dirs(config, fs_root).values():
+        try:
+            names = [e.name for e in os.scandir(parent) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if name in keep_ids or name in removed:
+                continue
+            try:
+                open_cgroup(config, name, fs_root).destroy()
+                removed.add(name)
+            except DockuiError as exc:
+                log.warning("could not remove orphan cgroup %s: %s", name, exc)
+    return sorted(removed)
+
+
+def remove_parent(config: EngineConfig, fs_root: Path = CGROUP_ROOT) -> None:
+    """Remove the parent group(s) if empty, deepest level first (tests; engine uninstall)."""
+    parts = _parent_parts(config)
+    for parent in parent_dirs(config, fs_root).values():
+        for depth in range(len(parts)):
+            with contextlib.suppress(FileNotFoundError, OSError):
+                os.rmdir(parent.parents[depth - 1] if depth else parent)

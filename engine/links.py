@@ -1,0 +1,110 @@
+"""Legacy container links (`--link name[:alias]`): environment variables and /etc/hosts lines.
+
+Pure functions, byte-for-byte Docker's format (moby `daemon/links/links.go` and
+`buildSandboxOptions`), so programs written for Docker's links work unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.errors import InvalidArgument
+
+
+@dataclass
+class LinkTarget:
+    """What the linking container needs to know about the linked one."""
+
+    name: str  # the linked container's name, without the leading "/"
+    alias: str  # the alias given in --link (the name when none was given)
+    ip: str
+    hostname: str = ""
+    exposed_ports: list[str] = field(default_factory=list)  # "80/tcp", "53/udp", "8080"
+    env: list[str] = field(default_factory=list)  # "KEY=value"
+
+
+def parse_link(text: str) -> tuple[str, str]:
+    """`name[:alias]` -> (name, alias); Docker strips a leading "/" from the name."""
+    name, _, alias = text.partition(":")
+    name = name.lstrip("/")
+    if not name:
+        raise InvalidArgument(f"invalid --link {text!r}: expected name[:alias]")
+    alias = alias or name
+    if "/" in alias or not alias.strip():
+        raise InvalidArgument(f"invalid --link {text!r}: bad alias")
+    return name, alias
+
+
+def _port(spec: str) -> tuple[int, str]:
+    number, _, proto = spec.partition("/")
+    try:
+        port = int(number)
+    except ValueError:
+        raise InvalidArgument(f"invalid exposed port {spec!r}") from None
+    return port, (proto or "tcp").lower()
+
+
+def _sorted_ports(ports: list[str]) -> list[tuple[int, str]]:
+    """Docker's order: by number, tcp before other protocols of the same number."""
+    parsed = [_port(p) for p in ports]
+    return sorted(parsed, key=lambda p: (p[0], p[1] != "tcp"))
+
+
+def _next_contiguous(ports: list[tuple[int, str]], value: int, index: int) -> int:
+    if index + 1 == len(ports):
+        return index
+    for i in range(index + 1, len(ports)):
+        if ports[i][0] > value + 1:
+            return i - 1
+        value += 1
+    return len(ports) - 1
+
+
+def link_env(parent_name: str, target: LinkTarget) -> list[str]:
+    """The environment variables Docker gives a container linked to `target` (in Docker's order)."""
+    alias = target.alias.upper().replace("-", "_")
+    ip = target.ip
+    ports = _sorted_ports(target.exposed_ports)
+    env: list[str] = []
+    if ports:
+        port, proto = ports[0]
+        env.append(f"{alias}_PORT={proto}://{ip}:{port}")
+    i = 0
+    while i < len(ports):
+        port, proto = ports[i]
+        j = _next_contiguous(ports, port, i)
+        if j > i + 1:
+            up = proto.upper()
+            env.append(f"{alias}_PORT_{port}_{up}_START={proto}://{ip}:{port}")
+            env.append(f"{alias}_PORT_{port}_{up}_ADDR={ip}")
+            env.append(f"{alias}_PORT_{port}_{up}_PROTO={proto}")
+            env.append(f"{alias}_PORT_{port}_{up}_PORT_START={port}")
+            end_port, end_proto = ports[j]
+            env.append(f"{alias}_PORT_{port}_{end_proto.upper()}_END={end_proto}://{ip}:{end_port}")
+            env.append(f"{alias}_PORT_{port}_{end_proto.upper()}_PORT_END={end_port}")
+            i = j + 1
+        else:
+            i += 1
+    for port, proto in ports:
+        up = proto.upper()
+        env.append(f"{alias}_PORT_{port}_{up}={proto}://{ip}:{port}")
+        env.append(f"{alias}_PORT_{port}_{up}_ADDR={ip}")
+        env.append(f"{alias}_PORT_{port}_{up}_PORT={port}")
+        env.append(f"{alias}_PORT_{port}_{up}_PROTO={proto}")
+    env.append(f"{alias}_NAME=/{parent_name.lstrip('/')}/{target.alias}")
+    for item in target.env:
+        key, sep, value = item.partition("=")
+        if not sep or key in ("HOME", "PATH"):
+            continue
+        env.append(f"{alias}_ENV_{key}={value}")
+    return env
+
+
+def hosts_entry(target: LinkTarget) -> tuple[str, str]:
+    """(ip, names) for /etc/hosts: the alias, the linked container's hostname and, if different, its name."""
+    names = [target.alias]
+    if target.hostname:
+        names.append(target.hostname)
+    if target.alias != target.name:
+        names.append(target.name)
+    return target.ip, " ".join(names)

@@ -16,6 +16,7 @@ from engine.config import EngineConfig
 pytest_plugins = [
     "tests.fixtures.busybox",
     "tests.fixtures.registry",
+    "tests.fixtures.imagebuild",
     "tests.fixtures.cgroupv2_tree",
 ]
 

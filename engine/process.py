@@ -1,0 +1,563 @@
+"""Starting a container's process (and `exec`s into it) in its own namespaces.
+
+Used by the lifecycle engineer's per-container monitor, a fresh single-threaded interpreter: fork
+is safe there. Do not call spawn_container/exec_in_container from a threaded process (the TUI);
+start a helper interpreter instead.
+
+spawn_container(spec, stdio, on_namespaces_ready) -> host pid
+    1. The caller unshares CLONE_NEWPID for its *children* only, forks, and restores its own
+       pid_for_children with setns (so it can start the container again later, e.g. --restart).
+       The child is PID 1 of the new pid namespace and a direct child of the caller (waitpid it).
+    2. Child: non-dumpable; unshare mount, uts, ipc and (unless network "host") net namespaces;
+       "container:<pid>" / "netns:<path>" joins that net namespace with setns. Tells the parent.
+    3. Parent runs on_namespaces_ready(pid): join the cgroup, plug the veth. If it raises, the
+       child is killed and reaped and the exception propagates.
+    4. Child: unshare the cgroup namespace (now rooted at its cgroup); stdio on 0-2; setsid (and
+       TIOCSCTTY with a tty); rootfs (see rootfs.py: overlay, pivot_root, /proc, /dev, /sys ro,
+       binds, masked and read-only paths, --read-only); hostname; resolves the user inside the
+       container; no_new_privs; bounding set; setgroups/setgid/setuid; capabilities; chdir to
+       WorkingDir; every fd >= 3 marked close-on-exec and cwd checked (runc CVE-2024-21626);
+       signal dispositions reset; execve with PATH looked up in the container's env.
+    5. Any failure in the child is sent over a CLOEXEC pipe; EOF without a message means execve
+       succeeded. spawn_container then raises: CommandNotFound (127) for a missing executable,
+       CommandNotInvokable (126) for EACCES/ENOEXEC/EISDIR, InvalidArgument (125) for an unknown
+       user/group, DockuiError (125) for anything else. The failed child is already reaped.
+
+exec_in_container(pid, argv, env, cwd, user, tty, stdio, cgroup_procs=..., capabilities=...)
+    The caller enters the container's pid namespace for its children, forks; the child writes
+    itself into the given cgroup.procs files, setns into cgroup, ipc, uts, net then mnt, chroots to
+    /proc/<pid>/root, then does step 4's user/caps/cwd/exec part. By default it joins every cgroup
+    of the container's init and takes the init's bounding set and no_new_privs (so an exec never
+    has more than the container). Returns the exit status (wait=True, default) or the host pid
+    (wait=False; then waitpid it). Same 126/127 mapping.
+
+resolve_user(rootfs, "name[:group]" | "uid[:gid]") and command_for(...) live in imageconfig.py
+(Docker's rules) and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import termios
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import rootfs as rootfs_mod
+from engine import security, syscalls
+from engine.errors import CommandNotFound, CommandNotInvokable, DockuiError, InvalidArgument, NotFound
+from engine.imageconfig import DEFAULT_PATH, ExecUser, command_for, resolve_user
+from engine.rootfs import DEFAULT_SHM_SIZE, BindMount, OverlayLayers
+
+__all__ = [
+    "BindMount",
+    "OverlayLayers",
+    "ProcessSpec",
+    "command_for",
+    "exec_in_container",
+    "resolve_user",
+    "spawn_container",
+]
+
+
+@dataclass
+class ProcessSpec:
+    """Everything the container's first process needs; plain data, filled in by the lifecycle code.
+
+    env: the final process environment ("K=V"), see imageconfig.process_env.
+    rootfs: where the root is mounted (the layer's merged/ dir) or, without `overlay`, a plain
+        directory used as is (bind-mounted).
+    network: "none"/"bridge"/"" -> a new net namespace; "host" -> the host's;
+        "container:<pid>" or "netns:<path>" -> join that one.
+    capabilities: None -> Docker's default set (security.capabilities_for gives the tweaked list).
+    masked_paths/readonly_paths: None -> Docker's defaults (none when privileged).
+    """
+
+    argv: list[str]
+    rootfs: Path
+    env: list[str] = field(default_factory=list)
+    overlay: OverlayLayers | None = None
+    cwd: str = "/"
+    user: str = ""
+    additional_groups: list[str] = field(default_factory=list)
+    hostname: str = ""
+    tty: bool = False
+    network: str = "none"
+    mounts: list[BindMount] = field(default_factory=list)
+    hosts_file: Path | None = None
+    hostname_file: Path | None = None
+    resolv_conf: Path | None = None
+    shm_size: int = DEFAULT_SHM_SIZE
+    read_only: bool = False
+    capabilities: list[str] | None = None
+    privileged: bool = False
+    no_new_privs: bool = True
+    masked_paths: list[str] | None = None
+    readonly_paths: list[str] | None = None
+
+    def all_binds(self) -> list[BindMount]:
+        binds = list(self.mounts)
+        for source, dest in (
+            (self.hosts_file, "/etc/hosts"),
+            (self.hostname_file, "/etc/hostname"),
+            (self.resolv_conf, "/etc/resolv.conf"),
+        ):
+            if source is not None:
+                binds.append(BindMount(Path(source), dest, self.read_only))
+        return binds
+
+    def capability_list(self) -> list[str]:
+        if self.capabilities is not None:
+            return list(self.capabilities)
+        return security.capabilities_for(privileged=self.privileged)
+
+
+Stdio = tuple[int | None, int | None, int | None]
+
+
+# ---- parent <-> child messages ------------------------------------------------------------------
+
+
+class _Channel:
+    """Newline-delimited JSON messages over a pipe; EOF means the child exec'd (or died)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def receive(self) -> dict | None:
+        while b"\n" not in self.buffer:
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _send(fd: int, message: dict) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+class _ChildFailure(Exception):
+    def __init__(self, kind: str, err: int, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.errno = err
+
+
+def _error_for(message: dict) -> DockuiError:
+    kind, err, text = message.get("kind", "setup"), message.get("errno", 0), message.get("message", "")
+    if kind == "exec":
+        if err in (errno.ENOENT, errno.ENOTDIR):
+            return CommandNotFound(text)
+        if err in (errno.EACCES, errno.ENOEXEC, errno.EISDIR, errno.EPERM):
+            return CommandNotInvokable(text)
+    if kind == "invalid":
+        return InvalidArgument(text)
+    return DockuiError(f"failed to start the container process: {text}")
+
+
+def _child_report(fd: int, exc: BaseException) -> None:
+    if isinstance(exc, _ChildFailure):
+        message = {"kind": exc.kind, "errno": exc.errno, "message": str(exc)}
+    elif isinstance(exc, InvalidArgument):
+        message = {"kind": "invalid", "errno": 0, "message": str(exc)}
+    elif isinstance(exc, OSError):
+        detail = exc.strerror or str(exc)
+        if exc.filename:
+            detail = f"{detail}: {exc.filename}"
+        message = {"kind": "setup", "errno": exc.errno or 0, "message": detail}
+    else:
+        message = {"kind": "setup", "errno": 0, "message": f"{type(exc).__name__}: {exc}"}
+    try:
+        _send(fd, message)
+    except OSError:
+        pass
+
+
+# ---- steps shared by the container's init and by exec -------------------------------------------
+
+
+def _setup_stdio(stdio: Stdio, tty: bool) -> None:
+    """Put the caller's descriptors on 0-2 (None -> /dev/null), new session, controlling tty."""
+    high = []
+    for fd in stdio:
+        if fd is None:
+            fd = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        high.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10))
+    for target, fd in enumerate(high):
+        os.dup2(fd, target, inheritable=True)
+        os.close(fd)
+    os.setsid()
+    if tty:
+        syscalls.ioctl_int(0, termios.TIOCSCTTY, 0)
+
+
+def _find_executable(name: str, env: list[str]) -> str:
+    """Go's exec.LookPath with the container's PATH, as runc does it."""
+    if "/" in name:
+        return name
+    path = DEFAULT_PATH
+    for item in env:
+        if item.startswith("PATH="):
+            path = item[5:]
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if not os.path.isdir(candidate) and st.st_mode & 0o111:
+            return candidate
+    raise _ChildFailure("exec", errno.ENOENT, f'exec: "{name}": executable file not found in $PATH')
+
+
+def _become_user(user: ExecUser, caps: list[str], no_new_privs: bool) -> None:
+    """runc's finalizeNamespace: no_new_privs, bounding set, ids with keepcaps, then capset."""
+    mask = security.capability_mask(caps)
+    if no_new_privs:
+        security.set_no_new_privs()
+    security.drop_bounding_set(mask)
+    security.keep_caps(True)
+    os.setgroups(user.groups)
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+    security.keep_caps(False)
+    security.apply_process_capabilities(mask, user.uid)
+
+
+def _reset_signals() -> None:
+    """Python ignores SIGPIPE/SIGXFSZ and the caller may ignore more: the container starts clean."""
+    for number in range(1, signal.NSIG):
+        if number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _exec(argv: list[str], env: list[str], cwd: str, user: ExecUser) -> None:
+    """chdir inside the container, seal descriptors, check cwd, execve. Raises on failure."""
+    if not any(item.startswith("HOME=") for item in env):
+        env = [*env, f"HOME={user.home}"]
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise _ChildFailure("setup", exc.errno or 0, f"chdir to cwd ({cwd!r}) set in config.json failed: "
+                            f"{exc.strerror}") from None
+    syscalls.close_range_cloexec(3)
+    try:
+        current = os.getcwd()
+    except OSError:
+        current = ""
+    if not current.startswith("/"):
+        raise _ChildFailure("setup", errno.EPERM, "current working directory is outside of the container")
+    path = _find_executable(argv[0], env)
+    environment = {}
+    for item in env:
+        key, _, value = item.partition("=")
+        environment[key] = value
+    _reset_signals()
+    try:
+        os.execve(path, argv, environment)
+    except OSError as exc:
+        raise _ChildFailure("exec", exc.errno or 0, f'exec: "{argv[0]}": {exc.strerror}') from None
+
+
+# ---- the container's first process -------------------------------------------------------------
+
+
+def _net_namespace_path(network: str) -> str | None:
+    if network.startswith("container:"):
+        return f"/proc/{int(network.split(':', 1)[1])}/ns/net"
+    if network.startswith("netns:"):
+        return network.split(":", 1)[1]
+    return None
+
+
+def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> None:
+    """Runs in the forked child (PID 1 of the new pid namespace). Never returns."""
+    try:
+        security.set_dumpable(False)
+        flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
+        join_net = _net_namespace_path(spec.network)
+        if spec.network != "host" and join_net is None:
+            flags |= syscalls.CLONE_NEWNET
+        syscalls.unshare(flags)
+        if join_net is not None:
+            net_fd = os.open(join_net, os.O_RDONLY | os.O_CLOEXEC)
+            syscalls.setns(net_fd, syscalls.CLONE_NEWNET)
+            os.close(net_fd)
+        _send(msg_w, {"ready": True})
+        if os.read(go_r, 1) != b"G":
+            os._exit(1)  # the parent gave up (or died): never run the user's process
+        os.close(go_r)
+        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        _setup_stdio(stdio, spec.tty)
+
+        binds = spec.all_binds()
+        rootfs_mod.make_mounts_slave()
+        source_fds = rootfs_mod.open_bind_sources(binds)
+        rootfs_mod.mount_root(spec.rootfs, spec.overlay)
+        rootfs_mod.pivot_into(spec.rootfs)
+        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, 0 if spec.tty else None)
+        rootfs_mod.mount_binds(binds, source_fds)
+        for fd in source_fds:
+            os.close(fd)
+        masked = spec.masked_paths
+        if masked is None:
+            masked = [] if spec.privileged else list(security.DEFAULT_MASKED_PATHS)
+        readonly = spec.readonly_paths
+        if readonly is None:
+            readonly = [] if spec.privileged else list(security.DEFAULT_READONLY_PATHS)
+        rootfs_mod.mask_paths(masked)
+        rootfs_mod.readonly_paths(readonly)
+        rootfs_mod.set_hostname(spec.hostname)
+        user = resolve_user("/", spec.user, spec.additional_groups)
+        rootfs_mod.ensure_workdir(spec.cwd)
+        if spec.read_only:
+            rootfs_mod.make_root_readonly()
+        _become_user(user, spec.capability_list(), spec.no_new_privs)
+        _exec(spec.argv, spec.env, spec.cwd, user)
+    except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
+        _child_report(msg_w, exc)
+    os._exit(127)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _fork_in_pid_namespace(new_ns_fd: int | None) -> int:
+    """fork() with the child in a new (None) or the given pid namespace; ours is restored after."""
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if new_ns_fd is None:
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+        else:
+            syscalls.setns(new_ns_fd, syscalls.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except BaseException:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+            raise
+        if pid != 0:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+        return pid
+    finally:
+        os.close(own)
+
+
+def spawn_container(
+    spec: ProcessSpec, stdio: Stdio, on_namespaces_ready: Callable[[int], None] | None = None
+) -> int:
+    """Start the container's first process; returns its host pid once execve succeeded."""
+    if not spec.argv:
+        raise InvalidArgument("No command specified")
+    msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = _fork_in_pid_namespace(None)
+    except BaseException:
+        for fd in (msg_r, msg_w, go_r, go_w):
+            os.close(fd)
+        raise
+    if pid == 0:
+        os.close(msg_r)
+        os.close(go_w)
+        _container_init(spec, stdio, msg_w, go_r)
+        os._exit(127)  # not reached
+    os.close(msg_w)
+    os.close(go_r)
+    channel = _Channel(msg_r)
+    try:
+        message = channel.receive()
+        if message is None or "ready" not in message:
+            raise _error_for(message or {"message": "the container process died during set-up"})
+        if on_namespaces_ready is not None:
+            on_namespaces_ready(pid)
+        os.write(go_w, b"G")
+        os.close(go_w)
+        go_w = -1
+        message = channel.receive()
+        if message is not None:
+            raise _error_for(message)
+    except BaseException:
+        _reap(pid)
+        raise
+    finally:
+        os.close(msg_r)
+        if go_w >= 0:
+            os.close(go_w)
+    return pid
+
+
+# ---- exec -----------------------------------------------------------------------------------
+
+
+def wait_status(status: int) -> int:
+    """A waitpid status as a shell exit code: the code, or 128+signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    result = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            result[key] = value.strip()
+    return result
+
+
+def cgroup_procs_of(pid: int) -> list[Path]:
+    """The `cgroup.procs` files of every hierarchy `pid` is in (v1 controllers and/or v2).
+
+    Mount points come from our mountinfo, so the hybrid layout (v1 + a v2 tree) works too.
+    """
+    mounts: list[tuple[set[str], str, str, bool]] = []  # (controllers, root, mountpoint, is_v2)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, options = fields[sep + 1], fields[sep + 3]
+            if fstype == "cgroup":
+                names = {o for o in options.split(",") if o not in ("rw", "ro")}
+                mounts.append((names, fields[3], fields[4], False))
+            elif fstype == "cgroup2":
+                mounts.append((set(), fields[3], fields[4], True))
+    result = []
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            hierarchy, controllers, path = line.rstrip("\n").split(":", 2)
+            wanted = set(controllers.split(",")) if controllers else set()
+            for names, root, mountpoint, is_v2 in mounts:
+                if (is_v2 and hierarchy == "0" and not controllers) or (not is_v2 and wanted and wanted <= names):
+                    if path == root or path.startswith(root.rstrip("/") + "/") or root == "/":
+                        rel = os.path.relpath(path, root)
+                        rel = "" if rel == "." else rel
+                        procs = Path(mountpoint, rel, "cgroup.procs")
+                        if procs.exists():
+                            result.append(procs)
+                    break
+    return result
+
+
+_EXEC_NAMESPACES = (
+    ("cgroup", syscalls.CLONE_NEWCGROUP),
+    ("ipc", syscalls.CLONE_NEWIPC),
+    ("uts", syscalls.CLONE_NEWUTS),
+    ("net", syscalls.CLONE_NEWNET),
+    ("mnt", syscalls.CLONE_NEWNS),  # last: after it /proc/<pid> paths of the host are gone
+)
+
+
+def exec_in_container(
+    pid: int,
+    argv: list[str],
+    env: list[str],
+    cwd: str = "/",
+    user: str = "",
+    tty: bool = False,
+    stdio: Stdio = (None, None, None),
+    *,
+    cgroup_procs: list[Path] | tuple[Path, ...] | None = None,
+    capabilities: list[str] | None = None,
+    no_new_privs: bool | None = None,
+    additional_groups: list[str] | None = None,
+    wait: bool = True,
+) -> int:
+    """Run argv inside the running container whose init is host pid `pid`.
+
+    wait=True: waits and returns the exit status (128+N when killed by signal N); wait=False:
+    returns the host pid (the caller waitpid()s it, e.g. to forward signals or resize a tty).
+    By default the exec joins every cgroup the container's init is in, gets the init's bounding
+    set as its capabilities and its no_new_privs flag, so it never has more than the container.
+    cgroup_procs: explicit `cgroup.procs` files to join instead.
+    """
+    if not argv:
+        raise InvalidArgument("No command specified")
+    try:
+        status = _proc_status(pid)
+        if cgroup_procs is None:
+            cgroup_procs = cgroup_procs_of(pid)
+    except FileNotFoundError:
+        raise NotFound(f"container process {pid} is not running") from None
+    if capabilities is not None:
+        caps = list(capabilities)
+    else:
+        caps = security.names_from_mask(int(status.get("CapBnd", "0"), 16))
+    if no_new_privs is None:
+        no_new_privs = status.get("NoNewPrivs", "1") != "0"
+    opened: list[tuple[int, int]] = []
+    root_fd = pid_fd = -1
+    try:
+        try:
+            pid_fd = os.open(f"/proc/{pid}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            for name, nstype in _EXEC_NAMESPACES:
+                opened.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), nstype))
+            root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(f"container process {pid} is not running") from None
+        msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            child = _fork_in_pid_namespace(pid_fd)
+        except BaseException:
+            os.close(msg_r)
+            os.close(msg_w)
+            raise
+        if child == 0:
+            try:
+                os.close(msg_r)
+                security.set_dumpable(False)
+                for procs in cgroup_procs:
+                    with open(procs, "w") as f:
+                        f.write("0")
+                for fd, nstype in opened:
+                    syscalls.setns(fd, nstype)
+                os.fchdir(root_fd)
+                os.chroot(".")
+                os.chdir("/")
+                _setup_stdio(stdio, tty)
+                exec_user = resolve_user("/", user, additional_groups)
+                _become_user(exec_user, caps, no_new_privs)
+                _exec(argv, env, cwd or "/", exec_user)
+            except BaseException as exc:  # noqa: BLE001
+                _child_report(msg_w, exc)
+            os._exit(127)
+        os.close(msg_w)
+        try:
+            message = _Channel(msg_r).receive()
+            if message is not None:
+                raise _error_for(message)
+        except BaseException:
+            _reap(child)
+            raise
+        finally:
+            os.close(msg_r)
+        if not wait:
+            return child
+        return wait_status(os.waitpid(child, 0)[1])
+    finally:
+        for fd, _ in opened:
+            os.close(fd)
+        for fd in (root_fd, pid_fd):
+            if fd >= 0:
+                os.close(fd)

@@ -1,0 +1,244 @@
+"""The container's filesystem view, built inside its fresh mount namespace.
+
+Everything here runs in the container's first process after `unshare(CLONE_NEWNS)` and before
+exec, so every mount lives and dies with the container's mount namespace: the host never sees the
+overlay, and nothing is left mounted when the last process of the container exits.
+
+Order (as runc does it): make `/` rslave (host mounts propagate in, ours never out) -> open the
+host-side bind sources as O_PATH descriptors -> mount the overlay (or bind a plain directory) ->
+pivot_root -> /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /dev/mqueue, /sys (ro) -> binds
+from the descriptors (`/proc/self/fd/N`, so host paths are resolved before the pivot and container
+paths after it, inside the container) -> masked and read-only paths -> `--read-only`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine import syscalls
+from engine.syscalls import (
+    MNT_DETACH,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    MS_SLAVE,
+    MS_STRICTATIME,
+)
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+
+# (name, major, minor): runc's default device nodes, all mode 0666 root:root.
+DEVICE_NODES: tuple[tuple[str, int, int], ...] = (
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+)
+DEVICE_SYMLINKS: tuple[tuple[str, str], ...] = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+)
+
+
+@dataclass
+class OverlayLayers:
+    """What overlayfs needs: `lowerdir` is the store's option value, relative to `layers_dir`."""
+
+    layers_dir: Path
+    lowerdir: str
+    upperdir: Path
+    workdir: Path
+
+    def options(self) -> str:
+        def rel(path: Path) -> str:
+            try:
+                return os.path.relpath(path, self.layers_dir) if path.is_relative_to(self.layers_dir) else str(path)
+            except ValueError:
+                return str(path)
+
+        return f"lowerdir={self.lowerdir},upperdir={rel(self.upperdir)},workdir={rel(self.workdir)}"
+
+
+@dataclass
+class BindMount:
+    """`-v source:destination[:ro]`, or an engine-provided file such as /etc/hosts."""
+
+    source: Path
+    destination: str
+    readonly: bool = False
+
+
+def make_mounts_slave() -> None:
+    """Host mounts keep propagating into the container; nothing we mount leaks out."""
+    syscalls.mount(None, "/", None, MS_REC | MS_SLAVE)
+
+
+def open_bind_sources(binds: list[BindMount]) -> list[int]:
+    """O_PATH descriptors of the host-side sources, taken before pivot_root hides the host."""
+    fds = []
+    for bind in binds:
+        try:
+            fds.append(os.open(bind.source, os.O_PATH | os.O_CLOEXEC))
+        except OSError as exc:
+            raise OSError(exc.errno, f"bind source {bind.source}: {os.strerror(exc.errno)}") from None
+    return fds
+
+
+def mount_root(rootfs: Path, overlay: OverlayLayers | None) -> None:
+    """Overlay (mounted from a chdir'ed layers dir, so lowerdir stays short) or a bind of rootfs."""
+    if overlay is None:
+        syscalls.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+        return
+    previous = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(overlay.layers_dir)
+        syscalls.mount("overlay", rootfs, "overlay", 0, overlay.options())
+    finally:
+        os.fchdir(previous)
+        os.close(previous)
+
+
+def pivot_into(rootfs: Path) -> None:
+    """pivot_root(".", ".") then detach the old root (runc's way: no put_old dir needed)."""
+    os.chdir(rootfs)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", MNT_DETACH)
+    os.chdir("/")
+
+
+def _ensure_dir(path: str) -> None:
+    """Create a mount point inside the container; refuse a symlink (runc CVE-2019-19921 class)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, f"mount point {path} is a symlink", path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise OSError(errno.ENOTDIR, f"mount point {path} is not a directory", path)
+
+
+def _ensure_file(path: str) -> None:
+    if os.path.isdir(path):
+        raise OSError(errno.EISDIR, f"cannot mount a file on directory {path}", path)
+    if not os.path.lexists(path):
+        os.makedirs(os.path.dirname(path) or "/", mode=0o755, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+
+
+def mount_standard(shm_size: int, privileged: bool, console_fd: int | None) -> None:
+    """/proc, /dev with its nodes, /dev/pts, /dev/shm, /dev/mqueue, /sys (read-only unless privileged)."""
+    _ensure_dir("/proc")
+    syscalls.mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV)
+    _ensure_dir("/dev")
+    syscalls.mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
+    old_umask = os.umask(0)
+    try:
+        for name, major, minor in DEVICE_NODES:
+            os.mknod(f"/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        for name, target in DEVICE_SYMLINKS:
+            os.symlink(target, f"/dev/{name}")
+        for sub in ("pts", "shm", "mqueue"):
+            os.mkdir(f"/dev/{sub}", 0o755)
+    finally:
+        os.umask(old_umask)
+    syscalls.mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                   "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    syscalls.mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                   f"mode=1777,size={int(shm_size)}")
+    syscalls.mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if console_fd is not None:
+        # The terminal the user's process talks to, visible as /dev/console like runc does.
+        _ensure_file("/dev/console")
+        syscalls.mount(f"/proc/self/fd/{console_fd}", "/dev/console", None, MS_BIND)
+    _ensure_dir("/sys")
+    sys_flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | (0 if privileged else MS_RDONLY)
+    syscalls.mount("sysfs", "/sys", "sysfs", sys_flags)
+
+
+def _remount_readonly(path: str) -> None:
+    """Make a bind mount read-only, keeping its nosuid/nodev/noexec flags."""
+    keep = os.statvfs(path).f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    syscalls.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | keep)
+
+
+def mount_binds(binds: list[BindMount], source_fds: list[int]) -> None:
+    """Bind each pre-opened host source onto its destination inside the container."""
+    for bind, fd in zip(binds, source_fds, strict=True):
+        dest = os.path.normpath("/" + bind.destination.lstrip("/"))
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            _ensure_dir(dest)
+        else:
+            _ensure_file(dest)
+        syscalls.mount(f"/proc/self/fd/{fd}", dest, None, MS_BIND | MS_REC)
+        if bind.readonly:
+            _remount_readonly(dest)
+
+
+def open_verified_null() -> int:
+    """An O_PATH fd of /dev/null that really is char 1:3 (runc CVE-2025-31133)."""
+    fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise OSError(errno.EPERM, "/dev/null is not the null device (1:3): refusing to mask with it")
+    return fd
+
+
+def mask_paths(paths: list[str] | tuple[str, ...]) -> None:
+    """Hide files behind /dev/null and directories behind an empty read-only tmpfs."""
+    if not paths:
+        return
+    null_fd = open_verified_null()
+    try:
+        for path in paths:
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
+            else:
+                syscalls.mount(f"/proc/self/fd/{null_fd}", path, None, MS_BIND)
+    finally:
+        os.close(null_fd)
+
+
+def readonly_paths(paths: list[str] | tuple[str, ...]) -> None:
+    """Bind each path onto itself, then remount it read-only."""
+    for path in paths:
+        try:
+            syscalls.mount(path, path, None, MS_BIND | MS_REC)
+        except FileNotFoundError:
+            continue
+        _remount_readonly(path)
+
+
+def make_root_readonly() -> None:
+    """--read-only: the root mount becomes read-only; /dev, /proc, binds keep their own flags."""
+    _remount_readonly("/")
+
+
+def ensure_workdir(path: str) -> None:
+    """Docker creates a missing WorkingDir; a symlink is followed inside the container only."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+
+
+def set_hostname(hostname: str) -> None:
+    if hostname:
+        syscalls.sethostname(hostname)

@@ -1,0 +1,868 @@
+"""The local image store, laid out as Docker's overlay2 store so its files read the same.
+
+    <root>/image/overlay2/repositories.json          names -> image IDs (tags and repo@sha256 digests)
+    <root>/image/overlay2/imagedb/content/sha256/<id>   the image config, byte for byte
+    <root>/image/overlay2/imagedb/metadata/sha256/<id>/ lastUpdated (and parent, for built images)
+    <root>/image/overlay2/layerdb/sha256/<chainID>/     diff, size, cache-id, parent, tar-split.json.gz
+    <root>/image/overlay2/layerdb/mounts/<container>/   mount-id, parent: a container's rw layer
+    <root>/overlay2/<cache-id>/{diff/,link,lower}       layer contents; l/<26 chars> -> ../<cache-id>/diff
+
+Why it is safe to share: a layer is extracted into a private staging directory (outside any lock,
+so pulls run in parallel), verified, then published by two renames under the store lock; the
+layerdb rename is the commit point. Whatever dies in between leaves only staging dirs (owned by an
+flock that dies with the process) or an unreferenced cache dir, both removed at the next open.
+Layers are reference-counted by what uses them (images' rootfs, container mounts), computed from
+the files themselves, so there is no counter to get out of step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import stat
+from base64 import b64decode, b64encode
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from engine.config import EngineConfig
+from engine.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
+from engine.errors import Conflict, IntegrityError, InvalidArgument, NotFound
+from engine.extract import extract_layer, syncfs
+from engine.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
+
+if TYPE_CHECKING:
+    from engine.reference import Reference
+
+log = logging.getLogger(__name__)
+
+STAGING = ".staging"  # under layers_dir: layers being extracted
+LINK_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_ID_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+
+def host_architecture() -> str:
+    """The host's architecture in OCI/Go words (`amd64`, `arm64`...)."""
+    machine = platform.machine()
+    return _GOARCH.get(machine, machine)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class ImageRecord:
+    """One image in the store, as the other modules see it."""
+
+    id: str  # "sha256:<hex>" of the config bytes
+    config: dict[str, Any]
+    diff_ids: list[str]
+    chain_ids: list[str]  # bottom -> top
+    repo_tags: list[str] = field(default_factory=list)  # familiar "busybox:latest"
+    repo_digests: list[str] = field(default_factory=list)  # familiar "busybox@sha256:..."
+    size: int = 0
+    created: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+
+@dataclass
+class LayerInfo:
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    cache_id: str
+    size: int
+
+
+class ImageStore:
+    """Images and layers under one engine root. Cheap to create; every method re-reads the files."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.image_dir = config.image_dir
+        self.layers_dir = config.layers_dir
+        self.layerdb = self.image_dir / "layerdb"
+        self.imagedb = self.image_dir / "imagedb"
+        self.repositories_file = self.image_dir / "repositories.json"
+        self.lock_file = self.image_dir / ".store.lock"
+        self._cleanup_leftovers()
+
+    # --- locking and recovery -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with file_lock(self.lock_file):
+            yield
+
+    def _writable(self) -> bool:
+        return os.access(self.config.root, os.W_OK) and (
+            not self.image_dir.exists() or os.access(self.image_dir, os.W_OK)
+        )
+
+    def _ensure_dirs(self) -> None:
+        for path in (
+            self.imagedb / "content" / "sha256",
+            self.imagedb / "metadata" / "sha256",
+            self.layerdb / "sha256",
+            self.layerdb / "mounts",
+            self.layerdb / "tmp",
+            self.layers_dir / "l",
+            self.layers_dir / STAGING,
+        ):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700 if path.name == STAGING else 0o755)
+
+    def _cleanup_leftovers(self) -> None:
+        """Remove what a killed process left: dead staging dirs, half-deleted and orphan layers."""
+        if not self.image_dir.exists() or not self._writable():
+            return
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # someone is writing; the next open will tidy up
+            self._remove_dead_staging()
+            self._remove_orphan_layer_dirs()
+        finally:
+            os.close(fd)
+
+    def _staging_is_live(self, name: str) -> bool:
+        """A staging dir is live while its owner holds the flock on `<name>.lock`."""
+        lock = self.layers_dir / STAGING / f"{name}.lock"
+        try:
+            lfd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # owners create the lock before the dirs; see _staging
+        try:
+            try:
+                fcntl.flock(lfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            lock.unlink(missing_ok=True)  # dead owner; a new owner re-checks the inode and retries
+            return False
+        finally:
+            os.close(lfd)
+
+    def _remove_dead_staging(self) -> None:
+        staging = self.layers_dir / STAGING
+        tmp = self.layerdb / "tmp"
+        names: set[str] = set()
+        if staging.is_dir():
+            names.update(e.name.removesuffix(".lock") for e in staging.iterdir())
+        if tmp.is_dir():
+            names.update(e.name for e in tmp.iterdir())
+        for name in sorted(names):
+            if self._staging_is_live(name):
+                continue
+            shutil.rmtree(staging / name, ignore_errors=True)
+            shutil.rmtree(tmp / name, ignore_errors=True)
+
+    def _remove_orphan_layer_dirs(self) -> None:
+        """Cache dirs that no layerdb entry or mount names (a commit killed between its renames)."""
+        if not self.layers_dir.is_dir():
+            return
+        used: set[str] = set()
+        for info_dir in self._layer_info_dirs():
+            with contextlib.suppress(OSError):
+                used.add((info_dir / "cache-id").read_text().strip())
+        mounts = self.layerdb / "mounts"
+        if mounts.is_dir():
+            for mount in mounts.iterdir():
+                for name in ("mount-id", "init-id"):
+                    with contextlib.suppress(OSError):
+                        used.add((mount / name).read_text().strip())
+        links: set[str] = set()
+        for entry in self.layers_dir.iterdir():
+            if not re.fullmatch(r"[0-9a-f]{64}(-init)?", entry.name):
+                continue  # only what we create: l/, .staging/ and anything foreign stay
+            if entry.name not in used:
+                log.info("removing orphan layer dir %s", entry)
+                self._remove_layer_dir(entry.name)
+            else:
+                with contextlib.suppress(OSError):
+                    links.add((entry / "link").read_text().strip())
+        link_dir = self.layers_dir / "l"
+        if link_dir.is_dir():
+            for link in link_dir.iterdir():
+                if link.name not in links:
+                    link.unlink(missing_ok=True)
+
+    def _layer_info_dirs(self) -> list[Path]:
+        base = self.layerdb / "sha256"
+        return [p for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[tuple[Path, Path]]:
+        """A private (layer dir, layerdb dir) pair, owned by an flock for as long as we live."""
+        self._ensure_dirs()
+        staging = self.layers_dir / STAGING
+        while True:
+            name = secrets.token_hex(16)
+            lock = staging / f"{name}.lock"
+            lfd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fcntl.flock(lfd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(lfd).st_ino == os.stat(lock).st_ino:
+                    break  # not removed by a cleanup that ran between our open and our flock
+            except FileNotFoundError:
+                pass
+            os.close(lfd)
+        layer_dir = staging / name
+        info_dir = self.layerdb / "tmp" / name
+        try:
+            layer_dir.mkdir(mode=0o700)
+            (layer_dir / "diff").mkdir(mode=0o755)
+            info_dir.mkdir()
+            yield layer_dir, info_dir
+        finally:
+            shutil.rmtree(layer_dir, ignore_errors=True)
+            shutil.rmtree(info_dir, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+            os.close(lfd)
+
+    # --- layers -------------------------------------------------------------------------------
+
+    def _layer_path(self, chain: str) -> Path:
+        return self.layerdb / "sha256" / hex_of(chain)
+
+    def has_layer(self, chain_id: str) -> bool:
+        return (self._layer_path(chain_id) / "cache-id").is_file()
+
+    def layer_info(self, chain: str) -> LayerInfo:
+        path = self._layer_path(chain)
+        try:
+            parent = (path / "parent").read_text().strip() if (path / "parent").exists() else None
+            return LayerInfo(
+                chain_id=chain,
+                diff_id=(path / "diff").read_text().strip(),
+                parent=parent or None,
+                cache_id=(path / "cache-id").read_text().strip(),
+                size=int((path / "size").read_text().strip() or 0),
+            )
+        except FileNotFoundError:
+            raise NotFound(f"layer {chain} not found in the store") from None
+
+    def add_layer(
+        self,
+        blob: BinaryIO,
+        media_type: str | None,
+        parent_chain_id: str | None,
+        expected_diff_id: str | None,
+    ) -> str:
+        """Extract, verify and publish one layer; returns its chain ID. Safe to run concurrently.
+
+        `blob` is read to its end (compressed or not). If the layer is already stored (known from
+        `expected_diff_id`), nothing is read.
+        """
+        if parent_chain_id is not None and not self.has_layer(parent_chain_id):
+            raise NotFound(f"parent layer {parent_chain_id} not found in the store")
+        if expected_diff_id is not None:
+            hex_of(expected_diff_id)
+            known = chain_id(parent_chain_id, expected_diff_id)
+            if self.has_layer(known):
+                return known
+        with self._staging() as (layer_dir, info_dir):
+            try:
+                result = extract_layer(blob, layer_dir / "diff", media_type)
+            except (OSError, EOFError) as exc:
+                raise IntegrityError(f"cannot extract layer: {exc}") from exc
+            if expected_diff_id is not None and result.diff_id != expected_diff_id:
+                raise IntegrityError(
+                    f"layer content does not match its diff_id: expected {expected_diff_id}, got {result.diff_id}"
+                )
+            chain = chain_id(parent_chain_id, result.diff_id)
+            (info_dir / "diff").write_text(result.diff_id)
+            (info_dir / "size").write_text(str(result.content_size))
+            if parent_chain_id:
+                (info_dir / "parent").write_text(parent_chain_id)
+            write_tar_split(info_dir / "tar-split.json.gz", result.tar_split)
+            syncfs(layer_dir)
+            with self._locked():
+                if self.has_layer(chain):
+                    return chain  # a concurrent pull won: ours is thrown away with the staging dir
+                if parent_chain_id is not None and not self.has_layer(parent_chain_id):
+                    raise NotFound(f"parent layer {parent_chain_id} was removed while extracting")
+                cache_id = secrets.token_hex(32)
+                self._publish_layer_dir(layer_dir, cache_id, parent_chain_id)
+                (info_dir / "cache-id").write_text(cache_id)
+                for name in ("diff", "size", "cache-id", "parent", "tar-split.json.gz"):
+                    if (info_dir / name).exists():
+                        os.chmod(info_dir / name, 0o644)
+                fsync_dir(info_dir)
+                os.rename(info_dir, self._layer_path(chain))  # the commit point
+                fsync_dir(self.layerdb / "sha256")
+            return chain
+
+    def _publish_layer_dir(self, layer_dir: Path, cache_id: str, parent_chain_id: str | None) -> None:
+        """Give the layer its link and lower files and move it to <layers_dir>/<cache-id>."""
+        link = "".join(secrets.choice(LINK_CHARS) for _ in range(26))
+        (layer_dir / "link").write_text(link)
+        if parent_chain_id is not None:
+            (layer_dir / "lower").write_text(self._lower_of_chain(parent_chain_id))
+        os.chmod(layer_dir, 0o700)
+        target = self.layers_dir / cache_id
+        os.rename(layer_dir, target)
+        os.symlink(f"../{cache_id}/diff", self.layers_dir / "l" / link)
+        fsync_dir(self.layers_dir)
+
+    def _lower_of_chain(self, top_chain: str) -> str:
+        """Docker's `lower` file content: `l/<link>:l/<link>...`, from `top_chain` down."""
+        return ":".join(f"l/{link}" for link in self._links(top_chain))
+
+    def _links(self, top_chain: str) -> list[str]:
+        links: list[str] = []
+        chain: str | None = top_chain
+        while chain is not None:
+            info = self.layer_info(chain)
+            links.append((self.layers_dir / info.cache_id / "link").read_text().strip())
+            chain = info.parent
+        return links
+
+    def _remove_layer_dir(self, cache_id: str) -> None:
+        path = self.layers_dir / cache_id
+        with contextlib.suppress(OSError):
+            link = (path / "link").read_text().strip()
+            if link:
+                (self.layers_dir / "l" / link).unlink(missing_ok=True)
+        merged = path / "merged"
+        if merged.is_dir() and os.path.ismount(merged):
+            _lazy_unmount(merged)
+        shutil.rmtree(path, ignore_errors=True)
+
+    def _delete_layer(self, chain: str) -> None:
+        """Remove one layer (caller holds the lock). The rename out of sha256/ is the commit point."""
+        info = self.layer_info(chain)
+        doomed = self.layerdb / "tmp" / f"del-{hex_of(chain)}-{secrets.token_hex(4)}"
+        os.rename(self._layer_path(chain), doomed)
+        fsync_dir(self.layerdb / "sha256")
+        self._remove_layer_dir(info.cache_id)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def layer_tar(self, chain_id: str) -> Iterator[bytes]:
+        """The layer's original uncompressed tar, byte for byte (its sha256 is the diff_id)."""
+        info = self.layer_info(chain_id)
+        diff = self.layers_dir / info.cache_id / "diff"
+        for record in read_tar_split(self._layer_path(chain_id) / "tar-split.json.gz"):
+            if record["type"] == 2:
+                yield b64decode(record["payload"])
+                continue
+            name, size = record["name"], record["size"]
+            fd = os.open(diff / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                remaining = size
+                while remaining:
+                    chunk = f.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        raise IntegrityError(f"layer {chain_id}: {name} is shorter than recorded")
+                    remaining -= len(chunk)
+                    yield chunk
+
+    # --- images --------------------------------------------------------------------------------
+
+    def add_image(
+        self, config_bytes: bytes, tags: list[Reference], digest_ref: Reference | None = None
+    ) -> ImageRecord:
+        """Record an image whose layers are all stored, and point `tags` (and `digest_ref`) at it."""
+        config = _parse_config(config_bytes)
+        chains = chain_ids(config["rootfs"]["diff_ids"])
+        image_id = sha256_digest(config_bytes)
+        self._ensure_dirs()
+        with self._locked():
+            for chain in chains:
+                if not self.has_layer(chain):
+                    raise IntegrityError(f"image {image_id[:19]} needs layer {chain}, which is not in the store")
+            content = self.imagedb / "content" / "sha256" / hex_of(image_id)
+            if not content.exists():
+                atomic_write(content, config_bytes, 0o600)
+            atomic_write(self.imagedb / "metadata" / "sha256" / hex_of(image_id) / "lastUpdated", now_rfc3339().encode())
+            repos = self._read_repositories()
+            for ref in tags:
+                repos.setdefault(ref.familiar_name, {})[f"{ref.familiar_name}:{ref.tag_or_latest}"] = image_id
+            if digest_ref is not None and digest_ref.digest:
+                repos.setdefault(digest_ref.familiar_name, {})[
+                    f"{digest_ref.familiar_name}@{digest_ref.digest}"
+                ] = image_id
+            self._write_repositories(repos)
+        return self._record(image_id)
+
+    def _read_repositories(self) -> dict[str, dict[str, str]]:
+        data = read_json(self.repositories_file, {}) or {}
+        return data.get("Repositories") or {}
+
+    def _write_repositories(self, repos: dict[str, dict[str, str]]) -> None:
+        repos = {name: refs for name, refs in repos.items() if refs}
+        atomic_write_json(self.repositories_file, {"Repositories": repos}, 0o600)
+
+    def _image_ids(self) -> list[str]:
+        content = self.imagedb / "content" / "sha256"
+        if not content.is_dir():
+            return []
+        return ["sha256:" + p.name for p in content.iterdir() if SHA256_RE.match("sha256:" + p.name)]
+
+    def _record(self, image_id: str, repos: dict[str, dict[str, str]] | None = None) -> ImageRecord:
+        path = self.imagedb / "content" / "sha256" / hex_of(image_id)
+        try:
+            config = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"No such image: {image_id}") from None
+        if repos is None:
+            repos = self._read_repositories()
+        tags: list[str] = []
+        digests: list[str] = []
+        for refs in repos.values():
+            for key, value in refs.items():
+                if value == image_id:
+                    (digests if "@" in key else tags).append(key)
+        diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
+        chains = chain_ids(diff_ids)
+        size = 0
+        for chain in chains:
+            with contextlib.suppress(OSError, ValueError):
+                size += int((self._layer_path(chain) / "size").read_text())
+        return ImageRecord(
+            id=image_id,
+            config=config,
+            diff_ids=diff_ids,
+            chain_ids=chains,
+            repo_tags=sorted(tags),
+            repo_digests=sorted(digests),
+            size=size,
+            created=config.get("created", ""),
+        )
+
+    def list_images(self) -> list[ImageRecord]:
+        """Every image, newest first."""
+        repos = self._read_repositories()
+        records = []
+        for image_id in self._image_ids():
+            with contextlib.suppress(NotFound, ValueError):
+                records.append(self._record(image_id, repos))
+        records.sort(key=lambda r: (r.created, r.id), reverse=True)
+        return records
+
+    def _lookup(self, ref_or_id: str) -> tuple[str, str | None]:
+        """(image ID, the repositories.json key it was found under, or None when found by ID)."""
+        text = ref_or_id.strip()
+        if re.fullmatch(r"(?:sha256:)?[0-9a-f]{64}", text):
+            image_id = "sha256:" + text.removeprefix("sha256:")
+            if (self.imagedb / "content" / "sha256" / hex_of(image_id)).exists():
+                return image_id, None
+            raise NotFound(f"No such image: {ref_or_id}")
+        repos = self._read_repositories()
+        ref = None
+        with contextlib.suppress(InvalidArgument):
+            from engine.reference import parse_reference
+
+            ref = parse_reference(text)
+        if ref is not None:
+            refs = repos.get(ref.familiar_name, {})
+            key = f"{ref.familiar_name}@{ref.digest}" if ref.digest else f"{ref.familiar_name}:{ref.tag_or_latest}"
+            if key in refs:
+                return refs[key], key
+        match = _ID_PREFIX_RE.match(text)
+        if match:
+            found = [i for i in self._image_ids() if i[len("sha256:") :].startswith(match.group(1))]
+            if len(found) == 1:
+                return found[0], None
+            if len(found) > 1:
+                raise InvalidArgument(f"image ID prefix {text!r} is ambiguous ({len(found)} images)")
+        raise NotFound(f"No such image: {ref_or_id}")
+
+    def resolve(self, ref_or_id: str) -> ImageRecord:
+        """An image by reference (`busybox`, `busybox:1`, `repo@sha256:..`) or full/short ID."""
+        image_id, _ = self._lookup(ref_or_id)
+        return self._record(image_id)
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        from engine.reference import parse_reference
+
+        image_id, _ = self._lookup(source)
+        ref = parse_reference(target)
+        if ref.digest:
+            raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
+        with self._locked():
+            repos = self._read_repositories()
+            repos.setdefault(ref.familiar_name, {})[f"{ref.familiar_name}:{ref.tag_or_latest}"] = image_id
+            self._write_repositories(repos)
+        return self._record(image_id)
+
+    # --- layer dirs for the runtime -------------------------------------------------------------
+
+    def layer_dirs(self, image_id: str) -> list[Path]:
+        """The image's diff directories, bottom to top."""
+        record = self._record(image_id if image_id.startswith("sha256:") else self.resolve(image_id).id)
+        return [self.layers_dir / self.layer_info(c).cache_id / "diff" for c in record.chain_ids]
+
+    def lowerdir_option(self, image_id: str) -> str:
+        """overlayfs `lowerdir=` value with short links, top to bottom, relative to layers_dir."""
+        record = self._record(image_id if image_id.startswith("sha256:") else self.resolve(image_id).id)
+        if not record.chain_ids:
+            raise InvalidArgument(f"image {record.short_id} has no layers")
+        return self._lower_of_chain(record.chain_ids[-1])
+
+    # --- container rw layers ----------------------------------------------------------------------
+
+    def create_rw_layer(self, container_id: str, image_id: str) -> Path:
+        """A container's writable layer: <layers_dir>/<mount-id>/{diff,work,merged}, with link and lower."""
+        _check_container_id(container_id)
+        record = self._record(image_id if image_id.startswith("sha256:") else self.resolve(image_id).id)
+        self._ensure_dirs()
+        mount_dir = self.layerdb / "mounts" / container_id
+        with self._locked():
+            if mount_dir.exists():
+                raise Conflict(f"container {container_id[:12]} already has a rw layer")
+            for chain in record.chain_ids:
+                if not self.has_layer(chain):
+                    raise NotFound(f"layer {chain} of image {record.short_id} is missing")
+            mount_id = secrets.token_hex(32)
+            path = self.layers_dir / mount_id
+            for sub in ("diff", "work", "merged"):
+                (path / sub).mkdir(parents=True, mode=0o755)
+            os.chmod(path, 0o710)
+            link = "".join(secrets.choice(LINK_CHARS) for _ in range(26))
+            (path / "link").write_text(link)
+            top = record.chain_ids[-1] if record.chain_ids else None
+            if top:
+                (path / "lower").write_text(self._lower_of_chain(top))
+            os.symlink(f"../{mount_id}/diff", self.layers_dir / "l" / link)
+            tmp = self.layerdb / "tmp" / f"mount-{container_id}-{secrets.token_hex(4)}"
+            tmp.mkdir()
+            (tmp / "mount-id").write_text(mount_id)
+            (tmp / "parent").write_text(top or "")
+            fsync_dir(tmp)
+            os.rename(tmp, mount_dir)
+            fsync_dir(mount_dir.parent)
+        return path
+
+    def rw_layer_path(self, container_id: str) -> Path:
+        _check_container_id(container_id)
+        try:
+            mount_id = (self.layerdb / "mounts" / container_id / "mount-id").read_text().strip()
+        except FileNotFoundError:
+            raise NotFound(f"container {container_id[:12]} has no rw layer") from None
+        return self.layers_dir / mount_id
+
+    def remove_rw_layer(self, container_id: str) -> None:
+        """Drop a container's writable layer (unmounting it lazily if it is still mounted)."""
+        _check_container_id(container_id)
+        mount_dir = self.layerdb / "mounts" / container_id
+        with self._locked():
+            if not mount_dir.exists():
+                return
+            ids = []
+            for name in ("mount-id", "init-id"):
+                with contextlib.suppress(OSError):
+                    ids.append((mount_dir / name).read_text().strip())
+            parent = None
+            with contextlib.suppress(OSError):
+                parent = (mount_dir / "parent").read_text().strip() or None
+            doomed = self.layerdb / "tmp" / f"del-mount-{container_id}-{secrets.token_hex(4)}"
+            os.rename(mount_dir, doomed)
+            for mount_id in ids:
+                if mount_id and re.fullmatch(r"[0-9a-f]{64}(-init)?", mount_id):
+                    self._remove_layer_dir(mount_id)
+            shutil.rmtree(doomed, ignore_errors=True)
+            self._release_chain(parent)
+
+    def _release_chain(self, top: str | None) -> list[str]:
+        """Delete the layers from `top` down that no image or mount uses any more (lock held)."""
+        deleted: list[str] = []
+        if top is None:
+            return deleted
+        used = self._used_layers()
+        chain: str | None = top
+        while chain is not None and chain not in used and self.has_layer(chain):
+            parent = self.layer_info(chain).parent
+            self._delete_layer(chain)
+            deleted.append(chain)
+            chain = parent
+        return deleted
+
+    def _mount_parents(self) -> dict[str, str]:
+        """container ID -> chain ID of the image layer its rw layer sits on."""
+        result: dict[str, str] = {}
+        mounts = self.layerdb / "mounts"
+        if mounts.is_dir():
+            for mount in mounts.iterdir():
+                with contextlib.suppress(OSError):
+                    parent = (mount / "parent").read_text().strip()
+                    if parent:
+                        result[mount.name] = parent
+        return result
+
+    # --- removal -------------------------------------------------------------------------------
+
+    def _containers_using(self, record: ImageRecord) -> list[tuple[str, bool]]:
+        """(container ID, running?) for containers made from this image."""
+        using: dict[str, bool] = {}
+        known: set[str] = set()
+        try:
+            from engine import state
+
+            for container in state.list_containers(self.config):
+                known.add(container.id)
+                if container.image_id == record.id:
+                    using[container.id] = container.status in ("running", "paused", "restarting")
+        except ImportError:
+            pass
+        # rw layers nobody has a container record for still pin the image they were made from
+        top = record.chain_ids[-1] if record.chain_ids else None
+        for cid, parent in self._mount_parents().items():
+            if top and parent == top and cid not in known:
+                using.setdefault(cid, False)
+        return sorted(using.items())
+
+    def _used_layers(self, exclude_image: str | None = None) -> set[str]:
+        used: set[str] = set()
+        for image_id in self._image_ids():
+            if image_id == exclude_image:
+                continue
+            with contextlib.suppress(NotFound, ValueError, OSError):
+                config = json.loads((self.imagedb / "content" / "sha256" / hex_of(image_id)).read_bytes())
+                used.update(chain_ids(config.get("rootfs", {}).get("diff_ids", [])))
+        for parent in self._mount_parents().values():
+            chain: str | None = parent
+            while chain is not None and chain not in used:
+                used.add(chain)
+                try:
+                    chain = self.layer_info(chain).parent
+                except NotFound:
+                    break
+        return used
+
+    def remove(self, ref: str, force: bool = False) -> list[str]:
+        """`docker rmi`: untag, and delete the image and the layers nothing else uses.
+
+        Returns Docker's `Untagged: ...` / `Deleted: ...` lines. Refuses (Conflict) while a
+        container uses the image, unless `force` and the container is not running.
+        """
+        self._ensure_dirs()
+        with self._locked():
+            image_id, key = self._lookup(ref)
+            record = self._record(image_id)
+            repos = self._read_repositories()
+            lines: list[str] = []
+            all_refs = record.repo_tags + record.repo_digests
+            using = self._containers_using(record)
+            if key is not None:
+                name = _repo_of(key)
+                single = len(record.repo_tags) <= 1 and len({_repo_of(r) for r in all_refs}) <= 1
+                if not force and single and using:
+                    raise Conflict(
+                        f'conflict: unable to remove repository reference "{ref}" (must force) - container '
+                        f"{using[0][0][:12]} is using its referenced image {record.short_id}"
+                    )
+                _drop_key(repos, key)
+                lines.append(f"Untagged: {key}")
+                if "@" not in key:
+                    # Only digests of this repository left: they go too (as Docker does).
+                    remaining_tags = [r for r in record.repo_tags if r != key and _repo_of(r) == name]
+                    if not remaining_tags:
+                        for digest_key in [d for d in record.repo_digests if _repo_of(d) == name]:
+                            _drop_key(repos, digest_key)
+                            lines.append(f"Untagged: {digest_key}")
+                remaining = [r for refs in repos.values() for r, v in refs.items() if v == image_id]
+                self._write_repositories(repos)
+                if remaining:
+                    return lines
+                running = [c for c, is_running in using if is_running]
+                if using and (running or not force):
+                    return lines  # the image stays, dangling, for its containers (Docker does the same)
+            else:
+                repo_names = {_repo_of(r) for r in all_refs}
+                if len(repo_names) > 1 and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {record.short_id} (must be forced) - image is "
+                        "referenced in multiple repositories"
+                    )
+                running = [c for c, is_running in using if is_running]
+                if running:
+                    raise Conflict(
+                        f"conflict: unable to delete {record.short_id} (cannot be forced) - image is being "
+                        f"used by running container {running[0][:12]}"
+                    )
+                if using and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {record.short_id} (must be forced) - image is being "
+                        f"used by stopped container {using[0][0][:12]}"
+                    )
+                for r in all_refs:
+                    _drop_key(repos, r)
+                    lines.append(f"Untagged: {r}")
+                self._write_repositories(repos)
+            lines.extend(self._delete_image(record))
+            return lines
+
+    def _delete_image(self, record: ImageRecord) -> list[str]:
+        """Delete the config and the image's layers that nothing else uses (caller holds the lock)."""
+        hex_id = hex_of(record.id)
+        (self.imagedb / "content" / "sha256" / hex_id).unlink(missing_ok=True)
+        shutil.rmtree(self.imagedb / "metadata" / "sha256" / hex_id, ignore_errors=True)
+        lines = [f"Deleted: {record.id}"]
+        used = self._used_layers(exclude_image=record.id)
+        for chain in reversed(record.chain_ids):
+            if chain in used or not self.has_layer(chain):
+                continue
+            self._delete_layer(chain)
+            lines.append(f"Deleted: {chain}")
+        return lines
+
+    def prune(self, all_images: bool = False) -> list[str]:
+        """Remove dangling images (no tags), or with `all_images` every image no container uses."""
+        lines: list[str] = []
+        for record in self.list_images():
+            if record.repo_tags and not all_images:
+                continue
+            if self._containers_using(record):
+                continue
+            try:
+                lines.extend(self.remove(record.id, force=True))
+            except (NotFound, Conflict):
+                continue
+        return lines
+
+    # --- import ----------------------------------------------------------------------------------
+
+    def import_tarball(
+        self,
+        path: str | os.PathLike[str] | BinaryIO,
+        ref: str | None,
+        changes: dict[str, Any] | None = None,
+        message: str = "",
+    ) -> ImageRecord:
+        """`docker import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image.
+
+        `changes` are merged into the image's `config` (e.g. {"Cmd": ["sh"]}, like `--change`).
+        """
+        from engine.reference import parse_reference
+
+        tag = parse_reference(ref) if ref else None
+        if tag is not None and tag.digest:
+            raise InvalidArgument(f"refusing to import with a digest reference: {ref}")
+        source = "-"
+        if isinstance(path, (str, os.PathLike)):
+            source = os.fspath(path)
+            try:
+                blob: BinaryIO = open(path, "rb")
+            except FileNotFoundError:
+                raise NotFound(f"no such file: {source}") from None
+            except IsADirectoryError:
+                raise InvalidArgument(f"{source} is a directory, not a tarball") from None
+        else:
+            blob = path
+        try:
+            chain = self.add_layer(blob, None, None, None)
+        finally:
+            if blob is not path:
+                blob.close()
+        diff_id = self.layer_info(chain).diff_id
+        created = now_rfc3339()
+        comment = message or f"Imported from {source}"
+        config: dict[str, Any] = {
+            "architecture": host_architecture(),
+            "comment": comment,
+            "config": dict(changes or {}),
+            "created": created,
+            "history": [{"created": created, "comment": comment}],
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+        config_bytes = json.dumps(config, separators=(",", ":")).encode()
+        return self.add_image(config_bytes, [tag] if tag else [])
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _parse_config(config_bytes: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(config_bytes)
+    except ValueError as exc:
+        raise IntegrityError(f"image config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise IntegrityError("image config is not a JSON object")
+    rootfs = config.get("rootfs")
+    if not isinstance(rootfs, dict) or rootfs.get("type") != "layers" or not isinstance(rootfs.get("diff_ids"), list):
+        raise IntegrityError('image config has no rootfs of type "layers" with diff_ids')
+    for diff_id in rootfs["diff_ids"]:
+        if not isinstance(diff_id, str) or not SHA256_RE.match(diff_id):
+            raise IntegrityError(f"image config has an invalid diff_id: {diff_id!r}")
+    return config
+
+
+def _repo_of(key: str) -> str:
+    """The repository part of a repositories.json key (`host:5000/a/b:tag` -> `host:5000/a/b`)."""
+    if "@" in key:
+        return key.split("@", 1)[0]
+    name, _, tail = key.rpartition(":")
+    return name if "/" not in tail else key
+
+
+def _drop_key(repos: dict[str, dict[str, str]], key: str) -> None:
+    for refs in repos.values():
+        refs.pop(key, None)
+
+
+def _check_container_id(container_id: str) -> None:
+    if not re.fullmatch(r"[0-9a-zA-Z_.-]{1,128}", container_id) or container_id in (".", ".."):
+        raise InvalidArgument(f"invalid container ID: {container_id!r}")
+
+
+def _lazy_unmount(path: Path) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.umount2(os.fsencode(path), 2)  # MNT_DETACH
+
+
+def write_tar_split(path: Path, records: list[tuple]) -> None:
+    """Docker's tar-split format: gzip'd JSON lines, type 1 = file reference, type 2 = raw segment."""
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        for position, record in enumerate(records):
+            if record[0] == "s":
+                obj: dict[str, Any] = {"type": 2, "payload": b64encode(record[1]).decode(), "position": position}
+            else:
+                obj = {"type": 1, "name": record[1], "size": record[2], "position": position}
+            f.write(json.dumps(obj).encode() + b"\n")
+
+
+def read_tar_split(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with gzip.open(path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+    except FileNotFoundError:
+        raise NotFound(f"layer has no tar-split metadata ({path})") from None
+
+
+def is_whiteout(st: os.stat_result) -> bool:
+    """An overlayfs whiteout: a character device 0/0."""
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0

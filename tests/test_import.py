@@ -1,0 +1,100 @@
+"""`import`: a root filesystem tarball becomes a one-layer image in Docker's store layout."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from engine.config import EngineConfig
+from engine.errors import IntegrityError, NotFound
+from engine.store import ImageStore, host_architecture
+
+pytestmark = pytest.mark.root
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_busybox_import_lays_out_the_store_like_docker(engine_config: EngineConfig, busybox_imported, busybox_tar: Path) -> None:
+    store = ImageStore(engine_config)
+    image_dir = engine_config.image_dir
+    tar_bytes = busybox_tar.read_bytes()
+    diff_id = _sha256(tar_bytes)
+
+    assert busybox_imported.diff_ids == [diff_id]
+    assert busybox_imported.chain_ids == [diff_id]  # a single layer's chain ID is its diff ID
+    assert busybox_imported.repo_tags == ["busybox:latest"]
+    repos = json.loads((image_dir / "repositories.json").read_text())
+    assert repos == {"Repositories": {"busybox": {"busybox:latest": busybox_imported.id}}}
+
+    config_bytes = (image_dir / "imagedb/content/sha256" / busybox_imported.id[7:]).read_bytes()
+    assert _sha256(config_bytes) == busybox_imported.id
+    config = json.loads(config_bytes)
+    assert config["rootfs"] == {"type": "layers", "diff_ids": [diff_id]}
+    assert config["os"] == "linux" and config["architecture"] == host_architecture()
+    assert config["config"] == {"Cmd": ["sh"]}
+    assert (image_dir / "imagedb/metadata/sha256" / busybox_imported.id[7:] / "lastUpdated").is_file()
+
+    layer = image_dir / "layerdb/sha256" / diff_id[7:]
+    assert (layer / "diff").read_text() == diff_id
+    assert not (layer / "parent").exists()
+    cache_id = (layer / "cache-id").read_text()
+    diff = engine_config.layers_dir / cache_id / "diff"
+    link = (engine_config.layers_dir / cache_id / "link").read_text()
+    assert len(link) == 26
+    assert os.readlink(engine_config.layers_dir / "l" / link) == f"../{cache_id}/diff"
+    assert store.lowerdir_option(busybox_imported.id) == f"l/{link}"
+    assert store.layer_dirs(busybox_imported.id) == [diff]
+
+    busybox = diff / "bin/busybox"
+    assert busybox.read_bytes() == Path("/bin/busybox").read_bytes()
+    assert os.stat(diff / "bin/sh").st_ino == busybox.stat().st_ino  # applets are hard links
+    assert stat.S_IMODE(os.stat(diff / "tmp").st_mode) == 0o1777
+    assert os.stat(diff / "home/app").st_uid == 1000
+    assert "app:x:1000:1000" in (diff / "etc/passwd").read_text()
+    assert int((layer / "size").read_text()) == busybox_imported.size >= busybox.stat().st_size
+
+    # push needs the very same bytes back
+    assert _sha256(b"".join(store.layer_tar(diff_id))) == diff_id
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_compressed_tarballs_import_to_the_same_layer(
+    engine_config: EngineConfig, busybox_tar: Path, tmp_path: Path, compression: str
+) -> None:
+    raw = busybox_tar.read_bytes()
+    if compression == "gzip":
+        data = gzip.compress(raw, compresslevel=1)
+    else:
+        import zstandard
+
+        data = zstandard.ZstdCompressor(level=1).compress(raw)
+    path = tmp_path / f"rootfs.tar.{compression}"
+    path.write_bytes(data)
+    record = ImageStore(engine_config).import_tarball(path, "example.com:5000/ns/imported:v1")
+    assert record.diff_ids == [_sha256(raw)]
+    assert record.repo_tags == ["example.com:5000/ns/imported:v1"]
+    assert record.config["history"][0]["comment"] == f"Imported from {path}"
+    assert "Cmd" not in record.config["config"]  # docker import sets no command
+
+
+def test_import_from_a_stream_and_of_garbage(engine_config: EngineConfig, busybox_tar: Path) -> None:
+    store = ImageStore(engine_config)
+    record = store.import_tarball(io.BytesIO(busybox_tar.read_bytes()), "streamed")
+    assert store.resolve("streamed:latest").id == record.id
+    with pytest.raises(IntegrityError):
+        store.import_tarball(io.BytesIO(b"this is not a tar archive" * 40), "garbage")
+    with pytest.raises(NotFound):
+        store.resolve("garbage")
+    with pytest.raises(NotFound):
+        store.import_tarball(Path("/nonexistent.tar"), "missing")
+    assert [r.repo_tags for r in store.list_images()] == [["streamed:latest"]]
+    assert list((engine_config.layers_dir / ".staging").iterdir()) == []

@@ -363,6 +363,20 @@ class RegistryClient:
                                                    {**headers, **self._auth_header(scope)}, **kwargs)
         return response
 
+    def check_login(self) -> None:
+        """Prove the credentials work, as `docker login` does (token request or Basic GET /v2/)."""
+        self.ping()
+        if self._challenge is None:
+            return
+        if self._challenge[0] == "bearer":
+            self._bearer_token("", force=True)
+            return
+        response = self.request("GET", "/v2/", scope="")
+        if response.status_code != 200:
+            response.close()
+            raise RegistryError(f"login to {self.host} failed: unauthorized: incorrect username or password")
+        response.close()
+
     def _raise_for(self, response: requests.Response, what: str) -> None:
         status = response.status_code
         message = registry_error_message(response)
@@ -503,6 +517,15 @@ class RegistryClient:
         location = urljoin(self.base_url + path, response.headers["Location"])
         response.close()
         return location, False
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Cross-repository mount (no data sent). False when the registry declined."""
+        location, mounted = self._start_upload(repository, digest, from_repository)
+        if location is not None:
+            # The registry opened an ordinary upload instead: cancel it.
+            response = self.request("DELETE", location, scope=push_scope(repository))
+            response.close()
+        return mounted
 
     def upload_blob(self, repository: str, digest: str, size: int, open_data: Callable[[], BinaryIO],
                     chunk_size: int | None = None, mount_from: str | None = None,

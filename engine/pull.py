@@ -1,0 +1,328 @@
+"""`dockui pull`: resolve a reference to one image manifest, download its blobs, hand them to the store.
+
+Layers download in parallel (bounded) into unlinked temp files, each verified (size + sha256) while
+streaming; the store extracts them strictly in order as soon as a layer and all those below it are
+ready, so extraction overlaps the remaining downloads. Nothing becomes visible in the store until a
+layer is complete and verified (the store commits atomically), and the image is registered last, so a
+failed or killed pull leaves only whole layers that the next pull reuses ("Already exists").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+
+from engine.config import EngineConfig
+from engine.digest import chain_ids as compute_chain_ids
+from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
+from engine.fsutil import atomic_write, atomic_write_json, read_json
+from engine.manifest import (
+    ACCEPT,
+    ImageManifest,
+    ManifestIndex,
+    Platform,
+    config_platform,
+    host_platform,
+    parse_manifest,
+    parse_platform,
+    select_platform,
+    verify_digest,
+)
+from engine.reference import Reference, parse_reference
+from engine.registry import Cancelled, RegistryClient, client_for
+
+if TYPE_CHECKING:
+    from engine.store import ImageRecord, ImageStore
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_WORKERS = 3
+PROGRESS_INTERVAL = 0.1  # seconds between "Downloading"/"Extracting" events per layer
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    """One line of docker-style progress. `layer` is the 12-hex short blob digest (None: whole image)."""
+
+    layer: str | None
+    status: str
+    current: int = 0
+    total: int = 0
+
+
+ProgressFn = Callable[[PullEvent], None]
+
+
+@dataclass
+class ResolvedImage:
+    """What a reference points at: the image manifest, and the digest the user's reference names."""
+
+    reference: Reference
+    manifest: ImageManifest
+    top_digest: str  # index digest for a multi-arch image, else the manifest digest
+    platform: Platform
+
+
+def resolve(client: RegistryClient, reference: Reference, platform: str | None = None) -> ResolvedImage:
+    """Fetch the manifest (and pick a platform from an index); verify digests along the way."""
+    wanted = parse_platform(platform) if platform else host_platform()
+    body, content_type, _ = client.get_manifest(reference.path, reference.manifest_ref, ACCEPT)
+    if reference.digest:
+        verify_digest(body, reference.digest)
+    parsed = parse_manifest(body, content_type)
+    top_digest = parsed.digest
+    if isinstance(parsed, ManifestIndex):
+        chosen = select_platform(parsed, wanted)
+        body, content_type, _ = client.get_manifest(reference.path, chosen.digest, ACCEPT)
+        verify_digest(body, chosen.digest)
+        parsed = parse_manifest(body, content_type)
+        if isinstance(parsed, ManifestIndex):
+            raise IntegrityError(f"index {top_digest} points at another index {chosen.digest}: not supported")
+    assert isinstance(parsed, ImageManifest)
+    return ResolvedImage(reference, parsed, top_digest, wanted)
+
+
+# -- v2 metadata: which registry blob a local layer came from (Docker's image/<driver>/distribution) --
+def _distribution_dir(config: EngineConfig) -> Path:
+    return config.image_dir / "distribution"
+
+
+def record_blob_source(config: EngineConfig, diff_id: str, blob_digest: str, media_type: str,
+                       source_repository: str) -> None:
+    """Remember blob <-> diff_id so push can skip or cross-mount instead of recompressing."""
+    base = _distribution_dir(config)
+    hex_diff = diff_id.split(":", 1)[1]
+    path = base / "v2metadata-by-diffid" / "sha256" / hex_diff
+    entries = read_json(path, default=[]) or []
+    entry = {"Digest": blob_digest, "SourceRepository": source_repository, "MediaType": media_type, "HMAC": ""}
+    if entry not in entries:
+        entries = [e for e in entries if not (e.get("Digest") == blob_digest
+                                               and e.get("SourceRepository") == source_repository)]
+        atomic_write_json(path, [entry, *entries][:20])
+    atomic_write(base / "diffid-by-digest" / "sha256" / blob_digest.split(":", 1)[1], diff_id.encode())
+
+
+def known_blob_sources(config: EngineConfig, diff_id: str) -> list[dict[str, str]]:
+    path = _distribution_dir(config) / "v2metadata-by-diffid" / "sha256" / diff_id.split(":", 1)[1]
+    try:
+        entries = read_json(path, default=[]) or []
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict) and e.get("Digest")]
+
+
+# -- the pull ---------------------------------------------------------------------------------------
+class _Progress:
+    """Serialises events from the download threads and throttles byte counters."""
+
+    def __init__(self, sink: ProgressFn | None) -> None:
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._last: dict[str | None, float] = {}
+        self._seen: dict[str | None, tuple[str, int]] = {}
+
+    def emit(self, layer: str | None, status: str, current: int = 0, total: int = 0, throttle: bool = False) -> None:
+        if self._sink is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if throttle:
+                if self._seen.get(layer) == (status, current):
+                    return
+                if now - self._last.get(layer, 0.0) < PROGRESS_INTERVAL and current < total:
+                    return
+            self._last[layer] = now
+            self._seen[layer] = (status, current)
+            self._sink(PullEvent(layer, status, current, total))
+
+
+class _CountingReader:
+    """Reports how far the store has read a layer (the "Extracting" bar)."""
+
+    def __init__(self, raw: IO[bytes], on_read: Callable[[int], None]) -> None:
+        self._raw, self._on_read, self.done = raw, on_read, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.done += len(data)
+        self._on_read(self.done)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.done += count or 0
+        self._on_read(self.done)
+        return count
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class _EitherEvent(threading.Event):
+    """Set by us (a failure elsewhere) or by the caller's cancel event."""
+
+    def __init__(self, other: threading.Event | None) -> None:
+        super().__init__()
+        self._other = other
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._other is not None and self._other.is_set())
+
+
+def _short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+def pull_image(config: EngineConfig, ref: str, platform: str | None = None,
+               progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> ImageRecord:
+    """Pull `ref` into the store and return its record (tagged, with its repo digest)."""
+    from engine.store import ImageStore
+
+    reference = parse_reference(ref)
+    client = client_for(config, reference.registry_host)
+    store = ImageStore(config)
+    events = _Progress(progress)
+    if reference.digest is None:
+        events.emit(None, f"{reference.tag_or_latest}: Pulling from {reference.path}")
+    else:
+        events.emit(None, f"Pulling from {reference.path}")
+    try:
+        resolved = resolve(client, reference, platform)
+    except NotFound as exc:
+        raise NotFound(f"pull access denied or manifest unknown for {reference.familiar()}: {exc}") from exc
+    return _pull_resolved(config, client, store, resolved, events, cancel, explicit_platform=platform is not None)
+
+
+def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageStore, resolved: ResolvedImage,
+                   events: _Progress, cancel: threading.Event | None, explicit_platform: bool) -> ImageRecord:
+    reference, manifest = resolved.reference, resolved.manifest
+    repository = reference.path
+    config_bytes = client.fetch_blob_bytes(repository, manifest.config.digest, size=manifest.config.size)
+    try:
+        image_config = json.loads(config_bytes)
+        diff_ids = list(image_config["rootfs"]["diff_ids"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"image config {manifest.config.digest} is malformed: {exc}") from exc
+    if len(diff_ids) != len(manifest.layers):
+        raise IntegrityError(f"image config lists {len(diff_ids)} diff_ids but the manifest has "
+                             f"{len(manifest.layers)} layers")
+    found = config_platform(image_config).normalised()
+    wanted = resolved.platform.normalised()
+    if (found.os, found.architecture) != (wanted.os, wanted.architecture):
+        if explicit_platform:
+            raise RegistryError(f"image {reference.familiar()} was found but its platform ({found}) does not "
+                                f"match the requested platform ({wanted})")
+        log.warning("the image's platform (%s) does not match the host platform (%s)", found, wanted)
+
+    chains = compute_chain_ids(diff_ids)
+    layers = list(manifest.layers)
+    missing = [i for i, chain in enumerate(chains) if not store.has_layer(chain)]
+    for i, layer in enumerate(layers):
+        if i not in missing:
+            events.emit(_short(layer.digest), "Already exists")
+    for i in missing:
+        events.emit(_short(layers[i].digest), "Pulling fs layer")
+
+    stop = _EitherEvent(cancel)
+    tmp_dir = config.tmp_dir
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def download(i: int) -> BinaryIO:
+        layer = layers[i]
+        short = _short(layer.digest)
+        out = tempfile.TemporaryFile(dir=tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
+        try:
+            client.download_blob(
+                repository, layer.digest, out, size=layer.size, cancel=stop,
+                progress=lambda n: events.emit(short, "Downloading", n, layer.size, throttle=True),
+            )
+            events.emit(short, "Verifying Checksum")
+            events.emit(short, "Download complete")
+            out.seek(0)
+            return out
+        except BaseException:
+            out.close()
+            raise
+
+    if missing:
+        first_wave = set(missing[:DOWNLOAD_WORKERS])
+        for i in missing:
+            if i not in first_wave:
+                events.emit(_short(layers[i].digest), "Waiting")
+    executor = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
+    futures: dict[int, Future[BinaryIO]] = {i: executor.submit(download, i) for i in missing}
+    try:
+        parent: str | None = None
+        for i, layer in enumerate(layers):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("pull cancelled")
+            if i not in futures:
+                parent = chains[i]
+                continue
+            blob = futures[i].result()
+            short = _short(layer.digest)
+            try:
+                if store.has_layer(chains[i]):  # another pull committed it meanwhile
+                    chain = chains[i]
+                else:
+                    events.emit(short, "Extracting", 0, layer.size)
+                    reader = _CountingReader(
+                        blob, lambda n, short=short, size=layer.size: events.emit(short, "Extracting", n, size,
+                                                                                  throttle=True))
+                    chain = store.add_layer(reader, layer.media_type, parent, diff_ids[i])
+            finally:
+                blob.close()
+            if chain != chains[i]:
+                raise IntegrityError(f"layer {short}: store computed chain {chain}, expected {chains[i]}")
+            record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
+            events.emit(short, "Pull complete")
+            parent = chains[i]
+        for i, layer in enumerate(layers):
+            if i not in futures:
+                record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
+    except BaseException:
+        stop.set()
+        for future in futures.values():
+            future.cancel()
+        executor.shutdown(wait=True)
+        for future in futures.values():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().close()
+        raise
+    executor.shutdown(wait=True)
+
+    tags = [reference.with_tag(reference.tag_or_latest)] if reference.tag or not reference.digest else []
+    digest_ref = reference.with_digest(resolved.top_digest)
+    record = store.add_image(config_bytes, tags, digest_ref)
+    events.emit(None, f"Digest: {resolved.top_digest}")
+    return record
+
+
+def pull_status(reference: Reference, previous_id: str | None, record: ImageRecord) -> str:
+    """Docker's closing line."""
+    name = reference.familiar()
+    if reference.tag is None and reference.digest is None:
+        name += ":latest"
+    if previous_id == record.id:
+        return f"Status: Image is up to date for {name}"
+    return f"Status: Downloaded newer image for {name}"
+
+
+def previous_image_id(config: EngineConfig, ref: str) -> str | None:
+    from engine.store import ImageStore
+
+    try:
+        return ImageStore(config).resolve(ref).id
+    except DockuiError:
+        return None

@@ -301,6 +301,8 @@ class Cgroup:
                 )
             else:
                 _write(target, str(res.blkio_weight))
+        if "blkio" in p:
+            _activate_blkio_accounting(p["blkio"])
         if "devices" in p:
             if privileged:
                 _write(p["devices"] / "devices.allow", "a")
@@ -492,6 +494,22 @@ class Cgroup:
 
 def _suppress_oserror() -> contextlib.suppress:
     return contextlib.suppress(OSError, DockuiError)
+
+
+def _activate_blkio_accounting(blkio_dir: Path, sys_block: Path = Path("/sys/block")) -> None:
+    """Make v1 count block I/O per group on this host's disks.
+
+    Since Linux 6.10 blk-throttle (which keeps v1's blkio.throttle.io_service_bytes) starts on a disk
+    only once some group configures a rule there; until then every group reads 0. A rule of 0 means
+    "no limit", so writing "MAJ:MIN 0" starts the accounting without throttling anything.
+    """
+    try:
+        disks = [d for d in sys_block.iterdir() if (d / "device").exists()]
+    except OSError:
+        return
+    for disk in disks:
+        with contextlib.suppress(OSError):
+            _write(blkio_dir / "blkio.throttle.read_bps_device", f"{_read(disk / 'dev').strip()} 0")
 
 
 def _check_cpuset(wanted: str, available_file: Path) -> None:

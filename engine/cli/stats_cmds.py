@@ -1,9 +1,125 @@
-"""Verbs of this group are registered here (placeholder until its issue lands)."""
+"""`dockui stats`: docker stats' table (refreshed in place on a terminal) or one JSON object per
+container per sample. The numbers come from the shared engine.stats.Sampler."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from engine.config import EngineConfig
+from engine.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from engine.stats import StatsSnapshot
+
+HEADERS = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS")
+ROW_KEYS = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+CLEAR_SCREEN = "\033[2J\033[H"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this group's verbs to the top-level parser."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `stats` to the top-level parser."""
+    parser = subparsers.add_parser(
+        "stats", help="Display a live stream of container(s) resource usage statistics"
+    )
+    parser.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
+    parser.add_argument(
+        "--no-stream", action="store_true", help="Disable streaming stats and only pull the first result"
+    )
+    parser.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
+    parser.add_argument("--format", default="table", help='"table" (default) or "json"')
+    parser.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument("containers", nargs="*", metavar="CONTAINER")
+    parser.set_defaults(handler=run_stats)
+
+
+def zero_row(container_id: str, name: str) -> dict[str, str]:
+    """What docker stats shows for a container that is not running."""
+    return {
+        "BlockIO": "0B / 0B",
+        "CPUPerc": "0.00%",
+        "Container": container_id[:12],
+        "ID": container_id[:12],
+        "MemPerc": "0.00%",
+        "MemUsage": "0B / 0B",
+        "Name": name,
+        "NetIO": "0B / 0B",
+        "PIDs": "0",
+    }
+
+
+def rows_for(
+    snapshot: StatsSnapshot, wanted: list[tuple[str, str]] | None, no_trunc: bool = False
+) -> list[dict[str, str]]:
+    """Docker's rows: every sampled container, or exactly `wanted` [(id, name)] in that order
+    (zeros for those not running)."""
+    if wanted is None:
+        rows = [c.docker_row() for c in snapshot.containers]
+        ids = [c.id for c in snapshot.containers]
+    else:
+        rows, ids = [], []
+        for cid, name in wanted:
+            stats = snapshot.by_id.get(cid)
+            rows.append(stats.docker_row() if stats else zero_row(cid, name))
+            ids.append(cid)
+    if no_trunc:
+        for row, cid in zip(rows, ids, strict=True):
+            row["ID"] = row["Container"] = cid
+    return rows
+
+
+def render_table(rows: Iterable[dict[str, str]]) -> str:
+    """Columns padded like docker's tabwriter (3 spaces between columns)."""
+    table = [list(HEADERS)] + [[row[k] for k in ROW_KEYS] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
+    lines = ["".join(cell.ljust(widths[i] + 3) for i, cell in enumerate(r[:-1])) + r[-1] for r in table]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _selection(args: argparse.Namespace, config: EngineConfig) -> Callable[[], list[tuple[str, str]] | None]:
+    """Which containers to show: None = whatever runs; else a list of (id, name), re-read per sample."""
+    if args.containers:
+        from engine.state import find_container
+
+        records = [find_container(config, ref) for ref in args.containers]
+        fixed = [(r.id, r.name) for r in records]
+        return lambda: fixed
+    if args.all:
+        from engine.state import list_containers
+
+        return lambda: [(r.id, r.name) for r in list_containers(config)]
+    return lambda: None
+
+
+def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
+    if args.format not in ("table", "json"):
+        raise InvalidArgument(f'unsupported --format {args.format!r}: use "table" or "json"')
+    if args.interval <= 0:
+        raise InvalidArgument("--interval must be positive")
+    from engine.stats import Sampler, state_targets
+
+    selection = _selection(args, config)
+    source = state_targets(config)
+    wanted_ids = None
+    if args.containers:
+        wanted_ids = {cid for cid, _ in selection() or []}
+
+    def targets() -> list:
+        found = source()
+        return [t for t in found if wanted_ids is None or t.id in wanted_ids]
+
+    out = sys.stdout
+    redraw = args.format == "table" and not args.no_stream and out.isatty()
+    with Sampler(config, targets, host=False) as sampler:
+        for snapshot in sampler.stream(args.interval, count=1 if args.no_stream else None):
+            rows = rows_for(snapshot, selection(), args.no_trunc)
+            if args.format == "json":
+                for row in rows:
+                    out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            else:
+                out.write((CLEAR_SCREEN if redraw else "") + render_table(rows))
+            out.flush()
+    return 0

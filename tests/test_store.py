@@ -1,0 +1,240 @@
+"""The image store: reference counting on rmi, crash safety (SIGKILL), concurrent writers, lookups."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.config import EngineConfig
+from engine.errors import Conflict, IntegrityError, NotFound
+from engine.reference import parse_reference
+from engine.store import ImageStore
+
+pytestmark = pytest.mark.root
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def layer(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_600_000_000
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def many_files_layer(count: int, big: int = 0) -> bytes:
+    files = {f"many/{i // 100:03d}/file{i:05d}": f"content {i}\n".encode() * 3 for i in range(count)}
+    if big:
+        files["big.bin"] = os.urandom(big)
+    return layer(files)
+
+
+def image_config(diff_ids: list[str], marker: str) -> bytes:
+    return json.dumps(
+        {"architecture": "amd64", "os": "linux", "config": {"Labels": {"m": marker}}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+    ).encode()
+
+
+def add_image(store: ImageStore, layers: list[bytes], tag: str, marker: str):
+    parent = None
+    for data in layers:
+        parent = store.add_layer(io.BytesIO(data), "application/vnd.oci.image.layer.v1.tar", parent, sha256(data))
+    return store.add_image(image_config([sha256(d) for d in layers], marker), [parse_reference(tag)])
+
+
+def assert_no_leftovers(config: EngineConfig) -> None:
+    """What a fresh open must leave: no staging, no temp metadata, no unreferenced cache dirs."""
+    store = ImageStore(config)
+    assert list((config.layers_dir / ".staging").iterdir()) == []
+    assert list((config.image_dir / "layerdb" / "tmp").iterdir()) == []
+    referenced = {store.layer_info("sha256:" + p.name).cache_id for p in (config.image_dir / "layerdb" / "sha256").iterdir()}
+    for mount in (config.image_dir / "layerdb" / "mounts").iterdir():
+        referenced.add((mount / "mount-id").read_text())
+    on_disk = {p.name for p in config.layers_dir.iterdir()} - {"l", ".staging"}
+    assert on_disk == referenced
+    links = {(config.layers_dir / c / "link").read_text() for c in referenced}
+    assert {p.name for p in (config.layers_dir / "l").iterdir()} == links
+
+
+# --- rmi and reference counting -----------------------------------------------------------------
+
+
+def test_shared_layers_are_stored_once_and_removed_with_their_last_user(engine_config: EngineConfig) -> None:
+    store = ImageStore(engine_config)
+    base = layer({"etc/os-release": b"base\n"})
+    app1 = layer({"app/one": b"1"})
+    app2 = layer({"app/two": b"2"})
+    one = add_image(store, [base, app1], "one:latest", "one")
+    two = add_image(store, [base, app2], "registry.local:5000/team/two:v2", "two")
+    assert one.chain_ids[0] == two.chain_ids[0] == sha256(base)
+    assert len(list((engine_config.image_dir / "layerdb" / "sha256").iterdir())) == 3
+
+    lines = store.remove("one")
+    assert lines == ["Untagged: one:latest", f"Deleted: {one.id}", f"Deleted: {one.chain_ids[1]}"]
+    assert store.has_layer(sha256(base)) and not store.has_layer(one.chain_ids[1])
+    assert [r.id for r in store.list_images()] == [two.id]
+    assert b"".join(store.layer_tar(sha256(base))) == base  # the survivor is intact
+
+    lines = store.remove("registry.local:5000/team/two:v2")
+    assert lines[-2:] == [f"Deleted: {two.chain_ids[1]}", f"Deleted: {two.chain_ids[0]}"]
+    assert store.list_images() == []
+    assert list((engine_config.image_dir / "layerdb" / "sha256").iterdir()) == []
+    assert_no_leftovers(engine_config)
+
+
+def test_tags_digests_and_lookups(engine_config: EngineConfig) -> None:
+    store = ImageStore(engine_config)
+    data = layer({"x": b"x"})
+    record = add_image(store, [data], "busybox", "x")
+    digest = "sha256:" + "ab" * 32
+    store.add_image(image_config([sha256(data)], "x"), [], parse_reference(f"busybox@{digest}"))
+    store.tag("busybox", "busybox:other")
+    repos = json.loads((engine_config.image_dir / "repositories.json").read_text())["Repositories"]
+    assert repos == {"busybox": {"busybox:latest": record.id, "busybox:other": record.id, f"busybox@{digest}": record.id}}
+    for ref in ("busybox", "docker.io/library/busybox:latest", f"busybox@{digest}", record.id, record.id[7:19], record.id[7:]):
+        assert store.resolve(ref).id == record.id
+    with pytest.raises(NotFound):
+        store.resolve("busybox:nope")
+    with pytest.raises(IntegrityError, match="not in the store"):
+        store.add_image(image_config(["sha256:" + "1" * 64], "missing"), [])
+
+    # untagging one of two tags keeps the image; the last tag takes the repository's digests with it
+    assert store.remove("busybox:other") == ["Untagged: busybox:other"]
+    lines = store.remove("busybox")
+    assert lines[:3] == ["Untagged: busybox:latest", f"Untagged: busybox@{digest}", f"Deleted: {record.id}"]
+
+
+def test_rmi_refuses_while_a_container_layer_uses_the_image(engine_config: EngineConfig) -> None:
+    store = ImageStore(engine_config)
+    base = layer({"bin/sh": b"sh"})
+    image = add_image(store, [base], "app:1", "app")
+    rw = store.create_rw_layer("dockuitestc1", image.id)
+    assert (rw / "lower").read_text() == store.lowerdir_option(image.id)
+    assert {p.name for p in rw.iterdir()} >= {"diff", "work", "merged", "link", "lower"}
+    mount = engine_config.image_dir / "layerdb" / "mounts" / "dockuitestc1"
+    assert (mount / "mount-id").read_text() == rw.name and (mount / "parent").read_text() == image.chain_ids[-1]
+
+    with pytest.raises(Conflict, match="must force"):
+        store.remove("app:1")
+    with pytest.raises(Conflict, match="must be forced"):
+        store.remove(image.id)
+    assert store.resolve("app:1").id == image.id
+
+    # forced: the image goes, its layer stays for the container until that is removed
+    assert store.remove("app:1", force=True) == ["Untagged: app:1", f"Deleted: {image.id}"]
+    assert store.has_layer(image.chain_ids[0])
+    store.remove_rw_layer("dockuitestc1")
+    assert not store.has_layer(image.chain_ids[0]) and not rw.exists()
+    assert_no_leftovers(engine_config)
+
+
+# --- crash safety and concurrency ------------------------------------------------------------------
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from engine.config import EngineConfig
+from engine.store import ImageStore
+root, source, diff_id, go = sys.argv[1:5]
+store = ImageStore(EngineConfig(root=Path(root)))
+while go != "-" and not Path(go).exists():
+    time.sleep(0.001)
+with (sys.stdin.buffer if source == "-" else open(source, "rb")) as blob:
+    print(store.add_layer(blob, None, None, diff_id if diff_id != "-" else None), flush=True)
+"""
+
+
+def _child(config: EngineConfig, source: str, diff_id: str, go: str = "-", **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(config.root), source, diff_id, go], cwd=REPO, stdout=subprocess.PIPE, **kw
+    )
+
+
+def test_sigkill_during_extraction_leaves_nothing_and_the_next_add_succeeds(engine_config: EngineConfig) -> None:
+    data = many_files_layer(1500, big=2_000_000)
+    proc = _child(engine_config, "-", sha256(data), stdin=subprocess.PIPE)
+    proc.stdin.write(data[: len(data) // 2])
+    proc.stdin.flush()
+    staging = engine_config.layers_dir / ".staging"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # wait until it is really extracting
+        dirs = [p for p in staging.glob("*") if p.is_dir()] if staging.exists() else []
+        if dirs and (dirs[0] / "diff" / "many").exists():
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the child never started extracting")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdin.close()
+    proc.stdout.close()
+    assert any(staging.iterdir())  # it did leave a half layer behind...
+    store = ImageStore(engine_config)  # ...which is invisible and cleaned on the next open
+    assert not store.has_layer(sha256(data))
+    assert_no_leftovers(engine_config)
+    chain = store.add_layer(io.BytesIO(data), None, None, sha256(data))
+    assert hashlib.sha256(b"".join(store.layer_tar(chain))).hexdigest() == sha256(data)[7:]
+
+
+def test_sigkill_at_any_moment_keeps_the_store_consistent(engine_config: EngineConfig, tmp_path: Path) -> None:
+    """Kill a whole add_layer at a sweep of moments (extraction, commit, after): each time the
+    layer is either absent or complete, and a fresh open leaves no debris."""
+    data = many_files_layer(800)
+    path = tmp_path / "layer.tar"
+    path.write_bytes(data)
+    start = time.monotonic()
+    proc = _child(EngineConfig(root=tmp_path / "timing"), str(path), sha256(data))
+    proc.communicate()
+    full = time.monotonic() - start  # interpreter start + extraction + commit, on this machine now
+    outcomes = []
+    for fraction in (0.4, 0.6, 0.75, 0.85, 0.92, 1.0, 1.1):
+        proc = _child(engine_config, str(path), sha256(data))
+        time.sleep(full * fraction)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        store = ImageStore(engine_config)
+        if store.has_layer(sha256(data)):
+            outcomes.append("complete")
+            assert b"".join(store.layer_tar(sha256(data))) == data
+            with store._locked():  # removed again for the next round
+                store._delete_layer(sha256(data))
+        else:
+            outcomes.append("absent")
+        assert_no_leftovers(engine_config)
+    assert outcomes[0] == "absent"  # at 40% it was still starting or extracting
+
+
+def test_two_processes_adding_the_same_layer_end_with_one_copy(engine_config: EngineConfig, tmp_path: Path) -> None:
+    data = many_files_layer(1200)
+    path = tmp_path / "layer.tar"
+    path.write_bytes(data)
+    go = tmp_path / "go"
+    procs = [_child(engine_config, str(path), sha256(data), str(go)) for _ in range(2)]
+    time.sleep(0.4)  # both interpreters up and waiting
+    go.touch()
+    results = [p.communicate(timeout=60)[0].decode().strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert results == [sha256(data), sha256(data)]
+    assert [p.name for p in (engine_config.image_dir / "layerdb" / "sha256").iterdir()] == [sha256(data)[7:]]
+    assert len({p.name for p in engine_config.layers_dir.iterdir()} - {"l", ".staging"}) == 1
+    assert_no_leftovers(engine_config)
+    assert b"".join(ImageStore(engine_config).layer_tar(sha256(data))) == data

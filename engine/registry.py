@@ -580,7 +580,7 @@ class RegistryClient:
                             progress(offset)
                     body: Any = b""
                 else:
-                    body = _ProgressReader(data, progress) if progress else data
+                    body = _ProgressReader(data, progress, size) if progress else data
                 separator = "&" if "?" in location else "?"
                 response = self.request(
                     "PUT", f"{location}{separator}{urlencode({'digest': digest})}", scope=scope, data=body,
@@ -604,8 +604,8 @@ class RegistryClient:
 class _ProgressReader:
     """A file wrapper that reports how much `requests` has read (for push progress)."""
 
-    def __init__(self, raw: BinaryIO, progress: Callable[[int], None]) -> None:
-        self._raw, self._progress, self._done = raw, progress, 0
+    def __init__(self, raw: BinaryIO, progress: Callable[[int], None], size: int) -> None:
+        self._raw, self._progress, self._done, self._size = raw, progress, 0, size
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
@@ -613,12 +613,8 @@ class _ProgressReader:
         self._progress(self._done)
         return data
 
-    def __iter__(self):  # requests streams iterables in chunks
-        while True:
-            data = self.read(CHUNK)
-            if not data:
-                return
-            yield data
+    def __len__(self) -> int:  # requests sends a Content-Length body, not chunked encoding
+        return self._size - self._done
 
 
 def pull_scope(repository: str) -> str:

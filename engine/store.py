@@ -500,6 +500,41 @@ class ImageStore:
         image_id, _ = self._lookup(ref_or_id)
         return self._record(image_id)
 
+    def inspect(self, ref_or_id: str) -> dict[str, Any]:
+        """`docker image inspect`'s object for one image."""
+        record = self.resolve(ref_or_id)
+        conf = record.config
+        dirs = [self.layers_dir / self.layer_info(c).cache_id for c in record.chain_ids]
+        graph: dict[str, str] = {}
+        if dirs:
+            top = dirs[-1]
+            graph = {"MergedDir": str(top / "merged"), "UpperDir": str(top / "diff"), "WorkDir": str(top / "work")}
+            if len(dirs) > 1:
+                graph["LowerDir"] = ":".join(str(d / "diff") for d in reversed(dirs[:-1]))
+        last_tag = ""
+        with contextlib.suppress(OSError):
+            last_tag = (self.imagedb / "metadata" / "sha256" / hex_of(record.id) / "lastUpdated").read_text()
+        result: dict[str, Any] = {
+            "Id": record.id,
+            "RepoTags": record.repo_tags,
+            "RepoDigests": record.repo_digests,
+            "Parent": "",
+            "Comment": conf.get("comment", ""),
+            "Created": record.created,
+            "DockerVersion": conf.get("docker_version", ""),
+            "Author": conf.get("author", ""),
+            "Config": conf.get("config"),
+            "Architecture": conf.get("architecture", ""),
+            "Os": conf.get("os", ""),
+            "Size": record.size,
+            "GraphDriver": {"Data": graph, "Name": "overlay2"},
+            "RootFS": {"Type": "layers", "Layers": record.diff_ids},
+            "Metadata": {"LastTagTime": last_tag},
+        }
+        if conf.get("variant"):
+            result["Variant"] = conf["variant"]
+        return result
+
     def tag(self, source: str, target: str) -> ImageRecord:
         from engine.reference import parse_reference
 

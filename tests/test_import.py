@@ -98,3 +98,70 @@ def test_import_from_a_stream_and_of_garbage(engine_config: EngineConfig, busybo
         store.import_tarball(Path("/nonexistent.tar"), "missing")
     assert [r.repo_tags for r in store.list_images()] == [["streamed:latest"]]
     assert list((engine_config.layers_dir / ".staging").iterdir()) == []
+
+
+# --- the image verbs ------------------------------------------------------------------------------
+
+
+def dockui(config: EngineConfig, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from engine.cli import main
+
+    capsys.readouterr()
+    status = main(["--root", str(config.root), *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_image_verbs(engine_config: EngineConfig, busybox_tar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = dockui(
+        engine_config, capsys, "import", "-c", 'CMD ["sh"]', "-c", "ENV A=1 B=two", "-c", "WORKDIR /tmp", str(busybox_tar), "busybox"
+    )
+    assert status == 0
+    image_id = out.strip()
+    assert image_id.startswith("sha256:") and ImageStore(engine_config).resolve("busybox").id == image_id
+    assert dockui(engine_config, capsys, "tag", "busybox", "localhost:5000/team/bb:v1")[0] == 0
+
+    status, out, _ = dockui(engine_config, capsys, "images")
+    lines = out.splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert [line.split()[:3] for line in lines[1:]] == [["busybox", "latest", image_id[7:19]], ["localhost:5000/team/bb", "v1", image_id[7:19]]]
+    assert dockui(engine_config, capsys, "images", "-q")[1] == image_id[7:19] + "\n"
+    rows = [json.loads(line) for line in dockui(engine_config, capsys, "image", "ls", "--format", "json")[1].splitlines()]
+    assert {(r["Repository"], r["Tag"], r["ID"]) for r in rows} == {("busybox", "latest", image_id[7:19]), ("localhost:5000/team/bb", "v1", image_id[7:19])}
+
+    status, out, _ = dockui(engine_config, capsys, "image", "inspect", "busybox")
+    [obj] = json.loads(out)
+    assert obj["Id"] == image_id and obj["RepoTags"] == ["busybox:latest", "localhost:5000/team/bb:v1"]
+    assert obj["Config"] == {"Cmd": ["sh"], "Env": ["A=1", "B=two"], "WorkingDir": "/tmp"}
+    assert obj["RootFS"] == {"Type": "layers", "Layers": [_sha256(busybox_tar.read_bytes())]}
+    assert obj["GraphDriver"]["Name"] == "overlay2" and Path(obj["GraphDriver"]["Data"]["UpperDir"], "bin/busybox").is_file()
+    assert obj["Os"] == "linux" and obj["Size"] > 1_000_000
+    status, out, err = dockui(engine_config, capsys, "image", "inspect", "--format", "{{.Id}}", "busybox", "nosuch")
+    assert (status, out) == (1, image_id + "\n") and "No such image: nosuch" in err
+
+    status, out, _ = dockui(engine_config, capsys, "rmi", "busybox")
+    assert (status, out) == (0, "Untagged: busybox:latest\n")
+    status, out, _ = dockui(engine_config, capsys, "image", "rm", image_id[7:15])
+    assert status == 0 and out.splitlines() == ["Untagged: localhost:5000/team/bb:v1", f"Deleted: {image_id}", f"Deleted: {_sha256(busybox_tar.read_bytes())}"]
+    status, _, err = dockui(engine_config, capsys, "rmi", "busybox")
+    assert status == 1 and "No such image: busybox" in err
+    assert dockui(engine_config, capsys, "images", "-q")[1] == ""
+
+
+def test_import_errors_are_one_clear_line(engine_config: EngineConfig, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(b"\x1f\x8b" + b"not really gzip" * 50)
+    root = ["--root", str(engine_config.root)]
+    for argv, message in (
+        ([str(bad), "x"], "not valid compressed data"),
+        ([str(tmp_path / "missing.tar"), "x"], "no such file"),
+        (["-c", "RUN make", str(bad), "x"], "RUN is not a valid change command"),
+        ([str(bad), "UPPER"], "must be lowercase"),
+    ):
+        result = subprocess.run([sys.executable, "-m", "tui.launcher", *root, "import", *argv], capture_output=True, text=True)
+        assert result.returncode == 125, result.stderr
+        assert result.stderr.startswith("Error: ") and message in result.stderr and "Traceback" not in result.stderr
+    assert ImageStore(engine_config).list_images() == []

@@ -1,9 +1,428 @@
-"""Verbs of this group are registered here (placeholder until its issue lands)."""
+"""Image verbs: images, rmi, tag, import, and the `image` group (ls, rm, inspect, import, tag, prune).
+
+Everything here works on the local store (engine.store); pull and push live in registry_cmds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from engine.config import EngineConfig
+from engine.errors import DockuiError, InvalidArgument, NeedsRoot
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this group's verbs to the top-level parser."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Top-level `images`, `rmi`, `tag`, `import`, and the `image` group with Docker's sub-verbs."""
+    _add_images(subparsers.add_parser("images", help="List images"))
+    _add_rmi(subparsers.add_parser("rmi", help="Remove one or more images"))
+    _add_tag(subparsers.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
+    _add_import(subparsers.add_parser("import", help="Import a root filesystem tarball as an image"))
+
+    group = subparsers.add_parser("image", help="Manage images")
+    inner = group.add_subparsers(dest="image_verb", metavar="COMMAND", parser_class=type(group))
+    inner.required = True
+    _add_images(inner.add_parser("ls", aliases=["list"], help="List images"))
+    _add_rmi(inner.add_parser("rm", aliases=["remove"], help="Remove one or more images"))
+    _add_tag(inner.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
+    _add_import(inner.add_parser("import", help="Import a root filesystem tarball as an image"))
+    p = inner.add_parser("inspect", help="Display detailed information on one or more images")
+    p.add_argument("-f", "--format", help="format the output with a Go-like template ({{.Id}}, {{json .Config}})")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(handler=cmd_inspect)
+    p = inner.add_parser("prune", help="Remove unused images")
+    p.add_argument("-a", "--all", action="store_true", help="remove all images no container uses, not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(handler=cmd_prune)
+    p = inner.add_parser("history", help="Show the history of an image")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("image", metavar="IMAGE")
+    p.set_defaults(handler=cmd_history)
+
+
+def _add_images(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    p.add_argument("-a", "--all", action="store_true", help="show all images (there are no intermediate ones)")
+    p.add_argument("--digests", action="store_true", help="show digests")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+    p.add_argument("--format", help="'json' for one JSON object per line")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+    p.set_defaults(handler=cmd_images)
+
+
+def _add_rmi(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="force removal of the image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(handler=cmd_rmi)
+
+
+def _add_tag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+    p.set_defaults(handler=cmd_tag)
+
+
+def _add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--change", action="append", default=[], help="apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE)")
+    p.add_argument("-m", "--message", default="", help="commit message for the imported image")
+    p.add_argument("tarball", metavar="file|-", help="root filesystem tarball (plain, gzip or zstd); - for stdin")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+    p.set_defaults(handler=cmd_import)
+
+
+def _store(config: EngineConfig):
+    from engine.store import ImageStore
+
+    return ImageStore(config)
+
+
+def _permission_error(what: str, exc: PermissionError) -> NeedsRoot:
+    return NeedsRoot(f"{what}: permission denied on {exc.filename or 'the store'} (run it with sudo)")
+
+
+# --- images ------------------------------------------------------------------------------------
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, as `docker images` prints it (without " ago")."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _created_epoch(created: str) -> float | None:
+    if not created:
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _created_since(created: str) -> str:
+    epoch = _created_epoch(created)
+    return "N/A" if epoch is None else human_duration(time.time() - epoch) + " ago"
+
+
+def _rows(records: list, repository: str | None) -> list[dict[str, Any]]:
+    """One row per (image, repository tag) as `docker images` lists them; <none> for dangling."""
+    from engine.store import _repo_of
+
+    rows: list[dict[str, Any]] = []
+    want_repo = want_tag = None
+    if repository:
+        from engine.reference import parse_reference
+
+        ref = parse_reference(repository)
+        want_repo = ref.familiar_name
+        want_tag = ref.tag if ":" in repository.rsplit("/", 1)[-1] else None
+    for record in records:
+        pairs: list[tuple[str, str]] = []
+        for tag in record.repo_tags:
+            repo = _repo_of(tag)
+            pairs.append((repo, tag[len(repo) + 1 :]))
+        if not pairs:
+            repos_with_digest = sorted({_repo_of(d) for d in record.repo_digests})
+            pairs = [(r, "<none>") for r in repos_with_digest] or [("<none>", "<none>")]
+        for repo, tag in pairs:
+            if want_repo is not None and (repo != want_repo or (want_tag and tag != want_tag)):
+                continue
+            digests = [d.split("@", 1)[1] for d in record.repo_digests if _repo_of(d) == repo]
+            rows.append({"record": record, "Repository": repo, "Tag": tag, "Digest": digests[0] if digests else "<none>"})
+    return rows
+
+
+def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import human_size, print_table
+
+    records = _store(config).list_images()
+    rows = _rows(records, args.repository)
+    if args.quiet:
+        seen: list[str] = []
+        for row in rows:
+            image_id = row["record"].id if args.no_trunc else row["record"].short_id
+            if image_id not in seen:
+                seen.append(image_id)
+        for image_id in seen:
+            print(image_id)
+        return 0
+    if args.format:
+        if args.format.strip() != "json":
+            for row in rows:
+                print(render_template(args.format, _json_row(row)))
+            return 0
+        for row in rows:
+            print(json.dumps(_json_row(row)))
+        return 0
+    headers = ["REPOSITORY", "TAG", *(["DIGEST"] if args.digests else []), "IMAGE ID", "CREATED", "SIZE"]
+    table = []
+    for row in rows:
+        record = row["record"]
+        cells = [row["Repository"], row["Tag"]]
+        if args.digests:
+            cells.append(row["Digest"])
+        cells += [record.id if args.no_trunc else record.short_id, _created_since(record.created), human_size(record.size)]
+        table.append(cells)
+    print_table(headers, table)
+    return 0
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    from engine.cli.output import human_size
+
+    record = row["record"]
+    return {
+        "Containers": "N/A",
+        "CreatedAt": record.created,
+        "CreatedSince": _created_since(record.created),
+        "Digest": row["Digest"],
+        "ID": record.short_id,
+        "Repository": row["Repository"],
+        "SharedSize": "N/A",
+        "Size": human_size(record.size),
+        "Tag": row["Tag"],
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(record.size),
+    }
+
+
+# --- rmi, tag, prune -----------------------------------------------------------------------------
+
+
+def cmd_rmi(args: argparse.Namespace, config: EngineConfig) -> int:
+    store = _store(config)
+    status = 0
+    for ref in args.images:
+        try:
+            for line in store.remove(ref, force=args.force):
+                print(line)
+        except PermissionError as exc:
+            raise _permission_error("rmi", exc) from None
+        except DockuiError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
+    try:
+        _store(config).tag(args.source, args.target)
+    except PermissionError as exc:
+        raise _permission_error("tag", exc) from None
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import human_size
+
+    if not args.force and sys.stdin.isatty():
+        what = "all images without at least one container associated to them" if args.all else "all dangling images"
+        answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 0
+    store = _store(config)
+    layers_before = _layer_sizes(store)
+    try:
+        lines = store.prune(all_images=args.all)
+    except PermissionError as exc:
+        raise _permission_error("image prune", exc) from None
+    if lines:
+        print("Deleted Images:")
+        for line in lines:
+            word, _, rest = line.partition(": ")
+            print(f"{word.lower()}: {rest}")
+        print()
+    layers_after = _layer_sizes(store)
+    freed = sum(size for chain, size in layers_before.items() if chain not in layers_after)
+    print(f"Total reclaimed space: {human_size(freed)}")
+    return 0
+
+
+def _layer_sizes(store) -> dict[str, int]:
+    sizes = {}
+    for path in store._layer_info_dirs():
+        try:
+            sizes[path.name] = int((path / "size").read_text())
+        except (OSError, ValueError):
+            continue
+    return sizes
+
+
+# --- import --------------------------------------------------------------------------------------
+
+_CHANGE_RE = re.compile(r"^\s*([A-Za-z]+)\s+(.*)$", re.S)
+
+
+def parse_changes(changes: list[str]) -> dict[str, Any]:
+    """The subset of Dockerfile instructions `docker import --change` accepts, as config keys."""
+    config: dict[str, Any] = {}
+    for change in changes:
+        match = _CHANGE_RE.match(change)
+        if not match:
+            raise InvalidArgument(f"invalid --change {change!r}: expected INSTRUCTION ARGS")
+        word, rest = match.group(1).upper(), match.group(2).strip()
+        if word in ("CMD", "ENTRYPOINT"):
+            value = _exec_or_shell(rest)
+            config["Cmd" if word == "CMD" else "Entrypoint"] = value
+        elif word == "ENV":
+            env = config.setdefault("Env", [])
+            pairs = _key_values(rest)
+            for key, value in pairs:
+                env[:] = [e for e in env if not e.startswith(key + "=")] + [f"{key}={value}"]
+        elif word == "LABEL":
+            config.setdefault("Labels", {}).update(dict(_key_values(rest)))
+        elif word == "WORKDIR":
+            config["WorkingDir"] = rest
+        elif word == "USER":
+            config["User"] = rest
+        elif word == "EXPOSE":
+            for port in rest.split():
+                config.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        elif word == "STOPSIGNAL":
+            config["StopSignal"] = rest
+        elif word == "VOLUME":
+            for volume in _exec_or_shell(rest) if rest.startswith("[") else rest.split():
+                config.setdefault("Volumes", {})[volume] = {}
+        else:
+            raise InvalidArgument(f"{word} is not a valid change command for import")
+    return config
+
+
+def _exec_or_shell(rest: str) -> list[str]:
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+        except ValueError:
+            raise InvalidArgument(f"invalid JSON array in --change: {rest}") from None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidArgument(f"--change expects a JSON array of strings: {rest}")
+        return value
+    return ["/bin/sh", "-c", rest]
+
+
+def _key_values(rest: str) -> list[tuple[str, str]]:
+    import shlex
+
+    words = shlex.split(rest)
+    if words and "=" not in words[0]:
+        return [(words[0], " ".join(words[1:]))]  # legacy `ENV KEY value`
+    pairs = []
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise InvalidArgument(f"invalid key=value in --change: {word}")
+        pairs.append((key, value))
+    return pairs
+
+
+def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli import require_root
+
+    require_root("import")  # file owners and device nodes need root
+    changes = parse_changes(args.change)
+    store = _store(config)
+    source: Any = sys.stdin.buffer if args.tarball == "-" else args.tarball
+    record = store.import_tarball(source, args.reference, changes=changes, message=args.message)
+    print(record.id)
+    return 0
+
+
+# --- inspect, history ------------------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import print_json
+
+    store = _store(config)
+    results = []
+    status = 0
+    for ref in args.images:
+        try:
+            results.append(store.inspect(ref))
+        except DockuiError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    if args.format:
+        for obj in results:
+            print(render_template(args.format, obj))
+    else:
+        print_json(results)
+    return status
+
+
+def cmd_history(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import human_size, print_table
+
+    record = _store(config).resolve(args.image)
+    history = list(record.config.get("history") or [])
+    layer_sizes = []
+    store = _store(config)
+    for chain in record.chain_ids:
+        layer_sizes.append(store.layer_info(chain).size)
+    rows = []
+    layer_index = 0
+    for entry in history:
+        size = 0
+        if not entry.get("empty_layer") and layer_index < len(layer_sizes):
+            size = layer_sizes[layer_index]
+            layer_index += 1
+        created_by = entry.get("created_by", "")
+        if not args.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append([_created_since(entry.get("created", "")), created_by, human_size(size), entry.get("comment", "")])
+    rows.reverse()
+    if rows:
+        rows[0] = [record.id if args.no_trunc else record.short_id, *rows[0]]
+        rows[1:] = [["<missing>", *r] for r in rows[1:]]
+    print_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
+    return 0
+
+
+def render_template(template: str, obj: Any) -> str:
+    """A small subset of Go templates: `{{.A.B}}` and `{{json .A}}`."""
+
+    def lookup(path: str) -> Any:
+        value = obj
+        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def render(match: re.Match[str]) -> str:
+        expr = match.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(lookup(expr[5:]))
+        value = lookup(expr)
+        if value is None:
+            return "<no value>"
+        if isinstance(value, (dict, list)):
+            return json.dumps(value)
+        return str(value)
+
+    return re.sub(r"\{\{(.*?)\}\}", render, template).replace("\\n", "\n").replace("\\t", "\t")

@@ -46,6 +46,7 @@ _MACHINE_TO_GO = {
     "i686": ("386", ""), "ppc64le": ("ppc64le", ""), "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
     "mips64": ("mips64", ""),
 }
+KNOWN_OS = {"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix", "android"}
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386", "armhf": "arm",
                  "armel": "arm"}
 
@@ -82,6 +83,9 @@ def parse_platform(text: str) -> Platform:
     """`linux/arm64/v8`, `linux/amd64`, or just `arm64` (os defaults to linux)."""
     parts = text.strip().split("/")
     if len(parts) == 1 and parts[0]:
+        if parts[0].lower() in KNOWN_OS:  # containerd: an OS alone means that OS on the host's arch
+            host = host_platform()
+            return Platform(parts[0].lower(), host.architecture, host.variant)
         return Platform("linux", parts[0])
     if len(parts) in (2, 3) and all(parts):
         return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else "")

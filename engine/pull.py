@@ -190,6 +190,8 @@ def pull_image(config: EngineConfig, ref: str, platform: str | None = None,
     from engine.store import ImageStore
 
     reference = parse_reference(ref)
+    if platform:
+        parse_platform(platform)  # refuse a bad --platform before any network traffic
     client = client_for(config, reference.registry_host)
     store = ImageStore(config)
     events = _Progress(progress)

@@ -41,6 +41,7 @@ BACKOFF_BASE = 0.25
 MAX_RETRY_AFTER = 30.0
 MAX_REDIRECTS = 10
 CHUNK = 1 << 20
+DOWNLOAD_CHUNK = 256 << 10  # small enough that an interrupted read keeps most of what arrived
 MIN_TOKEN_LIFETIME = 60  # the token spec: assume 60 s when expires_in is missing or shorter
 
 
@@ -455,7 +456,7 @@ class RegistryClient:
                 elif response.status_code not in (200, 206):
                     self._raise_for(response, f"fetching blob {digest[:19]}")
                 try:
-                    for chunk in response.raw.stream(CHUNK, decode_content=False):
+                    for chunk in response.raw.stream(DOWNLOAD_CHUNK, decode_content=False):
                         if cancel is not None and cancel.is_set():
                             raise Cancelled("pull cancelled")
                         out.write(chunk)

@@ -9,8 +9,10 @@ one given (as Docker does, so a freed address is not reused at once), recorded i
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +115,31 @@ class Pool:
         return config.network_dir / "ipam" / f"{self.network_id}.json"
 
 
-def lock(config: EngineConfig):  # noqa: ANN201 - context manager
-    """The per-root lock every change to network state (addresses, ports, records) is made under."""
-    return file_lock(config.network_dir / "lock")
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def lock(config: EngineConfig) -> Iterator[None]:
+    """The per-root lock every change to network state (addresses, ports, records) is made under.
+
+    Re-entrant within a thread: a second flock on a new descriptor of the same file would wait for
+    ourselves forever.
+    """
+    path = str(config.network_dir / "lock")
+    depth: dict[str, int] = _held.__dict__.setdefault("depth", {})
+    if depth.get(path):
+        depth[path] += 1
+        try:
+            yield
+        finally:
+            depth[path] -= 1
+        return
+    with file_lock(Path(path)):
+        depth[path] = 1
+        try:
+            yield
+        finally:
+            depth[path] = 0
 
 
 def _load(pool: Pool, config: EngineConfig) -> dict:

@@ -1,35 +1,303 @@
-"""The Textual application (placeholder screen until the TUI issue lands)."""
+"""The Textual application: four screens, one refresh loop, engine calls in workers.
+
+The loop: `_tick` (UI thread) asks the visible screen what it needs, a thread worker fetches it
+from the backend, the result comes back as a `RefreshDone` message, the screen draws it, and only
+then is the next tick scheduled. So there is never more than one refresh in flight, a slow engine
+call slows the loop instead of piling up, and screens that are not visible cost nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
 
 from engine.cli import add_global_options, config_from_args
 from engine.config import EngineConfig
+from tui import keymap
+from tui.backend import Backend, ContainerView, EngineBackend, ImageView
+from tui.screens.base import DataScreen
+from tui.screens.containers import ContainersScreen
+from tui.screens.detail import DetailScreen
+from tui.screens.dialogs import ConfirmDialog, HelpScreen
+from tui.screens.images import ImagesScreen
+from tui.screens.network import NetworkScreen
+from tui.screens.pull import PullDialog
+from tui.screens.run import RunDialog
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
+
+VERB_WORDS = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "killed",
+              "pause": "paused", "unpause": "unpaused", "remove": "removed"}
+
+
+class RefreshDone(Message):
+    """A refresh's data, fetched in a worker thread, for `screen` to draw."""
+
+    def __init__(self, screen: DataScreen, data: Any, fetch_cpu: float, error: str | None) -> None:
+        super().__init__()
+        self.screen = screen
+        self.data = data
+        self.fetch_cpu = fetch_cpu
+        self.error = error
+
+
+class ActionDone(Message):
+    def __init__(self, text: str, error: str | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.error = error
 
 
 class DockuiApp(App[None]):
     CSS_PATH = str(STYLES / "dockui.tcss")
     TITLE = "dockui"
-    BINDINGS = [("q", "quit", "Quit")]
+    MODES = {"containers": ContainersScreen, "images": ImagesScreen, "network": NetworkScreen,
+             "detail": DetailScreen}
+    BINDINGS = [
+        *keymap.bindings("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
+                         "pull", "run"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, backend: Backend | None = None, refresh_interval: float = 1.0,
+                 clock: bool = True) -> None:
         super().__init__()
         self.config = config
+        self.backend: Backend = backend if backend is not None else EngineBackend(config)
+        self.refresh_interval = refresh_interval
+        self.clock = clock  # False in snapshot tests: no "x minutes ago" computed from the wall clock
+        self.selected_id: str | None = None
+        self.detail_tab: str | None = None
+        self.containers: tuple[ContainerView, ...] = ()
+        self.image_refs: list[str] = []
+        self._in_flight = False
+        self._again = False
+        self._timer: Timer | None = None
+        self.refresh_count = 0
+        self.refresh_costs: deque[tuple[float, float]] = deque(maxlen=1000)  # (fetch CPU s, draw CPU s)
+        keys, problem = keymap.load_keymap(config.root)
+        self._keymap_problem = problem
+        if keys:
+            self.set_keymap(keys)
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static(f"dockui — state in {self.config.root}", id="placeholder")
-        yield Footer()
+    def on_mount(self) -> None:
+        self.switch_mode("containers")
+        if self._keymap_problem:
+            self.notify(self._keymap_problem, title="key config ignored", severity="warning")
+        self._load_image_refs()
+
+    # ---- the refresh loop
+
+    def _target(self) -> DataScreen | None:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DataScreen):
+                return screen
+        return None
+
+    def refresh_now(self) -> None:
+        """Refresh as soon as possible, without starting a second loop."""
+        if self._in_flight:
+            self._again = True
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.call_later(self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._in_flight or not self.is_running:
+            return
+        screen = self._target()
+        job = screen.refresh_job() if screen is not None else None
+        if screen is None or job is None:
+            self._schedule()
+            return
+        self._in_flight = True
+        backend = self.backend
+
+        def fetch() -> None:
+            start = time.thread_time()
+            try:
+                data, error = job(backend), None
+            except Exception as exc:  # shown on screen; the loop goes on
+                data, error = None, f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+            self.post_message(RefreshDone(screen, data, time.thread_time() - start, error))
+
+        self.run_worker(fetch, thread=True, group="refresh", exit_on_error=False)
+
+    def on_refresh_done(self, message: RefreshDone) -> None:
+        start = time.thread_time()
+        self._in_flight = False
+        screen = message.screen
+        if message.error is not None:
+            self.notify(message.error, title="refresh failed", severity="error", timeout=3)
+        elif screen.is_attached and screen.is_active or screen is self._target():
+            screen.apply_data(message.data)
+        self.refresh_count += 1
+        self.refresh_costs.append((message.fetch_cpu, time.thread_time() - start))
+        if self._again:
+            self._again = False
+            self.call_later(self._tick)
+        else:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self.refresh_interval > 0 and self._timer is None:
+            self._timer = self.set_timer(self.refresh_interval, self._tick)
+
+    # ---- navigation
+
+    def action_show(self, name: str) -> None:
+        if name == "detail" and self.selected_id is None:
+            self.notify("select a container first (1, then arrows)", timeout=2)
+        if self.current_mode != name:
+            self.switch_mode(name)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pull(self, reference: str = "") -> None:
+        def done(image_id: str | None) -> None:
+            self._load_image_refs()
+            self.refresh_now()
+
+        self.push_screen(PullDialog(reference), done)
+
+    def action_run_dialog(self, image: str = "") -> None:
+        def done(container_id: str | None) -> None:
+            if container_id:
+                self.notify(f"started {container_id[:12]}", timeout=2)
+                self.selected_id = container_id
+            self.refresh_now()
+
+        self.push_screen(RunDialog(image, self.image_refs), done)
+
+    # ---- engine work off the UI thread
+
+    def _in_worker(self, label: str, fn: Any, *args: Any) -> None:
+        def work() -> None:
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                self.post_message(ActionDone(label, str(exc) or type(exc).__name__))
+                return
+            text = label if not isinstance(result, list) else label + ("\n" + "\n".join(result) if result else "")
+            self.post_message(ActionDone(text))
+
+        self.run_worker(work, thread=True, group="actions", exit_on_error=False)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        if message.error:
+            self.notify(message.error, title=message.text.split(" ")[0] + " failed", severity="error", timeout=5)
+        else:
+            self.notify(message.text, timeout=2)
+        self.refresh_now()
+
+    def container_action(self, verb: str, view: ContainerView) -> None:
+        if verb == "pause" and view.status == "paused":
+            verb = "unpause"
+        if verb == "remove":
+            question = f"Remove container {view.name} ({view.short_id})?"
+            if view.status in ("running", "paused", "restarting"):
+                question += "\nIt is running: it will be killed first (rm -f)."
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._in_worker(f"{view.name} removed", self.backend.container_action, "remove", view.id)
+
+            self.push_screen(ConfirmDialog(question), confirmed)
+            return
+        self.notify(f"{verb} {view.name}…", timeout=1)
+        self._in_worker(f"{view.name} {VERB_WORDS.get(verb, verb)}", self.backend.container_action, verb, view.id)
+
+    def remove_image(self, image: ImageView) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._in_worker(f"removed {image.reference}", self.backend.remove_image, image.reference)
+
+        self.push_screen(ConfirmDialog(f"Remove image {image.reference} ({image.short_id})?"), confirmed)
+
+    def import_host_busybox(self) -> None:
+        self.notify("importing the host's busybox as busybox:latest…", timeout=2)
+
+        def job() -> list[str]:
+            image_id = self.backend.import_host_busybox()
+            return [f"busybox:latest = {image_id.removeprefix('sha256:')[:12]}; press n to run a container"]
+
+        self._in_worker("imported", job)
+        self._load_image_refs()
+
+    def exec_shell(self, view: ContainerView) -> None:
+        command = self.backend.exec_command(view.id)
+        if command is None:
+            self.notify("exec needs the real engine", severity="warning", timeout=2)
+            return
+        try:
+            with self.suspend():
+                print(f"dockui: shell in {view.name} ({view.short_id}); exit the shell to come back", flush=True)
+                subprocess.run(command, check=False)
+        except Exception as exc:  # SuspendNotSupported (headless), or exec failing
+            self.notify(f"shell unavailable: {exc}", severity="error", timeout=3)
+        self.refresh_now()
+
+    def _load_image_refs(self) -> None:
+        def job() -> None:
+            try:
+                refs = sorted({image.reference for image in self.backend.images()})
+            except Exception:
+                return
+            self.call_from_thread(setattr, self, "image_refs", refs)
+
+        self.run_worker(job, thread=True, group="images", exit_on_error=False)
+
+    # ---- command palette: every action
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name, title in (("containers", "Containers"), ("images", "Images"), ("network", "Network"),
+                            ("detail", "Container detail")):
+            yield SystemCommand(f"Show {title}", f"Switch to the {title} screen",
+                                lambda name=name: self.action_show(name))
+        yield SystemCommand("Pull image", "Pull an image from a registry", self.action_pull)
+        yield SystemCommand("Run container", "Create and start a container", self.action_run_dialog)
+        yield SystemCommand("Import host busybox", "Import the host's busybox-static as busybox:latest",
+                            self.import_host_busybox)
+        yield SystemCommand("Help", "List every key binding", self.action_help)
+        target = self._target()
+        view = getattr(target, "selected", None) if isinstance(target, ContainersScreen) else \
+            getattr(target, "container_view", None)
+        if isinstance(view, ContainerView):
+            from tui.backend import allowed_actions
+
+            allowed = allowed_actions(view.status) | ({"unpause"} if view.status == "paused" else set())
+            for verb in ("start", "stop", "restart", "kill", "pause", "unpause", "remove"):
+                if verb in allowed:
+                    yield SystemCommand(f"{verb.capitalize()} {view.name}", f"{verb} the selected container",
+                                        lambda verb=verb, view=view: self.container_action(verb, view))
+            if view.status == "running":
+                yield SystemCommand(f"Shell in {view.name}", "exec sh in the container",
+                                    lambda view=view: self.exec_shell(view))
+        if isinstance(target, ContainersScreen):
+            yield SystemCommand("Filter containers", "Filter by name, image, status or label", target.action_filter)
+            yield SystemCommand("Sort containers", "Cycle the sort column", target.action_sort)
+        if isinstance(target, DetailScreen):
+            for tab in ("stats", "logs", "inspect", "processes", "env", "mounts"):
+                yield SystemCommand(f"Detail: {tab}", f"Show the {tab} tab",
+                                    lambda tab=tab, target=target: target.action_detail(tab))
 
 
 def run_app(argv: Sequence[str]) -> int:

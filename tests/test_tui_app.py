@@ -1,0 +1,217 @@
+"""Behaviour of the TUI on the recorded backend: keys, state-dependent actions, dialogs, the refresh
+loop, the bounded log view, key remapping. Fast and without root; the real-engine tests are in
+tests/test_tui_engine.py."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.config import EngineConfig
+from tests.tui_helpers import recorded_app, run_async, settle, until
+from tui.app import DockuiApp
+from tui.backend import LogLine, RunRequest, build_busybox_rootfs_tar, read_json_log, validate_run
+from tui.recorded import RecordedBackend
+from tui.widgets.containers_table import ContainersTable
+from tui.widgets.logview import LogView
+
+
+def _select(app: DockuiApp, name: str) -> None:
+    table = app.screen.query_one(ContainersTable)
+    table.move_cursor(row=[c.name for c in table.visible_rows].index(name))
+
+
+@run_async
+async def test_stop_start_and_state_dependent_actions(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        _select(app, "web")
+        await pilot.pause()
+        assert app.screen.check_action("container", ("stop",)) is True
+        assert app.screen.check_action("container", ("start",)) is False  # running: no start offered
+        await pilot.press("x")
+        assert await until(pilot, lambda: ("stop", "web") in backend.calls)
+        await settle(pilot)
+        assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "exited")
+        await pilot.pause()
+        assert app.screen.check_action("container", ("stop",)) is False
+        await pilot.press("x")  # not offered now: nothing happens
+        await pilot.press("s")
+        assert await until(pilot, lambda: ("start", "web") in backend.calls)
+        assert [c for c in backend.calls if c == ("stop", "web")] == [("stop", "web")]
+
+
+@run_async
+async def test_remove_asks_first(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        _select(app, "hog")
+        await pilot.press("d")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        await pilot.press("n")
+        await settle(pilot)
+        assert ("remove", "hog") not in backend.calls
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        assert await until(pilot, lambda: "hog" not in [c.name for c in app.screen.query_one(ContainersTable).views])
+        assert ("remove", "hog") in backend.calls
+
+
+@run_async
+async def test_filter_and_sort(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContainersTable)
+        await pilot.press("slash", *"tier=back")
+        await pilot.pause()
+        assert [c.name for c in table.visible_rows] == ["db"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(table.visible_rows) == 6
+        table.set_sort("cpu", reverse=True)
+        assert [c.name for c in table.visible_rows][:3] == ["db", "web", "worker"]
+
+
+@run_async
+async def test_refresh_loop_never_overlaps(tmp_path: Path) -> None:
+    """A slow engine slows the loop down; it never runs two refreshes at once."""
+
+    class SlowBackend(RecordedBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.active = 0
+            self.max_active = 0
+            self.count = 0
+            self.lock = threading.Lock()
+
+        def snapshot(self):  # noqa: ANN201
+            with self.lock:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            time.sleep(0.15)
+            with self.lock:
+                self.active -= 1
+                self.count += 1
+            return super().snapshot()
+
+    backend = SlowBackend()
+    app = DockuiApp(EngineConfig(root=tmp_path), backend=backend, refresh_interval=0.01, clock=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(5):
+            app.refresh_now()  # pressure: actions and screen changes ask for refreshes
+            await pilot.pause(0.1)
+        await pilot.pause(0.5)
+    assert backend.count >= 3
+    assert backend.max_active == 1
+
+
+@run_async
+async def test_log_view_is_bounded_and_searches(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter", "l")
+        await settle(pilot)
+        log = app.screen.query_one(LogView)
+        maxlen = log.lines.maxlen
+        log.append(LogLine("stdout", "", f"line {i}") for i in range(maxlen + 500))
+        assert len(log.lines) == maxlen
+        assert log.lines[-1].text == f"line {maxlen + 499}"
+        assert log.search("line 777")
+        assert log.lines[log.match_index - log.dropped].text.startswith("line 777")
+        assert not log.search("no such text")
+
+
+@run_async
+async def test_run_dialog_validates_inline(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#run-image").value = "busybox"
+        dialog.query_one("#run-publish").value = "70000:80"
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert dialog.query_one("#run-publish-error").display
+        assert not any(c[0] == "run" for c in backend.calls)
+        dialog.query_one("#run-publish").value = "127.0.0.1:8081:80"
+        dialog.query_one("#run-name").value = "web2"
+        await pilot.press("ctrl+r")
+        assert await until(pilot, lambda: any(c[0] == "run" for c in backend.calls))
+        assert await until(pilot, lambda: "web2" in [c.name for c in app.screen.query_one(ContainersTable).views])
+
+
+@run_async
+async def test_keys_remapped_from_config(tmp_path: Path) -> None:
+    (tmp_path / "tui.json").write_text(json.dumps({"stop": "X", "dockui.quit": "Q"}))
+    app = recorded_app(tmp_path)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        _select(app, "web")
+        await pilot.press("x")
+        await pilot.pause(0.2)
+        assert ("stop", "web") not in backend.calls
+        await pilot.press("X")
+        assert await until(pilot, lambda: ("stop", "web") in backend.calls)
+        await pilot.press("Q")
+        await pilot.pause()
+    assert app.return_code is not None  # Q quit the app
+
+
+@run_async
+async def test_first_run_import_offer(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path, empty=True)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#first-run").display
+        await pilot.click("#first-import")
+        assert await until(pilot, lambda: ("import", "busybox:latest") in backend.calls)
+        await settle(pilot)
+        assert await until(pilot, lambda: not app.screen.query_one("#first-import").display)
+
+
+def test_validate_run_rules() -> None:
+    assert validate_run(RunRequest(image="busybox", env=["A=1"], publish=["127.0.0.1:8080:80/tcp"],
+                                   volumes=["/srv:/srv:ro"], memory="64m", cpus="0.5", pids_limit="20")) == {}
+    errors = validate_run(RunRequest(image="Busybox", publish=["80:0"], volumes=["/srv"], memory="x",
+                                     cpus="-1", pids_limit="many", name="-bad"))
+    assert set(errors) >= {"image", "publish", "volumes", "memory", "cpus", "pids_limit", "name"}
+
+
+def test_read_json_log_incremental(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    path.write_text('{"log":"hello\\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}\n'
+                    '{"log":"oops\\n","stream":"stderr","time":"2026-01-01T00:00:01Z"}\n{"log":"partial')
+    lines, cursor = read_json_log(path, 0)
+    assert [(ln.stream, ln.text) for ln in lines] == [("stdout", "hello"), ("stderr", "oops")]
+    with open(path, "a") as f:
+        f.write('","stream":"stdout","time":"2026-01-01T00:00:02Z"}\n')
+    more, _ = read_json_log(path, cursor)
+    assert [ln.text for ln in more] == ["partial"]
+
+
+@pytest.mark.skipif(not Path("/bin/busybox").is_file(), reason="needs busybox-static")
+def test_busybox_rootfs_tar(tmp_path: Path) -> None:
+    dest = tmp_path / "bb.tar"
+    build_busybox_rootfs_tar(dest)
+    with tarfile.open(dest) as tar:
+        names = set(tar.getnames())
+        assert {"bin/busybox", "bin/sh", "etc/passwd", "etc/group"} <= names
+        assert tar.getmember("bin/sh").linkname == "/bin/busybox"

@@ -1,0 +1,96 @@
+"""Snapshot tests of every screen at 80x24 and 160x48, fed by the recorded (deterministic) backend.
+
+Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update` and look
+at the SVGs in tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import TabbedContent
+
+from tests.tui_helpers import recorded_app, settle
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def _tab(name: str):  # noqa: ANN202
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        pilot.app.screen.query_one(TabbedContent).active = name
+        await settle(pilot)
+
+    return run_before
+
+
+def _keys(*keys: str):  # noqa: ANN202
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+SCREENS = {
+    "home": _keys(),
+    "detail_stats": _keys("enter"),
+    "detail_logs": _keys("enter", "l"),
+    "detail_inspect": _keys("enter", "i"),
+    "detail_processes": _tab("processes"),
+    "detail_env": _tab("env"),
+    "detail_mounts": _tab("mounts"),
+    "images": _keys("2"),
+    "network": _keys("3"),
+    "pull_done": _keys("p", *"busybox", "enter"),
+    "run_dialog": _keys("n"),
+    "help": _keys("question_mark"),
+    "confirm_remove": _keys("d"),
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare, tmp_path: Path, screen: str, size: tuple[int, int]) -> None:
+    assert snap_compare(recorded_app(tmp_path), terminal_size=size, run_before=SCREENS[screen])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_first_run(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """Empty store: the home screen says how to get an image and offers pull / import / run."""
+    assert snap_compare(recorded_app(tmp_path, empty=True), terminal_size=size, run_before=_keys())
+
+
+def test_filtered_and_sorted(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(recorded_app(tmp_path), run_before=_keys("S", "S", "slash", *"busybox", "enter"))
+
+
+def test_logs_timestamps_and_search(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(recorded_app(tmp_path), terminal_size=(160, 48),
+                        run_before=_keys("enter", "l", "t", "slash", *"slow", "enter", "N"))
+
+
+def test_run_dialog_inline_errors(snap_compare, tmp_path: Path) -> None:
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#run-image").value = "busybox"
+        screen.query_one("#run-publish").value = "127.0.0.1:99999:80"
+        screen.query_one("#run-memory").value = "lots"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+
+    assert snap_compare(recorded_app(tmp_path), terminal_size=(160, 48), run_before=run_before)
+
+
+def test_light_theme(snap_compare, tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    app.theme = "textual-light"
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_keys())

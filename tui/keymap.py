@@ -1,0 +1,97 @@
+"""Key bindings, remappable from a JSON file.
+
+Every binding has a stable id (`dockui.<action>`); a file `{"stop": "X", "logs": "ctrl+l,L"}` (ids with
+or without the `dockui.` prefix) replaces the keys through Textual's keymap. Looked up, first found
+wins: `$DOCKUI_TUI_CONFIG`, `<root>/tui.json`, `/etc/dockui/tui.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from textual.binding import Binding
+
+# action id -> (default keys, action method, description, shown in footer)
+DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
+    "help": ("question_mark", "app.help", "Help", True),
+    "quit": ("q", "app.quit", "Quit", True),
+    "screen_containers": ("1", "app.show('containers')", "Containers", False),
+    "screen_images": ("2", "app.show('images')", "Images", False),
+    "screen_network": ("3", "app.show('network')", "Network", False),
+    "screen_detail": ("4", "app.show('detail')", "Detail", False),
+    "pull": ("p", "app.pull", "Pull", True),
+    "run": ("n", "app.run_dialog", "Run", True),
+    "start": ("s", "container('start')", "Start", True),
+    "stop": ("x", "container('stop')", "Stop", True),
+    "restart": ("r", "container('restart')", "Restart", True),
+    "kill": ("K", "container('kill')", "Kill", False),
+    "pause": ("P", "container('pause')", "Pause/unpause", False),
+    "remove": ("d", "container('remove')", "Remove", True),
+    "logs": ("l", "detail('logs')", "Logs", True),
+    "exec": ("e", "exec_shell", "Shell", False),
+    "inspect": ("i", "detail('inspect')", "Inspect", False),
+    "filter": ("slash", "filter", "Filter", True),
+    "sort": ("S", "sort", "Sort", False),
+    "sort_reverse": ("R", "sort_reverse", "Reverse sort", False),
+    "down": ("j", "cursor_down", "Down", False),
+    "up": ("k", "cursor_up", "Up", False),
+    "image_remove": ("d", "remove_image", "Remove image", True),
+    "image_run": ("n", "run_image", "Run image", True),
+    "timestamps": ("t", "toggle_timestamps", "Timestamps", True),
+    "follow": ("f", "toggle_follow", "Follow", True),
+    "search": ("slash", "search", "Search", True),
+    "search_next": ("N", "search_next", "Next match", False),
+    "search_prev": ("b", "search_prev", "Previous match", False),
+    "back": ("escape", "back", "Back", True),
+}
+
+
+def binding(action_id: str, show: bool | None = None, priority: bool = False) -> Binding:
+    keys, action, description, shown = DEFAULTS[action_id]
+    return Binding(keys, action, description, show=shown if show is None else show,
+                   id=f"dockui.{action_id}", priority=priority)
+
+
+def bindings(*action_ids: str) -> list[Binding]:
+    return [binding(a) for a in action_ids]
+
+
+def config_paths(root: Path | None) -> list[Path]:
+    paths = []
+    if os.environ.get("DOCKUI_TUI_CONFIG"):
+        paths.append(Path(os.environ["DOCKUI_TUI_CONFIG"]))
+    if root is not None:
+        paths.append(Path(root) / "tui.json")
+    paths.append(Path("/etc/dockui/tui.json"))
+    return paths
+
+
+def load_keymap(root: Path | None) -> tuple[dict[str, str], str | None]:
+    """(Textual keymap, problem in words or None). A broken file never stops the app."""
+    for path in config_paths(root):
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text())
+            keys = data.get("keys", data) if isinstance(data, dict) else None
+            if not isinstance(keys, dict):
+                raise ValueError("expected an object mapping actions to keys")
+        except (OSError, ValueError) as exc:
+            return {}, f"{path}: {exc}"
+        keymap: dict[str, str] = {}
+        unknown = []
+        for name, value in keys.items():
+            action_id = name.removeprefix("dockui.")
+            if action_id not in DEFAULTS or not isinstance(value, str):
+                unknown.append(name)
+                continue
+            keymap[f"dockui.{action_id}"] = value
+        return keymap, (f"{path}: unknown actions {', '.join(unknown)}" if unknown else None)
+    return {}, None
+
+
+def describe(keys: str) -> str:
+    names = {"question_mark": "?", "slash": "/", "escape": "esc"}
+    return ",".join(names.get(k, k) for k in keys.split(","))

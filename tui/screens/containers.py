@@ -1,0 +1,186 @@
+"""Home: every container, live at 1 Hz, with host figures; first-run guidance when the store is empty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Footer, Input, Static
+
+from tui import keymap
+from tui.backend import Backend, ContainerView, Snapshot, allowed_actions
+from tui.screens.base import DataScreen, Job
+from tui.widgets.containers_table import ContainersTable
+from tui.widgets.hostbar import LEGEND, HostBar
+from tui.widgets.nav import NavBar
+
+FIRST_RUN = (
+    "No containers yet. First get an image: pull busybox from Docker Hub (press p, needs the internet) or, "
+    "offline, import the host's busybox-static (Debian: apt-get install busybox-static) as busybox:latest, "
+    "as `dockui import` does with a root filesystem tarball. Then start a first container with n, e.g. "
+    "busybox with the command `httpd -f -p 80`."
+)
+
+
+class ContainersScreen(DataScreen):
+    BINDINGS = keymap.bindings("start", "stop", "restart", "kill", "pause", "remove", "logs", "exec", "inspect",
+                               "filter", "sort", "sort_reverse")
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("containers", id="nav")
+        yield HostBar(id="hostbar")
+        yield Static(LEGEND, id="legend")
+        with Vertical(id="first-run"):
+            yield Static(FIRST_RUN, id="first-run-text")
+            with Horizontal(id="first-run-buttons"):
+                yield Button("Pull busybox", id="first-pull", variant="primary")
+                yield Button("Import host busybox", id="first-import")
+                yield Button("Run a container", id="first-run-container")
+        yield Input(placeholder="filter: name, image, status or label=value (esc clears)", id="filter")
+        yield ContainersTable(id="containers")
+        yield Static("", id="problems")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#first-run").display = False
+        self.query_one("#filter").display = False
+        self.query_one("#problems").display = False
+        self.query_one(ContainersTable).focus()
+
+    # ---- refresh
+
+    def refresh_job(self) -> Job | None:
+        def job(backend: Backend) -> tuple[Snapshot, int | None]:
+            snapshot = backend.snapshot()
+            images = None
+            if not snapshot.containers:
+                try:
+                    images = len(backend.images())
+                except Exception:
+                    images = 0
+            return snapshot, images
+
+        return job
+
+    def apply_data(self, data: Any) -> None:
+        snapshot, image_count = data
+        table = self.query_one(ContainersTable)
+        table.set_views(snapshot.containers)
+        running = sum(1 for c in snapshot.containers if c.status == "running")
+        self.query_one(HostBar).set_host(snapshot.host, running, len(snapshot.containers))
+        empty = not snapshot.containers
+        first_run = self.query_one("#first-run")
+        if first_run.display != empty:
+            first_run.display = empty
+        if empty:
+            has_images = bool(image_count)
+            self.query_one("#first-run-text", Static).update(
+                FIRST_RUN if not has_images else
+                f"No containers yet; {image_count} image(s) in the store. Press n (or the button) to run one, "
+                "e.g. busybox with the command `httpd -f -p 80`.")
+            self.query_one("#first-pull").display = not has_images
+            self.query_one("#first-import").display = not has_images
+        problems = self.query_one("#problems", Static)
+        text = "\n".join(f"⚠ {p}" for p in snapshot.problems)
+        problems.display = bool(text)
+        if text:
+            problems.update(text)
+        self.dockui.containers = snapshot.containers
+        self._sync_selection()
+        super().apply_data(data)
+
+    # ---- selection and actions
+
+    @property
+    def selected(self) -> ContainerView | None:
+        return self.query_one(ContainersTable).selected
+
+    def _sync_selection(self) -> None:
+        c = self.selected
+        new = c.id if c else None
+        status = c.status if c else None
+        if (new, status) != (self.dockui.selected_id, getattr(self, "_selected_status", None)):
+            self.dockui.selected_id = new
+            self._selected_status = status
+            self.refresh_bindings()
+
+    def on_data_table_row_highlighted(self, event: ContainersTable.RowHighlighted) -> None:
+        self._sync_selection()
+
+    def on_data_table_row_selected(self, event: ContainersTable.RowSelected) -> None:
+        self._sync_selection()
+        if self.selected:
+            self.dockui.action_show("detail")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("container", "detail", "exec_shell"):
+            c = self.selected
+            if c is None:
+                return False
+            if action == "container":
+                verb = str(parameters[0])
+                if verb == "pause":
+                    return c.status in ("running", "paused")
+                return verb in allowed_actions(c.status)
+            if action == "exec_shell":
+                return c.status == "running"
+        return True
+
+    def action_container(self, verb: str) -> None:
+        c = self.selected
+        if c is not None:
+            self.dockui.container_action(verb, c)
+
+    def action_detail(self, tab: str) -> None:
+        if self.selected:
+            self.dockui.selected_id = self.selected.id
+            self.dockui.detail_tab = tab
+            self.dockui.action_show("detail")
+
+    def action_exec_shell(self) -> None:
+        if self.selected:
+            self.dockui.exec_shell(self.selected)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_sort(self) -> None:
+        self.query_one(ContainersTable).cycle_sort()  # the header's ▲/▼ shows the sort column
+
+    def action_sort_reverse(self) -> None:
+        table = self.query_one(ContainersTable)
+        table.set_sort(table.sort_column, not table.sort_reverse)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(ContainersTable).set_filter(event.value)
+        self._sync_selection()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(ContainersTable).focus()
+        if not event.value:
+            event.input.display = False
+
+    def key_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.query_one(ContainersTable).focus()
+
+    @on(Button.Pressed, "#first-pull")
+    def _first_pull(self) -> None:
+        self.dockui.action_pull("busybox")
+
+    @on(Button.Pressed, "#first-import")
+    def _first_import(self) -> None:
+        self.dockui.import_host_busybox()
+
+    @on(Button.Pressed, "#first-run-container")
+    def _first_container(self) -> None:
+        self.dockui.action_run_dialog()

@@ -1,0 +1,264 @@
+"""One container in tabs: Stats, Logs, Inspect, Processes, Env, Mounts. Only the visible tab is fetched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from tui import keymap
+from tui.backend import Backend, ContainerView, StatsSeries, allowed_actions
+from tui.screens.base import DataScreen, Job
+from tui.widgets.charts import Plot, format_value
+from tui.widgets.json_tree import JsonTree
+from tui.widgets.logview import LogView
+from tui.widgets.nav import NavBar
+
+TABS = ("stats", "logs", "inspect", "processes", "env", "mounts")
+
+
+class DetailScreen(DataScreen):
+    BINDINGS = [
+        *keymap.bindings("back", "start", "stop", "restart", "kill", "pause", "remove", "exec",
+                         "timestamps", "follow", "search", "search_next", "search_prev"),
+        keymap.binding("inspect", show=False),
+        keymap.binding("logs", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.container_id: str | None = None
+        self.container_view: ContainerView | None = None
+        self._log_cursor = 0
+        self._inspect_for: str | None = None
+        self._inspect: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("detail", id="nav")
+        yield Static("no container selected: choose one on the Containers screen (1)", id="detail-title")
+        with TabbedContent(id="tabs", initial="stats"):
+            with TabPane("Stats", id="stats"):
+                with Grid(id="plots"):
+                    yield Plot("CPU", "%", id="plot-cpu")
+                    yield Plot("Memory", "B", id="plot-mem")
+                    yield Plot("Net rx", "B/s", id="plot-rx")
+                    yield Plot("Net tx", "B/s", id="plot-tx")
+                    yield Plot("Block read", "B/s", id="plot-br")
+                    yield Plot("Block write", "B/s", id="plot-bw")
+                    yield Plot("PIDs", "n", id="plot-pids")
+            with TabPane("Logs", id="logs"):
+                yield Input(placeholder="search the log (enter: find, N next, b previous, esc close)", id="log-search")
+                yield LogView(id="log")
+            with TabPane("Inspect", id="inspect"):
+                yield JsonTree(id="inspect-tree")
+            with TabPane("Processes", id="processes"):
+                yield DataTable(id="top", cursor_type="row")
+            with TabPane("Env", id="env"):
+                yield DataTable(id="env-table", cursor_type="row")
+            with TabPane("Mounts", id="mounts"):
+                yield DataTable(id="mounts-table", cursor_type="row")
+        yield Static("", id="detail-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#log-search").display = False
+        self.query_one("#detail-message").display = False
+        self.query_one("#env-table", DataTable).add_columns("VARIABLE", "VALUE")
+        self.query_one("#mounts-table", DataTable).add_columns("TYPE", "SOURCE", "DESTINATION", "MODE", "RW")
+
+    def on_screen_resume(self) -> None:
+        wanted = self.dockui.selected_id
+        if wanted != self.container_id:
+            self.container_id = wanted
+            self._log_cursor = 0
+            self._inspect_for = None
+            self.query_one(LogView).clear()
+            self.query_one("#top", DataTable).clear(columns=True)
+        if self.dockui.detail_tab:
+            self.query_one(TabbedContent).active = self.dockui.detail_tab
+            self.dockui.detail_tab = None
+        super().on_screen_resume()
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active or "stats"
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.dockui.refresh_now()
+
+    # ---- refresh
+
+    def refresh_job(self) -> Job | None:
+        cid = self.container_id
+        if cid is None:
+            return None
+        tab = self.active_tab
+        cursor = self._log_cursor
+        need_inspect = tab in ("inspect", "env", "mounts") and self._inspect_for != cid
+
+        def job(backend: Backend) -> dict[str, Any]:
+            out: dict[str, Any] = {"id": cid, "tab": tab}
+            snapshot = backend.snapshot()  # also keeps the engine-side history going
+            out["view"] = next((c for c in snapshot.containers if c.id == cid), None)
+            try:
+                if tab == "stats":
+                    out["stats"] = backend.stats_series(cid)
+                elif tab == "logs":
+                    out["logs"] = backend.read_logs(cid, cursor)
+                elif tab == "processes":
+                    out["top"] = backend.top(cid)
+                elif need_inspect:
+                    out["inspect"] = backend.inspect(cid)
+            except Exception as exc:
+                out["error"] = str(exc)
+            return out
+
+        return job
+
+    def apply_data(self, data: Any) -> None:
+        if data["id"] != self.container_id:
+            return
+        view: ContainerView | None = data["view"]
+        self.container_view = view
+        title = self.query_one("#detail-title", Static)
+        if view is None:
+            title.update(Text(f"container {data['id'][:12]} is gone", style="bold"))
+        else:
+            text = Text()
+            text.append(view.name, style="bold")
+            text.append(f"  {view.short_id}  {view.image}  ")
+            text.append(view.state_text, style="italic")
+            if view.ip:
+                text.append(f"  {view.ip}")
+            title.update(text)
+        message = self.query_one("#detail-message", Static)
+        message.display = "error" in data
+        if "error" in data:
+            message.update(f"⚠ {data['error']}")
+        if "stats" in data:
+            self._draw_stats(data["stats"], view)
+        if "logs" in data:
+            lines, self._log_cursor = data["logs"]
+            self.query_one(LogView).append(lines)
+        if "top" in data:
+            self._draw_top(data["top"])
+        if "inspect" in data:
+            self._inspect = data["inspect"]
+            self._inspect_for = data["id"]
+            self._draw_inspect()
+        self.refresh_bindings()
+        super().apply_data(data)
+
+    def _draw_stats(self, series: StatsSeries, view: ContainerView | None) -> None:
+        def latest(values: tuple[float, ...], unit: str) -> str:
+            return format_value(values[-1], unit) if values else "not running" if view and view.status != "running" else "--"
+
+        mem_top = series.mem_limit or None
+        self.query_one("#plot-cpu", Plot).set_series(series.cpu, None, latest(series.cpu, "%"))
+        limit = f" of {format_value(series.mem_limit, 'B')}" if series.mem_limit else " (no limit)"
+        self.query_one("#plot-mem", Plot).set_series(series.mem, mem_top, latest(series.mem, "B") + limit)
+        self.query_one("#plot-rx", Plot).set_series(series.net_rx, None, latest(series.net_rx, "B/s"))
+        self.query_one("#plot-tx", Plot).set_series(series.net_tx, None, latest(series.net_tx, "B/s"))
+        self.query_one("#plot-br", Plot).set_series(series.blk_read, None, latest(series.blk_read, "B/s"))
+        self.query_one("#plot-bw", Plot).set_series(series.blk_write, None, latest(series.blk_write, "B/s"))
+        pl = f" of {series.pids_limit}" if series.pids_limit else ""
+        self.query_one("#plot-pids", Plot).set_series(series.pids, series.pids_limit, latest(series.pids, "n") + pl)
+
+    def _draw_top(self, table_data: Any) -> None:
+        table = self.query_one("#top", DataTable)
+        if [str(c.label) for c in table.columns.values()] != list(table_data.titles):
+            table.clear(columns=True)
+            table.add_columns(*table_data.titles)
+        table.clear()
+        for row in table_data.rows:
+            table.add_row(*row)
+
+    def _draw_inspect(self) -> None:
+        data = self._inspect or {}
+        self.query_one(JsonTree).set_data(data)
+        env = self.query_one("#env-table", DataTable)
+        env.clear()
+        for item in (data.get("Config") or {}).get("Env") or []:
+            key, _, value = str(item).partition("=")
+            env.add_row(key, value)
+        mounts = self.query_one("#mounts-table", DataTable)
+        mounts.clear()
+        for m in data.get("Mounts") or []:
+            mounts.add_row(m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""), m.get("Mode", ""),
+                           "rw" if m.get("RW", True) else "ro")
+
+    # ---- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("toggle_timestamps", "toggle_follow", "search", "search_next", "search_prev"):
+            return self.active_tab == "logs"
+        if action in ("container", "exec_shell"):
+            v = self.container_view
+            if v is None:
+                return False
+            if action == "exec_shell":
+                return v.status == "running"
+            verb = str(parameters[0])
+            return v.status in ("running", "paused") if verb == "pause" else verb in allowed_actions(v.status)
+        return True
+
+    def action_back(self) -> None:
+        box = self.query_one("#log-search", Input)
+        if box.display:
+            box.display = False
+            self.query_one(LogView).focus()
+            return
+        self.dockui.action_show("containers")
+
+    def action_container(self, verb: str) -> None:
+        if self.container_view is not None:
+            self.dockui.container_action(verb, self.container_view)
+
+    def action_exec_shell(self) -> None:
+        if self.container_view is not None:
+            self.dockui.exec_shell(self.container_view)
+
+    def action_detail(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "inspect":
+            self._inspect_for = None
+
+    def action_toggle_timestamps(self) -> None:
+        log = self.query_one(LogView)
+        log.set_timestamps(not log.show_timestamps)
+
+    def action_toggle_follow(self) -> None:
+        log = self.query_one(LogView)
+        log.follow = not log.follow
+        if log.follow:
+            log.scroll_end(animate=False)
+        self.notify("following the log" if log.follow else "stopped following", timeout=1.5)
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#log-search")
+    def _search(self, event: Input.Submitted) -> None:
+        if not self.query_one(LogView).search(event.value):
+            self.notify(f"no match for {event.value!r}", severity="warning", timeout=2)
+        self.query_one(LogView).focus()
+
+    def action_search_next(self) -> None:
+        log = self.query_one(LogView)
+        if log.pattern and not log.search(log.pattern, forward=True):
+            self.notify("no match", severity="warning", timeout=1.5)
+
+    def action_search_prev(self) -> None:
+        log = self.query_one(LogView)
+        if log.pattern and not log.search(log.pattern, forward=False):
+            self.notify("no match", severity="warning", timeout=1.5)
+
+
+

@@ -1,0 +1,228 @@
+"""Pull dialog: a validated reference, one progress bar per layer, overall progress, cancel.
+
+The pull runs in a worker thread; its events are folded into per-layer state and handed to the UI
+at most ten times a second (and on every change of state), so a fast registry cannot flood the app.
+Cancel sets the engine's cancel event: the engine stops between chunks and commits nothing partial.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, ProgressBar, Static
+
+from engine.errors import DockuiError
+from tui.backend import PullProgress, validate_reference
+from tui.widgets.charts import decimal_size
+
+STATES = {
+    "Pulling fs layer": "waiting", "Waiting": "waiting", "Downloading": "downloading",
+    "Verifying Checksum": "verifying", "Download complete": "downloaded", "Extracting": "extracting",
+    "Pull complete": "done", "Already exists": "exists",
+}
+
+
+@dataclass
+class LayerState:
+    status: str
+    current: int
+    total: int
+    speed: float = 0.0
+
+
+class PullUpdate(Message):
+    def __init__(self, layers: dict[str, LayerState], final: str | None = None, error: str | None = None) -> None:
+        super().__init__()
+        self.layers = layers
+        self.final = final
+        self.error = error
+
+
+class LayerRow(Horizontal):
+    def __init__(self, layer: str) -> None:
+        super().__init__(classes="layer-row")
+        self.layer_id = layer
+        self.state: LayerState | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.layer_id, classes="layer-id")
+        yield ProgressBar(total=None, show_eta=False, show_percentage=True, classes="layer-bar")
+        yield Label("waiting", classes="layer-state")
+
+    def on_mount(self) -> None:
+        if self.state is not None:
+            self.set_state(self.state)
+
+    def set_state(self, state: LayerState) -> None:
+        self.state = state
+        bars = self.query(ProgressBar)
+        if not bars:
+            return  # not composed yet: on_mount draws it
+        bar = bars.first()
+        word = STATES.get(state.status, state.status.lower())
+        if state.total:
+            done = state.total if word in ("done", "exists", "downloaded", "extracting", "verifying") else state.current
+            bar.update(total=state.total, progress=done)
+        text = word
+        if word == "downloading" and state.total:
+            text += f" {decimal_size(state.current)}/{decimal_size(state.total)}"
+            if state.speed:
+                text += f" {decimal_size(int(state.speed))}/s"
+        elif state.total:
+            text += f" {decimal_size(state.total)}"
+        self.query_one(".layer-state", Label).update(text)
+
+
+class PullDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
+
+    def __init__(self, reference: str = "") -> None:
+        super().__init__()
+        self.initial = reference
+        self.cancel_event = threading.Event()
+        self.running = False
+        self.result_id: str | None = None
+        self.rows: dict[str, LayerRow] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="pull", classes="dialog"):
+            yield Static("Pull an image", classes="dialog-title")
+            yield Input(self.initial, placeholder="busybox, user/repo:tag, host:5000/ns/repo@sha256:…", id="pull-ref")
+            yield Static("", id="pull-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Pull", id="pull-start", variant="primary")
+                yield Button("Cancel", id="pull-cancel")
+            yield VerticalScroll(id="pull-layers")
+            with Horizontal(id="pull-overall"):
+                yield Label("overall", classes="layer-id")
+                yield ProgressBar(total=None, show_eta=False, id="pull-overall-bar")
+                yield Label("", id="pull-overall-text", classes="layer-state")
+            yield Static("", id="pull-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#pull-ref", Input).focus()
+        self._validate(self.initial) if self.initial else None
+
+    def _validate(self, text: str) -> str | None:
+        error = self.query_one("#pull-error", Static)
+        try:
+            canonical = validate_reference(text)
+        except DockuiError as exc:
+            error.update(f"✗ {exc}")
+            return None
+        error.update(f"✓ {canonical}")
+        return canonical
+
+    @on(Input.Changed, "#pull-ref")
+    def _changed(self, event: Input.Changed) -> None:
+        if not self.running:
+            self._validate(event.value)
+
+    @on(Input.Submitted, "#pull-ref")
+    @on(Button.Pressed, "#pull-start")
+    def _start(self) -> None:
+        if self.running:
+            return
+        if self.result_id is not None:
+            self.dismiss(self.result_id)
+            return
+        text = self.query_one("#pull-ref", Input).value
+        if self._validate(text) is None:
+            return
+        self.running = True
+        self.cancel_event.clear()
+        self.query_one("#pull-start", Button).disabled = True
+        self.query_one("#pull-ref", Input).disabled = True
+        self.query_one("#pull-status", Static).update(f"pulling {text.strip()}…")
+        self._pull(text.strip())
+
+    @work(thread=True, exclusive=True, group="pull")
+    def _pull(self, reference: str) -> None:
+        layers: dict[str, LayerState] = {}
+        lock = threading.Lock()
+        last_post = 0.0
+        seen: dict[str, tuple[float, int]] = {}
+
+        def progress(event: PullProgress) -> None:
+            nonlocal last_post
+            if not event.layer:
+                return
+            now = time.monotonic()
+            with lock:
+                old = layers.get(event.layer)
+                state = LayerState(event.status, event.current, event.total or (old.total if old else 0))
+                prev = seen.get(event.layer)
+                if event.status == "Downloading" and prev and now - prev[0] >= 0.5:
+                    state.speed = (event.current - prev[1]) / (now - prev[0])
+                    seen[event.layer] = (now, event.current)
+                elif prev is None or event.status != "Downloading":
+                    seen[event.layer] = (now, event.current)
+                    state.speed = old.speed if old else 0.0
+                else:
+                    state.speed = old.speed if old else 0.0
+                layers[event.layer] = state
+                changed = old is None or old.status != state.status
+                if changed or now - last_post >= 0.1:
+                    last_post = now
+                    self.post_message(PullUpdate(dict(layers)))
+
+        try:
+            image_id = self.dockui_backend().pull(reference, progress, self.cancel_event)
+        except Exception as exc:  # DockuiError or an engine piece missing: shown in the dialog
+            self.post_message(PullUpdate(dict(layers), error=str(exc) or type(exc).__name__))
+            return
+        self.post_message(PullUpdate(dict(layers), final=image_id))
+
+    def dockui_backend(self):  # noqa: ANN201 - the app's backend
+        return self.app.backend  # type: ignore[attr-defined]
+
+    def on_pull_update(self, message: PullUpdate) -> None:
+        box = self.query_one("#pull-layers", VerticalScroll)
+        for layer, state in message.layers.items():
+            row = self.rows.get(layer)
+            if row is None:
+                row = self.rows[layer] = LayerRow(layer)
+                row.state = state
+                box.mount(row)
+            else:
+                row.set_state(state)
+        total = sum(s.total for s in message.layers.values())
+        done = sum(s.total if STATES.get(s.status) in ("done", "exists") else
+                   min(s.current, s.total) if s.total else 0 for s in message.layers.values())
+        finished = sum(1 for s in message.layers.values() if STATES.get(s.status) in ("done", "exists"))
+        if total:
+            self.query_one("#pull-overall-bar", ProgressBar).update(total=total, progress=done)
+        self.query_one("#pull-overall-text", Label).update(
+            f"{finished}/{len(message.layers)} layers  {decimal_size(done)}/{decimal_size(total)}")
+        status = self.query_one("#pull-status", Static)
+        if message.final is not None or message.error is not None:
+            self.running = False
+            self.query_one("#pull-ref", Input).disabled = False
+            start = self.query_one("#pull-start", Button)
+            start.disabled = False
+            if message.final is not None:
+                self.result_id = message.final
+                status.update(f"✓ pulled {message.final.removeprefix('sha256:')[:12]} (enter or Close to return)")
+                start.label = "Close"
+                self.query_one("#pull-cancel", Button).display = False
+                start.focus()
+            else:
+                status.update(f"✗ {message.error}")
+                start.label = "Retry"
+            self.app.refresh_now()  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#pull-cancel")
+    def action_cancel(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+            self.query_one("#pull-status", Static).update("cancelling… (completed layers stay; nothing partial is kept)")
+            return
+        self.dismiss(self.result_id)

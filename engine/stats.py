@@ -99,10 +99,47 @@ class ContainerStats:
     status: str
     cpu: CpuStats
     memory: MemoryStats
-    pids: PidsStats
+    pids_stats: PidsStats
     block_io: BlockIOStats
     network: NetworkStats | None
     interval: float  # seconds since this container's previous sample (0 on its first)
+
+    # Flat views of the headline figures, for consumers that want one number (the TUI's columns).
+    @property
+    def cpu_percent(self) -> float:
+        return self.cpu.percent
+
+    @property
+    def memory_usage(self) -> int:
+        return self.memory.usage
+
+    @property
+    def memory_limit(self) -> int:
+        return self.memory.limit
+
+    @property
+    def pids(self) -> int:
+        return self.pids_stats.current
+
+    @property
+    def pids_limit(self) -> int | None:
+        return self.pids_stats.limit
+
+    @property
+    def net_rx_rate(self) -> float:
+        return self.network.rx_rate if self.network else 0.0
+
+    @property
+    def net_tx_rate(self) -> float:
+        return self.network.tx_rate if self.network else 0.0
+
+    @property
+    def blk_read_rate(self) -> float:
+        return self.block_io.read_rate
+
+    @property
+    def blk_write_rate(self) -> float:
+        return self.block_io.write_rate
 
     def docker_row(self) -> dict[str, str]:
         """The row of `docker stats`, with Docker's field names (as in its `--format json`)."""
@@ -116,7 +153,7 @@ class ContainerStats:
             "MemUsage": f"{binary_size(self.memory.usage)} / {binary_size(self.memory.limit)}",
             "Name": self.name,
             "NetIO": f"{decimal_size(net.rx_bytes)} / {decimal_size(net.tx_bytes)}" if net else "0B / 0B",
-            "PIDs": str(self.pids.current),
+            "PIDs": str(self.pids_stats.current),
         }
 
 
@@ -590,7 +627,7 @@ class Sampler:
                 peak=raw.mem_peak,
                 oom_kills=raw.oom_kills,
             ),
-            pids=PidsStats(raw.pids_current, raw.pids_limit),
+            pids_stats=PidsStats(raw.pids_current, raw.pids_limit),
             block_io=BlockIOStats(
                 raw.blk_read,
                 raw.blk_write,

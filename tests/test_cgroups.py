@@ -138,6 +138,10 @@ def test_fork_bomb_stopped_by_pids_limit(cg_config: EngineConfig) -> None:
 def test_busy_loop_under_half_a_cpu_accrues_half_a_core(cg_config: EngineConfig) -> None:
     cg = open_cgroup(cg_config, "cpu")
     cg.create(Resources(cpus=0.5))
+    # A large weight for the test's own parent, so the cores shared with other work do not starve
+    # the loop below its quota: the cap is what is tested.
+    parent = parent_dirs(cg_config)["unified" if V2 else "cpu"]
+    (parent / ("cpu.weight" if V2 else "cpu.shares")).write_text("1000" if V2 else "10240")
     loop = spawn_in(cg, ["/bin/sh", "-c", "while :; do :; done"])
     try:
         usage_file = cg.paths["unified"] / "cpu.stat" if V2 else cg.paths["cpuacct"] / "cpuacct.usage"
@@ -150,7 +154,7 @@ def test_busy_loop_under_half_a_cpu_accrues_half_a_core(cg_config: EngineConfig)
         u0, t0 = usage_s(), time.monotonic()
         time.sleep(2.0)
         share = (usage_s() - u0) / (time.monotonic() - t0)
-        assert 0.35 <= share <= 0.56, share  # quota caps at 0.5 (+ one period of slack); contention may lower
+        assert 0.4 <= share <= 0.56, share  # the quota caps at 0.5 (+ one period of slack)
         throttled = read(cg, "cpu", "cpu.stat")
         assert "nr_throttled" in throttled and int(throttled.split("nr_throttled")[1].split()[0]) > 0
     finally:

@@ -65,7 +65,8 @@ def test_v2_counters_rates_and_percentages(
     assert mem.percent == pytest.approx(90 / 256 * 100)
     assert mem.peak == 150 * MiB
     assert (first.memory.oom_kills, mem.oom_kills) == (0, 1)
-    assert (second.pids.current, second.pids.limit) == (9, None)
+    assert (second.pids_stats.current, second.pids_stats.limit) == (9, None)
+    assert (second.pids, second.pids_limit, second.cpu_percent, second.memory_usage) == (9, None, cpu.percent, mem.usage)
     blk = second.block_io
     assert (blk.read_bytes, blk.write_bytes) == (1_004_500, 6_000_000)
     assert blk.write_rate == pytest.approx(4_000_000 / second.interval)

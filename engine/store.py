@@ -134,9 +134,8 @@ class ImageStore:
             self.layerdb / "mounts",
             self.layerdb / "tmp",
             self.layers_dir / "l",
-            self.layers_dir / STAGING,
         ):
-            path.mkdir(parents=True, exist_ok=True, mode=0o700 if path.name == STAGING else 0o755)
+            path.mkdir(parents=True, exist_ok=True, mode=0o755)
 
     def _cleanup_leftovers(self) -> None:
         """Remove what a killed process left: dead staging dirs, half-deleted and orphan layers."""
@@ -183,6 +182,8 @@ class ImageStore:
                 continue
             shutil.rmtree(staging / name, ignore_errors=True)
             shutil.rmtree(tmp / name, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            staging.rmdir()
 
     def _remove_orphan_layer_dirs(self) -> None:
         """Cache dirs that no layerdb entry or mount names (a commit killed between its renames)."""
@@ -226,7 +227,11 @@ class ImageStore:
         while True:
             name = secrets.token_hex(16)
             lock = staging / f"{name}.lock"
-            lfd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            staging.mkdir(mode=0o700, exist_ok=True)
+            try:
+                lfd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue  # another process removed the empty staging dir just now
             fcntl.flock(lfd, fcntl.LOCK_EX)
             try:
                 if os.fstat(lfd).st_ino == os.stat(lock).st_ino:
@@ -246,6 +251,8 @@ class ImageStore:
             shutil.rmtree(info_dir, ignore_errors=True)
             lock.unlink(missing_ok=True)
             os.close(lfd)
+            with contextlib.suppress(OSError):
+                staging.rmdir()  # only when empty: layers_dir then holds just l/ and layers, as Docker's
 
     # --- layers -------------------------------------------------------------------------------
 

@@ -51,11 +51,9 @@ def make_tar(members: list[tuple], fmt: int = tarfile.PAX_FORMAT) -> bytes:
 def store_is_empty(config: EngineConfig) -> bool:
     layers = [p.name for p in config.layers_dir.iterdir()] if config.layers_dir.exists() else []
     layerdb = config.image_dir / "layerdb" / "sha256"
-    staging = config.layers_dir / ".staging"
     return (
-        sorted(layers) in ([], [".staging", "l"])
+        sorted(layers) in ([], ["l"])
         and (not layerdb.exists() or not any(layerdb.iterdir()))
-        and (not staging.exists() or not any(staging.iterdir()))
         and (not (config.layers_dir / "l").exists() or not any((config.layers_dir / "l").iterdir()))
     )
 

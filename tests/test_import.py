@@ -97,7 +97,8 @@ def test_import_from_a_stream_and_of_garbage(engine_config: EngineConfig, busybo
     with pytest.raises(NotFound):
         store.import_tarball(Path("/nonexistent.tar"), "missing")
     assert [r.repo_tags for r in store.list_images()] == [["streamed:latest"]]
-    assert list((engine_config.layers_dir / ".staging").iterdir()) == []
+    layer = store.layer_info(record.chain_ids[0])
+    assert sorted(p.name for p in engine_config.layers_dir.iterdir()) == [layer.cache_id, "l"]
 
 
 # --- the image verbs ------------------------------------------------------------------------------

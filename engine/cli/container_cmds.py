@@ -1,9 +1,1060 @@
-"""Verbs of this group are registered here (placeholder until its issue lands)."""
+"""Container and volume verbs, with Docker's flags and output: run, create, start, stop, ps, logs, exec...
+
+Handlers stay thin: flags become `runtime.RunOptions`, the work is in engine.runtime, and the
+attached-run relay (stdout/stderr apart, stdin, signals, a raw tty with its window size) is here.
+Every handler that touches containers calls `runtime.reconcile` first: there is no daemon to notice
+a dead monitor, so each CLI start does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import signal
+import sys
+import time
+from typing import Any
+
+from engine.config import EngineConfig
+from engine.errors import DockuiError, InvalidArgument, NotFound
+
+SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this group's verbs to the top-level parser."""
+def parse_size(text: str) -> int:
+    """Docker's RAMInBytes: 32m, 1g, 512k, 100 (bytes); binary units."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([bkmgtp]?)b?", text.strip().lower())
+    if not match:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+
+
+def _size_or_unlimited(text: str) -> int:
+    return -1 if text.strip() == "-1" else parse_size(text)
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return labels
+
+
+# ------------------------------------------------------------------------------------------ registration
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the container verbs (top level and under `container`) and `volume`."""
+    _register_verbs(subparsers, top_level=True)
+    group = subparsers.add_parser("container", help="Manage containers")
+    inner = group.add_subparsers(dest="container_verb", metavar="COMMAND", parser_class=type(group))
+    inner.required = True
+    _register_verbs(inner, top_level=False)
+    _register_volume(subparsers)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    p.add_argument("--rm", action="store_true", help="Remove the container when it exits")
+    p.add_argument("--name", help="Assign a name to the container")
+    p.add_argument("-h", "--hostname", help="Container host name")
+    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="Read in a file of environment variables")
+    p.add_argument("-w", "--workdir", help="Working directory inside the container")
+    p.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    p.add_argument("-l", "--label", action="append", default=[], help="Set meta data on a container")
+    p.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    p.add_argument("-m", "--memory", type=parse_size, help="Memory limit")
+    p.add_argument("--memory-swap", type=_size_or_unlimited, help="Swap limit equal to memory plus swap: -1 unlimited")
+    p.add_argument("--cpus", type=float, help="Number of CPUs")
+    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited)")
+    p.add_argument("--blkio-weight", type=int, help="Block IO (relative weight), between 10 and 1000")
+    p.add_argument("--shm-size", type=parse_size, help="Size of /dev/shm")
+    p.add_argument("--cap-add", action="append", default=[], help="Add Linux capabilities")
+    p.add_argument("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
+    p.add_argument("--privileged", action="store_true", help="Give extended privileges to this container")
+    p.add_argument("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
+    p.add_argument("--restart", default="no", help="Restart policy: no, on-failure[:N], always, unless-stopped")
+    p.add_argument("--network", "--net", default="bridge", help="Connect a container to a network")
+    p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
+    p.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
+    p.add_argument("--link", action="append", default=[], help="Add link to another container")
+    p.add_argument("--dns", action="append", default=[], help="Set custom DNS servers")
+    p.add_argument("--dns-search", action="append", default=[], help="Set custom DNS search domains")
+    p.add_argument("--dns-option", action="append", default=[], help="Set DNS options")
+    p.add_argument("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
+    p.add_argument("--stop-signal", help="Signal to stop the container")
+    p.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
+    p.add_argument("--platform", help="Set platform if server is multi-platform capable")
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"], help="Pull image before running")
+    p.add_argument("image", help="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
+
+
+def _register_verbs(sub: argparse._SubParsersAction, top_level: bool) -> None:
+    def add(name: str, handler: Any, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, aliases=list(aliases), add_help=name not in ("run", "create"))
+        if name in ("run", "create"):
+            p.add_argument("--help", action="help", help="show this help message and exit")
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("run", cmd_run, "Create and run a new container from an image")
+    p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+    p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("--sig-proxy", default="true", help="Proxy received signals to the process")
+    _add_run_flags(p)
+    p = add("create", cmd_create, "Create a new container")
+    _add_run_flags(p)
+
+    p = add("start", cmd_start, "Start one or more stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = add("stop", cmd_stop, "Stop one or more running containers")
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
+    p.add_argument("-s", "--signal", help="Signal to send to the container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = add("restart", cmd_restart, "Restart one or more containers")
+    p.add_argument("-t", "--time", "--timeout", type=int, dest="time", help="Seconds to wait before killing it")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = add("kill", cmd_kill, "Kill one or more running containers")
+    p.add_argument("-s", "--signal", default="KILL", help="Signal to send to the container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    for name, handler, text in (
+        ("pause", cmd_pause, "Pause all processes within one or more containers"),
+        ("unpause", cmd_unpause, "Unpause all processes within one or more containers"),
+        ("wait", cmd_wait, "Block until one or more containers stop, then print their exit codes"),
+    ):
+        p = add(name, handler, text)
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = add("rm", cmd_rm, "Remove one or more containers", aliases=("remove",) if not top_level else ())
+    p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL)")
+    p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes associated with the container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p = add("logs", cmd_logs, "Fetch the logs of a container")
+    p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
+    p.add_argument("-n", "--tail", default="all", help="Number of lines to show from the end of the logs")
+    p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    p.add_argument("--since", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+    p.add_argument("--until", help="Show logs before a timestamp or relative time")
+    p.add_argument("container", metavar="CONTAINER")
+    p = add("exec", cmd_exec, "Execute a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
+    p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    p.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_argument("-w", "--workdir", help="Working directory inside the container")
+    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p = add("ps", cmd_ps, "List containers", aliases=("ls", "list") if not top_level else ())
+    _add_ps_flags(p)
+    p = add("inspect", cmd_inspect, "Return low-level information on containers (or images)")
+    p.add_argument("-f", "--format", help="Format the output using a template ({{.State.Pid}}, {{json .Config}})")
+    p.add_argument("--type", choices=["container", "image"], help="Only this type of object")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
+    p.add_argument("names", nargs="+", metavar="NAME|ID")
+    p = add("top", cmd_top, "Display the running processes of a container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="[ps OPTIONS]")
+    p = add("port", cmd_port, "List port mappings or a specific mapping for the container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+    p = add("rename", cmd_rename, "Rename a container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    if not top_level:
+        p = add("prune", cmd_prune, "Remove all stopped containers")
+        p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+
+
+def _add_ps_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("--format", help="'table' or 'json'")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states)")
+    p.add_argument("-l", "--latest", action="store_true", help="Show the latest created container (includes all states)")
+    p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
+
+
+def _register_volume(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("volume", help="Manage volumes")
+    sub = group.add_subparsers(dest="volume_verb", metavar="COMMAND", parser_class=type(group))
+    sub.required = True
+    p = sub.add_parser("create", help="Create a volume")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-d", "--driver", default="local")
+    p.add_argument("--label", action="append", default=[])
+    p.set_defaults(handler=cmd_volume_create)
+    p = sub.add_parser("ls", aliases=["list"], help="List volumes")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--format")
+    p.set_defaults(handler=cmd_volume_ls)
+    p = sub.add_parser("rm", aliases=["remove"], help="Remove one or more volumes")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
+    p.set_defaults(handler=cmd_volume_rm)
+    p = sub.add_parser("inspect", help="Display detailed information on one or more volumes")
+    p.add_argument("names", nargs="+", metavar="VOLUME")
+    p.set_defaults(handler=cmd_volume_inspect)
+    p = sub.add_parser("prune", help="Remove unused local volumes")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(handler=cmd_volume_prune)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _engine(config: EngineConfig, what: str) -> None:
+    """Root check and the reconcile every container verb starts with."""
+    from engine import runtime
+    from engine.cli import require_root
+
+    require_root(what)
+    runtime.reconcile(config)
+
+
+def _for_each(refs: list[str], action: Any) -> int:
+    """Docker's multi-container verbs: go on after an error, print each failure, exit 1 if any."""
+    status = 0
+    for ref in refs:
+        try:
+            action(ref)
+        except DockuiError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _run_options(args: argparse.Namespace) -> Any:
+    from engine.runtime import RunOptions
+
+    return RunOptions(
+        image=args.image,
+        command=list(args.command),
+        name=args.name,
+        hostname=args.hostname,
+        env=args.env,
+        env_files=args.env_file,
+        workdir=args.workdir,
+        user=args.user,
+        entrypoint=args.entrypoint,
+        labels=_labels(args.label),
+        volumes=args.volume,
+        memory=args.memory,
+        memory_swap=args.memory_swap,
+        cpus=args.cpus,
+        cpu_shares=args.cpu_shares,
+        cpuset_cpus=args.cpuset_cpus,
+        pids_limit=args.pids_limit,
+        blkio_weight=args.blkio_weight,
+        shm_size=args.shm_size,
+        cap_add=args.cap_add,
+        cap_drop=args.cap_drop,
+        privileged=args.privileged,
+        read_only=args.read_only,
+        restart=args.restart,
+        network=args.network,
+        ip=args.ip,
+        publish=args.publish,
+        publish_all=args.publish_all,
+        links=args.link,
+        dns=args.dns,
+        dns_search=args.dns_search,
+        dns_options=args.dns_option,
+        add_hosts=args.add_host,
+        stop_signal=args.stop_signal,
+        stop_timeout=args.stop_timeout,
+        platform=args.platform,
+        tty=args.tty,
+        interactive=args.interactive,
+        auto_remove=args.rm,
+    )
+
+
+def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platform: str | None = None) -> None:
+    """Docker's `--pull`: look in the store, pull when absent (or always), with progress on stderr."""
+    from engine.store import ImageStore
+
+    if policy != "always":
+        try:
+            ImageStore(config).resolve(ref)
+            return
+        except NotFound:
+            if policy == "never":
+                raise NotFound(f"No such image: {ref}") from None
+        print(f"Unable to find image '{ref}' locally", file=sys.stderr)
+    from engine.pull import previous_image_id, pull_image, pull_status
+    from engine.reference import parse_reference
+
+    previous = previous_image_id(config, ref)
+    last: dict[str | None, str] = {}
+
+    def progress(event: Any) -> None:
+        if event.layer is None:
+            print(event.status, file=sys.stderr)
+        elif last.get(event.layer) != event.status:
+            last[event.layer] = event.status
+            print(f"{event.layer}: {event.status}", file=sys.stderr)
+
+    record = pull_image(config, ref, platform=platform, progress=progress)
+    print(pull_status(parse_reference(ref), previous, record), file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------ run/create/start
+
+
+def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "create")
+    ensure_image(config, args.image, args.pull, args.platform)
+    record = runtime.create(config, _run_options(args))
+    print(record.id)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "run")
+    if args.detach and args.rm and args.restart not in ("no", ""):
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    ensure_image(config, args.image, args.pull, args.platform)
+    record = runtime.create(config, _run_options(args))
+    if args.detach:
+        runtime.start(config, record.id)
+        print(record.id)
+        return 0
+    tty = args.tty and os.isatty(0)
+    result = runtime.start(config, record.id, attach=True, interactive=args.interactive)
+    return attach_session(config, result, interactive=args.interactive, tty=args.tty and tty,
+                          proxy_signals=args.sig_proxy != "false")
+
+
+def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+    from engine.state import find_container
+
+    _engine(config, "start")
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        record = find_container(config, args.containers[0])
+        interactive = args.interactive and bool(record.config.get("OpenStdin"))
+        result = runtime.start(config, record.id, attach=True, interactive=interactive)
+        if result.attach is None:
+            return 0
+        return attach_session(config, result, interactive=interactive, tty=bool(record.config.get("Tty")) and os.isatty(0))
+
+    def one(ref: str) -> None:
+        runtime.start(config, ref)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def attach_session(config: EngineConfig, result: Any, interactive: bool, tty: bool, proxy_signals: bool = True) -> int:
+    """Relay between our stdio and the monitor until the container exits; its exit code."""
+    import select
+
+    from engine import monitor, state
+
+    sock = result.attach
+    record = result.record
+    reader = monitor.FrameReader()
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    pending: list[int] = []
+    old_handlers: dict[int, Any] = {}
+    saved_tty = None
+
+    def on_signal(number: int, _frame: Any) -> None:
+        pending.append(number)
+        try:
+            os.write(wake_w, b"s")
+        except OSError:
+            pass
+
+    forwarded = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2]
+    if tty:
+        forwarded = [signal.SIGTERM, signal.SIGHUP]
+    if proxy_signals or tty:
+        for number in forwarded:
+            old_handlers[number] = signal.signal(number, on_signal)
+    if tty:
+        import termios
+        import tty as tty_mod
+
+        saved_tty = termios.tcgetattr(0)
+        tty_mod.setraw(0)
+        old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_signal)
+        pending.append(signal.SIGWINCH)
+        os.write(wake_w, b"s")
+
+    def send(kind: int, payload: bytes = b"") -> None:
+        try:
+            sock.sendall(monitor.frame(kind, payload))
+        except OSError:
+            pass
+
+    exit_code: int | None = None
+    stdin_open = interactive
+    try:
+        while exit_code is None:
+            watched = [sock, wake_r] + ([0] if stdin_open else [])
+            ready, _, _ = select.select(watched, [], [])
+            if wake_r in ready:
+                try:
+                    os.read(wake_r, 64)
+                except OSError:
+                    pass
+                while pending:
+                    number = pending.pop(0)
+                    if number == signal.SIGWINCH:
+                        size = os.get_terminal_size(0)
+                        send(monitor.FRAME_RESIZE, size.lines.to_bytes(2, "big") + size.columns.to_bytes(2, "big"))
+                    elif state.process_alive(record.pid, record.pid_start):
+                        try:
+                            os.kill(record.pid, number)
+                        except ProcessLookupError:
+                            pass
+            if 0 in ready and stdin_open:
+                data = os.read(0, 65536)
+                if data:
+                    send(monitor.FRAME_STDIN, data)
+                else:
+                    send(monitor.FRAME_STDIN_EOF)
+                    stdin_open = False
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                for kind, payload in reader.feed(data):
+                    if kind == monitor.FRAME_STDOUT:
+                        monitor.write_all(1, payload)
+                    elif kind == monitor.FRAME_STDERR:
+                        monitor.write_all(2, payload)
+                    elif kind == monitor.FRAME_EXIT:
+                        exit_code = int.from_bytes(payload, "big", signed=True)
+    finally:
+        if saved_tty is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved_tty)
+        for number, handler in old_handlers.items():
+            signal.signal(number, handler)
+        sock.close()
+        os.close(wake_r)
+        os.close(wake_w)
+    if exit_code is None:  # the monitor died: the record (after reconcile) has the truth
+        from engine import runtime
+
+        try:
+            exit_code = runtime.wait(config, record.id)
+        except NotFound:
+            exit_code = 125
+    return exit_code
+
+
+# ------------------------------------------------------------------------------------------ simple verbs
+
+
+def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+    from engine.state import find_container, update
+
+    _engine(config, "stop")
+
+    def one(ref: str) -> None:
+        if args.signal:
+            from engine.imageconfig import parse_signal
+
+            parse_signal(args.signal)
+            record = find_container(config, ref)
+
+            def set_signal(r: Any) -> None:
+                r.config["StopSignal"] = args.signal
+
+            update(config, record.id, set_signal)
+        runtime.stop(config, ref, args.time)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def cmd_restart(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "restart")
+
+    def one(ref: str) -> None:
+        runtime.restart(config, ref, args.time)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def cmd_kill(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "kill")
+
+    def one(ref: str) -> None:
+        runtime.kill(config, ref, args.signal)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def cmd_pause(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "pause")
+
+    def one(ref: str) -> None:
+        runtime.pause(config, ref)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def cmd_unpause(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "unpause")
+
+    def one(ref: str) -> None:
+        runtime.unpause(config, ref)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def cmd_wait(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "wait")
+
+    def one(ref: str) -> None:
+        print(runtime.wait(config, ref))
+
+    return _for_each(args.containers, one)
+
+
+def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "rm")
+
+    def one(ref: str) -> None:
+        runtime.remove(config, ref, force=args.force, volumes=args.volumes)
+        print(ref)
+
+    return _for_each(args.containers, one)
+
+
+def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "rename")
+    runtime.rename(config, args.container, args.new_name)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
+    from engine import runtime
+
+    _engine(config, "container prune")
+    removed = runtime.prune(config)
+    print("Deleted Containers:")
+    for cid in removed:
+        print(cid)
+    print()
+    print("Total reclaimed space: 0B")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ logs
+
+
+def cmd_logs(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import logs, state
+
+    _engine(config, "logs")
+    record = state.find_container(config, args.container)
+    path = str(record.log_path(config))
+    tail = None if args.tail in ("all", "-1") else int(args.tail)
+    since = logs.parse_since(args.since)
+    until = logs.parse_since(args.until)
+    entries, offset = logs.read_entries(path, tail, since)
+
+    def emit(entry: Any) -> None:
+        if until is not None and logs._entry_seconds(entry.time) > until:
+            return
+        data = entry.data
+        if args.timestamps:
+            data = entry.time.encode() + b" " + data
+        fd = 2 if entry.stream == "stderr" else 1
+        os.write(fd, data) if len(data) < 65536 else _write_big(fd, data)
+
+    for entry in entries:
+        emit(entry)
+    if args.follow:
+
+        def still_running() -> bool:
+            try:
+                return state.load(config, record.id).running
+            except NotFound:
+                return False
+
+        try:
+            for entry in logs.follow_entries(path, offset, still_running):
+                emit(entry)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def _write_big(fd: int, data: bytes) -> None:
+    from engine.monitor import write_all
+
+    write_all(fd, data)
+
+
+# ------------------------------------------------------------------------------------------ exec
+
+
+def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+
+    _engine(config, "exec")
+    if not args.command:
+        raise InvalidArgument("exec requires at least 2 arguments")
+    tty = args.tty
+    master = slave = None
+    if tty:
+        master, slave = os.openpty()
+        if os.isatty(0):
+            import fcntl
+            import termios
+
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8)))
+        stdio = (slave, slave, slave)
+    elif args.detach:
+        stdio = (None, None, None)
+    else:
+        stdio = (0 if args.interactive else None, 1, 2)
+    pid = runtime.exec_command(
+        config, args.container, args.command, env=args.env, workdir=args.workdir, user=args.user,
+        tty=tty, stdio=stdio, privileged=args.privileged,
+    )
+    if slave is not None:
+        os.close(slave)
+    if args.detach:
+        return 0
+    if master is not None:
+        _relay_pty(master, args.interactive)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _relay_pty(master: int, interactive: bool) -> None:
+    """Copy between our terminal and the exec's pty until the pty closes."""
+    import select
+
+    saved = None
+    if interactive and os.isatty(0):
+        import termios
+        import tty as tty_mod
+
+        saved = termios.tcgetattr(0)
+        tty_mod.setraw(0)
+    try:
+        watched = [master] + ([0] if interactive else [])
+        while True:
+            ready, _, _ = select.select(watched, [], [])
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break
+                os.write(1, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if not data:
+                    watched.remove(0)
+                    continue
+                os.write(master, data)
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(master)
+
+
+# ------------------------------------------------------------------------------------------ ps
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(record: Any, now: float | None = None) -> str:
+    from engine.state import parse_rfc3339
+
+    now = time.time() if now is None else now
+    if record.status in ("running", "paused"):
+        text = "Up " + human_duration(now - parse_rfc3339(record.started_at))
+        return text + " (Paused)" if record.status == "paused" else text
+    if record.status == "restarting":
+        return f"Restarting ({record.exit_code}) {human_duration(now - parse_rfc3339(record.finished_at))} ago"
+    if record.status == "exited":
+        return f"Exited ({record.exit_code}) {human_duration(now - parse_rfc3339(record.finished_at))} ago"
+    if record.status == "removing":
+        return "Removal In Progress"
+    if record.status == "dead":
+        return "Dead"
+    return "Created"
+
+
+def ports_text(record: Any) -> str:
+    parts = []
+    for port, bindings in (record.network.get("Ports") or {}).items():
+        if not bindings:
+            parts.append(port)
+            continue
+        for b in bindings:
+            parts.append(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{port}")
+    return ", ".join(parts)
+
+
+def _command_text(record: Any, truncate: bool) -> str:
+    command = " ".join([record.path, *record.args])
+    if truncate and len(command) > 20:
+        command = command[:19] + "…"
+    return f'"{command}"'
+
+
+def _matches(record: Any, filters: list[str]) -> bool:
+    groups: dict[str, list[str]] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        groups.setdefault(key, []).append(value)
+    for key, values in groups.items():
+        if key == "status":
+            ok = record.status in values
+        elif key == "name":
+            ok = any(re.search(v.lstrip("/"), record.name) for v in values)
+        elif key == "id":
+            ok = any(record.id.startswith(v) for v in values)
+        elif key == "label":
+            labels = record.config.get("Labels") or {}
+            ok = all((k in labels and (not sep or labels[k] == v)) for k, sep, v in (x.partition("=") for x in values))
+        elif key == "exited":
+            ok = record.status == "exited" and str(record.exit_code) in values
+        elif key == "ancestor":
+            ok = record.image in values or record.image_id in values or any(record.image_id.startswith("sha256:" + v) for v in values)
+        elif key == "network":
+            ok = record.host_config.get("NetworkMode") in values
+        else:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if not ok:
+            return False
+    return True
+
+
+def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.state import list_containers
+
+    _engine(config, "ps")
+    records = list_containers(config)
+    if args.latest:
+        records = records[:1]
+    elif args.last >= 0:
+        records = records[: args.last]
+    elif not args.all:
+        records = [r for r in records if r.status in ("running", "paused", "restarting")]
+    records = [r for r in records if _matches(r, args.filter)]
+    if args.quiet:
+        for r in records:
+            print(r.id if args.no_trunc else r.short_id)
+        return 0
+    now = time.time()
+    from engine.state import parse_rfc3339
+
+    if args.format and args.format.strip() == "json":
+        for r in records:
+            labels = r.config.get("Labels") or {}
+            print(json.dumps({
+                "Command": _command_text(r, not args.no_trunc),
+                "CreatedAt": r.created,
+                "ID": r.id if args.no_trunc else r.short_id,
+                "Image": r.image,
+                "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+                "LocalVolumes": str(sum(1 for m in r.mounts if m.get("Type") == "volume")),
+                "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in r.mounts),
+                "Names": r.name,
+                "Networks": r.host_config.get("NetworkMode", ""),
+                "Ports": ports_text(r),
+                "RunningFor": human_duration(now - parse_rfc3339(r.created)) + " ago",
+                "Size": "0B",
+                "State": r.status,
+                "Status": status_text(r, now),
+            }))
+        return 0
+    if args.format and args.format.strip() not in ("table",):
+        for r in records:
+            print(_render_template(args.format, _ps_fields(r, now, args.no_trunc)))
+        return 0
+    from engine.cli.output import print_table
+
+    rows = [
+        (
+            r.id if args.no_trunc else r.short_id,
+            r.image,
+            _command_text(r, not args.no_trunc),
+            human_duration(now - parse_rfc3339(r.created)) + " ago",
+            status_text(r, now),
+            ports_text(r),
+            r.name,
+        )
+        for r in records
+    ]
+    print_table(("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"), rows)
+    return 0
+
+
+def _ps_fields(r: Any, now: float, no_trunc: bool) -> dict[str, Any]:
+    return {
+        "ID": r.id if no_trunc else r.short_id, "Image": r.image, "Command": _command_text(r, not no_trunc),
+        "Names": r.name, "State": r.status, "Status": status_text(r, now), "Ports": ports_text(r),
+        "CreatedAt": r.created, "Labels": r.config.get("Labels") or {},
+    }
+
+
+def _render_template(template: str, obj: Any) -> str:
+    """A small subset of Go templates: {{.A.B}}, {{json .A}}, {{.A}} with maps and lists."""
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+    if template.startswith("table "):
+        template = template[6:]
+
+    def lookup(path: str) -> Any:
+        value = obj
+        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                raise InvalidArgument(f"template: no field {part!r} in {path!r}")
+        return value
+
+    def render(match: re.Match[str]) -> str:
+        expr = match.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(lookup(expr[5:]))
+        value = lookup(expr)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if value is None:
+            return "<no value>"
+        if isinstance(value, dict | list):
+            return json.dumps(value)
+        return str(value)
+
+    return re.sub(r"\{\{(.*?)\}\}", render, template)
+
+
+# ------------------------------------------------------------------------------------------ inspect, top, port
+
+
+def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime, state
+
+    _engine(config, "inspect")
+    results = []
+    status = 0
+    for name in args.names:
+        obj = None
+        if args.type != "image":
+            try:
+                obj = runtime.inspect(config, state.find_container(config, name))
+            except NotFound:
+                obj = None
+        if obj is None and args.type != "container":
+            obj = _image_inspect(config, name)
+        if obj is None:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            status = 1
+            continue
+        results.append(obj)
+    if args.format:
+        for obj in results:
+            print(_render_template(args.format, obj))
+    else:
+        from engine.cli.output import print_json
+
+        print_json(results)
+    return status
+
+
+def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
+    from engine.store import ImageStore
+
+    try:
+        image = ImageStore(config).resolve(ref)
+    except DockuiError:
+        return None
+    conf = image.config
+    return {
+        "Id": image.id,
+        "RepoTags": image.repo_tags,
+        "RepoDigests": image.repo_digests,
+        "Created": image.created,
+        "Config": conf.get("config"),
+        "Architecture": conf.get("architecture"),
+        "Os": conf.get("os"),
+        "Size": image.size,
+        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
+    }
+
+
+def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import runtime
+    from engine.cli.output import print_table
+
+    _engine(config, "top")
+    headers, rows = runtime.top(config, args.container, args.ps_args or None)
+    print_table(headers, rows)
+    return 0
+
+
+def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.state import find_container
+
+    _engine(config, "port")
+    record = find_container(config, args.container)
+    ports = record.network.get("Ports") or {}
+    wanted = args.private_port
+    if wanted and "/" not in wanted:
+        wanted += "/tcp"
+    found = False
+    for port, bindings in ports.items():
+        if wanted and port != wanted:
+            continue
+        for b in bindings or []:
+            found = True
+            host_ip = b.get("HostIp") or "0.0.0.0"
+            print(f"{host_ip}:{b.get('HostPort')}" if wanted else f"{port} -> {host_ip}:{b.get('HostPort')}")
+    if wanted and not found:
+        raise NotFound(f"No public port '{wanted}' published for {record.name}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ volumes
+
+
+def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.volumes import create_volume
+
+    if args.driver != "local":
+        raise InvalidArgument(f"volume driver {args.driver!r} is not supported (only local)")
+    volume = create_volume(config, args.name, _labels(args.label))
+    print(volume.name)
+    return 0
+
+
+def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import print_table
+    from engine.volumes import list_volumes
+
+    volumes = list_volumes(config)
+    if args.quiet:
+        for v in volumes:
+            print(v.name)
+    elif args.format and args.format.strip() == "json":
+        for v in volumes:
+            print(json.dumps({"Driver": "local", "Name": v.name, "Mountpoint": str(v.mountpoint), "Scope": "local"}))
+    else:
+        print_table(("DRIVER", "VOLUME NAME"), [("local", v.name) for v in volumes])
+    return 0
+
+
+def cmd_volume_rm(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.volumes import remove_volume
+
+    def one(name: str) -> None:
+        remove_volume(config, name, force=args.force)
+        print(name)
+
+    return _for_each(args.names, one)
+
+
+def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import print_json
+    from engine.volumes import get_volume
+
+    results = []
+    status = 0
+    for name in args.names:
+        try:
+            results.append(get_volume(config, name).inspect())
+        except NotFound as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    print_json(results)
+    return status
+
+
+def cmd_volume_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.volumes import prune_volumes
+
+    removed = prune_volumes(config, all_volumes=args.all)
+    print("Deleted Volumes:")
+    for name in removed:
+        print(name)
+    print()
+    print("Total reclaimed space: 0B")
+    return 0

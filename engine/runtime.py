@@ -1,0 +1,992 @@
+"""Container lifecycle without a daemon: create, start, stop, kill, pause, rm, wait, exec, reconcile.
+
+Start path (one `dockui run`):
+
+    CLI (container_cmds)                       parses Docker's flags into `RunOptions`
+    -> runtime.create                          resolves the image (store), applies Docker's config rules
+                                               (engine.imageconfig), writes the record (engine.state:
+                                               <root>/containers/<id>/config.v2.json + hostconfig.json),
+                                               store.create_rw_layer -> <root>/overlay2/<id>/{diff,work,merged},
+                                               named/anonymous volumes
+    -> runtime.start                           Popen(python -m engine.monitor start ..., start_new_session)
+                                               with a status pipe (and, when attached, one end of a
+                                               socketpair); reads one JSON line: started, or the error
+                                               with its exit status (125/126/127)
+    -> monitor stage "start" (engine.monitor)  cgroup (cgroups.open_cgroup(...).create(resources)),
+                                               network.prepare for bridge-like modes (else hosts and
+                                               resolv.conf written here), stdio pipes or a pty,
+                                               process.spawn_container(spec, stdio, on_namespaces_ready=
+                                               join cgroup + network.attach), record "running"
+    -> monitor stage "watch"                   (execv, tiny) json-file log + attach relay, waits
+    -> monitor stage "finish"                  exit code/OOMKilled, network.detach, cgroup destroy,
+                                               restart policy or --rm (runtime.remove)
+
+The overlay root is mounted inside the container's own mount namespace (engine.rootfs), so it
+disappears with the container's last process: there is no host mount to leak. Every verb that
+touches containers first calls `reconcile` (cheap: one /proc stat per active container), which
+marks containers whose monitor died as exited and removes their cgroups and network plumbing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import state
+from engine.config import EngineConfig
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
+from engine.names import generate_name
+from engine.state import ACTIVE_STATUSES, ContainerRecord, find_container, now_rfc3339
+
+ENGINE_PARENT = Path(__file__).resolve().parent.parent
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+DEFAULT_STOP_TIMEOUT = 10
+
+
+@dataclass
+class RunOptions:
+    """`docker create`/`run` flags, already parsed into values (sizes in bytes)."""
+
+    image: str
+    command: list[str] = field(default_factory=list)
+    name: str | None = None
+    hostname: str | None = None
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    entrypoint: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    volumes: list[str] = field(default_factory=list)
+    memory: int | None = None
+    memory_swap: int | None = None
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    pids_limit: int | None = None
+    blkio_weight: int | None = None
+    shm_size: int | None = None
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    privileged: bool = False
+    read_only: bool = False
+    restart: str = "no"
+    network: str = "bridge"
+    ip: str | None = None
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    links: list[str] = field(default_factory=list)
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    platform: str | None = None
+    tty: bool = False
+    interactive: bool = False
+    auto_remove: bool = False
+
+
+def parse_restart_policy(value: str) -> dict[str, Any]:
+    name, _, count = (value or "no").partition(":")
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy '{value}'")
+    if count and name != "on-failure":
+        raise InvalidArgument(f"invalid restart policy '{value}': maximum retry count can only be used with 'on-failure'")
+    try:
+        retries = int(count) if count else 0
+    except ValueError:
+        raise InvalidArgument(f"invalid restart policy '{value}': maximum retry count must be an integer") from None
+    if retries < 0:
+        raise InvalidArgument("maximum retry count cannot be negative")
+    return {"Name": "" if name == "no" else name, "MaximumRetryCount": retries}
+
+
+def resources_of(host_config: dict[str, Any]) -> Any:
+    from engine.cgroups import Resources
+
+    nano = host_config.get("NanoCpus") or 0
+    return Resources(
+        memory=host_config.get("Memory") or None,
+        memory_swap=host_config.get("MemorySwap") or None,
+        cpus=nano / 1e9 if nano else None,
+        cpu_shares=host_config.get("CpuShares") or None,
+        cpuset_cpus=host_config.get("CpusetCpus") or None,
+        pids_limit=host_config.get("PidsLimit") or None,
+        blkio_weight=host_config.get("BlkioWeight") or None,
+    )
+
+
+def network_kind(mode: str) -> str:
+    """"none", "host", "container" or "bridge" (the default bridge or a named network)."""
+    if mode in ("none", "host"):
+        return mode
+    if mode.startswith("container:"):
+        return "container"
+    return "bridge"
+
+
+# ------------------------------------------------------------------------------------------ create
+
+
+def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
+    """Write a new container (record, writable layer, volumes); nothing runs yet."""
+    from engine import imageconfig
+    from engine.store import ImageStore
+
+    host_config = _host_config(opts)
+    resources_of(host_config).validate()
+    if opts.auto_remove and host_config["RestartPolicy"]["Name"]:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    if opts.name is not None:
+        opts.name = state.validate_name(opts.name)
+    kind = network_kind(opts.network)
+    if kind == "container":
+        find_container(config, opts.network.split(":", 1)[1])
+    if kind in ("host", "none", "container") and (opts.publish or opts.publish_all):
+        if kind != "none":
+            raise InvalidArgument("Conflicting options: port publishing and the container type network mode")
+    if kind in ("host", "container") and opts.hostname:
+        raise InvalidArgument("Conflicting options: hostname and the network mode")
+
+    store = ImageStore(config)
+    image = store.resolve(opts.image)
+    image_conf = (image.config.get("config") or {}) if isinstance(image.config, dict) else {}
+    argv = imageconfig.command_for(image.config, opts.entrypoint, opts.command or None)
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else None
+        cmd = list(opts.command) or (None if opts.entrypoint else image_conf.get("Cmd"))
+    else:
+        entrypoint = image_conf.get("Entrypoint")
+        cmd = list(opts.command) or image_conf.get("Cmd")
+    env = imageconfig.merge_env(image_conf.get("Env"), opts.env, opts.env_files)
+    workdir = imageconfig.working_dir(image.config, opts.workdir)
+    user = imageconfig.user_for(image.config, opts.user)
+    stop_sig = opts.stop_signal or image_conf.get("StopSignal") or None
+    if stop_sig:
+        imageconfig.parse_signal(stop_sig)
+    exposed = dict(image_conf.get("ExposedPorts") or {})
+    for spec in opts.publish:
+        port = spec.rsplit(":", 1)[-1]
+        exposed.setdefault(port if "/" in port else port + "/tcp", {})
+    labels = {**(image_conf.get("Labels") or {}), **opts.labels}
+
+    container_id = secrets.token_hex(32)
+    hostname = opts.hostname or container_id[:12]
+    if kind == "host":
+        hostname = os.uname().nodename
+    config_dict: dict[str, Any] = {
+        "Hostname": hostname,
+        "Domainname": "",
+        "User": user,
+        "AttachStdin": opts.interactive,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "ExposedPorts": exposed or None,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": opts.interactive,
+        "Env": env,
+        "Cmd": cmd,
+        "Image": opts.image,
+        "Volumes": image_conf.get("Volumes"),
+        "WorkingDir": workdir if workdir != "/" or opts.workdir else image_conf.get("WorkingDir", ""),
+        "Entrypoint": entrypoint,
+        "OnBuild": None,
+        "Labels": labels,
+    }
+    if stop_sig:
+        config_dict["StopSignal"] = stop_sig
+    if opts.stop_timeout is not None:
+        config_dict["StopTimeout"] = opts.stop_timeout
+    record = ContainerRecord(
+        id=container_id,
+        name=opts.name or "",
+        image=opts.image,
+        image_id=image.id,
+        created=now_rfc3339(),
+        config=config_dict,
+        host_config=host_config,
+        network={"NetworkMode": opts.network, "IPAddress": "", "Gateway": "", "MacAddress": "", "Ports": {}},
+        path=argv[0],
+        args=argv[1:],
+        platform=opts.platform or "linux",
+    )
+    state.create_record(config, record, generate_name)
+    try:
+        rw = store.create_rw_layer(container_id, image.id)
+        record.rw_layer = str(rw)
+        record.mounts = _prepare_volumes(config, opts.volumes, image_conf.get("Volumes") or {})
+        _write_etc_files(config, record)
+        state.save(config, record)
+    except BaseException:
+        _remove_files(config, record, remove_volumes=True)
+        raise
+    return record
+
+
+def _host_config(opts: RunOptions) -> dict[str, Any]:
+    return {
+        "Binds": [v for v in opts.volumes if ":" in v] or None,
+        "NetworkMode": opts.network,
+        "PortBindings": {},
+        "PublishSpecs": list(opts.publish),
+        "RestartPolicy": parse_restart_policy(opts.restart),
+        "AutoRemove": opts.auto_remove,
+        "CapAdd": opts.cap_add or None,
+        "CapDrop": opts.cap_drop or None,
+        "Dns": opts.dns,
+        "DnsOptions": opts.dns_options,
+        "DnsSearch": opts.dns_search,
+        "ExtraHosts": opts.add_hosts or None,
+        "Links": opts.links or None,
+        "Privileged": opts.privileged,
+        "PublishAllPorts": opts.publish_all,
+        "ReadonlyRootfs": opts.read_only,
+        "ShmSize": opts.shm_size or 64 * 1024 * 1024,
+        "Memory": opts.memory or 0,
+        "MemorySwap": opts.memory_swap or 0,
+        "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+        "CpuShares": opts.cpu_shares or 0,
+        "CpusetCpus": opts.cpuset_cpus or "",
+        "PidsLimit": opts.pids_limit,
+        "BlkioWeight": opts.blkio_weight or 0,
+        "IPAddress": opts.ip,
+    }
+
+
+def _prepare_volumes(config: EngineConfig, specs: list[str], image_volumes: dict[str, Any]) -> list[dict[str, Any]]:
+    """`-v` specs -> Docker MountPoints: bind (absolute source), named or anonymous volume."""
+    from engine.volumes import create_volume
+
+    mounts: list[dict[str, Any]] = []
+    for spec in specs:
+        parts = spec.split(":")
+        mode = "rw"
+        if len(parts) == 3:
+            source, dest, mode = parts
+        elif len(parts) == 2:
+            source, dest = parts
+        elif len(parts) == 1:
+            source, dest = "", parts[0]
+        else:
+            raise InvalidArgument(f"invalid volume specification: '{spec}'")
+        if mode not in ("rw", "ro", "z", "Z"):
+            raise InvalidArgument(f"invalid mode: {mode}")
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid volume specification: '{spec}': destination must be an absolute path")
+        if dest == "/":
+            raise InvalidArgument("invalid volume specification: destination can't be '/'")
+        rw = mode != "ro"
+        if source.startswith("/"):
+            if not os.path.exists(source):
+                os.makedirs(source, exist_ok=True)  # Docker creates a missing bind source
+            mounts.append({"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Mode": mode, "Name": ""})
+        else:
+            volume = create_volume(config, source or None)
+            mounts.append(
+                {
+                    "Type": "volume",
+                    "Name": volume.name,
+                    "Source": str(volume.mountpoint),
+                    "Destination": dest,
+                    "Driver": "local",
+                    "RW": rw,
+                    "Mode": mode if mode != "rw" else "",
+                    "Anonymous": volume.anonymous,
+                }
+            )
+    taken = {m["Destination"] for m in mounts}
+    for dest in image_volumes:
+        if dest not in taken:
+            volume = create_volume(config)
+            mounts.append(
+                {"Type": "volume", "Name": volume.name, "Source": str(volume.mountpoint), "Destination": dest,
+                 "Driver": "local", "RW": True, "Mode": "", "Anonymous": True}
+            )
+    return mounts
+
+
+def _write_etc_files(config: EngineConfig, record: ContainerRecord) -> None:
+    """hostname, hosts and resolv.conf in the container's dir (bind-mounted in by engine.rootfs)."""
+    from engine import hostsfiles
+
+    d = record.dir(config)
+    hc = record.host_config
+    kind = network_kind(hc.get("NetworkMode", "bridge"))
+    (d / "hostname").write_text(record.config["Hostname"] + "\n")
+    if kind == "host":
+        hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else hostsfiles.hosts_content(None, [])
+        resolv = hostsfiles.host_resolv_conf_text()
+    else:
+        extra = [hostsfiles.parse_add_host(h) for h in hc.get("ExtraHosts") or []]
+        hosts = hostsfiles.hosts_content(None, [], extra)
+        resolv = hostsfiles.resolv_conf_content(
+            hostsfiles.host_resolv_conf_text(), hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or ()
+        )
+    (d / "hosts").write_text(hosts)
+    (d / "resolv.conf").write_text(resolv)
+
+
+# ------------------------------------------------------------------------------------------ rootfs
+
+
+def resolve_in_root(root: Path, path: str) -> Path:
+    """`path` inside `root` with every symlink resolved as if `root` were `/` (runc's securejoin).
+
+    A link planted in the container's layer (`/etc/hosts -> /etc/shadow`) then stays inside.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            links += 1
+            if links > 40:
+                raise InvalidArgument(f"too many levels of symbolic links in {path}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
+
+
+def _make_mountpoint(target: Path, directory: bool) -> None:
+    if directory:
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+
+
+def mount_rootfs(config: EngineConfig, record: ContainerRecord, etc_files: dict[str, Path]) -> Path:
+    """Mount the overlay on `<layer>/merged` and bind the etc files and volumes into it (host side).
+
+    As Docker does: the container's mount namespace is copied from this tree, so one recursive
+    bind of `merged` gives it everything. `unmount_rootfs` undoes it (reconcile does for a crash).
+    """
+    from engine import syscalls
+    from engine.store import ImageStore
+
+    rw = Path(record.rw_layer)
+    merged = rw / "merged"
+    if _is_mountpoint(merged):
+        unmount_rootfs(record)
+    lower = ImageStore(config).lowerdir_option(record.image_id)
+    options = f"lowerdir={lower},upperdir={os.path.relpath(rw / 'diff', config.layers_dir)},workdir={os.path.relpath(rw / 'work', config.layers_dir)}"
+    previous = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(config.layers_dir)
+        syscalls.mount("overlay", merged, "overlay", 0, options)
+    finally:
+        os.fchdir(previous)
+        os.close(previous)
+    try:
+        binds = [(Path(m["Source"]), m["Destination"], not m.get("RW", True)) for m in record.mounts]
+        binds += [(source, f"/etc/{name}", False) for name, source in etc_files.items()]
+        for source, dest, readonly in binds:
+            target = resolve_in_root(merged, dest)
+            _make_mountpoint(target, source.is_dir())
+            fd = os.open(target, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                where = f"/proc/self/fd/{fd}"
+                syscalls.mount(source, where, None, syscalls.MS_BIND | syscalls.MS_REC)
+            finally:
+                os.close(fd)
+            if readonly:  # the fd names the covered mountpoint: remount through the (resolved) path
+                syscalls.mount(None, target, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY)
+    except BaseException:
+        unmount_rootfs(record)
+        raise
+    return merged
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return str(path) in _mountpoints()
+
+
+def _mountpoints() -> set[str]:
+    points = set()
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split()
+            points.add(fields[4].decode().replace("\\040", " "))
+    return points
+
+
+def unmount_rootfs(record: ContainerRecord) -> None:
+    """Lazily unmount the overlay and everything bound below it (idempotent)."""
+    from engine import syscalls
+
+    if not record.rw_layer:
+        return
+    merged = Path(record.rw_layer) / "merged"
+    for _ in range(64):
+        if not _is_mountpoint(merged):
+            return
+        try:
+            syscalls.umount2(merged, syscalls.MNT_DETACH)
+        except OSError:
+            return
+
+
+# ------------------------------------------------------------------------------------------ start
+
+
+@dataclass
+class StartResult:
+    record: ContainerRecord
+    attach: Any = None  # socket.socket of the attached client, when asked for
+
+
+def config_to_json(config: EngineConfig) -> str:
+    data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
+    return json.dumps(data, separators=(",", ":"))
+
+
+def config_from_json(text: str) -> EngineConfig:
+    data = json.loads(text)
+    for key in ("root", "certs_dir", "auth_config"):
+        if data.get(key) is not None:
+            data[key] = Path(data[key])
+    return EngineConfig(**data)
+
+
+def start(config: EngineConfig, ref: str, attach: bool = False, interactive: bool = False) -> StartResult:
+    """Launch the container's monitor and wait until the user's process runs (or failed to)."""
+    import socket
+
+    record = find_container(config, ref)
+    if record.status in ("running", "paused", "restarting"):
+        if record.status == "paused":
+            raise Conflict(f"cannot start a paused container {record.name}, try unpause instead")
+        return StartResult(record)
+    if record.status in ("removing", "dead"):
+        raise Conflict(f"container {record.name} is marked for removal and cannot be started")
+    if record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
+        raise Conflict(f"container {record.name} is being started or stopped by another process")
+
+    def reset(r: ContainerRecord) -> None:
+        r.stop_requested = False
+        r.restart_count = 0
+
+    state.update(config, record.id, reset)
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    client = server = None
+    if attach:
+        client, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ctx = {
+        "id": record.id,
+        "status": str(status_w),
+        "attach": str(server.fileno()) if server else "-1",
+        "stdin": "1" if interactive else "0",
+        "config": config_to_json(config),
+    }
+    pass_fds = [status_w] + ([server.fileno()] if server else [])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ENGINE_PARENT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    log_path = record.dir(config) / "monitor.log"
+    with open(log_path, "ab") as monitor_log:
+        subprocess.Popen(
+            [sys.executable, "-m", "engine.monitor", "start", *[f"{k}={v}" for k, v in ctx.items()]],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=monitor_log,
+            pass_fds=pass_fds,
+            start_new_session=True,
+            cwd="/",
+            env=env,
+        )
+    os.close(status_w)
+    if server is not None:
+        server.close()
+    with os.fdopen(status_r, "rb") as status:
+        line = status.readline()
+    try:
+        report = json.loads(line) if line else {"error": "the container's monitor exited unexpectedly (see monitor.log)"}
+    except ValueError:
+        report = {"error": f"bad report from the monitor: {line[:200]!r}"}
+    if "error" in report:
+        if client is not None:
+            client.close()
+        error = DockuiError(report["error"])
+        error.exit_code = int(report.get("exit_code", 125))
+        raise error
+    try:
+        record = state.load(config, record.id)
+    except NotFound:
+        pass
+    return StartResult(record, client)
+
+
+# ------------------------------------------------------------------------------------------ signals
+
+
+def _wait_for(
+    config: EngineConfig, container_id: str, done: Callable[[ContainerRecord], bool], timeout: float
+) -> ContainerRecord | None:
+    """Poll the record until `done` (None when it was removed); the record at timeout otherwise."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            record = state.load(config, container_id)
+        except NotFound:
+            return None
+        if done(record):
+            return record
+        if record.status in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start):
+            reconcile(config)
+            continue
+        if time.monotonic() > deadline:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _not_running(record: ContainerRecord) -> bool:
+    return record.status not in ACTIVE_STATUSES
+
+
+def _monitor_done(record: ContainerRecord) -> bool:
+    return record.status not in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start)
+
+
+def _signal_container(record: ContainerRecord, sig: int) -> None:
+    if not state.process_alive(record.pid, record.pid_start):
+        return
+    try:
+        os.kill(record.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
+    from engine.cgroups import Cgroup, open_cgroup
+
+    if record.cgroup_paths:
+        return Cgroup.from_paths(record.cgroup_paths)
+    return open_cgroup(config, record.id)
+
+
+def stop(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
+    """StopSignal, then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10)."""
+    from engine.imageconfig import parse_signal
+
+    record = find_container(config, ref)
+
+    def mark(r: ContainerRecord) -> None:
+        r.stop_requested = True
+
+    record = state.update(config, record.id, mark)
+    if not record.running:
+        return record
+    if timeout is None:
+        timeout = record.config.get("StopTimeout", DEFAULT_STOP_TIMEOUT)
+    sig = parse_signal(record.config.get("StopSignal") or "SIGTERM")
+    if record.status == "paused":
+        _signal_container(record, sig)
+        _cgroup(config, record).thaw()
+    else:
+        _signal_container(record, sig)
+    after = _wait_for(config, record.id, _not_running, max(timeout, 0))
+    if after is not None and after.running:
+        with _suppress():
+            _cgroup(config, after).kill_all(signal.SIGKILL)
+        _signal_container(after, signal.SIGKILL)
+    after = _wait_for(config, record.id, _monitor_done, 15)
+    return after or record
+
+
+def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> ContainerRecord:
+    from engine.imageconfig import parse_signal
+
+    number = parse_signal(sig)
+    record = find_container(config, ref)
+    if not record.running or record.status == "restarting":
+        raise Conflict(f"Container {record.id} is not running")
+    _signal_container(record, number)
+    if number == signal.SIGKILL:
+        _wait_for(config, record.id, _not_running, 10)
+    return record
+
+
+def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
+    record = stop(config, ref, timeout)
+    return start(config, record.id).record
+
+
+def pause(config: EngineConfig, ref: str) -> ContainerRecord:
+    record = find_container(config, ref)
+    if record.status != "running":
+        raise Conflict(f"Container {record.id} is not running" if record.status != "paused" else f"Container {record.id} is already paused")
+    with state.locked(config, record.id) as locked:
+        _cgroup(config, locked).freeze()
+        locked.status = "paused"
+    return locked
+
+
+def unpause(config: EngineConfig, ref: str) -> ContainerRecord:
+    record = find_container(config, ref)
+    if record.status != "paused":
+        raise Conflict(f"Container {record.id} is not paused")
+    with state.locked(config, record.id) as locked:
+        _cgroup(config, locked).thaw()
+        if locked.status == "paused":
+            locked.status = "running"
+    return locked
+
+
+def wait(config: EngineConfig, ref: str) -> int:
+    """Block until the container is not running; its exit code (Docker's `wait`)."""
+    record = find_container(config, ref)
+    last = record
+    while True:
+        try:
+            last = state.load(config, record.id)
+        except NotFound:
+            return last.exit_code
+        if last.status not in ACTIVE_STATUSES and not (
+            last.status == "created" and state.process_alive(last.monitor_pid, last.monitor_start)
+        ):
+            return last.exit_code
+        if not state.process_alive(last.monitor_pid, last.monitor_start):
+            reconcile(config)
+        time.sleep(0.05)
+
+
+def rename(config: EngineConfig, ref: str, new_name: str) -> None:
+    record = find_container(config, ref)
+    state.rename_record(config, record.id, new_name)
+
+
+# ------------------------------------------------------------------------------------------ removal
+
+
+def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
+    """`rm [-f] [-v]`: kill if forced, then cgroup, network, writable layer, volumes, record."""
+    record = find_container(config, ref)
+    if record.running or (record.status == "created" and state.process_alive(record.monitor_pid, record.monitor_start)):
+        if not force:
+            raise Conflict(
+                f"You cannot remove a {record.status} container {record.id}. "
+                "Stop the container before attempting removal or force remove"
+            )
+
+        def mark(r: ContainerRecord) -> None:
+            r.stop_requested = True
+
+        record = state.update(config, record.id, mark)
+        cg = _cgroup(config, record)
+        with _suppress():
+            if record.status == "paused":
+                cg.thaw()
+        with _suppress():
+            cg.kill_all(signal.SIGKILL)
+        _signal_container(record, signal.SIGKILL)
+        after = _wait_for(config, record.id, _monitor_done, 15)
+        if after is None:
+            return record  # the monitor removed it (--rm)
+        record = after
+    with state.locked(config, record.id) as locked:
+        if locked.status == "removing":
+            raise Conflict(f"removal of container {locked.id} is already in progress")
+        locked.status = "removing"
+    _remove_files(config, locked, remove_volumes=volumes)
+    return locked
+
+
+def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
+    from engine.store import ImageStore
+
+    with _suppress():
+        _cgroup(config, record).destroy()
+    if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        with _suppress():
+            from engine import network
+
+            network.release(config, record.id)
+    unmount_rootfs(record)
+    with _suppress():
+        ImageStore(config).remove_rw_layer(record.id)
+    if remove_volumes:
+        from engine.volumes import remove_volume
+
+        for mount in record.mounts:
+            if mount.get("Type") == "volume" and mount.get("Anonymous"):
+                with _suppress():
+                    remove_volume(config, mount["Name"], force=True)
+    state.delete_record(config, record.id)
+
+
+def prune(config: EngineConfig) -> list[str]:
+    """Remove every stopped container; their IDs."""
+    removed = []
+    for record in state.list_containers(config):
+        if record.status in ("exited", "created", "dead") and not state.process_alive(record.monitor_pid, record.monitor_start):
+            try:
+                remove(config, record.id)
+                removed.append(record.id)
+            except (Conflict, NotFound):
+                continue
+    return removed
+
+
+# ------------------------------------------------------------------------------------------ inspection
+
+
+def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """The container's processes as `ps -ef` shows them (host pids, like Docker)."""
+    record = find_container(config, ref)
+    if not record.running:
+        raise Conflict(f"Container {record.id} is not running")
+    pids = _cgroup(config, record).pids()
+    if not pids:
+        return [], []
+    args = ps_args or ["-ef"]
+    result = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DockuiError(f"ps: {result.stderr.strip()}")
+    lines = result.stdout.splitlines()
+    headers = lines[0].split()
+    if "PID" not in headers:
+        raise InvalidArgument("Couldn't find PID field in ps output")
+    pid_col = headers.index("PID")
+    wanted = set(pids)
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(headers) - 1)
+        if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in wanted:
+            rows.append(fields)
+    return headers, rows
+
+
+def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
+    """Docker-like `inspect` JSON."""
+    v2, host_config = record.to_disk()
+    d = record.dir(config)
+    rw = Path(record.rw_layer) if record.rw_layer else None
+    graph: dict[str, Any] = {"Name": "overlay2", "Data": None}
+    if rw is not None:
+        lower = ""
+        with _suppress():
+            from engine.store import ImageStore
+
+            lower = ":".join(str(p) for p in reversed(ImageStore(config).layer_dirs(record.image_id)))
+        graph["Data"] = {
+            "LowerDir": lower,
+            "UpperDir": str(rw / "diff"),
+            "WorkDir": str(rw / "work"),
+            "MergedDir": str(rw / "merged"),
+        }
+    return {
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": record.args,
+        "State": record.state_dict(),
+        "Image": record.image_id,
+        "ResolvConfPath": str(d / "resolv.conf"),
+        "HostnamePath": str(d / "hostname"),
+        "HostsPath": str(d / "hosts"),
+        "LogPath": str(record.log_path(config)),
+        "Name": "/" + record.name,
+        "RestartCount": record.restart_count,
+        "Driver": "overlay2",
+        "Platform": record.platform,
+        "HostConfig": host_config,
+        "GraphDriver": graph,
+        "Mounts": [
+            {k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
+            | {"Propagation": "rprivate" if m.get("Type") == "bind" else ""}
+            for m in record.mounts
+        ],
+        "Config": record.config,
+        "NetworkSettings": record.network,
+    }
+
+
+# ------------------------------------------------------------------------------------------ exec
+
+
+def exec_command(
+    config: EngineConfig,
+    ref: str,
+    argv: list[str],
+    env: list[str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    stdio: tuple[int | None, int | None, int | None] = (0, 1, 2),
+    privileged: bool = False,
+) -> int:
+    """Start `argv` inside the running container (its namespaces and cgroup); the host pid to wait for.
+
+    Forks: call it from a single-threaded process (the CLI), not from the TUI.
+    """
+    from engine import imageconfig, process, security
+
+    record = find_container(config, ref)
+    if record.status == "paused":
+        raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
+    if record.status != "running" or not state.process_alive(record.pid, record.pid_start):
+        raise Conflict(f"Container {record.id} is not running")
+    if not argv:
+        raise InvalidArgument("No exec command specified")
+    base_env = imageconfig.process_env(record.config.get("Env") or [], record.config.get("Hostname", ""), tty)
+    full_env = imageconfig.replace_or_append_env(base_env, list(env or []))
+    return process.exec_in_container(
+        record.pid,
+        argv,
+        full_env,
+        workdir or record.config.get("WorkingDir") or "/",
+        user if user is not None else record.config.get("User") or "",
+        tty,
+        stdio,
+        capabilities=security.capabilities_for(privileged=True) if privileged else None,
+        wait=False,
+    )
+
+
+# ------------------------------------------------------------------------------------------ reconcile
+
+
+def reconcile(config: EngineConfig) -> list[str]:
+    """Mark containers whose monitor died as exited and clean up after them; their IDs.
+
+    Cheap when nothing died: one /proc read per active container, plus a cgroup directory scan.
+    """
+    cleaned = []
+    records = state.list_containers(config)
+    for record in records:
+        busy = record.status in ACTIVE_STATUSES or record.status == "created" and record.monitor_pid
+        if not busy or state.process_alive(record.monitor_pid, record.monitor_start):
+            continue
+        try:
+            with state.locked(config, record.id) as locked:
+                if state.process_alive(locked.monitor_pid, locked.monitor_start):
+                    continue
+                _cleanup_unwatched(config, locked)
+                cleaned.append(locked.id)
+        except NotFound:
+            continue
+    if not config.containers_dir.is_dir():
+        return cleaned
+    _remove_orphan_cgroups(config)
+    _remove_stale_mounts(config)
+    if cleaned:
+        with _suppress():
+            from engine import network
+
+            live = {r.id for r in state.list_containers(config) if r.running}
+            network.reconcile(config, live)
+    return cleaned
+
+
+def _remove_stale_mounts(config: EngineConfig) -> None:
+    """Unmount `<layers>/<id>/merged` of containers that have no live monitor (a crash left it)."""
+    from engine import syscalls
+
+    prefix = str(config.layers_dir) + "/"
+    stale = [p for p in _mountpoints() if p.startswith(prefix) and p.endswith("/merged")]
+    if not stale:
+        return
+    owners = {str(Path(r.rw_layer) / "merged"): r for r in state.list_containers(config) if r.rw_layer}
+    for point in stale:
+        record = owners.get(point)
+        if record is not None and state.process_alive(record.monitor_pid, record.monitor_start):
+            continue
+        with _suppress():
+            syscalls.umount2(point, syscalls.MNT_DETACH)
+
+
+def _remove_orphan_cgroups(config: EngineConfig) -> None:
+    """Destroy container groups under our parent whose container no longer exists.
+
+    The groups are listed BEFORE the container directories: a directory exists before its monitor
+    makes the group, so a container being started concurrently is never taken for an orphan
+    (cgroups.cleanup_orphans takes the keep-list first, which would race with a concurrent start).
+    """
+    with _suppress():
+        from engine.cgroups import open_cgroup, parent_dirs
+
+        groups: set[str] = set()
+        for parent in parent_dirs(config).values():
+            try:
+                groups |= {e.name for e in os.scandir(parent) if e.is_dir(follow_symlinks=False)}
+            except FileNotFoundError:
+                continue
+        if not groups:
+            return
+        existing = {e.name for e in os.scandir(config.containers_dir)}
+        for name in groups - existing:
+            if state.ID_RE.match(name):
+                with _suppress():
+                    open_cgroup(config, name).destroy()
+
+
+def _cleanup_unwatched(config: EngineConfig, record: ContainerRecord) -> None:
+    """The monitor is gone: kill what is left of the container and record it as exited."""
+    was_active = record.status in ACTIVE_STATUSES
+    killed = False
+    cg = _cgroup(config, record)
+    with _suppress():
+        if cg.pids():
+            killed = True
+            if cg.frozen:
+                cg.thaw()
+            cg.kill_all(signal.SIGKILL)
+    if state.process_alive(record.pid, record.pid_start):
+        killed = True
+        _signal_container(record, signal.SIGKILL)
+    with _suppress():
+        cg.destroy()
+    unmount_rootfs(record)
+    if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        with _suppress():
+            from engine import network
+
+            network.detach(config, record.id)
+    if was_active:
+        record.status = "exited"
+        record.exit_code = 137 if killed else 255
+        record.finished_at = now_rfc3339()
+        record.error = "the container's monitor exited unexpectedly"
+    record.pid = 0
+    record.pid_start = 0
+    record.monitor_pid = 0
+    record.monitor_start = 0
+
+
+class _suppress:
+    """Swallow engine and OS errors during best-effort clean-up (logged at debug level)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, OSError | DockuiError | ImportError):
+            import logging
+
+            logging.getLogger(__name__).debug("clean-up step failed: %s", exc)
+            return True
+        return False

@@ -1,0 +1,327 @@
+"""Container state on disk: `<root>/containers/<id>/config.v2.json` + `hostconfig.json`, as Docker keeps it.
+
+There is no daemon, so the files are the only truth. Every change is a read-modify-write under the
+container's flock (`<dir>/.lock`), written atomically; names are made unique under one global lock
+(`<root>/containers/.names.lock`). Several CLIs, TUIs and monitors can therefore work at once.
+Fields dockui needs beyond Docker's (the monitor's pid, process start times) live under "Dockui".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import EngineConfig
+from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.fsutil import atomic_write_json, file_lock, read_json
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+ACTIVE_STATUSES = ("running", "paused", "restarting")
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def now_rfc3339() -> str:
+    """RFC3339Nano in UTC, like Go's time.Time marshalling."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+def parse_rfc3339(value: str) -> float:
+    """Seconds since the epoch of an RFC3339(Nano) UTC time; 0 for Docker's zero time."""
+    if not value or value.startswith("0001-"):
+        return 0.0
+    import calendar
+
+    main, _, frac = value.rstrip("Z").partition(".")
+    seconds = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (float("0." + frac) if frac else 0.0)
+
+
+def process_start_ticks(pid: int) -> int:
+    """The start time of `pid` in clock ticks since boot (field 22 of /proc/pid/stat); 0 if gone.
+
+    A pid plus its start time names one process for good, even after the pid is reused.
+    """
+    if pid <= 0:
+        return 0
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z":  # a zombie has exited; its parent just has not reaped it
+        return 0
+    return int(fields[19])
+
+
+def process_alive(pid: int, start_ticks: int) -> bool:
+    return pid > 0 and start_ticks > 0 and process_start_ticks(pid) == start_ticks
+
+
+@dataclass
+class ContainerRecord:
+    """One container, as the CLI, TUI and monitor see it. `config`/`host_config` are Docker's dicts."""
+
+    id: str
+    name: str
+    image: str  # as the user gave it
+    image_id: str
+    created: str
+    status: str = "created"
+    pid: int = 0
+    exit_code: int = 0
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    oom_killed: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    host_config: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = field(default_factory=dict)
+    cgroup_paths: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+    args: list[str] = field(default_factory=list)
+    restart_count: int = 0
+    error: str = ""
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    rw_layer: str = ""
+    pid_start: int = 0
+    monitor_pid: int = 0
+    monitor_start: int = 0
+    stop_requested: bool = False  # set by stop/kill: the restart policy must not bring it back
+    platform: str = "linux"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def dir(self, config: EngineConfig) -> Path:
+        return config.containers_dir / self.id
+
+    def log_path(self, config: EngineConfig) -> Path:
+        return self.dir(config) / f"{self.id}-json.log"
+
+    @property
+    def running(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "Status": self.status,
+            "Running": self.status in ("running", "paused"),
+            "Paused": self.status == "paused",
+            "Restarting": self.status == "restarting",
+            "OOMKilled": self.oom_killed,
+            "Dead": self.status == "dead",
+            "Pid": self.pid if self.status in ("running", "paused") else 0,
+            "ExitCode": self.exit_code,
+            "Error": self.error,
+            "StartedAt": self.started_at,
+            "FinishedAt": self.finished_at,
+        }
+
+    def to_disk(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(config.v2.json, hostconfig.json), laid out as Docker's."""
+        v2 = {
+            "ID": self.id,
+            "Created": self.created,
+            "Path": self.path,
+            "Args": self.args,
+            "Config": self.config,
+            "State": self.state_dict(),
+            "Image": self.image_id,
+            "ImageName": self.image,
+            "NetworkSettings": self.network,
+            "Name": "/" + self.name,
+            "Driver": "overlay2",
+            "Platform": self.platform,
+            "RestartCount": self.restart_count,
+            "MountPoints": {m["Destination"]: m for m in self.mounts},
+            "Dockui": {
+                "CgroupPaths": self.cgroup_paths,
+                "RWLayer": self.rw_layer,
+                "PidStart": self.pid_start,
+                "MonitorPid": self.monitor_pid,
+                "MonitorStart": self.monitor_start,
+                "StopRequested": self.stop_requested,
+            },
+        }
+        return v2, self.host_config
+
+    @classmethod
+    def from_disk(cls, v2: dict[str, Any], host_config: dict[str, Any]) -> ContainerRecord:
+        state = v2.get("State", {})
+        extra = v2.get("Dockui", {})
+        return cls(
+            id=v2["ID"],
+            name=v2.get("Name", "").lstrip("/"),
+            image=v2.get("ImageName", ""),
+            image_id=v2.get("Image", ""),
+            created=v2.get("Created", ZERO_TIME),
+            status=state.get("Status", "created"),
+            pid=state.get("Pid", 0),
+            exit_code=state.get("ExitCode", 0),
+            started_at=state.get("StartedAt", ZERO_TIME),
+            finished_at=state.get("FinishedAt", ZERO_TIME),
+            oom_killed=state.get("OOMKilled", False),
+            error=state.get("Error", ""),
+            config=v2.get("Config", {}),
+            host_config=host_config or {},
+            network=v2.get("NetworkSettings", {}),
+            path=v2.get("Path", ""),
+            args=v2.get("Args", []),
+            restart_count=v2.get("RestartCount", 0),
+            mounts=list(v2.get("MountPoints", {}).values()),
+            platform=v2.get("Platform", "linux"),
+            cgroup_paths=extra.get("CgroupPaths", {}),
+            rw_layer=extra.get("RWLayer", ""),
+            pid_start=extra.get("PidStart", 0),
+            monitor_pid=extra.get("MonitorPid", 0),
+            monitor_start=extra.get("MonitorStart", 0),
+            stop_requested=extra.get("StopRequested", False),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def _names_lock(config: EngineConfig) -> Path:
+    return config.containers_dir / ".names.lock"
+
+
+def load(config: EngineConfig, container_id: str) -> ContainerRecord:
+    """Read one container's record by its full ID (NotFound when it is gone)."""
+    d = config.containers_dir / container_id
+    v2 = read_json(d / "config.v2.json")
+    if v2 is None:
+        raise NotFound(f"No such container: {container_id}")
+    return ContainerRecord.from_disk(v2, read_json(d / "hostconfig.json", {}))
+
+
+def save(config: EngineConfig, record: ContainerRecord) -> None:
+    """Write both files atomically (hostconfig first: a reader keys on config.v2.json)."""
+    v2, host_config = record.to_disk()
+    d = config.containers_dir / record.id
+    atomic_write_json(d / "hostconfig.json", host_config, mode=0o600)
+    atomic_write_json(d / "config.v2.json", v2, mode=0o600)
+
+
+@contextlib.contextmanager
+def locked(config: EngineConfig, container_id: str) -> Iterator[ContainerRecord]:
+    """Hold the container's lock, yield its fresh record and save it afterwards (unless removed)."""
+    d = config.containers_dir / container_id
+    if not d.is_dir():
+        raise NotFound(f"No such container: {container_id}")
+    with file_lock(d / ".lock"):
+        record = load(config, container_id)
+        yield record
+        if d.is_dir():
+            save(config, record)
+
+
+def update(config: EngineConfig, container_id: str, change: Callable[[ContainerRecord], None]) -> ContainerRecord:
+    """Apply `change` to the record under its lock; return the saved record."""
+    with locked(config, container_id) as record:
+        change(record)
+    return record
+
+
+def list_containers(config: EngineConfig) -> list[ContainerRecord]:
+    """Every container with a complete record, newest first (like `docker ps -a`)."""
+    records = []
+    try:
+        entries = list(os.scandir(config.containers_dir))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if not ID_RE.match(entry.name):
+            continue
+        try:
+            records.append(load(config, entry.name))
+        except (NotFound, ValueError, KeyError, OSError):
+            continue  # being created or removed right now
+    records.sort(key=lambda r: r.created, reverse=True)
+    return records
+
+
+def find_container(config: EngineConfig, name_or_id_prefix: str) -> ContainerRecord:
+    """Resolve a full ID, a name (with or without '/'), or an unambiguous ID prefix, as Docker does."""
+    ref = name_or_id_prefix.strip()
+    if not ref:
+        raise InvalidArgument("container name or ID must not be empty")
+    if ID_RE.match(ref):
+        with contextlib.suppress(NotFound):
+            return load(config, ref)
+    records = list_containers(config)
+    for record in records:
+        if record.name == ref.lstrip("/"):
+            return record
+    if re.fullmatch(r"[0-9a-f]+", ref):
+        matches = [r for r in records if r.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+    raise NotFound(f"No such container: {ref}")
+
+
+def validate_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise InvalidArgument(f'Invalid container name ("{name}"), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    return name.lstrip("/")
+
+
+@contextlib.contextmanager
+def names_locked(config: EngineConfig) -> Iterator[set[str]]:
+    """Hold the global names lock; yield the names in use (for create and rename)."""
+    with file_lock(_names_lock(config)):
+        yield {r.name for r in list_containers(config)}
+
+
+def create_record(config: EngineConfig, record: ContainerRecord, generate: Callable[[int], str]) -> ContainerRecord:
+    """Write a new container's record, giving it a unique name (its own or a generated one)."""
+    with names_locked(config) as taken:
+        if record.name:
+            if record.name in taken:
+                other = next(r for r in list_containers(config) if r.name == record.name)
+                raise Conflict(
+                    f'The container name "/{record.name}" is already in use by container "{other.id}". '
+                    "You have to remove (or rename) that container to be able to reuse that name."
+                )
+        else:
+            for attempt in range(20):
+                candidate = generate(attempt)
+                if candidate not in taken:
+                    record.name = candidate
+                    break
+            else:
+                raise Conflict("could not generate a unique container name")
+        d = config.containers_dir / record.id
+        d.mkdir(parents=True, mode=0o700)
+        save(config, record)
+    return record
+
+
+def rename_record(config: EngineConfig, container_id: str, new_name: str) -> None:
+    new_name = validate_name(new_name)
+    with names_locked(config) as taken:
+        if new_name in taken:
+            raise Conflict(f'The container name "/{new_name}" is already in use')
+
+        def apply(record: ContainerRecord) -> None:
+            record.name = new_name
+
+        update(config, container_id, apply)
+
+
+def delete_record(config: EngineConfig, container_id: str) -> None:
+    """Remove the container's directory (logs, hosts files, record) for good."""
+    shutil.rmtree(config.containers_dir / container_id, ignore_errors=True)

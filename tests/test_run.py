@@ -1,0 +1,166 @@
+"""`dockui run` end to end on the real kernel: namespaces, overlay layer, limits, Docker's config
+rules and exit statuses. Every test runs the real CLI in a subprocess against busybox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+
+pytestmark = pytest.mark.root
+
+
+def test_pid_1_and_a_clean_process_list(engine: Engine) -> None:
+    result = engine.cli("run", "--rm", "--network", "none", "busybox", "ps", "-o", "pid,comm", check=True)
+    rows = [line.split() for line in result.stdout.decode().splitlines()[1:]]
+    assert rows == [["1", "ps"]]
+
+
+def test_hostname_is_the_short_id_or_the_given_one(engine: Engine) -> None:
+    assert engine.out("run", "--rm", "--network", "none", "-h", "box.test", "busybox", "hostname") == "box.test\n"
+    cid = engine.out("create", "--network", "none", "busybox", "hostname").strip()
+    result = engine.cli("start", "-a", cid, check=True)
+    assert result.stdout.decode() == cid[:12] + "\n"
+    assert engine.out("rm", cid[:8]) == cid[:8] + "\n"
+
+
+def test_written_file_is_in_the_diff_dir_not_in_the_image_and_gone_after_rm(engine: Engine) -> None:
+    cid = engine.out("create", "--network", "none", "busybox", "sh", "-c", "echo data > /written-here").strip()
+    engine.cli("start", "-a", cid, check=True)
+    info = engine.inspect(cid)
+    upper = Path(info["GraphDriver"]["Data"]["UpperDir"])
+    assert (upper / "written-here").read_text() == "data\n"
+    lower = [Path(p) for p in info["GraphDriver"]["Data"]["LowerDir"].split(":")]
+    assert lower and all(p.is_dir() and not (p / "written-here").exists() for p in lower)
+    engine.out("rm", cid)
+    assert not upper.exists()
+    assert engine.cli("inspect", "--type", "container", cid).returncode == 1
+
+
+def test_memory_limit_oom_kill_is_reported(engine: Engine) -> None:
+    # `tail` keeps a line without a newline in memory: /dev/zero never ends one.
+    result = engine.cli("run", "--name", "hog", "--network", "none", "-m", "32m", "busybox", "tail", "/dev/zero")
+    assert result.returncode == 137, result.stderr
+    state = engine.inspect("hog")["State"]
+    assert state["OOMKilled"] is True
+    assert state["ExitCode"] == 137
+    assert engine.inspect("hog")["HostConfig"]["Memory"] == 32 * 1024 * 1024
+    engine.out("rm", "hog")
+
+
+def test_pids_limit_stops_a_fork_bomb(engine: Engine) -> None:
+    # The inner shell dies at its first failed fork; its sleepers stay, the outer shell reports.
+    script = "sh -c 'for i in $(seq 1 60); do sleep 30 & done'; echo spawned; exec sleep 30"
+    cid = engine.out("run", "-d", "--network", "none", "--pids-limit", "20", "busybox", "sh", "-c", script).strip()
+    from tests.test_lifecycle_support import wait_until
+
+    assert wait_until(lambda: b"spawned" in engine.cli("logs", cid).stdout, timeout=20)
+    info = engine.inspect(cid)
+    pids = engine.out("top", cid).splitlines()[1:]
+    assert 1 < len(pids) <= 20
+    assert b"can't fork" in engine.cli("logs", cid).stderr
+    assert info["State"]["Running"] is True
+    # The host is unaffected: we can still start processes here.
+    assert engine.cli("ps", "-q").returncode == 0
+    engine.out("rm", "-f", cid)
+
+
+RULES_IMAGE_CHANGES = {
+    "Entrypoint": ["echo", "ep"],
+    "Cmd": ["default"],
+    "Env": ["A=image", "B=image"],
+    "WorkingDir": "/tmp",
+    "User": "app",
+}
+
+
+@pytest.fixture
+def rules_image(engine: Engine) -> str:
+    from engine.store import ImageStore
+    from tests.fixtures.busybox import busybox_tarball
+
+    ImageStore(engine.config).import_tarball(busybox_tarball(), "rules:latest", changes=RULES_IMAGE_CHANGES)
+    return "rules"
+
+
+@pytest.mark.parametrize(
+    ("flags", "args", "expected"),
+    [
+        ([], [], "ep default\n"),  # Entrypoint + Cmd
+        ([], ["x", "y"], "ep x y\n"),  # trailing args replace Cmd
+        (["--entrypoint", "echo"], [], "\n"),  # --entrypoint drops the image Cmd
+        (["--entrypoint", ""], ["echo", "reset"], "reset\n"),  # "" clears the Entrypoint
+        (["--entrypoint", "pwd"], [], "/tmp\n"),  # image WorkingDir
+        (["--entrypoint", "pwd", "-w", "/srv/new"], [], "/srv/new\n"),  # -w wins, created
+        (["--entrypoint", "id"], [], "uid=1000(app) gid=1000(app) groups=50(staff)\n"),  # image User + supplementary
+        (["--entrypoint", "id", "-u", "nobody"], [], "uid=65534(nobody) gid=65534(nogroup)\n"),
+        (["--entrypoint", "id", "-u", "0:50"], [], "uid=0(root) gid=50(staff)\n"),
+        (["--entrypoint", "sh", "-e", "B=cli", "-e", "C=cli"], ["-c", "echo $A $B $C $HOSTNAME"], "image cli cli rulesbox\n"),
+    ],
+)
+def test_image_config_rules_through_run(engine: Engine, rules_image: str, flags: list[str], args: list[str], expected: str) -> None:
+    result = engine.cli("run", "--rm", "--network", "none", "-h", "rulesbox", *flags, rules_image, *args, check=True)
+    assert result.stdout.decode() == expected
+
+
+def test_env_file_and_default_path(engine: Engine, tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text("# comment\nFROM_FILE=yes\nB=file\n")
+    out = engine.out("run", "--rm", "--network", "none", "--env-file", str(env_file), "-e", "B=flag", "busybox", "env")
+    env = dict(line.split("=", 1) for line in out.splitlines())
+    assert env["FROM_FILE"] == "yes" and env["B"] == "flag"
+    assert env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert env["HOME"] == "/root"
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["busybox", "true"], 0),
+        (["busybox", "sh", "-c", "exit 3"], 3),
+        (["busybox", "/etc"], 126),  # a directory: cannot be invoked
+        (["busybox", "no-such-command"], 127),
+        (["--restart", "sometimes", "busybox", "true"], 125),  # dockui itself refuses
+        (["--pull", "never", "no-such-image"], 125),
+    ],
+)
+def test_exit_statuses(engine: Engine, args: list[str], status: int) -> None:
+    result = engine.cli("run", "--rm", "--network", "none", *args)
+    assert result.returncode == status, result.stderr
+    if status >= 125:
+        assert result.stderr.startswith(b"Error") or b"error" in result.stderr
+    assert engine.out("ps", "-aq") == ""  # --rm cleaned up, even after a failed start
+
+
+def test_attached_run_keeps_stdout_and_stderr_apart_and_passes_stdin(engine: Engine) -> None:
+    result = engine.cli(
+        "run", "-i", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; cat; exit 4",
+        input=b"from stdin\n",
+    )
+    assert result.returncode == 4
+    assert result.stdout == b"out\nfrom stdin\n"
+    assert result.stderr == b"err\n"
+
+
+def test_rm_flag_removes_the_container_and_its_layer(engine: Engine) -> None:
+    engine.cli("run", "--rm", "--network", "none", "busybox", "true", check=True)
+    assert engine.out("ps", "-aq") == ""
+    layers = [p for p in engine.config.layers_dir.iterdir() if p.name != "l" and not p.name.startswith(".")]
+    from engine.store import ImageStore
+
+    image_layers = {p.parent for p in ImageStore(engine.config).layer_dirs(ImageStore(engine.config).resolve("busybox").id)}
+    assert set(layers) == image_layers
+
+
+def test_run_pulls_a_missing_image(engine: Engine, busybox_in_registry: str) -> None:
+    host = busybox_in_registry.split("/", 1)[0]
+    result = engine.cli("--insecure-registry", host, "run", "--rm", "--network", "none", busybox_in_registry, "true", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"Unable to find image '{busybox_in_registry}' locally".encode() in result.stderr
+    assert b"Digest: sha256:" in result.stderr
+    assert f"Status: Downloaded newer image for {busybox_in_registry}".encode() in result.stderr
+    images = json.loads(engine.out("inspect", "--type", "image", busybox_in_registry))
+    assert images[0]["Id"].startswith("sha256:")

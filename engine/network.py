@@ -651,7 +651,7 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
     with ipam.lock(config):
         rec = _load_record(config, plan.container_id)
         if rec is not None:
-            rec.update(state="attached", pid=pid, host_ifindexes=indexes)
+            rec.update(state="attached", pid=pid, host_ifindexes=indexes, netns_inode=_netns_inode(pid))
             _save_record(config, rec)
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
     return NetworkAttachment(plan.container_id, pid, created, indexes, time.perf_counter() - start)
@@ -725,6 +725,9 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
         return report
     with ipam.lock(config):
         records = _all_records(config)
+        # A container being started right now (prepared, or attached but not yet "running" for the
+        # caller) must not lose its veth to a concurrent reconcile.
+        live |= {r["container_id"] for r in records if _in_flight(config, r)}
         keep_veths = set()
         for rec in records:
             cid = rec["container_id"]
@@ -754,6 +757,30 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
         if removed:
             report["rules"].append(str(removed))
     return report
+
+
+PREPARE_GRACE_SECONDS = 120
+
+
+def _netns_inode(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def _in_flight(config: EngineConfig, rec: dict) -> bool:
+    """Is this container's network in use whatever the caller believes (its process still holds
+    the namespace we plugged, or prepare ran moments ago)?"""
+    if rec.get("state") == "attached" and rec.get("pid"):
+        return rec.get("netns_inode") is not None and _netns_inode(rec["pid"]) == rec.get("netns_inode")
+    if rec.get("state") == "prepared":
+        try:
+            age = time.time() - _record_path(config, rec["container_id"]).stat().st_mtime
+        except OSError:
+            return False
+        return age < PREPARE_GRACE_SECONDS
+    return False
 
 
 # ---- named networks ------------------------------------------------------------------------------

@@ -1,9 +1,159 @@
-"""Verbs of this group are registered here (placeholder until its issue lands)."""
+"""`dockui network ...`: create, ls, inspect, rm, prune, connect, disconnect (Docker's verbs and output).
+
+engine.network (and through it pyroute2) is imported inside the handlers only.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+
+from engine.cli.output import print_json, print_table
+from engine.config import EngineConfig
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this group's verbs to the top-level parser."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `network` and its verbs to the top-level parser."""
+    parser = subparsers.add_parser("network", help="manage networks (bridges)")
+    verbs = parser.add_subparsers(dest="network_verb", metavar="COMMAND", parser_class=type(parser))
+    parser.set_defaults(handler=lambda args, config: _usage(parser))
+
+    p = verbs.add_parser("create", help="create a bridge network")
+    p.add_argument("--subnet", help="subnet in CIDR form (default: the first free of Docker's pools)")
+    p.add_argument("--gateway", help="gateway (the bridge's address; default: the subnet's first)")
+    p.add_argument("--internal", action="store_true", help="recorded like Docker's flag; dockui never NATs out")
+    p.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_create)
+
+    p = verbs.add_parser("ls", aliases=["list"], help="list networks")
+    p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
+    p.add_argument("--no-trunc", action="store_true")
+    p.set_defaults(handler=cmd_ls)
+
+    p = verbs.add_parser("inspect", help="show networks as JSON, with the live bridge topology")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+    p.set_defaults(handler=cmd_inspect)
+
+    p = verbs.add_parser("rm", aliases=["remove"], help="remove networks")
+    p.add_argument("names", nargs="+", metavar="NETWORK")
+    p.set_defaults(handler=cmd_rm)
+
+    p = verbs.add_parser("prune", help="remove every network no container uses")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask (dockui never asks)")
+    p.set_defaults(handler=cmd_prune)
+
+    p = verbs.add_parser("connect", help="connect a container to a network")
+    p.add_argument("--ip", help="IPv4 address on that network")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.set_defaults(handler=cmd_connect)
+
+    p = verbs.add_parser("disconnect", help="disconnect a container from a network")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.set_defaults(handler=cmd_disconnect)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def _root(what: str) -> None:
+    from engine.cli import require_root
+
+    require_root(what)
+
+
+def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
+    _root("network create")
+    from engine import network
+
+    net = network.create_network(config, args.name, subnet=args.subnet, gateway=args.gateway, internal=args.internal)
+    print(net.id)
+    return 0
+
+
+def _pseudo_id(name: str) -> str:
+    return hashlib.sha256(f"dockui-network-{name}".encode()).hexdigest()
+
+
+def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import network
+
+    rows = []
+    nets = {n.name: n for n in network.list_networks(config)}
+    for name in ("bridge", "host", "none"):
+        net = nets.pop(name, None)
+        rows.append((net.id if net else _pseudo_id(name), name, "bridge" if name == "bridge" else name, "local"))
+    for net in sorted(nets.values(), key=lambda n: n.name):
+        rows.append((net.id, net.name, "bridge", "local"))
+    width = 64 if args.no_trunc else 12
+    if args.quiet:
+        for row in rows:
+            print(row[0][:width])
+        return 0
+    print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(r[0][:width], *r[1:]) for r in rows])
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import network
+    from engine.errors import NotFound
+
+    out, missing = [], []
+    for name in args.names:
+        try:
+            out.append(network.inspect_network(config, name))
+        except NotFound:
+            missing.append(name)
+    print_json(out)
+    if missing:
+        raise NotFound("network " + ", ".join(missing) + " not found")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
+    _root("network rm")
+    from engine import network
+    from engine.errors import DockuiError
+
+    failed = None
+    for name in args.names:
+        try:
+            print(network.remove_network(config, name))
+        except DockuiError as exc:
+            failed = exc
+    if failed:
+        raise failed
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    _root("network prune")
+    from engine import network
+
+    removed = network.prune_networks(config)
+    if removed:
+        print("Deleted Networks:")
+        for name in removed:
+            print(name)
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
+    _root("network connect")
+    from engine import network
+
+    network.connect(config, args.network, args.container, ip=args.ip)
+    return 0
+
+
+def cmd_disconnect(args: argparse.Namespace, config: EngineConfig) -> int:
+    _root("network disconnect")
+    from engine import network
+
+    network.disconnect(config, args.network, args.container)
+    return 0

@@ -465,10 +465,20 @@ class EngineBackend:
         self._limits: dict[str, tuple[int | None, int | None]] = {}
         self._lock = threading.Lock()
         self._prev_net: dict[str, tuple[float, int, int]] = {}
+        self._reconciled = False
+        self._host_total = 0
+        self._reconcile_error: str | None = None
 
     # ---- containers and stats
 
     def _containers(self) -> list[Any]:
+        if not self._reconciled:
+            # the TUI is an engine start: mark containers whose monitor died, clean after them
+            self._reconciled = True
+            try:
+                _function("engine.runtime", "reconcile")(self.config)
+            except Exception as exc:
+                self._reconcile_error = f"reconcile failed: {exc}"
         return list(_function("engine.state", "list_containers")(self.config))
 
     def _sample(self) -> Any:
@@ -488,6 +498,8 @@ class EngineBackend:
         except DockuiError as exc:
             records = []
             problems.append(str(exc))
+        if self._reconcile_error:
+            problems.append(self._reconcile_error)
         stats: dict[str, Any] = {}
         host: HostView | None = None
         try:
@@ -498,6 +510,8 @@ class EngineBackend:
             else:
                 stats = {_get(s, "id", "container_id"): s for s in per}
             host = _host_view(_get(snap, "host"))
+            if host is not None:
+                self._host_total = host.mem_total
         except Exception as exc:
             problems.append(f"live stats unavailable: {exc}")
             host = _host_from_psutil()
@@ -555,6 +569,8 @@ class EngineBackend:
             if not hist:
                 return StatsSeries()
             mem_limit, pids_limit = self._limits.get(container_id, (None, None))
+            if mem_limit and self._host_total and mem_limit >= self._host_total:
+                mem_limit = None  # the sampler reports the host's memory for "no limit"
             return StatsSeries(cpu=tuple(hist["cpu"]), mem=tuple(hist["mem"]), mem_limit=mem_limit,
                                net_rx=tuple(hist["rx"]), net_tx=tuple(hist["tx"]), blk_read=tuple(hist["br"]),
                                blk_write=tuple(hist["bw"]), pids=tuple(hist["pids"]), pids_limit=pids_limit)
@@ -563,15 +579,12 @@ class EngineBackend:
         return _function("engine.state", "find_container")(self.config, container_id)
 
     def inspect(self, container_id: str) -> dict[str, Any]:
-        for module, names in (("engine.inspect", ("inspect_container",)),
-                              ("engine.runtime", ("inspect", "inspect_container"))):
-            try:
-                fn = _function(module, *names)
-            except EngineUnavailable:
-                continue
-            result = fn(self.config, container_id)
-            return result if isinstance(result, dict) else _as_dict(result)
-        return _as_dict(self._record(container_id))
+        record = self._record(container_id)
+        try:
+            fn = _function("engine.runtime", "inspect")
+        except EngineUnavailable:
+            return _as_dict(record)
+        return fn(self.config, record)
 
     def top(self, container_id: str) -> ProcessTable:
         fn = _function("engine.runtime", "top")
@@ -591,9 +604,11 @@ class EngineBackend:
     def container_action(self, action: str, container_id: str) -> None:
         if action not in ACTIONS:
             raise InvalidArgument(f"unknown action {action}")
-        names = {"remove": ("remove", "rm")}.get(action, (action,))
-        fn = _function("engine.runtime", *names)
-        fn(self.config, container_id)
+        fn = _function("engine.runtime", action)
+        if action == "remove":
+            fn(self.config, container_id, force=True)  # the dialog asked first, and said it would kill
+        else:
+            fn(self.config, container_id)
 
     # ---- images
 
@@ -641,15 +656,7 @@ class EngineBackend:
         with tempfile.TemporaryDirectory(prefix="dockui-import-") as tmp:
             tar_path = Path(tmp) / "busybox.tar"
             build_busybox_rootfs_tar(tar_path)
-            ref: Any = "busybox:latest"
-            try:
-                ref = importlib.import_module("engine.reference").parse_reference("busybox:latest")
-            except ImportError:
-                pass
-            try:
-                record = store.import_tarball(tar_path, ref)
-            except (TypeError, AttributeError):
-                record = store.import_tarball(tar_path, "busybox:latest")
+            record = store.import_tarball(tar_path, "busybox:latest", changes={"Cmd": ["sh"]})
         return record.id
 
     # ---- network

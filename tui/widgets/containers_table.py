@@ -140,7 +140,7 @@ class ContainersTable(DataTable):
                 continue
             for (key, *_), new, prev in zip(columns, cells, old or (None,) * len(cells), strict=False):
                 if new != prev:
-                    self.update_cell(c.id, key, new)
+                    self.update_cell(c.id, key, new, update_width=True)
             self._cells[c.id] = cells
 
     def _update_titles(self, columns: list[tuple[str, str, Callable[[ContainerView], Any], bool]]) -> None:

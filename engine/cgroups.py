@@ -240,6 +240,7 @@ class Cgroup:
         try:
             if self.version == 2:
                 self._create_v2(resources)
+                self._create_v2_devices(devices_allow, privileged)
             else:
                 self._create_v1(resources, devices_allow, privileged)
         except OSError as exc:
@@ -352,9 +353,16 @@ class Cgroup:
                 _write(leaf / "io.weight", f"default {blkio_weight_to_io_weight(res.blkio_weight)}")
             else:
                 log.warning("Your kernel does not support Block I/O weight. Weight discarded.")
-        # Devices: cgroup v2 controls devices only through an eBPF program, which dockui does not load.
-        # The container's /dev is a tmpfs holding only the standard nodes, and mknod is not in the
-        # default capability set; see docs/cgroups.md.
+    def _create_v2_devices(self, devices_allow: Any, privileged: bool) -> None:
+        """v2 has no devices.* files: the allow-list is an eBPF program attached to the group."""
+        if privileged:
+            return
+        leaf = self.paths["unified"]
+        if not _is_cgroup2(leaf):
+            log.debug("%s is not on a cgroup2 filesystem: no device program attached", leaf)
+            return
+        rules = default_device_rules() if devices_allow is None else devices_allow
+        attach_device_filter(leaf, [device_rule_line(r) for r in rules])
 
     # ------------------------------------------------------------------------------------ processes
 
@@ -560,3 +568,144 @@ def remove_parent(config: EngineConfig, fs_root: Path = CGROUP_ROOT) -> None:
         for depth in range(len(parts)):
             with contextlib.suppress(FileNotFoundError, OSError):
                 os.rmdir(parent.parents[depth - 1] if depth else parent)
+
+
+# ------------------------------------------------------------------------------ v2 device filter
+# Cgroup v2 checks device access with a BPF_PROG_TYPE_CGROUP_DEVICE program, as runc's devicefilter
+# generates it: the context is {u32 access_type (access << 16 | type), u32 major, u32 minor}; the
+# program returns 1 (allow) for the first matching rule, 0 (deny) otherwise.
+
+_SYS_BPF = 321  # x86_64
+_BPF_PROG_LOAD, _BPF_PROG_ATTACH = 5, 8
+_BPF_PROG_TYPE_CGROUP_DEVICE = 15
+_BPF_CGROUP_DEVICE = 6
+_BPF_F_ALLOW_MULTI = 2
+_CGROUP2_SUPER_MAGIC = 0x63677270
+_DEV_TYPES = {"b": 1, "c": 2}
+_DEV_ACCESS = {"m": 1, "r": 2, "w": 4}
+
+
+def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    import struct
+
+    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def device_filter_program(rules: list[str]) -> bytes:
+    """eBPF bytecode allowing exactly `rules` ("c 1:3 rwm", "a *:* rwm", ...), denying the rest."""
+    LDXW, AND32K, RSH32K, MOV32X, MOV32K, JNEK, JNEX, EXIT = 0x61, 0x54, 0x74, 0xBC, 0xB4, 0x55, 0x5D, 0x95
+    prog = [
+        _insn(LDXW, 2, 1, 0),  # r2 = type
+        _insn(AND32K, 2, imm=0xFFFF),
+        _insn(LDXW, 3, 1, 0),  # r3 = requested access
+        _insn(RSH32K, 3, imm=16),
+        _insn(LDXW, 4, 1, 4),  # r4 = major
+        _insn(LDXW, 5, 1, 8),  # r5 = minor
+    ]
+    for rule in rules:
+        kind, numbers, access = rule.split()
+        major, _, minor = numbers.partition(":")
+        checks: list[tuple[int, int, int, int]] = []  # (code, dst, src, imm) of jumps to the next block
+        pre: list[bytes] = []
+        if kind != "a":
+            checks.append((JNEK, 2, 0, _DEV_TYPES[kind]))
+        mask = sum(_DEV_ACCESS[c] for c in set(access))
+        if mask != 7:  # requested access must be a subset: (r3 & mask) == r3
+            pre = [_insn(MOV32X, 1, 3), _insn(AND32K, 1, imm=mask)]
+            checks.append((JNEX, 1, 3, 0))
+        if kind != "a" and major != "*":
+            checks.append((JNEK, 4, 0, int(major)))
+        if kind != "a" and minor not in ("*", ""):
+            checks.append((JNEK, 5, 0, int(minor)))
+        block: list[bytes] = []
+        if mask != 7:
+            # type check first (if any), then the access temp, then the access compare, then numbers
+            first = [c for c in checks if c[1] == 2]
+            rest = [c for c in checks if c[1] != 2]
+            ordered: list[tuple[int, int, int, int] | bytes] = [*first, *pre, *rest]
+        else:
+            ordered = list(checks)
+        tail = [_insn(MOV32K, 0, imm=1), _insn(EXIT)]
+        n_after = len(tail)
+        # Fill in jump offsets: each jump skips to just after this block.
+        total = len(ordered) + n_after
+        for i, item in enumerate(ordered):
+            if isinstance(item, bytes):
+                block.append(item)
+            else:
+                code, dst, src, imm = item
+                block.append(_insn(code, dst, src, off=total - i - 1, imm=imm))
+        prog += block + tail
+    prog += [_insn(MOV32K, 0, imm=0), _insn(EXIT)]
+    return b"".join(prog)
+
+
+def _bpf(cmd: int, attr: bytes) -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    result = libc.syscall(ctypes.c_long(_SYS_BPF), ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bpf({cmd}): {os.strerror(err)}")
+    return int(result)
+
+
+def attach_device_filter(cgroup_dir: Path, rules: list[str]) -> None:
+    """Load the allow-list program and attach it to `cgroup_dir` (detached by the kernel on rmdir)."""
+    import ctypes
+    import struct
+
+    code = device_filter_program(rules)
+    insns = ctypes.create_string_buffer(code, len(code))
+    license_ = ctypes.create_string_buffer(b"Apache\0")
+
+    def load(log_buf: ctypes.Array[ctypes.c_char] | None) -> int:
+        attr = bytearray(128)
+        struct.pack_into(
+            "<IIQQIIQ",
+            attr,
+            0,
+            _BPF_PROG_TYPE_CGROUP_DEVICE,
+            len(code) // 8,
+            ctypes.addressof(insns),
+            ctypes.addressof(license_),
+            1 if log_buf is not None else 0,  # log_level
+            len(log_buf) if log_buf is not None else 0,
+            ctypes.addressof(log_buf) if log_buf is not None else 0,
+        )
+        attr[48:64] = b"dockui_devices\0\0"
+        struct.pack_into("<I", attr, 68, _BPF_CGROUP_DEVICE)  # expected_attach_type
+        return _bpf(_BPF_PROG_LOAD, bytes(attr))
+
+    try:
+        prog_fd = load(None)
+    except OSError as exc:
+        log_buf = ctypes.create_string_buffer(1 << 20)  # load again, asking the verifier why
+        with contextlib.suppress(OSError):
+            os.close(load(log_buf))
+        detail = log_buf.value.decode(errors="replace").strip()[-500:]
+        raise DockuiError(f"cannot load the device filter (cgroup v2): {exc}{': ' + detail if detail else ''}") from exc
+    try:
+        dir_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            attach = bytearray(128)
+            struct.pack_into("<IIII", attach, 0, dir_fd, prog_fd, _BPF_CGROUP_DEVICE, _BPF_F_ALLOW_MULTI)
+            _bpf(_BPF_PROG_ATTACH, bytes(attach))
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise DockuiError(f"cannot attach the device filter to {cgroup_dir}: {exc}") from exc
+    finally:
+        os.close(prog_fd)
+
+
+def _is_cgroup2(path: Path) -> bool:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(256)
+    if libc.statfs(os.fsencode(path), buf) != 0:
+        return False
+    return int.from_bytes(buf.raw[:8], "little") == _CGROUP2_SUPER_MAGIC

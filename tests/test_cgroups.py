@@ -212,3 +212,15 @@ def test_bad_limits_are_refused_and_leave_nothing(cg_config: EngineConfig) -> No
 def test_version_detection_of_this_host() -> None:
     expected = 2 if (CGROUP_ROOT / "cgroup.controllers").exists() else 1
     assert cgroup_version() == expected
+
+
+@pytest.mark.skipif(V2, reason="v1 devices controller; v2 is in test_cgroups_v2_real.py")
+def test_device_allow_list_enforced_by_v1_devices_controller(cg_config: EngineConfig) -> None:
+    from tests.test_cgroups_v2_real import host_block_device, probe
+
+    disk = host_block_device()
+    cg = open_cgroup(cg_config, "dev")
+    cg.create(Resources())
+    result = probe(cg, [("/dev/null", os.O_RDWR), ("/dev/urandom", os.O_RDONLY), (disk, os.O_RDONLY)])
+    assert list(result.values()) == ["ok", "ok", "Operation not permitted"]
+    cg.destroy()

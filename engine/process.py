@@ -307,11 +307,13 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
         binds = spec.all_binds()
         rootfs_mod.make_mounts_slave()
         source_fds = rootfs_mod.open_bind_sources(binds)
+        # By path: the descriptor itself belongs to a mount of the parent's namespace.
+        console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty else None
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
         rootfs_mod.pivot_into(spec.rootfs)
-        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, 0 if spec.tty else None)
+        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console)
         rootfs_mod.mount_binds(binds, source_fds)
-        for fd in source_fds:
+        for fd in [*source_fds, *([console] if console is not None else [])]:
             os.close(fd)
         masked = spec.masked_paths
         if masked is None:

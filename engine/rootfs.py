@@ -4,11 +4,11 @@ Everything here runs in the container's first process after `unshare(CLONE_NEWNS
 exec, so every mount lives and dies with the container's mount namespace: the host never sees the
 overlay, and nothing is left mounted when the last process of the container exits.
 
-Order (as runc does it): make `/` rslave (host mounts propagate in, ours never out) -> open the
-host-side bind sources as O_PATH descriptors -> mount the overlay (or bind a plain directory) ->
-pivot_root -> /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /dev/mqueue, /sys (ro) -> binds
-from the descriptors (`/proc/self/fd/N`, so host paths are resolved before the pivot and container
-paths after it, inside the container) -> masked and read-only paths -> `--read-only`.
+Order (as runc does it): make `/` rslave (host mounts propagate in, ours never out) -> clone the
+host-side bind sources as detached mounts (open_tree) -> mount the overlay (or bind a plain
+directory) -> pivot_root -> /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /dev/mqueue, /sys (ro)
+-> attach the clones (move_mount; host paths were resolved before the pivot, container paths are
+resolved after it, inside the container) -> masked and read-only paths -> `--read-only`.
 """
 
 from __future__ import annotations
@@ -87,14 +87,26 @@ def make_mounts_slave() -> None:
     syscalls.mount(None, "/", None, MS_REC | MS_SLAVE)
 
 
+def clone_mount(source: str | os.PathLike[str]) -> int:
+    """A detached recursive clone of the mount at `source`, to attach after pivot_root.
+
+    Bind sources on the host are taken before pivot_root hides the host (and resolved there),
+    destinations after it (resolved inside the container): runc's mount-fd approach. Must be a
+    path looked up in our own mount namespace (a descriptor opened earlier points at the
+    parent's mounts, which the kernel refuses to clone).
+    """
+    flags = syscalls.OPEN_TREE_CLONE | syscalls.OPEN_TREE_CLOEXEC | syscalls.AT_RECURSIVE
+    return syscalls.open_tree(syscalls.AT_FDCWD, source, flags)
+
+
 def open_bind_sources(binds: list[BindMount]) -> list[int]:
-    """O_PATH descriptors of the host-side sources, taken before pivot_root hides the host."""
+    """Detached clones of every host-side source, taken before pivot_root."""
     fds = []
     for bind in binds:
         try:
-            fds.append(os.open(bind.source, os.O_PATH | os.O_CLOEXEC))
+            fds.append(clone_mount(bind.source))
         except OSError as exc:
-            raise OSError(exc.errno, f"bind source {bind.source}: {os.strerror(exc.errno)}") from None
+            raise OSError(exc.errno, f"bind source {bind.source}: {os.strerror(exc.errno or 0)}") from None
     return fds
 
 
@@ -141,7 +153,7 @@ def _ensure_file(path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 
 
-def mount_standard(shm_size: int, privileged: bool, console_fd: int | None) -> None:
+def mount_standard(shm_size: int, privileged: bool, console_tree: int | None) -> None:
     """/proc, /dev with its nodes, /dev/pts, /dev/shm, /dev/mqueue, /sys (read-only unless privileged)."""
     _ensure_dir("/proc")
     syscalls.mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV)
@@ -162,10 +174,10 @@ def mount_standard(shm_size: int, privileged: bool, console_fd: int | None) -> N
     syscalls.mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                    f"mode=1777,size={int(shm_size)}")
     syscalls.mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    if console_fd is not None:
+    if console_tree is not None:
         # The terminal the user's process talks to, visible as /dev/console like runc does.
         _ensure_file("/dev/console")
-        syscalls.mount(f"/proc/self/fd/{console_fd}", "/dev/console", None, MS_BIND)
+        syscalls.move_mount(console_tree, "/dev/console")
     _ensure_dir("/sys")
     sys_flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | (0 if privileged else MS_RDONLY)
     syscalls.mount("sysfs", "/sys", "sysfs", sys_flags)
@@ -178,14 +190,14 @@ def _remount_readonly(path: str) -> None:
 
 
 def mount_binds(binds: list[BindMount], source_fds: list[int]) -> None:
-    """Bind each pre-opened host source onto its destination inside the container."""
+    """Attach each cloned host source at its destination, resolved inside the container."""
     for bind, fd in zip(binds, source_fds, strict=True):
         dest = os.path.normpath("/" + bind.destination.lstrip("/"))
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             _ensure_dir(dest)
         else:
             _ensure_file(dest)
-        syscalls.mount(f"/proc/self/fd/{fd}", dest, None, MS_BIND | MS_REC)
+        syscalls.move_mount(fd, dest)
         if bind.readonly:
             _remount_readonly(dest)
 

@@ -52,14 +52,22 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+# New mount API (Linux 5.2+): detached clones of a mount, attached later.
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+
 TIOCSCTTY = 0x540E
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _SYSCALL_NUMBERS = {
-    "x86_64": {"pivot_root": 155, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "close_range": 436},
+    "x86_64": {"pivot_root": 155, "close_range": 436, "open_tree": 428, "move_mount": 429},
+    "aarch64": {"pivot_root": 41, "close_range": 436, "open_tree": 428, "move_mount": 429},
 }
 
 
@@ -111,6 +119,25 @@ def _syscall_number(name: str) -> int:
 def pivot_root(new_root: str | os.PathLike[str], put_old: str | os.PathLike[str]) -> None:
     nr = _syscall_number("pivot_root")
     _check(_libc.syscall(ctypes.c_long(nr), _b(new_root), _b(put_old)), "pivot_root")
+
+
+def open_tree(dirfd: int, path: str | os.PathLike[str], flags: int) -> int:
+    """A file descriptor for a (with OPEN_TREE_CLONE: detached copy of a) mount tree."""
+    nr = _syscall_number("open_tree")
+    return _check(
+        _libc.syscall(ctypes.c_long(nr), ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags)),
+        "open_tree", os.fsdecode(path) or f"fd {dirfd}",
+    )
+
+
+def move_mount(from_fd: int, to_path: str | os.PathLike[str], to_dirfd: int = AT_FDCWD) -> None:
+    """Attach the mount tree behind from_fd (from open_tree) at to_path."""
+    nr = _syscall_number("move_mount")
+    _check(
+        _libc.syscall(ctypes.c_long(nr), ctypes.c_int(from_fd), b"", ctypes.c_int(to_dirfd), _b(to_path),
+                      ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
+        "move_mount", os.fsdecode(to_path),
+    )
 
 
 def close_range_cloexec(first: int) -> None:

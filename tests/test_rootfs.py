@@ -1,0 +1,157 @@
+"""The container's filesystem view: overlay, /dev, /proc, /sys, binds, masks, read-only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import DockuiError
+from engine.process import BindMount, ProcessSpec, spawn_container
+from engine.security import DEFAULT_MASKED_PATHS
+from tests.test_process_support import host_mounts_under, make_spec, processes_rooted_under, run, run_spec
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(autouse=True)
+def nothing_left(tmp_path: Path):
+    yield
+    assert host_mounts_under(tmp_path) == []
+    deadline = time.monotonic() + 2
+    while processes_rooted_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_rooted_under(tmp_path) == []
+
+
+def test_writes_land_in_the_upper_dir_not_the_image(tmp_path: Path, busybox_rootfs: Path) -> None:
+    result = run(tmp_path, busybox_rootfs, "echo hello > /root/new-file && rm /etc/group && cat /root/new-file")
+    assert result.code == 0, result.err
+    assert result.out == "hello\n"
+    upper = tmp_path / "c" / "diff"
+    assert (upper / "root" / "new-file").read_text() == "hello\n"
+    assert not (busybox_rootfs / "root" / "new-file").exists()
+    assert (busybox_rootfs / "etc" / "group").exists()  # the image keeps it...
+    whiteout = os.lstat(upper / "etc" / "group")  # ...the container layer records a whiteout
+    assert os.major(whiteout.st_rdev) == 0 and os.minor(whiteout.st_rdev) == 0
+    # The overlay only ever existed in the container's mount namespace.
+    assert list((tmp_path / "c" / "merged").iterdir()) == []
+
+
+def test_masked_paths_are_empty_and_proc_sys_is_read_only(tmp_path: Path, busybox_rootfs: Path) -> None:
+    present = [p for p in DEFAULT_MASKED_PATHS if os.path.exists(p)]
+    assert "/proc/timer_list" in present and "/sys/firmware" in present
+    script = (
+        "wc -c < /proc/timer_list; wc -c < /proc/keys; ls -A /sys/firmware | wc -l; "
+        "touch /sys/firmware/x 2>/dev/null || echo firmware-ro; "
+        "echo x 2>/dev/null > /proc/sys/kernel/domainname || echo proc-sys-ro; "
+        "echo c 2>/dev/null > /proc/sysrq-trigger || echo sysrq-ro; "
+        "grep -c ' /proc/sys ' /proc/self/mountinfo"
+    )
+    result = run(tmp_path, busybox_rootfs, script)
+    assert os.path.getsize("/proc/timer_list") == 0 and len(Path("/proc/timer_list").read_bytes()) > 0
+    assert result.out.split() == ["0", "0", "0", "firmware-ro", "proc-sys-ro", "sysrq-ro", "1"]
+
+
+def test_masking_refuses_a_fake_dev_null(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """runc CVE-2025-31133: /dev/null replaced by something else must not be bound over paths."""
+    fake = tmp_path / "fake-null"
+    fake.write_text("not the null device")
+    spec = make_spec(tmp_path, busybox_rootfs, ["true"], mounts=[BindMount(fake, "/dev/null")])
+    with pytest.raises(DockuiError, match="null device"):
+        spawn_container(spec, (None, None, None))
+
+
+def test_dev_has_the_standard_nodes_and_mounts(tmp_path: Path, busybox_rootfs: Path) -> None:
+    script = (
+        "for n in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$n; done; "
+        "for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done; "
+        "head -c 4 /dev/zero | wc -c; echo ok > /dev/null; "
+        "awk '$2 ~ /^\\/(dev|proc|sys)/ {print $2, $3, $4}' /proc/mounts; ls /dev"
+    )
+    result = run(tmp_path, busybox_rootfs, script, shm_size=8 * 1024 * 1024)
+    lines = result.out.splitlines()
+    nodes = {line.split()[0]: line.split()[-2:] for line in lines[:6]}
+    assert nodes == {
+        "/dev/null": ["1:3", "666"], "/dev/zero": ["1:5", "666"], "/dev/full": ["1:7", "666"],
+        "/dev/random": ["1:8", "666"], "/dev/urandom": ["1:9", "666"], "/dev/tty": ["5:0", "666"],
+    }
+    assert all("character special file" in line for line in lines[:6])
+    assert lines[6:11] == ["pts/ptmx", "/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"]
+    assert lines[11] == "4"
+    mounts = {line.split()[0]: line.split()[1:] for line in lines[12:] if line.startswith("/")}
+    assert mounts["/proc"][0] == "proc" and "nosuid" in mounts["/proc"][1]
+    assert mounts["/dev"][0] == "tmpfs"
+    assert mounts["/dev/pts"][0] == "devpts" and "ptmxmode=666" in mounts["/dev/pts"][1]
+    assert mounts["/dev/shm"][0] == "tmpfs" and "size=8192k" in mounts["/dev/shm"][1]
+    assert mounts["/dev/mqueue"][0] == "mqueue"
+    assert mounts["/sys"][0] == "sysfs" and mounts["/sys"][1].startswith("ro,")
+    assert sorted(lines[-15:]) == sorted(
+        ["core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+         "tty", "urandom", "zero"]
+    )  # nothing of the host's /dev
+
+
+def test_bind_mounts_rw_ro_and_etc_files(tmp_path: Path, busybox_rootfs: Path) -> None:
+    data = tmp_path / "host-data"
+    data.mkdir()
+    (data / "in.txt").write_text("from host\n")
+    config = tmp_path / "host-config"
+    config.mkdir()
+    (config / "conf").write_text("ro\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n10.0.0.2\tcontainer-x\n")
+    hostname = tmp_path / "hostname"
+    hostname.write_text("container-x\n")
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.53\n")
+    script = (
+        "cat /data/in.txt; echo written > /data/out.txt; cat /config/conf; "
+        "echo x 2>/dev/null > /config/conf || echo config-ro; "
+        "cat /etc/hosts /etc/hostname /etc/resolv.conf"
+    )
+    result = run(
+        tmp_path, busybox_rootfs, script.replace("/config/", "/srv/deep/config/"),
+        mounts=[BindMount(data, "/data"), BindMount(config, "/srv/deep/config", readonly=True)],
+        hosts_file=hosts, hostname_file=hostname, resolv_conf=resolv,
+    )
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "from host", "ro", "config-ro",
+        "127.0.0.1\tlocalhost", "10.0.0.2\tcontainer-x", "container-x", "nameserver 127.0.0.53",
+    ]
+    assert (data / "out.txt").read_text() == "written\n"
+    assert (config / "conf").read_text() == "ro\n"
+
+
+def test_missing_bind_source_is_a_clear_error(tmp_path: Path, busybox_rootfs: Path) -> None:
+    spec = make_spec(tmp_path, busybox_rootfs, ["true"], mounts=[BindMount(tmp_path / "nope", "/data")])
+    with pytest.raises(DockuiError, match="nope"):
+        spawn_container(spec, (None, None, None))
+
+
+def test_read_only_root(tmp_path: Path, busybox_rootfs: Path) -> None:
+    script = "touch /x 2>/dev/null || echo root-ro; echo ok > /dev/shm/x && cat /dev/shm/x"
+    result = run(tmp_path, busybox_rootfs, script, read_only=True)
+    assert result.out.split() == ["root-ro", "ok"]
+    assert not (tmp_path / "c" / "diff" / "x").exists()
+
+
+def test_mount_point_symlink_is_refused(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """An image whose /proc is a symlink must not get procfs mounted where the link points."""
+    spec = make_spec(tmp_path, busybox_rootfs, ["true"])
+    upper = spec.overlay.upperdir  # type: ignore[union-attr]
+    os.symlink("/etc", upper / "proc")  # the container layer shadows the image's /proc dir
+    with pytest.raises(DockuiError, match="symlink"):
+        spawn_container(spec, (None, None, None))
+
+
+def test_plain_directory_root_without_overlay(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """A bundle-style rootfs (no layers): bind-mounted onto itself, still pivot_root'ed."""
+    root = tmp_path / "bundle-root"
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    result = run_spec(ProcessSpec(argv=["sh", "-c", "echo $$; ls /"], rootfs=root, env=["PATH=/bin"]))
+    assert result.out.split()[0] == "1" and "bin" in result.out.split()

@@ -91,6 +91,7 @@ class PullDialog(ModalScreen[str | None]):
         self.running = False
         self.result_id: str | None = None
         self.rows: dict[str, LayerRow] = {}
+        self.progress_seen: list[tuple[int, int]] = []  # (done, total) of each update drawn
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pull", classes="dialog"):
@@ -198,6 +199,7 @@ class PullDialog(ModalScreen[str | None]):
         done = sum(s.total if STATES.get(s.status) in ("done", "exists") else
                    min(s.current, s.total) if s.total else 0 for s in message.layers.values())
         finished = sum(1 for s in message.layers.values() if STATES.get(s.status) in ("done", "exists"))
+        self.progress_seen.append((done, total))
         if total:
             self.query_one("#pull-overall-bar", ProgressBar).update(total=total, progress=done)
         self.query_one("#pull-overall-text", Label).update(

@@ -1,0 +1,151 @@
+"""The TUI on the real engine: real containers, a real registry, the real bridge and veths, and the
+real `dockui` entry point in tmux. Everything here needs root."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from engine import state
+from engine.config import EngineConfig
+from engine.errors import NotFound
+from engine.store import ImageStore
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
+from tests.tui_helpers import run_async, settle, until
+from tui.app import DockuiApp
+from tui.widgets.containers_table import ContainersTable
+
+pytestmark = pytest.mark.root
+
+REPO = Path(__file__).resolve().parent.parent
+# stops on SIGTERM within ~0.2 s (a shell as PID 1 ignores signals it has no trap for)
+STOPPABLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+
+
+def _status(eng: Engine, name: str) -> str:
+    return state.find_container(eng.config, name).status
+
+
+def _select(app: DockuiApp, name: str) -> bool:
+    table = app.screen.query_one(ContainersTable)
+    names = [c.name for c in table.visible_rows]
+    if name not in names:
+        return False
+    table.move_cursor(row=names.index(name))
+    return table.selected is not None and table.selected.name == name
+
+
+@run_async
+async def test_keys_stop_start_and_remove_a_real_container(engine: Engine) -> None:
+    engine.out("run", "-d", "--network", "none", "--name", "tui-a", "busybox", *STOPPABLE)
+    app = DockuiApp(engine.config, refresh_interval=0.2)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-a"))
+        await pilot.pause()
+        await pilot.press("x")
+        assert await until(pilot, lambda: _status(engine, "tui-a") == "exited", timeout=15)
+        assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "exited")
+        await pilot.pause(0.1)
+        await pilot.press("s")
+        assert await until(pilot, lambda: _status(engine, "tui-a") == "running", timeout=15)
+        assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "running")
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        assert type(app.screen).__name__ == "ConfirmDialog"
+        assert _status(engine, "tui-a") == "running"  # nothing happens before the answer
+        await pilot.press("y")
+
+        def gone() -> bool:
+            try:
+                state.find_container(engine.config, "tui-a")
+            except NotFound:
+                return True
+            return False
+
+        assert await until(pilot, gone, timeout=15)
+        assert await until(pilot, lambda: not app.screen.query_one(ContainersTable).views)
+
+
+@run_async
+async def test_pull_dialog_pulls_from_the_test_registry(engine_config: EngineConfig, busybox_in_registry: str) -> None:
+    """An empty store (so the layer is really downloaded), the session's registry on loopback."""
+    app = DockuiApp(engine_config, refresh_interval=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#pull-ref").value = busybox_in_registry
+        await pilot.press("enter")
+        assert await until(pilot, lambda: dialog.result_id is not None or "✗" in str(
+            dialog.query_one("#pull-status").render()), timeout=30)
+        assert dialog.result_id is not None, dialog.query_one("#pull-status").render()
+        seen = dialog.progress_seen
+        assert len(seen) >= 2 and seen[0][0] < seen[-1][0] == seen[-1][1] > 0  # the bars moved to the end
+        assert all(row.query_one("ProgressBar").percentage == 1.0 for row in dialog.rows.values())
+    record = ImageStore(engine_config).resolve(busybox_in_registry)
+    assert record.id == dialog.result_id
+
+
+@run_async
+async def test_network_tree_shows_the_real_veth(engine: Engine) -> None:
+    cid = engine.out("run", "-d", "--name", "tui-net", "busybox", *STOPPABLE).strip()
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show", "master", engine.config.bridge_name],
+                                      capture_output=True, text=True, check=True).stdout)
+    veths = [link["ifname"] for link in links]
+    assert len(veths) == 1 and veths[0].startswith("veth")
+    address = engine.inspect(cid)["NetworkSettings"]["IPAddress"]
+    app = DockuiApp(engine.config, refresh_interval=0.2)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+
+        def labels() -> list[str]:
+            tree = app.screen.query_one("#net-tree")
+            out, stack = [], list(tree.root.children)
+            while stack:
+                node = stack.pop()
+                out.append(str(node.label))
+                stack.extend(node.children)
+            return out
+
+        assert await until(pilot, lambda: any(veths[0] in label for label in labels()), timeout=10)
+        text = "\n".join(labels())
+        assert engine.config.bridge_name in text
+        assert f"tui-net  eth0 {address}" in text
+        assert "02:42:" in text
+    engine.out("rm", "-f", cid)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_real_dockui_in_tmux(engine: Engine) -> None:
+    """The console entry point, terminal set-up and quit, end to end in a real terminal."""
+    engine.out("run", "-d", "--network", "none", "--name", "tui-tmux", "busybox", *STOPPABLE)
+    session = f"dockui-test-{uuid.uuid4().hex[:8]}"
+    dockui = REPO / ".venv" / "bin" / "dockui"
+    command = [str(dockui)] if dockui.exists() else [sys.executable, "-m", "tui.launcher"]
+    shell = " ".join([*command, "--root", str(engine.config.root)]) + "; echo EXITED=$?; sleep 30"
+    env = ["-e", f"DOCKUI_CONFIG={engine.env['DOCKUI_CONFIG']}", "-e", f"PYTHONPATH={REPO}"]
+    subprocess.run(["tmux", "new-session", "-d", "-x", "120", "-y", "40", "-s", session, *env, shell],
+                   check=True, cwd=REPO)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                  text=True).stdout
+
+        assert wait_until(lambda: "tui-tmux" in screen() and "Up" in screen(), timeout=20), screen()
+        text = screen()
+        assert "1 Containers" in text and "CPU % is of one core" in text
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
+        time.sleep(0.1)
+        assert "1 Containers" not in screen()  # the alternate screen is gone: the terminal is restored
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)

@@ -1,0 +1,175 @@
+"""Lifecycle without a daemon, on the real kernel: detached containers outlive their CLI, a killed
+monitor is reconciled, concurrency leaves nothing behind, exec, restart policy, pause, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.test_lifecycle_support import (  # noqa: F401 - the `engine` fixture
+    Engine,
+    cgroup_dirs,
+    engine_fixture,
+    mounts_under,
+    wait_until,
+)
+
+pytestmark = pytest.mark.root
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_sigkill_of_the_cli_leaves_the_container_running_and_manageable(engine: Engine) -> None:
+    cli = engine.popen(
+        "run", "--name", "survivor", "--network", "none", "busybox", "sh", "-c",
+        "trap 'echo bye; exit 0' TERM; echo up; sleep 60 & wait",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert cli.stdout.readline() == b"up\n"
+    finally:
+        cli.send_signal(signal.SIGKILL)
+        cli.wait(10)
+        cli.stdout.close()
+        cli.stderr.close()
+    # A new process sees it running, reads its logs and stops it.
+    assert "Up " in engine.out("ps", "--filter", "name=survivor", "--format", "{{.Status}}")
+    assert engine.out("logs", "survivor") == "up\n"
+    assert _alive(engine.inspect("survivor")["State"]["Pid"])
+    started = time.monotonic()
+    assert engine.out("stop", "-t", "20", "survivor") == "survivor\n"
+    assert time.monotonic() - started < 10  # the StopSignal did it, not the SIGKILL after 20 s
+    state = engine.inspect("survivor")["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 0)
+    assert engine.out("logs", "survivor") == "up\nbye\n"
+    engine.out("rm", "survivor")
+
+
+def test_stop_sends_sigkill_after_the_timeout(engine: Engine) -> None:
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()  # PID 1 ignores TERM
+    started = time.monotonic()
+    engine.out("stop", "-t", "1", cid)
+    assert 0.9 < time.monotonic() - started < 8
+    assert engine.inspect(cid)["State"]["ExitCode"] == 137
+    engine.out("rm", cid)
+
+
+def test_a_killed_monitor_is_reconciled_by_the_next_engine_start(engine: Engine) -> None:
+    from engine import state
+
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
+    record = state.load(engine.config, cid)
+    assert _alive(record.monitor_pid) and _alive(record.pid)
+    rootfs = Path(record.rw_layer) / "merged"
+    assert str(rootfs) in mounts_under(engine.config.root)
+    os.kill(record.monitor_pid, signal.SIGKILL)
+    assert wait_until(lambda: not _alive(record.monitor_pid))
+    out = engine.out("ps", "-a", "--format", "{{.State}} {{.Status}}")  # any verb reconciles
+    assert out.startswith("exited Exited (137)")
+    after = state.load(engine.config, cid)
+    assert "monitor" in after.error
+    assert wait_until(lambda: not _alive(record.pid))
+    assert mounts_under(engine.config.root) == []
+    assert cgroup_dirs(engine.config) == []
+    assert engine.out("rm", cid).strip() == cid
+
+
+def test_fifty_containers_started_and_removed_concurrently_leave_nothing(engine: Engine) -> None:
+    names = [f"c{i:02d}" for i in range(50)]
+
+    def run(name: str) -> subprocess.CompletedProcess:
+        return engine.cli("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "60", timeout=120)
+
+    def remove(name: str) -> subprocess.CompletedProcess:
+        return engine.cli("rm", "-f", name, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        started = list(pool.map(run, names))
+    assert [r.returncode for r in started] == [0] * 50, [r.stderr for r in started if r.returncode]
+    running = engine.out("ps", "--format", "{{.Names}}").split()
+    assert sorted(running) == names
+    assert len(cgroup_dirs(engine.config)) >= 50
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        removed = list(pool.map(remove, names))
+    assert [r.returncode for r in removed] == [0] * 50, [r.stderr for r in removed if r.returncode]
+    assert engine.out("ps", "-aq") == ""
+    assert mounts_under(engine.config.root) == []
+    assert cgroup_dirs(engine.config) == []
+
+
+def test_exec_joins_the_containers_pid_namespace_and_filesystem(engine: Engine) -> None:
+    cid = engine.out(
+        "run", "-d", "--name", "target", "--network", "none", "-e", "FROM_RUN=1", "busybox",
+        "sh", "-c", "echo inside > /marker; exec sleep 60",
+    ).strip()
+    assert wait_until(lambda: engine.cli("exec", "target", "cat", "/marker").stdout == b"inside\n")
+    processes = engine.out("exec", "target", "ps", "-o", "pid,comm").split("\n")[1:]
+    assert [p.split() for p in processes if p] == [["1", "sleep"], [processes[1].split()[0], "ps"]]
+    assert engine.cli("exec", "target", "sh", "-c", "exit 7").returncode == 7
+    assert engine.out("exec", "-u", "nobody", "-w", "/tmp", "target", "sh", "-c", "id -u; pwd") == "65534\n/tmp\n"
+    env = engine.out("exec", "-e", "EXTRA=2", "target", "env")
+    assert "FROM_RUN=1" in env and "EXTRA=2" in env
+    assert engine.out("exec", "-i", "target", "cat") == ""  # stdin from our (empty) pipe
+    assert engine.cli("exec", "target", "no-such-tool").returncode == 127
+    assert engine.cli("exec", "target", "hostname").stdout.decode() == cid[:12] + "\n"
+    engine.out("rm", "-f", "target")
+
+
+def test_restart_policy_on_failure_2(engine: Engine) -> None:
+    cid = engine.out(
+        "run", "-d", "--restart", "on-failure:2", "--network", "none", "busybox", "sh", "-c", "echo attempt; exit 1"
+    ).strip()
+    assert engine.out("wait", cid) == "1\n"
+    info = engine.inspect(cid)
+    assert info["RestartCount"] == 2
+    assert info["State"]["Status"] == "exited"
+    assert engine.out("logs", cid) == "attempt\n" * 3
+    engine.out("rm", cid)
+
+
+def test_pause_and_unpause_freeze_the_container(engine: Engine) -> None:
+    cid = engine.out(
+        "run", "-d", "--network", "none", "busybox", "sh", "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
+    ).strip()
+    upper = Path(engine.inspect(cid)["GraphDriver"]["Data"]["UpperDir"])
+    assert wait_until(lambda: (upper / "counter").exists())
+    engine.out("pause", cid)
+    assert engine.inspect(cid)["State"]["Status"] == "paused"
+    assert "(Paused)" in engine.out("ps")
+    frozen = (upper / "counter").read_text()
+    time.sleep(0.4)
+    assert (upper / "counter").read_text() == frozen
+    assert engine.cli("exec", cid, "true").returncode == 125
+    engine.out("unpause", cid)
+    assert wait_until(lambda: (upper / "counter").read_text() != frozen)
+    assert engine.inspect(cid)["State"]["Status"] == "running"
+    engine.out("rm", "-f", cid)
+
+
+def test_names_are_unique_and_prefixes_resolve(engine: Engine) -> None:
+    first = engine.out("create", "--name", "web", "--network", "none", "busybox").strip()
+    clash = engine.cli("create", "--name", "web", "--network", "none", "busybox")
+    assert clash.returncode == 125 and b"already in use" in clash.stderr
+    second = engine.out("create", "--network", "none", "busybox").strip()
+    generated = engine.inspect(second)["Name"].lstrip("/")
+    assert "_" in generated
+    assert engine.inspect(first[:6])["Id"] == first
+    assert engine.inspect("/web")["Id"] == first
+    engine.out("rename", "web", "web2")
+    assert engine.inspect("web2")["Id"] == first
+    assert engine.cli("inspect", "--type", "container", "web").returncode == 1
+    assert engine.out("container", "prune", "-f").count("\n") >= 2
+    assert engine.out("container", "ls", "-aq") == ""

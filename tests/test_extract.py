@@ -84,6 +84,7 @@ def _malicious_cases(outside: Path) -> dict[str, list[tuple]]:
         "whiteout-through-symlink": [member("evil", tarfile.SYMTYPE, linkname=out), member("evil/.wh.secret")],
         "opaque-through-symlink": [member("evil", tarfile.SYMTYPE, linkname=out), member("evil/.wh..wh..opq")],
         "whiteout-of-parent": [member("a", tarfile.DIRTYPE), member("a/.wh..")],
+        "overlay-xattr": [member("d", tarfile.DIRTYPE, pax_headers={"SCHILY.xattr.trusted.overlay.redirect": "/etc"})],
     }
 
 
@@ -101,6 +102,7 @@ MALICIOUS = [
     "whiteout-through-symlink",
     "opaque-through-symlink",
     "whiteout-of-parent",
+    "overlay-xattr",
 ]
 
 

@@ -85,6 +85,9 @@ class LogWriter:
             nl = buf.find(b"\n", start)
             if nl < 0:
                 break
+            while nl + 1 - start > MAX_PARTIAL:  # Docker splits long lines into 16 KiB pieces
+                out.append(self.entry(stream, buf[start : start + MAX_PARTIAL]))
+                start += MAX_PARTIAL
             out.append(self.entry(stream, buf[start : nl + 1]))
             start = nl + 1
         buf = buf[start:]

@@ -1,0 +1,93 @@
+"""Docker's json-file logs: the monitor's writer, the reader's --tail/--since/-t, and `dockui logs`
+returning exactly what the container wrote, stdout and stderr apart."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import logs
+from engine.monitor import LogWriter
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - `engine` fixture
+
+RFC3339NANO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$"
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_writer_emits_one_docker_entry_per_line_and_keeps_partial_lines(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    writer = LogWriter(str(path))
+    writer.write("stdout", b"one\ntw")
+    writer.write("stderr", b"err\n")
+    writer.write("stdout", b"o\nthree")
+    assert [(e["log"], e["stream"]) for e in _lines(path)] == [("one\n", "stdout"), ("err\n", "stderr"), ("two\n", "stdout")]
+    writer.flush()  # EOF: the unterminated rest is written as is
+    entries = _lines(path)
+    assert (entries[-1]["log"], entries[-1]["stream"]) == ("three", "stdout")
+    import re
+
+    assert all(re.match(RFC3339NANO, e["time"]) for e in entries)
+    assert set(entries[0]) == {"log", "stream", "time"}
+
+
+def test_writer_splits_huge_lines_and_round_trips_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    writer = LogWriter(str(path))
+    blob = b"\xff\xfe binary \xc3\xa9 " + b"x" * 40_000 + b"\n"
+    writer.write("stdout", blob)
+    writer.flush()
+    entries, _ = logs.read_entries(str(path))
+    assert b"".join(e.data for e in entries) == blob
+    assert len(entries) == 3  # 16 KiB pieces, as Docker splits long lines
+
+
+def test_reader_tail_and_since(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    old = {"log": "old\n", "stream": "stdout", "time": "2020-01-01T00:00:00.000000001Z"}
+    new = {"log": "new\n", "stream": "stderr", "time": "2030-01-01T00:00:00.5Z"}
+    path.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n" + '{"log": "torn')
+    entries, offset = logs.read_entries(str(path))
+    assert [e.data for e in entries] == [b"old\n", b"new\n"]
+    assert offset == path.read_bytes().rindex(b"\n") + 1  # the torn line is read on the next poll
+    assert [e.data for e in logs.read_entries(str(path), tail=1)[0]] == [b"new\n"]
+    assert logs.read_entries(str(path), tail=0)[0] == []
+    since = logs.parse_since("2025-06-01T00:00:00Z")
+    assert [e.stream for e in logs.read_entries(str(path), since=since)[0]] == ["stderr"]
+    assert abs(logs.parse_since("10m") - (time.time() - 600)) < 5
+    assert logs.parse_since("1700000000") == 1700000000.0
+
+
+@pytest.mark.root
+def test_logs_returns_exactly_what_was_written_stdout_and_stderr_apart(engine: Engine) -> None:
+    script = r"printf 'line one\n'; printf 'to stderr\n' >&2; printf '\303\251t\303\251\n'; printf 'no newline'; printf 'e2' >&2"
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c", script).strip()
+    assert engine.out("wait", cid) == "0\n"
+    result = engine.cli("logs", cid, check=True)
+    assert result.stdout == "line one\nété\nno newline".encode()
+    assert result.stderr == b"to stderr\ne2"
+    tailed = engine.cli("logs", "--tail", "1", "-t", cid, check=True)  # the last entry of both streams
+    assert tailed.stdout == b""
+    stamp, _, text = tailed.stderr.partition(b" ")
+    assert text == b"e2"
+    import re
+
+    assert re.match(RFC3339NANO, stamp.decode())
+    raw = _lines(Path(engine.inspect(cid)["LogPath"]))
+    assert {e["stream"] for e in raw} == {"stdout", "stderr"}
+    engine.out("rm", cid)
+
+
+@pytest.mark.root
+def test_logs_follow_ends_when_the_container_exits(engine: Engine) -> None:
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.3; done").strip()
+    started = time.monotonic()
+    result = engine.cli("logs", "-f", cid, timeout=30, check=True)
+    assert result.stdout == b"1\n2\n3\n"
+    assert time.monotonic() - started < 15
+    engine.out("rm", cid)

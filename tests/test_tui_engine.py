@@ -29,6 +29,13 @@ REPO = Path(__file__).resolve().parent.parent
 STOPPABLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 
 
+@pytest.fixture
+def drop_bridge(engine_config: EngineConfig):  # noqa: ANN201
+    """Set up before `engine`, so this runs after its teardown (whose reconcile may re-create the bridge)."""
+    yield
+    subprocess.run(["ip", "link", "del", engine_config.bridge_name], capture_output=True)
+
+
 def _status(eng: Engine, name: str) -> str:
     return state.find_container(eng.config, name).status
 
@@ -95,33 +102,35 @@ async def test_pull_dialog_pulls_from_the_test_registry(engine_config: EngineCon
 
 
 @run_async
-async def test_network_tree_shows_the_real_veth(engine: Engine) -> None:
+async def test_network_tree_shows_the_real_veth(drop_bridge: None, engine: Engine) -> None:
     cid = engine.out("run", "-d", "--name", "tui-net", "busybox", *STOPPABLE).strip()
     links = json.loads(subprocess.run(["ip", "-j", "link", "show", "master", engine.config.bridge_name],
                                       capture_output=True, text=True, check=True).stdout)
     veths = [link["ifname"] for link in links]
     assert len(veths) == 1 and veths[0].startswith("veth")
     address = engine.inspect(cid)["NetworkSettings"]["IPAddress"]
-    app = DockuiApp(engine.config, refresh_interval=0.2)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("3")
+    try:
+        app = DockuiApp(engine.config, refresh_interval=0.2)
+        async with app.run_test(size=(140, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("3")
 
-        def labels() -> list[str]:
-            tree = app.screen.query_one("#net-tree")
-            out, stack = [], list(tree.root.children)
-            while stack:
-                node = stack.pop()
-                out.append(str(node.label))
-                stack.extend(node.children)
-            return out
+            def labels() -> list[str]:
+                tree = app.screen.query_one("#net-tree")
+                out, stack = [], list(tree.root.children)
+                while stack:
+                    node = stack.pop()
+                    out.append(str(node.label))
+                    stack.extend(node.children)
+                return out
 
-        assert await until(pilot, lambda: any(veths[0] in label for label in labels()), timeout=10)
-        text = "\n".join(labels())
-        assert engine.config.bridge_name in text
-        assert f"tui-net  eth0 {address}" in text
-        assert "02:42:" in text
-    engine.out("rm", "-f", cid)
+            assert await until(pilot, lambda: any(veths[0] in label for label in labels()), timeout=10)
+            text = "\n".join(labels())
+            assert engine.config.bridge_name in text
+            assert f"tui-net  eth0 {address}" in text
+            assert "02:42:" in text
+    finally:
+        engine.cli("rm", "-f", cid)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")

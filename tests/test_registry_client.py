@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,18 @@ def test_credentials_file_round_trip_and_docker_config(tmp_path: Path, monkeypat
     assert remove_credentials(config, "other:5000") is True
     assert remove_credentials(config, "other:5000") is False
     assert get_credentials(config, "other:5000") == Credentials("dockeruser", "dockerpw")
+
+
+def test_bearer_token_lives_until_expiry_then_is_renewed(registry_token, tmp_path: Path) -> None:
+    client = _client(registry_token, tmp_path)
+    scope = "repository:test/expiry:pull"
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            client.get_manifest("test/expiry", "v1", ACCEPT)
+    assert client.token_requests == 1
+    lifetime = client._tokens[scope].expires_at - time.monotonic()
+    assert registry_token.token_server.expires_in - 10 < lifetime <= registry_token.token_server.expires_in
+    client._tokens[scope].expires_at = time.monotonic() - 1  # as if expires_in had passed
+    with pytest.raises(NotFound):
+        client.get_manifest("test/expiry", "v1", ACCEPT)
+    assert client.token_requests == 2

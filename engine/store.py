@@ -671,7 +671,12 @@ class ImageStore:
             for container in state.list_containers(self.config):
                 known.add(container.id)
                 if container.image_id == record.id:
-                    using[container.id] = container.status in ("running", "paused", "restarting")
+                    running = container.status in ("running", "paused", "restarting")
+                    alive = getattr(state, "process_alive", None)
+                    start = getattr(container, "pid_start", 0)
+                    if running and alive is not None and container.pid and start:
+                        running = alive(container.pid, start)  # a crashed engine may have left "running"
+                    using[container.id] = running
         except ImportError:
             pass
         # rw layers nobody has a container record for still pin the image they were made from
@@ -886,13 +891,16 @@ def _lazy_unmount(path: Path) -> None:
 
 def write_tar_split(path: Path, records: list[tuple]) -> None:
     """Docker's tar-split format: gzip'd JSON lines, type 1 = file reference, type 2 = raw segment."""
-    with gzip.open(path, "wb", compresslevel=1) as f:
-        for position, record in enumerate(records):
-            if record[0] == "s":
-                obj: dict[str, Any] = {"type": 2, "payload": b64encode(record[1]).decode(), "position": position}
-            else:
-                obj = {"type": 1, "name": record[1], "size": record[2], "position": position}
-            f.write(json.dumps(obj).encode() + b"\n")
+    lines = []
+    for position, record in enumerate(records):
+        if record[0] == "s":
+            lines.append(f'{{"type":2,"payload":"{b64encode(record[1]).decode()}","position":{position}}}')
+        else:
+            name = json.dumps(record[1])
+            lines.append(f'{{"type":1,"name":{name},"size":{record[2]},"position":{position}}}')
+    lines.append("")
+    with open(path, "wb") as f:
+        f.write(gzip.compress("\n".join(lines).encode(), compresslevel=1))
 
 
 def read_tar_split(path: Path) -> Iterator[dict[str, Any]]:

@@ -146,6 +146,41 @@ def test_rmi_refuses_while_a_container_layer_uses_the_image(engine_config: Engin
     assert_no_leftovers(engine_config)
 
 
+def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_config: EngineConfig) -> None:
+    """Container records as engine.state writes them; the "running" one is this very process."""
+    from engine import state
+
+    store = ImageStore(engine_config)
+    image = add_image(store, [layer({"bin/true": b"t"})], "svc:1", "svc")
+    running_id, stopped_id = "a" * 64, "b" * 64
+    for cid, status in ((running_id, "running"), (stopped_id, "exited")):
+        store.create_rw_layer(cid, image.id)
+        record = state.ContainerRecord(id=cid, name=f"dockuitest-{status}", image="svc:1", image_id=image.id, created=state.now_rfc3339(), status=status)
+        if status == "running":
+            record.pid, record.pid_start = os.getpid(), state.process_start_ticks(os.getpid())
+        state.save(engine_config, record)
+
+    with pytest.raises(Conflict, match="cannot be forced.*running container aaaaaaaaaaaa"):
+        store.remove(image.id, force=True)
+    with pytest.raises(Conflict, match="must force"):
+        store.remove("svc:1")
+    # forced by tag while a container runs: untagged, but the image stays for it (dangling)
+    assert store.remove("svc:1", force=True) == ["Untagged: svc:1"]
+    assert store.resolve(image.id).repo_tags == []
+
+    # once that container is gone, only the stopped one is left: it needs force, then the image goes
+    store.remove_rw_layer(running_id)
+    state.delete_record(engine_config, running_id)
+    with pytest.raises(Conflict, match="must be forced.*stopped container bbbbbbbbbbbb"):
+        store.remove(image.id)
+    assert store.remove(image.id, force=True) == [f"Deleted: {image.id}"]
+    assert store.has_layer(image.chain_ids[0])  # still under the stopped container's rw layer
+    store.remove_rw_layer(stopped_id)
+    state.delete_record(engine_config, stopped_id)
+    assert not store.has_layer(image.chain_ids[0])
+    assert_no_leftovers(engine_config)
+
+
 # --- crash safety and concurrency ------------------------------------------------------------------
 
 CHILD = """

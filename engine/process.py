@@ -8,16 +8,18 @@ spawn_container(spec, stdio, on_namespaces_ready) -> host pid
     1. The caller unshares CLONE_NEWPID for its *children* only, forks, and restores its own
        pid_for_children with setns (so it can start the container again later, e.g. --restart).
        The child is PID 1 of the new pid namespace and a direct child of the caller (waitpid it).
-    2. Child: non-dumpable; unshare mount, uts, ipc and (unless network "host") net namespaces;
-       "container:<pid>" / "netns:<path>" joins that net namespace with setns. Tells the parent.
+    2. Child: non-dumpable; unshare mount, uts, ipc and (unless network "host") net namespaces
+       (bringing `lo` up); "container:<pid>" / "netns:<path>" joins that net namespace with
+       setns. Tells the parent.
     3. Parent runs on_namespaces_ready(pid): join the cgroup, plug the veth. If it raises, the
        child is killed and reaped and the exception propagates.
     4. Child: unshare the cgroup namespace (now rooted at its cgroup); stdio on 0-2; setsid (and
        TIOCSCTTY with a tty); rootfs (see rootfs.py: overlay, pivot_root, /proc, /dev, /sys ro,
        binds, masked and read-only paths, --read-only); hostname; resolves the user inside the
-       container; no_new_privs; bounding set; setgroups/setgid/setuid; capabilities; chdir to
-       WorkingDir; every fd >= 3 marked close-on-exec and cwd checked (runc CVE-2024-21626);
-       signal dispositions reset; execve with PATH looked up in the container's env.
+       container; no_new_privs; seccomp (Docker's default rules); bounding set;
+       setgroups/setgid/setuid; capabilities; chdir to WorkingDir; every fd >= 3 marked
+       close-on-exec and cwd checked (runc CVE-2024-21626); signal dispositions reset; execve
+       with PATH looked up in the container's env.
     5. Any failure in the child is sent over a CLOEXEC pipe; EOF without a message means execve
        succeeded. spawn_container then raises: CommandNotFound (127) for a missing executable,
        CommandNotInvokable (126) for EACCES/ENOEXEC/EISDIR, InvalidArgument (125) for an unknown
@@ -75,6 +77,8 @@ class ProcessSpec:
         "container:<pid>" or "netns:<path>" -> join that one.
     capabilities: None -> Docker's default set (security.capabilities_for gives the tweaked list).
     masked_paths/readonly_paths: None -> Docker's defaults (none when privileged).
+    seccomp: Docker's default filter (security.seccomp_program); False = `seccomp=unconfined`.
+        Never applied with privileged, like Docker.
     """
 
     argv: list[str]
@@ -96,6 +100,7 @@ class ProcessSpec:
     capabilities: list[str] | None = None
     privileged: bool = False
     no_new_privs: bool = True
+    seccomp: bool = True
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
 
@@ -219,11 +224,17 @@ def _find_executable(name: str, env: list[str]) -> str:
     raise _ChildFailure("exec", errno.ENOENT, f'exec: "{name}": executable file not found in $PATH')
 
 
-def _become_user(user: ExecUser, caps: list[str], no_new_privs: bool) -> None:
-    """runc's finalizeNamespace: no_new_privs, bounding set, ids with keepcaps, then capset."""
+def _become_user(user: ExecUser, caps: list[str], no_new_privs: bool, seccomp: bool) -> None:
+    """runc's finalizeNamespace: no_new_privs, seccomp, bounding set, ids with keepcaps, capset.
+
+    The seccomp filter goes in while we still hold CAP_SYS_ADMIN (so it works without
+    no_new_privs too); nothing after it needs a syscall the filter refuses.
+    """
     mask = security.capability_mask(caps)
     if no_new_privs:
         security.set_no_new_privs()
+    if seccomp:
+        security.install_seccomp(caps)
     security.drop_bounding_set(mask)
     security.keep_caps(True)
     os.setgroups(user.groups)
@@ -284,6 +295,18 @@ def _net_namespace_path(network: str) -> str | None:
     return None
 
 
+def _loopback_up() -> None:
+    """Bring `lo` up in a fresh net namespace (Docker's `--network none` has a working loopback)."""
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(sock.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
+
+
 def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> None:
     """Runs in the forked child (PID 1 of the new pid namespace). Never returns."""
     try:
@@ -293,6 +316,8 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
         if spec.network != "host" and join_net is None:
             flags |= syscalls.CLONE_NEWNET
         syscalls.unshare(flags)
+        if flags & syscalls.CLONE_NEWNET:
+            _loopback_up()
         if join_net is not None:
             net_fd = os.open(join_net, os.O_RDONLY | os.O_CLOEXEC)
             syscalls.setns(net_fd, syscalls.CLONE_NEWNET)
@@ -328,7 +353,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
         rootfs_mod.ensure_workdir(spec.cwd)
         if spec.read_only:
             rootfs_mod.make_root_readonly()
-        _become_user(user, spec.capability_list(), spec.no_new_privs)
+        _become_user(user, spec.capability_list(), spec.no_new_privs, spec.seccomp and not spec.privileged)
         _exec(spec.argv, spec.env, spec.cwd, user)
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
@@ -483,6 +508,7 @@ def exec_in_container(
     cgroup_procs: list[Path] | tuple[Path, ...] | None = None,
     capabilities: list[str] | None = None,
     no_new_privs: bool | None = None,
+    seccomp: bool | None = None,
     additional_groups: list[str] | None = None,
     wait: bool = True,
 ) -> int:
@@ -491,7 +517,8 @@ def exec_in_container(
     wait=True: waits and returns the exit status (128+N when killed by signal N); wait=False:
     returns the host pid (the caller waitpid()s it, e.g. to forward signals or resize a tty).
     By default the exec joins every cgroup the container's init is in, gets the init's bounding
-    set as its capabilities and its no_new_privs flag, so it never has more than the container.
+    set as its capabilities, its no_new_privs flag and (if the init has one) the seccomp filter
+    for those caps, so it never has more than the container.
     cgroup_procs: explicit `cgroup.procs` files to join instead.
     """
     if not argv:
@@ -508,6 +535,8 @@ def exec_in_container(
         caps = security.names_from_mask(int(status.get("CapBnd", "0"), 16))
     if no_new_privs is None:
         no_new_privs = status.get("NoNewPrivs", "1") != "0"
+    if seccomp is None:
+        seccomp = status.get("Seccomp", "2") != "0"
     opened: list[tuple[int, int]] = []
     root_fd = pid_fd = -1
     try:
@@ -539,7 +568,7 @@ def exec_in_container(
                 os.chdir("/")
                 _setup_stdio(stdio, tty)
                 exec_user = resolve_user("/", user, additional_groups)
-                _become_user(exec_user, caps, no_new_privs)
+                _become_user(exec_user, caps, no_new_privs, seccomp)
                 _exec(argv, env, cwd or "/", exec_user)
             except BaseException as exc:  # noqa: BLE001
                 _child_report(msg_w, exc)

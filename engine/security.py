@@ -243,3 +243,137 @@ def own_bounding_mask() -> int:
             if line.startswith("CapBnd:"):
                 return int(line.split()[1], 16)
     return 0
+
+
+# ---- seccomp ----------------------------------------------------------------------------------
+#
+# A deny-list rendering of Docker's default profile (moby profiles/seccomp/default.json), x86_64:
+# syscalls the profile never allows, those it allows only with a capability (denied unless the
+# container has it), clone/unshare creating namespaces without CAP_SYS_ADMIN, clone3 -> ENOSYS
+# (so libc falls back to clone, whose flags can be checked), AF_VSOCK sockets. Denied calls fail
+# with EPERM like Docker's SCMP_ACT_ERRNO. Other ABIs (i386, x32) are refused with ENOSYS.
+
+_X86_64_SYSCALLS: dict[str, int] = {
+    "acct": 163, "add_key": 248, "bpf": 321, "clock_settime": 227, "create_module": 174,
+    "delete_module": 176, "finit_module": 313, "get_kernel_syms": 177, "get_mempolicy": 239,
+    "init_module": 175, "ioperm": 173, "iopl": 172, "kexec_file_load": 320, "kexec_load": 246,
+    "keyctl": 250, "lookup_dcookie": 212, "mbind": 237, "mount": 165, "move_pages": 279,
+    "name_to_handle_at": 303, "nfsservctl": 180, "open_by_handle_at": 304, "perf_event_open": 298,
+    "pivot_root": 155, "query_module": 178, "quotactl": 179, "reboot": 169, "request_key": 249,
+    "set_mempolicy": 238, "setns": 308, "settimeofday": 164, "swapon": 167, "swapoff": 168,
+    "sysfs": 139, "_sysctl": 156, "umount2": 166, "unshare": 272, "uselib": 134, "userfaultfd": 323,
+    "ustat": 136, "syslog": 103, "vhangup": 153, "fanotify_init": 300, "open_tree": 428,
+    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+    "mount_setattr": 442, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+    "quotactl_fd": 443, "sethostname": 170, "setdomainname": 171, "chroot": 161,
+}
+_NR_CLONE, _NR_CLONE3, _NR_SOCKET = 56, 435, 41
+
+_NEVER_ALLOWED = (
+    "add_key", "keyctl", "request_key", "kexec_load", "kexec_file_load", "userfaultfd", "create_module",
+    "get_kernel_syms", "query_module", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+)
+# capability -> syscalls the profile allows only with it
+_CAP_GATED: dict[str, tuple[str, ...]] = {
+    "CAP_SYS_ADMIN": (
+        "bpf", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie", "mount",
+        "mount_setattr", "move_mount", "name_to_handle_at", "open_tree", "perf_event_open", "quotactl",
+        "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount2", "unshare",
+        "swapon", "swapoff",
+    ),
+    "CAP_SYS_BOOT": ("reboot",),
+    "CAP_SYS_CHROOT": ("chroot",),
+    "CAP_SYS_MODULE": ("delete_module", "init_module", "finit_module"),
+    "CAP_SYS_PACCT": ("acct",),
+    "CAP_SYS_RAWIO": ("iopl", "ioperm"),
+    "CAP_SYS_TIME": ("settimeofday", "clock_settime"),
+    "CAP_SYS_TTY_CONFIG": ("vhangup",),
+    "CAP_SYS_NICE": ("get_mempolicy", "mbind", "set_mempolicy", "move_pages"),
+    "CAP_SYSLOG": ("syslog",),
+    "CAP_BPF": ("bpf",),
+    "CAP_PERFMON": ("perf_event_open",),
+    "CAP_DAC_READ_SEARCH": ("open_by_handle_at",),
+}
+_CLONE_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+_AF_VSOCK = 40
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_SYSCALL_BIT = 0x40000000
+_RET_ALLOW = 0x7FFF0000
+_RET_ERRNO = 0x00050000
+_EPERM, _ENOSYS = 1, 38
+
+
+def denied_syscalls(caps: list[str] | tuple[str, ...]) -> list[str]:
+    """Names the filter refuses for a container holding `caps`."""
+    held = {normalize_capability(c) for c in caps}
+    allowed: set[str] = set()
+    for cap, names in _CAP_GATED.items():
+        if cap in held:
+            allowed.update(names)
+    denied = set(_NEVER_ALLOWED)
+    for names in _CAP_GATED.values():
+        denied.update(n for n in names if n not in allowed)
+    return sorted(denied)
+
+
+def seccomp_program(caps: list[str] | tuple[str, ...]) -> list[tuple[int, int, int, int]] | None:
+    """Classic BPF (code, jt, jf, k) for the container's caps; None where we have no table."""
+    import platform
+
+    if platform.machine() != "x86_64":
+        return None
+    ld_w_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    held = {normalize_capability(c) for c in caps}
+    prog: list[tuple[int, int, int, int]] = [
+        (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 1, 0, _AUDIT_ARCH_X86_64),
+        (ret, 0, 0, _RET_ERRNO | _ENOSYS),
+        (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+        (jge, 0, 1, _X32_SYSCALL_BIT),
+        (ret, 0, 0, _RET_ERRNO | _ENOSYS),
+    ]
+    for name in denied_syscalls(caps):
+        prog += [(jeq, 0, 1, _X86_64_SYSCALLS[name]), (ret, 0, 0, _RET_ERRNO | _EPERM)]
+    if "CAP_SYS_ADMIN" not in held:
+        prog += [(jeq, 0, 1, _NR_CLONE3), (ret, 0, 0, _RET_ERRNO | _ENOSYS)]
+    prog += [  # socket(AF_VSOCK, ...) -> EPERM
+        (jeq, 0, 4, _NR_SOCKET),
+        (ld_w_abs, 0, 0, 16),  # args[0], low 32 bits
+        (jeq, 0, 1, _AF_VSOCK),
+        (ret, 0, 0, _RET_ERRNO | _EPERM),
+        (ret, 0, 0, _RET_ALLOW),
+    ]
+    if "CAP_SYS_ADMIN" not in held:  # clone(flags with CLONE_NEW*) -> EPERM
+        prog += [
+            (jeq, 0, 3, _NR_CLONE),
+            (ld_w_abs, 0, 0, 16),
+            (jset, 0, 1, _CLONE_NAMESPACE_FLAGS),
+            (ret, 0, 0, _RET_ERRNO | _EPERM),
+        ]
+    prog.append((ret, 0, 0, _RET_ALLOW))
+    return prog
+
+
+def install_seccomp(caps: list[str] | tuple[str, ...]) -> bool:
+    """Load the filter into this process (inherited by execve and children). False if unsupported.
+
+    Needs no_new_privs or CAP_SYS_ADMIN; the container's init calls it before dropping caps.
+    """
+    import ctypes
+
+    program = seccomp_program(caps)
+    if program is None:
+        return False
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                    ("k", ctypes.c_uint32)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    filters = (SockFilter * len(program))(*[SockFilter(*ins) for ins in program])
+    fprog = SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(SockFilter)))
+    syscalls.prctl(syscalls.PR_SET_SECCOMP, syscalls.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    return True

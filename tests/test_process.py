@@ -187,8 +187,9 @@ def test_signals_start_with_default_dispositions(tmp_path: Path, busybox_rootfs:
 
 
 def test_network_none_has_only_loopback_and_host_shares(tmp_path: Path, busybox_rootfs: Path) -> None:
-    none = run(tmp_path, busybox_rootfs, "ls /sys/class/net; readlink /proc/self/ns/net", name="n")
-    assert none.out.split()[:-1] == ["lo"]
+    none = run(tmp_path, busybox_rootfs, "ls /sys/class/net; cat /sys/class/net/lo/flags; "
+               "readlink /proc/self/ns/net", name="n")
+    assert none.out.split()[:-1] == ["lo", "0x9"]  # IFF_UP | IFF_LOOPBACK
     assert none.out.split()[-1] != os.readlink("/proc/self/ns/net")
     host = run(tmp_path, busybox_rootfs, "readlink /proc/self/ns/net", name="h", network="host")
     assert host.out.strip() == os.readlink("/proc/self/ns/net")

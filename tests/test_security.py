@@ -127,3 +127,29 @@ def test_privileged_gets_what_the_engine_holds(tmp_path: Path, busybox_rootfs: P
 def test_no_new_privs_can_be_turned_off(tmp_path: Path, busybox_rootfs: Path) -> None:
     result = run(tmp_path, busybox_rootfs, STATUS, no_new_privs=False)
     assert status_field(result.out, "NoNewPrivs") == "0"
+
+
+def test_seccomp_rules_follow_caps() -> None:
+    from engine.security import denied_syscalls, seccomp_program
+
+    default = denied_syscalls(DEFAULT_CAPABILITIES)
+    for name in ("keyctl", "add_key", "kexec_load", "mount", "unshare", "setns", "bpf", "reboot", "io_uring_setup"):
+        assert name in default
+    assert "chroot" not in default  # CAP_SYS_CHROOT is a default cap
+    admin = denied_syscalls([*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN"])
+    assert "mount" not in admin and "unshare" not in admin and "keyctl" in admin
+    program = seccomp_program(DEFAULT_CAPABILITIES)
+    if program is not None:
+        assert program[-1] == (0x06, 0, 0, 0x7FFF0000)  # default: allow
+        assert len(program) < 4096  # BPF_MAXINSNS
+
+
+@pytest.mark.root
+@pytest.mark.usefixtures("nothing_left")
+def test_seccomp_blocks_what_docker_blocks(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """An unprivileged user namespace needs no capability: only seccomp stops `unshare -U`."""
+    script = "grep '^Seccomp:' /proc/self/status; unshare -U true 2>/dev/null && echo userns-allowed; echo end"
+    confined = run(tmp_path, busybox_rootfs, script, name="a")
+    assert confined.out.split() == ["Seccomp:", "2", "end"]
+    unconfined = run(tmp_path, busybox_rootfs, script, name="b", seccomp=False)
+    assert unconfined.out.split() == ["Seccomp:", "0", "userns-allowed", "end"]

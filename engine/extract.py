@@ -43,6 +43,8 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 OVERLAY_XATTR_PREFIX = "trusted.overlay."
+MAX_SPECIAL_SIZE = 1 << 20  # PAX / GNU long-name data
+MAX_TRAILER = 16 << 20  # bytes after the end-of-archive blocks (kept verbatim for push)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _REGULAR = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE}
@@ -165,11 +167,14 @@ class _HashingSource:
             raise IntegrityError(f"layer tar is truncated (in {what})")
         return data
 
-    def read_rest(self) -> bytes:
+    def read_rest(self, limit: int) -> bytes:
+        """Everything left (hashed too), or a little more than `limit` bytes if there is more."""
         parts = [self._buf[self._pos :]]
+        total = len(parts[0])
         self._buf, self._pos = b"", 0
-        while self._fill():
+        while total <= limit and self._fill():
             parts.append(self._buf)
+            total += len(self._buf)
             self._buf = b""
         return b"".join(parts)
 
@@ -373,7 +378,10 @@ class _Extractor:
             if len(header) < BLOCK:
                 raise IntegrityError("layer tar is truncated (in a header)")
             if header == b"\x00" * BLOCK:
-                self.raw(header + self.src.read_rest())
+                rest = self.src.read_rest(MAX_TRAILER)
+                if len(rest) > MAX_TRAILER:
+                    raise IntegrityError(f"layer tar has more than {MAX_TRAILER} bytes after its end-of-archive marker")
+                self.raw(header + rest)
                 break
             try:
                 info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
@@ -383,6 +391,8 @@ class _Extractor:
             kind = info.type
             size = info.size
             if kind in _PAX or kind in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK):
+                if size > MAX_SPECIAL_SIZE:  # Go's archive/tar has the same limit
+                    raise IntegrityError(f"layer tar has an extended header of {size} bytes (limit {MAX_SPECIAL_SIZE})")
                 padded = -(-size // BLOCK) * BLOCK
                 data = self.src.read_exact(padded, "an extended header")
                 self.raw(data)
@@ -404,6 +414,8 @@ class _Extractor:
                 info.linkname = long_link
             long_name = long_link = None
             xattrs = self._apply_pax(info, records)
+            if kind == tarfile.AREGTYPE and info.name.endswith("/"):
+                kind = info.type = tarfile.DIRTYPE  # old tars mark directories by a trailing slash only
             size = info.size
             if kind == tarfile.GNUTYPE_SPARSE or "GNU.sparse.major" in records or "GNU.sparse.size" in records:
                 raise IntegrityError(f"layer entry {info.name!r} is a sparse file, which is not supported")

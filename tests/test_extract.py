@@ -142,6 +142,21 @@ def test_truncated_and_corrupt_layers_are_refused(engine_config: EngineConfig) -
     assert store_is_empty(engine_config)
 
 
+def test_oversized_metadata_and_trailers_are_refused(engine_config: EngineConfig) -> None:
+    """Small compressed blobs that would balloon in memory (Go's archive/tar limits PAX data too)."""
+    import gzip
+
+    store = ImageStore(engine_config)
+    huge_pax = make_tar([member("f", data=b"x", pax_headers={"comment": "y" * (1 << 20)})])
+    with pytest.raises(IntegrityError, match="extended header"):
+        store.add_layer(io.BytesIO(gzip.compress(huge_pax, 1)), None, None, None)
+    bomb = gzip.compress(make_tar([member("f", data=b"x")]) + bytes(17 << 20), 1)
+    assert len(bomb) < 100_000
+    with pytest.raises(IntegrityError, match="after its end-of-archive"):
+        store.add_layer(io.BytesIO(bomb), None, None, None)
+    assert store_is_empty(engine_config)
+
+
 def test_duplicates_replace_rather_than_write_through(engine_config: EngineConfig, tmp_path: Path) -> None:
     """A later entry wins, and replaces a symlink instead of following it out of the layer."""
     outside = tmp_path / "outside"

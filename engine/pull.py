@@ -264,6 +264,7 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
                 events.emit(_short(layers[i].digest), "Waiting")
     executor = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
     futures: dict[int, Future[BinaryIO]] = {i: executor.submit(download, i) for i in missing}
+    created: list[str] = []  # layers this pull committed: rolled back if the pull fails
     try:
         parent: str | None = None
         for i, layer in enumerate(layers):
@@ -283,6 +284,7 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
                         blob, lambda n, short=short, size=layer.size: events.emit(short, "Extracting", n, size,
                                                                                   throttle=True))
                     chain = store.add_layer(reader, layer.media_type, parent, diff_ids[i])
+                    created.append(chain)
             finally:
                 blob.close()
             if chain != chains[i]:
@@ -301,14 +303,44 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
         for future in futures.values():
             if future.done() and not future.cancelled() and future.exception() is None:
                 future.result().close()
+        _release_layers(store, created)
         raise
     executor.shutdown(wait=True)
 
     tags = [reference.with_tag(reference.tag_or_latest)] if reference.tag or not reference.digest else []
     digest_ref = reference.with_digest(resolved.top_digest)
-    record = store.add_image(config_bytes, tags, digest_ref)
+    try:
+        record = store.add_image(config_bytes, tags, digest_ref)
+    except BaseException:
+        _release_layers(store, created)
+        raise
     events.emit(None, f"Digest: {resolved.top_digest}")
     return record
+
+
+def _release_layers(store: ImageStore, created: list[str]) -> None:
+    """A failed pull leaves nothing: delete the layers it committed, unless something now uses them.
+
+    Uses the store's chain release (the same as `rmi`), under its lock. A layer another pull is
+    building on (a child layer exists) is kept.
+    """
+    if not created:
+        return
+    release = getattr(store, "release_unused_layers", None)
+    try:
+        if release is not None:
+            release(created)
+            return
+        with store._locked():
+            mine = set(created)
+            for info_dir in store._layer_info_dirs():
+                parent_file = info_dir / "parent"
+                if info_dir.name not in {c.split(":", 1)[1] for c in mine} and parent_file.exists():
+                    if parent_file.read_text().strip() in mine:
+                        return
+            store._release_chain(created[-1])
+    except (OSError, DockuiError) as exc:  # the pull's own error matters more
+        log.warning("could not remove the layers of the failed pull: %s", exc)
 
 
 def pull_status(reference: Reference, previous_id: str | None, record: ImageRecord) -> str:

@@ -191,14 +191,12 @@ def test_blob_digest_mismatch_stores_nothing(registry, tmp_path: Path) -> None:
     data[150_000] ^= 0xFF
     stored.write_bytes(bytes(data))
     config = EngineConfig(root=tmp_path / "root")
+    events = []
     with pytest.raises(IntegrityError, match=f"blob digest mismatch: expected {layer_digest}"):
-        pull_image(config, f"{registry.host}/test/corrupt:latest")
-    images = ImageStore(config).list_images()
-    assert images == []
-    layerdb = config.image_dir / "layerdb" / "sha256"
-    # At most the verified base layer may be kept (a later pull reuses it); the bad one never.
-    assert len(list(layerdb.iterdir())) <= 1
-    assert list(config.tmp_dir.iterdir()) == []
+        pull_image(config, f"{registry.host}/test/corrupt:latest", progress=events.append)
+    base_short = json.loads(image.manifest)["layers"][0]["digest"][7:19]
+    assert (base_short, "Pull complete") in [(e.layer, e.status) for e in events]
+    assert_nothing_stored(config)  # the good base layer, committed first, is rolled back too
 
 
 def test_truncated_or_oversized_blob_is_rejected(registry, tmp_path: Path) -> None:
@@ -295,3 +293,25 @@ def test_two_concurrent_pulls_share_a_base_layer(registry, tmp_path: Path) -> No
     assert len(chains) == 3
     assert len(list((root / "image" / "overlay2" / "layerdb" / "sha256").iterdir())) == 3
     assert len({p.name for p in (root / "overlay2").iterdir() if not p.name.startswith(".")} - {"l"}) == 3
+
+
+def test_cancel_stops_the_pull_and_stores_nothing(registry, tmp_path: Path) -> None:
+    import threading
+
+    from engine.registry import Cancelled
+
+    image = build_image([unique_layer("cancel-a", 3_000_000), unique_layer("cancel-b", 3_000_000)], compression="none")
+    push(registry, tmp_path, "test/cancel", image)
+    config = EngineConfig(root=tmp_path / "root")
+    cancel = threading.Event()
+    seen = []
+
+    def progress(event) -> None:
+        seen.append(event.status)
+        if event.status == "Pull complete":
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        pull_image(config, f"{registry.host}/test/cancel:latest", progress=progress, cancel=cancel)
+    assert seen.count("Pull complete") == 1
+    assert_nothing_stored(config)

@@ -78,3 +78,31 @@ def test_pull_errors_exit_125_with_one_line(registry, tmp_path: Path) -> None:
     assert bad.returncode == 125 and "must be lowercase" in bad.stderr
     platform = dockui(root, "pull", "--platform", "linux/amd64/v1/x", f"{registry.host}/nope/nothing:v1")
     assert platform.returncode == 125 and "invalid platform" in platform.stderr
+
+
+def test_progress_printer_draws_bars_in_place_on_a_terminal() -> None:
+    import io
+
+    from engine.cli.registry_cmds import ProgressPrinter
+    from engine.pull import PullEvent
+
+    out = io.StringIO()
+    printer = ProgressPrinter(out, tty=True)
+    printer(PullEvent(None, "latest: Pulling from library/busybox"))
+    printer(PullEvent("aaaaaaaaaaaa", "Pulling fs layer"))
+    printer(PullEvent("bbbbbbbbbbbb", "Pulling fs layer"))
+    printer(PullEvent("aaaaaaaaaaaa", "Downloading", 500_000, 1_000_000))
+    text = out.getvalue()
+    assert text.startswith("latest: Pulling from library/busybox\naaaaaaaaaaaa: Pulling fs layer\n"
+                           "bbbbbbbbbbbb: Pulling fs layer\n")
+    redraw = text.split("bbbbbbbbbbbb: Pulling fs layer\n", 1)[1]
+    # Up two lines, clear, the bar half full, back down.
+    assert redraw.startswith("\x1b[2A\r\x1b[2K" + "aaaaaaaaaaaa: Downloading [" + "=" * 24 + ">")
+    assert "500kB/1MB" in redraw and redraw.endswith("\r\x1b[2B")
+
+    plain = io.StringIO()
+    printer = ProgressPrinter(plain, tty=False)
+    printer(PullEvent("aaaaaaaaaaaa", "Downloading", 1, 2))
+    printer(PullEvent("aaaaaaaaaaaa", "Download complete"))
+    printer(PullEvent("aaaaaaaaaaaa", "Download complete"))
+    assert plain.getvalue() == "aaaaaaaaaaaa: Download complete\n"

@@ -369,6 +369,12 @@ def launch(config, record, ctx: dict) -> dict:  # noqa: ANN001 - typed in runtim
         )
         if tty:
             master, slave = os.openpty()
+            if ctx.get("winsize"):
+                import fcntl
+                import termios
+
+                rows, cols = (int(x) for x in ctx["winsize"].split("x"))
+                fcntl.ioctl(master, termios.TIOCSWINSZ, rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4))
             child_fds.append(slave)
             keep["pty"] = master
             stdio = (slave, slave, slave)

@@ -471,8 +471,17 @@ def config_from_json(text: str) -> EngineConfig:
     return EngineConfig(**data)
 
 
-def start(config: EngineConfig, ref: str, attach: bool = False, interactive: bool = False) -> StartResult:
-    """Launch the container's monitor and wait until the user's process runs (or failed to)."""
+def start(
+    config: EngineConfig,
+    ref: str,
+    attach: bool = False,
+    interactive: bool = False,
+    winsize: tuple[int, int] | None = None,
+) -> StartResult:
+    """Launch the container's monitor and wait until the user's process runs (or failed to).
+
+    `winsize` (rows, columns) sizes the container's tty before its process starts.
+    """
     import socket
 
     record = find_container(config, ref)
@@ -499,6 +508,7 @@ def start(config: EngineConfig, ref: str, attach: bool = False, interactive: boo
         "status": str(status_w),
         "attach": str(server.fileno()) if server else "-1",
         "stdin": "1" if interactive else "0",
+        "winsize": f"{winsize[0]}x{winsize[1]}" if winsize else "",
         "config": config_to_json(config),
     }
     pass_fds = [status_w] + ([server.fileno()] if server else [])

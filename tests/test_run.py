@@ -4,6 +4,7 @@ rules and exit statuses. Every test runs the real CLI in a subprocess against bu
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,88 @@ def test_run_pulls_a_missing_image(engine: Engine, busybox_in_registry: str) -> 
     assert f"Status: Downloaded newer image for {busybox_in_registry}".encode() in result.stderr
     images = json.loads(engine.out("inspect", "--type", "image", busybox_in_registry))
     assert images[0]["Id"].startswith("sha256:")
+
+
+def _read_until(fd: int, needle: bytes, timeout: float = 15) -> bytes:
+    import select
+    import time
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def _set_size(fd: int, rows: int, cols: int) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def test_tty_run_gets_a_real_pty_with_the_window_size_and_its_changes(engine: Engine) -> None:
+    import signal
+
+    master, slave = os.openpty()
+    _set_size(slave, 30, 100)
+    script = "trap 'stty size' WINCH; tty; stty size; echo ready; while true; do sleep 0.1; done"
+    cli = engine.popen("run", "-t", "--name", "term", "--network", "none", "busybox", "sh", "-c", script,
+                       stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        out = _read_until(master, b"ready")
+        assert b"/dev/console\r\n30 100\r\nready" in out
+        _set_size(master, 40, 120)
+        cli.send_signal(signal.SIGWINCH)  # what the kernel sends the terminal's foreground group
+        assert b"40 120" in _read_until(master, b"40 120")
+        pty_in_exec = engine.cli("exec", "term", "sh", "-c", "test -t 0 || echo no-tty").stdout
+        assert pty_in_exec == b"no-tty\n"  # without -t, no terminal
+    finally:
+        engine.out("rm", "-f", "term")
+        cli.wait(15)
+        os.close(master)
+
+
+def test_exec_tty_comes_from_the_containers_devpts(engine: Engine) -> None:
+    engine.out("run", "-d", "--name", "host1", "--network", "none", "busybox", "sleep", "60")
+    master, slave = os.openpty()
+    _set_size(slave, 25, 90)
+    cli = engine.popen("exec", "-t", "host1", "sh", "-c", "tty; stty size", stdin=slave, stdout=slave, stderr=slave,
+                       start_new_session=True)
+    os.close(slave)
+    try:
+        out = _read_until(master, b"90")
+        assert cli.wait(15) == 0
+        assert b"/dev/pts/0\r\n25 90" in out
+    finally:
+        os.close(master)
+        engine.out("rm", "-f", "host1")
+
+
+def test_attached_run_forwards_signals_to_the_container(engine: Engine) -> None:
+    import signal
+    import subprocess
+
+    cli = engine.popen("run", "--rm", "--network", "none", "busybox", "sh", "-c",
+                       "trap 'echo got-term; exit 9' TERM; echo ready; sleep 60 & wait",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert cli.stdout.readline() == b"ready\n"
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(15) == 9
+        assert cli.stdout.read() == b"got-term\n"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        cli.stdout.close()
+        cli.stderr.close()

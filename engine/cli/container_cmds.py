@@ -340,7 +340,11 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         print(record.id)
         return 0
     tty = args.tty and os.isatty(0)
-    result = runtime.start(config, record.id, attach=True, interactive=args.interactive)
+    winsize = None
+    if tty:
+        size = os.get_terminal_size(0)
+        winsize = (size.lines, size.columns)
+    result = runtime.start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize)
     return attach_session(config, result, interactive=args.interactive, tty=args.tty and tty,
                           proxy_signals=args.sig_proxy != "false")
 
@@ -355,7 +359,11 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         record = find_container(config, args.containers[0])
         interactive = args.interactive and bool(record.config.get("OpenStdin"))
-        result = runtime.start(config, record.id, attach=True, interactive=interactive)
+        winsize = None
+        if record.config.get("Tty") and os.isatty(0):
+            size = os.get_terminal_size(0)
+            winsize = (size.lines, size.columns)
+        result = runtime.start(config, record.id, attach=True, interactive=interactive, winsize=winsize)
         if result.attach is None:
             return 0
         return attach_session(config, result, interactive=interactive, tty=bool(record.config.get("Tty")) and os.isatty(0))
@@ -646,12 +654,11 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     tty = args.tty
     master = slave = None
     if tty:
-        master, slave = os.openpty()
-        if os.isatty(0):
-            import fcntl
-            import termios
+        from engine.state import find_container
 
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8)))
+        master, slave = open_container_pty(find_container(config, args.container).pid)
+        if os.isatty(0):
+            _copy_winsize(0, master)
         stdio = (slave, slave, slave)
     elif args.detach:
         stdio = (None, None, None)
@@ -672,17 +679,51 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     return 128 - code if code < 0 else code
 
 
+def open_container_pty(pid: int) -> tuple[int, int]:
+    """A pty from the container's own devpts (as runc's exec does), so `tty` names /dev/pts/N inside.
+
+    The master is opened through /proc/<pid>/root and checked to be a devpts ptmx that is not the
+    host's; the slave comes from the master itself (TIOCGPTPEER), never from a path.
+    """
+    import fcntl
+    import stat
+    import struct
+    import termios
+
+    ptmx = os.open(f"/proc/{pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(ptmx)
+        host_pts = os.stat("/dev/pts")
+        if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 5 or st.st_dev == host_pts.st_dev:
+            raise DockuiError("the container's /dev/pts/ptmx is not its own devpts")
+        fcntl.ioctl(ptmx, getattr(termios, "TIOCSPTLCK", 0x40045431), struct.pack("i", 0))
+        slave = fcntl.ioctl(ptmx, 0x5441, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)  # TIOCGPTPEER
+    except BaseException:
+        os.close(ptmx)
+        raise
+    return ptmx, slave
+
+
+def _copy_winsize(source: int, target: int) -> None:
+    import fcntl
+    import termios
+
+    fcntl.ioctl(target, termios.TIOCSWINSZ, fcntl.ioctl(source, termios.TIOCGWINSZ, bytes(8)))
+
+
 def _relay_pty(master: int, interactive: bool) -> None:
     """Copy between our terminal and the exec's pty until the pty closes."""
     import select
 
     saved = None
-    if interactive and os.isatty(0):
+    old_winch = None
+    if os.isatty(0):  # raw, so the container's pty alone translates newlines (as docker does)
         import termios
         import tty as tty_mod
 
         saved = termios.tcgetattr(0)
         tty_mod.setraw(0)
+        old_winch = signal.signal(signal.SIGWINCH, lambda *_: _copy_winsize(0, master))
     try:
         watched = [master] + ([0] if interactive else [])
         while True:
@@ -706,6 +747,7 @@ def _relay_pty(master: int, interactive: bool) -> None:
             import termios
 
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            signal.signal(signal.SIGWINCH, old_winch)
         os.close(master)
 
 

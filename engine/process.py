@@ -278,6 +278,7 @@ def _exec(argv: list[str], env: list[str], cwd: str, user: ExecUser) -> None:
         key, _, value = item.partition("=")
         environment[key] = value
     _reset_signals()
+    os.umask(0o022)  # Docker's default, whatever the engine runs with
     try:
         os.execve(path, argv, environment)
     except OSError as exc:
@@ -310,6 +311,8 @@ def _loopback_up() -> None:
 def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> None:
     """Runs in the forked child (PID 1 of the new pid namespace). Never returns."""
     try:
+        msg_w = _move_high(msg_w)  # stdio set-up below must never land on the channel
+        go_r = _move_high(go_r)
         security.set_dumpable(False)
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
         join_net = _net_namespace_path(spec.network)
@@ -334,9 +337,10 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
         source_fds = rootfs_mod.open_bind_sources(binds)
         # By path: the descriptor itself belongs to a mount of the parent's namespace.
         console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty else None
+        cgroup_layout = rootfs_mod.host_cgroup_layout()
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
         rootfs_mod.pivot_into(spec.rootfs)
-        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console)
+        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroup_layout)
         rootfs_mod.mount_binds(binds, source_fds)
         for fd in [*source_fds, *([console] if console is not None else [])]:
             os.close(fd)
@@ -358,6 +362,13 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
     os._exit(127)
+
+
+def _move_high(fd: int) -> int:
+    """Move a descriptor to >= 10 so dup2 onto 0-2 cannot clobber it (caller may lack 0-2)."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
 
 
 def _reap(pid: int) -> None:
@@ -401,9 +412,11 @@ def spawn_container(
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     try:
         pid = _fork_in_pid_namespace(None)
-    except BaseException:
+    except BaseException as exc:
         for fd in (msg_r, msg_w, go_r, go_w):
             os.close(fd)
+        if isinstance(exc, OSError):
+            raise DockuiError(f"cannot create the container's pid namespace: {exc.strerror}") from exc
         raise
     if pid == 0:
         os.close(msg_r)
@@ -557,6 +570,7 @@ def exec_in_container(
         if child == 0:
             try:
                 os.close(msg_r)
+                msg_w = _move_high(msg_w)
                 security.set_dumpable(False)
                 for procs in cgroup_procs:
                     with open(procs, "w") as f:

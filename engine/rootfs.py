@@ -153,8 +153,13 @@ def _ensure_file(path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 
 
-def mount_standard(shm_size: int, privileged: bool, console_tree: int | None) -> None:
-    """/proc, /dev with its nodes, /dev/pts, /dev/shm, /dev/mqueue, /sys (read-only unless privileged)."""
+def mount_standard(
+    shm_size: int,
+    privileged: bool,
+    console_tree: int | None,
+    cgroups: tuple[list[CgroupMount], list[tuple[str, str]]] | None = None,
+) -> None:
+    """/proc, /dev with its nodes, /dev/pts, /dev/shm, /dev/mqueue, /sys and /sys/fs/cgroup (read-only unless privileged)."""
     _ensure_dir("/proc")
     syscalls.mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV)
     _ensure_dir("/dev")
@@ -181,6 +186,77 @@ def mount_standard(shm_size: int, privileged: bool, console_tree: int | None) ->
     _ensure_dir("/sys")
     sys_flags = MS_NOSUID | MS_NOEXEC | MS_NODEV | (0 if privileged else MS_RDONLY)
     syscalls.mount("sysfs", "/sys", "sysfs", sys_flags)
+    if cgroups is not None:
+        mount_cgroups(cgroups, writable=privileged)
+
+
+@dataclass
+class CgroupMount:
+    """One cgroup hierarchy of the host: recreated (namespaced, read-only) in the container."""
+
+    name: str  # directory under /sys/fs/cgroup ("" when /sys/fs/cgroup itself is cgroup2)
+    fstype: str  # "cgroup" or "cgroup2"
+    options: str  # v1: the hierarchy's controllers/name ("memory", "name=systemd")
+
+
+def host_cgroup_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[list[CgroupMount], list[tuple[str, str]]]:
+    """The hierarchies mounted under /sys/fs/cgroup, and the symlinks there (e.g. cpu -> cpu,cpuacct).
+
+    Read before pivot_root, so the container gets the same layout as the host (v1, v2 or hybrid).
+    """
+    mounts = []
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            point, fstype, options = fields[4], fields[sep + 1], fields[sep + 3]
+            if fstype not in ("cgroup", "cgroup2"):
+                continue
+            if point == "/sys/fs/cgroup":
+                name = ""
+            elif point.startswith("/sys/fs/cgroup/") and "/" not in point[len("/sys/fs/cgroup/"):]:
+                name = point[len("/sys/fs/cgroup/"):]
+            else:
+                continue
+            kept = ",".join(o for o in options.split(",") if o not in ("rw", "ro"))
+            mounts.append(CgroupMount(name, fstype, kept))
+    links = []
+    try:
+        for entry in os.scandir("/sys/fs/cgroup"):
+            if entry.is_symlink():
+                links.append((entry.name, os.readlink(entry.path)))
+    except OSError:
+        pass
+    return mounts, links
+
+
+def mount_cgroups(layout: tuple[list[CgroupMount], list[tuple[str, str]]], writable: bool) -> None:
+    """/sys/fs/cgroup like Docker: each hierarchy seen from the container's cgroup namespace.
+
+    Mounted after unsharing the cgroup namespace, so each shows the container's own group as its
+    root. Read-only unless privileged. A hierarchy the kernel refuses is left out.
+    """
+    mounts, links = layout
+    if not mounts:
+        return
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if writable else MS_RDONLY)
+    if len(mounts) == 1 and mounts[0].name == "":
+        syscalls.mount("cgroup2", "/sys/fs/cgroup", "cgroup2", flags)
+        return
+    syscalls.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    for mount in mounts:
+        if not mount.name:
+            continue
+        target = f"/sys/fs/cgroup/{mount.name}"
+        os.mkdir(target, 0o555)
+        try:
+            syscalls.mount(mount.fstype, target, mount.fstype, flags, mount.options or None)
+        except OSError:
+            os.rmdir(target)
+    for name, target in links:
+        os.symlink(target, f"/sys/fs/cgroup/{name}")
+    if not writable:
+        syscalls.mount(None, "/sys/fs/cgroup", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
 def _remount_readonly(path: str) -> None:

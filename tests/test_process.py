@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,11 @@ from tests.test_process_support import (
     host_mounts_under,
     make_spec,
     processes_rooted_under,
+    remove_cgroup,
     run,
     run_spec,
     status_field,
+    v1_pids_cgroup,
 )
 
 pytestmark = pytest.mark.root
@@ -275,3 +278,42 @@ def test_restart_in_same_process_gets_a_fresh_pid_namespace(tmp_path: Path, busy
 def test_spec_without_command_is_refused() -> None:
     with pytest.raises(InvalidArgument):
         spawn_container(ProcessSpec(argv=[], rootfs=Path("/nonexistent")), (None, None, None))
+
+
+def test_exec_joins_the_container_cgroup(tmp_path: Path, busybox_rootfs: Path) -> None:
+    group = v1_pids_cgroup(f"dockui-iso-{uuid.uuid4().hex[:8]}")
+    if group is None:
+        pytest.skip("no cgroup v1 pids hierarchy on this host")
+    pid = None
+    try:
+        spec = make_spec(tmp_path, busybox_rootfs, ["sleep", "60"])
+        pid = spawn_container(spec, (None, None, None), lambda p: (group / "cgroup.procs").write_text(str(p)))
+        child = exec_in_container(pid, ["sleep", "60"], ["PATH=/bin"], wait=False)
+        assert sorted(int(p) for p in (group / "cgroup.procs").read_text().split()) == sorted([pid, child])
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        remove_cgroup(group)
+
+
+def test_umask_and_closed_caller_stdio(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """The engine's umask does not leak in; a caller without fds 0-2 still gets errors reported."""
+    old = os.umask(0o077)
+    try:
+        result = run(tmp_path, busybox_rootfs, "umask", name="a")
+    finally:
+        os.umask(old)
+    assert result.out.strip() == "0022"
+    saved = [os.dup(fd) for fd in (0, 1, 2)]
+    try:
+        for fd in (0, 1, 2):
+            os.close(fd)
+        with pytest.raises(CommandNotFound):  # the error channel would be fd 0-2 without care
+            spawn_container(make_spec(tmp_path, busybox_rootfs, ["no-such-command"], name="b"), (None, None, None))
+    finally:
+        for fd, copy in enumerate(saved):
+            os.dup2(copy, fd)
+            os.close(copy)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,3 +108,25 @@ def processes_rooted_under(path: Path) -> list[int]:
         if root.startswith(str(path)):
             found.append(int(entry))
     return found
+
+
+def v1_pids_cgroup(name: str) -> Path | None:
+    """A fresh v1 `pids` group (the hybrid CI host has one); None where there is no v1 pids hierarchy."""
+    root = Path("/sys/fs/cgroup/pids")
+    if not (root / "cgroup.procs").exists() or (root / "cgroup.subtree_control").exists():
+        return None
+    path = root / name
+    path.mkdir()
+    return path
+
+
+def remove_cgroup(path: Path) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

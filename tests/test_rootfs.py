@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ import pytest
 from engine.errors import DockuiError
 from engine.process import BindMount, ProcessSpec, spawn_container
 from engine.security import DEFAULT_MASKED_PATHS
-from tests.test_process_support import host_mounts_under, make_spec, processes_rooted_under, run, run_spec
+from tests.test_process_support import (
+    host_mounts_under,
+    make_spec,
+    processes_rooted_under,
+    remove_cgroup,
+    run,
+    run_spec,
+    v1_pids_cgroup,
+)
 
 pytestmark = pytest.mark.root
 
@@ -155,3 +164,20 @@ def test_plain_directory_root_without_overlay(tmp_path: Path, busybox_rootfs: Pa
     shutil.copytree(busybox_rootfs, root, symlinks=True)
     result = run_spec(ProcessSpec(argv=["sh", "-c", "echo $$; ls /"], rootfs=root, env=["PATH=/bin"]))
     assert result.out.split()[0] == "1" and "bin" in result.out.split()
+
+
+def test_sys_fs_cgroup_shows_the_containers_own_group_read_only(tmp_path: Path, busybox_rootfs: Path) -> None:
+    group = v1_pids_cgroup(f"dockui-iso-{uuid.uuid4().hex[:8]}")
+    if group is None:
+        pytest.skip("no cgroup v1 pids hierarchy on this host")
+    try:
+        (group / "pids.max").write_text("77")
+        spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c",
+                         "grep ':pids:' /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max; "
+                         "echo 5 2>/dev/null > /sys/fs/cgroup/pids/pids.max || echo cgroup-ro"])
+        result = run_spec(spec, on_ready=lambda pid: (group / "cgroup.procs").write_text(str(pid)))
+        assert result.out.split() == [result.out.split()[0], "77", "cgroup-ro"]
+        assert result.out.split()[0].endswith(":pids:/")  # the cgroup namespace hides the host path
+        assert (group / "pids.max").read_text().strip() == "77"
+    finally:
+        remove_cgroup(group)

@@ -135,7 +135,7 @@ async def test_network_tree_shows_the_real_veth(drop_bridge: None, engine: Engin
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_real_dockui_in_tmux(engine: Engine) -> None:
-    """The console entry point, terminal set-up and quit, end to end in a real terminal."""
+    """The console entry point, terminal set-up, `e` (exec shell) and quit, end to end in a real terminal."""
     engine.out("run", "-d", "--network", "none", "--name", "tui-tmux", "busybox", *STOPPABLE)
     session = f"dockui-test-{uuid.uuid4().hex[:8]}"
     dockui = REPO / ".venv" / "bin" / "dockui"
@@ -152,6 +152,14 @@ def test_real_dockui_in_tmux(engine: Engine) -> None:
         assert wait_until(lambda: "tui-tmux" in screen() and "Up" in screen(), timeout=20), screen()
         text = screen()
         assert "1 Containers" in text and "CPU % is of one core" in text
+        # e: the app suspends into a real pty shell inside the container, and comes back after exit
+        subprocess.run(["tmux", "send-keys", "-t", session, "e"], check=True)
+        assert wait_until(lambda: "shell in tui-tmux" in screen() and "/ #" in screen(), timeout=15), screen()
+        subprocess.run(["tmux", "send-keys", "-t", session, "echo INSIDE-$((6*7)) $(hostname)", "Enter"], check=True)
+        cid = state.find_container(engine.config, "tui-tmux").id
+        assert wait_until(lambda: f"INSIDE-42 {cid[:12]}" in screen(), timeout=10), screen()
+        subprocess.run(["tmux", "send-keys", "-t", session, "exit", "Enter"], check=True)
+        assert wait_until(lambda: "1 Containers" in screen() and "tui-tmux" in screen(), timeout=10), screen()
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
         time.sleep(0.1)

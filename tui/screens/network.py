@@ -14,6 +14,14 @@ from tui.widgets.charts import human_bytes
 from tui.widgets.nav import NavBar
 
 
+def _link(value: str) -> str:
+    """Docker's HostConfig.Links entry "/web:/client/frontend" as "web as frontend"."""
+    name, _, alias = value.partition(":")
+    if name.startswith("/") and alias.startswith("/"):
+        return f"{name.lstrip('/')} as {alias.rsplit('/', 1)[-1]}"
+    return value
+
+
 class NetworkScreen(DataScreen):
     def __init__(self) -> None:
         super().__init__()
@@ -95,5 +103,5 @@ class NetworkScreen(DataScreen):
     @staticmethod
     def _details(p: Any) -> list[Text]:
         out = [Text(f"port {x}") for x in p.published]
-        out += [Text(f"link {x}") for x in p.links]
+        out += [Text(f"link {_link(x)}") for x in p.links]
         return out

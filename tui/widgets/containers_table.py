@@ -30,13 +30,24 @@ COLUMNS: tuple[tuple[str, str, Callable[[ContainerView], Any], bool], ...] = (
     ("ip", "IP", lambda c: tuple(int(x) for x in c.ip.split(".")) if c.ip else (), False),
     ("ports", "PORTS", lambda c: c.ports, False),
     ("cpu", "CPU %", lambda c: c.cpu_percent or -1.0, True),
-    ("cpu_spark", "CPU 20s", lambda c: c.cpu_percent or -1.0, False),
+    ("cpu_spark", "CPU trend", lambda c: c.cpu_percent or -1.0, False),
     ("mem", "MEM", lambda c: c.mem_usage or -1, True),
     ("mem_pct", "MEM %", lambda c: c.mem_percent or -1.0, False),
-    ("mem_spark", "MEM 20s", lambda c: c.mem_usage or -1, False),
+    ("mem_spark", "MEM trend", lambda c: c.mem_usage or -1, False),
 )
 SORTABLE = tuple(key for key, *_ in COLUMNS if key not in ("cpu_spark", "mem_spark"))
 NARROW = 120
+
+
+def memory_sparkline(values: Sequence[float], width: int) -> str:
+    """Memory moves little: scale between the window's low and high, and draw a steady line flat."""
+    points = list(values)[-width:]
+    if not points:
+        return " " * width
+    low, high = min(points), max(points)
+    if high <= 0 or (high - low) < 0.02 * high:
+        return ("▄" * len(points)).rjust(width)
+    return sparkline([v - low * 0.9 for v in points], width, high - low * 0.9)
 
 
 class ContainersTable(DataTable):
@@ -164,7 +175,6 @@ class ContainersTable(DataTable):
     def _cells_for(self, c: ContainerView, columns: list[tuple[str, str, Callable[[ContainerView], Any], bool]],
                    styles: dict[str, Style]) -> tuple[Any, ...]:
         style = styles.get(c.status, Style())
-        mem_top = max(c.mem_history) if c.mem_history else None
         image_width = 16 if self._narrow else 22
         values = {
             "name": Text.assemble((GLYPHS.get(c.status, "?"), style), " ", c.name),
@@ -177,6 +187,6 @@ class ContainersTable(DataTable):
             "cpu_spark": sparkline(c.cpu_history, 8, max(5.0, *c.cpu_history)) if c.cpu_history else " " * 8,
             "mem": Text(human_bytes(c.mem_usage) if c.mem_usage is not None else "--", justify="right"),
             "mem_pct": Text(f"{c.mem_percent:5.1f}%" if c.mem_percent is not None else "--", justify="right"),
-            "mem_spark": sparkline(c.mem_history, 8, mem_top) if c.mem_history else " " * 8,
+            "mem_spark": memory_sparkline(c.mem_history, 8),
         }
         return tuple(values[key] for key, *_ in columns)

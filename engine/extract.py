@@ -4,7 +4,7 @@ Why not `tarfile.extractall`: its filters are not a sandbox (a run of CVEs, the 
 of symlinks). Here every path is cleaned lexically, must stay inside the layer, and is then opened
 component by component with `O_NOFOLLOW|O_DIRECTORY` relative to the layer's own descriptor, so a
 symlink already in the layer can never carry a write outside it. The tar is parsed block by block
-(headers via `tarfile.TarInfo.frombuf`), which also lets us:
+(our own header parser, checked against Go's archive/tar rules), which also lets us:
 
 * hash the uncompressed stream as it goes by (the layer's diff_id), with no second pass;
 * keep the raw header and padding bytes, plus references to file contents now on disk
@@ -223,6 +223,76 @@ def _parse_pax(data: bytes) -> dict[str, bytes]:
     return records
 
 
+class Header:
+    """One tar header's fields (what `tarfile.TarInfo` has, parsed without its overhead)."""
+
+    __slots__ = ("name", "linkname", "type", "mode", "uid", "gid", "size", "mtime", "devmajor", "devminor")
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.linkname = ""
+        self.type = tarfile.REGTYPE
+        self.mode = 0
+        self.uid = 0
+        self.gid = 0
+        self.size = 0
+        self.mtime: float = 0
+        self.devmajor = 0
+        self.devminor = 0
+
+
+def _number(field: bytes) -> int:
+    """A numeric header field: octal text, or GNU base-256 when the high bit is set."""
+    if field and field[0] & 0x80:
+        if field[0] != 0x80:
+            raise IntegrityError("layer tar has a negative base-256 number in a header")
+        return int.from_bytes(field[1:], "big")
+    text = field.split(b"\x00", 1)[0].strip()
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise IntegrityError(f"layer tar has a malformed number in a header: {text!r}") from None
+
+
+def parse_header(buf: bytes) -> Header:
+    """Parse a 512-byte ustar/GNU/v7 header block as Go's archive/tar does (checksum verified)."""
+    stored = buf[148:156].split(b"\x00", 1)[0].strip()
+    try:
+        checksum = int(stored, 8)
+    except ValueError:
+        raise IntegrityError("layer is not a valid tar: bad header checksum field") from None
+    unsigned = sum(buf) - sum(buf[148:156]) + 256
+    if checksum != unsigned:
+        high = sum(1 for b in buf if b > 127) - sum(1 for b in buf[148:156] if b > 127)
+        signed = unsigned - 256 * high  # old tars summed signed chars
+        if checksum != signed:
+            raise IntegrityError("layer is not a valid tar: header checksum mismatch")
+    h = Header()
+    h.name = _nts(buf[0:100])
+    h.mode = _number(buf[100:108])
+    h.uid = _number(buf[108:116])
+    h.gid = _number(buf[116:124])
+    h.size = _number(buf[124:136])
+    h.mtime = _number(buf[136:148])
+    h.type = buf[156:157] or tarfile.REGTYPE
+    h.linkname = _nts(buf[157:257])
+    magic = buf[257:265]
+    if magic[:6] == b"ustar\x00":  # POSIX ustar/pax: the name may continue in the prefix field
+        h.devmajor = _number(buf[329:337])
+        h.devminor = _number(buf[337:345])
+        prefix = _nts(buf[345:500])
+        if prefix:
+            h.name = prefix + "/" + h.name
+    elif magic == b"ustar  \x00":  # GNU: no prefix (those bytes hold atime/ctime)
+        h.devmajor = _number(buf[329:337])
+        h.devminor = _number(buf[337:345])
+    if h.type == tarfile.AREGTYPE and h.name.endswith("/"):
+        h.type = tarfile.DIRTYPE
+    return h
+
+
 def _nts(data: bytes) -> str:
     return data.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
 
@@ -383,10 +453,7 @@ class _Extractor:
                     raise IntegrityError(f"layer tar has more than {MAX_TRAILER} bytes after its end-of-archive marker")
                 self.raw(header + rest)
                 break
-            try:
-                info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
-            except tarfile.HeaderError as exc:
-                raise IntegrityError(f"layer is not a valid tar: {exc}") from None
+            info = parse_header(header)
             self.raw(header)
             kind = info.type
             size = info.size
@@ -423,7 +490,7 @@ class _Extractor:
                 size = 0
             self.entry(info, xattrs, size)
 
-    def _apply_pax(self, info: tarfile.TarInfo, records: dict[str, bytes]) -> dict[str, bytes]:
+    def _apply_pax(self, info: Header, records: dict[str, bytes]) -> dict[str, bytes]:
         xattrs: dict[str, bytes] = {}
         try:
             for key, value in records.items():
@@ -452,7 +519,7 @@ class _Extractor:
             raise IntegrityError(f"layer entry {info.name!r} has a negative size or id")
         return xattrs
 
-    def entry(self, info: tarfile.TarInfo, xattrs: dict[str, bytes], size: int) -> None:
+    def entry(self, info: Header, xattrs: dict[str, bytes], size: int) -> None:
         name = info.name
         parts = clean_path(name)
         kind = info.type
@@ -537,7 +604,7 @@ class _Extractor:
 
     def _regular(
         self,
-        info: tarfile.TarInfo,
+        info: Header,
         xattrs: dict[str, bytes],
         parts: tuple[str, ...],
         pfd: int,
@@ -571,7 +638,7 @@ class _Extractor:
         if data_blocks > size:
             self.raw(self.src.read_exact(data_blocks - size, f"the padding of {info.name!r}"))
 
-    def _hardlink(self, info: tarfile.TarInfo, parts: tuple[str, ...], pfd: int) -> None:
+    def _hardlink(self, info: Header, parts: tuple[str, ...], pfd: int) -> None:
         try:
             target = clean_path(info.linkname)
         except IntegrityError:
@@ -592,7 +659,7 @@ class _Extractor:
         finally:
             os.close(tfd)
 
-    def _whiteout(self, info: tarfile.TarInfo, parts: tuple[str, ...], name: str) -> None:
+    def _whiteout(self, info: Header, parts: tuple[str, ...], name: str) -> None:
         base = parts[-1]
         if base == OPAQUE_WHITEOUT:
             fd = self._walk(parts[:-1], True, name)

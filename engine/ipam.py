@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument
-from engine.fsutil import atomic_write_json, file_lock, read_json
+from engine.fsutil import file_lock, read_json
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
@@ -142,6 +143,25 @@ def lock(config: EngineConfig) -> Iterator[None]:
             depth[path] = 0
 
 
+def store_json(path: Path, obj: object) -> None:
+    """Replace `path` atomically (temp + rename), without fsync.
+
+    Network state is runtime state: a process killed at any point leaves the old or the new file,
+    never a mix, which is what concurrent runs and crash recovery need. Only a power loss could
+    roll a file back, and then no container is running and an address that reappears free is
+    simply handed out again (a restarted container gets a fresh one, never a duplicate). Skipping
+    the two fsyncs per write saves ~7 ms per write on this VM, a third of the per-container budget.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        tmp.write_text(json.dumps(obj, indent=1))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _load(pool: Pool, config: EngineConfig) -> dict:
     return read_json(pool.path(config), None) or {
         "subnet": str(pool.subnet),
@@ -177,7 +197,7 @@ def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str
     addresses[str(chosen)] = container_id
     if requested is None:
         state["last"] = str(chosen)
-    atomic_write_json(pool.path(config), state)
+    store_json(pool.path(config), state)
     return chosen
 
 
@@ -209,7 +229,7 @@ def release(config: EngineConfig, pool: Pool, container_id: str) -> list[str]:
     if freed:
         for ip in freed:
             del state["addresses"][ip]
-        atomic_write_json(pool.path(config), state)
+        store_json(pool.path(config), state)
     return freed
 
 

@@ -290,6 +290,8 @@ def parse_header(buf: bytes) -> Header:
         h.devminor = _number(buf[337:345])
     if h.type == tarfile.AREGTYPE and h.name.endswith("/"):
         h.type = tarfile.DIRTYPE
+    if h.type == tarfile.DIRTYPE:
+        h.name = h.name.rstrip("/")
     return h
 
 

@@ -336,3 +336,34 @@ def test_whiteouts_and_opaque_dirs_merge_as_expected_under_overlayfs(engine_conf
         subprocess.run(["umount", str(merged)], check=True)
     store.remove_rw_layer("dockuitestoverlay")
     assert not rw.exists()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT])
+def test_header_parser_agrees_with_tarfile(fmt: int) -> None:
+    from engine.extract import parse_header
+
+    members = [
+        member("plain", data=b"abc", mode=0o4755, uid=1000, gid=1001, mtime=MTIME),
+        member("dir/", tarfile.DIRTYPE, mode=0o1777),
+        member("a" * 50 + "/" + "b" * 90, data=b"prefixed name"),
+        member("dev", tarfile.CHRTYPE, devmajor=136, devminor=4),
+        member("sym", tarfile.SYMTYPE, linkname="target/elsewhere"),
+        member("hard", tarfile.LNKTYPE, linkname="plain"),
+    ]
+    if fmt == tarfile.GNU_FORMAT:
+        members.append(member("bigid", data=b"", uid=3_000_000_000))  # base-256 in GNU headers
+    blob = make_tar(members, fmt)
+    offset, compared = 0, 0
+    while offset < len(blob) and blob[offset : offset + 512] != bytes(512):
+        block = blob[offset : offset + 512]
+        ours, theirs = parse_header(block), tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        fields = ("name", "linkname", "type", "mode", "uid", "gid", "size", "mtime", "devmajor", "devminor")
+        assert {f: getattr(ours, f) for f in fields} == {f: getattr(theirs, f) for f in fields}
+        compared += 1
+        size = theirs.size if theirs.type not in (tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE) else 0
+        offset += 512 + -(-size // 512) * 512
+    assert compared >= len(members)
+    bad = bytearray(make_tar(members[:1], fmt)[:512])
+    bad[0] ^= 1
+    with pytest.raises(IntegrityError, match="checksum"):
+        parse_header(bytes(bad))

@@ -29,6 +29,7 @@ FRAME_STDIN_EOF = 3
 FRAME_RESIZE = 4  # payload: rows, cols as two 2-byte big-endian ints
 FRAME_EXIT = 5  # payload: exit code as a 4-byte big-endian signed int
 MAX_PARTIAL = 16 * 1024
+START_GRACE = 0.25  # seconds the full start stage relays before exec'ing the small watch stage
 ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -128,25 +129,28 @@ def encode_kv(ctx: dict) -> list:
     return [f"{k}={v}" for k, v in ctx.items() if v is not None]
 
 
-def watch(ctx: dict) -> None:
-    """Relay the container's output until it exits, then hand over to the finish stage."""
+def watch(ctx: dict, grace: float | None = None) -> bool:
+    """Relay the container's output until it exits (True, ctx["exit"] set).
+
+    With `grace` (seconds), give up after that long while it still runs (False, ctx updated), so
+    the start stage can finish short-lived containers in-process and exec the small watch stage
+    only for those that live on.
+    """
     import select
+    import time
 
     pid = int(ctx["pid"])
-    out_fd = int(ctx.get("out", -1))
-    err_fd = int(ctx.get("err", -1))
     pty_fd = int(ctx.get("pty", -1))
     in_fd = int(ctx.get("in", -1))
     attach_fd = int(ctx.get("attach", -1))
     log = LogWriter(ctx["log"])
     reader = FrameReader()
     sources = {}
-    if pty_fd >= 0:
-        sources[pty_fd] = "stdout"
-    if out_fd >= 0:
-        sources[out_fd] = "stdout"
-    if err_fd >= 0:
-        sources[err_fd] = "stderr"
+    for key, stream in (("pty", "stdout"), ("out", "stdout"), ("err", "stderr")):
+        fd = int(ctx.get(key, -1))
+        if fd >= 0:
+            sources[fd] = stream
+    keys = {int(ctx[k]): k for k in ("pty", "out", "err") if int(ctx.get(k, -1)) >= 0}
     kinds = {"stdout": FRAME_STDOUT, "stderr": FRAME_STDERR}
     try:
         pidfd = os.pidfd_open(pid)
@@ -160,18 +164,31 @@ def watch(ctx: dict) -> None:
     if pidfd >= 0:
         poller.register(pidfd, select.POLLIN)
     exited = pidfd < 0
+    give_up = None if grace is None else time.monotonic() + grace
     drain_deadline = None
     while sources or not exited:
         timeout = None
         if exited:
-            import time
-
             # Every writer died with the pid namespace; a stray fd holder gets 2 s, then we go on.
             if drain_deadline is None:
                 drain_deadline = time.monotonic() + 2.0
             timeout = max(0, int((drain_deadline - time.monotonic()) * 1000))
             if timeout == 0:
                 break
+        elif give_up is not None:
+            timeout = max(0, int((give_up - time.monotonic()) * 1000))
+            if timeout == 0:
+                log.flush()
+                os.close(log.fd)
+                if pidfd >= 0:
+                    os.close(pidfd)
+                for key in ("pty", "out", "err"):
+                    ctx[key] = "-1"
+                for fd in sources:
+                    ctx[keys[fd]] = str(fd)
+                ctx["in"] = str(in_fd)
+                ctx["attach"] = str(attach_fd)
+                return False
         for fd, _events in poller.poll(timeout):
             if fd == pidfd:
                 exited = True
@@ -213,12 +230,19 @@ def watch(ctx: dict) -> None:
                 poller.unregister(fd)
                 del sources[fd]
                 os.close(fd)
+                if fd == pty_fd:
+                    pty_fd = -1
                 continue
             log.write(stream, data)
             if attach_fd >= 0 and not write_all(attach_fd, frame(kinds[stream], data)):
                 poller.unregister(attach_fd)
                 attach_fd = -1
     log.flush()
+    os.close(log.fd)
+    if pidfd >= 0:
+        os.close(pidfd)
+    for fd in sources:
+        os.close(fd)
     try:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
@@ -231,7 +255,7 @@ def watch(ctx: dict) -> None:
         ctx.pop(key, None)
     if in_fd >= 0:
         os.close(in_fd)
-    exec_stage("finish", ctx)
+    return True
 
 
 def exec_stage(stage: str, ctx: dict) -> None:
@@ -462,7 +486,10 @@ def start(ctx: dict) -> None:
         return
     report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
     ctx.update(handoff)
-    exec_stage("watch", ctx)
+    if watch(ctx, grace=START_GRACE):
+        finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
+    else:
+        exec_stage("watch", ctx)
 
 
 def failed(config, cid: str, ctx: dict, message: str, code: int) -> None:  # noqa: ANN001
@@ -571,8 +598,7 @@ def finish(ctx: dict) -> None:
         if record.status == "restarting":
             for key in ("exit", "pid", "oom"):
                 ctx.pop(key, None)
-            start(ctx)
-            return
+            exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
     if record.host_config.get("AutoRemove"):
         try:
             runtime.remove(config, cid, volumes=True)
@@ -589,6 +615,7 @@ def main(argv: list) -> int:
             os.set_inheritable(fd, False)
     if stage == "watch":
         watch(ctx)
+        exec_stage("finish", ctx)
         return 0
     if stage == "start":
         start(ctx)

@@ -186,11 +186,16 @@ def stop_signal(image_config: Mapping[str, object] | None, override: str | None 
 
 @dataclass
 class ExecUser:
+    """Who the process runs as; unpacks as (uid, gid, groups) like the agreed interface says."""
+
     uid: int
     gid: int
     groups: list[int] = field(default_factory=list)
     home: str = "/"
     name: str = ""
+
+    def __iter__(self):  # noqa: ANN204 - uid, gid, groups = resolve_user(...)
+        return iter((self.uid, self.gid, self.groups))
 
 
 def _open_in_root(root_fd: int, relpath: str) -> int:

@@ -91,12 +91,35 @@ def test_exec_failures_map_to_126_and_127(tmp_path: Path, busybox_rootfs: Path, 
     assert argv[0] in str(info.value)
 
 
-def test_not_executable_file_is_126(tmp_path: Path, busybox_rootfs: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "mode"),
+    [("#!/bin/sh\necho hi\n", 0o644), ("\x00\x01 not a program", 0o755)],  # EACCES, ENOEXEC
+)
+def test_not_invokable_file_is_126(tmp_path: Path, busybox_rootfs: Path, content: str, mode: int) -> None:
     spec = make_spec(tmp_path, busybox_rootfs, ["/script"])
-    (spec.overlay.upperdir / "script").write_text("#!/bin/sh\necho hi\n")  # type: ignore[union-attr]
-    os.chmod(spec.overlay.upperdir / "script", 0o644)  # type: ignore[union-attr]
+    (spec.overlay.upperdir / "script").write_text(content)  # type: ignore[union-attr]
+    os.chmod(spec.overlay.upperdir / "script", mode)  # type: ignore[union-attr]
     with pytest.raises(CommandNotInvokable):
         spawn_container(spec, (None, None, None))
+
+
+def test_cwd_through_a_leaked_host_fd_is_refused(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """runc CVE-2024-21626: a working directory reached through /proc/self/fd/N of a host directory."""
+    leaked = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
+    os.set_inheritable(leaked, True)
+    try:
+        spec = make_spec(tmp_path, busybox_rootfs, ["true"], cwd=f"/proc/self/fd/{leaked}")
+        with pytest.raises(DockuiError, match="outside of the container"):
+            spawn_container(spec, (None, None, None))
+        pid = spawn_container(make_spec(tmp_path, busybox_rootfs, ["sleep", "60"], name="d"), (None, None, None))
+        try:
+            with pytest.raises(DockuiError, match="outside of the container"):
+                exec_in_container(pid, ["true"], ["PATH=/bin"], f"/proc/self/fd/{leaked}")
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    finally:
+        os.close(leaked)
 
 
 def test_unknown_user_is_a_clear_125(tmp_path: Path, busybox_rootfs: Path) -> None:

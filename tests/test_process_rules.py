@@ -148,6 +148,8 @@ def test_resolve_user_errors_and_group_add(user_root: Path) -> None:
     with pytest.raises(InvalidArgument, match="range"):
         resolve_user(user_root, "99999999999")
     assert resolve_user(user_root, "app", ["wheel", "4000"]).groups == [50, 10, 4000]
+    uid, gid, groups = resolve_user(user_root, "app")
+    assert (uid, gid, groups) == (1000, 1000, [50])
 
 
 def test_user_files_never_read_outside_the_root(tmp_path: Path, user_root: Path) -> None:

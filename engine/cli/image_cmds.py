@@ -17,6 +17,21 @@ from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NeedsRoot
 
 
+def _handler(func):
+    """Turn a PermissionError on the store's files into one clear line (exit 125)."""
+
+    def wrapper(args: argparse.Namespace, config: EngineConfig) -> int:
+        try:
+            return func(args, config)
+        except PermissionError as exc:
+            verb = " ".join(v for v in (args.verb, getattr(args, "image_verb", None)) if v)
+            raise _permission_error(verb, exc) from None
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Top-level `images`, `rmi`, `tag`, `import`, and the `image` group with Docker's sub-verbs."""
     _add_images(subparsers.add_parser("images", help="List images"))
@@ -82,7 +97,7 @@ def _store(config: EngineConfig):
 
 
 def _permission_error(what: str, exc: PermissionError) -> NeedsRoot:
-    return NeedsRoot(f"{what}: permission denied on {exc.filename or 'the store'} (run it with sudo)")
+    return NeedsRoot(f"{what}: permission denied on {exc.filename or 'the image store'}: run it with sudo")
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -159,6 +174,7 @@ def _rows(records: list, repository: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+@_handler
 def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import human_size, print_table
 
@@ -216,6 +232,7 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
 # --- rmi, tag, prune -----------------------------------------------------------------------------
 
 
+@_handler
 def cmd_rmi(args: argparse.Namespace, config: EngineConfig) -> int:
     store = _store(config)
     status = 0
@@ -231,6 +248,7 @@ def cmd_rmi(args: argparse.Namespace, config: EngineConfig) -> int:
     return status
 
 
+@_handler
 def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
     try:
         _store(config).tag(args.source, args.target)
@@ -239,6 +257,7 @@ def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
     return 0
 
 
+@_handler
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import human_size
 
@@ -342,6 +361,7 @@ def _key_values(rest: str) -> list[tuple[str, str]]:
     return pairs
 
 
+@_handler
 def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli import require_root
 
@@ -357,6 +377,7 @@ def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
 # --- inspect, history ------------------------------------------------------------------------------
 
 
+@_handler
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import print_json
 
@@ -377,6 +398,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
     return status
 
 
+@_handler
 def cmd_history(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import human_size, print_table
 

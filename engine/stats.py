@@ -215,9 +215,12 @@ def decimal_size(n: float) -> str:
 # -------------------------------------------------------------------------------------- reading
 
 
-def _pread_all(fd: int) -> bytes:
+def _pread_all(fd: int, complete_below: int = 2048) -> bytes:
+    """The whole file from offset 0. A seq_file hands out at most about a page per read, so a read
+    of `complete_below` bytes or more may be partial: read on to EOF then. Small counter files
+    (the usual case) cost one syscall."""
     data = os.pread(fd, READ_SIZE, 0)
-    if len(data) < READ_SIZE:
+    if len(data) < complete_below:
         return data
     chunks = [data]
     offset = len(data)
@@ -530,7 +533,7 @@ class Sampler:
             return {}
         if self._net_dev_fd is None:
             self._net_dev_fd = os.open(self._proc_root / "net" / "dev", os.O_RDONLY | os.O_CLOEXEC)
-        return parse_net_dev(_pread_all(self._net_dev_fd))
+        return parse_net_dev(_pread_all(self._net_dev_fd, complete_below=0))
 
     def sample(self) -> StatsSnapshot:
         """Read every target once; rates are relative to the previous call."""

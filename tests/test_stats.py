@@ -195,7 +195,11 @@ def two_netns() -> Iterator[tuple[list[str], list[str], str]]:
     veths = [f"vethdk{tag}a", f"vethdk{tag}b"]
     bridge = f"dkbr{tag}"
     subnet = f"10.{200 + int(tag[:2], 16) % 50}.{int(tag[2:4], 16)}"
+    # 40 idle bridges first: /proc/net/dev then spans more than the page a seq_file read returns,
+    # and the veths come after it (the sampler must read the whole file).
+    dummies = [f"dkdm{tag}{i:02d}" for i in range(40)]
     try:
+        subprocess.run(["ip", "-batch", "-"], input="".join(f"link add {d} type bridge\n" for d in dummies).encode(), check=True)
         _ip("link", "add", bridge, "type", "bridge")
         _ip("link", "set", bridge, "up")
         for i, (name, veth) in enumerate(zip(ns, veths, strict=True)):
@@ -215,6 +219,7 @@ def two_netns() -> Iterator[tuple[list[str], list[str], str]]:
         for veth in veths:
             subprocess.run(["ip", "link", "del", veth], capture_output=True)
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        subprocess.run(["ip", "-batch", "-"], input="".join(f"link del {d}\n" for d in dummies).encode(), capture_output=True)
 
 
 def test_ping_between_two_namespaces_raises_both_packet_counters(

@@ -44,6 +44,8 @@ import fcntl
 import json
 import os
 import signal
+import socket
+import struct
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -289,18 +291,30 @@ def _exec(argv: list[str], env: list[str], cwd: str, user: ExecUser) -> None:
 
 
 def _net_namespace_path(network: str) -> str | None:
+    """None for a new namespace (or host); else the namespace file to join."""
     if network.startswith("container:"):
-        return f"/proc/{int(network.split(':', 1)[1])}/ns/net"
+        target = network.split(":", 1)[1]
+        if not target.isdigit():
+            raise InvalidArgument(f"network {network!r}: give the pid of the container to join")
+        return f"/proc/{int(target)}/ns/net"
     if network.startswith("netns:"):
         return network.split(":", 1)[1]
     return None
 
 
+def _validate(spec: ProcessSpec) -> None:
+    """Refuse a bad spec before forking, with a message for people."""
+    if not spec.argv:
+        raise InvalidArgument("No command specified")
+    if not spec.cwd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{spec.cwd}' is invalid, it needs to be an absolute path")
+    join = _net_namespace_path(spec.network)
+    if join is not None and not os.path.exists(join):
+        raise InvalidArgument(f"network {spec.network!r}: {join} does not exist (is the container running?)")
+
+
 def _loopback_up() -> None:
     """Bring `lo` up in a fresh net namespace (Docker's `--network none` has a working loopback)."""
-    import socket
-    import struct
-
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sH22x", b"lo", 0)
@@ -406,8 +420,7 @@ def spawn_container(
     spec: ProcessSpec, stdio: Stdio, on_namespaces_ready: Callable[[int], None] | None = None
 ) -> int:
     """Start the container's first process; returns its host pid once execve succeeded."""
-    if not spec.argv:
-        raise InvalidArgument("No command specified")
+    _validate(spec)
     msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     try:

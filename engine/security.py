@@ -9,6 +9,8 @@ writes into the devices controller (runc's `AllowedDevices`).
 
 from __future__ import annotations
 
+import ctypes
+import platform
 from typing import NamedTuple
 
 from engine import syscalls
@@ -319,8 +321,6 @@ def denied_syscalls(caps: list[str] | tuple[str, ...]) -> list[str]:
 
 def seccomp_program(caps: list[str] | tuple[str, ...]) -> list[tuple[int, int, int, int]] | None:
     """Classic BPF (code, jt, jf, k) for the container's caps; None where we have no table."""
-    import platform
-
     if platform.machine() != "x86_64":
         return None
     ld_w_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -355,25 +355,24 @@ def seccomp_program(caps: list[str] | tuple[str, ...]) -> list[tuple[int, int, i
     return prog
 
 
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
 def install_seccomp(caps: list[str] | tuple[str, ...]) -> bool:
     """Load the filter into this process (inherited by execve and children). False if unsupported.
 
     Needs no_new_privs or CAP_SYS_ADMIN; the container's init calls it before dropping caps.
     """
-    import ctypes
-
     program = seccomp_program(caps)
     if program is None:
         return False
 
-    class SockFilter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                    ("k", ctypes.c_uint32)]
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
-    filters = (SockFilter * len(program))(*[SockFilter(*ins) for ins in program])
-    fprog = SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(SockFilter)))
+    filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
+    fprog = _SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(_SockFilter)))
     syscalls.prctl(syscalls.PR_SET_SECCOMP, syscalls.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
     return True

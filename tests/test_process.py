@@ -340,3 +340,24 @@ def test_umask_and_closed_caller_stdio(tmp_path: Path, busybox_rootfs: Path) -> 
         for fd, copy in enumerate(saved):
             os.dup2(copy, fd)
             os.close(copy)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"cwd": "relative"}, "absolute path"), ({"network": "container:web"}, "pid"),
+     ({"network": "container:999999999"}, "does not exist")],
+)
+def test_bad_spec_is_refused_before_forking(tmp_path: Path, busybox_rootfs: Path, changes, message) -> None:
+    spec = make_spec(tmp_path, busybox_rootfs, ["true"], **changes)
+    with pytest.raises(InvalidArgument, match=message):
+        spawn_container(spec, (None, None, None))
+
+
+def test_joining_another_containers_network(tmp_path: Path, busybox_rootfs: Path) -> None:
+    first = spawn_container(make_spec(tmp_path, busybox_rootfs, ["sleep", "60"], name="a"), (None, None, None))
+    try:
+        joined = run(tmp_path, busybox_rootfs, "readlink /proc/self/ns/net", name="b", network=f"container:{first}")
+        assert joined.out.strip() == os.readlink(f"/proc/{first}/ns/net")
+    finally:
+        os.kill(first, signal.SIGKILL)
+        os.waitpid(first, 0)

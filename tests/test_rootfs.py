@@ -181,3 +181,26 @@ def test_sys_fs_cgroup_shows_the_containers_own_group_read_only(tmp_path: Path, 
         assert (group / "pids.max").read_text().strip() == "77"
     finally:
         remove_cgroup(group)
+
+
+def test_store_image_layers_through_lowerdir_option(tmp_path: Path, engine_config, busybox_image) -> None:
+    """The agreed interface: the store's short-link lowerdir, mounted from a chdir'ed layers_dir."""
+    from engine.process import OverlayLayers
+    from engine.store import ImageStore
+
+    store = ImageStore(engine_config)
+    container_id = uuid.uuid4().hex * 2
+    rw = store.create_rw_layer(container_id, busybox_image.id)
+    try:
+        overlay = OverlayLayers(engine_config.layers_dir, store.lowerdir_option(busybox_image.id),
+                                rw / "diff", rw / "work")
+        assert overlay.lowerdir.startswith("l/")
+        spec = ProcessSpec(argv=["sh", "-c", "echo $$ > /pid-file; cat /etc/passwd | head -1"], rootfs=rw / "merged",
+                           overlay=overlay, env=["PATH=/bin"])
+        result = run_spec(spec)
+        assert result.out == "root:x:0:0:root:/root:/bin/sh\n"
+        assert (rw / "diff" / "pid-file").read_text() == "1\n"
+        assert host_mounts_under(engine_config.root) == []
+    finally:
+        store.remove_rw_layer(container_id)
+    assert not rw.exists()

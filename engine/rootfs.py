@@ -115,10 +115,13 @@ def mount_root(rootfs: Path, overlay: OverlayLayers | None) -> None:
     if overlay is None:
         syscalls.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
         return
+    options = overlay.options()
+    if len(options.encode()) >= 4096:
+        raise OSError(errno.E2BIG, f"overlay mount options are {len(options)} bytes, over one page: too many layers")
     previous = os.open(".", os.O_PATH | os.O_CLOEXEC)
     try:
         os.chdir(overlay.layers_dir)
-        syscalls.mount("overlay", rootfs, "overlay", 0, overlay.options())
+        syscalls.mount("overlay", rootfs, "overlay", 0, options)
     finally:
         os.fchdir(previous)
         os.close(previous)

@@ -204,3 +204,10 @@ def test_store_image_layers_through_lowerdir_option(tmp_path: Path, engine_confi
     finally:
         store.remove_rw_layer(container_id)
     assert not rw.exists()
+
+
+def test_too_many_layers_is_a_clear_error(tmp_path: Path, busybox_rootfs: Path) -> None:
+    spec = make_spec(tmp_path, busybox_rootfs, ["true"])
+    spec.overlay.lowerdir = ":".join([busybox_rootfs.name] * 600)  # type: ignore[union-attr]
+    with pytest.raises(DockuiError, match="too many layers"):
+        spawn_container(spec, (None, None, None))

@@ -27,6 +27,7 @@ import os
 import secrets
 import socket
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -336,6 +337,7 @@ def default_network(config: EngineConfig) -> NetworkInfo:
         if current is not None:
             return current
     with file_lock(ipam.HOST_LOCK):
+        collect_abandoned_bridges(config)
         subnet = ipam.choose_subnet(_used_subnets(config, exclude=DEFAULT_NETWORK))
         net = NetworkInfo(
             DEFAULT_NETWORK, secrets.token_hex(32), config.bridge_name, str(subnet),
@@ -343,8 +345,43 @@ def default_network(config: EngineConfig) -> NetworkInfo:
         )
         _save_network(config, net)
         # Hold the subnet on the host at once, so a concurrent engine sees it as used.
-        _with_iproute(lambda ipr: _ensure_bridge(ipr, net))
+        _with_iproute(lambda ipr: _ensure_bridge(ipr, net, config))
     return net
+
+
+def collect_abandoned_bridges(config: EngineConfig) -> list[str]:
+    """Delete other engines' idle bridges: any whose root is gone, and default bridges whose root
+    holds no container at all.
+
+    Each default bridge takes a /16 of a small pool (15 of them, then 16 /20s); test suites that
+    make a fresh root per test would otherwise exhaust it. A bridge qualifies only if its ifalias
+    says dockui made it, it has no port, and its root has no endpoint record; such a root chooses
+    its subnet again (and re-creates the bridge) on its next container. Call under HOST_LOCK.
+    """
+    removed = []
+    base = Path("/sys/class/net")
+    for entry in base.iterdir() if base.is_dir() else ():
+        try:
+            alias = (entry / "ifalias").read_text().strip()
+        except OSError:
+            continue
+        if not alias.startswith(ALIAS_PREFIX) or not (entry / "bridge").is_dir():
+            continue
+        table, _, rest = alias[len(ALIAS_PREFIX) :].partition(":")
+        net_name, _, root = rest.partition(":")
+        if not root or Path(root) == config.root or any((entry / "brif").iterdir()):
+            continue
+        if Path(root).exists():
+            if net_name != DEFAULT_NETWORK:
+                continue  # a named network lives as long as its root: its subnet is its identity
+            endpoints = Path(root) / "network" / "endpoints"
+            if endpoints.is_dir() and any(endpoints.glob("*.json")):
+                continue
+        _with_iproute(lambda ipr, name=entry.name: _delete_link(ipr, name))
+        if table.startswith("dockui") and not Path(root).exists():
+            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)  # noqa: S603,S607
+        removed.append(entry.name)
+    return removed
 
 
 def _bridge_missing(name: str) -> bool:
@@ -436,8 +473,16 @@ def _link_index(ipr, name: str) -> int | None:  # noqa: ANN001
         raise
 
 
-def _ensure_bridge(ipr, net: NetworkInfo) -> int:  # noqa: ANN001
-    """The bridge's ifindex; created with its gateway address and brought up if missing."""
+ALIAS_PREFIX = "dockui:"
+
+
+def _ensure_bridge(ipr, net: NetworkInfo, config: EngineConfig) -> int:  # noqa: ANN001
+    """The bridge's ifindex; created with its gateway address and brought up if missing.
+
+    The bridge's ifalias names its engine root, so another engine can tell an abandoned bridge
+    (root gone or without containers) from a live one and give its subnet back (see
+    `collect_abandoned_bridges`).
+    """
     from pyroute2.netlink.exceptions import NetlinkError
 
     index = _link_index(ipr, net.bridge)
@@ -450,6 +495,9 @@ def _ensure_bridge(ipr, net: NetworkInfo) -> int:  # noqa: ANN001
         index = _link_index(ipr, net.bridge)
         if index is None:
             raise DockuiError(f"could not create bridge {net.bridge}")
+        alias = f"{ALIAS_PREFIX}{portmap.table_name(config)}:{net.name}:{config.root}"
+        if len(alias) <= 255:
+            ipr.link("set", index=index, ifalias=alias)
     have = {(a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
     if (net.gateway, net.prefixlen) not in have:
         try:
@@ -820,7 +868,7 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
                     raise NotFound(f"network {ep.network} not found")
                 bridge_index = _bridge_ready(net)
                 if bridge_index is None:  # first use, or someone took it down: the slow, careful path
-                    bridge_index = _with_iproute(lambda ipr, n=net: _ensure_bridge(ipr, n))
+                    bridge_index = _with_iproute(lambda ipr, n=net: _ensure_bridge(ipr, n, config))
                 if not _bridge_missing(ep.host_veth):
                     _rt_delete_link(rt, ep.host_veth)  # a leftover from a crash would block the name
                 _create_veth(rt, ep, bridge_index, pid)
@@ -970,6 +1018,20 @@ def _in_flight(config: EngineConfig, rec: dict) -> bool:
     return False
 
 
+def remove_bridges(config: EngineConfig) -> list[str]:
+    """Delete this root's bridges that have no port, and its nft table if empty (for a root that is
+    being thrown away, e.g. at the end of a test; Docker keeps docker0, and so does a normal engine)."""
+    removed = []
+    with ipam.lock(config):
+        for name in _our_bridges(config):
+            brif = Path("/sys/class/net", name, "brif")
+            if brif.is_dir() and not any(brif.iterdir()):
+                _with_iproute(lambda ipr, n=name: _delete_link(ipr, n))
+                removed.append(name)
+        portmap.remove_rules(config, keep={r["container_id"] for r in _all_records(config)})
+    return removed
+
+
 # ---- named networks ------------------------------------------------------------------------------
 
 
@@ -986,6 +1048,7 @@ def create_network(
             raise Conflict(f"network with name {name} already exists")
         net_id = secrets.token_hex(32)
         with file_lock(ipam.HOST_LOCK):
+            collect_abandoned_bridges(config)
             used = _used_subnets(config)
             if subnet:
                 chosen = ipam.parse_subnet(subnet)
@@ -1005,7 +1068,7 @@ def create_network(
             net = NetworkInfo(name, net_id, f"br-{net_id[:12]}", str(chosen), str(gw), _now(), internal)
             _save_network(config, net)
             try:
-                _with_iproute(lambda ipr: _ensure_bridge(ipr, net))
+                _with_iproute(lambda ipr: _ensure_bridge(ipr, net, config))
             except BaseException:
                 (_networks_dir(config) / f"{name}.json").unlink(missing_ok=True)
                 raise
@@ -1119,7 +1182,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
         if running:
             try:
                 with _iproute() as ipr:
-                    bridge_index = _ensure_bridge(ipr, net)
+                    bridge_index = _ensure_bridge(ipr, net, config)
                     _delete_link(ipr, ep.host_veth)
                     ipr.link(
                         "add", ifname=ep.host_veth, kind="veth", master=bridge_index, state="up",

@@ -143,7 +143,7 @@ def test_dummy_interface_holding_172_17_makes_the_engine_choose_another(tmp_path
         """
     )
     proc = subprocess.run(
-        ["unshare", "-n", sys.executable, "-c", code],
+        ["unshare", "-n", "-m", "sh", "-c", 'mount -t sysfs sysfs /sys && exec "$@"', "sh", sys.executable, "-c", code],
         capture_output=True, text=True, cwd=REPO, timeout=60,
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DOCKUI_NET_HOST_LOCK": str(tmp_path / "host.lock")},
     )

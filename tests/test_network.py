@@ -107,6 +107,7 @@ def netcfg(tmp_path: Path) -> Iterator[EngineConfig]:
     for box in boxes:
         box.kill()
     network.reconcile(config, set())
+    network.remove_bridges(config)
     bridges = [config.bridge_name] + [n.bridge for n in network.list_networks(config)]
     for name in bridges:
         subprocess.run(["ip", "link", "del", name], capture_output=True)
@@ -344,3 +345,39 @@ def test_network_none_gets_only_loopback(netcfg: EngineConfig) -> None:
     assert plan.endpoints == [] and plan.ports == []
     inside = {i["ifname"]: i for i in json.loads(box.run("ip", "-j", "link").stdout)}
     assert list(inside) == ["lo"] and "UP" in inside["lo"]["flags"]
+
+
+def test_abandoned_default_bridges_give_their_subnet_back(tmp_path: Path) -> None:
+    """In a namespace of our own: root A's idle default bridge (no container left) and root C's
+    bridge (root deleted) are collected when root B needs a subnet; A's named network survives."""
+    code = textwrap.dedent(
+        f"""
+        import json, shutil
+        from pathlib import Path
+        from engine.config import EngineConfig
+        from engine import network
+        tmp = Path({str(tmp_path)!r})
+        a = EngineConfig(root=tmp / "a", bridge_name="dkgca")
+        c = EngineConfig(root=tmp / "c", bridge_name="dkgcc")
+        first = network.get_network(a, "bridge").subnet
+        network.prepare(a, "a" * 64, "busy", network.NetworkSpec(), [])  # A has a container: kept
+        named = network.create_network(a, "keep", subnet="10.77.0.0/24")
+        gone = network.get_network(c, "bridge").subnet
+        network.release(a, "a" * 64)  # now A has none
+        shutil.rmtree(c.root)
+        b = EngineConfig(root=tmp / "b", bridge_name="dkgcb")
+        chosen = network.get_network(b, "bridge").subnet
+        links = sorted(p.name for p in Path("/sys/class/net").iterdir())
+        print(json.dumps([first, gone, chosen, links, named.bridge]))
+        """
+    )
+    proc = subprocess.run(
+        ["unshare", "-n", "-m", "sh", "-c", 'mount -t sysfs sysfs /sys && exec "$@"', "sh", sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DOCKUI_NET_HOST_LOCK": str(tmp_path / "host.lock")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, gone, chosen, links, named_bridge = json.loads(proc.stdout)
+    assert (first, gone) == ("172.17.0.0/16", "172.18.0.0/16")
+    assert chosen == "172.17.0.0/16"  # A's idle bridge was collected, its subnet reused
+    assert "dkgca" not in links and "dkgcc" not in links and "dkgcb" in links
+    assert named_bridge in links

@@ -61,6 +61,7 @@ def cli(engine_config: EngineConfig, busybox_imported, tmp_path: Path) -> Iterat
         if ids:
             runner.run("rm", "-f", *ids)
         network.reconcile(engine_config, set())
+        network.remove_bridges(engine_config)
         for name in [engine_config.bridge_name] + [n.bridge for n in network.list_networks(engine_config)]:
             subprocess.run(["ip", "link", "del", name], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", portmap.table_name(engine_config)], capture_output=True)

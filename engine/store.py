@@ -633,6 +633,29 @@ class ImageStore:
             shutil.rmtree(doomed, ignore_errors=True)
             self._release_chain(parent)
 
+    def release_unused_layers(self, chain_ids: list[str]) -> list[str]:
+        """Delete these layers (top first) where nothing uses them: no image, no container's rw
+        layer, no child layer. For a failed pull to take back what it committed; returns the
+        deleted chain IDs."""
+        deleted: list[str] = []
+        with self._locked():
+            used = self._used_layers()
+            children: dict[str, set[str]] = {}
+            for info_dir in self._layer_info_dirs():
+                with contextlib.suppress(OSError):
+                    parent = (info_dir / "parent").read_text().strip()
+                    if parent:
+                        children.setdefault(parent, set()).add("sha256:" + info_dir.name)
+            for chain in reversed(chain_ids):
+                if chain in used or children.get(chain) or not self.has_layer(chain):
+                    continue
+                parent = self.layer_info(chain).parent
+                self._delete_layer(chain)
+                deleted.append(chain)
+                if parent:
+                    children.get(parent, set()).discard(chain)
+        return deleted
+
     def _release_chain(self, top: str | None) -> list[str]:
         """Delete the layers from `top` down that no image or mount uses any more (lock held)."""
         deleted: list[str] = []

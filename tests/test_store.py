@@ -181,6 +181,22 @@ def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_con
     assert_no_leftovers(engine_config)
 
 
+def test_release_unused_layers_keeps_what_is_used(engine_config: EngineConfig) -> None:
+    """What a failed pull calls to take back its layers: only unused ones, never a parent of another."""
+    store = ImageStore(engine_config)
+    base, mid, top = layer({"a": b"1"}), layer({"b": b"2"}), layer({"c": b"3"})
+    kept = add_image(store, [base], "base:1", "base")
+    chain = [kept.chain_ids[0]]
+    for data in (mid, top):
+        chain.append(store.add_layer(io.BytesIO(data), None, chain[-1], sha256(data)))
+    other = store.add_layer(io.BytesIO(layer({"d": b"4"})), None, chain[1], None)  # another pull's child of mid
+    assert store.release_unused_layers(chain) == [chain[2]]  # top goes; mid has a child; base is used
+    assert store.has_layer(chain[1]) and store.has_layer(chain[0]) and store.has_layer(other)
+    assert store.release_unused_layers([chain[1], other]) == [other, chain[1]]
+    assert store.has_layer(chain[0])
+    assert_no_leftovers(engine_config)
+
+
 # --- crash safety and concurrency ------------------------------------------------------------------
 
 CHILD = """

@@ -230,8 +230,9 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
     chains = compute_chain_ids(diff_ids)
     layers = list(manifest.layers)
     missing = [i for i, chain in enumerate(chains) if not store.has_layer(chain)]
+    up_to_date = not missing and _has_image(store, manifest.config.digest)
     for i, layer in enumerate(layers):
-        if i not in missing:
+        if i not in missing and not up_to_date:  # docker prints no layer lines for an image it has
             events.emit(_short(layer.digest), "Already exists")
     for i in missing:
         events.emit(_short(layers[i].digest), "Pulling fs layer")
@@ -316,6 +317,14 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
         raise
     events.emit(None, f"Digest: {resolved.top_digest}")
     return record
+
+
+def _has_image(store: ImageStore, image_id: str) -> bool:
+    try:
+        store.resolve(image_id)
+    except DockuiError:
+        return False
+    return True
 
 
 def _release_layers(store: ImageStore, created: list[str]) -> None:

@@ -84,6 +84,13 @@ def test_pull_busybox_cli_output_and_store(busybox_in_registry: str, busybox_bui
         f"Status: Downloaded newer image for {busybox_in_registry}",
         busybox_in_registry,
     ]
+    up_to_date = dockui(root, "pull", busybox_in_registry)
+    assert up_to_date.stdout.splitlines() == [
+        "latest: Pulling from library/busybox",
+        f"Digest: {busybox_built.digest}",
+        f"Status: Image is up to date for {busybox_in_registry}",
+        busybox_in_registry,
+    ]
     again = dockui(root, "pull", "-q", busybox_in_registry)
     assert again.returncode == 0 and again.stdout == busybox_in_registry + "\n"
 

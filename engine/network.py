@@ -37,7 +37,7 @@ from typing import Any
 
 from engine import hostsfiles, ipam, links, portmap
 from engine.config import EngineConfig
-from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
+from engine.errors import Conflict, DockuiError, InvalidArgument, NeedsRoot, NotFound
 from engine.fsutil import atomic_write_json, file_lock, read_json
 
 DEFAULT_NETWORK = "bridge"
@@ -414,8 +414,16 @@ def _iproute():
 
 
 def _with_iproute(fn):  # noqa: ANN001, ANN202
-    with _iproute() as ipr:
-        return fn(ipr)
+    """Run fn(IPRoute) and turn netlink refusals into errors meant for people."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        with _iproute() as ipr:
+            return fn(ipr)
+    except NetlinkError as exc:
+        if exc.code == errno.EPERM:
+            raise NeedsRoot("changing the host's network (bridges, veths) needs root: run it with sudo") from None
+        raise DockuiError(f"netlink: {exc}") from None
 
 
 _libc = None
@@ -691,8 +699,7 @@ def _bridge_ready(net: NetworkInfo) -> int | None:
 
 def bring_up_loopback(pid: int) -> None:
     """`--network none`: the container gets only `lo`, up."""
-    with _netns_iproute(pid) as nipr:
-        nipr.link("set", index=1, state="up")
+    _configure_inside(pid, [])
 
 
 # ---- prepare / attach / detach / release -----------------------------------------------------------

@@ -109,9 +109,12 @@ def netcfg(tmp_path: Path) -> Iterator[EngineConfig]:
     network.reconcile(config, set())
     network.remove_bridges(config)
     bridges = [config.bridge_name] + [n.bridge for n in network.list_networks(config)]
-    for name in bridges:
+    leftovers = [name for name in bridges if Path("/sys/class/net", name).exists()]
+    for name in leftovers:
         subprocess.run(["ip", "link", "del", name], capture_output=True)
+    table_left = portmap.table_exists(config)
     subprocess.run(["nft", "delete", "table", "ip", portmap.table_name(config)], capture_output=True)
+    assert leftovers == [] and not table_left, f"left behind: {leftovers}, nft table: {table_left}"
 
 
 def start_box(config: EngineConfig, argv: list[str] | None = None, hosts_file: Path | None = None) -> Box:

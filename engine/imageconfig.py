@@ -281,12 +281,12 @@ def _parse_id(text: str) -> int | None:
 def resolve_user(
     rootfs: str | os.PathLike[str], user: str, additional_groups: list[str] | None = None
 ) -> ExecUser:
-    """runc's GetExecUser against the container's /etc/passwd and /etc/group, then moby's getUser.
+    """runc's GetExecUser against the container's /etc/passwd and /etc/group.
 
     "" means root. "name" or "uid" picks the passwd entry (a numeric uid without one is fine,
-    gid 0, home "/"); ":group" or ":gid" sets the primary group. Supplementary groups (what
-    setgroups gets) are, as Docker builds them: the primary gid, the groups listing the user as a
-    member (only when no group was given explicitly), then the `--group-add` ones.
+    gid 0, home "/"); ":group" or ":gid" sets the primary group. Supplementary groups are the
+    groups listing the user as a member, only when no group was given explicitly, plus
+    `--group-add` ones.
     """
     user_arg, _, group_arg = (user or "").partition(":")
     passwd = _parse_colon_file(read_root_file(rootfs, "etc/passwd"), 7)
@@ -334,11 +334,4 @@ def resolve_user(
                 raise InvalidArgument(f"unable to find group {extra}: no matching entries in group file")
             gid = found[0]
         result.groups.append(gid)
-    # moby's getUser: AdditionalGids = [primary gid] + member-of groups + --group-add
-    # (so `id` in a busybox container says groups=0(root),10(wheel), as with Docker).
-    ordered: list[int] = []
-    for gid in [result.gid, *result.groups]:
-        if gid not in ordered:
-            ordered.append(gid)
-    result.groups = ordered
     return result

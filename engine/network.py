@@ -200,6 +200,7 @@ class BridgeInfo:
     addresses: list[str]
     subnet: str
     ports: list[PortInfo] = field(default_factory=list)
+    gateway: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -1339,7 +1340,7 @@ def topology(config: EngineConfig) -> list[BridgeInfo]:
             if net is not None:
                 bridges[link.index] = BridgeInfo(
                     link.name, net.name, link.index, link.operstate, link.mtu, link.mac,
-                    addrs.get(link.index, []), net.subnet,
+                    addrs.get(link.index, []), net.subnet, gateway=net.gateway,
                 )
         for bridge in bridges.values():
             for link in _dump_links(rt, master=bridge.ifindex):

@@ -384,3 +384,40 @@ def test_abandoned_default_bridges_give_their_subnet_back(tmp_path: Path) -> Non
     assert chosen == "172.17.0.0/16"  # A's idle bridge was collected, its subnet reused
     assert "dkgca" not in links and "dkgcc" not in links and "dkgcb" in links
     assert named_bridge in links
+
+
+def _prepare_many(root: str, bridge: str, bip: str, prefix: str, count: int) -> list[str]:
+    config = EngineConfig(root=Path(root), bridge_name=bridge, bridge_ip=bip)
+    return [
+        network.prepare(config, f"{prefix}{i:02d}".ljust(64, "0"), f"{prefix}{i}", network.NetworkSpec(), []).endpoints[0].ip
+        for i in range(count)
+    ]
+
+
+def test_concurrent_prepares_get_distinct_addresses_and_a_full_network_refuses(netcfg: EngineConfig) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as workers:
+        chunks = workers.starmap(
+            _prepare_many,
+            [(str(netcfg.root), netcfg.bridge_name, netcfg.bridge_ip, f"p{n}", 25) for n in range(4)],
+        )
+    flat = [ip for chunk in chunks for ip in chunk]
+    assert len(flat) == 100 and len(set(flat)) == 100
+    # records and pool agree
+    pool = ipam.in_use(netcfg, network.get_network(netcfg, "bridge").pool)
+    assert sorted(pool) == sorted(flat)
+
+    small = free_subnet(prefix=29)
+    network.create_network(netcfg, "tiny", subnet=str(small))
+    got = [network.prepare(netcfg, new_id(), f"t{i}", network.NetworkSpec(mode="tiny"), []).endpoints[0].ip for i in range(5)]
+    assert sorted(got, key=ipaddress.IPv4Address) == [str(small.network_address + i) for i in range(2, 7)]
+    with pytest.raises(Conflict, match=f"no available IPv4 address in subnet {small}"):
+        network.prepare(netcfg, new_id(), "t6", network.NetworkSpec(mode="tiny"), [])
+    for rec_id in list(ipam.in_use(netcfg, network.get_network(netcfg, "tiny").pool).values()):
+        network.release(netcfg, rec_id)
+    for chunk_prefix in ("p0", "p1", "p2", "p3"):
+        for i in range(25):
+            network.release(netcfg, f"{chunk_prefix}{i:02d}".ljust(64, "0"))
+    network.remove_network(netcfg, "tiny")

@@ -208,6 +208,9 @@ def test_extraction_keeps_modes_owners_times_xattrs_and_special_files(engine_con
         member("caps", data=b"cap", pax_headers={"SCHILY.xattr.user.comment": "hello", "SCHILY.xattr.trusted.note": "t"}),
         member("héllo-ünïcode", data=b"utf8"),
         member("empty", data=b""),
+        member("sg", tarfile.DIRTYPE, mode=0o2775, gid=50),
+        member("sg/root-file", data=b"r", mode=0o640),  # must not inherit the setgid dir's group
+        member("world-writable", data=b"w", mode=0o666),  # wider than the umask allows at creation
     ]
     data = make_tar(members)
     store = ImageStore(engine_config)
@@ -241,6 +244,9 @@ def test_extraction_keeps_modes_owners_times_xattrs_and_special_files(engine_con
     assert os.getxattr(diff / "caps", "trusted.note") == b"t"
     assert (diff / "héllo-ünïcode").read_bytes() == b"utf8"
     assert st("empty").st_size == 0
+    assert (st("sg").st_gid, stat.S_IMODE(st("sg").st_mode)) == (50, 0o2775)
+    assert (st("sg/root-file").st_uid, st("sg/root-file").st_gid, stat.S_IMODE(st("sg/root-file").st_mode)) == (0, 0, 0o640)
+    assert stat.S_IMODE(st("world-writable").st_mode) == 0o666
     assert b"".join(store.layer_tar(chain)) == data
 
 

@@ -40,6 +40,7 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = 0.25
 MAX_RETRY_AFTER = 30.0
 MAX_REDIRECTS = 10
+MAX_MANIFEST_SIZE = 4 << 20  # what containerd and the registry accept
 CHUNK = 1 << 20
 DOWNLOAD_CHUNK = 256 << 10  # small enough that an interrupted read keeps most of what arrived
 MIN_TOKEN_LIFETIME = 60  # the token spec: assume 60 s when expires_in is missing or shorter
@@ -402,6 +403,9 @@ class RegistryClient:
                 raise NotFound(f"manifest for {self.host}/{repository}:{reference} not found: {message}")
             self._raise_for(response, f"fetching manifest {self.host}/{repository}:{reference}")
         body = response.content
+        if len(body) > MAX_MANIFEST_SIZE:
+            raise IntegrityError(f"manifest {repository}:{reference} is {len(body)} bytes: larger than the "
+                                 f"{MAX_MANIFEST_SIZE} a manifest may be")
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return body, content_type, response.headers.get("Docker-Content-Digest")
 

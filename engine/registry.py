@@ -395,14 +395,15 @@ class RegistryClient:
     def get_manifest(self, repository: str, reference: str, accept: Iterable[str]) -> tuple[bytes, str, str | None]:
         """(body, Content-Type, Docker-Content-Digest) for a tag or digest."""
         response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope=pull_scope(repository),
-                                headers={"Accept": ", ".join(accept)})
+                                headers={"Accept": ", ".join(accept)}, stream=True)
         if response.status_code != 200:
             if response.status_code == 404:
                 message = registry_error_message(response)
                 response.close()
                 raise NotFound(f"manifest for {self.host}/{repository}:{reference} not found: {message}")
             self._raise_for(response, f"fetching manifest {self.host}/{repository}:{reference}")
-        body = response.content
+        body = response.raw.read(MAX_MANIFEST_SIZE + 1, decode_content=True)
+        response.close()
         if len(body) > MAX_MANIFEST_SIZE:
             raise IntegrityError(f"manifest {repository}:{reference} is {len(body)} bytes: larger than the "
                                  f"{MAX_MANIFEST_SIZE} a manifest may be")

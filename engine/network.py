@@ -869,7 +869,8 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
     created: list[str] = []
     indexes: list[int] = []
     try:
-        with _Rtnl() as rt:
+        # Shared: another engine collecting abandoned bridges (exclusive) waits until our veth is in.
+        with file_lock(ipam.HOST_LOCK, shared=True), _Rtnl() as rt:
             for ep in plan.endpoints:
                 net = _load_network(config, ep.network)
                 if net is None:

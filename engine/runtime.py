@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import state
+from engine import monitor, state
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
 from engine.names import generate_name
@@ -1000,3 +1000,331 @@ class _suppress:
             logging.getLogger(__name__).debug("clean-up step failed: %s", exc)
             return True
         return False
+
+
+# ------------------------------------------------------------------------------------------ monitor stages 1 and 3
+# (engine.monitor runs them; they live here because they need the whole engine, while the
+# monitor module itself stays small for its long-lived watch stage)
+
+
+def _report_status(ctx: dict, message: dict) -> None:
+    """Tell `start` (once) whether the container runs; then the pipe is closed."""
+    fd = int(ctx.get("status", -1))
+    if fd < 0:
+        return
+    import json
+
+    monitor.write_all(fd, (json.dumps(message) + "\n").encode())
+    os.close(fd)
+    ctx["status"] = "-1"
+
+
+def _send_exit(ctx: dict, code: int) -> None:
+    fd = int(ctx.get("attach", -1))
+    if fd >= 0:
+        monitor.write_all(fd, monitor.frame(monitor.FRAME_EXIT, code.to_bytes(4, "big", signed=True)))
+        os.close(fd)
+        ctx["attach"] = "-1"
+
+
+def loopback_up(pid: int) -> None:
+    """`--network none`: bring `lo` up in the container's namespace (an ioctl, no netlink library)."""
+    import fcntl
+    import socket
+    import struct
+
+    from engine import syscalls
+
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.setns(target, syscalls.CLONE_NEWNET)
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        finally:
+            syscalls.setns(own, syscalls.CLONE_NEWNET)
+    finally:
+        os.close(target)
+        os.close(own)
+    with sock:
+        siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+
+
+def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
+    """Cgroup, network plan, stdio, spawn: returns the fds and pid the watch stage needs."""
+
+    from engine import cgroups, hostsfiles, imageconfig, process, security
+
+    hc, cfg = record.host_config, record.config
+    d = record.dir(config)
+    mode = hc.get("NetworkMode") or "bridge"
+    kind = network_kind(mode)
+    cg = cgroups.open_cgroup(config, record.id)
+    cg.create(resources_of(hc), privileged=bool(hc.get("Privileged")))
+    plan = None
+    network_value = kind
+    files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}
+    child_fds: list = []
+    keep: dict = {}
+    mounted = False
+    try:
+        if kind == "bridge":
+            from engine import network
+
+            spec = network.NetworkSpec(
+                mode=mode,
+                ip=hc.get("IPAddress"),
+                publish=list(hc.get("PublishSpecs") or []),
+                publish_all=bool(hc.get("PublishAllPorts")),
+                links=list(hc.get("Links") or []),
+                dns=list(hc.get("Dns") or []),
+                dns_search=list(hc.get("DnsSearch") or []),
+                dns_options=list(hc.get("DnsOptions") or []),
+                add_hosts=list(hc.get("ExtraHosts") or []),
+                hostname=cfg.get("Hostname"),
+                env=list(cfg.get("Env") or []),
+            )
+            plan = network.prepare(config, record.id, record.name, spec, list((cfg.get("ExposedPorts") or {}).keys()))
+            hostsfiles.write_in_place(files["hosts"], plan.hosts)
+            hostsfiles.write_in_place(files["resolv.conf"], plan.resolv_conf)
+        elif kind == "container":
+            other = state.find_container(config, mode.split(":", 1)[1])
+            if other.status != "running" or not state.process_alive(other.pid, other.pid_start):
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            network_value = f"container:{other.pid}"
+            files = {k: other.dir(config) / k for k in files}
+        # The rootfs is mounted here, on the host side (see mount_rootfs), and handed to
+        # spawn_container as a plain directory it binds recursively.
+        merged = mount_rootfs(config, record, files)
+        mounted = True
+        privileged = bool(hc.get("Privileged"))
+        tty = bool(cfg.get("Tty"))
+        env = imageconfig.process_env(cfg.get("Env") or [], cfg.get("Hostname", ""), tty, plan.link_env if plan else [])
+        spec = process.ProcessSpec(
+            argv=[record.path, *record.args],
+            rootfs=merged,
+            env=env,
+            overlay=None,
+            cwd=cfg.get("WorkingDir") or "/",
+            user=cfg.get("User") or "",
+            hostname=cfg.get("Hostname", ""),
+            tty=tty,
+            network=network_value,
+            mounts=[],
+            shm_size=int(hc.get("ShmSize") or 64 * 1024 * 1024),
+            read_only=bool(hc.get("ReadonlyRootfs")),
+            capabilities=security.capabilities_for(hc.get("CapAdd") or (), hc.get("CapDrop") or (), privileged),
+            privileged=privileged,
+        )
+        if tty:
+            master, slave = os.openpty()
+            if ctx.get("winsize"):
+                import fcntl
+                import termios
+
+                rows, cols = (int(x) for x in ctx["winsize"].split("x"))
+                fcntl.ioctl(master, termios.TIOCSWINSZ, rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4))
+            child_fds.append(slave)
+            keep["pty"] = master
+            stdio = (slave, slave, slave)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            keep.update(out=out_r, err=err_r)
+            child_fds += [out_w, err_w]
+            in_r = None
+            if ctx.get("stdin") == "1":
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                keep["in"] = in_w
+                child_fds.append(in_r)
+            stdio = (in_r, out_w, err_w)
+        oom_base = cg.oom_kill_count()
+
+        def on_namespaces_ready(pid: int) -> None:
+            cg.add_process(pid)
+            if plan is not None:
+                network.attach(config, plan, pid)
+            elif kind == "none":
+                loopback_up(pid)
+
+        pid = process.spawn_container(spec, stdio, on_namespaces_ready)
+    except BaseException:
+        for fd in [*child_fds, *keep.values()]:
+            os.close(fd)
+        if mounted:
+            unmount_rootfs(record)
+        try:
+            cg.destroy()
+        finally:
+            if plan is not None:
+                network.detach(config, record.id)
+        raise
+    for fd in child_fds:
+        os.close(fd)
+    pid_start = state.process_start_ticks(pid)
+    settings = plan.settings() if plan is not None else {
+        "NetworkMode": mode, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Gateway": "",
+        "HostVeth": "", "Bridge": "", "Ports": {}, "Links": None, "Networks": {},
+    }
+
+    def running(r) -> None:  # noqa: ANN001
+        r.status = "running"
+        r.pid = pid
+        r.pid_start = pid_start
+        r.started_at = state.now_rfc3339()
+        r.exit_code = 0
+        r.error = ""
+        r.oom_killed = False
+        r.cgroup_paths = {k: str(v) for k, v in cg.paths.items()}
+        r.network = settings
+
+    state.update(config, record.id, running)
+    handoff = {k: str(v) for k, v in keep.items()}
+    handoff.update(pid=str(pid), oom=str(oom_base), log=str(record.log_path(config)))
+    return handoff
+
+
+def monitor_start(ctx: dict) -> None:
+    """Stage 1: start the container, report, then become the small watch stage."""
+    import traceback
+
+
+    config = config_from_json(ctx["config"])
+    cid = ctx["id"]
+    me, me_start = os.getpid(), state.process_start_ticks(os.getpid())
+
+    def claim(r) -> None:  # noqa: ANN001
+        r.monitor_pid, r.monitor_start = me, me_start
+
+    try:
+        record = state.update(config, cid, claim)
+        handoff = _launch(config, record, ctx)
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the CLI
+        if isinstance(exc, DockuiError):
+            message, code = str(exc), exc.exit_code
+        else:
+            traceback.print_exc()
+            message, code = f"failed to start the container: {exc}", 125
+        _start_failed(config, cid, ctx, message, code)
+        return
+    _report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
+    ctx.update(handoff)
+    if monitor.watch(ctx, grace=monitor.START_GRACE):
+        monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
+    else:
+        monitor.exec_stage("watch", ctx)
+
+
+def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code: int) -> None:
+    """The start failed: record it as Docker does (status kept, ExitCode and Error set)."""
+
+    record = None
+    try:
+
+        def note(r) -> None:  # noqa: ANN001
+            r.exit_code = code
+            r.error = message
+            r.monitor_pid = r.monitor_start = 0
+            r.pid = r.pid_start = 0
+            if r.status != "created":
+                r.status = "exited"
+                r.finished_at = state.now_rfc3339()
+
+        record = state.update(config, cid, note)
+    except NotFound:
+        pass
+    if record is not None and record.host_config.get("AutoRemove"):
+        try:
+            remove(config, cid, force=True, volumes=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"--rm clean-up failed: {exc}", file=sys.stderr)
+    _report_status(ctx, {"error": message, "exit_code": code})
+    _send_exit(ctx, code)
+
+
+def monitor_finish(ctx: dict) -> None:
+    """Stage 3: record the exit, clean up, and restart (back to stage 1) or remove."""
+    import time
+
+    from engine import cgroups
+
+    config = config_from_json(ctx["config"])
+    cid = ctx["id"]
+    code = int(ctx["exit"])
+    try:
+        record = state.load(config, cid)
+    except NotFound:
+        record = None
+    if record is not None and record.cgroup_paths:
+        cg = cgroups.Cgroup.from_paths(record.cgroup_paths)
+    else:
+        cg = cgroups.open_cgroup(config, cid)
+    oom = cg.oom_kill_count() > int(ctx.get("oom", 0) or 0)
+    try:
+        cg.destroy()
+    except Exception as exc:  # noqa: BLE001
+        print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
+    if record is not None:
+        unmount_rootfs(record)
+    if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        try:
+            from engine import network
+
+            network.detach(config, cid)
+        except Exception as exc:  # noqa: BLE001
+            print(f"network detach failed: {exc}", file=sys.stderr)
+    if record is None:
+        _send_exit(ctx, code)
+        return
+    if oom and code == 0:
+        code = 137
+    policy = record.host_config.get("RestartPolicy") or {}
+    name, retries = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
+
+    def exited(r) -> None:  # noqa: ANN001
+        r.status = "exited"
+        r.exit_code = code
+        r.oom_killed = oom
+        r.finished_at = state.now_rfc3339()
+        r.pid = r.pid_start = 0
+        again = not r.stop_requested and (
+            name in ("always", "unless-stopped")
+            or (name == "on-failure" and code != 0 and (retries == 0 or r.restart_count < retries))
+        )
+        if again:
+            r.status = "restarting"
+            r.restart_count += 1
+        else:
+            r.monitor_pid = r.monitor_start = 0
+
+    try:
+        record = state.update(config, cid, exited)
+    except NotFound:
+        _send_exit(ctx, code)
+        return
+    if record.status == "restarting":
+        time.sleep(min(0.1 * 2 ** (record.restart_count - 1), 10.0))  # Docker's doubling back-off
+
+        def check(r) -> None:  # noqa: ANN001
+            if r.stop_requested:
+                r.status = "exited"
+                r.monitor_pid = r.monitor_start = 0
+
+        try:
+            record = state.update(config, cid, check)
+        except NotFound:
+            _send_exit(ctx, code)
+            return
+        if record.status == "restarting":
+            for key in ("exit", "pid", "oom"):
+                ctx.pop(key, None)
+            monitor.exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
+    if record.host_config.get("AutoRemove"):
+        try:
+            remove(config, cid, volumes=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"--rm clean-up failed: {exc}", file=sys.stderr)
+    _send_exit(ctx, code)

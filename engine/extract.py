@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import gzip
 import hashlib
 import io
 import os
@@ -92,6 +91,44 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+class _GzipReader:
+    """Streaming gzip (multi-member, as Go's reader) with large reads: GzipFile reads 8 KiB at a
+    time, which on a big layer is thousands of Python round trips through the caller's reader."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._d = zlib.decompressobj(wbits=31)
+        self._input = b""
+
+    def read(self, n: int = CHUNK) -> bytes:
+        n = n if n and n > 0 else CHUNK
+        while True:
+            if self._d.eof:
+                rest = self._d.unused_data.lstrip(b"\x00") or self._raw.read(CHUNK).lstrip(b"\x00")
+                while not rest:  # only zero padding so far (allowed after the last member)
+                    more = self._raw.read(CHUNK)
+                    if not more:
+                        return b""
+                    rest = more.lstrip(b"\x00")
+                if not rest.startswith(GZIP_MAGIC):
+                    raise zlib.error("trailing data after the gzip stream")
+                self._d = zlib.decompressobj(wbits=31)
+                self._input = rest
+            if not self._input:
+                out = self._d.decompress(b"", n)  # output zlib still holds from earlier input
+                if out:
+                    return out
+                if self._d.eof:
+                    continue
+                self._input = self._raw.read(CHUNK)
+                if not self._input:
+                    raise EOFError("gzip stream is truncated")
+            out = self._d.decompress(self._input, n)
+            self._input = b"" if self._d.eof else self._d.unconsumed_tail
+            if out:
+                return out
+
+
 def compression_of(head: bytes) -> str:
     """`gzip`, `zstd` or `none`, from the first bytes (as Docker does, magic beats media type)."""
     if head.startswith(GZIP_MAGIC):
@@ -116,7 +153,7 @@ def open_decompressed(blob: BinaryIO, media_type: str | None = None) -> tuple[Bi
         pass
     source = _Prefixed(head, blob)
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=source, mode="rb"), kind  # type: ignore[return-value]
+        return _GzipReader(source), kind  # type: ignore[return-value]
     if kind == "zstd":
         import zstandard  # heavy-ish and optional for most commands: imported only when needed
 

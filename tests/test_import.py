@@ -66,13 +66,16 @@ def test_busybox_import_lays_out_the_store_like_docker(engine_config: EngineConf
     assert _sha256(b"".join(store.layer_tar(diff_id))) == diff_id
 
 
-@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+@pytest.mark.parametrize("compression", ["gzip", "gzip-multi-member", "zstd"])
 def test_compressed_tarballs_import_to_the_same_layer(
     engine_config: EngineConfig, busybox_tar: Path, tmp_path: Path, compression: str
 ) -> None:
     raw = busybox_tar.read_bytes()
     if compression == "gzip":
         data = gzip.compress(raw, compresslevel=1)
+    elif compression == "gzip-multi-member":  # as pigz or `cat a.gz b.gz` make; Go reads them all
+        half = len(raw) // 2
+        data = gzip.compress(raw[:half], compresslevel=1) + gzip.compress(raw[half:], compresslevel=9) + bytes(100)
     else:
         import zstandard
 

@@ -63,15 +63,20 @@ def add_image(store: ImageStore, layers: list[bytes], tag: str, marker: str):
 def assert_no_leftovers(config: EngineConfig) -> None:
     """What a fresh open must leave: no staging, no temp metadata, no unreferenced cache dirs."""
     store = ImageStore(config)
+
+    def entries(path: Path) -> list[Path]:
+        return list(path.iterdir()) if path.exists() else []  # a process killed early made none
+
+    layerdb = config.image_dir / "layerdb"
     assert not (config.layers_dir / ".staging").exists()
-    assert list((config.image_dir / "layerdb" / "tmp").iterdir()) == []
-    referenced = {store.layer_info("sha256:" + p.name).cache_id for p in (config.image_dir / "layerdb" / "sha256").iterdir()}
-    for mount in (config.image_dir / "layerdb" / "mounts").iterdir():
+    assert entries(layerdb / "tmp") == []
+    referenced = {store.layer_info("sha256:" + p.name).cache_id for p in entries(layerdb / "sha256")}
+    for mount in entries(layerdb / "mounts"):
         referenced.add((mount / "mount-id").read_text())
-    on_disk = {p.name for p in config.layers_dir.iterdir()} - {"l", ".staging"}
+    on_disk = {p.name for p in entries(config.layers_dir)} - {"l", ".staging"}
     assert on_disk == referenced
     links = {(config.layers_dir / c / "link").read_text() for c in referenced}
-    assert {p.name for p in (config.layers_dir / "l").iterdir()} == links
+    assert {p.name for p in entries(config.layers_dir / "l")} == links
 
 
 # --- rmi and reference counting -----------------------------------------------------------------

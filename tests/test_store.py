@@ -258,10 +258,13 @@ def test_sigkill_at_any_moment_keeps_the_store_consistent(engine_config: EngineC
     data = many_files_layer(800)
     path = tmp_path / "layer.tar"
     path.write_bytes(data)
-    start = time.monotonic()
-    proc = _child(EngineConfig(root=tmp_path / "timing"), str(path), sha256(data))
-    proc.communicate()
-    full = time.monotonic() - start  # interpreter start + extraction + commit, on this machine now
+    timings = []
+    for attempt in range(2):  # interpreter start + extraction + commit, on this machine now
+        start = time.monotonic()
+        proc = _child(EngineConfig(root=tmp_path / f"timing{attempt}"), str(path), sha256(data))
+        proc.communicate()
+        timings.append(time.monotonic() - start)
+    full = min(timings)
     outcomes = []
     for fraction in (0.4, 0.6, 0.75, 0.85, 0.92, 1.0, 1.1):
         proc = _child(engine_config, str(path), sha256(data))

@@ -126,9 +126,13 @@ class LiveSession:
         return result.stdout.strip()
 
     def start_containers(self) -> None:
+        site = self.dir / "site"
+        site.mkdir()
+        (site / "index.html").write_text("<h1>dockui</h1>\n")
         self.cli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{self.port}:80", "-e", "SITE=demo",
+                 "-v", f"{site}:/www:ro", "-v", "webdata:/data",
                  "-m", "64m", "busybox", "sh", "-c",
-                 "mkdir -p /www && echo '<h1>dockui</h1>' > /www/index.html && exec httpd -f -v -p 80 -h /www")
+                 "exec httpd -f -v -p 80 -h /www")
         self.cli("run", "-d", "--name", "logger", "busybox", "sh", "-c",
                  "i=0; while :; do i=$((i+1)); echo \"tick $i: all good\"; "
                  "[ $((i % 3)) = 0 ] && echo \"warning: slow tick $i\" >&2; sleep 0.5; done")

@@ -74,6 +74,7 @@ class ContainersScreen(DataScreen):
         first_run = self.query_one("#first-run")
         if first_run.display != empty:
             first_run.display = empty
+            table.display = not empty
         if empty:
             has_images = bool(image_count)
             self.query_one("#first-run-text", Static).update(

@@ -109,6 +109,7 @@ class PullDialog(ModalScreen[str | None]):
             yield Static("", id="pull-status")
 
     def on_mount(self) -> None:
+        self.query_one("#pull-overall").display = False  # shown once a pull starts
         self.query_one("#pull-ref", Input).focus()
         self._validate(self.initial) if self.initial else None
 
@@ -139,6 +140,7 @@ class PullDialog(ModalScreen[str | None]):
         if self._validate(text) is None:
             return
         self.running = True
+        self.query_one("#pull-overall").display = True
         self.cancel_event.clear()
         self.query_one("#pull-start", Button).disabled = True
         self.query_one("#pull-ref", Input).disabled = True

@@ -129,6 +129,44 @@ class _GzipReader:
                 return out
 
 
+class _ZstdReader:
+    """Streaming zstd, frame by frame, so a truncated stream is an error (zstandard's
+    stream_reader just stops). Input goes in 8 KiB slices to bound the output of one call."""
+
+    SLICE = 1 << 13
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard  # heavy-ish and optional for most commands: imported only when needed
+
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._d = self._new()
+        self._raw = raw
+        self._in = b""
+        self._pos = 0
+
+    def read(self, n: int = CHUNK) -> bytes:  # noqa: ARG002 - output is bounded by the slice instead
+        while True:
+            if self._d.eof:
+                rest = self._in[self._pos :].lstrip(b"\x00")
+                while not rest:
+                    more = self._raw.read(CHUNK)
+                    if not more:
+                        return b""  # ended on a frame boundary
+                    rest = more.lstrip(b"\x00")
+                self._d, self._in, self._pos = self._new(), rest, 0
+            if self._pos >= len(self._in):
+                self._in, self._pos = self._raw.read(CHUNK), 0
+                if not self._in:
+                    raise EOFError("zstd stream is truncated")
+            piece = self._in[self._pos : self._pos + self.SLICE]
+            self._pos += len(piece)
+            out = self._d.decompress(piece)
+            if self._d.eof and self._d.unused_data:
+                self._pos -= len(self._d.unused_data)  # those bytes start the next frame
+            if out:
+                return out
+
+
 def compression_of(head: bytes) -> str:
     """`gzip`, `zstd` or `none`, from the first bytes (as Docker does, magic beats media type)."""
     if head.startswith(GZIP_MAGIC):
@@ -155,10 +193,7 @@ def open_decompressed(blob: BinaryIO, media_type: str | None = None) -> tuple[Bi
     if kind == "gzip":
         return _GzipReader(source), kind  # type: ignore[return-value]
     if kind == "zstd":
-        import zstandard  # heavy-ish and optional for most commands: imported only when needed
-
-        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
-        return reader, kind  # type: ignore[return-value]
+        return _ZstdReader(source), kind  # type: ignore[return-value]
     return source, kind  # type: ignore[return-value]
 
 

@@ -137,6 +137,12 @@ def test_truncated_and_corrupt_layers_are_refused(engine_config: EngineConfig) -
 
     with pytest.raises(IntegrityError, match="compressed"):
         store.add_layer(io.BytesIO(gzip.compress(good)[:-40]), "application/vnd.oci.image.layer.v1.tar+gzip", None, None)
+    import zstandard
+
+    zstd = zstandard.ZstdCompressor().compress(good)
+    for bad in (zstd[:-3], zstd[: len(zstd) // 2]):  # zstandard's own stream reader would just stop
+        with pytest.raises(IntegrityError, match="compressed"):
+            store.add_layer(io.BytesIO(bad), "application/vnd.oci.image.layer.v1.tar+zstd", None, None)
     with pytest.raises(IntegrityError, match="does not match its diff_id"):
         store.add_layer(io.BytesIO(good), None, None, "sha256:" + "0" * 64)
     assert store_is_empty(engine_config)

@@ -287,7 +287,8 @@ def parse_net_dev(data: bytes) -> dict[str, tuple[int, int, int, int]]:
     return out
 
 
-# Files per version: key -> (controller, file name). "slow" ones are re-read every SLOW_EVERY rounds.
+# Files per version: key -> (controller, file name). SLOW_KEYS are re-read every SLOW_EVERY rounds
+# (limits; the peak, which in between is raised to the usage read each round).
 V1_FILES = {
     "cpu_usage": ("cpuacct", "cpuacct.usage"),
     "cpu_stat": ("cpu", "cpu.stat"),
@@ -311,7 +312,7 @@ V2_FILES = {
     "mem_limit": ("unified", "memory.max"),
     "pids_max": ("unified", "pids.max"),
 }
-SLOW_KEYS = ("mem_limit", "pids_max")
+SLOW_KEYS = ("mem_limit", "pids_max", "mem_peak")
 
 
 class ContainerGone(Exception):
@@ -350,6 +351,7 @@ class _CgroupReader:
         self.rounds = 0
         self.mem_limit: int | None = None
         self.pids_limit: int | None = None
+        self.mem_peak: int | None = None
         try:
             for key, (controller, name) in files.items():
                 directory = target.cgroup_paths.get(controller)
@@ -393,6 +395,8 @@ class _CgroupReader:
             self.mem_limit = _limit_value(limit) if limit is not None else None
             pmax = get("pids_max")
             self.pids_limit = _limit_value(pmax) if pmax is not None else None
+            peak_raw = get("mem_peak")
+            self.mem_peak = int(peak_raw) if peak_raw and peak_raw.strip().isdigit() else None
         self.rounds += 1
         cpu_stat = get("cpu_stat") or b""
         mem_stat = get("mem_stat") or b""
@@ -407,8 +411,10 @@ class _CgroupReader:
             throttled_ns = _keyed(cpu_stat, b"throttled_time")
             inactive = _keyed(mem_stat, b"total_inactive_file")
             blk = _blkio_v1(get("blkio") or b"")
-        peak = get("mem_peak")
         mem_usage = get("mem_usage")
+        usage = int(mem_usage) if mem_usage else 0
+        if self.mem_peak is not None and usage > self.mem_peak:
+            self.mem_peak = usage  # the kernel's mark moved too; re-read every SLOW_EVERY rounds
         pids = get("pids_current")
         return _Raw(
             at=now,
@@ -416,9 +422,9 @@ class _CgroupReader:
             nr_periods=_keyed(cpu_stat, b"nr_periods"),
             nr_throttled=_keyed(cpu_stat, b"nr_throttled"),
             throttled_ns=throttled_ns,
-            mem_usage=int(mem_usage) if mem_usage else 0,
+            mem_usage=usage,
             inactive_file=inactive,
-            mem_peak=int(peak) if peak and peak.strip().isdigit() else None,
+            mem_peak=self.mem_peak,
             oom_kills=_keyed(get("oom") or b"", b"oom_kill"),
             pids_current=int(pids) if pids else 0,
             blk_read=blk[0],

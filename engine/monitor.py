@@ -261,23 +261,33 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
     return True
 
 
-def _ensure_bytecode() -> None:
-    """Have a .pyc for the watch stage: compiling the source there would cost ~1 MB for good."""
-    import importlib.util
-    import py_compile
+def ensure_bytecode() -> None:
+    """Have .pyc files for the engine (an editable install, or PYTHONDONTWRITEBYTECODE, has none).
 
-    for name in ("__init__.py", "monitor.py"):
-        source = os.path.join(ENGINE_ROOT, "engine", name)
-        cached = importlib.util.cache_from_source(source)
+    Compiling from source costs each stage tens of milliseconds, and the long-lived watch stage
+    ~1 MB for good. Only stats when the files are fresh.
+    """
+    import importlib.util
+
+    for directory in (os.path.join(ENGINE_ROOT, "engine"), os.path.join(ENGINE_ROOT, "engine", "cli")):
         try:
-            if os.stat(cached).st_mtime >= os.stat(source).st_mtime:
-                continue
+            names = [n for n in os.listdir(directory) if n.endswith(".py")]
         except OSError:
-            pass
-        try:
-            py_compile.compile(source, cached, doraise=True)
-        except (OSError, py_compile.PyCompileError):
-            pass  # read-only install: the stage still runs, compiled from source
+            continue
+        for name in names:
+            source = os.path.join(directory, name)
+            cached = importlib.util.cache_from_source(source)
+            try:
+                if os.stat(cached).st_mtime >= os.stat(source).st_mtime:
+                    continue
+            except OSError:
+                pass
+            import py_compile
+
+            try:
+                py_compile.compile(source, cached, doraise=True)
+            except (OSError, py_compile.PyCompileError):
+                return  # read-only install: stages still run, compiled from source
 
 
 def exec_stage(stage: str, ctx: dict) -> None:
@@ -287,13 +297,13 @@ def exec_stage(stage: str, ctx: dict) -> None:
         if fd >= 0:
             os.set_inheritable(fd, True)
     env = dict(os.environ)
-    env["PYTHONPATH"] = ENGINE_ROOT
+    if ENGINE_ROOT not in env.get("PYTHONPATH", "").split(os.pathsep):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (ENGINE_ROOT, env.get("PYTHONPATH")) if p)
     if stage == "watch":
-        _ensure_bytecode()
         loader = f"import sys; sys.path.insert(0, {ENGINE_ROOT!r}); from engine.monitor import main; sys.exit(main(sys.argv[1:]))"
         argv = [sys.executable, "-S", "-c", loader, stage, *encode_kv(ctx)]
     else:
-        argv = [sys.executable, "-m", "engine.monitor", stage, *encode_kv(ctx)]
+        argv = [sys.executable, "-S", "-m", "engine.monitor", stage, *encode_kv(ctx)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)

@@ -228,7 +228,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         record.rw_layer = str(rw)
         record.mounts = _prepare_volumes(config, opts.volumes, image_conf.get("Volumes") or {})
         _write_etc_files(config, record)
-        state.save(config, record)
+        state.save(config, record, durable=True)
     except BaseException:
         _remove_files(config, record, remove_volumes=True)
         raise
@@ -494,11 +494,6 @@ def start(
     if record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
         raise Conflict(f"container {record.name} is being started or stopped by another process")
 
-    def reset(r: ContainerRecord) -> None:
-        r.stop_requested = False
-        r.restart_count = 0
-
-    state.update(config, record.id, reset)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     client = server = None
     if attach:
@@ -508,16 +503,22 @@ def start(
         "status": str(status_w),
         "attach": str(server.fileno()) if server else "-1",
         "stdin": "1" if interactive else "0",
+        "fresh": "1",
         "winsize": f"{winsize[0]}x{winsize[1]}" if winsize else "",
         "config": config_to_json(config),
     }
     pass_fds = [status_w] + ([server.fileno()] if server else [])
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ENGINE_PARENT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The monitor runs with -S (no site: ~15 ms less per stage), so it gets our package and
+    # site-packages (pyroute2 for bridge networks) on an explicit path.
+    paths = [str(ENGINE_PARENT), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     log_path = record.dir(config) / "monitor.log"
     with open(log_path, "ab") as monitor_log:
         subprocess.Popen(
-            [sys.executable, "-m", "engine.monitor", "start", *[f"{k}={v}" for k, v in ctx.items()]],
+            [sys.executable, "-S", "-m", "engine.monitor", "start", *[f"{k}={v}" for k, v in ctx.items()]],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=monitor_log,
@@ -1194,10 +1195,14 @@ def monitor_start(ctx: dict) -> None:
 
     config = config_from_json(ctx["config"])
     cid = ctx["id"]
+    monitor.ensure_bytecode()
     me, me_start = os.getpid(), state.process_start_ticks(os.getpid())
 
-    def claim(r) -> None:  # noqa: ANN001
+    def claim(r: ContainerRecord) -> None:
         r.monitor_pid, r.monitor_start = me, me_start
+        if ctx.get("fresh") == "1":  # a start by the user (not by the restart policy)
+            r.stop_requested = False
+            r.restart_count = 0
 
     try:
         record = state.update(config, cid, claim)
@@ -1321,6 +1326,7 @@ def monitor_finish(ctx: dict) -> None:
         if record.status == "restarting":
             for key in ("exit", "pid", "oom"):
                 ctx.pop(key, None)
+            ctx["fresh"] = "0"
             monitor.exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
     if record.host_config.get("AutoRemove"):
         try:

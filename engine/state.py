@@ -9,6 +9,7 @@ Fields dockui needs beyond Docker's (the monitor's pid, process start times) liv
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -206,12 +207,29 @@ def load(config: EngineConfig, container_id: str) -> ContainerRecord:
     return ContainerRecord.from_disk(v2, read_json(d / "hostconfig.json", {}))
 
 
-def save(config: EngineConfig, record: ContainerRecord) -> None:
-    """Write both files atomically (hostconfig first: a reader keys on config.v2.json)."""
+def save(config: EngineConfig, record: ContainerRecord, durable: bool = False) -> None:
+    """Write the record atomically (temp file + rename: readers see old or new, never a mix).
+
+    `durable` (at create) also fsyncs and writes hostconfig.json, which never changes afterwards.
+    Status changes skip the fsync: they only matter while processes live, and after a power loss
+    reconcile rebuilds them anyway; a start then costs ~10 fsyncs less.
+    """
     v2, host_config = record.to_disk()
     d = config.containers_dir / record.id
-    atomic_write_json(d / "hostconfig.json", host_config, mode=0o600)
-    atomic_write_json(d / "config.v2.json", v2, mode=0o600)
+    if durable:
+        atomic_write_json(d / "hostconfig.json", host_config, mode=0o600)
+        atomic_write_json(d / "config.v2.json", v2, mode=0o600)
+        return
+    tmp = d / f".config.v2.json.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps(v2, indent=2).encode() + b"\n")
+        os.replace(tmp, d / "config.v2.json")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager
@@ -306,7 +324,7 @@ def create_record(config: EngineConfig, record: ContainerRecord, generate: Calla
                 raise Conflict("could not generate a unique container name")
         d = config.containers_dir / record.id
         d.mkdir(parents=True, mode=0o700)
-        save(config, record)
+        save(config, record, durable=True)
     return record
 
 

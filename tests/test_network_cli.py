@@ -111,6 +111,11 @@ def test_publish_reaches_httpd_conflict_refused_and_stop_rm_clean_up(cli: Cli) -
     assert "started" not in conflict.stdout
 
     cli.ok("stop", "-t", "1", "web")
+    # the container's namespace died with it; the kernel deletes the veth pair with the namespace
+    for _ in range(100):
+        if veth not in links_on_host():
+            break
+        time.sleep(0.05)
     assert veth not in links_on_host()
     assert portmap.list_rule_owners(cli.config) == {}
     net = network.get_network(cli.config, "bridge")

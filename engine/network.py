@@ -963,6 +963,21 @@ def release(config: EngineConfig, container_id: str) -> None:
         _record_path(config, container_id).unlink(missing_ok=True)
 
 
+def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
+    """`rename`: the topology and the peers' hosts files (user networks) follow the new name."""
+    with ipam.lock(config):
+        rec = _load_record(config, container_id)
+        if rec is None:
+            return
+        rec["name"] = new_name
+        _save_record(config, rec)
+        path = config.containers_dir / container_id / "hosts"
+        if rec.get("state") == "attached" and path.exists():
+            hostsfiles.write_in_place(path, _hosts_for(config, rec))
+        if rec.get("state") == "attached":
+            _refresh_peer_hosts(config, {ep["network"] for ep in rec.get("endpoints", [])}, skip=container_id)
+
+
 def ports_of(config: EngineConfig, container_id: str) -> list[portmap.PortMapping]:
     """The published ports in force for a container (for `dockui port`)."""
     rec = _load_record(config, container_id) or {}

@@ -286,9 +286,11 @@ def test_named_network_peers_resolve_each_other_by_name(netcfg: EngineConfig) ->
     for box, peer in ((box_one, "two"), (box_two, "one")):
         ping = box.run(BUSYBOX, "ping", "-c", "1", "-W", "3", peer, mount=True)
         assert ping.returncode == 0, ping.stdout + ping.stderr
+    network.rename(netcfg, two.container_id, "deux")
+    assert box_one.run(BUSYBOX, "ping", "-c", "1", "-W", "3", "deux", mount=True).returncode == 0
     info = network.inspect_network(netcfg, "dknet")
     assert set(info["Containers"]) == {one.container_id, two.container_id}
-    assert sorted(p["container_name"] for p in info["Topology"]["ports"]) == ["one", "two"]
+    assert sorted(p["container_name"] for p in info["Topology"]["ports"]) == ["deux", "one"]
     with pytest.raises(Conflict, match="active endpoints"):
         network.remove_network(netcfg, "dknet")
 

@@ -748,7 +748,7 @@ def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> 
             hostsfiles.write_in_place(path, _hosts_for(config, other))
 
 
-def _resolve_link(config: EngineConfig, text: str) -> links.LinkTarget:
+def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
     name, alias = links.parse_link(text)
     matches = [r for r in _all_records(config) if r["name"] == name]
     if not matches:
@@ -756,9 +756,9 @@ def _resolve_link(config: EngineConfig, text: str) -> links.LinkTarget:
     if len(matches) != 1:
         raise NotFound(f"could not get container for {name}" if not matches else f"{name} is ambiguous")
     rec = matches[0]
-    eps = [ep for ep in rec.get("endpoints", []) if ep["network"] == DEFAULT_NETWORK]
+    eps = [ep for ep in rec.get("endpoints", []) if ep["network"] == network_name]
     if not eps:
-        raise InvalidArgument(f"cannot link to {name}: it is not on the default bridge network")
+        raise InvalidArgument(f"cannot link to {name}: it is not on network {network_name}")
     if rec.get("state") != "attached":
         raise Conflict(f"cannot link to a non running container: /{rec['name']}")
     return links.LinkTarget(
@@ -800,8 +800,6 @@ def prepare(
         return plan  # shares the other container's namespace and files
     if spec.ip is not None and mode == DEFAULT_NETWORK:
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
-    if spec.links and mode != DEFAULT_NETWORK:
-        pass  # Docker allows legacy links only on the default bridge; on user networks names resolve anyway
     net = get_network(config, mode)
     with ipam.lock(config):
         old = _load_record(config, container_id) or {}
@@ -818,7 +816,7 @@ def prepare(
                         ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
                     )
                 )
-            link_targets = [_resolve_link(config, text) for text in spec.links]
+            link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
             requests = [r for text in spec.publish for r in portmap.parse_publish(text)]
             if spec.publish_all:
                 requests += portmap.exposed_requests(exposed)
@@ -853,6 +851,7 @@ def prepare(
             "extra_hosts": [list(e) for e in extra],
             "exposed_ports": exposed,
             "env": list(spec.env),
+            "preparer": [os.getpid(), _start_ticks(os.getpid())],
         }
         _save_record(config, rec)
         plan.hosts = _hosts_for(config, {**rec, "state": "attached"})
@@ -1043,12 +1042,24 @@ def _in_flight(config: EngineConfig, rec: dict) -> bool:
     if rec.get("state") == "attached" and rec.get("pid"):
         return rec.get("netns_inode") is not None and _netns_inode(rec["pid"]) == rec.get("netns_inode")
     if rec.get("state") == "prepared":
+        preparer = rec.get("preparer")
+        if preparer:  # the process that prepared it (the container's monitor) is still at work
+            return _start_ticks(preparer[0]) == preparer[1]
         try:
             age = time.time() - _record_path(config, rec["container_id"]).stat().st_mtime
         except OSError:
             return False
         return age < PREPARE_GRACE_SECONDS
     return False
+
+
+def _start_ticks(pid: int) -> int | None:
+    """A process's start time (field 22 of /proc/<pid>/stat), to tell it from a later one with its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def remove_bridges(config: EngineConfig) -> list[str]:

@@ -522,8 +522,8 @@ def _cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
     return open_cgroup(config, record.id)
 
 
-def stop(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
-    """StopSignal, then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10)."""
+def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | int | None = None) -> ContainerRecord:
+    """`sig` (default the StopSignal), then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10)."""
     from engine.imageconfig import parse_signal
 
     record = find_container(config, ref)
@@ -536,7 +536,7 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None) -> Containe
         return record
     if timeout is None:
         timeout = record.config.get("StopTimeout", DEFAULT_STOP_TIMEOUT)
-    sig = parse_signal(record.config.get("StopSignal") or "SIGTERM")
+    sig = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
     if record.status == "paused":
         _signal_container(record, sig)
         _cgroup(config, record).thaw()

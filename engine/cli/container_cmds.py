@@ -511,22 +511,15 @@ def attach_session(config: EngineConfig, result: Any, interactive: bool, tty: bo
 
 def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine import runtime
-    from engine.state import find_container, update
 
     _engine(config, "stop")
+    if args.signal:
+        from engine.imageconfig import parse_signal
+
+        parse_signal(args.signal)
 
     def one(ref: str) -> None:
-        if args.signal:
-            from engine.imageconfig import parse_signal
-
-            parse_signal(args.signal)
-            record = find_container(config, ref)
-
-            def set_signal(r: Any) -> None:
-                r.config["StopSignal"] = args.signal
-
-            update(config, record.id, set_signal)
-        runtime.stop(config, ref, args.time)
+        runtime.stop(config, ref, args.time, args.signal)
         print(ref)
 
     return _for_each(args.containers, one)

@@ -50,6 +50,7 @@ from engine.state import ACTIVE_STATUSES, ContainerRecord, find_container, now_r
 ENGINE_PARENT = Path(__file__).resolve().parent.parent
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 DEFAULT_STOP_TIMEOUT = 10
+START_REPORT_TIMEOUT = 60
 
 
 @dataclass
@@ -454,7 +455,15 @@ def start(
     if server is not None:
         server.close()
     with os.fdopen(status_r, "rb") as status:
-        line = status.readline()
+        import select
+
+        # The monitor reports within a second or two; a minute means it hangs (a frozen cgroup,
+        # a stuck mount): give up rather than block the CLI or the TUI for ever.
+        ready, _, _ = select.select([status], [], [], START_REPORT_TIMEOUT)
+        line = status.readline() if ready else b""
+        if not ready:
+            line = json.dumps({"error": f"the container's monitor did not report within {START_REPORT_TIMEOUT} s "
+                               f"(see {log_path})"}).encode()
     try:
         report = json.loads(line) if line else {"error": "the container's monitor exited unexpectedly (see monitor.log)"}
     except ValueError:
@@ -630,17 +639,30 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
             r.stop_requested = True
 
         record = state.update(config, record.id, mark)
-        cg = _cgroup(config, record)
-        with _suppress():
-            if record.status == "paused":
-                cg.thaw()
-        with _suppress():
-            cg.kill_all(signal.SIGKILL)
-        _signal_container(record, signal.SIGKILL)
-        after = _wait_for(config, record.id, _monitor_done, 15)
-        if after is None:
-            return record  # the monitor removed it (--rm)
-        record = after
+        # Kill until the monitor is done: it may be starting the container right now, so one
+        # round of signals could come before the process exists.
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                current = state.load(config, record.id)
+            except NotFound:
+                return record  # the monitor removed it (--rm)
+            if _monitor_done(current):
+                record = current
+                break
+            if current.status in ACTIVE_STATUSES and not state.process_alive(current.monitor_pid, current.monitor_start):
+                reconcile(config)
+                continue
+            cg = _cgroup(config, current)
+            with _suppress():
+                if cg.frozen:
+                    cg.thaw()
+            with _suppress():
+                cg.kill_all(signal.SIGKILL)
+            _signal_container(current, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                raise Conflict(f"could not stop container {current.id} for removal (its monitor is still busy)")
+            time.sleep(0.02)
     with state.locked(config, record.id) as locked:
         if locked.status == "removing":
             raise Conflict(f"removal of container {locked.id} is already in progress")
@@ -823,8 +845,6 @@ def reconcile(config: EngineConfig) -> list[str]:
                 cleaned.append(locked.id)
         except NotFound:
             continue
-    if not config.containers_dir.is_dir():
-        return cleaned
     _remove_orphan_cgroups(config)
     _remove_stale_mounts(config)
     if cleaned:
@@ -871,7 +891,10 @@ def _remove_orphan_cgroups(config: EngineConfig) -> None:
                 continue
         if not groups:
             return
-        existing = {e.name for e in os.scandir(config.containers_dir)}
+        try:
+            existing = {e.name for e in os.scandir(config.containers_dir)}
+        except FileNotFoundError:
+            existing = set()
         for name in groups - existing:
             if state.ID_RE.match(name):
                 group = open_cgroup(config, name)

@@ -174,3 +174,45 @@ def test_names_are_unique_and_prefixes_resolve(engine: Engine) -> None:
     assert engine.cli("inspect", "--type", "container", "web").returncode == 1
     assert engine.out("container", "prune", "-f").count("\n") >= 2
     assert engine.out("container", "ls", "-aq") == ""
+
+
+def test_reconcile_removes_empty_orphan_cgroups_but_not_populated_ones(engine: Engine) -> None:
+    import secrets
+
+    from engine import runtime
+    from engine.cgroups import Resources, open_cgroup
+
+    orphan = open_cgroup(engine.config, secrets.token_hex(32))
+    orphan.create(Resources())
+    busy = open_cgroup(engine.config, secrets.token_hex(32))  # e.g. another root sharing the parent
+    busy.create(Resources())
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        busy.add_process(sleeper.pid)
+        runtime.reconcile(engine.config)
+        assert not orphan.exists()
+        assert busy.exists() and busy.pids() == [sleeper.pid]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        busy.destroy()
+
+
+def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> None:
+    host_dir = tmp_path / "shared"
+    host_dir.mkdir()
+    (host_dir / "in").write_text("from host\n")
+    engine.out("volume", "create", "keep")
+    cid = engine.out(
+        "run", "-d", "--network", "none", "-v", f"{host_dir}:/host:ro", "-v", "keep:/keep", "-v", "/scratch",
+        "busybox", "sh", "-c", "cat /host/in; echo kept > /keep/f; echo tmp > /scratch/f; touch /host/x || echo ro",
+    ).strip()
+    assert engine.out("wait", cid) == "0\n"
+    assert engine.out("logs", cid) == "from host\nro\n"
+    assert (engine.config.volumes_dir / "keep" / "_data" / "f").read_text() == "kept\n"
+    anonymous = [m["Name"] for m in engine.inspect(cid)["Mounts"] if m["Type"] == "volume" and m["Name"] != "keep"]
+    assert len(anonymous) == 1 and len(anonymous[0]) == 64
+    assert engine.cli("volume", "rm", "keep").returncode == 1  # in use
+    engine.out("rm", "-v", cid)
+    assert sorted(engine.out("volume", "ls", "-q").split()) == ["keep"]  # the anonymous one went with -v
+    engine.out("volume", "rm", "keep")

@@ -163,7 +163,7 @@ def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_con
         record = state.ContainerRecord(id=cid, name=f"dockuitest-{status}", image="svc:1", image_id=image.id, created=state.now_rfc3339(), status=status)
         if status == "running":
             record.pid, record.pid_start = os.getpid(), state.process_start_ticks(os.getpid())
-        state.save(engine_config, record)
+        state.save(engine_config, record, durable=True)  # as at create
 
     with pytest.raises(Conflict, match="cannot be forced.*running container aaaaaaaaaaaa"):
         store.remove(image.id, force=True)

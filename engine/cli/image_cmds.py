@@ -10,7 +10,7 @@ import json
 import re
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.config import EngineConfig
@@ -141,6 +141,14 @@ def _created_epoch(created: str) -> float | None:
         return None
 
 
+def _created_at(created: str) -> str:
+    """Docker's `CreatedAt`: `2023-05-19 16:41:53 +0000 UTC`."""
+    epoch = _created_epoch(created)
+    if epoch is None:
+        return created
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
 def _created_since(created: str) -> str:
     epoch = _created_epoch(created)
     return "N/A" if epoch is None else human_duration(time.time() - epoch) + " ago"
@@ -216,7 +224,7 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
     record = row["record"]
     return {
         "Containers": "N/A",
-        "CreatedAt": record.created,
+        "CreatedAt": _created_at(record.created),
         "CreatedSince": _created_since(record.created),
         "Digest": row["Digest"],
         "ID": record.short_id,

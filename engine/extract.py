@@ -133,7 +133,7 @@ class _ZstdReader:
     """Streaming zstd, frame by frame, so a truncated stream is an error (zstandard's
     stream_reader just stops). Input goes in 8 KiB slices to bound the output of one call."""
 
-    SLICE = 1 << 13
+    SLICE = 1 << 10  # a zstd block of 128 KiB can take 4 bytes: at most ~32 MiB out per call
 
     def __init__(self, raw: BinaryIO) -> None:
         import zstandard  # heavy-ish and optional for most commands: imported only when needed

@@ -131,7 +131,7 @@ class _GzipReader:
 
 class _ZstdReader:
     """Streaming zstd, frame by frame, so a truncated stream is an error (zstandard's
-    stream_reader just stops). Input goes in 8 KiB slices to bound the output of one call."""
+    stream_reader just stops). Input goes in small slices to bound the output of one call."""
 
     SLICE = 1 << 10  # a zstd block of 128 KiB can take 4 bytes: at most ~32 MiB out per call
 

@@ -318,7 +318,7 @@ class ImageStore:
                     raise NotFound(f"parent layer {parent_chain_id} was removed while extracting")
                 cache_id = secrets.token_hex(32)
                 self._publish_layer_dir(layer_dir, cache_id, parent_chain_id)
-                (info_dir / "cache-id").write_text(cache_id)
+                _write_synced(info_dir / "cache-id", cache_id)  # syncfs above covered the others
                 for name in ("diff", "size", "cache-id", "parent", "tar-split.json.gz"):
                     if (info_dir / name).exists():
                         os.chmod(info_dir / name, 0o644)
@@ -596,8 +596,8 @@ class ImageStore:
             os.symlink(f"../{mount_id}/diff", self.layers_dir / "l" / link)
             tmp = self.layerdb / "tmp" / f"mount-{container_id}-{secrets.token_hex(4)}"
             tmp.mkdir()
-            (tmp / "mount-id").write_text(mount_id)
-            (tmp / "parent").write_text(top or "")
+            _write_synced(tmp / "mount-id", mount_id)
+            _write_synced(tmp / "parent", top or "")
             fsync_dir(tmp)
             os.rename(tmp, mount_dir)
             fsync_dir(mount_dir.parent)
@@ -903,6 +903,15 @@ def _drop_key(repos: dict[str, dict[str, str]], key: str) -> None:
 def _check_container_id(container_id: str) -> None:
     if not re.fullmatch(r"[0-9a-zA-Z_.-]{1,128}", container_id) or container_id in (".", ".."):
         raise InvalidArgument(f"invalid container ID: {container_id!r}")
+
+
+def _write_synced(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _lazy_unmount(path: Path) -> None:

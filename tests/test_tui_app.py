@@ -215,3 +215,22 @@ def test_busybox_rootfs_tar(tmp_path: Path) -> None:
         names = set(tar.getnames())
         assert {"bin/busybox", "bin/sh", "etc/passwd", "etc/group"} <= names
         assert tar.getmember("bin/sh").linkname == "/bin/busybox"
+
+
+@run_async
+async def test_rows_off_screen_are_brought_up_to_date_when_scrolled_to(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    app = DockuiApp(EngineConfig(root=tmp_path), backend=RecordedBackend(scale=120), refresh_interval=0,
+                    clock=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContainersTable)
+        changed = [replace(c, cpu_percent=77.7) if c.status == "running" else c for c in table.views]
+        table.set_views(changed)
+        last_running = [i for i, c in enumerate(table.visible_rows) if c.status == "running"][-1]
+        row_key = table.visible_rows[last_running].id
+        assert last_running > 40 and "77.7" not in str(table.get_cell(row_key, "cpu"))  # off screen: deferred
+        table.move_cursor(row=last_running)
+        await pilot.pause(0.2)
+        assert "77.7%" in str(table.get_cell(row_key, "cpu"))

@@ -20,6 +20,7 @@ from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -145,8 +146,11 @@ class DockuiApp(App[None]):
         screen = message.screen
         if message.error is not None:
             self.notify(message.error, title="refresh failed", severity="error", timeout=3)
-        elif screen.is_attached and screen.is_active or screen is self._target():
-            screen.apply_data(message.data)
+        elif screen.is_attached and (screen.is_active or screen is self._target()):
+            try:
+                screen.apply_data(message.data)
+            except NoMatches:  # the screen is being torn down (quit) while a refresh was in flight
+                pass
         self.refresh_count += 1
         self.refresh_costs.append((message.fetch_cpu, time.thread_time() - start))
         if self._again:

@@ -757,7 +757,7 @@ def _host_from_psutil() -> HostView:
                     tuple(os.getloadavg()))  # type: ignore[arg-type]
 
 
-def read_json_log(path: Path, cursor: int, limit_bytes: int = 4 << 20) -> tuple[list[LogLine], int]:
+def read_json_log(path: Path, cursor: int, limit_bytes: int = 1 << 20) -> tuple[list[LogLine], int]:
     """Parse Docker json-file lines from byte `cursor`; returns (lines, new cursor). Bounded per call."""
     try:
         with open(path, "rb") as f:

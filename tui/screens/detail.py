@@ -89,6 +89,7 @@ class DetailScreen(DataScreen):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
+        self.refresh_bindings()  # the log keys exist only on the Logs tab
         self.dockui.refresh_now()
 
     # ---- refresh
@@ -151,7 +152,10 @@ class DetailScreen(DataScreen):
             self._inspect = data["inspect"]
             self._inspect_for = data["id"]
             self._draw_inspect()
-        self.refresh_bindings()
+        status = view.status if view else None
+        if status != getattr(self, "_bindings_for", "?"):
+            self._bindings_for = status
+            self.refresh_bindings()  # only on a change: the footer rebuilds its keys each time
         super().apply_data(data)
 
     def _draw_stats(self, series: StatsSeries, view: ContainerView | None) -> None:

@@ -6,6 +6,7 @@ A refresh with the same rows in the same order only rewrites the cells whose tex
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,22 +22,24 @@ GLYPHS = {"running": "●", "paused": "‖", "restarting": "↻", "created": "�
 STATUS_COLOURS = {"running": "success", "paused": "warning", "restarting": "warning", "created": "primary",
                   "exited": "foreground", "dead": "error"}
 
-# key, title, sort key, shown when narrow
-COLUMNS: tuple[tuple[str, str, Callable[[ContainerView], Any], bool], ...] = (
-    ("name", "  NAME", lambda c: c.name, True),
-    ("image", "IMAGE", lambda c: c.image, True),
-    ("id", "ID", lambda c: c.id, False),
-    ("status", "STATUS", lambda c: (c.status, c.state_text), True),
-    ("ip", "IP", lambda c: tuple(int(x) for x in c.ip.split(".")) if c.ip else (), False),
-    ("ports", "PORTS", lambda c: c.ports, False),
-    ("cpu", "CPU %", lambda c: c.cpu_percent or -1.0, True),
-    ("cpu_spark", "CPU trend", lambda c: c.cpu_percent or -1.0, False),
-    ("mem", "MEM", lambda c: c.mem_usage or -1, True),
-    ("mem_pct", "MEM %", lambda c: c.mem_percent or -1.0, False),
-    ("mem_spark", "MEM trend", lambda c: c.mem_usage or -1, False),
-)
-SORTABLE = tuple(key for key, *_ in COLUMNS if key not in ("cpu_spark", "mem_spark"))
 NARROW = 120
+# key, title, sort key, table width from which the column is shown
+COLUMNS: tuple[tuple[str, str, Callable[[ContainerView], Any], int], ...] = (
+    ("name", "  NAME", lambda c: c.name, 0),
+    ("image", "IMAGE", lambda c: c.image, 0),
+    ("id", "ID", lambda c: c.id, NARROW),
+    ("status", "STATUS", lambda c: (c.status, c.state_text), 0),
+    ("ip", "IP", lambda c: tuple(int(x) for x in c.ip.split(".")) if c.ip else (), NARROW),
+    ("ports", "PORTS", lambda c: c.ports, NARROW),
+    ("cpu", "CPU %", lambda c: c.cpu_percent or -1.0, 0),
+    ("cpu_spark", "CPU trend", lambda c: c.cpu_percent or -1.0, NARROW),
+    ("mem", "MEM", lambda c: c.mem_usage or -1, 0),
+    ("mem_pct", "MEM %", lambda c: c.mem_percent or -1.0, 175),
+    ("mem_spark", "MEM trend", lambda c: c.mem_usage or -1, NARROW),
+)
+# Columns whose text changes every second get fixed widths: re-measuring a column is O(rows).
+FIXED_WIDTHS = {"status": 26, "cpu": 7, "cpu_spark": 9, "mem": 9, "mem_pct": 6, "mem_spark": 9}
+SORTABLE = tuple(key for key, *_ in COLUMNS if key not in ("cpu_spark", "mem_spark"))
 
 
 def memory_sparkline(values: Sequence[float], width: int) -> str:
@@ -61,8 +64,40 @@ class ContainersTable(DataTable):
         self.views: tuple[ContainerView, ...] = ()
         self.visible_rows: list[ContainerView] = []
         self._narrow: bool | None = None
+        self._shown: tuple[str, ...] = ()
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._order: list[str] = []
+        self._pending: dict[str, ContainerView] = {}  # newer data for rows off screen
+        self._cell_versions: dict[tuple[Any, Any], int] = {}
+        self._versions = itertools.count(1)
+        self._structure = 0
+
+    # ---- cheaper redraws: a cell is re-rendered only when it changed.
+    # DataTable keys its cell-render cache on a table-wide update counter, so one changed cell makes
+    # every visible cell render again (about 0.1 ms each). Here the counter seen while rendering a
+    # cell is that cell's own version (unique per update), so unchanged cells come from the cache.
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        self._cell_versions[(row_key, column_key)] = next(self._versions)
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+
+    def clear(self, columns: bool = False) -> ContainersTable:
+        self._structure += 1
+        self._cell_versions.clear()
+        return super().clear(columns)
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> Any:
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        saved = self._update_count
+        self._update_count = (self._cell_versions.get((row_key, column_key), 0), self._structure, width)
+        try:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        finally:
+            self._update_count = saved
 
     # ---- public
 
@@ -93,19 +128,20 @@ class ContainersTable(DataTable):
 
     # ---- internals
 
-    def _columns(self) -> list[tuple[str, str, Callable[[ContainerView], Any], bool]]:
-        return [c for c in COLUMNS if c[3] or not self._narrow]
+    def _columns(self) -> list[tuple[str, str, Callable[[ContainerView], Any], int]]:
+        return [c for c in COLUMNS if c[0] in self._shown]
 
     def on_resize(self) -> None:
-        narrow = self.size.width < NARROW
-        if narrow != self._narrow:
-            self._narrow = narrow
+        shown = tuple(key for key, _, _, min_width in COLUMNS if self.size.width >= min_width)
+        if shown != self._shown or self._narrow is None:
+            self._shown = shown
+            self._narrow = self.size.width < NARROW
             self.clear(columns=True)
             for key, title, _, _ in self._columns():
                 title_text = title
                 if key == self.sort_column:
                     title_text = f"{title}{'▼' if self.sort_reverse else '▲'}"
-                self.add_column(title_text, key=key)
+                self.add_column(title_text, key=key, width=FIXED_WIDTHS.get(key))
             self._order = []
             self._render_rows()
 
@@ -136,6 +172,7 @@ class ContainersTable(DataTable):
         if order != self._order:
             self.clear()
             self._cells = {}
+            self._pending = {}
             for c in visible:
                 cells = self._cells_for(c, columns, styles)
                 self._cells[c.id] = cells
@@ -144,17 +181,38 @@ class ContainersTable(DataTable):
             if selected in order:
                 self.move_cursor(row=order.index(selected), animate=False)
             return
-        for c in visible:
-            cells = self._cells_for(c, columns, styles)
-            old = self._cells.get(c.id)
-            if old == cells:
-                continue
-            for (key, *_), new, prev in zip(columns, cells, old or (None,) * len(cells), strict=False):
-                if new != prev:
-                    self.update_cell(c.id, key, new, update_width=True)
-            self._cells[c.id] = cells
+        # Only rows on screen are rewritten now; the rest when they scroll into view.
+        top = int(self.scroll_y)
+        bottom = top + self.size.height
+        for index, c in enumerate(visible):
+            if top - 1 <= index <= bottom + 1:
+                self._pending.pop(c.id, None)
+                self._write_row(c, columns, styles)
+            else:
+                self._pending[c.id] = c
 
-    def _update_titles(self, columns: list[tuple[str, str, Callable[[ContainerView], Any], bool]]) -> None:
+    def _write_row(self, c: ContainerView, columns: list[tuple[str, str, Callable[[ContainerView], Any], int]],
+                   styles: dict[str, Style]) -> None:
+        cells = self._cells_for(c, columns, styles)
+        old = self._cells.get(c.id)
+        if old == cells:
+            return
+        for (key, *_), new, prev in zip(columns, cells, old or (None,) * len(cells), strict=False):
+            if new != prev:
+                self.update_cell(c.id, key, new, update_width=key not in FIXED_WIDTHS)
+        self._cells[c.id] = cells
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._pending:
+            top, bottom = int(new_value), int(new_value) + self.size.height
+            columns, styles = self._columns(), self._status_styles()
+            for index in range(max(0, top - 1), min(len(self.visible_rows), bottom + 2)):
+                c = self._pending.pop(self.visible_rows[index].id, None)
+                if c is not None:
+                    self._write_row(c, columns, styles)
+
+    def _update_titles(self, columns: list[tuple[str, str, Callable[[ContainerView], Any], int]]) -> None:
         for key, title, _, _ in columns:
             column = self.columns.get(key)  # type: ignore[call-overload]
             if column is None:
@@ -172,21 +230,21 @@ class ContainersTable(DataTable):
             out[status] = Style(color=colour, bold=status == "running")
         return out
 
-    def _cells_for(self, c: ContainerView, columns: list[tuple[str, str, Callable[[ContainerView], Any], bool]],
+    def _cells_for(self, c: ContainerView, columns: list[tuple[str, str, Callable[[ContainerView], Any], int]],
                    styles: dict[str, Style]) -> tuple[Any, ...]:
         style = styles.get(c.status, Style())
-        image_width = 16 if self._narrow else 22
+        image_width = 14 if self._narrow else 20
         values = {
             "name": Text.assemble((GLYPHS.get(c.status, "?"), style), " ", c.name),
-            "image": c.image if len(c.image) <= image_width else "…" + c.image[-(image_width - 1):],
-            "id": c.short_id,
+            "image": Text(c.image if len(c.image) <= image_width else "…" + c.image[-(image_width - 1):]),
+            "id": Text(c.short_id),
             "status": Text(c.state_text, style=style if c.status != "exited" else Style(dim=True)),
-            "ip": c.ip,
-            "ports": c.ports,
+            "ip": Text(c.ip),
+            "ports": Text(c.ports),
             "cpu": Text(f"{c.cpu_percent:6.1f}%" if c.cpu_percent is not None else "     --", justify="right"),
-            "cpu_spark": sparkline(c.cpu_history, 8, max(5.0, *c.cpu_history)) if c.cpu_history else " " * 8,
+            "cpu_spark": Text(sparkline(c.cpu_history, 8, max(5.0, *c.cpu_history)) if c.cpu_history else ""),
             "mem": Text(human_bytes(c.mem_usage) if c.mem_usage is not None else "--", justify="right"),
             "mem_pct": Text(f"{c.mem_percent:5.1f}%" if c.mem_percent is not None else "--", justify="right"),
-            "mem_spark": memory_sparkline(c.mem_history, 8),
+            "mem_spark": Text(memory_sparkline(c.mem_history, 8)),
         }
         return tuple(values[key] for key, *_ in columns)

@@ -50,8 +50,15 @@ class LogView(ScrollView, can_focus=True):
             return
         self._update_size()
         if self.follow:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self._to_end()
         self.refresh()
+
+    def _to_end(self) -> None:
+        self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def on_resize(self) -> None:
+        if self.follow:
+            self.call_after_refresh(self._to_end)
 
     def clear(self) -> None:
         self.lines.clear()

@@ -234,3 +234,13 @@ async def test_rows_off_screen_are_brought_up_to_date_when_scrolled_to(tmp_path:
         table.move_cursor(row=last_running)
         await pilot.pause(0.2)
         assert "77.7%" in str(table.get_cell(row_key, "cpu"))
+
+
+def test_non_root_gets_one_line_and_status_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    from tui import app as app_module
+
+    monkeypatch.setattr(app_module.os, "geteuid", lambda: 1000)
+    assert app_module.run_app(["--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs root" in err and "sudo dockui" in err

@@ -152,3 +152,22 @@ def test_dummy_interface_holding_172_17_makes_the_engine_choose_another(tmp_path
     assert (first_subnet, first_gw) == ("172.17.0.0/16", "172.17.0.1")
     assert (second_subnet, second_gw) == ("172.18.0.0/16", "172.18.0.1")
     assert again == second_subnet
+
+
+def test_a_slash_16_refuses_only_when_every_address_is_taken(engine_config: EngineConfig) -> None:
+    """65,536 addresses: network, gateway and broadcast reserved, 65,533 for containers. With all but
+    one recorded as taken (written directly: 65k real allocations would only test the disk), the
+    next allocation finds the single free one, wherever it is, and only the one after is refused."""
+    pool = make_pool("172.31.0.0/16")
+    free = "172.31.200.17"
+    hosts = (str(ip) for ip in pool.subnet.hosts())
+    taken = {ip: f"c{i}" for i, ip in enumerate(hosts) if ip not in (free, str(pool.gateway))}
+    assert len(taken) == 65_532
+    pool.path(engine_config).parent.mkdir(parents=True)
+    pool.path(engine_config).write_text(
+        json.dumps({"subnet": str(pool.subnet), "gateway": str(pool.gateway), "last": "172.31.0.5", "addresses": taken})
+    )
+    with ipam.lock(engine_config):
+        assert str(ipam.allocate(engine_config, pool, "the-65533rd")) == free
+        with pytest.raises(Conflict, match="no available IPv4 address in subnet 172.31.0.0/16: all 65533 addresses are in use"):
+            ipam.allocate(engine_config, pool, "one-too-many")

@@ -575,7 +575,7 @@ def remove_parent(config: EngineConfig, fs_root: Path = CGROUP_ROOT) -> None:
 # generates it: the context is {u32 access_type (access << 16 | type), u32 major, u32 minor}; the
 # program returns 1 (allow) for the first matching rule, 0 (deny) otherwise.
 
-_SYS_BPF = 321  # x86_64
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}.get(os.uname().machine, 321)
 _BPF_PROG_LOAD, _BPF_PROG_ATTACH = 5, 8
 _BPF_PROG_TYPE_CGROUP_DEVICE = 15
 _BPF_CGROUP_DEVICE = 6

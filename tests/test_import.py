@@ -169,3 +169,82 @@ def test_import_errors_are_one_clear_line(engine_config: EngineConfig, tmp_path:
         assert result.returncode == 125, result.stderr
         assert result.stderr.startswith("Error: ") and message in result.stderr and "Traceback" not in result.stderr
     assert ImageStore(engine_config).list_images() == []
+
+
+# --- save / load ------------------------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip_and_interoperate_with_skopeo(
+    engine_config: EngineConfig, busybox_imported, tmp_path: Path
+) -> None:
+    import subprocess
+
+    store = ImageStore(engine_config)
+    store.tag("busybox", "localhost:5000/team/bb:v1")
+    archive = tmp_path / "saved.tar"
+    with archive.open("wb") as out:
+        store.save(["busybox", "localhost:5000/team/bb:v1"], out)
+
+    # skopeo reads it both as a Docker archive and as an OCI layout archive
+    for source in (f"docker-archive:{archive}", f"oci-archive:{archive}:v1"):
+        result = subprocess.run(["skopeo", "inspect", source], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["Layers"] == busybox_imported.diff_ids
+
+    other = ImageStore(EngineConfig(root=tmp_path / "other"))
+    loaded = other.load(archive)
+    assert [(r.id, tags) for r, tags in loaded] == [(busybox_imported.id, ["busybox:latest", "localhost:5000/team/bb:v1"])]
+    assert other.resolve("localhost:5000/team/bb:v1").id == busybox_imported.id
+    chain = busybox_imported.chain_ids[0]
+    assert b"".join(other.layer_tar(chain)) == b"".join(store.layer_tar(chain))
+
+    # and what skopeo writes (legacy Docker layout; OCI with gzip'd layers) loads here
+    rewritten = tmp_path / "skopeo-docker.tar"
+    oci = tmp_path / "skopeo-oci.tar"
+    subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{archive}", f"docker-archive:{rewritten}:localhost/sk/bb:v2"], check=True)
+    subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{archive}", f"oci-archive:{oci}:v3"], check=True)
+    third = ImageStore(EngineConfig(root=tmp_path / "third"))
+    with rewritten.open("rb") as stream:  # not seekable from the loader's point of view: spooled
+        [(record, tags)] = third.load(io.BufferedReader(io.BytesIO(stream.read())))
+    assert (record.id, tags) == (busybox_imported.id, ["localhost/sk/bb:v2"])
+    [(oci_record, oci_tags)] = third.load(oci)
+    assert oci_record.diff_ids == busybox_imported.diff_ids and oci_tags == []
+    spool_dir = tmp_path / "third" / "tmp"
+    assert not spool_dir.exists() or list(spool_dir.iterdir()) == []  # the spooled stream is gone
+
+
+def test_save_and_load_verbs(engine_config: EngineConfig, busybox_imported, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "out" / "bb.tar"
+    archive.parent.mkdir()
+    assert dockui(engine_config, capsys, "save", "-o", str(archive), "busybox")[0] == 0
+    assert [p.name for p in archive.parent.iterdir()] == ["bb.tar"]  # written under a temp name, then renamed
+    status, _, err = dockui(engine_config, capsys, "save", "-o", str(tmp_path / "none.tar"), "busybox", "nosuch")
+    assert status == 125 and "No such image: nosuch" in err and not (tmp_path / "none.tar").exists()
+    other = EngineConfig(root=tmp_path / "other")
+    status, out, _ = dockui(other, capsys, "load", "-i", str(archive))
+    assert (status, out) == (0, "Loaded image: busybox:latest\n")
+    assert ImageStore(other).resolve("busybox").id == busybox_imported.id
+
+
+def test_load_of_a_tampered_archive_stores_nothing(engine_config: EngineConfig, busybox_imported, tmp_path: Path) -> None:
+    import tarfile
+
+    archive = tmp_path / "saved.tar"
+    with archive.open("wb") as out:
+        ImageStore(engine_config).save(["busybox"], out)
+    tampered = tmp_path / "tampered.tar"
+    layer_name = "blobs/sha256/" + busybox_imported.diff_ids[0][7:]
+    with tarfile.open(archive) as src, tarfile.open(tampered, "w") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name == layer_name:
+                data = data.replace(b"app:x:1000", b"app:x:0000")  # same size, different content
+            dst.addfile(member, io.BytesIO(data) if data is not None else None)
+    other_config = EngineConfig(root=tmp_path / "other")
+    other = ImageStore(other_config)
+    with pytest.raises(IntegrityError, match="does not match its diff_id"):
+        other.load(tampered)
+    assert other.list_images() == []
+    assert list((other_config.image_dir / "layerdb" / "sha256").iterdir()) == []
+    with pytest.raises(IntegrityError, match="not an image archive"):
+        other.load(io.BytesIO(b"garbage" * 100))

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_tag(subparsers.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     _add_import(subparsers.add_parser("import", help="Import a root filesystem tarball as an image"))
 
+    _add_save(subparsers.add_parser("save", help="Save one or more images to a tar archive (stdout by default)"))
+    _add_load(subparsers.add_parser("load", help="Load images from a tar archive or STDIN"))
+
     group = subparsers.add_parser("image", help="Manage images")
     inner = group.add_subparsers(dest="image_verb", metavar="COMMAND", parser_class=type(group))
     inner.required = True
@@ -46,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_rmi(inner.add_parser("rm", aliases=["remove"], help="Remove one or more images"))
     _add_tag(inner.add_parser("tag", help="Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"))
     _add_import(inner.add_parser("import", help="Import a root filesystem tarball as an image"))
+    _add_save(inner.add_parser("save", help="Save one or more images to a tar archive (stdout by default)"))
+    _add_load(inner.add_parser("load", help="Load images from a tar archive or STDIN"))
     p = inner.add_parser("inspect", help="Display detailed information on one or more images")
     p.add_argument("-f", "--format", help="format the output with a Go-like template ({{.Id}}, {{json .Config}})")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -88,6 +93,18 @@ def _add_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("tarball", metavar="file|-", help="root filesystem tarball (plain, gzip or zstd); - for stdin")
     p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(handler=cmd_import)
+
+
+def _add_save(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", help="write to a file, instead of STDOUT")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(handler=cmd_save)
+
+
+def _add_load(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", help="read from a tar archive file, instead of STDIN")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress the load output")
+    p.set_defaults(handler=cmd_load)
 
 
 def _store(config: EngineConfig):
@@ -379,6 +396,55 @@ def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
     source: Any = sys.stdin.buffer if args.tarball == "-" else args.tarball
     record = store.import_tarball(source, args.reference, changes=changes, message=args.message)
     print(record.id)
+    return 0
+
+
+# --- save, load ------------------------------------------------------------------------------------
+
+
+@_handler
+def cmd_save(args: argparse.Namespace, config: EngineConfig) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    store = _store(config)
+    for ref in args.images:
+        store.resolve(ref)  # fail before writing anything
+    if not args.output:
+        if sys.stdout.isatty():
+            raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+        sys.stdout.flush()
+        store.save(args.images, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return 0
+    target = Path(args.output)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            store.save(args.images, out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)  # a failed save never leaves half an archive under the name
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return 0
+
+
+@_handler
+def cmd_load(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli import require_root
+
+    require_root("load")  # file owners and device nodes need root
+    if not args.input and sys.stdin.isatty():
+        raise InvalidArgument("requested load from stdin, but stdin is empty")
+    loaded = _store(config).load(args.input or sys.stdin.buffer)
+    if not args.quiet:
+        for record, tags in loaded:
+            for tag in tags:
+                print(f"Loaded image: {tag}")
+            if not tags:
+                print(f"Loaded image ID: {record.id}")
     return 0
 
 

@@ -941,6 +941,12 @@ def _detach_locked(config: EngineConfig, rec: dict) -> None:
                 _rt_delete_link(rt, ep.host_veth)
     if rec.get("ports"):
         portmap.remove_rules(config, drop={rec["container_id"]})
+        if eps:
+            mappings = [portmap.PortMapping.from_dict(p) for p in rec["ports"]]
+            try:
+                portmap.flush_udp_conntrack(eps[0].ip, mappings)
+            except Exception:  # noqa: BLE001 - conntrack support missing: entries just time out
+                pass
     was_attached = rec.get("state") == "attached"
     rec.update(state="detached", pid=None)
     _save_record(config, rec)

@@ -247,6 +247,32 @@ def _set_route_localnet(bridge: str) -> None:
         raise DockuiError(f"cannot enable route_localnet on {bridge}: {exc}") from None
 
 
+def flush_udp_conntrack(container_ip: str, mappings: list[PortMapping]) -> int:
+    """Forget the conntrack entries of a container's published UDP ports (as Docker does).
+
+    A UDP "connection" lives in conntrack for 30-180 s after its last packet; without this, a
+    client that keeps sending would stay DNATed to the old container's address after the port is
+    published again by another one. TCP needs nothing: a new connection is looked up afresh.
+    """
+    udp = [m for m in mappings if m.proto == "udp"]
+    if not udp:
+        return 0
+    from pyroute2 import Conntrack
+    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+    deleted = 0
+    with Conntrack() as ct:
+        for m in udp:
+            wanted = NFCTAttrTuple(saddr=container_ip, proto=socket.IPPROTO_UDP, sport=m.container_port)
+            for entry in list(ct.dump_entries(tuple_reply=wanted)):
+                try:
+                    ct.delete(entry)
+                    deleted += 1
+                except Exception:  # noqa: BLE001 - an entry may expire while we look
+                    continue
+    return deleted
+
+
 def _owner(rule: dict) -> str | None:
     comment = rule.get("comment") or ""
     return comment[len(COMMENT_PREFIX) :] if comment.startswith(COMMENT_PREFIX) else None

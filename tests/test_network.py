@@ -423,3 +423,32 @@ def test_concurrent_prepares_get_distinct_addresses_and_a_full_network_refuses(n
         for i in range(25):
             network.release(netcfg, f"{chunk_prefix}{i:02d}".ljust(64, "0"))
     network.remove_network(netcfg, "tiny")
+
+
+UDP_ECHO = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 5353))\nwhile True:\n    data, peer = s.recvfrom(2048)\n    s.sendto(b'echo:' + data, peer)\n"
+
+
+def test_published_udp_port_reaches_the_container(netcfg: EngineConfig) -> None:
+    port = free_port()
+    spec = network.NetworkSpec(publish=[f"127.0.0.1:{port}:5353/udp"])
+    plan, _box = run_container(netcfg, "udp", spec, argv=[sys.executable, "-c", UDP_ECHO])
+    assert plan.settings()["Ports"] == {"5353/udp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(0.2)
+        reply = b""
+        for _ in range(50):  # the echo server may still be starting
+            client.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                reply = client.recv(100)
+                break
+            except TimeoutError:
+                continue
+    assert reply == b"echo:ping"
+    conntrack = Path("/proc/net/nf_conntrack")
+
+    def tracked() -> bool:
+        return conntrack.exists() and f"src={plan.endpoints[0].ip} dst=" in conntrack.read_text()
+
+    network.detach(netcfg, plan.container_id)
+    assert portmap.list_rule_owners(netcfg) == {}
+    assert not tracked()  # no stale UDP mapping that would keep DNATing to the old address

@@ -73,7 +73,33 @@ def test_memory_pids_and_cli_json_of_a_container(engine: Engine) -> None:
     assert rows[0]["PIDs"] == "3" and rows[0]["MemUsage"].endswith(" / 256MiB")
     table = engine.out("stats", "--no-stream", "mem").splitlines()
     assert table[0].startswith("CONTAINER ID   NAME") and " mem " in table[1]
+    # On a terminal the table is redrawn in place every second, like docker stats.
+    frames = stats_on_a_tty(engine, seconds=2.3)
     engine.out("rm", "-f", "mem")
+    assert frames.startswith(b"\033[2J\033[H")
+    assert frames.count(b"\033[H") >= 2 and frames.count(b" mem ") >= 2
+
+
+def stats_on_a_tty(engine: Engine, seconds: float) -> bytes:
+    import pty
+    import select
+    import signal
+
+    leader, follower = pty.openpty()
+    proc = engine.popen("stats", stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    out = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                out += os.read(leader, 65536)
+            except OSError:
+                break
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+    os.close(leader)
+    return out
 
 
 def test_ping_between_two_containers_raises_both_packet_counters(engine: Engine) -> None:

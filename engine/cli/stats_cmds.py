@@ -113,13 +113,23 @@ def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
 
     out = sys.stdout
     redraw = args.format == "table" and not args.no_stream and out.isatty()
+    first = True
     with Sampler(config, targets, host=False) as sampler:
         for snapshot in sampler.stream(args.interval, count=1 if args.no_stream else None):
             rows = rows_for(snapshot, selection(), args.no_trunc)
             if args.format == "json":
                 for row in rows:
                     out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            elif redraw:
+                out.write(redraw_frame(render_table(rows), first))
             else:
-                out.write((CLEAR_SCREEN if redraw else "") + render_table(rows))
+                out.write(render_table(rows))
             out.flush()
+            first = False
     return 0
+
+
+def redraw_frame(table: str, first: bool) -> str:
+    """The table drawn over the previous one in place: home, each line cleared to its end, the rest
+    of the screen cleared (no full-screen clear after the first frame, so no flicker)."""
+    return (CLEAR_SCREEN if first else "\033[H") + table.replace("\n", "\033[K\n") + "\033[J"

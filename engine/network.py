@@ -794,7 +794,7 @@ def prepare(
         return plan
     plan.resolv_conf = hostsfiles.resolv_conf_content(host_resolv, spec.dns, spec.dns_search, spec.dns_options)
     if mode == "none":
-        plan.hosts = hostsfiles.hosts_content(None, [], extra)
+        plan.hosts = hostsfiles.hosts_content(None, [], [e for e in extra if e[0] != "host-gateway"])
         return plan
     if mode.startswith("container:"):
         return plan  # shares the other container's namespace and files
@@ -832,6 +832,8 @@ def prepare(
                 for ep in endpoints:
                     ipam.release(config, get_network(config, ep.network).pool, container_id)
             raise
+        # Docker's special --add-host value: the host as the container reaches it (the gateway)
+        extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
         for target in link_targets:
             plan.link_env += links.link_env(name, target)
             extra.append(links.hosts_entry(target))

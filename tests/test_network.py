@@ -249,7 +249,8 @@ def test_published_port_reaches_httpd_and_busy_ports_are_refused(netcfg: EngineC
 def test_links_env_hosts_and_ping_by_alias(netcfg: EngineConfig) -> None:
     db_plan, _db = run_container(netcfg, "db", network.NetworkSpec(env=["PASSWORD=s3cret", "PATH=/bin"]), ["5432/tcp"])
     web_plan, web = run_container(
-        netcfg, "web", network.NetworkSpec(links=["db:database"], add_hosts=["extra.local:10.1.2.3"]), private_hosts=True
+        netcfg, "web", network.NetworkSpec(links=["db:database"], add_hosts=["extra.local:10.1.2.3", "dockerhost:host-gateway"]),
+        private_hosts=True,
     )
     ip = db_plan.endpoints[0].ip
     assert web_plan.link_env == [
@@ -264,6 +265,7 @@ def test_links_env_hosts_and_ping_by_alias(netcfg: EngineConfig) -> None:
     hosts_lines = web_plan.hosts.splitlines()
     assert hosts_lines[6:] == [
         "10.1.2.3\textra.local",
+        f"{web_plan.endpoints[0].gateway}\tdockerhost",
         f"{ip}\tdatabase {db_plan.hostname} db",
         f"{web_plan.endpoints[0].ip}\t{web_plan.hostname} web",
     ]

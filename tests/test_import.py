@@ -248,3 +248,24 @@ def test_load_of_a_tampered_archive_stores_nothing(engine_config: EngineConfig, 
     assert list((other_config.image_dir / "layerdb" / "sha256").iterdir()) == []
     with pytest.raises(IntegrityError, match="not an image archive"):
         other.load(io.BytesIO(b"garbage" * 100))
+
+
+def test_history_and_prune_verbs(engine_config: EngineConfig, busybox_tar: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = dockui(engine_config, capsys, "import", "-m", "first import", str(busybox_tar), "keep:1")
+    kept = out.strip()
+    status, out, _ = dockui(engine_config, capsys, "import", str(busybox_tar))  # no name: dangling
+    dangling = out.strip()
+    assert status == 0 and dangling != kept  # same layer, different config (created, comment)
+    status, out, _ = dockui(engine_config, capsys, "image", "history", "keep:1")
+    assert status == 0 and out.splitlines()[1].split()[0] == kept[7:19] and "first import" in out
+    assert "<none>" in dockui(engine_config, capsys, "images")[1]
+    status, out, _ = dockui(engine_config, capsys, "image", "prune", "-f")
+    assert status == 0 and out.splitlines()[:2] == ["Deleted Images:", f"deleted: {dangling}"]
+    assert out.rstrip().endswith("Total reclaimed space: 0B")  # the layer is shared with keep:1
+    assert [r.id for r in ImageStore(engine_config).list_images()] == [kept]
+    from engine.cli.output import human_size
+
+    layer_size = ImageStore(engine_config).resolve(kept).size
+    status, out, _ = dockui(engine_config, capsys, "image", "prune", "-a", "-f")
+    assert f"deleted: {kept}" in out and f"Total reclaimed space: {human_size(layer_size)}" in out
+    assert ImageStore(engine_config).list_images() == []

@@ -839,7 +839,8 @@ def reconcile(config: EngineConfig) -> list[str]:
             continue
         try:
             with state.locked(config, record.id) as locked:
-                if state.process_alive(locked.monitor_pid, locked.monitor_start):
+                still_busy = locked.status in ACTIVE_STATUSES or locked.status == "created" and locked.monitor_pid
+                if not still_busy or state.process_alive(locked.monitor_pid, locked.monitor_start):
                     continue
                 _cleanup_unwatched(config, locked)
                 cleaned.append(locked.id)

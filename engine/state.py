@@ -9,6 +9,7 @@ Fields dockui needs beyond Docker's (the monitor's pid, process start times) liv
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -236,13 +237,19 @@ def save(config: EngineConfig, record: ContainerRecord, durable: bool = False) -
 def locked(config: EngineConfig, container_id: str) -> Iterator[ContainerRecord]:
     """Hold the container's lock, yield its fresh record and save it afterwards (unless removed)."""
     d = config.containers_dir / container_id
-    if not d.is_dir():
-        raise NotFound(f"No such container: {container_id}")
-    with file_lock(d / ".lock"):
+    try:  # not fsutil.file_lock: it would re-create the directory of a container just removed
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"No such container: {container_id}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         record = load(config, container_id)
+        before = record.to_disk()
         yield record
-        if d.is_dir():
+        if record.to_disk() != before:
             save(config, record)
+    finally:
+        os.close(fd)
 
 
 def update(config: EngineConfig, container_id: str, change: Callable[[ContainerRecord], None]) -> ContainerRecord:
@@ -341,5 +348,24 @@ def rename_record(config: EngineConfig, container_id: str, new_name: str) -> Non
 
 
 def delete_record(config: EngineConfig, container_id: str) -> None:
-    """Remove the container's directory (logs, hosts files, record) for good."""
-    shutil.rmtree(config.containers_dir / container_id, ignore_errors=True)
+    """Remove the container's directory (logs, hosts files, record) for good.
+
+    Under the container's lock, the record first: whoever waits for the lock then finds no
+    container (NotFound) instead of writing into a directory being deleted.
+    """
+    d = config.containers_dir / container_id
+    try:
+        fd = os.open(d / ".lock", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        shutil.rmtree(d, ignore_errors=True)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(d / "config.v2.json")
+        for _ in range(3):  # a locker may re-create .lock while the tree goes
+            shutil.rmtree(d, ignore_errors=True)
+            if not d.exists():
+                break
+    finally:
+        os.close(fd)

@@ -187,14 +187,20 @@ def table_name(config: EngineConfig) -> str:
 
 
 def _nft(script: str, *args: str) -> str:
-    proc = subprocess.run(["nft", *args, "-f", "-"], input=script, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["nft", *args, "-f", "-"], input=script, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise DockuiError("publishing ports needs nftables' `nft` (apt-get install nftables)") from None
     if proc.returncode != 0:
         raise DockuiError(f"nft failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
 def _nft_json(table: str) -> list[dict]:
-    proc = subprocess.run(["nft", "-j", "-a", "list", "table", "ip", table], capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["nft", "-j", "-a", "list", "table", "ip", table], capture_output=True, text=True)
+    except FileNotFoundError:
+        return []  # without nft no rule of ours can exist
     if proc.returncode != 0:
         return []  # no such table
     return json.loads(proc.stdout).get("nftables", [])

@@ -467,6 +467,7 @@ class EngineBackend:
         self._prev_net: dict[str, tuple[float, int, int]] = {}
         self._reconciled = False
         self._host_total = 0
+        self._record_cache: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._reconcile_error: str | None = None
 
     # ---- containers and stats
@@ -479,7 +480,49 @@ class EngineBackend:
                 _function("engine.runtime", "reconcile")(self.config)
             except Exception as exc:
                 self._reconcile_error = f"reconcile failed: {exc}"
-        return list(_function("engine.state", "list_containers")(self.config))
+        state = _engine("engine.state")
+        load = getattr(state, "load", None)
+        if load is None:
+            return list(_function("engine.state", "list_containers")(self.config))
+        return self._cached_records(load)
+
+    def _cached_records(self, load: Callable[..., Any]) -> list[Any]:
+        """`list_containers`, but a record is parsed again only when its files changed (a stat per
+        container per refresh instead of two JSON parses: 200 containers cost ~15 ms otherwise)."""
+        records = []
+        seen = set()
+        try:
+            entries = list(os.scandir(self.config.containers_dir))
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            if len(entry.name) != 64:
+                continue
+            try:
+                st = os.stat(os.path.join(entry.path, "config.v2.json"))
+            except OSError:
+                continue  # being created or removed right now
+            try:
+                hc = os.stat(os.path.join(entry.path, "hostconfig.json"))
+                hc_sig: tuple[int, ...] = (hc.st_mtime_ns, hc.st_ino, hc.st_size)
+            except OSError:
+                hc_sig = ()
+            signature = (st.st_mtime_ns, st.st_ino, st.st_size, *hc_sig)
+            cached = self._record_cache.get(entry.name)
+            if cached is not None and cached[0] == signature:
+                record = cached[1]
+            else:
+                try:
+                    record = load(self.config, entry.name)
+                except (DockuiError, ValueError, KeyError, OSError):
+                    continue
+                self._record_cache[entry.name] = (signature, record)
+            records.append(record)
+            seen.add(entry.name)
+        for gone in set(self._record_cache) - seen:
+            del self._record_cache[gone]
+        records.sort(key=lambda r: r.created, reverse=True)
+        return records
 
     def _sample(self) -> Any:
         if self._sampler is None and self._sampler_error is None:

@@ -71,6 +71,8 @@ class LayerRow(Horizontal):
         if state.total:
             done = state.total if word in ("done", "exists", "downloaded", "extracting", "verifying") else state.current
             bar.update(total=state.total, progress=done)
+        elif word in ("done", "exists"):
+            bar.update(total=1, progress=1)  # size unknown (layer already in the store): full, not "busy"
         text = word
         if word == "downloading" and state.total:
             text += f" {decimal_size(state.current)}/{decimal_size(state.total)}"

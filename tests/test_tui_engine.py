@@ -166,3 +166,34 @@ def test_real_dockui_in_tmux(engine: Engine) -> None:
         assert "1 Containers" not in screen()  # the alternate screen is gone: the terminal is restored
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+@run_async
+async def test_run_dialog_starts_a_real_container_and_shows_engine_errors_inline(engine: Engine) -> None:
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+
+        async def submit(name: str) -> None:
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            dialog = app.screen
+            dialog.query_one("#run-image").value = "busybox"
+            dialog.query_one("#run-name").value = name
+            dialog.query_one("#run-command").value = " ".join(
+                ["sh", "-c", "'trap \"exit 0\" TERM; while :; do sleep 0.2; done'"])
+            dialog.query_one("#run-network").value = "none"
+            dialog.query_one("#run-memory").value = "32m"
+            await pilot.press("ctrl+r")
+
+        await submit("tui-run")
+        assert await until(pilot, lambda: type(app.screen).__name__ == "ContainersScreen", timeout=30)
+        record = state.find_container(engine.config, "tui-run")
+        assert record.status == "running"
+        assert record.host_config.get("Memory") == 32 * 1024 * 1024
+        assert await until(pilot, lambda: "tui-run" in [c.name for c in app.screen.query_one(ContainersTable).views])
+        await submit("tui-run")  # the name is taken: the engine refuses, the dialog says why and stays
+        form_error = app.screen.query_one("#run-form-error")
+        assert await until(pilot, lambda: form_error.display, timeout=30)
+        assert "tui-run" in str(form_error.render()) and type(app.screen).__name__ == "RunDialog"
+        await pilot.press("escape")

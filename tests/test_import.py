@@ -259,6 +259,10 @@ def test_history_and_prune_verbs(engine_config: EngineConfig, busybox_tar: Path,
     status, out, _ = dockui(engine_config, capsys, "image", "history", "keep:1")
     assert status == 0 and out.splitlines()[1].split()[0] == kept[7:19] and "first import" in out
     assert "<none>" in dockui(engine_config, capsys, "images")[1]
+    assert dockui(engine_config, capsys, "images", "-q", "--filter", "dangling=true")[1] == dangling[7:19] + "\n"
+    assert dockui(engine_config, capsys, "images", "-q", "-f", "dangling=false", "-f", "reference=ke*:*")[1] == kept[7:19] + "\n"
+    assert dockui(engine_config, capsys, "images", "-q", "-f", "reference=nomatch*")[1] == ""
+    assert dockui(engine_config, capsys, "images", "-f", "bogus=1")[0] == 125
     status, out, _ = dockui(engine_config, capsys, "image", "prune", "-f")
     assert status == 0 and out.splitlines()[:2] == ["Deleted Images:", f"deleted: {dangling}"]
     assert out.rstrip().endswith("Total reclaimed space: 0B")  # the layer is shared with keep:1

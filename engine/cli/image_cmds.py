@@ -71,6 +71,10 @@ def _add_images(p: argparse.ArgumentParser) -> None:
     p.add_argument("--digests", action="store_true", help="show digests")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("--format", help="'json' for one JSON object per line")
+    p.add_argument(
+        "-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+        help="dangling=true|false, reference=PATTERN (glob, e.g. 'busy*:*'), label=KEY[=VALUE]",
+    )
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     p.set_defaults(handler=cmd_images)
 
@@ -199,12 +203,44 @@ def _rows(records: list, repository: str | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _apply_filters(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
+    """Docker's `images --filter`: the same key ORs its values, different keys AND."""
+    import fnmatch
+
+    wanted: dict[str, list[str]] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("dangling", "reference", "label"):
+            raise InvalidArgument(f"invalid filter {item!r} (dangling=, reference= or label=)")
+        if key == "dangling" and value not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}': use true or false")
+        wanted.setdefault(key, []).append(value)
+
+    def keep(row: dict[str, Any]) -> bool:
+        dangling = row["Tag"] == "<none>"
+        if "dangling" in wanted and not any(dangling == (v in ("true", "1")) for v in wanted["dangling"]):
+            return False
+        if "reference" in wanted:
+            name = f"{row['Repository']}:{row['Tag']}"
+            if dangling or not any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in wanted["reference"]):
+                return False
+        if "label" in wanted:
+            labels = (row["record"].config.get("config") or {}).get("Labels") or {}
+            for spec in wanted["label"]:
+                k, has_value, v = spec.partition("=")
+                if k not in labels or (has_value and labels[k] != v):
+                    return False
+        return True
+
+    return [row for row in rows if keep(row)]
+
+
 @_handler
 def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import human_size, print_table
 
     records = _store(config).list_images()
-    rows = _rows(records, args.repository)
+    rows = _apply_filters(_rows(records, args.repository), args.filter)
     if args.quiet:
         seen: list[str] = []
         for row in rows:

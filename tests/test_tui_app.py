@@ -244,3 +244,25 @@ def test_non_root_gets_one_line_and_status_1(monkeypatch: pytest.MonkeyPatch, ca
     assert app_module.run_app(["--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs root" in err and "sudo dockui" in err
+
+
+@run_async
+async def test_a_missing_engine_piece_is_a_message_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tui.backend import EngineBackend
+
+    monkeypatch.setitem(sys.modules, "engine.stats", None)  # import engine.stats -> ImportError
+    monkeypatch.setitem(sys.modules, "engine.network", None)
+    config = EngineConfig(root=tmp_path / "root", cgroup_parent="dockui-tui-missing", bridge_name="dktuimissing")
+    snapshot = EngineBackend(config).snapshot()
+    assert any("engine.stats is not available" in p for p in snapshot.problems)
+    assert snapshot.host is not None and snapshot.host.mem_total > 0  # psutil stands in for the header
+    app = DockuiApp(config, refresh_interval=0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        assert "engine.stats is not available" in str(app.screen.query_one("#problems").render())
+        await pilot.press("3")
+        await settle(pilot)
+        message = app.screen.query_one("#net-message")
+        assert message.display and "engine.network is not available" in str(message.render())

@@ -83,6 +83,9 @@ async def test_keys_stop_start_and_remove_a_real_container(engine: Engine) -> No
 @run_async
 async def test_pull_dialog_pulls_from_the_test_registry(engine_config: EngineConfig, busybox_in_registry: str) -> None:
     """An empty store (so the layer is really downloaded), the session's registry on loopback."""
+    # own names: the app's start-up reconcile looks at its cgroup parent and bridge only
+    engine_config.cgroup_parent = f"dockui-tuip-{uuid.uuid4().hex[:6]}"
+    engine_config.bridge_name = f"dktp{uuid.uuid4().hex[:6]}"
     app = DockuiApp(engine_config, refresh_interval=0.5)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)

@@ -429,6 +429,8 @@ class _Extractor:
                     if not create:
                         raise
                     os.mkdir(part, 0o755, dir_fd=fd)
+                    if self.umask & 0o755:  # implicit parents are 0755 whatever the umask
+                        os.chmod(part, 0o755, dir_fd=fd)
                     self.created.add(parts[:depth])
                     nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:

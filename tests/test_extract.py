@@ -379,3 +379,24 @@ def test_header_parser_agrees_with_tarfile(fmt: int) -> None:
     bad[0] ^= 1
     with pytest.raises(IntegrityError, match="checksum"):
         parse_header(bytes(bad))
+
+
+def test_modes_do_not_depend_on_the_umask(engine_config: EngineConfig, tmp_path: Path) -> None:
+    """The fast path creates files with their final mode: a strict umask must not leak into layers."""
+    import sys
+
+    data = make_tar([member("implicit/dir/file", data=b"x", mode=0o644), member("d", tarfile.DIRTYPE, mode=0o755), member("x", data=b"", mode=0o755)])
+    path = tmp_path / "layer.tar"
+    path.write_bytes(data)
+    code = (
+        "import os, sys; from pathlib import Path; os.umask(0o077)\n"
+        "from engine.config import EngineConfig; from engine.store import ImageStore\n"
+        "s = ImageStore(EngineConfig(root=Path(sys.argv[1])))\n"
+        "print(s.add_layer(open(sys.argv[2], 'rb'), None, None, None))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(engine_config.root), str(path)], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    diff = engine_config.layers_dir / ImageStore(engine_config).layer_info(result.stdout.strip()).cache_id / "diff"
+    modes = {p: stat.S_IMODE(os.lstat(diff / p).st_mode) for p in ("implicit", "implicit/dir", "implicit/dir/file", "d", "x")}
+    assert modes == {"implicit": 0o755, "implicit/dir": 0o755, "implicit/dir/file": 0o644, "d": 0o755, "x": 0o755}

@@ -266,3 +266,28 @@ async def test_a_missing_engine_piece_is_a_message_not_a_crash(tmp_path: Path, m
         await settle(pilot)
         message = app.screen.query_one("#net-message")
         assert message.display and "engine.network is not available" in str(message.render())
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+@run_async
+async def test_fast_cell_rendering_matches_datatable(tmp_path: Path, theme: str) -> None:
+    """The containers table renders one-line cells itself; it must give DataTable's exact segments."""
+    from textual.widgets import DataTable
+
+    app = recorded_app(tmp_path)
+    app.theme = theme
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContainersTable)
+        checked = 0
+        for row in range(len(table.visible_rows)):
+            for column, col in enumerate(table.ordered_columns):
+                width = col.get_render_width(table)
+                for cursor in (False, True):
+                    fast = table._fast_cell_lines(row, column, table.rich_style, width, cursor, False)
+                    table._cell_render_cache.clear()
+                    slow = DataTable._render_cell(table, row, column, table.rich_style, width, cursor, False)
+                    if fast is not None:
+                        assert fast == [list(line) for line in slow], (row, col.key, cursor)
+                        checked += 1
+        assert checked >= len(table.visible_rows) * len(table.columns) * 2 - 4

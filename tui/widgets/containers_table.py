@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -92,12 +93,71 @@ class ContainersTable(DataTable):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
+        version = (self._cell_versions.get((row_key, column_key), 0), self._structure, width)
+        key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor, version,
+               self._pseudo_class_state)  # the same shape as DataTable's own cache key
+        lines = self._cell_render_cache.get(key)
+        if lines is not None:
+            return lines
+        lines = self._fast_cell_lines(row_index, column_index, base_style, width, cursor, hover)
+        if lines is not None:
+            self._cell_render_cache[key] = lines
+            return lines
         saved = self._update_count
-        self._update_count = (self._cell_versions.get((row_key, column_key), 0), self._structure, width)
+        self._update_count = version  # type: ignore[assignment]
         try:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         finally:
             self._update_count = saved
+
+    def _fast_cell_lines(self, row_index: int, column_index: int, base_style: Style, width: int,
+                         cursor: bool = False, hover: bool = False) -> list[list[Segment]] | None:
+        """DataTable's rendering of a one-line Text cell (Padding + Styled + render_lines), done
+        directly: about 5x cheaper. None for anything else (then DataTable renders it).
+        tests/test_tui_app.py checks it gives exactly DataTable's segments."""
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        cell = self._data[row_key][column_key]
+        if not isinstance(cell, Text) or self.rows[row_key].height != 1 or "\n" in cell.plain:
+            return None
+        justify = cell.justify
+        pad = self.cell_padding
+        gap = width - 2 * pad - cell.cell_len
+        if gap < 0 or justify not in (None, "default", "left", "right"):
+            return None
+        console = self.app.console
+        text_style = console.get_style(cell.style) if cell.style else None
+        if not cell._spans:
+            plain = cell.plain
+            if justify == "right":
+                line = [Segment(" " * gap + plain, text_style)]
+            elif justify == "left":
+                line = [Segment(plain + " " * gap, text_style)]
+            else:
+                line = [Segment(plain, text_style)] + ([Segment(" " * gap)] if gap else [])
+        elif justify in (None, "default"):
+            line = [Segment(t, (text_style + st) if (text_style and st) else (text_style or st), c)
+                    for t, st, c in cell.render(console, end="")]
+            if gap:
+                line.append(Segment(" " * gap))
+        else:
+            return None
+        is_fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, is_fixed, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        if pad:
+            null = Style.null()
+            line = [Segment(" " * pad, null), *line, Segment(" " * pad, null)]
+        out = []
+        for text, style, control in line:
+            if control:
+                out.append(Segment(text, None, control))
+                continue
+            combined = pre + style if style is not None else pre
+            out.append(Segment(text, combined + post_style if post_style else combined))
+        return [out]
 
     # ---- public
 

@@ -1004,25 +1004,13 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
+    """`inspect` falls back to images, as docker's does (the store's `docker image inspect` object)."""
     from engine.store import ImageStore
 
     try:
-        image = ImageStore(config).resolve(ref)
+        return ImageStore(config).inspect(ref)
     except DockuiError:
         return None
-    conf = image.config
-    return {
-        "Id": image.id,
-        "RepoTags": image.repo_tags,
-        "RepoDigests": image.repo_digests,
-        "Created": image.created,
-        "Config": conf.get("config"),
-        "Architecture": conf.get("architecture"),
-        "Os": conf.get("os"),
-        "Size": image.size,
-        "GraphDriver": {"Name": "overlay2", "Data": None},
-        "RootFS": {"Type": "layers", "Layers": image.diff_ids},
-    }
 
 
 def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -440,17 +440,21 @@ def start(
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     log_path = record.dir(config) / "monitor.log"
-    with open(log_path, "ab") as monitor_log:
-        subprocess.Popen(
-            [sys.executable, "-S", "-m", "engine.monitor", "start", *[f"{k}={v}" for k, v in ctx.items()]],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=monitor_log,
-            pass_fds=pass_fds,
-            start_new_session=True,
-            cwd="/",
-            env=env,
-        )
+    argv = ["start", *[f"{k}={v}" for k, v in ctx.items()]]
+    if _may_fork():
+        _fork_monitor(argv, log_path, pass_fds, env)
+    else:
+        with open(log_path, "ab") as monitor_log:
+            subprocess.Popen(
+                [sys.executable, "-S", "-m", "engine.monitor", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=monitor_log,
+                pass_fds=pass_fds,
+                start_new_session=True,
+                cwd="/",
+                env=env,
+            )
     os.close(status_w)
     if server is not None:
         server.close()
@@ -479,6 +483,63 @@ def start(
     except NotFound:
         pass
     return StartResult(record, client)
+
+
+def _may_fork() -> bool:
+    """Fork the monitor from this process only when that is safe: no other thread (the TUI has
+    several; a fork would copy locks held by them), and not turned off for debugging."""
+    import threading
+
+    return threading.active_count() == 1 and os.environ.get("DOCKUI_MONITOR_SPAWN", "fork") == "fork"
+
+
+def _fork_monitor(argv: list[str], log_path: Path, keep: list[int], env: dict[str, str]) -> None:
+    """Start the monitor as a double-forked copy of this (single-threaded) CLI.
+
+    It already has the engine imported, so stage 1 starts ~50 ms sooner than a fresh interpreter;
+    its later stages are execs of fresh, small interpreters as usual. The intermediate child
+    exits at once, so the monitor is never our child (no zombie, no SIGCHLD for the CLI).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    pid = os.fork()
+    if pid:
+        os.close(log_fd)
+        os.waitpid(pid, 0)
+        return
+    code = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        os.chdir("/")
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.dup2(log_fd, 2)
+        wanted = {0, 1, 2, *keep}
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in wanted:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
+            signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
+        os.environ.clear()
+        os.environ.update(env)
+        code = monitor.main(argv)
+    except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
+        import traceback
+
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
 
 
 # ------------------------------------------------------------------------------------------ signals

@@ -250,3 +250,21 @@ def test_attached_run_forwards_signals_to_the_container(engine: Engine) -> None:
             cli.kill()
         cli.stdout.close()
         cli.stderr.close()
+
+
+def test_monitor_started_as_a_fresh_interpreter(engine: Engine) -> None:
+    """The path a threaded caller (the TUI) takes: no fork of the caller, a new interpreter."""
+    import subprocess
+
+    env = dict(engine.env, DOCKUI_MONITOR_SPAWN="exec")
+    result = subprocess.run(engine.argv("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo via-exec; exit 5"),
+                            env=env, capture_output=True, timeout=60)
+    assert (result.returncode, result.stdout) == (5, b"via-exec\n")
+    cid = subprocess.run(engine.argv("run", "-d", "--network", "none", "busybox", "sleep", "30"), env=env,
+                         capture_output=True, timeout=60, check=True).stdout.decode().strip()
+    from engine import state
+
+    monitor_pid = state.load(engine.config, cid).monitor_pid
+    with open(f"/proc/{monitor_pid}/status") as f:
+        assert next(line for line in f if line.startswith("PPid:")).split()[1] != str(os.getpid())
+    engine.out("rm", "-f", cid)

@@ -8,8 +8,10 @@ Start path (one `dockui run`):
                                                <root>/containers/<id>/config.v2.json + hostconfig.json),
                                                store.create_rw_layer -> <root>/overlay2/<id>/{diff,work,merged},
                                                named/anonymous volumes
-    -> runtime.start                           Popen(python -m engine.monitor start ..., start_new_session)
-                                               with a status pipe (and, when attached, one end of a
+    -> runtime.start                           the monitor, in its own session: a double fork of a
+                                               single-threaded caller (the CLI: engine already loaded),
+                                               else Popen(python -S -m engine.monitor start ...) (TUI);
+                                               a status pipe (and, when attached, one end of a
                                                socketpair); reads one JSON line: started, or the error
                                                with its exit status (125/126/127)
     -> monitor stage "start" (engine.monitor)  cgroup (cgroups.open_cgroup(...).create(resources)),

@@ -30,3 +30,12 @@ def test_launcher_tells_verbs_from_global_options() -> None:
     assert not _has_verb(["--root=/tmp/x"])
     assert _has_verb(["--root", "/tmp/x", "ps"])
     assert _has_verb(["--help"])
+
+
+def test_global_bip_reaches_the_engine_config() -> None:
+    from engine.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--bip", "172.18.0.1/16", "--root", "/tmp/x", "ps"])
+    config = config_from_args(args)
+    assert config.bridge_ip == "172.18.0.1/16"
+    assert str(config.root) == "/tmp/x"

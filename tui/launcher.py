@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 def _has_verb(argv: Sequence[str]) -> bool:
     """True when argv names a verb (or asks for help/version) rather than only global options."""
-    takes_value = {"--root", "--log-level", "--insecure-registry"}
+    takes_value = {"--root", "--log-level", "--insecure-registry", "--bip"}
     i = 0
     while i < len(argv):
         arg = argv[i]

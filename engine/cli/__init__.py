@@ -62,11 +62,16 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
         metavar="HOST[:PORT]",
         help="allow plain HTTP (and unverified TLS) for this registry",
     )
+    parser.add_argument(
+        "--bip",
+        metavar="CIDR",
+        help="address and prefix of the default bridge, e.g. 172.18.0.1/16 (default: first free private subnet)",
+    )
     parser.add_argument("--version", action="version", version=f"dockui {__version__}")
 
 
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
-    config = EngineConfig.load(root=args.root, log_level=args.log_level)
+    config = EngineConfig.load(root=args.root, log_level=args.log_level, bridge_ip=args.bip)
     config.insecure_registries = [*config.insecure_registries, *args.insecure_registry]
     return config
 

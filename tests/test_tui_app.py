@@ -291,3 +291,18 @@ async def test_fast_cell_rendering_matches_datatable(tmp_path: Path, theme: str)
                         assert fast == [list(line) for line in slow], (row, col.key, cursor)
                         checked += 1
         assert checked >= len(table.visible_rows) * len(table.columns) * 2 - 4
+
+
+@run_async
+async def test_command_palette_offers_every_action_the_state_allows(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        _select(app, "web")
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Show Images", "Show Network", "Pull image", "Run container", "Import host busybox", "Help",
+                "Stop web", "Kill web", "Pause web", "Remove web", "Shell in web", "Filter containers"} <= titles
+        assert "Start web" not in titles and "Unpause web" not in titles
+        _select(app, "worker")  # paused
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert "Unpause worker" in titles and "Shell in worker" not in titles

@@ -50,7 +50,7 @@ def _select(app: DockuiApp, name: str) -> bool:
 
 
 @run_async
-async def test_keys_stop_start_and_remove_a_real_container(engine: Engine) -> None:
+async def test_keys_stop_start_pause_and_remove_a_real_container(engine: Engine) -> None:
     engine.out("run", "-d", "--network", "none", "--name", "tui-a", "busybox", *STOPPABLE)
     app = DockuiApp(engine.config, refresh_interval=0.2)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -61,6 +61,12 @@ async def test_keys_stop_start_and_remove_a_real_container(engine: Engine) -> No
         assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "exited")
         await pilot.pause(0.1)
         await pilot.press("s")
+        assert await until(pilot, lambda: _status(engine, "tui-a") == "running", timeout=15)
+        assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "running")
+        await pilot.press("P")  # pause (freezer), then P again to unpause
+        assert await until(pilot, lambda: _status(engine, "tui-a") == "paused", timeout=15)
+        assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "paused")
+        await pilot.press("P")
         assert await until(pilot, lambda: _status(engine, "tui-a") == "running", timeout=15)
         assert await until(pilot, lambda: app.screen.query_one(ContainersTable).selected.status == "running")
         await pilot.press("d")

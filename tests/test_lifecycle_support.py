@@ -131,6 +131,13 @@ def _teardown(eng: Engine) -> None:
         except Exception:  # noqa: BLE001
             pass
     remove_parent(config)
+    bridges = []
+    if config.network_dir.exists():  # a test used a bridge network: drop this root's bridges
+        from engine import network
+
+        network.remove_bridges(config)
+        bridges = [b for b in (config.bridge_name,) if Path("/sys/class/net", b).exists()]
     assert monitors is True, f"processes left behind: {monitors}"
     assert mounts == [], f"mounts left behind: {mounts}"
     assert groups == [], f"cgroups left behind: {groups}"
+    assert bridges == [], f"bridges left behind: {bridges}"

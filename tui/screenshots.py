@@ -55,9 +55,7 @@ async def shoot_all(app: DockuiApp, out: Path, label: str, warmup: float, select
 
         async def shot(name: str, pause: float = 1.2) -> None:
             await _wait(pilot, pause)
-            app.save_screenshot(f"{name}.svg", path=str(out))
-            text = (out / f"{name}.svg").read_text().replace("<title>dockui</title>", f"<title>dockui — {label}</title>")
-            (out / f"{name}.svg").write_text(text)
+            (out / f"{name}.svg").write_text(app.export_screenshot(title=f"dockui — {name} — {label}"))
             saved.append(out / f"{name}.svg")
 
         await _wait(pilot, warmup)
@@ -97,9 +95,8 @@ async def shoot_all(app: DockuiApp, out: Path, label: str, warmup: float, select
 async def shoot_first_run(app: DockuiApp, out: Path, label: str) -> Path:
     async with app.run_test(size=SIZE) as pilot:
         await _wait(pilot, 1.5)
-        app.save_screenshot("first-run.svg", path=str(out))
-    path = out / "first-run.svg"
-    path.write_text(path.read_text().replace("<title>dockui</title>", f"<title>dockui — {label}</title>"))
+        path = out / "first-run.svg"
+        path.write_text(app.export_screenshot(title=f"dockui — first run — {label}"))
     return path
 
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.cli.output import human_duration
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument
 
@@ -315,30 +316,6 @@ def _cli_parse_errors(request: RunRequest) -> dict[str, str]:
 # Formatting helpers shared with the recorded backend.
 
 
-def human_duration(seconds: float) -> str:
-    """Docker's wording: 'Less than a second', '5 seconds', 'About a minute', '3 hours'..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def parse_time(value: str | None) -> float | None:

@@ -1072,7 +1072,6 @@ def loopback_up(pid: int) -> None:
 
 def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     """Cgroup, network plan, stdio, spawn: returns the fds and pid the watch stage needs."""
-
     from engine import cgroups, hostsfiles, imageconfig, process, security
 
     hc, cfg = record.host_config, record.config
@@ -1196,7 +1195,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         "HostVeth": "", "Bridge": "", "Ports": {}, "Links": None, "Networks": {},
     }
 
-    def running(r) -> None:  # noqa: ANN001
+    def running(r: ContainerRecord) -> None:
         r.status = "running"
         r.pid = pid
         r.pid_start = pid_start
@@ -1216,7 +1215,6 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
 def monitor_start(ctx: dict) -> None:
     """Stage 1: start the container, report, then become the small watch stage."""
     import traceback
-
 
     config = config_from_json(ctx["config"])
     cid = ctx["id"]
@@ -1254,7 +1252,7 @@ def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code:
     record = None
     try:
 
-        def note(r) -> None:  # noqa: ANN001
+        def note(r: ContainerRecord) -> None:
             r.exit_code = code
             r.error = message
             r.monitor_pid = r.monitor_start = 0
@@ -1314,7 +1312,7 @@ def monitor_finish(ctx: dict) -> None:
     policy = record.host_config.get("RestartPolicy") or {}
     name, retries = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
 
-    def exited(r) -> None:  # noqa: ANN001
+    def exited(r: ContainerRecord) -> None:
         r.status = "exited"
         r.exit_code = code
         r.oom_killed = oom
@@ -1338,7 +1336,7 @@ def monitor_finish(ctx: dict) -> None:
     if record.status == "restarting":
         time.sleep(min(0.1 * 2 ** (record.restart_count - 1), 10.0))  # Docker's doubling back-off
 
-        def check(r) -> None:  # noqa: ANN001
+        def check(r: ContainerRecord) -> None:
             if r.stop_requested:
                 r.status = "exited"
                 r.monitor_pid = r.monitor_start = 0

@@ -17,6 +17,7 @@ import sys
 import time
 from typing import Any
 
+from engine.cli.output import human_duration
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
 
@@ -776,32 +777,6 @@ def _relay_pty(master: int, interactive: bool) -> None:
 # ------------------------------------------------------------------------------------------ ps
 
 
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(record: Any, now: float | None = None) -> str:

@@ -1,10 +1,13 @@
 """`dockui pull`: resolve a reference to one image manifest, download its blobs, hand them to the store.
 
 Layers download in parallel (bounded) into unlinked temp files, each verified (size + sha256) while
-streaming; the store extracts them strictly in order as soon as a layer and all those below it are
-ready, so extraction overlaps the remaining downloads. Nothing becomes visible in the store until a
-layer is complete and verified (the store commits atomically), and the image is registered last, so a
-failed or killed pull leaves only whole layers that the next pull reuses ("Already exists").
+streaming. As soon as a download completes, its layer is extracted ("staged") into a private staging
+dir, in parallel with other extractions (bounded) and with the remaining downloads: staging needs no
+parent layer. Staged layers are then committed strictly in order, each on top of the one below.
+Nothing becomes visible in the store until a layer is complete and verified (the store commits
+atomically), and the image is registered last, so a failed, cancelled or killed pull leaves only
+whole layers that the next pull reuses ("Already exists"); a failed or cancelled pull also takes
+back the layers it committed and discards what it staged.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
@@ -40,11 +43,14 @@ from engine.reference import Reference, parse_reference
 from engine.registry import Cancelled, RegistryClient, client_for
 
 if TYPE_CHECKING:
-    from engine.store import ImageRecord, ImageStore
+    from engine.store import ImageRecord, ImageStore, StagedLayer
 
 log = logging.getLogger(__name__)
 
 DOWNLOAD_WORKERS = 3
+# Layers extracted at once. Extraction of small files is mostly kernel time (the GIL is released),
+# so two overlap well; more only add contention on this project's 2-core machines.
+EXTRACT_WORKERS = 2
 PROGRESS_INTERVAL = 0.1  # seconds between "Downloading"/"Extracting" events per layer
 
 
@@ -145,18 +151,22 @@ class _Progress:
 
 
 class _CountingReader:
-    """Reports how far the store has read a layer (the "Extracting" bar)."""
+    """Reports how far the store has read a layer (the "Extracting" bar); stops it when cancelled."""
 
-    def __init__(self, raw: IO[bytes], on_read: Callable[[int], None]) -> None:
-        self._raw, self._on_read, self.done = raw, on_read, 0
+    def __init__(self, raw: IO[bytes], on_read: Callable[[int], None], stop: threading.Event | None = None) -> None:
+        self._raw, self._on_read, self.done, self._stop = raw, on_read, 0, stop
 
     def read(self, n: int = -1) -> bytes:
+        if self._stop is not None and self._stop.is_set():
+            raise Cancelled("pull cancelled")
         data = self._raw.read(n)
         self.done += len(data)
         self._on_read(self.done)
         return data
 
     def readinto(self, buffer: Any) -> int:
+        if self._stop is not None and self._stop.is_set():
+            raise Cancelled("pull cancelled")
         count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
         self.done += count or 0
         self._on_read(self.done)
@@ -258,55 +268,84 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
             out.close()
             raise
 
+    def stage(i: int, blob: BinaryIO) -> StagedLayer | None:
+        """Extract one downloaded layer into staging (None: the store has it already)."""
+        layer = layers[i]
+        short = _short(layer.digest)
+        try:
+            if store.has_layer(chains[i]):  # another pull committed it meanwhile
+                return None
+            events.emit(short, "Extracting", 0, layer.size)
+            reader = _CountingReader(
+                blob, lambda n: events.emit(short, "Extracting", n, layer.size, throttle=True), stop)
+            return store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
+        finally:
+            blob.close()
+
     if missing:
         first_wave = set(missing[:DOWNLOAD_WORKERS])
         for i in missing:
             if i not in first_wave:
                 events.emit(_short(layers[i].digest), "Waiting")
-    executor = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
-    futures: dict[int, Future[BinaryIO]] = {i: executor.submit(download, i) for i in missing}
+    downloader = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
+    extractor = ThreadPoolExecutor(max_workers=EXTRACT_WORKERS, thread_name_prefix="pull-extract")
+    downloads: dict[int, Future[BinaryIO]] = {i: downloader.submit(download, i) for i in missing}
+    stagings: dict[int, Future[StagedLayer | None]] = {}
     created: list[str] = []  # layers this pull committed: rolled back if the pull fails
     try:
         parent: str | None = None
         for i, layer in enumerate(layers):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("pull cancelled")
-            if i not in futures:
+            if i not in downloads:
                 parent = chains[i]
                 continue
-            blob = futures[i].result()
+            # Hand every finished download to the extractors until layer i is staged.
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("pull cancelled")
+                for j, future in downloads.items():
+                    if j not in stagings and future.done() and future.exception() is None:
+                        stagings[j] = extractor.submit(stage, j, future.result())
+                if i not in stagings and downloads[i].done():
+                    downloads[i].result()  # its download failed (errors surface in layer order)
+                if i in stagings and stagings[i].done():
+                    break
+                waiting = [f for j, f in downloads.items() if j not in stagings and not f.done()]
+                if i in stagings:
+                    waiting.append(stagings[i])
+                wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)  # timeout: notice `cancel`
+            staged = stagings[i].result()
             short = _short(layer.digest)
-            try:
-                if store.has_layer(chains[i]):  # another pull committed it meanwhile
-                    chain = chains[i]
-                else:
-                    events.emit(short, "Extracting", 0, layer.size)
-                    reader = _CountingReader(
-                        blob, lambda n, short=short, size=layer.size: events.emit(short, "Extracting", n, size,
-                                                                                  throttle=True))
-                    chain = store.add_layer(reader, layer.media_type, parent, diff_ids[i])
-                    created.append(chain)
-            finally:
-                blob.close()
+            if staged is None:
+                chain = chains[i]
+            else:
+                chain = store.commit_layer(staged, parent, diff_ids[i])
+                created.append(chain)
             if chain != chains[i]:
                 raise IntegrityError(f"layer {short}: store computed chain {chain}, expected {chains[i]}")
             record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
             events.emit(short, "Pull complete")
             parent = chains[i]
         for i, layer in enumerate(layers):
-            if i not in futures:
+            if i not in downloads:
                 record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
     except BaseException:
-        stop.set()
-        for future in futures.values():
+        stop.set()  # running downloads and extractions stop at their next read
+        for future in [*downloads.values(), *stagings.values()]:
             future.cancel()
-        executor.shutdown(wait=True)
-        for future in futures.values():
+        downloader.shutdown(wait=True)
+        extractor.shutdown(wait=True)
+        for future in downloads.values():  # blobs no extraction took (closing twice is harmless)
             if future.done() and not future.cancelled() and future.exception() is None:
                 future.result().close()
+        for future in stagings.values():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                leftover = future.result()
+                if leftover is not None:
+                    leftover.discard()  # no-op for those already committed
         _release_layers(store, created)
         raise
-    executor.shutdown(wait=True)
+    downloader.shutdown(wait=True)
+    extractor.shutdown(wait=True)
 
     tags = [reference.with_tag(reference.tag_or_latest)] if reference.tag or not reference.digest else []
     digest_ref = reference.with_digest(resolved.top_digest)

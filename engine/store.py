@@ -102,6 +102,42 @@ class LayerInfo:
     size: int
 
 
+@dataclass
+class StagedLayer:
+    """A layer extracted into a private staging dir, verified but not yet in the store.
+
+    Holds an flock on `<layers_dir>/.staging/<name>.lock` while alive, which tells every store open
+    that the dirs are in use. `discard()` (or `commit_layer`) releases it; it is idempotent.
+    """
+
+    diff_id: str
+    content_size: int
+    layer_dir: Path  # <layers_dir>/.staging/<name>, holding diff/
+    info_dir: Path  # <image_dir>/layerdb/tmp/<name>
+    committed: bool = False
+    _lock: Path | None = None
+    _lock_fd: int | None = None
+
+    def discard(self) -> None:
+        """Remove what is left of the staging dirs and release their lock."""
+        if self._lock_fd is None:
+            return
+        shutil.rmtree(self.layer_dir, ignore_errors=True)
+        shutil.rmtree(self.info_dir, ignore_errors=True)
+        assert self._lock is not None
+        self._lock.unlink(missing_ok=True)
+        os.close(self._lock_fd)
+        self._lock_fd = None
+        with contextlib.suppress(OSError):
+            self._lock.parent.rmdir()  # only when empty: layers_dir then holds just l/ and layers, as Docker's
+
+    def __enter__(self) -> StagedLayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
 class ImageStore:
     """Images and layers under one engine root. Cheap to create; every method re-reads the files."""
 
@@ -220,8 +256,7 @@ class ImageStore:
         base = self.layerdb / "sha256"
         return [p for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
 
-    @contextlib.contextmanager
-    def _staging(self) -> Iterator[tuple[Path, Path]]:
+    def _new_staging(self) -> StagedLayer:
         """A private (layer dir, layerdb dir) pair, owned by an flock for as long as we live."""
         self._ensure_dirs()
         staging = self.layers_dir / STAGING
@@ -232,7 +267,7 @@ class ImageStore:
             try:
                 lfd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except FileNotFoundError:
-                continue  # another process removed the empty staging dir just now
+                continue  # another process (or thread) removed the empty staging dir just now
             fcntl.flock(lfd, fcntl.LOCK_EX)
             try:
                 if os.fstat(lfd).st_ino == os.stat(lock).st_ino:
@@ -240,20 +275,16 @@ class ImageStore:
             except FileNotFoundError:
                 pass
             os.close(lfd)
-        layer_dir = staging / name
-        info_dir = self.layerdb / "tmp" / name
+        staged = StagedLayer(diff_id="", content_size=0, layer_dir=staging / name,
+                             info_dir=self.layerdb / "tmp" / name, _lock=lock, _lock_fd=lfd)
         try:
-            layer_dir.mkdir(mode=0o700)
-            (layer_dir / "diff").mkdir(mode=0o755)
-            info_dir.mkdir()
-            yield layer_dir, info_dir
-        finally:
-            shutil.rmtree(layer_dir, ignore_errors=True)
-            shutil.rmtree(info_dir, ignore_errors=True)
-            lock.unlink(missing_ok=True)
-            os.close(lfd)
-            with contextlib.suppress(OSError):
-                staging.rmdir()  # only when empty: layers_dir then holds just l/ and layers, as Docker's
+            staged.layer_dir.mkdir(mode=0o700)
+            (staged.layer_dir / "diff").mkdir(mode=0o755)
+            staged.info_dir.mkdir()
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
 
     # --- layers -------------------------------------------------------------------------------
 
@@ -287,7 +318,7 @@ class ImageStore:
         """Extract, verify and publish one layer; returns its chain ID. Safe to run concurrently.
 
         `blob` is read to its end (compressed or not). If the layer is already stored (known from
-        `expected_diff_id`), nothing is read.
+        `expected_diff_id`), nothing is read. Equivalent to `stage_layer` then `commit_layer`.
         """
         if parent_chain_id is not None and not self.has_layer(parent_chain_id):
             raise NotFound(f"parent layer {parent_chain_id} not found in the store")
@@ -296,37 +327,69 @@ class ImageStore:
             known = chain_id(parent_chain_id, expected_diff_id)
             if self.has_layer(known):
                 return known
-        with self._staging() as (layer_dir, info_dir):
+        return self.commit_layer(self.stage_layer(blob, media_type), parent_chain_id, expected_diff_id)
+
+    def stage_layer(self, blob: BinaryIO, media_type: str | None) -> StagedLayer:
+        """Extract `blob` into a private staging dir and compute its diff_id; nothing is published.
+
+        Needs no parent and takes no store lock, so the layers of one image can be staged in
+        parallel (pull does, as their downloads complete) and committed in order afterwards. The
+        caller must `commit_layer` or `discard()` the result; if the process dies first, the next
+        store open removes the staging dir (its flock died with the process).
+        """
+        staged = self._new_staging()
+        try:
             try:
-                result = extract_layer(blob, layer_dir / "diff", media_type)
+                result = extract_layer(blob, staged.layer_dir / "diff", media_type)
             except (OSError, EOFError) as exc:
                 raise IntegrityError(f"cannot extract layer: {exc}") from exc
-            if expected_diff_id is not None and result.diff_id != expected_diff_id:
+            staged.diff_id = result.diff_id
+            staged.content_size = result.content_size
+            (staged.info_dir / "diff").write_text(result.diff_id)
+            (staged.info_dir / "size").write_text(str(result.content_size))
+            write_tar_split(staged.info_dir / "tar-split.json.gz", result.tar_split)
+            syncfs(staged.layer_dir)
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+
+    def commit_layer(self, staged: StagedLayer, parent_chain_id: str | None, expected_diff_id: str | None) -> str:
+        """Verify a staged layer and publish it on top of `parent_chain_id`; returns its chain ID.
+
+        Atomic under the store lock (the layerdb rename is the commit point). If the same chain is
+        already stored (a concurrent pull won), the staged copy is thrown away. The staged layer is
+        consumed either way: after this call it is committed or discarded.
+        """
+        try:
+            if staged.committed or not staged.diff_id or not staged.layer_dir.is_dir():
+                raise InvalidArgument("this staged layer was already committed or discarded")
+            if expected_diff_id is not None and staged.diff_id != expected_diff_id:
                 raise IntegrityError(
-                    f"layer content does not match its diff_id: expected {expected_diff_id}, got {result.diff_id}"
+                    f"layer content does not match its diff_id: expected {expected_diff_id}, got {staged.diff_id}"
                 )
-            chain = chain_id(parent_chain_id, result.diff_id)
-            (info_dir / "diff").write_text(result.diff_id)
-            (info_dir / "size").write_text(str(result.content_size))
+            chain = chain_id(parent_chain_id, staged.diff_id)
+            layer_dir, info_dir = staged.layer_dir, staged.info_dir
             if parent_chain_id:
-                (info_dir / "parent").write_text(parent_chain_id)
-            write_tar_split(info_dir / "tar-split.json.gz", result.tar_split)
-            syncfs(layer_dir)
+                _write_synced(info_dir / "parent", parent_chain_id)
             with self._locked():
                 if self.has_layer(chain):
                     return chain  # a concurrent pull won: ours is thrown away with the staging dir
                 if parent_chain_id is not None and not self.has_layer(parent_chain_id):
-                    raise NotFound(f"parent layer {parent_chain_id} was removed while extracting")
+                    raise NotFound(f"parent layer {parent_chain_id} not found in the store")
                 cache_id = secrets.token_hex(32)
                 self._publish_layer_dir(layer_dir, cache_id, parent_chain_id)
-                _write_synced(info_dir / "cache-id", cache_id)  # syncfs above covered the others
+                _write_synced(info_dir / "cache-id", cache_id)  # syncfs in stage_layer covered the others
                 for name in ("diff", "size", "cache-id", "parent", "tar-split.json.gz"):
                     if (info_dir / name).exists():
                         os.chmod(info_dir / name, 0o644)
                 fsync_dir(info_dir)
                 os.rename(info_dir, self._layer_path(chain))  # the commit point
                 fsync_dir(self.layerdb / "sha256")
+                staged.committed = True
             return chain
+        finally:
+            staged.discard()
 
     def _publish_layer_dir(self, layer_dir: Path, cache_id: str, parent_chain_id: str | None) -> None:
         """Give the layer its link and lower files and move it to <layers_dir>/<cache-id>."""

@@ -332,3 +332,18 @@ def test_cancel_stops_the_pull_and_stores_nothing(registry, tmp_path: Path) -> N
         pull_image(config, f"{registry.host}/test/cancel:latest", progress=progress, cancel=cancel)
     assert seen.count("Pull complete") == 1
     assert_nothing_stored(config)
+
+
+def test_a_malicious_later_layer_fails_the_pull_and_leaves_nothing(registry, tmp_path: Path) -> None:
+    """Layers are extracted in parallel and committed in order: when one fails, the layers below it
+    (committed or merely staged) are taken back and no staging dir is left."""
+    base = tar_from_entries([file(f"base/f{i}", str(i)) for i in range(400)])
+    evil = tar_from_entries([file("ok.txt", "fine"), file("../escape.txt", "out")])
+    image = build_image([base, unique_layer("middle", 500_000), evil, unique_layer("above")])
+    push(registry, tmp_path, "test/evil-later", image)
+    config = EngineConfig(root=tmp_path / "root")
+    with pytest.raises(IntegrityError, match="climbs out of the layer"):
+        pull_image(config, f"{registry.host}/test/evil-later:latest")
+    assert_nothing_stored(config)
+    assert not (config.layers_dir / ".staging").exists()
+    assert not (tmp_path / "escape.txt").exists() and not (config.layers_dir / "escape.txt").exists()

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from engine.config import EngineConfig
-from engine.errors import Conflict, IntegrityError, NotFound
+from engine.errors import Conflict, IntegrityError, InvalidArgument, NotFound
 from engine.reference import parse_reference
 from engine.store import ImageStore
 
@@ -299,3 +300,87 @@ def test_two_processes_adding_the_same_layer_end_with_one_copy(engine_config: En
     assert len({p.name for p in engine_config.layers_dir.iterdir()} - {"l", ".staging"}) == 1
     assert_no_leftovers(engine_config)
     assert b"".join(ImageStore(engine_config).layer_tar(sha256(data))) == data
+
+
+# --- staging and committing separately (what pull does) ------------------------------------------
+
+
+def test_layers_staged_in_parallel_then_committed_in_order(engine_config: EngineConfig) -> None:
+    """Pull extracts layers at once as their downloads finish (no parent needed), then commits
+    them bottom to top; nothing is visible before its commit."""
+    datas = [many_files_layer(600), layer({"many/000/file00001": b"replaced"}), layer({"top": b"t"})]
+    store = ImageStore(engine_config)
+    with ThreadPoolExecutor(3) as pool:
+        staged = list(pool.map(lambda d: store.stage_layer(io.BytesIO(d), None), datas))
+    assert [s.diff_id for s in staged] == [sha256(d) for d in datas]
+    assert not any(store.has_layer(sha256(d)) for d in datas)
+    assert len([p for p in (engine_config.layers_dir / ".staging").iterdir() if p.is_dir()]) == 3
+    parent = None
+    for staged_layer, data in zip(staged, datas, strict=True):
+        parent = store.commit_layer(staged_layer, parent, sha256(data))
+        assert store.has_layer(parent)
+        assert b"".join(store.layer_tar(parent)) == data
+    image = store.add_image(image_config([sha256(d) for d in datas], "staged"), [parse_reference("staged:1")])
+    assert image.chain_ids[-1] == parent
+    top = engine_config.layers_dir / store.layer_info(parent).cache_id
+    assert (top / "lower").read_text().count("l/") == 2
+    assert (engine_config.layers_dir / store.layer_info(image.chain_ids[1]).cache_id / "diff" / "many" / "000"
+            / "file00001").read_bytes() == b"replaced"
+    assert_no_leftovers(engine_config)
+
+
+def test_commit_refuses_a_wrong_diff_id_or_parent_and_consumes_the_staged_layer(engine_config: EngineConfig) -> None:
+    store = ImageStore(engine_config)
+    data = layer({"a": b"1"})
+    staged = store.stage_layer(io.BytesIO(data), None)
+    assert (staged.layer_dir / "diff" / "a").read_bytes() == b"1"
+    with pytest.raises(IntegrityError, match="does not match its diff_id"):
+        store.commit_layer(staged, None, "sha256:" + "0" * 64)
+    assert not staged.layer_dir.exists() and not staged.info_dir.exists()
+    with pytest.raises(InvalidArgument, match="already committed or discarded"):
+        store.commit_layer(staged, None, None)
+    with pytest.raises(NotFound, match="parent layer"):
+        store.commit_layer(store.stage_layer(io.BytesIO(data), None), "sha256:" + "1" * 64, None)
+    discarded = store.stage_layer(io.BytesIO(data), None)
+    discarded.discard()
+    discarded.discard()  # idempotent
+    assert not store.has_layer(sha256(data))
+    assert_no_leftovers(engine_config)
+    with store.stage_layer(io.BytesIO(data), None) as again:  # a context manager, as pull's rollback uses
+        assert store.commit_layer(again, None, sha256(data)) == sha256(data)
+    assert_no_leftovers(engine_config)
+
+
+STAGE_CHILD = """
+import sys, time
+from pathlib import Path
+from engine.config import EngineConfig
+from engine.store import ImageStore
+store = ImageStore(EngineConfig(root=Path(sys.argv[1])))
+with open(sys.argv[2], "rb") as blob:
+    staged = store.stage_layer(blob, None)
+print(staged.diff_id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_staged_but_uncommitted_layer_is_cleaned_after_sigkill(engine_config: EngineConfig, tmp_path: Path) -> None:
+    data = many_files_layer(300)
+    path = tmp_path / "layer.tar"
+    path.write_bytes(data)
+    proc = subprocess.Popen([sys.executable, "-c", STAGE_CHILD, str(engine_config.root), str(path)], cwd=REPO,
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().decode().strip() == sha256(data)
+        staging = engine_config.layers_dir / ".staging"
+        staged_dirs = [p for p in staging.iterdir() if p.is_dir()]
+        assert len(staged_dirs) == 1 and (staged_dirs[0] / "diff" / "many" / "000").is_dir()
+        ImageStore(engine_config)  # an open while its owner lives leaves the staged layer alone
+        assert (staged_dirs[0] / "diff" / "many" / "000").is_dir()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    store = ImageStore(engine_config)
+    assert not store.has_layer(sha256(data))
+    assert_no_leftovers(engine_config)

@@ -704,8 +704,19 @@ class _Extractor:
         owner_ok = self.root_owned and info.uid == 0 and info.gid == 0 and not self._cached_setgid
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(parts[-1], flags, mode if plain_mode else 0o600, dir_fd=pfd)
+        padding: bytes | None = None  # read with the data; recorded after the file's reference
         try:
             remaining = size
+            if 0 < data_blocks <= CHUNK:  # a small file: data and padding in one read, one write
+                block = self.src.read(data_blocks)
+                if len(block) < size:
+                    raise IntegrityError(f"layer tar is truncated (in the data of {info.name!r})")
+                view = memoryview(block)[:size]
+                while view:
+                    view = view[os.write(fd, view):]
+                if len(block) < data_blocks:
+                    raise IntegrityError(f"layer tar is truncated (in the padding of {info.name!r})")
+                padding, remaining = block[size:], 0
             while remaining:
                 chunk = self.src.read(min(remaining, CHUNK))
                 if not chunk:
@@ -727,7 +738,9 @@ class _Extractor:
         if size:
             self.file_ref(rel, size)
         self.content_size += size
-        if data_blocks > size:
+        if padding is not None:
+            self.raw(padding)
+        elif data_blocks > size:
             self.raw(self.src.read_exact(data_blocks - size, f"the padding of {info.name!r}"))
 
     def _hardlink(self, info: Header, parts: tuple[str, ...], pfd: int) -> None:

@@ -34,8 +34,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -144,7 +144,7 @@ def network_kind(mode: str) -> str:
 
 def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     """Write a new container (record, writable layer, volumes); nothing runs yet."""
-    from engine import imageconfig
+    from engine import hostsfiles, imageconfig
     from engine.store import ImageStore
 
     host_config = _host_config(opts)
@@ -161,6 +161,9 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
             raise InvalidArgument("Conflicting options: port publishing and the container type network mode")
     if kind in ("host", "container") and opts.hostname:
         raise InvalidArgument("Conflicting options: hostname and the network mode")
+    if kind == "none" and any(hostsfiles.parse_add_host(h)[0] == "host-gateway" for h in opts.add_hosts):
+        # Docker writes the host's gateway address; without a network there is no gateway to reach.
+        raise InvalidArgument("--add-host NAME:host-gateway needs a network: with --network none there is no gateway")
 
     store = ImageStore(config)
     image = store.resolve(opts.image)
@@ -270,9 +273,11 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
 
 def _prepare_volumes(config: EngineConfig, specs: list[str], image_volumes: dict[str, Any]) -> list[dict[str, Any]]:
     """`-v` specs -> Docker MountPoints: bind (absolute source), named or anonymous volume."""
+    mounts: list[dict[str, Any]] = []
+    if not specs and not image_volumes:
+        return mounts
     from engine.volumes import create_volume
 
-    mounts: list[dict[str, Any]] = []
     for spec in specs:
         parts = spec.split(":")
         mode = "rw"
@@ -403,10 +408,13 @@ def start(
     attach: bool = False,
     interactive: bool = False,
     winsize: tuple[int, int] | None = None,
+    prepared: PreparedMonitor | None = None,
 ) -> StartResult:
     """Launch the container's monitor and wait until the user's process runs (or failed to).
 
-    `winsize` (rows, columns) sizes the container's tty before its process starts.
+    `winsize` (rows, columns) sizes the container's tty before its process starts. `prepared` is a
+    monitor forked ahead by `prepare_monitor` (used when its attach mode matches; the caller still
+    discards it afterwards, which is a no-op once used).
     """
     import socket
 
@@ -420,46 +428,49 @@ def start(
     if record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
         raise Conflict(f"container {record.name} is being started or stopped by another process")
 
-    status_r, status_w = os.pipe2(os.O_CLOEXEC)
-    client = server = None
-    if attach:
-        client, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    if prepared is not None and (prepared.used or prepared.attach != attach):
+        prepared = None
+    if prepared is None and _may_fork():
+        prepared = prepare_monitor(attach)
+    if prepared is not None:
+        status_r, status_w, client, server_fd = prepared.status_r, prepared.status_w, prepared.client, prepared.server_fd
+    else:
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        client = server = None
+        if attach:
+            client, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        server_fd = server.fileno() if server else -1
     ctx = {
         "id": record.id,
         "status": str(status_w),
-        "attach": str(server.fileno()) if server else "-1",
+        "attach": str(server_fd),
         "stdin": "1" if interactive else "0",
         "fresh": "1",
         "winsize": f"{winsize[0]}x{winsize[1]}" if winsize else "",
         "config": config_to_json(config),
     }
-    pass_fds = [status_w] + ([server.fileno()] if server else [])
-    env = dict(os.environ)
-    # The monitor runs with -S (no site: ~15 ms less per stage), so it gets our package and
-    # site-packages (pyroute2 for bridge networks) on an explicit path.
-    paths = [str(ENGINE_PARENT), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env = _monitor_env()
     log_path = record.dir(config) / "monitor.log"
     argv = ["start", *[f"{k}={v}" for k, v in ctx.items()]]
-    if _may_fork():
-        _fork_monitor(argv, log_path, pass_fds, env)
+    if prepared is not None:
+        prepared.launch(argv, log_path, env)
     else:
+        import subprocess
+
         with open(log_path, "ab") as monitor_log:
             subprocess.Popen(
                 [sys.executable, "-S", "-m", "engine.monitor", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=monitor_log,
-                pass_fds=pass_fds,
+                pass_fds=[status_w] + ([server_fd] if server_fd >= 0 else []),
                 start_new_session=True,
                 cwd="/",
                 env=env,
             )
-    os.close(status_w)
-    if server is not None:
-        server.close()
+        os.close(status_w)
+        if server is not None:
+            server.close()
     with os.fdopen(status_r, "rb") as status:
         import select
 
@@ -487,6 +498,17 @@ def start(
     return StartResult(record, client)
 
 
+def _monitor_env() -> dict[str, str]:
+    """The monitor runs with -S (no site: ~15 ms less per stage), so it gets our package and
+    site-packages (pyroute2 for bridge networks) on an explicit path."""
+    env = dict(os.environ)
+    paths = [str(ENGINE_PARENT), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
 def _may_fork() -> bool:
     """Fork the monitor from this process only when that is safe: no other thread (the TUI has
     several; a fork would copy locks held by them), and not turned off for debugging."""
@@ -495,21 +517,81 @@ def _may_fork() -> bool:
     return threading.active_count() == 1 and os.environ.get("DOCKUI_MONITOR_SPAWN", "fork") == "fork"
 
 
-def _fork_monitor(argv: list[str], log_path: Path, keep: list[int], env: dict[str, str]) -> None:
-    """Start the monitor as a double-forked copy of this (single-threaded) CLI.
+@dataclass
+class PreparedMonitor:
+    """A monitor forked before the container exists, waiting on a pipe for its start context.
 
-    It already has the engine imported, so stage 1 starts ~50 ms sooner than a fresh interpreter;
-    its later stages are execs of fresh, small interpreters as usual. The intermediate child
-    exits at once, so the monitor is never our child (no zombie, no SIGCHLD for the CLI).
+    `dockui run` forks it first thing, so the monitor imports what its stage 1 needs (process,
+    rootfs, security, cgroups: ~15 ms) on the other core while the CLI reconciles, resolves the
+    image and writes the record. It holds the child's ends of the status pipe and the attach
+    socketpair (made before the fork, so the numbers are the same in both). If the CLI never
+    launches it (an error, a missing image, the CLI killed), the control pipe reaches EOF and the
+    waiting process exits without touching anything.
     """
+
+    control: int  # write end of the control pipe: one JSON message, then closed
+    status_r: int
+    status_w: int  # the child's end; closed here once launched
+    server_fd: int  # the child's end of the attach socketpair (-1 when not attached)
+    client: Any  # socket.socket: our end of the socketpair, or None
+    attach: bool
+    used: bool = False
+
+    def launch(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+        """Hand over the start context; the monitor's report then arrives on status_r."""
+        message = json.dumps({"argv": argv, "log": str(log_path), "env": env}).encode()
+        self.used = True
+        try:
+            monitor.write_all(self.control, message)
+        except OSError:
+            pass  # it died: start() reads EOF on the status pipe and reports that
+        finally:
+            self._close_child_ends()
+
+    def discard(self) -> None:
+        """Not launched (or already launched): let the waiting process go and close our ends."""
+        if self.used:
+            return
+        self.used = True
+        self._close_child_ends()
+        os.close(self.status_r)
+        if self.client is not None:
+            self.client.close()
+
+    def _close_child_ends(self) -> None:
+        for fd in (self.control, self.status_w, self.server_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.control = self.status_w = self.server_fd = -1
+
+
+def prepare_monitor(attach: bool) -> PreparedMonitor | None:
+    """Fork the monitor ahead of `start` (see PreparedMonitor); None where forking is unsafe."""
+    import socket
+
+    if not _may_fork():
+        return None
+    control_r, control_w = os.pipe2(os.O_CLOEXEC)
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    client = server = None
+    if attach:
+        client, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    server_fd = server.detach() if server is not None else -1
     sys.stdout.flush()
     sys.stderr.flush()
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     pid = os.fork()
-    if pid:
-        os.close(log_fd)
-        os.waitpid(pid, 0)
-        return
+    if pid == 0:
+        _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1})
+    os.close(control_r)
+    os.waitpid(pid, 0)  # the intermediate child exits at once: the monitor is never our child
+    return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach)
+
+
+def _prepared_monitor_child(control_r: int, keep: set[int]) -> None:
+    """In the forked child: become a session leader's orphan, warm up, wait for the context, run."""
     code = 1
     try:
         os.setsid()
@@ -517,9 +599,8 @@ def _fork_monitor(argv: list[str], log_path: Path, keep: list[int], env: dict[st
             os._exit(0)
         os.chdir("/")
         null = os.open("/dev/null", os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        os.dup2(log_fd, 2)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
         wanted = {0, 1, 2, *keep}
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
@@ -530,9 +611,28 @@ def _fork_monitor(argv: list[str], log_path: Path, keep: list[int], env: dict[st
                     pass
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
+        with _suppress():  # what stage 1 needs, loaded while the CLI writes the record
+            import engine.cgroups  # noqa: F401
+            import engine.hostsfiles  # noqa: F401
+            import engine.imageconfig  # noqa: F401
+            import engine.process  # noqa: F401
+            import engine.rootfs  # noqa: F401
+            import engine.security  # noqa: F401
+            import engine.store  # noqa: F401
+        chunks = []
+        while chunk := os.read(control_r, 65536):
+            chunks.append(chunk)
+        os.close(control_r)
+        if not chunks:  # the CLI did not launch us: nothing to do
+            code = 0
+            return
+        message = json.loads(b"".join(chunks))
+        log_fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
         os.environ.clear()
-        os.environ.update(env)
-        code = monitor.main(argv)
+        os.environ.update(message["env"])
+        code = monitor.main(message["argv"])
     except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
         import traceback
 
@@ -681,8 +781,12 @@ def wait(config: EngineConfig, ref: str) -> int:
 
 
 def rename(config: EngineConfig, ref: str, new_name: str) -> None:
+    """`rename`: the record, then the network's records (topology, peers' hosts files)."""
     record = find_container(config, ref)
     state.rename_record(config, record.id, new_name)
+    from engine import network
+
+    network.rename(config, record.id, state.validate_name(new_name))
 
 
 # ------------------------------------------------------------------------------------------ removal
@@ -782,6 +886,8 @@ def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tup
     if not pids:
         return [], []
     args = ps_args or ["-ef"]
+    import subprocess
+
     result = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DockuiError(f"ps: {result.stderr.strip()}")
@@ -922,12 +1028,11 @@ def reconcile(config: EngineConfig) -> list[str]:
 
 def _remove_stale_mounts(config: EngineConfig) -> None:
     """Unmount `<layers>/<id>/merged` of containers that have no live monitor (a crash left it)."""
-    from engine import syscalls
-
     prefix = str(config.layers_dir) + "/"
     stale = [p for p in _mountpoints() if p.startswith(prefix) and p.endswith("/merged")]
     if not stale:
         return
+    from engine import syscalls  # ctypes: ~5 ms, so only when there is something to unmount
     owners = {str(Path(r.rw_layer) / "merged"): r for r in state.list_containers(config) if r.rw_layer}
     for point in stale:
         record = owners.get(point)
@@ -1070,6 +1175,22 @@ def loopback_up(pid: int) -> None:
         fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
 
 
+def _volatile_overlay_type(base: type) -> type:
+    """OverlayLayers whose mount adds `volatile` (Linux 5.10+): no sync of the upper filesystem.
+
+    Used for --rm containers, as podman does: their writable layer is deleted when they exit, so
+    it needs no durability, and the sync that overlayfs otherwise does when the container's mount
+    namespace goes away (an ext4 journal commit of the whole host filesystem) costs 10-200 ms on a
+    busy host, in the critical path of every `run --rm`.
+    """
+
+    class VolatileOverlayLayers(base):
+        def options(self) -> str:
+            return super().options() + ",volatile"
+
+    return VolatileOverlayLayers
+
+
 def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     """Cgroup, network plan, stdio, spawn: returns the fds and pid the watch stage needs."""
     from engine import cgroups, hostsfiles, imageconfig, process, security
@@ -1118,7 +1239,13 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         from engine.store import ImageStore
 
         rw = Path(record.rw_layer)
-        overlay = OverlayLayers(
+        overlay_type = OverlayLayers
+        if hc.get("AutoRemove"):
+            overlay_type = _volatile_overlay_type(OverlayLayers)
+            # The kernel leaves this marker after a volatile mount and refuses the next mount while
+            # it exists; an --rm container's layer is disposable, so a restart after a crash may go on.
+            shutil.rmtree(rw / "work" / "work" / "incompat", ignore_errors=True)
+        overlay = overlay_type(
             layers_dir=config.layers_dir,
             lowerdir=ImageStore(config).lowerdir_option(record.image_id),
             upperdir=rw / "diff",
@@ -1275,8 +1402,6 @@ def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code:
 
 def monitor_finish(ctx: dict) -> None:
     """Stage 3: record the exit, clean up, and restart (back to stage 1) or remove."""
-    import time
-
     from engine import cgroups
 
     config = config_from_json(ctx["config"])
@@ -1297,7 +1422,9 @@ def monitor_finish(ctx: dict) -> None:
         print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
     if record is not None:
         unmount_rootfs(record)
+    host_links: list[str] = []
     if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        host_links = [v for v in str(record.network.get("HostVeth") or "").split(",") if v]
         try:
             from engine import network
 
@@ -1309,6 +1436,30 @@ def monitor_finish(ctx: dict) -> None:
         return
     if oom and code == 0:
         code = 137
+    try:
+        _finish_record(config, ctx, record, code, oom)
+    finally:
+        # The kernel deletes the host veth with the container's network namespace, asynchronously:
+        # wait for it (after the record work above, which overlaps), so that when `run` returns
+        # or `wait` answers, nothing of the container is left on the host.
+        _wait_links_gone(host_links)
+        _send_exit(ctx, code)
+
+
+def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while os.path.exists(f"/sys/class/net/{name}") and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+
+def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, code: int, oom: bool) -> None:
+    """Stage 3's record part: exited (or restarting: back to stage 1), then --rm removal."""
+    import time
+
+    cid = record.id
     policy = record.host_config.get("RestartPolicy") or {}
     name, retries = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
 
@@ -1331,7 +1482,6 @@ def monitor_finish(ctx: dict) -> None:
     try:
         record = state.update(config, cid, exited)
     except NotFound:
-        _send_exit(ctx, code)
         return
     if record.status == "restarting":
         time.sleep(min(0.1 * 2 ** (record.restart_count - 1), 10.0))  # Docker's doubling back-off
@@ -1344,7 +1494,6 @@ def monitor_finish(ctx: dict) -> None:
         try:
             record = state.update(config, cid, check)
         except NotFound:
-            _send_exit(ctx, code)
             return
         if record.status == "restarting":
             for key in ("exit", "pid", "oom"):
@@ -1356,4 +1505,3 @@ def monitor_finish(ctx: dict) -> None:
             remove(config, cid, volumes=True)
         except Exception as exc:  # noqa: BLE001
             print(f"--rm clean-up failed: {exc}", file=sys.stderr)
-    _send_exit(ctx, code)

@@ -216,3 +216,26 @@ def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> Non
     engine.out("rm", "-v", cid)
     assert sorted(engine.out("volume", "ls", "-q").split()) == ["keep"]  # the anonymous one went with -v
     engine.out("volume", "rm", "keep")
+
+
+def test_rename_follows_into_the_network_topology(engine: Engine) -> None:
+    from engine import network
+
+    cid = engine.out("run", "-d", "--name", "before", "busybox", "sleep", "30").strip()
+
+    def names() -> list[str]:
+        return [p.container_name for b in network.topology(engine.config) for p in b.ports if p.container_id == cid]
+
+    assert names() == ["before"]
+    engine.out("rename", "before", "after")
+    assert names() == ["after"]
+    engine.out("rm", "-f", cid)
+
+
+def test_add_host_gateway_without_a_network_is_refused(engine: Engine) -> None:
+    result = engine.cli("run", "--rm", "--network", "none", "--add-host", "gw:host-gateway", "busybox", "true")
+    assert result.returncode == 125
+    assert b"host-gateway needs a network" in result.stderr
+    assert engine.out("ps", "-aq") == ""  # nothing was created
+    hosts = engine.out("run", "--rm", "--network", "none", "--add-host", "db:10.0.0.7", "busybox", "cat", "/etc/hosts")
+    assert "10.0.0.7\tdb" in hosts or "10.0.0.7 db" in hosts

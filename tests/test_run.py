@@ -281,3 +281,57 @@ def test_default_bridge_network_through_run(engine: Engine) -> None:
     assert not [n for n in os.listdir("/sys/class/net") if n.startswith("veth") and
                 Path(f"/sys/class/net/{n}/master").exists() and
                 os.path.basename(os.readlink(f"/sys/class/net/{n}/master")) == engine.config.bridge_name]
+
+
+def test_rm_containers_mount_their_layer_volatile_and_others_do_not(engine: Engine) -> None:
+    # --rm: no sync of the host filesystem when the container's mount namespace goes (as podman).
+    line = engine.out("run", "--rm", "--network", "none", "busybox", "grep", " / / ", "/proc/self/mountinfo")
+    assert " overlay " in line and "volatile" in line
+    line = engine.out("run", "--name", "kept", "--network", "none", "busybox", "grep", " / / ", "/proc/self/mountinfo")
+    assert " overlay " in line and "volatile" not in line
+    engine.out("rm", "kept")
+
+
+def test_attached_run_delivers_all_output_before_it_exits(engine: Engine) -> None:
+    # The CLI leaves without interpreter teardown: everything written must still arrive.
+    result = engine.cli("run", "--rm", "--network", "none", "busybox", "sh", "-c", "seq 1 200000; seq 1 3 >&2; exit 4")
+    assert result.returncode == 4
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 200000 and lines[-1] == "200000"
+    assert result.stderr.decode() == "1\n2\n3\n"
+
+
+def test_a_run_that_fails_before_start_leaves_no_monitor_waiting(engine: Engine) -> None:
+    from tests.test_lifecycle_support import engine_processes, wait_until
+
+    result = engine.cli("run", "--rm", "--pull", "never", "--network", "none", "no-such-image", "true")
+    assert result.returncode == 125 and b"No such image" in result.stderr
+    assert wait_until(lambda: not engine_processes(engine.config.root), timeout=5)
+    assert engine.out("ps", "-aq") == ""
+
+
+def test_prepared_monitor_is_used_by_start_and_discard_is_idempotent(engine: Engine) -> None:
+    import threading
+
+    from engine import runtime, state
+
+    if threading.active_count() != 1:
+        pytest.skip("forking is refused in a threaded process (pytest-timeout thread?)")
+    record = runtime.create(engine.config, runtime.RunOptions(image="busybox", command=["sleep", "30"], network="none"))
+    prepared = runtime.prepare_monitor(attach=False)
+    assert prepared is not None and not prepared.used
+    try:
+        started = runtime.start(engine.config, record.id, prepared=prepared)
+    finally:
+        prepared.discard()
+    assert prepared.used and started.record.status == "running"
+    monitor_pid = state.load(engine.config, record.id).monitor_pid
+    assert monitor_pid != os.getpid() and state.process_alive(monitor_pid, started.record.monitor_start)
+    with open(f"/proc/{monitor_pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()  # not our child: double-forked
+    runtime.remove(engine.config, record.id, force=True)
+
+    unused = runtime.prepare_monitor(attach=True)  # never launched: its process goes away on discard
+    assert unused is not None
+    unused.discard()
+    unused.discard()

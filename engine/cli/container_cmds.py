@@ -359,24 +359,59 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine import runtime
+    from engine.cli import require_root
 
-    _engine(config, "run")
+    require_root("run")
     if args.detach and args.rm and args.restart not in ("no", ""):
         raise InvalidArgument("Conflicting options: --restart and --rm")
-    ensure_image(config, args.image, args.pull, args.platform)
-    record = runtime.create(config, _run_options(args))
-    if args.detach:
-        runtime.start(config, record.id)
-        print(record.id)
-        return 0
-    tty = args.tty and os.isatty(0)
-    winsize = None
-    if tty:
-        size = os.get_terminal_size(0)
-        winsize = (size.lines, size.columns)
-    result = runtime.start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize)
-    return attach_session(config, result, interactive=args.interactive, tty=args.tty and tty,
+    # The monitor is forked first: it loads its modules on the other core while we reconcile,
+    # resolve the image and write the record (see runtime.PreparedMonitor).
+    prepared = runtime.prepare_monitor(attach=not args.detach)
+    try:
+        runtime.reconcile(config)
+        ensure_image(config, args.image, args.pull, args.platform)
+        record = runtime.create(config, _run_options(args))
+        if args.detach:
+            runtime.start(config, record.id, prepared=prepared)
+            print(record.id)
+            _exit_now(0)
+            return 0
+        tty = args.tty and os.isatty(0)
+        winsize = None
+        if tty:
+            size = os.get_terminal_size(0)
+            winsize = (size.lines, size.columns)
+        result = runtime.start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize,
+                               prepared=prepared)
+    finally:
+        if prepared is not None:
+            prepared.discard()
+    code = attach_session(config, result, interactive=args.interactive, tty=args.tty and tty,
                           proxy_signals=args.sig_proxy != "false")
+    _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the `dockui` process at once when the run is over (returns when it is not the command).
+
+    The interpreter's teardown (every module and object of the engine freed one by one) takes
+    ~15 ms after the container is gone and removed; nothing of ours is pending at that point
+    (the monitor does the clean-up, no threads, no atexit work), so flush stdio and leave.
+    Called in-process (tests, library use) it does nothing.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    is_command = (spec is not None and spec.name == "tui.launcher") or (
+        getattr(getattr(main, "main", None), "__module__", "") == "tui.launcher")
+    if not is_command:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:

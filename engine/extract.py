@@ -24,9 +24,11 @@ import errno
 import hashlib
 import io
 import os
+import queue
 import shutil
 import stat
 import tarfile
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,14 +199,72 @@ def open_decompressed(blob: BinaryIO, media_type: str | None = None) -> tuple[Bi
     return source, kind  # type: ignore[return-value]
 
 
-class _HashingSource:
-    """Reads the uncompressed stream in large chunks, hashing every byte that goes by."""
+class _ReadAhead:
+    """Decompresses and hashes the next chunks in a helper thread while the caller creates files.
+
+    zlib, zstandard and hashlib release the GIL on large buffers, so on a layer of small files this
+    work overlaps the extractor's syscalls instead of adding to them. Errors (of the blob's reader
+    or of decompression) are re-raised in the reading thread, in stream order.
+    """
+
+    DEPTH = 2  # chunks decompressed ahead (gzip: up to CHUNK bytes each; zstd: see _ZstdReader)
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
+        self.hasher = hashlib.sha256()
+        self._queue: queue.Queue[tuple[bytes, BaseException | None]] = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="extract-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._raw.read(CHUNK)
+                if chunk:
+                    self.hasher.update(chunk)
+                self._put(chunk, None)
+                if not chunk:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            self._put(b"", exc)
+
+    def _put(self, chunk: bytes, error: BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put((chunk, error), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, n: int = CHUNK) -> bytes:  # noqa: ARG002 - chunks come as decompressed
+        if self._ended:
+            return b""
+        chunk, error = self._queue.get()
+        if error is not None:
+            self._ended = True
+            raise error
+        if not chunk:
+            self._ended = True
+        return chunk
+
+    def close(self) -> None:
+        """Stop the helper; it ends at its next chunk (at once after the end of the stream)."""
+        self._stop.set()
+        if self._ended:
+            self._thread.join()
+
+
+class _HashingSource:
+    """Reads the uncompressed stream in large chunks; every byte that goes by is hashed."""
+
+    def __init__(self, raw: BinaryIO | _ReadAhead) -> None:
+        self._raw = raw
         self._buf = b""
         self._pos = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = raw.hasher if isinstance(raw, _ReadAhead) else hashlib.sha256()
+        self._hash_here = not isinstance(raw, _ReadAhead)
         self.total = 0
 
     def _fill(self) -> bool:
@@ -218,7 +278,8 @@ class _HashingSource:
             raise
         if not chunk:
             return False
-        self.hasher.update(chunk)
+        if self._hash_here:
+            self.hasher.update(chunk)
         self.total += len(chunk)
         self._buf = self._buf[self._pos :] + chunk
         self._pos = 0
@@ -821,13 +882,17 @@ def extract_layer(blob: BinaryIO, dest: Path, media_type: str | None = None) -> 
     and must be removed by the caller.
     """
     reader, _ = open_decompressed(blob, media_type)
-    source = _HashingSource(reader)
-    extractor = _Extractor(dest, source)
+    read_ahead = _ReadAhead(reader)
+    source = _HashingSource(read_ahead)
     try:
-        extractor.extract()
-        extractor.restore_dir_times()
+        extractor = _Extractor(dest, source)
+        try:
+            extractor.extract()
+            extractor.restore_dir_times()
+        finally:
+            extractor.close()
     finally:
-        extractor.close()
+        read_ahead.close()
     return ExtractResult(
         diff_id="sha256:" + source.hasher.hexdigest(),
         tar_size=source.total,

@@ -164,6 +164,7 @@ def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_con
         record = state.ContainerRecord(id=cid, name=f"dockuitest-{status}", image="svc:1", image_id=image.id, created=state.now_rfc3339(), status=status)
         if status == "running":
             record.pid, record.pid_start = os.getpid(), state.process_start_ticks(os.getpid())
+        (engine_config.containers_dir / cid).mkdir(parents=True, mode=0o700)  # as state.create_record does
         state.save(engine_config, record, durable=True)  # as at create
 
     with pytest.raises(Conflict, match="cannot be forced.*running container aaaaaaaaaaaa"):
@@ -384,3 +385,33 @@ def test_a_staged_but_uncommitted_layer_is_cleaned_after_sigkill(engine_config: 
     store = ImageStore(engine_config)
     assert not store.has_layer(sha256(data))
     assert_no_leftovers(engine_config)
+
+
+def test_extraction_read_ahead_thread_ends_with_the_extraction(engine_config: EngineConfig) -> None:
+    """Decompression runs ahead in a helper thread: it must stop when the extraction fails early
+    (here on the first entry of a 24 MB layer) and be gone when one succeeds."""
+    import gzip
+    import threading
+
+    def helpers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "extract-read-ahead"]
+
+    store = ImageStore(engine_config)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (("../evil", b"x"), ("big.bin", os.urandom(24 << 20))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    blob = io.BytesIO(gzip.compress(out.getvalue(), 1))
+    with pytest.raises(IntegrityError, match="climbs out"):
+        store.add_layer(blob, None, None, None)
+    deadline = time.monotonic() + 10
+    while helpers() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert helpers() == []
+    assert blob.tell() < len(blob.getvalue())  # it stopped instead of decompressing everything
+    assert_no_leftovers(engine_config)
+    data = many_files_layer(50)
+    store.add_layer(io.BytesIO(gzip.compress(data)), None, None, sha256(data))
+    assert helpers() == []

@@ -269,11 +269,15 @@ def ensure_bytecode() -> None:
     """
     import importlib.util
 
-    for directory in (os.path.join(ENGINE_ROOT, "engine"), os.path.join(ENGINE_ROOT, "engine", "cli")):
+    # (and for the console script's first module, tui.launcher: the TUI's others are not on the CLI path)
+    for directory in (os.path.join(ENGINE_ROOT, "engine"), os.path.join(ENGINE_ROOT, "engine", "cli"),
+                      os.path.join(ENGINE_ROOT, "tui")):
         try:
             names = [n for n in os.listdir(directory) if n.endswith(".py")]
         except OSError:
             continue
+        if directory.endswith("tui"):
+            names = [n for n in names if n in ("__init__.py", "launcher.py")]
         for name in names:
             source = os.path.join(directory, name)
             cached = importlib.util.cache_from_source(source)

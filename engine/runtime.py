@@ -535,6 +535,7 @@ class PreparedMonitor:
     server_fd: int  # the child's end of the attach socketpair (-1 when not attached)
     client: Any  # socket.socket: our end of the socketpair, or None
     attach: bool
+    intermediate: int = 0  # the first fork, which exits at once: reaped on launch/discard
     used: bool = False
 
     def launch(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
@@ -559,6 +560,12 @@ class PreparedMonitor:
             self.client.close()
 
     def _close_child_ends(self) -> None:
+        if self.intermediate:
+            try:
+                os.waitpid(self.intermediate, 0)
+            except ChildProcessError:
+                pass
+            self.intermediate = 0
         for fd in (self.control, self.status_w, self.server_fd):
             if fd >= 0:
                 try:
@@ -586,8 +593,9 @@ def prepare_monitor(attach: bool) -> PreparedMonitor | None:
     if pid == 0:
         _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1})
     os.close(control_r)
-    os.waitpid(pid, 0)  # the intermediate child exits at once: the monitor is never our child
-    return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach)
+    # The intermediate child exits at once (the monitor is never our child); it is reaped later,
+    # so the CLI goes on with its own work now.
+    return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach, intermediate=pid)
 
 
 def _prepared_monitor_child(control_r: int, keep: set[int]) -> None:

@@ -335,3 +335,20 @@ def test_prepared_monitor_is_used_by_start_and_discard_is_idempotent(engine: Eng
     assert unused is not None
     unused.discard()
     unused.discard()
+
+
+def test_verb_parsers_are_built_on_use_and_still_refuse_bad_flags(engine: Engine) -> None:
+    from engine.cli import build_parser
+
+    help_text = engine.out("--help")
+    assert all(f"    {verb} " in help_text for verb in ("run", "create", "ps", "logs", "exec", "rename"))
+    bad_size = engine.cli("run", "-m", "lots", "busybox", "true")
+    assert bad_size.returncode == 125 and b"argument -m/--memory: invalid size: 'lots'" in bad_size.stderr
+    unknown = engine.cli("ps", "--no-such-flag")
+    assert unknown.returncode == 125 and b"dockui ps: error: unrecognized arguments: --no-such-flag" in unknown.stderr
+    assert b"usage: dockui logs" in engine.cli("logs").stderr
+    # in-process parse (the TUI's run dialog checks requests this way): the verb's real flags
+    args = build_parser().parse_args(["run", "--rm", "-m", "32m", "--name", "x", "busybox", "echo", "-n", "hi"])
+    assert (args.rm, args.memory, args.name, args.image, args.command) == (True, 32 * 1024**2, "x", "busybox", ["echo", "-n", "hi"])
+    assert args.handler.__name__ == "cmd_run"
+    assert engine.out("ps", "-aq") == ""

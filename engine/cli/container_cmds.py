@@ -36,6 +36,21 @@ def _size_or_unlimited(text: str) -> int:
     return -1 if text.strip() == "-1" else parse_size(text)
 
 
+def _flag_size(text: str) -> int:
+    """parse_size for argparse: a bad value is a usage error (125) naming the flag, not a traceback."""
+    try:
+        return parse_size(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _flag_size_or_unlimited(text: str) -> int:
+    try:
+        return _size_or_unlimited(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:
@@ -50,15 +65,49 @@ def _labels(items: list[str]) -> dict[str, str]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the container verbs (top level and under `container`) and `volume`.
 
-    The `container` group's parser is built only when it is used: argparse costs ~15 ms per set
-    of these verbs, on every CLI start.
+    Each verb's real parser is built only when it is used (argparse costs ~10 ms for all of these
+    verbs, on every CLI start): the top-level verbs are stubs whose one argument takes the rest
+    and parses it at once with the verb's own parser (so usage errors still come from parse_args),
+    and the `container` group's parser is built when that group is used.
     """
-    _register_verbs(subparsers, top_level=True)
+    _register_verbs(subparsers, top_level=True, only=_STUBS)
     group = subparsers.add_parser("container", help="Manage containers (ls, rm, inspect, prune, ...)", add_help=False)
     group.add_argument("-h", "--help", action=_ContainerHelp, nargs=0, help="show this help message and exit")
     group.add_argument("rest", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
     group.set_defaults(handler=cmd_container, container_prog=group.prog)
     _register_volume(subparsers)
+
+
+_STUBS = "*stubs*"
+
+
+class _LazyVerb(argparse.Action):
+    """A stub verb's only argument: parse everything after the verb with the verb's real parser."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None) -> None:
+        real = _verb_parser(parser.prog, self.dest.removeprefix("lazy_"))
+        for key, value in vars(real.parse_args(values)).items():
+            setattr(namespace, key, value)
+
+
+class _Ignored:
+    """Stands in for the parsers of verbs not being built: their arguments are not added."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        return None
+
+
+def _verb_parser(prog: str, verb: str) -> argparse.ArgumentParser:
+    """The full parser of one top-level verb (prog "dockui run")."""
+    from engine.cli import ArgumentParser
+
+    holder = ArgumentParser(prog=prog.rsplit(" ", 1)[0])
+    sub = holder.add_subparsers(dest="verb_parsed", parser_class=ArgumentParser)
+    _register_verbs(sub, top_level=True, only=verb)
+    return sub.choices[verb]
 
 
 def _container_parser(prog: str) -> argparse.ArgumentParser:
@@ -96,14 +145,14 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
     p.add_argument("-l", "--label", action="append", default=[], help="Set meta data on a container")
     p.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
-    p.add_argument("-m", "--memory", type=parse_size, help="Memory limit")
-    p.add_argument("--memory-swap", type=_size_or_unlimited, help="Swap limit equal to memory plus swap: -1 unlimited")
+    p.add_argument("-m", "--memory", type=_flag_size, help="Memory limit")
+    p.add_argument("--memory-swap", type=_flag_size_or_unlimited, help="Swap limit equal to memory plus swap: -1 unlimited")
     p.add_argument("--cpus", type=float, help="Number of CPUs")
     p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
     p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
     p.add_argument("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited)")
     p.add_argument("--blkio-weight", type=int, help="Block IO (relative weight), between 10 and 1000")
-    p.add_argument("--shm-size", type=parse_size, help="Size of /dev/shm")
+    p.add_argument("--shm-size", type=_flag_size, help="Size of /dev/shm")
     p.add_argument("--cap-add", action="append", default=[], help="Add Linux capabilities")
     p.add_argument("--cap-drop", action="append", default=[], help="Drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to this container")
@@ -126,13 +175,22 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 
 
-def _register_verbs(sub: argparse._SubParsersAction, top_level: bool) -> None:
+def _register_verbs(sub: argparse._SubParsersAction, top_level: bool, only: str | None = None) -> None:
+    """Every verb (only=None), one verb's real parser (only=its name), or stubs (only=_STUBS)."""
     # run and create share one set of flags (argparse copies parents' actions cheaply).
-    run_flags = argparse.ArgumentParser(add_help=False)
-    run_flags.add_argument("--help", action="help", help="show this help message and exit")
-    _add_run_flags(run_flags)
+    run_flags = None
+    if only in (None, "run", "create"):
+        run_flags = argparse.ArgumentParser(add_help=False)
+        run_flags.add_argument("--help", action="help", help="show this help message and exit")
+        _add_run_flags(run_flags)
 
-    def add(name: str, handler: Any, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    def add(name: str, handler: Any, help_text: str, aliases: tuple[str, ...] = ()) -> Any:
+        if only == _STUBS:
+            stub = sub.add_parser(name, help=help_text, aliases=list(aliases), add_help=False, prefix_chars="\0")
+            stub.add_argument(f"lazy_{name}", nargs=argparse.REMAINDER, action=_LazyVerb, help=argparse.SUPPRESS)
+            return _Ignored()
+        if only is not None and name != only:
+            return _Ignored()
         with_flags = name in ("run", "create")
         p = sub.add_parser(name, help=help_text, aliases=list(aliases), add_help=not with_flags,
                            parents=[run_flags] if with_flags else [])

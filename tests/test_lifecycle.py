@@ -239,3 +239,27 @@ def test_add_host_gateway_without_a_network_is_refused(engine: Engine) -> None:
     assert engine.out("ps", "-aq") == ""  # nothing was created
     hosts = engine.out("run", "--rm", "--network", "none", "--add-host", "db:10.0.0.7", "busybox", "cat", "/etc/hosts")
     assert "10.0.0.7\tdb" in hosts or "10.0.0.7 db" in hosts
+
+
+def test_priming_the_cgroup_migration_leaves_the_caller_where_it_was(engine: Engine) -> None:
+    from engine import runtime
+
+    before = Path("/proc/self/cgroup").read_text()
+    runtime._prime_cgroup_migration()
+    assert Path("/proc/self/cgroup").read_text() == before
+    assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
+
+
+def test_run_reconciles_through_its_monitor(engine: Engine) -> None:
+    # `run` leaves reconcile to the monitor it forks first: a container whose monitor died is
+    # still found and cleaned by the time the run returns (read in-process: no verb reconciles).
+    from engine import state
+
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
+    record = state.load(engine.config, cid)
+    os.kill(record.monitor_pid, signal.SIGKILL)
+    assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
+    after = state.load(engine.config, cid)
+    assert after.status == "exited" and after.exit_code == 137 and "monitor" in after.error
+    assert not state.process_alive(record.pid, record.pid_start)
+    engine.out("rm", cid)

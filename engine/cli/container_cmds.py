@@ -422,11 +422,12 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     require_root("run")
     if args.detach and args.rm and args.restart not in ("no", ""):
         raise InvalidArgument("Conflicting options: --restart and --rm")
-    # The monitor is forked first: it loads its modules on the other core while we reconcile,
-    # resolve the image and write the record (see runtime.PreparedMonitor).
-    prepared = runtime.prepare_monitor(attach=not args.detach)
+    # The monitor is forked first: it loads its modules and reconciles on the other core while
+    # we resolve the image and write the record (see runtime.PreparedMonitor).
+    prepared = runtime.prepare_monitor(attach=not args.detach, reconcile_config=config)
     try:
-        runtime.reconcile(config)
+        if prepared is None:
+            runtime.reconcile(config)
         ensure_image(config, args.image, args.pull, args.platform)
         record = runtime.create(config, _run_options(args))
         if args.detach:

@@ -430,6 +430,7 @@ def start(
 
     if prepared is not None and (prepared.used or prepared.attach != attach):
         prepared = None
+    primed_by_monitor = prepared is not None  # a monitor forked ahead keeps the fast path open
     if prepared is None and _may_fork():
         prepared = prepare_monitor(attach)
     if prepared is not None:
@@ -454,7 +455,6 @@ def start(
     argv = ["start", *[f"{k}={v}" for k, v in ctx.items()]]
     if prepared is not None:
         prepared.launch(argv, log_path, env)
-        _prime_cgroup_migration()
     else:
         import subprocess
 
@@ -472,16 +472,22 @@ def start(
         os.close(status_w)
         if server is not None:
             server.close()
-    with os.fdopen(status_r, "rb") as status:
-        import select
-
-        # The monitor reports within a second or two; a minute means it hangs (a frozen cgroup,
-        # a stuck mount): give up rather than block the CLI or the TUI for ever.
-        ready, _, _ = select.select([status], [], [], START_REPORT_TIMEOUT)
-        line = status.readline() if ready else b""
-        if not ready:
-            line = json.dumps({"error": f"the container's monitor did not report within {START_REPORT_TIMEOUT} s "
-                               f"(see {log_path})"}).encode()
+    # The monitor reports within a second or two; a minute means it hangs (a frozen cgroup,
+    # a stuck mount): give up rather than block the CLI or the TUI for ever.
+    reader = _StatusReader(status_r, START_REPORT_TIMEOUT)
+    try:
+        line = reader.line()
+        if line == CGROUP_READY_LINE:
+            # The container's cgroup exists: open the migration fast path while the monitor forks
+            # the container's first process (see _prime_cgroup_migration), unless it did already.
+            if not primed_by_monitor:
+                _prime_cgroup_migration()
+            line = reader.line()
+    finally:
+        os.close(status_r)
+    if line is None:
+        line = json.dumps({"error": f"the container's monitor did not report within {START_REPORT_TIMEOUT} s "
+                           f"(see {log_path})"}).encode()
     try:
         report = json.loads(line) if line else {"error": "the container's monitor exited unexpectedly (see monitor.log)"}
     except ValueError:
@@ -499,6 +505,64 @@ def start(
     return StartResult(record, client)
 
 
+CGROUP_READY_LINE = b'{"cgroup": "created"}'
+
+
+class _StatusReader:
+    """Lines from the monitor's status pipe, with one overall deadline (None when it passes)."""
+
+    def __init__(self, fd: int, timeout: float) -> None:
+        self.fd = fd
+        self.deadline = time.monotonic() + timeout
+        self.buffer = b""
+
+    def line(self) -> bytes | None:
+        import select
+
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, self.deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 4096)
+            if not chunk:  # the monitor closed it (or died): what came is all there is
+                line, self.buffer = self.buffer, b""
+                return line
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+
+PRIME_INTERVAL = 0.004  # well inside one RCU grace period (~10 ms here)
+PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace period once
+
+
+def _read_control(control_r: int) -> list[bytes]:
+    """The start context (nothing when the CLI gave up); keeps the cgroup-migration fast path
+    open while waiting for it (see _prime_cgroup_migration).
+
+    Only when the context is not there yet: the first prime waits a grace period, which the
+    monitor may spend while the CLI is still busy, not after it has spoken. Later primes cost
+    ~0.1 ms each and keep the fast path open, so the container's cgroup is made and joined
+    without any wait once the context arrives.
+    """
+    import select
+
+    chunks: list[bytes] = []
+    stop_priming = time.monotonic() + PRIME_FOR_AT_MOST
+    priming = not select.select([control_r], [], [], 0)[0]
+    while True:
+        timeout = None
+        if priming and time.monotonic() < stop_priming and not chunks:
+            _prime_cgroup_migration()
+            timeout = PRIME_INTERVAL
+        if not select.select([control_r], [], [], timeout)[0]:
+            continue
+        chunk = os.read(control_r, 65536)
+        if not chunk:
+            return chunks
+        chunks.append(chunk)
+
+
 def _prime_cgroup_migration() -> None:
     """Start the kernel's wait for cgroup migrations now, while the monitor builds the container.
 
@@ -507,7 +571,10 @@ def _prime_cgroup_migration() -> None:
     (10-15 ms here), in the monitor, in the start path (it moves the container's first process
     into its cgroup). The caller has nothing to do until the monitor reports, so it moves itself
     into the cgroup it is already in: nothing changes for it, but the lock's slow path is taken
-    now, and the monitor's migration ~10 ms later finds the fast path open (~0.1 ms instead).
+    now, and the monitor's migration a few ms later finds it (partly) done. Not before the monitor
+    has made the container's cgroup: the kernel holds cgroup_mutex during that wait, which would
+    block the monitor's mkdir instead. A monitor forked ahead (`run`) primes while it waits for
+    its context, early enough to hide the whole wait (_read_control).
     """
     try:
         with open("/proc/self/cgroup") as f:
@@ -674,9 +741,7 @@ def _prepared_monitor_child(control_r: int, keep: set[int], reconcile_config: En
                 import traceback
 
                 reconcile_failure = traceback.format_exc()
-        chunks = []
-        while chunk := os.read(control_r, 65536):
-            chunks.append(chunk)
+        chunks = _read_control(control_r)
         os.close(control_r)
         if not chunks:  # the CLI did not launch us: nothing to do
             code = 0
@@ -1198,6 +1263,13 @@ def _report_status(ctx: dict, message: dict) -> None:
     ctx["status"] = "-1"
 
 
+def _report_progress(ctx: dict, line: bytes) -> None:
+    """A line before the report (the caller reads on until the report): see runtime.start."""
+    fd = int(ctx.get("status", -1))
+    if fd >= 0:
+        monitor.write_all(fd, line + b"\n")
+
+
 def _send_exit(ctx: dict, code: int) -> None:
     fd = int(ctx.get("attach", -1))
     if fd >= 0:
@@ -1258,6 +1330,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     kind = network_kind(mode)
     cg = cgroups.open_cgroup(config, record.id)
     cg.create(resources_of(hc), privileged=bool(hc.get("Privileged")))
+    _report_progress(ctx, CGROUP_READY_LINE)
     plan = None
     network_value = kind
     files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}

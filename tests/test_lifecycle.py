@@ -263,3 +263,27 @@ def test_run_reconciles_through_its_monitor(engine: Engine) -> None:
     assert after.status == "exited" and after.exit_code == 137 and "monitor" in after.error
     assert not state.process_alive(record.pid, record.pid_start)
     engine.out("rm", cid)
+
+
+def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine) -> None:
+    import threading
+
+    from engine import runtime
+
+    before = Path("/proc/self/cgroup").read_text()
+    r, w = os.pipe()
+    timer = threading.Timer(0.05, lambda: (os.write(w, b'{"argv": []}'), os.close(w)))
+    started = time.monotonic()
+    timer.start()
+    try:
+        assert b"".join(runtime._read_control(r)) == b'{"argv": []}'
+    finally:
+        timer.join()
+        os.close(r)
+    assert 0.04 < time.monotonic() - started < runtime.PRIME_FOR_AT_MOST
+    r, w = os.pipe()
+    os.close(w)
+    assert runtime._read_control(r) == []  # the CLI gave up: nothing to start
+    os.close(r)
+    assert Path("/proc/self/cgroup").read_text() == before
+    assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"

@@ -973,13 +973,13 @@ def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes:
     unmount_rootfs(record)
     with _suppress():
         ImageStore(config).remove_rw_layer(record.id)
-    if remove_volumes:
-        from engine.volumes import remove_volume
+    anonymous = [m for m in record.mounts if m.get("Type") == "volume" and m.get("Anonymous")]
+    if remove_volumes and anonymous:
+        from engine.volumes import remove_volume  # only then: its import is ~2 ms of every --rm
 
-        for mount in record.mounts:
-            if mount.get("Type") == "volume" and mount.get("Anonymous"):
-                with _suppress():
-                    remove_volume(config, mount["Name"], force=True)
+        for mount in anonymous:
+            with _suppress():
+                remove_volume(config, mount["Name"], force=True)
     state.delete_record(config, record.id)
 
 

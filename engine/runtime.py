@@ -537,30 +537,39 @@ PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace peri
 
 
 def _read_control(control_r: int) -> list[bytes]:
-    """The start context (nothing when the CLI gave up); keeps the cgroup-migration fast path
-    open while waiting for it (see _prime_cgroup_migration).
-
-    Only when the context is not there yet: the first prime waits a grace period, which the
-    monitor may spend while the CLI is still busy, not after it has spoken. Later primes cost
-    ~0.1 ms each and keep the fast path open, so the container's cgroup is made and joined
-    without any wait once the context arrives.
-    """
-    import select
-
+    """The start context: everything until EOF (nothing when the CLI gave up)."""
     chunks: list[bytes] = []
-    stop_priming = time.monotonic() + PRIME_FOR_AT_MOST
-    priming = not select.select([control_r], [], [], 0)[0]
-    while True:
-        timeout = None
-        if priming and time.monotonic() < stop_priming and not chunks:
-            _prime_cgroup_migration()
-            timeout = PRIME_INTERVAL
-        if not select.select([control_r], [], [], timeout)[0]:
-            continue
-        chunk = os.read(control_r, 65536)
-        if not chunk:
-            return chunks
+    while chunk := os.read(control_r, 65536):
         chunks.append(chunk)
+    return chunks
+
+
+class _Primer:
+    """Keeps the cgroup-migration fast path open (see _prime_cgroup_migration) from a helper
+    thread while a prepared monitor loads its modules, reconciles and waits for its context.
+
+    The first prime waits one grace period, in this thread, off the monitor's path; the next ones
+    cost ~0.1 ms each and keep the path open, so once the context arrives the container's cgroup
+    is made and joined without any wait. Stopped (and joined: the monitor forks the container
+    next, with no other thread alive) as soon as the context is read, and after 1 s anyway.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="cgroup-primer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + PRIME_FOR_AT_MOST
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            _prime_cgroup_migration()
+            self.stop.wait(PRIME_INTERVAL)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def _prime_cgroup_migration() -> None:
@@ -677,11 +686,14 @@ class PreparedMonitor:
         self.control = self.status_w = self.server_fd = -1
 
 
-def prepare_monitor(attach: bool, reconcile_config: EngineConfig | None = None) -> PreparedMonitor | None:
+def prepare_monitor(
+    attach: bool, reconcile_config: EngineConfig | None = None, network: str = "none"
+) -> PreparedMonitor | None:
     """Fork the monitor ahead of `start` (see PreparedMonitor); None where forking is unsafe.
 
     With `reconcile_config`, the forked monitor runs `reconcile` while it waits (before it can
     start anything), so the caller need not: `run` leaves it to the monitor, off its own path.
+    `network` (the --network value) says whether to load the network module too (~9 ms).
     """
     import socket
 
@@ -697,14 +709,17 @@ def prepare_monitor(attach: bool, reconcile_config: EngineConfig | None = None) 
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1}, reconcile_config)
+        _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1}, reconcile_config,
+                                network_kind(network) == "bridge")
     os.close(control_r)
     # The intermediate child exits at once (the monitor is never our child); it is reaped later,
     # so the CLI goes on with its own work now.
     return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach, intermediate=pid)
 
 
-def _prepared_monitor_child(control_r: int, keep: set[int], reconcile_config: EngineConfig | None) -> None:
+def _prepared_monitor_child(
+    control_r: int, keep: set[int], reconcile_config: EngineConfig | None, bridge: bool
+) -> None:
     """In the forked child: become a session leader's orphan, warm up, wait for the context, run."""
     code = 1
     try:
@@ -725,6 +740,7 @@ def _prepared_monitor_child(control_r: int, keep: set[int], reconcile_config: En
                     pass
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
+        primer = _Primer()
         with _suppress():  # what stage 1 needs, loaded while the CLI writes the record
             import engine.cgroups  # noqa: F401
             import engine.hostsfiles  # noqa: F401
@@ -733,6 +749,9 @@ def _prepared_monitor_child(control_r: int, keep: set[int], reconcile_config: En
             import engine.rootfs  # noqa: F401
             import engine.security  # noqa: F401
             import engine.store  # noqa: F401
+
+            if bridge:
+                import engine.network  # noqa: F401
         reconcile_failure = ""
         if reconcile_config is not None:
             try:
@@ -741,7 +760,10 @@ def _prepared_monitor_child(control_r: int, keep: set[int], reconcile_config: En
                 import traceback
 
                 reconcile_failure = traceback.format_exc()
-        chunks = _read_control(control_r)
+        try:
+            chunks = _read_control(control_r)
+        finally:
+            primer.close()
         os.close(control_r)
         if not chunks:  # the CLI did not launch us: nothing to do
             code = 0
@@ -1331,6 +1353,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     cg = cgroups.open_cgroup(config, record.id)
     cg.create(resources_of(hc), privileged=bool(hc.get("Privileged")))
     _report_progress(ctx, CGROUP_READY_LINE)
+    _prime_cgroup_migration()  # keeps a prepared monitor's fast path open through network.prepare
     plan = None
     network_value = kind
     files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}
@@ -1434,6 +1457,10 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             elif kind == "none":
                 loopback_up(pid)
 
+        # Keep the cgroup-migration fast path open for the join in on_namespaces_ready: ~0.1 ms
+        # while a recent prime (the prepared monitor's, the caller's) still holds it open, and
+        # otherwise the grace period the join would have waited for anyway.
+        _prime_cgroup_migration()
         pid = process.spawn_container(spec, stdio, on_namespaces_ready)
     except BaseException:
         for fd in [*child_fds, *keep.values()]:

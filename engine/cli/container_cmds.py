@@ -424,7 +424,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         raise InvalidArgument("Conflicting options: --restart and --rm")
     # The monitor is forked first: it loads its modules and reconciles on the other core while
     # we resolve the image and write the record (see runtime.PreparedMonitor).
-    prepared = runtime.prepare_monitor(attach=not args.detach, reconcile_config=config)
+    prepared = runtime.prepare_monitor(attach=not args.detach, reconcile_config=config, network=args.network)
     try:
         if prepared is None:
             runtime.reconcile(config)

@@ -219,6 +219,7 @@ def save(config: EngineConfig, record: ContainerRecord, durable: bool = False) -
     v2, host_config = record.to_disk()
     d = config.containers_dir / record.id
     if durable:
+        d.mkdir(parents=True, exist_ok=True)  # as fsutil.atomic_write did for callers outside create
         _write_files(d, {"hostconfig.json": host_config, "config.v2.json": v2}, fsync=True)
     else:
         _write_files(d, {"config.v2.json": v2}, fsync=False)

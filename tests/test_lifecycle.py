@@ -289,3 +289,17 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     os.close(r)
     assert Path("/proc/self/cgroup").read_text() == before
     assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
+
+
+def test_durable_save_writes_both_files_into_a_new_directory(engine: Engine) -> None:
+    from engine import state
+
+    record = state.ContainerRecord(id="ab" * 32, name="durable", image="busybox", image_id="sha256:" + "0" * 64,
+                                   created=state.now_rfc3339(), config={}, host_config={"NetworkMode": "none"},
+                                   network={})
+    state.save(engine.config, record, durable=True)
+    d = engine.config.containers_dir / record.id
+    assert sorted(p.name for p in d.iterdir()) == ["config.v2.json", "hostconfig.json"]  # no temp file left
+    assert state.load(engine.config, record.id).host_config["NetworkMode"] == "none"
+    state.delete_record(engine.config, record.id)
+    assert not d.exists()

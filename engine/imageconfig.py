@@ -326,6 +326,7 @@ def resolve_user(
             gid = _parse_id(row[2])
             if gid is not None and result.name in row[3].split(","):
                 result.groups.append(gid)
+    result.groups.insert(0, result.gid)  # Docker's getUser: the primary gid leads the supplementary groups
     for extra in additional_groups or []:
         gid = _parse_id(extra)
         if gid is None:

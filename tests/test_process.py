@@ -175,18 +175,18 @@ def test_user_group_and_supplementary_groups(tmp_path: Path, busybox_rootfs: Pat
     app = run(tmp_path, busybox_rootfs, script, name="a", user="app")
     assert status_field(app.out, "Uid").split() == ["1000"] * 4
     assert status_field(app.out, "Gid").split() == ["1000"] * 4
-    assert status_field(app.out, "Groups").split() == ["50"]
+    assert status_field(app.out, "Groups").split() == ["50", "1000"]
     assert status_field(app.out, "CapEff") == "0000000000000000"
     assert "HOME=/home/app" in app.out
     explicit = run(tmp_path, busybox_rootfs, script, name="b", user="app:nogroup")
     assert status_field(explicit.out, "Gid").split()[0] == "65534"
-    assert status_field(explicit.out, "Groups") == ""
+    assert status_field(explicit.out, "Groups") == "65534"
     numeric = run(tmp_path, busybox_rootfs, script, name="c", user="4242:4343")
     assert status_field(numeric.out, "Uid").split()[0] == "4242"
     assert status_field(numeric.out, "Gid").split()[0] == "4343"
     root = run(tmp_path, busybox_rootfs, script, name="d", additional_groups=["staff", "777"])
     assert status_field(root.out, "Uid").split()[0] == "0"
-    assert status_field(root.out, "Groups").split() == ["50", "777"]
+    assert status_field(root.out, "Groups").split() == ["0", "50", "777"]
 
 
 def test_working_dir_is_created_and_used(tmp_path: Path, busybox_rootfs: Path) -> None:

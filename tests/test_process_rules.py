@@ -124,15 +124,15 @@ def user_root(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("user", "expected"),
     [
-        ("", (0, 0, [10], "/root")),
-        ("root", (0, 0, [10], "/root")),
-        ("app", (1000, 1000, [50], "/home/app")),
-        ("1000", (1000, 1000, [50], "/home/app")),
-        ("app:staff", (1000, 50, [], "/home/app")),  # explicit group: no supplementary ones
-        ("app:1234", (1000, 1234, [], "/home/app")),
-        ("4242", (4242, 0, [], "/")),  # a uid without an entry runs with gid 0, like Docker
-        ("4242:4343", (4242, 4343, [], "/")),
-        ("nobody", (65534, 65534, [], "/nonexistent")),
+        ("", (0, 0, [0, 10], "/root")),
+        ("root", (0, 0, [0, 10], "/root")),
+        ("app", (1000, 1000, [1000, 50], "/home/app")),
+        ("1000", (1000, 1000, [1000, 50], "/home/app")),
+        ("app:staff", (1000, 50, [50], "/home/app")),  # explicit group: only the primary gid, no member-of ones
+        ("app:1234", (1000, 1234, [1234], "/home/app")),
+        ("4242", (4242, 0, [0], "/")),  # a uid without an entry runs with gid 0, like Docker
+        ("4242:4343", (4242, 4343, [4343], "/")),
+        ("nobody", (65534, 65534, [65534], "/nonexistent")),
     ],
 )
 def test_resolve_user(user_root: Path, user: str, expected) -> None:
@@ -147,9 +147,9 @@ def test_resolve_user_errors_and_group_add(user_root: Path) -> None:
         resolve_user(user_root, "app:ghosts")
     with pytest.raises(InvalidArgument, match="range"):
         resolve_user(user_root, "99999999999")
-    assert resolve_user(user_root, "app", ["wheel", "4000"]).groups == [50, 10, 4000]
+    assert resolve_user(user_root, "app", ["wheel", "4000"]).groups == [1000, 50, 10, 4000]
     uid, gid, groups = resolve_user(user_root, "app")
-    assert (uid, gid, groups) == (1000, 1000, [50])
+    assert (uid, gid, groups) == (1000, 1000, [1000, 50])
 
 
 def test_user_files_never_read_outside_the_root(tmp_path: Path, user_root: Path) -> None:

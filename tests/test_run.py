@@ -96,9 +96,9 @@ def rules_image(engine: Engine) -> str:
         (["--entrypoint", ""], ["echo", "reset"], "reset\n"),  # "" clears the Entrypoint
         (["--entrypoint", "pwd"], [], "/tmp\n"),  # image WorkingDir
         (["--entrypoint", "pwd", "-w", "/srv/new"], [], "/srv/new\n"),  # -w wins, created
-        (["--entrypoint", "id"], [], "uid=1000(app) gid=1000(app) groups=50(staff)\n"),  # image User + supplementary
-        (["--entrypoint", "id", "-u", "nobody"], [], "uid=65534(nobody) gid=65534(nogroup)\n"),
-        (["--entrypoint", "id", "-u", "0:50"], [], "uid=0(root) gid=50(staff)\n"),
+        (["--entrypoint", "id"], [], "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n"),  # image User + supplementary
+        (["--entrypoint", "id", "-u", "nobody"], [], "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"),
+        (["--entrypoint", "id", "-u", "0:50"], [], "uid=0(root) gid=50(staff) groups=50(staff)\n"),
         (["--entrypoint", "sh", "-e", "B=cli", "-e", "C=cli"], ["-c", "echo $A $B $C $HOSTNAME"], "image cli cli rulesbox\n"),
     ],
 )

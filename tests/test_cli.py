@@ -39,3 +39,21 @@ def test_global_bip_reaches_the_engine_config() -> None:
     config = config_from_args(args)
     assert config.bridge_ip == "172.18.0.1/16"
     assert str(config.root) == "/tmp/x"
+
+
+def test_parser_builds_only_the_groups_up_to_the_verb() -> None:
+    from engine.cli import build_parser, find_verb
+
+    assert find_verb(["--root", "/r", "--bip=10.0.0.1/24", "-q", "ps", "-a"]) == "ps"
+    assert find_verb(["--log-level", "debug"]) is None
+
+    def verbs(parser: object) -> set[str]:
+        return set(parser._subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
+
+    everything = verbs(build_parser())
+    only_containers = verbs(build_parser("ps"))
+    assert {"ps", "run"} <= only_containers < everything
+    assert {"stats", "pull", "network"} <= everything - only_containers
+    assert verbs(build_parser("stats")) == everything
+    assert build_parser("pull").parse_args(["pull", "-q", "busybox"]).verb == "pull"
+    assert verbs(build_parser("no-such-verb")) == everything  # the usage error lists every verb

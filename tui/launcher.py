@@ -11,20 +11,9 @@ from collections.abc import Sequence
 
 def _has_verb(argv: Sequence[str]) -> bool:
     """True when argv names a verb (or asks for help/version) rather than only global options."""
-    takes_value = {"--root", "--log-level", "--insecure-registry", "--bip"}
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help", "--version"):
-            return True
-        if arg in takes_value:
-            i += 2
-            continue
-        if arg.startswith("--") and "=" in arg:
-            i += 1
-            continue
-        return True
-    return False
+    from engine.cli import find_verb
+
+    return find_verb(argv) is not None or any(a in ("-h", "--help", "--version") for a in argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

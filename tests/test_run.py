@@ -311,30 +311,44 @@ def test_a_run_that_fails_before_start_leaves_no_monitor_waiting(engine: Engine)
 
 
 def test_prepared_monitor_is_used_by_start_and_discard_is_idempotent(engine: Engine) -> None:
-    import threading
+    """Run in a fresh single-threaded interpreter: the engine refuses to fork from a threaded one
+    (pytest's own process has threads), so the body is a script."""
+    import dataclasses
+    import subprocess
+    import sys
 
-    from engine import runtime, state
+    fields = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(engine.config).items()}
+    script = f"""
+import os
+from pathlib import Path
+from engine import runtime, state
+from engine.config import EngineConfig
 
-    if threading.active_count() != 1:
-        pytest.skip("forking is refused in a threaded process (pytest-timeout thread?)")
-    record = runtime.create(engine.config, runtime.RunOptions(image="busybox", command=["sleep", "30"], network="none"))
-    prepared = runtime.prepare_monitor(attach=False)
-    assert prepared is not None and not prepared.used
-    try:
-        started = runtime.start(engine.config, record.id, prepared=prepared)
-    finally:
-        prepared.discard()
-    assert prepared.used and started.record.status == "running"
-    monitor_pid = state.load(engine.config, record.id).monitor_pid
-    assert monitor_pid != os.getpid() and state.process_alive(monitor_pid, started.record.monitor_start)
-    with open(f"/proc/{monitor_pid}/stat") as f:
-        assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()  # not our child: double-forked
-    runtime.remove(engine.config, record.id, force=True)
+fields = {fields!r}
+config = EngineConfig(**{{k: Path(v) if k in ("root", "certs_dir") else v for k, v in fields.items()}})
+record = runtime.create(config, runtime.RunOptions(image="busybox", command=["sleep", "30"], network="none"))
+prepared = runtime.prepare_monitor(attach=False)
+assert prepared is not None and not prepared.used
+try:
+    started = runtime.start(config, record.id, prepared=prepared)
+finally:
+    prepared.discard()
+assert prepared.used and started.record.status == "running"
+monitor_pid = state.load(config, record.id).monitor_pid
+assert monitor_pid != os.getpid() and state.process_alive(monitor_pid, started.record.monitor_start)
+with open(f"/proc/{{monitor_pid}}/stat") as f:
+    assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()  # not our child: double-forked
+runtime.remove(config, record.id, force=True)
 
-    unused = runtime.prepare_monitor(attach=True)  # never launched: its process goes away on discard
-    assert unused is not None
-    unused.discard()
-    unused.discard()
+unused = runtime.prepare_monitor(attach=True)  # never launched: its process goes away on discard
+assert unused is not None
+unused.discard()
+unused.discard()
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
 
 
 def test_verb_parsers_are_built_on_use_and_still_refuse_bad_flags(engine: Engine) -> None:

@@ -13,8 +13,9 @@ The life of a container's network, as the runtime drives it:
   release(config, id)   on rm: detach, free the address, forget the record.
   reconcile(config, live_ids)  on engine start: undo what a crashed engine left behind.
 
-Everything kernel-side goes through pyroute2 (netlink), imported inside functions only, so the
-commands that do not touch the network never pay for it. State changes happen under one flock
+Everything kernel-side goes over netlink: the per-container hot path (attach, detach, topology)
+through the small client in engine/rtnetlink.py, the rest through pyroute2, imported inside
+functions only, so the commands that do not touch the network never pay for it. State changes happen under one flock
 per root (`ipam.lock`), so concurrent CLI/TUI processes agree.
 """
 
@@ -29,7 +30,6 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,39 @@ from engine import hostsfiles, ipam, links, portmap
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NeedsRoot, NotFound
 from engine.fsutil import atomic_write_json, file_lock, read_json
+from engine.rtnetlink import (
+    CREATE,
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFF_UP,
+    IFLA_ADDRESS,
+    IFLA_IFNAME,
+    IFLA_INFO_DATA,
+    IFLA_INFO_KIND,
+    IFLA_LINK,
+    IFLA_LINKINFO,
+    IFLA_MASTER,
+    IFLA_MTU,
+    IFLA_NET_NS_PID,
+    IFLA_OPERSTATE,
+    IFLA_STATS64,
+    NLM_F_ACK,
+    NLM_F_REQUEST,
+    OPERSTATES,
+    RTA_GATEWAY,
+    RTM_DELLINK,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWROUTE,
+    VETH_INFO_PEER,
+    Rtnl,
+    ifinfomsg,
+    nla,
+    parse_attrs,
+    u32,
+)
 
 DEFAULT_NETWORK = "bridge"
 PREDEFINED = ("bridge", "host", "none")
@@ -532,128 +565,20 @@ def _delete_link(ipr, name: str) -> bool:  # noqa: ANN001
     return True
 
 
-# ---- a minimal rtnetlink client for the per-container hot path ------------------------------------
-#
-# Importing pyroute2 costs ~120-200 ms in a fresh process (it pulls in asyncio and its whole
-# package), and every container's monitor is a fresh process; its general decoder also costs about
-# half a millisecond per interface in a dump. attach/detach/topology therefore speak rtnetlink
-# directly with the few messages they need (same socket family and messages as pyroute2 and `ip`);
-# everything else (bridges, host address discovery, reconcile, connect) uses pyroute2.
-
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR, RTM_NEWROUTE = 16, 17, 18, 20, 22, 24
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
-IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_PID, IFLA_STATS64 = 16, 18, 19, 23
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_GATEWAY = 5
-IFF_UP = 0x1
-OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
-CREATE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-
-
-def _nla(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
-def _ifinfomsg(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flags, change)
-
-
-def _u32(value: int) -> bytes:
-    return struct.pack("=I", value)
-
-
-class _Rtnl:
-    """A NETLINK_ROUTE socket that sends batches of requests and checks every acknowledgement."""
-
-    def __init__(self, sock: socket.socket | None = None) -> None:
-        self.sock = sock or socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
-        self.sock.bind((0, 0))
-        self.seq = int(time.time()) & 0xFFFF
-
-    def __enter__(self) -> _Rtnl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-
-    def _frame(self, mtype: int, flags: int, body: bytes) -> tuple[int, bytes]:
-        self.seq += 1
-        return self.seq, struct.pack("=IHHII", 16 + len(body), mtype, flags, self.seq, 0) + body
-
-    def _messages(self) -> Iterator[tuple[int, int, memoryview]]:
-        data = memoryview(self.sock.recv(1 << 20))
-        offset = 0
-        while offset + 16 <= len(data):
-            length, mtype, _flags, seq, _pid = struct.unpack_from("=IHHII", data, offset)
-            yield mtype, seq, data[offset + 16 : offset + length]
-            offset += (length + 3) & ~3
-
-    def request(self, *requests: tuple[int, int, bytes]) -> None:
-        """Send (type, flags, body) requests in one datagram; raise OSError for the first failure."""
-        frames = [self._frame(*r) for r in requests]
-        self.sock.send(b"".join(f for _, f in frames))
-        waiting = {seq for seq, _ in frames}
-        failure: OSError | None = None
-        while waiting:
-            for mtype, seq, payload in self._messages():
-                if mtype == NLMSG_ERROR and seq in waiting:
-                    waiting.discard(seq)
-                    code = -struct.unpack_from("=i", payload)[0]
-                    if code and failure is None:
-                        failure = OSError(code, os.strerror(code))
-        if failure:
-            raise failure
-
-    def dump(self, mtype: int, body: bytes) -> Iterator[memoryview]:
-        seq, frame = self._frame(mtype, NLM_F_REQUEST | NLM_F_DUMP, body)
-        self.sock.send(frame)
-        while True:
-            for rtype, rseq, payload in self._messages():
-                if rseq != seq:
-                    continue
-                if rtype == NLMSG_DONE:
-                    return
-                if rtype == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", payload)[0]
-                    if code:
-                        raise OSError(code, os.strerror(code))
-                    continue
-                yield payload
-
-
-def _attrs(payload: memoryview, offset: int, wanted: set[int]) -> dict[int, memoryview]:
-    """The wanted attributes of one message, stopping as soon as all are found."""
-    found: dict[int, memoryview] = {}
-    end = len(payload)
-    while offset + 4 <= end and len(found) < len(wanted):
-        length, kind = struct.unpack_from("=HH", payload, offset)
-        if length < 4:
-            break
-        kind &= 0x3FFF
-        if kind in wanted:
-            found[kind] = payload[offset + 4 : offset + length]
-        offset += (length + 3) & ~3
-    return found
-
-
-def _create_veth(rt: _Rtnl, ep: Endpoint, bridge_index: int, pid: int) -> None:
+def _create_veth(rt: Rtnl, ep: Endpoint, bridge_index: int, pid: int) -> None:
     """One RTM_NEWLINK: host end on the bridge and up, peer created directly in the container's netns."""
     mac = bytes.fromhex(ep.mac.replace(":", ""))
-    peer = _ifinfomsg() + _nla(IFLA_IFNAME, ep.ifname.encode() + b"\0") + _nla(IFLA_ADDRESS, mac)
-    peer += _nla(IFLA_MTU, _u32(ep.mtu)) + _nla(IFLA_NET_NS_PID, _u32(pid))
-    linkinfo = _nla(IFLA_INFO_KIND, b"veth") + _nla(IFLA_INFO_DATA, _nla(VETH_INFO_PEER, peer))
-    body = _ifinfomsg(flags=IFF_UP, change=IFF_UP) + _nla(IFLA_IFNAME, ep.host_veth.encode() + b"\0")
-    body += _nla(IFLA_MTU, _u32(ep.mtu)) + _nla(IFLA_MASTER, _u32(bridge_index)) + _nla(IFLA_LINKINFO, linkinfo)
+    peer = ifinfomsg() + nla(IFLA_IFNAME, ep.ifname.encode() + b"\0") + nla(IFLA_ADDRESS, mac)
+    peer += nla(IFLA_MTU, u32(ep.mtu)) + nla(IFLA_NET_NS_PID, u32(pid))
+    linkinfo = nla(IFLA_INFO_KIND, b"veth") + nla(IFLA_INFO_DATA, nla(VETH_INFO_PEER, peer))
+    body = ifinfomsg(flags=IFF_UP, change=IFF_UP) + nla(IFLA_IFNAME, ep.host_veth.encode() + b"\0")
+    body += nla(IFLA_MTU, u32(ep.mtu)) + nla(IFLA_MASTER, u32(bridge_index)) + nla(IFLA_LINKINFO, linkinfo)
     rt.request((RTM_NEWLINK, CREATE, body))
 
 
-def _rt_delete_link(rt: _Rtnl, name: str) -> bool:
+def _rt_delete_link(rt: Rtnl, name: str) -> bool:
     try:
-        rt.request((RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, _ifinfomsg() + _nla(IFLA_IFNAME, name.encode() + b"\0")))
+        rt.request((RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg() + nla(IFLA_IFNAME, name.encode() + b"\0")))
     except OSError as exc:
         if exc.errno in (errno.ENODEV, errno.ENOENT):
             return False
@@ -664,17 +589,17 @@ def _rt_delete_link(rt: _Rtnl, name: str) -> bool:
 def _configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
     """lo up; each eth<N> addressed and up; the default route via the first network's gateway."""
     sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints])
-    requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, _ifinfomsg(1, IFF_UP, IFF_UP))]
+    requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
         packed = socket.inet_aton(ep.ip)
         addr = struct.pack("=BBBBI", socket.AF_INET, ep.prefixlen, 0, 0, index)
-        requests.append((RTM_NEWADDR, CREATE, addr + _nla(IFA_LOCAL, packed) + _nla(IFA_ADDRESS, packed)))
-        requests.append((RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, _ifinfomsg(index, IFF_UP, IFF_UP)))
+        requests.append((RTM_NEWADDR, CREATE, addr + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)))
+        requests.append((RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP)))
     if endpoints:
         # rtmsg: AF_INET, dst_len 0, src_len 0, tos 0, main table, proto boot, scope universe, unicast
         route = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-        requests.append((RTM_NEWROUTE, CREATE, route + _nla(RTA_GATEWAY, socket.inet_aton(endpoints[0].gateway))))
-    with _Rtnl(sock) as rt:
+        requests.append((RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, socket.inet_aton(endpoints[0].gateway))))
+    with Rtnl(sock) as rt:
         rt.request(*requests)
 
 
@@ -688,11 +613,11 @@ def _bridge_ready(net: NetworkInfo) -> int | None:
     except (OSError, ValueError):
         return None
     want = socket.inet_aton(net.gateway)
-    with _Rtnl() as rt:
+    with Rtnl() as rt:
         for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)):
             _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
             if idx == index and prefixlen == net.prefixlen:
-                attrs = _attrs(msg, 8, {IFA_LOCAL})
+                attrs = parse_attrs(msg, 8, {IFA_LOCAL})
                 if bytes(attrs.get(IFA_LOCAL, b"")) == want:
                     return index
     return None
@@ -871,7 +796,7 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
     indexes: list[int] = []
     try:
         # Shared: another engine collecting abandoned bridges (exclusive) waits until our veth is in.
-        with file_lock(ipam.HOST_LOCK, shared=True), _Rtnl() as rt:
+        with file_lock(ipam.HOST_LOCK, shared=True), Rtnl() as rt:
             for ep in plan.endpoints:
                 net = _load_network(config, ep.network)
                 if net is None:
@@ -904,7 +829,7 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
 
 def _undo(config: EngineConfig, container_id: str, veths: list[str], had_ports: bool) -> None:
     try:
-        with _Rtnl() as rt:
+        with Rtnl() as rt:
             for name in veths:
                 _rt_delete_link(rt, name)
     except Exception:  # noqa: BLE001 - best effort while already failing
@@ -938,7 +863,7 @@ def _detach_locked(config: EngineConfig, rec: dict) -> None:
     # it (asynchronously); deleting them ourselves would only wait on the same teardown (~20 ms).
     # A namespace still alive, or an unknown one (a crash before attach finished), is ours to undo.
     if eps and (alive or not rec.get("netns_inode")) and any(not _bridge_missing(ep.host_veth) for ep in eps):
-        with _Rtnl() as rt:
+        with Rtnl() as rt:
             for ep in eps:
                 _rt_delete_link(rt, ep.host_veth)
     if rec.get("ports"):
@@ -1301,17 +1226,17 @@ _U32 = struct.Struct("=I").unpack_from
 _STATS4 = struct.Struct("=4Q").unpack_from
 
 
-def _dump_links(rt: _Rtnl, master: int = 0, kind: str | None = None) -> list[_Link]:
+def _dump_links(rt: Rtnl, master: int = 0, kind: str | None = None) -> list[_Link]:
     """An RTM_GETLINK dump, filtered in the kernel by master ifindex and/or link kind, decoded sparingly.
 
     The attribute walk is the hot loop (about 30 attributes per message), so it is written out
     flat and stops once it has both the counters and the peer ifindex (IFLA_LINK, a veth's).
     """
-    request = _ifinfomsg()
+    request = ifinfomsg()
     if master:
-        request += _nla(IFLA_MASTER, _u32(master))
+        request += nla(IFLA_MASTER, u32(master))
     if kind:
-        request += _nla(IFLA_LINKINFO, _nla(IFLA_INFO_KIND, kind.encode()))
+        request += nla(IFLA_LINKINFO, nla(IFLA_INFO_KIND, kind.encode()))
     out = []
     for msg in rt.dump(RTM_GETLINK, request):
         index = struct.unpack_from("=i", msg, 4)[0]
@@ -1352,11 +1277,11 @@ def _dump_links(rt: _Rtnl, master: int = 0, kind: str | None = None) -> list[_Li
     return out
 
 
-def _dump_ipv4_addrs(rt: _Rtnl) -> dict[int, list[str]]:
+def _dump_ipv4_addrs(rt: Rtnl) -> dict[int, list[str]]:
     addrs: dict[int, list[str]] = {}
     for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)):
         _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
-        a = _attrs(msg, 8, {IFA_ADDRESS})
+        a = parse_attrs(msg, 8, {IFA_ADDRESS})
         if IFA_ADDRESS in a:
             addrs.setdefault(idx, []).append(f"{socket.inet_ntoa(bytes(a[IFA_ADDRESS]))}/{prefixlen}")
     return addrs
@@ -1377,7 +1302,7 @@ def topology(config: EngineConfig) -> list[BridgeInfo]:
         for ep in rec.get("endpoints", []):
             by_veth[ep["host_veth"]] = (rec, ep)
     bridges: dict[int, BridgeInfo] = {}
-    with _Rtnl() as rt:
+    with Rtnl() as rt:
         addrs = _dump_ipv4_addrs(rt)
         for link in _dump_links(rt, kind="bridge"):
             net = networks.get(link.name)

@@ -13,9 +13,10 @@ import pytest
 
 from engine.errors import CommandNotFound, CommandNotInvokable, DockuiError, InvalidArgument
 from engine.process import ProcessSpec, exec_in_container, spawn_container, wait_status
-from tests.test_process_support import (
+from tests.test_process_support import (  # noqa: F401 - nothing_left is a fixture
     host_mounts_under,
     make_spec,
+    nothing_left,
     processes_rooted_under,
     remove_cgroup,
     run,
@@ -24,18 +25,7 @@ from tests.test_process_support import (
     v1_pids_cgroup,
 )
 
-pytestmark = pytest.mark.root
-
-
-@pytest.fixture(autouse=True)
-def nothing_left(tmp_path: Path):
-    """Every test: no host mount and no process left behind, whatever happened."""
-    yield
-    assert host_mounts_under(tmp_path) == []
-    deadline = time.monotonic() + 2
-    while processes_rooted_under(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_rooted_under(tmp_path) == []
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("nothing_left")]
 
 
 def test_pid_one_and_clean_process_list(tmp_path: Path, busybox_rootfs: Path) -> None:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from engine.process import OverlayLayers, ProcessSpec, spawn_container, wait_status
 
 
@@ -130,3 +132,14 @@ def remove_cgroup(path: Path) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+@pytest.fixture
+def nothing_left(tmp_path: Path):
+    """No host mount and no process rooted under the test's directory is left behind, whatever happened."""
+    yield
+    assert host_mounts_under(tmp_path) == []
+    deadline = time.monotonic() + 2
+    while processes_rooted_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_rooted_under(tmp_path) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import uuid
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pytest
 from engine.errors import DockuiError
 from engine.process import BindMount, ProcessSpec, spawn_container
 from engine.security import DEFAULT_MASKED_PATHS
-from tests.test_process_support import (
+from tests.test_process_support import (  # noqa: F401 - nothing_left is a fixture
     host_mounts_under,
     make_spec,
+    nothing_left,
     processes_rooted_under,
     remove_cgroup,
     run,
@@ -23,17 +23,7 @@ from tests.test_process_support import (
     v1_pids_cgroup,
 )
 
-pytestmark = pytest.mark.root
-
-
-@pytest.fixture(autouse=True)
-def nothing_left(tmp_path: Path):
-    yield
-    assert host_mounts_under(tmp_path) == []
-    deadline = time.monotonic() + 2
-    while processes_rooted_under(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_rooted_under(tmp_path) == []
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("nothing_left")]
 
 
 def test_writes_land_in_the_upper_dir_not_the_image(tmp_path: Path, busybox_rootfs: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,13 @@ from engine.security import (
     normalize_capability,
     own_bounding_mask,
 )
-from tests.test_process_support import host_mounts_under, processes_rooted_under, run, status_field
+from tests.test_process_support import (  # noqa: F401 - nothing_left is a fixture
+    host_mounts_under,
+    nothing_left,
+    processes_rooted_under,
+    run,
+    status_field,
+)
 
 # Docker's documented default: `docker run busybox grep CapEff /proc/self/status`.
 DOCKER_DEFAULT_CAPEFF = 0x00000000A80425FB
@@ -75,16 +80,6 @@ def test_device_rules_are_runcs_allow_list() -> None:
 
 
 # ---- on the real kernel ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def nothing_left(tmp_path: Path):
-    yield
-    assert host_mounts_under(tmp_path) == []
-    deadline = time.monotonic() + 2
-    while processes_rooted_under(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert processes_rooted_under(tmp_path) == []
 
 
 STATUS = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"

@@ -25,10 +25,10 @@ from engine.cgroups import (
     cleanup_orphans,
     open_cgroup,
     parent_dirs,
-    remove_parent,
 )
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
+from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root
 V2 = cgroup_version() == 2
@@ -36,23 +36,7 @@ V2 = cgroup_version() == 2
 
 @pytest.fixture
 def cg_config(tmp_path: Path) -> Iterator[EngineConfig]:
-    config = EngineConfig(root=tmp_path / "root", cgroup_parent=f"dockui-test-{uuid.uuid4().hex[:10]}")
-    yield config
-    cleanup_orphans(config, set())
-    remove_parent(config)
-    leftovers = [p for p in parent_dirs(config).values() if p.exists()]
-    assert not leftovers, f"cgroup parents left behind: {leftovers}"
-
-
-def spawn_in(cg: Cgroup, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    """Start `argv` inside the group: the shell waits on stdin until it has been moved in, then execs."""
-    proc = subprocess.Popen(["/bin/sh", "-c", 'read _; exec "$@"', "sh", *argv], stdin=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
-    cg.add_process(proc.pid)
-    assert proc.stdin is not None
-    proc.stdin.write(b"go\n")
-    proc.stdin.close()
-    proc.stdin = None
-    return proc
+    yield from throwaway_cgroup_config(tmp_path)
 
 
 def read(cg: Cgroup, controller: str, name: str) -> str:

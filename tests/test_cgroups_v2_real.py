@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,13 +26,11 @@ from engine.cgroups import (
     Resources,
     _is_cgroup2,
     cgroup_version,
-    cleanup_orphans,
     open_cgroup,
-    parent_dirs,
-    remove_parent,
 )
 from engine.config import EngineConfig
 from engine.stats import Sampler, StatsTarget
+from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root
 
@@ -54,21 +51,7 @@ needs_cgroup2 = pytest.mark.skipif(V2_ROOT is None, reason="no cgroup2 hierarchy
 @pytest.fixture
 def v2_config(tmp_path: Path) -> Iterator[EngineConfig]:
     assert V2_ROOT is not None
-    config = EngineConfig(root=tmp_path / "root", cgroup_parent=f"dockui-test-{uuid.uuid4().hex[:10]}")
-    yield config
-    cleanup_orphans(config, set(), fs_root=V2_ROOT)
-    remove_parent(config, fs_root=V2_ROOT)
-    assert not [p for p in parent_dirs(config, V2_ROOT).values() if p.exists()]
-
-
-def spawn_in(cg: Cgroup, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(["/bin/sh", "-c", 'read _; exec "$@"', "sh", *argv], stdin=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
-    cg.add_process(proc.pid)
-    assert proc.stdin is not None
-    proc.stdin.write(b"go\n")
-    proc.stdin.close()
-    proc.stdin = None
-    return proc
+    yield from throwaway_cgroup_config(tmp_path, V2_ROOT)
 
 
 def host_block_device() -> str:

@@ -31,6 +31,7 @@ from engine.cgroups import (
 from engine.cli.stats_cmds import HEADERS, render_table, rows_for
 from engine.config import EngineConfig
 from engine.stats import Sampler, StatsTarget, binary_size, decimal_size
+from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root
 MiB = 1 << 20
@@ -39,22 +40,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 @pytest.fixture
 def cg_config(tmp_path: Path) -> Iterator[EngineConfig]:
-    config = EngineConfig(root=tmp_path / "root", cgroup_parent=f"dockui-test-{uuid.uuid4().hex[:10]}")
-    yield config
-    cleanup_orphans(config, set())  # kills what is left inside
-    remove_parent(config)
-    assert not [p for p in parent_dirs(config).values() if p.exists()]
-
-
-def spawn_in(cg: Cgroup, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    """Start `argv` inside the group (the shell waits on stdin until it has been moved in)."""
-    proc = subprocess.Popen(["/bin/sh", "-c", 'read _; exec "$@"', "sh", *argv], stdin=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
-    cg.add_process(proc.pid)
-    assert proc.stdin is not None
-    proc.stdin.write(b"go\n")
-    proc.stdin.close()
-    proc.stdin = None
-    return proc
+    yield from throwaway_cgroup_config(tmp_path)
 
 
 def group(config: EngineConfig, name: str, resources: Resources | None = None) -> Cgroup:

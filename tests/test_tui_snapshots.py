@@ -16,6 +16,15 @@ from tests.tui_helpers import recorded_app, settle
 SIZES = [(80, 24), (160, 48)]
 
 
+async def _final_frame(pilot) -> None:  # noqa: ANN001
+    """Let idle-time work (a DataTable re-measuring its columns after rows arrive) reach the screen.
+
+    Without it a snapshot could, rarely, catch a header drawn with the widths of before the rows.
+    """
+    await pilot.pause(0.1)
+    await settle(pilot)
+
+
 def _tab(name: str):  # noqa: ANN202
     async def run_before(pilot) -> None:  # noqa: ANN001
         await settle(pilot)
@@ -23,6 +32,7 @@ def _tab(name: str):  # noqa: ANN202
         await settle(pilot)
         pilot.app.screen.query_one(TabbedContent).active = name
         await settle(pilot)
+        await _final_frame(pilot)
 
     return run_before
 
@@ -33,6 +43,7 @@ def _keys(*keys: str):  # noqa: ANN202
         for key in keys:
             await pilot.press(key)
             await settle(pilot)
+        await _final_frame(pilot)
 
     return run_before
 

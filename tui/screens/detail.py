@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -19,6 +20,21 @@ from tui.widgets.logview import LogView
 from tui.widgets.nav import NavBar
 
 TABS = ("stats", "logs", "inspect", "processes", "env", "mounts")
+ENV_TITLES = ["VARIABLE", "VALUE"]
+MOUNT_TITLES = ["TYPE", "SOURCE", "DESTINATION", "MODE", "RW"]
+
+
+def fill_table(table: DataTable, titles: list[str], rows: list[list[Any]]) -> None:
+    """Replace a table's columns and rows, with each column as wide as its widest cell.
+
+    Setting the widths here, rather than letting DataTable measure new rows when it is next idle,
+    draws the header and the rows with the same widths in the same frame.
+    """
+    table.clear(columns=True)
+    for i, title in enumerate(titles):
+        width = max([cell_len(title), *(cell_len(str(row[i])) for row in rows)])
+        table.add_column(title, width=width)
+    table.add_rows(rows)
 
 
 class DetailScreen(DataScreen):
@@ -67,8 +83,8 @@ class DetailScreen(DataScreen):
     def on_mount(self) -> None:
         self.query_one("#log-search").display = False
         self.query_one("#detail-message").display = False
-        self.query_one("#env-table", DataTable).add_columns("VARIABLE", "VALUE")
-        self.query_one("#mounts-table", DataTable).add_columns("TYPE", "SOURCE", "DESTINATION", "MODE", "RW")
+        fill_table(self.query_one("#env-table", DataTable), ENV_TITLES, [])
+        fill_table(self.query_one("#mounts-table", DataTable), MOUNT_TITLES, [])
 
     def on_screen_resume(self) -> None:
         wanted = self.dockui.selected_id
@@ -174,27 +190,19 @@ class DetailScreen(DataScreen):
         self.query_one("#plot-pids", Plot).set_series(series.pids, series.pids_limit, latest(series.pids, "n") + pl)
 
     def _draw_top(self, table_data: Any) -> None:
-        table = self.query_one("#top", DataTable)
-        if [str(c.label) for c in table.columns.values()] != list(table_data.titles):
-            table.clear(columns=True)
-            table.add_columns(*table_data.titles)
-        table.clear()
-        for row in table_data.rows:
-            table.add_row(*row)
+        fill_table(self.query_one("#top", DataTable), list(table_data.titles), [list(r) for r in table_data.rows])
 
     def _draw_inspect(self) -> None:
         data = self._inspect or {}
         self.query_one(JsonTree).set_data(data)
-        env = self.query_one("#env-table", DataTable)
-        env.clear()
-        for item in (data.get("Config") or {}).get("Env") or []:
-            key, _, value = str(item).partition("=")
-            env.add_row(key, value)
-        mounts = self.query_one("#mounts-table", DataTable)
-        mounts.clear()
-        for m in data.get("Mounts") or []:
-            mounts.add_row(m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""), m.get("Mode", ""),
-                           "rw" if m.get("RW", True) else "ro")
+        env_rows = [list(str(item).partition("=")[::2]) for item in (data.get("Config") or {}).get("Env") or []]
+        fill_table(self.query_one("#env-table", DataTable), ENV_TITLES, env_rows)
+        mount_rows = [
+            [m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""), m.get("Mode", ""),
+             "rw" if m.get("RW", True) else "ro"]
+            for m in data.get("Mounts") or []
+        ]
+        fill_table(self.query_one("#mounts-table", DataTable), MOUNT_TITLES, mount_rows)
 
     # ---- actions
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -18,23 +17,12 @@ from tui.widgets.charts import Plot, format_value
 from tui.widgets.json_tree import JsonTree
 from tui.widgets.logview import LogView
 from tui.widgets.nav import NavBar
+from tui.widgets.tables import fill_table
 
 TABS = ("stats", "logs", "inspect", "processes", "env", "mounts")
 ENV_TITLES = ["VARIABLE", "VALUE"]
 MOUNT_TITLES = ["TYPE", "SOURCE", "DESTINATION", "MODE", "RW"]
 
-
-def fill_table(table: DataTable, titles: list[str], rows: list[list[Any]]) -> None:
-    """Replace a table's columns and rows, with each column as wide as its widest cell.
-
-    Setting the widths here, rather than letting DataTable measure new rows when it is next idle,
-    draws the header and the rows with the same widths in the same frame.
-    """
-    table.clear(columns=True)
-    for i, title in enumerate(titles):
-        width = max([cell_len(title), *(cell_len(str(row[i])) for row in rows)])
-        table.add_column(title, width=width)
-    table.add_rows(rows)
 
 
 class DetailScreen(DataScreen):

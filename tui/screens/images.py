@@ -13,6 +13,10 @@ from tui.backend import Backend, ImageView, human_duration, parse_time
 from tui.screens.base import DataScreen, Job
 from tui.widgets.charts import decimal_size
 from tui.widgets.nav import NavBar
+from tui.widgets.tables import fill_table
+
+IMAGE_TITLES = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS"]
+LAYER_TITLES = ["#", "CHAIN ID", "DIFF ID", "SIZE"]
 
 
 def created_text(created: str, now: float | None) -> str:
@@ -40,8 +44,8 @@ class ImagesScreen(DataScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#images", DataTable).add_columns("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS")
-        self.query_one("#layers", DataTable).add_columns("#", "CHAIN ID", "DIFF ID", "SIZE")
+        fill_table(self.query_one("#images", DataTable), IMAGE_TITLES, [])
+        fill_table(self.query_one("#layers", DataTable), LAYER_TITLES, [])
         self.query_one("#images-message").display = False
         self.query_one("#images", DataTable).focus()
 
@@ -65,11 +69,10 @@ class ImagesScreen(DataScreen):
             self.images = data
             table = self.query_one("#images", DataTable)
             row = table.cursor_row
-            table.clear()
             now = time.time() if self.dockui.clock else None
-            for i, image in enumerate(data):
-                table.add_row(image.repository, image.tag, image.short_id, created_text(image.created, now),
-                              decimal_size(image.size), str(len(image.layers)), key=f"{i}")
+            rows = [[image.repository, image.tag, image.short_id, created_text(image.created, now),
+                     decimal_size(image.size), str(len(image.layers))] for image in data]
+            fill_table(table, IMAGE_TITLES, rows, keys=[f"{i}" for i in range(len(data))])
             if data:
                 table.move_cursor(row=min(max(row, 0), len(data) - 1))
             if not data:
@@ -91,14 +94,13 @@ class ImagesScreen(DataScreen):
             self.refresh_bindings()
 
     def _show_layers(self) -> None:
-        layers = self.query_one("#layers", DataTable)
-        layers.clear()
         image = self.selected
-        if image is None:
-            return
-        for i, layer in enumerate(image.layers):
-            layers.add_row(str(i), layer.chain_id.removeprefix("sha256:")[:24] + "…",
-                           layer.diff_id.removeprefix("sha256:")[:24] + "…", decimal_size(layer.size))
+        rows = [
+            [str(i), layer.chain_id.removeprefix("sha256:")[:24] + "…", layer.diff_id.removeprefix("sha256:")[:24] + "…",
+             decimal_size(layer.size)]
+            for i, layer in enumerate(image.layers if image else ())
+        ]
+        fill_table(self.query_one("#layers", DataTable), LAYER_TITLES, rows)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("remove_image", "run_image"):

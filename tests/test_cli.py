@@ -57,3 +57,17 @@ def test_parser_builds_only_the_groups_up_to_the_verb() -> None:
     assert verbs(build_parser("stats")) == everything
     assert build_parser("pull").parse_args(["pull", "-q", "busybox"]).verb == "pull"
     assert verbs(build_parser("no-such-verb")) == everything  # the usage error lists every verb
+
+
+def test_format_templates_follow_docker() -> None:
+    import pytest
+
+    from engine.cli.output import render_template
+    from engine.errors import InvalidArgument
+
+    obj = {"Id": "abc", "State": {"Running": True, "Pid": 7}, "Config": {"Env": ["A=1"]}, "Gone": None}
+    assert render_template("{{.Id}}\\t{{.State.Pid}} {{.State.Running}}", obj) == "abc\t7 true"
+    assert render_template("{{json .Config.Env}}", obj) == '["A=1"]'
+    assert render_template("table {{.Gone}}", obj) == "<no value>"
+    with pytest.raises(InvalidArgument, match="no field 'Nope'"):
+        render_template("{{.State.Nope}}", obj)

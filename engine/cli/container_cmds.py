@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from engine.cli.output import human_duration
+from engine.cli.output import human_duration, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
 
@@ -980,7 +980,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
         return 0
     if args.format and args.format.strip() not in ("table",):
         for r in records:
-            print(_render_template(args.format, _ps_fields(r, now, args.no_trunc)))
+            print(render_template(args.format, _ps_fields(r, now, args.no_trunc)))
         return 0
     from engine.cli.output import print_table
 
@@ -1008,37 +1008,6 @@ def _ps_fields(r: Any, now: float, no_trunc: bool) -> dict[str, Any]:
     }
 
 
-def _render_template(template: str, obj: Any) -> str:
-    """A small subset of Go templates: {{.A.B}}, {{json .A}}, {{.A}} with maps and lists."""
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-    if template.startswith("table "):
-        template = template[6:]
-
-    def lookup(path: str) -> Any:
-        value = obj
-        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise InvalidArgument(f"template: no field {part!r} in {path!r}")
-        return value
-
-    def render(match: re.Match[str]) -> str:
-        expr = match.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(lookup(expr[5:]))
-        value = lookup(expr)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if value is None:
-            return "<no value>"
-        if isinstance(value, dict | list):
-            return json.dumps(value)
-        return str(value)
-
-    return re.sub(r"\{\{(.*?)\}\}", render, template)
-
-
 # ------------------------------------------------------------------------------------------ inspect, top, port
 
 
@@ -1064,7 +1033,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
         results.append(obj)
     if args.format:
         for obj in results:
-            print(_render_template(args.format, obj))
+            print(render_template(args.format, obj))
     else:
         from engine.cli.output import print_json
 

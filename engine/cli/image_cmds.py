@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.cli.output import human_duration
+from engine.cli.output import human_duration, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NeedsRoot
 
@@ -512,24 +512,3 @@ def cmd_history(args: argparse.Namespace, config: EngineConfig) -> int:
     return 0
 
 
-def render_template(template: str, obj: Any) -> str:
-    """A small subset of Go templates: `{{.A.B}}` and `{{json .A}}`."""
-
-    def lookup(path: str) -> Any:
-        value = obj
-        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
-
-    def render(match: re.Match[str]) -> str:
-        expr = match.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(lookup(expr[5:]))
-        value = lookup(expr)
-        if value is None:
-            return "<no value>"
-        if isinstance(value, (dict, list)):
-            return json.dumps(value)
-        return str(value)
-
-    return re.sub(r"\{\{(.*?)\}\}", render, template).replace("\\n", "\n").replace("\\t", "\t")

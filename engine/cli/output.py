@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from engine.errors import InvalidArgument
 
 
 def print_json(obj: Any) -> None:
@@ -60,3 +63,35 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{hours // 24 // 365} years"
+
+
+def render_template(template: str, obj: Any) -> str:
+    """A small subset of Go templates, as docker's --format takes them: {{.A.B}}, {{json .A}}; a missing
+    field is an error, as for Docker's (struct) objects."""
+    template = template.replace("\\t", "\t").replace("\\n", "\n")
+    if template.startswith("table "):
+        template = template[6:]
+
+    def lookup(path: str) -> Any:
+        value = obj
+        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                raise InvalidArgument(f"template: no field {part!r} in {path!r}")
+        return value
+
+    def render(match: re.Match[str]) -> str:
+        expr = match.group(1).strip()
+        if expr.startswith("json "):
+            return json.dumps(lookup(expr[5:]))
+        value = lookup(expr)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if value is None:
+            return "<no value>"
+        if isinstance(value, dict | list):
+            return json.dumps(value)
+        return str(value)
+
+    return re.sub(r"\{\{(.*?)\}\}", render, template)

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from engine.cli.output import human_duration, render_template
+from engine.cli.output import human_duration, print_formatted, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
 
@@ -1031,13 +1031,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
             status = 1
             continue
         results.append(obj)
-    if args.format:
-        for obj in results:
-            print(render_template(args.format, obj))
-    else:
-        from engine.cli.output import print_json
-
-        print_json(results)
+    print_formatted(results, args.format)
     return status
 
 

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.cli.output import human_duration, render_template
+from engine.cli.output import human_duration, print_formatted, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NeedsRoot
 
@@ -464,7 +464,6 @@ def cmd_load(args: argparse.Namespace, config: EngineConfig) -> int:
 
 @_handler
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.cli.output import print_json
 
     store = _store(config)
     results = []
@@ -475,11 +474,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
         except DockuiError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             status = 1
-    if args.format:
-        for obj in results:
-            print(render_template(args.format, obj))
-    else:
-        print_json(results)
+    print_formatted(results, args.format)
     return status
 
 

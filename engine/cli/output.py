@@ -28,6 +28,15 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int 
         sys.stdout.write(("".join(cells) + row[-1]).rstrip() + "\n")
 
 
+def print_formatted(results: list[Any], template: str | None) -> None:
+    """`inspect`'s output: each object through `--format`, or all of them as one JSON array."""
+    if template:
+        for obj in results:
+            print(render_template(template, obj))
+    else:
+        print_json(results)
+
+
 def human_size(n: float) -> str:
     """Docker's decimal units: 1.2MB, 512kB."""
     for unit in ("B", "kB", "MB", "GB", "TB"):

@@ -8,10 +8,10 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Static
 
+from engine.cli.output import human_size
 from tui import keymap
 from tui.backend import Backend, ImageView, human_duration, parse_time
 from tui.screens.base import DataScreen, Job
-from tui.widgets.charts import decimal_size
 from tui.widgets.nav import NavBar
 from tui.widgets.tables import fill_table
 
@@ -71,7 +71,7 @@ class ImagesScreen(DataScreen):
             row = table.cursor_row
             now = time.time() if self.dockui.clock else None
             rows = [[image.repository, image.tag, image.short_id, created_text(image.created, now),
-                     decimal_size(image.size), str(len(image.layers))] for image in data]
+                     human_size(image.size), str(len(image.layers))] for image in data]
             fill_table(table, IMAGE_TITLES, rows, keys=[f"{i}" for i in range(len(data))])
             if data:
                 table.move_cursor(row=min(max(row, 0), len(data) - 1))
@@ -97,7 +97,7 @@ class ImagesScreen(DataScreen):
         image = self.selected
         rows = [
             [str(i), layer.chain_id.removeprefix("sha256:")[:24] + "…", layer.diff_id.removeprefix("sha256:")[:24] + "…",
-             decimal_size(layer.size)]
+             human_size(layer.size)]
             for i, layer in enumerate(image.layers if image else ())
         ]
         fill_table(self.query_one("#layers", DataTable), LAYER_TITLES, rows)

@@ -19,9 +19,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
+from engine.cli.output import human_size
 from engine.errors import DockuiError
 from tui.backend import PullProgress, validate_reference
-from tui.widgets.charts import decimal_size
 
 STATES = {
     "Pulling fs layer": "waiting", "Waiting": "waiting", "Downloading": "downloading",
@@ -75,11 +75,11 @@ class LayerRow(Horizontal):
             bar.update(total=1, progress=1)  # size unknown (layer already in the store): full, not "busy"
         text = word
         if word == "downloading" and state.total:
-            text += f" {decimal_size(state.current)}/{decimal_size(state.total)}"
+            text += f" {human_size(state.current)}/{human_size(state.total)}"
             if state.speed:
-                text += f" {decimal_size(int(state.speed))}/s"
+                text += f" {human_size(int(state.speed))}/s"
         elif state.total:
-            text += f" {decimal_size(state.total)}"
+            text += f" {human_size(state.total)}"
         self.query_one(".layer-state", Label).update(text)
 
 
@@ -207,7 +207,7 @@ class PullDialog(ModalScreen[str | None]):
         if total:
             self.query_one("#pull-overall-bar", ProgressBar).update(total=total, progress=done)
         self.query_one("#pull-overall-text", Label).update(
-            f"{finished}/{len(message.layers)} layers  {decimal_size(done)}/{decimal_size(total)}")
+            f"{finished}/{len(message.layers)} layers  {human_size(done)}/{human_size(total)}")
         status = self.query_one("#pull-status", Static)
         if message.final is not None or message.error is not None:
             self.running = False

@@ -37,16 +37,6 @@ def human_bytes(n: float | None, suffix: str = "") -> str:
     return f"{value:.1f}TiB{suffix}"
 
 
-def decimal_size(n: int) -> str:
-    """Image sizes the way `docker images` prints them (decimal MB)."""
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.3g}{unit}"
-        value /= 1000
-    return f"{value:.3g}GB"
-
-
 def plot_lines(values: Sequence[float], width: int, height: int, top: float | None = None) -> list[str]:
     """A bar chart `height` rows high of the last `width` values, newest on the right."""
     points = list(values)[-width:]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import signal
 import time
@@ -19,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import EngineConfig
+from engine.diagnostics import get_logger
 from engine.errors import DockuiError, InvalidArgument
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000

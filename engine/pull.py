@@ -13,7 +13,6 @@ back the layers it committed and discards what it staged.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from engine.config import EngineConfig
+from engine.diagnostics import get_logger
 from engine.digest import chain_ids as compute_chain_ids
 from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
 from engine.fsutil import atomic_write, atomic_write_json, read_json
@@ -45,7 +45,7 @@ from engine.registry import Cancelled, RegistryClient, client_for
 if TYPE_CHECKING:
     from engine.store import ImageRecord, ImageStore, StagedLayer
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DOWNLOAD_WORKERS = 3
 # Layers extracted at once. Extraction of small files is mostly kernel time (the GIL is released),

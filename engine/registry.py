@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import logging
 import re
 import ssl
 import threading
@@ -28,12 +27,13 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from engine.auth import Credentials, get_credentials
 from engine.config import EngineConfig
+from engine.diagnostics import get_logger
 from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
 
 if TYPE_CHECKING:
     import requests
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 USER_AGENT = "dockui/0.1 (+https://github.com/dockui)"
 MAX_ATTEMPTS = 5

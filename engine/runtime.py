@@ -41,13 +41,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine import monitor, state
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
 from engine.names import generate_name
 from engine.state import ACTIVE_STATUSES, ContainerRecord, find_container, now_rfc3339
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+if TYPE_CHECKING:
+    from typing import Any
 
 ENGINE_PARENT = Path(__file__).resolve().parent.parent
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")

@@ -18,11 +18,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.fsutil import file_lock, fsync_dir, read_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+if TYPE_CHECKING:
+    from typing import Any
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")

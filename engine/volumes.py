@@ -11,11 +11,14 @@ import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.fsutil import atomic_write_json, file_lock, read_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+if TYPE_CHECKING:
+    from typing import Any
 
 VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-from engine import __version__
+from engine import __version__, diagnostics
 from engine.config import EngineConfig
 from engine.errors import DockuiError, NeedsRoot
 
@@ -115,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    diagnostics.configure(args.log_level)
     config = config_from_args(args)
     handler: Handler = args.handler
     try:

@@ -15,11 +15,14 @@ import re
 import signal
 import sys
 import time
-from typing import Any
 
 from engine.cli.output import human_duration, print_formatted, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+if TYPE_CHECKING:
+    from typing import Any
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 

@@ -6,9 +6,12 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from engine.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def print_json(obj: Any) -> None:

@@ -7,7 +7,6 @@ ChainID(L0..n) = sha256(ChainID(L0..n-1) + " " + DiffID(Ln)).
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from engine.errors import InvalidArgument
@@ -16,6 +15,8 @@ SHA256_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def sha256_digest(data: bytes) -> str:
+    import hashlib  # not at import time: it loads OpenSSL (~3 ms), and `run` hashes nothing
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

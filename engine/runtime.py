@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -190,7 +189,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         exposed.setdefault(port if "/" in port else port + "/tcp", {})
     labels = {**(image_conf.get("Labels") or {}), **opts.labels}
 
-    container_id = secrets.token_hex(32)
+    container_id = os.urandom(32).hex()
     hostname = opts.hostname or container_id[:12]
     if kind == "host":
         hostname = os.uname().nodename

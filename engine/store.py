@@ -19,27 +19,24 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import io
 import json
 import os
-import platform
 import re
-import secrets
 import shutil
 import stat
+import time
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
 from engine.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
 from engine.errors import Conflict, DockuiError, IntegrityError, InvalidArgument, NotFound
-from engine.extract import extract_layer, syncfs
 from engine.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
+from engine.names import pick
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -69,12 +66,14 @@ _GOARCH = {
 
 def host_architecture() -> str:
     """The host's architecture in OCI/Go words (`amd64`, `arm64`...)."""
-    machine = platform.machine()
+    machine = os.uname().machine
     return _GOARCH.get(machine, machine)
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, microseconds (as Docker writes image configs)."""
+    us = time.time_ns() // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1_000_000)) + f".{us % 1_000_000:06d}Z"
 
 
 @dataclass
@@ -263,7 +262,7 @@ class ImageStore:
         self._ensure_dirs()
         staging = self.layers_dir / STAGING
         while True:
-            name = secrets.token_hex(16)
+            name = os.urandom(16).hex()
             lock = staging / f"{name}.lock"
             staging.mkdir(mode=0o700, exist_ok=True)
             try:
@@ -339,6 +338,8 @@ class ImageStore:
         caller must `commit_layer` or `discard()` the result; if the process dies first, the next
         store open removes the staging dir (its flock died with the process).
         """
+        from engine.extract import extract_layer, syncfs  # tarfile, zlib, threads: pulls and imports only
+
         staged = self._new_staging()
         try:
             try:
@@ -379,7 +380,7 @@ class ImageStore:
                     return chain  # a concurrent pull won: ours is thrown away with the staging dir
                 if parent_chain_id is not None and not self.has_layer(parent_chain_id):
                     raise NotFound(f"parent layer {parent_chain_id} not found in the store")
-                cache_id = secrets.token_hex(32)
+                cache_id = os.urandom(32).hex()
                 self._publish_layer_dir(layer_dir, cache_id, parent_chain_id)
                 _write_synced(info_dir / "cache-id", cache_id)  # syncfs in stage_layer covered the others
                 for name in ("diff", "size", "cache-id", "parent", "tar-split.json.gz"):
@@ -395,7 +396,7 @@ class ImageStore:
 
     def _publish_layer_dir(self, layer_dir: Path, cache_id: str, parent_chain_id: str | None) -> None:
         """Give the layer its link and lower files and move it to <layers_dir>/<cache-id>."""
-        link = "".join(secrets.choice(LINK_CHARS) for _ in range(26))
+        link = "".join(pick(LINK_CHARS) for _ in range(26))
         (layer_dir / "link").write_text(link)
         if parent_chain_id is not None:
             (layer_dir / "lower").write_text(self._lower_of_chain(parent_chain_id))
@@ -432,7 +433,7 @@ class ImageStore:
     def _delete_layer(self, chain: str) -> None:
         """Remove one layer (caller holds the lock). The rename out of sha256/ is the commit point."""
         info = self.layer_info(chain)
-        doomed = self.layerdb / "tmp" / f"del-{hex_of(chain)}-{secrets.token_hex(4)}"
+        doomed = self.layerdb / "tmp" / f"del-{hex_of(chain)}-{os.urandom(4).hex()}"
         os.rename(self._layer_path(chain), doomed)
         fsync_dir(self.layerdb / "sha256")
         self._remove_layer_dir(info.cache_id)
@@ -649,18 +650,18 @@ class ImageStore:
             for chain in record.chain_ids:
                 if not self.has_layer(chain):
                     raise NotFound(f"layer {chain} of image {record.short_id} is missing")
-            mount_id = secrets.token_hex(32)
+            mount_id = os.urandom(32).hex()
             path = self.layers_dir / mount_id
             for sub in ("diff", "work", "merged"):
                 (path / sub).mkdir(parents=True, mode=0o755)
             os.chmod(path, 0o710)
-            link = "".join(secrets.choice(LINK_CHARS) for _ in range(26))
+            link = "".join(pick(LINK_CHARS) for _ in range(26))
             (path / "link").write_text(link)
             top = record.chain_ids[-1] if record.chain_ids else None
             if top:
                 (path / "lower").write_text(self._lower_of_chain(top))
             os.symlink(f"../{mount_id}/diff", self.layers_dir / "l" / link)
-            tmp = self.layerdb / "tmp" / f"mount-{container_id}-{secrets.token_hex(4)}"
+            tmp = self.layerdb / "tmp" / f"mount-{container_id}-{os.urandom(4).hex()}"
             tmp.mkdir()
             _write_synced(tmp / "mount-id", mount_id)
             _write_synced(tmp / "parent", top or "")
@@ -691,7 +692,7 @@ class ImageStore:
             parent = None
             with contextlib.suppress(OSError):
                 parent = (mount_dir / "parent").read_text().strip() or None
-            doomed = self.layerdb / "tmp" / f"del-mount-{container_id}-{secrets.token_hex(4)}"
+            doomed = self.layerdb / "tmp" / f"del-mount-{container_id}-{os.urandom(4).hex()}"
             os.rename(mount_dir, doomed)
             for mount_id in ids:
                 if mount_id and re.fullmatch(r"[0-9a-f]{64}(-init)?", mount_id):
@@ -1241,11 +1242,15 @@ def write_tar_split(path: Path, records: list[tuple]) -> None:
             name = json.dumps(record[1])
             lines.append(f'{{"type":1,"name":{name},"size":{record[2]},"position":{position}}}')
     lines.append("")
+    import gzip
+
     with open(path, "wb") as f:
         f.write(gzip.compress("\n".join(lines).encode(), compresslevel=1))
 
 
 def read_tar_split(path: Path) -> Iterator[dict[str, Any]]:
+    import gzip
+
     try:
         with gzip.open(path, "rb") as f:
             for line in f:

@@ -15,11 +15,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
 from engine.errors import DockuiError, InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = get_logger(__name__)
 

@@ -625,9 +625,11 @@ def _monitor_env() -> dict[str, str]:
 def _may_fork() -> bool:
     """Fork the monitor from this process only when that is safe: no other thread (the TUI has
     several; a fork would copy locks held by them), and not turned off for debugging."""
-    import threading
-
-    return threading.active_count() == 1 and os.environ.get("DOCKUI_MONITOR_SPAWN", "fork") == "fork"
+    try:
+        single = len(os.listdir("/proc/self/task")) == 1  # every thread, Python's or a library's
+    except OSError:
+        single = False
+    return single and os.environ.get("DOCKUI_MONITOR_SPAWN", "fork") == "fork"
 
 
 @dataclass
@@ -1188,6 +1190,9 @@ def _remove_stale_mounts(config: EngineConfig) -> None:
             syscalls.umount2(point, syscalls.MNT_DETACH)
 
 
+ORPHAN_MIN_AGE = 10.0  # seconds
+
+
 def _remove_orphan_cgroups(config: EngineConfig) -> None:
     """Destroy container groups under our parent whose container no longer exists.
 
@@ -1199,11 +1204,19 @@ def _remove_orphan_cgroups(config: EngineConfig) -> None:
         from engine.cgroups import open_cgroup, parent_dirs
 
         groups: set[str] = set()
+        young: set[str] = set()
+        now = time.time()
         for parent in parent_dirs(config).values():
             try:
-                groups |= {e.name for e in os.scandir(parent) if e.is_dir(follow_symlinks=False)}
+                entries = [e for e in os.scandir(parent) if e.is_dir(follow_symlinks=False)]
             except FileNotFoundError:
                 continue
+            groups |= {e.name for e in entries}
+            with _suppress():
+                young |= {e.name for e in entries if now - e.stat(follow_symlinks=False).st_mtime < ORPHAN_MIN_AGE}
+        # A group made in the last seconds may be another engine root's container being started
+        # (same cgroup parent, still empty until its first process joins): a later reconcile sees it.
+        groups -= young
         if not groups:
             return
         try:

@@ -186,16 +186,23 @@ def test_reconcile_removes_empty_orphan_cgroups_but_not_populated_ones(engine: E
     orphan.create(Resources())
     busy = open_cgroup(engine.config, secrets.token_hex(32))  # e.g. another root sharing the parent
     busy.create(Resources())
+    starting = open_cgroup(engine.config, secrets.token_hex(32))  # another root's, before its process joins
+    starting.create(Resources())
+    for group in (orphan, busy):  # made a minute ago: young groups are left to a later reconcile
+        for path in group.paths.values():
+            os.utime(path, (time.time() - 60, time.time() - 60))
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         busy.add_process(sleeper.pid)
         runtime.reconcile(engine.config)
         assert not orphan.exists()
         assert busy.exists() and busy.pids() == [sleeper.pid]
+        assert starting.exists()
     finally:
         sleeper.kill()
         sleeper.wait()
         busy.destroy()
+        starting.destroy()
 
 
 def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> None:

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 
@@ -54,3 +58,29 @@ def test_cli_start_path_stays_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# What `dockui run` may not load: each costs milliseconds on every start (bench/run compares the start
+# time with podman's), and none is needed to run a container from a local image. `logging` loads when
+# something is logged (engine.diagnostics), hashlib/secrets only where digests or tokens are made.
+RUN_PATH_FORBIDDEN = (
+    "logging", "typing", "secrets", "hashlib", "hmac", "random", "tempfile", "tarfile", "gzip",
+    "platform", "datetime", "subprocess", "threading", "requests", "pyroute2", "psutil", "textual",
+)
+
+
+@pytest.mark.root
+def test_run_path_stays_light(engine: Engine) -> None:
+    """A real `dockui run --rm`, in one process (the launcher called as a library, so it returns):
+    the modules it loaded must not include the heavy ones above."""
+    code = (
+        "import sys\n"
+        "from tui import launcher\n"
+        f"code = launcher.main(['--root', {str(engine.config.root)!r}, 'run', '--rm', '--network', 'none',"
+        " 'busybox', 'true'])\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({RUN_PATH_FORBIDDEN!r}))\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0 []", result.stdout + result.stderr

@@ -231,12 +231,13 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         platform=opts.platform or "linux",
     )
     state.create_record(config, record, generate_name)
+    keep = not host_config.get("AutoRemove")  # an --rm container is not worth fsyncs: nothing of it outlives it
     try:
-        rw = store.create_rw_layer(container_id, image.id)
+        rw = store.create_rw_layer(container_id, image.id, durable=keep)
         record.rw_layer = str(rw)
         record.mounts = _prepare_volumes(config, opts.volumes, image_conf.get("Volumes") or {})
         _write_etc_files(config, record)
-        state.save(config, record, durable=True)
+        state.save(config, record, durable=True, fsync=keep)
     except BaseException:
         _remove_files(config, record, remove_volumes=True)
         raise
@@ -1146,9 +1147,11 @@ def exec_command(
 def reconcile(config: EngineConfig) -> list[str]:
     """Mark containers whose monitor died as exited and clean up after them; their IDs.
 
+    An --rm container found so is removed, as Docker's daemon removes them when it restarts.
     Cheap when nothing died: one /proc read per active container, plus a cgroup directory scan.
     """
     cleaned = []
+    auto_remove = []
     records = state.list_containers(config)
     for record in records:
         busy = record.status in ACTIVE_STATUSES or record.status == "created" and record.monitor_pid
@@ -1161,8 +1164,13 @@ def reconcile(config: EngineConfig) -> list[str]:
                     continue
                 _cleanup_unwatched(config, locked)
                 cleaned.append(locked.id)
+                if locked.host_config.get("AutoRemove"):
+                    auto_remove.append(locked.id)
         except NotFound:
             continue
+    for container_id in auto_remove:
+        with _suppress():
+            remove(config, container_id, force=True, volumes=True)
     _remove_orphan_cgroups(config)
     _remove_stale_mounts(config)
     if cleaned:

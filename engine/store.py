@@ -156,8 +156,14 @@ class ImageStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        """The store's write lock. A writer killed while holding it may leave an orphan layer dir;
+        the `.store.dirty` mark it leaves tells the next open to look (a full scan reads a file per
+        layer and per container: too much for every `dockui` start)."""
         with file_lock(self.lock_file):
+            dirty = self.image_dir / ".store.dirty"
+            os.close(os.open(dirty, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
             yield
+            dirty.unlink(missing_ok=True)  # not on an exception: the next open checks then
 
     def _writable(self) -> bool:
         return os.access(self.config.root, os.W_OK) and (
@@ -186,7 +192,10 @@ class ImageStore:
             except BlockingIOError:
                 return  # someone is writing; the next open will tidy up
             self._remove_dead_staging()
-            self._remove_orphan_layer_dirs()
+            dirty = self.image_dir / ".store.dirty"
+            if dirty.exists():
+                self._remove_orphan_layer_dirs()
+                dirty.unlink(missing_ok=True)
         finally:
             os.close(fd)
 
@@ -638,8 +647,12 @@ class ImageStore:
 
     # --- container rw layers ----------------------------------------------------------------------
 
-    def create_rw_layer(self, container_id: str, image_id: str) -> Path:
-        """A container's writable layer: <layers_dir>/<mount-id>/{diff,work,merged}, with link and lower."""
+    def create_rw_layer(self, container_id: str, image_id: str, durable: bool = True) -> Path:
+        """A container's writable layer: <layers_dir>/<mount-id>/{diff,work,merged}, with link and lower.
+
+        `durable=False` skips the fsyncs (an --rm container's layer: nothing of it is worth keeping
+        over a power loss; the renames keep it atomic all the same)."""
+        write = _write_synced if durable else _write_unsynced
         _check_container_id(container_id)
         record = self._record(image_id if image_id.startswith("sha256:") else self.resolve(image_id).id)
         self._ensure_dirs()
@@ -663,11 +676,13 @@ class ImageStore:
             os.symlink(f"../{mount_id}/diff", self.layers_dir / "l" / link)
             tmp = self.layerdb / "tmp" / f"mount-{container_id}-{os.urandom(4).hex()}"
             tmp.mkdir()
-            _write_synced(tmp / "mount-id", mount_id)
-            _write_synced(tmp / "parent", top or "")
-            fsync_dir(tmp)
+            write(tmp / "mount-id", mount_id)
+            write(tmp / "parent", top or "")
+            if durable:
+                fsync_dir(tmp)
             os.rename(tmp, mount_dir)
-            fsync_dir(mount_dir.parent)
+            if durable:
+                fsync_dir(mount_dir.parent)
         return path
 
     def rw_layer_path(self, container_id: str) -> Path:
@@ -1221,6 +1236,14 @@ def _write_synced(path: Path, text: str) -> None:
     try:
         os.write(fd, text.encode())
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_unsynced(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, text.encode())
     finally:
         os.close(fd)
 

@@ -86,6 +86,23 @@ def test_a_killed_monitor_is_reconciled_by_the_next_engine_start(engine: Engine)
     assert engine.out("rm", cid).strip() == cid
 
 
+def test_an_rm_container_whose_monitor_was_killed_is_removed_by_reconcile(engine: Engine) -> None:
+    """As Docker's daemon removes AutoRemove containers it finds stopped when it starts."""
+    from engine import state
+
+    cid = engine.out("run", "-d", "--rm", "--network", "none", "busybox", "sleep", "60").strip()
+    record = state.load(engine.config, cid)
+    rw_layer = Path(record.rw_layer)
+    assert rw_layer.is_dir()
+    os.kill(record.monitor_pid, signal.SIGKILL)
+    assert wait_until(lambda: not _alive(record.monitor_pid))
+    assert engine.out("ps", "-aq") == ""  # any verb reconciles
+    assert not (engine.config.containers_dir / cid).exists() and not rw_layer.exists()
+    assert wait_until(lambda: not _alive(record.pid))
+    assert mounts_under(engine.config.root) == []
+    assert cgroup_dirs(engine.config) == []
+
+
 def test_fifty_containers_started_and_removed_concurrently_leave_nothing(engine: Engine) -> None:
     names = [f"c{i:02d}" for i in range(50)]
 

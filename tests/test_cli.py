@@ -51,8 +51,11 @@ def test_parser_builds_only_the_groups_up_to_the_verb() -> None:
         return set(parser._subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
 
     everything = verbs(build_parser())
-    only_containers = verbs(build_parser("ps"))
-    assert {"ps", "run"} <= only_containers < everything
+    assert verbs(build_parser("ps")) == {"ps"}  # a top-level container verb: only its own parser
+    assert verbs(build_parser("run")) == {"run"}
+    assert build_parser("run").parse_args(["run", "--rm", "busybox", "true"]).command == ["true"]
+    only_containers = verbs(build_parser("volume"))  # the container group's module, every verb of it
+    assert {"ps", "run", "container", "volume"} <= only_containers < everything
     assert {"stats", "pull", "network"} <= everything - only_containers
     assert verbs(build_parser("stats")) == everything
     assert build_parser("pull").parse_args(["pull", "-q", "busybox"]).verb == "pull"

@@ -67,9 +67,12 @@ def build_parser(verb: str | None = None) -> ArgumentParser:
     add_global_options(parser)
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=ArgumentParser)
     for name in VERB_MODULES:
-        importlib.import_module(name).register(subparsers)
+        importlib.import_module(name).register(subparsers, verb)
         if verb is not None and verb in subparsers.choices:
             break
+    else:
+        if verb is not None:  # not a verb: the full parser, for the usage message that lists them all
+            return build_parser(None)
     return parser
 
 

@@ -36,7 +36,7 @@ def _handler(func):
     return wrapper
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
     """Top-level `images`, `rmi`, `tag`, `import`, and the `image` group with Docker's sub-verbs."""
     _add_images(subparsers.add_parser("images", help="List images"))
     _add_rmi(subparsers.add_parser("rmi", help="Remove one or more images"))

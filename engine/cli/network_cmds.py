@@ -12,7 +12,7 @@ from engine.cli.output import print_json, print_table
 from engine.config import EngineConfig
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
     """Add `network` and its verbs to the top-level parser."""
     parser = subparsers.add_parser("network", help="manage networks (bridges)")
     verbs = parser.add_subparsers(dest="network_verb", metavar="COMMAND", parser_class=type(parser))

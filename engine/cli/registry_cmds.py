@@ -18,7 +18,7 @@ BAR_WIDTH = 50
 _BYTE_STATUSES = ("Downloading", "Extracting", "Pushing")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
     pull = subparsers.add_parser("pull", help="Download an image from a registry")
     pull.add_argument("reference", metavar="NAME[:TAG|@DIGEST]")
     pull.add_argument("--platform", help="os/arch[/variant] to pull from a multi-platform image")

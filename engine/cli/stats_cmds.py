@@ -20,7 +20,7 @@ ROW_KEYS = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", 
 CLEAR_SCREEN = "\033[2J\033[H"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
     """Add `stats` to the top-level parser."""
     parser = subparsers.add_parser(
         "stats", help="Display a live stream of container(s) resource usage statistics"

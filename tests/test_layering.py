@@ -65,7 +65,7 @@ def test_cli_start_path_stays_light() -> None:
 # something is logged (engine.diagnostics), hashlib/secrets only where digests or tokens are made.
 RUN_PATH_FORBIDDEN = (
     "logging", "typing", "secrets", "hashlib", "hmac", "random", "tempfile", "tarfile", "gzip",
-    "platform", "datetime", "subprocess", "threading", "requests", "pyroute2", "psutil", "textual",
+    "platform", "datetime", "subprocess", "threading", "socket", "requests", "pyroute2", "psutil", "textual",
 )
 
 

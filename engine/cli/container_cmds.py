@@ -68,7 +68,7 @@ def _labels(items: list[str]) -> dict[str, str]:
 def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:
     """Add the container verbs (top level and under `container`) and `volume`.
 
-    Given the verb being run, and it is one of the top-level verbs here, only its parser is built
+    Given the verb being run, and it is one of the top-level verbs here, only its stub is added
     (`dockui run` needs no other: ~4 ms less on every start).
 
     Each verb's real parser is built only when it is used (argparse costs ~10 ms for all of these
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     and the `container` group's parser is built when that group is used.
     """
     if verb is not None:
-        _register_verbs(subparsers, top_level=True, only=verb)
+        _register_verbs(subparsers, top_level=True, only=_STUBS, stub=verb)
         if verb in subparsers.choices:
             return
     _register_verbs(subparsers, top_level=True, only=_STUBS)
@@ -185,8 +185,11 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 
 
-def _register_verbs(sub: argparse._SubParsersAction, top_level: bool, only: str | None = None) -> None:
-    """Every verb (only=None), one verb's real parser (only=its name), or stubs (only=_STUBS)."""
+def _register_verbs(
+    sub: argparse._SubParsersAction, top_level: bool, only: str | None = None, stub: str | None = None
+) -> None:
+    """Every verb (only=None), one verb's real parser (only=its name), or stubs (only=_STUBS: all of
+    them, or the one named by `stub`)."""
     # run and create share one set of flags (argparse copies parents' actions cheaply).
     run_flags = None
     if only in (None, "run", "create"):
@@ -196,8 +199,10 @@ def _register_verbs(sub: argparse._SubParsersAction, top_level: bool, only: str 
 
     def add(name: str, handler: Any, help_text: str, aliases: tuple[str, ...] = ()) -> Any:
         if only == _STUBS:
-            stub = sub.add_parser(name, help=help_text, aliases=list(aliases), add_help=False, prefix_chars="\0")
-            stub.add_argument(f"lazy_{name}", nargs=argparse.REMAINDER, action=_LazyVerb, help=argparse.SUPPRESS)
+            if stub is not None and name != stub:
+                return _Ignored()
+            stub_parser = sub.add_parser(name, help=help_text, aliases=list(aliases), add_help=False, prefix_chars="\0")
+            stub_parser.add_argument(f"lazy_{name}", nargs=argparse.REMAINDER, action=_LazyVerb, help=argparse.SUPPRESS)
             return _Ignored()
         if only is not None and name != only:
             return _Ignored()

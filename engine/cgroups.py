@@ -377,13 +377,21 @@ class Cgroup:
 
     def add_process(self, pid: int) -> None:
         """Move `pid` (and, on v1, only that process) into every controller's directory."""
-        seen: set[Path] = set()
+        for procs in self.procs_files():
+            _write(procs, str(pid))
+
+    def procs_files(self) -> list[Path]:
+        """The `cgroup.procs` file of each hierarchy, once each (v1 may mount cpu and cpuacct
+        together and link both names to it). What a process writes itself into to join."""
+        seen: set[tuple[int, int]] = set()
+        files = []
         for path in self.paths.values():
-            real = path.resolve()
-            if real in seen:
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) in seen:
                 continue
-            seen.add(real)
-            _write(path / "cgroup.procs", str(pid))
+            seen.add((st.st_dev, st.st_ino))
+            files.append(path / "cgroup.procs")
+        return files
 
     def pids(self) -> list[int]:
         """Processes in the group (empty when it does not exist)."""

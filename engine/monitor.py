@@ -7,7 +7,7 @@ need the whole engine and live in engine.runtime (`monitor_start`, `monitor_fini
 holds only what the long-lived stage 2 runs, so that stage compiles and keeps little:
 
 1. `start` (full engine imported): creates the cgroup, mounts the rootfs, calls
-   `engine.process.spawn_container` (its `on_namespaces_ready` joins the cgroup and plugs the veth),
+   `engine.process.spawn_container` (the process joins its cgroup itself; `on_namespaces_ready` plugs the veth),
    records "running", reports `{"ok": ...}` or `{"error": ..., "exit_code": ...}` on the status fd,
    then relays output itself for 250 ms: a container that exits by then is finished in-process
    (no more interpreter starts), one that lives on gets stage 2 with its stdio fds inherited.
@@ -262,12 +262,20 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
     return True
 
 
+_bytecode_checked = False
+
+
 def ensure_bytecode() -> None:
     """Have .pyc files for the engine (an editable install, or PYTHONDONTWRITEBYTECODE, has none).
 
     Compiling from source costs each stage tens of milliseconds, and the long-lived watch stage
-    ~1 MB for good. Only stats when the files are fresh.
+    ~1 MB for good. Only stats when the files are fresh, and once per process (a monitor forked
+    ahead checks while it waits for its context).
     """
+    global _bytecode_checked
+    if _bytecode_checked:
+        return
+    _bytecode_checked = True
     import importlib.util
 
     # (and for the console script's first module, tui.launcher: the TUI's others are not on the CLI path)

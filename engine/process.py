@@ -8,12 +8,15 @@ spawn_container(spec, stdio, on_namespaces_ready) -> host pid
     1. The caller unshares CLONE_NEWPID for its *children* only, forks, and restores its own
        pid_for_children with setns (so it can start the container again later, e.g. --restart).
        The child is PID 1 of the new pid namespace and a direct child of the caller (waitpid it).
-    2. Child: non-dumpable; unshare mount, uts, ipc and (unless network "host") net namespaces
-       (bringing `lo` up); "container:<pid>" / "netns:<path>" joins that net namespace with
-       setns. Tells the parent.
-    3. Parent runs on_namespaces_ready(pid): join the cgroup, plug the veth. If it raises, the
-       child is killed and reaped and the exception propagates.
-    4. Child: unshare the cgroup namespace (now rooted at its cgroup); stdio on 0-2; setsid (and
+    2. Child: non-dumpable; writes itself into spec.cgroup_procs (the container's cgroups);
+       unshares mount, uts, ipc, cgroup (rooted at the group just joined) and (unless network
+       "host") net namespaces, bringing `lo` up; "container:<pid>" / "netns:<path>" joins that
+       net namespace with setns.
+    3. Only with on_namespaces_ready: the child tells the parent, which runs
+       on_namespaces_ready(pid) (plug the veth; a caller without cgroup_procs may join the cgroup
+       here: the cgroup namespace is then unshared after it). If it raises, the child is killed
+       and reaped and the exception propagates. Without it there is no round trip.
+    4. Child: stdio on 0-2; setsid (and
        TIOCSCTTY with a tty); rootfs (see rootfs.py: overlay, pivot_root, /proc, /dev, /sys ro,
        binds, masked and read-only paths, --read-only); hostname; resolves the user inside the
        container; no_new_privs; seccomp (Docker's default rules); bounding set;
@@ -33,6 +36,9 @@ exec_in_container(pid, argv, env, cwd, user, tty, stdio, cgroup_procs=..., capab
     has more than the container). Returns the exit status (wait=True, default) or the host pid
     (wait=False; then waitpid it). Same 126/127 mapping.
 
+prepare_ahead() does the container-independent part of the next spawn early (the host's cgroup
+layout, the default seccomp filter): a monitor forked ahead calls it while it waits.
+
 resolve_user(rootfs, "name[:group]" | "uid[:gid]") and command_for(...) live in imageconfig.py
 (Docker's rules) and are re-exported here.
 """
@@ -47,6 +53,7 @@ import signal
 import socket
 import struct
 import termios
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +86,8 @@ class ProcessSpec:
         "container:<pid>" or "netns:<path>" -> join that one.
     capabilities: None -> Docker's default set (security.capabilities_for gives the tweaked list).
     masked_paths/readonly_paths: None -> Docker's defaults (none when privileged).
+    cgroup_procs: `cgroup.procs` files the process writes itself into first thing (before it
+        unshares anything; its cgroup namespace is then rooted there), so the parent need not.
     seccomp: Docker's default filter (security.seccomp_program); False = `seccomp=unconfined`.
         Never applied with privileged, like Docker.
     """
@@ -105,6 +114,7 @@ class ProcessSpec:
     seccomp: bool = True
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
+    cgroup_procs: list[Path] = field(default_factory=list)
 
     def all_binds(self) -> list[BindMount]:
         binds = list(self.mounts)
@@ -322,28 +332,39 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
 
 
-def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> None:
-    """Runs in the forked child (PID 1 of the new pid namespace). Never returns."""
+def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prepared: _Prepared) -> None:
+    """Runs in the forked child (PID 1 of the new pid namespace). Never returns.
+
+    go_r < 0: no handshake (the parent has nothing to do once the namespaces exist).
+    """
     try:
         msg_w = _move_high(msg_w)  # stdio set-up below must never land on the channel
-        go_r = _move_high(go_r)
+        if go_r >= 0:
+            go_r = _move_high(go_r)
         security.set_dumpable(False)
+        for procs in spec.cgroup_procs:
+            _write_file(procs, b"0")
         flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
         join_net = _net_namespace_path(spec.network)
         if spec.network != "host" and join_net is None:
             flags |= syscalls.CLONE_NEWNET
-        syscalls.unshare(flags)
+        # The cgroup namespace is rooted at the group the process is in when it unshares it: the
+        # container's, once joined (by itself above, or by the parent during the handshake).
+        cgroup_joined = bool(spec.cgroup_procs) or go_r < 0
+        syscalls.unshare(flags | (syscalls.CLONE_NEWCGROUP if cgroup_joined else 0))
         if flags & syscalls.CLONE_NEWNET:
             _loopback_up()
         if join_net is not None:
             net_fd = os.open(join_net, os.O_RDONLY | os.O_CLOEXEC)
             syscalls.setns(net_fd, syscalls.CLONE_NEWNET)
             os.close(net_fd)
-        _send(msg_w, {"ready": True})
-        if os.read(go_r, 1) != b"G":
-            os._exit(1)  # the parent gave up (or died): never run the user's process
-        os.close(go_r)
-        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        if go_r >= 0:
+            _send(msg_w, {"ready": True})
+            if os.read(go_r, 1) != b"G":
+                os._exit(1)  # the parent gave up (or died): never run the user's process
+            os.close(go_r)
+        if not cgroup_joined:
+            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
         _setup_stdio(stdio, spec.tty)
 
         binds = spec.all_binds()
@@ -351,7 +372,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
         source_fds = rootfs_mod.open_bind_sources(binds)
         # By path: the descriptor itself belongs to a mount of the parent's namespace.
         console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty else None
-        cgroup_layout = rootfs_mod.host_cgroup_layout()
+        cgroup_layout = prepared.cgroup_layout or rootfs_mod.host_cgroup_layout()
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
         rootfs_mod.pivot_into(spec.rootfs)
         rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroup_layout)
@@ -376,6 +397,14 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int) -> N
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
     os._exit(127)
+
+
+def _write_file(path: str | os.PathLike[str], data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _move_high(fd: int) -> int:
@@ -416,38 +445,76 @@ def _fork_in_pid_namespace(new_ns_fd: int | None) -> int:
         os.close(own)
 
 
+@dataclass
+class _Prepared:
+    """What spawn_container needs that does not depend on the container (see prepare_ahead)."""
+
+    made: float = 0.0  # time.monotonic() when it was made
+    cgroup_layout: tuple | None = None  # rootfs.host_cgroup_layout()
+
+
+_ahead = _Prepared()
+AHEAD_VALID_FOR = 5.0  # seconds: then the host's cgroup mounts are read again
+
+
+def prepare_ahead() -> None:
+    """Do the part of the next spawn that needs no container now (a monitor forked ahead calls
+    this while it waits for its start context): the host's cgroup layout, Docker's default
+    seccomp filter and the capability count, so the container's first process does not."""
+    global _ahead
+    _ahead = _Prepared(time.monotonic(), rootfs_mod.host_cgroup_layout())
+    security.seccomp_filter(security.DEFAULT_CAPABILITIES)
+    security.last_cap()
+
+
+def _take_prepared() -> _Prepared:
+    """The work prepare_ahead did, once and while fresh; else nothing (the child does it)."""
+    global _ahead
+    prepared, _ahead = _ahead, _Prepared()
+    if time.monotonic() - prepared.made > AHEAD_VALID_FOR:
+        return _Prepared()
+    return prepared
+
+
 def spawn_container(
     spec: ProcessSpec, stdio: Stdio, on_namespaces_ready: Callable[[int], None] | None = None
 ) -> int:
-    """Start the container's first process; returns its host pid once execve succeeded."""
+    """Start the container's first process; returns its host pid once execve succeeded.
+
+    Without `on_namespaces_ready` the child goes straight on to exec (no round trip with us).
+    """
     _validate(spec)
+    prepared = _take_prepared()
     msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC) if on_namespaces_ready is not None else (-1, -1)
     try:
         pid = _fork_in_pid_namespace(None)
     except BaseException as exc:
         for fd in (msg_r, msg_w, go_r, go_w):
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         if isinstance(exc, OSError):
             raise DockuiError(f"cannot create the container's pid namespace: {exc.strerror}") from exc
         raise
     if pid == 0:
         os.close(msg_r)
-        os.close(go_w)
-        _container_init(spec, stdio, msg_w, go_r)
+        if go_w >= 0:
+            os.close(go_w)
+        _container_init(spec, stdio, msg_w, go_r, prepared)
         os._exit(127)  # not reached
     os.close(msg_w)
-    os.close(go_r)
+    if go_r >= 0:
+        os.close(go_r)
     channel = _Channel(msg_r)
     try:
-        message = channel.receive()
-        if message is None or "ready" not in message:
-            raise _error_for(message or {"message": "the container process died during set-up"})
         if on_namespaces_ready is not None:
+            message = channel.receive()
+            if message is None or "ready" not in message:
+                raise _error_for(message or {"message": "the container process died during set-up"})
             on_namespaces_ready(pid)
-        os.write(go_w, b"G")
-        os.close(go_w)
-        go_w = -1
+            os.write(go_w, b"G")
+            os.close(go_w)
+            go_w = -1
         message = channel.receive()
         if message is not None:
             raise _error_for(message)

@@ -548,60 +548,72 @@ PRIME_INTERVAL = 0.004  # well inside one RCU grace period (~10 ms here)
 PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace period once
 
 
-def _read_control(control_r: int) -> list[bytes]:
-    """The start context: everything until EOF (nothing when the CLI gave up)."""
-    chunks: list[bytes] = []
-    while chunk := os.read(control_r, 65536):
-        chunks.append(chunk)
-    return chunks
+def _read_control(control_r: int) -> dict | None:
+    """The start context (one JSON object), or None when the CLI gave up (EOF before it came).
 
-
-class _Primer:
-    """Keeps the cgroup-migration fast path open (see _prime_cgroup_migration) from a helper
-    thread while a prepared monitor loads its modules, reconciles and waits for its context.
-
-    The first prime waits one grace period, in this thread, off the monitor's path; the next ones
-    cost ~0.1 ms each and keep the path open, so once the context arrives the container's cgroup
-    is made and joined without any wait. Stopped (and joined: the monitor forks the container
-    next, with no other thread alive) as soon as the context is read, and after 1 s anyway.
+    While it waits, this keeps the cgroup-migration fast path open (see _prime_cgroup_migration):
+    a prime every PRIME_INTERVAL, for at most PRIME_FOR_AT_MOST, so that once the context arrives
+    the container's cgroup is made and joined without waiting for an RCU grace period. The first,
+    slow prime was taken by the intermediate process (_prepared_monitor_child), off this path.
+    Returns as soon as the object is complete: the CLI closes its end only after reaping that
+    intermediate process.
     """
+    import select
 
-    def __init__(self) -> None:
-        import threading
+    target = _prime_target()
+    deadline = time.monotonic() + PRIME_FOR_AT_MOST
+    data = b""
+    while True:
+        timeout = PRIME_INTERVAL if time.monotonic() < deadline else None
+        ready, _, _ = select.select([control_r], [], [], timeout)
+        if not ready:
+            _prime_cgroup_migration(target)
+            continue
+        chunk = os.read(control_r, 65536)
+        if not chunk:
+            return None  # EOF: the CLI did not launch us (a prefix of an object is never one)
+        data += chunk
+        if data.endswith(b"}"):
+            try:
+                return json.loads(data)
+            except ValueError:
+                continue  # a '}' inside the message, at a chunk boundary: read on
 
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="cgroup-primer", daemon=True)
-        self.thread.start()
 
-    def _run(self) -> None:
-        deadline = time.monotonic() + PRIME_FOR_AT_MOST
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            _prime_cgroup_migration()
-            self.stop.wait(PRIME_INTERVAL)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-
-
-def _prime_cgroup_migration() -> None:
+def _prime_cgroup_migration(target: str | None = "") -> None:
     """Start the kernel's wait for cgroup migrations now, while the monitor builds the container.
 
     Moving a process between cgroups takes the global cgroup_threadgroup_rwsem for writing; when
-    no migration happened in the last few tens of milliseconds that waits for an RCU grace period
-    (10-15 ms here), in the monitor, in the start path (it moves the container's first process
-    into its cgroup). The caller has nothing to do until the monitor reports, so it moves itself
-    into the cgroup it is already in: nothing changes for it, but the lock's slow path is taken
-    now, and the monitor's migration a few ms later finds it (partly) done. Not before the monitor
-    has made the container's cgroup: the kernel holds cgroup_mutex during that wait, which would
-    block the monitor's mkdir instead. A monitor forked ahead (`run`) primes while it waits for
-    its context, early enough to hide the whole wait (_read_control).
+    no migration happened in the last ~10 ms that waits for an RCU grace period (5-15 ms here,
+    more on a busy host) while holding cgroup_mutex, in the monitor, in the start path (it moves
+    the container's first process into its cgroup). The caller moves itself into the cgroup it is
+    already in: nothing changes for it, but the lock's slow path is taken now, and a migration a
+    few ms later finds it done. A monitor forked ahead (`run`) has its intermediate process take
+    the first, slow prime and keeps the path open while it waits (_read_control); a monitor
+    started otherwise is primed by its caller once the container's cgroup exists (`start`).
+    `target` is the cgroup.procs file (_prime_target), looked up here when not given.
     """
+    if target == "":
+        target = _prime_target()
+    if target is None:
+        return
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def _prime_target() -> str | None:
+    """The cgroup.procs file of our own group in the pids hierarchy (or v2's), or None."""
     try:
         with open("/proc/self/cgroup") as f:
             lines = f.read().splitlines()
     except OSError:
-        return
+        return None
     target = None
     for line in lines:
         _, controllers, path = line.split(":", 2)
@@ -609,16 +621,7 @@ def _prime_cgroup_migration() -> None:
             target = f"/sys/fs/cgroup/pids{path}"
         elif line.startswith("0::") and target is None and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
             target = f"/sys/fs/cgroup{path}"  # cgroup v2 only
-    if target is None:
-        return
-    try:
-        fd = os.open(target.rstrip("/") + "/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(os.getpid()).encode())
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    return None if target is None else target.rstrip("/") + "/cgroup.procs"
 
 
 def _monitor_env() -> dict[str, str]:
@@ -736,9 +739,6 @@ def _prepared_monitor_child(
     code = 1
     try:
         os.setsid()
-        if os.fork():
-            os._exit(0)
-        os.chdir("/")
         null = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
@@ -750,9 +750,16 @@ def _prepared_monitor_child(
                     os.close(fd)
                 except OSError:
                     pass
+        if os.fork():
+            # The intermediate process, which nobody waits for until the CLI launches the monitor:
+            # it takes the first, slow cgroup migration (a grace period, see _prime_cgroup_migration)
+            # so that neither the CLI nor the monitor has to. No descriptor of the CLI's is open
+            # here any more, so the monitor still sees EOF on the control pipe if the CLI gives up.
+            _prime_cgroup_migration()
+            os._exit(0)
+        os.chdir("/")
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
-        primer = _Primer()
         with _suppress():  # what stage 1 needs, loaded while the CLI writes the record
             import engine.cgroups  # noqa: F401
             import engine.hostsfiles  # noqa: F401
@@ -772,15 +779,16 @@ def _prepared_monitor_child(
                 import traceback
 
                 reconcile_failure = traceback.format_exc()
-        try:
-            chunks = _read_control(control_r)
-        finally:
-            primer.close()
+        with _suppress():  # more of stage 1's work that needs no context, done ahead
+            monitor.ensure_bytecode()
+            from engine import process
+
+            process.prepare_ahead()
+        message = _read_control(control_r)
         os.close(control_r)
-        if not chunks:  # the CLI did not launch us: nothing to do
+        if message is None:  # the CLI did not launch us: nothing to do
             code = 0
             return
-        message = json.loads(b"".join(chunks))
         log_fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         os.dup2(log_fd, 2)
         os.close(log_fd)
@@ -1330,32 +1338,6 @@ def _send_exit(ctx: dict, code: int) -> None:
         ctx["attach"] = "-1"
 
 
-def loopback_up(pid: int) -> None:
-    """`--network none`: bring `lo` up in the container's namespace (an ioctl, no netlink library)."""
-    import fcntl
-    import socket
-    import struct
-
-    from engine import syscalls
-
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        syscalls.setns(target, syscalls.CLONE_NEWNET)
-        try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        finally:
-            syscalls.setns(own, syscalls.CLONE_NEWNET)
-    finally:
-        os.close(target)
-        os.close(own)
-    with sock:
-        siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-        request = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), siocgifflags, request))[1]
-        fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
-
-
 def _volatile_overlay_type(base: type) -> type:
     """OverlayLayers whose mount adds `volatile` (Linux 5.10+): no sync of the upper filesystem.
 
@@ -1455,6 +1437,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             read_only=bool(hc.get("ReadonlyRootfs")),
             capabilities=security.capabilities_for(hc.get("CapAdd") or (), hc.get("CapDrop") or (), privileged),
             privileged=privileged,
+            cgroup_procs=cg.procs_files(),  # joined by the process itself, first thing
         )
         if tty:
             master, slave = os.openpty()
@@ -1481,17 +1464,14 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         oom_base = cg.oom_kill_count()
 
         def on_namespaces_ready(pid: int) -> None:
-            cg.add_process(pid)
-            if plan is not None:
-                network.attach(config, plan, pid)
-            elif kind == "none":
-                loopback_up(pid)
+            network.attach(config, plan, pid)
 
-        # Keep the cgroup-migration fast path open for the join in on_namespaces_ready: ~0.1 ms
+        # Keep the cgroup-migration fast path open for the container process's join: ~0.1 ms
         # while a recent prime (the prepared monitor's, the caller's) still holds it open, and
-        # otherwise the grace period the join would have waited for anyway.
+        # otherwise the grace period the join would have waited for anyway. Its own namespace
+        # set-up brings `lo` up; only a bridge needs us between that and its exec.
         _prime_cgroup_migration()
-        pid = process.spawn_container(spec, stdio, on_namespaces_ready)
+        pid = process.spawn_container(spec, stdio, on_namespaces_ready if plan is not None else None)
     except BaseException:
         for fd in [*child_fds, *keep.values()]:
             os.close(fd)
@@ -1528,8 +1508,6 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
 
 def monitor_start(ctx: dict) -> None:
     """Stage 1: start the container, report, then become the small watch stage."""
-    import traceback
-
     config = config_from_json(ctx["config"])
     cid = ctx["id"]
     monitor.ensure_bytecode()
@@ -1548,6 +1526,8 @@ def monitor_start(ctx: dict) -> None:
         if isinstance(exc, DockuiError):
             message, code = str(exc), exc.exit_code
         else:
+            import traceback
+
             traceback.print_exc()
             message, code = f"failed to start the container: {exc}", 125
         _start_failed(config, cid, ctx, message, code)

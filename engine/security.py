@@ -10,8 +10,9 @@ writes into the devices controller (runc's `AllowedDevices`).
 from __future__ import annotations
 
 import ctypes
-import platform
-from typing import NamedTuple
+import os
+import struct
+from collections import namedtuple
 
 from engine import syscalls
 from engine.errors import InvalidArgument
@@ -101,13 +102,11 @@ DEFAULT_READONLY_PATHS: tuple[str, ...] = (
 )
 
 
-class DeviceRule(NamedTuple):
-    """One allow rule of the devices controller; `None` for major/minor means any (`*`)."""
+class DeviceRule(namedtuple("DeviceRule", "type major minor access")):
+    """One allow rule of the devices controller: type "c", "b" or "a"; major and minor numbers
+    (int, or None for any: `*`); access a subset of "rwm"."""
 
-    type: str  # "c", "b" or "a"
-    major: int | None
-    minor: int | None
-    access: str  # subset of "rwm"
+    __slots__ = ()
 
     def v1_line(self) -> str:
         """The line to write into cgroup v1 `devices.allow`, e.g. `c 1:3 rwm`."""
@@ -133,13 +132,19 @@ DEFAULT_DEVICE_RULES: list[DeviceRule] = [
 ]
 
 
+_last_cap: int | None = None
+
+
 def last_cap() -> int:
-    """The highest capability number this kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return max(CAPABILITIES.values())
+    """The highest capability number this kernel knows (read once: it never changes)."""
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap = int(f.read())
+        except (OSError, ValueError):
+            return max(CAPABILITIES.values())
+    return _last_cap
 
 
 def all_capabilities() -> list[str]:
@@ -321,7 +326,7 @@ def denied_syscalls(caps: list[str] | tuple[str, ...]) -> list[str]:
 
 def seccomp_program(caps: list[str] | tuple[str, ...]) -> list[tuple[int, int, int, int]] | None:
     """Classic BPF (code, jt, jf, k) for the container's caps; None where we have no table."""
-    if platform.machine() != "x86_64":
+    if os.uname().machine != "x86_64":
         return None
     ld_w_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     held = {normalize_capability(c) for c in caps}
@@ -355,6 +360,22 @@ def seccomp_program(caps: list[str] | tuple[str, ...]) -> list[tuple[int, int, i
     return prog
 
 
+_filters: dict[frozenset[str], bytes | None] = {}
+
+
+def seccomp_filter(caps: list[str] | tuple[str, ...]) -> bytes | None:
+    """seccomp_program as the kernel takes it (struct sock_filter[]), built once per capability set.
+
+    A monitor forked ahead builds the default set's while it waits for its context (see
+    process.prepare_ahead), so the container's first process only copies it into the kernel.
+    """
+    held = frozenset(normalize_capability(c) for c in caps)
+    if held not in _filters:
+        program = seccomp_program(sorted(held))
+        _filters[held] = None if program is None else b"".join(struct.pack("=HBBI", *ins) for ins in program)
+    return _filters[held]
+
+
 class _SockFilter(ctypes.Structure):
     _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
 
@@ -368,11 +389,10 @@ def install_seccomp(caps: list[str] | tuple[str, ...]) -> bool:
 
     Needs no_new_privs or CAP_SYS_ADMIN; the container's init calls it before dropping caps.
     """
-    program = seccomp_program(caps)
-    if program is None:
+    data = seccomp_filter(caps)
+    if data is None:
         return False
-
-    filters = (_SockFilter * len(program))(*[_SockFilter(*ins) for ins in program])
-    fprog = _SockFprog(len(program), ctypes.cast(filters, ctypes.POINTER(_SockFilter)))
+    buffer = ctypes.create_string_buffer(data, len(data))
+    fprog = _SockFprog(len(data) // ctypes.sizeof(_SockFilter), ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))
     syscalls.prctl(syscalls.PR_SET_SECCOMP, syscalls.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
     return True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -112,9 +111,10 @@ def umount2(target: str | os.PathLike[str], flags: int = 0) -> None:
 
 
 def _syscall_number(name: str) -> int:
-    table = _SYSCALL_NUMBERS.get(platform.machine())
+    machine = os.uname().machine
+    table = _SYSCALL_NUMBERS.get(machine)
     if table is None:
-        raise OSError(38, f"{name}: unsupported architecture {platform.machine()}")
+        raise OSError(38, f"{name}: unsupported architecture {machine}")
     return table[name]
 
 

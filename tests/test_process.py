@@ -312,6 +312,44 @@ def test_exec_joins_the_container_cgroup(tmp_path: Path, busybox_rootfs: Path) -
         remove_cgroup(group)
 
 
+def test_process_joins_its_cgroup_itself_before_its_namespaces(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """spec.cgroup_procs and no callback: no round trip with the parent, yet the process is in
+    the group, and its cgroup namespace is rooted there (it sees itself at /)."""
+    group = v1_pids_cgroup(f"dockui-iso-{uuid.uuid4().hex[:8]}")
+    if group is None:
+        pytest.skip("no cgroup v1 pids hierarchy on this host")
+    pid = None
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    # Shell builtins only: no short-lived child may be in the group when it is read.
+    script = "while read -r line; do case $line in *:pids:*) echo $line;; esac; done < /proc/self/cgroup; exec sleep 60"
+    try:
+        spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script])
+        spec.cgroup_procs = [group / "cgroup.procs"]
+        pid = spawn_container(spec, (None, out_w, None))
+        os.close(out_w)
+        out_w = -1
+        inside = b""
+        while not inside.endswith(b"\n"):
+            chunk = os.read(out_r, 4096)
+            assert chunk, "the container printed nothing"
+            inside += chunk
+        assert inside.decode().strip().endswith(":pids:/")
+        assert [int(p) for p in (group / "cgroup.procs").read_text().split()] == [pid]
+        assert Path(f"/proc/{pid}/cgroup").read_text().count(f":pids:/{group.name}\n") == 1
+        missing = make_spec(tmp_path, busybox_rootfs, ["true"], name="b")
+        missing.cgroup_procs = [group / "no-such-group" / "cgroup.procs"]
+        with pytest.raises(DockuiError, match="No such file"):
+            spawn_container(missing, (None, None, None))  # refused before the user's process runs
+    finally:
+        os.close(out_r)
+        if out_w >= 0:
+            os.close(out_w)
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        remove_cgroup(group)
+
+
 def test_umask_and_closed_caller_stdio(tmp_path: Path, busybox_rootfs: Path) -> None:
     """The engine's umask does not leak in; a caller without fds 0-2 still gets errors reported."""
     old = os.umask(0o077)

@@ -17,7 +17,6 @@ import errno
 import ipaddress
 import json
 import socket
-import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,6 +187,8 @@ def table_name(config: EngineConfig) -> str:
 
 def _nft(script: str, *args: str) -> str:
     try:
+        import subprocess  # only with published ports
+
         proc = subprocess.run(["nft", *args, "-f", "-"], input=script, capture_output=True, text=True)
     except FileNotFoundError:
         raise DockuiError("publishing ports needs nftables' `nft` (apt-get install nftables)") from None
@@ -198,6 +199,8 @@ def _nft(script: str, *args: str) -> str:
 
 def _nft_json(table: str) -> list[dict]:
     try:
+        import subprocess
+
         proc = subprocess.run(["nft", "-j", "-a", "list", "table", "ip", table], capture_output=True, text=True)
     except FileNotFoundError:
         return []  # without nft no rule of ours can exist

@@ -1578,6 +1578,15 @@ def monitor_finish(ctx: dict) -> None:
         record = state.load(config, cid)
     except NotFound:
         record = None
+    host_links: list[str] = []
+    if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        try:
+            from engine import network
+
+            # First: the veth pairs leave the host on a thread meanwhile (see network.detach)
+            host_links = network.detach(config, cid, wait=False)
+        except Exception as exc:  # noqa: BLE001
+            print(f"network detach failed: {exc}", file=sys.stderr)
     if record is not None and record.cgroup_paths:
         cg = cgroups.Cgroup.from_paths(record.cgroup_paths)
     else:
@@ -1589,15 +1598,6 @@ def monitor_finish(ctx: dict) -> None:
         print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
     if record is not None:
         unmount_rootfs(record)
-    host_links: list[str] = []
-    if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
-        host_links = [v for v in str(record.network.get("HostVeth") or "").split(",") if v]
-        try:
-            from engine import network
-
-            network.detach(config, cid)
-        except Exception as exc:  # noqa: BLE001
-            print(f"network detach failed: {exc}", file=sys.stderr)
     if record is None:
         _send_exit(ctx, code)
         return
@@ -1606,20 +1606,18 @@ def monitor_finish(ctx: dict) -> None:
     try:
         _finish_record(config, ctx, record, code, oom)
     finally:
-        # The kernel deletes the host veth with the container's network namespace, asynchronously:
-        # wait for it (after the record work above, which overlaps), so that when `run` returns
-        # or `wait` answers, nothing of the container is left on the host.
+        # The host veths are being deleted on a thread (or by the kernel with the namespace): wait
+        # for them (after the record work above, which overlaps), so that when `run` returns or
+        # `wait` answers, nothing of the container is left on the host.
         _wait_links_gone(host_links)
         _send_exit(ctx, code)
 
 
 def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
-    import time
+    if names:
+        from engine import network
 
-    deadline = time.monotonic() + timeout
-    for name in names:
-        while os.path.exists(f"/sys/class/net/{name}") and time.monotonic() < deadline:
-            time.sleep(0.002)
+        network.wait_links_gone(names, timeout)
 
 
 def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, code: int, oom: bool) -> None:

@@ -9,14 +9,18 @@ The life of a container's network, as the runtime drives it:
       creates the bridge if needed, a veth pair (host end `veth<7 hex>` on the bridge, the other
       end created directly inside the container's namespace as eth0), configures eth0 and lo from a
       netlink socket opened inside that namespace, and installs the DNAT rules.
-  detach(config, id)    on stop: deletes the veth pair and the port rules (the address is kept).
+  detach(config, id)    on stop: deletes the veth pair and the port rules (the address is kept);
+      a dead namespace's pairs on a thread, whose names the caller can wait for (wait_links_gone).
   release(config, id)   on rm: detach, free the address, forget the record.
   reconcile(config, live_ids)  on engine start: undo what a crashed engine left behind.
+  topology(config)      the bridges and their ports as data (engine/topology.py).
 
 Everything kernel-side goes over netlink: the per-container hot path (attach, detach, topology)
 through the small client in engine/rtnetlink.py, the rest through pyroute2, imported inside
-functions only, so the commands that do not touch the network never pay for it. State changes happen under one flock
-per root (`ipam.lock`), so concurrent CLI/TUI processes agree.
+functions only, so the commands that do not touch the network never pay for it. Every container's
+monitor imports this module, so it loads nothing else it does not need on every run (ports, links
+and topology are imported where used). State changes happen under one flock per root
+(`ipam.lock`), so concurrent CLI/TUI processes agree.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine import hostsfiles, ipam, links, portmap
+from engine import hostsfiles, ipam
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NeedsRoot, NotFound
 from engine.fsutil import atomic_write_json, file_lock, read_json
@@ -44,20 +48,15 @@ from engine.rtnetlink import (
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
-    IFLA_LINK,
     IFLA_LINKINFO,
     IFLA_MASTER,
     IFLA_MTU,
     IFLA_NET_NS_PID,
-    IFLA_OPERSTATE,
-    IFLA_STATS64,
     NLM_F_ACK,
     NLM_F_REQUEST,
-    OPERSTATES,
     RTA_GATEWAY,
     RTM_DELLINK,
     RTM_GETADDR,
-    RTM_GETLINK,
     RTM_NEWADDR,
     RTM_NEWLINK,
     RTM_NEWROUTE,
@@ -77,6 +76,9 @@ CLONE_NEWNET = 0x40000000
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from engine import links, portmap  # imported where needed: only with --link, -p/-P or for clean-up
+    from engine.topology import BridgeInfo
 
 
 # ---- data passed between modules ---------------------------------------------------------------
@@ -203,42 +205,6 @@ class NetworkInfo:
         return ipam.Pool(self.id, ipam.IPv4Network(self.subnet), ipam.IPv4Address(self.gateway))
 
 
-@dataclass
-class PortInfo:
-    """One bridge port as seen from the host. rx/tx are the host veth's counters (what the
-    container sent is the veth's rx)."""
-
-    host_veth: str
-    ifindex: int
-    peer_ifindex: int
-    container_id: str
-    container_name: str
-    ip: str
-    mac: str
-    oper_state: str
-    rx_bytes: int
-    tx_bytes: int
-    rx_packets: int
-    tx_packets: int
-
-
-@dataclass
-class BridgeInfo:
-    name: str
-    network: str
-    ifindex: int
-    state: str
-    mtu: int
-    mac: str
-    addresses: list[str]
-    subnet: str
-    ports: list[PortInfo] = field(default_factory=list)
-    gateway: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # ---- paths and records ---------------------------------------------------------------------------
 
 
@@ -246,12 +212,12 @@ def _networks_dir(config: EngineConfig) -> Path:
     return config.network_dir / "networks"
 
 
-def _endpoints_dir(config: EngineConfig) -> Path:
+def endpoints_dir(config: EngineConfig) -> Path:
     return config.network_dir / "endpoints"
 
 
 def _record_path(config: EngineConfig, container_id: str) -> Path:
-    return _endpoints_dir(config) / f"{container_id}.json"
+    return endpoints_dir(config) / f"{container_id}.json"
 
 
 def _now() -> str:
@@ -284,9 +250,9 @@ def _save_record(config: EngineConfig, rec: dict) -> None:
     ipam.store_json(_record_path(config, rec["container_id"]), rec)
 
 
-def _all_records(config: EngineConfig) -> list[dict]:
+def all_records(config: EngineConfig) -> list[dict]:
     """Every endpoint record of this root, read afresh."""
-    d = _endpoints_dir(config)
+    d = endpoints_dir(config)
     out = []
     for p in d.glob("*.json") if d.is_dir() else ():
         try:
@@ -296,29 +262,6 @@ def _all_records(config: EngineConfig) -> list[dict]:
         if rec:
             out.append(rec)
     return out
-
-
-_records_cache: dict[str, tuple[tuple[int, int], list[dict]]] = {}
-
-
-def _records_readonly(config: EngineConfig) -> list[dict]:
-    """The records for read-only use by a poller (topology at 1 Hz): re-read only after a change.
-
-    Every save renames into the directory, changing its mtime; a directory changed within the last
-    second is always re-read, since coarse timestamps could hide a second change in the same tick.
-    """
-    d = _endpoints_dir(config)
-    try:
-        st = d.stat()
-    except FileNotFoundError:
-        return []
-    key = (st.st_mtime_ns, st.st_ino)
-    cached = _records_cache.get(str(d))
-    if cached and cached[0] == key and time.time_ns() - st.st_mtime_ns > 1_000_000_000:
-        return cached[1]
-    records = _all_records(config)
-    _records_cache[str(d)] = (key, records)
-    return records
 
 
 def _endpoints_of(rec: dict) -> list[Endpoint]:
@@ -545,6 +488,8 @@ def _ensure_bridge(ipr, net: NetworkInfo, config: EngineConfig) -> int:  # noqa:
         index = _link_index(ipr, net.bridge)
         if index is None:
             raise DockuiError(f"could not create bridge {net.bridge}")
+        from engine import portmap
+
         alias = f"{ALIAS_PREFIX}{portmap.table_name(config)}:{net.name}:{config.root}"
         if len(alias) <= 255:
             ipr.link("set", index=index, ifalias=alias)
@@ -649,7 +594,7 @@ def _peer_entries(config: EngineConfig, rec: dict) -> list[tuple[str, str]]:
     if not mine:
         return []
     entries = []
-    for other in _all_records(config):
+    for other in all_records(config):
         if other["container_id"] == rec["container_id"] or other.get("state") != "attached":
             continue
         for ep in other.get("endpoints", []):
@@ -671,7 +616,7 @@ def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> 
     networks = {n for n in networks if n != DEFAULT_NETWORK}
     if not networks:
         return
-    for other in _all_records(config):
+    for other in all_records(config):
         if other["container_id"] == skip or other.get("state") != "attached":
             continue
         if not networks & {ep["network"] for ep in other.get("endpoints", [])}:
@@ -682,10 +627,12 @@ def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> 
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
+    from engine import links
+
     name, alias = links.parse_link(text)
-    matches = [r for r in _all_records(config) if r["name"] == name]
+    matches = [r for r in all_records(config) if r["name"] == name]
     if not matches:
-        matches = [r for r in _all_records(config) if r["container_id"].startswith(name)]
+        matches = [r for r in all_records(config) if r["container_id"].startswith(name)]
     if len(matches) != 1:
         raise NotFound(f"could not get container for {name}" if not matches else f"{name} is ambiguous")
     rec = matches[0]
@@ -698,6 +645,24 @@ def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.L
         name=rec["name"], alias=alias, ip=eps[0]["ip"], hostname=rec["hostname"],
         exposed_ports=rec.get("exposed_ports", []), env=rec.get("env", []),
     )
+
+
+def _resolve_ports(config: EngineConfig, container_id: str, spec: NetworkSpec, exposed: list[str]) -> list[portmap.PortMapping]:
+    """-p/-P: a free host port each, refusing one held by the host or another container of this root."""
+    if not spec.publish and not spec.publish_all:
+        return []
+    from engine import portmap  # only with published ports: the module costs every monitor ~1.3 ms
+
+    requests = [r for text in spec.publish for r in portmap.parse_publish(text)]
+    if spec.publish_all:
+        requests += portmap.exposed_requests(exposed)
+    taken = [
+        portmap.PortMapping.from_dict(p)
+        for r in (all_records(config) if requests else ())
+        if r["container_id"] != container_id
+        for p in r.get("ports", [])
+    ]
+    return portmap.resolve(requests, taken)
 
 
 def prepare(
@@ -750,16 +715,7 @@ def prepare(
                     )
                 )
             link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
-            requests = [r for text in spec.publish for r in portmap.parse_publish(text)]
-            if spec.publish_all:
-                requests += portmap.exposed_requests(exposed)
-            taken = [
-                portmap.PortMapping.from_dict(p)
-                for r in (_all_records(config) if requests else ())
-                if r["container_id"] != container_id
-                for p in r.get("ports", [])
-            ]
-            ports = portmap.resolve(requests, taken)
+            ports = _resolve_ports(config, container_id, spec, exposed)
         except BaseException:
             if not old:
                 for ep in endpoints:
@@ -767,9 +723,12 @@ def prepare(
             raise
         # Docker's special --add-host value: the host as the container reaches it (the gateway)
         extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
-        for target in link_targets:
-            plan.link_env += links.link_env(name, target)
-            extra.append(links.hosts_entry(target))
+        if link_targets:
+            from engine import links
+
+            for target in link_targets:
+                plan.link_env += links.link_env(name, target)
+                extra.append(links.hosts_entry(target))
         plan.links = [(t.name, t.alias) for t in link_targets]
         plan.endpoints = endpoints
         plan.ports = ports
@@ -819,6 +778,8 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
                 indexes.append(int(Path("/sys/class/net", ep.host_veth, "ifindex").read_text()))
         _configure_inside(pid, plan.endpoints)
         if plan.ports:
+            from engine import portmap
+
             with ipam.lock(config):
                 portmap.install(config, plan.container_id, plan.endpoints[0].bridge, plan.endpoints[0].ip, plan.ports)
     except BaseException as exc:
@@ -843,6 +804,8 @@ def _undo(config: EngineConfig, container_id: str, veths: list[str], had_ports: 
     except Exception:  # noqa: BLE001 - best effort while already failing
         pass
     if had_ports:
+        from engine import portmap
+
         try:
             with ipam.lock(config):
                 portmap.remove_rules(config, drop={container_id})
@@ -922,6 +885,8 @@ def _detach_locked(config: EngineConfig, rec: dict, wait: bool = True) -> list[s
         _unplug_in_background(todo)
         going += todo
     if rec.get("ports"):
+        from engine import portmap
+
         portmap.remove_rules(config, drop={rec["container_id"]})
         if eps:
             mappings = [portmap.PortMapping.from_dict(p) for p in rec["ports"]]
@@ -971,6 +936,8 @@ def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
 
 def ports_of(config: EngineConfig, container_id: str) -> list[portmap.PortMapping]:
     """The published ports in force for a container (for `dockui port`)."""
+    from engine import portmap
+
     rec = _load_record(config, container_id) or {}
     return [portmap.PortMapping.from_dict(p) for p in rec.get("ports", [])]
 
@@ -983,7 +950,7 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
     if not config.network_dir.exists():
         return report
     with ipam.lock(config):
-        records = _all_records(config)
+        records = all_records(config)
         # A container being started right now (prepared, or attached but not yet "running" for the
         # caller) must not lose its veth to a concurrent reconcile.
         live |= {r["container_id"] for r in records if _in_flight(config, r)}
@@ -1012,6 +979,8 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
                     if link.get_attr("IFLA_MASTER") in indexes and name.startswith("veth") and name not in keep_veths:
                         _delete_link(ipr, name)
                         report["veths"].append(name)
+        from engine import portmap
+
         removed = portmap.remove_rules(config, keep=live)
         if removed:
             report["rules"].append(str(removed))
@@ -1057,6 +1026,8 @@ def _start_ticks(pid: int) -> int | None:
 def remove_bridges(config: EngineConfig) -> list[str]:
     """Delete this root's bridges that have no port, and its nft table if empty (for a root that is
     being thrown away, e.g. at the end of a test; Docker keeps docker0, and so does a normal engine)."""
+    from engine import portmap
+
     removed = []
     with ipam.lock(config):
         for name in _our_bridges(config):
@@ -1064,7 +1035,7 @@ def remove_bridges(config: EngineConfig) -> list[str]:
             if brif.is_dir() and not any(brif.iterdir()):
                 _with_iproute(lambda ipr, n=name: _delete_link(ipr, n))
                 removed.append(name)
-        portmap.remove_rules(config, keep={r["container_id"] for r in _all_records(config)})
+        portmap.remove_rules(config, keep={r["container_id"] for r in all_records(config)})
     return removed
 
 
@@ -1117,7 +1088,7 @@ def list_networks(config: EngineConfig) -> list[NetworkInfo]:
 
 
 def _containers_on(config: EngineConfig, net_name: str) -> list[dict]:
-    return [r for r in _all_records(config) if any(ep["network"] == net_name for ep in r.get("endpoints", []))]
+    return [r for r in all_records(config) if any(ep["network"] == net_name for ep in r.get("endpoints", []))]
 
 
 def inspect_network(config: EngineConfig, name: str) -> dict[str, Any]:
@@ -1189,7 +1160,7 @@ def prune_networks(config: EngineConfig) -> list[str]:
 
 
 def _find_record(config: EngineConfig, container: str) -> dict:
-    recs = _all_records(config)
+    recs = all_records(config)
     exact = [r for r in recs if r["name"] == container or r["container_id"] == container]
     matches = exact or [r for r in recs if r["container_id"].startswith(container)]
     if len(matches) != 1:
@@ -1258,128 +1229,16 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
         ipam.release(config, net.pool, rec["container_id"])
         rec["endpoints"] = [ep for ep in rec["endpoints"] if ep["network"] != net.name]
         if rec.get("ports") and not rec["endpoints"]:
+            from engine import portmap
+
             portmap.remove_rules(config, drop={rec["container_id"]})
             rec["ports"] = []
         _save_record(config, rec)
         _refresh_peer_hosts(config, {net.name}, skip=rec["container_id"])
 
 
-# ---- topology ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Link:
-    index: int
-    name: str
-    master: int
-    peer_index: int
-    operstate: str
-    mtu: int
-    mac: str
-    rx_bytes: int
-    tx_bytes: int
-    rx_packets: int
-    tx_packets: int
-
-
-_HH = struct.Struct("=HH").unpack_from
-_U32 = struct.Struct("=I").unpack_from
-_STATS4 = struct.Struct("=4Q").unpack_from
-
-
-def _dump_links(rt: Rtnl, master: int = 0, kind: str | None = None) -> list[_Link]:
-    """An RTM_GETLINK dump, filtered in the kernel by master ifindex and/or link kind, decoded sparingly.
-
-    The attribute walk is the hot loop (about 30 attributes per message), so it is written out
-    flat and stops once it has both the counters and the peer ifindex (IFLA_LINK, a veth's).
-    """
-    request = ifinfomsg()
-    if master:
-        request += nla(IFLA_MASTER, u32(master))
-    if kind:
-        request += nla(IFLA_LINKINFO, nla(IFLA_INFO_KIND, kind.encode()))
-    out = []
-    for msg in rt.dump(RTM_GETLINK, request):
-        index = struct.unpack_from("=i", msg, 4)[0]
-        name, mtu, link_master, peer, state, mac, stats = "", 0, 0, 0, 0, "", (0, 0, 0, 0)
-        offset, end = 16, len(msg)
-        while offset + 4 <= end:
-            length, attr = _HH(msg, offset)
-            if length < 4:
-                break
-            attr &= 0x3FFF
-            if attr == IFLA_STATS64:
-                stats = _STATS4(msg, offset + 4)
-                if peer:
-                    break
-            elif attr == IFLA_IFNAME:
-                name = bytes(msg[offset + 4 : offset + length]).rstrip(b"\0").decode()
-            elif attr == IFLA_MTU:
-                mtu = _U32(msg, offset + 4)[0]
-            elif attr == IFLA_MASTER:
-                link_master = _U32(msg, offset + 4)[0]
-            elif attr == IFLA_LINK:
-                peer = _U32(msg, offset + 4)[0]
-                if stats[0] or stats[1] or stats[2] or stats[3]:
-                    break
-            elif attr == IFLA_OPERSTATE:
-                state = msg[offset + 4]
-            elif attr == IFLA_ADDRESS:
-                mac = bytes(msg[offset + 4 : offset + length]).hex(":")
-            offset += (length + 3) & ~3
-        if master and link_master != master:
-            continue  # a kernel too old to filter
-        out.append(
-            _Link(
-                index, name, link_master, peer, OPERSTATES[state] if state < len(OPERSTATES) else str(state), mtu, mac,
-                rx_packets=stats[0], tx_packets=stats[1], rx_bytes=stats[2], tx_bytes=stats[3],
-            )
-        )
-    return out
-
-
-def _dump_ipv4_addrs(rt: Rtnl) -> dict[int, list[str]]:
-    addrs: dict[int, list[str]] = {}
-    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)):
-        _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
-        a = parse_attrs(msg, 8, {IFA_ADDRESS})
-        if IFA_ADDRESS in a:
-            addrs.setdefault(idx, []).append(f"{socket.inet_ntoa(bytes(a[IFA_ADDRESS]))}/{prefixlen}")
-    return addrs
-
-
 def topology(config: EngineConfig) -> list[BridgeInfo]:
-    """Every bridge of this root with its ports: one address dump, one dump of the host's bridges,
-    and per bridge one dump of its ports (filtered by the kernel, so other interfaces cost nothing).
+    """Every bridge of this root with its ports, read from netlink (see engine/topology.py)."""
+    from engine import topology as topo
 
-    Container IDs/names and eth0 addresses come from the endpoint records, matched by host veth
-    name, so no container namespace is entered (cheap enough for a 1 Hz refresh with hundreds of ports).
-    """
-    networks = {n.bridge: n for n in _all_networks(config)}
-    if config.bridge_name not in networks:
-        networks[config.bridge_name] = NetworkInfo(DEFAULT_NETWORK, "", config.bridge_name, "", "", "", default=True)
-    by_veth: dict[str, tuple[dict, dict]] = {}
-    for rec in _records_readonly(config):
-        for ep in rec.get("endpoints", []):
-            by_veth[ep["host_veth"]] = (rec, ep)
-    bridges: dict[int, BridgeInfo] = {}
-    with Rtnl() as rt:
-        addrs = _dump_ipv4_addrs(rt)
-        for link in _dump_links(rt, kind="bridge"):
-            net = networks.get(link.name)
-            if net is not None:
-                bridges[link.index] = BridgeInfo(
-                    link.name, net.name, link.index, link.operstate, link.mtu, link.mac,
-                    addrs.get(link.index, []), net.subnet, gateway=net.gateway,
-                )
-        for bridge in bridges.values():
-            for link in _dump_links(rt, master=bridge.ifindex):
-                rec, ep = by_veth.get(link.name, ({}, {}))
-                bridge.ports.append(
-                    PortInfo(
-                        link.name, link.index, link.peer_index, rec.get("container_id", ""), rec.get("name", ""),
-                        ep.get("ip", ""), ep.get("mac", ""), link.operstate,
-                        link.rx_bytes, link.tx_bytes, link.rx_packets, link.tx_packets,
-                    )
-                )
-    return sorted(bridges.values(), key=lambda b: (b.network != DEFAULT_NETWORK, b.name))
+    return topo.read(config)

@@ -4,7 +4,7 @@ Used by the lifecycle engineer's per-container monitor, a fresh single-threaded 
 is safe there. Do not call spawn_container/exec_in_container from a threaded process (the TUI);
 start a helper interpreter instead.
 
-spawn_container(spec, stdio, on_namespaces_ready) -> host pid
+spawn_container(spec, stdio, on_namespaces_ready, during_setup) -> host pid
     1. The caller unshares CLONE_NEWPID for its *children* only, forks, and restores its own
        pid_for_children with setns (so it can start the container again later, e.g. --restart).
        The child is PID 1 of the new pid namespace and a direct child of the caller (waitpid it).
@@ -16,6 +16,7 @@ spawn_container(spec, stdio, on_namespaces_ready) -> host pid
        on_namespaces_ready(pid) (plug the veth; a caller without cgroup_procs may join the cgroup
        here: the cgroup namespace is then unshared after it). If it raises, the child is killed
        and reaped and the exception propagates. Without it there is no round trip.
+       Then the parent runs during_setup(pid), if given, while the child goes on.
     4. Child: stdio on 0-2; setsid (and
        TIOCSCTTY with a tty); rootfs (see rootfs.py: overlay, pivot_root, /proc, /dev, /sys ro,
        binds, masked and read-only paths, --read-only); hostname; resolves the user inside the
@@ -36,8 +37,9 @@ exec_in_container(pid, argv, env, cwd, user, tty, stdio, cgroup_procs=..., capab
     has more than the container). Returns the exit status (wait=True, default) or the host pid
     (wait=False; then waitpid it). Same 126/127 mapping.
 
-prepare_ahead() does the container-independent part of the next spawn early (the host's cgroup
-layout, the default seccomp filter): a monitor forked ahead calls it while it waits.
+prepare_ahead() does the container-independent part of the next spawn early (a network namespace
+with `lo` up, the host's cgroup layout, the default seccomp filter): a monitor forked ahead calls
+it while it waits.
 
 resolve_user(rootfs, "name[:group]" | "uid[:gid]") and command_for(...) live in imageconfig.py
 (Docker's rules) and are re-exported here.
@@ -351,8 +353,16 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         # The cgroup namespace is rooted at the group the process is in when it unshares it: the
         # container's, once joined (by itself above, or by the parent during the handshake).
         cgroup_joined = bool(spec.cgroup_procs) or go_r < 0
+        if flags & syscalls.CLONE_NEWNET and prepared.netns >= 0:
+            syscalls.setns(prepared.netns, syscalls.CLONE_NEWNET)  # made ahead, `lo` already up
+            flags &= ~syscalls.CLONE_NEWNET
+            fresh_net = False
+        else:
+            fresh_net = bool(flags & syscalls.CLONE_NEWNET)
+        if prepared.netns >= 0:
+            os.close(prepared.netns)
         syscalls.unshare(flags | (syscalls.CLONE_NEWCGROUP if cgroup_joined else 0))
-        if flags & syscalls.CLONE_NEWNET:
+        if fresh_net:
             _loopback_up()
         if join_net is not None:
             net_fd = os.open(join_net, os.O_RDONLY | os.O_CLOEXEC)
@@ -451,6 +461,7 @@ class _Prepared:
 
     made: float = 0.0  # time.monotonic() when it was made
     cgroup_layout: tuple | None = None  # rootfs.host_cgroup_layout()
+    netns: int = -1  # a fresh network namespace with `lo` up (fd), for a process that wants one
 
 
 _ahead = _Prepared()
@@ -459,29 +470,61 @@ AHEAD_VALID_FOR = 5.0  # seconds: then the host's cgroup mounts are read again
 
 def prepare_ahead() -> None:
     """Do the part of the next spawn that needs no container now (a monitor forked ahead calls
-    this while it waits for its start context): the host's cgroup layout, Docker's default
-    seccomp filter and the capability count, so the container's first process does not."""
+    this while it waits for its start context): a network namespace with `lo` up (~0.6 ms in the
+    child otherwise), the host's cgroup layout, Docker's default seccomp filter and the
+    capability count, so the container's first process does not."""
     global _ahead
+    if _ahead.netns >= 0:
+        os.close(_ahead.netns)
     _ahead = _Prepared(time.monotonic(), rootfs_mod.host_cgroup_layout())
+    _ahead.netns = _new_net_namespace()
     security.seccomp_filter(security.DEFAULT_CAPABILITIES)
     security.last_cap()
 
 
 def _take_prepared() -> _Prepared:
-    """The work prepare_ahead did, once and while fresh; else nothing (the child does it)."""
+    """What prepare_ahead made, once (the layout only while fresh); else nothing (the child does it)."""
     global _ahead
     prepared, _ahead = _ahead, _Prepared()
     if time.monotonic() - prepared.made > AHEAD_VALID_FOR:
-        return _Prepared()
+        prepared.cgroup_layout = None
     return prepared
 
 
+def _new_net_namespace() -> int:
+    """An fd of a new network namespace with `lo` up; this process stays in its own."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.unshare(syscalls.CLONE_NEWNET)
+        try:
+            fd = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _loopback_up()
+            except BaseException:
+                os.close(fd)
+                raise
+        finally:
+            try:
+                syscalls.setns(own, syscalls.CLONE_NEWNET)
+            except OSError as exc:  # never go on in the wrong namespace (nothing suppresses this)
+                raise RuntimeError(f"cannot return to our network namespace: {exc}") from exc
+    finally:
+        os.close(own)
+    return fd
+
+
 def spawn_container(
-    spec: ProcessSpec, stdio: Stdio, on_namespaces_ready: Callable[[int], None] | None = None
+    spec: ProcessSpec,
+    stdio: Stdio,
+    on_namespaces_ready: Callable[[int], None] | None = None,
+    during_setup: Callable[[int], None] | None = None,
 ) -> int:
     """Start the container's first process; returns its host pid once execve succeeded.
 
     Without `on_namespaces_ready` the child goes straight on to exec (no round trip with us).
+    `during_setup(pid)` runs here while the child builds its root and drops its privileges (after
+    on_namespaces_ready): work of the caller's that would otherwise follow the exec. If either
+    raises, the child is killed and reaped (it never runs the user's process) and it propagates.
     """
     _validate(spec)
     prepared = _take_prepared()
@@ -490,7 +533,7 @@ def spawn_container(
     try:
         pid = _fork_in_pid_namespace(None)
     except BaseException as exc:
-        for fd in (msg_r, msg_w, go_r, go_w):
+        for fd in (msg_r, msg_w, go_r, go_w, prepared.netns):
             if fd >= 0:
                 os.close(fd)
         if isinstance(exc, OSError):
@@ -502,6 +545,8 @@ def spawn_container(
             os.close(go_w)
         _container_init(spec, stdio, msg_w, go_r, prepared)
         os._exit(127)  # not reached
+    if prepared.netns >= 0:
+        os.close(prepared.netns)  # the child's now (or unused: "host", "container:...")
     os.close(msg_w)
     if go_r >= 0:
         os.close(go_r)
@@ -515,6 +560,8 @@ def spawn_container(
             os.write(go_w, b"G")
             os.close(go_w)
             go_w = -1
+        if during_setup is not None:
+            during_setup(pid)
         message = channel.receive()
         if message is not None:
             raise _error_for(message)

@@ -1466,16 +1466,44 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         def on_namespaces_ready(pid: int) -> None:
             network.attach(config, plan, pid)
 
+        def record_running(pid: int) -> None:
+            """While the process builds its root (~5 ms): it runs once spawn_container returns."""
+            pid_start = state.process_start_ticks(pid)
+            settings = plan.settings() if plan is not None else {
+                "NetworkMode": mode, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Gateway": "",
+                "HostVeth": "", "Bridge": "", "Ports": {}, "Links": None, "Networks": {},
+            }
+
+            def running(r: ContainerRecord) -> None:
+                r.status = "running"
+                r.pid = pid
+                r.pid_start = pid_start
+                r.started_at = state.now_rfc3339()
+                r.exit_code = 0
+                r.error = ""
+                r.oom_killed = False
+                r.cgroup_paths = {k: str(v) for k, v in cg.paths.items()}
+                r.network = settings
+
+            state.update(config, record.id, running)
+            recorded.append(pid)
+
+        recorded: list[int] = []
         # Keep the cgroup-migration fast path open for the container process's join: ~0.1 ms
         # while a recent prime (the prepared monitor's, the caller's) still holds it open, and
         # otherwise the grace period the join would have waited for anyway. Its own namespace
         # set-up brings `lo` up; only a bridge needs us between that and its exec.
         _prime_cgroup_migration()
-        pid = process.spawn_container(spec, stdio, on_namespaces_ready if plan is not None else None)
+        pid = process.spawn_container(
+            spec, stdio, on_namespaces_ready if plan is not None else None, during_setup=record_running
+        )
     except BaseException:
         for fd in [*child_fds, *keep.values()]:
             os.close(fd)
         try:
+            if recorded:  # it never ran: the record as it was (the caller records the failure)
+                with _suppress():
+                    state.update(config, record.id, lambda r: _restore_run_fields(r, record))
             cg.destroy()
         finally:
             if plan is not None:
@@ -1483,27 +1511,16 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         raise
     for fd in child_fds:
         os.close(fd)
-    pid_start = state.process_start_ticks(pid)
-    settings = plan.settings() if plan is not None else {
-        "NetworkMode": mode, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Gateway": "",
-        "HostVeth": "", "Bridge": "", "Ports": {}, "Links": None, "Networks": {},
-    }
-
-    def running(r: ContainerRecord) -> None:
-        r.status = "running"
-        r.pid = pid
-        r.pid_start = pid_start
-        r.started_at = state.now_rfc3339()
-        r.exit_code = 0
-        r.error = ""
-        r.oom_killed = False
-        r.cgroup_paths = {k: str(v) for k, v in cg.paths.items()}
-        r.network = settings
-
-    state.update(config, record.id, running)
     handoff = {k: str(v) for k, v in keep.items()}
     handoff.update(pid=str(pid), oom=str(oom_base), log=str(record.log_path(config)))
     return handoff
+
+
+def _restore_run_fields(r: ContainerRecord, before: ContainerRecord) -> None:
+    """Undo _launch's "running" (recorded while the process set itself up) after it failed."""
+    for name in ("status", "pid", "pid_start", "started_at", "exit_code", "error", "oom_killed",
+                 "cgroup_paths", "network"):
+        setattr(r, name, getattr(before, name))
 
 
 def monitor_start(ctx: dict) -> None:

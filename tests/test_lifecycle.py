@@ -320,6 +320,22 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
 
 
+def test_failed_start_leaves_the_record_as_docker_does(engine: Engine) -> None:
+    # The monitor records "running" while the process builds its root (before its exec): when
+    # the exec then fails, the record is put back, with the error: still "created", no pid.
+    from engine import state
+
+    cid = engine.out("create", "--network", "none", "busybox", "no-such-command").strip()
+    before = state.load(engine.config, cid)
+    result = engine.cli("start", cid)
+    assert result.returncode != 0 and b"executable file not found" in result.stderr
+    after = state.load(engine.config, cid)
+    assert (after.status, after.exit_code, after.pid, after.monitor_pid) == ("created", 127, 0, 0)
+    assert after.started_at == before.started_at and after.cgroup_paths == before.cgroup_paths
+    assert "no-such-command" in after.error
+    engine.out("rm", cid)
+
+
 def test_durable_save_writes_both_files_into_a_new_directory(engine: Engine) -> None:
     from engine import state
 

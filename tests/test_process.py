@@ -350,6 +350,41 @@ def test_process_joins_its_cgroup_itself_before_its_namespaces(tmp_path: Path, b
         remove_cgroup(group)
 
 
+def _net_fds() -> set[str]:
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("net:"):
+            found.add(target)
+    return found
+
+
+def test_network_namespace_made_ahead_becomes_the_containers(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """prepare_ahead (a monitor forked ahead, while it waits) makes the namespace with `lo` up; the
+    next container gets it, and nobody else: the caller stays in its own and keeps no handle."""
+    from engine import process
+
+    own = os.readlink("/proc/self/ns/net")
+    process.prepare_ahead()
+    assert os.readlink("/proc/self/ns/net") == own
+    made = os.readlink(f"/proc/self/fd/{process._ahead.netns}")
+    assert made != own
+    script = "readlink /proc/self/ns/net; cat /sys/class/net/lo/flags"
+    result = run_spec(make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script]))
+    assert result.code == 0, result.err
+    assert result.out.split() == [made, "0x9"]  # IFF_UP | IFF_LOOPBACK
+    assert made not in _net_fds()
+    again = run_spec(make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script], name="b"))  # none made ahead
+    assert again.out.split()[0] not in (made, own) and again.out.split()[1] == "0x9"
+    process.prepare_ahead()
+    ahead = os.readlink(f"/proc/self/fd/{process._ahead.netns}")
+    host = run_spec(make_spec(tmp_path, busybox_rootfs, ["readlink", "/proc/self/ns/net"], name="h", network="host"))
+    assert host.out.strip() == own and ahead not in _net_fds()  # unused, and closed
+
+
 def test_umask_and_closed_caller_stdio(tmp_path: Path, busybox_rootfs: Path) -> None:
     """The engine's umask does not leak in; a caller without fds 0-2 still gets errors reported."""
     old = os.umask(0o077)

@@ -167,6 +167,16 @@ def _write(path: Path, value: str) -> None:
         os.close(fd)
 
 
+def _write_each(path: Path, values: list[str]) -> None:
+    """Several values into one file, a write(2) each (the kernel takes one rule per write)."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    try:
+        for value in values:
+            os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
 def _read(path: Path) -> str:
     with open(path, "rb") as f:
         return f.read().decode()
@@ -256,6 +266,21 @@ class Cgroup:
             raise
 
     def _mkdirs_v1(self, controller: str, leaf: Path) -> None:
+        """Create `leaf` (and any missing level above it); cpuset levels get cpus/mems first.
+
+        The parent usually exists already (and has its cpus/mems): one mkdir then, not one per level.
+        """
+        try:
+            leaf.mkdir()
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            self._mkdirs_v1_levels(controller, leaf)
+            return
+        if controller == "cpuset" and not _inherit_cpuset(leaf):
+            self._mkdirs_v1_levels(controller, leaf)  # a level above has none yet: fill from the top
+
+    def _mkdirs_v1_levels(self, controller: str, leaf: Path) -> None:
         """Create every level from the controller root to `leaf`; cpuset levels get cpus/mems first."""
         root = self.fs_root / controller
         rel = leaf.relative_to(root)
@@ -313,8 +338,7 @@ class Cgroup:
             else:
                 rules = default_device_rules() if devices_allow is None else devices_allow
                 _write(p["devices"] / "devices.deny", "a")
-                for rule in rules:
-                    _write(p["devices"] / "devices.allow", device_rule_line(rule))
+                _write_each(p["devices"] / "devices.allow", [device_rule_line(rule) for rule in rules])
 
     def _create_v2(self, res: Resources) -> None:
         leaf = self.paths["unified"]
@@ -537,11 +561,18 @@ def _check_cpuset(wanted: str, available_file: Path) -> None:
         raise InvalidArgument(f"Requested CPUs are not available - requested {wanted}, available: {available}")
 
 
-def _inherit_cpuset(directory: Path) -> None:
-    """A v1 cpuset group starts with empty cpus/mems, and no task may join it until both are set."""
+def _inherit_cpuset(directory: Path) -> bool:
+    """A v1 cpuset group starts with empty cpus/mems, and no task may join it until both are set.
+
+    False (nothing written) when the parent has none to give.
+    """
     for name in ("cpuset.cpus", "cpuset.mems"):
         if not _read(directory / name).strip():
-            _write(directory / name, _read(directory.parent / name).strip())
+            value = _read(directory.parent / name).strip()
+            if not value:
+                return False
+            _write(directory / name, value)
+    return True
 
 
 def _enable_v2_controllers(directory: Path) -> None:

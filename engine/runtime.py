@@ -1401,7 +1401,6 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         # mount namespace (engine.rootfs): they vanish with it, and no host mount has to propagate
         # to every other namespace and back out again (a host umount cost ~200 ms on a busy host).
         from engine.rootfs import BindMount, OverlayLayers
-        from engine.store import ImageStore
 
         rw = Path(record.rw_layer)
         overlay_type = OverlayLayers
@@ -1410,9 +1409,17 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             # The kernel leaves this marker after a volatile mount and refuses the next mount while
             # it exists; an --rm container's layer is disposable, so a restart after a crash may go on.
             shutil.rmtree(rw / "work" / "work" / "incompat", ignore_errors=True)
+        try:  # the store wrote the layer's lowerdir value next to it (Docker's overlay2 `lower` file)
+            lowerdir = (rw / "lower").read_text().strip()
+        except FileNotFoundError:
+            lowerdir = ""
+        if not lowerdir:
+            from engine.store import ImageStore
+
+            lowerdir = ImageStore(config).lowerdir_option(record.image_id)
         overlay = overlay_type(
             layers_dir=config.layers_dir,
-            lowerdir=ImageStore(config).lowerdir_option(record.image_id),
+            lowerdir=lowerdir,
             upperdir=rw / "diff",
             workdir=rw / "work",
         )

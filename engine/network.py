@@ -313,7 +313,7 @@ def default_network(config: EngineConfig) -> NetworkInfo:
         _save_network(config, net)
         return net
     if current is not None and current.bridge == config.bridge_name:
-        if not ipam.in_use(config, current.pool) and _bridge_missing(current.bridge):
+        if _bridge_missing(current.bridge) and not ipam.in_use(config, current.pool):
             used = _used_subnets(config, exclude=DEFAULT_NETWORK)
             if ipam.overlaps_any(ipam.IPv4Network(current.subnet), used):
                 current = None  # the host now uses it: choose again
@@ -556,24 +556,25 @@ def _configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
         rt.request(*requests)
 
 
-def _bridge_ready(net: NetworkInfo) -> int | None:
-    """The bridge's ifindex if it exists, is up and holds its gateway address (sysfs + one small dump)."""
-    base = Path("/sys/class/net", net.bridge)
+def _bridge_ready(rt: Rtnl, ep: Endpoint) -> int | None:
+    """The endpoint's bridge's ifindex if it exists, is up and holds its gateway address (sysfs +
+    one small dump; the endpoint carries the network's bridge, gateway and prefix)."""
+    base = Path("/sys/class/net", ep.bridge)
     try:
         index = int((base / "ifindex").read_text())
         if not int((base / "flags").read_text(), 16) & IFF_UP:
             return None
     except (OSError, ValueError):
         return None
-    want = socket.inet_aton(net.gateway)
-    with Rtnl() as rt:
-        for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)):
-            _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
-            if idx == index and prefixlen == net.prefixlen:
-                attrs = parse_attrs(msg, 8, {IFA_LOCAL})
-                if bytes(attrs.get(IFA_LOCAL, b"")) == want:
-                    return index
-    return None
+    want = socket.inet_aton(ep.gateway)
+    found = None
+    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)):
+        _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
+        if idx == index and prefixlen == ep.prefixlen:
+            attrs = parse_attrs(msg, 8, {IFA_LOCAL})
+            if bytes(attrs.get(IFA_LOCAL, b"")) == want:
+                found = index  # the dump is read to its end: the socket serves the next request
+    return found
 
 
 def bring_up_loopback(pid: int) -> None:
@@ -765,11 +766,11 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
         # Shared: another engine collecting abandoned bridges (exclusive) waits until our veth is in.
         with file_lock(ipam.HOST_LOCK, shared=True), Rtnl() as rt:
             for ep in plan.endpoints:
-                net = _load_network(config, ep.network)
-                if net is None:
-                    raise NotFound(f"network {ep.network} not found")
-                bridge_index = _bridge_ready(net)
+                bridge_index = _bridge_ready(rt, ep)
                 if bridge_index is None:  # first use, or someone took it down: the slow, careful path
+                    net = _load_network(config, ep.network)
+                    if net is None:
+                        raise NotFound(f"network {ep.network} not found")
                     bridge_index = _with_iproute(lambda ipr, n=net: _ensure_bridge(ipr, n, config))
                 if not _bridge_missing(ep.host_veth):
                     _rt_delete_link(rt, ep.host_veth)  # a leftover from a crash would block the name
@@ -869,11 +870,17 @@ def wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
             time.sleep(0.0005)
 
 
-def _detach_locked(config: EngineConfig, rec: dict, wait: bool = True) -> list[str]:
+def _detach_locked(config: EngineConfig, rec: dict, wait: bool = True, forget: bool = False) -> list[str]:
+    """Veths, port rules and the record's state; `forget`: the caller deletes the record next.
+
+    Host veths that an earlier detach(wait=False) of this process is deleting are not waited for
+    here: that caller waits for them (monitor_finish, after its other work).
+    """
     eps = _endpoints_of(rec)
     present = [ep.host_veth for ep in eps if not _bridge_missing(ep.host_veth)]
     going = [name for name in present if name in _unplugging]
     todo = [name for name in present if name not in _unplugging]
+    started: list[str] = []
     if todo and (_netns_alive(rec) or not rec.get("netns_inode")):
         # A namespace still alive, or an unknown one (a crash before attach finished): undo it now.
         with Rtnl() as rt:
@@ -883,7 +890,7 @@ def _detach_locked(config: EngineConfig, rec: dict, wait: bool = True) -> list[s
         # The namespace is dead (or held by a container sharing it, which must lose it as with
         # Docker): the kernel is or would be deleting the pairs; get them off the host sooner.
         _unplug_in_background(todo)
-        going += todo
+        started = todo
     if rec.get("ports"):
         from engine import portmap
 
@@ -896,13 +903,14 @@ def _detach_locked(config: EngineConfig, rec: dict, wait: bool = True) -> list[s
                 pass
     was_attached = rec.get("state") == "attached"
     rec.update(state="detached", pid=None)
-    _save_record(config, rec)
+    if was_attached or not forget:  # peers' hosts files are rebuilt from the saved records
+        _save_record(config, rec)
     if was_attached:
         _refresh_peer_hosts(config, {ep.network for ep in eps}, skip=rec["container_id"])
     if wait:
-        wait_links_gone(going)
+        wait_links_gone(started)
         return []
-    return going
+    return going + started
 
 
 def release(config: EngineConfig, container_id: str) -> None:
@@ -911,7 +919,7 @@ def release(config: EngineConfig, container_id: str) -> None:
         rec = _load_record(config, container_id)
         if rec is None:
             return
-        _detach_locked(config, rec)
+        _detach_locked(config, rec, forget=True)
         for ep in _endpoints_of(rec):
             net = _load_network(config, ep.network)
             if net is not None:

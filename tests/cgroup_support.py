@@ -21,6 +21,22 @@ def throwaway_cgroup_config(tmp_path: Path, fs_root: Path = CGROUP_ROOT) -> Iter
     assert not leftovers, f"cgroup parents left behind: {leftovers}"
 
 
+def parent_left_behind(config: EngineConfig, fs_root: Path = CGROUP_ROOT) -> list[str]:
+    """The directories of `config`'s cgroup parent that still exist, each with the groups inside.
+
+    What is found is then removed (processes inside killed), so that a failing check leaves nothing on the host.
+    """
+    found = []
+    for path in parent_dirs(config, fs_root).values():
+        if path.is_dir():
+            inside = sorted(e.name[:12] for e in path.iterdir() if e.is_dir())
+            found.append(f"{path} {inside}" if inside else str(path))
+    if found:
+        cleanup_orphans(config, set(), fs_root=fs_root)
+        remove_parent(config, fs_root=fs_root)
+    return found
+
+
 def spawn_in(cg: Cgroup, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
     """Start `argv` inside the group: the shell waits on stdin until it has been moved in, then execs."""
     proc = subprocess.Popen(["/bin/sh", "-c", 'read _; exec "$@"', "sh", *argv], stdin=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]

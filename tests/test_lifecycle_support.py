@@ -97,12 +97,16 @@ def engine_fixture(engine_config: EngineConfig, busybox_imported, tmp_path: Path
     config_file = tmp_path / "dockui-config.json"
     config_file.write_text(json.dumps({"cgroup_parent": engine_config.cgroup_parent, "bridge_name": engine_config.bridge_name}))
     env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
+    previous = os.environ.get("DOCKUI_CONFIG")  # the run's own (conftest's suite_cgroup_parent)
     os.environ["DOCKUI_CONFIG"] = str(config_file)  # for runtime calls made in-process
     eng = Engine(engine_config, env)
     try:
         yield eng
     finally:
-        os.environ.pop("DOCKUI_CONFIG", None)
+        if previous is None:
+            os.environ.pop("DOCKUI_CONFIG", None)
+        else:
+            os.environ["DOCKUI_CONFIG"] = previous
         _teardown(eng)
 
 

@@ -548,8 +548,10 @@ PRIME_INTERVAL = 0.004  # well inside one RCU grace period (~10 ms here)
 PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace period once
 
 
-def _read_control(control_r: int) -> dict | None:
+def _read_control(control_r: int, prime_target: str | None = "") -> dict | None:
     """The start context (one JSON object), or None when the CLI gave up (EOF before it came).
+
+    `prime_target`: see _prime_target (looked up here when not given).
 
     While it waits, this keeps the cgroup-migration fast path open (see _prime_cgroup_migration):
     a prime every PRIME_INTERVAL, for at most PRIME_FOR_AT_MOST, so that once the context arrives
@@ -560,7 +562,7 @@ def _read_control(control_r: int) -> dict | None:
     """
     import select
 
-    target = _prime_target()
+    target = _prime_target() if prime_target == "" else prime_target
     deadline = time.monotonic() + PRIME_FOR_AT_MOST
     data = b""
     while True:
@@ -750,24 +752,28 @@ def _prepared_monitor_child(
                     os.close(fd)
                 except OSError:
                     pass
+        # Looked up before the slow prime below starts: reading /proc/self/cgroup waits for the
+        # cgroup_mutex that the prime holds through its grace period.
+        prime_target = _prime_target()
         if os.fork():
             # The intermediate process, which nobody waits for until the CLI launches the monitor:
             # it takes the first, slow cgroup migration (a grace period, see _prime_cgroup_migration)
             # so that neither the CLI nor the monitor has to. No descriptor of the CLI's is open
             # here any more, so the monitor still sees EOF on the control pipe if the CLI gives up.
-            _prime_cgroup_migration()
+            _prime_cgroup_migration(prime_target)
             os._exit(0)
         os.chdir("/")
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
-        with _suppress():  # what stage 1 needs, loaded while the CLI writes the record
+        # What stage 1 needs before it can start anything, first: the CLI may send the context
+        # within ~10 ms (less than these imports take on a busy host).
+        with _suppress():
             import engine.cgroups  # noqa: F401
             import engine.hostsfiles  # noqa: F401
             import engine.imageconfig  # noqa: F401
             import engine.process  # noqa: F401
             import engine.rootfs  # noqa: F401
             import engine.security  # noqa: F401
-            import engine.store  # noqa: F401
 
             if bridge:
                 import engine.network  # noqa: F401
@@ -779,12 +785,11 @@ def _prepared_monitor_child(
                 import traceback
 
                 reconcile_failure = traceback.format_exc()
-        with _suppress():  # more of stage 1's work that needs no context, done ahead
-            monitor.ensure_bytecode()
+        with _suppress():  # the container-independent part of the spawn, done ahead
             from engine import process
 
             process.prepare_ahead()
-        message = _read_control(control_r)
+        message = _read_control(control_r, prime_target)
         os.close(control_r)
         if message is None:  # the CLI did not launch us: nothing to do
             code = 0
@@ -1494,6 +1499,9 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
 
             state.update(config, record.id, running)
             recorded.append(pid)
+            if hc.get("AutoRemove"):
+                with _suppress():  # what --rm's removal needs, loaded now rather than after the exit
+                    import engine.store  # noqa: F401
 
         recorded: list[int] = []
         # Keep the cgroup-migration fast path open for the container process's join: ~0.1 ms
@@ -1534,7 +1542,6 @@ def monitor_start(ctx: dict) -> None:
     """Stage 1: start the container, report, then become the small watch stage."""
     config = config_from_json(ctx["config"])
     cid = ctx["id"]
-    monitor.ensure_bytecode()
     me, me_start = os.getpid(), state.process_start_ticks(os.getpid())
 
     def claim(r: ContainerRecord) -> None:
@@ -1560,7 +1567,9 @@ def monitor_start(ctx: dict) -> None:
     ctx.update(handoff)
     if monitor.watch(ctx, grace=monitor.START_GRACE):
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
+        monitor.ensure_bytecode()  # for the next runs, after the exit went out (once per process)
     else:
+        monitor.ensure_bytecode()  # for the watch and finish stages' interpreters
         monitor.exec_stage("watch", ctx)
 
 

@@ -699,8 +699,8 @@ def prepare(
         return plan  # shares the other container's namespace and files
     if spec.ip is not None and mode == DEFAULT_NETWORK:
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
-    net = get_network(config, mode)
     with ipam.lock(config):
+        net = get_network(config, mode)
         old = _load_record(config, container_id) or {}
         extra_eps = [Endpoint(**ep) for ep in old.get("endpoints", []) if ep["network"] != net.name]
         endpoints = []

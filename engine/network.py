@@ -5,7 +5,7 @@ The life of a container's network, as the runtime drives it:
       picks the network, allocates the address (IPAM), refuses busy host ports, builds the
       /etc/hosts and /etc/resolv.conf text and the link environment, and records it all in
       <root>/network/endpoints/<id>.json (the record topology and reconcile read).
-  attach(config, plan, pid) -> NetworkAttachment   from spawn_container's on_namespaces_ready:
+  attach(config, plan, pid)   from spawn_container's on_namespaces_ready:
       creates the bridge if needed, a veth pair (host end `veth<7 hex>` on the bridge, the other
       end created directly inside the container's namespace as eth0), configures eth0 and lo from a
       netlink socket opened inside that namespace, and installs the DNAT rules.
@@ -25,10 +25,10 @@ and topology are imported where used). State changes happen under one flock per 
 
 from __future__ import annotations
 
+import _socket  # the C module: socket.py would load selectors & co. (~3 ms) into every monitor
 import ctypes
 import errno
 import os
-import socket
 import struct
 import time
 import zlib
@@ -170,17 +170,6 @@ class NetworkPlan:
                 for ep in self.endpoints
             },
         }
-
-
-@dataclass
-class NetworkAttachment:
-    """What attach() did: the host-side interfaces and how long it took."""
-
-    container_id: str
-    pid: int
-    host_veths: list[str]
-    host_ifindexes: list[int]
-    seconds: float
 
 
 @dataclass
@@ -423,7 +412,7 @@ def _setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-def _netns_socket(pid: int, raw: bool = False, ifnames: list[str] = ()) -> tuple[socket.socket, list[int]]:  # type: ignore[assignment]
+def _netns_socket(pid: int, raw: bool = False, ifnames: list[str] = ()) -> tuple[_socket.socket, list[int]]:  # type: ignore[assignment]
     """A netlink socket living in `pid`'s network namespace, and the ifindexes of `ifnames` there.
 
     The socket's namespace is fixed when it is created, so this thread visits the namespace just
@@ -438,9 +427,9 @@ def _netns_socket(pid: int, raw: bool = False, ifnames: list[str] = ()) -> tuple
         try:
             _setns(target)
             try:
-                kind = socket.SOCK_RAW if raw else socket.SOCK_DGRAM
-                sock = socket.socket(socket.AF_NETLINK, kind | socket.SOCK_CLOEXEC, 0)
-                return sock, [socket.if_nametoindex(name) for name in ifnames]
+                kind = _socket.SOCK_RAW if raw else _socket.SOCK_DGRAM
+                sock = _socket.socket(_socket.AF_NETLINK, kind | _socket.SOCK_CLOEXEC, 0)
+                return sock, [_socket.if_nametoindex(name) for name in ifnames]
             finally:
                 _setns(own)
         finally:
@@ -544,14 +533,14 @@ def _configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
     sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints])
     requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
-        packed = socket.inet_aton(ep.ip)
-        addr = struct.pack("=BBBBI", socket.AF_INET, ep.prefixlen, 0, 0, index)
+        packed = _socket.inet_aton(ep.ip)
+        addr = struct.pack("=BBBBI", _socket.AF_INET, ep.prefixlen, 0, 0, index)
         requests.append((RTM_NEWADDR, CREATE, addr + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)))
         requests.append((RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP)))
     if endpoints:
         # rtmsg: AF_INET, dst_len 0, src_len 0, tos 0, main table, proto boot, scope universe, unicast
-        route = struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-        requests.append((RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, socket.inet_aton(endpoints[0].gateway))))
+        route = struct.pack("=BBBBBBBBI", _socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
+        requests.append((RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, _socket.inet_aton(endpoints[0].gateway))))
     with Rtnl(sock) as rt:
         rt.request(*requests)
 
@@ -566,9 +555,9 @@ def _bridge_ready(rt: Rtnl, ep: Endpoint) -> int | None:
             return None
     except (OSError, ValueError):
         return None
-    want = socket.inet_aton(ep.gateway)
+    want = _socket.inet_aton(ep.gateway)
     found = None
-    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)):
+    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", _socket.AF_INET, 0, 0, 0, 0)):
         _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
         if idx == index and prefixlen == ep.prefixlen:
             attrs = parse_attrs(msg, 8, {IFA_LOCAL})
@@ -753,13 +742,12 @@ def prepare(
     return plan
 
 
-def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachment:
+def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
     """Plug the container (its namespaces already made, its process not yet exec'd) into its networks."""
-    start = time.perf_counter()
     if not plan.endpoints:
         if plan.mode == "none":
             bring_up_loopback(pid)
-        return NetworkAttachment(plan.container_id, pid, [], [], time.perf_counter() - start)
+        return
     created: list[str] = []
     indexes: list[int] = []
     try:
@@ -794,7 +782,6 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> NetworkAttachme
             rec.update(state="attached", pid=pid, host_ifindexes=indexes, netns_inode=_netns_inode(pid))
             _save_record(config, rec)
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
-    return NetworkAttachment(plan.container_id, pid, created, indexes, time.perf_counter() - start)
 
 
 def _undo(config: EngineConfig, container_id: str, veths: list[str], had_ports: bool) -> None:

@@ -10,8 +10,8 @@ pyroute2.
 
 from __future__ import annotations
 
+import _socket  # the C module: socket.py would load selectors & co. (~3 ms) into every monitor
 import os
-import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -35,7 +35,7 @@ def nla(kind: int, payload: bytes) -> bytes:
 
 
 def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return struct.pack("=BxHiII", socket.AF_UNSPEC, 0, index, flags, change)
+    return struct.pack("=BxHiII", _socket.AF_UNSPEC, 0, index, flags, change)
 
 
 def u32(value: int) -> bytes:
@@ -45,8 +45,8 @@ def u32(value: int) -> bytes:
 class Rtnl:
     """A NETLINK_ROUTE socket that sends batches of requests and checks every acknowledgement."""
 
-    def __init__(self, sock: socket.socket | None = None) -> None:
-        self.sock = sock or socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    def __init__(self, sock: _socket.socket | None = None) -> None:
+        self.sock = sock or _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, 0)
         self.sock.bind((0, 0))
         self.seq = int(time.time()) & 0xFFFF
 

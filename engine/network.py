@@ -51,6 +51,7 @@ from engine.rtnetlink import (
     IFLA_LINKINFO,
     IFLA_MASTER,
     IFLA_MTU,
+    IFLA_NET_NS_FD,
     IFLA_NET_NS_PID,
     NLM_F_ACK,
     NLM_F_REQUEST,
@@ -412,18 +413,24 @@ def _setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-def _netns_socket(pid: int, raw: bool = False, ifnames: list[str] = ()) -> tuple[_socket.socket, list[int]]:  # type: ignore[assignment]
-    """A netlink socket living in `pid`'s network namespace, and the ifindexes of `ifnames` there.
+def _netns_socket(
+    pid: int, raw: bool = False, ifnames: list[str] = (), netns: int | None = None  # type: ignore[assignment]
+) -> tuple[_socket.socket, list[int]]:
+    """A netlink socket living in `pid`'s network namespace (or the namespace fd `netns`), and the
+    ifindexes of `ifnames` there.
 
     The socket's namespace is fixed when it is created, so this thread visits the namespace just
     long enough to create it (setns affects only the calling thread for a net namespace).
     """
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        try:
-            target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise DockuiError(f"process {pid} is gone: cannot configure its network") from None
+        if netns is not None:
+            target = os.dup(netns)
+        else:
+            try:
+                target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise DockuiError(f"process {pid} is gone: cannot configure its network") from None
         try:
             _setns(target)
             try:
@@ -507,11 +514,13 @@ def _delete_link(ipr, name: str) -> bool:  # noqa: ANN001
     return True
 
 
-def _create_veth(rt: Rtnl, ep: Endpoint, bridge_index: int, pid: int) -> None:
-    """One RTM_NEWLINK: host end on the bridge and up, peer created directly in the container's netns."""
+def _create_veth(rt: Rtnl, ep: Endpoint, bridge_index: int, pid: int, netns: int | None = None) -> None:
+    """One RTM_NEWLINK: host end on the bridge and up, peer created directly in the container's netns
+    (`pid`'s, or the namespace fd `netns`)."""
     mac = bytes.fromhex(ep.mac.replace(":", ""))
     peer = ifinfomsg() + nla(IFLA_IFNAME, ep.ifname.encode() + b"\0") + nla(IFLA_ADDRESS, mac)
-    peer += nla(IFLA_MTU, u32(ep.mtu)) + nla(IFLA_NET_NS_PID, u32(pid))
+    where = nla(IFLA_NET_NS_FD, u32(netns)) if netns is not None else nla(IFLA_NET_NS_PID, u32(pid))
+    peer += nla(IFLA_MTU, u32(ep.mtu)) + where
     linkinfo = nla(IFLA_INFO_KIND, b"veth") + nla(IFLA_INFO_DATA, nla(VETH_INFO_PEER, peer))
     body = ifinfomsg(flags=IFF_UP, change=IFF_UP) + nla(IFLA_IFNAME, ep.host_veth.encode() + b"\0")
     body += nla(IFLA_MTU, u32(ep.mtu)) + nla(IFLA_MASTER, u32(bridge_index)) + nla(IFLA_LINKINFO, linkinfo)
@@ -528,9 +537,9 @@ def _rt_delete_link(rt: Rtnl, name: str) -> bool:
     return True
 
 
-def _configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
+def _configure_inside(pid: int, endpoints: list[Endpoint], netns: int | None = None) -> None:
     """lo up; each eth<N> addressed and up; the default route via the first network's gateway."""
-    sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints])
+    sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints], netns=netns)
     requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
         packed = _socket.inet_aton(ep.ip)
@@ -742,8 +751,12 @@ def prepare(
     return plan
 
 
-def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
-    """Plug the container (its namespaces already made, its process not yet exec'd) into its networks."""
+def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None = None) -> None:
+    """Plug the container (its namespaces already made, its process not yet exec'd) into its networks.
+
+    `netns`: an fd of the network namespace the process is in or will join before its exec (e.g.
+    one made ahead, see process.prepare_ahead), so this need not wait until the process is in it.
+    """
     if not plan.endpoints:
         if plan.mode == "none":
             bring_up_loopback(pid)
@@ -762,10 +775,10 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
                     bridge_index = _with_iproute(lambda ipr, n=net: _ensure_bridge(ipr, n, config))
                 if not _bridge_missing(ep.host_veth):
                     _rt_delete_link(rt, ep.host_veth)  # a leftover from a crash would block the name
-                _create_veth(rt, ep, bridge_index, pid)
+                _create_veth(rt, ep, bridge_index, pid, netns)
                 created.append(ep.host_veth)
                 indexes.append(int(Path("/sys/class/net", ep.host_veth, "ifindex").read_text()))
-        _configure_inside(pid, plan.endpoints)
+        _configure_inside(pid, plan.endpoints, netns)
         if plan.ports:
             from engine import portmap
 
@@ -779,7 +792,8 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
     with ipam.lock(config):
         rec = _load_record(config, plan.container_id)
         if rec is not None:
-            rec.update(state="attached", pid=pid, host_ifindexes=indexes, netns_inode=_netns_inode(pid))
+            inode = os.fstat(netns).st_ino if netns is not None else _netns_inode(pid)
+            rec.update(state="attached", pid=pid, host_ifindexes=indexes, netns_inode=inode)
             _save_record(config, rec)
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
 

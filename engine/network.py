@@ -751,18 +751,18 @@ def prepare(
     return plan
 
 
-def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None = None) -> None:
+def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None = None, record: bool = True) -> None:
     """Plug the container (its namespaces already made, its process not yet exec'd) into its networks.
 
     `netns`: an fd of the network namespace the process is in or will join before its exec (e.g.
     one made ahead, see process.prepare_ahead), so this need not wait until the process is in it.
+    `record=False`: the caller calls record_attached itself, later (off its critical path).
     """
     if not plan.endpoints:
         if plan.mode == "none":
             bring_up_loopback(pid)
         return
     created: list[str] = []
-    indexes: list[int] = []
     try:
         # Shared: another engine collecting abandoned bridges (exclusive) waits until our veth is in.
         with file_lock(ipam.HOST_LOCK, shared=True), Rtnl() as rt:
@@ -777,7 +777,6 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None 
                     _rt_delete_link(rt, ep.host_veth)  # a leftover from a crash would block the name
                 _create_veth(rt, ep, bridge_index, pid, netns)
                 created.append(ep.host_veth)
-                indexes.append(int(Path("/sys/class/net", ep.host_veth, "ifindex").read_text()))
         _configure_inside(pid, plan.endpoints, netns)
         if plan.ports:
             from engine import portmap
@@ -789,11 +788,20 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None 
         if isinstance(exc, DockuiError):
             raise
         raise DockuiError(f"network set-up failed: {exc}") from exc
+    if record:
+        record_attached(config, plan, pid, netns)
+
+
+def record_attached(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None = None) -> None:
+    """The endpoint record says "attached" (pid, namespace inode): what reconcile, links and peers'
+    hosts files go by. Until then the record is "prepared", in flight while its preparer lives."""
+    if not plan.endpoints:
+        return
     with ipam.lock(config):
         rec = _load_record(config, plan.container_id)
         if rec is not None:
             inode = os.fstat(netns).st_ino if netns is not None else _netns_inode(pid)
-            rec.update(state="attached", pid=pid, host_ifindexes=indexes, netns_inode=inode)
+            rec.update(state="attached", pid=pid, netns_inode=inode)
             _save_record(config, rec)
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
 

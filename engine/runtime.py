@@ -1376,6 +1376,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}
     child_fds: list = []
     keep: dict = {}
+    recorded: list[int] = []  # the pid, once record_running wrote it (undone if the start fails)
     try:
         if kind == "bridge":
             from engine import network
@@ -1503,7 +1504,6 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
                 with _suppress():  # what --rm's removal needs, loaded now rather than after the exit
                     import engine.store  # noqa: F401
 
-        recorded: list[int] = []
         # Keep the cgroup-migration fast path open for the container process's join: ~0.1 ms
         # while a recent prime (the prepared monitor's, the caller's) still holds it open, and
         # otherwise the grace period the join would have waited for anyway. Its own namespace

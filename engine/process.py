@@ -38,9 +38,8 @@ exec_in_container(pid, argv, env, cwd, user, tty, stdio, cgroup_procs=..., capab
     (wait=False; then waitpid it). Same 126/127 mapping.
 
 prepare_ahead() does the container-independent part of the next spawn early (a network namespace
-with `lo` up, the host's cgroup layout, the default seccomp filter, and step 1 itself: the fork of
-the container's process, which then waits on a socket for the spec and its stdio descriptors): a
-monitor forked ahead calls it while it waits for its context.
+with `lo` up, the host's cgroup layout, the default seccomp filter): a monitor forked ahead calls
+it while it waits.
 
 resolve_user(rootfs, "name[:group]" | "uid[:gid]") and command_for(...) live in imageconfig.py
 (Docker's rules) and are re-exported here.
@@ -58,7 +57,7 @@ import struct
 import termios
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import rootfs as rootfs_mod
@@ -157,6 +156,12 @@ class _Channel:
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
+
+
+def _send(fd: int, message: dict) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
 
 
 class _ChildFailure(Exception):
@@ -466,15 +471,6 @@ class _Prepared:
         self.made = made  # time.monotonic() when it was made
         self.cgroup_layout = cgroup_layout  # rootfs.host_cgroup_layout()
         self.netns = -1  # a fresh network namespace with `lo` up (fd), for a process that wants one
-        self.zygote: _Zygote | None = None  # the container's process, forked ahead
-
-    def discard(self) -> None:
-        if self.netns >= 0:
-            os.close(self.netns)
-            self.netns = -1
-        if self.zygote is not None:
-            self.zygote.dismiss()
-            self.zygote = None
 
 
 _ahead = _Prepared()
@@ -485,15 +481,14 @@ def prepare_ahead() -> None:
     """Do the part of the next spawn that needs no container now (a monitor forked ahead calls
     this while it waits for its start context): a network namespace with `lo` up (~0.6 ms in the
     child otherwise), the host's cgroup layout, Docker's default seccomp filter and the
-    capability count, and the fork of the container's process itself (~1-2 ms: a big
-    interpreter's fork and the child's first steps), which then waits for its spec."""
+    capability count, so the container's first process does not."""
     global _ahead
-    _ahead.discard()
+    if _ahead.netns >= 0:
+        os.close(_ahead.netns)
     _ahead = _Prepared(time.monotonic(), rootfs_mod.host_cgroup_layout())
     _ahead.netns = _new_net_namespace()
     security.seccomp_filter(security.DEFAULT_CAPABILITIES)
     security.last_cap()
-    _ahead.zygote = _fork_zygote(_ahead.netns)  # last: it inherits everything above
 
 
 def _take_prepared() -> _Prepared:
@@ -503,134 +498,6 @@ def _take_prepared() -> _Prepared:
     if time.monotonic() - prepared.made > AHEAD_VALID_FOR:
         prepared.cgroup_layout = None
     return prepared
-
-
-class _Zygote:
-    """The next container's process, forked ahead: PID 1 of its own pid namespace and our child,
-    it waits on a socket for its spec and stdio (_zygote_main); EOF there makes it exit."""
-
-    def __init__(self, pid: int, sock: _socket.socket) -> None:
-        self.pid = pid
-        self.sock = sock  # our end
-
-    def dismiss(self) -> None:
-        """Not used after all: it sees EOF and exits at once; reaped here."""
-        self.sock.close()
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-
-
-def _fork_zygote(netns: int) -> _Zygote:
-    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)  # close-on-exec, both
-    try:
-        pid = _fork_in_pid_namespace(None)
-    except BaseException:
-        ours.close()
-        theirs.close()
-        raise
-    if pid == 0:
-        try:
-            _zygote_main(theirs.detach(), netns)
-        finally:
-            os._exit(127)
-    theirs.close()
-    return _Zygote(pid, ours)
-
-
-def _zygote_main(sock: int, netns: int) -> None:
-    """The forked-ahead process: wait for the spec, then be the container's init (never returns)."""
-    # Nothing of the monitor's stays open here (its status pipe to the CLI above all: that must
-    # see EOF when the monitor dies) but our socket and the namespace made for us.
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in (sock, netns):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    try:
-        data, fds = _receive(sock)
-        if data is None:
-            os._exit(0)  # not used (or the monitor died): never a container
-        wire = json.loads(data)
-        spec = _spec_from_wire(wire["spec"])
-        stdio = tuple(None if index < 0 else fds[index] for index in wire["stdio"])
-        if not wire["layout_fresh"]:
-            _ahead.cgroup_layout = None
-        go = fcntl.fcntl(sock, fcntl.F_DUPFD_CLOEXEC, 3) if wire["handshake"] else -1
-    except BaseException as exc:  # noqa: BLE001 - to the parent, as any failure of the child
-        _child_report(sock, exc)
-        os._exit(127)
-    _container_init(spec, stdio, sock, go, _ahead)  # type: ignore[arg-type]
-
-
-def _receive(sock: int) -> tuple[bytes | None, list[int]]:
-    """One newline-terminated message and the descriptors sent with it (close-on-exec)."""
-    conn = _socket.socket(fileno=sock)
-    try:
-        data, fds = b"", []
-        while not data.endswith(b"\n"):
-            chunk, ancillary, _, _ = conn.recvmsg(65536, _socket.CMSG_SPACE(4 * 3), _socket.MSG_CMSG_CLOEXEC)
-            if not chunk:
-                return None, []
-            for level, kind, payload in ancillary:
-                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-                    fds += struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4])
-            data += chunk
-        return data, fds
-    finally:
-        conn.detach()
-
-
-def _send(fd: int, message: dict, fds: list[int] | None = None) -> None:
-    """One JSON line (with `fds`, over a unix socket)."""
-    data = (json.dumps(message) + "\n").encode()
-    if fds:
-        conn = _socket.socket(fileno=fd)
-        try:
-            sent = conn.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
-        finally:
-            conn.detach()
-        data = data[sent:]
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _spec_to_wire(spec: ProcessSpec) -> dict:
-    wire = {f.name: getattr(spec, f.name) for f in fields(ProcessSpec)}
-    for name in ("rootfs", "hosts_file", "hostname_file", "resolv_conf"):
-        if wire[name] is not None:
-            wire[name] = str(wire[name])
-    wire["cgroup_procs"] = [str(p) for p in spec.cgroup_procs]
-    wire["mounts"] = [[str(m.source), m.destination, m.readonly] for m in spec.mounts]
-    if spec.overlay is not None:
-        o = spec.overlay
-        wire["overlay"] = [str(o.layers_dir), o.lowerdir, str(o.upperdir), str(o.workdir), o.options()]
-    return wire
-
-
-def _spec_from_wire(wire: dict) -> ProcessSpec:
-    for name in ("rootfs", "hosts_file", "hostname_file", "resolv_conf"):
-        if wire[name] is not None:
-            wire[name] = Path(wire[name])
-    wire["cgroup_procs"] = [Path(p) for p in wire["cgroup_procs"]]
-    wire["mounts"] = [BindMount(Path(source), dest, readonly) for source, dest, readonly in wire["mounts"]]
-    if wire["overlay"] is not None:
-        wire["overlay"] = _SentOverlay(*wire["overlay"])
-    return ProcessSpec(**wire)
-
-
-class _SentOverlay(OverlayLayers):
-    """An overlay received from the monitor: its mount options exactly as the sender made them."""
-
-    def __init__(self, layers_dir: str, lowerdir: str, upperdir: str, workdir: str, options: str) -> None:
-        super().__init__(Path(layers_dir), lowerdir, Path(upperdir), Path(workdir))
-        self.sent_options = options
-
-    def options(self) -> str:
-        return self.sent_options
 
 
 def _new_net_namespace() -> int:
@@ -670,35 +537,28 @@ def spawn_container(
     """
     _validate(spec)
     prepared = _take_prepared()
-    handshake = on_namespaces_ready is not None
-    pid = _hand_to_zygote(prepared, spec, stdio, handshake)
-    if pid:
-        # The channel is the zygote's socket: its messages in, our "G" out.
-        msg_r = prepared.zygote.sock.detach()  # type: ignore[union-attr]
-        go_w = fcntl.fcntl(msg_r, fcntl.F_DUPFD_CLOEXEC, 3) if handshake else -1
-    else:
-        msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
-        go_r, go_w = os.pipe2(os.O_CLOEXEC) if handshake else (-1, -1)
-        try:
-            pid = _fork_in_pid_namespace(None)
-        except BaseException as exc:
-            for fd in (msg_r, msg_w, go_r, go_w, prepared.netns):
-                if fd >= 0:
-                    os.close(fd)
-            if isinstance(exc, OSError):
-                raise DockuiError(f"cannot create the container's pid namespace: {exc.strerror}") from exc
-            raise
-        if pid == 0:
-            os.close(msg_r)
-            if go_w >= 0:
-                os.close(go_w)
-            _container_init(spec, stdio, msg_w, go_r, prepared)
-            os._exit(127)  # not reached
-        os.close(msg_w)
-        if go_r >= 0:
-            os.close(go_r)
+    msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC) if on_namespaces_ready is not None else (-1, -1)
+    try:
+        pid = _fork_in_pid_namespace(None)
+    except BaseException as exc:
+        for fd in (msg_r, msg_w, go_r, go_w, prepared.netns):
+            if fd >= 0:
+                os.close(fd)
+        if isinstance(exc, OSError):
+            raise DockuiError(f"cannot create the container's pid namespace: {exc.strerror}") from exc
+        raise
+    if pid == 0:
+        os.close(msg_r)
+        if go_w >= 0:
+            os.close(go_w)
+        _container_init(spec, stdio, msg_w, go_r, prepared)
+        os._exit(127)  # not reached
     if prepared.netns >= 0:
         os.close(prepared.netns)  # the child's now (or unused: "host", "container:...")
+    os.close(msg_w)
+    if go_r >= 0:
+        os.close(go_r)
     channel = _Channel(msg_r)
     try:
         if on_namespaces_ready is not None:
@@ -722,28 +582,6 @@ def spawn_container(
         if go_w >= 0:
             os.close(go_w)
     return pid
-
-
-def _hand_to_zygote(prepared: _Prepared, spec: ProcessSpec, stdio: Stdio, handshake: bool) -> int:
-    """Send the spec and stdio to the process forked ahead: its pid, or 0 (none, or it is gone)."""
-    zygote = prepared.zygote
-    if zygote is None:
-        return 0
-    fds: list[int] = []
-    index = []
-    for fd in stdio:
-        if fd is not None and fd not in fds:
-            fds.append(fd)
-        index.append(-1 if fd is None else fds.index(fd))
-    wire = {"spec": _spec_to_wire(spec), "stdio": index, "handshake": handshake,
-            "layout_fresh": prepared.cgroup_layout is not None}
-    try:
-        _send(zygote.sock.fileno(), wire, fds)
-    except OSError:
-        prepared.zygote = None
-        zygote.dismiss()  # it died: fork a fresh one
-        return 0
-    return zygote.pid
 
 
 # ---- exec -----------------------------------------------------------------------------------

@@ -385,39 +385,6 @@ def test_network_namespace_made_ahead_becomes_the_containers(tmp_path: Path, bus
     assert host.out.strip() == own and ahead not in _net_fds()  # unused, and closed
 
 
-def test_process_forked_ahead_becomes_the_container(tmp_path: Path, busybox_rootfs: Path) -> None:
-    """prepare_ahead forks the container's process (it waits for its spec and stdio on a socket):
-    the next spawn uses it, errors still come back mapped, and one not used is reaped."""
-    from engine import process
-
-    process.prepare_ahead()
-    first = process._ahead.zygote
-    assert first is not None and os.waitpid(first.pid, os.WNOHANG) == (0, 0)  # waiting, not gone
-    process.prepare_ahead()  # made again: the first one is told to go (EOF) and reaped
-    with pytest.raises(ChildProcessError):
-        os.waitpid(first.pid, os.WNOHANG)
-    zygote = process._ahead.zygote
-    assert zygote is not None
-    # Once settled, it holds nothing of ours but its socket and namespace (not, e.g., the pipe a
-    # CLI waits on for the monitor's report): 0-2 and those two.
-    deadline = time.monotonic() + 5
-    while len(os.listdir(f"/proc/{zygote.pid}/fd")) > 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    held = {os.readlink(f"/proc/{zygote.pid}/fd/{n}") for n in os.listdir(f"/proc/{zygote.pid}/fd") if int(n) > 2}
-    assert len(held) == 2 and any(t.startswith("socket:") for t in held) and any(t.startswith("net:") for t in held)
-    result = run(tmp_path, busybox_rootfs, "echo $$; echo out; echo err >&2; exit 5")
-    assert (result.code, result.out, result.err) == (5, "1\nout\n", "err\n")
-    with pytest.raises(ChildProcessError):
-        os.waitpid(zygote.pid, os.WNOHANG)  # it was the container (run_spec reaped it)
-    process.prepare_ahead()
-    zygote = process._ahead.zygote
-    with pytest.raises(CommandNotFound):
-        spawn_container(make_spec(tmp_path, busybox_rootfs, ["no-such-command"], name="b"), (None, None, None))
-    with pytest.raises(ChildProcessError):
-        os.waitpid(zygote.pid, os.WNOHANG)  # killed and reaped
-    assert process._ahead.zygote is None
-
-
 def test_umask_and_closed_caller_stdio(tmp_path: Path, busybox_rootfs: Path) -> None:
     """The engine's umask does not leak in; a caller without fds 0-2 still gets errors reported."""
     old = os.umask(0o077)

@@ -487,7 +487,7 @@ def prepare_ahead() -> None:
         os.close(_ahead.netns)
     _ahead = _Prepared(time.monotonic(), rootfs_mod.host_cgroup_layout())
     _ahead.netns = _new_net_namespace()
-    security.seccomp_filter(security.DEFAULT_CAPABILITIES)
+    security.seccomp_fprog(security.DEFAULT_CAPABILITIES)
     security.last_cap()
 
 

@@ -548,6 +548,9 @@ PRIME_INTERVAL = 0.004  # well inside one RCU grace period (~10 ms here)
 PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace period once
 
 
+_primed_ahead = False  # this monitor was forked ahead and kept the migration fast path open itself
+
+
 def _read_control(control_r: int, prime_target: str | None = "") -> dict | None:
     """The start context (one JSON object), or None when the CLI gave up (EOF before it came).
 
@@ -794,13 +797,19 @@ def _prepared_monitor_child(
         if message is None:  # the CLI did not launch us: nothing to do
             code = 0
             return
+        global _primed_ahead
+        _primed_ahead = True
         log_fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         os.dup2(log_fd, 2)
         os.close(log_fd)
         if reconcile_failure:
             print(f"reconcile failed: {reconcile_failure}", file=sys.stderr)
-        os.environ.clear()
-        os.environ.update(message["env"])
+        env = message["env"]  # the CLI's (we were forked from it) with a few changes: just those
+        for key in [k for k in os.environ if k not in env]:
+            del os.environ[key]
+        for key, value in env.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
         code = monitor.main(message["argv"])
     except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
         import traceback
@@ -1369,8 +1378,10 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     kind = network_kind(mode)
     cg = cgroups.open_cgroup(config, record.id)
     cg.create(resources_of(hc), privileged=bool(hc.get("Privileged")))
-    _report_progress(ctx, CGROUP_READY_LINE)
-    _prime_cgroup_migration()  # keeps a prepared monitor's fast path open through network.prepare
+    if not _primed_ahead:
+        _report_progress(ctx, CGROUP_READY_LINE)  # the caller primes (see start); one forked ahead did
+    if kind == "bridge":
+        _prime_cgroup_migration()  # keeps the fast path open through network.prepare
     plan = None
     network_value = kind
     files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}

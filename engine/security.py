@@ -389,10 +389,23 @@ def install_seccomp(caps: list[str] | tuple[str, ...]) -> bool:
 
     Needs no_new_privs or CAP_SYS_ADMIN; the container's init calls it before dropping caps.
     """
-    data = seccomp_filter(caps)
-    if data is None:
+    fprog = seccomp_fprog(caps)
+    if fprog is None:
         return False
-    buffer = ctypes.create_string_buffer(data, len(data))
-    fprog = _SockFprog(len(data) // ctypes.sizeof(_SockFilter), ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))
     syscalls.prctl(syscalls.PR_SET_SECCOMP, syscalls.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
     return True
+
+
+_programs: dict[bytes, tuple] = {}
+
+
+def seccomp_fprog(caps: list[str] | tuple[str, ...]) -> _SockFprog | None:
+    """The struct sock_fprog for seccomp_filter(caps), kept with its buffer (made once)."""
+    data = seccomp_filter(caps)
+    if data is None:
+        return None
+    if data not in _programs:
+        buffer = ctypes.create_string_buffer(data, len(data))
+        fprog = _SockFprog(len(data) // ctypes.sizeof(_SockFilter), ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))
+        _programs[data] = (fprog, buffer)
+    return _programs[data][0]

@@ -1687,10 +1687,18 @@ def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, cod
             r.restart_count += 1
         else:
             r.monitor_pid = r.monitor_start = 0
+            if r.host_config.get("AutoRemove"):
+                r.status = "removing"  # --rm: as `remove` would mark it, in the same locked update
 
     try:
         record = state.update(config, cid, exited)
     except NotFound:
+        return
+    if record.status == "removing":
+        try:
+            _remove_files(config, record, remove_volumes=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"--rm clean-up failed: {exc}", file=sys.stderr)
         return
     if record.status == "restarting":
         time.sleep(min(0.1 * 2 ** (record.restart_count - 1), 10.0))  # Docker's doubling back-off

@@ -575,14 +575,14 @@ def _read_control(control_r: int, prime_target: str | None = "") -> dict | None:
             _prime_cgroup_migration(target)
             continue
         chunk = os.read(control_r, 65536)
-        if not chunk:
-            return None  # EOF: the CLI did not launch us (a prefix of an object is never one)
         data += chunk
-        if data.endswith(b"}"):
+        if not chunk or data.rstrip().endswith(b"}"):
             try:
                 return json.loads(data)
             except ValueError:
-                continue  # a '}' inside the message, at a chunk boundary: read on
+                if not chunk:
+                    return None  # EOF without a whole object: the CLI did not launch us
+                # else a '}' inside the message, at a chunk boundary: read on
 
 
 def _prime_cgroup_migration(target: str | None = "") -> None:

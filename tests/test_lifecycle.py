@@ -316,6 +316,11 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     os.close(w)
     assert runtime._read_control(r) is None  # it died half-way: nothing to start either
     os.close(r)
+    r, w = os.pipe()
+    os.write(w, b'{"argv": ["start"]}\n')  # a line, then EOF: as good as the bare object
+    os.close(w)
+    assert runtime._read_control(r) == {"argv": ["start"]}
+    os.close(r)
     assert Path("/proc/self/cgroup").read_text() == before
     assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
 

@@ -546,13 +546,31 @@ def _activate_blkio_accounting(blkio_dir: Path, sys_block: Path = Path("/sys/blo
     only once some group configures a rule there; until then every group reads 0. A rule of 0 means
     "no limit", so writing "MAJ:MIN 0" starts the accounting without throttling anything.
     """
-    try:
-        disks = [d for d in sys_block.iterdir() if (d / "device").exists()]
-    except OSError:
-        return
-    for disk in disks:
+    for dev in block_devices(sys_block):
         with contextlib.suppress(OSError):
-            _write(blkio_dir / "blkio.throttle.read_bps_device", f"{_read(disk / 'dev').strip()} 0")
+            _write(blkio_dir / "blkio.throttle.read_bps_device", f"{dev} 0")
+
+
+_disks: dict[Path, tuple[float, list[str]]] = {}
+DISKS_VALID_FOR = 5.0  # seconds (a monitor lists them while it waits for its context)
+
+
+def block_devices(sys_block: Path = Path("/sys/block")) -> list[str]:
+    """"MAJ:MIN" of the host's disks (those with a device), listed at most every DISKS_VALID_FOR s."""
+    now = time.monotonic()
+    cached = _disks.get(sys_block)
+    if cached is not None and now - cached[0] < DISKS_VALID_FOR:
+        return cached[1]
+    devs = []
+    try:
+        for entry in os.scandir(sys_block):
+            if os.path.exists(os.path.join(entry.path, "device")):
+                with contextlib.suppress(OSError):
+                    devs.append(_read(Path(entry.path, "dev")).strip())
+    except OSError:
+        return []
+    _disks[sys_block] = (now, devs)
+    return devs
 
 
 def _check_cpuset(wanted: str, available_file: Path) -> None:

@@ -788,9 +788,10 @@ def _prepared_monitor_child(
                 import traceback
 
                 reconcile_failure = traceback.format_exc()
-        with _suppress():  # the container-independent part of the spawn, done ahead
-            from engine import process
+        with _suppress():  # the container-independent part of the cgroup and the spawn, done ahead
+            from engine import cgroups, process
 
+            cgroups.block_devices()
             process.prepare_ahead()
         message = _read_control(control_r, prime_target)
         os.close(control_r)

@@ -551,10 +551,14 @@ PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace peri
 _primed_ahead = False  # this monitor was forked ahead and kept the migration fast path open itself
 
 
-def _read_control(control_r: int, prime_target: str | None = "") -> dict | None:
+def _read_control(
+    control_r: int, prime_target: str | None = "", ahead: list[Callable[[], None]] | tuple = ()
+) -> dict | None:
     """The start context (one JSON object), or None when the CLI gave up (EOF before it came).
 
-    `prime_target`: see _prime_target (looked up here when not given).
+    `prime_target`: see _prime_target (looked up here when not given). `ahead`: short warm-up
+    steps, run one at a time while nothing has come yet; those left when the context comes are
+    skipped (the start does their work itself where it needs it).
 
     While it waits, this keeps the cgroup-migration fast path open (see _prime_cgroup_migration):
     a prime every PRIME_INTERVAL, for at most PRIME_FOR_AT_MOST, so that once the context arrives
@@ -567,12 +571,17 @@ def _read_control(control_r: int, prime_target: str | None = "") -> dict | None:
 
     target = _prime_target() if prime_target == "" else prime_target
     deadline = time.monotonic() + PRIME_FOR_AT_MOST
+    pending = list(ahead)
     data = b""
     while True:
         timeout = PRIME_INTERVAL if time.monotonic() < deadline else None
-        ready, _, _ = select.select([control_r], [], [], timeout)
+        ready, _, _ = select.select([control_r], [], [], 0 if pending and not data else timeout)
         if not ready:
-            _prime_cgroup_migration(target)
+            if pending and not data:
+                with _suppress():
+                    pending.pop(0)()
+            else:
+                _prime_cgroup_migration(target)
             continue
         chunk = os.read(control_r, 65536)
         data += chunk
@@ -788,12 +797,14 @@ def _prepared_monitor_child(
                 import traceback
 
                 reconcile_failure = traceback.format_exc()
-        with _suppress():  # the container-independent part of the cgroup and the spawn, done ahead
+        # The container-independent part of the cgroup and of the spawn is done ahead, in steps,
+        # while no context has come (what is not done by then, the start does itself).
+        ahead: list[Callable[[], None]] = []
+        with _suppress():
             from engine import cgroups, process
 
-            cgroups.block_devices()
-            process.prepare_ahead()
-        message = _read_control(control_r, prime_target)
+            ahead = [cgroups.block_devices, *process.prepare_ahead_steps()]
+        message = _read_control(control_r, prime_target, ahead)
         os.close(control_r)
         if message is None:  # the CLI did not launch us: nothing to do
             code = 0

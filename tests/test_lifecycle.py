@@ -311,6 +311,23 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     os.close(w)
     assert runtime._read_control(r) is None  # the CLI gave up: nothing to start
     os.close(r)
+    steps: list[int] = []
+    r, w = os.pipe()
+    os.write(w, b'{"argv": []}')
+    assert runtime._read_control(r, "", [lambda: steps.append(1)]) == {"argv": []}
+    assert steps == []  # the context was there first: warm-up steps are skipped, not waited for
+    os.close(r)
+    os.close(w)
+    r, w = os.pipe()
+    timer = threading.Timer(0.05, lambda: os.write(w, b'{"argv": []}'))
+    timer.start()
+    try:
+        assert runtime._read_control(r, "", [lambda: steps.append(1), lambda: steps.append(2)]) == {"argv": []}
+    finally:
+        timer.join()
+        os.close(r)
+        os.close(w)
+    assert steps == [1, 2]  # while it waited
     r, w = os.pipe()
     os.write(w, b'{"argv": [')
     os.close(w)

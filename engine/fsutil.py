@@ -47,7 +47,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any, mode: int = 0o644) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False).encode() + b"\n", mode)
+    """Compact, as Docker writes its state files (an `indent` would also take the slow Python encoder)."""
+    atomic_write(path, json.dumps(obj, separators=(",", ":")).encode() + b"\n", mode)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

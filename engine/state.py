@@ -237,7 +237,7 @@ def _write_files(d: Path, files: dict[str, Any], fsync: bool) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(obj, indent=2).encode() + b"\n")
+                f.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
                 if fsync:
                     f.flush()
                     os.fsync(f.fileno())

@@ -18,7 +18,8 @@ Start path (one `dockui run`):
                                                network.prepare for bridge-like modes (else hosts and
                                                resolv.conf written here), stdio pipes or a pty,
                                                process.spawn_container(spec, stdio, on_namespaces_ready=
-                                               join cgroup + network.attach), record "running"
+                                               network.attach for a bridge; the process joins its
+                                               cgroups itself), record "running" while it builds its root
     -> monitor stage "watch"                   (execv, tiny) json-file log + attach relay, waits
     -> monitor stage "finish"                  exit code/OOMKilled, network.detach, cgroup destroy,
                                                restart policy or --rm (runtime.remove)

@@ -1041,7 +1041,7 @@ def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes:
             network.release(config, record.id)
     unmount_rootfs(record)
     with _suppress():
-        ImageStore(config).remove_rw_layer(record.id)
+        ImageStore(config).remove_rw_layer(record.id, record.image_id)
     anonymous = [m for m in record.mounts if m.get("Type") == "volume" and m.get("Anonymous")]
     if remove_volumes and anonymous:
         from engine.volumes import remove_volume  # only then: its import is ~2 ms of every --rm

@@ -693,8 +693,13 @@ class ImageStore:
             raise NotFound(f"container {container_id[:12]} has no rw layer") from None
         return self.layers_dir / mount_id
 
-    def remove_rw_layer(self, container_id: str) -> None:
-        """Drop a container's writable layer (unmounting it lazily if it is still mounted)."""
+    def remove_rw_layer(self, container_id: str, image_id: str | None = None) -> None:
+        """Drop a container's writable layer (unmounting it lazily if it is still mounted).
+
+        Then the layers below it that nothing uses any more are deleted (an image removed while
+        the container lived). `image_id`, the image the layer was made from: while it is stored,
+        so are all its layers, and the scan of every image and rw layer (which also hashes chain
+        IDs) is skipped: the common case, at the end of every `run --rm`."""
         _check_container_id(container_id)
         mount_dir = self.layerdb / "mounts" / container_id
         with self._locked():
@@ -713,7 +718,14 @@ class ImageStore:
                 if mount_id and re.fullmatch(r"[0-9a-f]{64}(-init)?", mount_id):
                     self._remove_layer_dir(mount_id)
             shutil.rmtree(doomed, ignore_errors=True)
-            self._release_chain(parent)
+            if image_id is None or not self._image_stored(image_id):
+                self._release_chain(parent)
+
+    def _image_stored(self, image_id: str) -> bool:
+        try:
+            return (self.imagedb / "content" / "sha256" / hex_of(image_id)).is_file()
+        except InvalidArgument:
+            return False
 
     def release_unused_layers(self, chain_ids: list[str]) -> list[str]:
         """Delete these layers (top first) where nothing uses them: no image, no container's rw

@@ -152,6 +152,22 @@ def test_rmi_refuses_while_a_container_layer_uses_the_image(engine_config: Engin
     assert_no_leftovers(engine_config)
 
 
+def test_removing_a_rw_layer_keeps_a_stored_images_layers_and_releases_a_removed_ones(engine_config: EngineConfig) -> None:
+    """remove_rw_layer(cid, image_id): the image still stored keeps its layers without a scan; once
+    the image was force-removed, its layers go with the last layer on top of them."""
+    store = ImageStore(engine_config)
+    image = add_image(store, [layer({"bin/sh": b"sh"}), layer({"etc/a": b"a"})], "app:2", "app2")
+    for cid in ("dockuitestk1", "dockuitestk2"):
+        store.create_rw_layer(cid, image.id, durable=cid.endswith("1"))
+    store.remove_rw_layer("dockuitestk1", image.id)
+    assert all(store.has_layer(c) for c in image.chain_ids)
+    assert store.remove("app:2", force=True) == ["Untagged: app:2", f"Deleted: {image.id}"]
+    assert all(store.has_layer(c) for c in image.chain_ids)  # the other container's layer sits on them
+    store.remove_rw_layer("dockuitestk2", image.id)
+    assert not any(store.has_layer(c) for c in image.chain_ids)
+    assert_no_leftovers(engine_config)
+
+
 def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_config: EngineConfig) -> None:
     """Container records as engine.state writes them; the "running" one is this very process."""
     from engine import state

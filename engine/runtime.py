@@ -389,6 +389,8 @@ def unmount_rootfs(record: ContainerRecord) -> None:
 
 @dataclass
 class StartResult:
+    """What `start` hands back: the record as the monitor left it, and the attach channel."""
+
     record: ContainerRecord
     attach: Any = None  # our end of the attach socketpair (attach_socketpair), when asked for
 

@@ -96,6 +96,8 @@ class ImageRecord:
 
 @dataclass
 class LayerInfo:
+    """One layer's layerdb entry (`layerdb/sha256/<chainID>/`)."""
+
     chain_id: str
     diff_id: str
     parent: str | None

@@ -98,6 +98,7 @@ class RunOptions:
     stop_signal: str | None = None
     stop_timeout: int | None = None
     platform: str | None = None
+    image_id: str = ""  # the image `image` was resolved to (ensure_image), if it was already
     tty: bool = False
     interactive: bool = False
     auto_remove: bool = False
@@ -169,7 +170,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         raise InvalidArgument("--add-host NAME:host-gateway needs a network: with --network none there is no gateway")
 
     store = ImageStore(config)
-    image = store.resolve(opts.image)
+    image = store.resolve(opts.image_id or opts.image)
     image_conf = (image.config.get("config") or {}) if isinstance(image.config, dict) else {}
     argv = imageconfig.command_for(image.config, opts.entrypoint, opts.command or None)
     if opts.entrypoint is not None:

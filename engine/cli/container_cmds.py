@@ -342,11 +342,12 @@ def _for_each(refs: list[str], action: Any) -> int:
     return status
 
 
-def _run_options(args: argparse.Namespace) -> Any:
+def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.runtime import RunOptions
 
     return RunOptions(
         image=args.image,
+        image_id=image_id,
         command=list(args.command),
         name=args.name,
         hostname=args.hostname,
@@ -388,14 +389,15 @@ def _run_options(args: argparse.Namespace) -> Any:
     )
 
 
-def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platform: str | None = None) -> None:
-    """Docker's `--pull`: look in the store, pull when absent (or always), with progress on stderr."""
+def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platform: str | None = None) -> str:
+    """Docker's `--pull`: look in the store, pull when absent (or always), with progress on stderr.
+
+    Returns the image's ID: the container is made from that image even if the tag moves meanwhile."""
     from engine.store import ImageStore
 
     if policy != "always":
         try:
-            ImageStore(config).resolve(ref)
-            return
+            return ImageStore(config).resolve(ref).id
         except NotFound:
             if policy == "never":
                 raise NotFound(f"No such image: {ref}") from None
@@ -415,6 +417,7 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
 
     record = pull_image(config, ref, platform=platform, progress=progress)
     print(pull_status(parse_reference(ref), previous, record), file=sys.stderr)
+    return record.id
 
 
 # ------------------------------------------------------------------------------------------ run/create/start
@@ -424,8 +427,8 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine import runtime
 
     _engine(config, "create")
-    ensure_image(config, args.image, args.pull, args.platform)
-    record = runtime.create(config, _run_options(args))
+    image_id = ensure_image(config, args.image, args.pull, args.platform)
+    record = runtime.create(config, _run_options(args, image_id))
     print(record.id)
     return 0
 
@@ -443,8 +446,8 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     try:
         if prepared is None:
             runtime.reconcile(config)
-        ensure_image(config, args.image, args.pull, args.platform)
-        record = runtime.create(config, _run_options(args))
+        image_id = ensure_image(config, args.image, args.pull, args.platform)
+        record = runtime.create(config, _run_options(args, image_id))
         if args.detach:
             runtime.start(config, record.id, prepared=prepared)
             print(record.id)

@@ -340,6 +340,12 @@ def _write_etc_files(config: EngineConfig, record: ContainerRecord) -> None:
     (d / "hostname").write_text(record.config["Hostname"] + "\n")
     if kind == "host":
         hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else hostsfiles.hosts_content(None, [])
+        # --add-host entries after the host's own, as Docker writes them; in the host's namespace
+        # the host is reachable on loopback, so that is what host-gateway means here.
+        extra = [hostsfiles.parse_add_host(h) for h in hc.get("ExtraHosts") or []]
+        if extra:
+            hosts = hosts.rstrip("\n") + "\n" + "".join(
+                f"{'127.0.0.1' if ip == 'host-gateway' else ip}\t{name}\n" for ip, name in extra)
         resolv = hostsfiles.host_resolv_conf_text()
     else:
         extra = [hostsfiles.parse_add_host(h) for h in hc.get("ExtraHosts") or []]

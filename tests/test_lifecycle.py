@@ -265,6 +265,14 @@ def test_add_host_gateway_without_a_network_is_refused(engine: Engine) -> None:
     assert "10.0.0.7\tdb" in hosts or "10.0.0.7 db" in hosts
 
 
+def test_add_host_with_the_host_network_follows_the_hosts_own_entries(engine: Engine) -> None:
+    hosts = engine.out("run", "--rm", "--network", "host", "--add-host", "db:10.0.0.7",
+                       "--add-host", "gw:host-gateway", "busybox", "cat", "/etc/hosts")
+    host_own = Path("/etc/hosts").read_text()
+    assert hosts.startswith(host_own.rstrip("\n"))
+    assert hosts.endswith("10.0.0.7\tdb\n127.0.0.1\tgw\n")
+
+
 def test_priming_the_cgroup_migration_leaves_the_caller_where_it_was(engine: Engine) -> None:
     from engine import runtime
 

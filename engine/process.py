@@ -117,6 +117,11 @@ class ProcessSpec:
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
     cgroup_procs: list[Path] = field(default_factory=list)
+    # With `tty`: a unix socket to send the terminal's master over. The process then makes its
+    # terminal itself in its own devpts (/dev/pts/0, as runc's console socket does), sized
+    # `winsize` (rows, columns); without it, the caller's stdio is the terminal (/dev/console).
+    console_socket: int = -1
+    winsize: tuple[int, int] | None = None
 
     def all_binds(self) -> list[BindMount]:
         binds = list(self.mounts)
@@ -384,13 +389,15 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             os.close(go_r)
         if not cgroup_joined:
             syscalls.unshare(syscalls.CLONE_NEWCGROUP)
-        _setup_stdio(stdio, spec.tty)
+        own_console = spec.tty and spec.console_socket >= 0
+        if not own_console:
+            _setup_stdio(stdio, spec.tty)
 
         binds = spec.all_binds()
         rootfs_mod.make_mounts_slave()
         source_fds = rootfs_mod.open_bind_sources(binds)
         # By path: the descriptor itself belongs to a mount of the parent's namespace.
-        console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty else None
+        console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty and not own_console else None
         cgroup_layout = prepared.cgroup_layout or rootfs_mod.host_cgroup_layout()
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
         rootfs_mod.pivot_into(spec.rootfs)
@@ -398,6 +405,9 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         rootfs_mod.mount_binds(binds, source_fds)
         for fd in [*source_fds, *([console] if console is not None else [])]:
             os.close(fd)
+        if own_console:
+            _setup_stdio((slave := _open_console(spec.console_socket, spec.winsize),) * 3, True)
+            os.close(slave)
         masked = spec.masked_paths
         if masked is None:
             masked = [] if spec.privileged else list(security.DEFAULT_MASKED_PATHS)
@@ -416,6 +426,37 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
     os._exit(127)
+
+
+def _open_console(console_socket: int, winsize: tuple[int, int] | None) -> int:
+    """The container's terminal, from its own devpts (its /dev/pts is mounted): the slave, also bound
+    on /dev/console; the master goes to the monitor over `console_socket` (SCM_RIGHTS)."""
+    master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(master, getattr(termios, "TIOCSPTLCK", 0x40045431), struct.pack("i", 0))  # unlockpt
+        if winsize:
+            rows, cols = winsize
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        number = struct.unpack("i", fcntl.ioctl(master, getattr(termios, "TIOCGPTN", 0x80045430), bytes(4)))[0]
+        slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        rootfs_mod.bind_console(f"/dev/pts/{number}")
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, console_socket)
+        try:
+            sock.sendmsg([b"\0"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
+        finally:
+            sock.close()
+    finally:
+        os.close(master)
+    return slave
+
+
+def receive_console(sock: object) -> int:
+    """The monitor's side of _open_console: the terminal's master, sent by the container's process."""
+    _, ancillary, _, _ = sock.recvmsg(1, _socket.CMSG_SPACE(4))  # type: ignore[attr-defined]
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
+            return struct.unpack("i", data[:4])[0]
+    raise DockuiError("the container's process sent no terminal")
 
 
 def _write_file(path: str | os.PathLike[str], data: bytes) -> None:

@@ -193,6 +193,12 @@ def mount_standard(
         mount_cgroups(cgroups, writable=privileged)
 
 
+def bind_console(pts: str) -> None:
+    """The container's terminal (a /dev/pts/N of its own devpts) also as /dev/console, as runc does."""
+    _ensure_file("/dev/console")
+    syscalls.mount(pts, "/dev/console", None, MS_BIND)
+
+
 @dataclass
 class CgroupMount:
     """One cgroup hierarchy of the host: recreated (namespaced, read-only) in the container."""

@@ -1485,17 +1485,17 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             privileged=privileged,
             cgroup_procs=cg.procs_files(),  # joined by the process itself, first thing
         )
+        console = None
         if tty:
-            master, slave = os.openpty()
+            # The process makes its terminal in its own devpts (`tty` says /dev/pts/0, as with
+            # Docker) and sends us the master over this socket.
+            console, console_child = attach_socketpair()
+            spec.console_socket = console_child.detach()
+            child_fds.append(spec.console_socket)
             if ctx.get("winsize"):
-                import fcntl
-                import termios
-
                 rows, cols = (int(x) for x in ctx["winsize"].split("x"))
-                fcntl.ioctl(master, termios.TIOCSWINSZ, rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4))
-            child_fds.append(slave)
-            keep["pty"] = master
-            stdio = (slave, slave, slave)
+                spec.winsize = (rows, cols)
+            stdio = (None, None, None)
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -1545,9 +1545,13 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         pid = process.spawn_container(
             spec, stdio, on_namespaces_ready if plan is not None else None, during_setup=record_running
         )
+        if console is not None:
+            keep["pty"] = process.receive_console(console)  # sent before its exec, which succeeded
     except BaseException:
         for fd in [*child_fds, *keep.values()]:
             os.close(fd)
+        if console is not None:
+            console.close()
         try:
             if recorded:  # it never ran: the record as it was (the caller records the failure)
                 with _suppress():
@@ -1559,6 +1563,8 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         raise
     for fd in child_fds:
         os.close(fd)
+    if console is not None:
+        console.close()
     handoff = {k: str(v) for k, v in keep.items()}
     handoff.update(pid=str(pid), oom=str(oom_base), log=str(record.log_path(config)))
     return handoff

@@ -1410,6 +1410,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     child_fds: list = []
     keep: dict = {}
     recorded: list[int] = []  # the pid, once record_running wrote it (undone if the start fails)
+    console = None  # with a tty: our end of the socket the container's terminal comes over
     try:
         if kind == "bridge":
             from engine import network
@@ -1485,7 +1486,6 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             privileged=privileged,
             cgroup_procs=cg.procs_files(),  # joined by the process itself, first thing
         )
-        console = None
         if tty:
             # The process makes its terminal in its own devpts (`tty` says /dev/pts/0, as with
             # Docker) and sends us the master over this socket.

@@ -122,6 +122,7 @@ class ProcessSpec:
     # `winsize` (rows, columns); without it, the caller's stdio is the terminal (/dev/console).
     console_socket: int = -1
     winsize: tuple[int, int] | None = None
+    tmpfs: list[tuple[str, str]] = field(default_factory=list)  # (destination, options): engine.mounts
 
     def all_binds(self) -> list[BindMount]:
         binds = list(self.mounts)
@@ -402,7 +403,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
         rootfs_mod.pivot_into(spec.rootfs)
         rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroup_layout)
-        rootfs_mod.mount_binds(binds, source_fds)
+        rootfs_mod.mount_in_order(binds, source_fds, spec.tmpfs)
         for fd in [*source_fds, *([console] if console is not None else [])]:
             os.close(fd)
         if own_console:

@@ -277,14 +277,48 @@ def _remount_readonly(path: str) -> None:
 def mount_binds(binds: list[BindMount], source_fds: list[int]) -> None:
     """Attach each cloned host source at its destination, resolved inside the container."""
     for bind, fd in zip(binds, source_fds, strict=True):
-        dest = os.path.normpath("/" + bind.destination.lstrip("/"))
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            _ensure_dir(dest)
+        mount_bind(bind, fd)
+
+
+def mount_bind(bind: BindMount, source_fd: int) -> None:
+    dest = os.path.normpath("/" + bind.destination.lstrip("/"))
+    if stat.S_ISDIR(os.fstat(source_fd).st_mode):
+        _ensure_dir(dest)
+    else:
+        _ensure_file(dest)
+    syscalls.move_mount(source_fd, dest)
+    if bind.readonly:
+        _remount_readonly(dest)
+
+
+_TMPFS_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+_TMPFS_CLEARED = {"rw", "suid", "dev", "exec"}
+
+
+def mount_tmpfs(destination: str, options: str) -> None:
+    """An empty tmpfs at `destination` (inside the container); `options` as engine.mounts writes them."""
+    dest = os.path.normpath("/" + destination.lstrip("/"))
+    flags, data = 0, []
+    for word in options.split(","):
+        if word in _TMPFS_FLAGS:
+            flags |= _TMPFS_FLAGS[word]
+        elif word and word not in _TMPFS_CLEARED:
+            data.append(word)
+    _ensure_dir(dest)
+    syscalls.mount("tmpfs", dest, "tmpfs", flags, ",".join(data))
+
+
+def mount_in_order(binds: list[BindMount], source_fds: list[int], tmpfs: list[tuple[str, str]]) -> None:
+    """Binds and tmpfs mounts, shallowest destination first (as Docker sorts them), so that a mount
+    inside another one's destination is not hidden by it."""
+    steps = [(bind.destination, i, "bind") for i, bind in enumerate(binds)]
+    steps += [(dest, i, "tmpfs") for i, (dest, _) in enumerate(tmpfs)]
+    steps.sort(key=lambda step: len([p for p in os.path.normpath("/" + step[0]).split("/") if p]))
+    for _, i, kind in steps:
+        if kind == "bind":
+            mount_bind(binds[i], source_fds[i])
         else:
-            _ensure_file(dest)
-        syscalls.move_mount(fd, dest)
-        if bind.readonly:
-            _remount_readonly(dest)
+            mount_tmpfs(*tmpfs[i])
 
 
 def open_verified_null() -> int:

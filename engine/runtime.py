@@ -73,6 +73,8 @@ class RunOptions:
     entrypoint: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     volumes: list[str] = field(default_factory=list)
+    mount_flags: list[str] = field(default_factory=list)  # --mount
+    tmpfs: list[str] = field(default_factory=list)  # --tmpfs DEST[:OPTIONS]
     memory: int | None = None
     memory_swap: int | None = None
     cpus: float | None = None
@@ -149,6 +151,7 @@ def network_kind(mode: str) -> str:
 def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     """Write a new container (record, writable layer, volumes); nothing runs yet."""
     from engine import hostsfiles, imageconfig
+    from engine.mounts import prepare_mounts
     from engine.store import ImageStore
 
     host_config = _host_config(opts)
@@ -237,7 +240,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     try:
         rw = store.create_rw_layer(container_id, image.id, durable=keep)
         record.rw_layer = str(rw)
-        record.mounts = _prepare_volumes(config, opts.volumes, image_conf.get("Volumes") or {})
+        record.mounts = prepare_mounts(config, opts.volumes, image_conf.get("Volumes") or {}, opts.mount_flags, opts.tmpfs)
         _write_etc_files(config, record)
         state.save(config, record, durable=True, fsync=keep)
     except BaseException:
@@ -249,6 +252,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 def _host_config(opts: RunOptions) -> dict[str, Any]:
     return {
         "Binds": [v for v in opts.volumes if ":" in v] or None,
+        "Tmpfs": {spec.partition(":")[0]: spec.partition(":")[2] for spec in opts.tmpfs} or None,
         "NetworkMode": opts.network,
         "PortBindings": {},
         "PublishSpecs": list(opts.publish),
@@ -274,60 +278,6 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "BlkioWeight": opts.blkio_weight or 0,
         "IPAddress": opts.ip,
     }
-
-
-def _prepare_volumes(config: EngineConfig, specs: list[str], image_volumes: dict[str, Any]) -> list[dict[str, Any]]:
-    """`-v` specs -> Docker MountPoints: bind (absolute source), named or anonymous volume."""
-    mounts: list[dict[str, Any]] = []
-    if not specs and not image_volumes:
-        return mounts
-    from engine.volumes import create_volume
-
-    for spec in specs:
-        parts = spec.split(":")
-        mode = "rw"
-        if len(parts) == 3:
-            source, dest, mode = parts
-        elif len(parts) == 2:
-            source, dest = parts
-        elif len(parts) == 1:
-            source, dest = "", parts[0]
-        else:
-            raise InvalidArgument(f"invalid volume specification: '{spec}'")
-        if mode not in ("rw", "ro", "z", "Z"):
-            raise InvalidArgument(f"invalid mode: {mode}")
-        if not dest.startswith("/"):
-            raise InvalidArgument(f"invalid volume specification: '{spec}': destination must be an absolute path")
-        if dest == "/":
-            raise InvalidArgument("invalid volume specification: destination can't be '/'")
-        rw = mode != "ro"
-        if source.startswith("/"):
-            if not os.path.exists(source):
-                os.makedirs(source, exist_ok=True)  # Docker creates a missing bind source
-            mounts.append({"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Mode": mode, "Name": ""})
-        else:
-            volume = create_volume(config, source or None)
-            mounts.append(
-                {
-                    "Type": "volume",
-                    "Name": volume.name,
-                    "Source": str(volume.mountpoint),
-                    "Destination": dest,
-                    "Driver": "local",
-                    "RW": rw,
-                    "Mode": mode if mode != "rw" else "",
-                    "Anonymous": volume.anonymous,
-                }
-            )
-    taken = {m["Destination"] for m in mounts}
-    for dest in image_volumes:
-        if dest not in taken:
-            volume = create_volume(config)
-            mounts.append(
-                {"Type": "volume", "Name": volume.name, "Source": str(volume.mountpoint), "Destination": dest,
-                 "Driver": "local", "RW": True, "Mode": "", "Anonymous": True}
-            )
-    return mounts
 
 
 def _write_etc_files(config: EngineConfig, record: ContainerRecord) -> None:
@@ -1476,7 +1426,9 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             hostname=cfg.get("Hostname", ""),
             tty=tty,
             network=network_value,
-            mounts=[BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True)) for m in record.mounts],
+            mounts=[BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True))
+                    for m in record.mounts if m.get("Type") != "tmpfs"],
+            tmpfs=[(m["Destination"], m["Options"]) for m in record.mounts if m.get("Type") == "tmpfs"],
             hosts_file=files["hosts"],
             hostname_file=files["hostname"],
             resolv_conf=files["resolv.conf"],

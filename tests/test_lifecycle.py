@@ -222,6 +222,40 @@ def test_reconcile_removes_empty_orphan_cgroups_but_not_populated_ones(engine: E
         starting.destroy()
 
 
+def test_mount_and_tmpfs_flags_follow_dockers_rules(engine: Engine, tmp_path: Path) -> None:
+    host_dir = tmp_path / "src"
+    host_dir.mkdir()
+    (host_dir / "f").write_text("from host\n")
+    script = ("cat /in/f; touch /in/x 2>/dev/null || echo ro; echo kept > /vol/f; "
+              "grep -E ' /scratch | /vol/t ' /proc/mounts | cut -d' ' -f2-4")
+    out = engine.out(
+        "run", "--rm", "--network", "none", "--mount", f"type=bind,src={host_dir},dst=/in,readonly",
+        "--mount", "type=volume,source=mkeep,target=/vol", "--tmpfs", "/scratch:size=1m,exec",
+        "--mount", "type=tmpfs,dst=/vol/t,tmpfs-size=2m", "busybox", "sh", "-c", script,
+    )
+    lines = out.splitlines()
+    assert lines[:2] == ["from host", "ro"]
+    # shallowest first: the tmpfs at /vol/t is on the volume, not hidden by it; Docker's flags
+    assert sorted(lines[2:]) == ["/scratch tmpfs rw,nosuid,nodev,relatime,size=1024k",
+                                 "/vol/t tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k"]
+    assert (engine.config.volumes_dir / "mkeep" / "_data" / "f").read_text() == "kept\n"
+    assert not (host_dir / "x").exists()
+    engine.out("volume", "rm", "mkeep")
+
+    for flags, message in (
+        (["--mount", f"type=bind,src={tmp_path / 'missing'},dst=/x"], b"bind source path does not exist"),
+        (["--mount", "type=bind,src=rel,dst=/x"], b"must be an absolute path"),
+        (["--mount", "type=tmpfs,dst=relative"], b"destination must be an absolute path"),
+        (["--mount", "type=nfs,dst=/x"], b"type must be bind, volume or tmpfs"),
+        (["--tmpfs", "/t:bogus"], b"invalid tmpfs option"),
+        (["-v", f"{host_dir}:/a", "--tmpfs", "/a"], b"Duplicate mount point: /a"),
+    ):
+        result = engine.cli("run", "--rm", "--network", "none", *flags, "busybox", "true")
+        assert result.returncode == 125 and message in result.stderr, (flags, result.stderr)
+    assert not (tmp_path / "missing").exists()  # --mount never creates a bind source (-v does)
+    assert engine.out("ps", "-aq") == ""
+
+
 def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> None:
     host_dir = tmp_path / "shared"
     host_dir.mkdir()

@@ -155,6 +155,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
     p.add_argument("-l", "--label", action="append", default=[], help="Set meta data on a container")
     p.add_argument("-v", "--volume", action="append", default=[], help="Bind mount a volume")
+    p.add_argument("--mount", action="append", default=[], dest="mount_flags",
+                   help="Attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]")
+    p.add_argument("--tmpfs", action="append", default=[], help="Mount a tmpfs directory (DEST[:OPTIONS])")
     p.add_argument("-m", "--memory", type=_flag_size, help="Memory limit")
     p.add_argument("--memory-swap", type=_flag_size_or_unlimited, help="Swap limit equal to memory plus swap: -1 unlimited")
     p.add_argument("--cpus", type=float, help="Number of CPUs")
@@ -358,6 +361,8 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         entrypoint=args.entrypoint,
         labels=_labels(args.label),
         volumes=args.volume,
+        mount_flags=args.mount_flags,
+        tmpfs=args.tmpfs,
         memory=args.memory,
         memory_swap=args.memory_swap,
         cpus=args.cpus,

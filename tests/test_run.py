@@ -233,6 +233,22 @@ def test_exec_tty_comes_from_the_containers_devpts(engine: Engine) -> None:
         engine.out("rm", "-f", "host1")
 
 
+def test_run_attach_flag_relays_only_the_streams_named(engine: Engine) -> None:
+    script = "echo out; echo err >&2; exit 3"
+    only_out = engine.cli("run", "--rm", "--network", "none", "-a", "stdout", "busybox", "sh", "-c", script)
+    assert (only_out.returncode, only_out.stdout, only_out.stderr) == (3, b"out\n", b"")
+    only_err = engine.cli("run", "--rm", "--network", "none", "-a", "STDERR", "busybox", "sh", "-c", script)
+    assert (only_err.returncode, only_err.stdout, only_err.stderr) == (3, b"", b"err\n")
+    both = engine.cli("run", "--rm", "--network", "none", "-i", "-a", "stdin", "-a", "stdout", "busybox", "cat",
+                      input=b"typed\n")
+    assert (both.returncode, both.stdout) == (0, b"typed\n")
+    bad = engine.cli("run", "--rm", "--network", "none", "-a", "stdio", "busybox", "true")
+    assert bad.returncode == 125 and b"valid streams are STDIN, STDOUT and STDERR" in bad.stderr
+    conflict = engine.cli("run", "-d", "--network", "none", "-a", "stdout", "busybox", "true")
+    assert conflict.returncode == 125 and b"Conflicting options: -a and -d" in conflict.stderr
+    assert engine.out("ps", "-aq") == ""
+
+
 def test_attached_run_forwards_signals_to_the_container(engine: Engine) -> None:
     import signal
     import subprocess

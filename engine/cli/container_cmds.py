@@ -445,6 +445,9 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     require_root("run")
     if args.detach and args.rm and args.restart not in ("no", ""):
         raise InvalidArgument("Conflicting options: --restart and --rm")
+    streams = _attach_streams(args.attach)
+    if args.detach and streams is not None:
+        raise InvalidArgument("Conflicting options: -a and -d")
     # The monitor is forked first: it loads its modules and reconciles on the other core while
     # we resolve the image and write the record (see runtime.PreparedMonitor).
     prepared = runtime.prepare_monitor(attach=not args.detach, reconcile_config=config, network=args.network)
@@ -469,9 +472,20 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         if prepared is not None:
             prepared.discard()
     code = attach_session(config, result, interactive=args.interactive, tty=args.tty and tty,
-                          proxy_signals=args.sig_proxy != "false")
+                          proxy_signals=args.sig_proxy != "false", streams=streams)
     _exit_now(code)
     return code
+
+
+def _attach_streams(values: list[str]) -> set[str] | None:
+    """`run -a STREAM` (repeatable): the streams relayed; None (no -a) means all of them."""
+    if not values:
+        return None
+    streams = {v.lower() for v in values}
+    if not streams <= {"stdin", "stdout", "stderr"}:
+        bad = sorted(streams - {"stdin", "stdout", "stderr"})[0]
+        raise InvalidArgument(f"invalid argument \"{bad}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")
+    return streams
 
 
 def _exit_now(code: int) -> None:
@@ -522,8 +536,16 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
     return _for_each(args.containers, one)
 
 
-def attach_session(config: EngineConfig, result: Any, interactive: bool, tty: bool, proxy_signals: bool = True) -> int:
-    """Relay between our stdio and the monitor until the container exits; its exit code."""
+def attach_session(
+    config: EngineConfig, result: Any, interactive: bool, tty: bool, proxy_signals: bool = True,
+    streams: set[str] | None = None,
+) -> int:
+    """Relay between our stdio and the monitor until the container exits; its exit code.
+
+    `streams` (`run -a`): only these of stdin/stdout/stderr are relayed (None: all of them); what
+    is not is still logged by the monitor, as Docker does."""
+    relay_out = streams is None or "stdout" in streams
+    relay_err = streams is None or "stderr" in streams
     import select
 
     from engine import monitor, state
@@ -566,7 +588,7 @@ def attach_session(config: EngineConfig, result: Any, interactive: bool, tty: bo
             pass
 
     exit_code: int | None = None
-    stdin_open = interactive
+    stdin_open = interactive and (streams is None or "stdin" in streams)
     try:
         while exit_code is None:
             watched = [sock, wake_r] + ([0] if stdin_open else [])
@@ -599,9 +621,11 @@ def attach_session(config: EngineConfig, result: Any, interactive: bool, tty: bo
                     break
                 for kind, payload in reader.feed(data):
                     if kind == monitor.FRAME_STDOUT:
-                        monitor.write_all(1, payload)
+                        if relay_out:
+                            monitor.write_all(1, payload)
                     elif kind == monitor.FRAME_STDERR:
-                        monitor.write_all(2, payload)
+                        if relay_err:
+                            monitor.write_all(2, payload)
                     elif kind == monitor.FRAME_EXIT:
                         exit_code = int.from_bytes(payload, "big", signed=True)
     finally:

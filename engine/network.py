@@ -121,6 +121,7 @@ class Endpoint:
     mac: str
     host_veth: str
     mtu: int = DEFAULT_MTU
+    internal: bool = False  # a network made with --internal: no default route through it
 
 
 @dataclass
@@ -538,7 +539,8 @@ def _rt_delete_link(rt: Rtnl, name: str) -> bool:
 
 
 def _configure_inside(pid: int, endpoints: list[Endpoint], netns: int | None = None) -> None:
-    """lo up; each eth<N> addressed and up; the default route via the first network's gateway."""
+    """lo up; each eth<N> addressed and up; the default route via the first network's gateway that
+    is not --internal (Docker programs no gateway for those: only their own subnet is reachable)."""
     sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints], netns=netns)
     requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
@@ -546,10 +548,11 @@ def _configure_inside(pid: int, endpoints: list[Endpoint], netns: int | None = N
         addr = struct.pack("=BBBBI", _socket.AF_INET, ep.prefixlen, 0, 0, index)
         requests.append((RTM_NEWADDR, CREATE, addr + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)))
         requests.append((RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP)))
-    if endpoints:
+    routed = [ep for ep in endpoints if not ep.internal]
+    if routed:
         # rtmsg: AF_INET, dst_len 0, src_len 0, tos 0, main table, proto boot, scope universe, unicast
         route = struct.pack("=BBBBBBBBI", _socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-        requests.append((RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, _socket.inet_aton(endpoints[0].gateway))))
+        requests.append((RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, _socket.inet_aton(routed[0].gateway))))
     with Rtnl(sock) as rt:
         rt.request(*requests)
 
@@ -711,6 +714,7 @@ def prepare(
                     Endpoint(
                         n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
                         ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
+                        n.internal,
                     )
                 )
             link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
@@ -1202,7 +1206,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
         addr = ipam.allocate(config, net.pool, cid, ip)
         ep = Endpoint(
             net.name, net.id, net.bridge, f"eth{len(rec['endpoints'])}", str(addr), net.prefixlen, net.gateway,
-            ipam.mac_for(addr), veth_name(cid, net.id),
+            ipam.mac_for(addr), veth_name(cid, net.id), internal=net.internal,
         )
         running = rec.get("state") == "attached" and _pid_alive(rec.get("pid"))
         if running:

@@ -170,3 +170,20 @@ def test_network_verbs(cli: Cli) -> None:
     cli.ok("rm", "-f", "a1", "b1")
     assert cli.ok("network", "prune", "-f").splitlines() == ["Deleted Networks:", "dkapp"]
     assert cli.run("network", "inspect", "dkapp").returncode == 125
+
+
+def test_internal_network_gives_no_default_route(cli: Cli) -> None:
+    """Docker programs no gateway for an --internal network: only its own subnet is reachable."""
+    subnet = free_subnet(prefix=28)
+    cli.ok("network", "create", "--internal", "--subnet", str(subnet), "dkinternal")
+    try:
+        assert json.loads(cli.ok("network", "inspect", "dkinternal"))[0]["Internal"] is True
+        cli.ok("run", "-d", "--name", "i1", "--network", "dkinternal", "busybox", "sleep", "60")
+        routes = cli.ok("run", "--rm", "--name", "i2", "--network", "dkinternal", "busybox", "ip", "route")
+        assert "default" not in routes and str(subnet) in routes
+        out = cli.ok("run", "--rm", "--network", "dkinternal", "busybox", "ping", "-c", "1", "-W", "3", "i1")
+        assert "1 packets received" in out  # peers on the network still reach each other
+        assert "default via" in cli.ok("run", "--rm", "busybox", "ip", "route")  # the default bridge does route
+    finally:
+        cli.run("rm", "-f", "i1")
+        cli.ok("network", "rm", "dkinternal")

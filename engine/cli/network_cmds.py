@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p = verbs.add_parser("create", help="create a bridge network")
     p.add_argument("--subnet", help="subnet in CIDR form (default: the first free of Docker's pools)")
     p.add_argument("--gateway", help="gateway (the bridge's address; default: the subnet's first)")
-    p.add_argument("--internal", action="store_true", help="recorded like Docker's flag; dockui never NATs out")
+    p.add_argument("--internal", action="store_true", help="restrict external access: containers get no default route through this network")
     p.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
     p.add_argument("name")
     p.set_defaults(handler=cmd_create)

@@ -4,6 +4,11 @@
 `{"log": "text\\n", "stream": "stdout"|"stderr", "time": "<RFC3339Nano>"}`. The writer is in
 engine/monitor.py (it must stay tiny); bytes that are not UTF-8 are kept with surrogate escapes so
 `logs` gives back exactly what the container wrote.
+
+Rotation as Docker's json-file driver does it (`--log-opt max-size=10m --log-opt max-file=3`):
+before an entry would take the file past max-size, the writer renames `<id>-json.log` to `.1`
+(`.1` to `.2`, ...; keeping max-file files in all) and starts a new one; with max-file 1 the file
+is emptied instead. Reading goes through the rotated files oldest first.
 """
 
 from __future__ import annotations
@@ -55,15 +60,65 @@ def parse_since(value: str | None) -> float | None:
         raise InvalidArgument(f"invalid value for --since: {value!r}") from None
 
 
+LOG_OPTS = ("max-size", "max-file")
+
+
+def log_limits(options: dict[str, str]) -> tuple[int, int]:
+    """Docker's json-file `--log-opt`s -> (max-size in bytes, 0 for none; max-file); InvalidArgument
+    for anything else, as Docker refuses an unknown option at create."""
+    from engine.errors import InvalidArgument
+
+    for key in options:
+        if key not in LOG_OPTS:
+            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
+    max_size = 0
+    if options.get("max-size") not in (None, "", "-1"):
+        from engine.units import parse_size
+
+        max_size = parse_size(options["max-size"])
+        if max_size <= 0:
+            raise InvalidArgument("max-size must be a positive number")
+    max_file = 1
+    if options.get("max-file"):
+        try:
+            max_file = int(options["max-file"])
+        except ValueError:
+            raise InvalidArgument(f"invalid max-file: {options['max-file']!r}") from None
+        if max_file < 1:
+            raise InvalidArgument("max-file cannot be less than 1")
+        if max_file > 1 and not max_size:
+            raise InvalidArgument("max-file is only valid with max-size")
+    return max_size, max_file
+
+
+def rotated_paths(path: str) -> list[str]:
+    """The rotated files of a log (`path.N` ... `path.1`), oldest first, then the live one."""
+    import os
+
+    older = []
+    n = 1
+    while os.path.exists(f"{path}.{n}"):
+        older.append(f"{path}.{n}")
+        n += 1
+    return [*reversed(older), path]
+
+
 def read_entries(path: str, tail: int | None = None, since: float | None = None) -> tuple[list[LogEntry], int]:
-    """The entries written so far (the last `tail` of them), and the offset to follow from."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return [], 0
-    end = data.rfind(b"\n") + 1  # a torn last line is read on the next poll
-    entries = [e for e in (_parse(line) for line in data[:end].splitlines()) if e is not None]
+    """The entries written so far (the last `tail` of them), and the offset in the live file to
+    follow from."""
+    data = b""
+    end = 0
+    for name in rotated_paths(path):
+        try:
+            with open(name, "rb") as f:
+                chunk = f.read()
+        except FileNotFoundError:
+            continue  # rotated away meanwhile
+        if name == path:
+            end = chunk.rfind(b"\n") + 1  # a torn last line is read on the next poll
+            chunk = chunk[:end]
+        data += chunk
+    entries = [e for e in (_parse(line) for line in data.splitlines()) if e is not None]
     if since is not None:
         entries = [e for e in entries if _entry_seconds(e.time) >= since]
     if tail is not None and tail >= 0:
@@ -72,24 +127,41 @@ def read_entries(path: str, tail: int | None = None, since: float | None = None)
 
 
 def follow_entries(path: str, offset: int, still_running: Callable[[], bool], poll: float = 0.1) -> Iterator[LogEntry]:
-    """Entries appended after `offset` until the container stops and the file is drained."""
-    pending = b""
-    while True:
-        running = still_running()
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return
-        offset += len(chunk)
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            entry = _parse(line)
-            if entry is not None:
-                yield entry
-        if not running and not chunk:
-            return
-        if not chunk:
+    """Entries appended after `offset` until the container stops and the file is drained.
+
+    The open file is read on after a rotation renamed it; once drained, the new file named `path`
+    is followed from its start."""
+    import os
+
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - kept open across rotations, closed below
+    except FileNotFoundError:
+        return
+    try:
+        f.seek(offset)
+        pending = b""
+        while True:
+            running = still_running()
+            chunk = f.read()
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                entry = _parse(line)
+                if entry is not None:
+                    yield entry
+            if chunk:
+                continue
+            try:
+                renamed = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+            except FileNotFoundError:
+                return  # the container was removed
+            if renamed:
+                f.close()
+                f = open(path, "rb")  # noqa: SIM115
+                pending = b""
+                continue
+            if not running:
+                return
             time.sleep(poll)
+    finally:
+        f.close()

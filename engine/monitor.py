@@ -73,14 +73,46 @@ def write_all(fd: int, data: bytes) -> bool:
 
 
 class LogWriter:
-    """Docker's json-file format: one entry per line (or per 16 KiB, or the rest at EOF)."""
+    """Docker's json-file format: one entry per line (or per 16 KiB, or the rest at EOF).
 
-    def __init__(self, path: str) -> None:
+    With `max_size` (bytes), rotated as Docker's driver does (see engine.logs): before a write
+    would take the file past it, `path` becomes `path.1` (and so on, `max_file` files in all)."""
+
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
         from _json import encode_basestring_ascii
 
         self.encode = encode_basestring_ascii
+        self.path, self.max_size, self.max_file = path, max_size, max_file
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self.fd).st_size
         self.partial = {"stdout": b"", "stderr": b""}
+
+    def _write(self, entries: list[bytes]) -> None:
+        """Write whole entries, batched; rotate before one that would take the file past max_size."""
+        batch: list[bytes] = []
+        for entry in entries:
+            if self.max_size and self.size and self.size + len(entry) > self.max_size:
+                write_all(self.fd, b"".join(batch))
+                batch = []
+                self._rotate()
+            batch.append(entry)
+            self.size += len(entry)
+        if batch:
+            write_all(self.fd, b"".join(batch))
+
+    def _rotate(self) -> None:
+        os.close(self.fd)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        if self.max_file > 1:
+            for n in range(self.max_file - 1, 0, -1):
+                try:
+                    os.rename(f"{self.path}.{n - 1}" if n > 1 else self.path, f"{self.path}.{n}")
+                except FileNotFoundError:
+                    pass
+        else:
+            flags |= os.O_TRUNC
+        self.fd = os.open(self.path, flags, 0o640)
+        self.size = 0
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial[stream] + data
@@ -101,12 +133,12 @@ class LogWriter:
             buf = buf[MAX_PARTIAL:]
         self.partial[stream] = buf
         if out:
-            write_all(self.fd, b"".join(out))
+            self._write(out)
 
     def flush(self) -> None:
         for stream, buf in self.partial.items():
             if buf:
-                write_all(self.fd, self.entry(stream, buf))
+                self._write([self.entry(stream, buf)])
                 self.partial[stream] = b""
 
     def entry(self, stream: str, data: bytes) -> bytes:
@@ -147,7 +179,7 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
     pty_fd = int(ctx.get("pty", -1))
     in_fd = int(ctx.get("in", -1))
     attach_fd = int(ctx.get("attach", -1))
-    log = LogWriter(ctx["log"])
+    log = LogWriter(ctx["log"], int(ctx.get("log_max_size") or 0), int(ctx.get("log_max_file") or 1))
     reader = FrameReader()
     sources = {}
     for key, stream in (("pty", "stdout"), ("out", "stdout"), ("err", "stderr")):

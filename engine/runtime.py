@@ -75,6 +75,8 @@ class RunOptions:
     volumes: list[str] = field(default_factory=list)
     mount_flags: list[str] = field(default_factory=list)  # --mount
     tmpfs: list[str] = field(default_factory=list)  # --tmpfs DEST[:OPTIONS]
+    log_driver: str = "json-file"
+    log_opts: list[str] = field(default_factory=list)  # --log-opt KEY=VALUE (max-size, max-file)
     memory: int | None = None
     memory_swap: int | None = None
     cpus: float | None = None
@@ -156,6 +158,14 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
     host_config = _host_config(opts)
     resources_of(host_config).validate()
+    if opts.log_driver != "json-file":
+        raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
+    if opts.log_opts:
+        from engine.logs import log_limits
+
+        if any("=" not in o for o in opts.log_opts):
+            raise InvalidArgument(f"invalid log opt: expected KEY=VALUE, got {opts.log_opts!r}")
+        log_limits(host_config["LogConfig"]["Config"])
     if opts.auto_remove and host_config["RestartPolicy"]["Name"]:
         raise InvalidArgument("Conflicting options: --restart and --rm")
     if opts.name is not None:
@@ -253,6 +263,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
     return {
         "Binds": [v for v in opts.volumes if ":" in v] or None,
         "Tmpfs": {spec.partition(":")[0]: spec.partition(":")[2] for spec in opts.tmpfs} or None,
+        "LogConfig": {"Type": opts.log_driver, "Config": dict(o.partition("=")[::2] for o in opts.log_opts)},
         "NetworkMode": opts.network,
         "PortBindings": {},
         "PublishSpecs": list(opts.publish),
@@ -1519,6 +1530,12 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         console.close()
     handoff = {k: str(v) for k, v in keep.items()}
     handoff.update(pid=str(pid), oom=str(oom_base), log=str(record.log_path(config)))
+    log_config = (hc.get("LogConfig") or {}).get("Config") or {}
+    if log_config:
+        from engine.logs import log_limits
+
+        max_size, max_file = log_limits(log_config)
+        handoff.update(log_max_size=str(max_size), log_max_file=str(max_file))
     return handoff
 
 

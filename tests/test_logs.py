@@ -47,6 +47,34 @@ def test_writer_splits_huge_lines_and_round_trips_bytes_that_are_not_utf8(tmp_pa
     assert len(entries) == 3  # 16 KiB pieces, as Docker splits long lines
 
 
+def test_writer_rotates_before_an_entry_would_pass_max_size_and_the_reader_goes_through_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    writer = LogWriter(str(path), max_size=300, max_file=3)
+    for i in range(20):
+        writer.write("stdout", f"entry-{i:02d}\n".encode())
+    files = [Path(f"{path}{s}") for s in ("", ".1", ".2")]
+    assert all(0 < f.stat().st_size <= 300 for f in files) and not Path(f"{path}.3").exists()
+    entries, _ = logs.read_entries(str(path))
+    texts = [e.data.decode() for e in entries]
+    assert texts == [f"entry-{i:02d}\n" for i in range(20 - len(texts), 20)] and len(texts) >= 6
+    truncating = LogWriter(str(tmp_path / "one.log"), max_size=300, max_file=1)
+    for i in range(20):
+        truncating.write("stderr", f"entry-{i:02d}\n".encode())
+    assert not Path(f"{tmp_path}/one.log.1").exists()
+    assert (tmp_path / "one.log").stat().st_size <= 300
+
+
+def test_log_options_follow_the_json_file_drivers_rules() -> None:
+    from engine.errors import InvalidArgument
+
+    assert logs.log_limits({}) == (0, 1)
+    assert logs.log_limits({"max-size": "10m", "max-file": "3"}) == (10 * 1024 * 1024, 3)
+    for bad, message in (({"compress": "true"}, "unknown log opt"), ({"max-file": "2"}, "only valid with max-size"),
+                         ({"max-size": "1k", "max-file": "0"}, "less than 1"), ({"max-size": "lots"}, "invalid size")):
+        with pytest.raises(InvalidArgument, match=message):
+            logs.log_limits(bad)
+
+
 def test_reader_tail_and_since(tmp_path: Path) -> None:
     path = tmp_path / "c-json.log"
     old = {"log": "old\n", "stream": "stdout", "time": "2020-01-01T00:00:00.000000001Z"}
@@ -90,4 +118,16 @@ def test_logs_follow_ends_when_the_container_exits(engine: Engine) -> None:
     result = engine.cli("logs", "-f", cid, timeout=30, check=True)
     assert result.stdout == b"1\n2\n3\n"
     assert time.monotonic() - started < 15
+    engine.out("rm", cid)
+
+
+@pytest.mark.root
+def test_logs_follow_goes_on_across_rotations(engine: Engine) -> None:
+    script = "sleep 0.5; i=0; while [ $i -lt 40 ]; do echo line-$i; i=$((i+1)); sleep 0.03; done"
+    cid = engine.out("run", "-d", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=2",
+                     "busybox", "sh", "-c", script).strip()
+    result = engine.cli("logs", "-f", cid, timeout=30, check=True)
+    assert result.stdout.decode().splitlines() == [f"line-{i}" for i in range(40)]  # nothing lost, nothing twice
+    log = Path(engine.inspect(cid)["LogPath"])
+    assert Path(f"{log}.1").exists() and not Path(f"{log}.2").exists()
     engine.out("rm", cid)

@@ -72,6 +72,30 @@ def _run_tricky(engine: Engine, expected_exe: str | None) -> list[bytes]:
     return lines
 
 
+def _run_rotated(engine: Engine) -> tuple[list[int], list[str]]:
+    """200 lines into a log rotated at 1 KiB with 3 files: the files' sizes, what `logs` gives."""
+    script = "sleep 0.6; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; sleep 0.3"
+    cid = engine.out("run", "-d", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=3",
+                     "busybox", "sh", "-c", script).strip()
+    assert engine.out("wait", cid) == "0\n"
+    log = engine.config.containers_dir / cid / f"{cid}-json.log"
+    sizes = [Path(f"{log}{suffix}").stat().st_size for suffix in ("", ".1", ".2")]
+    assert not Path(f"{log}.3").exists()
+    out = engine.out("logs", cid).splitlines()
+    engine.out("rm", cid)
+    return sizes, out
+
+
+@pytest.mark.root
+def test_both_stages_rotate_the_log_as_dockers_json_file_driver(engine: Engine, native_watch: Path) -> None:
+    for watch in (str(native_watch), "python"):
+        sizes, out = _run_rotated(_engine_with(engine, watch))
+        assert all(0 < size <= 1024 for size in sizes), (watch, sizes)
+        # whole entries only (never one split across files); the newest lines, in order, to the last
+        assert out == [f"line-{i}" for i in range(200 - len(out), 200)], (watch, out[:3])
+        assert 25 <= len(out) <= 45, (watch, len(out))
+
+
 @pytest.mark.root
 def test_c_stage_writes_the_same_log_bytes_as_the_python_stage(engine: Engine, native_watch: Path) -> None:
     native = _run_tricky(_engine_with(engine, str(native_watch)), str(native_watch))

@@ -19,21 +19,11 @@ import time
 from engine.cli.output import human_duration, print_formatted, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
+from engine.units import parse_size
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
     from typing import Any
-
-SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
-
-
-def parse_size(text: str) -> int:
-    """Docker's RAMInBytes: 32m, 1g, 512k, 100 (bytes); binary units."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([bkmgtp]?)b?", text.strip().lower())
-    if not match:
-        raise InvalidArgument(f"invalid size: '{text}'")
-    return int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
-
 
 def _size_or_unlimited(text: str) -> int:
     return -1 if text.strip() == "-1" else parse_size(text)
@@ -158,6 +148,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mount", action="append", default=[], dest="mount_flags",
                    help="Attach a filesystem mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]")
     p.add_argument("--tmpfs", action="append", default=[], help="Mount a tmpfs directory (DEST[:OPTIONS])")
+    p.add_argument("--log-driver", default="json-file", help="Logging driver for the container (json-file)")
+    p.add_argument("--log-opt", action="append", default=[], help="Log driver options: max-size=SIZE, max-file=N")
     p.add_argument("-m", "--memory", type=_flag_size, help="Memory limit")
     p.add_argument("--memory-swap", type=_flag_size_or_unlimited, help="Swap limit equal to memory plus swap: -1 unlimited")
     p.add_argument("--cpus", type=float, help="Number of CPUs")
@@ -363,6 +355,8 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         volumes=args.volume,
         mount_flags=args.mount_flags,
         tmpfs=args.tmpfs,
+        log_driver=args.log_driver,
+        log_opts=args.log_opt,
         memory=args.memory,
         memory_swap=args.memory_swap,
         cpus=args.cpus,

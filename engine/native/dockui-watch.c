@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -110,6 +111,9 @@ static void buf_put(struct buf *b, const char *data, size_t len) {
 /* ------------------------------------------------------------------ json-file log writer */
 
 static int log_fd = -1;
+static const char *log_path;
+static long long log_size, log_max_size; /* bytes; max 0: never rotated */
+static int log_max_file = 1;
 static struct buf partial[2]; /* 0 stdout, 1 stderr */
 static const char *stream_names[2] = {"stdout", "stderr"};
 
@@ -189,7 +193,44 @@ static void json_string(struct buf *out, const unsigned char *p, size_t n) {
     buf_put(out, "\"", 1);
 }
 
+/* LogWriter._rotate: path -> path.1 -> ... (max_file files in all), or emptied with max_file 1. */
+static void log_rotate(void) {
+    char from[4096], to[4096];
+    int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+    if (log_fd >= 0) close(log_fd);
+    if (log_max_file > 1) {
+        for (int n = log_max_file - 1; n > 0; n--) {
+            if (n > 1) snprintf(from, sizeof from, "%s.%d", log_path, n - 1);
+            else snprintf(from, sizeof from, "%s", log_path);
+            snprintf(to, sizeof to, "%s.%d", log_path, n);
+            rename(from, to); /* a missing one: nothing to move */
+        }
+    } else {
+        flags |= O_TRUNC;
+    }
+    log_fd = open(log_path, flags, 0640);
+    if (log_fd < 0) perror("dockui-watch: cannot reopen the container's log");
+    log_size = 0;
+}
+
+static void log_entry_raw(struct buf *out, int stream, const char *data, size_t n);
+
+/* One entry appended to out; first, when it would take the file past max-size, what out holds
+ * goes to the current file and the log is rotated (LogWriter._write). */
 static void log_entry(struct buf *out, int stream, const char *data, size_t n) {
+    size_t before = out->len;
+    log_entry_raw(out, stream, data, n);
+    size_t entry = out->len - before;
+    if (log_max_size > 0 && log_size > 0 && log_size + (long long)entry > log_max_size) {
+        if (before && log_fd >= 0) write_all(log_fd, out->data, before);
+        memmove(out->data, out->data + before, entry);
+        out->len = entry;
+        log_rotate();
+    }
+    log_size += (long long)entry;
+}
+
+static void log_entry_raw(struct buf *out, int stream, const char *data, size_t n) {
     struct timespec ts;
     struct tm tm;
     char stamp[64];
@@ -286,7 +327,16 @@ static int watch(void) {
     int in_fd = ctx_fd("in");
     int attach_fd = ctx_fd("attach");
     int log_index = ctx_find("log");
-    if (log_index >= 0) log_fd = open(ctx_values[log_index], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (log_index >= 0) {
+        log_path = ctx_values[log_index];
+        log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        int i = ctx_find("log_max_size");
+        if (i >= 0) log_max_size = atoll(ctx_values[i]);
+        i = ctx_find("log_max_file");
+        if (i >= 0 && atoi(ctx_values[i]) > 0) log_max_file = atoi(ctx_values[i]);
+        struct stat st;
+        if (log_fd >= 0 && fstat(log_fd, &st) == 0) log_size = st.st_size;
+    }
     if (log_fd < 0) perror("dockui-watch: cannot open the container's log");
     int src_fd[3], src_stream[3], nsrc = 0;
     const char *src_keys[3] = {"pty", "out", "err"};

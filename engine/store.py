@@ -695,6 +695,26 @@ class ImageStore:
             raise NotFound(f"container {container_id[:12]} has no rw layer") from None
         return self.layers_dir / mount_id
 
+    def rw_layer_size(self, container_id: str) -> int:
+        """Bytes the container wrote (its layer's `diff`): regular files' sizes, a hard-linked file
+        once, as Docker's SizeRw counts them."""
+        total = 0
+        seen: set[tuple[int, int]] = set()
+        try:
+            top = self.rw_layer_path(container_id) / "diff"
+        except NotFound:
+            return 0
+        for directory, _, files in os.walk(top):
+            for name in files:
+                try:
+                    st = os.lstat(os.path.join(directory, name))
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+        return total
+
     def remove_rw_layer(self, container_id: str, image_id: str | None = None) -> None:
         """Drop a container's writable layer (unmounting it lazily if it is still mounted).
 

@@ -3,6 +3,7 @@ monitor is reconciled, concurrency leaves nothing behind, exec, restart policy, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -254,6 +255,20 @@ def test_mount_and_tmpfs_flags_follow_dockers_rules(engine: Engine, tmp_path: Pa
         assert result.returncode == 125 and message in result.stderr, (flags, result.stderr)
     assert not (tmp_path / "missing").exists()  # --mount never creates a bind source (-v does)
     assert engine.out("ps", "-aq") == ""
+
+
+def test_ps_and_inspect_size_count_what_the_container_wrote(engine: Engine) -> None:
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                     "head -c 5000 /dev/zero > /big; ln /big /big2; echo ready; sleep 30").strip()
+    assert wait_until(lambda: engine.out("logs", cid) == "ready\n")
+    sizes = json.loads(engine.out("inspect", "-s", cid))[0]
+    image_size = json.loads(engine.out("image", "inspect", "busybox"))[0]["Size"]
+    assert sizes["SizeRw"] == 5000  # the hard link counted once, as Docker does
+    assert sizes["SizeRootFs"] == 5000 + image_size
+    table = engine.out("ps", "-s").splitlines()
+    assert table[0].split()[-1] == "SIZE" and table[1].endswith("5kB (virtual " + f"{(5000 + image_size) / 1e6:.3g}MB)")
+    assert "Size" not in engine.out("ps").splitlines()[0]
+    engine.out("rm", "-f", cid)
 
 
 def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> None:

@@ -999,6 +999,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     now = time.time()
     from engine.state import parse_rfc3339
 
+    sizes = _ps_sizes(config, records) if args.size else {}
     if args.format and args.format.strip() == "json":
         for r in records:
             labels = r.config.get("Labels") or {}
@@ -1014,14 +1015,14 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
                 "Networks": r.host_config.get("NetworkMode", ""),
                 "Ports": ports_text(r),
                 "RunningFor": human_duration(now - parse_rfc3339(r.created)) + " ago",
-                "Size": "0B",
+                "Size": sizes.get(r.id, "0B"),
                 "State": r.status,
                 "Status": status_text(r, now),
             }))
         return 0
     if args.format and args.format.strip() not in ("table",):
         for r in records:
-            print(render_template(args.format, _ps_fields(r, now, args.no_trunc)))
+            print(render_template(args.format, _ps_fields(r, now, args.no_trunc) | {"Size": sizes.get(r.id, "0B")}))
         return 0
     from engine.cli.output import print_table
 
@@ -1034,11 +1035,32 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
             status_text(r, now),
             ports_text(r),
             r.name,
+            *([sizes[r.id]] if args.size else []),
         )
         for r in records
     ]
-    print_table(("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"), rows)
+    headers = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+    print_table((*headers, "SIZE") if args.size else headers, rows)
     return 0
+
+
+def _ps_sizes(config: EngineConfig, records: list[Any]) -> dict[str, str]:
+    """`ps -s`: "<written> (virtual <written + image>)", in Docker's units, per container ID."""
+    from engine.cli.output import human_size
+    from engine.store import ImageStore
+
+    store = ImageStore(config)
+    image_sizes: dict[str, int] = {}
+    result = {}
+    for r in records:
+        if r.image_id not in image_sizes:
+            try:
+                image_sizes[r.image_id] = store.resolve(r.image_id).size
+            except NotFound:
+                image_sizes[r.image_id] = 0
+        written = store.rw_layer_size(r.id)
+        result[r.id] = f"{human_size(written)} (virtual {human_size(written + image_sizes[r.image_id])})"
+    return result
 
 
 def _ps_fields(r: Any, now: float, no_trunc: bool) -> dict[str, Any]:
@@ -1062,7 +1084,17 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
         obj = None
         if args.type != "image":
             try:
-                obj = runtime.inspect(config, state.find_container(config, name))
+                record = state.find_container(config, name)
+                obj = runtime.inspect(config, record)
+                if args.size:  # Docker's --size: what the container wrote, and that plus its image
+                    from engine.store import ImageStore
+
+                    store = ImageStore(config)
+                    obj["SizeRw"] = store.rw_layer_size(record.id)
+                    try:
+                        obj["SizeRootFs"] = obj["SizeRw"] + store.resolve(record.image_id).size
+                    except NotFound:
+                        obj["SizeRootFs"] = obj["SizeRw"]
             except NotFound:
                 obj = None
         if obj is None and args.type != "container":

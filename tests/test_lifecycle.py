@@ -271,6 +271,27 @@ def test_ps_and_inspect_size_count_what_the_container_wrote(engine: Engine) -> N
     engine.out("rm", "-f", cid)
 
 
+def test_commit_makes_an_image_of_the_containers_changes(engine: Engine) -> None:
+    script = ("echo new > /new; ln /new /new-link; rm /bin/ls; rm -rf /root; mkdir /root; "
+              "echo only > /root/only; echo ready; sleep 30")
+    cid = engine.out("run", "-d", "--name", "src", "--network", "none", "-e", "KEPT=1", "busybox", "sh", "-c", script).strip()
+    assert wait_until(lambda: engine.out("logs", cid) == "ready\n")
+    image_id = engine.out("commit", "-m", "my change", "-a", "me", "-c", 'CMD ["cat", "/new"]', "src", "committed:v1").strip()
+    assert image_id.startswith("sha256:")
+    assert engine.inspect(cid)["State"]["Status"] == "running"  # paused for the commit, then thawed
+    assert engine.out("run", "--rm", "--network", "none", "committed:v1") == "new\n"
+    check = ("ls /bin/ls 2>/dev/null || echo whiteout-kept; ls /root; "
+             "[ /new -ef /new-link ] && echo hardlink-kept; echo $KEPT")
+    out = engine.out("run", "--rm", "--network", "none", "committed:v1", "sh", "-c", check)
+    assert out == "whiteout-kept\nonly\nhardlink-kept\n1\n"  # /root was opaque: only the new file
+    info = json.loads(engine.out("image", "inspect", "committed:v1"))[0]
+    assert (info["Id"], info["Author"], info["Comment"]) == (image_id, "me", "my change")
+    base = json.loads(engine.out("image", "inspect", "busybox"))[0]
+    assert info["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"] and len(info["RootFS"]["Layers"]) == 2
+    engine.out("rm", "-f", cid)
+    engine.out("rmi", "committed:v1")
+
+
 def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> None:
     host_dir = tmp_path / "shared"
     host_dir.mkdir()

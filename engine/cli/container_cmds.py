@@ -271,6 +271,13 @@ def _register_verbs(
     p = add("rename", cmd_rename, "Rename a container")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("new_name", metavar="NEW_NAME")
+    p = add("commit", cmd_commit, "Create a new image from a container's changes")
+    p.add_argument("-a", "--author", default="", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    p.add_argument("-m", "--message", default="", help="Commit message")
+    p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
+    p.add_argument("-p", "--pause", default="true", choices=["true", "false"], help="Pause container during commit")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     if not top_level:
         p = add("prune", cmd_prune, "Remove all stopped containers")
         p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
@@ -730,6 +737,17 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
         print(ref)
 
     return _for_each(args.containers, one)
+
+
+def cmd_commit(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.image_cmds import parse_changes
+    from engine.commit import commit
+
+    _engine(config, "commit")
+    record = commit(config, args.container, args.repository, message=args.message, author=args.author,
+                    changes=parse_changes(args.change), pause=args.pause == "true")
+    print(record.id)
+    return 0
 
 
 def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:

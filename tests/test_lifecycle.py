@@ -292,6 +292,31 @@ def test_commit_makes_an_image_of_the_containers_changes(engine: Engine) -> None
     engine.out("rmi", "committed:v1")
 
 
+def test_export_is_the_containers_view_and_imports_back(engine: Engine, tmp_path: Path) -> None:
+    import tarfile
+
+    script = "echo new > /new; rm /bin/ls; rm -rf /root; mkdir /root; echo only > /root/only; echo ready; sleep 30"
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c", script).strip()
+    assert wait_until(lambda: engine.out("logs", cid) == "ready\n")
+    out = tmp_path / "c.tar"
+    engine.out("export", "-o", str(out), cid)
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+    assert {"new", "root/only", "bin/busybox", "bin/sh"} <= names
+    assert "bin/ls" not in names and not any(".wh." in n for n in names)  # whiteouts applied, not shipped
+    assert not any(n.startswith("root/") and n != "root/only" for n in names)  # the opaque dir's own content only
+    piped = engine.cli("export", cid, check=True).stdout
+    assert piped == out.read_bytes()  # the same tar either way (sorted, numeric owners)
+    assert mounts_under(engine.config.root) == [] and list(engine.config.tmp_dir.iterdir()) == []
+    engine.out("rm", "-f", cid)
+    engine.out("import", "--change", "CMD cat /new", str(out), "exported:v1")
+    assert engine.out("run", "--rm", "--network", "none", "exported:v1") == "new\n"
+    engine.out("rmi", "exported:v1")
+    missing = engine.cli("export", "-o", str(tmp_path / "none.tar"), "no-such")
+    assert missing.returncode == 125 and b"No such container: no-such" in missing.stderr
+    assert not (tmp_path / "none.tar").exists()  # nothing written for a container that is not there
+
+
 def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> None:
     host_dir = tmp_path / "shared"
     host_dir.mkdir()

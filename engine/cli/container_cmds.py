@@ -278,6 +278,9 @@ def _register_verbs(
     p.add_argument("-p", "--pause", default="true", choices=["true", "false"], help="Pause container during commit")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+    p = add("export", cmd_export, "Export a container's filesystem as a tar archive")
+    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+    p.add_argument("container", metavar="CONTAINER")
     if not top_level:
         p = add("prune", cmd_prune, "Remove all stopped containers")
         p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
@@ -747,6 +750,24 @@ def cmd_commit(args: argparse.Namespace, config: EngineConfig) -> int:
     record = commit(config, args.container, args.repository, message=args.message, author=args.author,
                     changes=parse_changes(args.change), pause=args.pause == "true")
     print(record.id)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.export import export
+
+    _engine(config, "export")
+    if args.output:
+        from engine.state import find_container
+
+        find_container(config, args.container)  # no such container: no file left behind
+        with open(args.output, "wb") as out:
+            export(config, args.container, out)
+        return 0
+    if os.isatty(1):
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    export(config, args.container, sys.stdout.buffer)
+    sys.stdout.flush()
     return 0
 
 

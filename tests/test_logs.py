@@ -123,7 +123,7 @@ def test_logs_follow_ends_when_the_container_exits(engine: Engine) -> None:
 
 @pytest.mark.root
 def test_logs_follow_goes_on_across_rotations(engine: Engine) -> None:
-    script = "sleep 0.5; i=0; while [ $i -lt 40 ]; do echo line-$i; i=$((i+1)); sleep 0.03; done"
+    script = "sleep 0.5; i=0; while [ $i -lt 40 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done"
     cid = engine.out("run", "-d", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=2",
                      "busybox", "sh", "-c", script).strip()
     result = engine.cli("logs", "-f", cid, timeout=30, check=True)

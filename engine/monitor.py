@@ -32,6 +32,7 @@ FRAME_STDERR = 2
 FRAME_STDIN_EOF = 3
 FRAME_RESIZE = 4  # payload: rows, cols as two 2-byte big-endian ints
 FRAME_EXIT = 5  # payload: exit code as a 4-byte big-endian signed int
+FRAME_ATTACHED = 6  # to a client of `attach`: it is the container's attached client now
 MAX_PARTIAL = 16 * 1024
 START_GRACE = 0.25  # seconds the full start stage relays before exec'ing the small watch stage
 ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,6 +162,20 @@ def parse_kv(args: list) -> dict:
     return ctx
 
 
+def accept_client(listen_fd: int) -> int:
+    """A connection on the attach listener (an inheritable fd: stage 3 sends it the exit code), or -1."""
+    import socket  # only when somebody attaches: its import is ~3 ms
+
+    listener = socket.socket(fileno=listen_fd)
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return -1
+    finally:
+        listener.detach()
+    return conn.detach()
+
+
 def encode_kv(ctx: dict) -> list:
     return [f"{k}={v}" for k, v in ctx.items() if v is not None]
 
@@ -179,6 +194,7 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
     pty_fd = int(ctx.get("pty", -1))
     in_fd = int(ctx.get("in", -1))
     attach_fd = int(ctx.get("attach", -1))
+    listen_fd = int(ctx.get("listen", -1))  # `dockui attach` connects here (runtime._attach_listener)
     log = LogWriter(ctx["log"], int(ctx.get("log_max_size") or 0), int(ctx.get("log_max_file") or 1))
     reader = FrameReader()
     sources = {}
@@ -199,6 +215,8 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
         poller.register(attach_fd, select.POLLIN)
     if pidfd >= 0:
         poller.register(pidfd, select.POLLIN)
+    if listen_fd >= 0:
+        poller.register(listen_fd, select.POLLIN)
     exited = pidfd < 0
     give_up = None if grace is None else time.monotonic() + grace
     drain_deadline = None
@@ -230,6 +248,17 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
                 exited = True
                 poller.unregister(pidfd)
                 continue
+            if fd == listen_fd:
+                client = accept_client(listen_fd)
+                if client < 0:
+                    continue
+                if attach_fd >= 0:  # one attached client at a time: this one sees EOF at once
+                    os.close(client)
+                    continue
+                attach_fd = client
+                poller.register(attach_fd, select.POLLIN)
+                write_all(attach_fd, frame(FRAME_ATTACHED))
+                continue
             if fd == attach_fd:
                 try:
                     data = os.read(attach_fd, 65536)
@@ -237,7 +266,9 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
                     data = b""
                 if not data:
                     poller.unregister(attach_fd)
-                    attach_fd = -1  # the client went away; keep logging
+                    os.close(attach_fd)
+                    attach_fd = -1  # the client went away; keep logging (another may attach)
+                    reader = FrameReader()
                     continue
                 for kind, payload in reader.feed(data):
                     if kind == FRAME_STDIN:
@@ -272,6 +303,7 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
             log.write(stream, data)
             if attach_fd >= 0 and not write_all(attach_fd, frame(kinds[stream], data)):
                 poller.unregister(attach_fd)
+                os.close(attach_fd)
                 attach_fd = -1
     log.flush()
     os.close(log.fd)
@@ -349,7 +381,7 @@ def native_watch() -> str | None:
 
 def exec_stage(stage: str, ctx: dict) -> None:
     """Replace this process with the next stage (same pid, so the container stays our child)."""
-    for key in ("attach", "status", "out", "err", "pty", "in"):
+    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
         fd = int(ctx.get(key, -1) or -1)
         if fd >= 0:
             os.set_inheritable(fd, True)
@@ -375,7 +407,7 @@ def exec_stage(stage: str, ctx: dict) -> None:
 
 def main(argv: list) -> int:
     stage, ctx = argv[0], parse_kv(argv[1:])
-    for key in ("attach", "status", "out", "err", "pty", "in"):
+    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
         fd = int(ctx.get(key, -1) or -1)
         if fd >= 0:
             os.set_inheritable(fd, False)

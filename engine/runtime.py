@@ -32,6 +32,7 @@ marks containers whose monitor died as exited and removes their cgroups and netw
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -1578,6 +1579,8 @@ def monitor_start(ctx: dict) -> None:
         return
     _report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
     ctx.update(handoff)
+    with _suppress():  # after the report: off the start's path; without it only `attach` is missing
+        ctx["listen"] = str(_attach_listener(config.containers_dir / cid))
     if monitor.watch(ctx, grace=monitor.START_GRACE):
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
         monitor.ensure_bytecode()  # for the next runs, after the exit went out (once per process)
@@ -1613,6 +1616,33 @@ def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code:
     _send_exit(ctx, code)
 
 
+ATTACH_SOCKET = "attach.sock"  # in the container's dir, while it runs: `dockui attach` connects here
+
+
+def _attach_listener(directory: Path) -> int:
+    """A listening unix socket at <container dir>/attach.sock, for `dockui attach`; its fd goes to
+    the watch stages, which take one client at a time. Bound through /proc/self/fd/<dir>, so a
+    long engine root still fits a socket address (108 bytes)."""
+    import _socket
+
+    dfd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        path = f"/proc/self/fd/{dfd}/{ATTACH_SOCKET}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a crashed monitor's, or the run before a restart's
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.listen(4)
+        except BaseException:
+            sock.close()
+            raise
+    finally:
+        os.close(dfd)
+    return sock.detach()
+
+
 def monitor_finish(ctx: dict) -> None:
     """Stage 3: record the exit, clean up, and restart (back to stage 1) or remove."""
     from engine import cgroups
@@ -1620,6 +1650,11 @@ def monitor_finish(ctx: dict) -> None:
     config = config_from_json(ctx["config"])
     cid = ctx["id"]
     code = int(ctx["exit"])
+    listen = int(ctx.pop("listen", -1) or -1)
+    if listen >= 0:  # nobody attaches to a stopped container (a restart makes a new listener)
+        os.close(listen)
+        with contextlib.suppress(OSError):
+            os.unlink(config.containers_dir / cid / ATTACH_SOCKET)
     try:
         record = state.load(config, cid)
     except NotFound:

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -180,3 +181,33 @@ def test_stage_two_choice_follows_dockui_watch(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.delenv("DOCKUI_WATCH")
     default = os.path.join(sys.prefix, "libexec", "dockui-watch")
     assert native_watch() == (default if os.access(default, os.X_OK) else None)
+
+
+@pytest.mark.root
+def test_attach_to_a_running_container_through_either_stage(engine: Engine, native_watch: Path) -> None:
+    script = "echo started; while read l; do echo got:$l; [ \"$l\" = bye ] && exit 7; done"
+    for watch in (str(native_watch), "python"):
+        eng = _engine_with(engine, watch)
+        eng.out("run", "-d", "-i", "--name", "att", "--network", "none", "busybox", "sh", "-c", script)
+        assert wait_until(lambda e=eng: e.out("logs", "att") == "started\n")
+        time.sleep(0.4)  # past the start stage's 250 ms: the watch stage (C or Python) takes the client
+        client = eng.popen("attach", "att", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            client.stdin.write(b"hi\n")
+            client.stdin.flush()
+            assert client.stdout.readline() == b"got:hi\n"  # attached: stdin in, stdout out
+            second = eng.cli("attach", "att")
+            assert second.returncode == 125 and b"already has an attached client" in second.stderr
+            client.stdin.write(b"bye\n")
+            client.stdin.close()
+            assert client.stdout.read() == b"got:bye\n"
+            assert client.wait(15) == 7  # the container's own exit code, as docker attach gives it
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        record_dir = next(eng.config.containers_dir.glob("*/config.v2.json")).parent
+        assert not (record_dir / "attach.sock").exists()  # no listener once it stopped
+        stopped = eng.cli("attach", "att")
+        assert stopped.returncode == 125 and b"start it first" in stopped.stderr
+        eng.out("rm", "att")

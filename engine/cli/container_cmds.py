@@ -278,6 +278,10 @@ def _register_verbs(
     p.add_argument("-p", "--pause", default="true", choices=["true", "false"], help="Pause container during commit")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
+    p = add("attach", cmd_attach, "Attach local standard input, output, and error streams to a running container")
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+    p.add_argument("--sig-proxy", default="true", help="Proxy all received signals to the process")
+    p.add_argument("container", metavar="CONTAINER")
     p = add("export", cmd_export, "Export a container's filesystem as a tar archive")
     p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
     p.add_argument("container", metavar="CONTAINER")
@@ -461,7 +465,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         image_id = ensure_image(config, args.image, args.pull, args.platform)
         record = runtime.create(config, _run_options(args, image_id))
         if args.detach:
-            runtime.start(config, record.id, prepared=prepared)
+            runtime.start(config, record.id, interactive=args.interactive, prepared=prepared)
             print(record.id)
             _exit_now(0)
             return 0
@@ -751,6 +755,41 @@ def cmd_commit(args: argparse.Namespace, config: EngineConfig) -> int:
                     changes=parse_changes(args.change), pause=args.pause == "true")
     print(record.id)
     return 0
+
+
+def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
+    """`docker attach`: become the running container's attached client (its monitor takes one)."""
+    import _socket
+
+    from engine import monitor, runtime
+    from engine.errors import Conflict
+    from engine.state import find_container
+
+    _engine(config, "attach")
+    record = find_container(config, args.container)
+    if record.status == "paused":
+        raise Conflict(f"You cannot attach to a paused container {record.name}, unpause it first")
+    if record.status != "running":
+        raise Conflict(f"You cannot attach to a stopped container {record.name}, start it first")
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    directory = os.open(record.dir(config), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:  # through /proc/self/fd: a long engine root still fits a socket address
+        sock.connect(f"/proc/self/fd/{directory}/{runtime.ATTACH_SOCKET}")
+        greeting = b""
+        while len(greeting) < 5 and (chunk := sock.recv(5 - len(greeting))):
+            greeting += chunk
+    except OSError as exc:
+        sock.close()
+        raise DockuiError(f"cannot attach to container {record.name}: {exc.strerror}") from None
+    finally:
+        os.close(directory)
+    if greeting[:1] != bytes([monitor.FRAME_ATTACHED]):  # EOF at once: its monitor has a client
+        sock.close()
+        raise Conflict(f"container {record.name} already has an attached client")
+    tty = bool(record.config.get("Tty")) and os.isatty(0)
+    interactive = bool(record.config.get("OpenStdin")) and not args.no_stdin
+    return attach_session(config, runtime.StartResult(record, sock), interactive=interactive, tty=tty,
+                          proxy_signals=args.sig_proxy != "false")
 
 
 def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,6 +32,7 @@
 #define FRAME_STDERR 2
 #define FRAME_STDIN_EOF 3
 #define FRAME_RESIZE 4
+#define FRAME_ATTACHED 6
 #define MAX_PARTIAL (16 * 1024)
 #define READ_SIZE 65536
 
@@ -297,7 +299,7 @@ static int64_t monotonic_ms(void) {
 }
 
 /* Poll set in the Python stage's registration order: sources (pty, out, err), attach, pidfd. */
-#define MAX_FDS 5
+#define MAX_FDS 6
 static struct pollfd pfds[MAX_FDS];
 static int npfds;
 
@@ -326,6 +328,7 @@ static int watch(void) {
     int pty_fd = ctx_fd("pty");
     int in_fd = ctx_fd("in");
     int attach_fd = ctx_fd("attach");
+    int listen_fd = ctx_fd("listen"); /* `dockui attach` connects here */
     int log_index = ctx_find("log");
     if (log_index >= 0) {
         log_path = ctx_values[log_index];
@@ -360,6 +363,7 @@ static int watch(void) {
     for (int i = 0; i < nsrc; i++) poll_add(src_fd[i]);
     if (attach_fd >= 0) poll_add(attach_fd);
     if (pidfd >= 0) poll_add(pidfd);
+    if (listen_fd >= 0) poll_add(listen_fd);
     int exited = pidfd < 0;
     int64_t drain_deadline = -1;
     while (nsrc > 0 || !exited) {
@@ -388,11 +392,30 @@ static int watch(void) {
                 poll_remove(pidfd);
                 continue;
             }
+            if (fd == listen_fd) {
+                int client = accept4(listen_fd, NULL, NULL, 0); /* inheritable: stage 3 sends it the exit */
+                if (client < 0) continue;
+                if (attach_fd >= 0) { /* one attached client at a time: this one sees EOF at once */
+                    close(client);
+                    continue;
+                }
+                attach_fd = client;
+                poll_add(attach_fd);
+                char hello[5] = {FRAME_ATTACHED, 0, 0, 0, 0};
+                if (!write_all(attach_fd, hello, 5)) {
+                    poll_remove(attach_fd);
+                    close(attach_fd);
+                    attach_fd = -1;
+                }
+                continue;
+            }
             if (fd == attach_fd) {
                 ssize_t got_bytes = read(attach_fd, data, READ_SIZE);
                 if (got_bytes <= 0) {
                     poll_remove(attach_fd);
-                    attach_fd = -1; /* the client went away; keep logging */
+                    close(attach_fd);
+                    attach_fd = -1; /* the client went away; keep logging (another may attach) */
+                    reader.len = 0;
                     continue;
                 }
                 buf_put(&reader, data, (size_t)got_bytes);
@@ -448,6 +471,7 @@ static int watch(void) {
                 memcpy(frames + 5, data, (size_t)len);
                 if (!write_all(attach_fd, frames, (size_t)len + 5)) {
                     poll_remove(attach_fd);
+                    close(attach_fd);
                     attach_fd = -1;
                 }
             }

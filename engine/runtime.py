@@ -1579,12 +1579,14 @@ def monitor_start(ctx: dict) -> None:
         return
     _report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
     ctx.update(handoff)
-    with _suppress():  # after the report: off the start's path; without it only `attach` is missing
-        ctx["listen"] = str(_attach_listener(config.containers_dir / cid))
     if monitor.watch(ctx, grace=monitor.START_GRACE):
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
         monitor.ensure_bytecode()  # for the next runs, after the exit went out (once per process)
     else:
+        # Only a container that lives on takes `attach` clients (not on a short run's path);
+        # `dockui attach` waits the start's grace period out for it.
+        with _suppress():
+            ctx["listen"] = str(_attach_listener(config.containers_dir / cid))
         monitor.ensure_bytecode()  # for the watch and finish stages' interpreters
         monitor.exec_stage("watch", ctx)
 

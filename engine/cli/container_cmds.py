@@ -773,8 +773,16 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
         raise Conflict(f"You cannot attach to a stopped container {record.name}, start it first")
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     directory = os.open(record.dir(config), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    deadline = time.monotonic() + 2 * monitor.START_GRACE + 1  # a container just started: its listener comes
     try:  # through /proc/self/fd: a long engine root still fits a socket address
-        sock.connect(f"/proc/self/fd/{directory}/{runtime.ATTACH_SOCKET}")
+        while True:
+            try:
+                sock.connect(f"/proc/self/fd/{directory}/{runtime.ATTACH_SOCKET}")
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         greeting = b""
         while len(greeting) < 5 and (chunk := sock.recv(5 - len(greeting))):
             greeting += chunk

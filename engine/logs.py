@@ -154,7 +154,10 @@ def follow_entries(path: str, offset: int, still_running: Callable[[], bool], po
             try:
                 renamed = os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
             except FileNotFoundError:
-                return  # the container was removed
+                if not running:
+                    return  # the container was removed
+                time.sleep(poll)  # a rotation between its rename and the new file's creation
+                continue
             if renamed:
                 f.close()
                 f = open(path, "rb")  # noqa: SIM115

@@ -4,6 +4,7 @@ returning exactly what the container wrote, stdout and stderr apart."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -62,6 +63,31 @@ def test_writer_rotates_before_an_entry_would_pass_max_size_and_the_reader_goes_
         truncating.write("stderr", f"entry-{i:02d}\n".encode())
     assert not Path(f"{tmp_path}/one.log.1").exists()
     assert (tmp_path / "one.log").stat().st_size <= 300
+
+
+def test_follow_waits_through_a_rotation_whose_new_file_is_not_there_yet(tmp_path: Path) -> None:
+    """A rotation renames the log before it creates the new one: the follower must not take the
+    missing name for a removed container (seen in CI: `logs -f` stopped at the first rotation)."""
+    import threading
+
+    path = tmp_path / "c-json.log"
+    writer = LogWriter(str(path))
+    writer.write("stdout", b"one\n")
+    running = threading.Event()
+    running.set()
+    got: list[bytes] = []
+    follower = threading.Thread(target=lambda: got.extend(
+        e.data for e in logs.follow_entries(str(path), 0, running.is_set, poll=0.02)))
+    follower.start()
+    assert wait_until(lambda: got == [b"one\n"], timeout=5)
+    os.close(writer.fd)
+    os.rename(path, f"{path}.1")  # ... and for a moment there is no log at all
+    time.sleep(0.2)
+    LogWriter(str(path)).write("stdout", b"two\n")
+    assert wait_until(lambda: got == [b"one\n", b"two\n"], timeout=5), got
+    running.clear()
+    follower.join(5)
+    assert not follower.is_alive()
 
 
 def test_log_options_follow_the_json_file_drivers_rules() -> None:

@@ -51,7 +51,6 @@ from engine.rtnetlink import (
     IFLA_LINKINFO,
     IFLA_MASTER,
     IFLA_MTU,
-    IFLA_NET_NS_FD,
     IFLA_NET_NS_PID,
     NLM_F_ACK,
     NLM_F_REQUEST,
@@ -415,23 +414,19 @@ def _setns(fd: int) -> None:
 
 
 def _netns_socket(
-    pid: int, raw: bool = False, ifnames: list[str] = (), netns: int | None = None  # type: ignore[assignment]
+    pid: int, raw: bool = False, ifnames: list[str] = ()  # type: ignore[assignment]
 ) -> tuple[_socket.socket, list[int]]:
-    """A netlink socket living in `pid`'s network namespace (or the namespace fd `netns`), and the
-    ifindexes of `ifnames` there.
+    """A netlink socket living in `pid`'s network namespace, and the ifindexes of `ifnames` there.
 
     The socket's namespace is fixed when it is created, so this thread visits the namespace just
     long enough to create it (setns affects only the calling thread for a net namespace).
     """
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if netns is not None:
-            target = os.dup(netns)
-        else:
-            try:
-                target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise DockuiError(f"process {pid} is gone: cannot configure its network") from None
+        try:
+            target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise DockuiError(f"process {pid} is gone: cannot configure its network") from None
         try:
             _setns(target)
             try:
@@ -515,13 +510,11 @@ def _delete_link(ipr, name: str) -> bool:  # noqa: ANN001
     return True
 
 
-def _create_veth(rt: Rtnl, ep: Endpoint, bridge_index: int, pid: int, netns: int | None = None) -> None:
-    """One RTM_NEWLINK: host end on the bridge and up, peer created directly in the container's netns
-    (`pid`'s, or the namespace fd `netns`)."""
+def _create_veth(rt: Rtnl, ep: Endpoint, bridge_index: int, pid: int) -> None:
+    """One RTM_NEWLINK: host end on the bridge and up, peer created directly in `pid`'s netns."""
     mac = bytes.fromhex(ep.mac.replace(":", ""))
     peer = ifinfomsg() + nla(IFLA_IFNAME, ep.ifname.encode() + b"\0") + nla(IFLA_ADDRESS, mac)
-    where = nla(IFLA_NET_NS_FD, u32(netns)) if netns is not None else nla(IFLA_NET_NS_PID, u32(pid))
-    peer += nla(IFLA_MTU, u32(ep.mtu)) + where
+    peer += nla(IFLA_MTU, u32(ep.mtu)) + nla(IFLA_NET_NS_PID, u32(pid))
     linkinfo = nla(IFLA_INFO_KIND, b"veth") + nla(IFLA_INFO_DATA, nla(VETH_INFO_PEER, peer))
     body = ifinfomsg(flags=IFF_UP, change=IFF_UP) + nla(IFLA_IFNAME, ep.host_veth.encode() + b"\0")
     body += nla(IFLA_MTU, u32(ep.mtu)) + nla(IFLA_MASTER, u32(bridge_index)) + nla(IFLA_LINKINFO, linkinfo)
@@ -538,10 +531,10 @@ def _rt_delete_link(rt: Rtnl, name: str) -> bool:
     return True
 
 
-def _configure_inside(pid: int, endpoints: list[Endpoint], netns: int | None = None) -> None:
+def _configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
     """lo up; each eth<N> addressed and up; the default route via the first network's gateway that
     is not --internal (Docker programs no gateway for those: only their own subnet is reachable)."""
-    sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints], netns=netns)
+    sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints])
     requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
         packed = _socket.inet_aton(ep.ip)
@@ -755,13 +748,8 @@ def prepare(
     return plan
 
 
-def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None = None, record: bool = True) -> None:
-    """Plug the container (its namespaces already made, its process not yet exec'd) into its networks.
-
-    `netns`: an fd of the network namespace the process is in or will join before its exec (e.g.
-    one made ahead, see process.prepare_ahead), so this need not wait until the process is in it.
-    `record=False`: the caller calls record_attached itself, later (off its critical path).
-    """
+def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
+    """Plug the container (its namespaces already made, its process not yet exec'd) into its networks."""
     if not plan.endpoints:
         if plan.mode == "none":
             bring_up_loopback(pid)
@@ -779,9 +767,9 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None 
                     bridge_index = _with_iproute(lambda ipr, n=net: _ensure_bridge(ipr, n, config))
                 if not _bridge_missing(ep.host_veth):
                     _rt_delete_link(rt, ep.host_veth)  # a leftover from a crash would block the name
-                _create_veth(rt, ep, bridge_index, pid, netns)
+                _create_veth(rt, ep, bridge_index, pid)
                 created.append(ep.host_veth)
-        _configure_inside(pid, plan.endpoints, netns)
+        _configure_inside(pid, plan.endpoints)
         if plan.ports:
             from engine import portmap
 
@@ -792,20 +780,16 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None 
         if isinstance(exc, DockuiError):
             raise
         raise DockuiError(f"network set-up failed: {exc}") from exc
-    if record:
-        record_attached(config, plan, pid, netns)
+    _record_attached(config, plan, pid)
 
 
-def record_attached(config: EngineConfig, plan: NetworkPlan, pid: int, netns: int | None = None) -> None:
+def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
     """The endpoint record says "attached" (pid, namespace inode): what reconcile, links and peers'
     hosts files go by. Until then the record is "prepared", in flight while its preparer lives."""
-    if not plan.endpoints:
-        return
     with ipam.lock(config):
         rec = _load_record(config, plan.container_id)
         if rec is not None:
-            inode = os.fstat(netns).st_ino if netns is not None else _netns_inode(pid)
-            rec.update(state="attached", pid=pid, netns_inode=inode)
+            rec.update(state="attached", pid=pid, netns_inode=_netns_inode(pid))
             _save_record(config, rec)
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
 from engine.config import EngineConfig
@@ -32,6 +31,8 @@ def write_layer_tar(diff: Path, out: BinaryIO) -> None:
     """The overlay upper dir `diff` as an OCI layer tar (sorted, so the same changes give the same tar)."""
     import tarfile
 
+    from engine.store import is_whiteout
+
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uname = info.gname = ""  # numeric owners, as in the container
         return info
@@ -46,7 +47,7 @@ def write_layer_tar(diff: Path, out: BinaryIO) -> None:
                 path = os.path.join(directory, name)
                 rel = os.path.normpath(os.path.join(rel_dir, name))
                 st = os.lstat(path)
-                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # overlayfs whiteout
+                if is_whiteout(st):
                     tar.addfile(_empty_file(os.path.join(os.path.dirname(rel), ".wh." + name)))
                     continue
                 tar.add(path, arcname=rel, recursive=False, filter=clean)

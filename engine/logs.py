@@ -14,6 +14,7 @@ is emptied instead. Reading goes through the rotated files oldest first.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -93,8 +94,6 @@ def log_limits(options: dict[str, str]) -> tuple[int, int]:
 
 def rotated_paths(path: str) -> list[str]:
     """The rotated files of a log (`path.N` ... `path.1`), oldest first, then the live one."""
-    import os
-
     older = []
     n = 1
     while os.path.exists(f"{path}.{n}"):
@@ -131,8 +130,6 @@ def follow_entries(path: str, offset: int, still_running: Callable[[], bool], po
 
     The open file is read on after a rotation renamed it; once drained, the new file named `path`
     is followed from its start."""
-    import os
-
     try:
         f = open(path, "rb")  # noqa: SIM115 - kept open across rotations, closed below
     except FileNotFoundError:

@@ -1139,14 +1139,21 @@ def _ps_sizes(config: EngineConfig, records: list[Any]) -> dict[str, str]:
     image_sizes: dict[str, int] = {}
     result = {}
     for r in records:
-        if r.image_id not in image_sizes:
-            try:
-                image_sizes[r.image_id] = store.resolve(r.image_id).size
-            except NotFound:
-                image_sizes[r.image_id] = 0
-        written = store.rw_layer_size(r.id)
-        result[r.id] = f"{human_size(written)} (virtual {human_size(written + image_sizes[r.image_id])})"
+        written, virtual = _container_sizes(store, r, image_sizes)
+        result[r.id] = f"{human_size(written)} (virtual {human_size(virtual)})"
     return result
+
+
+def _container_sizes(store: Any, record: Any, image_sizes: dict[str, int]) -> tuple[int, int]:
+    """(bytes the container wrote, that plus its image): Docker's SizeRw and SizeRootFs.
+    `image_sizes` caches image sizes across containers (an image removed meanwhile counts 0)."""
+    if record.image_id not in image_sizes:
+        try:
+            image_sizes[record.image_id] = store.resolve(record.image_id).size
+        except NotFound:
+            image_sizes[record.image_id] = 0
+    written = store.rw_layer_size(record.id)
+    return written, written + image_sizes[record.image_id]
 
 
 def _ps_fields(r: Any, now: float, no_trunc: bool) -> dict[str, Any]:
@@ -1175,12 +1182,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
                 if args.size:  # Docker's --size: what the container wrote, and that plus its image
                     from engine.store import ImageStore
 
-                    store = ImageStore(config)
-                    obj["SizeRw"] = store.rw_layer_size(record.id)
-                    try:
-                        obj["SizeRootFs"] = obj["SizeRw"] + store.resolve(record.image_id).size
-                    except NotFound:
-                        obj["SizeRootFs"] = obj["SizeRw"]
+                    obj["SizeRw"], obj["SizeRootFs"] = _container_sizes(ImageStore(config), record, {})
             except NotFound:
                 obj = None
         if obj is None and args.type != "container":

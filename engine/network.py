@@ -138,10 +138,6 @@ class NetworkPlan:
     link_env: list[str] = field(default_factory=list)  # to append to the container's environment
     links: list[tuple[str, str]] = field(default_factory=list)  # (linked name, alias)
 
-    @property
-    def needs_netns_setup(self) -> bool:
-        return bool(self.endpoints)
-
     def settings(self) -> dict[str, Any]:
         """Docker's `NetworkSettings` shape, for ContainerRecord.network and `inspect`."""
         ports: dict[str, list[dict[str, str]] | None] = {}
@@ -937,14 +933,6 @@ def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
             hostsfiles.write_in_place(path, _hosts_for(config, rec))
         if rec.get("state") == "attached":
             _refresh_peer_hosts(config, {ep["network"] for ep in rec.get("endpoints", [])}, skip=container_id)
-
-
-def ports_of(config: EngineConfig, container_id: str) -> list[portmap.PortMapping]:
-    """The published ports in force for a container (for `dockui port`)."""
-    from engine import portmap
-
-    rec = _load_record(config, container_id) or {}
-    return [portmap.PortMapping.from_dict(p) for p in rec.get("ports", [])]
 
 
 def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str, list[str]]:

@@ -210,6 +210,31 @@ def _child_report(fd: int, exc: BaseException) -> None:
 # ---- steps shared by the container's init and by exec -------------------------------------------
 
 
+def check_container_stdio(stdio: Stdio) -> None:
+    """Refuse a host descriptor as a container's stdio: only pipes, sockets or a pty of its own devpts.
+
+    A terminal or a file of the host's would let the container's processes (and whatever they
+    leave in the background) read the user's next keystrokes or reopen the file through
+    /proc/self/fd (docs/isolation.md). None stands for the container's own /dev/null.
+    """
+    import stat
+
+    host_pts = None
+    for fd in stdio:
+        if fd is None:
+            continue
+        st = os.fstat(fd)
+        if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+            continue
+        if stat.S_ISCHR(st.st_mode) and 136 <= os.major(st.st_rdev) <= 143:  # a pty slave
+            if host_pts is None:
+                host_pts = os.stat("/dev/pts").st_dev
+            if st.st_dev != host_pts:  # from the container's own devpts (TIOCGPTPEER on its ptmx)
+                continue
+        raise InvalidArgument(f"descriptor {fd} is not a pipe, a socket or the container's own terminal: "
+                              "a host file or terminal is never handed to a container")
+
+
 def _setup_stdio(stdio: Stdio, tty: bool) -> None:
     """Put the caller's descriptors on 0-2 (None -> /dev/null), new session, controlling tty."""
     high = []
@@ -729,6 +754,7 @@ def exec_in_container(
     """
     if not argv:
         raise InvalidArgument("No command specified")
+    check_container_stdio(stdio)
     try:
         status = _proc_status(pid)
         if cgroup_procs is None:

@@ -1123,7 +1123,7 @@ def exec_command(
     workdir: str | None = None,
     user: str | None = None,
     tty: bool = False,
-    stdio: tuple[int | None, int | None, int | None] = (0, 1, 2),
+    stdio: tuple[int | None, int | None, int | None] = (None, None, None),
     privileged: bool = False,
 ) -> int:
     """Start `argv` inside the running container (its namespaces and cgroup); the host pid to wait for.

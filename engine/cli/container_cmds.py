@@ -904,20 +904,40 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
         if os.isatty(0):
             _copy_winsize(0, master)
         stdio = (slave, slave, slave)
+        ours: tuple[int, ...] = (master,)
+        theirs: tuple[int, ...] = (slave,)
     elif args.detach:
         stdio = (None, None, None)
+        ours = theirs = ()
     else:
-        stdio = (0 if args.interactive else None, 1, 2)
-    pid = runtime.exec_command(
-        config, args.container, args.command, env=args.env, workdir=args.workdir, user=args.user,
-        tty=tty, stdio=stdio, privileged=args.privileged,
-    )
-    if slave is not None:
-        os.close(slave)
+        # Pipes, never our own descriptors: a terminal or file handed to the container could be
+        # read or reopened by whatever the command leaves running (docs/isolation.md).
+        in_r, in_w = os.pipe2(os.O_CLOEXEC) if args.interactive else (None, None)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        stdio = (in_r, out_w, err_w)
+        ours = tuple(fd for fd in (in_w, out_r, err_r) if fd is not None)
+        theirs = tuple(fd for fd in stdio if fd is not None)
+    try:
+        pid = runtime.exec_command(
+            config, args.container, args.command, env=args.env, workdir=args.workdir, user=args.user,
+            tty=tty, stdio=stdio, privileged=args.privileged,
+        )
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
     if args.detach:
         return 0
     if master is not None:
         _relay_pty(master, args.interactive)
+    else:
+        from engine.cli.relay import relay_exec_pipes
+
+        relay_exec_pipes(pid, stdin_w=ours[0] if args.interactive else None, out_r=ours[-2], err_r=ours[-1])
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code

@@ -12,12 +12,15 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -89,6 +92,9 @@ class DockuiApp(App[None]):
         self._timer: Timer | None = None
         self.refresh_count = 0
         self.refresh_costs: deque[tuple[float, float]] = deque(maxlen=1000)  # (fetch CPU s, draw CPU s)
+        self.quitting = False  # set by `q` (or a crash): every later key and mouse event is dropped
+        self.crash_file: Path | None = None  # where an unhandled exception's traceback was written
+        self.crash_summary = ""
         keys, problem = keymap.load_keymap(config.root)
         self._keymap_problem = problem
         if keys:
@@ -99,6 +105,28 @@ class DockuiApp(App[None]):
         if self._keymap_problem:
             self.notify(self._keymap_problem, title="key config ignored", severity="warning")
         self._load_image_refs()
+
+    # ---- quitting and crashing
+
+    def exit(self, result: None = None, return_code: int = 0, message: Any = None) -> None:
+        self.quitting = True
+        super().exit(result, return_code, message)
+
+    async def on_event(self, event: events.Event) -> None:
+        # `q` is final: keys already queued behind it (typed ahead) must not open a shell or stop a
+        # container while the app is closing.
+        if self.quitting and isinstance(event, events.InputEvent):
+            return
+        await super().on_event(event)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's hook for an unhandled exception (it then prints the traceback and exits with
+        # return_code 1): keep the traceback in a file as well, so `run_app` can name it.
+        self.quitting = True
+        if self.crash_file is None:
+            self.crash_summary = f"{type(error).__name__}: {error}"
+            self.crash_file = save_crash_report(self.config.root, error)
+        super()._handle_exception(error)
 
     # ---- the refresh loop
 
@@ -246,6 +274,8 @@ class DockuiApp(App[None]):
         self._load_image_refs()
 
     def exec_shell(self, view: ContainerView) -> None:
+        if self.quitting:
+            return
         command = self.backend.exec_command(view.id)
         if command is None:
             self.notify("exec needs the real engine", severity="warning", timeout=2)
@@ -312,5 +342,31 @@ def run_app(argv: Sequence[str]) -> int:
         print("dockui: the full-screen session needs root (containers, cgroups, netlink): run `sudo dockui`",
               file=sys.stderr)
         return 1
-    DockuiApp(config_from_args(args)).run()
-    return 0
+    app = DockuiApp(config_from_args(args))
+    app.run()
+    return exit_status(app)
+
+
+def exit_status(app: DockuiApp) -> int:
+    """The process status after the app returned: non-zero after a crash, with the report's path."""
+    if app.crash_file is not None:
+        print(f"dockui: the session crashed ({app.crash_summary}); the traceback is in {app.crash_file}",
+              file=sys.stderr)
+        return 1
+    return app.return_code or 0
+
+
+def save_crash_report(root: Path, error: BaseException) -> Path:
+    """Write the traceback to `<root>/tui-crash-<time>-<pid>.txt` (the temp dir if the root is not
+    writable) and return the path."""
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    name = f"tui-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    for directory in (Path(root), Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / name
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return Path(tempfile.gettempdir()) / name

@@ -83,6 +83,9 @@ class ContainersTable(DataTable):
         super().update_cell(row_key, column_key, value, update_width=update_width)
 
     def clear(self, columns: bool = False) -> ContainersTable:
+        # Pending rows go first: clearing scrolls to the top, and the scroll handler would otherwise
+        # write them into rows that no longer exist (CellDoesNotExist).
+        self._pending = {}
         self._structure += 1
         self._cell_versions.clear()
         return super().clear(columns)
@@ -269,7 +272,7 @@ class ContainersTable(DataTable):
             columns, styles = self._columns(), self._status_styles()
             for index in range(max(0, top - 1), min(len(self.visible_rows), bottom + 2)):
                 c = self._pending.pop(self.visible_rows[index].id, None)
-                if c is not None:
+                if c is not None and c.id in self.rows:
                     self._write_row(c, columns, styles)
 
     def _update_titles(self, columns: list[tuple[str, str, Callable[[ContainerView], Any], int]]) -> None:

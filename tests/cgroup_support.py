@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.cgroups import CGROUP_ROOT, Cgroup, cleanup_orphans, parent_dirs, remove_parent
 from engine.config import EngineConfig
+from engine.sandbox.cgroups import CGROUP_ROOT, Cgroup, cleanup_orphans, parent_dirs, remove_parent
 
 
 def throwaway_cgroup_config(tmp_path: Path, fs_root: Path = CGROUP_ROOT) -> Iterator[EngineConfig]:

@@ -54,7 +54,7 @@ def suite_cgroup_parent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     the run fails if it is left behind. The default parent itself is only watched: another user's
     `dockui` on this host may create it during the run, so its appearance is a warning.
     """
-    from engine.cgroups import parent_dirs
+    from engine.sandbox.cgroups import parent_dirs
     from tests.cgroup_support import parent_left_behind
 
     parent = f"dockui-suite-{os.urandom(4).hex()}"

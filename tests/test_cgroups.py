@@ -1,4 +1,4 @@
-"""engine.cgroups on the real kernel: this machine's hierarchy (v1/hybrid here, v2 elsewhere).
+"""engine.sandbox.cgroups on the real kernel: this machine's hierarchy (v1/hybrid here, v2 elsewhere).
 
 Each test gets its own parent group (`dockui-test-<random>`) so engineers running tests at the same
 time do not collide, and removes it (processes killed, directories gone) at the end.
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cgroups import (
+from engine.config import EngineConfig
+from engine.errors import InvalidArgument
+from engine.sandbox.cgroups import (
     CGROUP_ROOT,
     Cgroup,
     Resources,
@@ -26,8 +28,6 @@ from engine.cgroups import (
     open_cgroup,
     parent_dirs,
 )
-from engine.config import EngineConfig
-from engine.errors import InvalidArgument
 from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root

@@ -1,4 +1,4 @@
-"""engine.cgroups' cgroup v2 code against a faithful directory tree (tests/fixtures/cgroupv2_tree.py).
+"""engine.sandbox.cgroups' cgroup v2 code against a faithful directory tree (tests/fixtures/cgroupv2_tree.py).
 
 The CI kernel mounts cgroup v1 (hybrid), so v2 cannot run for real here: these tests check what
 dockui writes into, and reads from, files named and formatted as a 6.x kernel's /sys/fs/cgroup.
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cgroups import (
+from engine.config import EngineConfig
+from engine.errors import DockuiError, InvalidArgument
+from engine.sandbox.cgroups import (
     Cgroup,
     Resources,
     blkio_weight_to_io_weight,
@@ -22,8 +24,6 @@ from engine.cgroups import (
     cpu_shares_to_weight,
     open_cgroup,
 )
-from engine.config import EngineConfig
-from engine.errors import DockuiError, InvalidArgument
 from tests.fixtures.cgroupv2_tree import CgroupV2Tree, memory_events
 
 CID = "a" * 64

@@ -1,4 +1,4 @@
-"""engine.cgroups' v2 code on a REAL cgroup2 hierarchy.
+"""engine.sandbox.cgroups' v2 code on a REAL cgroup2 hierarchy.
 
 A pure v2 host mounts it at /sys/fs/cgroup; this hybrid CI host mounts one at /sys/fs/cgroup/unified
 with no resource controller enabled (only hugetlb), but the core of v2 works there for real: the eBPF
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cgroups import (
+from engine.config import EngineConfig
+from engine.sandbox.cgroups import (
     CGROUP_ROOT,
     Cgroup,
     Resources,
@@ -28,8 +29,7 @@ from engine.cgroups import (
     cgroup_version,
     open_cgroup,
 )
-from engine.config import EngineConfig
-from engine.stats import Sampler, StatsTarget
+from engine.stats.sampler import Sampler, StatsTarget
 from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root

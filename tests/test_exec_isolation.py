@@ -91,7 +91,7 @@ def test_exec_stdin_is_relayed_through_a_pipe(engine: Engine) -> None:
 
 
 def test_the_engine_refuses_a_host_file_as_exec_stdio(engine: Engine, tmp_path: Path) -> None:
-    from engine import runtime
+    from engine.container import runtime
     from engine.errors import InvalidArgument
 
     engine.out("run", "-d", "--name", "guard", "--network", "none", "busybox", "sleep", "60")

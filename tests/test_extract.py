@@ -16,8 +16,8 @@ import pytest
 
 from engine.config import EngineConfig
 from engine.errors import IntegrityError
-from engine.reference import parse_reference
-from engine.store import ImageStore
+from engine.image.reference import parse_reference
+from engine.image.store import ImageStore
 
 pytestmark = pytest.mark.root
 
@@ -352,7 +352,7 @@ def test_whiteouts_and_opaque_dirs_merge_as_expected_under_overlayfs(engine_conf
 
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT])
 def test_header_parser_agrees_with_tarfile(fmt: int) -> None:
-    from engine.extract import parse_header
+    from engine.image.extract import parse_header
 
     members = [
         member("plain", data=b"abc", mode=0o4755, uid=1000, gid=1001, mtime=MTIME),
@@ -390,7 +390,7 @@ def test_modes_do_not_depend_on_the_umask(engine_config: EngineConfig, tmp_path:
     path.write_bytes(data)
     code = (
         "import os, sys; from pathlib import Path; os.umask(0o077)\n"
-        "from engine.config import EngineConfig; from engine.store import ImageStore\n"
+        "from engine.config import EngineConfig; from engine.image.store import ImageStore\n"
         "s = ImageStore(EngineConfig(root=Path(sys.argv[1])))\n"
         "print(s.add_layer(open(sys.argv[2], 'rb'), None, None, None))\n"
     )

@@ -14,7 +14,7 @@ import pytest
 
 from engine.config import EngineConfig
 from engine.errors import IntegrityError, NotFound
-from engine.store import ImageStore, host_architecture
+from engine.image.store import ImageStore, host_architecture
 
 pytestmark = pytest.mark.root
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import ipam
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument
+from engine.network import ipam
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_dummy_interface_holding_172_17_makes_the_engine_choose_another(tmp_path
         from pathlib import Path
         from pyroute2 import IPRoute
         from engine.config import EngineConfig
-        from engine import network
+        from engine.network import endpoints as network
         root = Path({str(tmp_path)!r})
         cfg = EngineConfig(root=root / "a", bridge_name="dkipam0")
         first = network.get_network(cfg, "bridge")

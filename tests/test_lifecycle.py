@@ -68,7 +68,7 @@ def test_stop_sends_sigkill_after_the_timeout(engine: Engine) -> None:
 
 
 def test_a_killed_monitor_is_reconciled_by_the_next_engine_start(engine: Engine) -> None:
-    from engine import state
+    from engine.container import state
 
     cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
     record = state.load(engine.config, cid)
@@ -89,7 +89,7 @@ def test_a_killed_monitor_is_reconciled_by_the_next_engine_start(engine: Engine)
 
 def test_an_rm_container_whose_monitor_was_killed_is_removed_by_reconcile(engine: Engine) -> None:
     """As Docker's daemon removes AutoRemove containers it finds stopped when it starts."""
-    from engine import state
+    from engine.container import state
 
     cid = engine.out("run", "-d", "--rm", "--network", "none", "busybox", "sleep", "60").strip()
     record = state.load(engine.config, cid)
@@ -197,8 +197,8 @@ def test_names_are_unique_and_prefixes_resolve(engine: Engine) -> None:
 def test_reconcile_removes_empty_orphan_cgroups_but_not_populated_ones(engine: Engine) -> None:
     import secrets
 
-    from engine import runtime
-    from engine.cgroups import Resources, open_cgroup
+    from engine.container import runtime
+    from engine.sandbox.cgroups import Resources, open_cgroup
 
     orphan = open_cgroup(engine.config, secrets.token_hex(32))
     orphan.create(Resources())
@@ -338,7 +338,7 @@ def test_volumes_named_bind_and_anonymous(engine: Engine, tmp_path: Path) -> Non
 
 
 def test_rename_follows_into_the_network_topology(engine: Engine) -> None:
-    from engine import network
+    from engine.network import endpoints as network
 
     cid = engine.out("run", "-d", "--name", "before", "busybox", "sleep", "30").strip()
 
@@ -369,7 +369,7 @@ def test_add_host_with_the_host_network_follows_the_hosts_own_entries(engine: En
 
 
 def test_priming_the_cgroup_migration_leaves_the_caller_where_it_was(engine: Engine) -> None:
-    from engine import runtime
+    from engine.container import runtime
 
     before = Path("/proc/self/cgroup").read_text()
     runtime._prime_cgroup_migration()
@@ -380,7 +380,7 @@ def test_priming_the_cgroup_migration_leaves_the_caller_where_it_was(engine: Eng
 def test_run_reconciles_through_its_monitor(engine: Engine) -> None:
     # `run` leaves reconcile to the monitor it forks first: a container whose monitor died is
     # still found and cleaned by the time the run returns (read in-process: no verb reconciles).
-    from engine import state
+    from engine.container import state
 
     cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
     record = state.load(engine.config, cid)
@@ -395,7 +395,7 @@ def test_run_reconciles_through_its_monitor(engine: Engine) -> None:
 def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine) -> None:
     import threading
 
-    from engine import runtime
+    from engine.container import runtime
 
     before = Path("/proc/self/cgroup").read_text()
     r, w = os.pipe()
@@ -448,7 +448,7 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
 def test_failed_start_leaves_the_record_as_docker_does(engine: Engine) -> None:
     # The monitor records "running" while the process builds its root (before its exec): when
     # the exec then fails, the record is put back, with the error: still "created", no pid.
-    from engine import state
+    from engine.container import state
 
     cid = engine.out("create", "--network", "none", "busybox", "no-such-command").strip()
     before = state.load(engine.config, cid)
@@ -462,7 +462,7 @@ def test_failed_start_leaves_the_record_as_docker_does(engine: Engine) -> None:
 
 
 def test_durable_save_writes_both_files_into_a_new_directory(engine: Engine) -> None:
-    from engine import state
+    from engine.container import state
 
     record = state.ContainerRecord(id="ab" * 32, name="durable", image="busybox", image_id="sha256:" + "0" * 64,
                                    created=state.now_rfc3339(), config={}, host_config={"NetworkMode": "none"},

@@ -70,7 +70,7 @@ def engine_processes(root: Path) -> list[str]:
 
 
 def cgroup_dirs(config: EngineConfig) -> list[str]:
-    from engine.cgroups import parent_dirs
+    from engine.sandbox.cgroups import parent_dirs
 
     found = []
     for parent in parent_dirs(config).values():
@@ -111,8 +111,8 @@ def engine_fixture(engine_config: EngineConfig, busybox_imported, tmp_path: Path
 
 
 def _teardown(eng: Engine) -> None:
-    from engine import runtime, state
-    from engine.cgroups import remove_parent
+    from engine.container import runtime, state
+    from engine.sandbox.cgroups import remove_parent
 
     config = eng.config
     leftovers = [r.id for r in state.list_containers(config)]
@@ -127,7 +127,7 @@ def _teardown(eng: Engine) -> None:
     groups = cgroup_dirs(config)
     for point in mounts:
         subprocess.run(["umount", "-l", point], check=False)
-    from engine.cgroups import open_cgroup
+    from engine.sandbox.cgroups import open_cgroup
 
     for group in groups:
         try:
@@ -137,7 +137,7 @@ def _teardown(eng: Engine) -> None:
     remove_parent(config)
     bridges = []
     if config.network_dir.exists():  # a test used a bridge network: drop this root's bridges
-        from engine import network
+        from engine.network import endpoints as network
 
         network.remove_bridges(config)
         bridges = [b for b in (config.bridge_name,) if Path("/sys/class/net", b).exists()]

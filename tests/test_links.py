@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import links
 from engine.errors import InvalidArgument
+from engine.network import links
 
 
 def test_env_for_one_port_and_child_env() -> None:

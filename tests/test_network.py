@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import ipam, network, portmap
 from engine.config import EngineConfig
 from engine.errors import Conflict
+from engine.network import endpoints as network
+from engine.network import ipam, portmap
 
 REPO = Path(__file__).resolve().parent.parent
 BUSYBOX = "/bin/busybox"
@@ -314,7 +315,7 @@ ENGINE_THAT_DIES = textwrap.dedent(
     import os, signal, sys, time
     from pathlib import Path
     from engine.config import EngineConfig
-    from engine import network
+    from engine.network import endpoints as network
     root, bridge, bip, pid, port = sys.argv[1:6]
     cfg = EngineConfig(root=Path(root), bridge_name=bridge, bridge_ip=bip)
     plan = network.prepare(cfg, "f" * 64, "doomed", network.NetworkSpec(publish=[f"127.0.0.1:{port}:80"]), [])
@@ -362,7 +363,7 @@ def test_abandoned_default_bridges_give_their_subnet_back(tmp_path: Path) -> Non
         import json, shutil
         from pathlib import Path
         from engine.config import EngineConfig
-        from engine import network
+        from engine.network import endpoints as network
         tmp = Path({str(tmp_path)!r})
         a = EngineConfig(root=tmp / "a", bridge_name="dkgca")
         c = EngineConfig(root=tmp / "c", bridge_name="dkgcc")

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import ipam, network, portmap
 from engine.config import EngineConfig
+from engine.network import endpoints as network
+from engine.network import ipam, portmap
 from tests.test_network import free_port, free_subnet, links_on_host
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def cli(engine_config: EngineConfig, busybox_imported, tmp_path: Path) -> Iterat
             subprocess.run(["ip", "link", "del", name], capture_output=True)
         subprocess.run(["nft", "delete", "table", "ip", portmap.table_name(engine_config)], capture_output=True)
         try:
-            from engine.cgroups import remove_parent
+            from engine.sandbox.cgroups import remove_parent
 
             remove_parent(engine_config)
         except Exception:  # noqa: BLE001 - best effort
@@ -127,7 +128,7 @@ def test_publish_reaches_httpd_conflict_refused_and_stop_rm_clean_up(cli: Cli) -
 def test_sigkilled_monitor_then_next_command_cleans_the_network(cli: Cli) -> None:
     port = free_port()
     cli.ok("run", "-d", "--name", "victim", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60")
-    from engine import state
+    from engine.container import state
 
     monitor_pid = state.load(cli.config, cli.inspect("victim")["Id"]).monitor_pid
     pid = cli.inspect("victim")["State"]["Pid"]

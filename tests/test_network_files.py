@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import hostsfiles
 from engine.errors import InvalidArgument
+from engine.network import hostsfiles
 
 
 def test_hosts_content() -> None:

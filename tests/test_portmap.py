@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from engine import portmap
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument
-from engine.portmap import PortMapping, PortRequest
+from engine.network import portmap
+from engine.network.portmap import PortMapping, PortRequest
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import CommandNotFound, CommandNotInvokable, DockuiError, InvalidArgument
-from engine.process import ProcessSpec, exec_in_container, spawn_container, wait_status
+from engine.sandbox.process import ProcessSpec, exec_in_container, spawn_container, wait_status
 from tests.test_process_support import (  # noqa: F401 - nothing_left is a fixture
     host_mounts_under,
     make_spec,
@@ -365,7 +365,7 @@ def _net_fds() -> set[str]:
 def test_network_namespace_made_ahead_becomes_the_containers(tmp_path: Path, busybox_rootfs: Path) -> None:
     """prepare_ahead (a monitor forked ahead, while it waits) makes the namespace with `lo` up; the
     next container gets it, and nobody else: the caller stays in its own and keeps no handle."""
-    from engine import process
+    from engine.sandbox import process
 
     own = os.readlink("/proc/self/ns/net")
     process.prepare_ahead()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.imageconfig import (
+from engine.image.imageconfig import (
     DEFAULT_PATH,
     command_for,
     merge_env,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.process import OverlayLayers, ProcessSpec, spawn_container, wait_status
+from engine.sandbox.process import OverlayLayers, ProcessSpec, spawn_container, wait_status
 
 
 @dataclass

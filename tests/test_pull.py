@@ -17,9 +17,9 @@ import pytest
 
 from engine.config import EngineConfig
 from engine.errors import IntegrityError, NotFound, RegistryError
-from engine.manifest import Platform, host_platform
-from engine.pull import pull_image
-from engine.store import ImageStore
+from engine.image.manifest import Platform, host_platform
+from engine.image.pull import pull_image
+from engine.image.store import ImageStore
 from tests.fixtures.imagebuild import (
     BuiltImage,
     build_image,
@@ -315,7 +315,7 @@ def test_two_concurrent_pulls_share_a_base_layer(registry, tmp_path: Path) -> No
 def test_cancel_stops_the_pull_and_stores_nothing(registry, tmp_path: Path) -> None:
     import threading
 
-    from engine.registry import Cancelled
+    from engine.image.registry import Cancelled
 
     image = build_image([unique_layer("cancel-a", 3_000_000), unique_layer("cancel-b", 3_000_000)], compression="none")
     push(registry, tmp_path, "test/cancel", image)

@@ -13,9 +13,9 @@ import pytest
 
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
-from engine.pull import pull_image
-from engine.push import push_image
-from engine.store import ImageStore
+from engine.image.pull import pull_image
+from engine.image.push import push_image
+from engine.image.store import ImageStore
 from tests.fixtures.busybox import import_busybox
 from tests.fixtures.imagebuild import BuiltImage, build_image, file, sha256, tar_from_entries
 

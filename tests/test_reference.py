@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.reference import parse_reference
+from engine.image.reference import parse_reference
 
 D = "sha256:" + "a" * 64
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.auth import Credentials
+from engine.image.auth import Credentials
 from tests.fixtures.imagebuild import build_image, client_for_test, file, tar_from_entries, upload_image
 
 
@@ -84,7 +84,7 @@ def test_progress_printer_draws_bars_in_place_on_a_terminal() -> None:
     import io
 
     from engine.cli.registry_cmds import ProgressPrinter
-    from engine.pull import PullEvent
+    from engine.image.pull import PullEvent
 
     out = io.StringIO()
     printer = ProgressPrinter(out, tty=True)

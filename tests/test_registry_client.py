@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.auth import Credentials, get_credentials, remove_credentials, save_credentials
 from engine.config import EngineConfig
 from engine.errors import NotFound, RegistryError
-from engine.manifest import ACCEPT, parse_manifest
-from engine.registry import RegistryClient, is_insecure, parse_challenge
+from engine.image.auth import Credentials, get_credentials, remove_credentials, save_credentials
+from engine.image.manifest import ACCEPT, parse_manifest
+from engine.image.registry import RegistryClient, is_insecure, parse_challenge
 from tests.fixtures.imagebuild import build_image, file, sha256, tar_from_entries, upload_image
 
 

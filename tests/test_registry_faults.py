@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.auth import Credentials, save_credentials
 from engine.config import EngineConfig
-from engine.pull import pull_image
+from engine.image.auth import Credentials, save_credentials
+from engine.image.pull import pull_image
 from tests.fixtures.imagebuild import build_image, client_for_test, file, tar_from_entries, upload_image
 
 pytestmark = pytest.mark.root

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import DockuiError
-from engine.process import BindMount, ProcessSpec, spawn_container
-from engine.security import DEFAULT_MASKED_PATHS
+from engine.sandbox.process import BindMount, ProcessSpec, spawn_container
+from engine.sandbox.security import DEFAULT_MASKED_PATHS
 from tests.test_process_support import (  # noqa: F401 - nothing_left is a fixture
     host_mounts_under,
     make_spec,
@@ -175,8 +175,8 @@ def test_sys_fs_cgroup_shows_the_containers_own_group_read_only(tmp_path: Path, 
 
 def test_store_image_layers_through_lowerdir_option(tmp_path: Path, engine_config, busybox_image) -> None:
     """The agreed interface: the store's short-link lowerdir, mounted from a chdir'ed layers_dir."""
-    from engine.process import OverlayLayers
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
+    from engine.sandbox.process import OverlayLayers
 
     store = ImageStore(engine_config)
     container_id = uuid.uuid4().hex * 2

@@ -80,7 +80,7 @@ RULES_IMAGE_CHANGES = {
 
 @pytest.fixture
 def rules_image(engine: Engine) -> str:
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
     from tests.fixtures.busybox import busybox_tarball
 
     ImageStore(engine.config).import_tarball(busybox_tarball(), "rules:latest", changes=RULES_IMAGE_CHANGES)
@@ -150,7 +150,7 @@ def test_rm_flag_removes_the_container_and_its_layer(engine: Engine) -> None:
     engine.cli("run", "--rm", "--network", "none", "busybox", "true", check=True)
     assert engine.out("ps", "-aq") == ""
     layers = [p for p in engine.config.layers_dir.iterdir() if p.name != "l" and not p.name.startswith(".")]
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     image_layers = {p.parent for p in ImageStore(engine.config).layer_dirs(ImageStore(engine.config).resolve("busybox").id)}
     assert set(layers) == image_layers
@@ -278,7 +278,7 @@ def test_monitor_started_as_a_fresh_interpreter(engine: Engine) -> None:
     assert (result.returncode, result.stdout) == (5, b"via-exec\n")
     cid = subprocess.run(engine.argv("run", "-d", "--network", "none", "busybox", "sleep", "30"), env=env,
                          capture_output=True, timeout=60, check=True).stdout.decode().strip()
-    from engine import state
+    from engine.container import state
 
     monitor_pid = state.load(engine.config, cid).monitor_pid
     with open(f"/proc/{monitor_pid}/status") as f:
@@ -337,7 +337,8 @@ def test_prepared_monitor_is_used_by_start_and_discard_is_idempotent(engine: Eng
     script = f"""
 import os
 from pathlib import Path
-from engine import runtime, state
+from engine.container import runtime
+from engine.container import state
 from engine.config import EngineConfig
 
 fields = {fields!r}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InvalidArgument
-from engine.security import (
+from engine.sandbox.security import (
     CAPABILITIES,
     DEFAULT_CAPABILITIES,
     DEFAULT_DEVICE_RULES,
@@ -126,7 +126,7 @@ def test_no_new_privs_can_be_turned_off(tmp_path: Path, busybox_rootfs: Path) ->
 
 
 def test_seccomp_rules_follow_caps() -> None:
-    from engine.security import denied_syscalls, seccomp_program
+    from engine.sandbox.security import denied_syscalls, seccomp_program
 
     default = denied_syscalls(DEFAULT_CAPABILITIES)
     for name in ("keyctl", "add_key", "kexec_load", "mount", "unshare", "setns", "bpf", "reboot", "io_uring_setup"):

@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from engine import state
 from engine.config import EngineConfig
+from engine.container import state
+from engine.container.names import generate_name
+from engine.container.state import ContainerRecord
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.names import generate_name
-from engine.state import ContainerRecord
 
 
 def _record(name: str = "", cid: str | None = None) -> ContainerRecord:
@@ -116,7 +116,7 @@ def test_a_half_created_directory_is_ignored_and_times_parse(engine_config: Engi
 
 
 def test_volumes_create_list_and_refuse_removal_in_use(engine_config: EngineConfig) -> None:
-    from engine import volumes
+    from engine.container import volumes
 
     vol = volumes.create_volume(engine_config, "data", {"team": "x"})
     assert vol.mountpoint == engine_config.volumes_dir / "data" / "_data" and vol.mountpoint.is_dir()

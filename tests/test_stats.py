@@ -1,4 +1,4 @@
-"""engine.stats on the real kernel: real cgroups with real processes, a real veth/bridge network
+"""engine.stats.sampler on the real kernel: real cgroups with real processes, a real veth/bridge network
 between two network namespaces this test creates, real block I/O on the disk under /var/tmp.
 
 The targets are built here (cgroup dirs + host veth), the way the state module hands them over for
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cgroups import (
+from engine.cli.stats_cmds import HEADERS, render_table, rows_for
+from engine.config import EngineConfig
+from engine.sandbox.cgroups import (
     Cgroup,
     Resources,
     cgroup_version,
@@ -28,9 +30,7 @@ from engine.cgroups import (
     parent_dirs,
     remove_parent,
 )
-from engine.cli.stats_cmds import HEADERS, render_table, rows_for
-from engine.config import EngineConfig
-from engine.stats import Sampler, StatsTarget, binary_size, decimal_size
+from engine.stats.sampler import Sampler, StatsTarget, binary_size, decimal_size
 from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root

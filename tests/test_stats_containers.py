@@ -1,5 +1,5 @@
 """Statistics of real dockui containers (`dockui run -d` of the busybox image built by the tests):
-the Sampler's default source (engine.state) and `dockui stats`, end to end on the real kernel.
+the Sampler's default source (engine.container.state) and `dockui stats`, end to end on the real kernel.
 
 Uses the lifecycle tests' `engine` fixture: a fresh root, a unique cgroup parent and bridge, and a
 teardown that fails if a container, mount, cgroup or process is left behind.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cgroups import parent_dirs
-from engine.stats import Sampler
+from engine.sandbox.cgroups import parent_dirs
+from engine.stats.sampler import Sampler
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
 
 pytestmark = pytest.mark.root

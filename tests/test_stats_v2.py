@@ -1,4 +1,4 @@
-"""engine.stats' cgroup v2 arithmetic against a faithful directory tree (tests/fixtures/cgroupv2_tree.py).
+"""engine.stats.sampler' cgroup v2 arithmetic against a faithful directory tree (tests/fixtures/cgroupv2_tree.py).
 
 The CI kernel mounts cgroup v1, so v2 counters cannot be produced for real here. The tree holds
 files named and formatted as a 6.x kernel's (cpu.stat usage_usec, memory.current, memory.stat
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import EngineConfig
-from engine.stats import Sampler, StatsTarget
+from engine.stats.sampler import Sampler, StatsTarget
 from tests.fixtures.cgroupv2_tree import CgroupV2Tree, cpu_stat, io_stat, memory_events, memory_stat
 
 MiB = 1 << 20

@@ -18,8 +18,8 @@ import pytest
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, IntegrityError, InvalidArgument, NotFound
-from engine.reference import parse_reference
-from engine.store import ImageStore
+from engine.image.reference import parse_reference
+from engine.image.store import ImageStore
 
 pytestmark = pytest.mark.root
 
@@ -169,8 +169,8 @@ def test_removing_a_rw_layer_keeps_a_stored_images_layers_and_releases_a_removed
 
 
 def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_config: EngineConfig) -> None:
-    """Container records as engine.state writes them; the "running" one is this very process."""
-    from engine import state
+    """Container records as engine.container.state writes them; the "running" one is this very process."""
+    from engine.container import state
 
     store = ImageStore(engine_config)
     image = add_image(store, [layer({"bin/true": b"t"})], "svc:1", "svc")
@@ -226,7 +226,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from engine.config import EngineConfig
-from engine.store import ImageStore
+from engine.image.store import ImageStore
 root, source, diff_id, go = sys.argv[1:5]
 store = ImageStore(EngineConfig(root=Path(root)))
 if go != "-":
@@ -372,7 +372,7 @@ STAGE_CHILD = """
 import sys, time
 from pathlib import Path
 from engine.config import EngineConfig
-from engine.store import ImageStore
+from engine.image.store import ImageStore
 store = ImageStore(EngineConfig(root=Path(sys.argv[1])))
 with open(sys.argv[2], "rb") as blob:
     staged = store.stage_layer(blob, None)

@@ -252,20 +252,20 @@ async def test_a_missing_engine_piece_is_a_message_not_a_crash(tmp_path: Path, m
 
     from tui.backend import EngineBackend
 
-    monkeypatch.setitem(sys.modules, "engine.stats", None)  # import engine.stats -> ImportError
-    monkeypatch.setitem(sys.modules, "engine.network", None)
+    monkeypatch.setitem(sys.modules, "engine.stats.sampler", None)  # import engine.stats.sampler -> ImportError
+    monkeypatch.setitem(sys.modules, "engine.network.endpoints", None)
     config = EngineConfig(root=tmp_path / "root", cgroup_parent="dockui-tui-missing", bridge_name="dktuimissing")
     snapshot = EngineBackend(config).snapshot()
-    assert any("engine.stats is not available" in p for p in snapshot.problems)
+    assert any("engine.stats.sampler is not available" in p for p in snapshot.problems)
     assert snapshot.host is not None and snapshot.host.mem_total > 0  # psutil stands in for the header
     app = DockuiApp(config, refresh_interval=0)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
-        assert "engine.stats is not available" in str(app.screen.query_one("#problems").render())
+        assert "engine.stats.sampler is not available" in str(app.screen.query_one("#problems").render())
         await pilot.press("3")
         await settle(pilot)
         message = app.screen.query_one("#net-message")
-        assert message.display and "engine.network is not available" in str(message.render())
+        assert message.display and "engine.network.endpoints is not available" in str(message.render())
 
 
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])

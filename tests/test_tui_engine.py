@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import state
 from engine.config import EngineConfig
+from engine.container import state
 from engine.errors import NotFound
-from engine.store import ImageStore
+from engine.image.store import ImageStore
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
 from tests.tui_helpers import run_async, settle, until
 from tui.app import DockuiApp

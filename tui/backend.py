@@ -239,9 +239,9 @@ def validate_reference(text: str) -> str:
     if not text:
         raise InvalidArgument("an image reference is required (e.g. busybox)")
     try:
-        reference = importlib.import_module("engine.reference")
+        reference = importlib.import_module("engine.image.reference")
     except ImportError as exc:
-        raise EngineUnavailable(f"engine.reference is not available: {exc}") from exc
+        raise EngineUnavailable(f"engine.image.reference is not available: {exc}") from exc
     return str(reference.parse_reference(text))
 
 
@@ -454,13 +454,13 @@ class EngineBackend:
             # the TUI is an engine start: mark containers whose monitor died, clean after them
             self._reconciled = True
             try:
-                _function("engine.runtime", "reconcile")(self.config)
+                _function("engine.container.runtime", "reconcile")(self.config)
             except Exception as exc:
                 self._reconcile_error = f"reconcile failed: {exc}"
-        state = _engine("engine.state")
+        state = _engine("engine.container.state")
         load = getattr(state, "load", None)
         if load is None:
-            return list(_function("engine.state", "list_containers")(self.config))
+            return list(_function("engine.container.state", "list_containers")(self.config))
         return self._cached_records(load)
 
     def _cached_records(self, load: Callable[..., Any]) -> list[Any]:
@@ -504,11 +504,11 @@ class EngineBackend:
     def _sample(self) -> Any:
         if self._sampler is None and self._sampler_error is None:
             try:
-                self._sampler = _function("engine.stats", "Sampler")(self.config)
+                self._sampler = _function("engine.stats.sampler", "Sampler")(self.config)
             except Exception as exc:
                 self._sampler_error = str(exc)
         if self._sampler is None:
-            raise EngineUnavailable(self._sampler_error or "engine.stats unavailable")
+            raise EngineUnavailable(self._sampler_error or "engine.stats.sampler unavailable")
         return self._sampler.sample()
 
     def snapshot(self) -> Snapshot:
@@ -596,25 +596,25 @@ class EngineBackend:
                                blk_write=tuple(hist["bw"]), pids=tuple(hist["pids"]), pids_limit=pids_limit)
 
     def _record(self, container_id: str) -> Any:
-        return _function("engine.state", "find_container")(self.config, container_id)
+        return _function("engine.container.state", "find_container")(self.config, container_id)
 
     def inspect(self, container_id: str) -> dict[str, Any]:
         record = self._record(container_id)
         try:
-            fn = _function("engine.runtime", "inspect")
+            fn = _function("engine.container.runtime", "inspect")
         except EngineUnavailable:
             return _as_dict(record)
         return fn(self.config, record)
 
     def top(self, container_id: str) -> ProcessTable:
-        fn = _function("engine.runtime", "top")
+        fn = _function("engine.container.runtime", "top")
         result = fn(self.config, container_id)
         titles = _get(result, "titles", "Titles")
         rows = _get(result, "processes", "Processes", "rows")
         if titles is None and isinstance(result, tuple) and len(result) == 2:
             titles, rows = result
         if titles is None:
-            raise EngineUnavailable("engine.runtime.top returned an unexpected shape")
+            raise EngineUnavailable("engine.container.runtime.top returned an unexpected shape")
         return ProcessTable(tuple(str(t) for t in titles), tuple(tuple(str(c) for c in r) for r in rows or ()))
 
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]:
@@ -624,7 +624,7 @@ class EngineBackend:
     def container_action(self, action: str, container_id: str) -> None:
         if action not in ACTIONS:
             raise InvalidArgument(f"unknown action {action}")
-        fn = _function("engine.runtime", action)
+        fn = _function("engine.container.runtime", action)
         if action == "remove":
             fn(self.config, container_id, force=True)  # the dialog asked first, and said it would kill
         else:
@@ -633,7 +633,7 @@ class EngineBackend:
     # ---- images
 
     def _store(self) -> Any:
-        return _function("engine.store", "ImageStore")(self.config)
+        return _function("engine.image.store", "ImageStore")(self.config)
 
     def images(self) -> list[ImageView]:
         store = self._store()
@@ -654,7 +654,7 @@ class EngineBackend:
         return list(self._store().remove(reference))
 
     def pull(self, reference: str, progress: Callable[[PullProgress], None], cancel: threading.Event) -> str:
-        pull_image = _function("engine.pull", "pull_image")
+        pull_image = _function("engine.image.pull", "pull_image")
 
         def on_event(event: Any) -> None:
             progress(PullProgress(event.layer, event.status, int(event.current or 0), int(event.total or 0)))
@@ -682,7 +682,7 @@ class EngineBackend:
     # ---- network
 
     def topology(self) -> list[BridgeView]:
-        bridges = _function("engine.network", "topology")(self.config)
+        bridges = _function("engine.network.endpoints", "topology")(self.config)
         names = {}
         try:
             names = {c.id: c for c in self._containers()}

@@ -152,8 +152,8 @@ class LiveSession:
 
     def close(self) -> None:
         self._stop.set()
-        from engine import runtime, state
-        from engine.cgroups import remove_parent
+        from engine.container import runtime, state
+        from engine.sandbox.cgroups import remove_parent
 
         for record in state.list_containers(self.config):
             with contextlib.suppress(Exception):

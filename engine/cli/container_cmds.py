@@ -1,6 +1,6 @@
 """Container and volume verbs, with Docker's flags and output: run, create, start, stop, ps, logs, exec...
 
-Handlers stay thin: flags become `runtime.RunOptions`, the work is in engine.runtime, and the
+Handlers stay thin: flags become `runtime.RunOptions`, the work is in engine.container.runtime, and the
 attached-run relay (stdout/stderr apart, stdin, signals, a raw tty with its window size) is here.
 Every handler that touches containers calls `runtime.reconcile` first: there is no daemon to notice
 a dead monitor, so each CLI start does.
@@ -19,7 +19,7 @@ import time
 from engine.cli.output import human_duration, print_formatted, render_template
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
-from engine.units import parse_size
+from engine.util.units import parse_size
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -332,8 +332,8 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
 
 def _engine(config: EngineConfig, what: str) -> None:
     """Root check and the reconcile every container verb starts with."""
-    from engine import runtime
     from engine.cli import require_root
+    from engine.container import runtime
 
     require_root(what)
     runtime.reconcile(config)
@@ -352,7 +352,7 @@ def _for_each(refs: list[str], action: Any) -> int:
 
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
-    from engine.runtime import RunOptions
+    from engine.container.runtime import RunOptions
 
     return RunOptions(
         image=args.image,
@@ -406,7 +406,7 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
     """Docker's `--pull`: look in the store, pull when absent (or always), with progress on stderr.
 
     Returns the image's ID: the container is made from that image even if the tag moves meanwhile."""
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     if policy != "always":
         try:
@@ -415,8 +415,8 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
             if policy == "never":
                 raise NotFound(f"No such image: {ref}") from None
         print(f"Unable to find image '{ref}' locally", file=sys.stderr)
-    from engine.pull import previous_image_id, pull_image, pull_status
-    from engine.reference import parse_reference
+    from engine.image.pull import previous_image_id, pull_image, pull_status
+    from engine.image.reference import parse_reference
 
     previous = previous_image_id(config, ref)
     last: dict[str | None, str] = {}
@@ -437,7 +437,7 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
 
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "create")
     image_id = ensure_image(config, args.image, args.pull, args.platform)
@@ -447,8 +447,8 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
     from engine.cli import require_root
+    from engine.container import runtime
 
     require_root("run")
     if args.detach and args.rm and args.restart not in ("no", ""):
@@ -519,8 +519,8 @@ def _exit_now(code: int) -> None:
 
 
 def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
-    from engine.state import find_container
+    from engine.container import runtime
+    from engine.container.state import find_container
 
     _engine(config, "start")
     if args.attach or args.interactive:
@@ -556,7 +556,7 @@ def attach_session(
     relay_err = streams is None or "stderr" in streams
     import select
 
-    from engine import monitor, state
+    from engine.container import monitor, state
 
     sock = result.attach
     record = result.record
@@ -647,7 +647,7 @@ def attach_session(
         os.close(wake_r)
         os.close(wake_w)
     if exit_code is None:  # the monitor died: the record (after reconcile) has the truth
-        from engine import runtime
+        from engine.container import runtime
 
         try:
             exit_code = runtime.wait(config, record.id)
@@ -660,11 +660,11 @@ def attach_session(
 
 
 def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "stop")
     if args.signal:
-        from engine.imageconfig import parse_signal
+        from engine.image.imageconfig import parse_signal
 
         parse_signal(args.signal)
 
@@ -676,7 +676,7 @@ def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_restart(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "restart")
 
@@ -688,7 +688,7 @@ def cmd_restart(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_kill(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "kill")
 
@@ -700,7 +700,7 @@ def cmd_kill(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_pause(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "pause")
 
@@ -712,7 +712,7 @@ def cmd_pause(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_unpause(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "unpause")
 
@@ -724,7 +724,7 @@ def cmd_unpause(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_wait(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "wait")
 
@@ -735,7 +735,7 @@ def cmd_wait(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "rm")
 
@@ -748,7 +748,7 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_commit(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.image_cmds import parse_changes
-    from engine.commit import commit
+    from engine.container.commit import commit
 
     _engine(config, "commit")
     record = commit(config, args.container, args.repository, message=args.message, author=args.author,
@@ -761,9 +761,9 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
     """`docker attach`: become the running container's attached client (its monitor takes one)."""
     import _socket
 
-    from engine import monitor, runtime
+    from engine.container import monitor, runtime
+    from engine.container.state import find_container
     from engine.errors import Conflict
-    from engine.state import find_container
 
     _engine(config, "attach")
     record = find_container(config, args.container)
@@ -801,11 +801,11 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.export import export
+    from engine.container.export import export
 
     _engine(config, "export")
     if args.output:
-        from engine.state import find_container
+        from engine.container.state import find_container
 
         find_container(config, args.container)  # no such container: no file left behind
         with open(args.output, "wb") as out:
@@ -819,7 +819,7 @@ def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "rename")
     runtime.rename(config, args.container, args.new_name)
@@ -827,7 +827,7 @@ def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "container prune")
     removed = runtime.prune(config)
@@ -843,7 +843,7 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: A
 
 
 def cmd_logs(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import logs, state
+    from engine.container import logs, state
 
     _engine(config, "logs")
     record = state.find_container(config, args.container)
@@ -881,7 +881,7 @@ def cmd_logs(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _write_big(fd: int, data: bytes) -> None:
-    from engine.monitor import write_all
+    from engine.container.monitor import write_all
 
     write_all(fd, data)
 
@@ -890,7 +890,7 @@ def _write_big(fd: int, data: bytes) -> None:
 
 
 def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
+    from engine.container import runtime
 
     _engine(config, "exec")
     if not args.command:
@@ -898,7 +898,7 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     tty = args.tty
     master = slave = None
     if tty:
-        from engine.state import find_container
+        from engine.container.state import find_container
 
         master, slave = open_container_pty(find_container(config, args.container).pid)
         if os.isatty(0):
@@ -1021,7 +1021,7 @@ def _relay_pty(master: int, interactive: bool) -> None:
 
 
 def status_text(record: Any, now: float | None = None) -> str:
-    from engine.state import parse_rfc3339
+    from engine.container.state import parse_rfc3339
 
     now = time.time() if now is None else now
     if record.status in ("running", "paused"):
@@ -1087,7 +1087,7 @@ def _matches(record: Any, filters: list[str]) -> bool:
 
 
 def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.state import list_containers
+    from engine.container.state import list_containers
 
     _engine(config, "ps")
     records = list_containers(config)
@@ -1103,7 +1103,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
             print(r.id if args.no_trunc else r.short_id)
         return 0
     now = time.time()
-    from engine.state import parse_rfc3339
+    from engine.container.state import parse_rfc3339
 
     sizes = _ps_sizes(config, records) if args.size else {}
     if args.format and args.format.strip() == "json":
@@ -1153,7 +1153,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
 def _ps_sizes(config: EngineConfig, records: list[Any]) -> dict[str, str]:
     """`ps -s`: "<written> (virtual <written + image>)", in Docker's units, per container ID."""
     from engine.cli.output import human_size
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     store = ImageStore(config)
     image_sizes: dict[str, int] = {}
@@ -1188,7 +1188,7 @@ def _ps_fields(r: Any, now: float, no_trunc: bool) -> dict[str, Any]:
 
 
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime, state
+    from engine.container import runtime, state
 
     _engine(config, "inspect")
     results = []
@@ -1200,7 +1200,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
                 record = state.find_container(config, name)
                 obj = runtime.inspect(config, record)
                 if args.size:  # Docker's --size: what the container wrote, and that plus its image
-                    from engine.store import ImageStore
+                    from engine.image.store import ImageStore
 
                     obj["SizeRw"], obj["SizeRootFs"] = _container_sizes(ImageStore(config), record, {})
             except NotFound:
@@ -1218,7 +1218,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
     """`inspect` falls back to images, as docker's does (the store's `docker image inspect` object)."""
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     try:
         return ImageStore(config).inspect(ref)
@@ -1227,8 +1227,8 @@ def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
 
 
 def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import runtime
     from engine.cli.output import print_table
+    from engine.container import runtime
 
     _engine(config, "top")
     headers, rows = runtime.top(config, args.container, args.ps_args or None)
@@ -1237,7 +1237,7 @@ def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.state import find_container
+    from engine.container.state import find_container
 
     _engine(config, "port")
     record = find_container(config, args.container)
@@ -1262,7 +1262,7 @@ def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.volumes import create_volume
+    from engine.container.volumes import create_volume
 
     if args.driver != "local":
         raise InvalidArgument(f"volume driver {args.driver!r} is not supported (only local)")
@@ -1273,7 +1273,7 @@ def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import print_table
-    from engine.volumes import list_volumes
+    from engine.container.volumes import list_volumes
 
     volumes = list_volumes(config)
     if args.quiet:
@@ -1288,7 +1288,7 @@ def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_volume_rm(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.volumes import remove_volume
+    from engine.container.volumes import remove_volume
 
     def one(name: str) -> None:
         remove_volume(config, name, force=args.force)
@@ -1299,7 +1299,7 @@ def cmd_volume_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import print_json
-    from engine.volumes import get_volume
+    from engine.container.volumes import get_volume
 
     results = []
     status = 0
@@ -1314,7 +1314,7 @@ def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_volume_prune(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.volumes import prune_volumes
+    from engine.container.volumes import prune_volumes
 
     removed = prune_volumes(config, all_volumes=args.all)
     print("Deleted Volumes:")

@@ -1,6 +1,6 @@
 """Image verbs: images, rmi, tag, import, and the `image` group (ls, rm, inspect, import, tag, prune).
 
-Everything here works on the local store (engine.store); pull and push live in registry_cmds.
+Everything here works on the local store (engine.image.store); pull and push live in registry_cmds.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _add_load(p: argparse.ArgumentParser) -> None:
 
 
 def _store(config: EngineConfig):
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     return ImageStore(config)
 
@@ -155,12 +155,12 @@ def _created_since(created: str) -> str:
 
 def _rows(records: list, repository: str | None) -> list[dict[str, Any]]:
     """One row per (image, repository tag) as `docker images` lists them; <none> for dangling."""
-    from engine.store import _repo_of
+    from engine.image.store import _repo_of
 
     rows: list[dict[str, Any]] = []
     want_repo = want_tag = None
     if repository:
-        from engine.reference import parse_reference
+        from engine.image.reference import parse_reference
 
         ref = parse_reference(repository)
         want_repo = ref.familiar_name

@@ -1,6 +1,6 @@
 """`dockui network ...`: create, ls, inspect, rm, prune, connect, disconnect (Docker's verbs and output).
 
-engine.network (and through it pyroute2) is imported inside the handlers only.
+engine.network.endpoints (and through it pyroute2) is imported inside the handlers only.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _root(what: str) -> None:
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network create")
-    from engine import network
+    from engine.network import endpoints as network
 
     net = network.create_network(config, args.name, subnet=args.subnet, gateway=args.gateway, internal=args.internal)
     print(net.id)
@@ -81,7 +81,7 @@ def _pseudo_id(name: str) -> str:
 
 
 def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import network
+    from engine.network import endpoints as network
 
     rows = []
     nets = {n.name: n for n in network.list_networks(config)}
@@ -100,8 +100,8 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine import network
     from engine.errors import NotFound
+    from engine.network import endpoints as network
 
     out, missing = [], []
     for name in args.names:
@@ -117,8 +117,8 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network rm")
-    from engine import network
     from engine.errors import DockuiError
+    from engine.network import endpoints as network
 
     failed = None
     for name in args.names:
@@ -133,7 +133,7 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network prune")
-    from engine import network
+    from engine.network import endpoints as network
 
     removed = network.prune_networks(config)
     if removed:
@@ -145,7 +145,7 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network connect")
-    from engine import network
+    from engine.network import endpoints as network
 
     network.connect(config, args.network, args.container, ip=args.ip)
     return 0
@@ -153,7 +153,7 @@ def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_disconnect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network disconnect")
-    from engine import network
+    from engine.network import endpoints as network
 
     network.disconnect(config, args.network, args.container)
     return 0

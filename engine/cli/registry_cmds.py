@@ -87,8 +87,8 @@ def bar(current: int, total: int) -> str:
 
 def cmd_pull(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli import require_root
-    from engine.pull import previous_image_id, pull_image, pull_status
-    from engine.reference import parse_reference
+    from engine.image.pull import previous_image_id, pull_image, pull_status
+    from engine.image.reference import parse_reference
 
     reference = parse_reference(args.reference)
     require_root("pull (layers keep their owners, devices and xattrs)")
@@ -102,7 +102,7 @@ def cmd_pull(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_push(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.push import push_image
+    from engine.image.push import push_image
 
     printer = ProgressPrinter(sys.stdout)
 
@@ -125,8 +125,8 @@ def normalise_server(server: str) -> str:
 
 
 def cmd_login(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.auth import Credentials, save_credentials
-    from engine.registry import RegistryClient, forget_clients
+    from engine.image.auth import Credentials, save_credentials
+    from engine.image.registry import RegistryClient, forget_clients
 
     server = normalise_server(args.server)
     if args.password and args.password_stdin:
@@ -162,7 +162,7 @@ def cmd_login(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_logout(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.auth import remove_credentials
+    from engine.image.auth import remove_credentials
 
     server = normalise_server(args.server)
     if remove_credentials(config, server):

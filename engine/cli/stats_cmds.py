@@ -1,5 +1,5 @@
 """`dockui stats`: docker stats' table (refreshed in place on a terminal) or one JSON object per
-container per sample. The numbers come from the shared engine.stats.Sampler."""
+container per sample. The numbers come from the shared engine.stats.sampler.Sampler."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from engine.config import EngineConfig
 from engine.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from engine.stats import StatsSnapshot
+    from engine.stats.sampler import StatsSnapshot
 
 HEADERS = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS")
 ROW_KEYS = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
@@ -82,13 +82,13 @@ def render_table(rows: Iterable[dict[str, str]]) -> str:
 def _selection(args: argparse.Namespace, config: EngineConfig) -> Callable[[], list[tuple[str, str]] | None]:
     """Which containers to show: None = whatever runs; else a list of (id, name), re-read per sample."""
     if args.containers:
-        from engine.state import find_container
+        from engine.container.state import find_container
 
         records = [find_container(config, ref) for ref in args.containers]
         fixed = [(r.id, r.name) for r in records]
         return lambda: fixed
     if args.all:
-        from engine.state import list_containers
+        from engine.container.state import list_containers
 
         return lambda: [(r.id, r.name) for r in list_containers(config)]
     return lambda: None
@@ -99,7 +99,7 @@ def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
         raise InvalidArgument(f'unsupported --format {args.format!r}: use "table" or "json"')
     if args.interval <= 0:
         raise InvalidArgument("--interval must be positive")
-    from engine.stats import Sampler, state_targets
+    from engine.stats.sampler import Sampler, state_targets
 
     selection = _selection(args, config)
     source = state_targets(config)

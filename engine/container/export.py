@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 def export(config: EngineConfig, ref: str, out: BinaryIO) -> None:
     """Write the tar of container `ref`'s filesystem to `out`."""
-    from engine.state import find_container
-    from engine.store import ImageStore
+    from engine.container.state import find_container
+    from engine.image.store import ImageStore
 
     record = find_container(config, ref)
     store = ImageStore(config)
@@ -58,9 +58,9 @@ def export(config: EngineConfig, ref: str, out: BinaryIO) -> None:
 def _write_view(config: EngineConfig, lowers: list[str], write_fd: int) -> None:
     import tempfile
 
-    from engine import syscalls
-    from engine.commit import write_layer_tar
-    from engine.rootfs import make_mounts_slave
+    from engine.container.commit import write_layer_tar
+    from engine.kernel import syscalls
+    from engine.sandbox.rootfs import make_mounts_slave
 
     syscalls.unshare(syscalls.CLONE_NEWNS)
     make_mounts_slave()  # our mount stays in this namespace

@@ -474,7 +474,7 @@ def state_targets(config: EngineConfig) -> Callable[[], list[StatsTarget]]:
         if sig == cache["signature"]:
             return cache["targets"]
         try:
-            from engine.state import list_containers
+            from engine.container.state import list_containers
         except ImportError:  # the lifecycle module is not there: nothing runs
             return []
         targets = [

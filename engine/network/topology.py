@@ -2,9 +2,9 @@
 
 `read(config)` (the API is `network.topology`) is what `dockui network inspect` prints and the
 TUI's network panel polls every second: one address dump, one dump of the host's bridges and per
-bridge one dump of its ports, filtered by the kernel, decoded by hand (engine/rtnetlink.py), with
+bridge one dump of its ports, filtered by the kernel, decoded by hand (engine/kernel/rtnetlink.py), with
 the container behind each port taken from the endpoint records, so no namespace is entered. Apart
-from engine.network so that the monitors, which import that on every start, skip these types.
+from engine.network.endpoints so that the monitors, which import that on every start, skip these types.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import struct
 import time
 from dataclasses import asdict, dataclass, field
 
-from engine import network
 from engine.config import EngineConfig
-from engine.rtnetlink import (
+from engine.kernel.rtnetlink import (
     IFA_ADDRESS,
     IFLA_ADDRESS,
     IFLA_IFNAME,
@@ -36,6 +35,7 @@ from engine.rtnetlink import (
     parse_attrs,
     u32,
 )
+from engine.network import endpoints as network
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import syscalls
-from engine.syscalls import (
+from engine.kernel import syscalls
+from engine.kernel.syscalls import (
     MNT_DETACH,
     MS_BIND,
     MS_NODEV,
@@ -296,7 +296,7 @@ _TMPFS_CLEARED = {"rw", "suid", "dev", "exec"}
 
 
 def mount_tmpfs(destination: str, options: str) -> None:
-    """An empty tmpfs at `destination` (inside the container); `options` as engine.mounts writes them."""
+    """An empty tmpfs at `destination` (inside the container); `options` as engine.container.mounts writes them."""
     dest = os.path.normpath("/" + destination.lstrip("/"))
     flags, data = 0, []
     for word in options.split(","):

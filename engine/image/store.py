@@ -32,17 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import EngineConfig
+from engine.container.names import pick
 from engine.diagnostics import get_logger
-from engine.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
 from engine.errors import Conflict, DockuiError, IntegrityError, InvalidArgument, NotFound
-from engine.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
-from engine.names import pick
+from engine.image.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
+from engine.util.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
-    from engine.reference import Reference
+    from engine.image.reference import Reference
 
 log = get_logger(__name__)
 
@@ -349,7 +349,10 @@ class ImageStore:
         caller must `commit_layer` or `discard()` the result; if the process dies first, the next
         store open removes the staging dir (its flock died with the process).
         """
-        from engine.extract import extract_layer, syncfs  # tarfile, zlib, threads: pulls and imports only
+        from engine.image.extract import (  # tarfile, zlib, threads: pulls and imports only
+            extract_layer,
+            syncfs,
+        )
 
         staged = self._new_staging()
         try:
@@ -563,7 +566,7 @@ class ImageStore:
         repos = self._read_repositories()
         ref = None
         with contextlib.suppress(InvalidArgument):
-            from engine.reference import parse_reference
+            from engine.image.reference import parse_reference
 
             ref = parse_reference(text)
         if ref is not None:
@@ -621,7 +624,7 @@ class ImageStore:
         return result
 
     def tag(self, source: str, target: str) -> ImageRecord:
-        from engine.reference import parse_reference
+        from engine.image.reference import parse_reference
 
         image_id, _ = self._lookup(source)
         ref = parse_reference(target)
@@ -805,7 +808,7 @@ class ImageStore:
         using: dict[str, bool] = {}
         known: set[str] = set()
         try:
-            from engine import state
+            from engine.container import state
 
             for container in state.list_containers(self.config):
                 known.add(container.id)
@@ -947,7 +950,7 @@ class ImageStore:
 
         `changes` are merged into the image's `config` (e.g. {"Cmd": ["sh"]}, like `--change`).
         """
-        from engine.reference import parse_reference
+        from engine.image.reference import parse_reference
 
         tag = parse_reference(ref) if ref else None
         if tag is not None and tag.digest:
@@ -998,7 +1001,7 @@ class ImageStore:
         Docker's manifest.json), with every layer as its exact original uncompressed tar."""
         import tarfile
 
-        from engine.reference import parse_reference
+        from engine.image.reference import parse_reference
 
         entries: list[dict[str, Any]] = []
         index: list[dict[str, Any]] = []
@@ -1085,7 +1088,7 @@ class ImageStore:
         import tarfile
         import tempfile
 
-        from engine.reference import parse_reference
+        from engine.image.reference import parse_reference
 
         if isinstance(source, (str, os.PathLike)):
             try:

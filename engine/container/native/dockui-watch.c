@@ -1,12 +1,12 @@
-/* dockui-watch: the monitor's long-lived stage 2 in C (engine/monitor.py `watch`, byte for byte).
+/* dockui-watch: the monitor's long-lived stage 2 in C (engine/container/monitor.py `watch`, byte for byte).
  *
  * Why C: the Python stage costs ~2.6 MB of private memory for the interpreter alone, for every running
  * container; this one keeps tens of KB. Same protocol as the Python stage:
- *   argv: dockui-watch watch key=value ...   (engine.monitor.encode_kv of the context)
+ *   argv: dockui-watch watch key=value ...   (engine.container.monitor.encode_kv of the context)
  *   env:  DOCKUI_MONITOR_PYTHON = the interpreter for stage 3 (removed before exec'ing it)
  * Relays stdout/stderr (or the pty) into the json-file log and to an attached client (frames:
  * kind | 4-byte big-endian length | payload), stdin and window sizes from it, waits for the
- * container through a pidfd, then execs `python -S -m engine.monitor finish key=value ...` with the
+ * container through a pidfd, then execs `python -S -m engine.container.monitor finish key=value ...` with the
  * context updated exactly as the Python stage updates it (exit, attach; out/err/pty/in/pid dropped).
  */
 #define _GNU_SOURCE
@@ -532,7 +532,7 @@ int main(int argc, char **argv) {
     next[k++] = python_copy;
     next[k++] = "-S";
     next[k++] = "-m";
-    next[k++] = "engine.monitor";
+    next[k++] = "engine.container.monitor";
     next[k++] = "finish";
     for (int i = 0; i < ctx_len; i++) {
         size_t len = strlen(ctx_keys[i]) + strlen(ctx_values[i]) + 2;

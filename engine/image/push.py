@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from engine.config import EngineConfig
-from engine.digest import hex_of, sha256_digest
 from engine.errors import DockuiError, IntegrityError, InvalidArgument
-from engine.manifest import (
+from engine.image.digest import hex_of, sha256_digest
+from engine.image.manifest import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
@@ -29,12 +29,12 @@ from engine.manifest import (
     OCI_LAYER_GZIP,
     OCI_MANIFEST,
 )
-from engine.pull import ProgressFn, PullEvent, known_blob_sources, record_blob_source
-from engine.reference import parse_reference
-from engine.registry import RegistryClient, client_for
+from engine.image.pull import ProgressFn, PullEvent, known_blob_sources, record_blob_source
+from engine.image.reference import parse_reference
+from engine.image.registry import RegistryClient, client_for
 
 if TYPE_CHECKING:
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
 UPLOAD_WORKERS = 3
 GZIP_LEVEL = 6  # Go's gzip.DefaultCompression, what Docker uses for pushed layers
@@ -148,7 +148,7 @@ class _NoClose:
 def push_image(config: EngineConfig, ref: str, progress: ProgressFn | None = None,
                chunk_size: int | None = None) -> str:
     """Push the image `ref` names in the store to its registry; returns the manifest digest."""
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     reference = parse_reference(ref)
     if reference.digest:

@@ -13,10 +13,10 @@ The life of a container's network, as the runtime drives it:
       a dead namespace's pairs on a thread, whose names the caller can wait for (wait_links_gone).
   release(config, id)   on rm: detach, free the address, forget the record.
   reconcile(config, live_ids)  on engine start: undo what a crashed engine left behind.
-  topology(config)      the bridges and their ports as data (engine/topology.py).
+  topology(config)      the bridges and their ports as data (engine/network/topology.py).
 
 Everything kernel-side goes over netlink: the per-container hot path (attach, detach, topology)
-through the small client in engine/rtnetlink.py, the rest through pyroute2, imported inside
+through the small client in engine/kernel/rtnetlink.py, the rest through pyroute2, imported inside
 functions only, so the commands that do not touch the network never pay for it. Every container's
 monitor imports this module, so it loads nothing else it does not need on every run (ports, links
 and topology are imported where used). State changes happen under one flock per root
@@ -35,11 +35,9 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine import hostsfiles, ipam
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NeedsRoot, NotFound
-from engine.fsutil import atomic_write_json, file_lock, read_json
-from engine.rtnetlink import (
+from engine.kernel.rtnetlink import (
     CREATE,
     IFA_ADDRESS,
     IFA_LOCAL,
@@ -67,6 +65,8 @@ from engine.rtnetlink import (
     parse_attrs,
     u32,
 )
+from engine.network import hostsfiles, ipam
+from engine.util.fsutil import atomic_write_json, file_lock, read_json
 
 DEFAULT_NETWORK = "bridge"
 PREDEFINED = ("bridge", "host", "none")
@@ -77,8 +77,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from engine import links, portmap  # imported where needed: only with --link, -p/-P or for clean-up
-    from engine.topology import BridgeInfo
+    from engine.network import (
+        links,  # imported where needed: only with --link, -p/-P or for clean-up
+        portmap,
+    )
+    from engine.network.topology import BridgeInfo
 
 
 # ---- data passed between modules ---------------------------------------------------------------
@@ -476,7 +479,7 @@ def _ensure_bridge(ipr, net: NetworkInfo, config: EngineConfig) -> int:  # noqa:
         index = _link_index(ipr, net.bridge)
         if index is None:
             raise DockuiError(f"could not create bridge {net.bridge}")
-        from engine import portmap
+        from engine.network import portmap
 
         alias = f"{ALIAS_PREFIX}{portmap.table_name(config)}:{net.name}:{config.root}"
         if len(alias) <= 255:
@@ -618,7 +621,7 @@ def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> 
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
-    from engine import links
+    from engine.network import links
 
     name, alias = links.parse_link(text)
     matches = [r for r in all_records(config) if r["name"] == name]
@@ -642,7 +645,9 @@ def _resolve_ports(config: EngineConfig, container_id: str, spec: NetworkSpec, e
     """-p/-P: a free host port each, refusing one held by the host or another container of this root."""
     if not spec.publish and not spec.publish_all:
         return []
-    from engine import portmap  # only with published ports: the module costs every monitor ~1.3 ms
+    from engine.network import (
+        portmap,  # only with published ports: the module costs every monitor ~1.3 ms
+    )
 
     requests = [r for text in spec.publish for r in portmap.parse_publish(text)]
     if spec.publish_all:
@@ -716,7 +721,7 @@ def prepare(
         # Docker's special --add-host value: the host as the container reaches it (the gateway)
         extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
         if link_targets:
-            from engine import links
+            from engine.network import links
 
             for target in link_targets:
                 plan.link_env += links.link_env(name, target)
@@ -767,7 +772,7 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
                 created.append(ep.host_veth)
         _configure_inside(pid, plan.endpoints)
         if plan.ports:
-            from engine import portmap
+            from engine.network import portmap
 
             with ipam.lock(config):
                 portmap.install(config, plan.container_id, plan.endpoints[0].bridge, plan.endpoints[0].ip, plan.ports)
@@ -798,7 +803,7 @@ def _undo(config: EngineConfig, container_id: str, veths: list[str], had_ports: 
     except Exception:  # noqa: BLE001 - best effort while already failing
         pass
     if had_ports:
-        from engine import portmap
+        from engine.network import portmap
 
         try:
             with ipam.lock(config):
@@ -885,7 +890,7 @@ def _detach_locked(config: EngineConfig, rec: dict, wait: bool = True, forget: b
         _unplug_in_background(todo)
         started = todo
     if rec.get("ports"):
-        from engine import portmap
+        from engine.network import portmap
 
         portmap.remove_rules(config, drop={rec["container_id"]})
         if eps:
@@ -972,7 +977,7 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
                     if link.get_attr("IFLA_MASTER") in indexes and name.startswith("veth") and name not in keep_veths:
                         _delete_link(ipr, name)
                         report["veths"].append(name)
-        from engine import portmap
+        from engine.network import portmap
 
         removed = portmap.remove_rules(config, keep=live)
         if removed:
@@ -1019,7 +1024,7 @@ def _start_ticks(pid: int) -> int | None:
 def remove_bridges(config: EngineConfig) -> list[str]:
     """Delete this root's bridges that have no port, and its nft table if empty (for a root that is
     being thrown away, e.g. at the end of a test; Docker keeps docker0, and so does a normal engine)."""
-    from engine import portmap
+    from engine.network import portmap
 
     removed = []
     with ipam.lock(config):
@@ -1222,7 +1227,7 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
         ipam.release(config, net.pool, rec["container_id"])
         rec["endpoints"] = [ep for ep in rec["endpoints"] if ep["network"] != net.name]
         if rec.get("ports") and not rec["endpoints"]:
-            from engine import portmap
+            from engine.network import portmap
 
             portmap.remove_rules(config, drop={rec["container_id"]})
             rec["ports"] = []
@@ -1231,7 +1236,7 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
 
 
 def topology(config: EngineConfig) -> list[BridgeInfo]:
-    """Every bridge of this root with its ports, read from netlink (see engine/topology.py)."""
-    from engine import topology as topo
+    """Every bridge of this root with its ports, read from netlink (see engine/network/topology.py)."""
+    from engine.network import topology as topo
 
     return topo.read(config)

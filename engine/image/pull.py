@@ -24,10 +24,9 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
-from engine.digest import chain_ids as compute_chain_ids
 from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
-from engine.fsutil import atomic_write, atomic_write_json, read_json
-from engine.manifest import (
+from engine.image.digest import chain_ids as compute_chain_ids
+from engine.image.manifest import (
     ACCEPT,
     ImageManifest,
     ManifestIndex,
@@ -39,11 +38,12 @@ from engine.manifest import (
     select_platform,
     verify_digest,
 )
-from engine.reference import Reference, parse_reference
-from engine.registry import Cancelled, RegistryClient, client_for
+from engine.image.reference import Reference, parse_reference
+from engine.image.registry import Cancelled, RegistryClient, client_for
+from engine.util.fsutil import atomic_write, atomic_write_json, read_json
 
 if TYPE_CHECKING:
-    from engine.store import ImageRecord, ImageStore, StagedLayer
+    from engine.image.store import ImageRecord, ImageStore, StagedLayer
 
 log = get_logger(__name__)
 
@@ -197,7 +197,7 @@ def _short(digest: str) -> str:
 def pull_image(config: EngineConfig, ref: str, platform: str | None = None,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> ImageRecord:
     """Pull `ref` into the store and return its record (tagged, with its repo digest)."""
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     reference = parse_reference(ref)
     if platform:
@@ -402,7 +402,7 @@ def pull_status(reference: Reference, previous_id: str | None, record: ImageReco
 
 
 def previous_image_id(config: EngineConfig, ref: str) -> str | None:
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     try:
         return ImageStore(config).resolve(ref).id

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.fsutil import atomic_write_json, file_lock, read_json
+from engine.util.fsutil import atomic_write_json, file_lock, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def create_volume(
     config: EngineConfig, name: str | None = None, labels: dict[str, str] | None = None, anonymous: bool = False
 ) -> Volume:
     """Create a volume (idempotent for an existing name, as Docker's local driver is)."""
-    from engine.state import now_rfc3339
+    from engine.container.state import now_rfc3339
 
     if name is None:
         name = secrets.token_hex(32)
@@ -101,7 +101,7 @@ def list_volumes(config: EngineConfig) -> list[Volume]:
 
 def volumes_in_use(config: EngineConfig) -> dict[str, list[str]]:
     """Volume name -> IDs of the containers that mount it."""
-    from engine.state import list_containers
+    from engine.container.state import list_containers
 
     users: dict[str, list[str]] = {}
     for record in list_containers(config):

@@ -4,17 +4,17 @@ Start path (one `dockui run`):
 
     CLI (container_cmds)                       parses Docker's flags into `RunOptions`
     -> runtime.create                          resolves the image (store), applies Docker's config rules
-                                               (engine.imageconfig), writes the record (engine.state:
+                                               (engine.image.imageconfig), writes the record (engine.container.state:
                                                <root>/containers/<id>/config.v2.json + hostconfig.json),
                                                store.create_rw_layer -> <root>/overlay2/<id>/{diff,work,merged},
                                                named/anonymous volumes
     -> runtime.start                           the monitor, in its own session: a double fork of a
                                                single-threaded caller (the CLI: engine already loaded),
-                                               else Popen(python -S -m engine.monitor start ...) (TUI);
+                                               else Popen(python -S -m engine.container.monitor start ...) (TUI);
                                                a status pipe (and, when attached, one end of a
                                                socketpair); reads one JSON line: started, or the error
                                                with its exit status (125/126/127)
-    -> monitor stage "start" (engine.monitor)  cgroup (cgroups.open_cgroup(...).create(resources)),
+    -> monitor stage "start" (engine.container.monitor)  cgroup (cgroups.open_cgroup(...).create(resources)),
                                                network.prepare for bridge-like modes (else hosts and
                                                resolv.conf written here), stdio pipes or a pty,
                                                process.spawn_container(spec, stdio, on_namespaces_ready=
@@ -24,7 +24,7 @@ Start path (one `dockui run`):
     -> monitor stage "finish"                  exit code/OOMKilled, network.detach, cgroup destroy,
                                                restart policy or --rm (runtime.remove)
 
-The overlay root is mounted inside the container's own mount namespace (engine.rootfs), so it
+The overlay root is mounted inside the container's own mount namespace (engine.sandbox.rootfs), so it
 disappears with the container's last process: there is no host mount to leak. Every verb that
 touches containers first calls `reconcile` (cheap: one /proc stat per active container), which
 marks containers whose monitor died as exited and removes their cgroups and network plumbing.
@@ -43,17 +43,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine import monitor, state
 from engine.config import EngineConfig
+from engine.container import monitor, state
+from engine.container.names import generate_name
+from engine.container.state import ACTIVE_STATUSES, ContainerRecord, find_container, now_rfc3339
 from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
-from engine.names import generate_name
-from engine.state import ACTIVE_STATUSES, ContainerRecord, find_container, now_rfc3339
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
     from typing import Any
 
-ENGINE_PARENT = Path(__file__).resolve().parent.parent
+ENGINE_PARENT = Path(__file__).resolve().parents[2]  # holds engine/
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 DEFAULT_STOP_TIMEOUT = 10
 START_REPORT_TIMEOUT = 60
@@ -125,7 +125,7 @@ def parse_restart_policy(value: str) -> dict[str, Any]:
 
 
 def resources_of(host_config: dict[str, Any]) -> Any:
-    from engine.cgroups import Resources
+    from engine.sandbox.cgroups import Resources
 
     nano = host_config.get("NanoCpus") or 0
     return Resources(
@@ -153,16 +153,17 @@ def network_kind(mode: str) -> str:
 
 def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     """Write a new container (record, writable layer, volumes); nothing runs yet."""
-    from engine import hostsfiles, imageconfig
-    from engine.mounts import prepare_mounts
-    from engine.store import ImageStore
+    from engine.container.mounts import prepare_mounts
+    from engine.image import imageconfig
+    from engine.image.store import ImageStore
+    from engine.network import hostsfiles
 
     host_config = _host_config(opts)
     resources_of(host_config).validate()
     if opts.log_driver != "json-file":
         raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
     if opts.log_opts:
-        from engine.logs import log_limits
+        from engine.container.logs import log_limits
 
         if any("=" not in o for o in opts.log_opts):
             raise InvalidArgument(f"invalid log opt: expected KEY=VALUE, got {opts.log_opts!r}")
@@ -293,8 +294,8 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
 
 
 def _write_etc_files(config: EngineConfig, record: ContainerRecord) -> None:
-    """hostname, hosts and resolv.conf in the container's dir (bind-mounted in by engine.rootfs)."""
-    from engine import hostsfiles
+    """hostname, hosts and resolv.conf in the container's dir (bind-mounted in by engine.sandbox.rootfs)."""
+    from engine.network import hostsfiles
 
     d = record.dir(config)
     hc = record.host_config
@@ -320,7 +321,7 @@ def _write_etc_files(config: EngineConfig, record: ContainerRecord) -> None:
 
 
 # ------------------------------------------------------------------------------------------ rootfs
-# The rootfs is mounted inside the container's mount namespace (engine.rootfs), so it needs no
+# The rootfs is mounted inside the container's mount namespace (engine.sandbox.rootfs), so it needs no
 # unmounting; these helpers remove host-side leftovers under the layers dir (reconcile, rm).
 
 
@@ -339,7 +340,7 @@ def _mountpoints() -> set[str]:
 
 def unmount_rootfs(record: ContainerRecord) -> None:
     """Lazily unmount the overlay and everything bound below it (idempotent)."""
-    from engine import syscalls
+    from engine.kernel import syscalls
 
     if not record.rw_layer:
         return
@@ -433,7 +434,7 @@ def start(
 
         with open(log_path, "ab") as monitor_log:
             subprocess.Popen(
-                [sys.executable, "-S", "-m", "engine.monitor", *argv],
+                [sys.executable, "-S", "-m", "engine.container.monitor", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=monitor_log,
@@ -752,15 +753,15 @@ def _prepared_monitor_child(
         # What stage 1 needs before it can start anything, first: the CLI may send the context
         # within ~10 ms (less than these imports take on a busy host).
         with _suppress():
-            import engine.cgroups  # noqa: F401
-            import engine.hostsfiles  # noqa: F401
-            import engine.imageconfig  # noqa: F401
-            import engine.process  # noqa: F401
-            import engine.rootfs  # noqa: F401
-            import engine.security  # noqa: F401
+            import engine.image.imageconfig  # noqa: F401
+            import engine.network.hostsfiles  # noqa: F401
+            import engine.sandbox.cgroups  # noqa: F401
+            import engine.sandbox.process  # noqa: F401
+            import engine.sandbox.rootfs  # noqa: F401
+            import engine.sandbox.security  # noqa: F401
 
             if bridge:
-                import engine.network  # noqa: F401
+                import engine.network.endpoints  # noqa: F401
         reconcile_failure = ""
         if reconcile_config is not None:
             try:
@@ -773,7 +774,7 @@ def _prepared_monitor_child(
         # while no context has come (what is not done by then, the start does itself).
         ahead: list[Callable[[], None]] = []
         with _suppress():
-            from engine import cgroups, process
+            from engine.sandbox import cgroups, process
 
             ahead = [cgroups.block_devices, *process.prepare_ahead_steps()]
         message = _read_control(control_r, prime_target, ahead)
@@ -849,7 +850,7 @@ def _signal_container(record: ContainerRecord, sig: int) -> None:
 
 
 def _cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
-    from engine.cgroups import Cgroup, open_cgroup
+    from engine.sandbox.cgroups import Cgroup, open_cgroup
 
     if record.cgroup_paths:
         return Cgroup.from_paths(record.cgroup_paths)
@@ -858,7 +859,7 @@ def _cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
 
 def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | int | None = None) -> ContainerRecord:
     """`sig` (default the StopSignal), then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10)."""
-    from engine.imageconfig import parse_signal
+    from engine.image.imageconfig import parse_signal
 
     record = find_container(config, ref)
 
@@ -886,7 +887,7 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
 
 
 def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> ContainerRecord:
-    from engine.imageconfig import parse_signal
+    from engine.image.imageconfig import parse_signal
 
     number = parse_signal(sig)
     record = find_container(config, ref)
@@ -946,7 +947,7 @@ def rename(config: EngineConfig, ref: str, new_name: str) -> None:
     """`rename`: the record, then the network's records (topology, peers' hosts files)."""
     record = find_container(config, ref)
     state.rename_record(config, record.id, new_name)
-    from engine import network
+    from engine.network import endpoints as network
 
     network.rename(config, record.id, state.validate_name(new_name))
 
@@ -1001,13 +1002,13 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
 
 
 def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
-    from engine.store import ImageStore
+    from engine.image.store import ImageStore
 
     with _suppress():
         _cgroup(config, record).destroy()
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         with _suppress():
-            from engine import network
+            from engine.network import endpoints as network
 
             network.release(config, record.id)
     unmount_rootfs(record)
@@ -1015,7 +1016,7 @@ def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes:
         ImageStore(config).remove_rw_layer(record.id, record.image_id)
     anonymous = [m for m in record.mounts if m.get("Type") == "volume" and m.get("Anonymous")]
     if remove_volumes and anonymous:
-        from engine.volumes import remove_volume  # only then: its import is ~2 ms of every --rm
+        from engine.container.volumes import remove_volume  # only then: its import is ~2 ms of every --rm
 
         for mount in anonymous:
             with _suppress():
@@ -1076,7 +1077,7 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
     if rw is not None:
         lower = ""
         with _suppress():
-            from engine.store import ImageStore
+            from engine.image.store import ImageStore
 
             lower = ":".join(str(p) for p in reversed(ImageStore(config).layer_dirs(record.image_id)))
         graph["Data"] = {
@@ -1130,7 +1131,8 @@ def exec_command(
 
     Forks: call it from a single-threaded process (the CLI), not from the TUI.
     """
-    from engine import imageconfig, process, security
+    from engine.image import imageconfig
+    from engine.sandbox import process, security
 
     record = find_container(config, ref)
     if record.status == "paused":
@@ -1188,7 +1190,7 @@ def reconcile(config: EngineConfig) -> list[str]:
     _remove_stale_mounts(config)
     if cleaned:
         with _suppress():
-            from engine import network
+            from engine.network import endpoints as network
 
             live = {r.id for r in state.list_containers(config) if r.running}
             network.reconcile(config, live)
@@ -1201,7 +1203,7 @@ def _remove_stale_mounts(config: EngineConfig) -> None:
     stale = [p for p in _mountpoints() if p.startswith(prefix) and p.endswith("/merged")]
     if not stale:
         return
-    from engine import syscalls  # ctypes: ~5 ms, so only when there is something to unmount
+    from engine.kernel import syscalls  # ctypes: ~5 ms, so only when there is something to unmount
     owners = {str(Path(r.rw_layer) / "merged"): r for r in state.list_containers(config) if r.rw_layer}
     for point in stale:
         record = owners.get(point)
@@ -1222,7 +1224,7 @@ def _remove_orphan_cgroups(config: EngineConfig) -> None:
     (cgroups.cleanup_orphans takes the keep-list first, which would race with a concurrent start).
     """
     with _suppress():
-        from engine.cgroups import open_cgroup, parent_dirs
+        from engine.sandbox.cgroups import open_cgroup, parent_dirs
 
         groups: set[str] = set()
         young: set[str] = set()
@@ -1275,7 +1277,7 @@ def _cleanup_unwatched(config: EngineConfig, record: ContainerRecord) -> None:
     unmount_rootfs(record)
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         with _suppress():
-            from engine import network
+            from engine.network import endpoints as network
 
             network.detach(config, record.id)
     if was_active:
@@ -1305,7 +1307,7 @@ class _suppress:
 
 
 # ------------------------------------------------------------------------------------------ monitor stages 1 and 3
-# (engine.monitor runs them; they live here because they need the whole engine, while the
+# (engine.container.monitor runs them; they live here because they need the whole engine, while the
 # monitor module itself stays small for its long-lived watch stage)
 
 
@@ -1354,7 +1356,9 @@ def _volatile_overlay_type(base: type) -> type:
 
 def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     """Cgroup, network plan, stdio, spawn: returns the fds and pid the watch stage needs."""
-    from engine import cgroups, hostsfiles, imageconfig, process, security
+    from engine.image import imageconfig
+    from engine.network import hostsfiles
+    from engine.sandbox import cgroups, process, security
 
     hc, cfg = record.host_config, record.config
     d = record.dir(config)
@@ -1375,7 +1379,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     console = None  # with a tty: our end of the socket the container's terminal comes over
     try:
         if kind == "bridge":
-            from engine import network
+            from engine.network import endpoints as network
 
             spec = network.NetworkSpec(
                 mode=mode,
@@ -1400,9 +1404,9 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             network_value = f"container:{other.pid}"
             files = {k: other.dir(config) / k for k in files}
         # The overlay and the binds are mounted by the container's first process inside its own
-        # mount namespace (engine.rootfs): they vanish with it, and no host mount has to propagate
+        # mount namespace (engine.sandbox.rootfs): they vanish with it, and no host mount has to propagate
         # to every other namespace and back out again (a host umount cost ~200 ms on a busy host).
-        from engine.rootfs import BindMount, OverlayLayers
+        from engine.sandbox.rootfs import BindMount, OverlayLayers
 
         rw = Path(record.rw_layer)
         overlay_type = OverlayLayers
@@ -1416,7 +1420,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
         except FileNotFoundError:
             lowerdir = ""
         if not lowerdir:
-            from engine.store import ImageStore
+            from engine.image.store import ImageStore
 
             lowerdir = ImageStore(config).lowerdir_option(record.image_id)
         overlay = overlay_type(
@@ -1499,7 +1503,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
             recorded.append(pid)
             if hc.get("AutoRemove"):
                 with _suppress():  # what --rm's removal needs, loaded now rather than after the exit
-                    import engine.store  # noqa: F401
+                    import engine.image.store  # noqa: F401
 
         # Keep the cgroup-migration fast path open for the container process's join: ~0.1 ms
         # while a recent prime (the prepared monitor's, the caller's) still holds it open, and
@@ -1533,7 +1537,7 @@ def _launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
     handoff.update(pid=str(pid), oom=str(oom_base), log=str(record.log_path(config)))
     log_config = (hc.get("LogConfig") or {}).get("Config") or {}
     if log_config:
-        from engine.logs import log_limits
+        from engine.container.logs import log_limits
 
         max_size, max_file = log_limits(log_config)
         handoff.update(log_max_size=str(max_size), log_max_file=str(max_file))
@@ -1647,7 +1651,7 @@ def _attach_listener(directory: Path) -> int:
 
 def monitor_finish(ctx: dict) -> None:
     """Stage 3: record the exit, clean up, and restart (back to stage 1) or remove."""
-    from engine import cgroups
+    from engine.sandbox import cgroups
 
     config = config_from_json(ctx["config"])
     cid = ctx["id"]
@@ -1664,7 +1668,7 @@ def monitor_finish(ctx: dict) -> None:
     host_links: list[str] = []
     if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         try:
-            from engine import network
+            from engine.network import endpoints as network
 
             # First: the veth pairs leave the host on a thread meanwhile (see network.detach)
             host_links = network.detach(config, cid, wait=False)
@@ -1698,7 +1702,7 @@ def monitor_finish(ctx: dict) -> None:
 
 def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
     if names:
-        from engine import network
+        from engine.network import endpoints as network
 
         network.wait_links_gone(names, timeout)
 

@@ -31,7 +31,7 @@ def write_layer_tar(diff: Path, out: BinaryIO) -> None:
     """The overlay upper dir `diff` as an OCI layer tar (sorted, so the same changes give the same tar)."""
     import tarfile
 
-    from engine.store import is_whiteout
+    from engine.image.store import is_whiteout
 
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uname = info.gname = ""  # numeric owners, as in the container
@@ -79,10 +79,10 @@ def commit(
 ) -> Any:  # ImageRecord
     """The new image (tagged `repository` when given). A running container is paused meanwhile
     (Docker's default), so its files do not change half-way through."""
-    from engine import runtime
-    from engine.reference import parse_reference
-    from engine.state import find_container, now_rfc3339
-    from engine.store import ImageStore
+    from engine.container import runtime
+    from engine.container.state import find_container, now_rfc3339
+    from engine.image.reference import parse_reference
+    from engine.image.store import ImageStore
 
     tag = parse_reference(repository) if repository else None
     record = find_container(config, ref)

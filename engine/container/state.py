@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
-from engine.fsutil import file_lock, fsync_dir, read_json
+from engine.util.fsutil import file_lock, fsync_dir, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Importing pyroute2 costs ~120-200 ms in a fresh process (it pulls in asyncio and its whole
 package), and every container's monitor is a fresh process; its general decoder also costs about
-half a millisecond per interface in a dump. attach/detach/topology in engine/network.py therefore
+half a millisecond per interface in a dump. attach/detach/topology in engine/network/endpoints.py therefore
 speak rtnetlink directly with the few messages they need (same socket family and messages as
 pyroute2 and `ip`); everything else (bridges, host address discovery, reconcile, connect) uses
 pyroute2.

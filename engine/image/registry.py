@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from engine.auth import Credentials, get_credentials
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
 from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
+from engine.image.auth import Credentials, get_credentials
 
 if TYPE_CHECKING:
     import requests

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument
-from engine.fsutil import file_lock, read_json
+from engine.util.fsutil import file_lock, read_json
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address

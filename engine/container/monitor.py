@@ -3,15 +3,15 @@
 `runtime.start` launches it as a fresh interpreter in its own session (`start_new_session=True`), so
 it survives the CLI and the TUI. It keeps ONE pid for the container's whole life but runs in three
 stages, each an `execv` of the previous one, so that the long-lived part is small. Stages 1 and 3
-need the whole engine and live in engine.runtime (`monitor_start`, `monitor_finish`); this module
+need the whole engine and live in engine.container.runtime (`monitor_start`, `monitor_finish`); this module
 holds only what the long-lived stage 2 runs, so that stage compiles and keeps little:
 
 1. `start` (full engine imported): creates the cgroup, mounts the rootfs, calls
-   `engine.process.spawn_container` (the process joins its cgroup itself; `on_namespaces_ready` plugs the veth),
+   `engine.sandbox.process.spawn_container` (the process joins its cgroup itself; `on_namespaces_ready` plugs the veth),
    records "running", reports `{"ok": ...}` or `{"error": ..., "exit_code": ...}` on the status fd,
    then relays output itself for 250 ms: a container that exits by then is finished in-process
    (no more interpreter starts), one that lives on gets stage 2 with its stdio fds inherited.
-2. `watch` (the C drop-in engine/native/dockui-watch.c when built, see `native_watch`; otherwise
+2. `watch` (the C drop-in engine/container/native/dockui-watch.c when built, see `native_watch`; otherwise
    `python -S`, loads only this module from its .pyc, and os/select/_json): relays stdout/stderr
    (or the pty) into the json-file log and to an attached client, stdin and window sizes from it,
    and waits for the container (its child: exec keeps children) through a pidfd.
@@ -35,7 +35,7 @@ FRAME_EXIT = 5  # payload: exit code as a 4-byte big-endian signed int
 FRAME_ATTACHED = 6  # to a client of `attach`: it is the container's attached client now
 MAX_PARTIAL = 16 * 1024
 START_GRACE = 0.25  # seconds the full start stage relays before exec'ing the small watch stage
-ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds engine/
 
 
 def frame(kind: int, payload: bytes = b"") -> bytes:
@@ -76,7 +76,7 @@ def write_all(fd: int, data: bytes) -> bool:
 class LogWriter:
     """Docker's json-file format: one entry per line (or per 16 KiB, or the rest at EOF).
 
-    With `max_size` (bytes), rotated as Docker's driver does (see engine.logs): before a write
+    With `max_size` (bytes), rotated as Docker's driver does (see engine.container.logs): before a write
     would take the file past it, `path` becomes `path.1` (and so on, `max_file` files in all)."""
 
     def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
@@ -343,8 +343,8 @@ def ensure_bytecode() -> None:
     import importlib.util
 
     # (and for the console script's first module, tui.launcher: the TUI's others are not on the CLI path)
-    for directory in (os.path.join(ENGINE_ROOT, "engine"), os.path.join(ENGINE_ROOT, "engine", "cli"),
-                      os.path.join(ENGINE_ROOT, "tui")):
+    engine_dirs = [d for d, _, _ in os.walk(os.path.join(ENGINE_ROOT, "engine")) if not d.endswith("__pycache__")]
+    for directory in (*engine_dirs, os.path.join(ENGINE_ROOT, "tui")):
         try:
             names = [n for n in os.listdir(directory) if n.endswith(".py")]
         except OSError:
@@ -390,16 +390,16 @@ def exec_stage(stage: str, ctx: dict) -> None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (ENGINE_ROOT, env.get("PYTHONPATH")) if p)
     native = native_watch() if stage == "watch" else None
     if native:
-        # The C stage (engine/native/dockui-watch.c): same argv and context; it execs stage 3 with this python.
+        # The C stage (engine/container/native/dockui-watch.c): same argv and context; it execs stage 3 with this python.
         env["DOCKUI_MONITOR_PYTHON"] = sys.executable
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(native, [native, stage, *encode_kv(ctx)], env)
     if stage == "watch":
-        loader = f"import sys; sys.path.insert(0, {ENGINE_ROOT!r}); from engine.monitor import main; sys.exit(main(sys.argv[1:]))"
+        loader = f"import sys; sys.path.insert(0, {ENGINE_ROOT!r}); from engine.container.monitor import main; sys.exit(main(sys.argv[1:]))"
         argv = [sys.executable, "-S", "-c", loader, stage, *encode_kv(ctx)]
     else:
-        argv = [sys.executable, "-S", "-m", "engine.monitor", stage, *encode_kv(ctx)]
+        argv = [sys.executable, "-S", "-m", "engine.container.monitor", stage, *encode_kv(ctx)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)
@@ -415,7 +415,7 @@ def main(argv: list) -> int:
         watch(ctx)
         exec_stage("finish", ctx)
         return 0
-    from engine import runtime  # stages 1 and 3 need the whole engine; they live with the lifecycle
+    from engine.container import runtime  # stages 1 and 3 need the whole engine; they live with the lifecycle
 
     if stage == "start":
         runtime.monitor_start(ctx)

@@ -35,7 +35,7 @@ V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "b
 V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 
 # runc's default device allow-list (libcontainer/specconv AllowedDevices, without /dev/net/tun),
-# in devices.allow syntax. Used when engine.security does not export DEFAULT_DEVICE_RULES.
+# in devices.allow syntax. Used when engine.sandbox.security does not export DEFAULT_DEVICE_RULES.
 RUNC_DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     "c *:* m",  # mknod of any char device (using it still needs an allow rule)
     "b *:* m",  # mknod of any block device
@@ -52,9 +52,9 @@ RUNC_DEFAULT_DEVICE_RULES: tuple[str, ...] = (
 
 
 def default_device_rules() -> tuple[str, ...]:
-    """The isolation engineer's list (engine.security.DEFAULT_DEVICE_RULES) if present, else runc's."""
+    """The isolation engineer's list (engine.sandbox.security.DEFAULT_DEVICE_RULES) if present, else runc's."""
     try:
-        from engine.security import DEFAULT_DEVICE_RULES  # type: ignore[attr-defined]
+        from engine.sandbox.security import DEFAULT_DEVICE_RULES  # type: ignore[attr-defined]
     except ImportError:
         return RUNC_DEFAULT_DEVICE_RULES
     return tuple(device_rule_line(r) for r in DEFAULT_DEVICE_RULES)

@@ -3,7 +3,7 @@
 Each spec becomes one dict in the record's `Mounts` (Docker's `MountPoints` shape): `Type` "bind"
 (an absolute host path), "volume" (named, or anonymous: a 64-hex name, removed with `rm -v`/`--rm`)
 or "tmpfs" (an empty tmpfs made in the container's mount namespace; `Options` is its mount data).
-The container's first process mounts them (engine.rootfs) after its root is pivoted.
+The container's first process mounts them (engine.sandbox.rootfs) after its root is pivoted.
 
 Docker's rules kept: `-v` creates a missing bind source, `--mount type=bind` refuses one; a
 destination must be absolute and not `/`; two mounts may not share a destination.
@@ -89,7 +89,7 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
 
 def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str) -> dict[str, Any]:
     """A named volume (made on first use) or, without a name, an anonymous one."""
-    from engine.volumes import create_volume
+    from engine.container.volumes import create_volume
 
     volume = create_volume(config, name or None)
     return {

@@ -14,8 +14,8 @@ import os
 import struct
 from collections import namedtuple
 
-from engine import syscalls
 from engine.errors import InvalidArgument
+from engine.kernel import syscalls
 
 CAPABILITIES: dict[str, int] = {
     "CAP_CHOWN": 0,

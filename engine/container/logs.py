@@ -1,8 +1,8 @@
-"""Container logs in Docker's json-file format: writing (see engine.monitor) and reading (`dockui logs`).
+"""Container logs in Docker's json-file format: writing (see engine.container.monitor) and reading (`dockui logs`).
 
 `<root>/containers/<id>/<id>-json.log` holds one JSON object per line:
 `{"log": "text\\n", "stream": "stdout"|"stderr", "time": "<RFC3339Nano>"}`. The writer is in
-engine/monitor.py (it must stay tiny); bytes that are not UTF-8 are kept with surrogate escapes so
+engine/container/monitor.py (it must stay tiny); bytes that are not UTF-8 are kept with surrogate escapes so
 `logs` gives back exactly what the container wrote.
 
 Rotation as Docker's json-file driver does it (`--log-opt max-size=10m --log-opt max-file=3`):
@@ -36,7 +36,7 @@ def _parse(line: bytes) -> LogEntry | None:
 
 
 def _entry_seconds(stamp: str) -> float:
-    from engine.state import parse_rfc3339
+    from engine.container.state import parse_rfc3339
 
     return parse_rfc3339(stamp)
 
@@ -74,7 +74,7 @@ def log_limits(options: dict[str, str]) -> tuple[int, int]:
             raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
     max_size = 0
     if options.get("max-size") not in (None, "", "-1"):
-        from engine.units import parse_size
+        from engine.util.units import parse_size
 
         max_size = parse_size(options["max-size"])
         if max_size <= 0:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
-from engine.fsutil import atomic_write_json, file_lock, read_json
+from engine.util.fsutil import atomic_write_json, file_lock, read_json
 
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
 DOCKER_HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}

@@ -60,11 +60,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import rootfs as rootfs_mod
-from engine import security, syscalls
 from engine.errors import CommandNotFound, CommandNotInvokable, DockuiError, InvalidArgument, NotFound
-from engine.imageconfig import DEFAULT_PATH, ExecUser, command_for, resolve_user
-from engine.rootfs import DEFAULT_SHM_SIZE, BindMount, OverlayLayers
+from engine.image.imageconfig import DEFAULT_PATH, ExecUser, command_for, resolve_user
+from engine.kernel import syscalls
+from engine.sandbox import rootfs as rootfs_mod
+from engine.sandbox import security
+from engine.sandbox.rootfs import DEFAULT_SHM_SIZE, BindMount, OverlayLayers
 
 __all__ = [
     "BindMount",
@@ -122,7 +123,7 @@ class ProcessSpec:
     # `winsize` (rows, columns); without it, the caller's stdio is the terminal (/dev/console).
     console_socket: int = -1
     winsize: tuple[int, int] | None = None
-    tmpfs: list[tuple[str, str]] = field(default_factory=list)  # (destination, options): engine.mounts
+    tmpfs: list[tuple[str, str]] = field(default_factory=list)  # (destination, options): engine.container.mounts
 
     def all_binds(self) -> list[BindMount]:
         binds = list(self.mounts)

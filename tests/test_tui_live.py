@@ -4,8 +4,11 @@ in a throw-away root; everything here needs root and removes what it made."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,9 @@ from engine.config import EngineConfig
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
 from tests.tui_helpers import run_async, until
 from tui.app import DockuiApp
-from tui.backend import EngineBackend
+from tui.backend import ContainerView, EngineBackend
 from tui.widgets.containers_table import ContainersTable
+from tui.widgets.logview import LogView
 
 pytestmark = pytest.mark.root
 REPO = Path(__file__).resolve().parent.parent
@@ -135,3 +139,145 @@ def test_a_crash_exits_non_zero_and_names_the_saved_traceback(engine: Engine) ->
     report = path.read_text()
     assert "Traceback (most recent call last)" in report and "RuntimeError: drawing failed on purpose" in report
     path.unlink()
+
+
+# ---- pending actions
+
+
+@run_async
+async def test_a_pending_stop_shows_in_status_refuses_repeats_and_offers_kill_now(engine: Engine) -> None:
+    """PID 1 ignores SIGTERM, so `x` waits the stop timeout (10 s) before SIGKILL."""
+    engine.out("run", "-d", "--network", "none", "--name", "tui-deaf", "busybox", *DEAF)
+    backend = SpyBackend(engine.config)
+    app = DockuiApp(engine.config, backend=backend, refresh_interval=0.2)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-deaf") and _table(app).selected.status == "running")
+        await pilot.pause(0.1)
+        await pilot.press("x")
+        assert await until(pilot, lambda: _cell(app, "tui-deaf", "status").startswith("Stopping… "))
+        assert await until(pilot, lambda: _cell(app, "tui-deaf", "status") == "Stopping… 1 s", timeout=3)
+        await pilot.press("x", "x", "r", "d")  # refused while the stop waits: nothing queued
+        await pilot.pause(0.2)
+        assert [verb for verb, _ in backend.calls] == ["stop"]
+        assert type(app.screen).__name__ == "ContainersScreen"  # no remove question either
+        footer = {b.binding.description for b in app.screen.active_bindings.values() if b.enabled}
+        assert "Kill now" in footer and "Stop" not in footer and "Restart" not in footer
+        assert _status(engine, "tui-deaf") == "running"
+        started = time.monotonic()
+        await pilot.press("K")
+        assert await until(pilot, lambda: _status(engine, "tui-deaf") == "exited", timeout=8)
+        assert time.monotonic() - started < 5  # the kill did not wait for the stop's 10 s
+        assert [verb for verb, _ in backend.calls] == ["stop", "kill"]
+        assert await until(pilot, lambda: _cell(app, "tui-deaf", "status").startswith("Exited (137)"), timeout=12)
+        assert not [n for n in _notes(app) if "died" in n]  # we killed it: not a death
+
+
+@run_async
+async def test_removing_shows_in_status(engine: Engine) -> None:
+    engine.out("run", "-d", "--network", "none", "--name", "tui-rm", "busybox", *STOPPABLE)
+    app = DockuiApp(engine.config, refresh_interval=0.2)
+    gate = threading.Event()
+    real = app.backend.container_action
+
+    def slow_remove(action: str, container_id: str) -> None:
+        gate.wait(10)  # the engine's remove starts only once the test has seen STATUS
+        real(action, container_id)
+
+    app.backend.container_action = slow_remove  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-rm"))
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        try:
+            assert await until(pilot, lambda: _cell(app, "tui-rm", "status") == "Removing…", timeout=3)
+        finally:
+            gate.set()
+        assert await until(pilot, lambda: not _table(app).views, timeout=15)
+
+
+# ---- logs
+
+
+@run_async
+async def test_logs_l_focuses_scrolling_up_pauses_end_follows_w_wraps_and_empty_says_so(engine: Engine) -> None:
+    chatty = "i=0; while :; do echo line-$i; i=$((i+1)); [ $((i % 40)) = 0 ] && sleep 0.2; done"
+    engine.out("run", "-d", "--network", "none", "--name", "tui-log", "busybox", "sh", "-c",
+               f"printf '%0300d\\n' 7; {chatty}")
+    engine.out("create", "--network", "none", "--name", "tui-quiet", "busybox", "true")
+    app = DockuiApp(engine.config, refresh_interval=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-log"))
+        await pilot.press("l")
+        log = None
+
+        def log_has_lines() -> bool:
+            nonlocal log
+            log = app.screen.query_one(LogView) if type(app.screen).__name__ == "DetailScreen" else None
+            return log is not None and len(log.lines) > 100 and log.max_scroll_y > 0
+
+        assert await until(pilot, log_has_lines, timeout=10)
+        assert app.focused is log  # arrows now scroll the log instead of switching tabs
+        state = app.screen.query_one("#log-state")
+        assert "following" in str(state.render())
+        await pilot.press("pageup", "up")
+        assert not log.follow
+        where = log.scroll_y
+        await pilot.pause(1.0)  # five refreshes of a log that keeps growing
+        assert log.scroll_y == where and log.max_scroll_y > where  # not pulled back to the tail
+        assert "paused — End to follow" in str(state.render())
+        await pilot.press("end")
+        assert await until(pilot, lambda: log.follow and log.scroll_y == log.max_scroll_y, timeout=3)
+        assert "following" in str(state.render())
+        rows = log.virtual_size.height
+        await pilot.press("w")  # the 300-character line now takes several rows, no horizontal scrolling
+        assert log.wrap and log.virtual_size.height >= rows + 2
+        assert log.virtual_size.width <= log.size.width and "wrap on" in str(state.render())
+        await pilot.press("w")
+        assert not log.wrap
+        await pilot.press("1")
+        assert await until(pilot, lambda: _select(app, "tui-quiet"))
+        await pilot.press("l")
+        assert await until(pilot, lambda: "the log is empty" in str(app.screen.query_one("#log-state").render()))
+
+
+# ---- dead containers
+
+
+@pytest.fixture
+def drop_bridge(engine_config: EngineConfig):  # noqa: ANN201
+    """Set up before `engine`, so this runs after its teardown (whose reconcile may re-create the bridge)."""
+    yield
+    subprocess.run(["ip", "link", "del", engine_config.bridge_name], capture_output=True)
+
+
+@run_async
+async def test_an_oom_killed_container_loses_its_live_figures_and_a_notice_stays(drop_bridge: None,
+                                                                                  engine: Engine) -> None:
+    port = 20000 + os.getpid() % 20000
+    engine.out("run", "-d", "--name", "tui-oom", "-m", "16m", "--memory-swap", "16m", "-p", f"127.0.0.1:{port}:80",
+               "busybox", "sh", "-c", "sleep 2; tail /dev/zero")
+    app = DockuiApp(engine.config, refresh_interval=0.2)
+    async with app.run_test(size=(160, 40)) as pilot:
+        def view() -> ContainerView:
+            return next(c for c in _table(app).views if c.name == "tui-oom")
+
+        assert await until(pilot, lambda: _select(app, "tui-oom") and view().cpu_percent is not None)
+        assert view().ip and str(port) in _cell(app, "tui-oom", "ports") and "%" in _cell(app, "tui-oom", "cpu")
+        assert await until(pilot, lambda: view().status == "exited", timeout=20)
+        await pilot.pause(0.3)
+        assert _cell(app, "tui-oom", "status") == "Exited (137) · OOM killed"
+        assert _cell(app, "tui-oom", "ip") == "" and _cell(app, "tui-oom", "ports") == ""
+        assert _cell(app, "tui-oom", "cpu").strip() == "--" and _cell(app, "tui-oom", "mem").strip() == "--"
+        assert _cell(app, "tui-oom", "cpu_spark").strip() == ""
+        notices = [n for n in app._notifications if "tui-oom" in n.message]
+        assert len(notices) == 1 and "OOM killed" in notices[0].message
+        assert notices[0].timeout > 24 * 3600  # stays until dismissed
+        await pilot.press("enter")  # the Stats tab: no figures from before the death
+        assert await until(pilot, lambda: "not running" in str(app.screen.query_one("#plot-cpu").render()))
+        title = str(app.screen.query_one("#detail-title").render())
+        assert "OOM killed" in title and "172." not in title
+        for plot in ("#plot-cpu", "#plot-mem", "#plot-pids"):
+            assert "not running" in str(app.screen.query_one(plot).render())
+        await pilot.press("z")
+        assert await until(pilot, lambda: not app._notifications)

@@ -31,7 +31,8 @@ from textual.timer import Timer
 from engine.cli import add_global_options, config_from_args
 from engine.config import EngineConfig
 from tui import keymap
-from tui.backend import Backend, ContainerView, EngineBackend, ImageView
+from tui.backend import Backend, ContainerView, EngineBackend, ImageView, allowed_actions
+from tui.pending import Pending, PendingActions
 from tui.screens.base import DataScreen
 from tui.screens.containers import ContainersScreen
 from tui.screens.detail import DetailScreen
@@ -59,10 +60,13 @@ class RefreshDone(Message):
 
 
 class ActionDone(Message):
-    def __init__(self, text: str, error: str | None = None) -> None:
+    def __init__(self, text: str, error: str | None = None, container_id: str | None = None,
+                 pending: Pending | None = None) -> None:
         super().__init__()
         self.text = text
         self.error = error
+        self.container_id = container_id
+        self.pending = pending
 
 
 class DockuiApp(App[None]):
@@ -72,7 +76,7 @@ class DockuiApp(App[None]):
              "detail": DetailScreen}
     BINDINGS = [
         *keymap.bindings("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
-                         "pull", "run"),
+                         "pull", "run", "dismiss"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -95,7 +99,10 @@ class DockuiApp(App[None]):
         self.quitting = False  # set by `q` (or a crash): every later key and mouse event is dropped
         self.crash_file: Path | None = None  # where an unhandled exception's traceback was written
         self.crash_summary = ""
+        self.actions = PendingActions()
+        self.notices = 0  # notices shown until dismissed (a container died)
         keys, problem = keymap.load_keymap(config.root)
+        self.key_overrides = keys
         self._keymap_problem = problem
         if keys:
             self.set_keymap(keys)
@@ -220,41 +227,102 @@ class DockuiApp(App[None]):
 
     # ---- engine work off the UI thread
 
-    def _in_worker(self, label: str, fn: Any, *args: Any) -> None:
+    def _in_worker(self, label: str, fn: Any, *args: Any, container_id: str | None = None,
+                   pending: Pending | None = None) -> None:
         def work() -> None:
             try:
                 result = fn(*args)
             except Exception as exc:
-                self.post_message(ActionDone(label, str(exc) or type(exc).__name__))
+                self.post_message(ActionDone(label, str(exc) or type(exc).__name__, container_id, pending))
                 return
             text = label if not isinstance(result, list) else label + ("\n" + "\n".join(result) if result else "")
-            self.post_message(ActionDone(text))
+            self.post_message(ActionDone(text, None, container_id, pending))
 
         self.run_worker(work, thread=True, group="actions", exit_on_error=False)
 
     def on_action_done(self, message: ActionDone) -> None:
+        if message.container_id is not None and message.pending is not None:
+            self.actions.end(message.container_id, message.pending)
         if message.error:
             self.notify(message.error, title=message.text.split(" ")[0] + " failed", severity="error", timeout=5)
         else:
             self.notify(message.text, timeout=2)
+        self._bindings_changed()
         self.refresh_now()
+
+    # ---- container actions: one at a time per container, shown in STATUS while they run
+
+    def container_allows(self, view: ContainerView | None, action: str, parameters: tuple[object, ...]) -> bool:
+        """Whether a screen offers `action` (container(verb), kill_now, exec_shell) for `view`."""
+        if view is None:
+            return False
+        pending = self.actions.pending.get(view.id)
+        if action == "kill_now":
+            return pending is not None and pending.verb in ("stop", "restart")
+        if pending is not None:
+            return False  # one action at a time; kill_now above is the exception
+        if action == "exec_shell":
+            return view.status == "running"
+        verb = str(parameters[0]) if parameters else ""
+        if verb == "pause":
+            return view.status in ("running", "paused")
+        return verb in allowed_actions(view.status)
+
+    def observe(self, views: tuple[ContainerView, ...]) -> tuple[ContainerView, ...]:
+        """Every refresh's containers pass here: deaths are noticed, pending actions overlaid."""
+        for death in self.actions.deaths(views):
+            self.notices += 1
+            self.notify(f"{death.name} ({death.id[:12]}) stopped on its own: {death.summary}. "
+                        f"Press {keymap.describe(self._key_of('dismiss'))} to dismiss.",
+                        title="container died", severity="error", timeout=7 * 24 * 3600)
+            self._bindings_changed()
+        return self.actions.overlay(views)
+
+    def _key_of(self, action_id: str) -> str:
+        return self.key_overrides.get(f"dockui.{action_id}", keymap.DEFAULTS[action_id][0])
+
+    def _bindings_changed(self) -> None:
+        self.refresh_bindings()
+        for screen in self.screen_stack:
+            if hasattr(screen, "bindings_changed"):
+                screen.bindings_changed()
+
+    def action_dismiss_notices(self) -> None:
+        self.clear_notifications()
+        self.notices = 0
+        self._bindings_changed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_notices":
+            return self.notices > 0
+        return True
 
     def container_action(self, verb: str, view: ContainerView) -> None:
         if verb == "pause" and view.status == "paused":
             verb = "unpause"
+        refusal = self.actions.refusal(verb, view)
+        if refusal is not None:
+            self.notify(refusal, title=f"{verb} refused", severity="warning", timeout=3)
+            return
         if verb == "remove":
             question = f"Remove container {view.name} ({view.short_id})?"
             if view.status in ("running", "paused", "restarting"):
                 question += "\nIt is running: it will be killed first (rm -f)."
 
             def confirmed(yes: bool | None) -> None:
-                if yes:
-                    self._in_worker(f"{view.name} removed", self.backend.container_action, "remove", view.id)
+                if yes and self.actions.refusal("remove", view) is None:
+                    self._start_action("remove", view)
 
             self.push_screen(ConfirmDialog(question), confirmed)
             return
-        self.notify(f"{verb} {view.name}…", timeout=1)
-        self._in_worker(f"{view.name} {VERB_WORDS.get(verb, verb)}", self.backend.container_action, verb, view.id)
+        self._start_action(verb, view)
+
+    def _start_action(self, verb: str, view: ContainerView) -> None:
+        entry = self.actions.begin(verb, view.id)
+        self._in_worker(f"{view.name} {VERB_WORDS.get(verb, verb)}", self.backend.container_action, verb, view.id,
+                        container_id=view.id, pending=entry)
+        self._bindings_changed()
+        self.refresh_now()  # STATUS says "Stopping… 0 s" at once
 
     def remove_image(self, image: ImageView) -> None:
         def confirmed(yes: bool | None) -> None:
@@ -315,9 +383,9 @@ class DockuiApp(App[None]):
         view = getattr(target, "selected", None) if isinstance(target, ContainersScreen) else \
             getattr(target, "container_view", None)
         if isinstance(view, ContainerView):
-            from tui.backend import allowed_actions
-
             allowed = allowed_actions(view.status) | ({"unpause"} if view.status == "paused" else set())
+            if view.id in self.actions.pending:
+                allowed = {"kill"} if self.container_allows(view, "kill_now", ()) else set()
             for verb in ("start", "stop", "restart", "kill", "pause", "unpause", "remove"):
                 if verb in allowed:
                     yield SystemCommand(f"{verb.capitalize()} {view.name}", f"{verb} the selected container",

@@ -29,11 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.cli.output import human_duration
+from engine.cli.output import human_duration  # noqa: F401 - the images screen ages images with it
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument
 
 HISTORY = 300  # samples kept per container: 5 minutes at 1 Hz
+LIVE_STATES = ("running", "paused", "restarting")
 SPARK_POINTS = 20  # samples a table sparkline shows
 
 
@@ -71,10 +72,19 @@ class ContainerView:
     pids: int | None = None
     cpu_history: tuple[float, ...] = ()
     mem_history: tuple[float, ...] = ()
+    oom_killed: bool = False  # the kernel's OOM killer ended it (State.OOMKilled)
+    started_at: float | None = None  # epoch seconds, for sorting by uptime
+    finished_at: float | None = None
+    pending: str = ""  # an action the app is waiting for ("stop", "restart", ...); set by the app
 
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    @property
+    def is_live(self) -> bool:
+        """Has processes (and so figures, an address and ports) right now."""
+        return self.status in LIVE_STATES
 
     @property
     def mem_percent(self) -> float | None:
@@ -333,18 +343,35 @@ def parse_time(value: str | None) -> float | None:
         return None
 
 
+def short_duration(seconds: float) -> str:
+    """A compact age ("5 s", "12 min", "3 h", "4 d"): the STATUS column is 26 cells wide and
+    Docker's words ("Exited (137) About a minute ago") do not fit it."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400 * 2:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
 def state_text(status: str, exit_code: int | None, started: float | None, finished: float | None,
-               now: float) -> str:
+               now: float, oom_killed: bool = False) -> str:
+    """The STATUS text, at most 26 characters for any value (a test checks)."""
+    code = exit_code if exit_code is not None else "?"
     if status == "running" and started:
-        return f"Up {human_duration(now - started)}"
+        return f"Up {short_duration(now - started)}"
     if status == "paused" and started:
-        return f"Up {human_duration(now - started)} (Paused)"
+        return f"Up {short_duration(now - started)} (Paused)"
     if status == "restarting":
         return "Restarting"
+    if status in ("exited", "dead") and oom_killed:
+        return f"Exited ({code}) · OOM killed"
     if status in ("exited", "dead") and finished:
-        return f"Exited ({exit_code if exit_code is not None else '?'}) {human_duration(now - finished)} ago"
+        return f"Exited ({code}) {short_duration(now - finished)} ago"
     if status == "exited":
-        return f"Exited ({exit_code if exit_code is not None else '?'})"
+        return f"Exited ({code})"
     return status.capitalize()
 
 
@@ -560,24 +587,29 @@ class EngineBackend:
                     hist["pids"].append(float(pids or 0))
                     self._limits[cid] = (limit, _get(st, "pids_limit"))
                 net = rec.network or {}
+                live_now = rec.status in LIVE_STATES  # an exited container keeps no address, ports or figures
+                started, finished = parse_time(rec.started_at), parse_time(rec.finished_at)
+                oom = bool(getattr(rec, "oom_killed", False))
                 views.append(ContainerView(
                     id=cid,
                     name=rec.name,
                     image=rec.image,
                     status=rec.status,
-                    state_text=state_text(rec.status, rec.exit_code, parse_time(rec.started_at),
-                                          parse_time(rec.finished_at), now),
+                    state_text=state_text(rec.status, rec.exit_code, started, finished, now, oom),
                     exit_code=rec.exit_code,
-                    ip=str(net.get("IPAddress") or ""),
-                    ports=format_ports(net.get("Ports")),
+                    ip=str(net.get("IPAddress") or "") if live_now else "",
+                    ports=format_ports(net.get("Ports")) if live_now else "",
                     created=rec.created,
                     labels=tuple(sorted(((rec.config or {}).get("Labels") or {}).items())),
                     cpu_percent=cpu,
                     mem_usage=mem,
                     mem_limit=limit,
                     pids=pids,
-                    cpu_history=tuple(list(hist["cpu"])[-SPARK_POINTS:]),
-                    mem_history=tuple(list(hist["mem"])[-SPARK_POINTS:]),
+                    cpu_history=tuple(list(hist["cpu"])[-SPARK_POINTS:]) if live_now else (),
+                    mem_history=tuple(list(hist["mem"])[-SPARK_POINTS:]) if live_now else (),
+                    oom_killed=oom,
+                    started_at=started,
+                    finished_at=finished,
                 ))
             for gone in set(self._history) - live:
                 del self._history[gone]

@@ -13,38 +13,44 @@ from pathlib import Path
 
 from textual.binding import Binding
 
-# action id -> (default keys, action method, description, shown in footer)
+# action id -> (default keys, action method, description, shown in footer). The app-wide keys (help,
+# quit, pull, run) are on the top line (tui/widgets/nav.py) instead: at 80 columns the footer has room
+# for the selected container's keys only.
+NAV_KEYS = ("pull", "run", "help", "quit")
 DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
-    "help": ("question_mark", "app.help", "Help", True),
-    "quit": ("q", "app.quit", "Quit", True),
+    "help": ("question_mark", "app.help", "Help", False),
+    "quit": ("q", "app.quit", "Quit", False),
     "screen_containers": ("1", "app.show('containers')", "Containers", False),
     "screen_images": ("2", "app.show('images')", "Images", False),
     "screen_network": ("3", "app.show('network')", "Network", False),
     "screen_detail": ("4", "app.show('detail')", "Detail", False),
-    "pull": ("p", "app.pull", "Pull", True),
-    "run": ("n", "app.run_dialog", "Run", True),
+    "pull": ("p", "app.pull", "Pull", False),
+    "run": ("n", "app.run_dialog", "Run", False),
     "start": ("s", "container('start')", "Start", True),
     "stop": ("x", "container('stop')", "Stop", True),
     "restart": ("r", "container('restart')", "Restart", True),
-    "kill": ("K", "container('kill')", "Kill", False),
-    "pause": ("P", "container('pause')", "Pause/unpause", False),
+    "kill": ("K", "container('kill')", "Kill", True),
+    "kill_now": ("K", "kill_now", "Kill now", True),  # offered instead of Kill while a stop waits
+    "pause": ("P", "container('pause')", "Pause", True),
     "remove": ("d", "container('remove')", "Remove", True),
     "logs": ("l", "detail('logs')", "Logs", True),
-    "exec": ("e", "exec_shell", "Shell", False),
-    "inspect": ("i", "detail('inspect')", "Inspect", False),
-    "filter": ("slash", "filter", "Filter", True),
-    "sort": ("S", "sort", "Sort", False),
+    "exec": ("e", "exec_shell", "Shell", True),
+    "inspect": ("i", "detail('inspect')", "Inspect", True),
+    "filter": ("slash", "filter", "Find", True),
+    "sort": ("S", "sort", "Sort", True),
     "sort_reverse": ("R", "sort_reverse", "Reverse sort", False),
     "down": ("j", "cursor_down", "Down", False),
     "up": ("k", "cursor_up", "Up", False),
     "image_remove": ("d", "remove_image", "Remove image", True),
     "image_run": ("n", "run_image", "Run image", True),
-    "timestamps": ("t", "toggle_timestamps", "Timestamps", True),
+    "timestamps": ("t", "toggle_timestamps", "Time", True),
     "follow": ("f", "toggle_follow", "Follow", True),
+    "wrap": ("w", "toggle_wrap", "Wrap", True),
     "search": ("slash", "search", "Search", True),
     "search_next": ("N", "search_next", "Next match", False),
     "search_prev": ("b", "search_prev", "Previous match", False),
     "back": ("escape", "back", "Back", True),
+    "dismiss": ("z", "app.dismiss_notices", "Dismiss", True),  # shown while a notice stays on screen
 }
 
 

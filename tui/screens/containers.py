@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Static
 
 from tui import keymap
-from tui.backend import Backend, ContainerView, Snapshot, allowed_actions
+from tui.backend import Backend, ContainerView, Snapshot
 from tui.screens.base import DataScreen, Job
 from tui.widgets.containers_table import ContainersTable
 from tui.widgets.hostbar import LEGEND, HostBar
@@ -25,8 +25,8 @@ FIRST_RUN = (
 
 
 class ContainersScreen(DataScreen):
-    BINDINGS = keymap.bindings("start", "stop", "restart", "kill", "pause", "remove", "logs", "exec", "inspect",
-                               "filter", "sort", "sort_reverse")
+    BINDINGS = keymap.bindings("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec",
+                               "inspect", "filter", "sort", "sort_reverse")
 
     def compose(self) -> ComposeResult:
         yield NavBar("containers", id="nav")
@@ -41,7 +41,7 @@ class ContainersScreen(DataScreen):
         yield Input(placeholder="filter: name, image, status or label=value (esc clears)", id="filter")
         yield ContainersTable(id="containers")
         yield Static("", id="problems")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#first-run").display = False
@@ -67,7 +67,8 @@ class ContainersScreen(DataScreen):
     def apply_data(self, data: Any) -> None:
         snapshot, image_count = data
         table = self.query_one(ContainersTable)
-        table.set_views(snapshot.containers)
+        containers = self.dockui.observe(snapshot.containers)
+        table.set_views(containers)
         running = sum(1 for c in snapshot.containers if c.status == "running")
         self.query_one(HostBar).set_host(snapshot.host, running, len(snapshot.containers))
         empty = not snapshot.containers
@@ -88,7 +89,7 @@ class ContainersScreen(DataScreen):
         problems.display = bool(text)
         if text:
             problems.update(text)
-        self.dockui.containers = snapshot.containers
+        self.dockui.containers = containers
         self._sync_selection()
         super().apply_data(data)
 
@@ -101,7 +102,7 @@ class ContainersScreen(DataScreen):
     def _sync_selection(self) -> None:
         c = self.selected
         new = c.id if c else None
-        status = c.status if c else None
+        status = (c.status, c.pending) if c else None
         if (new, status) != (self.dockui.selected_id, getattr(self, "_selected_status", None)):
             self.dockui.selected_id = new
             self._selected_status = status
@@ -116,23 +117,22 @@ class ContainersScreen(DataScreen):
             self.dockui.action_show("detail")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("container", "detail", "exec_shell"):
-            c = self.selected
-            if c is None:
-                return False
-            if action == "container":
-                verb = str(parameters[0])
-                if verb == "pause":
-                    return c.status in ("running", "paused")
-                return verb in allowed_actions(c.status)
-            if action == "exec_shell":
-                return c.status == "running"
+        if action in ("container", "exec_shell", "kill_now"):
+            return self.dockui.container_allows(self.selected, action, parameters)
+        if action == "detail":
+            return self.selected is not None
         return True
+
+    def bindings_changed(self) -> None:
+        self.refresh_bindings()
 
     def action_container(self, verb: str) -> None:
         c = self.selected
         if c is not None:
             self.dockui.container_action(verb, c)
+
+    def action_kill_now(self) -> None:
+        self.action_container("kill")
 
     def action_detail(self, tab: str) -> None:
         if self.selected:

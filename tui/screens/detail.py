@@ -11,7 +11,7 @@ from textual.containers import Grid
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from tui import keymap
-from tui.backend import Backend, ContainerView, StatsSeries, allowed_actions
+from tui.backend import Backend, ContainerView, StatsSeries
 from tui.screens.base import DataScreen, Job
 from tui.widgets.charts import Plot, format_value
 from tui.widgets.json_tree import JsonTree
@@ -26,9 +26,10 @@ MOUNT_TITLES = ["TYPE", "SOURCE", "DESTINATION", "MODE", "RW"]
 
 
 class DetailScreen(DataScreen):
+    # the log keys first: on the Logs tab they matter most and the footer is cut at 80 columns
     BINDINGS = [
-        *keymap.bindings("back", "start", "stop", "restart", "kill", "pause", "remove", "exec",
-                         "timestamps", "follow", "search", "search_next", "search_prev"),
+        *keymap.bindings("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev",
+                         "start", "stop", "restart", "kill", "kill_now", "pause", "remove", "exec"),
         keymap.binding("inspect", show=False),
         keymap.binding("logs", show=False),
     ]
@@ -56,6 +57,7 @@ class DetailScreen(DataScreen):
                     yield Plot("PIDs", "n", id="plot-pids")
             with TabPane("Logs", id="logs"):
                 yield Input(placeholder="search the log (enter: find, N next, b previous, esc close)", id="log-search")
+                yield Static("", id="log-state")
                 yield LogView(id="log")
             with TabPane("Inspect", id="inspect"):
                 yield JsonTree(id="inspect-tree")
@@ -66,7 +68,7 @@ class DetailScreen(DataScreen):
             with TabPane("Mounts", id="mounts"):
                 yield DataTable(id="mounts-table", cursor_type="row")
         yield Static("", id="detail-message")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#log-search").display = False
@@ -83,7 +85,7 @@ class DetailScreen(DataScreen):
             self.query_one(LogView).clear()
             self.query_one("#top", DataTable).clear(columns=True)
         if self.dockui.detail_tab:
-            self.query_one(TabbedContent).active = self.dockui.detail_tab
+            self.action_detail(self.dockui.detail_tab)
             self.dockui.detail_tab = None
         super().on_screen_resume()
 
@@ -109,7 +111,7 @@ class DetailScreen(DataScreen):
         def job(backend: Backend) -> dict[str, Any]:
             out: dict[str, Any] = {"id": cid, "tab": tab}
             snapshot = backend.snapshot()  # also keeps the engine-side history going
-            out["view"] = next((c for c in snapshot.containers if c.id == cid), None)
+            out["views"] = snapshot.containers
             try:
                 if tab == "stats":
                     out["stats"] = backend.stats_series(cid)
@@ -128,7 +130,8 @@ class DetailScreen(DataScreen):
     def apply_data(self, data: Any) -> None:
         if data["id"] != self.container_id:
             return
-        view: ContainerView | None = data["view"]
+        views = self.dockui.observe(data["views"])
+        view: ContainerView | None = next((c for c in views if c.id == data["id"]), None)
         self.container_view = view
         title = self.query_one("#detail-title", Static)
         if view is None:
@@ -156,25 +159,30 @@ class DetailScreen(DataScreen):
             self._inspect = data["inspect"]
             self._inspect_for = data["id"]
             self._draw_inspect()
-        status = view.status if view else None
+        status = (view.status, view.pending) if view else None
         if status != getattr(self, "_bindings_for", "?"):
             self._bindings_for = status
             self.refresh_bindings()  # only on a change: the footer rebuilds its keys each time
         super().apply_data(data)
 
     def _draw_stats(self, series: StatsSeries, view: ContainerView | None) -> None:
+        # an exited container has no current figures: the plots keep its history, the headline says so
+        stopped = view is not None and not view.is_live
+
         def latest(values: tuple[float, ...], unit: str) -> str:
-            return format_value(values[-1], unit) if values else "not running" if view and view.status != "running" else "--"
+            if stopped:
+                return f"not running ({view.state_text})" if view else "not running"
+            return format_value(values[-1], unit) if values else "--"
 
         mem_top = series.mem_limit or None
         self.query_one("#plot-cpu", Plot).set_series(series.cpu, None, latest(series.cpu, "%"))
-        limit = f" of {format_value(series.mem_limit, 'B')}" if series.mem_limit else " (no limit)"
+        limit = "" if stopped else f" of {format_value(series.mem_limit, 'B')}" if series.mem_limit else " (no limit)"
         self.query_one("#plot-mem", Plot).set_series(series.mem, mem_top, latest(series.mem, "B") + limit)
         self.query_one("#plot-rx", Plot).set_series(series.net_rx, None, latest(series.net_rx, "B/s"))
         self.query_one("#plot-tx", Plot).set_series(series.net_tx, None, latest(series.net_tx, "B/s"))
         self.query_one("#plot-br", Plot).set_series(series.blk_read, None, latest(series.blk_read, "B/s"))
         self.query_one("#plot-bw", Plot).set_series(series.blk_write, None, latest(series.blk_write, "B/s"))
-        pl = f" of {series.pids_limit}" if series.pids_limit else ""
+        pl = f" of {series.pids_limit}" if series.pids_limit and not stopped else ""
         self.query_one("#plot-pids", Plot).set_series(series.pids, series.pids_limit, latest(series.pids, "n") + pl)
 
     def _draw_top(self, table_data: Any) -> None:
@@ -195,17 +203,17 @@ class DetailScreen(DataScreen):
     # ---- actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("toggle_timestamps", "toggle_follow", "search", "search_next", "search_prev"):
+        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "search_next", "search_prev"):
             return self.active_tab == "logs"
-        if action in ("container", "exec_shell"):
-            v = self.container_view
-            if v is None:
-                return False
-            if action == "exec_shell":
-                return v.status == "running"
-            verb = str(parameters[0])
-            return v.status in ("running", "paused") if verb == "pause" else verb in allowed_actions(v.status)
+        if action in ("container", "exec_shell", "kill_now"):
+            return self.dockui.container_allows(self.container_view, action, parameters)
         return True
+
+    def bindings_changed(self) -> None:
+        self.refresh_bindings()
+
+    def action_kill_now(self) -> None:
+        self.action_container("kill")
 
     def action_back(self) -> None:
         box = self.query_one("#log-search", Input)
@@ -224,9 +232,18 @@ class DetailScreen(DataScreen):
             self.dockui.exec_shell(self.container_view)
 
     def action_detail(self, tab: str) -> None:
+        """Show a tab and put the keyboard in it (arrows then scroll the log, not switch tabs)."""
         self.query_one(TabbedContent).active = tab
         if tab == "inspect":
             self._inspect_for = None
+        target = {"logs": "#log", "inspect": "#inspect-tree", "processes": "#top", "env": "#env-table",
+                  "mounts": "#mounts-table"}.get(tab)
+        if target is not None:
+            self.call_after_refresh(self.query_one(target).focus)  # once the pane is displayed
+
+    @on(LogView.StateChanged)
+    def _log_state(self) -> None:
+        self.query_one("#log-state", Static).update(self.query_one(LogView).state_text)
 
     def action_toggle_timestamps(self) -> None:
         log = self.query_one(LogView)
@@ -234,10 +251,11 @@ class DetailScreen(DataScreen):
 
     def action_toggle_follow(self) -> None:
         log = self.query_one(LogView)
-        log.follow = not log.follow
-        if log.follow:
-            log.scroll_end(animate=False)
-        self.notify("following the log" if log.follow else "stopped following", timeout=1.5)
+        log.set_follow(not log.follow)  # the line above the log says which
+
+    def action_toggle_wrap(self) -> None:
+        log = self.query_one(LogView)
+        log.set_wrap(not log.wrap)
 
     def action_search(self) -> None:
         box = self.query_one("#log-search", Input)

@@ -41,7 +41,7 @@ class ImagesScreen(DataScreen):
         yield Static("Layers (bottom → top)", id="layers-title")
         yield DataTable(id="layers", cursor_type="row")
         yield Static("", id="images-message")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         fill_table(self.query_one("#images", DataTable), IMAGE_TITLES, [])

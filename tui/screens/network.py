@@ -31,7 +31,7 @@ class NetworkScreen(DataScreen):
         yield NavBar("network", id="nav")
         yield Tree("networks", id="net-tree")
         yield Static("", id="net-message")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         tree = self.query_one(Tree)

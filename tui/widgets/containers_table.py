@@ -301,7 +301,8 @@ class ContainersTable(DataTable):
             "name": Text.assemble((GLYPHS.get(c.status, "?"), style), " ", c.name),
             "image": Text(c.image if len(c.image) <= image_width else "…" + c.image[-(image_width - 1):]),
             "id": Text(c.short_id),
-            "status": Text(c.state_text, style=style if c.status != "exited" else Style(dim=True)),
+            "status": Text(c.state_text, style=styles["restarting"] if c.pending else
+                           style if c.status != "exited" else Style(dim=True)),
             "ip": Text(c.ip),
             "ports": Text(c.ports),
             "cpu": Text(f"{c.cpu_percent:6.1f}%" if c.cpu_percent is not None else "     --", justify="right"),

@@ -1,23 +1,30 @@
 """A bounded log viewer: keeps the last `max_lines` lines whatever the log's length.
 
 Draws only the visible rows (line API), colours stdout and stderr apart, toggles timestamps, follows
-the end, and searches with next/previous over what it holds.
+the end, wraps long lines on request, and searches with next/previous over what it holds.
+
+Following stops as soon as the user scrolls up (keys or wheel) and resumes with End (or `f`): new lines
+never pull the view away from what the user is reading. `state_text` says which, for the line above
+the log; a `StateChanged` message tells the screen when it changes.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable
 
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.backend import LogLine
 
 DEFAULT_MAX_LINES = 10_000
+STAMP = 31  # timestamp column, with its space
 
 
 class LogView(ScrollView, can_focus=True):
@@ -32,11 +39,41 @@ class LogView(ScrollView, can_focus=True):
         self.follow = True
         self.pattern = ""
         self.match_index: int | None = None  # absolute line number (dropped + index)
+        self.wrap = False
+        self.loaded = False  # the log was read at least once (an empty log is then really empty)
         self._width = 0
+        # with wrap on: one (line index, first character) per screen row, in order
+        self._rows: list[tuple[int, int]] = []
+        self._row_width = 0
+
+    class StateChanged(Message):
+        """Follow, wrap or emptiness changed: the line above the log should say so."""
+
+    @property
+    def state_text(self) -> str:
+        if not self.lines:
+            return "the log is empty: nothing written to stdout or stderr yet" if self.loaded else "reading the log…"
+        parts = ["following (f stops)" if self.follow else "paused — End to follow"]
+        if self.wrap:
+            parts.append("wrap on (w)")
+        return " · ".join(parts)
+
+    def _changed(self) -> None:
+        self.post_message(self.StateChanged())
+
+    def set_follow(self, on: bool) -> None:
+        if on != self.follow:
+            self.follow = on
+            self._changed()
+        if on:
+            self._to_end()
 
     # ---- data
 
     def append(self, new: Iterable[LogLine]) -> None:
+        if not self.loaded:
+            self.loaded = True
+            self._changed()
         added = 0
         maxlen = self.lines.maxlen or 0
         for line in new:
@@ -48,6 +85,8 @@ class LogView(ScrollView, can_focus=True):
                 self._width = min(len(line.text), 2000)
         if not added:
             return
+        if len(self.lines) == added:
+            self._changed()  # no longer empty
         self._update_size()
         if self.follow:
             self._to_end()
@@ -57,6 +96,8 @@ class LogView(ScrollView, can_focus=True):
         self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     def on_resize(self) -> None:
+        if self.wrap:
+            self._update_size()
         if self.follow:
             self.call_after_refresh(self._to_end)
 
@@ -64,18 +105,71 @@ class LogView(ScrollView, can_focus=True):
         self.lines.clear()
         self.dropped = 0
         self.match_index = None
+        self.loaded = False
         self._width = 0
         self._update_size()
         self.refresh()
+        self._changed()
 
     def _update_size(self) -> None:
-        stamp = 31 if self.show_timestamps else 0
-        self.virtual_size = Size(self._width + stamp + 1, len(self.lines))
+        stamp = STAMP if self.show_timestamps else 0
+        if not self.wrap:
+            self._rows = []
+            self.virtual_size = Size(self._width + stamp + 1, len(self.lines))
+            return
+        width = max(10, self.scrollable_content_region.width - stamp)
+        self._row_width = width
+        rows: list[tuple[int, int]] = []
+        for index, line in enumerate(self.lines):
+            length = len(line.text.replace("\t", "    "))
+            rows.extend((index, start) for start in range(0, max(length, 1), width))
+        self._rows = rows
+        self.virtual_size = Size(self.scrollable_content_region.width, len(rows))
 
     def set_timestamps(self, on: bool) -> None:
         self.show_timestamps = on
         self._update_size()
         self.refresh()
+
+    def set_wrap(self, on: bool) -> None:
+        """Long lines wrap at the view's width (no horizontal scrolling) or run off to the right."""
+        first = self._line_at(int(self.scroll_y))
+        self.wrap = on
+        self.scroll_x = 0
+        self._update_size()
+        if self.follow:
+            self._to_end()
+        else:
+            self.scroll_to(y=self._row_of(first), animate=False)
+        self.refresh()
+        self._changed()
+
+    def _line_at(self, row: int) -> int:
+        if not self.wrap:
+            return row
+        return self._rows[row][0] if 0 <= row < len(self._rows) else 0
+
+    def _row_of(self, index: int) -> int:
+        """The first screen row of line `index`."""
+        if not self.wrap:
+            return index
+        return bisect.bisect_left(self._rows, (index, 0))
+
+    # ---- scrolling by the user pauses following; End resumes it
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # moving up, and not merely clamped to a new end (a resize): the user is reading back
+        if self.follow and new_value < old_value and new_value < self.max_scroll_y:
+            self.follow = False
+            self._changed()
+
+    def action_scroll_end(self) -> None:
+        self.set_follow(True)
+
+    def action_scroll_home(self) -> None:
+        self.set_follow(False)
+        super().action_scroll_home()
 
     # ---- search
 
@@ -95,9 +189,11 @@ class LogView(ScrollView, can_focus=True):
         for step in range(1, n + 1):
             i = (start + step) % n if forward else (start - step) % n
             if needle in self.lines[i].text.lower():
-                self.follow = False
+                if self.follow:
+                    self.follow = False
+                    self._changed()
                 self.match_index = self.dropped + i
-                self.scroll_to(y=max(0, i - self.size.height // 2), animate=False)
+                self.scroll_to(y=max(0, self._row_of(i) - self.size.height // 2), animate=False)
                 self.refresh()
                 return True
         self.match_index = None
@@ -108,8 +204,14 @@ class LogView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        row = scroll_y + y
         width = self.size.width
+        if self.wrap:
+            if row >= len(self._rows):
+                return Strip.blank(width, self.rich_style)
+            index, start = self._rows[row]
+        else:
+            index, start = row, 0
         if index >= len(self.lines):
             return Strip.blank(width, self.rich_style)
         line = self.lines[index]
@@ -118,11 +220,14 @@ class LogView(ScrollView, can_focus=True):
             "logview--stderr" if line.stream == "stderr" else "logview--stdout")
         segments: list[Segment] = []
         if self.show_timestamps:
-            ts = (line.time or "").ljust(30)[:30]
+            ts = (line.time or "").ljust(30)[:30] if start == 0 else " " * 30
             segments.append(Segment(ts + " ", base + self.get_component_rich_style("logview--timestamp")))
         if self.match_index == self.dropped + index:
             text_style = text_style + self.get_component_rich_style("logview--current")
-        segments.extend(self._highlight(line.text, text_style))
+        text = line.text.replace("\t", "    ")
+        if self.wrap:
+            text = text[start:start + self._row_width]
+        segments.extend(self._highlight(text, text_style))
         strip = Strip(segments).crop(scroll_x, scroll_x + width)
         return strip.extend_cell_length(width, base)
 

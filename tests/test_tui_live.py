@@ -5,8 +5,10 @@ in a throw-away root; everything here needs root and removes what it made."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -281,3 +283,69 @@ async def test_an_oom_killed_container_loses_its_live_figures_and_a_notice_stays
             assert "not running" in str(app.screen.query_one(plot).render())
         await pilot.press("z")
         assert await until(pilot, lambda: not app._notifications)
+
+
+# ---- e: a shell where there is one, the reason where there is none
+
+
+def _import_busybox_as(eng: Engine, tmp_path: Path, reference: str, binary: str, links: tuple[str, ...]) -> None:
+    """An image whose only program is the host's busybox at `binary`, with applet symlinks `links`."""
+    tar_path = tmp_path / f"{reference.replace(':', '-')}.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for d in ("bin", "tmp", "proc", "sys", "dev", "etc", "root"):
+            info = tarfile.TarInfo(d)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        info = tar.gettarinfo("/bin/busybox", arcname=binary)
+        info.uid = info.gid = 0
+        with open("/bin/busybox", "rb") as f:
+            tar.addfile(info, f)
+        for link in links:
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname = tarfile.SYMTYPE, "/" + binary
+            tar.addfile(info)
+    eng.out("import", str(tar_path), reference)
+
+
+@run_async
+async def test_e_without_any_shell_says_why_in_the_app(engine: Engine, tmp_path: Path) -> None:
+    _import_busybox_as(engine, tmp_path, "noshell:1", "bin/sleep", ())  # busybox named sleep: no sh, ash, busybox
+    engine.out("run", "-d", "--network", "none", "--name", "tui-noshell", "noshell:1", "/bin/sleep", "600")
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-noshell") and _table(app).selected.status == "running")
+        await pilot.pause(0.1)
+        await pilot.press("e")
+        assert await until(pilot, lambda: any("no shell" in n for n in _notes(app)), timeout=30)
+        note = next(n for n in _notes(app) if "no shell" in n)
+        assert "tried sh, ash, /bin/busybox sh" in note, note
+        assert app.is_running
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_e_falls_back_to_busybox_sh_in_a_real_terminal(engine: Engine, tmp_path: Path) -> None:
+    _import_busybox_as(engine, tmp_path, "bbonly:1", "bin/busybox", ("bin/sleep",))  # no sh, no ash links
+    engine.out("run", "-d", "--network", "none", "--name", "tui-bbonly", "bbonly:1", "sleep", "600")
+    session = f"dockui-test-{os.urandom(4).hex()}"
+    dockui = REPO / ".venv" / "bin" / "dockui"
+    command = [str(dockui)] if dockui.exists() else [sys.executable, "-m", "tui.launcher"]
+    shell = " ".join([*command, "--root", str(engine.config.root)]) + "; echo EXITED=$?; sleep 30"
+    env = ["-e", f"DOCKUI_CONFIG={engine.env['DOCKUI_CONFIG']}", "-e", f"PYTHONPATH={REPO}"]
+    subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session, *env, shell],
+                   check=True, cwd=REPO)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                  text=True).stdout
+
+        assert wait_until(lambda: "tui-bbonly" in screen() and "Up" in screen(), timeout=20), screen()
+        subprocess.run(["tmux", "send-keys", "-t", session, "e"], check=True)
+        assert wait_until(lambda: "shell in tui-bbonly" in screen() and "/ #" in screen(), timeout=20), screen()
+        subprocess.run(["tmux", "send-keys", "-t", session, "echo INSIDE-$((6*7)) $0", "Enter"], check=True)
+        assert wait_until(lambda: "INSIDE-42" in screen(), timeout=10), screen()
+        subprocess.run(["tmux", "send-keys", "-t", session, "exit", "Enter"], check=True)
+        assert wait_until(lambda: "tui-bbonly" in screen() and "shell in" not in screen(), timeout=10), screen()
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)

@@ -69,6 +69,16 @@ class ActionDone(Message):
         self.pending = pending
 
 
+class ShellReady(Message):
+    """The shell `e` will run (found in a worker), or why there is none."""
+
+    def __init__(self, view: ContainerView, command: list[str] | None, error: str | None) -> None:
+        super().__init__()
+        self.view = view
+        self.command = command
+        self.error = error
+
+
 class DockuiApp(App[None]):
     CSS_PATH = str(STYLES / "dockui.tcss")
     TITLE = "dockui"
@@ -342,18 +352,35 @@ class DockuiApp(App[None]):
         self._load_image_refs()
 
     def exec_shell(self, view: ContainerView) -> None:
+        """Find a shell that runs in the container (a worker: it execs into it), then suspend and run it."""
         if self.quitting:
             return
-        command = self.backend.exec_command(view.id)
-        if command is None:
+
+        def find() -> None:
+            try:
+                command, error = self.backend.exec_command(view.id), None
+            except Exception as exc:
+                command, error = None, str(exc) or type(exc).__name__
+            self.post_message(ShellReady(view, command, error))
+
+        self.run_worker(find, thread=True, group="exec", exit_on_error=False)
+
+    def on_shell_ready(self, message: ShellReady) -> None:
+        view = message.view
+        if self.quitting:
+            return
+        if message.error is not None:
+            self.notify(message.error, title=f"no shell in {view.name}", severity="error", timeout=10)
+            return
+        if message.command is None:
             self.notify("exec needs the real engine", severity="warning", timeout=2)
             return
         try:
             with self.suspend():
                 print(f"dockui: shell in {view.name} ({view.short_id}); exit the shell to come back", flush=True)
-                subprocess.run(command, check=False)
+                subprocess.run(message.command, check=False)
         except Exception as exc:  # SuspendNotSupported (headless), or exec failing
-            self.notify(f"shell unavailable: {exc}", severity="error", timeout=3)
+            self.notify(f"shell unavailable: {exc}", severity="error", timeout=5)
         self.refresh_now()
 
     def _load_image_refs(self) -> None:

@@ -35,6 +35,7 @@ from engine.errors import DockuiError, InvalidArgument
 
 HISTORY = 300  # samples kept per container: 5 minutes at 1 Hz
 LIVE_STATES = ("running", "paused", "restarting")
+SHELLS = (("sh",), ("ash",), ("/bin/busybox", "sh"))  # what `e` tries, in order
 SPARK_POINTS = 20  # samples a table sparkline shows
 
 
@@ -766,9 +767,23 @@ class EngineBackend:
     # ---- exec
 
     def exec_command(self, container_id: str) -> list[str] | None:
-        """`dockui exec -it ID sh` as a child process: it owns the terminal while the app is suspended."""
-        return [sys.executable, "-m", "tui.launcher", "--root", str(self.config.root),
-                "exec", "-i", "-t", container_id, "sh"]
+        """`dockui exec -it ID <shell>` as a child process (it owns the terminal while the app is suspended),
+        with the first of SHELLS that runs in the container: images without `sh` are common. Blocking
+        (a worker calls it); DockuiError naming what was tried when none runs."""
+        base = [sys.executable, "-m", "tui.launcher", "--root", str(self.config.root), "exec"]
+        last = ""
+        for shell in SHELLS:
+            try:
+                probe = subprocess.run([*base, container_id, *shell, "-c", "exit 0"], capture_output=True,
+                                       text=True, timeout=15, stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                last = f"{' '.join(shell)} did not answer in 15 s"
+                continue
+            if probe.returncode == 0:
+                return [*base, "-i", "-t", container_id, *shell]
+            last = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
+        tried = ", ".join(" ".join(shell) for shell in SHELLS)
+        raise DockuiError(f"no shell runs in the container (tried {tried}): {last.removeprefix('Error: ')}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,3 +43,12 @@ class CommandNotInvokable(DockuiError):
 
 class CommandNotFound(DockuiError):
     exit_code = 127
+
+
+class InvalidConfig(DockuiError):
+    """The configuration file is unreadable, not JSON, or sets a key wrongly (or one nothing reads)."""
+
+
+class CorruptState(DockuiError):
+    """A state file (a container record, the image index) cannot be read: the message names the
+    file and how to recover."""

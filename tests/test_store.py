@@ -132,6 +132,9 @@ def test_rmi_refuses_while_a_container_layer_uses_the_image(engine_config: Engin
     store = ImageStore(engine_config)
     base = layer({"bin/sh": b"sh"})
     image = add_image(store, [base], "app:1", "app")
+    # a container record beside the layer (rmi collects rw layers that have none: a killed run's)
+    (engine_config.containers_dir / "dockuitestc1").mkdir(parents=True)
+    (engine_config.containers_dir / "dockuitestc1" / "config.v2.json").write_text("{}")
     rw = store.create_rw_layer("dockuitestc1", image.id)
     assert (rw / "lower").read_text() == store.lowerdir_option(image.id)
     assert {p.name for p in rw.iterdir()} >= {"diff", "work", "merged", "link", "lower"}
@@ -158,6 +161,8 @@ def test_removing_a_rw_layer_keeps_a_stored_images_layers_and_releases_a_removed
     store = ImageStore(engine_config)
     image = add_image(store, [layer({"bin/sh": b"sh"}), layer({"etc/a": b"a"})], "app:2", "app2")
     for cid in ("dockuitestk1", "dockuitestk2"):
+        (engine_config.containers_dir / cid).mkdir(parents=True)  # a record: not an orphan layer
+        (engine_config.containers_dir / cid / "config.v2.json").write_text("{}")
         store.create_rw_layer(cid, image.id, durable=cid.endswith("1"))
     store.remove_rw_layer("dockuitestk1", image.id)
     assert all(store.has_layer(c) for c in image.chain_ids)

@@ -22,9 +22,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.cli import main as cli_main
 
         return cli_main(argv)
+    from engine.errors import DockuiError
     from tui.app import run_app
 
-    return run_app(argv)
+    try:
+        return run_app(argv)
+    except DockuiError as exc:  # an invalid config file, before the screen opens: one line
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ VERB_MODULES = (
     "engine.cli.image_cmds",
     "engine.cli.network_cmds",
     "engine.cli.stats_cmds",
+    "engine.cli.system_cmds",
 )
 
 Handler = Callable[[argparse.Namespace, EngineConfig], int]
@@ -143,10 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     diagnostics.configure(args.log_level)
-    config = config_from_args(args)
     handler: Handler = args.handler
     try:
-        return handler(args, config)
+        return handler(args, config_from_args(args))
     except DockuiError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1034,7 +1034,7 @@ def status_text(record: Any, now: float | None = None) -> str:
     if record.status == "removing":
         return "Removal In Progress"
     if record.status == "dead":
-        return "Dead"
+        return f"Dead ({record.corrupt})" if record.corrupt else "Dead"
     return "Created"
 
 

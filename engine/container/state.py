@@ -4,6 +4,11 @@ There is no daemon, so the files are the only truth. Every change is a read-modi
 container's flock (`<dir>/.lock`), written atomically; names are made unique under one global lock
 (`<root>/containers/.names.lock`). Several CLIs, TUIs and monitors can therefore work at once.
 Fields dockui needs beyond Docker's (the monitor's pid, process start times) live under "Dockui".
+
+A record that cannot be read (not JSON, a field of the wrong type, another container's ID) is never
+skipped or fatal: `load` returns a stand-in in state "dead" whose `error` (and `corrupt`) says
+which file and why, so `ps -a` shows it, `inspect` explains it and `rm -f` removes it with its
+layer. Such a stand-in is never written back except by the removal that marks it "removing".
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class ContainerRecord:
     monitor_start: int = 0
     stop_requested: bool = False  # set by stop/kill: the restart policy must not bring it back
     platform: str = "linux"
+    corrupt: str = ""  # why the files could not be read (a stand-in made by `load`); never saved
 
     @property
     def short_id(self) -> str:
@@ -203,12 +209,101 @@ def _names_lock(config: EngineConfig) -> Path:
 
 
 def load(config: EngineConfig, container_id: str) -> ContainerRecord:
-    """Read one container's record by its full ID (NotFound when it is gone)."""
+    """Read one container's record by its full ID (NotFound when it is gone).
+
+    A record that cannot be read comes back as a "dead" stand-in that says why (see the module).
+    """
     d = config.containers_dir / container_id
-    v2 = read_json(d / "config.v2.json")
+    try:
+        v2 = _read_state_file(d / "config.v2.json")
+    except _Unreadable as exc:
+        return _stand_in(d, container_id, str(exc), None)
     if v2 is None:
         raise NotFound(f"No such container: {container_id}")
-    return ContainerRecord.from_disk(v2, read_json(d / "hostconfig.json", {}))
+    try:
+        host_config = _read_state_file(d / "hostconfig.json") or {}
+        _check_record(v2, host_config, container_id)
+        return ContainerRecord.from_disk(v2, host_config)
+    except _Unreadable as exc:
+        return _stand_in(d, container_id, str(exc), v2)
+
+
+class _Unreadable(Exception):
+    """A state file that is not what its writer writes; the message names the file and the flaw."""
+
+
+def _read_state_file(path: Path) -> Any:
+    """The JSON in `path` (None when missing); _Unreadable when it is not JSON."""
+    try:
+        return read_json(path)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        where = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if hasattr(exc, "lineno") else "not UTF-8"
+        raise _Unreadable(f"{path.name} is not valid JSON ({where})") from None
+
+
+# Types the fields of config.v2.json must have for from_disk (keys may be missing: defaults apply).
+_V2_TYPES: dict[str, type | tuple[type, ...]] = {
+    "ID": str, "Name": str, "ImageName": str, "Image": str, "Created": str, "Path": str, "Args": list,
+    "Config": dict, "State": dict, "NetworkSettings": dict, "RestartCount": int, "MountPoints": dict,
+    "Platform": str, "Dockui": dict,
+}
+_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "Status": str, "Pid": int, "ExitCode": int, "StartedAt": str, "FinishedAt": str, "OOMKilled": bool,
+    "Error": str,
+}
+_DOCKUI_TYPES: dict[str, type | tuple[type, ...]] = {
+    "CgroupPaths": dict, "RWLayer": str, "PidStart": int, "MonitorPid": int, "MonitorStart": int,
+    "StopRequested": bool,
+}
+
+
+def _check_record(v2: Any, host_config: Any, container_id: str) -> None:
+    """_Unreadable unless the files hold what `to_disk` writes, for this container."""
+    if not isinstance(v2, dict):
+        raise _Unreadable(f"config.v2.json holds {type(v2).__name__}, not an object")
+    if not isinstance(host_config, dict):
+        raise _Unreadable(f"hostconfig.json holds {type(host_config).__name__}, not an object")
+    for where, obj, types in (
+        ("", v2, _V2_TYPES),
+        ("State.", v2.get("State"), _STATE_TYPES),
+        ("Dockui.", v2.get("Dockui"), _DOCKUI_TYPES),
+    ):
+        for key, kind in types.items():
+            if isinstance(obj, dict) and key in obj and not isinstance(obj[key], kind):
+                raise _Unreadable(f"config.v2.json: {where}{key} is {type(obj[key]).__name__}, not {kind.__name__}")
+    if v2.get("ID") != container_id:
+        raise _Unreadable(f"config.v2.json names container {str(v2.get('ID'))[:64]!r}, not its directory's")
+    status = v2.get("State", {}).get("Status", "created")
+    if status not in STATUSES:
+        raise _Unreadable(f"config.v2.json: State.Status {status!r} is not a container state")
+    if not all(isinstance(m, dict) and isinstance(m.get("Destination"), str) for m in v2.get("MountPoints", {}).values()):
+        raise _Unreadable("config.v2.json: a MountPoints entry has no Destination")
+
+
+def _stand_in(d: Path, container_id: str, reason: str, v2: Any) -> ContainerRecord:
+    """The "dead" record `ps -a` shows for files that cannot be read; what could be read is kept."""
+    salvaged = v2 if isinstance(v2, dict) else {}
+
+    def text(key: str) -> str:
+        value = salvaged.get(key)
+        return value if isinstance(value, str) else ""
+
+    try:
+        mtime = os.stat(d).st_mtime
+        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(mtime)) + f".{int(mtime % 1 * 1e9):09d}Z"
+    except OSError:
+        created = ZERO_TIME
+    name = text("Name").lstrip("/")
+    return ContainerRecord(
+        id=container_id,
+        name=name if NAME_RE.match(name or "-") else "",
+        image=text("ImageName"),
+        image_id=text("Image"),
+        created=created,
+        status="dead",
+        error=f"corrupt record: {reason}; `dockui rm -f {container_id[:12]}` removes the container",
+        corrupt=reason,
+    )
 
 
 def save(config: EngineConfig, record: ContainerRecord, durable: bool = False, fsync: bool = True) -> None:
@@ -263,7 +358,7 @@ def locked(config: EngineConfig, container_id: str) -> Iterator[ContainerRecord]
         record = load(config, container_id)
         before = record.to_disk()
         yield record
-        if record.to_disk() != before:
+        if record.to_disk() != before and (not record.corrupt or record.status == "removing"):
             save(config, record)
     finally:
         os.close(fd)
@@ -288,7 +383,7 @@ def list_containers(config: EngineConfig) -> list[ContainerRecord]:
             continue
         try:
             records.append(load(config, entry.name))
-        except (NotFound, ValueError, KeyError, OSError):
+        except (NotFound, NotADirectoryError):
             continue  # being created or removed right now
     records.sort(key=lambda r: r.created, reverse=True)
     return records

@@ -34,7 +34,7 @@ from pathlib import Path
 from engine.config import EngineConfig
 from engine.container.names import pick
 from engine.diagnostics import get_logger
-from engine.errors import Conflict, DockuiError, IntegrityError, InvalidArgument, NotFound
+from engine.errors import Conflict, CorruptState, DockuiError, IntegrityError, InvalidArgument, NotFound
 from engine.image.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
 from engine.util.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
 
@@ -501,8 +501,21 @@ class ImageStore:
         return self._record(image_id)
 
     def _read_repositories(self) -> dict[str, dict[str, str]]:
-        data = read_json(self.repositories_file, {}) or {}
-        return data.get("Repositories") or {}
+        """repositories.json's names; CorruptState (naming the file and the way back) when it is not
+        what `_write_repositories` writes: never overwritten then, so no tag is lost silently."""
+        path = self.repositories_file
+        try:
+            data = read_json(path, {"Repositories": {}})
+        except ValueError as exc:
+            where = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if hasattr(exc, "lineno") else "not UTF-8"
+            raise CorruptState(_corrupt_index(path, f"not valid JSON ({where})")) from None
+        repos = data.get("Repositories") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(repos, dict | None):
+            raise CorruptState(_corrupt_index(path, "not an object with a \"Repositories\" object"))
+        for name, refs in (repos or {}).items():
+            if not isinstance(refs, dict) or not all(isinstance(v, str) and SHA256_RE.match(v) for v in refs.values()):
+                raise CorruptState(_corrupt_index(path, f"the entry for {name!r} is not a map of names to image IDs"))
+        return repos or {}
 
     def _write_repositories(self, repos: dict[str, dict[str, str]]) -> None:
         repos = {name: refs for name, refs in repos.items() if refs}
@@ -821,12 +834,29 @@ class ImageStore:
                     using[container.id] = running
         except ImportError:
             pass
-        # rw layers nobody has a container record for still pin the image they were made from
+        # A container that has a record file is shown by `ps -a` (a corrupt one as "dead"), so it
+        # may be named here; a rw layer with no record at all is an orphan (collected before).
         top = record.chain_ids[-1] if record.chain_ids else None
         for cid, parent in self._mount_parents().items():
-            if top and parent == top and cid not in known:
+            if top and parent == top and cid not in known and self._has_container_record(cid):
                 using.setdefault(cid, False)
         return sorted(using.items())
+
+    def _has_container_record(self, container_id: str) -> bool:
+        return (self.config.containers_dir / container_id / "config.v2.json").exists()
+
+    def collect_orphan_rw_layers(self) -> list[str]:
+        """Remove the rw layers of containers that have no record (a `run` or `rm` killed between
+        the layer and the record); their container IDs.
+
+        Safe against a concurrent create: its record is written before its layer, and a removal
+        drops the layer before the record.
+        """
+        orphans = [cid for cid in self._mount_parents() if not self._has_container_record(cid)]
+        for cid in orphans:
+            with contextlib.suppress(OSError, InvalidArgument):
+                self.remove_rw_layer(cid)
+        return orphans
 
     def _used_layers(self, exclude_image: str | None = None) -> set[str]:
         used: set[str] = set()
@@ -853,6 +883,7 @@ class ImageStore:
         container uses the image, unless `force` and the container is not running.
         """
         self._ensure_dirs()
+        self.collect_orphan_rw_layers()
         with self._locked():
             image_id, key = self._lookup(ref)
             record = self._record(image_id)
@@ -1248,6 +1279,13 @@ def _parse_config(config_bytes: bytes) -> dict[str, Any]:
         if not isinstance(diff_id, str) or not SHA256_RE.match(diff_id):
             raise IntegrityError(f"image config has an invalid diff_id: {diff_id!r}")
     return config
+
+
+def _corrupt_index(path: Path, flaw: str) -> str:
+    return (
+        f"the image index {path} is corrupt ({flaw}): move it aside (mv {path} {path}.bad) and the "
+        "images stay, untagged (`dockui images -a`); `dockui tag IMAGE-ID NAME` or a pull names them again"
+    )
 
 
 def _repo_of(key: str) -> str:

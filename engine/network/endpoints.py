@@ -184,6 +184,7 @@ class NetworkInfo:
     created: str
     internal: bool = False
     default: bool = False
+    labels: dict[str, str] = field(default_factory=dict)  # Docker's network labels, set at create
 
     @property
     def prefixlen(self) -> int:

@@ -1,7 +1,268 @@
-"""Engine API endpoints: images (see docs/api.md)."""
+"""Engine API endpoints: images (see docs/api.md).
+
+A translation between Docker's image endpoints and `engine.api.images`: the query and body in
+Docker's words become typed calls, the results Docker's JSON. Pull, push, import and load stream
+Docker's JSON progress (engine.service.progress); save streams the archive. Invariant: a request
+that fails its checks (unknown image, bad reference, bad filter) gets its status and one-line
+message before anything is written, and changes nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import tempfile
+from datetime import datetime
+from typing import IO, Any
+
 from aiohttp import web
 
+from engine.api import images as api
+from engine.config import EngineConfig
+from engine.errors import InvalidArgument
+from engine.service.context import engine_config, query_bool
+from engine.service.filters import filter_pairs
+from engine.service.progress import progress_line, stream
+
 routes = web.RouteTableDef()
+
+_CHUNK = 1 << 20
+
+
+def epoch(created: str) -> int:
+    """Docker's `Created` seconds from an RFC3339 time (any fraction, Z or an offset); 0 if unreadable."""
+    if not created:
+        return 0
+    text = created.replace("Z", "+00:00")
+    main, dot, rest = text.partition(".")
+    if dot:  # Python reads at most 6 fractional digits
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = main + "." + rest[:min(digits, 6)] + rest[digits:]
+    try:
+        return int(datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0
+
+
+def summary(item: api.ListedImage) -> dict[str, Any]:
+    record = item.record
+    return {
+        "Id": record.id,
+        "ParentId": "",
+        "RepoTags": list(item.repo_tags),
+        "RepoDigests": list(item.repo_digests),
+        "Created": epoch(record.created),
+        "Size": record.size,
+        "SharedSize": -1,
+        "VirtualSize": record.size,
+        "Labels": item.labels or None,
+        "Containers": -1,
+    }
+
+
+@routes.get("/images/json")
+async def list_images(request: web.Request) -> web.Response:
+    pairs = filter_pairs(request)
+    legacy = request.query.get("filter")  # API < 1.25: a reference pattern
+    if legacy:
+        pairs.append(("reference", legacy))
+    image_filter = api.ImageFilter.parse(pairs)
+    listed = await asyncio.to_thread(api.list_images, engine_config(request), image_filter)
+    return web.json_response([summary(item) for item in listed])
+
+
+# ---- create: pull or import ------------------------------------------------------------------------
+
+
+def _pull_reference(from_image: str, tag: str) -> str:
+    if not tag:
+        return from_image
+    if tag.startswith("sha256:"):
+        return f"{from_image}@{tag}"
+    return f"{from_image}:{tag}"
+
+
+@routes.post("/images/create")
+async def create(request: web.Request) -> web.StreamResponse:
+    config = engine_config(request)
+    from_image = request.query.get("fromImage", "")
+    from_src = request.query.get("fromSrc", "")
+    if from_image and from_src:
+        raise InvalidArgument("fromImage and fromSrc are mutually exclusive")
+    if from_src:
+        return await _import(request, config, from_src)
+    if not from_image:
+        raise InvalidArgument("fromImage or fromSrc is required")
+    ref = _pull_reference(from_image, request.query.get("tag", ""))
+    from engine.image.reference import parse_reference
+
+    parse_reference(ref)  # a bad reference is a 400 before the stream
+    platform = request.query.get("platform") or None
+
+    def work(emit, cancel):  # noqa: ANN001, ANN202
+        result = api.pull(config, ref, platform, progress=lambda event: emit(progress_line(event)), cancel=cancel)
+        return ({"status": result.status},)
+
+    return await stream(request, work, held=lambda line: str(line.get("status", "")).startswith("Pulling from"))
+
+
+async def spool_body(request: web.Request, config: EngineConfig) -> IO[bytes]:
+    """The request body in an unlinked temp file under the root (archives can be large)."""
+    config.tmp_dir.mkdir(parents=True, exist_ok=True)
+    spool = tempfile.TemporaryFile(dir=config.tmp_dir, prefix="upload-")
+    try:
+        async for chunk in request.content.iter_chunked(_CHUNK):
+            await asyncio.to_thread(spool.write, chunk)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+async def _import(request: web.Request, config: EngineConfig, from_src: str) -> web.StreamResponse:
+    if from_src != "-":
+        raise InvalidArgument(f"importing from a URL is not supported (fromSrc={from_src!r}): send the tarball as the body with fromSrc=-")
+    repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
+    ref = (f"{repo}:{tag}" if tag else repo) or None
+    changes: dict[str, Any] = {}
+    if request.query.getall("changes", []):
+        from engine.cli.image_cmds import parse_changes  # the one parser of Dockerfile changes
+
+        changes = parse_changes(request.query.getall("changes"))
+    message = request.query.get("message", "")
+    if ref is not None:
+        from engine.image.reference import parse_reference
+
+        parse_reference(ref)
+    spool = await spool_body(request, config)
+
+    def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
+        with spool:
+            record = api.import_tarball(config, spool, ref, changes=changes, message=message)
+        return ({"status": record.id},)
+
+    return await stream(request, work)
+
+
+# ---- one image ---------------------------------------------------------------------------------------
+
+
+@routes.get("/images/{name:.+}/json")
+async def inspect(request: web.Request) -> web.Response:
+    body = await asyncio.to_thread(api.inspect, engine_config(request), request.match_info["name"])
+    return web.json_response(body)
+
+
+@routes.get("/images/{name:.+}/history")
+async def history(request: web.Request) -> web.Response:
+    entries = await asyncio.to_thread(api.history, engine_config(request), request.match_info["name"])
+    return web.json_response([
+        {"Id": e.image_id, "Created": epoch(e.created), "CreatedBy": e.created_by, "Tags": list(e.tags) or None,
+         "Size": e.size, "Comment": e.comment}
+        for e in entries
+    ])
+
+
+@routes.post("/images/{name:.+}/tag")
+async def tag(request: web.Request) -> web.Response:
+    repo, tag_name = request.query.get("repo", ""), request.query.get("tag", "")
+    if not repo:
+        raise InvalidArgument("repo is required")
+    target = f"{repo}:{tag_name}" if tag_name else repo
+    await asyncio.to_thread(api.tag, engine_config(request), request.match_info["name"], target)
+    return web.Response(status=201)
+
+
+@routes.delete("/images/{name:.+}")
+async def remove(request: web.Request) -> web.Response:
+    force = query_bool(request, "force")
+    query_bool(request, "noprune")  # accepted: dockui images have no parent images to keep
+    removals = await asyncio.to_thread(api.remove, engine_config(request), request.match_info["name"], force)
+    return web.json_response([{r.kind: r.value} for r in removals])
+
+
+@routes.post("/images/prune")
+async def prune(request: web.Request) -> web.Response:
+    all_images = False
+    for key, value in filter_pairs(request):
+        if key != "dangling":
+            raise InvalidArgument(f"invalid filter '{key}' for image prune (dangling= only)")
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+        all_images = value.lower() in ("false", "0")
+    removals, freed = await asyncio.to_thread(api.prune, engine_config(request), all_images)
+    return web.json_response({"ImagesDeleted": [{r.kind: r.value} for r in removals] or None, "SpaceReclaimed": freed})
+
+
+# ---- registries -----------------------------------------------------------------------------------
+
+
+@routes.post("/images/{name:.+}/push")
+async def push(request: web.Request) -> web.StreamResponse:
+    config = engine_config(request)
+    name, tag_name = request.match_info["name"], request.query.get("tag", "")
+    ref = f"{name}:{tag_name}" if tag_name else name
+    await asyncio.to_thread(api.resolve, config, ref)  # an unknown image is a 404 before the stream
+
+    def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
+        api.push(config, ref, progress=lambda event: emit(progress_line(event)))
+        return ()
+
+    return await stream(request, work, held=lambda line: str(line.get("status", "")).startswith("The push refers"))
+
+
+# ---- archives ---------------------------------------------------------------------------------------
+
+
+@routes.get("/images/get")
+async def save_many(request: web.Request) -> web.StreamResponse:
+    names = request.query.getall("names", [])
+    if not names:
+        raise InvalidArgument("names is required")
+    return await _save(request, names)
+
+
+@routes.get("/images/{name:.+}/get")
+async def save_one(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    """The archive is written to an unlinked temp file first, so a failure is still a status."""
+    config = engine_config(request)
+    config.tmp_dir.mkdir(parents=True, exist_ok=True)
+    spool = tempfile.TemporaryFile(dir=config.tmp_dir, prefix="save-")
+    try:
+        await asyncio.to_thread(api.save, config, names, spool)
+        spool.seek(0)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        while chunk := await asyncio.to_thread(spool.read, _CHUNK):
+            await response.write(chunk)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+    finally:
+        spool.close()
+
+
+@routes.post("/images/load")
+async def load(request: web.Request) -> web.StreamResponse:
+    config = engine_config(request)
+    quiet = query_bool(request, "quiet")
+    spool = await spool_body(request, config)
+
+    def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
+        with spool:
+            loaded = api.load(config, spool)
+        if quiet:
+            return ()
+        lines = []
+        for item in loaded:
+            for name in item.tags or (None,):
+                text = f"Loaded image: {name}\n" if name else f"Loaded image ID: {item.image_id}\n"
+                lines.append({"stream": text})
+        return tuple(lines)
+
+    return await stream(request, work)

@@ -1,0 +1,275 @@
+"""Images: the typed calls the front ends make (list with filters, inspect, pull, push, remove, tag,
+import, save, load, history, prune, login).
+
+Every verb is the engine's own (engine.image.store, pull, push, registry); this module only checks
+typed arguments, selects and shapes. requests is loaded only by the calls that reach a registry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from dataclasses import dataclass
+
+from engine.config import EngineConfig
+from engine.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any, BinaryIO
+
+    from engine.image.pull import PullEvent
+    from engine.image.store import ImageRecord, ImageStore
+
+IMAGE_FILTER_KEYS = ("dangling", "reference", "label", "before", "since")
+
+
+def _store(config: EngineConfig) -> ImageStore:
+    from engine.image.store import ImageStore
+
+    return ImageStore(config)
+
+
+# ---- list ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    """Docker's image list filters: dangling=true|false, reference=PATTERN (glob on the familiar
+    `name:tag` or name), label=KEY[=VALUE] (all must match), before=/since=IMAGE (by creation)."""
+
+    dangling: bool | None = None
+    references: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    before: str | None = None
+    since: str | None = None
+
+    @classmethod
+    def parse(cls, pairs: Iterable[tuple[str, str]]) -> ImageFilter:
+        dangling: bool | None = None
+        references: list[str] = []
+        labels: list[str] = []
+        before = since = None
+        for key, value in pairs:
+            if key not in IMAGE_FILTER_KEYS:
+                raise InvalidArgument(f"invalid filter '{key}'")
+            if key == "dangling":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise InvalidArgument(f"invalid filter 'dangling={value}'")
+                dangling = value.lower() in ("true", "1")
+            elif key == "reference":
+                references.append(value)
+            elif key == "label":
+                labels.append(value)
+            elif key == "before":
+                before = value
+            else:
+                since = value
+        return cls(dangling, tuple(references), tuple(labels), before, since)
+
+
+@dataclass(frozen=True)
+class ListedImage:
+    """An image as a list shows it: its record, and its tags (only those a reference filter matched)."""
+
+    record: ImageRecord
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return (self.record.config.get("config") or {}).get("Labels") or {}
+
+
+def _reference_matches(tag: str, pattern: str) -> bool:
+    name = tag.rsplit("@", 1)[0]
+    repo = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(repo, pattern)
+
+
+def _labels_match(labels: dict[str, str], wanted: tuple[str, ...]) -> bool:
+    for spec in wanted:
+        key, sep, value = spec.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def list_images(config: EngineConfig, image_filter: ImageFilter | None = None) -> list[ListedImage]:
+    """Every image (newest first) that passes the filter."""
+    flt = image_filter or ImageFilter()
+    store = _store(config)
+    records = store.list_images()
+    before = store.resolve(flt.before).created if flt.before else None
+    since = store.resolve(flt.since).created if flt.since else None
+    listed = []
+    for record in records:
+        tags = tuple(record.repo_tags)
+        if flt.dangling is not None and flt.dangling != (not record.repo_tags and not record.repo_digests):
+            continue
+        if flt.references:
+            tags = tuple(t for t in tags if any(_reference_matches(t, p) for p in flt.references))
+            if not tags:
+                continue
+        labels = (record.config.get("config") or {}).get("Labels") or {}
+        if flt.labels and not _labels_match(labels, flt.labels):
+            continue
+        if before is not None and not record.created < before:
+            continue
+        if since is not None and not record.created > since:
+            continue
+        listed.append(ListedImage(record, tags, tuple(record.repo_digests)))
+    return listed
+
+
+def resolve(config: EngineConfig, ref: str) -> ImageRecord:
+    return _store(config).resolve(ref)
+
+
+def inspect(config: EngineConfig, ref: str) -> dict[str, Any]:
+    """Docker's image inspect document."""
+    return _store(config).inspect(ref)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of an image's history, newest first; `image_id` only on the top one (`<missing>`
+    below it, as Docker says for layers that are not images of their own)."""
+
+    image_id: str
+    created: str
+    created_by: str
+    size: int
+    comment: str
+    tags: tuple[str, ...]
+
+
+def history(config: EngineConfig, ref: str) -> list[HistoryEntry]:
+    store = _store(config)
+    record = store.resolve(ref)
+    sizes = [store.layer_info(chain).size for chain in record.chain_ids]
+    entries = []
+    layer = 0
+    for item in record.config.get("history") or []:
+        size = 0
+        if not item.get("empty_layer") and layer < len(sizes):
+            size, layer = sizes[layer], layer + 1
+        entries.append(HistoryEntry("<missing>", item.get("created", ""), item.get("created_by", ""), size,
+                                    item.get("comment", ""), ()))
+    entries.reverse()
+    if entries:
+        top = entries[0]
+        entries[0] = HistoryEntry(record.id, top.created, top.created_by, top.size, top.comment, tuple(record.repo_tags))
+    return entries
+
+
+# ---- changes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One line of `rmi`'s report: kind is "Untagged" or "Deleted"."""
+
+    kind: str
+    value: str
+
+
+def remove(config: EngineConfig, ref: str, force: bool = False) -> list[Removal]:
+    """`rmi`: untag, and delete the image and the layers nothing else uses. dockui images have no
+    parent images, so Docker's `noprune` has nothing to keep."""
+    out = []
+    for line in _store(config).remove(ref, force=force):
+        kind, _, value = line.partition(": ")
+        out.append(Removal(kind, value))
+    return out
+
+
+def tag(config: EngineConfig, source: str, target: str) -> ImageRecord:
+    return _store(config).tag(source, target)
+
+
+def prune(config: EngineConfig, all_images: bool = False) -> tuple[list[Removal], int]:
+    """Remove dangling images (every unused one with `all_images`): the removals and the bytes freed."""
+    store = _store(config)
+    before = _layer_sizes(store)
+    removals = [Removal(*line.split(": ", 1)) for line in store.prune(all_images=all_images)]
+    after = _layer_sizes(store)
+    return removals, sum(size for chain, size in before.items() if chain not in after)
+
+
+def _layer_sizes(store: ImageStore) -> dict[str, int]:
+    sizes = {}
+    for path in store._layer_info_dirs():
+        try:
+            sizes[path.name] = int((path / "size").read_text())
+        except (OSError, ValueError):
+            continue
+    return sizes
+
+
+def import_tarball(config: EngineConfig, source: BinaryIO, ref: str | None, changes: dict[str, Any] | None = None,
+                   message: str = "") -> ImageRecord:
+    return _store(config).import_tarball(source, ref, changes=changes, message=message)
+
+
+def save(config: EngineConfig, refs: list[str], out: BinaryIO) -> None:
+    store = _store(config)
+    for ref in refs:
+        store.resolve(ref)  # every name checked before a byte is written
+    store.save(refs, out)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    image_id: str
+    tags: tuple[str, ...]
+
+
+def load(config: EngineConfig, source: BinaryIO) -> list[Loaded]:
+    return [Loaded(record.id, tuple(tags)) for record, tags in _store(config).load(source)]
+
+
+# ---- registries ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullResult:
+    reference: str  # the full reference pulled (docker.io/library/busybox:latest)
+    record: ImageRecord
+    status: str  # Docker's closing "Status: ..." line
+
+
+def pull(config: EngineConfig, ref: str, platform: str | None = None,
+         progress: Callable[[PullEvent], None] | None = None, cancel: threading.Event | None = None) -> PullResult:
+    from engine.image.pull import previous_image_id, pull_image, pull_status
+    from engine.image.reference import parse_reference
+
+    reference = parse_reference(ref)
+    previous = previous_image_id(config, ref)
+    record = pull_image(config, ref, platform=platform, progress=progress, cancel=cancel)
+    return PullResult(str(reference), record, pull_status(reference, previous, record))
+
+
+def push(config: EngineConfig, ref: str, progress: Callable[[PullEvent], None] | None = None) -> str:
+    """Push the image to its registry; returns the manifest digest."""
+    from engine.image.push import push_image
+
+    return push_image(config, ref, progress=progress)
+
+
+def check_login(config: EngineConfig, server: str, username: str, password: str) -> None:
+    """Prove credentials against a registry as `dockui login` does (nothing is stored)."""
+    from engine.image.auth import Credentials
+    from engine.image.registry import RegistryClient
+
+    if not username or not password:
+        raise InvalidArgument("username and password are required")
+    host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0] or "docker.io"
+    if host in ("docker.io", "index.docker.io", "registry.hub.docker.com"):
+        host = "registry-1.docker.io"
+    client = RegistryClient(config, host, credentials=Credentials(username, password), use_stored_credentials=False)
+    try:
+        client.check_login()
+    finally:
+        client.close()

@@ -1,0 +1,187 @@
+"""Networks: the typed calls the front ends make (list with filters, inspect, create, remove,
+connect, disconnect, prune), each on engine.network.endpoints, which owns the bridges, addresses and
+records. This module checks the typed arguments and presents networks in Docker's shape; pyroute2
+is loaded only by the calls that touch the kernel (through endpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+from engine.config import EngineConfig
+from engine.errors import Conflict, InvalidArgument, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    from engine.network.endpoints import NetworkInfo
+
+NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+BUILTIN = ("bridge", "host", "none")
+
+
+def _endpoints():  # noqa: ANN202 - engine.network.endpoints, imported when first needed
+    from engine.network import endpoints
+
+    return endpoints
+
+
+def pseudo_id(name: str) -> str:
+    """A stable ID for `host` and `none` (and `bridge` before its subnet is chosen): they have no record."""
+    return hashlib.sha256(f"dockui-network-{name}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreateNetwork:
+    """Docker's network create body, as dockui supports it (bridge driver, IPv4, one IPAM config)."""
+
+    name: str
+    subnet: str | None = None
+    gateway: str | None = None
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    check_duplicate: bool = True
+
+
+@dataclass(frozen=True)
+class NetworkFilter:
+    """Docker's network list filters: values of one key OR, keys AND. `name` and `id` match by
+    substring/prefix as Docker's do; type is `builtin` or `custom`; dangling=true: no container."""
+
+    wanted: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def parse(cls, pairs: Iterable[tuple[str, str]]) -> NetworkFilter:
+        wanted: dict[str, list[str]] = {}
+        for key, value in pairs:
+            if key not in NETWORK_FILTER_KEYS:
+                raise InvalidArgument(f"invalid filter '{key}'")
+            if key == "type" and value not in ("builtin", "custom"):
+                raise InvalidArgument(f"invalid filter: 'type'='{value}'")
+            if key == "dangling" and value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling={value}'")
+            wanted.setdefault(key, []).append(value)
+        return cls(tuple((k, tuple(v)) for k, v in sorted(wanted.items())))
+
+    def matches(self, doc: dict[str, Any]) -> bool:
+        return all(self._matches(key, values, doc) for key, values in self.wanted)
+
+    @staticmethod
+    def _matches(key: str, values: tuple[str, ...], doc: dict[str, Any]) -> bool:
+        if key == "name":
+            return any(v in doc["Name"] for v in values)
+        if key == "id":
+            return any(doc["Id"].startswith(v) for v in values)
+        if key == "driver":
+            return doc["Driver"] in values
+        if key == "scope":
+            return doc["Scope"] in values
+        if key == "type":
+            return ("builtin" if doc["Name"] in BUILTIN else "custom") in values
+        if key == "dangling":
+            dangling = doc["Name"] not in BUILTIN and not doc["Containers"]
+            return any(dangling == (v.lower() in ("true", "1")) for v in values)
+        labels = doc.get("Labels") or {}
+        return all(k in labels and (not sep or labels[k] == v) for k, sep, v in (x.partition("=") for x in values))
+
+
+def _document(net: NetworkInfo | None, name: str, containers: dict[str, Any]) -> dict[str, Any]:
+    """Docker's network object (as list and inspect show it)."""
+    builtin = name in BUILTIN
+    driver = "bridge" if name == "bridge" or not builtin else name
+    ipam_config = [{"Subnet": net.subnet, "Gateway": net.gateway}] if net else []
+    return {
+        "Name": name,
+        "Id": net.id if net else pseudo_id(name),
+        "Created": net.created if net else "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
+        "Internal": bool(net and net.internal),
+        "Attachable": False,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": containers,
+        "Options": {"com.docker.network.bridge.name": net.bridge} if net else {},
+        "Labels": dict(net.labels) if net else {},
+    }
+
+
+def list_networks(config: EngineConfig, network_filter: NetworkFilter | None = None) -> list[dict[str, Any]]:
+    """Docker's network list: the built-in three, then this root's networks by name."""
+    ep = _endpoints()
+    nets = {n.name: n for n in ep.list_networks(config)}
+    users: dict[str, dict[str, Any]] = {}
+    for rec in ep.all_records(config):
+        for endpoint in rec.get("endpoints", []):
+            users.setdefault(endpoint["network"], {})[rec["container_id"]] = {"Name": rec["name"]}
+    docs = [_document(nets.pop(name, None), name, users.get(name, {})) for name in BUILTIN]
+    docs += [_document(net, net.name, users.get(net.name, {})) for net in sorted(nets.values(), key=lambda n: n.name)]
+    flt = network_filter or NetworkFilter()
+    return [doc for doc in docs if flt.matches(doc)]
+
+
+def inspect(config: EngineConfig, name: str) -> dict[str, Any]:
+    """Docker's network inspect document (with dockui's live `Topology` of the bridge)."""
+    if name in ("host", "none"):
+        return _document(None, name, {})
+    ep = _endpoints()
+    doc = ep.inspect_network(config, name)
+    net = ep.get_network(config, name)
+    doc.update({"Labels": dict(net.labels), "Ingress": False,
+                "ConfigFrom": {"Network": ""}, "ConfigOnly": False})
+    doc["IPAM"]["Options"] = None
+    return doc
+
+
+def resolve(config: EngineConfig, name: str) -> NetworkInfo:
+    if name in ("host", "none"):
+        raise Conflict(f"{name} is a pre-defined network: it has no bridge")
+    return _endpoints().get_network(config, name)
+
+
+def create(config: EngineConfig, spec: CreateNetwork) -> NetworkInfo:
+    """A bridge network; Conflict if the name exists (Docker's CheckDuplicate is always on)."""
+    ep = _endpoints()
+    net = ep.create_network(config, spec.name, subnet=spec.subnet, gateway=spec.gateway, internal=spec.internal)
+    if spec.labels:
+        from engine.network import ipam
+
+        net = replace(net, labels=dict(spec.labels))
+        with ipam.lock(config):
+            ep._save_network(config, net)
+    return net
+
+
+def remove(config: EngineConfig, name: str) -> str:
+    return _endpoints().remove_network(config, name)
+
+
+def prune(config: EngineConfig) -> list[str]:
+    return _endpoints().prune_networks(config)
+
+
+@dataclass(frozen=True)
+class Connection:
+    network: str
+    container: str
+    ipv4_address: str | None = None
+
+
+def connect(config: EngineConfig, connection: Connection) -> None:
+    _endpoints().connect(config, connection.network, connection.container, ip=connection.ipv4_address)
+
+
+def disconnect(config: EngineConfig, network: str, container: str, force: bool = False) -> None:
+    """Remove the container's interface on `network`; `force` also accepts a container that is gone
+    from the network already (Docker's force ignores a missing endpoint)."""
+    try:
+        _endpoints().disconnect(config, network, container)
+    except NotFound:
+        if not force:
+            raise

@@ -1,0 +1,160 @@
+"""System: disk usage (`system df`) and the events log (history, filters, following), the typed
+calls the CLI's `events`/`system df` and the service's `/system/df` and `/events` make.
+
+The figures are read from the stores now (image layers once each, containers' rw layers, volume
+trees); the events are engine.events' log. Nothing here changes state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from engine import events as engine_events
+from engine.config import EngineConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.container.state import ContainerRecord
+    from engine.container.volumes import Volume
+    from engine.image.store import ImageRecord
+
+Event = engine_events.Event
+EventFilter = engine_events.EventFilter
+
+
+# ---- disk usage ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageUsage:
+    record: ImageRecord
+    containers: int  # how many containers use it
+    shared_size: int  # bytes of its layers that other images use too
+
+
+@dataclass(frozen=True)
+class ContainerUsage:
+    record: ContainerRecord
+    size_rw: int  # what the container wrote (its rw layer)
+    size_root_fs: int  # that plus its image
+
+
+@dataclass(frozen=True)
+class VolumeUsage:
+    volume: Volume
+    size: int
+    ref_count: int  # containers that mount it
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    layers_size: int  # every stored layer once
+    images: tuple[ImageUsage, ...]
+    containers: tuple[ContainerUsage, ...]
+    volumes: tuple[VolumeUsage, ...]
+
+
+def disk_usage(config: EngineConfig) -> DiskUsage:
+    from engine.api import volumes as api_volumes
+    from engine.container import state
+    from engine.container import volumes as engine_volumes
+    from engine.image.store import ImageStore
+
+    store = ImageStore(config)
+    images = store.list_images()
+    containers = state.list_containers(config)
+    layer_sizes: dict[str, int] = {}
+    users: dict[str, int] = {}
+    for record in images:
+        for chain in record.chain_ids:
+            if chain not in layer_sizes:
+                layer_sizes[chain] = store.layer_info(chain).size
+            users[chain] = users.get(chain, 0) + 1
+    by_image: dict[str, int] = {}
+    for container in containers:
+        by_image[container.image_id] = by_image.get(container.image_id, 0) + 1
+    image_usage = tuple(
+        ImageUsage(r, by_image.get(r.id, 0), sum(layer_sizes[c] for c in r.chain_ids if users[c] > 1)) for r in images
+    )
+    image_size = {r.id: r.size for r in images}
+    container_usage = []
+    for container in containers:
+        written = store.rw_layer_size(container.id)
+        container_usage.append(ContainerUsage(container, written, written + image_size.get(container.image_id, 0)))
+    mounts = engine_volumes.volumes_in_use(config)
+    sizes = api_volumes.sizes(config)
+    volume_usage = tuple(
+        VolumeUsage(v, sizes.get(v.name, 0), len(mounts.get(v.name, []))) for v in engine_volumes.list_volumes(config)
+    )
+    return DiskUsage(sum(layer_sizes.values()), image_usage, tuple(container_usage), volume_usage)
+
+
+# ---- events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events: since/until in nanoseconds since the epoch (None: from now on / for ever)."""
+
+    since_ns: int | None = None
+    until_ns: int | None = None
+    event_filter: EventFilter = EventFilter()
+
+    @property
+    def ended(self) -> bool:
+        """True when `until` has passed: the query has nothing live left to wait for."""
+        return self.until_ns is not None and time.time_ns() > self.until_ns
+
+
+def parse_event_time(text: str) -> int:
+    """Docker's --since/--until: a Unix time (fractions allowed, as the docker CLI sends them), an
+    RFC3339 time or a duration ago (10m, 1h30m). Nanoseconds since the epoch."""
+    from engine.container.logs import parse_since
+
+    seconds_text, dot, fraction = text.partition(".")
+    if seconds_text.isdigit() and (not dot or fraction.isdigit()):
+        return int(seconds_text) * 1_000_000_000 + int((fraction + "000000000")[:9])
+    value = parse_since(text)
+    return int((value or 0.0) * 1e9)
+
+
+def past_events(config: EngineConfig, query: EventQuery) -> list[Event]:
+    """The logged events the query selects, oldest first (none without `since`: Docker streams only
+    live events then)."""
+    if query.since_ns is None:
+        return []
+    found = engine_events.read_events(config, query.since_ns, query.until_ns)
+    return list(engine_events.iter_matching(found, query.event_filter))
+
+
+class EventStream:
+    """A query's events: `backlog` (the logged ones it selects, oldest first) then, from `poll()`,
+    the live ones. The follower starts before the backlog is read, so nothing appended in between
+    is missed; what both saw is given once."""
+
+    def __init__(self, config: EngineConfig, query: EventQuery) -> None:
+        self.query = query
+        self._follower = engine_events.Follower(config)
+        self.backlog = past_events(config, query)
+        self._seen = {_key(e) for e in self.backlog}
+
+    def poll(self) -> list[Event]:
+        fresh = [e for e in self._follower.poll() if _key(e) not in self._seen]
+        self._seen.clear()  # only the overlap with the backlog can repeat, on the first poll
+        return [e for e in fresh if _selected(e, self.query)]
+
+    def close(self) -> None:
+        self._follower.close()
+
+
+def _key(event: Event) -> tuple[int, str, str, str]:
+    return (event.time_nano, event.type, event.action, event.actor_id)
+
+
+def _selected(event: Event, query: EventQuery) -> bool:
+    if query.since_ns is not None and event.time_nano < query.since_ns:
+        return False
+    if query.until_ns is not None and event.time_nano > query.until_ns:
+        return False
+    return query.event_filter.matches(event)

@@ -369,10 +369,10 @@ def test_add_host_with_the_host_network_follows_the_hosts_own_entries(engine: En
 
 
 def test_priming_the_cgroup_migration_leaves_the_caller_where_it_was(engine: Engine) -> None:
-    from engine.container import runtime
+    from engine.container.monitor import prime
 
     before = Path("/proc/self/cgroup").read_text()
-    runtime._prime_cgroup_migration()
+    prime.prime_cgroup_migration()
     assert Path("/proc/self/cgroup").read_text() == before
     assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
 
@@ -395,7 +395,7 @@ def test_run_reconciles_through_its_monitor(engine: Engine) -> None:
 def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine) -> None:
     import threading
 
-    from engine.container import runtime
+    from engine.container.start import _read_control
 
     before = Path("/proc/self/cgroup").read_text()
     r, w = os.pipe()
@@ -405,19 +405,19 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     timer = threading.Timer(0.02, lambda: (os.write(w, first), time.sleep(0.02), os.write(w, second)))
     timer.start()
     try:
-        assert runtime._read_control(r) == {"env": {"A": "}"}, "argv": []}
+        assert _read_control(r) == {"env": {"A": "}"}, "argv": []}
     finally:
         timer.join()
         os.close(r)
         os.close(w)
     r, w = os.pipe()
     os.close(w)
-    assert runtime._read_control(r) is None  # the CLI gave up: nothing to start
+    assert _read_control(r) is None  # the CLI gave up: nothing to start
     os.close(r)
     steps: list[int] = []
     r, w = os.pipe()
     os.write(w, b'{"argv": []}')
-    assert runtime._read_control(r, "", [lambda: steps.append(1)]) == {"argv": []}
+    assert _read_control(r, "", [lambda: steps.append(1)]) == {"argv": []}
     assert steps == []  # the context was there first: warm-up steps are skipped, not waited for
     os.close(r)
     os.close(w)
@@ -425,7 +425,7 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     timer = threading.Timer(0.05, lambda: os.write(w, b'{"argv": []}'))
     timer.start()
     try:
-        assert runtime._read_control(r, "", [lambda: steps.append(1), lambda: steps.append(2)]) == {"argv": []}
+        assert _read_control(r, "", [lambda: steps.append(1), lambda: steps.append(2)]) == {"argv": []}
     finally:
         timer.join()
         os.close(r)
@@ -434,12 +434,12 @@ def test_prepared_monitor_reads_its_context_or_eof_while_priming(engine: Engine)
     r, w = os.pipe()
     os.write(w, b'{"argv": [')
     os.close(w)
-    assert runtime._read_control(r) is None  # it died half-way: nothing to start either
+    assert _read_control(r) is None  # it died half-way: nothing to start either
     os.close(r)
     r, w = os.pipe()
     os.write(w, b'{"argv": ["start"]}\n')  # a line, then EOF: as good as the bare object
     os.close(w)
-    assert runtime._read_control(r) == {"argv": ["start"]}
+    assert _read_control(r) == {"argv": ["start"]}
     os.close(r)
     assert Path("/proc/self/cgroup").read_text() == before
     assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"

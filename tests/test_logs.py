@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.container import logs
-from engine.container.monitor import LogWriter
+from engine.container.monitor.watch import LogWriter
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - `engine` fixture
 
 RFC3339NANO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$"

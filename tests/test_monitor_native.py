@@ -1,4 +1,4 @@
-"""The monitor's stage 2 in C (engine/container/native/dockui-watch.c) is a drop-in for the Python `watch`:
+"""The monitor's stage 2 in C (engine/container/monitor/native/dockui-watch.c) is a drop-in for the Python `watch`:
 the same json-file log bytes, the same attach relay and exit code, and it really is the process image.
 
 The test compiles the source itself (as .ci/install does) and selects it with DOCKUI_WATCH=<path>;
@@ -19,7 +19,7 @@ import pytest
 from engine.container import state
 from tests.test_lifecycle_support import REPO, Engine, engine_fixture, wait_until  # noqa: F401 - `engine` fixture
 
-SOURCE = REPO / "engine" / "container" / "native" / "dockui-watch.c"
+SOURCE = REPO / "engine" / "container" / "monitor" / "native" / "dockui-watch.c"
 TIME_FIELD = re.compile(rb',"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"\}$')
 
 # Lives past the start stage's 250 ms relay, so stage 2 writes everything below.
@@ -168,7 +168,7 @@ def test_tty_run_relays_keys_window_changes_and_exit_through_stage_two(engine: E
 def test_stage_two_choice_follows_dockui_watch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import sys
 
-    from engine.container.monitor import native_watch
+    from engine.container.monitor.stages import native_watch
 
     monkeypatch.setenv("DOCKUI_WATCH", "python")
     assert native_watch() is None

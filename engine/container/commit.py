@@ -79,7 +79,7 @@ def commit(
 ) -> Any:  # ImageRecord
     """The new image (tagged `repository` when given). A running container is paused meanwhile
     (Docker's default), so its files do not change half-way through."""
-    from engine.container import runtime
+    from engine.container import lifecycle
     from engine.container.state import find_container, now_rfc3339
     from engine.image.reference import parse_reference
     from engine.image.store import ImageStore
@@ -93,7 +93,7 @@ def commit(
         raise NotFound(f"the image container {record.name} was made from is gone ({record.image_id[:19]})") from None
     paused = False
     if pause and record.status == "running":
-        runtime.pause(config, record.id)
+        lifecycle.pause(config, record.id)
         paused = True
     try:
         import tempfile
@@ -106,7 +106,7 @@ def commit(
                                     base.chain_ids[-1] if base.chain_ids else None, None)
     finally:
         if paused:
-            runtime.unpause(config, record.id)
+            lifecycle.unpause(config, record.id)
     diff_id = store.layer_info(chain).diff_id
     created = now_rfc3339()
     image = json.loads(json.dumps(base.config))  # a deep copy

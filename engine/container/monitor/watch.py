@@ -1,76 +1,28 @@
-"""The per-container monitor: what conmon is to podman. One detached process per running container.
+"""The monitor's stage 2 in Python (the fallback of native/dockui-watch.c, and the first 250 ms of
+every start in stage 1): relays the container's stdout/stderr (or its pty) into the json-file log
+and to an attached client, stdin and window sizes from it, and waits for the container.
 
-`runtime.start` launches it as a fresh interpreter in its own session (`start_new_session=True`), so
-it survives the CLI and the TUI. It keeps ONE pid for the container's whole life but runs in three
-stages, each an `execv` of the previous one, so that the long-lived part is small. Stages 1 and 3
-need the whole engine and live in engine.container.runtime (`monitor_start`, `monitor_finish`); this module
-holds only what the long-lived stage 2 runs, so that stage compiles and keeps little:
-
-1. `start` (full engine imported): creates the cgroup, mounts the rootfs, calls
-   `engine.sandbox.process.spawn_container` (the process joins its cgroup itself; `on_namespaces_ready` plugs the veth),
-   records "running", reports `{"ok": ...}` or `{"error": ..., "exit_code": ...}` on the status fd,
-   then relays output itself for 250 ms: a container that exits by then is finished in-process
-   (no more interpreter starts), one that lives on gets stage 2 with its stdio fds inherited.
-2. `watch` (the C drop-in engine/container/native/dockui-watch.c when built, see `native_watch`; otherwise
-   `python -S`, loads only this module from its .pyc, and os/select/_json): relays stdout/stderr
-   (or the pty) into the json-file log and to an attached client, stdin and window sizes from it,
-   and waits for the container (its child: exec keeps children) through a pidfd.
-3. `finish` (full engine again): records exit code, times and OOMKilled (137 when the cgroup's
-   oom_kill count rose), detaches the network, removes the cgroup, unmounts the rootfs, applies the
-   restart policy (back to stage 1) or `--rm`, then tells an attached client the exit code.
-
-The attached client (CLI `run`/`start -a`) talks over a socketpair made by the CLI: frames of
-`kind (1 byte) | length (4 bytes, big endian) | payload`, kinds below.
+Long-lived in every running container when the C stage is not built: it imports only os/select/
+_json, compiled ahead (stages.ensure_bytecode).
 """
 
+from __future__ import annotations
+
 import os
-import sys
 
-FRAME_STDIN = 0
-FRAME_STDOUT = 1
-FRAME_STDERR = 2
-FRAME_STDIN_EOF = 3
-FRAME_RESIZE = 4  # payload: rows, cols as two 2-byte big-endian ints
-FRAME_EXIT = 5  # payload: exit code as a 4-byte big-endian signed int
-FRAME_ATTACHED = 6  # to a client of `attach`: it is the container's attached client now
+from engine.container.monitor.context import (
+    FRAME_ATTACHED,
+    FRAME_RESIZE,
+    FRAME_STDERR,
+    FRAME_STDIN,
+    FRAME_STDIN_EOF,
+    FRAME_STDOUT,
+    FrameReader,
+    frame,
+    write_all,
+)
+
 MAX_PARTIAL = 16 * 1024
-START_GRACE = 0.25  # seconds the full start stage relays before exec'ing the small watch stage
-ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds engine/
-
-
-def frame(kind: int, payload: bytes = b"") -> bytes:
-    return bytes((kind,)) + len(payload).to_bytes(4, "big") + payload
-
-
-class FrameReader:
-    """Splits a byte stream into (kind, payload) frames."""
-
-    def __init__(self) -> None:
-        self.buf = b""
-
-    def feed(self, data: bytes) -> list:
-        self.buf += data
-        frames = []
-        while len(self.buf) >= 5:
-            size = int.from_bytes(self.buf[1:5], "big")
-            if len(self.buf) < 5 + size:
-                break
-            frames.append((self.buf[0], self.buf[5 : 5 + size]))
-            self.buf = self.buf[5 + size :]
-        return frames
-
-
-def write_all(fd: int, data: bytes) -> bool:
-    """Write everything (blocking fd); False when the reader went away."""
-    try:
-        while data:
-            data = data[os.write(fd, data) :]
-        return True
-    except OSError:
-        return False
-
-
-# -------------------------------------------------------------------------------- json-file log writer
 
 
 class LogWriter:
@@ -151,17 +103,6 @@ class LogWriter:
         return f'{{"log":{text},"stream":"{stream}","time":"{stamp}"}}\n'.encode()
 
 
-# -------------------------------------------------------------------------------- stage 2: watch
-
-
-def parse_kv(args: list) -> dict:
-    ctx = {}
-    for arg in args:
-        key, _, value = arg.partition("=")
-        ctx[key] = value
-    return ctx
-
-
 def accept_client(listen_fd: int) -> int:
     """A connection on the attach listener (an inheritable fd: stage 3 sends it the exit code), or -1."""
     import socket  # only when somebody attaches: its import is ~3 ms
@@ -174,10 +115,6 @@ def accept_client(listen_fd: int) -> int:
     finally:
         listener.detach()
     return conn.detach()
-
-
-def encode_kv(ctx: dict) -> list:
-    return [f"{k}={v}" for k, v in ctx.items() if v is not None]
 
 
 def watch(ctx: dict, grace: float | None = None) -> bool:
@@ -324,108 +261,3 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
     if in_fd >= 0:
         os.close(in_fd)
     return True
-
-
-_bytecode_checked = False
-
-
-def ensure_bytecode() -> None:
-    """Have .pyc files for the engine (an editable install, or PYTHONDONTWRITEBYTECODE, has none).
-
-    Compiling from source costs each stage tens of milliseconds, and the long-lived watch stage
-    ~1 MB for good. Only stats when the files are fresh, and once per process (a monitor forked
-    ahead checks while it waits for its context).
-    """
-    global _bytecode_checked
-    if _bytecode_checked:
-        return
-    _bytecode_checked = True
-    import importlib.util
-
-    # (and for the console script's first module, tui.launcher: the TUI's others are not on the CLI path)
-    engine_dirs = [d for d, _, _ in os.walk(os.path.join(ENGINE_ROOT, "engine")) if not d.endswith("__pycache__")]
-    for directory in (*engine_dirs, os.path.join(ENGINE_ROOT, "tui")):
-        try:
-            names = [n for n in os.listdir(directory) if n.endswith(".py")]
-        except OSError:
-            continue
-        if directory.endswith("tui"):
-            names = [n for n in names if n in ("__init__.py", "launcher.py")]
-        for name in names:
-            source = os.path.join(directory, name)
-            cached = importlib.util.cache_from_source(source)
-            try:
-                if os.stat(cached).st_mtime >= os.stat(source).st_mtime:
-                    continue
-            except OSError:
-                pass
-            import py_compile
-
-            try:
-                py_compile.compile(source, cached, doraise=True)
-            except (OSError, py_compile.PyCompileError):
-                return  # read-only install: stages still run, compiled from source
-
-
-def native_watch() -> str | None:
-    """The compiled watch stage, if built (~0.3 MB of PSS instead of the interpreter's ~3 MB).
-
-    DOCKUI_WATCH=python forces the Python stage; DOCKUI_WATCH=<path> names the binary.
-    """
-    choice = os.environ.get("DOCKUI_WATCH", "")
-    if choice == "python":
-        return None
-    path = choice or os.path.join(sys.prefix, "libexec", "dockui-watch")
-    return path if os.access(path, os.X_OK) else None
-
-
-def exec_stage(stage: str, ctx: dict) -> None:
-    """Replace this process with the next stage (same pid, so the container stays our child)."""
-    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
-        fd = int(ctx.get(key, -1) or -1)
-        if fd >= 0:
-            os.set_inheritable(fd, True)
-    env = dict(os.environ)
-    if ENGINE_ROOT not in env.get("PYTHONPATH", "").split(os.pathsep):
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (ENGINE_ROOT, env.get("PYTHONPATH")) if p)
-    native = native_watch() if stage == "watch" else None
-    if native:
-        # The C stage (engine/container/native/dockui-watch.c): same argv and context; it execs stage 3 with this python.
-        env["DOCKUI_MONITOR_PYTHON"] = sys.executable
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(native, [native, stage, *encode_kv(ctx)], env)
-    if stage == "watch":
-        loader = f"import sys; sys.path.insert(0, {ENGINE_ROOT!r}); from engine.container.monitor import main; sys.exit(main(sys.argv[1:]))"
-        argv = [sys.executable, "-S", "-c", loader, stage, *encode_kv(ctx)]
-    else:
-        argv = [sys.executable, "-S", "-m", "engine.container.monitor", stage, *encode_kv(ctx)]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, argv, env)
-
-
-def main(argv: list) -> int:
-    stage, ctx = argv[0], parse_kv(argv[1:])
-    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
-        fd = int(ctx.get(key, -1) or -1)
-        if fd >= 0:
-            os.set_inheritable(fd, False)
-    if stage == "watch":
-        watch(ctx)
-        exec_stage("finish", ctx)
-        return 0
-    from engine.container import runtime  # stages 1 and 3 need the whole engine; they live with the lifecycle
-
-    if stage == "start":
-        runtime.monitor_start(ctx)
-    elif stage == "finish":
-        runtime.monitor_finish(ctx)
-    else:
-        print(f"unknown monitor stage {stage!r}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,122 @@
+"""What a container leaves on the host, and how it goes: its cgroup, its network plumbing, host-side
+rootfs mounts, its writable layer, anonymous volumes and finally its record.
+
+Every step is best-effort (`best_effort` swallows and logs engine and OS errors), so clean-up after
+a crash always gets as far as it can; removal, reconcile and the monitor's last stage share it. The
+rootfs is mounted inside the container's own mount namespace (engine.sandbox.rootfs) and needs no
+unmounting; `unmount_rootfs` only removes host-side leftovers under the layers dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.options import network_kind
+from engine.container.state import ACTIVE_STATUSES, ContainerRecord
+from engine.errors import Conflict, DockuiError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class best_effort:
+    """Swallow engine and OS errors during best-effort clean-up (logged at debug level)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if exc is not None and isinstance(exc, OSError | DockuiError | ImportError):
+            import logging
+
+            logging.getLogger(__name__).debug("clean-up step failed: %s", exc)
+            return True
+        return False
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return str(path) in mountpoints()
+
+
+def mountpoints() -> set[str]:
+    points = set()
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split()
+            points.add(fields[4].decode().replace("\\040", " "))
+    return points
+
+
+def unmount_rootfs(record: ContainerRecord) -> None:
+    """Lazily unmount the overlay and everything bound below it (idempotent)."""
+    from engine.kernel import syscalls
+
+    if not record.rw_layer:
+        return
+    merged = Path(record.rw_layer) / "merged"
+    for _ in range(64):
+        if not _is_mountpoint(merged):
+            return
+        try:
+            syscalls.umount2(merged, syscalls.MNT_DETACH)
+        except OSError:
+            return
+
+
+def monitor_done(record: ContainerRecord) -> bool:
+    return record.status not in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start)
+
+
+def signal_container(record: ContainerRecord, sig: int) -> None:
+    if not state.process_alive(record.pid, record.pid_start):
+        return
+    try:
+        os.kill(record.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def container_cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
+    from engine.sandbox.cgroups import Cgroup, open_cgroup
+
+    if record.cgroup_paths:
+        return Cgroup.from_paths(record.cgroup_paths)
+    return open_cgroup(config, record.id)
+
+
+def remove_stopped(config: EngineConfig, container_id: str, remove_volumes: bool) -> ContainerRecord:
+    """The end of every removal (`rm`, --rm after a dead monitor): "removing" under the lock, once,
+    then the files (remove_files); Conflict when another removal is already under way."""
+    with state.locked(config, container_id) as locked:
+        if locked.status == "removing":
+            raise Conflict(f"removal of container {locked.id} is already in progress")
+        locked.status = "removing"
+    remove_files(config, locked, remove_volumes=remove_volumes)
+    return locked
+
+
+def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
+    from engine.image.store import ImageStore
+
+    with best_effort():
+        container_cgroup(config, record).destroy()
+    if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        with best_effort():
+            from engine.network import endpoints as network
+
+            network.release(config, record.id)
+    unmount_rootfs(record)
+    with best_effort():
+        ImageStore(config).remove_rw_layer(record.id, record.image_id)
+    anonymous = [m for m in record.mounts if m.get("Type") == "volume" and m.get("Anonymous")]
+    if remove_volumes and anonymous:
+        from engine.container.volumes import remove_volume  # only then: its import is ~2 ms of every --rm
+
+        for mount in anonymous:
+            with best_effort():
+                remove_volume(config, mount["Name"], force=True)
+    state.delete_record(config, record.id)

@@ -1,0 +1,192 @@
+"""`create`: a new container on disk (its record, writable layer, volumes, hostname/hosts/resolv.conf);
+nothing runs yet.
+
+Invariant: a create that fails half-way removes what it wrote (cleanup.remove_files), so a failed
+`create` or `run` leaves no record, layer or anonymous volume behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import remove_files
+from engine.container.names import generate_name
+from engine.container.options import RunOptions, network_kind, parse_restart_policy, resources_of
+from engine.container.state import ContainerRecord, find_container, now_rfc3339
+from engine.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
+    """Write a new container (record, writable layer, volumes); nothing runs yet."""
+    from engine.container.mounts import prepare_mounts
+    from engine.image import imageconfig
+    from engine.image.store import ImageStore
+    from engine.network import hostsfiles
+
+    host_config = _host_config(opts)
+    resources_of(host_config).validate()
+    if opts.log_driver != "json-file":
+        raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
+    if opts.log_opts:
+        from engine.container.logs import log_limits
+
+        if any("=" not in o for o in opts.log_opts):
+            raise InvalidArgument(f"invalid log opt: expected KEY=VALUE, got {opts.log_opts!r}")
+        log_limits(host_config["LogConfig"]["Config"])
+    if opts.auto_remove and host_config["RestartPolicy"]["Name"]:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    if opts.name is not None:
+        opts.name = state.validate_name(opts.name)
+    kind = network_kind(opts.network)
+    if kind == "container":
+        find_container(config, opts.network.split(":", 1)[1])
+    if kind in ("host", "none", "container") and (opts.publish or opts.publish_all):
+        if kind != "none":
+            raise InvalidArgument("Conflicting options: port publishing and the container type network mode")
+    if kind in ("host", "container") and opts.hostname:
+        raise InvalidArgument("Conflicting options: hostname and the network mode")
+    if kind == "none" and any(hostsfiles.parse_add_host(h)[0] == "host-gateway" for h in opts.add_hosts):
+        # Docker writes the host's gateway address; without a network there is no gateway to reach.
+        raise InvalidArgument("--add-host NAME:host-gateway needs a network: with --network none there is no gateway")
+
+    store = ImageStore(config)
+    image = store.resolve(opts.image_id or opts.image)
+    image_conf = (image.config.get("config") or {}) if isinstance(image.config, dict) else {}
+    argv = imageconfig.command_for(image.config, opts.entrypoint, opts.command or None)
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else None
+        cmd = list(opts.command) or (None if opts.entrypoint else image_conf.get("Cmd"))
+    else:
+        entrypoint = image_conf.get("Entrypoint")
+        cmd = list(opts.command) or image_conf.get("Cmd")
+    env = imageconfig.merge_env(image_conf.get("Env"), opts.env, opts.env_files)
+    workdir = imageconfig.working_dir(image.config, opts.workdir)
+    user = imageconfig.user_for(image.config, opts.user)
+    stop_sig = opts.stop_signal or image_conf.get("StopSignal") or None
+    if stop_sig:
+        imageconfig.parse_signal(stop_sig)
+    exposed = dict(image_conf.get("ExposedPorts") or {})
+    for spec in opts.publish:
+        port = spec.rsplit(":", 1)[-1]
+        exposed.setdefault(port if "/" in port else port + "/tcp", {})
+    labels = {**(image_conf.get("Labels") or {}), **opts.labels}
+
+    container_id = os.urandom(32).hex()
+    hostname = opts.hostname or container_id[:12]
+    if kind == "host":
+        hostname = os.uname().nodename
+    config_dict: dict[str, Any] = {
+        "Hostname": hostname,
+        "Domainname": "",
+        "User": user,
+        "AttachStdin": opts.interactive,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "ExposedPorts": exposed or None,
+        "Tty": opts.tty,
+        "OpenStdin": opts.interactive,
+        "StdinOnce": opts.interactive,
+        "Env": env,
+        "Cmd": cmd,
+        "Image": opts.image,
+        "Volumes": image_conf.get("Volumes"),
+        "WorkingDir": workdir if workdir != "/" or opts.workdir else image_conf.get("WorkingDir", ""),
+        "Entrypoint": entrypoint,
+        "OnBuild": None,
+        "Labels": labels,
+    }
+    if stop_sig:
+        config_dict["StopSignal"] = stop_sig
+    if opts.stop_timeout is not None:
+        config_dict["StopTimeout"] = opts.stop_timeout
+    record = ContainerRecord(
+        id=container_id,
+        name=opts.name or "",
+        image=opts.image,
+        image_id=image.id,
+        created=now_rfc3339(),
+        config=config_dict,
+        host_config=host_config,
+        network={"NetworkMode": opts.network, "IPAddress": "", "Gateway": "", "MacAddress": "", "Ports": {}},
+        path=argv[0],
+        args=argv[1:],
+        platform=opts.platform or "linux",
+    )
+    state.create_record(config, record, generate_name)
+    keep = not host_config.get("AutoRemove")  # an --rm container is not worth fsyncs: nothing of it outlives it
+    try:
+        rw = store.create_rw_layer(container_id, image.id, durable=keep)
+        record.rw_layer = str(rw)
+        record.mounts = prepare_mounts(config, opts.volumes, image_conf.get("Volumes") or {}, opts.mount_flags, opts.tmpfs)
+        _write_etc_files(config, record)
+        state.save(config, record, durable=True, fsync=keep)
+    except BaseException:
+        remove_files(config, record, remove_volumes=True)
+        raise
+    return record
+
+
+def _host_config(opts: RunOptions) -> dict[str, Any]:
+    return {
+        "Binds": [v for v in opts.volumes if ":" in v] or None,
+        "Tmpfs": {spec.partition(":")[0]: spec.partition(":")[2] for spec in opts.tmpfs} or None,
+        "LogConfig": {"Type": opts.log_driver, "Config": dict(o.partition("=")[::2] for o in opts.log_opts)},
+        "NetworkMode": opts.network,
+        "PortBindings": {},
+        "PublishSpecs": list(opts.publish),
+        "RestartPolicy": parse_restart_policy(opts.restart),
+        "AutoRemove": opts.auto_remove,
+        "CapAdd": opts.cap_add or None,
+        "CapDrop": opts.cap_drop or None,
+        "Dns": opts.dns,
+        "DnsOptions": opts.dns_options,
+        "DnsSearch": opts.dns_search,
+        "ExtraHosts": opts.add_hosts or None,
+        "Links": opts.links or None,
+        "Privileged": opts.privileged,
+        "PublishAllPorts": opts.publish_all,
+        "ReadonlyRootfs": opts.read_only,
+        "ShmSize": opts.shm_size or 64 * 1024 * 1024,
+        "Memory": opts.memory or 0,
+        "MemorySwap": opts.memory_swap or 0,
+        "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+        "CpuShares": opts.cpu_shares or 0,
+        "CpusetCpus": opts.cpuset_cpus or "",
+        "PidsLimit": opts.pids_limit,
+        "BlkioWeight": opts.blkio_weight or 0,
+        "IPAddress": opts.ip,
+    }
+
+
+def _write_etc_files(config: EngineConfig, record: ContainerRecord) -> None:
+    """hostname, hosts and resolv.conf in the container's dir (bind-mounted in by engine.sandbox.rootfs)."""
+    from engine.network import hostsfiles
+
+    d = record.dir(config)
+    hc = record.host_config
+    kind = network_kind(hc.get("NetworkMode", "bridge"))
+    (d / "hostname").write_text(record.config["Hostname"] + "\n")
+    if kind == "host":
+        hosts = Path("/etc/hosts").read_text() if Path("/etc/hosts").exists() else hostsfiles.hosts_content(None, [])
+        # --add-host entries after the host's own, as Docker writes them; in the host's namespace
+        # the host is reachable on loopback, so that is what host-gateway means here.
+        extra = [hostsfiles.parse_add_host(h) for h in hc.get("ExtraHosts") or []]
+        if extra:
+            hosts = hosts.rstrip("\n") + "\n" + "".join(
+                f"{'127.0.0.1' if ip == 'host-gateway' else ip}\t{name}\n" for ip, name in extra)
+        resolv = hostsfiles.host_resolv_conf_text()
+    else:
+        extra = [hostsfiles.parse_add_host(h) for h in hc.get("ExtraHosts") or []]
+        hosts = hostsfiles.hosts_content(None, [], extra)
+        resolv = hostsfiles.resolv_conf_content(
+            hostsfiles.host_resolv_conf_text(), hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or ()
+        )
+    (d / "hosts").write_text(hosts)
+    (d / "resolv.conf").write_text(resolv)

@@ -1,0 +1,90 @@
+"""Reading a container: Docker's `inspect` JSON of a record, and `top` (its processes as `ps` shows them).
+
+Read-only: nothing here changes a record or the host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container.cleanup import best_effort, container_cgroup
+from engine.container.state import ContainerRecord, find_container
+from engine.errors import Conflict, DockuiError, InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """The container's processes as `ps -ef` shows them (host pids, like Docker)."""
+    record = find_container(config, ref)
+    if not record.running:
+        raise Conflict(f"Container {record.id} is not running")
+    pids = container_cgroup(config, record).pids()
+    if not pids:
+        return [], []
+    args = ps_args or ["-ef"]
+    import subprocess
+
+    result = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DockuiError(f"ps: {result.stderr.strip()}")
+    lines = result.stdout.splitlines()
+    headers = lines[0].split()
+    if "PID" not in headers:
+        raise InvalidArgument("Couldn't find PID field in ps output")
+    pid_col = headers.index("PID")
+    wanted = set(pids)
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(headers) - 1)
+        if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in wanted:
+            rows.append(fields)
+    return headers, rows
+
+
+def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
+    """Docker-like `inspect` JSON."""
+    v2, host_config = record.to_disk()
+    d = record.dir(config)
+    rw = Path(record.rw_layer) if record.rw_layer else None
+    graph: dict[str, Any] = {"Name": "overlay2", "Data": None}
+    if rw is not None:
+        lower = ""
+        with best_effort():
+            from engine.image.store import ImageStore
+
+            lower = ":".join(str(p) for p in reversed(ImageStore(config).layer_dirs(record.image_id)))
+        graph["Data"] = {
+            "LowerDir": lower,
+            "UpperDir": str(rw / "diff"),
+            "WorkDir": str(rw / "work"),
+            "MergedDir": str(rw / "merged"),
+        }
+    return {
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": record.args,
+        "State": record.state_dict(),
+        "Image": record.image_id,
+        "ResolvConfPath": str(d / "resolv.conf"),
+        "HostnamePath": str(d / "hostname"),
+        "HostsPath": str(d / "hosts"),
+        "LogPath": str(record.log_path(config)),
+        "Name": "/" + record.name,
+        "RestartCount": record.restart_count,
+        "Driver": "overlay2",
+        "Platform": record.platform,
+        "HostConfig": host_config,
+        "GraphDriver": graph,
+        "Mounts": [
+            {k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
+            | {"Propagation": "rprivate" if m.get("Type") == "bind" else ""}
+            for m in record.mounts
+        ],
+        "Config": record.config,
+        "NetworkSettings": record.network,
+    }

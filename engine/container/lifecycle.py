@@ -1,0 +1,146 @@
+"""A created container's life after `start`: stop, kill, restart, pause, unpause, wait, rename.
+
+The monitor owns the container's process; these verbs signal it (or freeze its cgroup) and then
+watch the record until the monitor has written the outcome. A monitor found dead on the way is
+cleaned up by `reconcile` there and then, so no verb waits for a process that is gone.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import best_effort, container_cgroup, monitor_done, signal_container
+from engine.container.options import DEFAULT_STOP_TIMEOUT
+from engine.container.reconcile import reconcile
+from engine.container.start import start
+from engine.container.state import ACTIVE_STATUSES, ContainerRecord, find_container
+from engine.errors import Conflict, NotFound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    pass
+
+
+def _wait_for(
+    config: EngineConfig, container_id: str, done: Callable[[ContainerRecord], bool], timeout: float
+) -> ContainerRecord | None:
+    """Poll the record until `done` (None when it was removed); the record at timeout otherwise."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            record = state.load(config, container_id)
+        except NotFound:
+            return None
+        if done(record):
+            return record
+        if record.status in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start):
+            reconcile(config)
+            continue
+        if time.monotonic() > deadline:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _not_running(record: ContainerRecord) -> bool:
+    return record.status not in ACTIVE_STATUSES
+
+
+def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | int | None = None) -> ContainerRecord:
+    """`sig` (default the StopSignal), then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10)."""
+    from engine.image.imageconfig import parse_signal
+
+    record = find_container(config, ref)
+
+    def mark(r: ContainerRecord) -> None:
+        r.stop_requested = True
+
+    record = state.update(config, record.id, mark)
+    if not record.running:
+        return record
+    if timeout is None:
+        timeout = record.config.get("StopTimeout", DEFAULT_STOP_TIMEOUT)
+    sig = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
+    if record.status == "paused":
+        signal_container(record, sig)
+        container_cgroup(config, record).thaw()
+    else:
+        signal_container(record, sig)
+    after = _wait_for(config, record.id, _not_running, max(timeout, 0))
+    if after is not None and after.running:
+        with best_effort():
+            container_cgroup(config, after).kill_all(signal.SIGKILL)
+        signal_container(after, signal.SIGKILL)
+    after = _wait_for(config, record.id, monitor_done, 15)
+    return after or record
+
+
+def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> ContainerRecord:
+    from engine.image.imageconfig import parse_signal
+
+    number = parse_signal(sig)
+    record = find_container(config, ref)
+    if not record.running or record.status == "restarting":
+        raise Conflict(f"Container {record.id} is not running")
+    signal_container(record, number)
+    if number == signal.SIGKILL:
+        _wait_for(config, record.id, _not_running, 10)
+    return record
+
+
+def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
+    record = stop(config, ref, timeout)
+    return start(config, record.id).record
+
+
+def pause(config: EngineConfig, ref: str) -> ContainerRecord:
+    record = find_container(config, ref)
+    if record.status != "running":
+        raise Conflict(f"Container {record.id} is not running" if record.status != "paused" else f"Container {record.id} is already paused")
+    with state.locked(config, record.id) as locked:
+        container_cgroup(config, locked).freeze()
+        locked.status = "paused"
+    return locked
+
+
+def unpause(config: EngineConfig, ref: str) -> ContainerRecord:
+    record = find_container(config, ref)
+    if record.status != "paused":
+        raise Conflict(f"Container {record.id} is not paused")
+    with state.locked(config, record.id) as locked:
+        container_cgroup(config, locked).thaw()
+        if locked.status == "paused":
+            locked.status = "running"
+    return locked
+
+
+def wait(config: EngineConfig, ref: str) -> int:
+    """Block until the container is not running; its exit code (Docker's `wait`)."""
+    record = find_container(config, ref)
+    last = record
+    while True:
+        try:
+            last = state.load(config, record.id)
+        except NotFound:
+            return last.exit_code
+        if last.status not in ACTIVE_STATUSES and not (
+            last.status == "created" and state.process_alive(last.monitor_pid, last.monitor_start)
+        ):
+            return last.exit_code
+        if not state.process_alive(last.monitor_pid, last.monitor_start):
+            reconcile(config)
+        time.sleep(0.05)
+
+
+def rename(config: EngineConfig, ref: str, new_name: str) -> None:
+    """`rename`: the record, then the network's records (topology, peers' hosts files)."""
+    record = find_container(config, ref)
+    state.rename_record(config, record.id, new_name)
+    from engine.network import endpoints as network
+
+    network.rename(config, record.id, state.validate_name(new_name))

@@ -1,0 +1,42 @@
+"""The monitor's entry point: `python -S -m engine.container.monitor STAGE key=value ...`.
+
+Stage 2 (`watch`) loads only the small modules it runs; stages 1 (`start`) and 3 (`finish`) load the
+engine as they need it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from engine.container.monitor.context import parse_kv
+from engine.container.monitor.stages import exec_stage
+from engine.container.monitor.watch import watch
+
+
+def main(argv: list) -> int:
+    stage, ctx = argv[0], parse_kv(argv[1:])
+    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
+        fd = int(ctx.get(key, -1) or -1)
+        if fd >= 0:
+            os.set_inheritable(fd, False)
+    if stage == "watch":
+        watch(ctx)
+        exec_stage("finish", ctx)
+        return 0
+    if stage == "start":
+        from engine.container.monitor.start import monitor_start
+
+        monitor_start(ctx)
+    elif stage == "finish":
+        from engine.container.monitor.finish import monitor_finish
+
+        monitor_finish(ctx)
+    else:
+        print(f"unknown monitor stage {stage!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

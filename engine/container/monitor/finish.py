@@ -1,0 +1,138 @@
+"""The monitor's stage 3: record the exit (code, OOMKilled), take the container's network and cgroup
+down, then apply the restart policy (a fresh stage 1, same pid) or --rm, and tell an attached client
+the exit code last, once nothing of the container is left on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import remove_files, unmount_rootfs
+from engine.container.monitor.context import ATTACH_SOCKET, config_from_json, send_exit
+from engine.container.monitor.stages import exec_stage
+from engine.container.options import network_kind
+from engine.container.removal import remove
+from engine.container.state import ContainerRecord
+from engine.errors import NotFound
+
+
+def monitor_finish(ctx: dict) -> None:
+    """Stage 3: record the exit, clean up, and restart (back to stage 1) or remove."""
+    from engine.sandbox import cgroups
+
+    config = config_from_json(ctx["config"])
+    cid = ctx["id"]
+    code = int(ctx["exit"])
+    listen = int(ctx.pop("listen", -1) or -1)
+    if listen >= 0:  # nobody attaches to a stopped container (a restart makes a new listener)
+        os.close(listen)
+        with contextlib.suppress(OSError):
+            os.unlink(config.containers_dir / cid / ATTACH_SOCKET)
+    try:
+        record = state.load(config, cid)
+    except NotFound:
+        record = None
+    host_links: list[str] = []
+    if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
+        try:
+            from engine.network import endpoints as network
+
+            # First: the veth pairs leave the host on a thread meanwhile (see network.detach)
+            host_links = network.detach(config, cid, wait=False)
+        except Exception as exc:  # noqa: BLE001
+            print(f"network detach failed: {exc}", file=sys.stderr)
+    if record is not None and record.cgroup_paths:
+        cg = cgroups.Cgroup.from_paths(record.cgroup_paths)
+    else:
+        cg = cgroups.open_cgroup(config, cid)
+    oom = cg.oom_kill_count() > int(ctx.get("oom", 0) or 0)
+    try:
+        cg.destroy()
+    except Exception as exc:  # noqa: BLE001
+        print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
+    if record is not None:
+        unmount_rootfs(record)
+    if record is None:
+        send_exit(ctx, code)
+        return
+    if oom and code == 0:
+        code = 137
+    try:
+        _finish_record(config, ctx, record, code, oom)
+    finally:
+        # The host veths are being deleted on a thread (or by the kernel with the namespace): wait
+        # for them (after the record work above, which overlaps), so that when `run` returns or
+        # `wait` answers, nothing of the container is left on the host.
+        _wait_links_gone(host_links)
+        send_exit(ctx, code)
+
+
+def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
+    if names:
+        from engine.network import endpoints as network
+
+        network.wait_links_gone(names, timeout)
+
+
+def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, code: int, oom: bool) -> None:
+    """Stage 3's record part: exited (or restarting: back to stage 1), then --rm removal."""
+    import time
+
+    cid = record.id
+    policy = record.host_config.get("RestartPolicy") or {}
+    name, retries = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
+
+    def exited(r: ContainerRecord) -> None:
+        r.status = "exited"
+        r.exit_code = code
+        r.oom_killed = oom
+        r.finished_at = state.now_rfc3339()
+        r.pid = r.pid_start = 0
+        again = not r.stop_requested and (
+            name in ("always", "unless-stopped")
+            or (name == "on-failure" and code != 0 and (retries == 0 or r.restart_count < retries))
+        )
+        if again:
+            r.status = "restarting"
+            r.restart_count += 1
+        else:
+            r.monitor_pid = r.monitor_start = 0
+            if r.host_config.get("AutoRemove"):
+                r.status = "removing"  # --rm: as `remove` would mark it, in the same locked update
+
+    try:
+        record = state.update(config, cid, exited)
+    except NotFound:
+        return
+    if record.status == "removing":
+        try:
+            remove_files(config, record, remove_volumes=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"--rm clean-up failed: {exc}", file=sys.stderr)
+        return
+    if record.status == "restarting":
+        time.sleep(min(0.1 * 2 ** (record.restart_count - 1), 10.0))  # Docker's doubling back-off
+
+        def check(r: ContainerRecord) -> None:
+            if r.stop_requested:
+                r.status = "exited"
+                r.monitor_pid = r.monitor_start = 0
+
+        try:
+            record = state.update(config, cid, check)
+        except NotFound:
+            return
+        if record.status == "restarting":
+            for key in ("exit", "pid", "oom"):
+                ctx.pop(key, None)
+            ctx["fresh"] = "0"
+            exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
+    if record.host_config.get("AutoRemove"):
+        try:
+            remove(config, cid, volumes=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"--rm clean-up failed: {exc}", file=sys.stderr)

@@ -1,0 +1,239 @@
+"""Stage 1's launch of the container's first process: its cgroup, its network plan (or the network of
+the container it joins), its overlay root, its stdio (pipes or a pty), the spawn, and the record
+"running" while the process builds its root.
+
+Invariant: a launch that fails undoes what it did (the record as it was, the cgroup, the network)
+before the error goes to `start`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import best_effort
+from engine.container.monitor import prime
+from engine.container.monitor.context import CGROUP_READY_LINE, attach_socketpair, report_progress
+from engine.container.options import network_kind, resources_of
+from engine.container.state import ContainerRecord
+from engine.errors import Conflict
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    pass
+
+
+def _volatile_overlay_type(base: type) -> type:
+    """OverlayLayers whose mount adds `volatile` (Linux 5.10+): no sync of the upper filesystem.
+
+    Used for --rm containers, as podman does: their writable layer is deleted when they exit, so
+    it needs no durability, and the sync that overlayfs otherwise does when the container's mount
+    namespace goes away (an ext4 journal commit of the whole host filesystem) costs 10-200 ms on a
+    busy host, in the critical path of every `run --rm`.
+    """
+
+    class VolatileOverlayLayers(base):
+        def options(self) -> str:
+            return super().options() + ",volatile"
+
+    return VolatileOverlayLayers
+
+
+def launch(config: EngineConfig, record: ContainerRecord, ctx: dict) -> dict:
+    """Cgroup, network plan, stdio, spawn: returns the fds and pid the watch stage needs."""
+    from engine.image import imageconfig
+    from engine.network import hostsfiles
+    from engine.sandbox import cgroups, process, security
+
+    hc, cfg = record.host_config, record.config
+    d = record.dir(config)
+    mode = hc.get("NetworkMode") or "bridge"
+    kind = network_kind(mode)
+    cg = cgroups.open_cgroup(config, record.id)
+    cg.create(resources_of(hc), privileged=bool(hc.get("Privileged")))
+    if not prime.primed_ahead:
+        report_progress(ctx, CGROUP_READY_LINE)  # the caller primes (see start); one forked ahead did
+    if kind == "bridge":
+        prime.prime_cgroup_migration()  # keeps the fast path open through network.prepare
+    plan = None
+    network_value = kind
+    files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}
+    child_fds: list = []
+    keep: dict = {}
+    recorded: list[int] = []  # the pid, once record_running wrote it (undone if the start fails)
+    console = None  # with a tty: our end of the socket the container's terminal comes over
+    try:
+        if kind == "bridge":
+            from engine.network import endpoints as network
+
+            spec = network.NetworkSpec(
+                mode=mode,
+                ip=hc.get("IPAddress"),
+                publish=list(hc.get("PublishSpecs") or []),
+                publish_all=bool(hc.get("PublishAllPorts")),
+                links=list(hc.get("Links") or []),
+                dns=list(hc.get("Dns") or []),
+                dns_search=list(hc.get("DnsSearch") or []),
+                dns_options=list(hc.get("DnsOptions") or []),
+                add_hosts=list(hc.get("ExtraHosts") or []),
+                hostname=cfg.get("Hostname"),
+                env=list(cfg.get("Env") or []),
+            )
+            plan = network.prepare(config, record.id, record.name, spec, list((cfg.get("ExposedPorts") or {}).keys()))
+            hostsfiles.write_in_place(files["hosts"], plan.hosts)
+            hostsfiles.write_in_place(files["resolv.conf"], plan.resolv_conf)
+        elif kind == "container":
+            other = state.find_container(config, mode.split(":", 1)[1])
+            if other.status != "running" or not state.process_alive(other.pid, other.pid_start):
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            network_value = f"container:{other.pid}"
+            files = {k: other.dir(config) / k for k in files}
+        # The overlay and the binds are mounted by the container's first process inside its own
+        # mount namespace (engine.sandbox.rootfs): they vanish with it, and no host mount has to propagate
+        # to every other namespace and back out again (a host umount cost ~200 ms on a busy host).
+        from engine.sandbox.rootfs import BindMount, OverlayLayers
+
+        rw = Path(record.rw_layer)
+        overlay_type = OverlayLayers
+        if hc.get("AutoRemove"):
+            overlay_type = _volatile_overlay_type(OverlayLayers)
+            # The kernel leaves this marker after a volatile mount and refuses the next mount while
+            # it exists; an --rm container's layer is disposable, so a restart after a crash may go on.
+            shutil.rmtree(rw / "work" / "work" / "incompat", ignore_errors=True)
+        try:  # the store wrote the layer's lowerdir value next to it (Docker's overlay2 `lower` file)
+            lowerdir = (rw / "lower").read_text().strip()
+        except FileNotFoundError:
+            lowerdir = ""
+        if not lowerdir:
+            from engine.image.store import ImageStore
+
+            lowerdir = ImageStore(config).lowerdir_option(record.image_id)
+        overlay = overlay_type(
+            layers_dir=config.layers_dir,
+            lowerdir=lowerdir,
+            upperdir=rw / "diff",
+            workdir=rw / "work",
+        )
+        privileged = bool(hc.get("Privileged"))
+        tty = bool(cfg.get("Tty"))
+        env = imageconfig.process_env(cfg.get("Env") or [], cfg.get("Hostname", ""), tty, plan.link_env if plan else [])
+        spec = process.ProcessSpec(
+            argv=[record.path, *record.args],
+            rootfs=rw / "merged",
+            env=env,
+            overlay=overlay,
+            cwd=cfg.get("WorkingDir") or "/",
+            user=cfg.get("User") or "",
+            hostname=cfg.get("Hostname", ""),
+            tty=tty,
+            network=network_value,
+            mounts=[BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True))
+                    for m in record.mounts if m.get("Type") != "tmpfs"],
+            tmpfs=[(m["Destination"], m["Options"]) for m in record.mounts if m.get("Type") == "tmpfs"],
+            hosts_file=files["hosts"],
+            hostname_file=files["hostname"],
+            resolv_conf=files["resolv.conf"],
+            shm_size=int(hc.get("ShmSize") or 64 * 1024 * 1024),
+            read_only=bool(hc.get("ReadonlyRootfs")),
+            capabilities=security.capabilities_for(hc.get("CapAdd") or (), hc.get("CapDrop") or (), privileged),
+            privileged=privileged,
+            cgroup_procs=cg.procs_files(),  # joined by the process itself, first thing
+        )
+        if tty:
+            # The process makes its terminal in its own devpts (`tty` says /dev/pts/0, as with
+            # Docker) and sends us the master over this socket.
+            console, console_child = attach_socketpair()
+            spec.console_socket = console_child.detach()
+            child_fds.append(spec.console_socket)
+            if ctx.get("winsize"):
+                rows, cols = (int(x) for x in ctx["winsize"].split("x"))
+                spec.winsize = (rows, cols)
+            stdio = (None, None, None)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            keep.update(out=out_r, err=err_r)
+            child_fds += [out_w, err_w]
+            in_r = None
+            if ctx.get("stdin") == "1":
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                keep["in"] = in_w
+                child_fds.append(in_r)
+            stdio = (in_r, out_w, err_w)
+        oom_base = cg.oom_kill_count()
+
+        def on_namespaces_ready(pid: int) -> None:
+            network.attach(config, plan, pid)
+
+        def record_running(pid: int) -> None:
+            """While the process builds its root (~5 ms): it runs once spawn_container returns."""
+            pid_start = state.process_start_ticks(pid)
+            settings = plan.settings() if plan is not None else {
+                "NetworkMode": mode, "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "", "Gateway": "",
+                "HostVeth": "", "Bridge": "", "Ports": {}, "Links": None, "Networks": {},
+            }
+
+            def running(r: ContainerRecord) -> None:
+                r.status = "running"
+                r.pid = pid
+                r.pid_start = pid_start
+                r.started_at = state.now_rfc3339()
+                r.exit_code = 0
+                r.error = ""
+                r.oom_killed = False
+                r.cgroup_paths = {k: str(v) for k, v in cg.paths.items()}
+                r.network = settings
+
+            state.update(config, record.id, running)
+            recorded.append(pid)
+            if hc.get("AutoRemove"):
+                with best_effort():  # what --rm's removal needs, loaded now rather than after the exit
+                    import engine.image.store  # noqa: F401
+
+        # Keep the cgroup-migration fast path open for the container process's join: ~0.1 ms
+        # while a recent prime (the prepared monitor's, the caller's) still holds it open, and
+        # otherwise the grace period the join would have waited for anyway. Its own namespace
+        # set-up brings `lo` up; only a bridge needs us between that and its exec.
+        prime.prime_cgroup_migration()
+        pid = process.spawn_container(
+            spec, stdio, on_namespaces_ready if plan is not None else None, during_setup=record_running
+        )
+        if console is not None:
+            keep["pty"] = process.receive_console(console)  # sent before its exec, which succeeded
+    except BaseException:
+        for fd in [*child_fds, *keep.values()]:
+            os.close(fd)
+        if console is not None:
+            console.close()
+        try:
+            if recorded:  # it never ran: the record as it was (the caller records the failure)
+                with best_effort():
+                    state.update(config, record.id, lambda r: _restore_run_fields(r, record))
+            cg.destroy()
+        finally:
+            if plan is not None:
+                network.detach(config, record.id)
+        raise
+    for fd in child_fds:
+        os.close(fd)
+    if console is not None:
+        console.close()
+    handoff = {k: str(v) for k, v in keep.items()}
+    handoff.update(pid=str(pid), oom=str(oom_base), log=str(record.log_path(config)))
+    log_config = (hc.get("LogConfig") or {}).get("Config") or {}
+    if log_config:
+        from engine.container.logs import log_limits
+
+        max_size, max_file = log_limits(log_config)
+        handoff.update(log_max_size=str(max_size), log_max_file=str(max_file))
+    return handoff
+
+
+def _restore_run_fields(r: ContainerRecord, before: ContainerRecord) -> None:
+    """Undo launch's "running" (recorded while the process set itself up) after it failed."""
+    for name in ("status", "pid", "pid_start", "started_at", "exit_code", "error", "oom_killed",
+                 "cgroup_paths", "network"):
+        setattr(r, name, getattr(before, name))

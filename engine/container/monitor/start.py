@@ -1,0 +1,124 @@
+"""The monitor's stage 1: claim the container, launch it (launch.py), report to `start`, relay its
+output for START_GRACE, then finish it in-process (a short-lived container) or become the small
+watch stage (one that lives on, which also gets the `attach` listener).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import best_effort
+from engine.container.monitor.context import (
+    ATTACH_SOCKET,
+    START_GRACE,
+    config_from_json,
+    report_status,
+    send_exit,
+)
+from engine.container.monitor.finish import monitor_finish
+from engine.container.monitor.launch import launch
+from engine.container.monitor.stages import ensure_bytecode, exec_stage
+from engine.container.monitor.watch import watch
+from engine.container.removal import remove
+from engine.container.state import ContainerRecord
+from engine.errors import DockuiError, NotFound
+
+
+def monitor_start(ctx: dict) -> None:
+    """Stage 1: start the container, report, then become the small watch stage."""
+    import gc
+
+    # Short-lived (it execs the watch stage, or finishes a container that exited): no cycle
+    # collections, each of which touches pages shared copy-on-write with the CLI (~0.2 ms a time).
+    gc.disable()
+    config = config_from_json(ctx["config"])
+    cid = ctx["id"]
+    me, me_start = os.getpid(), state.process_start_ticks(os.getpid())
+
+    def claim(r: ContainerRecord) -> None:
+        r.monitor_pid, r.monitor_start = me, me_start
+        if ctx.get("fresh") == "1":  # a start by the user (not by the restart policy)
+            r.stop_requested = False
+            r.restart_count = 0
+
+    try:
+        record = state.update(config, cid, claim)
+        handoff = launch(config, record, ctx)
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the CLI
+        if isinstance(exc, DockuiError):
+            message, code = str(exc), exc.exit_code
+        else:
+            import traceback
+
+            traceback.print_exc()
+            message, code = f"failed to start the container: {exc}", 125
+        _start_failed(config, cid, ctx, message, code)
+        return
+    report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
+    ctx.update(handoff)
+    if watch(ctx, grace=START_GRACE):
+        monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
+        ensure_bytecode()  # for the next runs, after the exit went out (once per process)
+    else:
+        # Only a container that lives on takes `attach` clients (not on a short run's path);
+        # `dockui attach` waits the start's grace period out for it.
+        with best_effort():
+            ctx["listen"] = str(_attach_listener(config.containers_dir / cid))
+        ensure_bytecode()  # for the watch and finish stages' interpreters
+        exec_stage("watch", ctx)
+
+
+def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code: int) -> None:
+    """The start failed: record it as Docker does (status kept, ExitCode and Error set)."""
+
+    record = None
+    try:
+
+        def note(r: ContainerRecord) -> None:
+            r.exit_code = code
+            r.error = message
+            r.monitor_pid = r.monitor_start = 0
+            r.pid = r.pid_start = 0
+            if r.status != "created":
+                r.status = "exited"
+                r.finished_at = state.now_rfc3339()
+
+        record = state.update(config, cid, note)
+    except NotFound:
+        pass
+    if record is not None and record.host_config.get("AutoRemove"):
+        try:
+            remove(config, cid, force=True, volumes=True)
+        except Exception as exc:  # noqa: BLE001
+            print(f"--rm clean-up failed: {exc}", file=sys.stderr)
+    report_status(ctx, {"error": message, "exit_code": code})
+    send_exit(ctx, code)
+
+
+def _attach_listener(directory: Path) -> int:
+    """A listening unix socket at <container dir>/attach.sock, for `dockui attach`; its fd goes to
+    the watch stages, which take one client at a time. Bound through /proc/self/fd/<dir>, so a
+    long engine root still fits a socket address (108 bytes)."""
+    import _socket
+
+    dfd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        path = f"/proc/self/fd/{dfd}/{ATTACH_SOCKET}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a crashed monitor's, or the run before a restart's
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.listen(4)
+        except BaseException:
+            sock.close()
+            raise
+    finally:
+        os.close(dfd)
+    return sock.detach()

@@ -1,0 +1,75 @@
+"""`rm [-f] [-v]` and `container prune`: kill a running container when forced (until its monitor is
+done: it may be starting it right now), then remove it (cleanup.remove_stopped).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import (
+    best_effort,
+    container_cgroup,
+    monitor_done,
+    remove_stopped,
+    signal_container,
+)
+from engine.container.reconcile import reconcile
+from engine.container.state import ACTIVE_STATUSES, ContainerRecord, find_container
+from engine.errors import Conflict, NotFound
+
+
+def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
+    """`rm [-f] [-v]`: kill if forced, then cgroup, network, writable layer, volumes, record."""
+    record = find_container(config, ref)
+    if record.running or (record.status == "created" and state.process_alive(record.monitor_pid, record.monitor_start)):
+        if not force:
+            raise Conflict(
+                f"You cannot remove a {record.status} container {record.id}. "
+                "Stop the container before attempting removal or force remove"
+            )
+
+        def mark(r: ContainerRecord) -> None:
+            r.stop_requested = True
+
+        record = state.update(config, record.id, mark)
+        # Kill until the monitor is done: it may be starting the container right now, so one
+        # round of signals could come before the process exists.
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                current = state.load(config, record.id)
+            except NotFound:
+                return record  # the monitor removed it (--rm)
+            if monitor_done(current):
+                record = current
+                break
+            if current.status in ACTIVE_STATUSES and not state.process_alive(current.monitor_pid, current.monitor_start):
+                reconcile(config)
+                continue
+            cg = container_cgroup(config, current)
+            with best_effort():
+                if cg.frozen:
+                    cg.thaw()
+            with best_effort():
+                cg.kill_all(signal.SIGKILL)
+            signal_container(current, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                raise Conflict(f"could not stop container {current.id} for removal (its monitor is still busy)")
+            time.sleep(0.02)
+    return remove_stopped(config, record.id, remove_volumes=volumes)
+
+
+def prune(config: EngineConfig) -> list[str]:
+    """Remove every stopped container; their IDs."""
+    removed = []
+    for record in state.list_containers(config):
+        if record.status in ("exited", "created", "dead") and not state.process_alive(record.monitor_pid, record.monitor_start):
+            try:
+                remove(config, record.id)
+                removed.append(record.id)
+            except (Conflict, NotFound):
+                continue
+    return removed

@@ -1,0 +1,419 @@
+"""`start`: launch the container's monitor and wait for its one report (running, or the error with its
+exit status 125/126/127); and the monitor forked ahead of `start` (`prepare_monitor`), as `dockui run`
+does it.
+
+The monitor is a double fork of a single-threaded caller (the CLI: the engine is already loaded), or
+`python -S -m engine.container.monitor start ...` from a threaded one (the TUI), in its own session,
+so the container outlives the caller. The caller keeps only the status pipe's read end and, when
+attached, one end of the attach socketpair. Why each step of this path is shaped as it is (the fork
+ahead, the cgroup-migration priming, the light imports) is written once in docs/lifecycle.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.cleanup import best_effort
+from engine.container.monitor import prime
+from engine.container.monitor.__main__ import main as monitor_main
+from engine.container.monitor.context import (
+    CGROUP_READY_LINE,
+    attach_socketpair,
+    config_to_json,
+    write_all,
+)
+from engine.container.options import network_kind
+from engine.container.reconcile import reconcile
+from engine.container.state import ContainerRecord, find_container
+from engine.errors import Conflict, DockuiError, NotFound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+
+ENGINE_PARENT = Path(__file__).resolve().parents[2]  # holds engine/
+START_REPORT_TIMEOUT = 60
+
+
+@dataclass
+class StartResult:
+    """What `start` hands back: the record as the monitor left it, and the attach channel."""
+
+    record: ContainerRecord
+    attach: Any = None  # our end of the attach socketpair (attach_socketpair), when asked for
+
+
+def start(
+    config: EngineConfig,
+    ref: str,
+    attach: bool = False,
+    interactive: bool = False,
+    winsize: tuple[int, int] | None = None,
+    prepared: PreparedMonitor | None = None,
+) -> StartResult:
+    """Launch the container's monitor and wait until the user's process runs (or failed to).
+
+    `winsize` (rows, columns) sizes the container's tty before its process starts. `prepared` is a
+    monitor forked ahead by `prepare_monitor` (used when its attach mode matches; the caller still
+    discards it afterwards, which is a no-op once used).
+    """
+    record = find_container(config, ref)
+    if record.status in ("running", "paused", "restarting"):
+        if record.status == "paused":
+            raise Conflict(f"cannot start a paused container {record.name}, try unpause instead")
+        return StartResult(record)
+    if record.status in ("removing", "dead"):
+        raise Conflict(f"container {record.name} is marked for removal and cannot be started")
+    if record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
+        raise Conflict(f"container {record.name} is being started or stopped by another process")
+
+    if prepared is not None and (prepared.used or prepared.attach != attach):
+        prepared = None
+    primed_by_monitor = prepared is not None  # a monitor forked ahead keeps the fast path open
+    if prepared is None and _may_fork():
+        prepared = prepare_monitor(attach)
+    if prepared is not None:
+        status_r, status_w, client, server_fd = prepared.status_r, prepared.status_w, prepared.client, prepared.server_fd
+    else:
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        client = server = None
+        if attach:
+            client, server = attach_socketpair()
+        server_fd = server.fileno() if server else -1
+    ctx = {
+        "id": record.id,
+        "status": str(status_w),
+        "attach": str(server_fd),
+        "stdin": "1" if interactive else "0",
+        "fresh": "1",
+        "winsize": f"{winsize[0]}x{winsize[1]}" if winsize else "",
+        "config": config_to_json(config),
+    }
+    env = _monitor_env()
+    log_path = record.dir(config) / "monitor.log"
+    argv = ["start", *[f"{k}={v}" for k, v in ctx.items()]]
+    if prepared is not None:
+        prepared.launch(argv, log_path, env)
+    else:
+        import subprocess
+
+        with open(log_path, "ab") as monitor_log:
+            subprocess.Popen(
+                [sys.executable, "-S", "-m", "engine.container.monitor", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=monitor_log,
+                pass_fds=[status_w] + ([server_fd] if server_fd >= 0 else []),
+                start_new_session=True,
+                cwd="/",
+                env=env,
+            )
+        os.close(status_w)
+        if server is not None:
+            server.close()
+    # The monitor reports within a second or two; a minute means it hangs (a frozen cgroup,
+    # a stuck mount): give up rather than block the CLI or the TUI for ever.
+    reader = _StatusReader(status_r, START_REPORT_TIMEOUT)
+    try:
+        line = reader.line()
+        if line == CGROUP_READY_LINE:
+            # The container's cgroup exists: open the migration fast path while the monitor forks
+            # the container's first process (see prime.prime_cgroup_migration), unless it did already.
+            if not primed_by_monitor:
+                prime.prime_cgroup_migration()
+            line = reader.line()
+    finally:
+        os.close(status_r)
+    if line is None:
+        line = json.dumps({"error": f"the container's monitor did not report within {START_REPORT_TIMEOUT} s "
+                           f"(see {log_path})"}).encode()
+    try:
+        report = json.loads(line) if line else {"error": "the container's monitor exited unexpectedly (see monitor.log)"}
+    except ValueError:
+        report = {"error": f"bad report from the monitor: {line[:200]!r}"}
+    if "error" in report:
+        if client is not None:
+            client.close()
+        error = DockuiError(report["error"])
+        error.exit_code = int(report.get("exit_code", 125))
+        raise error
+    try:
+        record = state.load(config, record.id)
+    except NotFound:
+        pass
+    return StartResult(record, client)
+
+
+class _StatusReader:
+    """Lines from the monitor's status pipe, with one overall deadline (None when it passes)."""
+
+    def __init__(self, fd: int, timeout: float) -> None:
+        self.fd = fd
+        self.deadline = time.monotonic() + timeout
+        self.buffer = b""
+
+    def line(self) -> bytes | None:
+        import select
+
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, self.deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 4096)
+            if not chunk:  # the monitor closed it (or died): what came is all there is
+                line, self.buffer = self.buffer, b""
+                return line
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+
+PRIME_INTERVAL = 0.004  # well inside one RCU grace period (~10 ms here)
+PRIME_FOR_AT_MOST = 1.0  # a long pull: stop; the start then pays the grace period once
+
+
+def _read_control(
+    control_r: int, prime_target: str | None = "", ahead: list[Callable[[], None]] | tuple = ()
+) -> dict | None:
+    """The start context (one JSON object), or None when the CLI gave up (EOF before it came).
+
+    `prime_target`: see prime.prime_target (looked up here when not given). `ahead`: short warm-up
+    steps, run one at a time while nothing has come yet; those left when the context comes are
+    skipped (the start does their work itself where it needs it).
+
+    While it waits, this keeps the cgroup-migration fast path open (see prime.prime_cgroup_migration):
+    a prime every PRIME_INTERVAL, for at most PRIME_FOR_AT_MOST, so that once the context arrives
+    the container's cgroup is made and joined without waiting for an RCU grace period. The first,
+    slow prime was taken by the intermediate process (_prepared_monitor_child), off this path.
+    Returns as soon as the object is complete: the CLI closes its end only after reaping that
+    intermediate process.
+    """
+    import select
+
+    target = prime.prime_target() if prime_target == "" else prime_target
+    deadline = time.monotonic() + PRIME_FOR_AT_MOST
+    pending = list(ahead)
+    data = b""
+    while True:
+        timeout = PRIME_INTERVAL if time.monotonic() < deadline else None
+        ready, _, _ = select.select([control_r], [], [], 0 if pending and not data else timeout)
+        if not ready:
+            if pending and not data:
+                with best_effort():
+                    pending.pop(0)()
+            else:
+                prime.prime_cgroup_migration(target)
+            continue
+        chunk = os.read(control_r, 65536)
+        data += chunk
+        if not chunk or data.rstrip().endswith(b"}"):
+            try:
+                return json.loads(data)
+            except ValueError:
+                if not chunk:
+                    return None  # EOF without a whole object: the CLI did not launch us
+
+
+def _monitor_env() -> dict[str, str]:
+    """The monitor runs with -S (no site: ~15 ms less per stage), so it gets our package and
+    site-packages (pyroute2 for bridge networks) on an explicit path."""
+    env = dict(os.environ)
+    paths = [str(ENGINE_PARENT), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def _may_fork() -> bool:
+    """Fork the monitor from this process only when that is safe: no other thread (the TUI has
+    several; a fork would copy locks held by them), and not turned off for debugging."""
+    try:
+        single = len(os.listdir("/proc/self/task")) == 1  # every thread, Python's or a library's
+    except OSError:
+        single = False
+    return single and os.environ.get("DOCKUI_MONITOR_SPAWN", "fork") == "fork"
+
+
+@dataclass
+class PreparedMonitor:
+    """A monitor forked before the container exists, waiting on a pipe for its start context.
+
+    `dockui run` forks it first thing, so the monitor imports what its stage 1 needs (process,
+    rootfs, security, cgroups: ~15 ms) on the other core while the CLI reconciles, resolves the
+    image and writes the record. It holds the child's ends of the status pipe and the attach
+    socketpair (made before the fork, so the numbers are the same in both). If the CLI never
+    launches it (an error, a missing image, the CLI killed), the control pipe reaches EOF and the
+    waiting process exits without touching anything.
+    """
+
+    control: int  # write end of the control pipe: one JSON message, then closed
+    status_r: int
+    status_w: int  # the child's end; closed here once launched
+    server_fd: int  # the child's end of the attach socketpair (-1 when not attached)
+    client: Any  # our end of the attach socketpair (attach_socketpair), or None
+    attach: bool
+    intermediate: int = 0  # the first fork, which exits at once: reaped on launch/discard
+    used: bool = False
+
+    def launch(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+        """Hand over the start context; the monitor's report then arrives on status_r."""
+        message = json.dumps({"argv": argv, "log": str(log_path), "env": env}).encode()
+        self.used = True
+        try:
+            write_all(self.control, message)
+        except OSError:
+            pass  # it died: start() reads EOF on the status pipe and reports that
+        finally:
+            self._close_child_ends()
+
+    def discard(self) -> None:
+        """Not launched (or already launched): let the waiting process go and close our ends."""
+        if self.used:
+            return
+        self.used = True
+        self._close_child_ends()
+        os.close(self.status_r)
+        if self.client is not None:
+            self.client.close()
+
+    def _close_child_ends(self) -> None:
+        if self.intermediate:
+            try:
+                os.waitpid(self.intermediate, 0)
+            except ChildProcessError:
+                pass
+            self.intermediate = 0
+        for fd in (self.control, self.status_w, self.server_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.control = self.status_w = self.server_fd = -1
+
+
+def prepare_monitor(
+    attach: bool, reconcile_config: EngineConfig | None = None, network: str = "none"
+) -> PreparedMonitor | None:
+    """Fork the monitor ahead of `start` (see PreparedMonitor); None where forking is unsafe.
+
+    With `reconcile_config`, the forked monitor runs `reconcile` while it waits (before it can
+    start anything), so the caller need not: `run` leaves it to the monitor, off its own path.
+    `network` (the --network value) says whether to load the network module too (~9 ms).
+    """
+    if not _may_fork():
+        return None
+    control_r, control_w = os.pipe2(os.O_CLOEXEC)
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    client = server = None
+    if attach:
+        client, server = attach_socketpair()
+    server_fd = server.detach() if server is not None else -1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1}, reconcile_config,
+                                network_kind(network) == "bridge")
+    os.close(control_r)
+    # The intermediate child exits at once (the monitor is never our child); it is reaped later,
+    # so the CLI goes on with its own work now.
+    return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach, intermediate=pid)
+
+
+def _prepared_monitor_child(
+    control_r: int, keep: set[int], reconcile_config: EngineConfig | None, bridge: bool
+) -> None:
+    """In the forked child: become a session leader's orphan, warm up, wait for the context, run."""
+    code = 1
+    try:
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        wanted = {0, 1, 2, *keep}
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in wanted:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        # Looked up before the slow prime below starts: reading /proc/self/cgroup waits for the
+        # cgroup_mutex that the prime holds through its grace period.
+        prime_target = prime.prime_target()
+        if os.fork():
+            # The intermediate process, which nobody waits for until the CLI launches the monitor:
+            # it takes the first, slow cgroup migration (a grace period, see prime.prime_cgroup_migration)
+            # so that neither the CLI nor the monitor has to. No descriptor of the CLI's is open
+            # here any more, so the monitor still sees EOF on the control pipe if the CLI gives up.
+            prime.prime_cgroup_migration(prime_target)
+            os._exit(0)
+        os.chdir("/")
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
+            signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
+        # What stage 1 needs before it can start anything, first: the CLI may send the context
+        # within ~10 ms (less than these imports take on a busy host).
+        with best_effort():
+            import engine.image.imageconfig  # noqa: F401
+            import engine.network.hostsfiles  # noqa: F401
+            import engine.sandbox.cgroups  # noqa: F401
+            import engine.sandbox.process  # noqa: F401
+            import engine.sandbox.rootfs  # noqa: F401
+            import engine.sandbox.security  # noqa: F401
+
+            if bridge:
+                import engine.network.endpoints  # noqa: F401
+        reconcile_failure = ""
+        if reconcile_config is not None:
+            try:
+                reconcile(reconcile_config)
+            except Exception:  # noqa: BLE001 - written to monitor.log below (stderr is /dev/null yet)
+                import traceback
+
+                reconcile_failure = traceback.format_exc()
+        # The container-independent part of the cgroup and of the spawn is done ahead, in steps,
+        # while no context has come (what is not done by then, the start does itself).
+        ahead: list[Callable[[], None]] = []
+        with best_effort():
+            from engine.sandbox import cgroups, process
+
+            ahead = [cgroups.block_devices, *process.prepare_ahead_steps()]
+        message = _read_control(control_r, prime_target, ahead)
+        os.close(control_r)
+        if message is None:  # the CLI did not launch us: nothing to do
+            code = 0
+            return
+        prime.primed_ahead = True
+        log_fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        if reconcile_failure:
+            print(f"reconcile failed: {reconcile_failure}", file=sys.stderr)
+        env = message["env"]  # the CLI's (we were forked from it) with a few changes: just those
+        for key in [k for k in os.environ if k not in env]:
+            del os.environ[key]
+        for key, value in env.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+        code = monitor_main(message["argv"])
+    except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
+        import traceback
+
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)

@@ -1,0 +1,349 @@
+"""Containers and exec through the one façade: typed calls over engine.container.
+
+Each call reconciles first (containers whose monitor died are marked exited, as every CLI verb does)
+and then delegates to the verb's one implementation (runtime, waiting, logs, execs, stats). What is
+here is only what more than one front end needs and the engine's modules do not say: the list
+query (Docker's filters), sizes, the log query, and stats in Docker's JSON shape.
+
+Invariant: nothing here forks. Calls that must fork (exec, export) go through a fresh interpreter
+(engine.container.execs), so the multi-threaded service and the TUI may call every function here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from engine.config import EngineConfig
+from engine.container import runtime, state
+from engine.container.runtime import RunOptions, StartResult
+from engine.container.state import ContainerRecord
+from engine.errors import InvalidArgument, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.container.logs import LogEntry
+
+LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+@dataclass(frozen=True)
+class ContainerQuery:
+    """`docker ps`: every container or only running ones, newest first, at most `limit`."""
+
+    all: bool = False
+    limit: int = -1
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """`docker logs`: which streams, since/until (Unix seconds), the last `tail` entries."""
+
+    stdout: bool = True
+    stderr: bool = True
+    since: float | None = None
+    until: float | None = None
+    tail: int | None = None
+    follow: bool = False
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Docker's SizeRw (what the container wrote) and SizeRootFs (that plus its image)."""
+
+    rw: int
+    root_fs: int
+
+
+# ------------------------------------------------------------------------------------------ lifecycle
+
+
+def reconcile(config: EngineConfig) -> None:
+    runtime.reconcile(config)
+
+
+def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
+    """A new container from an image already in the store (Docker's create never pulls)."""
+    from engine.image.store import ImageStore
+
+    runtime.reconcile(config)
+    try:
+        image = ImageStore(config).resolve(opts.image_id or opts.image)
+    except NotFound:
+        raise NotFound(f"No such image: {opts.image}") from None
+    opts.image_id = image.id
+    return runtime.create(config, opts)
+
+
+def start(
+    config: EngineConfig, ref: str, attach: bool = False, interactive: bool = False,
+    winsize: tuple[int, int] | None = None,
+) -> StartResult:
+    runtime.reconcile(config)
+    return runtime.start(config, ref, attach=attach, interactive=interactive, winsize=winsize)
+
+
+def find(config: EngineConfig, ref: str) -> ContainerRecord:
+    return state.find_container(config, ref)
+
+
+def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | None = None) -> ContainerRecord:
+    runtime.reconcile(config)
+    return runtime.stop(config, ref, timeout, sig)
+
+
+def kill(config: EngineConfig, ref: str, sig: str = "SIGKILL") -> ContainerRecord:
+    runtime.reconcile(config)
+    return runtime.kill(config, ref, sig or "SIGKILL")
+
+
+def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
+    runtime.reconcile(config)
+    return runtime.restart(config, ref, timeout)
+
+
+def pause(config: EngineConfig, ref: str) -> ContainerRecord:
+    return runtime.pause(config, ref)
+
+
+def unpause(config: EngineConfig, ref: str) -> ContainerRecord:
+    return runtime.unpause(config, ref)
+
+
+def rename(config: EngineConfig, ref: str, new_name: str) -> None:
+    runtime.rename(config, ref, new_name)
+
+
+def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
+    runtime.reconcile(config)
+    return runtime.remove(config, ref, force=force, volumes=volumes)
+
+
+def prune(config: EngineConfig) -> list[str]:
+    runtime.reconcile(config)
+    return runtime.prune(config)
+
+
+def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    return runtime.top(config, ref, ps_args)
+
+
+def inspect(config: EngineConfig, ref: str, size: bool = False) -> dict[str, Any]:
+    runtime.reconcile(config)
+    record = state.find_container(config, ref)
+    data = runtime.inspect(config, record)
+    if size:
+        sizes = container_sizes(config, record)
+        data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
+    return data
+
+
+def wait(config: EngineConfig, ref: str, condition: str = "not-running") -> Any:
+    """A `waiting.Waiter` (poll it); made now, so `next-exit` counts only exits from now on."""
+    from engine.container.waiting import Waiter
+
+    runtime.reconcile(config)
+    return Waiter(config, ref, condition)
+
+
+# ------------------------------------------------------------------------------------------ listing
+
+
+def parse_filters(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Docker's filters JSON ({"key": ["v", ...]} or the older {"key": {"v": true}}), checked."""
+    filters: dict[str, tuple[str, ...]] = {}
+    for key, values in raw.items():
+        if key not in LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if isinstance(values, dict):
+            values = [v for v, on in values.items() if on]
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InvalidArgument(f"invalid filter '{key}': expected a list of strings")
+        if key == "status":
+            for v in values:
+                if v not in STATUSES:
+                    raise InvalidArgument(f"invalid filter 'status={v}'")
+        filters[key] = tuple(values)
+    return filters
+
+
+def list_containers(config: EngineConfig, query: ContainerQuery) -> list[ContainerRecord]:
+    """Newest first, as `docker ps`."""
+    runtime.reconcile(config)
+    records = sorted(state.list_containers(config), key=lambda r: r.created, reverse=True)
+    before = _created_of(config, query.filters.get("before"))
+    since = _created_of(config, query.filters.get("since"))
+    shown = []
+    for r in records:
+        if not query.all and not r.running and "status" not in query.filters and "exited" not in query.filters:
+            continue
+        if before is not None and r.created >= before:
+            continue
+        if since is not None and r.created <= since:
+            continue
+        if not _matches(r, query.filters):
+            continue
+        shown.append(r)
+    if query.limit > 0:
+        shown = shown[: query.limit]
+    return shown
+
+
+def _created_of(config: EngineConfig, refs: tuple[str, ...] | None) -> str | None:
+    if not refs:
+        return None
+    return state.find_container(config, refs[0]).created
+
+
+def _matches(record: ContainerRecord, filters: dict[str, tuple[str, ...]]) -> bool:
+    tests: dict[str, Callable[[str], bool]] = {
+        "id": lambda v: record.id.startswith(v),
+        "name": lambda v: re.search(v.lstrip("/"), record.name) is not None,
+        "status": lambda v: record.status == v,
+        "exited": lambda v: record.status == "exited" and str(record.exit_code) == v,
+        "ancestor": lambda v: v in (record.image, record.image_id) or record.image_id.startswith("sha256:" + v),
+        "network": lambda v: v == record.host_config.get("NetworkMode"),
+        "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in record.mounts),
+    }
+    for key, values in filters.items():
+        if key in ("before", "since"):
+            continue
+        if key == "label":
+            labels = record.config.get("Labels") or {}
+            ok = all(k in labels and (not sep or labels[k] == v) for k, sep, v in (x.partition("=") for x in values))
+        else:
+            ok = any(tests[key](v) for v in values)
+        if not ok:
+            return False
+    return True
+
+
+def container_sizes(config: EngineConfig, record: ContainerRecord, image_sizes: dict[str, int] | None = None) -> Sizes:
+    """What the container wrote, and that plus its image (`image_sizes` caches across a list)."""
+    from engine.image.store import ImageStore
+
+    store = ImageStore(config)
+    cache = image_sizes if image_sizes is not None else {}
+    if record.image_id not in cache:
+        try:
+            cache[record.image_id] = store.resolve(record.image_id).size
+        except NotFound:
+            cache[record.image_id] = 0
+    written = store.rw_layer_size(record.id)
+    return Sizes(written, written + cache[record.image_id])
+
+
+# ------------------------------------------------------------------------------------------ logs
+
+
+def log_entries(config: EngineConfig, ref: str, query: LogQuery) -> tuple[ContainerRecord, list[LogEntry], int]:
+    """The container, its log entries so far (filtered by the query) and the offset to follow from."""
+    from engine.container import logs
+
+    record = state.find_container(config, ref)
+    entries, offset = logs.read_entries(str(record.log_path(config)), query.tail, query.since)
+    return record, [e for e in entries if _wanted(e, query)], offset
+
+
+def follow_logs(
+    config: EngineConfig, record: ContainerRecord, offset: int, query: LogQuery, cancelled: Callable[[], bool]
+) -> Iterator[LogEntry]:
+    """Entries written after `offset` until the container stops (or `cancelled()` turns true:
+    the follower then drains what is written and returns within one poll)."""
+    from engine.container import logs
+
+    def still_running() -> bool:
+        if cancelled():
+            return False
+        try:
+            return state.load(config, record.id).running
+        except NotFound:
+            return False
+
+    for entry in logs.follow_entries(str(record.log_path(config)), offset, still_running):
+        if cancelled():
+            return
+        if query.until is not None and _seconds(entry) > query.until:
+            return
+        if _wanted(entry, query):
+            yield entry
+
+
+def _seconds(entry: LogEntry) -> float:
+    return state.parse_rfc3339(entry.time)
+
+
+def _wanted(entry: LogEntry, query: LogQuery) -> bool:
+    if not (query.stdout if entry.stream == "stdout" else query.stderr):
+        return False
+    return query.until is None or _seconds(entry) <= query.until
+
+
+# ------------------------------------------------------------------------------------------ stats
+
+
+def system_cpu_ns() -> int:
+    """The host's CPU time in nanoseconds, from /proc/stat (Docker's system_cpu_usage)."""
+    import os
+
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:8]
+    return sum(int(x) for x in fields) * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
+
+
+def docker_stats(stats: Any, previous: dict[str, Any] | None, record: ContainerRecord) -> dict[str, Any]:
+    """One `GET /containers/{id}/stats` object from a sampler's ContainerStats (docker stats and
+    docker-py compute CPU % from cpu_stats - precpu_stats, memory from usage - inactive_file)."""
+    import os
+
+    now = time.time()
+    cpu = {
+        "cpu_usage": {"total_usage": stats.cpu.usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": stats.cpu.usage_ns},
+        "system_cpu_usage": system_cpu_ns(),
+        "online_cpus": stats.cpu.online_cpus,
+        "throttling_data": {"periods": stats.cpu.nr_periods, "throttled_periods": stats.cpu.nr_throttled,
+                            "throttled_time": stats.cpu.throttled_ns},
+    }
+    mem = stats.memory
+    memory: dict[str, Any] = {
+        "usage": mem.raw_usage,
+        "limit": mem.limit,
+        "stats": {"inactive_file": mem.inactive_file, "total_inactive_file": mem.inactive_file},
+    }
+    if mem.peak is not None:
+        memory["max_usage"] = mem.peak
+    networks = {}
+    if stats.network is not None:
+        n = stats.network
+        networks["eth0"] = {"rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets, "rx_errors": 0, "rx_dropped": 0,
+                            "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets, "tx_errors": 0, "tx_dropped": 0}
+    blkio = {"io_service_bytes_recursive": [
+        {"major": 0, "minor": 0, "op": "read", "value": stats.block_io.read_bytes},
+        {"major": 0, "minor": 0, "op": "write", "value": stats.block_io.write_bytes},
+    ]}
+    empty_cpu = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                 "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+    return {
+        "read": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z",
+        "preread": previous["read"] if previous else "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": stats.pids_stats.current} | (
+            {"limit": stats.pids_stats.limit} if stats.pids_stats.limit else {}),
+        "blkio_stats": blkio,
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu,
+        "precpu_stats": previous["cpu_stats"] if previous else empty_cpu,
+        "memory_stats": memory,
+        "name": "/" + record.name,
+        "id": record.id,
+        "networks": networks,
+        "os_cpus": os.cpu_count(),
+    }

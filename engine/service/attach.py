@@ -1,0 +1,159 @@
+"""Attaching API clients to a container's monitor (before or after start).
+
+The monitor speaks its own frames (engine.container.monitor: kind | length | payload) over either
+the socketpair `runtime.start(attach=True)` hands back, or <container dir>/attach.sock once the
+container runs. This module relays those frames to a hijacked HTTP connection in Docker's framing.
+
+Attach before start (the docker CLI's foreground `run`: create, attach, wait, start): the attach
+request registers a `PendingAttach` and waits; the `start` request takes it and starts the container
+attached, handing the monitor's end to the waiting request. Invariants: one monitor channel per
+relay; a client that goes away closes only its channel (the container, its log and other clients go
+on); the relay ends when the monitor reports the exit or closes the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from engine.config import EngineConfig
+from engine.container import monitor
+from engine.container.state import ContainerRecord
+from engine.errors import Conflict
+from engine.service.streams import STDERR, STDOUT, Hijacked
+
+
+@dataclass(frozen=True)
+class AttachStreams:
+    """What the client asked for (Docker's stdin/stdout/stderr query flags)."""
+
+    stdin: bool
+    stdout: bool
+    stderr: bool
+
+
+@dataclass
+class PendingAttach:
+    streams: AttachStreams
+    channel: asyncio.Future[socket.socket] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Sessions:
+    """Pending attaches by container ID, and the live channels (for resize)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[PendingAttach]] = {}
+        self.live: dict[str, list[asyncio.StreamWriter]] = {}
+
+    def wait_for_start(self, container_id: str, streams: AttachStreams) -> PendingAttach:
+        pending = PendingAttach(streams)
+        self.pending.setdefault(container_id, []).append(pending)
+        return pending
+
+    def take_pending(self, container_id: str) -> PendingAttach | None:
+        """The first attach still waiting for this container's start (the monitor has one channel)."""
+        waiting = [p for p in self.pending.pop(container_id, []) if not p.channel.done()]
+        for extra in waiting[1:]:
+            extra.channel.cancel()
+        return waiting[0] if waiting else None
+
+    def forget(self, container_id: str, pending: PendingAttach) -> None:
+        entries = self.pending.get(container_id, [])
+        if pending in entries:
+            entries.remove(pending)
+
+    async def resize(self, container_id: str, rows: int, cols: int) -> bool:
+        """Send a window size to the monitor through the attached channel (False: none attached)."""
+        sent = False
+        for writer in self.live.get(container_id, []):
+            with contextlib.suppress(ConnectionError, OSError):
+                writer.write(monitor.frame(monitor.FRAME_RESIZE, struct.pack(">HH", rows, cols)))
+                sent = True
+        return sent
+
+
+async def connect_running(config: EngineConfig, record: ContainerRecord) -> socket.socket:
+    """A channel to a running container's monitor (its attach.sock), greeted as attached."""
+    from engine.container.runtime import ATTACH_SOCKET
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        # Through /proc/self/fd/<dir>: a long engine root would not fit a socket address (108 bytes).
+        dfd = os.open(record.dir(config), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            await loop.sock_connect(sock, f"/proc/self/fd/{dfd}/{ATTACH_SOCKET}")
+        finally:
+            os.close(dfd)
+        greeting = await asyncio.wait_for(loop.sock_recv(sock, 5), 5)
+    except (TimeoutError, OSError):
+        sock.close()
+        raise Conflict(f"cannot attach to container {record.id[:12]}: its monitor takes no client now") from None
+    if not greeting or greeting[0] != monitor.FRAME_ATTACHED:
+        sock.close()
+        raise Conflict(f"cannot attach to container {record.id[:12]}: another client is attached")
+    return sock
+
+
+async def relay(
+    sessions: Sessions, container_id: str, channel: socket.socket, client: Hijacked, streams: AttachStreams
+) -> int | None:
+    """Relay between the monitor's channel and the client until the exit (its code) or either side
+    goes away (None)."""
+    channel.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=channel)
+    sessions.live.setdefault(container_id, []).append(writer)
+    pump = asyncio.create_task(_client_to_monitor(client, writer, streams.stdin))
+    code = None
+    try:
+        frames = monitor.FrameReader()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            for kind, payload in frames.feed(data):
+                if kind == monitor.FRAME_EXIT:
+                    code = struct.unpack(">i", payload)[0]
+                elif kind == monitor.FRAME_STDOUT and streams.stdout:
+                    if not await client.send(STDOUT, payload):
+                        return None
+                elif kind == monitor.FRAME_STDERR and streams.stderr:
+                    if not await client.send(STDERR, payload):
+                        return None
+            if code is not None:
+                break
+    finally:
+        pump.cancel()
+        live = sessions.live.get(container_id, [])
+        if writer in live:
+            live.remove(writer)
+        if not live:
+            sessions.live.pop(container_id, None)
+        writer.close()
+        client.close()
+    return code
+
+
+async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, stdin: bool) -> None:
+    """The client's bytes as stdin frames (dropped when it did not ask for stdin); its EOF as
+    stdin's EOF. A client that goes away ends here; the container reads EOF on its stdin."""
+    while True:
+        data = await client.input.get()
+        if not stdin:
+            if not data:
+                return
+            continue
+        try:
+            if not data:
+                writer.write(monitor.frame(monitor.FRAME_STDIN_EOF))
+                await writer.drain()
+                return
+            writer.write(monitor.frame(monitor.FRAME_STDIN, data))
+            await writer.drain()
+        except (ConnectionError, OSError):
+            return

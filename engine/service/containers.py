@@ -1,0 +1,461 @@
+"""Engine API endpoints: containers (see docs/api.md).
+
+Each handler translates Docker's request into one engine.api.containers call (run on a thread: the
+engine's calls block) and the result into Docker's JSON. Long streams (logs with follow, stats,
+attach, wait) are awaited on the event loop or on their own thread, never on the shared pool's
+short-call threads for longer than one poll, so they never hold up other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from engine.api import containers as api
+from engine.container.state import ContainerRecord, parse_rfc3339
+from engine.errors import Conflict, InvalidArgument
+from engine.service.attach import AttachStreams, Sessions, connect_running, relay
+from engine.service.context import SESSIONS, engine_config, json_body, query_bool, query_filters, query_int
+from engine.service.create_body import run_options
+from engine.service.streams import STDERR, STDOUT, frame, hijack
+
+routes = web.RouteTableDef()
+
+NO_CONTENT = 204
+
+
+def _sessions(request: web.Request) -> Sessions:
+    return request.app[SESSIONS]  # type: ignore[return-value]
+
+
+async def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.to_thread(func, *args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ create, list, inspect
+
+
+@routes.post("/containers/create")
+async def create(request: web.Request) -> web.Response:
+    config = engine_config(request)
+    body = await json_body(request)
+    if body is None:
+        raise InvalidArgument("config cannot be empty in order to create a container")
+    opts = run_options(body, request.query.get("name"), request.query.get("platform"))
+    record = await _call(api.create, config, opts)
+    return web.json_response({"Id": record.id, "Warnings": []}, status=201)
+
+
+@routes.get("/containers/json")
+async def list_containers(request: web.Request) -> web.Response:
+    config = engine_config(request)
+    query = api.ContainerQuery(
+        all=query_bool(request, "all"),
+        limit=query_int(request, "limit", -1) or -1,
+        filters=api.parse_filters(query_filters(request)),
+    )
+    with_size = query_bool(request, "size")
+
+    def listing() -> list[dict[str, Any]]:
+        records = api.list_containers(config, query)
+        image_sizes: dict[str, int] = {}
+        rows = []
+        for r in records:
+            row = list_entry(r)
+            if with_size:
+                sizes = api.container_sizes(config, r, image_sizes)
+                row["SizeRw"], row["SizeRootFs"] = sizes.rw, sizes.root_fs
+            rows.append(row)
+        return rows
+
+    return web.json_response(await _call(listing))
+
+
+def list_entry(r: ContainerRecord) -> dict[str, Any]:
+    """One row of `GET /containers/json`."""
+    from engine.cli.container_cmds import status_text
+
+    ports = []
+    for port, bindings in (r.network.get("Ports") or {}).items():
+        number, _, proto = port.partition("/")
+        for b in bindings or [{}]:
+            entry: dict[str, Any] = {"PrivatePort": int(number), "Type": proto or "tcp"}
+            if b.get("HostPort"):
+                entry |= {"IP": b.get("HostIp") or "0.0.0.0", "PublicPort": int(b["HostPort"])}
+            ports.append(entry)
+    return {
+        "Id": r.id,
+        "Names": ["/" + r.name],
+        "Image": r.image,
+        "ImageID": r.image_id,
+        "Command": " ".join([r.path, *r.args]),
+        "Created": int(parse_rfc3339(r.created)),
+        "Ports": ports,
+        "Labels": r.config.get("Labels") or {},
+        "State": r.status,
+        "Status": status_text(r),
+        "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode", "bridge")},
+        "NetworkSettings": {"Networks": r.network.get("Networks") or {}},
+        "Mounts": [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
+                   for m in r.mounts],
+    }
+
+
+@routes.get("/containers/{id}/json")
+async def inspect(request: web.Request) -> web.Response:
+    data = await _call(api.inspect, engine_config(request), request.match_info["id"], query_bool(request, "size"))
+    return web.json_response(data)
+
+
+@routes.get("/containers/{id}/top")
+async def top(request: web.Request) -> web.Response:
+    args = request.query.get("ps_args", "").split() or None
+    titles, processes = await _call(api.top, engine_config(request), request.match_info["id"], args)
+    return web.json_response({"Titles": titles, "Processes": processes})
+
+
+# ------------------------------------------------------------------------------------------ lifecycle
+
+
+@routes.post("/containers/{id}/start")
+async def start(request: web.Request) -> web.Response:
+    config = engine_config(request)
+    ref = request.match_info["id"]
+    if request.query.get("checkpoint"):
+        raise InvalidArgument("checkpoints are not supported by dockui")
+    record = await _call(api.find, config, ref)
+    if record.running:
+        return web.Response(status=304)
+    sessions = _sessions(request)
+    pending = sessions.take_pending(record.id)
+    if pending is None:
+        await _call(api.start, config, record.id, interactive=bool(record.config.get("OpenStdin")))
+        return web.Response(status=NO_CONTENT)
+    winsize = _console_size(record)
+    try:
+        result = await _call(api.start, config, record.id, True, bool(record.config.get("OpenStdin")), winsize)
+    except BaseException as exc:
+        if not pending.channel.done():
+            pending.channel.set_exception(exc if isinstance(exc, Exception) else Conflict("start cancelled"))
+        raise
+    import socket
+
+    channel = socket.socket(fileno=result.attach.detach())
+    if pending.channel.done():  # the attaching client went away meanwhile: the container runs on
+        channel.close()
+    else:
+        pending.channel.set_result(channel)
+    return web.Response(status=NO_CONTENT)
+
+
+def _console_size(record: ContainerRecord) -> tuple[int, int] | None:
+    size = record.host_config.get("ConsoleSize")
+    if record.config.get("Tty") and isinstance(size, list) and len(size) == 2 and all(size):
+        return int(size[0]), int(size[1])
+    return None
+
+
+@routes.post("/containers/{id}/stop")
+async def stop(request: web.Request) -> web.Response:
+    config = engine_config(request)
+    timeout = query_int(request, "t")
+    record = await _call(api.find, config, request.match_info["id"])
+    if not record.running:
+        return web.Response(status=304)
+    await _call(api.stop, config, record.id, timeout, request.query.get("signal") or None)
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.post("/containers/{id}/restart")
+async def restart(request: web.Request) -> web.Response:
+    await _call(api.restart, engine_config(request), request.match_info["id"], query_int(request, "t"))
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.post("/containers/{id}/kill")
+async def kill(request: web.Request) -> web.Response:
+    await _call(api.kill, engine_config(request), request.match_info["id"], request.query.get("signal") or "SIGKILL")
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.post("/containers/{id}/pause")
+async def pause(request: web.Request) -> web.Response:
+    await _call(api.pause, engine_config(request), request.match_info["id"])
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.post("/containers/{id}/unpause")
+async def unpause(request: web.Request) -> web.Response:
+    await _call(api.unpause, engine_config(request), request.match_info["id"])
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.post("/containers/{id}/rename")
+async def rename(request: web.Request) -> web.Response:
+    name = request.query.get("name")
+    if not name:
+        raise InvalidArgument("rename: the new name is required (?name=)")
+    await _call(api.rename, engine_config(request), request.match_info["id"], name)
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.delete("/containers/{id}")
+async def remove(request: web.Request) -> web.Response:
+    if query_bool(request, "link"):
+        raise InvalidArgument("removing links (?link=1) is not supported by dockui")
+    await _call(api.remove, engine_config(request), request.match_info["id"],
+                query_bool(request, "force"), query_bool(request, "v"))
+    return web.Response(status=NO_CONTENT)
+
+
+@routes.post("/containers/prune")
+async def prune(request: web.Request) -> web.Response:
+    if query_filters(request):
+        raise InvalidArgument("container prune filters are not supported by dockui")
+    removed = await _call(api.prune, engine_config(request))
+    return web.json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
+
+
+@routes.post("/containers/{id}/resize")
+async def resize(request: web.Request) -> web.Response:
+    rows, cols = query_int(request, "h", 0) or 0, query_int(request, "w", 0) or 0
+    record = await _call(api.find, engine_config(request), request.match_info["id"])
+    if not record.running:
+        raise Conflict(f"Container {record.id} is not running")
+    await _sessions(request).resize(record.id, rows, cols)
+    return web.Response(status=200)
+
+
+# ------------------------------------------------------------------------------------------ wait
+
+
+@routes.post("/containers/{id}/wait")
+async def wait(request: web.Request) -> web.StreamResponse:
+    """Docker answers 200 at once and sends the body when the condition holds (so a client sees
+    the headers before it starts the container)."""
+    from engine.container.waiting import POLL_SECONDS
+
+    waiter = await _call(api.wait, engine_config(request), request.match_info["id"], request.query.get("condition", ""))
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    while True:
+        result = await _call(waiter.poll)
+        if result is not None:
+            break
+        if request.transport is None or request.transport.is_closing():
+            return response
+        await asyncio.sleep(POLL_SECONDS)
+    body: dict[str, Any] = {"StatusCode": result.status_code}
+    if result.error:
+        body["Error"] = {"Message": result.error}
+    await response.write(json.dumps(body).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+# ------------------------------------------------------------------------------------------ logs
+
+
+@routes.get("/containers/{id}/logs")
+async def logs(request: web.Request) -> web.StreamResponse:
+    config = engine_config(request)
+    query = _log_query(request)
+    if not (query.stdout or query.stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    timestamps = query_bool(request, "timestamps")
+    record, entries, offset = await _call(api.log_entries, config, request.match_info["id"], query)
+    framed = not record.config.get("Tty")
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "application/vnd.docker.multiplexed-stream" if framed else "application/vnd.docker.raw-stream"})
+    await response.prepare(request)
+
+    async def emit(entry: Any) -> bool:
+        data = entry.data if not timestamps else entry.time.encode() + b" " + entry.data
+        stream = STDERR if entry.stream == "stderr" else STDOUT
+        try:
+            await response.write(frame(stream, data) if framed else data)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    for entry in entries:
+        if not await emit(entry):
+            return response
+    if query.follow:
+        await _follow(request, config, record, offset, query, emit)
+    await response.write_eof()
+    return response
+
+
+def _log_query(request: web.Request) -> api.LogQuery:
+    from engine.container.logs import parse_since
+
+    tail = request.query.get("tail", "all")
+    if tail in ("all", "", "-1"):
+        tail_n = None
+    else:
+        try:
+            tail_n = int(tail)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for tail: {tail!r}") from None
+    since = parse_since(request.query.get("since")) or None
+    until = parse_since(request.query.get("until")) or None
+    return api.LogQuery(stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"),
+                        since=since, until=until, tail=tail_n, follow=query_bool(request, "follow"))
+
+
+async def _follow(request: web.Request, config: Any, record: ContainerRecord, offset: int, query: api.LogQuery,
+                  emit: Any) -> None:
+    """Follow on a thread of its own (the engine's follower polls and sleeps), handing entries to
+    the loop; the client's disconnect cancels the follower within one poll."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
+    cancelled = threading.Event()
+    done = object()
+
+    def put(item: Any) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+    def follower() -> None:
+        try:
+            for entry in api.follow_logs(config, record, offset, query, cancelled.is_set):
+                put(entry)
+        except Exception:  # noqa: BLE001 - a removed container ends the stream
+            pass
+        finally:
+            if not loop.is_closed():
+                with __import__("contextlib").suppress(RuntimeError):
+                    put(done)
+
+    threading.Thread(target=follower, name="logs-follow", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), 1.0)
+            except TimeoutError:
+                if request.transport is None or request.transport.is_closing():
+                    return
+                continue
+            if item is done or not await emit(item):
+                return
+    finally:
+        cancelled.set()
+        while not queue.empty():
+            queue.get_nowait()
+
+
+# ------------------------------------------------------------------------------------------ attach
+
+
+@routes.post("/containers/{id}/attach")
+async def attach(request: web.Request) -> web.StreamResponse:
+    config = engine_config(request)
+    record = await _call(api.find, config, request.match_info["id"])
+    streams = AttachStreams(query_bool(request, "stdin"), query_bool(request, "stdout"), query_bool(request, "stderr"))
+    framed = not record.config.get("Tty")
+    sessions = _sessions(request)
+    if query_bool(request, "logs"):
+        _, entries, _ = await _call(api.log_entries, config, record.id, api.LogQuery(stdout=streams.stdout, stderr=streams.stderr))
+    else:
+        entries = []
+    if not query_bool(request, "stream"):
+        response, client = await hijack(request, framed)
+        for entry in entries:
+            await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data)
+        client.close()
+        return response
+    if record.running:
+        channel = await connect_running(config, record)
+        response, client = await hijack(request, framed)
+        for entry in entries:
+            await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data)
+        await relay(sessions, record.id, channel, client, streams)
+        return response
+    if record.status != "created" and not query_bool(request, "logs"):
+        raise Conflict(f"You cannot attach to a stopped container {record.id}, start it first")
+    pending = sessions.wait_for_start(record.id, streams)
+    response, client = await hijack(request, framed)
+    for entry in entries:
+        await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data)
+    gone = asyncio.create_task(_client_gone(client))
+    try:
+        await asyncio.wait([pending.channel, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not pending.channel.done() or pending.channel.cancelled() or pending.channel.exception() is not None:
+        pending.channel.cancel()
+        sessions.forget(record.id, pending)
+        client.close()
+        return response
+    await relay(sessions, record.id, pending.channel.result(), client, streams)
+    return response
+
+
+async def _client_gone(client: Any) -> None:
+    while not client.gone:
+        await asyncio.sleep(0.2)
+
+
+# ------------------------------------------------------------------------------------------ stats
+
+
+@routes.get("/containers/{id}/stats")
+async def stats(request: web.Request) -> web.StreamResponse:
+    from engine.stats.sampler import Sampler, state_targets
+
+    config = engine_config(request)
+    record = await _call(api.find, config, request.match_info["id"])
+    stream = query_bool(request, "stream", True)
+    one_shot = query_bool(request, "one-shot")
+    if not record.running:
+        body = _empty_stats(record)
+        if not stream:
+            return web.json_response(body)
+    every = state_targets(config)
+    sampler = Sampler(config, lambda: [t for t in every() if t.id == record.id], host=False)
+    try:
+        previous = None
+        if not one_shot:
+            previous = await _sample(sampler, record, None)
+            if not stream:
+                await asyncio.sleep(1.0)
+        current = await _sample(sampler, record, previous)
+        if not stream:
+            return web.json_response(current)
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        while current is not None:
+            try:
+                await response.write(json.dumps(current).encode() + b"\n")
+            except (ConnectionError, RuntimeError):
+                return response
+            await asyncio.sleep(1.0)
+            if request.transport is None or request.transport.is_closing():
+                return response
+            current = await _sample(sampler, record, current)
+        await response.write_eof()
+        return response
+    finally:
+        sampler.close()
+
+
+async def _sample(sampler: Any, record: ContainerRecord, previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    def take() -> dict[str, Any] | None:
+        snapshot = sampler.sample()
+        stats = snapshot.get(record.id)
+        return api.docker_stats(stats, previous, record) if stats is not None else None
+
+    return await _call(take)
+
+
+def _empty_stats(record: ContainerRecord) -> dict[str, Any]:
+    zero = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+    return {"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z", "pids_stats": {}, "blkio_stats": {},
+            "num_procs": 0, "storage_stats": {}, "cpu_stats": zero, "precpu_stats": zero, "memory_stats": {},
+            "name": "/" + record.name, "id": record.id}

@@ -1,0 +1,283 @@
+"""Docker's container create body (Config, HostConfig, NetworkingConfig) -> the engine's RunOptions.
+
+Every field dockui supports is mapped; a field it does not support is accepted only at its default
+(null, "", 0, false, [], {} or Docker's named default) and otherwise refused with a 400 that names
+it, so nothing a client asked for is silently dropped. Invariant: translation only; it creates
+nothing (runtime.create does, after this succeeded), and a value of the wrong JSON type is a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.container.runtime import RunOptions
+from engine.errors import InvalidArgument
+
+# Fields the docker CLI and docker-py send that concern the client only, or that dockui's behaviour
+# already matches at any value.
+IGNORED_CONFIG = {"AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "OnBuild", "ArgsEscaped", "Shell",
+                  "Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "Hostname", "Tty", "OpenStdin",
+                  "StopSignal", "StopTimeout", "Volumes", "ExposedPorts", "NetworkDisabled", "HostConfig",
+                  "NetworkingConfig", "Domainname", "Healthcheck", "MacAddress"}
+NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
+    "IpcMode": ("", "private", "shareable"),
+    "PidMode": ("", "private"),
+    "UTSMode": ("",),
+    "UsernsMode": ("", "host"),
+    "CgroupnsMode": ("", "private", "host"),
+    "Isolation": ("", "default"),
+    "Runtime": ("", "runc", "dockui"),
+    "MemorySwappiness": (None, -1),
+    "ConsoleSize": (None, [0, 0]),
+    "OomScoreAdj": (None, 0),
+    "ContainerIDFile": (None, ""),  # the client writes it
+}
+HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBindings", "PublishAllPorts", "RestartPolicy",
+               "AutoRemove", "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "Dns", "DnsOptions", "DnsSearch",
+               "ExtraHosts", "Links", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+               "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile"}
+
+
+def _default(value: Any) -> bool:
+    return value in (None, "", 0, False, [], {})
+
+
+def _str(section: str, body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{section}.{key}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _int(section: str, body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{section}.{key}: expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _bool(section: str, body: dict[str, Any], key: str) -> bool:
+    value = body.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{section}.{key}: expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _strs(section: str, body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{section}.{key}: expected a list of strings")
+    return list(value)
+
+
+def _dict(section: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{section}.{key}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _refuse_unsupported(section: str, body: dict[str, Any], supported: set[str]) -> None:
+    for key, value in body.items():
+        if key in supported:
+            continue
+        if key in NAMED_DEFAULTS and value in NAMED_DEFAULTS[key]:
+            continue
+        if _default(value):
+            continue
+        raise InvalidArgument(f"{section}.{key} is not supported by dockui (got {value!r})")
+
+
+def run_options(body: Any, name: str | None, platform: str | None) -> RunOptions:
+    """The RunOptions for a create request, or InvalidArgument naming the first field refused."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("the create body must be a JSON object")
+    host = _dict("", body, "HostConfig")
+    net = _dict("", body, "NetworkingConfig")
+    _refuse_unsupported("Config", body, IGNORED_CONFIG)
+    _refuse_unsupported("HostConfig", host, HOST_MAPPED)
+    image = _str("Config", body, "Image")
+    if not image:
+        raise InvalidArgument("Config.Image is required")
+    _check_config_defaults(body)
+    opts = RunOptions(image=image, name=name or None, platform=platform or None)
+    _apply_config(opts, body)
+    _apply_host(opts, host, body)
+    _apply_networking(opts, net)
+    return opts
+
+
+def _check_config_defaults(body: dict[str, Any]) -> None:
+    if _str("Config", body, "Domainname"):
+        raise InvalidArgument("Config.Domainname is not supported by dockui")
+    if _str("Config", body, "MacAddress"):
+        raise InvalidArgument("Config.MacAddress is not supported by dockui")
+    health = _dict("Config", body, "Healthcheck")
+    if health and _strs("Config.Healthcheck", health, "Test") not in ([], ["NONE"]):
+        raise InvalidArgument("Config.Healthcheck is not supported by dockui (health checks are not run)")
+
+
+def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
+    command = _strs("Config", body, "Cmd")
+    entrypoint = body.get("Entrypoint")
+    if entrypoint is not None:
+        parts = _strs("Config", body, "Entrypoint")
+        if parts:
+            opts.entrypoint = parts[0]
+            command = parts[1:] + command
+        else:
+            opts.entrypoint = ""  # Docker's `--entrypoint ""`: the image's entrypoint reset
+    opts.command = command
+    opts.env = _strs("Config", body, "Env")
+    opts.workdir = _str("Config", body, "WorkingDir") or None
+    opts.user = _str("Config", body, "User") or None
+    labels = _dict("Config", body, "Labels")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidArgument("Config.Labels: expected string values")
+    opts.labels = dict(labels)
+    opts.hostname = _str("Config", body, "Hostname") or None
+    opts.tty = _bool("Config", body, "Tty")
+    opts.interactive = _bool("Config", body, "OpenStdin")
+    opts.stop_signal = _str("Config", body, "StopSignal") or None
+    opts.stop_timeout = _int("Config", body, "StopTimeout")
+    opts.volumes = list(_dict("Config", body, "Volumes"))  # anonymous volumes (`-v /path`)
+    if _bool("Config", body, "NetworkDisabled"):
+        opts.network = "none"
+
+
+def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) -> None:
+    section = "HostConfig"
+    opts.volumes = _strs(section, host, "Binds") + [v for v in opts.volumes if v not in _bind_targets(host)]
+    opts.mount_flags = [_mount_spec(m) for m in host.get("Mounts") or []]
+    tmpfs = _dict(section, host, "Tmpfs")
+    opts.tmpfs = [f"{dest}:{options}" if options else dest for dest, options in tmpfs.items()]
+    log = _dict(section, host, "LogConfig")
+    opts.log_driver = _str("HostConfig.LogConfig", log, "Type") or "json-file"
+    opts.log_opts = [f"{k}={v}" for k, v in _dict("HostConfig.LogConfig", log, "Config").items()]
+    mode = _str(section, host, "NetworkMode") or "bridge"
+    if opts.network != "none":
+        opts.network = "bridge" if mode == "default" else mode
+    opts.publish = _publish_specs(_dict(section, host, "PortBindings"))
+    _check_exposed(body, host)
+    opts.publish_all = _bool(section, host, "PublishAllPorts")
+    policy = _dict(section, host, "RestartPolicy")
+    name = _str("HostConfig.RestartPolicy", policy, "Name") or "no"
+    retries = _int("HostConfig.RestartPolicy", policy, "MaximumRetryCount") or 0
+    opts.restart = f"{name}:{retries}" if name == "on-failure" and retries else name
+    opts.auto_remove = _bool(section, host, "AutoRemove")
+    opts.cap_add = _strs(section, host, "CapAdd")
+    opts.cap_drop = _strs(section, host, "CapDrop")
+    opts.privileged = _bool(section, host, "Privileged")
+    opts.read_only = _bool(section, host, "ReadonlyRootfs")
+    opts.dns = _strs(section, host, "Dns")
+    opts.dns_options = _strs(section, host, "DnsOptions")
+    opts.dns_search = _strs(section, host, "DnsSearch")
+    opts.add_hosts = _strs(section, host, "ExtraHosts")
+    opts.links = _strs(section, host, "Links")
+    opts.memory = _int(section, host, "Memory") or None
+    swap = _int(section, host, "MemorySwap")
+    opts.memory_swap = swap if swap else None
+    nano = _int(section, host, "NanoCpus") or 0
+    quota, period = _int(section, host, "CpuQuota") or 0, _int(section, host, "CpuPeriod") or 100_000
+    if nano and quota:
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    opts.cpus = nano / 1e9 if nano else (quota / period if quota > 0 else None)
+    opts.cpu_shares = _int(section, host, "CpuShares") or None
+    opts.cpuset_cpus = _str(section, host, "CpusetCpus") or None
+    pids = _int(section, host, "PidsLimit")
+    opts.pids_limit = pids if pids and pids > 0 else None
+    opts.blkio_weight = _int(section, host, "BlkioWeight") or None
+    opts.shm_size = _int(section, host, "ShmSize") or None
+
+
+def _bind_targets(host: dict[str, Any]) -> set[str]:
+    return {b.split(":")[1] for b in host.get("Binds") or [] if isinstance(b, str) and b.count(":") >= 1}
+
+
+def _check_exposed(body: dict[str, Any], host: dict[str, Any]) -> None:
+    """`--expose` alone (a port in ExposedPorts that nothing publishes) is not supported; the docker
+    CLI also lists published ports there, which are."""
+    exposed = _dict("Config", body, "ExposedPorts")
+    published = set(_dict("HostConfig", host, "PortBindings"))
+    for port in exposed:
+        key = port if "/" in port else port + "/tcp"
+        if key not in published and port not in published and not host.get("PublishAllPorts"):
+            raise InvalidArgument(f"Config.ExposedPorts ({port}) without a binding is not supported by dockui")
+
+
+def _publish_specs(bindings: dict[str, Any]) -> list[str]:
+    specs = []
+    for port, hosts in bindings.items():
+        if not isinstance(port, str):
+            raise InvalidArgument("HostConfig.PortBindings: expected port keys like 80/tcp")
+        number, _, proto = port.partition("/")
+        target = number if proto in ("", "tcp") else f"{number}/{proto}"
+        for binding in hosts or [{}]:
+            if not isinstance(binding, dict):
+                raise InvalidArgument(f"HostConfig.PortBindings[{port}]: expected objects")
+            host_ip = binding.get("HostIp") or ""
+            host_port = binding.get("HostPort") or ""
+            if host_ip:
+                specs.append(f"{host_ip}:{host_port}:{target}")
+            elif host_port:
+                specs.append(f"{host_port}:{target}")
+            else:
+                specs.append(target)
+    return specs
+
+
+def _mount_spec(mount: Any) -> str:
+    """A Mounts entry as the `--mount` spec the engine parses."""
+    if not isinstance(mount, dict):
+        raise InvalidArgument("HostConfig.Mounts: expected objects")
+    kind = mount.get("Type") or "volume"
+    target = mount.get("Target")
+    if not isinstance(target, str) or not target:
+        raise InvalidArgument("HostConfig.Mounts: Target is required")
+    parts = [f"type={kind}", f"target={target}"]
+    if mount.get("Source"):
+        parts.append(f"source={mount['Source']}")
+    if mount.get("ReadOnly"):
+        parts.append("readonly")
+    tmpfs = mount.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        parts.append(f"tmpfs-size={tmpfs['SizeBytes']}")
+    if tmpfs.get("Mode"):
+        parts.append(f"tmpfs-mode={tmpfs['Mode']:o}")
+    for key in ("BindOptions", "VolumeOptions"):
+        options = mount.get(key) or {}
+        if any(not _default(v) for k, v in options.items() if k not in ("Propagation",)):
+            raise InvalidArgument(f"HostConfig.Mounts.{key} is not supported by dockui")
+    return ",".join(parts)
+
+
+def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> None:
+    endpoints = _dict("NetworkingConfig", net, "EndpointsConfig")
+    for network, endpoint in endpoints.items():
+        if not isinstance(endpoint, dict):
+            raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}]: expected an object")
+        if network not in (opts.network, "default") and not (network == "bridge" and opts.network == "bridge"):
+            raise InvalidArgument(f"NetworkingConfig: only the network of HostConfig.NetworkMode can be configured "
+                                  f"at create (got {network}); use POST /networks/{{id}}/connect")
+        ipam = endpoint.get("IPAMConfig") or {}
+        if ipam.get("IPv4Address"):
+            opts.ip = ipam["IPv4Address"]
+        for key, value in endpoint.items():
+            if key in ("IPAMConfig", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+                       "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
+                       "Links", "DNSNames"):
+                continue
+            if not _default(value):
+                raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}].{key} is not supported by dockui")

@@ -1,0 +1,97 @@
+"""Hijacked connections and Docker's stream framing, for attach, exec start and logs.
+
+Docker's stdio streams: without a tty each chunk is framed as `stream (1 byte: 0 stdin, 1 stdout,
+2 stderr) | 0 0 0 | length (4 bytes, big endian) | payload`; with a tty the bytes go raw.
+
+A hijacked connection (attach, exec start) answers `101 Switching Protocols` when the client asked
+for `Upgrade: tcp` (the docker CLI, docker-py) and `200` with a raw stream otherwise (older
+clients); from then on the socket carries raw bytes both ways. Invariants: the client's half-close
+(stdin at EOF) ends only its input, never our output; its disconnect ends only its own stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from aiohttp import web
+
+STDIN, STDOUT, STDERR = 0, 1, 2
+MAX_BUFFERED = 1 << 20  # bytes queued to a slow client before we wait for it
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+class _InputReader:
+    """Takes the place of aiohttp's HTTP parser on a hijacked connection: raw bytes to a queue
+    (b"" once, at the client's EOF or disconnect)."""
+
+    def __init__(self, queue: asyncio.Queue[bytes]) -> None:
+        self.queue = queue
+        self.ended = False
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if data and not self.ended:
+            self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.queue.put_nowait(b"")
+
+
+class Hijacked:
+    """The raw connection after the HTTP answer: `input` yields the client's bytes (b"" at EOF)."""
+
+    def __init__(self, request: web.Request, framed: bool) -> None:
+        self.request = request
+        self.framed = framed
+        self.input: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport = request.transport
+        self.closed = asyncio.Event()
+
+    async def send(self, stream: int, data: bytes) -> bool:
+        """Write one chunk (framed without a tty); False once the client is gone."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(frame(stream, data) if self.framed else data)
+        while transport.get_write_buffer_size() > MAX_BUFFERED and not transport.is_closing():
+            await asyncio.sleep(0.01)
+        return not transport.is_closing()
+
+    @property
+    def gone(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+async def hijack(request: web.Request, framed: bool) -> tuple[web.StreamResponse, Hijacked]:
+    """Answer the request (101 or 200) and take over its connection for raw bytes."""
+    upgrade = request.headers.get("Upgrade", "").lower() == "tcp" and "upgrade" in request.headers.get("Connection", "").lower()
+    content_type = "application/vnd.docker.multiplexed-stream" if framed else "application/vnd.docker.raw-stream"
+    if upgrade:
+        response = web.StreamResponse(status=101, headers={"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"})
+    else:
+        response = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+        # A raw stream, not chunks: the 200 form carries the same bytes as the upgraded one.
+        response._length_check = False  # noqa: SLF001 - aiohttp has no public switch for this
+    response.force_close()
+    await response.prepare(request)
+    session = Hijacked(request, framed)
+    reader = _InputReader(session.input)
+    protocol = request.protocol
+    protocol.set_parser(reader)  # type: ignore[arg-type]
+
+    def eof_received() -> bool:
+        reader.feed_eof()
+        return True  # keep the transport open: the client only closed its side (stdin at EOF)
+
+    protocol.eof_received = eof_received  # type: ignore[method-assign]
+    return response, session

@@ -249,15 +249,13 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 
 @routes.post("/images/load")
 async def load(request: web.Request) -> web.StreamResponse:
+    """Docker's `quiet` hides progress only (dockui's load has none): the loaded names are always said."""
     config = engine_config(request)
-    quiet = query_bool(request, "quiet")
     spool = await spool_body(request, config)
 
     def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
         with spool:
             loaded = api.load(config, spool)
-        if quiet:
-            return ()
         lines = []
         for item in loaded:
             for name in item.tags or (None,):

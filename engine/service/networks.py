@@ -1,7 +1,161 @@
-"""Engine API endpoints: networks (see docs/api.md)."""
+"""Engine API endpoints: networks (see docs/api.md).
+
+Docker's network bodies and queries become `engine.api.networks` calls. Invariant: a body is
+checked whole (types, driver, IPAM, refused options named) before anything is created, so a bad
+request gets its 400 and leaves no bridge, address or record behind.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from aiohttp import web
 
+from engine.api import networks as api
+from engine.errors import InvalidArgument
+from engine.service.context import engine_config, json_body, query_bool
+from engine.service.filters import filter_pairs
+
 routes = web.RouteTableDef()
+
+_CREATE_FIELDS = {"Name", "CheckDuplicate", "Driver", "Internal", "Attachable", "Ingress", "IPAM", "EnableIPv6",
+                  "Options", "Labels", "Scope", "ConfigOnly", "ConfigFrom"}
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"{what}: the body must be a JSON object")
+    return body
+
+
+def _typed(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = body.get(key)
+    if value is not None and not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise InvalidArgument(f"{what}: {key} must be {names.replace('str', 'a string').replace('dict', 'an object')}")
+    return value
+
+
+def _labels(value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidArgument(f"{what}: Labels must be an object of strings")
+    return dict(value)
+
+
+def create_spec(body: Any) -> api.CreateNetwork:
+    """Docker's NetworkCreateRequest -> CreateNetwork; what dockui cannot do is refused by name."""
+    what = "network create"
+    body = _object(body, what)
+    unknown = sorted(set(body) - _CREATE_FIELDS)
+    if unknown:
+        raise InvalidArgument(f"{what}: unknown field {unknown[0]}")
+    name = _typed(body, "Name", str, what)
+    if not name:
+        raise InvalidArgument(f"{what}: Name is required")
+    driver = _typed(body, "Driver", str, what) or "bridge"
+    if driver != "bridge":
+        raise InvalidArgument(f"{what}: driver {driver!r} is not supported (bridge only)")
+    for flag in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly"):
+        if _typed(body, flag, bool, what):
+            raise InvalidArgument(f"{what}: {flag} is not supported")
+    if _typed(body, "Options", dict, what):
+        raise InvalidArgument(f"{what}: driver Options are not supported")
+    internal = bool(_typed(body, "Internal", bool, what))
+    _typed(body, "CheckDuplicate", bool, what)  # dockui always refuses a duplicate name (409)
+    subnet = gateway = None
+    ipam = _typed(body, "IPAM", dict, what) or {}
+    if (ipam.get("Driver") or "default") != "default":
+        raise InvalidArgument(f"{what}: IPAM driver {ipam['Driver']!r} is not supported (default only)")
+    if ipam.get("Options"):
+        raise InvalidArgument(f"{what}: IPAM Options are not supported")
+    configs = ipam.get("Config") or []
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise InvalidArgument(f"{what}: IPAM.Config must be a list of objects")
+    if len(configs) > 1:
+        raise InvalidArgument(f"{what}: one IPAM config only (dockui networks are IPv4 with one subnet)")
+    if configs:
+        config = configs[0]
+        extra = sorted(k for k, v in config.items() if k not in ("Subnet", "Gateway") and v)
+        if extra:
+            raise InvalidArgument(f"{what}: IPAM.Config.{extra[0]} is not supported")
+        subnet = _typed(config, "Subnet", str, what) or None
+        gateway = _typed(config, "Gateway", str, what) or None
+        if gateway and not subnet:
+            raise InvalidArgument(f"{what}: a Gateway needs a Subnet")
+    return api.CreateNetwork(name, subnet, gateway, internal, _labels(body.get("Labels"), what))
+
+
+@routes.get("/networks")
+async def list_networks(request: web.Request) -> web.Response:
+    network_filter = api.NetworkFilter.parse(filter_pairs(request))
+    docs = await asyncio.to_thread(api.list_networks, engine_config(request), network_filter)
+    return web.json_response(docs)
+
+
+@routes.post("/networks/create")
+async def create(request: web.Request) -> web.Response:
+    spec = create_spec(await json_body(request))
+    net = await asyncio.to_thread(api.create, engine_config(request), spec)
+    return web.json_response({"Id": net.id, "Warning": ""}, status=201)
+
+
+@routes.post("/networks/prune")
+async def prune(request: web.Request) -> web.Response:
+    if filter_pairs(request):
+        raise InvalidArgument("network prune: filters are not supported")
+    removed = await asyncio.to_thread(api.prune, engine_config(request))
+    return web.json_response({"NetworksDeleted": removed or None})
+
+
+@routes.get("/networks/{name}")
+async def inspect(request: web.Request) -> web.Response:
+    doc = await asyncio.to_thread(api.inspect, engine_config(request), request.match_info["name"])
+    return web.json_response(doc)
+
+
+@routes.delete("/networks/{name}")
+async def remove(request: web.Request) -> web.Response:
+    await asyncio.to_thread(api.remove, engine_config(request), request.match_info["name"])
+    return web.Response(status=204)
+
+
+def connection(network: str, body: Any) -> api.Connection:
+    """Docker's NetworkConnectRequest: Container, EndpointConfig{IPAMConfig{IPv4Address}}."""
+    what = "network connect"
+    body = _object(body, what)
+    container = _typed(body, "Container", str, what)
+    if not container:
+        raise InvalidArgument(f"{what}: Container is required")
+    endpoint = _typed(body, "EndpointConfig", dict, what) or {}
+    if endpoint.get("Aliases"):
+        raise InvalidArgument(f"{what}: EndpointConfig.Aliases are not supported (containers find each other by name)")
+    for key in ("Links", "MacAddress", "DriverOpts"):
+        if endpoint.get(key):
+            raise InvalidArgument(f"{what}: EndpointConfig.{key} is not supported")
+    ipam = _typed(endpoint, "IPAMConfig", dict, what) or {}
+    if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
+        raise InvalidArgument(f"{what}: IPv6 and link-local addresses are not supported")
+    address = _typed(ipam, "IPv4Address", str, what) or None
+    return api.Connection(network, container, address)
+
+
+@routes.post("/networks/{name}/connect")
+async def connect(request: web.Request) -> web.Response:
+    spec = connection(request.match_info["name"], await json_body(request))
+    await asyncio.to_thread(api.connect, engine_config(request), spec)
+    return web.Response(status=200)
+
+
+@routes.post("/networks/{name}/disconnect")
+async def disconnect(request: web.Request) -> web.Response:
+    what = "network disconnect"
+    body = _object(await json_body(request), what)
+    container = _typed(body, "Container", str, what)
+    if not container:
+        raise InvalidArgument(f"{what}: Container is required")
+    force = bool(_typed(body, "Force", bool, what)) or query_bool(request, "force")
+    await asyncio.to_thread(api.disconnect, engine_config(request), request.match_info["name"], container, force)
+    return web.Response(status=200)

@@ -1,7 +1,84 @@
-"""Engine API endpoints: volumes (see docs/api.md)."""
+"""Engine API endpoints: volumes (see docs/api.md).
+
+Docker's volume bodies and queries become `engine.api.volumes` calls. Invariant: a body is checked
+whole before anything is created (the `local` driver without options only; names as Docker's).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from aiohttp import web
 
+from engine.api import volumes as api
+from engine.errors import InvalidArgument
+from engine.service.context import engine_config, json_body, query_bool
+from engine.service.filters import filter_pairs
+
 routes = web.RouteTableDef()
+
+_CREATE_FIELDS = {"Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec"}
+
+
+def create_spec(body: Any) -> api.CreateVolume:
+    what = "volume create"
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"{what}: the body must be a JSON object")
+    unknown = sorted(set(body) - _CREATE_FIELDS)
+    if unknown:
+        raise InvalidArgument(f"{what}: unknown field {unknown[0]}")
+    name = body.get("Name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidArgument(f"{what}: Name must be a string")
+    driver = body.get("Driver") or "local"
+    if driver != "local":
+        raise InvalidArgument(f"{what}: driver {driver!r} is not supported (local only)")
+    if body.get("DriverOpts"):
+        raise InvalidArgument(f"{what}: DriverOpts are not supported")
+    if body.get("ClusterVolumeSpec"):
+        raise InvalidArgument(f"{what}: cluster volumes are not supported")
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidArgument(f"{what}: Labels must be an object of strings")
+    return api.CreateVolume(name or None, dict(labels))
+
+
+@routes.get("/volumes")
+async def list_volumes(request: web.Request) -> web.Response:
+    volume_filter = api.VolumeFilter.parse(filter_pairs(request))
+    found = await asyncio.to_thread(api.list_volumes, engine_config(request), volume_filter)
+    return web.json_response({"Volumes": [v.inspect() for v in found], "Warnings": []})
+
+
+@routes.post("/volumes/create")
+async def create(request: web.Request) -> web.Response:
+    spec = create_spec(await json_body(request))
+    volume = await asyncio.to_thread(api.create, engine_config(request), spec)
+    return web.json_response(volume.inspect(), status=201)
+
+
+@routes.post("/volumes/prune")
+async def prune(request: web.Request) -> web.Response:
+    all_volumes = False
+    for key, value in filter_pairs(request):
+        if key != "all":
+            raise InvalidArgument(f"invalid filter '{key}' for volume prune (all= only)")
+        all_volumes = value.lower() in ("true", "1")
+    removed, freed = await asyncio.to_thread(api.prune, engine_config(request), all_volumes)
+    return web.json_response({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})
+
+
+@routes.get("/volumes/{name}")
+async def inspect(request: web.Request) -> web.Response:
+    doc = await asyncio.to_thread(api.inspect, engine_config(request), request.match_info["name"])
+    return web.json_response(doc)
+
+
+@routes.delete("/volumes/{name}")
+async def remove(request: web.Request) -> web.Response:
+    force = query_bool(request, "force")
+    await asyncio.to_thread(api.remove, engine_config(request), request.match_info["name"], force)
+    return web.Response(status=204)

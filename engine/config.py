@@ -12,6 +12,7 @@ parent).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -79,6 +80,26 @@ class EngineConfig:
     @property
     def tmp_dir(self) -> Path:
         return self.root / "tmp"
+
+    def ensure_root(self) -> None:
+        """Create the state root 0710, as Docker keeps /var/lib/docker: other users may not list
+        containers, images or logs (a container's files hold its environment and output). A root
+        an older dockui made 0755 is tightened; a directory that is not a dockui root is left alone.
+        """
+        root = self.root
+        try:
+            if not root.exists():
+                root.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    root.mkdir(mode=0o710)
+                    os.chmod(root, 0o710)  # whatever the umask
+                return
+            if (root / "containers").is_dir() or (root / "image").is_dir():
+                st = root.stat()
+                if st.st_uid == 0 and st.st_mode & 0o067 != 0o010:
+                    os.chmod(root, 0o710)
+        except OSError:
+            return  # the verb meets the same problem and reports it in its own words
 
     def default_log_opts(self) -> dict[str, str]:
         """The json-file options a container gets when its `--log-opt`s set no max-size."""

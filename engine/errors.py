@@ -52,3 +52,28 @@ class InvalidConfig(DockuiError):
 class CorruptState(DockuiError):
     """A state file (a container record, the image index) cannot be read: the message names the
     file and how to recover."""
+
+
+class DiskFull(DockuiError):
+    """The filesystem under the state root (or the destination) has no space left."""
+
+
+def from_os_error(exc: OSError, what: str, root: object = None) -> DockuiError:
+    """An OSError the engine did not expect, as the one line a user sees (the CLI's last resort).
+
+    Permission problems say that the verb needs the rights (as Docker's "permission denied while
+    trying to connect"); a full disk says where and what frees space; anything else keeps the
+    system's words and the file they concern.
+    """
+    import errno
+
+    where = f" on {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return NeedsRoot(f"{what}: permission denied{where}: the state root is root's (run it with sudo)")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        under = f" under {root}" if root else ""
+        return DiskFull(f"{what}: no space left on device{where}: free space{under} "
+                        "(dockui rm, rmi, image prune) and try again")
+    if exc.errno == errno.EROFS:
+        return DockuiError(f"{what}: read-only file system{where}")
+    return DockuiError(f"{what}: {exc.strerror or exc}{where}")

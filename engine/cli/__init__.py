@@ -128,6 +128,8 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     config = EngineConfig.load(root=args.root, log_level=args.log_level, bridge_ip=args.bip)
     config.insecure_registries = [*config.insecure_registries, *args.insecure_registry]
+    if os.geteuid() == 0:
+        config.ensure_root()
     return config
 
 
@@ -146,12 +148,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     diagnostics.configure(args.log_level)
     handler: Handler = args.handler
+    config: EngineConfig | None = None
     try:
-        return handler(args, config_from_args(args))
+        config = config_from_args(args)
+        return handler(args, config)
     except DockuiError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return report(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # permission, full disk, ...: what the verb could not do, in one line
+        from engine.errors import from_os_error
+
+        return report(from_os_error(exc, _verb_name(args), config.root if config else None))
+    except Exception as exc:  # a bug: one line, and the traceback with --log-level debug
+        if args.log_level == "debug":
+            raise
+        return report(DockuiError(f"{_verb_name(args)}: internal error: {type(exc).__name__}: {exc} "
+                                  "(--log-level debug shows where)"))
+
+
+def report(exc: DockuiError) -> int:
+    """Print an engine error as the CLI's one line; its exit status."""
+    message = " ".join(str(exc).split("\n")) or type(exc).__name__
+    print(f"Error: {message}", file=sys.stderr)
+    return exc.exit_code
+
+
+def _verb_name(args: argparse.Namespace) -> str:
+    """`network inspect`, `image prune`, `ps`: the verb as typed, for error lines."""
+    words = [args.verb]
+    for name, value in sorted(vars(args).items()):
+        if name.endswith("_verb") and isinstance(value, str) and value != args.verb:
+            words.append(value)
+    return " ".join(words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -101,6 +102,10 @@ def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
         raise InvalidArgument("--interval must be positive")
     from engine.stats.sampler import Sampler, state_targets
 
+    try:  # the sampler only logs what it cannot read; a user without the rights gets one line
+        os.listdir(config.containers_dir)
+    except FileNotFoundError:
+        pass
     selection = _selection(args, config)
     source = state_targets(config)
     wanted_ids = None

@@ -29,7 +29,6 @@ VERB_MODULES = (
     "engine.cli.network_cmds",
     "engine.cli.stats_cmds",
     "engine.cli.system_cmds",
-    "engine.cli.system_cmds",
 )
 
 Handler = Callable[[argparse.Namespace, EngineConfig], int]

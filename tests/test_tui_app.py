@@ -306,3 +306,16 @@ async def test_command_palette_offers_every_action_the_state_allows(tmp_path: Pa
         _select(app, "worker")  # paused
         titles = {command.title for command in app.get_system_commands(app.screen)}
         assert "Unpause worker" in titles and "Shell in worker" not in titles
+
+
+def test_every_status_text_fits_the_status_column() -> None:
+    from tui.backend import state_text
+    from tui.widgets.containers_table import FIXED_WIDTHS
+
+    ages = [0, 0.5, 1, 59, 60, 61, 89, 3599, 3600, 5400, 86399, 86400 * 2 - 1, 86400 * 400, 86400 * 36500]
+    for status in ("created", "running", "paused", "restarting", "exited", "dead", "removing"):
+        for code in (None, 0, 1, 137, 255):
+            for age in ages:
+                for oom in (False, True):
+                    text = state_text(status, code, 1e9 - age, 1e9 - age, 1e9, oom)
+                    assert len(text) <= FIXED_WIDTHS["status"], text

@@ -349,3 +349,95 @@ def test_e_falls_back_to_busybox_sh_in_a_real_terminal(engine: Engine, tmp_path:
         assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+# ---- sorting, selection, footer
+
+
+@run_async
+async def test_sort_uses_values_over_shown_columns_with_name_ties(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.out("run", "-d", "--network", "none", "--name", "tui-old", "busybox", *STOPPABLE)
+    time.sleep(1.6)
+    engine.out("run", "-d", "--network", "none", "--name", "tui-young", "busybox", *STOPPABLE)
+    for name in ("tui-c2", "tui-c1"):
+        engine.out("create", "--network", "none", "--name", name, "busybox", "true")
+    # the app's clock runs 9 s ahead: tui-old is "Up 10 s", tui-young "Up 9 s" (as text, 10 < 9)
+    import tui.backend
+
+    monkeypatch.setattr(tui.backend.time, "time", lambda real=time.time: real() + 9)
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(100, 30)) as pilot:  # narrow: no ID, IP, PORTS or MEM % column
+        assert await until(pilot, lambda: len(_table(app).visible_rows) == 4)
+        table = _table(app)
+        seen = []
+        for _ in range(6):
+            await pilot.press("S")
+            await pilot.pause(0.05)
+            seen.append(table.sort_column)
+            titles = [str(column.label) for column in table.ordered_columns]
+            assert any(title.endswith(("▲", "▼")) for title in titles), (table.sort_column, titles)
+        assert seen == ["image", "status", "cpu", "mem", "name", "image"]  # only columns on screen
+        table.set_sort("status")
+        await pilot.pause(0.7)  # refreshes: the order holds
+        assert [c.name for c in table.visible_rows] == ["tui-young", "tui-old", "tui-c1", "tui-c2"]
+        table.set_sort("cpu", reverse=True)
+        await pilot.pause(0.1)
+        names = [c.name for c in table.visible_rows]
+        assert names[2:] == ["tui-c1", "tui-c2"]  # no figures: last, in name order even when reversed
+
+
+@run_async
+async def test_4_on_a_fresh_app_opens_the_highlighted_row(engine: Engine) -> None:
+    for name in ("tui-b", "tui-a"):
+        engine.out("create", "--network", "none", "--name", name, "busybox", "true")
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("4")  # before the first refresh has drawn the table
+        assert await until(pilot, lambda: "tui-a" in str(app.screen.query_one("#detail-title").render()))
+        await pilot.press("1")
+        assert await until(pilot, lambda: _table(app).selected is not None)
+        assert _table(app).selected.name == "tui-a"
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: len(_table(app).visible_rows) == 2 and _table(app).cursor_row == 0)
+        await pilot.press("4")
+        assert await until(pilot, lambda: "tui-a" in str(app.screen.query_one("#detail-title").render()))
+
+
+@run_async
+async def test_footer_offers_every_key_of_a_running_container_at_80_columns(engine: Engine) -> None:
+    from textual.widgets import Footer
+
+    engine.out("run", "-d", "--network", "none", "--name", "tui-foot", "busybox", *STOPPABLE)
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-foot") and _table(app).selected.status == "running")
+        await pilot.pause(0.3)
+        footer = app.screen.query_one(Footer)
+        keys = {key.key_display: key for key in footer.query("FooterKey")}
+        for key in ("K", "P", "e", "i", "S", "x", "l", "d"):
+            assert key in keys, (key, sorted(keys))
+            assert keys[key].region.right <= 80, (key, keys[key].region)
+        nav = str(app.screen.query_one("#nav").render())
+        assert all(hint in nav for hint in ("p Pull", "n Run", "? Help", "q Quit"))
+
+
+@run_async
+async def test_status_is_never_cut(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert engine.cli("run", "--network", "none", "--name", "tui-done", "busybox", "sh", "-c", "exit 137").returncode == 137
+    engine.out("run", "-d", "--network", "none", "--name", "tui-frozen", "busybox", *STOPPABLE)
+    engine.out("pause", "tui-frozen")
+    import tui.backend
+
+    # a minute and a bit later, when Docker's words are longest ("Exited (137) About a minute ago")
+    monkeypatch.setattr(tui.backend.time, "time", lambda real=time.time: real() + 70)
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(pilot, lambda: len(_table(app).visible_rows) == 2)
+        await pilot.pause(0.3)
+        table = _table(app)
+        width = table.columns["status"].width  # type: ignore[index]
+        for name, expected in (("tui-done", "Exited (137) 1 min ago"), ("tui-frozen", "Up 1 min (Paused)")):
+            text = _cell(app, name, "status")
+            assert text == expected and len(text) <= width, (text, width)
+        engine.out("unpause", "tui-frozen")

@@ -211,8 +211,6 @@ class DockuiApp(App[None]):
     # ---- navigation
 
     def action_show(self, name: str) -> None:
-        if name == "detail" and self.selected_id is None:
-            self.notify("select a container first (1, then arrows)", timeout=2)
         if self.current_mode != name:
             self.switch_mode(name)
 

@@ -103,7 +103,13 @@ class DetailScreen(DataScreen):
     def refresh_job(self) -> Job | None:
         cid = self.container_id
         if cid is None:
-            return None
+            # `4` before the home screen had drawn (or chosen) a row: the row it highlights first
+            def first(backend: Backend) -> dict[str, Any]:
+                views = backend.snapshot().containers
+                chosen = min(views, key=lambda c: (c.name, c.id)) if views else None
+                return {"id": chosen.id if chosen else None, "views": views, "auto": True}
+
+            return first
         tab = self.active_tab
         cursor = self._log_cursor
         need_inspect = tab in ("inspect", "env", "mounts") and self._inspect_for != cid
@@ -128,6 +134,14 @@ class DetailScreen(DataScreen):
         return job
 
     def apply_data(self, data: Any) -> None:
+        if data.get("auto"):
+            if self.container_id is None and data["id"] is not None:
+                self.container_id = self.dockui.selected_id = data["id"]
+                self.dockui.refresh_now()  # now the tab's own data
+            elif data["id"] is None:
+                self.query_one("#detail-title", Static).update("no containers yet: n runs one")
+            super().apply_data(data)
+            return
         if data["id"] != self.container_id:
             return
         views = self.dockui.observe(data["views"])

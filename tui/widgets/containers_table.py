@@ -24,19 +24,34 @@ STATUS_COLOURS = {"running": "success", "paused": "warning", "restarting": "warn
                   "exited": "foreground", "dead": "error"}
 
 NARROW = 120
-# key, title, sort key, table width from which the column is shown
+# STATUS sorts by state first (live before stopped), then by age: the youngest start or exit first
+STATUS_RANK = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4, "dead": 5}
+
+
+def _status_key(c: ContainerView) -> tuple[int, float]:
+    when = c.started_at if c.is_live else c.finished_at
+    return STATUS_RANK.get(c.status, 6), -(when or 0.0)
+
+
+def _figure(value: float | None, digits: int = 1) -> tuple[bool, float]:
+    """A live figure as shown (one decimal: rows do not swap over noise below it); none sorts lowest."""
+    return (value is not None, round(value, digits) if value is not None else 0.0)
+
+
+# key, title, sort key (the underlying value, not the text), table width from which the column is shown.
+# Equal keys keep name order, in both directions.
 COLUMNS: tuple[tuple[str, str, Callable[[ContainerView], Any], int], ...] = (
     ("name", "  NAME", lambda c: c.name, 0),
     ("image", "IMAGE", lambda c: c.image, 0),
     ("id", "ID", lambda c: c.id, NARROW),
-    ("status", "STATUS", lambda c: (c.status, c.state_text), 0),
+    ("status", "STATUS", _status_key, 0),
     ("ip", "IP", lambda c: tuple(int(x) for x in c.ip.split(".")) if c.ip else (), NARROW),
     ("ports", "PORTS", lambda c: c.ports, NARROW),
-    ("cpu", "CPU %", lambda c: c.cpu_percent or -1.0, 0),
-    ("cpu_spark", "CPU trend", lambda c: c.cpu_percent or -1.0, NARROW),
-    ("mem", "MEM", lambda c: c.mem_usage or -1, 0),
-    ("mem_pct", "MEM %", lambda c: c.mem_percent or -1.0, 175),
-    ("mem_spark", "MEM trend", lambda c: c.mem_usage or -1, NARROW),
+    ("cpu", "CPU %", lambda c: _figure(c.cpu_percent), 0),
+    ("cpu_spark", "CPU trend", lambda c: _figure(c.cpu_percent), NARROW),
+    ("mem", "MEM", lambda c: _figure(c.mem_usage, -5), 0),  # 100 kB steps
+    ("mem_pct", "MEM %", lambda c: _figure(c.mem_percent), 175),
+    ("mem_spark", "MEM trend", lambda c: _figure(c.mem_usage, -5), NARROW),
 )
 # Columns whose text changes every second get fixed widths: re-measuring a column is O(rows).
 FIXED_WIDTHS = {"status": 26, "cpu": 7, "cpu_spark": 9, "mem": 9, "mem_pct": 6, "mem_spark": 9}
@@ -175,8 +190,11 @@ class ContainersTable(DataTable):
         self._render_rows()
 
     def cycle_sort(self) -> str:
-        index = (SORTABLE.index(self.sort_column) + 1) % len(SORTABLE) if self.sort_column in SORTABLE else 0
-        self.set_sort(SORTABLE[index])
+        """The next sortable column among those shown (a hidden column would sort without a header
+        saying so)."""
+        cycle = [key for key in SORTABLE if key in self._shown] or ["name"]
+        index = (cycle.index(self.sort_column) + 1) % len(cycle) if self.sort_column in cycle else 0
+        self.set_sort(cycle[index])
         return self.sort_column
 
     def set_filter(self, text: str) -> None:
@@ -199,6 +217,8 @@ class ContainersTable(DataTable):
         if shown != self._shown or self._narrow is None:
             self._shown = shown
             self._narrow = self.size.width < NARROW
+            if self.sort_column not in shown:
+                self.sort_column, self.sort_reverse = "name", False
             self.clear(columns=True)
             for key, title, _, _ in self._columns():
                 title_text = title
@@ -224,8 +244,8 @@ class ContainersTable(DataTable):
         if self._narrow is None:
             return  # not sized yet: on_resize will build the columns and call back
         key_fn = next(fn for key, _, fn, _ in COLUMNS if key == self.sort_column)
-        visible = sorted((c for c in self.views if self._matches(c)), key=lambda c: (key_fn(c), c.name),
-                         reverse=self.sort_reverse)
+        visible = sorted((c for c in self.views if self._matches(c)), key=lambda c: (c.name, c.id))
+        visible.sort(key=key_fn, reverse=self.sort_reverse)  # stable, also reversed: ties stay in name order
         selected = self.selected.id if self.selected else None
         self.visible_rows = visible
         order = [c.id for c in visible]

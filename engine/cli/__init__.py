@@ -59,8 +59,12 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        """Docker's form: the problem and a hint in two lines, not the whole usage; a missing
+        argument (as Docker's "requires at least 1 argument") also gets the usage line."""
+        print(f"{self.prog}: error: {message}\nSee '{self.prog} --help'.", file=sys.stderr)
+        if message.startswith("the following arguments are required"):
+            print(file=sys.stderr)
+            self.print_usage(sys.stderr)
         sys.exit(125)
 
 
@@ -141,7 +145,9 @@ def require_root(what: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(find_verb(argv))
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # named by the verb's own parser (`dockui network create`), as Docker does
+        _verb_parser(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0
@@ -166,6 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return report(DockuiError(f"{_verb_name(args)}: internal error: {type(exc).__name__}: {exc} "
                                   "(--log-level debug shows where)"))
+
+
+def _verb_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost parser `args` went through: `network` then its `create`, for its name."""
+    words = [args.verb] + [v for k, v in sorted(vars(args).items()) if k.endswith("_verb") and isinstance(v, str)]
+    current = parser
+    for word in words:
+        actions = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not actions or word not in actions[0].choices:
+            break
+        current = actions[0].choices[word]
+    return current
 
 
 def report(exc: DockuiError) -> int:

@@ -402,6 +402,20 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     )
 
 
+def _local_image_for(record: Any, ref: str, platform: str | None) -> str:
+    """The stored image's ID; NotFound (so --pull missing pulls the right one, as Docker does) when
+    --platform names another platform than the stored image's."""
+    if platform:
+        from engine.image.manifest import config_platform, parse_platform
+
+        wanted = parse_platform(platform).normalised()
+        found = config_platform(record.config if isinstance(record.config, dict) else {}).normalised()
+        if (found.os, found.architecture, found.variant) != (wanted.os, wanted.architecture, wanted.variant):
+            raise NotFound(f"image with reference {ref} was found but does not match the specified platform: "
+                           f"wanted {wanted}, actual: {found}")
+    return record.id
+
+
 def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platform: str | None = None) -> str:
     """Docker's `--pull`: look in the store, pull when absent (or always), with progress on stderr.
 
@@ -410,10 +424,10 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
 
     if policy != "always":
         try:
-            return ImageStore(config).resolve(ref).id
+            return _local_image_for(ImageStore(config).resolve(ref), ref, platform)
         except NotFound:
             if policy == "never":
-                raise NotFound(f"No such image: {ref}") from None
+                raise
         print(f"Unable to find image '{ref}' locally", file=sys.stderr)
     from engine.image.pull import previous_image_id, pull_image, pull_status
     from engine.image.reference import parse_reference

@@ -165,6 +165,30 @@ def image(config: EngineConfig, action: str, actor: str, name: str | None = None
     emit(config, "image", action, actor, {"name": name or actor})
 
 
+def images(config: EngineConfig, action: str, image_ids: Iterable[str]) -> None:
+    """One image event per image ID (load, save: Docker names each image by its ID)."""
+    for image_id in image_ids:
+        image(config, action, image_id)
+
+
+def image_removal(config: EngineConfig, image_id: str, lines: list[str]) -> None:
+    """The events of an `rmi` from its report lines: one untag per `Untagged:` line, and a delete
+    when the image itself went (Docker names both by the image ID)."""
+    for line in lines:
+        if line.startswith("Untagged: "):
+            image(config, "untag", image_id)
+    if f"Deleted: {image_id}" in lines:
+        image(config, "delete", image_id)
+
+
+def volume_mounts(config: EngineConfig, record: ContainerRecord) -> None:
+    """A `mount` event per volume the container mounts as it starts (Docker's attributes)."""
+    for mount in record.mounts:
+        if mount.get("Type") == "volume":
+            volume(config, "mount", mount.get("Name", ""), container=record.id, destination=mount.get("Destination", ""),
+                   propagation=mount.get("Propagation", ""), **{"read/write": str(bool(mount.get("RW", True))).lower()})
+
+
 def network(config: EngineConfig, action: str, network_id: str, name: str, container_id: str | None = None) -> None:
     """A network event (`bridge` driver); connect/disconnect name the container."""
     attributes = {"name": name, "type": "bridge"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.options import network_kind
@@ -120,3 +121,4 @@ def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: 
             with best_effort():
                 remove_volume(config, mount["Name"], force=True)
     state.delete_record(config, record.id)
+    events.container(config, "destroy", record)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import remove_files
@@ -133,6 +134,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     return record
 
 
+    events.container(config, "create", record)
 def _host_config(opts: RunOptions) -> dict[str, Any]:
     return {
         "Binds": [v for v in opts.volumes if ":" in v] or None,

@@ -6,6 +6,7 @@ docs/isolation.md); the caller relays pipes.
 
 from __future__ import annotations
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.state import find_container
@@ -39,6 +40,7 @@ def exec_command(
         raise InvalidArgument("No exec command specified")
     base_env = imageconfig.process_env(record.config.get("Env") or [], record.config.get("Hostname", ""), tty)
     full_env = imageconfig.replace_or_append_env(base_env, list(env or []))
+    events.container(config, "exec_start: " + " ".join(argv), record)
     return process.exec_in_container(
         record.pid,
         argv,

@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort, container_cgroup, monitor_done, signal_container
@@ -77,6 +78,7 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
             container_cgroup(config, after).kill_all(signal.SIGKILL)
         signal_container(after, signal.SIGKILL)
     after = _wait_for(config, record.id, monitor_done, 15)
+    events.container(config, "stop", after or record)
     return after or record
 
 
@@ -88,6 +90,7 @@ def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> Containe
     if not record.running or record.status == "restarting":
         raise Conflict(f"Container {record.id} is not running")
     signal_container(record, number)
+    events.container(config, "kill", record, signal=number)
     if number == signal.SIGKILL:
         _wait_for(config, record.id, _not_running, 10)
     return record
@@ -105,6 +108,7 @@ def pause(config: EngineConfig, ref: str) -> ContainerRecord:
     with state.locked(config, record.id) as locked:
         container_cgroup(config, locked).freeze()
         locked.status = "paused"
+    events.container(config, "pause", locked)
     return locked
 
 
@@ -116,6 +120,7 @@ def unpause(config: EngineConfig, ref: str) -> ContainerRecord:
         container_cgroup(config, locked).thaw()
         if locked.status == "paused":
             locked.status = "running"
+    events.container(config, "unpause", locked)
     return locked
 
 
@@ -144,3 +149,4 @@ def rename(config: EngineConfig, ref: str, new_name: str) -> None:
     from engine.network import endpoints as network
 
     network.rename(config, record.id, state.validate_name(new_name))
+    events.container(config, "rename", find_container(config, record.id), oldName=record.name)

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.util.fsutil import atomic_write_json, file_lock, read_json
@@ -79,6 +80,7 @@ def create_volume(
         (d / "_data").mkdir(parents=True, exist_ok=True)
         meta = {"CreatedAt": now_rfc3339(), "Labels": labels or {}, "Anonymous": anonymous}
         atomic_write_json(d / "volume.json", meta)
+        events.volume(config, "create", name)
     volume = _load(config, name)
     assert volume is not None
     return volume
@@ -118,6 +120,7 @@ def remove_volume(config: EngineConfig, name: str, force: bool = False) -> None:
         if users and not force:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         shutil.rmtree(config.volumes_dir / name, ignore_errors=True)
+    events.volume(config, "destroy", name)
 
 
 def prune_volumes(config: EngineConfig, all_volumes: bool = False) -> list[str]:

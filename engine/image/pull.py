@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from engine import events as event_log  # `events` is the progress sink here
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
 from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
@@ -355,6 +356,7 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
         _release_layers(store, created)
         raise
     events.emit(None, f"Digest: {resolved.top_digest}")
+    event_log.image(config, "pull", (tags[0] if tags else digest_ref).familiar())
     return record
 
 

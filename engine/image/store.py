@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container.names import pick
 from engine.diagnostics import get_logger
@@ -647,6 +648,7 @@ class ImageStore:
             repos = self._read_repositories()
             repos.setdefault(ref.familiar_name, {})[f"{ref.familiar_name}:{ref.tag_or_latest}"] = image_id
             self._write_repositories(repos)
+        events.image(self.config, "tag", image_id, ref.with_tag(ref.tag_or_latest).familiar())
         return self._record(image_id)
 
     # --- layer dirs for the runtime -------------------------------------------------------------
@@ -911,9 +913,11 @@ class ImageStore:
                 remaining = [r for refs in repos.values() for r, v in refs.items() if v == image_id]
                 self._write_repositories(repos)
                 if remaining:
+                    events.image_removal(self.config, image_id, lines)
                     return lines
                 running = [c for c, is_running in using if is_running]
                 if using and (running or not force):
+                    events.image_removal(self.config, image_id, lines)
                     return lines  # the image stays, dangling, for its containers (Docker does the same)
             else:
                 repo_names = {_repo_of(r) for r in all_refs}
@@ -938,6 +942,7 @@ class ImageStore:
                     lines.append(f"Untagged: {r}")
                 self._write_repositories(repos)
             lines.extend(self._delete_image(record))
+            events.image_removal(self.config, image_id, lines)
             return lines
 
     def _delete_image(self, record: ImageRecord) -> list[str]:
@@ -1015,6 +1020,7 @@ class ImageStore:
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }
         config_bytes = json.dumps(config, separators=(",", ":")).encode()
+        events.image(self.config, "import", sha256_digest(config_bytes))
         return self.add_image(config_bytes, [tag] if tag else [])
 
 
@@ -1111,6 +1117,7 @@ class ImageStore:
             ).encode())
             add_bytes(tar, "manifest.json", json.dumps(entries).encode())
             add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        events.images(self.config, "save", list(by_image))
 
     def load(self, source: str | os.PathLike[str] | BinaryIO) -> list[tuple[ImageRecord, list[str]]]:
         """`docker load`: images from a Docker archive (manifest.json) or an OCI image layout tar,
@@ -1170,6 +1177,7 @@ class ImageStore:
             spool.close()
         if not loaded:
             raise IntegrityError("the archive holds no image")
+        events.images(self.config, "load", [record.id for record, _ in loaded])
         return loaded
 
 

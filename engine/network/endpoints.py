@@ -35,6 +35,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NeedsRoot, NotFound
 from engine.kernel.rtnetlink import (
@@ -1078,6 +1079,7 @@ def create_network(
             except BaseException:
                 (_networks_dir(config) / f"{name}.json").unlink(missing_ok=True)
                 raise
+    events.network(config, "create", net.id, net.name)
     return net
 
 
@@ -1142,6 +1144,7 @@ def remove_network(config: EngineConfig, name: str) -> str:
             _delete_link(ipr, net.bridge)
         ipam.drop_pool(config, net.pool)
         (_networks_dir(config) / f"{net.name}.json").unlink(missing_ok=True)
+    events.network(config, "destroy", net.id, net.name)
     return net.name
 
 
@@ -1211,6 +1214,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
             if path.exists():
                 hostsfiles.write_in_place(path, _hosts_for(config, rec))
             _refresh_peer_hosts(config, {net.name}, skip=cid)
+    events.network(config, "connect", net.id, net.name, cid)
     return ep
 
 
@@ -1234,6 +1238,7 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
             rec["ports"] = []
         _save_record(config, rec)
         _refresh_peer_hosts(config, {net.name}, skip=rec["container_id"])
+    events.network(config, "disconnect", net.id, net.name, rec["container_id"])
 
 
 def topology(config: EngineConfig) -> list[BridgeInfo]:

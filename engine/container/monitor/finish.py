@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import remove_files, unmount_rootfs
@@ -108,6 +109,7 @@ def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, cod
         record = state.update(config, cid, exited)
     except NotFound:
         return
+    events.container(config, "die", record, exitCode=code)
     if record.status == "removing":
         try:
             remove_files(config, record, remove_volumes=True)

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort
@@ -59,6 +60,8 @@ def monitor_start(ctx: dict) -> None:
             message, code = f"failed to start the container: {exc}", 125
         _start_failed(config, cid, ctx, message, code)
         return
+    events.volume_mounts(config, record)
+    events.container(config, "start", record)
     report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
     ctx.update(handoff)
     if watch(ctx, grace=START_GRACE):

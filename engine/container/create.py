@@ -32,10 +32,13 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     from engine.network import hostsfiles
 
     host_config = _host_config(opts)
+    if "max-size" not in host_config["LogConfig"]["Config"]:  # the config file's cap (docs/lifecycle.md)
+        for key, value in config.default_log_opts().items():
+            host_config["LogConfig"]["Config"].setdefault(key, value)
     resources_of(host_config).validate()
     if opts.log_driver != "json-file":
         raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
-    if opts.log_opts:
+    if opts.log_opts or host_config["LogConfig"]["Config"]:
         from engine.container.logs import log_limits
 
         if any("=" not in o for o in opts.log_opts):

@@ -12,6 +12,7 @@ import tarfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual import events
@@ -441,3 +442,51 @@ async def test_status_is_never_cut(engine: Engine, monkeypatch: pytest.MonkeyPat
             text = _cell(app, name, "status")
             assert text == expected and len(text) <= width, (text, width)
         engine.out("unpause", "tui-frozen")
+
+
+# ---- pull dialog
+
+
+@run_async
+async def test_pull_overall_bar_never_goes_back_and_present_layers_say_so(
+        engine_config: EngineConfig, busybox_in_registry: str) -> None:
+    from tui.screens.pull import LayerRow
+
+    engine_config.cgroup_parent = f"dockui-tuipl-{os.urandom(3).hex()}"
+    engine_config.bridge_name = f"dktl{os.urandom(3).hex()}"
+
+    def cli(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "tui.launcher", "--root", str(engine_config.root), *args],
+                       check=True, capture_output=True, cwd=REPO, timeout=60)
+
+    app = DockuiApp(engine_config, refresh_interval=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        async def pull() -> tuple[Any, list[str]]:
+            await pilot.press("p")
+            await pilot.pause(0.2)
+            dialog = app.screen
+            dialog.query_one("#pull-ref").value = busybox_in_registry
+            await pilot.press("enter")
+            assert await until(pilot, lambda: dialog.result_id is not None or not dialog.running, timeout=30)
+            assert dialog.result_id is not None, dialog.query_one("#pull-status").render()
+            assert dialog.query_one("#pull-overall-bar").percentage == 1.0
+            states = [str(row.query_one(".layer-state").render()) for row in dialog.query(LayerRow)]
+            return dialog, states
+
+        dialog, _ = await pull()  # an empty store: download, then extraction (its events restart at 0 bytes)
+        fractions = [done / total for done, total in dialog.progress_seen if total]
+        assert len(fractions) >= 2 and fractions == sorted(fractions) and fractions[-1] == 1.0, fractions
+        await pilot.press("escape")
+        dialog, states = await pull()  # the image is there: Docker prints no layer lines
+        assert states == [] and "up to date" in str(dialog.query_one("#pull-overall-text").render())
+        await pilot.press("escape")
+        # another image keeps the layer while the pulled one goes: the next pull finds the layer present
+        cli("create", "--network", "none", "--name", "tui-keep", busybox_in_registry, "true")
+        cli("commit", "tui-keep", "keep:1")
+        cli("rm", "tui-keep")
+        cli("rmi", busybox_in_registry)
+        dialog, states = await pull()
+        assert states and all(state == "already exists" for state in states), states
+        assert all(row.query_one("ProgressBar").percentage == 1.0 for row in dialog.query(LayerRow))
+        assert "existed" in str(dialog.query_one("#pull-overall-text").render())
+        await pilot.press("escape")

@@ -3,6 +3,9 @@
 The pull runs in a worker thread; its events are folded into per-layer state and handed to the UI
 at most ten times a second (and on every change of state), so a fast registry cannot flood the app.
 Cancel sets the engine's cancel event: the engine stops between chunks and commits nothing partial.
+
+The overall bar counts each layer's download and extraction as the two halves of one figure, and
+never goes back (the engine's Extracting events restart at 0 bytes after a layer's download).
 """
 
 from __future__ import annotations
@@ -26,8 +29,24 @@ from tui.backend import PullProgress, validate_reference
 STATES = {
     "Pulling fs layer": "waiting", "Waiting": "waiting", "Downloading": "downloading",
     "Verifying Checksum": "verifying", "Download complete": "downloaded", "Extracting": "extracting",
-    "Pull complete": "done", "Already exists": "exists",
+    "Pull complete": "done", "Already exists": "already exists",
 }
+FINISHED = ("done", "already exists")
+
+
+def layer_fraction(state: LayerState) -> float:
+    """How far one layer is, 0..1: download is the first half, extraction the second."""
+    word = STATES.get(state.status, "")
+    if word in FINISHED:
+        return 1.0
+    part = min(state.current, state.total) / state.total if state.total else 0.0
+    if word == "downloading":
+        return 0.5 * part
+    if word in ("verifying", "downloaded"):
+        return 0.5
+    if word == "extracting":
+        return 0.5 + 0.5 * part
+    return 0.0
 
 
 @dataclass
@@ -69,9 +88,10 @@ class LayerRow(Horizontal):
         bar = bars.first()
         word = STATES.get(state.status, state.status.lower())
         if state.total:
-            done = state.total if word in ("done", "exists", "downloaded", "extracting", "verifying") else state.current
+            done = state.total if word in ("done", "already exists", "downloaded", "extracting", "verifying") \
+                else state.current
             bar.update(total=state.total, progress=done)
-        elif word in ("done", "exists"):
+        elif word in FINISHED:
             bar.update(total=1, progress=1)  # size unknown (layer already in the store): full, not "busy"
         text = word
         if word == "downloading" and state.total:
@@ -94,6 +114,7 @@ class PullDialog(ModalScreen[str | None]):
         self.result_id: str | None = None
         self.rows: dict[str, LayerRow] = {}
         self.progress_seen: list[tuple[int, int]] = []  # (done, total) of each update drawn
+        self._overall = 0.0  # the overall fraction drawn last: it only grows
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pull", classes="dialog"):
@@ -199,15 +220,29 @@ class PullDialog(ModalScreen[str | None]):
                 box.mount(row)
             else:
                 row.set_state(state)
-        total = sum(s.total for s in message.layers.values())
-        done = sum(s.total if STATES.get(s.status) in ("done", "exists") else
-                   min(s.current, s.total) if s.total else 0 for s in message.layers.values())
-        finished = sum(1 for s in message.layers.values() if STATES.get(s.status) in ("done", "exists"))
-        self.progress_seen.append((done, total))
+        states = list(message.layers.values())
+        total = sum(s.total for s in states)
+        finished = sum(1 for s in states if STATES.get(s.status) in FINISHED)
         if total:
-            self.query_one("#pull-overall-bar", ProgressBar).update(total=total, progress=done)
-        self.query_one("#pull-overall-text", Label).update(
-            f"{finished}/{len(message.layers)} layers  {human_size(done)}/{human_size(total)}")
+            fraction = sum(layer_fraction(s) * s.total for s in states) / total
+        else:  # sizes unknown: whole layers (all of them already in the store, say)
+            fraction = finished / len(states) if states else 0.0
+        if message.final is not None:
+            fraction = 1.0
+        self._overall = max(self._overall, fraction)
+        done = round(self._overall * total)
+        self.progress_seen.append((done, total))
+        if states or message.final is not None:
+            self.query_one("#pull-overall-bar", ProgressBar).update(total=1000, progress=round(self._overall * 1000))
+        present = sum(1 for s in states if STATES.get(s.status) == "already exists")
+        text = f"{finished}/{len(states)} layers"
+        if present:  # the label has about 22 cells at 80 columns: the count, not the size
+            text += f", {present} existed"
+        elif total:
+            text += f"  {human_size(total)}"
+        if not states and message.final is not None:  # as Docker: no layer lines for an image it has
+            text = "image is up to date: every layer already in the store"
+        self.query_one("#pull-overall-text", Label).update(text)
         status = self.query_one("#pull-status", Static)
         if message.final is not None or message.error is not None:
             self.running = False

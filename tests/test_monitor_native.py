@@ -211,3 +211,26 @@ def test_attach_to_a_running_container_through_either_stage(engine: Engine, nati
         stopped = eng.cli("attach", "att")
         assert stopped.returncode == 125 and b"start it first" in stopped.stderr
         eng.out("rm", "att")
+
+
+def test_c_stage_keys_are_monitor_context_fields() -> None:
+    """The C stage names every context key it reads or writes once (KEY_*), each a MonitorContext
+    field; and the context survives its argv round trip, as it does from stage to stage."""
+    from engine.container.monitor.context import FIELDS, MonitorContext
+
+    source = SOURCE.read_text()
+    keys = dict(re.findall(r'#define (KEY_\w+) "(\w+)"', source))
+    assert set(keys.values()) <= set(FIELDS), set(keys.values()) - set(FIELDS)
+    assert {"pid", "pty_fd", "out_fd", "err_fd", "in_fd", "attach_fd", "listen_fd", "log_path", "exit_code"} <= set(
+        keys.values())
+    # no key spelled out anywhere else: every ctx_* call goes through a KEY_ name
+    assert re.findall(r'ctx_(?:fd|find|set|pop)\("', source) == []
+    ctx = MonitorContext(id="c" * 64, config="{}", open_stdin=True, winsize="24x80", status_fd=5, pid=42,
+                         log_path="/x/y-json.log", log_max_size=1024, exit_code=3)
+    assert MonitorContext.from_argv(ctx.to_argv()) == ctx
+    assert [arg.partition("=")[0] for arg in ctx.to_argv()] == list(FIELDS)
+    assert ctx.fds() == [5]
+    with pytest.raises(ValueError):
+        MonitorContext.from_argv(["bogus=1"])
+    with pytest.raises(TypeError):
+        MonitorContext(pid="42")

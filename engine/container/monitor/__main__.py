@@ -9,17 +9,15 @@ from __future__ import annotations
 import os
 import sys
 
-from engine.container.monitor.context import parse_kv
+from engine.container.monitor.context import MonitorContext
 from engine.container.monitor.stages import exec_stage
 from engine.container.monitor.watch import watch
 
 
-def main(argv: list) -> int:
-    stage, ctx = argv[0], parse_kv(argv[1:])
-    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
-        fd = int(ctx.get(key, -1) or -1)
-        if fd >= 0:
-            os.set_inheritable(fd, False)
+def main(argv: list[str]) -> int:
+    stage, ctx = argv[0], MonitorContext.from_argv(argv[1:])
+    for fd in ctx.fds():
+        os.set_inheritable(fd, False)
     if stage == "watch":
         watch(ctx)
         exec_stage("finish", ctx)

@@ -13,7 +13,7 @@ from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import remove_files, unmount_rootfs
-from engine.container.monitor.context import ATTACH_SOCKET, config_from_json, send_exit
+from engine.container.monitor.context import ATTACH_SOCKET, MonitorContext, config_from_json
 from engine.container.monitor.stages import exec_stage
 from engine.container.options import network_kind
 from engine.container.removal import remove
@@ -21,14 +21,14 @@ from engine.container.state import ContainerRecord
 from engine.errors import NotFound
 
 
-def monitor_finish(ctx: dict) -> None:
+def monitor_finish(ctx: MonitorContext) -> None:
     """Stage 3: record the exit, clean up, and restart (back to stage 1) or remove."""
     from engine.sandbox import cgroups
 
-    config = config_from_json(ctx["config"])
-    cid = ctx["id"]
-    code = int(ctx["exit"])
-    listen = int(ctx.pop("listen", -1) or -1)
+    config = config_from_json(ctx.config)
+    cid = ctx.id
+    code = ctx.exit_code
+    listen, ctx.listen_fd = ctx.listen_fd, -1
     if listen >= 0:  # nobody attaches to a stopped container (a restart makes a new listener)
         os.close(listen)
         with contextlib.suppress(OSError):
@@ -50,7 +50,7 @@ def monitor_finish(ctx: dict) -> None:
         cg = cgroups.Cgroup.from_paths(record.cgroup_paths)
     else:
         cg = cgroups.open_cgroup(config, cid)
-    oom = cg.oom_kill_count() > int(ctx.get("oom", 0) or 0)
+    oom = cg.oom_kill_count() > ctx.oom_base
     try:
         cg.destroy()
     except Exception as exc:  # noqa: BLE001
@@ -58,7 +58,7 @@ def monitor_finish(ctx: dict) -> None:
     if record is not None:
         unmount_rootfs(record)
     if record is None:
-        send_exit(ctx, code)
+        ctx.send_exit(code)
         return
     if oom and code == 0:
         code = 137
@@ -69,7 +69,7 @@ def monitor_finish(ctx: dict) -> None:
         # for them (after the record work above, which overlaps), so that when `run` returns or
         # `wait` answers, nothing of the container is left on the host.
         _wait_links_gone(host_links)
-        send_exit(ctx, code)
+        ctx.send_exit(code)
 
 
 def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
@@ -79,7 +79,7 @@ def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
         network.wait_links_gone(names, timeout)
 
 
-def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, code: int, oom: bool) -> None:
+def _finish_record(config: EngineConfig, ctx: MonitorContext, record: ContainerRecord, code: int, oom: bool) -> None:
     """Stage 3's record part: exited (or restarting: back to stage 1), then --rm removal."""
     import time
 
@@ -129,9 +129,8 @@ def _finish_record(config: EngineConfig, ctx: dict, record: ContainerRecord, cod
         except NotFound:
             return
         if record.status == "restarting":
-            for key in ("exit", "pid", "oom"):
-                ctx.pop(key, None)
-            ctx["fresh"] = "0"
+            ctx.exit_code, ctx.pid, ctx.oom_base = -1, 0, 0
+            ctx.fresh = False
             exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
     if record.host_config.get("AutoRemove"):
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from engine.container.monitor.context import encode_kv
+from engine.container.monitor.context import MonitorContext
 
 ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # holds engine/
 
@@ -66,12 +66,10 @@ def native_watch() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
-def exec_stage(stage: str, ctx: dict) -> None:
+def exec_stage(stage: str, ctx: MonitorContext) -> None:
     """Replace this process with the next stage (same pid, so the container stays our child)."""
-    for key in ("attach", "listen", "status", "out", "err", "pty", "in"):
-        fd = int(ctx.get(key, -1) or -1)
-        if fd >= 0:
-            os.set_inheritable(fd, True)
+    for fd in ctx.fds():
+        os.set_inheritable(fd, True)
     env = dict(os.environ)
     if ENGINE_ROOT not in env.get("PYTHONPATH", "").split(os.pathsep):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (ENGINE_ROOT, env.get("PYTHONPATH")) if p)
@@ -81,12 +79,12 @@ def exec_stage(stage: str, ctx: dict) -> None:
         env["DOCKUI_MONITOR_PYTHON"] = sys.executable
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(native, [native, stage, *encode_kv(ctx)], env)
+        os.execve(native, [native, stage, *ctx.to_argv()], env)
     if stage == "watch":
         loader = f"import sys; sys.path.insert(0, {ENGINE_ROOT!r}); from engine.container.monitor.__main__ import main; sys.exit(main(sys.argv[1:]))"
-        argv = [sys.executable, "-S", "-c", loader, stage, *encode_kv(ctx)]
+        argv = [sys.executable, "-S", "-c", loader, stage, *ctx.to_argv()]
     else:
-        argv = [sys.executable, "-S", "-m", "engine.container.monitor", stage, *encode_kv(ctx)]
+        argv = [sys.executable, "-S", "-m", "engine.container.monitor", stage, *ctx.to_argv()]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)

@@ -17,9 +17,10 @@ from engine.container.cleanup import best_effort
 from engine.container.monitor.context import (
     ATTACH_SOCKET,
     START_GRACE,
+    MonitorContext,
     config_from_json,
-    report_status,
-    send_exit,
+    failed_report,
+    running_report,
 )
 from engine.container.monitor.finish import monitor_finish
 from engine.container.monitor.launch import launch
@@ -30,26 +31,26 @@ from engine.container.state import ContainerRecord
 from engine.errors import DockuiError, NotFound
 
 
-def monitor_start(ctx: dict) -> None:
+def monitor_start(ctx: MonitorContext) -> None:
     """Stage 1: start the container, report, then become the small watch stage."""
     import gc
 
     # Short-lived (it execs the watch stage, or finishes a container that exited): no cycle
     # collections, each of which touches pages shared copy-on-write with the CLI (~0.2 ms a time).
     gc.disable()
-    config = config_from_json(ctx["config"])
-    cid = ctx["id"]
+    config = config_from_json(ctx.config)
+    cid = ctx.id
     me, me_start = os.getpid(), state.process_start_ticks(os.getpid())
 
     def claim(r: ContainerRecord) -> None:
         r.monitor_pid, r.monitor_start = me, me_start
-        if ctx.get("fresh") == "1":  # a start by the user (not by the restart policy)
+        if ctx.fresh:  # a start by the user (not by the restart policy)
             r.stop_requested = False
             r.restart_count = 0
 
     try:
         record = state.update(config, cid, claim)
-        handoff = launch(config, record, ctx)
+        launch(config, record, ctx)
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the CLI
         if isinstance(exc, DockuiError):
             message, code = str(exc), exc.exit_code
@@ -62,8 +63,7 @@ def monitor_start(ctx: dict) -> None:
         return
     events.volume_mounts(config, record)
     events.container(config, "start", record)
-    report_status(ctx, {"ok": True, "pid": int(handoff["pid"])})
-    ctx.update(handoff)
+    ctx.report(running_report(ctx.pid))
     if watch(ctx, grace=START_GRACE):
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
         ensure_bytecode()  # for the next runs, after the exit went out (once per process)
@@ -71,12 +71,12 @@ def monitor_start(ctx: dict) -> None:
         # Only a container that lives on takes `attach` clients (not on a short run's path);
         # `dockui attach` waits the start's grace period out for it.
         with best_effort():
-            ctx["listen"] = str(_attach_listener(config.containers_dir / cid))
+            ctx.listen_fd = _attach_listener(config.containers_dir / cid)
         ensure_bytecode()  # for the watch and finish stages' interpreters
         exec_stage("watch", ctx)
 
 
-def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code: int) -> None:
+def _start_failed(config: EngineConfig, cid: str, ctx: MonitorContext, message: str, code: int) -> None:
     """The start failed: record it as Docker does (status kept, ExitCode and Error set)."""
 
     record = None
@@ -99,8 +99,8 @@ def _start_failed(config: EngineConfig, cid: str, ctx: dict, message: str, code:
             remove(config, cid, force=True, volumes=True)
         except Exception as exc:  # noqa: BLE001
             print(f"--rm clean-up failed: {exc}", file=sys.stderr)
-    report_status(ctx, {"error": message, "exit_code": code})
-    send_exit(ctx, code)
+    ctx.report(failed_report(message, code))
+    ctx.send_exit(code)
 
 
 def _attach_listener(directory: Path) -> int:

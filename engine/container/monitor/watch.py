@@ -18,6 +18,7 @@ from engine.container.monitor.context import (
     FRAME_STDIN_EOF,
     FRAME_STDOUT,
     FrameReader,
+    MonitorContext,
     frame,
     write_all,
 )
@@ -117,47 +118,20 @@ def accept_client(listen_fd: int) -> int:
     return conn.detach()
 
 
-def watch(ctx: dict, grace: float | None = None) -> bool:
-    """Relay the container's output until it exits (True, ctx["exit"] set).
+def watch(ctx: MonitorContext, grace: float | None = None) -> bool:
+    """Relay the container's output until it exits (True, ctx.exit_code set).
 
     With `grace` (seconds), give up after that long while it still runs (False, ctx updated), so
     the start stage can finish short-lived containers in-process and exec the small watch stage
     only for those that live on.
     """
-    import select
     import time
 
-    pid = int(ctx["pid"])
-    pty_fd = int(ctx.get("pty", -1))
-    in_fd = int(ctx.get("in", -1))
-    attach_fd = int(ctx.get("attach", -1))
-    listen_fd = int(ctx.get("listen", -1))  # `dockui attach` connects here (runtime._attach_listener)
-    log = LogWriter(ctx["log"], int(ctx.get("log_max_size") or 0), int(ctx.get("log_max_file") or 1))
-    reader = FrameReader()
-    sources = {}
-    for key, stream in (("pty", "stdout"), ("out", "stdout"), ("err", "stderr")):
-        fd = int(ctx.get(key, -1))
-        if fd >= 0:
-            sources[fd] = stream
-    keys = {int(ctx[k]): k for k in ("pty", "out", "err") if int(ctx.get(k, -1)) >= 0}
-    kinds = {"stdout": FRAME_STDOUT, "stderr": FRAME_STDERR}
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        pidfd = -1
-    poller = select.poll()
-    for fd in sources:
-        poller.register(fd, select.POLLIN)
-    if attach_fd >= 0:
-        poller.register(attach_fd, select.POLLIN)
-    if pidfd >= 0:
-        poller.register(pidfd, select.POLLIN)
-    if listen_fd >= 0:
-        poller.register(listen_fd, select.POLLIN)
-    exited = pidfd < 0
+    relay = _Relay(ctx)
+    exited = relay.pidfd < 0
     give_up = None if grace is None else time.monotonic() + grace
     drain_deadline = None
-    while sources or not exited:
+    while relay.sources or not exited:
         timeout = None
         if exited:
             # Every writer died with the pid namespace; a stray fd holder gets 2 s, then we go on.
@@ -169,95 +143,146 @@ def watch(ctx: dict, grace: float | None = None) -> bool:
         elif give_up is not None:
             timeout = max(0, int((give_up - time.monotonic()) * 1000))
             if timeout == 0:
-                log.flush()
-                os.close(log.fd)
-                if pidfd >= 0:
-                    os.close(pidfd)
-                for key in ("pty", "out", "err"):
-                    ctx[key] = "-1"
-                for fd in sources:
-                    ctx[keys[fd]] = str(fd)
-                ctx["in"] = str(in_fd)
-                ctx["attach"] = str(attach_fd)
+                relay.hand_over(ctx)
                 return False
-        for fd, _events in poller.poll(timeout):
-            if fd == pidfd:
+        for fd, _events in relay.poller.poll(timeout):
+            if fd == relay.pidfd:
                 exited = True
-                poller.unregister(pidfd)
-                continue
-            if fd == listen_fd:
-                client = accept_client(listen_fd)
-                if client < 0:
-                    continue
-                if attach_fd >= 0:  # one attached client at a time: this one sees EOF at once
-                    os.close(client)
-                    continue
-                attach_fd = client
-                poller.register(attach_fd, select.POLLIN)
-                write_all(attach_fd, frame(FRAME_ATTACHED))
-                continue
-            if fd == attach_fd:
-                try:
-                    data = os.read(attach_fd, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    poller.unregister(attach_fd)
-                    os.close(attach_fd)
-                    attach_fd = -1  # the client went away; keep logging (another may attach)
-                    reader = FrameReader()
-                    continue
-                for kind, payload in reader.feed(data):
-                    if kind == FRAME_STDIN:
-                        target = pty_fd if pty_fd >= 0 else in_fd
-                        if target >= 0:
-                            write_all(target, payload)
-                    elif kind == FRAME_STDIN_EOF and in_fd >= 0:
-                        os.close(in_fd)
-                        in_fd = -1
-                    elif kind == FRAME_RESIZE and pty_fd >= 0 and len(payload) == 4:
-                        import fcntl
-                        import termios
-
-                        rows, cols = int.from_bytes(payload[:2], "big"), int.from_bytes(payload[2:], "big")
-                        winsize = rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4)
-                        fcntl.ioctl(pty_fd, termios.TIOCSWINSZ, winsize)
-                continue
-            try:
-                data = os.read(fd, 65536)
-            except OSError:  # EIO: the pty's last slave closed
-                data = b""
-            stream = sources.get(fd)
-            if stream is None:
-                continue
-            if not data:
-                poller.unregister(fd)
-                del sources[fd]
-                os.close(fd)
-                if fd == pty_fd:
-                    pty_fd = -1
-                continue
-            log.write(stream, data)
-            if attach_fd >= 0 and not write_all(attach_fd, frame(kinds[stream], data)):
-                poller.unregister(attach_fd)
-                os.close(attach_fd)
-                attach_fd = -1
-    log.flush()
-    os.close(log.fd)
-    if pidfd >= 0:
-        os.close(pidfd)
-    for fd in sources:
-        os.close(fd)
-    try:
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        code = 128 - code if code < 0 else code
-    except ChildProcessError:
-        code = 255  # not our child (should not happen): the exit status is unknown
-    ctx["exit"] = str(code)
-    ctx["attach"] = str(attach_fd)
-    for key in ("out", "err", "pty", "in", "pid"):
-        ctx.pop(key, None)
-    if in_fd >= 0:
-        os.close(in_fd)
+                relay.poller.unregister(relay.pidfd)
+            elif fd == relay.listen_fd:
+                relay.accept()
+            elif fd == relay.attach_fd:
+                relay.from_client()
+            else:
+                relay.from_container(fd)
+    relay.finish(ctx)
     return True
+
+
+class _Relay:
+    """One watch's state: the container's output sources, the attached client (one at a time), the
+    log, and the poller over them, the container's pidfd and the attach listener."""
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        import select
+
+        self.pid = ctx.pid
+        self.pty_fd = ctx.pty_fd
+        self.in_fd = ctx.in_fd
+        self.attach_fd = ctx.attach_fd
+        self.listen_fd = ctx.listen_fd  # `dockui attach` connects here (monitor.start._attach_listener)
+        self.log = LogWriter(ctx.log_path, ctx.log_max_size, ctx.log_max_file or 1)
+        self.reader = FrameReader()
+        self.sources: dict[int, str] = {}
+        for fd, stream in ((ctx.pty_fd, "stdout"), (ctx.out_fd, "stdout"), (ctx.err_fd, "stderr")):
+            if fd >= 0:
+                self.sources[fd] = stream
+        self.keys = {fd: name for name, fd in (("pty_fd", ctx.pty_fd), ("out_fd", ctx.out_fd),
+                                               ("err_fd", ctx.err_fd)) if fd >= 0}
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            self.pidfd = -1
+        self.poller = select.poll()
+        for fd in [*self.sources, self.attach_fd, self.pidfd, self.listen_fd]:
+            if fd >= 0:
+                self.poller.register(fd, select.POLLIN)
+
+    def accept(self) -> None:
+        """A client on the attach listener: it becomes the attached one unless there is one."""
+        import select
+
+        client = accept_client(self.listen_fd)
+        if client < 0:
+            return
+        if self.attach_fd >= 0:  # one attached client at a time: this one sees EOF at once
+            os.close(client)
+            return
+        self.attach_fd = client
+        self.poller.register(self.attach_fd, select.POLLIN)
+        write_all(self.attach_fd, frame(FRAME_ATTACHED))
+
+    def from_client(self) -> None:
+        """Frames from the attached client: stdin, its end, window sizes; EOF detaches it."""
+        try:
+            data = os.read(self.attach_fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.poller.unregister(self.attach_fd)
+            os.close(self.attach_fd)
+            self.attach_fd = -1  # the client went away; keep logging (another may attach)
+            self.reader = FrameReader()
+            return
+        for kind, payload in self.reader.feed(data):
+            if kind == FRAME_STDIN:
+                target = self.pty_fd if self.pty_fd >= 0 else self.in_fd
+                if target >= 0:
+                    write_all(target, payload)
+            elif kind == FRAME_STDIN_EOF and self.in_fd >= 0:
+                os.close(self.in_fd)
+                self.in_fd = -1
+            elif kind == FRAME_RESIZE and self.pty_fd >= 0 and len(payload) == 4:
+                import fcntl
+                import termios
+
+                rows, cols = int.from_bytes(payload[:2], "big"), int.from_bytes(payload[2:], "big")
+                winsize = rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4)
+                fcntl.ioctl(self.pty_fd, termios.TIOCSWINSZ, winsize)
+
+    def from_container(self, fd: int) -> None:
+        """Output from the container: into the log and to the attached client; EOF drops the source."""
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the pty's last slave closed
+            data = b""
+        stream = self.sources.get(fd)
+        if stream is None:
+            return
+        if not data:
+            self.poller.unregister(fd)
+            del self.sources[fd]
+            os.close(fd)
+            if fd == self.pty_fd:
+                self.pty_fd = -1
+            return
+        self.log.write(stream, data)
+        kind = FRAME_STDOUT if stream == "stdout" else FRAME_STDERR
+        if self.attach_fd >= 0 and not write_all(self.attach_fd, frame(kind, data)):
+            self.poller.unregister(self.attach_fd)
+            os.close(self.attach_fd)
+            self.attach_fd = -1
+
+    def hand_over(self, ctx: MonitorContext) -> None:
+        """The grace period passed while the container runs: what is still open goes back into
+        `ctx` for the watch stage proper."""
+        self.log.flush()
+        os.close(self.log.fd)
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+        ctx.pty_fd = ctx.out_fd = ctx.err_fd = -1
+        for fd in self.sources:
+            setattr(ctx, self.keys[fd], fd)
+        ctx.in_fd = self.in_fd
+        ctx.attach_fd = self.attach_fd
+
+    def finish(self, ctx: MonitorContext) -> None:
+        """The container exited: flush and close, reap it, and leave its exit code in `ctx`."""
+        self.log.flush()
+        os.close(self.log.fd)
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+        for fd in self.sources:
+            os.close(fd)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+        except ChildProcessError:
+            code = 255  # not our child (should not happen): the exit status is unknown
+        ctx.exit_code = code
+        ctx.attach_fd = self.attach_fd
+        ctx.out_fd = ctx.err_fd = ctx.pty_fd = ctx.in_fd = -1
+        ctx.pid = 0
+        if self.in_fd >= 0:
+            os.close(self.in_fd)

@@ -1,8 +1,8 @@
-/* dockui-watch: the monitor's long-lived stage 2 in C (engine/container/monitor.py `watch`, byte for byte).
+/* dockui-watch: the monitor's long-lived stage 2 in C (engine/container/monitor/watch.py `watch`, byte for byte).
  *
  * Why C: the Python stage costs ~2.6 MB of private memory for the interpreter alone, for every running
  * container; this one keeps tens of KB. Same protocol as the Python stage:
- *   argv: dockui-watch watch key=value ...   (engine.container.monitor.encode_kv of the context)
+ *   argv: dockui-watch watch key=value ...   (MonitorContext.to_argv, engine/container/monitor/context.py)
  *   env:  DOCKUI_MONITOR_PYTHON = the interpreter for stage 3 (removed before exec'ing it)
  * Relays stdout/stderr (or the pty) into the json-file log and to an attached client (frames:
  * kind | 4-byte big-endian length | payload), stdin and window sizes from it, waits for the
@@ -41,6 +41,20 @@
 #endif
 
 /* ------------------------------------------------------------------ context (ordered key=value) */
+
+/* The MonitorContext fields this stage reads or writes (FIELDS in engine/container/monitor/context.py;
+ * tests/test_monitor_native.py checks that each is one). Every other key passes through unchanged. */
+#define KEY_PID "pid"
+#define KEY_PTY "pty_fd"
+#define KEY_IN "in_fd"
+#define KEY_OUT "out_fd"
+#define KEY_ERR "err_fd"
+#define KEY_ATTACH "attach_fd"
+#define KEY_LISTEN "listen_fd"
+#define KEY_LOG "log_path"
+#define KEY_LOG_MAX_SIZE "log_max_size"
+#define KEY_LOG_MAX_FILE "log_max_file"
+#define KEY_EXIT "exit_code"
 
 static char **ctx_keys, **ctx_values;
 static int ctx_len;
@@ -324,25 +338,25 @@ static int watch(void) {
     static char data[READ_SIZE];
     static char frames[READ_SIZE + 5];
     struct buf reader = {0};
-    int pid = ctx_fd("pid");
-    int pty_fd = ctx_fd("pty");
-    int in_fd = ctx_fd("in");
-    int attach_fd = ctx_fd("attach");
-    int listen_fd = ctx_fd("listen"); /* `dockui attach` connects here */
-    int log_index = ctx_find("log");
+    int pid = ctx_fd(KEY_PID);
+    int pty_fd = ctx_fd(KEY_PTY);
+    int in_fd = ctx_fd(KEY_IN);
+    int attach_fd = ctx_fd(KEY_ATTACH);
+    int listen_fd = ctx_fd(KEY_LISTEN); /* `dockui attach` connects here */
+    int log_index = ctx_find(KEY_LOG);
     if (log_index >= 0) {
         log_path = ctx_values[log_index];
         log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        int i = ctx_find("log_max_size");
+        int i = ctx_find(KEY_LOG_MAX_SIZE);
         if (i >= 0) log_max_size = atoll(ctx_values[i]);
-        i = ctx_find("log_max_file");
+        i = ctx_find(KEY_LOG_MAX_FILE);
         if (i >= 0 && atoi(ctx_values[i]) > 0) log_max_file = atoi(ctx_values[i]);
         struct stat st;
         if (log_fd >= 0 && fstat(log_fd, &st) == 0) log_size = st.st_size;
     }
     if (log_fd < 0) perror("dockui-watch: cannot open the container's log");
     int src_fd[3], src_stream[3], nsrc = 0;
-    const char *src_keys[3] = {"pty", "out", "err"};
+    const char *src_keys[3] = {KEY_PTY, KEY_OUT, KEY_ERR};
     for (int k = 0; k < 3; k++) {
         int fd = ctx_fd(src_keys[k]);
         if (fd < 0) continue;
@@ -494,10 +508,10 @@ static int watch(void) {
         code = WEXITSTATUS(status);
     char text[16];
     snprintf(text, sizeof text, "%d", code);
-    ctx_set("exit", text);
+    ctx_set(KEY_EXIT, text);
     snprintf(text, sizeof text, "%d", attach_fd);
-    ctx_set("attach", text);
-    const char *dropped[5] = {"out", "err", "pty", "in", "pid"};
+    ctx_set(KEY_ATTACH, text);
+    const char *dropped[5] = {KEY_OUT, KEY_ERR, KEY_PTY, KEY_IN, KEY_PID};
     for (int k = 0; k < 5; k++) ctx_pop(dropped[k]);
     if (in_fd >= 0) close(in_fd);
     free(reader.data);

@@ -50,6 +50,7 @@ class VolumeUsage:
 @dataclass(frozen=True)
 class DiskUsage:
     layers_size: int  # every stored layer once
+    active_layers_size: int  # the layers of images that some container uses, each once
     images: tuple[ImageUsage, ...]
     containers: tuple[ContainerUsage, ...]
     volumes: tuple[VolumeUsage, ...]
@@ -87,7 +88,9 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     volume_usage = tuple(
         VolumeUsage(v, sizes.get(v.name, 0), len(mounts.get(v.name, []))) for v in engine_volumes.list_volumes(config)
     )
-    return DiskUsage(sum(layer_sizes.values()), image_usage, tuple(container_usage), volume_usage)
+    active = {c for r in images if by_image.get(r.id) for c in r.chain_ids}
+    return DiskUsage(sum(layer_sizes.values()), sum(layer_sizes[c] for c in active), image_usage,
+                     tuple(container_usage), volume_usage)
 
 
 # ---- events ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`dockui system ...` verbs: `system service` (the Docker Engine API on a Unix socket).
+"""`dockui system ...` verbs: `system service` (the Docker Engine API on a Unix socket), `system df`;
+and `events`, `info`, `version`.
 
 A plain verb module: `register(subparsers, verb)` adds the verbs, each handler is
 `handler(args, config) -> int`. aiohttp is imported only by `system service`'s handler.
@@ -9,6 +10,10 @@ from __future__ import annotations
 import argparse
 
 from engine.config import EngineConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.events import Event
 
 
 def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
@@ -23,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("-t", "--timeout", type=float, default=0, metavar="SECONDS",
                    help="exit after this many seconds without a connection (0: never)")
     p.set_defaults(handler=cmd_system_service)
+    _add_system_df(sub.add_parser("df", help="Show disk usage (images, containers, volumes)"))
+    _add_events(subparsers.add_parser("events", help="Get real time events from the engine"))
+    _add_info(subparsers.add_parser("info", help="Display system-wide information"))
+    _add_version(subparsers.add_parser("version", help="Show the dockui version information"))
 
 
 def cmd_system_service(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -33,3 +42,198 @@ def cmd_system_service(args: argparse.Namespace, config: EngineConfig) -> int:
     server.parse_host(host)  # a tcp:// address is refused before the root check
     require_root("system service")
     return server.run(config, host, args.timeout)
+
+
+# ---- system df, events, info, version -------------------------------------------------------------
+# The figures come from engine.api (system, info): the same calls the service's endpoints make.
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", help="'json' for JSON, or a Go-like template ({{.Type}}, {{json .}})")
+
+
+def _add_system_df(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="show detailed information on space usage")
+    _add_format(p)
+    p.set_defaults(handler=cmd_system_df)
+
+
+def _add_events(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", help="show events since a timestamp (Unix, RFC3339) or a duration ago (10m)")
+    p.add_argument("--until", help="stream events until this timestamp or duration ago, then exit")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="container=, event=, image=, label=, network=, type=, volume=, scope=")
+    _add_format(p)
+    p.set_defaults(handler=cmd_events)
+
+
+def _add_info(p: argparse.ArgumentParser) -> None:
+    _add_format(p)
+    p.set_defaults(handler=cmd_info)
+
+
+def _add_version(p: argparse.ArgumentParser) -> None:
+    _add_format(p)
+    p.set_defaults(handler=cmd_version)
+
+
+def _print_object(obj: object, template: str) -> None:
+    import json
+
+    from engine.cli.output import render_template
+
+    print(json.dumps(obj) if template.strip() == "json" else render_template(template, obj))
+
+
+def cmd_system_df(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.api import system
+    from engine.cli.output import human_size, print_table
+
+    usage = system.disk_usage(config)
+    active_images = [i for i in usage.images if i.containers]
+    unused_layers = usage.layers_size - usage.active_layers_size
+    running = [c for c in usage.containers if c.record.running]
+    used_volumes = [v for v in usage.volumes if v.ref_count]
+    rows = [
+        ("Images", len(usage.images), len(active_images), usage.layers_size, unused_layers),
+        ("Containers", len(usage.containers), len(running), sum(c.size_rw for c in usage.containers),
+         sum(c.size_rw for c in usage.containers if not c.record.running)),
+        ("Local Volumes", len(usage.volumes), len(used_volumes), sum(v.size for v in usage.volumes),
+         sum(v.size for v in usage.volumes if not v.ref_count)),
+    ]
+    if args.format:
+        for kind, total, active, size, reclaimable in rows:
+            _print_object({"Type": kind, "TotalCount": total, "Active": active, "Size": human_size(size),
+                           "Reclaimable": _reclaimable(reclaimable, size)}, args.format)
+        return 0
+    print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+                [(k, t, a, human_size(s), _reclaimable(r, s)) for k, t, a, s, r in rows])
+    if args.verbose:
+        print("\nImages space usage:\n")
+        print_table(["IMAGE ID", "TAGS", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"], [
+            (i.record.short_id, ", ".join(i.record.repo_tags) or "<none>", human_size(i.record.size),
+             human_size(i.shared_size), human_size(i.record.size - i.shared_size), i.containers) for i in usage.images])
+        print("\nContainers space usage:\n")
+        print_table(["CONTAINER ID", "IMAGE", "SIZE", "STATUS", "NAMES"], [
+            (c.record.short_id, c.record.image, human_size(c.size_rw), c.record.status, c.record.name)
+            for c in usage.containers])
+        print("\nLocal Volumes space usage:\n")
+        print_table(["VOLUME NAME", "LINKS", "SIZE"], [(v.volume.name, v.ref_count, human_size(v.size)) for v in usage.volumes])
+    return 0
+
+
+
+def _reclaimable(reclaimable: int, size: int) -> str:
+    from engine.cli.output import human_size
+
+    return f"{human_size(reclaimable)} ({round(100 * reclaimable / size) if size else 0}%)"
+
+
+def cmd_events(args: argparse.Namespace, config: EngineConfig) -> int:
+    """The logged events since --since, then live ones until --until or until interrupted."""
+    import sys
+    import time
+
+    from engine.api import system
+    from engine.errors import InvalidArgument
+
+    pairs = []
+    for item in args.filter:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        pairs.append((key, value))
+    query = system.EventQuery(
+        system.parse_event_time(args.since) if args.since else None,
+        system.parse_event_time(args.until) if args.until else None,
+        system.EventFilter.parse(pairs),
+    )
+    stream = system.EventStream(config, query)
+    try:
+        for event in stream.backlog:
+            _print_event(event, args.format)
+        while not query.ended:
+            sys.stdout.flush()
+            time.sleep(0.1)
+            for event in stream.poll():
+                _print_event(event, args.format)
+        for event in stream.poll():
+            _print_event(event, args.format)
+    finally:
+        stream.close()
+    return 0
+
+
+def _print_event(event: Event, template: str | None) -> None:
+    """Docker's line: `TIME TYPE ACTION ID (k=v, ...)`, or JSON, or a template on Docker's field names."""
+    from datetime import datetime
+
+    doc = event.to_docker()
+    if template:
+        if template.strip() == "json":
+            _print_object(doc, template)
+            return
+        go_names = {"Status": doc.get("status", ""), "ID": doc.get("id", ""), "From": doc.get("from", ""),
+                    "Type": doc["Type"], "Action": doc["Action"], "Actor": doc["Actor"], "Scope": doc["scope"],
+                    "Time": doc["time"], "TimeNano": doc["timeNano"]}
+        _print_object(go_names, template)
+        return
+    nanos = event.time_nano
+    stamp = datetime.fromtimestamp(nanos // 1_000_000_000).astimezone()
+    offset = stamp.strftime("%z")
+    when = stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos % 1_000_000_000:09d}{offset[:3]}:{offset[3:]}"
+    attributes = ", ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()))
+    print(f"{when} {event.type} {event.action} {event.actor_id}" + (f" ({attributes})" if attributes else ""), flush=True)
+
+
+def cmd_info(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.api import info
+    from engine.cli.output import human_size
+
+    doc = info.info(config)
+    if args.format:
+        _print_object(doc, args.format)
+        return 0
+    lines = [
+        "Server:",
+        f" Containers: {doc['Containers']}",
+        f"  Running: {doc['ContainersRunning']}",
+        f"  Paused: {doc['ContainersPaused']}",
+        f"  Stopped: {doc['ContainersStopped']}",
+        f" Images: {doc['Images']}",
+        f" Server Version: {doc['ServerVersion']}",
+        f" Storage Driver: {doc['Driver']}",
+        f" Logging Driver: {doc['LoggingDriver']}",
+        f" Cgroup Driver: {doc['CgroupDriver']}",
+        f" Cgroup Version: {doc['CgroupVersion']}",
+        f" Kernel Version: {doc['KernelVersion']}",
+        f" Operating System: {doc['OperatingSystem']}",
+        f" OSType: {doc['OSType']}",
+        f" Architecture: {doc['Architecture']}",
+        f" CPUs: {doc['NCPU']}",
+        f" Total Memory: {human_size(doc['MemTotal'])}",
+        f" Name: {doc['Name']}",
+        f" ID: {doc['ID']}",
+        f" Docker Root Dir: {doc['DockerRootDir']}",
+        f" Live Restore Enabled: {str(doc['LiveRestoreEnabled']).lower()}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
+    from engine.api import info
+
+    doc = info.version()
+    if args.format:
+        _print_object(doc, args.format)
+        return 0
+    print("\n".join([
+        "Engine:",
+        f" Version:          {doc['Version']}",
+        f" API version:      {doc['ApiVersion']} (minimum version {doc['MinAPIVersion']})",
+        f" Runtime:          {doc['GoVersion']}",
+        f" OS/Arch:          {doc['Os']}/{doc['Arch']}",
+        f" Kernel:           {doc['KernelVersion']}",
+    ]))
+    return 0

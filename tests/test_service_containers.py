@@ -42,3 +42,132 @@ def test_docker_cli_detached_lifecycle(service: Service) -> None:
     assert service.docker_out("ps", "-aq", "--no-trunc").strip() == cid
     assert service.docker_out("rm", "web").strip() == "web"
     assert service.docker_out("ps", "-aq") == ""
+
+
+def test_docker_cli_foreground_run_streams_and_exit_codes(service: Service) -> None:
+    result = service.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (result.returncode, result.stdout, result.stderr) == (3, b"out\n", b"err\n")
+    piped = service.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done")
+    assert piped.returncode == 0 and piped.stdout == b"done\n"
+    fed = service.docker("run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z", input=b"piped input\n")
+    assert (fed.returncode, fed.stdout) == (0, b"PIPED INPUT\n")
+    kept = service.docker("run", "--name", "kept", "busybox", "sh", "-c", "echo kept")
+    assert (kept.returncode, kept.stdout) == (0, b"kept\n")
+    assert service.docker_out("ps", "-a", "--format", "{{.Names}} {{.Status}}").startswith("kept Exited (0)")
+    assert service.docker_out("wait", "kept").strip() == "0"
+    assert service.docker_out("rm", "kept").strip() == "kept"
+    assert service.docker_out("ps", "-aq") == ""  # the --rm runs removed themselves
+
+
+def test_docker_cli_exec_codes_stdin_and_inspect(service: Service) -> None:
+    service.docker_out("run", "-d", "--name", "box", "busybox", "sleep", "300")
+    done = service.docker("exec", "box", "sh", "-c", "echo in-exec; echo e >&2; exit 4")
+    assert (done.returncode, done.stdout, done.stderr) == (4, b"in-exec\n", b"e\n")
+    fed = service.docker("exec", "-i", "box", "cat", input=b"abc\n")
+    assert (fed.returncode, fed.stdout) == (0, b"abc\n")
+    missing = service.docker("exec", "box", "/no/such/command")
+    assert missing.returncode in (126, 127) and missing.stderr
+    # exec instances stay inspectable after they end (what docker-py's exec_run reads)
+    created = service.request("POST", "/v1.43/containers/box/exec", {"Cmd": ["sh", "-c", "exit 7"]})
+    assert created.status == 201
+    exec_id = created.json()["Id"]
+    started = service.request("POST", f"/v1.43/exec/{exec_id}/start", {"Detach": True})
+    assert started.status == 200
+    assert wait_until(lambda: service.request("GET", f"/exec/{exec_id}/json").json()["ExitCode"] is not None, timeout=10)
+    body = service.request("GET", f"/exec/{exec_id}/json").json()
+    assert body["ExitCode"] == 7 and body["ProcessConfig"]["entrypoint"] == "sh" and body["Pid"] > 0
+    again = service.request("POST", f"/v1.43/exec/{exec_id}/start", {"Detach": True})
+    assert again.status == 409
+    assert service.docker("stop", "-t", "0", "box").returncode == 0
+    refused = service.docker("exec", "box", "true")
+    assert refused.returncode != 0 and b"not running" in refused.stderr
+    service.docker_out("rm", "box")
+
+
+def _pty_session(service: Service, argv: list[str], keys: list[bytes], timeout: float = 20) -> tuple[int, bytes]:
+    """Run the docker CLI on a pty (as a user's terminal), typing `keys` one by one after the
+    prompt shows; its exit status and everything it printed."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    from tests.service_support import DOCKER
+
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    master, slave = os.openpty()
+    proc = subprocess.Popen([DOCKER, *argv], stdin=slave, stdout=slave, stderr=slave, env=service.env,
+                            start_new_session=True)
+    os.close(slave)
+    output = b""
+    deadline = time.monotonic() + timeout
+    pending = list(keys)
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                output += data
+            if pending and b"# " in output.rsplit(b"\n", 1)[-1]:
+                os.write(master, pending.pop(0))
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=10), output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_docker_cli_run_it_and_exec_it_through_a_pty(service: Service) -> None:
+    code, output = _pty_session(service, ["run", "-it", "--rm", "busybox", "sh"], [b"echo $((6*7)); tty\n", b"exit 5\n"])
+    assert code == 5, output
+    assert b"42" in output and b"/dev/pts/0" in output
+    service.docker_out("run", "-d", "--name", "term", "busybox", "sleep", "300")
+    code, output = _pty_session(service, ["exec", "-it", "term", "sh"], [b"stty size; echo $((2+3))x\n", b"exit 2\n"])
+    assert code == 2, output
+    assert b"5x" in output
+    service.docker_out("rm", "-f", "term")
+
+
+def test_docker_cli_logs_follow_stats_top_and_state_verbs(service: Service) -> None:
+    import subprocess
+
+    from tests.service_support import DOCKER
+
+    service.docker_out("run", "-d", "--name", "talk", "busybox", "sh", "-c",
+                       "i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); sleep 0.1; done; sleep 300")
+    follower = subprocess.Popen([DOCKER, "logs", "-f", "--tail", "1", "talk"], stdout=subprocess.PIPE, env=service.env)
+    try:
+        assert follower.stdout is not None
+        first = follower.stdout.readline()
+        assert first.startswith(b"line")
+        later = [follower.stdout.readline() for _ in range(3)]
+        assert all(line.startswith(b"line") for line in later)
+        # a second client is served while the follower streams
+        assert service.docker_out("ps", "--format", "{{.Names}}").strip() == "talk"
+        stats = service.docker_out("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "talk")
+        name, usage, *_rest, pids = stats.split()
+        assert name == "talk" and usage.endswith("B") and int(pids) >= 1
+        top = service.docker_out("top", "talk")
+        assert "sleep" in top or "sh" in top
+        service.docker_out("pause", "talk")
+        assert "(Paused)" in service.docker_out("ps", "--format", "{{.Status}}")
+        service.docker_out("unpause", "talk")
+        service.docker_out("rename", "talk", "talk2")
+        service.docker_out("stop", "-t", "1", "talk2")
+        follower.wait(timeout=15)  # the follow ends with the container
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+        follower.wait()
+    tail = service.docker("logs", "--tail", "2", "talk2").stdout.splitlines()
+    assert tail == [b"line28", b"line29"]
+    service.docker_out("rm", "talk2")

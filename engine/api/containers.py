@@ -17,8 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.config import EngineConfig
-from engine.container import runtime, state
-from engine.container.runtime import RunOptions, StartResult
+from engine.container import create as creating
+from engine.container import inspect as inspecting
+from engine.container import lifecycle, removal, state
+from engine.container import start as starting
+from engine.container.options import RunOptions
+from engine.container.reconcile import reconcile as _reconcile
+from engine.container.start import StartResult
 from engine.container.state import ContainerRecord
 from engine.errors import InvalidArgument, NotFound
 
@@ -65,28 +70,28 @@ class Sizes:
 
 
 def reconcile(config: EngineConfig) -> None:
-    runtime.reconcile(config)
+    _reconcile(config)
 
 
 def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     """A new container from an image already in the store (Docker's create never pulls)."""
     from engine.image.store import ImageStore
 
-    runtime.reconcile(config)
+    _reconcile(config)
     try:
         image = ImageStore(config).resolve(opts.image_id or opts.image)
     except NotFound:
         raise NotFound(f"No such image: {opts.image}") from None
     opts.image_id = image.id
-    return runtime.create(config, opts)
+    return creating.create(config, opts)
 
 
 def start(
     config: EngineConfig, ref: str, attach: bool = False, interactive: bool = False,
     winsize: tuple[int, int] | None = None,
 ) -> StartResult:
-    runtime.reconcile(config)
-    return runtime.start(config, ref, attach=attach, interactive=interactive, winsize=winsize)
+    _reconcile(config)
+    return starting.start(config, ref, attach=attach, interactive=interactive, winsize=winsize)
 
 
 def find(config: EngineConfig, ref: str) -> ContainerRecord:
@@ -94,50 +99,50 @@ def find(config: EngineConfig, ref: str) -> ContainerRecord:
 
 
 def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | None = None) -> ContainerRecord:
-    runtime.reconcile(config)
-    return runtime.stop(config, ref, timeout, sig)
+    _reconcile(config)
+    return lifecycle.stop(config, ref, timeout, sig)
 
 
 def kill(config: EngineConfig, ref: str, sig: str = "SIGKILL") -> ContainerRecord:
-    runtime.reconcile(config)
-    return runtime.kill(config, ref, sig or "SIGKILL")
+    _reconcile(config)
+    return lifecycle.kill(config, ref, sig or "SIGKILL")
 
 
 def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
-    runtime.reconcile(config)
-    return runtime.restart(config, ref, timeout)
+    _reconcile(config)
+    return lifecycle.restart(config, ref, timeout)
 
 
 def pause(config: EngineConfig, ref: str) -> ContainerRecord:
-    return runtime.pause(config, ref)
+    return lifecycle.pause(config, ref)
 
 
 def unpause(config: EngineConfig, ref: str) -> ContainerRecord:
-    return runtime.unpause(config, ref)
+    return lifecycle.unpause(config, ref)
 
 
 def rename(config: EngineConfig, ref: str, new_name: str) -> None:
-    runtime.rename(config, ref, new_name)
+    lifecycle.rename(config, ref, new_name)
 
 
 def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
-    runtime.reconcile(config)
-    return runtime.remove(config, ref, force=force, volumes=volumes)
+    _reconcile(config)
+    return removal.remove(config, ref, force=force, volumes=volumes)
 
 
 def prune(config: EngineConfig) -> list[str]:
-    runtime.reconcile(config)
-    return runtime.prune(config)
+    _reconcile(config)
+    return removal.prune(config)
 
 
 def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
-    return runtime.top(config, ref, ps_args)
+    return inspecting.top(config, ref, ps_args)
 
 
 def inspect(config: EngineConfig, ref: str, size: bool = False) -> dict[str, Any]:
-    runtime.reconcile(config)
+    _reconcile(config)
     record = state.find_container(config, ref)
-    data = runtime.inspect(config, record)
+    data = inspecting.inspect(config, record)
     if size:
         sizes = container_sizes(config, record)
         data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
@@ -148,7 +153,7 @@ def wait(config: EngineConfig, ref: str, condition: str = "not-running") -> Any:
     """A `waiting.Waiter` (poll it); made now, so `next-exit` counts only exits from now on."""
     from engine.container.waiting import Waiter
 
-    runtime.reconcile(config)
+    _reconcile(config)
     return Waiter(config, ref, condition)
 
 
@@ -177,7 +182,7 @@ def parse_filters(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def list_containers(config: EngineConfig, query: ContainerQuery) -> list[ContainerRecord]:
     """Newest first, as `docker ps`."""
-    runtime.reconcile(config)
+    _reconcile(config)
     records = sorted(state.list_containers(config), key=lambda r: r.created, reverse=True)
     before = _created_of(config, query.filters.get("before"))
     since = _created_of(config, query.filters.get("since"))

@@ -52,18 +52,33 @@ class Waiter:
         # The exit that counts for next-exit: one that finishes after now (a new FinishedAt).
         self.baseline_finished = record.finished_at if not record.running else None
         self.seen_running = record.running
+        self.made_ns = time.time_ns() - 1_000_000_000  # a die a moment before counts (clock steps)
+
+    def _exit_code_of_removed(self) -> int:
+        """The exit code of a container removed between two polls: its record is gone, so it is
+        read from its last `die` event (the record's last state when there is none)."""
+        from engine import events
+
+        code = self.last.exit_code
+        for event in events.read_events(self.config, since_ns=self.made_ns):
+            if event.type == "container" and event.action == "die" and event.actor_id == self.id:
+                try:
+                    code = int(event.attributes.get("exitCode", code))
+                except ValueError:
+                    pass
+        return code
 
     def poll(self) -> WaitResult | None:
         """The result once the condition holds; None while it does not yet."""
-        from engine.container import runtime
+        from engine.container.reconcile import reconcile
 
         try:
             record = state.load(self.config, self.id)
-        except NotFound:
-            return WaitResult(self.last.exit_code, self.last.error)  # removed: every condition holds
+        except NotFound:  # removed (an --rm container's monitor removes it): every condition holds
+            return WaitResult(self._exit_code_of_removed(), self.last.error)
         self.last = record
         if record.status in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start):
-            runtime.reconcile(self.config)  # its monitor died: record the exit now
+            reconcile(self.config)  # its monitor died: record the exit now
             return None
         if record.running:
             self.seen_running = True

@@ -22,7 +22,7 @@ from aiohttp import web
 from engine.api import info as engine_info
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
-from engine.service.context import API_VERSION, CONFIG, MIN_API_VERSION, engine_config
+from engine.service.context import API_VERSION, CONFIG, MIN_API_VERSION, engine_config, json_response
 
 log = logging.getLogger("dockui.service")
 
@@ -34,7 +34,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    return json_response({"message": message}, status=status)
 
 
 def status_of(exc: DockuiError) -> int:
@@ -105,13 +105,13 @@ async def ping_head(request: web.Request) -> web.Response:  # noqa: ARG001
 
 @core.get("/version")
 async def version(request: web.Request) -> web.Response:  # noqa: ARG001
-    return web.json_response(engine_info.version())
+    return json_response(engine_info.version())
 
 
 @core.get("/info")
 async def info(request: web.Request) -> web.Response:
     body = await asyncio.to_thread(engine_info.info, engine_config(request))
-    return web.json_response(body)
+    return json_response(body)
 
 
 @web.middleware

@@ -78,7 +78,7 @@ class Sessions:
 
 async def connect_running(config: EngineConfig, record: ContainerRecord) -> socket.socket:
     """A channel to a running container's monitor (its attach.sock), greeted as attached."""
-    from engine.container.runtime import ATTACH_SOCKET
+    from engine.container.monitor.context import ATTACH_SOCKET
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.setblocking(False)

@@ -9,6 +9,7 @@ short-call threads for longer than one poll, so they never hold up other request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -18,13 +19,27 @@ from engine.api import containers as api
 from engine.container.state import ContainerRecord, parse_rfc3339
 from engine.errors import Conflict, InvalidArgument
 from engine.service.attach import AttachStreams, Sessions, connect_running, relay
-from engine.service.context import SESSIONS, engine_config, json_body, query_bool, query_filters, query_int
+from engine.service.context import (
+    SESSIONS,
+    engine_config,
+    json_body,
+    json_response,
+    query_bool,
+    query_filters,
+    query_int,
+)
 from engine.service.create_body import run_options
 from engine.service.streams import STDERR, STDOUT, frame, hijack
 
 routes = web.RouteTableDef()
 
 NO_CONTENT = 204
+
+
+async def finish(response: web.StreamResponse) -> None:
+    """End a streamed body; a client already gone is not an error (its stream just ends)."""
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await response.write_eof()
 
 
 def _sessions(request: web.Request) -> Sessions:
@@ -46,7 +61,7 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidArgument("config cannot be empty in order to create a container")
     opts = run_options(body, request.query.get("name"), request.query.get("platform"))
     record = await _call(api.create, config, opts)
-    return web.json_response({"Id": record.id, "Warnings": []}, status=201)
+    return json_response({"Id": record.id, "Warnings": []}, status=201)
 
 
 @routes.get("/containers/json")
@@ -71,7 +86,7 @@ async def list_containers(request: web.Request) -> web.Response:
             rows.append(row)
         return rows
 
-    return web.json_response(await _call(listing))
+    return json_response(await _call(listing))
 
 
 def list_entry(r: ContainerRecord) -> dict[str, Any]:
@@ -107,14 +122,14 @@ def list_entry(r: ContainerRecord) -> dict[str, Any]:
 @routes.get("/containers/{id}/json")
 async def inspect(request: web.Request) -> web.Response:
     data = await _call(api.inspect, engine_config(request), request.match_info["id"], query_bool(request, "size"))
-    return web.json_response(data)
+    return json_response(data)
 
 
 @routes.get("/containers/{id}/top")
 async def top(request: web.Request) -> web.Response:
     args = request.query.get("ps_args", "").split() or None
     titles, processes = await _call(api.top, engine_config(request), request.match_info["id"], args)
-    return web.json_response({"Titles": titles, "Processes": processes})
+    return json_response({"Titles": titles, "Processes": processes})
 
 
 # ------------------------------------------------------------------------------------------ lifecycle
@@ -216,7 +231,7 @@ async def prune(request: web.Request) -> web.Response:
     if query_filters(request):
         raise InvalidArgument("container prune filters are not supported by dockui")
     removed = await _call(api.prune, engine_config(request))
-    return web.json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
+    return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
 
 
 @routes.post("/containers/{id}/resize")
@@ -251,8 +266,9 @@ async def wait(request: web.Request) -> web.StreamResponse:
     body: dict[str, Any] = {"StatusCode": result.status_code}
     if result.error:
         body["Error"] = {"Message": result.error}
-    await response.write(json.dumps(body).encode() + b"\n")
-    await response.write_eof()
+    with contextlib.suppress(ConnectionError):
+        await response.write(json.dumps(body).encode() + b"\n")
+    await finish(response)
     return response
 
 
@@ -286,7 +302,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
             return response
     if query.follow:
         await _follow(request, config, record, offset, query, emit)
-    await response.write_eof()
+    await finish(response)
     return response
 
 
@@ -329,7 +345,7 @@ async def _follow(request: web.Request, config: Any, record: ContainerRecord, of
             pass
         finally:
             if not loop.is_closed():
-                with __import__("contextlib").suppress(RuntimeError):
+                with contextlib.suppress(RuntimeError):
                     put(done)
 
     threading.Thread(target=follower, name="logs-follow", daemon=True).start()
@@ -415,7 +431,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     if not record.running:
         body = _empty_stats(record)
         if not stream:
-            return web.json_response(body)
+            return json_response(body)
     every = state_targets(config)
     sampler = Sampler(config, lambda: [t for t in every() if t.id == record.id], host=False)
     try:
@@ -426,7 +442,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
                 await asyncio.sleep(1.0)
         current = await _sample(sampler, record, previous)
         if not stream:
-            return web.json_response(current)
+            return json_response(current)
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         await response.prepare(request)
         while current is not None:
@@ -438,7 +454,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
             if request.transport is None or request.transport.is_closing():
                 return response
             current = await _sample(sampler, record, current)
-        await response.write_eof()
+        await finish(response)
         return response
     finally:
         sampler.close()

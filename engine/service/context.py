@@ -22,6 +22,12 @@ SESSIONS = web.AppKey("sessions", object)  # engine.service.attach.Sessions
 __all__ = ["API_VERSION", "CONFIG", "MIN_API_VERSION", "SESSIONS"]
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON body with Docker's exact Content-Type (the docker CLI shows an error body raw when
+    the type carries a charset)."""
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
 def engine_config(request: web.Request) -> EngineConfig:
     return request.app[CONFIG]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.container.runtime import RunOptions
+from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
 
 # Fields the docker CLI and docker-py send that concern the client only, or that dockui's behaviour

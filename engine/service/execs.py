@@ -1,7 +1,172 @@
-"""Engine API endpoints: exec (see docs/api.md)."""
+"""Engine API endpoints: exec (see docs/api.md).
+
+An exec instance is recorded by engine.container.exec_instances and run by its helper, a fresh
+single-threaded interpreter (this service has threads, so it never forks into a container itself).
+`start` relays between the hijacked connection and the helper's pipes: stdout and stderr framed as
+Docker's streams (raw with a tty), the client's bytes to its stdin. The container's command never
+sees these pipes: the helper gives it pipes of its own (or its own pty).
+
+Invariants: the relay ends when the helper has exited and its output is drained; a client that goes
+away closes only our ends (the command runs on, its exit code is still recorded); resize reaches the
+helper of a running tty exec through a pipe this service holds while the relay runs.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import struct
+import subprocess
+from typing import Any
+
 from aiohttp import web
 
+from engine.container import exec_instances
+from engine.container.exec_instances import ExecInstance, ExecSpec
+from engine.errors import InvalidArgument
+from engine.service.context import engine_config, json_body, json_response, query_int
+from engine.service.create_body import _bool, _str, _strs
+from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
+
 routes = web.RouteTableDef()
+
+_resize_pipes: dict[str, int] = {}  # exec ID -> write end of its helper's resize pipe, while it runs
+
+
+def _spec(body: Any) -> ExecSpec:
+    if not isinstance(body, dict):
+        raise InvalidArgument("the exec body must be a JSON object")
+    argv = _strs("", body, "Cmd")
+    if not argv:
+        raise InvalidArgument("No exec command specified")
+    return ExecSpec(
+        argv=tuple(argv), env=tuple(_strs("", body, "Env")), workdir=_str("", body, "WorkingDir") or "",
+        user=_str("", body, "User") or "", tty=_bool("", body, "Tty"), privileged=_bool("", body, "Privileged"),
+        attach_stdin=_bool("", body, "AttachStdin"), attach_stdout=body.get("AttachStdout", True) is not False,
+        attach_stderr=body.get("AttachStderr", True) is not False, detach_keys=_str("", body, "DetachKeys") or "",
+    )
+
+
+@routes.post("/containers/{id}/exec")
+async def create(request: web.Request) -> web.Response:
+    spec = _spec(await json_body(request, {}))
+    inst = await asyncio.to_thread(exec_instances.create_instance, engine_config(request), request.match_info["id"], spec)
+    return json_response({"Id": inst.id}, status=201)
+
+
+@routes.get("/exec/{id}/json")
+async def inspect(request: web.Request) -> web.Response:
+    inst = await asyncio.to_thread(exec_instances.load_instance, engine_config(request), request.match_info["id"])
+    return json_response(inspect_body(inst))
+
+
+def inspect_body(inst: ExecInstance) -> dict[str, Any]:
+    spec = inst.spec
+    return {
+        "ID": inst.id,
+        "Running": inst.running,
+        "ExitCode": inst.exit_code,
+        "ProcessConfig": {"tty": spec.tty, "entrypoint": spec.argv[0], "arguments": list(spec.argv[1:]),
+                          "privileged": spec.privileged, "user": spec.user},
+        "OpenStdin": spec.attach_stdin,
+        "OpenStderr": spec.attach_stderr,
+        "OpenStdout": spec.attach_stdout,
+        "CanRemove": False,
+        "ContainerID": inst.container_id,
+        "DetachKeys": spec.detach_keys,
+        "Pid": inst.pid,
+    }
+
+
+@routes.post("/exec/{id}/resize")
+async def resize(request: web.Request) -> web.Response:
+    rows, cols = query_int(request, "h", 0) or 0, query_int(request, "w", 0) or 0
+    inst = await asyncio.to_thread(exec_instances.load_instance, engine_config(request), request.match_info["id"])
+    fd = _resize_pipes.get(inst.id)
+    if fd is not None and rows > 0 and cols > 0:
+        with contextlib.suppress(OSError):
+            os.write(fd, struct.pack(">HH", rows, cols))
+    return web.Response(status=200)
+
+
+@routes.post("/exec/{id}/start")
+async def start(request: web.Request) -> web.StreamResponse:
+    config = engine_config(request)
+    body = await json_body(request, {}) or {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("the exec start body must be a JSON object")
+    detach = _bool("", body, "Detach")
+    inst = await asyncio.to_thread(exec_instances.claim, config, request.match_info["id"])
+    size = body.get("ConsoleSize")
+    winsize = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 and all(size) else None
+    resize_r, resize_w = os.pipe2(os.O_CLOEXEC) if inst.spec.tty else (-1, -1)
+    argv, env = exec_instances.helper_command(config, inst.id, winsize, resize_r)
+    attached = not detach
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd="/", start_new_session=True,
+            stdin=subprocess.PIPE if attached and inst.spec.attach_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if attached else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if attached else subprocess.DEVNULL,
+            pass_fds=[resize_r] if resize_r >= 0 else [],
+        )
+    finally:
+        if resize_r >= 0:
+            os.close(resize_r)
+    if detach:
+        if resize_w >= 0:
+            os.close(resize_w)
+        asyncio.get_running_loop().create_task(process.wait())  # reap it when it ends
+        return web.Response(status=200)
+    if resize_w >= 0:
+        _resize_pipes[inst.id] = resize_w
+    try:
+        response, client = await hijack(request, framed=not inst.spec.tty)
+        await _relay(process, client, inst.spec)
+    finally:
+        if _resize_pipes.pop(inst.id, None) is not None:
+            os.close(resize_w)
+    return response
+
+
+async def _relay(process: asyncio.subprocess.Process, client: Hijacked, spec: ExecSpec) -> None:
+    """Helper output to the client and client input to the helper, until the helper is done."""
+
+    async def pump(stream: asyncio.StreamReader | None, kind: int, wanted: bool) -> None:
+        if stream is None:
+            return
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                return
+            if wanted and not client.gone:
+                await client.send(kind, data)
+
+    async def feed() -> None:
+        stdin = process.stdin
+        while True:
+            data = await client.input.get()
+            if stdin is None:
+                if not data:
+                    return
+                continue
+            try:
+                if not data:
+                    stdin.close()
+                    return
+                stdin.write(data)
+                await stdin.drain()
+            except (ConnectionError, OSError):
+                return
+
+    feeder = asyncio.create_task(feed())
+    try:
+        await asyncio.gather(pump(process.stdout, STDOUT, spec.attach_stdout),
+                             pump(process.stderr, STDERR, spec.attach_stderr))
+        await process.wait()
+    finally:
+        feeder.cancel()
+        if process.stdin is not None:
+            process.stdin.close()
+        client.close()

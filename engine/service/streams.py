@@ -88,10 +88,33 @@ async def hijack(request: web.Request, framed: bool) -> tuple[web.StreamResponse
     reader = _InputReader(session.input)
     protocol = request.protocol
     protocol.set_parser(reader)  # type: ignore[arg-type]
-
-    def eof_received() -> bool:
-        reader.feed_eof()
-        return True  # keep the transport open: the client only closed its side (stdin at EOF)
-
-    protocol.eof_received = eof_received  # type: ignore[method-assign]
+    if request.transport is not None:
+        request.transport.set_protocol(_HalfClose(protocol, reader))
     return response, session
+
+
+class _HalfClose(asyncio.Protocol):
+    """Stands between the transport and aiohttp's protocol on a hijacked connection: the client's
+    EOF (it closed its sending side when its stdin ended) ends our input, not the connection,
+    so the container's remaining output still reaches it."""
+
+    def __init__(self, inner: asyncio.Protocol, reader: _InputReader) -> None:
+        self.inner = inner
+        self.reader = reader
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reader.feed_eof()
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from engine.config import EngineConfig
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, NeedsRoot
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -223,8 +223,10 @@ def read_events(config: EngineConfig, since_ns: int | None = None, until_ns: int
         try:
             with open(name, "rb") as f:
                 events.extend(_parse_lines(f.read()))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
+        except PermissionError:
+            raise NeedsRoot(f"the events log {name} is readable by root only: run it with sudo") from None
     events.sort(key=lambda e: e.time_nano)
     return [
         e for e in events
@@ -237,7 +239,9 @@ class Follower:
     last call (never blocks), so a thread, an asyncio loop or a CLI loop can drive it.
 
     It starts at the current end of the log. Past a rotation it reads the rest of the file it had
-    (now `.1`, where late writers may still append) before moving to the new one.
+    (now `.1`, where late writers may still append) before moving to the new one. A follower that
+    falls a whole generation behind between two polls (MAX_BYTES of events, ~4000, within one
+    poll interval) misses that generation, as a bounded log must.
     """
 
     def __init__(self, config: EngineConfig) -> None:
@@ -250,7 +254,7 @@ class Follower:
     def _open(self, at_end: bool) -> None:
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - kept open across polls
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             self._file, self._inode = None, 0
             return
         if at_end:
@@ -263,7 +267,7 @@ class Follower:
             data = self._file.read()
         try:
             current = os.stat(self.path).st_ino
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             current = 0
         if current and current != self._inode:  # rotated (or created): the new file from its start
             if self._file is not None:

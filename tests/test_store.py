@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import EngineConfig
+from engine.container.usage import container_uses
 from engine.errors import Conflict, IntegrityError, InvalidArgument, NotFound
 from engine.image.reference import parse_reference
 from engine.image.store import ImageStore
@@ -84,7 +85,7 @@ def assert_no_leftovers(config: EngineConfig) -> None:
 
 
 def test_shared_layers_are_stored_once_and_removed_with_their_last_user(engine_config: EngineConfig) -> None:
-    store = ImageStore(engine_config)
+    store = ImageStore(engine_config, containers=container_uses)
     base = layer({"etc/os-release": b"base\n"})
     app1 = layer({"app/one": b"1"})
     app2 = layer({"app/two": b"2"})
@@ -107,7 +108,7 @@ def test_shared_layers_are_stored_once_and_removed_with_their_last_user(engine_c
 
 
 def test_tags_digests_and_lookups(engine_config: EngineConfig) -> None:
-    store = ImageStore(engine_config)
+    store = ImageStore(engine_config, containers=container_uses)
     data = layer({"x": b"x"})
     record = add_image(store, [data], "busybox", "x")
     digest = "sha256:" + "ab" * 32
@@ -129,7 +130,7 @@ def test_tags_digests_and_lookups(engine_config: EngineConfig) -> None:
 
 
 def test_rmi_refuses_while_a_container_layer_uses_the_image(engine_config: EngineConfig) -> None:
-    store = ImageStore(engine_config)
+    store = ImageStore(engine_config, containers=container_uses)
     base = layer({"bin/sh": b"sh"})
     image = add_image(store, [base], "app:1", "app")
     # a container record beside the layer (rmi collects rw layers that have none: a killed run's)
@@ -158,7 +159,7 @@ def test_rmi_refuses_while_a_container_layer_uses_the_image(engine_config: Engin
 def test_removing_a_rw_layer_keeps_a_stored_images_layers_and_releases_a_removed_ones(engine_config: EngineConfig) -> None:
     """remove_rw_layer(cid, image_id): the image still stored keeps its layers without a scan; once
     the image was force-removed, its layers go with the last layer on top of them."""
-    store = ImageStore(engine_config)
+    store = ImageStore(engine_config, containers=container_uses)
     image = add_image(store, [layer({"bin/sh": b"sh"}), layer({"etc/a": b"a"})], "app:2", "app2")
     for cid in ("dockuitestk1", "dockuitestk2"):
         (engine_config.containers_dir / cid).mkdir(parents=True)  # a record: not an orphan layer
@@ -177,7 +178,7 @@ def test_rmi_follows_dockers_rules_for_running_and_stopped_containers(engine_con
     """Container records as engine.container.state writes them; the "running" one is this very process."""
     from engine.container import state
 
-    store = ImageStore(engine_config)
+    store = ImageStore(engine_config, containers=container_uses)
     image = add_image(store, [layer({"bin/true": b"t"})], "svc:1", "svc")
     running_id, stopped_id = "a" * 64, "b" * 64
     for cid, status in ((running_id, "running"), (stopped_id, "exited")):

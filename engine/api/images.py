@@ -26,9 +26,10 @@ IMAGE_FILTER_KEYS = ("dangling", "reference", "label", "before", "since")
 
 
 def _store(config: EngineConfig) -> ImageStore:
+    from engine.container.usage import container_uses
     from engine.image.store import ImageStore
 
-    return ImageStore(config)
+    return ImageStore(config, containers=container_uses)
 
 
 # ---- list ----------------------------------------------------------------------------------------

@@ -116,9 +116,10 @@ def _add_load(p: argparse.ArgumentParser) -> None:
 
 
 def _store(config: EngineConfig):
+    from engine.container.usage import container_uses
     from engine.image.store import ImageStore
 
-    return ImageStore(config)
+    return ImageStore(config, containers=container_uses)
 
 
 def _permission_error(what: str, exc: PermissionError) -> NeedsRoot:

@@ -5,8 +5,7 @@ Lists are a subset of Docker's `namesgenerator`; a numeric suffix is appended on
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from engine.util.randomness import pick
 
 ADJECTIVES = (
     "admiring adoring affectionate agitated amazing angry awesome beautiful blissful bold boring brave "
@@ -50,14 +49,3 @@ def generate_name(retry: int = 0) -> str:
     if retry > 0:
         name += pick("0123456789")
     return name
-
-
-def pick(options: Sequence[str]) -> str:
-    """A uniformly random element, from os.urandom (as `secrets.choice`, whose import loads OpenSSL:
-    ~4 ms on every `dockui run`)."""
-    span = 1 << 32
-    limit = span - span % len(options)  # rejection sampling: no modulo bias
-    while True:
-        n = int.from_bytes(os.urandom(4), "little")
-        if n < limit:
-            return options[n % len(options)]

@@ -33,11 +33,11 @@ from pathlib import Path
 
 from engine import events
 from engine.config import EngineConfig
-from engine.container.names import pick
 from engine.diagnostics import get_logger
 from engine.errors import Conflict, CorruptState, DockuiError, IntegrityError, InvalidArgument, NotFound
 from engine.image.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
 from engine.util.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
+from engine.util.randomness import pick
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -142,11 +142,29 @@ class StagedLayer:
         self.discard()
 
 
+@dataclass(frozen=True)
+class ContainerUse:
+    """One container as the container side reports it to the store (engine.container.usage): the
+    store never reads container records itself. `image_id` is None for a record file that is not a
+    listed container (its rw layer is still not an orphan)."""
+
+    id: str
+    image_id: str | None
+    running: bool
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    ContainerLister = Callable[[EngineConfig], Sequence[ContainerUse]]
+
+
 class ImageStore:
     """Images and layers under one engine root. Cheap to create; every method re-reads the files."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, containers: ContainerLister | None = None) -> None:
         self.config = config
+        self.containers = containers  # the container side's answer to "which images are in use"
         self.image_dir = config.image_dir
         self.layers_dir = config.layers_dir
         self.layerdb = self.image_dir / "layerdb"
@@ -818,34 +836,25 @@ class ImageStore:
 
     # --- removal -------------------------------------------------------------------------------
 
+    def _container_uses(self) -> Sequence[ContainerUse]:
+        if self.containers is None:
+            raise RuntimeError("ImageStore(config, containers=engine.container.usage.container_uses) is "
+                               "needed to remove images or rw layers: only the container side knows its containers")
+        return self.containers(self.config)
+
     def _containers_using(self, record: ImageRecord) -> list[tuple[str, bool]]:
         """(container ID, running?) for containers made from this image."""
-        using: dict[str, bool] = {}
-        known: set[str] = set()
-        try:
-            from engine.container import state
-
-            for container in state.list_containers(self.config):
-                known.add(container.id)
-                if container.image_id == record.id:
-                    running = container.status in ("running", "paused", "restarting")
-                    alive = getattr(state, "process_alive", None)
-                    start = getattr(container, "pid_start", 0)
-                    if running and alive is not None and container.pid and start:
-                        running = alive(container.pid, start)  # a crashed engine may have left "running"
-                    using[container.id] = running
-        except ImportError:
-            pass
+        uses = self._container_uses()
+        using = {u.id: u.running for u in uses if u.image_id == record.id}
+        known = {u.id for u in uses if u.image_id is not None}
         # A container that has a record file is shown by `ps -a` (a corrupt one as "dead"), so it
         # may be named here; a rw layer with no record at all is an orphan (collected before).
         top = record.chain_ids[-1] if record.chain_ids else None
+        recorded = {u.id for u in uses}
         for cid, parent in self._mount_parents().items():
-            if top and parent == top and cid not in known and self._has_container_record(cid):
+            if top and parent == top and cid not in known and cid in recorded:
                 using.setdefault(cid, False)
         return sorted(using.items())
-
-    def _has_container_record(self, container_id: str) -> bool:
-        return (self.config.containers_dir / container_id / "config.v2.json").exists()
 
     def collect_orphan_rw_layers(self) -> list[str]:
         """Remove the rw layers of containers that have no record (a `run` or `rm` killed between
@@ -854,7 +863,9 @@ class ImageStore:
         Safe against a concurrent create: its record is written before its layer, and a removal
         drops the layer before the record.
         """
-        orphans = [cid for cid in self._mount_parents() if not self._has_container_record(cid)]
+        parents = self._mount_parents()  # the layers first: a record is written before its layer
+        recorded = {u.id for u in self._container_uses()}
+        orphans = [cid for cid in parents if cid not in recorded]
         for cid in orphans:
             with contextlib.suppress(OSError, InvalidArgument):
                 self.remove_rw_layer(cid)

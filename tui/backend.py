@@ -666,7 +666,7 @@ class EngineBackend:
     # ---- images
 
     def _store(self) -> Any:
-        return _function("engine.image.store", "ImageStore")(self.config)
+        return _function("engine.image.store", "ImageStore")(self.config, containers=_function("engine.container.usage", "container_uses"))
 
     def images(self) -> list[ImageView]:
         store = self._store()

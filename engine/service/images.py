@@ -20,9 +20,10 @@ from aiohttp import web
 from engine.api import images as api
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
+from engine.image.pull import PullEvent
 from engine.service.context import engine_config, query_bool
 from engine.service.filters import filter_pairs
-from engine.service.progress import progress_line, stream
+from engine.service.progress import progress_line, push_aux, stream
 
 routes = web.RouteTableDef()
 
@@ -206,7 +207,13 @@ async def push(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(api.resolve, config, ref)  # an unknown image is a 404 before the stream
 
     def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
-        api.push(config, ref, progress=lambda event: emit(progress_line(event)))
+        def progress(event: PullEvent) -> None:
+            emit(progress_line(event))
+            aux = push_aux(event)
+            if aux is not None:
+                emit(aux)
+
+        api.push(config, ref, progress=progress)
         return ()
 
     return await stream(request, work, held=lambda line: str(line.get("status", "")).startswith("The push refers"))

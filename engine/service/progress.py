@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from engine.image.pull import PullEvent
 
 _PULLING_FROM = re.compile(r"^(\S+): Pulling from (.+)$")
+_PUSHED = re.compile(r"^(\S+): digest: (\S+) size: (\d+)$")
 _BAR_WIDTH = 50
 
 
@@ -42,16 +43,21 @@ def progress_line(event: PullEvent) -> dict[str, Any]:
         match = _PULLING_FROM.match(event.status)
         if match:
             return {"status": f"Pulling from {match.group(2)}", "id": match.group(1)}
-        tag_digest = re.match(r"^(\S+): digest: (\S+) size: (\d+)$", event.status)
-        if tag_digest:  # push's closing line carries an aux record docker-py reads
-            return {"status": event.status, "progressDetail": {},
-                    "aux": {"Tag": tag_digest.group(1), "Digest": tag_digest.group(2), "Size": int(tag_digest.group(3))}}
         return {"status": event.status}
     line: dict[str, Any] = {"status": event.status, "progressDetail": {}, "id": event.layer}
     if event.total:
         line["progressDetail"] = {"current": event.current, "total": event.total}
         line["progress"] = _bar(event.current, event.total)
     return line
+
+
+def push_aux(event: PullEvent) -> dict[str, Any] | None:
+    """The aux record Docker sends after push's closing `TAG: digest: D size: N` line (clients read
+    the digest from it; the docker CLI prints the status line and hides aux records)."""
+    found = _PUSHED.match(event.status) if event.layer is None else None
+    if found is None:
+        return None
+    return {"progressDetail": {}, "aux": {"Tag": found.group(1), "Digest": found.group(2), "Size": int(found.group(3))}}
 
 
 def _bar(current: int, total: int) -> str:

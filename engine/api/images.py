@@ -274,3 +274,20 @@ def check_login(config: EngineConfig, server: str, username: str, password: str)
         client.check_login()
     finally:
         client.close()
+
+
+@dataclass(frozen=True)
+class ImageLayer:
+    """One layer of an image, bottom to top: its chainID, diffID and unpacked size in bytes."""
+
+    chain_id: str
+    diff_id: str
+    size: int
+
+
+def layers(config: EngineConfig, ref: str) -> list[ImageLayer]:
+    """The image's layers, bottom first, with the sizes the layer database records."""
+    store = _store(config)
+    record = store.resolve(ref)
+    return [ImageLayer(chain, diff, store.layer_info(chain).size)
+            for chain, diff in zip(record.chain_ids, record.diff_ids, strict=False)]

@@ -185,3 +185,51 @@ def disconnect(config: EngineConfig, network: str, container: str, force: bool =
     except NotFound:
         if not force:
             raise
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A container's interface on one network, keyed in `Topology.interfaces` by its host veth:
+    what the bridge's port alone does not say (the interface name inside, eth0 or eth1, and the
+    links whose target is attached to this same network)."""
+
+    container_id: str
+    container_name: str
+    network: str
+    ifname: str
+    ip: str
+    prefixlen: int
+    mac: str
+    links: tuple[tuple[str, str], ...]  # (linked container name, alias)
+
+
+if TYPE_CHECKING:
+    from engine.network.topology import BridgeInfo
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The bridges as netlink reports them now, and the endpoint records behind their ports."""
+
+    bridges: tuple[BridgeInfo, ...]
+    interfaces: dict[str, Interface]
+
+
+def topology(config: EngineConfig) -> Topology:
+    """Every bridge of this root with its ports (engine.network.topology), and per host veth the
+    container interface behind it. A link is listed under a network only when its target has an
+    interface on that network too (a link cannot cross networks)."""
+    from engine.network import topology as net_topology
+
+    bridges = tuple(net_topology.read(config))
+    records = _endpoints().all_records(config)
+    networks_of = {rec.get("name", ""): {ep["network"] for ep in rec.get("endpoints", [])} for rec in records}
+    interfaces = {}
+    for rec in records:
+        for ep in rec.get("endpoints", []):
+            links = tuple((str(name), str(alias)) for name, alias in rec.get("links") or ()
+                          if ep["network"] in networks_of.get(name, set()))
+            interfaces[ep["host_veth"]] = Interface(rec["container_id"], rec.get("name", ""), ep["network"],
+                                                    ep["ifname"], ep["ip"], int(ep.get("prefixlen", 0)), ep["mac"],
+                                                    links)
+    return Topology(bridges, interfaces)

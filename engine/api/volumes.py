@@ -107,3 +107,8 @@ def _tree_size(path: Path) -> int:
 
 def sizes(config: EngineConfig) -> dict[str, int]:
     return {v.name: _tree_size(v.mountpoint) for v in engine_volumes.list_volumes(config)}
+
+
+def used_by(config: EngineConfig) -> dict[str, tuple[str, ...]]:
+    """Volume name -> IDs of the containers that mount it (running or not), as rm and prune judge use."""
+    return {name: tuple(ids) for name, ids in engine_volumes.volumes_in_use(config).items()}

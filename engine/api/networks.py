@@ -7,6 +7,7 @@ is loaded only by the calls that touch the kernel (through endpoints).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 
 from engine.config import EngineConfig
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 BUILTIN = ("bridge", "host", "none")
+_ALIAS_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
 
 def _endpoints():  # noqa: ANN202 - engine.network.endpoints, imported when first needed
@@ -168,13 +170,23 @@ def prune(config: EngineConfig) -> list[str]:
 
 @dataclass(frozen=True)
 class Connection:
+    """A container joining a network: its address there (else the next free one) and aliases, the
+    extra names its peers on that network resolve to it (through their hosts files)."""
+
     network: str
     container: str
     ipv4_address: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for alias in self.aliases:
+            if not _ALIAS_RE.match(alias):
+                raise InvalidArgument(f"invalid alias {alias!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
 
 
 def connect(config: EngineConfig, connection: Connection) -> None:
-    _endpoints().connect(config, connection.network, connection.container, ip=connection.ipv4_address)
+    _endpoints().connect(config, connection.network, connection.container, ip=connection.ipv4_address,
+                         aliases=list(connection.aliases))
 
 
 def disconnect(config: EngineConfig, network: str, container: str, force: bool = False) -> None:

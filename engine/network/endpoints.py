@@ -125,6 +125,7 @@ class Endpoint:
     host_veth: str
     mtu: int = DEFAULT_MTU
     internal: bool = False  # a network made with --internal: no default route through it
+    aliases: list[str] = field(default_factory=list)  # more names peers on this network know it by
 
 
 @dataclass
@@ -595,7 +596,7 @@ def _peer_entries(config: EngineConfig, rec: dict) -> list[tuple[str, str]]:
             continue
         for ep in other.get("endpoints", []):
             if ep["network"] in mine:
-                entries.append((ep["ip"], " ".join(dict.fromkeys([other["name"], other["hostname"]]))))
+                entries.append((ep["ip"], " ".join(dict.fromkeys([other["name"], other["hostname"], *ep.get("aliases", [])]))))
     return entries
 
 
@@ -1174,7 +1175,7 @@ def _pid_alive(pid: int | None) -> bool:
     return bool(pid) and Path(f"/proc/{pid}/ns/net").exists()
 
 
-def connect(config: EngineConfig, network: str, container: str, ip: str | None = None) -> Endpoint:
+def connect(config: EngineConfig, network: str, container: str, ip: str | None = None, aliases: list[str] | None = None) -> Endpoint:
     """`network connect`: add an interface on `network`; plugged in now if the container runs."""
     net = get_network(config, network)
     with ipam.lock(config):
@@ -1187,7 +1188,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
         addr = ipam.allocate(config, net.pool, cid, ip)
         ep = Endpoint(
             net.name, net.id, net.bridge, f"eth{len(rec['endpoints'])}", str(addr), net.prefixlen, net.gateway,
-            ipam.mac_for(addr), veth_name(cid, net.id), internal=net.internal,
+            ipam.mac_for(addr), veth_name(cid, net.id), internal=net.internal, aliases=list(aliases or []),
         )
         running = rec.get("state") == "attached" and _pid_alive(rec.get("pid"))
         if running:

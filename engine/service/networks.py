@@ -130,8 +130,9 @@ def connection(network: str, body: Any) -> api.Connection:
     if not container:
         raise InvalidArgument(f"{what}: Container is required")
     endpoint = _typed(body, "EndpointConfig", dict, what) or {}
-    if endpoint.get("Aliases"):
-        raise InvalidArgument(f"{what}: EndpointConfig.Aliases are not supported (containers find each other by name)")
+    aliases = _typed(endpoint, "Aliases", list, what) or []
+    if not all(isinstance(a, str) for a in aliases):
+        raise InvalidArgument(f"{what}: EndpointConfig.Aliases must be a list of strings")
     for key in ("Links", "MacAddress", "DriverOpts"):
         if endpoint.get(key):
             raise InvalidArgument(f"{what}: EndpointConfig.{key} is not supported")
@@ -139,7 +140,7 @@ def connection(network: str, body: Any) -> api.Connection:
     if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
         raise InvalidArgument(f"{what}: IPv6 and link-local addresses are not supported")
     address = _typed(ipam, "IPv4Address", str, what) or None
-    return api.Connection(network, container, address)
+    return api.Connection(network, container, address, tuple(aliases))
 
 
 @routes.post("/networks/{name}/connect")

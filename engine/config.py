@@ -93,13 +93,15 @@ class EngineConfig:
                 with contextlib.suppress(FileExistsError):
                     root.mkdir(mode=0o710)
                     os.chmod(root, 0o710)  # whatever the umask
-                return
-            if (root / "containers").is_dir() or (root / "image").is_dir():
+            elif (root / "containers").is_dir() or (root / "image").is_dir():
                 st = root.stat()
                 if st.st_uid == 0 and st.st_mode & 0o067 != 0o010:
                     os.chmod(root, 0o710)
         except OSError:
             return  # the verb meets the same problem and reports it in its own words
+        from engine.util.diskfull import replenish
+
+        replenish(root)  # the space a full disk's exit records and removals fall back on
 
     def default_log_opts(self) -> dict[str, str]:
         """The json-file options a container gets when its `--log-opt`s set no max-size."""

@@ -43,3 +43,29 @@ class LazyLogger:
 
 def get_logger(name: str) -> LazyLogger:
     return LazyLogger(name)
+
+
+class TolerantStream:
+    """A text stream whose failed writes are dropped, not raised.
+
+    The monitor's stderr is `<container>/monitor.log`, on the filesystem that may be full: a
+    diagnostic that cannot be written must not stop the stage that records the container's exit.
+    """
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)

@@ -166,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # permission, full disk, ...: what the verb could not do, in one line
         from engine.errors import from_os_error
 
+        if args.log_level == "debug":
+            raise
+
         return report(from_os_error(exc, _verb_name(args), config.root if config else None))
     except Exception as exc:  # a bug: one line, and the traceback with --log-level debug
         if args.log_level == "debug":

@@ -326,23 +326,32 @@ def save(config: EngineConfig, record: ContainerRecord, durable: bool = False, f
 
 def _write_files(d: Path, files: dict[str, Any], fsync: bool) -> None:
     """Each file through a temp file and a rename, in order (hostconfig.json before the record,
-    so a reader never finds a record without it); with `fsync`, one directory fsync for all."""
+    so a reader never finds a record without it); with `fsync`, one directory fsync for all.
+
+    On a full disk, util.diskfull's fallbacks: an exit or a removal is still recorded."""
+    from engine.util.diskfull import write_despite_full
+
     for name, obj in files.items():
-        tmp = d / f".{name}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
-                if fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, d / name)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+        write_despite_full(d.parent.parent, d / name, data, lambda n=name, b=data: _replace(d, n, b, fsync))
     if fsync:
         fsync_dir(d)
+
+
+def _replace(d: Path, name: str, data: bytes, fsync: bool) -> None:
+    tmp = d / f".{name}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, d / name)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager

@@ -12,11 +12,12 @@ back the layers it committed and discards what it staged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from engine import events as event_log  # `events` is the progress sink here
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
-from engine.errors import DockuiError, IntegrityError, NotFound, RegistryError
+from engine.errors import DiskFull, DockuiError, IntegrityError, NotFound, RegistryError
 from engine.image.digest import chain_ids as compute_chain_ids
 from engine.image.manifest import (
     ACCEPT,
@@ -255,12 +256,16 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
     def download(i: int) -> BinaryIO:
         layer = layers[i]
         short = _short(layer.digest)
-        out = tempfile.TemporaryFile(dir=tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
         try:
-            client.download_blob(
-                repository, layer.digest, out, size=layer.size, cancel=stop,
-                progress=lambda n: events.emit(short, "Downloading", n, layer.size, throttle=True),
-            )
+            out = tempfile.TemporaryFile(dir=tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
+        except OSError as exc:
+            raise _disk_full(exc, config, short) from None
+        try:
+            with _full_disk_named(config, short):
+                client.download_blob(
+                    repository, layer.digest, out, size=layer.size, cancel=stop,
+                    progress=lambda n: events.emit(short, "Downloading", n, layer.size, throttle=True),
+                )
             events.emit(short, "Verifying Checksum")
             events.emit(short, "Download complete")
             out.seek(0)
@@ -279,7 +284,8 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
             events.emit(short, "Extracting", 0, layer.size)
             reader = _CountingReader(
                 blob, lambda n: events.emit(short, "Extracting", n, layer.size, throttle=True), stop)
-            return store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
+            with _full_disk_named(config, short):
+                return store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
         finally:
             blob.close()
 
@@ -319,7 +325,8 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
             if staged is None:
                 chain = chains[i]
             else:
-                chain = store.commit_layer(staged, parent, diff_ids[i])
+                with _full_disk_named(config, short):
+                    chain = store.commit_layer(staged, parent, diff_ids[i])
                 created.append(chain)
             if chain != chains[i]:
                 raise IntegrityError(f"layer {short}: store computed chain {chain}, expected {chains[i]}")
@@ -351,13 +358,33 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
     tags = [reference.with_tag(reference.tag_or_latest)] if reference.tag or not reference.digest else []
     digest_ref = reference.with_digest(resolved.top_digest)
     try:
-        record = store.add_image(config_bytes, tags, digest_ref)
+        with _full_disk_named(config, "the image's record"):
+            record = store.add_image(config_bytes, tags, digest_ref)
     except BaseException:
         _release_layers(store, created)
         raise
     events.emit(None, f"Digest: {resolved.top_digest}")
     event_log.image(config, "pull", (tags[0] if tags else digest_ref).familiar())
     return record
+
+
+def _disk_full(exc: BaseException, config: EngineConfig, what: str) -> DiskFull:
+    where = f"layer {what}" if len(what) == 12 else what
+    return DiskFull(f"no space left on device while writing {where}: free space under {config.root} "
+                    "(dockui rm, rmi, image prune) and pull again; nothing of this layer was kept")
+
+
+@contextlib.contextmanager
+def _full_disk_named(config: EngineConfig, what: str) -> Iterator[None]:
+    """ENOSPC/EDQUOT, raw or as the cause of the store's IntegrityError, as one DiskFull line."""
+    from engine.util.diskfull import is_full
+
+    try:
+        yield
+    except (OSError, IntegrityError) as exc:
+        if is_full(exc) or is_full(exc.__cause__ or exc):
+            raise _disk_full(exc, config, what) from None
+        raise
 
 
 def _has_image(store: ImageStore, image_id: str) -> bool:

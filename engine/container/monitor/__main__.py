@@ -12,10 +12,12 @@ import sys
 from engine.container.monitor.context import MonitorContext
 from engine.container.monitor.stages import exec_stage
 from engine.container.monitor.watch import watch
+from engine.diagnostics import TolerantStream
 
 
 def main(argv: list[str]) -> int:
     stage, ctx = argv[0], MonitorContext.from_argv(argv[1:])
+    sys.stderr = TolerantStream(sys.stderr)  # monitor.log may sit on a full disk: never fatal
     for fd in ctx.fds():
         os.set_inheritable(fd, False)
     if stage == "watch":

@@ -171,3 +171,76 @@ def test_docker_cli_logs_follow_stats_top_and_state_verbs(service: Service) -> N
     tail = service.docker("logs", "--tail", "2", "talk2").stdout.splitlines()
     assert tail == [b"line28", b"line29"]
     service.docker_out("rm", "talk2")
+
+
+def test_docker_cli_cp_both_ways_diff_and_export(service: Service, tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import tarfile
+
+    service.docker_out("run", "-d", "--name", "files", "busybox", "sh", "-c",
+                       "echo inside > /tmp/f; mkdir /d; echo a > /d/a; ln -s /etc/passwd /lnk; sleep 300")
+    assert wait_until(lambda: service.docker("exec", "files", "test", "-L", "/lnk").returncode == 0)
+    service.docker_out("cp", "files:/tmp/f", str(tmp_path / "f"))
+    assert (tmp_path / "f").read_text() == "inside\n"
+    service.docker_out("cp", "files:/d", str(tmp_path / "d"))
+    assert (tmp_path / "d" / "a").read_text() == "a\n"
+    service.docker_out("cp", "files:/lnk", str(tmp_path / "lnk"))
+    assert (tmp_path / "lnk").is_symlink() and str((tmp_path / "lnk").readlink()) == "/etc/passwd"  # the link, not the host's file
+    (tmp_path / "host.txt").write_text("from host\n")
+    service.docker_out("cp", str(tmp_path / "host.txt"), "files:/tmp/")
+    assert service.docker_out("exec", "files", "cat", "/tmp/host.txt") == "from host\n"
+    missing = service.docker("cp", "files:/no/such", str(tmp_path / "x"))
+    assert missing.returncode != 0 and b"Could not find the file /no/such" in missing.stderr
+    diff = service.docker_out("diff", "files").splitlines()
+    assert "A /d/a" in diff and "A /tmp/host.txt" in diff and "C /tmp" in diff
+    service.docker_out("stop", "-t", "0", "files")
+    # a stopped container: through its overlay, mounted only in the helper's own namespace
+    service.docker_out("cp", str(tmp_path / "host.txt"), "files:/")
+    service.docker_out("cp", "files:/host.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "from host\n"
+    export = subprocess.run([*_docker(service), "export", "files"], capture_output=True, env=service.env, timeout=60)
+    assert export.returncode == 0
+    names = tarfile.open(fileobj=__import__("io").BytesIO(export.stdout)).getnames()
+    assert "host.txt" in names and "bin/busybox" in names
+    service.docker_out("rm", "files")
+
+
+def _docker(service: Service) -> list[str]:
+    from tests.service_support import DOCKER
+
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    return [DOCKER]
+
+
+def test_docker_py_run_logs_stats_exec_wait(service: Service) -> None:
+    import docker
+
+    client = service.client()
+    try:
+        assert client.api.api_version == "1.43"
+        assert client.containers.run("busybox", ["sh", "-c", "echo hi; echo err >&2"], remove=True) == b"hi\n"
+        with pytest.raises(docker.errors.ContainerError) as failed:
+            client.containers.run("busybox", ["sh", "-c", "exit 2"], remove=True)
+        assert failed.value.exit_status == 2
+        box = client.containers.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo l$i; sleep 0.1; done; sleep 300"],
+                                    detach=True, name="pybox")
+        stream = box.logs(stream=True, follow=True)
+        assert [next(stream) for _ in range(3)] == [b"l1\n", b"l2\n", b"l3\n"]
+        stats = box.stats(stream=False)
+        assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0 and stats["cpu_stats"]["system_cpu_usage"] > 0
+        assert stats["precpu_stats"]["cpu_usage"]["total_usage"] > 0 and stats["cpu_stats"]["online_cpus"] >= 1
+        assert stats["memory_stats"]["usage"] > 0 and stats["memory_stats"]["limit"] > 0
+        assert stats["pids_stats"]["current"] >= 1 and "blkio_stats" in stats and stats["read"] != stats["preread"]
+        assert box.exec_run(["sh", "-c", "echo x; exit 3"]) == (3, b"x\n")
+        assert box.exec_run(["sh", "-c", "echo x; echo y >&2"], demux=True) == (0, (b"x\n", b"y\n"))
+        box.reload()
+        assert box.status == "running" and box.attrs["Config"]["Cmd"][0] == "sh"
+        box.kill()
+        assert box.wait() == {"StatusCode": 137, "Error": None} or box.wait()["StatusCode"] == 137
+        box.remove()
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get("pybox")
+        assert client.containers.list(all=True) == []
+    finally:
+        client.close()

@@ -246,6 +246,48 @@ def container_sizes(config: EngineConfig, record: ContainerRecord, image_sizes: 
     return Sizes(written, written + cache[record.image_id])
 
 
+# ------------------------------------------------------------------------------------------ changes
+
+
+CHANGE_MODIFIED, CHANGE_ADDED, CHANGE_DELETED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of `docker diff`: Kind 0 modified, 1 added, 2 deleted."""
+
+    path: str
+    kind: int
+
+
+def changes(config: EngineConfig, ref: str) -> list[Change]:
+    """What the container changed over its image, read from its writable layer's diff directory
+    (overlay whiteouts are deletions; a path the image has is modified, else added)."""
+    import os
+    import stat
+
+    from engine.image.store import ImageStore
+
+    record = state.find_container(config, ref)
+    store = ImageStore(config)
+    diff = store.rw_layer_path(record.id) / "diff"
+    lowers = store.layer_dirs(record.image_id)
+    found: list[Change] = []
+    for directory, dirs, files in os.walk(diff):
+        rel_dir = "/" + os.path.relpath(directory, diff) if directory != str(diff) else ""
+        for name in sorted(dirs + files):
+            full = os.path.join(directory, name)
+            path = f"{rel_dir}/{name}"
+            st = os.lstat(full)
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                found.append(Change(path, CHANGE_DELETED))
+            elif any(os.path.lexists(str(lower) + path) for lower in lowers):
+                found.append(Change(path, CHANGE_MODIFIED))
+            else:
+                found.append(Change(path, CHANGE_ADDED))
+    return sorted(found, key=lambda c: c.path)
+
+
 # ------------------------------------------------------------------------------------------ logs
 
 
@@ -273,7 +315,14 @@ def follow_logs(
         except NotFound:
             return False
 
-    for entry in logs.follow_entries(str(record.log_path(config)), offset, still_running):
+    path = record.log_path(config)
+    while not path.exists():  # the monitor makes the log at the first output: wait while it runs
+        if not still_running():
+            if not path.exists():
+                return
+            break
+        time.sleep(0.05)
+    for entry in logs.follow_entries(str(path), offset, still_running):
         if cancelled():
             return
         if query.until is not None and _seconds(entry) > query.until:

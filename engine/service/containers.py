@@ -475,3 +475,126 @@ def _empty_stats(record: ContainerRecord) -> dict[str, Any]:
     return {"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z", "pids_stats": {}, "blkio_stats": {},
             "num_procs": 0, "storage_stats": {}, "cpu_stats": zero, "precpu_stats": zero, "memory_stats": {},
             "name": "/" + record.name, "id": record.id}
+
+
+# ------------------------------------------------------------------------------------------ changes, export, archive
+
+
+@routes.get("/containers/{id}/changes")
+async def changes(request: web.Request) -> web.Response:
+    rows = await _call(api.changes, engine_config(request), request.match_info["id"])
+    return json_response([{"Path": c.path, "Kind": c.kind} for c in rows] or None)
+
+
+HELPER_ERRORS = {2: 404, 3: 400}
+
+
+async def _helper(request: web.Request, op: str, *args: str, stdin: bool = False) -> asyncio.subprocess.Process:
+    """The archive helper (engine.container.archive) for this container: a fresh interpreter, as it
+    enters the container's mount namespace."""
+    import subprocess
+
+    from engine.container import archive
+
+    config = engine_config(request)
+    record = await _call(api.find, config, request.match_info["id"])
+    argv, env = archive.helper_command(op, config, record.id, *args)
+    return await asyncio.create_subprocess_exec(
+        *argv, env=env, cwd="/", stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+async def _helper_failed(process: asyncio.subprocess.Process) -> web.Response:
+    assert process.stderr is not None
+    message = (await process.stderr.read()).decode(errors="replace").strip().splitlines()
+    code = await process.wait()
+    return error_response(HELPER_ERRORS.get(code, 500), message[-1] if message else f"archive helper exited {code}")
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"message": message}, status=status)
+
+
+def _path_query(request: web.Request) -> str:
+    path = request.query.get("path")
+    if not path:
+        raise InvalidArgument("path is required (?path=)")
+    return path
+
+
+def _stat_header(line: bytes) -> str:
+    import base64
+
+    return base64.b64encode(line.strip()).decode()
+
+
+@routes.head("/containers/{id}/archive")
+async def archive_head(request: web.Request) -> web.Response:
+    process = await _helper(request, "stat", _path_query(request))
+    assert process.stdout is not None
+    line = await process.stdout.readline()
+    if not line:
+        return await _helper_failed(process)
+    await process.wait()
+    return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _stat_header(line)})
+
+
+@routes.get("/containers/{id}/archive")
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    process = await _helper(request, "get", _path_query(request))
+    assert process.stdout is not None
+    line = await process.stdout.readline()
+    if not line:
+        return await _helper_failed(process)
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
+                                                       "X-Docker-Container-Path-Stat": _stat_header(line)})
+    await response.prepare(request)
+    await _stream_out(process, response)
+    return response
+
+
+async def _stream_out(process: asyncio.subprocess.Process, response: web.StreamResponse) -> None:
+    assert process.stdout is not None
+    try:
+        while chunk := await process.stdout.read(1 << 16):
+            await response.write(chunk)
+    except ConnectionError:
+        process.kill()
+    finally:
+        await process.wait()
+    await finish(response)
+
+
+@routes.put("/containers/{id}/archive")
+async def archive_put(request: web.Request) -> web.Response:
+    path = _path_query(request)
+    no_overwrite = "1" if query_bool(request, "noOverwriteDirNonDir") else "0"
+    process = await _helper(request, "put", path, no_overwrite, stdin=True)
+    assert process.stdin is not None
+    try:
+        async for chunk in request.content.iter_chunked(1 << 16):
+            process.stdin.write(chunk)
+            await process.stdin.drain()
+    except (ConnectionError, OSError):
+        pass  # the helper stopped reading (an error it reports below) or the client went away
+    finally:
+        process.stdin.close()
+    code = await process.wait()
+    if code != 0:
+        return await _helper_failed(process)
+    return web.Response(status=200)
+
+
+@routes.get("/containers/{id}/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    process = await _helper(request, "export")
+    assert process.stdout is not None
+    first = await process.stdout.read(1 << 16)
+    if not first:
+        return await _helper_failed(process)
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
+    await response.prepare(request)
+    await response.write(first)
+    await _stream_out(process, response)
+    return response

@@ -244,3 +244,203 @@ def test_docker_py_run_logs_stats_exec_wait(service: Service) -> None:
         assert client.containers.list(all=True) == []
     finally:
         client.close()
+
+
+# ------------------------------------------------------------------------------------------ faults
+
+
+def _container_count(service: Service) -> int:
+    from engine.container import state
+
+    return len(state.list_containers(service.engine.config))
+
+
+def test_bad_requests_get_dockers_status_and_create_nothing(service: Service) -> None:
+    create = "/v1.43/containers/create"
+    cases = [
+        (create, b"{not json", 400, "invalid JSON"),
+        (create, {"Image": "busybox", "Cmd": 5}, 400, "Config.Cmd"),
+        (create, {"Image": "busybox", "HostConfig": {"Devices": [{"PathOnHost": "/dev/kmsg"}]}}, 400, "HostConfig.Devices"),
+        (create, {"Image": "busybox", "Healthcheck": {"Test": ["CMD", "true"]}}, 400, "Healthcheck"),
+        (create, {"Image": "no-such-image"}, 404, "No such image"),
+        ("/v1.12/containers/create", {"Image": "busybox"}, 400, "too old"),
+        ("/v1.99/containers/create", {"Image": "busybox"}, 400, "too new"),
+        (create, b'{"Image": "busybox", "Env": ["' + b"x" * (5 << 20) + b'"]}', 413, "over the limit"),
+    ]
+    for path, body, status, words in cases:
+        reply = service.request("POST", path, body if isinstance(body, bytes) else body,
+                                headers={"Content-Type": "application/json"})
+        assert reply.status == status, (path, reply.status, reply.body[:200])
+        message = reply.json()["message"]
+        assert words in message and "\n" not in message and "Traceback" not in message
+    assert _container_count(service) == 0
+    for method, path in [("GET", "/containers/nope/json"), ("POST", "/containers/nope/start"),
+                         ("POST", "/containers/nope/stop"), ("GET", "/containers/nope/logs?stdout=1"),
+                         ("DELETE", "/containers/nope"), ("POST", "/containers/nope/exec"), ("GET", "/exec/abc/json")]:
+        reply = service.request(method, "/v1.43" + path, {"Cmd": ["true"]} if path.endswith("exec") else None)
+        assert reply.status == 404 and reply.json()["message"], (path, reply.status)
+    first = service.request("POST", create + "?name=twin", {"Image": "busybox"})
+    assert first.status == 201
+    second = service.request("POST", create + "?name=twin", {"Image": "busybox"})
+    assert second.status == 409 and "twin" in second.json()["message"]
+    assert _container_count(service) == 1
+    assert service.docker("run", "--name", "twin", "busybox", "true").returncode != 0
+    assert service.request("DELETE", "/containers/twin").status == 204
+    assert _container_count(service) == 0
+
+
+def test_service_killed_containers_run_on_and_a_new_service_follows_them(service: Service) -> None:
+    import signal
+    import subprocess
+
+    from tests.service_support import DOCKER
+
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    service.docker_out("run", "-d", "--name", "survivor", "busybox", "sh", "-c",
+                       "i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done")
+    follower = subprocess.Popen([DOCKER, "logs", "-f", "survivor"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                env=service.env)
+    assert follower.stdout is not None
+    assert follower.stdout.readline().startswith(b"tick")
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait()
+    follower.wait(timeout=10)  # its stream ended with the service
+    assert service.socket_path.exists()  # a killed service leaves its socket; the next one replaces it
+    service.restart()
+    assert service.docker_out("ps", "--format", "{{.Names}} {{.State}}").strip() == "survivor running"
+    again = subprocess.Popen([DOCKER, "logs", "-f", "--tail", "0", "survivor"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=service.env)
+    try:
+        assert again.stdout is not None
+        assert again.stdout.readline().startswith(b"tick")
+    finally:
+        again.kill()
+        again.wait()
+    service.docker_out("rm", "-f", "survivor")
+
+
+def test_a_client_leaving_mid_stream_ends_only_its_stream(service: Service) -> None:
+    import subprocess
+    import time
+
+    from tests.service_support import DOCKER
+
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    service.docker_out("run", "-d", "--name", "chatty", "busybox", "sh", "-c",
+                       "i=0; while true; do echo n$i; i=$((i+1)); sleep 0.05; done")
+    followers = [subprocess.Popen([DOCKER, "logs", "-f", "chatty"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  env=service.env) for _ in range(2)]
+    stats = subprocess.Popen([DOCKER, "stats", "chatty"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=service.env)
+    try:
+        for f in followers:
+            assert f.stdout is not None and f.stdout.readline().startswith(b"n")
+        followers[0].kill()
+        followers[0].wait()
+        stats.kill()
+        stats.wait()
+        time.sleep(0.3)
+        assert followers[1].stdout is not None
+        assert followers[1].stdout.readline().startswith(b"n")  # the other stream goes on
+        assert service.docker_out("inspect", "-f", "{{.State.Running}}", "chatty").strip() == "true"
+    finally:
+        for p in (*followers, stats):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    service.docker_out("rm", "-f", "chatty")
+
+
+def test_socket_is_for_root_and_group_dockui_only(service: Service) -> None:
+    import grp
+    import os
+    import stat
+    import subprocess
+
+    from tests.service_support import DOCKER, stop_service
+
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    made_group = False
+    try:
+        grp.getgrnam("dockui")
+    except KeyError:
+        subprocess.run(["groupadd", "--system", "dockui"], check=True)
+        made_group = True
+        stop_service(service)
+        service.restart()
+    suffix = os.urandom(3).hex()
+    member, outsider = f"dkin{suffix}", f"dkout{suffix}"
+    try:
+        subprocess.run(["useradd", "--no-create-home", "-G", "dockui", member], check=True)
+        subprocess.run(["useradd", "--no-create-home", outsider], check=True)
+        st = service.socket_path.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_uid == 0 and st.st_gid == grp.getgrnam("dockui").gr_gid
+        os.chmod(service.socket_path.parent, 0o711)  # the temp dir is 0700: let the users reach the socket
+
+        def as_user(user: str) -> subprocess.CompletedProcess:
+            env = {"DOCKER_HOST": service.host, "DOCKER_CONFIG": "/nonexistent", "PATH": os.environ["PATH"], "HOME": "/"}
+            return subprocess.run(["runuser", "-u", user, "--", DOCKER, "ps", "-a"], capture_output=True, env=env, timeout=30)
+
+        allowed = as_user(member)
+        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.stdout.startswith(b"CONTAINER ID")
+        refused = as_user(outsider)
+        assert refused.returncode != 0 and b"permission denied" in refused.stderr
+    finally:
+        for user in (member, outsider):
+            subprocess.run(["userdel", user], capture_output=True)
+        if made_group:
+            subprocess.run(["groupdel", "dockui"], capture_output=True)
+
+
+def test_tcp_hosts_are_refused_in_one_line(engine: Engine) -> None:
+    result = engine.cli("system", "service", "-H", "tcp://127.0.0.1:2375")
+    assert result.returncode == 125
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "tcp:// listeners are not supported" in lines[0]
+
+
+def test_socket_activation_and_idle_timeout(engine: Engine) -> None:
+    """As systemd passes it: a listening socket on fd 3, LISTEN_PID our pid, LISTEN_FDS=1; with
+    --timeout the service exits once idle and leaves the socket (systemd's) in place."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from tests.service_support import UnixHTTPConnection
+
+    workdir = Path(tempfile.mkdtemp(prefix="dkact-"))
+    path = workdir / "act.sock"
+    launcher = (
+        "import os, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16)\n"
+        "os.dup2(s.fileno(), 3); os.set_inheritable(3, True)\n"
+        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
+        "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])\n"
+    )
+    argv = [sys.executable, "-c", launcher, str(path), *engine.argv("system", "service", "--timeout", "1")[1:]]
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=engine.env, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(path.exists, timeout=10)
+        conn = UnixHTTPConnection(str(path), 10)
+        conn.request("GET", "/_ping")
+        assert conn.getresponse().read() == b"OK"
+        conn.close()
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - started >= 1.0
+        assert b"systemd socket" in (proc.stderr.read() if proc.stderr else b"")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in (path, workdir):
+            if p.is_dir():
+                p.rmdir()
+            elif p.exists():
+                p.unlink()

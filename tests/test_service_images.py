@@ -201,5 +201,17 @@ def test_system_df_and_events_stream(service: Service) -> None:
         assert [e["Actor"]["Attributes"]["name"] for e in seen] == ["dfev"]
     finally:
         client.close()
+    # exec instances: created, started and ended, the end with its exit code
+    service.engine.out("run", "-d", "--name", "exev", "--network", "none", "busybox", "sleep", "60")
+    t2 = time.time()
+    assert service.docker("exec", "exev", "sh", "-c", "exit 5").returncode == 5
+    execs = service.docker_out("events", "--since", f"{t2:.3f}", "--until", f"{time.time():.3f}", "--filter", "container=exev",
+                               "--format", "{{.Action}}|{{json .Actor.Attributes}}").splitlines()
+    actions = [line.split("|")[0] for line in execs]
+    assert actions == ["exec_create: sh -c exit 5", "exec_start: sh -c exit 5", "exec_die"], execs
+    died = json.loads(execs[2].split("|")[1])
+    assert died["exitCode"] == "5" and died["execID"] == json.loads(execs[0].split("|")[1])["execID"]
+    assert service.docker_out("events", "--since", f"{t2:.3f}", "--until", f"{time.time():.3f}", "--filter",
+                              "event=exec_start", "--format", "{{.Action}}").strip() == "exec_start: sh -c exit 5"
     reply = service.request("GET", "/v1.43/events?since=yesterday")
     assert reply.status == 400 and "since" in _message(reply)

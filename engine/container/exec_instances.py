@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.errors import Conflict, InvalidArgument, NotFound
@@ -116,6 +117,7 @@ def create_instance(config: EngineConfig, ref: str, spec: ExecSpec) -> ExecInsta
     directory = _dir(config, record.id)
     directory.mkdir(mode=0o700, exist_ok=True)
     _write(directory / f"{inst.id}.json", inst)
+    events.container(config, "exec_create: " + " ".join(spec.argv), record, execID=inst.id)
     return inst
 
 
@@ -187,6 +189,7 @@ def run_helper(config: EngineConfig, inst_id: str, winsize: str, resize_fd: int 
         _update(config, inst.id, error=str(exc))
     finally:
         _update(config, inst.id, running=False, exit_code=code)
+        events.container(config, "exec_die", record, execID=inst.id, exitCode=code)
     return code
 
 

@@ -107,7 +107,7 @@ def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: 
         container_cgroup(config, record).destroy()
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         with best_effort():
-            from engine.network import endpoints as network
+            from engine.network import endpoint as network
 
             network.release(config, record.id)
     unmount_rootfs(record)

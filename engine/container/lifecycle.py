@@ -146,7 +146,7 @@ def rename(config: EngineConfig, ref: str, new_name: str) -> None:
     """`rename`: the record, then the network's records (topology, peers' hosts files)."""
     record = find_container(config, ref)
     state.rename_record(config, record.id, new_name)
-    from engine.network import endpoints as network
+    from engine.network import endpoint as network
 
     network.rename(config, record.id, state.validate_name(new_name))
     events.container(config, "rename", find_container(config, record.id), oldName=record.name)

@@ -63,7 +63,7 @@ def reconcile(config: EngineConfig) -> list[str]:
     _remove_stale_mounts(config)
     if cleaned:
         with best_effort():
-            from engine.network import endpoints as network
+            from engine.network import reconcile as network
 
             live = {r.id for r in state.list_containers(config) if r.running}
             network.reconcile(config, live)
@@ -150,7 +150,7 @@ def _cleanup_unwatched(config: EngineConfig, record: ContainerRecord) -> None:
     unmount_rootfs(record)
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         with best_effort():
-            from engine.network import endpoints as network
+            from engine.network import endpoint as network
 
             network.detach(config, record.id)
     if was_active:

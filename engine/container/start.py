@@ -27,6 +27,7 @@ from engine.container.monitor import prime
 from engine.container.monitor.__main__ import main as monitor_main
 from engine.container.monitor.context import (
     CGROUP_READY_LINE,
+    MonitorContext,
     attach_socketpair,
     config_to_json,
     write_all,
@@ -90,18 +91,18 @@ def start(
         if attach:
             client, server = attach_socketpair()
         server_fd = server.fileno() if server else -1
-    ctx = {
-        "id": record.id,
-        "status": str(status_w),
-        "attach": str(server_fd),
-        "stdin": "1" if interactive else "0",
-        "fresh": "1",
-        "winsize": f"{winsize[0]}x{winsize[1]}" if winsize else "",
-        "config": config_to_json(config),
-    }
+    ctx = MonitorContext(
+        id=record.id,
+        status_fd=status_w,
+        attach_fd=server_fd,
+        open_stdin=interactive,
+        fresh=True,
+        winsize=f"{winsize[0]}x{winsize[1]}" if winsize else "",
+        config=config_to_json(config),
+    )
     env = _monitor_env()
     log_path = record.dir(config) / "monitor.log"
-    argv = ["start", *[f"{k}={v}" for k, v in ctx.items()]]
+    argv = ["start", *ctx.to_argv()]
     if prepared is not None:
         prepared.launch(argv, log_path, env)
     else:
@@ -374,7 +375,7 @@ def _prepared_monitor_child(
             import engine.sandbox.security  # noqa: F401
 
             if bridge:
-                import engine.network.endpoints  # noqa: F401
+                import engine.network.endpoint  # noqa: F401
         reconcile_failure = ""
         if reconcile_config is not None:
             try:

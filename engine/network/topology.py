@@ -1,10 +1,10 @@
 """The network as data: each bridge of a root with its ports, read from netlink.
 
-`read(config)` (the API is `network.topology`) is what `dockui network inspect` prints and the
+`read(config)` is what `dockui network inspect` prints and the
 TUI's network panel polls every second: one address dump, one dump of the host's bridges and per
 bridge one dump of its ports, filtered by the kernel, decoded by hand (engine/kernel/rtnetlink.py), with
 the container behind each port taken from the endpoint records, so no namespace is entered. Apart
-from engine.network.endpoints so that the monitors, which import that on every start, skip these types.
+from engine.network.endpoint so that the monitors, which import that on every start, skip these types.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from engine.kernel.rtnetlink import (
     parse_attrs,
     u32,
 )
-from engine.network import endpoints as network
+from engine.network.networks import containers_on, get_network, list_networks
+from engine.network.records import DEFAULT_NETWORK, NetworkInfo, all_records, endpoints_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def _records(config: EngineConfig) -> list[dict]:
     Every save renames into the directory, changing its mtime; a directory changed within the last
     second is always re-read, since coarse timestamps could hide a second change in the same tick.
     """
-    d = network.endpoints_dir(config)
+    d = endpoints_dir(config)
     try:
         st = d.stat()
     except FileNotFoundError:
@@ -96,7 +97,7 @@ def _records(config: EngineConfig) -> list[dict]:
     cached = _cache.get(str(d))
     if cached and cached[0] == key and time.time_ns() - st.st_mtime_ns > 1_000_000_000:
         return cached[1]
-    records = network.all_records(config)
+    records = all_records(config)
     _cache[str(d)] = (key, records)
     return records
 
@@ -189,9 +190,9 @@ def read(config: EngineConfig) -> list[BridgeInfo]:
     Container IDs/names and eth0 addresses come from the endpoint records, matched by host veth
     name, so no container namespace is entered (cheap enough for a 1 Hz refresh with hundreds of ports).
     """
-    networks = {n.bridge: n for n in network.list_networks(config)}
+    networks = {n.bridge: n for n in list_networks(config)}
     if config.bridge_name not in networks:
-        networks[config.bridge_name] = network.NetworkInfo(network.DEFAULT_NETWORK, "", config.bridge_name, "", "", "", default=True)
+        networks[config.bridge_name] = NetworkInfo(DEFAULT_NETWORK, "", config.bridge_name, "", "", "", default=True)
     by_veth: dict[str, tuple[dict, dict]] = {}
     for rec in _records(config):
         for ep in rec.get("endpoints", []):
@@ -216,4 +217,40 @@ def read(config: EngineConfig) -> list[BridgeInfo]:
                         link.rx_bytes, link.tx_bytes, link.rx_packets, link.tx_packets,
                     )
                 )
-    return sorted(bridges.values(), key=lambda b: (b.network != network.DEFAULT_NETWORK, b.name))
+    return sorted(bridges.values(), key=lambda b: (b.network != DEFAULT_NETWORK, b.name))
+
+
+def inspect_network(config: EngineConfig, name: str) -> dict[str, Any]:
+    """Docker's `network inspect` shape, plus `Topology`: the live bridge read from netlink."""
+    import hashlib  # `network inspect` only
+
+    net = get_network(config, name)
+    containers = {}
+    for rec in containers_on(config, net.name):
+        for ep in rec["endpoints"]:
+            if ep["network"] == net.name:
+                containers[rec["container_id"]] = {
+                    "Name": rec["name"],
+                    "EndpointID": hashlib.sha256(f"{rec['container_id']}/{net.id}".encode()).hexdigest(),
+                    "MacAddress": ep["mac"],
+                    "IPv4Address": f"{ep['ip']}/{ep['prefixlen']}",
+                    "IPv6Address": "",
+                    "HostVeth": ep["host_veth"],
+                    "State": rec.get("state", ""),
+                }
+    topo = [b.to_dict() for b in read(config) if b.name == net.bridge]
+    return {
+        "Name": net.name,
+        "Id": net.id,
+        "Created": net.created,
+        "Scope": "local",
+        "Driver": "bridge",
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+        "Internal": net.internal,
+        "Attachable": False,
+        "Containers": containers,
+        "Options": {"com.docker.network.bridge.name": net.bridge},
+        "Labels": {},
+        "Topology": topo[0] if topo else None,
+    }

@@ -40,7 +40,7 @@ def monitor_finish(ctx: MonitorContext) -> None:
     host_links: list[str] = []
     if record is not None and network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         try:
-            from engine.network import endpoints as network
+            from engine.network import endpoint as network
 
             # First: the veth pairs leave the host on a thread meanwhile (see network.detach)
             host_links = network.detach(config, cid, wait=False)
@@ -74,7 +74,7 @@ def monitor_finish(ctx: MonitorContext) -> None:
 
 def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
     if names:
-        from engine.network import endpoints as network
+        from engine.network import endpoint as network
 
         network.wait_links_gone(names, timeout)
 

@@ -67,7 +67,7 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
         oom_base = cg.oom_kill_count()
 
         def on_namespaces_ready(pid: int) -> None:
-            from engine.network import endpoints as network
+            from engine.network import endpoint as network
 
             network.attach(config, plan, pid)
 
@@ -98,7 +98,7 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
             cg.destroy()
         finally:
             if plan is not None:
-                from engine.network import endpoints as network
+                from engine.network import endpoint as network
 
                 network.detach(config, record.id)
         raise
@@ -120,7 +120,7 @@ def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str
     network_value = kind
     files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}
     if kind == "bridge":
-        from engine.network import endpoints as network
+        from engine.network import endpoint as network
 
         spec = network.NetworkSpec(
             mode=mode,

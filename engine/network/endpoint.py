@@ -1,0 +1,468 @@
+"""A container's endpoints, as the container side drives them:
+  prepare(config, id, name, spec, exposed_ports) -> NetworkPlan   before the process: the network,
+      the address (IPAM), busy host ports refused, /etc/hosts and /etc/resolv.conf text, the link
+      environment, all recorded in <root>/network/endpoints/<id>.json;
+  attach(config, plan, pid)   once the process has its namespaces: the bridge, a veth pair (eth0
+      made directly inside the namespace), addresses and routes, the DNAT rules;
+  detach(config, id)   on stop: the veth pair and the port rules go (the address is kept);
+  release(config, id)  on rm: detach, free the address, forget the record;
+  connect/disconnect   a running container on a named network; rename follows a new name.
+
+Every container's monitor imports this module, so it loads nothing it does not need on every run
+(ports, links and pyroute2 are imported where used).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from engine import events
+from engine.config import EngineConfig
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
+from engine.kernel.rtnetlink import Rtnl
+from engine.network import hostsfiles, ipam
+from engine.network.networks import get_network
+from engine.network.plumbing import (
+    _netns_inode,
+    bridge_missing,
+    bridge_ready,
+    bring_up_loopback,
+    configure_inside,
+    create_veth,
+    delete_link,
+    ensure_bridge,
+    iproute,
+    link_index,
+    netns_alive,
+    netns_iproute,
+    rt_delete_link,
+    start_ticks,
+    unplug_in_background,
+    unplugging,
+    wait_links_gone,
+    with_iproute,
+)
+from engine.network.records import (
+    DEFAULT_MTU,
+    DEFAULT_NETWORK,
+    Endpoint,
+    NetworkPlan,
+    NetworkSpec,
+    all_records,
+    endpoints_of,
+    load_network,
+    load_record,
+    record_path,
+    save_record,
+    veth_name,
+)
+from engine.util.fsutil import file_lock
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from engine.network import (  # imported where needed: only with --link, -p/-P or for clean-up
+        links,
+        portmap,
+    )
+
+
+
+def _own_names(hostname: str, name: str, container_id: str) -> list[str]:
+    return [hostname, name] if name and name != hostname else [hostname]
+
+
+def _peer_entries(config: EngineConfig, rec: dict) -> list[tuple[str, str]]:
+    """On user-defined networks containers find each other by name: one hosts line per peer."""
+    mine = {ep["network"] for ep in rec.get("endpoints", []) if ep["network"] != DEFAULT_NETWORK}
+    if not mine:
+        return []
+    entries = []
+    for other in all_records(config):
+        if other["container_id"] == rec["container_id"] or other.get("state") != "attached":
+            continue
+        for ep in other.get("endpoints", []):
+            if ep["network"] in mine:
+                entries.append((ep["ip"], " ".join(dict.fromkeys([other["name"], other["hostname"], *ep.get("aliases", [])]))))
+    return entries
+
+
+def _hosts_for(config: EngineConfig, rec: dict) -> str:
+    eps = rec.get("endpoints", [])
+    extra = [tuple(e) for e in rec.get("extra_hosts", [])] + _peer_entries(config, rec)
+    return hostsfiles.hosts_content(
+        eps[0]["ip"] if eps else None, _own_names(rec["hostname"], rec["name"], rec["container_id"]), extra
+    )
+
+
+def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> None:
+    """Rewrite the hosts files of running peers on user networks after a join or a leave."""
+    networks = {n for n in networks if n != DEFAULT_NETWORK}
+    if not networks:
+        return
+    for other in all_records(config):
+        if other["container_id"] == skip or other.get("state") != "attached":
+            continue
+        if not networks & {ep["network"] for ep in other.get("endpoints", [])}:
+            continue
+        path = config.containers_dir / other["container_id"] / "hosts"
+        if path.exists():
+            hostsfiles.write_in_place(path, _hosts_for(config, other))
+
+
+def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
+    from engine.network import links
+
+    name, alias = links.parse_link(text)
+    matches = [r for r in all_records(config) if r["name"] == name]
+    if not matches:
+        matches = [r for r in all_records(config) if r["container_id"].startswith(name)]
+    if len(matches) != 1:
+        raise NotFound(f"could not get container for {name}" if not matches else f"{name} is ambiguous")
+    rec = matches[0]
+    eps = [ep for ep in rec.get("endpoints", []) if ep["network"] == network_name]
+    if not eps:
+        raise InvalidArgument(f"cannot link to {name}: it is not on network {network_name}")
+    if rec.get("state") != "attached":
+        raise Conflict(f"cannot link to a non running container: /{rec['name']}")
+    return links.LinkTarget(
+        name=rec["name"], alias=alias, ip=eps[0]["ip"], hostname=rec["hostname"],
+        exposed_ports=rec.get("exposed_ports", []), env=rec.get("env", []),
+    )
+
+
+def _resolve_ports(config: EngineConfig, container_id: str, spec: NetworkSpec, exposed: list[str]) -> list[portmap.PortMapping]:
+    """-p/-P: a free host port each, refusing one held by the host or another container of this root."""
+    if not spec.publish and not spec.publish_all:
+        return []
+    from engine.network import (
+        portmap,  # only with published ports: the module costs every monitor ~1.3 ms
+    )
+
+    requests = [r for text in spec.publish for r in portmap.parse_publish(text)]
+    if spec.publish_all:
+        requests += portmap.exposed_requests(exposed)
+    taken = [
+        portmap.PortMapping.from_dict(p)
+        for r in (all_records(config) if requests else ())
+        if r["container_id"] != container_id
+        for p in r.get("ports", [])
+    ]
+    return portmap.resolve(requests, taken)
+
+
+def prepare(
+    config: EngineConfig,
+    container_id: str,
+    name: str,
+    spec: NetworkSpec,
+    exposed_ports: list[str] | dict | None = None,
+) -> NetworkPlan:
+    """Decide the container's network before it runs; idempotent for the same container.
+
+    Raises Conflict for a busy host port or a taken --ip, InvalidArgument for bad flags, NotFound
+    for an unknown network or link target. Nothing is changed in the kernel here.
+    """
+    mode = spec.mode or DEFAULT_NETWORK
+    hostname = spec.hostname or container_id[:12]
+    exposed = sorted(exposed_ports or [])
+    extra = [hostsfiles.parse_add_host(h) for h in spec.add_hosts]
+    host_resolv = hostsfiles.host_resolv_conf_text()
+    plan = NetworkPlan(container_id, name, mode, hostname)
+    if mode == "host":
+        try:
+            plan.hosts = Path("/etc/hosts").read_text()
+        except OSError:
+            plan.hosts = hostsfiles.hosts_content(None, [])
+        plan.resolv_conf = host_resolv
+        return plan
+    plan.resolv_conf = hostsfiles.resolv_conf_content(host_resolv, spec.dns, spec.dns_search, spec.dns_options)
+    if mode == "none":
+        plan.hosts = hostsfiles.hosts_content(None, [], [e for e in extra if e[0] != "host-gateway"])
+        return plan
+    if mode.startswith("container:"):
+        return plan  # shares the other container's namespace and files
+    if spec.ip is not None and mode == DEFAULT_NETWORK:
+        raise InvalidArgument("user specified IP address is supported on user defined networks only")
+    with ipam.lock(config):
+        net = get_network(config, mode)
+        old = load_record(config, container_id) or {}
+        extra_eps = [Endpoint(**ep) for ep in old.get("endpoints", []) if ep["network"] != net.name]
+        endpoints = []
+        try:
+            for index, (n, requested) in enumerate(
+                [(net, spec.ip)] + [(get_network(config, ep.network), ep.ip) for ep in extra_eps]
+            ):
+                ip = ipam.allocate(config, n.pool, container_id, requested)
+                endpoints.append(
+                    Endpoint(
+                        n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
+                        ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
+                        n.internal,
+                    )
+                )
+            link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
+            ports = _resolve_ports(config, container_id, spec, exposed)
+        except BaseException:
+            if not old:
+                for ep in endpoints:
+                    ipam.release(config, get_network(config, ep.network).pool, container_id)
+            raise
+        # Docker's special --add-host value: the host as the container reaches it (the gateway)
+        extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
+        if link_targets:
+            from engine.network import links
+
+            for target in link_targets:
+                plan.link_env += links.link_env(name, target)
+                extra.append(links.hosts_entry(target))
+        plan.links = [(t.name, t.alias) for t in link_targets]
+        plan.endpoints = endpoints
+        plan.ports = ports
+        rec = {
+            "container_id": container_id,
+            "name": name,
+            "hostname": hostname,
+            "mode": mode,
+            "state": old.get("state", "prepared") if old.get("pid") else "prepared",
+            "pid": old.get("pid"),
+            "endpoints": [asdict(ep) for ep in endpoints],
+            "ports": [p.to_dict() for p in ports],
+            "links": [list(x) for x in plan.links],
+            "extra_hosts": [list(e) for e in extra],
+            "exposed_ports": exposed,
+            "env": list(spec.env),
+            "preparer": [os.getpid(), start_ticks(os.getpid())],
+        }
+        save_record(config, rec)
+        plan.hosts = _hosts_for(config, {**rec, "state": "attached"})
+    return plan
+
+
+def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
+    """Plug the container (its namespaces already made, its process not yet exec'd) into its networks."""
+    if not plan.endpoints:
+        if plan.mode == "none":
+            bring_up_loopback(pid)
+        return
+    created: list[str] = []
+    try:
+        # Shared: another engine collecting abandoned bridges (exclusive) waits until our veth is in.
+        with file_lock(ipam.HOST_LOCK, shared=True), Rtnl() as rt:
+            for ep in plan.endpoints:
+                bridge_index = bridge_ready(rt, ep)
+                if bridge_index is None:  # first use, or someone took it down: the slow, careful path
+                    net = load_network(config, ep.network)
+                    if net is None:
+                        raise NotFound(f"network {ep.network} not found")
+                    bridge_index = with_iproute(lambda ipr, n=net: ensure_bridge(ipr, n, config))
+                if not bridge_missing(ep.host_veth):
+                    rt_delete_link(rt, ep.host_veth)  # a leftover from a crash would block the name
+                create_veth(rt, ep, bridge_index, pid)
+                created.append(ep.host_veth)
+        configure_inside(pid, plan.endpoints)
+        if plan.ports:
+            from engine.network import portmap
+
+            with ipam.lock(config):
+                portmap.install(config, plan.container_id, plan.endpoints[0].bridge, plan.endpoints[0].ip, plan.ports)
+    except BaseException as exc:
+        _undo(config, plan.container_id, created, bool(plan.ports))
+        if isinstance(exc, DockuiError):
+            raise
+        raise DockuiError(f"network set-up failed: {exc}") from exc
+    _record_attached(config, plan, pid)
+
+
+def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
+    """The endpoint record says "attached" (pid, namespace inode): what reconcile, links and peers'
+    hosts files go by. Until then the record is "prepared", in flight while its preparer lives."""
+    with ipam.lock(config):
+        rec = load_record(config, plan.container_id)
+        if rec is not None:
+            rec.update(state="attached", pid=pid, netns_inode=_netns_inode(pid))
+            save_record(config, rec)
+            _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
+
+
+def _undo(config: EngineConfig, container_id: str, veths: list[str], had_ports: bool) -> None:
+    try:
+        with Rtnl() as rt:
+            for name in veths:
+                rt_delete_link(rt, name)
+    except Exception:  # noqa: BLE001 - best effort while already failing
+        pass
+    if had_ports:
+        from engine.network import portmap
+
+        try:
+            with ipam.lock(config):
+                portmap.remove_rules(config, drop={container_id})
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def detach(config: EngineConfig, container_id: str, wait: bool = True) -> list[str]:
+    """On stop: delete the veth pair(s) and port rules. The address stays reserved until `rm`.
+
+    With wait=False, host veths of a dead namespace may still be going away when this returns:
+    their names are returned, for the caller to see gone (wait_links_gone) after its other work.
+    """
+    with ipam.lock(config):
+        rec = load_record(config, container_id)
+        if rec is None:
+            return []
+        return detach_locked(config, rec, wait)
+
+
+def detach_locked(config: EngineConfig, rec: dict, wait: bool = True, forget: bool = False) -> list[str]:
+    """Veths, port rules and the record's state; `forget`: the caller deletes the record next.
+
+    Host veths that an earlier detach(wait=False) of this process is deleting are not waited for
+    here: that caller waits for them (monitor_finish, after its other work).
+    """
+    eps = endpoints_of(rec)
+    present = [ep.host_veth for ep in eps if not bridge_missing(ep.host_veth)]
+    going = [name for name in present if name in unplugging]
+    todo = [name for name in present if name not in unplugging]
+    started: list[str] = []
+    if todo and (netns_alive(rec) or not rec.get("netns_inode")):
+        # A namespace still alive, or an unknown one (a crash before attach finished): undo it now.
+        with Rtnl() as rt:
+            for name in todo:
+                rt_delete_link(rt, name)
+    elif todo:
+        # The namespace is dead (or held by a container sharing it, which must lose it as with
+        # Docker): the kernel is or would be deleting the pairs; get them off the host sooner.
+        unplug_in_background(todo)
+        started = todo
+    if rec.get("ports"):
+        from engine.network import portmap
+
+        portmap.remove_rules(config, drop={rec["container_id"]})
+        if eps:
+            mappings = [portmap.PortMapping.from_dict(p) for p in rec["ports"]]
+            try:
+                portmap.flush_udp_conntrack(eps[0].ip, mappings)
+            except Exception:  # noqa: BLE001 - conntrack support missing: entries just time out
+                pass
+    was_attached = rec.get("state") == "attached"
+    rec.update(state="detached", pid=None)
+    if was_attached or not forget:  # peers' hosts files are rebuilt from the saved records
+        save_record(config, rec)
+    if was_attached:
+        _refresh_peer_hosts(config, {ep.network for ep in eps}, skip=rec["container_id"])
+    if wait:
+        wait_links_gone(started)
+        return []
+    return going + started
+
+
+def release(config: EngineConfig, container_id: str) -> None:
+    """On rm: detach, give the addresses back and forget the container."""
+    with ipam.lock(config):
+        rec = load_record(config, container_id)
+        if rec is None:
+            return
+        detach_locked(config, rec, forget=True)
+        for ep in endpoints_of(rec):
+            net = load_network(config, ep.network)
+            if net is not None:
+                ipam.release(config, net.pool, container_id)
+        record_path(config, container_id).unlink(missing_ok=True)
+
+
+def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
+    """`rename`: the topology and the peers' hosts files (user networks) follow the new name."""
+    with ipam.lock(config):
+        rec = load_record(config, container_id)
+        if rec is None:
+            return
+        rec["name"] = new_name
+        save_record(config, rec)
+        path = config.containers_dir / container_id / "hosts"
+        if rec.get("state") == "attached" and path.exists():
+            hostsfiles.write_in_place(path, _hosts_for(config, rec))
+        if rec.get("state") == "attached":
+            _refresh_peer_hosts(config, {ep["network"] for ep in rec.get("endpoints", [])}, skip=container_id)
+
+
+def _find_record(config: EngineConfig, container: str) -> dict:
+    recs = all_records(config)
+    exact = [r for r in recs if r["name"] == container or r["container_id"] == container]
+    matches = exact or [r for r in recs if r["container_id"].startswith(container)]
+    if len(matches) != 1:
+        raise NotFound(f"No such container: {container}" if not matches else f"{container} is ambiguous")
+    return matches[0]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    return bool(pid) and Path(f"/proc/{pid}/ns/net").exists()
+
+
+def connect(config: EngineConfig, network: str, container: str, ip: str | None = None, aliases: list[str] | None = None) -> Endpoint:
+    """`network connect`: add an interface on `network`; plugged in now if the container runs."""
+    net = get_network(config, network)
+    with ipam.lock(config):
+        rec = _find_record(config, container)
+        if rec.get("mode") in ("host", "none") or str(rec.get("mode", "")).startswith("container:"):
+            raise Conflict(f"container {rec['name']} does not use a bridge network")
+        if any(ep["network"] == net.name for ep in rec.get("endpoints", [])):
+            raise Conflict(f"endpoint with name {rec['name']} already exists in network {net.name}")
+        cid = rec["container_id"]
+        addr = ipam.allocate(config, net.pool, cid, ip)
+        ep = Endpoint(
+            net.name, net.id, net.bridge, f"eth{len(rec['endpoints'])}", str(addr), net.prefixlen, net.gateway,
+            ipam.mac_for(addr), veth_name(cid, net.id), internal=net.internal, aliases=list(aliases or []),
+        )
+        running = rec.get("state") == "attached" and _pid_alive(rec.get("pid"))
+        if running:
+            try:
+                with iproute() as ipr:
+                    bridge_index = ensure_bridge(ipr, net, config)
+                    delete_link(ipr, ep.host_veth)
+                    ipr.link(
+                        "add", ifname=ep.host_veth, kind="veth", master=bridge_index, state="up",
+                        peer={"ifname": ep.ifname, "net_ns_pid": rec["pid"], "address": ep.mac},
+                    )
+                with netns_iproute(rec["pid"]) as nipr:
+                    index = link_index(nipr, ep.ifname)
+                    nipr.addr("add", index=index, address=ep.ip, prefixlen=ep.prefixlen)
+                    nipr.link("set", index=index, state="up")
+            except BaseException:
+                ipam.release(config, net.pool, cid)
+                with_iproute(lambda ipr: delete_link(ipr, ep.host_veth))
+                raise
+        rec["endpoints"].append(asdict(ep))
+        save_record(config, rec)
+        if running:
+            path = config.containers_dir / cid / "hosts"
+            if path.exists():
+                hostsfiles.write_in_place(path, _hosts_for(config, rec))
+            _refresh_peer_hosts(config, {net.name}, skip=cid)
+    events.network(config, "connect", net.id, net.name, cid)
+    return ep
+
+
+def disconnect(config: EngineConfig, network: str, container: str) -> None:
+    """`network disconnect`: remove the container's interface on `network` and free its address."""
+    net = get_network(config, network)
+    with ipam.lock(config):
+        rec = _find_record(config, container)
+        eps = [ep for ep in rec.get("endpoints", []) if ep["network"] == net.name]
+        if not eps:
+            raise NotFound(f"container {rec['name']} is not connected to network {net.name}")
+        with iproute() as ipr:
+            for ep in eps:
+                delete_link(ipr, ep["host_veth"])
+        ipam.release(config, net.pool, rec["container_id"])
+        rec["endpoints"] = [ep for ep in rec["endpoints"] if ep["network"] != net.name]
+        if rec.get("ports") and not rec["endpoints"]:
+            from engine.network import portmap
+
+            portmap.remove_rules(config, drop={rec["container_id"]})
+            rec["ports"] = []
+        save_record(config, rec)
+        _refresh_peer_hosts(config, {net.name}, skip=rec["container_id"])
+    events.network(config, "disconnect", net.id, net.name, rec["container_id"])

@@ -1,0 +1,238 @@
+"""Named networks (`docker network create/ls/rm/prune`) and the default `bridge`: their records,
+subnets chosen by engine.network.ipam, and their bridges (created on first use, removed with the
+network; a bridge this root no longer records is collected).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine import events
+from engine.config import EngineConfig
+from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.network import ipam
+from engine.network.plumbing import (
+    ALIAS_PREFIX,
+    bridge_missing,
+    delete_link,
+    ensure_bridge,
+    iproute,
+    with_iproute,
+)
+from engine.network.records import (
+    DEFAULT_NETWORK,
+    PREDEFINED,
+    NetworkInfo,
+    _now,
+    all_networks,
+    all_records,
+    load_network,
+    networks_dir,
+    save_network,
+)
+from engine.util.fsutil import file_lock
+
+
+def our_bridges(config: EngineConfig) -> list[str]:
+    return [config.bridge_name] + [n.bridge for n in all_networks(config) if n.bridge != config.bridge_name]
+
+
+def _used_subnets(config: EngineConfig, exclude: str | None = None) -> list[ipam.IPv4Network]:
+    """The host's networks plus this root's other networks (not yet all have a bridge)."""
+    used = ipam.host_networks(exclude_ifnames=our_bridges(config))
+    used += [ipam.IPv4Network(n.subnet) for n in all_networks(config) if n.name != exclude]
+    return used
+
+
+def default_network(config: EngineConfig) -> NetworkInfo:
+    """The `bridge` network: its subnet chosen once, persisted, and re-checked against the host.
+
+    `config.bridge_ip` (--bip) wins. A persisted subnet that the host has since started using is
+    replaced, but only while no container holds an address in it. Call under `ipam.lock`.
+    """
+    current = load_network(config, DEFAULT_NETWORK)
+    if config.bridge_ip:
+        subnet, gateway = ipam.parse_bridge_ip(config.bridge_ip)
+        if current and current.subnet == str(subnet) and current.gateway == str(gateway):
+            return current
+        if current and ipam.in_use(config, current.pool):
+            raise Conflict(
+                f"the bridge IP changed to {config.bridge_ip} while containers still use {current.subnet}: remove them first"
+            )
+        net = NetworkInfo(
+            DEFAULT_NETWORK, current.id if current else os.urandom(32).hex(), config.bridge_name,
+            str(subnet), str(gateway), _now(), default=True,
+        )
+        save_network(config, net)
+        return net
+    if current is not None and current.bridge == config.bridge_name:
+        if bridge_missing(current.bridge) and not ipam.in_use(config, current.pool):
+            used = _used_subnets(config, exclude=DEFAULT_NETWORK)
+            if ipam.overlaps_any(ipam.IPv4Network(current.subnet), used):
+                current = None  # the host now uses it: choose again
+        if current is not None:
+            return current
+    with file_lock(ipam.HOST_LOCK):
+        collect_abandoned_bridges(config)
+        subnet = ipam.choose_subnet(_used_subnets(config, exclude=DEFAULT_NETWORK))
+        net = NetworkInfo(
+            DEFAULT_NETWORK, os.urandom(32).hex(), config.bridge_name, str(subnet),
+            str(ipam.default_gateway(subnet)), _now(), default=True,
+        )
+        save_network(config, net)
+        # Hold the subnet on the host at once, so a concurrent engine sees it as used.
+        with_iproute(lambda ipr: ensure_bridge(ipr, net, config))
+    return net
+
+
+def collect_abandoned_bridges(config: EngineConfig) -> list[str]:
+    """Delete other engines' idle bridges: any whose root is gone, and default bridges whose root
+    holds no container at all.
+
+    Each default bridge takes a /16 of a small pool (15 of them, then 16 /20s); test suites that
+    make a fresh root per test would otherwise exhaust it. A bridge qualifies only if its ifalias
+    says dockui made it, it has no port, and its root has no endpoint record; such a root chooses
+    its subnet again (and re-creates the bridge) on its next container. Call under HOST_LOCK.
+    """
+    removed = []
+    base = Path("/sys/class/net")
+    for entry in base.iterdir() if base.is_dir() else ():
+        try:
+            alias = (entry / "ifalias").read_text().strip()
+        except OSError:
+            continue
+        if not alias.startswith(ALIAS_PREFIX) or not (entry / "bridge").is_dir():
+            continue
+        table, _, rest = alias[len(ALIAS_PREFIX) :].partition(":")
+        net_name, _, root = rest.partition(":")
+        if not root or Path(root) == config.root or any((entry / "brif").iterdir()):
+            continue
+        if Path(root).exists():
+            if net_name != DEFAULT_NETWORK:
+                continue  # a named network lives as long as its root: its subnet is its identity
+            endpoints = Path(root) / "network" / "endpoints"
+            if endpoints.is_dir() and any(endpoints.glob("*.json")):
+                continue
+        with_iproute(lambda ipr, name=entry.name: delete_link(ipr, name))
+        if table.startswith("dockui") and not Path(root).exists():
+            import subprocess  # rare: only for an abandoned root's table
+
+            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)  # noqa: S603,S607
+        removed.append(entry.name)
+    return removed
+
+
+def get_network(config: EngineConfig, name: str) -> NetworkInfo:
+    """A network by name, ID or ID prefix (`bridge` is created on first use)."""
+    if name == DEFAULT_NETWORK:
+        with ipam.lock(config):
+            return default_network(config)
+    net = load_network(config, name)
+    if net:
+        return net
+    matches = [n for n in all_networks(config) if n.id.startswith(name)] if len(name) >= 3 else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise NotFound(f"network {name} is ambiguous ({len(matches)} matches)")
+    raise NotFound(f"network {name} not found")
+
+
+def create_network(
+    config: EngineConfig, name: str, subnet: str | None = None, gateway: str | None = None, internal: bool = False
+) -> NetworkInfo:
+    """`network create`: a bridge `br-<12 hex>` with its own subnet (chosen like Docker's if not given)."""
+    if name in PREDEFINED:
+        raise Conflict(f"network with name {name} already exists")
+    if not name or not all(c.isalnum() or c in "_.-" for c in name) or not name[0].isalnum():
+        raise InvalidArgument(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    with ipam.lock(config):
+        if load_network(config, name):
+            raise Conflict(f"network with name {name} already exists")
+        net_id = os.urandom(32).hex()
+        with file_lock(ipam.HOST_LOCK):
+            collect_abandoned_bridges(config)
+            used = _used_subnets(config)
+            if subnet:
+                chosen = ipam.parse_subnet(subnet)
+                clash = [str(u) for u in used if u.overlaps(chosen)]
+                if clash:
+                    raise Conflict(f"invalid pool request: pool {chosen} overlaps with {clash[0]} already in use")
+            else:
+                chosen = ipam.choose_subnet(used)
+            gw = ipam.default_gateway(chosen)
+            if gateway:
+                try:
+                    gw = ipam.IPv4Address(gateway)
+                except ValueError:
+                    raise InvalidArgument(f"invalid gateway {gateway!r}") from None
+                if gw not in chosen or gw in (chosen.network_address, chosen.broadcast_address):
+                    raise InvalidArgument(f"gateway {gw} is not a host address of subnet {chosen}")
+            net = NetworkInfo(name, net_id, f"br-{net_id[:12]}", str(chosen), str(gw), _now(), internal)
+            save_network(config, net)
+            try:
+                with_iproute(lambda ipr: ensure_bridge(ipr, net, config))
+            except BaseException:
+                (networks_dir(config) / f"{name}.json").unlink(missing_ok=True)
+                raise
+    events.network(config, "create", net.id, net.name)
+    return net
+
+
+def list_networks(config: EngineConfig) -> list[NetworkInfo]:
+    """The networks of this root (the default `bridge` once chosen)."""
+    return all_networks(config)
+
+
+def containers_on(config: EngineConfig, net_name: str) -> list[dict]:
+    return [r for r in all_records(config) if any(ep["network"] == net_name for ep in r.get("endpoints", []))]
+
+
+def remove_network(config: EngineConfig, name: str) -> str:
+    """`network rm`: refused while a container is connected; deletes the bridge."""
+    if name in PREDEFINED:
+        raise Conflict(f"{name} is a pre-defined network and cannot be removed")
+    net = get_network(config, name)
+    with ipam.lock(config):
+        users = containers_on(config, net.name)
+        if users:
+            raise Conflict(
+                f"error while removing network: network {net.name} id {net.id} has active endpoints "
+                f"({', '.join(r['name'] for r in users)})"
+            )
+        with iproute() as ipr:
+            delete_link(ipr, net.bridge)
+        ipam.drop_pool(config, net.pool)
+        (networks_dir(config) / f"{net.name}.json").unlink(missing_ok=True)
+    events.network(config, "destroy", net.id, net.name)
+    return net.name
+
+
+def prune_networks(config: EngineConfig) -> list[str]:
+    """`network prune`: remove every user network no container uses."""
+    removed = []
+    for net in all_networks(config):
+        if net.default or net.name in PREDEFINED:
+            continue
+        try:
+            removed.append(remove_network(config, net.name))
+        except Conflict:
+            continue
+    return removed
+
+
+def remove_bridges(config: EngineConfig) -> list[str]:
+    """Delete this root's bridges that have no port, and its nft table if empty (for a root that is
+    being thrown away, e.g. at the end of a test; Docker keeps docker0, and so does a normal engine)."""
+    from engine.network import portmap
+
+    removed = []
+    with ipam.lock(config):
+        for name in our_bridges(config):
+            brif = Path("/sys/class/net", name, "brif")
+            if brif.is_dir() and not any(brif.iterdir()):
+                with_iproute(lambda ipr, n=name: delete_link(ipr, n))
+                removed.append(name)
+        portmap.remove_rules(config, keep={r["container_id"] for r in all_records(config)})
+    return removed

@@ -1,0 +1,211 @@
+"""The network side's records and the values passed between its modules: `NetworkSpec` (what a
+container asks for), `Endpoint` and `NetworkPlan` (what prepare decided), `NetworkInfo` (a named
+network), and where they live on disk: <root>/network/networks/<id>.json and
+<root>/network/endpoints/<container id>.json.
+
+Every write is atomic (engine.util.fsutil); the callers that change them hold the per-root flock
+(`ipam.lock`), so concurrent CLI, TUI and monitor processes agree.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.network import ipam
+from engine.util.fsutil import atomic_write_json, read_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.network import portmap  # imported where needed: only with -p/-P
+
+
+DEFAULT_NETWORK = "bridge"
+
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+DEFAULT_MTU = 1500
+
+
+@dataclass
+class NetworkSpec:
+    """What the user asked for with run/create flags.
+
+    mode: "bridge" (default), "none", "host", "container:<name|id>", or a named network.
+    env: the container's final environment (kept so that containers linking to it get ALIAS_ENV_*).
+    """
+
+    mode: str = DEFAULT_NETWORK
+    ip: str | None = None  # --ip
+    publish: list[str] = field(default_factory=list)  # -p
+    publish_all: bool = False  # -P
+    links: list[str] = field(default_factory=list)  # --link name[:alias]
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_options: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)  # --add-host name:ip
+    hostname: str | None = None  # -h (defaults to the short ID)
+    env: list[str] = field(default_factory=list)
+    mtu: int | None = None
+
+
+@dataclass
+class Endpoint:
+    """One interface of a container on one network."""
+
+    network: str
+    network_id: str
+    bridge: str
+    ifname: str  # eth0, eth1, ...
+    ip: str
+    prefixlen: int
+    gateway: str
+    mac: str
+    host_veth: str
+    mtu: int = DEFAULT_MTU
+    internal: bool = False  # a network made with --internal: no default route through it
+    aliases: list[str] = field(default_factory=list)  # more names peers on this network know it by
+
+
+@dataclass
+class NetworkPlan:
+    """Everything decided before the container's process exists."""
+
+    container_id: str
+    name: str
+    mode: str
+    hostname: str
+    endpoints: list[Endpoint] = field(default_factory=list)
+    ports: list[portmap.PortMapping] = field(default_factory=list)
+    hosts: str = ""  # /etc/hosts content ("" for container:<x>, which shares the other's files)
+    resolv_conf: str = ""
+    link_env: list[str] = field(default_factory=list)  # to append to the container's environment
+    links: list[tuple[str, str]] = field(default_factory=list)  # (linked name, alias)
+
+    def settings(self) -> dict[str, Any]:
+        """Docker's `NetworkSettings` shape, for ContainerRecord.network and `inspect`."""
+        ports: dict[str, list[dict[str, str]] | None] = {}
+        for m in self.ports:
+            ports.setdefault(f"{m.container_port}/{m.proto}", []).append(  # type: ignore[union-attr]
+                {"HostIp": m.host_ip, "HostPort": str(m.host_port)}
+            )
+        primary = self.endpoints[0] if self.endpoints else None
+        return {
+            "NetworkMode": self.mode,
+            "IPAddress": primary.ip if primary else "",
+            "IPPrefixLen": primary.prefixlen if primary else 0,
+            "MacAddress": primary.mac if primary else "",
+            "Gateway": primary.gateway if primary else "",
+            "HostVeth": primary.host_veth if primary else "",
+            "Bridge": primary.bridge if primary else "",
+            "Ports": ports,
+            "Links": [f"/{name}:/{self.name}/{alias}" for name, alias in self.links] or None,
+            "Networks": {
+                ep.network: {
+                    "NetworkID": ep.network_id,
+                    "IPAddress": ep.ip,
+                    "IPPrefixLen": ep.prefixlen,
+                    "Gateway": ep.gateway,
+                    "MacAddress": ep.mac,
+                }
+                for ep in self.endpoints
+            },
+        }
+
+
+@dataclass
+class NetworkInfo:
+    """A network (a bridge): the default one, named `bridge`, or one made by `network create`."""
+
+    name: str
+    id: str
+    bridge: str
+    subnet: str
+    gateway: str
+    created: str
+    internal: bool = False
+    default: bool = False
+    labels: dict[str, str] = field(default_factory=dict)  # Docker's network labels, set at create
+
+    @property
+    def prefixlen(self) -> int:
+        return int(self.subnet.split("/")[1])
+
+    @property
+    def pool(self) -> ipam.Pool:
+        return ipam.Pool(self.id, ipam.IPv4Network(self.subnet), ipam.IPv4Address(self.gateway))
+
+
+def networks_dir(config: EngineConfig) -> Path:
+    return config.network_dir / "networks"
+
+
+def endpoints_dir(config: EngineConfig) -> Path:
+    return config.network_dir / "endpoints"
+
+
+def record_path(config: EngineConfig, container_id: str) -> Path:
+    return endpoints_dir(config) / f"{container_id}.json"
+
+
+def _now() -> str:
+    from datetime import UTC, datetime  # only when a network is created
+
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def load_network(config: EngineConfig, name: str) -> NetworkInfo | None:
+    data = read_json(networks_dir(config) / f"{name}.json")
+    return NetworkInfo(**data) if data else None
+
+
+def save_network(config: EngineConfig, net: NetworkInfo) -> None:
+    atomic_write_json(networks_dir(config) / f"{net.name}.json", asdict(net))
+
+
+def all_networks(config: EngineConfig) -> list[NetworkInfo]:
+    d = networks_dir(config)
+    if not d.is_dir():
+        return []
+    return [NetworkInfo(**read_json(p)) for p in sorted(d.glob("*.json"))]
+
+
+def load_record(config: EngineConfig, container_id: str) -> dict | None:
+    return read_json(record_path(config, container_id))
+
+
+def save_record(config: EngineConfig, rec: dict) -> None:
+    ipam.store_json(record_path(config, rec["container_id"]), rec)
+
+
+def all_records(config: EngineConfig) -> list[dict]:
+    """Every endpoint record of this root, read afresh."""
+    d = endpoints_dir(config)
+    out = []
+    for p in d.glob("*.json") if d.is_dir() else ():
+        try:
+            rec = read_json(p)
+        except ValueError:
+            continue  # unreadable: treated as absent
+        if rec:
+            out.append(rec)
+    return out
+
+
+def endpoints_of(rec: dict) -> list[Endpoint]:
+    return [Endpoint(**ep) for ep in rec.get("endpoints", [])]
+
+
+def veth_name(container_id: str, network_id: str) -> str:
+    """Docker's `veth` + 7 hex; derived (not random) so a crashed engine's leftovers can be found.
+
+    The IDs are random already: a CRC spreads them as well as a cryptographic hash would here, and
+    zlib is loaded anyway (hashlib would add ~4 ms of OpenSSL to every monitor's start).
+    """
+    return "veth" + f"{zlib.crc32(f'{container_id}/{network_id}'.encode()):08x}"[:7]

@@ -5,8 +5,12 @@ raw requests for the statuses and one-line messages of bad input.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from engine.image.store import ImageStore
 from tests.fixtures.busybox import busybox_tarball
 from tests.fixtures.imagebuild import build_image, client_for_test, file, tar_from_entries, upload_image
 from tests.service_support import DOCKER, Service, service_fixture  # noqa: F401
-from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")]
 
@@ -215,3 +219,89 @@ def test_system_df_and_events_stream(service: Service) -> None:
                               "event=exec_start", "--format", "{{.Action}}").strip() == "exec_start: sh -c exit 5"
     reply = service.request("GET", "/v1.43/events?since=yesterday")
     assert reply.status == 400 and "since" in _message(reply)
+
+
+class SlowProxy:
+    """A TCP proxy to the registry that forwards responses at `rate` bytes/s and counts them, so a
+    pull takes seconds and the test can leave in the middle of it."""
+
+    def __init__(self, target: tuple[str, int], rate: int) -> None:
+        self.target, self.rate = target, rate
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sent = 0
+        self.open = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.open += 1
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+        try:
+            while chunk := source.recv(16384):
+                sink.sendall(chunk)
+                if slow:
+                    with self.lock:
+                        self.sent += len(chunk)
+                    time.sleep(len(chunk) / self.rate)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            if slow:
+                with self.lock:
+                    self.open -= 1
+            source.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_client_gone_mid_pull_leaves_the_store_as_it_was(service: Service, registry, tmp_path: Path) -> None:  # noqa: ANN001
+    """The client reads the first progress lines and hangs up: the pull stops at its next read,
+    nothing of it stays in the store (no image, no layer, no staging), and pulling again works."""
+    big = os.urandom(6 << 20)  # incompressible: 6 MiB on the wire at 2 MiB/s
+    image = build_image([tar_from_entries([file("big", big)])])
+    client = client_for_test(registry.host, tmp_path)
+    try:
+        upload_image(client, "svc/big", image, tag="v1")
+    finally:
+        client.close()
+    host, port = registry.host.split(":")
+    proxy = SlowProxy((host, int(port)), rate=2 << 20)
+    store = ImageStore(service.engine.config)
+    layers_before = sorted(p.name for p in store._layer_info_dirs())
+    ref = f"127.0.0.1:{proxy.port}/svc/big"
+    try:
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(str(service.socket_path))
+        conn.sendall(f"POST /v1.43/images/create?fromImage={ref}&tag=v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+        seen = b""
+        while b"Downloading" not in seen:
+            chunk = conn.recv(4096)
+            assert chunk, seen
+            seen += chunk
+        conn.close()
+        assert wait_until(lambda: proxy.open == 0, timeout=10), "the pull went on reading after the client left"
+        assert proxy.sent < len(big), proxy.sent
+        with pytest.raises(NotFound):
+            store.resolve(f"{ref}:v1")
+        assert sorted(p.name for p in store._layer_info_dirs()) == layers_before
+        assert not (service.engine.config.layers_dir / ".staging").exists() or not any(
+            (service.engine.config.layers_dir / ".staging").iterdir())
+    finally:
+        proxy.close()
+    pulled = service.docker_out("pull", f"{registry.host}/svc/big:v1", timeout=120)
+    assert "Pull complete" in pulled

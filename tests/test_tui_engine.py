@@ -178,7 +178,27 @@ def test_real_dockui_in_tmux(engine: Engine) -> None:
 
 
 @run_async
-async def test_run_dialog_starts_a_real_container_and_shows_engine_errors_inline(engine: Engine) -> None:
+async def test_run_dialog_starts_a_real_container_and_shows_engine_errors_inline(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dialog creates and starts through engine.api in the app's process (no `dockui run`
+    subprocess), and the start path sees the app's threads: the monitor is a fresh interpreter."""
+    from engine.container import start as starting
+
+    decisions: list[bool] = []
+
+    def may_fork(real=starting._may_fork) -> bool:  # noqa: ANN001 - the real check, its answers recorded
+        decisions.append(real())
+        return decisions[-1]
+
+    monkeypatch.setattr(starting, "_may_fork", may_fork)
+    runs = []
+    real_popen = subprocess.Popen
+
+    def popen(args, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202 - every child the app starts, recorded
+        runs.append([str(x) for x in args])
+        return real_popen(args, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
     app = DockuiApp(engine.config, refresh_interval=0.3)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
@@ -199,6 +219,9 @@ async def test_run_dialog_starts_a_real_container_and_shows_engine_errors_inline
         assert await until(pilot, lambda: type(app.screen).__name__ == "ContainersScreen", timeout=30)
         record = state.find_container(engine.config, "tui-run")
         assert record.status == "running"
+        assert decisions == [False]  # threaded: no fork of the app
+        assert not any("run" in argv for argv in runs)  # no `dockui run` child
+        assert [argv[1:4] for argv in runs if "engine.container.monitor" in argv] == [["-S", "-m", "engine.container.monitor"]]
         assert record.host_config.get("Memory") == 32 * 1024 * 1024
         assert await until(pilot, lambda: "tui-run" in [c.name for c in app.screen.query_one(ContainersTable).views])
         await submit("tui-run")  # the name is taken: the engine refuses, the dialog says why and stays

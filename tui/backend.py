@@ -5,17 +5,18 @@ and gets results back as messages, so the UI thread never waits on the kernel, t
 registry. Results are plain frozen dataclasses (the "view" of the engine the screens render), so
 the recorded backend (tui/recorded.py) can feed the very same screens with fixed values.
 
-Each engine module is imported lazily and guarded: if a piece of the engine is missing or broken,
-the call raises `EngineUnavailable` with a sentence the UI shows instead of crashing.
+The engine is reached only through its typed façade (engine.api) and its typed records
+(ContainerRecord, the sampler's StatsSnapshot): no attribute is guessed, no verb runs as a `dockui`
+subprocess except the interactive shell of `e`, which must own the terminal. The modules the engine
+loads lazily (the stats sampler, netlink) may fail to import: that becomes `EngineUnavailable`, a
+sentence the screen shows instead of a crash.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -23,15 +24,31 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.cli.output import human_duration  # noqa: F401 - the images screen ages images with it
+from engine.api import containers as api_containers
+from engine.api import images as api_images
+from engine.api import networks as api_networks
+from engine.api import volumes as api_volumes
+from engine.cli.container_cmds import ports_text
+from engine.cli.output import human_duration, human_size
 from engine.config import EngineConfig
+from engine.container.options import RunOptions
+from engine.container.state import ContainerRecord
+from engine.container.state import load as load_record
 from engine.errors import DockuiError, InvalidArgument
+from engine.image.reference import parse_reference
+from engine.util.units import parse_size
+
+if TYPE_CHECKING:
+    from engine.image.pull import PullEvent
+    from engine.stats.sampler import ContainerStats, HostStats, Sampler, StatsSnapshot
+
+__all__ = ["human_duration"]  # the images screen ages images with it
 
 HISTORY = 300  # samples kept per container: 5 minutes at 1 Hz
 LIVE_STATES = ("running", "paused", "restarting")
@@ -77,6 +94,7 @@ class ContainerView:
     started_at: float | None = None  # epoch seconds, for sorting by uptime
     finished_at: float | None = None
     pending: str = ""  # an action the app is waiting for ("stop", "restart", ...); set by the app
+    image_id: str = ""
 
     @property
     def short_id(self) -> str:
@@ -146,6 +164,7 @@ class ImageView:
     created: str
     size: int
     layers: tuple[LayerView, ...] = ()
+    used_by: tuple[str, ...] = ()  # names of the containers made from it (running or not)
 
     @property
     def short_id(self) -> str:
@@ -170,7 +189,8 @@ class PortView:
     rx_rate: float  # bytes/s as the container sees it
     tx_rate: float
     published: tuple[str, ...] = ()
-    links: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()  # Docker's "/target:/this/alias", only targets on this same network
+    ifname: str = "eth0"  # the interface inside the container (eth1 on its second network)
 
 
 @dataclass(frozen=True)
@@ -181,6 +201,46 @@ class BridgeView:
     state: str
     mtu: int
     ports: tuple[PortView, ...] = ()
+    network: str = ""  # the network's name (`bridge` for the default one)
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """One line of an image's history, newest first."""
+
+    image_id: str  # "<missing>" below the top line, as Docker says
+    created: str
+    created_by: str
+    size: int
+    comment: str
+
+
+@dataclass(frozen=True)
+class VolumeView:
+    name: str
+    driver: str
+    mountpoint: str
+    created: str
+    labels: tuple[tuple[str, str], ...]
+    size: int
+    used_by: tuple[str, ...]  # names of the containers that mount it
+    anonymous: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    name: str
+    id: str
+    driver: str
+    subnet: str
+    gateway: str
+    internal: bool
+    containers: tuple[str, ...]  # names of the containers attached
+    builtin: bool  # bridge, host, none: cannot be removed
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
 
 
 @dataclass(frozen=True)
@@ -210,6 +270,19 @@ class RunRequest:
     links: list[str] = field(default_factory=list)
     detach: bool = True
     remove: bool = False
+
+    def options(self) -> RunOptions:
+        """The engine's typed create options (what `dockui run -d` builds from the same flags)."""
+        import shlex
+
+        return RunOptions(
+            image=self.image.strip(), command=shlex.split(self.command), name=self.name or None,
+            env=list(self.env), publish=list(self.publish), volumes=list(self.volumes), links=list(self.links),
+            memory=parse_size(self.memory) if self.memory else None,
+            cpus=float(self.cpus) if self.cpus else None,
+            pids_limit=int(self.pids_limit) if self.pids_limit else None,
+            network=self.network or "bridge", auto_remove=self.remove,
+        )
 
     def argv(self) -> list[str]:
         """The equivalent `dockui run` arguments (also shown to the user)."""
@@ -249,11 +322,7 @@ def validate_reference(text: str) -> str:
     text = text.strip()
     if not text:
         raise InvalidArgument("an image reference is required (e.g. busybox)")
-    try:
-        reference = importlib.import_module("engine.image.reference")
-    except ImportError as exc:
-        raise EngineUnavailable(f"engine.image.reference is not available: {exc}") from exc
-    return str(reference.parse_reference(text))
+    return str(parse_reference(text))
 
 
 def validate_run(request: RunRequest) -> dict[str, str]:
@@ -376,24 +445,6 @@ def state_text(status: str, exit_code: int | None, started: float | None, finish
     return status.capitalize()
 
 
-def format_ports(ports: Any) -> str:
-    """Docker's PORTS column from a `{"80/tcp": [{"HostIp": .., "HostPort": ..}]}` map (or a list)."""
-    if not ports:
-        return ""
-    out = []
-    if isinstance(ports, dict):
-        for container_port, bindings in sorted(ports.items()):
-            if not bindings:
-                out.append(container_port)
-                continue
-            for b in bindings:
-                host_ip = b.get("HostIp") or "0.0.0.0"
-                out.append(f"{host_ip}:{b.get('HostPort')}->{container_port}")
-    else:
-        out = [str(p) for p in ports]
-    return ", ".join(out)
-
-
 # --------------------------------------------------------------------------------------------
 # The interface the app calls (the recorded backend implements the same methods).
 
@@ -406,7 +457,19 @@ class Backend(Protocol):
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]: ...
     def container_action(self, action: str, container_id: str) -> None: ...
     def images(self) -> list[ImageView]: ...
-    def remove_image(self, reference: str) -> list[str]: ...
+    def remove_image(self, reference: str, force: bool = False) -> list[str]: ...
+    def image_history(self, reference: str) -> list[HistoryView]: ...
+    def prune_images(self) -> list[str]: ...
+    def volumes(self) -> list[VolumeView]: ...
+    def inspect_volume(self, name: str) -> dict[str, Any]: ...
+    def remove_volume(self, name: str) -> list[str]: ...
+    def prune_volumes(self) -> list[str]: ...
+    def networks(self) -> list[NetworkView]: ...
+    def create_network(self, name: str, subnet: str = "") -> list[str]: ...
+    def remove_network(self, name: str) -> list[str]: ...
+    def prune_networks(self) -> list[str]: ...
+    def connect(self, network: str, container: str) -> list[str]: ...
+    def disconnect(self, network: str, container: str) -> list[str]: ...
     def pull(self, reference: str, progress: Callable[[PullProgress], None], cancel: threading.Event) -> str: ...
     def run(self, request: RunRequest) -> str: ...
     def topology(self) -> list[BridgeView]: ...
@@ -429,42 +492,21 @@ def allowed_actions(status: str) -> set[str]:
     }.get(status, {"remove"})
 
 
-def _engine(module: str) -> Any:
-    """Import an engine module, or say in one sentence which piece is missing."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise EngineUnavailable(f"{module} is not available yet ({exc})") from exc
-    except Exception as exc:  # a half-landed module that fails at import
-        raise EngineUnavailable(f"{module} failed to load: {exc}") from exc
-
-
-def _function(module: str, *names: str) -> Callable[..., Any]:
-    mod = _engine(module)
-    for name in names:
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    raise EngineUnavailable(f"{module} has no {'/'.join(names)} yet")
-
-
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    """First present attribute or key: tolerant of dataclass vs dict results."""
-    for name in names:
-        if isinstance(obj, dict):
-            if name in obj:
-                return obj[name]
-        elif hasattr(obj, name):
-            return getattr(obj, name)
-    return default
+def _unavailable(exc: ImportError) -> EngineUnavailable:
+    """A module the engine loads lazily (the sampler, netlink) failed to import: one sentence."""
+    return EngineUnavailable(f"{exc.name or 'an engine module'} is not available ({exc})")
 
 
 class EngineBackend:
-    """The real engine, in-process. Keeps the stats sampler and per-container history between calls."""
+    """The real engine, in-process, through its typed façade (engine.api). Keeps the stats sampler
+    and per-container history between calls.
+
+    Nothing here forks: the engine's start path sees this process's threads and launches each
+    container's monitor as a fresh interpreter (engine/container/start.py, `_may_fork`)."""
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self._sampler: Any = None
+        self._sampler: Sampler | None = None
         self._sampler_error: str | None = None
         self._history: dict[str, dict[str, deque[float]]] = {}
         self._limits: dict[str, tuple[int | None, int | None]] = {}
@@ -472,28 +514,24 @@ class EngineBackend:
         self._prev_net: dict[str, tuple[float, int, int]] = {}
         self._reconciled = False
         self._host_total = 0
-        self._record_cache: dict[str, tuple[tuple[int, ...], Any]] = {}
+        self._record_cache: dict[str, tuple[tuple[int, ...], ContainerRecord]] = {}
         self._reconcile_error: str | None = None
 
     # ---- containers and stats
 
-    def _containers(self) -> list[Any]:
+    def _containers(self) -> list[ContainerRecord]:
         if not self._reconciled:
             # the TUI is an engine start: mark containers whose monitor died, clean after them
             self._reconciled = True
             try:
-                _function("engine.container.runtime", "reconcile")(self.config)
+                api_containers.reconcile(self.config)
             except Exception as exc:
                 self._reconcile_error = f"reconcile failed: {exc}"
-        state = _engine("engine.container.state")
-        load = getattr(state, "load", None)
-        if load is None:
-            return list(_function("engine.container.state", "list_containers")(self.config))
-        return self._cached_records(load)
+        return self._cached_records()
 
-    def _cached_records(self, load: Callable[..., Any]) -> list[Any]:
-        """`list_containers`, but a record is parsed again only when its files changed (a stat per
-        container per refresh instead of two JSON parses: 200 containers cost ~15 ms otherwise)."""
+    def _cached_records(self) -> list[ContainerRecord]:
+        """Every container record, but a record is parsed again only when its files changed (a stat
+        per container per refresh instead of two JSON parses: 200 containers cost ~15 ms otherwise)."""
         records = []
         seen = set()
         try:
@@ -518,7 +556,7 @@ class EngineBackend:
                 record = cached[1]
             else:
                 try:
-                    record = load(self.config, entry.name)
+                    record = load_record(self.config, entry.name)
                 except (DockuiError, ValueError, KeyError, OSError):
                     continue
                 self._record_cache[entry.name] = (signature, record)
@@ -529,14 +567,18 @@ class EngineBackend:
         records.sort(key=lambda r: r.created, reverse=True)
         return records
 
-    def _sample(self) -> Any:
+    def _sample(self) -> StatsSnapshot:
         if self._sampler is None and self._sampler_error is None:
             try:
-                self._sampler = _function("engine.stats.sampler", "Sampler")(self.config)
+                from engine.stats.sampler import Sampler
+
+                self._sampler = Sampler(self.config)
+            except ImportError as exc:
+                self._sampler_error = str(_unavailable(exc))
             except Exception as exc:
-                self._sampler_error = str(exc)
+                self._sampler_error = f"the stats sampler failed to start: {exc}"
         if self._sampler is None:
-            raise EngineUnavailable(self._sampler_error or "engine.stats.sampler unavailable")
+            raise EngineUnavailable(self._sampler_error or "the stats sampler is unavailable")
         return self._sampler.sample()
 
     def snapshot(self) -> Snapshot:
@@ -548,73 +590,60 @@ class EngineBackend:
             problems.append(str(exc))
         if self._reconcile_error:
             problems.append(self._reconcile_error)
-        stats: dict[str, Any] = {}
+        stats: dict[str, ContainerStats] = {}
         host: HostView | None = None
         try:
             snap = self._sample()
-            per = _get(snap, "containers", default={}) or {}
-            if isinstance(per, dict):
-                stats = dict(per)
-            else:
-                stats = {_get(s, "id", "container_id"): s for s in per}
-            host = _host_view(_get(snap, "host"))
-            if host is not None:
-                self._host_total = host.mem_total
+            stats = {s.id: s for s in snap.containers}
+            host = _host_view(snap.host) if snap.host is not None else _host_from_psutil()
+            self._host_total = host.mem_total
         except Exception as exc:
             problems.append(f"live stats unavailable: {exc}")
             host = _host_from_psutil()
         now = time.time()
-        views = []
-        live: set[str] = set()
         with self._lock:
-            for rec in records:
-                cid = rec.id
-                live.add(cid)
-                st = stats.get(cid)
-                hist = self._history.setdefault(cid, {k: deque(maxlen=HISTORY) for k in
-                                                      ("cpu", "mem", "rx", "tx", "br", "bw", "pids")})
-                cpu = mem = limit = pids = None
-                if st is not None and rec.status == "running":
-                    cpu = float(_get(st, "cpu_percent", default=0.0) or 0.0)
-                    mem = int(_get(st, "memory_usage", "mem_usage", default=0) or 0)
-                    limit = _get(st, "memory_limit", "mem_limit")
-                    pids = _get(st, "pids", "pids_current")
-                    hist["cpu"].append(cpu)
-                    hist["mem"].append(float(mem))
-                    hist["rx"].append(float(_get(st, "net_rx_rate", "rx_rate", default=0.0) or 0.0))
-                    hist["tx"].append(float(_get(st, "net_tx_rate", "tx_rate", default=0.0) or 0.0))
-                    hist["br"].append(float(_get(st, "blk_read_rate", "block_read_rate", default=0.0) or 0.0))
-                    hist["bw"].append(float(_get(st, "blk_write_rate", "block_write_rate", default=0.0) or 0.0))
-                    hist["pids"].append(float(pids or 0))
-                    self._limits[cid] = (limit, _get(st, "pids_limit"))
-                net = rec.network or {}
-                live_now = rec.status in LIVE_STATES  # an exited container keeps no address, ports or figures
-                started, finished = parse_time(rec.started_at), parse_time(rec.finished_at)
-                oom = bool(getattr(rec, "oom_killed", False))
-                views.append(ContainerView(
-                    id=cid,
-                    name=rec.name,
-                    image=rec.image,
-                    status=rec.status,
-                    state_text=state_text(rec.status, rec.exit_code, started, finished, now, oom),
-                    exit_code=rec.exit_code,
-                    ip=str(net.get("IPAddress") or "") if live_now else "",
-                    ports=format_ports(net.get("Ports")) if live_now else "",
-                    created=rec.created,
-                    labels=tuple(sorted(((rec.config or {}).get("Labels") or {}).items())),
-                    cpu_percent=cpu,
-                    mem_usage=mem,
-                    mem_limit=limit,
-                    pids=pids,
-                    cpu_history=tuple(list(hist["cpu"])[-SPARK_POINTS:]) if live_now else (),
-                    mem_history=tuple(list(hist["mem"])[-SPARK_POINTS:]) if live_now else (),
-                    oom_killed=oom,
-                    started_at=started,
-                    finished_at=finished,
-                ))
-            for gone in set(self._history) - live:
+            views = [self._view(rec, stats.get(rec.id), now) for rec in records]
+            for gone in set(self._history) - {rec.id for rec in records}:
                 del self._history[gone]
         return Snapshot(tuple(views), host, tuple(problems))
+
+    def _view(self, rec: ContainerRecord, st: ContainerStats | None, now: float) -> ContainerView:
+        """One row: the record, and its figures when it runs (an exited container keeps no address,
+        ports, figures or sparklines)."""
+        hist = self._history.setdefault(rec.id, {k: deque(maxlen=HISTORY) for k in
+                                                 ("cpu", "mem", "rx", "tx", "br", "bw", "pids")})
+        cpu: float | None = None
+        mem = limit = pids = None
+        if st is not None and rec.status == "running":
+            cpu, mem, limit, pids = st.cpu_percent, st.memory_usage, st.memory_limit, st.pids
+            for key, value in (("cpu", cpu), ("mem", mem), ("rx", st.net_rx_rate), ("tx", st.net_tx_rate),
+                               ("br", st.blk_read_rate), ("bw", st.blk_write_rate), ("pids", pids)):
+                hist[key].append(float(value))
+            self._limits[rec.id] = (limit, st.pids_limit)
+        live_now = rec.status in LIVE_STATES
+        started, finished = parse_time(rec.started_at), parse_time(rec.finished_at)
+        return ContainerView(
+            id=rec.id,
+            name=rec.name,
+            image=rec.image,
+            status=rec.status,
+            state_text=state_text(rec.status, rec.exit_code, started, finished, now, rec.oom_killed),
+            exit_code=rec.exit_code,
+            ip=str(rec.network.get("IPAddress") or "") if live_now else "",
+            ports=ports_text(rec) if live_now else "",
+            created=rec.created,
+            labels=tuple(sorted((rec.config.get("Labels") or {}).items())),
+            cpu_percent=cpu,
+            mem_usage=mem,
+            mem_limit=limit,
+            pids=pids,
+            cpu_history=tuple(list(hist["cpu"])[-SPARK_POINTS:]) if live_now else (),
+            mem_history=tuple(list(hist["mem"])[-SPARK_POINTS:]) if live_now else (),
+            oom_killed=rec.oom_killed,
+            started_at=started,
+            finished_at=finished,
+            image_id=rec.image_id,
+        )
 
     def stats_series(self, container_id: str) -> StatsSeries:
         with self._lock:
@@ -628,141 +657,175 @@ class EngineBackend:
                                net_rx=tuple(hist["rx"]), net_tx=tuple(hist["tx"]), blk_read=tuple(hist["br"]),
                                blk_write=tuple(hist["bw"]), pids=tuple(hist["pids"]), pids_limit=pids_limit)
 
-    def _record(self, container_id: str) -> Any:
-        return _function("engine.container.state", "find_container")(self.config, container_id)
-
     def inspect(self, container_id: str) -> dict[str, Any]:
-        record = self._record(container_id)
-        try:
-            fn = _function("engine.container.runtime", "inspect")
-        except EngineUnavailable:
-            return _as_dict(record)
-        return fn(self.config, record)
+        return api_containers.inspect(self.config, container_id)
 
     def top(self, container_id: str) -> ProcessTable:
-        fn = _function("engine.container.runtime", "top")
-        result = fn(self.config, container_id)
-        titles = _get(result, "titles", "Titles")
-        rows = _get(result, "processes", "Processes", "rows")
-        if titles is None and isinstance(result, tuple) and len(result) == 2:
-            titles, rows = result
-        if titles is None:
-            raise EngineUnavailable("engine.container.runtime.top returned an unexpected shape")
-        return ProcessTable(tuple(str(t) for t in titles), tuple(tuple(str(c) for c in r) for r in rows or ()))
+        titles, rows = api_containers.top(self.config, container_id)
+        return ProcessTable(tuple(titles), tuple(tuple(row) for row in rows))
 
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]:
         """New lines of the json-file log after byte `cursor` (Docker's format, written by the monitor)."""
-        return read_json_log(self.config.containers_dir / container_id / f"{container_id}-json.log", cursor)
+        record = api_containers.find(self.config, container_id)
+        return read_json_log(record.log_path(self.config), cursor)
 
     def container_action(self, action: str, container_id: str) -> None:
-        if action not in ACTIONS:
+        calls: dict[str, Callable[[EngineConfig, str], object]] = {
+            "start": api_containers.start, "stop": api_containers.stop, "restart": api_containers.restart,
+            "kill": api_containers.kill, "pause": api_containers.pause, "unpause": api_containers.unpause,
+            # the dialog asked first, and said a running container would be killed
+            "remove": lambda config, ref: api_containers.remove(config, ref, force=True),
+        }
+        if action not in calls:
             raise InvalidArgument(f"unknown action {action}")
-        fn = _function("engine.container.runtime", action)
-        if action == "remove":
-            fn(self.config, container_id, force=True)  # the dialog asked first, and said it would kill
-        else:
-            fn(self.config, container_id)
+        calls[action](self.config, container_id)
 
     # ---- images
 
-    def _store(self) -> Any:
-        return _function("engine.image.store", "ImageStore")(self.config, containers=_function("engine.container.usage", "container_uses"))
-
     def images(self) -> list[ImageView]:
-        store = self._store()
+        users: dict[str, list[str]] = {}
+        for rec in self._cached_records():
+            users.setdefault(rec.image_id, []).append(rec.name)
         views = []
-        for rec in store.list_images():
-            layers = tuple(LayerView(chain, diff, _layer_size(self.config, chain))
-                           for chain, diff in zip(rec.chain_ids, rec.diff_ids, strict=False))
-            tags = list(rec.repo_tags) or ["<none>:<none>"]
-            for tag in tags:
+        for listed in api_images.list_images(self.config):
+            rec = listed.record
+            layers = tuple(LayerView(layer.chain_id, layer.diff_id, layer.size)
+                           for layer in api_images.layers(self.config, rec.id))
+            used_by = tuple(sorted(users.get(rec.id, ())))
+            for tag in listed.repo_tags or ("<none>:<none>",):
                 repo, _, t = tag.rpartition(":")
                 if "/" in t or not repo:
                     repo, t = tag, "latest"
-                views.append(ImageView(rec.id, repo, t, rec.created or "", rec.size, layers))
+                views.append(ImageView(rec.id, repo, t, rec.created or "", rec.size, layers, used_by))
         views.sort(key=lambda v: (v.repository, v.tag))
         return views
 
-    def remove_image(self, reference: str) -> list[str]:
-        return list(self._store().remove(reference))
+    def remove_image(self, reference: str, force: bool = False) -> list[str]:
+        return [f"{r.kind}: {r.value}" for r in api_images.remove(self.config, reference, force=force)]
+
+    def image_history(self, reference: str) -> list[HistoryView]:
+        return [HistoryView(h.image_id, h.created, h.created_by, h.size, h.comment)
+                for h in api_images.history(self.config, reference)]
+
+    def prune_images(self) -> list[str]:
+        removals, freed = api_images.prune(self.config)
+        return [f"{r.kind}: {r.value}" for r in removals] + [f"Total reclaimed space: {human_size(freed)}"]
 
     def pull(self, reference: str, progress: Callable[[PullProgress], None], cancel: threading.Event) -> str:
-        pull_image = _function("engine.image.pull", "pull_image")
-
-        def on_event(event: Any) -> None:
+        def on_event(event: PullEvent) -> None:
             progress(PullProgress(event.layer, event.status, int(event.current or 0), int(event.total or 0)))
 
-        record = pull_image(self.config, reference, None, on_event, cancel)
-        return record.id
+        return api_images.pull(self.config, reference, progress=on_event, cancel=cancel).record.id
 
     def run(self, request: RunRequest) -> str:
-        """`dockui run -d ...` through the CLI's own code path, as a subprocess (no fork of this threaded app)."""
-        argv = [sys.executable, "-m", "tui.launcher", "--root", str(self.config.root), *request.argv()]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            message = (result.stderr.strip().splitlines() or [f"dockui run exited {result.returncode}"])[-1]
-            raise DockuiError(message.removeprefix("Error: "))
-        return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+        """Create and start the container through the API, in this process (what `dockui run -d`
+        does): the start path launches the monitor as a fresh interpreter, since this app has threads."""
+        record = api_containers.create(self.config, request.options())
+        api_containers.start(self.config, record.id)
+        return record.id
 
     def import_host_busybox(self) -> str:
-        store = self._store()
         with tempfile.TemporaryDirectory(prefix="dockui-import-") as tmp:
             tar_path = Path(tmp) / "busybox.tar"
             build_busybox_rootfs_tar(tar_path)
-            record = store.import_tarball(tar_path, "busybox:latest", changes={"Cmd": ["sh"]})
+            with open(tar_path, "rb") as source:
+                record = api_images.import_tarball(self.config, source, "busybox:latest", changes={"Cmd": ["sh"]})
         return record.id
 
-    # ---- network
+    # ---- volumes
+
+    def volumes(self) -> list[VolumeView]:
+        names = {rec.id: rec.name for rec in self._cached_records()}
+        users = api_volumes.used_by(self.config)
+        sizes = api_volumes.sizes(self.config)
+        return [VolumeView(v.name, "local", str(v.mountpoint), v.created_at, tuple(sorted(v.labels.items())),
+                           sizes.get(v.name, 0), tuple(sorted(names.get(c, c[:12]) for c in users.get(v.name, ()))),
+                           v.anonymous)
+                for v in api_volumes.list_volumes(self.config)]
+
+    def inspect_volume(self, name: str) -> dict[str, Any]:
+        return api_volumes.inspect(self.config, name)
+
+    def remove_volume(self, name: str) -> list[str]:
+        api_volumes.remove(self.config, name)
+        return []
+
+    def prune_volumes(self) -> list[str]:
+        removed, freed = api_volumes.prune(self.config, all_volumes=True)
+        return [*removed, f"Total reclaimed space: {human_size(freed)}"]
+
+    # ---- networks
+
+    def networks(self) -> list[NetworkView]:
+        views = []
+        for doc in api_networks.list_networks(self.config):
+            ipam = (doc["IPAM"]["Config"] or [{}])[0]
+            views.append(NetworkView(doc["Name"], doc["Id"], doc["Driver"], ipam.get("Subnet", ""),
+                                     ipam.get("Gateway", ""), bool(doc["Internal"]),
+                                     tuple(sorted(c["Name"] for c in doc["Containers"].values())),
+                                     doc["Name"] in api_networks.BUILTIN))
+        return views
+
+    def create_network(self, name: str, subnet: str = "") -> list[str]:
+        net = api_networks.create(self.config, api_networks.CreateNetwork(name, subnet=subnet or None))
+        return [f"{net.name}: {net.subnet}"]
+
+    def remove_network(self, name: str) -> list[str]:
+        api_networks.remove(self.config, name)
+        return []
+
+    def prune_networks(self) -> list[str]:
+        return api_networks.prune(self.config)
+
+    def connect(self, network: str, container: str) -> list[str]:
+        api_networks.connect(self.config, api_networks.Connection(network, container))
+        return []
+
+    def disconnect(self, network: str, container: str) -> list[str]:
+        api_networks.disconnect(self.config, network, container)
+        return []
 
     def topology(self) -> list[BridgeView]:
-        bridges = _function("engine.network.endpoints", "topology")(self.config)
-        names = {}
         try:
-            names = {c.id: c for c in self._containers()}
-        except DockuiError:
-            pass
+            topo = api_networks.topology(self.config)
+        except ImportError as exc:
+            raise _unavailable(exc) from exc
+        published = {rec.id: tuple(x for x in ports_text(rec).split(", ") if x) for rec in self._cached_records()}
         now = time.monotonic()
         views = []
-        for bridge in bridges:
+        for bridge in topo.bridges:
             ports = []
-            for port in _get(bridge, "ports", default=()) or ():
-                cid = _get(port, "container_id", default="") or ""
-                rx = int(_get(port, "rx_bytes", default=0) or 0)
-                tx = int(_get(port, "tx_bytes", default=0) or 0)
-                key = str(_get(port, "host_veth", "name", "veth", default=""))
-                rx_rate = tx_rate = 0.0
-                prev = self._prev_net.get(key)
-                if prev and now > prev[0]:
-                    rx_rate = max(0.0, (rx - prev[1]) / (now - prev[0]))
-                    tx_rate = max(0.0, (tx - prev[2]) / (now - prev[0]))
-                self._prev_net[key] = (now, rx, tx)
-                rec = names.get(cid)
-                net = (rec.network if rec else None) or {}
-                links = tuple(str(x) for x in (net.get("Links") or ()))
+            for port in bridge.ports:
+                rx_rate, tx_rate = self._rates(port.host_veth, now, port.rx_bytes, port.tx_bytes)
+                iface = topo.interfaces.get(port.host_veth)
                 ports.append(PortView(
-                    veth=key,
-                    ifindex=int(_get(port, "ifindex", "host_ifindex", default=0) or 0),
-                    state=str(_get(port, "oper_state", "state", default="?")),
-                    container_id=cid,
-                    container_name=str(_get(port, "container_name", default="") or (rec.name if rec else "")),
-                    ip=str(_get(port, "address", "ip", "container_ip", default="") or ""),
-                    mac=str(_get(port, "mac", "container_mac", default="") or ""),
-                    # host-side counters are the container's, swapped
-                    rx_rate=tx_rate,
+                    veth=port.host_veth,
+                    ifindex=port.ifindex,
+                    state=port.oper_state,
+                    container_id=port.container_id,
+                    container_name=port.container_name,
+                    ip=f"{iface.ip}/{iface.prefixlen}" if iface else port.ip,
+                    mac=port.mac,
+                    rx_rate=tx_rate,  # host-side counters are the container's, swapped
                     tx_rate=rx_rate,
-                    published=tuple(x for x in format_ports(net.get("Ports")).split(", ") if x),
-                    links=links,
+                    # ports are published on the container's first interface only
+                    published=published.get(port.container_id, ()) if iface and iface.ifname == "eth0" else (),
+                    links=tuple(f"/{name}:/{port.container_name}/{alias}" for name, alias in iface.links) if iface else (),
+                    ifname=iface.ifname if iface else "?",
                 ))
-            addresses = _get(bridge, "addresses", default=()) or ()
-            views.append(BridgeView(
-                name=str(_get(bridge, "name")),
-                subnet=str(_get(bridge, "subnet", default="")),
-                gateway=str(_get(bridge, "gateway", default="") or (addresses[0] if addresses else "")),
-                state=str(_get(bridge, "state", "oper_state", default="?")),
-                mtu=int(_get(bridge, "mtu", default=0) or 0),
-                ports=tuple(ports),
-            ))
+            views.append(BridgeView(name=bridge.name, subnet=bridge.subnet,
+                                    gateway=bridge.gateway or (bridge.addresses[0] if bridge.addresses else ""),
+                                    state=bridge.state, mtu=bridge.mtu, ports=tuple(ports), network=bridge.network))
         return views
+
+    def _rates(self, veth: str, now: float, rx: int, tx: int) -> tuple[float, float]:
+        rx_rate = tx_rate = 0.0
+        prev = self._prev_net.get(veth)
+        if prev and now > prev[0]:
+            rx_rate = max(0.0, (rx - prev[1]) / (now - prev[0]))
+            tx_rate = max(0.0, (tx - prev[2]) / (now - prev[0]))
+        self._prev_net[veth] = (now, rx, tx)
+        return rx_rate, tx_rate
 
     # ---- exec
 
@@ -789,31 +852,8 @@ class EngineBackend:
 # --------------------------------------------------------------------------------------------
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return dict(obj) if isinstance(obj, dict) else {"value": repr(obj)}
-
-
-def _layer_size(config: EngineConfig, chain_id: str) -> int:
-    path = config.image_dir / "layerdb" / "sha256" / chain_id.removeprefix("sha256:") / "size"
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return 0
-
-
-def _host_view(host: Any) -> HostView | None:
-    if host is None:
-        return _host_from_psutil()
-    per_core = _get(host, "cpu_per_core", "cpu_percent_per_core", "per_cpu", default=()) or ()
-    load = _get(host, "load", "load_avg", "loadavg", default=(0.0, 0.0, 0.0)) or (0.0, 0.0, 0.0)
-    return HostView(tuple(float(x) for x in per_core),
-                    int(_get(host, "mem_used", "memory_used", default=0) or 0),
-                    int(_get(host, "mem_total", "memory_total", default=0) or 0),
-                    tuple(float(x) for x in tuple(load)[:3]))  # type: ignore[arg-type]
+def _host_view(host: HostStats) -> HostView:
+    return HostView(host.cpu_percent_per_core, host.memory_used, host.memory_total, host.load)
 
 
 def _host_from_psutil() -> HostView:
@@ -890,19 +930,3 @@ def build_busybox_rootfs_tar(dest: Path, busybox: str = "/bin/busybox") -> None:
             tar.addfile(link)
         add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
         add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n")
-
-
-def load_backend(config: EngineConfig) -> Backend:
-    return EngineBackend(config)
-
-
-def which(name: str) -> str | None:
-    return shutil.which(name)
-
-
-def iter_nonempty(values: Iterable[str]) -> list[str]:
-    return [v.strip() for v in values if v.strip()]
-
-
-def utc_iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,16 +16,19 @@ from engine.errors import Conflict, InvalidArgument, NotFound
 from tui.backend import (
     BridgeView,
     ContainerView,
+    HistoryView,
     HostView,
     ImageView,
     LayerView,
     LogLine,
+    NetworkView,
     PortView,
     ProcessTable,
     PullProgress,
     RunRequest,
     Snapshot,
     StatsSeries,
+    VolumeView,
     allowed_actions,
     validate_reference,
 )
@@ -75,6 +78,23 @@ _IMAGES: tuple[ImageView, ...] = (
               "2026-10-02T12:00:00Z", 5_000_000, ()),
 )
 
+_VOLUMES: tuple[VolumeView, ...] = (
+    VolumeView("data", "local", "/var/lib/dockui/volumes/data/_data", "2026-11-28T18:00:00Z", (("tier", "front"),),
+               5_242_880, ("web",)),
+    VolumeView("scratch", "local", "/var/lib/dockui/volumes/scratch/_data", "2026-11-27T09:00:00Z", (), 0, ()),
+    VolumeView("4f1c" + "0a9e" * 15, "local", "/var/lib/dockui/volumes/4f1c0a9e/_data", "2026-11-28T16:00:00Z", (),
+               12_288, ("nightly-job",), True),
+)
+
+_NETWORKS: tuple[NetworkView, ...] = (
+    NetworkView("bridge", "e4dce10ffb42" + "0" * 52, "bridge", "172.17.0.0/16", "172.17.0.1", False,
+                ("db", "web", "worker"), True),
+    NetworkView("host", "b44023cafba8" + "0" * 52, "host", "", "", False, (), True),
+    NetworkView("none", "5d8c2389d94a" + "0" * 52, "none", "", "", False, (), True),
+    NetworkView("backend", "9a7c31e0b2d4" + "0" * 52, "bridge", "172.18.0.0/16", "172.18.0.1", False, ("db",), False),
+    NetworkView("unused", "77e0c1d2a3b4" + "0" * 52, "bridge", "172.19.0.0/16", "172.19.0.1", True, (), False),
+)
+
 _LOG = tuple(
     LogLine("stderr" if i % 7 == 3 else "stdout", f"2026-11-28T18:01:{i:02d}.000000000Z",
             (f"GET /index.html 200 {512 + i} bytes" if i % 7 != 3 else f"warning: slow request #{i} took 1.{i:02d}s"))
@@ -96,6 +116,8 @@ class RecordedBackend:
         self._containers = {c.id: c for c in containers}
         self._order = [c.id for c in containers]
         self._images = [] if empty else list(_IMAGES)
+        self._volumes = [] if empty else list(_VOLUMES)
+        self._networks = list(_NETWORKS[:3]) if empty else list(_NETWORKS)
         self._lock = threading.Lock()
         self.calls: list[tuple[str, str]] = []  # what the UI asked for, for Pilot tests
 
@@ -189,15 +211,123 @@ class RecordedBackend:
 
     def images(self) -> list[ImageView]:
         with self._lock:
-            return list(self._images)
+            return [replace(image, used_by=tuple(sorted(c.name for c in self._containers.values()
+                                                         if c.image == image.reference)))
+                    for image in self._images]
 
-    def remove_image(self, reference: str) -> list[str]:
-        with self._lock:
-            for image in self._images:
-                if reference in (image.reference, image.id) or image.id.removeprefix("sha256:").startswith(reference):
-                    self._images.remove(image)
-                    return [f"Untagged: {image.reference}", f"Deleted: {image.id}"]
+    def remove_image(self, reference: str, force: bool = False) -> list[str]:
+        self.calls.append(("rmi -f" if force else "rmi", reference))
+        for image in self.images():
+            if reference in (image.reference, image.id) or image.id.removeprefix("sha256:").startswith(reference):
+                if image.used_by and not force:
+                    raise Conflict(f"conflict: unable to remove repository reference {reference!r} "
+                                   f"(must force) - container {image.used_by[0]} is using its referenced image")
+                with self._lock:
+                    self._images = [i for i in self._images if i.id != image.id]
+                return [f"Untagged: {image.reference}", f"Deleted: {image.id}"]
         raise NotFound(f"No such image: {reference}")
+
+    def image_history(self, reference: str) -> list[HistoryView]:
+        image = next((i for i in self.images() if i.reference == reference or i.id == reference), None)
+        if image is None:
+            raise NotFound(f"No such image: {reference}")
+        rows = [HistoryView("<missing>", "2026-11-01T09:59:00Z", f"/bin/sh -c #(nop) ADD file:{layer.diff_id[7:19]} in /",
+                            layer.size, "") for layer in image.layers]
+        rows.append(HistoryView("<missing>", "2026-11-01T10:00:00Z", '/bin/sh -c #(nop)  CMD ["sh"]', 0, ""))
+        rows.reverse()
+        rows[0] = replace(rows[0], image_id=image.id)
+        return rows
+
+    def prune_images(self) -> list[str]:
+        self.calls.append(("image prune", ""))
+        with self._lock:
+            dangling = [i for i in self._images if i.repository == "<none>"]
+            self._images = [i for i in self._images if i.repository != "<none>"]
+        return [f"Deleted: {i.id}" for i in dangling] + ["Total reclaimed space: 5MB"]
+
+    def volumes(self) -> list[VolumeView]:
+        with self._lock:
+            return list(self._volumes)
+
+    def inspect_volume(self, name: str) -> dict[str, Any]:
+        volume = next((v for v in self.volumes() if v.name == name), None)
+        if volume is None:
+            raise NotFound(f"get {name}: no such volume")
+        return {"CreatedAt": volume.created, "Driver": "local", "Labels": dict(volume.labels) or None,
+                "Mountpoint": volume.mountpoint, "Name": volume.name, "Options": None, "Scope": "local"}
+
+    def remove_volume(self, name: str) -> list[str]:
+        self.calls.append(("volume rm", name))
+        volume = next((v for v in self.volumes() if v.name == name), None)
+        if volume is None:
+            raise NotFound(f"get {name}: no such volume")
+        if volume.used_by:
+            raise Conflict(f"remove {name}: volume is in use - [{volume.used_by[0]}]")
+        with self._lock:
+            self._volumes.remove(volume)
+        return []
+
+    def prune_volumes(self) -> list[str]:
+        self.calls.append(("volume prune", ""))
+        with self._lock:
+            unused = [v for v in self._volumes if not v.used_by]
+            self._volumes = [v for v in self._volumes if v.used_by]
+        return [v.name for v in unused] + ["Total reclaimed space: 0B"]
+
+    def networks(self) -> list[NetworkView]:
+        with self._lock:
+            return list(self._networks)
+
+    def _network(self, name: str) -> NetworkView:
+        for net in self.networks():
+            if net.name == name or net.id.startswith(name):
+                return net
+        raise NotFound(f"network {name} not found")
+
+    def create_network(self, name: str, subnet: str = "") -> list[str]:
+        self.calls.append(("network create", name))
+        if any(n.name == name for n in self.networks()):
+            raise Conflict(f"network with name {name} already exists")
+        net = NetworkView(name, _id(0x60 + len(self._networks)), "bridge", subnet or "172.20.0.0/16",
+                          "172.20.0.1", False, (), False)
+        with self._lock:
+            self._networks.append(net)
+        return [f"{name}: {net.subnet}"]
+
+    def remove_network(self, name: str) -> list[str]:
+        self.calls.append(("network rm", name))
+        net = self._network(name)
+        if net.builtin:
+            raise Conflict(f"{name} is a pre-defined network and cannot be removed")
+        if net.containers:
+            raise Conflict(f"error while removing network: network {name} has active endpoints")
+        with self._lock:
+            self._networks.remove(net)
+        return []
+
+    def prune_networks(self) -> list[str]:
+        self.calls.append(("network prune", ""))
+        with self._lock:
+            unused = [n for n in self._networks if not n.builtin and not n.containers]
+            self._networks = [n for n in self._networks if n not in unused]
+        return [n.name for n in unused]
+
+    def connect(self, network: str, container: str) -> list[str]:
+        self.calls.append(("network connect", f"{network} {container}"))
+        net, c = self._network(network), self._find(container)
+        with self._lock:
+            self._networks[self._networks.index(net)] = replace(net, containers=tuple(sorted({*net.containers, c.name})))
+        return []
+
+    def disconnect(self, network: str, container: str) -> list[str]:
+        self.calls.append(("network disconnect", f"{network} {container}"))
+        net, c = self._network(network), self._find(container)
+        if c.name not in net.containers:
+            raise NotFound(f"container {c.name} is not connected to network {net.name}")
+        with self._lock:
+            self._networks[self._networks.index(net)] = replace(net, containers=tuple(n for n in net.containers
+                                                                                    if n != c.name))
+        return []
 
     def pull(self, reference: str, progress: Callable[[PullProgress], None], cancel: threading.Event) -> str:
         canonical = validate_reference(reference)
@@ -231,6 +361,7 @@ class RecordedBackend:
 
     def topology(self) -> list[BridgeView]:
         ports = []
+        second = []
         with self._lock:
             for n, cid in enumerate(self._order):
                 c = self._containers[cid]
@@ -239,8 +370,12 @@ class RecordedBackend:
                 ports.append(PortView(f"veth{cid[:7]}", 10 + n, "up", cid, c.name, c.ip + "/16", _mac(c.ip),
                                       1_536.0 * (n + 1), 512.0 * (n + 1),
                                       tuple(p for p in c.ports.split(", ") if p),
-                                      ("db:database",) if c.name == "web" else ()))
-        return [BridgeView("dockui0", "172.17.0.0/16", "172.17.0.1", "up", 1500, tuple(ports))]
+                                      ("/db:/web/database",) if c.name == "web" else ()))
+                if c.name == "db":
+                    second.append(PortView(f"veth{cid[1:8]}", 40 + n, "up", cid, c.name, "172.18.0.2/16",
+                                           _mac("172.18.0.2"), 256.0, 128.0, (), (), "eth1"))
+        return [BridgeView("dockui0", "172.17.0.0/16", "172.17.0.1", "up", 1500, tuple(ports), "bridge"),
+                BridgeView("br-9a7c31e0b2d4", "172.18.0.0/16", "172.18.0.1", "up", 1500, tuple(second), "backend")]
 
     def import_host_busybox(self) -> str:
         with self._lock:

@@ -141,10 +141,16 @@ def test_pull_push_and_login_against_a_real_registry(service: Service, busybox_i
                                 "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}").splitlines()
     assert f"pull {ref}" in events and f"push {target}" in events and f"pull {target}" in events
 
-    # login checks credentials against the registry (token auth: a wrong password is refused)
+    # login checks credentials against the registry (token auth: a wrong password is refused), and
+    # push then uses the credentials the docker CLI sends (X-Registry-Auth): anonymous users may only pull
+    private = f"{registry_token.host}/alice/pushed:v1"
+    service.docker_out("tag", "busybox", private)
+    refused = service.docker("push", private)
+    assert refused.returncode == 1 and b"unauthorized" in refused.stdout + refused.stderr
     good = service.docker("login", registry_token.host, "-u", registry_token.username, "--password-stdin",
                           input=registry_token.password.encode())
     assert good.returncode == 0 and b"Login Succeeded" in good.stdout, good.stderr
+    assert "v1: digest: sha256:" in service.docker_out("push", private)
     reply = service.request("POST", "/v1.43/auth", body={"username": registry_token.username, "password": "wrong",
                                                        "serveraddress": registry_token.host})
     assert reply.status == 401 and "\n" not in _message(reply)

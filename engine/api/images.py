@@ -252,11 +252,32 @@ def pull(config: EngineConfig, ref: str, platform: str | None = None,
     return PullResult(str(reference), record, pull_status(reference, previous, record))
 
 
-def push(config: EngineConfig, ref: str, progress: Callable[[PullEvent], None] | None = None) -> str:
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Credentials a request brings (Docker's X-Registry-Auth), used instead of the stored ones."""
+
+    username: str
+    password: str
+
+
+def push(config: EngineConfig, ref: str, progress: Callable[[PullEvent], None] | None = None,
+         login: RegistryLogin | None = None) -> str:
     """Push the image to its registry; returns the manifest digest."""
     from engine.image.push import push_image
 
-    return push_image(config, ref, progress=progress)
+    if login is None:
+        return push_image(config, ref, progress=progress)
+    from engine.image.auth import Credentials
+    from engine.image.reference import parse_reference
+    from engine.image.registry import RegistryClient
+
+    host = parse_reference(ref).registry_host
+    client = RegistryClient(config, host, credentials=Credentials(login.username, login.password),
+                            use_stored_credentials=False)
+    try:
+        return push_image(config, ref, progress=progress, client=client)
+    finally:
+        client.close()
 
 
 def check_login(config: EngineConfig, server: str, username: str, password: str) -> None:

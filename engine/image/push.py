@@ -147,8 +147,9 @@ class _NoClose:
 
 
 def push_image(config: EngineConfig, ref: str, progress: ProgressFn | None = None,
-               chunk_size: int | None = None) -> str:
-    """Push the image `ref` names in the store to its registry; returns the manifest digest."""
+               chunk_size: int | None = None, client: RegistryClient | None = None) -> str:
+    """Push the image `ref` names in the store to its registry; returns the manifest digest.
+    `client` (the caller's, e.g. with a request's own credentials) replaces the shared one."""
     from engine.image.store import ImageStore
 
     reference = parse_reference(ref)
@@ -156,7 +157,7 @@ def push_image(config: EngineConfig, ref: str, progress: ProgressFn | None = Non
         raise InvalidArgument(f"cannot push a digest reference ({ref}): push a tag")
     store = ImageStore(config)
     record = store.resolve(ref)
-    client = client_for(config, reference.registry_host)
+    client = client or client_for(config, reference.registry_host)
     repository = reference.path
     lock = threading.Lock()
 

@@ -205,6 +205,7 @@ async def push(request: web.Request) -> web.StreamResponse:
     name, tag_name = request.match_info["name"], request.query.get("tag", "")
     ref = f"{name}:{tag_name}" if tag_name else name
     await asyncio.to_thread(api.resolve, config, ref)  # an unknown image is a 404 before the stream
+    login = registry_login(request.headers.get("X-Registry-Auth", ""))
 
     def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
         def progress(event: PullEvent) -> None:
@@ -213,10 +214,29 @@ async def push(request: web.Request) -> web.StreamResponse:
             if aux is not None:
                 emit(aux)
 
-        api.push(config, ref, progress=progress)
+        api.push(config, ref, progress=progress, login=login)
         return ()
 
     return await stream(request, work, held=lambda line: str(line.get("status", "")).startswith("The push refers"))
+
+
+def registry_login(header: str) -> api.RegistryLogin | None:
+    """Docker's X-Registry-Auth: base64url of {"username", "password", "serveraddress"}; None when
+    it carries no username (the docker CLI sends `{}` without a login): the stored credentials apply."""
+    if not header.strip():
+        return None
+    import base64
+    import json
+
+    try:
+        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except ValueError:
+        raise InvalidArgument("X-Registry-Auth is not base64-encoded JSON") from None
+    if not isinstance(data, dict) or not data.get("username"):
+        return None
+    if not isinstance(data["username"], str) or not isinstance(data.get("password", ""), str):
+        raise InvalidArgument("X-Registry-Auth: username and password must be strings")
+    return api.RegistryLogin(data["username"], data.get("password") or "")
 
 
 # ---- archives ---------------------------------------------------------------------------------------

@@ -174,6 +174,21 @@ def test_save_load_and_import(service: Service, tmp_path: Path) -> None:
     record = ImageStore(service.engine.config).resolve("svc/imported:v1")
     assert image_id == record.id and record.config["config"]["Cmd"] == ["true"]
 
+    # list filters on these images, then prune: a dangling image (imported without a name) goes first
+    dangling = service.docker("import", "-m", "no name", "-", input=busybox_tarball().read_bytes(), check=True)
+    dangling_id = dangling.stdout.decode().strip()
+    short = service.docker_out("images", "-q", "--no-trunc", "-f", "dangling=true").split()
+    assert short == [dangling_id]
+    newer = service.docker_out("images", "--format", "{{.Repository}}", "-f", "since=busybox").split()
+    assert "svc/imported" in newer and "busybox" not in newer
+    assert service.docker_out("images", "--format", "{{.Repository}}", "-f", "before=svc/imported:v1").split() == ["busybox"]
+    assert f"deleted: {dangling_id}" in service.docker_out("image", "prune", "-f")
+    assert dangling_id not in _ids(service)
+    service.engine.out("create", "--name", "keeper", "--network", "none", "busybox", "true")
+    pruned = service.docker_out("image", "prune", "-a", "-f")
+    assert "untagged: svc/imported:v1" in pruned and f"deleted: {record.id}" in pruned
+    assert _ids(service) == [busybox.id]  # the image a container uses stays
+
 
 def test_system_df_and_events_stream(service: Service) -> None:
     t0 = time.time()

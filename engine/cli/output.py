@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterable, Sequence
 
-from engine.errors import InvalidArgument
+from engine.errors import DockuiError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -31,13 +30,29 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int 
         sys.stdout.write(("".join(cells) + row[-1]).rstrip() + "\n")
 
 
-def print_formatted(results: list[Any], template: str | None) -> None:
-    """`inspect`'s output: each object through `--format`, or all of them as one JSON array."""
-    if template:
-        for obj in results:
-            print(render_template(template, obj))
-    else:
+def print_formatted(results: list[Any], template: str | None) -> int:
+    """`inspect`'s output, as docker's inspect.Inspect: all objects as one JSON array, or each through
+    the `--format` template over its JSON (docker's second try: an unknown key is an error). Objects
+    the template fails on are reported on stderr after the others are printed; returns the exit
+    status (1 if any failed). A template that does not parse: FormatError, status 64."""
+    if not template:
         print_json(results)
+        return 0
+    from engine.cli.formatters import inspect_value
+    from engine.util import gotemplate
+
+    parsed = _parse(template, status=64)
+    out, errors = [], []
+    for obj in results:
+        try:
+            out.append(parsed.execute(inspect_value(obj), inspect=True) + "\n")
+        except gotemplate.ExecError as exc:
+            errors.append(f"template parsing error: {exc}")
+    sys.stdout.write("".join(out) or "\n")
+    sys.stdout.flush()
+    for message in errors:
+        print(message, file=sys.stderr)
+    return 1 if errors else 0
 
 
 def human_size(n: float) -> str:
@@ -77,33 +92,65 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365} years"
 
 
+class FormatError(DockuiError):
+    """A `--format` template docker would refuse: its message as docker prints it, and its status
+    (docker 20.10: 1 for list verbs, 64 for a template of inspect, info or version that does not parse)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _parse(template: str, status: int = 1, prefix: str = "template parsing error: ", name: str = "") -> Any:
+    from engine.util import gotemplate
+
+    try:
+        return gotemplate.parse(template, name=name)
+    except gotemplate.TemplateError as exc:
+        raise FormatError(f"{prefix}{exc}", status) from None
+
+
+def render_format(template: str, rows: Iterable[Any], headers: Any = None, *, parse_status: int = 1) -> str:
+    """docker/cli's formatter.Context.Write: the text for `--format TEMPLATE` over `rows`, one line
+    (or more) per row, each ending in a newline.
+
+    A template starting with `table` gets a header (the template run over `headers`, the column
+    titles by field name: engine.cli.formatters.HeaderContext) and its tab-separated cells aligned
+    as Docker's tabwriter does (min width 10, padding 3); `\\t` and `\\n` in the text are a tab and
+    a newline. Rows are engine.util.gotemplate.TemplateData objects or plain values (dicts).
+    A template that does not parse, or fails on a row: FormatError (`template parsing error: ...`,
+    status 1, `parse_status` for a parse error)."""
+    from engine.util import gotemplate
+
+    table = template.startswith("table")
+    text = template[len("table"):] if table else template
+    text = text.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    parsed = _parse(text, status=parse_status)
+    body = []
+    for row in rows:
+        try:
+            body.append(parsed.execute(row) + "\n")
+        except gotemplate.ExecError as exc:
+            raise FormatError(f"template parsing error: {exc}") from None
+    if not table:
+        return "".join(body)
+    from engine.util.gofmt import GoMap
+    from engine.util.tabwriter import tabwrite
+
+    try:  # docker ignores a header's error and prints what was written before it
+        header = parsed.execute(headers if headers is not None else GoMap(), funcs=gotemplate.HEADER_FUNCS)
+    except gotemplate.ExecError as exc:
+        header = exc.partial
+    return tabwrite(header + "\n" + "".join(body), minwidth=10, padding=3)
+
+
 def render_template(template: str, obj: Any) -> str:
-    """A small subset of Go templates, as docker's --format takes them: {{.A.B}}, {{json .A}}; a missing
-    field is an error, as for Docker's (struct) objects."""
-    template = template.replace("\\t", "\t").replace("\\n", "\n")
-    if template.startswith("table "):
-        template = template[6:]
+    """One object through a Go template (docker's text/template, engine.util.gotemplate): the output
+    without a trailing newline. FormatError (status 1) if the template fails."""
+    from engine.util import gotemplate
 
-    def lookup(path: str) -> Any:
-        value = obj
-        for part in [p for p in path.strip().lstrip(".").split(".") if p]:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise InvalidArgument(f"template: no field {part!r} in {path!r}")
-        return value
-
-    def render(match: re.Match[str]) -> str:
-        expr = match.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(lookup(expr[5:]))
-        value = lookup(expr)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if value is None:
-            return "<no value>"
-        if isinstance(value, dict | list):
-            return json.dumps(value)
-        return str(value)
-
-    return re.sub(r"\{\{(.*?)\}\}", render, template)
+    parsed = _parse(template)
+    try:
+        return parsed.execute(obj)
+    except gotemplate.ExecError as exc:
+        raise FormatError(f"template parsing error: {exc}") from None

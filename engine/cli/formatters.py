@@ -1,0 +1,210 @@
+"""Docker's formatter contexts: what a `--format` template reads for each object a verb lists.
+
+Owns, per list verb, the typed row (`Row`: Docker's computed placeholders such as `.RunningFor`,
+`.Networks`, `.LocalVolumes`, labels as `a=1,b=2`, `.Label "k"`), the column titles a `table`
+template's header shows (docker/cli's SubHeaderContext maps, 20.10), and for `inspect` which JSON
+objects are Go maps in Docker's API types (`inspect_value`): they print as `map[k:v]`, their
+missing keys are `<no value>` and `index` of a missing label is "" — everything else is a struct.
+
+Imported only when `--format` is a template (it loads engine.util.gotemplate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from engine.util.gofmt import NO_VALUE, GoMap, go_quote
+from engine.util.gotemplate import GoFunc, TemplateData
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+
+@dataclass(frozen=True)
+class Row(TemplateData):
+    """One listed object as Docker's formatter context: `.Name` reads `fields` (a callable is
+    computed when first read, as ps's `.Size`); `labels` gives the `.Label "k"` method."""
+
+    type_name: str  # Docker's context type, as Go's errors name it
+    fields: Mapping[str, str | Callable[[], str]]
+    labels: Mapping[str, str] | None = None
+    _computed: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def go_type(self) -> str:  # type: ignore[override]
+        return self.type_name
+
+    def template_field(self, name: str) -> Any:
+        value = self.fields.get(name, NO_VALUE)
+        if callable(value):
+            if name not in self._computed:
+                self._computed[name] = value()
+            return self._computed[name]
+        return value
+
+    def template_method(self, name: str) -> GoFunc | None:
+        if name == "Label" and self.labels is not None:
+            labels = self.labels
+            return GoFunc(lambda key: labels.get(key, ""), ("string",))
+        return None
+
+    def template_json(self) -> Any:
+        """docker's MarshalJSON of a context: every field, keys sorted (`--format json`, `{{json .}}`)."""
+        return GoMap({name: self.template_field(name) for name in self.fields}, elem="string")
+
+
+class HeaderContext(GoMap):
+    """docker/cli's SubHeaderContext: the column titles by field name, and `.Label "a.b-c"`
+    titled by its last dot-separated part with - and _ as spaces ("b c")."""
+
+    def template_method(self, name: str) -> GoFunc | None:
+        if name == "Label":
+            return GoFunc(lambda key: key.split(".")[-1].replace("-", " ").replace("_", " "), ("string",))
+        return None
+
+
+CONTAINER_HEADERS = HeaderContext({
+    "ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+    "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+}, elem="string")
+
+IMAGE_HEADERS = HeaderContext({
+    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS", "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+}, elem="string")
+
+STATS_HEADERS = HeaderContext({
+    "Container": "CONTAINER", "Name": "NAME", "ID": "CONTAINER ID", "CPUPerc": "CPU %",
+    "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+}, elem="string")
+
+VOLUME_HEADERS = HeaderContext({
+    "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS",
+    "Links": "LINKS", "Size": "SIZE",
+}, elem="string")
+
+NETWORK_HEADERS = HeaderContext({
+    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+    "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+}, elem="string")
+
+
+def go_time(epoch: float) -> str:
+    """Go's time.Time.String() in local time: `2024-05-01 10:11:12 +0000 UTC`."""
+    from datetime import datetime
+
+    local = datetime.fromtimestamp(epoch).astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S} {local:%z} {local.tzname()}"
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker's Ellipsis: at most `width` characters, the last one `…` when cut."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 1 else text[:width]
+
+
+def labels_text(labels: Mapping[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+
+
+def container_row(record: Any, *, now: float, trunc: bool, status: str, ports: str,
+                  size: Callable[[], str]) -> Row:
+    """ps's ContainerContext (docker/cli formatter/container.go) for one container record."""
+    from engine.cli.output import human_duration
+    from engine.container.state import parse_rfc3339
+
+    created = parse_rfc3339(record.created)
+    command = " ".join([record.path, *record.args])
+    labels = record.config.get("Labels") or {}
+    mounts = []
+    for m in record.mounts:
+        name = m.get("Name") or m.get("Source", "")
+        mounts.append(ellipsis(name, 15) if trunc else name)
+    networks = list((record.network.get("Networks") or {}).keys())
+    fields: dict[str, str | Callable[[], str]] = {
+        "ID": record.id[:12] if trunc else record.id,
+        "Names": record.name.lstrip("/"),
+        "Image": record.image or "<no image>",
+        "Command": go_quote(ellipsis(command, 20) if trunc else command),
+        "CreatedAt": go_time(created),
+        "RunningFor": human_duration(now - created) + " ago",
+        "Ports": ports,
+        "State": record.status,
+        "Status": status,
+        "Size": size,
+        "Labels": labels_text(labels),
+        "Mounts": ",".join(mounts),
+        "LocalVolumes": str(sum(1 for m in record.mounts if m.get("Type") == "volume")),
+        "Networks": ",".join(networks),
+    }
+    return Row("*formatter.ContainerContext", fields, labels)
+
+
+def check_container_format(template: str) -> None:
+    """docker ps's check before it lists anything: the template parses and runs on an empty
+    container (so a bad template fails even when no container matches). FormatError, status 1."""
+    from engine.cli.output import FormatError
+    from engine.util import gotemplate
+
+    try:
+        parsed = gotemplate.parse(template)
+    except gotemplate.TemplateError as exc:
+        raise FormatError(f"failed to parse template: {exc}") from None
+    empty = Row("*formatter.ContainerContext", dict.fromkeys(CONTAINER_HEADERS, ""), {})
+    try:
+        parsed.execute(empty)
+    except gotemplate.ExecError as exc:
+        raise FormatError(f"failed to execute template: {exc}") from None
+
+
+def image_row(fields: Mapping[str, str], labels: Mapping[str, str] | None = None) -> Row:
+    """images' imageContext over the row `images --format json` prints."""
+    return Row("*formatter.imageContext", dict(fields), labels)
+
+
+def stats_row(fields: Mapping[str, str]) -> Row:
+    """stats' statsContext over a sampler row (docker_row)."""
+    return Row("*container.statsContext", dict(fields))
+
+
+def volume_row(volume: Any) -> Row:
+    """volume ls's volumeContext."""
+    labels = volume.labels or {}
+    return Row("*formatter.volumeContext", {
+        "Name": volume.name, "Driver": "local", "Scope": "local", "Mountpoint": str(volume.mountpoint),
+        "Labels": labels_text(labels), "Links": "N/A", "Size": "N/A",
+    }, labels)
+
+
+def network_row(*, network_id: str, name: str, driver: str, internal: bool, created: float | None,
+                labels: Mapping[str, str] | None) -> Row:
+    """network ls's networkContext."""
+    return Row("*network.networkContext", {
+        "ID": network_id, "Name": name, "Driver": driver, "Scope": "local", "IPv6": "false",
+        "Internal": "true" if internal else "false", "Labels": labels_text(labels),
+        "CreatedAt": go_time(created) if created is not None else "0001-01-01 00:00:00 +0000 UTC",
+    }, labels or {})
+
+
+# Docker API fields whose Go type is a map (all other JSON objects are structs): string maps first.
+_STRING_MAPS = frozenset({"Labels", "Options", "DriverOpts", "Data", "Sysctls", "StorageOpt", "Tmpfs", "Annotations"})
+_MAPS = frozenset({"Ports", "Networks", "ExposedPorts", "Volumes", "Containers", "Status", "Services", "Peers"})
+
+
+def inspect_value(obj: Any, key: str = "", parent: str = "") -> Any:
+    """An inspect object (decoded JSON) with each of Docker's map-typed fields as a GoMap."""
+    if isinstance(obj, list):
+        return [inspect_value(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    converted = {k: inspect_value(v, k, key) for k, v in obj.items()}
+    if key in _STRING_MAPS or (key == "Config" and parent == "LogConfig"):
+        return GoMap(converted, elem="string")
+    if key in _MAPS:
+        return GoMap(converted)
+    return converted

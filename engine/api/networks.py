@@ -1,7 +1,8 @@
 """Networks: the typed calls the front ends make (list with filters, inspect, create, remove,
-connect, disconnect, prune), each on engine.network.endpoints, which owns the bridges, addresses and
-records. This module checks the typed arguments and presents networks in Docker's shape; pyroute2
-is loaded only by the calls that touch the kernel (through endpoints).
+connect, disconnect, prune), each on engine.network (networks: named networks; endpoint: a
+container's interfaces; records: what is on disk; topology: the live read), which owns the bridges,
+addresses and records. This module checks the typed arguments and presents networks in Docker's
+shape; pyroute2 is loaded only by the calls that touch the kernel.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-    from engine.network.endpoints import NetworkInfo
+    from engine.network.records import NetworkInfo
 
 NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 BUILTIN = ("bridge", "host", "none")
@@ -116,10 +117,11 @@ def _document(net: NetworkInfo | None, name: str, containers: dict[str, Any]) ->
 
 def list_networks(config: EngineConfig, network_filter: NetworkFilter | None = None) -> list[dict[str, Any]]:
     """Docker's network list: the built-in three, then this root's networks by name."""
-    ep = _endpoints()
-    nets = {n.name: n for n in ep.list_networks(config)}
+    from engine.network import networks, records
+
+    nets = {n.name: n for n in networks.list_networks(config)}
     users: dict[str, dict[str, Any]] = {}
-    for rec in ep.all_records(config):
+    for rec in records.all_records(config):
         for endpoint in rec.get("endpoints", []):
             users.setdefault(endpoint["network"], {})[rec["container_id"]] = {"Name": rec["name"]}
     docs = [_document(nets.pop(name, None), name, users.get(name, {})) for name in BUILTIN]
@@ -132,9 +134,10 @@ def inspect(config: EngineConfig, name: str) -> dict[str, Any]:
     """Docker's network inspect document (with dockui's live `Topology` of the bridge)."""
     if name in ("host", "none"):
         return _document(None, name, {})
-    ep = _endpoints()
-    doc = ep.inspect_network(config, name)
-    net = ep.get_network(config, name)
+    from engine.network import networks, topology
+
+    doc = topology.inspect_network(config, name)
+    net = networks.get_network(config, name)
     doc.update({"Labels": dict(net.labels), "Ingress": False,
                 "ConfigFrom": {"Network": ""}, "ConfigOnly": False})
     doc["IPAM"]["Options"] = None
@@ -144,28 +147,35 @@ def inspect(config: EngineConfig, name: str) -> dict[str, Any]:
 def resolve(config: EngineConfig, name: str) -> NetworkInfo:
     if name in ("host", "none"):
         raise Conflict(f"{name} is a pre-defined network: it has no bridge")
-    return _endpoints().get_network(config, name)
+    from engine.network import networks
+
+    return networks.get_network(config, name)
 
 
 def create(config: EngineConfig, spec: CreateNetwork) -> NetworkInfo:
     """A bridge network; Conflict if the name exists (Docker's CheckDuplicate is always on)."""
-    ep = _endpoints()
-    net = ep.create_network(config, spec.name, subnet=spec.subnet, gateway=spec.gateway, internal=spec.internal)
+    from engine.network import networks, records
+
+    net = networks.create_network(config, spec.name, subnet=spec.subnet, gateway=spec.gateway, internal=spec.internal)
     if spec.labels:
         from engine.network import ipam
 
         net = replace(net, labels=dict(spec.labels))
         with ipam.lock(config):
-            ep._save_network(config, net)
+            records.save_network(config, net)
     return net
 
 
 def remove(config: EngineConfig, name: str) -> str:
-    return _endpoints().remove_network(config, name)
+    from engine.network import networks
+
+    return networks.remove_network(config, name)
 
 
 def prune(config: EngineConfig) -> list[str]:
-    return _endpoints().prune_networks(config)
+    from engine.network import networks
+
+    return networks.prune_networks(config)
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,9 @@ class Connection:
 
 
 def connect(config: EngineConfig, connection: Connection) -> None:
-    _endpoints().connect(config, connection.network, connection.container, ip=connection.ipv4_address,
+    from engine.network import endpoint
+
+    endpoint.connect(config, connection.network, connection.container, ip=connection.ipv4_address,
                          aliases=list(connection.aliases))
 
 
@@ -193,7 +205,9 @@ def disconnect(config: EngineConfig, network: str, container: str, force: bool =
     """Remove the container's interface on `network`; `force` also accepts a container that is gone
     from the network already (Docker's force ignores a missing endpoint)."""
     try:
-        _endpoints().disconnect(config, network, container)
+        from engine.network import endpoint
+
+        endpoint.disconnect(config, network, container)
     except NotFound:
         if not force:
             raise

@@ -65,12 +65,12 @@ def test_parser_builds_only_the_groups_up_to_the_verb() -> None:
 def test_format_templates_follow_docker() -> None:
     import pytest
 
-    from engine.cli.output import render_template
-    from engine.errors import InvalidArgument
+    from engine.cli.output import FormatError, render_format, render_template
 
     obj = {"Id": "abc", "State": {"Running": True, "Pid": 7}, "Config": {"Env": ["A=1"]}, "Gone": None}
-    assert render_template("{{.Id}}\\t{{.State.Pid}} {{.State.Running}}", obj) == "abc\t7 true"
+    assert render_template("{{.Id}}\t{{.State.Pid}} {{.State.Running}}", obj) == "abc\t7 true"
+    assert render_format("{{.Id}}\\t{{.State.Pid}}", [obj]) == "abc\t7\n"  # list verbs read \t as a tab
     assert render_template("{{json .Config.Env}}", obj) == '["A=1"]'
-    assert render_template("table {{.Gone}}", obj) == "<no value>"
-    with pytest.raises(InvalidArgument, match="no field 'Nope'"):
+    assert render_template("{{.Gone}}", obj) == "<nil>"
+    with pytest.raises(FormatError, match="can't evaluate field Nope"):
         render_template("{{.State.Nope}}", obj)

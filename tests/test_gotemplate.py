@@ -10,6 +10,7 @@ test_oracle_cases_match_the_docker_cli re-runs them against the installed docker
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -581,3 +582,57 @@ def test_inspect_values_are_typed_like_dockers_api() -> None:
         '{up 7} {"a":"1","b":"2"} [A=1]')
     assert run("{{.State.Nope}}", obj, inspect=True) == (
         'ERR template: :1:8: executing "" at <.State.Nope>: map has no entry for key "Nope"')
+
+
+# ------------------------------------------------------------------------------------------ the CLI, end to end
+
+
+@pytest.mark.root
+def test_cli_format_verbs(engine: Engine) -> None:
+    """One container, every verb's `--format` through the real CLI; then the errors docker gives."""
+    cid = engine.out("run", "-d", "--name", "fmt-web", "--label", "com.example.tier=web", "-e", "GREETING=hi there",
+                     "busybox", "sleep", "300").strip()
+    assert engine.out("ps", "--format", "{{.Names}} {{.Status}}").startswith("fmt-web Up ")
+    assert engine.out("ps", "--format", "table {{.ID}}\t{{.Names}}") == f"CONTAINER ID   NAMES\n{cid[:12]}   fmt-web\n"
+    assert engine.out("ps", "--format", '{{.Label "com.example.tier"}}|{{.Labels}}|{{.Command}}') == (
+        'web|com.example.tier=web|"sleep 300"\n')
+    env = engine.inspect("fmt-web")["Config"]["Env"]
+    assert engine.out("inspect", "-f", "{{.State.Running}} {{json .Config.Env}}", "fmt-web") == (
+        "true " + json.dumps(env, separators=(",", ":")) + "\n")
+    assert engine.out("inspect", "-f", '{{index .Config.Labels "nope"}}|{{.Config.Labels}}', "fmt-web") == (
+        "|map[com.example.tier:web]\n")
+    assert "busybox:latest" in engine.out("images", "--format", "{{.Repository}}:{{.Tag}}").splitlines()
+    assert engine.out("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox").strip().startswith("linux/")
+    stats = engine.out("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "fmt-web")
+    assert stats == "fmt-web 1\n"
+    assert engine.out("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "bridge") == "bridge bridge\n"
+    networks = engine.out("network", "ls", "--format", "table {{.Name}}\t{{.Driver}}").splitlines()
+    assert networks[:2] == ["NAME      DRIVER", "bridge    bridge"]
+
+    # errors: docker 20.10's messages and statuses
+    bad = engine.cli("ps", "--format", "{{.Nope}}")
+    assert bad.returncode == 1 and bad.stdout == b""
+    assert b'failed to execute template: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type ' \
+           b"*formatter.ContainerContext" in bad.stderr
+    bad = engine.cli("images", "--format", "{{.Repository")
+    assert bad.returncode == 1 and b"template parsing error: template: :1: unclosed action" in bad.stderr
+    bad = engine.cli("inspect", "-f", "{{.State", "fmt-web")
+    assert bad.returncode == 64 and b"template parsing error: template: :1: unclosed action" in bad.stderr
+    bad = engine.cli("inspect", "-f", "{{.State.Nope}}", "fmt-web")
+    assert bad.returncode == 1 and bad.stdout == b"\n"
+    assert b'template parsing error: template: :1:8: executing "" at <.State.Nope>: map has no entry for key "Nope"' \
+           in bad.stderr
+    assert len(bad.stderr.splitlines()) == 1  # one line, no traceback
+
+
+@pytest.mark.root
+def test_cli_volume_format(engine: Engine) -> None:
+    engine.out("volume", "create", "--label", "a=b", "fmtvol")
+    try:
+        assert engine.out("volume", "ls", "--format", '{{.Name}} {{.Driver}} {{.Labels}} {{.Label "a"}}') == (
+            "fmtvol local a=b b\n")
+        assert engine.out("volume", "ls", "--format", "table {{.Name}}") == "VOLUME NAME\nfmtvol\n"
+        mountpoint = engine.out("volume", "inspect", "-f", "{{.Mountpoint}}", "fmtvol").strip()
+        assert mountpoint.startswith(str(engine.config.root))
+    finally:
+        engine.out("volume", "rm", "fmtvol")

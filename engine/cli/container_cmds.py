@@ -912,6 +912,7 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     tty = args.tty
     master = slave = None
     if tty:
+        from engine.container.exec_io import open_container_pty
         from engine.container.state import find_container
 
         master, slave = open_container_pty(find_container(config, args.container).pid)
@@ -955,31 +956,6 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
-
-
-def open_container_pty(pid: int) -> tuple[int, int]:
-    """A pty from the container's own devpts (as runc's exec does), so `tty` names /dev/pts/N inside.
-
-    The master is opened through /proc/<pid>/root and checked to be a devpts ptmx that is not the
-    host's; the slave comes from the master itself (TIOCGPTPEER), never from a path.
-    """
-    import fcntl
-    import stat
-    import struct
-    import termios
-
-    ptmx = os.open(f"/proc/{pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        st = os.fstat(ptmx)
-        host_pts = os.stat("/dev/pts")
-        if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 5 or st.st_dev == host_pts.st_dev:
-            raise DockuiError("the container's /dev/pts/ptmx is not its own devpts")
-        fcntl.ioctl(ptmx, getattr(termios, "TIOCSPTLCK", 0x40045431), struct.pack("i", 0))
-        slave = fcntl.ioctl(ptmx, 0x5441, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)  # TIOCGPTPEER
-    except BaseException:
-        os.close(ptmx)
-        raise
-    return ptmx, slave
 
 
 def _copy_winsize(source: int, target: int) -> None:

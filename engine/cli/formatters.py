@@ -112,10 +112,9 @@ def labels_text(labels: Mapping[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (labels or {}).items())
 
 
-def container_row(record: Any, *, now: float, trunc: bool, status: str, ports: str,
+def container_row(record: Any, *, trunc: bool, running_for: str, status: str, ports: str,
                   size: Callable[[], str]) -> Row:
     """ps's ContainerContext (docker/cli formatter/container.go) for one container record."""
-    from engine.cli.output import human_duration
     from engine.container.state import parse_rfc3339
 
     created = parse_rfc3339(record.created)
@@ -132,7 +131,7 @@ def container_row(record: Any, *, now: float, trunc: bool, status: str, ports: s
         "Image": record.image or "<no image>",
         "Command": go_quote(ellipsis(command, 20) if trunc else command),
         "CreatedAt": go_time(created),
-        "RunningFor": human_duration(now - created) + " ago",
+        "RunningFor": running_for,
         "Ports": ports,
         "State": record.status,
         "Status": status,
@@ -145,21 +144,9 @@ def container_row(record: Any, *, now: float, trunc: bool, status: str, ports: s
     return Row("*formatter.ContainerContext", fields, labels)
 
 
-def check_container_format(template: str) -> None:
-    """docker ps's check before it lists anything: the template parses and runs on an empty
-    container (so a bad template fails even when no container matches). FormatError, status 1."""
-    from engine.cli.output import FormatError
-    from engine.util import gotemplate
-
-    try:
-        parsed = gotemplate.parse(template)
-    except gotemplate.TemplateError as exc:
-        raise FormatError(f"failed to parse template: {exc}") from None
-    empty = Row("*formatter.ContainerContext", dict.fromkeys(CONTAINER_HEADERS, ""), {})
-    try:
-        parsed.execute(empty)
-    except gotemplate.ExecError as exc:
-        raise FormatError(f"failed to execute template: {exc}") from None
+def empty_container_row() -> Row:
+    """docker ps checks a template against an empty ContainerContext before listing anything."""
+    return Row("*formatter.ContainerContext", dict.fromkeys(CONTAINER_HEADERS, ""), {})
 
 
 def image_row(fields: Mapping[str, str], labels: Mapping[str, str] | None = None) -> Row:

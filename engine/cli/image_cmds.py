@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from engine.cli.output import human_duration, print_formatted, render_template
+from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NeedsRoot
 
@@ -229,13 +229,21 @@ def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
         for image_id in seen:
             print(image_id)
         return 0
-    if args.format:
-        if args.format.strip() != "json":
-            for row in rows:
-                print(render_template(args.format, _json_row(row)))
-            return 0
+    if args.format and args.format.strip() == "json":
         for row in rows:
             print(json.dumps(_json_row(row)))
+        return 0
+    if args.format and args.format.strip() != "table":  # a Go template (docker's imageContext)
+        from engine.cli.formatters import IMAGE_HEADERS, image_row
+        from engine.cli.output import render_format
+
+        contexts = []
+        for row in rows:
+            fields = _json_row(row)
+            if args.no_trunc:
+                fields["ID"] = row["record"].id
+            contexts.append(image_row(fields))
+        sys.stdout.write(render_format(args.format, contexts, IMAGE_HEADERS))
         return 0
     headers = ["REPOSITORY", "TAG", *(["DIGEST"] if args.digests else []), "IMAGE ID", "CREATED", "SIZE"]
     table = []
@@ -478,8 +486,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
         except DockuiError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             status = 1
-    print_formatted(results, args.format)
-    return status
+    return max(status, print_formatted(results, args.format))
 
 
 @_handler

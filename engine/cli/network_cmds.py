@@ -29,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p = verbs.add_parser("ls", aliases=["list"], help="list networks")
     p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
     p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", help="a Go template ({{.Name}}, 'table {{.ID}}\\t{{.Name}}')")
     p.set_defaults(handler=cmd_ls)
 
     p = verbs.add_parser("inspect", help="show networks as JSON, with the live bridge topology")
+    p.add_argument("-f", "--format", help="Format the output using a Go template ({{.IPAM.Config}})")
     p.add_argument("names", nargs="+", metavar="NETWORK")
     p.set_defaults(handler=cmd_inspect)
 
@@ -85,15 +87,33 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
 
     rows = []
     nets = {n.name: n for n in network.list_networks(config)}
+    listed = []  # (network or None for the pseudo ones, its row)
     for name in ("bridge", "host", "none"):
         net = nets.pop(name, None)
         rows.append((net.id if net else _pseudo_id(name), name, "bridge" if name == "bridge" else name, "local"))
+        listed.append(net)
     for net in sorted(nets.values(), key=lambda n: n.name):
         rows.append((net.id, net.name, "bridge", "local"))
+        listed.append(net)
     width = 64 if args.no_trunc else 12
     if args.quiet:
         for row in rows:
             print(row[0][:width])
+        return 0
+    if args.format and args.format.strip() != "table":  # a Go template (docker's networkContext)
+        import sys
+
+        from engine.cli.formatters import NETWORK_HEADERS, network_row
+        from engine.cli.output import render_format
+        from engine.container.state import parse_rfc3339
+
+        contexts = [
+            network_row(network_id=row[0][:width], name=row[1], driver=row[2], internal=bool(net and net.internal),
+                        created=parse_rfc3339(net.created) if net and net.created else None,
+                        labels=net.labels if net else {})
+            for row, net in zip(rows, listed, strict=True)
+        ]
+        sys.stdout.write(render_format(args.format, contexts, NETWORK_HEADERS))
         return 0
     print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(r[0][:width], *r[1:]) for r in rows])
     return 0
@@ -109,10 +129,16 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
             out.append(network.inspect_network(config, name))
         except NotFound:
             missing.append(name)
-    print_json(out)
+    if args.format:
+        from engine.cli.output import print_formatted
+
+        status = print_formatted(out, args.format)
+    else:
+        print_json(out)
+        status = 0
     if missing:
         raise NotFound("network " + ", ".join(missing) + " not found")
-    return 0
+    return status
 
 
 def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:

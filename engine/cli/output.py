@@ -144,6 +144,18 @@ def render_format(template: str, rows: Iterable[Any], headers: Any = None, *, pa
     return tabwrite(header + "\n" + "".join(body), minwidth=10, padding=3)
 
 
+def check_format(template: str, sample: Any) -> None:
+    """docker ps's check before it lists anything: `template` parses and runs on `sample` (an empty
+    row), so a bad template fails even when nothing matches. FormatError, status 1."""
+    from engine.util import gotemplate
+
+    parsed = _parse(template, prefix="failed to parse template: ")
+    try:
+        parsed.execute(sample)
+    except gotemplate.ExecError as exc:
+        raise FormatError(f"failed to execute template: {exc}") from None
+
+
 def render_template(template: str, obj: Any) -> str:
     """One object through a Go template (docker's text/template, engine.util.gotemplate): the output
     without a trailing newline. FormatError (status 1) if the template fails."""

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
         "--no-stream", action="store_true", help="Disable streaming stats and only pull the first result"
     )
     parser.add_argument("--no-trunc", action="store_true", help="Do not truncate output")
-    parser.add_argument("--format", default="table", help='"table" (default) or "json"')
+    parser.add_argument("--format", default="table", help='"table" (default), "json" or a Go template ({{.Name}} {{.CPUPerc}})')
     parser.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("containers", nargs="*", metavar="CONTAINER")
     parser.set_defaults(handler=run_stats)
@@ -96,8 +96,7 @@ def _selection(args: argparse.Namespace, config: EngineConfig) -> Callable[[], l
 
 
 def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
-    if args.format not in ("table", "json"):
-        raise InvalidArgument(f'unsupported --format {args.format!r}: use "table" or "json"')
+    render = _template_renderer(args.format) if args.format not in ("table", "json") else None
     if args.interval <= 0:
         raise InvalidArgument("--interval must be positive")
     from engine.stats.sampler import Sampler, state_targets
@@ -117,7 +116,7 @@ def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
         return [t for t in found if wanted_ids is None or t.id in wanted_ids]
 
     out = sys.stdout
-    redraw = args.format == "table" and not args.no_stream and out.isatty()
+    redraw = args.format.startswith("table") and not args.no_stream and out.isatty()
     first = True
     with Sampler(config, targets, host=False) as sampler:
         for snapshot in sampler.stream(args.interval, count=1 if args.no_stream else None):
@@ -126,12 +125,24 @@ def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
                 for row in rows:
                     out.write(json.dumps(row, separators=(",", ":")) + "\n")
             elif redraw:
-                out.write(redraw_frame(render_table(rows), first))
+                out.write(redraw_frame(render(rows) if render else render_table(rows), first))
             else:
-                out.write(render_table(rows))
+                out.write(render(rows) if render else render_table(rows))
             out.flush()
             first = False
     return 0
+
+
+def _template_renderer(template: str) -> Callable[[list[dict[str, str]]], str]:
+    """`--format` as a Go template (docker's statsContext): checked before sampling starts."""
+    from engine.cli.formatters import STATS_HEADERS, stats_row
+    from engine.cli.output import render_format
+
+    def render(rows: list[dict[str, str]]) -> str:
+        return render_format(template, [stats_row(row) for row in rows], STATS_HEADERS)
+
+    render([])  # a template that does not parse fails now, not after the first sample
+    return render
 
 
 def redraw_frame(table: str, first: bool) -> str:

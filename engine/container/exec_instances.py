@@ -200,7 +200,7 @@ def _exit_code(pid: int) -> int:
 
 
 def _run_pipes(config: EngineConfig, inst: ExecInstance, exec_command: object) -> int:
-    from engine.cli.relay import relay_exec_pipes
+    from engine.container.exec_io import relay_exec_pipes
 
     spec = inst.spec
     in_r, in_w = os.pipe2(os.O_CLOEXEC) if spec.attach_stdin else (None, None)
@@ -225,7 +225,7 @@ def _run_tty(
     import struct
     import termios
 
-    from engine.cli.container_cmds import open_container_pty
+    from engine.container.exec_io import open_container_pty
 
     spec = inst.spec
     master, slave = open_container_pty(container_pid)

@@ -91,8 +91,6 @@ async def list_containers(request: web.Request) -> web.Response:
 
 def list_entry(r: ContainerRecord) -> dict[str, Any]:
     """One row of `GET /containers/json`."""
-    from engine.cli.container_cmds import status_text
-
     ports = []
     for port, bindings in (r.network.get("Ports") or {}).items():
         number, _, proto = port.partition("/")
@@ -111,7 +109,7 @@ def list_entry(r: ContainerRecord) -> dict[str, Any]:
         "Ports": ports,
         "Labels": r.config.get("Labels") or {},
         "State": r.status,
-        "Status": status_text(r),
+        "Status": api.status_text(r),
         "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode", "bridge")},
         "NetworkSettings": {"Networks": r.network.get("Networks") or {}},
         "Mounts": [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}

@@ -8,6 +8,7 @@ nothing (runtime.create does, after this succeeded), and a value of the wrong JS
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from engine.container.options import RunOptions
@@ -97,7 +98,7 @@ def _refuse_unsupported(section: str, body: dict[str, Any], supported: set[str])
             continue
         if _default(value):
             continue
-        raise InvalidArgument(f"{section}.{key} is not supported by dockui (got {value!r})")
+        raise InvalidArgument(f"{section}.{key} is not supported by dockui (got {json.dumps(value)})")
 
 
 def run_options(body: Any, name: str | None, platform: str | None) -> RunOptions:

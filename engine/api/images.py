@@ -209,9 +209,13 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
     return sizes
 
 
-def import_tarball(config: EngineConfig, source: BinaryIO, ref: str | None, changes: dict[str, Any] | None = None,
+def import_tarball(config: EngineConfig, source: BinaryIO, ref: str | None, changes: Iterable[str] = (),
                    message: str = "") -> ImageRecord:
-    return _store(config).import_tarball(source, ref, changes=changes, message=message)
+    """A root filesystem tarball as a one-layer image; `changes` are Dockerfile instructions
+    (`CMD ["sh"]`, `ENV A=1`), as `docker import --change` gives them."""
+    from engine.image.changes import parse_changes
+
+    return _store(config).import_tarball(source, ref, changes=parse_changes(list(changes)), message=message)
 
 
 def save(config: EngineConfig, refs: list[str], out: BinaryIO) -> None:

@@ -761,8 +761,8 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_commit(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.cli.image_cmds import parse_changes
     from engine.container.commit import commit
+    from engine.image.changes import parse_changes
 
     _engine(config, "commit")
     record = commit(config, args.container, args.repository, message=args.message, author=args.author,

@@ -344,76 +344,13 @@ def _layer_sizes(store) -> dict[str, int]:
 
 # --- import --------------------------------------------------------------------------------------
 
-_CHANGE_RE = re.compile(r"^\s*([A-Za-z]+)\s+(.*)$", re.S)
-
-
-def parse_changes(changes: list[str]) -> dict[str, Any]:
-    """The subset of Dockerfile instructions `docker import --change` accepts, as config keys."""
-    config: dict[str, Any] = {}
-    for change in changes:
-        match = _CHANGE_RE.match(change)
-        if not match:
-            raise InvalidArgument(f"invalid --change {change!r}: expected INSTRUCTION ARGS")
-        word, rest = match.group(1).upper(), match.group(2).strip()
-        if word in ("CMD", "ENTRYPOINT"):
-            value = _exec_or_shell(rest)
-            config["Cmd" if word == "CMD" else "Entrypoint"] = value
-        elif word == "ENV":
-            env = config.setdefault("Env", [])
-            pairs = _key_values(rest)
-            for key, value in pairs:
-                env[:] = [e for e in env if not e.startswith(key + "=")] + [f"{key}={value}"]
-        elif word == "LABEL":
-            config.setdefault("Labels", {}).update(dict(_key_values(rest)))
-        elif word == "WORKDIR":
-            config["WorkingDir"] = rest
-        elif word == "USER":
-            config["User"] = rest
-        elif word == "EXPOSE":
-            for port in rest.split():
-                config.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
-        elif word == "STOPSIGNAL":
-            config["StopSignal"] = rest
-        elif word == "VOLUME":
-            for volume in _exec_or_shell(rest) if rest.startswith("[") else rest.split():
-                config.setdefault("Volumes", {})[volume] = {}
-        else:
-            raise InvalidArgument(f"{word} is not a valid change command for import")
-    return config
-
-
-def _exec_or_shell(rest: str) -> list[str]:
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            raise InvalidArgument(f"invalid JSON array in --change: {rest}") from None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidArgument(f"--change expects a JSON array of strings: {rest}")
-        return value
-    return ["/bin/sh", "-c", rest]
-
-
-def _key_values(rest: str) -> list[tuple[str, str]]:
-    import shlex
-
-    words = shlex.split(rest)
-    if words and "=" not in words[0]:
-        return [(words[0], " ".join(words[1:]))]  # legacy `ENV KEY value`
-    pairs = []
-    for word in words:
-        key, sep, value = word.partition("=")
-        if not sep:
-            raise InvalidArgument(f"invalid key=value in --change: {word}")
-        pairs.append((key, value))
-    return pairs
-
-
 @_handler
 def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli import require_root
 
     require_root("import")  # file owners and device nodes need root
+    from engine.image.changes import parse_changes
+
     changes = parse_changes(args.change)
     store = _store(config)
     source: Any = sys.stdin.buffer if args.tarball == "-" else args.tarball

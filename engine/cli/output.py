@@ -19,15 +19,12 @@ def print_json(obj: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int = 3) -> None:
-    """Print columns padded like docker's tables (the last column is not padded)."""
-    rows = [[str(c) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    for row in [list(headers), *rows]:
-        cells = [c.ljust(widths[i] + gap) for i, c in enumerate(row[:-1])]
-        sys.stdout.write(("".join(cells) + row[-1]).rstrip() + "\n")
+    """Print columns as docker's tables are (its tabwriter: each column as wide as its widest cell
+    plus `gap`, at least 10; the last column is not padded)."""
+    from engine.util.tabwriter import tabwrite
+
+    lines = ["\t".join(str(c) for c in row) for row in [headers, *rows]]
+    sys.stdout.write(tabwrite("\n".join(lines) + "\n", minwidth=10, padding=gap))
 
 
 def print_formatted(results: list[Any], template: str | None) -> int:

@@ -73,11 +73,11 @@ def rows_for(
 
 
 def render_table(rows: Iterable[dict[str, str]]) -> str:
-    """Columns padded like docker's tabwriter (3 spaces between columns)."""
+    """Columns padded as docker's tabwriter pads them (3 spaces between columns, 10 wide at least)."""
+    from engine.util.tabwriter import tabwrite
+
     table = [list(HEADERS)] + [[row[k] for k in ROW_KEYS] for row in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
-    lines = ["".join(cell.ljust(widths[i] + 3) for i, cell in enumerate(r[:-1])) + r[-1] for r in table]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return tabwrite("".join("\t".join(r) + "\n" for r in table), minwidth=10, padding=3)
 
 
 def _selection(args: argparse.Namespace, config: EngineConfig) -> Callable[[], list[tuple[str, str]] | None]:

@@ -126,11 +126,10 @@ async def _import(request: web.Request, config: EngineConfig, from_src: str) -> 
         raise InvalidArgument(f"importing from a URL is not supported (fromSrc={from_src!r}): send the tarball as the body with fromSrc=-")
     repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
     ref = (f"{repo}:{tag}" if tag else repo) or None
-    changes: dict[str, Any] = {}
-    if request.query.getall("changes", []):
-        from engine.cli.image_cmds import parse_changes  # the one parser of Dockerfile changes
+    changes = request.query.getall("changes", [])
+    from engine.image.changes import parse_changes
 
-        changes = parse_changes(request.query.getall("changes"))
+    parse_changes(changes)  # a bad instruction is a 400 before the body is read
     message = request.query.get("message", "")
     if ref is not None:
         from engine.image.reference import parse_reference

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -22,7 +23,7 @@ from engine.cli.output import FormatError, render_format
 from engine.util.gofmt import NO_VALUE, GoMap, go_json, sprint, sprintf, sprintln
 from engine.util.gotemplate import ExecError, ParseError, TemplateData, TemplateError, parse
 from engine.util.tabwriter import tabwrite
-from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
+from tests.test_lifecycle_support import REPO, Engine, engine_fixture  # noqa: F401 - the `engine` fixture
 
 
 class DockerContext(TemplateData):
@@ -636,3 +637,18 @@ def test_cli_volume_format(engine: Engine) -> None:
         assert mountpoint.startswith(str(engine.config.root))
     finally:
         engine.out("volume", "rm", "fmtvol")
+
+
+def test_templates_stay_off_the_run_path() -> None:
+    """`dockui run` and a plain `ps` never load the template engine (only a `--format` template does)."""
+    code = (
+        "import sys\n"
+        "from engine.cli import build_parser\n"
+        "build_parser('run').parse_args(['run', 'busybox'])\n"
+        "build_parser('ps').parse_args(['ps', '--format', 'json'])\n"
+        "import engine.cli.image_cmds, engine.cli.network_cmds, engine.cli.stats_cmds\n"
+        "loaded = sorted(m for m in sys.modules if m in ('engine.util.gotemplate', 'engine.util.gofmt', 'engine.cli.formatters'))\n"
+        "print(loaded); sys.exit(1 if loaded else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -41,9 +41,11 @@ from tui.screens.images import ImagesScreen
 from tui.screens.network import NetworkScreen
 from tui.screens.pull import PullDialog
 from tui.screens.run import RunDialog
+from tui.screens.volumes import VolumesScreen
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 
+STAYS = 7 * 24 * 3600  # a notification's timeout that means "until dismissed"
 VERB_WORDS = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "killed",
               "pause": "paused", "unpause": "unpaused", "remove": "removed"}
 
@@ -60,10 +62,13 @@ class RefreshDone(Message):
 
 
 class ActionDone(Message):
+    """An engine call ended: `text` says what was done, or `error` why `title` (what was tried) failed."""
+
     def __init__(self, text: str, error: str | None = None, container_id: str | None = None,
-                 pending: Pending | None = None) -> None:
+                 pending: Pending | None = None, title: str = "") -> None:
         super().__init__()
         self.text = text
+        self.title = title
         self.error = error
         self.container_id = container_id
         self.pending = pending
@@ -83,10 +88,10 @@ class DockuiApp(App[None]):
     CSS_PATH = str(STYLES / "dockui.tcss")
     TITLE = "dockui"
     MODES = {"containers": ContainersScreen, "images": ImagesScreen, "network": NetworkScreen,
-             "detail": DetailScreen}
+             "detail": DetailScreen, "volumes": VolumesScreen}
     BINDINGS = [
         *keymap.bindings("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
-                         "pull", "run", "dismiss"),
+                         "screen_volumes", "pull", "run", "dismiss"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -236,12 +241,13 @@ class DockuiApp(App[None]):
     # ---- engine work off the UI thread
 
     def _in_worker(self, label: str, fn: Any, *args: Any, container_id: str | None = None,
-                   pending: Pending | None = None) -> None:
+                   pending: Pending | None = None, title: str = "") -> None:
         def work() -> None:
             try:
                 result = fn(*args)
             except Exception as exc:
-                self.post_message(ActionDone(label, str(exc) or type(exc).__name__, container_id, pending))
+                self.post_message(ActionDone(label, str(exc) or type(exc).__name__, container_id, pending,
+                                             title or "engine error"))
                 return
             text = label if not isinstance(result, list) else label + ("\n" + "\n".join(result) if result else "")
             self.post_message(ActionDone(text, None, container_id, pending))
@@ -252,11 +258,32 @@ class DockuiApp(App[None]):
         if message.container_id is not None and message.pending is not None:
             self.actions.end(message.container_id, message.pending)
         if message.error:
-            self.notify(message.error, title=message.text.split(" ")[0] + " failed", severity="error", timeout=5)
+            self.notify_error(message.error, title=message.title)
         else:
-            self.notify(message.text, timeout=2)
+            self.notify(message.text, timeout=3)
         self._bindings_changed()
         self.refresh_now()
+
+    def notify_error(self, text: str, title: str) -> None:
+        """An error stays on screen, whole, until the user dismisses it (z): a toast that vanishes in
+        a few seconds is easily missed, and the full message is what a person needs to act."""
+        self.notices += 1
+        self.notify(f"{text}\n(press {keymap.describe(self._key_of('dismiss'))} to dismiss)", title=title,
+                    severity="error", timeout=STAYS)
+        self._bindings_changed()
+
+    def engine_call(self, label: str, fn: Any, *args: Any, title: str = "") -> None:
+        """An engine change that is not a container action (networks, volumes, images), in a worker:
+        `label` on success, the engine's message (kept until dismissed) on failure."""
+        self._in_worker(label, fn, *args, title=title)
+
+    def confirm_then(self, question: str, yes: str, label: str, fn: Any, *args: Any) -> None:
+        """Ask first; on yes, `engine_call`."""
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self.engine_call(label, fn, *args, title=f"{yes.lower()} failed")
+
+        self.push_screen(ConfirmDialog(question, yes), confirmed)
 
     # ---- container actions: one at a time per container, shown in STATUS while they run
 
@@ -282,7 +309,7 @@ class DockuiApp(App[None]):
             self.notices += 1
             self.notify(f"{death.name} ({death.id[:12]}) stopped on its own: {death.summary}. "
                         f"Press {keymap.describe(self._key_of('dismiss'))} to dismiss.",
-                        title="container died", severity="error", timeout=7 * 24 * 3600)
+                        title="container died", severity="error", timeout=STAYS)
             self._bindings_changed()
         return self.actions.overlay(views)
 
@@ -325,19 +352,65 @@ class DockuiApp(App[None]):
             return
         self._start_action(verb, view)
 
+    def bulk_action(self, verb: str, views: list[ContainerView]) -> None:
+        """One verb on every marked container it applies to (the rest are named and skipped); remove
+        and kill ask once for all of them."""
+        applies = [v for v in views if self.container_allows(v, "container", (verb,))]
+        skipped = [v.name for v in views if v not in applies]
+        if not applies:
+            self.notify(f"{verb} applies to none of the marked containers", title=f"{verb} refused",
+                        severity="warning", timeout=4)
+            return
+
+        def go() -> None:
+            for view in applies:
+                if view.id in self.actions.pending:  # an action began while the question was open
+                    continue
+                self._start_action("unpause" if verb == "pause" and view.status == "paused" else verb, view)
+            note = f"{verb}: {', '.join(v.name for v in applies)}"
+            if skipped:
+                note += f" (skipped, not applicable: {', '.join(skipped)})"
+            self.notify(note, timeout=4)
+
+        if verb not in ("remove", "kill"):
+            go()
+            return
+        running = [v.name for v in applies if v.status in ("running", "paused", "restarting")]
+        question = f"{'Remove' if verb == 'remove' else 'Kill'} {len(applies)} containers: " \
+                   f"{', '.join(v.name for v in applies)}?"
+        if verb == "remove" and running:
+            question += f"\nRunning ones are killed first (rm -f): {', '.join(running)}."
+        if skipped:
+            question += f"\nSkipped (not applicable): {', '.join(skipped)}."
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                go()
+
+        self.push_screen(ConfirmDialog(question, "Remove all" if verb == "remove" else "Kill all"), confirmed)
+
     def _start_action(self, verb: str, view: ContainerView) -> None:
         entry = self.actions.begin(verb, view.id)
         self._in_worker(f"{view.name} {VERB_WORDS.get(verb, verb)}", self.backend.container_action, verb, view.id,
-                        container_id=view.id, pending=entry)
+                        container_id=view.id, pending=entry, title=f"{verb} {view.name} failed")
         self._bindings_changed()
         self.refresh_now()  # STATUS says "Stopping… 0 s" at once
 
     def remove_image(self, image: ImageView) -> None:
+        """Ask first; an image containers use is removed with force (rmi -f), and the question names
+        them (the engine still refuses while one of them runs)."""
+        question = f"Remove image {image.reference} ({image.short_id})?"
+        if image.used_by:
+            question += (f"\nUsed by {len(image.used_by)} container(s): {', '.join(image.used_by)}.\n"
+                         "It is removed with force (rmi -f): stopped ones keep their files but lose their image; "
+                         "the engine refuses while one runs.")
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._in_worker(f"removed {image.reference}", self.backend.remove_image, image.reference)
+                self._in_worker(f"removed {image.reference}", self.backend.remove_image, image.reference,
+                                bool(image.used_by), title=f"remove {image.reference} failed")
 
-        self.push_screen(ConfirmDialog(f"Remove image {image.reference} ({image.short_id})?"), confirmed)
+        self.push_screen(ConfirmDialog(question, "Remove with force" if image.used_by else "Remove"), confirmed)
 
     def import_host_busybox(self) -> None:
         self.notify("importing the host's busybox as busybox:latest…", timeout=2)
@@ -368,7 +441,7 @@ class DockuiApp(App[None]):
         if self.quitting:
             return
         if message.error is not None:
-            self.notify(message.error, title=f"no shell in {view.name}", severity="error", timeout=10)
+            self.notify_error(message.error, title=f"no shell in {view.name}")
             return
         if message.command is None:
             self.notify("exec needs the real engine", severity="warning", timeout=2)
@@ -378,7 +451,7 @@ class DockuiApp(App[None]):
                 print(f"dockui: shell in {view.name} ({view.short_id}); exit the shell to come back", flush=True)
                 subprocess.run(message.command, check=False)
         except Exception as exc:  # SuspendNotSupported (headless), or exec failing
-            self.notify(f"shell unavailable: {exc}", severity="error", timeout=5)
+            self.notify_error(f"shell unavailable: {exc}", title="shell failed")
         self.refresh_now()
 
     def _load_image_refs(self) -> None:
@@ -396,7 +469,7 @@ class DockuiApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for name, title in (("containers", "Containers"), ("images", "Images"), ("network", "Network"),
-                            ("detail", "Container detail")):
+                            ("detail", "Container detail"), ("volumes", "Volumes")):
             yield SystemCommand(f"Show {title}", f"Switch to the {title} screen",
                                 lambda name=name: self.action_show(name))
         yield SystemCommand("Pull image", "Pull an image from a registry", self.action_pull)

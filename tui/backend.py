@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,15 +33,16 @@ from engine.api import containers as api_containers
 from engine.api import images as api_images
 from engine.api import networks as api_networks
 from engine.api import volumes as api_volumes
-from engine.cli.container_cmds import ports_text
-from engine.cli.output import human_duration, human_size
 from engine.config import EngineConfig
+from engine.container.names import valid_name
 from engine.container.options import RunOptions
 from engine.container.state import ContainerRecord
 from engine.container.state import load as load_record
+from engine.container.status import ports_text, status_text
 from engine.errors import DockuiError, InvalidArgument
 from engine.image.reference import parse_reference
-from engine.util.units import parse_size
+from engine.util.timefmt import parse_rfc3339
+from engine.util.units import human_duration, human_size, parse_size
 
 if TYPE_CHECKING:
     from engine.image.pull import PullEvent
@@ -314,7 +314,6 @@ class RunRequest:
 _SIZE = re.compile(r"^\d+(\.\d+)?[bkmg]?$", re.I)
 _PORT = re.compile(r"^((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\]):)?(\d{1,5}:)?\d{1,5}(-\d{1,5})?(/(tcp|udp|sctp))?$")
 _ENV = re.compile(r"^[^=\s][^=]*(=.*)?$")
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 def validate_reference(text: str) -> str:
@@ -332,8 +331,8 @@ def validate_run(request: RunRequest) -> dict[str, str]:
         validate_reference(request.image)
     except DockuiError as exc:
         errors["image"] = str(exc)
-    if request.name and not _NAME.match(request.name):
-        errors["name"] = "names are [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+    if request.name and not valid_name(request.name):
+        errors["name"] = "names are [a-zA-Z0-9][a-zA-Z0-9_.-]+ (two characters at least)"
     for value in request.env:
         if not _ENV.match(value):
             errors["env"] = f"bad -e value {value!r}: KEY=VALUE"
@@ -362,7 +361,7 @@ def validate_run(request: RunRequest) -> dict[str, str]:
         except ValueError:
             errors["pids_limit"] = f"bad pids limit {request.pids_limit!r}: an integer"
     for value in request.links:
-        if not _NAME.match(value.split(":")[0]):
+        if not valid_name(value.split(":")[0]):
             errors["links"] = f"bad --link value {value!r}: NAME[:ALIAS]"
     if request.network and not re.match(r"^(bridge|none|host|container:.+|[a-zA-Z0-9][a-zA-Z0-9_.-]*)$", request.network):
         errors["network"] = f"bad network {request.network!r}"
@@ -400,49 +399,13 @@ def _cli_parse_errors(request: RunRequest) -> dict[str, str]:
 
 def parse_time(value: str | None) -> float | None:
     """RFC3339 (with nanoseconds) -> epoch seconds; None for empty or Go's zero time."""
-    if not value or value.startswith("0001-"):
-        return None
-    text = value.replace("Z", "+00:00")
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
-    if match:
-        frac = (match.group(2) or "")[:7]
-        text = match.group(1) + frac + (match.group(3) or "")
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
-
-
-def short_duration(seconds: float) -> str:
-    """A compact age ("5 s", "12 min", "3 h", "4 d"): the STATUS column is 26 cells wide and
-    Docker's words ("Exited (137) About a minute ago") do not fit it."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400 * 2:
-        return f"{s // 3600} h"
-    return f"{s // 86400} d"
+    return parse_rfc3339(value)
 
 
 def state_text(status: str, exit_code: int | None, started: float | None, finished: float | None,
                now: float, oom_killed: bool = False) -> str:
     """The STATUS text, at most 26 characters for any value (a test checks)."""
-    code = exit_code if exit_code is not None else "?"
-    if status == "running" and started:
-        return f"Up {short_duration(now - started)}"
-    if status == "paused" and started:
-        return f"Up {short_duration(now - started)} (Paused)"
-    if status == "restarting":
-        return "Restarting"
-    if status in ("exited", "dead") and oom_killed:
-        return f"Exited ({code}) · OOM killed"
-    if status in ("exited", "dead") and finished:
-        return f"Exited ({code}) {short_duration(now - finished)} ago"
-    if status == "exited":
-        return f"Exited ({code})"
-    return status.capitalize()
+    return status_text(status, exit_code, started, finished, now, oom_killed=oom_killed, compact=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,7 +593,7 @@ class EngineBackend:
             state_text=state_text(rec.status, rec.exit_code, started, finished, now, rec.oom_killed),
             exit_code=rec.exit_code,
             ip=str(rec.network.get("IPAddress") or "") if live_now else "",
-            ports=ports_text(rec) if live_now else "",
+            ports=ports_text(rec.network.get("Ports")) if live_now else "",
             created=rec.created,
             labels=tuple(sorted((rec.config.get("Labels") or {}).items())),
             cpu_percent=cpu,
@@ -790,7 +753,7 @@ class EngineBackend:
             topo = api_networks.topology(self.config)
         except ImportError as exc:
             raise _unavailable(exc) from exc
-        published = {rec.id: tuple(x for x in ports_text(rec).split(", ") if x) for rec in self._cached_records()}
+        published = {rec.id: tuple(x for x in ports_text(rec.network.get("Ports")).split(", ") if x) for rec in self._cached_records()}
         now = time.monotonic()
         views = []
         for bridge in topo.bridges:

@@ -26,7 +26,7 @@ FIRST_RUN = (
 
 class ContainersScreen(DataScreen):
     BINDINGS = keymap.bindings("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec",
-                               "inspect", "filter", "sort", "sort_reverse")
+                               "inspect", "mark", "filter", "sort", "sort_reverse")
 
     def compose(self) -> ComposeResult:
         yield NavBar("containers", id="nav")
@@ -41,12 +41,14 @@ class ContainersScreen(DataScreen):
         yield Input(placeholder="filter: name, image, status or label=value (esc clears)", id="filter")
         yield ContainersTable(id="containers")
         yield Static("", id="problems")
+        yield Static("", id="marks")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#first-run").display = False
         self.query_one("#filter").display = False
         self.query_one("#problems").display = False
+        self.query_one("#marks").display = False
         self.query_one(ContainersTable).focus()
 
     # ---- refresh
@@ -90,6 +92,8 @@ class ContainersScreen(DataScreen):
         if text:
             problems.update(text)
         self.dockui.containers = containers
+        if table.marked or self.query_one("#marks").display:
+            self._show_marks()
         self._sync_selection()
         super().apply_data(data)
 
@@ -117,8 +121,15 @@ class ContainersScreen(DataScreen):
             self.dockui.action_show("detail")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        marked = self.query_one(ContainersTable).marked_views
+        if action == "container" and marked:  # offered when it applies to any marked container
+            return any(self.dockui.container_allows(c, action, parameters) for c in marked)
+        if action in ("exec_shell", "kill_now") and marked:
+            return False
         if action in ("container", "exec_shell", "kill_now"):
             return self.dockui.container_allows(self.selected, action, parameters)
+        if action == "mark":
+            return self.selected is not None
         if action == "detail":
             return self.selected is not None
         return True
@@ -127,9 +138,35 @@ class ContainersScreen(DataScreen):
         self.refresh_bindings()
 
     def action_container(self, verb: str) -> None:
+        table = self.query_one(ContainersTable)
+        if table.marked:
+            self.dockui.bulk_action(verb, table.marked_views)
+            table.clear_marks()
+            self._show_marks()
+            return
         c = self.selected
         if c is not None:
             self.dockui.container_action(verb, c)
+
+    def action_mark(self) -> None:
+        """Space: mark or unmark the row and move down, as k9s does."""
+        table = self.query_one(ContainersTable)
+        c = self.selected
+        if c is None:
+            return
+        table.toggle_mark(c.id)
+        table.action_cursor_down()
+        self._show_marks()
+
+    def _show_marks(self) -> None:
+        table = self.query_one(ContainersTable)
+        marks = self.query_one("#marks", Static)
+        marks.display = bool(table.marked)
+        if table.marked:
+            names = ", ".join(c.name for c in table.marked_views)
+            marks.update(f"✓ {len(table.marked)} marked ({names}): the container keys act on all of them; "
+                         "space unmarks, esc clears")
+        self.refresh_bindings()
 
     def action_kill_now(self) -> None:
         self.action_container("kill")
@@ -173,6 +210,9 @@ class ContainersScreen(DataScreen):
             box.value = ""
             box.display = False
             self.query_one(ContainersTable).focus()
+        elif self.query_one(ContainersTable).marked:
+            self.query_one(ContainersTable).clear_marks()
+            self._show_marks()
 
     @on(Button.Pressed, "#first-pull")
     def _first_pull(self) -> None:

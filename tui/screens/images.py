@@ -5,17 +5,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.cli.output import human_size
 from tui import keymap
-from tui.backend import Backend, ImageView, human_duration, parse_time
+from tui.backend import Backend, HistoryView, ImageView, human_duration, parse_time
 from tui.screens.base import DataScreen, Job
 from tui.widgets.nav import NavBar
 from tui.widgets.tables import fill_table
 
-IMAGE_TITLES = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS"]
+IMAGE_TITLES = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS", "USED BY"]
+HISTORY_TITLES = ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
 LAYER_TITLES = ["#", "CHAIN ID", "DIFF ID", "SIZE"]
 
 
@@ -29,14 +34,18 @@ def created_text(created: str, now: float | None) -> str:
 
 
 class ImagesScreen(DataScreen):
-    BINDINGS = [*keymap.bindings("image_remove", "image_run"), keymap.binding("down"), keymap.binding("up")]
+    BINDINGS = [*keymap.bindings("image_remove", "image_run", "image_history", "prune", "filter"),
+                keymap.binding("down"), keymap.binding("up")]
 
     def __init__(self) -> None:
         super().__init__()
-        self.images: list[ImageView] = []
+        self.images: list[ImageView] = []  # shown (after the filter)
+        self.all_images: list[ImageView] = []
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield NavBar("images", id="nav")
+        yield Input(placeholder="filter: repository, tag, ID or a container using it (esc clears)", id="image-filter")
         yield DataTable(id="images", cursor_type="row")
         yield Static("Layers (bottom → top)", id="layers-title")
         yield DataTable(id="layers", cursor_type="row")
@@ -47,6 +56,7 @@ class ImagesScreen(DataScreen):
         fill_table(self.query_one("#images", DataTable), IMAGE_TITLES, [])
         fill_table(self.query_one("#layers", DataTable), LAYER_TITLES, [])
         self.query_one("#images-message").display = False
+        self.query_one("#image-filter").display = False
         self.query_one("#images", DataTable).focus()
 
     def refresh_job(self) -> Job | None:
@@ -65,21 +75,34 @@ class ImagesScreen(DataScreen):
             message.update(f"⚠ {data}")
             super().apply_data(data)
             return
-        if data != self.images:
-            self.images = data
-            table = self.query_one("#images", DataTable)
-            row = table.cursor_row
-            now = time.time() if self.dockui.clock else None
-            rows = [[image.repository, image.tag, image.short_id, created_text(image.created, now),
-                     human_size(image.size), str(len(image.layers))] for image in data]
-            fill_table(table, IMAGE_TITLES, rows, keys=[f"{i}" for i in range(len(data))])
-            if data:
-                table.move_cursor(row=min(max(row, 0), len(data) - 1))
-            if not data:
-                message.display = True
-                message.update("No images. Press p to pull one (e.g. busybox).")
-            self._show_layers()
+        if data != self.all_images:
+            self.all_images = data
+            self._fill()
         super().apply_data(data)
+
+    def _matches(self, image: ImageView) -> bool:
+        hay = " ".join((image.repository, image.tag, image.short_id, *image.used_by)).lower()
+        return all(word in hay for word in self.filter_text.split())
+
+    def _fill(self) -> None:
+        data = [image for image in self.all_images if self._matches(image)]
+        table = self.query_one("#images", DataTable)
+        current = self.selected
+        self.images = data
+        now = time.time() if self.dockui.clock else None
+        rows = [[image.repository, image.tag, image.short_id, created_text(image.created, now),
+                 human_size(image.size), str(len(image.layers)), _used_by(image.used_by)] for image in data]
+        fill_table(table, IMAGE_TITLES, rows, keys=[f"{i}" for i in range(len(data))])
+        keys = [(i.id, i.reference) for i in data]
+        if current is not None and (current.id, current.reference) in keys:
+            table.move_cursor(row=keys.index((current.id, current.reference)), animate=False)
+        message = self.query_one("#images-message", Static)
+        if not data:
+            message.display = True
+            message.update("No images. Press p to pull one (e.g. busybox)." if not self.all_images else
+                           f"No image matches {self.filter_text!r} (esc clears the filter).")
+        self._show_layers()
+        self.refresh_bindings()
 
     @property
     def selected(self) -> ImageView | None:
@@ -103,7 +126,7 @@ class ImagesScreen(DataScreen):
         fill_table(self.query_one("#layers", DataTable), LAYER_TITLES, rows)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("remove_image", "run_image"):
+        if action in ("remove_image", "run_image", "image_history"):
             return self.selected is not None
         return True
 
@@ -116,6 +139,94 @@ class ImagesScreen(DataScreen):
     def action_remove_image(self) -> None:
         if self.selected:
             self.dockui.remove_image(self.selected)
+
+    def action_image_history(self) -> None:
+        if self.selected:
+            self.app.push_screen(HistoryDialog(self.selected))
+
+    def action_prune(self) -> None:
+        dangling = [i.short_id for i in self.all_images if i.repository == "<none>" and not i.used_by]
+        if not dangling:
+            self.app.notify("no dangling image (untagged and unused) to prune", timeout=3)
+            return
+        self.dockui.confirm_then(f"Remove every dangling image (untagged, no container uses it)?\n"
+                                 f"{', '.join(dangling)}", "Prune", "pruned images", self.dockui.backend.prune_images)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#image-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#image-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip().lower()
+        self._fill()
+
+    @on(Input.Submitted, "#image-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#images", DataTable).focus()
+        if not event.value:
+            event.input.display = False
+
+    def key_escape(self) -> None:
+        box = self.query_one("#image-filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.query_one("#images", DataTable).focus()
+
+
+def _used_by(names: tuple[str, ...]) -> str:
+    if not names:
+        return "-"
+    text = ", ".join(names[:2])
+    return text + (f" +{len(names) - 2}" if len(names) > 2 else "")
+
+
+class HistoryDialog(ModalScreen[None]):
+    """`docker history`: the image's build steps, newest first, with the size each layer added."""
+
+    BINDINGS = [Binding("escape,q,h", "close", "Close")]
+
+    def __init__(self, image: ImageView) -> None:
+        super().__init__()
+        self.image = image
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="history", classes="dialog"):
+            yield Static(f"History of {self.image.reference} (esc closes)", classes="dialog-title")
+            yield DataTable(id="history-table", cursor_type="row")
+            yield Static("", id="history-error", classes="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#history-error").display = False
+        self.load()
+
+    @work(thread=True)
+    def load(self) -> None:
+        try:
+            rows: list[HistoryView] | str = self.app.backend.image_history(self.image.reference)  # type: ignore[attr-defined]
+        except Exception as exc:
+            rows = str(exc) or type(exc).__name__
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list[HistoryView] | str) -> None:
+        if isinstance(rows, str):
+            error = self.query_one("#history-error", Static)
+            error.display = True
+            error.update(f"✗ {rows}")
+            return
+        fill_table(self.query_one("#history-table", DataTable), HISTORY_TITLES, [
+            [r.image_id.removeprefix("sha256:")[:12], r.created[:19], _cut(r.created_by, 60), human_size(r.size),
+             r.comment] for r in rows])
+        self.query_one("#history-table", DataTable).focus()
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
     def action_run_image(self) -> None:
         if self.selected:

@@ -1,4 +1,7 @@
-"""The network as a live tree: bridge → veth port → container (eth0 address, MAC, rates, ports, links)."""
+"""The networks: a list (create, remove, connect, disconnect, prune) beside a live tree of the
+bridges: network (bridge device, subnet, gateway, state, MTU) → veth port → container (the
+interface inside with its address: eth1 on a second network; MAC, rates) → published ports and
+links (a link only under a network both containers are on)."""
 
 from __future__ import annotations
 
@@ -6,12 +9,18 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Footer, Static, Tree
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Static, Tree
 
-from tui.backend import Backend, BridgeView
+from tui import keymap
+from tui.backend import Backend, BridgeView, NetworkView, PortView
 from tui.screens.base import DataScreen, Job
+from tui.screens.prompt import Field, PromptDialog
 from tui.widgets.charts import human_bytes
 from tui.widgets.nav import NavBar
+from tui.widgets.tables import fill_table
+
+NETWORK_TITLES = ["NAME", "DRIVER", "SUBNET", "USED"]
 
 
 def _link(value: str) -> str:
@@ -23,13 +32,18 @@ def _link(value: str) -> str:
 
 
 class NetworkScreen(DataScreen):
+    BINDINGS = keymap.bindings("network_create", "network_remove", "network_connect", "network_disconnect", "prune")
+
     def __init__(self) -> None:
         super().__init__()
         self.bridges: list[BridgeView] | None = None
+        self.networks: list[NetworkView] = []
 
     def compose(self) -> ComposeResult:
         yield NavBar("network", id="nav")
-        yield Tree("networks", id="net-tree")
+        with Horizontal(id="net-panes"):
+            yield DataTable(id="networks", cursor_type="row")
+            yield Tree("networks", id="net-tree")
         yield Static("", id="net-message")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -37,29 +51,125 @@ class NetworkScreen(DataScreen):
         tree = self.query_one(Tree)
         tree.show_root = False
         tree.guide_depth = 3
+        fill_table(self.query_one("#networks", DataTable), NETWORK_TITLES, [])
         self.query_one("#net-message").display = False
-        tree.focus()
+        self.query_one("#networks", DataTable).focus()
 
     def refresh_job(self) -> Job | None:
-        def job(backend: Backend) -> list[BridgeView] | Exception:
+        def job(backend: Backend) -> tuple[list[NetworkView] | Exception, list[BridgeView] | Exception]:
             try:
-                return backend.topology()
+                networks: list[NetworkView] | Exception = backend.networks()
             except Exception as exc:
-                return exc
+                networks = exc
+            try:
+                return networks, backend.topology()
+            except Exception as exc:
+                return networks, exc
 
         return job
 
     def apply_data(self, data: Any) -> None:
+        networks, bridges = data
         message = self.query_one("#net-message", Static)
-        message.display = isinstance(data, Exception) or not data
-        if isinstance(data, Exception):
-            message.update(f"⚠ {data}")
-        elif not data:
-            message.update("No bridge yet: it is created when the first container with a network starts.")
-        if not isinstance(data, Exception) and data != self.bridges:
-            self._draw(data)
-            self.bridges = data
+        problems = [f"⚠ {x}" for x in (networks, bridges) if isinstance(x, Exception)]
+        if not problems and not bridges:
+            problems.append("No bridge yet: it is created when the first container with a network starts.")
+        message.display = bool(problems)
+        message.update("\n".join(problems))
+        if not isinstance(networks, Exception) and networks != self.networks:
+            self._fill_networks(networks)
+        if not isinstance(bridges, Exception) and bridges != self.bridges:
+            self._draw(bridges)
+            self.bridges = bridges
         super().apply_data(data)
+
+    # ---- the list
+
+    def _fill_networks(self, networks: list[NetworkView]) -> None:
+        table = self.query_one("#networks", DataTable)
+        current = self.selected.name if self.selected else None
+        self.networks = networks
+        rows = [[n.name, n.driver + (" (internal)" if n.internal else ""), n.subnet or "-", str(len(n.containers))]
+                for n in networks]
+        fill_table(table, NETWORK_TITLES, rows, keys=[n.name for n in networks])
+        names = [n.name for n in networks]
+        if current in names:
+            table.move_cursor(row=names.index(current), animate=False)
+        self.refresh_bindings()
+
+    @property
+    def selected(self) -> NetworkView | None:
+        table = self.query_one("#networks", DataTable)
+        if not self.networks or not (0 <= table.cursor_row < len(self.networks)):
+            return None
+        return self.networks[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        net = self.selected
+        if action == "remove_network":
+            return net is not None and not net.builtin
+        if action == "connect":
+            return net is not None and net.driver == "bridge"
+        if action == "disconnect":
+            return net is not None and bool(net.containers)
+        return True
+
+    def action_create_network(self) -> None:
+        def done(values: dict[str, str] | None) -> None:
+            if values:
+                self.dockui.engine_call(f"network {values['name']} created", self.dockui.backend.create_network,
+                                        values["name"], values["subnet"])
+
+        self.app.push_screen(PromptDialog("New bridge network", (
+            Field("name", "Name:", placeholder="e.g. backend"),
+            Field("subnet", "Subnet (optional):", placeholder="e.g. 172.30.0.0/16; empty picks a free one",
+                  required=False)), ok="Create"), done)
+
+    def action_remove_network(self) -> None:
+        net = self.selected
+        if net is not None:
+            self.dockui.confirm_then(f"Remove network {net.name} ({net.short_id})?", "Remove",
+                                     f"network {net.name} removed", self.dockui.backend.remove_network, net.name)
+
+    def action_connect(self) -> None:
+        net = self.selected
+        if net is None:
+            return
+        chosen = next((c.name for c in self.dockui.containers if c.id == self.dockui.selected_id), "")
+
+        def done(values: dict[str, str] | None) -> None:
+            if values:
+                self.dockui.engine_call(f"{values['container']} connected to {net.name}", self.dockui.backend.connect,
+                                        net.name, values["container"])
+
+        self.app.push_screen(PromptDialog(f"Connect a container to {net.name}", (
+            Field("container", "Container (name or ID):", chosen),), ok="Connect"), done)
+
+    def action_disconnect(self) -> None:
+        net = self.selected
+        if net is None or not net.containers:
+            return
+
+        def done(values: dict[str, str] | None) -> None:
+            if values:
+                self.dockui.engine_call(f"{values['container']} disconnected from {net.name}",
+                                        self.dockui.backend.disconnect, net.name, values["container"])
+
+        self.app.push_screen(PromptDialog(f"Disconnect a container from {net.name} ({', '.join(net.containers)})", (
+            Field("container", "Container (name or ID):", net.containers[0]),), ok="Disconnect"), done)
+
+    def action_prune(self) -> None:
+        unused = [n.name for n in self.networks if not n.builtin and not n.containers]
+        if not unused:
+            self.app.notify("no unused network to prune", timeout=3)
+            return
+        self.dockui.confirm_then(f"Remove every network no container uses?\n{', '.join(unused)}", "Prune",
+                                 "pruned networks", self.dockui.backend.prune_networks)
+
+    # ---- the tree
 
     def _draw(self, bridges: list[BridgeView]) -> None:
         tree: Tree[Any] = self.query_one(Tree)
@@ -87,21 +197,21 @@ class NetworkScreen(DataScreen):
 
     @staticmethod
     def _bridge_label(b: BridgeView) -> Text:
-        return Text.assemble(("⇄ ", "bold"), (b.name, "bold"), f"  {b.subnet}  gw {b.gateway}  ",
+        return Text.assemble(("⇄ ", "bold"), (b.network or b.name, "bold"), f" ({b.name})  {b.subnet}  gw {b.gateway}  ",
                              (b.state, "italic"), f"  mtu {b.mtu}  {len(b.ports)} port(s)")
 
     @staticmethod
-    def _port_label(p: Any) -> Text:
+    def _port_label(p: PortView) -> Text:
         return Text.assemble(("◆ ", "bold"), (p.veth, "bold"), f"  ifindex {p.ifindex}  ", (p.state, "italic"))
 
     @staticmethod
-    def _container_label(p: Any) -> Text:
+    def _container_label(p: PortView) -> Text:
         return Text.assemble(("▣ ", "bold"), (p.container_name or p.container_id[:12], "bold"),
-                             f"  eth0 {p.ip}  {p.mac}  ",
+                             f"  {p.ifname} {p.ip}  {p.mac}  ",
                              f"rx {human_bytes(p.rx_rate, '/s')}  tx {human_bytes(p.tx_rate, '/s')}")
 
     @staticmethod
-    def _details(p: Any) -> list[Text]:
+    def _details(p: PortView) -> list[Text]:
         out = [Text(f"port {x}") for x in p.published]
         out += [Text(f"link {_link(x)}") for x in p.links]
         return out

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
+from engine.util.units import short_binary_size
+
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
@@ -27,14 +29,7 @@ def sparkline(values: Sequence[float], width: int = 10, top: float | None = None
 
 def human_bytes(n: float | None, suffix: str = "") -> str:
     """Binary units as `docker stats` prints them (MiB, GiB)."""
-    if n is None:
-        return "--"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f}{unit}{suffix}" if unit == "B" else f"{value:.1f}{unit}{suffix}"
-        value /= 1024
-    return f"{value:.1f}TiB{suffix}"
+    return "--" if n is None else short_binary_size(n) + suffix
 
 
 def plot_lines(values: Sequence[float], width: int, height: int, top: float | None = None) -> list[str]:

@@ -77,6 +77,7 @@ class ContainersTable(DataTable):
         self.sort_column = "name"
         self.sort_reverse = False
         self.filter_text = ""
+        self.marked: set[str] = set()  # IDs marked with space, for bulk actions
         self.views: tuple[ContainerView, ...] = ()
         self.visible_rows: list[ContainerView] = []
         self._narrow: bool | None = None
@@ -181,7 +182,23 @@ class ContainersTable(DataTable):
 
     def set_views(self, views: Sequence[ContainerView]) -> None:
         self.views = tuple(views)
+        self.marked &= {c.id for c in self.views}  # a removed container is no longer marked
         self._render_rows()
+
+    def toggle_mark(self, container_id: str) -> None:
+        self.marked ^= {container_id}
+        self._render_rows()
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked = set()
+            self._render_rows()
+
+    @property
+    def marked_views(self) -> list[ContainerView]:
+        """The marked containers, in the table's order."""
+        return [c for c in self.visible_rows if c.id in self.marked] + \
+            [c for c in self.views if c.id in self.marked and c not in self.visible_rows]
 
     def set_sort(self, column: str, reverse: bool | None = None) -> None:
         self.sort_column = column
@@ -311,6 +328,7 @@ class ContainersTable(DataTable):
         for status, attr in STATUS_COLOURS.items():
             colour = getattr(theme, attr, None) or theme.foreground or "default"
             out[status] = Style(color=colour, bold=status == "running")
+        out["marked"] = Style(color=theme.accent or theme.foreground or "default", bold=True)
         return out
 
     def _cells_for(self, c: ContainerView, columns: list[tuple[str, str, Callable[[ContainerView], Any], int]],
@@ -318,7 +336,8 @@ class ContainersTable(DataTable):
         style = styles.get(c.status, Style())
         image_width = 14 if self._narrow else 20
         values = {
-            "name": Text.assemble((GLYPHS.get(c.status, "?"), style), " ", c.name),
+            "name": Text.assemble((GLYPHS.get(c.status, "?"), style), ("✓", styles["marked"]), (c.name, styles["marked"]))
+            if c.id in self.marked else Text.assemble((GLYPHS.get(c.status, "?"), style), " ", c.name),
             "image": Text(c.image if len(c.image) <= image_width else "…" + c.image[-(image_width - 1):]),
             "id": Text(c.short_id),
             "status": Text(c.state_text, style=styles["restarting"] if c.pending else

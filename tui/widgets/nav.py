@@ -9,7 +9,7 @@ from textual.widgets import Static
 from tui import keymap
 
 SCREENS = (("1", "containers", "Containers"), ("2", "images", "Images"), ("3", "network", "Network"),
-           ("4", "detail", "Detail"))
+           ("4", "detail", "Detail"), ("5", "volumes", "Volumes"))
 
 
 class NavBar(Static):

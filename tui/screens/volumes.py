@@ -1,0 +1,145 @@
+"""Volumes: name, size, the containers that mount them, created; the selection's inspect document
+below. `d` removes (the engine refuses a volume in use, and the message stays), `X` prunes every
+volume no container mounts, after one confirmation that names them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Footer, Static
+
+from engine.cli.output import human_size
+from tui import keymap
+from tui.backend import Backend, VolumeView
+from tui.screens.base import DataScreen, Job
+from tui.widgets.nav import NavBar
+from tui.widgets.tables import fill_table
+
+VOLUME_TITLES = ["NAME", "DRIVER", "SIZE", "USED BY", "CREATED"]
+
+
+def _short_name(volume: VolumeView) -> str:
+    """Anonymous volumes have 64-hex names: 12 are enough to tell them apart, as IDs are shown."""
+    return volume.name[:12] + "…" if volume.anonymous and len(volume.name) > 13 else volume.name
+
+
+class VolumesScreen(DataScreen):
+    BINDINGS = [*keymap.bindings("volume_remove", "prune"), keymap.binding("down"), keymap.binding("up")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.volumes: list[VolumeView] = []
+        self.inspected: tuple[str, dict[str, Any] | str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("volumes", id="nav")
+        yield DataTable(id="volumes", cursor_type="row")
+        yield Static("", id="volume-detail")
+        yield Static("", id="volumes-message")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        fill_table(self.query_one("#volumes", DataTable), VOLUME_TITLES, [])
+        self.query_one("#volumes-message").display = False
+        self.query_one("#volumes", DataTable).focus()
+
+    def refresh_job(self) -> Job | None:
+        wanted = self.selected.name if self.selected else None
+
+        def job(backend: Backend) -> tuple[list[VolumeView], tuple[str, dict[str, Any] | str] | None] | Exception:
+            try:
+                volumes = backend.volumes()
+            except Exception as exc:
+                return exc
+            name = wanted if wanted in {v.name for v in volumes} else (volumes[0].name if volumes else None)
+            if name is None:
+                return volumes, None
+            try:
+                return volumes, (name, backend.inspect_volume(name))
+            except Exception as exc:
+                return volumes, (name, str(exc))
+
+        return job
+
+    def apply_data(self, data: Any) -> None:
+        message = self.query_one("#volumes-message", Static)
+        if isinstance(data, Exception):
+            message.display = True
+            message.update(f"⚠ {data}")
+            super().apply_data(data)
+            return
+        volumes, inspected = data
+        message.display = not volumes
+        message.update("No volumes. `dockui volume create NAME` or `-v NAME:/path` in the run dialog makes one.")
+        if volumes != self.volumes:
+            table = self.query_one("#volumes", DataTable)
+            current = self.selected.name if self.selected else None
+            self.volumes = volumes
+            rows = [[_short_name(v), v.driver, human_size(v.size), ", ".join(v.used_by) or "-", v.created[:19]]
+                    for v in volumes]
+            fill_table(table, VOLUME_TITLES, rows, keys=[v.name for v in volumes])
+            names = [v.name for v in volumes]
+            if current in names:
+                table.move_cursor(row=names.index(current), animate=False)
+            self.refresh_bindings()
+        self.inspected = inspected
+        self._show_detail()
+        super().apply_data(data)
+
+    @property
+    def selected(self) -> VolumeView | None:
+        table = self.query_one("#volumes", DataTable)
+        if not self.volumes or not (0 <= table.cursor_row < len(self.volumes)):
+            return None
+        return self.volumes[table.cursor_row]
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#volume-detail", Static)
+        volume = self.selected
+        detail.display = volume is not None
+        if volume is None:
+            return
+        lines = [f"{volume.name}  used by: {', '.join(volume.used_by) or 'no container'}"]
+        if self.inspected is not None and self.inspected[0] == volume.name:
+            doc = self.inspected[1]
+            lines.append(json.dumps(doc, indent=2) if isinstance(doc, dict) else f"⚠ {doc}")
+        else:
+            lines.append("…")
+        detail.update("\n".join(lines))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+        self.refresh_bindings()
+        if self.selected and (self.inspected is None or self.inspected[0] != self.selected.name):
+            self.dockui.refresh_now()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "remove_volume":
+            return self.selected is not None
+        return True
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#volumes", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#volumes", DataTable).action_cursor_up()
+
+    def action_remove_volume(self) -> None:
+        volume = self.selected
+        if volume is None:
+            return
+        question = f"Remove volume {volume.name}?"
+        if volume.used_by:
+            question += f"\nIt is used by {', '.join(volume.used_by)}: the engine will refuse while they exist."
+        self.dockui.confirm_then(question, "Remove", f"volume {_short_name(volume)} removed",
+                                 self.dockui.backend.remove_volume, volume.name)
+
+    def action_prune(self) -> None:
+        unused = [_short_name(v) for v in self.volumes if not v.used_by]
+        if not unused:
+            self.app.notify("no unused volume to prune", timeout=3)
+            return
+        self.dockui.confirm_then(f"Remove every volume no container uses, and its data?\n{', '.join(unused)}",
+                                 "Prune", "pruned volumes", self.dockui.backend.prune_volumes)

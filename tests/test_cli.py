@@ -74,3 +74,17 @@ def test_format_templates_follow_docker() -> None:
     assert render_template("{{.Gone}}", obj) == "<nil>"
     with pytest.raises(FormatError, match="can't evaluate field Nope"):
         render_template("{{.State.Nope}}", obj)
+
+
+def test_long_options_are_never_abbreviated() -> None:
+    """docker refuses `--pid` when it means `--pids-limit`, and so must we (argparse would guess)."""
+    import pytest
+
+    from engine.cli import build_parser
+
+    for argv in (["run", "--pids", "5", "busybox"], ["ps", "--form", "json"], ["network", "ls", "--no-t"],
+                 ["stats", "--no-str"], ["image", "ls", "--dig"], ["volume", "ls", "--qui"]):
+        with pytest.raises(SystemExit) as caught:
+            build_parser(argv[0]).parse_args(argv)
+        assert caught.value.code == 125, argv
+    assert build_parser("run").parse_args(["run", "--pids-limit", "5", "busybox"]).pids_limit == 5

@@ -52,10 +52,12 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that exits 125 on a usage error, as docker does (and formats help with HelpFormatter)."""
+    """argparse that exits 125 on a usage error, as docker does (and formats help with HelpFormatter);
+    a long option must be spelled out, as docker's (`--pid` is not `--pids-limit`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]

@@ -1,11 +1,29 @@
-"""Docker-style generated container names: `adjective_surname` (e.g. `focused_turing`).
+"""Container names: the one rule of what a name may be (`valid_name`, `validate_name`, as `run
+--name`, `rename` and the TUI's dialogs check it) and Docker-style generated names, `adjective_surname`
+(e.g. `focused_turing`).
 
 Lists are a subset of Docker's `namesgenerator`; a numeric suffix is appended on retry, as Docker does.
 """
 
 from __future__ import annotations
 
+import re
+
+from engine.errors import InvalidArgument
 from engine.util.randomness import pick
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # Docker's: two characters at least
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name))
+
+
+def validate_name(name: str) -> str:
+    """The name without its optional leading "/"; InvalidArgument in Docker's words otherwise."""
+    if not NAME_RE.match(name):
+        raise InvalidArgument(f'Invalid container name ("{name}"), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    return name.lstrip("/")
 
 ADJECTIVES = (
     "admiring adoring affectionate agitated amazing angry awesome beautiful blissful bold boring brave "

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import EngineConfig
+from engine.container.names import NAME_RE, validate_name
 from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.util import timefmt
 from engine.util.fsutil import file_lock, fsync_dir, read_json
+from engine.util.timefmt import now_rfc3339 as now_rfc3339  # re-exported: records are stamped with it
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -35,25 +38,12 @@ if TYPE_CHECKING:
 ZERO_TIME = "0001-01-01T00:00:00Z"
 STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 ACTIVE_STATUSES = ("running", "paused", "restarting")
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
-def now_rfc3339() -> str:
-    """RFC3339Nano in UTC, like Go's time.Time marshalling."""
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-
-
 def parse_rfc3339(value: str) -> float:
-    """Seconds since the epoch of an RFC3339(Nano) UTC time; 0 for Docker's zero time."""
-    if not value or value.startswith("0001-"):
-        return 0.0
-    import calendar
-
-    main, _, frac = value.rstrip("Z").partition(".")
-    seconds = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
-    return seconds + (float("0." + frac) if frac else 0.0)
+    """Seconds since the epoch of a record's RFC 3339 time; 0 for Docker's zero time (or none)."""
+    return timefmt.parse_rfc3339(value) or 0.0
 
 
 def process_start_ticks(pid: int) -> int:
@@ -417,12 +407,6 @@ def find_container(config: EngineConfig, name_or_id_prefix: str) -> ContainerRec
         if len(matches) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
     raise NotFound(f"No such container: {ref}")
-
-
-def validate_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise InvalidArgument(f'Invalid container name ("{name}"), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
-    return name.lstrip("/")
 
 
 @contextlib.contextmanager

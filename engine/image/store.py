@@ -36,6 +36,7 @@ from engine.config import EngineConfig
 from engine.diagnostics import get_logger
 from engine.errors import Conflict, CorruptState, DockuiError, IntegrityError, InvalidArgument, NotFound
 from engine.image.digest import SHA256_RE, chain_id, chain_ids, hex_of, sha256_digest
+from engine.util import timefmt
 from engine.util.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
 from engine.util.randomness import pick
 
@@ -73,8 +74,7 @@ def host_architecture() -> str:
 
 def now_rfc3339() -> str:
     """UTC, microseconds (as Docker writes image configs)."""
-    us = time.time_ns() // 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1_000_000)) + f".{us % 1_000_000:06d}Z"
+    return timefmt.now_rfc3339(digits=6)
 
 
 @dataclass
@@ -971,7 +971,8 @@ class ImageStore:
         return lines
 
     def prune(self, all_images: bool = False) -> list[str]:
-        """Remove dangling images (no tags), or with `all_images` every image no container uses."""
+        """Remove dangling images (no tags), or with `all_images` every image no container uses;
+        then the layers no image or container uses (what a killed pull left: see PullJournal)."""
         lines: list[str] = []
         for record in self.list_images():
             if record.repo_tags and not all_images:
@@ -982,7 +983,63 @@ class ImageStore:
                 lines.extend(self.remove(record.id, force=True))
             except (NotFound, Conflict):
                 continue
+        self.collect_orphan_rw_layers()
+        lines.extend(f"Deleted: {chain}" for chain in self.prune_unreferenced_layers())
         return lines
+
+    def unreferenced_layers(self) -> list[LayerInfo]:
+        """Layers that are safe to delete now: no image, rw layer or pull in progress needs them.
+
+        A pull records the layers it commits in its journal until it registers the image; a
+        journal whose owner died names layers of a killed pull, reclaimable at once (a re-pull
+        would still find them, and reuses them, as long as nobody prunes). Any other layer nothing
+        uses is reclaimable once older than UNREFERENCED_MIN_AGE (an import, load or commit
+        registers its image within seconds of its layers). While a pull runs, none: it may be
+        counting on a layer it found ("Already exists") that nothing references yet.
+        """
+        if self._pull_in_progress():
+            return []
+        used = self._used_layers()
+        dead = PullJournal.dead_layers(self)
+        now = time.time()
+        found = []
+        for info_dir in self._layer_info_dirs():
+            chain = "sha256:" + info_dir.name
+            if chain in used:
+                continue
+            with contextlib.suppress(OSError):
+                if chain in dead or now - info_dir.stat().st_mtime >= UNREFERENCED_MIN_AGE:
+                    found.append(self.layer_info(chain))
+        return found
+
+    def prune_unreferenced_layers(self) -> list[str]:
+        """Delete `unreferenced_layers()`, children before parents; their chain IDs."""
+        deleted: list[str] = []
+        if not self.layerdb.is_dir():
+            return deleted
+        with self._locked():
+            doomed = {info.chain_id: info for info in self.unreferenced_layers()}
+            while doomed:
+                parents = {info.parent for info in self._all_layer_infos() if info.chain_id not in deleted}
+                leaves = [chain for chain in doomed if chain not in parents]
+                if not leaves:
+                    break  # a layer some kept layer builds on (not reached: see unreferenced_layers)
+                for chain in leaves:
+                    self._delete_layer(chain)
+                    deleted.append(chain)
+                    del doomed[chain]
+            PullJournal.forget_dead(self)
+        return deleted
+
+    def _all_layer_infos(self) -> list[LayerInfo]:
+        infos = []
+        for info_dir in self._layer_info_dirs():
+            with contextlib.suppress(NotFound, OSError):
+                infos.append(self.layer_info("sha256:" + info_dir.name))
+        return infos
+
+    def _pull_in_progress(self) -> bool:
+        return PullJournal.any_live(self)
 
     # --- import ----------------------------------------------------------------------------------
 
@@ -1298,6 +1355,95 @@ def _parse_config(config_bytes: bytes) -> dict[str, Any]:
         if not isinstance(diff_id, str) or not SHA256_RE.match(diff_id):
             raise IntegrityError(f"image config has an invalid diff_id: {diff_id!r}")
     return config
+
+
+UNREFERENCED_MIN_AGE = 600.0  # seconds: see ImageStore.unreferenced_layers
+
+
+class PullJournal:
+    """The layers one pull has committed and not yet registered an image for.
+
+    `<image_dir>/pulls/<random>`: one chain ID per line, appended as each layer is committed, the
+    file flocked by its pull for as long as it lives. A journal whose flock can be taken belongs to
+    a pull that died (SIGKILL, power loss): its layers are what `image prune` reclaims at once.
+    """
+
+    def __init__(self, store: ImageStore) -> None:
+        directory = store.image_dir / "pulls"
+        directory.mkdir(parents=True, exist_ok=True)
+        name = os.urandom(8).hex()
+        self.path = directory / name
+        tmp = directory / f".{name}"  # flocked before it gets its name: a named journal is never unowned
+        self._fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.rename(tmp, self.path)
+
+    def add(self, chain: str) -> None:
+        os.write(self._fd, chain.encode() + b"\n")
+
+    def close(self) -> None:
+        """The pull is over (image registered, or its layers taken back): the journal goes."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+
+    @staticmethod
+    def _journals(store: ImageStore) -> list[tuple[Path, bool]]:
+        """(journal, alive?) for every journal."""
+        directory = store.image_dir / "pulls"
+        try:
+            paths = list(directory.iterdir())
+        except FileNotFoundError:
+            return []
+        found = []
+        for path in paths:
+            if path.name.startswith(".") and time.time() - path.stat().st_mtime < 10:
+                continue  # being named by its pull right now (an older one: its pull died first)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                found.append((path, False))
+            except BlockingIOError:
+                found.append((path, True))
+            finally:
+                os.close(fd)
+        return found
+
+    @classmethod
+    def any_live(cls, store: ImageStore) -> bool:
+        return any(alive for _, alive in cls._journals(store))
+
+    @classmethod
+    def dead_layers(cls, store: ImageStore) -> set[str]:
+        layers: set[str] = set()
+        for path, alive in cls._journals(store):
+            if not alive:
+                with contextlib.suppress(OSError):
+                    layers.update(line for line in path.read_text().split() if SHA256_RE.match(line))
+        return layers
+
+    @classmethod
+    def forget_dead(cls, store: ImageStore) -> None:
+        for path, alive in cls._journals(store):
+            if not alive:
+                path.unlink(missing_ok=True)
+
+    @classmethod
+    def forget_settled(cls, store: ImageStore) -> None:
+        """Drop dead journals whose layers an image now uses (a re-pull took them over) or that are
+        gone; the others stay for `image prune`."""
+        dead = [path for path, alive in cls._journals(store) if not alive]
+        if not dead:
+            return
+        used = store._used_layers()
+        for path in dead:
+            with contextlib.suppress(OSError):
+                layers = [line for line in path.read_text().split() if SHA256_RE.match(line)]
+                if all(chain in used or not store.has_layer(chain) for chain in layers):
+                    path.unlink()
 
 
 def _corrupt_index(path: Path, flaw: str) -> str:

@@ -61,7 +61,7 @@ def push_aux(event: PullEvent) -> dict[str, Any] | None:
 
 
 def _bar(current: int, total: int) -> str:
-    from engine.cli.output import human_size
+    from engine.util.units import human_size
 
     filled = min(_BAR_WIDTH, int(_BAR_WIDTH * current / total)) if total else 0
     arrow = "=" * max(filled - 1, 0) + (">" if 0 < filled < _BAR_WIDTH else "=" if filled else "")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.diagnostics import get_logger
+from engine.util.units import binary_size, decimal_size  # re-exported: docker stats prints with them
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -191,28 +192,6 @@ class StatsSnapshot:
             if c.name == id_or_name or c.id.startswith(id_or_name):
                 return c
         return None
-
-
-# -------------------------------------------------------------------------------------- formatting
-
-
-def _custom_size(size: float, base: float, units: tuple[str, ...], precision: int) -> str:
-    """go-units CustomSize: "%.<precision>g<unit>"."""
-    i = 0
-    while size >= base and i < len(units) - 1:
-        size /= base
-        i += 1
-    return f"{size:.{precision}g}{units[i]}"
-
-
-def binary_size(n: float) -> str:
-    """go-units BytesSize, as docker stats prints memory: 1.5MiB, 1.944GiB."""
-    return _custom_size(n, 1024.0, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"), 4)
-
-
-def decimal_size(n: float) -> str:
-    """go-units HumanSizeWithPrecision(n, 3), as docker stats prints I/O: 1.2kB, 648B."""
-    return _custom_size(n, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB"), 3)
 
 
 # -------------------------------------------------------------------------------------- reading

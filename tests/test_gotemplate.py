@@ -652,3 +652,24 @@ def test_templates_stay_off_the_run_path() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_inspect_nulls_print_as_dockers_typed_fields() -> None:
+    """docker's typed structs: a null slice prints [] (json null), a null map map[], a null pointer <nil>."""
+    obj = inspect_value({"Config": {"Entrypoint": None, "Labels": None}, "State": {"Health": None}})
+    assert run("{{.Config.Entrypoint}} {{json .Config.Entrypoint}} {{.Config.Labels}} {{json .Config.Labels}} "
+               "{{.State.Health}} {{len .Config.Entrypoint}}", obj, inspect=True) == "[] null map[] null <nil> 0"
+
+
+def test_info_version_events_errors() -> None:
+    """render_template as docker's info/version/events use it: parse errors with their status and
+    words, execution errors unwrapped."""
+    from engine.cli.output import render_template
+
+    with pytest.raises(FormatError) as caught:
+        render_template("{{.X", {}, name="version", parse_status=64)
+    assert (caught.value.exit_code, str(caught.value)) == (64, "template parsing error: template: version:1: unclosed action")
+    with pytest.raises(FormatError) as caught:
+        render_template("{{.A.Nope}}", {"A": {"B": 1}})
+    assert caught.value.exit_code == 1
+    assert str(caught.value) == 'template: :1:4: executing "" at <.A.Nope>: can\'t evaluate field Nope in type struct'

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from engine.util.gofmt import NO_VALUE, GoMap, go_quote
+from engine.util.gofmt import NO_VALUE, GoMap, NilSlice, go_quote
 from engine.util.gotemplate import GoFunc, TemplateData
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -181,10 +181,23 @@ def network_row(*, network_id: str, name: str, driver: str, internal: bool, crea
 # Docker API fields whose Go type is a map (all other JSON objects are structs): string maps first.
 _STRING_MAPS = frozenset({"Labels", "Options", "DriverOpts", "Data", "Sysctls", "StorageOpt", "Tmpfs", "Annotations"})
 _MAPS = frozenset({"Ports", "Networks", "ExposedPorts", "Volumes", "Containers", "Status", "Services", "Peers"})
+# ... and fields whose Go type is a slice: null there is a nil slice (printed [], as docker prints it)
+_SLICES = frozenset({
+    "Cmd", "Entrypoint", "Env", "Shell", "OnBuild", "Links", "Binds", "Dns", "DnsOptions", "DnsSearch",
+    "ExtraHosts", "CapAdd", "CapDrop", "GroupAdd", "SecurityOpt", "VolumesFrom", "Devices", "DeviceRequests",
+    "Ulimits", "Mounts", "Aliases", "Layers", "RepoTags", "RepoDigests", "MaskedPaths", "ReadonlyPaths", "Config",
+})
 
 
 def inspect_value(obj: Any, key: str = "", parent: str = "") -> Any:
-    """An inspect object (decoded JSON) with each of Docker's map-typed fields as a GoMap."""
+    """An inspect object (decoded JSON) with each of Docker's map-typed fields as a GoMap (a nil one
+    for null) and null slices as NilSlice."""
+    if obj is None:
+        if key in _STRING_MAPS or key in _MAPS:
+            return GoMap(elem="string" if key in _STRING_MAPS else "interface {}", is_nil=True)
+        if key in _SLICES and not (key == "Config" and parent != "IPAM"):
+            return NilSlice()
+        return None
     if isinstance(obj, list):
         return [inspect_value(v) for v in obj]
     if not isinstance(obj, dict):

@@ -153,13 +153,17 @@ def check_format(template: str, sample: Any) -> None:
         raise FormatError(f"failed to execute template: {exc}") from None
 
 
-def render_template(template: str, obj: Any) -> str:
-    """One object through a Go template (docker's text/template, engine.util.gotemplate): the output
-    without a trailing newline. FormatError (status 1) if the template fails."""
+def render_template(template: str, obj: Any, *, name: str = "", parse_status: int = 1,
+                    parse_prefix: str = "template parsing error: ") -> str:
+    """One object through a Go template (docker's text/template, engine.util.gotemplate), as docker's
+    info, version and events apply `--format`: the output without a trailing newline. A template that
+    does not parse: FormatError(parse_prefix + Go's message, parse_status) (docker 20.10: info and
+    version 64 with "template parsing error: ", version's template named "version"; events 64 with
+    "Error parsing format: "); one that fails on `obj`: FormatError(Go's message, 1)."""
     from engine.util import gotemplate
 
-    parsed = _parse(template)
+    parsed = _parse(template, status=parse_status, prefix=parse_prefix, name=name)
     try:
         return parsed.execute(obj)
     except gotemplate.ExecError as exc:
-        raise FormatError(f"template parsing error: {exc}") from None
+        raise FormatError(str(exc)) from None  # docker prints these unwrapped

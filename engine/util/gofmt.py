@@ -43,14 +43,21 @@ class GoMap(dict):
     Docker's map[string]string (labels, options: a missing key indexes to ""), "interface {}" else."""
 
     elem: str = "interface {}"
+    is_nil: bool = False  # a nil map: empty, printed map[], encoded null
 
-    def __init__(self, *args: Any, elem: str = "interface {}", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, elem: str = "interface {}", is_nil: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.elem = elem
+        self.is_nil = is_nil
 
     def template_method(self, name: str) -> Any:  # noqa: ARG002
         """A method of the map's type a template may call (`.Label "k"` of Docker's header map)."""
         return None
+
+
+class NilSlice(list):
+    """A nil slice of a typed field (JSON null where Docker's type is a slice): empty, printed `[]`,
+    encoded `null`."""
 
 
 def go_type(value: Any) -> str:
@@ -465,7 +472,7 @@ def go_json(value: Any) -> str:
 
 
 def _json_into(value: Any, out: list[str]) -> None:
-    if value is None or value is NO_VALUE:
+    if value is None or value is NO_VALUE or isinstance(value, NilSlice) or isinstance(value, GoMap) and value.is_nil:
         out.append("null")
     elif isinstance(value, bool):
         out.append("true" if value else "false")

@@ -32,6 +32,17 @@ def test_engine_sources_never_import_tui_or_textual() -> None:
     assert offenders == []
 
 
+def test_import_contracts_hold() -> None:
+    """pyproject.toml's [tool.importlinter] contracts: the layers (kernel, util < image, sandbox,
+    network < container < api < cli, service, tui), the engine never imports tui or textual, no
+    import cycles."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    if not lint.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ENGINE.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr
+
+
 def test_importing_every_engine_module_loads_no_textual() -> None:
     modules = sorted(
         ".".join(p.relative_to(ENGINE.parent).with_suffix("").parts).removesuffix(".__init__")

@@ -30,7 +30,7 @@ from textual.timer import Timer
 
 from engine.cli import add_global_options, config_from_args
 from engine.config import EngineConfig
-from tui import keymap
+from tui import keymap, prefs
 from tui.backend import Backend, ContainerView, EngineBackend, ImageView, allowed_actions
 from tui.pending import Pending, PendingActions
 from tui.screens.base import DataScreen
@@ -90,8 +90,7 @@ class DockuiApp(App[None]):
     MODES = {"containers": ContainersScreen, "images": ImagesScreen, "network": NetworkScreen,
              "detail": DetailScreen, "volumes": VolumesScreen}
     BINDINGS = [
-        *keymap.bindings("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
-                         "screen_volumes", "pull", "run", "dismiss"),
+        *keymap.bindings(*keymap.SCREEN_ACTIONS["app"]),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -123,10 +122,23 @@ class DockuiApp(App[None]):
             self.set_keymap(keys)
 
     def on_mount(self) -> None:
+        theme = prefs.load_theme(self.config.root)
+        if theme in self.available_themes and theme != self.theme:
+            self.theme = theme
+        self._theme_ready = True
         self.switch_mode("containers")
-        if self._keymap_problem:
-            self.notify(self._keymap_problem, title="key config ignored", severity="warning")
+        if self._keymap_problem:  # stays until dismissed: a key that does nothing is hard to explain
+            self.notices += 1
+            self.notify(f"{self._keymap_problem}\n(press {keymap.describe(self._key_of('dismiss'))} to dismiss)",
+                        title="key config", severity="warning", timeout=STAYS)
         self._load_image_refs()
+
+    def watch_theme(self, theme: str) -> None:
+        """The theme chosen in the palette is the next session's too."""
+        if getattr(self, "_theme_ready", False):
+            problem = prefs.save_theme(self.config.root, theme)
+            if problem:
+                self.notify(problem, severity="warning", timeout=5)
 
     # ---- quitting and crashing
 

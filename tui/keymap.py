@@ -63,6 +63,41 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
 }
 
 
+# Which actions are live together: the app's everywhere, plus each screen's own. Two of them on one
+# key hide each other, so a remapping that does that is reported (kill and kill_now share K by
+# design: a screen offers one or the other, never both).
+SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
+    "app": ("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
+            "screen_volumes", "pull", "run", "dismiss"),
+    "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "inspect",
+                   "mark", "filter", "sort", "sort_reverse"),
+    "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "start", "stop",
+               "restart", "kill", "kill_now", "pause", "remove", "exec", "inspect", "logs"),
+    "images": ("image_remove", "image_run", "image_history", "prune", "filter", "down", "up"),
+    "network": ("network_create", "network_remove", "network_connect", "network_disconnect", "prune"),
+    "volumes": ("volume_remove", "prune", "down", "up"),
+}
+SHARED_BY_DESIGN = frozenset({"kill", "kill_now"})
+
+
+def conflicts(keymap: dict[str, str]) -> list[str]:
+    """Each key that two live actions of one screen share after the remapping, in words."""
+    found = []
+    for screen, own in SCREEN_ACTIONS.items():
+        if screen == "app":
+            continue
+        by_key: dict[str, list[str]] = {}
+        for action_id in dict.fromkeys((*SCREEN_ACTIONS["app"], *own)):
+            keys = keymap.get(f"dockui.{action_id}", DEFAULTS[action_id][0])
+            for key in keys.split(","):
+                by_key.setdefault(key.strip(), []).append(action_id)
+        for key, ids in by_key.items():
+            if len(ids) > 1 and set(ids) != SHARED_BY_DESIGN and any(f"dockui.{i}" in keymap for i in ids):
+                found.append(f"{describe(key)} is bound to {' and '.join(ids)} on the {screen} screen: "
+                             "only one of them works")
+    return found
+
+
 def binding(action_id: str, show: bool | None = None, priority: bool = False) -> Binding:
     keys, action, description, shown = DEFAULTS[action_id]
     return Binding(keys, action, description, show=shown if show is None else show,
@@ -103,7 +138,9 @@ def load_keymap(root: Path | None) -> tuple[dict[str, str], str | None]:
                 unknown.append(name)
                 continue
             keymap[f"dockui.{action_id}"] = value
-        return keymap, (f"{path}: unknown actions {', '.join(unknown)}" if unknown else None)
+        problems = [f"unknown actions {', '.join(unknown)}"] if unknown else []
+        problems += conflicts(keymap)
+        return keymap, (f"{path}: {'; '.join(problems)}" if problems else None)
     return {}, None
 
 

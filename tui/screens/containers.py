@@ -25,8 +25,7 @@ FIRST_RUN = (
 
 
 class ContainersScreen(DataScreen):
-    BINDINGS = keymap.bindings("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec",
-                               "inspect", "mark", "filter", "sort", "sort_reverse")
+    BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["containers"])
 
     def compose(self) -> ComposeResult:
         yield NavBar("containers", id="nav")

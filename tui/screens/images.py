@@ -34,8 +34,7 @@ def created_text(created: str, now: float | None) -> str:
 
 
 class ImagesScreen(DataScreen):
-    BINDINGS = [*keymap.bindings("image_remove", "image_run", "image_history", "prune", "filter"),
-                keymap.binding("down"), keymap.binding("up")]
+    BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["images"])
 
     def __init__(self) -> None:
         super().__init__()

@@ -32,7 +32,7 @@ def _link(value: str) -> str:
 
 
 class NetworkScreen(DataScreen):
-    BINDINGS = keymap.bindings("network_create", "network_remove", "network_connect", "network_disconnect", "prune")
+    BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["network"])
 
     def __init__(self) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ never goes back (the engine's Extracting events restart at 0 bytes after a layer
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,25 @@ STATES = {
     "Pull complete": "done", "Already exists": "already exists",
 }
 FINISHED = ("done", "already exists")
+# how requests/urllib3 say that a name did not resolve (no network, no DNS)
+NO_NAME = ("NameResolutionError", "Name or service not known", "Temporary failure in name resolution",
+           "No address associated with hostname", "Failed to resolve", "nodename nor servname")
+
+
+def pull_error_text(error: str) -> tuple[str, bool]:
+    """The sentence the dialog shows for an engine error, and whether the registry was unreachable
+    (then the host's busybox import is offered). The engine's full words stay available below it."""
+    match = re.match(r"cannot reach registry (\S+?):? ", error + " ")
+    if match is None:
+        return error, False
+    host = match.group(1)
+    if any(marker in error for marker in NO_NAME):
+        return f"cannot reach {host} (no network?): its name does not resolve", True
+    if "Connection refused" in error:
+        return f"cannot reach {host}: nothing listens there (is the registry running?)", True
+    if "timed out" in error or "no answer within" in error:
+        return f"cannot reach {host}: no answer (no network, or a firewall?)", True
+    return f"cannot reach {host}", True
 
 
 def layer_fraction(state: LayerState) -> float:
@@ -130,9 +150,13 @@ class PullDialog(ModalScreen[str | None]):
                 yield ProgressBar(total=None, show_eta=False, id="pull-overall-bar")
                 yield Label("", id="pull-overall-text", classes="layer-state")
             yield Static("", id="pull-status")
+            yield Static("", id="pull-detail", classes="dim")
+            yield Button("Import the host's busybox instead", id="pull-import")
 
     def on_mount(self) -> None:
         self.query_one("#pull-overall").display = False  # shown once a pull starts
+        self.query_one("#pull-detail").display = False
+        self.query_one("#pull-import").display = False
         self.query_one("#pull-ref", Input).focus()
         self._validate(self.initial) if self.initial else None
 
@@ -163,6 +187,8 @@ class PullDialog(ModalScreen[str | None]):
         if self._validate(text) is None:
             return
         self.running = True
+        self.query_one("#pull-detail").display = False
+        self.query_one("#pull-import").display = False
         self.query_one("#pull-overall").display = True
         self.cancel_event.clear()
         self.query_one("#pull-start", Button).disabled = True
@@ -256,9 +282,21 @@ class PullDialog(ModalScreen[str | None]):
                 self.query_one("#pull-cancel", Button).display = False
                 start.focus()
             else:
-                status.update(f"✗ {message.error}")
+                text, unreachable = pull_error_text(message.error)
+                status.update(f"✗ {text}  (edit the name and press enter to retry)")
+                detail = self.query_one("#pull-detail", Static)
+                detail.display = text != message.error
+                detail.update(f"engine: {message.error}")
+                self.query_one("#pull-import").display = unreachable
                 start.label = "Retry"
+                # typing goes to the reference again: edit it, enter retries
+                self.query_one("#pull-ref", Input).focus()
             self.app.refresh_now()  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#pull-import")
+    def _import(self) -> None:
+        self.app.import_host_busybox()  # type: ignore[attr-defined]
+        self.dismiss(None)
 
     @on(Button.Pressed, "#pull-cancel")
     def action_cancel(self) -> None:

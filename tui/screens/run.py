@@ -104,6 +104,26 @@ class RunDialog(ModalScreen[str | None]):
         form.display = "form" in errors
         if "form" in errors:
             form.update(f"✗ {errors['form']}")
+        self._reveal(errors)
+
+    def _reveal(self, errors: dict[str, str]) -> None:
+        """Bring the first error into view and put the cursor in its field: at 80x24 the form is
+        taller than the screen, and an error drawn below it is as good as none."""
+        first = next((key for key, *_ in FIELDS if key in errors), None)
+        if first is not None:
+            field = self.query_one(f"#run-{first}", Input)
+            field.focus(scroll_visible=False)
+            shown = (self.query_one(f"#run-{first}-error", Static), field)  # the error, then its field above it
+        elif "form" in errors:
+            shown = (self.query_one("#run-form-error", Static),)
+        else:
+            return
+
+        def reveal() -> None:
+            for widget in shown:
+                widget.scroll_visible(animate=False, immediate=True)
+
+        self.call_after_refresh(reveal)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#run-start")

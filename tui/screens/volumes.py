@@ -26,7 +26,7 @@ def _short_name(volume: VolumeView) -> str:
 
 
 class VolumesScreen(DataScreen):
-    BINDINGS = [*keymap.bindings("volume_remove", "prune"), keymap.binding("down"), keymap.binding("up")]
+    BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["volumes"])
 
     def __init__(self) -> None:
         super().__init__()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -132,13 +131,9 @@ def _permission_error(what: str, exc: PermissionError) -> NeedsRoot:
 
 
 def _created_epoch(created: str) -> float | None:
-    if not created:
-        return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
+    from engine.util.timefmt import parse_rfc3339
+
+    return parse_rfc3339(created)
 
 
 def _created_at(created: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from datetime import datetime
 from typing import IO, Any
 
 from aiohttp import web
@@ -32,17 +31,9 @@ _CHUNK = 1 << 20
 
 def epoch(created: str) -> int:
     """Docker's `Created` seconds from an RFC3339 time (any fraction, Z or an offset); 0 if unreadable."""
-    if not created:
-        return 0
-    text = created.replace("Z", "+00:00")
-    main, dot, rest = text.partition(".")
-    if dot:  # Python reads at most 6 fractional digits
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = main + "." + rest[:min(digits, 6)] + rest[digits:]
-    try:
-        return int(datetime.fromisoformat(text).timestamp())
-    except ValueError:
-        return 0
+    from engine.util.timefmt import parse_rfc3339
+
+    return int(parse_rfc3339(created) or 0)
 
 
 def summary(item: api.ListedImage) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from engine.util.gofmt import NO_VALUE, GoMap, go_json, go_type, sprint, sprint_
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 
 class TemplateError(Exception):
@@ -604,7 +604,7 @@ class _Parser:
         self.range_depth = 0
         self.defined: dict[str, ListNode] = {}
 
-    def error(self, message: str, item: _Item | None = None) -> None:
+    def error(self, message: str, item: _Item | None = None) -> NoReturn:
         line = (item or self.items[min(max(self.i - 1, 0), len(self.items) - 1)]).line
         raise ParseError(f"template: {self.name}:{line}: {message}")
 
@@ -635,7 +635,7 @@ class _Parser:
         self.backup()
         return item
 
-    def unexpected(self, item: _Item, context: str) -> None:
+    def unexpected(self, item: _Item, context: str) -> NoReturn:
         if item.typ == _ERROR:
             self.error(item.val, item)
         self.error(f"unexpected {item} in {context}", item)
@@ -680,7 +680,6 @@ class _Parser:
                 return ListNode(pos, tuple(nodes)), end
             nodes.append(node)
         self.error("unexpected EOF", self.peek())
-        raise AssertionError
 
     def text_or_action(self) -> tuple[Node, str | None]:
         token = self.next_non_space()
@@ -689,7 +688,6 @@ class _Parser:
         if token.typ == _LEFT:
             return self.action()
         self.unexpected(token, "input")
-        raise AssertionError
 
     def action(self) -> tuple[Node, str | None]:
         token = self.next_non_space()
@@ -816,9 +814,7 @@ class _Parser:
                 continue
             if token.typ in (_RIGHT, _RPAREN):
                 self.backup()
-            elif token.typ == _PIPE:
-                pass
-            else:
+            elif token.typ != _PIPE:  # a pipe ends the command and is consumed
                 self.unexpected(token, "operand")
             break
         if not args:
@@ -874,7 +870,6 @@ class _Parser:
                 text = _unquote(token.val)
             except ValueError:
                 self.error(f"invalid syntax: {token.val}")
-                raise AssertionError from None
             return StringNode(token.pos, token.val, text)
         self.backup()
         return None
@@ -886,7 +881,6 @@ class _Parser:
                 value = _unquote_char(text)
             except ValueError:
                 self.error(f"malformed character constant: {text}", token)
-                raise AssertionError from None
             return NumberNode(token.pos, text, True, True, value, float(value))
         if text.endswith("i"):
             self.error(f"complex numbers are not supported: {text}", token)
@@ -1261,11 +1255,11 @@ HEADER_FUNCS: dict[str, GoFunc] = {
 
 
 class _Break(Exception):
-    pass
+    """{{break}}: leaves the innermost range."""
 
 
 class _Continue(Exception):
-    pass
+    """{{continue}}: on to the range's next element."""
 
 
 class _Abort(Exception):
@@ -1283,7 +1277,7 @@ class _State:
     node: Node | None = None
     depth: int = 0
 
-    def errorf(self, message: str) -> None:
+    def errorf(self, message: str) -> NoReturn:
         name = self.template.name
         if self.node is None:
             raise _Abort(f"template: {name}: {message}")
@@ -1513,8 +1507,7 @@ class _State:
         func = self.funcs.get(node.name)
         if func is None:
             self.errorf(f"{sprintf('%q', node.name)} is not a defined function")
-            raise AssertionError
-        if node.name in ("and", "or") and self.funcs is not None and func is BUILTINS.get(node.name):
+        if func is BUILTINS.get(node.name) and node.name in ("and", "or"):
             return self.eval_logic(dot, node, args, final)
         return self.eval_call(dot, func, cmd, node.name, args, final)
 
@@ -1641,14 +1634,10 @@ class Template:
         state = _State(self, {**self.funcs, **(funcs or {})}, missing_key_error, inspect)
         state.vars.append(("$", data))
         try:
-            _walk_root(state, data, self.root)
+            state.walk(data, self.root)
         except _Abort as exc:
             raise ExecError(str(exc), "".join(state.out)) from None
         return "".join(state.out)
-
-
-def _walk_root(state: _State, data: Any, root: ListNode) -> None:
-    state.walk(data, root)
 
 
 def parse(text: str, name: str = "", funcs: dict[str, GoFunc] | None = None) -> Template:

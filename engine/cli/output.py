@@ -7,6 +7,8 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from engine.errors import DockuiError
+from engine.util.units import human_duration as human_duration  # re-exported: the verbs print with it
+from engine.util.units import human_size as human_size
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
@@ -50,43 +52,6 @@ def print_formatted(results: list[Any], template: str | None) -> int:
     for message in errors:
         print(message, file=sys.stderr)
     return 1 if errors else 0
-
-
-def human_size(n: float) -> str:
-    """Docker's decimal units: 1.2MB, 512kB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.3g}{unit}"
-        n /= 1000
-    return f"{n}B"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration, as docker prints ages and uptimes (without " ago")."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 class FormatError(DockuiError):

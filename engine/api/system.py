@@ -110,16 +110,29 @@ class EventQuery:
         return self.until_ns is not None and time.time_ns() > self.until_ns
 
 
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+                   "h": 3_600_000_000_000}
+
+
 def parse_event_time(text: str) -> int:
     """Docker's --since/--until: a Unix time (fractions allowed, as the docker CLI sends them), an
-    RFC3339 time or a duration ago (10m, 1h30m). Nanoseconds since the epoch."""
-    from engine.container.logs import parse_since
+    RFC3339 time (without a zone: UTC) or a Go duration ago (10m, 1h30m, 1.5s). Nanoseconds since
+    the epoch; InvalidArgument for anything else."""
+    import re
+
+    from engine.errors import InvalidArgument
+    from engine.util.timefmt import parse_rfc3339
 
     seconds_text, dot, fraction = text.partition(".")
     if seconds_text.isdigit() and (not dot or fraction.isdigit()):
         return int(seconds_text) * 1_000_000_000 + int((fraction + "000000000")[:9])
-    value = parse_since(text)
-    return int((value or 0.0) * 1e9)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return time.time_ns() - int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+    seconds = parse_rfc3339(text)
+    if seconds is None:
+        raise InvalidArgument(f"invalid time {text!r}: use a Unix time, an RFC3339 time or a duration such as 10m")
+    return int(seconds * 1e9)
 
 
 def past_events(config: EngineConfig, query: EventQuery) -> list[Event]:

@@ -45,7 +45,7 @@ from engine.image.registry import Cancelled, RegistryClient, client_for
 from engine.util.fsutil import atomic_write, atomic_write_json, read_json
 
 if TYPE_CHECKING:
-    from engine.image.store import ImageRecord, ImageStore, StagedLayer
+    from engine.image.store import ImageRecord, ImageStore, PullJournal, StagedLayer
 
 log = get_logger(__name__)
 
@@ -54,6 +54,7 @@ DOWNLOAD_WORKERS = 3
 # so two overlap well; more only add contention on this project's 2-core machines.
 EXTRACT_WORKERS = 2
 PROGRESS_INTERVAL = 0.1  # seconds between "Downloading"/"Extracting" events per layer
+STALL_NOTICE = 5  # seconds without a byte between "Waiting for the registry" events per layer
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,22 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
                                 f"match the requested platform ({wanted})")
         log.warning("the image's platform (%s) does not match the host platform (%s)", found, wanted)
 
+    from engine.image.store import PullJournal
+
+    journal = PullJournal(store)  # from here until the image is registered: see PullJournal
+    try:
+        record = _pull_layers(config, client, store, resolved, events, cancel, config_bytes, diff_ids, journal)
+    finally:
+        journal.close()
+    PullJournal.forget_settled(store)  # a killed pull's layers this pull took over
+    return record
+
+
+def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore, resolved: ResolvedImage,
+                 events: _Progress, cancel: threading.Event | None, config_bytes: bytes, diff_ids: list[str],
+                 journal: PullJournal) -> ImageRecord:
+    reference, manifest = resolved.reference, resolved.manifest
+    repository = reference.path
     chains = compute_chain_ids(diff_ids)
     layers = list(manifest.layers)
     missing = [i for i, chain in enumerate(chains) if not store.has_layer(chain)]
@@ -252,20 +269,28 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
     stop = _EitherEvent(cancel)
     tmp_dir = config.tmp_dir
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    stalls = _StallWatch(events, config.registry_stall_timeout)
 
     def download(i: int) -> BinaryIO:
         layer = layers[i]
         short = _short(layer.digest)
+        stalls.active(short)
+
+        def on_bytes(count: int) -> None:
+            stalls.active(short)
+            events.emit(short, "Downloading", count, layer.size, throttle=True)
+
         try:
             out = tempfile.TemporaryFile(dir=tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
         except OSError as exc:
             raise _disk_full(exc, config, short) from None
         try:
-            with _full_disk_named(config, short):
-                client.download_blob(
-                    repository, layer.digest, out, size=layer.size, cancel=stop,
-                    progress=lambda n: events.emit(short, "Downloading", n, layer.size, throttle=True),
-                )
+            try:
+                with _full_disk_named(config, short):
+                    client.download_blob(repository, layer.digest, out, size=layer.size, cancel=stop,
+                                         progress=on_bytes)
+            finally:
+                stalls.done(short)
             events.emit(short, "Verifying Checksum")
             events.emit(short, "Download complete")
             out.seek(0)
@@ -320,6 +345,7 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
                 if i in stagings:
                     waiting.append(stagings[i])
                 wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)  # timeout: notice `cancel`
+                stalls.report()
             staged = stagings[i].result()
             short = _short(layer.digest)
             if staged is None:
@@ -328,6 +354,7 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
                 with _full_disk_named(config, short):
                     chain = store.commit_layer(staged, parent, diff_ids[i])
                 created.append(chain)
+                journal.add(chain)
             if chain != chains[i]:
                 raise IntegrityError(f"layer {short}: store computed chain {chain}, expected {chains[i]}")
             record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
@@ -366,6 +393,40 @@ def _pull_resolved(config: EngineConfig, client: RegistryClient, store: ImageSto
     events.emit(None, f"Digest: {resolved.top_digest}")
     event_log.image(config, "pull", (tags[0] if tags else digest_ref).familiar())
     return record
+
+
+class _StallWatch:
+    """Says when a download has had no byte for a while ("Waiting for the registry (10 s without
+    data)", every STALL_NOTICE seconds), so a stalled pull does not look hung; the registry client
+    aborts the attempt at the config's stall timeout and resumes it."""
+
+    def __init__(self, events: _Progress, stall_timeout: float) -> None:
+        self._events = events
+        self._every = max(1, min(STALL_NOTICE, int(stall_timeout / 2)))  # a notice before the abort
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}  # layer -> monotonic time of its last byte
+        self._told: dict[str, int] = {}  # layer -> the stall notice last given, in seconds
+
+    def active(self, layer: str) -> None:
+        with self._lock:
+            self._last[layer] = time.monotonic()
+            self._told.pop(layer, None)
+
+    def done(self, layer: str) -> None:
+        with self._lock:
+            self._last.pop(layer, None)
+
+    def report(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = []
+            for layer, last in self._last.items():
+                step = int((now - last) // self._every * self._every)
+                if step >= self._every and self._told.get(layer) != step:
+                    self._told[layer] = step
+                    due.append((layer, step))
+        for layer, step in due:
+            self._events.emit(layer, f"Waiting for the registry ({step} s without data)")
 
 
 def _disk_full(exc: BaseException, config: EngineConfig, what: str) -> DiskFull:

@@ -7,6 +7,11 @@ retried with backoff on connection errors, 5xx and 429 (honouring `Retry-After`)
 resume with `Range` and verify the sha256 while streaming. Redirects are followed by hand so the
 `Authorization` header never leaves the registry's host.
 
+A registry that stops sending is not waited on for ever: every read has the config's
+`registry_stall_timeout` (30 s unless set) as its timeout, so a stall aborts that attempt, which is
+retried (a blob resumes where it stopped) like any transient error; after MAX_ATTEMPTS the pull
+gives up with one line. The worst case is bounded: MAX_ATTEMPTS x (stall + backoff) per request.
+
 `requests` is imported lazily: importing this module costs nothing until a client is built.
 """
 
@@ -19,7 +24,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -206,7 +211,11 @@ class RegistryClient:
             session = self._new_session(verify)
             url = f"{scheme}://{self.host}/v2/"
             try:
-                response = self._send_with_retries(session, "GET", url, {}, timeout=(10, 30))
+                response = self._send_with_retries(session, "GET", url, {}, timeout=(10, self.stall_timeout))
+            except requests.exceptions.Timeout as exc:
+                last_error = exc
+                session.close()
+                break
             except requests.exceptions.SSLError as exc:
                 last_error = exc
                 session.close()
@@ -232,7 +241,14 @@ class RegistryClient:
         if last_error is not None and "CERTIFICATE_VERIFY_FAILED" in str(last_error):
             hint = (f" (certificate signed by unknown authority: put its CA in "
                     f"{Path(self.config.certs_dir) / self.host / 'ca.crt'} or use --insecure-registry)")
+        if isinstance(last_error, requests.exceptions.Timeout):
+            hint = f" (no answer within {self.stall_timeout:g} s, {MAX_ATTEMPTS} attempts)"
         raise RegistryError(f"cannot reach registry {self.host}: {_short(last_error)}{hint}")
+
+    @property
+    def stall_timeout(self) -> float:
+        """Seconds a read may wait for a byte before the attempt is abandoned (see the module)."""
+        return float(self.config.registry_stall_timeout)
 
     # -- auth ---------------------------------------------------------------------------------
     def _bearer_token(self, scope: str, force: bool = False) -> str:
@@ -339,10 +355,22 @@ class RegistryClient:
     def request(self, method: str, path_or_url: str, scope: str, headers: dict[str, str] | None = None,
                 **kwargs: Any) -> requests.Response:
         """An authorised request to the registry; on a 401 the token is renewed once."""
+        import requests
+
         self.ping()
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
-        kwargs.setdefault("timeout", (10, 120))
-        headers = dict(headers or {})
+        kwargs.setdefault("timeout", (10, self.stall_timeout))
+        try:
+            return self._request(method, url, scope, dict(headers or {}), **kwargs)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            what = urlsplit(url).path
+            if isinstance(exc, requests.exceptions.Timeout):
+                raise RegistryError(f"registry {self.host} sent nothing for {self.stall_timeout:g} s "
+                                    f"({MAX_ATTEMPTS} attempts) for {method} {what}: giving up") from None
+            raise RegistryError(f"registry {self.host} failed {method} {what} ({MAX_ATTEMPTS} attempts): "
+                                f"{_short(exc)}") from None
+
+    def _request(self, method: str, url: str, scope: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
         response = self._send_with_retries(self._session, method, url, {**headers, **self._auth_header(scope)},
                                            **kwargs)
         if response.status_code == 401 and self._challenge is not None and _replayable(kwargs.get("data")):
@@ -461,7 +489,7 @@ class RegistryClient:
                 elif response.status_code not in (200, 206):
                     self._raise_for(response, f"fetching blob {digest[:19]}")
                 try:
-                    for chunk in response.raw.stream(DOWNLOAD_CHUNK, decode_content=False):
+                    for chunk in _arrived(response.raw):
                         if cancel is not None and cancel.is_set():
                             raise Cancelled("pull cancelled")
                         out.write(chunk)
@@ -479,14 +507,24 @@ class RegistryClient:
                     requests.exceptions.Timeout, urllib3.exceptions.ProtocolError,
                     urllib3.exceptions.ReadTimeoutError) as exc:
                 failures += 1
+                stalled = _is_stall(exc)
                 if failures >= MAX_ATTEMPTS:
+                    if stalled:
+                        raise RegistryError(
+                            f"registry {self.host} sent nothing for {self.stall_timeout:g} s, {MAX_ATTEMPTS} times, "
+                            f"while downloading blob {digest[:19]} ({received} of {size or '?'} bytes): giving up"
+                        ) from None
                     if size is not None and received < size:
                         raise IntegrityError(
                             f"blob {digest} truncated: got {received} of {size} bytes ({_short(exc)})") from exc
                     raise RegistryError(f"downloading blob {digest}: {_short(exc)}") from exc
                 delay = BACKOFF_BASE * 2 ** (failures - 1)
-                log.info("blob %s interrupted at %d bytes (%s); resuming in %.2fs", digest[:19], received,
-                         _short(exc), delay)
+                if stalled:
+                    log.warning("registry %s sent nothing for %g s: blob %s resumes at byte %d (attempt %d of %d)",
+                                self.host, self.stall_timeout, digest[7:19], received, failures + 1, MAX_ATTEMPTS)
+                else:
+                    log.info("blob %s interrupted at %d bytes (%s); resuming in %.2fs", digest[:19], received,
+                             _short(exc), delay)
                 time.sleep(delay)
         if size is not None and received != size:
             raise IntegrityError(f"blob {digest} truncated: got {received} of {size} bytes")
@@ -648,6 +686,36 @@ def _retry_after(value: str | None) -> float | None:
             return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
         except (TypeError, ValueError):
             return None
+
+
+def _arrived(raw: Any) -> Iterator[bytes]:
+    """The body as it arrives (read1: whatever the socket has, up to DOWNLOAD_CHUNK), so that a
+    stall keeps every byte received before it and the retry's Range starts after them."""
+    while True:
+        chunk = raw.read1(DOWNLOAD_CHUNK, decode_content=False)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _is_stall(exc: BaseException) -> bool:
+    """A read that timed out (however requests and urllib3 wrapped it)."""
+    import socket
+
+    import urllib3
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.ReadTimeoutError | socket.timeout | TimeoutError):
+            return True
+        if type(current).__name__ in ("ReadTimeout", "Timeout", "ConnectTimeout"):
+            return True
+        args = getattr(current, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        current = current.__cause__ or current.__context__ or nested
+    return "timed out" in str(exc)
 
 
 def _short(exc: BaseException | None) -> str:

@@ -230,6 +230,10 @@ def test_system_df_and_events_stream(service: Service) -> None:
     service.engine.out("run", "-d", "--name", "exev", "--network", "none", "busybox", "sleep", "60")
     t2 = time.time()
     assert service.docker("exec", "exev", "sh", "-c", "exit 5").returncode == 5
+    df = service.docker_out("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}").splitlines()
+    assert "Images 1 1" in df and "Containers 1 1" in df
+    verbose = service.docker_out("system", "df", "-v")
+    assert "exev" in verbose and "Up " in verbose
     execs = service.docker_out("events", "--since", f"{t2:.3f}", "--until", f"{time.time():.3f}", "--filter", "container=exev",
                                "--format", "{{.Action}}|{{json .Actor.Attributes}}").splitlines()
     actions = [line.split("|")[0] for line in execs]

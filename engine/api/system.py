@@ -58,6 +58,7 @@ class DiskUsage:
 
 def disk_usage(config: EngineConfig) -> DiskUsage:
     from engine.api import volumes as api_volumes
+    from engine.api.containers import container_sizes
     from engine.container import state
     from engine.container import volumes as engine_volumes
     from engine.image.store import ImageStore
@@ -81,8 +82,8 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     image_size = {r.id: r.size for r in images}
     container_usage = []
     for container in containers:
-        written = store.rw_layer_size(container.id)
-        container_usage.append(ContainerUsage(container, written, written + image_size.get(container.image_id, 0)))
+        sizes = container_sizes(config, container, image_size)
+        container_usage.append(ContainerUsage(container, sizes.rw, sizes.root_fs))
     mounts = engine_volumes.volumes_in_use(config)
     sizes = api_volumes.sizes(config)
     volume_usage = tuple(

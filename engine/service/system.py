@@ -40,15 +40,10 @@ def _image_doc(usage: api.ImageUsage) -> dict[str, Any]:
 
 
 def _container_doc(usage: api.ContainerUsage) -> dict[str, Any]:
-    record = usage.record
-    command = " ".join([record.path, *record.args]).strip()
-    return {
-        "Id": record.id, "Names": [f"/{record.name}"], "Image": record.image, "ImageID": record.image_id,
-        "Command": command, "Created": epoch(record.created), "Ports": [], "SizeRw": usage.size_rw,
-        "SizeRootFs": usage.size_root_fs, "Labels": record.config.get("Labels") or {}, "State": record.status,
-        "Status": record.status, "HostConfig": {"NetworkMode": record.host_config.get("NetworkMode", "default")},
-        "NetworkSettings": {"Networks": {}}, "Mounts": record.mounts,
-    }
+    """The container list's row (engine.service.containers) with the sizes `system df` adds."""
+    from engine.service.containers import list_entry
+
+    return {**list_entry(usage.record), "SizeRw": usage.size_rw, "SizeRootFs": usage.size_root_fs}
 
 
 def _volume_doc(usage: api.VolumeUsage) -> dict[str, Any]:

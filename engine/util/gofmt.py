@@ -160,8 +160,9 @@ def _go_exponent(text: str, verb: str) -> str:
 # ------------------------------------------------------------------------------------------ strings
 
 
-def go_quote(s: str) -> str:
-    """strconv.Quote: Go's double-quoted string, printable runes kept, the rest escaped."""
+def go_quote(s: str, ascii_only: bool = False) -> str:
+    """strconv.Quote (QuoteToASCII with `ascii_only`): Go's double-quoted string, printable runes
+    kept, the rest escaped."""
     out = ['"']
     for ch in s:
         code = ord(ch)
@@ -169,7 +170,7 @@ def go_quote(s: str) -> str:
             out.append("\\" + ch)
         elif ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ch == " " or (ch.isprintable() and code != 0xFFFD):
+        elif ch == " " or (ch.isprintable() and code != 0xFFFD and not (ascii_only and code >= 0x80)):
             out.append(ch)
         elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
@@ -256,13 +257,15 @@ def _sort_key(key: Any) -> tuple[int, Any]:
     return (2, str(key).encode())
 
 
-def _pad(text: str, spec: _Spec) -> str:
+def _pad(text: str, spec: _Spec, zeros: bool = False) -> str:
+    """Pad to the width: on the right with -, else on the left (with zeros if `zeros` and the 0
+    flag: Go zero-pads strings too; numbers place their zeros after the sign themselves)."""
     if spec.width is None or len(text) >= spec.width:
         return text
     fill = spec.width - len(text)
     if spec.minus:
         return text + " " * fill
-    return " " * fill + text
+    return ("0" if zeros and spec.zero else " ") * fill + text
 
 
 def _pad_number(sign: str, digits: str, spec: _Spec) -> str:
@@ -331,16 +334,18 @@ def _format_float(f: float, spec: _Spec) -> str:
 
 def _format_str(s: str, spec: _Spec) -> str:
     verb = spec.verb
+    if verb == "v" and spec.sharp:  # %#v: Go syntax
+        return _pad(go_quote(s), spec, zeros=True)
     if verb in "vs":
         if spec.prec is not None:
             s = s[: spec.prec]
-        return _pad(s, spec)
+        return _pad(s, spec, zeros=True)
     if verb == "q":
         if spec.prec is not None:
             s = s[: spec.prec]
         if spec.sharp and "`" not in s and all(c.isprintable() or c == "\t" for c in s):
-            return _pad("`" + s + "`", spec)
-        return _pad(go_quote(s), spec)
+            return _pad("`" + s + "`", spec, zeros=True)
+        return _pad(go_quote(s, ascii_only=spec.plus), spec, zeros=True)
     if verb in "xX":
         data = s.encode()
         if spec.prec is not None:

@@ -712,7 +712,7 @@ class _Parser:
             if word == "template":
                 return self.template_control(token), None
             if word == "block":
-                self.error("{{block}} is not supported")
+                return self.block_control(), None
             if word == "define":
                 self.error("unexpected <define> in command")
         self.backup()
@@ -747,6 +747,18 @@ class _Parser:
                 self.error(f"expected end; found {end}")
         del self.vars[mark:]
         return BranchNode(pipe.pos, keyword, pipe, body, else_body)
+
+    def block_control(self) -> TemplateNode:
+        """{{block "name" pipeline}}body{{end}}: defines `name` as body and runs it here."""
+        name_item = self.next_non_space()
+        if name_item.typ not in (_STRING, _RAW):
+            self.unexpected(name_item, "block clause")
+        pipe = self.pipeline("block clause", _RIGHT)
+        body, end = self.item_list()
+        if end != "{{end}}":
+            self.error(f"unexpected {end} in block clause")
+        self.defined[_unquote(name_item.val)] = body
+        return TemplateNode(name_item.pos, _unquote(name_item.val), pipe)
 
     def template_control(self, token: _Item) -> TemplateNode:
         name_item = self.next_non_space()
@@ -905,8 +917,8 @@ class _Parser:
             int_value = int(float_value)
         if float_value is None and int_value is not None:
             float_value = float(int_value)
-        is_int = int_value is not None
-        return NumberNode(token.pos, text, is_int, float_value is not None, int_value or 0, float_value or 0.0)
+        return NumberNode(token.pos, text, int_value is not None, float_value is not None,
+                          0 if int_value is None else int_value, 0.0 if float_value is None else float_value)
 
 
 def _unquote(text: str) -> str:
@@ -1044,7 +1056,7 @@ def _index(item: Any, *indices: Any) -> Any:
     if item is NO_VALUE or item is None:
         raise FuncError("index of untyped nil")
     for index in indices:
-        if item is None:
+        if item is None or item is NO_VALUE:
             raise FuncError("index of nil pointer")
         if isinstance(item, list | tuple | str):
             position = _int_index(index, "slice/array")
@@ -1342,7 +1354,7 @@ class _State:
             value = self.eval_pipeline(dot, node.pipe)
             if isinstance(value, list | tuple):
                 pairs: list[tuple[Any, Any]] = list(enumerate(value))
-            elif isinstance(value, dict):
+            elif isinstance(value, GoMap) or isinstance(value, dict) and self.inspect:
                 pairs = sorted(value.items(), key=lambda kv: kv[0])
             elif value is NO_VALUE or value is None:
                 pairs = []

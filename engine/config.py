@@ -36,6 +36,72 @@ DEFAULT_LOG_MAX_FILE = 3
 DEFAULT_REGISTRY_STALL_TIMEOUT = 30.0
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """What a container gets when nothing says otherwise (Docker's defaults), in one table: each
+    module that applies one reads it here, so no two places can disagree."""
+
+    shm_size: int = 64 * 1024 * 1024  # /dev/shm, unless --shm-size
+    stop_signal: str = "SIGTERM"  # unless --stop-signal or the image's StopSignal
+    stop_timeout: int = 10  # seconds from the stop signal to SIGKILL, unless stop -t or --stop-timeout
+    mtu: int = 1500  # bridges and veth pairs
+    log_max_size: str = DEFAULT_LOG_MAX_SIZE  # json-file --log-opt max-size (EngineConfig may change it)
+    log_max_file: int = DEFAULT_LOG_MAX_FILE  # json-file --log-opt max-file (EngineConfig may change it)
+    # moby oci/caps/defaults.go DefaultCapabilities, in Docker's order.
+    capabilities: tuple[str, ...] = ("CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+    )
+    # runc libcontainer/specconv AllowedDevices (what Docker uses for an unprivileged container),
+    # in devices.allow syntax, applied after denying everything ("a *:* rwm").
+    device_rules: tuple[str, ...] = (
+        "c *:* m",  # mknod of any char device
+        "b *:* m",  # mknod of any block device
+        "c 1:3 rwm",  # /dev/null
+        "c 1:8 rwm",  # /dev/random
+        "c 1:7 rwm",  # /dev/full
+        "c 5:0 rwm",  # /dev/tty
+        "c 1:5 rwm",  # /dev/zero
+        "c 1:9 rwm",  # /dev/urandom
+        "c 136:* rwm",  # /dev/pts/*
+        "c 5:2 rwm",  # /dev/ptmx
+        "c 10:200 rwm",  # /dev/net/tun
+    )
+    # moby's default masked and read-only paths (oci/defaults.go); none of them apply with --privileged.
+    masked_paths: tuple[str, ...] = ("/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    )
+    readonly_paths: tuple[str, ...] = ("/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    )
+
+
+DEFAULTS = Defaults()
+
+
 @dataclass
 class EngineConfig:
     """Settings shared by the engine's modules.

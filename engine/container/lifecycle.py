@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from engine import events
-from engine.config import EngineConfig
+from engine.config import DEFAULTS, EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort, container_cgroup, monitor_done, signal_container
 from engine.container.options import DEFAULT_STOP_TIMEOUT
@@ -66,7 +66,7 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
         return record
     if timeout is None:
         timeout = record.config.get("StopTimeout", DEFAULT_STOP_TIMEOUT)
-    sig = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
+    sig = parse_signal(sig or record.config.get("StopSignal") or DEFAULTS.stop_signal)
     if record.status == "paused":
         signal_container(record, sig)
         container_cgroup(config, record).thaw()

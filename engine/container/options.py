@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.config import DEFAULTS
 from engine.errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
-DEFAULT_STOP_TIMEOUT = 10
+DEFAULT_STOP_TIMEOUT = DEFAULTS.stop_timeout
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.config import DEFAULTS
 from engine.errors import InvalidArgument
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -177,7 +178,7 @@ def parse_signal(value: str | int) -> int:
 
 def stop_signal(image_config: Mapping[str, object] | None, override: str | None = None) -> int:
     """--stop-signal, else the image StopSignal, else SIGTERM."""
-    value = override or _inner(image_config).get("StopSignal") or "SIGTERM"
+    value = override or _inner(image_config).get("StopSignal") or DEFAULTS.stop_signal
     return parse_signal(str(value))
 
 

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.config import EngineConfig
+from engine.config import DEFAULTS, EngineConfig
 from engine.network import ipam
 from engine.util.fsutil import atomic_write_json, read_json
 
@@ -30,7 +30,7 @@ DEFAULT_NETWORK = "bridge"
 PREDEFINED = ("bridge", "host", "none")
 
 
-DEFAULT_MTU = 1500
+DEFAULT_MTU = DEFAULTS.mtu
 
 
 @dataclass

@@ -16,13 +16,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import EngineConfig
+from engine.config import DEFAULTS, EngineConfig
 from engine.diagnostics import get_logger
 from engine.errors import DockuiError, InvalidArgument
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
 if TYPE_CHECKING:
     from typing import Any
+
+    from engine.sandbox.security import DeviceRule
 
 log = get_logger(__name__)
 
@@ -34,51 +36,14 @@ V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "b
 # v2 controllers enabled for the children of the parent group (those the kernel offers).
 V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 
-# runc's default device allow-list (libcontainer/specconv AllowedDevices, without /dev/net/tun),
-# in devices.allow syntax. Used when engine.sandbox.security does not export DEFAULT_DEVICE_RULES.
-RUNC_DEFAULT_DEVICE_RULES: tuple[str, ...] = (
-    "c *:* m",  # mknod of any char device (using it still needs an allow rule)
-    "b *:* m",  # mknod of any block device
-    "c 1:3 rwm",  # /dev/null
-    "c 1:8 rwm",  # /dev/random
-    "c 1:7 rwm",  # /dev/full
-    "c 5:0 rwm",  # /dev/tty
-    "c 1:5 rwm",  # /dev/zero
-    "c 1:9 rwm",  # /dev/urandom
-    "c 5:1 rwm",  # /dev/console
-    "c 136:* rwm",  # /dev/pts/*
-    "c 5:2 rwm",  # /dev/ptmx
-)
-
-
 def default_device_rules() -> tuple[str, ...]:
-    """The isolation engineer's list (engine.sandbox.security.DEFAULT_DEVICE_RULES) if present, else runc's."""
-    try:
-        from engine.sandbox.security import DEFAULT_DEVICE_RULES  # type: ignore[attr-defined]
-    except ImportError:
-        return RUNC_DEFAULT_DEVICE_RULES
-    return tuple(device_rule_line(r) for r in DEFAULT_DEVICE_RULES)
+    """The device allow-list of an unprivileged container (engine.config DEFAULTS.device_rules)."""
+    return DEFAULTS.device_rules
 
 
-def device_rule_line(rule: Any) -> str:
-    """One rule as `devices.allow` wants it ("c 1:3 rwm"), from a string, a tuple or an object.
-
-    Objects may carry `type`, `major`, `minor` (None or -1 = "*") and `access`/`permissions`.
-    """
-    if isinstance(rule, str):
-        return rule.strip()
-    if isinstance(rule, tuple | list):
-        kind, major, minor, access = rule
-    else:
-        kind = getattr(rule, "type", "a")
-        major = getattr(rule, "major", None)
-        minor = getattr(rule, "minor", None)
-        access = getattr(rule, "access", None) or getattr(rule, "permissions", "rwm")
-
-    def part(n: Any) -> str:
-        return "*" if n is None or n == -1 or n == "*" else str(int(n))
-
-    return f"{kind} {part(major)}:{part(minor)} {access}"
+def device_rule_line(rule: str | DeviceRule) -> str:
+    """One rule as `devices.allow` wants it ("c 1:3 rwm"), from its line or a DeviceRule."""
+    return rule.strip() if isinstance(rule, str) else rule.v1_line()
 
 
 @dataclass(frozen=True)

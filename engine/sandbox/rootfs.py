@@ -19,6 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.config import DEFAULTS
 from engine.kernel import syscalls
 from engine.kernel.syscalls import (
     MNT_DETACH,
@@ -33,7 +34,7 @@ from engine.kernel.syscalls import (
     MS_STRICTATIME,
 )
 
-DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+DEFAULT_SHM_SIZE = DEFAULTS.shm_size
 
 # (name, major, minor): runc's default device nodes, all mode 0666 root:root.
 DEVICE_NODES: tuple[tuple[str, int, int], ...] = (

@@ -14,6 +14,7 @@ import os
 import struct
 from collections import namedtuple
 
+from engine.config import DEFAULTS
 from engine.errors import InvalidArgument
 from engine.kernel import syscalls
 
@@ -61,45 +62,10 @@ CAPABILITIES: dict[str, int] = {
     "CAP_CHECKPOINT_RESTORE": 40,
 }
 
-# moby oci/caps/defaults.go DefaultCapabilities, in Docker's order.
-DEFAULT_CAPABILITIES: tuple[str, ...] = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
+DEFAULT_CAPABILITIES: tuple[str, ...] = DEFAULTS.capabilities
 
-# moby's default masked and read-only paths (oci/defaults.go); none of them apply with --privileged.
-DEFAULT_MASKED_PATHS: tuple[str, ...] = (
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-)
-DEFAULT_READONLY_PATHS: tuple[str, ...] = (
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-)
+DEFAULT_MASKED_PATHS: tuple[str, ...] = DEFAULTS.masked_paths  # none of them apply with --privileged
+DEFAULT_READONLY_PATHS: tuple[str, ...] = DEFAULTS.readonly_paths
 
 
 class DeviceRule(namedtuple("DeviceRule", "type major minor access")):
@@ -108,6 +74,13 @@ class DeviceRule(namedtuple("DeviceRule", "type major minor access")):
 
     __slots__ = ()
 
+    @classmethod
+    def from_line(cls, line: str) -> DeviceRule:
+        """A rule from its `devices.allow` line, e.g. `c 136:* rwm`."""
+        kind, numbers, access = line.split()
+        major, minor = (None if n == "*" else int(n) for n in numbers.split(":"))
+        return cls(kind, major, minor, access)
+
     def v1_line(self) -> str:
         """The line to write into cgroup v1 `devices.allow`, e.g. `c 1:3 rwm`."""
         major = "*" if self.major is None else str(self.major)
@@ -115,21 +88,7 @@ class DeviceRule(namedtuple("DeviceRule", "type major minor access")):
         return f"{self.type} {major}:{minor} {self.access}"
 
 
-# runc libcontainer/specconv AllowedDevices (what Docker uses for an unprivileged container),
-# applied after denying everything ("a *:* rwm").
-DEFAULT_DEVICE_RULES: list[DeviceRule] = [
-    DeviceRule("c", None, None, "m"),  # mknod of any char device
-    DeviceRule("b", None, None, "m"),  # mknod of any block device
-    DeviceRule("c", 1, 3, "rwm"),  # /dev/null
-    DeviceRule("c", 1, 8, "rwm"),  # /dev/random
-    DeviceRule("c", 1, 7, "rwm"),  # /dev/full
-    DeviceRule("c", 5, 0, "rwm"),  # /dev/tty
-    DeviceRule("c", 1, 5, "rwm"),  # /dev/zero
-    DeviceRule("c", 1, 9, "rwm"),  # /dev/urandom
-    DeviceRule("c", 136, None, "rwm"),  # /dev/pts/*
-    DeviceRule("c", 5, 2, "rwm"),  # /dev/ptmx
-    DeviceRule("c", 10, 200, "rwm"),  # /dev/net/tun
-]
+DEFAULT_DEVICE_RULES: list[DeviceRule] = [DeviceRule.from_line(line) for line in DEFAULTS.device_rules]
 
 
 _last_cap: int | None = None

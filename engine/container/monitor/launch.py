@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from engine.config import EngineConfig
+from engine.config import DEFAULTS, EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort
 from engine.container.monitor import prime
@@ -203,7 +203,7 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
         hosts_file=files["hosts"],
         hostname_file=files["hostname"],
         resolv_conf=files["resolv.conf"],
-        shm_size=int(hc.get("ShmSize") or 64 * 1024 * 1024),
+        shm_size=int(hc.get("ShmSize") or DEFAULTS.shm_size),
         read_only=bool(hc.get("ReadonlyRootfs")),
         capabilities=security.capabilities_for(hc.get("CapAdd") or (), hc.get("CapDrop") or (), privileged),
         privileged=privileged,

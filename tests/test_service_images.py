@@ -151,6 +151,10 @@ def test_pull_push_and_login_against_a_real_registry(service: Service, busybox_i
                           input=registry_token.password.encode())
     assert good.returncode == 0 and b"Login Succeeded" in good.stdout, good.stderr
     assert "v1: digest: sha256:" in service.docker_out("push", private)
+    service.docker_out("rmi", private)
+    asked = len(registry_token.token_server.requests)
+    assert "Downloaded newer image" in service.docker_out("pull", private)  # as alice: the CLI sends her login
+    assert any(account == registry_token.username for account, _ in registry_token.token_server.requests[asked:])
     reply = service.request("POST", "/v1.43/auth", body={"username": registry_token.username, "password": "wrong",
                                                        "serveraddress": registry_token.host})
     assert reply.status == 401 and "\n" not in _message(reply)

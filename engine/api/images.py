@@ -7,6 +7,7 @@ typed arguments, selects and shapes. requests is loaded only by the calls that r
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import threading
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from engine.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any, BinaryIO
 
     from engine.image.pull import PullEvent
+    from engine.image.registry import RegistryClient
     from engine.image.store import ImageRecord, ImageStore
 
 IMAGE_FILTER_KEYS = ("dangling", "reference", "label", "before", "since")
@@ -239,24 +241,6 @@ def load(config: EngineConfig, source: BinaryIO) -> list[Loaded]:
 
 
 @dataclass(frozen=True)
-class PullResult:
-    reference: str  # the full reference pulled (docker.io/library/busybox:latest)
-    record: ImageRecord
-    status: str  # Docker's closing "Status: ..." line
-
-
-def pull(config: EngineConfig, ref: str, platform: str | None = None,
-         progress: Callable[[PullEvent], None] | None = None, cancel: threading.Event | None = None) -> PullResult:
-    from engine.image.pull import previous_image_id, pull_image, pull_status
-    from engine.image.reference import parse_reference
-
-    reference = parse_reference(ref)
-    previous = previous_image_id(config, ref)
-    record = pull_image(config, ref, platform=platform, progress=progress, cancel=cancel)
-    return PullResult(str(reference), record, pull_status(reference, previous, record))
-
-
-@dataclass(frozen=True)
 class RegistryLogin:
     """Credentials a request brings (Docker's X-Registry-Auth), used instead of the stored ones."""
 
@@ -264,24 +248,53 @@ class RegistryLogin:
     password: str
 
 
+@dataclass(frozen=True)
+class PullResult:
+    reference: str  # the full reference pulled (docker.io/library/busybox:latest)
+    record: ImageRecord
+    status: str  # Docker's closing "Status: ..." line
+
+
+def pull(config: EngineConfig, ref: str, platform: str | None = None,
+         progress: Callable[[PullEvent], None] | None = None, cancel: threading.Event | None = None,
+         login: RegistryLogin | None = None) -> PullResult:
+    """Pull an image (with `login`'s credentials instead of the stored ones when given)."""
+    from engine.image.pull import previous_image_id, pull_image, pull_status
+    from engine.image.reference import parse_reference
+
+    reference = parse_reference(ref)
+    previous = previous_image_id(config, ref)
+    with _registry_client(config, reference.registry_host, login) as client:
+        record = pull_image(config, ref, platform=platform, progress=progress, cancel=cancel, client=client)
+    return PullResult(str(reference), record, pull_status(reference, previous, record))
+
+
+@contextlib.contextmanager
+def _registry_client(config: EngineConfig, host: str, login: RegistryLogin | None) -> Iterator[RegistryClient | None]:
+    """A client of the request's own (closed after) when it brings credentials; else None: the
+    engine's shared client with the stored credentials."""
+    if login is None:
+        yield None
+        return
+    from engine.image.auth import Credentials
+    from engine.image.registry import RegistryClient
+
+    client = RegistryClient(config, host, credentials=Credentials(login.username, login.password),
+                            use_stored_credentials=False)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def push(config: EngineConfig, ref: str, progress: Callable[[PullEvent], None] | None = None,
          login: RegistryLogin | None = None) -> str:
     """Push the image to its registry; returns the manifest digest."""
     from engine.image.push import push_image
-
-    if login is None:
-        return push_image(config, ref, progress=progress)
-    from engine.image.auth import Credentials
     from engine.image.reference import parse_reference
-    from engine.image.registry import RegistryClient
 
-    host = parse_reference(ref).registry_host
-    client = RegistryClient(config, host, credentials=Credentials(login.username, login.password),
-                            use_stored_credentials=False)
-    try:
+    with _registry_client(config, parse_reference(ref).registry_host, login) as client:
         return push_image(config, ref, progress=progress, client=client)
-    finally:
-        client.close()
 
 
 def check_login(config: EngineConfig, server: str, username: str, password: str) -> None:

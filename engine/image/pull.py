@@ -198,14 +198,16 @@ def _short(digest: str) -> str:
 
 
 def pull_image(config: EngineConfig, ref: str, platform: str | None = None,
-               progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> ImageRecord:
-    """Pull `ref` into the store and return its record (tagged, with its repo digest)."""
+               progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+               client: RegistryClient | None = None) -> ImageRecord:
+    """Pull `ref` into the store and return its record (tagged, with its repo digest). `client`
+    (the caller's, e.g. with a request's own credentials) replaces the shared one."""
     from engine.image.store import ImageStore
 
     reference = parse_reference(ref)
     if platform:
         parse_platform(platform)  # refuse a bad --platform before any network traffic
-    client = client_for(config, reference.registry_host)
+    client = client or client_for(config, reference.registry_host)
     store = ImageStore(config)
     events = _Progress(progress)
     if reference.digest is None:

@@ -90,9 +90,11 @@ async def create(request: web.Request) -> web.StreamResponse:
 
     parse_reference(ref)  # a bad reference is a 400 before the stream
     platform = request.query.get("platform") or None
+    login = registry_login(request.headers.get("X-Registry-Auth", ""))
 
     def work(emit, cancel):  # noqa: ANN001, ANN202
-        result = api.pull(config, ref, platform, progress=lambda event: emit(progress_line(event)), cancel=cancel)
+        result = api.pull(config, ref, platform, progress=lambda event: emit(progress_line(event)), cancel=cancel,
+                          login=login)
         return ({"status": result.status},)
 
     return await stream(request, work, held=lambda line: str(line.get("status", "")).startswith("Pulling from"))

@@ -78,7 +78,7 @@ def go_type(value: Any) -> str:
         return "struct"
     if isinstance(value, list | tuple):
         return "[]string" if value and all(isinstance(v, str) for v in value) else "[]interface {}"
-    go_name = getattr(type(value), "go_type", None)
+    go_name = getattr(value, "go_type", None)  # a template's typed object names its Go type
     return go_name if isinstance(go_name, str) else type(value).__name__
 
 

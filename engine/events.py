@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument, NeedsRoot
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 

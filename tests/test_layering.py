@@ -71,6 +71,24 @@ def test_cli_start_path_stays_light() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_watch_stage_stays_small() -> None:
+    """The Python watch stage lives as long as its container: as the monitor starts it (`python -S`,
+    the engine on sys.path), it loads only the monitor's small modules (docs/lifecycle.md)."""
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(ENGINE.parent)!r})\n"
+        "from engine.container.monitor.__main__ import main\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'dataclasses', 'inspect', 'typing', 'json',"
+        " 'pathlib', 'socket', 'logging', 'subprocess', 'threading'})\n"
+        "engine = sorted(m for m in sys.modules if m.startswith('engine.')"
+        " and not m.startswith(('engine.container', 'engine.diagnostics')))\n"
+        "print(heavy, engine)\n"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] []", result.stdout
+
+
 # What `dockui run` may not load: each costs milliseconds on every start (bench/run compares the start
 # time with podman's), and none is needed to run a container from a local image. `logging` loads when
 # something is logged (engine.diagnostics), hashlib/secrets only where digests or tokens are made.

@@ -15,7 +15,7 @@ from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NeedsRoot
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any
 

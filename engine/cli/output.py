@@ -10,7 +10,7 @@ from engine.errors import DockuiError
 from engine.util.units import human_duration as human_duration  # re-exported: the verbs print with it
 from engine.util.units import human_size as human_size
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any
 

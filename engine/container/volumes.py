@@ -17,7 +17,7 @@ from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.util.fsutil import atomic_write_json, file_lock, read_json
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any
 

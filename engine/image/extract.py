@@ -35,7 +35,7 @@ from pathlib import Path
 
 from engine.errors import IntegrityError, NeedsRoot
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import BinaryIO
 

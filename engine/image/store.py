@@ -40,7 +40,7 @@ from engine.util import timefmt
 from engine.util.fsutil import atomic_write, atomic_write_json, file_lock, fsync_dir, read_json
 from engine.util.randomness import pick
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
 

@@ -20,7 +20,7 @@ from engine.config import DEFAULTS, EngineConfig
 from engine.diagnostics import get_logger
 from engine.errors import DockuiError, InvalidArgument
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any
 

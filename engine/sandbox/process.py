@@ -1,6 +1,6 @@
 """Starting a container's process (and `exec`s into it) in its own namespaces.
 
-Used by the lifecycle engineer's per-container monitor, a fresh single-threaded interpreter: fork
+Used by the per-container monitor (engine.container.monitor), a fresh single-threaded interpreter: fork
 is safe there. Do not call spawn_container/exec_in_container from a threaded process (the TUI);
 start a helper interpreter instead.
 

@@ -22,7 +22,7 @@ from engine.config import EngineConfig
 from engine.diagnostics import get_logger
 from engine.util.units import binary_size, decimal_size  # re-exported: docker stats prints with them
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms per start)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any
 

@@ -38,6 +38,13 @@ def test_network_create_inspect_connect_disconnect_rm_prune(service: Service) ->
     doc = json.loads(service.docker_out("network", "inspect", "apinet"))[0]
     assert doc["Id"] == net_id and doc["IPAM"]["Config"] == [{"Subnet": SUBNET, "Gateway": "10.217.44.254"}]
     assert doc["Labels"] == {"suite": "api"} and doc["Driver"] == "bridge"
+    assert doc["Options"] == {}  # as Docker's for a network made without options (compose compares them)
+    # what docker-compose sends for its default network: Attachable (a swarm notion) is accepted
+    made = service.request("POST", "/v1.43/networks/create", body={
+        "Name": "composed", "Driver": "bridge", "Attachable": True, "CheckDuplicate": True,
+        "Labels": {"com.docker.compose.network": "default"}, "Options": {}, "IPAM": {"Driver": "default", "Config": []}})
+    assert made.status == 201, made.body
+    service.docker_out("network", "rm", "composed")
 
     service.engine.out("run", "-d", "--name", "peer", "--network", "apinet", "busybox", "sleep", "60")
     service.engine.out("run", "-d", "--name", "joiner", "busybox", "sleep", "60")

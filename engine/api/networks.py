@@ -110,7 +110,7 @@ def _document(net: NetworkInfo | None, name: str, containers: dict[str, Any]) ->
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
         "Containers": containers,
-        "Options": {"com.docker.network.bridge.name": net.bridge} if net else {},
+        "Options": _options(net, name),
         "Labels": dict(net.labels) if net else {},
     }
 
@@ -141,7 +141,16 @@ def inspect(config: EngineConfig, name: str) -> dict[str, Any]:
     doc.update({"Labels": dict(net.labels), "Ingress": False,
                 "ConfigFrom": {"Network": ""}, "ConfigOnly": False})
     doc["IPAM"]["Options"] = None
+    doc["Options"] = _options(net, name)
     return doc
+
+
+def _options(net: NetworkInfo | None, name: str) -> dict[str, str]:
+    """Driver options as Docker reports them: the default network names its bridge; a user network
+    shows only options it was created with (dockui takes none), so a client comparing its own
+    options with an existing network's (docker-compose does) finds no change. dockui's bridge name
+    is in `Topology`."""
+    return {"com.docker.network.bridge.name": net.bridge} if net is not None and name == "bridge" else {}
 
 
 def resolve(config: EngineConfig, name: str) -> NetworkInfo:

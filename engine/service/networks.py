@@ -58,9 +58,10 @@ def create_spec(body: Any) -> api.CreateNetwork:
     driver = _typed(body, "Driver", str, what) or "bridge"
     if driver != "bridge":
         raise InvalidArgument(f"{what}: driver {driver!r} is not supported (bridge only)")
-    for flag in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly"):
+    for flag in ("EnableIPv6", "Ingress", "ConfigOnly"):
         if _typed(body, flag, bool, what):
             raise InvalidArgument(f"{what}: {flag} is not supported")
+    _typed(body, "Attachable", bool, what)  # a swarm notion: a local bridge takes any container anyway
     if _typed(body, "Options", dict, what):
         raise InvalidArgument(f"{what}: driver Options are not supported")
     internal = bool(_typed(body, "Internal", bool, what))

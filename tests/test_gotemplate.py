@@ -673,6 +673,7 @@ def test_cli_format_verbs(engine: Engine) -> None:
     assert engine.out("inspect", "-f", '{{index .Config.Labels "nope"}}|{{.Config.Labels}}', "fmt-web") == (
         "|map[com.example.tier:web]\n")
     assert "busybox:latest" in engine.out("images", "--format", "{{.Repository}}:{{.Tag}}").splitlines()
+    assert "busybox" in engine.out("images", "-q", "--format", "{{.Repository}}").splitlines()  # the template wins
     assert engine.out("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox").strip().startswith("linux/")
     stats = engine.out("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "fmt-web")
     assert stats == "fmt-web 1\n"

@@ -215,7 +215,7 @@ def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
 
     records = _store(config).list_images()
     rows = _apply_filters(_rows(records, args.repository), args.filter)
-    if args.quiet:
+    if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         seen: list[str] = []
         for row in rows:
             image_id = row["record"].id if args.no_trunc else row["record"].short_id

@@ -139,7 +139,8 @@ class PullDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="pull", classes="dialog"):
             yield Static("Pull an image", classes="dialog-title")
-            yield Input(self.initial, placeholder="busybox, user/repo:tag, host:5000/ns/repo@sha256:…", id="pull-ref")
+            yield Input(self.initial, placeholder="busybox, user/repo:tag, host:5000/ns/repo@sha256:…", id="pull-ref",
+                        select_on_focus=False)  # after a failure, typing edits the name rather than replacing it
             yield Static("", id="pull-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Pull", id="pull-start", variant="primary")

@@ -1,4 +1,4 @@
-"""The engine's events log (engine/events.py): written by the real verbs wherever they run, bounded
+"""The engine's events log (engine/events.py, read through engine/eventlog.py): written by the real verbs wherever they run, bounded
 by rotation, safe for concurrent appenders, read back with Docker's filters and followed across
 rotations; and `dockui events` on top of it.
 """
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import events
+from engine import eventlog, events
 from engine.config import EngineConfig
-from engine.events import Event, EventFilter
+from engine.eventlog import Event, EventFilter
 from tests.test_lifecycle_support import REPO, Engine, engine_fixture, wait_until  # noqa: F401
 
 
 def _actions(config: EngineConfig, type_: str, actor: str | None = None) -> list[str]:
-    return [e.action for e in events.read_events(config, 0) if e.type == type_ and (actor is None or e.actor_id == actor)]
+    return [e.action for e in eventlog.read_events(config, 0) if e.type == type_ and (actor is None or e.actor_id == actor)]
 
 
 # ---- written by the real verbs ---------------------------------------------------------------------
@@ -33,7 +33,7 @@ def test_container_verbs_write_their_events_in_order(engine: Engine) -> None:
     paused, renamed, killed and removed; each event carries Docker's attributes."""
     result = engine.cli("run", "--rm", "--network", "none", "--label", "team=a", "busybox", "sh", "-c", "exit 3")
     assert result.returncode == 3, result.stderr
-    created = [e for e in events.read_events(engine.config, 0) if e.type == "container"]
+    created = [e for e in eventlog.read_events(engine.config, 0) if e.type == "container"]
     cid = created[0].actor_id
     assert [e.action for e in created] == ["create", "start", "die", "destroy"]
     die = created[2]
@@ -50,12 +50,12 @@ def test_container_verbs_write_their_events_in_order(engine: Engine) -> None:
     engine.out("rm", "ev2")
     assert _actions(engine.config, "container", cid2) == [
         "create", "start", "pause", "unpause", "rename", "kill", "die", "destroy"]
-    mine = [e for e in events.read_events(engine.config, 0) if e.actor_id == cid2]
+    mine = [e for e in eventlog.read_events(engine.config, 0) if e.actor_id == cid2]
     rename = next(e for e in mine if e.action == "rename")
     assert rename.attributes["name"] == "ev2" and rename.attributes["oldName"] == "ev1"
     assert next(e for e in mine if e.action == "kill").attributes["signal"] == "9"
     assert next(e for e in mine if e.action == "die").attributes["exitCode"] == "137"
-    mount = [e for e in events.read_events(engine.config, 0) if e.type == "volume" and e.action == "mount"]
+    mount = [e for e in eventlog.read_events(engine.config, 0) if e.type == "volume" and e.action == "mount"]
     assert mount and mount[0].actor_id == "evvol" and mount[0].attributes["container"] == cid2
     assert mount[0].attributes["destination"] == "/data"
     assert _actions(engine.config, "volume", "evvol")[:2] == ["create", "mount"]
@@ -69,7 +69,7 @@ def test_container_verbs_write_their_events_in_order(engine: Engine) -> None:
 def test_image_and_network_verbs_write_their_events(engine: Engine) -> None:
     engine.out("tag", "busybox", "evtest:v1")
     engine.out("rmi", "evtest:v1")
-    image_events = [e for e in events.read_events(engine.config, 0) if e.type == "image"]
+    image_events = [e for e in eventlog.read_events(engine.config, 0) if e.type == "image"]
     assert [e.action for e in image_events][-2:] == ["tag", "untag"]
     assert image_events[-2].attributes["name"] == "evtest:v1"
     assert image_events[-2].actor_id.startswith("sha256:")
@@ -77,7 +77,7 @@ def test_image_and_network_verbs_write_their_events(engine: Engine) -> None:
     subnet = "10.213.61.0/24"
     net_id = engine.out("network", "create", "--subnet", subnet, "evnet").strip()
     engine.out("network", "rm", "evnet")
-    net_events = [e for e in events.read_events(engine.config, 0) if e.type == "network"]
+    net_events = [e for e in eventlog.read_events(engine.config, 0) if e.type == "network"]
     assert [e.action for e in net_events] == ["create", "destroy"]
     assert all(e.actor_id == net_id and e.attributes == {"name": "evnet", "type": "bridge"} for e in net_events)
 
@@ -94,7 +94,7 @@ def test_the_log_is_bounded_and_readers_see_both_generations(tmp_path: Path, mon
     current, previous = path.stat().st_size, Path(str(path) + ".1").stat().st_size
     line = len(path.read_bytes().splitlines()[0]) + 1
     assert current <= 4096 + line and previous <= 4096 + line  # each generation stops one line past the cap
-    kept = events.read_events(config, 0)
+    kept = eventlog.read_events(config, 0)
     names = [e.actor_id for e in kept]
     assert names == [f"v{i}" for i in range(400 - len(names), 400)]  # the newest, in order, none lost between
     assert len(names) >= 4096 // line
@@ -118,7 +118,7 @@ def test_concurrent_appenders_never_tear_a_line(tmp_path: Path, monkeypatch: pyt
                                                       events.log_path(EngineConfig(root=root))) if Path(p).exists())
         for line in raw.splitlines():
             json.loads(line)  # no torn or interleaved line
-        ids = [e.actor_id for e in events.read_events(EngineConfig(root=root), 0)]
+        ids = [e.actor_id for e in eventlog.read_events(EngineConfig(root=root), 0)]
         if cap > 8192:
             assert sorted(ids) == sorted(f"w{n}-{i}" for n in range(4) for i in range(300))
         else:
@@ -128,7 +128,7 @@ def test_concurrent_appenders_never_tear_a_line(tmp_path: Path, monkeypatch: pyt
 def test_follower_reads_across_a_rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = EngineConfig(root=tmp_path)
     events.emit(config, "image", "pull", "before:latest")
-    follower = events.Follower(config)
+    follower = eventlog.Follower(config)
     monkeypatch.setattr(events, "MAX_BYTES", 2048)
     got: list[str] = []
     for i in range(60):  # a rotation every ~11 events, polls every 5: each rotation falls between polls
@@ -144,7 +144,7 @@ def test_follower_reads_across_a_rotation(tmp_path: Path, monkeypatch: pytest.Mo
 def test_an_unwritable_log_loses_the_event_not_the_verb(tmp_path: Path) -> None:
     (tmp_path / "events").write_text("not a directory")
     events.emit(EngineConfig(root=tmp_path), "volume", "create", "v")  # no exception
-    assert events.read_events(EngineConfig(root=tmp_path), 0) == []
+    assert eventlog.read_events(EngineConfig(root=tmp_path), 0) == []
 
 
 def _event(type_: str, action: str, actor: str, **attrs: str) -> Event:

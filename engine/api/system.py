@@ -2,7 +2,7 @@
 calls the CLI's `events`/`system df` and the service's `/system/df` and `/events` make.
 
 The figures are read from the stores now (image layers once each, containers' rw layers, volume
-trees); the events are engine.events' log. Nothing here changes state.
+trees); the events are the engine's log (engine/events.py, read through engine/eventlog.py). Nothing here changes state.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from engine import events as engine_events
+from engine import eventlog
 from engine.config import EngineConfig
 
 TYPE_CHECKING = False
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from engine.container.volumes import Volume
     from engine.image.store import ImageRecord
 
-Event = engine_events.Event
-EventFilter = engine_events.EventFilter
+Event = eventlog.Event
+EventFilter = eventlog.EventFilter
 
 
 # ---- disk usage ------------------------------------------------------------------------------------
@@ -141,8 +141,8 @@ def past_events(config: EngineConfig, query: EventQuery) -> list[Event]:
     live events then)."""
     if query.since_ns is None:
         return []
-    found = engine_events.read_events(config, query.since_ns, query.until_ns)
-    return list(engine_events.iter_matching(found, query.event_filter))
+    found = eventlog.read_events(config, query.since_ns, query.until_ns)
+    return list(eventlog.iter_matching(found, query.event_filter))
 
 
 class EventStream:
@@ -152,7 +152,7 @@ class EventStream:
 
     def __init__(self, config: EngineConfig, query: EventQuery) -> None:
         self.query = query
-        self._follower = engine_events.Follower(config)
+        self._follower = eventlog.Follower(config)
         self.backlog = past_events(config, query)
         self._seen = {_key(e) for e in self.backlog}
 

@@ -13,7 +13,7 @@ from engine.config import EngineConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from engine.events import Event
+    from engine.eventlog import Event
 
 
 def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001

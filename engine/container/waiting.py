@@ -57,10 +57,10 @@ class Waiter:
     def _exit_code_of_removed(self) -> int:
         """The exit code of a container removed between two polls: its record is gone, so it is
         read from its last `die` event (the record's last state when there is none)."""
-        from engine import events
+        from engine import eventlog
 
         code = self.last.exit_code
-        for event in events.read_events(self.config, since_ns=self.made_ns):
+        for event in eventlog.read_events(self.config, since_ns=self.made_ns):
             if event.type == "container" and event.action == "die" and event.actor_id == self.id:
                 try:
                     code = int(event.attributes.get("exitCode", code))

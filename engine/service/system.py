@@ -1,6 +1,6 @@
 """Engine API endpoints: system (see docs/api.md): `system/df`, `events`, `auth`.
 
-`/events` streams the engine's events log (engine.events) as Docker does: the logged events since
+`/events` streams the engine's events log (engine/events.py, engine/eventlog.py) as Docker does: the logged events since
 `since` first, then live ones until `until` or until the client goes away; each stream polls the
 log on its own timer, so it never holds a thread or blocks another request.
 """

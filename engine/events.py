@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from engine.container.state import ContainerRecord
+    from engine.network.records import Endpoint
 
 MAX_BYTES = 1 << 20  # per generation: ~4000 events of ~250 bytes; two generations are kept
 LOG_NAME = "events.log"
@@ -141,6 +142,12 @@ def network(config: EngineConfig, action: str, network_id: str, name: str, conta
     if container_id:
         attributes["container"] = container_id
     emit(config, "network", action, network_id, attributes)
+
+
+def network_endpoints(config: EngineConfig, action: str, container_id: str, endpoints: Iterable[Endpoint]) -> None:
+    """`connect` for each network a container joins as it starts, `disconnect` as it stops."""
+    for ep in endpoints:
+        network(config, action, ep.network_id, ep.network, container_id)
 
 
 def volume(config: EngineConfig, action: str, name: str, **extra: object) -> None:

@@ -76,10 +76,13 @@ def test_image_and_network_verbs_write_their_events(engine: Engine) -> None:
 
     subnet = "10.213.61.0/24"
     net_id = engine.out("network", "create", "--subnet", subnet, "evnet").strip()
+    engine.out("run", "--rm", "--network", "evnet", "busybox", "true")  # joins as it starts, leaves as it stops
+    cid = next(e.actor_id for e in eventlog.read_events(engine.config, 0) if e.type == "container")
     engine.out("network", "rm", "evnet")
     net_events = [e for e in eventlog.read_events(engine.config, 0) if e.type == "network"]
-    assert [e.action for e in net_events] == ["create", "destroy"]
-    assert all(e.actor_id == net_id and e.attributes == {"name": "evnet", "type": "bridge"} for e in net_events)
+    assert [e.action for e in net_events] == ["create", "connect", "disconnect", "destroy"]
+    assert all(e.actor_id == net_id and e.attributes["name"] == "evnet" for e in net_events)
+    assert net_events[1].attributes == {"name": "evnet", "type": "bridge", "container": cid} == net_events[2].attributes
 
 
 # ---- the log's own invariants -------------------------------------------------------------------------

@@ -284,6 +284,7 @@ def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
             rec.update(state="attached", pid=pid, netns_inode=_netns_inode(pid))
             save_record(config, rec)
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
+    events.network_endpoints(config, "connect", plan.container_id, plan.endpoints)
 
 
 def _undo(config: EngineConfig, container_id: str, veths: list[str], had_ports: bool) -> None:
@@ -313,6 +314,7 @@ def detach(config: EngineConfig, container_id: str, wait: bool = True) -> list[s
         rec = load_record(config, container_id)
         if rec is None:
             return []
+        events.network_endpoints(config, "disconnect", container_id, endpoints_of(rec))
         return detach_locked(config, rec, wait)
 
 

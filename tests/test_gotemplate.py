@@ -744,3 +744,13 @@ def test_info_version_events_errors() -> None:
         render_template("{{.A.Nope}}", {"A": {"B": 1}})
     assert caught.value.exit_code == 1
     assert str(caught.value) == 'template: :1:4: executing "" at <.A.Nope>: can\'t evaluate field Nope in type struct'
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ('{{define "a"}}x{{template "a"}}{{end}}{{template "a"}}', "ERR template: : exceeded maximum template depth (100000)"),
+    ("{{join nil `,`}}|{{join (split `a,b` `,`) `-`}}", "|a-b"),
+    ("{{" + "(" * 3000 + "1" + ")" * 3000 + "}}", "ERR template: : too deeply nested"),
+])
+def test_pathological_templates_fail_cleanly(template: str, expected: str) -> None:
+    """Found by fuzzing: no Python exception ever escapes as a traceback."""
+    assert run(template, {}) == expected

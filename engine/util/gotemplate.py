@@ -1287,7 +1287,6 @@ class _State:
     out: list[str] = field(default_factory=list)
     vars: list[tuple[str, Any]] = field(default_factory=list)
     node: Node | None = None
-    depth: int = 0
 
     def errorf(self, message: str) -> NoReturn:
         name = self.template.name
@@ -1389,16 +1388,12 @@ class _State:
         if body is None:
             self.errorf(f"template {sprintf('%q', node.name)} not defined")
             return
-        if self.depth >= 1000:
-            self.errorf("exceeded maximum template depth (1000)")
         value = self.eval_pipeline(dot, node.pipe) if node.pipe else NO_VALUE
         saved = self.vars
-        self.vars = [("$", value)]
-        self.depth += 1
+        self.vars = [("$", value)]  # no dynamic scoping: a template sees only its own $
         try:
             self.walk(value, body)
         finally:
-            self.depth -= 1
             self.vars = saved
 
     # -- evaluation
@@ -1585,8 +1580,10 @@ class _State:
         if isinstance(node, DotNode):
             return self.validate_type(dot, typ)
         if isinstance(node, NilNode):
-            if typ in ("any", "[]string"):
+            if typ == "any":
                 return None
+            if typ == "[]string":  # Go: the zero value of the slice type
+                return []
             self.errorf(f"cannot assign nil to {typ}")
         if isinstance(node, FieldNode):
             return self.validate_type(self.eval_field_chain(dot, dot, node, node.ident, (node,), _MISSING), typ)
@@ -1649,6 +1646,9 @@ class Template:
             state.walk(data, self.root)
         except _Abort as exc:
             raise ExecError(str(exc), "".join(state.out)) from None
+        except RecursionError:  # a template that calls itself: Go stops it at its depth limit
+            message = f"template: {self.name}: exceeded maximum template depth (100000)"
+            raise ExecError(message, "".join(state.out)) from None
         return "".join(state.out)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+import threading
 from typing import IO, Any
 
 from aiohttp import web
@@ -22,7 +23,7 @@ from engine.errors import InvalidArgument
 from engine.image.pull import PullEvent
 from engine.service.context import engine_config, query_bool
 from engine.service.filters import filter_pairs
-from engine.service.progress import progress_line, push_aux, stream
+from engine.service.progress import Emit, Line, progress_line, push_aux, stream
 
 routes = web.RouteTableDef()
 
@@ -92,7 +93,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     platform = request.query.get("platform") or None
     login = registry_login(request.headers.get("X-Registry-Auth", ""))
 
-    def work(emit, cancel):  # noqa: ANN001, ANN202
+    def work(emit: Emit, cancel: threading.Event) -> tuple[Line, ...]:
         result = api.pull(config, ref, platform, progress=lambda event: emit(progress_line(event)), cancel=cancel,
                           login=login)
         return ({"status": result.status},)
@@ -130,7 +131,7 @@ async def _import(request: web.Request, config: EngineConfig, from_src: str) -> 
         parse_reference(ref)
     spool = await spool_body(request, config)
 
-    def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
+    def work(emit: Emit, cancel: threading.Event) -> tuple[Line, ...]:  # noqa: ARG001
         with spool:
             record = api.import_tarball(config, spool, ref, changes=changes, message=message)
         return ({"status": record.id},)
@@ -199,7 +200,7 @@ async def push(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(api.resolve, config, ref)  # an unknown image is a 404 before the stream
     login = registry_login(request.headers.get("X-Registry-Auth", ""))
 
-    def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
+    def work(emit: Emit, cancel: threading.Event) -> tuple[Line, ...]:  # noqa: ARG001
         def progress(event: PullEvent) -> None:
             emit(progress_line(event))
             aux = push_aux(event)
@@ -272,7 +273,7 @@ async def load(request: web.Request) -> web.StreamResponse:
     config = engine_config(request)
     spool = await spool_body(request, config)
 
-    def work(emit, cancel):  # noqa: ANN001, ANN202, ARG001
+    def work(emit: Emit, cancel: threading.Event) -> tuple[Line, ...]:  # noqa: ARG001
         with spool:
             loaded = api.load(config, spool)
         lines = []

@@ -23,13 +23,12 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from engine.image.pull import PullEvent
 
 _PULLING_FROM = re.compile(r"^(\S+): Pulling from (.+)$")
@@ -74,7 +73,7 @@ def error_line(exc: BaseException) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Line:
+class _Emitted:
     body: dict[str, Any]
 
 
@@ -88,19 +87,27 @@ class _Failed:
     error: BaseException
 
 
-async def stream(request: web.Request, work: Callable[[Callable[[dict[str, Any]], None], threading.Event], tuple[dict[str, Any], ...]],
-                 held: Callable[[dict[str, Any]], bool] = lambda line: False) -> web.StreamResponse:  # noqa: ARG005
+Line = dict[str, Any]  # one JSON object of the stream
+Emit = Callable[[Line], None]
+Work = Callable[[Emit, threading.Event], tuple[Line, ...]]  # (emit, cancel) -> the closing lines
+
+
+def _never(line: Line) -> bool:  # noqa: ARG001
+    return False
+
+
+async def stream(request: web.Request, work: Work, held: Callable[[Line], bool] = _never) -> web.StreamResponse:
     """Run `work(emit, cancel)` on a thread and stream what it emits, then the lines it returns.
 
     Lines for which `held(line)` is true are kept back until another line arrives: while only those
     have come, a failure is still an HTTP error status (raised from here for the middleware).
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[_Line | _Done | _Failed] = asyncio.Queue()
+    queue: asyncio.Queue[_Emitted | _Done | _Failed] = asyncio.Queue()
     cancel = threading.Event()
 
     def emit(line: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, _Line(line))
+        loop.call_soon_threadsafe(queue.put_nowait, _Emitted(line))
 
     def run() -> None:
         try:
@@ -121,8 +128,8 @@ async def stream(request: web.Request, work: Callable[[Callable[[dict[str, Any]]
                     raise item.error
                 await response.write(_encode(error_line(item.error)))
                 break
-            lines = [item.body] if isinstance(item, _Line) else list(item.closing)
-            if response is None and isinstance(item, _Line) and held(item.body):
+            lines = [item.body] if isinstance(item, _Emitted) else list(item.closing)
+            if response is None and isinstance(item, _Emitted) and held(item.body):
                 pending.append(item.body)
                 continue
             if response is None:

@@ -20,10 +20,13 @@ from aiohttp import web
 from engine.api import images as api
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
-from engine.image.pull import PullEvent
 from engine.service.context import engine_config, query_bool
 from engine.service.filters import filter_pairs
 from engine.service.progress import Emit, Line, progress_line, push_aux, stream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.image.pull import PullEvent
 
 routes = web.RouteTableDef()
 

@@ -318,6 +318,9 @@ ORACLE_CASES = [
     ('{{range $i := 2}}{{$i}}{{end}}', '01'),
     ('{{range .Endpoints}}{{.Host}}{{end}}', 'unix:///nonexistent.sock'),
     ('{{range $k, $v := .Storage}}{{$k}}={{$v}} {{end}}', 'ERR template: :1:18: executing "" at <.Storage>: range can\'t iterate over {<IN MEMORY> <IN MEMORY>}'),
+    ('{{js "a\'b\\"c<d>e&f=g\\\\h\\x01\\u2028é"}}', 'a\\\'b\\"c\\u003Cd\\u003Ee\\u0026f\\u003Dg\\\\h\\u0001\\u2028é'),
+    ('{{js 1 "x"}}', '1x'),
+    ('{{call}}', 'ERR template: :1:2: executing "" at <call>: wrong number of args for call: want at least 1 got 0'),
 ]
 
 

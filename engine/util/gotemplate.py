@@ -3,10 +3,12 @@ executed against Python data.
 
 Owns the language: actions, fields and nested fields, variables (`$x :=`, `$x =`, `$`), pipes,
 parenthesised pipelines, `if`/`else if`/`else`, `range` (with `$i, $v :=`, `else`, `break`,
-`continue`), `with`/`else`, `{{- ` and ` -}}` trimming, comments; Go's builtins (`and`, `or`, `not`,
-`eq` ... `ge`, `index`, `slice`, `len`, `print`, `printf`, `println`, `html`, `urlquery`) and
-Docker's (`json`, `join`, `split`, `upper`, `lower`, `title`, `truncate`, `pad`). Values are printed
-with engine.util.gofmt's rules (its docstring says how Python values stand for Go's).
+`continue`), `with`/`else`, `define`/`template`/`block`, `{{- ` and ` -}}` trimming, comments; Go's
+builtins (`and`, `or`, `not`, `eq` ... `ge`, `index`, `slice`, `len`, `print`, `printf`, `println`,
+`html`, `js`, `urlquery`, `call`) and Docker's (`json`, `join`, `split`, `upper`, `lower`, `title`,
+`truncate`, `pad`). Values are printed with engine.util.gofmt's rules (its docstring says how Python
+values stand for Go's). Not supported: complex constants (`1+2i`), and `call` has no function values
+to call (Docker's data has none).
 
 The invariant: a template that Go rejects is rejected here with Go's message, at parse time when
 Go's parser rejects it (`template: NAME:LINE: MSG`) and at execution otherwise
@@ -1146,6 +1148,31 @@ def _html(*args: Any) -> str:
             .replace('"', "&#34;"))
 
 
+def _js(*args: Any) -> str:
+    """JSEscapeString: quotes and HTML-significant characters escaped, control and unprintable
+    characters as \\uXXXX."""
+    text = args[0] if len(args) == 1 and isinstance(args[0], str) else sprint(*_printable(args))
+    out = []
+    for ch in text:
+        if ch in _JS_ESCAPES:
+            out.append(_JS_ESCAPES[ch])
+        elif ord(ch) < 0x20 or (ord(ch) >= 0x80 and not ch.isprintable()):
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_JS_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026", "=": "\\u003D"}
+
+
+def _call(fn: Any, *_args: Any) -> Any:
+    """Templates here hold no function values, so `call` can only refuse, as Go does for non-functions."""
+    if fn is None or fn is NO_VALUE:
+        raise FuncError("call of nil")
+    raise FuncError(f"non-function of type {go_type(fn)}")
+
+
 def _urlquery(*args: Any) -> str:
     from urllib.parse import quote_plus
 
@@ -1235,6 +1262,8 @@ BUILTINS: dict[str, GoFunc] = {
     "printf": GoFunc(_printf, ("string",), "any"),
     "println": GoFunc(_println, (), "any"),
     "html": GoFunc(_html, (), "any"),
+    "js": GoFunc(_js, (), "any"),
+    "call": GoFunc(_call, ("any",), "any"),
     "urlquery": GoFunc(_urlquery, (), "any"),
 }
 

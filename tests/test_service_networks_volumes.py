@@ -45,6 +45,10 @@ def test_network_create_inspect_connect_disconnect_rm_prune(service: Service) ->
         "Labels": {"com.docker.compose.network": "default"}, "Options": {}, "IPAM": {"Driver": "default", "Config": []}})
     assert made.status == 201, made.body
     service.docker_out("network", "rm", "composed")
+    internal = service.docker_out("network", "create", "--internal", "private")
+    assert json.loads(service.docker_out("network", "inspect", "private"))[0]["Internal"] is True
+    assert service.docker_out("network", "ls", "-q", "--no-trunc", "-f", "name=priv").split() == [internal.strip()]
+    service.docker_out("network", "rm", "private")
 
     service.engine.out("run", "-d", "--name", "peer", "--network", "apinet", "busybox", "sleep", "60")
     service.engine.out("run", "-d", "--name", "joiner", "busybox", "sleep", "60")

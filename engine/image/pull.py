@@ -261,12 +261,7 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
     chains = compute_chain_ids(diff_ids)
     layers = list(manifest.layers)
     missing = [i for i, chain in enumerate(chains) if not store.has_layer(chain)]
-    up_to_date = not missing and _has_image(store, manifest.config.digest)
-    for i, layer in enumerate(layers):
-        if i not in missing and not up_to_date:  # docker prints no layer lines for an image it has
-            events.emit(_short(layer.digest), "Already exists")
-    for i in missing:
-        events.emit(_short(layers[i].digest), "Pulling fs layer")
+    _announce_layers(events, layers, missing, not missing and _has_image(store, manifest.config.digest))
 
     stop = _EitherEvent(cancel)
     tmp_dir = config.tmp_dir
@@ -316,11 +311,6 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
         finally:
             blob.close()
 
-    if missing:
-        first_wave = set(missing[:DOWNLOAD_WORKERS])
-        for i in missing:
-            if i not in first_wave:
-                events.emit(_short(layers[i].digest), "Waiting")
     downloader = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
     extractor = ThreadPoolExecutor(max_workers=EXTRACT_WORKERS, thread_name_prefix="pull-extract")
     downloads: dict[int, Future[BinaryIO]] = {i: downloader.submit(download, i) for i in missing}
@@ -332,23 +322,8 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
             if i not in downloads:
                 parent = chains[i]
                 continue
-            # Hand every finished download to the extractors until layer i is staged.
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("pull cancelled")
-                for j, future in downloads.items():
-                    if j not in stagings and future.done() and future.exception() is None:
-                        stagings[j] = extractor.submit(stage, j, future.result())
-                if i not in stagings and downloads[i].done():
-                    downloads[i].result()  # its download failed (errors surface in layer order)
-                if i in stagings and stagings[i].done():
-                    break
-                waiting = [f for j, f in downloads.items() if j not in stagings and not f.done()]
-                if i in stagings:
-                    waiting.append(stagings[i])
-                wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)  # timeout: notice `cancel`
-                stalls.report()
-            staged = stagings[i].result()
+            staged = _staged_in_order(i, downloads, stagings, lambda j, blob: extractor.submit(stage, j, blob),
+                                      cancel, stalls)
             short = _short(layer.digest)
             if staged is None:
                 chain = chains[i]
@@ -367,23 +342,73 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
                 record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
     except BaseException:
         stop.set()  # running downloads and extractions stop at their next read
-        for future in [*downloads.values(), *stagings.values()]:
-            future.cancel()
-        downloader.shutdown(wait=True)
-        extractor.shutdown(wait=True)
-        for future in downloads.values():  # blobs no extraction took (closing twice is harmless)
-            if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().close()
-        for future in stagings.values():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                leftover = future.result()
-                if leftover is not None:
-                    leftover.discard()  # no-op for those already committed
+        _abandon(downloads, stagings, (downloader, extractor))
         _release_layers(store, created)
         raise
     downloader.shutdown(wait=True)
     extractor.shutdown(wait=True)
+    return _register_image(config, store, resolved, config_bytes, events, created)
 
+
+def _announce_layers(events: _Progress, layers: list, missing: list[int], up_to_date: bool) -> None:
+    """Docker's first lines: "Already exists" for the layers the store has (none for an image it
+    has whole), "Pulling fs layer" for the others, "Waiting" for those past the first downloads."""
+    for i, layer in enumerate(layers):
+        if i not in missing and not up_to_date:  # docker prints no layer lines for an image it has
+            events.emit(_short(layer.digest), "Already exists")
+    for i in missing:
+        events.emit(_short(layers[i].digest), "Pulling fs layer")
+    if missing:
+        first_wave = set(missing[:DOWNLOAD_WORKERS])
+        for i in missing:
+            if i not in first_wave:
+                events.emit(_short(layers[i].digest), "Waiting")
+
+
+def _staged_in_order(i: int, downloads: dict[int, Future[BinaryIO]], stagings: dict[int, Future[StagedLayer | None]],
+                     submit: Callable[[int, BinaryIO], Future[StagedLayer | None]],
+                     cancel: threading.Event | None, stalls: _StallWatch) -> StagedLayer | None:
+    """Layer i staged (None: the store had it): every finished download is handed to the
+    extractors meanwhile, so layers download and extract in parallel and commit in order."""
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("pull cancelled")
+        for j, future in downloads.items():
+            if j not in stagings and future.done() and future.exception() is None:
+                stagings[j] = submit(j, future.result())
+        if i not in stagings and downloads[i].done():
+            downloads[i].result()  # its download failed (errors surface in layer order)
+        if i in stagings and stagings[i].done():
+            return stagings[i].result()
+        waiting = [f for j, f in downloads.items() if j not in stagings and not f.done()]
+        if i in stagings:
+            waiting.append(stagings[i])
+        wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)  # timeout: notice `cancel`
+        stalls.report()
+
+
+def _abandon(downloads: dict[int, Future[BinaryIO]], stagings: dict[int, Future[StagedLayer | None]],
+             pools: tuple[ThreadPoolExecutor, ...]) -> None:
+    """A failed or cancelled pull: wait for its threads, close the blobs no extraction took and
+    discard what was staged but not committed."""
+    for future in [*downloads.values(), *stagings.values()]:
+        future.cancel()
+    for pool in pools:
+        pool.shutdown(wait=True)
+    for future in downloads.values():  # blobs no extraction took (closing twice is harmless)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().close()
+    for future in stagings.values():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            leftover = future.result()
+            if leftover is not None:
+                leftover.discard()  # no-op for those already committed
+
+
+def _register_image(config: EngineConfig, store: ImageStore, resolved: ResolvedImage, config_bytes: bytes,
+                    events: _Progress, created: list[str]) -> ImageRecord:
+    """The image's record, last (its layers go again if that fails), then Docker's Digest line."""
+    reference = resolved.reference
     tags = [reference.with_tag(reference.tag_or_latest)] if reference.tag or not reference.digest else []
     digest_ref = reference.with_digest(resolved.top_digest)
     try:

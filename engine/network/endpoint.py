@@ -48,6 +48,7 @@ from engine.network.records import (
     DEFAULT_MTU,
     DEFAULT_NETWORK,
     Endpoint,
+    NetworkInfo,
     NetworkPlan,
     NetworkSpec,
     all_records,
@@ -191,15 +192,15 @@ def prepare(
         extra_eps = [Endpoint(**ep) for ep in old.get("endpoints", []) if ep["network"] != net.name]
         endpoints = []
         try:
-            for index, (n, requested) in enumerate(
-                [(net, spec.ip)] + [(get_network(config, ep.network), ep.ip) for ep in extra_eps]
+            for index, (n, requested, aliases) in enumerate(  # connected networks keep their aliases
+                [(net, spec.ip, spec.aliases)] + [(get_network(config, ep.network), ep.ip, ep.aliases) for ep in extra_eps]
             ):
                 ip = ipam.allocate(config, n.pool, container_id, requested)
                 endpoints.append(
                     Endpoint(
                         n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
                         ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
-                        n.internal,
+                        n.internal, list(aliases),
                     )
                 )
             link_targets = [_resolve_link(config, text, net.name) for text in spec.links]

@@ -53,6 +53,7 @@ class NetworkSpec:
     hostname: str | None = None  # -h (defaults to the short ID)
     env: list[str] = field(default_factory=list)
     mtu: int | None = None
+    aliases: list[str] = field(default_factory=list)  # --network-alias: more names on the primary network
 
 
 @dataclass

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 
-from engine.cli.output import human_duration, print_formatted, render_template
+from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
 from engine.util.units import parse_size
@@ -312,13 +312,14 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_volume_create)
     p = sub.add_parser("ls", aliases=["list"], help="List volumes")
     p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--format")
+    p.add_argument("--format", help="'json', or a Go template ({{.Name}}, 'table {{.Name}}\\t{{.Mountpoint}}')")
     p.set_defaults(handler=cmd_volume_ls)
     p = sub.add_parser("rm", aliases=["remove"], help="Remove one or more volumes")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("names", nargs="+", metavar="VOLUME")
     p.set_defaults(handler=cmd_volume_rm)
     p = sub.add_parser("inspect", help="Display detailed information on one or more volumes")
+    p.add_argument("-f", "--format", help="Format the output using a Go template ({{.Mountpoint}})")
     p.add_argument("names", nargs="+", metavar="VOLUME")
     p.set_defaults(handler=cmd_volume_inspect)
     p = sub.add_parser("prune", help="Remove unused local volumes")
@@ -1079,6 +1080,11 @@ def _matches(record: Any, filters: list[str]) -> bool:
 def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.state import list_containers
 
+    if args.format and args.format.strip() not in ("table", "json") and not args.size:
+        from engine.cli.formatters import empty_container_row
+        from engine.cli.output import check_format
+
+        check_format(args.format, empty_container_row())
     _engine(config, "ps")
     records = list_containers(config)
     if args.latest:
@@ -1088,7 +1094,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     elif not args.all:
         records = [r for r in records if r.status in ("running", "paused", "restarting")]
     records = [r for r in records if _matches(r, args.filter)]
-    if args.quiet:
+    if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         for r in records:
             print(r.id if args.no_trunc else r.short_id)
         return 0
@@ -1096,30 +1102,8 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.state import parse_rfc3339
 
     sizes = _ps_sizes(config, records) if args.size else {}
-    if args.format and args.format.strip() == "json":
-        for r in records:
-            labels = r.config.get("Labels") or {}
-            print(json.dumps({
-                "Command": _command_text(r, not args.no_trunc),
-                "CreatedAt": r.created,
-                "ID": r.id if args.no_trunc else r.short_id,
-                "Image": r.image,
-                "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
-                "LocalVolumes": str(sum(1 for m in r.mounts if m.get("Type") == "volume")),
-                "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in r.mounts),
-                "Names": r.name,
-                "Networks": r.host_config.get("NetworkMode", ""),
-                "Ports": ports_text(r),
-                "RunningFor": human_duration(now - parse_rfc3339(r.created)) + " ago",
-                "Size": sizes.get(r.id, "0B"),
-                "State": r.status,
-                "Status": status_text(r, now),
-            }))
-        return 0
-    if args.format and args.format.strip() not in ("table",):
-        for r in records:
-            print(render_template(args.format, _ps_fields(r, now, args.no_trunc) | {"Size": sizes.get(r.id, "0B")}))
-        return 0
+    if args.format and args.format.strip() != "table":
+        return _print_ps_format(config, args, records, now, sizes)
     from engine.cli.output import print_table
 
     rows = [
@@ -1166,12 +1150,35 @@ def _container_sizes(store: Any, record: Any, image_sizes: dict[str, int]) -> tu
     return written, written + image_sizes[record.image_id]
 
 
-def _ps_fields(r: Any, now: float, no_trunc: bool) -> dict[str, Any]:
-    return {
-        "ID": r.id if no_trunc else r.short_id, "Image": r.image, "Command": _command_text(r, not no_trunc),
-        "Names": r.name, "State": r.status, "Status": status_text(r, now), "Ports": ports_text(r),
-        "CreatedAt": r.created, "Labels": r.config.get("Labels") or {},
-    }
+def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: list[Any], now: float,
+                     sizes: dict[str, str]) -> int:
+    """`ps --format`: `json` (docker's `{{json .}}` per container) or a Go template (`table ...` too)."""
+    from engine.cli.formatters import CONTAINER_HEADERS, container_row
+    from engine.cli.output import render_format
+    from engine.container.state import parse_rfc3339
+    from engine.image.store import ImageStore
+    from engine.util.gofmt import go_json
+
+    image_sizes: dict[str, int] = {}
+
+    def size_of(record: Any) -> str:  # computed only if the template reads .Size, as docker asks for it
+        if record.id in sizes:
+            return sizes[record.id]
+        from engine.cli.output import human_size
+
+        written, virtual = _container_sizes(ImageStore(config), record, image_sizes)
+        return f"{human_size(written)} (virtual {human_size(virtual)})" if virtual else human_size(written)
+
+    rows = [
+        container_row(r, trunc=not args.no_trunc, running_for=human_duration(now - parse_rfc3339(r.created)) + " ago",
+                      status=status_text(r, now), ports=ports_text(r), size=lambda r=r: size_of(r))
+        for r in records
+    ]
+    if args.format.strip() == "json":
+        sys.stdout.write("".join(go_json(row.template_json()) + "\n" for row in rows))
+    else:
+        sys.stdout.write(render_format(args.format, rows, CONTAINER_HEADERS))
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ inspect, top, port
@@ -1202,8 +1209,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
             status = 1
             continue
         results.append(obj)
-    print_formatted(results, args.format)
-    return status
+    return max(status, print_formatted(results, args.format))
 
 
 def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
@@ -1272,6 +1278,11 @@ def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
     elif args.format and args.format.strip() == "json":
         for v in volumes:
             print(json.dumps({"Driver": "local", "Name": v.name, "Mountpoint": str(v.mountpoint), "Scope": "local"}))
+    elif args.format and args.format.strip() != "table":  # a Go template (docker's volumeContext)
+        from engine.cli.formatters import VOLUME_HEADERS, volume_row
+        from engine.cli.output import render_format
+
+        sys.stdout.write(render_format(args.format, [volume_row(v) for v in volumes], VOLUME_HEADERS))
     else:
         print_table(("DRIVER", "VOLUME NAME"), [("local", v.name) for v in volumes])
     return 0
@@ -1288,7 +1299,6 @@ def cmd_volume_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.cli.output import print_json
     from engine.container.volumes import get_volume
 
     results = []
@@ -1299,8 +1309,7 @@ def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
         except NotFound as exc:
             print(f"Error: {exc}", file=sys.stderr)
             status = 1
-    print_json(results)
-    return status
+    return max(status, print_formatted(results, args.format))
 
 
 def cmd_volume_prune(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -48,7 +48,6 @@ from engine.network.records import (
     DEFAULT_MTU,
     DEFAULT_NETWORK,
     Endpoint,
-    NetworkInfo,
     NetworkPlan,
     NetworkSpec,
     all_records,

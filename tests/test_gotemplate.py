@@ -670,6 +670,9 @@ def test_cli_format_verbs(engine: Engine) -> None:
     assert engine.out("ps", "--format", "table {{.ID}}\t{{.Names}}") == f"CONTAINER ID   NAMES\n{cid[:12]}   fmt-web\n"
     assert engine.out("ps", "--format", '{{.Label "com.example.tier"}}|{{.Labels}}|{{.Command}}') == (
         'web|com.example.tier=web|"sleep 300"\n')
+    engine.out("create", "--name", "fmt-host", "--network", "host", "busybox", "true")
+    assert engine.out("ps", "-a", "--format", "{{.Names}} {{.Networks}} {{.State}}").splitlines() == [
+        "fmt-host host created", "fmt-web bridge running"]
     env = engine.inspect("fmt-web")["Config"]["Env"]
     assert engine.out("inspect", "-f", "{{.State.Running}} {{json .Config.Env}}", "fmt-web") == (
         "true " + json.dumps(env, separators=(",", ":")) + "\n")

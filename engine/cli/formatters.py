@@ -125,6 +125,9 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
         name = m.get("Name") or m.get("Source", "")
         mounts.append(ellipsis(name, 15) if trunc else name)
     networks = list((record.network.get("Networks") or {}).keys())
+    mode = record.host_config.get("NetworkMode", "")
+    if not networks and mode in ("host", "none"):  # docker lists these as the container's network
+        networks = [mode]
     fields: dict[str, str | Callable[[], str]] = {
         "ID": record.id[:12] if trunc else record.id,
         "Names": record.name.lstrip("/"),

@@ -232,17 +232,11 @@ def _matches(record: ContainerRecord, filters: dict[str, tuple[str, ...]]) -> bo
 
 
 def status_text(record: ContainerRecord, now: float | None = None) -> str:
-    """Docker's STATUS column: "Up 3 minutes", "Exited (0) 2 hours ago", "Created", ..."""
-    from engine.util.units import human_duration
+    """Docker's STATUS column: "Up 3 minutes", "Exited (0) 2 hours ago", "Created", ... (the text
+    `ps` and the TUI show: engine.container.status)."""
+    from engine.container.status import record_status_text
 
-    now = time.time() if now is None else now
-    if record.status in ("running", "paused"):
-        text = "Up " + human_duration(now - state.parse_rfc3339(record.started_at))
-        return text + " (Paused)" if record.status == "paused" else text
-    if record.status in ("restarting", "exited"):
-        ago = human_duration(now - state.parse_rfc3339(record.finished_at))
-        return f"{record.status.capitalize()} ({record.exit_code}) {ago} ago"
-    return {"removing": "Removal In Progress", "dead": "Dead"}.get(record.status, "Created")
+    return record_status_text(record, now)
 
 
 def container_sizes(config: EngineConfig, record: ContainerRecord, image_sizes: dict[str, int] | None = None) -> Sizes:

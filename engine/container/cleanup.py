@@ -17,7 +17,7 @@ from engine.config import EngineConfig
 from engine.container import state
 from engine.container.options import network_kind
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord
-from engine.errors import Conflict, DockuiError
+from engine.errors import Conflict, DockuiError, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -90,17 +90,29 @@ def container_cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
 
 
 def remove_stopped(config: EngineConfig, container_id: str, remove_volumes: bool) -> ContainerRecord:
-    """The end of every removal (`rm`, --rm after a dead monitor): "removing" under the lock, once,
-    then the files (remove_files); Conflict when another removal is already under way."""
-    with state.locked(config, container_id) as locked:
-        if locked.status == "removing":
-            raise Conflict(f"removal of container {locked.id} is already in progress")
-        locked.status = "removing"
-    remove_files(config, locked, remove_volumes=remove_volumes)
+    """The end of every removal (`rm`, --rm after a dead monitor): the removal lock, "removing",
+    then the files (remove_files); Conflict when another live process is removing it. A removal a
+    killed process left half done ("removing", its lock free) is taken over and finished."""
+    with state.removal(config, container_id):
+        with state.locked(config, container_id) as locked:
+            locked.status = "removing"
+        remove_files(config, locked, remove_volumes=remove_volumes)
     return locked
 
 
 def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
+    """Everything of the container, record last; nothing when another process is removing it."""
+    import contextlib
+
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(state.removal(config, record.id))
+        except (Conflict, NotFound):
+            return  # someone else is at it (or was done first)
+        _remove_files(config, record, remove_volumes)
+
+
+def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
     from engine.image.store import ImageStore
 
     with best_effort():

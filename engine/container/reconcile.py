@@ -32,14 +32,18 @@ if TYPE_CHECKING:
     pass
 
 
-def reconcile(config: EngineConfig) -> list[str]:
+def reconcile(config: EngineConfig, restart_policies: bool = True) -> list[str]:
     """Mark containers whose monitor died as exited and clean up after them; their IDs.
 
-    An --rm container found so is removed, as Docker's daemon removes them when it restarts.
-    Cheap when nothing died: one /proc read per active container, plus a cgroup directory scan.
+    An --rm container found so is removed, as Docker's daemon removes them when it restarts; one
+    with a restart policy is started again as the policy says (unless `restart_policies` is off:
+    a monitor reconciling for its own start does not start others). What a SIGKILLed verb left is
+    finished (_finish_interrupted). Cheap when nothing died: one /proc read per active container,
+    plus a cgroup directory scan.
     """
     cleaned = []
     auto_remove = []
+    restart = []
     records = state.list_containers(config)
     for record in records:
         busy = record.status in ACTIVE_STATUSES or record.status == "created" and record.monitor_pid
@@ -54,20 +58,71 @@ def reconcile(config: EngineConfig) -> list[str]:
                 cleaned.append(locked.id)
                 if locked.host_config.get("AutoRemove"):
                     auto_remove.append(locked.id)
+                elif _policy_restarts(locked):
+                    restart.append(locked.id)
         except NotFound:
             continue
     for container_id in auto_remove:
         with best_effort():
             remove_stopped(config, container_id, remove_volumes=True)
+    interrupted = _finish_interrupted(config, records)
     _remove_orphan_cgroups(config)
     _remove_stale_mounts(config)
-    if cleaned:
+    if cleaned or interrupted:
         with best_effort():
             from engine.network import reconcile as network
 
             live = {r.id for r in state.list_containers(config) if r.running}
             network.reconcile(config, live)
+    if restart_policies:
+        for container_id in restart:
+            from engine.container.start import start  # (start imports this module)
+
+            with best_effort():
+                start(config, container_id)
     return cleaned
+
+
+def _policy_restarts(record: ContainerRecord) -> bool:
+    """Whether the restart policy brings back a container whose monitor died (as its monitor would
+    have for an exit: always, unless-stopped, on-failure below its retry count; never after stop)."""
+    policy = record.host_config.get("RestartPolicy") or {}
+    name, retries = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
+    if record.stop_requested:
+        return False
+    if name in ("always", "unless-stopped"):
+        return True
+    return name == "on-failure" and record.exit_code != 0 and (retries == 0 or record.restart_count < retries)
+
+
+def _finish_interrupted(config: EngineConfig, records: list[ContainerRecord]) -> bool:
+    """What a SIGKILLed verb left: a removal half done ("removing", its lock free) is finished; a
+    container whose create died before its record was complete is removed; a directory without a
+    record is deleted (with the rw layer it may own). True when anything was done."""
+    done = False
+    for record in records:
+        if record.status == "removing" and not state.process_alive(record.monitor_pid, record.monitor_start):
+            if state.removal_abandoned(config, record.id):
+                with best_effort():
+                    remove_stopped(config, record.id, remove_volumes=bool(record.host_config.get("AutoRemove")))
+                    done = True
+        elif record.half_created:
+            with best_effort():
+                remove_stopped(config, record.id, remove_volumes=True)
+                done = True
+    orphans = state.orphan_dirs(config)
+    if orphans:
+        import shutil
+
+        from engine.container.usage import container_uses
+        from engine.image.store import ImageStore
+
+        for directory in orphans:
+            shutil.rmtree(directory, ignore_errors=True)
+        with best_effort():
+            ImageStore(config, containers=container_uses).collect_orphan_rw_layers()
+        done = True
+    return done
 
 
 def _remove_stale_mounts(config: EngineConfig) -> None:

@@ -76,7 +76,11 @@ def start(
     if record.status in ("removing", "dead"):
         raise Conflict(f"container {record.name} is marked for removal and cannot be started")
     if record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
-        raise Conflict(f"container {record.name} is being started or stopped by another process")
+        record = _settled(config, record)  # another start (or a stop) is under way: its outcome first
+        if record.status in ("running", "paused", "restarting"):
+            return StartResult(record)  # started by the other: as Docker, that is a success here
+        if record.status in ("removing", "dead"):
+            raise Conflict(f"container {record.name} is marked for removal and cannot be started")
 
     if prepared is not None and (prepared.used or prepared.attach != attach):
         prepared = None
@@ -153,6 +157,21 @@ def start(
     except NotFound:
         pass
     return StartResult(record, client)
+
+
+def _settled(config: EngineConfig, record: ContainerRecord, timeout: float = START_REPORT_TIMEOUT) -> ContainerRecord:
+    """The record once the monitor busy with it is done starting (running) or gone (stopped);
+    Conflict if that takes longer than a start may."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if record.status in ("running", "paused", "restarting", "removing", "dead"):
+            return record
+        if not state.process_alive(record.monitor_pid, record.monitor_start):
+            return record
+        if time.monotonic() > deadline:
+            raise Conflict(f"container {record.name} is being started or stopped by another process")
+        time.sleep(0.02)
+        record = state.load(config, record.id)
 
 
 class _StatusReader:
@@ -379,7 +398,7 @@ def _prepared_monitor_child(
         reconcile_failure = ""
         if reconcile_config is not None:
             try:
-                reconcile(reconcile_config)
+                reconcile(reconcile_config, restart_policies=False)
             except Exception:  # noqa: BLE001 - written to monitor.log below (stderr is /dev/null yet)
                 import traceback
 

@@ -43,6 +43,12 @@ def monitor_start(ctx: MonitorContext) -> None:
     me, me_start = os.getpid(), state.process_start_ticks(os.getpid())
 
     def claim(r: ContainerRecord) -> None:
+        # Compare and set, under the record's lock: of several starts at once exactly one monitor
+        # claims the container; the others leave it alone and say it runs (as Docker's start does).
+        if (r.monitor_pid, r.monitor_start) != (me, me_start) and state.process_alive(r.monitor_pid, r.monitor_start):
+            raise _AlreadyStarted(r.name)
+        if r.status in ("removing", "dead"):
+            raise _NotStartable(f"container {r.name} is marked for removal and cannot be started")
         r.monitor_pid, r.monitor_start = me, me_start
         if ctx.fresh:  # a start by the user (not by the restart policy)
             r.stop_requested = False
@@ -51,6 +57,12 @@ def monitor_start(ctx: MonitorContext) -> None:
     try:
         record = state.update(config, cid, claim)
         launch(config, record, ctx)
+    except _AlreadyStarted:
+        ctx.report({"ok": True, "already_running": True})  # nothing of the record was touched
+        return
+    except _NotStartable as exc:  # (a removal under way: its record is left as it is)
+        ctx.report(failed_report(str(exc), 125))
+        return
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the CLI
         if isinstance(exc, DockuiError):
             message, code = str(exc), exc.exit_code
@@ -74,6 +86,14 @@ def monitor_start(ctx: MonitorContext) -> None:
             ctx.listen_fd = _attach_listener(config.containers_dir / cid)
         ensure_bytecode()  # for the watch and finish stages' interpreters
         exec_stage("watch", ctx)
+
+
+class _AlreadyStarted(Exception):
+    """Another monitor claimed the container first (a concurrent start)."""
+
+
+class _NotStartable(Exception):
+    """The container is being removed (or dead): no start, and its record is not touched."""
 
 
 def _start_failed(config: EngineConfig, cid: str, ctx: MonitorContext, message: str, code: int) -> None:

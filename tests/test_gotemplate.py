@@ -710,6 +710,8 @@ def test_cli_volume_format(engine: Engine) -> None:
         assert engine.out("volume", "ls", "--format", '{{.Name}} {{.Driver}} {{.Labels}} {{.Label "a"}}') == (
             "fmtvol local a=b b\n")
         assert engine.out("volume", "ls", "--format", "table {{.Name}}") == "VOLUME NAME\nfmtvol\n"
+        assert engine.out("volume", "ls", "-q", "--format", "{{.Driver}}") == "local\n"  # the template wins over -q
+        assert engine.out("volume", "ls", "-q") == "fmtvol\n"
         mountpoint = engine.out("volume", "inspect", "-f", "{{.Mountpoint}}", "fmtvol").strip()
         assert mountpoint.startswith(str(engine.config.root))
     finally:

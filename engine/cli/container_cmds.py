@@ -1257,7 +1257,7 @@ def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.volumes import list_volumes
 
     volumes = list_volumes(config)
-    if args.quiet:
+    if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         for v in volumes:
             print(v.name)
     elif args.format and args.format.strip() == "json":

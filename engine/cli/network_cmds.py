@@ -96,7 +96,7 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
         rows.append((net.id, net.name, "bridge", "local"))
         listed.append(net)
     width = 64 if args.no_trunc else 12
-    if args.quiet:
+    if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         for row in rows:
             print(row[0][:width])
         return 0

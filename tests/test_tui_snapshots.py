@@ -62,6 +62,46 @@ SCREENS = {
     "run_dialog": _keys("n"),
     "help": _keys("question_mark"),
     "confirm_remove": _keys("d"),
+    "volumes": _keys("5"),
+    "image_history": _keys("2", "h"),
+    "confirm_image_in_use": _keys("2", "d"),
+}
+
+# the states issue #14 asked to see: a pending stop, an OOM-killed container with its notice, the log
+# paused by scrolling up, marks and their one confirmation
+
+
+async def _pending_stop(pilot) -> None:  # noqa: ANN001
+    """A stop that waits (a SIGTERM-deaf PID 1): the app's overlay on a fixed clock, 7 s in."""
+    from tui.pending import PendingActions
+
+    await settle(pilot)
+    app = pilot.app
+    clock = [100.0]
+    app.actions = PendingActions(clock=lambda: clock[0])
+    web = next(c for c in app.containers if c.name == "web")
+    app.actions.begin("stop", web.id)
+    clock[0] += 7
+    app._bindings_changed()
+    app.refresh_now()
+    await settle(pilot)
+    await _final_frame(pilot)
+
+
+async def _oom_killed(pilot) -> None:  # noqa: ANN001
+    await settle(pilot)
+    pilot.app.backend.oom_kill("db")
+    pilot.app.refresh_now()
+    await settle(pilot)
+    await _final_frame(pilot)
+
+
+STATES = {
+    "pending_stop": _pending_stop,
+    "oom_killed": _oom_killed,
+    "log_paused": _keys("enter", "l", "pageup"),
+    "marks": _keys("space", "space", "down", "space"),
+    "confirm_bulk_remove": _keys("space", "space", "d"),
 }
 
 
@@ -69,6 +109,12 @@ SCREENS = {
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(snap_compare, tmp_path: Path, screen: str, size: tuple[int, int]) -> None:
     assert snap_compare(recorded_app(tmp_path), terminal_size=size, run_before=SCREENS[screen])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("state", list(STATES))
+def test_state(snap_compare, tmp_path: Path, state: str, size: tuple[int, int]) -> None:
+    assert snap_compare(recorded_app(tmp_path), terminal_size=size, run_before=STATES[state])
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -37,7 +37,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "logs": ("l", "detail('logs')", "Logs", True),
     "exec": ("e", "exec_shell", "Shell", True),
     "inspect": ("i", "detail('inspect')", "Inspect", True),
-    "mark": ("space", "mark", "Mark", True),
+    "mark": ("space", "mark", "Mark", False),  # the footer is full at 80 columns; the marks bar and help say it
     "filter": ("slash", "filter", "Find", True),
     "sort": ("S", "sort", "Sort", True),
     "sort_reverse": ("R", "sort_reverse", "Reverse sort", False),

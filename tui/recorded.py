@@ -57,8 +57,8 @@ _BASE_CONTAINERS: tuple[ContainerView, ...] = (
                   "2026-11-28T19:40:00Z", (), 0.0, 1_200_000, None, 2),
     ContainerView(_id(0xD4), "nightly-job", "busybox:latest", "exited", "Exited (0) 3 hours ago", 0, "", "",
                   "2026-11-28T16:00:00Z", (("schedule", "nightly"),)),
-    ContainerView(_id(0xE5), "hog", "busybox:latest", "exited", "Exited (137) 5 minutes ago", 137, "", "",
-                  "2026-11-28T20:00:00Z", ()),
+    ContainerView(_id(0xE5), "hog", "busybox:latest", "exited", "Exited (137) · OOM killed", 137, "", "",
+                  "2026-11-28T20:00:00Z", (), oom_killed=True),
     ContainerView(_id(0xF6), "fresh", "busybox:latest", "created", "Created", None, "", "",
                   "2026-11-28T20:10:00Z", ()),
 )
@@ -208,6 +208,14 @@ class RecordedBackend:
             self._containers[c.id] = replace(c, status=status, state_text=text, exit_code=code,
                                              cpu_percent=1.0 if status == "running" else None,
                                              mem_usage=1_000_000 if status == "running" else None)
+
+    def oom_kill(self, name: str) -> None:
+        """The kernel's OOM killer ends a running container (for the dead-container states)."""
+        c = self._find(name)
+        with self._lock:
+            self._containers[c.id] = replace(c, status="exited", state_text="Exited (137) · OOM killed",
+                                             exit_code=137, ip="", ports="", cpu_percent=None, mem_usage=None,
+                                             mem_limit=None, pids=None, oom_killed=True)
 
     def images(self) -> list[ImageView]:
         with self._lock:

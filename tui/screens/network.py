@@ -55,6 +55,10 @@ class NetworkScreen(DataScreen):
         self.query_one("#net-message").display = False
         self.query_one("#networks", DataTable).focus()
 
+    def on_resize(self) -> None:
+        # side by side from 120 columns; below, the list above the tree (each needs its width)
+        self.query_one("#net-panes").set_class(self.size.width < 120, "-stacked")
+
     def refresh_job(self) -> Job | None:
         def job(backend: Backend) -> tuple[list[NetworkView] | Exception, list[BridgeView] | Exception]:
             try:

@@ -8,7 +8,7 @@ from textual.widgets import Static
 from tui.backend import HostView
 from tui.widgets.charts import human_bytes
 
-LEGEND = "CPU % is of one core, as docker stats counts it (200% = two cores busy)"
+LEGEND = "CPU % is of one core, as docker stats counts it (200% = 2 cores) · space marks"
 
 
 def meter(percent: float, width: int = 10) -> str:

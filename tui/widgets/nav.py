@@ -25,7 +25,8 @@ class NavBar(Static):
 
     def _draw(self) -> None:
         text = Text()
-        text.append(" dockui ", style="bold reverse")
+        if self.size.width >= 90:  # at 80 columns the screens and the app keys need every cell
+            text.append(" dockui ", style="bold reverse")
         for key, name, title in SCREENS:
             text.append(" ")
             if name == self.current:

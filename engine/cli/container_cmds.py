@@ -567,108 +567,132 @@ def attach_session(
 
     `streams` (`run -a`): only these of stdin/stdout/stderr are relayed (None: all of them); what
     is not is still logged by the monitor, as Docker does."""
-    relay_out = streams is None or "stdout" in streams
-    relay_err = streams is None or "stderr" in streams
-    import select
-
-    from engine.container import monitor, state
-
-    sock = result.attach
-    record = result.record
-    reader = monitor.FrameReader()
-    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    pending: list[int] = []
-    old_handlers: dict[int, Any] = {}
-    saved_tty = None
-
-    def on_signal(number: int, _frame: Any) -> None:
-        pending.append(number)
-        try:
-            os.write(wake_w, b"s")
-        except OSError:
-            pass
-
-    forwarded = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2]
-    if tty:
-        forwarded = [signal.SIGTERM, signal.SIGHUP]
-    if proxy_signals or tty:
-        for number in forwarded:
-            old_handlers[number] = signal.signal(number, on_signal)
-    if tty:
-        import termios
-        import tty as tty_mod
-
-        saved_tty = termios.tcgetattr(0)
-        tty_mod.setraw(0)
-        old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, on_signal)
-        pending.append(signal.SIGWINCH)
-        os.write(wake_w, b"s")
-
-    def send(kind: int, payload: bytes = b"") -> None:
-        try:
-            sock.sendall(monitor.frame(kind, payload))
-        except OSError:
-            pass
-
-    exit_code: int | None = None
-    stdin_open = interactive and (streams is None or "stdin" in streams)
+    session = _AttachedSession(result, tty, proxy_signals, streams)
     try:
-        while exit_code is None:
-            watched = [sock, wake_r] + ([0] if stdin_open else [])
-            ready, _, _ = select.select(watched, [], [])
-            if wake_r in ready:
-                try:
-                    os.read(wake_r, 64)
-                except OSError:
-                    pass
-                while pending:
-                    number = pending.pop(0)
-                    if number == signal.SIGWINCH:
-                        size = os.get_terminal_size(0)
-                        send(monitor.FRAME_RESIZE, size.lines.to_bytes(2, "big") + size.columns.to_bytes(2, "big"))
-                    elif state.process_alive(record.pid, record.pid_start):
-                        try:
-                            os.kill(record.pid, number)
-                        except ProcessLookupError:
-                            pass
-            if 0 in ready and stdin_open:
-                data = os.read(0, 65536)
-                if data:
-                    send(monitor.FRAME_STDIN, data)
-                else:
-                    send(monitor.FRAME_STDIN_EOF)
-                    stdin_open = False
-            if sock in ready:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                for kind, payload in reader.feed(data):
-                    if kind == monitor.FRAME_STDOUT:
-                        if relay_out:
-                            monitor.write_all(1, payload)
-                    elif kind == monitor.FRAME_STDERR:
-                        if relay_err:
-                            monitor.write_all(2, payload)
-                    elif kind == monitor.FRAME_EXIT:
-                        exit_code = int.from_bytes(payload, "big", signed=True)
+        exit_code = session.relay(interactive and (streams is None or "stdin" in streams))
     finally:
-        if saved_tty is not None:
-            import termios
-
-            termios.tcsetattr(0, termios.TCSADRAIN, saved_tty)
-        for number, handler in old_handlers.items():
-            signal.signal(number, handler)
-        sock.close()
-        os.close(wake_r)
-        os.close(wake_w)
+        session.restore()
     if exit_code is None:  # the monitor died: the record (after reconcile) has the truth
         from engine.container import runtime
 
         try:
-            exit_code = runtime.wait(config, record.id)
+            exit_code = runtime.wait(config, result.record.id)
         except NotFound:
             exit_code = 125
     return exit_code
+
+
+class _AttachedSession:
+    """Our side of an attached container: our signals forwarded to it (with a tty: only SIGTERM and
+    SIGHUP, and window sizes), our stdin sent as frames, its output frames written to our
+    stdout/stderr. `restore` puts the terminal and the signal handlers back."""
+
+    def __init__(self, result: Any, tty: bool, proxy_signals: bool, streams: set[str] | None) -> None:
+        from engine.container import monitor
+
+        self.monitor = monitor
+        self.relay_out = streams is None or "stdout" in streams
+        self.relay_err = streams is None or "stderr" in streams
+        self.sock = result.attach
+        self.record = result.record
+        self.reader = monitor.FrameReader()
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.pending: list[int] = []
+        self.old_handlers: dict[int, Any] = {}
+        self.saved_tty = None
+        forwarded = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2]
+        if tty:
+            forwarded = [signal.SIGTERM, signal.SIGHUP]
+        if proxy_signals or tty:
+            for number in forwarded:
+                self.old_handlers[number] = signal.signal(number, self._on_signal)
+        if tty:
+            import termios
+            import tty as tty_mod
+
+            self.saved_tty = termios.tcgetattr(0)
+            tty_mod.setraw(0)
+            self.old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._on_signal)
+            self.pending.append(signal.SIGWINCH)
+            os.write(self.wake_w, b"s")
+
+    def _on_signal(self, number: int, _frame: Any) -> None:
+        self.pending.append(number)
+        try:
+            os.write(self.wake_w, b"s")
+        except OSError:
+            pass
+
+    def send(self, kind: int, payload: bytes = b"") -> None:
+        try:
+            self.sock.sendall(self.monitor.frame(kind, payload))
+        except OSError:
+            pass
+
+    def relay(self, stdin_open: bool) -> int | None:
+        """Until the exit frame (its code) or the monitor's end of the socket closes (None)."""
+        import select
+
+        monitor = self.monitor
+        while True:
+            watched = [self.sock, self.wake_r] + ([0] if stdin_open else [])
+            ready, _, _ = select.select(watched, [], [])
+            if self.wake_r in ready:
+                self._deliver_signals()
+            if 0 in ready and stdin_open:
+                data = os.read(0, 65536)
+                if data:
+                    self.send(monitor.FRAME_STDIN, data)
+                else:
+                    self.send(monitor.FRAME_STDIN_EOF)
+                    stdin_open = False
+            if self.sock in ready:
+                data = self.sock.recv(65536)
+                if not data:
+                    return None
+                exit_code = None
+                for kind, payload in self.reader.feed(data):
+                    if kind == monitor.FRAME_STDOUT:
+                        if self.relay_out:
+                            monitor.write_all(1, payload)
+                    elif kind == monitor.FRAME_STDERR:
+                        if self.relay_err:
+                            monitor.write_all(2, payload)
+                    elif kind == monitor.FRAME_EXIT:
+                        exit_code = int.from_bytes(payload, "big", signed=True)
+                if exit_code is not None:
+                    return exit_code
+
+    def _deliver_signals(self) -> None:
+        """The signals caught since the last wake-up: a window size to the monitor, the others to
+        the container's process."""
+        from engine.container import state
+
+        try:
+            os.read(self.wake_r, 64)
+        except OSError:
+            pass
+        while self.pending:
+            number = self.pending.pop(0)
+            if number == signal.SIGWINCH:
+                size = os.get_terminal_size(0)
+                self.send(self.monitor.FRAME_RESIZE, size.lines.to_bytes(2, "big") + size.columns.to_bytes(2, "big"))
+            elif state.process_alive(self.record.pid, self.record.pid_start):
+                try:
+                    os.kill(self.record.pid, number)
+                except ProcessLookupError:
+                    pass
+
+    def restore(self) -> None:
+        if self.saved_tty is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved_tty)
+        for number, handler in self.old_handlers.items():
+            signal.signal(number, handler)
+        self.sock.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
 
 
 # ------------------------------------------------------------------------------------------ simple verbs

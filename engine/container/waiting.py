@@ -1,6 +1,6 @@
 """Docker's wait conditions (`not-running`, `next-exit`, `removed`) over the container's record.
 
-`runtime.wait` answers the plain `docker wait`; the Engine API also asks for the next exit of a
+`lifecycle.wait` answers the plain `docker wait`; the Engine API also asks for the next exit of a
 container that has not started yet (the docker CLI's foreground `run` waits before it starts) and
 for its removal (`run --rm`). A `Waiter` is a small state machine over successive records, so a
 blocking caller (`wait_for`, the CLI) and a non-blocking one (the service polls it from its event

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 
-ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, as Docker writes an unset time
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:?\d\d)?$"
 )

@@ -444,3 +444,16 @@ def test_socket_activation_and_idle_timeout(engine: Engine) -> None:
                 p.rmdir()
             elif p.exists():
                 p.unlink()
+
+
+def test_docker_cli_start_attached_and_attach_to_a_running_container(service: Service) -> None:
+    service.docker_out("create", "--name", "later", "busybox", "sh", "-c", "echo started-attached; exit 6")
+    started = service.docker("start", "-a", "later")
+    assert (started.returncode, started.stdout) == (6, b"started-attached\n")
+    service.docker_out("rm", "later")
+    service.docker_out("run", "-d", "-it", "--name", "shell", "busybox", "sh")
+    code, output = _pty_session(service, ["attach", "shell"], [b"echo $((3*3))z\n", b"exit 4\n"])
+    assert code == 4, output
+    assert b"9z" in output
+    assert service.docker_out("wait", "shell").strip() == "4"
+    service.docker_out("rm", "shell")

@@ -83,11 +83,20 @@ async def connect_running(config: EngineConfig, record: ContainerRecord) -> sock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
+    # A container started a moment ago gets its listener after the start stage's grace period.
+    deadline = loop.time() + 2 * monitor.START_GRACE + 1
     try:
         # Through /proc/self/fd/<dir>: a long engine root would not fit a socket address (108 bytes).
         dfd = os.open(record.dir(config), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            await loop.sock_connect(sock, f"/proc/self/fd/{dfd}/{ATTACH_SOCKET}")
+            while True:
+                try:
+                    await loop.sock_connect(sock, f"/proc/self/fd/{dfd}/{ATTACH_SOCKET}")
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    if loop.time() > deadline:
+                        raise
+                    await asyncio.sleep(0.02)
         finally:
             os.close(dfd)
         greeting = await asyncio.wait_for(loop.sock_recv(sock, 5), 5)

@@ -110,22 +110,46 @@ def start(
     if prepared is not None:
         prepared.launch(argv, log_path, env)
     else:
-        import subprocess
+        _spawn_monitor(argv, log_path, env, status_w, server)
+    report = _read_report(status_r, primed_by_monitor, log_path)
+    if "error" in report:
+        if client is not None:
+            client.close()
+        error = DockuiError(report["error"])
+        error.exit_code = int(report.get("exit_code", 125))
+        raise error
+    try:
+        record = state.load(config, record.id)
+    except NotFound:
+        pass
+    return StartResult(record, client)
 
-        with open(log_path, "ab") as monitor_log:
-            subprocess.Popen(
-                [sys.executable, "-S", "-m", "engine.container.monitor", *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=monitor_log,
-                pass_fds=[status_w] + ([server_fd] if server_fd >= 0 else []),
-                start_new_session=True,
-                cwd="/",
-                env=env,
-            )
-        os.close(status_w)
-        if server is not None:
-            server.close()
+
+def _spawn_monitor(argv: list[str], log_path: Path, env: dict[str, str], status_w: int, server: Any) -> None:
+    """A monitor as a fresh interpreter (from a threaded caller, where forking is unsafe), in its
+    own session; it inherits the status pipe's write end and our attach end's peer."""
+    import subprocess
+
+    server_fd = server.fileno() if server else -1
+    with open(log_path, "ab") as monitor_log:
+        subprocess.Popen(
+            [sys.executable, "-S", "-m", "engine.container.monitor", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=monitor_log,
+            pass_fds=[status_w] + ([server_fd] if server_fd >= 0 else []),
+            start_new_session=True,
+            cwd="/",
+            env=env,
+        )
+    os.close(status_w)
+    if server is not None:
+        server.close()
+
+
+def _read_report(status_r: int, primed_by_monitor: bool, log_path: Path) -> dict:
+    """The monitor's report (an "error" key when the start failed), after its progress lines;
+    closes the status pipe."""
     # The monitor reports within a second or two; a minute means it hangs (a frozen cgroup,
     # a stuck mount): give up rather than block the CLI or the TUI for ever.
     reader = _StatusReader(status_r, START_REPORT_TIMEOUT)
@@ -143,20 +167,9 @@ def start(
         line = json.dumps({"error": f"the container's monitor did not report within {START_REPORT_TIMEOUT} s "
                            f"(see {log_path})"}).encode()
     try:
-        report = json.loads(line) if line else {"error": "the container's monitor exited unexpectedly (see monitor.log)"}
+        return json.loads(line) if line else {"error": "the container's monitor exited unexpectedly (see monitor.log)"}
     except ValueError:
-        report = {"error": f"bad report from the monitor: {line[:200]!r}"}
-    if "error" in report:
-        if client is not None:
-            client.close()
-        error = DockuiError(report["error"])
-        error.exit_code = int(report.get("exit_code", 125))
-        raise error
-    try:
-        record = state.load(config, record.id)
-    except NotFound:
-        pass
-    return StartResult(record, client)
+        return {"error": f"bad report from the monitor: {line[:200]!r}"}
 
 
 def _settled(config: EngineConfig, record: ContainerRecord, timeout: float = START_REPORT_TIMEOUT) -> ContainerRecord:

@@ -97,12 +97,16 @@ def read_events(config: EngineConfig, since_ns: int | None = None, until_ns: int
         except (FileNotFoundError, NotADirectoryError):
             continue
         except PermissionError:
-            raise NeedsRoot(f"the events log {name} is readable by root only: run it with sudo") from None
+            raise _unreadable(name) from None
     events.sort(key=lambda e: e.time_nano)
     return [
         e for e in events
         if (since_ns is None or e.time_nano >= since_ns) and (until_ns is None or e.time_nano <= until_ns)
     ]
+
+
+def _unreadable(path: str) -> NeedsRoot:
+    return NeedsRoot(f"the events log {path} is readable by root only: run it with sudo")
 
 
 class Follower:
@@ -128,6 +132,8 @@ class Follower:
         except (FileNotFoundError, NotADirectoryError):
             self._file, self._inode = None, 0
             return
+        except PermissionError:
+            raise _unreadable(self.path) from None
         if at_end:
             f.seek(0, os.SEEK_END)
         self._file, self._inode = f, os.fstat(f.fileno()).st_ino
@@ -140,6 +146,8 @@ class Follower:
             current = os.stat(self.path).st_ino
         except (FileNotFoundError, NotADirectoryError):
             current = 0
+        except PermissionError:
+            raise _unreadable(self.path) from None
         if current and current != self._inode:  # rotated (or created): the new file from its start
             if self._file is not None:
                 data += self._file.read()

@@ -205,6 +205,22 @@ def test_cli_events_history_filters_and_formats(tmp_path: Path) -> None:
     assert bad.returncode == 125 and bad.stderr.strip() == "Error: invalid filter 'colour'"
 
 
+@pytest.mark.root
+def test_cli_events_as_a_user_without_rights_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    events.emit(EngineConfig(root=root), "volume", "create", "v")  # the log: 0600 in a 0700 directory
+    os.chmod(tmp_path, 0o755)
+    os.chmod(root, 0o755)
+    env = {k: v for k, v in os.environ.items() if k != "DOCKUI_CONFIG"} | {"PYTHONPATH": str(REPO), "HOME": "/tmp"}
+    for args in (["--since", "1h", "--until", "0s"], ["--until", "0s"]):
+        result = subprocess.run([sys.executable, "-m", "tui.launcher", "--root", str(root), "events", *args],
+                                capture_output=True, text=True, cwd=REPO, timeout=30, user=65534, env=env)
+        assert result.returncode == 125, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: the events log {root}/events/events.log"), lines
+        assert lines[0].endswith("is readable by root only: run it with sudo")
+
+
 def test_cli_events_follows_until_interrupted(tmp_path: Path) -> None:
     config = EngineConfig(root=tmp_path)
     env = dict(os.environ, PYTHONPATH=str(REPO))

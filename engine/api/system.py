@@ -89,6 +89,8 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     volume_usage = tuple(
         VolumeUsage(v, sizes.get(v.name, 0), len(mounts.get(v.name, []))) for v in engine_volumes.list_volumes(config)
     )
+    for info in store.unreferenced_layers():  # a killed pull's: stored, counted, reclaimable by image prune
+        layer_sizes.setdefault(info.chain_id, info.size)
     active = {c for r in images if by_image.get(r.id) for c in r.chain_ids}
     return DiskUsage(sum(layer_sizes.values()), sum(layer_sizes[c] for c in active), image_usage,
                      tuple(container_usage), volume_usage)

@@ -147,6 +147,11 @@ def test_layers_of_a_killed_pull_are_reused_and_reclaimable(engine: Engine, regi
         proxy.release.set()
         assert committed, "the first layer was never committed"
         if attempt == "prune":
+            df = engine.cli("system", "df", "--format", "{{json .}}")
+            images_row = json.loads(df.stdout.decode().splitlines()[0])
+            score("registry", "killed-pull/system-df", df.returncode == 0 and images_row["Size"] != "0B"
+                  and images_row["Reclaimable"].startswith(images_row["Size"]), detail=str(images_row),
+                  escapes=stderr_escapes(df.stderr))
             prune = engine.cli("image", "prune", "-f")
             out = prune.stdout.decode()
             score("registry", "killed-pull/prune", prune.returncode == 0 and f"deleted: {first_chain}" in out

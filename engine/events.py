@@ -57,10 +57,9 @@ def emit(config: EngineConfig, type: str, action: str, actor_id: str, attributes
         "Actor": {"ID": actor_id, "Attributes": {k: str(v) for k, v in (attributes or {}).items()}},
         "scope": "local", "time": now // 1_000_000_000, "timeNano": now,
     }
-    line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
     try:
-        append_line(config, line)
-    except OSError:
+        append_line(config, json.dumps(record, separators=(",", ":")).encode() + b"\n")
+    except (OSError, ValueError):  # ValueError: a name that is not valid text (a lone surrogate)
         pass
 
 
@@ -100,8 +99,9 @@ def _rotate(config: EngineConfig) -> None:
 def container(config: EngineConfig, action: str, record: ContainerRecord, **extra: object) -> None:
     """A container event with Docker's attributes: image, name, the container's labels, and `extra`
     (exitCode for die, signal for kill, oldName for rename, execID for exec_*)."""
-    labels = (record.config or {}).get("Labels") or {}
-    attributes = {**{str(k): str(v) for k, v in labels.items()}, "image": record.image, "name": record.name}
+    labels = (record.config or {}).get("Labels")
+    attributes = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    attributes.update(image=record.image, name=record.name)
     attributes.update({k: str(v) for k, v in extra.items()})
     emit(config, "container", action, record.id, attributes)
 

@@ -79,6 +79,7 @@ def test_bad_image_requests_get_dockers_status_and_change_nothing(service: Servi
         ("POST", "/v1.43/images/nosuch/push", 404, "No such image: nosuch"),
         ("POST", "/v1.43/images/prune?filters=%7B%22until%22%3A%5B%221h%22%5D%7D", 400, "invalid filter 'until'"),
         ("POST", "/v1.43/images/create?fromSrc=http://example.invalid/x.tar", 400, "importing from a URL"),
+        ("GET", "/v1.43/images/search?term=busybox", 404, "image search is not supported"),
     ]
     for method, path, status, text in cases:
         reply = service.request(method, path)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from engine.api import images as api
 from engine.config import EngineConfig
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, NotFound
 from engine.service.context import engine_config, query_bool
 from engine.service.filters import filter_pairs
 from engine.service.progress import Emit, Line, progress_line, push_aux, stream
@@ -65,6 +65,12 @@ async def list_images(request: web.Request) -> web.Response:
     image_filter = api.ImageFilter.parse(pairs)
     listed = await asyncio.to_thread(api.list_images, engine_config(request), image_filter)
     return web.json_response([summary(item) for item in listed])
+
+
+@routes.get("/images/search")
+async def search(request: web.Request) -> web.Response:  # noqa: ARG001
+    """Refused in Docker's words (404): registries' search APIs are not used by dockui."""
+    raise NotFound("image search is not supported: dockui pulls by reference and does not query registry search APIs")
 
 
 # ---- create: pull or import ------------------------------------------------------------------------

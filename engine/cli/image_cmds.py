@@ -302,6 +302,7 @@ def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
 
 @_handler
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.api import images
     from engine.cli.output import human_size
 
     if not args.force and sys.stdin.isatty():
@@ -309,32 +310,17 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
         answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             return 0
-    store = _store(config)
-    layers_before = _layer_sizes(store)
     try:
-        lines = store.prune(all_images=args.all)
+        removals, freed = images.prune(config, all_images=args.all)
     except PermissionError as exc:
         raise _permission_error("image prune", exc) from None
-    if lines:
+    if removals:
         print("Deleted Images:")
-        for line in lines:
-            word, _, rest = line.partition(": ")
-            print(f"{word.lower()}: {rest}")
+        for removal in removals:
+            print(f"{removal.kind.lower()}: {removal.value}")
         print()
-    layers_after = _layer_sizes(store)
-    freed = sum(size for chain, size in layers_before.items() if chain not in layers_after)
     print(f"Total reclaimed space: {human_size(freed)}")
     return 0
-
-
-def _layer_sizes(store) -> dict[str, int]:
-    sizes = {}
-    for path in store._layer_info_dirs():
-        try:
-            sizes[path.name] = int((path / "size").read_text())
-        except (OSError, ValueError):
-            continue
-    return sizes
 
 
 # --- import --------------------------------------------------------------------------------------

@@ -372,17 +372,7 @@ def _prepared_monitor_child(
     code = 1
     try:
         os.setsid()
-        null = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        wanted = {0, 1, 2, *keep}
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd not in wanted:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        _detach_descriptors(keep)
         # Looked up before the slow prime below starts: reading /proc/self/cgroup waits for the
         # cgroup_mutex that the prime holds through its grace period.
         prime_target = prime.prime_target()
@@ -396,18 +386,7 @@ def _prepared_monitor_child(
         os.chdir("/")
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
-        # What stage 1 needs before it can start anything, first: the CLI may send the context
-        # within ~10 ms (less than these imports take on a busy host).
-        with best_effort():
-            import engine.image.imageconfig  # noqa: F401
-            import engine.network.hostsfiles  # noqa: F401
-            import engine.sandbox.cgroups  # noqa: F401
-            import engine.sandbox.process  # noqa: F401
-            import engine.sandbox.rootfs  # noqa: F401
-            import engine.sandbox.security  # noqa: F401
-
-            if bridge:
-                import engine.network.endpoint  # noqa: F401
+        _import_stage_one(bridge)
         reconcile_failure = ""
         if reconcile_config is not None:
             try:
@@ -429,17 +408,9 @@ def _prepared_monitor_child(
             code = 0
             return
         prime.primed_ahead = True
-        log_fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        os.dup2(log_fd, 2)
-        os.close(log_fd)
+        _adopt(message)
         if reconcile_failure:
             print(f"reconcile failed: {reconcile_failure}", file=sys.stderr)
-        env = message["env"]  # the CLI's (we were forked from it) with a few changes: just those
-        for key in [k for k in os.environ if k not in env]:
-            del os.environ[key]
-        for key, value in env.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
         code = monitor_main(message["argv"])
     except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
         import traceback
@@ -450,3 +421,48 @@ def _prepared_monitor_child(
             pass
     finally:
         os._exit(code)
+
+
+def _detach_descriptors(keep: set[int]) -> None:
+    """/dev/null for stdio and every descriptor closed but `keep`: nothing of the CLI's stays open
+    (its terminal, its pipes), so its readers see EOF when it is done."""
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    wanted = {0, 1, 2, *keep}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in wanted:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _import_stage_one(bridge: bool) -> None:
+    """What stage 1 needs before it can start anything, first: the CLI may send the context
+    within ~10 ms (less than these imports take on a busy host)."""
+    with best_effort():
+        import engine.image.imageconfig  # noqa: F401
+        import engine.network.hostsfiles  # noqa: F401
+        import engine.sandbox.cgroups  # noqa: F401
+        import engine.sandbox.process  # noqa: F401
+        import engine.sandbox.rootfs  # noqa: F401
+        import engine.sandbox.security  # noqa: F401
+
+        if bridge:
+            import engine.network.endpoint  # noqa: F401
+
+
+def _adopt(message: dict) -> None:
+    """The launched monitor's stderr (monitor.log) and environment: the CLI's (we were forked from
+    it) with a few changes, just those applied."""
+    log_fd = os.open(message["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    env = message["env"]
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value

@@ -21,7 +21,7 @@ from engine.api import images as api
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument, NotFound
 from engine.service.context import engine_config, query_bool
-from engine.service.filters import filter_pairs
+from engine.service.filters import filter_pairs, only_bool_filter
 from engine.service.progress import Emit, Line, progress_line, push_aux, stream
 
 TYPE_CHECKING = False
@@ -187,13 +187,7 @@ async def remove(request: web.Request) -> web.Response:
 
 @routes.post("/images/prune")
 async def prune(request: web.Request) -> web.Response:
-    all_images = False
-    for key, value in filter_pairs(request):
-        if key != "dangling":
-            raise InvalidArgument(f"invalid filter '{key}' for image prune (dangling= only)")
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"invalid filter 'dangling={value}'")
-        all_images = value.lower() in ("false", "0")
+    all_images = only_bool_filter(request, "dangling", "image prune") is False  # dangling=false: every unused image
     removals, freed = await asyncio.to_thread(api.prune, engine_config(request), all_images)
     return web.json_response({"ImagesDeleted": [{r.kind: r.value} for r in removals] or None, "SpaceReclaimed": freed})
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from engine.api import volumes as api
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, query_bool
-from engine.service.filters import filter_pairs
+from engine.service.filters import filter_pairs, only_bool_filter
 
 routes = web.RouteTableDef()
 
@@ -62,11 +62,7 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.post("/volumes/prune")
 async def prune(request: web.Request) -> web.Response:
-    all_volumes = False
-    for key, value in filter_pairs(request):
-        if key != "all":
-            raise InvalidArgument(f"invalid filter '{key}' for volume prune (all= only)")
-        all_volumes = value.lower() in ("true", "1")
+    all_volumes = only_bool_filter(request, "all", "volume prune") is True
     removed, freed = await asyncio.to_thread(api.prune, engine_config(request), all_volumes)
     return web.json_response({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})
 

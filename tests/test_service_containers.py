@@ -457,3 +457,18 @@ def test_docker_cli_start_attached_and_attach_to_a_running_container(service: Se
     assert b"9z" in output
     assert service.docker_out("wait", "shell").strip() == "4"
     service.docker_out("rm", "shell")
+
+
+def test_network_aliases_from_the_create_body_resolve_for_peers(service: Service) -> None:
+    service.docker_out("network", "create", "--internal", "aliasnet")
+    try:
+        service.docker_out("run", "-d", "--name", "db-server", "--network", "aliasnet", "--network-alias", "db",
+                           "busybox", "sleep", "300")
+        peer = service.docker("run", "--rm", "--network", "aliasnet", "busybox", "ping", "-c", "1", "-W", "2", "db")
+        assert peer.returncode == 0, peer.stdout + peer.stderr
+        refused = service.request("POST", "/v1.43/containers/create", {
+            "Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["x"]}}}})
+        assert refused.status == 400 and "user-defined networks" in refused.json()["message"]
+        service.docker_out("rm", "-f", "db-server")
+    finally:
+        service.docker("network", "rm", "aliasnet")

@@ -73,8 +73,11 @@ def reconcile(config: EngineConfig) -> None:
     _reconcile(config)
 
 
-def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
-    """A new container from an image already in the store (Docker's create never pulls)."""
+def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = ()) -> ContainerRecord:
+    """A new container from an image already in the store (Docker's create never pulls).
+
+    `aliases`: more names for it on its (user-defined) network, kept in its HostConfig as
+    NetworkAliases, where the monitor's network set-up reads them at every start."""
     from engine.image.store import ImageStore
 
     _reconcile(config)
@@ -83,7 +86,17 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     except NotFound:
         raise NotFound(f"No such image: {opts.image}") from None
     opts.image_id = image.id
-    return creating.create(config, opts)
+    record = creating.create(config, opts)
+    if aliases:
+        try:
+            with state.locked(config, record.id) as locked:
+                locked.host_config = {**locked.host_config, "NetworkAliases": list(aliases)}
+                state.save(config, locked, durable=True)  # hostconfig.json is written only so
+            record = locked
+        except BaseException:
+            removal.remove(config, record.id, force=True, volumes=True)  # created whole or not at all
+            raise
+    return record
 
 
 def start(
@@ -143,10 +156,30 @@ def inspect(config: EngineConfig, ref: str, size: bool = False) -> dict[str, Any
     _reconcile(config)
     record = state.find_container(config, ref)
     data = inspecting.inspect(config, record)
+    _network_entries(data, record)
     if size:
         sizes = container_sizes(config, record)
         data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
     return data
+
+
+def _network_entries(data: dict[str, Any], record: ContainerRecord) -> None:
+    """Docker lists the networks a container will join before it runs (compose reads them after
+    create): an entry per network, with its aliases, until the monitor records the real ones."""
+    settings = data.setdefault("NetworkSettings", {})
+    if settings.get("Networks"):
+        return
+    mode = record.host_config.get("NetworkMode") or "bridge"
+    if mode.startswith("container:") or mode == "none":
+        settings["Networks"] = {} if mode.startswith("container:") else {"none": _endpoint_entry([])}
+        return
+    settings["Networks"] = {mode: _endpoint_entry(list(record.host_config.get("NetworkAliases") or []))}
+
+
+def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:
+    return {"IPAMConfig": None, "Links": None, "Aliases": aliases or None, "NetworkID": "", "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
 
 
 def wait(config: EngineConfig, ref: str, condition: str = "not-running") -> Any:

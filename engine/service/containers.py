@@ -28,7 +28,7 @@ from engine.service.context import (
     query_filters,
     query_int,
 )
-from engine.service.create_body import run_options
+from engine.service.create_body import create_request
 from engine.service.streams import STDERR, STDOUT, frame, hijack
 
 routes = web.RouteTableDef()
@@ -59,8 +59,8 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
-    opts = run_options(body, request.query.get("name"), request.query.get("platform"))
-    record = await _call(api.create, config, opts)
+    spec = create_request(body, request.query.get("name"), request.query.get("platform"))
+    record = await _call(api.create, config, spec.options, spec.aliases)
     return json_response({"Id": record.id, "Warnings": []}, status=201)
 
 

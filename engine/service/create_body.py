@@ -9,6 +9,7 @@ nothing (runtime.create does, after this succeeded), and a value of the wrong JS
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from engine.container.options import RunOptions
@@ -101,8 +102,16 @@ def _refuse_unsupported(section: str, body: dict[str, Any], supported: set[str])
         raise InvalidArgument(f"{section}.{key} is not supported by dockui (got {json.dumps(value)})")
 
 
-def run_options(body: Any, name: str | None, platform: str | None) -> RunOptions:
-    """The RunOptions for a create request, or InvalidArgument naming the first field refused."""
+@dataclass(frozen=True)
+class CreateRequest:
+    """A create body, translated: the engine's RunOptions and the primary network's aliases."""
+
+    options: RunOptions
+    aliases: tuple[str, ...] = ()
+
+
+def create_request(body: Any, name: str | None, platform: str | None) -> CreateRequest:
+    """The engine's view of a create request, or InvalidArgument naming the first field refused."""
     if not isinstance(body, dict):
         raise InvalidArgument("the create body must be a JSON object")
     host = _dict("", body, "HostConfig")
@@ -116,8 +125,8 @@ def run_options(body: Any, name: str | None, platform: str | None) -> RunOptions
     opts = RunOptions(image=image, name=name or None, platform=platform or None)
     _apply_config(opts, body)
     _apply_host(opts, host, body)
-    _apply_networking(opts, net)
-    return opts
+    aliases = _apply_networking(opts, net)
+    return CreateRequest(opts, aliases)
 
 
 def _check_config_defaults(body: dict[str, Any]) -> None:
@@ -264,7 +273,9 @@ def _mount_spec(mount: Any) -> str:
     return ",".join(parts)
 
 
-def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> None:
+def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:
+    """The primary network's address and aliases (the only network a create configures)."""
+    aliases: list[str] = []
     endpoints = _dict("NetworkingConfig", net, "EndpointsConfig")
     for network, endpoint in endpoints.items():
         if not isinstance(endpoint, dict):
@@ -275,10 +286,14 @@ def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> None:
         ipam = endpoint.get("IPAMConfig") or {}
         if ipam.get("IPv4Address"):
             opts.ip = ipam["IPv4Address"]
+        aliases += _strs(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "Aliases")
         for key, value in endpoint.items():
-            if key in ("IPAMConfig", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+            if key in ("IPAMConfig", "Aliases", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
                        "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",
                        "Links", "DNSNames"):
                 continue
             if not _default(value):
                 raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}].{key} is not supported by dockui")
+    if aliases and opts.network in ("bridge", "default", "host", "none"):
+        raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+    return tuple(dict.fromkeys(aliases))

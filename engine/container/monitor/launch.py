@@ -134,6 +134,7 @@ def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str
             add_hosts=list(hc.get("ExtraHosts") or []),
             hostname=cfg.get("Hostname"),
             env=list(cfg.get("Env") or []),
+            aliases=list(hc.get("NetworkAliases") or []),  # the create request's (Engine API)
         )
         plan = network.prepare(config, record.id, record.name, spec, list((cfg.get("ExposedPorts") or {}).keys()))
         hostsfiles.write_in_place(files["hosts"], plan.hosts)

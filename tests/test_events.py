@@ -45,11 +45,12 @@ def test_container_verbs_write_their_events_in_order(engine: Engine) -> None:
     engine.out("pause", "ev1")
     engine.out("unpause", "ev1")
     engine.out("rename", "ev1", "ev2")
+    engine.out("restart", "-t", "0", "ev2")
     engine.out("kill", "ev2")
     wait_until(lambda: "die" in _actions(engine.config, "container", cid2))
     engine.out("rm", "ev2")
     assert _actions(engine.config, "container", cid2) == [
-        "create", "start", "pause", "unpause", "rename", "kill", "die", "destroy"]
+        "create", "start", "pause", "unpause", "rename", "die", "stop", "start", "restart", "kill", "die", "destroy"]
     mine = [e for e in eventlog.read_events(engine.config, 0) if e.actor_id == cid2]
     rename = next(e for e in mine if e.action == "rename")
     assert rename.attributes["name"] == "ev2" and rename.attributes["oldName"] == "ev1"

@@ -98,7 +98,9 @@ def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> Containe
 
 def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
     record = stop(config, ref, timeout)
-    return start(config, record.id).record
+    started = start(config, record.id).record
+    events.container(config, "restart", started)
+    return started
 
 
 def pause(config: EngineConfig, ref: str) -> ContainerRecord:

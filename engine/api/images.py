@@ -299,19 +299,14 @@ def push(config: EngineConfig, ref: str, progress: Callable[[PullEvent], None] |
 
 def check_login(config: EngineConfig, server: str, username: str, password: str) -> None:
     """Prove credentials against a registry as `dockui login` does (nothing is stored)."""
-    from engine.image.auth import Credentials
-    from engine.image.registry import RegistryClient
-
     if not username or not password:
         raise InvalidArgument("username and password are required")
     host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0] or "docker.io"
     if host in ("docker.io", "index.docker.io", "registry.hub.docker.com"):
         host = "registry-1.docker.io"
-    client = RegistryClient(config, host, credentials=Credentials(username, password), use_stored_credentials=False)
-    try:
+    with _registry_client(config, host, RegistryLogin(username, password)) as client:
+        assert client is not None  # a login always gets a client of its own
         client.check_login()
-    finally:
-        client.close()
 
 
 @dataclass(frozen=True)

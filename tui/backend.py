@@ -54,6 +54,7 @@ HISTORY = 300  # samples kept per container: 5 minutes at 1 Hz
 LIVE_STATES = ("running", "paused", "restarting")
 SHELLS = (("sh",), ("ash",), ("/bin/busybox", "sh"))  # what `e` tries, in order
 SPARK_POINTS = 20  # samples a table sparkline shows
+RECONCILE_INTERVAL = 10.0  # seconds between the session's reconciles (restart policies of dead monitors)
 
 
 class EngineUnavailable(DockuiError):
@@ -475,7 +476,7 @@ class EngineBackend:
         self._limits: dict[str, tuple[int | None, int | None]] = {}
         self._lock = threading.Lock()
         self._prev_net: dict[str, tuple[float, int, int]] = {}
-        self._reconciled = False
+        self._reconciled_at: float | None = None
         self._host_total = 0
         self._record_cache: dict[str, tuple[tuple[int, ...], ContainerRecord]] = {}
         self._reconcile_error: str | None = None
@@ -483,9 +484,11 @@ class EngineBackend:
     # ---- containers and stats
 
     def _containers(self) -> list[ContainerRecord]:
-        if not self._reconciled:
-            # the TUI is an engine start: mark containers whose monitor died, clean after them
-            self._reconciled = True
+        now = time.monotonic()
+        if self._reconciled_at is None or now - self._reconciled_at >= RECONCILE_INTERVAL:
+            # as every CLI verb does (there is no daemon): mark containers whose monitor died, clean
+            # after them, restart them as their policy says, finish what a killed verb left
+            self._reconciled_at = now
             try:
                 api_containers.reconcile(self.config)
             except Exception as exc:

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
     from engine.container.logs import LogEntry
 
-LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume")
+LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume",
+                "health")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -242,6 +243,8 @@ def _created_of(config: EngineConfig, refs: tuple[str, ...] | None) -> str | Non
 
 
 def _matches(record: ContainerRecord, filters: dict[str, tuple[str, ...]]) -> bool:
+    from engine.container import health
+
     tests: dict[str, Callable[[str], bool]] = {
         "id": lambda v: record.id.startswith(v),
         "name": lambda v: re.search(v.lstrip("/"), record.name) is not None,
@@ -250,6 +253,7 @@ def _matches(record: ContainerRecord, filters: dict[str, tuple[str, ...]]) -> bo
         "ancestor": lambda v: v in (record.image, record.image_id) or record.image_id.startswith("sha256:" + v),
         "network": lambda v: v == record.host_config.get("NetworkMode"),
         "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in record.mounts),
+        "health": lambda v: health.status_of(record.health) == health.check_filter_value(v),
     }
     for key, values in filters.items():
         if key in ("before", "since"):

@@ -176,6 +176,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
     p.add_argument("--platform", help="Set platform if server is multi-platform capable")
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"], help="Pull image before running")
+    p.add_argument("--health-cmd", help="Command to run to check health")
+    p.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-start-period", help="Start period for the container to initialize before starting "
+                   "health-retries countdown (ms|s|m|h) (default 0s)")
+    p.add_argument("--health-retries", type=int, help="Consecutive failures needed to report unhealthy")
+    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     p.add_argument("image", help="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 
@@ -353,6 +360,7 @@ def _for_each(refs: list[str], action: Any) -> int:
 
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
+    from engine.container.health import from_flags as health_from_flags
     from engine.container.runtime import RunOptions
 
     return RunOptions(
@@ -400,6 +408,8 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         tty=args.tty,
         interactive=args.interactive,
         auto_remove=args.rm,
+        healthcheck=health_from_flags(args.health_cmd, args.health_interval, args.health_timeout,
+                                      args.health_start_period, args.health_retries, args.no_healthcheck),
     )
 
 
@@ -1079,6 +1089,10 @@ def _matches(record: Any, filters: list[str]) -> bool:
             ok = record.image in values or record.image_id in values or any(record.image_id.startswith("sha256:" + v) for v in values)
         elif key == "network":
             ok = record.host_config.get("NetworkMode") in values
+        elif key == "health":
+            from engine.container import health
+
+            ok = health.status_of(record.health) in [health.check_filter_value(v) for v in values]
         else:
             raise InvalidArgument(f"invalid filter '{key}'")
         if not ok:
@@ -1100,7 +1114,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
         records = records[:1]
     elif args.last >= 0:
         records = records[: args.last]
-    elif not args.all:
+    elif not args.all and not any(f.startswith(("status=", "exited=")) for f in args.filter):  # docker: they imply -a
         records = [r for r in records if r.status in ("running", "paused", "restarting")]
     records = [r for r in records if _matches(r, args.filter)]
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q

@@ -108,6 +108,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     }
     if stop_sig:
         config_dict["StopSignal"] = stop_sig
+    _set_healthcheck(config_dict, opts.healthcheck, image_conf.get("Healthcheck"))
     if opts.stop_timeout is not None:
         config_dict["StopTimeout"] = opts.stop_timeout
     record = ContainerRecord(
@@ -138,6 +139,16 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
 
     events.container(config, "create", record)
+def _set_healthcheck(config_dict: dict[str, Any], flags: Any, image_check: Any) -> None:
+    """Config.Healthcheck: the flags' on top of the image's HEALTHCHECK, as Docker merges them."""
+    from engine.container.health import Healthcheck
+
+    image = Healthcheck.from_docker(image_check, "the image's Healthcheck") if image_check else None
+    merged = flags.over(image) if flags is not None else image
+    if merged is not None:
+        config_dict["Healthcheck"] = merged.to_docker()
+
+
 def _host_config(opts: RunOptions) -> dict[str, Any]:
     return {
         "Binds": [v for v in opts.volumes if ":" in v] or None,

@@ -16,6 +16,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs
 if TYPE_CHECKING:
     from typing import Any
 
+    from engine.container.health import Healthcheck
+
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 DEFAULT_STOP_TIMEOUT = DEFAULTS.stop_timeout
@@ -69,6 +71,7 @@ class RunOptions:
     tty: bool = False
     interactive: bool = False
     auto_remove: bool = False
+    healthcheck: Healthcheck | None = None  # from --health-*/--no-healthcheck (over the image's)
 
 
 def parse_restart_policy(value: str) -> dict[str, Any]:

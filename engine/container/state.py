@@ -8,7 +8,7 @@ Fields dockui needs beyond Docker's (the monitor's pid, process start times) liv
 A record that cannot be read (not JSON, a field of the wrong type, another container's ID) is never
 skipped or fatal: `load` returns a stand-in in state "dead" whose `error` (and `corrupt`) says
 which file and why, so `ps -a` shows it, `inspect` explains it and `rm -f` removes it with its
-layer. Such a stand-in is never written back except by the removal that marks it "removing".
+layer. Such a stand-in is never written back (its removal is held by the removal lock alone).
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class ContainerRecord:
     corrupt: str = ""  # why the files could not be read (a stand-in made by `load`); never saved
     creator_pid: int = 0  # the process creating it, until create's last save: a dead one left it half made
     creator_start: int = 0
+    health: dict[str, Any] = field(default_factory=dict)  # State.Health (engine.container.health); {}: no check
 
     @property
     def short_id(self) -> str:
@@ -129,6 +130,7 @@ class ContainerRecord:
             "Error": self.error,
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
+            **({"Health": self.health} if self.health else {}),
         }
 
     def to_disk(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -177,6 +179,7 @@ class ContainerRecord:
             finished_at=state.get("FinishedAt", ZERO_TIME),
             oom_killed=state.get("OOMKilled", False),
             error=state.get("Error", ""),
+            health=state.get("Health") or {},
             config=v2.get("Config", {}),
             host_config=host_config or {},
             network=v2.get("NetworkSettings", {}),
@@ -236,6 +239,8 @@ def _read_state_file(path: Path) -> Any:
     """The JSON in `path` (None when missing); _Unreadable when it is not JSON."""
     try:
         return read_json(path)
+    except IsADirectoryError:
+        raise _Unreadable(f"{path.name} is a directory") from None
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
         where = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if hasattr(exc, "lineno") else "not UTF-8"
         raise _Unreadable(f"{path.name} is not valid JSON ({where})") from None
@@ -249,7 +254,7 @@ _V2_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 _STATE_TYPES: dict[str, type | tuple[type, ...]] = {
     "Status": str, "Pid": int, "ExitCode": int, "StartedAt": str, "FinishedAt": str, "OOMKilled": bool,
-    "Error": str,
+    "Error": str, "Health": dict,
 }
 _DOCKUI_TYPES: dict[str, type | tuple[type, ...]] = {
     "CgroupPaths": dict, "RWLayer": str, "PidStart": int, "MonitorPid": int, "MonitorStart": int,
@@ -369,7 +374,7 @@ def locked(config: EngineConfig, container_id: str) -> Iterator[ContainerRecord]
         record = load(config, container_id)
         before = record.to_disk()
         yield record
-        if record.to_disk() != before and (not record.corrupt or record.status == "removing"):
+        if record.to_disk() != before and not record.corrupt:  # a stand-in is never written back
             save(config, record)
     finally:
         os.close(fd)

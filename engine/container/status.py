@@ -59,6 +59,12 @@ def record_status_text(record: ContainerRecord, now: float | None = None, compac
     """status_text of a container record (its RFC 3339 times read here)."""
     import time
 
-    return status_text(record.status, record.exit_code, parse_rfc3339(record.started_at),
+    text = status_text(record.status, record.exit_code, parse_rfc3339(record.started_at),
                        parse_rfc3339(record.finished_at), time.time() if now is None else now,
                        oom_killed=record.oom_killed, reason=record.corrupt, compact=compact)
+    if record.status == "running" and record.health:  # Docker's "Up 2 minutes (healthy)"
+        from engine.container.health import status_suffix
+
+        suffix = status_suffix(record.health)
+        text += suffix.replace("health: ", "") if compact else suffix
+    return text

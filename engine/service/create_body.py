@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from engine.container.health import Healthcheck
 from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
 
@@ -134,9 +135,6 @@ def _check_config_defaults(body: dict[str, Any]) -> None:
         raise InvalidArgument("Config.Domainname is not supported by dockui")
     if _str("Config", body, "MacAddress"):
         raise InvalidArgument("Config.MacAddress is not supported by dockui")
-    health = _dict("Config", body, "Healthcheck")
-    if health and _strs("Config.Healthcheck", health, "Test") not in ([], ["NONE"]):
-        raise InvalidArgument("Config.Healthcheck is not supported by dockui (health checks are not run)")
 
 
 def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
@@ -163,6 +161,7 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
     opts.stop_signal = _str("Config", body, "StopSignal") or None
     opts.stop_timeout = _int("Config", body, "StopTimeout")
     opts.volumes = list(_dict("Config", body, "Volumes"))  # anonymous volumes (`-v /path`)
+    opts.healthcheck = Healthcheck.from_docker(body.get("Healthcheck"))  # over the image's, as the flags
     if _bool("Config", body, "NetworkDisabled"):
         opts.network = "none"
 

@@ -75,6 +75,9 @@ def monitor_start(ctx: MonitorContext) -> None:
         return
     events.volume_mounts(config, record)
     events.container(config, "start", record)
+    if record.config.get("Healthcheck"):  # only containers with one pay for the checker
+        with best_effort():
+            _start_health_checker(config, ctx)
     ctx.report(running_report(ctx.pid))
     if watch(ctx, grace=START_GRACE):
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
@@ -86,6 +89,21 @@ def monitor_start(ctx: MonitorContext) -> None:
             ctx.listen_fd = _attach_listener(config.containers_dir / cid)
         ensure_bytecode()  # for the watch and finish stages' interpreters
         exec_stage("watch", ctx)
+
+
+def _start_health_checker(config: EngineConfig, ctx: MonitorContext) -> None:
+    """State.Health back to "starting" (before the report, so `run -d` then `ps` shows it), then the
+    container's checker process (engine.container.monitor.health), if its healthcheck is not NONE."""
+    from engine.container import health
+    from engine.container.monitor.health import spawn
+
+    if health.of_container(state.load(config, ctx.id).config) is None:
+        return
+
+    def reset(r: ContainerRecord) -> None:
+        r.health = health.starting(r.health)
+
+    spawn(ctx.config, state.update(config, ctx.id, reset))
 
 
 class _AlreadyStarted(Exception):

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from engine.api import images as api_images
 from engine.api import system as api
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, RegistryError
 from engine.service.context import engine_config, json_body
 from engine.service.filters import filter_pairs
 from engine.service.images import epoch
@@ -123,9 +123,9 @@ async def auth(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(api_images.check_login, engine_config(request), fields["serveraddress"] or "docker.io",
                                 fields["username"], fields["password"])
-    except InvalidArgument:
-        raise
-    except Exception as exc:  # noqa: BLE001 - Docker answers a refused login with 401 and the registry's words
-        message = str(exc).splitlines()[0] if str(exc) else "login failed"
-        return web.json_response({"message": message}, status=401)
+    except RegistryError as exc:
+        if "unauthorized" not in str(exc):
+            raise  # an unreachable registry is the service's failure to report (500), not a refusal
+        # Docker answers refused credentials with 401 and the registry's words
+        return web.json_response({"message": str(exc).splitlines()[0]}, status=401)
     return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})

@@ -56,7 +56,11 @@ def test_docker_cli_foreground_run_streams_and_exit_codes(service: Service) -> N
     assert service.docker_out("ps", "-a", "--format", "{{.Names}} {{.Status}}").startswith("kept Exited (0)")
     assert service.docker_out("wait", "kept").strip() == "0"
     assert service.docker_out("rm", "kept").strip() == "kept"
-    assert service.docker_out("ps", "-aq") == ""  # the --rm runs removed themselves
+    missing = service.docker("run", "--rm", "busybox", "/no/such/binary")
+    assert missing.returncode == 127 and b"no such file or directory" in missing.stderr
+    denied = service.docker("run", "--rm", "busybox", "/etc/passwd")
+    assert denied.returncode == 126 and b"permission denied" in denied.stderr
+    assert service.docker_out("ps", "-aq") == ""  # the --rm runs removed themselves, failed starts too
 
 
 def test_docker_cli_exec_codes_stdin_and_inspect(service: Service) -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from engine.api import containers as api
 from engine.container.state import ContainerRecord, parse_rfc3339
-from engine.errors import Conflict, InvalidArgument
+from engine.errors import Conflict, DockuiError, InvalidArgument
 from engine.service.attach import AttachStreams, Sessions, connect_running, relay
 from engine.service.context import (
     SESSIONS,
@@ -142,6 +142,24 @@ async def start(request: web.Request) -> web.Response:
     record = await _call(api.find, config, ref)
     if record.running:
         return web.Response(status=304)
+    try:
+        return await _start(request, config, record)
+    except DockuiError as exc:
+        raise _docker_start_error(exc) from None
+
+
+def _docker_start_error(exc: DockuiError) -> DockuiError:
+    """The docker CLI picks its exit status from the start error's words (127: "no such file or
+    directory" or "executable file not found", 126: "permission denied"), in lower case."""
+    if exc.exit_code not in (126, 127):
+        return exc
+    message = str(exc).replace("No such file or directory", "no such file or directory")
+    error = DockuiError(message.replace("Permission denied", "permission denied"))
+    error.exit_code = exc.exit_code
+    return error
+
+
+async def _start(request: web.Request, config: Any, record: ContainerRecord) -> web.Response:
     sessions = _sessions(request)
     pending = sessions.take_pending(record.id)
     if pending is None:

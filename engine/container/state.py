@@ -575,7 +575,7 @@ def delete_record(config: EngineConfig, container_id: str) -> None:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # (a corrupt one: rmtree takes it)
             os.unlink(d / "config.v2.json")
         for _ in range(3):  # a locker may re-create .lock while the tree goes
             shutil.rmtree(d, ignore_errors=True)

@@ -78,10 +78,13 @@ def _corrupt(engine: Engine, name: str, how: str) -> str:
         v2.write_text(json.dumps(data))
     elif how == "hostconfig":
         (d / "hostconfig.json").write_bytes(b"\x00\x01garbage")
+    elif how == "a-directory":
+        v2.unlink()
+        v2.mkdir()
     return cid
 
 
-CORRUPTIONS = ("truncated", "empty", "list", "wrong-type", "other-id", "bad-status", "hostconfig")
+CORRUPTIONS = ("truncated", "empty", "list", "wrong-type", "other-id", "bad-status", "hostconfig", "a-directory")
 
 
 @pytest.mark.root

@@ -476,3 +476,51 @@ def test_network_aliases_from_the_create_body_resolve_for_peers(service: Service
         service.docker_out("rm", "-f", "db-server")
     finally:
         service.docker("network", "rm", "aliasnet")
+
+
+def test_wait_conditions_and_log_queries_over_raw_http(service: Service) -> None:
+    import struct
+    import threading
+    import time
+
+    created = service.request("POST", "/v1.43/containers/create?name=cond",
+                              {"Image": "busybox", "Cmd": ["sh", "-c", "echo one; echo two >&2; echo three; exit 3"]})
+    assert created.status == 201
+    assert service.request("POST", "/containers/cond/wait?condition=not-running").json() == {"StatusCode": 0}
+    results: dict[str, object] = {}
+
+    def waiter(condition: str) -> None:
+        results[condition] = service.request("POST", f"/containers/cond/wait?condition={condition}", timeout=30).json()
+
+    threads = [threading.Thread(target=waiter, args=(c,)) for c in ("next-exit", "removed")]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # long enough for a wrong answer to arrive: both wait for what has not happened yet
+    assert not results
+    assert service.request("POST", "/containers/cond/start").status == 204
+    threads[0].join(timeout=20)
+    assert results["next-exit"] == {"StatusCode": 3}
+    assert "removed" not in results
+    assert service.request("POST", "/containers/cond/wait?condition=bogus").status == 400
+
+    def frames(body: bytes) -> list[tuple[int, bytes]]:
+        out = []
+        while body:
+            stream, size = struct.unpack(">BxxxL", body[:8])
+            out.append((stream, body[8:8 + size]))
+            body = body[8 + size:]
+        return out
+
+    logs = service.request("GET", "/containers/cond/logs?stdout=1&stderr=1")
+    assert logs.headers["content-type"] == "application/vnd.docker.multiplexed-stream"
+    got = frames(logs.body)  # stdout and stderr are separate pipes: their relative order is not kept
+    assert [f for f in got if f[0] == 1] == [(1, b"one\n"), (1, b"three\n")] and (2, b"two\n") in got
+    assert frames(service.request("GET", "/containers/cond/logs?stdout=1").body) == [(1, b"one\n"), (1, b"three\n")]
+    assert frames(service.request("GET", "/containers/cond/logs?stdout=1&stderr=1&tail=1").body) == [got[-1]]
+    stamped = frames(service.request("GET", "/containers/cond/logs?stderr=1&timestamps=1").body)
+    assert len(stamped) == 1 and stamped[0][1].endswith(b"Z two\n") and stamped[0][1][:4].isdigit()
+    assert service.request("GET", "/containers/cond/logs?stdout=1&since=4102444800").body == b""  # 2100-01-01
+    assert service.request("GET", "/containers/cond/logs").status == 400  # no stream chosen
+    assert service.request("DELETE", "/containers/cond").status == 204
+    threads[1].join(timeout=20)
+    assert results["removed"] == {"StatusCode": 3}

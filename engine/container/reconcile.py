@@ -1,219 +1,34 @@
 """`reconcile`, run before every verb that touches containers (there is no daemon to notice a death):
-containers whose monitor died are marked exited and cleaned up (an --rm one removed), and stale
-cgroups and rootfs mounts are removed.
+the clean-up (engine.container.sweep: dead monitors' containers marked exited and cleaned, an --rm
+one removed, stale cgroups and mounts removed), then the restart policies of the containers it found
+dead, as Docker's daemon applies them when it comes back.
 
-Cheap when nothing died: one /proc read per active container, plus a cgroup directory scan.
-A container being started concurrently is never taken for an orphan (see _remove_orphan_cgroups).
+Above `start` (which it calls), so the start path never imports it: the monitor forked ahead and
+the removal inside a monitor run `sweep`, which starts nothing.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-from pathlib import Path
-
 from engine.config import EngineConfig
 from engine.container import state
-from engine.container.cleanup import (
-    best_effort,
-    container_cgroup,
-    mountpoints,
-    remove_stopped,
-    signal_container,
-    unmount_rootfs,
-)
-from engine.container.options import network_kind
-from engine.container.state import ACTIVE_STATUSES, ContainerRecord, now_rfc3339
+from engine.container.cleanup import best_effort
+from engine.container.start import start
+from engine.container.sweep import policy_restarts, sweep
 from engine.errors import NotFound
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
-if TYPE_CHECKING:
-    pass
 
 
 def reconcile(config: EngineConfig, restart_policies: bool = True) -> list[str]:
-    """Mark containers whose monitor died as exited and clean up after them; their IDs.
-
-    An --rm container found so is removed, as Docker's daemon removes them when it restarts; one
-    with a restart policy is started again as the policy says (unless `restart_policies` is off:
-    a monitor reconciling for its own start does not start others). What a SIGKILLed verb left is
-    finished (_finish_interrupted). Cheap when nothing died: one /proc read per active container,
-    plus a cgroup directory scan.
-    """
-    cleaned = []
-    auto_remove = []
-    restart = []
-    records = state.list_containers(config)
-    for record in records:
-        busy = record.status in ACTIVE_STATUSES or record.status == "created" and record.monitor_pid
-        if not busy or state.process_alive(record.monitor_pid, record.monitor_start):
-            continue
-        try:
-            with state.locked(config, record.id) as locked:
-                still_busy = locked.status in ACTIVE_STATUSES or locked.status == "created" and locked.monitor_pid
-                if not still_busy or state.process_alive(locked.monitor_pid, locked.monitor_start):
-                    continue
-                _cleanup_unwatched(config, locked)
-                cleaned.append(locked.id)
-                if locked.host_config.get("AutoRemove"):
-                    auto_remove.append(locked.id)
-                elif _policy_restarts(locked):
-                    restart.append(locked.id)
-        except NotFound:
-            continue
-    for container_id in auto_remove:
-        with best_effort():
-            remove_stopped(config, container_id, remove_volumes=True)
-    interrupted = _finish_interrupted(config, records)
-    _remove_orphan_cgroups(config)
-    _remove_stale_mounts(config)
-    if cleaned or interrupted:
-        with best_effort():
-            from engine.network import reconcile as network
-
-            live = {r.id for r in state.list_containers(config) if r.running}
-            network.reconcile(config, live)
+    """`sweep`, then each container it found dead started again as its restart policy says (unless
+    `restart_policies` is off); the IDs it cleaned."""
+    cleaned = sweep(config)
     if restart_policies:
-        for container_id in restart:
-            from engine.container.start import start  # (start imports this module)
-
+        for container_id in cleaned:
+            try:
+                record = state.load(config, container_id)
+            except NotFound:
+                continue
+            if record.host_config.get("AutoRemove") or not policy_restarts(record):
+                continue
             with best_effort():
                 start(config, container_id)
     return cleaned
-
-
-def _policy_restarts(record: ContainerRecord) -> bool:
-    """Whether the restart policy brings back a container whose monitor died (as its monitor would
-    have for an exit: always, unless-stopped, on-failure below its retry count; never after stop)."""
-    policy = record.host_config.get("RestartPolicy") or {}
-    name, retries = policy.get("Name") or "", int(policy.get("MaximumRetryCount") or 0)
-    if record.stop_requested:
-        return False
-    if name in ("always", "unless-stopped"):
-        return True
-    return name == "on-failure" and record.exit_code != 0 and (retries == 0 or record.restart_count < retries)
-
-
-def _finish_interrupted(config: EngineConfig, records: list[ContainerRecord]) -> bool:
-    """What a SIGKILLed verb left: a removal half done ("removing", its lock free) is finished; a
-    container whose create died before its record was complete is removed; a directory without a
-    record is deleted (with the rw layer it may own). True when anything was done."""
-    done = False
-    for record in records:
-        if record.status == "removing" and not state.process_alive(record.monitor_pid, record.monitor_start):
-            if state.removal_abandoned(config, record.id):
-                with best_effort():
-                    remove_stopped(config, record.id, remove_volumes=bool(record.host_config.get("AutoRemove")))
-                    done = True
-        elif record.half_created:
-            with best_effort():
-                remove_stopped(config, record.id, remove_volumes=True)
-                done = True
-    orphans = state.orphan_dirs(config)
-    if orphans:
-        import shutil
-
-        from engine.container.usage import container_uses
-        from engine.image.store import ImageStore
-
-        for directory in orphans:
-            shutil.rmtree(directory, ignore_errors=True)
-        with best_effort():
-            ImageStore(config, containers=container_uses).collect_orphan_rw_layers()
-        done = True
-    return done
-
-
-def _remove_stale_mounts(config: EngineConfig) -> None:
-    """Unmount `<layers>/<id>/merged` of containers that have no live monitor (a crash left it)."""
-    prefix = str(config.layers_dir) + "/"
-    stale = [p for p in mountpoints() if p.startswith(prefix) and p.endswith("/merged")]
-    if not stale:
-        return
-    from engine.kernel import syscalls  # ctypes: ~5 ms, so only when there is something to unmount
-    owners = {str(Path(r.rw_layer) / "merged"): r for r in state.list_containers(config) if r.rw_layer}
-    for point in stale:
-        record = owners.get(point)
-        if record is not None and state.process_alive(record.monitor_pid, record.monitor_start):
-            continue
-        with best_effort():
-            syscalls.umount2(point, syscalls.MNT_DETACH)
-
-
-ORPHAN_MIN_AGE = 10.0  # seconds
-
-
-def _remove_orphan_cgroups(config: EngineConfig) -> None:
-    """Destroy container groups under our parent whose container no longer exists.
-
-    The groups are listed BEFORE the container directories: a directory exists before its monitor
-    makes the group, so a container being started concurrently is never taken for an orphan
-    (cgroups.cleanup_orphans takes the keep-list first, which would race with a concurrent start).
-    """
-    with best_effort():
-        from engine.sandbox.cgroups import open_cgroup, parent_dirs
-
-        groups: set[str] = set()
-        young: set[str] = set()
-        now = time.time()
-        for parent in parent_dirs(config).values():
-            try:
-                entries = [e for e in os.scandir(parent) if e.is_dir(follow_symlinks=False)]
-            except FileNotFoundError:
-                continue
-            groups |= {e.name for e in entries}
-            with best_effort():
-                young |= {e.name for e in entries if now - e.stat(follow_symlinks=False).st_mtime < ORPHAN_MIN_AGE}
-        # A group made in the last seconds may be another engine root's container being started
-        # (same cgroup parent, still empty until its first process joins): a later reconcile sees it.
-        groups -= young
-        if not groups:
-            return
-        try:
-            existing = {e.name for e in os.scandir(config.containers_dir)}
-        except FileNotFoundError:
-            existing = set()
-        for name in groups - existing:
-            if state.ID_RE.match(name):
-                group = open_cgroup(config, name)
-                # A populated group may belong to another engine root sharing this cgroup parent:
-                # only empty leftovers are ours to remove (ours with processes are killed by rm and
-                # by _cleanup_unwatched, which know the container).
-                if group.pids():
-                    continue
-                with best_effort():
-                    group.destroy()
-
-
-def _cleanup_unwatched(config: EngineConfig, record: ContainerRecord) -> None:
-    """The monitor is gone: kill what is left of the container and record it as exited."""
-    was_active = record.status in ACTIVE_STATUSES
-    killed = False
-    cg = container_cgroup(config, record)
-    with best_effort():
-        if cg.pids():
-            killed = True
-            if cg.frozen:
-                cg.thaw()
-            cg.kill_all(signal.SIGKILL)
-    if state.process_alive(record.pid, record.pid_start):
-        killed = True
-        signal_container(record, signal.SIGKILL)
-    with best_effort():
-        cg.destroy()
-    unmount_rootfs(record)
-    if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
-        with best_effort():
-            from engine.network import endpoint as network
-
-            network.detach(config, record.id)
-    if was_active:
-        record.status = "exited"
-        record.exit_code = 137 if killed else 255
-        record.finished_at = now_rfc3339()
-        record.error = "the container's monitor exited unexpectedly"
-    record.pid = 0
-    record.pid_start = 0
-    record.monitor_pid = 0
-    record.monitor_start = 0

@@ -16,8 +16,8 @@ from engine.container.cleanup import (
     remove_stopped,
     signal_container,
 )
-from engine.container.reconcile import reconcile
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord, find_container
+from engine.container.sweep import sweep
 from engine.errors import Conflict, NotFound
 
 
@@ -47,7 +47,7 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
                 record = current
                 break
             if current.status in ACTIVE_STATUSES and not state.process_alive(current.monitor_pid, current.monitor_start):
-                reconcile(config)
+                sweep(config)
                 continue
             cg = container_cgroup(config, current)
             with best_effort():

@@ -33,8 +33,8 @@ from engine.container.monitor.context import (
     write_all,
 )
 from engine.container.options import network_kind
-from engine.container.reconcile import reconcile
 from engine.container.state import ContainerRecord, find_container
+from engine.container.sweep import sweep
 from engine.errors import Conflict, DockuiError, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -390,7 +390,7 @@ def _prepared_monitor_child(
         reconcile_failure = ""
         if reconcile_config is not None:
             try:
-                reconcile(reconcile_config, restart_policies=False)
+                sweep(reconcile_config)
             except Exception:  # noqa: BLE001 - written to monitor.log below (stderr is /dev/null yet)
                 import traceback
 

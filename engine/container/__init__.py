@@ -1,5 +1,5 @@
 """Containers: records on disk (`state`, `names`), the verbs (`options`, `create`, `start`,
-`lifecycle`, `removal`, `cleanup`, `reconcile`, `inspect`, `exec`), the per-container monitor
+`lifecycle`, `removal`, `cleanup`, `sweep`, `reconcile`, `inspect`, `exec`), the per-container monitor
 (`monitor/`, its long-lived stage also in C under `monitor/native/`), mounts and volumes, logs, the
 STATUS and PORTS texts (`status`), commit and export; `runtime` is the former single module's
 namespace, kept for callers that have not moved.

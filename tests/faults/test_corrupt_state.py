@@ -35,7 +35,7 @@ BAD_CONFIGS = {
 def _cli(root: Path, config_file: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "tui.launcher", "--root", str(root), *args],
-                          capture_output=True, env=env, cwd=REPO, timeout=60)
+                          capture_output=True, env=env, cwd=REPO, timeout=60, stdin=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
@@ -52,6 +52,17 @@ def test_invalid_config_file_is_one_line_naming_it(tmp_path: Path, case: str, ve
     assert not (tmp_path / "root").exists()  # nothing was done with the defaults instead
 
 
+
+
+@pytest.mark.root  # (the full-screen session refuses a user first)
+@pytest.mark.parametrize("case", ["json-list", "unknown-key"])
+def test_invalid_config_file_stops_the_tui_in_one_line(tmp_path: Path, case: str) -> None:
+    config_file = tmp_path / "config.json"
+    config_file.write_text(BAD_CONFIGS[case][0])
+    result = _cli(tmp_path / "root", config_file)  # no verb: the full-screen session
+    err = result.stderr.decode(errors="replace")
+    score("config", f"{case}/tui", result.returncode == 125 and one_line_error(err) and str(config_file) in err,
+          detail=f"rc={result.returncode} stderr={err[-300:]!r}", escapes=stderr_escapes(err))
 
 
 def _corrupt(engine: Engine, name: str, how: str) -> str:

@@ -113,3 +113,16 @@ def test_run_path_stays_light(engine: Engine) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0 []", result.stdout + result.stderr
+
+
+def test_compatibility_namespaces_resolve() -> None:
+    """engine.container.runtime and engine.network.endpoints (the former single modules) still
+    resolve every name they list, to its new home, for the callers that have not moved."""
+    from engine.container import runtime
+    from engine.network import endpoints
+
+    for module in (runtime, endpoints):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"{module.__name__}.{name}"
+    assert runtime.start.__module__ == "engine.container.start"
+    assert endpoints.topology.__module__ == "engine.network.topology"

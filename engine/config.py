@@ -121,6 +121,8 @@ class EngineConfig:
     log_max_size: str = DEFAULT_LOG_MAX_SIZE  # default json-file --log-opt max-size ("" = unbounded)
     log_max_file: int = DEFAULT_LOG_MAX_FILE  # default json-file --log-opt max-file
     registry_stall_timeout: float = DEFAULT_REGISTRY_STALL_TIMEOUT  # seconds with no byte -> retry
+    # The embedded DNS's upstream servers ("ip" or "ip:port"); empty: the host's /etc/resolv.conf.
+    dns_upstreams: list[str] = field(default_factory=list)
 
     # Standard places under the root. Layout follows Docker's.
     @property
@@ -247,6 +249,29 @@ def _size(value: object) -> str:
     return value
 
 
+def _dns_server(value: str) -> str:
+    """`1.2.3.4`, `1.2.3.4:5353`, `::1` or `[::1]:5353` (the embedded DNS's upstream servers)."""
+    import ipaddress
+
+    host, port = value, "53"
+    if value.startswith("[") and "]" in value:
+        host, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ("53" if not rest else "x")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        if not 0 < int(port) < 65536:
+            raise ValueError(port)
+    except ValueError:
+        raise ValueError(f"must list addresses such as \"192.0.2.53\" or \"127.0.0.1:5353\", not {value!r}") from None
+    return value
+
+
+def _dns_servers(value: object) -> list[str]:
+    return [_dns_server(v) for v in _string_list(value)]
+
+
 def _positive_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"must be a whole number of at least 1, not {_json(value)}")
@@ -268,6 +293,7 @@ CONFIG_KEYS: dict[str, Callable[[object], object]] = {
     "log_max_size": _size,
     "log_max_file": _positive_int,
     "registry_stall_timeout": _positive_number,
+    "dns_upstreams": _dns_servers,
 }
 
 

@@ -165,6 +165,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", default="no", help="Restart policy: no, on-failure[:N], always, unless-stopped")
     p.add_argument("--network", "--net", default="bridge", help="Connect a container to a network")
     p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias for the container")
     p.add_argument("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
     p.add_argument("--link", action="append", default=[], help="Add link to another container")
@@ -395,6 +396,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         restart=args.restart,
         network=args.network,
         ip=args.ip,
+        network_aliases=args.network_alias,
         publish=args.publish,
         publish_all=args.publish_all,
         links=args.link,

@@ -54,6 +54,8 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     if kind in ("host", "none", "container") and (opts.publish or opts.publish_all):
         if kind != "none":
             raise InvalidArgument("Conflicting options: port publishing and the container type network mode")
+    if opts.network_aliases and (kind != "bridge" or opts.network in ("bridge", "default")):
+        raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
     if kind in ("host", "container") and opts.hostname:
         raise InvalidArgument("Conflicting options: hostname and the network mode")
     if kind == "none" and any(hostsfiles.parse_add_host(h)[0] == "host-gateway" for h in opts.add_hosts):
@@ -178,6 +180,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "PidsLimit": opts.pids_limit,
         "BlkioWeight": opts.blkio_weight or 0,
         "IPAddress": opts.ip,
+        "NetworkAliases": opts.network_aliases or None,
     }
 
 

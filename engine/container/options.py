@@ -57,6 +57,7 @@ class RunOptions:
     restart: str = "no"
     network: str = "bridge"
     ip: str | None = None
+    network_aliases: list[str] = field(default_factory=list)  # --network-alias (user networks)
     publish: list[str] = field(default_factory=list)
     publish_all: bool = False
     links: list[str] = field(default_factory=list)
@@ -86,7 +87,7 @@ def parse_restart_policy(value: str) -> dict[str, Any]:
         raise InvalidArgument(f"invalid restart policy '{value}': maximum retry count must be an integer") from None
     if retries < 0:
         raise InvalidArgument("maximum retry count cannot be negative")
-    return {"Name": "" if name == "no" else name, "MaximumRetryCount": retries}
+    return {"Name": name, "MaximumRetryCount": retries}  # "no" spelled out, as Docker's inspect shows it
 
 
 def resources_of(host_config: dict[str, Any]) -> Any:

@@ -21,6 +21,10 @@ def reconcile(config: EngineConfig, restart_policies: bool = True) -> list[str]:
     """`sweep`, then each container it found dead started again as its restart policy says (unless
     `restart_policies` is off); the IDs it cleaned."""
     cleaned = sweep(config)
+    with best_effort():  # the embedded DNS's resolver, if it died while containers need it (docs/network.md)
+        from engine.network.dns.client import revive
+
+        revive(config)
     if restart_policies:
         for container_id in cleaned:
             try:

@@ -187,6 +187,12 @@ def prepare(
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
     with ipam.lock(config):
         net = get_network(config, mode)
+        if net.name != DEFAULT_NETWORK:  # Docker's embedded DNS answers at 127.0.0.11 (engine.network.dns)
+            from engine.network.dns.resolvconf import embedded_resolv_conf
+
+            plan.resolv_conf = embedded_resolv_conf(host_resolv, spec.dns_search, spec.dns_options)
+        elif spec.aliases:
+            raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
         old = load_record(config, container_id) or {}
         extra_eps = [Endpoint(**ep) for ep in old.get("endpoints", []) if ep["network"] != net.name]
         endpoints = []
@@ -233,6 +239,7 @@ def prepare(
             "extra_hosts": [list(e) for e in extra],
             "exposed_ports": exposed,
             "env": list(spec.env),
+            "dns": list(spec.dns),  # the embedded DNS forwards to these (user networks)
             "preparer": [os.getpid(), start_ticks(os.getpid())],
         }
         save_record(config, rec)
@@ -273,6 +280,10 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
             raise
         raise DockuiError(f"network set-up failed: {exc}") from exc
     _record_attached(config, plan, pid)
+    if plan.endpoints[0].network != DEFAULT_NETWORK:  # before the process runs: its first query finds 127.0.0.11
+        from engine.network.dns import client as dns
+
+        dns.register(config, plan.container_id, pid)
 
 
 def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:

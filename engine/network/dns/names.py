@@ -1,0 +1,109 @@
+"""Who answers to which name, on which network: the embedded resolver's view of the endpoint
+records (<root>/network/endpoints/<id>.json), the only source of truth, read again whenever that
+directory changed.
+
+A container asking resolves the names of the running containers (endpoint state "attached") that
+share one of its user-defined networks: their container name, hostname, short ID and the aliases
+of their endpoint on that network (`--network-alias`, `network connect --alias`, Compose's service
+names), each also as `<name>.<network>`. The default bridge is never part of it (Docker's legacy
+network: links and /etc/hosts only).
+
+Invariant: a container is never told a name that lives only on a network it is not on, and a
+container that stopped or was removed is gone from the answers as soon as its record says so.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from engine.config import EngineConfig
+from engine.network.records import DEFAULT_NETWORK, all_records, endpoints_dir
+
+# A directory changed this recently may change again within the same mtime tick: not trusted.
+_SETTLE_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One container's address on one user-defined network and the names it has there."""
+
+    container_id: str
+    network: str
+    ip: str
+    names: frozenset[str]
+    display: str  # the name a reverse lookup gives: `<container name>.<network>`
+
+
+@dataclass(frozen=True)
+class Member:
+    """A container as a client of the resolver: its user networks and its own --dns servers."""
+
+    container_id: str
+    networks: frozenset[str]
+    dns: tuple[str, ...]
+
+
+def _entries(rec: dict) -> list[Entry]:
+    if rec.get("state") != "attached":
+        return []
+    cid = rec["container_id"]
+    own = {rec.get("name") or "", rec.get("hostname") or "", cid[:12]}
+    out = []
+    for ep in rec.get("endpoints", []):
+        if ep["network"] == DEFAULT_NETWORK:
+            continue
+        names = {n.lower() for n in own | set(ep.get("aliases") or []) if n}
+        names |= {f"{n}.{ep['network'].lower()}" for n in names}
+        out.append(Entry(cid, ep["network"], ep["ip"], frozenset(names), f"{rec.get('name') or cid[:12]}.{ep['network']}"))
+    return out
+
+
+def _member(rec: dict) -> Member:
+    networks = frozenset(ep["network"] for ep in rec.get("endpoints", []) if ep["network"] != DEFAULT_NETWORK)
+    return Member(rec["container_id"], networks, tuple(rec.get("dns") or ()))
+
+
+class NameTable:
+    """The names of one engine root, re-read from the records when their directory changes."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._stamp: int | None = None
+        self._entries: list[Entry] = []
+        self._members: dict[str, Member] = {}
+
+    def refresh(self) -> None:
+        try:
+            mtime = os.stat(endpoints_dir(self.config)).st_mtime_ns
+        except FileNotFoundError:
+            mtime = 0
+        if mtime == self._stamp:
+            return
+        records = all_records(self.config)
+        self._entries = [e for rec in records for e in _entries(rec)]
+        self._members = {rec["container_id"]: _member(rec) for rec in records}
+        settled = time.time_ns() - mtime > _SETTLE_SECONDS * 1e9
+        self._stamp = mtime if settled else None
+
+    def member(self, container_id: str) -> Member | None:
+        self.refresh()
+        return self._members.get(container_id)
+
+    def lookup(self, container_id: str, name: str) -> list[str] | None:
+        """The addresses `name` has for this container (None: not a name of its networks)."""
+        member = self.member(container_id)
+        if member is None or not member.networks:
+            return None
+        found = [e.ip for e in self._entries if e.network in member.networks and name in e.names]
+        return list(dict.fromkeys(found)) if found else None
+
+    def reverse(self, container_id: str, ip: str) -> str | None:
+        member = self.member(container_id)
+        if member is None:
+            return None
+        for e in self._entries:
+            if e.network in member.networks and e.ip == ip:
+                return e.display
+        return None

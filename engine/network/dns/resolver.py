@@ -1,0 +1,364 @@
+"""The embedded resolver process of one engine root (`python -S -m engine.network.dns --root R`).
+
+It owns, for each running container whose primary network is user-defined, a UDP and a TCP socket
+bound to 127.0.0.11:53 *inside that container's network namespace* (created after a setns of this
+single-threaded process, which then returns to its own namespace: a socket keeps the namespace it
+was made in), and a pidfd of the container's first process. One epoll loop serves them all:
+
+- a query for a name of the container's networks is answered from the endpoint records
+  (`names.NameTable`); any other is forwarded over UDP, from the host's namespace, to the
+  upstreams (`upstreams.choose`), trying the next one after a timeout, SERVFAIL when none answers;
+- the control socket (abstract, `client.socket_name`, root callers only) takes `add <id> <pid>`
+  from a container's monitor before the container's process runs, so the first query always finds
+  the socket bound;
+- a pidfd that becomes readable (the container exited) closes that container's sockets at once:
+  they hold its namespace, which must die with the container.
+
+Invariant: the process exists only while a container needs it. It exits LINGER_SECONDS after its
+last container went, closing the control socket first, so a monitor arriving at that moment sees
+a refused (or reset) connection and starts a fresh resolver; two resolvers of one root cannot
+coexist, since only one can bind the control socket's name.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+
+from engine.config import EngineConfig
+from engine.kernel.syscalls import setns
+from engine.network.dns import message
+from engine.network.dns.client import served, socket_name
+from engine.network.dns.names import NameTable
+from engine.network.dns.upstreams import HostServers, Upstream, choose
+from engine.network.records import all_records
+
+ADDRESS = "127.0.0.11"
+PORT = 53
+LINGER_SECONDS = 1.0
+UPSTREAM_TIMEOUT = 2.0  # seconds before the next upstream is tried
+MAX_PENDING = 512  # forwarded queries in flight (beyond: SERVFAIL at once)
+MAX_TCP_PER_CONTAINER = 16
+IP_FREEBIND = 15
+CLONE_NEWNET = 0x40000000
+
+
+@dataclass
+class Guest:
+    """A container served: its sockets live in its namespace, its pidfd says when it is gone."""
+
+    container_id: str
+    pid: int
+    pidfd: int
+    udp: socket.socket
+    tcp: socket.socket
+    conns: dict[int, TcpConn] = field(default_factory=dict)
+
+
+@dataclass
+class TcpConn:
+    guest: Guest
+    sock: socket.socket
+    buffer: bytes = b""
+
+
+@dataclass
+class Pending:
+    """A query forwarded upstream, waiting for its answer."""
+
+    guest: Guest
+    query: bytes
+    question: message.Question
+    reply_to: object  # a UDP client address, or the TcpConn the query came on
+    servers: list[Upstream]
+    index: int
+    sock: socket.socket
+    deadline: float
+
+
+class Resolver:
+    def __init__(self, config: EngineConfig, upstreams: tuple[str, ...], control: socket.socket) -> None:
+        self.config = config
+        self.configured = upstreams
+        self.control = control
+        self.names = NameTable(config)
+        self.host_servers = HostServers()
+        self.guests: dict[str, Guest] = {}
+        self.pending: dict[int, Pending] = {}
+        self.sel = selectors.DefaultSelector()
+        self.own_netns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.idle_since: float | None = time.monotonic()
+        self.stopping = False
+        self.sel.register(control, selectors.EVENT_READ, self._on_control)
+
+    # ------------------------------------------------------------------ containers come and go
+
+    def adopt_running(self) -> None:
+        """After a (re)start: every running container on a user network gets its sockets again."""
+        for rec in all_records(self.config):
+            if served(rec):  # not: a process gone (reconcile cleans up after it), the default bridge
+                try:
+                    self.add(rec["container_id"], rec["pid"])
+                except OSError:
+                    continue
+
+    def add(self, container_id: str, pid: int) -> None:
+        old = self.guests.get(container_id)
+        if old is not None:
+            if old.pid == pid:
+                return
+            self.drop(old)
+        pidfd = os.pidfd_open(pid)
+        try:
+            udp, tcp = self._bind_inside(pid)
+        except BaseException:
+            os.close(pidfd)
+            raise
+        guest = Guest(container_id, pid, pidfd, udp, tcp)
+        self.guests[container_id] = guest
+        self.idle_since = None
+        self.sel.register(pidfd, selectors.EVENT_READ, lambda _mask: self.drop(guest))
+        self.sel.register(udp, selectors.EVENT_READ, lambda _mask: self._on_udp(guest))
+        self.sel.register(tcp, selectors.EVENT_READ, lambda _mask: self._on_accept(guest))
+
+    def _bind_inside(self, pid: int) -> tuple[socket.socket, socket.socket]:
+        target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        made: list[socket.socket] = []
+        try:
+            setns(target, CLONE_NEWNET)
+            try:
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    sock = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+                    made.append(sock)
+                    sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)  # lo may come up a moment later
+                    if kind == socket.SOCK_STREAM:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((ADDRESS, PORT))
+                made[1].listen(16)
+            finally:
+                setns(self.own_netns, CLONE_NEWNET)
+        except BaseException:
+            for sock in made:
+                sock.close()
+            raise
+        finally:
+            os.close(target)
+        return made[0], made[1]
+
+    def drop(self, guest: Guest) -> None:
+        """The container exited (or was replaced): its sockets go, its namespace is free to die."""
+        if self.guests.get(guest.container_id) is not guest:
+            return
+        del self.guests[guest.container_id]
+        for conn in list(guest.conns.values()):
+            self._close_conn(conn)
+        for obj in (guest.pidfd, guest.udp, guest.tcp):
+            self.sel.unregister(obj)
+        os.close(guest.pidfd)
+        guest.udp.close()
+        guest.tcp.close()
+        if not self.guests:
+            self.idle_since = time.monotonic()
+
+    # ------------------------------------------------------------------ the control socket
+
+    def _on_control(self, _mask: int) -> None:
+        try:
+            conn, _ = self.control.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(1.0)
+            try:
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+                if int.from_bytes(creds[4:8], "little") != 0:
+                    conn.sendall(b"err permission denied\n")
+                    return
+                line = b""
+                while not line.endswith(b"\n") and len(line) < 256:
+                    chunk = conn.recv(256)
+                    if not chunk:
+                        return
+                    line += chunk
+                conn.sendall(self._command(line.decode(errors="replace").split()))
+            except OSError:
+                return
+
+    def _command(self, words: list[str]) -> bytes:
+        if words == ["ping"]:
+            return b"ok\n"
+        if len(words) == 3 and words[0] == "add" and words[2].isdigit():
+            try:
+                self.add(words[1], int(words[2]))
+            except OSError as exc:
+                return f"err cannot serve container {words[1][:12]}: {exc.strerror or exc}\n".encode()
+            return b"ok\n"
+        return b"err unknown command\n"
+
+    # ------------------------------------------------------------------ queries
+
+    def _on_udp(self, guest: Guest) -> None:
+        for _ in range(64):  # a burst, then give the others a turn
+            try:
+                data, addr = guest.udp.recvfrom(4096)
+            except OSError:
+                return
+            self._query(guest, data, addr)
+
+    def _on_accept(self, guest: Guest) -> None:
+        try:
+            sock, _ = guest.tcp.accept()
+        except OSError:
+            return
+        if len(guest.conns) >= MAX_TCP_PER_CONTAINER:
+            sock.close()
+            return
+        sock.setblocking(False)
+        conn = TcpConn(guest, sock)
+        guest.conns[sock.fileno()] = conn
+        self.sel.register(sock, selectors.EVENT_READ, lambda _mask: self._on_tcp(conn))
+
+    def _on_tcp(self, conn: TcpConn) -> None:
+        try:
+            chunk = conn.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk or len(conn.buffer) > 65536:
+            self._close_conn(conn)
+            return
+        conn.buffer += chunk
+        while len(conn.buffer) >= 2:
+            size = int.from_bytes(conn.buffer[:2], "big")
+            if len(conn.buffer) < 2 + size:
+                break
+            data, conn.buffer = conn.buffer[2:2 + size], conn.buffer[2 + size:]
+            self._query(conn.guest, data, conn)
+
+    def _close_conn(self, conn: TcpConn) -> None:
+        if conn.guest.conns.pop(conn.sock.fileno(), None) is not None:
+            self.sel.unregister(conn.sock)
+            conn.sock.close()
+
+    def _send(self, guest: Guest, reply_to: object, data: bytes) -> None:
+        try:
+            if isinstance(reply_to, TcpConn):
+                if reply_to.sock.fileno() >= 0:
+                    reply_to.sock.send(len(data).to_bytes(2, "big") + data)
+            elif self.guests.get(guest.container_id) is guest:
+                guest.udp.sendto(data, reply_to)
+        except OSError:
+            pass  # the client went away: nothing to tell
+
+    def _query(self, guest: Guest, data: bytes, reply_to: object) -> None:
+        q = message.parse_query(data)
+        if q is None:
+            return
+        if q.qclass == message.CLASS_IN:
+            answer = self._local_answer(guest, data, q)
+            if answer is not None:
+                self._send(guest, reply_to, answer)
+                return
+        member = self.names.member(guest.container_id)
+        servers = choose(member.dns if member else (), self.configured, self.host_servers)
+        self._forward(guest, data, q, reply_to, servers, 0)
+
+    def _local_answer(self, guest: Guest, data: bytes, q: message.Question) -> bytes | None:
+        if q.qtype == message.TYPE_PTR:
+            ip = message.reverse_address(q.name)
+            target = self.names.reverse(guest.container_id, ip) if ip else None
+            return message.ptr_reply(data, q, target) if target else None
+        addresses = self.names.lookup(guest.container_id, q.name)
+        if addresses is None:
+            return None
+        wanted = q.qtype in (message.TYPE_A, message.TYPE_ANY)
+        return message.address_reply(data, q, addresses if wanted else [])
+
+    # ------------------------------------------------------------------ forwarding
+
+    def _forward(self, guest: Guest, data: bytes, q: message.Question, reply_to: object,
+                 servers: list[Upstream], index: int) -> None:
+        while index < len(servers) and len(self.pending) < MAX_PENDING:
+            server = servers[index]
+            family = socket.AF_INET6 if server.v6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+            try:
+                sock.connect((server.host, server.port))
+                sock.send(data)
+            except OSError:
+                sock.close()
+                index += 1
+                continue
+            p = Pending(guest, data, q, reply_to, servers, index, sock, time.monotonic() + UPSTREAM_TIMEOUT)
+            self.pending[sock.fileno()] = p
+            self.sel.register(sock, selectors.EVENT_READ, lambda _mask, p=p: self._on_upstream(p))
+            return
+        self._send(guest, reply_to, message.error_reply(data, q, message.SERVFAIL))
+
+    def _finish(self, p: Pending) -> None:
+        self.pending.pop(p.sock.fileno(), None)
+        self.sel.unregister(p.sock)
+        p.sock.close()
+
+    def _on_upstream(self, p: Pending) -> None:
+        try:
+            data = p.sock.recv(65535)
+        except BlockingIOError:
+            return
+        except OSError:  # refused (ICMP): the next server at once
+            self._finish(p)
+            self._forward(p.guest, p.query, p.question, p.reply_to, p.servers, p.index + 1)
+            return
+        if message.reply_id(data) != p.question.id:
+            return  # not the answer to this query: keep waiting
+        self._finish(p)
+        self._send(p.guest, p.reply_to, data)
+
+    def _expire(self, now: float) -> None:
+        for p in [p for p in self.pending.values() if p.deadline <= now]:
+            self._finish(p)
+            self._forward(p.guest, p.query, p.question, p.reply_to, p.servers, p.index + 1)
+
+    # ------------------------------------------------------------------ the loop
+
+    def _timeout(self, now: float) -> float | None:
+        deadlines = [p.deadline for p in self.pending.values()]
+        if self.idle_since is not None:
+            deadlines.append(self.idle_since + LINGER_SECONDS)
+        return max(0.0, min(deadlines) - now) if deadlines else None
+
+    def serve(self) -> None:
+        while not self.stopping:
+            for key, mask in self.sel.select(self._timeout(time.monotonic())):
+                key.data(mask)
+            now = time.monotonic()
+            self._expire(now)
+            if self.idle_since is not None and now - self.idle_since >= LINGER_SECONDS and not self.pending:
+                break
+        self.control.close()  # first: a monitor arriving now starts a new resolver
+        for guest in list(self.guests.values()):
+            self.drop(guest)
+
+
+def main(config: EngineConfig, upstreams: tuple[str, ...]) -> int:
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        control.bind(socket_name(config))
+    except OSError:
+        return 0  # another resolver serves this root
+    control.listen(64)
+    resolver = Resolver(config, upstreams, control)
+
+    def stop(_signum: int, _frame: object) -> None:
+        resolver.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    resolver.adopt_running()
+    resolver.serve()
+    return 0

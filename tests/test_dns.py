@@ -1,0 +1,178 @@
+"""Docker's embedded DNS on user-defined networks, end to end through `dockui`: real containers,
+busybox's nslookup and ping inside them, the resolver process of the engine root.
+
+Forwarding is checked only against an upstream this test runs on loopback (the engine's
+`dns_upstreams` setting points at it): no query leaves the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_lifecycle_support import (  # noqa: F401 - the `engine` fixture
+    Engine,
+    engine_fixture,
+    wait_until,
+)
+from tests.test_network import free_subnet
+
+pytestmark = pytest.mark.root
+
+KNOWN = ("known.dns-test", "10.9.8.7")  # the one name the loopback upstream knows
+
+
+class LoopbackUpstream:
+    """A DNS server on 127.0.0.1: KNOWN gets an A record, every other name NXDOMAIN; it records
+    the names it was asked. Built by hand, independent of the engine's DNS code."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.asked: list[str] = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping:
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            pos, labels = 12, []
+            while data[pos]:
+                labels.append(data[pos + 1:pos + 1 + data[pos]].decode())
+                pos += 1 + data[pos]
+            end = pos + 5
+            name = ".".join(labels).lower()
+            qtype = struct.unpack_from("!H", data, pos + 1)[0]
+            self.asked.append(name)
+            known = name == KNOWN[0]
+            answer = b""
+            if known and qtype == 1:
+                answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(KNOWN[1])
+            flags = 0x8180 | (0 if known else 3)
+            header = data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
+            self.sock.sendto(header + data[12:end] + answer, addr)
+
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[LoopbackUpstream]:
+    server = LoopbackUpstream()
+    yield server
+    server.close()
+
+
+def _with_upstream(engine: Engine, upstream: LoopbackUpstream) -> None:
+    """The engine's config file (and in-process config) point the embedded DNS at the upstream."""
+    path = Path(engine.env["DOCKUI_CONFIG"])
+    settings = json.loads(path.read_text())
+    settings["dns_upstreams"] = [f"127.0.0.1:{upstream.port}"]
+    path.write_text(json.dumps(settings))
+    engine.config.dns_upstreams = settings["dns_upstreams"]
+
+
+def _resolver_pids(engine: Engine) -> list[int]:
+    """The resolver processes of this root (engine_processes skips command lines naming pytest,
+    which a test root's path does)."""
+    wanted = f"engine.network.dns\0--root\0{engine.config.root}\0".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                if entry.name.isdigit() and wanted in f.read():
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _lookup(engine: Engine, container: str, name: str, server: str = "127.0.0.11") -> tuple[int, str]:
+    result = engine.cli("exec", container, "nslookup", name, *([server] if server else []))
+    return result.returncode, (result.stdout + result.stderr).decode()
+
+
+def _ip(engine: Engine, container: str, network: str) -> str:
+    return engine.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engine, upstream: LoopbackUpstream) -> None:
+    _with_upstream(engine, upstream)
+    for net in ("dnsa", "dnsb"):
+        engine.out("network", "create", "--subnet", str(free_subnet(prefix=28)), net)
+    try:
+        engine.out("run", "-d", "--name", "a1", "--network", "dnsa", "--network-alias", "web", "busybox", "sleep", "300")
+        engine.out("run", "-d", "--name", "peer", "--network", "dnsa", "busybox", "sleep", "300")
+        engine.out("run", "-d", "--name", "b1", "--network", "dnsb", "busybox", "sleep", "300")
+        a1 = _ip(engine, "a1", "dnsa")
+        assert len(_resolver_pids(engine)) == 1  # one resolver for the root, whatever the containers
+
+        resolv = engine.out("exec", "peer", "cat", "/etc/resolv.conf")
+        assert "nameserver 127.0.0.11" in resolv.splitlines() and "ndots:0" in resolv
+        # The container's name, its alias, its short ID, as nslookup asks 127.0.0.11 and through resolv.conf.
+        short_id = engine.inspect("a1")["Id"][:12]
+        for name, server in (("a1", "127.0.0.11"), ("web", ""), (short_id, "127.0.0.11"), ("WEB.dnsa", "")):
+            code, out = _lookup(engine, "peer", name, server)
+            assert code == 0 and f"Address: {a1}" in out, (name, out)
+        assert "1 packets received" in engine.out("exec", "peer", "ping", "-c1", "-W3", "web")
+
+        # Scoped per network: b1 (on dnsb only) does not know a1; the name goes upstream, NXDOMAIN.
+        code, out = _lookup(engine, "b1", "a1")
+        assert code != 0 and "NXDOMAIN" in out and "a1" in upstream.asked
+        # Anything else is forwarded to the upstream, whose answers come back.
+        code, out = _lookup(engine, "peer", KNOWN[0])
+        assert code == 0 and f"Address: {KNOWN[1]}" in out
+        code, out = _lookup(engine, "peer", "nosuch.dns-test")
+        assert code != 0 and "NXDOMAIN" in out and "nosuch.dns-test" in upstream.asked
+
+        # Live: a new container resolves at once, a removed one stops resolving; nobody restarts.
+        engine.out("run", "-d", "--name", "late", "--network", "dnsa", "busybox", "sleep", "300")
+        code, out = _lookup(engine, "peer", "late")
+        assert code == 0 and f"Address: {_ip(engine, 'late', 'dnsa')}" in out
+        engine.out("rm", "-f", "late")
+        code, out = _lookup(engine, "peer", "late")
+        assert code != 0 and "NXDOMAIN" in out
+
+        # A resolver killed (a crash) is started again by the next command's reconcile.
+        [pid] = _resolver_pids(engine)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: pid not in _resolver_pids(engine))
+        engine.out("ps")
+        code, out = _lookup(engine, "peer", "web")
+        assert code == 0 and f"Address: {a1}" in out
+
+        # Nothing is left once the last container on a user network is gone: no process, no socket.
+        engine.out("rm", "-f", "a1", "peer", "b1")
+        assert wait_until(lambda: not _resolver_pids(engine)), _resolver_pids(engine)
+        from engine.network.dns.client import socket_name
+
+        name = socket_name(engine.config)[1:].decode()
+        assert not any(line.endswith("@" + name) for line in Path("/proc/net/unix").read_text().splitlines())
+    finally:
+        engine.cli("rm", "-f", "a1", "peer", "b1", "late")
+        for net in ("dnsa", "dnsb"):
+            engine.cli("network", "rm", net)
+
+
+def test_default_bridge_keeps_the_legacy_resolv_conf(engine: Engine) -> None:
+    out = engine.out("run", "--rm", "busybox", "cat", "/etc/resolv.conf")
+    assert "127.0.0.11" not in out and "nameserver" in out
+    result = engine.cli("run", "--rm", "--network-alias", "x", "busybox", "true")
+    assert result.returncode == 125
+    assert b"network-scoped alias is supported only for containers in user defined networks" in result.stderr

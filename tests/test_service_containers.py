@@ -4,6 +4,7 @@ and raw HTTP against `dockui system service` on a socket of its own."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -307,9 +308,12 @@ def test_service_killed_containers_run_on_and_a_new_service_follows_them(service
                                 env=service.env)
     assert follower.stdout is not None
     assert follower.stdout.readline().startswith(b"tick")
+    helpers = _spawners_of(service.process.pid)
+    assert len(helpers) == 1  # the start helper (engine.container.spawner)
     service.process.send_signal(signal.SIGKILL)
     service.process.wait()
     follower.wait(timeout=10)  # its stream ended with the service
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in helpers), timeout=10)  # and its helper
     assert service.socket_path.exists()  # a killed service leaves its socket; the next one replaces it
     service.restart()
     assert service.docker_out("ps", "--format", "{{.Names}} {{.State}}").strip() == "survivor running"
@@ -322,6 +326,23 @@ def test_service_killed_containers_run_on_and_a_new_service_follows_them(service
         again.kill()
         again.wait()
     service.docker_out("rm", "-f", "survivor")
+
+
+def _spawners_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if ppid == pid and b"engine.container.spawner" in cmdline:
+            found.append(int(entry.name))
+    return found
 
 
 def test_a_client_leaving_mid_stream_ends_only_its_stream(service: Service) -> None:

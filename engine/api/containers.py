@@ -23,7 +23,7 @@ from engine.container import lifecycle, removal, state
 from engine.container import start as starting
 from engine.container.options import RunOptions
 from engine.container.reconcile import reconcile as _reconcile
-from engine.container.start import StartResult
+from engine.container.spawner import Spawner, Started
 from engine.container.state import ContainerRecord
 from engine.errors import InvalidArgument, NotFound
 
@@ -102,10 +102,18 @@ def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = ()
 
 def start(
     config: EngineConfig, ref: str, attach: bool = False, interactive: bool = False,
-    winsize: tuple[int, int] | None = None,
-) -> StartResult:
+    winsize: tuple[int, int] | None = None, spawner: Spawner | None = None,
+) -> Started:
+    """Start the container; its attach channel when `attach`. A threaded caller (the service, the
+    TUI) passes a `spawner.Spawner`, which starts it at the single-threaded fork path's speed."""
     _reconcile(config)
-    return starting.start(config, ref, attach=attach, interactive=interactive, winsize=winsize)
+    record = state.find_container(config, ref)
+    if spawner is not None:
+        return spawner.start(config, record.id, attach, interactive, winsize)
+    result = starting.start(config, record.id, attach=attach, interactive=interactive, winsize=winsize)
+    import socket
+
+    return Started(socket.socket(fileno=result.attach.detach()) if result.attach is not None else None)
 
 
 def find(config: EngineConfig, ref: str) -> ContainerRecord:

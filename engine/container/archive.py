@@ -235,13 +235,11 @@ def _export(config_json: str, container_id: str) -> int:
 
 def helper_command(op: str, config: EngineConfig, container_id: str, *args: str) -> tuple[list[str], dict[str, str]]:
     """argv and environment of the helper (a fresh interpreter: it changes its namespace and root)."""
-    from engine.container.exec_instances import ENGINE_PARENT
+    from engine.container.exec_instances import helper_env
     from engine.container.monitor.context import config_to_json
 
-    env = dict(os.environ)
-    paths = [str(ENGINE_PARENT), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return [sys.executable, "-S", "-m", "engine.container.archive", op, config_to_json(config), container_id, *args], env
+    argv = [sys.executable, "-S", "-m", "engine.container.archive", op, config_to_json(config), container_id, *args]
+    return argv, helper_env()
 
 
 if __name__ == "__main__":

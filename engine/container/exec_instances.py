@@ -160,10 +160,16 @@ def helper_command(
     size = f"{winsize[0]}x{winsize[1]}" if winsize else ""
     argv = [sys.executable, "-S", "-m", "engine.container.exec_instances", "run", config_to_json(config), inst_id, size,
             str(resize_fd)]
+    return argv, helper_env()
+
+
+def helper_env() -> dict[str, str]:
+    """The environment of a helper interpreter started with -S (no site: faster), which finds the
+    engine and the site-packages it needs on an explicit PYTHONPATH."""
     env = dict(os.environ)
     paths = [str(ENGINE_PARENT), *(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return argv, env
+    return env
 
 
 # ------------------------------------------------------------------------------------------ the helper

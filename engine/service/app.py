@@ -134,16 +134,37 @@ async def _not_found(request: web.Request) -> web.Response:
     return error_response(404, f"page not found: {request.method} {request.path}")
 
 
-def make_app(config: EngineConfig) -> web.Application:
+async def _start_spawner(app: web.Application) -> None:
+    """The single-threaded helper that starts containers by fork (engine.container.spawner)."""
+    from engine.service.context import SPAWNER
+
+    await asyncio.to_thread(app[SPAWNER].launch)  # type: ignore[attr-defined]
+
+
+async def _stop_spawner(app: web.Application) -> None:
+    from engine.service.context import SPAWNER
+
+    await asyncio.to_thread(app[SPAWNER].close)  # type: ignore[attr-defined]
+
+
+def make_app(config: EngineConfig, spawn: bool = True) -> web.Application:
     import importlib
 
     from engine.service.attach import Sessions
 
     app = web.Application(middlewares=[server_header, errors_middleware], client_max_size=MAX_BODY)
     app[CONFIG] = config
-    from engine.service.context import SESSIONS
+    from engine.service.context import SESSIONS, SPAWNER
 
     app[SESSIONS] = Sessions()
+    if spawn:
+        from engine.container.spawner import Spawner
+
+        app[SPAWNER] = Spawner()  # launched at startup; until then (or if it dies) starts run in-process
+        app.on_startup.append(_start_spawner)
+        app.on_cleanup.append(_stop_spawner)
+    else:
+        app[SPAWNER] = None
     _add_routes(app, core)
     for name in ENDPOINT_MODULES:
         module = importlib.import_module(f"engine.service.{name}")

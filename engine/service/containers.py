@@ -21,6 +21,7 @@ from engine.errors import Conflict, DockuiError, InvalidArgument
 from engine.service.attach import AttachStreams, Sessions, connect_running, relay
 from engine.service.context import (
     SESSIONS,
+    SPAWNER,
     engine_config,
     json_body,
     json_response,
@@ -161,21 +162,22 @@ def _docker_start_error(exc: DockuiError) -> DockuiError:
 
 async def _start(request: web.Request, config: Any, record: ContainerRecord) -> web.Response:
     sessions = _sessions(request)
+    spawner = request.app[SPAWNER]
+    interactive = bool(record.config.get("OpenStdin"))
     pending = sessions.take_pending(record.id)
     if pending is None:
-        await _call(api.start, config, record.id, interactive=bool(record.config.get("OpenStdin")))
+        await _call(api.start, config, record.id, False, interactive, None, spawner)
         return web.Response(status=NO_CONTENT)
-    winsize = _console_size(record)
     try:
-        result = await _call(api.start, config, record.id, True, bool(record.config.get("OpenStdin")), winsize)
+        result = await _call(api.start, config, record.id, True, interactive, _console_size(record), spawner)
     except BaseException as exc:
         if not pending.channel.done():
             pending.channel.set_exception(exc if isinstance(exc, Exception) else Conflict("start cancelled"))
         raise
-    import socket
-
-    channel = socket.socket(fileno=result.attach.detach())
-    if pending.channel.done():  # the attaching client went away meanwhile: the container runs on
+    channel = result.attach
+    if channel is None:
+        pending.channel.cancel()
+    elif pending.channel.done():  # the attaching client went away meanwhile: the container runs on
         channel.close()
     else:
         pending.channel.set_result(channel)
@@ -272,13 +274,15 @@ async def wait(request: web.Request) -> web.StreamResponse:
     waiter = await _call(api.wait, engine_config(request), request.match_info["id"], request.query.get("condition", ""))
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
+    delay = 0.005  # short runs end within milliseconds; long ones are polled every POLL_SECONDS
     while True:
         result = await _call(waiter.poll)
         if result is not None:
             break
         if request.transport is None or request.transport.is_closing():
             return response
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, POLL_SECONDS)
     body: dict[str, Any] = {"StatusCode": result.status_code}
     if result.error:
         body["Error"] = {"Message": result.error}

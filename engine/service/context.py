@@ -18,8 +18,9 @@ from engine.errors import InvalidArgument
 
 CONFIG = web.AppKey("config", EngineConfig)
 SESSIONS = web.AppKey("sessions", object)  # engine.service.attach.Sessions
+SPAWNER = web.AppKey("spawner", object)  # engine.container.spawner.Spawner, or None (starts in-process)
 
-__all__ = ["API_VERSION", "CONFIG", "MIN_API_VERSION", "SESSIONS"]
+__all__ = ["API_VERSION", "CONFIG", "MIN_API_VERSION", "SESSIONS", "SPAWNER"]
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -87,7 +87,7 @@ def parse_restart_policy(value: str) -> dict[str, Any]:
         raise InvalidArgument(f"invalid restart policy '{value}': maximum retry count must be an integer") from None
     if retries < 0:
         raise InvalidArgument("maximum retry count cannot be negative")
-    return {"Name": name, "MaximumRetryCount": retries}  # "no" spelled out, as Docker's inspect shows it
+    return {"Name": "" if name == "no" else name, "MaximumRetryCount": retries}
 
 
 def resources_of(host_config: dict[str, Any]) -> Any:

@@ -101,7 +101,12 @@ def _pty_session(service: Service, argv: list[str], keys: list[bytes], timeout: 
 
     if DOCKER is None:
         pytest.skip("the docker CLI is not installed")
+    import fcntl
+    import struct
+    import termios
+
     master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # the CLI sends it as a resize
     proc = subprocess.Popen([DOCKER, *argv], stdin=slave, stdout=slave, stderr=slave, env=service.env,
                             start_new_session=True)
     os.close(slave)
@@ -132,13 +137,14 @@ def _pty_session(service: Service, argv: list[str], keys: list[bytes], timeout: 
 
 
 def test_docker_cli_run_it_and_exec_it_through_a_pty(service: Service) -> None:
-    code, output = _pty_session(service, ["run", "-it", "--rm", "busybox", "sh"], [b"echo $((6*7)); tty\n", b"exit 5\n"])
+    code, output = _pty_session(service, ["run", "-it", "--rm", "busybox", "sh"],
+                                [b"echo $((6*7)); tty; stty size\n", b"exit 5\n"])
     assert code == 5, output
-    assert b"42" in output and b"/dev/pts/0" in output
+    assert b"42" in output and b"/dev/pts/0" in output and b"30 100" in output
     service.docker_out("run", "-d", "--name", "term", "busybox", "sleep", "300")
     code, output = _pty_session(service, ["exec", "-it", "term", "sh"], [b"stty size; echo $((2+3))x\n", b"exit 2\n"])
     assert code == 2, output
-    assert b"5x" in output
+    assert b"5x" in output and b"30 100" in output
     service.docker_out("rm", "-f", "term")
 
 

@@ -551,3 +551,17 @@ def test_wait_conditions_and_log_queries_over_raw_http(service: Service) -> None
     assert service.request("DELETE", "/containers/cond").status == 204
     threads[1].join(timeout=20)
     assert results["removed"] == {"StatusCode": 3}
+
+
+def test_testcontainers_runs_waits_for_logs_and_execs(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("testcontainers")
+    monkeypatch.setenv("DOCKER_HOST", service.host)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")  # its reaper image is pulled from Docker Hub
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    with DockerContainer("busybox").with_command("sh -c 'echo ready; sleep 300'").with_exposed_ports(8080) as box:
+        wait_for_logs(box, "ready", timeout=20)
+        assert int(box.get_exposed_port(8080)) > 0
+        assert box.exec(["echo", "hi"]) == (0, b"hi\n")
+    assert service.docker_out("ps", "-aq") == ""

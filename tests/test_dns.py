@@ -149,6 +149,15 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
         code, out = _lookup(engine, "peer", "late")
         assert code != 0 and "NXDOMAIN" in out
 
+        # network connect --alias: b1 now shares dnsb with a1, and knows it by its name and that alias.
+        engine.out("network", "connect", "--alias", "db", "dnsb", "a1")
+        [a1_b] = [c["IPv4Address"].split("/")[0] for c in json.loads(engine.out("network", "inspect", "dnsb"))[0]["Containers"].values()
+                  if c["Name"] == "a1"]
+        for name in ("a1", "db"):
+            code, out = _lookup(engine, "b1", name)
+            assert code == 0 and f"Address: {a1_b}" in out and a1 not in out, (name, out)
+        assert _lookup(engine, "peer", "db")[0] != 0  # the alias is dnsb's only
+
         # A resolver killed (a crash) is started again by the next command's reconcile.
         [pid] = _resolver_pids(engine)
         os.kill(pid, signal.SIGKILL)

@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
 
     p = verbs.add_parser("connect", help="connect a container to a network")
     p.add_argument("--ip", help="IPv4 address on that network")
+    p.add_argument("--alias", action="append", default=[], help="add a network-scoped alias for the container")
     p.add_argument("network")
     p.add_argument("container")
     p.set_defaults(handler=cmd_connect)
@@ -173,7 +174,7 @@ def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network connect")
     from engine.network import endpoints as network
 
-    network.connect(config, args.network, args.container, ip=args.ip)
+    network.connect(config, args.network, args.container, ip=args.ip, aliases=args.alias)
     return 0
 
 

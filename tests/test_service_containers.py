@@ -558,10 +558,10 @@ def test_testcontainers_runs_waits_for_logs_and_execs(service: Service, monkeypa
     monkeypatch.setenv("DOCKER_HOST", service.host)
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")  # its reaper image is pulled from Docker Hub
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    with DockerContainer("busybox").with_command("sh -c 'echo ready; sleep 300'").with_exposed_ports(8080) as box:
-        wait_for_logs(box, "ready", timeout=20)
+    box = DockerContainer("busybox").with_command("sh -c 'echo ready; sleep 300'").with_exposed_ports(8080)
+    with box.waiting_for(LogMessageWaitStrategy("ready")):
         assert int(box.get_exposed_port(8080)) > 0
         assert box.exec(["echo", "hi"]) == (0, b"hi\n")
     assert service.docker_out("ps", "-aq") == ""

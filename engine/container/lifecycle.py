@@ -72,12 +72,19 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
         container_cgroup(config, record).thaw()
     else:
         signal_container(record, sig)
-    after = _wait_for(config, record.id, _not_running, max(timeout, 0))
-    if after is not None and after.running:
+    # The run this stop signalled is over when its monitor is; a start by another process meanwhile
+    # (a concurrent restart) is a new run, never killed here nor waited for.
+    watched = (record.monitor_pid, record.monitor_start)
+
+    def started_again(r: ContainerRecord) -> bool:
+        return (r.monitor_pid, r.monitor_start) not in (watched, (0, 0))
+
+    after = _wait_for(config, record.id, lambda r: _not_running(r) or started_again(r), max(timeout, 0))
+    if after is not None and after.running and not started_again(after):
         with best_effort():
             container_cgroup(config, after).kill_all(signal.SIGKILL)
         signal_container(after, signal.SIGKILL)
-    after = _wait_for(config, record.id, monitor_done, 15)
+    after = _wait_for(config, record.id, lambda r: monitor_done(r) or started_again(r), 15)
     events.container(config, "stop", after or record)
     return after or record
 

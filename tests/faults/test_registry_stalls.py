@@ -166,3 +166,47 @@ def test_layers_of_a_killed_pull_are_reused_and_reclaimable(engine: Engine, regi
                   detail=f"{out!r} {err!r} gets={len(blob_gets)}", leaks=_leftovers(engine), escapes=stderr_escapes(err))
     prune = engine.cli("image", "prune", "-f")  # nothing reclaimable: the image uses both layers
     assert prune.returncode == 0 and first_chain in _layers(engine)
+
+
+def _store_consistent(engine: Engine) -> list[str]:
+    """Problems of the store after a killed pull and one more command: a layer entry without its
+    files or its directory, a cache directory nothing names, staging or temp files left."""
+    from engine.image.store import ImageStore
+
+    store = ImageStore(engine.config)  # opening it tidies what a dead writer left
+    problems = []
+    named = set()
+    for info_dir in store._layer_info_dirs():
+        try:
+            info = store.layer_info("sha256:" + info_dir.name)
+        except Exception as exc:  # noqa: BLE001 - the check reports, never raises
+            problems.append(f"layer {info_dir.name[:12]}: {exc}")
+            continue
+        named.add(info.cache_id)
+        if not (engine.config.layers_dir / info.cache_id / "diff").is_dir():
+            problems.append(f"layer {info_dir.name[:12]} has no diff dir")
+    layers_dir = engine.config.layers_dir
+    if layers_dir.is_dir():
+        problems += [f"unnamed cache dir {p.name[:12]}" for p in layers_dir.iterdir()
+                     if len(p.name) == 64 and p.name not in named]
+    return problems + [f"left {p}" for p in _leftovers(engine) if "/pulls/" not in p]
+
+
+def test_sigkill_pull_at_many_points(engine: Engine, registry, tmp_path: Path) -> None:
+    """A pull killed at any moment leaves whole layers or none, and the next pull completes."""
+    image = _push(registry, tmp_path, "killpoints", 300_000, 200_000, 100_000)
+    ref = f"{registry.host}/faults/killpoints"
+    began = time.monotonic()
+    engine.cli("pull", ref, check=True)
+    took = time.monotonic() - began
+    for fraction in (0.45, 0.7, 0.9):
+        engine.cli("rmi", ref, check=True)
+        pull = engine.popen("pull", ref, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(took * fraction)
+        pull.send_signal(signal.SIGKILL)
+        pull.wait()
+        problems = _store_consistent(engine)
+        again = engine.cli("pull", ref)
+        stored = again.returncode == 0 and json.loads(engine.out("image", "inspect", ref))[0]["Id"] == image.image_id
+        score("kill", f"pull@{fraction:.2f}", stored, detail=f"{again.stderr!r}", leaks=problems,
+              escapes=stderr_escapes(again.stderr))

@@ -123,6 +123,8 @@ class EngineConfig:
     registry_stall_timeout: float = DEFAULT_REGISTRY_STALL_TIMEOUT  # seconds with no byte -> retry
     # The embedded DNS's upstream servers ("ip" or "ip:port"); empty: the host's /etc/resolv.conf.
     dns_upstreams: list[str] = field(default_factory=list)
+    # Every new container gets --security-opt no-new-privileges (written into its HostConfig at create).
+    no_new_privileges: bool = False
 
     # Standard places under the root. Layout follows Docker's.
     @property
@@ -278,6 +280,12 @@ def _positive_int(value: object) -> int:
     return value
 
 
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {_json(value)}")
+    return value
+
+
 def _positive_number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"must be a number of seconds above 0, not {_json(value)}")
@@ -294,6 +302,7 @@ CONFIG_KEYS: dict[str, Callable[[object], object]] = {
     "log_max_file": _positive_int,
     "registry_stall_timeout": _positive_number,
     "dns_upstreams": _dns_servers,
+    "no_new_privileges": _boolean,
 }
 
 

@@ -177,6 +177,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container")
     p.add_argument("--platform", help="Set platform if server is multi-platform capable")
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"], help="Pull image before running")
+    p.add_argument("--security-opt", action="append", default=[],
+                   help="Security options: no-new-privileges, seccomp=unconfined, label=disable")
     p.add_argument("--health-cmd", help="Command to run to check health")
     p.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
     p.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
@@ -364,6 +366,8 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.container.health import from_flags as health_from_flags
     from engine.container.runtime import RunOptions
 
+    if args.entrypoint == "" and not args.command:  # the docker CLI sends Entrypoint [""]: the image's Cmd goes too
+        raise InvalidArgument("No command specified")
     return RunOptions(
         image=args.image,
         image_id=image_id,
@@ -410,6 +414,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         tty=args.tty,
         interactive=args.interactive,
         auto_remove=args.rm,
+        security_opt=args.security_opt,
         healthcheck=health_from_flags(args.health_cmd, args.health_interval, args.health_timeout,
                                       args.health_start_period, args.health_retries, args.no_healthcheck),
     )
@@ -972,7 +977,7 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
         theirs = tuple(fd for fd in stdio if fd is not None)
     try:
         pid = runtime.exec_command(
-            config, args.container, args.command, env=args.env, workdir=args.workdir, user=args.user,
+            config, args.container, args.command, env=_exec_env(args.env), workdir=args.workdir, user=args.user,
             tty=tty, stdio=stdio, privileged=args.privileged,
         )
     except BaseException:
@@ -993,6 +998,11 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def _exec_env(items: list[str]) -> list[str]:
+    """`exec -e`: KEY=VALUE as given; a bare KEY takes our own value, or is left out when we have none (docker's)."""
+    return [i if "=" in i else f"{i}={os.environ[i]}" for i in items if "=" in i or i in os.environ]
 
 
 def _copy_winsize(source: int, target: int) -> None:

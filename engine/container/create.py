@@ -15,7 +15,13 @@ from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import remove_files
 from engine.container.names import generate_name
-from engine.container.options import RunOptions, network_kind, parse_restart_policy, resources_of
+from engine.container.options import (
+    RunOptions,
+    network_kind,
+    parse_restart_policy,
+    resources_of,
+    security_options,
+)
 from engine.container.state import ContainerRecord, find_container, now_rfc3339
 from engine.errors import InvalidArgument
 
@@ -36,6 +42,9 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         for key, value in config.default_log_opts().items():
             host_config["LogConfig"]["Config"].setdefault(key, value)
     resources_of(host_config).validate()
+    security_options(host_config["SecurityOpt"] or ())
+    if config.no_new_privileges and not any(o.startswith("no-new-privileges") for o in opts.security_opt):
+        host_config["SecurityOpt"] = [*opts.security_opt, "no-new-privileges"]  # the config file's default
     if opts.log_driver != "json-file":
         raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
     if opts.log_opts or host_config["LogConfig"]["Config"]:
@@ -44,7 +53,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         if any("=" not in o for o in opts.log_opts):
             raise InvalidArgument(f"invalid log opt: expected KEY=VALUE, got {opts.log_opts!r}")
         log_limits(host_config["LogConfig"]["Config"])
-    if opts.auto_remove and host_config["RestartPolicy"]["Name"]:
+    if opts.auto_remove and host_config["RestartPolicy"]["Name"] != "no":
         raise InvalidArgument("Conflicting options: --restart and --rm")
     if opts.name is not None:
         opts.name = state.validate_name(opts.name)
@@ -131,7 +140,12 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     try:
         rw = store.create_rw_layer(container_id, image.id, durable=keep)
         record.rw_layer = str(rw)
+        _write_init_layer(Path(rw))
         record.mounts = prepare_mounts(config, opts.volumes, image_conf.get("Volumes") or {}, opts.mount_flags, opts.tmpfs)
+        if any(m.get("Type") == "volume" for m in record.mounts):
+            from engine.container.copyup import copy_up
+
+            copy_up(config, Path(rw), store.lowerdir_option(image.id), record.mounts)
         _write_etc_files(config, record)
         state.save(config, record, durable=True, fsync=keep)
     except BaseException:
@@ -141,6 +155,14 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
 
     events.container(config, "create", record)
+def _write_init_layer(rw: Path) -> None:
+    """Docker's init layer: `/.dockerenv` (an empty file some programs test for), in a lower layer of
+    the container's own (`<layer>/init`, stacked by the monitor's launch), so `diff`, `commit` and the
+    container's writes never see it."""
+    (rw / "init").mkdir(mode=0o755, exist_ok=True)
+    (rw / "init" / ".dockerenv").touch(mode=0o755)
+
+
 def _set_healthcheck(config_dict: dict[str, Any], flags: Any, image_check: Any) -> None:
     """Config.Healthcheck: the flags' on top of the image's HEALTHCHECK, as Docker merges them."""
     from engine.container.health import Healthcheck
@@ -180,6 +202,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "PidsLimit": opts.pids_limit,
         "BlkioWeight": opts.blkio_weight or 0,
         "IPAddress": opts.ip,
+        "SecurityOpt": list(opts.security_opt) or None,
         "NetworkAliases": opts.network_aliases or None,
     }
 

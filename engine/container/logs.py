@@ -55,10 +55,24 @@ def parse_since(value: str | None) -> float | None:
     if parts and "".join(n + u for n, u in parts) == value:
         scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
         return time.time() - sum(float(n) * scale[u] for n, u in parts)
-    try:
-        return _entry_seconds(value if value.endswith("Z") else value + "Z")
-    except ValueError:
-        raise InvalidArgument(f"invalid value for --since: {value!r}") from None
+    # Docker's timestamps: a date, a date and a time (minutes or seconds, a fraction), a zone or none
+    # (then the local time, as the docker CLI reads it)
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)(?:[Tt ](\d\d:\d\d)(:\d\d)?(\.\d+)?)?([Zz]|[+-]\d\d:?\d\d)?", value)
+    if match:
+        from engine.util.timefmt import parse_rfc3339
+
+        date, minutes, seconds, fraction, zone = match.groups()
+        text = f"{date}T{minutes or '00:00'}{seconds or ':00'}"
+        if zone:
+            found = parse_rfc3339(text + (fraction or "") + zone)
+        else:
+            try:
+                found = time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S")) + float(fraction or 0)
+            except (ValueError, OverflowError):
+                found = None
+        if found is not None:
+            return found
+    raise InvalidArgument(f"invalid value for --since/--until: {value!r}")
 
 
 LOG_OPTS = ("max-size", "max-file")

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-# Docker's --tmpfs defaults (docs: "rw, noexec, nosuid, size=65536k"), plus nodev as runc sets it.
+# Docker's --tmpfs defaults (rw, noexec, nosuid), plus nodev as runc sets it. No size unless asked
+# for: Docker's daemon passes none, so the kernel's default (half the RAM) is the only limit.
 TMPFS_FLAGS = ("nosuid", "nodev", "noexec")
-TMPFS_DEFAULT_SIZE = "65536k"
+TMPFS_DEFAULT_SIZE = ""
 _TMPFS_FLAG_WORDS = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"}
 _TMPFS_DATA_KEYS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}
 
@@ -76,10 +77,15 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
         source, dest = "", parts[0]
     else:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    if mode not in ("rw", "ro", "z", "Z"):
+    words = mode.split(",")
+    if not set(words) <= {"rw", "ro", "z", "Z", "nocopy"} or ("rw" in words and "ro" in words):
         raise InvalidArgument(f"invalid mode: {mode}")
     _check_destination(dest, spec)
-    rw = mode != "ro"
+    rw = "ro" not in words
+    if "nocopy" in words:  # no copy-up of the image's content (engine.container.copyup)
+        if source.startswith("/"):
+            raise InvalidArgument(f"invalid mode: {mode}: nocopy is for volumes, not binds")
+        return _volume(config, source, dest, rw, mode, copy=False)
     if source.startswith("/"):
         if not os.path.exists(source):
             os.makedirs(source, exist_ok=True)  # Docker creates a missing -v bind source
@@ -87,8 +93,9 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     return _volume(config, source, dest, rw, mode if mode != "rw" else "")
 
 
-def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str) -> dict[str, Any]:
-    """A named volume (made on first use) or, without a name, an anonymous one."""
+def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, copy: bool = True) -> dict[str, Any]:
+    """A named volume (made on first use) or, without a name, an anonymous one. `copy`: filled with
+    the image's content at `dest` when empty (Docker's MountPoint.CopyData; engine.container.copyup)."""
     from engine.container.volumes import create_volume
 
     volume = create_volume(config, name or None)
@@ -101,6 +108,7 @@ def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str) -> 
         "RW": rw,
         "Mode": mode,
         "Anonymous": volume.anonymous,
+        "CopyData": copy,
     }
 
 
@@ -118,7 +126,9 @@ def _mount_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
                 raise InvalidArgument(f"invalid --mount {spec!r}: readonly takes true or false")
             fields["readonly"] = "true" if value in ("true", "1") else "false"
             continue
-        if not eq:
+        if not eq and key == "volume-nocopy":  # a bare flag, as Docker takes it
+            value = "true"
+        elif not eq:
             raise InvalidArgument(f"invalid --mount {spec!r}: field '{key}' must be a key=value pair")
         key = {"src": "source", "dst": "target", "destination": "target"}.get(key, key)
         if key not in ("type", "source", "target", "bind-propagation", "volume-nocopy", "tmpfs-size", "tmpfs-mode"):
@@ -140,7 +150,8 @@ def _mount_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     if kind == "volume":
         if source.startswith("/"):
             raise InvalidArgument(f"invalid --mount {spec!r}: a volume source is a name, not a path")
-        return _volume(config, source, dest, rw, "")
+        nocopy = fields.get("volume-nocopy", "false").lower() in ("true", "1")
+        return _volume(config, source, dest, rw, "", copy=not nocopy)
     if kind == "tmpfs":
         if source:
             raise InvalidArgument(f"invalid --mount {spec!r}: a tmpfs has no source")
@@ -156,7 +167,7 @@ def _mount_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
 def tmpfs_options(text: str, default_size: str = TMPFS_DEFAULT_SIZE) -> str:
     """`--tmpfs DEST:OPTIONS` options -> the mount's option string (flags and tmpfs data).
 
-    Docker's defaults (nosuid, nodev, noexec, size=64m for --tmpfs) unless overridden.
+    Docker's defaults (nosuid, nodev, noexec; no size) unless overridden.
     """
     flags = dict.fromkeys(TMPFS_FLAGS)
     readonly = False

@@ -72,6 +72,7 @@ class RunOptions:
     tty: bool = False
     interactive: bool = False
     auto_remove: bool = False
+    security_opt: list[str] = field(default_factory=list)  # --security-opt values (container.options.security_options)
     healthcheck: Healthcheck | None = None  # from --health-*/--no-healthcheck (over the image's)
 
 
@@ -87,7 +88,40 @@ def parse_restart_policy(value: str) -> dict[str, Any]:
         raise InvalidArgument(f"invalid restart policy '{value}': maximum retry count must be an integer") from None
     if retries < 0:
         raise InvalidArgument("maximum retry count cannot be negative")
-    return {"Name": "" if name == "no" else name, "MaximumRetryCount": retries}
+    return {"Name": name, "MaximumRetryCount": retries}  # "no" spelled out, as Docker's inspect shows it
+
+
+@dataclass(frozen=True)
+class SecurityOptions:
+    """HostConfig.SecurityOpt, read: no_new_privs only when asked for (Docker's default: setuid
+    binaries work for a non-root user), Docker's seccomp filter unless `seccomp=unconfined`. SELinux
+    and AppArmor labels are accepted and have nothing to apply to (dockui sets neither)."""
+
+    no_new_privs: bool = False
+    seccomp: bool = True
+
+
+def security_options(items: list[str] | tuple[str, ...]) -> SecurityOptions:
+    """Docker's `--security-opt` values (KEY=VALUE or the older KEY:VALUE); InvalidArgument for others."""
+    no_new_privs, seccomp = False, True
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            key, sep, value = item.partition(":")
+        if key == "no-new-privileges":
+            if value not in ("", "true", "false"):
+                raise InvalidArgument(f"invalid --security-opt: {item!r} (no-new-privileges takes true or false)")
+            no_new_privs = value != "false"
+        elif key == "seccomp" and value == "unconfined":
+            seccomp = False
+        elif key == "seccomp" and value:
+            raise InvalidArgument("--security-opt seccomp=<profile.json> is not supported by dockui: "
+                                  "use the default filter or seccomp=unconfined")
+        elif key in ("label", "apparmor") and value:
+            continue
+        else:
+            raise InvalidArgument(f'Invalid --security-opt: "{item}"')
+    return SecurityOptions(no_new_privs, seccomp)
 
 
 def resources_of(host_config: dict[str, Any]) -> Any:

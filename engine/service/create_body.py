@@ -38,7 +38,8 @@ NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
 HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBindings", "PublishAllPorts", "RestartPolicy",
                "AutoRemove", "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "Dns", "DnsOptions", "DnsSearch",
                "ExtraHosts", "Links", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
-               "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile"}
+               "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile",
+               "SecurityOpt"}
 
 
 def _default(value: Any) -> bool:
@@ -142,6 +143,8 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
     entrypoint = body.get("Entrypoint")
     if entrypoint is not None:
         parts = _strs("Config", body, "Entrypoint")
+        if parts == [""] and not command:  # the docker CLI's `--entrypoint ''`: the image's Cmd goes too
+            raise InvalidArgument("No command specified")
         if parts:
             opts.entrypoint = parts[0]
             command = parts[1:] + command
@@ -189,6 +192,7 @@ def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) ->
     opts.cap_add = _strs(section, host, "CapAdd")
     opts.cap_drop = _strs(section, host, "CapDrop")
     opts.privileged = _bool(section, host, "Privileged")
+    opts.security_opt = _strs(section, host, "SecurityOpt")
     opts.read_only = _bool(section, host, "ReadonlyRootfs")
     opts.dns = _strs(section, host, "Dns")
     opts.dns_options = _strs(section, host, "DnsOptions")
@@ -265,9 +269,11 @@ def _mount_spec(mount: Any) -> str:
         parts.append(f"tmpfs-size={tmpfs['SizeBytes']}")
     if tmpfs.get("Mode"):
         parts.append(f"tmpfs-mode={tmpfs['Mode']:o}")
+    if (mount.get("VolumeOptions") or {}).get("NoCopy") is True:
+        parts.append("volume-nocopy")
     for key in ("BindOptions", "VolumeOptions"):
         options = mount.get(key) or {}
-        if any(not _default(v) for k, v in options.items() if k not in ("Propagation",)):
+        if any(not _default(v) for k, v in options.items() if k not in ("Propagation", "NoCopy")):
             raise InvalidArgument(f"HostConfig.Mounts.{key} is not supported by dockui")
     return ",".join(parts)
 

@@ -17,7 +17,7 @@ from engine.container import state
 from engine.container.cleanup import best_effort
 from engine.container.monitor import prime
 from engine.container.monitor.context import CGROUP_READY_LINE, MonitorContext, attach_socketpair
-from engine.container.options import network_kind, resources_of
+from engine.container.options import network_kind, resources_of, security_options
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
 
@@ -169,6 +169,8 @@ def _overlay(config: EngineConfig, record: ContainerRecord) -> Any:
         from engine.image.store import ImageStore
 
         lowerdir = ImageStore(config).lowerdir_option(record.image_id)
+    if (rw / "init").is_dir():  # Docker's init layer (/.dockerenv), above the image's: see container.create
+        lowerdir = f"{os.path.relpath(rw / 'init', config.layers_dir)}:{lowerdir}"
     return overlay_type(
         layers_dir=config.layers_dir,
         lowerdir=lowerdir,
@@ -186,6 +188,7 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
 
     hc, cfg = record.host_config, record.config
     privileged = bool(hc.get("Privileged"))
+    secopts = security_options(hc.get("SecurityOpt") or ())
     tty = bool(cfg.get("Tty"))
     env = imageconfig.process_env(cfg.get("Env") or [], cfg.get("Hostname", ""), tty, plan.link_env if plan else [])
     return process.ProcessSpec(
@@ -208,6 +211,8 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
         read_only=bool(hc.get("ReadonlyRootfs")),
         capabilities=security.capabilities_for(hc.get("CapAdd") or (), hc.get("CapDrop") or (), privileged),
         privileged=privileged,
+        no_new_privs=secopts.no_new_privs,
+        seccomp=secopts.seccomp,
         cgroup_procs=cg.procs_files(),  # joined by the process itself, first thing
     )
 

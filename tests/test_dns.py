@@ -25,8 +25,6 @@ from tests.test_lifecycle_support import (  # noqa: F401 - the `engine` fixture
 )
 from tests.test_network import free_subnet
 
-pytestmark = pytest.mark.root
-
 KNOWN = ("known.dns-test", "10.9.8.7")  # the one name the loopback upstream knows
 
 
@@ -112,6 +110,7 @@ def _ip(engine: Engine, container: str, network: str) -> str:
     return engine.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
 
 
+@pytest.mark.root
 def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engine, upstream: LoopbackUpstream) -> None:
     _with_upstream(engine, upstream)
     for net in ("dnsa", "dnsb"):
@@ -179,9 +178,85 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
             engine.cli("network", "rm", net)
 
 
+@pytest.mark.root
 def test_default_bridge_keeps_the_legacy_resolv_conf(engine: Engine) -> None:
     out = engine.out("run", "--rm", "busybox", "cat", "/etc/resolv.conf")
     assert "127.0.0.11" not in out and "nameserver" in out
     result = engine.cli("run", "--rm", "--network-alias", "x", "busybox", "true")
     assert result.returncode == 125
     assert b"network-scoped alias is supported only for containers in user defined networks" in result.stderr
+
+
+# ------------------------------------------------------------------ the pure parts, as tables
+
+
+def _query(name: str, qtype: int = 1, qid: int = 0xBEEF) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + labels + b"\0" + struct.pack("!HH", qtype, 1) + b"\0\0\x29\x10\0\0\0\0\0\0\0"
+
+
+@pytest.mark.parametrize(("packet", "expected"), [
+    (_query("Web.Example"), ("web.example", 1)),
+    (_query("x", 28), ("x", 28)),
+    (_query("web")[:-20], None),  # cut inside the question
+    (b"\xbe\xef\x81\x80" + _query("web")[4:], None),  # a reply, not a query
+    (b"\0" * 5, None),
+    (_query("web")[:12] + b"\xc0\x0c\0\x01\0\x01", None),  # a compression pointer as the name
+])
+def test_parse_query(packet: bytes, expected: tuple[str, int] | None) -> None:
+    from engine.network.dns.message import parse_query
+
+    q = parse_query(packet)
+    assert (q if q is None else (q.name, q.qtype)) == expected
+
+
+def test_replies_echo_the_id_and_question() -> None:
+    from engine.network.dns import message
+
+    packet = _query("web")
+    q = message.parse_query(packet)
+    reply = message.address_reply(packet, q, ["10.0.0.2", "10.0.0.3"])
+    qid, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", reply)
+    assert (qid, flags & 0x800F, qd, an, ns, ar) == (0xBEEF, 0x8000, 1, 2, 0, 0) and flags & 0x0100  # RD echoed
+    assert reply[12:q.end] == packet[12:q.end]
+    assert reply.endswith(socket.inet_aton("10.0.0.2") + reply[-16:-4] + socket.inet_aton("10.0.0.3"))
+    assert struct.unpack_from("!H", message.error_reply(packet, q, message.NXDOMAIN), 2)[0] & 0xF == 3
+    assert message.reply_id(reply) == 0xBEEF and message.reply_id(packet) is None
+    ptr = message.ptr_reply(packet, q, "a1.net")
+    assert ptr.endswith(b"\x02a1\x03net\x00")
+
+
+@pytest.mark.parametrize(("name", "address"), [
+    ("4.3.2.1.in-addr.arpa", "1.2.3.4"), ("1.2.3.in-addr.arpa", None), ("300.1.1.1.in-addr.arpa", None), ("web", None),
+])
+def test_reverse_address(name: str, address: str | None) -> None:
+    from engine.network.dns.message import reverse_address
+
+    assert reverse_address(name) == address
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("192.0.2.1", ("192.0.2.1", 53, False)), ("127.0.0.1:5353", ("127.0.0.1", 5353, False)),
+    ("::1", ("::1", 53, True)), ("[::1]:5300", ("::1", 5300, True)), ("dns.example", None), ("1.2.3.4:0", None),
+])
+def test_parse_upstream(text: str, expected: tuple[str, int, bool] | None) -> None:
+    from engine.errors import InvalidArgument
+    from engine.network.dns.upstreams import parse_upstream
+
+    if expected is None:
+        with pytest.raises(InvalidArgument):
+            parse_upstream(text)
+    else:
+        u = parse_upstream(text)
+        assert (u.host, u.port, u.v6) == expected
+
+
+@pytest.mark.parametrize(("host", "search", "options", "expected"), [
+    ("nameserver 10.0.0.1\nsearch corp.example\n", [], [], "search corp.example\nnameserver 127.0.0.11\noptions ndots:0\n"),
+    ("nameserver 127.0.0.53\noptions edns0\n", [], [], "nameserver 127.0.0.11\noptions edns0 ndots:0\n"),
+    ("nameserver 10.0.0.1\n", ["a.example"], ["ndots:2"], "search a.example\nnameserver 127.0.0.11\noptions ndots:2\n"),
+])
+def test_embedded_resolv_conf(host: str, search: list[str], options: list[str], expected: str) -> None:
+    from engine.network.dns.resolvconf import embedded_resolv_conf
+
+    assert embedded_resolv_conf(host, search, options) == expected

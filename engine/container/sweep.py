@@ -100,6 +100,12 @@ def _finish_interrupted(config: EngineConfig, records: list[ContainerRecord]) ->
             with best_effort():
                 remove_stopped(config, record.id, remove_volumes=True)
                 done = True
+    try:  # network records of containers that are gone (a removal on a full disk could not drop them)
+        stale = {n.removesuffix(".json") for n in os.listdir(config.network_dir / "endpoints")}
+        stale -= set(os.listdir(config.containers_dir))
+        done = done or any(state.ID_RE.match(name) for name in stale)
+    except FileNotFoundError:
+        pass
     orphans = state.orphan_dirs(config)
     if orphans:
         import shutil

@@ -80,8 +80,9 @@ def write_in_place(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def write_despite_full(root: Path, path: Path, data: bytes, atomic_write: Callable[[], None]) -> None:
-    """`atomic_write()`, or on a full disk the fallbacks of the module; the first error otherwise."""
+def write_despite_full(root: Path | None, path: Path, data: bytes, atomic_write: Callable[[], None]) -> None:
+    """`atomic_write()`, or on a full disk the fallbacks of the module (the reserve only with the
+    state `root` it lies under); the first error otherwise."""
     try:
         atomic_write()
         return
@@ -97,7 +98,7 @@ def write_despite_full(root: Path, path: Path, data: bytes, atomic_write: Callab
     except OSError as exc:
         if exc.errno not in FULL:
             raise
-    if not release(root):
+    if root is None or not release(root):
         raise first
     atomic_write()
 

@@ -64,6 +64,7 @@ def test_full_state_root(small_engine: Engine, registry, tmp_path: Path) -> None
                         "while true; do echo chatter-chatter-chatter; sleep 0.01; done").strip()
     quitter = engine.out("run", "-d", "busybox", "sh", "-c", "sleep 2; exit 3").strip()
     before = _store_files(engine)
+    assert chatty in "".join(p.read_text() for p in engine.config.network_dir.rglob("*.json"))  # it has an address
     filler = _fill(engine.config.root)
     assert os.statvfs(engine.config.root).f_bavail == 0
 
@@ -92,7 +93,10 @@ def test_full_state_root(small_engine: Engine, registry, tmp_path: Path) -> None
     # removal frees space
     rm = engine.cli("rm", "-f", chatty, quitter)
     gone = not (engine.config.containers_dir / chatty).exists() and not (engine.config.containers_dir / quitter).exists()
-    score("disk", "rm-f", rm.returncode == 0 and gone, detail=repr(rm.stderr), escapes=stderr_escapes(rm.stderr))
+    network_state = "".join(p.read_text() for p in engine.config.network_dir.rglob("*.json"))
+    held = [f"network record or address of {c[:12]}" for c in (chatty, quitter) if c in network_state]
+    score("disk", "rm-f", rm.returncode == 0 and gone, detail=repr(rm.stderr), leaks=held,
+          escapes=stderr_escapes(rm.stderr))
     rmi = engine.cli("rmi", "busybox")
     score("disk", "rmi", rmi.returncode == 0 and b"Deleted:" in rmi.stdout, detail=repr(rmi.stderr),
           escapes=stderr_escapes(rmi.stderr))

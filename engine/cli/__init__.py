@@ -170,7 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.log_level == "debug":
             raise
-
         return report(from_os_error(exc, _verb_name(args), config.root if config else None))
     except Exception as exc:  # a bug: one line, and the traceback with --log-level debug
         if args.log_level == "debug":
@@ -179,11 +178,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   "(--log-level debug shows where)"))
 
 
+def _verb_words(args: argparse.Namespace) -> list[str]:
+    """`["network", "inspect"]`, `["ps"]`: the verb and sub-verb as typed."""
+    words = [args.verb]
+    for name, value in sorted(vars(args).items()):
+        if name.endswith("_verb") and isinstance(value, str) and value != args.verb:
+            words.append(value)
+    return words
+
+
 def _verb_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The innermost parser `args` went through: `network` then its `create`, for its name."""
-    words = [args.verb] + [v for k, v in sorted(vars(args).items()) if k.endswith("_verb") and isinstance(v, str)]
     current = parser
-    for word in words:
+    for word in _verb_words(args):
         actions = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
         if not actions or word not in actions[0].choices:
             break
@@ -200,8 +207,4 @@ def report(exc: DockuiError) -> int:
 
 def _verb_name(args: argparse.Namespace) -> str:
     """`network inspect`, `image prune`, `ps`: the verb as typed, for error lines."""
-    words = [args.verb]
-    for name, value in sorted(vars(args).items()):
-        if name.endswith("_verb") and isinstance(value, str) and value != args.verb:
-            words.append(value)
-    return " ".join(words)
+    return " ".join(_verb_words(args))

@@ -20,7 +20,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_valid_file_sets_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     values = {"insecure_registries": ["r:5000"], "bridge_name": "br-x", "bridge_ip": "172.30.0.1/16",
               "cgroup_parent": "mine", "log_max_size": "20m", "log_max_file": 5, "registry_stall_timeout": 7,
-              "dns_upstreams": ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"]}
+              "dns_upstreams": ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"], "no_new_privileges": True}
     assert set(values) == set(CONFIG_KEYS)
     monkeypatch.setenv("DOCKUI_CONFIG", str(_write(tmp_path, json.dumps(values))))
     config = EngineConfig.load(root=tmp_path / "root")
@@ -28,6 +28,7 @@ def test_valid_file_sets_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert config.insecure_registries == ["r:5000"] and config.registry_stall_timeout == 7.0
     assert config.default_log_opts() == {"max-size": "20m", "max-file": "5"}
     assert config.dns_upstreams == ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"]
+    assert config.no_new_privileges is True
 
 
 def test_missing_and_empty_files_mean_defaults(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from engine import events
-from engine.config import EngineConfig
+from engine.config import DEFAULTS, EngineConfig
 from engine.container import state
 from engine.container.cleanup import remove_files
 from engine.container.names import generate_name
@@ -151,10 +151,10 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     except BaseException:
         remove_files(config, record, remove_volumes=True)
         raise
+    events.container(config, "create", record)
     return record
 
 
-    events.container(config, "create", record)
 def _write_init_layer(rw: Path) -> None:
     """Docker's init layer: `/.dockerenv` (an empty file some programs test for), in a lower layer of
     the container's own (`<layer>/init`, stacked by the monitor's launch), so `diff`, `commit` and the
@@ -193,7 +193,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "Privileged": opts.privileged,
         "PublishAllPorts": opts.publish_all,
         "ReadonlyRootfs": opts.read_only,
-        "ShmSize": opts.shm_size or 64 * 1024 * 1024,
+        "ShmSize": opts.shm_size or DEFAULTS.shm_size,
         "Memory": opts.memory or 0,
         "MemorySwap": opts.memory_swap or 0,
         "NanoCpus": int(round((opts.cpus or 0) * 1e9)),

@@ -421,17 +421,33 @@ class RegistryClient:
 
     # -- manifests ----------------------------------------------------------------------------
     def get_manifest(self, repository: str, reference: str, accept: Iterable[str]) -> tuple[bytes, str, str | None]:
-        """(body, Content-Type, Docker-Content-Digest) for a tag or digest."""
-        response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope=pull_scope(repository),
-                                headers={"Accept": ", ".join(accept)}, stream=True)
-        if response.status_code != 200:
-            if response.status_code == 404:
-                message = registry_error_message(response)
+        """(body, Content-Type, Docker-Content-Digest) for a tag or digest; a body cut or stalled
+        half-way is fetched again (it is small), MAX_ATTEMPTS times at most."""
+        import requests
+        import urllib3
+
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope=pull_scope(repository),
+                                    headers={"Accept": ", ".join(accept)}, stream=True)
+            if response.status_code != 200:
+                if response.status_code == 404:
+                    message = registry_error_message(response)
+                    response.close()
+                    raise NotFound(f"manifest for {self.host}/{repository}:{reference} not found: {message}")
+                self._raise_for(response, f"fetching manifest {self.host}/{repository}:{reference}")
+            try:
+                body = response.raw.read(MAX_MANIFEST_SIZE + 1, decode_content=True)
+                break
+            except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as exc:
+                what = f"sent nothing for {self.stall_timeout:g} s" if _is_stall(exc) else f"failed ({_short(exc)})"
+                if attempt == MAX_ATTEMPTS:
+                    raise RegistryError(f"registry {self.host} {what} while sending manifest "
+                                        f"{repository}:{reference}, {MAX_ATTEMPTS} times: giving up") from None
+                log.warning("registry %s %s while sending manifest %s:%s; asking again (attempt %d of %d)",
+                            self.host, what, repository, reference, attempt + 1, MAX_ATTEMPTS)
+                time.sleep(BACKOFF_BASE * 2 ** (attempt - 1))
+            finally:
                 response.close()
-                raise NotFound(f"manifest for {self.host}/{repository}:{reference} not found: {message}")
-            self._raise_for(response, f"fetching manifest {self.host}/{repository}:{reference}")
-        body = response.raw.read(MAX_MANIFEST_SIZE + 1, decode_content=True)
-        response.close()
         if len(body) > MAX_MANIFEST_SIZE:
             raise IntegrityError(f"manifest {repository}:{reference} is {len(body)} bytes: larger than the "
                                  f"{MAX_MANIFEST_SIZE} a manifest may be")

@@ -75,11 +75,13 @@ def test_transient_faults_are_retried_and_bad_data_refused(engine: Engine, regis
                                                            tmp_path: Path) -> None:
     _set_stall(engine, 2)
     cases = {
-        "five-hundred": ("/manifests/", ["500", "500"]),
+        "five-hundred": ("/manifests/", ["500"]),
         "too-many": ("/manifests/", ["429"]),
-        "truncated": ("/blobs/", ["truncate", "truncate"]),
+        "truncated": ("/blobs/", ["truncate"]),
         "stalled": ("/blobs/", ["stall:6"]),
         "redirected": ("/blobs/", ["redirect"]),
+        "manifest-cut": ("/manifests/", ["truncate"]),
+        "manifest-stalled": ("/manifests/", ["stall:6"]),
     }
     for name, (where, faults) in cases.items():
         image = _push(registry, tmp_path, name, 300_000)

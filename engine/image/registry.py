@@ -275,7 +275,12 @@ class RegistryClient:
                 auth = requests.auth.HTTPBasicAuth(self.credentials.username, self.credentials.password)
             url = realm + ("&" if "?" in realm else "?") + urlencode(query)
             self.token_requests += 1
-            response = self._send_with_retries(self._session, "GET", url, {}, auth=auth, timeout=(10, 30))
+            try:
+                response = self._send_with_retries(self._session, "GET", url, {}, auth=auth,
+                                                   timeout=(10, self.stall_timeout))
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                raise RegistryError(f"token server {realm} did not answer ({MAX_ATTEMPTS} attempts): "
+                                    f"{_short(exc)}") from None
             if response.status_code == 401:
                 raise RegistryError(f"unauthorized: incorrect username or password for {self.host}")
             if response.status_code != 200:

@@ -144,3 +144,21 @@ def test_cli_behaviours(engine: Engine) -> None:
     assert bad.returncode != 0 and "invalid value" in bad.stderr.decode() and "Traceback" not in bad.stderr.decode()
     engine.out("rm", "-f", "done", "live")
     assert os.path.exists(engine.config.root)
+
+
+def test_network_connect_shows_in_inspect(engine: Engine) -> None:
+    engine.out("network", "create", "side")
+    try:
+        engine.out("run", "-d", "--name", "joined", "busybox", "sleep", "60")
+        engine.out("network", "connect", "--alias", "other-name", "side", "joined")
+        networks = engine.inspect("joined")["NetworkSettings"]["Networks"]
+        assert set(networks) == {"bridge", "side"}
+        address = networks["side"]["IPAddress"]
+        assert networks["side"]["Aliases"] == ["other-name"] and address
+        assert f"inet {address}/" in engine.out("exec", "joined", "ip", "-4", "addr", "show", "eth1")
+        engine.out("network", "disconnect", "side", "joined")
+        assert set(engine.inspect("joined")["NetworkSettings"]["Networks"]) == {"bridge"}
+        engine.out("rm", "-f", "joined")
+    finally:
+        engine.cli("rm", "-f", "joined")
+        engine.out("network", "rm", "side")

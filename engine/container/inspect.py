@@ -86,5 +86,29 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
             for m in record.mounts
         ],
         "Config": record.config,
-        "NetworkSettings": record.network,
+        "NetworkSettings": _network_settings(config, record),
     }
+
+
+def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
+    """The record's NetworkSettings (written at the start), with `Networks` as the container's
+    endpoint record says now while it runs: `network connect`/`disconnect` change that record, not
+    the container's, and Docker's inspect shows them at once."""
+    settings = dict(record.network)
+    if record.status not in ("running", "paused"):
+        return settings
+    from engine.network.records import load_record
+
+    with best_effort():
+        rec = load_record(config, record.id)
+        if rec and rec.get("state") == "attached" and rec.get("pid") == record.pid:
+            started = settings.get("Networks") or {}
+            settings["Networks"] = {
+                ep["network"]: {
+                    **(started.get(ep["network"]) or {}),
+                    "NetworkID": ep["network_id"], "IPAddress": ep["ip"], "IPPrefixLen": ep["prefixlen"],
+                    "Gateway": ep["gateway"], "MacAddress": ep["mac"], "Aliases": list(ep.get("aliases") or []) or None,
+                }
+                for ep in rec.get("endpoints", [])
+            }
+    return settings

@@ -33,11 +33,54 @@ if TYPE_CHECKING:
 def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     """Write a new container (record, writable layer, volumes); nothing runs yet."""
     from engine.container.mounts import prepare_mounts
-    from engine.image import imageconfig
     from engine.image.store import ImageStore
-    from engine.network import hostsfiles
 
     host_config = _host_config(opts)
+    kind = _check(config, opts, host_config)
+
+    store = ImageStore(config)
+    image = store.resolve(opts.image_id or opts.image)
+    image_conf = (image.config.get("config") or {}) if isinstance(image.config, dict) else {}
+    container_id = os.urandom(32).hex()
+    config_dict, argv = _container_config(opts, image.config, kind, container_id)
+    record = ContainerRecord(
+        id=container_id,
+        name=opts.name or "",
+        image=opts.image,
+        image_id=image.id,
+        created=now_rfc3339(),
+        config=config_dict,
+        host_config=host_config,
+        network={"NetworkMode": opts.network, "IPAddress": "", "Gateway": "", "MacAddress": "", "Ports": {}},
+        path=argv[0],
+        args=argv[1:],
+        platform=opts.platform or "linux",
+    )
+    state.create_record(config, record, generate_name)
+    keep = not host_config.get("AutoRemove")  # an --rm container is not worth fsyncs: nothing of it outlives it
+    try:
+        rw = store.create_rw_layer(container_id, image.id, durable=keep)
+        record.rw_layer = str(rw)
+        _write_init_layer(Path(rw))
+        record.mounts = prepare_mounts(config, opts.volumes, image_conf.get("Volumes") or {}, opts.mount_flags, opts.tmpfs)
+        if any(m.get("Type") == "volume" for m in record.mounts):
+            from engine.container.copyup import copy_up
+
+            copy_up(config, Path(rw), store.lowerdir_option(image.id), record.mounts)
+        _write_etc_files(config, record)
+        state.save(config, record, durable=True, fsync=keep)
+    except BaseException:
+        remove_files(config, record, remove_volumes=True)
+        raise
+    events.container(config, "create", record)
+    return record
+
+
+def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) -> str:
+    """Docker's rules for the flags together (InvalidArgument in its words), with the config
+    file's defaults applied to `host_config`; the network kind."""
+    from engine.network import hostsfiles
+
     if "max-size" not in host_config["LogConfig"]["Config"]:  # the config file's cap (docs/lifecycle.md)
         for key, value in config.default_log_opts().items():
             host_config["LogConfig"]["Config"].setdefault(key, value)
@@ -70,11 +113,15 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     if kind == "none" and any(hostsfiles.parse_add_host(h)[0] == "host-gateway" for h in opts.add_hosts):
         # Docker writes the host's gateway address; without a network there is no gateway to reach.
         raise InvalidArgument("--add-host NAME:host-gateway needs a network: with --network none there is no gateway")
+    return kind
 
-    store = ImageStore(config)
-    image = store.resolve(opts.image_id or opts.image)
-    image_conf = (image.config.get("config") or {}) if isinstance(image.config, dict) else {}
-    argv = imageconfig.command_for(image.config, opts.entrypoint, opts.command or None)
+
+def _container_config(opts: RunOptions, image_config: Any, kind: str, container_id: str) -> tuple[dict[str, Any], list[str]]:
+    """Docker's Config of the new container (the image's config under the flags) and its argv."""
+    from engine.image import imageconfig
+
+    image_conf = (image_config.get("config") or {}) if isinstance(image_config, dict) else {}
+    argv = imageconfig.command_for(image_config, opts.entrypoint, opts.command or None)
     if opts.entrypoint is not None:
         entrypoint = [opts.entrypoint] if opts.entrypoint else None
         cmd = list(opts.command) or (None if opts.entrypoint else image_conf.get("Cmd"))
@@ -82,8 +129,8 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         entrypoint = image_conf.get("Entrypoint")
         cmd = list(opts.command) or image_conf.get("Cmd")
     env = imageconfig.merge_env(image_conf.get("Env"), opts.env, opts.env_files)
-    workdir = imageconfig.working_dir(image.config, opts.workdir)
-    user = imageconfig.user_for(image.config, opts.user)
+    workdir = imageconfig.working_dir(image_config, opts.workdir)
+    user = imageconfig.user_for(image_config, opts.user)
     stop_sig = opts.stop_signal or image_conf.get("StopSignal") or None
     if stop_sig:
         imageconfig.parse_signal(stop_sig)
@@ -93,7 +140,6 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         exposed.setdefault(port if "/" in port else port + "/tcp", {})
     labels = {**(image_conf.get("Labels") or {}), **opts.labels}
 
-    container_id = os.urandom(32).hex()
     hostname = opts.hostname or container_id[:12]
     if kind == "host":
         hostname = os.uname().nodename
@@ -122,37 +168,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     _set_healthcheck(config_dict, opts.healthcheck, image_conf.get("Healthcheck"))
     if opts.stop_timeout is not None:
         config_dict["StopTimeout"] = opts.stop_timeout
-    record = ContainerRecord(
-        id=container_id,
-        name=opts.name or "",
-        image=opts.image,
-        image_id=image.id,
-        created=now_rfc3339(),
-        config=config_dict,
-        host_config=host_config,
-        network={"NetworkMode": opts.network, "IPAddress": "", "Gateway": "", "MacAddress": "", "Ports": {}},
-        path=argv[0],
-        args=argv[1:],
-        platform=opts.platform or "linux",
-    )
-    state.create_record(config, record, generate_name)
-    keep = not host_config.get("AutoRemove")  # an --rm container is not worth fsyncs: nothing of it outlives it
-    try:
-        rw = store.create_rw_layer(container_id, image.id, durable=keep)
-        record.rw_layer = str(rw)
-        _write_init_layer(Path(rw))
-        record.mounts = prepare_mounts(config, opts.volumes, image_conf.get("Volumes") or {}, opts.mount_flags, opts.tmpfs)
-        if any(m.get("Type") == "volume" for m in record.mounts):
-            from engine.container.copyup import copy_up
-
-            copy_up(config, Path(rw), store.lowerdir_option(image.id), record.mounts)
-        _write_etc_files(config, record)
-        state.save(config, record, durable=True, fsync=keep)
-    except BaseException:
-        remove_files(config, record, remove_volumes=True)
-        raise
-    events.container(config, "create", record)
-    return record
+    return config_dict, argv
 
 
 def _write_init_layer(rw: Path) -> None:

@@ -364,7 +364,11 @@ def follow_logs(
         if cancelled():
             return False
         try:
-            return state.load(config, record.id).running
+            current = state.load(config, record.id)
+            if current.running and not state.process_alive(current.monitor_pid, current.monitor_start):
+                _reconcile(config)  # its monitor died: the container is recorded as exited now
+                current = state.load(config, record.id)
+            return current.running
         except NotFound:
             return False
 

@@ -222,3 +222,55 @@ def test_healthcheck_through_the_api(service: Service) -> None:
         assert client.api.containers(filters={"health": "unhealthy"}) == []
     finally:
         container.remove(force=True)
+
+
+COMPOSE_FILE = """version: "2.4"
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 300"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 50
+  web:
+    image: busybox
+    depends_on:
+      db:
+        condition: service_healthy
+    command: ["sleep", "300"]
+    stop_signal: SIGKILL
+"""
+
+
+@pytest.mark.root
+def test_compose_waits_for_a_healthy_service(service: Service, tmp_path) -> None:  # noqa: ANN001
+    """docker-compose (Debian's 1.29) through the Engine API: `depends_on: condition: service_healthy`
+    starts web only once db's healthcheck passed."""
+    import shutil
+    import subprocess
+
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([compose, "-p", "dkhc", *args], cwd=tmp_path, env=service.env, capture_output=True, timeout=120)
+
+    try:
+        up = run("up", "-d")
+        assert up.returncode == 0, up.stderr.decode()
+        client = service.client()
+        db, web = (client.api.inspect_container(f"dkhc_{name}_1") for name in ("db", "web"))
+        assert db["Config"]["Healthcheck"]["Test"] == ["CMD", "test", "-f", "/tmp/ready"]
+        assert db["State"]["Health"]["Status"] == "healthy"
+        # db is ready a second after its start at the earliest: web must not have started before
+        from engine.util.timefmt import parse_rfc3339
+
+        waited = parse_rfc3339(web["State"]["StartedAt"]) - parse_rfc3339(db["State"]["StartedAt"])
+        assert waited >= 1.0, f"web started {waited:.2f} s after db, before db could be healthy"
+    finally:
+        down = run("down")
+    assert down.returncode == 0, down.stderr.decode()

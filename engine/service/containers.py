@@ -618,3 +618,24 @@ async def export(request: web.Request) -> web.StreamResponse:
     await response.write(first)
     await _stream_out(process, response)
     return response
+
+
+# ------------------------------------------------------------------------------------------ refused
+
+
+REFUSED = {
+    "/containers/{id}/update": "updating a container's resources is not supported by dockui: they are set at create",
+    "/containers/{id}/checkpoints": "checkpoints are not supported by dockui (no CRIU)",
+    "/containers/{id}/attach/ws": "websocket attach is not supported by dockui: use POST /containers/{id}/attach",
+}
+
+
+def _refuse(message: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:  # noqa: ARG001
+        return json_response({"message": message}, status=501)
+
+    return handler
+
+
+for _path, _message in REFUSED.items():
+    routes.route("*", _path)(_refuse(_message))

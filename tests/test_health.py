@@ -274,3 +274,21 @@ def test_compose_waits_for_a_healthy_service(service: Service, tmp_path) -> None
     finally:
         down = run("down")
     assert down.returncode == 0, down.stderr.decode()
+
+
+@pytest.mark.root
+def test_testcontainers_waits_for_health(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """testcontainers' HealthcheckWaitStrategy reads State.Health through the Engine API."""
+    pytest.importorskip("testcontainers")
+    monkeypatch.setenv("DOCKER_HOST", service.host)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")  # its reaper image is pulled from Docker Hub
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import HealthcheckWaitStrategy
+
+    box = (DockerContainer("busybox").with_command("sh -c 'sleep 0.5; touch /tmp/up; exec sleep 300'")
+           .with_kwargs(healthcheck={"test": ["CMD", "test", "-f", "/tmp/up"], "interval": 100_000_000, "retries": 50},
+                        stop_signal="SIGKILL"))
+    with box.waiting_for(HealthcheckWaitStrategy().with_startup_timeout(20)):
+        state = box.get_wrapped_container().attrs["State"]
+        assert state["Health"]["Status"] == "healthy"
+    assert service.docker_out("ps", "-aq") == ""

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import (  # noqa: F401 - the `engine` fixture
     Engine,
     engine_fixture,
@@ -185,6 +188,44 @@ def test_default_bridge_keeps_the_legacy_resolv_conf(engine: Engine) -> None:
     result = engine.cli("run", "--rm", "--network-alias", "x", "busybox", "true")
     assert result.returncode == 125
     assert b"network-scoped alias is supported only for containers in user defined networks" in result.stderr
+
+
+COMPOSE_FILE = """version: "2.4"
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo db-ok > /www/index.html && exec httpd -f -p 8080 -h /www"]
+  web:
+    image: busybox
+    depends_on: [db]
+    command: ["sleep", "300"]
+"""
+
+
+@pytest.mark.root
+def test_compose_services_reach_each_other_by_service_name(service: Service, tmp_path: Path) -> None:
+    """docker-compose (Debian's 1.29) through the Engine API service: the service names arrive as
+    aliases (at create, and by compose's disconnect/connect of the created container), web reaches
+    db by its service name, and `down` leaves no resolver behind."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([compose, "-p", "dkdns", *args], cwd=tmp_path, env=service.env, capture_output=True, timeout=120)
+
+    try:
+        up = run("up", "-d")
+        assert up.returncode == 0, up.stderr.decode()
+        lookup = run("exec", "-T", "web", "nslookup", "db")
+        assert lookup.returncode == 0 and b"Address: " in lookup.stdout.split(b"Name:")[-1], lookup.stdout
+        fetch = ("exec", "-T", "web", "wget", "-qO-", "http://db:8080/")  # httpd may be starting
+        assert wait_until(lambda: run(*fetch).stdout == b"db-ok\n", timeout=15), run(*fetch)
+    finally:
+        down = run("down", "-t", "0")  # busybox as PID 1 ignores SIGTERM: no 10 s wait
+    assert down.returncode == 0, down.stderr.decode()
+    assert wait_until(lambda: not _resolver_pids(service.engine)), _resolver_pids(service.engine)
 
 
 # ------------------------------------------------------------------ the pure parts, as tables

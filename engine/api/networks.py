@@ -203,9 +203,42 @@ class Connection:
                 raise InvalidArgument(f"invalid alias {alias!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
 
 
+def _not_yet_started(config: EngineConfig, network: str, container: str) -> str | None:
+    """The ID of a created container that never ran, when `network` is its primary one: it has no
+    endpoint until its first start, its network and aliases live in its HostConfig (NetworkMode,
+    NetworkAliases) meanwhile. Compose disconnects and reconnects such a container to give it its
+    service name as an alias (the embedded DNS answers it)."""
+    from engine.container import state
+    from engine.network import records
+    from engine.network.networks import get_network
+
+    try:
+        record = state.find_container(config, container)
+        if records.load_record(config, record.id) is not None:
+            return None
+        mode = record.host_config.get("NetworkMode") or "bridge"
+        primary = get_network(config, "bridge" if mode == "default" else mode)
+        return record.id if primary.id == get_network(config, network).id else None
+    except NotFound:
+        return None
+
+
+def _set_pending(config: EngineConfig, container_id: str, aliases: tuple[str, ...], ip: str | None) -> None:
+    from engine.container import state
+
+    with state.locked(config, container_id) as locked:
+        locked.host_config = {**locked.host_config, "NetworkAliases": list(aliases) or None,
+                              "IPAddress": ip or locked.host_config.get("IPAddress")}
+        state.save(config, locked, durable=True)
+
+
 def connect(config: EngineConfig, connection: Connection) -> None:
     from engine.network import endpoint
 
+    pending = _not_yet_started(config, connection.network, connection.container)
+    if pending is not None:
+        _set_pending(config, pending, connection.aliases, connection.ipv4_address)
+        return
     endpoint.connect(config, connection.network, connection.container, ip=connection.ipv4_address,
                          aliases=list(connection.aliases))
 
@@ -213,6 +246,10 @@ def connect(config: EngineConfig, connection: Connection) -> None:
 def disconnect(config: EngineConfig, network: str, container: str, force: bool = False) -> None:
     """Remove the container's interface on `network`; `force` also accepts a container that is gone
     from the network already (Docker's force ignores a missing endpoint)."""
+    pending = _not_yet_started(config, network, container)
+    if pending is not None:
+        _set_pending(config, pending, (), None)  # a connect follows (compose); the network stays primary
+        return
     try:
         from engine.network import endpoint
 

@@ -20,6 +20,7 @@ import grp
 import os
 import signal
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,8 @@ def _in_use(path: Path) -> bool:
 def bind_socket(path: Path) -> tuple[socket.socket, str]:
     """A listening socket at `path` (0660 root:dockui, else 0600); a note for the operator."""
     if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):  # never remove what is not a stale socket
+            raise InvalidArgument(f"{path} exists and is not a socket: choose another -H")
         if _in_use(path):
             raise Conflict(f"{path} is in use by another service: stop it or choose another -H")
         path.unlink()

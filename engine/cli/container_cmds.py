@@ -244,6 +244,9 @@ def _register_verbs(
     ):
         p = add(name, handler, text)
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
+        if name == "wait":  # Docker's API conditions (engine.container.waiting)
+            p.add_argument("--condition", default="not-running", choices=["not-running", "next-exit", "removed"],
+                           help="What to wait for (default not-running)")
     p = add("rm", cmd_rm, "Remove one or more containers", aliases=("remove",) if not top_level else ())
     p.add_argument("-f", "--force", action="store_true", help="Force the removal of a running container (uses SIGKILL)")
     p.add_argument("-v", "--volumes", action="store_true", help="Remove anonymous volumes associated with the container")
@@ -780,12 +783,12 @@ def cmd_unpause(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_wait(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
-
     _engine(config, "wait")
 
     def one(ref: str) -> None:
-        print(runtime.wait(config, ref))
+        from engine.container.waiting import wait_for
+
+        print(wait_for(config, ref, args.condition).status_code, flush=True)
 
     return _for_each(args.containers, one)
 

@@ -576,3 +576,19 @@ def test_testcontainers_runs_waits_for_logs_and_execs(service: Service, monkeypa
         assert int(box.get_exposed_port(8080)) > 0
         assert box.exec(["echo", "hi"]) == (0, b"hi\n")
     assert service.docker_out("ps", "-aq") == ""
+
+
+def test_dockui_wait_condition_on_the_cli(engine: Engine) -> None:
+    import subprocess
+
+    engine.out("create", "--name", "later", "busybox", "sh", "-c", "sleep 1; exit 9")  # the waiter starts meanwhile
+    waiter = engine.popen("wait", "--condition", "next-exit", "later", stdout=subprocess.PIPE)
+    try:
+        assert waiter.stdout is not None
+        engine.out("start", "later")
+        assert waiter.stdout.readline() == b"9\n"
+    finally:
+        waiter.wait(timeout=20)
+    assert engine.out("wait", "later") == "9\n"
+    assert engine.cli("wait", "--condition", "bogus", "later").returncode == 125
+    engine.out("rm", "later")

@@ -335,7 +335,10 @@ class Resolver:
     def serve(self) -> None:
         while not self.stopping:
             for key, mask in self.sel.select(self._timeout(time.monotonic())):
-                key.data(mask)
+                try:
+                    key.data(mask)
+                except Exception:  # noqa: BLE001 - one bad packet or container must not stop the others' DNS
+                    continue
             now = time.monotonic()
             self._expire(now)
             if self.idle_since is not None and now - self.idle_since >= LINGER_SECONDS and not self.pending:

@@ -159,6 +159,12 @@ def test_network_connect_shows_in_inspect(engine: Engine) -> None:
         engine.out("network", "disconnect", "side", "joined")
         assert set(engine.inspect("joined")["NetworkSettings"]["Networks"]) == {"bridge"}
         engine.out("rm", "-f", "joined")
+        # Docker refuses a container without a network of its own (moby#39345), with its words
+        engine.out("create", "--name", "private", "--network", "none", "busybox", "true")
+        refused = engine.cli("network", "connect", "side", "private")
+        assert refused.returncode != 0 and refused.stderr.decode().strip().endswith(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode")
+        engine.out("rm", "private")
     finally:
-        engine.cli("rm", "-f", "joined")
+        engine.cli("rm", "-f", "joined", "private")
         engine.out("network", "rm", "side")

@@ -232,9 +232,25 @@ def _set_pending(config: EngineConfig, container_id: str, aliases: tuple[str, ..
         state.save(config, locked, durable=True)
 
 
+def check_connectable(config: EngineConfig, container: str) -> None:
+    """Docker's refusals for `network connect` of a container without a network of its own (moby's
+    ErrConflictNoNetwork, ErrConflictSharedNetwork); an unknown container is left to the connect."""
+    from engine.container.state import find_container
+
+    try:
+        mode = find_container(config, container).host_config.get("NetworkMode") or ""
+    except NotFound:
+        return
+    if mode == "none":
+        raise Conflict("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+    if mode == "host" or mode.startswith("container:"):
+        raise Conflict("container sharing network namespace with another container or host cannot be connected to any other network")
+
+
 def connect(config: EngineConfig, connection: Connection) -> None:
     from engine.network import endpoint
 
+    check_connectable(config, connection.container)
     pending = _not_yet_started(config, connection.network, connection.container)
     if pending is not None:
         _set_pending(config, pending, connection.aliases, connection.ipv4_address)

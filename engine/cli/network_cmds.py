@@ -172,8 +172,10 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network connect")
+    from engine.api.networks import check_connectable
     from engine.network import endpoints as network
 
+    check_connectable(config, args.container)
     network.connect(config, args.network, args.container, ip=args.ip, aliases=args.alias)
     return 0
 

@@ -286,6 +286,7 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
                 with _full_disk_named(config, short):
                     client.download_blob(repository, layer.digest, out, size=layer.size, cancel=stop,
                                          progress=on_bytes)
+                    out.flush()  # (the file is buffered: its last bytes reach the disk here)
             finally:
                 stalls.done(short)
             events.emit(short, "Verifying Checksum")
@@ -293,7 +294,8 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
             out.seek(0)
             return out
         except BaseException:
-            out.close()
+            with contextlib.suppress(OSError):  # its unwritten buffer would fail again (a full disk)
+                out.close()
             raise
 
     def stage(i: int, blob: BinaryIO) -> StagedLayer | None:

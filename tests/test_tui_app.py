@@ -294,6 +294,38 @@ async def test_fast_cell_rendering_matches_datatable(tmp_path: Path, theme: str)
 
 
 @run_async
+async def test_sorting_reorders_rows_in_place_and_widths_match_datatables_measurement(tmp_path: Path) -> None:
+    """A sort remaps rows (no rebuild) and shows them in the sorted order with the cursor on the same
+    container; the one-line width measurement gives DataTable's own widths (marks included)."""
+    from textual.widgets import DataTable
+
+    from tui.recorded import RecordedBackend
+
+    app = DockuiApp(EngineConfig(root=tmp_path), backend=RecordedBackend(scale=60), refresh_interval=0, clock=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContainersTable)
+        table.move_cursor(row=5)
+        chosen = table.selected.id
+        structure = table._structure
+        await pilot.press("S", "S", "S")  # image, status, cpu
+        await settle(pilot)
+        assert table._structure == structure  # nothing cleared and rebuilt
+        assert [table.get_row_at(i)[0].plain.split(" ", 1)[-1] for i in range(table.row_count)] == \
+            [c.name for c in table.visible_rows]
+        assert table.selected.id == chosen
+        await pilot.press("space")
+        await settle(pilot)
+        widths = []
+        for measure in (table._update_dimensions, lambda rows: DataTable._update_dimensions(table, rows)):
+            for column in table.ordered_columns:
+                column.content_width = 0
+            measure(list(table.rows))
+            widths.append([column.content_width for column in table.ordered_columns])
+        assert widths[0] == widths[1]
+
+
+@run_async
 async def test_command_palette_offers_every_action_the_state_allows(tmp_path: Path) -> None:
     app = recorded_app(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:

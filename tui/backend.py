@@ -695,7 +695,7 @@ class EngineBackend:
             tar_path = Path(tmp) / "busybox.tar"
             build_busybox_rootfs_tar(tar_path)
             with open(tar_path, "rb") as source:
-                record = api_images.import_tarball(self.config, source, "busybox:latest", changes={"Cmd": ["sh"]})
+                record = api_images.import_tarball(self.config, source, "busybox:latest", changes=['CMD ["sh"]'])
         return record.id
 
     # ---- volumes

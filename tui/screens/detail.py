@@ -76,7 +76,10 @@ class DetailScreen(DataScreen):
         fill_table(self.query_one("#env-table", DataTable), ENV_TITLES, [])
         fill_table(self.query_one("#mounts-table", DataTable), MOUNT_TITLES, [])
 
+    _opened = False  # the screen was just shown: its first refresh skips the snapshot
+
     def on_screen_resume(self) -> None:
+        self._opened = True
         wanted = self.dockui.selected_id
         if wanted != self.container_id:
             self.container_id = wanted
@@ -113,11 +116,16 @@ class DetailScreen(DataScreen):
         tab = self.active_tab
         cursor = self._log_cursor
         need_inspect = tab in ("inspect", "env", "mounts") and self._inspect_for != cid
+        # The first fetch after the screen opens draws from the home screen's last refresh: a
+        # snapshot samples every container (250 running: a large part of a second on a busy host)
+        # and would stand between the key and the screen. The next tick samples again.
+        known = self.dockui.containers if self._opened and any(c.id == cid for c in self.dockui.containers) else None
+        self._opened = False
 
         def job(backend: Backend) -> dict[str, Any]:
             out: dict[str, Any] = {"id": cid, "tab": tab}
-            snapshot = backend.snapshot()  # also keeps the engine-side history going
-            out["views"] = snapshot.containers
+            # a snapshot also keeps the engine-side history going
+            out["views"] = known if known is not None else backend.snapshot().containers
             try:
                 if tab == "stats":
                     out["stats"] = backend.stats_series(cid)

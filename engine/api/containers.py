@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume",
                 "health")
+FOLLOW_POLL_SECONDS = 0.05  # a follower sees a stop within this (docker-py's run reads logs to their end)
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
@@ -373,13 +374,15 @@ def follow_logs(
             return False
 
     path = record.log_path(config)
+    delay = 0.005  # a short run ends within milliseconds: look again soon, then every poll
     while not path.exists():  # the monitor makes the log at the first output: wait while it runs
         if not still_running():
             if not path.exists():
                 return
             break
-        time.sleep(0.05)
-    for entry in logs.follow_entries(str(path), offset, still_running):
+        time.sleep(delay)
+        delay = min(delay * 2, FOLLOW_POLL_SECONDS)
+    for entry in logs.follow_entries(str(path), offset, still_running, poll=FOLLOW_POLL_SECONDS):
         if cancelled():
             return
         if query.until is not None and _seconds(entry) > query.until:

@@ -15,6 +15,7 @@ from typing import Any
 from engine.container.health import Healthcheck
 from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
+from engine.service.fields import json_bool, json_dict, json_int, json_str, json_strs
 
 # Fields the docker CLI and docker-py send that concern the client only, or that dockui's behaviour
 # already matches at any value.
@@ -46,53 +47,6 @@ def _default(value: Any) -> bool:
     return value in (None, "", 0, False, [], {})
 
 
-def _str(section: str, body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{section}.{key}: expected a string, got {type(value).__name__}")
-    return value
-
-
-def _int(section: str, body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{section}.{key}: expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _bool(section: str, body: dict[str, Any], key: str) -> bool:
-    value = body.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{section}.{key}: expected a boolean, got {type(value).__name__}")
-    return value
-
-
-def _strs(section: str, body: dict[str, Any], key: str) -> list[str]:
-    value = body.get(key)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{section}.{key}: expected a list of strings")
-    return list(value)
-
-
-def _dict(section: str, body: dict[str, Any], key: str) -> dict[str, Any]:
-    value = body.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"{section}.{key}: expected an object, got {type(value).__name__}")
-    return value
-
-
 def _refuse_unsupported(section: str, body: dict[str, Any], supported: set[str]) -> None:
     for key, value in body.items():
         if key in supported:
@@ -116,11 +70,11 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     """The engine's view of a create request, or InvalidArgument naming the first field refused."""
     if not isinstance(body, dict):
         raise InvalidArgument("the create body must be a JSON object")
-    host = _dict("", body, "HostConfig")
-    net = _dict("", body, "NetworkingConfig")
+    host = json_dict("", body, "HostConfig")
+    net = json_dict("", body, "NetworkingConfig")
     _refuse_unsupported("Config", body, IGNORED_CONFIG)
     _refuse_unsupported("HostConfig", host, HOST_MAPPED)
-    image = _str("Config", body, "Image")
+    image = json_str("Config", body, "Image")
     if not image:
         raise InvalidArgument("Config.Image is required")
     _check_config_defaults(body)
@@ -132,17 +86,17 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
 
 
 def _check_config_defaults(body: dict[str, Any]) -> None:
-    if _str("Config", body, "Domainname"):
+    if json_str("Config", body, "Domainname"):
         raise InvalidArgument("Config.Domainname is not supported by dockui")
-    if _str("Config", body, "MacAddress"):
+    if json_str("Config", body, "MacAddress"):
         raise InvalidArgument("Config.MacAddress is not supported by dockui")
 
 
 def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
-    command = _strs("Config", body, "Cmd")
+    command = json_strs("Config", body, "Cmd")
     entrypoint = body.get("Entrypoint")
     if entrypoint is not None:
-        parts = _strs("Config", body, "Entrypoint")
+        parts = json_strs("Config", body, "Entrypoint")
         if parts == [""] and not command:  # the docker CLI's `--entrypoint ''`: the image's Cmd goes too
             raise InvalidArgument("No command specified")
         if parts:
@@ -151,68 +105,68 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
         else:
             opts.entrypoint = ""  # Docker's `--entrypoint ""`: the image's entrypoint reset
     opts.command = command
-    opts.env = _strs("Config", body, "Env")
-    opts.workdir = _str("Config", body, "WorkingDir") or None
-    opts.user = _str("Config", body, "User") or None
-    labels = _dict("Config", body, "Labels")
+    opts.env = json_strs("Config", body, "Env")
+    opts.workdir = json_str("Config", body, "WorkingDir") or None
+    opts.user = json_str("Config", body, "User") or None
+    labels = json_dict("Config", body, "Labels")
     if not all(isinstance(v, str) for v in labels.values()):
         raise InvalidArgument("Config.Labels: expected string values")
     opts.labels = dict(labels)
-    opts.hostname = _str("Config", body, "Hostname") or None
-    opts.tty = _bool("Config", body, "Tty")
-    opts.interactive = _bool("Config", body, "OpenStdin")
-    opts.stop_signal = _str("Config", body, "StopSignal") or None
-    opts.stop_timeout = _int("Config", body, "StopTimeout")
-    opts.volumes = list(_dict("Config", body, "Volumes"))  # anonymous volumes (`-v /path`)
+    opts.hostname = json_str("Config", body, "Hostname") or None
+    opts.tty = json_bool("Config", body, "Tty")
+    opts.interactive = json_bool("Config", body, "OpenStdin")
+    opts.stop_signal = json_str("Config", body, "StopSignal") or None
+    opts.stop_timeout = json_int("Config", body, "StopTimeout")
+    opts.volumes = list(json_dict("Config", body, "Volumes"))  # anonymous volumes (`-v /path`)
     opts.healthcheck = Healthcheck.from_docker(body.get("Healthcheck"))  # over the image's, as the flags
-    if _bool("Config", body, "NetworkDisabled"):
+    if json_bool("Config", body, "NetworkDisabled"):
         opts.network = "none"
 
 
 def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) -> None:
     section = "HostConfig"
-    opts.volumes = _strs(section, host, "Binds") + [v for v in opts.volumes if v not in _bind_targets(host)]
+    opts.volumes = json_strs(section, host, "Binds") + [v for v in opts.volumes if v not in _bind_targets(host)]
     opts.mount_flags = [_mount_spec(m) for m in host.get("Mounts") or []]
-    tmpfs = _dict(section, host, "Tmpfs")
+    tmpfs = json_dict(section, host, "Tmpfs")
     opts.tmpfs = [f"{dest}:{options}" if options else dest for dest, options in tmpfs.items()]
-    log = _dict(section, host, "LogConfig")
-    opts.log_driver = _str("HostConfig.LogConfig", log, "Type") or "json-file"
-    opts.log_opts = [f"{k}={v}" for k, v in _dict("HostConfig.LogConfig", log, "Config").items()]
-    mode = _str(section, host, "NetworkMode") or "bridge"
+    log = json_dict(section, host, "LogConfig")
+    opts.log_driver = json_str("HostConfig.LogConfig", log, "Type") or "json-file"
+    opts.log_opts = [f"{k}={v}" for k, v in json_dict("HostConfig.LogConfig", log, "Config").items()]
+    mode = json_str(section, host, "NetworkMode") or "bridge"
     if opts.network != "none":
         opts.network = "bridge" if mode == "default" else mode
-    opts.publish = _publish_specs(_dict(section, host, "PortBindings"))
+    opts.publish = _publish_specs(json_dict(section, host, "PortBindings"))
     _check_exposed(body, host)
-    opts.publish_all = _bool(section, host, "PublishAllPorts")
-    policy = _dict(section, host, "RestartPolicy")
-    name = _str("HostConfig.RestartPolicy", policy, "Name") or "no"
-    retries = _int("HostConfig.RestartPolicy", policy, "MaximumRetryCount") or 0
+    opts.publish_all = json_bool(section, host, "PublishAllPorts")
+    policy = json_dict(section, host, "RestartPolicy")
+    name = json_str("HostConfig.RestartPolicy", policy, "Name") or "no"
+    retries = json_int("HostConfig.RestartPolicy", policy, "MaximumRetryCount") or 0
     opts.restart = f"{name}:{retries}" if name == "on-failure" and retries else name
-    opts.auto_remove = _bool(section, host, "AutoRemove")
-    opts.cap_add = _strs(section, host, "CapAdd")
-    opts.cap_drop = _strs(section, host, "CapDrop")
-    opts.privileged = _bool(section, host, "Privileged")
-    opts.security_opt = _strs(section, host, "SecurityOpt")
-    opts.read_only = _bool(section, host, "ReadonlyRootfs")
-    opts.dns = _strs(section, host, "Dns")
-    opts.dns_options = _strs(section, host, "DnsOptions")
-    opts.dns_search = _strs(section, host, "DnsSearch")
-    opts.add_hosts = _strs(section, host, "ExtraHosts")
-    opts.links = _strs(section, host, "Links")
-    opts.memory = _int(section, host, "Memory") or None
-    swap = _int(section, host, "MemorySwap")
+    opts.auto_remove = json_bool(section, host, "AutoRemove")
+    opts.cap_add = json_strs(section, host, "CapAdd")
+    opts.cap_drop = json_strs(section, host, "CapDrop")
+    opts.privileged = json_bool(section, host, "Privileged")
+    opts.security_opt = json_strs(section, host, "SecurityOpt")
+    opts.read_only = json_bool(section, host, "ReadonlyRootfs")
+    opts.dns = json_strs(section, host, "Dns")
+    opts.dns_options = json_strs(section, host, "DnsOptions")
+    opts.dns_search = json_strs(section, host, "DnsSearch")
+    opts.add_hosts = json_strs(section, host, "ExtraHosts")
+    opts.links = json_strs(section, host, "Links")
+    opts.memory = json_int(section, host, "Memory") or None
+    swap = json_int(section, host, "MemorySwap")
     opts.memory_swap = swap if swap else None
-    nano = _int(section, host, "NanoCpus") or 0
-    quota, period = _int(section, host, "CpuQuota") or 0, _int(section, host, "CpuPeriod") or 100_000
+    nano = json_int(section, host, "NanoCpus") or 0
+    quota, period = json_int(section, host, "CpuQuota") or 0, json_int(section, host, "CpuPeriod") or 100_000
     if nano and quota:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
     opts.cpus = nano / 1e9 if nano else (quota / period if quota > 0 else None)
-    opts.cpu_shares = _int(section, host, "CpuShares") or None
-    opts.cpuset_cpus = _str(section, host, "CpusetCpus") or None
-    pids = _int(section, host, "PidsLimit")
+    opts.cpu_shares = json_int(section, host, "CpuShares") or None
+    opts.cpuset_cpus = json_str(section, host, "CpusetCpus") or None
+    pids = json_int(section, host, "PidsLimit")
     opts.pids_limit = pids if pids and pids > 0 else None
-    opts.blkio_weight = _int(section, host, "BlkioWeight") or None
-    opts.shm_size = _int(section, host, "ShmSize") or None
+    opts.blkio_weight = json_int(section, host, "BlkioWeight") or None
+    opts.shm_size = json_int(section, host, "ShmSize") or None
 
 
 def _bind_targets(host: dict[str, Any]) -> set[str]:
@@ -222,8 +176,8 @@ def _bind_targets(host: dict[str, Any]) -> set[str]:
 def _check_exposed(body: dict[str, Any], host: dict[str, Any]) -> None:
     """`--expose` alone (a port in ExposedPorts that nothing publishes) is not supported; the docker
     CLI also lists published ports there, which are."""
-    exposed = _dict("Config", body, "ExposedPorts")
-    published = set(_dict("HostConfig", host, "PortBindings"))
+    exposed = json_dict("Config", body, "ExposedPorts")
+    published = set(json_dict("HostConfig", host, "PortBindings"))
     for port in exposed:
         key = port if "/" in port else port + "/tcp"
         if key not in published and port not in published and not host.get("PublishAllPorts"):
@@ -281,7 +235,7 @@ def _mount_spec(mount: Any) -> str:
 def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:
     """The primary network's address and aliases (the only network a create configures)."""
     aliases: list[str] = []
-    endpoints = _dict("NetworkingConfig", net, "EndpointsConfig")
+    endpoints = json_dict("NetworkingConfig", net, "EndpointsConfig")
     for network, endpoint in endpoints.items():
         if not isinstance(endpoint, dict):
             raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}]: expected an object")
@@ -291,7 +245,7 @@ def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:
         ipam = endpoint.get("IPAMConfig") or {}
         if ipam.get("IPv4Address"):
             opts.ip = ipam["IPv4Address"]
-        aliases += _strs(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "Aliases")
+        aliases += json_strs(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "Aliases")
         for key, value in endpoint.items():
             if key in ("IPAMConfig", "Aliases", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
                        "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts",

@@ -26,7 +26,7 @@ from engine.container import exec_instances
 from engine.container.exec_instances import ExecInstance, ExecSpec
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, json_response, query_int
-from engine.service.create_body import _bool, _str, _strs
+from engine.service.fields import json_bool, json_str, json_strs
 from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
 
 routes = web.RouteTableDef()
@@ -37,14 +37,14 @@ _resize_pipes: dict[str, int] = {}  # exec ID -> write end of its helper's resiz
 def _spec(body: Any) -> ExecSpec:
     if not isinstance(body, dict):
         raise InvalidArgument("the exec body must be a JSON object")
-    argv = _strs("", body, "Cmd")
+    argv = json_strs("ExecConfig", body, "Cmd")
     if not argv:
         raise InvalidArgument("No exec command specified")
     return ExecSpec(
-        argv=tuple(argv), env=tuple(_strs("", body, "Env")), workdir=_str("", body, "WorkingDir") or "",
-        user=_str("", body, "User") or "", tty=_bool("", body, "Tty"), privileged=_bool("", body, "Privileged"),
-        attach_stdin=_bool("", body, "AttachStdin"), attach_stdout=body.get("AttachStdout", True) is not False,
-        attach_stderr=body.get("AttachStderr", True) is not False, detach_keys=_str("", body, "DetachKeys") or "",
+        argv=tuple(argv), env=tuple(json_strs("ExecConfig", body, "Env")), workdir=json_str("ExecConfig", body, "WorkingDir") or "",
+        user=json_str("ExecConfig", body, "User") or "", tty=json_bool("ExecConfig", body, "Tty"), privileged=json_bool("ExecConfig", body, "Privileged"),
+        attach_stdin=json_bool("ExecConfig", body, "AttachStdin"), attach_stdout=body.get("AttachStdout", True) is not False,
+        attach_stderr=body.get("AttachStderr", True) is not False, detach_keys=json_str("ExecConfig", body, "DetachKeys") or "",
     )
 
 
@@ -96,7 +96,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, {}) or {}
     if not isinstance(body, dict):
         raise InvalidArgument("the exec start body must be a JSON object")
-    detach = _bool("", body, "Detach")
+    detach = json_bool("ExecConfig", body, "Detach")
     inst = await asyncio.to_thread(exec_instances.claim, config, request.match_info["id"])
     size = body.get("ConsoleSize")
     winsize = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 and all(size) else None

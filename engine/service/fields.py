@@ -1,0 +1,57 @@
+"""Typed reads of request JSON fields, shared by the endpoint modules: each returns the field's
+value (or its empty default when absent or null) or raises InvalidArgument naming
+`section.key` and the type it expected, so a value of the wrong JSON type is always a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import InvalidArgument
+
+
+def json_str(section: str, body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{section}.{key}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def json_int(section: str, body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{section}.{key}: expected an integer, got {type(value).__name__}")
+    return value
+
+
+def json_bool(section: str, body: dict[str, Any], key: str) -> bool:
+    value = body.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{section}.{key}: expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def json_strs(section: str, body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{section}.{key}: expected a list of strings")
+    return list(value)
+
+
+def json_dict(section: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{section}.{key}: expected an object, got {type(value).__name__}")
+    return value

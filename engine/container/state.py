@@ -380,7 +380,7 @@ def locked(config: EngineConfig, container_id: str) -> Iterator[ContainerRecord]
         os.close(fd)
 
 
-_REMOVALS_HELD: dict[str, list[int]] = {}  # container ID -> [fd, depth]: this process's removal locks
+_REMOVALS_HELD: dict[tuple[str, int], list[int]] = {}  # (container ID, thread) -> [fd, depth]
 
 
 @contextlib.contextmanager
@@ -389,10 +389,14 @@ def removal(config: EngineConfig, container_id: str) -> Iterator[None]:
 
     Conflict ("already in progress", as Docker says it) while another live process holds it; a
     process killed half-way through a removal leaves "removing" with the lock free, which the next
-    `rm` or `reconcile` takes over and finishes. Re-entrant within one process (flock is not: a
-    second open file description would conflict with the first).
+    `rm` or `reconcile` takes over and finishes. Re-entrant within one thread (flock is not: a
+    second open file description would conflict with the first); another thread of the process
+    (the API service's) is another remover.
     """
-    held = _REMOVALS_HELD.get(container_id)
+    from _thread import get_ident
+
+    key = (container_id, get_ident())
+    held = _REMOVALS_HELD.get(key)
     if held is not None:
         held[1] += 1
         try:
@@ -409,10 +413,10 @@ def removal(config: EngineConfig, container_id: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Conflict(f"removal of container {container_id} is already in progress") from None
-        _REMOVALS_HELD[container_id] = [fd, 1]
+        _REMOVALS_HELD[key] = [fd, 1]
         yield
     finally:
-        _REMOVALS_HELD.pop(container_id, None)
+        _REMOVALS_HELD.pop(key, None)
         os.close(fd)
 
 

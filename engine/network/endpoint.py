@@ -62,6 +62,8 @@ from engine.util.fsutil import file_lock
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.network import (  # imported where needed: only with --link, -p/-P or for clean-up
         links,
         portmap,
@@ -197,17 +199,8 @@ def prepare(
         extra_eps = [Endpoint(**ep) for ep in old.get("endpoints", []) if ep["network"] != net.name]
         endpoints = []
         try:
-            for index, (n, requested, aliases) in enumerate(  # connected networks keep their aliases
-                [(net, spec.ip, spec.aliases)] + [(get_network(config, ep.network), ep.ip, ep.aliases) for ep in extra_eps]
-            ):
-                ip = ipam.allocate(config, n.pool, container_id, requested)
-                endpoints.append(
-                    Endpoint(
-                        n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
-                        ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
-                        n.internal, list(aliases),
-                    )
-                )
+            wanted = [(net, spec.ip, spec.aliases)] + [(get_network(config, ep.network), ep.ip, ep.aliases) for ep in extra_eps]
+            _allocate_endpoints(config, container_id, spec, wanted, endpoints)
             link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
             ports = _resolve_ports(config, container_id, spec, exposed)
         except BaseException:
@@ -226,25 +219,46 @@ def prepare(
         plan.links = [(t.name, t.alias) for t in link_targets]
         plan.endpoints = endpoints
         plan.ports = ports
-        rec = {
-            "container_id": container_id,
-            "name": name,
-            "hostname": hostname,
-            "mode": mode,
-            "state": old.get("state", "prepared") if old.get("pid") else "prepared",
-            "pid": old.get("pid"),
-            "endpoints": [asdict(ep) for ep in endpoints],
-            "ports": [p.to_dict() for p in ports],
-            "links": [list(x) for x in plan.links],
-            "extra_hosts": [list(e) for e in extra],
-            "exposed_ports": exposed,
-            "env": list(spec.env),
-            "dns": list(spec.dns),  # the embedded DNS forwards to these (user networks)
-            "preparer": [os.getpid(), start_ticks(os.getpid())],
-        }
+        rec = _prepared_record(plan, old, extra, exposed, spec)
         save_record(config, rec)
         plan.hosts = _hosts_for(config, {**rec, "state": "attached"})
     return plan
+
+
+def _allocate_endpoints(config: EngineConfig, container_id: str, spec: NetworkSpec, wanted: list[tuple[Any, Any, Any]],
+                        endpoints: list[Endpoint]) -> None:
+    """An address on each (network, requested address, aliases) of `wanted`: eth0 on the network
+    asked for, then the networks the container was connected to, which keep their aliases. Each
+    endpoint is appended as its address is taken, so a failure part-way can release them."""
+    for index, (n, requested, aliases) in enumerate(wanted):
+        ip = ipam.allocate(config, n.pool, container_id, requested)
+        endpoints.append(
+            Endpoint(
+                n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
+                ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
+                n.internal, list(aliases),
+            )
+        )
+
+
+def _prepared_record(plan: NetworkPlan, old: dict, extra: list, exposed: list[str], spec: NetworkSpec) -> dict:
+    """The endpoint record `prepare` writes (attach, topology, the embedded DNS and reconcile read it)."""
+    return {
+        "container_id": plan.container_id,
+        "name": plan.name,
+        "hostname": plan.hostname,
+        "mode": plan.mode,
+        "state": old.get("state", "prepared") if old.get("pid") else "prepared",
+        "pid": old.get("pid"),
+        "endpoints": [asdict(ep) for ep in plan.endpoints],
+        "ports": [p.to_dict() for p in plan.ports],
+        "links": [list(x) for x in plan.links],
+        "extra_hosts": [list(e) for e in extra],
+        "exposed_ports": exposed,
+        "env": list(spec.env),
+        "dns": list(spec.dns),  # the embedded DNS forwards to these (user networks)
+        "preparer": [os.getpid(), start_ticks(os.getpid())],
+    }
 
 
 def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:

@@ -22,7 +22,9 @@ def test_ping_version_info_report_the_engine(service: Service) -> None:
     assert head.status == 200 and head.headers["docker-experimental"] == "false"
     info = service.request("GET", "/v1.41/info").json()
     assert info["Images"] == 1 and info["Containers"] == 0
-    assert info["NCPU"] >= 1 and info["MemTotal"] > 0 and info["Driver"] == "overlay2"
+    assert info["NCPU"] == os.cpu_count() and info["MemTotal"] > 0 and info["Driver"] == "overlay2"
+    assert info["KernelVersion"] == os.uname().release and info["DockerRootDir"] == str(service.engine.config.root)
+    assert dict(info["DriverStatus"])["Backing Filesystem"] in ("extfs", "xfs", "btrfs", "tmpfs", "overlay")
     version = service.docker_out("version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}")
     assert version.split() == ["1.43", "1.41"]
 

@@ -99,7 +99,7 @@ def info(config: EngineConfig) -> dict[str, Any]:
         "ContainersStopped": counts.stopped,
         "Images": len(ImageStore(config).list_images()),
         "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "DriverStatus": [["Backing Filesystem", backing_filesystem(config)], ["Supports d_type", "true"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
         "MemoryLimit": True,
         "SwapLimit": True,
@@ -144,6 +144,24 @@ def info(config: EngineConfig) -> dict[str, Any]:
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Warnings": [],
     }
+
+
+def backing_filesystem(config: EngineConfig) -> str:
+    """The filesystem under the engine's root (from mountinfo: the longest mount point above it),
+    named as Docker names it (ext2/3/4 are "extfs")."""
+    root = os.path.realpath(config.root if config.root.exists() else config.root.parent)
+    best, fstype = "", "unknown"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                point, kind = fields[4], fields[fields.index("-") + 1]
+                inside = root == point or root.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, fstype = point, kind
+    except (OSError, ValueError, IndexError):
+        return "unknown"
+    return "extfs" if fstype in ("ext2", "ext3", "ext4") else fstype
 
 
 def _ip_forward() -> bool:

@@ -109,6 +109,49 @@ def _lookup(engine: Engine, container: str, name: str, server: str = "127.0.0.11
     return result.returncode, (result.stdout + result.stderr).decode()
 
 
+def _in_netns(pid: int, fn):  # noqa: ANN001, ANN202
+    """fn() on a thread of ours that joined the network namespace of process `pid` (a thread's
+    namespace is its own: the test process stays where it is)."""
+    import ctypes
+
+    result: list = []
+
+    def run() -> None:
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        try:
+            assert ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) == 0
+        finally:
+            os.close(fd)
+        try:
+            result.append(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            result.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def _port_53_free_and_tcp_answer(name: str) -> bytes:
+    """Inside a served container: port 53 can still be bound on every address (the resolver sits
+    on high ports behind a DNAT), and a query over TCP to 127.0.0.11:53 is answered."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("0.0.0.0", 53))
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    query = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", 1, 1)
+    with socket.create_connection(("127.0.0.11", 53), timeout=5) as sock:
+        sock.sendall(len(query).to_bytes(2, "big") + query)
+        size = int.from_bytes(sock.recv(2), "big")
+        reply = b""
+        while len(reply) < size:
+            reply += sock.recv(size - len(reply))
+    return reply
+
+
 def _ip(engine: Engine, container: str, network: str) -> str:
     return engine.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
 
@@ -133,6 +176,8 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
             code, out = _lookup(engine, "peer", name, server)
             assert code == 0 and f"Address: {a1}" in out, (name, out)
         assert "1 packets received" in engine.out("exec", "peer", "ping", "-c1", "-W3", "web")
+        reply = _in_netns(engine.inspect("peer")["State"]["Pid"], lambda: _port_53_free_and_tcp_answer("web"))
+        assert reply[:2] == b"\x42\x42" and reply.endswith(socket.inet_aton(a1))
 
         # Scoped per network: b1 (on dnsb only) does not know a1; the name goes upstream, NXDOMAIN.
         code, out = _lookup(engine, "b1", "a1")

@@ -1,9 +1,11 @@
 """The embedded resolver process of one engine root (`python -S -m engine.network.dns --root R`).
 
 It owns, for each running container whose primary network is user-defined, a UDP and a TCP socket
-bound to 127.0.0.11:53 *inside that container's network namespace* (created after a setns of this
+bound to 127.0.0.11 *inside that container's network namespace* (created after a setns of this
 single-threaded process, which then returns to its own namespace: a socket keeps the namespace it
-was made in), and a pidfd of the container's first process. One epoll loop serves them all:
+was made in) on high ports that a nat table of that namespace DNATs port 53 to (as Docker does, so
+the container's own programs may bind port 53), and a pidfd of the container's first process. One
+epoll loop serves them all:
 
 - a query for a name of the container's networks is answered from the endpoint records
   (`names.NameTable`); any other is forwarded over UDP, from the host's namespace, to the
@@ -38,13 +40,14 @@ from engine.network.dns.upstreams import HostServers, Upstream, choose
 from engine.network.records import all_records
 
 ADDRESS = "127.0.0.11"
-PORT = 53
+PORT = 53  # what the containers ask; the sockets are on high ports behind a DNAT
 LINGER_SECONDS = 1.0
 UPSTREAM_TIMEOUT = 2.0  # seconds before the next upstream is tried
 MAX_PENDING = 512  # forwarded queries in flight (beyond: SERVFAIL at once)
 MAX_TCP_PER_CONTAINER = 16
 IP_FREEBIND = 15
 CLONE_NEWNET = 0x40000000
+NFT_TABLE = "dockui_dns"  # in each served container's own namespace
 
 
 @dataclass
@@ -126,27 +129,40 @@ class Resolver:
         self.sel.register(tcp, selectors.EVENT_READ, lambda _mask: self._on_accept(guest))
 
     def _bind_inside(self, pid: int) -> tuple[socket.socket, socket.socket]:
+        """UDP and TCP sockets on 127.0.0.11 inside the container's namespace: on free high ports
+        with port 53 DNATed to them there (Docker's scheme: a program of the container may still
+        bind port 53 on every address), or on port 53 itself when libnftables is not there."""
         target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        made: list[socket.socket] = []
         try:
             setns(target, CLONE_NEWNET)
             try:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    sock = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-                    made.append(sock)
-                    sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)  # lo may come up a moment later
-                    if kind == socket.SOCK_STREAM:
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind((ADDRESS, PORT))
-                made[1].listen(16)
+                udp, tcp = self._sockets(0)
+                if not _redirect_port_53(udp.getsockname()[1], tcp.getsockname()[1]):
+                    udp.close()
+                    tcp.close()
+                    udp, tcp = self._sockets(PORT)
             finally:
                 setns(self.own_netns, CLONE_NEWNET)
+        finally:
+            os.close(target)
+        return udp, tcp
+
+    @staticmethod
+    def _sockets(port: int) -> tuple[socket.socket, socket.socket]:
+        made: list[socket.socket] = []
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                sock = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+                made.append(sock)
+                sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)  # lo may come up a moment later
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((ADDRESS, port))
+            made[1].listen(16)
         except BaseException:
             for sock in made:
                 sock.close()
             raise
-        finally:
-            os.close(target)
         return made[0], made[1]
 
     def drop(self, guest: Guest) -> None:
@@ -346,6 +362,45 @@ class Resolver:
         self.control.close()  # first: a monitor arriving now starts a new resolver
         for guest in list(self.guests.values()):
             self.drop(guest)
+
+
+_nftables = None
+
+
+def _redirect_port_53(udp_port: int, tcp_port: int) -> bool:
+    """In the namespace this process is in now: 127.0.0.11:53 DNATed to the resolver's ports, in a
+    table of that namespace (it dies with it: nothing to remove); conntrack gives the answers their
+    port 53 back. Through libnftables (nft's own library, ~0.3 ms; the nft command costs ~9 ms a
+    container): its context opens its netlink socket in the namespace it is made in. False when
+    the library is missing or refuses."""
+    global _nftables
+    import ctypes
+
+    if _nftables is None:
+        try:
+            lib = ctypes.CDLL("libnftables.so.1")
+        except OSError:
+            return False
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        _nftables = lib
+    rules = (  # one atomic batch; the rules a crashed resolver left (its dead ports) are flushed
+        f"table ip {NFT_TABLE}\nflush table ip {NFT_TABLE}\n"  # (a delete would wait for an RCU grace period)
+        f"table ip {NFT_TABLE} {{\n chain output {{\n  type nat hook output priority -100; policy accept;\n"
+        f"  ip daddr {ADDRESS} udp dport {PORT} dnat to {ADDRESS}:{udp_port}\n"
+        f"  ip daddr {ADDRESS} tcp dport {PORT} dnat to {ADDRESS}:{tcp_port}\n }}\n}}\n"
+    )
+    ctx = _nftables.nft_ctx_new(0)
+    if not ctx:
+        return False
+    try:
+        _nftables.nft_ctx_buffer_error(ctx)  # errors kept in the context, not printed
+        return _nftables.nft_run_cmd_from_buffer(ctx, rules.encode()) == 0
+    finally:
+        _nftables.nft_ctx_free(ctx)
 
 
 def main(config: EngineConfig, upstreams: tuple[str, ...]) -> int:

@@ -143,6 +143,10 @@ def test_docker_cli_run_it_and_exec_it_through_a_pty(service: Service) -> None:
                                 [b"echo $((6*7)); tty; stty size\n", b"exit 5\n"])
     assert code == 5, output
     assert b"42" in output and b"/dev/pts/0" in output and b"30 100" in output
+    code, output = _pty_session(service, ["run", "-it", "--name", "left", "busybox", "sh"], [b"\x10\x11"])
+    assert code == 0, output  # Ctrl-P Ctrl-Q: the client detached, the container runs on
+    assert service.docker_out("inspect", "-f", "{{.State.Running}}", "left").strip() == "true"
+    service.docker_out("rm", "-f", "left")
     service.docker_out("run", "-d", "--name", "term", "busybox", "sleep", "300")
     code, output = _pty_session(service, ["exec", "-it", "term", "sh"], [b"stty size; echo $((2+3))x\n", b"exit 2\n"])
     assert code == 2, output

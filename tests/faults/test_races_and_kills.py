@@ -48,15 +48,24 @@ def _together(engine: Engine, argvs: list[list[str]]) -> list[subprocess.Complet
 
 
 def test_concurrent_start_stop_restart_rm(engine: Engine) -> None:
+    from engine.network import portmap
+    from tests.fixtures.registry import free_port
+
     marker = "41.5"
-    cid = engine.out("create", "--name", "racer", "busybox", "sleep", marker).strip()
+    cid = engine.out("create", "--name", "racer", "-p", f"127.0.0.1:{free_port()}:80", "busybox", "sleep", marker).strip()
+    engine.cli("start", "racer", check=True)
+    one_start = portmap.list_rule_owners(engine.config)  # the port rules of one start: the yardstick
+    engine.cli("stop", "-t", "0", "racer", check=True)
     for round_ in range(2):
         starts = _together(engine, [["start", "racer"]] * 5)
         running = wait_until(lambda: len(_processes(marker)) == 1 and engine.inspect(cid)["State"]["Running"], timeout=10)
         time.sleep(0.3)  # a second start would show by now
         procs = _processes(marker)
-        score("race", f"start-x5/{round_}", running and len(procs) == 1 and all(r.returncode == 0 for r in starts),
-              detail=f"processes={procs} rcs={[r.returncode for r in starts]} {[r.stderr for r in starts]}",
+        rules = portmap.list_rule_owners(engine.config)
+        score("race", f"start-x5/{round_}", running and len(procs) == 1 and all(r.returncode == 0 for r in starts)
+              and rules == one_start and set(one_start) == {cid},
+              detail=f"processes={procs} rules={rules} (one start: {one_start}) rcs={[r.returncode for r in starts]} "
+                     f"{[r.stderr for r in starts]}",
               escapes=[e for r in starts for e in stderr_escapes(r.stderr)])
         stops = _together(engine, [["stop", "-t", "1", "racer"]] * 4)
         state = engine.inspect(cid)["State"]
@@ -76,6 +85,7 @@ def test_concurrent_start_stop_restart_rm(engine: Engine) -> None:
     said = [r.stderr.decode() for r in removals if r.returncode]
     fine = all("already in progress" in s or "No such container" in s for s in said)
     gone = not (engine.config.containers_dir / cid).exists() and not _processes(marker)
+    gone = gone and not portmap.list_rule_owners(engine.config)
     score("race", "rm-f-x4", gone and fine and any(r.returncode == 0 for r in removals), detail=f"{said}",
           escapes=[e for r in removals for e in stderr_escapes(r.stderr)])
 

@@ -598,3 +598,15 @@ def test_dockui_wait_condition_on_the_cli(engine: Engine) -> None:
     assert engine.out("wait", "later") == "9\n"
     assert engine.cli("wait", "--condition", "bogus", "later").returncode == 125
     engine.out("rm", "later")
+
+
+def test_docker_cli_commit_makes_an_image_from_the_container(service: Service) -> None:
+    service.docker_out("run", "-d", "--name", "base", "busybox", "sh", "-c", "echo committed > /marker; sleep 300")
+    assert wait_until(lambda: service.docker("exec", "base", "test", "-f", "/marker").returncode == 0)
+    image_id = service.docker_out("commit", "-c", 'CMD ["cat", "/marker"]', "-m", "a message", "base", "mine:v1").strip()
+    assert image_id.startswith("sha256:")
+    assert service.docker_out("run", "--rm", "mine:v1") == "committed\n"
+    refused = service.request("POST", "/commit?container=base", {"Cmd": ["true"]})
+    assert refused.status == 400 and "changes" in refused.json()["message"]
+    service.docker_out("rm", "-f", "base")
+    service.docker_out("rmi", "mine:v1")

@@ -620,6 +620,31 @@ async def export(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# ------------------------------------------------------------------------------------------ commit
+
+
+@routes.post("/commit")
+async def commit(request: web.Request) -> web.Response:
+    """`docker commit`: a new image from the container's changes (engine.container.commit)."""
+    from engine.container.commit import commit as commit_container
+    from engine.image.changes import parse_changes
+
+    container = request.query.get("container")
+    if not container:
+        raise InvalidArgument("commit: the container is required (?container=)")
+    body = await json_body(request)
+    if body not in (None, {}):
+        raise InvalidArgument("commit: a Config body is not supported by dockui: use ?changes= (Dockerfile instructions)")
+    repo = request.query.get("repo") or None
+    if repo and request.query.get("tag"):
+        repo = f"{repo}:{request.query['tag']}"
+    changes = parse_changes([c for c in request.query.getall("changes", []) if c])
+    image = await _call(commit_container, engine_config(request), container, repo,
+                        request.query.get("comment", ""), request.query.get("author", ""), changes,
+                        query_bool(request, "pause", True))
+    return json_response({"Id": image.id}, status=201)
+
+
 # ------------------------------------------------------------------------------------------ refused
 
 

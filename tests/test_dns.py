@@ -161,6 +161,7 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
     _with_upstream(engine, upstream)
     for net in ("dnsa", "dnsb"):
         engine.out("network", "create", "--subnet", str(free_subnet(prefix=28)), net)
+    engine.out("network", "create", "--internal", "--subnet", str(free_subnet(prefix=28)), "dnsi")
     try:
         engine.out("run", "-d", "--name", "a1", "--network", "dnsa", "--network-alias", "web", "busybox", "sleep", "300")
         engine.out("run", "-d", "--name", "peer", "--network", "dnsa", "busybox", "sleep", "300")
@@ -205,6 +206,13 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
             assert code == 0 and f"Address: {a1_b}" in out and a1 not in out, (name, out)
         assert _lookup(engine, "peer", "db")[0] != 0  # the alias is dnsb's only
 
+        # Only on an --internal network: its names resolve, nothing is forwarded (REFUSED, as Docker
+        # since CVE-2024-29018: forwarding from the host's namespace would leave the network).
+        engine.out("run", "-d", "--name", "i1", "--network", "dnsi", "busybox", "sleep", "300")
+        assert _lookup(engine, "i1", "i1")[0] == 0
+        code, out = _lookup(engine, "i1", "outside.dns-test")
+        assert code != 0 and "REFUSED" in out and "outside.dns-test" not in upstream.asked, out
+
         # A resolver killed (a crash) is started again by the next command's reconcile.
         [pid] = _resolver_pids(engine)
         os.kill(pid, signal.SIGKILL)
@@ -214,15 +222,15 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
         assert code == 0 and f"Address: {a1}" in out
 
         # Nothing is left once the last container on a user network is gone: no process, no socket.
-        engine.out("rm", "-f", "a1", "peer", "b1")
+        engine.out("rm", "-f", "a1", "peer", "b1", "i1")
         assert wait_until(lambda: not _resolver_pids(engine)), _resolver_pids(engine)
         from engine.network.dns.client import socket_name
 
         name = socket_name(engine.config)[1:].decode()
         assert not any(line.endswith("@" + name) for line in Path("/proc/net/unix").read_text().splitlines())
     finally:
-        engine.cli("rm", "-f", "a1", "peer", "b1", "late")
-        for net in ("dnsa", "dnsb"):
+        engine.cli("rm", "-f", "a1", "peer", "b1", "late", "i1")
+        for net in ("dnsa", "dnsb", "dnsi"):
             engine.cli("network", "rm", net)
 
 

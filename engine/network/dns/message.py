@@ -21,6 +21,7 @@ CLASS_IN = 1
 NOERROR = 0
 SERVFAIL = 2
 NXDOMAIN = 3
+REFUSED = 5
 
 TTL = 600  # Docker's embedded DNS answers with this TTL
 _HEADER = struct.Struct("!HHHHHH")
@@ -67,8 +68,8 @@ def parse_query(data: bytes) -> Question | None:
     return Question(qid, flags, ".".join(labels), qtype, qclass, pos + 4)
 
 
-def _header(q: Question, rcode: int, answers: int) -> bytes:
-    flags = _QR | _AA | _RA | (q.flags & (_RD | _OPCODE_MASK)) | rcode
+def _header(q: Question, rcode: int, answers: int, recursion: bool = True) -> bytes:
+    flags = _QR | _AA | (_RA if recursion else 0) | (q.flags & (_RD | _OPCODE_MASK)) | rcode
     return _HEADER.pack(q.id, flags, 1, answers, 0, 0)
 
 
@@ -96,8 +97,10 @@ def ptr_reply(query: bytes, q: Question, target: str) -> bytes:
     return _header(q, NOERROR, 1) + query[_HEADER.size:q.end] + record
 
 
-def error_reply(query: bytes, q: Question, rcode: int) -> bytes:
-    return _header(q, rcode, 0) + query[_HEADER.size:q.end]
+def error_reply(query: bytes, q: Question, rcode: int, recursion: bool = True) -> bytes:
+    """An empty reply with `rcode`; `recursion=False` clears RA (Docker's REFUSED when it may not
+    forward)."""
+    return _header(q, rcode, 0, recursion) + query[_HEADER.size:q.end]
 
 
 def reverse_address(name: str) -> str | None:

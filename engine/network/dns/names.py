@@ -38,11 +38,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Member:
-    """A container as a client of the resolver: its user networks and its own --dns servers."""
+    """A container as a client of the resolver: its user networks, its own --dns servers, and
+    whether any of its networks reaches beyond itself (not --internal)."""
 
     container_id: str
     networks: frozenset[str]
     dns: tuple[str, ...]
+    external: bool
 
 
 def _entries(rec: dict) -> list[Entry]:
@@ -62,7 +64,8 @@ def _entries(rec: dict) -> list[Entry]:
 
 def _member(rec: dict) -> Member:
     networks = frozenset(ep["network"] for ep in rec.get("endpoints", []) if ep["network"] != DEFAULT_NETWORK)
-    return Member(rec["container_id"], networks, tuple(rec.get("dns") or ()))
+    external = any(not ep.get("internal") for ep in rec.get("endpoints", []))
+    return Member(rec["container_id"], networks, tuple(rec.get("dns") or ()), external)
 
 
 class NameTable:

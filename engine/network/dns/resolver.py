@@ -10,6 +10,7 @@ epoll loop serves them all:
 - a query for a name of the container's networks is answered from the endpoint records
   (`names.NameTable`); any other is forwarded over UDP, from the host's namespace, to the
   upstreams (`upstreams.choose`), trying the next one after a timeout, SERVFAIL when none answers;
+  a container only on --internal networks gets REFUSED instead (nothing leaves those networks);
 - the control socket (abstract, `client.socket_name`, root callers only) takes `add <id> <pid>`
   from a container's monitor before the container's process runs, so the first query always finds
   the socket bound;
@@ -281,7 +282,12 @@ class Resolver:
                 self._send(guest, reply_to, answer)
                 return
         member = self.names.member(guest.container_id)
-        servers = choose(member.dns if member else (), self.configured, self.host_servers)
+        if member is None or not member.external:
+            # Only on --internal networks (or unknown): nothing leaves them, DNS included (Docker's
+            # fix for CVE-2024-29018: the forwarding happens in the host's namespace).
+            self._send(guest, reply_to, message.error_reply(data, q, message.REFUSED, recursion=False))
+            return
+        servers = choose(member.dns, self.configured, self.host_servers)
         self._forward(guest, data, q, reply_to, servers, 0)
 
     def _local_answer(self, guest: Guest, data: bytes, q: message.Question) -> bytes | None:

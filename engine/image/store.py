@@ -537,8 +537,15 @@ class ImageStore:
         return repos or {}
 
     def _write_repositories(self, repos: dict[str, dict[str, str]]) -> None:
+        """Atomically; on a full disk in place or into the reserve (util.diskfull), so that `rmi`,
+        which frees space, never needs space first (an untag makes the file smaller)."""
+        from engine.util.diskfull import write_despite_full
+
         repos = {name: refs for name, refs in repos.items() if refs}
-        atomic_write_json(self.repositories_file, {"Repositories": repos}, 0o600)
+        data = {"Repositories": repos}
+        text = json.dumps(data, separators=(",", ":")).encode() + b"\n"
+        write_despite_full(self.config.root, self.repositories_file, text,
+                           lambda: atomic_write_json(self.repositories_file, data, 0o600))
 
     def _image_ids(self) -> list[str]:
         content = self.imagedb / "content" / "sha256"

@@ -63,6 +63,7 @@ def test_full_state_root(small_engine: Engine, registry, tmp_path: Path) -> None
     chatty = engine.out("run", "-d", "busybox", "sh", "-c",
                         "while true; do echo chatter-chatter-chatter; sleep 0.01; done").strip()
     quitter = engine.out("run", "-d", "busybox", "sh", "-c", "sleep 2; exit 3").strip()
+    engine.cli("tag", "busybox", "spare:1", check=True)
     before = _store_files(engine)
     assert chatty in "".join(p.read_text() for p in engine.config.network_dir.rglob("*.json"))  # it has an address
     filler = _fill(engine.config.root)
@@ -76,6 +77,11 @@ def test_full_state_root(small_engine: Engine, registry, tmp_path: Path) -> None
     state = engine.inspect(chatty)["State"]
     score("disk", "stop-recorded", stop.returncode == 0 and state["Status"] == "exited" and state["ExitCode"] in (137, 143)
           and state["Error"] == "", detail=f"{stop.stderr!r} {state}", escapes=stderr_escapes(stop.stderr))
+
+    # the first thing a user tries: an untag (the image index rewritten on a full disk)
+    untag = engine.cli("rmi", "spare:1")
+    score("disk", "rmi-untag", untag.returncode == 0 and b"Untagged: spare:1" in untag.stdout
+          and "spare" not in engine.out("images"), detail=repr(untag.stderr), escapes=stderr_escapes(untag.stderr))
 
     # reading verbs
     for verb in (["ps", "-a"], ["logs", "--tail", "1", chatty], ["inspect", quitter], ["images"]):

@@ -115,10 +115,15 @@ def _spawn(config: EngineConfig) -> None:
 
 def revive(config: EngineConfig) -> None:
     """Reconcile's part: a resolver that crashed (or was killed) while containers on user networks
-    run is started again, and adopts them. Costs one connect when a resolver runs, a look at the
-    endpoint records when none does."""
-    from engine.network.records import all_records, endpoints_dir
+    run is started again, and adopts them. Costs a directory listing when there is no user-defined
+    network, one connect when a resolver runs, a look at the endpoint records when none does."""
+    from engine.network.records import all_records, endpoints_dir, networks_dir
 
+    try:
+        if not any(name != f"{DEFAULT_NETWORK}.json" for name in os.listdir(networks_dir(config))):
+            return
+    except OSError:
+        return
     if not endpoints_dir(config).is_dir() or running(config):
         return
     if any(served(rec) for rec in all_records(config)):

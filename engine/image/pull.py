@@ -264,58 +264,13 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
     _announce_layers(events, layers, missing, not missing and _has_image(store, manifest.config.digest))
 
     stop = _EitherEvent(cancel)
-    tmp_dir = config.tmp_dir
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    config.tmp_dir.mkdir(parents=True, exist_ok=True)
     stalls = _StallWatch(events, config.registry_stall_timeout)
 
-    def download(i: int) -> BinaryIO:
-        layer = layers[i]
-        short = _short(layer.digest)
-        stalls.active(short)
-
-        def on_bytes(count: int) -> None:
-            stalls.active(short)
-            events.emit(short, "Downloading", count, layer.size, throttle=True)
-
-        try:
-            out = tempfile.TemporaryFile(dir=tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
-        except OSError as exc:
-            raise _disk_full(exc, config, short) from None
-        try:
-            try:
-                with _full_disk_named(config, short):
-                    client.download_blob(repository, layer.digest, out, size=layer.size, cancel=stop,
-                                         progress=on_bytes)
-                    out.flush()  # (the file is buffered: its last bytes reach the disk here)
-            finally:
-                stalls.done(short)
-            events.emit(short, "Verifying Checksum")
-            events.emit(short, "Download complete")
-            out.seek(0)
-            return out
-        except BaseException:
-            with contextlib.suppress(OSError):  # its unwritten buffer would fail again (a full disk)
-                out.close()
-            raise
-
-    def stage(i: int, blob: BinaryIO) -> StagedLayer | None:
-        """Extract one downloaded layer into staging (None: the store has it already)."""
-        layer = layers[i]
-        short = _short(layer.digest)
-        try:
-            if store.has_layer(chains[i]):  # another pull committed it meanwhile
-                return None
-            events.emit(short, "Extracting", 0, layer.size)
-            reader = _CountingReader(
-                blob, lambda n: events.emit(short, "Extracting", n, layer.size, throttle=True), stop)
-            with _full_disk_named(config, short):
-                return store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
-        finally:
-            blob.close()
-
+    transfer = _LayerTransfer(config, client, store, repository, layers, chains, events, stalls, stop)
     downloader = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
     extractor = ThreadPoolExecutor(max_workers=EXTRACT_WORKERS, thread_name_prefix="pull-extract")
-    downloads: dict[int, Future[BinaryIO]] = {i: downloader.submit(download, i) for i in missing}
+    downloads: dict[int, Future[BinaryIO]] = {i: downloader.submit(transfer.download, i) for i in missing}
     stagings: dict[int, Future[StagedLayer | None]] = {}
     created: list[str] = []  # layers this pull committed: rolled back if the pull fails
     try:
@@ -324,7 +279,7 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
             if i not in downloads:
                 parent = chains[i]
                 continue
-            staged = _staged_in_order(i, downloads, stagings, lambda j, blob: extractor.submit(stage, j, blob),
+            staged = _staged_in_order(i, downloads, stagings, lambda j, blob: extractor.submit(transfer.stage, j, blob),
                                       cancel, stalls)
             short = _short(layer.digest)
             if staged is None:
@@ -350,6 +305,62 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
     downloader.shutdown(wait=True)
     extractor.shutdown(wait=True)
     return _register_image(config, store, resolved, config_bytes, events, created)
+
+
+class _LayerTransfer:
+    """One pull's per-layer work, run on its thread pools: `download` a blob into an unlinked
+    temporary file (verified as it streams), `stage` it (extracted into the store's staging); both
+    stop at their next read once `stop` is set."""
+
+    def __init__(self, config: EngineConfig, client: RegistryClient, store: ImageStore, repository: str,
+                 layers: list, chains: list[str], events: _Progress, stalls: _StallWatch, stop: threading.Event) -> None:
+        self.config, self.client, self.store, self.repository = config, client, store, repository
+        self.layers, self.chains, self.events, self.stalls, self.stop = layers, chains, events, stalls, stop
+
+    def download(self, i: int) -> BinaryIO:
+        layer = self.layers[i]
+        short = _short(layer.digest)
+        self.stalls.active(short)
+
+        def on_bytes(count: int) -> None:
+            self.stalls.active(short)
+            self.events.emit(short, "Downloading", count, layer.size, throttle=True)
+
+        try:
+            out = tempfile.TemporaryFile(dir=self.config.tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
+        except OSError as exc:
+            raise _disk_full(exc, self.config, short) from None
+        try:
+            try:
+                with _full_disk_named(self.config, short):
+                    self.client.download_blob(self.repository, layer.digest, out, size=layer.size, cancel=self.stop,
+                                              progress=on_bytes)
+                    out.flush()  # (the file is buffered: its last bytes reach the disk here)
+            finally:
+                self.stalls.done(short)
+            self.events.emit(short, "Verifying Checksum")
+            self.events.emit(short, "Download complete")
+            out.seek(0)
+            return out
+        except BaseException:
+            with contextlib.suppress(OSError):  # its unwritten buffer would fail again (a full disk)
+                out.close()
+            raise
+
+    def stage(self, i: int, blob: BinaryIO) -> StagedLayer | None:
+        """Extract one downloaded layer into staging (None: the store has it already)."""
+        layer = self.layers[i]
+        short = _short(layer.digest)
+        try:
+            if self.store.has_layer(self.chains[i]):  # another pull committed it meanwhile
+                return None
+            self.events.emit(short, "Extracting", 0, layer.size)
+            reader = _CountingReader(
+                blob, lambda n: self.events.emit(short, "Extracting", n, layer.size, throttle=True), self.stop)
+            with _full_disk_named(self.config, short):
+                return self.store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
+        finally:
+            blob.close()
 
 
 def _announce_layers(events: _Progress, layers: list, missing: list[int], up_to_date: bool) -> None:

@@ -36,41 +36,72 @@ class LoopbackUpstream:
     the names it was asked. Built by hand, independent of the engine's DNS code."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        while True:  # one port number free for both UDP and TCP
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                self.listener.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.sock.close()
+                self.listener.close()
+        self.listener.listen(4)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.listener.settimeout(0.2)
         self.asked: list[str] = []
         self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=f, daemon=True) for f in (self._serve_udp, self._serve_tcp)]
+        for thread in self.threads:
+            thread.start()
 
-    def _serve(self) -> None:
+    def _answer(self, data: bytes, transport: str) -> bytes:
+        pos, labels = 12, []
+        while data[pos]:
+            labels.append(data[pos + 1:pos + 1 + data[pos]].decode())
+            pos += 1 + data[pos]
+        end = pos + 5
+        name = ".".join(labels).lower()
+        qtype = struct.unpack_from("!H", data, pos + 1)[0]
+        self.asked.append(name if transport == "udp" else f"{transport}:{name}")
+        known = name == KNOWN[0]
+        answer = b""
+        if known and qtype == 1:
+            answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(KNOWN[1])
+        flags = 0x8180 | (0 if known else 3)
+        header = data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
+        return header + data[12:end] + answer
+
+    def _serve_udp(self) -> None:
         while not self.stopping:
             try:
                 data, addr = self.sock.recvfrom(4096)
             except TimeoutError:
                 continue
-            pos, labels = 12, []
-            while data[pos]:
-                labels.append(data[pos + 1:pos + 1 + data[pos]].decode())
-                pos += 1 + data[pos]
-            end = pos + 5
-            name = ".".join(labels).lower()
-            qtype = struct.unpack_from("!H", data, pos + 1)[0]
-            self.asked.append(name)
-            known = name == KNOWN[0]
-            answer = b""
-            if known and qtype == 1:
-                answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(KNOWN[1])
-            flags = 0x8180 | (0 if known else 3)
-            header = data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
-            self.sock.sendto(header + data[12:end] + answer, addr)
+            self.sock.sendto(self._answer(data, "udp"), addr)
+
+    def _serve_tcp(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                size = int.from_bytes(conn.recv(2), "big")
+                data = b""
+                while len(data) < size:
+                    data += conn.recv(size - len(data))
+                reply = self._answer(data, "tcp")
+                conn.sendall(len(reply).to_bytes(2, "big") + reply)
 
     def close(self) -> None:
         self.stopping = True
-        self.thread.join()
+        for thread in self.threads:
+            thread.join()
         self.sock.close()
+        self.listener.close()
 
 
 @pytest.fixture
@@ -177,7 +208,8 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
             code, out = _lookup(engine, "peer", name, server)
             assert code == 0 and f"Address: {a1}" in out, (name, out)
         assert "1 packets received" in engine.out("exec", "peer", "ping", "-c1", "-W3", "web")
-        reply = _in_netns(engine.inspect("peer")["State"]["Pid"], lambda: _port_53_free_and_tcp_answer("web"))
+        peer_pid = engine.inspect("peer")["State"]["Pid"]
+        reply = _in_netns(peer_pid, lambda: _port_53_free_and_tcp_answer("web"))
         assert reply[:2] == b"\x42\x42" and reply.endswith(socket.inet_aton(a1))
 
         # Scoped per network: b1 (on dnsb only) does not know a1; the name goes upstream, NXDOMAIN.
@@ -188,6 +220,9 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
         assert code == 0 and f"Address: {KNOWN[1]}" in out
         code, out = _lookup(engine, "peer", "nosuch.dns-test")
         assert code != 0 and "NXDOMAIN" in out and "nosuch.dns-test" in upstream.asked
+        # A query that came over TCP goes upstream over TCP.
+        reply = _in_netns(peer_pid, lambda: _port_53_free_and_tcp_answer(KNOWN[0]))
+        assert reply.endswith(socket.inet_aton(KNOWN[1])) and f"tcp:{KNOWN[0]}" in upstream.asked
 
         # Live: a new container resolves at once, a removed one stops resolving; nobody restarts.
         engine.out("run", "-d", "--name", "late", "--network", "dnsa", "busybox", "sleep", "300")

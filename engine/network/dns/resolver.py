@@ -8,8 +8,8 @@ the container's own programs may bind port 53), and a pidfd of the container's f
 epoll loop serves them all:
 
 - a query for a name of the container's networks is answered from the endpoint records
-  (`names.NameTable`); any other is forwarded over UDP, from the host's namespace, to the
-  upstreams (`upstreams.choose`), trying the next one after a timeout, SERVFAIL when none answers;
+  (`names.NameTable`); any other is forwarded (over UDP, or TCP when it came over TCP), from the
+  host's namespace, to the upstreams (`upstreams.choose`), trying the next one after a timeout, SERVFAIL when none answers;
   a container only on --internal networks gets REFUSED instead (nothing leaves those networks);
 - the control socket (abstract, `client.socket_name`, root callers only) takes `add <id> <pid>`
   from a container's monitor before the container's process runs, so the first query always finds
@@ -82,6 +82,8 @@ class Pending:
     index: int
     sock: socket.socket
     deadline: float
+    tcp: bool = False  # asked over TCP: forwarded over TCP (a large answer is not cut to 512 bytes)
+    received: bytes = b""
 
 
 class Resolver:
@@ -305,22 +307,46 @@ class Resolver:
 
     def _forward(self, guest: Guest, data: bytes, q: message.Question, reply_to: object,
                  servers: list[Upstream], index: int) -> None:
+        tcp = isinstance(reply_to, TcpConn)
         while index < len(servers) and len(self.pending) < MAX_PENDING:
             server = servers[index]
             family = socket.AF_INET6 if server.v6 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+            kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
+            sock = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
             try:
-                sock.connect((server.host, server.port))
-                sock.send(data)
+                if tcp:  # sent once connected (_on_upstream_writable)
+                    sock.connect_ex((server.host, server.port))
+                else:
+                    sock.connect((server.host, server.port))
+                    sock.send(data)
             except OSError:
                 sock.close()
                 index += 1
                 continue
-            p = Pending(guest, data, q, reply_to, servers, index, sock, time.monotonic() + UPSTREAM_TIMEOUT)
+            p = Pending(guest, data, q, reply_to, servers, index, sock, time.monotonic() + UPSTREAM_TIMEOUT, tcp)
             self.pending[sock.fileno()] = p
-            self.sel.register(sock, selectors.EVENT_READ, lambda _mask, p=p: self._on_upstream(p))
+            if tcp:
+                self.sel.register(sock, selectors.EVENT_WRITE, lambda _mask, p=p: self._on_upstream_writable(p))
+            else:
+                self.sel.register(sock, selectors.EVENT_READ, lambda _mask, p=p: self._on_upstream(p))
             return
         self._send(guest, reply_to, message.error_reply(data, q, message.SERVFAIL))
+
+    def _next_server(self, p: Pending) -> None:
+        self._finish(p)
+        self._forward(p.guest, p.query, p.question, p.reply_to, p.servers, p.index + 1)
+
+    def _on_upstream_writable(self, p: Pending) -> None:
+        """A TCP upstream connected (or refused): the query goes out, the answer is awaited."""
+        if p.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self._next_server(p)
+            return
+        try:
+            p.sock.send(len(p.query).to_bytes(2, "big") + p.query)  # a few hundred bytes: one send
+        except OSError:
+            self._next_server(p)
+            return
+        self.sel.modify(p.sock, selectors.EVENT_READ, lambda _mask: self._on_upstream(p))
 
     def _finish(self, p: Pending) -> None:
         self.pending.pop(p.sock.fileno(), None)
@@ -333,9 +359,17 @@ class Resolver:
         except BlockingIOError:
             return
         except OSError:  # refused (ICMP): the next server at once
-            self._finish(p)
-            self._forward(p.guest, p.query, p.question, p.reply_to, p.servers, p.index + 1)
+            self._next_server(p)
             return
+        if p.tcp:
+            if not data:  # closed before a whole answer
+                self._next_server(p)
+                return
+            p.received += data
+            size = int.from_bytes(p.received[:2], "big") if len(p.received) >= 2 else -1
+            if size < 0 or len(p.received) < 2 + size:
+                return
+            data = p.received[2:2 + size]
         if message.reply_id(data) != p.question.id:
             return  # not the answer to this query: keep waiting
         self._finish(p)
@@ -343,8 +377,7 @@ class Resolver:
 
     def _expire(self, now: float) -> None:
         for p in [p for p in self.pending.values() if p.deadline <= now]:
-            self._finish(p)
-            self._forward(p.guest, p.query, p.question, p.reply_to, p.servers, p.index + 1)
+            self._next_server(p)
 
     # ------------------------------------------------------------------ the loop
 

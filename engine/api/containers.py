@@ -26,6 +26,7 @@ from engine.container.reconcile import reconcile as _reconcile
 from engine.container.spawner import Spawner, Started
 from engine.container.state import ContainerRecord
 from engine.errors import InvalidArgument, NotFound
+from engine.util import timefmt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -446,7 +447,7 @@ def docker_stats(stats: Any, previous: dict[str, Any] | None, record: ContainerR
     empty_cpu = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
                  "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
     return {
-        "read": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z",
+        "read": timefmt.format_rfc3339(int(now * 1_000_000_000)),
         "preread": previous["read"] if previous else "0001-01-01T00:00:00Z",
         "pids_stats": {"current": stats.pids_stats.current} | (
             {"limit": stats.pids_stats.limit} if stats.pids_stats.limit else {}),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from engine import __version__
 from engine.config import EngineConfig
+from engine.util import timefmt
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def info(config: EngineConfig) -> dict[str, Any]:
         "Debug": False,
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": 0,
-        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "SystemTime": timefmt.format_rfc3339(time.time_ns(), digits=0),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": str(cgroup_version()),

@@ -76,13 +76,13 @@ def go_mode(st: os.stat_result) -> int:
 
 def path_stat(path: str) -> PathStat:
     """Stat `path` as Docker does: a trailing symlink is reported as the link (linkTarget set)."""
-    import time
+    from engine.util.timefmt import format_rfc3339
 
     st = os.lstat(path)
     target = ""
     if stat.S_ISLNK(st.st_mode):
         target = os.path.realpath(path)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(st.st_mtime)) + f".{st.st_mtime_ns % 1_000_000_000:09d}Z"
+    stamp = format_rfc3339(st.st_mtime_ns)
     return PathStat(os.path.basename(path.rstrip("/")) or "/", st.st_size, go_mode(st), stamp, target)
 
 

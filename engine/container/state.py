@@ -295,7 +295,7 @@ def _stand_in(d: Path, container_id: str, reason: str, v2: Any) -> ContainerReco
 
     try:
         mtime = os.stat(d).st_mtime
-        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(mtime)) + f".{int(mtime % 1 * 1e9):09d}Z"
+        created = timefmt.format_rfc3339(int(mtime * 1_000_000_000))
     except OSError:
         created = ZERO_TIME
     name = text("Name").lstrip("/")

@@ -99,6 +99,8 @@ class LogWriter:
         import time
 
         ns = time.time_ns()
+        # engine.util.timefmt's RFC3339Nano, written out: that module loads `re`, which this
+        # long-lived stage does without (docs/lifecycle.md, import costs)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
         text = self.encode(data.decode("utf-8", "surrogateescape"))
         return f'{{"log":{text},"stream":"{stream}","time":"{stamp}"}}\n'.encode()

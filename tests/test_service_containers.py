@@ -610,3 +610,39 @@ def test_docker_cli_commit_makes_an_image_from_the_container(service: Service) -
     assert refused.status == 400 and "changes" in refused.json()["message"]
     service.docker_out("rm", "-f", "base")
     service.docker_out("rmi", "mine:v1")
+
+
+def test_docker_compose_up_resolves_services_by_name(service: Service, tmp_path) -> None:  # noqa: ANN001
+    import shutil
+    import subprocess
+
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    (tmp_path / "docker-compose.yml").write_text(
+        'version: "3"\n'
+        "services:\n"
+        "  web:\n"
+        "    image: busybox\n"
+        '    command: sh -c "echo web-up; sleep 300"\n'
+        "  client:\n"
+        "    image: busybox\n"
+        '    command: sh -c "ping -c 1 -W 2 web && echo resolved-web; sleep 300"\n'
+        "networks:\n"
+        "  default:\n"
+        "    internal: true\n"  # nothing leaves the host's namespaces the test made
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([compose, "-p", "dkapitest", *args], cwd=tmp_path, env=service.env,
+                              capture_output=True, timeout=120)
+
+    try:
+        up = run("up", "-d")
+        assert up.returncode == 0, up.stderr.decode()[-2000:]
+        assert wait_until(lambda: b"resolved-web" in run("logs", "client").stdout, timeout=20)
+        assert b"web-up" in run("logs", "web").stdout
+    finally:
+        down = run("down", "-t", "1")
+    assert down.returncode == 0, down.stderr.decode()[-2000:]
+    assert service.docker_out("ps", "-aq") == ""

@@ -449,6 +449,11 @@ def main(config: EngineConfig, upstreams: tuple[str, ...]) -> int:
     except OSError:
         return 0  # another resolver serves this root
     control.listen(64)
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # three descriptors a container (and its TCP clients): the soft 1024 is ~300
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     resolver = Resolver(config, upstreams, control)
 
     def stop(_signum: int, _frame: object) -> None:

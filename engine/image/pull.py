@@ -334,7 +334,7 @@ class _LayerTransfer:
             try:
                 with _full_disk_named(self.config, short):
                     self.client.download_blob(self.repository, layer.digest, out, size=layer.size, cancel=self.stop,
-                                              progress=on_bytes)
+                                              progress=on_bytes, on_retry=lambda why: self.events.emit(short, why))
                     out.flush()  # (the file is buffered: its last bytes reach the disk here)
             finally:
                 self.stalls.done(short)

@@ -483,8 +483,11 @@ class RegistryClient:
 
     def download_blob(self, repository: str, digest: str, out: BinaryIO, size: int | None = None,
                       progress: Callable[[int], None] | None = None,
-                      cancel: threading.Event | None = None, max_size: int | None = None) -> int:
-        """Stream a blob into `out` (seekable), verifying size and sha256; resume with Range on errors."""
+                      cancel: threading.Event | None = None, max_size: int | None = None,
+                      on_retry: Callable[[str], None] | None = None) -> int:
+        """Stream a blob into `out` (seekable), verifying size and sha256; resume with Range on errors.
+
+        `on_retry` hears why an attempt was abandoned (a stall), for the pull's progress."""
         import requests
         import urllib3
 
@@ -541,8 +544,12 @@ class RegistryClient:
                     raise RegistryError(f"downloading blob {digest}: {_short(exc)}") from exc
                 delay = BACKOFF_BASE * 2 ** (failures - 1)
                 if stalled:
-                    log.warning("registry %s sent nothing for %g s: blob %s resumes at byte %d (attempt %d of %d)",
-                                self.host, self.stall_timeout, digest[7:19], received, failures + 1, MAX_ATTEMPTS)
+                    why = (f"Retrying: the registry sent nothing for {self.stall_timeout:g} s "
+                           f"(attempt {failures + 1} of {MAX_ATTEMPTS}, from byte {received})")
+                    if on_retry is not None:
+                        on_retry(why)
+                    else:
+                        log.warning("blob %s: %s", digest[7:19], why)
                 else:
                     log.info("blob %s interrupted at %d bytes (%s); resuming in %.2fs", digest[:19], received,
                              _short(exc), delay)

@@ -99,7 +99,9 @@ def test_transient_faults_are_retried_and_bad_data_refused(engine: Engine, regis
             ok = ok and gaps and gaps[0] >= 0.9
         if name == "stalled":
             resumed = [h.range for h in hits if image.layers[0][0].diff_id in h.path and h.range]
-            ok = ok and bool(resumed) and "Waiting for the registry (1 s without data)" in result.stdout.decode()
+            out = result.stdout.decode()
+            ok = ok and bool(resumed) and "Waiting for the registry (1 s without data)" in out
+            ok = ok and "Retrying: the registry sent nothing for 2 s (attempt 2 of 5" in out
             detail += f" ranges={resumed}"
         if name == "redirected":
             elsewhere = [h for h in hits if h.host.startswith("localhost")]

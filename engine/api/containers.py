@@ -421,7 +421,9 @@ def docker_stats(stats: Any, previous: dict[str, Any] | None, record: ContainerR
 
     now = time.time()
     cpu = {
-        "cpu_usage": {"total_usage": stats.cpu.usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": stats.cpu.usage_ns},
+        # Only the total: the sampler does not split user and kernel time, and a made-up split is worse
+        # than none (clients compute CPU % from total_usage and system_cpu_usage alone).
+        "cpu_usage": {"total_usage": stats.cpu.usage_ns},
         "system_cpu_usage": system_cpu_ns(),
         "online_cpus": stats.cpu.online_cpus,
         "throttling_data": {"periods": stats.cpu.nr_periods, "throttled_periods": stats.cpu.nr_throttled,

@@ -417,8 +417,6 @@ def system_cpu_ns() -> int:
 def docker_stats(stats: Any, previous: dict[str, Any] | None, record: ContainerRecord) -> dict[str, Any]:
     """One `GET /containers/{id}/stats` object from a sampler's ContainerStats (docker stats and
     docker-py compute CPU % from cpu_stats - precpu_stats, memory from usage - inactive_file)."""
-    import os
-
     now = time.time()
     cpu = {
         # Only the total: the sampler does not split user and kernel time, and a made-up split is worse
@@ -462,5 +460,4 @@ def docker_stats(stats: Any, previous: dict[str, Any] | None, record: ContainerR
         "name": "/" + record.name,
         "id": record.id,
         "networks": networks,
-        "os_cpus": os.cpu_count(),
     }

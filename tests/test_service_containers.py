@@ -646,3 +646,31 @@ def test_docker_compose_up_resolves_services_by_name(service: Service, tmp_path)
         down = run("down", "-t", "1")
     assert down.returncode == 0, down.stderr.decode()[-2000:]
     assert service.docker_out("ps", "-aq") == ""
+
+
+def test_list_filters_limit_and_size(service: Service) -> None:
+    import urllib.parse
+
+    def names(query: dict) -> list[str]:
+        params = {k: (json.dumps(v) if k == "filters" else v) for k, v in query.items()}
+        reply = service.request("GET", "/v1.43/containers/json?" + urllib.parse.urlencode(params))
+        assert reply.status == 200, reply.body
+        return sorted(n for row in reply.json() for n in row["Names"])
+
+    for name, label in (("alpha", "tier=front"), ("beta", "tier=back")):
+        body = {"Image": "busybox", "Cmd": ["true"], "Labels": dict([label.split("=")])}
+        assert service.request("POST", f"/containers/create?name={name}", body).status == 201
+    assert names({}) == []  # neither runs
+    assert names({"all": "1"}) == ["/alpha", "/beta"]
+    assert names({"all": "1", "limit": "1"}) == ["/beta"]  # newest first
+    assert names({"filters": {"label": ["tier=front"]}, "all": "1"}) == ["/alpha"]
+    assert names({"filters": {"status": ["created"]}}) == ["/alpha", "/beta"]
+    assert names({"filters": {"name": ["alp"]}, "all": "1"}) == ["/alpha"]
+    assert names({"filters": {"ancestor": ["busybox"]}, "all": "1"}) == ["/alpha", "/beta"]
+    assert names({"filters": {"before": ["beta"]}, "all": "1"}) == ["/alpha"]
+    rows = service.request("GET", "/containers/json?all=1&size=1").json()
+    assert all(row["SizeRw"] >= 0 and row["SizeRootFs"] >= row["SizeRw"] for row in rows)
+    bad = service.request("GET", "/containers/json?filters=" + urllib.parse.quote('{"bogus": ["x"]}'))
+    assert bad.status == 400 and "bogus" in bad.json()["message"]
+    for name in ("alpha", "beta"):
+        assert service.request("DELETE", f"/containers/{name}").status == 204

@@ -8,7 +8,8 @@ adopts them all from the endpoint records.
 
 The control socket is an abstract Unix socket named after the root's device, inode and path: it
 leaves no file behind and vanishes with the process. This module is on the start path of every
-container on a user network, so it loads only C modules (`_socket`, no `socket.py`).
+container on a user network and on every verb's reconcile, so it loads only C modules (`_socket`,
+no `socket.py`) and the network records only where they are read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import zlib
 
 from engine.config import EngineConfig
 from engine.errors import DockuiError
-from engine.network.records import DEFAULT_NETWORK
 
 START_TIMEOUT = 5.0  # seconds for a new resolver to answer
 REPLY_TIMEOUT = 5.0
@@ -117,13 +117,13 @@ def revive(config: EngineConfig) -> None:
     """Reconcile's part: a resolver that crashed (or was killed) while containers on user networks
     run is started again, and adopts them. Costs a directory listing when there is no user-defined
     network, one connect when a resolver runs, a look at the endpoint records when none does."""
-    from engine.network.records import all_records, endpoints_dir, networks_dir
-
-    try:
-        if not any(name != f"{DEFAULT_NETWORK}.json" for name in os.listdir(networks_dir(config))):
+    try:  # (the records module is not loaded for this: `dockui ps` pays only the listing)
+        if not any(name != "bridge.json" for name in os.listdir(config.network_dir / "networks")):
             return
     except OSError:
         return
+    from engine.network.records import all_records, endpoints_dir
+
     if not endpoints_dir(config).is_dir() or running(config):
         return
     if any(served(rec) for rec in all_records(config)):
@@ -133,6 +133,8 @@ def revive(config: EngineConfig) -> None:
 def served(rec: dict) -> bool:
     """Does this endpoint record name a running container the resolver must serve (its primary
     network user-defined, its process still in the namespace that was plugged)?"""
+    from engine.network.records import DEFAULT_NETWORK
+
     eps = rec.get("endpoints") or []
     if rec.get("state") != "attached" or not rec.get("pid") or not eps or eps[0]["network"] == DEFAULT_NETWORK:
         return False

@@ -674,3 +674,26 @@ def test_list_filters_limit_and_size(service: Service) -> None:
     assert bad.status == 400 and "bogus" in bad.json()["message"]
     for name in ("alpha", "beta"):
         assert service.request("DELETE", f"/containers/{name}").status == 204
+
+
+def test_a_client_gone_during_create_leaves_a_whole_container_or_none(service: Service) -> None:
+    import socket
+
+    from engine.container import state
+
+    body = json.dumps({"Image": "busybox", "Cmd": ["true"]}).encode()
+    for i in range(5):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(service.socket_path))
+        sock.sendall(b"POST /v1.43/containers/create?name=gone%d HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (i, len(body)) + body)
+        sock.close()  # before the answer
+    assert service.request("GET", "/_ping").status == 200
+    config = service.engine.config
+    assert wait_until(lambda: len(state.list_containers(config)) == 5, timeout=10)  # the requests were whole
+    for record in state.list_containers(config):
+        inspect = service.request("GET", f"/containers/{record.id}/json")
+        assert inspect.status == 200 and inspect.json()["State"]["Status"] == "created"
+        assert service.request("DELETE", f"/containers/{record.id}").status == 204
+    dirs = [p for p in service.engine.config.containers_dir.iterdir() if p.is_dir()]
+    assert dirs == []  # no half-made container left

@@ -697,3 +697,18 @@ def test_a_client_gone_during_create_leaves_a_whole_container_or_none(service: S
         assert service.request("DELETE", f"/containers/{record.id}").status == 204
     dirs = [p for p in service.engine.config.containers_dir.iterdir() if p.is_dir()]
     assert dirs == []  # no half-made container left
+
+
+def test_a_dead_start_helper_is_replaced(service: Service) -> None:
+    import signal
+
+    helpers = _spawners_of(service.process.pid)
+    assert len(helpers) == 1
+    os.kill(helpers[0], signal.SIGKILL)
+    assert wait_until(lambda: not _spawners_of(service.process.pid), timeout=10)
+    result = service.docker("run", "--rm", "busybox", "echo", "still starts")
+    assert (result.returncode, result.stdout) == (0, b"still starts\n"), result.stderr
+    assert len(_spawners_of(service.process.pid)) == 1  # a new helper took its place
+    service.docker_out("run", "-d", "--name", "bg", "busybox", "sleep", "300")
+    assert service.docker_out("exec", "bg", "echo", "ok") == "ok\n"
+    service.docker_out("rm", "-f", "bg")

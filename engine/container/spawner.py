@@ -15,7 +15,8 @@ the grandchild answers on that socketpair with one JSON line ({"ok": true} or {"
 
 Invariants: the spawner itself never runs engine code beyond imports (a failed start cannot hurt
 it), never has a second thread, and exits when its control socket closes (its caller is gone). A
-caller that finds it dead falls back to `start.start` in-process.
+caller that finds it dead starts another one, and falls back to `start.start` in-process if that
+fails too.
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ class Spawner:
                 self._process.wait()
             self._process = None
 
+    def _send(self, request: bytes, fd: int) -> None:
+        """Send one request (under the lock); a helper found dead is replaced once, then OSError."""
+        if self._control is None:
+            raise OSError("no spawner")
+        try:
+            socket.send_fds(self._control, [request], [fd])
+        except OSError:
+            if self._process is None or self._process.poll() is None:
+                raise
+            self._control.close()  # it died (killed, out of memory): reap it and start another
+            self._control = None
+            self._process = None
+            self.launch()
+            socket.send_fds(self._control, [request], [fd])  # type: ignore[arg-type]
+
     def start(
         self, config: EngineConfig, container_id: str, attach: bool, interactive: bool, winsize: tuple[int, int] | None
     ) -> Started:
@@ -88,10 +104,7 @@ class Spawner:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with self._lock:
-                control = self._control
-                if control is None:
-                    raise OSError("no spawner")
-                socket.send_fds(control, [request], [theirs.fileno()])
+                self._send(request, theirs.fileno())
         except OSError:
             ours.close()
             theirs.close()

@@ -1,8 +1,8 @@
 """Container and volume verbs, with Docker's flags and output: run, create, start, stop, ps, logs, exec...
 
-Handlers stay thin: flags become `runtime.RunOptions`, the work is in engine.container.runtime, and the
+Handlers stay thin: flags become `RunOptions`, the work is in the engine.container modules, and the
 attached-run relay (stdout/stderr apart, stdin, signals, a raw tty with its window size) is here.
-Every handler that touches containers calls `runtime.reconcile` first: there is no daemon to notice
+Every handler that touches containers calls `reconcile` first: there is no daemon to notice
 a dead monitor, so each CLI start does.
 """
 
@@ -347,10 +347,10 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
 def _engine(config: EngineConfig, what: str) -> None:
     """Root check and the reconcile every container verb starts with."""
     from engine.cli import require_root
-    from engine.container import runtime
+    from engine.container.reconcile import reconcile
 
     require_root(what)
-    runtime.reconcile(config)
+    reconcile(config)
 
 
 def _for_each(refs: list[str], action: Any) -> int:
@@ -367,7 +367,7 @@ def _for_each(refs: list[str], action: Any) -> int:
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.container.health import from_flags as health_from_flags
-    from engine.container.runtime import RunOptions
+    from engine.container.options import RunOptions
 
     if args.entrypoint == "" and not args.command:  # the docker CLI sends Entrypoint [""]: the image's Cmd goes too
         raise InvalidArgument("No command specified")
@@ -472,18 +472,20 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
 
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.create import create
 
     _engine(config, "create")
     image_id = ensure_image(config, args.image, args.pull, args.platform)
-    record = runtime.create(config, _run_options(args, image_id))
+    record = create(config, _run_options(args, image_id))
     print(record.id)
     return 0
 
 
 def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli import require_root
-    from engine.container import runtime
+    from engine.container.create import create
+    from engine.container.reconcile import reconcile
+    from engine.container.start import prepare_monitor, start
 
     require_root("run")
     if args.detach and args.rm and args.restart not in ("no", ""):
@@ -492,15 +494,15 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     if args.detach and streams is not None:
         raise InvalidArgument("Conflicting options: -a and -d")
     # The monitor is forked first: it loads its modules and reconciles on the other core while
-    # we resolve the image and write the record (see runtime.PreparedMonitor).
-    prepared = runtime.prepare_monitor(attach=not args.detach, reconcile_config=config, network=args.network)
+    # we resolve the image and write the record (see PreparedMonitor).
+    prepared = prepare_monitor(attach=not args.detach, reconcile_config=config, network=args.network)
     try:
         if prepared is None:
-            runtime.reconcile(config)
+            reconcile(config)
         image_id = ensure_image(config, args.image, args.pull, args.platform)
-        record = runtime.create(config, _run_options(args, image_id))
+        record = create(config, _run_options(args, image_id))
         if args.detach:
-            runtime.start(config, record.id, interactive=args.interactive, prepared=prepared)
+            start(config, record.id, interactive=args.interactive, prepared=prepared)
             print(record.id)
             _exit_now(0)
             return 0
@@ -509,7 +511,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         if tty:
             size = os.get_terminal_size(0)
             winsize = (size.lines, size.columns)
-        result = runtime.start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize,
+        result = start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize,
                                prepared=prepared)
     finally:
         if prepared is not None:
@@ -554,7 +556,7 @@ def _exit_now(code: int) -> None:
 
 
 def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.start import start
     from engine.container.state import find_container
 
     _engine(config, "start")
@@ -567,13 +569,13 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
         if record.config.get("Tty") and os.isatty(0):
             size = os.get_terminal_size(0)
             winsize = (size.lines, size.columns)
-        result = runtime.start(config, record.id, attach=True, interactive=interactive, winsize=winsize)
+        result = start(config, record.id, attach=True, interactive=interactive, winsize=winsize)
         if result.attach is None:
             return 0
         return attach_session(config, result, interactive=interactive, tty=bool(record.config.get("Tty")) and os.isatty(0))
 
     def one(ref: str) -> None:
-        runtime.start(config, ref)
+        start(config, ref)
         print(ref)
 
     return _for_each(args.containers, one)
@@ -593,10 +595,10 @@ def attach_session(
     finally:
         session.restore()
     if exit_code is None:  # the monitor died: the record (after reconcile) has the truth
-        from engine.container import runtime
+        from engine.container.lifecycle import wait
 
         try:
-            exit_code = runtime.wait(config, result.record.id)
+            exit_code = wait(config, result.record.id)
         except NotFound:
             exit_code = 125
     return exit_code
@@ -719,7 +721,7 @@ class _AttachedSession:
 
 
 def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.lifecycle import stop
 
     _engine(config, "stop")
     if args.signal:
@@ -728,55 +730,55 @@ def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
         parse_signal(args.signal)
 
     def one(ref: str) -> None:
-        runtime.stop(config, ref, args.time, args.signal)
+        stop(config, ref, args.time, args.signal)
         print(ref)
 
     return _for_each(args.containers, one)
 
 
 def cmd_restart(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.lifecycle import restart
 
     _engine(config, "restart")
 
     def one(ref: str) -> None:
-        runtime.restart(config, ref, args.time)
+        restart(config, ref, args.time)
         print(ref)
 
     return _for_each(args.containers, one)
 
 
 def cmd_kill(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.lifecycle import kill
 
     _engine(config, "kill")
 
     def one(ref: str) -> None:
-        runtime.kill(config, ref, args.signal)
+        kill(config, ref, args.signal)
         print(ref)
 
     return _for_each(args.containers, one)
 
 
 def cmd_pause(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.lifecycle import pause
 
     _engine(config, "pause")
 
     def one(ref: str) -> None:
-        runtime.pause(config, ref)
+        pause(config, ref)
         print(ref)
 
     return _for_each(args.containers, one)
 
 
 def cmd_unpause(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.lifecycle import unpause
 
     _engine(config, "unpause")
 
     def one(ref: str) -> None:
-        runtime.unpause(config, ref)
+        unpause(config, ref)
         print(ref)
 
     return _for_each(args.containers, one)
@@ -794,12 +796,12 @@ def cmd_wait(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.removal import remove
 
     _engine(config, "rm")
 
     def one(ref: str) -> None:
-        runtime.remove(config, ref, force=args.force, volumes=args.volumes)
+        remove(config, ref, force=args.force, volumes=args.volumes)
         print(ref)
 
     return _for_each(args.containers, one)
@@ -820,7 +822,9 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
     """`docker attach`: become the running container's attached client (its monitor takes one)."""
     import _socket
 
-    from engine.container import monitor, runtime
+    from engine.container import monitor
+    from engine.container.monitor.context import ATTACH_SOCKET
+    from engine.container.start import StartResult
     from engine.container.state import find_container
     from engine.errors import Conflict
 
@@ -836,7 +840,7 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
     try:  # through /proc/self/fd: a long engine root still fits a socket address
         while True:
             try:
-                sock.connect(f"/proc/self/fd/{directory}/{runtime.ATTACH_SOCKET}")
+                sock.connect(f"/proc/self/fd/{directory}/{ATTACH_SOCKET}")
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if time.monotonic() > deadline:
@@ -855,7 +859,7 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
         raise Conflict(f"container {record.name} already has an attached client")
     tty = bool(record.config.get("Tty")) and os.isatty(0)
     interactive = bool(record.config.get("OpenStdin")) and not args.no_stdin
-    return attach_session(config, runtime.StartResult(record, sock), interactive=interactive, tty=tty,
+    return attach_session(config, StartResult(record, sock), interactive=interactive, tty=tty,
                           proxy_signals=args.sig_proxy != "false")
 
 
@@ -878,18 +882,18 @@ def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.lifecycle import rename
 
     _engine(config, "rename")
-    runtime.rename(config, args.container, args.new_name)
+    rename(config, args.container, args.new_name)
     return 0
 
 
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
-    from engine.container import runtime
+    from engine.container.removal import prune
 
     _engine(config, "container prune")
-    removed = runtime.prune(config)
+    removed = prune(config)
     print("Deleted Containers:")
     for cid in removed:
         print(cid)
@@ -949,7 +953,7 @@ def _write_big(fd: int, data: bytes) -> None:
 
 
 def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime
+    from engine.container.exec import exec_command
 
     _engine(config, "exec")
     if not args.command:
@@ -979,7 +983,7 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
         ours = tuple(fd for fd in (in_w, out_r, err_r) if fd is not None)
         theirs = tuple(fd for fd in stdio if fd is not None)
     try:
-        pid = runtime.exec_command(
+        pid = exec_command(
             config, args.container, args.command, env=_exec_env(args.env), workdir=args.workdir, user=args.user,
             tty=tty, stdio=stdio, privileged=args.privileged,
         )
@@ -1223,7 +1227,8 @@ def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: li
 
 
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import runtime, state
+    from engine.container import state
+    from engine.container.inspect import inspect
 
     _engine(config, "inspect")
     results = []
@@ -1233,7 +1238,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
         if args.type != "image":
             try:
                 record = state.find_container(config, name)
-                obj = runtime.inspect(config, record)
+                obj = inspect(config, record)
                 if args.size:  # Docker's --size: what the container wrote, and that plus its image
                     from engine.image.store import ImageStore
 
@@ -1262,10 +1267,10 @@ def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
 
 def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import print_table
-    from engine.container import runtime
+    from engine.container.inspect import top
 
     _engine(config, "top")
-    headers, rows = runtime.top(config, args.container, args.ps_args or None)
+    headers, rows = top(config, args.container, args.ps_args or None)
     print_table(headers, rows)
     return 0
 

@@ -152,14 +152,16 @@ class LiveSession:
 
     def close(self) -> None:
         self._stop.set()
-        from engine.container import runtime, state
+        from engine.container import state
+        from engine.container.reconcile import reconcile
+        from engine.container.removal import remove
         from engine.sandbox.cgroups import remove_parent
 
         for record in state.list_containers(self.config):
             with contextlib.suppress(Exception):
-                runtime.remove(self.config, record.id, force=True, volumes=True)
+                remove(self.config, record.id, force=True, volumes=True)
         with contextlib.suppress(Exception):
-            runtime.reconcile(self.config)
+            reconcile(self.config)
         subprocess.run(["ip", "link", "del", self.config.bridge_name], capture_output=True)
         with contextlib.suppress(Exception):
             remove_parent(self.config)

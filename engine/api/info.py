@@ -34,9 +34,10 @@ class ContainerCounts:
 
 
 def container_counts(config: EngineConfig) -> ContainerCounts:
-    from engine.container import runtime, state
+    from engine.container import state
+    from engine.container.reconcile import reconcile
 
-    runtime.reconcile(config)
+    reconcile(config)
     records = state.list_containers(config)
     running = sum(r.status in ("running", "restarting") for r in records)
     paused = sum(r.status == "paused" for r in records)

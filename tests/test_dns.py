@@ -225,12 +225,17 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
         assert reply.endswith(socket.inet_aton(KNOWN[1])) and f"tcp:{KNOWN[0]}" in upstream.asked
 
         # Live: a new container resolves at once, a removed one stops resolving; nobody restarts.
+        [resolver] = _resolver_pids(engine)
+        fds = len(os.listdir(f"/proc/{resolver}/fd"))
         engine.out("run", "-d", "--name", "late", "--network", "dnsa", "busybox", "sleep", "300")
         code, out = _lookup(engine, "peer", "late")
         assert code == 0 and f"Address: {_ip(engine, 'late', 'dnsa')}" in out
+        assert len(os.listdir(f"/proc/{resolver}/fd")) == fds + 3  # its UDP and TCP sockets, its pidfd
         engine.out("rm", "-f", "late")
         code, out = _lookup(engine, "peer", "late")
         assert code != 0 and "NXDOMAIN" in out
+        # Closed with the container (they would keep its namespace alive).
+        assert wait_until(lambda: len(os.listdir(f"/proc/{resolver}/fd")) == fds)
 
         # network connect --alias: b1 now shares dnsb with a1, and knows it by its name and that alias.
         engine.out("network", "connect", "--alias", "db", "dnsb", "a1")
@@ -263,6 +268,8 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
 
         name = socket_name(engine.config)[1:].decode()
         assert not any(line.endswith("@" + name) for line in Path("/proc/net/unix").read_text().splitlines())
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        assert "dockui_dns" not in tables  # the DNAT tables were the containers' own, never the host's
     finally:
         engine.cli("rm", "-f", "a1", "peer", "b1", "late", "i1")
         for net in ("dnsa", "dnsb", "dnsi"):

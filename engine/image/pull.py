@@ -285,10 +285,10 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
             if staged is None:
                 chain = chains[i]
             else:
+                journal.add(chains[i])  # before the commit: a kill right after it still leaves it named
                 with _full_disk_named(config, short):
                     chain = store.commit_layer(staged, parent, diff_ids[i])
                 created.append(chain)
-                journal.add(chain)
             if chain != chains[i]:
                 raise IntegrityError(f"layer {short}: store computed chain {chain}, expected {chains[i]}")
             record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)

@@ -1370,8 +1370,9 @@ UNREFERENCED_MIN_AGE = 600.0  # seconds: see ImageStore.unreferenced_layers
 class PullJournal:
     """The layers one pull has committed and not yet registered an image for.
 
-    `<image_dir>/pulls/<random>`: one chain ID per line, appended as each layer is committed, the
-    file flocked by its pull for as long as it lives. A journal whose flock can be taken belongs to
+    `<image_dir>/pulls/<random>`: one chain ID per line, appended just before each layer is
+    committed (a layer named but never committed is simply not there), the file flocked by its
+    pull for as long as it lives. A journal whose flock can be taken belongs to
     a pull that died (SIGKILL, power loss): its layers are what `image prune` reclaims at once.
     """
 

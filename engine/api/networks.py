@@ -26,12 +26,6 @@ BUILTIN = ("bridge", "host", "none")
 _ALIAS_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
 
-def _endpoints():  # noqa: ANN202 - engine.network.endpoints, imported when first needed
-    from engine.network import endpoints
-
-    return endpoints
-
-
 def pseudo_id(name: str) -> str:
     """A stable ID for `host` and `none` (and `bridge` before its subnet is chosen): they have no record."""
     return hashlib.sha256(f"dockui-network-{name}".encode()).hexdigest()
@@ -310,7 +304,9 @@ def topology(config: EngineConfig) -> Topology:
     from engine.network import topology as net_topology
 
     bridges = tuple(net_topology.read(config))
-    records = _endpoints().all_records(config)
+    from engine.network.records import all_records
+
+    records = all_records(config)
     networks_of = {rec.get("name", ""): {ep["network"] for ep in rec.get("endpoints", [])} for rec in records}
     interfaces = {}
     for rec in records:

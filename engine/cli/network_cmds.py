@@ -1,6 +1,6 @@
 """`dockui network ...`: create, ls, inspect, rm, prune, connect, disconnect (Docker's verbs and output).
 
-engine.network.endpoints (and through it pyroute2) is imported inside the handlers only.
+The engine.network modules (and through them pyroute2) are imported inside the handlers only.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _root(what: str) -> None:
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network create")
-    from engine.network import endpoints as network
+    from engine.network import networks as network
 
     net = network.create_network(config, args.name, subnet=args.subnet, gateway=args.gateway, internal=args.internal)
     print(net.id)
@@ -84,7 +84,7 @@ def _pseudo_id(name: str) -> str:
 
 
 def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.network import endpoints as network
+    from engine.network import networks as network
 
     rows = []
     nets = {n.name: n for n in network.list_networks(config)}
@@ -122,7 +122,7 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.errors import NotFound
-    from engine.network import endpoints as network
+    from engine.network import topology as network
 
     out, missing = [], []
     for name in args.names:
@@ -145,7 +145,7 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network rm")
     from engine.errors import DockuiError
-    from engine.network import endpoints as network
+    from engine.network import networks as network
 
     failed = None
     for name in args.names:
@@ -160,7 +160,7 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network prune")
-    from engine.network import endpoints as network
+    from engine.network import networks as network
 
     removed = network.prune_networks(config)
     if removed:
@@ -173,7 +173,7 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
 def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network connect")
     from engine.api.networks import check_connectable
-    from engine.network import endpoints as network
+    from engine.network import endpoint as network
 
     check_connectable(config, args.container)
     network.connect(config, args.network, args.container, ip=args.ip, aliases=args.alias)
@@ -182,7 +182,7 @@ def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_disconnect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network disconnect")
-    from engine.network import endpoints as network
+    from engine.network import endpoint as network
 
     network.disconnect(config, args.network, args.container)
     return 0

@@ -29,6 +29,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -194,7 +195,7 @@ class Resolver:
             conn.settimeout(1.0)
             try:
                 creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-                if int.from_bytes(creds[4:8], "little") != 0:
+                if int.from_bytes(creds[4:8], sys.byteorder) != 0:  # struct ucred: pid, uid, gid
                     conn.sendall(b"err permission denied\n")
                     return
                 line = b""

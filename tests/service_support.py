@@ -157,7 +157,11 @@ def service_fixture(engine: Engine):  # noqa: ANN201
     docker_config = workdir / "docker-config"
     docker_config.mkdir()
     socket_path = workdir / "api.sock"
-    svc = Service(engine, socket_path, _start(engine, socket_path), docker_config)
+    try:
+        svc = Service(engine, socket_path, _start(engine, socket_path), docker_config)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     try:
         yield svc
     finally:

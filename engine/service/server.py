@@ -123,10 +123,6 @@ async def idle_watch(server: object, timeout: float, stop: asyncio.Event) -> Non
 
 
 async def serve(config: EngineConfig, host: str, timeout: float) -> None:
-    from aiohttp import web
-
-    from engine.service.app import make_app
-
     fd = systemd_socket()
     path: Path | None = None
     if fd is not None:
@@ -138,6 +134,19 @@ async def serve(config: EngineConfig, host: str, timeout: float) -> None:
         sock, note = bind_socket(path)
     if note:
         print(f"dockui: {note}", file=sys.stderr)
+    try:
+        await _serve_on(config, sock, path, timeout)
+    finally:
+        if path is not None:  # ours only while we run, whatever ended the run
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+async def _serve_on(config: EngineConfig, sock: socket.socket, path: Path | None, timeout: float) -> None:
+    from aiohttp import web
+
+    from engine.service.app import make_app
+
     loop = asyncio.get_running_loop()
     loop.set_default_executor(_executor())
     stop = asyncio.Event()
@@ -146,18 +155,17 @@ async def serve(config: EngineConfig, host: str, timeout: float) -> None:
     app = make_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.SockSite(runner, sock, shutdown_timeout=1.0)
-    await site.start()
-    print(f"dockui: serving the Docker Engine API on {'systemd socket' if path is None else 'unix://' + str(path)}",
-          file=sys.stderr, flush=True)
-    watcher = asyncio.create_task(idle_watch(runner.server, timeout, stop))
     try:
-        await stop.wait()
+        site = web.SockSite(runner, sock, shutdown_timeout=1.0)
+        await site.start()
+        where = "systemd socket" if path is None else f"unix://{path}"
+        print(f"dockui: serving the Docker Engine API on {where}", file=sys.stderr, flush=True)
+        watcher = asyncio.create_task(idle_watch(runner.server, timeout, stop))
+        try:
+            await stop.wait()
+        finally:
+            watcher.cancel()
     finally:
-        if path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        watcher.cancel()
         await runner.cleanup()
 
 

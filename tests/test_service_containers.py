@@ -712,3 +712,37 @@ def test_a_dead_start_helper_is_replaced(service: Service) -> None:
     service.docker_out("run", "-d", "--name", "bg", "busybox", "sleep", "300")
     assert service.docker_out("exec", "bg", "echo", "ok") == "ok\n"
     service.docker_out("rm", "-f", "bg")
+
+
+def test_a_vanished_attach_client_frees_the_containers_attach_slot(service: Service) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.service_support import DOCKER
+
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    service.docker_out("run", "-d", "--name", "quiet", "busybox", "sleep", "300")  # never writes
+
+    def attach() -> subprocess.Popen:
+        return subprocess.Popen([DOCKER, "attach", "--no-stdin", "--sig-proxy=false", "quiet"], env=service.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    first = attach()
+    time.sleep(1.0)  # attached (a refused attach exits at once)
+    assert first.poll() is None
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    deadline = time.monotonic() + 5
+    while True:  # the next client gets the slot once the service noticed the first is gone
+        second = attach()
+        time.sleep(1.0)
+        if second.poll() is None or time.monotonic() > deadline:
+            break
+    try:
+        assert second.poll() is None, second.stderr.read() if second.stderr else b""
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.wait()
+    service.docker_out("rm", "-f", "quiet")

@@ -26,6 +26,8 @@ from engine.container.state import ContainerRecord
 from engine.errors import Conflict
 from engine.service.streams import STDERR, STDOUT, Hijacked
 
+CLIENT_POLL_SECONDS = 0.2  # how soon a vanished client's attach slot is freed
+
 
 @dataclass(frozen=True)
 class AttachStreams:
@@ -150,19 +152,18 @@ async def relay(
 
 async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, stdin: bool) -> None:
     """The client's bytes as stdin frames (dropped when it did not ask for stdin); its EOF as
-    stdin's EOF. A client that goes away ends here; the container reads EOF on its stdin."""
-    while True:
-        data = await client.input.get()
-        if not stdin:
-            if not data:
-                return
-            continue
-        try:
-            if not data:
-                writer.write(monitor.frame(monitor.FRAME_STDIN_EOF))
+    stdin's EOF. Once the client is gone (not merely done sending), the channel is closed, which
+    ends the relay and frees the monitor's one attach slot even if the container stays silent."""
+    try:
+        while data := await client.input.get():
+            if stdin:
+                writer.write(monitor.frame(monitor.FRAME_STDIN, data))
                 await writer.drain()
-                return
-            writer.write(monitor.frame(monitor.FRAME_STDIN, data))
+        if stdin:
+            writer.write(monitor.frame(monitor.FRAME_STDIN_EOF))
             await writer.drain()
-        except (ConnectionError, OSError):
-            return
+    except (ConnectionError, OSError):
+        pass
+    while not client.gone:  # a half-close: the client still reads the output
+        await asyncio.sleep(CLIENT_POLL_SECONDS)
+    writer.close()

@@ -12,6 +12,7 @@ clients); from then on the socket carries raw bytes both ways. Invariants: the c
 from __future__ import annotations
 
 import asyncio
+import select
 import struct
 
 from aiohttp import web
@@ -65,7 +66,17 @@ class Hijacked:
 
     @property
     def gone(self) -> bool:
-        return self.transport is None or self.transport.is_closing()
+        """The client closed the connection (not merely its sending side: a half-close keeps
+        reading). A peer that closed both sides shows as POLLHUP on a Unix socket, even while we
+        have nothing to write that would fail."""
+        if self.transport is None or self.transport.is_closing():
+            return True
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), 0)  # POLLHUP and POLLERR are always reported
+        return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -117,7 +117,7 @@ def _consistent(engine: Engine) -> tuple[bool, str, list[str]]:
     ids = [line.split()[0] for line in lines]
     rm = engine.cli("rm", "-f", *ids) if ids else None
     config = engine.config
-    leaks = [str(p) for p in config.containers_dir.iterdir() if p.name != ".names.lock"] if config.containers_dir.exists() else []
+    leaks = [str(p) for p in config.containers_dir.iterdir() if state.ID_RE.match(p.name)] if config.containers_dir.exists() else []
     mounts_dir = config.image_dir / "layerdb" / "mounts"
     leaks += [f"rw layer {p.name}" for p in mounts_dir.iterdir()] if mounts_dir.exists() else []
     leaks += [f"mount {m}" for m in mounts_under(config.root)]

@@ -50,6 +50,12 @@ def mounts_under(root: Path) -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(str(root))]
 
 
+def _is_test_runner(cmdline: str) -> bool:
+    """pytest itself (and its xdist workers), whose arguments may name a test's root."""
+    argv = cmdline.split()
+    return any(part.endswith(("pytest", "py.test")) for part in argv[:3]) or argv[1:3] == ["-m", "pytest"]
+
+
 def engine_processes(root: Path) -> list[str]:
     """Command lines of live processes that mention this engine root (monitors carry it)."""
     found = []
@@ -64,7 +70,8 @@ def engine_processes(root: Path) -> list[str]:
                     continue
         except OSError:
             continue
-        if str(root) in cmdline and "pytest" not in cmdline:
+        # Roots live under /tmp/pytest-of-root/...: the test runner is told apart by its argv, not by "pytest".
+        if str(root) in cmdline and not _is_test_runner(cmdline):
             found.append(f"{entry.name}: {cmdline[:200]}")
     return found
 

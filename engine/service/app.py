@@ -1,8 +1,9 @@
 """The aiohttp application of the Engine API service: routing, versions, errors, _ping/version/info.
 
-Every endpoint module (containers, execs, images, networks, volumes, system) exposes
-`routes = web.RouteTableDef()`; each route is served both unversioned (`/containers/json`) and
-versioned (`/v1.43/containers/json`). Invariants:
+Every endpoint module (ENDPOINT_MODULES: containers, container_files, execs, images, networks,
+volumes, system) exposes `routes = web.RouteTableDef()`; each route is served both unversioned
+(`/containers/json`) and versioned (`/v1.43/containers/json`). The app also owns the start spawner
+(engine.container.spawner), launched at startup and stopped at cleanup. Invariants:
 - A version outside MIN_API_VERSION..API_VERSION gets Docker's 400 and reaches no handler.
 - Every engine error becomes Docker's `{"message": "..."}` body with Docker's status (NotFound 404,
   Conflict 409, InvalidArgument 400, anything else 500): one line, never a traceback.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import EngineConfig
+from engine.container import index
 from engine.container.names import NAME_RE, validate_name
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.util import timefmt
@@ -324,11 +325,13 @@ def save(config: EngineConfig, record: ContainerRecord, durable: bool = False, f
         record.creator_pid = record.creator_start = 0
     v2, host_config = record.to_disk()
     d = config.containers_dir / record.id
+    index.dirty(config.containers_dir, record.id)  # the index is a cache: engine.container.index
     if durable:
         d.mkdir(parents=True, exist_ok=True)  # as fsutil.atomic_write did for callers outside create
         _write_files(d, {"hostconfig.json": host_config, "config.v2.json": v2}, fsync=fsync)
     else:
         _write_files(d, {"config.v2.json": v2}, fsync=False)
+    index.put(config.containers_dir, index_entry(record))
 
 
 def _write_files(d: Path, files: dict[str, Any], fsync: bool) -> None:
@@ -505,24 +508,54 @@ def find_container(config: EngineConfig, name_or_id_prefix: str) -> ContainerRec
     if ID_RE.match(ref):
         with contextlib.suppress(NotFound):
             return load(config, ref)
-    records = list_containers(config)
-    for record in records:
-        if record.name == ref.lstrip("/"):
-            return record
+    entries = list_entries(config)  # the index names the candidate; its record is the answer
+    for entry in entries:
+        if entry.name == ref.lstrip("/"):
+            with contextlib.suppress(NotFound):
+                record = load(config, entry.id)
+                if record.name == entry.name:
+                    return record
+            return _find_by_records(config, ref)  # the index was behind (a record changed by hand)
     if re.fullmatch(r"[0-9a-f]+", ref):
-        matches = [r for r in records if r.id.startswith(ref)]
+        matches = [e for e in entries if e.id.startswith(ref)]
         if len(matches) == 1:
-            return matches[0]
+            return load(config, matches[0].id)
         if len(matches) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
     raise NotFound(f"No such container: {ref}")
+
+
+def _find_by_records(config: EngineConfig, ref: str) -> ContainerRecord:
+    for record in list_containers(config):
+        if record.name == ref.lstrip("/"):
+            return record
+    raise NotFound(f"No such container: {ref}")
+
+
+def index_entry(record: ContainerRecord) -> index.Entry:
+    """What the container index keeps of `record`."""
+    return index.Entry(record.id, record.status, record.name, record.created, record.pid, record.pid_start,
+                       record.monitor_pid, record.monitor_start, record.creator_pid, record.creator_start)
+
+
+def list_entries(config: EngineConfig) -> list[index.Entry]:
+    """Every container's index entry, newest first: `list_containers` for callers that need only
+    names, IDs, statuses and process identities (engine.container.index)."""
+
+    def entry_of(container_id: str) -> index.Entry | None:
+        try:
+            return index_entry(load(config, container_id))
+        except (NotFound, NotADirectoryError):
+            return None
+
+    return index.entries(config.containers_dir, entry_of)
 
 
 @contextlib.contextmanager
 def names_locked(config: EngineConfig) -> Iterator[set[str]]:
     """Hold the global names lock; yield the names in use (for create and rename)."""
     with file_lock(_names_lock(config)):
-        yield {r.name for r in list_containers(config)}
+        yield {e.name for e in list_entries(config)}
 
 
 def create_record(config: EngineConfig, record: ContainerRecord, generate: Callable[[int], str]) -> ContainerRecord:
@@ -530,7 +563,7 @@ def create_record(config: EngineConfig, record: ContainerRecord, generate: Calla
     with names_locked(config) as taken:
         if record.name:
             if record.name in taken:
-                other = next(r for r in list_containers(config) if r.name == record.name)
+                other = next(e for e in list_entries(config) if e.name == record.name)
                 raise Conflict(
                     f'The container name "/{record.name}" is already in use by container "{other.id}". '
                     "You have to remove (or rename) that container to be able to reuse that name."
@@ -549,7 +582,9 @@ def create_record(config: EngineConfig, record: ContainerRecord, generate: Calla
         record.creator_pid, record.creator_start = os.getpid(), process_start_ticks(os.getpid())
         # Not fsynced yet: create() makes the finished record durable (one set of fsyncs, not two).
         v2, host_config = record.to_disk()
+        index.dirty(config.containers_dir, record.id)
         _write_files(d, {"hostconfig.json": host_config, "config.v2.json": v2}, fsync=False)
+        index.put(config.containers_dir, index_entry(record))
     return record
 
 
@@ -576,14 +611,17 @@ def delete_record(config: EngineConfig, container_id: str) -> None:
         fd = os.open(d / ".lock", os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         shutil.rmtree(d, ignore_errors=True)
+        index.drop(config.containers_dir, container_id)
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        index.dirty(config.containers_dir, container_id)
         with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # (a corrupt one: rmtree takes it)
             os.unlink(d / "config.v2.json")
         for _ in range(3):  # a locker may re-create .lock while the tree goes
             shutil.rmtree(d, ignore_errors=True)
             if not d.exists():
                 break
+        index.drop(config.containers_dir, container_id)
     finally:
         os.close(fd)

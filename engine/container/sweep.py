@@ -30,7 +30,7 @@ from engine.errors import NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
-    pass
+    from engine.container.index import Entry
 
 
 def sweep(config: EngineConfig) -> list[str]:
@@ -42,7 +42,7 @@ def sweep(config: EngineConfig) -> list[str]:
     """
     cleaned = []
     auto_remove = []
-    records = state.list_containers(config)
+    records = state.list_entries(config)  # the index: statuses and process identities, no whole records
     for record in records:
         busy = record.status in ACTIVE_STATUSES or record.status == "created" and record.monitor_pid
         if not busy or state.process_alive(record.monitor_pid, record.monitor_start):
@@ -85,7 +85,7 @@ def policy_restarts(record: ContainerRecord) -> bool:
     return name == "on-failure" and record.exit_code != 0 and (retries == 0 or record.restart_count < retries)
 
 
-def _finish_interrupted(config: EngineConfig, records: list[ContainerRecord]) -> bool:
+def _finish_interrupted(config: EngineConfig, records: list[Entry]) -> bool:
     """What a SIGKILLed verb left: a removal half done ("removing", its lock free) is finished; a
     container whose create died before its record was complete is removed; a directory without a
     record is deleted (with the rw layer it may own). True when anything was done."""
@@ -94,9 +94,12 @@ def _finish_interrupted(config: EngineConfig, records: list[ContainerRecord]) ->
         if record.status == "removing" and not state.process_alive(record.monitor_pid, record.monitor_start):
             if state.removal_abandoned(config, record.id):
                 with best_effort():
-                    remove_stopped(config, record.id, remove_volumes=bool(record.host_config.get("AutoRemove")))
+                    auto_remove = bool(state.load(config, record.id).host_config.get("AutoRemove"))
+                    remove_stopped(config, record.id, remove_volumes=auto_remove)
                     done = True
-        elif record.half_created:
+        elif record.status == "created" and record.creator_pid > 0 and not state.process_alive(
+            record.creator_pid, record.creator_start
+        ):  # ContainerRecord.half_created, from the index
             with best_effort():
                 remove_stopped(config, record.id, remove_volumes=True)
                 done = True

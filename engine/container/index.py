@@ -1,0 +1,206 @@
+"""The container index: `<root>/containers/index`, one short line per container, so that verbs whose
+work does not depend on how many containers exist (name and ID lookup, `ps -q`, the name check at
+create, reconcile's liveness checks) read one small file instead of every record.
+
+The records stay the truth (engine.container.state); the index is a cache of a few fields of each
+(`Entry`) that is never trusted past what it can prove:
+
+- Every record write is bracketed: `dirty(id)` appends `<id> ?` before the record changes and
+  `put(entry)` appends the new line after. A writer killed in between leaves `?`, and readers load
+  that one record. Removal appends `?` before the record goes and `<id> -` after.
+- Appends are single `O_APPEND` writes (whole lines; the last line for an ID wins) under a shared
+  flock of `.index.lock`; a rewrite (compaction, or the first build) holds it exclusively, reads
+  what is on disk and replaces the file by rename, so no append is lost and a `?` is never
+  resolved from a record that may be half-way through a change.
+- Readers compare the index's IDs with the container directories (one `listdir`): a directory the
+  index does not know is loaded from its record, an ID without a directory is dropped; a line that
+  does not parse, or a missing file, makes the reader rebuild the index from the records.
+
+Invariant: for every container directory with a record, the index's last line for its ID is either
+`?` or the fields of the record as last saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+from dataclasses import dataclass
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+INDEX = "index"
+LOCK = ".index.lock"
+_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+_DIRTY = "?"
+_GONE = "-"
+COMPACT_SLACK = 256  # lines beyond twice the live entries before a reader rewrites the file
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the index keeps of one record: enough to find it, list it and check its processes."""
+
+    id: str
+    status: str
+    name: str
+    created: str
+    pid: int = 0
+    pid_start: int = 0
+    monitor_pid: int = 0
+    monitor_start: int = 0
+    creator_pid: int = 0
+    creator_start: int = 0
+
+    def line(self) -> str:
+        return (f"{self.id} {self.status} {self.name or '/'} {self.created} {self.pid} {self.pid_start} "
+                f"{self.monitor_pid} {self.monitor_start} {self.creator_pid} {self.creator_start}\n")
+
+    @classmethod
+    def parse(cls, fields: list[str]) -> Entry:
+        cid, status, name, created, *numbers = fields
+        pid, pid_start, monitor_pid, monitor_start, creator_pid, creator_start = map(int, numbers)
+        return cls(cid, status, "" if name == "/" else name, created, pid, pid_start, monitor_pid,
+                   monitor_start, creator_pid, creator_start)
+
+
+class _Unparsable(Exception):
+    """The index file holds a line its writers never write (a torn write after a power loss)."""
+
+
+def dirty(containers_dir: Path, container_id: str) -> None:
+    """Say the record of `container_id` is about to change (readers load it until `put`)."""
+    _append(containers_dir, f"{container_id} {_DIRTY}\n")
+
+
+def put(containers_dir: Path, entry: Entry) -> None:
+    """The record's new fields, once it is written."""
+    _append(containers_dir, entry.line())
+
+
+def drop(containers_dir: Path, container_id: str) -> None:
+    """The container is gone (its directory removed)."""
+    _append(containers_dir, f"{container_id} {_GONE}\n")
+
+
+def _append(containers_dir: Path, line: str) -> None:
+    try:
+        lock = os.open(containers_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return  # no containers directory: nothing to index
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        fd = os.open(containers_dir / INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+    finally:
+        os.close(lock)
+
+
+def entries(containers_dir: Path, load: Callable[[str], Entry | None]) -> list[Entry]:
+    """Every container's entry, newest first; `load(id)` reads one record (None: it has none).
+
+    One read of the index and one listdir; records are read only where the index cannot vouch
+    for them (a `?`, a directory it does not know). Rewrites the index when it is missing, does
+    not parse, or has grown well past the live entries.
+    """
+    try:
+        names = os.listdir(containers_dir)
+    except FileNotFoundError:
+        return []
+    on_disk = {n for n in names if _ID_RE.match(n)}
+    try:
+        lines = _read(containers_dir)
+    except (FileNotFoundError, _Unparsable):
+        return _sorted(_rewrite(containers_dir, load))
+    known, dirty_ids, count = lines
+    found: list[Entry] = []
+    unknown = 0
+    for cid in on_disk:
+        entry = known.get(cid)
+        if entry is None or cid in dirty_ids:
+            unknown += cid not in dirty_ids
+            entry = load(cid)
+        if entry is not None:
+            found.append(entry)
+    if unknown or count > 2 * len(on_disk) + COMPACT_SLACK:
+        with contextlib.suppress(OSError):
+            _rewrite(containers_dir, load, wait=False)
+    return _sorted(found)
+
+
+def _sorted(found: list[Entry]) -> list[Entry]:
+    found.sort(key=lambda e: e.created, reverse=True)
+    return found
+
+
+def _read(containers_dir: Path) -> tuple[dict[str, Entry], set[str], int]:
+    """The last entry per ID, the IDs whose last line is `?`, and the number of lines."""
+    with open(containers_dir / INDEX, "rb") as f:
+        data = f.read().decode("ascii", "replace")
+    lines = data.split("\n")
+    tail = lines.pop()  # "" after the last newline; else an append being written now: ignore it
+    del tail
+    known: dict[str, Entry] = {}
+    dirty_ids: set[str] = set()
+    for line in lines:
+        fields = line.split(" ")
+        cid = fields[0]
+        if len(fields) == 2 and fields[1] in (_DIRTY, _GONE):
+            known.pop(cid, None)
+            if fields[1] == _DIRTY:
+                dirty_ids.add(cid)
+            else:
+                dirty_ids.discard(cid)
+            continue
+        if len(fields) != 10 or not _ID_RE.match(cid):
+            raise _Unparsable(line[:80])
+        try:
+            known[cid] = Entry.parse(fields)
+        except ValueError:
+            raise _Unparsable(line[:80]) from None
+        dirty_ids.discard(cid)
+    return known, dirty_ids, len(lines)
+
+
+def _rewrite(containers_dir: Path, load: Callable[[str], Entry | None], wait: bool = True) -> list[Entry]:
+    """Rebuild the file from what it holds plus the records it lacks, under the exclusive lock
+    (appends wait for it); a `?` stays a `?`: its writer may still be changing the record."""
+    try:
+        lock = os.open(containers_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return []
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return []  # another process is rewriting it
+        try:
+            known, dirty_ids, _ = _read(containers_dir)
+        except (FileNotFoundError, _Unparsable):
+            known, dirty_ids = {}, set()
+        found: list[Entry] = []
+        out: list[str] = []
+        for cid in (n for n in os.listdir(containers_dir) if _ID_RE.match(n)):
+            if cid in dirty_ids:
+                out.append(f"{cid} {_DIRTY}\n")
+                entry = load(cid)
+            else:
+                entry = known.get(cid) or load(cid)
+                if entry is not None:
+                    out.append(entry.line())
+            if entry is not None:
+                found.append(entry)
+        tmp = containers_dir / f".{INDEX}.{os.getpid()}"
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write("".join(out))
+        os.replace(tmp, containers_dir / INDEX)
+        return found
+    finally:
+        os.close(lock)

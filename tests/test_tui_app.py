@@ -253,7 +253,7 @@ async def test_a_missing_engine_piece_is_a_message_not_a_crash(tmp_path: Path, m
     from tui.backend import EngineBackend
 
     monkeypatch.setitem(sys.modules, "engine.stats.sampler", None)  # import engine.stats.sampler -> ImportError
-    monkeypatch.setitem(sys.modules, "engine.network.endpoints", None)
+    monkeypatch.setitem(sys.modules, "engine.network.topology", None)
     config = EngineConfig(root=tmp_path / "root", cgroup_parent="dockui-tui-missing", bridge_name="dktuimissing")
     snapshot = EngineBackend(config).snapshot()
     assert any("engine.stats.sampler is not available" in p for p in snapshot.problems)
@@ -265,7 +265,7 @@ async def test_a_missing_engine_piece_is_a_message_not_a_crash(tmp_path: Path, m
         await pilot.press("3")
         await settle(pilot)
         message = app.screen.query_one("#net-message")
-        assert message.display and "engine.network.endpoints is not available" in str(message.render())
+        assert message.display and "engine.network.topology is not available" in str(message.render())
 
 
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])

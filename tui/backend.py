@@ -500,6 +500,7 @@ class EngineBackend:
         per container per refresh instead of two JSON parses: 200 containers cost ~15 ms otherwise)."""
         records = []
         seen = set()
+        now_ns = time.time_ns()
         try:
             entries = list(os.scandir(self.config.containers_dir))
         except FileNotFoundError:
@@ -518,7 +519,11 @@ class EngineBackend:
                 hc_sig = ()
             signature = (st.st_mtime_ns, st.st_ino, st.st_size, *hc_sig)
             cached = self._record_cache.get(entry.name)
-            if cached is not None and cached[0] == signature:
+            # Two saves within one timestamp tick can leave the same signature (a renamed-over
+            # file's inode reused, "created" and "running" of one length): a record written in the
+            # last two seconds is always read again.
+            settled = now_ns - st.st_mtime_ns > 2_000_000_000
+            if cached is not None and cached[0] == signature and settled:
                 record = cached[1]
             else:
                 try:

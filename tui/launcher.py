@@ -18,6 +18,11 @@ def _has_verb(argv: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # no parser needed to say it (docs/lifecycle.md, "Import costs")
+        from engine import __version__
+
+        print(f"dockui {__version__}")
+        return 0
     if _has_verb(argv):
         from engine.cli import main as cli_main
 

@@ -90,7 +90,22 @@ class DetailScreen(DataScreen):
         if self.dockui.detail_tab:
             self.action_detail(self.dockui.detail_tab)
             self.dockui.detail_tab = None
+        self._draw_at_once()
         super().on_screen_resume()
+
+    def _draw_at_once(self) -> None:
+        """The Stats tab in the frame the key opened, from what is in memory (the home screen's last
+        views, the backend's sample history: no engine call), rather than after the refresh loop's
+        next turn, which may first finish a home refresh sampling every container."""
+        cid = self.container_id
+        known = next((c for c in self.dockui.containers if c.id == cid), None)
+        if cid is None or known is None or self.active_tab != "stats":
+            return
+        try:
+            series = self.dockui.backend.stats_series(cid)
+        except Exception:  # the refresh shows it in a moment, with its error
+            return
+        self.apply_data({"id": cid, "tab": "stats", "views": self.dockui.containers, "stats": series})
 
     @property
     def active_tab(self) -> str:

@@ -274,15 +274,17 @@ async def wait(request: web.Request) -> web.StreamResponse:
     waiter = await _call(api.wait, engine_config(request), request.match_info["id"], request.query.get("condition", ""))
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
-    delay = 0.005  # short runs end within milliseconds; long ones are polled every POLL_SECONDS
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     while True:
         result = await _call(waiter.poll)
         if result is not None:
             break
         if request.transport is None or request.transport.is_closing():
             return response
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, POLL_SECONDS)
+        # Short runs (`docker run --rm`) end and are removed within a second: look every 10 ms
+        # then; longer waits are polled every POLL_SECONDS.
+        await asyncio.sleep(0.01 if loop.time() - started < 1.0 else POLL_SECONDS)
     body: dict[str, Any] = {"StatusCode": result.status_code}
     if result.error:
         body["Error"] = {"Message": result.error}

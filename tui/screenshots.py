@@ -77,6 +77,8 @@ async def shoot_all(app: DockuiApp, out: Path, label: str, warmup: float, select
         await shot("images")
         await pilot.press("3")
         await shot("network", 2.2)
+        await pilot.press("5")
+        await shot("volumes", 1.5)
         await pilot.press("1")
         await _wait(pilot, 0.5)
         await pilot.press("p")
@@ -141,6 +143,9 @@ class LiveSession:
                  "while :; do wget -q -O /dev/null http://frontend/ ; sleep 1; done")
         self.cli("run", "-d", "--name", "batch-job", "--network", "none", "busybox", "sh", "-c", "echo done; exit 3")
         self.cli("create", "--name", "fresh", "--network", "none", "busybox", "true")
+        self.cli("volume", "create", "spare")
+        self.cli("network", "create", "backend")
+        self.cli("network", "connect", "backend", "cache")  # a second network: eth1 in the tree
         self._traffic = threading.Thread(target=self._requests, daemon=True)
         self._traffic.start()
 
@@ -162,6 +167,8 @@ class LiveSession:
                 remove(self.config, record.id, force=True, volumes=True)
         with contextlib.suppress(Exception):
             reconcile(self.config)
+        with contextlib.suppress(Exception):
+            self.cli("network", "rm", "backend")
         subprocess.run(["ip", "link", "del", self.config.bridge_name], capture_output=True)
         with contextlib.suppress(Exception):
             remove_parent(self.config)

@@ -32,6 +32,7 @@ from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
 routes = web.RouteTableDef()
 
 _resize_pipes: dict[str, int] = {}  # exec ID -> write end of its helper's resize pipe, while it runs
+_reapers: set[asyncio.Task[int]] = set()  # waits for detached helpers
 
 
 def _spec(body: Any) -> ExecSpec:
@@ -117,7 +118,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     if detach:
         if resize_w >= 0:
             os.close(resize_w)
-        asyncio.get_running_loop().create_task(process.wait())  # reap it when it ends
+        reaper = asyncio.get_running_loop().create_task(process.wait())  # reap it when it ends
+        _reapers.add(reaper)  # held until done: the loop keeps only weak references to tasks
+        reaper.add_done_callback(_reapers.discard)
         return web.Response(status=200)
     if resize_w >= 0:
         _resize_pipes[inst.id] = resize_w

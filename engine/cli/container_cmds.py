@@ -298,7 +298,19 @@ def _register_verbs(
     p = add("export", cmd_export, "Export a container's filesystem as a tar archive")
     p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
     p.add_argument("container", metavar="CONTAINER")
+    p = add("cp", cmd_cp, "Copy files/folders between a container and the local filesystem")
+    p.add_argument("-a", "--archive", action="store_true", help="Archive mode (copy all uid/gid information)")
+    p.add_argument("-L", "--follow-link", action="store_true", help="Always follow symbol link in SRC_PATH")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress progress output")
+    p.add_argument("source", metavar="SRC", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
+    p.add_argument("destination", metavar="DEST", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
+    p = add("diff", cmd_diff, "Inspect changes to files or directories on a container's filesystem")
+    p.add_argument("container", metavar="CONTAINER")
     if not top_level:
+        p = add("stats", cmd_container_stats, "Display a live stream of container(s) resource usage statistics")
+        from engine.cli.stats_cmds import add_stats_flags
+
+        add_stats_flags(p)
         p = add("prune", cmd_prune, "Remove all stopped containers")
         p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
 
@@ -879,6 +891,44 @@ def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:
     export(config, args.container, sys.stdout.buffer)
     sys.stdout.flush()
     return 0
+
+
+def cmd_cp(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker cp: exactly one side names a container (engine.container.copy has Docker's rules)."""
+    from engine.container import copy
+
+    source, destination = copy.parse_target(args.source), copy.parse_target(args.destination)
+    if (source.container is None) == (destination.container is None):
+        raise InvalidArgument("copying between containers or between local paths is not supported: "
+                              "one side must be CONTAINER:PATH, the other a local path or -")
+    _engine(config, "cp")
+    if source.container is not None:
+        if args.follow_link:
+            raise InvalidArgument("-L follows links of a local source only")
+        if destination.path == "-" and os.isatty(1):
+            raise InvalidArgument("cowardly refusing to write a tar archive to a terminal: redirect it")
+        copy.copy_from_container(config, source.container, source.path, destination.path, sys.stdout.buffer)
+    else:
+        assert destination.container is not None
+        copy.copy_to_container(config, destination.container, source.path, destination.path, sys.stdin.buffer,
+                               keep_owner=args.archive, follow_link=args.follow_link)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker diff: C (changed), A (added), D (deleted) paths of the container's writable layer."""
+    from engine.api import containers as api
+
+    _engine(config, "diff")
+    for change in api.changes(config, args.container):
+        print(f"{'CAD'[change.kind]} {change.path}")
+    return 0
+
+
+def cmd_container_stats(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.stats_cmds import run_stats
+
+    return run_stats(args, config)
 
 
 def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -62,8 +62,16 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("-a", "--all", action="store_true", help="remove all images no container uses, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
     p.set_defaults(handler=cmd_prune)
-    p = inner.add_parser("history", help="Show the history of an image")
-    p.add_argument("--no-trunc", action="store_true")
+    _add_history(inner.add_parser("history", help="Show the history of an image"))
+    _add_history(subparsers.add_parser("history", help="Show the history of an image"))
+    from engine.cli import registry_cmds
+
+    registry_cmds.add_pull(inner.add_parser("pull", help="Download an image from a registry"))
+    registry_cmds.add_push(inner.add_parser("push", help="Upload an image to a registry"))
+
+
+def _add_history(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("image", metavar="IMAGE")
     p.set_defaults(handler=cmd_history)
 

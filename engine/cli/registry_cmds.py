@@ -19,16 +19,8 @@ _BYTE_STATUSES = ("Downloading", "Extracting", "Pushing")
 
 
 def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
-    pull = subparsers.add_parser("pull", help="Download an image from a registry")
-    pull.add_argument("reference", metavar="NAME[:TAG|@DIGEST]")
-    pull.add_argument("--platform", help="os/arch[/variant] to pull from a multi-platform image")
-    pull.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
-    pull.set_defaults(handler=cmd_pull)
-
-    push = subparsers.add_parser("push", help="Upload an image to a registry")
-    push.add_argument("reference", metavar="NAME[:TAG]")
-    push.add_argument("-q", "--quiet", action="store_true", help="print only the digest line")
-    push.set_defaults(handler=cmd_push)
+    add_pull(subparsers.add_parser("pull", help="Download an image from a registry"))
+    add_push(subparsers.add_parser("push", help="Upload an image to a registry"))
 
     login = subparsers.add_parser("login", help="Log in to a registry")
     login.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
@@ -40,6 +32,21 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     logout = subparsers.add_parser("logout", help="Log out from a registry")
     logout.add_argument("server", nargs="?", default="docker.io", metavar="SERVER")
     logout.set_defaults(handler=cmd_logout)
+
+
+def add_pull(pull: argparse.ArgumentParser) -> None:
+    """`pull`'s flags (also `image pull`)."""
+    pull.add_argument("reference", metavar="NAME[:TAG|@DIGEST]")
+    pull.add_argument("--platform", help="os/arch[/variant] to pull from a multi-platform image")
+    pull.add_argument("-q", "--quiet", action="store_true", help="print only the image reference")
+    pull.set_defaults(handler=cmd_pull)
+
+
+def add_push(push: argparse.ArgumentParser) -> None:
+    """`push`'s flags (also `image push`)."""
+    push.add_argument("reference", metavar="NAME[:TAG]")
+    push.add_argument("-q", "--quiet", action="store_true", help="print only the digest line")
+    push.set_defaults(handler=cmd_push)
 
 
 class ProgressPrinter:

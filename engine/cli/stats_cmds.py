@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     parser = subparsers.add_parser(
         "stats", help="Display a live stream of container(s) resource usage statistics"
     )
+    add_stats_flags(parser)
+    parser.set_defaults(handler=run_stats)
+
+
+def add_stats_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of `stats` (also `container stats`)."""
     parser.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     parser.add_argument(
         "--no-stream", action="store_true", help="Disable streaming stats and only pull the first result"
@@ -34,7 +40,6 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     parser.add_argument("--format", default="table", help='"table" (default), "json" or a Go template ({{.Name}} {{.CPUPerc}})')
     parser.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("containers", nargs="*", metavar="CONTAINER")
-    parser.set_defaults(handler=run_stats)
 
 
 def zero_row(container_id: str, name: str) -> dict[str, str]:

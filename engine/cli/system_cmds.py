@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
                    help="exit after this many seconds without a connection (0: never)")
     p.set_defaults(handler=cmd_system_service)
     _add_system_df(sub.add_parser("df", help="Show disk usage (images, containers, volumes)"))
+    p = sub.add_parser("prune", help="Remove unused data (stopped containers, unused networks, dangling images)")
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
+    p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.set_defaults(handler=cmd_system_prune)
     _add_events(subparsers.add_parser("events", help="Get real time events from the engine"))
     _add_info(subparsers.add_parser("info", help="Display system-wide information"))
     _add_version(subparsers.add_parser("version", help="Show the dockui version information"))
@@ -83,6 +88,47 @@ def _print_object(obj: object, template: str) -> None:
     from engine.cli.output import render_template
 
     print(json.dumps(obj) if template.strip() == "json" else render_template(template, obj))
+
+
+def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker system prune: containers, then networks, (volumes,) then images, as Docker orders
+    them (a removed container frees its network, volumes and image); the same engine.api calls as
+    each `prune` verb."""
+    import sys
+
+    from engine.api import containers, images, networks, volumes
+    from engine.cli import require_root
+    from engine.cli.output import human_size
+
+    require_root("system prune")
+    if not args.force:  # Docker asks on stdin, terminal or not: no answer (EOF) removes nothing
+        print(f"WARNING! This will remove:\n{_prune_scope(args)}\nAre you sure you want to continue? [y/N] ",
+              end="", flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print()
+            return 0
+    sections = [("Deleted Containers", containers.prune(config)), ("Deleted Networks", networks.prune(config))]
+    freed = 0
+    if args.volumes:
+        removed_volumes, freed = volumes.prune(config)
+        sections.append(("Deleted Volumes", removed_volumes))
+    removals, image_bytes = images.prune(config, all_images=args.all)
+    sections.append(("Deleted Images", [f"{r.kind.lower()}: {r.value}" for r in removals]))
+    for title, names in sections:
+        if names:
+            print(f"{title}:")
+            print("\n".join(names))
+            print()
+    print(f"Total reclaimed space: {human_size(freed + image_bytes)}")
+    return 0
+
+
+def _prune_scope(args: argparse.Namespace) -> str:
+    lines = ["all stopped containers", "all networks not used by at least one container"]
+    if args.volumes:
+        lines.append("all anonymous volumes not used by at least one container")
+    lines.append("all images without at least one container associated to them" if args.all else "all dangling images")
+    return "".join(f"  - {line}\n" for line in lines)
 
 
 def cmd_system_df(args: argparse.Namespace, config: EngineConfig) -> int:

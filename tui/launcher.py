@@ -16,13 +16,51 @@ def _has_verb(argv: Sequence[str]) -> bool:
     return find_verb(argv) is not None or any(a in ("-h", "--help", "--version") for a in argv)
 
 
+# engine.cli.GLOBAL_OPTIONS_WITH_VALUE, without importing engine.cli (a test keeps them equal).
+GLOBAL_OPTIONS_WITH_VALUE = ("--root", "--log-level", "--insecure-registry", "--bip")
+
+
+def _asks_version(argv: Sequence[str]) -> bool:
+    """`--version` among global options only (`dockui --root DIR --version`)."""
+    if "--version" not in argv:
+        return False
+    i = 0
+    while i < len(argv):
+        if argv[i] in GLOBAL_OPTIONS_WITH_VALUE:
+            i += 2
+        elif argv[i] == "--version" or argv[i].split("=", 1)[0] in GLOBAL_OPTIONS_WITH_VALUE:
+            i += 1
+        else:
+            return False
+    return True
+
+
+class _DeferredInspect(type(sys)):  # a module type: `import inspect` takes it as it is
+    """Stands for `inspect` until an attribute of it is used, then loads the real module in its place."""
+
+    def __getattr__(self, name: str) -> object:
+        if sys.modules.get("inspect") is self:
+            del sys.modules["inspect"]
+        import inspect
+
+        return getattr(inspect, name)
+
+
+def _defer_inspect() -> None:
+    """`dataclasses` imports `inspect` (with ast, dis, tokenize: ~4-5 ms) but uses it only for a
+    class without a docstring; the CLI's classes all have one (see "Import costs" in docs/lifecycle.md)."""
+    if "inspect" not in sys.modules:
+        sys.modules["inspect"] = _DeferredInspect("inspect")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv == ["--version"]:  # no parser needed to say it (docs/lifecycle.md, "Import costs")
+    if _asks_version(argv):  # no parser needed to say it (docs/lifecycle.md, "Import costs")
         from engine import __version__
 
         print(f"dockui {__version__}")
         return 0
+    _defer_inspect()
     if _has_verb(argv):
         from engine.cli import main as cli_main
 

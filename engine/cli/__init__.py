@@ -44,11 +44,23 @@ class HelpFormatter(argparse.HelpFormatter):
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
         if width is None:
             if HelpFormatter._width is None:
-                import shutil
-
-                HelpFormatter._width = shutil.get_terminal_size().columns - 2
+                HelpFormatter._width = terminal_columns() - 2
             width = HelpFormatter._width
         super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def terminal_columns() -> int:
+    """shutil.get_terminal_size().columns without importing shutil (see docs/lifecycle.md)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1224,15 +1224,13 @@ def _ps_quiet(config: EngineConfig, args: argparse.Namespace) -> int:
     from engine.container.state import ACTIVE_STATUSES, list_entries, load
     from engine.errors import NotFound
 
-    for entry in list_entries(config):
-        if not args.all and entry.status in ACTIVE_STATUSES:
+    for entry in list_entries(config, () if args.all else ACTIVE_STATUSES):
+        if not args.all:
             try:
                 if load(config, entry.id).status not in ACTIVE_STATUSES:
                     continue
             except NotFound:
                 continue
-        elif not args.all:
-            continue
         print(entry.id if args.no_trunc else entry.id[:12])
     return 0
 

@@ -9,7 +9,6 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 
 from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
@@ -149,6 +148,8 @@ def _created_at(created: str) -> str:
     epoch = _created_epoch(created)
     if epoch is None:
         return created
+    from datetime import UTC, datetime  # on use: see "Import costs" in docs/lifecycle.md
+
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 

@@ -6,7 +6,6 @@ The engine.network modules (and through them pyroute2) are imported inside the h
 from __future__ import annotations
 
 import argparse
-import hashlib
 
 from engine.cli.output import print_json, print_table
 from engine.config import EngineConfig
@@ -80,6 +79,8 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def _pseudo_id(name: str) -> str:
+    import hashlib  # on use: see "Import costs" in docs/lifecycle.md
+
     return hashlib.sha256(f"dockui-network-{name}".encode()).hexdigest()
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import TextIO
 
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import TextIO
 
 BAR_WIDTH = 50
 _BYTE_STATUSES = ("Downloading", "Extracting", "Pushing")

@@ -15,7 +15,6 @@ from pathlib import Path
 from engine import events
 from engine.config import EngineConfig
 from engine.container import state
-from engine.container.options import network_kind
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord
 from engine.errors import Conflict, DockuiError, NotFound
 
@@ -117,6 +116,8 @@ def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes:
 
     with best_effort():
         container_cgroup(config, record).destroy()
+    from engine.container.options import network_kind  # on use: see "Import costs" in docs/lifecycle.md
+
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         with best_effort():
             from engine.network import endpoint as network

@@ -38,7 +38,7 @@ LOCK = ".index.lock"
 _ID_RE = re.compile(r"^[0-9a-f]{64}$")
 _DIRTY = "?"
 _GONE = "-"
-COMPACT_SLACK = 256  # lines beyond twice the live entries before a reader rewrites the file
+COMPACT_SLACK = 256  # lines beyond one per live entry before a reader rewrites the file
 
 
 @dataclass(frozen=True)
@@ -103,51 +103,96 @@ def _append(containers_dir: Path, line: str) -> None:
         os.close(lock)
 
 
-def entries(containers_dir: Path, load: Callable[[str], Entry | None]) -> list[Entry]:
-    """Every container's entry, newest first; `load(id)` reads one record (None: it has none).
-
-    One read of the index and one listdir; records are read only where the index cannot vouch
-    for them (a `?`, a directory it does not know). Rewrites the index when it is missing, does
-    not parse, or has grown well past the live entries.
-    """
-    try:
-        names = os.listdir(containers_dir)
-    except FileNotFoundError:
-        return []
-    on_disk = {n for n in names if _ID_RE.match(n)}
-    try:
-        lines = _read(containers_dir)
-    except (FileNotFoundError, _Unparsable):
-        return _sorted(_rewrite(containers_dir, load))
-    known, dirty_ids, count = lines
-    found: list[Entry] = []
-    unknown = 0
-    for cid in on_disk:
-        entry = known.get(cid)
-        if entry is None or cid in dirty_ids:
-            unknown += cid not in dirty_ids
-            entry = load(cid)
-        if entry is not None:
-            found.append(entry)
-    if unknown or count > 2 * len(on_disk) + COMPACT_SLACK:
-        with contextlib.suppress(OSError):
-            _rewrite(containers_dir, load, wait=False)
-    return _sorted(found)
-
-
-def _sorted(found: list[Entry]) -> list[Entry]:
+def entries(
+    containers_dir: Path, load: Callable[[str], Entry | None], statuses: tuple[str, ...] = (), processes: bool = False,
+) -> list[Entry]:
+    """The containers' entries, newest first: all, or (parsing is most of a read) those in
+    `statuses` plus, with `processes`, every one that names a monitor or a creator process.
+    `load(id)` reads one record (None: it has none). One read of the index (none when it has not changed since this process last read it)
+    and one listdir; records are read only where the index cannot vouch for them (a `?`, a
+    directory it does not know). Rewrites the index when it is missing, does not parse, or has
+    grown well past the live entries."""
+    found = [
+        Entry.parse(fields) for fields in _listing(containers_dir, load).values()
+        if not statuses or fields[1] in statuses or processes and (fields[6] != "0" or fields[8] != "0")
+    ]
     found.sort(key=lambda e: e.created, reverse=True)
     return found
 
 
-def _read(containers_dir: Path) -> tuple[dict[str, Entry], set[str], int]:
-    """The last entry per ID, the IDs whose last line is `?`, and the number of lines."""
-    with open(containers_dir / INDEX, "rb") as f:
+def names(containers_dir: Path, load: Callable[[str], Entry | None]) -> dict[str, str]:
+    """Every container's name -> its ID (no entry built)."""
+    return {fields[2]: cid for cid, fields in _listing(containers_dir, load).items() if fields[2] != "/"}
+
+
+def ids(containers_dir: Path, load: Callable[[str], Entry | None]) -> list[str]:
+    """Every container's ID (no entry built)."""
+    return list(_listing(containers_dir, load))
+
+
+def unvouched(containers_dir: Path) -> set[str]:
+    """The container directories whose record the index cannot vouch for (a `?` is their last
+    line, or no line at all): where a verb killed half-way may have left a directory without a
+    record. Everything when the index cannot be read."""
+    try:
+        on_disk = os.listdir(containers_dir)
+    except FileNotFoundError:
+        return set()
+    try:
+        known, dirty_ids, _ = _read(containers_dir)
+    except (FileNotFoundError, _Unparsable):
+        known, dirty_ids = {}, set()
+    return {cid for cid in on_disk if (cid not in known or cid in dirty_ids) and _ID_RE.match(cid)}
+
+
+def _listing(containers_dir: Path, load: Callable[[str], Entry | None]) -> dict[str, list[str]]:
+    """ID -> the fields of its entry, for every container directory with a record."""
+    try:
+        names_on_disk = os.listdir(containers_dir)
+    except FileNotFoundError:
+        return {}
+    try:
+        known, dirty_ids, count = _read(containers_dir)
+    except (FileNotFoundError, _Unparsable):
+        return {e.id: e.line().split() for e in _rewrite(containers_dir, load)}
+    found: dict[str, list[str]] = {}
+    unknown = live = 0
+    for cid in names_on_disk:
+        fields = known.get(cid)
+        if fields is not None and cid not in dirty_ids:
+            found[cid] = fields
+            live += 1
+            continue
+        if len(cid) != 64 or not _ID_RE.match(cid):
+            continue
+        live += 1
+        unknown += cid not in dirty_ids
+        entry = load(cid)
+        if entry is not None:
+            found[cid] = entry.line().split()
+    if unknown or count > live + COMPACT_SLACK:
+        with contextlib.suppress(OSError):
+            _rewrite(containers_dir, load, wait=False)
+    return found
+
+
+_CACHE: dict[str, tuple[tuple[int, int, int], tuple[dict[str, list[str]], set[str], int]]] = {}
+
+
+def _read(containers_dir: Path) -> tuple[dict[str, list[str]], set[str], int]:
+    """The fields of the last entry per ID, the IDs whose last line is `?`, and the number of
+    lines; parsed once per process for as long as the file is unchanged (same inode and size)."""
+    path = os.path.join(containers_dir, INDEX)
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = _CACHE.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         data = f.read().decode("ascii", "replace")
     lines = data.split("\n")
-    tail = lines.pop()  # "" after the last newline; else an append being written now: ignore it
-    del tail
-    known: dict[str, Entry] = {}
+    lines.pop()  # "" after the last newline; else an append being written now: ignore it
+    known: dict[str, list[str]] = {}
     dirty_ids: set[str] = set()
     for line in lines:
         fields = line.split(" ")
@@ -159,14 +204,13 @@ def _read(containers_dir: Path) -> tuple[dict[str, Entry], set[str], int]:
             else:
                 dirty_ids.discard(cid)
             continue
-        if len(fields) != 10 or not _ID_RE.match(cid):
+        if len(fields) != 10 or len(cid) != 64 or not fields[9].isdigit():
             raise _Unparsable(line[:80])
-        try:
-            known[cid] = Entry.parse(fields)
-        except ValueError:
-            raise _Unparsable(line[:80]) from None
+        known[cid] = fields
         dirty_ids.discard(cid)
-    return known, dirty_ids, len(lines)
+    result = (known, dirty_ids, len(lines))
+    _CACHE[path] = (key, result)
+    return result
 
 
 def _rewrite(containers_dir: Path, load: Callable[[str], Entry | None], wait: bool = True) -> list[Entry]:
@@ -192,7 +236,8 @@ def _rewrite(containers_dir: Path, load: Callable[[str], Entry | None], wait: bo
                 out.append(f"{cid} {_DIRTY}\n")
                 entry = load(cid)
             else:
-                entry = known.get(cid) or load(cid)
+                fields = known.get(cid)
+                entry = Entry.parse(fields) if fields is not None else load(cid)
                 if entry is not None:
                     out.append(entry.line())
             if entry is not None:

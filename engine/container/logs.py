@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One json-file log line: the stream, the bytes written and Docker's RFC 3339 time."""
+
     stream: str
     data: bytes
     time: str

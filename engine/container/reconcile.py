@@ -12,7 +12,6 @@ from __future__ import annotations
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort
-from engine.container.start import start
 from engine.container.sweep import policy_restarts, sweep
 from engine.errors import NotFound
 
@@ -33,6 +32,9 @@ def reconcile(config: EngineConfig, restart_policies: bool = True) -> list[str]:
                 continue
             if record.host_config.get("AutoRemove") or not policy_restarts(record):
                 continue
+            # Only to restart one: see "Import costs" in docs/lifecycle.md.
+            from engine.container.start import start
+
             with best_effort():
                 start(config, container_id)
     return cleaned

@@ -18,7 +18,7 @@ import fcntl
 import json
 import os
 import re
-import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -447,17 +447,15 @@ def orphan_dirs(config: EngineConfig, min_age: float = 2.0) -> list[Path]:
     the directory goes)."""
     found = []
     now = time.time()
-    try:
-        entries = list(os.scandir(config.containers_dir))
-    except FileNotFoundError:
-        return []
-    for entry in entries:
-        if not ID_RE.match(entry.name) or os.path.exists(os.path.join(entry.path, "config.v2.json")):
+    # Only where the index cannot vouch for a record: a removal marks its ID before the record goes.
+    for name in index.unvouched(config.containers_dir):
+        path = config.containers_dir / name
+        if os.path.exists(path / "config.v2.json"):
             continue
         with contextlib.suppress(OSError):
-            if entry.is_dir(follow_symlinks=False) and now - entry.stat().st_mtime >= min_age:
-                if not _lock_held(Path(entry.path) / ".lock"):
-                    found.append(Path(entry.path))
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode) and now - st.st_mtime >= min_age and not _lock_held(path / ".lock"):
+                found.append(path)
     return found
 
 
@@ -508,18 +506,18 @@ def find_container(config: EngineConfig, name_or_id_prefix: str) -> ContainerRec
     if ID_RE.match(ref):
         with contextlib.suppress(NotFound):
             return load(config, ref)
-    entries = list_entries(config)  # the index names the candidate; its record is the answer
-    for entry in entries:
-        if entry.name == ref.lstrip("/"):
-            with contextlib.suppress(NotFound):
-                record = load(config, entry.id)
-                if record.name == entry.name:
-                    return record
-            return _find_by_records(config, ref)  # the index was behind (a record changed by hand)
+    name = ref.lstrip("/")
+    named = index.names(config.containers_dir, _index_loader(config))  # the index names the candidate,
+    if name in named:  # its record is the answer
+        with contextlib.suppress(NotFound):
+            record = load(config, named[name])
+            if record.name == name:
+                return record
+        return _find_by_records(config, ref)  # the index was behind (a record changed by hand)
     if re.fullmatch(r"[0-9a-f]+", ref):
-        matches = [e for e in entries if e.id.startswith(ref)]
+        matches = [cid for cid in index.ids(config.containers_dir, _index_loader(config)) if cid.startswith(ref)]
         if len(matches) == 1:
-            return load(config, matches[0].id)
+            return load(config, matches[0])
         if len(matches) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
     raise NotFound(f"No such container: {ref}")
@@ -538,24 +536,27 @@ def index_entry(record: ContainerRecord) -> index.Entry:
                        record.monitor_pid, record.monitor_start, record.creator_pid, record.creator_start)
 
 
-def list_entries(config: EngineConfig) -> list[index.Entry]:
-    """Every container's index entry, newest first: `list_containers` for callers that need only
-    names, IDs, statuses and process identities (engine.container.index)."""
+def list_entries(config: EngineConfig, statuses: tuple[str, ...] = (), processes: bool = False) -> list[index.Entry]:
+    """The containers' index entries (all, or as index.entries selects them), newest first:
+    `list_containers` for callers that need only names, IDs, statuses and process identities."""
+    return index.entries(config.containers_dir, _index_loader(config), statuses, processes)
 
+
+def _index_loader(config: EngineConfig) -> Callable[[str], index.Entry | None]:
     def entry_of(container_id: str) -> index.Entry | None:
         try:
             return index_entry(load(config, container_id))
         except (NotFound, NotADirectoryError):
             return None
 
-    return index.entries(config.containers_dir, entry_of)
+    return entry_of
 
 
 @contextlib.contextmanager
 def names_locked(config: EngineConfig) -> Iterator[set[str]]:
     """Hold the global names lock; yield the names in use (for create and rename)."""
     with file_lock(_names_lock(config)):
-        yield {e.name for e in list_entries(config)}
+        yield set(index.names(config.containers_dir, _index_loader(config)))
 
 
 def create_record(config: EngineConfig, record: ContainerRecord, generate: Callable[[int], str]) -> ContainerRecord:
@@ -563,9 +564,9 @@ def create_record(config: EngineConfig, record: ContainerRecord, generate: Calla
     with names_locked(config) as taken:
         if record.name:
             if record.name in taken:
-                other = next(e for e in list_entries(config) if e.name == record.name)
+                other = index.names(config.containers_dir, _index_loader(config))[record.name]
                 raise Conflict(
-                    f'The container name "/{record.name}" is already in use by container "{other.id}". '
+                    f'The container name "/{record.name}" is already in use by container "{other}". '
                     "You have to remove (or rename) that container to be able to reuse that name."
                 )
         else:
@@ -606,6 +607,8 @@ def delete_record(config: EngineConfig, container_id: str) -> None:
     Under the container's lock, the record first: whoever waits for the lock then finds no
     container (NotFound) instead of writing into a directory being deleted.
     """
+    import shutil  # on use: its bz2/lzma probes cost every verb ~1.5 ms (docs/lifecycle.md)
+
     d = config.containers_dir / container_id
     try:
         fd = os.open(d / ".lock", os.O_RDWR | os.O_CLOEXEC)

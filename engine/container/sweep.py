@@ -24,7 +24,6 @@ from engine.container.cleanup import (
     signal_container,
     unmount_rootfs,
 )
-from engine.container.options import network_kind
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord, now_rfc3339
 from engine.errors import NotFound
 
@@ -42,7 +41,8 @@ def sweep(config: EngineConfig) -> list[str]:
     """
     cleaned = []
     auto_remove = []
-    records = state.list_entries(config)  # the index: statuses and process identities, no whole records
+    # The index's entries of what may need a hand: statuses and process identities, no whole records.
+    records = state.list_entries(config, (*ACTIVE_STATUSES, "removing"), processes=True)
     for record in records:
         busy = record.status in ACTIVE_STATUSES or record.status == "created" and record.monitor_pid
         if not busy or state.process_alive(record.monitor_pid, record.monitor_start):
@@ -202,6 +202,8 @@ def _cleanup_unwatched(config: EngineConfig, record: ContainerRecord) -> None:
     with best_effort():
         cg.destroy()
     unmount_rootfs(record)
+    from engine.container.options import network_kind  # on use: see "Import costs" in docs/lifecycle.md
+
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
         with best_effort():
             from engine.network import endpoint as network

@@ -26,6 +26,8 @@ VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 @dataclass
 class Volume:
+    """A named or anonymous volume: `<root>/volumes/<name>/_data` and its metadata."""
+
     name: str
     mountpoint: Path
     created_at: str

@@ -184,6 +184,7 @@ def test_states_a_kill_leaves_at_the_fragile_points(engine: Engine) -> None:
     dead.wait()
     state.update(engine.config, half.id, lambda r: (setattr(r, "creator_pid", dead.pid), setattr(r, "creator_start", 1)))
     orphan = engine.out("create", "busybox", "true").strip()
+    state.index.dirty(engine.config.containers_dir, orphan)  # as delete_record marks it before the unlink
     (engine.config.containers_dir / orphan / "config.v2.json").unlink()
     old = time.time() - 10
     os.utime(engine.config.containers_dir / orphan, (old, old))

@@ -296,6 +296,15 @@ V2_FILES = {
 }
 SLOW_KEYS = ("mem_limit", "pids_max", "mem_peak")
 
+# What a round reads. FULL: every counter, every round (`dockui stats`, the API, the detail screen).
+# TABLE: what a table of CPU and memory shows: the CPU and memory usage every round; memory.stat
+# (for inactive_file, which docker subtracts) and the limits every SLOW_EVERY rounds; no block I/O,
+# OOM, pids or throttling counters (they read as 0, and the files are not even opened).
+FULL = "full"
+TABLE = "table"
+LEVELS = (FULL, TABLE)
+_TABLE_KEYS = ("cpu_usage", "cpu_stat", "mem_usage", "mem_stat", "mem_limit")
+
 
 class ContainerGone(Exception):
     """The container's cgroup disappeared between two samples."""
@@ -325,10 +334,15 @@ class _Raw:
 class _CgroupReader:
     """Open descriptors on one container's counter files, re-read with pread."""
 
-    def __init__(self, target: StatsTarget) -> None:
+    def __init__(self, target: StatsTarget, level: str = FULL) -> None:
         self.target = target
         self.v2 = "unified" in target.cgroup_paths
+        self.table = level == TABLE
         files = V2_FILES if self.v2 else V1_FILES
+        if self.table:
+            keys = _TABLE_KEYS if self.v2 else tuple(k for k in _TABLE_KEYS if k != "cpu_stat")  # v1: cpuacct.usage
+            files = {k: v for k, v in files.items() if k in keys}
+        self.inactive_file = 0
         self.fds: dict[str, int] = {}
         self.rounds = 0
         self.mem_limit: int | None = None
@@ -379,20 +393,24 @@ class _CgroupReader:
             self.pids_limit = _limit_value(pmax) if pmax is not None else None
             peak_raw = get("mem_peak")
             self.mem_peak = int(peak_raw) if peak_raw and peak_raw.strip().isdigit() else None
+        stat_round = not self.table or self.rounds % SLOW_EVERY == 0
         self.rounds += 1
         cpu_stat = get("cpu_stat") or b""
-        mem_stat = get("mem_stat") or b""
+        mem_stat = (get("mem_stat") or b"") if stat_round else None
         if self.v2:
             usage_ns = _keyed(cpu_stat, b"usage_usec") * 1000
             throttled_ns = _keyed(cpu_stat, b"throttled_usec") * 1000
-            inactive = _keyed(mem_stat, b"inactive_file")
+            if mem_stat is not None:
+                self.inactive_file = _keyed(mem_stat, b"inactive_file")
             blk = _io_stat_v2(get("blkio") or b"")
         else:
             usage_raw = get("cpu_usage")
             usage_ns = int(usage_raw) if usage_raw else 0
             throttled_ns = _keyed(cpu_stat, b"throttled_time")
-            inactive = _keyed(mem_stat, b"total_inactive_file")
+            if mem_stat is not None:
+                self.inactive_file = _keyed(mem_stat, b"total_inactive_file")
             blk = _blkio_v1(get("blkio") or b"")
+        inactive = self.inactive_file
         mem_usage = get("mem_usage")
         usage = int(mem_usage) if mem_usage else 0
         if self.mem_peak is not None and usage > self.mem_peak:
@@ -488,7 +506,12 @@ class Sampler:
         *,
         proc_root: Path = PROC_ROOT,
         host: bool = True,
+        level: str = FULL,
     ) -> None:
+        """`level`: what each round reads (FULL or TABLE, see LEVELS)."""
+        if level not in LEVELS:
+            raise ValueError(f"stats level {level!r} is not one of {', '.join(LEVELS)}")
+        self.level = level
         self.config = config
         self._targets = targets or state_targets(config)
         self._proc_root = Path(proc_root)
@@ -548,7 +571,7 @@ class Sampler:
                     if reader is not None:
                         self._drop(target.id)
                     try:
-                        reader = self._readers[target.id] = _CgroupReader(target)
+                        reader = self._readers[target.id] = _CgroupReader(target, self.level)
                     except (ContainerGone, OSError):
                         continue
                 veth = net.get(target.host_veth) if target.host_veth else None

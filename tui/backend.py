@@ -38,7 +38,7 @@ from engine.container.names import valid_name
 from engine.container.options import RunOptions
 from engine.container.state import ContainerRecord
 from engine.container.state import load as load_record
-from engine.container.status import ports_text, status_text
+from engine.container.status import ports_text, record_status_text, status_text
 from engine.errors import DockuiError, InvalidArgument
 from engine.image.reference import parse_reference
 from engine.util.timefmt import parse_rfc3339
@@ -598,7 +598,7 @@ class EngineBackend:
             name=rec.name,
             image=rec.image,
             status=rec.status,
-            state_text=state_text(rec.status, rec.exit_code, started, finished, now, rec.oom_killed),
+            state_text=record_status_text(rec, now, compact=True),  # the one STATUS text, `ps`'s too
             exit_code=rec.exit_code,
             ip=str(rec.network.get("IPAddress") or "") if live_now else "",
             ports=ports_text(rec.network.get("Ports")) if live_now else "",
@@ -761,7 +761,8 @@ class EngineBackend:
             topo = api_networks.topology(self.config)
         except ImportError as exc:
             raise _unavailable(exc) from exc
-        published = {rec.id: tuple(x for x in ports_text(rec.network.get("Ports")).split(", ") if x) for rec in self._cached_records()}
+        published = {rec.id: tuple(x for x in ports_text(rec.network.get("Ports")).split(", ") if x)
+                     for rec in self._cached_records()}
         now = time.monotonic()
         views = []
         for bridge in topo.bridges:

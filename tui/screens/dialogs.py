@@ -46,10 +46,16 @@ class HelpScreen(ModalScreen[None]):
         text.append("dockui keys", style="bold")
         text.append("  (remap in /etc/dockui/tui.json or <root>/tui.json; every action is also in the "
                     "command palette, ctrl+p)\n\n", style="dim")
-        for action_id, (default, _, description, _) in keymap.DEFAULTS.items():
-            effective = keys.get(f"dockui.{action_id}", default)
-            text.append(f"{keymap.describe(effective):>10}  ", style="bold")
-            text.append(f"{description}\n")
+        titles = {"app": "Everywhere", "containers": "Containers (1)", "detail": "Container detail (4)",
+                  "images": "Images (2)", "network": "Network (3)", "volumes": "Volumes (5)"}
+        for screen, action_ids in keymap.SCREEN_ACTIONS.items():  # grouped by the screen they act on
+            text.append(f"{titles.get(screen, screen)}\n", style="bold underline")
+            for action_id in action_ids:
+                default, _, description, _ = keymap.DEFAULTS[action_id]
+                effective = keys.get(f"dockui.{action_id}", default)
+                text.append(f"{keymap.describe(effective):>10}  ", style="bold")
+                text.append(f"{description}\n")
+            text.append("\n")
         text.append("\n     arrows  move      tab  next panel      enter  open detail      ctrl+p  command palette\n")
         text.append("\nCPU % is of one core, as docker stats counts it. Container actions are offered only where\n"
                     "the container's state allows them.", style="dim")

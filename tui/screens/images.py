@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from engine.cli.output import human_size
+from engine.util.units import human_size
 from tui import keymap
 from tui.backend import Backend, HistoryView, ImageView, human_duration, parse_time
 from tui.screens.base import DataScreen, Job

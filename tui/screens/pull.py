@@ -23,8 +23,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from engine.cli.output import human_size
 from engine.errors import DockuiError
+from engine.util.units import human_size
 from tui.backend import PullProgress, validate_reference
 
 STATES = {

@@ -10,7 +10,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Static
 
-from engine.cli.output import human_size
+from engine.util.units import human_size
 from tui import keymap
 from tui.backend import Backend, VolumeView
 from tui.screens.base import DataScreen, Job

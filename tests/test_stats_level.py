@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from engine.config import EngineConfig
 from engine.sandbox.cgroups import Resources, open_cgroup
-from engine.stats.sampler import SLOW_EVERY, TABLE, Sampler, StatsTarget
+from engine.stats.sampler import FULL, SLOW_EVERY, TABLE, Sampler, StatsTarget
 from tests.cgroup_support import spawn_in, throwaway_cgroup_config
 
 pytestmark = pytest.mark.root
@@ -39,6 +40,10 @@ def test_table_level_reads_cpu_and_memory_from_fewer_files(cg_config: EngineConf
                 a, b = full.sample().by_id["level"], table.sample().by_id["level"]
             opened = set(table._readers["level"].fds)
             assert set(full._readers["level"].fds) > opened
+            table.set_level(FULL)  # a screen that shows everything: every counter from the next round
+            time.sleep(0.05)  # a few clock ticks of /proc/stat, for a CPU rate
+            c = table.sample().by_id["level"]
+            assert set(table._readers["level"].fds) == set(full._readers["level"].fds)
     finally:
         proc.kill()
         proc.wait()
@@ -47,6 +52,7 @@ def test_table_level_reads_cpu_and_memory_from_fewer_files(cg_config: EngineConf
     assert b.memory.usage >= 40 * MiB and abs(b.memory.usage - a.memory.usage) < 4 * MiB
     assert b.memory.limit == a.memory.limit == 256 * MiB
     assert a.pids_stats.current == 1 and b.pids_stats.current == 0  # not read at TABLE
+    assert c.pids_stats.current == 1 and c.cpu.percent > 0  # the rate went on across the change
 
 
 def test_unknown_level_is_refused(cg_config: EngineConfig) -> None:

@@ -511,7 +511,7 @@ class Sampler:
         """`level`: what each round reads (FULL or TABLE, see LEVELS)."""
         if level not in LEVELS:
             raise ValueError(f"stats level {level!r} is not one of {', '.join(LEVELS)}")
-        self.level = level
+        self.level = level  # set_level changes it between rounds
         self.config = config
         self._targets = targets or state_targets(config)
         self._proc_root = Path(proc_root)
@@ -599,6 +599,18 @@ class Sampler:
             )
             self.latest = snapshot
             return snapshot
+
+    def set_level(self, level: str) -> None:
+        """Read FULL or TABLE from the next round on (a screen showing more, or less, than a
+        table); the rates carry on from the previous round."""
+        if level not in LEVELS:
+            raise ValueError(f"stats level {level!r} is not one of {', '.join(LEVELS)}")
+        with self._lock:
+            if level != self.level:
+                self.level = level
+                for reader in self._readers.values():
+                    reader.close()
+                self._readers.clear()
 
     def _drop(self, container_id: str) -> None:
         reader = self._readers.pop(container_id, None)

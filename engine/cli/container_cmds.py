@@ -186,6 +186,21 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                    "health-retries countdown (ms|s|m|h) (default 0s)")
     p.add_argument("--health-retries", type=int, help="Consecutive failures needed to report unhealthy")
     p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
+    p.add_argument("--init", action="store_true", help="Run an init inside the container that forwards signals and reaps processes")
+    p.add_argument("--ulimit", action="append", default=[], help="Ulimit options (NAME=SOFT[:HARD])")
+    p.add_argument("--device", action="append", default=[], help="Add a host device to the container (HOST[:CONTAINER][:rwm])")
+    p.add_argument("--group-add", action="append", default=[], help="Add additional groups to join")
+    p.add_argument("--sysctl", action="append", default=[], help="Sysctl options (namespaced ones: net.*, kernel.shm*, ...)")
+    p.add_argument("--cidfile", default="", help="Write the container ID to the file")
+    p.add_argument("--volumes-from", action="append", default=[], help="Mount volumes from the specified container(s)")
+    p.add_argument("--expose", action="append", default=[], help="Expose a port or a range of ports")
+    p.add_argument("--label-file", action="append", default=[], help="Read in a line delimited file of labels")
+    p.add_argument("--oom-kill-disable", action="store_true", help="Disable OOM Killer")
+    p.add_argument("--memory-reservation", type=_flag_size, help="Memory soft limit")
+    p.add_argument("--cpu-period", type=int, help="Limit CPU CFS (Completely Fair Scheduler) period")
+    p.add_argument("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota")
+    p.add_argument("--ipc", default="", help="IPC mode to use (private, shareable, host, container:NAME)")
+    p.add_argument("--pid", default="", help="PID namespace to use (host, container:NAME)")
     p.add_argument("image", help="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 
@@ -394,7 +409,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         workdir=args.workdir,
         user=args.user,
         entrypoint=args.entrypoint,
-        labels=_labels(args.label),
+        labels=_labels(_label_file_labels(args.label_file) + args.label),
         volumes=args.volume,
         mount_flags=args.mount_flags,
         tmpfs=args.tmpfs,
@@ -432,7 +447,50 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         security_opt=args.security_opt,
         healthcheck=health_from_flags(args.health_cmd, args.health_interval, args.health_timeout,
                                       args.health_start_period, args.health_retries, args.no_healthcheck),
+        **_sandbox_flags(args),
     )
+
+
+def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags read into Docker's HostConfig values (engine.container.options has the rules)."""
+    from engine.container import options
+
+    if args.cidfile and os.path.exists(args.cidfile):
+        raise InvalidArgument(f"Container ID file found, make sure the other container isn't running or delete {args.cidfile}")
+    return {
+        "init": args.init,
+        "ulimits": [options.parse_ulimit(u) for u in args.ulimit],
+        "devices": [options.parse_device(d) for d in args.device],
+        "group_add": list(args.group_add),
+        "sysctls": dict(options.parse_sysctl(item) for item in args.sysctl),
+        "cidfile": args.cidfile,
+        "volumes_from": list(args.volumes_from),
+        "expose": list(args.expose),
+        "memory_reservation": args.memory_reservation,
+        "oom_kill_disable": args.oom_kill_disable,
+        "cpu_period": args.cpu_period,
+        "cpu_quota": args.cpu_quota,
+        "ipc": args.ipc,
+        "pid": args.pid,
+    }
+
+
+def _label_file_labels(paths: list[str]) -> list[str]:
+    """`--label-file`: KEY=VALUE lines (blank lines and # comments skipped), before --label's."""
+    labels = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                labels += [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as exc:
+            raise InvalidArgument(f"open {path}: {exc.strerror}") from None
+    return labels
+
+
+def _write_cidfile(args: argparse.Namespace, container_id: str) -> None:
+    if args.cidfile:
+        with open(args.cidfile, "x") as f:
+            f.write(container_id)
 
 
 def _local_image_for(record: Any, ref: str, platform: str | None) -> str:
@@ -489,6 +547,7 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     _engine(config, "create")
     image_id = ensure_image(config, args.image, args.pull, args.platform)
     record = create(config, _run_options(args, image_id))
+    _write_cidfile(args, record.id)
     print(record.id)
     return 0
 
@@ -513,6 +572,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
             reconcile(config)
         image_id = ensure_image(config, args.image, args.pull, args.platform)
         record = create(config, _run_options(args, image_id))
+        _write_cidfile(args, record.id)
         if args.detach:
             start(config, record.id, interactive=args.interactive, prepared=prepared)
             print(record.id)

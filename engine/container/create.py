@@ -17,6 +17,7 @@ from engine.container.cleanup import remove_files
 from engine.container.names import generate_name
 from engine.container.options import (
     RunOptions,
+    exposed_ports,
     network_kind,
     parse_restart_policy,
     resources_of,
@@ -62,7 +63,11 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         rw = store.create_rw_layer(container_id, image.id, durable=keep)
         record.rw_layer = str(rw)
         _write_init_layer(Path(rw))
-        record.mounts = prepare_mounts(config, opts.volumes, image_conf.get("Volumes") or {}, opts.mount_flags, opts.tmpfs)
+        shared = _volumes_from(config, opts)
+        own = prepare_mounts(config, opts.volumes, {d: v for d, v in (image_conf.get("Volumes") or {}).items()
+                                                    if d not in {m["Destination"] for m in shared}},
+                             opts.mount_flags, opts.tmpfs)
+        record.mounts = own + [m for m in shared if m["Destination"] not in {o["Destination"] for o in own}]
         if any(m.get("Type") == "volume" for m in record.mounts):
             from engine.container.copyup import copy_up
 
@@ -74,6 +79,52 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         raise
     events.container(config, "create", record)
     return record
+
+
+def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]]:
+    """`--volumes-from CONTAINER[:ro|rw]`: its volumes and binds at the same destinations (its mode
+    unless one is given); the volumes stay the other container's (never removed with this one's)."""
+    shared: list[dict[str, Any]] = []
+    for item in opts.volumes_from:
+        ref, _, mode = item.partition(":")
+        if mode not in ("", "ro", "rw"):
+            raise InvalidArgument(f"invalid mode for volumes-from: {item!r} (ro or rw)")
+        source = find_container(config, ref)
+        for mount in source.mounts:
+            if mount.get("Type") not in ("volume", "bind"):
+                continue
+            copy = {**mount, "Anonymous": False, "CopyData": False}
+            if mode:
+                copy["RW"], copy["Mode"] = mode == "rw", mode
+            shared.append(copy)
+    return shared
+
+
+def _check_sandbox_flags(config: EngineConfig, opts: RunOptions, kind: str) -> None:
+    """--ulimit, --sysctl, --ipc, --pid, --init: Docker's rules (engine.container.options); the
+    container a `container:NAME` mode joins must exist now (and run when this one starts)."""
+    from engine.container.options import check_namespace_mode, check_sysctls, check_ulimits
+
+    check_ulimits(opts.ulimits)
+    check_namespace_mode("--ipc", opts.ipc, ("", "private", "shareable", "host"))
+    check_namespace_mode("--pid", opts.pid, ("", "host"))
+    for mode in (opts.ipc, opts.pid):
+        if mode.startswith("container:"):
+            find_container(config, mode.split(":", 1)[1])
+    check_sysctls(opts.sysctls, kind, opts.ipc)
+    for device in opts.devices:
+        from engine.sandbox.tunables import device_node
+
+        try:
+            device_node(device["PathOnHost"], device["PathInContainer"])
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(f"error gathering device information while adding custom device "
+                                  f"{device['PathOnHost']!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    if opts.init:
+        from engine.sandbox.tunables import find_init
+
+        if find_init() is None:
+            raise InvalidArgument("--init: no static init on this host (install tini: docker-init or tini-static)")
 
 
 def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) -> str:
@@ -103,6 +154,7 @@ def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) 
     kind = network_kind(opts.network)
     if kind == "container":
         find_container(config, opts.network.split(":", 1)[1])
+    _check_sandbox_flags(config, opts, kind)
     if kind in ("host", "none", "container") and (opts.publish or opts.publish_all):
         if kind != "none":
             raise InvalidArgument("Conflicting options: port publishing and the container type network mode")
@@ -135,6 +187,8 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
     if stop_sig:
         imageconfig.parse_signal(stop_sig)
     exposed = dict(image_conf.get("ExposedPorts") or {})
+    for port in exposed_ports(opts.expose):
+        exposed.setdefault(port, {})
     for spec in opts.publish:
         port = spec.rsplit(":", 1)[-1]
         exposed.setdefault(port if "/" in port else port + "/tcp", {})
@@ -220,6 +274,19 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "IPAddress": opts.ip,
         "SecurityOpt": list(opts.security_opt) or None,
         "NetworkAliases": opts.network_aliases or None,
+        "Init": opts.init or None,
+        "Ulimits": list(opts.ulimits) or None,
+        "Devices": list(opts.devices) or None,
+        "GroupAdd": list(opts.group_add) or None,
+        "Sysctls": dict(opts.sysctls) or None,
+        "ContainerIDFile": opts.cidfile,
+        "VolumesFrom": list(opts.volumes_from) or None,
+        "MemoryReservation": opts.memory_reservation or 0,
+        "OomKillDisable": opts.oom_kill_disable,
+        "CpuPeriod": opts.cpu_period or 0,
+        "CpuQuota": opts.cpu_quota or 0,
+        "IpcMode": opts.ipc or "private",
+        "PidMode": opts.pid,
     }
 
 

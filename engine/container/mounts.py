@@ -78,7 +78,10 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     else:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     words = mode.split(",")
-    if not set(words) <= {"rw", "ro", "z", "Z", "nocopy"} or ("rw" in words and "ro" in words):
+    # z/Z (SELinux relabel) and cached/delegated/consistent (Docker Desktop's) are accepted and
+    # change nothing, as Docker on Linux without SELinux does.
+    if not set(words) <= {"rw", "ro", "z", "Z", "nocopy", "cached", "delegated", "consistent"} or (
+            "rw" in words and "ro" in words):
         raise InvalidArgument(f"invalid mode: {mode}")
     _check_destination(dest, spec)
     rw = "ro" not in words

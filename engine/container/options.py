@@ -74,6 +74,20 @@ class RunOptions:
     auto_remove: bool = False
     security_opt: list[str] = field(default_factory=list)  # --security-opt values (container.options.security_options)
     healthcheck: Healthcheck | None = None  # from --health-*/--no-healthcheck (over the image's)
+    init: bool = False  # --init: Docker's tini as PID 1 (engine.sandbox.init)
+    ulimits: list[dict[str, Any]] = field(default_factory=list)  # HostConfig.Ulimits (parse_ulimit)
+    devices: list[dict[str, str]] = field(default_factory=list)  # HostConfig.Devices (parse_device)
+    group_add: list[str] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    cidfile: str = ""
+    volumes_from: list[str] = field(default_factory=list)  # CONTAINER[:ro|rw]
+    expose: list[str] = field(default_factory=list)  # PORT[/PROTO] or a range, into Config.ExposedPorts
+    memory_reservation: int | None = None
+    oom_kill_disable: bool = False
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    ipc: str = ""  # "", private, shareable, host, container:NAME
+    pid: str = ""  # "", host, container:NAME
 
 
 def parse_restart_policy(value: str) -> dict[str, Any]:
@@ -136,7 +150,126 @@ def resources_of(host_config: dict[str, Any]) -> Any:
         cpuset_cpus=host_config.get("CpusetCpus") or None,
         pids_limit=host_config.get("PidsLimit") or None,
         blkio_weight=host_config.get("BlkioWeight") or None,
+        memory_reservation=host_config.get("MemoryReservation") or None,
+        oom_kill_disable=bool(host_config.get("OomKillDisable")),
+        cpu_period=host_config.get("CpuPeriod") or None,
+        cpu_quota=host_config.get("CpuQuota") or None,
     )
+
+
+# ------------------------------------------------------------------------------------------ sandbox flags
+# --ulimit, --device, --sysctl, --ipc, --pid, --expose: Docker's syntax and rules, as HostConfig
+# values (the monitor's launch turns them into the sandbox's spec).
+
+ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+                "rss", "rtprio", "rttime", "sigpending", "stack", "as")
+
+
+def parse_ulimit(text: str) -> dict[str, Any]:
+    """`NAME=SOFT[:HARD]` -> HostConfig.Ulimits' {"Name", "Soft", "Hard"} (-1: unlimited)."""
+    name, sep, values = text.partition("=")
+    if not sep or name not in ULIMIT_NAMES:
+        raise InvalidArgument(f"invalid ulimit argument: {text!r} (NAME=SOFT[:HARD], NAME one of {', '.join(ULIMIT_NAMES)})")
+    soft_text, _, hard_text = values.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise InvalidArgument(f"invalid ulimit argument: {text!r}: limits are integers") from None
+    if soft != -1 and hard != -1 and soft > hard:
+        raise InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+def check_ulimits(ulimits: list[dict[str, Any]]) -> None:
+    """A hard limit above the engine's own cannot be set (that needs CAP_SYS_RESOURCE, which
+    root here may lack): refused now, in words, rather than at start."""
+    import resource
+
+    holds = _holds_capability(24)  # CAP_SYS_RESOURCE
+    for item in ulimits:
+        name, hard = item["Name"], item["Hard"]
+        current = resource.getrlimit(getattr(resource, f"RLIMIT_{name.upper()}"))[1]
+        wanted = resource.RLIM_INFINITY if hard == -1 else hard
+        above = current != resource.RLIM_INFINITY and (wanted == resource.RLIM_INFINITY or wanted > current)
+        if above and not holds:
+            shown = "unlimited" if current == resource.RLIM_INFINITY else str(current)
+            raise InvalidArgument(f"--ulimit {name}: hard limit {'unlimited' if hard == -1 else hard} is above the "
+                                  f"engine's own ({shown}), and raising it needs CAP_SYS_RESOURCE")
+
+
+def _holds_capability(number: int) -> bool:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> number & 1)
+    return False
+
+
+def parse_device(text: str) -> dict[str, str]:
+    """`--device HOST[:CONTAINER][:PERMISSIONS]` -> HostConfig.Devices' entry (Docker's rules)."""
+    parts = text.split(":")
+    permissions = "rwm"
+    if len(parts) > 1 and parts[-1] and set(parts[-1]) <= set("rwm") and not parts[-1].startswith("/"):
+        permissions = parts.pop()
+    if len(parts) > 2 or not parts[0]:
+        raise InvalidArgument(f"invalid device specification: {text}")
+    host = parts[0]
+    container = parts[1] if len(parts) == 2 and parts[1] else host
+    if not host.startswith("/") or not container.startswith("/"):
+        raise InvalidArgument(f"invalid device specification: {text}: paths must be absolute")
+    return {"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": permissions}
+
+
+# Sysctls a container may set: those of the namespaces it owns (Docker's ValidateSysctl).
+NAMESPACED_SYSCTLS = ("kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+                      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni")
+NAMESPACED_SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
+
+
+def parse_sysctl(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InvalidArgument(f"invalid sysctl: {text!r} (KEY=VALUE)")
+    return key, value
+
+
+def check_sysctls(sysctls: dict[str, str], network_kind: str, ipc_mode: str) -> None:
+    """Only namespaced sysctls, and only of a namespace the container has of its own."""
+    for key in sysctls:
+        if key.startswith("net."):
+            if network_kind == "host":
+                raise InvalidArgument(f"sysctl {key!r} not allowed in host network namespace")
+            continue
+        if key in NAMESPACED_SYSCTLS or key.startswith("fs.mqueue."):
+            if ipc_mode == "host" or ipc_mode.startswith("container:"):
+                raise InvalidArgument(f"sysctl {key!r} is not allowed when joining another IPC namespace")
+            continue
+        raise InvalidArgument(f"sysctl {key!r} is not allowed: only namespaced sysctls (net.*, kernel.shm*, "
+                              "kernel.msg*, kernel.sem, fs.mqueue.*) can be set for a container")
+
+
+def check_namespace_mode(flag: str, mode: str, allowed: tuple[str, ...]) -> None:
+    if mode in allowed or (mode.startswith("container:") and mode.split(":", 1)[1]):
+        return
+    raise InvalidArgument(f"invalid {flag} mode: {mode!r} ({', '.join(m for m in allowed if m)} or container:NAME)")
+
+
+def exposed_ports(specs: list[str]) -> list[str]:
+    """`--expose 80`, `8000-8002/udp` -> Config.ExposedPorts keys ("80/tcp", ...)."""
+    keys: list[str] = []
+    for spec in specs:
+        ports, _, proto = spec.partition("/")
+        proto = proto or "tcp"
+        first, _, last = ports.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise InvalidArgument(f"invalid range format for --expose: {spec}") from None
+        if proto not in ("tcp", "udp", "sctp") or not 0 < low <= high <= 65535:
+            raise InvalidArgument(f"invalid --expose: {spec}")
+        keys += [f"{port}/{proto}" for port in range(low, high + 1)]
+    return keys
 
 
 def network_kind(mode: str) -> str:

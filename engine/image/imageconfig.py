@@ -335,5 +335,6 @@ def resolve_user(
             if not found or found[0] is None:
                 raise InvalidArgument(f"unable to find group {extra}: no matching entries in group file")
             gid = found[0]
-        result.groups.append(gid)
+        if gid not in result.groups:  # a group the user is already in is listed once
+            result.groups.append(gid)
     return result

@@ -61,9 +61,23 @@ class Resources:
     cpuset_cpus: str | None = None
     pids_limit: int | None = None
     blkio_weight: int | None = None
+    memory_reservation: int | None = None  # a soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low)
+    oom_kill_disable: bool = False  # v1 memory.oom_control only (v2 has no such switch; Docker warns)
+    cpu_period: int | None = None  # CFS period and quota in µs (--cpu-period/--cpu-quota; --cpus sets both)
+    cpu_quota: int | None = None
 
     def validate(self) -> None:
         """Refuse what Docker refuses, with Docker's wording where it has one."""
+        if self.cpus and (self.cpu_period or self.cpu_quota):
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set")
+        if self.cpu_period is not None and self.cpu_period != 0 and not 1000 <= self.cpu_period <= 1_000_000:
+            raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+        if self.cpu_quota is not None and 0 < self.cpu_quota < 1000:
+            raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+        if self.memory_reservation is not None and 0 < self.memory_reservation < MIN_MEMORY:
+            raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+        if self.memory and self.memory_reservation and self.memory_reservation > self.memory:
+            raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
         if self.memory is not None and 0 < self.memory < MIN_MEMORY:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if self.memory_swap is not None and self.memory_swap not in (0, -1):
@@ -87,6 +101,21 @@ class Resources:
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
         if self.cpuset_cpus is not None:
             parse_cpu_list(self.cpuset_cpus)
+
+
+def _write_v1_memory_extras(memory: Path, res: Resources) -> None:
+    if res.memory_reservation:
+        _write(memory / "memory.soft_limit_in_bytes", str(res.memory_reservation))
+    if res.oom_kill_disable:
+        _write(memory / "memory.oom_control", "1")
+
+
+def _write_v1_cfs(cpu: Path, res: Resources) -> None:
+    """--cpu-period/--cpu-quota as given (the period first: the kernel checks quota against it)."""
+    if res.cpu_period:
+        _write(cpu / "cpu.cfs_period_us", str(res.cpu_period))
+    if res.cpu_quota:
+        _write(cpu / "cpu.cfs_quota_us", str(res.cpu_quota if res.cpu_quota > 0 else -1))
 
 
 def parse_cpu_list(text: str) -> set[int]:
@@ -271,10 +300,13 @@ class Cgroup:
                 _write(memsw, "-1" if swap == -1 else str(swap))
             elif res.memory_swap not in (None, 0, -1):
                 log.warning("Your kernel does not support swap limit capabilities. Limitation discarded.")
+        if "memory" in p:
+            _write_v1_memory_extras(p["memory"], res)
         if "cpu" in p:
             if res.cpus:
                 _write(p["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD_US))
                 _write(p["cpu"] / "cpu.cfs_quota_us", str(max(1000, round(res.cpus * CFS_PERIOD_US))))
+            _write_v1_cfs(p["cpu"], res)
             if res.cpu_shares:
                 _write(p["cpu"] / "cpu.shares", str(max(2, res.cpu_shares)))
         if "cpuset" in p and res.cpuset_cpus:
@@ -331,6 +363,13 @@ class Cgroup:
                 log.warning("Your kernel does not support swap limit capabilities. Limitation discarded.")
         if res.cpus:
             _write(leaf / "cpu.max", f"{max(1000, round(res.cpus * CFS_PERIOD_US))} {CFS_PERIOD_US}")
+        elif res.cpu_period or res.cpu_quota:
+            quota = str(res.cpu_quota) if res.cpu_quota and res.cpu_quota > 0 else "max"
+            _write(leaf / "cpu.max", f"{quota} {res.cpu_period or CFS_PERIOD_US}")
+        if res.memory_reservation:
+            _write(leaf / "memory.low", str(res.memory_reservation))
+        if res.oom_kill_disable:
+            log.warning("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
         if res.cpu_shares:
             _write(leaf / "cpu.weight", str(cpu_shares_to_weight(max(2, res.cpu_shares))))
         if res.cpuset_cpus:

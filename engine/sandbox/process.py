@@ -124,6 +124,14 @@ class ProcessSpec:
     console_socket: int = -1
     winsize: tuple[int, int] | None = None
     tmpfs: list[tuple[str, str]] = field(default_factory=list)  # (destination, options): engine.container.mounts
+    # --device, --sysctl, --ulimit (engine.sandbox.tunables' values), applied in the container's
+    # own namespaces just before it drops privileges.
+    devices: list = field(default_factory=list)  # [tunables.DeviceNode]
+    sysctls: dict[str, str] = field(default_factory=dict)
+    ulimits: list = field(default_factory=list)  # [tunables.Ulimit]
+    # --ipc and --pid: "" a namespace of its own, "host" the host's, else a /proc/<pid>/ns/... to join.
+    ipc: str = ""
+    pid_namespace: str = ""
 
     def all_binds(self) -> list[BindMount]:
         binds = list(self.mounts)
@@ -387,7 +395,9 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         security.set_dumpable(False)
         for procs in spec.cgroup_procs:
             _write_file(procs, b"0")
-        flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
+        flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | (0 if spec.ipc else syscalls.CLONE_NEWIPC)
+        if spec.ipc not in ("", "host"):
+            _join_namespace(spec.ipc, syscalls.CLONE_NEWIPC)
         join_net = _net_namespace_path(spec.network)
         if spec.network != "host" and join_net is None:
             flags |= syscalls.CLONE_NEWNET
@@ -441,6 +451,11 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         readonly = spec.readonly_paths
         if readonly is None:
             readonly = [] if spec.privileged else list(security.DEFAULT_READONLY_PATHS)
+        if spec.devices or spec.sysctls:
+            from engine.sandbox import tunables
+
+            tunables.make_device_nodes(spec.devices)
+            tunables.write_sysctls(spec.sysctls)
         rootfs_mod.mask_paths(masked)
         rootfs_mod.readonly_paths(readonly)
         rootfs_mod.set_hostname(spec.hostname)
@@ -448,11 +463,36 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         rootfs_mod.ensure_workdir(spec.cwd)
         if spec.read_only:
             rootfs_mod.make_root_readonly()
+        if spec.ulimits:
+            from engine.sandbox import tunables
+
+            tunables.set_ulimits(spec.ulimits)
         _become_user(user, spec.capability_list(), spec.no_new_privs, spec.seccomp and not spec.privileged)
         _exec(spec.argv, spec.env, spec.cwd, user)
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
     os._exit(127)
+
+
+def _join_namespace(path: str, kind: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.setns(fd, kind)
+    finally:
+        os.close(fd)
+
+
+def _fork_for(spec: ProcessSpec) -> int:
+    """fork() into the spec's pid namespace: a new one, the host's (ours), or one to join."""
+    if spec.pid_namespace == "host":
+        return os.fork()
+    if spec.pid_namespace:
+        fd = os.open(spec.pid_namespace, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return _fork_in_pid_namespace(fd)
+        finally:
+            os.close(fd)
+    return _fork_in_pid_namespace(None)
 
 
 def _open_console(console_socket: int, winsize: tuple[int, int] | None) -> int:
@@ -623,7 +663,7 @@ def spawn_container(
     msg_r, msg_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC) if on_namespaces_ready is not None else (-1, -1)
     try:
-        pid = _fork_in_pid_namespace(None)
+        pid = _fork_for(spec)
     except BaseException as exc:
         for fd in (msg_r, msg_w, go_r, go_w, prepared.netns):
             if fd >= 0:

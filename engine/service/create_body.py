@@ -40,7 +40,8 @@ HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBind
                "AutoRemove", "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "Dns", "DnsOptions", "DnsSearch",
                "ExtraHosts", "Links", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile",
-               "SecurityOpt"}
+               "SecurityOpt", "Init", "Ulimits", "Devices", "GroupAdd", "Sysctls", "VolumesFrom",
+               "MemoryReservation", "OomKillDisable", "IpcMode", "PidMode"}
 
 
 def _default(value: Any) -> bool:
@@ -136,7 +137,7 @@ def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) ->
     if opts.network != "none":
         opts.network = "bridge" if mode == "default" else mode
     opts.publish = _publish_specs(json_dict(section, host, "PortBindings"))
-    _check_exposed(body, host)
+    opts.expose = list(json_dict("Config", body, "ExposedPorts"))
     opts.publish_all = json_bool(section, host, "PublishAllPorts")
     policy = json_dict(section, host, "RestartPolicy")
     name = json_str("HostConfig.RestartPolicy", policy, "Name") or "no"
@@ -157,31 +158,50 @@ def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) ->
     swap = json_int(section, host, "MemorySwap")
     opts.memory_swap = swap if swap else None
     nano = json_int(section, host, "NanoCpus") or 0
-    quota, period = json_int(section, host, "CpuQuota") or 0, json_int(section, host, "CpuPeriod") or 100_000
-    if nano and quota:
-        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    opts.cpus = nano / 1e9 if nano else (quota / period if quota > 0 else None)
+    opts.cpus = nano / 1e9 if nano else None
+    opts.cpu_quota = json_int(section, host, "CpuQuota") or None  # with NanoCpus: refused at create
+    opts.cpu_period = json_int(section, host, "CpuPeriod") or None
     opts.cpu_shares = json_int(section, host, "CpuShares") or None
     opts.cpuset_cpus = json_str(section, host, "CpusetCpus") or None
     pids = json_int(section, host, "PidsLimit")
     opts.pids_limit = pids if pids and pids > 0 else None
     opts.blkio_weight = json_int(section, host, "BlkioWeight") or None
     opts.shm_size = json_int(section, host, "ShmSize") or None
+    _apply_sandbox(opts, host)
+
+
+def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
+    """Init, Ulimits, Devices, GroupAdd, Sysctls, VolumesFrom, the memory soft limit and OOM switch,
+    IpcMode and PidMode: the same values the run flags give (engine.container.options checks them)."""
+    from engine.container.options import parse_device, parse_ulimit
+
+    section = "HostConfig"
+    opts.init = json_bool(section, host, "Init")
+    opts.ulimits = [parse_ulimit(f"{u.get('Name')}={json_int(section, u, 'Soft') or 0}:{json_int(section, u, 'Hard') or 0}")
+                    for u in _objects(section, host, "Ulimits")]
+    opts.devices = [parse_device(":".join(str(d.get(k) or "") for k in ("PathOnHost", "PathInContainer"))
+                                 + f":{d.get('CgroupPermissions') or 'rwm'}") for d in _objects(section, host, "Devices")]
+    opts.group_add = json_strs(section, host, "GroupAdd")
+    sysctls = json_dict(section, host, "Sysctls")
+    if not all(isinstance(v, str) for v in sysctls.values()):
+        raise InvalidArgument("HostConfig.Sysctls: expected string values")
+    opts.sysctls = dict(sysctls)
+    opts.volumes_from = json_strs(section, host, "VolumesFrom")
+    opts.memory_reservation = json_int(section, host, "MemoryReservation") or None
+    opts.oom_kill_disable = json_bool(section, host, "OomKillDisable")
+    opts.ipc = json_str(section, host, "IpcMode") or ""
+    opts.pid = json_str(section, host, "PidMode") or ""
+
+
+def _objects(section: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = body.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise InvalidArgument(f"{section}.{key}: expected a list of objects")
+    return items
 
 
 def _bind_targets(host: dict[str, Any]) -> set[str]:
     return {b.split(":")[1] for b in host.get("Binds") or [] if isinstance(b, str) and b.count(":") >= 1}
-
-
-def _check_exposed(body: dict[str, Any], host: dict[str, Any]) -> None:
-    """`--expose` alone (a port in ExposedPorts that nothing publishes) is not supported; the docker
-    CLI also lists published ports there, which are."""
-    exposed = json_dict("Config", body, "ExposedPorts")
-    published = set(json_dict("HostConfig", host, "PortBindings"))
-    for port in exposed:
-        key = port if "/" in port else port + "/tcp"
-        if key not in published and port not in published and not host.get("PublishAllPorts"):
-            raise InvalidArgument(f"Config.ExposedPorts ({port}) without a binding is not supported by dockui")
 
 
 def _publish_specs(bindings: dict[str, Any]) -> list[str]:

@@ -49,8 +49,11 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
     hc = record.host_config
     mode = hc.get("NetworkMode") or "bridge"
     kind = network_kind(mode)
+    from engine.container import hostflags
+
+    flags = hostflags.sandbox_flags(config, hc)  # --init, --device, --ipc, --pid, ...: checked before anything is made
     cg = cgroups.open_cgroup(config, record.id)
-    cg.create(resources_of(hc), privileged=bool(hc.get("Privileged")))
+    cg.create(resources_of(hc), devices_allow=hostflags.device_allow(flags), privileged=bool(hc.get("Privileged")))
     if not prime.primed_ahead:
         ctx.report_progress(CGROUP_READY_LINE)  # the caller primes (see start); one forked ahead did
     if kind == "bridge":
@@ -63,6 +66,7 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
     try:
         plan, network_value, files = _network(config, record, kind, mode)
         spec = _process_spec(config, record, cg, plan, network_value, files)
+        hostflags.apply(spec, flags)
         console, stdio = _stdio(spec, ctx, child_fds, keep)
         oom_base = cg.oom_kill_count()
 

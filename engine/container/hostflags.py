@@ -1,0 +1,126 @@
+"""A record's sandbox flags at start: HostConfig's Init, Devices, Sysctls, Ulimits, GroupAdd,
+IpcMode and PidMode turned into the values engine.sandbox.process takes, and the device rules the
+cgroup adds to its allow-list.
+
+Runs in the monitor's stage 1 (engine.container.monitor.launch), just before the spawn: devices
+are looked up on the host and the containers joined by `container:NAME` modes are resolved now,
+as runc does at start. Invariant: a flag the container cannot have (a device gone, a container to
+join that is not running, no init on this host) is one clear error and the start changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.errors import Conflict, DockuiError, InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+
+@dataclass(frozen=True)
+class SandboxFlags:
+    """What launch adds to the process spec and the cgroup."""
+
+    init: str | None = None  # the host's static init, bound at tunables.INIT_PATH
+    devices: list[Any] = field(default_factory=list)  # [tunables.DeviceNode]
+    device_rules: list[str] = field(default_factory=list)  # devices controller lines for them
+    sysctls: dict[str, str] = field(default_factory=dict)
+    ulimits: list[Any] = field(default_factory=list)  # [tunables.Ulimit]
+    groups: list[str] = field(default_factory=list)
+    ipc: str = ""
+    ipc_shm: Path | None = None  # the /dev/shm to bind (the host's, or the joined container's)
+    pid_namespace: str = ""
+
+
+KEYS = ("Init", "Devices", "Sysctls", "Ulimits", "GroupAdd", "IpcMode", "PidMode")
+PLAIN_IPC_MODES = ("", "private", "shareable")
+
+
+def sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> SandboxFlags:
+    if not any(host_config.get(key) for key in KEYS if key != "IpcMode") and \
+            (host_config.get("IpcMode") or "") in PLAIN_IPC_MODES:
+        return SandboxFlags()  # the common case: nothing to look up (and tunables not imported)
+    from engine.sandbox import tunables
+
+    init = None
+    if host_config.get("Init"):
+        init = tunables.find_init()
+        if init is None:
+            raise DockuiError("--init: no static init on this host (install tini: docker-init or tini-static)")
+    devices, rules = [], []
+    for entry in host_config.get("Devices") or []:
+        try:
+            node = tunables.device_node(entry["PathOnHost"], entry["PathInContainer"])
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(f"error gathering device information while adding custom device "
+                                  f"{entry['PathOnHost']!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        devices.append(node)
+        rules.append(node.rule(entry.get("CgroupPermissions") or "rwm"))
+    ulimits = [tunables.ulimit(u["Name"], u["Soft"], u["Hard"]) for u in host_config.get("Ulimits") or []]
+    ipc, shm = _ipc(config, host_config.get("IpcMode") or "")
+    return SandboxFlags(init, devices, rules, dict(host_config.get("Sysctls") or {}), ulimits,
+                        list(host_config.get("GroupAdd") or []), ipc, shm,
+                        _pid(config, host_config.get("PidMode") or ""))
+
+
+def _running_pid(config: EngineConfig, flag: str, ref: str) -> tuple[int, dict[str, Any]]:
+    target = state.find_container(config, ref)
+    if target.status not in ("running", "paused") or not state.process_alive(target.pid, target.pid_start):
+        raise Conflict(f"{flag} container:{ref}: cannot join container {target.id[:12]}: it is not running")
+    return target.pid, target.host_config
+
+
+def _ipc(config: EngineConfig, mode: str) -> tuple[str, Path | None]:
+    if mode == "host":
+        return "host", Path("/dev/shm")
+    if mode.startswith("container:"):
+        ref = mode.split(":", 1)[1]
+        pid, host_config = _running_pid(config, "--ipc", ref)
+        if (host_config.get("IpcMode") or "private") not in ("shareable", "host"):
+            raise Conflict(f"--ipc container:{ref}: non-shareable IPC (the container must run with --ipc shareable)")
+        # The IPC namespace (SysV shm, semaphores, queues, POSIX mqueues) is shared; the other
+        # container's /dev/shm tmpfs lives in its mount namespace only and is not (Docker keeps a
+        # shareable container's /dev/shm on the host to bind it: not done here).
+        return f"/proc/{pid}/ns/ipc", None
+    return "", None
+
+
+def _pid(config: EngineConfig, mode: str) -> str:
+    if mode == "host":
+        return "host"
+    if mode.startswith("container:"):
+        pid, _ = _running_pid(config, "--pid", mode.split(":", 1)[1])
+        return f"/proc/{pid}/ns/pid"
+    return ""
+
+
+def device_allow(flags: SandboxFlags) -> list[str] | None:
+    """The cgroup's allow-list: Docker's default rules plus the devices given (None: the default)."""
+    if not flags.device_rules:
+        return None
+    from engine.sandbox.cgroups import default_device_rules
+
+    return [*default_device_rules(), *flags.device_rules]
+
+
+def apply(spec: Any, flags: SandboxFlags) -> None:
+    """Set the flags' values on an engine.sandbox.process.ProcessSpec."""
+    from engine.sandbox.rootfs import BindMount
+    from engine.sandbox.tunables import INIT_PATH
+
+    if flags.init:
+        spec.argv = [INIT_PATH, "--", *spec.argv]
+        spec.mounts.append(BindMount(Path(flags.init), INIT_PATH, True))
+    if flags.ipc_shm is not None:
+        spec.mounts.append(BindMount(flags.ipc_shm, "/dev/shm", False))
+    spec.devices = list(flags.devices)
+    spec.sysctls = dict(flags.sysctls)
+    spec.ulimits = list(flags.ulimits)
+    spec.additional_groups = [*spec.additional_groups, *flags.groups]
+    spec.ipc = flags.ipc
+    spec.pid_namespace = flags.pid_namespace

@@ -1,0 +1,146 @@
+"""run/create flags as Docker has them, against the real kernel: --init, --ulimit, --device,
+--group-add, --sysctl, --cidfile, --volumes-from, --expose, --label-file, --memory-reservation,
+--oom-kill-disable, --cpu-period/--cpu-quota, -v's ignored options, --ipc, --pid; the same fields
+through the Engine API with the docker CLI; and `update`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+
+pytestmark = pytest.mark.root
+
+
+def _cgroup_file(engine: Engine, container: str, controller: str, name: str) -> str:
+    from engine.sandbox.cgroups import open_cgroup
+
+    cid = engine.inspect(container)["Id"]
+    group = open_cgroup(engine.config, cid)
+    base = group.paths.get(controller) or group.paths["unified"]
+    return (base / name).read_text().strip()
+
+
+def _fails(engine: Engine, *args: str, message: str) -> None:
+    before = engine.out("ps", "-aq")
+    result = engine.cli(*args)
+    err = result.stderr.decode()
+    assert result.returncode == 125 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert engine.out("ps", "-aq") == before  # refused: nothing created
+
+
+def test_process_flags_init_ulimit_device_groups_sysctl(engine: Engine) -> None:
+    ps = engine.out("run", "--rm", "--init", "busybox", "ps", "-o", "pid,args").splitlines()
+    assert ps[1].split(None, 1) == ["1", "/sbin/docker-init -- ps -o pid,args"]
+    # The init forwards a stop's SIGTERM to the command, which sh ignores as PID 1 without it.
+    engine.out("run", "-d", "--name", "withinit", "--init", "busybox", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 1; done")
+    engine.out("stop", "-t", "10", "withinit")
+    assert engine.inspect("withinit")["State"]["ExitCode"] == 7
+    engine.out("rm", "withinit")
+
+    assert engine.out("run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn") == "100\n200\n"
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    _fails(engine, "run", "--ulimit", f"nofile=10:{hard + 1}", "busybox", "true", message="CAP_SYS_RESOURCE")
+    _fails(engine, "run", "--ulimit", "nofile=20:10", "busybox", "true", message="soft limit must be less")
+    _fails(engine, "run", "--ulimit", "bogus=1", "busybox", "true", message="invalid ulimit argument")
+
+    # A device outside Docker's default allow-list: the node is made and the cgroup allows it.
+    node = "/dev/loop-control"
+    if os.path.exists(node):
+        out = engine.out("run", "--rm", "--device", f"{node}:/dev/lc", "busybox", "sh", "-c",
+                         "stat -c '%t:%T %a' /dev/lc; head -c0 /dev/lc && echo opened")
+        st = os.stat(node)
+        assert out == f"{os.major(st.st_rdev):x}:{os.minor(st.st_rdev):x} {st.st_mode & 0o777:o}\nopened\n"
+        denied = engine.cli("run", "--rm", "busybox", "sh", "-c", "mknod /dev/lc c 10 237 && head -c0 /dev/lc")
+        assert denied.returncode != 0 and b"not permitted" in denied.stderr
+    _fails(engine, "run", "--device", "/etc/passwd", "busybox", "true", message="not a device node")
+
+    assert engine.out("run", "--rm", "-u", "app", "--group-add", "50", "--group-add", "4321", "busybox",
+                      "id", "-G").split() == ["1000", "50", "4321"]
+
+    ttl = Path("/proc/sys/net/ipv4/ip_default_ttl").read_text()
+    out = engine.out("run", "--rm", "--sysctl", "net.ipv4.ip_default_ttl=33", "--sysctl", "kernel.shmmni=1234",
+                     "busybox", "cat", "/proc/sys/net/ipv4/ip_default_ttl", "/proc/sys/kernel/shmmni")
+    assert out == "33\n1234\n"
+    assert Path("/proc/sys/net/ipv4/ip_default_ttl").read_text() == ttl  # the host's untouched
+    _fails(engine, "run", "--sysctl", "kernel.hostname=x", "busybox", "true", message="only namespaced sysctls")
+    _fails(engine, "run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox", "true",
+           message="not allowed in host network namespace")
+
+
+def test_record_flags_cidfile_volumes_from_expose_labels_resources(engine: Engine, tmp_path: Path) -> None:
+    cidfile = tmp_path / "cid"
+    labels = tmp_path / "labels"
+    labels.write_text("a=1\n# comment\n\nb=2\n")
+    host_dir = tmp_path / "h"
+    host_dir.mkdir()
+    (host_dir / "f").write_text("bound\n")
+    cid = engine.out("run", "-d", "--name", "src", "--cidfile", str(cidfile), "--expose", "7000-7001", "--expose", "53/udp",
+                     "--label-file", str(labels), "-l", "b=3", "-v", "/data", "-v", f"{host_dir}:/hostdir:ro,z,cached",
+                     "-m", "64m", "--memory-reservation", "32m", "--oom-kill-disable",
+                     "--cpu-period", "50000", "--cpu-quota", "25000", "busybox", "sleep", "300").strip()
+    assert cidfile.read_text() == cid
+    data = engine.inspect("src")
+    assert set(data["Config"]["ExposedPorts"]) == {"7000/tcp", "7001/tcp", "53/udp"}
+    assert data["Config"]["Labels"] == {"a": "1", "b": "3"}
+    hc = data["HostConfig"]
+    assert (hc["MemoryReservation"], hc["OomKillDisable"], hc["CpuPeriod"], hc["CpuQuota"]) == (32 << 20, True, 50000, 25000)
+    assert hc["ContainerIDFile"] == str(cidfile)
+    from engine.sandbox.cgroups import cgroup_version
+
+    if cgroup_version() == 1:
+        assert _cgroup_file(engine, "src", "memory", "memory.soft_limit_in_bytes") == str(32 << 20)
+        assert "oom_kill_disable 1" in _cgroup_file(engine, "src", "memory", "memory.oom_control")
+        assert _cgroup_file(engine, "src", "cpu", "cpu.cfs_period_us") == "50000"
+        assert _cgroup_file(engine, "src", "cpu", "cpu.cfs_quota_us") == "25000"
+    _fails(engine, "run", "--cidfile", str(cidfile), "busybox", "true", message="Container ID file found")
+    _fails(engine, "run", "--cpus", "1", "--cpu-quota", "5000", "busybox", "true", message="Conflicting options")
+    _fails(engine, "run", "-v", "/x:/y:bogus", "busybox", "true", message="invalid mode")
+
+    engine.out("exec", "src", "sh", "-c", "echo shared > /data/x")
+    out = engine.cli("run", "--name", "user", "--volumes-from", "src:ro", "busybox", "sh", "-c",
+                     "cat /data/x /hostdir/f; touch /data/y")
+    assert out.stdout == b"shared\nbound\n" and b"Read-only file system" in out.stderr
+    engine.out("rm", "-v", "user")  # the volume stays src's: not removed with the user's rm -v
+    assert engine.out("exec", "src", "cat", "/data/x") == "shared\n"
+
+
+def test_ipc_and_pid_modes(engine: Engine) -> None:
+    own = os.readlink("/proc/self/ns/ipc")
+    engine.out("run", "-d", "--name", "shared", "--ipc", "shareable", "busybox", "sleep", "300")
+    engine.out("run", "-d", "--name", "private", "busybox", "sleep", "300")
+    target_ipc = engine.out("exec", "shared", "readlink", "/proc/self/ns/ipc").strip()
+    target_pid = engine.out("exec", "shared", "readlink", "/proc/self/ns/pid").strip()
+    out = engine.out("run", "--rm", "--ipc", "container:shared", "--pid", "container:shared", "busybox", "sh", "-c",
+                     "readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid; ps -o pid,args | grep '^ *1 '")
+    assert out.split() == [target_ipc, target_pid, "1", "sleep", "300"]  # its PID 1 is the joined one's
+    assert engine.out("run", "--rm", "--ipc", "host", "busybox", "readlink", "/proc/self/ns/ipc").strip() == own
+    assert engine.out("run", "--rm", "busybox", "readlink", "/proc/self/ns/ipc").strip() not in (own, target_ipc)
+    host_pids = engine.out("run", "--rm", "--pid", "host", "busybox", "ps", "-o", "pid")
+    assert str(os.getpid()) in host_pids.split()
+    joined = engine.cli("run", "--rm", "--ipc", "container:private", "busybox", "true")
+    assert joined.returncode == 125 and b"non-shareable IPC" in joined.stderr
+    _fails(engine, "run", "--ipc", "bogus", "busybox", "true", message="invalid --ipc mode")
+    _fails(engine, "run", "--pid", "container:nosuch", "busybox", "true", message="No such container")
+    engine.out("rm", "-f", "shared", "private")
+
+
+def test_engine_api_maps_the_same_fields(service: Service) -> None:
+    out = service.docker_out("run", "--rm", "--init", "--ulimit", "nofile=64:128", "--group-add", "50",
+                             "--sysctl", "kernel.shmmni=999", "--expose", "9000", "busybox", "sh", "-c",
+                             "cat /proc/1/cmdline | tr '\\0' ' '; echo; ulimit -n; id -G; cat /proc/sys/kernel/shmmni")
+    init, nofile, groups, shmmni = out.splitlines()
+    assert init.startswith("/sbin/docker-init -- sh -c ")
+    assert (nofile, groups.split(), shmmni) == ("64", ["0", "50"], "999")
+    cid = service.docker_out("create", "--memory-reservation", "16m", "--cpu-period", "20000", "--cpu-quota", "10000",
+                             "--ipc", "shareable", "--expose", "9000", "busybox", "true").strip()
+    hc = json.loads(service.docker_out("inspect", cid))[0]["HostConfig"]
+    assert (hc["MemoryReservation"], hc["CpuPeriod"], hc["CpuQuota"], hc["IpcMode"]) == (16 << 20, 20000, 10000, "shareable")
+    service.docker_out("rm", cid)

@@ -133,9 +133,11 @@ class DockuiApp(App[None]):
                         title="key config", severity="warning", timeout=STAYS)
         self._load_image_refs()
 
+    _theme_ready = False  # set once the saved theme is applied: only the user's changes are saved
+
     def watch_theme(self, theme: str) -> None:
         """The theme chosen in the palette is the next session's too."""
-        if getattr(self, "_theme_ready", False):
+        if self._theme_ready:
             problem = prefs.save_theme(self.config.root, theme)
             if problem:
                 self.notify(problem, severity="warning", timeout=5)

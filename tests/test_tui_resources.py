@@ -370,3 +370,26 @@ async def test_the_theme_is_kept_across_restarts(engine: Engine) -> None:
         await settle(pilot)
         assert again.theme == "textual-light"
     assert os.path.exists(engine.config.root / "tui-state.json")
+
+
+@run_async
+async def test_run_dialog_pulls_an_image_the_store_lacks_as_run_does(engine: Engine, busybox_in_registry: str) -> None:
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("n")
+            assert await until(pilot, lambda: type(app.screen).__name__ == "RunDialog")
+            dialog = app.screen
+            dialog.query_one("#run-image", Input).value = busybox_in_registry
+            dialog.query_one("#run-name", Input).value = "tui-pulled"
+            dialog.query_one("#run-network", Input).value = "none"
+            dialog.query_one("#run-command", Input).value = " ".join(["sleep", "60"])
+            await pilot.press("ctrl+r")
+            assert await until(pilot, lambda: type(app.screen).__name__ == "ContainersScreen", timeout=60), \
+                str(dialog.query_one("#run-form-error").render())
+        record = state.find_container(engine.config, "tui-pulled")
+        assert record.status == "running"
+        assert record.image_id == api_images.resolve(engine.config, busybox_in_registry).id
+    finally:
+        engine.cli("rm", "-f", "tui-pulled")

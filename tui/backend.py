@@ -39,7 +39,7 @@ from engine.container.options import RunOptions
 from engine.container.state import ContainerRecord
 from engine.container.state import load as load_record
 from engine.container.status import ports_text, record_status_text, status_text
-from engine.errors import DockuiError, InvalidArgument
+from engine.errors import DockuiError, InvalidArgument, NotFound
 from engine.image.reference import parse_reference
 from engine.util.timefmt import parse_rfc3339
 from engine.util.units import human_duration, human_size, parse_size
@@ -691,7 +691,12 @@ class EngineBackend:
     def run(self, request: RunRequest) -> str:
         """Create and start the container through the API, in this process (what `dockui run -d`
         does): the start path launches the monitor as a fresh interpreter, since this app has threads."""
-        record = api_containers.create(self.config, request.options())
+        options = request.options()
+        try:
+            api_images.resolve(self.config, options.image)
+        except NotFound:  # as `run` does (--pull missing): the image is pulled first
+            api_images.pull(self.config, options.image)
+        record = api_containers.create(self.config, options)
         api_containers.start(self.config, record.id)
         return record.id
 

@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -125,6 +126,26 @@ def names(containers_dir: Path, load: Callable[[str], Entry | None]) -> dict[str
     return {fields[2]: cid for cid, fields in _listing(containers_dir, load).items() if fields[2] != "/"}
 
 
+_DIRS: dict[str, tuple[tuple[int, int], float, list[str]]] = {}
+DIR_SETTLED = 0.1  # seconds: a listing taken this long after the directory's last change is reused
+
+
+def container_dirs(containers_dir: Path) -> list[str]:
+    """The names in the containers directory (one listdir, reused while the directory is unchanged:
+    same inode and mtime, and listed at least DIR_SETTLED after that mtime, so that an entry made
+    within the same timestamp tick is never missed). FileNotFoundError when it does not exist."""
+    path = os.fspath(containers_dir)
+    st = os.stat(path)
+    key = (st.st_ino, st.st_mtime_ns)
+    cached = _DIRS.get(path)
+    if cached is not None and cached[0] == key and cached[1] - st.st_mtime >= DIR_SETTLED:
+        return cached[2]
+    listed_at = time.time()
+    names = os.listdir(path)
+    _DIRS[path] = (key, listed_at, names)
+    return names
+
+
 def ids(containers_dir: Path, load: Callable[[str], Entry | None]) -> list[str]:
     """Every container's ID (no entry built)."""
     return list(_listing(containers_dir, load))
@@ -135,7 +156,7 @@ def unvouched(containers_dir: Path) -> set[str]:
     line, or no line at all): where a verb killed half-way may have left a directory without a
     record. Everything when the index cannot be read."""
     try:
-        on_disk = os.listdir(containers_dir)
+        on_disk = container_dirs(containers_dir)
     except FileNotFoundError:
         return set()
     try:
@@ -148,13 +169,16 @@ def unvouched(containers_dir: Path) -> set[str]:
 def _listing(containers_dir: Path, load: Callable[[str], Entry | None]) -> dict[str, list[str]]:
     """ID -> the fields of its entry, for every container directory with a record."""
     try:
-        names_on_disk = os.listdir(containers_dir)
+        names_on_disk = container_dirs(containers_dir)
     except FileNotFoundError:
         return {}
     try:
         known, dirty_ids, count = _read(containers_dir)
     except (FileNotFoundError, _Unparsable):
         return {e.id: e.line().split() for e in _rewrite(containers_dir, load)}
+    previous = _LISTINGS.get(os.fspath(containers_dir))
+    if previous is not None and previous[0] is known and previous[1] is names_on_disk:
+        return previous[2]  # the same file and directory listing as last time: the same answer
     found: dict[str, list[str]] = {}
     unknown = live = 0
     for cid in names_on_disk:
@@ -173,7 +197,12 @@ def _listing(containers_dir: Path, load: Callable[[str], Entry | None]) -> dict[
     if unknown or count > live + COMPACT_SLACK:
         with contextlib.suppress(OSError):
             _rewrite(containers_dir, load, wait=False)
+    elif not dirty_ids:  # nothing was loaded: the answer holds while neither input changes
+        _LISTINGS[os.fspath(containers_dir)] = (known, names_on_disk, found)
     return found
+
+
+_LISTINGS: dict[str, tuple[dict[str, list[str]], list[str], dict[str, list[str]]]] = {}
 
 
 _CACHE: dict[str, tuple[tuple[int, int, int], tuple[dict[str, list[str]], set[str], int]]] = {}

@@ -24,6 +24,7 @@ from engine.container.cleanup import (
     signal_container,
     unmount_rootfs,
 )
+from engine.container.index import container_dirs
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord, now_rfc3339
 from engine.errors import NotFound
 
@@ -105,7 +106,7 @@ def _finish_interrupted(config: EngineConfig, records: list[Entry]) -> bool:
                 done = True
     try:  # network records of containers that are gone (a removal on a full disk could not drop them)
         stale = {n.removesuffix(".json") for n in os.listdir(config.network_dir / "endpoints")}
-        stale -= set(os.listdir(config.containers_dir))
+        stale -= set(container_dirs(config.containers_dir))
         done = done or any(state.ID_RE.match(name) for name in stale)
     except FileNotFoundError:
         pass
@@ -170,7 +171,7 @@ def _remove_orphan_cgroups(config: EngineConfig) -> None:
         if not groups:
             return
         try:
-            existing = {e.name for e in os.scandir(config.containers_dir)}
+            existing = set(container_dirs(config.containers_dir))
         except FileNotFoundError:
             existing = set()
         for name in groups - existing:

@@ -144,3 +144,71 @@ def test_engine_api_maps_the_same_fields(service: Service) -> None:
     hc = json.loads(service.docker_out("inspect", cid))[0]["HostConfig"]
     assert (hc["MemoryReservation"], hc["CpuPeriod"], hc["CpuQuota"], hc["IpcMode"]) == (16 << 20, 20000, 10000, "shareable")
     service.docker_out("rm", cid)
+
+
+def test_update_limits_live_and_restart_policy(engine: Engine) -> None:
+    import signal
+
+    from tests.test_lifecycle_support import wait_until
+
+    engine.out("run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "300")
+    assert engine.out("update", "-m", "128m", "--memory-swap", "256m", "--cpus", "0.5", "--pids-limit", "50",
+                      "-c", "512", "--restart", "always", "upd") == "upd\n"
+    hc = engine.inspect("upd")["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["PidsLimit"], hc["CpuShares"]) == (
+        128 << 20, 256 << 20, 500_000_000, 50, 512)
+    assert hc["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
+    from engine.sandbox.cgroups import cgroup_version
+
+    if cgroup_version() == 1:  # written into the running container's cgroup
+        assert _cgroup_file(engine, "upd", "memory", "memory.limit_in_bytes") == str(128 << 20)
+        assert _cgroup_file(engine, "upd", "memory", "memory.memsw.limit_in_bytes") == str(256 << 20)
+        assert _cgroup_file(engine, "upd", "cpu", "cpu.cfs_quota_us") == "50000"
+        assert _cgroup_file(engine, "upd", "pids", "pids.max") == "50"
+    # The container's own view: its pids limit stops a 51st process.
+    forks = engine.cli("exec", "upd", "sh", "-c", "for i in $(seq 60); do sleep 5 & done; wait")
+    assert b"can't fork" in forks.stderr, forks.stderr
+    # The new policy is the monitor's: a killed process is restarted.
+    os.kill(engine.inspect("upd")["State"]["Pid"], signal.SIGKILL)
+    assert wait_until(lambda: engine.inspect("upd")["RestartCount"] == 1 and engine.inspect("upd")["State"]["Running"], 20)
+    if cgroup_version() == 1:  # the new cgroup is made from the record: the updated limits stay
+        assert _cgroup_file(engine, "upd", "memory", "memory.limit_in_bytes") == str(128 << 20)
+    # Errors: one line, nothing changed.
+    for args, message in ((("-m", "512m", "upd"), "smaller than already set memoryswap"),
+                          (("-m", "4m", "upd"), "Minimum memory limit"),
+                          (("upd",), "one or more flags"),
+                          (("--cpus", "1", "--cpu-quota", "5000", "upd"), "Conflicting options")):
+        result = engine.cli("update", *args)
+        assert result.returncode != 0 and message in result.stderr.decode(), (args, result.stderr)
+    assert engine.inspect("upd")["HostConfig"]["Memory"] == 128 << 20
+    assert engine.cli("update", "-m", "100m", "nosuch").returncode == 1
+    engine.out("rm", "-f", "upd")
+    engine.out("create", "--name", "stopped", "--rm", "busybox", "true")
+    refused = engine.cli("update", "--restart", "always", "stopped")
+    assert refused.returncode == 1 and b"AutoRemove" in refused.stderr
+    engine.out("update", "--pids-limit", "20", "stopped")  # a stopped container: the record only
+    assert engine.inspect("stopped")["HostConfig"]["PidsLimit"] == 20
+    engine.out("rm", "stopped")
+
+
+def test_update_through_the_engine_api(service: Service) -> None:
+    service.docker_out("run", "-d", "--name", "apiu", "busybox", "sleep", "300")
+    assert service.docker_out("update", "--memory", "96m", "--memory-swap", "192m", "--restart", "on-failure:2",
+                              "apiu").strip() == "apiu"
+    hc = json.loads(service.docker_out("inspect", "apiu"))[0]["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"], hc["RestartPolicy"]) == (96 << 20, 192 << 20,
+                                                                    {"Name": "on-failure", "MaximumRetryCount": 2})
+    from engine.sandbox.cgroups import Cgroup, cgroup_version
+
+    if cgroup_version() == 1:
+        record_paths = json.loads((service.engine.config.containers_dir / hc_id(service, "apiu") / "config.v2.json")
+                                  .read_text())["Dockui"]["CgroupPaths"]
+        memory = Cgroup.from_paths(record_paths).paths["memory"]
+        assert (memory / "memory.limit_in_bytes").read_text().strip() == str(96 << 20)
+    bad = service.docker("update", "--kernel-memory", "10m", "apiu")
+    assert bad.returncode != 0 and b"cannot be updated" in bad.stderr
+    service.docker_out("rm", "-f", "apiu")
+
+
+def hc_id(service: Service, name: str) -> str:
+    return json.loads(service.docker_out("inspect", name))[0]["Id"]

@@ -154,6 +154,14 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
     return removal.remove(config, ref, force=force, volumes=volumes)
 
 
+def update(config: EngineConfig, ref: str, change: Any) -> ContainerRecord:
+    """`docker update` (an engine.container.update.Update): limits live, policy on record."""
+    from engine.container.update import update as update_container
+
+    _reconcile(config)
+    return update_container(config, ref, change)
+
+
 def prune(config: EngineConfig) -> list[str]:
     _reconcile(config)
     return removal.prune(config)

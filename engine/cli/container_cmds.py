@@ -319,6 +319,19 @@ def _register_verbs(
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress progress output")
     p.add_argument("source", metavar="SRC", help="CONTAINER:SRC_PATH, a local path, or - (a tar on stdin)")
     p.add_argument("destination", metavar="DEST", help="CONTAINER:DEST_PATH, a local path, or - (a tar on stdout)")
+    p = add("update", cmd_update, "Update configuration of one or more containers")
+    p.add_argument("-m", "--memory", type=_flag_size, help="Memory limit")
+    p.add_argument("--memory-swap", type=_flag_size_or_unlimited, help="Swap limit equal to memory plus swap: -1 unlimited")
+    p.add_argument("--memory-reservation", type=_flag_size, help="Memory soft limit")
+    p.add_argument("--cpus", type=float, help="Number of CPUs")
+    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    p.add_argument("--cpu-period", type=int, help="Limit CPU CFS (Completely Fair Scheduler) period")
+    p.add_argument("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--pids-limit", type=int, help="Tune container pids limit (-1 for unlimited)")
+    p.add_argument("--blkio-weight", type=int, help="Block IO (relative weight), between 10 and 1000")
+    p.add_argument("--restart", help="Restart policy to apply when a container exits")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
     p = add("diff", cmd_diff, "Inspect changes to files or directories on a container's filesystem")
     p.add_argument("container", metavar="CONTAINER")
     if not top_level:
@@ -973,6 +986,25 @@ def cmd_cp(args: argparse.Namespace, config: EngineConfig) -> int:
         copy.copy_to_container(config, destination.container, source.path, destination.path, sys.stdin.buffer,
                                keep_owner=args.archive, follow_link=args.follow_link)
     return 0
+
+
+def cmd_update(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker update: the limits written live into a running container's cgroup, and the record."""
+    from engine.container.update import Update, update
+
+    change = Update(memory=args.memory, memory_swap=args.memory_swap, memory_reservation=args.memory_reservation,
+                    cpus=args.cpus, cpu_shares=args.cpu_shares, cpu_period=args.cpu_period, cpu_quota=args.cpu_quota,
+                    cpuset_cpus=args.cpuset_cpus, pids_limit=args.pids_limit, blkio_weight=args.blkio_weight,
+                    restart=args.restart)
+    if change.is_empty():
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    _engine(config, "update")
+
+    def one(ref: str) -> None:
+        update(config, ref, change)
+        print(ref)
+
+    return _for_each(args.containers, one)
 
 
 def cmd_diff(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -291,15 +291,45 @@ class Cgroup:
     def _create_v1(self, res: Resources, devices_allow: Any, privileged: bool) -> None:
         for controller, path in self.paths.items():
             self._mkdirs_v1(controller, path)
+        self._write_v1_limits(res)
+        p = self.paths
+        if "devices" in p:
+            if privileged:
+                _write(p["devices"] / "devices.allow", "a")
+            else:
+                rules = default_device_rules() if devices_allow is None else devices_allow
+                _write(p["devices"] / "devices.deny", "a")
+                _write_each(p["devices"] / "devices.allow", [device_rule_line(rule) for rule in rules])
+
+    def update(self, res: Resources) -> None:
+        """Write the limits set in `res` into the existing group (`docker update`: the kernel
+        applies them to the running processes at once); a limit the kernel refuses is one error."""
+        res.validate()
+        try:
+            if self.version == 2:
+                self._write_v2_limits(self.paths["unified"], res)
+            else:
+                self._write_v1_limits(res)
+        except OSError as exc:
+            raise DockuiError(f"cannot update the cgroup: {exc.strerror or exc}") from exc
+
+    def _write_v1_limits(self, res: Resources) -> None:
         p = self.paths
         if "memory" in p and res.memory:
-            _write(p["memory"] / "memory.limit_in_bytes", str(res.memory))
             swap = res.memory_swap if res.memory_swap not in (None, 0) else 2 * res.memory
             memsw = p["memory"] / "memory.memsw.limit_in_bytes"
             if memsw.exists():
-                _write(memsw, "-1" if swap == -1 else str(swap))
-            elif res.memory_swap not in (None, 0, -1):
-                log.warning("Your kernel does not support swap limit capabilities. Limitation discarded.")
+                # memsw is never below the memory limit: raise it first when the new limit needs it
+                first_swap = int(memsw.read_text()) < res.memory if swap != -1 else True
+                if first_swap:
+                    _write(memsw, "-1" if swap == -1 else str(swap))
+                _write(p["memory"] / "memory.limit_in_bytes", str(res.memory))
+                if not first_swap:
+                    _write(memsw, str(swap))
+            else:
+                _write(p["memory"] / "memory.limit_in_bytes", str(res.memory))
+                if res.memory_swap not in (None, 0, -1):
+                    log.warning("Your kernel does not support swap limit capabilities. Limitation discarded.")
         if "memory" in p:
             _write_v1_memory_extras(p["memory"], res)
         if "cpu" in p:
@@ -329,13 +359,6 @@ class Cgroup:
                 _write(target, str(res.blkio_weight))
         if "blkio" in p:
             _activate_blkio_accounting(p["blkio"])
-        if "devices" in p:
-            if privileged:
-                _write(p["devices"] / "devices.allow", "a")
-            else:
-                rules = default_device_rules() if devices_allow is None else devices_allow
-                _write(p["devices"] / "devices.deny", "a")
-                _write_each(p["devices"] / "devices.allow", [device_rule_line(rule) for rule in rules])
 
     def _create_v2(self, res: Resources) -> None:
         leaf = self.paths["unified"]
@@ -348,6 +371,9 @@ class Cgroup:
                 current.mkdir()
             except FileExistsError:
                 pass
+        self._write_v2_limits(leaf, res)
+
+    def _write_v2_limits(self, leaf: Path, res: Resources) -> None:
         if res.memory:
             _write(leaf / "memory.max", str(res.memory))
             swap_file = leaf / "memory.swap.max"
@@ -384,6 +410,7 @@ class Cgroup:
                 _write(leaf / "io.weight", f"default {blkio_weight_to_io_weight(res.blkio_weight)}")
             else:
                 log.warning("Your kernel does not support Block I/O weight. Weight discarded.")
+
     def _create_v2_devices(self, devices_allow: Any, privileged: bool) -> None:
         """v2 has no devices.* files: the allow-list is an eBPF program attached to the group."""
         if privileged:

@@ -235,6 +235,16 @@ async def rename(request: web.Request) -> web.Response:
     return web.Response(status=NO_CONTENT)
 
 
+@routes.post("/containers/{id}/update")
+async def update(request: web.Request) -> web.Response:
+    """docker update: engine.service.update_body reads the body, engine.container.update applies it."""
+    from engine.service.update_body import update_request
+
+    change = update_request(await json_body(request))
+    await _call(api.update, engine_config(request), request.match_info["id"], change)
+    return json_response({"Warnings": []})
+
+
 @routes.delete("/containers/{id}")
 async def remove(request: web.Request) -> web.Response:
     if query_bool(request, "link"):
@@ -503,7 +513,6 @@ def _empty_stats(record: ContainerRecord) -> dict[str, Any]:
 
 
 REFUSED = {
-    "/containers/{id}/update": "updating a container's resources is not supported by dockui: they are set at create",
     "/containers/{id}/checkpoints": "checkpoints are not supported by dockui (no CRIU)",
     "/containers/{id}/attach/ws": "websocket attach is not supported by dockui: use POST /containers/{id}/attach",
 }

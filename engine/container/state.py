@@ -315,7 +315,7 @@ def _stand_in(d: Path, container_id: str, reason: str, v2: Any) -> ContainerReco
 def save(config: EngineConfig, record: ContainerRecord, durable: bool = False, fsync: bool = True) -> None:
     """Write the record atomically (temp file + rename: readers see old or new, never a mix).
 
-    `durable` (at the end of create) also writes hostconfig.json, which never changes afterwards,
+    `durable` (at the end of create) also writes hostconfig.json (which only create and `update` write),
     and fsyncs both files and the directory once. Status changes skip the fsync: they only matter
     while processes live, and after a power loss reconcile rebuilds them anyway; a start then
     costs ~10 fsyncs less. `fsync=False` skips them at create too (an --rm container: after a

@@ -1,0 +1,432 @@
+"""Images and their names: imagedb (each image's config, byte for byte) and repositories.json.
+
+    <root>/image/overlay2/repositories.json          names -> image IDs (tags and repo@sha256 digests)
+    <root>/image/overlay2/imagedb/content/sha256/<id>   the image config, byte for byte
+    <root>/image/overlay2/imagedb/metadata/sha256/<id>/ lastUpdated (and parent, for built images)
+
+Owns adding an image, looking one up by name, ID or ID prefix, `inspect`, `tag`, `rmi` and
+`image prune`, and the overlay `lowerdir=` of an image for the runtime.
+
+Invariant: an image is recorded only once all its layers are stored (checked under the store
+lock), and repositories.json names only recorded images. The file is rewritten whole and
+atomically, and never over a copy it cannot read (CorruptState instead), so no tag is lost
+silently. `rmi` refuses while a container uses the image (the container side says which do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+
+from engine import events
+from engine.errors import Conflict, CorruptState, IntegrityError, InvalidArgument, NotFound
+from engine.image.digest import SHA256_RE, chain_ids, hex_of, sha256_digest
+from engine.image.store.layers import LayerStore
+from engine.util import timefmt
+from engine.util.fsutil import atomic_write, atomic_write_json, read_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from engine.image.reference import Reference
+
+
+_ID_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+
+
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+
+def host_architecture() -> str:
+    """The host's architecture in OCI/Go words (`amd64`, `arm64`...)."""
+    machine = os.uname().machine
+    return _GOARCH.get(machine, machine)
+
+
+def now_rfc3339() -> str:
+    """UTC, microseconds (as Docker writes image configs)."""
+    return timefmt.now_rfc3339(digits=6)
+
+
+@dataclass
+class ImageRecord:
+    """One image in the store, as the other modules see it."""
+
+    id: str  # "sha256:<hex>" of the config bytes
+    config: dict[str, Any]
+    diff_ids: list[str]
+    chain_ids: list[str]  # bottom -> top
+    repo_tags: list[str] = field(default_factory=list)  # familiar "busybox:latest"
+    repo_digests: list[str] = field(default_factory=list)  # familiar "busybox@sha256:..."
+    size: int = 0
+    created: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[1][:12]
+
+
+class ImageIndex(LayerStore):
+    """Images (imagedb) and their names (repositories.json): add, look up, inspect, tag, rmi, prune.
+    A mixin of ImageStore: `remove` asks the rw layers' side which containers use an image."""
+
+    # --- images -----------------------------------------------------------------------------------
+
+    def add_image(
+        self, config_bytes: bytes, tags: list[Reference], digest_ref: Reference | None = None
+    ) -> ImageRecord:
+        """Record an image whose layers are all stored, and point `tags` (and `digest_ref`) at it."""
+        config = _parse_config(config_bytes)
+        chains = chain_ids(config["rootfs"]["diff_ids"])
+        image_id = sha256_digest(config_bytes)
+        self._ensure_dirs()
+        with self._locked():
+            for chain in chains:
+                if not self.has_layer(chain):
+                    raise IntegrityError(f"image {image_id[:19]} needs layer {chain}, which is not in the store")
+            content = self.imagedb / "content" / "sha256" / hex_of(image_id)
+            if not content.exists():
+                atomic_write(content, config_bytes, 0o600)
+            atomic_write(self.imagedb / "metadata" / "sha256" / hex_of(image_id) / "lastUpdated", now_rfc3339().encode())
+            repos = self._read_repositories()
+            for ref in tags:
+                repos.setdefault(ref.familiar_name, {})[f"{ref.familiar_name}:{ref.tag_or_latest}"] = image_id
+            if digest_ref is not None and digest_ref.digest:
+                repos.setdefault(digest_ref.familiar_name, {})[
+                    f"{digest_ref.familiar_name}@{digest_ref.digest}"
+                ] = image_id
+            self._write_repositories(repos)
+        return self._record(image_id)
+
+    def _read_repositories(self) -> dict[str, dict[str, str]]:
+        """repositories.json's names; CorruptState (naming the file and the way back) when it is not
+        what `_write_repositories` writes: never overwritten then, so no tag is lost silently."""
+        path = self.repositories_file
+        try:
+            data = read_json(path, {"Repositories": {}})
+        except ValueError as exc:
+            where = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if hasattr(exc, "lineno") else "not UTF-8"
+            raise CorruptState(_corrupt_index(path, f"not valid JSON ({where})")) from None
+        repos = data.get("Repositories") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(repos, dict | None):
+            raise CorruptState(_corrupt_index(path, "not an object with a \"Repositories\" object"))
+        for name, refs in (repos or {}).items():
+            if not isinstance(refs, dict) or not all(isinstance(v, str) and SHA256_RE.match(v) for v in refs.values()):
+                raise CorruptState(_corrupt_index(path, f"the entry for {name!r} is not a map of names to image IDs"))
+        return repos or {}
+
+    def _write_repositories(self, repos: dict[str, dict[str, str]]) -> None:
+        """Atomically; on a full disk in place or into the reserve (util.diskfull), so that `rmi`,
+        which frees space, never needs space first (an untag makes the file smaller)."""
+        from engine.util.diskfull import write_despite_full
+
+        repos = {name: refs for name, refs in repos.items() if refs}
+        data = {"Repositories": repos}
+        text = json.dumps(data, separators=(",", ":")).encode() + b"\n"
+        write_despite_full(self.config.root, self.repositories_file, text,
+                           lambda: atomic_write_json(self.repositories_file, data, 0o600))
+
+    def _record(self, image_id: str, repos: dict[str, dict[str, str]] | None = None) -> ImageRecord:
+        path = self.imagedb / "content" / "sha256" / hex_of(image_id)
+        try:
+            config = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"No such image: {image_id}") from None
+        if repos is None:
+            repos = self._read_repositories()
+        tags: list[str] = []
+        digests: list[str] = []
+        for refs in repos.values():
+            for key, value in refs.items():
+                if value == image_id:
+                    (digests if "@" in key else tags).append(key)
+        diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
+        chains = chain_ids(diff_ids)
+        size = 0
+        for chain in chains:
+            with contextlib.suppress(OSError, ValueError):
+                size += int((self._layer_path(chain) / "size").read_text())
+        return ImageRecord(
+            id=image_id,
+            config=config,
+            diff_ids=diff_ids,
+            chain_ids=chains,
+            repo_tags=sorted(tags),
+            repo_digests=sorted(digests),
+            size=size,
+            created=config.get("created", ""),
+        )
+
+    def list_images(self) -> list[ImageRecord]:
+        """Every image, newest first."""
+        repos = self._read_repositories()
+        records = []
+        for image_id in self._image_ids():
+            with contextlib.suppress(NotFound, ValueError):
+                records.append(self._record(image_id, repos))
+        records.sort(key=lambda r: (r.created, r.id), reverse=True)
+        return records
+
+    def _lookup(self, ref_or_id: str) -> tuple[str, str | None]:
+        """(image ID, the repositories.json key it was found under, or None when found by ID)."""
+        text = ref_or_id.strip()
+        if re.fullmatch(r"(?:sha256:)?[0-9a-f]{64}", text):
+            image_id = "sha256:" + text.removeprefix("sha256:")
+            if (self.imagedb / "content" / "sha256" / hex_of(image_id)).exists():
+                return image_id, None
+            raise NotFound(f"No such image: {ref_or_id}")
+        repos = self._read_repositories()
+        ref = None
+        with contextlib.suppress(InvalidArgument):
+            from engine.image.reference import parse_reference
+
+            ref = parse_reference(text)
+        if ref is not None:
+            refs = repos.get(ref.familiar_name, {})
+            key = f"{ref.familiar_name}@{ref.digest}" if ref.digest else f"{ref.familiar_name}:{ref.tag_or_latest}"
+            if key in refs:
+                return refs[key], key
+        match = _ID_PREFIX_RE.match(text)
+        if match:
+            found = [i for i in self._image_ids() if i[len("sha256:") :].startswith(match.group(1))]
+            if len(found) == 1:
+                return found[0], None
+            if len(found) > 1:
+                raise InvalidArgument(f"image ID prefix {text!r} is ambiguous ({len(found)} images)")
+        raise NotFound(f"No such image: {ref_or_id}")
+
+    def resolve(self, ref_or_id: str) -> ImageRecord:
+        """An image by reference (`busybox`, `busybox:1`, `repo@sha256:..`) or full/short ID."""
+        image_id, _ = self._lookup(ref_or_id)
+        return self._record(image_id)
+
+    def inspect(self, ref_or_id: str) -> dict[str, Any]:
+        """`docker image inspect`'s object for one image."""
+        record = self.resolve(ref_or_id)
+        conf = record.config
+        dirs = [self.layers_dir / self.layer_info(c).cache_id for c in record.chain_ids]
+        graph: dict[str, str] = {}
+        if dirs:
+            top = dirs[-1]
+            graph = {"MergedDir": str(top / "merged"), "UpperDir": str(top / "diff"), "WorkDir": str(top / "work")}
+            if len(dirs) > 1:
+                graph["LowerDir"] = ":".join(str(d / "diff") for d in reversed(dirs[:-1]))
+        last_tag = ""
+        with contextlib.suppress(OSError):
+            last_tag = (self.imagedb / "metadata" / "sha256" / hex_of(record.id) / "lastUpdated").read_text()
+        result: dict[str, Any] = {
+            "Id": record.id,
+            "RepoTags": record.repo_tags,
+            "RepoDigests": record.repo_digests,
+            "Parent": "",
+            "Comment": conf.get("comment", ""),
+            "Created": record.created,
+            "DockerVersion": conf.get("docker_version", ""),
+            "Author": conf.get("author", ""),
+            "Config": conf.get("config"),
+            "Architecture": conf.get("architecture", ""),
+            "Os": conf.get("os", ""),
+            "Size": record.size,
+            "GraphDriver": {"Data": graph, "Name": "overlay2"},
+            "RootFS": {"Type": "layers", "Layers": record.diff_ids},
+            "Metadata": {"LastTagTime": last_tag},
+        }
+        if conf.get("variant"):
+            result["Variant"] = conf["variant"]
+        return result
+
+    def tag(self, source: str, target: str) -> ImageRecord:
+        from engine.image.reference import parse_reference
+
+        image_id, _ = self._lookup(source)
+        ref = parse_reference(target)
+        if ref.digest:
+            raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
+        with self._locked():
+            repos = self._read_repositories()
+            repos.setdefault(ref.familiar_name, {})[f"{ref.familiar_name}:{ref.tag_or_latest}"] = image_id
+            self._write_repositories(repos)
+        events.image(self.config, "tag", image_id, ref.with_tag(ref.tag_or_latest).familiar())
+        return self._record(image_id)
+
+    # --- layer dirs for the runtime ---------------------------------------------------------------
+
+    def layer_dirs(self, image_id: str) -> list[Path]:
+        """The image's diff directories, bottom to top."""
+        record = self._record(image_id if image_id.startswith("sha256:") else self.resolve(image_id).id)
+        return [self.layers_dir / self.layer_info(c).cache_id / "diff" for c in record.chain_ids]
+
+    def lowerdir_option(self, image_id: str) -> str:
+        """overlayfs `lowerdir=` value with short links, top to bottom, relative to layers_dir."""
+        record = self._record(image_id if image_id.startswith("sha256:") else self.resolve(image_id).id)
+        if not record.chain_ids:
+            raise InvalidArgument(f"image {record.short_id} has no layers")
+        return self._lower_of_chain(record.chain_ids[-1])
+
+    # --- removal ----------------------------------------------------------------------------------
+
+    def _containers_using(self, record: ImageRecord) -> list[tuple[str, bool]]:
+        """(container ID, running?) for containers made from this image."""
+        uses = self._container_uses()
+        using = {u.id: u.running for u in uses if u.image_id == record.id}
+        known = {u.id for u in uses if u.image_id is not None}
+        # A container that has a record file is shown by `ps -a` (a corrupt one as "dead"), so it
+        # may be named here; a rw layer with no record at all is an orphan (collected before).
+        top = record.chain_ids[-1] if record.chain_ids else None
+        recorded = {u.id for u in uses}
+        for cid, parent in self._mount_parents().items():
+            if top and parent == top and cid not in known and cid in recorded:
+                using.setdefault(cid, False)
+        return sorted(using.items())
+
+    def remove(self, ref: str, force: bool = False) -> list[str]:
+        """`docker rmi`: untag, and delete the image and the layers nothing else uses.
+
+        Returns Docker's `Untagged: ...` / `Deleted: ...` lines. Refuses (Conflict) while a
+        container uses the image, unless `force` and the container is not running.
+        """
+        self._ensure_dirs()
+        self.collect_orphan_rw_layers()
+        with self._locked():
+            image_id, key = self._lookup(ref)
+            record = self._record(image_id)
+            repos = self._read_repositories()
+            lines: list[str] = []
+            all_refs = record.repo_tags + record.repo_digests
+            using = self._containers_using(record)
+            if key is not None:
+                name = _repo_of(key)
+                single = len(record.repo_tags) <= 1 and len({_repo_of(r) for r in all_refs}) <= 1
+                if not force and single and using:
+                    raise Conflict(
+                        f'conflict: unable to remove repository reference "{ref}" (must force) - container '
+                        f"{using[0][0][:12]} is using its referenced image {record.short_id}"
+                    )
+                _drop_key(repos, key)
+                lines.append(f"Untagged: {key}")
+                if "@" not in key:
+                    # Only digests of this repository left: they go too (as Docker does).
+                    remaining_tags = [r for r in record.repo_tags if r != key and _repo_of(r) == name]
+                    if not remaining_tags:
+                        for digest_key in [d for d in record.repo_digests if _repo_of(d) == name]:
+                            _drop_key(repos, digest_key)
+                            lines.append(f"Untagged: {digest_key}")
+                remaining = [r for refs in repos.values() for r, v in refs.items() if v == image_id]
+                self._write_repositories(repos)
+                if remaining:
+                    events.image_removal(self.config, image_id, lines)
+                    return lines
+                running = [c for c, is_running in using if is_running]
+                if using and (running or not force):
+                    events.image_removal(self.config, image_id, lines)
+                    return lines  # the image stays, dangling, for its containers (Docker does the same)
+            else:
+                repo_names = {_repo_of(r) for r in all_refs}
+                if len(repo_names) > 1 and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {record.short_id} (must be forced) - image is "
+                        "referenced in multiple repositories"
+                    )
+                running = [c for c, is_running in using if is_running]
+                if running:
+                    raise Conflict(
+                        f"conflict: unable to delete {record.short_id} (cannot be forced) - image is being "
+                        f"used by running container {running[0][:12]}"
+                    )
+                if using and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {record.short_id} (must be forced) - image is being "
+                        f"used by stopped container {using[0][0][:12]}"
+                    )
+                for r in all_refs:
+                    _drop_key(repos, r)
+                    lines.append(f"Untagged: {r}")
+                self._write_repositories(repos)
+            lines.extend(self._delete_image(record))
+            events.image_removal(self.config, image_id, lines)
+            return lines
+
+    def _delete_image(self, record: ImageRecord) -> list[str]:
+        """Delete the config and the image's layers that nothing else uses (caller holds the lock)."""
+        hex_id = hex_of(record.id)
+        (self.imagedb / "content" / "sha256" / hex_id).unlink(missing_ok=True)
+        shutil.rmtree(self.imagedb / "metadata" / "sha256" / hex_id, ignore_errors=True)
+        lines = [f"Deleted: {record.id}"]
+        used = self._used_layers(exclude_image=record.id)
+        for chain in reversed(record.chain_ids):
+            if chain in used or not self.has_layer(chain):
+                continue
+            self._delete_layer(chain)
+            lines.append(f"Deleted: {chain}")
+        return lines
+
+    def prune(self, all_images: bool = False) -> list[str]:
+        """Remove dangling images (no tags), or with `all_images` every image no container uses;
+        then the layers no image or container uses (what a killed pull left: see PullJournal)."""
+        lines: list[str] = []
+        for record in self.list_images():
+            if record.repo_tags and not all_images:
+                continue
+            if self._containers_using(record):
+                continue
+            try:
+                lines.extend(self.remove(record.id, force=True))
+            except (NotFound, Conflict):
+                continue
+        self.collect_orphan_rw_layers()
+        lines.extend(f"Deleted: {chain}" for chain in self.prune_unreferenced_layers())
+        return lines
+
+
+def _parse_config(config_bytes: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(config_bytes)
+    except ValueError as exc:
+        raise IntegrityError(f"image config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise IntegrityError("image config is not a JSON object")
+    rootfs = config.get("rootfs")
+    if not isinstance(rootfs, dict) or rootfs.get("type") != "layers" or not isinstance(rootfs.get("diff_ids"), list):
+        raise IntegrityError('image config has no rootfs of type "layers" with diff_ids')
+    for diff_id in rootfs["diff_ids"]:
+        if not isinstance(diff_id, str) or not SHA256_RE.match(diff_id):
+            raise IntegrityError(f"image config has an invalid diff_id: {diff_id!r}")
+    return config
+
+
+def _corrupt_index(path: Path, flaw: str) -> str:
+    return (
+        f"the image index {path} is corrupt ({flaw}): move it aside (mv {path} {path}.bad) and the "
+        "images stay, untagged (`dockui images -a`); `dockui tag IMAGE-ID NAME` or a pull names them again"
+    )
+
+
+def _repo_of(key: str) -> str:
+    """The repository part of a repositories.json key (`host:5000/a/b:tag` -> `host:5000/a/b`)."""
+    if "@" in key:
+        return key.split("@", 1)[0]
+    name, _, tail = key.rpartition(":")
+    return name if "/" not in tail else key
+
+
+def _drop_key(repos: dict[str, dict[str, str]], key: str) -> None:
+    for refs in repos.values():
+        refs.pop(key, None)

@@ -1,6 +1,6 @@
 """run/create flags as Docker has them, against the real kernel: --init, --ulimit, --device,
 --group-add, --sysctl, --cidfile, --volumes-from, --expose, --label-file, --memory-reservation,
---oom-kill-disable, --cpu-period/--cpu-quota, -v's ignored options, --ipc, --pid; the same fields
+--oom-kill-disable, --cpu-period/--cpu-quota, -v's ignored options, --ipc, --pid, --mac-address; the same fields
 through the Engine API with the docker CLI; and `update`."""
 
 from __future__ import annotations
@@ -104,6 +104,12 @@ def test_record_flags_cidfile_volumes_from_expose_labels_resources(engine: Engin
     _fails(engine, "run", "--cpus", "1", "--cpu-quota", "5000", "busybox", "true", message="Conflicting options")
     _fails(engine, "run", "-v", "/x:/y:bogus", "busybox", "true", message="invalid mode")
 
+    mac = engine.out("run", "--rm", "--mac-address", "02:42:AC:11:00:99", "busybox", "cat", "/sys/class/net/eth0/address")
+    assert mac == "02:42:ac:11:00:99\n"
+    _fails(engine, "run", "--mac-address", "01:00:5e:00:00:01", "busybox", "true", message="multicast")
+    _fails(engine, "run", "--network", "none", "--mac-address", "02:42:ac:11:00:99", "busybox", "true",
+           message="mac-address and the network mode")
+
     engine.out("exec", "src", "sh", "-c", "echo shared > /data/x")
     out = engine.cli("run", "--name", "user", "--volumes-from", "src:ro", "busybox", "sh", "-c",
                      "cat /data/x /hostdir/f; touch /data/y")
@@ -133,6 +139,14 @@ def test_ipc_and_pid_modes(engine: Engine) -> None:
 
 
 def test_engine_api_maps_the_same_fields(service: Service) -> None:
+    # docker-py sends Config.MacAddress (the docker CLI wants API 1.44's per-network field).
+    client = service.client()
+    try:
+        mac = client.containers.run("busybox", ["cat", "/sys/class/net/eth0/address"], mac_address="02:42:ac:11:00:77",
+                                    remove=True)
+    finally:
+        client.close()
+    assert mac == b"02:42:ac:11:00:77\n"
     out = service.docker_out("run", "--rm", "--init", "--ulimit", "nofile=64:128", "--group-add", "50",
                              "--sysctl", "kernel.shmmni=999", "--expose", "9000", "busybox", "sh", "-c",
                              "cat /proc/1/cmdline | tr '\\0' ' '; echo; ulimit -n; id -G; cat /proc/sys/kernel/shmmni")

@@ -201,6 +201,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota")
     p.add_argument("--ipc", default="", help="IPC mode to use (private, shareable, host, container:NAME)")
     p.add_argument("--pid", default="", help="PID namespace to use (host, container:NAME)")
+    p.add_argument("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     p.add_argument("image", help="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 
@@ -485,6 +486,7 @@ def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_quota": args.cpu_quota,
         "ipc": args.ipc,
         "pid": args.pid,
+        "mac_address": args.mac_address,
     }
 
 

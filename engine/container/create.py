@@ -112,6 +112,12 @@ def _check_sandbox_flags(config: EngineConfig, opts: RunOptions, kind: str) -> N
         if mode.startswith("container:"):
             find_container(config, mode.split(":", 1)[1])
     check_sysctls(opts.sysctls, kind, opts.ipc)
+    if opts.mac_address:
+        from engine.container.options import parse_mac_address
+
+        opts.mac_address = parse_mac_address(opts.mac_address)
+        if kind != "bridge":
+            raise InvalidArgument("conflicting options: mac-address and the network mode")
     for device in opts.devices:
         from engine.sandbox.tunables import device_node
 
@@ -219,6 +225,8 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
     }
     if stop_sig:
         config_dict["StopSignal"] = stop_sig
+    if opts.mac_address:
+        config_dict["MacAddress"] = opts.mac_address
     _set_healthcheck(config_dict, opts.healthcheck, image_conf.get("Healthcheck"))
     if opts.stop_timeout is not None:
         config_dict["StopTimeout"] = opts.stop_timeout

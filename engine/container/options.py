@@ -88,6 +88,7 @@ class RunOptions:
     cpu_quota: int | None = None
     ipc: str = ""  # "", private, shareable, host, container:NAME
     pid: str = ""  # "", host, container:NAME
+    mac_address: str = ""  # eth0's on a bridge network (parse_mac_address)
 
 
 def parse_restart_policy(value: str) -> dict[str, Any]:
@@ -253,6 +254,16 @@ def check_namespace_mode(flag: str, mode: str, allowed: tuple[str, ...]) -> None
     if mode in allowed or (mode.startswith("container:") and mode.split(":", 1)[1]):
         return
     raise InvalidArgument(f"invalid {flag} mode: {mode!r} ({', '.join(m for m in allowed if m)} or container:NAME)")
+
+
+def parse_mac_address(text: str) -> str:
+    """`--mac-address`: six hex octets, a unicast address (as Docker checks it), lower case."""
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+        raise InvalidArgument(f"{text} is not a valid mac address")
+    if int(parts[0], 16) & 1:
+        raise InvalidArgument(f"{text} is a multicast address: a container's MAC must be unicast")
+    return text.lower()
 
 
 def exposed_ports(specs: list[str]) -> list[str]:

@@ -235,7 +235,8 @@ def _allocate_endpoints(config: EngineConfig, container_id: str, spec: NetworkSp
         endpoints.append(
             Endpoint(
                 n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
-                ipam.mac_for(ip), veth_name(container_id, n.id), spec.mtu or DEFAULT_MTU,
+                (spec.mac if index == 0 and spec.mac else ipam.mac_for(ip)), veth_name(container_id, n.id),
+                spec.mtu or DEFAULT_MTU,
                 n.internal, list(aliases),
             )
         )

@@ -54,6 +54,7 @@ class NetworkSpec:
     env: list[str] = field(default_factory=list)
     mtu: int | None = None
     aliases: list[str] = field(default_factory=list)  # --network-alias: more names on the primary network
+    mac: str | None = None  # --mac-address: eth0's, instead of the one derived from its address
 
 
 @dataclass

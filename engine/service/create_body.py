@@ -89,8 +89,6 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
 def _check_config_defaults(body: dict[str, Any]) -> None:
     if json_str("Config", body, "Domainname"):
         raise InvalidArgument("Config.Domainname is not supported by dockui")
-    if json_str("Config", body, "MacAddress"):
-        raise InvalidArgument("Config.MacAddress is not supported by dockui")
 
 
 def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
@@ -120,6 +118,7 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
     opts.stop_timeout = json_int("Config", body, "StopTimeout")
     opts.volumes = list(json_dict("Config", body, "Volumes"))  # anonymous volumes (`-v /path`)
     opts.healthcheck = Healthcheck.from_docker(body.get("Healthcheck"))  # over the image's, as the flags
+    opts.mac_address = json_str("Config", body, "MacAddress") or ""
     if json_bool("Config", body, "NetworkDisabled"):
         opts.network = "none"
 
@@ -265,6 +264,8 @@ def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:
         ipam = endpoint.get("IPAMConfig") or {}
         if ipam.get("IPv4Address"):
             opts.ip = ipam["IPv4Address"]
+        if endpoint.get("MacAddress"):  # API 1.44+ sends --mac-address here, older ones in Config
+            opts.mac_address = json_str(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "MacAddress") or ""
         aliases += json_strs(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "Aliases")
         for key, value in endpoint.items():
             if key in ("IPAMConfig", "Aliases", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",

@@ -137,6 +137,7 @@ def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str
             dns_options=list(hc.get("DnsOptions") or []),
             add_hosts=list(hc.get("ExtraHosts") or []),
             hostname=cfg.get("Hostname"),
+            mac=cfg.get("MacAddress") or None,
             env=list(cfg.get("Env") or []),
             aliases=list(hc.get("NetworkAliases") or []),  # the create request's (Engine API)
         )

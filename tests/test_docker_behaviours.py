@@ -114,6 +114,9 @@ def test_cli_behaviours(engine: Engine) -> None:
     rows = engine.out("ps", "-f", "status=exited", "--format", "{{.Names}}").split()
     assert rows == ["done"], "ps -f status=exited works without -a"
     assert engine.out("ps", "--format", "{{.Names}}").split() == ["live"]
+    command = engine.out("ps", "-a", "--no-trunc", "-f", "name=done", "--format", "{{.Command}}")
+    assert command == '"sh -c \'echo early; sleep 1.1; echo late\'"\n', "ps keeps the command's quoting"
+    assert '"sh -c \'echo early; …"' in engine.out("ps", "-a", "-f", "name=done")
 
     assert engine.inspect("done")["HostConfig"]["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
 

@@ -1223,7 +1223,9 @@ def ports_text(record: Any) -> str:
 
 
 def _command_text(record: Any, truncate: bool) -> str:
-    command = " ".join([record.path, *record.args])
+    from engine.container.status import command_text
+
+    command = command_text(record)
     if truncate and len(command) > 20:
         command = command[:19] + "…"
     return f'"{command}"'

@@ -118,7 +118,9 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
     from engine.container.state import parse_rfc3339
 
     created = parse_rfc3339(record.created)
-    command = " ".join([record.path, *record.args])
+    from engine.container.status import command_text
+
+    command = command_text(record)
     labels = record.config.get("Labels") or {}
     mounts = []
     for m in record.mounts:

@@ -1,5 +1,5 @@
-"""A container's state and published ports in words, as `docker ps` prints them and the TUI shows
-them: one text for both, so they never disagree (`compact` only shortens durations to fit the TUI's
+"""A container's state, published ports and command in words, as `docker ps` prints them and the TUI
+shows them: one text for both, so they never disagree (`compact` only shortens durations to fit the TUI's
 26-cell STATUS column, and drops what cannot fit there).
 """
 
@@ -68,3 +68,10 @@ def record_status_text(record: ContainerRecord, now: float | None = None, compac
         suffix = status_suffix(record.health)
         text += suffix.replace("health: ", "") if compact else suffix
     return text
+
+
+def command_text(record: ContainerRecord) -> str:
+    """The COMMAND of `ps` and the API's list: Docker's daemon joins Path and Args, an argument
+    with a space single-quoted (`sh -c 'sleep 1; echo hi'`), so the quoting survives."""
+    args = [f"'{arg}'" if " " in arg else arg for arg in record.args]
+    return " ".join([record.path, *args])

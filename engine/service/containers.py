@@ -17,6 +17,7 @@ from aiohttp import web
 
 from engine.api import containers as api
 from engine.container.state import ContainerRecord, parse_rfc3339
+from engine.container.status import command_text
 from engine.errors import Conflict, DockuiError, InvalidArgument
 from engine.service.attach import AttachStreams, Sessions, connect_running, relay
 from engine.service.context import (
@@ -105,7 +106,7 @@ def list_entry(r: ContainerRecord) -> dict[str, Any]:
         "Names": ["/" + r.name],
         "Image": r.image,
         "ImageID": r.image_id,
-        "Command": " ".join([r.path, *r.args]),
+        "Command": command_text(r),
         "Created": int(parse_rfc3339(r.created)),
         "Ports": ports,
         "Labels": r.config.get("Labels") or {},

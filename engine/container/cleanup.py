@@ -20,6 +20,7 @@ from engine.errors import Conflict, DockuiError, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -88,12 +89,24 @@ def container_cgroup(config: EngineConfig, record: ContainerRecord) -> Any:
     return open_cgroup(config, record.id)
 
 
-def remove_stopped(config: EngineConfig, container_id: str, remove_volumes: bool) -> ContainerRecord:
+def remove_stopped(
+    config: EngineConfig,
+    container_id: str,
+    remove_volumes: bool,
+    only_if: Callable[[ContainerRecord], bool] | None = None,
+) -> ContainerRecord | None:
     """The end of every removal (`rm`, --rm after a dead monitor): the removal lock, "removing",
     then the files (remove_files); Conflict when another live process is removing it. A removal a
-    killed process left half done ("removing", its lock free) is taken over and finished."""
+    killed process left half done ("removing", its lock free) is taken over and finished.
+
+    only_if: checked on the fresh record under its lock; when it is false nothing is done (None).
+    Reconcile decides from a snapshot (the index) taken earlier: by now the container it judged
+    half-created may have been created and started by its (since exited) `run -d`.
+    """
     with state.removal(config, container_id):
         with state.locked(config, container_id) as locked:
+            if only_if is not None and not only_if(locked):
+                return None
             locked.status = "removing"
         remove_files(config, locked, remove_volumes=remove_volumes)
     return locked

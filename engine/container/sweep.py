@@ -102,8 +102,9 @@ def _finish_interrupted(config: EngineConfig, records: list[Entry]) -> bool:
             record.creator_pid, record.creator_start
         ):  # ContainerRecord.half_created, from the index
             with best_effort():
-                remove_stopped(config, record.id, remove_volumes=True)
-                done = True
+                removed = remove_stopped(config, record.id, remove_volumes=True,
+                                         only_if=lambda fresh: fresh.half_created)
+                done = done or removed is not None
     try:  # network records of containers that are gone (a removal on a full disk could not drop them)
         stale = {n.removesuffix(".json") for n in os.listdir(config.network_dir / "endpoints")}
         stale -= set(container_dirs(config.containers_dir))

@@ -132,3 +132,14 @@ def test_volumes_create_list_and_refuse_removal_in_use(engine_config: EngineConf
     assert [v.name for v in volumes.list_volumes(engine_config)] == ["data"]
     with pytest.raises(InvalidArgument):
         volumes.create_volume(engine_config, "../escape")
+
+
+def test_locked_saves_changes_made_in_place(engine_config: EngineConfig) -> None:
+    """A nested dict changed in place (HostConfig, Config, NetworkSettings) is saved like a field set."""
+    record = state.create_record(engine_config, _record("inplace"), generate_name)
+    with state.locked(engine_config, record.id) as locked:
+        locked.host_config["RestartPolicy"]["Name"] = "always"
+        locked.config["Labels"]["k"] = "changed"
+    again = state.load(engine_config, record.id)
+    assert again.host_config["RestartPolicy"]["Name"] == "always"
+    assert again.config["Labels"]["k"] == "changed"

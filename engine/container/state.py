@@ -312,23 +312,27 @@ def _stand_in(d: Path, container_id: str, reason: str, v2: Any) -> ContainerReco
     )
 
 
-def save(config: EngineConfig, record: ContainerRecord, durable: bool = False, fsync: bool = True) -> None:
+def save(config: EngineConfig, record: ContainerRecord, durable: bool = False, fsync: bool = True,
+         host_config: bool = False) -> None:
     """Write the record atomically (temp file + rename: readers see old or new, never a mix).
 
-    `durable` (at the end of create) also writes hostconfig.json (which only create and `update` write),
-    and fsyncs both files and the directory once. Status changes skip the fsync: they only matter
+    `durable` (at the end of create) also writes hostconfig.json, and fsyncs both files and the
+    directory once; `host_config` writes hostconfig.json too (a change after create: `update`,
+    network aliases, a restart policy), without the fsyncs. Status changes skip the fsync: they only matter
     while processes live, and after a power loss reconcile rebuilds them anyway; a start then
     costs ~10 fsyncs less. `fsync=False` skips them at create too (an --rm container: after a
     power loss reconcile removes it, as Docker's daemon does on restart).
     """
     if durable:  # the end of create: complete from now on
         record.creator_pid = record.creator_start = 0
-    v2, host_config = record.to_disk()
+    v2, host_config_json = record.to_disk()
     d = config.containers_dir / record.id
     index.dirty(config.containers_dir, record.id)  # the index is a cache: engine.container.index
     if durable:
         d.mkdir(parents=True, exist_ok=True)  # as fsutil.atomic_write did for callers outside create
-        _write_files(d, {"hostconfig.json": host_config, "config.v2.json": v2}, fsync=fsync)
+        _write_files(d, {"hostconfig.json": host_config_json, "config.v2.json": v2}, fsync=fsync)
+    elif host_config:
+        _write_files(d, {"hostconfig.json": host_config_json, "config.v2.json": v2}, fsync=False)
     else:
         _write_files(d, {"config.v2.json": v2}, fsync=False)
     index.put(config.containers_dir, index_entry(record))
@@ -375,12 +379,20 @@ def locked(config: EngineConfig, container_id: str) -> Iterator[ContainerRecord]
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         record = load(config, container_id)
-        before = record.to_disk()
+        # Serialized, not the dicts themselves: those share the record's Config, HostConfig and
+        # NetworkSettings, so a change made in place would compare equal and never be saved.
+        before = _snapshot(record)
         yield record
-        if record.to_disk() != before and not record.corrupt:  # a stand-in is never written back
-            save(config, record)
+        after = _snapshot(record)
+        if after != before and not record.corrupt:  # a stand-in is never written back
+            save(config, record, host_config=after[1] != before[1])
     finally:
         os.close(fd)
+
+
+def _snapshot(record: ContainerRecord) -> tuple[str, str]:
+    v2, host_config = record.to_disk()
+    return json.dumps(v2, separators=(",", ":"), default=str), json.dumps(host_config, separators=(",", ":"))
 
 
 _REMOVALS_HELD: dict[tuple[str, int], list[int]] = {}  # (container ID, thread) -> [fd, depth]

@@ -116,8 +116,8 @@ def list_networks(config: EngineConfig, network_filter: NetworkFilter | None = N
     nets = {n.name: n for n in networks.list_networks(config)}
     users: dict[str, dict[str, Any]] = {}
     for rec in records.all_records(config):
-        for endpoint in rec.get("endpoints", []):
-            users.setdefault(endpoint["network"], {})[rec["container_id"]] = {"Name": rec["name"]}
+        for endpoint in rec.endpoints:
+            users.setdefault(endpoint.network, {})[rec.container_id] = {"Name": rec.name}
     docs = [_document(nets.pop(name, None), name, users.get(name, {})) for name in BUILTIN]
     docs += [_document(net, net.name, users.get(net.name, {})) for net in sorted(nets.values(), key=lambda n: n.name)]
     flt = network_filter or NetworkFilter()
@@ -307,13 +307,11 @@ def topology(config: EngineConfig) -> Topology:
     from engine.network.records import all_records
 
     records = all_records(config)
-    networks_of = {rec.get("name", ""): {ep["network"] for ep in rec.get("endpoints", [])} for rec in records}
+    networks_of = {rec.name: rec.networks() for rec in records}
     interfaces = {}
     for rec in records:
-        for ep in rec.get("endpoints", []):
-            links = tuple((str(name), str(alias)) for name, alias in rec.get("links") or ()
-                          if ep["network"] in networks_of.get(name, set()))
-            interfaces[ep["host_veth"]] = Interface(rec["container_id"], rec.get("name", ""), ep["network"],
-                                                    ep["ifname"], ep["ip"], int(ep.get("prefixlen", 0)), ep["mac"],
-                                                    links)
+        for ep in rec.endpoints:
+            links = tuple((name, alias) for name, alias in rec.links if ep.network in networks_of.get(name, set()))
+            interfaces[ep.host_veth] = Interface(rec.container_id, rec.name, ep.network, ep.ifname, ep.ip,
+                                                 ep.prefixlen, ep.mac, links)
     return Topology(bridges, interfaces)

@@ -101,14 +101,14 @@ def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str
 
     with best_effort():
         rec = load_record(config, record.id)
-        if rec and rec.get("state") == "attached" and rec.get("pid") == record.pid:
+        if rec and rec.attached and rec.pid == record.pid:
             started = settings.get("Networks") or {}
             settings["Networks"] = {
-                ep["network"]: {
-                    **(started.get(ep["network"]) or {}),
-                    "NetworkID": ep["network_id"], "IPAddress": ep["ip"], "IPPrefixLen": ep["prefixlen"],
-                    "Gateway": ep["gateway"], "MacAddress": ep["mac"], "Aliases": list(ep.get("aliases") or []) or None,
+                ep.network: {
+                    **(started.get(ep.network) or {}),
+                    "NetworkID": ep.network_id, "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen,
+                    "Gateway": ep.gateway, "MacAddress": ep.mac, "Aliases": list(ep.aliases) or None,
                 }
-                for ep in rec.get("endpoints", [])
+                for ep in rec.endpoints
             }
     return settings

@@ -15,7 +15,7 @@ Every container's monitor imports this module, so it loads nothing it does not n
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 from engine import events
@@ -48,6 +48,7 @@ from engine.network.records import (
     DEFAULT_MTU,
     DEFAULT_NETWORK,
     Endpoint,
+    EndpointRecord,
     NetworkPlan,
     NetworkSpec,
     all_records,
@@ -75,26 +76,26 @@ def _own_names(hostname: str, name: str, container_id: str) -> list[str]:
     return [hostname, name] if name and name != hostname else [hostname]
 
 
-def _peer_entries(config: EngineConfig, rec: dict) -> list[tuple[str, str]]:
+def _peer_entries(config: EngineConfig, rec: EndpointRecord) -> list[tuple[str, str]]:
     """On user-defined networks containers find each other by name: one hosts line per peer."""
-    mine = {ep["network"] for ep in rec.get("endpoints", []) if ep["network"] != DEFAULT_NETWORK}
+    mine = rec.networks() - {DEFAULT_NETWORK}
     if not mine:
         return []
     entries = []
     for other in all_records(config):
-        if other["container_id"] == rec["container_id"] or other.get("state") != "attached":
+        if other.container_id == rec.container_id or not other.attached:
             continue
-        for ep in other.get("endpoints", []):
-            if ep["network"] in mine:
-                entries.append((ep["ip"], " ".join(dict.fromkeys([other["name"], other["hostname"], *ep.get("aliases", [])]))))
+        for ep in other.endpoints:
+            if ep.network in mine:
+                entries.append((ep.ip, " ".join(dict.fromkeys([other.name, other.hostname, *ep.aliases]))))
     return entries
 
 
-def _hosts_for(config: EngineConfig, rec: dict) -> str:
-    eps = rec.get("endpoints", [])
-    extra = [tuple(e) for e in rec.get("extra_hosts", [])] + _peer_entries(config, rec)
+def _hosts_for(config: EngineConfig, rec: EndpointRecord) -> str:
+    eps = rec.endpoints
+    extra = list(rec.extra_hosts) + _peer_entries(config, rec)
     return hostsfiles.hosts_content(
-        eps[0]["ip"] if eps else None, _own_names(rec["hostname"], rec["name"], rec["container_id"]), extra
+        eps[0].ip if eps else None, _own_names(rec.hostname, rec.name, rec.container_id), extra
     )
 
 
@@ -104,11 +105,11 @@ def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> 
     if not networks:
         return
     for other in all_records(config):
-        if other["container_id"] == skip or other.get("state") != "attached":
+        if other.container_id == skip or not other.attached:
             continue
-        if not networks & {ep["network"] for ep in other.get("endpoints", [])}:
+        if not networks & other.networks():
             continue
-        path = config.containers_dir / other["container_id"] / "hosts"
+        path = config.containers_dir / other.container_id / "hosts"
         if path.exists():
             hostsfiles.write_in_place(path, _hosts_for(config, other))
 
@@ -117,20 +118,20 @@ def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.L
     from engine.network import links
 
     name, alias = links.parse_link(text)
-    matches = [r for r in all_records(config) if r["name"] == name]
+    matches = [r for r in all_records(config) if r.name == name]
     if not matches:
-        matches = [r for r in all_records(config) if r["container_id"].startswith(name)]
+        matches = [r for r in all_records(config) if r.container_id.startswith(name)]
     if len(matches) != 1:
         raise NotFound(f"could not get container for {name}" if not matches else f"{name} is ambiguous")
     rec = matches[0]
-    eps = [ep for ep in rec.get("endpoints", []) if ep["network"] == network_name]
+    eps = rec.on(network_name)
     if not eps:
         raise InvalidArgument(f"cannot link to {name}: it is not on network {network_name}")
-    if rec.get("state") != "attached":
-        raise Conflict(f"cannot link to a non running container: /{rec['name']}")
+    if not rec.attached:
+        raise Conflict(f"cannot link to a non running container: /{rec.name}")
     return links.LinkTarget(
-        name=rec["name"], alias=alias, ip=eps[0]["ip"], hostname=rec["hostname"],
-        exposed_ports=rec.get("exposed_ports", []), env=rec.get("env", []),
+        name=rec.name, alias=alias, ip=eps[0].ip, hostname=rec.hostname,
+        exposed_ports=list(rec.exposed_ports), env=list(rec.env),
     )
 
 
@@ -146,10 +147,10 @@ def _resolve_ports(config: EngineConfig, container_id: str, spec: NetworkSpec, e
     if spec.publish_all:
         requests += portmap.exposed_requests(exposed)
     taken = [
-        portmap.PortMapping.from_dict(p)
+        mapping
         for r in (all_records(config) if requests else ())
-        if r["container_id"] != container_id
-        for p in r.get("ports", [])
+        if r.container_id != container_id
+        for mapping in r.port_mappings()
     ]
     return portmap.resolve(requests, taken)
 
@@ -195,8 +196,8 @@ def prepare(
             plan.resolv_conf = embedded_resolv_conf(host_resolv, spec.dns_search, spec.dns_options)
         elif spec.aliases:
             raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
-        old = load_record(config, container_id) or {}
-        extra_eps = [Endpoint(**ep) for ep in old.get("endpoints", []) if ep["network"] != net.name]
+        old = load_record(config, container_id)
+        extra_eps = [ep for ep in old.endpoints if ep.network != net.name] if old else []
         endpoints = []
         try:
             wanted = [(net, spec.ip, spec.aliases)] + [(get_network(config, ep.network), ep.ip, ep.aliases) for ep in extra_eps]
@@ -221,7 +222,7 @@ def prepare(
         plan.ports = ports
         rec = _prepared_record(plan, old, extra, exposed, spec)
         save_record(config, rec)
-        plan.hosts = _hosts_for(config, {**rec, "state": "attached"})
+        plan.hosts = _hosts_for(config, replace(rec, state="attached"))
     return plan
 
 
@@ -242,24 +243,25 @@ def _allocate_endpoints(config: EngineConfig, container_id: str, spec: NetworkSp
         )
 
 
-def _prepared_record(plan: NetworkPlan, old: dict, extra: list, exposed: list[str], spec: NetworkSpec) -> dict:
+def _prepared_record(plan: NetworkPlan, old: EndpointRecord | None, extra: list, exposed: list[str],
+                     spec: NetworkSpec) -> EndpointRecord:
     """The endpoint record `prepare` writes (attach, topology, the embedded DNS and reconcile read it)."""
-    return {
-        "container_id": plan.container_id,
-        "name": plan.name,
-        "hostname": plan.hostname,
-        "mode": plan.mode,
-        "state": old.get("state", "prepared") if old.get("pid") else "prepared",
-        "pid": old.get("pid"),
-        "endpoints": [asdict(ep) for ep in plan.endpoints],
-        "ports": [p.to_dict() for p in plan.ports],
-        "links": [list(x) for x in plan.links],
-        "extra_hosts": [list(e) for e in extra],
-        "exposed_ports": exposed,
-        "env": list(spec.env),
-        "dns": list(spec.dns),  # the embedded DNS forwards to these (user networks)
-        "preparer": [os.getpid(), start_ticks(os.getpid())],
-    }
+    return EndpointRecord(
+        container_id=plan.container_id,
+        name=plan.name,
+        hostname=plan.hostname,
+        mode=plan.mode,
+        state=old.state if old and old.pid else "prepared",
+        pid=old.pid if old else None,
+        endpoints=tuple(plan.endpoints),
+        ports=tuple(p.to_dict() for p in plan.ports),
+        links=tuple(plan.links),
+        extra_hosts=tuple((ip, names) for ip, names in extra),
+        exposed_ports=tuple(exposed),
+        env=tuple(spec.env),
+        dns=tuple(spec.dns),
+        preparer=(os.getpid(), start_ticks(os.getpid())),
+    )
 
 
 def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
@@ -307,8 +309,7 @@ def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
     with ipam.lock(config):
         rec = load_record(config, plan.container_id)
         if rec is not None:
-            rec.update(state="attached", pid=pid, netns_inode=_netns_inode(pid))
-            save_record(config, rec)
+            save_record(config, replace(rec, state="attached", pid=pid, netns_inode=_netns_inode(pid)))
             _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
     events.network_endpoints(config, "connect", plan.container_id, plan.endpoints)
 
@@ -344,7 +345,7 @@ def detach(config: EngineConfig, container_id: str, wait: bool = True) -> list[s
         return detach_locked(config, rec, wait)
 
 
-def detach_locked(config: EngineConfig, rec: dict, wait: bool = True, forget: bool = False) -> list[str]:
+def detach_locked(config: EngineConfig, rec: EndpointRecord, wait: bool = True, forget: bool = False) -> list[str]:
     """Veths, port rules and the record's state; `forget`: the caller deletes the record next.
 
     Host veths that an earlier detach(wait=False) of this process is deleting are not waited for
@@ -355,7 +356,7 @@ def detach_locked(config: EngineConfig, rec: dict, wait: bool = True, forget: bo
     going = [name for name in present if name in unplugging]
     todo = [name for name in present if name not in unplugging]
     started: list[str] = []
-    if todo and (netns_alive(rec) or not rec.get("netns_inode")):
+    if todo and (netns_alive(rec) or not rec.netns_inode):
         # A namespace still alive, or an unknown one (a crash before attach finished): undo it now.
         with Rtnl() as rt:
             for name in todo:
@@ -365,22 +366,21 @@ def detach_locked(config: EngineConfig, rec: dict, wait: bool = True, forget: bo
         # Docker): the kernel is or would be deleting the pairs; get them off the host sooner.
         unplug_in_background(todo)
         started = todo
-    if rec.get("ports"):
+    if rec.ports:
         from engine.network import portmap
 
-        portmap.remove_rules(config, drop={rec["container_id"]})
+        portmap.remove_rules(config, drop={rec.container_id})
         if eps:
-            mappings = [portmap.PortMapping.from_dict(p) for p in rec["ports"]]
+            mappings = rec.port_mappings()
             try:
                 portmap.flush_udp_conntrack(eps[0].ip, mappings)
             except Exception:  # noqa: BLE001 - conntrack support missing: entries just time out
                 pass
-    was_attached = rec.get("state") == "attached"
-    rec.update(state="detached", pid=None)
+    was_attached = rec.attached
     if was_attached or not forget:  # peers' hosts files are rebuilt from the saved records
-        save_record(config, rec)
+        save_record(config, replace(rec, state="detached", pid=None))
     if was_attached:
-        _refresh_peer_hosts(config, {ep.network for ep in eps}, skip=rec["container_id"])
+        _refresh_peer_hosts(config, {ep.network for ep in eps}, skip=rec.container_id)
     if wait:
         wait_links_gone(started)
         return []
@@ -407,19 +407,19 @@ def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
         rec = load_record(config, container_id)
         if rec is None:
             return
-        rec["name"] = new_name
+        rec = replace(rec, name=new_name)
         save_record(config, rec)
         path = config.containers_dir / container_id / "hosts"
-        if rec.get("state") == "attached" and path.exists():
+        if rec.attached and path.exists():
             hostsfiles.write_in_place(path, _hosts_for(config, rec))
-        if rec.get("state") == "attached":
-            _refresh_peer_hosts(config, {ep["network"] for ep in rec.get("endpoints", [])}, skip=container_id)
+        if rec.attached:
+            _refresh_peer_hosts(config, rec.networks(), skip=container_id)
 
 
-def _find_record(config: EngineConfig, container: str) -> dict:
+def _find_record(config: EngineConfig, container: str) -> EndpointRecord:
     recs = all_records(config)
-    exact = [r for r in recs if r["name"] == container or r["container_id"] == container]
-    matches = exact or [r for r in recs if r["container_id"].startswith(container)]
+    exact = [r for r in recs if r.name == container or r.container_id == container]
+    matches = exact or [r for r in recs if r.container_id.startswith(container)]
     if len(matches) != 1:
         raise NotFound(f"No such container: {container}" if not matches else f"{container} is ambiguous")
     return matches[0]
@@ -434,17 +434,17 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
     net = get_network(config, network)
     with ipam.lock(config):
         rec = _find_record(config, container)
-        if rec.get("mode") in ("host", "none") or str(rec.get("mode", "")).startswith("container:"):
-            raise Conflict(f"container {rec['name']} does not use a bridge network")
-        if any(ep["network"] == net.name for ep in rec.get("endpoints", [])):
-            raise Conflict(f"endpoint with name {rec['name']} already exists in network {net.name}")
-        cid = rec["container_id"]
+        if rec.mode in ("host", "none") or rec.mode.startswith("container:"):
+            raise Conflict(f"container {rec.name} does not use a bridge network")
+        if rec.on(net.name):
+            raise Conflict(f"endpoint with name {rec.name} already exists in network {net.name}")
+        cid = rec.container_id
         addr = ipam.allocate(config, net.pool, cid, ip)
         ep = Endpoint(
-            net.name, net.id, net.bridge, f"eth{len(rec['endpoints'])}", str(addr), net.prefixlen, net.gateway,
+            net.name, net.id, net.bridge, f"eth{len(rec.endpoints)}", str(addr), net.prefixlen, net.gateway,
             ipam.mac_for(addr), veth_name(cid, net.id), internal=net.internal, aliases=list(aliases or []),
         )
-        running = rec.get("state") == "attached" and _pid_alive(rec.get("pid"))
+        running = rec.attached and _pid_alive(rec.pid)
         if running:
             try:
                 with iproute() as ipr:
@@ -452,9 +452,9 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                     delete_link(ipr, ep.host_veth)
                     ipr.link(
                         "add", ifname=ep.host_veth, kind="veth", master=bridge_index, state="up",
-                        peer={"ifname": ep.ifname, "net_ns_pid": rec["pid"], "address": ep.mac},
+                        peer={"ifname": ep.ifname, "net_ns_pid": rec.pid, "address": ep.mac},
                     )
-                with netns_iproute(rec["pid"]) as nipr:
+                with netns_iproute(rec.pid) as nipr:
                     index = link_index(nipr, ep.ifname)
                     nipr.addr("add", index=index, address=ep.ip, prefixlen=ep.prefixlen)
                     nipr.link("set", index=index, state="up")
@@ -462,7 +462,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                 ipam.release(config, net.pool, cid)
                 with_iproute(lambda ipr: delete_link(ipr, ep.host_veth))
                 raise
-        rec["endpoints"].append(asdict(ep))
+        rec = replace(rec, endpoints=(*rec.endpoints, ep))
         save_record(config, rec)
         if running:
             path = config.containers_dir / cid / "hosts"
@@ -478,19 +478,19 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
     net = get_network(config, network)
     with ipam.lock(config):
         rec = _find_record(config, container)
-        eps = [ep for ep in rec.get("endpoints", []) if ep["network"] == net.name]
+        eps = rec.on(net.name)
         if not eps:
-            raise NotFound(f"container {rec['name']} is not connected to network {net.name}")
+            raise NotFound(f"container {rec.name} is not connected to network {net.name}")
         with iproute() as ipr:
             for ep in eps:
-                delete_link(ipr, ep["host_veth"])
-        ipam.release(config, net.pool, rec["container_id"])
-        rec["endpoints"] = [ep for ep in rec["endpoints"] if ep["network"] != net.name]
-        if rec.get("ports") and not rec["endpoints"]:
+                delete_link(ipr, ep.host_veth)
+        ipam.release(config, net.pool, rec.container_id)
+        rec = replace(rec, endpoints=tuple(ep for ep in rec.endpoints if ep.network != net.name))
+        if rec.ports and not rec.endpoints:
             from engine.network import portmap
 
-            portmap.remove_rules(config, drop={rec["container_id"]})
-            rec["ports"] = []
+            portmap.remove_rules(config, drop={rec.container_id})
+            rec = replace(rec, ports=())
         save_record(config, rec)
-        _refresh_peer_hosts(config, {net.name}, skip=rec["container_id"])
-    events.network(config, "disconnect", net.id, net.name, rec["container_id"])
+        _refresh_peer_hosts(config, {net.name}, skip=rec.container_id)
+    events.network(config, "disconnect", net.id, net.name, rec.container_id)

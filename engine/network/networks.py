@@ -23,6 +23,7 @@ from engine.network.plumbing import (
 from engine.network.records import (
     DEFAULT_NETWORK,
     PREDEFINED,
+    EndpointRecord,
     NetworkInfo,
     _now,
     all_networks,
@@ -185,8 +186,8 @@ def list_networks(config: EngineConfig) -> list[NetworkInfo]:
     return all_networks(config)
 
 
-def containers_on(config: EngineConfig, net_name: str) -> list[dict]:
-    return [r for r in all_records(config) if any(ep["network"] == net_name for ep in r.get("endpoints", []))]
+def containers_on(config: EngineConfig, net_name: str) -> list[EndpointRecord]:
+    return [r for r in all_records(config) if r.on(net_name)]
 
 
 def remove_network(config: EngineConfig, name: str) -> str:
@@ -199,7 +200,7 @@ def remove_network(config: EngineConfig, name: str) -> str:
         if users:
             raise Conflict(
                 f"error while removing network: network {net.name} id {net.id} has active endpoints "
-                f"({', '.join(r['name'] for r in users)})"
+                f"({', '.join(r.name for r in users)})"
             )
         with iproute() as ipr:
             delete_link(ipr, net.bridge)
@@ -234,5 +235,5 @@ def remove_bridges(config: EngineConfig) -> list[str]:
             if brif.is_dir() and not any(brif.iterdir()):
                 with_iproute(lambda ipr, n=name: delete_link(ipr, n))
                 removed.append(name)
-        portmap.remove_rules(config, keep={r["container_id"] for r in all_records(config)})
+        portmap.remove_rules(config, keep={r.container_id for r in all_records(config)})
     return removed

@@ -46,7 +46,7 @@ from engine.kernel.rtnetlink import (
     parse_attrs,
     u32,
 )
-from engine.network.records import DEFAULT_MTU, Endpoint, NetworkInfo
+from engine.network.records import DEFAULT_MTU, Endpoint, EndpointRecord, NetworkInfo
 
 CLONE_NEWNET = 0x40000000
 
@@ -245,9 +245,9 @@ def bring_up_loopback(pid: int) -> None:
     configure_inside(pid, [])
 
 
-def netns_alive(rec: dict) -> bool:
+def netns_alive(rec: EndpointRecord) -> bool:
     """Does the container's process still hold the namespace we plugged?"""
-    return bool(rec.get("pid")) and _netns_inode(rec["pid"]) == rec.get("netns_inode")
+    return bool(rec.pid) and _netns_inode(rec.pid) == rec.netns_inode
 
 
 unplugging: set[str] = set()  # host veths a background thread of this process is deleting

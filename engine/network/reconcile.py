@@ -22,7 +22,7 @@ from engine.network.plumbing import (
     link_index,
     start_ticks,
 )
-from engine.network.records import all_records, endpoints_of, load_network, record_path
+from engine.network.records import EndpointRecord, all_records, endpoints_of, load_network, record_path
 
 
 def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str, list[str]]:
@@ -36,14 +36,14 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
         records = all_records(config)
         # A container being started right now (prepared, or attached but not yet "running" for the
         # caller) must not lose its veth to a concurrent reconcile.
-        live |= {r["container_id"] for r in records if _in_flight(config, r)}
+        live |= {r.container_id for r in records if _in_flight(config, r)}
         keep_veths = set()
         for rec in records:
-            cid = rec["container_id"]
+            cid = rec.container_id
             if cid in live:
-                keep_veths |= {ep["host_veth"] for ep in rec.get("endpoints", [])}
+                keep_veths |= {ep.host_veth for ep in rec.endpoints}
                 continue
-            if rec.get("state") == "attached" or rec.get("ports"):
+            if rec.attached or rec.ports:
                 detach_locked(config, rec)
                 report["detached"].append(cid)
             if not (config.containers_dir / cid).exists():
@@ -73,17 +73,17 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
 PREPARE_GRACE_SECONDS = 120
 
 
-def _in_flight(config: EngineConfig, rec: dict) -> bool:
+def _in_flight(config: EngineConfig, rec: EndpointRecord) -> bool:
     """Is this container's network in use whatever the caller believes (its process still holds
     the namespace we plugged, or prepare ran moments ago)?"""
-    if rec.get("state") == "attached" and rec.get("pid"):
-        return rec.get("netns_inode") is not None and _netns_inode(rec["pid"]) == rec.get("netns_inode")
-    if rec.get("state") == "prepared":
-        preparer = rec.get("preparer")
+    if rec.attached and rec.pid:
+        return rec.netns_inode is not None and _netns_inode(rec.pid) == rec.netns_inode
+    if rec.state == "prepared":
+        preparer = rec.preparer
         if preparer:  # the process that prepared it (the container's monitor) is still at work
             return start_ticks(preparer[0]) == preparer[1]
         try:
-            age = time.time() - record_path(config, rec["container_id"]).stat().st_mtime
+            age = time.time() - record_path(config, rec.container_id).stat().st_mtime
         except OSError:
             return False
         return age < PREPARE_GRACE_SECONDS

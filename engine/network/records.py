@@ -1,7 +1,7 @@
 """The network side's records and the values passed between its modules: `NetworkSpec` (what a
-container asks for), `Endpoint` and `NetworkPlan` (what prepare decided), `NetworkInfo` (a named
-network), and where they live on disk: <root>/network/networks/<id>.json and
-<root>/network/endpoints/<container id>.json.
+container asks for), `Endpoint` and `NetworkPlan` (what prepare decided), `EndpointRecord` (a
+container's endpoints as stored), `NetworkInfo` (a named network), and where they live on disk:
+<root>/network/networks/<id>.json and <root>/network/endpoints/<container id>.json.
 
 Every write is atomic (engine.util.fsutil); the callers that change them hold the per-root flock
 (`ipam.lock`), so concurrent CLI, TUI and monitor processes agree.
@@ -73,6 +73,95 @@ class Endpoint:
     mtu: int = DEFAULT_MTU
     internal: bool = False  # a network made with --internal: no default route through it
     aliases: list[str] = field(default_factory=list)  # more names peers on this network know it by
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """A container's endpoint record (<root>/network/endpoints/<container id>.json): what `prepare`
+    decided (interfaces, published ports, hosts entries, what links to it need) and where it stands.
+
+    `state`: "prepared" (in flight while `preparer`, the (pid, start ticks) of the process that
+    prepared it, lives), "attached" (plugged into the namespace of `pid`, whose inode is
+    `netns_inode`) or "detached" (stopped: the addresses stay reserved until `rm`). Written by
+    engine.network.endpoint under `ipam.lock`; read by reconcile, topology, links, peers' hosts
+    files and the embedded DNS. A change is a new record (`dataclasses.replace`) saved whole.
+    `from_json`/`to_json` keep the file's JSON as it always was, so records of any age load.
+    """
+
+    container_id: str
+    name: str
+    hostname: str
+    mode: str = DEFAULT_NETWORK
+    state: str = "prepared"
+    pid: int | None = None
+    endpoints: tuple[Endpoint, ...] = ()
+    ports: tuple[dict[str, Any], ...] = ()  # PortMapping.to_dict()s: portmap loads only with -p/-P
+    links: tuple[tuple[str, str], ...] = ()  # (linked name, alias)
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (address, names) hosts lines
+    exposed_ports: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()  # the container's environment, for the ALIAS_ENV_* of containers linking to it
+    dns: tuple[str, ...] = ()  # the embedded DNS forwards to these (user networks)
+    preparer: tuple[int, int] | None = None
+    netns_inode: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EndpointRecord:
+        preparer = data.get("preparer")
+        return cls(
+            container_id=data["container_id"],
+            name=data["name"],
+            hostname=data["hostname"],
+            mode=data.get("mode", DEFAULT_NETWORK),
+            state=data.get("state", "prepared"),
+            pid=data.get("pid"),
+            endpoints=tuple(Endpoint(**ep) for ep in data.get("endpoints", [])),
+            ports=tuple(data.get("ports") or ()),
+            links=tuple((str(n), str(a)) for n, a in data.get("links") or ()),
+            extra_hosts=tuple((str(ip), str(names)) for ip, names in data.get("extra_hosts") or ()),
+            exposed_ports=tuple(data.get("exposed_ports") or ()),
+            env=tuple(data.get("env") or ()),
+            dns=tuple(data.get("dns") or ()),
+            preparer=(int(preparer[0]), int(preparer[1])) if preparer else None,
+            netns_inode=data.get("netns_inode"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's JSON object, its keys in the order they were always written."""
+        data: dict[str, Any] = {
+            "container_id": self.container_id,
+            "name": self.name,
+            "hostname": self.hostname,
+            "mode": self.mode,
+            "state": self.state,
+            "pid": self.pid,
+            "endpoints": [asdict(ep) for ep in self.endpoints],
+            "ports": [dict(p) for p in self.ports],
+            "links": [list(x) for x in self.links],
+            "extra_hosts": [list(e) for e in self.extra_hosts],
+            "exposed_ports": list(self.exposed_ports),
+            "env": list(self.env),
+            "dns": list(self.dns),
+            "preparer": list(self.preparer) if self.preparer else None,
+        }
+        if self.netns_inode is not None:  # written from the first attach on
+            data["netns_inode"] = self.netns_inode
+        return data
+
+    @property
+    def attached(self) -> bool:
+        return self.state == "attached"
+
+    def on(self, network: str) -> list[Endpoint]:
+        """Its endpoints on `network` (none or one)."""
+        return [ep for ep in self.endpoints if ep.network == network]
+
+    def networks(self) -> set[str]:
+        return {ep.network for ep in self.endpoints}
+
+    def port_mappings(self) -> list[portmap.PortMapping]:
+        from engine.network import portmap  # only with published ports
+
+        return [portmap.PortMapping.from_dict(p) for p in self.ports]
 
 
 @dataclass
@@ -178,30 +267,32 @@ def all_networks(config: EngineConfig) -> list[NetworkInfo]:
     return [NetworkInfo(**read_json(p)) for p in sorted(d.glob("*.json"))]
 
 
-def load_record(config: EngineConfig, container_id: str) -> dict | None:
-    return read_json(record_path(config, container_id))
+def load_record(config: EngineConfig, container_id: str) -> EndpointRecord | None:
+    data = read_json(record_path(config, container_id))
+    return EndpointRecord.from_json(data) if data else None
 
 
-def save_record(config: EngineConfig, rec: dict) -> None:
-    ipam.store_json(record_path(config, rec["container_id"]), rec)
+def save_record(config: EngineConfig, rec: EndpointRecord) -> None:
+    ipam.store_json(record_path(config, rec.container_id), rec.to_json())
 
 
-def all_records(config: EngineConfig) -> list[dict]:
+def all_records(config: EngineConfig) -> list[EndpointRecord]:
     """Every endpoint record of this root, read afresh."""
     d = endpoints_dir(config)
     out = []
     for p in d.glob("*.json") if d.is_dir() else ():
         try:
-            rec = read_json(p)
-        except ValueError:
+            data = read_json(p)
+            rec = EndpointRecord.from_json(data) if data else None
+        except (ValueError, KeyError, TypeError):
             continue  # unreadable: treated as absent
         if rec:
             out.append(rec)
     return out
 
 
-def endpoints_of(rec: dict) -> list[Endpoint]:
-    return [Endpoint(**ep) for ep in rec.get("endpoints", [])]
+def endpoints_of(rec: EndpointRecord) -> list[Endpoint]:
+    return list(rec.endpoints)
 
 
 def veth_name(container_id: str, network_id: str) -> str:

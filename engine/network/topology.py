@@ -36,7 +36,14 @@ from engine.kernel.rtnetlink import (
     u32,
 )
 from engine.network.networks import containers_on, get_network, list_networks
-from engine.network.records import DEFAULT_NETWORK, NetworkInfo, all_records, endpoints_dir
+from engine.network.records import (
+    DEFAULT_NETWORK,
+    Endpoint,
+    EndpointRecord,
+    NetworkInfo,
+    all_records,
+    endpoints_dir,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,10 +86,10 @@ class BridgeInfo:
         return asdict(self)
 
 
-_cache: dict[str, tuple[tuple[int, int], list[dict]]] = {}
+_cache: dict[str, tuple[tuple[int, int], list[EndpointRecord]]] = {}
 
 
-def _records(config: EngineConfig) -> list[dict]:
+def _records(config: EngineConfig) -> list[EndpointRecord]:
     """The records for read-only use by a poller (topology at 1 Hz): re-read only after a change.
 
     Every save renames into the directory, changing its mtime; a directory changed within the last
@@ -193,10 +200,10 @@ def read(config: EngineConfig) -> list[BridgeInfo]:
     networks = {n.bridge: n for n in list_networks(config)}
     if config.bridge_name not in networks:
         networks[config.bridge_name] = NetworkInfo(DEFAULT_NETWORK, "", config.bridge_name, "", "", "", default=True)
-    by_veth: dict[str, tuple[dict, dict]] = {}
+    by_veth: dict[str, tuple[EndpointRecord, Endpoint]] = {}
     for rec in _records(config):
-        for ep in rec.get("endpoints", []):
-            by_veth[ep["host_veth"]] = (rec, ep)
+        for ep in rec.endpoints:
+            by_veth[ep.host_veth] = (rec, ep)
     bridges: dict[int, BridgeInfo] = {}
     with Rtnl() as rt:
         addrs = _dump_ipv4_addrs(rt)
@@ -209,11 +216,12 @@ def read(config: EngineConfig) -> list[BridgeInfo]:
                 )
         for bridge in bridges.values():
             for link in _dump_links(rt, master=bridge.ifindex):
-                rec, ep = by_veth.get(link.name, ({}, {}))
+                found = by_veth.get(link.name)
+                rec, ep = found if found else (None, None)
                 bridge.ports.append(
                     PortInfo(
-                        link.name, link.index, link.peer_index, rec.get("container_id", ""), rec.get("name", ""),
-                        ep.get("ip", ""), ep.get("mac", ""), link.operstate,
+                        link.name, link.index, link.peer_index, rec.container_id if rec else "", rec.name if rec else "",
+                        ep.ip if ep else "", ep.mac if ep else "", link.operstate,
                         link.rx_bytes, link.tx_bytes, link.rx_packets, link.tx_packets,
                     )
                 )
@@ -227,17 +235,16 @@ def inspect_network(config: EngineConfig, name: str) -> dict[str, Any]:
     net = get_network(config, name)
     containers = {}
     for rec in containers_on(config, net.name):
-        for ep in rec["endpoints"]:
-            if ep["network"] == net.name:
-                containers[rec["container_id"]] = {
-                    "Name": rec["name"],
-                    "EndpointID": hashlib.sha256(f"{rec['container_id']}/{net.id}".encode()).hexdigest(),
-                    "MacAddress": ep["mac"],
-                    "IPv4Address": f"{ep['ip']}/{ep['prefixlen']}",
-                    "IPv6Address": "",
-                    "HostVeth": ep["host_veth"],
-                    "State": rec.get("state", ""),
-                }
+        for ep in rec.on(net.name):
+            containers[rec.container_id] = {
+                "Name": rec.name,
+                "EndpointID": hashlib.sha256(f"{rec.container_id}/{net.id}".encode()).hexdigest(),
+                "MacAddress": ep.mac,
+                "IPv4Address": f"{ep.ip}/{ep.prefixlen}",
+                "IPv6Address": "",
+                "HostVeth": ep.host_veth,
+                "State": rec.state,
+            }
     topo = [b.to_dict() for b in read(config) if b.name == net.bridge]
     return {
         "Name": net.name,

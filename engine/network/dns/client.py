@@ -23,6 +23,10 @@ import zlib
 from engine.config import EngineConfig
 from engine.errors import DockuiError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from engine.network.records import EndpointRecord  # loaded only where records are read
+
 START_TIMEOUT = 5.0  # seconds for a new resolver to answer
 REPLY_TIMEOUT = 5.0
 _ENGINE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -130,15 +134,15 @@ def revive(config: EngineConfig) -> None:
         _call(config, "ping")
 
 
-def served(rec: dict) -> bool:
+def served(rec: EndpointRecord) -> bool:
     """Does this endpoint record name a running container the resolver must serve (its primary
     network user-defined, its process still in the namespace that was plugged)?"""
     from engine.network.records import DEFAULT_NETWORK
 
-    eps = rec.get("endpoints") or []
-    if rec.get("state") != "attached" or not rec.get("pid") or not eps or eps[0]["network"] == DEFAULT_NETWORK:
+    eps = rec.endpoints
+    if not rec.attached or not rec.pid or not eps or eps[0].network == DEFAULT_NETWORK:
         return False
     try:
-        return os.stat(f"/proc/{rec['pid']}/ns/net").st_ino == rec.get("netns_inode")
+        return os.stat(f"/proc/{rec.pid}/ns/net").st_ino == rec.netns_inode
     except OSError:
         return False

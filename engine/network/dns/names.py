@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from engine.config import EngineConfig
-from engine.network.records import DEFAULT_NETWORK, all_records, endpoints_dir
+from engine.network.records import DEFAULT_NETWORK, EndpointRecord, all_records, endpoints_dir
 
 # A directory changed this recently may change again within the same mtime tick: not trusted.
 _SETTLE_SECONDS = 0.05
@@ -47,25 +47,25 @@ class Member:
     external: bool
 
 
-def _entries(rec: dict) -> list[Entry]:
-    if rec.get("state") != "attached":
+def _entries(rec: EndpointRecord) -> list[Entry]:
+    if not rec.attached:
         return []
-    cid = rec["container_id"]
-    own = {rec.get("name") or "", rec.get("hostname") or "", cid[:12]}
+    cid = rec.container_id
+    own = {rec.name or "", rec.hostname or "", cid[:12]}
     out = []
-    for ep in rec.get("endpoints", []):
-        if ep["network"] == DEFAULT_NETWORK:
+    for ep in rec.endpoints:
+        if ep.network == DEFAULT_NETWORK:
             continue
-        names = {n.lower() for n in own | set(ep.get("aliases") or []) if n}
-        names |= {f"{n}.{ep['network'].lower()}" for n in names}
-        out.append(Entry(cid, ep["network"], ep["ip"], frozenset(names), f"{rec.get('name') or cid[:12]}.{ep['network']}"))
+        names = {n.lower() for n in own | set(ep.aliases or []) if n}
+        names |= {f"{n}.{ep.network.lower()}" for n in names}
+        out.append(Entry(cid, ep.network, ep.ip, frozenset(names), f"{rec.name or cid[:12]}.{ep.network}"))
     return out
 
 
-def _member(rec: dict) -> Member:
-    networks = frozenset(ep["network"] for ep in rec.get("endpoints", []) if ep["network"] != DEFAULT_NETWORK)
-    external = any(not ep.get("internal") for ep in rec.get("endpoints", []))
-    return Member(rec["container_id"], networks, tuple(rec.get("dns") or ()), external)
+def _member(rec: EndpointRecord) -> Member:
+    networks = frozenset(rec.networks() - {DEFAULT_NETWORK})
+    external = any(not ep.internal for ep in rec.endpoints)
+    return Member(rec.container_id, networks, rec.dns, external)
 
 
 class NameTable:
@@ -86,7 +86,7 @@ class NameTable:
             return
         records = all_records(self.config)
         self._entries = [e for rec in records for e in _entries(rec)]
-        self._members = {rec["container_id"]: _member(rec) for rec in records}
+        self._members = {rec.container_id: _member(rec) for rec in records}
         settled = time.time_ns() - mtime > _SETTLE_SECONDS * 1e9
         self._stamp = mtime if settled else None
 

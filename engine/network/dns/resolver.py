@@ -109,7 +109,7 @@ class Resolver:
         for rec in all_records(self.config):
             if served(rec):  # not: a process gone (reconcile cleans up after it), the default bridge
                 try:
-                    self.add(rec["container_id"], rec["pid"])
+                    self.add(rec.container_id, rec.pid)
                 except OSError:
                     continue
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -44,8 +45,6 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
     assert _tree(engine, "c1", "/opt") == ["/opt", "/opt/sub", "/opt/sub/f", "/opt/top"]
     assert engine.out("exec", "c1", "cat", "/tmp/renamed", "/root/streamed") == "file\nfile\n"
     # Owned by root in the container unless -a keeps the source's owners.
-    import os
-
     os.chown(host / "file", 1000, 1000)
     engine.out("cp", str(host / "file"), "c1:/tmp/rootowned")
     engine.out("cp", "-a", str(host / "file"), "c1:/tmp/kept")
@@ -65,6 +64,21 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
     streamed = engine.cli("cp", "c1:/tmp/dir", "-", check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(streamed)) as tar:
         assert sorted(m.name for m in tar) == ["dir", "dir/sub", "dir/sub/f", "dir/top"]
+
+    # -L follows a symbolic link SRC (in the container, or on the host) and keeps the link's name.
+    engine.out("exec", "c1", "ln", "-s", "/etc/passwd", "/tmp/pwlink")
+    links = tmp_path / "links"
+    links.mkdir()
+    engine.out("cp", "c1:/tmp/pwlink", str(links))
+    engine.out("cp", "-L", "c1:/tmp/pwlink", str(links / "followed"))
+    assert os.readlink(links / "pwlink") == "/etc/passwd"
+    assert not (links / "followed").is_symlink() and (links / "followed").read_text().startswith("root:x:0:0")
+    with tarfile.open(fileobj=io.BytesIO(engine.cli("cp", "-L", "c1:/tmp/pwlink", "-", check=True).stdout)) as tar:
+        assert [(m.name, m.isfile()) for m in tar] == [("pwlink", True)]
+    (host / "hostlink").symlink_to(host / "file")
+    engine.out("cp", "-L", str(host / "hostlink"), "c1:/tmp")
+    engine.out("cp", str(host / "hostlink"), "c1:/root")
+    assert engine.out("exec", "c1", "sh", "-c", "cat /tmp/hostlink; readlink /root/hostlink") == f"file\n{host / 'file'}\n"
 
     # Errors: one line, nothing written.
     before = sorted(out.rglob("*"))

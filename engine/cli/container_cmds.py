@@ -978,11 +978,10 @@ def cmd_cp(args: argparse.Namespace, config: EngineConfig) -> int:
                               "one side must be CONTAINER:PATH, the other a local path or -")
     _engine(config, "cp")
     if source.container is not None:
-        if args.follow_link:
-            raise InvalidArgument("-L follows links of a local source only")
         if destination.path == "-" and os.isatty(1):
             raise InvalidArgument("cowardly refusing to write a tar archive to a terminal: redirect it")
-        copy.copy_from_container(config, source.container, source.path, destination.path, sys.stdout.buffer)
+        copy.copy_from_container(config, source.container, source.path, destination.path, sys.stdout.buffer,
+                                 follow_link=args.follow_link)
     else:
         assert destination.container is not None
         copy.copy_to_container(config, destination.container, source.path, destination.path, sys.stdin.buffer,

@@ -65,6 +65,7 @@ class ContainerPath:
     name: str
     is_dir: bool
     exists: bool
+    link_target: str = ""  # a symbolic link's target, resolved inside the container
 
 
 GO_MODE_DIR = 1 << 31
@@ -94,18 +95,25 @@ def container_stat(config: EngineConfig, container_id: str, path: str) -> Contai
     if process.returncode != 0 or not out:
         raise DockuiError(process.stderr.read().decode(errors="replace").strip() if process.stderr else "stat failed")
     info = json.loads(out.splitlines()[0])
-    return ContainerPath(info["name"], bool(info["mode"] & GO_MODE_DIR), True)
+    return ContainerPath(info["name"], bool(info["mode"] & GO_MODE_DIR), True, info.get("linkTarget") or "")
 
 
 # ------------------------------------------------------------------------------------------ out of a container
 
 
-def copy_from_container(config: EngineConfig, ref: str, src: str, dest: str, out: BinaryIO) -> None:
-    """`cp CONTAINER:SRC DEST` (DEST `-`: the archive to `out`)."""
+def copy_from_container(config: EngineConfig, ref: str, src: str, dest: str, out: BinaryIO,
+                        follow_link: bool = False) -> None:
+    """`cp CONTAINER:SRC DEST` (DEST `-`: the archive to `out`); `follow_link` (-L): a symbolic
+    link SRC copies what it points to (resolved in the container), under the link's name."""
     from engine.container.state import find_container
 
     record = find_container(config, ref)
     path = _absolute(src)
+    link_name = ""
+    if follow_link:
+        target = container_stat(config, record.id, path)
+        if target.link_target:
+            link_name, path = target.name, target.link_target
     process = _helper(config, "get", record.id, path)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -113,13 +121,15 @@ def copy_from_container(config: EngineConfig, ref: str, src: str, dest: str, out
         raise _helper_error(process)
     info = json.loads(line)
     try:
-        if dest == "-":
+        if dest == "-" and link_name:
+            _rename_stream(process.stdout, out, info["name"], link_name)
+        elif dest == "-":
             while chunk := process.stdout.read(1 << 16):
                 out.write(chunk)
             out.flush()
         else:
             src_is_dir = bool(info["mode"] & GO_MODE_DIR)
-            root, rename = _host_destination(src, dest, info["name"], src_is_dir)
+            root, rename = _host_destination(src, dest, link_name or info["name"], src_is_dir)
             _extract_host(process.stdout, root, info["name"], rename)
     finally:
         process.stdout.close()
@@ -172,6 +182,17 @@ def _extract_host(stream: BinaryIO, root: str, top: str, rename: str) -> None:
                 member.linkname = "/".join(p for p in (rename, member.linkname[len(top):].lstrip("/")) if p)
             member.uid, member.gid = os.getuid(), os.getgid()  # Docker: the caller's uid:gid
             tar.extract(member, root, set_attrs=True, numeric_owner=True)
+
+
+def _rename_stream(stream: BinaryIO, out: BinaryIO, top: str, name: str) -> None:
+    """The helper's archive with its top entry `top` renamed `name` (cp -L to `-`)."""
+    with tarfile.open(fileobj=stream, mode="r|") as source, \
+            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as target:
+        for member in source:
+            if member.name == top or member.name.startswith(top + "/"):
+                member.name = name + member.name[len(top):]
+            target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    out.flush()
 
 
 def _check_inside(real_root: str, name: str) -> None:

@@ -75,6 +75,9 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
     assert not (links / "followed").is_symlink() and (links / "followed").read_text().startswith("root:x:0:0")
     with tarfile.open(fileobj=io.BytesIO(engine.cli("cp", "-L", "c1:/tmp/pwlink", "-", check=True).stdout)) as tar:
         assert [(m.name, m.isfile()) for m in tar] == [("pwlink", True)]
+    engine.out("exec", "c1", "ln", "-s", "/opt", "/optlink")  # a destination link is followed
+    engine.out("cp", str(host / "file"), "c1:/optlink")
+    assert engine.out("exec", "c1", "sh", "-c", "readlink /optlink; cat /opt/file") == "/opt\nfile\n"
     (host / "hostlink").symlink_to(host / "file")
     engine.out("cp", "-L", str(host / "hostlink"), "c1:/tmp")
     engine.out("cp", str(host / "hostlink"), "c1:/root")

@@ -73,6 +73,13 @@ def test_process_flags_init_ulimit_device_groups_sysctl(engine: Engine) -> None:
     _fails(engine, "run", "--sysctl", "kernel.hostname=x", "busybox", "true", message="only namespaced sysctls")
     _fails(engine, "run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox", "true",
            message="not allowed in host network namespace")
+    from engine.container.options import check_sysctls
+    from engine.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="shared with a container"):  # another's network namespace
+        check_sysctls({"net.ipv4.ip_forward": "1"}, "container", "")
+    with pytest.raises(InvalidArgument, match="joining another IPC namespace"):
+        check_sysctls({"kernel.shmmax": "1"}, "bridge", "container:other")
 
 
 def test_record_flags_cidfile_volumes_from_expose_labels_resources(engine: Engine, tmp_path: Path) -> None:

@@ -213,6 +213,9 @@ def copy_to_container(config: EngineConfig, ref: str, src: str, dest: str, sourc
     record = find_container(config, ref)
     dest = _absolute(dest)
     target = container_stat(config, record.id, dest)
+    if target.link_target:  # a destination that is a symbolic link means where it points, as Docker does
+        dest = target.link_target
+        target = container_stat(config, record.id, dest)
     if src == "-":
         if not target.is_dir:
             raise InvalidArgument(f"destination {dest!r} must be a directory" if target.exists

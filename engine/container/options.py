@@ -241,6 +241,8 @@ def check_sysctls(sysctls: dict[str, str], network_kind: str, ipc_mode: str) -> 
         if key.startswith("net."):
             if network_kind == "host":
                 raise InvalidArgument(f"sysctl {key!r} not allowed in host network namespace")
+            if network_kind == "container":
+                raise InvalidArgument(f"sysctl {key!r} can't be set when the network namespace is shared with a container")
             continue
         if key in NAMESPACED_SYSCTLS or key.startswith("fs.mqueue."):
             if ipc_mode == "host" or ipc_mode.startswith("container:"):

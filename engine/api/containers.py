@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.container.logs import LogEntry
+    from engine.container.update import Update
 
 LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume",
                 "health")
@@ -154,7 +155,7 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
     return removal.remove(config, ref, force=force, volumes=volumes)
 
 
-def update(config: EngineConfig, ref: str, change: Any) -> ContainerRecord:
+def update(config: EngineConfig, ref: str, change: Update) -> ContainerRecord:
     """`docker update` (an engine.container.update.Update): limits live, policy on record."""
     from engine.container.update import update as update_container
 

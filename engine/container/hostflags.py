@@ -21,16 +21,18 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs
 if TYPE_CHECKING:
     from typing import Any
 
+    from engine.sandbox.tunables import DeviceNode, Ulimit
+
 
 @dataclass(frozen=True)
 class SandboxFlags:
     """What launch adds to the process spec and the cgroup."""
 
     init: str | None = None  # the host's static init, bound at tunables.INIT_PATH
-    devices: list[Any] = field(default_factory=list)  # [tunables.DeviceNode]
+    devices: list[DeviceNode] = field(default_factory=list)
     device_rules: list[str] = field(default_factory=list)  # devices controller lines for them
     sysctls: dict[str, str] = field(default_factory=dict)
-    ulimits: list[Any] = field(default_factory=list)  # [tunables.Ulimit]
+    ulimits: list[Ulimit] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     ipc: str = ""
     ipc_shm: Path | None = None  # the /dev/shm to bind (the host's, or the joined container's)

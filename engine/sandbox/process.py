@@ -67,6 +67,10 @@ from engine.sandbox import rootfs as rootfs_mod
 from engine.sandbox import security
 from engine.sandbox.rootfs import DEFAULT_SHM_SIZE, BindMount, OverlayLayers
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from engine.sandbox.tunables import DeviceNode, Ulimit
+
 __all__ = [
     "BindMount",
     "OverlayLayers",
@@ -126,9 +130,9 @@ class ProcessSpec:
     tmpfs: list[tuple[str, str]] = field(default_factory=list)  # (destination, options): engine.container.mounts
     # --device, --sysctl, --ulimit (engine.sandbox.tunables' values), applied in the container's
     # own namespaces just before it drops privileges.
-    devices: list = field(default_factory=list)  # [tunables.DeviceNode]
+    devices: list[DeviceNode] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
-    ulimits: list = field(default_factory=list)  # [tunables.Ulimit]
+    ulimits: list[Ulimit] = field(default_factory=list)
     # --ipc and --pid: "" a namespace of its own, "host" the host's, else a /proc/<pid>/ns/... to join.
     ipc: str = ""
     pid_namespace: str = ""

@@ -31,7 +31,7 @@ def _tree(engine, container: str, path: str) -> list[str]:  # noqa: ANN001
 
 def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Path) -> None:  # noqa: ANN001, F811
     host = _host_tree(tmp_path / "h")
-    engine.out("run", "-d", "--name", "c1", "busybox", "sleep", "300")
+    engine.out("run", "-d", "--name", "c1", "-v", "cpvol:/vol", "busybox", "sleep", "300")
     # Into a running container: a directory into an existing directory, its contents with `/.`,
     # a file under a new name, and a tar stream on stdin.
     engine.out("cp", str(host / "dir"), "c1:/tmp")
@@ -112,8 +112,11 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
     engine.out("cp", "c1:/tmp/renamed", str(out / "from-stopped"))
     assert (out / "from-stopped").read_text() == "file\n"
     engine.out("cp", str(host / "file"), "c1:/written-stopped")
+    engine.out("cp", str(host / "file"), "c1:/vol/in-volume")  # into its volume, as it will see it
+    engine.out("cp", "c1:/vol/in-volume", str(out / "from-volume"))
+    assert (out / "from-volume").read_text() == "file\n"
     engine.out("start", "c1")
-    assert engine.out("exec", "c1", "cat", "/written-stopped") == "file\n"
+    assert engine.out("exec", "c1", "cat", "/written-stopped", "/vol/in-volume") == "file\nfile\n"
 
     # docker diff: A/C/D from the container's layer.
     engine.out("exec", "c1", "rm", "/etc/group")
@@ -123,6 +126,7 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
         assert line in diff, (line, diff)
     assert engine.out("container", "diff", "c1") == "\n".join(diff) + "\n"
     engine.out("rm", "-f", "c1")
+    engine.out("volume", "rm", "cpvol")
 
 
 def test_history_container_stats_and_system_prune(engine) -> None:  # noqa: ANN001, F811

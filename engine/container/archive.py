@@ -9,8 +9,10 @@ the container does, then resolves every path from that root:
 - running container: it joins the container's mount namespace (setns), whose root is the
   container's root, volumes and binds included;
 - stopped container: in a private mount namespace of its own it mounts the container's overlay
-  (the image's layers, the container's diff as the upper layer) and chroots into it; the mount
-  vanishes with the helper, nothing is mounted on the host.
+  (the image's layers, the container's diff as the upper layer), chroots into it and binds the
+  container's volumes and bind mounts at their destinations (resolved inside that root, as the
+  container's own start does), so a copy lands where the container will see it; the mounts
+  vanish with the helper, nothing is mounted on the host.
 
 Invariants: a path is resolved inside the container's root (a symlink to /etc means the container's
 /etc), never the host's; an archive written in is extracted under that root with the checks of tarfile's `tar`
@@ -97,7 +99,7 @@ def enter_container(config: EngineConfig, container_id: str, writable: bool) -> 
     if record.status in ("running", "paused") and state.process_alive(record.pid, record.pid_start):
         _join_running(record.pid)
     else:
-        _mount_stopped(config, record.id, record.image_id, writable)
+        _mount_stopped(config, record.id, record.image_id, writable, record.mounts)
 
 
 def _join_running(pid: int) -> None:
@@ -111,10 +113,13 @@ def _join_running(pid: int) -> None:
     os.chdir("/")
 
 
-def _mount_stopped(config: EngineConfig, container_id: str, image_id: str, writable: bool) -> None:
+def _mount_stopped(config: EngineConfig, container_id: str, image_id: str, writable: bool,
+                   mounts: list[dict]) -> None:
+    from pathlib import Path
+
     from engine.image.store import ImageStore
     from engine.kernel import syscalls
-    from engine.sandbox.rootfs import make_mounts_slave
+    from engine.sandbox.rootfs import BindMount, make_mounts_slave, open_bind_sources
 
     store = ImageStore(config)
     layer = store.rw_layer_path(container_id)
@@ -129,8 +134,26 @@ def _mount_stopped(config: EngineConfig, container_id: str, image_id: str, writa
     else:
         options = f"lowerdir={layer / 'diff'}:{lowers}"
         syscalls.mount("overlay", view, "overlay", syscalls.MS_RDONLY, options)
+    binds = [BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True))
+             for m in mounts if m.get("Type") in ("volume", "bind")]
+    fds = open_bind_sources(binds)  # host paths: before the chroot
     os.chroot(view)
     os.chdir("/")
+    _bind_volumes(binds, fds, writable)
+
+
+def _bind_volumes(binds: list, fds: list[int], writable: bool) -> None:
+    """The stopped container's volumes and binds (sources cloned before the chroot), mounted as its
+    start mounts them, now that we are in its root. A read-only view skips a destination that does
+    not exist yet (it cannot make the mount point, and nothing is there to read)."""
+    from engine.sandbox import rootfs
+
+    try:
+        kept = [(b, fd) for b, fd in zip(binds, fds, strict=True) if writable or os.path.exists(_resolve(b.destination))]
+        rootfs.mount_in_order([b for b, _ in kept], [fd for _, fd in kept], [])
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------ operations

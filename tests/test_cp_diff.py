@@ -95,7 +95,7 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
         ((str(host / "file"), str(out)), "one side must be CONTAINER:PATH"),
     ):
         result = engine.cli("cp", *args)
-        assert result.returncode != 0, args
+        assert result.returncode == 1, (args, result.returncode)  # as docker cp
         assert message in result.stderr.decode() and len(result.stderr.decode().splitlines()) == 1, result.stderr
     assert sorted(out.rglob("*")) == before
     # An archive member that would leave the destination is refused.
@@ -104,7 +104,7 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
         info = tarfile.TarInfo("../escape")
         tar.addfile(info, io.BytesIO(b""))
     refused = engine.cli("cp", "-", "c1:/tmp", input=evil.getvalue())
-    assert refused.returncode != 0 and b"leave the destination" in refused.stderr
+    assert refused.returncode == 1 and b"leave the destination" in refused.stderr
     assert "/escape" not in engine.out("exec", "c1", "ls", "/")
 
     # A stopped container: read and written through its layer, seen when it starts again.
@@ -125,6 +125,8 @@ def test_cp_into_and_out_of_a_container_with_dockers_rules(engine, tmp_path: Pat
     for line in ("C /etc", "D /etc/group", "C /etc/passwd", "A /tmp/renamed", "A /opt", "A /written-stopped", "C /tmp"):
         assert line in diff, (line, diff)
     assert engine.out("container", "diff", "c1") == "\n".join(diff) + "\n"
+    missing = engine.cli("diff", "nosuch")
+    assert missing.returncode == 1 and missing.stderr == b"Error: No such container: nosuch\n"
     engine.out("rm", "-f", "c1")
     engine.out("volume", "rm", "cpvol")
 

@@ -969,7 +969,12 @@ def cmd_export(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_cp(args: argparse.Namespace, config: EngineConfig) -> int:
-    """docker cp: exactly one side names a container (engine.container.copy has Docker's rules)."""
+    """docker cp: exactly one side names a container (engine.container.copy has Docker's rules);
+    an error is one line and status 1, as docker cp's."""
+    return _for_each([""], lambda _: _copy(args, config))
+
+
+def _copy(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container import copy
 
     source, destination = copy.parse_target(args.source), copy.parse_target(args.destination)
@@ -1009,13 +1014,16 @@ def cmd_update(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, config: EngineConfig) -> int:
-    """docker diff: C (changed), A (added), D (deleted) paths of the container's writable layer."""
+    """docker diff: C (changed), A (added), D (deleted) paths of the container's writable layer
+    (an error: status 1, as docker diff's)."""
     from engine.api import containers as api
 
-    _engine(config, "diff")
-    for change in api.changes(config, args.container):
-        print(f"{'CAD'[change.kind]} {change.path}")
-    return 0
+    def one(ref: str) -> None:
+        _engine(config, "diff")
+        for change in api.changes(config, ref):
+            print(f"{'CAD'[change.kind]} {change.path}")
+
+    return _for_each([args.container], one)
 
 
 def cmd_container_stats(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -18,7 +18,7 @@ INSPECT_DEPS = ("ast", "dis", "tokenize")
 FORBIDDEN = {
     ("ps",): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options"),
     ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options"),
-    ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start"),
+    ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib"),
     ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start"),
     ("images",): (*INSPECT_DEPS, "engine.container.start"),
     ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, "engine.container.start"),
@@ -52,6 +52,14 @@ def test_create_and_inspect_do_not_load_inspect(engine: Engine) -> None:
     status, loaded = _loaded(engine, ["inspect", "costs"], (*INSPECT_DEPS, "engine.container.start"))
     assert (status, loaded) == (0, [])
     engine.cli("rm", "costs", check=True)
+
+
+def test_the_predefined_networks_ids_are_their_digests() -> None:
+    import hashlib
+
+    from engine.cli.network_cmds import PSEUDO_IDS
+
+    assert PSEUDO_IDS == {n: hashlib.sha256(f"dockui-network-{n}".encode()).hexdigest() for n in ("bridge", "host", "none")}
 
 
 def test_the_launchers_global_options_are_the_clis() -> None:

@@ -7,7 +7,6 @@ The engine modules that import `requests` are imported inside the handlers, so `
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 
 from engine.config import EngineConfig
@@ -152,6 +151,8 @@ def cmd_login(args: argparse.Namespace, config: EngineConfig) -> int:
     else:
         if not username:
             username = input("Username: ").strip()
+        import getpass  # on use: see "Import costs" in docs/lifecycle.md
+
         password = getpass.getpass("Password: ")
     if not username:
         raise InvalidArgument("Non-null Username Required")

@@ -137,7 +137,7 @@ def test_history_container_stats_and_system_prune(engine) -> None:  # noqa: ANN0
     engine.out("run", "-d", "--name", "live", "busybox", "sleep", "300")
     stats = engine.out("container", "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "live")
     assert stats == "live 1\n"
-    engine.out("create", "--name", "stopped", "busybox", "true")
+    engine.out("run", "--name", "stopped", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /big")
     engine.out("network", "create", "unusednet")
     engine.out("tag", "busybox", "other:tag")
     # No confirmation (stdin at EOF): nothing removed.
@@ -146,7 +146,7 @@ def test_history_container_stats_and_system_prune(engine) -> None:  # noqa: ANN0
     assert "stopped" in engine.out("ps", "-a", "--format", "{{.Names}}")
     pruned = engine.out("system", "prune", "-f")
     assert "Deleted Containers:" in pruned and "Deleted Networks:\nunusednet" in pruned
-    assert pruned.rstrip().splitlines()[-1].startswith("Total reclaimed space:")
+    assert pruned.rstrip().splitlines()[-1] == "Total reclaimed space: 300kB"  # what the container wrote
     assert engine.out("ps", "-a", "--format", "{{.Names}}") == "live\n"
     assert "unusednet" not in engine.out("network", "ls")
     assert "other" in engine.out("images")  # tagged, in use: kept without -a

@@ -107,10 +107,14 @@ def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print()
             return 0
-    sections = [("Deleted Containers", containers.prune(config)), ("Deleted Networks", networks.prune(config))]
-    freed = 0
+    written = {r.id: containers.container_sizes(config, r).rw
+               for r in containers.list_containers(config, containers.ContainerQuery(all=True)) if not r.running}
+    removed = containers.prune(config)
+    sections = [("Deleted Containers", removed), ("Deleted Networks", networks.prune(config))]
+    freed = sum(written.get(cid, 0) for cid in removed)  # what the removed containers wrote
     if args.volumes:
-        removed_volumes, freed = volumes.prune(config)
+        removed_volumes, volume_bytes = volumes.prune(config)
+        freed += volume_bytes
         sections.append(("Deleted Volumes", removed_volumes))
     removals, image_bytes = images.prune(config, all_images=args.all)
     sections.append(("Deleted Images", [f"{r.kind.lower()}: {r.value}" for r in removals]))

@@ -250,10 +250,16 @@ def test_non_root_gets_one_line_and_status_1(monkeypatch: pytest.MonkeyPatch, ca
 async def test_a_missing_engine_piece_is_a_message_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    import engine.network
+    import engine.stats
     from tui.backend import EngineBackend
 
     monkeypatch.setitem(sys.modules, "engine.stats.sampler", None)  # import engine.stats.sampler -> ImportError
     monkeypatch.setitem(sys.modules, "engine.network.topology", None)
+    # `from engine.network import topology` takes the package's attribute when an earlier test
+    # imported the module: without it, the import goes through sys.modules (and fails as wanted).
+    monkeypatch.delattr(engine.stats, "sampler", raising=False)
+    monkeypatch.delattr(engine.network, "topology", raising=False)
     config = EngineConfig(root=tmp_path / "root", cgroup_parent="dockui-tui-missing", bridge_name="dktuimissing")
     snapshot = EngineBackend(config).snapshot()
     assert any("engine.stats.sampler is not available" in p for p in snapshot.problems)

@@ -23,6 +23,7 @@ Invariant: for every container directory with a record, the index's last line fo
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -95,11 +96,20 @@ def _append(containers_dir: Path, line: str) -> None:
         return  # no containers directory: nothing to index
     try:
         fcntl.flock(lock, fcntl.LOCK_SH)
-        fd = os.open(containers_dir / INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+            fd = os.open(containers_dir / INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                data = line.encode()
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, "short write")
+            finally:
+                os.close(fd)
+        except OSError:
+            # A full disk: the index can no longer vouch for this record. Without it, readers
+            # load the records (the truth) and rebuild it when there is room; the record write
+            # this line belongs to goes on.
+            with contextlib.suppress(OSError):
+                os.unlink(containers_dir / INDEX)
     finally:
         os.close(lock)
 
@@ -272,9 +282,13 @@ def _rewrite(containers_dir: Path, load: Callable[[str], Entry | None], wait: bo
             if entry is not None:
                 found.append(entry)
         tmp = containers_dir / f".{INDEX}.{os.getpid()}"
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write("".join(out))
-        os.replace(tmp, containers_dir / INDEX)
+        try:
+            with open(tmp, "w", encoding="ascii") as f:
+                f.write("".join(out))
+            os.replace(tmp, containers_dir / INDEX)
+        except OSError:  # a full disk: the entries stand without the file, which the next reader rebuilds
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         return found
     finally:
         os.close(lock)

@@ -113,3 +113,19 @@ def test_full_state_root(small_engine: Engine, registry, tmp_path: Path) -> None
     (engine.config.root / "filler-small").unlink()
     engine.cli("pull", f"{registry.host}/faults/big", check=True)
     assert json.loads(engine.out("image", "inspect", f"{registry.host}/faults/big"))[0]["Id"] == image.image_id
+
+
+def test_the_container_index_never_stops_a_record_write_on_a_full_disk(small_engine: Engine) -> None:
+    """Every record write appends to <root>/containers/index; once that needs a block the full disk
+    does not have, the write goes on without the index (readers rebuild it from the records)."""
+    engine = small_engine
+    cid = engine.out("create", "--name", "idx-a", "--network", "none", "busybox", "true").strip()
+    filler = _fill(engine.config.root)
+    renames = [engine.cli("rename", f"idx-{'ab'[i % 2]}", f"idx-{'ba'[i % 2]}") for i in range(40)]
+    failed = [r.stderr for r in renames if r.returncode != 0]
+    listed = engine.cli("ps", "-a", "--format", "{{.Names}}")
+    score("disk", "index-append-full", not failed and listed.stdout == b"idx-a\n",
+          detail=f"{failed[:1]} {listed.stdout!r} {listed.stderr!r}",
+          escapes=[e for r in renames for e in stderr_escapes(r.stderr)])
+    filler.unlink()
+    engine.out("rm", cid)

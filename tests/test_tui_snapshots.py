@@ -102,6 +102,8 @@ STATES = {
     "log_paused": _keys("enter", "l", "pageup"),
     "marks": _keys("space", "space", "down", "space"),
     "confirm_bulk_remove": _keys("space", "space", "d"),
+    # web (the fifth row by name) runs under a CPU quota, a memory limit and a pids limit: three lines
+    "stats_limits": _keys("down", "down", "down", "down", "enter"),
 }
 
 

@@ -126,9 +126,10 @@ class Snapshot:
 class StatsSeries:
     """A container's recent samples, oldest first, for the Stats tab's plots."""
 
-    cpu: tuple[float, ...] = ()
+    cpu: tuple[float, ...] = ()  # percent of one core
     mem: tuple[float, ...] = ()
     mem_limit: int | None = None
+    cpu_limit: float | None = None  # the CPU quota in percent of one core (`--cpus 0.5`: 50.0)
     net_rx: tuple[float, ...] = ()  # bytes/s
     net_tx: tuple[float, ...] = ()
     blk_read: tuple[float, ...] = ()  # bytes/s
@@ -416,6 +417,7 @@ def state_text(status: str, exit_code: int | None, started: float | None, finish
 class Backend(Protocol):
     def snapshot(self) -> Snapshot: ...
     def stats_series(self, container_id: str) -> StatsSeries: ...
+    def show_detail_stats(self, shown: bool) -> None: ...
     def inspect(self, container_id: str) -> dict[str, Any]: ...
     def top(self, container_id: str) -> ProcessTable: ...
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]: ...
@@ -474,6 +476,12 @@ class EngineBackend:
         self._sampler_error: str | None = None
         self._history: dict[str, dict[str, deque[float]]] = {}
         self._limits: dict[str, tuple[int | None, int | None]] = {}
+        self._cpu_limits: dict[str, float | None] = {}
+        # The sampler reads only CPU and memory (TABLE) unless a detail screen shows the rest (FULL);
+        # _full_rounds counts the FULL rounds in a row: block I/O rates need two (the first compares
+        # with a TABLE round, which reads no block I/O).
+        self._detail_shown = False
+        self._full_rounds = 0
         self._lock = threading.Lock()
         self._prev_net: dict[str, tuple[float, int, int]] = {}
         self._reconciled_at: float | None = None
@@ -538,19 +546,31 @@ class EngineBackend:
         records.sort(key=lambda r: r.created, reverse=True)
         return records
 
+    def show_detail_stats(self, shown: bool) -> None:
+        """A detail screen opened (sample everything: block I/O, pids) or closed (CPU and memory
+        only, what the tables show). Takes effect at the next round; never blocks the caller."""
+        self._detail_shown = shown
+
     def _sample(self) -> StatsSnapshot:
         if self._sampler is None and self._sampler_error is None:
             try:
-                from engine.stats.sampler import Sampler
+                from engine.stats.sampler import FULL, TABLE, Sampler
 
-                self._sampler = Sampler(self.config)
+                self._sampler = Sampler(self.config, level=FULL if self._detail_shown else TABLE)
             except ImportError as exc:
                 self._sampler_error = str(_unavailable(exc))
             except Exception as exc:
                 self._sampler_error = f"the stats sampler failed to start: {exc}"
         if self._sampler is None:
             raise EngineUnavailable(self._sampler_error or "the stats sampler is unavailable")
-        return self._sampler.sample()
+        from engine.stats.sampler import FULL, TABLE  # loaded with the sampler above
+
+        level = FULL if self._detail_shown else TABLE
+        if self._sampler.level != level:
+            self._sampler.set_level(level)
+        snapshot = self._sampler.sample()
+        self._full_rounds = self._full_rounds + 1 if level == FULL else 0
+        return snapshot
 
     def snapshot(self) -> Snapshot:
         problems: list[str] = []
@@ -576,6 +596,8 @@ class EngineBackend:
             views = [self._view(rec, stats.get(rec.id), now) for rec in records]
             for gone in set(self._history) - {rec.id for rec in records}:
                 del self._history[gone]
+                self._limits.pop(gone, None)
+                self._cpu_limits.pop(gone, None)
         return Snapshot(tuple(views), host, tuple(problems))
 
     def _view(self, rec: ContainerRecord, st: ContainerStats | None, now: float) -> ContainerView:
@@ -586,11 +608,14 @@ class EngineBackend:
         cpu: float | None = None
         mem = limit = pids = None
         if st is not None and rec.status == "running":
-            cpu, mem, limit, pids = st.cpu_percent, st.memory_usage, st.memory_limit, st.pids
-            for key, value in (("cpu", cpu), ("mem", mem), ("rx", st.net_rx_rate), ("tx", st.net_tx_rate),
-                               ("br", st.blk_read_rate), ("bw", st.blk_write_rate), ("pids", pids)):
+            cpu, mem, limit = st.cpu_percent, st.memory_usage, st.memory_limit
+            for key, value in (("cpu", cpu), ("mem", mem), ("rx", st.net_rx_rate), ("tx", st.net_tx_rate)):
                 hist[key].append(float(value))
-            self._limits[rec.id] = (limit, st.pids_limit)
+            self._record_full_figures(rec.id, st, hist)
+            pids = st.pids if self._full_rounds else None
+            pids_limit = st.pids_limit if self._full_rounds else self._limits.get(rec.id, (None, None))[1]
+            self._limits[rec.id] = (limit, pids_limit)
+            self._cpu_limits[rec.id] = cpu_quota_percent(rec.host_config)
         live_now = rec.status in LIVE_STATES
         started, finished = parse_time(rec.started_at), parse_time(rec.finished_at)
         return ContainerView(
@@ -616,6 +641,18 @@ class EngineBackend:
             image_id=rec.image_id,
         )
 
+    def _record_full_figures(self, container_id: str, st: ContainerStats, hist: dict[str, deque[float]]) -> None:
+        """Block I/O and pids, which only FULL rounds read. A TABLE round empties their history
+        rather than leave a gap in it: the plots show them since the detail screen opened."""
+        if not self._full_rounds:
+            for key in ("br", "bw", "pids"):
+                hist[key].clear()
+            return
+        hist["pids"].append(float(st.pids))
+        if self._full_rounds >= 2:
+            hist["br"].append(st.blk_read_rate)
+            hist["bw"].append(st.blk_write_rate)
+
     def stats_series(self, container_id: str) -> StatsSeries:
         with self._lock:
             hist = self._history.get(container_id)
@@ -625,6 +662,7 @@ class EngineBackend:
             if mem_limit and self._host_total and mem_limit >= self._host_total:
                 mem_limit = None  # the sampler reports the host's memory for "no limit"
             return StatsSeries(cpu=tuple(hist["cpu"]), mem=tuple(hist["mem"]), mem_limit=mem_limit,
+                               cpu_limit=self._cpu_limits.get(container_id),
                                net_rx=tuple(hist["rx"]), net_tx=tuple(hist["tx"]), blk_read=tuple(hist["br"]),
                                blk_write=tuple(hist["bw"]), pids=tuple(hist["pids"]), pids_limit=pids_limit)
 
@@ -827,6 +865,16 @@ class EngineBackend:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def cpu_quota_percent(host_config: dict[str, Any]) -> float | None:
+    """The CPU quota of a HostConfig in percent of one core (`--cpus 0.5` and `--cpu-quota 50000
+    --cpu-period 100000` are both 50.0); None without one."""
+    nano = host_config.get("NanoCpus") or 0
+    if nano > 0:
+        return nano / 1e7
+    quota, period = host_config.get("CpuQuota") or 0, host_config.get("CpuPeriod") or 100_000
+    return quota / period * 100.0 if quota > 0 and period > 0 else None
 
 
 def _host_view(host: HostStats) -> HostView:

@@ -63,6 +63,10 @@ _BASE_CONTAINERS: tuple[ContainerView, ...] = (
                   "2026-11-28T20:10:00Z", ()),
 )
 
+# web runs as `--cpus 0.5 -m 64m --pids-limit 100`: its plots show all three limits as lines
+_CPU_QUOTAS = {"web": 50.0}
+_PIDS_LIMITS = {"web": 100}
+
 _IMAGES: tuple[ImageView, ...] = (
     ImageView("sha256:" + "7b3ccabffc97de872a30dfd234fd972a66d247c8cfc69b0550f276481852627c", "busybox", "latest",
               "2026-11-01T10:00:00Z", 2_187_464,
@@ -139,9 +143,13 @@ class RecordedBackend:
         n = 120
         return StatsSeries(cpu=_wave((c.cpu_percent or 0) * 0.6, (c.cpu_percent or 1) * 0.8, n),
                            mem=_wave((c.mem_usage or 0) * 0.8, (c.mem_usage or 0) * 0.2, n, 3),
-                           mem_limit=c.mem_limit, net_rx=_wave(1000, 40000, n, 5), net_tx=_wave(500, 9000, n, 7),
+                           mem_limit=c.mem_limit, cpu_limit=_CPU_QUOTAS.get(c.name),
+                           net_rx=_wave(1000, 40000, n, 5), net_tx=_wave(500, 9000, n, 7),
                            blk_read=_wave(0, 4096, n, 11), blk_write=_wave(0, 65536, n, 13),
-                           pids=tuple(float(c.pids or 0) for _ in range(n)), pids_limit=None)
+                           pids=tuple(float(c.pids or 0) for _ in range(n)), pids_limit=_PIDS_LIMITS.get(c.name))
+
+    def show_detail_stats(self, shown: bool) -> None:
+        self.calls.append(("stats_level", "full" if shown else "table"))
 
     def _find(self, name_or_id: str) -> ContainerView:
         with self._lock:

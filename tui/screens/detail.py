@@ -22,6 +22,11 @@ from tui.widgets.tables import fill_table
 TABS = ("stats", "logs", "inspect", "processes", "env", "mounts")
 ENV_TITLES = ["VARIABLE", "VALUE"]
 MOUNT_TITLES = ["TYPE", "SOURCE", "DESTINATION", "MODE", "RW"]
+# The plots' least scales: an idle container's figures stay small instead of filling the plot
+CPU_FLOOR = 100.0  # one core
+MEM_FLOOR = 64 * 1024 * 1024  # without a limit (with one, the scale is the limit)
+RATE_FLOOR = 4 * 1024.0  # bytes per second
+PIDS_FLOOR = 10.0
 
 
 
@@ -48,13 +53,13 @@ class DetailScreen(DataScreen):
         with TabbedContent(id="tabs", initial="stats"):
             with TabPane("Stats", id="stats"):
                 with Grid(id="plots"):
-                    yield Plot("CPU", "%", id="plot-cpu")
-                    yield Plot("Memory", "B", id="plot-mem")
-                    yield Plot("Net rx", "B/s", id="plot-rx")
-                    yield Plot("Net tx", "B/s", id="plot-tx")
-                    yield Plot("Block read", "B/s", id="plot-br")
-                    yield Plot("Block write", "B/s", id="plot-bw")
-                    yield Plot("PIDs", "n", id="plot-pids")
+                    yield Plot("CPU", "%", floor=CPU_FLOOR, id="plot-cpu")
+                    yield Plot("Memory", "B", floor=MEM_FLOOR, id="plot-mem")
+                    yield Plot("Net rx", "B/s", floor=RATE_FLOOR, id="plot-rx")
+                    yield Plot("Net tx", "B/s", floor=RATE_FLOOR, id="plot-tx")
+                    yield Plot("Block read", "B/s", floor=RATE_FLOOR, id="plot-br")
+                    yield Plot("Block write", "B/s", floor=RATE_FLOOR, id="plot-bw")
+                    yield Plot("PIDs", "n", floor=PIDS_FLOOR, id="plot-pids")
             with TabPane("Logs", id="logs"):
                 yield Input(placeholder="search the log (enter: find, N next, b previous, esc close)", id="log-search")
                 yield Static("", id="log-state")
@@ -80,6 +85,7 @@ class DetailScreen(DataScreen):
 
     def on_screen_resume(self) -> None:
         self._opened = True
+        self.dockui.backend.show_detail_stats(True)  # block I/O and pids are sampled while this is open
         wanted = self.dockui.selected_id
         if wanted != self.container_id:
             self.container_id = wanted
@@ -92,6 +98,9 @@ class DetailScreen(DataScreen):
             self.dockui.detail_tab = None
         self._draw_at_once()
         super().on_screen_resume()
+
+    def on_screen_suspend(self) -> None:
+        self.dockui.backend.show_detail_stats(False)  # the tables need CPU and memory only
 
     def _draw_at_once(self) -> None:
         """The Stats tab in the frame the key opened, from what is in memory (the home screen's last
@@ -211,16 +220,18 @@ class DetailScreen(DataScreen):
                 return f"not running ({view.state_text})" if view else "not running"
             return format_value(values[-1], unit) if values else "--"
 
-        mem_top = series.mem_limit or None
-        self.query_one("#plot-cpu", Plot).set_series(series.cpu, None, latest(series.cpu, "%"))
+        self.query_one("#plot-cpu", Plot).set_series(series.cpu, latest(series.cpu, "%"), limit=series.cpu_limit,
+                                                     limit_name="quota")
         limit = "" if stopped else f" of {format_value(series.mem_limit, 'B')}" if series.mem_limit else " (no limit)"
-        self.query_one("#plot-mem", Plot).set_series(series.mem, mem_top, latest(series.mem, "B") + limit)
-        self.query_one("#plot-rx", Plot).set_series(series.net_rx, None, latest(series.net_rx, "B/s"))
-        self.query_one("#plot-tx", Plot).set_series(series.net_tx, None, latest(series.net_tx, "B/s"))
-        self.query_one("#plot-br", Plot).set_series(series.blk_read, None, latest(series.blk_read, "B/s"))
-        self.query_one("#plot-bw", Plot).set_series(series.blk_write, None, latest(series.blk_write, "B/s"))
+        self.query_one("#plot-mem", Plot).set_series(series.mem, latest(series.mem, "B") + limit,
+                                                     limit=series.mem_limit)
+        self.query_one("#plot-rx", Plot).set_series(series.net_rx, latest(series.net_rx, "B/s"))
+        self.query_one("#plot-tx", Plot).set_series(series.net_tx, latest(series.net_tx, "B/s"))
+        self.query_one("#plot-br", Plot).set_series(series.blk_read, latest(series.blk_read, "B/s"))
+        self.query_one("#plot-bw", Plot).set_series(series.blk_write, latest(series.blk_write, "B/s"))
         pl = f" of {series.pids_limit}" if series.pids_limit and not stopped else ""
-        self.query_one("#plot-pids", Plot).set_series(series.pids, series.pids_limit, latest(series.pids, "n") + pl)
+        self.query_one("#plot-pids", Plot).set_series(series.pids, latest(series.pids, "n") + pl,
+                                                      limit=series.pids_limit)
 
     def _draw_top(self, table_data: Any) -> None:
         fill_table(self.query_one("#top", DataTable), list(table_data.titles), [list(r) for r in table_data.rows])

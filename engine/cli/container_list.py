@@ -1,0 +1,269 @@
+"""Reading containers: ps (Docker's columns, filters, --format), inspect, top, port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+
+from engine.cli.container_common import start_engine
+from engine.cli.output import human_duration, print_formatted
+from engine.config import EngineConfig
+from engine.errors import DockuiError, InvalidArgument, NotFound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def status_text(record: Any, now: float | None = None) -> str:
+    """Docker's STATUS column (engine.container.status, shared with the TUI)."""
+    from engine.container.status import record_status_text
+
+    return record_status_text(record, now)
+
+
+def ports_text(record: Any) -> str:
+    """Docker's PORTS column (engine.container.status, shared with the TUI)."""
+    from engine.container.status import ports_text as text
+
+    return text(record.network.get("Ports"))
+
+
+def _command_text(record: Any, truncate: bool) -> str:
+    from engine.container.status import command_text
+
+    command = command_text(record)
+    if truncate and len(command) > 20:
+        command = command[:19] + "…"
+    return f'"{command}"'
+
+
+def _matches(record: Any, filters: list[str]) -> bool:
+    groups: dict[str, list[str]] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        groups.setdefault(key, []).append(value)
+    for key, values in groups.items():
+        if key == "status":
+            ok = record.status in values
+        elif key == "name":
+            ok = any(re.search(v.lstrip("/"), record.name) for v in values)
+        elif key == "id":
+            ok = any(record.id.startswith(v) for v in values)
+        elif key == "label":
+            labels = record.config.get("Labels") or {}
+            ok = all((k in labels and (not sep or labels[k] == v)) for k, sep, v in (x.partition("=") for x in values))
+        elif key == "exited":
+            ok = record.status == "exited" and str(record.exit_code) in values
+        elif key == "ancestor":
+            ok = record.image in values or record.image_id in values or any(record.image_id.startswith("sha256:" + v) for v in values)
+        elif key == "network":
+            ok = record.host_config.get("NetworkMode") in values
+        elif key == "health":
+            from engine.container import health
+
+            ok = health.status_of(record.health) in [health.check_filter_value(v) for v in values]
+        else:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if not ok:
+            return False
+    return True
+
+
+def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container.state import list_containers
+
+    if args.format and args.format.strip() not in ("table", "json") and not args.size:
+        from engine.cli.formatters import empty_container_row
+        from engine.cli.output import check_format
+
+        check_format(args.format, empty_container_row())
+    start_engine(config, "ps")
+    if args.quiet and not (args.filter or args.format or args.latest or args.size or args.last >= 0):
+        return _ps_quiet(config, args)
+    records = list_containers(config)
+    if args.latest:
+        records = records[:1]
+    elif args.last >= 0:
+        records = records[: args.last]
+    elif not args.all and not any(f.startswith(("status=", "exited=")) for f in args.filter):  # docker: they imply -a
+        records = [r for r in records if r.status in ("running", "paused", "restarting")]
+    records = [r for r in records if _matches(r, args.filter)]
+    if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
+        for r in records:
+            print(r.id if args.no_trunc else r.short_id)
+        return 0
+    now = time.time()
+    from engine.container.state import parse_rfc3339
+
+    sizes = _ps_sizes(config, records) if args.size else {}
+    if args.format and args.format.strip() != "table":
+        return _print_ps_format(config, args, records, now, sizes)
+    from engine.cli.output import print_table
+
+    rows = [
+        (
+            r.id if args.no_trunc else r.short_id,
+            r.image,
+            _command_text(r, not args.no_trunc),
+            human_duration(now - parse_rfc3339(r.created)) + " ago",
+            status_text(r, now),
+            ports_text(r),
+            r.name,
+            *([sizes[r.id]] if args.size else []),
+        )
+        for r in records
+    ]
+    headers = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")
+    print_table((*headers, "SIZE") if args.size else headers, rows)
+    return 0
+
+
+def _ps_quiet(config: EngineConfig, args: argparse.Namespace) -> int:
+    """`ps -q` (`-a`) from the container index: IDs without reading every record; a running
+    one's record is read to confirm it (the record is the truth)."""
+    from engine.container.state import ACTIVE_STATUSES, list_entries, load
+    from engine.errors import NotFound
+
+    for entry in list_entries(config, () if args.all else ACTIVE_STATUSES):
+        if not args.all:
+            try:
+                if load(config, entry.id).status not in ACTIVE_STATUSES:
+                    continue
+            except NotFound:
+                continue
+        print(entry.id if args.no_trunc else entry.id[:12])
+    return 0
+
+
+def _ps_sizes(config: EngineConfig, records: list[Any]) -> dict[str, str]:
+    """`ps -s`: "<written> (virtual <written + image>)", in Docker's units, per container ID."""
+    from engine.cli.output import human_size
+    from engine.image.store import ImageStore
+
+    store = ImageStore(config)
+    image_sizes: dict[str, int] = {}
+    result = {}
+    for r in records:
+        written, virtual = _container_sizes(store, r, image_sizes)
+        result[r.id] = f"{human_size(written)} (virtual {human_size(virtual)})"
+    return result
+
+
+def _container_sizes(store: Any, record: Any, image_sizes: dict[str, int]) -> tuple[int, int]:
+    """(bytes the container wrote, that plus its image): Docker's SizeRw and SizeRootFs.
+    `image_sizes` caches image sizes across containers (an image removed meanwhile counts 0)."""
+    if record.image_id not in image_sizes:
+        try:
+            image_sizes[record.image_id] = store.resolve(record.image_id).size
+        except NotFound:
+            image_sizes[record.image_id] = 0
+    written = store.rw_layer_size(record.id)
+    return written, written + image_sizes[record.image_id]
+
+
+def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: list[Any], now: float,
+                     sizes: dict[str, str]) -> int:
+    """`ps --format`: `json` (docker's `{{json .}}` per container) or a Go template (`table ...` too)."""
+    from engine.cli.formatters import CONTAINER_HEADERS, container_row
+    from engine.cli.output import render_format
+    from engine.container.state import parse_rfc3339
+    from engine.image.store import ImageStore
+    from engine.util.gofmt import go_json
+
+    image_sizes: dict[str, int] = {}
+
+    def size_of(record: Any) -> str:  # computed only if the template reads .Size, as docker asks for it
+        if record.id in sizes:
+            return sizes[record.id]
+        from engine.cli.output import human_size
+
+        written, virtual = _container_sizes(ImageStore(config), record, image_sizes)
+        return f"{human_size(written)} (virtual {human_size(virtual)})" if virtual else human_size(written)
+
+    rows = [
+        container_row(r, trunc=not args.no_trunc, running_for=human_duration(now - parse_rfc3339(r.created)) + " ago",
+                      status=status_text(r, now), ports=ports_text(r), size=lambda r=r: size_of(r))
+        for r in records
+    ]
+    if args.format.strip() == "json":
+        sys.stdout.write("".join(go_json(row.template_json()) + "\n" for row in rows))
+    else:
+        sys.stdout.write(render_format(args.format, rows, CONTAINER_HEADERS))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container import state
+    from engine.container.inspect import inspect
+
+    start_engine(config, "inspect")
+    results = []
+    status = 0
+    for name in args.names:
+        obj = None
+        if args.type != "image":
+            try:
+                record = state.find_container(config, name)
+                obj = inspect(config, record)
+                if args.size:  # Docker's --size: what the container wrote, and that plus its image
+                    from engine.image.store import ImageStore
+
+                    obj["SizeRw"], obj["SizeRootFs"] = _container_sizes(ImageStore(config), record, {})
+            except NotFound:
+                obj = None
+        if obj is None and args.type != "container":
+            obj = _image_inspect(config, name)
+        if obj is None:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            status = 1
+            continue
+        results.append(obj)
+    return max(status, print_formatted(results, args.format))
+
+
+def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
+    """`inspect` falls back to images, as docker's does (the store's `docker image inspect` object)."""
+    from engine.image.store import ImageStore
+
+    try:
+        return ImageStore(config).inspect(ref)
+    except DockuiError:
+        return None
+
+
+def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import print_table
+    from engine.container.inspect import top
+
+    start_engine(config, "top")
+    headers, rows = top(config, args.container, args.ps_args or None)
+    print_table(headers, rows)
+    return 0
+
+
+def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container.state import find_container
+
+    start_engine(config, "port")
+    record = find_container(config, args.container)
+    ports = record.network.get("Ports") or {}
+    wanted = args.private_port
+    if wanted and "/" not in wanted:
+        wanted += "/tcp"
+    found = False
+    for port, bindings in ports.items():
+        if wanted and port != wanted:
+            continue
+        for b in bindings or []:
+            found = True
+            host_ip = b.get("HostIp") or "0.0.0.0"
+            print(f"{host_ip}:{b.get('HostPort')}" if wanted else f"{port} -> {host_ip}:{b.get('HostPort')}")
+    if wanted and not found:
+        raise NotFound(f"No public port '{wanted}' published for {record.name}")
+    return 0

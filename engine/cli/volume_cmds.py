@@ -1,0 +1,84 @@
+"""The `volume` verbs: create, ls, inspect, rm, prune (named volumes under <root>/volumes/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.cli.container_common import for_each, parse_labels
+from engine.cli.output import print_formatted
+from engine.config import EngineConfig
+from engine.errors import InvalidArgument, NotFound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    pass
+
+
+def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container.volumes import create_volume
+
+    if args.driver != "local":
+        raise InvalidArgument(f"volume driver {args.driver!r} is not supported (only local)")
+    volume = create_volume(config, args.name, parse_labels(args.label))
+    print(volume.name)
+    return 0
+
+
+def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.output import print_table
+    from engine.container.volumes import list_volumes
+
+    volumes = list_volumes(config)
+    if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
+        for v in volumes:
+            print(v.name)
+    elif args.format and args.format.strip() == "json":
+        for v in volumes:
+            print(json.dumps({"Driver": "local", "Name": v.name, "Mountpoint": str(v.mountpoint), "Scope": "local"}))
+    elif args.format and args.format.strip() != "table":  # a Go template (docker's volumeContext)
+        from engine.cli.formatters import VOLUME_HEADERS, volume_row
+        from engine.cli.output import render_format
+
+        sys.stdout.write(render_format(args.format, [volume_row(v) for v in volumes], VOLUME_HEADERS))
+    else:
+        print_table(("DRIVER", "VOLUME NAME"), [("local", v.name) for v in volumes])
+    return 0
+
+
+def cmd_volume_rm(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container.volumes import remove_volume
+
+    def one(name: str) -> None:
+        remove_volume(config, name, force=args.force)
+        print(name)
+
+    return for_each(args.names, one)
+
+
+def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container.volumes import get_volume
+
+    results = []
+    status = 0
+    for name in args.names:
+        try:
+            results.append(get_volume(config, name).inspect())
+        except NotFound as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            status = 1
+    return max(status, print_formatted(results, args.format))
+
+
+def cmd_volume_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.container.volumes import prune_volumes
+
+    removed = prune_volumes(config, all_volumes=args.all)
+    print("Deleted Volumes:")
+    for name in removed:
+        print(name)
+    print()
+    print("Total reclaimed space: 0B")
+    return 0

@@ -4,6 +4,10 @@ Used by the per-container monitor (engine.container.monitor), a fresh single-thr
 is safe there. Do not call spawn_container/exec_in_container from a threaded process (the TUI);
 start a helper interpreter instead.
 
+One module of ~870 lines on purpose: spawn and exec share the child-side steps between fork and
+execve (cgroup join, setns/unshare, stdio, user, capabilities, seccomp, the 126/127 report), which
+must run in exactly this order; one file keeps that sequence readable top to bottom.
+
 spawn_container(spec, stdio, on_namespaces_ready, during_setup) -> host pid
     1. The caller unshares CLONE_NEWPID for its *children* only, forks, and restores its own
        pid_for_children with setns (so it can start the container again later, e.g. --restart).

@@ -130,7 +130,7 @@ class LiveSession:
         (site / "index.html").write_text("<h1>dockui</h1>\n")
         self.cli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{self.port}:80", "-e", "SITE=demo",
                  "-v", f"{site}:/www:ro", "-v", "webdata:/data",
-                 "-m", "64m", "busybox", "sh", "-c",
+                 "-m", "64m", "--cpus", "0.5", "busybox", "sh", "-c",  # the Stats tab draws both limits
                  "exec httpd -f -v -p 80 -h /www")
         self.cli("run", "-d", "--name", "logger", "busybox", "sh", "-c",
                  "i=0; while :; do i=$((i+1)); echo \"tick $i: all good\"; "

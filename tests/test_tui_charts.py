@@ -1,10 +1,14 @@
-"""The Stats tab's scale rules (tui/widgets/charts.py) and the CPU quota read from a HostConfig:
-pure functions, no engine, no root."""
+"""The Stats tab's scale rules (tui/widgets/charts.py), the CPU quota read from a HostConfig, and
+when the detail screen asks the backend for full statistics (on the recorded backend): no engine,
+no root."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.tui_helpers import recorded_app, run_async, settle
 from tui.backend import cpu_quota_percent
 from tui.widgets.charts import LimitMark, axis_label, nice_ceiling, plot_lines, plot_scale
 
@@ -53,3 +57,23 @@ def test_cpu_quota_from_nanocpus_or_quota_and_period() -> None:
     assert cpu_quota_percent({"CpuQuota": 25_000}) == 25.0  # the kernel's default period
     assert cpu_quota_percent({"NanoCpus": 0, "CpuQuota": 0}) is None
     assert cpu_quota_percent({}) is None
+
+
+@run_async
+async def test_the_detail_screen_asks_for_full_stats_while_it_is_in_view(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        levels = lambda: [level for call, level in app.backend.calls if call == "stats_level"]  # noqa: E731
+        assert levels() == []  # the home screen: the sampler's TABLE level, the default
+        await pilot.press("enter")
+        await settle(pilot)
+        assert levels()[-1] == "full"
+        await pilot.press("d")  # a question over the detail screen: its plots stay in view
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ConfirmDialog" and levels()[-1] == "full"
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ContainersScreen" and levels()[-1] == "table"

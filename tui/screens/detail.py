@@ -8,6 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from tui import keymap
@@ -100,7 +101,10 @@ class DetailScreen(DataScreen):
         super().on_screen_resume()
 
     def on_screen_suspend(self) -> None:
-        self.dockui.backend.show_detail_stats(False)  # the tables need CPU and memory only
+        # another screen replaced this one (the tables need CPU and memory only); a dialog on top
+        # leaves the plots in view
+        if not isinstance(self.app.screen, ModalScreen):
+            self.dockui.backend.show_detail_stats(False)
 
     def _draw_at_once(self) -> None:
         """The Stats tab in the frame the key opened, from what is in memory (the home screen's last

@@ -312,9 +312,9 @@ class LayerStore:
         """Extract `blob` into a private staging dir and compute its diff_id; nothing is published.
 
         Needs no parent and takes no store lock, so the layers of one image can be staged in
-        parallel (pull does, as their downloads complete) and committed in order afterwards. The
-        caller must `commit_layer` or `discard()` the result; if the process dies first, the next
-        store open removes the staging dir (its flock died with the process).
+        parallel (pull does, while they download) and committed in order afterwards. The caller
+        must `commit_layer` or `discard()` the result; if the process dies first, the next store
+        open removes the staging dir (its flock died with the process).
         """
         from engine.image.extract import (  # tarfile, zlib, threads: pulls and imports only
             extract_layer,
@@ -331,7 +331,7 @@ class LayerStore:
             staged.content_size = result.content_size
             (staged.info_dir / "diff").write_text(result.diff_id)
             (staged.info_dir / "size").write_text(str(result.content_size))
-            write_tar_split(staged.info_dir / "tar-split.json.gz", result.tar_split)
+            (staged.info_dir / "tar-split.json.gz").write_bytes(result.tar_split)
             syncfs(staged.layer_dir)
         except BaseException:
             staged.discard()

@@ -1,24 +1,19 @@
 """`dockui pull`: resolve a reference to one image manifest, download its blobs, hand them to the store.
 
 Layers download in parallel (bounded) into unlinked temp files, each verified (size + sha256) while
-streaming, and each is extracted ("staged") into a private staging dir *while* it downloads: the
-extractor reads the temp file as it grows (`_GrowingBlob`), so decompressing, hashing the diff_id
-and writing files overlap the transfer, and memory stays bounded (the blob is on disk, never
-buffered whole). The extractor sees the end of the blob only once its size and digest are verified,
-so a layer whose download fails or mismatches is never complete: its staging is discarded. Staging
-needs no parent layer. When every layer is staged, one `syncfs` makes them durable (not one per
-layer; docs/store.md), then they are committed strictly in order, each on top of the one below.
-Nothing becomes visible in the store until a layer is complete, verified and on disk (the store
-commits atomically), and the image is registered last, so a failed, cancelled or killed pull leaves
-only whole layers that the next pull reuses ("Already exists"); a failed or cancelled pull also
-takes back the layers it committed and discards what it staged.
+streaming. As soon as a download completes, its layer is extracted ("staged") into a private staging
+dir, in parallel with other extractions (bounded) and with the remaining downloads: staging needs no
+parent layer. Staged layers are then committed strictly in order, each on top of the one below.
+Nothing becomes visible in the store until a layer is complete and verified (the store commits
+atomically), and the image is registered last, so a failed, cancelled or killed pull leaves only
+whole layers that the next pull reuses ("Already exists"); a failed or cancelled pull also takes
+back the layers it committed and discards what it staged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
 import threading
 import time
@@ -26,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from engine import events as event_log  # `events` is the progress sink here
 from engine.config import EngineConfig
@@ -187,86 +182,6 @@ class _CountingReader:
         return getattr(self._raw, name)
 
 
-class _DownloadFailed(Exception):
-    """What the extractor of a layer reads when that layer's download failed (the pull reports the
-    download's own error)."""
-
-
-class _GrowingBlob:
-    """An unlinked temp file that one thread downloads into (`write`, and `seek(0)`/`truncate()`
-    when a server ignores Range) while another extracts from it (`read`, at its own offset).
-
-    `read` blocks until bytes past its offset are written, and returns b"" only after `finish()`,
-    which the downloader calls once the blob's size and digest are verified: an extractor can never
-    complete a layer from an unverified or partial blob. `fail()` makes `read` raise instead."""
-
-    def __init__(self, fd: int, stop: threading.Event) -> None:
-        self._fd, self._stop = fd, stop
-        self._changed = threading.Condition()
-        self._written = 0  # bytes of the blob in the file (drops to 0 when a download restarts)
-        self._read = 0
-        self.complete = False
-        self._failed = False
-
-    # -- the download's side (RegistryClient.download_blob's `out`) --
-    def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        offset = self._written
-        while view:
-            count = os.pwrite(self._fd, view, offset)
-            view, offset = view[count:], offset + count
-        with self._changed:
-            self._written = offset
-            self._changed.notify_all()
-        return len(data)
-
-    def seek(self, offset: int) -> int:
-        if offset != 0:
-            raise ValueError("a growing blob only rewinds to its start")
-        return 0
-
-    def truncate(self) -> None:
-        os.ftruncate(self._fd, 0)
-        with self._changed:
-            self._written = 0  # the reader waits until the same bytes are written again
-
-    def finish(self) -> None:
-        with self._changed:
-            self.complete = True
-            self._changed.notify_all()
-
-    def fail(self) -> None:
-        with self._changed:
-            self._failed = True
-            self._changed.notify_all()
-
-    # -- the extraction's side --
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        while True:
-            with self._changed:
-                while self._written <= self._read and not self.complete and not self._failed:
-                    if self._stop.is_set():
-                        raise Cancelled("pull cancelled")
-                    self._changed.wait(0.25)  # timeout: notice `stop`
-                if self._failed:
-                    raise _DownloadFailed("the layer's download failed")
-                available = self._written - self._read
-            if available <= 0:
-                return b""  # complete: the whole verified blob was read
-            data = os.pread(self._fd, available if n < 0 else min(n, available), self._read)
-            if data:  # (empty: a restarted download truncated the file meanwhile; wait for it again)
-                self._read += len(data)
-                return data
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
 class _EitherEvent(threading.Event):
     """Set by us (a failure elsewhere) or by the caller's cancel event."""
 
@@ -356,22 +271,17 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
     transfer = _LayerTransfer(config, client, store, repository, layers, chains, events, stalls, stop)
     downloader = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS, thread_name_prefix="pull")
     extractor = ThreadPoolExecutor(max_workers=EXTRACT_WORKERS, thread_name_prefix="pull-extract")
-    blobs: dict[int, _GrowingBlob] = {}
-    downloads: dict[int, Future[None]] = {}
+    downloads: dict[int, Future[BinaryIO]] = {i: downloader.submit(transfer.download, i) for i in missing}
     stagings: dict[int, Future[StagedLayer | None]] = {}
     created: list[str] = []  # layers this pull committed: rolled back if the pull fails
     try:
-        for i in missing:  # both pools take the layers in order: layer i extracts while it downloads
-            blobs[i] = transfer.new_blob(i)
-            downloads[i] = downloader.submit(transfer.download, i, blobs[i])
-            stagings[i] = extractor.submit(transfer.stage, i, blobs[i])
         parent: str | None = None
-        for i, layer in enumerate(layers):  # committed in order, each as soon as it is staged
+        for i, layer in enumerate(layers):
             if i not in downloads:
                 parent = chains[i]
                 continue
-            staged = _staged(i, downloads, stagings, cancel, stalls)
-            blobs.pop(i).close()
+            staged = _staged_in_order(i, downloads, stagings, lambda j, blob: extractor.submit(transfer.stage, j, blob),
+                                      cancel, stalls)
             short = _short(layer.digest)
             if staged is None:
                 chain = chains[i]
@@ -390,7 +300,7 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
                 record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
     except BaseException:
         stop.set()  # running downloads and extractions stop at their next read
-        _abandon(blobs, stagings, (downloader, extractor))
+        _abandon(downloads, stagings, (downloader, extractor))
         _release_layers(store, created)
         raise
     downloader.shutdown(wait=True)
@@ -411,22 +321,15 @@ def _cap_malloc_arenas() -> None:
 
 class _LayerTransfer:
     """One pull's per-layer work, run on its thread pools: `download` a blob into an unlinked
-    temporary file (verified as it streams) while `stage` extracts the same file into the store's
-    staging as it grows; both stop at their next read once `stop` is set."""
+    temporary file (verified as it streams), `stage` it (extracted into the store's staging); both
+    stop at their next read once `stop` is set."""
 
     def __init__(self, config: EngineConfig, client: RegistryClient, store: ImageStore, repository: str,
                  layers: list, chains: list[str], events: _Progress, stalls: _StallWatch, stop: threading.Event) -> None:
         self.config, self.client, self.store, self.repository = config, client, store, repository
         self.layers, self.chains, self.events, self.stalls, self.stop = layers, chains, events, stalls, stop
 
-    def new_blob(self, i: int) -> _GrowingBlob:
-        try:
-            with tempfile.TemporaryFile(dir=self.config.tmp_dir, prefix="pull-") as f:  # unlinked: a SIGKILL leaves nothing
-                return _GrowingBlob(os.dup(f.fileno()), self.stop)
-        except OSError as exc:
-            raise _disk_full(exc, self.config, _short(self.layers[i].digest)) from None
-
-    def download(self, i: int, blob: _GrowingBlob) -> None:
+    def download(self, i: int) -> BinaryIO:
         layer = self.layers[i]
         short = _short(layer.digest)
         self.stalls.active(short)
@@ -436,34 +339,40 @@ class _LayerTransfer:
             self.events.emit(short, "Downloading", count, layer.size, throttle=True)
 
         try:
+            out = tempfile.TemporaryFile(dir=self.config.tmp_dir, prefix="pull-")  # unlinked: a SIGKILL leaves nothing
+        except OSError as exc:
+            raise _disk_full(exc, self.config, short) from None
+        try:
             try:
                 with _full_disk_named(self.config, short):
-                    self.client.download_blob(self.repository, layer.digest, blob, size=layer.size,  # type: ignore[arg-type]
-                                              cancel=self.stop, progress=on_bytes,
-                                              on_retry=lambda why: self.events.emit(short, why))
+                    self.client.download_blob(self.repository, layer.digest, out, size=layer.size, cancel=self.stop,
+                                              progress=on_bytes, on_retry=lambda why: self.events.emit(short, why))
+                    out.flush()  # (the file is buffered: its last bytes reach the disk here)
             finally:
                 self.stalls.done(short)
+            self.events.emit(short, "Verifying Checksum")
+            self.events.emit(short, "Download complete")
+            out.seek(0)
+            return out
         except BaseException:
-            blob.fail()
+            with contextlib.suppress(OSError):  # its unwritten buffer would fail again (a full disk)
+                out.close()
             raise
-        self.events.emit(short, "Verifying Checksum")
-        self.events.emit(short, "Download complete")
-        blob.finish()  # verified: its extractor may now read the end
 
-    def stage(self, i: int, blob: _GrowingBlob) -> StagedLayer | None:
-        """Extract one layer into staging while it downloads (None: the store has it already)."""
+    def stage(self, i: int, blob: BinaryIO) -> StagedLayer | None:
+        """Extract one downloaded layer into staging (None: the store has it already)."""
         layer = self.layers[i]
         short = _short(layer.digest)
-        if self.store.has_layer(self.chains[i]):  # another pull committed it meanwhile
-            return None
-
-        def on_read(count: int) -> None:  # the "Extracting" bar follows "Download complete", as Docker's
-            if blob.complete:
-                self.events.emit(short, "Extracting", count, layer.size, throttle=True)
-
-        reader = _CountingReader(blob, on_read, self.stop)  # type: ignore[arg-type]
-        with _full_disk_named(self.config, short):
-            return self.store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
+        try:
+            if self.store.has_layer(self.chains[i]):  # another pull committed it meanwhile
+                return None
+            self.events.emit(short, "Extracting", 0, layer.size)
+            reader = _CountingReader(
+                blob, lambda n: self.events.emit(short, "Extracting", n, layer.size, throttle=True), self.stop)
+            with _full_disk_named(self.config, short):
+                return self.store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
+        finally:
+            blob.close()
 
 
 def _announce_layers(events: _Progress, layers: list, missing: list[int], up_to_date: bool) -> None:
@@ -481,34 +390,39 @@ def _announce_layers(events: _Progress, layers: list, missing: list[int], up_to_
                 events.emit(_short(layers[i].digest), "Waiting")
 
 
-def _staged(i: int, downloads: dict[int, Future[None]], stagings: dict[int, Future[StagedLayer | None]],
-            cancel: threading.Event | None, stalls: _StallWatch) -> StagedLayer | None:
-    """Layer i staged (None: the store had it), once both its download and its extraction are
-    done. A failed download's error is the one raised (the extraction then only saw the failure),
-    so a corrupt blob reads as a digest mismatch, not as whatever the extractor made of it."""
-    download, staging = downloads[i], stagings[i]
+def _staged_in_order(i: int, downloads: dict[int, Future[BinaryIO]], stagings: dict[int, Future[StagedLayer | None]],
+                     submit: Callable[[int, BinaryIO], Future[StagedLayer | None]],
+                     cancel: threading.Event | None, stalls: _StallWatch) -> StagedLayer | None:
+    """Layer i staged (None: the store had it): every finished download is handed to the
+    extractors meanwhile, so layers download and extract in parallel and commit in order."""
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled("pull cancelled")
-        if download.done():
-            download.result()
-            if staging.done():
-                return staging.result()
-        running = [f for f in (download, staging) if not f.done()]
-        wait(running, timeout=0.25, return_when=FIRST_COMPLETED)  # timeout: notice `cancel`
+        for j, future in downloads.items():
+            if j not in stagings and future.done() and future.exception() is None:
+                stagings[j] = submit(j, future.result())
+        if i not in stagings and downloads[i].done():
+            downloads[i].result()  # its download failed (errors surface in layer order)
+        if i in stagings and stagings[i].done():
+            return stagings[i].result()
+        waiting = [f for j, f in downloads.items() if j not in stagings and not f.done()]
+        if i in stagings:
+            waiting.append(stagings[i])
+        wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)  # timeout: notice `cancel`
         stalls.report()
 
 
-def _abandon(blobs: dict[int, _GrowingBlob], stagings: dict[int, Future[StagedLayer | None]],
+def _abandon(downloads: dict[int, Future[BinaryIO]], stagings: dict[int, Future[StagedLayer | None]],
              pools: tuple[ThreadPoolExecutor, ...]) -> None:
-    """A failed or cancelled pull: wait for its threads (they stop at their next read), close the
-    blobs still open and discard what was staged but not committed."""
-    for future in stagings.values():
+    """A failed or cancelled pull: wait for its threads, close the blobs no extraction took and
+    discard what was staged but not committed."""
+    for future in [*downloads.values(), *stagings.values()]:
         future.cancel()
     for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
-    for blob in blobs.values():
-        blob.close()
+        pool.shutdown(wait=True)
+    for future in downloads.values():  # blobs no extraction took (closing twice is harmless)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().close()
     for future in stagings.values():
         if future.done() and not future.cancelled() and future.exception() is None:
             leftover = future.result()

@@ -312,9 +312,9 @@ class LayerStore:
         """Extract `blob` into a private staging dir and compute its diff_id; nothing is published.
 
         Needs no parent and takes no store lock, so the layers of one image can be staged in
-        parallel (pull does, while they download) and committed in order afterwards. The caller
-        must `commit_layer` or `discard()` the result; if the process dies first, the next store
-        open removes the staging dir (its flock died with the process).
+        parallel (pull does, as their downloads complete) and committed in order afterwards. The
+        caller must `commit_layer` or `discard()` the result; if the process dies first, the next
+        store open removes the staging dir (its flock died with the process).
         """
         from engine.image.extract import (  # tarfile, zlib, threads: pulls and imports only
             extract_layer,

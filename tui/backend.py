@@ -1,5 +1,9 @@
 """The only place the TUI touches the engine.
 
+One module of ~950 lines on purpose: it is the TUI's whole seam with the engine (the views the
+screens render, the calls behind them, the cached records and rates), kept in one place so that the
+recorded backend (tui/recorded.py) mirrors exactly one surface.
+
 Every engine call is a plain, blocking function here; the app runs them in Textual thread workers
 and gets results back as messages, so the UI thread never waits on the kernel, the disk or a
 registry. Results are plain frozen dataclasses (the "view" of the engine the screens render), so

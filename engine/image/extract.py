@@ -1,5 +1,9 @@
 """Safe, faithful extraction of one image layer (a tar stream) into an empty directory.
 
+One module of ~1,000 lines on purpose: the tar parser, the path resolution and the whiteout rules
+are one security boundary, read and reviewed together (a split would put the checks apart from the
+writes they guard).
+
 Why not `tarfile.extractall`: its filters are not a sandbox (a run of CVEs, the latest with chains
 of symlinks). Here every path is cleaned lexically, must stay inside the layer, and is then opened
 component by component with `O_NOFOLLOW|O_DIRECTORY` relative to the layer's own descriptor, so a

@@ -217,7 +217,9 @@ def _register_verbs(
     # run and create share one set of flags (argparse copies parents' actions cheaply).
     run_flags = None
     if only in (None, "run", "create"):
-        run_flags = argparse.ArgumentParser(add_help=False)
+        from engine.cli import ArgumentParser  # its HelpFormatter looks the terminal up once, not per flag
+
+        run_flags = ArgumentParser(add_help=False)
         run_flags.add_argument("--help", action="help", help="show this help message and exit")
         _add_run_flags(run_flags)
 

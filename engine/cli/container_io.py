@@ -108,7 +108,7 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     if master is not None:
         _relay_pty(master, args.interactive)
     else:
-        from engine.cli.relay import relay_exec_pipes
+        from engine.container.exec_io import relay_exec_pipes
 
         relay_exec_pipes(pid, stdin_w=ours[0] if args.interactive else None, out_r=ours[-2], err_r=ours[-1])
     _, status = os.waitpid(pid, 0)

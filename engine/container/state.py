@@ -436,20 +436,9 @@ def removal(config: EngineConfig, container_id: str) -> Iterator[None]:
 
 
 def removal_abandoned(config: EngineConfig, container_id: str) -> bool:
-    """True when no live process holds the container's removal lock (see `removal`)."""
-    try:
-        fd = os.open(config.containers_dir / container_id / ".removing", os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
+    """True when no live process holds the container's removal lock (see `removal`); a lock file
+    that cannot be opened counts as held."""
+    return not _lock_held(config.containers_dir / container_id / ".removing", unreadable=True)
 
 
 def orphan_dirs(config: EngineConfig, min_age: float = 2.0) -> list[Path]:
@@ -471,11 +460,15 @@ def orphan_dirs(config: EngineConfig, min_age: float = 2.0) -> list[Path]:
     return found
 
 
-def _lock_held(path: Path) -> bool:
+def _lock_held(path: Path, unreadable: bool = False) -> bool:
+    """Whether a live process holds the flock on `path`: False when the file is missing,
+    `unreadable` when it cannot be opened otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+    except FileNotFoundError:
         return False
+    except OSError:
+        return unreadable
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False

@@ -29,6 +29,7 @@ VERB_MODULES = (
     "engine.cli.network_cmds",
     "engine.cli.stats_cmds",
     "engine.cli.system_cmds",
+    "engine.cli.build_cmds",
 )
 
 Handler = Callable[[argparse.Namespace, EngineConfig], int]

@@ -1,0 +1,735 @@
+"""The classic builder: a Dockerfile's stages, step by step, each step an image, as Docker's legacy
+builder makes them.
+
+Per step: `Step N/M : <instruction>`, then either ` ---> Using cache` (engine.build.cache) or the
+work: metadata instructions (ENV, LABEL, CMD, ...) make an image config with no layer (history
+`empty_layer`); COPY/ADD/WORKDIR make a layer from a tar (engine.build.copying); RUN runs in an
+intermediate container (engine.build.runner) whose writable layer is committed. Then
+` ---> <12-hex image ID>`. At the end of each stage its image ID goes out as `aux`; after the last,
+`Successfully built <id>` and one `Successfully tagged <name>` per tag.
+
+Intermediate containers: removed after a successful step with `remove` (Docker's --rm, the
+default), after any step with `force_remove`; a failed RUN's container is kept otherwise (Docker
+keeps it for inspection); a cancelled build's running container is always removed. The images of
+completed steps stay (they are the cache), as in Docker.
+
+Invariant: the output goes only through `BuildOutput`; nothing here prints or reads a terminal,
+so the CLI and the service share every line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.build import instructions as ins
+from engine.build.cache import Prober, record_parent
+from engine.build.context import BuildContext, checksum
+from engine.build.shellwords import env_map, expand, expand_words
+from engine.config import EngineConfig
+from engine.errors import DockuiError, InvalidArgument, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.build.layered import LayeredView
+    from engine.container.spawner import Spawner
+    from engine.image.store import ImageStore
+
+DEFAULT_SHELL = ("/bin/sh", "-c")
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BUILTIN_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+                          "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
+NETWORKS = ("none", "bridge", "host")
+CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
+               "Healthcheck", "OnBuild", "Shell", "ArgsEscaped")
+
+
+class StepFailed(DockuiError):
+    """A step failed; `code` is the RUN's exit status (Docker's errorDetail code), 1 otherwise."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class BuildOutput:
+    """Where the build's lines go: `stream` (text as Docker's `{"stream": ...}`), `aux` (stage image IDs)."""
+
+    stream: Callable[[str], None]
+    aux: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path
+    dockerfile: str  # the Dockerfile's text
+    tags: tuple[str, ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    no_cache: bool = False
+    network: str = "none"
+    remove: bool = True
+    force_remove: bool = False
+    pull: bool = False
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    tags: tuple[str, ...]
+
+
+def check_request(request: BuildRequest) -> BuildRequest:
+    """Refuse what this builder does not do, before anything is made."""
+    from engine.image.reference import parse_reference
+
+    network = request.network or "none"
+    if network == "default":
+        network = "none"
+    if network not in NETWORKS:
+        raise InvalidArgument(f"network mode {network!r} is not supported by the builder: use none, bridge or host")
+    _check_platform(request.platform)
+    for tag in request.tags:
+        ref = parse_reference(tag)
+        if ref.digest:
+            raise InvalidArgument(f"invalid tag {tag!r}: a build tag cannot have a digest")
+    return BuildRequest(**{**request.__dict__, "network": network})
+
+
+def _check_platform(platform: str | None) -> None:
+    if platform and platform.lower() not in ("linux/amd64", "linux/x86_64", "linux"):
+        raise InvalidArgument(f"platform {platform!r} is not supported: dockui builds linux/amd64 images only")
+
+
+@dataclass
+class StageState:
+    """What a stage has built so far: its image and the run config the next step starts from."""
+
+    image_id: str = ""  # "" until FROM (and for `scratch` until the first step)
+    image: dict[str, Any] = field(default_factory=dict)  # the whole image config
+    config: dict[str, Any] = field(default_factory=dict)  # the run config (the image's "config")
+    args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage
+    cmd_set: bool = False
+    maintainer: str = ""
+
+
+class Builder:
+    def __init__(self, config: EngineConfig, request: BuildRequest, output: BuildOutput,
+                 spawner: Spawner | None = None, cancelled: Callable[[], bool] = lambda: False) -> None:
+        from engine.image.store import ImageStore
+
+        self.config = config
+        self.request = check_request(request)
+        self.out = output
+        self.spawner = spawner
+        self.cancelled = cancelled
+        self.store: ImageStore = ImageStore(config)
+        self.prober = Prober(self.store, disabled=request.no_cache)
+        self.context = BuildContext.open(request.context)
+        self.build_args = dict(request.build_args)
+        self.meta: dict[str, str] = {}
+        self.used_args: set[str] = set()
+        self.stages: list[tuple[ins.Stage, str]] = []  # finished stages and their image IDs
+        self.escape = "\\"
+        self.step = 0
+        self.total = 0
+
+    def say(self, text: str) -> None:
+        self.out.stream(text)
+
+    # --- the build --------------------------------------------------------------------------------
+
+    def run(self) -> BuildResult:
+        plan = ins.parse_plan(self.request.dockerfile)
+        self.escape = plan.escape
+        stages = list(plan.stages)
+        if self.request.target:
+            names = [s.name for s in stages]
+            if self.request.target.lower() not in names:
+                raise InvalidArgument(f"failed to reach build target {self.request.target} in Dockerfile")
+            stages = stages[: names.index(self.request.target.lower()) + 1]
+        if self.request.labels:
+            last = stages[-1]
+            extra = tuple(ins.KeyValues("LABEL", f"LABEL {k}={v}", 0, pairs=((k, v),))
+                          for k, v in sorted(self.request.labels))
+            stages[-1] = ins.Stage(last.index, last.source, last.commands + extra)
+        for warning in plan.warnings:
+            self.say(warning + "\n")
+        self.total = len(plan.meta_args) + len(stages) + sum(len(s.commands) for s in stages)
+        for arg in plan.meta_args:
+            self.print_step(arg)
+            for name, default in arg.pairs:
+                value = expand(default, self.meta, self.escape) if default is not None else None
+                if name in self.build_args:
+                    value = self.build_args[name]
+                    self.used_args.add(name)
+                if value is not None:
+                    self.meta[name] = value
+        state = StageState()
+        for stage in stages:
+            state = self.build_stage(stage)
+            self.stages.append((stage, state.image_id))
+        unused = sorted(set(self.build_args) - self.used_args - BUILTIN_ARGS)
+        if unused:
+            self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
+        if not state.image_id:
+            raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        return self.finish(state.image_id)
+
+    def finish(self, image_id: str) -> BuildResult:
+        from engine.image.reference import parse_reference
+
+        self.say(f"Successfully built {image_id.split(':', 1)[1][:12]}\n")
+        shown = []
+        for tag in self.request.tags:
+            ref = parse_reference(tag)
+            self.store.tag(image_id, tag)
+            name = f"{ref.familiar_name}:{ref.tag_or_latest}"
+            shown.append(name)
+            self.say(f"Successfully tagged {name}\n")
+        return BuildResult(image_id, tuple(shown))
+
+    def print_step(self, instruction: ins.Instruction) -> None:
+        self.step += 1
+        self.say(f"Step {self.step}/{self.total} : {instruction.original}\n")
+
+    def build_stage(self, stage: ins.Stage) -> StageState:
+        self.print_step(stage.source)
+        self.prober.reset()
+        state = self.begin_stage(stage)
+        self.say(f" ---> {_short(state.image_id)}\n")
+        triggers = list(state.config.get("OnBuild") or [])
+        if triggers:
+            state.config["OnBuild"] = None
+            self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            for text in triggers:
+                trigger = ins.parse_instruction(_single_node(text))
+                self.dispatch(state, trigger)
+        for command in stage.commands:
+            if self.cancelled():
+                self.say("Build cancelled\n")
+                from engine.build.runner import BuildCancelled
+
+                raise BuildCancelled("Build cancelled")
+            self.print_step(command)
+            self.dispatch(state, command)
+            self.say(f" ---> {_short(state.image_id)}\n")
+        if state.image_id:
+            self.out.aux(state.image_id)
+        return state
+
+    def begin_stage(self, stage: ins.Stage) -> StageState:
+        source = stage.source
+        _check_platform(expand(source.platform, self.meta, self.escape) if source.platform else None)
+        name = expand(source.image, self.meta, self.escape)
+        if not name:
+            raise InvalidArgument(f"base name ({source.image}) should not be blank")
+        state = StageState()
+        if name.lower() != "scratch":
+            image_id = self.stage_image(name) or self.base_image(name)
+            record = self.store.resolve(image_id)
+            state.image_id = record.id
+            state.image = json.loads(json.dumps(record.config))
+            state.config = dict(state.image.get("config") or {})
+        else:
+            state.image = {"architecture": _arch(), "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        env = list(state.config.get("Env") or [])
+        if "PATH" not in env_map(env):
+            env.append(DEFAULT_PATH_ENV)
+        state.config["Env"] = env
+        return state
+
+    def stage_image(self, name: str) -> str | None:
+        for stage, image_id in self.stages:
+            if stage.name == name.lower() or str(stage.index) == name:
+                return image_id
+        return None
+
+    def base_image(self, name: str) -> str:
+        if not self.request.pull:
+            try:
+                return self.store.resolve(name).id
+            except NotFound:
+                pass
+        from engine.image.pull import pull_image
+
+        def progress(event: Any) -> None:
+            if event.layer is None:
+                self.say(event.status + "\n")
+
+        return pull_image(self.config, name, progress=progress).id
+
+    # --- dispatch ---------------------------------------------------------------------------------
+
+    def env(self, state: StageState) -> dict[str, str]:
+        """What `$VAR` sees: the stage's ARGs with a value, then its ENV (ENV wins)."""
+        values = {k: v for k, v in state.args.items() if v is not None}
+        values.update(env_map(state.config.get("Env")))
+        return values
+
+    def x(self, state: StageState, word: str) -> str:
+        return expand(word, self.env(state), self.escape)
+
+    def dispatch(self, state: StageState, command: ins.Instruction) -> None:
+        kw = command.keyword
+        handler = getattr(self, f"do_{kw.lower()}")
+        handler(state, command)
+
+    def do_env(self, state: StageState, c: ins.KeyValues) -> None:
+        # Every pair is expanded with the environment from before the instruction, as in Docker
+        # (`ENV A=1 B=$A` gives B the previous A).
+        parts = [f"{self.x(state, key)}={self.x(state, value)}" for key, value in c.pairs]
+        state.config["Env"] = _replace_env(list(state.config.get("Env") or []), parts)
+        self.commit_metadata(state, "ENV " + " ".join(parts))
+
+    def do_label(self, state: StageState, c: ins.KeyValues) -> None:
+        labels = dict(state.config.get("Labels") or {})
+        parts = []
+        for key, value in c.pairs:
+            name, val = self.x(state, key), self.x(state, value)
+            labels[name] = val
+            parts.append(f"{name}={val}")
+        state.config["Labels"] = labels
+        self.commit_metadata(state, "LABEL " + " ".join(parts))
+
+    def do_maintainer(self, state: StageState, c: ins.Text) -> None:
+        state.maintainer = c.text
+        self.commit_metadata(state, "MAINTAINER " + c.text)
+
+    def do_arg(self, state: StageState, c: ins.Arg) -> None:
+        parts = []
+        for name, default in c.pairs:
+            value = self.x(state, default) if default is not None else None
+            parts.append(f"{name}={value}" if value is not None else name)
+            if name in self.build_args:
+                value = self.build_args[name]
+                self.used_args.add(name)
+            elif value is None and name in self.meta:
+                value = self.meta[name]
+            state.args[name] = value
+        self.commit_metadata(state, "ARG " + " ".join(parts))
+
+    def do_cmd(self, state: StageState, c: ins.CommandLine) -> None:
+        state.config["Cmd"] = self.command_of(state, c)
+        self.commit_metadata(state, "CMD " + _go_quote(state.config["Cmd"]))
+        state.cmd_set = True
+
+    def do_entrypoint(self, state: StageState, c: ins.CommandLine) -> None:
+        state.config["Entrypoint"] = self.command_of(state, c)
+        if not state.cmd_set:
+            state.config["Cmd"] = None
+        self.commit_metadata(state, "ENTRYPOINT " + _go_quote(state.config["Entrypoint"]))
+
+    def command_of(self, state: StageState, c: ins.CommandLine) -> list[str]:
+        if c.exec_form is not None:
+            return list(c.exec_form)
+        return [*(state.config.get("Shell") or DEFAULT_SHELL), c.shell_form]
+
+    def do_shell(self, state: StageState, c: ins.Words) -> None:
+        state.config["Shell"] = list(c.words)
+        self.commit_metadata(state, "SHELL " + _go_list(c.words))
+
+    def do_user(self, state: StageState, c: ins.Text) -> None:
+        state.config["User"] = self.x(state, c.text)
+        self.commit_metadata(state, "USER " + state.config["User"])
+
+    def do_stopsignal(self, state: StageState, c: ins.Text) -> None:
+        from engine.image.imageconfig import parse_signal
+
+        signal_name = self.x(state, c.text)
+        parse_signal(signal_name)
+        state.config["StopSignal"] = signal_name
+        self.commit_metadata(state, "STOPSIGNAL " + signal_name)
+
+    def do_expose(self, state: StageState, c: ins.Words) -> None:
+        words = [w for word in c.words for w in expand_words(word, self.env(state), self.escape)]
+        ports = dict(state.config.get("ExposedPorts") or {})
+        for word in words:
+            ports.update({p: {} for p in _port_keys(word)})
+        state.config["ExposedPorts"] = ports
+        self.commit_metadata(state, "EXPOSE " + " ".join(words))
+
+    def do_volume(self, state: StageState, c: ins.Words) -> None:
+        volumes = dict(state.config.get("Volumes") or {})
+        names = [self.x(state, w) for w in c.words] if c.is_json else \
+            [w for word in c.words for w in expand_words(word, self.env(state), self.escape)]
+        for name in names:
+            if not name.strip():
+                raise InvalidArgument("VOLUME specified can not be an empty string")
+            volumes[name.strip()] = {}
+        state.config["Volumes"] = volumes
+        self.commit_metadata(state, "VOLUME " + _go_list(names))
+
+    def do_healthcheck(self, state: StageState, c: ins.Healthcheck) -> None:
+        from engine.container.health import parse_duration
+
+        check: dict[str, Any] = {"Test": list(c.test)}
+        keys = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
+                "start-interval": "StartInterval"}
+        for name, value in c.options:
+            if name == "retries":
+                if not value.isdigit():
+                    raise InvalidArgument(f"--retries must be a non-negative integer: {value!r}")
+                check["Retries"] = int(value)
+            else:
+                ns = parse_duration(value, name)
+                if 0 < ns < 1_000_000:
+                    raise InvalidArgument(f"Interval {name} cannot be less than 1ms")
+                check[keys[name]] = ns
+        old = (state.config.get("Healthcheck") or {}).get("Test") or []
+        if old and old[0] != "NONE":
+            self.say(f"Note: overriding previous HEALTHCHECK: {_go_list(old)}\n")
+        state.config["Healthcheck"] = check
+        self.commit_metadata(state, "HEALTHCHECK " + json.dumps(check, sort_keys=True))
+
+    def do_onbuild(self, state: StageState, c: ins.Onbuild) -> None:
+        state.config["OnBuild"] = [*(state.config.get("OnBuild") or []), c.expression]
+        self.commit_metadata(state, "ONBUILD " + c.expression)
+
+    def do_workdir(self, state: StageState, c: ins.Text) -> None:
+        path = self.x(state, c.text)
+        current = state.config.get("WorkingDir") or "/"
+        workdir = posixpath.normpath(path if path.startswith("/") else posixpath.join(current, path))
+        state.config["WorkingDir"] = workdir
+        comment = "WORKDIR " + workdir
+        probe = self.container_config(state, [*self.shell(state), "#(nop) " + comment])
+        if self.use_cache(state, probe):
+            return
+        view = self.view(state)
+        if view.lookup(workdir) is not None:
+            self.commit(state, probe, None)
+            return
+        from engine.build.copying import LayerBuilder, Owner
+
+        layer = LayerBuilder(view, Owner(0, 0), self.config.tmp_dir)
+        layer.ensure_dir(workdir)
+        self.commit(state, probe, layer)
+
+    def do_copy(self, state: StageState, c: ins.Copy) -> None:
+        self.copy(state, c, is_add=False)
+
+    def do_add(self, state: StageState, c: ins.Copy) -> None:
+        self.copy(state, c, is_add=True)
+
+    def do_run(self, state: StageState, c: ins.CommandLine) -> None:
+        from engine.build import runner
+
+        argv = self.command_of(state, c)
+        declared = {k: v for k, v in state.args.items() if v is not None}
+        env_names = set(env_map(state.config.get("Env")))
+        build_env = sorted(f"{k}={v}" for k, v in declared.items() if k not in env_names)
+        save_cmd = [f"|{len(build_env)}", *build_env, *argv] if build_env else argv
+        probe = self.container_config(state, save_cmd, entrypoint_cleared=True)
+        if self.use_cache(state, probe):
+            return
+        if not state.image_id:
+            raise StepFailed("Please provide a source image with `from` prior to run")
+        cid = runner.create_container(self.config, runner.RunSpec(state.image_id, tuple(argv), tuple(build_env),
+                                                                 self.request.network))
+        self.say(f" ---> Running in {cid[:12]}\n")
+        try:
+            code = runner.run_container(self.config, cid, self._emit, self.spawner, self.cancelled)
+        except BaseException:
+            self._discard(cid)
+            raise
+        if code != 0:
+            if self.request.force_remove:
+                self.remove_intermediate(cid)
+            raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
+        try:
+            self.commit(state, probe, None, container_id=cid)
+        except BaseException:
+            if self.request.remove or self.request.force_remove:
+                self._discard(cid)
+            raise
+        if self.request.remove or self.request.force_remove:
+            self.remove_intermediate(cid)
+
+    def _emit(self, data: bytes) -> None:
+        self.say(data.decode(errors="replace"))
+
+    def _discard(self, cid: str) -> None:
+        from engine.build import runner
+
+        try:
+            runner.remove_container(self.config, cid)
+        except (DockuiError, OSError):
+            pass
+
+    def remove_intermediate(self, cid: str) -> None:
+        from engine.build import runner
+
+        runner.remove_container(self.config, cid)
+        self.say(f"Removing intermediate container {cid[:12]}\n")
+
+    # --- COPY / ADD -------------------------------------------------------------------------------
+
+    def copy(self, state: StageState, c: ins.Copy, is_add: bool) -> None:
+        from engine.build.copying import Owner, resolve_chown
+
+        env = self.env(state)
+        sources = [expand(s, env, self.escape) for s in c.sources]
+        dest = expand(c.dest, env, self.escape)
+        chown = expand(c.chown, env, self.escape) if c.chown else None
+        from_ = expand(c.from_, env, self.escape) if c.from_ else None
+        for source in sources:
+            if is_add and source.lower().startswith(("http://", "https://", "git@", "git://")):
+                raise StepFailed(f"ADD {source}: remote sources are not supported: dockui builds never reach the "
+                                 "network (download it into the context and ADD the file)")
+        items, hashes = self.copy_items(sources, from_, is_add)
+        if len(items) > 1 and not dest.endswith("/"):
+            raise StepFailed(f"When using {c.keyword} with more than one source file, the destination must be a "
+                             "directory and end with a /")
+        source_hash = hashes[0] if len(hashes) == 1 else "multi:" + _sha(",".join(hashes))
+        if not dest.startswith("/"):
+            workdir = state.config.get("WorkingDir") or "/"
+            keep_slash = dest.endswith("/") or dest in (".", "./")
+            dest = posixpath.join(workdir, dest)
+            dest = posixpath.normpath(dest) + ("/" if keep_slash else "")
+        chown_text = f"--chown={chown} " if chown else ""
+        comment = f"{c.keyword} {chown_text}{source_hash} in {dest} "
+        probe = self.container_config(state, [*self.shell(state), "#(nop) " + comment])
+        if self.use_cache(state, probe):
+            return
+        view = self.view(state)
+        owner = resolve_chown(view, chown) if chown else Owner(0, 0)
+        from engine.build.copying import LayerBuilder
+
+        layer = LayerBuilder(view, owner, self.config.tmp_dir)
+        try:
+            dest_view = view.lookup(dest)
+            into_dir = dest.endswith("/") or (dest_view is not None and dest_view.is_dir)
+            for item in items:
+                layer.copy_item(item if not chown else _without_owner(item), dest, into_dir or item.is_dir)
+            self.commit(state, probe, layer)
+        finally:
+            layer.close()
+
+    def copy_items(self, sources: list[str], from_: str | None, is_add: bool) -> tuple[list[Any], list[str]]:
+        from engine.build.copying import Item, is_archive
+
+        items: list[Any] = []
+        hashes: list[str] = []
+        if from_ is not None:
+            view = self.view_of(self.stage_image(from_) or self.base_image(from_))
+            for source in sources:
+                found = view.lookup(source)
+                if found is None:
+                    raise StepFailed(f"COPY failed: stat {source}: file does not exist in {from_}")
+                owner = _owner(found.st)
+                if found.is_dir:
+                    children = tuple((rel, e.host, e.st) for rel, e in view.walk(found.path))
+                    items.append(Item(os.path.basename(found.path), found.host, True, children, owner))
+                    hashes.append("dir:" + checksum([(r, h) for r, h, _ in children]))
+                else:
+                    items.append(Item(os.path.basename(found.path), found.host, False, (), owner))
+                    hashes.append("file:" + checksum([(os.path.basename(found.path), found.host)]))
+            return items, hashes
+        for pattern in sources:
+            matched = self.context.sources(pattern)
+            if not matched:
+                raise StepFailed(f"COPY failed: no source files were specified ({pattern})")
+            for source in matched:
+                path = source.path
+                if path.is_dir():
+                    entries = self.context.walk(source)
+                    children = tuple((rel, host, os.lstat(host)) for rel, host in entries)
+                    items.append(Item(os.path.basename(source.rel), path, True, children))
+                    hashes.append("dir:" + checksum(entries))
+                else:
+                    archive = is_add and path.is_file() and is_archive(path)
+                    items.append(Item(os.path.basename(source.rel), path, False, (), None, archive))
+                    hashes.append("file:" + checksum([(os.path.basename(source.rel), path)]))
+        return items, hashes
+
+    # --- images -----------------------------------------------------------------------------------
+
+    def shell(self, state: StageState) -> list[str]:
+        return list(state.config.get("Shell") or DEFAULT_SHELL)
+
+    def view(self, state: StageState) -> LayeredView:
+        return self.view_of(state.image_id)
+
+    def view_of(self, image_id: str) -> LayeredView:
+        from engine.build.layered import LayeredView
+
+        return LayeredView(self.store.layer_dirs(image_id) if image_id else [])
+
+    def container_config(self, state: StageState, cmd: list[str], entrypoint_cleared: bool = False) -> dict[str, Any]:
+        config = {k: state.config.get(k) for k in CONFIG_KEYS if k in state.config}
+        config["Cmd"] = list(cmd)
+        if entrypoint_cleared:
+            config["Entrypoint"] = None
+        return json.loads(json.dumps(config))
+
+    def use_cache(self, state: StageState, probe: dict[str, Any]) -> bool:
+        found = self.prober.probe(state.image_id, probe)
+        if found is None:
+            return False
+        self.say(" ---> Using cache\n")
+        record = self.store.resolve(found)
+        state.image_id = record.id
+        state.image = json.loads(json.dumps(record.config))
+        state.config = dict(state.image.get("config") or {})
+        return True
+
+    def commit_metadata(self, state: StageState, comment: str) -> None:
+        """A step that changes only the config: an image with the same layers (history `empty_layer`)."""
+        probe = self.container_config(state, [*self.shell(state), "#(nop) ", comment])
+        if not self.use_cache(state, probe):
+            self.commit(state, probe, None)
+
+    def commit(self, state: StageState, probe: dict[str, Any], layer: Any, container_id: str | None = None) -> None:
+        """The step's image: the parent's layers plus this step's (a LayerBuilder's tar, the
+        container's writable layer, or none), the run config, and a history entry."""
+        diff_id = None
+        if layer is not None:
+            diff_id = self.add_layer(state, lambda out: layer.write(out))
+        elif container_id is not None:
+            from engine.build import runner
+
+            diff = runner.diff_dir(self.config, container_id)
+            if not runner.diff_is_empty(diff):
+                from engine.container.commit import write_layer_tar
+
+                diff_id = self.add_layer(state, lambda out: write_layer_tar(diff, out))
+        image = self.child_image(state, probe, diff_id, container_id)
+        data = json.dumps(image, separators=(",", ":")).encode()
+        record = self.store.add_image(data, [])
+        record_parent(self.store, record.id, state.image_id)
+        state.image_id = record.id
+        state.image = image
+
+    def add_layer(self, state: StageState, write: Callable[[Any], None]) -> str:
+        import tempfile
+
+        self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
+        parent_chain = None
+        if state.image_id:
+            chains = self.store.resolve(state.image_id).chain_ids
+            parent_chain = chains[-1] if chains else None
+        with tempfile.TemporaryFile(dir=self.config.tmp_dir, prefix="build-") as spool:
+            write(spool)
+            spool.seek(0)
+            chain = self.store.add_layer(spool, "application/vnd.oci.image.layer.v1.tar", parent_chain, None)
+        return self.store.layer_info(chain).diff_id
+
+    def child_image(self, state: StageState, probe: dict[str, Any], diff_id: str | None,
+                    container_id: str | None) -> dict[str, Any]:
+        from engine.image.store.images import now_rfc3339
+
+        created = now_rfc3339()
+        parent = state.image
+        image: dict[str, Any] = {
+            "architecture": parent.get("architecture") or _arch(),
+            "os": parent.get("os") or "linux",
+            "config": json.loads(json.dumps({k: v for k, v in state.config.items() if v is not None})),
+            "container_config": probe,
+            "created": created,
+            "docker_version": "dockui",
+        }
+        if parent.get("variant"):
+            image["variant"] = parent["variant"]
+        if container_id:
+            image["container"] = container_id
+        if state.maintainer:
+            image["author"] = state.maintainer
+        entry: dict[str, Any] = {"created": created, "created_by": " ".join(probe.get("Cmd") or [])}
+        if diff_id is None:
+            entry["empty_layer"] = True
+        image["history"] = [*(parent.get("history") or []), entry]
+        diff_ids = list((parent.get("rootfs") or {}).get("diff_ids") or [])
+        image["rootfs"] = {"type": "layers", "diff_ids": [*diff_ids, *([diff_id] if diff_id else [])]}
+        return image
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def build(config: EngineConfig, request: BuildRequest, output: BuildOutput, spawner: Spawner | None = None,
+          cancelled: Callable[[], bool] = lambda: False) -> BuildResult:
+    """Build `request`; the result's image ID and tags. Errors: InvalidArgument (the Dockerfile or
+    the request), StepFailed (a step; `code` for a RUN), BuildCancelled."""
+    return Builder(config, request, output, spawner, cancelled).run()
+
+
+def _single_node(text: str) -> Any:
+    from engine.build.dockerfile import parse
+
+    nodes = parse(text).nodes
+    if len(nodes) != 1:
+        raise InvalidArgument("onbuild trigger should be a single expression")
+    return nodes[0]
+
+
+def _replace_env(env: list[str], entries: list[str]) -> list[str]:
+    for entry in entries:
+        key = entry.partition("=")[0]
+        for i, existing in enumerate(env):
+            if existing.partition("=")[0] == key:
+                env[i] = entry
+                break
+        else:
+            env.append(entry)
+    return env
+
+
+def _port_keys(word: str) -> list[str]:
+    port, _, proto = word.partition("/")
+    proto = (proto or "tcp").lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid proto: {proto}")
+    port = port.rsplit(":", 1)[-1]
+    start, _, end = port.partition("-")
+    if not start.isdigit() or (end and not end.isdigit()):
+        raise InvalidArgument(f"invalid containerPort: {port}")
+    first, last = int(start), int(end or start)
+    if not 0 < first <= last <= 65535:
+        raise InvalidArgument(f"invalid port range: {port}")
+    return [f"{p}/{proto}" for p in range(first, last + 1)]
+
+
+def _go_quote(values: list[str] | None) -> str:
+    """Go's %q of a []string: ["a" "b"]."""
+    return "[" + " ".join(json.dumps(v) for v in values or []) + "]"
+
+
+def _go_list(values: Any) -> str:
+    return "[" + " ".join(values) + "]"
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+def _arch() -> str:
+    from engine.image.store.images import host_architecture
+
+    return host_architecture()
+
+
+def _owner(st: os.stat_result) -> Any:
+    from engine.build.copying import Owner
+
+    return Owner(st.st_uid, st.st_gid)
+
+
+def _without_owner(item: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(item, owner=None)

@@ -1,0 +1,241 @@
+"""The build context: a directory (the CLI's PATH, or a request's tar unpacked), `.dockerignore`, the
+sources a COPY/ADD names, and their checksums for the build cache.
+
+- `.dockerignore` follows Docker's pattern matcher: one pattern a line, `#` comments, `!` exceptions,
+  `*`, `?`, `[...]` within one path element, `**` across any number of them; a pattern matches a path
+  or any of its parents, and the last pattern that matches decides.
+- A source is a path relative to the context's root (a leading `/` or `..` never leaves it), with
+  wildcards matched element by element; what `.dockerignore` excludes does not exist for COPY.
+- `checksum(paths)`: what Docker's tarsum hashes (names, types, modes, link targets, contents; not
+  owners or modification times), so touching a file keeps the cache and changing a byte does not.
+
+`unpack_context(stream, into)` unpacks a request's context tar (plain or gzip) with tarfile's checks
+for hostile archives (no absolute names, no `..`, no link leaving the directory), modes kept.
+Invariant: nothing here follows a symlink out of the context's root.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import InvalidArgument, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+_WILDCARDS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    pattern: str
+    exclusion: bool
+    regex: re.Pattern[str]
+
+
+def parse_dockerignore(text: str) -> tuple[IgnoreRule, ...]:
+    rules = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclusion = line.startswith("!")
+        if exclusion:
+            line = line[1:].strip()
+        cleaned = os.path.normpath(line).lstrip("/") if line not in ("/", ".") else "."
+        if cleaned in ("", "."):
+            cleaned = "."
+        rules.append(IgnoreRule(cleaned, exclusion, re.compile(_pattern_regex(cleaned))))
+    return tuple(rules)
+
+
+def _pattern_regex(pattern: str) -> str:
+    out = ["^"]
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            if pattern[i + 1:i + 2] == "*":
+                i += 1
+                if pattern[i + 1:i + 2] == "/":
+                    out.append("(?:.*/)?")
+                    i += 1
+                else:
+                    out.append(".*")
+            else:
+                out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise InvalidArgument(f"invalid .dockerignore pattern {pattern!r}: unterminated [")
+            body = pattern[i + 1:end]
+            if body.startswith(("!", "^")):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def excluded(rules: tuple[IgnoreRule, ...], rel: str) -> bool:
+    """Whether `.dockerignore` excludes `rel` (a clean path relative to the context's root)."""
+    if not rules:
+        return False
+    candidates = [rel]
+    parent = os.path.dirname(rel)
+    while parent:
+        candidates.append(parent)
+        parent = os.path.dirname(parent)
+    result = False
+    for rule in rules:
+        if rule.pattern == "." or any(rule.regex.match(c) for c in candidates):
+            result = not rule.exclusion
+    return result
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file or directory a COPY/ADD takes: its path relative to the root, and the real path."""
+
+    rel: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    root: Path
+    rules: tuple[IgnoreRule, ...] = ()
+
+    @classmethod
+    def open(cls, root: Path) -> BuildContext:
+        if not root.is_dir():
+            raise NotFound(f"unable to prepare context: path {str(root)!r} not found")
+        ignore = root / ".dockerignore"
+        text = ignore.read_text(errors="replace") if ignore.is_file() else ""
+        return cls(root.resolve(), parse_dockerignore(text))
+
+    def excluded(self, rel: str) -> bool:
+        return excluded(self.rules, rel)
+
+    def sources(self, pattern: str) -> list[Source]:
+        """The context entries `pattern` names (wildcards expanded), excluded ones left out."""
+        clean = os.path.normpath("/" + pattern).lstrip("/") or "."
+        if not _WILDCARDS.search(clean):
+            if clean != "." and self.excluded(clean):
+                raise NotFound(f"file not found in build context or excluded by .dockerignore: stat {pattern}: "
+                               "file does not exist")
+            path = self._inside(clean)
+            if not os.path.lexists(path):
+                raise NotFound(f"file not found in build context or excluded by .dockerignore: stat {pattern}: "
+                               "file does not exist")
+            return [Source(clean, path)]
+        found = [Source(rel, self.root / rel) for rel in self._glob(clean.split("/"))]
+        return sorted(found, key=lambda s: s.rel)
+
+    def _glob(self, parts: list[str]) -> list[str]:
+        matches = [""]
+        for part in parts:
+            following: list[str] = []
+            for base in matches:
+                directory = self.root / base if base else self.root
+                if not directory.is_dir() or directory.is_symlink():
+                    continue
+                if not _WILDCARDS.search(part):
+                    names = [part] if os.path.lexists(directory / part) else []
+                else:
+                    names = sorted(n for n in os.listdir(directory) if fnmatch.fnmatchcase(n, part))
+                following += [f"{base}/{n}" if base else n for n in names]
+            matches = [m for m in following if not self.excluded(m)]
+        return matches
+
+    def _inside(self, rel: str) -> Path:
+        """`rel` with a symlink at its end resolved, never leaving the root."""
+        if rel == ".":
+            return self.root
+        path = self.root / rel
+        if path.is_symlink():
+            resolved = path.resolve()
+            if resolved != self.root and self.root not in resolved.parents:
+                raise InvalidArgument(f"forbidden path outside the build context: {rel} ({resolved})")
+            return resolved
+        return path
+
+    def walk(self, source: Source) -> list[tuple[str, Path]]:
+        """(path relative to the source, real path) of a directory's entries, sorted, excluded ones
+        left out (a directory source is copied by its contents)."""
+        out: list[tuple[str, Path]] = []
+        base = source.path
+        for directory, dirs, files in os.walk(base):
+            rel_dir = os.path.relpath(directory, base)
+            kept_dirs = []
+            for name in sorted(dirs):
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                ctx_rel = _join(source.rel, rel)
+                if self.excluded(ctx_rel) and not self._has_exception_under(ctx_rel):
+                    continue
+                kept_dirs.append(name)
+                if not self.excluded(ctx_rel):
+                    out.append((rel, Path(directory) / name))
+            dirs[:] = kept_dirs
+            for name in sorted(files):
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if not self.excluded(_join(source.rel, rel)):
+                    out.append((rel, Path(directory) / name))
+        return sorted(out)
+
+    def _has_exception_under(self, rel: str) -> bool:
+        return any(r.exclusion and r.pattern.startswith(rel + "/") for r in self.rules)
+
+
+def _join(base: str, rel: str) -> str:
+    return rel if base in ("", ".") else f"{base}/{rel}"
+
+
+def checksum(entries: list[tuple[str, Path]]) -> str:
+    """sha256 over names, types, permission bits, link targets and contents (tarsum's fields)."""
+    digest = hashlib.sha256()
+    for rel, path in entries:
+        st = os.lstat(path)
+        digest.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode):o}\0".encode())
+        if stat.S_ISLNK(st.st_mode):
+            digest.update(os.readlink(path).encode())
+        elif stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def unpack_context(stream: BinaryIO, into: Path) -> None:
+    """A context tar (plain or gzip) into `into`, checked as tarfile's `tar` filter checks, modes kept."""
+    import tarfile
+
+    def keep_mode(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+        checked = tarfile.tar_filter(member, dest)
+        return checked.replace(mode=member.mode & 0o7777, uid=0, gid=0, uname="", gname="", deep=False)
+
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            tar.extractall(into, filter=keep_mode, numeric_owner=True)
+    except tarfile.FilterError as exc:
+        raise InvalidArgument(f"the build context is not a safe archive: {exc}") from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, EOFError) and exc.errno is not None:
+            raise
+        raise InvalidArgument(f"the build context is not a tar archive: {exc}") from None

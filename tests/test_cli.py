@@ -16,9 +16,9 @@ def test_version() -> None:
     assert result.stdout.startswith("dockui ")
 
 
-def test_unknown_verb_is_a_usage_error_with_status_125() -> None:
-    result = dockui("no-such-verb")
-    assert result.returncode == 125
+def test_unknown_verb_is_a_usage_error_with_status_1() -> None:
+    result = dockui("no-such-verb")  # docker: "unknown command", a plain error: status 1
+    assert result.returncode == 1
     assert "invalid choice" in result.stderr
 
 

@@ -166,7 +166,7 @@ def test_import_errors_are_one_clear_line(engine_config: EngineConfig, tmp_path:
         ([str(bad), "UPPER"], "must be lowercase"),
     ):
         result = subprocess.run([sys.executable, "-m", "tui.launcher", *root, "import", *argv], capture_output=True, text=True)
-        assert result.returncode == 125, result.stderr
+        assert result.returncode == 1, result.stderr
         assert result.stderr.startswith("Error: ") and message in result.stderr and "Traceback" not in result.stderr
     assert ImageStore(engine_config).list_images() == []
 
@@ -219,7 +219,7 @@ def test_save_and_load_verbs(engine_config: EngineConfig, busybox_imported, tmp_
     assert dockui(engine_config, capsys, "save", "-o", str(archive), "busybox")[0] == 0
     assert [p.name for p in archive.parent.iterdir()] == ["bb.tar"]  # written under a temp name, then renamed
     status, _, err = dockui(engine_config, capsys, "save", "-o", str(tmp_path / "none.tar"), "busybox", "nosuch")
-    assert status == 125 and "No such image: nosuch" in err and not (tmp_path / "none.tar").exists()
+    assert status == 1 and "No such image: nosuch" in err and not (tmp_path / "none.tar").exists()
     other = EngineConfig(root=tmp_path / "other")
     status, out, _ = dockui(other, capsys, "load", "-i", str(archive))
     assert (status, out) == (0, "Loaded image: busybox:latest\n")
@@ -262,7 +262,7 @@ def test_history_and_prune_verbs(engine_config: EngineConfig, busybox_tar: Path,
     assert dockui(engine_config, capsys, "images", "-q", "--filter", "dangling=true")[1] == dangling[7:19] + "\n"
     assert dockui(engine_config, capsys, "images", "-q", "-f", "dangling=false", "-f", "reference=ke*:*")[1] == kept[7:19] + "\n"
     assert dockui(engine_config, capsys, "images", "-q", "-f", "reference=nomatch*")[1] == ""
-    assert dockui(engine_config, capsys, "images", "-f", "bogus=1")[0] == 125
+    assert dockui(engine_config, capsys, "images", "-f", "bogus=1")[0] == 1
     status, out, _ = dockui(engine_config, capsys, "image", "prune", "-f")
     assert status == 0 and out.splitlines()[:2] == ["Deleted Images:", f"deleted: {dangling}"]
     assert out.rstrip().endswith("Total reclaimed space: 0B")  # the layer is shared with keep:1

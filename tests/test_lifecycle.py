@@ -171,7 +171,7 @@ def test_pause_and_unpause_freeze_the_container(engine: Engine) -> None:
     frozen = (upper / "counter").read_text()
     time.sleep(0.4)
     assert (upper / "counter").read_text() == frozen
-    assert engine.cli("exec", cid, "true").returncode == 125
+    assert engine.cli("exec", cid, "true").returncode == 1
     engine.out("unpause", cid)
     assert wait_until(lambda: (upper / "counter").read_text() != frozen)
     assert engine.inspect(cid)["State"]["Status"] == "running"
@@ -313,7 +313,7 @@ def test_export_is_the_containers_view_and_imports_back(engine: Engine, tmp_path
     assert engine.out("run", "--rm", "--network", "none", "exported:v1") == "new\n"
     engine.out("rmi", "exported:v1")
     missing = engine.cli("export", "-o", str(tmp_path / "none.tar"), "no-such")
-    assert missing.returncode == 125 and b"No such container: no-such" in missing.stderr
+    assert missing.returncode == 1 and b"No such container: no-such" in missing.stderr
     assert not (tmp_path / "none.tar").exists()  # nothing written for a container that is not there
 
 

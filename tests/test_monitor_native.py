@@ -200,7 +200,7 @@ def test_attach_to_a_running_container_through_either_stage(engine: Engine, nati
             client.stdin.flush()
             assert client.stdout.readline() == b"got:hi\n"  # attached: stdin in, stdout out
             second = eng.cli("attach", "att")
-            assert second.returncode == 125 and b"already has an attached client" in second.stderr
+            assert second.returncode == 1 and b"already has an attached client" in second.stderr
             client.stdin.write(b"bye\n")
             client.stdin.close()
             assert client.stdout.read() == b"got:bye\n"
@@ -212,7 +212,7 @@ def test_attach_to_a_running_container_through_either_stage(engine: Engine, nati
         record_dir = next(eng.config.containers_dir.glob("*/config.v2.json")).parent
         assert not (record_dir / "attach.sock").exists()  # no listener once it stopped
         stopped = eng.cli("attach", "att")
-        assert stopped.returncode == 125 and b"start it first" in stopped.stderr
+        assert stopped.returncode == 1 and b"start it first" in stopped.stderr
         eng.out("rm", "att")
 
 

@@ -130,4 +130,4 @@ def test_cli_push_output(registry, tmp_path: Path) -> None:
     assert any(line.endswith(": Pushed") or line.endswith(": Layer already exists") for line in lines)
     missing = subprocess.run([sys.executable, "-m", "tui.launcher", "--root", str(config.root), "push",
                               f"{registry.host}/cli/nothing:v1"], capture_output=True, text=True, env=env)
-    assert missing.returncode == 125 and "No such image" in missing.stderr
+    assert missing.returncode == 1 and "No such image" in missing.stderr

@@ -24,7 +24,7 @@ def dockui(root: Path, *args: str, stdin: str | None = None) -> subprocess.Compl
 def test_login_basic_over_tls_then_logout(registry_tls, tmp_path: Path) -> None:
     root = tmp_path / "root"
     bad = dockui(root, "login", "-u", registry_tls.username, "--password-stdin", registry_tls.host, stdin="wrong\n")
-    assert bad.returncode == 125 and "incorrect username or password" in bad.stderr
+    assert bad.returncode == 1 and "incorrect username or password" in bad.stderr
     assert not (root / "config.json").exists()
 
     ok = dockui(root, "login", "-u", registry_tls.username, "--password-stdin", f"https://{registry_tls.host}/",
@@ -46,7 +46,7 @@ def test_login_basic_over_tls_then_logout(registry_tls, tmp_path: Path) -> None:
 def test_login_usage_errors(tmp_path: Path) -> None:
     root = tmp_path / "root"
     result = dockui(root, "login", "--password-stdin", "127.0.0.1:1", stdin="pw\n")
-    assert result.returncode == 125 and "Must provide --username with --password-stdin" in result.stderr
+    assert result.returncode == 1 and "Must provide --username with --password-stdin" in result.stderr
 
 
 @pytest.mark.root
@@ -69,15 +69,15 @@ def test_pull_with_stored_credentials_from_token_registry(registry_token, tmp_pa
 
 
 @pytest.mark.root
-def test_pull_errors_exit_125_with_one_line(registry, tmp_path: Path) -> None:
+def test_pull_errors_exit_1_with_one_line(registry, tmp_path: Path) -> None:
     root = tmp_path / "root"
     missing = dockui(root, "pull", f"{registry.host}/nope/nothing:v1")
-    assert missing.returncode == 125
+    assert missing.returncode == 1
     assert missing.stderr.startswith("Error: ") and "manifest unknown" in missing.stderr
     bad = dockui(root, "pull", "Busybox")
-    assert bad.returncode == 125 and "must be lowercase" in bad.stderr
+    assert bad.returncode == 1 and "must be lowercase" in bad.stderr
     platform = dockui(root, "pull", "--platform", "linux/amd64/v1/x", f"{registry.host}/nope/nothing:v1")
-    assert platform.returncode == 125 and "invalid platform" in platform.stderr
+    assert platform.returncode == 1 and "invalid platform" in platform.stderr
 
 
 def test_progress_printer_draws_bars_in_place_on_a_terminal() -> None:

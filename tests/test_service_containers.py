@@ -438,16 +438,16 @@ def test_socket_is_for_root_and_group_dockui_only(service: Service) -> None:
 def test_bad_hosts_are_refused_in_one_line_and_touch_nothing(service: Service, tmp_path) -> None:  # noqa: ANN001
     engine = service.engine
     result = engine.cli("system", "service", "-H", "tcp://127.0.0.1:2375")
-    assert result.returncode == 125
+    assert result.returncode == 1
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "tcp:// listeners are not supported" in lines[0]
     precious = tmp_path / "precious"
     precious.write_text("keep me")
     result = engine.cli("system", "service", "-H", f"unix://{precious}")
-    assert result.returncode == 125 and b"is not a socket" in result.stderr
+    assert result.returncode == 1 and b"is not a socket" in result.stderr
     assert precious.read_text() == "keep me"
     result = engine.cli("system", "service", "-H", service.host)  # the fixture's service is on it
-    assert result.returncode == 125 and b"in use by another service" in result.stderr
+    assert result.returncode == 1 and b"in use by another service" in result.stderr
     assert service.request("GET", "/_ping").status == 200
 
 

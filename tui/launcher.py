@@ -71,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_app(argv)
     except DockuiError as exc:  # an invalid config file, before the screen opens: one line
-        print(f"Error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        from engine.cli import report
+
+        return report(exc)  # status 1, as every verb but run/create (engine.cli.error_status)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ def terminal_columns() -> int:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that exits 125 on a usage error, as docker does (and formats help with HelpFormatter);
-    a long option must be spelled out, as docker's (`--pid` is not `--pids-limit`)."""
+    """argparse that exits as docker's usage errors do (usage_status: 125 for a flag, 1 for the
+    arguments or the verb), with help formatted by HelpFormatter; a long option must be spelled
+    out, as docker's (`--pid` is not `--pids-limit`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
@@ -80,7 +81,43 @@ class ArgumentParser(argparse.ArgumentParser):
         if message.startswith("the following arguments are required"):
             print(file=sys.stderr)
             self.print_usage(sys.stderr)
-        sys.exit(125)
+        sys.exit(1 if self.unknown_verb else usage_status(message))
+
+    unknown_verb = False
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a choice; an unknown verb is noted for error() (docker's "unknown
+        command" is status 1, a flag's value it cannot take 125)."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError:
+            self.unknown_verb = isinstance(action, argparse._SubParsersAction)
+            raise
+
+
+def usage_status(message: str) -> int:
+    """The docker CLI's status for a usage error (cobra's two kinds): 125 for a flag (unknown, or a
+    value it cannot take: cli.FlagErrorFunc's StatusError), 1 for the positional arguments (too few,
+    too many: cli.RequiresMinArgs and friends are plain errors)."""
+    if message.startswith("the following arguments are required"):
+        return 1
+    if message.startswith("unrecognized arguments: "):
+        extras = message.removeprefix("unrecognized arguments: ").split()
+        return 125 if any(word.startswith("-") for word in extras) else 1
+    return 125
+
+
+# Verbs whose engine errors are status 125 (docker's run and create wrap every failure before the
+# container runs in a StatusError 125); every other verb's are 1, as docker's plain errors. An error
+# with a status of its own (126/127 from the command, a template's 64) keeps it.
+STATUS_125_VERBS = frozenset({("run",), ("create",), ("container", "run"), ("container", "create")})
+
+
+def error_status(exc: DockuiError, verb: tuple[str, ...]) -> int:
+    """The exit status of an engine error in `verb` (its words: `("network", "create")`)."""
+    if exc.exit_code == 125 and verb not in STATUS_125_VERBS:
+        return 1
+    return exc.exit_code
 
 
 # Global options that take a value (the verb is the first argument that is neither one of these
@@ -173,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         return handler(args, config)
     except DockuiError as exc:
-        return report(exc)
+        return report(exc, _status_verb(args))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -183,12 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.log_level == "debug":
             raise
-        return report(from_os_error(exc, _verb_name(args), config.root if config else None))
+        return report(from_os_error(exc, _verb_name(args), config.root if config else None), _status_verb(args))
     except Exception as exc:  # a bug: one line, and the traceback with --log-level debug
         if args.log_level == "debug":
             raise
         return report(DockuiError(f"{_verb_name(args)}: internal error: {type(exc).__name__}: {exc} "
-                                  "(--log-level debug shows where)"))
+                                  "(--log-level debug shows where)"), _status_verb(args))
 
 
 def _verb_words(args: argparse.Namespace) -> list[str]:
@@ -198,6 +235,15 @@ def _verb_words(args: argparse.Namespace) -> list[str]:
         if name.endswith("_verb") and isinstance(value, str) and value != args.verb:
             words.append(value)
     return words
+
+
+def _status_verb(args: argparse.Namespace) -> tuple[str, ...]:
+    """The verb's words for error_status; `container`'s sub-verb is parsed inside its handler, so it
+    is the first word of the rest that is not an option."""
+    words = _verb_words(args)
+    if words == ["container"]:
+        words.append(next((w for w in getattr(args, "rest", ()) if not w.startswith("-")), ""))
+    return tuple(words)
 
 
 def _verb_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -211,11 +257,11 @@ def _verb_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
     return current
 
 
-def report(exc: DockuiError) -> int:
-    """Print an engine error as the CLI's one line; its exit status."""
+def report(exc: DockuiError, verb: tuple[str, ...] = ()) -> int:
+    """Print an engine error of `verb` as the CLI's one line; its exit status (error_status)."""
     message = " ".join(str(exc).split("\n")) or type(exc).__name__
     print(f"Error: {message}", file=sys.stderr)
-    return exc.exit_code
+    return error_status(exc, verb)
 
 
 def _verb_name(args: argparse.Namespace) -> str:

@@ -47,7 +47,7 @@ def test_invalid_config_file_is_one_line_naming_it(tmp_path: Path, case: str, ve
     result = _cli(tmp_path / "root", config_file, *verb)
     err = result.stderr.decode(errors="replace")
     score("config", f"{case}/{verb[0]}",
-          result.returncode == 125 and one_line_error(err) and str(config_file) in err and expected in err,
+          result.returncode == 1 and one_line_error(err) and str(config_file) in err and expected in err,
           detail=f"rc={result.returncode} stderr={err!r}", escapes=stderr_escapes(err))
     assert not (tmp_path / "root").exists()  # nothing was done with the defaults instead
 
@@ -61,7 +61,7 @@ def test_invalid_config_file_stops_the_tui_in_one_line(tmp_path: Path, case: str
     config_file.write_text(BAD_CONFIGS[case][0])
     result = _cli(tmp_path / "root", config_file)  # no verb: the full-screen session
     err = result.stderr.decode(errors="replace")
-    score("config", f"{case}/tui", result.returncode == 125 and one_line_error(err) and str(config_file) in err,
+    score("config", f"{case}/tui", result.returncode == 1 and one_line_error(err) and str(config_file) in err,
           detail=f"rc={result.returncode} stderr={err[-300:]!r}", escapes=stderr_escapes(err))
 
 

@@ -93,7 +93,7 @@ def test_full_state_root(small_engine: Engine, registry, tmp_path: Path) -> None
     pull = engine.cli("pull", f"{registry.host}/faults/big")
     err = pull.stderr.decode()
     after = _store_files(engine)
-    score("disk", "pull", pull.returncode == 125 and one_line_error(err) and "no space left on device while writing layer" in err,
+    score("disk", "pull", pull.returncode == 1 and one_line_error(err) and "no space left on device while writing layer" in err,
           detail=err, leaks=[f"{k}: {after[k]}" for k in after if after[k] != before[k]], escapes=stderr_escapes(err))
 
     # removal frees space

@@ -1,0 +1,80 @@
+"""The CLI's exit statuses, as the docker CLI gives them (cmd/docker/docker.go and cli/required.go):
+a flag error is 125 for every verb (cobra's FlagErrorFunc returns a StatusError 125); a missing or
+extra argument and an unknown verb are 1 (plain errors); an engine error is 125 for `run` and
+`create` (they wrap it in a StatusError 125) and 1 for every other verb; a multi-name verb goes on
+past a failure and exits 1. Each row: the argv, the status, the first line of stderr (a prefix) and,
+when given, the exact stdout. The rows run in order against one set of containers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+
+pytestmark = pytest.mark.root
+
+
+@dataclass(frozen=True)
+class Case:
+    argv: tuple[str, ...]
+    status: int
+    stderr: str  # the first line of stderr starts with this
+    stdout: str | None = None  # the whole of stdout, when given
+
+
+CASES = [
+    # usage: a flag is 125, the arguments and the verb are 1
+    Case(("ps", "--bogus"), 125, "dockui ps: error: unrecognized arguments: --bogus"),
+    Case(("rm", "--bogus", "one"), 125, "dockui rm: error: unrecognized arguments: --bogus"),
+    Case(("stop", "-t", "abc", "one"), 125, "dockui stop: error: argument -t/--time/--timeout: invalid int value: 'abc'"),
+    Case(("run", "-m", "lots", "busybox"), 125, "dockui run: error: argument -m/--memory: invalid size: 'lots'"),
+    Case(("rm",), 1, "dockui rm: error: the following arguments are required: CONTAINER"),
+    Case(("run",), 1, "dockui run: error: the following arguments are required: image"),
+    Case(("network", "create"), 1, "dockui network create: error: the following arguments are required: name"),
+    Case(("ps", "extra"), 1, "dockui ps: error: unrecognized arguments: extra"),
+    Case(("no-such-verb",), 1, "dockui: error: argument COMMAND: invalid choice: 'no-such-verb'"),
+    Case(("network", "no-such-verb"), 1, "dockui network: error: argument COMMAND: invalid choice: 'no-such-verb'"),
+    # run and create: the engine's errors are 125
+    Case(("run", "--rm", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
+    Case(("create", "--name", "one", "--network", "none", "busybox"), 125, "Error: The container name \"/one\" is already in use"),
+    Case(("container", "create", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
+    # every other verb: 1
+    Case(("inspect", "nosuch"), 1, "Error: No such object: nosuch", stdout="[]\n"),
+    Case(("logs", "nosuch"), 1, "Error: No such container: nosuch", stdout=""),
+    Case(("exec", "nosuch", "true"), 1, "Error: No such container: nosuch", stdout=""),
+    Case(("exec", "one", "true"), 1, "Error: Container", stdout=""),  # not running
+    Case(("rename", "one", "two"), 1, "Error: The container name \"/two\" is already in use"),
+    Case(("network", "rm", "nosuch"), 1, "Error: network nosuch not found"),
+    Case(("volume", "rm", "nosuch"), 1, "Error: get nosuch: no such volume"),
+    Case(("rmi", "nosuch"), 1, "Error: No such image: nosuch"),
+    Case(("images", "-f", "bogus=1"), 1, "Error: invalid filter 'bogus=1'"),
+    Case(("container", "rm", "nosuch"), 1, "Error: No such container: nosuch"),
+    # a container's command keeps its own statuses
+    Case(("exec", "live", "no-such-command"), 127, ""),
+    # several names: each one is tried, the status is 1
+    Case(("start", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
+    Case(("kill", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
+    Case(("rm", "one", "nosuch", "two"), 1, "Error: No such container: nosuch", stdout="one\ntwo\n"),
+]
+
+
+def test_exit_statuses_as_the_docker_cli(engine: Engine) -> None:
+    for name in ("one", "two"):
+        engine.out("create", "--name", name, "--network", "none", "busybox", "true")
+    for name in ("c1", "c2"):
+        engine.out("create", "--name", name, "--network", "none", "busybox", "sleep", "60")
+    engine.out("run", "-d", "--name", "live", "--network", "none", "busybox", "sleep", "60")
+    failures = []
+    for case in CASES:
+        result = engine.cli(*case.argv)
+        out, err = result.stdout.decode(), result.stderr.decode()
+        first = (err.splitlines() or [""])[0]
+        if (result.returncode != case.status or not first.startswith(case.stderr) or "Traceback" in err
+                or (case.stdout is not None and out != case.stdout)):
+            failures.append(f"{' '.join(case.argv)}: exit {result.returncode}, stdout {out!r}, stderr {err!r}")
+    assert not failures, "\n".join(failures)
+    names = engine.out("ps", "-a", "--format", "{{.Names}} {{.State}}").splitlines()
+    assert sorted(names) == ["c1 exited", "c2 exited", "live running"]  # rm removed one and two; kill stopped c1, c2
+    engine.out("rm", "-f", "c1", "c2", "live")

@@ -396,3 +396,42 @@ def test_embedded_resolv_conf(host: str, search: list[str], options: list[str], 
     from engine.network.dns.resolvconf import embedded_resolv_conf
 
     assert embedded_resolv_conf(host, search, options) == expected
+
+
+@pytest.mark.root
+def test_user_network_hosts_hold_no_peers_and_links_are_names(engine: Engine, upstream: LoopbackUpstream) -> None:
+    """Docker's user-defined network: a container's /etc/hosts holds localhost and itself only
+    (a peer joining rewrites nobody's file), a `--link` there is a DNS name for the linking
+    container alone (no variables, no hosts line), and a name asked for AAAA gets an empty NOERROR,
+    so busybox's nslookup prints the A record and no error."""
+    _with_upstream(engine, upstream)
+    engine.out("network", "create", "--subnet", str(free_subnet(prefix=28)), "dnsh")
+    try:
+        engine.out("run", "-d", "--name", "first", "--network", "dnsh", "busybox", "sleep", "300")
+        engine.out("run", "-d", "--name", "second", "--network", "dnsh", "--link", "first:upstream",
+                   "busybox", "sleep", "300")
+        first = _ip(engine, "first", "dnsh")
+        for name in ("first", "second"):
+            hostname = engine.inspect(name)["Config"]["Hostname"]
+            hosts = engine.out("exec", name, "cat", "/etc/hosts").splitlines()
+            assert hosts[6:] == [f"{_ip(engine, name, 'dnsh')}\t{hostname} {name}"], hosts
+        assert "UPSTREAM_" not in engine.out("exec", "second", "env")
+        code, out = _lookup(engine, "second", "upstream")
+        assert code == 0 and f"Address: {first}" in out, out
+        assert _lookup(engine, "first", "upstream")[0] != 0  # the link's alias is second's alone
+        # busybox's nslookup asks A and AAAA: the A record and no error, as with Docker
+        found = engine.cli("exec", "second", "nslookup", "first")
+        out = found.stdout.decode()
+        assert found.returncode == 0 and not found.stderr, (out, found.stderr)
+        assert f"\n\nNon-authoritative answer:\nName:\tfirst\nAddress: {first}\n\n" in out, out
+        assert "Can't find" not in out and "can't find" not in out, out  # AAAA: NOERROR, no answer
+        for qtype in ("aaaa", "mx"):  # the name exists without such a record: answered here, empty
+            result = engine.cli("exec", "second", "nslookup", f"-type={qtype}", "first")
+            out = result.stdout.decode()
+            assert result.returncode == 0 and out.endswith("\n\nNon-authoritative answer:\n\n"), (qtype, out)
+        assert "first" not in upstream.asked
+        txt = engine.cli("exec", "second", "nslookup", "-type=txt", "first")  # any other type: upstream, as Docker's
+        assert "first" in upstream.asked and b"NXDOMAIN" in txt.stdout, txt.stdout
+    finally:
+        engine.cli("rm", "-f", "first", "second")
+        engine.cli("network", "rm", "dnsh")

@@ -285,12 +285,18 @@ def test_named_network_peers_resolve_each_other_by_name(netcfg: EngineConfig) ->
     one, box_one = run_container(netcfg, "one", network.NetworkSpec(mode="dknet"), private_hosts=True)
     two, box_two = run_container(netcfg, "two", network.NetworkSpec(mode="dknet", ip=str(subnet.network_address + 9)), private_hosts=True)
     assert two.endpoints[0].ip == str(subnet.network_address + 9)
-    # "one" started first: its hosts file was rewritten in place when "two" joined
-    for box, peer in ((box_one, "two"), (box_two, "one")):
-        ping = box.run(BUSYBOX, "ping", "-c", "1", "-W", "3", peer, mount=True)
+    # As Docker's: a hosts file holds the container itself only ("one" was not rewritten when "two"
+    # joined); peers are found through the embedded DNS at 127.0.0.11 in each one's namespace.
+    for plan in (one, two):
+        hosts = (netcfg.containers_dir / plan.container_id / "hosts").read_text().splitlines()
+        assert hosts[6:] == [f"{plan.endpoints[0].ip}\t{plan.hostname} {plan.name}"], hosts
+    for box, peer, address in ((box_one, "two", two.endpoints[0].ip), (box_two, "one", one.endpoints[0].ip)):
+        found = box.run(BUSYBOX, "nslookup", peer, "127.0.0.11")
+        assert found.returncode == 0 and f"Address: {address}" in found.stdout, found.stdout + found.stderr
+        ping = box.run(BUSYBOX, "ping", "-c", "1", "-W", "3", address)
         assert ping.returncode == 0, ping.stdout + ping.stderr
     network.rename(netcfg, two.container_id, "deux")
-    assert box_one.run(BUSYBOX, "ping", "-c", "1", "-W", "3", "deux", mount=True).returncode == 0
+    assert f"Address: {two.endpoints[0].ip}" in box_one.run(BUSYBOX, "nslookup", "deux", "127.0.0.11").stdout
     info = network.inspect_network(netcfg, "dknet")
     assert set(info["Containers"]) == {one.container_id, two.container_id}
     assert sorted(p["container_name"] for p in info["Topology"]["ports"]) == ["deux", "one"]

@@ -37,6 +37,9 @@ class SandboxFlags:
     ipc: str = ""
     ipc_shm: Path | None = None  # the /dev/shm to bind (the host's, or the joined container's)
     pid_namespace: str = ""
+    # HostConfig.CgroupnsMode, resolved at create; "" (a container created before dockui had the
+    # flag) keeps the private namespace it always had.
+    cgroupns: str = "private"
 
 
 KEYS = ("Init", "Devices", "Sysctls", "Ulimits", "GroupAdd", "IpcMode", "PidMode")
@@ -44,9 +47,10 @@ PLAIN_IPC_MODES = ("", "private", "shareable")
 
 
 def sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> SandboxFlags:
+    cgroupns = host_config.get("CgroupnsMode") or "private"
     if not any(host_config.get(key) for key in KEYS if key != "IpcMode") and \
             (host_config.get("IpcMode") or "") in PLAIN_IPC_MODES:
-        return SandboxFlags()  # the common case: nothing to look up (and tunables not imported)
+        return SandboxFlags(cgroupns=cgroupns)  # the common case: nothing to look up (and tunables not imported)
     from engine.sandbox import tunables
 
     init = None
@@ -67,7 +71,7 @@ def sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> SandboxF
     ipc, shm = _ipc(config, host_config.get("IpcMode") or "")
     return SandboxFlags(init, devices, rules, dict(host_config.get("Sysctls") or {}), ulimits,
                         list(host_config.get("GroupAdd") or []), ipc, shm,
-                        _pid(config, host_config.get("PidMode") or ""))
+                        _pid(config, host_config.get("PidMode") or ""), cgroupns)
 
 
 def _running_pid(config: EngineConfig, flag: str, ref: str) -> tuple[int, dict[str, Any]]:
@@ -126,3 +130,4 @@ def apply(spec: Any, flags: SandboxFlags) -> None:
     spec.additional_groups = [*spec.additional_groups, *flags.groups]
     spec.ipc = flags.ipc
     spec.pid_namespace = flags.pid_namespace
+    spec.cgroupns = flags.cgroupns

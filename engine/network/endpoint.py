@@ -76,42 +76,15 @@ def _own_names(hostname: str, name: str, container_id: str) -> list[str]:
     return [hostname, name] if name and name != hostname else [hostname]
 
 
-def _peer_entries(config: EngineConfig, rec: EndpointRecord) -> list[tuple[str, str]]:
-    """On user-defined networks containers find each other by name: one hosts line per peer."""
-    mine = rec.networks() - {DEFAULT_NETWORK}
-    if not mine:
-        return []
-    entries = []
-    for other in all_records(config):
-        if other.container_id == rec.container_id or not other.attached:
-            continue
-        for ep in other.endpoints:
-            if ep.network in mine:
-                entries.append((ep.ip, " ".join(dict.fromkeys([other.name, other.hostname, *ep.aliases]))))
-    return entries
-
-
-def _hosts_for(config: EngineConfig, rec: EndpointRecord) -> str:
+def _hosts_for(rec: EndpointRecord) -> str:
+    """A container's /etc/hosts is its own: `--add-host` and legacy-link lines, its own address and
+    names. Peers on a user-defined network are never written in (as Docker: the embedded DNS
+    answers for them, engine.network.dns), so a container joining or leaving rewrites no other
+    container's file."""
     eps = rec.endpoints
-    extra = list(rec.extra_hosts) + _peer_entries(config, rec)
     return hostsfiles.hosts_content(
-        eps[0].ip if eps else None, _own_names(rec.hostname, rec.name, rec.container_id), extra
+        eps[0].ip if eps else None, _own_names(rec.hostname, rec.name, rec.container_id), rec.extra_hosts
     )
-
-
-def _refresh_peer_hosts(config: EngineConfig, networks: set[str], skip: str) -> None:
-    """Rewrite the hosts files of running peers on user networks after a join or a leave."""
-    networks = {n for n in networks if n != DEFAULT_NETWORK}
-    if not networks:
-        return
-    for other in all_records(config):
-        if other.container_id == skip or not other.attached:
-            continue
-        if not networks & other.networks():
-            continue
-        path = config.containers_dir / other.container_id / "hosts"
-        if path.exists():
-            hostsfiles.write_in_place(path, _hosts_for(config, other))
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
@@ -211,7 +184,7 @@ def prepare(
             raise
         # Docker's special --add-host value: the host as the container reaches it (the gateway)
         extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
-        if link_targets:
+        if link_targets and net.name == DEFAULT_NETWORK:  # Docker's legacy links: the default bridge only
             from engine.network import links
 
             for target in link_targets:
@@ -222,7 +195,7 @@ def prepare(
         plan.ports = ports
         rec = _prepared_record(plan, old, extra, exposed, spec)
         save_record(config, rec)
-        plan.hosts = _hosts_for(config, replace(rec, state="attached"))
+        plan.hosts = _hosts_for(rec)
     return plan
 
 
@@ -304,13 +277,12 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
 
 
 def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
-    """The endpoint record says "attached" (pid, namespace inode): what reconcile, links and peers'
-    hosts files go by. Until then the record is "prepared", in flight while its preparer lives."""
+    """The endpoint record says "attached" (pid, namespace inode): what reconcile, links and the
+    embedded DNS go by. Until then the record is "prepared", in flight while its preparer lives."""
     with ipam.lock(config):
         rec = load_record(config, plan.container_id)
         if rec is not None:
             save_record(config, replace(rec, state="attached", pid=pid, netns_inode=_netns_inode(pid)))
-            _refresh_peer_hosts(config, {ep.network for ep in plan.endpoints}, skip=plan.container_id)
     events.network_endpoints(config, "connect", plan.container_id, plan.endpoints)
 
 
@@ -376,11 +348,8 @@ def detach_locked(config: EngineConfig, rec: EndpointRecord, wait: bool = True, 
                 portmap.flush_udp_conntrack(eps[0].ip, mappings)
             except Exception:  # noqa: BLE001 - conntrack support missing: entries just time out
                 pass
-    was_attached = rec.attached
-    if was_attached or not forget:  # peers' hosts files are rebuilt from the saved records
+    if rec.attached or not forget:  # the embedded DNS stops answering for it
         save_record(config, replace(rec, state="detached", pid=None))
-    if was_attached:
-        _refresh_peer_hosts(config, {ep.network for ep in eps}, skip=rec.container_id)
     if wait:
         wait_links_gone(started)
         return []
@@ -402,7 +371,7 @@ def release(config: EngineConfig, container_id: str) -> None:
 
 
 def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
-    """`rename`: the topology and the peers' hosts files (user networks) follow the new name."""
+    """`rename`: the topology, the container's own hosts file and the embedded DNS follow the new name."""
     with ipam.lock(config):
         rec = load_record(config, container_id)
         if rec is None:
@@ -411,9 +380,7 @@ def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
         save_record(config, rec)
         path = config.containers_dir / container_id / "hosts"
         if rec.attached and path.exists():
-            hostsfiles.write_in_place(path, _hosts_for(config, rec))
-        if rec.attached:
-            _refresh_peer_hosts(config, rec.networks(), skip=container_id)
+            hostsfiles.write_in_place(path, _hosts_for(rec))
 
 
 def _find_record(config: EngineConfig, container: str) -> EndpointRecord:
@@ -463,12 +430,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                 with_iproute(lambda ipr: delete_link(ipr, ep.host_veth))
                 raise
         rec = replace(rec, endpoints=(*rec.endpoints, ep))
-        save_record(config, rec)
-        if running:
-            path = config.containers_dir / cid / "hosts"
-            if path.exists():
-                hostsfiles.write_in_place(path, _hosts_for(config, rec))
-            _refresh_peer_hosts(config, {net.name}, skip=cid)
+        save_record(config, rec)  # its names there resolve through the embedded DNS from now on
     events.network(config, "connect", net.id, net.name, cid)
     return ep
 
@@ -492,5 +454,4 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
             portmap.remove_rules(config, drop={rec.container_id})
             rec = replace(rec, ports=())
         save_record(config, rec)
-        _refresh_peer_hosts(config, {net.name}, skip=rec.container_id)
     events.network(config, "disconnect", net.id, net.name, rec.container_id)

@@ -1,4 +1,6 @@
-"""Legacy container links (`--link name[:alias]`): environment variables and /etc/hosts lines.
+"""Legacy container links (`--link name[:alias]`): environment variables and /etc/hosts lines, on the
+default bridge only, as Docker; on a user-defined network a link is only a name the embedded DNS
+gives the linking container (engine.network.dns.names).
 
 Pure functions, byte-for-byte Docker's format (moby `daemon/links/links.go` and
 `buildSandboxOptions`), so programs written for Docker's links work unchanged.

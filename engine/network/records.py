@@ -83,8 +83,8 @@ class EndpointRecord:
     `state`: "prepared" (in flight while `preparer`, the (pid, start ticks) of the process that
     prepared it, lives), "attached" (plugged into the namespace of `pid`, whose inode is
     `netns_inode`) or "detached" (stopped: the addresses stay reserved until `rm`). Written by
-    engine.network.endpoint under `ipam.lock`; read by reconcile, topology, links, peers' hosts
-    files and the embedded DNS. A change is a new record (`dataclasses.replace`) saved whole.
+    engine.network.endpoint under `ipam.lock`; read by reconcile, topology, links and the
+    embedded DNS. A change is a new record (`dataclasses.replace`) saved whole.
     `from_json`/`to_json` keep the file's JSON as it always was, so records of any age load.
     """
 

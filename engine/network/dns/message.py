@@ -4,7 +4,9 @@ an error code).
 
 Invariant: a reply always echoes the query's ID and its question section byte for byte, so any
 stub resolver (glibc, musl, busybox) accepts it; a packet that is not a readable query yields
-`None` and is dropped, never answered with garbage.
+`None` and is dropped, never answered with garbage. Replies carry Docker's flags (miekg/dns's
+SetReply with RecursionAvailable): RD and the opcode echoed, RA set, AA clear, so a client prints
+what it prints with Docker ("Non-authoritative answer:" in nslookup).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 TYPE_A = 1
 TYPE_PTR = 12
+TYPE_MX = 15
 TYPE_AAAA = 28
 TYPE_ANY = 255
 CLASS_IN = 1
@@ -25,7 +28,7 @@ REFUSED = 5
 
 TTL = 600  # Docker's embedded DNS answers with this TTL
 _HEADER = struct.Struct("!HHHHHH")
-_QR, _AA, _RD, _RA = 0x8000, 0x0400, 0x0100, 0x0080
+_QR, _RD, _RA = 0x8000, 0x0100, 0x0080
 _OPCODE_MASK = 0x7800
 
 
@@ -69,7 +72,7 @@ def parse_query(data: bytes) -> Question | None:
 
 
 def _header(q: Question, rcode: int, answers: int, recursion: bool = True) -> bytes:
-    flags = _QR | _AA | (_RA if recursion else 0) | (q.flags & (_RD | _OPCODE_MASK)) | rcode
+    flags = _QR | (_RA if recursion else 0) | (q.flags & (_RD | _OPCODE_MASK)) | rcode
     return _HEADER.pack(q.id, flags, 1, answers, 0, 0)
 
 

@@ -5,8 +5,10 @@ directory changed.
 A container asking resolves the names of the running containers (endpoint state "attached") that
 share one of its user-defined networks: their container name, hostname, short ID and the aliases
 of their endpoint on that network (`--network-alias`, `network connect --alias`, Compose's service
-names), each also as `<name>.<network>`. The default bridge is never part of it (Docker's legacy
-network: links and /etc/hosts only).
+names), each also as `<name>.<network>`; and, for the container that was created with it only, a
+`--link name:alias` alias of a container on a shared user network (Docker's link on a user-defined
+network is a name the embedded DNS gives it, never a line of /etc/hosts). The default bridge is
+never part of it (Docker's legacy network: links and /etc/hosts only).
 
 Invariant: a container is never told a name that lives only on a network it is not on, and a
 container that stopped or was removed is gone from the answers as soon as its record says so.
@@ -38,13 +40,19 @@ class Entry:
 
 @dataclass(frozen=True)
 class Member:
-    """A container as a client of the resolver: its user networks, its own --dns servers, and
-    whether any of its networks reaches beyond itself (not --internal)."""
+    """A container as a client of the resolver: its user networks, its own --dns servers,
+    whether any of its networks reaches beyond itself (not --internal), and its `--link` aliases
+    as (alias, linked container's name), lower case."""
 
     container_id: str
     networks: frozenset[str]
     dns: tuple[str, ...]
     external: bool
+    links: tuple[tuple[str, str], ...] = ()
+
+    def linked(self, name: str) -> str:
+        """The linked container's name when `name` is one of this container's link aliases."""
+        return next((target for alias, target in self.links if alias == name), name)
 
 
 def _entries(rec: EndpointRecord) -> list[Entry]:
@@ -65,7 +73,8 @@ def _entries(rec: EndpointRecord) -> list[Entry]:
 def _member(rec: EndpointRecord) -> Member:
     networks = frozenset(rec.networks() - {DEFAULT_NETWORK})
     external = any(not ep.internal for ep in rec.endpoints)
-    return Member(rec.container_id, networks, rec.dns, external)
+    links = tuple((alias.lower(), target.lower()) for target, alias in rec.links)
+    return Member(rec.container_id, networks, rec.dns, external, links)
 
 
 class NameTable:
@@ -99,6 +108,7 @@ class NameTable:
         member = self.member(container_id)
         if member is None or not member.networks:
             return None
+        name = member.linked(name)
         found = [e.ip for e in self._entries if e.network in member.networks and name in e.names]
         return list(dict.fromkeys(found)) if found else None
 

@@ -7,8 +7,9 @@ was made in) on high ports that a nat table of that namespace DNATs port 53 to (
 the container's own programs may bind port 53), and a pidfd of the container's first process. One
 epoll loop serves them all:
 
-- a query for a name of the container's networks is answered from the endpoint records
-  (`names.NameTable`); any other is forwarded (over UDP, or TCP when it came over TCP), from the
+- an A query for a name of the container's networks is answered from the endpoint records
+  (`names.NameTable`), AAAA and MX for such a name with an empty NOERROR, PTR for their addresses;
+  any other is forwarded (over UDP, or TCP when it came over TCP), from the
   host's namespace, to the upstreams (`upstreams.choose`), trying the next one after a timeout, SERVFAIL when none answers;
   a container only on --internal networks gets REFUSED instead (nothing leaves those networks);
 - the control socket (abstract, `client.socket_name`, root callers only) takes `add <id> <pid>`
@@ -301,8 +302,13 @@ class Resolver:
         addresses = self.names.lookup(guest.container_id, q.name)
         if addresses is None:
             return None
-        wanted = q.qtype in (message.TYPE_A, message.TYPE_ANY)
-        return message.address_reply(data, q, addresses if wanted else [])
+        if q.qtype == message.TYPE_A:
+            return message.address_reply(data, q, addresses)
+        if q.qtype in (message.TYPE_AAAA, message.TYPE_MX):
+            # Docker's: NOERROR and no answer (the name exists, with no IPv6 address here; for
+            # MX, RFC 5321's "implicit MX"), so a stub asking A and AAAA takes the A records.
+            return message.address_reply(data, q, [])
+        return None  # any other type, even of a container's name, is forwarded, as Docker's
 
     # ------------------------------------------------------------------ forwarding
 

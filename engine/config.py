@@ -125,6 +125,9 @@ class EngineConfig:
     dns_upstreams: list[str] = field(default_factory=list)
     # Every new container gets --security-opt no-new-privileges (written into its HostConfig at create).
     no_new_privileges: bool = False
+    # dockerd's --default-cgroupns-mode: "host" or "private" for a container without --cgroupns;
+    # "" = Docker's default (private on a pure cgroup v2 host, host on v1/hybrid): see docs/cgroups.md.
+    default_cgroupns_mode: str = ""
 
     # Standard places under the root. Layout follows Docker's.
     @property
@@ -292,6 +295,12 @@ def _positive_number(value: object) -> float:
     return float(value)
 
 
+def _cgroupns_mode(value: object) -> str:
+    if value not in ("host", "private", ""):
+        raise ValueError(f'must be "host" or "private", not {_json(value)}')
+    return str(value)
+
+
 # Every key the config file may set, with the check that turns its JSON value into the field's.
 CONFIG_KEYS: dict[str, Callable[[object], object]] = {
     "insecure_registries": _string_list,
@@ -303,6 +312,7 @@ CONFIG_KEYS: dict[str, Callable[[object], object]] = {
     "registry_stall_timeout": _positive_number,
     "dns_upstreams": _dns_servers,
     "no_new_privileges": _boolean,
+    "default_cgroupns_mode": _cgroupns_mode,
 }
 
 

@@ -21,6 +21,7 @@ from engine.sandbox.cgroups import (
     Resources,
     blkio_weight_to_io_weight,
     cgroup_version,
+    cgroupns_mode,
     cpu_shares_to_weight,
     open_cgroup,
 )
@@ -142,3 +143,44 @@ def test_freeze_waits_for_the_kernel(v2: tuple[CgroupV2Tree, EngineConfig, Cgrou
     with pytest.raises(DockuiError, match="did not become frozen"):
         cg.freeze(timeout=0.2)
     assert (leaf / "cgroup.freeze").read_text() == "0"
+
+
+def test_cgroupns_default_follows_dockers_rule(cgroupv2_tree: CgroupV2Tree, tmp_path: Path) -> None:
+    """moby adaptContainerSettings: private on a pure v2 host, host on v1/hybrid, a privileged
+    container on v1 always host; the config file's default replaces the rest; a flag wins."""
+    hybrid = tmp_path / "hybrid"
+    (hybrid / "unified").mkdir(parents=True)
+    (hybrid / "unified" / "cgroup.controllers").write_text("hugetlb\n")
+    (hybrid / "memory").mkdir()
+    v2 = cgroupv2_tree.root
+    cases = [
+        # (requested, configured, privileged, fs_root) -> mode
+        (("", "", False, v2), "private"),
+        (("", "", True, v2), "private"),
+        (("", "host", False, v2), "host"),
+        (("", "", False, hybrid), "host"),
+        (("", "private", False, hybrid), "private"),
+        (("", "private", True, hybrid), "host"),
+        (("private", "", True, hybrid), "private"),
+        (("host", "private", False, v2), "host"),
+    ]
+    assert [cgroupns_mode(*args) for args, _ in cases] == [mode for _, mode in cases]
+    for bad in (("shared", "", False, v2), ("", "none", False, v2)):
+        with pytest.raises(InvalidArgument, match="invalid cgroup namespace mode"):
+            cgroupns_mode(*bad)  # type: ignore[arg-type]
+
+
+def test_hybrid_host_groups_join_every_hierarchy(tmp_path: Path) -> None:
+    """On v1/hybrid the container gets a directory in each mounted hierarchy (runc's list), the
+    hybrid cgroup2 tree under the "hybrid" key: never read as a v2 group."""
+    root = tmp_path / "hybrid"
+    for name in ("memory", "pids", "systemd", "unified"):
+        (root / name).mkdir(parents=True)
+    (root / "unified" / "cgroup.procs").write_text("")
+    config = EngineConfig(root=tmp_path / "r", cgroup_parent="dockui")
+    cg = open_cgroup(config, CID, fs_root=root)
+    assert cg.version == 1
+    assert {k: str(v.relative_to(root)) for k, v in cg.paths.items()} == {
+        "memory": f"memory/dockui/{CID}", "pids": f"pids/dockui/{CID}", "systemd": f"systemd/dockui/{CID}",
+        "hybrid": f"unified/dockui/{CID}"}
+    assert Cgroup.from_paths(cg.paths, root).version == 1

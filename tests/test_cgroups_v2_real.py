@@ -157,3 +157,40 @@ def test_stats_cpu_from_real_cgroup2_cpu_stat(v2_config: EngineConfig) -> None:
     assert cpu.usage_ns > 0
     assert abs(cpu.percent - granted) <= 10.0, (cpu, granted)
     assert cpu.percent > 20.0
+
+
+PURE_V2_VIEW = ("grep '^0::' /proc/self/cgroup; ls -A /sys/fs/cgroup | grep -c '^cgroup.procs$'; "
+                "find /sys/fs/cgroup/ -mindepth 1 -type d | wc -l; "
+                "grep ' /sys/fs/cgroup ' /proc/self/mountinfo | while read -r _ _ _ root _ opts _ _ fs _; do echo $root ${opts%%,*} $fs; done; "
+                "echo 1 2>/dev/null > /sys/fs/cgroup/cgroup.freeze || echo freeze-refused")
+
+
+@needs_cgroup2
+@pytest.mark.parametrize("mode", ["host", "private"])
+def test_container_view_on_a_pure_v2_layout(v2_config: EngineConfig, tmp_path: Path, busybox_rootfs: Path,
+                                            monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """/sys/fs/cgroup as a pure v2 host has it (one cgroup2 mount there), played with this host's
+    real cgroup2 tree: the layout the process reads is replaced by a single cgroup2 hierarchy and its
+    group is a real one in that tree. Private: cgroup2 mounted in its own namespace; host: its
+    group's directory bound there. Either way a sibling group is out of sight, all read-only."""
+    from engine.sandbox import process, rootfs
+    from tests.test_process_support import make_spec, run_spec
+
+    assert V2_ROOT is not None
+    cg = open_cgroup(v2_config, "c" * 64, V2_ROOT)
+    sibling = open_cgroup(v2_config, "s" * 64, V2_ROOT)
+    cg.create(Resources(), privileged=True)
+    sibling.create(Resources(), privileged=True)
+    monkeypatch.setattr(rootfs, "host_cgroup_layout", lambda *_: ([rootfs.CgroupMount("", "cgroup2", "")], []))
+    monkeypatch.setattr(process, "_ahead", process._Prepared())  # no layout read ahead by another test
+    spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", PURE_V2_VIEW], cgroupns=mode,
+                     cgroup_procs=cg.procs_files())
+    try:
+        result = run_spec(spec)
+    finally:
+        cg.destroy()
+        sibling.destroy()
+    own = "/" + str(cg.paths["unified"].relative_to(V2_ROOT))
+    expected = own if mode == "host" else "/"
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [f"0::{expected}", "1", "0", f"{expected} ro cgroup2", "freeze-refused"]

@@ -314,7 +314,7 @@ def test_exec_joins_the_container_cgroup(tmp_path: Path, busybox_rootfs: Path) -
 
 def test_process_joins_its_cgroup_itself_before_its_namespaces(tmp_path: Path, busybox_rootfs: Path) -> None:
     """spec.cgroup_procs and no callback: no round trip with the parent, yet the process is in
-    the group, and its cgroup namespace is rooted there (it sees itself at /)."""
+    the group, and its private cgroup namespace is rooted there (it sees itself at /)."""
     group = v1_pids_cgroup(f"dockui-iso-{uuid.uuid4().hex[:8]}")
     if group is None:
         pytest.skip("no cgroup v1 pids hierarchy on this host")
@@ -323,7 +323,7 @@ def test_process_joins_its_cgroup_itself_before_its_namespaces(tmp_path: Path, b
     # Shell builtins only: no short-lived child may be in the group when it is read.
     script = "while read -r line; do case $line in *:pids:*) echo $line;; esac; done < /proc/self/cgroup; exec sleep 60"
     try:
-        spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script])
+        spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script], cgroupns="private")
         spec.cgroup_procs = [group / "cgroup.procs"]
         pid = spawn_container(spec, (None, out_w, None))
         os.close(out_w)

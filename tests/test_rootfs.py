@@ -157,6 +157,7 @@ def test_plain_directory_root_without_overlay(tmp_path: Path, busybox_rootfs: Pa
 
 
 def test_sys_fs_cgroup_shows_the_containers_own_group_read_only(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """A private cgroup namespace, the group joined by the parent during the handshake."""
     group = v1_pids_cgroup(f"dockui-iso-{uuid.uuid4().hex[:8]}")
     if group is None:
         pytest.skip("no cgroup v1 pids hierarchy on this host")
@@ -164,13 +165,60 @@ def test_sys_fs_cgroup_shows_the_containers_own_group_read_only(tmp_path: Path, 
         (group / "pids.max").write_text("77")
         spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c",
                          "grep ':pids:' /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max; "
-                         "echo 5 2>/dev/null > /sys/fs/cgroup/pids/pids.max || echo cgroup-ro"])
+                         "echo 5 2>/dev/null > /sys/fs/cgroup/pids/pids.max || echo cgroup-ro"], cgroupns="private")
         result = run_spec(spec, on_ready=lambda pid: (group / "cgroup.procs").write_text(str(pid)))
         assert result.out.split() == [result.out.split()[0], "77", "cgroup-ro"]
         assert result.out.split()[0].endswith(":pids:/")  # the cgroup namespace hides the host path
         assert (group / "pids.max").read_text().strip() == "77"
     finally:
         remove_cgroup(group)
+
+
+CGROUP_VIEW = ("grep ':pids:' /proc/self/cgroup; ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/pids.max; "
+               "ls -d /sys/fs/cgroup/pids/*/ 2>/dev/null | wc -l; grep ' /sys/fs/cgroup/pids ' /proc/self/mountinfo; "
+               "echo 5 2>/dev/null > /sys/fs/cgroup/pids/pids.max || echo pids-max-ro; "
+               "mkdir /sys/fs/cgroup/pids/x 2>/dev/null || echo mkdir-refused")
+
+
+@pytest.mark.parametrize("mode", ["host", "private"])
+def test_sys_fs_cgroup_in_each_cgroupns_mode(tmp_path: Path, busybox_rootfs: Path, mode: str) -> None:
+    """The process joins its group itself (spec.cgroup_procs, as the engine starts containers): in
+    the host's cgroup namespace /proc/self/cgroup names the group's full path and /sys/fs/cgroup/pids
+    is that group's directory bound read-only; in a private one both show it as `/`. Either way only
+    the hierarchies it joined are there (the others would show groups that are not its own)."""
+    group = v1_pids_cgroup(f"dockui-iso-{uuid.uuid4().hex[:8]}")
+    if group is None:
+        pytest.skip("no cgroup v1 pids hierarchy on this host")
+    sibling = group.parent / f"{group.name}-sibling"
+    try:
+        sibling.mkdir()  # a host group the container must not see
+        (group / "pids.max").write_text("77")
+        spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", CGROUP_VIEW], cgroupns=mode,
+                         cgroup_procs=[group / "cgroup.procs"])
+        result = run_spec(spec)
+        lines = result.out.splitlines()
+        assert result.code == 0, result.err
+        expected = f"/{group.name}" if mode == "host" else "/"
+        assert lines[0].endswith(f":pids:{expected}")
+        assert lines[1:4] == ["pids", "77", "0"]  # only the joined hierarchy; no group below it
+        assert lines[4].split()[3] == expected  # the mount's root: the container's group
+        assert lines[4].split()[5].split(",")[0] == "ro"
+        assert lines[5:] == ["pids-max-ro", "mkdir-refused"]
+        assert (group / "pids.max").read_text().strip() == "77"
+        assert not (group / "x").exists()
+    finally:
+        remove_cgroup(sibling)
+        remove_cgroup(group)
+
+
+def test_host_cgroupns_without_known_groups_shows_nothing(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """Host namespace, groups joined by the caller during the handshake: which directories are the
+    container's is unknown to the process, so /sys/fs/cgroup is left empty (the host's hierarchies
+    mounted there would show every group of the host)."""
+    spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", "ls -A /sys/fs/cgroup | wc -l"], cgroupns="host")
+    result = run_spec(spec, on_ready=lambda pid: None)
+    assert result.code == 0, result.err
+    assert result.out.split() == ["0"]
 
 
 def test_store_image_layers_through_lowerdir_option(tmp_path: Path, engine_config, busybox_image) -> None:

@@ -204,6 +204,8 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota")
     p.add_argument("--ipc", default="", help="IPC mode to use (private, shareable, host, container:NAME)")
     p.add_argument("--pid", default="", help="PID namespace to use (host, container:NAME)")
+    p.add_argument("--cgroupns", default="", help="Cgroup namespace to use (host|private); default: "
+                   "private on a cgroup v2 host, host on v1 (the config file's default_cgroupns_mode)")
     p.add_argument("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
     p.add_argument("image", help="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
@@ -409,5 +411,3 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ volumes
-
-

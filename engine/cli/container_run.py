@@ -99,6 +99,7 @@ def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_quota": args.cpu_quota,
         "ipc": args.ipc,
         "pid": args.pid,
+        "cgroupns": options.parse_cgroupns(args.cgroupns),
         "mac_address": args.mac_address,
     }
 

@@ -145,6 +145,9 @@ def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) 
     security_options(host_config["SecurityOpt"] or ())
     if config.no_new_privileges and not any(o.startswith("no-new-privileges") for o in opts.security_opt):
         host_config["SecurityOpt"] = [*opts.security_opt, "no-new-privileges"]  # the config file's default
+    from engine.sandbox.cgroups import cgroupns_mode  # loaded by resources_of above
+
+    host_config["CgroupnsMode"] = cgroupns_mode(opts.cgroupns, config.default_cgroupns_mode, opts.privileged)
     if opts.log_driver != "json-file":
         raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
     if opts.log_opts or host_config["LogConfig"]["Config"]:

@@ -88,6 +88,7 @@ class RunOptions:
     cpu_quota: int | None = None
     ipc: str = ""  # "", private, shareable, host, container:NAME
     pid: str = ""  # "", host, container:NAME
+    cgroupns: str = ""  # "", host, private ("": Docker's default, engine.sandbox.cgroups.cgroupns_mode)
     mac_address: str = ""  # eth0's on a bridge network (parse_mac_address)
 
 
@@ -256,6 +257,13 @@ def check_namespace_mode(flag: str, mode: str, allowed: tuple[str, ...]) -> None
     if mode in allowed or (mode.startswith("container:") and mode.split(":", 1)[1]):
         return
     raise InvalidArgument(f"invalid {flag} mode: {mode!r} ({', '.join(m for m in allowed if m)} or container:NAME)")
+
+
+def parse_cgroupns(value: str) -> str:
+    """`--cgroupns`: host, private or "" (the default), refused in the docker CLI's words."""
+    if value not in ("", "host", "private"):
+        raise InvalidArgument("--cgroupns: invalid CGROUP mode")
+    return value
 
 
 def parse_mac_address(text: str) -> str:

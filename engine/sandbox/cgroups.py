@@ -33,6 +33,15 @@ CFS_PERIOD_US = 100_000
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less: "Minimum memory limit allowed is 6MB"
 # v1 controllers a container gets a directory in (those mounted on this host).
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+# v1 hierarchies a container only joins (no limit written), as runc's fs manager does: with them the
+# container has a group of its own in every hierarchy it sees, so neither /proc/self/cgroup nor
+# /sys/fs/cgroup shows it the group of the engine or the host's root there.
+V1_JOINED = ("hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc", "systemd")
+# On a hybrid host (v1 controllers plus a cgroup2 tree at /sys/fs/cgroup/unified) the container also
+# gets a group in that tree, as runc does (`0::/dockui/<id>`), under this key of `Cgroup.paths`
+# ("unified" would mean a pure v2 host).
+HYBRID = "hybrid"
+HYBRID_DIR = "unified"
 # v2 controllers enabled for the children of the parent group (those the kernel offers).
 V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 
@@ -195,13 +204,44 @@ def _parent_parts(config: EngineConfig) -> tuple[str, ...]:
     return parts
 
 
+def hierarchy_root(fs_root: Path, key: str) -> Path:
+    """Where the hierarchy of one `Cgroup.paths` key (v1) is mounted."""
+    return Path(fs_root) / (HYBRID_DIR if key == HYBRID else key)
+
+
 def parent_dirs(config: EngineConfig, fs_root: Path = CGROUP_ROOT) -> dict[str, Path]:
-    """The parent group's directory per controller (v1) or {"unified": dir} (v2)."""
+    """The parent group's directory per v1 hierarchy (controllers, joined-only ones, the hybrid
+    host's cgroup2 tree) or {"unified": dir} (v2)."""
     fs_root = Path(fs_root)
     rel = Path(*_parent_parts(config))
     if cgroup_version(fs_root) == 2:
         return {"unified": fs_root / rel}
-    return {c: fs_root / c / rel for c in V1_CONTROLLERS if (fs_root / c).is_dir()}
+    dirs = {c: fs_root / c / rel for c in (*V1_CONTROLLERS, *V1_JOINED) if (fs_root / c).is_dir()}
+    if (fs_root / HYBRID_DIR / "cgroup.procs").exists():
+        dirs[HYBRID] = fs_root / HYBRID_DIR / rel
+    return dirs
+
+
+# --cgroupns: the container's own cgroup namespace (it sees its group as `/`) or the host's (it sees
+# its group's full path, `/dockui/<id>`). Docker's default: private on a pure v2 host, host on a v1 or
+# hybrid one, a privileged container on v1 always host (moby daemon_unix.go adaptContainerSettings);
+# the config file's `default_cgroupns_mode` replaces the default as dockerd's --default-cgroupns-mode.
+CGROUPNS_MODES = ("", "host", "private")
+
+
+def cgroupns_mode(requested: str, configured: str = "", privileged: bool = False,
+                  fs_root: Path = CGROUP_ROOT) -> str:
+    """The mode a new container gets ("host" or "private"): `requested` (HostConfig.CgroupnsMode)
+    if set, else Docker's default as above. InvalidArgument for a mode that is neither."""
+    for value in (requested, configured):
+        if value not in CGROUPNS_MODES:
+            raise InvalidArgument(f"invalid cgroup namespace mode: {value} (use \"host\" or \"private\")")
+    if requested:
+        return requested
+    v2 = cgroup_version(fs_root) == 2
+    if privileged and not v2:
+        return "host"
+    return configured or ("private" if v2 else "host")
 
 
 def open_cgroup(config: EngineConfig, container_id: str, fs_root: Path = CGROUP_ROOT) -> Cgroup:
@@ -276,7 +316,7 @@ class Cgroup:
 
     def _mkdirs_v1_levels(self, controller: str, leaf: Path) -> None:
         """Create every level from the controller root to `leaf`; cpuset levels get cpus/mems first."""
-        root = self.fs_root / controller
+        root = hierarchy_root(self.fs_root, controller)
         rel = leaf.relative_to(root)
         current = root
         for part in rel.parts:
@@ -449,12 +489,15 @@ class Cgroup:
         return files
 
     def pids(self) -> list[int]:
-        """Processes in the group (empty when it does not exist)."""
-        try:
-            text = _read(self._procs_dir() / "cgroup.procs")
-        except (FileNotFoundError, OSError):
-            return []
-        return [int(x) for x in text.split()]
+        """Processes in the group and in any group below it (a privileged container may make
+        some: its /sys/fs/cgroup is writable, as Docker's); empty when it does not exist."""
+        pids: list[int] = []
+        for directory in _subtree(self._procs_dir()):
+            try:
+                pids += [int(x) for x in _read(directory / "cgroup.procs").split()]
+            except OSError:
+                continue
+        return pids
 
     def exists(self) -> bool:
         return any(p.is_dir() for p in self.paths.values())
@@ -546,6 +589,7 @@ class Cgroup:
         deadline = time.monotonic() + timeout
         pending = list(dict.fromkeys(self.paths.values()))
         while pending:
+            pending = list(dict.fromkeys(d for path in pending for d in _subtree(path)))  # groups made inside first
             still: list[Path] = []
             for path in pending:
                 try:
@@ -564,6 +608,16 @@ class Cgroup:
             with _suppress_oserror():
                 self.kill_all(signal.SIGKILL)
             time.sleep(0.02)
+
+
+def _subtree(directory: Path) -> list[Path]:
+    """`directory` and every group below it, deepest first (rmdir order); [directory] when it has
+    none or does not exist (one scandir: a container's group usually has no children)."""
+    try:
+        children = [Path(e.path) for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return [directory]
+    return [d for child in children for d in _subtree(child)] + [directory]
 
 
 def _suppress_oserror() -> contextlib.suppress:

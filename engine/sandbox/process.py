@@ -99,6 +99,8 @@ class ProcessSpec:
     masked_paths/readonly_paths: None -> Docker's defaults (none when privileged).
     cgroup_procs: `cgroup.procs` files the process writes itself into first thing (before it
         unshares anything; its cgroup namespace is then rooted there), so the parent need not.
+    cgroupns: "private" -> a cgroup namespace of its own (it sees its group as `/`); "host" -> the
+        host's (it sees `/dockui/<id>`; /sys/fs/cgroup still shows only its own groups).
     seccomp: Docker's default filter (security.seccomp_program); False = `seccomp=unconfined`.
         Never applied with privileged, like Docker.
     """
@@ -126,6 +128,7 @@ class ProcessSpec:
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
     cgroup_procs: list[Path] = field(default_factory=list)
+    cgroupns: str = "private"
     # With `tty`: a unix socket to send the terminal's master over. The process then makes its
     # terminal itself in its own devpts (/dev/pts/0, as runc's console socket does), sized
     # `winsize` (rows, columns); without it, the caller's stdio is the terminal (/dev/console).
@@ -374,6 +377,8 @@ def _validate(spec: ProcessSpec) -> None:
         raise InvalidArgument("No command specified")
     if not spec.cwd.startswith("/"):
         raise InvalidArgument(f"the working directory '{spec.cwd}' is invalid, it needs to be an absolute path")
+    if spec.cgroupns not in ("host", "private"):
+        raise InvalidArgument(f"invalid cgroup namespace mode: {spec.cgroupns!r} (host or private)")
     join = _net_namespace_path(spec.network)
     if join is not None and not os.path.exists(join):
         raise InvalidArgument(f"network {spec.network!r}: {join} does not exist (is the container running?)")
@@ -412,6 +417,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         # The cgroup namespace is rooted at the group the process is in when it unshares it: the
         # container's, once joined (by itself above, or by the parent during the handshake).
         cgroup_joined = bool(spec.cgroup_procs) or go_r < 0
+        new_cgroupns = syscalls.CLONE_NEWCGROUP if spec.cgroupns != "host" else 0
         if flags & syscalls.CLONE_NEWNET and prepared.netns >= 0:
             syscalls.setns(prepared.netns, syscalls.CLONE_NEWNET)  # made ahead, `lo` already up
             flags &= ~syscalls.CLONE_NEWNET
@@ -420,7 +426,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             fresh_net = bool(flags & syscalls.CLONE_NEWNET)
         if prepared.netns >= 0:
             os.close(prepared.netns)
-        syscalls.unshare(flags | (syscalls.CLONE_NEWCGROUP if cgroup_joined else 0))
+        syscalls.unshare(flags | (new_cgroupns if cgroup_joined else 0))
         if fresh_net:
             _loopback_up()
         if join_net is not None:
@@ -432,8 +438,8 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             if os.read(go_r, 1) != b"G":
                 os._exit(1)  # the parent gave up (or died): never run the user's process
             os.close(go_r)
-        if not cgroup_joined:
-            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        if not cgroup_joined and new_cgroupns:
+            syscalls.unshare(new_cgroupns)
         own_console = spec.tty and spec.console_socket >= 0
         if not own_console:
             _setup_stdio(stdio, spec.tty)
@@ -443,10 +449,12 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         source_fds = rootfs_mod.open_bind_sources(binds)
         # By path: the descriptor itself belongs to a mount of the parent's namespace.
         console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty and not own_console else None
-        cgroup_layout = prepared.cgroup_layout or rootfs_mod.host_cgroup_layout()
+        cgroups = rootfs_mod.cgroup_view(prepared.cgroup_layout or rootfs_mod.host_cgroup_layout(),
+                                         spec.cgroup_procs, host_namespace=not new_cgroupns)
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
         rootfs_mod.pivot_into(spec.rootfs)
-        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroup_layout)
+        rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroups)
+        cgroups.close()
         rootfs_mod.mount_in_order(binds, source_fds, spec.tmpfs)
         for fd in [*source_fds, *([console] if console is not None else [])]:
             os.close(fd)

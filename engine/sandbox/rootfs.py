@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import DEFAULTS
@@ -161,7 +161,7 @@ def mount_standard(
     shm_size: int,
     privileged: bool,
     console_tree: int | None,
-    cgroups: tuple[list[CgroupMount], list[tuple[str, str]]] | None = None,
+    cgroups: CgroupView | None = None,
 ) -> None:
     """/proc, /dev with its nodes, /dev/pts, /dev/shm, /dev/mqueue, /sys and /sys/fs/cgroup (read-only unless privileged)."""
     _ensure_dir("/proc")
@@ -209,7 +209,77 @@ class CgroupMount:
     options: str  # v1: the hierarchy's controllers/name ("memory", "name=systemd")
 
 
-def host_cgroup_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[list[CgroupMount], list[tuple[str, str]]]:
+CgroupLayout = tuple[list[CgroupMount], list[tuple[str, str]]]  # host_cgroup_layout(): mounts, symlinks
+
+
+@dataclass(frozen=True)
+class CgroupView:
+    """What the container's /sys/fs/cgroup shows: only hierarchies it has a group of its own in.
+
+    `joined`: the names (under /sys/fs/cgroup) of those hierarchies; None when the caller put the
+    process in its groups itself (every hierarchy is shown, each rooted at the process's group).
+    `trees`: host cgroup namespace only: per name, a detached clone of the container's directory
+    (taken before pivot_root), bound where a private namespace would mount the hierarchy: without a
+    namespace of its own, a cgroup mount would show the host's whole tree (runc binds these too).
+    """
+
+    layout: CgroupLayout
+    joined: frozenset[str] | None = None
+    trees: dict[str, int] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for fd in self.trees.values():
+            os.close(fd)
+
+
+CGROUP_MOUNT_POINT = "/sys/fs/cgroup"
+
+
+def hierarchy_names(layout: CgroupLayout, procs_files: list[Path]) -> dict[str, Path]:
+    """Per hierarchy name of `layout`, the directory of the group whose `cgroup.procs` is listed.
+
+    String work only (no lookups: this runs on every container start): the component after
+    /sys/fs/cgroup names the hierarchy, through the layout's symlinks (cpu -> cpu,cpuacct).
+    """
+    mounts, links = layout
+    names = {m.name for m in mounts}
+    aliases = dict(links)
+    found: dict[str, Path] = {}
+    for procs in procs_files:
+        text = str(procs)
+        if not text.startswith(CGROUP_MOUNT_POINT + "/"):
+            continue
+        if names == {""}:
+            found[""] = Path(procs).parent
+            continue
+        first = text[len(CGROUP_MOUNT_POINT) + 1:].split("/", 1)[0]
+        first = aliases.get(first, first)
+        if first in names:
+            found[first] = Path(procs).parent
+    return found
+
+
+def cgroup_view(layout: CgroupLayout, procs_files: list[Path], host_namespace: bool) -> CgroupView:
+    """The container's /sys/fs/cgroup, decided before pivot_root (host mode clones its directories
+    now, while host paths are visible). Without `procs_files` (the caller joined the groups): every
+    hierarchy in a private namespace, none in the host's (which groups are the container's is not
+    known here, and showing the host's would expose them)."""
+    if not procs_files:
+        return CgroupView(layout, None if not host_namespace else frozenset())
+    own = hierarchy_names(layout, procs_files)
+    trees: dict[str, int] = {}
+    if host_namespace:
+        try:
+            for name, directory in own.items():
+                trees[name] = clone_mount(directory)
+        except BaseException:
+            for fd in trees.values():
+                os.close(fd)
+            raise
+    return CgroupView(layout, frozenset(own), trees)
+
+
+def host_cgroup_layout(mountinfo: str = "/proc/self/mountinfo") -> CgroupLayout:
     """The hierarchies mounted under /sys/fs/cgroup, and the symlinks there (e.g. cpu -> cpu,cpuacct).
 
     Read before pivot_root, so the container gets the same layout as the host (v1, v2 or hybrid).
@@ -240,33 +310,54 @@ def host_cgroup_layout(mountinfo: str = "/proc/self/mountinfo") -> tuple[list[Cg
     return mounts, links
 
 
-def mount_cgroups(layout: tuple[list[CgroupMount], list[tuple[str, str]]], writable: bool) -> None:
-    """/sys/fs/cgroup like Docker: each hierarchy seen from the container's cgroup namespace.
+def mount_cgroups(view: CgroupView, writable: bool) -> None:
+    """/sys/fs/cgroup like Docker: each hierarchy the container has a group in, showing that group.
 
-    Mounted after unsharing the cgroup namespace, so each shows the container's own group as its
-    root. Read-only unless privileged. A hierarchy the kernel refuses is left out.
+    Private cgroup namespace: each hierarchy mounted from inside it (its group is the mount's
+    root). Host namespace: the clone of its group's directory bound there instead. A tmpfs holds
+    them on v1 and hybrid hosts (with the host's symlinks, e.g. cpu -> cpu,cpuacct). Read-only
+    unless privileged. A hierarchy the kernel refuses is left out.
     """
-    mounts, links = layout
+    mounts, links = view.layout
     if not mounts:
         return
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (0 if writable else MS_RDONLY)
     if len(mounts) == 1 and mounts[0].name == "":
-        syscalls.mount("cgroup2", "/sys/fs/cgroup", "cgroup2", flags)
+        if view.joined is not None and "" not in view.joined:
+            syscalls.mount("tmpfs", CGROUP_MOUNT_POINT, "tmpfs", flags | MS_RDONLY, "mode=555,size=0")
+        elif "" in view.trees:
+            _attach_cgroup_tree(view.trees[""], CGROUP_MOUNT_POINT, flags)
+        else:
+            syscalls.mount("cgroup2", CGROUP_MOUNT_POINT, "cgroup2", flags)
         return
-    syscalls.mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    syscalls.mount("tmpfs", CGROUP_MOUNT_POINT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    shown = set()
     for mount in mounts:
-        if not mount.name:
+        if not mount.name or (view.joined is not None and mount.name not in view.joined):
             continue
-        target = f"/sys/fs/cgroup/{mount.name}"
+        target = f"{CGROUP_MOUNT_POINT}/{mount.name}"
         os.mkdir(target, 0o555)
         try:
-            syscalls.mount(mount.fstype, target, mount.fstype, flags, mount.options or None)
+            if mount.name in view.trees:
+                _attach_cgroup_tree(view.trees[mount.name], target, flags)
+            else:
+                syscalls.mount(mount.fstype, target, mount.fstype, flags, mount.options or None)
         except OSError:
             os.rmdir(target)
+            continue
+        shown.add(mount.name)
     for name, target in links:
-        os.symlink(target, f"/sys/fs/cgroup/{name}")
+        if target in shown:
+            os.symlink(target, f"{CGROUP_MOUNT_POINT}/{name}")
     if not writable:
-        syscalls.mount(None, "/sys/fs/cgroup", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        syscalls.mount(None, CGROUP_MOUNT_POINT, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _attach_cgroup_tree(tree: int, target: str, flags: int) -> None:
+    """Bind a cloned group directory at `target` with the cgroup mounts' flags (a bind takes its
+    source's flags: read-only needs the remount)."""
+    syscalls.move_mount(tree, target)
+    syscalls.mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
 
 
 def _remount_readonly(path: str) -> None:

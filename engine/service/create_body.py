@@ -28,7 +28,6 @@ NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "PidMode": ("", "private"),
     "UTSMode": ("",),
     "UsernsMode": ("", "host"),
-    "CgroupnsMode": ("", "private", "host"),
     "Isolation": ("", "default"),
     "Runtime": ("", "runc", "dockui"),
     "MemorySwappiness": (None, -1),
@@ -41,7 +40,7 @@ HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBind
                "ExtraHosts", "Links", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile",
                "SecurityOpt", "Init", "Ulimits", "Devices", "GroupAdd", "Sysctls", "VolumesFrom",
-               "MemoryReservation", "OomKillDisable", "IpcMode", "PidMode"}
+               "MemoryReservation", "OomKillDisable", "IpcMode", "PidMode", "CgroupnsMode"}
 
 
 def _default(value: Any) -> bool:
@@ -171,7 +170,8 @@ def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) ->
 
 def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
     """Init, Ulimits, Devices, GroupAdd, Sysctls, VolumesFrom, the memory soft limit and OOM switch,
-    IpcMode and PidMode: the same values the run flags give (engine.container.options checks them)."""
+    IpcMode, PidMode and CgroupnsMode: the same values the run flags give (engine.container.options
+    checks them)."""
     from engine.container.options import parse_device, parse_ulimit
 
     section = "HostConfig"
@@ -190,6 +190,10 @@ def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
     opts.oom_kill_disable = json_bool(section, host, "OomKillDisable")
     opts.ipc = json_str(section, host, "IpcMode") or ""
     opts.pid = json_str(section, host, "PidMode") or ""
+    opts.cgroupns = json_str(section, host, "CgroupnsMode") or ""
+    if opts.cgroupns not in ("", "host", "private"):
+        raise InvalidArgument(f'{section}.CgroupnsMode: invalid cgroup namespace mode: {json.dumps(opts.cgroupns)} '
+                              '(use "host" or "private")')
 
 
 def _objects(section: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ RUN_CASES = [
          stderr='Invalid --security-opt: "bogus"'),
     Case("--entrypoint '' without a command", ("--entrypoint", "", "busybox"), code=125, stderr="No command specified"),
     Case("--entrypoint '' with a command runs it", ("--entrypoint", "", "busybox", "echo", "hi"), stdout="hi\n"),
+    Case("a long option is never abbreviated (--pids is not --pids-limit)", ("--pids", "5", "busybox", "true"),
+         code=125, stderr="unrecognized arguments: --pids"),
 ]
 
 
@@ -64,6 +66,17 @@ def test_run_behaviours(engine: Engine) -> None:
             failures.append(f"{case.what}: exit {result.returncode}, stdout {out!r}, stderr {err!r}")
     assert not failures, "\n".join(failures)
     assert engine.out("ps", "-aq") == ""  # the refused ones made nothing
+
+
+def test_proc_self_cgroup_names_the_containers_cgroup(engine: Engine) -> None:
+    """As Docker's (cgroup v1, the host's cgroup namespace): every hierarchy's line names
+    `/<cgroup parent>/<full container ID>`, as Docker's `/docker/<ID>`."""
+    out = engine.out("run", "--rm", "--network", "none", "busybox", "sh", "-c", "hostname; cat /proc/self/cgroup")
+    short_id, *lines = out.splitlines()
+    paths = {line.split(":", 2)[2] for line in lines}
+    assert len(paths) == 1 and lines, out
+    parent, full_id = paths.pop().strip("/").split("/")
+    assert parent == engine.config.cgroup_parent and full_id.startswith(short_id) and len(full_id) == 64, out
 
 
 def test_no_new_privileges_from_the_config_file(engine: Engine) -> None:

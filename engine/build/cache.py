@@ -89,3 +89,33 @@ class Prober:
         if found is None:
             self.busted = True
         return found
+
+
+def prune(store: ImageStore) -> tuple[list[str], int]:
+    """`docker builder prune` for this builder: every untagged image a build made (it has a `parent`
+    record) that no container uses; the removed image IDs and the bytes their freed layers held."""
+    from engine.errors import Conflict, NotFound
+
+    sizes = {info.chain_id: info.size for info in _layers(store)}
+    removed: list[str] = []
+    for record in store.list_images():
+        if record.repo_tags or record.repo_digests or parent_of(store, record.id) is None:
+            continue
+        try:
+            store.remove(record.id)
+        except (Conflict, NotFound):
+            continue  # a container uses it, or another prune took it
+        removed.append(record.id)
+    left = {info.chain_id for info in _layers(store)}
+    return removed, sum(size for chain, size in sizes.items() if chain not in left)
+
+
+def _layers(store: ImageStore) -> list[Any]:
+    infos = []
+    for record in store.list_images():
+        for chain in record.chain_ids:
+            try:
+                infos.append(store.layer_info(chain))
+            except Exception:  # noqa: BLE001 - a layer going away meanwhile is simply not counted
+                continue
+    return infos

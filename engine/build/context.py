@@ -9,8 +9,8 @@ sources a COPY/ADD names, and their checksums for the build cache.
 - `checksum(paths)`: what Docker's tarsum hashes (names, types, modes, link targets, contents; not
   owners or modification times), so touching a file keeps the cache and changing a byte does not.
 
-`unpack_context(stream, into)` unpacks a request's context tar (plain or gzip) with tarfile's checks
-for hostile archives (no absolute names, no `..`, no link leaving the directory), modes kept.
+`unpack_context(stream, into)` unpacks a request's context tar (plain or gzip): no absolute names,
+no `..`, no write through a symlink, no hard link to one; modes kept.
 Invariant: nothing here follows a symlink out of the context's root.
 """
 
@@ -28,7 +28,7 @@ from engine.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from typing import Any, BinaryIO
 
 _WILDCARDS = re.compile(r"[*?\[]")
 
@@ -223,19 +223,78 @@ def checksum(entries: list[tuple[str, Path]]) -> str:
 
 
 def unpack_context(stream: BinaryIO, into: Path) -> None:
-    """A context tar (plain or gzip) into `into`, checked as tarfile's `tar` filter checks, modes kept."""
+    """A context tar (plain or gzip) into the empty directory `into`, modes kept.
+
+    tarfile reads the stream (as lenient as Go's reader about a last member's padding, which the
+    docker CLI leaves out when it appends a Dockerfile from outside the context); every write is
+    checked here first: a clean relative name, no parent directory that is a symlink, nothing
+    written through an existing entry (it is removed first), a hard link only to a plain entry of
+    the context. A symlink member may point anywhere: it is created, never followed."""
     import tarfile
 
-    def keep_mode(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-        checked = tarfile.tar_filter(member, dest)
-        return checked.replace(mode=member.mode & 0o7777, uid=0, gid=0, uname="", gname="", deep=False)
-
+    last = None
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            tar.extractall(into, filter=keep_mode, numeric_owner=True)
-    except tarfile.FilterError as exc:
-        raise InvalidArgument(f"the build context is not a safe archive: {exc}") from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, EOFError) and exc.errno is not None:
-            raise
-        raise InvalidArgument(f"the build context is not a tar archive: {exc}") from None
+            while True:
+                try:
+                    member = tar.next()
+                except tarfile.ReadError:
+                    if _complete(into, last):
+                        break  # the stream ended right after the last member's data: Go accepts it
+                    raise
+                if member is None:
+                    break
+                last = member
+                if member.isdev() or not _prepare_member(into, member):
+                    continue
+                tar.extract(member, into, set_attrs=True, numeric_owner=True)
+    except (tarfile.TarError, EOFError) as exc:
+        raise InvalidArgument(f"the build context is not a valid tar archive: {exc}") from None
+
+
+def _complete(into: Path, member: Any) -> bool:
+    """Whether the last member read was written whole (its data all there)."""
+    if member is None:
+        return False
+    if not member.isfile():
+        return True
+    try:
+        return os.lstat(into.joinpath(*_clean_member(member.name))).st_size == member.size
+    except OSError:
+        return False
+
+
+def _clean_member(name: str) -> list[str]:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts:
+        raise InvalidArgument(f"the build context has a member that leaves it: {name!r}")
+    return parts
+
+
+def _prepare_member(into: Path, member: Any) -> bool:
+    """Make the member's parents (never through a symlink) and clear its place; False to skip it."""
+    import shutil
+
+    parts = _clean_member(member.name)
+    if not parts:
+        return False
+    parent = into
+    for part in parts[:-1]:
+        parent = parent / part
+        if parent.is_symlink() or (parent.exists() and not parent.is_dir()):
+            raise InvalidArgument(f"the build context writes through a link or a file: {member.name!r}")
+        if not parent.exists():
+            parent.mkdir(mode=0o755)
+    target = parent / parts[-1]
+    if os.path.lexists(target) and not (member.isdir() and target.is_dir() and not target.is_symlink()):
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    if member.islnk():
+        source = into.joinpath(*_clean_member(member.linkname))
+        link_parts = source.relative_to(into).parts
+        for i in range(1, len(link_parts) + 1):
+            if into.joinpath(*link_parts[:i]).is_symlink():
+                raise InvalidArgument(f"the build context has a hard link through a symlink: {member.name!r}")
+    return True

@@ -5,7 +5,7 @@ Rules (moby's copy.go):
 - A relative destination is under the WORKDIR; a destination ending in `/`, or one the image already
   has as a directory, takes each source *in* it; several sources need such a destination.
 - A directory source is copied by its contents; ADD extracts a local tar archive (plain, gzip,
-  bzip2, xz) into the destination instead of copying it.
+  bzip2, xz) into the destination instead of copying it (with the engine's layer extractor).
 - Owners are 0:0, or `--chown`'s (names looked up in the image's /etc/passwd and /etc/group; a user
   without a group uses the UID as the GID); COPY --from without --chown keeps the source's owners.
 - Directories the destination needs are created 0755 with those owners; directories the image
@@ -173,21 +173,20 @@ class LayerBuilder:
         self.add_path(target, item.host, st, item.owner)
 
     def extract_archive(self, archive: Path, dest_dir: str) -> None:
-        """ADD's local tar: its members under `dest_dir`, checked as tarfile's `tar` filter does."""
+        """ADD's local tar: its members under `dest_dir`, unpacked first with the engine's layer
+        extractor (every path checked, nothing written through a symlink), owners kept."""
         import tempfile
+
+        from engine.errors import IntegrityError
+        from engine.image.extract import extract_layer
 
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         unpacked = Path(tempfile.mkdtemp(prefix="add-", dir=self.tmp_dir))
         self.unpacked.append(unpacked)
-
-        def keep(member: tarfile.TarInfo, where: str) -> tarfile.TarInfo:
-            checked = tarfile.tar_filter(member, where)
-            return checked.replace(mode=member.mode & 0o7777, deep=False)
-
         try:
-            with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(unpacked, filter=keep, numeric_owner=True)
-        except (tarfile.TarError, OSError) as exc:
+            with _decompressed(archive) as stream:
+                extract_layer(stream, unpacked)
+        except (IntegrityError, OSError, EOFError) as exc:
             raise InvalidArgument(f"ADD failed: cannot extract {archive.name}: {exc}") from None
         for directory, dirs, files in os.walk(unpacked):
             dirs.sort()
@@ -215,6 +214,21 @@ class LayerBuilder:
                 else:
                     with open(data, "rb") as f:
                         tar.addfile(info, f)
+
+
+def _decompressed(archive: Path) -> BinaryIO:
+    """The archive's bytes, bzip2 and xz undone here (the extractor itself reads plain and gzip)."""
+    with open(archive, "rb") as f:
+        head = f.read(6)
+    if head[:3] == b"BZh":
+        import bz2
+
+        return bz2.open(archive, "rb")  # type: ignore[return-value]
+    if head == b"\xfd7zXZ\x00":
+        import lzma
+
+        return lzma.open(archive, "rb")  # type: ignore[return-value]
+    return open(archive, "rb")
 
 
 def _owner_of(st: os.stat_result) -> Owner:

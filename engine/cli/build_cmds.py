@@ -125,8 +125,7 @@ def cmd_build(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli import require_root
 
     require_root("build")
-    from engine.build.builder import BuildOutput, BuildRequest, StepFailed, build
-    from engine.container.reconcile import reconcile
+    from engine.api.build import BuildOutput, BuildRequest, StepFailed, build
 
     scratch: list[Path] = []
     try:
@@ -145,7 +144,6 @@ def cmd_build(args: argparse.Namespace, config: EngineConfig) -> int:
             sys.stdout.write(text)
             sys.stdout.flush()
 
-        reconcile(config)
         try:
             result = build(config, request, BuildOutput(stream, lambda _id: None))
         except StepFailed as exc:

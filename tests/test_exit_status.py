@@ -51,8 +51,10 @@ CASES = [
     Case(("rmi", "nosuch"), 1, "Error: No such image: nosuch"),
     Case(("images", "-f", "bogus=1"), 1, "Error: invalid filter 'bogus=1'"),
     Case(("container", "rm", "nosuch"), 1, "Error: No such container: nosuch"),
-    # a container's command keeps its own statuses
+    # exec's command keeps its statuses (the exec's exit code); start's is an engine error: 1
     Case(("exec", "live", "no-such-command"), 127, ""),
+    Case(("run", "--rm", "--network", "none", "busybox", "no-such-command"), 127, "Error: "),
+    Case(("start", "broken"), 1, "Error: "),
     # several names: each one is tried, the status is 1
     Case(("start", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
     Case(("kill", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
@@ -66,6 +68,7 @@ def test_exit_statuses_as_the_docker_cli(engine: Engine) -> None:
     for name in ("c1", "c2"):
         engine.out("create", "--name", name, "--network", "none", "busybox", "sleep", "60")
     engine.out("run", "-d", "--name", "live", "--network", "none", "busybox", "sleep", "60")
+    engine.out("create", "--name", "broken", "--network", "none", "busybox", "no-such-command")
     failures = []
     for case in CASES:
         result = engine.cli(*case.argv)
@@ -76,5 +79,5 @@ def test_exit_statuses_as_the_docker_cli(engine: Engine) -> None:
             failures.append(f"{' '.join(case.argv)}: exit {result.returncode}, stdout {out!r}, stderr {err!r}")
     assert not failures, "\n".join(failures)
     names = engine.out("ps", "-a", "--format", "{{.Names}} {{.State}}").splitlines()
-    assert sorted(names) == ["c1 exited", "c2 exited", "live running"]  # rm removed one and two; kill stopped c1, c2
-    engine.out("rm", "-f", "c1", "c2", "live")
+    assert sorted(names) == ["broken created", "c1 exited", "c2 exited", "live running"]  # rm removed one and two
+    engine.out("rm", "-f", "broken", "c1", "c2", "live")

@@ -34,7 +34,7 @@ def test_engine_sources_never_import_tui_or_textual() -> None:
 
 def test_import_contracts_hold() -> None:
     """pyproject.toml's [tool.importlinter] contracts: the layers (kernel, util < image, sandbox,
-    network < container < api < cli, service, tui), the engine never imports tui or textual, no
+    network < container < stats, build < api < cli, service, tui), the engine never imports tui or textual, no
     import cycles."""
     lint = Path(sys.executable).with_name("lint-imports")
     if not lint.exists():

@@ -181,7 +181,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", help="Set platform if server is multi-platform capable")
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"], help="Pull image before running")
     p.add_argument("--security-opt", action="append", default=[],
-                   help="Security options: no-new-privileges, seccomp=unconfined, label=disable")
+                   help="Security options: no-new-privileges, seccomp=unconfined|<profile.json>, label=disable")
     p.add_argument("--health-cmd", help="Command to run to check health")
     p.add_argument("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
     p.add_argument("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.container.health import from_flags as health_from_flags
-    from engine.container.options import RunOptions
+    from engine.container.options import RunOptions, inline_seccomp_profiles
 
     if args.entrypoint == "" and not args.command:  # the docker CLI sends Entrypoint [""]: the image's Cmd goes too
         raise InvalidArgument("No command specified")
@@ -71,7 +71,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         tty=args.tty,
         interactive=args.interactive,
         auto_remove=args.rm,
-        security_opt=args.security_opt,
+        security_opt=inline_seccomp_profiles(args.security_opt),  # a profile file's JSON, as the docker CLI sends it
         healthcheck=health_from_flags(args.health_cmd, args.health_interval, args.health_timeout,
                                       args.health_start_period, args.health_retries, args.no_healthcheck),
         **_sandbox_flags(args),

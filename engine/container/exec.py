@@ -28,6 +28,7 @@ def exec_command(
 
     Forks: call it from a single-threaded process (the CLI), not from the TUI.
     """
+    from engine.container.hostflags import seccomp_filter
     from engine.image import imageconfig
     from engine.sandbox import process, security
 
@@ -50,5 +51,6 @@ def exec_command(
         tty,
         stdio,
         capabilities=security.capabilities_for(privileged=True) if privileged else None,
+        seccomp_filter=seccomp_filter(record.host_config),  # the container's profile, if it has one
         wait=False,
     )

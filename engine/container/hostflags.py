@@ -1,6 +1,6 @@
 """A record's sandbox flags at start: HostConfig's Init, Devices, Sysctls, Ulimits, GroupAdd,
-IpcMode and PidMode turned into the values engine.sandbox.process takes, and the device rules the
-cgroup adds to its allow-list.
+IpcMode, PidMode and a seccomp profile (SecurityOpt) turned into the values engine.sandbox.process
+takes, and the device rules the cgroup adds to its allow-list.
 
 Runs in the monitor's stage 1 (engine.container.monitor.launch), just before the spawn: devices
 are looked up on the host and the containers joined by `container:NAME` modes are resolved now,
@@ -10,7 +10,7 @@ join that is not running, no init on this host) is one clear error and the start
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.config import EngineConfig
@@ -40,6 +40,7 @@ class SandboxFlags:
     # HostConfig.CgroupnsMode, resolved at create; "" (a container created before dockui had the
     # flag) keeps the private namespace it always had.
     cgroupns: str = "private"
+    seccomp_filter: bytes | None = None  # the compiled --security-opt seccomp=<profile>, if any
 
 
 KEYS = ("Init", "Devices", "Sysctls", "Ulimits", "GroupAdd", "IpcMode", "PidMode")
@@ -47,6 +48,30 @@ PLAIN_IPC_MODES = ("", "private", "shareable")
 
 
 def sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> SandboxFlags:
+    flags = _sandbox_flags(config, host_config)
+    program = seccomp_filter(host_config)
+    return flags if program is None else replace(flags, seccomp_filter=program)
+
+
+def seccomp_filter(host_config: dict[str, Any]) -> bytes | None:
+    """The container's `--security-opt seccomp=<profile>` compiled for its capabilities (the includes/
+    excludes `caps` of the profile see its bounding set); None: Docker's default filter or none.
+    The container's process, `exec` and health probes all install this one."""
+    items = host_config.get("SecurityOpt") or ()
+    if not any(item.startswith("seccomp=") for item in items):
+        return None  # the common case: nothing parsed, engine.sandbox.seccomp not imported
+    from engine.container.options import security_options
+    from engine.sandbox import seccomp, security
+
+    profile = security_options(items).seccomp_profile
+    if profile is None:
+        return None
+    caps = security.capabilities_for(host_config.get("CapAdd") or (), host_config.get("CapDrop") or (),
+                                     bool(host_config.get("Privileged")))
+    return seccomp.profile_filter(profile, caps)
+
+
+def _sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> SandboxFlags:
     cgroupns = host_config.get("CgroupnsMode") or "private"
     if not any(host_config.get(key) for key in KEYS if key != "IpcMode") and \
             (host_config.get("IpcMode") or "") in PLAIN_IPC_MODES:
@@ -130,4 +155,5 @@ def apply(spec: Any, flags: SandboxFlags) -> None:
     spec.additional_groups = [*spec.additional_groups, *flags.groups]
     spec.ipc = flags.ipc
     spec.pid_namespace = flags.pid_namespace
+    spec.seccomp_filter = flags.seccomp_filter
     spec.cgroupns = flags.cgroupns

@@ -110,16 +110,19 @@ def parse_restart_policy(value: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class SecurityOptions:
     """HostConfig.SecurityOpt, read: no_new_privs only when asked for (Docker's default: setuid
-    binaries work for a non-root user), Docker's seccomp filter unless `seccomp=unconfined`. SELinux
-    and AppArmor labels are accepted and have nothing to apply to (dockui sets neither)."""
+    binaries work for a non-root user), Docker's seccomp filter unless `seccomp=unconfined`, or the
+    profile given inline as `seccomp=<JSON>` (checked here; compiled per process start by
+    engine.sandbox.seccomp). SELinux and AppArmor labels are accepted and have nothing to apply to
+    (dockui sets neither)."""
 
     no_new_privs: bool = False
     seccomp: bool = True
+    seccomp_profile: str | None = None  # the profile's JSON text (None: Docker's default filter)
 
 
 def security_options(items: list[str] | tuple[str, ...]) -> SecurityOptions:
     """Docker's `--security-opt` values (KEY=VALUE or the older KEY:VALUE); InvalidArgument for others."""
-    no_new_privs, seccomp = False, True
+    no_new_privs, seccomp, profile = False, True, None
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
@@ -128,16 +131,31 @@ def security_options(items: list[str] | tuple[str, ...]) -> SecurityOptions:
             if value not in ("", "true", "false"):
                 raise InvalidArgument(f"invalid --security-opt: {item!r} (no-new-privileges takes true or false)")
             no_new_privs = value != "false"
-        elif key == "seccomp" and value == "unconfined":
-            seccomp = False
+        elif key == "seccomp" and value in ("unconfined", "builtin"):
+            seccomp, profile = value == "builtin", None
         elif key == "seccomp" and value:
-            raise InvalidArgument("--security-opt seccomp=<profile.json> is not supported by dockui: "
-                                  "use the default filter or seccomp=unconfined")
+            from engine.sandbox.seccomp import check_profile  # only a container with a profile pays for it
+
+            seccomp, profile = check_profile(value) is not None, value  # `{}`: no filter, as Docker reads it
         elif key in ("label", "apparmor") and value:
             continue
         else:
             raise InvalidArgument(f'Invalid --security-opt: "{item}"')
-    return SecurityOptions(no_new_privs, seccomp)
+    return SecurityOptions(no_new_privs, seccomp, profile if seccomp else None)
+
+
+def inline_seccomp_profiles(items: list[str]) -> list[str]:
+    """The docker CLI's side of `--security-opt seccomp=<file>`: the file's JSON, compacted, replaces
+    its path (the record and the Engine API carry the profile itself, as Docker's do)."""
+    if not any(_names_profile_file(item) for item in items):
+        return list(items)
+    from engine.sandbox.seccomp import read_profile_file
+
+    return [f"seccomp={read_profile_file(item[8:])}" if _names_profile_file(item) else item for item in items]
+
+
+def _names_profile_file(item: str) -> bool:
+    return item.startswith(("seccomp=", "seccomp:")) and item[8:] not in ("", "unconfined", "builtin")
 
 
 def resources_of(host_config: dict[str, Any]) -> Any:

@@ -103,6 +103,8 @@ class ProcessSpec:
         host's (it sees `/dockui/<id>`; /sys/fs/cgroup still shows only its own groups).
     seccomp: Docker's default filter (security.seccomp_program); False = `seccomp=unconfined`.
         Never applied with privileged, like Docker.
+    seccomp_filter: a compiled `--security-opt seccomp=<profile>` (engine.sandbox.seccomp) used
+        instead of the default filter; applied with privileged too, as Docker applies a profile.
     """
 
     argv: list[str]
@@ -125,6 +127,7 @@ class ProcessSpec:
     privileged: bool = False
     no_new_privs: bool = True
     seccomp: bool = True
+    seccomp_filter: bytes | None = None
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
     cgroup_procs: list[Path] = field(default_factory=list)
@@ -289,7 +292,8 @@ def _find_executable(name: str, env: list[str]) -> str:
     raise _ChildFailure("exec", errno.ENOENT, f'exec: "{name}": executable file not found in $PATH')
 
 
-def _become_user(user: ExecUser, caps: list[str], no_new_privs: bool, seccomp: bool) -> None:
+def _become_user(user: ExecUser, caps: list[str], no_new_privs: bool, seccomp: bool,
+                 seccomp_filter: bytes | None = None) -> None:
     """runc's finalizeNamespace: no_new_privs, seccomp, bounding set, ids with keepcaps, capset.
 
     The seccomp filter goes in while we still hold CAP_SYS_ADMIN (so it works without
@@ -299,7 +303,7 @@ def _become_user(user: ExecUser, caps: list[str], no_new_privs: bool, seccomp: b
     if no_new_privs:
         security.set_no_new_privs()
     if seccomp:
-        security.install_seccomp(caps)
+        security.install_seccomp(caps, seccomp_filter)
     security.drop_bounding_set(mask)
     security.keep_caps(True)
     os.setgroups(user.groups)
@@ -483,7 +487,8 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             from engine.sandbox import tunables
 
             tunables.set_ulimits(spec.ulimits)
-        _become_user(user, spec.capability_list(), spec.no_new_privs, spec.seccomp and not spec.privileged)
+        _become_user(user, spec.capability_list(), spec.no_new_privs,
+                     spec.seccomp and (not spec.privileged or spec.seccomp_filter is not None), spec.seccomp_filter)
         _exec(spec.argv, spec.env, spec.cwd, user)
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
@@ -797,6 +802,7 @@ def exec_in_container(
     capabilities: list[str] | None = None,
     no_new_privs: bool | None = None,
     seccomp: bool | None = None,
+    seccomp_filter: bytes | None = None,
     additional_groups: list[str] | None = None,
     wait: bool = True,
 ) -> int:
@@ -808,6 +814,8 @@ def exec_in_container(
     set as its capabilities, its no_new_privs flag and (if the init has one) the seccomp filter
     for those caps, so it never has more than the container.
     cgroup_procs: explicit `cgroup.procs` files to join instead.
+    seccomp_filter: the container's compiled seccomp profile, when it has one (the caller reads it
+        from the record: the init's filter cannot be read back), installed instead of the default.
     """
     if not argv:
         raise InvalidArgument("No command specified")
@@ -858,7 +866,7 @@ def exec_in_container(
                 os.chdir("/")
                 _setup_stdio(stdio, tty)
                 exec_user = resolve_user("/", user, additional_groups)
-                _become_user(exec_user, caps, no_new_privs, seccomp)
+                _become_user(exec_user, caps, no_new_privs, seccomp, seccomp_filter)
                 _exec(argv, env, cwd or "/", exec_user)
             except BaseException as exc:  # noqa: BLE001
                 _child_report(msg_w, exc)

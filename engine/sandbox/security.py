@@ -343,12 +343,14 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def install_seccomp(caps: list[str] | tuple[str, ...]) -> bool:
-    """Load the filter into this process (inherited by execve and children). False if unsupported.
+def install_seccomp(caps: list[str] | tuple[str, ...], program: bytes | None = None) -> bool:
+    """Load a filter into this process (inherited by execve and children). False if unsupported.
 
-    Needs no_new_privs or CAP_SYS_ADMIN; the container's init calls it before dropping caps.
+    `program`: a compiled `--security-opt seccomp=<profile>` (engine.sandbox.seccomp.profile_filter)
+    instead of Docker's default filter for `caps`. Needs no_new_privs or CAP_SYS_ADMIN; the
+    container's init calls it before dropping caps.
     """
-    fprog = seccomp_fprog(caps)
+    fprog = seccomp_fprog(caps) if program is None else sock_fprog(program)
     if fprog is None:
         return False
     syscalls.prctl(syscalls.PR_SET_SECCOMP, syscalls.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
@@ -361,8 +363,11 @@ _programs: dict[bytes, tuple] = {}
 def seccomp_fprog(caps: list[str] | tuple[str, ...]) -> _SockFprog | None:
     """The struct sock_fprog for seccomp_filter(caps), kept with its buffer (made once)."""
     data = seccomp_filter(caps)
-    if data is None:
-        return None
+    return None if data is None else sock_fprog(data)
+
+
+def sock_fprog(data: bytes) -> _SockFprog:
+    """The struct sock_fprog for a struct sock_filter[] (`data`), kept with its buffer (made once)."""
     if data not in _programs:
         buffer = ctypes.create_string_buffer(data, len(data))
         fprog = _SockFprog(len(data) // ctypes.sizeof(_SockFilter), ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))

@@ -134,6 +134,7 @@ def _record(config: EngineConfig, cid: str, process: tuple[int, int], result: di
 def probe(record: ContainerRecord, check: health.Healthcheck) -> dict[str, Any]:
     """Run the check once inside the container: Docker's HealthcheckResult (ExitCode -1 when it could
     not run or overran its timeout, with the reason as its Output)."""
+    from engine.container import hostflags
     from engine.image import imageconfig
     from engine.sandbox import process
 
@@ -145,7 +146,7 @@ def probe(record: ContainerRecord, check: health.Healthcheck) -> dict[str, Any]:
         try:
             child = process.exec_in_container(
                 record.pid, argv, env, record.config.get("WorkingDir") or "/", record.config.get("User") or "",
-                False, (None, out_w, out_w), wait=False)
+                False, (None, out_w, out_w), seccomp_filter=hostflags.seccomp_filter(record.host_config), wait=False)
         finally:
             os.close(out_w)
         output, code = _collect(child, out_r, check.timeout_ns / 1e9)

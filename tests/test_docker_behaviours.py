@@ -79,6 +79,19 @@ def test_proc_self_cgroup_names_the_containers_cgroup(engine: Engine) -> None:
     assert parent == engine.config.cgroup_parent and full_id.startswith(short_id) and len(full_id) == 64, out
 
 
+def test_security_opt_seccomp_takes_a_profile_file(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    """`--security-opt seccomp=<profile.json>`: Docker's profile format, its rules applied."""
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}))
+    base = ("run", "--rm", "--network", "none")
+    denied = engine.cli(*base, "--security-opt", f"seccomp={profile}", "busybox", "mkdir", "/made")
+    assert denied.returncode == 1 and b"Operation not permitted" in denied.stderr, denied.stderr
+    assert engine.out(*base, "--security-opt", f"seccomp={profile}", "busybox", "echo", "ok") == "ok\n"
+    missing = engine.cli(*base, "--security-opt", f"seccomp={tmp_path / 'none.json'}", "busybox", "true")
+    assert missing.returncode == 125 and b"Traceback" not in missing.stderr, missing.stderr
+
+
 def test_no_new_privileges_from_the_config_file(engine: Engine) -> None:
     path = engine.env["DOCKUI_CONFIG"]
     with open(path) as f:

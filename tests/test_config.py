@@ -20,7 +20,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_valid_file_sets_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     values = {"insecure_registries": ["r:5000"], "bridge_name": "br-x", "bridge_ip": "172.30.0.1/16",
               "cgroup_parent": "mine", "log_max_size": "20m", "log_max_file": 5, "registry_stall_timeout": 7,
-              "dns_upstreams": ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"], "no_new_privileges": True}
+              "dns_upstreams": ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"], "no_new_privileges": True,
+              "default_cgroupns_mode": "private"}
     assert set(values) == set(CONFIG_KEYS)
     monkeypatch.setenv("DOCKUI_CONFIG", str(_write(tmp_path, json.dumps(values))))
     config = EngineConfig.load(root=tmp_path / "root")
@@ -29,6 +30,7 @@ def test_valid_file_sets_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert config.default_log_opts() == {"max-size": "20m", "max-file": "5"}
     assert config.dns_upstreams == ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"]
     assert config.no_new_privileges is True
+    assert config.default_cgroupns_mode == "private"
 
 
 def test_missing_and_empty_files_mean_defaults(tmp_path: Path) -> None:
@@ -55,6 +57,8 @@ def test_every_problem_is_named_in_one_message(tmp_path: Path) -> None:
     ('{"registry_stall_timeout": 0}', "must be a number of seconds above 0, not 0"),
     ('{"log_max_size": 5}', None),  # a number of bytes is a size
     ('{"log_max_size": ""}', None),  # unbounded, as Docker's default
+    ('{"default_cgroupns_mode": "shared"}', "'default_cgroupns_mode' must be \"host\" or \"private\", not \"shared\""),
+    ('{"default_cgroupns_mode": ""}', None),  # Docker's rule by cgroup version
 ])
 def test_values(tmp_path: Path, text: str, expected: str | None) -> None:
     path = _write(tmp_path, text)

@@ -50,7 +50,8 @@ class CachePrune:
 
 def prune_cache(config: EngineConfig) -> CachePrune:
     from engine.build.cache import prune
+    from engine.container.usage import container_uses
     from engine.image.store import ImageStore
 
-    deleted, freed = prune(ImageStore(config))
+    deleted, freed = prune(ImageStore(config, containers=container_uses))
     return CachePrune(tuple(deleted), freed)

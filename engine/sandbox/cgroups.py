@@ -2,8 +2,11 @@
 
 Why both: the CI machine mounts v1 (hybrid: v1 controllers plus a v2 tree holding only hugetlb, which
 we treat as v1, as runc does), most current distributions mount pure v2. The version is detected once
-per `fs_root`; a `Cgroup` knows its directories (`paths`: controller -> dir on v1, "unified" -> dir
-on v2) and writes limits the way runc does. Nothing here forks: the runtime joins the group by pid.
+per `fs_root`; a `Cgroup` knows its directories (`paths`: hierarchy -> dir on v1, "hybrid" -> its
+dir in a hybrid host's cgroup2 tree, "unified" -> dir on v2) and writes limits the way runc does.
+Invariant: on v1 a container has a group of its own in every hierarchy it can be shown (runc's
+list), so neither /proc/<pid>/cgroup nor its /sys/fs/cgroup ever names another group; `cgroupns_mode`
+holds Docker's default for `--cgroupns`. Nothing here forks: the runtime joins the group by pid.
 """
 
 from __future__ import annotations

@@ -163,6 +163,15 @@ def test_scratch_exec_form_add_tar_onbuild_and_refusals(engine: Engine, tmp_path
                         "/opt/pkg/data.txt")
     assert owners.strip() == "7:8"  # ADD extracted the local archive, owners kept
 
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "busybox").write_bytes((context / "busybox").read_bytes())
+    (bare / "busybox").chmod(0o755)
+    (bare / "Dockerfile").write_text('FROM scratch\nCOPY busybox /busybox\nRUN ["/busybox", "true"]\n')
+    assert build(engine, "-t", "bare:1", str(bare)).returncode == 0
+    # The mount points the runtime made for the RUN (/proc, /etc/hosts, ...) are not the RUN's changes.
+    assert len(json.loads(engine.out("image", "inspect", "bare:1"))[0]["RootFS"]["Layers"]) == 1
+
     child = tmp_path / "child"
     child.mkdir()
     (child / "Dockerfile").write_text("FROM base:1\nRUN cat /triggered\n")

@@ -598,6 +598,8 @@ class Builder:
             from engine.build import runner
 
             diff = runner.diff_dir(self.config, container_id)
+            parent = self.view(state)
+            runner.drop_mount_point_stubs(diff, lambda path: parent.entry(path) is not None)
             if not runner.diff_is_empty(diff):
                 from engine.container.commit import write_layer_tar
 

@@ -116,6 +116,31 @@ def diff_dir(config: EngineConfig, container_id: str) -> Path:
     return ImageStore(config).rw_layer_path(container_id) / "diff"
 
 
+# What the runtime makes in a container's root as mount points when the image lacks them: Docker
+# keeps these in an "init" layer under the container's own, so they never reach a commit.
+MOUNT_POINT_STUBS = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys", "etc")
+
+
+def drop_mount_point_stubs(diff: Path, in_parent: Callable[[str], bool]) -> None:
+    """Remove, from a stopped container's upper dir, the empty mount points the runtime made where
+    the parent image had nothing (`in_parent(path)`), so the step's layer holds only the RUN's own
+    changes (as Docker's init layer keeps them out). Anything with content, or that the image had,
+    stays."""
+    for rel in MOUNT_POINT_STUBS:
+        path = diff / rel
+        if in_parent("/" + rel):
+            continue
+        try:
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                path.rmdir()  # only when empty: a directory with content stays (OSError)
+            elif path.is_file() and path.stat().st_size == 0:
+                path.unlink()
+        except OSError:
+            continue
+
+
 def diff_is_empty(path: Path) -> bool:
     try:
         return not os.listdir(path)

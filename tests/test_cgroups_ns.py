@@ -114,6 +114,13 @@ def test_engine_api_create_body_and_inspect(service: Service) -> None:
     assert service.docker_out("inspect", "-f", "{{.HostConfig.CgroupnsMode}}", cid).strip() == "private"
     out = service.docker_out("run", "--rm", "--network", "none", "busybox", "cat", "/proc/self/cgroup")
     assert out and all(line.split(":", 2)[2] != "/" for line in out.splitlines()) == (DEFAULT_MODE == "host")
+    client = service.client()
+    try:  # docker-py's `cgroupns` keyword
+        printed = client.containers.run("busybox", ["cat", "/proc/self/cgroup"], cgroupns="private", remove=True,
+                                        network_mode="none").decode()
+    finally:
+        client.close()
+    assert printed and all(line.endswith(":/") for line in printed.splitlines()), printed
     create = "/v1.43/containers/create"
     reply = service.request("POST", create, {"Image": "busybox", "HostConfig": {"CgroupnsMode": "host"}})
     assert reply.status == 201, reply.body

@@ -432,6 +432,20 @@ def test_user_network_hosts_hold_no_peers_and_links_are_names(engine: Engine, up
         assert "first" not in upstream.asked
         txt = engine.cli("exec", "second", "nslookup", "-type=txt", "first")  # any other type: upstream, as Docker's
         assert "first" in upstream.asked and b"NXDOMAIN" in txt.stdout, txt.stdout
+
+        # A default-bridge container connected to the network gets the embedded DNS, as Docker's
+        # (its resolv.conf rebuilt, the resolver serving it), and keeps it across a restart.
+        engine.out("run", "-d", "--name", "legacy", "busybox", "sleep", "300")
+        assert "127.0.0.11" not in engine.out("exec", "legacy", "cat", "/etc/resolv.conf")
+        engine.out("network", "connect", "dnsh", "legacy")
+        for restarted in (False, True):
+            if restarted:
+                engine.out("restart", "-t", "0", "legacy")
+            assert "nameserver 127.0.0.11" in engine.out("exec", "legacy", "cat", "/etc/resolv.conf").splitlines()
+            code, out = _lookup(engine, "legacy", "first", "")
+            assert code == 0 and f"Address: {first}" in out, out
+            code, out = _lookup(engine, "first", "legacy")
+            assert code == 0 and f"Address: {_ip(engine, 'legacy', 'dnsh')}" in out, out
     finally:
-        engine.cli("rm", "-f", "first", "second")
+        engine.cli("rm", "-f", "first", "second", "legacy")
         engine.cli("network", "rm", "dnsh")

@@ -163,14 +163,16 @@ def prepare(
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
     with ipam.lock(config):
         net = get_network(config, mode)
-        if net.name != DEFAULT_NETWORK:  # Docker's embedded DNS answers at 127.0.0.11 (engine.network.dns)
-            from engine.network.dns.resolvconf import embedded_resolv_conf
-
-            plan.resolv_conf = embedded_resolv_conf(host_resolv, spec.dns_search, spec.dns_options)
-        elif spec.aliases:
+        if net.name == DEFAULT_NETWORK and spec.aliases:
             raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
         old = load_record(config, container_id)
         extra_eps = [ep for ep in old.endpoints if ep.network != net.name] if old else []
+        if net.name != DEFAULT_NETWORK or any(ep.network != DEFAULT_NETWORK for ep in extra_eps):
+            # Docker's embedded DNS answers at 127.0.0.11 on a user network (engine.network.dns),
+            # also for a default-bridge container that was connected to one
+            from engine.network.dns.resolvconf import embedded_resolv_conf
+
+            plan.resolv_conf = embedded_resolv_conf(host_resolv, spec.dns_search, spec.dns_options)
         endpoints = []
         try:
             wanted = [(net, spec.ip, spec.aliases)] + [(get_network(config, ep.network), ep.ip, ep.aliases) for ep in extra_eps]
@@ -270,10 +272,33 @@ def attach(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
             raise
         raise DockuiError(f"network set-up failed: {exc}") from exc
     _record_attached(config, plan, pid)
-    if plan.endpoints[0].network != DEFAULT_NETWORK:  # before the process runs: its first query finds 127.0.0.11
+    if _on_user_network(plan.endpoints):  # before the process runs: its first query finds 127.0.0.11
         from engine.network.dns import client as dns
 
         dns.register(config, plan.container_id, pid)
+
+
+def _on_user_network(endpoints: Any) -> bool:
+    """Is any of these endpoints on a user-defined network (the container is the embedded DNS's)?"""
+    return any(ep.network != DEFAULT_NETWORK for ep in endpoints)
+
+
+def _join_embedded_dns(config: EngineConfig, container_id: str, pid: int) -> None:
+    """A running container that had only the default bridge, connected to a user network: as
+    Docker's (libnetwork starts the sandbox's resolver and rebuilds its resolv.conf), its
+    resolv.conf becomes the embedded one (its search and options kept; its nameservers are where
+    the resolver forwards, as the host's) and the resolver serves it from now on."""
+    from engine.network.dns import client as dns
+    from engine.network.dns.resolvconf import EMBEDDED_NAMESERVER, embedded_resolv_conf
+
+    path = config.containers_dir / container_id / "resolv.conf"
+    try:
+        current = path.read_text()
+    except FileNotFoundError:
+        current = None
+    if current is not None and f"nameserver {EMBEDDED_NAMESERVER}" not in current.splitlines():
+        hostsfiles.write_in_place(path, embedded_resolv_conf(current))
+    dns.register(config, container_id, pid)
 
 
 def _record_attached(config: EngineConfig, plan: NetworkPlan, pid: int) -> None:
@@ -431,6 +456,8 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                 raise
         rec = replace(rec, endpoints=(*rec.endpoints, ep))
         save_record(config, rec)  # its names there resolve through the embedded DNS from now on
+    if running and net.name != DEFAULT_NETWORK:
+        _join_embedded_dns(config, cid, rec.pid)
     events.network(config, "connect", net.id, net.name, cid)
     return ep
 

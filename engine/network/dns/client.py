@@ -135,12 +135,12 @@ def revive(config: EngineConfig) -> None:
 
 
 def served(rec: EndpointRecord) -> bool:
-    """Does this endpoint record name a running container the resolver must serve (its primary
-    network user-defined, its process still in the namespace that was plugged)?"""
+    """Does this endpoint record name a running container the resolver must serve (on a
+    user-defined network, its process still in the namespace that was plugged)?"""
     from engine.network.records import DEFAULT_NETWORK
 
     eps = rec.endpoints
-    if not rec.attached or not rec.pid or not eps or eps[0].network == DEFAULT_NETWORK:
+    if not rec.attached or not rec.pid or all(ep.network == DEFAULT_NETWORK for ep in eps):
         return False
     try:
         return os.stat(f"/proc/{rec.pid}/ns/net").st_ino == rec.netns_inode

@@ -1,6 +1,6 @@
 """The embedded resolver process of one engine root (`python -S -m engine.network.dns --root R`).
 
-It owns, for each running container whose primary network is user-defined, a UDP and a TCP socket
+It owns, for each running container on a user-defined network, a UDP and a TCP socket
 bound to 127.0.0.11 *inside that container's network namespace* (created after a setns of this
 single-threaded process, which then returns to its own namespace: a socket keeps the namespace it
 was made in) on high ports that a nat table of that namespace DNATs port 53 to (as Docker does, so

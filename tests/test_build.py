@@ -207,3 +207,18 @@ def test_interrupted_build_removes_its_running_container(engine: Engine, tmp_pat
             process.wait()
     assert process.returncode == 130
     assert containers(engine) == []
+
+
+def test_run_network_is_none_unless_asked(engine: Engine, tmp_path: Path) -> None:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox\nRUN ls /sys/class/net > /nets\nCMD [\"cat\", \"/nets\"]\n")
+    assert build(engine, "-t", "nets:none", str(context)).returncode == 0
+    assert engine.out("run", "--rm", "--network", "none", "nets:none") == "lo\n"
+    bridged = build(engine, "--no-cache", "--network", "bridge", "-t", "nets:bridge", str(context))
+    assert bridged.returncode == 0, bridged.stderr.decode()
+    assert engine.out("run", "--rm", "--network", "none", "nets:bridge") == "eth0\nlo\n"
+    refused = build(engine, "--network", "container:x", str(context))
+    assert refused.returncode == 1 and "use none, bridge or host" in refused.stderr.decode()
+    assert containers(engine) == []
+

@@ -142,3 +142,19 @@ def test_context_sources_and_checksums(tmp_path: Path) -> None:
     assert checksum(entries) == before  # a new mtime keeps the cache
     (tmp_path / "dir" / "a.txt").write_text("changed")
     assert checksum(entries) != before  # new contents do not
+
+
+def test_run_and_ps_never_import_the_builder() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from engine.cli import build_parser\n"
+        "build_parser('run'); build_parser('ps')\n"
+        "print([m for m in sys.modules if m.startswith('engine.build') or m.endswith('build_cmds')])\n"
+        "assert 'build' in build_parser('build')._subparsers._group_actions[0].choices\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

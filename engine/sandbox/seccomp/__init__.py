@@ -17,7 +17,7 @@ over the kernel's 4096 instructions, which depends on the container's capabiliti
 from __future__ import annotations
 
 import json
-import platform
+import os
 
 from engine.errors import InvalidArgument
 from engine.sandbox.seccomp.compiler import compile_resolved, to_bytes
@@ -70,7 +70,7 @@ def check_profile(text: str) -> Profile | None:
     """The profile in `text` (InvalidArgument with one line if it is not a valid one); None for a
     profile that asks for no filter at all (no defaultAction and no syscalls, as Docker reads it)."""
     if text not in _parsed:
-        if platform.machine() != "x86_64":
+        if os.uname().machine != "x86_64":
             raise InvalidArgument("--security-opt seccomp=<profile>: dockui has syscall tables for x86_64 only")
         _parsed[text] = parse_profile(text)
     return _parsed[text]

@@ -81,6 +81,8 @@ class _Plan:
 
 @dataclass(frozen=True)
 class _Segment:
+    """A run of syscall numbers that all get `code`."""
+
     start: int  # the segment runs to the next one's start
     code: tuple[Instruction, ...]
 

@@ -90,6 +90,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Rule:
+    """One entry of `syscalls[]` (`name` folded into `names`)."""
+
     names: tuple[str, ...]
     action: Action
     args: tuple[ArgCondition, ...] = ()
@@ -99,6 +101,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Profile:
+    """A whole profile, before the container's capabilities and the host are known."""
+
     default: Action
     architectures: tuple[str, ...]  # after archMap expansion, as written
     rules: tuple[Rule, ...]

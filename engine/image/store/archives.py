@@ -16,8 +16,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
-from base64 import b64decode
 from collections.abc import Iterator
 
 from engine import events
@@ -91,6 +89,8 @@ class Archives(LayerStore):
 
     def layer_tar_size(self, chain_id: str) -> int:
         """Size of `layer_tar(chain_id)`, from the tar-split alone (a tar header needs it first)."""
+        from base64 import b64decode
+
         total = 0
         for record in read_tar_split(self._layer_path(chain_id) / "tar-split.json.gz"):
             total += len(b64decode(record["payload"])) if record["type"] == 2 else record["size"]
@@ -199,6 +199,8 @@ class Archives(LayerStore):
         else:
             self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
             spool = tempfile.TemporaryFile(dir=self.config.tmp_dir, prefix="load-")  # unlinked at once
+            import shutil
+
             shutil.copyfileobj(source, spool, 1 << 20)
             spool.seek(0)
         created: list[str] = []

@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 
 from engine import events
@@ -366,6 +365,8 @@ class ImageIndex(LayerStore):
 
     def _delete_image(self, record: ImageRecord) -> list[str]:
         """Delete the config and the image's layers that nothing else uses (caller holds the lock)."""
+        import shutil
+
         hex_id = hex_of(record.id)
         (self.imagedb / "content" / "sha256" / hex_id).unlink(missing_ok=True)
         shutil.rmtree(self.imagedb / "metadata" / "sha256" / hex_id, ignore_errors=True)

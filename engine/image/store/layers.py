@@ -23,10 +23,8 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import stat
 import time
-from base64 import b64decode, b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -89,6 +87,8 @@ class StagedLayer:
         """Remove what is left of the staging dirs and release their lock."""
         if self._lock_fd is None:
             return
+        import shutil
+
         shutil.rmtree(self.layer_dir, ignore_errors=True)
         shutil.rmtree(self.info_dir, ignore_errors=True)
         assert self._lock is not None
@@ -196,6 +196,8 @@ class LayerStore:
         for name in sorted(names):
             if self._staging_is_live(name):
                 continue
+            import shutil
+
             shutil.rmtree(staging / name, ignore_errors=True)
             shutil.rmtree(tmp / name, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -401,6 +403,8 @@ class LayerStore:
         return links
 
     def _remove_layer_dir(self, cache_id: str) -> None:
+        import shutil
+
         path = self.layers_dir / cache_id
         with contextlib.suppress(OSError):
             link = (path / "link").read_text().strip()
@@ -413,6 +417,8 @@ class LayerStore:
 
     def _delete_layer(self, chain: str) -> None:
         """Remove one layer (caller holds the lock). The rename out of sha256/ is the commit point."""
+        import shutil
+
         info = self.layer_info(chain)
         doomed = self.layerdb / "tmp" / f"del-{hex_of(chain)}-{os.urandom(4).hex()}"
         os.rename(self._layer_path(chain), doomed)
@@ -422,6 +428,8 @@ class LayerStore:
 
     def layer_tar(self, chain_id: str) -> Iterator[bytes]:
         """The layer's original uncompressed tar, byte for byte (its sha256 is the diff_id)."""
+        from base64 import b64decode
+
         info = self.layer_info(chain_id)
         diff = self.layers_dir / info.cache_id / "diff"
         for record in read_tar_split(self._layer_path(chain_id) / "tar-split.json.gz"):
@@ -676,6 +684,8 @@ def _lazy_unmount(path: Path) -> None:
 
 def write_tar_split(path: Path, records: list[tuple]) -> None:
     """Docker's tar-split format: gzip'd JSON lines, type 1 = file reference, type 2 = raw segment."""
+    from base64 import b64encode
+
     lines = []
     for position, record in enumerate(records):
         if record[0] == "s":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import stat
 from dataclasses import dataclass
 
@@ -131,6 +130,8 @@ class RwLayers(LayerStore):
         the container lived). `image_id`, the image the layer was made from: while it is stored,
         so are all its layers, and the scan of every image and rw layer (which also hashes chain
         IDs) is skipped: the common case, at the end of every `run --rm`."""
+        import shutil
+
         _check_container_id(container_id)
         mount_dir = self.layerdb / "mounts" / container_id
         with self._locked():

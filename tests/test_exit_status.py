@@ -22,6 +22,7 @@ class Case:
     status: int
     stderr: str  # the first line of stderr starts with this
     stdout: str | None = None  # the whole of stdout, when given
+    last: str | None = None  # the last line of stderr, when given
 
 
 CASES = [
@@ -54,9 +55,10 @@ CASES = [
     # exec's command keeps its statuses (the exec's exit code); start's is an engine error: 1
     Case(("exec", "live", "no-such-command"), 127, ""),
     Case(("run", "--rm", "--network", "none", "busybox", "no-such-command"), 127, "Error: "),
-    Case(("start", "broken"), 1, "Error: "),
+    Case(("start", "broken"), 1, "Error: ", last="Error: failed to start containers: broken"),
     # several names: each one is tried, the status is 1
-    Case(("start", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
+    Case(("start", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n",
+         last="Error: failed to start containers: nosuch"),
     Case(("kill", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
     Case(("rm", "one", "nosuch", "two"), 1, "Error: No such container: nosuch", stdout="one\ntwo\n"),
 ]
@@ -73,9 +75,9 @@ def test_exit_statuses_as_the_docker_cli(engine: Engine) -> None:
     for case in CASES:
         result = engine.cli(*case.argv)
         out, err = result.stdout.decode(), result.stderr.decode()
-        first = (err.splitlines() or [""])[0]
-        if (result.returncode != case.status or not first.startswith(case.stderr) or "Traceback" in err
-                or (case.stdout is not None and out != case.stdout)):
+        lines = err.splitlines() or [""]
+        if (result.returncode != case.status or not lines[0].startswith(case.stderr) or "Traceback" in err
+                or (case.stdout is not None and out != case.stdout) or (case.last is not None and lines[-1] != case.last)):
             failures.append(f"{' '.join(case.argv)}: exit {result.returncode}, stdout {out!r}, stderr {err!r}")
     assert not failures, "\n".join(failures)
     names = engine.out("ps", "-a", "--format", "{{.Names}} {{.State}}").splitlines()

@@ -16,12 +16,13 @@ pytestmark = pytest.mark.root
 INSPECT_DEPS = ("ast", "dis", "tokenize")
 # Per verb: modules it must not load (each costs every run of the verb, and the verb needs none).
 FORBIDDEN = {
-    ("ps",): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options"),
-    ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options"),
-    ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib"),
-    ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start"),
-    ("images",): (*INSPECT_DEPS, "engine.container.start"),
-    ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, "engine.container.start"),
+    ("ps",): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse"),
+    ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse"),
+    ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib",
+                        "urllib.parse"),
+    ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse"),
+    ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse"),
+    ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse"),
     ("--version",): ("argparse", "engine.cli", "engine.config", "dataclasses", "pathlib"),
 }
 
@@ -31,7 +32,7 @@ def _loaded(engine: Engine, argv: list[str], watch: tuple[str, ...]) -> tuple[in
         "import sys\n"
         "from tui import launcher\n"
         f"code = launcher.main(['--root', {str(engine.config.root)!r}, *{argv!r}])\n"
-        f"print(code, sorted(set({watch!r}) & set(sys.modules)))\n"
+        f"print(code, sorted(m for m in {watch!r} if type(sys.modules.get(m)).__name__ == 'module'))\n"  # no stand-in
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -47,7 +48,8 @@ def test_read_only_verbs_load_nothing_they_do_not_use(engine: Engine, argv: tupl
 
 
 def test_create_and_inspect_do_not_load_inspect(engine: Engine) -> None:
-    status, loaded = _loaded(engine, ["create", "--name", "costs", "--network", "none", "busybox", "true"], INSPECT_DEPS)
+    status, loaded = _loaded(engine, ["create", "--name", "costs", "--network", "none", "busybox", "true"],
+                             (*INSPECT_DEPS, "shutil", "base64"))
     assert (status, loaded) == (0, [])
     status, loaded = _loaded(engine, ["inspect", "costs"], (*INSPECT_DEPS, "engine.container.start"))
     assert (status, loaded) == (0, [])
@@ -60,6 +62,24 @@ def test_the_predefined_networks_ids_are_their_digests() -> None:
     from engine.cli.network_cmds import PSEUDO_IDS
 
     assert PSEUDO_IDS == {n: hashlib.sha256(f"dockui-network-{n}".encode()).hexdigest() for n in ("bridge", "host", "none")}
+
+
+def test_the_deferred_urllib_parse_becomes_the_real_one() -> None:
+    """pathlib's `as_uri` and every other use load the real module (and `urllib.parse` is it)."""
+    code = (
+        "import sys\n"
+        "from tui import launcher\n"
+        "launcher._defer_urllib_parse()\n"
+        "import pathlib\n"
+        "deferred = type(sys.modules['urllib.parse']).__name__\n"
+        "uri = pathlib.Path('/a b').as_uri()\n"
+        "import urllib.parse\n"
+        "from urllib.parse import urljoin\n"
+        "print(deferred, uri, urljoin('http://h/a/b', 'c'), urllib.parse is sys.modules['urllib.parse'],\n"
+        "      type(urllib.parse).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "_Deferred file:///a%20b http://h/a/c True module", result.stdout + result.stderr
 
 
 def test_the_launchers_global_options_are_the_clis() -> None:
@@ -83,3 +103,136 @@ def test_the_deferred_inspect_becomes_the_real_one() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "NoDoc(a: int) (a: int) -> None module", result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------------------------------ dataclass methods
+
+
+def _run_with_method_cache(cache: str, code: str, env: dict[str, str] | None = None) -> str:
+    """`code` in a fresh interpreter whose launcher uses the method cache at `cache`; its last line."""
+    prelude = f"import sys\nfrom tui import launcher\nlauncher.METHOD_CACHE = {cache!r}\n"
+    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def method_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("method-cache") / "methods.bin")
+    count = _run_with_method_cache(path, "print(launcher.write_method_cache())")
+    assert int(count) > 100, count  # every engine and TUI dataclass: hundreds of methods
+    return path
+
+
+CLI_CLASSES = ("import engine.cli, engine.config, engine.container.state, engine.container.options, "
+               "engine.container.create, engine.container.start, engine.image.store, engine.sandbox.process\n")
+
+
+def test_the_clis_dataclasses_compile_nothing_with_the_cache(method_cache: str) -> None:
+    """The guard: with a fresh cache, the classes on the CLI's and the monitor's paths (config,
+    records, options, the store's, the process spec) are made without compiling one method."""
+    code = f"launcher._use_method_cache()\n{CLI_CLASSES}print(launcher.method_cache_misses)"
+    assert _run_with_method_cache(method_cache, code) == "0"
+
+
+def test_cached_methods_are_the_ones_dataclasses_makes(method_cache: str) -> None:
+    """A class from the cache and one compiled (a text the cache lacks) behave alike, and the
+    generated __init__'s annotations are objects (no `from __future__` leaks into the compile)."""
+    code = (
+        "launcher._use_method_cache()\n"
+        "import dataclasses\n"
+        "from engine.config import EngineConfig\n"
+        "hits = launcher.method_cache_misses\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class New:\n"
+        "    'Not in the cache.'\n"
+        "    a: int\n"
+        "    b: tuple = ()\n"
+        "n = New(1)\n"
+        "c = EngineConfig(root='/x')\n"
+        "print((hits, launcher.method_cache_misses > 0, n == New(1, ()), repr(n), hash(n) == hash(New(1)),\n"
+        "       c == EngineConfig(root='/x'), EngineConfig.__init__.__annotations__['return'] is None,\n"
+        "       New.__init__.__annotations__['return'] is None, hasattr(dataclasses, 'exec')))\n"
+    )
+    assert _run_with_method_cache(method_cache, code) == "(0, True, True, 'New(a=1, b=())', True, True, True, True, True)"
+
+
+def test_a_missing_or_foreign_cache_is_not_used(method_cache: str, tmp_path) -> None:  # noqa: ANN001
+    """No file, or one of another interpreter (code objects are only valid for the one that made
+    them): dataclasses compiles as always."""
+    other = tmp_path / "other.bin"
+    data = bytearray(open(method_cache, "rb").read())  # noqa: PTH123
+    data[len(b"dockui-dc1")] ^= 0xFF  # the bytecode magic's first byte
+    other.write_bytes(bytes(data))
+    for path in (str(tmp_path / "missing.bin"), str(other)):
+        code = f"launcher._use_method_cache()\nimport dataclasses\n{CLI_CLASSES}print(hasattr(dataclasses, 'exec'))"
+        assert _run_with_method_cache(path, code) == "False"
+
+
+def test_ci_install_compiles_the_sources_and_the_methods() -> None:
+    """A fresh clone under PYTHONDONTWRITEBYTECODE has no bytecode until .ci/install writes it (its
+    `dockui ps` compiled every module it loads: ~79 ms of CPU instead of ~46)."""
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parent.parent / ".ci" / "install").read_text()
+    lines = [line.strip() for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert ".venv/bin/python -m compileall -q engine tui >/dev/null" in lines
+    assert any("write_method_cache()" in line for line in lines)
+
+
+# ------------------------------------------------------------------------------------------ run, parsed fast
+
+RUN_ARGVS = [
+    ["run", "--rm", "--network", "none", "busybox", "true"],
+    ["--root", "/x", "run", "--rm", "--network", "none", "busybox", "true"],
+    ["--root=/x", "run", "-it", "--name=web", "-e", "A=1", "-e", "B=2", "-v", "/a:/b", "busybox", "sh", "-c", "echo hi"],
+    ["run", "-d", "-p", "8080:80", "--restart", "always", "-m", "64m", "--cpus", "1.5", "busybox", "ls", "-l", "--rm"],
+    ["run", "--pull", "never", "-dit", "--net", "bridge", "busybox"],
+    ["--log-level", "debug", "--insecure-registry", "a:5000", "--insecure-registry", "b", "run", "--privileged",
+     "--cap-add", "NET_ADMIN", "busybox", "true"],
+    ["run", "-h", "box", "-w", "/tmp", "-u", "1000", "--entrypoint", "", "-a", "stdout", "--sig-proxy", "false", "busybox"],
+]
+# For argparse to parse (and, for most, to refuse with its own message): the fast parse steps aside.
+RUN_ARGVS_FOR_ARGPARSE = [
+    ["run", "--pull", "sometimes", "busybox"], ["run", "--rm"], ["run", "--name", "-x", "busybox"], ["run", "--help"],
+    ["run", "--", "busybox"], ["run", "-m", "lots", "busybox"], ["run", "--rn", "busybox"], ["run", "-e=A", "busybox"],
+    ["run", "--root", "/x", "busybox"], ["--version", "run", "busybox"], ["run", "--memory-swap", "-1", "busybox"],
+]
+
+
+@pytest.mark.parametrize("argv", RUN_ARGVS, ids=" ".join)
+def test_the_fast_run_parse_is_argparses(argv: list[str]) -> None:
+    """Same namespace as the verb's argparse parser (both read _add_run_flags: a new flag is known
+    to both at once)."""
+    from engine.cli import build_parser
+    from engine.cli.container_cmds import fast_run_args
+
+    fast = fast_run_args(argv)
+    real, extras = build_parser("run").parse_known_args(argv)
+    assert fast is not None and extras == []
+    fast_values, real_values = vars(fast), vars(real)
+    fast_handler, real_handler = fast_values.pop("handler"), real_values.pop("handler")
+    assert fast_values == real_values
+    assert (fast_handler.module, fast_handler.name) == (real_handler.module, real_handler.name)
+
+
+@pytest.mark.parametrize("argv", RUN_ARGVS_FOR_ARGPARSE, ids=" ".join)
+def test_the_fast_run_parse_leaves_the_rest_to_argparse(argv: list[str]) -> None:
+    from engine.cli.container_cmds import fast_run_args
+
+    assert fast_run_args(argv) is None
+
+
+def test_run_builds_no_argparse_parser_and_compiles_no_method(engine: Engine, method_cache: str) -> None:
+    """The guard of both on a real `run --rm`: no ArgumentParser is made, and with a fresh method
+    cache no dataclass method is compiled (nor in the monitor, forked from this process)."""
+    code = (
+        "import argparse\n"
+        "made = []\n"
+        "original = argparse.ArgumentParser.__init__\n"
+        "argparse.ArgumentParser.__init__ = lambda self, *a, **k: (made.append(1), original(self, *a, **k))[1]\n"
+        f"status = launcher.main(['--root', {str(engine.config.root)!r}, 'run', '--rm', '--network', 'none', 'busybox', 'true'])\n"
+        "print(status, len(made), launcher.method_cache_misses)\n"
+    )
+    assert _run_with_method_cache(method_cache, code, env=engine.env) == "0 0 0"
+    assert engine.out("ps", "-aq") == ""

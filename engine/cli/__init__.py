@@ -201,10 +201,17 @@ def require_root(what: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(find_verb(argv))
-    args, extras = parser.parse_known_args(argv)
-    if extras:  # named by the verb's own parser (`dockui network create`), as Docker does
-        _verb_parser(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
+    verb = find_verb(argv)
+    args = None
+    if verb == "run":  # the common run without argparse's parsers (see fast_run_args)
+        from engine.cli.container_cmds import fast_run_args
+
+        args = fast_run_args(argv)
+    if args is None:
+        parser = build_parser(verb)
+        args, extras = parser.parse_known_args(argv)
+        if extras:  # named by the verb's own parser (`dockui network create`), as Docker does
+            _verb_parser(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0

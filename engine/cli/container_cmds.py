@@ -211,6 +211,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 
 
+def _add_run_only_flags(p: Any) -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
+    p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
+    p.add_argument("--sig-proxy", default="true", help="Proxy received signals to the process")
+
+
+RUN_HANDLER = _on_use("container_run", "cmd_run")
+
+
 def _register_verbs(
     sub: argparse._SubParsersAction, top_level: bool, only: str | None = None, stub: str | None = None
 ) -> None:
@@ -240,10 +249,7 @@ def _register_verbs(
         p.set_defaults(handler=handler)
         return p
 
-    p = add("run", _on_use("container_run", "cmd_run"), "Create and run a new container from an image")
-    p.add_argument("-d", "--detach", action="store_true", help="Run container in background and print container ID")
-    p.add_argument("-a", "--attach", action="append", default=[], help="Attach to STDIN, STDOUT or STDERR")
-    p.add_argument("--sig-proxy", default="true", help="Proxy received signals to the process")
+    _add_run_only_flags(add("run", RUN_HANDLER, "Create and run a new container from an image"))
     add("create", _on_use("container_run", "cmd_create"), "Create a new container")
 
     p = add("start", _on_use("container_run", "cmd_start"), "Start one or more stopped containers")
@@ -392,6 +398,94 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------ helpers
 
 
+# ------------------------------------------------------------------------------------------ run, parsed fast
+
+
+class _FlagTable:
+    """The flags of a parser as data: takes the same add_argument calls (add_global_options,
+    _add_run_flags, _add_run_only_flags), so the fast parse below knows every flag argparse does."""
+
+    SIMPLE = ("store", "store_true", "append")
+
+    def __init__(self) -> None:
+        self.options: dict[str, tuple[str, str, Any, Any]] = {}  # option -> (dest, action, type, choices)
+        self.defaults: dict[str, Any] = {}
+
+    def add_argument(self, *names: str, **kwargs: Any) -> None:
+        action = kwargs.get("action", "store")
+        if not names[0].startswith("-"):  # the positionals: image and command, taken apart below
+            return
+        long_names = [n for n in names if n.startswith("--")]
+        dest = kwargs.get("dest") or (long_names or names)[0].lstrip("-").replace("-", "_")
+        if action in self.SIMPLE:
+            self.defaults[dest] = kwargs.get("default", False if action == "store_true" else None)
+        for name in names:
+            self.options[name] = (dest, action if action in self.SIMPLE else "", kwargs.get("type"), kwargs.get("choices"))
+
+
+def fast_run_args(argv: list[str]) -> argparse.Namespace | None:
+    """`dockui [--root DIR] run FLAGS IMAGE [COMMAND...]` parsed without building argparse's parsers
+    (~3 ms of every run: see "Import costs" in docs/lifecycle.md), to the namespace argparse gives.
+
+    Flags that take no value, take one (`--name x`, `--name=x`) or append one, in their long and
+    short forms and clusters of short switches (`-it`), with their types and choices; anything else
+    (help, `--`, a value that starts with `-`, a bad value, no image) returns None, and argparse
+    parses it (and says what is wrong). tests/test_cli_import_costs.py compares both parses.
+    """
+    from engine.cli import add_global_options
+
+    table = _FlagTable()
+    add_global_options(table)  # type: ignore[arg-type]
+    _add_run_flags(table)  # type: ignore[arg-type]
+    _add_run_only_flags(table)
+    values = {dest: list(default) if isinstance(default, list) else default for dest, default in table.defaults.items()}
+    verb_seen = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg in ("-", "--"):
+            if verb_seen or arg != "run":
+                break
+            verb_seen = True
+            i += 1
+            continue
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        dest, action, convert, choices = table.options.get(name, ("", "", None, None))
+        if not action and not arg.startswith("--") and len(arg) > 2:  # -it, -dit
+            switches = [table.options.get(f"-{c}", ("", "", None, None)) for c in arg[1:]]
+            if all(s[1] == "store_true" for s in switches):
+                values.update({s[0]: True for s in switches})
+                i += 1
+                continue
+        is_global = dest in ("root", "log_level", "insecure_registry", "bip")
+        if not action or is_global == verb_seen:  # unknown, or a global option after the verb (or the reverse)
+            return None
+        i += 1
+        if action == "store_true":
+            if eq:
+                return None
+            values[dest] = True
+            continue
+        if not eq:
+            if i >= len(argv) or argv[i].startswith("-"):
+                return None
+            value, i = argv[i], i + 1
+        try:
+            converted = convert(value) if convert is not None else value
+        except Exception:  # noqa: BLE001 - argparse says what is wrong with it
+            return None
+        if choices is not None and converted not in choices:
+            return None
+        if action == "append":
+            values[dest].append(converted)
+        else:
+            values[dest] = converted
+    if not verb_seen or i >= len(argv) or argv[i] in ("-", "--"):
+        return None
+    return argparse.Namespace(**{**values, "verb": "run", "lazy_run": None, "image": argv[i],
+                                 "command": argv[i + 1:], "handler": RUN_HANDLER})
+
+
 # ------------------------------------------------------------------------------------------ run/create/start
 
 
@@ -411,3 +505,5 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------------------ volumes
+
+

@@ -272,18 +272,11 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
             return 0
         return attach_session(config, result, interactive=interactive, tty=bool(record.config.get("Tty")) and os.isatty(0))
 
-    failed: list[str] = []
-
     def one(ref: str) -> None:
-        failed.append(ref)  # until it started
         start(config, ref)
-        failed.pop()
         print(ref)
 
-    status = for_each(args.containers, one)
-    if failed:  # docker's summary after each container's own error
-        print(f"Error: failed to start containers: {', '.join(failed)}", file=sys.stderr)
-    return status
+    return for_each(args.containers, one)
 
 
 def attach_session(

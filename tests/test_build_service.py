@@ -154,3 +154,23 @@ def test_raw_build_endpoint_refusals_and_stream(service: Service) -> None:
         {"Dockerfile": b"FROM busybox\nRUN exit 4\n"}), headers, timeout=60).body)
     message = "The command '/bin/sh -c exit 4' returned a non-zero code: 4"
     assert failing[-1] == {"errorDetail": {"code": 4, "message": message}, "error": message}
+
+
+def test_client_hanging_up_cancels_the_build(service: Service) -> None:
+    from tests.service_support import UnixHTTPConnection
+    from tests.test_lifecycle_support import wait_until
+
+    body = context_tar({"Dockerfile": b"FROM busybox\nRUN echo started && sleep 60\n"})
+    conn = UnixHTTPConnection(str(service.socket_path), 60)
+    try:
+        conn.request("POST", "/build", body=body, headers={"Content-Type": "application/x-tar"})
+        response = conn.getresponse()
+        seen = b""
+        while b"started" not in seen:
+            line = response.fp.readline()
+            assert line, seen
+            seen += line
+        assert len(service.docker_out("ps", "-aq").split()) == 1  # the RUN's container
+    finally:
+        conn.close()
+    assert wait_until(lambda: service.docker_out("ps", "-aq") == "", timeout=20)

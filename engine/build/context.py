@@ -5,7 +5,9 @@ sources a COPY/ADD names, and their checksums for the build cache.
   `*`, `?`, `[...]` within one path element, `**` across any number of them; a pattern matches a path
   or any of its parents, and the last pattern that matches decides.
 - A source is a path relative to the context's root (a leading `/` or `..` never leaves it), with
-  wildcards matched element by element; what `.dockerignore` excludes does not exist for COPY.
+  wildcards matched element by element; what `.dockerignore` excludes does not exist for COPY. A
+  source that is itself a symlink is followed (inside the root); links under a directory are copied
+  as links.
 - `checksum(paths)`: what Docker's tarsum hashes (names, types, modes, link targets, contents; not
   owners or modification times), so touching a file keeps the cache and changing a byte does not.
 
@@ -144,7 +146,7 @@ class BuildContext:
                 raise NotFound(f"file not found in build context or excluded by .dockerignore: stat {pattern}: "
                                "file does not exist")
             return [Source(clean, path)]
-        found = [Source(rel, self.root / rel) for rel in self._glob(clean.split("/"))]
+        found = [Source(rel, self._inside(rel)) for rel in self._glob(clean.split("/"))]
         return sorted(found, key=lambda s: s.rel)
 
     def _glob(self, parts: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def _handler(func):
-    """Turn a PermissionError on the store's files into one clear line (exit 125)."""
+    """Turn a PermissionError on the store's files into one clear line (exit 1, as every verb but run/create: engine.cli.error_status)."""
 
     def wrapper(args: argparse.Namespace, config: EngineConfig) -> int:
         try:

@@ -183,6 +183,18 @@ def _port_53_free_and_tcp_answer(name: str) -> bytes:
     return reply
 
 
+def _getent(engine: Engine, container: str, database: str, name: str) -> str:
+    """`getent DATABASE NAME` of the host's glibc, run in the container's network namespace with
+    the container's resolv.conf bound over /etc/resolv.conf in a private mount namespace."""
+    doc = engine.inspect(container)
+    script = (f'mount --bind "{doc["ResolvConfPath"]}" /etc/resolv.conf && '
+              f'exec nsenter -t {doc["State"]["Pid"]} -n getent {database} {name}')
+    result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, (database, name, result.stdout, result.stderr)
+    return result.stdout
+
+
 def _ip(engine: Engine, container: str, network: str) -> str:
     return engine.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
 
@@ -425,6 +437,10 @@ def test_user_network_hosts_hold_no_peers_and_links_are_names(engine: Engine, up
         assert found.returncode == 0 and not found.stderr, (out, found.stderr)
         assert f"\n\nNon-authoritative answer:\nName:\tfirst\nAddress: {first}\n\n" in out, out
         assert "Can't find" not in out and "can't find" not in out, out  # AAAA: NOERROR, no answer
+        # glibc's resolver (the host's getent, in second's network namespace with its resolv.conf):
+        # getaddrinfo asks A and AAAA together and takes the A record
+        assert _getent(engine, "second", "ahosts", "first").split()[:1] == [first]
+        assert _getent(engine, "second", "hosts", "first").split() == [first, "first"]
         for qtype in ("aaaa", "mx"):  # the name exists without such a record: answered here, empty
             result = engine.cli("exec", "second", "nslookup", f"-type={qtype}", "first")
             out = result.stdout.decode()

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.build.builder import BuildOutput, BuildRequest, BuildResult, StepFailed
+from engine.build.builder import BuildOutput, BuildRequest, BuildResult
 from engine.build.runner import BuildCancelled
+from engine.build.steps import StepFailed
 from engine.config import EngineConfig
 
 TYPE_CHECKING = False

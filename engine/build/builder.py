@@ -20,18 +20,17 @@ so the CLI and the service share every line.
 from __future__ import annotations
 
 import json
-import os
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.build import instructions as ins
 from engine.build.cache import Prober, record_parent
-from engine.build.context import BuildContext, checksum
-from engine.build.shellwords import env_map, expand, expand_words
+from engine.build.context import BuildContext
+from engine.build.shellwords import env_map, expand
+from engine.build.steps import DEFAULT_SHELL, STEPS
 from engine.config import EngineConfig
-from engine.errors import DockuiError, InvalidArgument, NotFound
+from engine.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,21 +40,12 @@ if TYPE_CHECKING:
     from engine.container.spawner import Spawner
     from engine.image.store import ImageStore
 
-DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILTIN_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                           "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"})
 NETWORKS = ("none", "bridge", "host")
 CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
                "Healthcheck", "OnBuild", "Shell", "ArgsEscaped")
-
-
-class StepFailed(DockuiError):
-    """A step failed; `code` is the RUN's exit status (Docker's errorDetail code), 1 otherwise."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -280,276 +270,30 @@ class Builder:
         return expand(word, self.env(state), self.escape)
 
     def dispatch(self, state: StageState, command: ins.Instruction) -> None:
-        kw = command.keyword
-        handler = getattr(self, f"do_{kw.lower()}")
-        handler(state, command)
+        STEPS[command.keyword](self, state, command)
 
-    def do_env(self, state: StageState, c: ins.KeyValues) -> None:
-        # Every pair is expanded with the environment from before the instruction, as in Docker
-        # (`ENV A=1 B=$A` gives B the previous A).
-        parts = [f"{self.x(state, key)}={self.x(state, value)}" for key, value in c.pairs]
-        state.config["Env"] = _replace_env(list(state.config.get("Env") or []), parts)
-        self.commit_metadata(state, "ENV " + " ".join(parts))
 
-    def do_label(self, state: StageState, c: ins.KeyValues) -> None:
-        labels = dict(state.config.get("Labels") or {})
-        parts = []
-        for key, value in c.pairs:
-            name, val = self.x(state, key), self.x(state, value)
-            labels[name] = val
-            parts.append(f"{name}={val}")
-        state.config["Labels"] = labels
-        self.commit_metadata(state, "LABEL " + " ".join(parts))
 
-    def do_maintainer(self, state: StageState, c: ins.Text) -> None:
-        state.maintainer = c.text
-        self.commit_metadata(state, "MAINTAINER " + c.text)
 
-    def do_arg(self, state: StageState, c: ins.Arg) -> None:
-        parts = []
-        for name, default in c.pairs:
-            value = self.x(state, default) if default is not None else None
-            parts.append(f"{name}={value}" if value is not None else name)
-            if name in self.build_args:
-                value = self.build_args[name]
-                self.used_args.add(name)
-            elif value is None and name in self.meta:
-                value = self.meta[name]
-            state.args[name] = value
-        self.commit_metadata(state, "ARG " + " ".join(parts))
 
-    def do_cmd(self, state: StageState, c: ins.CommandLine) -> None:
-        state.config["Cmd"] = self.command_of(state, c)
-        self.commit_metadata(state, "CMD " + _go_quote(state.config["Cmd"]))
-        state.cmd_set = True
 
-    def do_entrypoint(self, state: StageState, c: ins.CommandLine) -> None:
-        state.config["Entrypoint"] = self.command_of(state, c)
-        if not state.cmd_set:
-            state.config["Cmd"] = None
-        self.commit_metadata(state, "ENTRYPOINT " + _go_quote(state.config["Entrypoint"]))
 
-    def command_of(self, state: StageState, c: ins.CommandLine) -> list[str]:
-        if c.exec_form is not None:
-            return list(c.exec_form)
-        return [*(state.config.get("Shell") or DEFAULT_SHELL), c.shell_form]
 
-    def do_shell(self, state: StageState, c: ins.Words) -> None:
-        state.config["Shell"] = list(c.words)
-        self.commit_metadata(state, "SHELL " + _go_list(c.words))
 
-    def do_user(self, state: StageState, c: ins.Text) -> None:
-        state.config["User"] = self.x(state, c.text)
-        self.commit_metadata(state, "USER " + state.config["User"])
 
-    def do_stopsignal(self, state: StageState, c: ins.Text) -> None:
-        from engine.image.imageconfig import parse_signal
 
-        signal_name = self.x(state, c.text)
-        parse_signal(signal_name)
-        state.config["StopSignal"] = signal_name
-        self.commit_metadata(state, "STOPSIGNAL " + signal_name)
 
-    def do_expose(self, state: StageState, c: ins.Words) -> None:
-        words = [w for word in c.words for w in expand_words(word, self.env(state), self.escape)]
-        ports = dict(state.config.get("ExposedPorts") or {})
-        for word in words:
-            ports.update({p: {} for p in _port_keys(word)})
-        state.config["ExposedPorts"] = ports
-        self.commit_metadata(state, "EXPOSE " + " ".join(words))
 
-    def do_volume(self, state: StageState, c: ins.Words) -> None:
-        volumes = dict(state.config.get("Volumes") or {})
-        names = [self.x(state, w) for w in c.words] if c.is_json else \
-            [w for word in c.words for w in expand_words(word, self.env(state), self.escape)]
-        for name in names:
-            if not name.strip():
-                raise InvalidArgument("VOLUME specified can not be an empty string")
-            volumes[name.strip()] = {}
-        state.config["Volumes"] = volumes
-        self.commit_metadata(state, "VOLUME " + _go_list(names))
 
-    def do_healthcheck(self, state: StageState, c: ins.Healthcheck) -> None:
-        from engine.container.health import parse_duration
 
-        check: dict[str, Any] = {"Test": list(c.test)}
-        keys = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
-                "start-interval": "StartInterval"}
-        for name, value in c.options:
-            if name == "retries":
-                if not value.isdigit():
-                    raise InvalidArgument(f"--retries must be a non-negative integer: {value!r}")
-                check["Retries"] = int(value)
-            else:
-                ns = parse_duration(value, name)
-                if 0 < ns < 1_000_000:
-                    raise InvalidArgument(f"Interval {name} cannot be less than 1ms")
-                check[keys[name]] = ns
-        old = (state.config.get("Healthcheck") or {}).get("Test") or []
-        if old and old[0] != "NONE":
-            self.say(f"Note: overriding previous HEALTHCHECK: {_go_list(old)}\n")
-        state.config["Healthcheck"] = check
-        self.commit_metadata(state, "HEALTHCHECK " + json.dumps(check, sort_keys=True))
 
-    def do_onbuild(self, state: StageState, c: ins.Onbuild) -> None:
-        state.config["OnBuild"] = [*(state.config.get("OnBuild") or []), c.expression]
-        self.commit_metadata(state, "ONBUILD " + c.expression)
 
-    def do_workdir(self, state: StageState, c: ins.Text) -> None:
-        path = self.x(state, c.text)
-        current = state.config.get("WorkingDir") or "/"
-        workdir = posixpath.normpath(path if path.startswith("/") else posixpath.join(current, path))
-        state.config["WorkingDir"] = workdir
-        comment = "WORKDIR " + workdir
-        probe = self.container_config(state, [*self.shell(state), "#(nop) " + comment])
-        if self.use_cache(state, probe):
-            return
-        view = self.view(state)
-        if view.lookup(workdir) is not None:
-            self.commit(state, probe, None)
-            return
-        from engine.build.copying import LayerBuilder, Owner
 
-        layer = LayerBuilder(view, Owner(0, 0), self.config.tmp_dir)
-        layer.ensure_dir(workdir)
-        self.commit(state, probe, layer)
 
-    def do_copy(self, state: StageState, c: ins.Copy) -> None:
-        self.copy(state, c, is_add=False)
 
-    def do_add(self, state: StageState, c: ins.Copy) -> None:
-        self.copy(state, c, is_add=True)
 
-    def do_run(self, state: StageState, c: ins.CommandLine) -> None:
-        from engine.build import runner
 
-        argv = self.command_of(state, c)
-        declared = {k: v for k, v in state.args.items() if v is not None}
-        env_names = set(env_map(state.config.get("Env")))
-        build_env = sorted(f"{k}={v}" for k, v in declared.items() if k not in env_names)
-        save_cmd = [f"|{len(build_env)}", *build_env, *argv] if build_env else argv
-        probe = self.container_config(state, save_cmd, entrypoint_cleared=True)
-        if self.use_cache(state, probe):
-            return
-        if not state.image_id:
-            raise StepFailed("Please provide a source image with `from` prior to run")
-        cid = runner.create_container(self.config, runner.RunSpec(state.image_id, tuple(argv), tuple(build_env),
-                                                                 self.request.network))
-        self.say(f" ---> Running in {cid[:12]}\n")
-        try:
-            code = runner.run_container(self.config, cid, self._emit, self.spawner, self.cancelled)
-        except BaseException:
-            self._discard(cid)
-            raise
-        if code != 0:
-            if self.request.force_remove:
-                self.remove_intermediate(cid)
-            raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
-        try:
-            self.commit(state, probe, None, container_id=cid)
-        except BaseException:
-            if self.request.remove or self.request.force_remove:
-                self._discard(cid)
-            raise
-        if self.request.remove or self.request.force_remove:
-            self.remove_intermediate(cid)
 
-    def _emit(self, data: bytes) -> None:
-        self.say(data.decode(errors="replace"))
-
-    def _discard(self, cid: str) -> None:
-        from engine.build import runner
-
-        try:
-            runner.remove_container(self.config, cid)
-        except (DockuiError, OSError):
-            pass
-
-    def remove_intermediate(self, cid: str) -> None:
-        from engine.build import runner
-
-        runner.remove_container(self.config, cid)
-        self.say(f"Removing intermediate container {cid[:12]}\n")
-
-    # --- COPY / ADD -------------------------------------------------------------------------------
-
-    def copy(self, state: StageState, c: ins.Copy, is_add: bool) -> None:
-        from engine.build.copying import Owner, resolve_chown
-
-        env = self.env(state)
-        sources = [expand(s, env, self.escape) for s in c.sources]
-        dest = expand(c.dest, env, self.escape)
-        chown = expand(c.chown, env, self.escape) if c.chown else None
-        from_ = expand(c.from_, env, self.escape) if c.from_ else None
-        for source in sources:
-            if is_add and source.lower().startswith(("http://", "https://", "git@", "git://")):
-                raise StepFailed(f"ADD {source}: remote sources are not supported: dockui builds never reach the "
-                                 "network (download it into the context and ADD the file)")
-        items, hashes = self.copy_items(sources, from_, is_add)
-        if len(items) > 1 and not dest.endswith("/"):
-            raise StepFailed(f"When using {c.keyword} with more than one source file, the destination must be a "
-                             "directory and end with a /")
-        source_hash = hashes[0] if len(hashes) == 1 else "multi:" + _sha(",".join(hashes))
-        if not dest.startswith("/"):
-            workdir = state.config.get("WorkingDir") or "/"
-            keep_slash = dest.endswith("/") or dest in (".", "./")
-            dest = posixpath.join(workdir, dest)
-            dest = posixpath.normpath(dest) + ("/" if keep_slash else "")
-        chown_text = f"--chown={chown} " if chown else ""
-        comment = f"{c.keyword} {chown_text}{source_hash} in {dest} "
-        probe = self.container_config(state, [*self.shell(state), "#(nop) " + comment])
-        if self.use_cache(state, probe):
-            return
-        view = self.view(state)
-        owner = resolve_chown(view, chown) if chown else Owner(0, 0)
-        from engine.build.copying import LayerBuilder
-
-        layer = LayerBuilder(view, owner, self.config.tmp_dir)
-        try:
-            dest_view = view.lookup(dest)
-            into_dir = dest.endswith("/") or (dest_view is not None and dest_view.is_dir)
-            for item in items:
-                layer.copy_item(item if not chown else _without_owner(item), dest, into_dir or item.is_dir)
-            self.commit(state, probe, layer)
-        finally:
-            layer.close()
-
-    def copy_items(self, sources: list[str], from_: str | None, is_add: bool) -> tuple[list[Any], list[str]]:
-        from engine.build.copying import Item, is_archive
-
-        items: list[Any] = []
-        hashes: list[str] = []
-        if from_ is not None:
-            view = self.view_of(self.stage_image(from_) or self.base_image(from_))
-            for source in sources:
-                found = view.lookup(source)
-                if found is None:
-                    raise StepFailed(f"COPY failed: stat {source}: file does not exist in {from_}")
-                owner = _owner(found.st)
-                if found.is_dir:
-                    children = tuple((rel, e.host, e.st) for rel, e in view.walk(found.path))
-                    items.append(Item(os.path.basename(found.path), found.host, True, children, owner))
-                    hashes.append("dir:" + checksum([(r, h) for r, h, _ in children]))
-                else:
-                    items.append(Item(os.path.basename(found.path), found.host, False, (), owner))
-                    hashes.append("file:" + checksum([(os.path.basename(found.path), found.host)]))
-            return items, hashes
-        for pattern in sources:
-            matched = self.context.sources(pattern)
-            if not matched:
-                raise StepFailed(f"COPY failed: no source files were specified ({pattern})")
-            for source in matched:
-                path = source.path
-                if path.is_dir():
-                    entries = self.context.walk(source)
-                    children = tuple((rel, host, os.lstat(host)) for rel, host in entries)
-                    items.append(Item(os.path.basename(source.rel), path, True, children))
-                    hashes.append("dir:" + checksum(entries))
-                else:
-                    archive = is_add and path.is_file() and is_archive(path)
-                    items.append(Item(os.path.basename(source.rel), path, False, (), None, archive))
-                    hashes.append("file:" + checksum([(os.path.basename(source.rel), path)]))
-        return items, hashes
 
     # --- images -----------------------------------------------------------------------------------
 
@@ -673,46 +417,14 @@ def _single_node(text: str) -> Any:
     return nodes[0]
 
 
-def _replace_env(env: list[str], entries: list[str]) -> list[str]:
-    for entry in entries:
-        key = entry.partition("=")[0]
-        for i, existing in enumerate(env):
-            if existing.partition("=")[0] == key:
-                env[i] = entry
-                break
-        else:
-            env.append(entry)
-    return env
 
 
-def _port_keys(word: str) -> list[str]:
-    port, _, proto = word.partition("/")
-    proto = (proto or "tcp").lower()
-    if proto not in ("tcp", "udp", "sctp"):
-        raise InvalidArgument(f"invalid proto: {proto}")
-    port = port.rsplit(":", 1)[-1]
-    start, _, end = port.partition("-")
-    if not start.isdigit() or (end and not end.isdigit()):
-        raise InvalidArgument(f"invalid containerPort: {port}")
-    first, last = int(start), int(end or start)
-    if not 0 < first <= last <= 65535:
-        raise InvalidArgument(f"invalid port range: {port}")
-    return [f"{p}/{proto}" for p in range(first, last + 1)]
 
 
-def _go_quote(values: list[str] | None) -> str:
-    """Go's %q of a []string: ["a" "b"]."""
-    return "[" + " ".join(json.dumps(v) for v in values or []) + "]"
 
 
-def _go_list(values: Any) -> str:
-    return "[" + " ".join(values) + "]"
 
 
-def _sha(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _short(image_id: str) -> str:
@@ -725,13 +437,4 @@ def _arch() -> str:
     return host_architecture()
 
 
-def _owner(st: os.stat_result) -> Any:
-    from engine.build.copying import Owner
 
-    return Owner(st.st_uid, st.st_gid)
-
-
-def _without_owner(item: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(item, owner=None)

@@ -20,7 +20,6 @@ import json
 import os
 
 from engine.errors import InvalidArgument
-from engine.sandbox.seccomp.compiler import compile_resolved, to_bytes
 from engine.sandbox.seccomp.profile import Profile, parse_profile, resolve
 
 __all__ = ["check_profile", "profile_filter", "profile_program", "read_profile_file"]
@@ -78,6 +77,8 @@ def check_profile(text: str) -> Profile | None:
 
 def profile_program(text: str, caps: list[str] | tuple[str, ...]) -> list[tuple[int, int, int, int]] | None:
     """The BPF program (code, jt, jf, k) of the profile for a container holding `caps`; None: no filter."""
+    from engine.sandbox.seccomp.compiler import compile_resolved  # where a process starts, not in the CLI
+
     profile = check_profile(text)
     if profile is None:
         return None
@@ -87,6 +88,8 @@ def profile_program(text: str, caps: list[str] | tuple[str, ...]) -> list[tuple[
 def profile_filter(text: str, caps: list[str] | tuple[str, ...]) -> bytes | None:
     """profile_program as the kernel takes it, compiled once per profile and capability set (a
     monitor probing health every few seconds compiles it once)."""
+    from engine.sandbox.seccomp.compiler import to_bytes
+
     key = (text, frozenset(caps))
     if key not in _compiled:
         program = profile_program(text, caps)

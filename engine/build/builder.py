@@ -2,7 +2,7 @@
 builder makes them.
 
 Per step: `Step N/M : <instruction>`, then either ` ---> Using cache` (engine.build.cache) or the
-work: metadata instructions (ENV, LABEL, CMD, ...) make an image config with no layer (history
+work (engine.build.steps, one function per instruction): metadata instructions (ENV, LABEL, CMD, ...) make an image config with no layer (history
 `empty_layer`); COPY/ADD/WORKDIR make a layer from a tar (engine.build.copying); RUN runs in an
 intermediate container (engine.build.runner) whose writable layer is committed. Then
 ` ---> <12-hex image ID>`. At the end of each stage its image ID goes out as `aux`; after the last,

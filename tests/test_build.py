@@ -215,8 +215,12 @@ def test_run_network_is_none_unless_asked(engine: Engine, tmp_path: Path) -> Non
     (context / "Dockerfile").write_text("FROM busybox\nRUN ls /sys/class/net > /nets\nCMD [\"cat\", \"/nets\"]\n")
     assert build(engine, "-t", "nets:none", str(context)).returncode == 0
     assert engine.out("run", "--rm", "--network", "none", "nets:none") == "lo\n"
-    bridged = build(engine, "--no-cache", "--network", "bridge", "-t", "nets:bridge", str(context))
+    bridged = build(engine, "--no-cache", "--rm=false", "--network", "bridge", "-t", "nets:bridge", str(context))
     assert bridged.returncode == 0, bridged.stderr.decode()
+    assert "Removing intermediate container" not in bridged.stdout.decode()
+    kept = containers(engine)  # --rm=false: the RUN's container stays, as Docker's
+    assert len(kept) == 1 and engine.inspect(kept[0])["State"]["ExitCode"] == 0
+    engine.out("rm", kept[0])
     assert engine.out("run", "--rm", "--network", "none", "nets:bridge") == "eth0\nlo\n"
     refused = build(engine, "--network", "container:x", str(context))
     assert refused.returncode == 1 and "use none, bridge or host" in refused.stderr.decode()

@@ -32,8 +32,11 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
     p.add_argument("--no-cache", action="store_true", help="do not use the cache")
     p.add_argument("--network", default="default", help="RUN's network: none (default), bridge or host")
-    p.add_argument("--rm", nargs="?", const="true", default="true", metavar="BOOL",
-                   help="remove intermediate containers after a successful build (default true)")
+    # docker's boolean flag: `--rm` or `--rm=false`, never `--rm false` (the next word is PATH).
+    p.add_argument("--rm", action="store_const", const="true", default="true", dest="rm",
+                   help="remove intermediate containers after a successful build (default true; --rm=false keeps them)")
+    p.add_argument("--rm=true", "--rm=1", action="store_const", const="true", dest="rm", help=argparse.SUPPRESS)
+    p.add_argument("--rm=false", "--rm=0", action="store_const", const="false", dest="rm", help=argparse.SUPPRESS)
     p.add_argument("--force-rm", action="store_true", help="always remove intermediate containers")
     p.add_argument("--pull", action="store_true", help="always pull the base images")
     p.add_argument("--platform", help="only linux/amd64")

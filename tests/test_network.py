@@ -268,7 +268,7 @@ def test_links_env_hosts_and_ping_by_alias(netcfg: EngineConfig) -> None:
         "10.1.2.3\textra.local",
         f"{web_plan.endpoints[0].gateway}\tdockerhost",
         f"{ip}\tdatabase {db_plan.hostname} db",
-        f"{web_plan.endpoints[0].ip}\t{web_plan.hostname} web",
+        f"{web_plan.endpoints[0].ip}\t{web_plan.hostname}",  # its hostname only, as Docker's
     ]
     assert web_plan.settings()["Links"] == ["/db:/web/database"]
     for target in ("database", "db"):
@@ -289,7 +289,7 @@ def test_named_network_peers_resolve_each_other_by_name(netcfg: EngineConfig) ->
     # joined); peers are found through the embedded DNS at 127.0.0.11 in each one's namespace.
     for plan in (one, two):
         hosts = (netcfg.containers_dir / plan.container_id / "hosts").read_text().splitlines()
-        assert hosts[6:] == [f"{plan.endpoints[0].ip}\t{plan.hostname} {plan.name}"], hosts
+        assert hosts[6:] == [f"{plan.endpoints[0].ip}\t{plan.hostname}"], hosts
     for box, peer, address in ((box_one, "two", two.endpoints[0].ip), (box_two, "one", one.endpoints[0].ip)):
         found = box.run(BUSYBOX, "nslookup", peer, "127.0.0.11")
         assert found.returncode == 0 and f"Address: {address}" in found.stdout, found.stdout + found.stderr

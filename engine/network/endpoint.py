@@ -72,19 +72,14 @@ if TYPE_CHECKING:
 
 
 
-def _own_names(hostname: str, name: str, container_id: str) -> list[str]:
-    return [hostname, name] if name and name != hostname else [hostname]
-
-
 def _hosts_for(rec: EndpointRecord) -> str:
-    """A container's /etc/hosts is its own: `--add-host` and legacy-link lines, its own address and
-    names. Peers on a user-defined network are never written in (as Docker: the embedded DNS
-    answers for them, engine.network.dns), so a container joining or leaving rewrites no other
-    container's file."""
+    """A container's /etc/hosts is its own, as Docker's (libnetwork's etchosts): `--add-host` and
+    legacy-link lines, then its address and hostname (not its name: on a user-defined network the
+    embedded DNS answers for names, on the default bridge nothing does). Peers on a user-defined
+    network are never written in, so a container joining or leaving rewrites no other container's
+    file, and a rename none at all."""
     eps = rec.endpoints
-    return hostsfiles.hosts_content(
-        eps[0].ip if eps else None, _own_names(rec.hostname, rec.name, rec.container_id), rec.extra_hosts
-    )
+    return hostsfiles.hosts_content(eps[0].ip if eps else None, [rec.hostname], rec.extra_hosts)
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
@@ -396,16 +391,12 @@ def release(config: EngineConfig, container_id: str) -> None:
 
 
 def rename(config: EngineConfig, container_id: str, new_name: str) -> None:
-    """`rename`: the topology, the container's own hosts file and the embedded DNS follow the new name."""
+    """`rename`: the topology and the embedded DNS follow the new name (no hosts file holds it)."""
     with ipam.lock(config):
         rec = load_record(config, container_id)
         if rec is None:
             return
-        rec = replace(rec, name=new_name)
-        save_record(config, rec)
-        path = config.containers_dir / container_id / "hosts"
-        if rec.attached and path.exists():
-            hostsfiles.write_in_place(path, _hosts_for(rec))
+        save_record(config, replace(rec, name=new_name))
 
 
 def _find_record(config: EngineConfig, container: str) -> EndpointRecord:

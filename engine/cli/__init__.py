@@ -26,10 +26,10 @@ VERB_MODULES = (
     "engine.cli.container_cmds",
     "engine.cli.registry_cmds",
     "engine.cli.image_cmds",
+    "engine.cli.build_cmds",
     "engine.cli.network_cmds",
     "engine.cli.stats_cmds",
     "engine.cli.system_cmds",
-    "engine.cli.build_cmds",
 )
 
 Handler = Callable[[argparse.Namespace, EngineConfig], int]

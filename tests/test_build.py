@@ -191,7 +191,8 @@ def test_scratch_exec_form_add_tar_onbuild_and_refusals(engine: Engine, tmp_path
     assert containers(engine) == []
 
 
-def test_interrupted_build_removes_its_running_container(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_removes_its_running_container(engine: Engine, tmp_path: Path, sig: signal.Signals) -> None:
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM busybox\nRUN echo started && sleep 60\n")
@@ -199,7 +200,7 @@ def test_interrupted_build_removes_its_running_container(engine: Engine, tmp_pat
     try:
         assert wait_until(lambda: len(containers(engine)) == 1 and engine.inspect(containers(engine)[0])["State"]["Running"],
                           timeout=30)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sig)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:

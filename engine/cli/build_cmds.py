@@ -4,8 +4,9 @@ CLI prints for a non-BuildKit build (`Step 1/5 : FROM busybox`, ` ---> <id>`, ..
 PATH is a directory (its `.dockerignore` applies), or `-`: a tar context (plain or gzip) or a lone
 Dockerfile on stdin. `-f` names the Dockerfile (relative to the current directory, as the docker
 CLI reads it; default PATH/Dockerfile; `-` reads it from stdin). A failed RUN prints Docker's
-line (`The command '...' returned a non-zero code: N`) and exits with N. The builder is imported
-only in the handler: `dockui run` and `ps` never load it.
+line (`The command '...' returned a non-zero code: N`) and exits with N; Ctrl-C, SIGTERM and SIGHUP
+remove the running RUN's container before exiting (130). The builder is imported only in the
+handler: `dockui run` and `ps` never load it.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def cmd_build(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.api.build import BuildOutput, BuildRequest, StepFailed, build
 
     scratch: list[Path] = []
+    _interrupt_on_termination()
     try:
         root, dockerfile = _context(args, config, scratch)
         request = BuildRequest(
@@ -163,3 +165,15 @@ def cmd_build(args: argparse.Namespace, config: EngineConfig) -> int:
     finally:
         for path in scratch:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP end the build as Ctrl-C does (KeyboardInterrupt: the running RUN's
+    container is removed on the way out), not by dying at once with the container left behind."""
+    import signal
+
+    def interrupt(_number: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)

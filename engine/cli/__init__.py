@@ -8,6 +8,7 @@ handlers, so `dockui ps` stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -33,6 +34,11 @@ VERB_MODULES = (
 )
 
 Handler = Callable[[argparse.Namespace, EngineConfig], int]
+
+# argparse translates its few fixed messages ("options", "show this help message and exit", ...)
+# through gettext each time it makes a parser: a catalog search on disk per message (~140 of them
+# for `dockui images`). The answer cannot change within a process: each message is looked up once.
+argparse._ = functools.lru_cache(maxsize=None)(argparse._)  # type: ignore[attr-defined]
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -144,8 +150,22 @@ def find_verb(argv: Sequence[str]) -> str | None:
     return None
 
 
+# The module of each top-level verb past the container verbs (those come first anyway): `dockui
+# images` imports and builds that module's parsers alone, not the ~40 of the modules before it. A
+# verb missing here is found by trying the modules in order (tests/test_cli_import_costs.py checks).
+VERB_OWNERS = {verb: module for module, verbs in (
+    ("engine.cli.registry_cmds", ("login", "logout", "pull", "push")),
+    ("engine.cli.image_cmds", ("history", "image", "images", "import", "load", "rmi", "save", "tag")),
+    ("engine.cli.build_cmds", ("build",)),
+    ("engine.cli.network_cmds", ("network",)),
+    ("engine.cli.stats_cmds", ("stats",)),
+    ("engine.cli.system_cmds", ("events", "info", "system", "version")),
+) for verb in verbs}
+
+
 def build_parser(verb: str | None = None) -> ArgumentParser:
-    """The top-level parser; given the verb, only the modules up to the one that registers it.
+    """The top-level parser; given the verb, only the module that registers it (VERB_OWNERS), or
+    the modules up to it.
 
     Building every group's parsers costs ~10 ms on each start, so `dockui ps` builds only the
     container verbs. An unknown verb (or none: --help) gets every group, for the usage message.
@@ -153,7 +173,7 @@ def build_parser(verb: str | None = None) -> ArgumentParser:
     parser = ArgumentParser(prog="dockui", description="A daemonless container engine with a TUI.")
     add_global_options(parser)
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=ArgumentParser)
-    for name in VERB_MODULES:
+    for name in (VERB_OWNERS[verb],) if verb in VERB_OWNERS else VERB_MODULES:
         importlib.import_module(name).register(subparsers, verb)
         if verb is not None and verb in subparsers.choices:
             break

@@ -113,6 +113,9 @@ class StageState:
 
 
 class Builder:
+    """One build: the request, the store, the cache prober, the stages finished so far (for FROM
+    and COPY --from), the build arguments used, and the step counter of the `Step N/M` lines."""
+
     def __init__(self, config: EngineConfig, request: BuildRequest, output: BuildOutput,
                  spawner: Spawner | None = None, cancelled: Callable[[], bool] = lambda: False) -> None:
         from engine.image.store import ImageStore
@@ -271,29 +274,6 @@ class Builder:
 
     def dispatch(self, state: StageState, command: ins.Instruction) -> None:
         STEPS[command.keyword](self, state, command)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
     # --- images -----------------------------------------------------------------------------------
 

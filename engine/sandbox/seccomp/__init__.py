@@ -29,40 +29,19 @@ _compiled: dict[tuple[str, frozenset[str]], bytes | None] = {}
 
 
 def read_profile_file(path: str) -> str:
-    """The docker CLI's reading of `seccomp=<file>`: its JSON with the whitespace between tokens
-    removed (Go's json.Compact: strings and numbers kept as written), checked as a profile."""
+    """The docker CLI's reading of `seccomp=<file>`: its JSON without the whitespace between tokens
+    (as Go's json.Compact gives it; here by a round trip through the C json module, which keeps keys,
+    their order, integers and strings as they are), checked as a profile."""
     try:
         with open(path, "rb") as f:
-            raw = f.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise InvalidArgument(f"opening seccomp profile ({path}) failed: {reason}") from None
-    try:
-        json.loads(raw)
-    except ValueError as exc:
+            data = json.loads(f.read().decode("utf-8"))
+    except OSError as exc:
+        raise InvalidArgument(f"opening seccomp profile ({path}) failed: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidArgument(f"compacting json for seccomp profile ({path}) failed: {exc}") from None
-    text = _compact(raw)
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     check_profile(text)
     return text
-
-
-def _compact(raw: str) -> str:
-    out: list[str] = []
-    in_string = escaped = False
-    for char in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char in " \t\r\n":
-            continue
-        else:
-            in_string = char == '"'
-        out.append(char)
-    return "".join(out)
 
 
 def check_profile(text: str) -> Profile | None:

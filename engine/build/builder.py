@@ -269,7 +269,8 @@ class Builder:
         values.update(env_map(state.config.get("Env")))
         return values
 
-    def x(self, state: StageState, word: str) -> str:
+    def expand_word(self, state: StageState, word: str) -> str:
+        """`word` with the stage's variables substituted (quotes and escapes removed)."""
         return expand(word, self.env(state), self.escape)
 
     def dispatch(self, state: StageState, command: ins.Instruction) -> None:

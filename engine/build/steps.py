@@ -43,7 +43,7 @@ class StepFailed(DockuiError):
 def env_step(b: Builder, state: StageState, c: ins.KeyValues) -> None:
     # Every pair is expanded with the environment from before the instruction, as in Docker
     # (`ENV A=1 B=$A` gives B the previous A).
-    parts = [f"{b.x(state, key)}={b.x(state, value)}" for key, value in c.pairs]
+    parts = [f"{b.expand_word(state, key)}={b.expand_word(state, value)}" for key, value in c.pairs]
     state.config["Env"] = _replace_env(list(state.config.get("Env") or []), parts)
     b.commit_metadata(state, "ENV " + " ".join(parts))
 
@@ -52,7 +52,7 @@ def label_step(b: Builder, state: StageState, c: ins.KeyValues) -> None:
     labels = dict(state.config.get("Labels") or {})
     parts = []
     for key, value in c.pairs:
-        name, val = b.x(state, key), b.x(state, value)
+        name, val = b.expand_word(state, key), b.expand_word(state, value)
         labels[name] = val
         parts.append(f"{name}={val}")
     state.config["Labels"] = labels
@@ -67,7 +67,7 @@ def maintainer_step(b: Builder, state: StageState, c: ins.Text) -> None:
 def arg_step(b: Builder, state: StageState, c: ins.Arg) -> None:
     parts = []
     for name, default in c.pairs:
-        value = b.x(state, default) if default is not None else None
+        value = b.expand_word(state, default) if default is not None else None
         parts.append(f"{name}={value}" if value is not None else name)
         if name in b.build_args:
             value = b.build_args[name]
@@ -103,14 +103,14 @@ def shell_step(b: Builder, state: StageState, c: ins.Words) -> None:
 
 
 def user_step(b: Builder, state: StageState, c: ins.Text) -> None:
-    state.config["User"] = b.x(state, c.text)
+    state.config["User"] = b.expand_word(state, c.text)
     b.commit_metadata(state, "USER " + state.config["User"])
 
 
 def stopsignal_step(b: Builder, state: StageState, c: ins.Text) -> None:
     from engine.image.imageconfig import parse_signal
 
-    signal_name = b.x(state, c.text)
+    signal_name = b.expand_word(state, c.text)
     parse_signal(signal_name)
     state.config["StopSignal"] = signal_name
     b.commit_metadata(state, "STOPSIGNAL " + signal_name)
@@ -127,7 +127,7 @@ def expose_step(b: Builder, state: StageState, c: ins.Words) -> None:
 
 def volume_step(b: Builder, state: StageState, c: ins.Words) -> None:
     volumes = dict(state.config.get("Volumes") or {})
-    names = [b.x(state, w) for w in c.words] if c.is_json else \
+    names = [b.expand_word(state, w) for w in c.words] if c.is_json else \
         [w for word in c.words for w in expand_words(word, b.env(state), b.escape)]
     for name in names:
         if not name.strip():
@@ -166,7 +166,7 @@ def onbuild_step(b: Builder, state: StageState, c: ins.Onbuild) -> None:
 
 
 def workdir_step(b: Builder, state: StageState, c: ins.Text) -> None:
-    path = b.x(state, c.text)
+    path = b.expand_word(state, c.text)
     current = state.config.get("WorkingDir") or "/"
     workdir = posixpath.normpath(path if path.startswith("/") else posixpath.join(current, path))
     state.config["WorkingDir"] = workdir

@@ -79,19 +79,20 @@ def arg_step(b: Builder, state: StageState, c: ins.Arg) -> None:
 
 
 def cmd_step(b: Builder, state: StageState, c: ins.CommandLine) -> None:
-    state.config["Cmd"] = command_of(b, state, c)
+    state.config["Cmd"] = command_of(state, c)
     b.commit_metadata(state, "CMD " + _go_quote(state.config["Cmd"]))
     state.cmd_set = True
 
 
 def entrypoint_step(b: Builder, state: StageState, c: ins.CommandLine) -> None:
-    state.config["Entrypoint"] = command_of(b, state, c)
+    state.config["Entrypoint"] = command_of(state, c)
     if not state.cmd_set:
         state.config["Cmd"] = None
     b.commit_metadata(state, "ENTRYPOINT " + _go_quote(state.config["Entrypoint"]))
 
 
-def command_of(b: Builder, state: StageState, c: ins.CommandLine) -> list[str]:
+def command_of(state: StageState, c: ins.CommandLine) -> list[str]:
+    """The exec form as written, or the shell form under the stage's SHELL (default `/bin/sh -c`)."""
     if c.exec_form is not None:
         return list(c.exec_form)
     return [*(state.config.get("Shell") or DEFAULT_SHELL), c.shell_form]
@@ -196,7 +197,7 @@ def add_step(b: Builder, state: StageState, c: ins.Copy) -> None:
 def run_step(b: Builder, state: StageState, c: ins.CommandLine) -> None:
     from engine.build import runner
 
-    argv = command_of(b, state, c)
+    argv = command_of(state, c)
     declared = {k: v for k, v in state.args.items() if v is not None}
     env_names = set(env_map(state.config.get("Env")))
     build_env = sorted(f"{k}={v}" for k, v in declared.items() if k not in env_names)

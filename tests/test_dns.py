@@ -457,6 +457,9 @@ def test_user_network_hosts_hold_no_peers_and_links_are_names(engine: Engine, up
         for restarted in (False, True):
             if restarted:
                 engine.out("restart", "-t", "0", "legacy")
+            hostname = engine.inspect("legacy")["Config"]["Hostname"]
+            own = [f"{_ip(engine, 'legacy', net)}\t{hostname}" for net in ("bridge", "dnsh")]
+            assert engine.out("exec", "legacy", "cat", "/etc/hosts").splitlines()[6:] == own  # one per join
             assert "nameserver 127.0.0.11" in engine.out("exec", "legacy", "cat", "/etc/resolv.conf").splitlines()
             code, out = _lookup(engine, "legacy", "first", "")
             assert code == 0 and f"Address: {first}" in out, out

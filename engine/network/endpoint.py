@@ -74,12 +74,18 @@ if TYPE_CHECKING:
 
 def _hosts_for(rec: EndpointRecord) -> str:
     """A container's /etc/hosts is its own, as Docker's (libnetwork's etchosts): `--add-host` and
-    legacy-link lines, then its address and hostname (not its name: on a user-defined network the
-    embedded DNS answers for names, on the default bridge nothing does). Peers on a user-defined
-    network are never written in, so a container joining or leaving rewrites no other container's
-    file, and a rename none at all."""
+    legacy-link lines, then `address<TAB>hostname` for each of its networks in the order it joined
+    them (libnetwork appends one at every join; never the container's name: on a user-defined
+    network the embedded DNS answers for names, on the default bridge nothing does). Peers on a
+    user-defined network are never written in, so a container joining or leaving rewrites no other
+    container's file, and a rename none at all."""
     eps = rec.endpoints
-    return hostsfiles.hosts_content(eps[0].ip if eps else None, [rec.hostname], rec.extra_hosts)
+    text = hostsfiles.hosts_content(eps[0].ip if eps else None, [rec.hostname], rec.extra_hosts)
+    return text + "".join(_own_line(ep.ip, rec.hostname) for ep in eps[1:])
+
+
+def _own_line(ip: str, hostname: str) -> str:
+    return f"{ip}\t{hostname}\n"
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
@@ -447,6 +453,10 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                 raise
         rec = replace(rec, endpoints=(*rec.endpoints, ep))
         save_record(config, rec)  # its names there resolve through the embedded DNS from now on
+        hosts_path = config.containers_dir / cid / "hosts"
+        if running and hosts_path.exists():  # Docker's join appends its address there to its own hosts
+            with open(hosts_path, "a") as hosts:
+                hosts.write(_own_line(ep.ip, rec.hostname))
     if running and net.name != DEFAULT_NETWORK:
         _join_embedded_dns(config, cid, rec.pid)
     events.network(config, "connect", net.id, net.name, cid)

@@ -38,7 +38,8 @@ routes = web.RouteTableDef()
 IGNORED_AT_DEFAULT = {"memory": ("", "0"), "memswap": ("", "0"), "cpushares": ("", "0"), "cpusetcpus": ("",),
                       "cpusetmems": ("",), "cpuperiod": ("", "0"), "cpuquota": ("", "0"), "shmsize": ("", "0"),
                       "cgroupparent": ("",), "isolation": ("", "default"), "squash": ("", "0", "false"),
-                      "extrahosts": ("",), "outputs": ("", "[]", "null")}
+                      "extrahosts": ("",), "outputs": ("", "[]", "null"), "cachefrom": ("", "[]", "null"),
+                      "ulimits": ("", "[]", "null"), "securityopt": ("", "[]", "null")}
 
 
 def _json_map(request: web.Request, name: str) -> dict[str, Any]:

@@ -37,6 +37,8 @@ CASES = [
     Case(("ps", "extra"), 1, "dockui ps: error: unrecognized arguments: extra"),
     Case(("no-such-verb",), 1, "dockui: error: argument COMMAND: invalid choice: 'no-such-verb'"),
     Case(("network", "no-such-verb"), 1, "dockui network: error: argument COMMAND: invalid choice: 'no-such-verb'"),
+    Case(("volume",), 0, "usage: dockui volume", stdout=""),  # a group alone: its help on stderr, as docker's
+    Case(("container",), 0, "usage: dockui container", stdout=""),
     # run and create: the engine's errors are 125
     Case(("run", "--rm", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
     Case(("create", "--name", "one", "--network", "none", "busybox"), 125, "Error: The container name \"/one\" is already in use"),

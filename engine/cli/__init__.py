@@ -82,7 +82,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         """Docker's form: the problem and a hint in two lines, not the whole usage; a missing
-        argument (as Docker's "requires at least 1 argument") also gets the usage line."""
+        argument (as Docker's "requires at least 1 argument") also gets the usage line. A group
+        without its sub-verb (`dockui volume`) is not an error: docker's ShowHelp, the group's help
+        on stderr and status 0."""
+        if message == "the following arguments are required: COMMAND":
+            self.print_help(sys.stderr)
+            sys.exit(0)
         print(f"{self.prog}: error: {message}\nSee '{self.prog} --help'.", file=sys.stderr)
         if message.startswith("the following arguments are required"):
             print(file=sys.stderr)

@@ -158,3 +158,29 @@ def test_run_and_ps_never_import_the_builder() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.root
+def test_layered_view_whiteouts_opaque_dirs_and_symlinks(tmp_path: Path) -> None:
+    """An image's files through its layer dirs as overlayfs shows them; symlinks never leave it."""
+    from engine.build.layered import OPAQUE_XATTR, LayeredView
+
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    for path in ("etc/keep", "etc/gone", "data/old", "var/x"):
+        (lower / path).parent.mkdir(parents=True, exist_ok=True)
+        (lower / path).write_text(path)
+    (lower / "escape").symlink_to("/../../etc")  # absolute and `..`: both stay inside the image
+    (lower / "rel").symlink_to("../var")
+    (upper / "etc").mkdir(parents=True)
+    os.mknod(upper / "etc" / "gone", 0o600 | 0o020000, os.makedev(0, 0))  # a whiteout
+    (upper / "data").mkdir()
+    os.setxattr(upper / "data", OPAQUE_XATTR, b"y")
+    (upper / "data" / "new").write_text("new")
+    view = LayeredView([lower, upper])
+    assert view.listdir("/etc") == ["keep"] and view.entry("/etc/gone") is None
+    assert view.listdir("/data") == ["new"] and view.entry("/data/old") is None
+    assert view.resolve("/escape/keep") == "/etc/keep" and view.read_text("/escape/keep") == "etc/keep"
+    assert view.resolve("/rel/x") == "/var/x"
+    assert view.resolve("/escape", follow_last=False) == "/escape"
+    assert [rel for rel, _ in view.walk("/")] == ["data", "data/new", "escape", "etc", "etc/keep", "rel", "var", "var/x"]
+    assert LayeredView([]).lookup("/anything") is None  # scratch

@@ -1,7 +1,8 @@
-"""Errors the engine raises on purpose: each carries the exit status the CLI should use.
+"""Errors the engine raises on purpose: each carries the exit status `run` should use.
 
 Docker's conventions: 125 when the engine itself fails (bad flag, missing image, registry error),
-126 when the container's command cannot be invoked, 127 when it is not found.
+126 when the container's command cannot be invoked, 127 when it is not found. The other verbs
+exit 1 for these, as the docker CLI's (engine.cli.error_status decides, in one place).
 """
 
 from __future__ import annotations

@@ -184,3 +184,49 @@ def test_layered_view_whiteouts_opaque_dirs_and_symlinks(tmp_path: Path) -> None
     assert view.resolve("/escape", follow_last=False) == "/escape"
     assert [rel for rel, _ in view.walk("/")] == ["data", "data/new", "escape", "etc", "etc/keep", "rel", "var", "var/x"]
     assert LayeredView([]).lookup("/anything") is None  # scratch
+
+
+def test_context_unpacking_never_writes_outside(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from engine.build.context import unpack_context
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def archive(*members: tuple[str, str, str]) -> io.BytesIO:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for name, kind, target in members:
+                info = tarfile.TarInfo(name)
+                if kind == "sym":
+                    info.type, info.linkname = tarfile.SYMTYPE, target
+                elif kind == "hard":
+                    info.type, info.linkname = tarfile.LNKTYPE, target
+                    tar.addfile(info)
+                    continue
+                data = target.encode() if kind == "file" else b""
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        out.seek(0)
+        return out
+
+    hostile = [
+        archive(("link", "sym", str(outside)), ("link/evil", "file", "x")),
+        archive(("../evil", "file", "x")),
+        archive(("/abs", "file", "x")),
+        archive(("link", "sym", str(outside / "f")), ("hl", "hard", "link")),
+    ]
+    (outside / "f").write_text("host file")
+    for number, stream in enumerate(hostile):
+        into = tmp_path / f"ctx{number}"
+        into.mkdir()
+        with pytest.raises(InvalidArgument):
+            unpack_context(stream, into)
+    assert sorted(p.name for p in outside.iterdir()) == ["f"] and (outside / "f").read_text() == "host file"
+
+    into = tmp_path / "ok"
+    into.mkdir()
+    unpack_context(archive(("Dockerfile", "file", "FROM busybox\n"), ("d/link", "sym", "/etc/passwd")), into)
+    assert (into / "Dockerfile").read_text() == "FROM busybox\n" and os.readlink(into / "d" / "link") == "/etc/passwd"

@@ -154,6 +154,8 @@ def test_scratch_exec_form_add_tar_onbuild_and_refusals(engine: Engine, tmp_path
         "ONBUILD RUN echo triggered > /triggered\n"
         'SHELL ["/bin/sh", "-c"]\n'
         "STOPSIGNAL SIGINT\n"
+        'HEALTHCHECK --interval=5s --retries=2 CMD ["true"]\n'
+        "VOLUME /data\n"
         'ENTRYPOINT ["cat"]\n'
     )
     base = build(engine, "-t", "base:1", str(context))
@@ -179,6 +181,8 @@ def test_scratch_exec_form_add_tar_onbuild_and_refusals(engine: Engine, tmp_path
     assert "# Executing 1 build trigger\n" in built and "triggered\n" in built
     config = json.loads(engine.out("image", "inspect", "child:1"))[0]["Config"]
     assert not config.get("OnBuild") and config["StopSignal"] == "SIGINT" and config["Entrypoint"] == ["cat"]
+    assert config["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    assert config["Volumes"] == {"/data": {}}
 
     (child / "Dockerfile").write_text("FROM busybox\nADD http://127.0.0.1:1/x /x\n")
     refused = build(engine, str(child))
@@ -189,6 +193,7 @@ def test_scratch_exec_form_add_tar_onbuild_and_refusals(engine: Engine, tmp_path
     (child / "Dockerfile").write_text("FROM --platform=linux/s390x busybox\n")
     assert "linux/amd64 images only" in build(engine, str(child)).stderr.decode()
     assert containers(engine) == []
+    assert engine.out("volume", "ls", "-q") == ""  # the RUN under VOLUME /data took its anonymous volume along
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

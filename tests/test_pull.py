@@ -347,3 +347,66 @@ def test_a_malicious_later_layer_fails_the_pull_and_leaves_nothing(registry, tmp
     assert_nothing_stored(config)
     assert not (config.layers_dir / ".staging").exists()
     assert not (tmp_path / "escape.txt").exists() and not (config.layers_dir / "escape.txt").exists()
+
+
+def test_a_pull_flushes_once_and_leaves_no_unsynced_marks(registry, tmp_path: Path, monkeypatch) -> None:
+    """Layers are committed as they are extracted but flushed once, at the end (docs/store.md)."""
+    from engine.image import extract
+
+    image = build_image([unique_layer("flush-a", 200_000), unique_layer("flush-b"), unique_layer("flush-c")])
+    push(registry, tmp_path, "test/flush-once", image)
+    config = EngineConfig(root=tmp_path / "root")
+    flushed: list[Path] = []
+    real = extract.syncfs
+    monkeypatch.setattr(extract, "syncfs", lambda path: (flushed.append(path), real(path)))
+    record = pull_image(config, f"{registry.host}/test/flush-once:latest")
+    assert len(flushed) == 1
+    layerdb = config.image_dir / "layerdb" / "sha256"
+    assert [p for p in layerdb.glob("*/unsynced")] == []
+    assert len(record.chain_ids) == 3
+
+
+def _commit_unsynced(store: ImageStore, tar: bytes, parent: str | None, boot: str) -> str:
+    """A layer as a pull commits it before its flush, its mark rewritten to name another boot:
+    what a pull cut off by a power loss leaves behind."""
+    import io
+
+    chain = store.commit_layer(store.stage_layer(io.BytesIO(tar), None, sync=False), parent, None, durable=False)
+    (store._layer_path(chain) / "unsynced").write_text(boot)
+    return chain
+
+
+def test_layers_committed_before_a_flush_a_reboot_cut_off_are_extracted_again(registry, tmp_path: Path) -> None:
+    base, top = unique_layer("torn-base", 100_000), unique_layer("torn-top")
+    image = build_image([base, top])
+    push(registry, tmp_path, "test/torn", image)
+    config = EngineConfig(root=tmp_path / "root")
+    store = ImageStore(config)
+    chain = _commit_unsynced(store, image.layers[0][0].tar, None, "a-boot-before-this-one")
+    cache_id = store.layer_info(chain).cache_id
+    data = next((config.layers_dir / cache_id / "diff").iterdir())
+    data.write_bytes(b"")  # what a crash may leave of a file whose pages were never written
+    record = pull_image(config, f"{registry.host}/test/torn:latest")
+    assert record.chain_ids[0] == chain
+    assert store.layer_info(chain).cache_id != cache_id  # extracted again, not reused
+    assert not (config.layers_dir / cache_id).exists()
+    assert b"".join(store.layer_tar(chain)) == image.layers[0][0].tar
+    assert list((config.image_dir / "layerdb" / "sha256").glob("*/unsynced")) == []
+
+
+def test_a_marked_layer_an_image_uses_is_kept(registry, tmp_path: Path) -> None:
+    """A mark of an earlier boot on a layer some image uses: that image's pull flushed after the
+    layer was committed (it found it there), so the layer is whole and only the mark goes."""
+    image = build_image([unique_layer("kept-base", 50_000)])
+    push(registry, tmp_path, "test/kept", image)
+    config = EngineConfig(root=tmp_path / "root")
+    record = pull_image(config, f"{registry.host}/test/kept:latest")
+    store = ImageStore(config)
+    mark = store._layer_path(record.chain_ids[0]) / "unsynced"
+    mark.write_text("a-boot-before-this-one")
+    cache_id = store.layer_info(record.chain_ids[0]).cache_id
+    orphan = _commit_unsynced(store, unique_layer("kept-orphan"), record.chain_ids[0], "a-boot-before-this-one")
+    assert store.torn_layers(record.chain_ids)
+    assert store.drop_torn_layers() == [orphan]
+    assert not mark.exists() and store.layer_info(record.chain_ids[0]).cache_id == cache_id
+    assert not store.has_layer(orphan)

@@ -260,6 +260,8 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
     repository = reference.path
     chains = compute_chain_ids(diff_ids)
     layers = list(manifest.layers)
+    if store.torn_layers(chains):  # marked layers of a pull a reboot cut off: see sync_layers
+        store.drop_torn_layers()
     missing = [i for i, chain in enumerate(chains) if not store.has_layer(chain)]
     _announce_layers(events, layers, missing, not missing and _has_image(store, manifest.config.digest))
 
@@ -288,7 +290,7 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
             else:
                 journal.add(chains[i])  # before the commit: a kill right after it still leaves it named
                 with _full_disk_named(config, short):
-                    chain = store.commit_layer(staged, parent, diff_ids[i])
+                    chain = store.commit_layer(staged, parent, diff_ids[i], durable=False)
                 created.append(chain)
             if chain != chains[i]:
                 raise IntegrityError(f"layer {short}: store computed chain {chain}, expected {chains[i]}")
@@ -298,6 +300,8 @@ def _pull_layers(config: EngineConfig, client: RegistryClient, store: ImageStore
         for i, layer in enumerate(layers):
             if i not in downloads:
                 record_blob_source(config, diff_ids[i], layer.digest, layer.media_type, reference.name)
+        with _full_disk_named(config, "the image's layers"):
+            store.sync_layers(chains)  # the pull's one flush, before the image that trusts them
     except BaseException:
         stop.set()  # running downloads and extractions stop at their next read
         _abandon(downloads, stagings, (downloader, extractor))
@@ -370,7 +374,7 @@ class _LayerTransfer:
             reader = _CountingReader(
                 blob, lambda n: self.events.emit(short, "Extracting", n, layer.size, throttle=True), self.stop)
             with _full_disk_named(self.config, short):
-                return self.store.stage_layer(reader, layer.media_type)  # type: ignore[arg-type]
+                return self.store.stage_layer(reader, layer.media_type, sync=False)  # type: ignore[arg-type]
         finally:
             blob.close()
 

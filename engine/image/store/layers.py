@@ -56,6 +56,9 @@ LINK_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 UNREFERENCED_MIN_AGE = 600.0  # seconds: see ImageStore.unreferenced_layers
 
 
+UNSYNCED = "unsynced"  # in a layerdb entry: committed before the flush that makes it durable
+
+
 @dataclass
 class LayerInfo:
     """One layer's layerdb entry (`layerdb/sha256/<chainID>/`)."""
@@ -306,17 +309,20 @@ class LayerStore:
         if expected_diff_id is not None:
             hex_of(expected_diff_id)
             known = chain_id(parent_chain_id, expected_diff_id)
+            if self.torn_layers([known]):
+                self.drop_torn_layers()
             if self.has_layer(known):
                 return known
         return self.commit_layer(self.stage_layer(blob, media_type), parent_chain_id, expected_diff_id)
 
-    def stage_layer(self, blob: BinaryIO, media_type: str | None) -> StagedLayer:
+    def stage_layer(self, blob: BinaryIO, media_type: str | None, sync: bool = True) -> StagedLayer:
         """Extract `blob` into a private staging dir and compute its diff_id; nothing is published.
 
         Needs no parent and takes no store lock, so the layers of one image can be staged in
         parallel (pull does, as their downloads complete) and committed in order afterwards. The
         caller must `commit_layer` or `discard()` the result; if the process dies first, the next
-        store open removes the staging dir (its flock died with the process).
+        store open removes the staging dir (its flock died with the process). `sync=False` skips
+        the syncfs: the caller then commits with `durable=False` and calls `sync_layers` itself.
         """
         from engine.image.extract import (  # tarfile, zlib, threads: pulls and imports only
             extract_layer,
@@ -334,18 +340,22 @@ class LayerStore:
             (staged.info_dir / "diff").write_text(result.diff_id)
             (staged.info_dir / "size").write_text(str(result.content_size))
             (staged.info_dir / "tar-split.json.gz").write_bytes(result.tar_split)
-            syncfs(staged.layer_dir)
+            if sync:
+                syncfs(staged.layer_dir)
         except BaseException:
             staged.discard()
             raise
         return staged
 
-    def commit_layer(self, staged: StagedLayer, parent_chain_id: str | None, expected_diff_id: str | None) -> str:
+    def commit_layer(self, staged: StagedLayer, parent_chain_id: str | None, expected_diff_id: str | None,
+                     durable: bool = True) -> str:
         """Verify a staged layer and publish it on top of `parent_chain_id`; returns its chain ID.
 
         Atomic under the store lock (the layerdb rename is the commit point). If the same chain is
         already stored (a concurrent pull won), the staged copy is thrown away. The staged layer is
-        consumed either way: after this call it is committed or discarded.
+        consumed either way: after this call it is committed or discarded. `durable=False` (a layer
+        staged with `sync=False`): the entry carries an `unsynced` mark naming this boot until
+        `sync_layers` (docs/store.md, "One flush per pull").
         """
         try:
             if staged.committed or not staged.diff_id or not staged.layer_dir.is_dir():
@@ -366,6 +376,8 @@ class LayerStore:
                 cache_id = os.urandom(32).hex()
                 self._publish_layer_dir(layer_dir, cache_id, parent_chain_id)
                 _write_synced(info_dir / "cache-id", cache_id)  # syncfs in stage_layer covered the others
+                if not durable:  # in the entry before its commit, made durable with it (fsync_dir below)
+                    (info_dir / UNSYNCED).write_text(_boot_id())
                 for name in ("diff", "size", "cache-id", "parent", "tar-split.json.gz"):
                     if (info_dir / name).exists():
                         os.chmod(info_dir / name, 0o644)
@@ -376,6 +388,76 @@ class LayerStore:
             return chain
         finally:
             staged.discard()
+
+    # --- one flush per pull: layers committed before their data is on disk ------------------------
+
+    def sync_layers(self, chains: list[str]) -> None:
+        """One `syncfs` of the store's filesystem(s), then the `unsynced` marks of `chains` go.
+
+        Every layer committed with `durable=False` before this call is on disk when it returns,
+        whoever committed it (syncfs writes back the whole filesystem). The marks are removed
+        without an fsync: one that survives a power loss only makes a good layer be checked again.
+        """
+        from engine.image.extract import syncfs
+
+        self._ensure_dirs()
+        syncfs(self.layers_dir)
+        if os.stat(self.image_dir).st_dev != os.stat(self.layers_dir).st_dev:
+            syncfs(self.image_dir)
+        for chain in chains:
+            (self._layer_path(chain) / UNSYNCED).unlink(missing_ok=True)
+
+    def torn_layers(self, chains: list[str]) -> bool:
+        """Whether any of `chains` carries an `unsynced` mark of an earlier boot: committed by a
+        pull that never flushed, before a power loss or reboot, so its files may be incomplete."""
+        boot = None
+        for chain in chains:
+            try:
+                mark = (self._layer_path(chain) / UNSYNCED).read_text()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            boot = boot or _boot_id()
+            if mark.strip() != boot:
+                return True
+        return False
+
+    def drop_torn_layers(self) -> list[str]:
+        """Reconcile the marks of earlier boots (see `torn_layers`); returns the deleted chain IDs.
+
+        A marked layer that an image or container uses, or that a layer without a mark builds on,
+        is on disk: whoever registered that image or committed that child flushed the filesystem
+        after this layer was committed. Its mark goes. Any other marked layer is deleted, children
+        first, so the next pull extracts it again instead of reusing files a crash may have torn.
+        """
+        deleted: list[str] = []
+        boot = _boot_id()
+        with self._locked():
+            infos = {info.chain_id: info for info in self._all_layer_infos()}
+            marks: dict[str, str] = {}
+            for chain in infos:
+                with contextlib.suppress(OSError):
+                    marks[chain] = (self._layer_path(chain) / UNSYNCED).read_text().strip()
+            marked = {chain for chain, mark in marks.items() if mark != boot}
+            durable = self._used_layers()
+            for chain, info in infos.items():  # below an unmarked layer: flushed when it was committed
+                parent = info.parent if chain not in marks else None
+                while parent is not None and parent not in durable:
+                    durable.add(parent)
+                    parent = infos[parent].parent if parent in infos else None
+            for chain in marked & durable:
+                (self._layer_path(chain) / UNSYNCED).unlink(missing_ok=True)
+            doomed = marked - durable
+            while doomed:
+                parents = {infos[c].parent for c in infos if c not in deleted}
+                leaves = [c for c in doomed if c not in parents]
+                if not leaves:
+                    break
+                for chain in leaves:
+                    log.info("deleting layer %s: committed before a flush that a reboot cut off", chain)
+                    self._delete_layer(chain)
+                    deleted.append(chain)
+                    doomed.discard(chain)
+        return deleted
 
     def _publish_layer_dir(self, layer_dir: Path, cache_id: str, parent_chain_id: str | None) -> None:
         """Give the layer its link and lower files and move it to <layers_dir>/<cache-id>."""
@@ -664,6 +746,12 @@ class PullJournal:
                 layers = [line for line in path.read_text().split() if SHA256_RE.match(line)]
                 if all(chain in used or not store.has_layer(chain) for chain in layers):
                     path.unlink()
+
+
+def _boot_id() -> str:
+    """This boot's random ID: an `unsynced` mark of another boot may name torn files."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
 
 
 def _write_synced(path: Path, text: str) -> None:

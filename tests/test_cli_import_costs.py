@@ -20,7 +20,7 @@ FORBIDDEN = {
     ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse"),
     ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib",
                         "urllib.parse"),
-    ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse"),
+    ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse", "shutil"),
     ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse"),
     ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse"),
     ("--version",): ("argparse", "engine.cli", "engine.config", "dataclasses", "pathlib"),

@@ -69,16 +69,21 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     and parses it at once with the verb's own parser (so usage errors still come from parse_args),
     and the `container` group's parser is built when that group is used.
     """
+    if verb == "volume":  # its group alone, as for a top-level verb (not the ~30 stubs and groups)
+        _register_volume(subparsers)
+        return
     if verb is not None:
         _register_verbs(subparsers, top_level=True, only=_STUBS, stub=verb)
         if verb in subparsers.choices:
             return
-    _register_verbs(subparsers, top_level=True, only=_STUBS)
+    if verb != "container":
+        _register_verbs(subparsers, top_level=True, only=_STUBS)
     group = subparsers.add_parser("container", help="Manage containers (ls, rm, inspect, prune, ...)", add_help=False)
     group.add_argument("-h", "--help", action=_ContainerHelp, nargs=0, help="show this help message and exit")
     group.add_argument("rest", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
     group.set_defaults(handler=cmd_container, container_prog=group.prog)
-    _register_volume(subparsers)
+    if verb != "container":
+        _register_volume(subparsers)
 
 
 _STUBS = "*stubs*"

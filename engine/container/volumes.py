@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +115,8 @@ def volumes_in_use(config: EngineConfig) -> dict[str, list[str]]:
 
 
 def remove_volume(config: EngineConfig, name: str, force: bool = False) -> None:
+    import shutil
+
     get_volume(config, name)
     with file_lock(_lock(config)):
         users = volumes_in_use(config).get(name)

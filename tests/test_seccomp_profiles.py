@@ -310,6 +310,22 @@ def test_busybox_runs_under_an_allow_list(tmp_path: Path, busybox_rootfs: Path) 
 
 @pytest.mark.root
 @pytest.mark.usefixtures("nothing_left")
+def test_a_docker_shaped_allow_list_blocks_what_the_builtin_filter_blocks(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """An unprivileged user namespace needs no capability: only seccomp stops `unshare -U` (as in
+    tests/test_security.py for the built-in filter), here through the allow-list's missing CAP_SYS_ADMIN."""
+    text = json.dumps(builtin_shaped_profile())
+    script = "ls /bin/busybox && unshare -U true 2>/dev/null || echo userns-denied"
+    confined = run_spec(make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script], name="a",
+                                  seccomp_filter=seccomp.profile_filter(text, DEFAULT_CAPABILITIES)))
+    assert confined.out.split() == ["/bin/busybox", "userns-denied"], confined
+    admin = [*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN"]
+    allowed = run_spec(make_spec(tmp_path, busybox_rootfs, ["sh", "-c", script], name="b", capabilities=admin,
+                                 seccomp_filter=seccomp.profile_filter(text, admin)))
+    assert allowed.out.split() == ["/bin/busybox"], allowed
+
+
+@pytest.mark.root
+@pytest.mark.usefixtures("nothing_left")
 def test_an_argument_rule_in_a_container(tmp_path: Path, busybox_rootfs: Path) -> None:
     """open/openat with O_CREAT (MASKED_EQ on the flags) refused; reading still works."""
     o_creat = 0o100

@@ -11,6 +11,7 @@ Invariant: nothing here forks. Calls that must fork (exec, export) go through a 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from engine.container.options import RunOptions
 from engine.container.reconcile import reconcile as _reconcile
 from engine.container.spawner import Spawner, Started
 from engine.container.state import ContainerRecord
-from engine.errors import InvalidArgument, NotFound
+from engine.errors import DockuiError, InvalidArgument, NotFound
 from engine.util import timefmt
 
 TYPE_CHECKING = False
@@ -77,11 +78,14 @@ def reconcile(config: EngineConfig) -> None:
     _reconcile(config)
 
 
-def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = ()) -> ContainerRecord:
+def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = (),
+           recorded: tuple[tuple[str, str], ...] = ()) -> ContainerRecord:
     """A new container from an image already in the store (Docker's create never pulls).
 
     `aliases`: more names for it on its (user-defined) network, kept in its HostConfig as
-    NetworkAliases, where the monitor's network set-up reads them at every start."""
+    NetworkAliases, where the monitor's network set-up reads them at every start. `recorded`:
+    HostConfig values the engine acts on as its defaults (Isolation, Runtime), kept as the client
+    gave them for inspect."""
     from engine.image.store import ImageStore
 
     _reconcile(config)
@@ -91,10 +95,13 @@ def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = ()
         raise NotFound(f"No such image: {opts.image}") from None
     opts.image_id = image.id
     record = creating.create(config, opts)
-    if aliases:
+    if aliases or recorded:
+        extra: dict[str, Any] = dict(recorded)
+        if aliases:
+            extra["NetworkAliases"] = list(aliases)
         try:
             with state.locked(config, record.id) as locked:
-                locked.host_config = {**locked.host_config, "NetworkAliases": list(aliases)}
+                locked.host_config = {**locked.host_config, **extra}
                 state.save(config, locked, durable=True)  # hostconfig.json is written only so
             record = locked
         except BaseException:
@@ -112,11 +119,17 @@ def start(
     _reconcile(config)
     record = state.find_container(config, ref)
     if spawner is not None:
-        return spawner.start(config, record.id, attach, interactive, winsize)
-    result = starting.start(config, record.id, attach=attach, interactive=interactive, winsize=winsize)
-    import socket
+        started = spawner.start(config, record.id, attach, interactive, winsize)
+    else:
+        result = starting.start(config, record.id, attach=attach, interactive=interactive, winsize=winsize)
+        import socket
 
-    return Started(socket.socket(fileno=result.attach.detach()) if result.attach is not None else None)
+        started = Started(socket.socket(fileno=result.attach.detach()) if result.attach is not None else None)
+    if record.host_config.get(PENDING_NETWORKS):
+        from engine.api import networks
+
+        networks.join_pending(config, record.id)
+    return started
 
 
 def find(config: EngineConfig, ref: str) -> ContainerRecord:
@@ -168,6 +181,22 @@ def prune(config: EngineConfig) -> list[str]:
     return removal.prune(config)
 
 
+def prune_reclaiming(config: EngineConfig) -> tuple[list[str], int]:
+    """`prune`, and the bytes the removed containers had written (Docker's SpaceReclaimed): their
+    writable layers, measured before they go."""
+    from engine.image.store import ImageStore
+
+    store = ImageStore(config)
+    _reconcile(config)
+    written = {}
+    for record in state.list_containers(config):
+        if not record.running:
+            with contextlib.suppress(OSError, DockuiError):
+                written[record.id] = store.rw_layer_size(record.id)
+    removed = removal.prune(config)
+    return removed, sum(written.get(cid, 0) for cid in removed)
+
+
 def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     return inspecting.top(config, ref, ps_args)
 
@@ -177,6 +206,7 @@ def inspect(config: EngineConfig, ref: str, size: bool = False) -> dict[str, Any
     record = state.find_container(config, ref)
     data = inspecting.inspect(config, record)
     _network_entries(data, record)
+    _docker_shape(data, record)
     if size:
         sizes = container_sizes(config, record)
         data["SizeRw"], data["SizeRootFs"] = sizes.rw, sizes.root_fs
@@ -194,6 +224,45 @@ def _network_entries(data: dict[str, Any], record: ContainerRecord) -> None:
         settings["Networks"] = {} if mode.startswith("container:") else {"none": _endpoint_entry([])}
         return
     settings["Networks"] = {mode: _endpoint_entry(list(record.host_config.get("NetworkAliases") or []))}
+    for entry in record.host_config.get(PENDING_NETWORKS) or []:  # connected before its first start
+        settings["Networks"][entry["Network"]] = _endpoint_entry(list(entry.get("Aliases") or []))
+
+
+PENDING_NETWORKS = "PendingNetworks"  # engine.api.networks keeps a never-started container's connects there
+
+# Docker's inspect has these keys whatever the container asked for; dockui's record keeps only what
+# it acts on, so the rest are filled in with the values Docker reports for a container that did not
+# set them (clients index them directly: docker-py reads HostConfig.Isolation and Runtime).
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "VolumeDriver": "", "ConsoleSize": [0, 0], "Cgroup": "", "CgroupParent": "", "OomScoreAdj": 0,
+    "UTSMode": "", "UsernsMode": "", "Runtime": "runc", "Isolation": "", "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "", "DeviceCgroupRules": None,
+    "DeviceRequests": None, "MemorySwappiness": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+}
+TOP_LEVEL_DEFAULTS: dict[str, Any] = {"MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None}
+
+
+def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
+    """Every key of Docker's inspect present (Docker's value when dockui has none), and each network
+    entry with Docker's endpoint keys; the primary network's IPAMConfig is the address the create
+    asked for (Docker's `--ip`)."""
+    for key, value in TOP_LEVEL_DEFAULTS.items():
+        data.setdefault(key, value)
+    host = data.get("HostConfig")
+    if isinstance(host, dict):
+        for key, value in HOST_CONFIG_DEFAULTS.items():
+            host.setdefault(key, value)
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    mode = record.host_config.get("NetworkMode") or "bridge"
+    primary = "bridge" if mode == "default" else mode
+    asked_ip = record.host_config.get("IPAddress")
+    for name, entry in networks.items():
+        for key, value in _endpoint_entry([]).items():
+            entry.setdefault(key, value)
+        if name == primary and asked_ip and not entry.get("IPAMConfig"):
+            entry["IPAMConfig"] = {"IPv4Address": asked_ip}
 
 
 def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:

@@ -241,6 +241,89 @@ def check_connectable(config: EngineConfig, container: str) -> None:
         raise Conflict("container sharing network namespace with another container or host cannot be connected to any other network")
 
 
+PENDING_NETWORKS = "PendingNetworks"  # HostConfig key: networks a never-started container joins at its first start
+
+
+@dataclass(frozen=True)
+class PendingNetwork:
+    """A `network connect` of a container that never ran (compose connects a service's other
+    networks between create and start): kept in its HostConfig, joined right after its first start."""
+
+    network: str
+    ipv4_address: str | None
+    aliases: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Network": self.network, "IPv4Address": self.ipv4_address, "Aliases": list(self.aliases)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PendingNetwork:
+        return cls(str(data["Network"]), data.get("IPv4Address") or None, tuple(data.get("Aliases") or ()))
+
+
+def pending_networks(host_config: dict[str, Any]) -> list[PendingNetwork]:
+    return [PendingNetwork.from_json(entry) for entry in host_config.get(PENDING_NETWORKS) or []]
+
+
+def _never_started(config: EngineConfig, container: str) -> str | None:
+    """The ID of a container that has no endpoint record yet (it never ran), else None."""
+    from engine.container import state
+    from engine.network import records
+
+    try:
+        record = state.find_container(config, container)
+    except NotFound:
+        return None
+    return record.id if records.load_record(config, record.id) is None else None
+
+
+def _add_pending(config: EngineConfig, container_id: str, connection: Connection) -> None:
+    from engine.container import state
+    from engine.network.networks import get_network
+
+    net = get_network(config, connection.network)
+    with state.locked(config, container_id) as locked:
+        entries = pending_networks(locked.host_config)
+        if any(get_network(config, e.network).id == net.id for e in entries):
+            raise Conflict(f"endpoint with name {locked.name} already exists in network {net.name}")
+        entries.append(PendingNetwork(net.name, connection.ipv4_address, connection.aliases))
+        locked.host_config = {**locked.host_config, PENDING_NETWORKS: [e.to_json() for e in entries]}
+        state.save(config, locked, durable=True)
+
+
+def _drop_pending(config: EngineConfig, container_id: str, network: str) -> bool:
+    """Forget a pending connect to `network`; False when there was none."""
+    from engine.container import state
+    from engine.network.networks import get_network
+
+    net = get_network(config, network)
+    with state.locked(config, container_id) as locked:
+        entries = pending_networks(locked.host_config)
+        kept = [e for e in entries if e.network != net.name]
+        if len(kept) == len(entries):
+            return False
+        locked.host_config = {**locked.host_config, PENDING_NETWORKS: [e.to_json() for e in kept] or None}
+        state.save(config, locked, durable=True)
+    return True
+
+
+def join_pending(config: EngineConfig, container_id: str) -> None:
+    """After a start: connect the container to the networks it was connected to before it first
+    ran, then forget them (its endpoint record keeps them from now on, across restarts)."""
+    from engine.container import state
+    from engine.network import endpoint
+
+    record = state.load(config, container_id)
+    entries = pending_networks(record.host_config)
+    if not entries:
+        return
+    with state.locked(config, container_id) as locked:
+        locked.host_config = {**locked.host_config, PENDING_NETWORKS: None}
+        state.save(config, locked, durable=True)
+    for entry in entries:
+        endpoint.connect(config, entry.network, container_id, ip=entry.ipv4_address, aliases=list(entry.aliases))
+
+
 def connect(config: EngineConfig, connection: Connection) -> None:
     from engine.network import endpoint
 
@@ -249,24 +332,42 @@ def connect(config: EngineConfig, connection: Connection) -> None:
     if pending is not None:
         _set_pending(config, pending, connection.aliases, connection.ipv4_address)
         return
+    never_ran = _never_started(config, connection.container)
+    if never_ran is not None:
+        _add_pending(config, never_ran, connection)
+        return
     endpoint.connect(config, connection.network, connection.container, ip=connection.ipv4_address,
                          aliases=list(connection.aliases))
 
 
 def disconnect(config: EngineConfig, network: str, container: str, force: bool = False) -> None:
-    """Remove the container's interface on `network`; `force` also accepts a container that is gone
-    from the network already (Docker's force ignores a missing endpoint)."""
+    """Remove the container's interface on `network`; `force` also accepts a container that no
+    longer exists (Docker's force deletes a dead container's endpoint). A container that exists but
+    is not on the network is an error even then, as Docker's."""
     pending = _not_yet_started(config, network, container)
     if pending is not None:
         _set_pending(config, pending, (), None)  # a connect follows (compose); the network stays primary
+        return
+    never_ran = _never_started(config, container)
+    if never_ran is not None and _drop_pending(config, never_ran, network):
         return
     try:
         from engine.network import endpoint
 
         endpoint.disconnect(config, network, container)
     except NotFound:
-        if not force:
+        if not force or _container_exists(config, container):
             raise
+
+
+def _container_exists(config: EngineConfig, container: str) -> bool:
+    from engine.container import state
+
+    try:
+        state.find_container(config, container)
+    except NotFound:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

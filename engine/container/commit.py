@@ -10,12 +10,13 @@ container's Cmd/Entrypoint/Env/... (with `--change` on top), as Docker does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 from engine.config import EngineConfig
-from engine.errors import NotFound
+from engine.errors import Conflict, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,8 +94,9 @@ def commit(
         raise NotFound(f"the image container {record.name} was made from is gone ({record.image_id[:19]})") from None
     paused = False
     if pause and record.status == "running":
-        lifecycle.pause(config, record.id)
-        paused = True
+        with contextlib.suppress(Conflict):  # it may stop meanwhile (a short run): nothing to pause then
+            lifecycle.pause(config, record.id)
+            paused = True
     try:
         import tempfile
 
@@ -106,7 +108,8 @@ def commit(
                                     base.chain_ids[-1] if base.chain_ids else None, None)
     finally:
         if paused:
-            lifecycle.unpause(config, record.id)
+            with contextlib.suppress(Conflict):  # it stopped while paused: nothing is left to thaw
+                lifecycle.unpause(config, record.id)
     diff_id = store.layer_info(chain).diff_id
     created = now_rfc3339()
     image = json.loads(json.dumps(base.config))  # a deep copy

@@ -115,7 +115,12 @@ def pause(config: EngineConfig, ref: str) -> ContainerRecord:
     if record.status != "running":
         raise Conflict(f"Container {record.id} is not running" if record.status != "paused" else f"Container {record.id} is already paused")
     with state.locked(config, record.id) as locked:
-        container_cgroup(config, locked).freeze()
+        if locked.status != "running":  # it stopped since the look above: its cgroup may be gone
+            raise Conflict(f"Container {record.id} is not running")
+        try:
+            container_cgroup(config, locked).freeze()
+        except FileNotFoundError:  # its process is gone and its monitor removed the cgroup: exiting
+            raise Conflict(f"Container {record.id} is not running") from None
         locked.status = "paused"
     events.container(config, "pause", locked)
     return locked

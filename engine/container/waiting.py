@@ -51,6 +51,7 @@ class Waiter:
         self.last = record
         # The exit that counts for next-exit: one that finishes after now (a new FinishedAt).
         self.baseline_finished = record.finished_at if not record.running else None
+        self.finished_at_start = record.finished_at  # a later one: it exited since (then restarted, maybe)
         self.seen_running = record.running
         self.made_ns = time.time_ns() - 1_000_000_000  # a die a moment before counts (clock steps)
 
@@ -84,6 +85,10 @@ class Waiter:
             self.seen_running = True
         if self.condition == "removed":
             return None
+        if record.finished_at and record.finished_at != self.finished_at_start and record.status in ("restarting", "running"):
+            # It exited since the wait began and its restart policy brought it back (or is about
+            # to): Docker wakes its waiters at that exit, with its code.
+            return WaitResult(record.exit_code, record.error)
         if not _settled(record):
             return None
         if self.condition == "next-exit" and not self.seen_running and record.finished_at == self.baseline_finished:

@@ -29,7 +29,7 @@ log = logging.getLogger("dockui.service")
 
 MAX_BODY = 4 * 1024 * 1024  # create bodies are a few KiB; 4 MiB leaves room for big env/labels
 STREAMED_BODIES = ("/archive", "/images/load", "/images/create", "/build")
-ENDPOINT_MODULES = ("containers", "container_files", "execs", "images", "networks", "volumes", "system", "build")
+ENDPOINT_MODULES = ("containers", "container_files", "execs", "images", "networks", "volumes", "system", "build", "swarm")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

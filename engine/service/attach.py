@@ -24,7 +24,7 @@ from engine.config import EngineConfig
 from engine.container import monitor
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
-from engine.service.streams import STDERR, STDOUT, Hijacked
+from engine.service.streams import STDERR, STDOUT, DetachScanner, Hijacked
 
 CLIENT_POLL_SECONDS = 0.2  # how soon a vanished client's attach slot is freed
 
@@ -36,6 +36,7 @@ class AttachStreams:
     stdin: bool
     stdout: bool
     stderr: bool
+    detach: bytes = b""  # the detach sequence acted on (a tty's input only); empty: none
 
 
 @dataclass
@@ -119,7 +120,7 @@ async def relay(
     channel.setblocking(False)
     reader, writer = await asyncio.open_unix_connection(sock=channel)
     sessions.live.setdefault(container_id, []).append(writer)
-    pump = asyncio.create_task(_client_to_monitor(client, writer, streams.stdin))
+    pump = asyncio.create_task(_client_to_monitor(client, writer, streams))
     code = None
     try:
         frames = monitor.FrameReader()
@@ -150,13 +151,26 @@ async def relay(
     return code
 
 
-async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, stdin: bool) -> None:
+async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, streams: AttachStreams) -> None:
     """The client's bytes as stdin frames (dropped when it did not ask for stdin); its EOF as
     stdin's EOF. Once the client is gone (not merely done sending), the channel is closed, which
-    ends the relay and frees the monitor's one attach slot even if the container stays silent."""
+    ends the relay and frees the monitor's one attach slot even if the container stays silent.
+    The detach sequence closes the client and the channel at once: the container runs on, its
+    stdin still open (Docker's detach)."""
+    stdin = streams.stdin
+    scanner = DetachScanner(streams.detach) if stdin and streams.detach else None
     try:
         while data := await client.input.get():
-            if stdin:
+            if scanner is not None:
+                data, detached = scanner.feed(data)
+                if detached:
+                    if data:
+                        writer.write(monitor.frame(monitor.FRAME_STDIN, data))
+                        await writer.drain()
+                    client.close()
+                    writer.close()
+                    return
+            if stdin and data:
                 writer.write(monitor.frame(monitor.FRAME_STDIN, data))
                 await writer.drain()
         if stdin:

@@ -31,7 +31,7 @@ from engine.service.context import (
     query_int,
 )
 from engine.service.create_body import create_request
-from engine.service.streams import STDERR, STDOUT, frame, hijack
+from engine.service.streams import STDERR, STDOUT, detach_sequence, frame, hijack
 
 routes = web.RouteTableDef()
 
@@ -62,7 +62,7 @@ async def create(request: web.Request) -> web.Response:
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
-    record = await _call(api.create, config, spec.options, spec.aliases)
+    record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
     return json_response({"Id": record.id, "Warnings": []}, status=201)
 
 
@@ -246,10 +246,13 @@ async def update(request: web.Request) -> web.Response:
     return json_response({"Warnings": []})
 
 
+LINK_REMOVAL_REFUSED = "removing a legacy link (?link=1) is not supported by dockui: remove or recreate the linking container"
+
+
 @routes.delete("/containers/{id}")
 async def remove(request: web.Request) -> web.Response:
     if query_bool(request, "link"):
-        raise InvalidArgument("removing links (?link=1) is not supported by dockui")
+        return json_response({"message": LINK_REMOVAL_REFUSED}, status=501)
     await _call(api.remove, engine_config(request), request.match_info["id"],
                 query_bool(request, "force"), query_bool(request, "v"))
     return web.Response(status=NO_CONTENT)
@@ -259,8 +262,8 @@ async def remove(request: web.Request) -> web.Response:
 async def prune(request: web.Request) -> web.Response:
     if query_filters(request):
         raise InvalidArgument("container prune filters are not supported by dockui")
-    removed = await _call(api.prune, engine_config(request))
-    return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": 0})
+    removed, reclaimed = await _call(api.prune_reclaiming, engine_config(request))
+    return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": reclaimed})
 
 
 @routes.post("/containers/{id}/resize")
@@ -405,8 +408,10 @@ async def _follow(request: web.Request, config: Any, record: ContainerRecord, of
 async def attach(request: web.Request) -> web.StreamResponse:
     config = engine_config(request)
     record = await _call(api.find, config, request.match_info["id"])
-    streams = AttachStreams(query_bool(request, "stdin"), query_bool(request, "stdout"), query_bool(request, "stderr"))
     framed = not record.config.get("Tty")
+    keys = detach_sequence(request.query.get("detachKeys")) if not framed else b""
+    streams = AttachStreams(query_bool(request, "stdin"), query_bool(request, "stdout"), query_bool(request, "stderr"),
+                            keys)
     sessions = _sessions(request)
     if query_bool(request, "logs"):
         _, entries, _ = await _call(api.log_entries, config, record.id, api.LogQuery(stdout=streams.stdout, stderr=streams.stderr))
@@ -511,6 +516,12 @@ def _empty_stats(record: ContainerRecord) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ refused
+
+
+@routes.delete("/containers/{id}/{link}")
+async def remove_link(request: web.Request) -> web.Response:  # noqa: ARG001 - docker-py's link removal path
+    """`DELETE /containers/<container>/<link>?link=1`: a link's name is `<container>/<alias>`."""
+    return json_response({"message": LINK_REMOVAL_REFUSED}, status=501)
 
 
 REFUSED = {

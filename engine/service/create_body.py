@@ -35,6 +35,12 @@ NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "OomScoreAdj": (None, 0),
     "ContainerIDFile": (None, ""),  # the client writes it
 }
+# Accepted only at a named default (NAMED_DEFAULTS) and reported by inspect as the client spelt it.
+RECORDED_AS_GIVEN = ("Isolation", "Runtime")
+# The log drivers Docker's engine ships (dockui writes json-file only: the others are refused by
+# the engine with its own words); any other name is unknown to Docker too.
+DOCKER_LOG_DRIVERS = {"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk",
+                      "etwlogs", "gcplogs", "logentries"}
 HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBindings", "PublishAllPorts", "RestartPolicy",
                "AutoRemove", "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "Dns", "DnsOptions", "DnsSearch",
                "ExtraHosts", "Links", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
@@ -64,6 +70,7 @@ class CreateRequest:
 
     options: RunOptions
     aliases: tuple[str, ...] = ()
+    recorded: tuple[tuple[str, str], ...] = ()  # HostConfig values accepted at a named default, shown by inspect
 
 
 def create_request(body: Any, name: str | None, platform: str | None) -> CreateRequest:
@@ -82,7 +89,8 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     _apply_config(opts, body)
     _apply_host(opts, host, body)
     aliases = _apply_networking(opts, net)
-    return CreateRequest(opts, aliases)
+    recorded = tuple((key, host[key]) for key in RECORDED_AS_GIVEN if isinstance(host.get(key), str) and host[key])
+    return CreateRequest(opts, aliases, recorded)
 
 
 def _check_config_defaults(body: dict[str, Any]) -> None:
@@ -103,7 +111,10 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
         else:
             opts.entrypoint = ""  # Docker's `--entrypoint ""`: the image's entrypoint reset
     opts.command = command
-    opts.env = json_strs("Config", body, "Env")
+    # `KEY` without `=` is resolved by the client (the docker CLI); the engine's `-e KEY` would read
+    # it from this service's own environment, which is no client's business: such entries are not
+    # passed on (Docker's process does not get them either).
+    opts.env = [item for item in json_strs("Config", body, "Env") if "=" in item]
     opts.workdir = json_str("Config", body, "WorkingDir") or None
     opts.user = json_str("Config", body, "User") or None
     labels = json_dict("Config", body, "Labels")
@@ -130,6 +141,8 @@ def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) ->
     opts.tmpfs = [f"{dest}:{options}" if options else dest for dest, options in tmpfs.items()]
     log = json_dict(section, host, "LogConfig")
     opts.log_driver = json_str("HostConfig.LogConfig", log, "Type") or "json-file"
+    if opts.log_driver not in DOCKER_LOG_DRIVERS:  # Docker's words for a driver no daemon has
+        raise InvalidArgument(f"logger: no log driver named '{opts.log_driver}' is registered")
     opts.log_opts = [f"{k}={v}" for k, v in json_dict("HostConfig.LogConfig", log, "Config").items()]
     mode = json_str(section, host, "NetworkMode") or "bridge"
     if opts.network != "none":

@@ -26,8 +26,8 @@ from engine.container import exec_instances
 from engine.container.exec_instances import ExecInstance, ExecSpec
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, json_response, query_int
-from engine.service.fields import json_bool, json_str, json_strs
-from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
+from engine.service.fields import canonical_keys, json_bool, json_str, json_strs
+from engine.service.streams import STDERR, STDOUT, DetachScanner, Hijacked, detach_sequence, hijack
 
 routes = web.RouteTableDef()
 
@@ -35,12 +35,18 @@ _resize_pipes: dict[str, int] = {}  # exec ID -> write end of its helper's resiz
 _reapers: set[asyncio.Task[int]] = set()  # waits for detached helpers
 
 
+EXEC_FIELDS = ("Cmd", "Env", "WorkingDir", "User", "Tty", "Privileged", "AttachStdin", "AttachStdout", "AttachStderr",
+               "DetachKeys", "ConsoleSize")
+
+
 def _spec(body: Any) -> ExecSpec:
     if not isinstance(body, dict):
         raise InvalidArgument("the exec body must be a JSON object")
+    body = canonical_keys(body, EXEC_FIELDS)
     argv = json_strs("ExecConfig", body, "Cmd")
     if not argv:
         raise InvalidArgument("No exec command specified")
+    detach_sequence(json_str("ExecConfig", body, "DetachKeys"))  # a bad sequence is refused here, as Docker's
     return ExecSpec(
         argv=tuple(argv), env=tuple(json_strs("ExecConfig", body, "Env")), workdir=json_str("ExecConfig", body, "WorkingDir") or "",
         user=json_str("ExecConfig", body, "User") or "", tty=json_bool("ExecConfig", body, "Tty"), privileged=json_bool("ExecConfig", body, "Privileged"),
@@ -98,6 +104,9 @@ async def start(request: web.Request) -> web.StreamResponse:
     if not isinstance(body, dict):
         raise InvalidArgument("the exec start body must be a JSON object")
     detach = json_bool("ExecConfig", body, "Detach")
+    # Docker frames the output unless the *start* asks for a tty (docker-py's exec_start sends
+    # Tty: false by default and reads frames, even from a tty exec).
+    framed = not json_bool("ExecConfig", body, "Tty")
     inst = await asyncio.to_thread(exec_instances.claim, config, request.match_info["id"])
     size = body.get("ConsoleSize")
     winsize = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 and all(size) else None
@@ -125,7 +134,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     if resize_w >= 0:
         _resize_pipes[inst.id] = resize_w
     try:
-        response, client = await hijack(request, framed=not inst.spec.tty)
+        response, client = await hijack(request, framed=framed)
         await _relay(process, client, inst.spec)
     finally:
         if _resize_pipes.pop(inst.id, None) is not None:
@@ -146,10 +155,20 @@ async def _relay(process: asyncio.subprocess.Process, client: Hijacked, spec: Ex
             if wanted and not client.gone:
                 await client.send(kind, data)
 
+    # Docker's detach keys act on a tty exec's input: the client is let go, the command runs on.
+    scanner = DetachScanner(detach_sequence(spec.detach_keys)) if spec.tty and spec.attach_stdin else None
+
     async def feed() -> None:
         stdin = process.stdin
         while True:
             data = await client.input.get()
+            if scanner is not None and data:
+                data, detached = scanner.feed(data)
+                if detached:
+                    client.close()
+                    return
+                if not data:
+                    continue
             if stdin is None:
                 if not data:
                     return

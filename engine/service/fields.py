@@ -55,3 +55,11 @@ def json_dict(section: str, body: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"{section}.{key}: expected an object, got {type(value).__name__}")
     return value
+
+
+def canonical_keys(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The body with its keys spelt as `names` spells them, matched case-insensitively, as Go's
+    encoding/json (Docker's decoder) matches them: docker-py sends `detachKeys` for `DetachKeys`.
+    Keys not in `names` are kept as sent."""
+    spelling = {name.lower(): name for name in names}
+    return {spelling.get(key.lower(), key): value for key, value in body.items()}

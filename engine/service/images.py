@@ -19,10 +19,10 @@ from aiohttp import web
 
 from engine.api import images as api
 from engine.config import EngineConfig
-from engine.errors import InvalidArgument, NotFound
+from engine.errors import DockuiError, InvalidArgument, NotFound
 from engine.service.context import engine_config, query_bool
 from engine.service.filters import filter_pairs, only_bool_filter
-from engine.service.progress import Emit, Line, progress_line, push_aux, stream
+from engine.service.progress import Emit, Line, error_line, progress_line, push_aux, stream
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -278,7 +278,10 @@ async def load(request: web.Request) -> web.StreamResponse:
 
     def work(emit: Emit, cancel: threading.Event) -> tuple[Line, ...]:  # noqa: ARG001
         with spool:
-            loaded = api.load(config, spool)
+            try:
+                loaded = api.load(config, spool)
+            except DockuiError as exc:  # Docker answers 200 and says why in the stream (docker-py's ImageLoadError)
+                return (error_line(exc),)
         lines = []
         for item in loaded:
             for name in item.tags or (None,):

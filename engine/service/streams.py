@@ -101,7 +101,41 @@ async def hijack(request: web.Request, framed: bool) -> tuple[web.StreamResponse
     protocol.set_parser(reader)  # type: ignore[arg-type]
     if request.transport is not None:
         request.transport.set_protocol(_HalfClose(protocol, reader))
+    await _headers_read(request)  # the client's input is ours from here: none of it is lost meanwhile
     return response, session
+
+
+HEADERS_READ_WAIT = 0.5  # seconds a client gets to read the 101/200 headers before the stream starts
+
+
+async def _headers_read(request: web.Request) -> None:
+    """Wait until the client has read the response headers (the socket's send queue is empty),
+    for at most HEADERS_READ_WAIT seconds.
+
+    Clients that read the headers through a buffered HTTP parser and then switch to the raw socket
+    (docker-py takes `response.raw._fp.fp.raw`) lose whatever bytes arrived with the headers: a
+    stream that starts at once (attach with `logs`, an exec's first output) would lose its first
+    bytes. Docker's stream starts after the headers are out; on a Unix socket SIOCOUTQ tells when
+    the peer has read them.
+    """
+    import fcntl
+    import termios
+
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if transport is None or sock is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HEADERS_READ_WAIT
+    outq = bytearray(struct.calcsize("i"))
+    while loop.time() < deadline and not transport.is_closing():
+        try:
+            fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
+        except OSError:
+            return
+        if transport.get_write_buffer_size() == 0 and struct.unpack("i", outq)[0] == 0:
+            return
+        await asyncio.sleep(0.002)
 
 
 class _HalfClose(asyncio.Protocol):
@@ -129,3 +163,54 @@ class _HalfClose(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.inner.resume_writing()
+
+
+# ---------------------------------------------------------------------------------------- detach keys
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+_CTRL_NAMES = ["ctrl-@", *(f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)),
+               "ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"]
+
+
+def detach_sequence(keys: str | None) -> bytes:
+    """Docker's detach keys (`ctrl-p,ctrl-q`; `ctrl-@`..`ctrl-_`, `DEL` or single characters) as
+    the bytes a client types; the default when none are given."""
+    from engine.errors import InvalidArgument
+
+    codes = bytearray()
+    for key in (keys or DEFAULT_DETACH_KEYS).split(","):
+        if len(key) == 1:
+            codes += key.encode()
+        elif key in _CTRL_NAMES:
+            codes.append(_CTRL_NAMES.index(key))
+        elif key == "DEL":
+            codes.append(127)
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({keys}) provided")
+    return bytes(codes)
+
+
+class DetachScanner:
+    """Docker's escape proxy over a tty's input: bytes that could start the detach sequence are held
+    back; the whole sequence detaches (and is never forwarded), a mismatch releases what was held."""
+
+    def __init__(self, sequence: bytes) -> None:
+        self.sequence = sequence
+        self.held = 0  # how many bytes of the sequence the input has matched so far
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(the bytes to forward, whether the client typed the detach sequence)."""
+        out = bytearray()
+        for byte in data:
+            if self.sequence and byte == self.sequence[self.held]:
+                self.held += 1
+                if self.held == len(self.sequence):
+                    return bytes(out), True
+                continue
+            out += self.sequence[:self.held]
+            self.held = 0
+            if self.sequence and byte == self.sequence[0]:
+                self.held = 1
+                continue
+            out.append(byte)
+        return bytes(out), False

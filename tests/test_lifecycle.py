@@ -150,6 +150,8 @@ def test_restart_policy_on_failure_2(engine: Engine) -> None:
     cid = engine.out(
         "run", "-d", "--restart", "on-failure:2", "--network", "none", "busybox", "sh", "-c", "echo attempt; exit 1"
     ).strip()
+    # `wait` wakes at the first exit, as Docker's (its policy restarts it): the last one is awaited here
+    assert wait_until(lambda: engine.inspect(cid)["State"]["Status"] == "exited", timeout=20)
     assert engine.out("wait", cid) == "1\n"
     info = engine.inspect(cid)
     assert info["RestartCount"] == 2

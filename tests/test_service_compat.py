@@ -148,9 +148,16 @@ def test_inspect_keys_and_refusals_in_dockers_words(service: Service) -> None:
         assert link.value.status_code == 501 and "legacy link" in link.value.explanation
         missing = service.docker("inspect", "--type", "container", "nope")
         assert missing.returncode == 1 and b"No such container: nope" in missing.stderr
+        mount = docker.types.Mount(type="volume", source="labelled", target="/data", labels={"com.example": "yes"})
+        vcid = api.create_container("busybox", "true", host_config=api.create_host_config(mounts=[mount]))["Id"]
+        assert api.inspect_volume("labelled")["Labels"] == {"com.example": "yes"}  # the mount made it, labelled
+        [made] = api.inspect_container(vcid)["Mounts"]
+        assert (made["Name"], made["Destination"], made["RW"]) == ("labelled", "/data", True)
     finally:
         for c in api.containers(all=True):
             api.remove_container(c["Id"], force=True)
+        for v in (api.volumes().get("Volumes") or []):
+            api.remove_volume(v["Name"])
         api.close()
 
 

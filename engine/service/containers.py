@@ -62,6 +62,11 @@ async def create(request: web.Request) -> web.Response:
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
+    if spec.labelled_volumes:
+        from engine.api import volumes as api_volumes
+
+        for name, labels in spec.labelled_volumes:  # an existing volume is kept as it is, as Docker's
+            await _call(api_volumes.create, config, api_volumes.CreateVolume(name, dict(labels)))
     record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
     return json_response({"Id": record.id, "Warnings": []}, status=201)
 

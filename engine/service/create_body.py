@@ -71,6 +71,9 @@ class CreateRequest:
     options: RunOptions
     aliases: tuple[str, ...] = ()
     recorded: tuple[tuple[str, str], ...] = ()  # HostConfig values accepted at a named default, shown by inspect
+    # Named volumes of `Mounts` with VolumeOptions.Labels: made with those labels before the
+    # container when they do not exist yet (Docker's labels apply to a volume the mount creates).
+    labelled_volumes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
 
 def create_request(body: Any, name: str | None, platform: str | None) -> CreateRequest:
@@ -90,7 +93,21 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     _apply_host(opts, host, body)
     aliases = _apply_networking(opts, net)
     recorded = tuple((key, host[key]) for key in RECORDED_AS_GIVEN if isinstance(host.get(key), str) and host[key])
-    return CreateRequest(opts, aliases, recorded)
+    return CreateRequest(opts, aliases, recorded, _labelled_volumes(host))
+
+
+def _labelled_volumes(host: dict[str, Any]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    found = []
+    for mount in host.get("Mounts") or []:
+        labels = ((mount.get("VolumeOptions") or {}).get("Labels") or {}) if isinstance(mount, dict) else {}
+        if not labels:
+            continue
+        if mount.get("Type", "volume") != "volume" or not mount.get("Source"):
+            raise InvalidArgument("HostConfig.Mounts: VolumeOptions.Labels need a named volume (Type volume, Source)")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            raise InvalidArgument("HostConfig.Mounts.VolumeOptions.Labels: expected string values")
+        found.append((str(mount["Source"]), tuple(sorted(labels.items()))))
+    return tuple(found)
 
 
 def _check_config_defaults(body: dict[str, Any]) -> None:
@@ -263,9 +280,16 @@ def _mount_spec(mount: Any) -> str:
         parts.append("volume-nocopy")
     for key in ("BindOptions", "VolumeOptions"):
         options = mount.get(key) or {}
-        if any(not _default(v) for k, v in options.items() if k not in ("Propagation", "NoCopy")):
+        if any(not _default(v) and not _local_driver(k, v) for k, v in options.items()
+               if k not in ("Propagation", "NoCopy", "Labels")):
             raise InvalidArgument(f"HostConfig.Mounts.{key} is not supported by dockui")
     return ",".join(parts)
+
+
+def _local_driver(key: str, value: Any) -> bool:
+    """VolumeOptions.DriverConfig naming Docker's default driver (`local`) without options."""
+    return key == "DriverConfig" and isinstance(value, dict) and value.get("Name") in (None, "", "local") \
+        and not value.get("Options")
 
 
 def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:

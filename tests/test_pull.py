@@ -364,6 +364,8 @@ def test_a_pull_flushes_once_and_leaves_no_unsynced_marks(registry, tmp_path: Pa
     layerdb = config.image_dir / "layerdb" / "sha256"
     assert [p for p in layerdb.glob("*/unsynced")] == []
     assert len(record.chain_ids) == 3
+    pull_image(config, f"{registry.host}/test/flush-once:latest")  # up to date: nothing to flush
+    assert len(flushed) == 1
 
 
 def _commit_unsynced(store: ImageStore, tar: bytes, parent: str | None, boot: str) -> str:

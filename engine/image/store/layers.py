@@ -397,9 +397,12 @@ class LayerStore:
         Every layer committed with `durable=False` before this call is on disk when it returns,
         whoever committed it (syncfs writes back the whole filesystem). The marks are removed
         without an fsync: one that survives a power loss only makes a good layer be checked again.
+        Without a mark among `chains` (an image already pulled) nothing is flushed.
         """
         from engine.image.extract import syncfs
 
+        if not any((self._layer_path(chain) / UNSYNCED).exists() for chain in chains):
+            return
         self._ensure_dirs()
         syncfs(self.layers_dir)
         if os.stat(self.image_dir).st_dev != os.stat(self.layers_dir).st_dev:

@@ -95,7 +95,8 @@ def test_log_options_follow_the_json_file_drivers_rules() -> None:
 
     assert logs.log_limits({}) == (0, 1)
     assert logs.log_limits({"max-size": "10m", "max-file": "3"}) == (10 * 1024 * 1024, 3)
-    for bad, message in (({"compress": "true"}, "unknown log opt"), ({"max-file": "2"}, "only valid with max-size"),
+    assert logs.log_limits({"max-file": "2"}) == (0, 2)  # accepted as Docker's json-file does: nothing rotates
+    for bad, message in (({"compress": "true"}, "unknown log opt"),
                          ({"max-size": "1k", "max-file": "0"}, "less than 1"), ({"max-size": "lots"}, "invalid size")):
         with pytest.raises(InvalidArgument, match=message):
             logs.log_limits(bad)

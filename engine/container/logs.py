@@ -103,8 +103,7 @@ def log_limits(options: dict[str, str]) -> tuple[int, int]:
             raise InvalidArgument(f"invalid max-file: {options['max-file']!r}") from None
         if max_file < 1:
             raise InvalidArgument("max-file cannot be less than 1")
-        if max_file > 1 and not max_size:
-            raise InvalidArgument("max-file is only valid with max-size")
+        # Without max-size nothing rotates, so max-file has no effect (Docker's json-file takes it so).
     return max_size, max_file
 
 

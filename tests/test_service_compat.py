@@ -204,11 +204,13 @@ def test_network_connect_before_the_first_start(service: Service) -> None:
     try:
         api.create_network("front")
         api.create_network("back")
-        cid = api.create_container("busybox", "sleep 300",
+        endpoint = api.create_networking_config({"front": api.create_endpoint_config(driver_opt={"key1": "a"})})
+        cid = api.create_container("busybox", "sleep 300", networking_config=endpoint,
                                    host_config=api.create_host_config(network_mode="front"))["Id"]
         api.connect_container_to_network(cid, "back", aliases=["db"])  # compose's order: create, connect, start
         networks = api.inspect_container(cid)["NetworkSettings"]["Networks"]
         assert set(networks) == {"front", "back"} and networks["back"]["Aliases"] == ["db"]
+        assert networks["front"]["DriverOpts"] == {"key1": "a"}  # kept and shown, as Docker's
         with pytest.raises(docker.errors.APIError):
             api.connect_container_to_network(cid, "back")  # already connected, as Docker's 409
         api.start(cid)

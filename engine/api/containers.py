@@ -79,7 +79,7 @@ def reconcile(config: EngineConfig) -> None:
 
 
 def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = (),
-           recorded: tuple[tuple[str, str], ...] = ()) -> ContainerRecord:
+           recorded: tuple[tuple[str, Any], ...] = ()) -> ContainerRecord:
     """A new container from an image already in the store (Docker's create never pulls).
 
     `aliases`: more names for it on its (user-defined) network, kept in its HostConfig as
@@ -258,11 +258,14 @@ def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
     mode = record.host_config.get("NetworkMode") or "bridge"
     primary = "bridge" if mode == "default" else mode
     asked_ip = record.host_config.get("IPAddress")
+    driver_opts = record.host_config.get("EndpointDriverOpts")  # the create's, kept by engine.service
     for name, entry in networks.items():
         for key, value in _endpoint_entry([]).items():
             entry.setdefault(key, value)
         if name == primary and asked_ip and not entry.get("IPAMConfig"):
             entry["IPAMConfig"] = {"IPv4Address": asked_ip}
+        if name == primary and driver_opts and not entry.get("DriverOpts"):
+            entry["DriverOpts"] = dict(driver_opts)
 
 
 def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:

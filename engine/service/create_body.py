@@ -37,6 +37,7 @@ NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
 }
 # Accepted only at a named default (NAMED_DEFAULTS) and reported by inspect as the client spelt it.
 RECORDED_AS_GIVEN = ("Isolation", "Runtime")
+ENDPOINT_DRIVER_OPTS = "EndpointDriverOpts"  # HostConfig key: the primary endpoint's DriverOpts, for inspect
 # The log drivers Docker's engine ships (dockui writes json-file only: the others are refused by
 # the engine with its own words); any other name is unknown to Docker too.
 DOCKER_LOG_DRIVERS = {"json-file", "local", "none", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk",
@@ -70,7 +71,7 @@ class CreateRequest:
 
     options: RunOptions
     aliases: tuple[str, ...] = ()
-    recorded: tuple[tuple[str, str], ...] = ()  # HostConfig values accepted at a named default, shown by inspect
+    recorded: tuple[tuple[str, Any], ...] = ()  # HostConfig values kept only for inspect to show
     # Named volumes of `Mounts` with VolumeOptions.Labels: made with those labels before the
     # container when they do not exist yet (Docker's labels apply to a volume the mount creates).
     labelled_volumes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
@@ -93,7 +94,22 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     _apply_host(opts, host, body)
     aliases = _apply_networking(opts, net)
     recorded = tuple((key, host[key]) for key in RECORDED_AS_GIVEN if isinstance(host.get(key), str) and host[key])
+    driver_opts = _endpoint_driver_opts(opts, net)
+    if driver_opts:
+        recorded += ((ENDPOINT_DRIVER_OPTS, driver_opts),)
     return CreateRequest(opts, aliases, recorded, _labelled_volumes(host))
+
+
+def _endpoint_driver_opts(opts: RunOptions, net: dict[str, Any]) -> dict[str, str]:
+    """The primary endpoint's DriverOpts: the bridge driver acts on none a client sends (as Docker's,
+    which keeps and shows them), so they are kept for inspect."""
+    for network, endpoint in json_dict("NetworkingConfig", net, "EndpointsConfig").items():
+        if network in (opts.network, "default") and isinstance(endpoint, dict):
+            found = json_dict(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "DriverOpts")
+            if not all(isinstance(v, str) for v in found.values()):
+                raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}].DriverOpts: expected string values")
+            return dict(found)
+    return {}
 
 
 def _labelled_volumes(host: dict[str, Any]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:

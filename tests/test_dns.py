@@ -195,6 +195,21 @@ def _getent(engine: Engine, container: str, database: str, name: str) -> str:
     return result.stdout
 
 
+def _settled_fd_count(pid: int) -> int:
+    """The number of open files of `pid` once it is the same for 0.2 s (a connection the peer
+    closed is closed by the resolver at its next turn, not at once)."""
+    import time
+
+    counts: list[int] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        counts.append(len(os.listdir(f"/proc/{pid}/fd")))
+        if len(counts) >= 5 and len(set(counts[-5:])) == 1:
+            break
+        time.sleep(0.05)
+    return counts[-1]
+
+
 def _ip(engine: Engine, container: str, network: str) -> str:
     return engine.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
 
@@ -238,11 +253,11 @@ def test_names_aliases_scope_live_updates_forwarding_and_clean_exit(engine: Engi
 
         # Live: a new container resolves at once, a removed one stops resolving; nobody restarts.
         [resolver] = _resolver_pids(engine)
-        fds = len(os.listdir(f"/proc/{resolver}/fd"))
+        fds = _settled_fd_count(resolver)  # the TCP exchanges above may still be closing
         engine.out("run", "-d", "--name", "late", "--network", "dnsa", "busybox", "sleep", "300")
         code, out = _lookup(engine, "peer", "late")
         assert code == 0 and f"Address: {_ip(engine, 'late', 'dnsa')}" in out
-        assert len(os.listdir(f"/proc/{resolver}/fd")) == fds + 3  # its UDP and TCP sockets, its pidfd
+        assert _settled_fd_count(resolver) == fds + 3  # its UDP and TCP sockets, its pidfd
         engine.out("rm", "-f", "late")
         code, out = _lookup(engine, "peer", "late")
         assert code != 0 and "NXDOMAIN" in out

@@ -230,3 +230,21 @@ def test_network_connect_before_the_first_start(service: Service) -> None:
             except docker.errors.APIError:
                 pass
         api.close()
+
+
+def test_distribution_inspect_asks_the_registry(service: Service, busybox_in_registry: str, busybox_built) -> None:  # noqa: ANN001
+    import docker
+
+    from engine.image.manifest import DOCKER_MANIFEST, host_platform
+
+    api = _api(service)
+    try:
+        found = api.inspect_distribution(busybox_in_registry)
+        assert found["Descriptor"] == {"mediaType": DOCKER_MANIFEST, "digest": busybox_built.digest,
+                                       "size": len(busybox_built.manifest)}
+        assert found["Platforms"] == [{"architecture": host_platform().architecture, "os": "linux"}]
+        with pytest.raises(docker.errors.NotFound):
+            api.inspect_distribution(busybox_in_registry.replace(":latest", ":nosuchtag"))
+        assert [i["RepoTags"] for i in api.images()] == [["busybox:latest"]]  # nothing pulled
+    finally:
+        api.close()

@@ -287,6 +287,43 @@ def _registry_client(config: EngineConfig, host: str, login: RegistryLogin | Non
         client.close()
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """What a registry says a reference is, without pulling it (Docker's distribution inspect):
+    the top descriptor (an index's for a multi-platform image) and the platforms it offers."""
+
+    media_type: str
+    digest: str
+    size: int
+    platforms: tuple[tuple[str, str, str], ...]  # (os, architecture, variant)
+
+
+def distribution(config: EngineConfig, ref: str, login: RegistryLogin | None = None) -> Distribution:
+    """The reference's manifest from its registry; an image manifest's platform is its config's."""
+    import json
+
+    from engine.image.manifest import ACCEPT, ManifestIndex, parse_manifest, verify_digest
+    from engine.image.reference import parse_reference
+    from engine.image.registry import client_for
+
+    reference = parse_reference(ref)
+    with _registry_client(config, reference.registry_host, login) as own:
+        client = own or client_for(config, reference.registry_host)
+        body, content_type, _ = client.get_manifest(reference.path, reference.manifest_ref, ACCEPT)
+        if reference.digest:
+            verify_digest(body, reference.digest)
+        parsed = parse_manifest(body, content_type)
+        if isinstance(parsed, ManifestIndex):
+            platforms = tuple((d.platform.os, d.platform.architecture, d.platform.variant)
+                              for d in parsed.manifests if d.platform is not None)
+        else:
+            image_config = json.loads(client.fetch_blob_bytes(reference.path, parsed.config.digest,
+                                                              size=parsed.config.size))
+            platforms = ((str(image_config.get("os", "")), str(image_config.get("architecture", "")),
+                          str(image_config.get("variant", "") or "")),)
+    return Distribution(parsed.media_type, parsed.digest, len(body), platforms)
+
+
 def push(config: EngineConfig, ref: str, progress: Callable[[PullEvent], None] | None = None,
          login: RegistryLogin | None = None) -> str:
     """Push the image to its registry; returns the manifest digest."""

@@ -20,7 +20,7 @@ from aiohttp import web
 from engine.api import images as api
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
-from engine.service.context import engine_config, query_bool
+from engine.service.context import engine_config, json_response, query_bool
 from engine.service.filters import filter_pairs, only_bool_filter
 from engine.service.progress import Emit, Line, error_line, progress_line, push_aux, stream
 
@@ -214,6 +214,17 @@ async def push(request: web.Request) -> web.StreamResponse:
         return ()
 
     return await stream(request, work, held=lambda line: str(line.get("status", "")).startswith("The push refers"))
+
+
+@routes.get("/distribution/{name:.+}/json")
+async def distribution(request: web.Request) -> web.Response:
+    """Docker's distribution inspect: the registry's descriptor and platforms, nothing pulled."""
+    login = registry_login(request.headers.get("X-Registry-Auth", ""))
+    found = await asyncio.to_thread(api.distribution, engine_config(request), request.match_info["name"], login)
+    platforms = [{"architecture": arch, "os": os_name, **({"variant": variant} if variant else {})}
+                 for os_name, arch, variant in found.platforms]
+    return json_response({"Descriptor": {"mediaType": found.media_type, "digest": found.digest, "size": found.size},
+                          "Platforms": platforms})
 
 
 def registry_login(header: str) -> api.RegistryLogin | None:

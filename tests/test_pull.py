@@ -388,6 +388,7 @@ def test_layers_committed_before_a_flush_a_reboot_cut_off_are_extracted_again(re
     cache_id = store.layer_info(chain).cache_id
     data = next((config.layers_dir / cache_id / "diff").iterdir())
     data.write_bytes(b"")  # what a crash may leave of a file whose pages were never written
+    (store._layer_path(chain) / "size").write_bytes(b"\x00\x00")  # and of unsynced metadata
     record = pull_image(config, f"{registry.host}/test/torn:latest")
     assert record.chain_ids[0] == chain
     assert store.layer_info(chain).cache_id != cache_id  # extracted again, not reused

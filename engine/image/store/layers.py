@@ -415,12 +415,11 @@ class LayerStore:
         pull that never flushed, before a power loss or reboot, so its files may be incomplete."""
         boot = None
         for chain in chains:
-            try:
-                mark = (self._layer_path(chain) / UNSYNCED).read_text()
-            except (FileNotFoundError, NotADirectoryError):
+            mark = _read_or_none(self._layer_path(chain) / UNSYNCED)
+            if mark is None:
                 continue
             boot = boot or _boot_id()
-            if mark.strip() != boot:
+            if mark != boot:
                 return True
         return False
 
@@ -435,32 +434,51 @@ class LayerStore:
         deleted: list[str] = []
         boot = _boot_id()
         with self._locked():
-            infos = {info.chain_id: info for info in self._all_layer_infos()}
+            # Only what a commit made durable is read: the `parent` file (fsynced) and the mark;
+            # `diff` and `size` of a torn entry may be empty.
+            parents: dict[str, str | None] = {}
             marks: dict[str, str] = {}
-            for chain in infos:
-                with contextlib.suppress(OSError):
-                    marks[chain] = (self._layer_path(chain) / UNSYNCED).read_text().strip()
+            for info_dir in self._layer_info_dirs():
+                chain = "sha256:" + info_dir.name
+                parents[chain] = _read_or_none(info_dir / "parent")
+                mark = _read_or_none(info_dir / UNSYNCED)
+                if mark is not None:
+                    marks[chain] = mark
             marked = {chain for chain, mark in marks.items() if mark != boot}
             durable = self._used_layers()
-            for chain, info in infos.items():  # below an unmarked layer: flushed when it was committed
-                parent = info.parent if chain not in marks else None
+            for chain in parents:  # below an unmarked layer: flushed when it was committed
+                parent = parents[chain] if chain not in marks else None
                 while parent is not None and parent not in durable:
                     durable.add(parent)
-                    parent = infos[parent].parent if parent in infos else None
+                    parent = parents.get(parent)
             for chain in marked & durable:
                 (self._layer_path(chain) / UNSYNCED).unlink(missing_ok=True)
             doomed = marked - durable
             while doomed:
-                parents = {infos[c].parent for c in infos if c not in deleted}
-                leaves = [c for c in doomed if c not in parents]
+                below = {parents[c] for c in parents if c not in deleted}
+                leaves = [c for c in doomed if c not in below]
                 if not leaves:
                     break
                 for chain in leaves:
                     log.info("deleting layer %s: committed before a flush that a reboot cut off", chain)
-                    self._delete_layer(chain)
+                    self._delete_torn_layer(chain)
                     deleted.append(chain)
                     doomed.discard(chain)
         return deleted
+
+    def _delete_torn_layer(self, chain: str) -> None:
+        """`_delete_layer` for an entry whose unsynced files may be empty: only its fsynced
+        `cache-id` is read (the lock is held)."""
+        import shutil
+
+        path = self._layer_path(chain)
+        cache_id = _read_or_none(path / "cache-id")
+        doomed = self.layerdb / "tmp" / f"del-{hex_of(chain)}-{os.urandom(4).hex()}"
+        os.rename(path, doomed)
+        fsync_dir(self.layerdb / "sha256")
+        if cache_id and re.fullmatch(r"[0-9a-f]{64}", cache_id):
+            self._remove_layer_dir(cache_id)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def _publish_layer_dir(self, layer_dir: Path, cache_id: str, parent_chain_id: str | None) -> None:
         """Give the layer its link and lower files and move it to <layers_dir>/<cache-id>."""
@@ -753,8 +771,18 @@ class PullJournal:
 
 def _boot_id() -> str:
     """This boot's random ID: an `unsynced` mark of another boot may name torn files."""
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        return f.read().strip()
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
+def _read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _write_synced(path: Path, text: str) -> None:

@@ -318,9 +318,12 @@ def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:
         if network not in (opts.network, "default") and not (network == "bridge" and opts.network == "bridge"):
             raise InvalidArgument(f"NetworkingConfig: only the network of HostConfig.NetworkMode can be configured "
                                   f"at create (got {network}); use POST /networks/{{id}}/connect")
-        ipam = endpoint.get("IPAMConfig") or {}
+        ipam = json_dict(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "IPAMConfig")
         if ipam.get("IPv4Address"):
             opts.ip = ipam["IPv4Address"]
+        for key, value in ipam.items():  # IPv6Address, LinkLocalIPs: no IPv6, no link-local addresses
+            if key != "IPv4Address" and not _default(value):
+                raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}].IPAMConfig.{key} is not supported by dockui")
         if endpoint.get("MacAddress"):  # API 1.44+ sends --mac-address here, older ones in Config
             opts.mac_address = json_str(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "MacAddress") or ""
         aliases += json_strs(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "Aliases")

@@ -171,7 +171,7 @@ def test_a_missing_or_foreign_cache_is_not_used(method_cache: str, tmp_path) -> 
 
 def test_ci_install_compiles_the_sources_and_the_methods() -> None:
     """A fresh clone under PYTHONDONTWRITEBYTECODE has no bytecode until .ci/install writes it (its
-    `dockui ps` compiled every module it loads: ~79 ms of CPU instead of ~46)."""
+    `dockui ps` compiled every module it loads: ~64 ms of CPU instead of ~33)."""
     from pathlib import Path
 
     script = (Path(__file__).resolve().parent.parent / ".ci" / "install").read_text()

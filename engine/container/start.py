@@ -445,14 +445,14 @@ def _import_stage_one(bridge: bool) -> None:
     with best_effort():
         import engine.container.monitor.start  # noqa: F401 - stage 1 itself (launch, finish): ~3 ms
         import engine.image.imageconfig  # noqa: F401
-        import engine.network.hostsfiles  # noqa: F401
         import engine.sandbox.cgroups  # noqa: F401
         import engine.sandbox.process  # noqa: F401
         import engine.sandbox.rootfs  # noqa: F401
         import engine.sandbox.security  # noqa: F401
 
-        if bridge:
+        if bridge:  # (hostsfiles: ipaddress, ~2 ms, for a bridge's hosts and resolv.conf only)
             import engine.network.endpoint  # noqa: F401
+            import engine.network.hostsfiles  # noqa: F401
 
 
 def _adopt(message: dict) -> None:

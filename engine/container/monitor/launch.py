@@ -9,7 +9,6 @@ before the error goes to `start`.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from engine.config import DEFAULTS, EngineConfig
@@ -116,8 +115,6 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
 def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str) -> tuple[Any, str, dict]:
     """The network plan (a bridge: address, ports, hosts and resolv.conf written in place), the
     spec's network value, and the hosts/hostname/resolv.conf files the container binds."""
-    from engine.network import hostsfiles
-
     hc, cfg = record.host_config, record.config
     d = record.dir(config)
     plan = None
@@ -125,6 +122,7 @@ def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str
     files = {"hosts": d / "hosts", "hostname": d / "hostname", "resolv.conf": d / "resolv.conf"}
     if kind == "bridge":
         from engine.network import endpoint as network
+        from engine.network import hostsfiles
 
         spec = network.NetworkSpec(
             mode=mode,
@@ -165,7 +163,11 @@ def _overlay(config: EngineConfig, record: ContainerRecord) -> Any:
         overlay_type = _volatile_overlay_type(OverlayLayers)
         # The kernel leaves this marker after a volatile mount and refuses the next mount while
         # it exists; an --rm container's layer is disposable, so a restart after a crash may go on.
-        shutil.rmtree(rw / "work" / "work" / "incompat", ignore_errors=True)
+        incompat = rw / "work" / "work" / "incompat"
+        if incompat.exists():  # only then shutil (docs/lifecycle.md, "Import costs")
+            import shutil
+
+            shutil.rmtree(incompat, ignore_errors=True)
     try:  # the store wrote the layer's lowerdir value next to it (Docker's overlay2 `lower` file)
         lowerdir = (rw / "lower").read_text().strip()
     except FileNotFoundError:
@@ -273,6 +275,8 @@ def _record_running(config: EngineConfig, record: ContainerRecord, cg: Any, plan
     state.update(config, record.id, running)
     if hc.get("AutoRemove"):
         with best_effort():  # what --rm's removal needs, loaded now rather than after the exit
+            import shutil  # noqa: F401 - the rw layer's rmtree
+
             import engine.image.store  # noqa: F401
 
 

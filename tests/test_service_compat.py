@@ -135,6 +135,12 @@ def test_inspect_keys_and_refusals_in_dockers_words(service: Service) -> None:
         assert data["ExecIDs"] is None and data["AppArmorProfile"] == ""
         entry = data["NetworkSettings"]["Networks"]["bridge"]
         assert {"IPAMConfig", "Links", "DriverOpts", "EndpointID", "GlobalIPv6Address"} <= set(entry)
+        assert {"SandboxKey", "EndpointID", "SecondaryIPAddresses"} <= set(data["NetworkSettings"])
+        [row] = api.containers(all=True)
+        assert {"IPAMConfig", "Aliases", "EndpointID", "DriverOpts"} <= set(row["NetworkSettings"]["Networks"]["bridge"])
+        image = api.inspect_image("busybox")
+        assert image["ContainerConfig"]["Volumes"] is None and image["VirtualSize"] == image["Size"]  # compose 1.x reads them
+        assert image["Container"] == ""
         api.start(cid)
         api.wait(cid)
         out = api.logs(cid).decode()

@@ -241,6 +241,11 @@ HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "DeviceRequests": None, "MemorySwappiness": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
     "IOMaximumBandwidth": 0,
 }
+NETWORK_SETTINGS_DEFAULTS: dict[str, Any] = {
+    "SandboxID": "", "SandboxKey": "", "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+    "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "Ports": {},
+}
 TOP_LEVEL_DEFAULTS: dict[str, Any] = {"MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None}
 
 
@@ -254,6 +259,10 @@ def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
     if isinstance(host, dict):
         for key, value in HOST_CONFIG_DEFAULTS.items():
             host.setdefault(key, value)
+    settings = data.get("NetworkSettings")
+    if isinstance(settings, dict):
+        for key, value in NETWORK_SETTINGS_DEFAULTS.items():
+            settings.setdefault(key, value)
     networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
     mode = record.host_config.get("NetworkMode") or "bridge"
     primary = "bridge" if mode == "default" else mode
@@ -266,6 +275,14 @@ def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
             entry["IPAMConfig"] = {"IPv4Address": asked_ip}
         if name == primary and driver_opts and not entry.get("DriverOpts"):
             entry["DriverOpts"] = dict(driver_opts)
+
+
+def listed_networks(record: ContainerRecord) -> dict[str, Any]:
+    """The Networks of a `containers/json` row: as inspect lists them (the planned ones before the
+    first start), each with every key of Docker's EndpointSettings."""
+    data: dict[str, Any] = {"NetworkSettings": {"Networks": dict(record.network.get("Networks") or {})}}
+    _network_entries(data, record)
+    return {name: {**_endpoint_entry([]), **entry} for name, entry in data["NetworkSettings"]["Networks"].items()}
 
 
 def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:

@@ -130,9 +130,25 @@ def resolve(config: EngineConfig, ref: str) -> ImageRecord:
     return _store(config).resolve(ref)
 
 
+# Docker's zero container config: what API 1.43's image inspect shows as ContainerConfig for an image
+# whose config has no `container_config` (docker-compose 1.x reads ContainerConfig.Volumes).
+EMPTY_CONTAINER_CONFIG: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+}
+
+
 def inspect(config: EngineConfig, ref: str) -> dict[str, Any]:
-    """Docker's image inspect document."""
-    return _store(config).inspect(ref)
+    """Docker's image inspect document, with the keys API 1.43 still has (`Container`,
+    `ContainerConfig` from the image config's legacy fields, `VirtualSize`)."""
+    store = _store(config)
+    data = store.inspect(ref)
+    raw = store.resolve(data["Id"]).config or {}
+    data.setdefault("Container", raw.get("container") or "")
+    data.setdefault("ContainerConfig", raw.get("container_config") or dict(EMPTY_CONTAINER_CONFIG))
+    data.setdefault("VirtualSize", data.get("Size", 0))
+    return data
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def list_entry(r: ContainerRecord) -> dict[str, Any]:
         "State": r.status,
         "Status": api.status_text(r),
         "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode", "bridge")},
-        "NetworkSettings": {"Networks": r.network.get("Networks") or {}},
+        "NetworkSettings": {"Networks": api.listed_networks(r)},
         "Mounts": [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
                    for m in r.mounts],
     }

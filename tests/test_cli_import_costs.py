@@ -16,8 +16,10 @@ pytestmark = pytest.mark.root
 INSPECT_DEPS = ("ast", "dis", "tokenize")
 # Per verb: modules it must not load (each costs every run of the verb, and the verb needs none).
 FORBIDDEN = {
-    ("ps",): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse"),
-    ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse"),
+    # (locale: gettext's first lookup, i.e. an argparse parser was built: ps is parsed by fast_args)
+    ("ps",): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse", "locale"),
+    ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse",
+                   "locale"),
     ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib",
                         "urllib.parse"),
     ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse", "shutil"),
@@ -182,6 +184,11 @@ def test_ci_install_compiles_the_sources_and_the_methods() -> None:
 
 # ------------------------------------------------------------------------------------------ run, parsed fast
 
+PS_ARGVS = [
+    ["ps"], ["ps", "-a"], ["--root", "/x", "ps", "-aq"], ["ps", "-n", "3", "-s"], ["ps", "--last=2", "-l"],
+    ["ps", "--format", "{{.ID}}", "-f", "status=exited", "-f", "name=x", "--no-trunc"],
+]
+PS_ARGVS_FOR_ARGPARSE = [["ps", "x"], ["ps", "-n", "x"], ["ps", "--help"], ["ps", "--filter"], ["ps", "-z"]]
 RUN_ARGVS = [
     ["run", "--rm", "--network", "none", "busybox", "true"],
     ["--root", "/x", "run", "--rm", "--network", "none", "busybox", "true"],
@@ -200,15 +207,16 @@ RUN_ARGVS_FOR_ARGPARSE = [
 ]
 
 
-@pytest.mark.parametrize("argv", RUN_ARGVS, ids=" ".join)
-def test_the_fast_run_parse_is_argparses(argv: list[str]) -> None:
-    """Same namespace as the verb's argparse parser (both read _add_run_flags: a new flag is known
-    to both at once)."""
-    from engine.cli import build_parser
-    from engine.cli.container_cmds import fast_run_args
+@pytest.mark.parametrize("argv", RUN_ARGVS + PS_ARGVS, ids=" ".join)
+def test_the_fast_parse_is_argparses(argv: list[str]) -> None:
+    """Same namespace as the verb's argparse parser (both read _add_run_flags, _add_ps_flags: a new
+    flag is known to both at once)."""
+    from engine.cli import build_parser, find_verb
+    from engine.cli.container_cmds import fast_args
 
-    fast = fast_run_args(argv)
-    real, extras = build_parser("run").parse_known_args(argv)
+    verb = find_verb(argv)
+    fast = fast_args(argv, verb)
+    real, extras = build_parser(verb).parse_known_args(argv)
     assert fast is not None and extras == []
     fast_values, real_values = vars(fast), vars(real)
     fast_handler, real_handler = fast_values.pop("handler"), real_values.pop("handler")
@@ -216,11 +224,11 @@ def test_the_fast_run_parse_is_argparses(argv: list[str]) -> None:
     assert (fast_handler.module, fast_handler.name) == (real_handler.module, real_handler.name)
 
 
-@pytest.mark.parametrize("argv", RUN_ARGVS_FOR_ARGPARSE, ids=" ".join)
-def test_the_fast_run_parse_leaves_the_rest_to_argparse(argv: list[str]) -> None:
-    from engine.cli.container_cmds import fast_run_args
+@pytest.mark.parametrize("argv", RUN_ARGVS_FOR_ARGPARSE + PS_ARGVS_FOR_ARGPARSE, ids=" ".join)
+def test_the_fast_parse_leaves_the_rest_to_argparse(argv: list[str]) -> None:
+    from engine.cli.container_cmds import fast_args
 
-    assert fast_run_args(argv) is None
+    assert fast_args(argv, "ps" if "ps" in argv else "run") is None
 
 
 def test_run_builds_no_argparse_parser_and_compiles_no_method(engine: Engine, method_cache: str) -> None:

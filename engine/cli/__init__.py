@@ -155,6 +155,9 @@ def find_verb(argv: Sequence[str]) -> str | None:
     return None
 
 
+# Verbs whose usual command lines engine.cli.container_cmds.fast_args parses without argparse.
+FAST_VERBS = ("run", "ps")
+
 # The module of each top-level verb past the container verbs (those come first anyway): `dockui
 # images` imports and builds that module's parsers alone, not the ~40 of the modules before it. A
 # verb missing here is found by trying the modules in order (tests/test_cli_import_costs.py checks).
@@ -228,10 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = find_verb(argv)
     args = None
-    if verb == "run":  # the common run without argparse's parsers (see fast_run_args)
-        from engine.cli.container_cmds import fast_run_args
+    if verb in FAST_VERBS:  # the common run and ps without argparse's parsers
+        from engine.cli.container_cmds import fast_args
 
-        args = fast_run_args(argv)
+        args = fast_args(argv, verb)
     if args is None:
         parser = build_parser(verb)
         args, extras = parser.parse_known_args(argv)

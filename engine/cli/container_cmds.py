@@ -223,6 +223,7 @@ def _add_run_only_flags(p: Any) -> None:
 
 
 RUN_HANDLER = _on_use("container_run", "cmd_run")
+PS_HANDLER = _on_use("container_list", "cmd_ps")
 
 
 def _register_verbs(
@@ -302,7 +303,7 @@ def _register_verbs(
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
-    p = add("ps", _on_use("container_list", "cmd_ps"), "List containers", aliases=("ls", "list") if not top_level else ())
+    p = add("ps", PS_HANDLER, "List containers", aliases=("ls", "list") if not top_level else ())
     _add_ps_flags(p)
     p = add("inspect", _on_use("container_list", "cmd_inspect"), "Return low-level information on containers (or images)")
     p.add_argument("-f", "--format", help="Format the output using a template ({{.State.Pid}}, {{json .Config}})")
@@ -428,28 +429,44 @@ class _FlagTable:
             self.options[name] = (dest, action if action in self.SIMPLE else "", kwargs.get("type"), kwargs.get("choices"))
 
 
-def fast_run_args(argv: list[str]) -> argparse.Namespace | None:
-    """`dockui [--root DIR] run FLAGS IMAGE [COMMAND...]` parsed without building argparse's parsers
-    (~3 ms of every run: see "Import costs" in docs/lifecycle.md), to the namespace argparse gives.
+def _fast_spec(verb: str) -> tuple[tuple[Any, ...], Any, bool] | None:
+    """A verb fast_args parses (engine.cli.FAST_VERBS): the functions that add its flags, its
+    handler, and whether IMAGE [COMMAND...] follows the flags."""
+    if verb == "run":
+        return (_add_run_flags, _add_run_only_flags), RUN_HANDLER, True
+    if verb == "ps":
+        return (_add_ps_flags,), PS_HANDLER, False
+    return None
+
+
+def fast_args(argv: list[str], verb: str = "run") -> argparse.Namespace | None:
+    """`dockui [--root DIR] run FLAGS IMAGE [COMMAND...]` or `dockui [--root DIR] ps FLAGS` parsed
+    without building argparse's parsers (~3 ms of every run or ps: see "Import costs" in
+    docs/lifecycle.md), to the namespace argparse gives.
 
     Flags that take no value, take one (`--name x`, `--name=x`) or append one, in their long and
     short forms and clusters of short switches (`-it`), with their types and choices; anything else
-    (help, `--`, a value that starts with `-`, a bad value, no image) returns None, and argparse
-    parses it (and says what is wrong). tests/test_cli_import_costs.py compares both parses.
+    (help, `--`, a value that starts with `-`, a bad value, no image, an argument ps does not take)
+    returns None, and argparse parses it (and says what is wrong). tests/test_cli_import_costs.py
+    compares both parses.
     """
     from engine.cli import add_global_options
 
+    spec = _fast_spec(verb)
+    if spec is None:
+        return None
+    adders, handler, takes_image = spec
     table = _FlagTable()
     add_global_options(table)  # type: ignore[arg-type]
-    _add_run_flags(table)  # type: ignore[arg-type]
-    _add_run_only_flags(table)
+    for add in adders:
+        add(table)
     values = {dest: list(default) if isinstance(default, list) else default for dest, default in table.defaults.items()}
     verb_seen = False
     i = 0
     while i < len(argv):
         arg = argv[i]
         if not arg.startswith("-") or arg in ("-", "--"):
-            if verb_seen or arg != "run":
+            if verb_seen or arg != verb:
                 break
             verb_seen = True
             i += 1
@@ -485,10 +502,12 @@ def fast_run_args(argv: list[str]) -> argparse.Namespace | None:
             values[dest].append(converted)
         else:
             values[dest] = converted
-    if not verb_seen or i >= len(argv) or argv[i] in ("-", "--"):
+    if not verb_seen or (i < len(argv)) != takes_image or (takes_image and argv[i] in ("-", "--")):
         return None
-    return argparse.Namespace(**{**values, "verb": "run", "lazy_run": None, "image": argv[i],
-                                 "command": argv[i + 1:], "handler": RUN_HANDLER})
+    if takes_image:
+        values.update(image=argv[i], command=argv[i + 1:])
+    return argparse.Namespace(**{**values, "verb": verb, f"lazy_{verb}": None, "handler": handler})
+
 
 
 # ------------------------------------------------------------------------------------------ run/create/start

@@ -337,8 +337,12 @@ class LayerStore:
                 raise IntegrityError(f"cannot extract layer: {exc}") from exc
             staged.diff_id = result.diff_id
             staged.content_size = result.content_size
-            (staged.info_dir / "diff").write_text(result.diff_id)
-            (staged.info_dir / "size").write_text(str(result.content_size))
+            if sync:
+                (staged.info_dir / "diff").write_text(result.diff_id)
+                (staged.info_dir / "size").write_text(str(result.content_size))
+            else:  # what `images`, `df` and `prune` read of a layer is never torn, even if its files are
+                _write_synced(staged.info_dir / "diff", result.diff_id)
+                _write_synced(staged.info_dir / "size", str(result.content_size))
             (staged.info_dir / "tar-split.json.gz").write_bytes(result.tar_split)
             if sync:
                 syncfs(staged.layer_dir)

@@ -294,6 +294,9 @@ def _mount_spec(mount: Any) -> str:
         parts.append(f"tmpfs-mode={tmpfs['Mode']:o}")
     if (mount.get("VolumeOptions") or {}).get("NoCopy") is True:
         parts.append("volume-nocopy")
+    propagation = (mount.get("BindOptions") or {}).get("Propagation") or ""
+    if propagation not in ("", "rprivate", "private"):  # binds are rprivate, as Docker's default; no other
+        raise InvalidArgument(f"HostConfig.Mounts.BindOptions.Propagation {propagation!r} is not supported by dockui")
     for key in ("BindOptions", "VolumeOptions"):
         options = mount.get(key) or {}
         if any(not _default(v) and not _local_driver(k, v) for k, v in options.items()

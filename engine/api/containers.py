@@ -118,6 +118,11 @@ def start(
     TUI) passes a `spawner.Spawner`, which starts it at the single-threaded fork path's speed."""
     _reconcile(config)
     record = state.find_container(config, ref)
+    pending = bool(record.host_config.get(PENDING_NETWORKS))
+    if pending:
+        from engine.api import networks
+
+        networks.check_pending(config, record.host_config)
     if spawner is not None:
         started = spawner.start(config, record.id, attach, interactive, winsize)
     else:
@@ -125,9 +130,7 @@ def start(
         import socket
 
         started = Started(socket.socket(fileno=result.attach.detach()) if result.attach is not None else None)
-    if record.host_config.get(PENDING_NETWORKS):
-        from engine.api import networks
-
+    if pending:
         networks.join_pending(config, record.id)
     return started
 

@@ -307,6 +307,15 @@ def _drop_pending(config: EngineConfig, container_id: str, network: str) -> bool
     return True
 
 
+def check_pending(config: EngineConfig, host_config: dict[str, Any]) -> None:
+    """Before a start: every network the container waits to join still exists (NotFound, in
+    Docker's words, otherwise: the start is refused before anything runs)."""
+    from engine.network.networks import get_network
+
+    for entry in pending_networks(host_config):
+        get_network(config, entry.network)
+
+
 def join_pending(config: EngineConfig, container_id: str) -> None:
     """After a start: connect the container to the networks it was connected to before it first
     ran, then forget them (its endpoint record keeps them from now on, across restarts)."""

@@ -16,12 +16,14 @@ each behaviour checked here with docker-py or the docker CLI against `dockui sys
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
 
-from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.service_support import DOCKER, Service, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
 
 pytestmark = pytest.mark.root
@@ -52,6 +54,23 @@ def _closed_after(sock: socket.socket, keys: list[bytes]) -> bool:
     except OSError:
         return True
     return False
+
+
+def _cli_detach(service: Service, cid: str) -> bytes:
+    """`docker attach` on a pseudo-terminal, then ctrl-p ctrl-q typed: what the CLI printed."""
+    with subprocess.Popen(["script", "-qfc", f"docker attach {cid}", "/dev/null"], env=service.env,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as typing:
+        assert typing.stdin is not None
+        time.sleep(1.0)  # attached (the CLI answers nothing before the first output)
+        typing.stdin.write(CTRL_P + CTRL_Q)
+        typing.stdin.flush()
+        time.sleep(1.0)
+        try:
+            out, _ = typing.communicate(timeout=20)  # the CLI exits once detached; script then ends
+        except subprocess.TimeoutExpired:
+            typing.kill()
+            out, _ = typing.communicate()
+    return out
 
 
 def test_streams_start_after_the_headers_and_exec_framing_follows_the_start(service: Service) -> None:
@@ -95,6 +114,10 @@ def test_detach_keys_let_the_client_go_and_the_container_run_on(service: Service
         sock = api.attach_socket(cid, {"stdin": 1, "stream": 1, "detachKeys": "ctrl-x"})
         assert _closed_after(getattr(sock, "_sock", sock), [CTRL_X])
         assert api.inspect_container(cid)["State"]["Running"] is True  # cat still has its stdin
+        if shutil.which("script") and DOCKER:  # the docker CLI on a terminal (util-linux's script)
+            typed = _cli_detach(service, cid)
+            assert b"read escape sequence" in typed  # the CLI's words when the service lets it go
+            assert api.inspect_container(cid)["State"]["Running"] is True
         api._general_configs["detachKeys"] = "ctrl-p"  # docker-py sends it as `detachKeys`
         exec_id = api.exec_create(cid, "cat", stdin=True, tty=True)
         sock = api.exec_start(exec_id, tty=True, socket=True)

@@ -215,7 +215,7 @@ def test_interrupted_build_removes_its_running_container(engine: Engine, tmp_pat
     assert containers(engine) == []
 
 
-def test_run_network_is_none_unless_asked(engine: Engine, tmp_path: Path) -> None:
+def test_run_network_is_the_bridge_unless_asked(engine: Engine, tmp_path: Path) -> None:
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "Dockerfile").write_text(
@@ -224,12 +224,12 @@ def test_run_network_is_none_unless_asked(engine: Engine, tmp_path: Path) -> Non
         " $(readlink /proc/$$/fd/2)\" && echo $fds > /fds\n"
         'CMD ["cat", "/nets"]\n'
     )
-    assert build(engine, "-t", "nets:none", str(context)).returncode == 0
+    assert build(engine, "--network", "none", "-t", "nets:none", str(context)).returncode == 0
     assert engine.out("run", "--rm", "--network", "none", "nets:none") == "lo\n"
     # The descriptor rule (docs/isolation.md): the RUN's shell holds the null device (1,3) and pipes only.
     stdin, stdout, stderr = engine.out("run", "--rm", "--network", "none", "nets:none", "cat", "/fds").split()
     assert stdin == "1,3" and stdout.startswith("pipe:[") and stderr.startswith("pipe:[")
-    bridged = build(engine, "--no-cache", "--rm=false", "--network", "bridge", "-t", "nets:bridge", str(context))
+    bridged = build(engine, "--no-cache", "--rm=false", "-t", "nets:bridge", str(context))  # the bridge: Docker's default
     assert bridged.returncode == 0, bridged.stderr.decode()
     assert "Removing intermediate container" not in bridged.stdout.decode()
     kept = containers(engine)  # --rm=false: the RUN's container stays, as Docker's

@@ -65,7 +65,7 @@ class BuildRequest:
     labels: tuple[tuple[str, str], ...] = ()
     target: str | None = None
     no_cache: bool = False
-    network: str = "none"
+    network: str = "bridge"
     remove: bool = True
     force_remove: bool = False
     pull: bool = False
@@ -82,9 +82,9 @@ def check_request(request: BuildRequest) -> BuildRequest:
     """Refuse what this builder does not do, before anything is made."""
     from engine.image.reference import parse_reference
 
-    network = request.network or "none"
-    if network == "default":
-        network = "none"
+    network = request.network or "bridge"
+    if network == "default":  # Docker's legacy builder: RUN on the default bridge
+        network = "bridge"
     if network not in NETWORKS:
         raise InvalidArgument(f"network mode {network!r} is not supported by the builder: use none, bridge or host")
     _check_platform(request.platform)

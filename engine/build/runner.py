@@ -3,7 +3,7 @@ the container's writable layer committed as the step's layer.
 
 The container is an ordinary one (a record, a monitor, a json-file log): created from the step's
 parent image with the entrypoint cleared, the build arguments in its environment, the healthcheck
-off and the build's network (`none` unless asked), then started attached. Its output frames
+off and the build's network (the default bridge unless asked, as Docker's), then started attached. Its output frames
 (stdout and stderr, pipes only: the monitor's, never a host descriptor) are relayed to the build's
 output as they come. A threaded caller (the service) passes a `Spawner`, so the monitor is forked
 from a single-threaded helper (docs/api.md); the CLI starts it itself.

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("--target", help="the build stage to build")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
     p.add_argument("--no-cache", action="store_true", help="do not use the cache")
-    p.add_argument("--network", default="default", help="RUN's network: none (default), bridge or host")
+    p.add_argument("--network", default="default", help="RUN's network: bridge (default), none or host")
     # docker's boolean flag: `--rm` or `--rm=false`, never `--rm false` (the next word is PATH).
     p.add_argument("--rm", action="store_const", const="true", default="true", dest="rm",
                    help="remove intermediate containers after a successful build (default true; --rm=false keeps them)")

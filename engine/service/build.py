@@ -81,7 +81,7 @@ def _request(request: web.Request, context: Path, dockerfile: str) -> api.BuildR
     return api.BuildRequest(
         context=context, dockerfile=dockerfile, tags=tuple(request.query.getall("t", [])), build_args=args,
         labels=labels, target=request.query.get("target") or None, no_cache=query_bool(request, "nocache"),
-        network=request.query.get("networkmode") or "none", remove=query_bool(request, "rm", True),
+        network=request.query.get("networkmode") or "bridge", remove=query_bool(request, "rm", True),
         force_remove=query_bool(request, "forcerm"), pull=query_bool(request, "pull"),
         platform=request.query.get("platform") or None,
     )

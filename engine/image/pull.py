@@ -116,7 +116,13 @@ def record_blob_source(config: EngineConfig, diff_id: str, blob_digest: str, med
         entries = [e for e in entries if not (e.get("Digest") == blob_digest
                                                and e.get("SourceRepository") == source_repository)]
         atomic_write_json(path, [entry, *entries][:20])
-    atomic_write(base / "diffid-by-digest" / "sha256" / blob_digest.split(":", 1)[1], diff_id.encode())
+    by_digest = base / "diffid-by-digest" / "sha256" / blob_digest.split(":", 1)[1]
+    try:
+        known = by_digest.read_bytes() == diff_id.encode()
+    except OSError:
+        known = False
+    if not known:  # an image pulled again rewrites nothing (two fsyncs per layer saved)
+        atomic_write(by_digest, diff_id.encode())
 
 
 def known_blob_sources(config: EngineConfig, diff_id: str) -> list[dict[str, str]]:

@@ -7,7 +7,10 @@ parent layer. Staged layers are then committed strictly in order, each on top of
 Nothing becomes visible in the store until a layer is complete and verified (the store commits
 atomically), and the image is registered last, so a failed, cancelled or killed pull leaves only
 whole layers that the next pull reuses ("Already exists"); a failed or cancelled pull also takes
-back the layers it committed and discards what it staged.
+back the layers it committed and discards what it staged. The filesystem is flushed once, after
+the last commit and before the image is registered; layers committed before that flush carry a
+mark that tells a later pull, after a reboot, to extract them again (docs/store.md, "One flush per
+pull").
 """
 
 from __future__ import annotations

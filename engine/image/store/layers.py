@@ -1,6 +1,7 @@
 """Layers: Docker's layerdb and overlay2 dirs, their publication, their reference counts and removal.
 
-    <root>/image/overlay2/layerdb/sha256/<chainID>/     diff, size, cache-id, parent, tar-split.json.gz
+    <root>/image/overlay2/layerdb/sha256/<chainID>/     diff, size, cache-id, parent, tar-split.json.gz,
+                                                        unsynced (a pull's layer not yet flushed: boot ID)
     <root>/image/overlay2/layerdb/tmp/                  metadata being written or deleted (never state)
     <root>/overlay2/<cache-id>/{diff/,link,lower}       layer contents; l/<26 chars> -> ../<cache-id>/diff
     <root>/overlay2/.staging/<rand>{,.lock}             layers being extracted, each owned by an flock
@@ -14,6 +15,8 @@ into a private staging dir outside any lock, then published by two renames under
 the layerdb rename being the commit point; removal renames the layerdb entry away first. A layer
 is deleted only when nothing uses it, counted from the files themselves (images' rootfs, rw
 layers' parents, child layers, live pulls' journals), so there is no counter to get out of step.
+A layer whose `unsynced` mark names an earlier boot may have lost files in a crash: it is trusted
+only if something flushed after it proves it whole, else deleted (`drop_torn_layers`).
 """
 
 from __future__ import annotations

@@ -442,22 +442,31 @@ def removal_abandoned(config: EngineConfig, container_id: str) -> bool:
 
 
 def orphan_dirs(config: EngineConfig, min_age: float = 2.0) -> list[Path]:
-    """Container directories without a record, older than `min_age` seconds and not locked: what
-    a `rm` killed between the record and the directory left (create writes the record right after
-    the mkdir, under the names lock; a removal unlinks it, under the container's lock, just before
-    the directory goes)."""
-    found = []
+    """Container directories without a record and not locked: what a `create` killed between its
+    mkdir and its record left (create does both under the names lock, so a directory seen without
+    a record while that lock is free, and still without one after, is abandoned), or what a killed
+    removal of an older release left (older than `min_age` seconds)."""
+    # Only where the index cannot vouch for a record: create and removal mark an ID first.
+    candidates = [config.containers_dir / name for name in index.unvouched(config.containers_dir)]
+    candidates = [path for path in candidates if _recordless_dir(path)]
+    if not candidates:
+        return []
+    names_free = not _lock_held(_names_lock(config), unreadable=True)
     now = time.time()
-    # Only where the index cannot vouch for a record: a removal marks its ID before the record goes.
-    for name in index.unvouched(config.containers_dir):
-        path = config.containers_dir / name
-        if os.path.exists(path / "config.v2.json"):
-            continue
+    found = []
+    for path in candidates:
         with contextlib.suppress(OSError):
-            st = os.lstat(path)
-            if stat.S_ISDIR(st.st_mode) and now - st.st_mtime >= min_age and not _lock_held(path / ".lock"):
+            young = now - os.lstat(path).st_mtime < min_age
+            if (names_free or not young) and not _lock_held(path / ".lock") and _recordless_dir(path):
                 found.append(path)
     return found
+
+
+def _recordless_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode) and not os.path.exists(path / "config.v2.json")
+    except OSError:
+        return False
 
 
 def _lock_held(path: Path, unreadable: bool = False) -> bool:
@@ -606,30 +615,65 @@ def rename_record(config: EngineConfig, container_id: str, new_name: str) -> Non
         update(config, container_id, apply)
 
 
+def trash_dir(config: EngineConfig) -> Path:
+    """Where a removal moves a container's directory before deleting it (same filesystem)."""
+    return config.containers_dir / ".trash"
+
+
 def delete_record(config: EngineConfig, container_id: str) -> None:
     """Remove the container's directory (logs, hosts files, record) for good.
 
-    Under the container's lock, the record first: whoever waits for the lock then finds no
-    container (NotFound) instead of writing into a directory being deleted.
+    Under the container's lock, the directory is first renamed into the trash (one atomic step:
+    the container is gone for every reader, and whoever waits for the lock then finds no container
+    instead of writing into a directory being deleted), then deleted. A removal killed after the
+    rename leaves only a trash entry, which the next command's sweep deletes whatever its age
+    (empty_trash); before it, the record is whole and the removal can be done again.
     """
-    import shutil  # on use: its bz2/lzma probes cost every verb ~1.5 ms (docs/lifecycle.md)
-
     d = config.containers_dir / container_id
     try:
         fd = os.open(d / ".lock", os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
-        shutil.rmtree(d, ignore_errors=True)
+        _delete_tree(config, d)
         index.drop(config.containers_dir, container_id)
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         index.dirty(config.containers_dir, container_id)
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # (a corrupt one: rmtree takes it)
-            os.unlink(d / "config.v2.json")
-        for _ in range(3):  # a locker may re-create .lock while the tree goes
-            shutil.rmtree(d, ignore_errors=True)
-            if not d.exists():
-                break
+        _delete_tree(config, d)
         index.drop(config.containers_dir, container_id)
     finally:
         os.close(fd)
+
+
+def _delete_tree(config: EngineConfig, d: Path) -> None:
+    import shutil  # on use: its bz2/lzma probes cost every verb ~1.5 ms (docs/lifecycle.md)
+
+    trash = trash_dir(config)
+    tomb = trash / f"{d.name}.{os.getpid()}"
+    try:
+        os.makedirs(trash, exist_ok=True)
+        os.rename(d, tomb)
+    except FileNotFoundError:
+        return
+    except OSError:  # (a full disk refusing the trash directory): delete in place, record first
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            os.unlink(d / "config.v2.json")
+        tomb = d
+    shutil.rmtree(tomb, ignore_errors=True)
+
+
+def empty_trash(config: EngineConfig) -> bool:
+    """Delete what killed removals left in the trash; whether there was anything (one listdir of
+    a directory that is empty but for a removal in progress, whose entries may go twice)."""
+    trash = trash_dir(config)
+    try:
+        names = os.listdir(trash)
+    except FileNotFoundError:
+        return False
+    if not names:
+        return False
+    import shutil
+
+    for name in names:
+        shutil.rmtree(trash / name, ignore_errors=True)
+    return True

@@ -89,7 +89,8 @@ def policy_restarts(record: ContainerRecord) -> bool:
 def _finish_interrupted(config: EngineConfig, records: list[Entry]) -> bool:
     """What a SIGKILLed verb left: a removal half done ("removing", its lock free) is finished; a
     container whose create died before its record was complete is removed; a directory without a
-    record is deleted (with the rw layer it may own). True when anything was done."""
+    record, or one a killed removal left in the trash, is deleted (with the rw layer it may own).
+    True when anything was done."""
     done = False
     for record in records:
         if record.status == "removing" and not state.process_alive(record.monitor_pid, record.monitor_start):
@@ -111,8 +112,9 @@ def _finish_interrupted(config: EngineConfig, records: list[Entry]) -> bool:
         done = done or any(state.ID_RE.match(name) for name in stale)
     except FileNotFoundError:
         pass
+    trashed = state.empty_trash(config)  # what a removal killed after its rename left
     orphans = state.orphan_dirs(config)
-    if orphans:
+    if orphans or trashed:
         import shutil
 
         from engine.container.usage import container_uses

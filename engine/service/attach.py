@@ -24,7 +24,8 @@ from engine.config import EngineConfig
 from engine.container import monitor
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
-from engine.service.streams import STDERR, STDOUT, DetachScanner, Hijacked
+from engine.service.detachkeys import DetachScanner
+from engine.service.streams import STDERR, STDOUT, Hijacked
 
 CLIENT_POLL_SECONDS = 0.2  # how soon a vanished client's attach slot is freed
 

@@ -31,7 +31,8 @@ from engine.service.context import (
     query_int,
 )
 from engine.service.create_body import create_request
-from engine.service.streams import STDERR, STDOUT, detach_sequence, frame, hijack
+from engine.service.detachkeys import detach_sequence
+from engine.service.streams import STDERR, STDOUT, frame, hijack
 
 routes = web.RouteTableDef()
 

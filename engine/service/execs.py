@@ -26,8 +26,9 @@ from engine.container import exec_instances
 from engine.container.exec_instances import ExecInstance, ExecSpec
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, json_response, query_int
+from engine.service.detachkeys import DetachScanner, detach_sequence
 from engine.service.fields import canonical_keys, json_bool, json_str, json_strs
-from engine.service.streams import STDERR, STDOUT, DetachScanner, Hijacked, detach_sequence, hijack
+from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
 
 routes = web.RouteTableDef()
 

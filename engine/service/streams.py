@@ -6,7 +6,8 @@ Docker's stdio streams: without a tty each chunk is framed as `stream (1 byte: 0
 A hijacked connection (attach, exec start) answers `101 Switching Protocols` when the client asked
 for `Upgrade: tcp` (the docker CLI, docker-py) and `200` with a raw stream otherwise (older
 clients); from then on the socket carries raw bytes both ways. Invariants: the client's half-close
-(stdin at EOF) ends only its input, never our output; its disconnect ends only its own stream.
+(stdin at EOF) ends only its input, never our output; its disconnect ends only its own stream; the
+stream's first byte goes out only once the client has read the headers (or after 0.5 s).
 """
 
 from __future__ import annotations
@@ -164,53 +165,3 @@ class _HalfClose(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.inner.resume_writing()
 
-
-# ---------------------------------------------------------------------------------------- detach keys
-
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-_CTRL_NAMES = ["ctrl-@", *(f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)),
-               "ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"]
-
-
-def detach_sequence(keys: str | None) -> bytes:
-    """Docker's detach keys (`ctrl-p,ctrl-q`; `ctrl-@`..`ctrl-_`, `DEL` or single characters) as
-    the bytes a client types; the default when none are given."""
-    from engine.errors import InvalidArgument
-
-    codes = bytearray()
-    for key in (keys or DEFAULT_DETACH_KEYS).split(","):
-        if len(key) == 1:
-            codes += key.encode()
-        elif key in _CTRL_NAMES:
-            codes.append(_CTRL_NAMES.index(key))
-        elif key == "DEL":
-            codes.append(127)
-        else:
-            raise InvalidArgument(f"Invalid detach keys ({keys}) provided")
-    return bytes(codes)
-
-
-class DetachScanner:
-    """Docker's escape proxy over a tty's input: bytes that could start the detach sequence are held
-    back; the whole sequence detaches (and is never forwarded), a mismatch releases what was held."""
-
-    def __init__(self, sequence: bytes) -> None:
-        self.sequence = sequence
-        self.held = 0  # how many bytes of the sequence the input has matched so far
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        """(the bytes to forward, whether the client typed the detach sequence)."""
-        out = bytearray()
-        for byte in data:
-            if self.sequence and byte == self.sequence[self.held]:
-                self.held += 1
-                if self.held == len(self.sequence):
-                    return bytes(out), True
-                continue
-            out += self.sequence[:self.held]
-            self.held = 0
-            if self.sequence and byte == self.sequence[0]:
-                self.held = 1
-                continue
-            out.append(byte)
-        return bytes(out), False

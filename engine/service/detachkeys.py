@@ -1,0 +1,59 @@
+"""Docker's detach keys on a tty's input (attach and exec): which bytes they are, and spotting them.
+
+The daemon, not the docker CLI, lets a client go when it types the sequence (default ctrl-p,ctrl-q):
+the connection closes, the container (or the exec'd command) runs on with its stdin open. The
+syntax is Docker's (`ctrl-a`..`ctrl-z`, `ctrl-@`, `ctrl-[`, `ctrl-\\`, `ctrl-]`, `ctrl-^`, `ctrl-_`,
+`DEL`, single characters, comma-separated); a bad one is Docker's 400 "Invalid detach keys".
+Invariant: bytes of the sequence are never forwarded; bytes that only began it are forwarded, in
+order, as soon as the input shows they were not the sequence.
+"""
+
+from __future__ import annotations
+
+from engine.errors import InvalidArgument
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+_CTRL_NAMES = ["ctrl-@", *(f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)),
+               "ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"]
+
+
+def detach_sequence(keys: str | None) -> bytes:
+    """Docker's detach keys (`ctrl-p,ctrl-q`; `ctrl-@`..`ctrl-_`, `DEL` or single characters) as
+    the bytes a client types; the default when none are given."""
+    codes = bytearray()
+    for key in (keys or DEFAULT_DETACH_KEYS).split(","):
+        if len(key) == 1:
+            codes += key.encode()
+        elif key in _CTRL_NAMES:
+            codes.append(_CTRL_NAMES.index(key))
+        elif key == "DEL":
+            codes.append(127)
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({keys}) provided")
+    return bytes(codes)
+
+
+class DetachScanner:
+    """Docker's escape proxy over a tty's input: bytes that could start the detach sequence are held
+    back; the whole sequence detaches (and is never forwarded), a mismatch releases what was held."""
+
+    def __init__(self, sequence: bytes) -> None:
+        self.sequence = sequence
+        self.held = 0  # how many bytes of the sequence the input has matched so far
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(the bytes to forward, whether the client typed the detach sequence)."""
+        out = bytearray()
+        for byte in data:
+            if self.sequence and byte == self.sequence[self.held]:
+                self.held += 1
+                if self.held == len(self.sequence):
+                    return bytes(out), True
+                continue
+            out += self.sequence[:self.held]
+            self.held = 0
+            if self.sequence and byte == self.sequence[0]:
+                self.held = 1
+                continue
+            out.append(byte)
+        return bytes(out), False

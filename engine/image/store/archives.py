@@ -17,6 +17,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from engine import events
 from engine.errors import DockuiError, IntegrityError, InvalidArgument, NotFound
@@ -101,86 +102,90 @@ class Archives(LayerStore):
         Docker's manifest.json), with every layer as its exact original uncompressed tar."""
         import tarfile
 
-        from engine.image.reference import parse_reference
-
-        entries: list[dict[str, Any]] = []
-        index: list[dict[str, Any]] = []
-        blobs: dict[str, tuple[str, Any]] = {}  # digest -> ("bytes", data) | ("layer", chain ID)
-        by_image: dict[str, list[str]] = {}  # one manifest.json entry per image, as Docker writes
-        for ref in refs:
-            image_id, key = self._lookup(ref)
-            tags = by_image.setdefault(image_id, [])
-            if key is not None and "@" not in key and key not in tags:
-                tags.append(key)
-        for image_id, repo_tags in by_image.items():
-            record = self._record(image_id)
-            config_bytes = (self.imagedb / "content" / "sha256" / hex_of(image_id)).read_bytes()
-            blobs[image_id] = ("bytes", config_bytes)
-            layers = []
-            for diff_id, chain in zip(record.diff_ids, record.chain_ids, strict=True):
-                blobs.setdefault(diff_id, ("layer", chain))
-                layers.append(
-                    {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff_id, "size": self.layer_tar_size(chain)}
-                )
-            manifest = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": image_id, "size": len(config_bytes)},
-                    "layers": layers,
-                },
-                separators=(",", ":"),
-            ).encode()
-            manifest_digest = sha256_digest(manifest)
-            blobs[manifest_digest] = ("bytes", manifest)
-            descriptor: dict[str, Any] = {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": manifest_digest,
-                "size": len(manifest),
-            }
-            for tag in repo_tags or [None]:
-                entry = dict(descriptor)
-                if tag is not None:
-                    full = parse_reference(tag)
-                    entry["annotations"] = {
-                        "io.containerd.image.name": str(full),
-                        "org.opencontainers.image.ref.name": full.tag_or_latest,
-                    }
-                index.append(entry)
-            entries.append(
-                {
-                    "Config": f"blobs/sha256/{hex_of(image_id)}",
-                    "RepoTags": repo_tags or None,
-                    "Layers": [f"blobs/sha256/{hex_of(d)}" for d in record.diff_ids],
-                }
-            )
-
-        def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-
+        plan = _SavePlan()
+        for image_id, repo_tags in self._save_targets(refs).items():
+            self._plan_image(plan, image_id, repo_tags)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for name in ("blobs", "blobs/sha256"):
                 info = tarfile.TarInfo(name)
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
                 tar.addfile(info)
-            for digest, (kind, value) in blobs.items():
-                name = f"blobs/sha256/{hex_of(digest)}"
-                if kind == "bytes":
-                    add_bytes(tar, name, value)
-                    continue
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = self.layer_tar_size(value), 0o644, 0
-                reader = _VerifyingReader(self.layer_tar(value), digest)
-                tar.addfile(info, reader)
-                reader.check()
-            add_bytes(tar, "index.json", json.dumps(
-                {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": index}
+            for digest, blob in plan.blobs.items():
+                self._write_blob(tar, f"blobs/sha256/{hex_of(digest)}", digest, blob)
+            _add_bytes(tar, "index.json", json.dumps(
+                {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": plan.index}
             ).encode())
-            add_bytes(tar, "manifest.json", json.dumps(entries).encode())
-            add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        events.images(self.config, "save", list(by_image))
+            _add_bytes(tar, "manifest.json", json.dumps(plan.entries).encode())
+            _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        events.images(self.config, "save", plan.image_ids)
+
+    def _save_targets(self, refs: list[str]) -> dict[str, list[str]]:
+        """Image ID -> the tags named for it, in the order given (one manifest.json entry per
+        image, as Docker writes; an ID or digest names the image without a tag)."""
+        by_image: dict[str, list[str]] = {}
+        for ref in refs:
+            image_id, key = self._lookup(ref)
+            tags = by_image.setdefault(image_id, [])
+            if key is not None and "@" not in key and key not in tags:
+                tags.append(key)
+        return by_image
+
+    def _plan_image(self, plan: _SavePlan, image_id: str, repo_tags: list[str]) -> None:
+        """Add one image's config, layers, OCI manifest, index entries and manifest.json entry."""
+        from engine.image.reference import parse_reference
+
+        record = self._record(image_id)
+        config_bytes = (self.imagedb / "content" / "sha256" / hex_of(image_id)).read_bytes()
+        plan.image_ids.append(image_id)
+        plan.blobs[image_id] = _Blob(data=config_bytes)
+        layers = []
+        for diff_id, chain in zip(record.diff_ids, record.chain_ids, strict=True):
+            plan.blobs.setdefault(diff_id, _Blob(chain=chain))
+            layers.append(
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": diff_id, "size": self.layer_tar_size(chain)}
+            )
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": image_id, "size": len(config_bytes)},
+                "layers": layers,
+            },
+            separators=(",", ":"),
+        ).encode()
+        manifest_digest = sha256_digest(manifest)
+        plan.blobs[manifest_digest] = _Blob(data=manifest)
+        descriptor = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                      "size": len(manifest)}
+        for tag in repo_tags or [None]:
+            entry: dict[str, Any] = dict(descriptor)
+            if tag is not None:
+                full = parse_reference(tag)
+                entry["annotations"] = {
+                    "io.containerd.image.name": str(full),
+                    "org.opencontainers.image.ref.name": full.tag_or_latest,
+                }
+            plan.index.append(entry)
+        plan.entries.append(
+            {
+                "Config": f"blobs/sha256/{hex_of(image_id)}",
+                "RepoTags": repo_tags or None,
+                "Layers": [f"blobs/sha256/{hex_of(d)}" for d in record.diff_ids],
+            }
+        )
+
+    def _write_blob(self, tar: Any, name: str, digest: str, blob: _Blob) -> None:
+        """One blob: bytes as they are, a layer rebuilt from its tar-split and verified as it goes."""
+        import tarfile
+
+        if blob.data is not None:
+            _add_bytes(tar, name, blob.data)
+            return
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = self.layer_tar_size(blob.chain), 0o644, 0
+        reader = _VerifyingReader(self.layer_tar(blob.chain), digest)
+        tar.addfile(info, reader)
+        reader.check()
 
     def load(self, source: str | os.PathLike[str] | BinaryIO) -> list[tuple[ImageRecord, list[str]]]:
         """`docker load`: images from a Docker archive (manifest.json) or an OCI image layout tar,
@@ -244,6 +249,33 @@ class Archives(LayerStore):
             raise IntegrityError("the archive holds no image")
         events.images(self.config, "load", [record.id for record, _ in loaded])
         return loaded
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """A blob of a saved archive: bytes (a config or manifest) or a layer by its chain ID."""
+
+    data: bytes | None = None
+    chain: str = ""
+
+
+@dataclass
+class _SavePlan:
+    """What `save` writes, gathered before the first byte: blobs by digest (each once), index.json's
+    manifests, manifest.json's entries, and the images saved (for the event)."""
+
+    blobs: dict[str, _Blob] = field(default_factory=dict)
+    index: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)
+
+
+def _add_bytes(tar: Any, name: str, data: bytes) -> None:
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))
 
 
 class _VerifyingReader:

@@ -1,7 +1,7 @@
 """The aiohttp application of the Engine API service: routing, versions, errors, _ping/version/info.
 
 Every endpoint module (ENDPOINT_MODULES: containers, container_files, execs, images, networks,
-volumes, system) exposes `routes = web.RouteTableDef()`; each route is served both unversioned
+volumes, system, build, swarm) exposes `routes = web.RouteTableDef()`; each route is served both unversioned
 (`/containers/json`) and versioned (`/v1.43/containers/json`). The app also owns the start spawner
 (engine.container.spawner), launched at startup and stopped at cleanup. Invariants:
 - A version outside MIN_API_VERSION..API_VERSION gets Docker's 400 and reaches no handler.

@@ -188,3 +188,22 @@ def test_internal_network_gives_no_default_route(cli: Cli) -> None:
     finally:
         cli.run("rm", "-f", "i1")
         cli.ok("network", "rm", "dkinternal")
+
+
+def test_connect_before_the_first_start_is_joined_by_cli_start(cli: Cli) -> None:
+    """Docker allows `network connect` of a created container; `dockui start` (not only the Engine
+    API's start) joins that network, so the container is reachable there."""
+    subnet = free_subnet(prefix=28)
+    cli.ok("network", "create", "--subnet", str(subnet), "dkearly")
+    try:
+        cli.ok("create", "--name", "early", "busybox", "sleep", "60")
+        cli.ok("network", "connect", "--alias", "soon", "dkearly", "early")
+        cli.ok("start", "early")
+        networks = json.loads(cli.ok("inspect", "early"))[0]["NetworkSettings"]["Networks"]
+        assert set(networks) == {"bridge", "dkearly"} and networks["dkearly"]["IPAddress"]
+        assert "eth1" in cli.ok("exec", "early", "ls", "/sys/class/net").split()
+        out = cli.ok("run", "--rm", "--network", "dkearly", "busybox", "ping", "-c", "1", "-W", "3", "soon")
+        assert "1 packets received" in out
+    finally:
+        cli.run("rm", "-f", "early")
+        cli.ok("network", "rm", "dkearly")

@@ -118,21 +118,15 @@ def start(
     TUI) passes a `spawner.Spawner`, which starts it at the single-threaded fork path's speed."""
     _reconcile(config)
     record = state.find_container(config, ref)
-    pending = bool(record.host_config.get(PENDING_NETWORKS))
-    if pending:
-        from engine.api import networks
+    from engine.api.networks import pending_joined
 
-        networks.check_pending(config, record.host_config)
-    if spawner is not None:
-        started = spawner.start(config, record.id, attach, interactive, winsize)
-    else:
+    with pending_joined(config, record):
+        if spawner is not None:
+            return spawner.start(config, record.id, attach, interactive, winsize)
         result = starting.start(config, record.id, attach=attach, interactive=interactive, winsize=winsize)
         import socket
 
-        started = Started(socket.socket(fileno=result.attach.detach()) if result.attach is not None else None)
-    if pending:
-        networks.join_pending(config, record.id)
-    return started
+        return Started(socket.socket(fileno=result.attach.detach()) if result.attach is not None else None)
 
 
 def find(config: EngineConfig, ref: str) -> ContainerRecord:
@@ -227,11 +221,9 @@ def _network_entries(data: dict[str, Any], record: ContainerRecord) -> None:
         settings["Networks"] = {} if mode.startswith("container:") else {"none": _endpoint_entry([])}
         return
     settings["Networks"] = {mode: _endpoint_entry(list(record.host_config.get("NetworkAliases") or []))}
-    for entry in record.host_config.get(PENDING_NETWORKS) or []:  # connected before its first start
+    for entry in record.host_config.get(state.PENDING_NETWORKS) or []:  # connected before its first start
         settings["Networks"][entry["Network"]] = _endpoint_entry(list(entry.get("Aliases") or []))
 
-
-PENDING_NETWORKS = "PendingNetworks"  # engine.api.networks keeps a never-started container's connects there
 
 # Docker's inspect has these keys whatever the container asked for; dockui's record keeps only what
 # it acts on, so the rest are filled in with the values Docker reports for a container that did not

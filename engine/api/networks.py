@@ -7,18 +7,21 @@ shape; pyroute2 is loaded only by the calls that touch the kernel.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
 
 from engine.config import EngineConfig
+from engine.container.state import PENDING_NETWORKS
 from engine.errors import Conflict, InvalidArgument, NotFound
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
+    from engine.container.state import ContainerRecord
     from engine.network.records import NetworkInfo
 
 NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
@@ -184,7 +187,7 @@ def prune(config: EngineConfig) -> list[str]:
 @dataclass(frozen=True)
 class Connection:
     """A container joining a network: its address there (else the next free one) and aliases, the
-    extra names its peers on that network resolve to it (through their hosts files)."""
+    extra names its peers on that network resolve to it (through the embedded DNS)."""
 
     network: str
     container: str
@@ -239,9 +242,6 @@ def check_connectable(config: EngineConfig, container: str) -> None:
         raise Conflict("container cannot be connected to multiple networks with one of the networks in private (none) mode")
     if mode == "host" or mode.startswith("container:"):
         raise Conflict("container sharing network namespace with another container or host cannot be connected to any other network")
-
-
-PENDING_NETWORKS = "PendingNetworks"  # HostConfig key: networks a never-started container joins at its first start
 
 
 @dataclass(frozen=True)
@@ -305,6 +305,18 @@ def _drop_pending(config: EngineConfig, container_id: str, network: str) -> bool
         locked.host_config = {**locked.host_config, PENDING_NETWORKS: [e.to_json() for e in kept] or None}
         state.save(config, locked, durable=True)
     return True
+
+
+@contextlib.contextmanager
+def pending_joined(config: EngineConfig, record: ContainerRecord) -> Iterator[None]:
+    """Around a start (the API's and the CLI's alike): the networks a never-started container was
+    connected to are checked before it runs and joined once it runs."""
+    if not record.host_config.get(PENDING_NETWORKS):
+        yield
+        return
+    check_pending(config, record.host_config)
+    yield
+    join_pending(config, record.id)
 
 
 def check_pending(config: EngineConfig, host_config: dict[str, Any]) -> None:

@@ -16,7 +16,10 @@ from engine.errors import DockuiError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
     from typing import Any
+
+    from engine.container.state import ContainerRecord
 
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
@@ -267,16 +270,33 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
         if record.config.get("Tty") and os.isatty(0):
             size = os.get_terminal_size(0)
             winsize = (size.lines, size.columns)
-        result = start(config, record.id, attach=True, interactive=interactive, winsize=winsize)
+        with _pending_joined(config, record):
+            result = start(config, record.id, attach=True, interactive=interactive, winsize=winsize)
         if result.attach is None:
             return 0
         return attach_session(config, result, interactive=interactive, tty=bool(record.config.get("Tty")) and os.isatty(0))
 
     def one(ref: str) -> None:
-        start(config, ref)
+        record = find_container(config, ref)
+        with _pending_joined(config, record):
+            start(config, record.id)
         print(ref)
 
     return for_each(args.containers, one)
+
+
+def _pending_joined(config: EngineConfig, record: ContainerRecord) -> AbstractContextManager[None]:
+    """The networks `network connect` gave a never-started container, joined around its start as
+    the Engine API's start joins them (engine.api.networks imported only then)."""
+    import contextlib
+
+    from engine.container.state import PENDING_NETWORKS
+
+    if not record.host_config.get(PENDING_NETWORKS):
+        return contextlib.nullcontext()
+    from engine.api.networks import pending_joined
+
+    return pending_joined(config, record)
 
 
 def attach_session(

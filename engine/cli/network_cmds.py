@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.set_defaults(handler=cmd_connect)
 
     p = verbs.add_parser("disconnect", help="disconnect a container from a network")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-f", "--force", action="store_true", help="force the container to disconnect from a network")
     p.add_argument("network")
     p.add_argument("container")
     p.set_defaults(handler=cmd_disconnect)
@@ -181,17 +181,15 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network connect")
-    from engine.api.networks import check_connectable
-    from engine.network import endpoint as network
+    from engine.api.networks import Connection, connect
 
-    check_connectable(config, args.container)
-    network.connect(config, args.network, args.container, ip=args.ip, aliases=args.alias)
+    connect(config, Connection(args.network, args.container, ipv4_address=args.ip, aliases=tuple(args.alias or ())))
     return 0
 
 
 def cmd_disconnect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network disconnect")
-    from engine.network import endpoint as network
+    from engine.api.networks import disconnect
 
-    network.disconnect(config, args.network, args.container)
+    disconnect(config, args.network, args.container, force=args.force)
     return 0

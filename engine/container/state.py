@@ -69,6 +69,11 @@ def process_alive(pid: int, start_ticks: int) -> bool:
     return pid > 0 and start_ticks > 0 and process_start_ticks(pid) == start_ticks
 
 
+# A HostConfig key of the record: the networks a never-started container was connected to (Docker
+# allows `network connect` before the first start), joined by engine.api.networks.pending_joined.
+PENDING_NETWORKS = "PendingNetworks"
+
+
 @dataclass
 class ContainerRecord:
     """One container, as the CLI, TUI and monitor see it. `config`/`host_config` are Docker's dicts."""

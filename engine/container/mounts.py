@@ -144,6 +144,10 @@ def _mount_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     _check_destination(dest, spec)
     rw = fields.get("readonly", "false") != "true"
     source = fields.get("source", "")
+    if fields.get("bind-propagation", "rprivate") not in ("rprivate", "private"):
+        # binds are rprivate (Docker's default); a shared or slave bind is refused, never ignored
+        raise InvalidArgument(f"invalid --mount {spec!r}: bind-propagation {fields['bind-propagation']!r} "
+                              "is not supported by dockui (binds are rprivate)")
     if kind == "bind":
         if not source.startswith("/"):
             raise InvalidArgument(f"invalid --mount {spec!r}: a bind source must be an absolute path")

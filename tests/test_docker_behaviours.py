@@ -182,6 +182,12 @@ def test_network_connect_shows_in_inspect(engine: Engine) -> None:
         engine.out("network", "connect", "--alias", "other-name", "side", "joined")
         networks = engine.inspect("joined")["NetworkSettings"]["Networks"]
         assert set(networks) == {"bridge", "side"}
+        # ps's network filter matches every network the container is on, by name or ID, as Docker's
+        side_id = engine.out("network", "inspect", "-f", "{{.Id}}", "side").strip()
+        for wanted in ("side", side_id, "bridge"):
+            assert engine.out("ps", "-f", f"network={wanted}", "--format", "{{.Names}}") == "joined\n", wanted
+        assert engine.out("ps", "-a", "-f", "network=host", "--format", "{{.Names}}") == ""
+        assert engine.out("ps", "-f", "since=joined", "--format", "{{.Names}}") == ""  # before/since on the CLI too
         address = networks["side"]["IPAddress"]
         assert networks["side"]["Aliases"] == ["other-name"] and address
         assert f"inet {address}/" in engine.out("exec", "joined", "ip", "-4", "addr", "show", "eth1")

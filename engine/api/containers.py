@@ -12,21 +12,20 @@ Invariant: nothing here forks. Calls that must fork (exec, export) go through a 
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.config import EngineConfig
 from engine.container import create as creating
+from engine.container import filters, lifecycle, removal, state
 from engine.container import inspect as inspecting
-from engine.container import lifecycle, removal, state
 from engine.container import start as starting
 from engine.container.options import RunOptions
 from engine.container.reconcile import reconcile as _reconcile
 from engine.container.spawner import Spawner, Started
 from engine.container.state import ContainerRecord
-from engine.errors import DockuiError, InvalidArgument, NotFound
+from engine.errors import DockuiError, NotFound
 from engine.util import timefmt
 
 TYPE_CHECKING = False
@@ -36,10 +35,7 @@ if TYPE_CHECKING:
     from engine.container.logs import LogEntry
     from engine.container.update import Update
 
-LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume",
-                "health")
 FOLLOW_POLL_SECONDS = 0.05  # a follower sees a stop within this (docker-py's run reads logs to their end)
-STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
 @dataclass(frozen=True)
@@ -298,77 +294,16 @@ def wait(config: EngineConfig, ref: str, condition: str = "not-running") -> Any:
 
 
 def parse_filters(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Docker's filters JSON ({"key": ["v", ...]} or the older {"key": {"v": true}}), checked."""
-    filters: dict[str, tuple[str, ...]] = {}
-    for key, values in raw.items():
-        if key not in LIST_FILTERS:
-            raise InvalidArgument(f"invalid filter '{key}'")
-        if isinstance(values, dict):
-            values = [v for v, on in values.items() if on]
-        if isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise InvalidArgument(f"invalid filter '{key}': expected a list of strings")
-        if key == "status":
-            for v in values:
-                if v not in STATUSES:
-                    raise InvalidArgument(f"invalid filter 'status={v}'")
-        filters[key] = tuple(values)
-    return filters
+    """Docker's filters JSON, checked (engine.container.filters)."""
+    return filters.parse_json(raw)
 
 
 def list_containers(config: EngineConfig, query: ContainerQuery) -> list[ContainerRecord]:
     """Newest first, as `docker ps`."""
     _reconcile(config)
     records = sorted(state.list_containers(config), key=lambda r: r.created, reverse=True)
-    before = _created_of(config, query.filters.get("before"))
-    since = _created_of(config, query.filters.get("since"))
-    shown = []
-    for r in records:
-        if not query.all and not r.running and "status" not in query.filters and "exited" not in query.filters:
-            continue
-        if before is not None and r.created >= before:
-            continue
-        if since is not None and r.created <= since:
-            continue
-        if not _matches(r, query.filters):
-            continue
-        shown.append(r)
-    if query.limit > 0:
-        shown = shown[: query.limit]
-    return shown
-
-
-def _created_of(config: EngineConfig, refs: tuple[str, ...] | None) -> str | None:
-    if not refs:
-        return None
-    return state.find_container(config, refs[0]).created
-
-
-def _matches(record: ContainerRecord, filters: dict[str, tuple[str, ...]]) -> bool:
-    from engine.container import health
-
-    tests: dict[str, Callable[[str], bool]] = {
-        "id": lambda v: record.id.startswith(v),
-        "name": lambda v: re.search(v.lstrip("/"), record.name) is not None,
-        "status": lambda v: record.status == v,
-        "exited": lambda v: record.status == "exited" and str(record.exit_code) == v,
-        "ancestor": lambda v: v in (record.image, record.image_id) or record.image_id.startswith("sha256:" + v),
-        "network": lambda v: v == record.host_config.get("NetworkMode"),
-        "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in record.mounts),
-        "health": lambda v: health.status_of(record.health) == health.check_filter_value(v),
-    }
-    for key, values in filters.items():
-        if key in ("before", "since"):
-            continue
-        if key == "label":
-            labels = record.config.get("Labels") or {}
-            ok = all(k in labels and (not sep or labels[k] == v) for k, sep, v in (x.partition("=") for x in values))
-        else:
-            ok = any(tests[key](v) for v in values)
-        if not ok:
-            return False
-    return True
+    shown = filters.select(config, records, query.filters, all_=query.all)
+    return shown[: query.limit] if query.limit > 0 else shown
 
 
 def status_text(record: ContainerRecord, now: float | None = None) -> str:

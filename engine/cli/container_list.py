@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 
 from engine.cli.container_common import start_engine
 from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
-from engine.errors import DockuiError, InvalidArgument, NotFound
+from engine.errors import DockuiError, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -41,40 +40,6 @@ def _command_text(record: Any, truncate: bool) -> str:
     return f'"{command}"'
 
 
-def _matches(record: Any, filters: list[str]) -> bool:
-    groups: dict[str, list[str]] = {}
-    for item in filters:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
-        groups.setdefault(key, []).append(value)
-    for key, values in groups.items():
-        if key == "status":
-            ok = record.status in values
-        elif key == "name":
-            ok = any(re.search(v.lstrip("/"), record.name) for v in values)
-        elif key == "id":
-            ok = any(record.id.startswith(v) for v in values)
-        elif key == "label":
-            labels = record.config.get("Labels") or {}
-            ok = all((k in labels and (not sep or labels[k] == v)) for k, sep, v in (x.partition("=") for x in values))
-        elif key == "exited":
-            ok = record.status == "exited" and str(record.exit_code) in values
-        elif key == "ancestor":
-            ok = record.image in values or record.image_id in values or any(record.image_id.startswith("sha256:" + v) for v in values)
-        elif key == "network":
-            ok = record.host_config.get("NetworkMode") in values
-        elif key == "health":
-            from engine.container import health
-
-            ok = health.status_of(record.health) in [health.check_filter_value(v) for v in values]
-        else:
-            raise InvalidArgument(f"invalid filter '{key}'")
-        if not ok:
-            return False
-    return True
-
-
 def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.state import list_containers
 
@@ -86,14 +51,15 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     start_engine(config, "ps")
     if args.quiet and not (args.filter or args.format or args.latest or args.size or args.last >= 0):
         return _ps_quiet(config, args)
+    from engine.container import filters
+
+    wanted = filters.parse_words(args.filter)
     records = list_containers(config)
-    if args.latest:
+    if args.latest:  # -l and -n pick from every container, as docker's
         records = records[:1]
     elif args.last >= 0:
         records = records[: args.last]
-    elif not args.all and not any(f.startswith(("status=", "exited=")) for f in args.filter):  # docker: they imply -a
-        records = [r for r in records if r.status in ("running", "paused", "restarting")]
-    records = [r for r in records if _matches(r, args.filter)]
+    records = filters.select(config, records, wanted, all_=args.all or args.latest or args.last >= 0)
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         for r in records:
             print(r.id if args.no_trunc else r.short_id)

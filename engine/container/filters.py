@@ -1,0 +1,137 @@
+"""Docker's container list filters (`ps --filter`, `GET /containers/json?filters=`): one
+implementation for the CLI, the TUI and the Engine API service.
+
+A filter is a mapping key -> values, parsed from `key=value` words (the CLI) or Docker's filters
+JSON (the API). Invariant: an unknown key, or a status Docker does not have, is an InvalidArgument
+naming it before anything is listed; the values of one key match if any matches, different keys
+all must (a `label` filter's values all must, as Docker's); `status` and `exited` imply `-a`, as
+the docker CLI's do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from engine.config import EngineConfig
+from engine.container import state
+from engine.errors import DockuiError, InvalidArgument
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+    from engine.container.state import ContainerRecord
+
+    Filters = dict[str, tuple[str, ...]]
+
+LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume",
+                "health")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+SHOWN_WITHOUT_ALL = ("running", "paused", "restarting")
+
+
+def parse_words(words: Iterable[str]) -> Filters:
+    """`--filter key=value` words, checked."""
+    filters: dict[str, list[str]] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {word}")
+        filters.setdefault(key, []).append(value)
+    return _checked({key: tuple(values) for key, values in filters.items()})
+
+
+def parse_json(raw: dict[str, Any]) -> Filters:
+    """Docker's filters JSON ({"key": ["v", ...]} or the older {"key": {"v": true}}), checked."""
+    filters: dict[str, tuple[str, ...]] = {}
+    for key, values in raw.items():
+        if isinstance(values, dict):
+            values = [v for v, on in values.items() if on]
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InvalidArgument(f"invalid filter '{key}': expected a list of strings")
+        filters[key] = tuple(values)
+    return _checked(filters)
+
+
+def _checked(filters: Filters) -> Filters:
+    for key, values in filters.items():
+        if key not in LIST_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if key == "status":
+            for v in values:
+                if v not in STATUSES:
+                    raise InvalidArgument(f"invalid filter 'status={v}'")
+    return filters
+
+
+def select(config: EngineConfig, records: Iterable[ContainerRecord], filters: Filters,
+           all_: bool = False) -> list[ContainerRecord]:
+    """The records (in their order) `ps` shows: running ones unless `all_` (or a status/exited
+    filter), created before/since the named containers, matching every filter."""
+    show_all = all_ or "status" in filters or "exited" in filters
+    before = _created_of(config, filters.get("before"))
+    since = _created_of(config, filters.get("since"))
+    shown = []
+    for record in records:
+        if not show_all and record.status not in SHOWN_WITHOUT_ALL:
+            continue
+        if before is not None and record.created >= before:
+            continue
+        if since is not None and record.created <= since:
+            continue
+        if matches(config, record, filters):
+            shown.append(record)
+    return shown
+
+
+def _created_of(config: EngineConfig, refs: tuple[str, ...] | None) -> str | None:
+    if not refs:
+        return None
+    return state.find_container(config, refs[0]).created
+
+
+def matches(config: EngineConfig, record: ContainerRecord, filters: Filters) -> bool:
+    """Whether the record passes every filter but before/since (which compare with others)."""
+    tests: dict[str, Callable[[str], bool]] = {
+        "id": lambda v: record.id.startswith(v),
+        "name": lambda v: re.search(v.lstrip("/"), record.name) is not None,
+        "status": lambda v: record.status == v,
+        "exited": lambda v: record.status == "exited" and str(record.exit_code) == v,
+        "ancestor": lambda v: v in (record.image, record.image_id) or record.image_id.startswith("sha256:" + v),
+        "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in record.mounts),
+    }
+    for key, values in filters.items():
+        if key in ("before", "since"):
+            continue
+        if key == "label":
+            labels = record.config.get("Labels") or {}
+            ok = all(k in labels and (not sep or labels[k] == v) for k, sep, v in (x.partition("=") for x in values))
+        elif key == "network":
+            ok = bool(_networks_of(config, record) & set(values))
+        elif key == "health":
+            from engine.container import health
+
+            ok = health.status_of(record.health) in {health.check_filter_value(v) for v in values}
+        else:
+            ok = any(tests[key](v) for v in values)
+        if not ok:
+            return False
+    return True
+
+
+def _networks_of(config: EngineConfig, record: ContainerRecord) -> set[str]:
+    """Names and IDs of the networks the container is on: its mode, the networks it started with,
+    and those `network connect` added since (its endpoint record), as Docker's filter matches them."""
+    names = {record.host_config.get("NetworkMode") or "bridge"} | set(record.network.get("Networks") or {})
+    names |= {entry.get("Network", "") for entry in record.host_config.get(state.PENDING_NETWORKS) or []}
+    from engine.network.records import load_record
+
+    with contextlib.suppress(DockuiError, OSError, ValueError):  # no readable endpoint record: no more
+        endpoints = load_record(config, record.id)
+        if endpoints is not None:
+            names |= {ep.network for ep in endpoints.endpoints} | {ep.network_id for ep in endpoints.endpoints}
+    return names

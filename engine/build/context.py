@@ -166,16 +166,15 @@ class BuildContext:
         return matches
 
     def _inside(self, rel: str) -> Path:
-        """`rel` with a symlink at its end resolved, never leaving the root."""
+        """`rel` with its symlinks resolved (a parent's as well as the last one's), never leaving the
+        root: a context's `link -> /etc` must not make `COPY link/shadow` read the host's."""
         if rel == ".":
             return self.root
         path = self.root / rel
-        if path.is_symlink():
-            resolved = path.resolve()
-            if resolved != self.root and self.root not in resolved.parents:
-                raise InvalidArgument(f"forbidden path outside the build context: {rel} ({resolved})")
-            return resolved
-        return path
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise InvalidArgument(f"forbidden path outside the build context: {rel} ({resolved})")
+        return resolved
 
     def walk(self, source: Source) -> list[tuple[str, Path]]:
         """(path relative to the source, real path) of a directory's entries, sorted, excluded ones

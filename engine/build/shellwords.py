@@ -21,15 +21,32 @@ _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _NAME_CHARS = _NAME_START | frozenset("0123456789")
 
 
+# An expansion's result is bounded (ARGs that each repeat the previous one four times would grow
+# exponentially, in memory and in every image config that records them); Linux passes no single
+# argument or environment string over 128 KiB to a program anyway.
+MAX_EXPANSION = 1 << 20
+
+
 def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
     """One word, quotes and escapes removed, variables substituted."""
-    words = _Lexer(word, env, escape, split=False).run()
+    words = _run(_Lexer(word, env, escape, split=False))
     return words[0] if words else ""
 
 
 def expand_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """The words of `text` (unquoted whitespace separates them), each expanded."""
-    return _Lexer(text, env, escape, split=True).run()
+    return _run(_Lexer(text, env, escape, split=True))
+
+
+def _run(lexer: _Lexer) -> list[str]:
+    """The lexer's words, or one line when they are nested too deeply or grow too big."""
+    try:
+        words = lexer.run()
+    except RecursionError:
+        raise InvalidArgument(f"substitution nested too deeply in {lexer.text[:80]}...") from None
+    if sum(len(w) for w in words) > MAX_EXPANSION:
+        raise InvalidArgument(f"substitution result over {MAX_EXPANSION} bytes in {lexer.text[:80]}")
+    return words
 
 
 def env_map(entries: list[str] | tuple[str, ...] | None) -> dict[str, str]:

@@ -102,8 +102,10 @@ def _unpack(config: EngineConfig, spool: Any) -> Path:
 
 
 def _read_dockerfile(root: Path, name: str) -> str:
-    path = root / name
-    if not path.is_file():
+    """The context's Dockerfile, its symlinks resolved inside the context only (the request's tar
+    may make it a link to a host file or to /dev/zero)."""
+    path = (root / name).resolve()
+    if root.resolve() not in path.parents or not path.is_file():
         raise InvalidArgument(f"Cannot locate specified Dockerfile: {name}")
     return path.read_text(errors="replace")
 

@@ -122,7 +122,7 @@ async def stream(request: web.Request, work: Work, held: Callable[[Line], bool] 
     pending: list[dict[str, Any]] = []
     try:
         while True:
-            item = await queue.get()
+            item = await _next_item(queue, request)
             if isinstance(item, _Failed):
                 if response is None:
                     raise item.error
@@ -148,6 +148,20 @@ async def stream(request: web.Request, work: Work, held: Callable[[Line], bool] 
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response
+
+
+CLIENT_POLL_SECONDS = 0.5  # how soon a silent call (a RUN printing nothing) notices its client left
+
+
+async def _next_item(queue: asyncio.Queue, request: web.Request) -> _Emitted | _Done | _Failed:
+    """The next item from the call, or ConnectionResetError once the client has gone: a write would
+    tell only when the call next says something, so a silent call is checked on every poll."""
+    while True:
+        try:
+            return await asyncio.wait_for(queue.get(), CLIENT_POLL_SECONDS)
+        except TimeoutError:
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("the client went away") from None
 
 
 def _encode(line: dict[str, Any]) -> bytes:

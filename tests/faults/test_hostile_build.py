@@ -110,6 +110,13 @@ def test_hostile_build_contexts(service: Service, tmp_path: Path) -> None:
     case("hardlink-through-symlink", _tar([("Dockerfile", b"FROM busybox\nCOPY h /got\n"),
                                            _link("l", str(tmp_path)), _link("h", "l/host-secret", tarfile.LNKTYPE)]),
          built_path="/got")
+    # COPY --from an image whose own files are links to host paths: resolved inside that image
+    # (a relative link climbing above the root is refused when its RUN is committed)
+    for name, link, source in (("copy-from-abs-symlink", f"ln -s {tmp_path} /abs", "/abs/host-secret"),
+                               ("copy-from-nested-symlink", f"mkdir /d && ln -s {tmp_path} /d/in", "/d/in/host-secret"),
+                               ("copy-from-rel-symlink", f"ln -s ../../../../../../..{tmp_path} /rel", "/rel/host-secret")):
+        stage = f"FROM busybox AS evil\nRUN {link}\nFROM busybox\nCOPY --from=evil {source} /got\n"
+        case(name, _tar([("Dockerfile", stage.encode())]), built_path="/got")
     nested = "${a:-" * 20000 + "x" + "}" * 20000
     case("nested-substitution", _tar([("Dockerfile", f"FROM busybox\nENV v={nested}\n".encode())]))
     bomb = "FROM busybox\nARG a0=xxxxxxxxxxxxxxxx\n" + "".join(

@@ -50,8 +50,9 @@ def test_read_only_verbs_load_nothing_they_do_not_use(engine: Engine, argv: tupl
 
 
 def test_create_and_inspect_do_not_load_inspect(engine: Engine) -> None:
+    # (resource: check_ulimits, which also reads /proc/self/status, only with --ulimit)
     status, loaded = _loaded(engine, ["create", "--name", "costs", "--network", "none", "busybox", "true"],
-                             (*INSPECT_DEPS, "shutil", "base64"))
+                             (*INSPECT_DEPS, "shutil", "base64", "resource"))
     assert (status, loaded) == (0, [])
     status, loaded = _loaded(engine, ["inspect", "costs"], (*INSPECT_DEPS, "engine.container.start"))
     assert (status, loaded) == (0, [])
@@ -277,3 +278,79 @@ def test_argparse_looks_each_message_up_once() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) < 10, result.stdout  # a handful of distinct messages; every parser: hundreds
+
+
+# ------------------------------------------------------------------------------------------ run, the start path
+
+
+RUN_PATH_PROBES = """
+import os, sys, time
+from tui import launcher
+cli = os.getpid()
+
+
+def note(what):  # (opened each time: the monitor closes every descriptor it inherits)
+    with open(LOG, "a") as log:
+        log.write(f"{'cli' if os.getpid() == cli else 'monitor'} {what}\\n")
+
+
+def probe(owner, name, what):
+    real = getattr(owner, name)
+
+    def wrapper(*a, **k):
+        note(what)
+        return real(*a, **k)
+
+    setattr(owner, name, wrapper)
+
+
+import engine.container.cleanup as cleanup
+import engine.container.monitor.context as context
+import engine.container.monitor.launch as launch
+import engine.container.start as start
+import engine.container.state as state
+import engine.sandbox.cgroups as cgroups
+import engine.sandbox.process as process
+
+real_read_control = start._read_control
+
+
+def read_control(*a, **k):
+    message = real_read_control(*a, **k)
+    note("context")
+    return message
+
+
+start._read_control = read_control
+probe(start, "sweep", "sweep")
+probe(process, "spawn_container", "spawn")
+probe(context.MonitorContext, "report", "report")
+probe(cgroups.Cgroup, "destroy", "cgroup destroy")
+probe(cleanup, "mountpoints", "mountinfo")
+probe(state, "load", "record load")
+probe(state, "find_container", "record find")
+real_walk = os.walk
+os.walk = lambda *a, **k: (note("walk"), real_walk(*a, **k))[1]
+code = launcher.main(["--root", ROOT, "run", "--rm", "--network", "none", "busybox", "true"])
+"""
+
+
+def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    """A real `run --rm`, with probes the forked monitor inherits (docs/lifecycle.md, "Import
+    costs"): the monitor's sweep runs once, before the start's report, either before its context
+    came or while the container's process sets itself up (never between the context and the
+    spawn); the exit's cgroup and mounts are cleaned up once (the --rm removal does not look for
+    them again); the CLI reads the new record once (the report's), not back after create; nothing
+    walks the engine's tree for bytecode."""
+    log = tmp_path / "probes.log"
+    code = f"LOG = {str(log)!r}\nROOT = {str(engine.config.root)!r}\n" + RUN_PATH_PROBES
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    notes = log.read_text().splitlines()
+    monitor = [n.split(" ", 1)[1] for n in notes if n.startswith("monitor ")]
+    cli = [n.split(" ", 1)[1] for n in notes if n.startswith("cli ")]
+    assert monitor.count("sweep") == 1 and monitor.index("sweep") < monitor.index("report"), monitor
+    assert "sweep" not in monitor[monitor.index("context"):monitor.index("spawn")], monitor
+    assert monitor.count("cgroup destroy") == 1 and monitor.count("mountinfo") == 1, monitor
+    assert cli.count("record load") + cli.count("record find") == 1, cli
+    assert "walk" not in monitor + cli

@@ -203,7 +203,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         record = create(config, _run_options(args, image_id))
         _write_cidfile(args, record.id)
         if args.detach:
-            start(config, record.id, interactive=args.interactive, prepared=prepared)
+            start(config, record.id, interactive=args.interactive, prepared=prepared, created=record)
             print(record.id)
             _exit_now(0)
             return 0
@@ -213,7 +213,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
             size = os.get_terminal_size(0)
             winsize = (size.lines, size.columns)
         result = start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize,
-                               prepared=prepared)
+                       prepared=prepared, created=record)
     finally:
         if prepared is not None:
             prepared.discard()

@@ -112,8 +112,11 @@ def remove_stopped(
     return locked
 
 
-def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
-    """Everything of the container, record last; nothing when another process is removing it."""
+def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool = False) -> None:
+    """Everything of the container, record last; nothing when another process is removing it.
+
+    `host_side_done`: the caller (the monitor's last stage, after the exit) has just destroyed the
+    container's cgroup and unmounted its rootfs, so they are not looked for again."""
     import contextlib
 
     with contextlib.ExitStack() as held:
@@ -121,14 +124,15 @@ def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: 
             held.enter_context(state.removal(config, record.id))
         except (Conflict, NotFound):
             return  # someone else is at it (or was done first)
-        _remove_files(config, record, remove_volumes)
+        _remove_files(config, record, remove_volumes, host_side_done)
 
 
-def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool) -> None:
+def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool) -> None:
     from engine.image.store import ImageStore
 
-    with best_effort():
-        container_cgroup(config, record).destroy()
+    if not host_side_done:
+        with best_effort():
+            container_cgroup(config, record).destroy()
     from engine.container.options import network_kind  # on use: see "Import costs" in docs/lifecycle.md
 
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":
@@ -136,7 +140,8 @@ def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes:
             from engine.network import endpoint as network
 
             network.release(config, record.id)
-    unmount_rootfs(record)
+    if not host_side_done:
+        unmount_rootfs(record)
     with best_effort():
         ImageStore(config).remove_rw_layer(record.id, record.image_id)
     anonymous = [m for m in record.mounts if m.get("Type") == "volume" and m.get("Anonymous")]

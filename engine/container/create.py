@@ -105,7 +105,8 @@ def _check_sandbox_flags(config: EngineConfig, opts: RunOptions, kind: str) -> N
     container a `container:NAME` mode joins must exist now (and run when this one starts)."""
     from engine.container.options import check_namespace_mode, check_sysctls, check_ulimits
 
-    check_ulimits(opts.ulimits)
+    if opts.ulimits:  # (its check reads /proc/self/status: not on every create)
+        check_ulimits(opts.ulimits)
     check_namespace_mode("--ipc", opts.ipc, ("", "private", "shareable", "host"))
     check_namespace_mode("--pid", opts.pid, ("", "host"))
     for mode in (opts.ipc, opts.pid):

@@ -61,14 +61,17 @@ def start(
     interactive: bool = False,
     winsize: tuple[int, int] | None = None,
     prepared: PreparedMonitor | None = None,
+    created: ContainerRecord | None = None,
 ) -> StartResult:
     """Launch the container's monitor and wait until the user's process runs (or failed to).
 
     `winsize` (rows, columns) sizes the container's tty before its process starts. `prepared` is a
     monitor forked ahead by `prepare_monitor` (used when its attach mode matches; the caller still
-    discards it afterwards, which is a no-op once used).
+    discards it afterwards, which is a no-op once used). `created`: the record `create` just
+    returned in this process (`run`), used instead of reading it back; a start by another process
+    meanwhile is still seen, by the monitor's claim under the record's lock.
     """
-    record = find_container(config, ref)
+    record = created if created is not None and created.id == ref else find_container(config, ref)
     if record.status in ("running", "paused", "restarting"):
         if record.status == "paused":
             raise Conflict(f"cannot start a paused container {record.name}, try unpause instead")
@@ -387,21 +390,19 @@ def _prepared_monitor_child(
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
         _import_stage_one(bridge)
-        reconcile_failure = ""
-        if reconcile_config is not None:
-            try:
-                sweep(reconcile_config)
-            except Exception:  # noqa: BLE001 - written to monitor.log below (stderr is /dev/null yet)
-                import traceback
-
-                reconcile_failure = traceback.format_exc()
-        # The container-independent part of the cgroup and of the spawn is done ahead, in steps,
-        # while no context has come (what is not done by then, the start does itself).
+        sweep_step = _SweepStep(reconcile_config)
+        # Done ahead, in steps, while no context has come: the container-independent part of the
+        # cgroup and of the spawn, then the imports of an --rm removal, then the sweep. What is
+        # not done by then the start does itself where it needs it; the sweep (no part of this
+        # start) is done while the container's process sets itself up (stages.put_off).
         ahead: list[Callable[[], None]] = []
         with best_effort():
             from engine.sandbox import cgroups, process
 
-            ahead = [cgroups.block_devices, *process.prepare_ahead_steps()]
+            ahead += [cgroups.block_devices, *process.prepare_ahead_steps()]
+        ahead.append(_import_for_removal)
+        if reconcile_config is not None:
+            ahead.append(sweep_step)
         message = _read_control(control_r, prime_target, ahead)
         os.close(control_r)
         if message is None:  # the CLI did not launch us: nothing to do
@@ -409,8 +410,11 @@ def _prepared_monitor_child(
             return
         prime.primed_ahead = True
         _adopt(message)
-        if reconcile_failure:
-            print(f"reconcile failed: {reconcile_failure}", file=sys.stderr)
+        sweep_step.report()
+        if reconcile_config is not None and not sweep_step.done:
+            from engine.container.monitor import stages
+
+            stages.put_off.append(sweep_step.run_late)
         code = monitor_main(message["argv"])
     except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
         import traceback
@@ -421,6 +425,36 @@ def _prepared_monitor_child(
             pass
     finally:
         os._exit(code)
+
+
+class _SweepStep:
+    """The sweep (engine.container.sweep) a monitor forked by `run` does for it, so that it is done
+    when `run` returns: ahead while it waits for the context, or (when the context came first)
+    while the container's process sets itself up. A failure is written to monitor.log (stderr is
+    /dev/null until the context came)."""
+
+    def __init__(self, config: EngineConfig | None) -> None:
+        self.config = config
+        self.done = False
+        self.failure = ""
+
+    def __call__(self) -> None:
+        self.done = True
+        try:
+            sweep(self.config)
+        except Exception:  # noqa: BLE001 - reported by report()
+            import traceback
+
+            self.failure = traceback.format_exc()
+
+    def report(self) -> None:
+        if self.failure:
+            print(f"reconcile failed: {self.failure}", file=sys.stderr)
+            self.failure = ""
+
+    def run_late(self) -> None:
+        self()
+        self.report()
 
 
 def _detach_descriptors(keep: set[int]) -> None:
@@ -453,6 +487,15 @@ def _import_stage_one(bridge: bool) -> None:
         if bridge:  # (hostsfiles: ipaddress, ~2 ms, for a bridge's hosts and resolv.conf only)
             import engine.network.endpoint  # noqa: F401
             import engine.network.hostsfiles  # noqa: F401
+
+
+def _import_for_removal() -> None:
+    """What an --rm removal loads (the image store, `shutil`): otherwise imported while the
+    container process sets itself up (launch._record_running), which then ends after it (~3 ms
+    of the start on a busy host)."""
+    import shutil  # noqa: F401 - the rw layer's rmtree
+
+    import engine.image.store  # noqa: F401
 
 
 def _adopt(message: dict) -> None:

@@ -51,8 +51,10 @@ def monitor_finish(ctx: MonitorContext) -> None:
     else:
         cg = cgroups.open_cgroup(config, cid)
     oom = cg.oom_kill_count() > ctx.oom_base
+    destroyed = False
     try:
         cg.destroy()
+        destroyed = True
     except Exception as exc:  # noqa: BLE001
         print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
     if record is not None:
@@ -63,7 +65,7 @@ def monitor_finish(ctx: MonitorContext) -> None:
     if oom and code == 0:
         code = 137
     try:
-        _finish_record(config, ctx, record, code, oom)
+        _finish_record(config, ctx, record, code, oom, host_side_done=destroyed)
     finally:
         # The host veths are being deleted on a thread (or by the kernel with the namespace): wait
         # for them (after the record work above, which overlaps), so that when `run` returns or
@@ -79,8 +81,11 @@ def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
         network.wait_links_gone(names, timeout)
 
 
-def _finish_record(config: EngineConfig, ctx: MonitorContext, record: ContainerRecord, code: int, oom: bool) -> None:
-    """Stage 3's record part: exited (or restarting: back to stage 1), then --rm removal."""
+def _finish_record(
+    config: EngineConfig, ctx: MonitorContext, record: ContainerRecord, code: int, oom: bool, host_side_done: bool
+) -> None:
+    """Stage 3's record part: exited (or restarting: back to stage 1), then --rm removal (without
+    looking for the cgroup and mounts again when `host_side_done`: gone already)."""
     import time
 
     cid = record.id
@@ -112,7 +117,7 @@ def _finish_record(config: EngineConfig, ctx: MonitorContext, record: ContainerR
     events.container(config, "die", record, exitCode=code)
     if record.status == "removing":
         try:
-            remove_files(config, record, remove_volumes=True)
+            remove_files(config, record, remove_volumes=True, host_side_done=host_side_done)
         except Exception as exc:  # noqa: BLE001
             print(f"--rm clean-up failed: {exc}", file=sys.stderr)
         return

@@ -1,6 +1,11 @@
 """Passing from one monitor stage to the next: `exec_stage` replaces the process (same pid, so the
 container stays its child) with the next stage, the C watch stage when built (`native_watch`),
-Python otherwise; `ensure_bytecode` keeps every stage's interpreter from compiling the engine.
+Python otherwise; `ensure_bytecode` keeps every stage's interpreter from compiling the engine;
+`put_off` holds the work a monitor forked ahead had not done when its context came.
+
+Invariant: work in `put_off` runs in stage 1, while the container's first process sets itself up
+(launch), or on the way out of a start that never got that far; never between the context and
+the spawn, and before the container's exit goes out.
 """
 
 from __future__ import annotations
@@ -10,6 +15,21 @@ import sys
 
 from engine.container.monitor.context import MonitorContext
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Warm-up work not done by the time the context came (the forked-ahead monitor's sweep): see
+# docs/lifecycle.md, "Import costs".
+put_off: list[Callable[[], None]] = []
+
+
+def run_put_off() -> None:
+    """The put-off work, each step once (a step's failure is its own to report)."""
+    while put_off:
+        put_off.pop(0)()
+
+
 ENGINE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # holds engine/
 
 
@@ -17,41 +37,37 @@ _bytecode_checked = False
 
 
 def ensure_bytecode() -> None:
-    """Have .pyc files for the engine (an editable install, or PYTHONDONTWRITEBYTECODE, has none).
+    """Have .pyc files for the engine's modules this process loaded (an editable install, or
+    PYTHONDONTWRITEBYTECODE, has none): the CLI and the stages load the same ones.
 
     Compiling from source costs each stage tens of milliseconds, and the long-lived watch stage
-    ~1 MB for good. Only stats when the files are fresh, and once per process (a monitor forked
-    ahead checks while it waits for its context).
+    ~1 MB for good. An interpreter that writes bytecode itself already wrote them when it loaded
+    them; otherwise two stats per loaded module (not a walk of the whole tree: ~6 ms of CPU after
+    every exit), once per process.
     """
     global _bytecode_checked
-    if _bytecode_checked:
+    if _bytecode_checked or not sys.dont_write_bytecode:
         return
     _bytecode_checked = True
-    import importlib.util
-
-    # (and for the console script's first module, tui.launcher: the TUI's others are not on the CLI path)
-    engine_dirs = [d for d, _, _ in os.walk(os.path.join(ENGINE_ROOT, "engine")) if not d.endswith("__pycache__")]
-    for directory in (*engine_dirs, os.path.join(ENGINE_ROOT, "tui")):
+    # (and the console script's first modules, tui/__init__.py and tui/launcher.py, when loaded)
+    prefixes = (os.path.join(ENGINE_ROOT, "engine") + os.sep, os.path.join(ENGINE_ROOT, "tui", "__init__.py"),
+                os.path.join(ENGINE_ROOT, "tui", "launcher.py"))
+    sources = [f for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+               if f and f.startswith(prefixes) and f.endswith(".py")]
+    for source in sources:
+        directory, name = os.path.split(source)  # importlib.util.cache_from_source, without its import
+        cached = os.path.join(directory, "__pycache__", f"{name[:-3]}.{sys.implementation.cache_tag}.pyc")
         try:
-            names = [n for n in os.listdir(directory) if n.endswith(".py")]
+            if os.stat(cached).st_mtime >= os.stat(source).st_mtime:
+                continue
         except OSError:
-            continue
-        if directory.endswith("tui"):
-            names = [n for n in names if n in ("__init__.py", "launcher.py")]
-        for name in names:
-            source = os.path.join(directory, name)
-            cached = importlib.util.cache_from_source(source)
-            try:
-                if os.stat(cached).st_mtime >= os.stat(source).st_mtime:
-                    continue
-            except OSError:
-                pass
-            import py_compile
+            pass
+        import py_compile
 
-            try:
-                py_compile.compile(source, cached, doraise=True)
-            except (OSError, py_compile.PyCompileError):
-                return  # read-only install: stages still run, compiled from source
+        try:
+            py_compile.compile(source, cached, doraise=True)
+        except (OSError, py_compile.PyCompileError):
+            return  # read-only install: stages still run, compiled from source
 
 
 def native_watch() -> str | None:

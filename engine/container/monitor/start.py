@@ -24,7 +24,7 @@ from engine.container.monitor.context import (
 )
 from engine.container.monitor.finish import monitor_finish
 from engine.container.monitor.launch import launch
-from engine.container.monitor.stages import ensure_bytecode, exec_stage
+from engine.container.monitor.stages import ensure_bytecode, exec_stage, run_put_off
 from engine.container.monitor.watch import watch
 from engine.container.removal import remove
 from engine.container.state import ContainerRecord
@@ -32,7 +32,15 @@ from engine.errors import DockuiError, NotFound
 
 
 def monitor_start(ctx: MonitorContext) -> None:
-    """Stage 1: start the container, report, then become the small watch stage."""
+    """Stage 1: start the container, report, then become the small watch stage (or finish a
+    short-lived container)."""
+    try:
+        _monitor_start(ctx)
+    finally:
+        run_put_off()  # a start that failed before its spawn (launch runs it during the set-up)
+
+
+def _monitor_start(ctx: MonitorContext) -> None:
     import gc
 
     # Short-lived (it execs the watch stage, or finishes a container that exited): no cycle

@@ -329,6 +329,19 @@ probe(cgroups.Cgroup, "destroy", "cgroup destroy")
 probe(cleanup, "mountpoints", "mountinfo")
 probe(state, "load", "record load")
 probe(state, "find_container", "record find")
+import engine.container.monitor.start as monitor_start
+
+real_ensure_bytecode = monitor_start.ensure_bytecode
+
+
+def ensure_bytecode():  # the monitor's last step: what it loaded, all told
+    real_ensure_bytecode()
+    note("bytecode checked")
+    if "engine.sandbox.tunables" in sys.modules:
+        note("loaded engine.sandbox.tunables")
+
+
+monitor_start.ensure_bytecode = ensure_bytecode
 real_walk = os.walk
 os.walk = lambda *a, **k: (note("walk"), real_walk(*a, **k))[1]
 code = launcher.main(["--root", ROOT, "run", "--rm", "--network", "none", "busybox", "true"])
@@ -341,7 +354,8 @@ def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tm
     came or while the container's process sets itself up (never between the context and the
     spawn); the exit's cgroup and mounts are cleaned up once (the --rm removal does not look for
     them again); the CLI reads the new record once (the report's), not back after create; nothing
-    walks the engine's tree for bytecode."""
+    walks the engine's tree for bytecode; the monitor does not load `engine.sandbox.tunables`
+    (--init, --device, --sysctl, --ulimit only)."""
     log = tmp_path / "probes.log"
     code = f"LOG = {str(log)!r}\nROOT = {str(engine.config.root)!r}\n" + RUN_PATH_PROBES
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
@@ -354,3 +368,30 @@ def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tm
     assert monitor.count("cgroup destroy") == 1 and monitor.count("mountinfo") == 1, monitor
     assert cli.count("record load") + cli.count("record find") == 1, cli
     assert "walk" not in monitor + cli
+    assert "bytecode checked" in monitor and not [n for n in monitor if n.startswith("loaded ")], monitor
+
+
+def test_the_bytecode_check_stats_loaded_modules_and_loads_nothing() -> None:
+    """stages.ensure_bytecode (after every exit) looks at the engine modules this process loaded,
+    two stats each, without walking the tree or touching a deferred stand-in (which would load
+    `urllib.parse` for nothing); where the interpreter writes bytecode itself, it checks nothing."""
+    code = (
+        "import os, sys\n"
+        "from tui import launcher\n"
+        "launcher._defer_urllib_parse()\n"
+        "import engine.container.monitor.stages as stages\n"
+        "stats = []\n"
+        "real_stat = os.stat\n"
+        "os.stat = lambda *a, **k: (stats.append(a[0]), real_stat(*a, **k))[1]\n"
+        "os.walk = os.listdir = None\n"
+        "sys.dont_write_bytecode = False\n"
+        "stages.ensure_bytecode()\n"
+        "quiet = len(stats)\n"
+        "sys.dont_write_bytecode = True\n"
+        "stages.ensure_bytecode()\n"
+        "engine = [m for m in sys.modules if m.split('.')[0] in ('engine', 'tui')]\n"
+        "print(quiet, len(stats) <= 2 * len(engine), all(str(p).endswith(('.py', '.pyc')) for p in stats),\n"
+        "      type(sys.modules['urllib.parse']).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "0 True True _Deferred", result.stdout + result.stderr

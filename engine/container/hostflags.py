@@ -142,9 +142,10 @@ def device_allow(flags: SandboxFlags) -> list[str] | None:
 def apply(spec: Any, flags: SandboxFlags) -> None:
     """Set the flags' values on an engine.sandbox.process.ProcessSpec."""
     from engine.sandbox.rootfs import BindMount
-    from engine.sandbox.tunables import INIT_PATH
 
     if flags.init:
+        from engine.sandbox.tunables import INIT_PATH  # (only then: see sandbox_flags)
+
         spec.argv = [INIT_PATH, "--", *spec.argv]
         spec.mounts.append(BindMount(Path(flags.init), INIT_PATH, True))
     if flags.ipc_shm is not None:

@@ -477,6 +477,7 @@ def _import_stage_one(bridge: bool) -> None:
     """What stage 1 needs before it can start anything, first: the CLI may send the context
     within ~10 ms (less than these imports take on a busy host)."""
     with best_effort():
+        import engine.container.hostflags  # noqa: F401 - launch's first step
         import engine.container.monitor.start  # noqa: F401 - stage 1 itself (launch, finish): ~3 ms
         import engine.image.imageconfig  # noqa: F401
         import engine.sandbox.cgroups  # noqa: F401

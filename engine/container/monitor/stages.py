@@ -52,8 +52,10 @@ def ensure_bytecode() -> None:
     # (and the console script's first modules, tui/__init__.py and tui/launcher.py, when loaded)
     prefixes = (os.path.join(ENGINE_ROOT, "engine") + os.sep, os.path.join(ENGINE_ROOT, "tui", "__init__.py"),
                 os.path.join(ENGINE_ROOT, "tui", "launcher.py"))
-    sources = [f for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
-               if f and f.startswith(prefixes) and f.endswith(".py")]
+    # (read from each module's __dict__: an attribute lookup would load a deferred stand-in, such
+    # as the launcher's urllib.parse, for nothing)
+    sources = [f for f in (getattr(m, "__dict__", {}).get("__file__") for m in list(sys.modules.values()))
+               if isinstance(f, str) and f.startswith(prefixes) and f.endswith(".py")]
     for source in sources:
         directory, name = os.path.split(source)  # importlib.util.cache_from_source, without its import
         cached = os.path.join(directory, "__pycache__", f"{name[:-3]}.{sys.implementation.cache_tag}.pyc")

@@ -3,8 +3,10 @@ in a fresh interpreter through the console script's `main`, and the modules they
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -325,6 +327,11 @@ start._read_control = read_control
 probe(start, "sweep", "sweep")
 probe(process, "spawn_container", "spawn")
 probe(context.MonitorContext, "report", "report")
+probe(context.MonitorContext, "send_exit", "exit")
+import engine.container.monitor.finish as finish
+
+real_empty = finish._empty
+finish._empty = lambda trash: (note(f"empty {len(trash)}"), real_empty(trash))[1]
 probe(cgroups.Cgroup, "destroy", "cgroup destroy")
 probe(cleanup, "mountpoints", "mountinfo")
 probe(state, "load", "record load")
@@ -353,7 +360,8 @@ def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tm
     costs"): the monitor's sweep runs once, before the start's report, either before its context
     came or while the container's process sets itself up (never between the context and the
     spawn); the exit's cgroup and mounts are cleaned up once (the --rm removal does not look for
-    them again); the CLI reads the new record once (the report's), not back after create; nothing
+    them again), and the record's directory, renamed into the trash, is emptied after the exit
+    went out, not before; the CLI reads the new record once (the report's), not back after create; nothing
     walks the engine's tree for bytecode; the monitor does not load `engine.sandbox.tunables`
     (--init, --device, --sysctl, --ulimit only)."""
     log = tmp_path / "probes.log"
@@ -366,6 +374,13 @@ def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tm
     assert monitor.count("sweep") == 1 and monitor.index("sweep") < monitor.index("report"), monitor
     assert "sweep" not in monitor[monitor.index("context"):monitor.index("spawn")], monitor
     assert monitor.count("cgroup destroy") == 1 and monitor.count("mountinfo") == 1, monitor
+    assert monitor.index("exit") < monitor.index("empty 1"), monitor
+    trash = engine.config.containers_dir / ".trash"
+    for _ in range(100):  # (the monitor empties it after the exit frame: at most a moment after run returns)
+        if not trash.exists() or not os.listdir(trash):
+            break
+        time.sleep(0.02)
+    assert not trash.exists() or not os.listdir(trash)
     assert cli.count("record load") + cli.count("record find") == 1, cli
     assert "walk" not in monitor + cli
     assert "bytecode checked" in monitor and not [n for n in monitor if n.startswith("loaded ")], monitor

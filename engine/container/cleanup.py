@@ -112,11 +112,15 @@ def remove_stopped(
     return locked
 
 
-def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool = False) -> None:
+def remove_files(
+    config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool = False,
+    empty_later: list[Path] | None = None,
+) -> None:
     """Everything of the container, record last; nothing when another process is removing it.
 
     `host_side_done`: the caller (the monitor's last stage, after the exit) has just destroyed the
-    container's cgroup and unmounted its rootfs, so they are not looked for again."""
+    container's cgroup and unmounted its rootfs, so they are not looked for again. `empty_later`:
+    see state.delete_record (the record's directory, gone from the containers, deleted later)."""
     import contextlib
 
     with contextlib.ExitStack() as held:
@@ -124,10 +128,13 @@ def remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: 
             held.enter_context(state.removal(config, record.id))
         except (Conflict, NotFound):
             return  # someone else is at it (or was done first)
-        _remove_files(config, record, remove_volumes, host_side_done)
+        _remove_files(config, record, remove_volumes, host_side_done, empty_later)
 
 
-def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool) -> None:
+def _remove_files(
+    config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool,
+    empty_later: list[Path] | None,
+) -> None:
     from engine.image.store import ImageStore
 
     if not host_side_done:
@@ -151,5 +158,5 @@ def _remove_files(config: EngineConfig, record: ContainerRecord, remove_volumes:
         for mount in anonymous:
             with best_effort():
                 remove_volume(config, mount["Name"], force=True)
-    state.delete_record(config, record.id)
+    state.delete_record(config, record.id, empty_later)
     events.container(config, "destroy", record)

@@ -625,14 +625,16 @@ def trash_dir(config: EngineConfig) -> Path:
     return config.containers_dir / ".trash"
 
 
-def delete_record(config: EngineConfig, container_id: str) -> None:
+def delete_record(config: EngineConfig, container_id: str, empty_later: list[Path] | None = None) -> None:
     """Remove the container's directory (logs, hosts files, record) for good.
 
     Under the container's lock, the directory is first renamed into the trash (one atomic step:
     the container is gone for every reader, and whoever waits for the lock then finds no container
     instead of writing into a directory being deleted), then deleted. A removal killed after the
     rename leaves only a trash entry, which the next command's sweep deletes whatever its age
-    (empty_trash); before it, the record is whole and the removal can be done again.
+    (empty_trash); before it, the record is whole and the removal can be done again. With
+    `empty_later`, the trash entry is appended to it for the caller to delete when it has time
+    (the monitor of an --rm container: after the exit went out).
     """
     d = config.containers_dir / container_id
     try:
@@ -644,13 +646,13 @@ def delete_record(config: EngineConfig, container_id: str) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         index.dirty(config.containers_dir, container_id)
-        _delete_tree(config, d)
+        _delete_tree(config, d, empty_later)
         index.drop(config.containers_dir, container_id)
     finally:
         os.close(fd)
 
 
-def _delete_tree(config: EngineConfig, d: Path) -> None:
+def _delete_tree(config: EngineConfig, d: Path, empty_later: list[Path] | None = None) -> None:
     import shutil  # on use: its bz2/lzma probes cost every verb ~1.5 ms (docs/lifecycle.md)
 
     trash = trash_dir(config)
@@ -664,6 +666,9 @@ def _delete_tree(config: EngineConfig, d: Path) -> None:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
             os.unlink(d / "config.v2.json")
         tomb = d
+    if empty_later is not None and tomb != d:
+        empty_later.append(tomb)
+        return
     shutil.rmtree(tomb, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 from engine import events
 from engine.config import EngineConfig
@@ -64,14 +65,26 @@ def monitor_finish(ctx: MonitorContext) -> None:
         return
     if oom and code == 0:
         code = 137
+    trash: list[Path] = []  # an --rm container's directory, renamed into the trash: emptied last
     try:
-        _finish_record(config, ctx, record, code, oom, host_side_done=destroyed)
+        _finish_record(config, ctx, record, code, oom, host_side_done=destroyed, trash=trash)
     finally:
         # The host veths are being deleted on a thread (or by the kernel with the namespace): wait
         # for them (after the record work above, which overlaps), so that when `run` returns or
         # `wait` answers, nothing of the container is left on the host.
         _wait_links_gone(host_links)
         ctx.send_exit(code)
+        _empty(trash)
+
+
+def _empty(trash: list[Path]) -> None:
+    """The trash entries of the removal, after the exit went out: no container any more (every
+    reader skips the trash), and the next sweep deletes what a kill leaves (state.empty_trash)."""
+    if trash:
+        import shutil
+
+        for path in trash:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
@@ -82,10 +95,12 @@ def _wait_links_gone(names: list[str], timeout: float = 2.0) -> None:
 
 
 def _finish_record(
-    config: EngineConfig, ctx: MonitorContext, record: ContainerRecord, code: int, oom: bool, host_side_done: bool
+    config: EngineConfig, ctx: MonitorContext, record: ContainerRecord, code: int, oom: bool, host_side_done: bool,
+    trash: list[Path],
 ) -> None:
     """Stage 3's record part: exited (or restarting: back to stage 1), then --rm removal (without
-    looking for the cgroup and mounts again when `host_side_done`: gone already)."""
+    looking for the cgroup and mounts again when `host_side_done`: gone already; the directory's
+    trash entry left in `trash`)."""
     import time
 
     cid = record.id
@@ -117,7 +132,7 @@ def _finish_record(
     events.container(config, "die", record, exitCode=code)
     if record.status == "removing":
         try:
-            remove_files(config, record, remove_volumes=True, host_side_done=host_side_done)
+            remove_files(config, record, remove_volumes=True, host_side_done=host_side_done, empty_later=trash)
         except Exception as exc:  # noqa: BLE001
             print(f"--rm clean-up failed: {exc}", file=sys.stderr)
         return

@@ -738,6 +738,22 @@ def wait_status(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def _rlimits_of(pid: int) -> list[tuple[int, tuple[int, int]]]:
+    """The resource limits of the container's init (its --ulimit values): an exec gets them, as
+    Docker's exec takes the container's spec, never the limits of the process that started it."""
+    import resource
+
+    names = [n for n in dir(resource) if n.startswith("RLIMIT_")]
+    return [(getattr(resource, n), resource.prlimit(pid, getattr(resource, n))) for n in sorted(names)]
+
+
+def _set_rlimits(rlimits: list[tuple[int, tuple[int, int]]]) -> None:
+    import resource
+
+    for which, limits in rlimits:
+        resource.setrlimit(which, limits)
+
+
 def _proc_status(pid: int) -> dict[str, str]:
     result = {}
     with open(f"/proc/{pid}/status") as f:
@@ -824,7 +840,8 @@ def exec_in_container(
         status = _proc_status(pid)
         if cgroup_procs is None:
             cgroup_procs = cgroup_procs_of(pid)
-    except FileNotFoundError:
+        rlimits = _rlimits_of(pid)
+    except (FileNotFoundError, ProcessLookupError):
         raise NotFound(f"container process {pid} is not running") from None
     if capabilities is not None:
         caps = list(capabilities)
@@ -865,6 +882,7 @@ def exec_in_container(
                 os.chroot(".")
                 os.chdir("/")
                 _setup_stdio(stdio, tty)
+                _set_rlimits(rlimits)
                 exec_user = resolve_user("/", user, additional_groups)
                 _become_user(exec_user, caps, no_new_privs, seccomp, seccomp_filter)
                 _exec(argv, env, cwd or "/", exec_user)

@@ -96,7 +96,7 @@ def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str
     the container's, and Docker's inspect shows them at once."""
     settings = dict(record.network)
     if record.status not in ("running", "paused"):
-        return settings
+        return _released(config, record, settings)
     from engine.network.records import load_record
 
     with best_effort():
@@ -111,4 +111,28 @@ def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str
                 }
                 for ep in rec.endpoints
             }
+    return settings
+
+
+def _released(config: EngineConfig, record: ContainerRecord, settings: dict[str, Any]) -> dict[str, Any]:
+    """A container that does not run holds no address and no published port, as Docker's releases
+    them at its stop, but keeps its networks with their aliases (its endpoint record keeps them for
+    the next start; compose reads them to decide which networks to reconnect before a start)."""
+    from engine.network.records import load_record
+
+    settings |= {"Ports": {}, "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": ""}
+    rec = None
+    with best_effort():
+        rec = load_record(config, record.id)
+    if rec is None or not rec.endpoints:  # never ran, or none/host/container: modes
+        return settings
+    started = settings.get("Networks") or {}
+    settings["Networks"] = {
+        ep.network: {
+            **(started.get(ep.network) or {}),
+            "NetworkID": ep.network_id, "Aliases": list(ep.aliases) or None,
+            "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "EndpointID": "",
+        }
+        for ep in rec.endpoints
+    }
     return settings

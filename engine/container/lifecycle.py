@@ -96,11 +96,29 @@ def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> Containe
     record = find_container(config, ref)
     if not record.running or record.status == "restarting":
         raise Conflict(f"Container {record.id} is not running")
+    if _kill_ends_the_run(record, number):
+
+        def mark(r: ContainerRecord) -> None:
+            r.stop_requested = True
+
+        record = state.update(config, record.id, mark)
     signal_container(record, number)
+    if record.status == "paused" and _kill_ends_the_run(record, number):
+        container_cgroup(config, record).thaw()  # a frozen process takes no signal: Docker unpauses it too
     events.container(config, "kill", record, signal=number)
     if number == signal.SIGKILL:
         _wait_for(config, record.id, _not_running, 10)
     return record
+
+
+def _kill_ends_the_run(record: ContainerRecord, number: int) -> bool:
+    """Docker's rule (moby's killWithSignal): SIGKILL, the container's StopSignal, or any signal
+    when it has none is a kill its restart policy does not undo (the next exit is final, until the
+    next start); another signal (a reload's SIGHUP to a container stopped by SIGQUIT) keeps the policy."""
+    from engine.image.imageconfig import parse_signal
+
+    own = record.config.get("StopSignal")
+    return number == signal.SIGKILL or not own or parse_signal(own) == number
 
 
 def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:

@@ -19,6 +19,7 @@ from engine.network.portmap import PortMapping, PortRequest
         ("8080:80", [PortRequest("", 8080, 80, "tcp")]),
         ("127.0.0.1:8080:80", [PortRequest("127.0.0.1", 8080, 80, "tcp")]),
         ("127.0.0.1::80/udp", [PortRequest("127.0.0.1", 0, 80, "udp")]),
+        ("0:80", [PortRequest("", 0, 80, "tcp")]),  # host port 0: any free one, as Docker's
         ("0.0.0.0:53:53/UDP", [PortRequest("", 53, 53, "udp")]),
         ("8000-8001:80-81", [PortRequest("", 8000, 80, "tcp"), PortRequest("", 8001, 81, "tcp")]),
     ],
@@ -31,7 +32,6 @@ def test_publish_specs(spec: str, expected: list[PortRequest]) -> None:
     ("spec", "message"),
     [
         ("80/sctp", "invalid protocol"),
-        ("0:80", "ports are 1-65535"),
         ("8080:70000", "ports are 1-65535"),
         ("a:80", "not a port number"),
         ("300.1.1.1:80:80", "invalid host IP"),

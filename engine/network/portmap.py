@@ -93,7 +93,7 @@ def parse_publish(spec: str) -> list[PortRequest]:
     if not container_part:
         raise InvalidArgument(f"invalid -p {spec!r}: no container port")
     container_ports = _port_range(container_part, "container port", spec)
-    if host_part:
+    if host_part and host_part != "0":  # host port 0 is any free port, as Docker's (testcontainers sends it)
         host_ports = _port_range(host_part, "host port", spec)
         if len(host_ports) != len(container_ports):
             raise InvalidArgument(f"invalid -p {spec!r}: host and container port ranges differ in length")

@@ -190,6 +190,7 @@ def cmd_put(path: str, no_overwrite_dir_non_dir: bool) -> None:
         raise NotADirectoryError(f"extraction point is not a directory: {path}")
     with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tar:
         for member in tar:
+            _relative_names(member)
             target = os.path.join(path, member.name)
             if no_overwrite_dir_non_dir and os.path.lexists(target):
                 if os.path.isdir(target) != member.isdir():
@@ -197,6 +198,15 @@ def cmd_put(path: str, no_overwrite_dir_non_dir: bool) -> None:
                                             f"{target} with {'directory' if member.isdir() else 'non-directory'}")
             _check_member(member)
             tar.extract(member, path, set_attrs=True)
+
+
+def _relative_names(member: tarfile.TarInfo) -> None:
+    """An absolute member name (testcontainers sends `/dir/file` to put at `/`) is taken under the
+    destination, as Docker joins it and as tarfile's filters strip its leading slashes; so is a
+    hard link's target."""
+    member.name = member.name.lstrip("/") or "."
+    if member.islnk():
+        member.linkname = member.linkname.lstrip("/")
 
 
 def _check_member(member: tarfile.TarInfo) -> None:

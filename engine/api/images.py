@@ -99,22 +99,23 @@ def _labels_match(labels: dict[str, str], wanted: tuple[str, ...]) -> bool:
     return True
 
 
-def list_images(config: EngineConfig, image_filter: ImageFilter | None = None) -> list[ListedImage]:
-    """Every image (newest first) that passes the filter."""
+def list_images(config: EngineConfig, image_filter: ImageFilter | None = None,
+                all_images: bool = False) -> list[ListedImage]:
+    """The images (newest first) that pass the filter, as Docker's image list selects them:
+    intermediate images (untagged, with a child image: a build's steps) only with `all_images`;
+    `dangling=true` the untagged images without a child, `dangling=false` the named ones."""
+    from engine.image.store.images import children_by_parent
+
     flt = image_filter or ImageFilter()
     store = _store(config)
     records = store.list_images()
+    children = children_by_parent(records)
     before = store.resolve(flt.before).created if flt.before else None
     since = store.resolve(flt.since).created if flt.since else None
     listed = []
     for record in records:
-        tags = tuple(record.repo_tags)
-        if flt.dangling is not None and flt.dangling != (not record.repo_tags and not record.repo_digests):
-            continue
-        if flt.references:
-            tags = tuple(t for t in tags if any(_reference_matches(t, p) for p in flt.references))
-            if not tags:
-                continue
+        if flt.dangling and record.id in children:
+            continue  # dangling=true lists only images no other image builds on
         labels = (record.config.get("config") or {}).get("Labels") or {}
         if flt.labels and not _labels_match(labels, flt.labels):
             continue
@@ -122,7 +123,18 @@ def list_images(config: EngineConfig, image_filter: ImageFilter | None = None) -
             continue
         if since is not None and not record.created > since:
             continue
-        listed.append(ListedImage(record, tags, tuple(record.repo_digests)))
+        tags, digests = tuple(record.repo_tags), tuple(record.repo_digests)
+        if flt.references:
+            tags = tuple(t for t in tags if any(_reference_matches(t, p) for p in flt.references))
+            digests = tuple(d for d in digests if any(_reference_matches(d, p) for p in flt.references))
+        if not tags and not digests:
+            if record.id in children and not all_images:
+                continue  # intermediate
+            if flt.dangling is False or flt.references:
+                continue
+        elif flt.dangling and tags:
+            continue
+        listed.append(ListedImage(record, tags, digests))
     return listed
 
 
@@ -165,6 +177,9 @@ class HistoryEntry:
 
 
 def history(config: EngineConfig, ref: str) -> list[HistoryEntry]:
+    """Docker's image history: the config's history, newest first, each entry's layer size; the
+    IDs (and tags) by walking the parent chain, one image per entry from the top (a build makes
+    one image, and one history entry, per step), `<missing>` where the chain ends."""
     store = _store(config)
     record = store.resolve(ref)
     sizes = [store.layer_info(chain).size for chain in record.chain_ids]
@@ -177,10 +192,25 @@ def history(config: EngineConfig, ref: str) -> list[HistoryEntry]:
         entries.append(HistoryEntry("<missing>", item.get("created", ""), item.get("created_by", ""), size,
                                     item.get("comment", ""), ()))
     entries.reverse()
-    if entries:
-        top = entries[0]
-        entries[0] = HistoryEntry(record.id, top.created, top.created_by, top.size, top.comment, tuple(record.repo_tags))
+    image: ImageRecord | None = record
+    for index, entry in enumerate(entries):
+        if image is None:
+            break
+        entries[index] = HistoryEntry(image.id, entry.created, entry.created_by, entry.size, entry.comment,
+                                      tuple(image.repo_tags))
+        image = _stored_parent(store, image)
     return entries
+
+
+def _stored_parent(store: ImageStore, record: ImageRecord) -> ImageRecord | None:
+    from engine.errors import NotFound
+
+    if not record.parent:
+        return None
+    try:
+        return store.resolve(record.parent)
+    except NotFound:
+        return None  # removed meanwhile: the chain ends there, as Docker's walk does
 
 
 # ---- changes -------------------------------------------------------------------------------------
@@ -194,11 +224,11 @@ class Removal:
     value: str
 
 
-def remove(config: EngineConfig, ref: str, force: bool = False) -> list[Removal]:
-    """`rmi`: untag, and delete the image and the layers nothing else uses. dockui images have no
-    parent images, so Docker's `noprune` has nothing to keep."""
+def remove(config: EngineConfig, ref: str, force: bool = False, prune: bool = True) -> list[Removal]:
+    """`rmi`: untag, and delete the image, the layers nothing else uses and (unless `prune` is
+    False, Docker's `noprune`) its untagged parents that nothing else uses, up the chain."""
     out = []
-    for line in _store(config).remove(ref, force=force):
+    for line in _store(config).remove(ref, force=force, prune=prune):
         kind, _, value = line.partition(": ")
         out.append(Removal(kind, value))
     return out
@@ -245,6 +275,8 @@ def save(config: EngineConfig, refs: list[str], out: BinaryIO) -> None:
 
 @dataclass(frozen=True)
 class Loaded:
+    """One image `load` stored, with the names it was given (none: `Loaded image ID:`)."""
+
     image_id: str
     tags: tuple[str, ...]
 
@@ -266,6 +298,8 @@ class RegistryLogin:
 
 @dataclass(frozen=True)
 class PullResult:
+    """What a pull gives back: the reference, the image stored, and Docker's last line."""
+
     reference: str  # the full reference pulled (docker.io/library/busybox:latest)
     record: ImageRecord
     status: str  # Docker's closing "Status: ..." line

@@ -62,6 +62,7 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     from engine.container import state
     from engine.container import volumes as engine_volumes
     from engine.image.store import ImageStore
+    from engine.image.store.images import children_by_parent
 
     store = ImageStore(config)
     images = store.list_images()
@@ -76,8 +77,10 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     by_image: dict[str, int] = {}
     for container in containers:
         by_image[container.image_id] = by_image.get(container.image_id, 0) + 1
+    parents = children_by_parent(images)  # Docker's df counts no intermediate image (untagged, with a child)
     image_usage = tuple(
-        ImageUsage(r, by_image.get(r.id, 0), sum(layer_sizes[c] for c in r.chain_ids if users[c] > 1)) for r in images
+        ImageUsage(r, by_image.get(r.id, 0), sum(layer_sizes[c] for c in r.chain_ids if users[c] > 1))
+        for r in images if r.repo_tags or r.repo_digests or r.id not in parents
     )
     image_size = {r.id: r.size for r in images}
     container_usage = []

@@ -77,7 +77,7 @@ def _add_history(p: argparse.ArgumentParser) -> None:
 
 def _add_images(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
-    p.add_argument("-a", "--all", action="store_true", help="show all images (there are no intermediate ones)")
+    p.add_argument("-a", "--all", action="store_true", help="show all images (default hides intermediate images)")
     p.add_argument("--digests", action="store_true", help="show digests")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("--format", help="'json' for one JSON object per line")
@@ -91,6 +91,7 @@ def _add_images(p: argparse.ArgumentParser) -> None:
 
 def _add_rmi(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="force removal of the image")
+    p.add_argument("--no-prune", action="store_true", help="do not delete untagged parents")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(handler=cmd_rmi)
 
@@ -158,8 +159,9 @@ def _created_since(created: str) -> str:
     return "N/A" if epoch is None else human_duration(time.time() - epoch) + " ago"
 
 
-def _rows(records: list, repository: str | None) -> list[dict[str, Any]]:
-    """One row per (image, repository tag) as `docker images` lists them; <none> for dangling."""
+def _rows(listed: list, repository: str | None) -> list[dict[str, Any]]:
+    """One row per (image, repository tag) as `docker images` lists them (engine.api.images'
+    ListedImage: its tags are those a reference filter kept); <none> for untagged images."""
     from engine.image.store import _repo_of
 
     rows: list[dict[str, Any]] = []
@@ -170,60 +172,46 @@ def _rows(records: list, repository: str | None) -> list[dict[str, Any]]:
         ref = parse_reference(repository)
         want_repo = ref.familiar_name
         want_tag = ref.tag if ":" in repository.rsplit("/", 1)[-1] else None
-    for record in records:
+    for item in listed:
+        record = item.record
         pairs: list[tuple[str, str]] = []
-        for tag in record.repo_tags:
+        for tag in item.repo_tags:
             repo = _repo_of(tag)
             pairs.append((repo, tag[len(repo) + 1 :]))
         if not pairs:
-            repos_with_digest = sorted({_repo_of(d) for d in record.repo_digests})
+            repos_with_digest = sorted({_repo_of(d) for d in item.repo_digests})
             pairs = [(r, "<none>") for r in repos_with_digest] or [("<none>", "<none>")]
         for repo, tag in pairs:
             if want_repo is not None and (repo != want_repo or (want_tag and tag != want_tag)):
                 continue
-            digests = [d.split("@", 1)[1] for d in record.repo_digests if _repo_of(d) == repo]
+            digests = [d.split("@", 1)[1] for d in item.repo_digests if _repo_of(d) == repo]
             rows.append({"record": record, "Repository": repo, "Tag": tag, "Digest": digests[0] if digests else "<none>"})
     return rows
 
 
-def _apply_filters(rows: list[dict[str, Any]], filters: list[str]) -> list[dict[str, Any]]:
-    """Docker's `images --filter`: the same key ORs its values, different keys AND."""
-    import fnmatch
+def _image_filter(filters: list[str]):  # -> engine.api.images.ImageFilter
+    """Docker's `images --filter` (the same key ORs reference values, different keys AND), as the
+    Engine API applies it (engine.api.images.list_images)."""
+    from engine.api.images import IMAGE_FILTER_KEYS, ImageFilter
 
-    wanted: dict[str, list[str]] = {}
+    pairs = []
     for item in filters:
         key, sep, value = item.partition("=")
-        if not sep or key not in ("dangling", "reference", "label"):
-            raise InvalidArgument(f"invalid filter {item!r} (dangling=, reference= or label=)")
+        if not sep or key not in IMAGE_FILTER_KEYS:
+            raise InvalidArgument(f"invalid filter {item!r} ({', '.join(k + '=' for k in IMAGE_FILTER_KEYS)})")
         if key == "dangling" and value not in ("true", "false", "1", "0"):
             raise InvalidArgument(f"invalid filter 'dangling={value}': use true or false")
-        wanted.setdefault(key, []).append(value)
-
-    def keep(row: dict[str, Any]) -> bool:
-        dangling = row["Tag"] == "<none>"
-        if "dangling" in wanted and not any(dangling == (v in ("true", "1")) for v in wanted["dangling"]):
-            return False
-        if "reference" in wanted:
-            name = f"{row['Repository']}:{row['Tag']}"
-            if dangling or not any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(row["Repository"], p) for p in wanted["reference"]):
-                return False
-        if "label" in wanted:
-            labels = (row["record"].config.get("config") or {}).get("Labels") or {}
-            for spec in wanted["label"]:
-                k, has_value, v = spec.partition("=")
-                if k not in labels or (has_value and labels[k] != v):
-                    return False
-        return True
-
-    return [row for row in rows if keep(row)]
+        pairs.append((key, value))
+    return ImageFilter.parse(pairs)
 
 
 @_handler
 def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.api.images import list_images
     from engine.cli.output import human_size, print_table
 
-    records = _store(config).list_images()
-    rows = _apply_filters(_rows(records, args.repository), args.filter)
+    listed = list_images(config, _image_filter(args.filter), all_images=args.all)
+    rows = _rows(listed, args.repository)
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         seen: list[str] = []
         for row in rows:
@@ -290,7 +278,7 @@ def cmd_rmi(args: argparse.Namespace, config: EngineConfig) -> int:
     status = 0
     for ref in args.images:
         try:
-            for line in store.remove(ref, force=args.force):
+            for line in store.remove(ref, force=args.force, prune=not args.no_prune):
                 print(line)
         except PermissionError as exc:
             raise _permission_error("rmi", exc) from None
@@ -418,30 +406,18 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 @_handler
 def cmd_history(args: argparse.Namespace, config: EngineConfig) -> int:
+    """`docker history`: the build steps newest first, each with the image it made (engine.api.images.history)."""
+    from engine.api import images
     from engine.cli.output import human_size, print_table
 
-    record = _store(config).resolve(args.image)
-    history = list(record.config.get("history") or [])
-    layer_sizes = []
-    store = _store(config)
-    for chain in record.chain_ids:
-        layer_sizes.append(store.layer_info(chain).size)
     rows = []
-    layer_index = 0
-    for entry in history:
-        size = 0
-        if not entry.get("empty_layer") and layer_index < len(layer_sizes):
-            size = layer_sizes[layer_index]
-            layer_index += 1
-        created_by = entry.get("created_by", "")
+    for entry in images.history(config, args.image):
+        created_by = entry.created_by.replace("\t", " ")
         if not args.no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
-        rows.append([_created_since(entry.get("created", "")), created_by, human_size(size), entry.get("comment", "")])
-    rows.reverse()
-    if rows:
-        rows[0] = [record.id if args.no_trunc else record.short_id, *rows[0]]
-        rows[1:] = [["<missing>", *r] for r in rows[1:]]
+        image_id = entry.image_id
+        if not args.no_trunc and image_id.startswith("sha256:"):
+            image_id = image_id[7:19]
+        rows.append([image_id, _created_since(entry.created), created_by, human_size(entry.size), entry.comment])
     print_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
     return 0
-
-

@@ -44,7 +44,7 @@ def summary(item: api.ListedImage) -> dict[str, Any]:
     record = item.record
     return {
         "Id": record.id,
-        "ParentId": "",
+        "ParentId": record.parent,
         "RepoTags": list(item.repo_tags),
         "RepoDigests": list(item.repo_digests),
         "Created": epoch(record.created),
@@ -63,7 +63,7 @@ async def list_images(request: web.Request) -> web.Response:
     if legacy:
         pairs.append(("reference", legacy))
     image_filter = api.ImageFilter.parse(pairs)
-    listed = await asyncio.to_thread(api.list_images, engine_config(request), image_filter)
+    listed = await asyncio.to_thread(api.list_images, engine_config(request), image_filter, query_bool(request, "all"))
     return web.json_response([summary(item) for item in listed])
 
 
@@ -180,8 +180,8 @@ async def tag(request: web.Request) -> web.Response:
 @routes.delete("/images/{name:.+}")
 async def remove(request: web.Request) -> web.Response:
     force = query_bool(request, "force")
-    query_bool(request, "noprune")  # accepted: dockui images have no parent images to keep
-    removals = await asyncio.to_thread(api.remove, engine_config(request), request.match_info["name"], force)
+    prune = not query_bool(request, "noprune")  # noprune: the untagged parents stay
+    removals = await asyncio.to_thread(api.remove, engine_config(request), request.match_info["name"], force, prune)
     return web.json_response([{r.kind: r.value} for r in removals])
 
 

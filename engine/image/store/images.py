@@ -7,10 +7,18 @@
 Owns adding an image, looking one up by name, ID or ID prefix, `inspect`, `tag`, `rmi` and
 `image prune`, and the overlay `lowerdir=` of an image for the runtime.
 
+Parent images (Docker's legacy builder: each build step's image is the parent of the next) are
+linked by the `parent` metadata file; an image's children are the images whose link names it.
+An untagged image with children is an intermediate image (hidden by `images` without -a, not
+dangling); `rmi` follows Docker's daemon/images/image_delete.go: an image with children is never
+deleted (a hard conflict, not even forced), and deleting an image deletes its untagged parents
+up the chain that nothing else uses (unless `noprune`).
+
 Invariant: an image is recorded only once all its layers are stored (checked under the store
 lock), and repositories.json names only recorded images. The file is rewritten whole and
 atomically, and never over a copy it cannot read (CorruptState instead), so no tag is lost
-silently. `rmi` refuses while a container uses the image (the container side says which do).
+silently. `rmi` refuses while a container uses the image (the container side says which do),
+and no removal leaves a `parent` link naming a deleted image.
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ from engine.util.fsutil import atomic_write, atomic_write_json, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
+    from collections.abc import Container, Iterable, Sequence
     from pathlib import Path
     from typing import Any
 
     from engine.image.reference import Reference
+    from engine.image.store.rwlayers import ContainerUse
 
 
 _ID_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
@@ -77,6 +87,7 @@ class ImageRecord:
     repo_digests: list[str] = field(default_factory=list)  # familiar "busybox@sha256:..."
     size: int = 0
     created: str = ""
+    parent: str = ""  # the parent image's ID (a build step's previous image), "" for none
 
     @property
     def short_id(self) -> str:
@@ -143,7 +154,23 @@ class ImageIndex(LayerStore):
         write_despite_full(self.config.root, self.repositories_file, text,
                            lambda: atomic_write_json(self.repositories_file, data, 0o600))
 
-    def _record(self, image_id: str, repos: dict[str, dict[str, str]] | None = None) -> ImageRecord:
+    def _parent_link(self, image_id: str, stored: Container[str] | None = None) -> str:
+        """The image's parent (Docker's `parent` metadata file, written by the builder), or "" when
+        it has none or names an image no longer stored. `stored`: the stored image IDs, when the
+        caller has them (else the parent's config file is looked for)."""
+        try:
+            with open(self.imagedb / "metadata" / "sha256" / hex_of(image_id) / "parent") as f:
+                parent = f.read().strip()
+        except (OSError, ValueError):
+            return ""
+        if not SHA256_RE.match(parent) or parent == image_id:
+            return ""
+        if stored is not None:
+            return parent if parent in stored else ""
+        return parent if (self.imagedb / "content" / "sha256" / hex_of(parent)).is_file() else ""
+
+    def _record(self, image_id: str, repos: dict[str, dict[str, str]] | None = None,
+                stored: Container[str] | None = None) -> ImageRecord:
         path = self.imagedb / "content" / "sha256" / hex_of(image_id)
         try:
             config = json.loads(path.read_bytes())
@@ -172,15 +199,19 @@ class ImageIndex(LayerStore):
             repo_digests=sorted(digests),
             size=size,
             created=config.get("created", ""),
+            parent=self._parent_link(image_id, stored),
         )
 
     def list_images(self) -> list[ImageRecord]:
-        """Every image, newest first."""
+        """Every image, intermediate ones included (`images` hides those: see children_by_parent),
+        newest first."""
         repos = self._read_repositories()
         records = []
-        for image_id in self._image_ids():
+        image_ids = self._image_ids()
+        stored = set(image_ids)
+        for image_id in image_ids:
             with contextlib.suppress(NotFound, ValueError):
-                records.append(self._record(image_id, repos))
+                records.append(self._record(image_id, repos, stored))
         records.sort(key=lambda r: (r.created, r.id), reverse=True)
         return records
 
@@ -235,7 +266,7 @@ class ImageIndex(LayerStore):
             "Id": record.id,
             "RepoTags": record.repo_tags,
             "RepoDigests": record.repo_digests,
-            "Parent": "",
+            "Parent": record.parent,
             "Comment": conf.get("comment", ""),
             "Created": record.created,
             "DockerVersion": conf.get("docker_version", ""),
@@ -282,86 +313,116 @@ class ImageIndex(LayerStore):
 
     # --- removal ----------------------------------------------------------------------------------
 
-    def _containers_using(self, record: ImageRecord) -> list[tuple[str, bool]]:
-        """(container ID, running?) for containers made from this image."""
-        uses = self._container_uses()
-        using = {u.id: u.running for u in uses if u.image_id == record.id}
-        known = {u.id for u in uses if u.image_id is not None}
-        # A container that has a record file is shown by `ps -a` (a corrupt one as "dead"), so it
-        # may be named here; a rw layer with no record at all is an orphan (collected before).
-        top = record.chain_ids[-1] if record.chain_ids else None
-        recorded = {u.id for u in uses}
-        for cid, parent in self._mount_parents().items():
-            if top and parent == top and cid not in known and cid in recorded:
-                using.setdefault(cid, False)
-        return sorted(using.items())
+    def _removal_view(self) -> _RemovalView:
+        """What a removal decides on, read once under the store lock: names, parent links, and
+        which containers use which image (records, and rw layers whose record is not listed)."""
+        image_ids = self._image_ids()
+        stored = set(image_ids)
+        parents = {}
+        for image_id in image_ids:
+            parent = self._parent_link(image_id, stored)
+            if parent:
+                parents[image_id] = parent
+        return _RemovalView(self._read_repositories(), parents, self._container_uses(), self._mount_parents())
 
-    def remove(self, ref: str, force: bool = False) -> list[str]:
-        """`docker rmi`: untag, and delete the image and the layers nothing else uses.
+    def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[str]:
+        """`docker rmi` as Docker's ImageDelete: untag, delete the image and the layers nothing else
+        uses, then (with `prune`, Docker's default) its untagged parents up the chain that nothing
+        else uses: no tag, no other child, no container.
 
         Returns Docker's `Untagged: ...` / `Deleted: ...` lines. Refuses (Conflict) while a
-        container uses the image, unless `force` and the container is not running.
+        container uses the image, unless `force` and the container is not running, and always
+        while images are built on it (`image has dependent child images`, cannot be forced). By
+        reference, the reference goes and the image is deleted only when nothing stops it.
         """
         self._ensure_dirs()
         self.collect_orphan_rw_layers()
         with self._locked():
             image_id, key = self._lookup(ref)
-            record = self._record(image_id)
-            repos = self._read_repositories()
+            view = self._removal_view()
+            refs = view.refs_of(image_id)
             lines: list[str] = []
-            all_refs = record.repo_tags + record.repo_digests
-            using = self._containers_using(record)
             if key is not None:
-                name = _repo_of(key)
-                single = len(record.repo_tags) <= 1 and len({_repo_of(r) for r in all_refs}) <= 1
-                if not force and single and using:
-                    raise Conflict(
-                        f'conflict: unable to remove repository reference "{ref}" (must force) - container '
-                        f"{using[0][0][:12]} is using its referenced image {record.short_id}"
-                    )
-                _drop_key(repos, key)
-                lines.append(f"Untagged: {key}")
-                if "@" not in key:
-                    # Only digests of this repository left: they go too (as Docker does).
-                    remaining_tags = [r for r in record.repo_tags if r != key and _repo_of(r) == name]
-                    if not remaining_tags:
-                        for digest_key in [d for d in record.repo_digests if _repo_of(d) == name]:
-                            _drop_key(repos, digest_key)
-                            lines.append(f"Untagged: {digest_key}")
-                remaining = [r for refs in repos.values() for r, v in refs.items() if v == image_id]
-                self._write_repositories(repos)
-                if remaining:
+                if not force and _single_reference(refs):
+                    using = view.using(image_id, self._record(image_id, view.repos).chain_ids)
+                    if using:
+                        raise Conflict(
+                            f'conflict: unable to remove repository reference "{ref}" (must force) - container '
+                            f"{using[0][0][:12]} is using its referenced image {_short(image_id)}"
+                        )
+                lines.extend(self._untag(view, key, refs))
+                if view.refs_of(image_id):
                     events.image_removal(self.config, image_id, lines)
                     return lines
-                running = [c for c, is_running in using if is_running]
-                if using and (running or not force):
-                    events.image_removal(self.config, image_id, lines)
-                    return lines  # the image stays, dangling, for its containers (Docker does the same)
+                quiet = True  # the reference went; the image stays if anything else needs it
             else:
-                repo_names = {_repo_of(r) for r in all_refs}
-                if len(repo_names) > 1 and not force:
-                    raise Conflict(
-                        f"conflict: unable to delete {record.short_id} (must be forced) - image is "
-                        "referenced in multiple repositories"
-                    )
-                running = [c for c, is_running in using if is_running]
-                if running:
-                    raise Conflict(
-                        f"conflict: unable to delete {record.short_id} (cannot be forced) - image is being "
-                        f"used by running container {running[0][:12]}"
-                    )
-                if using and not force:
-                    raise Conflict(
-                        f"conflict: unable to delete {record.short_id} (must be forced) - image is being "
-                        f"used by stopped container {using[0][0][:12]}"
-                    )
-                for r in all_refs:
-                    _drop_key(repos, r)
-                    lines.append(f"Untagged: {r}")
-                self._write_repositories(repos)
-            lines.extend(self._delete_image(record))
-            events.image_removal(self.config, image_id, lines)
+                if _single_reference(refs):
+                    conflict = self._conflict(image_id, view, soft=not force, references=False)
+                    if conflict is not None:
+                        raise Conflict(conflict.message)
+                    lines.extend(self._untag_all(view, image_id))
+                quiet = False
+            self._delete_chain(image_id, view, lines, force=force, prune=prune, quiet=quiet)
             return lines
+
+    def _untag(self, view: _RemovalView, key: str, refs: list[str]) -> list[str]:
+        """Drop one reference; a tag that was its repository's last takes the repository's digest
+        references with it (as Docker does). Written at once; the `Untagged:` lines."""
+        _drop_key(view.repos, key)
+        lines = [f"Untagged: {key}"]
+        if "@" not in key:
+            name = _repo_of(key)
+            if not any(r != key and "@" not in r and _repo_of(r) == name for r in refs):
+                for digest_key in [r for r in refs if "@" in r and _repo_of(r) == name]:
+                    _drop_key(view.repos, digest_key)
+                    lines.append(f"Untagged: {digest_key}")
+        self._write_repositories(view.repos)
+        return lines
+
+    def _untag_all(self, view: _RemovalView, image_id: str) -> list[str]:
+        refs = view.refs_of(image_id)
+        for key in refs:
+            _drop_key(view.repos, key)
+        if refs:
+            self._write_repositories(view.repos)
+        return [f"Untagged: {key}" for key in refs]
+
+    def _conflict(self, image_id: str, view: _RemovalView, soft: bool, references: bool = True) -> _DeleteConflict | None:
+        """Docker's checkImageDeleteConflict: hard (child images, a running container) always;
+        soft (references left, a stopped container) when `soft`. Caller holds the lock."""
+        if view.children_of(image_id):
+            return _DeleteConflict(image_id, True, False, "image has dependent child images")
+        chains = self._record(image_id, view.repos).chain_ids
+        using = view.using(image_id, chains)
+        running = [cid for cid, is_running in using if is_running]
+        if running:
+            return _DeleteConflict(image_id, True, True, f"image is being used by running container {running[0][:12]}")
+        if soft and references and view.refs_of(image_id):
+            return _DeleteConflict(image_id, False, False, "image is referenced in multiple repositories")
+        if soft and using:
+            return _DeleteConflict(image_id, False, True, f"image is being used by stopped container {using[0][0][:12]}")
+        return None
+
+    def _delete_chain(self, image_id: str, view: _RemovalView, lines: list[str], force: bool, prune: bool,
+                      quiet: bool) -> None:
+        """Docker's imageDeleteHelper, its recursion as a loop: delete the image unless a conflict
+        stops it (raised, or with `quiet` swallowed as Docker does), then with `prune` its parent,
+        quietly and unforced, and so on up. Appends the report lines; an event per image."""
+        start = 0  # the first image's report includes the untag lines before it
+        while True:
+            conflict = self._conflict(image_id, view, soft=not force)
+            if conflict is not None:
+                events.image_removal(self.config, image_id, lines[start:])
+                if quiet and (conflict.used or not view.dangling(image_id)):
+                    return
+                raise Conflict(conflict.message)
+            lines.extend(self._untag_all(view, image_id))  # forced past a soft conflict: every name goes
+            lines.extend(self._delete_image(self._record(image_id, view.repos)))
+            events.image_removal(self.config, image_id, lines[start:])
+            parent = view.forget(image_id)
+            if not prune or not parent:
+                return
+            image_id, force, quiet, start = parent, False, True, len(lines)
 
     def _delete_image(self, record: ImageRecord) -> list[str]:
         """Delete the config and the image's layers that nothing else uses (caller holds the lock)."""
@@ -380,21 +441,132 @@ class ImageIndex(LayerStore):
         return lines
 
     def prune(self, all_images: bool = False) -> list[str]:
-        """Remove dangling images (no tags), or with `all_images` every image no container uses;
-        then the layers no image or container uses (what a killed pull left: see PullJournal)."""
+        """Docker's ImagePrune: the dangling images (no tag, no child image), or with `all_images`
+        every image that is not intermediate, each removed as an unforced `rmi` (by its references,
+        or by ID when it has none), so what a container uses stays and each removal takes its
+        untagged parents along; then the layers no image or container uses (what a killed pull
+        left: see PullJournal). Children before parents, so a chain goes in one pass."""
         lines: list[str] = []
-        for record in self.list_images():
-            if record.repo_tags and not all_images:
+        records = self.list_images()
+        children = children_by_parent(records)
+        for record in _descendants_first(records):
+            refs = record.repo_tags + record.repo_digests
+            if children.get(record.id) and (not refs or not all_images):
+                continue  # intermediate (goes with its last child), or not dangling
+            if refs and record.repo_tags and not all_images:
                 continue
-            if self._containers_using(record):
-                continue
-            try:
-                lines.extend(self.remove(record.id, force=True))
-            except (NotFound, Conflict):
-                continue
+            for name in refs or [record.id]:
+                try:
+                    lines.extend(self.remove(name))
+                except (NotFound, Conflict):
+                    continue  # in use (kept, as Docker keeps it), or gone with a child's chain
         self.collect_orphan_rw_layers()
         lines.extend(f"Deleted: {chain}" for chain in self.prune_unreferenced_layers())
         return lines
+
+
+@dataclass
+class _DeleteConflict:
+    """Why an image cannot be deleted (Docker's imageDeleteConflict): `hard` ones even forced;
+    `used`: a container uses the image."""
+
+    image_id: str
+    hard: bool
+    used: bool
+    reason: str
+
+    @property
+    def message(self) -> str:
+        forced = "cannot be forced" if self.hard else "must be forced"
+        return f"conflict: unable to delete {_short(self.image_id)} ({forced}) - {self.reason}"
+
+
+@dataclass
+class _RemovalView:
+    """One removal's reading of the store (under its lock), kept current as it untags and deletes."""
+
+    repos: dict[str, dict[str, str]]
+    parents: dict[str, str]  # image -> its stored parent
+    uses: Sequence[ContainerUse]
+    mounts: dict[str, str]  # container -> the chain ID its rw layer sits on
+    children: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for child, parent in self.parents.items():
+            self.children.setdefault(parent, set()).add(child)
+
+    def refs_of(self, image_id: str) -> list[str]:
+        """The repositories.json keys naming the image, tags first (sorted)."""
+        keys = [key for refs in self.repos.values() for key, value in refs.items() if value == image_id]
+        return sorted(keys, key=lambda k: ("@" in k, k))
+
+    def children_of(self, image_id: str) -> set[str]:
+        return self.children.get(image_id, set())
+
+    def dangling(self, image_id: str) -> bool:
+        return not self.refs_of(image_id) and not self.children_of(image_id)
+
+    def using(self, image_id: str, chains: list[str]) -> list[tuple[str, bool]]:
+        """(container ID, running?) for containers made from this image, and for rw layers on its
+        top layer whose record is not a listed container (`ps -a` shows it as dead, so it may be
+        named; a rw layer with no record at all is an orphan, collected before)."""
+        using = {u.id: u.running for u in self.uses if u.image_id == image_id}
+        known = {u.id for u in self.uses if u.image_id is not None}
+        recorded = {u.id for u in self.uses}
+        top = chains[-1] if chains else None
+        for cid, parent in self.mounts.items():
+            if top and parent == top and cid not in known and cid in recorded:
+                using.setdefault(cid, False)
+        return sorted(using.items())
+
+    def forget(self, image_id: str) -> str:
+        """The image was deleted: it is no longer its parent's child. Returns that parent ("" if none)."""
+        parent = self.parents.pop(image_id, "")
+        if parent:
+            self.children_of(parent).discard(image_id)
+        return parent
+
+
+def children_by_parent(records: Iterable[ImageRecord]) -> dict[str, list[str]]:
+    """Parent image ID -> the IDs of its child images, among `records` (every stored image, for
+    Docker's rules: an untagged image with a child is intermediate, one without is dangling)."""
+    children: dict[str, list[str]] = {}
+    for record in records:
+        if record.parent:
+            children.setdefault(record.parent, []).append(record.id)
+    return children
+
+
+def _descendants_first(records: list[ImageRecord]) -> list[ImageRecord]:
+    """Deepest in its parent chain first (a child before its parent), newest first among equals."""
+    parent_of = {r.id: r.parent for r in records}
+
+    def depth(image_id: str) -> int:
+        steps, seen = 0, {image_id}
+        while parent_of.get(image_id) and parent_of[image_id] not in seen:
+            image_id = parent_of[image_id]
+            seen.add(image_id)
+            steps += 1
+        return steps
+
+    return sorted(records, key=lambda r: depth(r.id), reverse=True)  # stable: newest first kept
+
+
+def _single_reference(refs: list[str]) -> bool:
+    """Docker's isSingleReference: at least one reference, at most one tag, and all of them in one
+    repository (a tag's repository's digests count as the same reference)."""
+    if len(refs) <= 1:
+        return len(refs) == 1
+    tags = [r for r in refs if "@" not in r]
+    if len(tags) > 1:
+        return False
+    digest_repos = {_repo_of(r) for r in refs if "@" in r}
+    single = tags[0] if tags else refs[0]
+    return len(digest_repos) == 1 and _repo_of(single) in digest_repos
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
 
 
 def _parse_config(config_bytes: bytes) -> dict[str, Any]:

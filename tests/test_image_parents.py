@@ -185,6 +185,17 @@ def test_image_prune_keeps_a_tagged_images_parents_and_prune_all_takes_them(engi
     finally:
         engine.out("rm", container)
 
+    # a container on app:1 keeps its whole chain, and busybox, which still has a child, loses only its name
+    busybox, env, run, copy, top = build(engine, context(tmp_path, DOCKERFILE, "again"), "app:1")
+    container = engine.out("create", "--network", "none", "app:1").strip()
+    try:
+        pruned = engine.out("image", "prune", "-a", "-f").splitlines()
+        assert pruned[:3] == ["Deleted Images:", "untagged: busybox:latest", ""]
+        assert set(stored_ids(engine)) == {busybox, env, run, copy, top}
+        assert listed(engine) == [top] and listed(engine, "-a")[-1] == busybox
+    finally:
+        engine.out("rm", container)
+
 
 def test_inspect_parent_and_history_follow_the_build_steps(engine: Engine, tmp_path: Path) -> None:
     busybox, env, run, copy, top = build(engine, context(tmp_path, DOCKERFILE), "app:1")
@@ -221,6 +232,28 @@ def test_system_df_counts_no_intermediate_image_and_sizes_stay_whole(engine: Eng
 
     assert sizes[top] == human_size(expected)
     assert sizes[_env] == sizes[busybox] == human_size(layer_size(engine, top_chain(engine, busybox)))
+
+
+def test_add_image_links_a_parent_under_the_store_lock(engine_config, busybox_imported) -> None:  # noqa: ANN001
+    """The seam a builder or a commit uses: the link is written with the image, a missing parent
+    refused before anything is written."""
+    from engine.container.usage import container_uses
+    from engine.errors import Conflict, NotFound
+    from engine.image.store import ImageStore
+
+    store = ImageStore(engine_config, containers=container_uses)
+    base = busybox_imported
+    child_config = dict(base.config, created="2030-01-01T00:00:00.000000Z")
+    child = store.add_image(json.dumps(child_config).encode(), [], parent=base.id)
+    assert child.parent == base.id and store.inspect(child.id)["Parent"] == base.id
+    with pytest.raises(Conflict, match="image has dependent child images"):
+        store.remove(base.id, force=True)
+
+    orphan_config = json.dumps(dict(base.config, created="2031-01-01T00:00:00.000000Z")).encode()
+    missing = "sha256:" + "0" * 64
+    with pytest.raises(NotFound, match="No such image: " + missing):
+        store.add_image(orphan_config, [], parent=missing)
+    assert {r.id for r in store.list_images()} == {base.id, child.id}
 
 
 # --- the Engine API: the docker CLI, docker-py, raw requests ---------------------------------------

@@ -101,9 +101,13 @@ class ImageIndex(LayerStore):
     # --- images -----------------------------------------------------------------------------------
 
     def add_image(
-        self, config_bytes: bytes, tags: list[Reference], digest_ref: Reference | None = None
+        self, config_bytes: bytes, tags: list[Reference], digest_ref: Reference | None = None,
+        parent: str | None = None,
     ) -> ImageRecord:
-        """Record an image whose layers are all stored, and point `tags` (and `digest_ref`) at it."""
+        """Record an image whose layers are all stored, and point `tags` (and `digest_ref`) at it.
+        `parent`: the image it was made from (a build step's or a commit's), linked under the same
+        lock, so the parent is never a childless, untagged (dangling) image that a concurrent
+        `image prune` may take in between; "" records a step on `scratch`."""
         config = _parse_config(config_bytes)
         chains = chain_ids(config["rootfs"]["diff_ids"])
         image_id = sha256_digest(config_bytes)
@@ -112,10 +116,15 @@ class ImageIndex(LayerStore):
             for chain in chains:
                 if not self.has_layer(chain):
                     raise IntegrityError(f"image {image_id[:19]} needs layer {chain}, which is not in the store")
+            if parent and not (self.imagedb / "content" / "sha256" / hex_of(parent)).is_file():
+                raise NotFound(f"No such image: {parent} (the parent of image {image_id[:19]})")
             content = self.imagedb / "content" / "sha256" / hex_of(image_id)
             if not content.exists():
                 atomic_write(content, config_bytes, 0o600)
-            atomic_write(self.imagedb / "metadata" / "sha256" / hex_of(image_id) / "lastUpdated", now_rfc3339().encode())
+            metadata = self.imagedb / "metadata" / "sha256" / hex_of(image_id)
+            atomic_write(metadata / "lastUpdated", now_rfc3339().encode())
+            if parent is not None:
+                atomic_write(metadata / "parent", parent.encode(), 0o600)
             repos = self._read_repositories()
             for ref in tags:
                 repos.setdefault(ref.familiar_name, {})[f"{ref.familiar_name}:{ref.tag_or_latest}"] = image_id

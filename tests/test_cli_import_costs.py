@@ -410,3 +410,31 @@ def test_the_bytecode_check_stats_loaded_modules_and_loads_nothing() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "0 True True _Deferred", result.stdout + result.stderr
+
+
+def test_a_cgroup_goes_without_listing_its_directories() -> None:
+    """Cgroup.destroy (every exit) removes each group as it is, and lists a hierarchy's directory
+    only when its rmdir was refused (groups made inside it, removed first, without waiting)."""
+    import secrets
+    from pathlib import Path
+
+    from engine.sandbox import cgroups
+
+    name = f"dockui-costs-{secrets.token_hex(3)}"
+    flat, nested = Path("/sys/fs/cgroup/memory") / name, Path("/sys/fs/cgroup/pids") / name
+    if not flat.parent.is_dir() or not nested.parent.is_dir():
+        pytest.skip("no v1 memory and pids hierarchies on this host")
+    flat.mkdir()
+    (nested / "inner" / "deeper").mkdir(parents=True)
+    listed: list[str] = []
+    real_scandir = cgroups.os.scandir
+    try:
+        cgroups.os.scandir = lambda path: (listed.append(str(path)), real_scandir(path))[1]
+        cgroups.Cgroup.from_paths({"memory": str(flat), "pids": str(nested)}).destroy(timeout=1.0)
+    finally:
+        cgroups.os.scandir = real_scandir
+        for path in (nested / "inner" / "deeper", nested / "inner", nested, flat):
+            if path.exists():
+                path.rmdir()
+    assert not flat.exists() and not nested.exists()
+    assert str(flat) not in listed and str(nested) in listed, listed

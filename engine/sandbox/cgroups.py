@@ -590,20 +590,11 @@ class Cgroup:
                     self._set_frozen_once(False)
                 self.kill_all(signal.SIGKILL)
         deadline = time.monotonic() + timeout
-        pending = list(dict.fromkeys(self.paths.values()))
+        # First each group as it is (a container's usually has none inside: no listing of ten
+        # directories on every exit), then what refused with its subtree, groups made inside first.
+        pending = _remove_groups(list(dict.fromkeys(self.paths.values())))
         while pending:
-            pending = list(dict.fromkeys(d for path in pending for d in _subtree(path)))  # groups made inside first
-            still: list[Path] = []
-            for path in pending:
-                try:
-                    os.rmdir(path)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    if exc.errno != errno.EBUSY:
-                        raise DockuiError(f"cannot remove cgroup {path}: {exc}") from exc
-                    still.append(path)
-            pending = still
+            pending = _remove_groups(list(dict.fromkeys(d for path in pending for d in _subtree(path))))
             if not pending:
                 return
             if time.monotonic() > deadline:
@@ -611,6 +602,22 @@ class Cgroup:
             with _suppress_oserror():
                 self.kill_all(signal.SIGKILL)
             time.sleep(0.02)
+
+
+def _remove_groups(paths: list[Path]) -> list[Path]:
+    """rmdir each group (gone already is fine); those still busy (processes draining, or groups
+    inside); DockuiError for any other refusal."""
+    still: list[Path] = []
+    for path in paths:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise DockuiError(f"cannot remove cgroup {path}: {exc}") from exc
+            still.append(path)
+    return still
 
 
 def _subtree(directory: Path) -> list[Path]:

@@ -55,7 +55,7 @@ def test_container_env_bind_tmpfs_ports_waits_exec_logs_copies(service: Service,
               "&& exec httpd -f -p 8080 -h /www")
     web = (DockerContainer("busybox").with_env("GREETING", "hi-tc").with_envs(A="1", B="2")
            .with_command(["sh", "-c", script]).with_exposed_ports(8080)
-           .with_volume_mapping(str(shared), "/in", "ro").with_tmpfs_mount("/scratch")
+           .with_volume_mapping(str(shared), "/in", "ro").with_tmpfs_mount("/scratch", "size=1m")  # the option, not a bare size: README
            .with_kwargs(stop_signal="SIGKILL")
            .waiting_for(CompositeWaitStrategy(LogMessageWaitStrategy("serving"),
                                               HttpWaitStrategy(8080, "/index.html").for_status_code(200),
@@ -64,7 +64,7 @@ def test_container_env_bind_tmpfs_ports_waits_exec_logs_copies(service: Service,
         host, port = web.get_container_host_ip(), web.get_exposed_port(8080)
         assert host == "127.0.0.1" and int(port) > 0
         assert urllib.request.urlopen(f"http://{host}:{port}/in.txt", timeout=5).read() == b"from-host\n"
-        assert tuple(web.exec(["sh", "-c", "echo $A$B; grep -c ' /scratch tmpfs ' /proc/mounts"])) == (0, b"12\n1\n")
+        assert tuple(web.exec(["sh", "-c", "echo $A$B; grep ' /scratch ' /proc/mounts | grep -c size=1024k"])) == (0, b"12\n1\n")
         assert web.exec("touch /in/x").exit_code != 0  # the bind is read-only
         assert web.get_logs() == (b"serving\n", b"")
         assert web.status == "running"

@@ -146,6 +146,10 @@ def _teardown(eng: Engine) -> None:
     if config.network_dir.exists():  # a test used a bridge network: drop this root's bridges
         from engine.network import endpoints as network
 
+        # A dead namespace's veth pair is deleted by the kernel's deferred netns clean-up, which a
+        # loaded machine can run seconds after the container went: wait for the bridge's ports.
+        brif = Path("/sys/class/net", config.bridge_name, "brif")
+        wait_until(lambda: not brif.is_dir() or not any(brif.iterdir()), timeout=10)
         network.remove_bridges(config)
         bridges = [b for b in (config.bridge_name,) if Path("/sys/class/net", b).exists()]
     assert monitors is True, f"processes left behind: {monitors}"

@@ -96,7 +96,7 @@ async def test_refresh_loop_never_overlaps(tmp_path: Path) -> None:
             self.count = 0
             self.lock = threading.Lock()
 
-        def snapshot(self):  # noqa: ANN201
+        def snapshot(self, focus=None):  # noqa: ANN001, ANN201
             with self.lock:
                 self.active += 1
                 self.max_active = max(self.max_active, self.active)
@@ -104,7 +104,7 @@ async def test_refresh_loop_never_overlaps(tmp_path: Path) -> None:
             with self.lock:
                 self.active -= 1
                 self.count += 1
-            return super().snapshot()
+            return super().snapshot(focus)
 
     backend = SlowBackend()
     app = DockuiApp(EngineConfig(root=tmp_path), backend=backend, refresh_interval=0.01, clock=False)

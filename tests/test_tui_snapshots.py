@@ -65,6 +65,7 @@ SCREENS = {
     "volumes": _keys("5"),
     "image_history": _keys("2", "h"),
     "confirm_image_in_use": _keys("2", "d"),
+    "events": _keys("6"),
 }
 
 # the states issue #14 asked to see: a pending stop, an OOM-killed container with its notice, the log
@@ -102,6 +103,10 @@ STATES = {
     "log_paused": _keys("enter", "l", "pageup"),
     "marks": _keys("space", "space", "down", "space"),
     "confirm_bulk_remove": _keys("space", "space", "d"),
+    # db (the first row) and web are the compose project "shop": g marks both, d asks once for both
+    "project_marked": _keys("g"),
+    "confirm_project_remove": _keys("g", "d"),
+    "events_of_container": _keys("E"),
     # web (the fifth row by name) runs under a CPU quota, a memory limit and a pids limit: three lines
     "stats_limits": _keys("down", "down", "down", "down", "enter"),
 }

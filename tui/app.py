@@ -30,13 +30,14 @@ from textual.timer import Timer
 
 from engine.cli import add_global_options, config_from_args
 from engine.config import EngineConfig
-from tui import keymap, prefs
+from tui import keymap, logfile, prefs
 from tui.backend import Backend, ContainerView, EngineBackend, ImageView, allowed_actions
 from tui.pending import Pending, PendingActions
 from tui.screens.base import DataScreen
 from tui.screens.containers import ContainersScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.dialogs import ConfirmDialog, HelpScreen
+from tui.screens.events import EventsScreen
 from tui.screens.images import ImagesScreen
 from tui.screens.network import NetworkScreen
 from tui.screens.pull import PullDialog
@@ -88,7 +89,7 @@ class DockuiApp(App[None]):
     CSS_PATH = str(STYLES / "dockui.tcss")
     TITLE = "dockui"
     MODES = {"containers": ContainersScreen, "images": ImagesScreen, "network": NetworkScreen,
-             "detail": DetailScreen, "volumes": VolumesScreen}
+             "detail": DetailScreen, "volumes": VolumesScreen, "events": EventsScreen}
     BINDINGS = [
         *keymap.bindings(*keymap.SCREEN_ACTIONS["app"]),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -115,6 +116,7 @@ class DockuiApp(App[None]):
         self.crash_summary = ""
         self.actions = PendingActions()
         self.notices = 0  # notices shown until dismissed (a container died)
+        self.events_filter: str | None = None  # set by `E`: the filter the events screen opens with
         keys, problem = keymap.load_keymap(config.root)
         self.key_overrides = keys
         self._keymap_problem = problem
@@ -365,6 +367,30 @@ class DockuiApp(App[None]):
             self.push_screen(ConfirmDialog(question), confirmed)
             return
         self._start_action(verb, view)
+
+    def copy_container(self, view: ContainerView, what: str) -> None:
+        """The container's full ID or its name to the terminal's clipboard, by OSC 52 as k9s does
+        (Textual's copy_to_clipboard: works over ssh and in tmux with set-clipboard on)."""
+        text = view.id if what == "id" else view.name
+        self.copy_to_clipboard(text)
+        self.notify(f"copied {'ID' if what == 'id' else 'name'} {text if what == 'name' else view.short_id}… "
+                    "to the clipboard (OSC 52)", timeout=2)
+
+    def show_events_of(self, view: ContainerView) -> None:
+        """The events screen, filtered by the container's name."""
+        self.events_filter = view.name  # the events screen takes it when it is shown
+        if self.current_mode == "events" and isinstance(self.screen, EventsScreen):
+            self.screen.take_filter()
+        self.action_show("events")
+
+    def save_log(self, view: ContainerView, timestamps: bool) -> None:
+        """The container's whole log to a new file (tui/logfile.py), in a worker; the notice names it."""
+        path = logfile.new_path(view.name)
+
+        def job() -> list[str]:
+            return [f"{logfile.save(self.backend, view.id, path, timestamps)} lines in {path}"]
+
+        self._in_worker(f"saved the log of {view.name}", job, title=f"saving the log of {view.name} failed")
 
     def bulk_action(self, verb: str, views: list[ContainerView]) -> None:
         """One verb on every marked container it applies to (the rest are named and skipped); remove

@@ -25,6 +25,8 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "screen_network": ("3", "app.show('network')", "Network", False),
     "screen_detail": ("4", "app.show('detail')", "Detail", False),
     "screen_volumes": ("5", "app.show('volumes')", "Volumes", False),
+    "screen_events": ("6", "app.show('events')", "Events", False),
+    "container_events": ("E", "events_of", "Its events", False),  # the events screen, filtered by it
     "pull": ("p", "app.pull", "Pull", False),
     "run": ("n", "app.run_dialog", "Run", False),
     "start": ("s", "container('start')", "Start", True),
@@ -37,7 +39,10 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "logs": ("l", "detail('logs')", "Logs", True),
     "exec": ("e", "exec_shell", "Shell", True),
     "inspect": ("i", "detail('inspect')", "Inspect", True),
-    "mark": ("space", "mark", "Mark", False),  # the footer is full at 80 columns; the marks bar and help say it
+    "mark": ("space", "mark", "Mark", False),
+    "project": ("g", "mark_project", "Mark its compose project", False),  # then x/r/d act on the project
+    "copy_id": ("y", "copy('id')", "Copy ID (OSC 52)", False),
+    "copy_name": ("Y", "copy('name')", "Copy name (OSC 52)", False),  # the footer is full at 80 columns; the marks bar and help say it
     "filter": ("slash", "filter", "Find", True),
     "sort": ("S", "sort", "Sort", True),
     "sort_reverse": ("R", "sort_reverse", "Reverse sort", False),
@@ -56,6 +61,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "follow": ("f", "toggle_follow", "Follow", True),
     "wrap": ("w", "toggle_wrap", "Wrap", True),
     "search": ("slash", "search", "Search", True),
+    "log_save": ("o", "save_log", "Save log to a file", False),
     "search_next": ("N", "search_next", "Next match", False),
     "search_prev": ("b", "search_prev", "Previous match", False),
     "back": ("escape", "back", "Back", True),
@@ -68,14 +74,15 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
 # design: a screen offers one or the other, never both).
 SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "app": ("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
-            "screen_volumes", "pull", "run", "dismiss"),
+            "screen_volumes", "screen_events", "pull", "run", "dismiss"),
     "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "inspect",
-                   "mark", "filter", "sort", "sort_reverse"),
+                   "mark", "project", "copy_id", "copy_name", "container_events", "filter", "sort", "sort_reverse"),
     "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "start", "stop",
-               "restart", "kill", "kill_now", "pause", "remove", "exec", "inspect", "logs"),
+               "restart", "kill", "kill_now", "pause", "remove", "exec", "inspect", "logs", "copy_id", "copy_name", "log_save", "container_events"),
     "images": ("image_remove", "image_run", "image_history", "prune", "filter", "down", "up"),
     "network": ("network_create", "network_remove", "network_connect", "network_disconnect", "prune"),
     "volumes": ("volume_remove", "prune", "down", "up"),
+    "events": ("filter",),
 }
 SHARED_BY_DESIGN = frozenset({"kill", "kill_now"})
 

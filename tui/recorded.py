@@ -16,6 +16,7 @@ from engine.errors import Conflict, InvalidArgument, NotFound
 from tui.backend import (
     BridgeView,
     ContainerView,
+    EventView,
     HistoryView,
     HostView,
     ImageView,
@@ -49,10 +50,13 @@ def _id(seed: int) -> str:
 
 _BASE_CONTAINERS: tuple[ContainerView, ...] = (
     ContainerView(_id(0xA1), "web", "busybox:latest", "running", "Up 2 hours", None, "172.17.0.2",
-                  "127.0.0.1:8080->80/tcp", "2026-11-28T18:01:02Z", (("tier", "front"),), 12.5, 3_355_443,
-                  64 * MIB, 3),
-    ContainerView(_id(0xB2), "db", "localhost:5000/demo/kv:1.2", "running", "Up 47 minutes", None, "172.17.0.3",
-                  "", "2026-11-28T19:10:00Z", (("tier", "back"),), 48.1, 38 * MIB, None, 7),
+                  "127.0.0.1:8080->80/tcp", "2026-11-28T18:01:02Z",
+                  (("com.docker.compose.project", "shop"), ("com.docker.compose.service", "web"), ("tier", "front")),
+                  12.5, 3_355_443, 64 * MIB, 3, project="shop"),
+    ContainerView(_id(0xB2), "db", "localhost:5000/demo/kv:1.2", "running", "Up 47 minutes (healthy)", None,
+                  "172.17.0.3", "", "2026-11-28T19:10:00Z",
+                  (("com.docker.compose.project", "shop"), ("com.docker.compose.service", "db"), ("tier", "back")),
+                  48.1, 38 * MIB, None, 7, health="healthy", project="shop"),
     ContainerView(_id(0xC3), "worker", "busybox:latest", "paused", "Up 12 minutes (Paused)", None, "172.17.0.4", "",
                   "2026-11-28T19:40:00Z", (), 0.0, 1_200_000, None, 2),
     ContainerView(_id(0xD4), "nightly-job", "busybox:latest", "exited", "Exited (0) 3 hours ago", 0, "", "",
@@ -106,6 +110,23 @@ _LOG = tuple(
 )
 
 
+_EVENTS: tuple[EventView, ...] = tuple(
+    EventView(1_764_356_400.0 + i * 7, kind, action, _id(seed), name, details)
+    for i, (kind, action, seed, name, details) in enumerate((
+        ("image", "pull", 0x11, "busybox:latest", ""),
+        ("network", "connect", 0x12, "bridge", f"container={_id(0xA1)} type=bridge"),
+        ("container", "create", 0xA1, "web", "image=busybox:latest tier=front"),
+        ("container", "start", 0xA1, "web", "image=busybox:latest tier=front"),
+        ("container", "start", 0xB2, "db", "image=localhost:5000/demo/kv:1.2 tier=back"),
+        ("container", "health_status: healthy", 0xB2, "db", "image=localhost:5000/demo/kv:1.2 tier=back"),
+        ("container", "oom", 0xE5, "hog", "image=busybox:latest"),
+        ("container", "die", 0xE5, "hog", "exitCode=137 image=busybox:latest"),
+        ("container", "pause", 0xC3, "worker", "image=busybox:latest"),
+        ("volume", "mount", 0x13, "", "container=" + _id(0xA1) + " destination=/data driver=local"),
+    ))
+)
+
+
 class RecordedBackend:
     """Implements tui.backend.Backend over fixed data. `scale` replicates the containers (for the bench)."""
 
@@ -124,8 +145,14 @@ class RecordedBackend:
         self._networks = list(_NETWORKS[:3]) if empty else list(_NETWORKS)
         self._lock = threading.Lock()
         self.calls: list[tuple[str, str]] = []  # what the UI asked for, for Pilot tests
+        self._events_given = False
 
-    def snapshot(self) -> Snapshot:
+    def events(self) -> list[EventView]:
+        """The fixed events once (the first call is the backlog), then none."""
+        given, self._events_given = self._events_given, True
+        return [] if given else list(_EVENTS)
+
+    def snapshot(self, focus: frozenset[str] | None = None) -> Snapshot:
         views = []
         with self._lock:
             for n, cid in enumerate(self._order):

@@ -156,6 +156,22 @@ def container_dirs(containers_dir: Path) -> list[str]:
     return names
 
 
+def signature(containers_dir: Path) -> tuple[int, ...] | None:
+    """A value that changes whenever a record is written, created or removed: the index file's
+    inode, size and mtime (every record write appends to it, so its size grows; a rewrite replaces
+    the file) and the directory's inode and mtime. A reader that takes it before reading records
+    and finds it unchanged later has read every record as it still is, except one whose writer was
+    killed between `dirty` and `put` (reconcile finishes those). None without an index file: look
+    at the records."""
+    path = os.fspath(containers_dir)
+    try:
+        st = os.stat(os.path.join(path, INDEX))
+        dt = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, dt.st_ino, dt.st_mtime_ns)
+
+
 def ids(containers_dir: Path, load: Callable[[str], Entry | None]) -> list[str]:
     """Every container's ID (no entry built)."""
     return list(_listing(containers_dir, load))

@@ -14,7 +14,7 @@ import errno
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +183,7 @@ class StatsSnapshot:
     host: HostStats | None
     cost_cpu_s: float = 0.0  # CPU time this round cost the sampling process
     by_id: Mapping[str, ContainerStats] = field(default_factory=dict, compare=False, repr=False)
+    skipped: frozenset[str] = field(default=frozenset(), compare=False)  # left for a later round (`focus`)
 
     def get(self, id_or_name: str) -> ContainerStats | None:
         hit = self.by_id.get(id_or_name)
@@ -442,15 +443,27 @@ def _rate(new: int, old: int, seconds: float) -> float:
 # -------------------------------------------------------------------------------------- targets
 
 
+RESCAN_SECONDS = 10.0  # the record scan behind the index's signature (a writer killed half-way)
+
+
 def state_targets(config: EngineConfig) -> Callable[[], list[StatsTarget]]:
     """Targets from the container state on disk: running and paused containers with a cgroup.
 
-    Re-reads the records only when a container directory or record file changed (a stat per
-    container instead of a JSON parse per container per round).
+    Re-reads the records only when the container index's signature changed (every record write
+    appends to the index: two stats a round), or, at least every RESCAN_SECONDS and whenever there
+    is no index, when a container directory or record file changed (a stat per container instead
+    of a JSON parse per container per round).
     """
-    cache: dict[str, Any] = {"signature": None, "targets": []}
+    cache: dict[str, Any] = {"signature": None, "targets": [], "index": None, "scanned": 0.0}
 
     def signature() -> tuple[Any, ...]:
+        from engine.container.index import signature as index_signature
+
+        now = time.monotonic()
+        index = index_signature(config.containers_dir)
+        if index is not None and index == cache["index"] and now - cache["scanned"] < RESCAN_SECONDS:
+            return cache["signature"]
+        cache["index"], cache["scanned"] = index, now
         items: list[Any] = []
         try:
             with os.scandir(config.containers_dir) as entries:
@@ -519,6 +532,8 @@ class Sampler:
         self._lock = threading.Lock()
         self._readers: dict[str, _CgroupReader] = {}
         self._previous: dict[str, _Raw] = {}
+        self._system_at: dict[str, int] = {}  # the host's CPU ns at each container's last read
+        self._round = 0
         self._previous_system: tuple[int, float] | None = None
         self._proc_stat_fd = os.open(self._proc_root / "stat", os.O_RDONLY | os.O_CLOEXEC)
         self._net_dev_fd: int | None = None
@@ -546,9 +561,15 @@ class Sampler:
             self._net_dev_fd = os.open(self._proc_root / "net" / "dev", os.O_RDONLY | os.O_CLOEXEC)
         return parse_net_dev(_pread_all(self._net_dev_fd, complete_below=0))
 
-    def sample(self) -> StatsSnapshot:
-        """Read every target once; rates are relative to the previous call."""
+    def sample(self, focus: Collection[str] | None = None, every: int = 1) -> StatsSnapshot:
+        """Read every target once; rates are relative to the previous call.
+
+        `focus`: the containers a screen shows. The others are read every `every` rounds only (each
+        in its own round of the cycle, so the cost is spread), are left out of the rounds that skip
+        them and named in `skipped`; their rates, CPU % included, then cover the time since their
+        own last read."""
         with self._lock:
+            self._round += 1
             cpu0 = time.process_time()
             try:
                 targets = self._targets()
@@ -565,8 +586,13 @@ class Sampler:
             system_delta = system_ns - prev_system[0] if prev_system else 0
             self._previous_system = (system_ns, now)
             results: list[ContainerStats] = []
+            skipped: set[str] = set()
             for target in targets:
                 reader = self._readers.get(target.id)
+                if (focus is not None and every > 1 and reader is not None and target.id not in focus
+                        and target.id in self._system_at and (self._round + int(target.id[:6], 16)) % every):
+                    skipped.add(target.id)
+                    continue
                 if reader is None or reader.target != target:
                     if reader is not None:
                         self._drop(target.id)
@@ -586,8 +612,10 @@ class Sampler:
                     log.debug("stats: %s: %s", target.id[:12], exc)
                     self._drop(target.id)
                     continue
-                results.append(self._cook(target, raw, self._previous.get(target.id), system_delta, online))
+                since = system_ns - self._system_at.get(target.id, system_ns - system_delta)
+                results.append(self._cook(target, raw, self._previous.get(target.id), since, online))
                 self._previous[target.id] = raw
+                self._system_at[target.id] = system_ns
             host = self._host_stats(now) if self._host_enabled else None
             snapshot = StatsSnapshot(
                 taken_at=time.time(),
@@ -596,6 +624,7 @@ class Sampler:
                 host=host,
                 cost_cpu_s=time.process_time() - cpu0,
                 by_id={c.id: c for c in results},
+                skipped=frozenset(skipped),
             )
             self.latest = snapshot
             return snapshot
@@ -617,6 +646,7 @@ class Sampler:
         if reader:
             reader.close()
         self._previous.pop(container_id, None)
+        self._system_at.pop(container_id, None)
 
     def _cook(
         self, target: StatsTarget, raw: _Raw, prev: _Raw | None, system_delta: int, online: int

@@ -53,8 +53,10 @@ class ContainersScreen(DataScreen):
     # ---- refresh
 
     def refresh_job(self) -> Job | None:
+        focus = self.query_one(ContainersTable).ids_on_screen()  # taken now, on the UI thread
+
         def job(backend: Backend) -> tuple[Snapshot, int | None]:
-            snapshot = backend.snapshot()
+            snapshot = backend.snapshot(focus)
             images = None
             if not snapshot.containers:
                 try:
@@ -127,7 +129,7 @@ class ContainersScreen(DataScreen):
             return False
         if action in ("container", "exec_shell", "kill_now"):
             return self.dockui.container_allows(self.selected, action, parameters)
-        if action == "mark":
+        if action in ("mark", "mark_project", "copy", "events_of"):
             return self.selected is not None
         if action == "detail":
             return self.selected is not None
@@ -157,13 +159,38 @@ class ContainersScreen(DataScreen):
         table.action_cursor_down()
         self._show_marks()
 
+    def action_mark_project(self) -> None:
+        """g: mark the highlighted container's whole compose project (lazydocker's project view, as
+        marks): the container keys then stop, restart or remove the project, with one question."""
+        c = self.selected
+        if c is None:
+            return
+        if not c.project:
+            self.notify(f"{c.name} is not part of a compose project (no com.docker.compose.project label)",
+                        severity="warning", timeout=3)
+            return
+        self.query_one(ContainersTable).mark_project(c.project)
+        self._show_marks()
+
+    def action_events_of(self) -> None:
+        if self.selected is not None:
+            self.dockui.show_events_of(self.selected)
+
+    def action_copy(self, what: str) -> None:
+        if self.selected is not None:
+            self.dockui.copy_container(self.selected, what)
+
     def _show_marks(self) -> None:
         table = self.query_one(ContainersTable)
         marks = self.query_one("#marks", Static)
         marks.display = bool(table.marked)
         if table.marked:
-            names = ", ".join(c.name for c in table.marked_views)
-            marks.update(f"✓ {len(table.marked)} marked ({names}): the container keys act on all of them; "
+            views = table.marked_views
+            names = ", ".join(c.name for c in views)
+            projects = sorted({c.project for c in views})
+            whole = [p for p in projects if p and all(c.id in table.marked for c in table.views if c.project == p)]
+            what = f"project {', '.join(whole)}: " if whole and len(projects) == len(whole) else ""
+            marks.update(f"✓ {what}{len(table.marked)} marked ({names}): the container keys act on all of them; "
                          "space unmarks, esc clears")
         self.refresh_bindings()
 

@@ -38,6 +38,7 @@ class DetailScreen(DataScreen):
                          "start", "stop", "restart", "kill", "kill_now", "pause", "remove", "exec"),
         keymap.binding("inspect", show=False),
         keymap.binding("logs", show=False),
+        *keymap.bindings("log_save", "copy_id", "copy_name", "container_events"),
     ]
 
     def __init__(self) -> None:
@@ -255,7 +256,8 @@ class DetailScreen(DataScreen):
     # ---- actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "search_next", "search_prev"):
+        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "search_next", "search_prev",
+                      "save_log"):
             return self.active_tab == "logs"
         if action in ("container", "exec_shell", "kill_now"):
             return self.dockui.container_allows(self.container_view, action, parameters)
@@ -296,6 +298,18 @@ class DetailScreen(DataScreen):
     @on(LogView.StateChanged)
     def _log_state(self) -> None:
         self.query_one("#log-state", Static).update(self.query_one(LogView).state_text)
+
+    def action_save_log(self) -> None:
+        if self.container_view is not None:
+            self.dockui.save_log(self.container_view, self.query_one(LogView).show_timestamps)
+
+    def action_events_of(self) -> None:
+        if self.container_view is not None:
+            self.dockui.show_events_of(self.container_view)
+
+    def action_copy(self, what: str) -> None:
+        if self.container_view is not None:
+            self.dockui.copy_container(self.container_view, what)
 
     def action_toggle_timestamps(self) -> None:
         log = self.query_one(LogView)

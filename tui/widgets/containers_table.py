@@ -24,10 +24,13 @@ from tui.backend import ContainerView
 from tui.widgets.charts import human_bytes, sparkline
 
 GLYPHS = {"running": "●", "paused": "‖", "restarting": "↻", "created": "○", "exited": "■", "dead": "✖"}
+HEALTH_STYLES = {"unhealthy": "dead", "starting": "restarting"}  # health -> the status style it borrows
 STATUS_COLOURS = {"running": "success", "paused": "warning", "restarting": "warning", "created": "primary",
                   "exited": "foreground", "dead": "error"}
 
 NARROW = 120
+PROJECT_WIDTH = 120  # the compose project column, while some container belongs to one
+FULL_WIDTH = 175  # from here every column fits; below it PROJECT takes the ID's place
 # STATUS sorts by state first (live before stopped), then by age: the youngest start or exit first
 STATUS_RANK = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4, "dead": 5}
 
@@ -46,6 +49,7 @@ def _figure(value: float | None, digits: int = 1) -> tuple[bool, float]:
 # Equal keys keep name order, in both directions.
 COLUMNS: tuple[tuple[str, str, Callable[[ContainerView], Any], int], ...] = (
     ("name", "  NAME", lambda c: c.name, 0),
+    ("project", "PROJECT", lambda c: (not c.project, c.project), PROJECT_WIDTH),  # compose projects together
     ("image", "IMAGE", lambda c: c.image, 0),
     ("id", "ID", lambda c: c.id, NARROW),
     ("status", "STATUS", _status_key, 0),
@@ -54,7 +58,7 @@ COLUMNS: tuple[tuple[str, str, Callable[[ContainerView], Any], int], ...] = (
     ("cpu", "CPU %", lambda c: _figure(c.cpu_percent), 0),
     ("cpu_spark", "CPU trend", lambda c: _figure(c.cpu_percent), NARROW),
     ("mem", "MEM", lambda c: _figure(c.mem_usage, -5), 0),  # 100 kB steps
-    ("mem_pct", "MEM %", lambda c: _figure(c.mem_percent), 175),
+    ("mem_pct", "MEM %", lambda c: _figure(c.mem_percent), FULL_WIDTH),
     ("mem_spark", "MEM trend", lambda c: _figure(c.mem_usage, -5), NARROW),
 )
 # Columns whose text changes every second get fixed widths: re-measuring a column is O(rows).
@@ -187,11 +191,22 @@ class ContainersTable(DataTable):
     def set_views(self, views: Sequence[ContainerView]) -> None:
         self.views = tuple(views)
         self.marked &= {c.id for c in self.views}  # a removed container is no longer marked
+        if self._narrow is not None and self._wanted() != self._shown:
+            self.on_resize()  # a first compose project came, or the last one went: PROJECT in or out
+            return
         self._render_rows()
 
     def toggle_mark(self, container_id: str) -> None:
         self.marked ^= {container_id}
         self._render_rows()
+
+    def mark_project(self, project: str) -> int:
+        """Mark every container of a compose project (all of them, filtered out or not), or unmark
+        them when all are marked already; how many are marked now."""
+        members = {c.id for c in self.views if c.project == project}
+        self.marked = self.marked - members if members <= self.marked else self.marked | members
+        self._render_rows()
+        return len(self.marked & members)
 
     def clear_marks(self) -> None:
         if self.marked:
@@ -222,6 +237,16 @@ class ContainersTable(DataTable):
         self.filter_text = text.strip().lower()
         self._render_rows()
 
+    def ids_on_screen(self) -> frozenset[str] | None:
+        """The containers whose rows are on screen (with a row of margin), the highlighted one and the
+        marked ones: the figures a refresh must read. None before the table has a size (read all)."""
+        if self._narrow is None or not self.size.height:
+            return None
+        top = int(self.scroll_y)
+        rows = self.visible_rows[max(0, top - 1): top + self.size.height + 2]
+        chosen = self.selected
+        return frozenset([*(c.id for c in rows), *self.marked, *([chosen.id] if chosen else [])])
+
     @property
     def selected(self) -> ContainerView | None:
         if not self.visible_rows or self.cursor_row < 0 or self.cursor_row >= len(self.visible_rows):
@@ -233,8 +258,20 @@ class ContainersTable(DataTable):
     def _columns(self) -> list[tuple[str, str, Callable[[ContainerView], Any], int]]:
         return [c for c in COLUMNS if c[0] in self._shown]
 
+    def _wanted(self) -> tuple[str, ...]:
+        """The columns for this width. PROJECT only while some container belongs to a compose
+        project, and below FULL_WIDTH it takes the ID's place (the detail screen and `y` give the ID)."""
+        width = self.size.width
+        shown = [key for key, _, _, min_width in COLUMNS if width >= min_width]
+        if "project" in shown:
+            if not any(c.project for c in self.views):
+                shown.remove("project")
+            elif width < FULL_WIDTH:
+                shown.remove("id")
+        return tuple(shown)
+
     def on_resize(self) -> None:
-        shown = tuple(key for key, _, _, min_width in COLUMNS if self.size.width >= min_width)
+        shown = self._wanted()
         if shown != self._shown or self._narrow is None:
             self._shown = shown
             self._narrow = self.size.width < NARROW
@@ -258,7 +295,8 @@ class ContainersTable(DataTable):
     def _matches(self, c: ContainerView) -> bool:
         if not self.filter_text:
             return True
-        hay = " ".join((c.name, c.image, c.status, c.id[:12], *(f"{k}={v}" for k, v in c.labels))).lower()
+        hay = " ".join((c.name, c.image, c.status, c.health, c.id[:12], f"project={c.project}" if c.project else "",
+                        *(f"{k}={v}" for k, v in c.labels))).lower()
         return all(word in hay for word in self.filter_text.split())
 
     def _render_rows(self) -> None:
@@ -274,7 +312,7 @@ class ContainersTable(DataTable):
         self._update_titles(columns)
         styles = self._status_styles()
         if order != self._order and len(order) == len(self._order) and set(order) == set(self._order):
-            self._reorder(order)  # a sort: the same rows in another order, nothing to rebuild or measure
+            self._reorder(order, selected)  # a sort: the same rows in another order, nothing to rebuild
         if order != self._order:
             self.clear()
             self._cells = {}
@@ -297,11 +335,10 @@ class ContainersTable(DataTable):
             else:
                 self._pending[c.id] = c
 
-    def _reorder(self, order: list[str]) -> None:
+    def _reorder(self, order: list[str], selected: str | None) -> None:
         """Put the existing rows in `order`, as DataTable.sort does (it only remaps row indexes), and
-        keep the cursor on its container. Rebuilding 250 rows instead costs ~80 ms, and measuring
-        them again on the next idle as much (issue #14: key to screen within 100 ms)."""
-        selected = self.selected.id if self.selected else None
+        keep the cursor on `selected`, the container it was on. Rebuilding 250 rows instead costs ~80 ms,
+        and measuring them again on the next idle as much (issue #14: key to screen within 100 ms)."""
         index = {cid: i for i, cid in enumerate(order)}
         self._row_locations = TwoWayDict({key: index[key.value] for key in self.rows})
         self._update_count += 1
@@ -370,6 +407,16 @@ class ContainersTable(DataTable):
         out["marked"] = Style(color=theme.accent or theme.foreground or "default", bold=True)
         return out
 
+    @staticmethod
+    def _state_style(c: ContainerView, style: Style, styles: dict[str, Style]) -> Style:
+        """STATUS in the state's colour; a pending action in the warning colour; a running container's
+        failing health check in the error colour, one still starting in the warning colour."""
+        if c.pending:
+            return styles["restarting"]
+        if c.health in HEALTH_STYLES:
+            return styles[HEALTH_STYLES[c.health]]
+        return style if c.status != "exited" else Style(dim=True)
+
     def _cells_for(self, c: ContainerView, columns: list[tuple[str, str, Callable[[ContainerView], Any], int]],
                    styles: dict[str, Style]) -> tuple[Any, ...]:
         style = styles.get(c.status, Style())
@@ -377,10 +424,10 @@ class ContainersTable(DataTable):
         values = {
             "name": Text.assemble((GLYPHS.get(c.status, "?"), style), ("✓", styles["marked"]), (c.name, styles["marked"]))
             if c.id in self.marked else Text.assemble((GLYPHS.get(c.status, "?"), style), " ", c.name),
+            "project": Text(c.project or "-", style=Style() if c.project else Style(dim=True)),
             "image": Text(c.image if len(c.image) <= image_width else "…" + c.image[-(image_width - 1):]),
             "id": Text(c.short_id),
-            "status": Text(c.state_text, style=styles["restarting"] if c.pending else
-                           style if c.status != "exited" else Style(dim=True)),
+            "status": Text(c.state_text, style=self._state_style(c, style, styles)),
             "ip": Text(c.ip),
             "ports": Text(c.ports),
             "cpu": Text(f"{c.cpu_percent:6.1f}%" if c.cpu_percent is not None else "     --", justify="right"),

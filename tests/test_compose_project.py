@@ -62,6 +62,7 @@ services:
       db:
         condition: service_started
     restart: unless-stopped
+    user: "1000:1000"  # its init runs as another user than the exec helper (prlimit() would need CAP_SYS_RESOURCE)
     volumes_from: [db]
     networks:
       back:

@@ -738,20 +738,54 @@ def wait_status(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+_LIMIT_ROWS = {  # /proc/<pid>/limits' row names and their resources (fs/proc/base.c's lnames)
+    "Max cpu time": "CPU", "Max file size": "FSIZE", "Max data size": "DATA", "Max stack size": "STACK",
+    "Max core file size": "CORE", "Max resident set": "RSS", "Max processes": "NPROC", "Max open files": "NOFILE",
+    "Max locked memory": "MEMLOCK", "Max address space": "AS", "Max file locks": "LOCKS",
+    "Max pending signals": "SIGPENDING", "Max msgqueue size": "MSGQUEUE", "Max nice priority": "NICE",
+    "Max realtime priority": "RTPRIO", "Max realtime timeout": "RTTIME",
+}
+
+
 def _rlimits_of(pid: int) -> list[tuple[int, tuple[int, int]]]:
     """The resource limits of the container's init (its --ulimit values): an exec gets them, as
-    Docker's exec takes the container's spec, never the limits of the process that started it."""
+    Docker's exec takes the container's spec, never the limits of the process that started it.
+    Read from /proc/<pid>/limits (readable by all): prlimit() on a process of another user needs
+    CAP_SYS_RESOURCE, which root in a container (a CI runner) may lack."""
     import resource
 
-    names = [n for n in dir(resource) if n.startswith("RLIMIT_")]
-    return [(getattr(resource, n), resource.prlimit(pid, getattr(resource, n))) for n in sorted(names)]
+    def value(text: str) -> int:
+        return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+
+    found = []
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f.readlines()[1:]:
+            name, soft, hard = line[:26].strip(), line[26:47].strip(), line[47:68].strip()
+            which = getattr(resource, f"RLIMIT_{_LIMIT_ROWS.get(name, '?')}", None)
+            if which is not None:
+                found.append((which, (value(soft), value(hard))))
+    return found
 
 
 def _set_rlimits(rlimits: list[tuple[int, tuple[int, int]]]) -> None:
+    """The init's limits; one above this process's hard limit (raising needs CAP_SYS_RESOURCE) is
+    held at that hard limit, never refused: the exec still runs, within what the host allows."""
     import resource
 
-    for which, limits in rlimits:
-        resource.setrlimit(which, limits)
+    for which, (soft, hard) in rlimits:
+        try:
+            resource.setrlimit(which, (soft, hard))
+        except (PermissionError, ValueError):
+            ceiling = resource.getrlimit(which)[1]
+            resource.setrlimit(which, (_at_most(soft, ceiling), _at_most(hard, ceiling)))
+
+
+def _at_most(value: int, ceiling: int) -> int:
+    import resource
+
+    if ceiling == resource.RLIM_INFINITY or (value != resource.RLIM_INFINITY and value <= ceiling):
+        return value
+    return ceiling
 
 
 def _proc_status(pid: int) -> dict[str, str]:
@@ -841,7 +875,7 @@ def exec_in_container(
         if cgroup_procs is None:
             cgroup_procs = cgroup_procs_of(pid)
         rlimits = _rlimits_of(pid)
-    except (FileNotFoundError, ProcessLookupError):
+    except FileNotFoundError:
         raise NotFound(f"container process {pid} is not running") from None
     if capabilities is not None:
         caps = list(capabilities)

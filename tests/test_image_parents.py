@@ -215,6 +215,19 @@ def test_inspect_parent_and_history_follow_the_build_steps(engine: Engine, tmp_p
     assert by[3].startswith("/bin/sh -c #(nop)  ENV STAGE=one")
 
 
+def test_commit_links_the_containers_image_as_parent(engine: Engine) -> None:
+    """Docker's commit records the container's image as the new image's Parent; its chain then
+    keeps the base as a parent (`rmi` of the base only untags it while the child lives)."""
+    engine.out("run", "--name", "c1", "--network", "none", "busybox", "touch", "/made")
+    committed = engine.out("commit", "c1", "made:1").strip()
+    base = engine.out("image", "inspect", "-f", "{{.Id}}", "busybox").strip()
+    assert engine.out("image", "inspect", "-f", "{{.Parent}}", committed).strip() == base
+    engine.out("rm", "c1")
+    assert engine.out("rmi", "busybox").splitlines() == ["Untagged: busybox:latest"]
+    engine.out("rmi", "made:1")  # and the untagged base goes with it
+    assert engine.out("images", "-aq") == ""
+
+
 def test_system_df_counts_no_intermediate_image_and_sizes_stay_whole(engine: Engine, tmp_path: Path) -> None:
     busybox, _env, run, copy, top = build(engine, context(tmp_path, DOCKERFILE), "app:1")
 

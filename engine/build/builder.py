@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.build import instructions as ins
-from engine.build.cache import Prober, record_parent
+from engine.build.cache import Prober
 from engine.build.context import BuildContext
 from engine.build.shellwords import env_map, expand
 from engine.build.steps import DEFAULT_SHELL, STEPS
@@ -331,8 +331,7 @@ class Builder:
                 diff_id = self.add_layer(state, lambda out: write_layer_tar(diff, out))
         image = self.child_image(state, probe, diff_id, container_id)
         data = json.dumps(image, separators=(",", ":")).encode()
-        record = self.store.add_image(data, [])
-        record_parent(self.store, record.id, state.image_id)
+        record = self.store.add_image(data, [], parent=state.image_id)  # linked under the store's lock
         state.image_id = record.id
         state.image = image
 

@@ -18,7 +18,6 @@ import os
 from dataclasses import dataclass
 
 from engine.image.digest import hex_of
-from engine.util.fsutil import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
 
 def _metadata(store: ImageStore) -> str:
     return str(store.imagedb / "metadata" / "sha256")
-
-
-def record_parent(store: ImageStore, image_id: str, parent_id: str) -> None:
-    atomic_write(store.imagedb / "metadata" / "sha256" / hex_of(image_id) / "parent", parent_id.encode(), 0o600)
 
 
 def parent_of(store: ImageStore, image_id: str) -> str | None:

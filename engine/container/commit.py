@@ -128,4 +128,5 @@ def commit(
     if author:
         entry["author"] = author
     image["history"] = [*(image.get("history") or []), entry]
-    return store.add_image(json.dumps(image, separators=(",", ":")).encode(), [tag] if tag else [])
+    # Docker records the container's image as the committed image's parent (inspect's Parent)
+    return store.add_image(json.dumps(image, separators=(",", ":")).encode(), [tag] if tag else [], parent=base.id)

@@ -1,8 +1,8 @@
 """testcontainers-python (the version in .venv) through the Engine API service, as a project's test
 suite uses it: a container with env, a read-only bind, a tmpfs, a published port and a command,
 readied by composed wait strategies (log line, HTTP, port), then exec, logs, copies both ways,
-status waits; containers on a user network reaching each other by alias; a fixed host port; an
-exit code awaited. And the Reaper: with Ryuk enabled and its image out of reach, the first start
+status waits; containers on a user network reaching each other by alias; a sidecar in another's
+network namespace; a fixed host port; an exit code awaited. And the Reaper: with Ryuk enabled and its image out of reach, the first start
 fails with the pull's error and leaves nothing.
 
 Two settings every test here makes (README, "Using Docker's tools with dockui"):
@@ -88,6 +88,16 @@ def test_network_aliases_bound_port_and_exit_code(service: Service, tc) -> None:
         with server, client:
             code, out = client.exec(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://alpha/ && exit; sleep 0.2; done"])
             assert (code, out) == (0, b"pong\n")
+            # A sidecar in the server's network namespace (compose's network_mode: service:x) has the
+            # server's hostname, as Docker's: dockui gave it its own ID while /etc/hostname said the server's.
+            sidecar = DockerContainer("busybox").with_command("sh -c 'hostname; cat /etc/hostname'").with_kwargs(
+                network_mode=f"container:{server.get_wrapped_container().id}")
+            sidecar.start()
+            try:
+                hostname = server.get_wrapped_container().attrs["Config"]["Hostname"]
+                assert sidecar.wait() == 0 and sidecar.get_logs()[0] == f"{hostname}\n{hostname}\n".encode()
+            finally:
+                sidecar.stop()
     assert service.docker_out("network", "ls", "--filter", f"name={net.name}", "-q") == ""
 
     fixed = DockerContainer("busybox").with_command("sleep 300").with_bind_ports(8081, 0).with_kwargs(stop_signal="SIGKILL")

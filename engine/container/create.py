@@ -44,6 +44,8 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
     image_conf = (image.config.get("config") or {}) if isinstance(image.config, dict) else {}
     container_id = os.urandom(32).hex()
     config_dict, argv = _container_config(opts, image.config, kind, container_id)
+    if kind == "container":  # Docker's initializeNetworking: the joined container's hostname, as its /etc/hostname
+        config_dict["Hostname"] = find_container(config, opts.network.split(":", 1)[1]).config.get("Hostname") or config_dict["Hostname"]
     record = ContainerRecord(
         id=container_id,
         name=opts.name or "",

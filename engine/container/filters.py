@@ -11,7 +11,6 @@ the docker CLI's do.
 from __future__ import annotations
 
 import contextlib
-import re
 
 from engine.config import EngineConfig
 from engine.container import state
@@ -98,7 +97,7 @@ def matches(config: EngineConfig, record: ContainerRecord, filters: Filters) -> 
     """Whether the record passes every filter but before/since (which compare with others)."""
     tests: dict[str, Callable[[str], bool]] = {
         "id": lambda v: record.id.startswith(v),
-        "name": lambda v: re.search(v.lstrip("/"), record.name) is not None,
+        "name": lambda v: _name_matches(v.lstrip("/"), record.name),
         "status": lambda v: record.status == v,
         "exited": lambda v: record.status == "exited" and str(record.exit_code) == v,
         "ancestor": lambda v: v in (record.image, record.image_id) or record.image_id.startswith("sha256:" + v),
@@ -121,6 +120,14 @@ def matches(config: EngineConfig, record: ContainerRecord, filters: Filters) -> 
         if not ok:
             return False
     return True
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    """Docker's name filter is a Go (RE2) regular expression: matched here at a bounded cost
+    (engine.util.boundedregex), never by a backtracking `re` a hostile pattern can stall."""
+    from engine.util.boundedregex import search
+
+    return search(pattern, name, "name filter")
 
 
 def _networks_of(config: EngineConfig, record: ContainerRecord) -> set[str]:

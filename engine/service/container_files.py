@@ -108,6 +108,9 @@ async def _stream_out(process: asyncio.subprocess.Process, response: web.StreamR
             await response.write(chunk)
     except ConnectionError:
         process.kill()
+        # Read the pipes to their end: a stdout whose reading was paused (the client had stopped
+        # reading before it left) would otherwise never see EOF, and both pipes would stay open.
+        await process.communicate()
     finally:
         await process.wait()
     await finish(response)

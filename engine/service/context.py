@@ -49,6 +49,8 @@ async def json_body(request: web.Request, default: Any = None) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise InvalidArgument(f"invalid JSON: {exc}") from None
+    except RecursionError:  # `[[[[...` a hundred thousand deep: a client error, not ours
+        raise InvalidArgument("invalid JSON: nested too deeply") from None
 
 
 def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
@@ -76,8 +78,8 @@ def query_filters(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filters: {raw!r} is not JSON") from None
+    except (ValueError, RecursionError):
+        raise InvalidArgument(f"invalid filters: {raw[:200]!r} is not JSON") from None
     if not isinstance(value, dict):
         raise InvalidArgument("invalid filters: expected a JSON object")
     return value

@@ -52,9 +52,10 @@ def test_read_only_verbs_load_nothing_they_do_not_use(engine: Engine, argv: tupl
 
 
 def test_create_and_inspect_do_not_load_inspect(engine: Engine) -> None:
-    # (resource: check_ulimits, which also reads /proc/self/status, only with --ulimit)
+    # (resource: check_ulimits, which also reads /proc/self/status, only with --ulimit; ipaddress:
+    # hostsfiles reads the host's nameservers as dotted quads without it)
     status, loaded = _loaded(engine, ["create", "--name", "costs", "--network", "none", "busybox", "true"],
-                             (*INSPECT_DEPS, "shutil", "base64", "resource"))
+                             (*INSPECT_DEPS, "shutil", "base64", "resource", "ipaddress"))
     assert (status, loaded) == (0, [])
     status, loaded = _loaded(engine, ["inspect", "costs"], (*INSPECT_DEPS, "engine.container.start"))
     assert (status, loaded) == (0, [])

@@ -1,6 +1,7 @@
-"""The TUI's daily-driver features on real containers (Pilot, a throw-away root): compose projects
-(the PROJECT column, `g` marking a project, one stop and one question for its removal), health in
-STATUS with its colour, copying the ID and name by OSC 52, and saving a log to a file."""
+"""The TUI's daily-driver features on real containers (Pilot, a throw-away root):
+compose projects (the PROJECT column, `g` marking a project, one stop and one question for its
+removal), health in STATUS with its colour, copying the ID and name by OSC 52, saving a log to a
+file, and the live events screen."""
 
 from __future__ import annotations
 
@@ -189,3 +190,4 @@ async def test_the_events_screen_is_live_and_E_filters_it_by_container(engine: E
                            and {name for name, _ in rows()} == {"before-open"}), rows()
         await pilot.press("escape")  # the filter cleared: every event again
         assert await until(pilot, lambda: {"before-open", "after-open"} <= {name for name, _ in rows()})
+

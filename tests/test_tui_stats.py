@@ -103,3 +103,63 @@ async def test_the_sampler_follows_the_screen_and_the_detail_shows_block_io_and_
         await pilot.press("escape")
         assert await until(pilot, lambda: backend._sampler.level == TABLE, timeout=5)
         assert await until(pilot, lambda: backend.stats_series(app.selected_id).pids == (), timeout=5)
+
+
+# ---- the idle cuts (docs/tui.md, "Idle on real containers"): each guarded here
+
+
+def test_rows_off_screen_are_read_every_fifth_round_with_rates_over_their_own_interval(engine: Engine) -> None:
+    """Sampler.sample(focus, every): a container outside the focus is read one round in `every`, and
+    its CPU % then covers the time since its own last read (a busy loop under --cpus 0.5 stays near
+    50 %, where one round's host time would make it ~5 x larger). The backend holds its figures in
+    between, so the row never shows '--'."""
+    from engine.stats.sampler import Sampler
+
+    busy = engine.out("run", "-d", "--network", "none", "--cpus", "0.5", "--name", "busy", "busybox", "sh", "-c",
+                      "while :; do :; done").strip()
+    calm = engine.out("run", "-d", "--network", "none", "--name", "calm", "busybox", "sleep", "600").strip()
+    import time
+
+    with Sampler(engine.config, level=TABLE, host=False) as sampler:
+        sampler.sample()  # every container has a first read
+        reads, percents = 0, []
+        for _ in range(10):
+            time.sleep(0.2)
+            snap = sampler.sample(focus={calm}, every=5)
+            assert calm in snap.by_id and calm not in snap.skipped
+            if busy in snap.by_id:
+                reads += 1
+                percents.append(snap.by_id[busy].cpu_percent)
+            else:
+                assert busy in snap.skipped
+        assert reads == 2, reads
+        assert all(25 <= p <= 75 for p in percents), percents
+
+    backend = EngineBackend(engine.config)
+    for _ in range(7):
+        views = {c.name: c for c in backend.snapshot(frozenset({calm})).containers}
+        assert views["busy"].cpu_percent is not None and views["calm"].cpu_percent is not None
+        time.sleep(0.1)
+    assert len(backend.stats_series(busy).cpu) == 7  # one sample a second on the timeline, held or read
+
+
+def test_records_are_not_read_again_while_the_index_is_unchanged(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EngineBackend reuses its records while the container index's signature is unchanged (no stat
+    or parse per container), and sees a change at once (the index grows with every record write)."""
+    import os
+
+    import tui.backend as backend_module
+
+    engine.out("create", "--network", "none", "--name", "first", "busybox", "true")
+    engine.out("create", "--network", "none", "--name", "second", "busybox", "true")
+    backend = EngineBackend(engine.config)
+    assert {r.name for r in backend._cached_records()} == {"first", "second"}
+    loads, stats = [], []
+    real_load, real_stat = backend_module.load_record, os.stat
+    monkeypatch.setattr(backend_module, "load_record", lambda config, cid: loads.append(cid) or real_load(config, cid))
+    monkeypatch.setattr(backend_module.os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k))
+    for _ in range(3):
+        assert {r.name for r in backend._cached_records()} == {"first", "second"}
+    assert loads == [] and not [p for p in stats if p.endswith(".json")], (loads, stats)
+    engine.out("rename", "second", "renamed")
+    assert {r.name for r in backend._cached_records()} == {"first", "renamed"}

@@ -984,11 +984,15 @@ def cpu_quota_percent(host_config: dict[str, Any]) -> float | None:
     return quota / period * 100.0 if quota > 0 and period > 0 else None
 
 
+_LONG_ID = re.compile(r"\b((?:sha256:)?[0-9a-f]{12})[0-9a-f]{52}\b")  # IDs as the tables show them: 12 hex
+
+
 def _event_view(event: Event) -> EventView:
     attributes = dict(event.attributes)
-    name = attributes.pop("name", "")
-    return EventView(event.time_nano / 1e9, event.type, event.action, event.actor_id, name,
-                     " ".join(f"{k}={v}" for k, v in sorted(attributes.items())))
+    name = attributes.pop("name", "") or (event.actor_id if event.type == "volume" else "")  # a volume's ID is its name
+    details = " ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
+    return EventView(event.time_nano / 1e9, event.type, event.action, event.actor_id,
+                     _LONG_ID.sub(r"\1", name), _LONG_ID.sub(r"\1", details))
 
 
 def _host_view(host: HostStats) -> HostView:

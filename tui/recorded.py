@@ -114,7 +114,7 @@ _EVENTS: tuple[EventView, ...] = tuple(
     EventView(1_764_356_400.0 + i * 7, kind, action, _id(seed), name, details)
     for i, (kind, action, seed, name, details) in enumerate((
         ("image", "pull", 0x11, "busybox:latest", ""),
-        ("network", "connect", 0x12, "bridge", f"container={_id(0xA1)} type=bridge"),
+        ("network", "connect", 0x12, "bridge", f"container={_id(0xA1)[:12]} type=bridge"),
         ("container", "create", 0xA1, "web", "image=busybox:latest tier=front"),
         ("container", "start", 0xA1, "web", "image=busybox:latest tier=front"),
         ("container", "start", 0xB2, "db", "image=localhost:5000/demo/kv:1.2 tier=back"),
@@ -122,7 +122,7 @@ _EVENTS: tuple[EventView, ...] = tuple(
         ("container", "oom", 0xE5, "hog", "image=busybox:latest"),
         ("container", "die", 0xE5, "hog", "exitCode=137 image=busybox:latest"),
         ("container", "pause", 0xC3, "worker", "image=busybox:latest"),
-        ("volume", "mount", 0x13, "", "container=" + _id(0xA1) + " destination=/data driver=local"),
+        ("volume", "mount", 0x13, "", "container=" + _id(0xA1)[:12] + " destination=/data driver=local"),
     ))
 )
 

@@ -79,6 +79,8 @@ async def shoot_all(app: DockuiApp, out: Path, label: str, warmup: float, select
         await shot("network", 2.2)
         await pilot.press("5")
         await shot("volumes", 1.5)
+        await pilot.press("6")
+        await shot("events", 1.5)
         await pilot.press("1")
         await _wait(pilot, 0.5)
         await pilot.press("p")
@@ -128,7 +130,10 @@ class LiveSession:
         site = self.dir / "site"
         site.mkdir()
         (site / "index.html").write_text("<h1>dockui</h1>\n")
+        site_project = ("--label", "com.docker.compose.project=site")  # web and its client: one compose project
         self.cli("run", "-d", "--name", "web", "-p", f"127.0.0.1:{self.port}:80", "-e", "SITE=demo",
+                 *site_project, "--label", "com.docker.compose.service=web",
+                 "--health-cmd", "wget -q -O /dev/null http://127.0.0.1/", "--health-interval", "2s",
                  "-v", f"{site}:/www:ro", "-v", "webdata:/data",
                  "-m", "64m", "--cpus", "0.5", "busybox", "sh", "-c",  # the Stats tab draws both limits
                  "exec httpd -f -v -p 80 -h /www")
@@ -139,7 +144,8 @@ class LiveSession:
                  "while :; do :; done")
         self.cli("run", "-d", "--name", "cache", "-m", "128m", "--pids-limit", "50", "busybox", "sh", "-c",
                  "head -c 31457280 /dev/zero > /dev/shm/blob; exec sleep 3600")
-        self.cli("run", "-d", "--name", "link-client", "--link", "web:frontend", "busybox", "sh", "-c",
+        self.cli("run", "-d", "--name", "link-client", "--link", "web:frontend", *site_project,
+                 "--label", "com.docker.compose.service=client", "busybox", "sh", "-c",
                  "while :; do wget -q -O /dev/null http://frontend/ ; sleep 1; done")
         self.cli("run", "-d", "--name", "batch-job", "--network", "none", "busybox", "sh", "-c", "echo done; exit 3")
         self.cli("create", "--name", "fresh", "--network", "none", "busybox", "true")

@@ -24,7 +24,8 @@ from tui.screens.base import DataScreen, Job
 from tui.widgets.nav import NavBar
 
 KEPT = 2000  # events held for the table (the log itself is the engine's, bounded by its rotation)
-TITLES = ("TIME", "TYPE", "ACTION", "NAME", "ID", "DETAILS")
+# Fixed widths: nothing to measure as rows arrive (longer cells are cut; DETAILS scrolls sideways).
+COLUMNS = (("TIME", 8), ("TYPE", 9), ("ACTION", 24), ("NAME", 24), ("ID", 12), ("DETAILS", 160))
 ACTION_STYLES = {"die": "bold $error", "oom": "bold $error", "kill": "$warning", "stop": "$warning",
                  "start": "$success", "create": "$primary", "destroy": "dim", "health_status": "$warning"}
 
@@ -51,8 +52,8 @@ class EventsScreen(DataScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#events", DataTable)
-        for title in TITLES:
-            table.add_column(title, key=title.lower())
+        for title, width in COLUMNS:
+            table.add_column(title, key=title.lower(), width=width)
         self.query_one("#events-filter").display = False
         table.focus()
         self._state()
@@ -115,7 +116,7 @@ class EventsScreen(DataScreen):
         stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
         style = ACTION_STYLES.get(event.action.split(":")[0], "")
         return (Text(stamp, style="dim"), event.type, Text(event.action, style=self._style(style)),
-                event.name, event.actor_id[:12], event.details)
+                event.name, event.actor_id.removeprefix("sha256:")[:12], event.details)
 
     def _style(self, spec: str) -> str:
         """Theme variables ($error ...) in a style, as the theme defines them."""

@@ -113,22 +113,20 @@ def test_network_aliases_bound_port_and_exit_code(service: Service, tc) -> None:
     assert service.docker_out("ps", "-aq") == ""
 
 
-def test_ryuk_enabled_without_its_image_fails_the_first_start_cleanly(service: Service, tc, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    """Ryuk on (the default) and its image out of reach (a registry on loopback that does not answer,
-    standing in for Docker Hub offline): the start fails with the pull's error, nothing is created."""
-    import socket
-
+def test_ryuk_enabled_without_its_image_fails_the_first_start_cleanly(service: Service, tc, registry,  # noqa: ANN001
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ryuk on (the default) and its image out of reach (the test registry on loopback, which does not
+    have it, standing in for Docker Hub offline): the start fails with the pull's error, nothing is created."""
     import docker
     from testcontainers.core.container import DockerContainer, Reaper
 
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     monkeypatch.setattr(tc, "_ryuk_disabled", False)
-    monkeypatch.setattr(tc, "ryuk_image", f"127.0.0.1:{port}/testcontainers/ryuk:0.8.1")
+    monkeypatch.setattr(tc, "ryuk_image", f"{registry.host}/testcontainers/ryuk:0.8.1")
     Reaper.delete_instance()
-    with pytest.raises(docker.errors.APIError) as failed:
-        DockerContainer("busybox").with_command("sleep 300").start()
-    assert "127.0.0.1" in str(failed.value)
-    Reaper.delete_instance()
+    try:
+        with pytest.raises(docker.errors.APIError) as failed:
+            DockerContainer("busybox").with_command("sleep 300").start()
+        assert "testcontainers/ryuk" in str(failed.value)
+    finally:
+        Reaper.delete_instance()
     assert service.docker_out("ps", "-aq") == ""

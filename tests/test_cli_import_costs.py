@@ -439,3 +439,36 @@ def test_a_cgroup_goes_without_listing_its_directories() -> None:
                 path.rmdir()
     assert not flat.exists() and not nested.exists()
     assert str(flat) not in listed and str(nested) in listed, listed
+
+
+def test_a_monitor_ready_in_time_imports_nothing_after_its_context(engine: Engine) -> None:
+    """When the context comes after the monitor forked ahead is done with its steps (the CLI made
+    to wait 0.25 s here), the start imports no module of the engine's between the context and its
+    report: all of stage 1 (launch, hostflags, the log's limits) and an --rm removal's store are
+    loaded while it waits (docs/lifecycle.md, "Import costs")."""
+    code = (
+        "import os, sys, time\n"
+        "from tui import launcher\n"
+        "import engine.container.monitor.context as context\n"
+        "import engine.container.start as start\n"
+        "real_launch, real_read, real_report = start.PreparedMonitor.launch, start._read_control, context.MonitorContext.report\n"
+        "seen = {}\n"
+        "def launch(self, *a, **k):\n"
+        "    time.sleep(0.25)\n"
+        "    return real_launch(self, *a, **k)\n"
+        "def read(*a, **k):\n"
+        "    message = real_read(*a, **k)\n"
+        "    seen['context'] = set(sys.modules)\n"
+        "    return message\n"
+        "def report(self, obj):\n"
+        "    new = sorted(m for m in set(sys.modules) - seen.get('context', set(sys.modules)) if m.startswith('engine'))\n"
+        f"    with open({str(engine.config.root / 'new-modules')!r}, 'w') as f:\n"
+        "        f.write(repr(new))\n"
+        "    return real_report(self, obj)\n"
+        "start.PreparedMonitor.launch, start._read_control, context.MonitorContext.report = launch, read, report\n"
+        f"sys.exit(launcher.main(['--root', {str(engine.config.root)!r}, 'run', '--rm', '--network', 'none', 'busybox', 'true']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (engine.config.root / "new-modules").read_text() == "[]"
+    (engine.config.root / "new-modules").unlink()

@@ -478,6 +478,7 @@ def _import_stage_one(bridge: bool) -> None:
     within ~10 ms (less than these imports take on a busy host)."""
     with best_effort():
         import engine.container.hostflags  # noqa: F401 - launch's first step
+        import engine.container.logs  # noqa: F401 - launch's last (the log's limits)
         import engine.container.monitor.start  # noqa: F401 - stage 1 itself (launch, finish): ~3 ms
         import engine.image.imageconfig  # noqa: F401
         import engine.sandbox.cgroups  # noqa: F401

@@ -119,6 +119,9 @@ def test_publish_reaches_httpd_conflict_refused_and_stop_rm_clean_up(cli: Cli) -
         time.sleep(0.05)
     assert veth not in links_on_host()
     assert portmap.list_rule_owners(cli.config) == {}
+    # a stopped container holds no published port, as Docker shows it (inspect, ps -a, port)
+    assert cli.ok("port", "web") == "" and cli.ok("ps", "-a", "--format", "{{.Ports}}", "-f", "name=^web$") == "\n"
+    assert cli.inspect("web")["NetworkSettings"]["Ports"] == {}
     net = network.get_network(cli.config, "bridge")
     assert web["NetworkSettings"]["IPAddress"] in ipam.in_use(cli.config, net.pool)  # kept until rm
     cli.ok("rm", "web")

@@ -25,10 +25,11 @@ def status_text(record: Any, now: float | None = None) -> str:
 
 
 def ports_text(record: Any) -> str:
-    """Docker's PORTS column (engine.container.status, shared with the TUI)."""
+    """Docker's PORTS column (engine.container.status, shared with the TUI): empty once stopped."""
     from engine.container.status import ports_text as text
+    from engine.container.status import published_ports
 
-    return text(record.network.get("Ports"))
+    return text(published_ports(record))
 
 
 def _command_text(record: Any, truncate: bool) -> str:
@@ -215,10 +216,11 @@ def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.state import find_container
+    from engine.container.status import published_ports
 
     start_engine(config, "port")
     record = find_container(config, args.container)
-    ports = record.network.get("Ports") or {}
+    ports = published_ports(record)
     wanted = args.private_port
     if wanted and "/" not in wanted:
         wanted += "/tcp"

@@ -43,6 +43,12 @@ def status_text(status: str, exit_code: int | None, started: float | None, finis
     return "Created"
 
 
+def published_ports(record: ContainerRecord) -> dict:
+    """NetworkSettings.Ports as Docker shows them now: a container that does not run holds none
+    (Docker releases its ports at the stop; the record keeps them for the next start)."""
+    return (record.network.get("Ports") or {}) if record.running else {}
+
+
 def ports_text(ports: dict | None) -> str:
     """NetworkSettings.Ports as `docker ps` lists them: "0.0.0.0:8080->80/tcp, 443/tcp"."""
     parts = []

@@ -150,8 +150,8 @@ def probe(record: ContainerRecord, check: health.Healthcheck) -> dict[str, Any]:
         finally:
             os.close(out_w)
         output, code = _collect(child, out_r, check.timeout_ns / 1e9)
-    except DockuiError as exc:
-        output, code = str(exc).encode(), -1
+    except (DockuiError, OSError, ValueError) as exc:  # a probe that could not run is a failed probe,
+        output, code = str(exc).encode(), -1  # never the end of the checker
     finally:
         os.close(out_r)
     if code is None:

@@ -178,8 +178,16 @@ def cmd_get(path: str) -> None:
     # Docker names the entries after the path's last element ("." style copies are client-side).
     follow = path.endswith("/") or path.endswith("/.")
     source = os.path.realpath(path) if follow else path
+
+    def swapped(member: tarfile.TarInfo) -> tarfile.TarInfo:
+        # `path/` asks for what the link leads to: a link found there by tar's own lstat was put in
+        # after realpath (a container swapping a directory for a link); never hand it out as the top.
+        if follow and member.name == info.name and member.issym():
+            raise tarfile.TarError(f"{path} changed while it was being copied")
+        return member
+
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(source, arcname=info.name, recursive=True)
+        tar.add(source, arcname=info.name, recursive=True, filter=swapped)
     out.flush()
 
 

@@ -24,6 +24,7 @@ from engine.sandbox.seccomp.profile import Profile, parse_profile, resolve
 
 __all__ = ["check_profile", "profile_filter", "profile_program", "read_profile_file"]
 
+MAX_PROFILE_BYTES = 4 << 20  # the service's body limit; Docker's own default.json is about 20 KiB
 _parsed: dict[str, Profile | None] = {}
 _compiled: dict[tuple[str, frozenset[str]], bytes | None] = {}
 
@@ -34,7 +35,10 @@ def read_profile_file(path: str) -> str:
     their order, integers and strings as they are), checked as a profile."""
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+            raw = f.read(MAX_PROFILE_BYTES + 1)  # bounded: the path may be /dev/zero
+        if len(raw) > MAX_PROFILE_BYTES:
+            raise InvalidArgument(f"opening seccomp profile ({path}) failed: it is over {MAX_PROFILE_BYTES} bytes")
+        data = json.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise InvalidArgument(f"opening seccomp profile ({path}) failed: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -380,14 +380,16 @@ def test_priming_the_cgroup_migration_leaves_the_caller_where_it_was(engine: Eng
 
 
 def test_run_reconciles_through_its_monitor(engine: Engine) -> None:
-    # `run` leaves reconcile to the monitor it forks first: a container whose monitor died is
-    # still found and cleaned by the time the run returns (read in-process: no verb reconciles).
+    # `run` leaves reconcile to the monitor it forks first, which sweeps once the start is over
+    # (after the exit frame: docs/lifecycle.md): a container whose monitor died is found and
+    # cleaned without any other verb (read in-process: no verb reconciles).
     from engine.container import state
 
     cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "60").strip()
     record = state.load(engine.config, cid)
     os.kill(record.monitor_pid, signal.SIGKILL)
     assert engine.out("run", "--rm", "--network", "none", "busybox", "echo", "ok") == "ok\n"
+    assert wait_until(lambda: state.load(engine.config, cid).status == "exited")
     after = state.load(engine.config, cid)
     assert after.status == "exited" and after.exit_code == 137 and "monitor" in after.error
     assert not state.process_alive(record.pid, record.pid_start)

@@ -193,8 +193,12 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
     streams = _attach_streams(args.attach)
     if args.detach and streams is not None:
         raise InvalidArgument("Conflicting options: -a and -d")
-    # The monitor is forked first: it loads its modules and reconciles on the other core while
-    # we resolve the image and write the record (see PreparedMonitor).
+    # The monitor is forked first: it loads its modules on the other core while we resolve the
+    # image and write the record (see PreparedMonitor). The image store, which both sides need
+    # (the lookup and create here, an --rm removal there), is loaded before the fork: once, not
+    # once on each side, where the monitor's copy came while the container set itself up.
+    import engine.image.store  # noqa: F401
+
     prepared = prepare_monitor(attach=not args.detach, reconcile_config=config, network=args.network)
     try:
         if prepared is None:

@@ -390,19 +390,15 @@ def _prepared_monitor_child(
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
         _import_stage_one(bridge)
-        sweep_step = _SweepStep(reconcile_config)
         # Done ahead, in steps, while no context has come: the container-independent part of the
-        # cgroup and of the spawn, then the imports of an --rm removal, then the sweep. What is
-        # not done by then the start does itself where it needs it; the sweep (no part of this
-        # start) is done while the container's process sets itself up (stages.put_off).
+        # cgroup and of the spawn, then the imports of an --rm removal. What is not done by then
+        # the start does itself where it needs it.
         ahead: list[Callable[[], None]] = []
         with best_effort():
             from engine.sandbox import cgroups, process
 
             ahead += [cgroups.block_devices, *process.prepare_ahead_steps()]
-        ahead.append(_import_for_removal)
-        if reconcile_config is not None:
-            ahead.append(sweep_step)
+        ahead += _removal_imports()
         message = _read_control(control_r, prime_target, ahead)
         os.close(control_r)
         if message is None:  # the CLI did not launch us: nothing to do
@@ -410,11 +406,10 @@ def _prepared_monitor_child(
             return
         prime.primed_ahead = True
         _adopt(message)
-        sweep_step.report()
-        if reconcile_config is not None and not sweep_step.done:
+        if reconcile_config is not None:  # run's sweep, no part of this start: once it is over
             from engine.container.monitor import stages
 
-            stages.put_off.append(sweep_step.run_late)
+            stages.put_off.append(lambda: _sweep_for_run(reconcile_config))
         code = monitor_main(message["argv"])
     except BaseException:  # noqa: BLE001 - nothing may return into the CLI's code
         import traceback
@@ -427,34 +422,15 @@ def _prepared_monitor_child(
         os._exit(code)
 
 
-class _SweepStep:
-    """The sweep (engine.container.sweep) a monitor forked by `run` does for it, so that it is done
-    when `run` returns: ahead while it waits for the context, or (when the context came first)
-    while the container's process sets itself up. A failure is written to monitor.log (stderr is
-    /dev/null until the context came)."""
+def _sweep_for_run(config: EngineConfig) -> None:
+    """The sweep `run` leaves to the monitor it forks (engine.container.sweep); a failure goes to
+    monitor.log."""
+    try:
+        sweep(config)
+    except Exception:  # noqa: BLE001 - reported, never fatal to the monitor
+        import traceback
 
-    def __init__(self, config: EngineConfig | None) -> None:
-        self.config = config
-        self.done = False
-        self.failure = ""
-
-    def __call__(self) -> None:
-        self.done = True
-        try:
-            sweep(self.config)
-        except Exception:  # noqa: BLE001 - reported by report()
-            import traceback
-
-            self.failure = traceback.format_exc()
-
-    def report(self) -> None:
-        if self.failure:
-            print(f"reconcile failed: {self.failure}", file=sys.stderr)
-            self.failure = ""
-
-    def run_late(self) -> None:
-        self()
-        self.report()
+        print(f"reconcile failed: {traceback.format_exc()}", file=sys.stderr)
 
 
 def _detach_descriptors(keep: set[int]) -> None:
@@ -491,13 +467,15 @@ def _import_stage_one(bridge: bool) -> None:
             import engine.network.hostsfiles  # noqa: F401
 
 
-def _import_for_removal() -> None:
-    """What an --rm removal loads (the image store, `shutil`): otherwise imported while the
-    container process sets itself up (launch._record_running), which then ends after it (~3 ms
-    of the start on a busy host)."""
-    import shutil  # noqa: F401 - the rw layer's rmtree
+def _removal_imports() -> list[Callable[[], None]]:
+    """What an --rm removal loads (`shutil`, the image store: ~4 ms, 8-13 on a busy host), one
+    module a step: a context that comes meanwhile waits for one step, not for all of them (what
+    is not loaded by then, launch._record_running loads while the container sets itself up)."""
+    import importlib
 
-    import engine.image.store  # noqa: F401
+    names = ("shutil", "engine.image.digest", "engine.image.store.layers", "engine.image.store.images",
+             "engine.image.store.archives", "engine.image.store.rwlayers", "engine.image.store")
+    return [lambda name=name: importlib.import_module(name) and None for name in names]
 
 
 def _adopt(message: dict) -> None:

@@ -15,7 +15,7 @@ from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import remove_files, unmount_rootfs
 from engine.container.monitor.context import ATTACH_SOCKET, MonitorContext, config_from_json
-from engine.container.monitor.stages import exec_stage
+from engine.container.monitor.stages import exec_stage, run_put_off
 from engine.container.options import network_kind
 from engine.container.removal import remove
 from engine.container.state import ContainerRecord
@@ -151,6 +151,7 @@ def _finish_record(
         if record.status == "restarting":
             ctx.exit_code, ctx.pid, ctx.oom_base = -1, 0, 0
             ctx.fresh = False
+            run_put_off()  # (not carried into the exec)
             exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
     if record.host_config.get("AutoRemove"):
         try:

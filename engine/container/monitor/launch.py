@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.config import DEFAULTS, EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort
-from engine.container.monitor import prime, stages
+from engine.container.monitor import prime
 from engine.container.monitor.context import CGROUP_READY_LINE, MonitorContext, attach_socketpair
 from engine.container.options import network_kind, resources_of, security_options
 from engine.container.state import ContainerRecord
@@ -78,7 +78,6 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
             """While the process builds its root: it runs once spawn_container returns."""
             _record_running(config, record, cg, plan, mode, pid)
             recorded.append(pid)
-            stages.run_put_off()  # the sweep a monitor forked ahead had not done: hidden here too
 
         # Keep the cgroup-migration fast path open for the container process's join: cheap while
         # a recent prime (the prepared monitor's, the caller's) still holds it open, and otherwise

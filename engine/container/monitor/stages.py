@@ -1,11 +1,12 @@
 """Passing from one monitor stage to the next: `exec_stage` replaces the process (same pid, so the
 container stays its child) with the next stage, the C watch stage when built (`native_watch`),
 Python otherwise; `ensure_bytecode` keeps every stage's interpreter from compiling the engine;
-`put_off` holds the work a monitor forked ahead had not done when its context came.
+`put_off` holds the work a monitor forked ahead does for its caller once the start is over (`run`'s
+sweep).
 
-Invariant: work in `put_off` runs in stage 1, while the container's first process sets itself up
-(launch), or on the way out of a start that never got that far; never between the context and
-the spawn, and before the container's exit goes out.
+Invariant: work in `put_off` runs in stage 1 once nothing waits for this process: after the exit
+of a short-lived container went out, before the watch stage's exec, or on the way out of a start
+that failed; never between the context and the report or the exit frame.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-# Warm-up work not done by the time the context came (the forked-ahead monitor's sweep): see
-# docs/lifecycle.md, "Import costs".
+# See docs/lifecycle.md, "Import costs".
 put_off: list[Callable[[], None]] = []
 
 

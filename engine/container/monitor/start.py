@@ -37,7 +37,7 @@ def monitor_start(ctx: MonitorContext) -> None:
     try:
         _monitor_start(ctx)
     finally:
-        run_put_off()  # a start that failed before its spawn (launch runs it during the set-up)
+        run_put_off()  # (a start that failed; the others run it on their way below)
 
 
 def _monitor_start(ctx: MonitorContext) -> None:
@@ -89,12 +89,14 @@ def _monitor_start(ctx: MonitorContext) -> None:
     ctx.report(running_report(ctx.pid))
     if watch(ctx, grace=START_GRACE):
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
+        run_put_off()  # after the exit went out
         ensure_bytecode()  # for the next runs, after the exit went out (once per process)
     else:
         # Only a container that lives on takes `attach` clients (not on a short run's path);
         # `dockui attach` waits the start's grace period out for it.
         with best_effort():
             ctx.listen_fd = _attach_listener(config.containers_dir / cid)
+        run_put_off()
         ensure_bytecode()  # for the watch and finish stages' interpreters
         exec_stage("watch", ctx)
 

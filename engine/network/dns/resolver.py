@@ -48,6 +48,7 @@ LINGER_SECONDS = 1.0
 UPSTREAM_TIMEOUT = 2.0  # seconds before the next upstream is tried
 MAX_PENDING = 512  # forwarded queries in flight (beyond: SERVFAIL at once)
 MAX_TCP_PER_CONTAINER = 16
+CONTROL_SECONDS = 0.5  # a control connection's whole conversation (a monitor's `add` takes microseconds)
 IP_FREEBIND = 15
 CLONE_NEWNET = 0x40000000
 NFT_TABLE = "dockui_dns"  # in each served container's own namespace
@@ -200,7 +201,9 @@ class Resolver:
                     conn.sendall(b"err permission denied\n")
                     return
                 line = b""
-                while not line.endswith(b"\n") and len(line) < 256:
+                deadline = time.monotonic() + CONTROL_SECONDS  # for the whole line: a client dribbling
+                while not line.endswith(b"\n") and len(line) < 256:  # bytes must not stall every query
+                    conn.settimeout(max(0.001, deadline - time.monotonic()))
                     chunk = conn.recv(256)
                     if not chunk:
                         return

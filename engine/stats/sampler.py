@@ -590,7 +590,7 @@ class Sampler:
             for target in targets:
                 reader = self._readers.get(target.id)
                 if (focus is not None and every > 1 and reader is not None and target.id not in focus
-                        and target.id in self._system_at and (self._round + int(target.id[:6], 16)) % every):
+                        and target.id in self._system_at and (self._round + hash(target.id)) % every):
                     skipped.add(target.id)
                     continue
                 if reader is None or reader.target != target:

@@ -47,7 +47,7 @@ class HelpScreen(ModalScreen[None]):
         text.append("  (remap in /etc/dockui/tui.json or <root>/tui.json; every action is also in the "
                     "command palette, ctrl+p)\n\n", style="dim")
         titles = {"app": "Everywhere", "containers": "Containers (1)", "detail": "Container detail (4)",
-                  "images": "Images (2)", "network": "Network (3)", "volumes": "Volumes (5)"}
+                  "images": "Images (2)", "network": "Network (3)", "volumes": "Volumes (5)", "events": "Events (6)"}
         for screen, action_ids in keymap.SCREEN_ACTIONS.items():  # grouped by the screen they act on
             text.append(f"{titles.get(screen, screen)}\n", style="bold underline")
             for action_id in action_ids:

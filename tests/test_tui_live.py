@@ -480,10 +480,21 @@ async def test_pull_overall_bar_never_goes_back_and_present_layers_say_so(
         dialog, states = await pull()  # the image is there: Docker prints no layer lines
         assert states == [] and "up to date" in str(dialog.query_one("#pull-overall-text").render())
         await pilot.press("escape")
-        # another image keeps the layer while the pulled one goes: the next pull finds the layer present
-        cli("create", "--network", "none", "--name", "tui-keep", busybox_in_registry, "true")
-        cli("commit", "tui-keep", "keep:1")
-        cli("rm", "tui-keep")
+        # another image keeps the layer while the pulled one goes: the next pull finds the layer present.
+        # Not a commit of it: a committed image is its child, and `rmi` of a parent only untags it
+        # (Docker's rule; a pull of an image still stored prints no layer lines). An image on the same
+        # layers with a config of its own, as `docker load` of another build on that base gives:
+        import json
+
+        from engine.image.digest import hex_of
+        from engine.image.reference import parse_reference
+        from engine.image.store import ImageStore
+
+        store = ImageStore(engine_config)
+        base = store.resolve(busybox_in_registry)
+        config = json.loads((store.imagedb / "content" / "sha256" / hex_of(base.id)).read_bytes())
+        config.setdefault("config", {})["Labels"] = {"keep": "1"}
+        store.add_image(json.dumps(config).encode(), [parse_reference("keep:1")])
         cli("rmi", busybox_in_registry)
         dialog, states = await pull()
         assert states and all(state == "already exists" for state in states), states

@@ -117,6 +117,14 @@ def test_hostile_build_contexts(service: Service, tmp_path: Path) -> None:
                                ("copy-from-rel-symlink", f"ln -s ../../../../../../..{tmp_path} /rel", "/rel/host-secret")):
         stage = f"FROM busybox AS evil\nRUN {link}\nFROM busybox\nCOPY --from=evil {source} /got\n"
         case(name, _tar([("Dockerfile", stage.encode())]), built_path="/got")
+    # ADD of a local tar (extracted by the engine's layer extractor) that tries to leave the layer
+    for name, members in (("add-tar-dotdot", [("../../../../../../.." + str(tmp_path) + "/planted", b"x")]),
+                          ("add-tar-through-symlink", [_link("l", str(tmp_path)), ("l/planted", b"x")]),
+                          ("add-tar-hardlink-out", [_link("h", str(secret), tarfile.LNKTYPE)])):
+        case(name, _tar([("Dockerfile", b"FROM busybox\nADD evil.tar /x/\n"), ("evil.tar", _tar(members))]),
+             built_path="/x/h")
+        if name != "add-tar-hardlink-out":
+            assert not (tmp_path / "planted").exists(), name
     nested = "${a:-" * 20000 + "x" + "}" * 20000
     case("nested-substitution", _tar([("Dockerfile", f"FROM busybox\nENV v={nested}\n".encode())]))
     bomb = "FROM busybox\nARG a0=xxxxxxxxxxxxxxxx\n" + "".join(

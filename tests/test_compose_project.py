@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.test_dns import _resolver_pids
 from tests.test_lifecycle_support import Engine, cgroup_dirs, engine_fixture, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.root
@@ -330,16 +331,3 @@ def _events_rm_and_down(project: Project, service: Service) -> None:
     assert list((config.root / "network" / "endpoints").iterdir()) == []
     assert wait_until(lambda: not _resolver_pids(service.engine), timeout=10), _resolver_pids(service.engine)
     assert cgroup_dirs(config) == []
-
-
-def _resolver_pids(engine: Engine) -> list[int]:
-    wanted = f"engine.network.dns\0--root\0{engine.config.root}\0".encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        try:
-            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                if entry.name.isdigit() and wanted in f.read():
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found

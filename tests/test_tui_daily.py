@@ -11,28 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
+from tests.test_tui_live import _select, _table
 from tests.tui_helpers import run_async, until
 from tui.app import DockuiApp
 from tui.screens.dialogs import ConfirmDialog
-from tui.widgets.containers_table import ContainersTable
 
 pytestmark = pytest.mark.root
 
 STOPPABLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 RUN = ("run", "-d", "--network", "none")
-
-
-def _table(app: DockuiApp) -> ContainersTable:
-    return app.screen.query_one(ContainersTable)
-
-
-def _select(app: DockuiApp, name: str) -> bool:
-    table = _table(app)
-    names = [c.name for c in table.visible_rows]
-    if name not in names:
-        return False
-    table.move_cursor(row=names.index(name))
-    return table.selected is not None and table.selected.name == name
 
 
 def _cell(app: DockuiApp, name: str, column: str):  # noqa: ANN202 - a rich Text

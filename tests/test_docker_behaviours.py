@@ -203,3 +203,44 @@ def test_network_connect_shows_in_inspect(engine: Engine) -> None:
     finally:
         engine.cli("rm", "-f", "joined", "private")
         engine.out("network", "rm", "side")
+
+
+def test_ctrl_p_ctrl_q_detaches_the_cli_and_the_container_runs_on(engine: Engine) -> None:
+    """Docker's detach keys on dockui's own attached CLI (run -it, attach, attach --detach-keys):
+    the CLI says "read escape sequence" and exits 0; the container keeps running."""
+    import select
+    import subprocess
+
+    def detach(argv: tuple[str, ...], keys: bytes) -> tuple[int, bytes]:
+        master, slave = os.openpty()
+        cli = engine.popen(*argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        typed, seen = False, b""
+        try:
+            deadline = time.monotonic() + 15
+            while cli.poll() is None and time.monotonic() < deadline:
+                if select.select([master], [], [], 0.2)[0]:
+                    seen += os.read(master, 4096)
+                if not typed and (b"# " in seen or time.monotonic() > deadline - 13):  # sh's prompt came
+                    os.write(master, b"echo hi\r" + keys)
+                    typed = True
+            code = cli.wait(5)
+            while select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096)
+            return code, seen
+        except (OSError, subprocess.TimeoutExpired):
+            cli.kill()
+            cli.wait(5)
+            return -1, seen
+        finally:
+            os.close(slave)
+            os.close(master)
+
+    code, seen = detach(("run", "-it", "--name", "det", "--network", "none", "busybox", "sh"), b"\x10\x11")
+    assert code == 0 and b"read escape sequence" in seen, seen
+    assert engine.inspect("det")["State"]["Running"] is True
+    code, seen = detach(("attach", "det"), b"\x10\x11")
+    assert code == 0 and b"read escape sequence" in seen, seen
+    code, seen = detach(("attach", "--detach-keys", "ctrl-x", "det"), b"\x10\x18")  # ctrl-p alone goes through
+    assert code == 0 and b"read escape sequence" in seen, seen
+    assert engine.inspect("det")["State"]["Running"] is True
+    engine.out("rm", "-f", "det")

@@ -327,6 +327,7 @@ def _register_verbs(
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     p = add("attach", _on_use("container_run", "cmd_attach"), "Attach local standard input, output, and error streams to a running container")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
     p.add_argument("--sig-proxy", default="true", help="Proxy all received signals to the process")
     p.add_argument("container", metavar="CONTAINER")

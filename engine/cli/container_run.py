@@ -305,17 +305,27 @@ def _pending_joined(config: EngineConfig, record: ContainerRecord) -> AbstractCo
 
 def attach_session(
     config: EngineConfig, result: Any, interactive: bool, tty: bool, proxy_signals: bool = True,
-    streams: set[str] | None = None,
+    streams: set[str] | None = None, detach_keys: str | None = None,
 ) -> int:
     """Relay between our stdio and the monitor until the container exits; its exit code.
 
     `streams` (`run -a`): only these of stdin/stdout/stderr are relayed (None: all of them); what
-    is not is still logged by the monitor, as Docker does."""
-    session = _AttachedSession(result, tty, proxy_signals, streams)
+    is not is still logged by the monitor, as Docker does. With a terminal on stdin, typing the
+    detach keys (`detach_keys`, else ctrl-p,ctrl-q) lets the container run on: 0, as the docker CLI."""
+    stdin_open = interactive and (streams is None or "stdin" in streams)
+    scanner = None
+    if tty and stdin_open:  # as Docker's: only a container run with -i and -t can be detached from
+        from engine.container.detachkeys import DetachScanner, detach_sequence
+
+        scanner = DetachScanner(detach_sequence(detach_keys))
+    session = _AttachedSession(result, tty, proxy_signals, streams, scanner)
     try:
-        exit_code = session.relay(interactive and (streams is None or "stdin" in streams))
+        exit_code = session.relay(stdin_open)
     finally:
         session.restore()
+    if session.detached:
+        print("read escape sequence", file=sys.stderr)  # the docker CLI's words
+        return 0
     if exit_code is None:  # the monitor died: the record (after reconcile) has the truth
         from engine.container.lifecycle import wait
 
@@ -331,10 +341,13 @@ class _AttachedSession:
     SIGHUP, and window sizes), our stdin sent as frames, its output frames written to our
     stdout/stderr. `restore` puts the terminal and the signal handlers back."""
 
-    def __init__(self, result: Any, tty: bool, proxy_signals: bool, streams: set[str] | None) -> None:
+    def __init__(self, result: Any, tty: bool, proxy_signals: bool, streams: set[str] | None,
+                 scanner: Any = None) -> None:
         from engine.container import monitor
 
         self.monitor = monitor
+        self.scanner = scanner  # a DetachScanner over our terminal's input, or None
+        self.detached = False
         self.relay_out = streams is None or "stdout" in streams
         self.relay_err = streams is None or "stderr" in streams
         self.sock = result.attach
@@ -385,7 +398,13 @@ class _AttachedSession:
                 self._deliver_signals()
             if 0 in ready and stdin_open:
                 data = os.read(0, 65536)
-                if data:
+                if data and self.scanner is not None:
+                    data, self.detached = self.scanner.feed(data)
+                    if data:
+                        self.send(monitor.FRAME_STDIN, data)
+                    if self.detached:
+                        return None
+                elif data:
                     self.send(monitor.FRAME_STDIN, data)
                 else:
                     self.send(monitor.FRAME_STDIN_EOF)
@@ -481,4 +500,4 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
     tty = bool(record.config.get("Tty")) and os.isatty(0)
     interactive = bool(record.config.get("OpenStdin")) and not args.no_stdin
     return attach_session(config, StartResult(record, sock), interactive=interactive, tty=tty,
-                          proxy_signals=args.sig_proxy != "false")
+                          proxy_signals=args.sig_proxy != "false", detach_keys=args.detach_keys)

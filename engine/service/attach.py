@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from engine.config import EngineConfig
 from engine.container import monitor
+from engine.container.detachkeys import DetachScanner
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
-from engine.service.detachkeys import DetachScanner
 from engine.service.streams import STDERR, STDOUT, Hijacked
 
 CLIENT_POLL_SECONDS = 0.2  # how soon a vanished client's attach slot is freed

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import containers as api
+from engine.container.detachkeys import detach_sequence
 from engine.container.state import ContainerRecord, parse_rfc3339
 from engine.container.status import command_text
 from engine.errors import Conflict, DockuiError, InvalidArgument
@@ -31,7 +32,6 @@ from engine.service.context import (
     query_int,
 )
 from engine.service.create_body import create_request
-from engine.service.detachkeys import detach_sequence
 from engine.service.streams import STDERR, STDOUT, frame, hijack
 
 routes = web.RouteTableDef()

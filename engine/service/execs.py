@@ -23,10 +23,10 @@ from typing import Any
 from aiohttp import web
 
 from engine.container import exec_instances
+from engine.container.detachkeys import DetachScanner, detach_sequence
 from engine.container.exec_instances import ExecInstance, ExecSpec
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, json_response, query_int
-from engine.service.detachkeys import DetachScanner, detach_sequence
 from engine.service.fields import canonical_keys, json_bool, json_str, json_strs
 from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
 

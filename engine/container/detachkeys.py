@@ -1,7 +1,9 @@
 """Docker's detach keys on a tty's input (attach and exec): which bytes they are, and spotting them.
 
-The daemon, not the docker CLI, lets a client go when it types the sequence (default ctrl-p,ctrl-q):
-the connection closes, the container (or the exec'd command) runs on with its stdin open. The
+When a client types the sequence (default ctrl-p,ctrl-q) it is let go and the container (or the
+exec'd command) runs on with its stdin open: the Engine API service does it for its clients
+(engine/service/attach.py, execs.py), dockui's own attached CLI for its terminal
+(engine/cli/container_run.py). The
 syntax is Docker's (`ctrl-a`..`ctrl-z`, `ctrl-@`, `ctrl-[`, `ctrl-\\`, `ctrl-]`, `ctrl-^`, `ctrl-_`,
 `DEL`, single characters, comma-separated); a bad one is Docker's 400 "Invalid detach keys".
 Invariant: bytes of the sequence are never forwarded; bytes that only began it are forwarded, in

@@ -34,6 +34,16 @@ def for_each(refs: list[str], action: Any) -> int:
     return status
 
 
+def echo_each(refs: list[str], action: Any) -> int:
+    """for_each for the verbs that print each name they acted on (stop, kill, rm, ...), as Docker's."""
+
+    def one(ref: str) -> None:
+        action(ref)
+        print(ref)
+
+    return for_each(refs, one)
+
+
 def parse_labels(items: list[str]) -> dict[str, str]:
     labels = {}
     for item in items:

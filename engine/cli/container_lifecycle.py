@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.container_common import for_each, start_engine
+from engine.cli.container_common import echo_each, for_each, start_engine
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
-if TYPE_CHECKING:
-    pass
 
 
 def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -23,60 +19,35 @@ def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
         from engine.image.imageconfig import parse_signal
 
         parse_signal(args.signal)
-
-    def one(ref: str) -> None:
-        stop(config, ref, args.time, args.signal)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: stop(config, ref, args.time, args.signal))
 
 
 def cmd_restart(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.lifecycle import restart
 
     start_engine(config, "restart")
-
-    def one(ref: str) -> None:
-        restart(config, ref, args.time)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: restart(config, ref, args.time))
 
 
 def cmd_kill(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.lifecycle import kill
 
     start_engine(config, "kill")
-
-    def one(ref: str) -> None:
-        kill(config, ref, args.signal)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: kill(config, ref, args.signal))
 
 
 def cmd_pause(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.lifecycle import pause
 
     start_engine(config, "pause")
-
-    def one(ref: str) -> None:
-        pause(config, ref)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: pause(config, ref))
 
 
 def cmd_unpause(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.lifecycle import unpause
 
     start_engine(config, "unpause")
-
-    def one(ref: str) -> None:
-        unpause(config, ref)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: unpause(config, ref))
 
 
 def cmd_wait(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -94,12 +65,7 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.removal import remove
 
     start_engine(config, "rm")
-
-    def one(ref: str) -> None:
-        remove(config, ref, force=args.force, volumes=args.volumes)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: remove(config, ref, force=args.force, volumes=args.volumes))
 
 
 def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -267,6 +267,10 @@ class _Lexer:
         return self.lex_inside
 
     def lex_char(self) -> Any:
+        return self.lex_escaped("'", _CHARCONST, "unterminated character constant")
+
+    def lex_escaped(self, close: str, token: int, unterminated: str) -> Any:
+        """A quoted string or character constant up to `close` (backslash escapes; no newline)."""
         while True:
             ch = self.next()
             if ch == "\\":
@@ -274,10 +278,10 @@ class _Lexer:
                 if ch not in ("", "\n"):
                     continue
             if ch in ("", "\n"):
-                return self.errorf("unterminated character constant")
-            if ch == "'":
+                return self.errorf(unterminated)
+            if ch == close:
                 break
-        self.emit(_CHARCONST)
+        self.emit(token)
         return self.lex_inside
 
     def lex_number(self) -> Any:
@@ -326,18 +330,7 @@ class _Lexer:
                 return
 
     def lex_quote(self) -> Any:
-        while True:
-            ch = self.next()
-            if ch == "\\":
-                ch = self.next()
-                if ch not in ("", "\n"):
-                    continue
-            if ch in ("", "\n"):
-                return self.errorf("unterminated quoted string")
-            if ch == '"':
-                break
-        self.emit(_STRING)
-        return self.lex_inside
+        return self.lex_escaped('"', _STRING, "unterminated quoted string")
 
     def lex_raw_quote(self) -> Any:
         while True:

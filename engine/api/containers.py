@@ -293,9 +293,9 @@ def wait(config: EngineConfig, ref: str, condition: str = "not-running") -> Any:
 # ------------------------------------------------------------------------------------------ listing
 
 
-def parse_filters(raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Docker's filters JSON, checked (engine.container.filters)."""
-    return filters.parse_json(raw)
+def parse_filters(pairs: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Filter (key, value) pairs, checked (engine.container.filters)."""
+    return filters.parse_pairs(pairs)
 
 
 def list_containers(config: EngineConfig, query: ContainerQuery) -> list[ContainerRecord]:

@@ -1,8 +1,8 @@
 """Docker's container list filters (`ps --filter`, `GET /containers/json?filters=`): one
 implementation for the CLI, the TUI and the Engine API service.
 
-A filter is a mapping key -> values, parsed from `key=value` words (the CLI) or Docker's filters
-JSON (the API). Invariant: an unknown key, or a status Docker does not have, is an InvalidArgument
+A filter is a mapping key -> values, parsed from `key=value` words (the CLI) or the pairs the
+Engine API service reads from Docker's filters JSON. Invariant: an unknown key, or a status Docker does not have, is an InvalidArgument
 naming it before anything is listed; the values of one key match if any matches, different keys
 all must (a `label` filter's values all must, as Docker's); `status` and `exited` imply `-a`, as
 the docker CLI's do.
@@ -19,7 +19,6 @@ from engine.errors import DockuiError, InvalidArgument
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from typing import Any
 
     from engine.container.state import ContainerRecord
 
@@ -33,27 +32,21 @@ SHOWN_WITHOUT_ALL = ("running", "paused", "restarting")
 
 def parse_words(words: Iterable[str]) -> Filters:
     """`--filter key=value` words, checked."""
-    filters: dict[str, list[str]] = {}
+    pairs = []
     for word in words:
         key, sep, value = word.partition("=")
         if not sep:
             raise InvalidArgument(f"bad format of filter (expected name=value): {word}")
+        pairs.append((key, value))
+    return parse_pairs(pairs)
+
+
+def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Filters:
+    """(key, value) pairs (the Engine API's filters JSON, read by engine.service.filters), checked."""
+    filters: dict[str, list[str]] = {}
+    for key, value in pairs:
         filters.setdefault(key, []).append(value)
     return _checked({key: tuple(values) for key, values in filters.items()})
-
-
-def parse_json(raw: dict[str, Any]) -> Filters:
-    """Docker's filters JSON ({"key": ["v", ...]} or the older {"key": {"v": true}}), checked."""
-    filters: dict[str, tuple[str, ...]] = {}
-    for key, values in raw.items():
-        if isinstance(values, dict):
-            values = [v for v, on in values.items() if on]
-        if isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise InvalidArgument(f"invalid filter '{key}': expected a list of strings")
-        filters[key] = tuple(values)
-    return _checked(filters)
 
 
 def _checked(filters: Filters) -> Filters:

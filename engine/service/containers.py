@@ -32,6 +32,7 @@ from engine.service.context import (
     query_int,
 )
 from engine.service.create_body import create_request
+from engine.service.filters import filter_pairs
 from engine.service.streams import STDERR, STDOUT, frame, hijack
 
 routes = web.RouteTableDef()
@@ -78,7 +79,7 @@ async def list_containers(request: web.Request) -> web.Response:
     query = api.ContainerQuery(
         all=query_bool(request, "all"),
         limit=query_int(request, "limit", -1) or -1,
-        filters=api.parse_filters(query_filters(request)),
+        filters=api.parse_filters(filter_pairs(request)),
     )
     with_size = query_bool(request, "size")
 

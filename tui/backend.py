@@ -43,7 +43,7 @@ from engine.container.names import valid_name
 from engine.container.options import RunOptions
 from engine.container.state import ContainerRecord
 from engine.container.state import load as load_record
-from engine.container.status import ports_text, record_status_text, status_text
+from engine.container.status import ports_text, published_ports, record_status_text, status_text
 from engine.errors import DockuiError, InvalidArgument, NotFound
 from engine.image.reference import parse_reference
 from engine.util.timefmt import parse_rfc3339
@@ -506,7 +506,7 @@ class _RecordFacts:
     def of(cls, rec: ContainerRecord) -> _RecordFacts:
         labels = rec.config.get("Labels") or {}
         return cls(rec, parse_time(rec.started_at), parse_time(rec.finished_at), tuple(sorted(labels.items())),
-                   str(rec.network.get("IPAddress") or ""), ports_text(rec.network.get("Ports")),
+                   str(rec.network.get("IPAddress") or ""), ports_text(published_ports(rec)),
                    cpu_quota_percent(rec.host_config), str((rec.health or {}).get("Status") or ""),
                    str(labels.get(COMPOSE_PROJECT) or ""))
 
@@ -911,7 +911,7 @@ class EngineBackend:
             topo = api_networks.topology(self.config)
         except ImportError as exc:
             raise _unavailable(exc) from exc
-        published = {rec.id: tuple(x for x in ports_text(rec.network.get("Ports")).split(", ") if x)
+        published = {rec.id: tuple(x for x in ports_text(published_ports(rec)).split(", ") if x)
                      for rec in self._cached_records()}
         now = time.monotonic()
         views = []

@@ -106,6 +106,19 @@ def container(config: EngineConfig, action: str, record: ContainerRecord, **extr
     emit(config, "container", action, record.id, attributes)
 
 
+def die(config: EngineConfig, record: ContainerRecord, code: int) -> None:
+    """`die`, as moby's handleContainerExit writes it: exitCode and execDuration (whole seconds
+    since the run started), after the volumes' `unmount` events (its Cleanup comes first)."""
+    from engine.util.timefmt import parse_rfc3339
+
+    for mount in record.mounts:
+        if mount.get("Type") == "volume":
+            volume(config, "unmount", mount.get("Name", ""), container=record.id)
+    started = parse_rfc3339(record.started_at)
+    duration = max(int(time.time() - started), 0) if started else 0
+    container(config, "die", record, exitCode=code, execDuration=duration)
+
+
 def image(config: EngineConfig, action: str, actor: str, name: str | None = None) -> None:
     """An image event. `actor` is the reference for pull/push/tag/import/load/save (as Docker's:
     `busybox:latest`), the image ID for untag/delete; `name` defaults to `actor`."""

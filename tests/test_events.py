@@ -49,17 +49,19 @@ def test_container_verbs_write_their_events_in_order(engine: Engine) -> None:
     engine.out("kill", "ev2")
     wait_until(lambda: "die" in _actions(engine.config, "container", cid2))
     engine.out("rm", "ev2")
+    # restart -t 0: moby's stop is a kill with the stop signal, then SIGKILL once the timeout passed
     assert _actions(engine.config, "container", cid2) == [
-        "create", "start", "pause", "unpause", "rename", "die", "stop", "start", "restart", "kill", "die", "destroy"]
+        "create", "start", "pause", "unpause", "rename", "kill", "kill", "die", "stop", "start", "restart", "kill", "die",
+        "destroy"]
     mine = [e for e in eventlog.read_events(engine.config, 0) if e.actor_id == cid2]
     rename = next(e for e in mine if e.action == "rename")
     assert rename.attributes["name"] == "ev2" and rename.attributes["oldName"] == "ev1"
-    assert next(e for e in mine if e.action == "kill").attributes["signal"] == "9"
+    assert [e.attributes["signal"] for e in mine if e.action == "kill"] == ["15", "9", "9"]
     assert next(e for e in mine if e.action == "die").attributes["exitCode"] == "137"
     mount = [e for e in eventlog.read_events(engine.config, 0) if e.type == "volume" and e.action == "mount"]
     assert mount and mount[0].actor_id == "evvol" and mount[0].attributes["container"] == cid2
     assert mount[0].attributes["destination"] == "/data"
-    assert _actions(engine.config, "volume", "evvol")[:2] == ["create", "mount"]
+    assert _actions(engine.config, "volume", "evvol")[:3] == ["create", "mount", "unmount"]
     from engine.container.volumes import remove_volume
 
     remove_volume(engine.config, "evvol")

@@ -88,7 +88,9 @@ def create(config: EngineConfig, opts: RunOptions, aliases: tuple[str, ...] = ()
     try:
         image = ImageStore(config).resolve(opts.image_id or opts.image)
     except NotFound:
-        raise NotFound(f"No such image: {opts.image}") from None
+        from engine.image.store.images import missing_image
+
+        raise missing_image(opts.image) from None
     opts.image_id = image.id
     record = creating.create(config, opts)
     if aliases or recorded:
@@ -379,7 +381,7 @@ def log_entries(config: EngineConfig, ref: str, query: LogQuery) -> tuple[Contai
     from engine.container import logs
 
     record = state.find_container(config, ref)
-    entries, offset = logs.read_entries(str(record.log_path(config)), query.tail, query.since)
+    entries, offset = logs.read_entries(logs.readable_log(config, record), query.tail, query.since)
     return record, [e for e in entries if _wanted(e, query)], offset
 
 

@@ -267,10 +267,8 @@ def import_tarball(config: EngineConfig, source: BinaryIO, ref: str | None, chan
 
 
 def save(config: EngineConfig, refs: list[str], out: BinaryIO) -> None:
-    store = _store(config)
-    for ref in refs:
-        store.resolve(ref)  # every name checked before a byte is written
-    store.save(refs, out)
+    """Every name is resolved (by moby's rules for save) before a byte is written: see Archives.save."""
+    _store(config).save(refs, out)
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,29 @@ def cmd_put(path: str, no_overwrite_dir_non_dir: bool) -> None:
                     raise IsADirectoryError(f"cannot overwrite {'directory' if os.path.isdir(target) else 'non-directory'} "
                                             f"{target} with {'directory' if member.isdir() else 'non-directory'}")
             _check_member(member)
-            tar.extract(member, path, set_attrs=True)
+            if member.islnk():
+                _hard_link(path, member, target)
+            else:
+                tar.extract(member, path, set_attrs=True)
+
+
+class HardLinkError(tarfile.TarError):
+    """A hard link whose target is not in the destination: Docker's `link OLD NEW: REASON`."""
+
+
+def _hard_link(root: str, member: tarfile.TarInfo, target: str) -> None:
+    """A hard link member, as Docker's untar makes it: os.link from `root/linkname` (a file the
+    archive wrote earlier or one already there), replacing what `target` was. tarfile's own fallback
+    (copy the target's data from the archive) cannot work on a stream and fails with a KeyError."""
+    source = os.path.join(root, member.linkname)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        os.unlink(target)
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise HardLinkError(f"link {source} {target}: {reason}") from None
 
 
 def _relative_names(member: tarfile.TarInfo) -> None:
@@ -272,6 +294,22 @@ def _export(config_json: str, container_id: str) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     return 0
+
+
+def log_copied(config: EngineConfig, container_id: str, op: str) -> None:
+    """moby's event for a copy that went through: `archive-path` for a `get`, `extract-to-dir` for a
+    `put` (a `stat` has none). Written by whoever ran the helper: the helper itself has left the
+    host's root by then."""
+    from engine import events
+    from engine.container import state
+    from engine.errors import NotFound
+
+    action = {"get": "archive-path", "put": "extract-to-dir"}.get(op)
+    if action is not None:
+        try:
+            events.container(config, action, state.load(config, container_id))
+        except NotFound:  # removed meanwhile: nothing left to name
+            pass
 
 
 def helper_command(op: str, config: EngineConfig, container_id: str, *args: str) -> tuple[list[str], dict[str, str]]:

@@ -129,4 +129,16 @@ def commit(
         entry["author"] = author
     image["history"] = [*(image.get("history") or []), entry]
     # Docker records the container's image as the committed image's parent (inspect's Parent)
-    return store.add_image(json.dumps(image, separators=(",", ":")).encode(), [tag] if tag else [], parent=base.id)
+    committed = store.add_image(json.dumps(image, separators=(",", ":")).encode(), [tag] if tag else [], parent=base.id)
+    _log_commit(config, record, committed.id, tag.with_tag(tag.tag_or_latest).familiar() if tag else "", message)
+    return committed
+
+
+def _log_commit(config: EngineConfig, record: Any, image_id: str, image_ref: str, message: str) -> None:
+    """moby's events for a commit: image `create`, image `tag` when named, then container `commit`."""
+    from engine import events
+
+    events.image(config, "create", image_id)
+    if image_ref:
+        events.image(config, "tag", image_id, image_ref)
+    events.container(config, "commit", record, comment=message, imageID=image_id, imageRef=image_ref)

@@ -136,6 +136,7 @@ def copy_from_container(config: EngineConfig, ref: str, src: str, dest: str, out
         code = process.wait()
     if code != 0:
         raise _helper_error(process)
+    _log_copied(config, record.id, "get")
 
 
 def _host_destination(src: str, dest: str, name: str, src_is_dir: bool) -> tuple[str, str]:
@@ -281,6 +282,13 @@ def _put(config: EngineConfig, container_id: str, into: str, feed) -> None:  # n
             pass
     if process.wait() != 0:
         raise _helper_error(process)
+    _log_copied(config, container_id, "put")
+
+
+def _log_copied(config: EngineConfig, container_id: str, op: str) -> None:
+    from engine.container.archive import log_copied
+
+    log_copied(config, container_id, op)
 
 
 def _absolute(path: str) -> str:

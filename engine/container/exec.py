@@ -23,6 +23,7 @@ def exec_command(
     tty: bool = False,
     stdio: tuple[int | None, int | None, int | None] = (None, None, None),
     privileged: bool = False,
+    exec_id: str = "",
 ) -> int:
     """Start `argv` inside the running container (its namespaces and cgroup); the host pid to wait for.
 
@@ -41,7 +42,7 @@ def exec_command(
         raise InvalidArgument("No exec command specified")
     base_env = imageconfig.process_env(record.config.get("Env") or [], record.config.get("Hostname", ""), tty)
     full_env = imageconfig.replace_or_append_env(base_env, list(env or []))
-    events.container(config, "exec_start: " + " ".join(argv), record)
+    events.container(config, "exec_start: " + " ".join(argv), record, **({"execID": exec_id} if exec_id else {}))
     return process.exec_in_container(
         record.pid,
         argv,

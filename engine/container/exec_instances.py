@@ -214,7 +214,7 @@ def _run_pipes(config: EngineConfig, inst: ExecInstance, exec_command: object) -
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
         pid = exec_command(config, inst.container_id, list(spec.argv), env=list(spec.env), workdir=spec.workdir or None,  # type: ignore[operator]
-                           user=spec.user or None, tty=False, stdio=(in_r, out_w, err_w), privileged=spec.privileged)
+                           user=spec.user or None, tty=False, stdio=(in_r, out_w, err_w), privileged=spec.privileged, exec_id=inst.id)
     finally:
         for fd in (in_r, out_w, err_w):
             if fd is not None:
@@ -240,7 +240,7 @@ def _run_tty(
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     try:
         pid = exec_command(config, inst.container_id, list(spec.argv), env=list(spec.env), workdir=spec.workdir or None,  # type: ignore[operator]
-                           user=spec.user or None, tty=True, stdio=(slave, slave, slave), privileged=spec.privileged)
+                           user=spec.user or None, tty=True, stdio=(slave, slave, slave), privileged=spec.privileged, exec_id=inst.id)
     finally:
         os.close(slave)
     _update(config, inst.id, running=True, pid=pid)

@@ -53,6 +53,9 @@ def export(config: EngineConfig, ref: str, out: BinaryIO) -> None:
         _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise DockuiError(f"exporting container {record.name} failed")
+    from engine import events
+
+    events.container(config, "export", record)
 
 
 def _write_view(config: EngineConfig, lowers: list[str], write_fd: int) -> None:

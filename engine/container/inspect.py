@@ -23,6 +23,9 @@ def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tup
     if not record.running:
         raise Conflict(f"Container {record.id} is not running")
     pids = container_cgroup(config, record).pids()
+    from engine import events
+
+    events.container(config, "top", record)  # moby logs it as it lists the processes
     if not pids:
         return [], []
     args = ps_args or ["-ef"]

@@ -3,6 +3,10 @@
 The monitor owns the container's process; these verbs signal it (or freeze its cgroup) and then
 watch the record until the monitor has written the outcome. A monitor found dead on the way is
 cleaned up by `reconcile` there and then, so no verb waits for a process that is gone.
+
+Events in moby's order (daemon/stop.go, kill.go, restart.go): each signal sent is a `kill` event
+with its number, written as it is sent, before the monitor's `die`; `stop` and `restart` come
+last, once the run is over (or has started again).
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
         container_cgroup(config, record).thaw()
     else:
         signal_container(record, sig)
+    # Docker's stop is its kill with the stop signal, then with SIGKILL when the timeout passes:
+    # `docker events` shows kill (signal=15), [kill (signal=9)], die, stop.
+    events.container(config, "kill", record, signal=sig)
     # The run this stop signalled is over when its monitor is; a start by another process meanwhile
     # (a concurrent restart) is a new run, never killed here nor waited for.
     watched = (record.monitor_pid, record.monitor_start)
@@ -84,6 +91,7 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
         with best_effort():
             container_cgroup(config, after).kill_all(signal.SIGKILL)
         signal_container(after, signal.SIGKILL)
+        events.container(config, "kill", after, signal=int(signal.SIGKILL))
     after = _wait_for(config, record.id, lambda r: monitor_done(r) or started_again(r), 15)
     events.container(config, "stop", after or record)
     return after or record

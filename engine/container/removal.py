@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import time
 
+from engine import events
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import (
@@ -35,6 +36,8 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
             r.stop_requested = True
 
         record = state.update(config, record.id, mark)
+        if record.running:
+            events.container(config, "kill", record, signal=int(signal.SIGKILL))  # moby's rm -f: kill, die, destroy
         # Kill until the monitor is done: it may be starting the container right now, so one
         # round of signals could come before the process exists.
         deadline = time.monotonic() + 15

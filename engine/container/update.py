@@ -91,6 +91,9 @@ def update(config: EngineConfig, ref: str, change: Update) -> ContainerRecord:
             _write_live(r, change, merged)
         r.host_config = merged
         state.save(config, r, durable=True)  # hostconfig.json too: written at create, and by update only
+    from engine import events
+
+    events.container(config, "update", r)
     return r
 
 

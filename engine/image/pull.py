@@ -456,7 +456,8 @@ def _register_image(config: EngineConfig, store: ImageStore, resolved: ResolvedI
         _release_layers(store, created)
         raise
     events.emit(None, f"Digest: {resolved.top_digest}")
-    event_log.image(config, "pull", (tags[0] if tags else digest_ref).familiar())
+    pulled = tags[0] if tags else digest_ref
+    event_log.image(config, "pull", pulled.familiar(), pulled.familiar_name)  # moby: name= the repository
     return record
 
 

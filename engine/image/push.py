@@ -188,7 +188,7 @@ def push_image(config: EngineConfig, ref: str, progress: ProgressFn | None = Non
     body = json.dumps(manifest, indent=3).encode()
     digest = client.put_manifest(repository, reference.tag_or_latest, body, manifest["mediaType"])
     emit(PullEvent(None, f"{reference.tag_or_latest}: digest: {digest} size: {len(body)}"))
-    events.image(config, "push", reference.with_tag(reference.tag_or_latest).familiar())
+    events.image(config, "push", reference.with_tag(reference.tag_or_latest).familiar(), reference.familiar_name)
     # Remember where the image now lives, so `images --digests` and later pulls agree.
     store.add_image(image_config, [], reference.with_digest(digest))
     return digest

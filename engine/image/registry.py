@@ -3,7 +3,8 @@
 One pooled `requests.Session` per registry host. The client pings `/v2/` once to learn the scheme
 (HTTPS by default; plain HTTP only for insecure registries: loopback and `--insecure-registry`) and the
 auth challenge (Bearer with a token cached per scope until it expires, or Basic). Every request is
-retried with backoff on connection errors, 5xx and 429 (honouring `Retry-After`); blob downloads
+retried with backoff on connection errors, 5xx and 429 (honouring `Retry-After`), except the first
+contact (the `/v2/` ping: a registry that is not there fails at once, as Docker's); blob downloads
 resume with `Range` and verify the sha256 while streaming. Redirects are followed by hand so the
 `Authorization` header never leaves the registry's host.
 
@@ -211,7 +212,8 @@ class RegistryClient:
             session = self._new_session(verify)
             url = f"{scheme}://{self.host}/v2/"
             try:
-                response = self._send_with_retries(session, "GET", url, {}, timeout=(10, self.stall_timeout))
+                response = self._send_with_retries(session, "GET", url, {}, timeout=(10, self.stall_timeout),
+                                                   max_attempts=1)
             except requests.exceptions.Timeout as exc:
                 last_error = exc
                 session.close()
@@ -242,7 +244,7 @@ class RegistryClient:
             hint = (f" (certificate signed by unknown authority: put its CA in "
                     f"{Path(self.config.certs_dir) / self.host / 'ca.crt'} or use --insecure-registry)")
         if isinstance(last_error, requests.exceptions.Timeout):
-            hint = f" (no answer within {self.stall_timeout:g} s, {MAX_ATTEMPTS} attempts)"
+            hint = f" (no answer within {self.stall_timeout:g} s)"
         raise RegistryError(f"cannot reach registry {self.host}: {_short(last_error)}{hint}")
 
     @property
@@ -310,8 +312,12 @@ class RegistryClient:
 
     # -- requests -----------------------------------------------------------------------------
     def _send_with_retries(self, session: requests.Session, method: str, url: str, headers: dict[str, str],
-                           **kwargs: Any) -> requests.Response:
-        """One request with retries for connection errors, 5xx and 429; redirects followed by hand."""
+                           max_attempts: int = MAX_ATTEMPTS, **kwargs: Any) -> requests.Response:
+        """One request with retries for connection errors, 5xx and 429; redirects followed by hand.
+
+        The first contact with a registry (the `/v2/` ping) is made with `max_attempts=1`, as
+        Docker's: a host that refuses or does not answer fails the pull at once, in one line,
+        instead of after the back-off meant for a registry that failed half-way through."""
         import requests
 
         attempt = 0
@@ -322,14 +328,14 @@ class RegistryClient:
             except requests.exceptions.SSLError:
                 raise
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                if attempt >= MAX_ATTEMPTS or not _replayable(kwargs.get("data")):
+                if attempt >= max_attempts or not _replayable(kwargs.get("data")):
                     raise
                 delay = BACKOFF_BASE * 2 ** (attempt - 1)
                 log.info("%s %s failed (%s); retrying in %.2fs", method, url, _short(exc), delay)
                 time.sleep(delay)
                 continue
             status = response.status_code
-            if (status == 429 or status >= 500) and attempt < MAX_ATTEMPTS and _replayable(kwargs.get("data")):
+            if (status == 429 or status >= 500) and attempt < max_attempts and _replayable(kwargs.get("data")):
                 delay = _retry_after(response.headers.get("Retry-After")) if status == 429 else None
                 delay = delay if delay is not None else BACKOFF_BASE * 2 ** (attempt - 1)
                 log.info("%s %s answered %s; retrying in %.2fs", method, url, status, delay)

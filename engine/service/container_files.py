@@ -97,11 +97,21 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
                                                        "X-Docker-Container-Path-Stat": _stat_header(line)})
     await response.prepare(request)
-    await _stream_out(process, response)
+    if await _stream_out(process, response) == 0:
+        await _log_copied(request, "get")
     return response
 
 
-async def _stream_out(process: asyncio.subprocess.Process, response: web.StreamResponse) -> None:
+async def _log_copied(request: web.Request, op: str) -> None:
+    from engine.container import archive
+
+    config = engine_config(request)
+    record = await _call(api.find, config, request.match_info["id"])
+    await _call(archive.log_copied, config, record.id, op)
+
+
+async def _stream_out(process: asyncio.subprocess.Process, response: web.StreamResponse) -> int:
+    """The helper's stdout to the client; the helper's exit status."""
     assert process.stdout is not None
     try:
         while chunk := await process.stdout.read(1 << 16):
@@ -112,8 +122,9 @@ async def _stream_out(process: asyncio.subprocess.Process, response: web.StreamR
         # reading before it left) would otherwise never see EOF, and both pipes would stay open.
         await process.communicate()
     finally:
-        await process.wait()
+        code = await process.wait()
     await finish(response)
+    return code
 
 
 @routes.put("/containers/{id}/archive")
@@ -133,6 +144,7 @@ async def archive_put(request: web.Request) -> web.Response:
     code = await process.wait()
     if code != 0:
         return await _helper_failed(process)
+    await _log_copied(request, "put")
     return web.Response(status=200)
 
 

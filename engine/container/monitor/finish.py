@@ -129,7 +129,7 @@ def _finish_record(
         record = state.update(config, cid, exited)
     except NotFound:
         return
-    events.container(config, "die", record, exitCode=code)
+    events.die(config, record, code)
     if record.status == "removing":
         try:
             remove_files(config, record, remove_volumes=True, host_side_done=host_side_done, empty_later=trash)

@@ -124,11 +124,37 @@ class Archives(LayerStore):
         image, as Docker writes; an ID or digest names the image without a tag)."""
         by_image: dict[str, list[str]] = {}
         for ref in refs:
-            image_id, key = self._lookup(ref)
-            tags = by_image.setdefault(image_id, [])
-            if key is not None and "@" not in key and key not in tags:
-                tags.append(key)
+            for image_id, key in self._save_names(ref):
+                tags = by_image.setdefault(image_id, [])
+                if key is not None and "@" not in key and key not in tags:
+                    tags.append(key)
         return by_image
+
+    def _save_names(self, ref: str) -> list[tuple[str, str | None]]:
+        """What one name given to `save` stands for, by moby's rules (tarexport parseNames): a bare
+        repository name, every tag of it (`docker save busybox` saves busybox:1 and :latest), else
+        an image ID prefix (`No such image: x` when neither); `name:tag` or `name@digest`, that
+        reference only (`reference does not exist` when missing); an ID, that image."""
+        from engine.image.reference import parse_reference
+        from engine.image.store.images import _ID_PREFIX_RE
+
+        try:
+            parsed = parse_reference(ref)
+        except InvalidArgument:
+            return [self._lookup(ref)]  # a full ID (or text no name can be): the image store says
+        by_id = parsed.familiar_name == "sha256"  # `sha256:abc`: an ID prefix, as moby reads it
+        if by_id or (parsed.tag is None and parsed.digest is None):
+            named = {} if by_id else self._read_repositories().get(parsed.familiar_name, {})
+            if named:
+                return [(image_id, key) for key, image_id in sorted(named.items())]
+            if not _ID_PREFIX_RE.match(ref):
+                raise NotFound(f"No such image: {ref}")
+            image_id, _ = self._lookup(ref)
+            return [(image_id, None)]
+        try:
+            return [self._lookup(parsed.familiar())]
+        except NotFound:
+            raise NotFound("reference does not exist") from None
 
     def _plan_image(self, plan: _SavePlan, image_id: str, repo_tags: list[str]) -> None:
         """Add one image's config, layers, OCI manifest, index entries and manifest.json entry."""

@@ -47,6 +47,25 @@ if TYPE_CHECKING:
 
 
 _ID_PREFIX_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+_FULL_ID_RE = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+
+
+def missing_image(ref_or_id: str) -> NotFound:
+    """Docker's ErrImageDoesNotExist, worded as moby words it: the reference normalised, a bare name
+    with its default tag (`No such image: busybox:latest`), a full ID as its digest
+    (`sha256:...`), a digest reference as given; text that is no reference at all, as given."""
+    from engine.image.reference import parse_reference
+
+    full_id = _FULL_ID_RE.match(ref_or_id)
+    if full_id:
+        return NotFound(f"No such image: sha256:{full_id.group(1)}")
+    try:
+        ref = parse_reference(ref_or_id)
+    except InvalidArgument:
+        return NotFound(f"No such image: {ref_or_id}")
+    if not ref.tag and not ref.digest:
+        ref = ref.with_tag(ref.tag_or_latest)
+    return NotFound(f"No such image: {ref.familiar()}")
 
 
 _GOARCH = {
@@ -231,7 +250,7 @@ class ImageIndex(LayerStore):
             image_id = "sha256:" + text.removeprefix("sha256:")
             if (self.imagedb / "content" / "sha256" / hex_of(image_id)).exists():
                 return image_id, None
-            raise NotFound(f"No such image: {ref_or_id}")
+            raise missing_image(text)
         repos = self._read_repositories()
         ref = None
         with contextlib.suppress(InvalidArgument):
@@ -250,7 +269,7 @@ class ImageIndex(LayerStore):
                 return found[0], None
             if len(found) > 1:
                 raise InvalidArgument(f"image ID prefix {text!r} is ambiguous ({len(found)} images)")
-        raise NotFound(f"No such image: {ref_or_id}")
+        raise missing_image(text)
 
     def resolve(self, ref_or_id: str) -> ImageRecord:
         """An image by reference (`busybox`, `busybox:1`, `repo@sha256:..`) or full/short ID."""

@@ -1,0 +1,192 @@
+"""The docker CLI (28.x) against `dockui system service`, verb by verb, where dockui was found to
+answer otherwise than Docker's daemon (moby's daemon/ and api/server/router are the reference):
+
+- `docker events`: a stop is moby's kill with the stop signal, then SIGKILL when the timeout
+  passes (kill, kill, die, stop); rm -f and restart likewise; die carries execDuration; exec_start
+  its execID; update, top, commit (image create/tag, container commit), export, cp (archive-path,
+  extract-to-dir), attach and a volume's unmount are events; a pull's `name` is the repository;
+- a tar whose hard link points at nothing is Docker's `link OLD NEW: no such file or directory`,
+  not a Python KeyError;
+- every image-not-found message names the normalised reference (`No such image: x:latest`), and
+  `save` follows moby's tarexport (a bare name saves every tag of it);
+- a pull from a registry port nobody listens on fails at once ("connection refused"), without the
+  back-off meant for a registry that failed half-way through.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+import time
+
+import pytest
+
+from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
+
+pytestmark = pytest.mark.root
+
+EVENT_LINE = '{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}'
+
+
+def _events(service: Service, since: float, **filters: str) -> list[tuple[str, str, str, dict[str, str]]]:
+    """`docker events --since --until now` as (type, action, actor, attributes), oldest first."""
+    args = ["events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}", "--format", EVENT_LINE]
+    for key, value in filters.items():
+        args += ["--filter", f"{key}={value}"]
+    rows = []
+    for line in service.docker_out(*args).splitlines():
+        kind, action_and_rest = line.split(" ", 1)
+        # an action may hold spaces (`exec_start: sh -c ...`): the actor and attributes are the last two fields
+        head, attributes = action_and_rest.rsplit(" {", 1)
+        action, actor = head.rsplit(" ", 1)
+        rows.append((kind, action, actor, json.loads("{" + attributes)))
+    return rows
+
+
+def _container_actions(rows: list[tuple[str, str, str, dict[str, str]]], cid: str) -> list[str]:
+    return [action for kind, action, actor, _ in rows if kind == "container" and actor == cid]
+
+
+def test_stop_restart_and_rm_f_are_kill_events_before_die(service: Service) -> None:
+    since = time.time()
+    # sleep as PID 1 ignores SIGTERM: stop's timeout passes and SIGKILL follows
+    cid = service.docker_out("run", "-d", "--name", "stubborn", "-v", "sweepvol:/data", "busybox", "sleep", "300").strip()
+    service.docker_out("stop", "-t", "1", "stubborn")
+    service.docker_out("restart", "-t", "0", "stubborn")  # not running: start, restart
+    service.docker_out("restart", "-t", "0", "stubborn")
+    service.docker_out("rm", "-f", "stubborn")
+    # a container that exits on SIGTERM: one kill, no SIGKILL
+    polite = service.docker_out("run", "-d", "busybox", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done").strip()
+    service.docker_out("stop", "-t", "20", polite)
+    service.docker_out("rm", polite)
+    rows = _events(service, since)
+    assert _container_actions(rows, cid) == [
+        "create", "start",
+        "kill", "kill", "die", "stop",  # stop -t 1
+        "start", "restart",
+        "kill", "kill", "die", "stop", "start", "restart",  # restart -t 0
+        "kill", "die", "destroy",  # rm -f
+    ]
+    signals = [attrs["signal"] for kind, action, actor, attrs in rows if actor == cid and action == "kill"]
+    assert signals == ["15", "9", "15", "9", "9"]
+    die = next(attrs for kind, action, actor, attrs in rows if actor == cid and action == "die")
+    assert die["exitCode"] == "137" and die["execDuration"].isdigit() and die["name"] == "stubborn"
+    assert _container_actions(rows, polite) == ["create", "start", "kill", "die", "stop", "destroy"]
+    # the volume is unmounted before each die, as moby's Cleanup does it
+    volume = [action for kind, action, actor, _ in rows if kind == "volume" and actor == "sweepvol"]
+    assert volume == ["create", "mount", "unmount", "mount", "unmount", "mount", "unmount"]
+    # --filter and --format over the same log
+    kills = _events(service, since, event="kill", container="stubborn")
+    assert [attrs["signal"] for *_, attrs in kills] == ["15", "9", "15", "9", "9"]
+    service.docker_out("volume", "rm", "sweepvol")
+
+
+def test_the_other_verbs_write_mobys_events(service: Service, tmp_path) -> None:  # noqa: ANN001
+    since = time.time()
+    cid = service.docker_out("run", "-d", "--name", "busy", "busybox", "sleep", "300").strip()
+    service.docker_out("exec", "busy", "true")
+    service.docker_out("update", "--cpu-shares", "512", "busy")
+    service.docker_out("top", "busy")
+    service.docker("cp", "busy:/etc/hostname", "-", check=True)
+    (tmp_path / "f.txt").write_text("hi\n")
+    service.docker_out("cp", str(tmp_path / "f.txt"), "busy:/tmp/")
+    image_id = service.docker_out("commit", "-m", "msg", "busy", "sweep:one").strip()
+    service.docker("export", "busy", check=True)
+    service.docker_out("rm", "-f", "busy")
+    attached = service.docker("run", "--rm", "busybox", "echo", "hi", check=True)
+    assert attached.stdout == b"hi\n"
+    rows = _events(service, since)
+    assert _container_actions(rows, cid) == [
+        "create", "start", "exec_create: true", "exec_start: true", "exec_die", "update", "top", "archive-path",
+        "extract-to-dir", "pause", "unpause", "commit", "export", "kill", "die", "destroy"]
+    execs = [attrs for kind, action, actor, attrs in rows if actor == cid and action.startswith("exec_")]
+    assert len({attrs["execID"] for attrs in execs}) == 1  # exec_start names its exec too
+    commit = next(attrs for kind, action, actor, attrs in rows if actor == cid and action == "commit")
+    assert commit["imageID"] == image_id and commit["imageRef"] == "sweep:one" and commit["comment"] == "msg"
+    images = [(action, actor, attrs["name"]) for kind, action, actor, attrs in rows if kind == "image"]
+    assert images == [("create", image_id, image_id), ("tag", image_id, "sweep:one")]
+    run_rm = [actor for kind, action, actor, _ in rows if kind == "container" and action == "attach"]
+    assert len(run_rm) == 1  # docker run attaches before it starts the container
+    assert _container_actions(rows, run_rm[0]) == ["create", "attach", "start", "die", "destroy"]
+    service.docker_out("rmi", "sweep:one")
+
+
+def _tar(*members: tuple[str, str | bytes]) -> bytes:
+    """A tar of (name, data) files and (name, "=>target") hard links."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(content, str) and content.startswith("=>"):
+                info.type, info.linkname = tarfile.LNKTYPE, content[2:]
+                tar.addfile(info)
+            else:
+                data = content.encode() if isinstance(content, str) else content
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_a_hard_link_to_nothing_is_dockers_link_error(service: Service) -> None:
+    service.docker_out("run", "-d", "--name", "cpbox", "busybox", "sleep", "300")
+    try:
+        broken = _tar(("link", "=>missing"))
+        result = service.docker("cp", "-", "cpbox:/tmp", input=broken)
+        assert result.returncode == 1
+        assert result.stderr.decode().strip() == (
+            "Error response from daemon: link /tmp/missing /tmp/link: no such file or directory")
+        reply = service.request("PUT", "/containers/cpbox/archive?path=/tmp", broken)
+        assert reply.status == 400 and "KeyError" not in reply.body.decode()
+        # links to a file the archive wrote before, and to one the container already has
+        good = _tar(("d/f", "hello"), ("d/sub/l2", "=>d/f"), ("l3", "=>etc/passwd"))
+        service.docker("cp", "-", "cpbox:/", input=good, check=True)
+        inodes = service.docker_out("exec", "cpbox", "stat", "-c", "%i %h", "/d/f", "/d/sub/l2", "/l3", "/etc/passwd").split("\n")
+        assert inodes[0] == inodes[1] and inodes[0].endswith(" 2") and inodes[2] == inodes[3]
+    finally:
+        service.docker("rm", "-f", "cpbox")
+
+
+def test_image_not_found_names_the_normalised_reference(service: Service) -> None:
+    def error(*args: str) -> str:
+        result = service.docker(*args)
+        assert result.returncode != 0
+        return result.stderr.decode().strip().splitlines()[0]
+
+    missing = "Error response from daemon: No such image: nosuch:latest"
+    assert error("image", "inspect", "nosuch") == missing
+    assert error("rmi", "nosuch") == missing
+    assert error("tag", "nosuch", "other") == missing
+    assert error("history", "nosuch") == missing
+    assert error("create", "--pull", "never", "nosuch") == missing
+    assert error("run", "--pull", "never", "nosuch") == "docker: " + missing
+    assert error("image", "inspect", "nosuch:1") == "Error response from daemon: No such image: nosuch:1"
+    full = "0" * 64
+    assert error("image", "inspect", full) == f"Error response from daemon: No such image: sha256:{full}"
+    assert service.request("GET", "/images/nosuch/json").status == 404
+    # save: moby's tarexport words (an ID-prefix search for a bare name, the reference store for a tag)
+    assert error("save", "nosuch") == "Error response from daemon: No such image: nosuch"
+    assert error("save", "nosuch:1") == "Error response from daemon: reference does not exist"
+
+
+def test_save_of_a_bare_name_saves_every_tag(service: Service) -> None:
+    service.docker_out("tag", "busybox", "busybox:extra")
+    archive = service.docker("save", "busybox", check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert sorted(manifest[0]["RepoTags"]) == ["busybox:extra", "busybox:latest"]
+    service.docker_out("rmi", "busybox:extra")
+
+
+def test_a_pull_from_a_closed_port_fails_at_once(service: Service) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = service.docker("pull", f"127.0.0.1:{port}/nothing:here")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "Connection refused" in result.stderr.decode()
+    assert elapsed < 5, f"a refused connection took {elapsed:.1f} s to report (the ping retried with back-off)"

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine import events
 from engine.api import containers as api
 from engine.container.detachkeys import detach_sequence
 from engine.container.state import ContainerRecord, parse_rfc3339
@@ -424,6 +425,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
         _, entries, _ = await _call(api.log_entries, config, record.id, api.LogQuery(stdout=streams.stdout, stderr=streams.stderr))
     else:
         entries = []
+    await _call(events.container, config, "attach", record)  # moby logs it before any stream
     if not query_bool(request, "stream"):
         response, client = await hijack(request, framed)
         for entry in entries:

@@ -220,7 +220,10 @@ def _network_entries(data: dict[str, Any], record: ContainerRecord) -> None:
         return
     settings["Networks"] = {mode: _endpoint_entry(list(record.host_config.get("NetworkAliases") or []))}
     for entry in record.host_config.get(state.PENDING_NETWORKS) or []:  # connected before its first start
-        settings["Networks"][entry["Network"]] = _endpoint_entry(list(entry.get("Aliases") or []))
+        from engine.api.networks import PendingNetwork
+
+        settings["Networks"][entry["Network"]] = (_endpoint_entry(list(entry.get("Aliases") or []))
+                                                  | PendingNetwork.from_json(entry).settings())
 
 
 # Docker's inspect has these keys whatever the container asked for; dockui's record keeps only what

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.container.state import ContainerRecord
+    from engine.network.ipam import SubnetRequest
     from engine.network.records import NetworkInfo
 
 NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
@@ -36,7 +37,9 @@ def pseudo_id(name: str) -> str:
 
 @dataclass(frozen=True)
 class CreateNetwork:
-    """Docker's network create body, as dockui supports it (bridge driver, IPv4, one IPAM config)."""
+    """Docker's network create body, as dockui supports it (bridge driver; one IPv4 subnet and,
+    with `ipv6`, one IPv6 subnet; `configs` are the IPAM configs: subnet, gateway, IPRange,
+    AuxiliaryAddresses)."""
 
     name: str
     subnet: str | None = None
@@ -44,6 +47,8 @@ class CreateNetwork:
     internal: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     check_duplicate: bool = True
+    configs: tuple[SubnetRequest, ...] = ()
+    ipv6: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,14 +97,14 @@ def _document(net: NetworkInfo | None, name: str, containers: dict[str, Any]) ->
     """Docker's network object (as list and inspect show it)."""
     builtin = name in BUILTIN
     driver = "bridge" if name == "bridge" or not builtin else name
-    ipam_config = [{"Subnet": net.subnet, "Gateway": net.gateway}] if net else []
+    ipam_config = net.ipam_config() if net else []
     return {
         "Name": name,
         "Id": net.id if net else pseudo_id(name),
         "Created": net.created if net else "0001-01-01T00:00:00Z",
         "Scope": "local",
         "Driver": driver,
-        "EnableIPv6": False,
+        "EnableIPv6": bool(net and net.ipv6),
         "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
         "Internal": bool(net and net.internal),
         "Attachable": False,
@@ -162,7 +167,8 @@ def create(config: EngineConfig, spec: CreateNetwork) -> NetworkInfo:
     """A bridge network; Conflict if the name exists (Docker's CheckDuplicate is always on)."""
     from engine.network import networks, records
 
-    net = networks.create_network(config, spec.name, subnet=spec.subnet, gateway=spec.gateway, internal=spec.internal)
+    net = networks.create_network(config, spec.name, subnet=spec.subnet, gateway=spec.gateway, internal=spec.internal,
+                                  configs=spec.configs, ipv6=spec.ipv6)
     if spec.labels:
         from engine.network import ipam
 
@@ -186,18 +192,39 @@ def prune(config: EngineConfig) -> list[str]:
 
 @dataclass(frozen=True)
 class Connection:
-    """A container joining a network: its address there (else the next free one) and aliases, the
-    extra names its peers on that network resolve to it (through the embedded DNS)."""
+    """A container joining a network (Docker's EndpointConfig): its addresses there (else the
+    next free ones), its MAC there (else one derived from its IPv4 address), aliases (the extra
+    names its peers on that network resolve to it through the embedded DNS) and links ((linked
+    container, alias): names only this container resolves there, Docker's links on a user-defined
+    network)."""
 
     network: str
     container: str
     ipv4_address: str | None = None
     aliases: tuple[str, ...] = ()
+    ipv6_address: str | None = None
+    mac_address: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for alias in self.aliases:
             if not _ALIAS_RE.match(alias):
                 raise InvalidArgument(f"invalid alias {alias!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        from engine.network import ipam
+
+        if self.ipv4_address is not None:
+            ipam.parse_static(self.ipv4_address, 4)
+        if self.ipv6_address is not None:
+            ipam.parse_static(self.ipv6_address, 6)
+        if self.mac_address is not None:
+            object.__setattr__(self, "mac_address", ipam.parse_mac(self.mac_address))
+
+
+def parse_links(texts: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """`--link name[:alias]` values (the CLI's and EndpointConfig.Links) -> (name, alias) pairs."""
+    from engine.network import links
+
+    return tuple(links.parse_link(text) for text in texts)
 
 
 def _not_yet_started(config: EngineConfig, network: str, container: str) -> str | None:
@@ -220,12 +247,22 @@ def _not_yet_started(config: EngineConfig, network: str, container: str) -> str 
         return None
 
 
-def _set_pending(config: EngineConfig, container_id: str, aliases: tuple[str, ...], ip: str | None) -> None:
+def _set_pending(config: EngineConfig, container_id: str, connection: Connection | None) -> None:
+    """The primary network of a container that never ran, configured again (a connect after a
+    disconnect; None: the disconnect): its aliases, addresses, MAC and links, in the fields its
+    first start reads."""
     from engine.container import state
 
+    c = connection or Connection("", container_id)
     with state.locked(config, container_id) as locked:
-        locked.host_config = {**locked.host_config, "NetworkAliases": list(aliases) or None,
-                              "IPAddress": ip or locked.host_config.get("IPAddress")}
+        hc = locked.host_config
+        links = [f"{name}:{alias}" for name, alias in c.links] if connection is not None and c.links else None
+        locked.host_config = {**hc, "NetworkAliases": list(c.aliases) or None,
+                              "IPAddress": c.ipv4_address or hc.get("IPAddress"),
+                              "IPv6Address": c.ipv6_address or hc.get("IPv6Address"),
+                              "Links": links or hc.get("Links")}
+        if c.mac_address:
+            locked.config = {**locked.config, "MacAddress": c.mac_address}
         state.save(config, locked, durable=True)
 
 
@@ -252,13 +289,32 @@ class PendingNetwork:
     network: str
     ipv4_address: str | None
     aliases: tuple[str, ...]
+    ipv6_address: str | None = None
+    mac_address: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"Network": self.network, "IPv4Address": self.ipv4_address, "Aliases": list(self.aliases)}
+        data = {"Network": self.network, "IPv4Address": self.ipv4_address, "Aliases": list(self.aliases)}
+        if self.ipv6_address:
+            data["IPv6Address"] = self.ipv6_address
+        if self.mac_address:
+            data["MacAddress"] = self.mac_address
+        if self.links:
+            data["Links"] = [f"{name}:{alias}" for name, alias in self.links]
+        return data
+
+    def settings(self) -> dict[str, Any]:
+        """What Docker's inspect shows of the endpoint before it exists: the configured addresses,
+        MAC and links."""
+        ipam = {k: v for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address)) if v}
+        return {"IPAMConfig": ipam or None, "MacAddress": self.mac_address or "",
+                "Links": [f"{name}:{alias}" for name, alias in self.links] or None}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingNetwork:
-        return cls(str(data["Network"]), data.get("IPv4Address") or None, tuple(data.get("Aliases") or ()))
+        return cls(str(data["Network"]), data.get("IPv4Address") or None, tuple(data.get("Aliases") or ()),
+                   data.get("IPv6Address") or None, data.get("MacAddress") or None,
+                   parse_links(data.get("Links") or ()))
 
 
 def pending_networks(host_config: dict[str, Any]) -> list[PendingNetwork]:
@@ -286,7 +342,8 @@ def _add_pending(config: EngineConfig, container_id: str, connection: Connection
         entries = pending_networks(locked.host_config)
         if any(get_network(config, e.network).id == net.id for e in entries):
             raise Conflict(f"endpoint with name {locked.name} already exists in network {net.name}")
-        entries.append(PendingNetwork(net.name, connection.ipv4_address, connection.aliases))
+        entries.append(PendingNetwork(net.name, connection.ipv4_address, connection.aliases, connection.ipv6_address,
+                                      connection.mac_address, connection.links))
         locked.host_config = {**locked.host_config, PENDING_NETWORKS: [e.to_json() for e in entries]}
         state.save(config, locked, durable=True)
 
@@ -342,7 +399,8 @@ def join_pending(config: EngineConfig, container_id: str) -> None:
         locked.host_config = {**locked.host_config, PENDING_NETWORKS: None}
         state.save(config, locked, durable=True)
     for entry in entries:
-        endpoint.connect(config, entry.network, container_id, ip=entry.ipv4_address, aliases=list(entry.aliases))
+        endpoint.connect(config, entry.network, container_id, ip=entry.ipv4_address, aliases=list(entry.aliases),
+                         ip6=entry.ipv6_address, mac=entry.mac_address, links=entry.links)
 
 
 def connect(config: EngineConfig, connection: Connection) -> None:
@@ -351,14 +409,15 @@ def connect(config: EngineConfig, connection: Connection) -> None:
     check_connectable(config, connection.container)
     pending = _not_yet_started(config, connection.network, connection.container)
     if pending is not None:
-        _set_pending(config, pending, connection.aliases, connection.ipv4_address)
+        _set_pending(config, pending, connection)
         return
     never_ran = _never_started(config, connection.container)
     if never_ran is not None:
         _add_pending(config, never_ran, connection)
         return
     endpoint.connect(config, connection.network, connection.container, ip=connection.ipv4_address,
-                         aliases=list(connection.aliases))
+                     aliases=list(connection.aliases), ip6=connection.ipv6_address, mac=connection.mac_address,
+                     links=connection.links)
 
 
 def disconnect(config: EngineConfig, network: str, container: str, force: bool = False) -> None:
@@ -367,7 +426,7 @@ def disconnect(config: EngineConfig, network: str, container: str, force: bool =
     is not on the network is an error even then, as Docker's."""
     pending = _not_yet_started(config, network, container)
     if pending is not None:
-        _set_pending(config, pending, (), None)  # a connect follows (compose); the network stays primary
+        _set_pending(config, pending, None)  # a connect follows (compose); the network stays primary
         return
     never_ran = _never_started(config, container)
     if never_ran is not None and _drop_pending(config, never_ran, network):

@@ -18,8 +18,14 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     parser.set_defaults(handler=lambda args, config: _usage(parser))
 
     p = verbs.add_parser("create", help="create a bridge network")
-    p.add_argument("--subnet", help="subnet in CIDR form (default: the first free of Docker's pools)")
-    p.add_argument("--gateway", help="gateway (the bridge's address; default: the subnet's first)")
+    p.add_argument("--subnet", action="append", default=[],
+                   help="subnet in CIDR form, IPv4 or IPv6 (default: the first free of Docker's pools)")
+    p.add_argument("--gateway", action="append", default=[],
+                   help="IPv4 or IPv6 gateway for the master subnet (the bridge's address; default: the subnet's first)")
+    p.add_argument("--ip-range", action="append", default=[], help="allocate container ip from a sub-range")
+    p.add_argument("--aux-address", action="append", default=[], metavar="NAME=IP",
+                   help="auxiliary IPv4 or IPv6 addresses, never given to a container")
+    p.add_argument("--ipv6", action="store_true", help="enable IPv6 networking (a ULA /64 unless an IPv6 --subnet is given)")
     p.add_argument("--internal", action="store_true", help="restrict external access: containers get no default route through this network")
     p.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
     p.add_argument("name")
@@ -46,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
 
     p = verbs.add_parser("connect", help="connect a container to a network")
     p.add_argument("--ip", help="IPv4 address on that network")
+    p.add_argument("--ip6", help="IPv6 address on that network")
     p.add_argument("--alias", action="append", default=[], help="add a network-scoped alias for the container")
+    p.add_argument("--link", action="append", default=[], help="add link to another container (name[:alias])")
     p.add_argument("network")
     p.add_argument("container")
     p.set_defaults(handler=cmd_connect)
@@ -73,7 +81,12 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network create")
     from engine.network import networks as network
 
-    net = network.create_network(config, args.name, subnet=args.subnet, gateway=args.gateway, internal=args.internal)
+    def split(values: list[str]) -> list[str]:  # the docker CLI's string lists: repeated or comma-separated
+        return [v for value in values for v in value.split(",") if v]
+
+    aux = [network.parse_aux_address(text) for text in split(args.aux_address)]
+    configs = network.consolidate(split(args.subnet), split(args.ip_range), split(args.gateway), aux)
+    net = network.create_network(config, args.name, internal=args.internal, configs=tuple(configs), ipv6=args.ipv6)
     print(net.id)
     return 0
 
@@ -181,9 +194,10 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network connect")
-    from engine.api.networks import Connection, connect
+    from engine.api.networks import Connection, connect, parse_links
 
-    connect(config, Connection(args.network, args.container, ipv4_address=args.ip, aliases=tuple(args.alias or ())))
+    connect(config, Connection(args.network, args.container, ipv4_address=args.ip, aliases=tuple(args.alias or ()),
+                               ipv6_address=args.ip6, links=parse_links(args.link)))
     return 0
 
 

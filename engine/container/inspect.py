@@ -106,14 +106,7 @@ def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str
         rec = load_record(config, record.id)
         if rec and rec.attached and rec.pid == record.pid:
             started = settings.get("Networks") or {}
-            settings["Networks"] = {
-                ep.network: {
-                    **(started.get(ep.network) or {}),
-                    "NetworkID": ep.network_id, "IPAddress": ep.ip, "IPPrefixLen": ep.prefixlen,
-                    "Gateway": ep.gateway, "MacAddress": ep.mac, "Aliases": list(ep.aliases) or None,
-                }
-                for ep in rec.endpoints
-            }
+            settings["Networks"] = {ep.network: {**(started.get(ep.network) or {}), **ep.settings()} for ep in rec.endpoints}
     return settings
 
 
@@ -132,9 +125,9 @@ def _released(config: EngineConfig, record: ContainerRecord, settings: dict[str,
     started = settings.get("Networks") or {}
     settings["Networks"] = {
         ep.network: {
-            **(started.get(ep.network) or {}),
-            "NetworkID": ep.network_id, "Aliases": list(ep.aliases) or None,
+            **(started.get(ep.network) or {}), **ep.settings(),
             "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "EndpointID": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
         }
         for ep in rec.endpoints
     }

@@ -15,7 +15,7 @@ Every container's monitor imports this module, so it loads nothing it does not n
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine import events
@@ -30,13 +30,12 @@ from engine.network.plumbing import (
     bridge_ready,
     bring_up_loopback,
     configure_inside,
+    configure_interface,
     create_veth,
     delete_link,
     ensure_bridge,
     iproute,
-    link_index,
     netns_alive,
-    netns_iproute,
     rt_delete_link,
     start_ticks,
     unplug_in_background,
@@ -49,6 +48,7 @@ from engine.network.records import (
     DEFAULT_NETWORK,
     Endpoint,
     EndpointRecord,
+    NetworkInfo,
     NetworkPlan,
     NetworkSpec,
     all_records,
@@ -81,11 +81,34 @@ def _hosts_for(rec: EndpointRecord) -> str:
     container's file, and a rename none at all."""
     eps = rec.endpoints
     text = hostsfiles.hosts_content(eps[0].ip if eps else None, [rec.hostname], rec.extra_hosts)
-    return text + "".join(_own_line(ep.ip, rec.hostname) for ep in eps[1:])
+    if eps and eps[0].ip6:
+        text += _own_line(eps[0].ip6, rec.hostname)
+    return text + "".join(_own_lines(ep, rec.hostname) for ep in eps[1:])
 
 
 def _own_line(ip: str, hostname: str) -> str:
     return f"{ip}\t{hostname}\n"
+
+
+def _own_lines(ep: Endpoint, hostname: str) -> str:
+    """What a join adds to the container's own /etc/hosts: its IPv4 address, then its IPv6 one
+    (libnetwork's getEtcHostsAddrs order)."""
+    return _own_line(ep.ip, hostname) + (_own_line(ep.ip6, hostname) if ep.ip6 else "")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """An interface `prepare` or `connect` sets up: the network, the addresses asked for (None:
+    the next free one; on a restart the ones held), and what peers and the container know of it."""
+
+    net: NetworkInfo
+    ip: str | None = None
+    ip6: str | None = None
+    aliases: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (linked container, alias)
+    mac: str | None = None
+    static_ip: str = ""  # Docker's IPAMConfig: the addresses the user asked for
+    static_ip6: str = ""
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
@@ -160,7 +183,7 @@ def prepare(
         return plan
     if mode.startswith("container:"):
         return plan  # shares the other container's namespace and files
-    if spec.ip is not None and mode == DEFAULT_NETWORK:
+    if (spec.ip is not None or spec.ip6 is not None) and mode == DEFAULT_NETWORK:
         raise InvalidArgument("user specified IP address is supported on user defined networks only")
     with ipam.lock(config):
         net = get_network(config, mode)
@@ -176,14 +199,21 @@ def prepare(
             plan.resolv_conf = embedded_resolv_conf(host_resolv, spec.dns_search, spec.dns_options)
         endpoints = []
         try:
-            wanted = [(net, spec.ip, spec.aliases)] + [(get_network(config, ep.network), ep.ip, ep.aliases) for ep in extra_eps]
+            before = old.on(net.name) if old else []  # connected again after a disconnect: its links stay
+            wanted = [Wanted(net, spec.ip, spec.ip6, tuple(spec.aliases),
+                             tuple((a, b) for a, b in before[0].links) if before else (), spec.mac,
+                             spec.ip or "", spec.ip6 or "")]
+            wanted += [Wanted(get_network(config, ep.network), ep.ip, ep.ip6 or None, tuple(ep.aliases),
+                              tuple((a, b) for a, b in ep.links), ep.mac, ep.static_ip, ep.static_ip6)
+                       for ep in extra_eps]
             _allocate_endpoints(config, container_id, spec, wanted, endpoints)
             link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
             ports = _resolve_ports(config, container_id, spec, exposed)
         except BaseException:
             if not old:
                 for ep in endpoints:
-                    ipam.release(config, get_network(config, ep.network).pool, container_id)
+                    for pool in get_network(config, ep.network).pools():
+                        ipam.release(config, pool, container_id)
             raise
         # Docker's special --add-host value: the host as the container reaches it (the gateway)
         extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
@@ -202,21 +232,40 @@ def prepare(
     return plan
 
 
-def _allocate_endpoints(config: EngineConfig, container_id: str, spec: NetworkSpec, wanted: list[tuple[Any, Any, Any]],
+def _allocate_endpoints(config: EngineConfig, container_id: str, spec: NetworkSpec, wanted: list[Wanted],
                         endpoints: list[Endpoint]) -> None:
-    """An address on each (network, requested address, aliases) of `wanted`: eth0 on the network
-    asked for, then the networks the container was connected to, which keep their aliases. Each
-    endpoint is appended as its address is taken, so a failure part-way can release them."""
-    for index, (n, requested, aliases) in enumerate(wanted):
-        ip = ipam.allocate(config, n.pool, container_id, requested)
-        endpoints.append(
-            Endpoint(
-                n.name, n.id, n.bridge, f"eth{index}", str(ip), n.prefixlen, n.gateway,
-                (spec.mac if index == 0 and spec.mac else ipam.mac_for(ip)), veth_name(container_id, n.id),
-                spec.mtu or DEFAULT_MTU,
-                n.internal, list(aliases),
-            )
-        )
+    """The addresses of each of `wanted`: eth0 on the network asked for, then the networks the
+    container was connected to, which keep their aliases and links. Each endpoint is appended as
+    its addresses are taken, so a failure part-way can release them."""
+    for index, want in enumerate(wanted):
+        endpoints.append(_endpoint(config, container_id, want, f"eth{index}", spec.mtu or DEFAULT_MTU))
+
+
+def _endpoint(config: EngineConfig, container_id: str, want: Wanted, ifname: str, mtu: int = DEFAULT_MTU) -> Endpoint:
+    """An interface on `want.net` with its addresses allocated (IPv6 too on an IPv6 network);
+    a static address is checked against the network first (Docker's words), so nothing is taken
+    when one is refused."""
+    n = want.net
+    pool6 = n.pool6
+    if want.ip6 is not None:
+        want6 = ipam.parse_static(want.ip6, 6)
+        if pool6 is None:
+            raise InvalidArgument(f"no configured subnet contains IP address {want6}")
+        ipam.check_static(pool6, want6)
+    ip = ipam.allocate(config, n.pool, container_id, want.ip)
+    ip6 = ""
+    if pool6 is not None:
+        try:
+            ip6 = str(ipam.allocate(config, pool6, container_id, want.ip6))
+        except BaseException:
+            ipam.release(config, n.pool, container_id)
+            raise
+    return Endpoint(
+        n.name, n.id, n.bridge, ifname, str(ip), n.prefixlen, n.gateway,
+        want.mac or ipam.mac_for(ip), veth_name(container_id, n.id), mtu, n.internal, list(want.aliases),
+        ip6, n.prefixlen6 if ip6 else 0, n.gateway6 if ip6 else "", [list(link) for link in want.links],
+        want.static_ip, want.static_ip6,
+    )
 
 
 def _prepared_record(plan: NetworkPlan, old: EndpointRecord | None, extra: list, exposed: list[str],
@@ -391,8 +440,8 @@ def release(config: EngineConfig, container_id: str) -> None:
         detach_locked(config, rec, forget=True)
         for ep in endpoints_of(rec):
             net = load_network(config, ep.network)
-            if net is not None:
-                ipam.release(config, net.pool, container_id)
+            for pool in net.pools() if net is not None else ():
+                ipam.release(config, pool, container_id)
         record_path(config, container_id).unlink(missing_ok=True)
 
 
@@ -418,9 +467,14 @@ def _pid_alive(pid: int | None) -> bool:
     return bool(pid) and Path(f"/proc/{pid}/ns/net").exists()
 
 
-def connect(config: EngineConfig, network: str, container: str, ip: str | None = None, aliases: list[str] | None = None) -> Endpoint:
-    """`network connect`: add an interface on `network`; plugged in now if the container runs."""
+def connect(config: EngineConfig, network: str, container: str, ip: str | None = None, aliases: list[str] | None = None,
+            *, ip6: str | None = None, mac: str | None = None, links: tuple[tuple[str, str], ...] = ()) -> Endpoint:
+    """`network connect`: add an interface on `network` (its addresses the ones asked for, else
+    the next free ones; `mac` its MAC; `links` names only this container resolves there); plugged
+    in now if the container runs."""
     net = get_network(config, network)
+    if (ip is not None or ip6 is not None) and net.name == DEFAULT_NETWORK:
+        raise InvalidArgument("user specified IP address is supported on user defined networks only")
     with ipam.lock(config):
         rec = _find_record(config, container)
         if rec.mode in ("host", "none") or rec.mode.startswith("container:"):
@@ -428,11 +482,8 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
         if rec.on(net.name):
             raise Conflict(f"endpoint with name {rec.name} already exists in network {net.name}")
         cid = rec.container_id
-        addr = ipam.allocate(config, net.pool, cid, ip)
-        ep = Endpoint(
-            net.name, net.id, net.bridge, f"eth{len(rec.endpoints)}", str(addr), net.prefixlen, net.gateway,
-            ipam.mac_for(addr), veth_name(cid, net.id), internal=net.internal, aliases=list(aliases or []),
-        )
+        ep = _endpoint(config, cid, Wanted(net, ip, ip6, tuple(aliases or ()), tuple(links), mac, ip or "", ip6 or ""),
+                       f"eth{len(rec.endpoints)}")
         running = rec.attached and _pid_alive(rec.pid)
         if running:
             try:
@@ -443,20 +494,18 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                         "add", ifname=ep.host_veth, kind="veth", master=bridge_index, state="up",
                         peer={"ifname": ep.ifname, "net_ns_pid": rec.pid, "address": ep.mac},
                     )
-                with netns_iproute(rec.pid) as nipr:
-                    index = link_index(nipr, ep.ifname)
-                    nipr.addr("add", index=index, address=ep.ip, prefixlen=ep.prefixlen)
-                    nipr.link("set", index=index, state="up")
+                configure_interface(rec.pid, ep)
             except BaseException:
-                ipam.release(config, net.pool, cid)
+                for pool in net.pools():
+                    ipam.release(config, pool, cid)
                 with_iproute(lambda ipr: delete_link(ipr, ep.host_veth))
                 raise
         rec = replace(rec, endpoints=(*rec.endpoints, ep))
         save_record(config, rec)  # its names there resolve through the embedded DNS from now on
         hosts_path = config.containers_dir / cid / "hosts"
-        if running and hosts_path.exists():  # Docker's join appends its address there to its own hosts
+        if running and hosts_path.exists():  # Docker's join appends its addresses there to its own hosts
             with open(hosts_path, "a") as hosts:
-                hosts.write(_own_line(ep.ip, rec.hostname))
+                hosts.write(_own_lines(ep, rec.hostname))
     if running and net.name != DEFAULT_NETWORK:
         _join_embedded_dns(config, cid, rec.pid)
     events.network(config, "connect", net.id, net.name, cid)
@@ -474,7 +523,8 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
         with iproute() as ipr:
             for ep in eps:
                 delete_link(ipr, ep.host_veth)
-        ipam.release(config, net.pool, rec.container_id)
+        for pool in net.pools():
+            ipam.release(config, pool, rec.container_id)
         rec = replace(rec, endpoints=tuple(ep for ep in rec.endpoints if ep.network != net.name))
         if rec.ports and not rec.endpoints:
             from engine.network import portmap

@@ -1,10 +1,16 @@
 """IP address management: which subnet a bridge gets, and which address each container gets.
 
-Subnets are chosen in Docker's order (172.17.0.0/16 ... 172.31.0.0/16, then 192.168.0.0/20,
-192.168.16.0/20, ...), skipping any that overlaps an address or route already on the host, so a
+IPv4 subnets are chosen in Docker's order (172.17.0.0/16 ... 172.31.0.0/16, then 192.168.0.0/20,
+192.168.16.0/20, ...), IPv6 ones as /64s of a ULA /48 derived from the engine root (Docker derives
+its from the engine's ID), skipping any that overlaps an address or route already on the host, so a
 bridge never shadows the host's own networks. Addresses are handed out sequentially after the last
 one given (as Docker does, so a freed address is not reused at once), recorded in
-`<root>/network/ipam/<network id>.json` under one flock, so concurrent `run`s never get the same one.
+`<root>/network/ipam/<network id>.json` (`.v6.json` for IPv6) under one flock, so concurrent `run`s
+never get the same one.
+
+Invariant (libnetwork's default IPAM): a dynamic address comes only from the pool's `ip_range`
+(the whole subnet without one); a static one may be any host address of the subnet; the network
+address, the IPv4 broadcast, the gateway and every auxiliary address are never given to anyone.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from engine.util.fsutil import file_lock, read_json
 
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
+IPv6Network = ipaddress.IPv6Network
+IPv6Address = ipaddress.IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+IPAddress = IPv4Address | IPv6Address
 
 # Host-wide lock (not per root): two engines choosing a subnet at once must not pick the same one.
 HOST_LOCK = Path(os.environ.get("DOCKUI_NET_HOST_LOCK", "/run/lock/dockui-network.lock"))
@@ -37,15 +47,52 @@ def candidate_subnets() -> Iterator[IPv4Network]:
         yield IPv4Network(f"192.168.{third}.0/20")
 
 
-def parse_subnet(text: str) -> IPv4Network:
-    """`--subnet` value -> network; host bits must be zero, as Docker requires."""
+def parse_subnet(text: str) -> IPNetwork:
+    """`--subnet` value (IPv4 or IPv6) -> network; host bits must be zero, as Docker requires."""
     try:
-        net = IPv4Network(text, strict=True)
+        net = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
         raise InvalidArgument(f"invalid subnet {text!r}: {exc}") from None
-    if net.prefixlen > 30:
+    if str(net) != text and ipaddress.ip_interface(text).ip != net.network_address:
+        raise InvalidArgument(f"invalid network config: invalid subnet {text}: it should be {net}")
+    if net.max_prefixlen - net.prefixlen < 2:
         raise InvalidArgument(f"subnet {text} is too small: it needs room for a gateway and a container")
     return net
+
+
+def parse_ip_range(text: str, subnet: IPNetwork) -> IPNetwork:
+    """`--ip-range`: a block of `subnet` that dynamic addresses come from (Docker's checks, in
+    Docker's words: moby daemon/network.go validateIPRange)."""
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid network config: invalid ip-range {text!r}: not a CIDR block") from None
+    if "/" not in text:
+        raise InvalidArgument(f"invalid network config: invalid ip-range {text!r}: not a CIDR block")
+    block = iface.network
+    where = f"invalid network config: invalid ip-range {text}"
+    if block.version != subnet.version:
+        raise InvalidArgument(f"{where}: parent subnet is an IPv{subnet.version} block")
+    if block.prefixlen < subnet.prefixlen:
+        raise InvalidArgument(f"{where}: CIDR block is bigger than its parent subnet {subnet}")
+    if iface.ip != block.network_address:
+        raise InvalidArgument(f"{where}: it should be {block}")
+    if not block.subnet_of(subnet):  # type: ignore[arg-type]
+        raise InvalidArgument(f"{where}: parent subnet {subnet} doesn't contain ip-range")
+    return block
+
+
+def parse_member(text: str, subnet: IPNetwork, what: str) -> IPAddress:
+    """A gateway or auxiliary address: one of `subnet`'s (moby's validateAddress)."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid network config: invalid {what}: {text!r} is not an IP address") from None
+    if addr.version != subnet.version:
+        raise InvalidArgument(f"invalid network config: invalid {what}: parent subnet is an IPv{subnet.version} block")
+    if addr not in subnet:
+        raise InvalidArgument(f"invalid network config: invalid {what}: parent subnet {subnet} doesn't contain this address")
+    return addr
 
 
 def parse_bridge_ip(text: str) -> tuple[IPv4Network, IPv4Address]:
@@ -60,39 +107,65 @@ def parse_bridge_ip(text: str) -> tuple[IPv4Network, IPv4Address]:
     return net, iface.ip
 
 
-def default_gateway(subnet: IPv4Network) -> IPv4Address:
-    return subnet.network_address + 1
+def default_gateway(subnet: IPNetwork, ip_range: IPNetwork | None = None) -> IPAddress:
+    """The subnet's first host address, or the range's first when there is one: libnetwork asks
+    its IPAM for the gateway as for any dynamic address, from the range."""
+    first = subnet.network_address + 1
+    if ip_range is not None and ip_range.network_address > first:
+        return ip_range.network_address
+    return first
 
 
-def host_networks(exclude_ifnames: Iterable[str] = ()) -> list[IPv4Network]:
-    """Every IPv4 network the host already uses: interface addresses and main-table routes.
+def host_networks(exclude_ifnames: Iterable[str] = (), family: int = 4) -> list[IPNetwork]:
+    """Every network of that IP version the host already uses: interface addresses and main-table
+    routes.
 
-    The default route (0.0.0.0/0) is ignored, as Docker does; interfaces in `exclude_ifnames`
-    (our own bridges) are skipped so a bridge does not conflict with itself.
+    The default route is ignored, as Docker does, and so are IPv6 link-local, multicast and
+    loopback ones (every interface has them); interfaces in `exclude_ifnames` (our own bridges)
+    are skipped so a bridge does not conflict with itself.
     """
     from pyroute2 import IPRoute
 
     excluded = set(exclude_ifnames)
-    nets: list[IPv4Network] = []
+    af = 2 if family == 4 else 10
+    nets: list[IPNetwork] = []
     with IPRoute(groups=0) as ipr:
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
         skip_index = {idx for idx, name in names.items() if name in excluded}
-        for addr in ipr.get_addr(family=2):
+        for addr in ipr.get_addr(family=af):
             if addr["index"] in skip_index:
                 continue
             ip = addr.get_attr("IFA_LOCAL") or addr.get_attr("IFA_ADDRESS")
-            nets.append(IPv4Network(f"{ip}/{addr['prefixlen']}", strict=False))
-        for route in ipr.get_routes(family=2, table=254):
+            nets.append(ipaddress.ip_network(f"{ip}/{addr['prefixlen']}", strict=False))
+        for route in ipr.get_routes(family=af, table=254):
             if route.get_attr("RTA_OIF") in skip_index or route["dst_len"] == 0:
                 continue
             dst = route.get_attr("RTA_DST")
             if dst:
-                nets.append(IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
-    return nets
+                nets.append(ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False))
+    return [n for n in nets if not (n.is_link_local or n.is_multicast or n.is_loopback)]
 
 
-def overlaps_any(subnet: IPv4Network, used: Iterable[IPv4Network]) -> bool:
-    return any(subnet.overlaps(other) for other in used)
+def overlaps_any(subnet: IPNetwork, used: Iterable[IPNetwork]) -> bool:
+    return any(subnet.version == other.version and subnet.overlaps(other) for other in used)  # type: ignore[arg-type]
+
+
+def ula_prefix(seed: str) -> IPv6Network:
+    """This engine's IPv6 pool: a unique local /48 (fdXX:XXXX:XXXX::/48, RFC 4193) from a hash of
+    `seed` (the engine root), as Docker derives its own from the engine's ID."""
+    import hashlib  # only when an IPv6 network is made without a subnet
+
+    digest = hashlib.sha256(seed.encode()).digest()
+    return IPv6Network((b"\xfd" + digest[:5] + bytes(10), 48))
+
+
+def choose_subnet6(seed: str, used: Iterable[IPNetwork]) -> IPv6Network:
+    """The first /64 of this engine's ULA /48 that overlaps nothing in `used`."""
+    used = [u for u in used if u.version == 6]
+    for candidate in ula_prefix(seed).subnets(new_prefix=64):
+        if not overlaps_any(candidate, used):
+            return candidate
+    raise Conflict("no free IPv6 subnet left in this engine's pool")
 
 
 def choose_subnet(used: Iterable[IPv4Network]) -> IPv4Network:
@@ -104,16 +177,55 @@ def choose_subnet(used: Iterable[IPv4Network]) -> IPv4Network:
     raise Conflict("no free private subnet left in the default pools (172.17-31.0.0/16, 192.168.0.0/16)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pool:
-    """One network's address pool: the subnet, its gateway and the file that records who has what."""
+    """One network's address pool of one IP version: the subnet, its gateway, the block dynamic
+    addresses come from (`--ip-range`), the auxiliary addresses (name, address) nobody gets, and
+    the file that records who has what."""
 
     network_id: str
-    subnet: IPv4Network
-    gateway: IPv4Address
+    subnet: IPNetwork
+    gateway: IPAddress
+    ip_range: IPNetwork | None = None
+    aux: tuple[tuple[str, str], ...] = ()
 
     def path(self, config: EngineConfig) -> Path:
-        return config.network_dir / "ipam" / f"{self.network_id}.json"
+        suffix = ".v6.json" if self.subnet.version == 6 else ".json"
+        return config.network_dir / "ipam" / f"{self.network_id}{suffix}"
+
+    def reserved(self) -> set[IPAddress]:
+        """Never handed out: the network address (IPv6's subnet-router anycast), the IPv4
+        broadcast, the gateway and the auxiliary addresses."""
+        out = {self.subnet.network_address, self.gateway, *(ipaddress.ip_address(a) for _, a in self.aux)}
+        if self.subnet.version == 4:
+            out.add(self.subnet.broadcast_address)
+        return out
+
+    def dynamic_bounds(self) -> tuple[int, int]:
+        """The first and last address (as integers) a dynamic allocation may give."""
+        first, last = int(self.subnet.network_address) + 1, int(self.subnet.broadcast_address)
+        if self.subnet.version == 4:
+            last -= 1
+        if self.ip_range is not None:
+            first = max(first, int(self.ip_range.network_address))
+            last = min(last, int(self.ip_range.broadcast_address))
+        return first, last
+
+
+@dataclass(frozen=True)
+class SubnetRequest:
+    """One IPAM config of `network create` (Docker's IPAMConfig): the subnet (None: the next free
+    pool), its gateway, the block dynamic addresses come from, and (name, address) pairs reserved."""
+
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    aux_addresses: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def version(self) -> int:
+        text = self.subnet or self.ip_range or self.gateway or (self.aux_addresses[0][1] if self.aux_addresses else "")
+        return 6 if ":" in text else 4
 
 
 _depth: dict[tuple[str, int], int] = {}  # (lock path, thread id) -> how deep that thread holds it
@@ -180,7 +292,30 @@ def _load(pool: Pool, config: EngineConfig) -> dict:
     }
 
 
-def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str | None = None) -> IPv4Address:
+def parse_static(requested: str, version: int) -> IPAddress:
+    """A static address asked for (`--ip`, `--ip6`, IPAMConfig): of the right version, not
+    unspecified (moby's normalizeEndpointIPAMConfig, in its words)."""
+    try:
+        want = ipaddress.ip_address(requested)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv{version} address: {requested}") from None
+    if want.version != version or want.is_unspecified:
+        raise InvalidArgument(f"invalid IPv{version} address: {requested}")
+    return want
+
+
+def check_static(pool: Pool, want: IPAddress) -> None:
+    """Refuse a static address outside the subnet (Docker's words) or one that is never given."""
+    if want not in pool.subnet:
+        raise InvalidArgument(f"no configured subnet contains IP address {want}")
+    for name, aux in pool.aux:
+        if ipaddress.ip_address(aux) == want:
+            raise Conflict(f"Address already in use: {want} is the auxiliary address {name} of subnet {pool.subnet}")
+    if want in pool.reserved():
+        raise InvalidArgument(f"address {want} is not a usable host address of subnet {pool.subnet}")
+
+
+def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str | None = None) -> IPAddress:
     """Give `container_id` an address of `pool` (the requested one if free). Call under `lock(config)`.
 
     An address already held by this container is returned again, so a retried start is idempotent.
@@ -189,20 +324,15 @@ def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str
     addresses: dict[str, str] = state["addresses"]
     for ip, owner in addresses.items():
         if owner == container_id and (requested is None or ip == requested):
-            return IPv4Address(ip)
-    reserved = {pool.subnet.network_address, pool.subnet.broadcast_address, pool.gateway}
+            return ipaddress.ip_address(ip)
     if requested is not None:
-        try:
-            want = IPv4Address(requested)
-        except ValueError:
-            raise InvalidArgument(f"invalid IP address {requested!r}") from None
-        if want not in pool.subnet or want in reserved:
-            raise InvalidArgument(f"address {want} is not a usable host address of subnet {pool.subnet}")
+        want = parse_static(requested, pool.subnet.version)
+        check_static(pool, want)
         if str(want) in addresses:
             raise Conflict(f"address {want} is already in use by container {addresses[str(want)][:12]}")
         chosen = want
     else:
-        chosen = _next_free(pool, state, reserved)
+        chosen = _next_free(pool, state, pool.reserved())
     addresses[str(chosen)] = container_id
     if requested is None:
         state["last"] = str(chosen)
@@ -210,22 +340,25 @@ def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str
     return chosen
 
 
-def _next_free(pool: Pool, state: dict, reserved: set[IPv4Address]) -> IPv4Address:
-    first = int(pool.subnet.network_address) + 1
-    last = int(pool.subnet.broadcast_address) - 1
+def _next_free(pool: Pool, state: dict, reserved: set[IPAddress]) -> IPAddress:
+    first, last = pool.dynamic_bounds()
     size = last - first + 1
     try:
-        start = int(IPv4Address(state.get("last") or pool.gateway)) + 1
+        start = int(ipaddress.ip_address(state.get("last") or pool.gateway)) + 1
     except ValueError:
         start = first
+    if not first <= start <= last:
+        start = first
     addresses = state["addresses"]
+    make = IPv4Address if pool.subnet.version == 4 else IPv6Address
     for step in range(size):
         value = first + (start - first + step) % size
-        candidate = IPv4Address(value)
+        candidate = make(value)
         if candidate not in reserved and str(candidate) not in addresses:
             return candidate
+    where = f"range {pool.ip_range} of subnet {pool.subnet}" if pool.ip_range else f"subnet {pool.subnet}"
     raise Conflict(
-        f"no available IPv4 address in subnet {pool.subnet}: all {len(addresses)} addresses are in use"
+        f"no available IPv{pool.subnet.version} address in {where}: all {len(addresses)} addresses are in use"
     )
 
 
@@ -254,6 +387,17 @@ def drop_pool(config: EngineConfig, pool: Pool) -> None:
         pass
 
 
-def mac_for(ip: IPv4Address) -> str:
+def mac_for(ip: IPAddress) -> str:
     """Docker's MAC for an IPv4 address: 02:42 followed by the four octets."""
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def parse_mac(text: str) -> str:
+    """A MAC address for an interface (EndpointConfig.MacAddress): six hex octets separated by
+    ":" or "-", lower case; Go's net.ParseMAC message otherwise, as Docker answers."""
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+        raise InvalidArgument(f"address {text}: invalid MAC address")
+    if int(parts[0], 16) & 1:
+        raise InvalidArgument(f"address {text}: invalid MAC address: a multicast address cannot be an interface's")
+    return ":".join(parts).lower()

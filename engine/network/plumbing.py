@@ -149,9 +149,11 @@ def ensure_bridge(ipr, net: NetworkInfo, config: EngineConfig) -> int:  # noqa: 
         index = link_index(ipr, net.bridge)
         if index is None:
             raise DockuiError(f"could not create bridge {net.bridge}")
+        from urllib.parse import quote  # a network name may hold ":" (Docker takes any name)
+
         from engine.network import portmap
 
-        alias = f"{ALIAS_PREFIX}{portmap.table_name(config)}:{net.name}:{config.root}"
+        alias = f"{ALIAS_PREFIX}{portmap.table_name(config)}:{quote(net.name, safe='')}:{config.root}"
         if len(alias) <= 255:
             ipr.link("set", index=index, ifalias=alias)
     have = {(a.get_attr("IFA_LOCAL") or a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
@@ -162,7 +164,47 @@ def ensure_bridge(ipr, net: NetworkInfo, config: EngineConfig) -> int:  # noqa: 
             if exc.code != errno.EEXIST:
                 raise
     ipr.link("set", index=index, state="up")
+    if net.ipv6 and net.gateway6:
+        _bridge_ipv6(net.bridge, index, net.gateway6, net.prefixlen6)
     return index
+
+
+def _bridge_ipv6(bridge: str, index: int, gateway6: str, prefixlen6: int) -> None:
+    """An IPv6 network's bridge holds its IPv6 gateway (as Docker's bridge driver), IPv6 switched
+    on for it, without duplicate address detection (the address is ours: no wait of a second)."""
+    try:
+        Path(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6").write_text("0")
+    except OSError as exc:
+        raise DockuiError(f"cannot enable IPv6 on bridge {bridge}: {exc.strerror}") from None
+    with Rtnl() as rt:
+        try:
+            rt.request(addr_request(index, gateway6, prefixlen6))
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+
+
+IFA_F_NODAD = 0x02
+
+
+def addr_request(index: int, ip: str, prefixlen: int) -> tuple[int, int, bytes]:
+    """RTM_NEWADDR of an IPv4 or IPv6 address (IPv6 without duplicate address detection, as
+    Docker adds its container and gateway addresses: the subnet is ours alone)."""
+    if ":" in ip:
+        packed = _socket.inet_pton(_socket.AF_INET6, ip)
+        head = struct.pack("=BBBBI", _socket.AF_INET6, prefixlen, IFA_F_NODAD, 0, index)
+        return RTM_NEWADDR, CREATE, head + nla(IFA_ADDRESS, packed)
+    packed = _socket.inet_aton(ip)
+    head = struct.pack("=BBBBI", _socket.AF_INET, prefixlen, 0, 0, index)
+    return RTM_NEWADDR, CREATE, head + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)
+
+
+def default_route_request(gateway: str) -> tuple[int, int, bytes]:
+    """RTM_NEWROUTE of the default route via `gateway` (IPv4 or IPv6), main table."""
+    family = _socket.AF_INET6 if ":" in gateway else _socket.AF_INET
+    # rtmsg: family, dst_len 0, src_len 0, tos 0, main table, proto boot, scope universe, unicast
+    route = struct.pack("=BBBBBBBBI", family, 0, 0, 0, 254, 3, 0, 1, 0)
+    return RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, _socket.inet_pton(family, gateway))
 
 
 def delete_link(ipr, name: str) -> bool:  # noqa: ANN001
@@ -200,23 +242,40 @@ def rt_delete_link(rt: Rtnl, name: str) -> bool:
     return True
 
 
+def interface_requests(ep: Endpoint, index: int) -> list[tuple[int, int, bytes]]:
+    """An interface of the container: its IPv4 address, up, then its IPv6 address (on an up link,
+    so its prefix route is there at once)."""
+    requests = [addr_request(index, ep.ip, ep.prefixlen),
+                (RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP))]
+    if ep.ip6:
+        requests.append(addr_request(index, ep.ip6, ep.prefixlen6))
+    return requests
+
+
 def configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
-    """lo up; each eth<N> addressed and up; the default route via the first network's gateway that
-    is not --internal (Docker programs no gateway for those: only their own subnet is reachable)."""
+    """lo up; each eth<N> addressed and up; the default routes (IPv4, and IPv6 on an IPv6 network)
+    via the first network's gateway that is not --internal (Docker programs no gateway for those:
+    only their own subnet is reachable)."""
     sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname for ep in endpoints])
     requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
-        packed = _socket.inet_aton(ep.ip)
-        addr = struct.pack("=BBBBI", _socket.AF_INET, ep.prefixlen, 0, 0, index)
-        requests.append((RTM_NEWADDR, CREATE, addr + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)))
-        requests.append((RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP)))
+        requests += interface_requests(ep, index)
     routed = [ep for ep in endpoints if not ep.internal]
     if routed:
-        # rtmsg: AF_INET, dst_len 0, src_len 0, tos 0, main table, proto boot, scope universe, unicast
-        route = struct.pack("=BBBBBBBBI", _socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
-        requests.append((RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, _socket.inet_aton(routed[0].gateway))))
+        requests.append(default_route_request(routed[0].gateway))
+    routed6 = [ep for ep in routed if ep.ip6]
+    if routed6:
+        requests.append(default_route_request(routed6[0].gateway6))
     with Rtnl(sock) as rt:
         rt.request(*requests)
+
+
+def configure_interface(pid: int, ep: Endpoint) -> None:
+    """`network connect` of a running container: the new interface addressed and up (no route:
+    the default routes stay those of the networks it started with, as Docker's)."""
+    sock, indexes = _netns_socket(pid, raw=True, ifnames=[ep.ifname])
+    with Rtnl(sock) as rt:
+        rt.request(*interface_requests(ep, indexes[0]))
 
 
 def bridge_ready(rt: Rtnl, ep: Endpoint) -> int | None:
@@ -229,14 +288,24 @@ def bridge_ready(rt: Rtnl, ep: Endpoint) -> int | None:
             return None
     except (OSError, ValueError):
         return None
-    want = _socket.inet_aton(ep.gateway)
-    found = None
-    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", _socket.AF_INET, 0, 0, 0, 0)):
-        _family, prefixlen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
-        if idx == index and prefixlen == ep.prefixlen:
-            attrs = parse_attrs(msg, 8, {IFA_LOCAL})
-            if bytes(attrs.get(IFA_LOCAL, b"")) == want:
-                found = index  # the dump is read to its end: the socket serves the next request
+    if not _holds(rt, index, _socket.AF_INET, ep.gateway, ep.prefixlen):
+        return None
+    if ep.ip6 and not _holds(rt, index, _socket.AF_INET6, ep.gateway6, ep.prefixlen6):
+        return None
+    return index
+
+
+def _holds(rt: Rtnl, index: int, family: int, address: str, prefixlen: int) -> bool:
+    """Does interface `index` hold `address/prefixlen` (one address dump of that family)?"""
+    want = _socket.inet_pton(family, address)
+    attr = IFA_LOCAL if family == _socket.AF_INET else IFA_ADDRESS
+    found = False
+    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", family, 0, 0, 0, 0)):
+        _family, plen, _flags, _scope, idx = struct.unpack_from("=BBBBI", msg)
+        if idx == index and plen == prefixlen:
+            attrs = parse_attrs(msg, 8, {attr})
+            if bytes(attrs.get(attr, b"")) == want:
+                found = True  # the dump is read to its end: the socket serves the next request
     return found
 
 

@@ -55,6 +55,7 @@ class NetworkSpec:
     mtu: int | None = None
     aliases: list[str] = field(default_factory=list)  # --network-alias: more names on the primary network
     mac: str | None = None  # --mac-address: eth0's, instead of the one derived from its address
+    ip6: str | None = None  # --ip6: the IPv6 address on an IPv6 user network
 
 
 @dataclass
@@ -73,6 +74,41 @@ class Endpoint:
     mtu: int = DEFAULT_MTU
     internal: bool = False  # a network made with --internal: no default route through it
     aliases: list[str] = field(default_factory=list)  # more names peers on this network know it by
+    ip6: str = ""  # its IPv6 address on an IPv6 network ("" otherwise)
+    prefixlen6: int = 0
+    gateway6: str = ""
+    links: list[list[str]] = field(default_factory=list)  # [linked container, alias]: names only this container resolves here
+    static_ip: str = ""  # the addresses asked for (Docker's IPAMConfig), "" when allocated
+    static_ip6: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Its record's JSON: the keys written since IPv6, IPAM configs and endpoint links came
+        only when set, so a record without them is the same JSON as it always was."""
+        data = asdict(self)
+        for key in _NEWER_ENDPOINT_KEYS:
+            if not data[key]:
+                del data[key]
+        return data
+
+    def settings(self) -> dict[str, Any]:
+        """Docker's EndpointSettings of this interface, as container inspect shows it."""
+        ipam_config = {k: v for k, v in (("IPv4Address", self.static_ip), ("IPv6Address", self.static_ip6)) if v}
+        return {
+            "IPAMConfig": ipam_config or None,
+            "Links": [f"{name}:{alias}" for name, alias in self.links] or None,
+            "Aliases": list(self.aliases) or None,
+            "NetworkID": self.network_id,
+            "Gateway": self.gateway,
+            "IPAddress": self.ip,
+            "IPPrefixLen": self.prefixlen,
+            "IPv6Gateway": self.gateway6,
+            "GlobalIPv6Address": self.ip6,
+            "GlobalIPv6PrefixLen": self.prefixlen6,
+            "MacAddress": self.mac,
+        }
+
+
+_NEWER_ENDPOINT_KEYS = ("ip6", "prefixlen6", "gateway6", "links", "static_ip", "static_ip6")
 
 
 @dataclass(frozen=True)
@@ -134,7 +170,7 @@ class EndpointRecord:
             "mode": self.mode,
             "state": self.state,
             "pid": self.pid,
-            "endpoints": [asdict(ep) for ep in self.endpoints],
+            "endpoints": [ep.to_json() for ep in self.endpoints],
             "ports": [dict(p) for p in self.ports],
             "links": [list(x) for x in self.links],
             "extra_hosts": [list(e) for e in self.extra_hosts],
@@ -193,26 +229,24 @@ class NetworkPlan:
             "IPPrefixLen": primary.prefixlen if primary else 0,
             "MacAddress": primary.mac if primary else "",
             "Gateway": primary.gateway if primary else "",
+            "GlobalIPv6Address": primary.ip6 if primary else "",
+            "GlobalIPv6PrefixLen": primary.prefixlen6 if primary else 0,
+            "IPv6Gateway": primary.gateway6 if primary else "",
             "HostVeth": primary.host_veth if primary else "",
             "Bridge": primary.bridge if primary else "",
             "Ports": ports,
             "Links": [f"/{name}:/{self.name}/{alias}" for name, alias in self.links] or None,
-            "Networks": {
-                ep.network: {
-                    "NetworkID": ep.network_id,
-                    "IPAddress": ep.ip,
-                    "IPPrefixLen": ep.prefixlen,
-                    "Gateway": ep.gateway,
-                    "MacAddress": ep.mac,
-                }
-                for ep in self.endpoints
-            },
+            "Networks": {ep.network: ep.settings() for ep in self.endpoints},
         }
 
 
 @dataclass
 class NetworkInfo:
-    """A network (a bridge): the default one, named `bridge`, or one made by `network create`."""
+    """A network (a bridge): the default one, named `bridge`, or one made by `network create`.
+
+    IPv4 always (`subnet`, `gateway`, and `network create --ip-range/--aux-address`); IPv6 when
+    `ipv6` (`--ipv6`): `subnet6`, `gateway6` (the bridge's address), `ip_range6`, `aux_addresses6`.
+    """
 
     name: str
     id: str
@@ -223,14 +257,76 @@ class NetworkInfo:
     internal: bool = False
     default: bool = False
     labels: dict[str, str] = field(default_factory=dict)  # Docker's network labels, set at create
+    ip_range: str = ""
+    aux_addresses: dict[str, str] = field(default_factory=dict)  # name -> address, never given out
+    ipv6: bool = False
+    subnet6: str = ""
+    gateway6: str = ""
+    ip_range6: str = ""
+    aux_addresses6: dict[str, str] = field(default_factory=dict)
 
     @property
     def prefixlen(self) -> int:
         return int(self.subnet.split("/")[1])
 
     @property
+    def prefixlen6(self) -> int:
+        return int(self.subnet6.split("/")[1]) if self.subnet6 else 0
+
+    @property
     def pool(self) -> ipam.Pool:
-        return ipam.Pool(self.id, ipam.IPv4Network(self.subnet), ipam.IPv4Address(self.gateway))
+        return ipam.Pool(
+            self.id, ipam.IPv4Network(self.subnet), ipam.IPv4Address(self.gateway),
+            ipam.IPv4Network(self.ip_range) if self.ip_range else None, tuple(sorted(self.aux_addresses.items())),
+        )
+
+    @property
+    def pool6(self) -> ipam.Pool | None:
+        if not (self.ipv6 and self.subnet6):
+            return None
+        return ipam.Pool(
+            self.id, ipam.IPv6Network(self.subnet6), ipam.IPv6Address(self.gateway6),
+            ipam.IPv6Network(self.ip_range6) if self.ip_range6 else None, tuple(sorted(self.aux_addresses6.items())),
+        )
+
+    def pools(self) -> list[ipam.Pool]:
+        return [self.pool] + ([p] if (p := self.pool6) else [])
+
+    def ipam_config(self) -> list[dict[str, Any]]:
+        """Docker's IPAM.Config: one entry per subnet, IPRange and AuxiliaryAddresses only when set."""
+        out = []
+        for subnet, gateway, ip_range, aux in (
+            (self.subnet, self.gateway, self.ip_range, self.aux_addresses),
+            (self.subnet6 if self.ipv6 else "", self.gateway6, self.ip_range6, self.aux_addresses6),
+        ):
+            if not subnet:
+                continue
+            entry: dict[str, Any] = {"Subnet": subnet}
+            if ip_range:
+                entry["IPRange"] = ip_range
+            entry["Gateway"] = gateway
+            if aux:
+                entry["AuxiliaryAddresses"] = dict(aux)
+            out.append(entry)
+        return out
+
+
+def network_file(name: str) -> str:
+    """The file name of a network's record. Docker accepts any name that is not blank (moby's
+    NewNetwork), so a name that is not a plain `[a-zA-Z0-9][a-zA-Z0-9_.-]*` one is %-quoted (a
+    plain name is its own file name, as it always was; quoting is injective and no plain name
+    needs it, so two names never share a file), and one too long for a file name is hashed."""
+    if name and name.isascii() and (name[0].isalnum()) and all(c.isalnum() or c in "_.-" for c in name):
+        plain = name
+    else:
+        from urllib.parse import quote
+
+        plain = quote(name, safe="")
+    if len(plain) > 200:
+        import hashlib
+
+        plain = "%%" + hashlib.sha256(name.encode()).hexdigest()  # "%%" is never in a quoted name
+    return f"{plain}.json"
 
 
 def networks_dir(config: EngineConfig) -> Path:
@@ -251,13 +347,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def network_path(config: EngineConfig, name: str) -> Path:
+    return networks_dir(config) / network_file(name)
+
+
 def load_network(config: EngineConfig, name: str) -> NetworkInfo | None:
-    data = read_json(networks_dir(config) / f"{name}.json")
-    return NetworkInfo(**data) if data else None
+    try:
+        data = read_json(network_path(config, name))
+    except (OSError, ValueError):
+        return None  # not a possible file name (a NUL), or unreadable: no such network
+    return NetworkInfo(**data) if data and data.get("name") == name else None
 
 
 def save_network(config: EngineConfig, net: NetworkInfo) -> None:
-    atomic_write_json(networks_dir(config) / f"{net.name}.json", asdict(net))
+    atomic_write_json(network_path(config, net.name), asdict(net))
 
 
 def all_networks(config: EngineConfig) -> list[NetworkInfo]:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from engine.api import networks as api
 from engine.errors import InvalidArgument
+from engine.network.ipam import SubnetRequest
 from engine.service.context import engine_config, json_body, query_bool
 from engine.service.filters import filter_pairs
 
@@ -58,15 +59,15 @@ def create_spec(body: Any) -> api.CreateNetwork:
     driver = _typed(body, "Driver", str, what) or "bridge"
     if driver != "bridge":
         raise InvalidArgument(f"{what}: driver {driver!r} is not supported (bridge only)")
-    for flag in ("EnableIPv6", "Ingress", "ConfigOnly"):
+    for flag in ("Ingress", "ConfigOnly"):
         if _typed(body, flag, bool, what):
             raise InvalidArgument(f"{what}: {flag} is not supported")
+    ipv6 = bool(_typed(body, "EnableIPv6", bool, what))
     _typed(body, "Attachable", bool, what)  # a swarm notion: a local bridge takes any container anyway
     if _typed(body, "Options", dict, what):
         raise InvalidArgument(f"{what}: driver Options are not supported")
     internal = bool(_typed(body, "Internal", bool, what))
     _typed(body, "CheckDuplicate", bool, what)  # dockui always refuses a duplicate name (409)
-    subnet = gateway = None
     ipam = _typed(body, "IPAM", dict, what) or {}
     if (ipam.get("Driver") or "default") != "default":
         raise InvalidArgument(f"{what}: IPAM driver {ipam['Driver']!r} is not supported (default only)")
@@ -75,18 +76,26 @@ def create_spec(body: Any) -> api.CreateNetwork:
     configs = ipam.get("Config") or []
     if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
         raise InvalidArgument(f"{what}: IPAM.Config must be a list of objects")
-    if len(configs) > 1:
-        raise InvalidArgument(f"{what}: one IPAM config only (dockui networks are IPv4 with one subnet)")
-    if configs:
-        config = configs[0]
-        extra = sorted(k for k, v in config.items() if k not in ("Subnet", "Gateway") and v)
-        if extra:
-            raise InvalidArgument(f"{what}: IPAM.Config.{extra[0]} is not supported")
-        subnet = _typed(config, "Subnet", str, what) or None
-        gateway = _typed(config, "Gateway", str, what) or None
-        if gateway and not subnet:
-            raise InvalidArgument(f"{what}: a Gateway needs a Subnet")
-    return api.CreateNetwork(name, subnet, gateway, internal, _labels(body.get("Labels"), what))
+    requests = tuple(_ipam_config(c, what) for c in configs)
+    if not ipv6:  # Docker ignores an IPv6 config of a network without IPv6
+        requests = tuple(r for r in requests if r.version == 4)
+    return api.CreateNetwork(name, internal=internal, labels=_labels(body.get("Labels"), what),
+                             configs=requests, ipv6=ipv6)
+
+
+_IPAM_CONFIG_FIELDS = ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses")
+
+
+def _ipam_config(config: dict[str, Any], what: str) -> SubnetRequest:
+    """One of IPAM.Config: Subnet, IPRange, Gateway, AuxiliaryAddresses (name -> address)."""
+    extra = sorted(k for k, v in config.items() if k not in _IPAM_CONFIG_FIELDS and v)
+    if extra:
+        raise InvalidArgument(f"{what}: IPAM.Config.{extra[0]} is not supported")
+    aux = _typed(config, "AuxiliaryAddresses", dict, what) or {}
+    if not all(isinstance(v, str) for v in aux.values()):
+        raise InvalidArgument(f"{what}: IPAM.Config.AuxiliaryAddresses must be an object of strings")
+    return SubnetRequest(_typed(config, "Subnet", str, what) or None, _typed(config, "Gateway", str, what) or None,
+                         _typed(config, "IPRange", str, what) or None, tuple(sorted(aux.items())))
 
 
 @routes.get("/networks")
@@ -124,24 +133,32 @@ async def remove(request: web.Request) -> web.Response:
 
 
 def connection(network: str, body: Any) -> api.Connection:
-    """Docker's NetworkConnectRequest: Container, EndpointConfig{IPAMConfig{IPv4Address}}."""
+    """Docker's NetworkConnectRequest: Container, EndpointConfig{IPAMConfig{IPv4Address,
+    IPv6Address}, Aliases, Links, MacAddress}."""
     what = "network connect"
     body = _object(body, what)
     container = _typed(body, "Container", str, what)
     if not container:
         raise InvalidArgument(f"{what}: Container is required")
     endpoint = _typed(body, "EndpointConfig", dict, what) or {}
-    aliases = _typed(endpoint, "Aliases", list, what) or []
-    if not all(isinstance(a, str) for a in aliases):
-        raise InvalidArgument(f"{what}: EndpointConfig.Aliases must be a list of strings")
-    for key in ("Links", "MacAddress", "DriverOpts"):
-        if endpoint.get(key):
-            raise InvalidArgument(f"{what}: EndpointConfig.{key} is not supported")
+    aliases = _strings(endpoint, "Aliases", what)
+    links = api.parse_links(_strings(endpoint, "Links", what))
+    if endpoint.get("DriverOpts"):
+        raise InvalidArgument(f"{what}: EndpointConfig.DriverOpts is not supported")
+    mac = _typed(endpoint, "MacAddress", str, what) or None
     ipam = _typed(endpoint, "IPAMConfig", dict, what) or {}
-    if ipam.get("IPv6Address") or ipam.get("LinkLocalIPs"):
-        raise InvalidArgument(f"{what}: IPv6 and link-local addresses are not supported")
+    if ipam.get("LinkLocalIPs"):
+        raise InvalidArgument(f"{what}: EndpointConfig.IPAMConfig.LinkLocalIPs is not supported (no link-local addresses)")
     address = _typed(ipam, "IPv4Address", str, what) or None
-    return api.Connection(network, container, address, tuple(aliases))
+    address6 = _typed(ipam, "IPv6Address", str, what) or None
+    return api.Connection(network, container, address, tuple(aliases), address6, mac, links)
+
+
+def _strings(body: dict[str, Any], key: str, what: str) -> list[str]:
+    values = _typed(body, key, list, what) or []
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidArgument(f"{what}: EndpointConfig.{key} must be a list of strings")
+    return values
 
 
 @routes.post("/networks/{name}/connect")

@@ -85,12 +85,16 @@ def encode_name(name: str) -> bytes:
 
 
 def address_reply(query: bytes, q: Question, addresses: list[str]) -> bytes:
-    """A NOERROR reply with one A record per address (none: the name exists, not this type)."""
+    """A NOERROR reply with one A (AAAA for an IPv6 address) record per address (none: the name
+    exists, not with this type)."""
     import socket
 
-    records = b"".join(
-        b"\xc0\x0c" + struct.pack("!HHIH", TYPE_A, CLASS_IN, TTL, 4) + socket.inet_aton(a) for a in addresses
-    )
+    records = b""
+    for a in addresses:
+        if ":" in a:
+            records += b"\xc0\x0c" + struct.pack("!HHIH", TYPE_AAAA, CLASS_IN, TTL, 16) + socket.inet_pton(socket.AF_INET6, a)
+        else:
+            records += b"\xc0\x0c" + struct.pack("!HHIH", TYPE_A, CLASS_IN, TTL, 4) + socket.inet_aton(a)
     return _header(q, NOERROR, len(addresses)) + query[_HEADER.size:q.end] + records
 
 
@@ -107,7 +111,15 @@ def error_reply(query: bytes, q: Question, rcode: int, recursion: bool = True) -
 
 
 def reverse_address(name: str) -> str | None:
-    """`4.3.2.1.in-addr.arpa` -> `1.2.3.4`; None for any other name."""
+    """`4.3.2.1.in-addr.arpa` -> `1.2.3.4`, the 32 nibbles of an `ip6.arpa` name -> the IPv6
+    address (compressed, as the records write it); None for any other name."""
+    if name.endswith(".ip6.arpa"):
+        nibbles = name[: -len(".ip6.arpa")].split(".")
+        if len(nibbles) != 32 or not all(len(n) == 1 and n in "0123456789abcdef" for n in nibbles):
+            return None
+        import ipaddress
+
+        return str(ipaddress.IPv6Address(int("".join(reversed(nibbles)), 16)))
     if not name.endswith(".in-addr.arpa"):
         return None
     parts = name[: -len(".in-addr.arpa")].split(".")

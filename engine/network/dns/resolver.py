@@ -7,8 +7,9 @@ was made in) on high ports that a nat table of that namespace DNATs port 53 to (
 the container's own programs may bind port 53), and a pidfd of the container's first process. One
 epoll loop serves them all:
 
-- an A query for a name of the container's networks is answered from the endpoint records
-  (`names.NameTable`), AAAA and MX for such a name with an empty NOERROR, PTR for their addresses;
+- an A or AAAA query for a name of the container's networks is answered from the endpoint records
+  (`names.NameTable`; AAAA of a name without an IPv6 address, and MX, with an empty NOERROR), PTR
+  for their addresses (in-addr.arpa and ip6.arpa);
   any other is forwarded (over UDP, or TCP when it came over TCP), from the
   host's namespace, to the upstreams (`upstreams.choose`), trying the next one after a timeout, SERVFAIL when none answers;
   a container only on --internal networks gets REFUSED instead (nothing leaves those networks);
@@ -302,15 +303,15 @@ class Resolver:
             ip = message.reverse_address(q.name)
             target = self.names.reverse(guest.container_id, ip) if ip else None
             return message.ptr_reply(data, q, target) if target else None
-        addresses = self.names.lookup(guest.container_id, q.name)
+        addresses = self.names.lookup(guest.container_id, q.name, v6=q.qtype == message.TYPE_AAAA)
         if addresses is None:
             return None
-        if q.qtype == message.TYPE_A:
+        if q.qtype in (message.TYPE_A, message.TYPE_AAAA):
+            # AAAA of a name without an IPv6 address (an IPv4-only network): Docker's NOERROR and
+            # no answer, so a stub asking A and AAAA takes the A records without an error.
             return message.address_reply(data, q, addresses)
-        if q.qtype in (message.TYPE_AAAA, message.TYPE_MX):
-            # Docker's: NOERROR and no answer (the name exists, with no IPv6 address here; for
-            # MX, RFC 5321's "implicit MX"), so a stub asking A and AAAA takes the A records.
-            return message.address_reply(data, q, [])
+        if q.qtype == message.TYPE_MX:
+            return message.address_reply(data, q, [])  # Docker's: RFC 5321's "implicit MX"
         return None  # any other type, even of a container's name, is forwarded, as Docker's
 
     # ------------------------------------------------------------------ forwarding

@@ -1,0 +1,112 @@
+"""The network settings of Docker's clients through the Engine API service (tests/service_support.py):
+docker-py's IPAM pool with IPRange and AuxiliaryAddresses, `connect_container_to_network` with an
+IPv4 address, a MAC address and links, IPv6 networks from the docker CLI (`--ipv6 --subnet
+fd../64`, `network connect --ip6`), and a network name with a space; what the service answers
+is what the kernel has (the interface inside the container), bad values get Docker's one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from engine.network.networks import ipv6_available
+from tests.service_support import DOCKER, Service, service_fixture  # noqa: F401
+from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401
+from tests.test_network import free_subnet
+from tests.test_network_settings import _ula_subnet
+
+pytestmark = [pytest.mark.root, pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")]
+
+
+def _message(reply) -> str:  # noqa: ANN001
+    body = reply.json()
+    assert set(body) == {"message"} and "\n" not in body["message"], body
+    return body["message"]
+
+
+def test_docker_py_ipam_pool_and_connect_settings(service: Service) -> None:
+    import docker
+    from docker.types import IPAMConfig, IPAMPool
+
+    subnet = free_subnet(prefix=24)
+    base = subnet.network_address
+    ip_range, gateway, aux = f"{base + 64}/26", str(base + 126), {"a": str(base + 5), "b": str(base + 6)}
+    client = service.client()
+    try:
+        pool = IPAMPool(subnet=str(subnet), iprange=ip_range, gateway=gateway, aux_addresses=aux)
+        net = client.networks.create("pyranged", driver="bridge", ipam=IPAMConfig(driver="default", pool_configs=[pool]))
+        attrs = client.api.inspect_network(net.id)
+        assert attrs["IPAM"]["Options"] is None and attrs["IPAM"]["Driver"] == "default"
+        assert attrs["IPAM"]["Config"] == [{"Subnet": str(subnet), "IPRange": ip_range, "Gateway": gateway,
+                                           "AuxiliaryAddresses": aux}]
+
+        service.engine.out("run", "-d", "--name", "upstream", "--network", "pyranged", "busybox", "sleep", "60")
+        upstream_ip = client.api.inspect_container("upstream")["NetworkSettings"]["Networks"]["pyranged"]["IPAddress"]
+        assert ipaddress.ip_address(upstream_ip) in ipaddress.ip_network(ip_range)  # from the range
+        service.engine.out("run", "-d", "--name", "joiner", "busybox", "sleep", "60")
+        before = service.engine.out("exec", "joiner", "ls", "/sys/class/net").split()
+        for kwargs, words in [
+            ({"ipv4_address": "10.1.2.3"}, "no configured subnet contains IP address 10.1.2.3"),
+            ({"ipv4_address": aux["a"]}, "Address already in use"),
+            ({"mac_address": "02:42:zz:00:00:01"}, "invalid MAC address"),
+            ({"link_local_ips": ["169.254.8.8"]}, "LinkLocalIPs is not supported"),
+        ]:
+            with pytest.raises(docker.errors.APIError) as refused:
+                client.api.connect_container_to_network("joiner", "pyranged", **kwargs)
+            assert words in str(refused.value.explanation) and "\n" not in refused.value.explanation
+        assert service.engine.out("exec", "joiner", "ls", "/sys/class/net").split() == before
+
+        address = str(base + 24)  # outside the range: a static address may be anywhere in the subnet
+        client.api.connect_container_to_network("joiner", "pyranged", ipv4_address=address,
+                                                mac_address="02:42:ac:11:00:99", links=[("upstream", "bar")])
+        entry = client.api.inspect_container("joiner")["NetworkSettings"]["Networks"]["pyranged"]
+        assert entry["IPAMConfig"]["IPv4Address"] == address and entry["MacAddress"] == "02:42:ac:11:00:99"
+        assert entry["Links"] == ["upstream:bar"]
+        eth1 = service.engine.out("exec", "joiner", "ip", "-o", "link", "show", "eth1")
+        assert "link/ether 02:42:ac:11:00:99" in eth1
+        assert f"inet {address}/24" in service.engine.out("exec", "joiner", "ip", "-4", "-o", "addr", "show", "eth1")
+        assert f"Address: {upstream_ip}" in service.engine.out("exec", "joiner", "nslookup", "bar")
+
+        # a container that never ran: the MAC (and links) wait in its configuration, as Docker shows them
+        created = client.api.create_container("busybox", "true")
+        client.api.connect_container_to_network(created, "pyranged", mac_address="02:42:ac:11:00:02")
+        assert client.api.inspect_container(created)["NetworkSettings"]["Networks"]["pyranged"]["MacAddress"] \
+            == "02:42:ac:11:00:02"
+        client.api.remove_container(created)
+
+        spaced = client.api.create_network("test 01")
+        assert client.api.inspect_network("test 01")["Id"] == spaced["Id"]
+        assert client.api.remove_network("test 01") is None
+        service.engine.out("rm", "-f", "upstream", "joiner")
+        net.remove()
+    finally:
+        client.close()
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="IPv6 is disabled in this host's kernel")
+def test_docker_cli_ipv6_network_and_connect_ip6(service: Service) -> None:
+    subnet6 = _ula_subnet()
+    ip_range6 = f"{subnet6.network_address}/96"
+    service.docker_out("network", "create", "--ipv6", "--subnet", str(free_subnet(prefix=24)), "--subnet", str(subnet6),
+                       "--ip-range", ip_range6, "--gateway", str(subnet6.network_address + 0xffff), "sixapi")
+    doc = json.loads(service.docker_out("network", "inspect", "sixapi"))[0]
+    assert doc["EnableIPv6"] is True
+    assert doc["IPAM"]["Config"][1] == {"Subnet": str(subnet6), "IPRange": ip_range6,
+                                        "Gateway": str(subnet6.network_address + 0xffff)}
+    service.engine.out("run", "-d", "--name", "six", "busybox", "sleep", "60")
+    wanted = str(subnet6.network_address + 0xf00d)
+    service.docker_out("network", "connect", "--ip6", wanted, "sixapi", "six")
+    assert f"inet6 {wanted}/64" in service.engine.out("exec", "six", "ip", "-6", "-o", "addr", "show", "eth1")
+    entry = json.loads(service.docker_out("inspect", "six"))[0]["NetworkSettings"]["Networks"]["sixapi"]
+    assert entry["IPAMConfig"]["IPv6Address"] == wanted and entry["GlobalIPv6Address"] == wanted
+    assert entry["IPv6Gateway"] == str(subnet6.network_address + 0xffff)
+    refused = service.docker("network", "connect", "--ip6", "fd00:dead::1", "sixapi", "six")
+    assert refused.returncode == 1 and b"endpoint with name six already exists" in refused.stderr
+    service.docker_out("network", "disconnect", "sixapi", "six")
+    refused = service.docker("network", "connect", "--ip6", "fd00:dead::1", "sixapi", "six")
+    assert refused.returncode == 1 and b"no configured subnet contains IP address fd00:dead::1" in refused.stderr
+    service.engine.out("rm", "-f", "six")
+    service.docker_out("network", "rm", "sixapi")

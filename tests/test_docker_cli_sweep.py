@@ -190,3 +190,22 @@ def test_a_pull_from_a_closed_port_fails_at_once(service: Service) -> None:
     assert result.returncode == 1
     assert "Connection refused" in result.stderr.decode()
     assert elapsed < 5, f"a refused connection took {elapsed:.1f} s to report (the ping retried with back-off)"
+
+
+def test_ps_limit_logs_details_and_cp_errors_as_dockers(service: Service) -> None:
+    service.docker_out("run", "-d", "--name", "up", "busybox", "sleep", "300")
+    service.docker_out("run", "--name", "done", "busybox", "echo", "hello")
+    try:
+        # moby's list: a limit counts stopped containers, as -a does (ps -l is the latest created)
+        assert service.docker_out("ps", "--format", "{{.Names}}").split() == ["up"]
+        assert service.docker_out("ps", "-l", "--format", "{{.Names}}").split() == ["done"]
+        assert service.docker_out("ps", "-n", "2", "--format", "{{.Names}}").split() == ["done", "up"]
+        # --details: the entry's attributes (none) and a space before each line, as moby writes them
+        assert service.docker_out("logs", "--details", "done") == " hello\n"
+        stamped = service.docker_out("logs", "--details", "-t", "done")
+        assert stamped.endswith("Z  hello\n") and stamped[:4].isdigit()
+        # a missing path names the container as the client gave it
+        missing = service.docker("cp", "done:/nonexist", "-")
+        assert missing.stderr.decode().strip() == "Error response from daemon: Could not find the file /nonexist in container done"
+    finally:
+        service.docker("rm", "-f", "up", "done")

@@ -307,7 +307,8 @@ def list_containers(config: EngineConfig, query: ContainerQuery) -> list[Contain
     """Newest first, as `docker ps`."""
     _reconcile(config)
     records = sorted(state.list_containers(config), key=lambda r: r.created, reverse=True)
-    shown = filters.select(config, records, query.filters, all_=query.all)
+    # moby's list: a limit (`ps -n`, `ps -l`) counts stopped containers too, as -a does
+    shown = filters.select(config, records, query.filters, all_=query.all or query.limit > 0)
     return shown[: query.limit] if query.limit > 0 else shown
 
 

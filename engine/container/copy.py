@@ -79,10 +79,13 @@ def _helper(config: EngineConfig, op: str, container_id: str, *args: str, stdin:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _helper_error(process: subprocess.Popen) -> DockuiError:
+def _helper_error(process: subprocess.Popen, ref: str = "", path: str = "") -> DockuiError:
+    """The helper's one line; a missing path in moby's words, naming the container as it was given."""
     assert process.stderr is not None
     lines = process.stderr.read().decode(errors="replace").strip().splitlines()
     code = process.wait()
+    if code == HELPER_NOT_FOUND and ref and path:
+        return NotFound(f"Could not find the file {path} in container {ref}")
     message = lines[-1] if lines else f"the copy helper exited {code}"
     return NotFound(message) if code == HELPER_NOT_FOUND else DockuiError(message)
 
@@ -118,7 +121,7 @@ def copy_from_container(config: EngineConfig, ref: str, src: str, dest: str, out
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
-        raise _helper_error(process)
+        raise _helper_error(process, ref, path)
     info = json.loads(line)
     try:
         if dest == "-" and link_name:

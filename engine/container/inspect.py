@@ -23,11 +23,8 @@ def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tup
     if not record.running:
         raise Conflict(f"Container {record.id} is not running")
     pids = container_cgroup(config, record).pids()
-    from engine import events
-
-    events.container(config, "top", record)  # moby logs it as it lists the processes
     if not pids:
-        return [], []
+        return _listed(config, record, [], [])
     args = ps_args or ["-ef"]
     import subprocess
 
@@ -45,6 +42,15 @@ def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tup
         fields = line.split(None, len(headers) - 1)
         if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in wanted:
             rows.append(fields)
+    return _listed(config, record, headers, rows)
+
+
+def _listed(config: EngineConfig, record: ContainerRecord, headers: list[str], rows: list[list[str]],
+            ) -> tuple[list[str], list[list[str]]]:
+    """moby logs a `top` event once the processes are listed."""
+    from engine import events
+
+    events.container(config, "top", record)
     return headers, rows
 
 

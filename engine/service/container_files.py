@@ -52,10 +52,13 @@ async def _helper(request: web.Request, op: str, *args: str, stdin: bool = False
     )
 
 
-async def _helper_failed(process: asyncio.subprocess.Process) -> web.Response:
+async def _helper_failed(process: asyncio.subprocess.Process, request: web.Request) -> web.Response:
+    """The helper's one line; a missing path in moby's words, naming the container as the client did."""
     assert process.stderr is not None
     message = (await process.stderr.read()).decode(errors="replace").strip().splitlines()
     code = await process.wait()
+    if code == 2 and request.query.get("path"):
+        return error_response(404, f"Could not find the file {request.query['path']} in container {request.match_info['id']}")
     return error_response(HELPER_ERRORS.get(code, 500), message[-1] if message else f"archive helper exited {code}")
 
 
@@ -82,7 +85,7 @@ async def archive_head(request: web.Request) -> web.Response:
     assert process.stdout is not None
     line = await process.stdout.readline()
     if not line:
-        return await _helper_failed(process)
+        return await _helper_failed(process, request)
     await process.wait()
     return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _stat_header(line)})
 
@@ -93,7 +96,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     assert process.stdout is not None
     line = await process.stdout.readline()
     if not line:
-        return await _helper_failed(process)
+        return await _helper_failed(process, request)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
                                                        "X-Docker-Container-Path-Stat": _stat_header(line)})
     await response.prepare(request)
@@ -143,7 +146,7 @@ async def archive_put(request: web.Request) -> web.Response:
         process.stdin.close()
     code = await process.wait()
     if code != 0:
-        return await _helper_failed(process)
+        return await _helper_failed(process, request)
     await _log_copied(request, "put")
     return web.Response(status=200)
 
@@ -154,7 +157,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     assert process.stdout is not None
     first = await process.stdout.read(1 << 16)
     if not first:
-        return await _helper_failed(process)
+        return await _helper_failed(process, request)
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
     await response.prepare(request)
     await response.write(first)

@@ -332,8 +332,11 @@ async def logs(request: web.Request) -> web.StreamResponse:
         "Content-Type": "application/vnd.docker.multiplexed-stream" if framed else "application/vnd.docker.raw-stream"})
     await response.prepare(request)
 
+    details = query_bool(request, "details")  # moby: the entry's attributes (none here), then a space
+
     async def emit(entry: Any) -> bool:
-        data = entry.data if not timestamps else entry.time.encode() + b" " + entry.data
+        data = b" " + entry.data if details else entry.data
+        data = data if not timestamps else entry.time.encode() + b" " + data
         stream = STDERR if entry.stream == "stderr" else STDOUT
         try:
             await response.write(frame(stream, data) if framed else data)

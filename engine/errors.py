@@ -46,6 +46,10 @@ class CommandNotFound(DockuiError):
     exit_code = 127
 
 
+class NotSupported(DockuiError):
+    """A verb the container's configuration rules out (`logs` with `--log-driver none`): Docker's 501."""
+
+
 class InvalidConfig(DockuiError):
     """The configuration file is unreadable, not JSON, or sets a key wrongly (or one nothing reads)."""
 

@@ -110,8 +110,8 @@ def test_record_flags_cidfile_volumes_from_expose_labels_resources(engine: Engin
     _fails(engine, "run", "--cidfile", str(cidfile), "busybox", "true", message="Container ID file found")
     _fails(engine, "run", "--cpus", "1", "--cpu-quota", "5000", "busybox", "true", message="Conflicting options")
     _fails(engine, "run", "-v", "/x:/y:bogus", "busybox", "true", message="invalid mode")
-    _fails(engine, "run", "--mount", "type=bind,src=/tmp,dst=/y,bind-propagation=rshared", "busybox", "true",
-           message="bind-propagation 'rshared' is not supported")  # refused, never silently ignored
+    _fails(engine, "run", "--mount", "type=bind,src=/tmp,dst=/y,bind-propagation=sideways", "busybox", "true",
+           message="invalid propagation mode: sideways")  # refused, never silently ignored
 
     mac = engine.out("run", "--rm", "--mac-address", "02:42:AC:11:00:99", "busybox", "cat", "/sys/class/net/eth0/address")
     assert mac == "02:42:ac:11:00:99\n"

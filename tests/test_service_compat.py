@@ -176,10 +176,10 @@ def test_inspect_keys_and_refusals_in_dockers_words(service: Service) -> None:
             api.create_container("busybox", "true", networking_config=api.create_networking_config(
                 {"bridge": api.create_endpoint_config(link_local_ips=["169.254.8.8"])}))
         assert linklocal.value.status_code == 400 and "IPAMConfig.LinkLocalIPs is not supported" in linklocal.value.explanation
-        shared = docker.types.Mount(type="bind", source="/tmp", target="/host", propagation="rshared")
-        with pytest.raises(docker.errors.APIError) as propagation:  # refused by name, not dropped
-            api.create_container("busybox", "true", host_config=api.create_host_config(mounts=[shared]))
-        assert "BindOptions.Propagation 'rshared' is not supported" in propagation.value.explanation
+        sideways = docker.types.Mount(type="bind", source="/tmp", target="/host", propagation="sideways")
+        with pytest.raises(docker.errors.APIError) as propagation:  # refused in Docker's words, not dropped
+            api.create_container("busybox", "true", host_config=api.create_host_config(mounts=[sideways]))
+        assert "invalid propagation mode: sideways" in propagation.value.explanation
         with pytest.raises(docker.errors.APIError) as link:
             api.remove_container(f"{cid}/alias", link=True)
         assert link.value.status_code == 501 and "legacy link" in link.value.explanation

@@ -212,6 +212,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cgroupns", default="", help="Cgroup namespace to use (host|private); default: "
                    "private on a cgroup v2 host, host on v1 (the config file's default_cgroupns_mode)")
     p.add_argument("--mac-address", default="", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+    p.add_argument("--uts", default="", help="UTS namespace to use (host)")
+    p.add_argument("--memory-swappiness", type=int, default=-1, help="Tune container memory swappiness (0 to 100)")
+    p.add_argument("--device-cgroup-rule", action="append", default=[], help="Add a rule to the cgroup allowed devices list")
     p.add_argument("image", help="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
 

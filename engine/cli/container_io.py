@@ -22,7 +22,7 @@ def cmd_logs(args: argparse.Namespace, config: EngineConfig) -> int:
 
     start_engine(config, "logs")
     record = state.find_container(config, args.container)
-    path = str(record.log_path(config))
+    path = logs.readable_log(config, record)
     tail = None if args.tail in ("all", "-1") else int(args.tail)
     since = logs.parse_since(args.since)
     until = logs.parse_since(args.until)

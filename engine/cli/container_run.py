@@ -34,8 +34,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         command=list(args.command),
         name=args.name,
         hostname=args.hostname,
-        env=args.env,
-        env_files=args.env_file,
+        env=_client_env(args.env_file, args.env),
         workdir=args.workdir,
         user=args.user,
         entrypoint=args.entrypoint,
@@ -104,7 +103,38 @@ def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
         "pid": args.pid,
         "cgroupns": options.parse_cgroupns(args.cgroupns),
         "mac_address": args.mac_address,
+        "uts": _uts_mode(args.uts),
+        "memory_swappiness": _swappiness(args.memory_swappiness),
+        "device_cgroup_rules": [options.check_device_cgroup_rule(rule) for rule in args.device_cgroup_rule],
     }
+
+
+def _uts_mode(value: str) -> str:
+    if value not in ("", "host"):
+        raise InvalidArgument("--uts: invalid UTS mode")  # the docker CLI's words
+    return value
+
+
+def _swappiness(value: int) -> int | None:
+    if value != -1 and not 0 <= value <= 100:  # the docker CLI's words
+        raise InvalidArgument(f"invalid value: {value}. Valid memory swappiness range is 0-100")
+    return None if value == -1 else value
+
+
+def _client_env(env_files: list[str], env: list[str]) -> list[str]:
+    """--env-file lines, then -e values, resolved here as the docker CLI resolves them on the client:
+    `-e KEY` takes KEY from this command's environment, or is sent as `KEY` (the container's
+    Config.Env keeps it, its process does not get it); a bare KEY line of an env file is dropped
+    when unset. The engine itself never looks a variable up."""
+    from engine.image.imageconfig import parse_env_file
+
+    resolved = [item for path in env_files for item in parse_env_file(path, os.environ)]
+    for item in env:
+        key, sep, _ = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        resolved.append(item if sep or key not in os.environ else f"{key}={os.environ[key]}")
+    return resolved
 
 
 def _label_file_labels(paths: list[str]) -> list[str]:

@@ -26,6 +26,8 @@ from engine.container.options import (
 from engine.container.state import ContainerRecord, find_container, now_rfc3339
 from engine.errors import InvalidArgument
 
+LOG_DRIVERS = ("json-file", "none")  # none: nothing is kept, `logs` refuses (engine.container.logs)
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
     from typing import Any
@@ -105,12 +107,20 @@ def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]
 def _check_sandbox_flags(config: EngineConfig, opts: RunOptions, kind: str) -> None:
     """--ulimit, --sysctl, --ipc, --pid, --init: Docker's rules (engine.container.options); the
     container a `container:NAME` mode joins must exist now (and run when this one starts)."""
-    from engine.container.options import check_namespace_mode, check_sysctls, check_ulimits
+    from engine.container.options import (
+        check_device_cgroup_rule,
+        check_namespace_mode,
+        check_sysctls,
+        check_ulimits,
+        check_uts_mode,
+    )
 
     if opts.ulimits:  # (its check reads /proc/self/status: not on every create)
         check_ulimits(opts.ulimits)
     check_namespace_mode("--ipc", opts.ipc, ("", "private", "shareable", "host"))
     check_namespace_mode("--pid", opts.pid, ("", "host"))
+    check_uts_mode(opts.uts)
+    opts.device_cgroup_rules = [check_device_cgroup_rule(rule) for rule in opts.device_cgroup_rules]
     for mode in (opts.ipc, opts.pid):
         if mode.startswith("container:"):
             find_container(config, mode.split(":", 1)[1])
@@ -136,14 +146,28 @@ def _check_sandbox_flags(config: EngineConfig, opts: RunOptions, kind: str) -> N
             raise InvalidArgument("--init: no static init on this host (install tini: docker-init or tini-static)")
 
 
+def _memory_swappiness(opts: RunOptions) -> int | None:
+    """HostConfig.MemorySwappiness: 0..100, else None (-1 too); None where the host's cgroups have
+    no such knob (v2), as Docker drops it there with a warning (create_warnings)."""
+    from engine.container.options import check_memory_swappiness
+
+    value = check_memory_swappiness(opts.memory_swappiness)
+    if value is None:
+        return None
+    from engine.sandbox.cgroups import memory_swappiness_supported
+
+    return value if memory_swappiness_supported() else None
+
+
 def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) -> str:
     """Docker's rules for the flags together (InvalidArgument in its words), with the config
     file's defaults applied to `host_config`; the network kind."""
     from engine.network import hostsfiles
 
-    if "max-size" not in host_config["LogConfig"]["Config"]:  # the config file's cap (docs/lifecycle.md)
+    if "max-size" not in host_config["LogConfig"]["Config"] and opts.log_driver == "json-file":  # the config file's cap
         for key, value in config.default_log_opts().items():
             host_config["LogConfig"]["Config"].setdefault(key, value)
+    host_config["MemorySwappiness"] = _memory_swappiness(opts)
     resources_of(host_config).validate()
     security_options(host_config["SecurityOpt"] or ())
     if config.no_new_privileges and not any(o.startswith("no-new-privileges") for o in opts.security_opt):
@@ -151,9 +175,10 @@ def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) 
     from engine.sandbox.cgroups import cgroupns_mode  # loaded by resources_of above
 
     host_config["CgroupnsMode"] = cgroupns_mode(opts.cgroupns, config.default_cgroupns_mode, opts.privileged)
-    if opts.log_driver != "json-file":
-        raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs")
-    if opts.log_opts or host_config["LogConfig"]["Config"]:
+    if opts.log_driver not in LOG_DRIVERS:
+        raise InvalidArgument(f"log driver {opts.log_driver!r} is not supported: dockui writes json-file logs "
+                              "(or none: --log-driver none)")
+    if opts.log_driver == "json-file" and (opts.log_opts or host_config["LogConfig"]["Config"]):
         from engine.container.logs import log_limits
 
         if any("=" not in o for o in opts.log_opts):
@@ -174,6 +199,8 @@ def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) 
         raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
     if kind in ("host", "container") and opts.hostname:
         raise InvalidArgument("Conflicting options: hostname and the network mode")
+    if opts.uts == "host" and opts.hostname:  # moby's validateNetMode
+        raise InvalidArgument("conflicting options: hostname and the UTS mode")
     if kind == "none" and any(hostsfiles.parse_add_host(h)[0] == "host-gateway" for h in opts.add_hosts):
         # Docker writes the host's gateway address; without a network there is no gateway to reach.
         raise InvalidArgument("--add-host NAME:host-gateway needs a network: with --network none there is no gateway")
@@ -192,7 +219,7 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
     else:
         entrypoint = image_conf.get("Entrypoint")
         cmd = list(opts.command) or image_conf.get("Cmd")
-    env = imageconfig.merge_env(image_conf.get("Env"), opts.env, opts.env_files)
+    env = _config_env(image_conf.get("Env"), opts)
     workdir = imageconfig.working_dir(image_config, opts.workdir)
     user = imageconfig.user_for(image_config, opts.user)
     stop_sig = opts.stop_signal or image_conf.get("StopSignal") or None
@@ -237,6 +264,36 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
     if opts.stop_timeout is not None:
         config_dict["StopTimeout"] = opts.stop_timeout
     return config_dict, argv
+
+
+def _config_env(image_env: list[str] | None, opts: RunOptions) -> list[str]:
+    """Config.Env: the image's, then --env-file lines, then -e entries (a later key wins in place).
+
+    Nothing is looked up in this process's environment: a `KEY` without `=` is the client's to
+    resolve (the docker CLI does, and so does engine.cli.container_run), so one that arrives here is
+    kept as it is, as Docker's Config.Env keeps it, and engine.sandbox.process never gives it to a
+    process. The engine may be the Engine API service, whose own environment is no client's
+    business."""
+    from engine.image import imageconfig
+
+    overrides: list[str] = []
+    for file in opts.env_files:
+        overrides += imageconfig.parse_env_file(file, {})
+    overrides += opts.env
+    for item in overrides:
+        if not item.split("=", 1)[0]:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+    return imageconfig.replace_or_append_env(list(image_env or []), overrides)
+
+
+def create_warnings(opts: RunOptions) -> list[str]:
+    """What Docker's create answers in `Warnings` for these options: settings this host cannot
+    apply, which create dropped from the record (call after create)."""
+    if opts.memory_swappiness in (None, -1):
+        return []
+    from engine.sandbox.cgroups import SWAPPINESS_DISCARDED, memory_swappiness_supported
+
+    return [] if memory_swappiness_supported() else [SWAPPINESS_DISCARDED]
 
 
 def _write_init_layer(rw: Path) -> None:
@@ -301,6 +358,9 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "CpuQuota": opts.cpu_quota or 0,
         "IpcMode": opts.ipc or "private",
         "PidMode": opts.pid,
+        "UTSMode": opts.uts,
+        "MemorySwappiness": opts.memory_swappiness,
+        "DeviceCgroupRules": list(opts.device_cgroup_rules) or None,
     }
 
 

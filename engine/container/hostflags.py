@@ -1,6 +1,6 @@
-"""A record's sandbox flags at start: HostConfig's Init, Devices, Sysctls, Ulimits, GroupAdd,
-IpcMode, PidMode and a seccomp profile (SecurityOpt) turned into the values engine.sandbox.process
-takes, and the device rules the cgroup adds to its allow-list.
+"""A record's sandbox flags at start: HostConfig's Init, Devices, DeviceCgroupRules, Sysctls, Ulimits,
+GroupAdd, IpcMode, PidMode, UTSMode and a seccomp profile (SecurityOpt) turned into the values
+engine.sandbox.process takes, and the device rules the cgroup adds to its allow-list.
 
 Runs in the monitor's stage 1 (engine.container.monitor.launch), just before the spawn: devices
 are looked up on the host and the containers joined by `container:NAME` modes are resolved now,
@@ -41,9 +41,10 @@ class SandboxFlags:
     # flag) keeps the private namespace it always had.
     cgroupns: str = "private"
     seccomp_filter: bytes | None = None  # the compiled --security-opt seccomp=<profile>, if any
+    uts: str = ""  # HostConfig.UTSMode: "" or "host"
 
 
-KEYS = ("Init", "Devices", "Sysctls", "Ulimits", "GroupAdd", "IpcMode", "PidMode")
+KEYS = ("Init", "Devices", "Sysctls", "Ulimits", "GroupAdd", "IpcMode", "PidMode", "UTSMode", "DeviceCgroupRules")
 PLAIN_IPC_MODES = ("", "private", "shareable")
 
 
@@ -76,6 +77,7 @@ def _sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> Sandbox
     if not any(host_config.get(key) for key in KEYS if key != "IpcMode") and \
             (host_config.get("IpcMode") or "") in PLAIN_IPC_MODES:
         return SandboxFlags(cgroupns=cgroupns)  # the common case: nothing to look up (and tunables not imported)
+    from engine.container.options import check_device_cgroup_rule, check_uts_mode
     from engine.sandbox import tunables
 
     init = None
@@ -92,11 +94,15 @@ def _sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> Sandbox
                                   f"{entry['PathOnHost']!r}: {getattr(exc, 'strerror', None) or exc}") from None
         devices.append(node)
         rules.append(node.rule(entry.get("CgroupPermissions") or "rwm"))
+    # --device-cgroup-rule: Docker's rules as written, after the devices' own (checked at create;
+    # again here, as moby checks them when it builds the spec: a record is a file).
+    rules += [check_device_cgroup_rule(rule) for rule in host_config.get("DeviceCgroupRules") or []]
     ulimits = [tunables.ulimit(u["Name"], u["Soft"], u["Hard"]) for u in host_config.get("Ulimits") or []]
     ipc, shm = _ipc(config, host_config.get("IpcMode") or "")
     return SandboxFlags(init, devices, rules, dict(host_config.get("Sysctls") or {}), ulimits,
                         list(host_config.get("GroupAdd") or []), ipc, shm,
-                        _pid(config, host_config.get("PidMode") or ""), cgroupns)
+                        _pid(config, host_config.get("PidMode") or ""), cgroupns,
+                        uts=check_uts_mode(host_config.get("UTSMode") or ""))
 
 
 def _running_pid(config: EngineConfig, flag: str, ref: str) -> tuple[int, dict[str, Any]]:
@@ -158,3 +164,4 @@ def apply(spec: Any, flags: SandboxFlags) -> None:
     spec.pid_namespace = flags.pid_namespace
     spec.seccomp_filter = flags.seccomp_filter
     spec.cgroupns = flags.cgroupns
+    spec.uts = flags.uts

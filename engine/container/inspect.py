@@ -82,7 +82,7 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "ResolvConfPath": str(d / "resolv.conf"),
         "HostnamePath": str(d / "hostname"),
         "HostsPath": str(d / "hosts"),
-        "LogPath": str(record.log_path(config)),
+        "LogPath": "" if (host_config.get("LogConfig") or {}).get("Type") == "none" else str(record.log_path(config)),
         "Name": "/" + record.name,
         "RestartCount": record.restart_count,
         "Driver": "overlay2",
@@ -91,7 +91,7 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "GraphDriver": graph,
         "Mounts": [
             {k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
-            | {"Propagation": "rprivate" if m.get("Type") == "bind" else ""}
+            | {"Propagation": (m.get("Propagation") or "rprivate") if m.get("Type") == "bind" else ""}
             for m in record.mounts
         ],
         "Config": record.config,

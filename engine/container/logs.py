@@ -8,7 +8,8 @@ engine/container/monitor.py (it must stay tiny); bytes that are not UTF-8 are ke
 Rotation as Docker's json-file driver does it (`--log-opt max-size=10m --log-opt max-file=3`):
 before an entry would take the file past max-size, the writer renames `<id>-json.log` to `.1`
 (`.1` to `.2`, ...; keeping max-file files in all) and starts a new one; with max-file 1 the file
-is emptied instead. Reading goes through the rotated files oldest first.
+is emptied instead. Reading goes through the rotated files oldest first. With `--log-driver none`
+nothing is written (the monitor's entries go to /dev/null) and reading is refused, as Docker's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,17 @@ def parse_since(value: str | None) -> float | None:
 
 
 LOG_OPTS = ("max-size", "max-file")
+READ_NOT_SUPPORTED = "configured logging driver does not support reading"  # Docker's words
+
+
+def readable_log(config: Any, record: Any) -> str:
+    """The json-file log `logs` reads; Docker's error (the Engine API's 501) for a container whose
+    driver keeps nothing (`--log-driver none`: its output went to an attached client only)."""
+    if (record.host_config.get("LogConfig") or {}).get("Type") == "none":
+        from engine.errors import NotSupported
+
+        raise NotSupported(READ_NOT_SUPPORTED)
+    return str(record.log_path(config))
 
 
 def log_limits(options: dict[str, str]) -> tuple[int, int]:

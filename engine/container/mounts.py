@@ -6,7 +6,9 @@ or "tmpfs" (an empty tmpfs made in the container's mount namespace; `Options` is
 The container's first process mounts them (engine.sandbox.rootfs) after its root is pivoted.
 
 Docker's rules kept: `-v` creates a missing bind source, `--mount type=bind` refuses one; a
-destination must be absolute and not `/`; two mounts may not share a destination.
+destination must be absolute and not `/`; two mounts may not share a destination. A bind has a
+propagation (`-v SRC:DST:rshared`, `--mount ...,bind-propagation=rslave`; rprivate by default): a
+shared or slave one needs its source on a shared (or slave) mount, as Docker requires.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 # for: Docker's daemon passes none, so the kernel's default (half the RAM) is the only limit.
 TMPFS_FLAGS = ("nosuid", "nodev", "noexec")
 TMPFS_DEFAULT_SIZE = ""
+# Docker's bind propagation modes (engine.sandbox.rootfs.PROPAGATIONS has their mount flags) and its
+# default for a bind; a volume has none ("" in inspect, rprivate in effect).
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+DEFAULT_PROPAGATION = "rprivate"
 _TMPFS_FLAG_WORDS = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"}
 _TMPFS_DATA_KEYS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}
 
@@ -79,21 +85,42 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     words = mode.split(",")
     # z/Z (SELinux relabel) and cached/delegated/consistent (Docker Desktop's) are accepted and
-    # change nothing, as Docker on Linux without SELinux does.
-    if not set(words) <= {"rw", "ro", "z", "Z", "nocopy", "cached", "delegated", "consistent"} or (
-            "rw" in words and "ro" in words):
+    # change nothing, as Docker on Linux without SELinux does. At most one word of each kind.
+    propagation = [w for w in words if w in PROPAGATIONS]
+    if not set(words) <= {"rw", "ro", "z", "Z", "nocopy", "cached", "delegated", "consistent", *PROPAGATIONS} or (
+            "rw" in words and "ro" in words) or len(propagation) > 1:
         raise InvalidArgument(f"invalid mode: {mode}")
     _check_destination(dest, spec)
     rw = "ro" not in words
+    if propagation and not source.startswith("/"):  # Docker: BindOptions on a volume
+        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for type \"volume\": "
+                              "field BindOptions must not be specified")
     if "nocopy" in words:  # no copy-up of the image's content (engine.container.copyup)
         if source.startswith("/"):
             raise InvalidArgument(f"invalid mode: {mode}: nocopy is for volumes, not binds")
         return _volume(config, source, dest, rw, mode, copy=False)
     if source.startswith("/"):
+        _check_propagation(source, propagation[0] if propagation else DEFAULT_PROPAGATION)
         if not os.path.exists(source):
             os.makedirs(source, exist_ok=True)  # Docker creates a missing -v bind source
-        return {"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Mode": mode, "Name": ""}
+        return _bind(source, dest, rw, mode, propagation[0] if propagation else DEFAULT_PROPAGATION)
     return _volume(config, source, dest, rw, mode if mode != "rw" else "")
+
+
+def _bind(source: str, dest: str, rw: bool, mode: str, propagation: str) -> dict[str, Any]:
+    return {"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Mode": mode, "Name": "",
+            "Propagation": propagation}
+
+
+def _check_propagation(source: str, propagation: str) -> None:
+    """Docker's rule for a shared or slave bind: its source must be on a shared (or slave) mount
+    (checked again when the container starts: engine.sandbox.rootfs)."""
+    if propagation in ("shared", "rshared", "slave", "rslave"):
+        from engine.sandbox.rootfs import propagation_error
+
+        error = propagation_error(source, propagation)
+        if error is not None:
+            raise InvalidArgument(error)
 
 
 def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, copy: bool = True) -> dict[str, Any]:
@@ -144,16 +171,18 @@ def _mount_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     _check_destination(dest, spec)
     rw = fields.get("readonly", "false") != "true"
     source = fields.get("source", "")
-    if fields.get("bind-propagation", "rprivate") not in ("rprivate", "private"):
-        # binds are rprivate (Docker's default); a shared or slave bind is refused, never ignored
-        raise InvalidArgument(f"invalid --mount {spec!r}: bind-propagation {fields['bind-propagation']!r} "
-                              "is not supported by dockui (binds are rprivate)")
+    propagation = fields.get("bind-propagation", "").lower()
+    if propagation and kind != "bind":  # moby's validateExclusiveOptions
+        raise InvalidArgument(f"invalid mount config for type \"{kind}\": field BindOptions must not be specified")
     if kind == "bind":
+        if propagation and propagation not in PROPAGATIONS:
+            raise InvalidArgument(f"invalid mount config for type \"bind\": invalid propagation mode: {propagation}")
         if not source.startswith("/"):
             raise InvalidArgument(f"invalid --mount {spec!r}: a bind source must be an absolute path")
         if not os.path.exists(source):  # unlike -v, --mount does not create it (Docker's rule)
             raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
-        return {"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Mode": "", "Name": ""}
+        _check_propagation(source, propagation or DEFAULT_PROPAGATION)
+        return _bind(source, dest, rw, "", propagation or DEFAULT_PROPAGATION)
     if kind == "volume":
         if source.startswith("/"):
             raise InvalidArgument(f"invalid --mount {spec!r}: a volume source is a name, not a path")

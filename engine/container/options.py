@@ -90,6 +90,9 @@ class RunOptions:
     pid: str = ""  # "", host, container:NAME
     cgroupns: str = ""  # "", host, private ("": Docker's default, engine.sandbox.cgroups.cgroupns_mode)
     mac_address: str = ""  # eth0's on a bridge network (parse_mac_address)
+    uts: str = ""  # "" (a UTS namespace of its own) or "host" (check_uts_mode)
+    memory_swappiness: int | None = None  # 0..100; None or -1: the kernel's (check_memory_swappiness)
+    device_cgroup_rules: list[str] = field(default_factory=list)  # "c 1:3 mr" (check_device_cgroup_rule)
 
 
 def parse_restart_policy(value: str) -> dict[str, Any]:
@@ -174,6 +177,7 @@ def resources_of(host_config: dict[str, Any]) -> Any:
         oom_kill_disable=bool(host_config.get("OomKillDisable")),
         cpu_period=host_config.get("CpuPeriod") or None,
         cpu_quota=host_config.get("CpuQuota") or None,
+        memory_swappiness=host_config.get("MemorySwappiness"),
     )
 
 
@@ -275,6 +279,37 @@ def check_namespace_mode(flag: str, mode: str, allowed: tuple[str, ...]) -> None
     if mode in allowed or (mode.startswith("container:") and mode.split(":", 1)[1]):
         return
     raise InvalidArgument(f"invalid {flag} mode: {mode!r} ({', '.join(m for m in allowed if m)} or container:NAME)")
+
+
+def check_uts_mode(mode: str) -> str:
+    """HostConfig.UTSMode: "" or "host" (moby's UTSMode.Valid), in the daemon's words."""
+    if mode not in ("", "host"):
+        raise InvalidArgument(f"invalid UTS mode: {mode}")
+    return mode
+
+
+def check_memory_swappiness(value: int | None) -> int | None:
+    """--memory-swappiness / HostConfig.MemorySwappiness: 0..100; -1 (the docker CLI's default) and
+    None leave the kernel's value, as Docker's fixMemorySwappiness reads -1 as unset."""
+    if value is None or value == -1:
+        return None
+    if not 0 <= value <= 100:
+        raise InvalidArgument(f"Invalid value: {value}, valid memory swappiness range is 0-100")
+    return value
+
+
+# The docker CLI's and moby's pattern of a device cgroup rule: TYPE MAJOR:MINOR ACCESS.
+_DEVICE_CGROUP_RULE = r"[acb] ([0-9]+|\*):([0-9]+|\*) [rwm]{1,3}"
+
+
+def check_device_cgroup_rule(rule: str) -> str:
+    """`--device-cgroup-rule 'c 1:3 mr'` (HostConfig.DeviceCgroupRules): refused in the docker CLI's
+    words unless it has Docker's form; the rule goes to the cgroup's allow-list as written."""
+    import re
+
+    if not isinstance(rule, str) or not re.fullmatch(_DEVICE_CGROUP_RULE, rule):
+        raise InvalidArgument(f"invalid device cgroup format '{rule}'")
+    return rule
 
 
 def parse_cgroupns(value: str) -> str:

@@ -77,6 +77,7 @@ class Resources:
     oom_kill_disable: bool = False  # v1 memory.oom_control only (v2 has no such switch; Docker warns)
     cpu_period: int | None = None  # CFS period and quota in µs (--cpu-period/--cpu-quota; --cpus sets both)
     cpu_quota: int | None = None
+    memory_swappiness: int | None = None  # v1 memory.swappiness, 0..100 (v2 has none: discarded at create)
 
     def validate(self) -> None:
         """Refuse what Docker refuses, with Docker's wording where it has one."""
@@ -113,6 +114,18 @@ class Resources:
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
         if self.cpuset_cpus is not None:
             parse_cpu_list(self.cpuset_cpus)
+        if self.memory_swappiness is not None and not 0 <= self.memory_swappiness <= 100:
+            raise InvalidArgument(f"Invalid value: {self.memory_swappiness}, valid memory swappiness range is 0-100")
+
+
+SWAPPINESS_DISCARDED = ("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. "
+                        "Memory swappiness discarded.")
+
+
+def memory_swappiness_supported(fs_root: Path = CGROUP_ROOT) -> bool:
+    """Whether a container's swappiness can be set: v1's memory controller has memory.swappiness,
+    cgroup v2 has no such file (moby's sysinfo reads the same file)."""
+    return cgroup_version(fs_root) == 1 and (Path(fs_root) / "memory" / "memory.swappiness").exists()
 
 
 def _write_v1_memory_extras(memory: Path, res: Resources) -> None:
@@ -120,6 +133,8 @@ def _write_v1_memory_extras(memory: Path, res: Resources) -> None:
         _write(memory / "memory.soft_limit_in_bytes", str(res.memory_reservation))
     if res.oom_kill_disable:
         _write(memory / "memory.oom_control", "1")
+    if res.memory_swappiness is not None:
+        _write(memory / "memory.swappiness", str(res.memory_swappiness))
 
 
 def _write_v1_cfs(cpu: Path, res: Resources) -> None:

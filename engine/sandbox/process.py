@@ -13,7 +13,7 @@ spawn_container(spec, stdio, on_namespaces_ready, during_setup) -> host pid
        pid_for_children with setns (so it can start the container again later, e.g. --restart).
        The child is PID 1 of the new pid namespace and a direct child of the caller (waitpid it).
     2. Child: non-dumpable; writes itself into spec.cgroup_procs (the container's cgroups);
-       unshares mount, uts, ipc, cgroup (rooted at the group just joined) and (unless network
+       unshares mount, uts (unless "host"), ipc, cgroup (rooted at the group just joined) and (unless network
        "host") net namespaces, bringing `lo` up; "container:<pid>" / "netns:<path>" joins that
        net namespace with setns.
     3. Only with on_namespaces_ready: the child tells the parent, which runs
@@ -146,6 +146,7 @@ class ProcessSpec:
     # --ipc and --pid: "" a namespace of its own, "host" the host's, else a /proc/<pid>/ns/... to join.
     ipc: str = ""
     pid_namespace: str = ""
+    uts: str = ""  # --uts: "" a UTS namespace of its own (with `hostname`), "host" the host's (no hostname set)
 
     def all_binds(self) -> list[BindMount]:
         binds = list(self.mounts)
@@ -350,8 +351,9 @@ def _exec(argv: list[str], env: list[str], cwd: str, user: ExecUser) -> None:
     path = _find_executable(argv[0], env)
     environment = {}
     for item in env:
-        key, _, value = item.partition("=")
-        environment[key] = value
+        key, sep, value = item.partition("=")
+        if sep:  # a bare `KEY` (kept in Config.Env as Docker keeps it) is never a variable
+            environment[key] = value
     _reset_signals()
     os.umask(0o022)  # Docker's default, whatever the engine runs with
     try:
@@ -381,6 +383,8 @@ def _validate(spec: ProcessSpec) -> None:
         raise InvalidArgument("No command specified")
     if not spec.cwd.startswith("/"):
         raise InvalidArgument(f"the working directory '{spec.cwd}' is invalid, it needs to be an absolute path")
+    if spec.uts not in ("", "host"):
+        raise InvalidArgument(f"invalid UTS mode: {spec.uts}")
     if spec.cgroupns not in ("host", "private"):
         raise InvalidArgument(f"invalid cgroup namespace mode: {spec.cgroupns!r} (host or private)")
     join = _net_namespace_path(spec.network)
@@ -412,7 +416,8 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         security.set_dumpable(False)
         for procs in spec.cgroup_procs:
             _write_file(procs, b"0")
-        flags = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | (0 if spec.ipc else syscalls.CLONE_NEWIPC)
+        flags = syscalls.CLONE_NEWNS | (0 if spec.uts == "host" else syscalls.CLONE_NEWUTS) | \
+            (0 if spec.ipc else syscalls.CLONE_NEWIPC)
         if spec.ipc not in ("", "host"):
             _join_namespace(spec.ipc, syscalls.CLONE_NEWIPC)
         join_net = _net_namespace_path(spec.network)
@@ -449,8 +454,12 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             _setup_stdio(stdio, spec.tty)
 
         binds = spec.all_binds()
+        if any(bind.propagation != "rprivate" for bind in binds):
+            rootfs_mod.check_bind_propagation(binds)  # read in our copy of the host's mount table
+        shared = any(bind.shared for bind in binds)
+        source_fds = rootfs_mod.open_bind_sources(binds, shared=True) if shared else None
         rootfs_mod.make_mounts_slave()
-        source_fds = rootfs_mod.open_bind_sources(binds)
+        source_fds = rootfs_mod.open_bind_sources(binds, taken=source_fds)
         # By path: the descriptor itself belongs to a mount of the parent's namespace.
         console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty and not own_console else None
         cgroups = rootfs_mod.cgroup_view(prepared.cgroup_layout or rootfs_mod.host_cgroup_layout(),
@@ -460,6 +469,8 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroups)
         cgroups.close()
         rootfs_mod.mount_in_order(binds, source_fds, spec.tmpfs)
+        if shared:
+            rootfs_mod.make_root_shared()
         for fd in [*source_fds, *([console] if console is not None else [])]:
             os.close(fd)
         if own_console:
@@ -478,7 +489,8 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             tunables.write_sysctls(spec.sysctls)
         rootfs_mod.mask_paths(masked)
         rootfs_mod.readonly_paths(readonly)
-        rootfs_mod.set_hostname(spec.hostname)
+        if spec.uts != "host":
+            rootfs_mod.set_hostname(spec.hostname)
         user = resolve_user("/", spec.user, spec.additional_groups)
         rootfs_mod.ensure_workdir(spec.cwd)
         if spec.read_only:

@@ -8,7 +8,10 @@ Order (as runc does it): make `/` rslave (host mounts propagate in, ours never o
 host-side bind sources as detached mounts (open_tree) -> mount the overlay (or bind a plain
 directory) -> pivot_root -> /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /dev/mqueue, /sys (ro)
 -> attach the clones (move_mount; host paths were resolved before the pivot, container paths are
-resolved after it, inside the container) -> masked and read-only paths -> `--read-only`.
+resolved after it, inside the container), each then given its bind propagation (Docker's rprivate
+unless asked) -> masked and read-only paths -> `--read-only`. The sources of shared binds are
+cloned before `/` turns rslave, so they stay peers of the host's mount: the only way anything the
+container mounts reaches the host, and only below such a bind.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from engine.kernel.syscalls import (
     MS_NODEV,
     MS_NOEXEC,
     MS_NOSUID,
+    MS_PRIVATE,
     MS_RDONLY,
     MS_REC,
     MS_REMOUNT,
+    MS_SHARED,
     MS_SLAVE,
     MS_STRICTATIME,
 )
@@ -76,11 +81,60 @@ class OverlayLayers:
 
 @dataclass
 class BindMount:
-    """`-v source:destination[:ro]`, or an engine-provided file such as /etc/hosts."""
+    """`-v source:destination[:ro][,PROPAGATION]`, or an engine-provided file such as /etc/hosts.
+
+    `propagation` is Docker's bind propagation (PROPAGATIONS); rprivate, Docker's default, means
+    that neither the host's later mounts under the source nor the container's under the
+    destination cross over."""
 
     source: Path
     destination: str
     readonly: bool = False
+    propagation: str = "rprivate"
+
+    @property
+    def shared(self) -> bool:
+        return self.propagation in SHARED_PROPAGATIONS
+
+
+# Docker's bind propagation modes and the mount(2) flags runc sets with them on the bind.
+PROPAGATIONS = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+}
+SHARED_PROPAGATIONS = ("shared", "rshared")
+SLAVE_PROPAGATIONS = ("slave", "rslave")
+
+
+def propagation_error(source: str | os.PathLike[str], propagation: str,
+                      mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """Docker's rule for a shared or slave bind (moby's ensureShared/ensureSharedOrSlave): the mount
+    its source is on must be shared (for shared, rshared) or shared or slave (slave, rslave), or
+    nothing could ever propagate; Docker's message when it is not, else None."""
+    if propagation not in (*SHARED_PROPAGATIONS, *SLAVE_PROPAGATIONS):
+        return None
+    path = os.path.realpath(source)
+    point, optional = _source_mount(path, mountinfo)
+    wanted = ("shared:",) if propagation in SHARED_PROPAGATIONS else ("shared:", "master:")
+    if any(field.startswith(wanted) for field in optional):
+        return None
+    kind = "a shared" if propagation in SHARED_PROPAGATIONS else "a shared or slave"
+    return f"path {source} is mounted on {point} but it is not {kind} mount"
+
+
+def _source_mount(path: str, mountinfo: str) -> tuple[str, list[str]]:
+    """The mount point holding `path` (the longest one above it; the later of equals: the top one)
+    and its optional mountinfo fields (shared:N, master:N, ...)."""
+    best, optional = "/", []
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+            inside = point == "/" or path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best, optional = point, fields[6:fields.index("-")]
+    return best, optional
 
 
 def make_mounts_slave() -> None:
@@ -100,15 +154,28 @@ def clone_mount(source: str | os.PathLike[str]) -> int:
     return syscalls.open_tree(syscalls.AT_FDCWD, source, flags)
 
 
-def open_bind_sources(binds: list[BindMount]) -> list[int]:
-    """Detached clones of every host-side source, taken before pivot_root."""
-    fds = []
-    for bind in binds:
+def open_bind_sources(binds: list[BindMount], shared: bool = False, taken: list[int] | None = None) -> list[int]:
+    """Detached clones of the host-side sources, taken before pivot_root: with `shared`, only those
+    of shared binds (each -1 for the others), cloned before `make_mounts_slave` so the clone stays
+    a peer of the host's mount; then the others into `taken`, cloned after it (slaves: the host's
+    mounts may reach them, theirs never reach the host) until their own propagation is set."""
+    fds = list(taken) if taken is not None else [-1] * len(binds)
+    for i, bind in enumerate(binds):
+        if fds[i] >= 0 or (shared and not bind.shared):
+            continue
         try:
-            fds.append(clone_mount(bind.source))
+            fds[i] = clone_mount(bind.source)
         except OSError as exc:
             raise OSError(exc.errno, f"bind source {bind.source}: {os.strerror(exc.errno or 0)}") from None
     return fds
+
+
+def check_bind_propagation(binds: list[BindMount]) -> None:
+    """Docker's shared/slave source rule at start (the host may have changed since create)."""
+    for bind in binds:
+        error = propagation_error(bind.source, bind.propagation)
+        if error is not None:
+            raise OSError(errno.EINVAL, error)
 
 
 def mount_root(rootfs: Path, overlay: OverlayLayers | None) -> None:
@@ -381,6 +448,13 @@ def mount_bind(bind: BindMount, source_fd: int) -> None:
     syscalls.move_mount(source_fd, dest)
     if bind.readonly:
         _remount_readonly(dest)
+    syscalls.mount(None, dest, None, PROPAGATIONS.get(bind.propagation, MS_PRIVATE | MS_REC))
+
+
+def make_root_shared() -> None:
+    """With a shared bind the container's root is shared too, as Docker sets RootfsPropagation
+    (runc applies it after pivot_root, so only the container's own mounts are affected)."""
+    syscalls.mount(None, "/", None, MS_SHARED)
 
 
 _TMPFS_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}

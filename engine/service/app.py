@@ -22,7 +22,7 @@ from aiohttp import web
 
 from engine.api import info as engine_info
 from engine.config import EngineConfig
-from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound, NotSupported
 from engine.service.context import API_VERSION, CONFIG, MIN_API_VERSION, engine_config, json_response
 
 log = logging.getLogger("dockui.service")
@@ -45,6 +45,8 @@ def status_of(exc: DockuiError) -> int:
         return 409
     if isinstance(exc, InvalidArgument):
         return 400
+    if isinstance(exc, NotSupported):
+        return 501
     return 500
 
 

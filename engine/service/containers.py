@@ -71,7 +71,9 @@ async def create(request: web.Request) -> web.Response:
         for name, labels in spec.labelled_volumes:  # an existing volume is kept as it is, as Docker's
             await _call(api_volumes.create, config, api_volumes.CreateVolume(name, dict(labels)))
     record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
-    return json_response({"Id": record.id, "Warnings": []}, status=201)
+    from engine.container.create import create_warnings
+
+    return json_response({"Id": record.id, "Warnings": create_warnings(spec.options)}, status=201)
 
 
 @routes.get("/containers/json")

@@ -26,11 +26,9 @@ IGNORED_CONFIG = {"AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "O
 NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "IpcMode": ("", "private", "shareable"),
     "PidMode": ("", "private"),
-    "UTSMode": ("",),
     "UsernsMode": ("", "host"),
     "Isolation": ("", "default"),
     "Runtime": ("", "runc", "dockui"),
-    "MemorySwappiness": (None, -1),
     "ConsoleSize": (None, [0, 0]),
     "OomScoreAdj": (None, 0),
     "ContainerIDFile": (None, ""),  # the client writes it
@@ -47,7 +45,8 @@ HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBind
                "ExtraHosts", "Links", "Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile",
                "SecurityOpt", "Init", "Ulimits", "Devices", "GroupAdd", "Sysctls", "VolumesFrom",
-               "MemoryReservation", "OomKillDisable", "IpcMode", "PidMode", "CgroupnsMode"}
+               "MemoryReservation", "OomKillDisable", "IpcMode", "PidMode", "CgroupnsMode", "UTSMode",
+               "MemorySwappiness", "DeviceCgroupRules"}
 
 
 def _default(value: Any) -> bool:
@@ -144,10 +143,10 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
         else:
             opts.entrypoint = ""  # Docker's `--entrypoint ""`: the image's entrypoint reset
     opts.command = command
-    # `KEY` without `=` is resolved by the client (the docker CLI); the engine's `-e KEY` would read
-    # it from this service's own environment, which is no client's business: such entries are not
-    # passed on (Docker's process does not get them either).
-    opts.env = [item for item in json_strs("Config", body, "Env") if "=" in item]
+    # `KEY` without `=` was the client's to resolve (the docker CLI does): it is kept as given, as
+    # Docker's Config.Env keeps it; the engine never looks it up in this service's own environment
+    # and no process gets it (engine.container.create, engine.sandbox.process).
+    opts.env = json_strs("Config", body, "Env")
     opts.workdir = json_str("Config", body, "WorkingDir") or None
     opts.user = json_str("Config", body, "User") or None
     labels = json_dict("Config", body, "Labels")
@@ -215,9 +214,9 @@ def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) ->
 
 
 def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
-    """Init, Ulimits, Devices, GroupAdd, Sysctls, VolumesFrom, the memory soft limit and OOM switch,
-    IpcMode, PidMode and CgroupnsMode: the same values the run flags give (engine.container.options
-    checks them)."""
+    """Init, Ulimits, Devices, GroupAdd, Sysctls, VolumesFrom, the memory soft limit, swappiness and
+    OOM switch, IpcMode, PidMode, UTSMode, CgroupnsMode and DeviceCgroupRules: the same values the
+    run flags give (engine.container.options checks them, in the daemon's words)."""
     from engine.container.options import parse_device, parse_ulimit
 
     section = "HostConfig"
@@ -237,6 +236,9 @@ def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
     opts.ipc = json_str(section, host, "IpcMode") or ""
     opts.pid = json_str(section, host, "PidMode") or ""
     opts.cgroupns = json_str(section, host, "CgroupnsMode") or ""
+    opts.uts = json_str(section, host, "UTSMode") or ""
+    opts.memory_swappiness = json_int(section, host, "MemorySwappiness")  # None and -1: unset
+    opts.device_cgroup_rules = json_strs(section, host, "DeviceCgroupRules")
     if opts.cgroupns not in ("", "host", "private"):
         raise InvalidArgument(f'{section}.CgroupnsMode: invalid cgroup namespace mode: {json.dumps(opts.cgroupns)} '
                               '(use "host" or "private")')
@@ -295,8 +297,10 @@ def _mount_spec(mount: Any) -> str:
     if (mount.get("VolumeOptions") or {}).get("NoCopy") is True:
         parts.append("volume-nocopy")
     propagation = (mount.get("BindOptions") or {}).get("Propagation") or ""
-    if propagation not in ("", "rprivate", "private"):  # binds are rprivate, as Docker's default; no other
-        raise InvalidArgument(f"HostConfig.Mounts.BindOptions.Propagation {propagation!r} is not supported by dockui")
+    if not isinstance(propagation, str):
+        raise InvalidArgument("HostConfig.Mounts.BindOptions.Propagation: expected a string")
+    if propagation:  # checked with the engine's --mount rules (engine.container.mounts)
+        parts.append(f"bind-propagation={propagation}")
     for key in ("BindOptions", "VolumeOptions"):
         options = mount.get(key) or {}
         if any(not _default(v) and not _local_driver(k, v) for k, v in options.items()

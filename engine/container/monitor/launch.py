@@ -208,7 +208,7 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
         hostname=cfg.get("Hostname", ""),
         tty=tty,
         network=network_value,
-        mounts=[BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True))
+        mounts=[BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True), m.get("Propagation") or "rprivate")
                 for m in record.mounts if m.get("Type") != "tmpfs"],
         tmpfs=[(m["Destination"], m["Options"]) for m in record.mounts if m.get("Type") == "tmpfs"],
         hosts_file=files["hosts"],
@@ -286,6 +286,8 @@ def _hand_over(config: EngineConfig, record: ContainerRecord, ctx: MonitorContex
     for name, fd in keep.items():
         setattr(ctx, name, fd)
     ctx.pid, ctx.oom_base, ctx.log_path = pid, oom_base, str(record.log_path(config))
+    if (record.host_config.get("LogConfig") or {}).get("Type") == "none":
+        ctx.log_path = os.devnull  # --log-driver none: the watch stage's entries are kept nowhere
     log_config = (record.host_config.get("LogConfig") or {}).get("Config") or {}
     if log_config:
         from engine.container.logs import log_limits

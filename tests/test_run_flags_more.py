@@ -79,8 +79,20 @@ def test_uts_host_swappiness_and_device_cgroup_rules(engine: Engine) -> None:
            message="invalid device cgroup format 'c 1:3 x'")
 
 
-def test_swappiness_is_discarded_with_dockers_warning_where_cgroups_lack_it(tmp_path: Path) -> None:
+def test_swappiness_is_discarded_with_dockers_warning_where_cgroups_lack_it(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.container.create import create, create_warnings
+    from engine.container.options import RunOptions
+    from engine.sandbox import cgroups
     from engine.sandbox.cgroups import memory_swappiness_supported
+
+    monkeypatch.setattr(cgroups, "memory_swappiness_supported", lambda: False)  # as on a cgroup v2 host
+    opts = RunOptions(image="busybox", command=["true"], network="none", memory_swappiness=30)
+    record = create(engine.config, opts)
+    assert record.host_config["MemorySwappiness"] is None  # dropped, as Docker's verifyPlatformContainerResources
+    assert create_warnings(opts) == [cgroups.SWAPPINESS_DISCARDED]
+    assert create_warnings(RunOptions(image="busybox", memory_swappiness=-1)) == []
+    monkeypatch.undo()
 
     v2 = tmp_path / "v2"
     v2.mkdir()

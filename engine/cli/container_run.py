@@ -59,6 +59,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         restart=args.restart,
         network=args.network,
         ip=args.ip,
+        ip6=args.ip6,
         network_aliases=args.network_alias,
         publish=args.publish,
         publish_all=args.publish_all,
@@ -205,10 +206,22 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
 
     start_engine(config, "create")
     image_id = ensure_image(config, args.image, args.pull, args.platform)
-    record = create(config, _run_options(args, image_id))
+    opts = _run_options(args, image_id)
+    record = create(config, opts)
+    _print_warnings(opts)
     _write_cidfile(args, record.id)
     print(record.id)
     return 0
+
+
+def _print_warnings(opts: Any) -> None:
+    """Docker's create warnings (settings this host cannot apply), on stderr as the docker CLI prints them."""
+    if opts.memory_swappiness is None:  # the only one so far: nothing to ask on every run
+        return
+    from engine.container.create import create_warnings
+
+    for warning in create_warnings(opts):
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -234,7 +247,9 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         if prepared is None:
             reconcile(config)
         image_id = ensure_image(config, args.image, args.pull, args.platform)
-        record = create(config, _run_options(args, image_id))
+        opts = _run_options(args, image_id)
+        record = create(config, opts)
+        _print_warnings(opts)
         _write_cidfile(args, record.id)
         if args.detach:
             start(config, record.id, interactive=args.interactive, prepared=prepared, created=record)

@@ -154,6 +154,14 @@ def test_ipv6_network_addresses_dns_and_hosts(cli: Cli) -> None:
     assert "1 packets received" in cli.ok("exec", "s2", "ping", "-6", "-c", "1", "-W", "3", s1_ip6)
     assert f"Address: {s1_ip6}" in cli.ok("exec", "s2", "nslookup", "-type=AAAA", "s1")
     assert f"{s1_ip6}\tsix1" in cli.ok("exec", "s1", "cat", "/etc/hosts").splitlines()
+    fixed = str(subnet6.network_address + 0xbeef)  # `run --ip6`: a static IPv6 address
+    cli.ok("run", "-d", "--name", "s3", "--network", "dksix", "--ip6", fixed, "busybox", "sleep", "60")
+    assert f"inet6 {fixed}/64" in cli.ok("exec", "s3", "ip", "-6", "-o", "addr", "show", "eth0")
+    assert cli.inspect("s3")["NetworkSettings"]["Networks"]["dksix"]["IPAMConfig"] == {"IPv6Address": fixed}
+    assert "1 packets received" in cli.ok("exec", "s3", "ping", "-6", "-c", "1", "-W", "3", "s1")
+    assert "invalid IPv6 address: 10.0.0.1" in _refused(cli, "run", "--name", "s4", "--network", "dksix", "--ip6",
+                                                         "10.0.0.1", "busybox", "true")
+    cli.ok("rm", "-f", "s3", "s4")
     members = _network(cli, "dksix")["Containers"]
     assert sorted(c["IPv6Address"] for c in members.values()) == sorted(f"{a}/64" for a in (s1_ip6, subnet6.network_address + 3))
 

@@ -96,6 +96,20 @@ def test_docker_cli_ipv6_network_and_connect_ip6(service: Service) -> None:
     assert doc["EnableIPv6"] is True
     assert doc["IPAM"]["Config"][1] == {"Subnet": str(subnet6), "IPRange": ip_range6,
                                         "Gateway": str(subnet6.network_address + 0xffff)}
+    client = service.client()
+    try:  # docker-py's create with an IPv6 address (its test_create_with_ipv6_address)
+        fixed = str(subnet6.network_address + 0xf00e)
+        created = client.api.create_container(
+            "busybox", "sleep 60", host_config=client.api.create_host_config(network_mode="sixapi"),
+            networking_config=client.api.create_networking_config(
+                {"sixapi": client.api.create_endpoint_config(ipv6_address=fixed)}))
+        client.api.start(created)
+        entry = client.api.inspect_container(created)["NetworkSettings"]["Networks"]["sixapi"]
+        assert entry["IPAMConfig"]["IPv6Address"] == fixed and entry["GlobalIPv6Address"] == fixed
+        assert f"inet6 {fixed}/64" in service.engine.out("exec", created["Id"], "ip", "-6", "-o", "addr", "show", "eth0")
+        client.api.remove_container(created, force=True)
+    finally:
+        client.close()
     service.engine.out("run", "-d", "--name", "six", "busybox", "sleep", "60")
     wanted = str(subnet6.network_address + 0xf00d)
     service.docker_out("network", "connect", "--ip6", wanted, "sixapi", "six")

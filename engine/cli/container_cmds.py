@@ -173,6 +173,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", default="no", help="Restart policy: no, on-failure[:N], always, unless-stopped")
     p.add_argument("--network", "--net", default="bridge", help="Connect a container to a network")
     p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--ip6", help="IPv6 address (e.g., 2001:db8::33)")
     p.add_argument("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias for the container")
     p.add_argument("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")

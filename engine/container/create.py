@@ -343,6 +343,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "PidsLimit": opts.pids_limit,
         "BlkioWeight": opts.blkio_weight or 0,
         "IPAddress": opts.ip,
+        **({"IPv6Address": opts.ip6} if opts.ip6 else {}),  # read by the network set-up at every start
         "SecurityOpt": list(opts.security_opt) or None,
         "NetworkAliases": opts.network_aliases or None,
         "Init": opts.init or None,

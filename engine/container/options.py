@@ -57,6 +57,7 @@ class RunOptions:
     restart: str = "no"
     network: str = "bridge"
     ip: str | None = None
+    ip6: str | None = None  # --ip6: the IPv6 address on an IPv6 user network
     network_aliases: list[str] = field(default_factory=list)  # --network-alias (user networks)
     publish: list[str] = field(default_factory=list)
     publish_all: bool = False

@@ -127,6 +127,7 @@ def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str
         spec = network.NetworkSpec(
             mode=mode,
             ip=hc.get("IPAddress"),
+            ip6=hc.get("IPv6Address"),
             publish=list(hc.get("PublishSpecs") or []),
             publish_all=bool(hc.get("PublishAllPorts")),
             links=list(hc.get("Links") or []),

@@ -70,6 +70,19 @@ def test_docker_py_ipam_pool_and_connect_settings(service: Service) -> None:
         assert f"inet {address}/24" in service.engine.out("exec", "joiner", "ip", "-4", "-o", "addr", "show", "eth1")
         assert f"Address: {upstream_ip}" in service.engine.out("exec", "joiner", "nslookup", "bar")
 
+        # links given at create (docker-py's test_create_with_links): the linked container may come later
+        linking = client.api.create_container(
+            "busybox", "sleep 60", host_config=client.api.create_host_config(network_mode="pyranged"),
+            networking_config=client.api.create_networking_config(
+                {"pyranged": client.api.create_endpoint_config(links=[("later", "baz")])}))
+        client.api.start(linking)
+        assert client.api.inspect_container(linking)["NetworkSettings"]["Networks"]["pyranged"]["Links"] == ["later:baz"]
+        service.engine.out("run", "-d", "--name", "later", "--network", "pyranged", "busybox", "sleep", "60")
+        later_ip = client.api.inspect_container("later")["NetworkSettings"]["Networks"]["pyranged"]["IPAddress"]
+        assert f"Address: {later_ip}" in service.engine.out("exec", linking["Id"], "nslookup", "baz")
+        client.api.remove_container(linking, force=True)
+        service.engine.out("rm", "-f", "later")
+
         # a container that never ran: the MAC (and links) wait in its configuration, as Docker shows them
         created = client.api.create_container("busybox", "true")
         client.api.connect_container_to_network(created, "pyranged", mac_address="02:42:ac:11:00:02")

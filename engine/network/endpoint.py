@@ -200,8 +200,13 @@ def prepare(
         endpoints = []
         try:
             before = old.on(net.name) if old else []  # connected again after a disconnect: its links stay
-            wanted = [Wanted(net, spec.ip, spec.ip6, tuple(spec.aliases),
-                             tuple((a, b) for a, b in before[0].links) if before else (), spec.mac,
+            if spec.endpoint_links:
+                from engine.network import links
+
+                primary_links = tuple(links.parse_link(text) for text in spec.endpoint_links)
+            else:
+                primary_links = tuple((a, b) for a, b in before[0].links) if before else ()
+            wanted = [Wanted(net, spec.ip, spec.ip6, tuple(spec.aliases), primary_links, spec.mac,
                              spec.ip or "", spec.ip6 or "")]
             wanted += [Wanted(get_network(config, ep.network), ep.ip, ep.ip6 or None, tuple(ep.aliases),
                               tuple((a, b) for a, b in ep.links), ep.mac, ep.static_ip, ep.static_ip6)

@@ -56,6 +56,7 @@ class NetworkSpec:
     aliases: list[str] = field(default_factory=list)  # --network-alias: more names on the primary network
     mac: str | None = None  # --mac-address: eth0's, instead of the one derived from its address
     ip6: str | None = None  # --ip6: the IPv6 address on an IPv6 user network
+    endpoint_links: list[str] = field(default_factory=list)  # the create body's EndpointsConfig Links ("name:alias")
 
 
 @dataclass

@@ -96,6 +96,9 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     driver_opts = _endpoint_driver_opts(opts, net)
     if driver_opts:
         recorded += ((ENDPOINT_DRIVER_OPTS, driver_opts),)
+    from engine.service.networks import endpoint_links
+
+    recorded += endpoint_links(opts.network, net)
     return CreateRequest(opts, aliases, recorded, _labelled_volumes(host))
 
 

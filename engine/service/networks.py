@@ -178,3 +178,21 @@ async def disconnect(request: web.Request) -> web.Response:
     force = bool(_typed(body, "Force", bool, what)) or query_bool(request, "force")
     await asyncio.to_thread(api.disconnect, engine_config(request), request.match_info["name"], container, force)
     return web.Response(status=200)
+
+
+ENDPOINT_LINKS = "EndpointLinks"  # HostConfig key: the primary endpoint's Links, read at every start
+
+
+def endpoint_links(network_mode: str, net: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A create body's `NetworkingConfig.EndpointsConfig[<its network>].Links` (docker-py's
+    `create_endpoint_config(links=...)`, compose's service links on a user network), checked, as
+    the (HostConfig key, value) the container keeps: on a user network each is a name only this
+    container resolves there (Docker's embedded DNS), the linked container may come later."""
+    what = "NetworkingConfig.EndpointsConfig"
+    configs = net.get("EndpointsConfig") if isinstance(net, dict) else None
+    for network, endpoint in (configs or {}).items() if isinstance(configs, dict) else ():
+        if network in (network_mode, "default") and isinstance(endpoint, dict) and endpoint.get("Links"):
+            links = _strings(endpoint, "Links", f"{what}[{network}]")
+            api.parse_links(links)
+            return ((ENDPOINT_LINKS, list(links)),)
+    return ()

@@ -209,3 +209,37 @@ def test_ps_limit_logs_details_and_cp_errors_as_dockers(service: Service) -> Non
         assert missing.stderr.decode().strip() == "Error response from daemon: Could not find the file /nonexist in container done"
     finally:
         service.docker("rm", "-f", "up", "done")
+
+
+def test_prune_filters_until_and_labels(service: Service) -> None:
+    """moby's prune filters for containers, images, volumes and networks (they were refused)."""
+    def names(*args: str) -> list[str]:
+        return service.docker_out(*args).split()
+
+    service.docker_out("run", "--name", "keeper", "--label", "keep=yes", "busybox", "true")
+    service.docker_out("run", "--name", "dropped", "busybox", "true")
+    service.docker_out("commit", "--change", "LABEL x=y", "keeper", "labelled:1")
+    assert "Total reclaimed space" in service.docker_out("container", "prune", "-f", "--filter", "until=2000-01-01")
+    service.docker_out("container", "prune", "-f", "--filter", "label!=keep=yes")
+    assert names("ps", "-a", "--format", "{{.Names}}") == ["keeper"]
+    service.docker_out("container", "prune", "-f", "--filter", "label=keep=yes", "--filter", "until=0s")
+    assert names("ps", "-a", "--format", "{{.Names}}") == []
+    refused = service.docker("container", "prune", "-f", "--filter", "nosuch=1")
+    assert refused.stderr.decode().strip() == "Error response from daemon: invalid filter 'nosuch'"
+
+    service.docker_out("image", "prune", "-a", "-f", "--filter", "label=x=y")
+    assert names("images", "--format", "{{.Repository}}:{{.Tag}}") == ["busybox:latest"]
+
+    service.docker_out("volume", "create", "--label", "a=b", "labelled")
+    service.docker_out("volume", "create", "plain")
+    service.docker_out("volume", "prune", "-a", "-f", "--filter", "label=a=b")
+    assert names("volume", "ls", "-q") == ["plain"]
+    service.docker_out("volume", "rm", "plain")
+
+    service.docker_out("network", "create", "--label", "n=1", "labellednet")
+    service.docker_out("network", "create", "plainnet")
+    service.docker_out("network", "prune", "-f", "--filter", "until=2000-01-01")
+    service.docker_out("network", "prune", "-f", "--filter", "label=n=1")
+    assert "labellednet" not in names("network", "ls", "--format", "{{.Name}}")
+    assert "plainnet" in names("network", "ls", "--format", "{{.Name}}")
+    service.docker_out("network", "rm", "plainnet")

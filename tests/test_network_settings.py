@@ -101,14 +101,18 @@ def test_connect_with_ip_alias_and_link(cli: Cli) -> None:
         (("--ip", "banana"), "invalid IPv4 address: banana"),
         (("--ip", str(base + 1)), "not a usable host address"),  # the gateway
         (("--link", ":x"), "invalid --link"),
+        (("--link-local-ip", "0.0.0.0"), "invalid link-local IP address: 0.0.0.0"),
     ]:
         assert words in _refused(cli, "network", "connect", *args, "dkjoin", "joiner")
     assert cli.ok("exec", "joiner", "ls", "/sys/class/net").split() == ["eth0", "lo"]
 
-    cli.ok("network", "connect", "--ip", str(base + 77), "--alias", "db", "--link", "peer:upstream", "dkjoin", "joiner")
-    assert f"inet {base + 77}/24" in cli.ok("exec", "joiner", "ip", "-4", "-o", "addr", "show", "eth1")
+    cli.ok("network", "connect", "--ip", str(base + 77), "--alias", "db", "--link", "peer:upstream",
+           "--link-local-ip", "169.254.9.9", "dkjoin", "joiner")
+    eth1 = cli.ok("exec", "joiner", "ip", "-4", "-o", "addr", "show", "eth1")
+    assert f"inet {base + 77}/24" in eth1 and "inet 169.254.9.9/16" in eth1
     entry = cli.inspect("joiner")["NetworkSettings"]["Networks"]["dkjoin"]
-    assert entry["IPAMConfig"] == {"IPv4Address": str(base + 77)} and entry["Links"] == ["peer:upstream"]
+    assert entry["IPAMConfig"] == {"IPv4Address": str(base + 77), "LinkLocalIPs": ["169.254.9.9"]}
+    assert entry["Links"] == ["peer:upstream"]
     assert entry["Aliases"] == ["db"]
     # the link is a name only the linking container resolves (Docker's embedded DNS), the alias everyone's
     assert f"Address: {peer_ip}" in cli.ok("exec", "joiner", "nslookup", "upstream")

@@ -52,7 +52,7 @@ def test_docker_py_ipam_pool_and_connect_settings(service: Service) -> None:
             ({"ipv4_address": "10.1.2.3"}, "no configured subnet contains IP address 10.1.2.3"),
             ({"ipv4_address": aux["a"]}, "Address already in use"),
             ({"mac_address": "02:42:zz:00:00:01"}, "invalid MAC address"),
-            ({"link_local_ips": ["169.254.8.8"]}, "LinkLocalIPs is not supported"),
+            ({"link_local_ips": ["0.0.0.0"]}, "invalid link-local IP address: 0.0.0.0"),
         ]:
             with pytest.raises(docker.errors.APIError) as refused:
                 client.api.connect_container_to_network("joiner", "pyranged", **kwargs)
@@ -69,6 +69,17 @@ def test_docker_py_ipam_pool_and_connect_settings(service: Service) -> None:
         assert "link/ether 02:42:ac:11:00:99" in eth1
         assert f"inet {address}/24" in service.engine.out("exec", "joiner", "ip", "-4", "-o", "addr", "show", "eth1")
         assert f"Address: {upstream_ip}" in service.engine.out("exec", "joiner", "nslookup", "bar")
+
+        # docker-py's test_create_with_linklocal_ips: one more address on the interface (a /16, as libnetwork's)
+        local = client.api.create_container(
+            "busybox", "sleep 60", host_config=client.api.create_host_config(network_mode="bridge"),
+            networking_config=client.api.create_networking_config(
+                {"bridge": client.api.create_endpoint_config(link_local_ips=["169.254.8.8"])}))
+        client.api.start(local)
+        ipam_config = client.api.inspect_container(local)["NetworkSettings"]["Networks"]["bridge"]["IPAMConfig"]
+        assert ipam_config["LinkLocalIPs"] == ["169.254.8.8"]
+        assert "inet 169.254.8.8/16" in service.engine.out("exec", local["Id"], "ip", "-4", "-o", "addr", "show", "eth0")
+        client.api.remove_container(local, force=True)
 
         # links given at create (docker-py's test_create_with_links): the linked container may come later
         linking = client.api.create_container(

@@ -32,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from engine.api.prune import PruneFilter
     from engine.container.logs import LogEntry
     from engine.container.update import Update
 
@@ -171,12 +172,19 @@ def update(config: EngineConfig, ref: str, change: Update) -> ContainerRecord:
     return update_container(config, ref, change)
 
 
-def prune(config: EngineConfig) -> list[str]:
+def prune(config: EngineConfig, filters: PruneFilter | None = None) -> list[str]:
+    """Every stopped container the filters (until, label, label!) let go."""
     _reconcile(config)
-    return removal.prune(config)
+    return removal.prune(config, _pruned_by(filters))
 
 
-def prune_reclaiming(config: EngineConfig) -> tuple[list[str], int]:
+def _pruned_by(filters: PruneFilter | None) -> Callable[[ContainerRecord], bool] | None:
+    if filters is None:
+        return None
+    return lambda record: filters.selects_created(record.created, record.config.get("Labels"))
+
+
+def prune_reclaiming(config: EngineConfig, filters: PruneFilter | None = None) -> tuple[list[str], int]:
     """`prune`, and the bytes the removed containers had written (Docker's SpaceReclaimed): their
     writable layers, measured before they go."""
     from engine.image.store import ImageStore
@@ -188,7 +196,7 @@ def prune_reclaiming(config: EngineConfig) -> tuple[list[str], int]:
         if not record.running:
             with contextlib.suppress(OSError, DockuiError):
                 written[record.id] = store.rw_layer_size(record.id)
-    removed = removal.prune(config)
+    removed = removal.prune(config, _pruned_by(filters))
     return removed, sum(written.get(cid, 0) for cid in removed)
 
 

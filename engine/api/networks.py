@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import Any
 
+    from engine.api.prune import PruneFilter
     from engine.container.state import ContainerRecord
     from engine.network.ipam import SubnetRequest
     from engine.network.records import NetworkInfo
@@ -184,10 +185,12 @@ def remove(config: EngineConfig, name: str) -> str:
     return networks.remove_network(config, name)
 
 
-def prune(config: EngineConfig) -> list[str]:
+def prune(config: EngineConfig, filters: PruneFilter | None = None) -> list[str]:
+    """Every unused user network the filters (until, label, label!) let go."""
     from engine.network import networks
 
-    return networks.prune_networks(config)
+    selected = None if filters is None else (lambda net: filters.selects_created(net.created, net.labels))
+    return networks.prune_networks(config, selected)
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,7 @@ class Connection:
     ipv6_address: str | None = None
     mac_address: str | None = None
     links: tuple[tuple[str, str], ...] = ()
+    link_local_ips: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for alias in self.aliases:
@@ -218,6 +222,7 @@ class Connection:
             ipam.parse_static(self.ipv6_address, 6)
         if self.mac_address is not None:
             object.__setattr__(self, "mac_address", ipam.parse_mac(self.mac_address))
+        object.__setattr__(self, "link_local_ips", tuple(ipam.parse_link_local(self.link_local_ips)))
 
 
 def parse_links(texts: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -292,6 +297,7 @@ class PendingNetwork:
     ipv6_address: str | None = None
     mac_address: str | None = None
     links: tuple[tuple[str, str], ...] = ()
+    link_local_ips: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = {"Network": self.network, "IPv4Address": self.ipv4_address, "Aliases": list(self.aliases)}
@@ -301,12 +307,16 @@ class PendingNetwork:
             data["MacAddress"] = self.mac_address
         if self.links:
             data["Links"] = [f"{name}:{alias}" for name, alias in self.links]
+        if self.link_local_ips:
+            data["LinkLocalIPs"] = list(self.link_local_ips)
         return data
 
     def settings(self) -> dict[str, Any]:
         """What Docker's inspect shows of the endpoint before it exists: the configured addresses,
         MAC and links."""
-        ipam = {k: v for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address)) if v}
+        ipam: dict[str, Any] = {k: v for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address)) if v}
+        if self.link_local_ips:
+            ipam["LinkLocalIPs"] = list(self.link_local_ips)
         return {"IPAMConfig": ipam or None, "MacAddress": self.mac_address or "",
                 "Links": [f"{name}:{alias}" for name, alias in self.links] or None}
 
@@ -314,7 +324,7 @@ class PendingNetwork:
     def from_json(cls, data: dict[str, Any]) -> PendingNetwork:
         return cls(str(data["Network"]), data.get("IPv4Address") or None, tuple(data.get("Aliases") or ()),
                    data.get("IPv6Address") or None, data.get("MacAddress") or None,
-                   parse_links(data.get("Links") or ()))
+                   parse_links(data.get("Links") or ()), tuple(data.get("LinkLocalIPs") or ()))
 
 
 def pending_networks(host_config: dict[str, Any]) -> list[PendingNetwork]:
@@ -343,7 +353,7 @@ def _add_pending(config: EngineConfig, container_id: str, connection: Connection
         if any(get_network(config, e.network).id == net.id for e in entries):
             raise Conflict(f"endpoint with name {locked.name} already exists in network {net.name}")
         entries.append(PendingNetwork(net.name, connection.ipv4_address, connection.aliases, connection.ipv6_address,
-                                      connection.mac_address, connection.links))
+                                      connection.mac_address, connection.links, connection.link_local_ips))
         locked.host_config = {**locked.host_config, PENDING_NETWORKS: [e.to_json() for e in entries]}
         state.save(config, locked, durable=True)
 
@@ -400,7 +410,8 @@ def join_pending(config: EngineConfig, container_id: str) -> None:
         state.save(config, locked, durable=True)
     for entry in entries:
         endpoint.connect(config, entry.network, container_id, ip=entry.ipv4_address, aliases=list(entry.aliases),
-                         ip6=entry.ipv6_address, mac=entry.mac_address, links=entry.links)
+                         ip6=entry.ipv6_address, mac=entry.mac_address, links=entry.links,
+                         link_local=entry.link_local_ips)
 
 
 def connect(config: EngineConfig, connection: Connection) -> None:
@@ -417,7 +428,7 @@ def connect(config: EngineConfig, connection: Connection) -> None:
         return
     endpoint.connect(config, connection.network, connection.container, ip=connection.ipv4_address,
                      aliases=list(connection.aliases), ip6=connection.ipv6_address, mac=connection.mac_address,
-                     links=connection.links)
+                     links=connection.links, link_local=connection.link_local_ips)
 
 
 def disconnect(config: EngineConfig, network: str, container: str, force: bool = False) -> None:

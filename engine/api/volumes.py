@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from engine.api.prune import PruneFilter
     from engine.container.volumes import Volume
 
 VOLUME_FILTER_KEYS = ("dangling", "driver", "label", "name")
@@ -81,10 +82,13 @@ def remove(config: EngineConfig, name: str, force: bool = False) -> None:
     engine_volumes.remove_volume(config, name, force=force)
 
 
-def prune(config: EngineConfig, all_volumes: bool = False) -> tuple[list[str], int]:
-    """Remove unused anonymous volumes (every unused one with `all_volumes`): names and bytes freed."""
+def prune(config: EngineConfig, all_volumes: bool = False, filters: PruneFilter | None = None,
+          ) -> tuple[list[str], int]:
+    """Remove unused anonymous volumes (every unused one with `all_volumes`; those the label
+    filters let go): names and bytes freed."""
     sizes = {v.name: _tree_size(v.mountpoint) for v in engine_volumes.list_volumes(config)}
-    removed = engine_volumes.prune_volumes(config, all_volumes=all_volumes)
+    selected = None if filters is None else (lambda volume: filters.selects(None, volume.labels))
+    removed = engine_volumes.prune_volumes(config, all_volumes=all_volumes, selected=selected)
     return removed, sum(sizes.get(name, 0) for name in removed)
 
 

@@ -366,6 +366,7 @@ def _register_verbs(
         add_stats_flags(p)
         p = add("prune", _on_use("container_lifecycle", "cmd_prune"), "Remove all stopped containers")
         p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+        p.add_argument("--filter", action="append", default=[], help="Provide filter values (until=, label=, label!=)")
 
 
 def _add_ps_flags(p: argparse.ArgumentParser) -> None:
@@ -403,6 +404,7 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="Remove unused local volumes")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values (label=, label!=, all=)")
     p.set_defaults(handler=_on_use("volume_cmds", "cmd_volume_prune"))
 
 

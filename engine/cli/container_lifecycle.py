@@ -76,16 +76,20 @@ def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
     return 0
 
 
-def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
-    from engine.container.removal import prune
+def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.api.containers import prune_reclaiming
+    from engine.api.prune import CONTAINER_KEYS, from_flags
+    from engine.cli.output import human_size
 
+    filters = from_flags(args.filter, CONTAINER_KEYS)
     start_engine(config, "container prune")
-    removed = prune(config)
-    print("Deleted Containers:")
-    for cid in removed:
-        print(cid)
-    print()
-    print("Total reclaimed space: 0B")
+    removed, freed = prune_reclaiming(config, filters)
+    if removed:
+        print("Deleted Containers:")
+        for cid in removed:
+            print(cid)
+        print()
+    print(f"Total reclaimed space: {human_size(freed)}")
     return 0
 
 

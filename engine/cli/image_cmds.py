@@ -60,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p = inner.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="remove all images no container uses, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values (until=, label=, label!=)")
     p.set_defaults(handler=cmd_prune)
     _add_history(inner.add_parser("history", help="Show the history of an image"))
     _add_history(subparsers.add_parser("history", help="Show the history of an image"))
@@ -300,15 +301,17 @@ def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
 @_handler
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.api import images
+    from engine.api.prune import IMAGE_KEYS, from_flags
     from engine.cli.output import human_size
 
+    filters = from_flags(args.filter, IMAGE_KEYS)
     if not args.force and sys.stdin.isatty():
         what = "all images without at least one container associated to them" if args.all else "all dangling images"
         answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             return 0
     try:
-        removals, freed = images.prune(config, all_images=args.all)
+        removals, freed = images.prune(config, all_images=args.all or filters.flag is False, filters=filters)
     except PermissionError as exc:
         raise _permission_error("image prune", exc) from None
     if removals:

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
 
     p = verbs.add_parser("prune", help="remove every network no container uses")
     p.add_argument("-f", "--force", action="store_true", help="do not ask (dockui never asks)")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values (until=, label=, label!=)")
     p.set_defaults(handler=cmd_prune)
 
     p = verbs.add_parser("connect", help="connect a container to a network")
@@ -55,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("--ip6", help="IPv6 address on that network")
     p.add_argument("--alias", action="append", default=[], help="add a network-scoped alias for the container")
     p.add_argument("--link", action="append", default=[], help="add link to another container (name[:alias])")
+    p.add_argument("--link-local-ip", action="append", default=[], help="add a link-local address for the container")
     p.add_argument("network")
     p.add_argument("container")
     p.set_defaults(handler=cmd_connect)
@@ -182,9 +184,10 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network prune")
-    from engine.network import networks as network
+    from engine.api.networks import prune
+    from engine.api.prune import NETWORK_KEYS, from_flags
 
-    removed = network.prune_networks(config)
+    removed = prune(config, from_flags(args.filter, NETWORK_KEYS))
     if removed:
         print("Deleted Networks:")
         for name in removed:
@@ -197,7 +200,8 @@ def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.api.networks import Connection, connect, parse_links
 
     connect(config, Connection(args.network, args.container, ipv4_address=args.ip, aliases=tuple(args.alias or ()),
-                               ipv6_address=args.ip6, links=parse_links(args.link)))
+                               ipv6_address=args.ip6, links=parse_links(args.link),
+                               link_local_ips=tuple(v for value in args.link_local_ip for v in value.split(",") if v)))
     return 0
 
 

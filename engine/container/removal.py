@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 
 from engine import events
 from engine.config import EngineConfig
@@ -65,10 +66,12 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
     return remove_stopped(config, record.id, remove_volumes=volumes)
 
 
-def prune(config: EngineConfig) -> list[str]:
-    """Remove every stopped container; their IDs."""
+def prune(config: EngineConfig, selected: Callable[[ContainerRecord], bool] | None = None) -> list[str]:
+    """Remove every stopped container (that `selected` lets go: prune's filters); their IDs."""
     removed = []
     for record in state.list_containers(config):
+        if selected is not None and not selected(record):
+            continue
         if record.status in ("exited", "created", "dead") and not state.process_alive(record.monitor_pid, record.monitor_start):
             try:
                 remove(config, record.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,12 +127,16 @@ def remove_volume(config: EngineConfig, name: str, force: bool = False) -> None:
     events.volume(config, "destroy", name)
 
 
-def prune_volumes(config: EngineConfig, all_volumes: bool = False) -> list[str]:
-    """Remove unused anonymous volumes (all unused ones with `all_volumes`), like `docker volume prune`."""
+def prune_volumes(config: EngineConfig, all_volumes: bool = False,
+                  selected: Callable[[Volume], bool] | None = None) -> list[str]:
+    """Remove unused anonymous volumes (all unused ones with `all_volumes`; those `selected` lets
+    go: prune's filters), like `docker volume prune`."""
     removed = []
     in_use = volumes_in_use(config)
     for volume in list_volumes(config):
         if volume.name in in_use or not (volume.anonymous or all_volumes):
+            continue
+        if selected is not None and not selected(volume):
             continue
         try:
             remove_volume(config, volume.name)

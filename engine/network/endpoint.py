@@ -109,6 +109,7 @@ class Wanted:
     mac: str | None = None
     static_ip: str = ""  # Docker's IPAMConfig: the addresses the user asked for
     static_ip6: str = ""
+    link_local: tuple[str, ...] = ()  # IPAMConfig.LinkLocalIPs: more addresses on the interface
 
 
 def _resolve_link(config: EngineConfig, text: str, network_name: str) -> links.LinkTarget:
@@ -206,10 +207,13 @@ def prepare(
                 primary_links = tuple(links.parse_link(text) for text in spec.endpoint_links)
             else:
                 primary_links = tuple((a, b) for a, b in before[0].links) if before else ()
+            link_local = tuple(ipam.parse_link_local(spec.link_local)) if spec.link_local else (
+                tuple(before[0].link_local) if before else ())
             wanted = [Wanted(net, spec.ip, spec.ip6, tuple(spec.aliases), primary_links, spec.mac,
-                             spec.ip or "", spec.ip6 or "")]
+                             spec.ip or "", spec.ip6 or "", link_local)]
             wanted += [Wanted(get_network(config, ep.network), ep.ip, ep.ip6 or None, tuple(ep.aliases),
-                              tuple((a, b) for a, b in ep.links), ep.mac, ep.static_ip, ep.static_ip6)
+                              tuple((a, b) for a, b in ep.links), ep.mac, ep.static_ip, ep.static_ip6,
+                              tuple(ep.link_local))
                        for ep in extra_eps]
             _allocate_endpoints(config, container_id, spec, wanted, endpoints)
             link_targets = [_resolve_link(config, text, net.name) for text in spec.links]
@@ -269,7 +273,7 @@ def _endpoint(config: EngineConfig, container_id: str, want: Wanted, ifname: str
         n.name, n.id, n.bridge, ifname, str(ip), n.prefixlen, n.gateway,
         want.mac or ipam.mac_for(ip), veth_name(container_id, n.id), mtu, n.internal, list(want.aliases),
         ip6, n.prefixlen6 if ip6 else 0, n.gateway6 if ip6 else "", [list(link) for link in want.links],
-        want.static_ip, want.static_ip6,
+        want.static_ip, want.static_ip6, list(want.link_local),
     )
 
 
@@ -473,7 +477,8 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def connect(config: EngineConfig, network: str, container: str, ip: str | None = None, aliases: list[str] | None = None,
-            *, ip6: str | None = None, mac: str | None = None, links: tuple[tuple[str, str], ...] = ()) -> Endpoint:
+            *, ip6: str | None = None, mac: str | None = None, links: tuple[tuple[str, str], ...] = (),
+            link_local: tuple[str, ...] = ()) -> Endpoint:
     """`network connect`: add an interface on `network` (its addresses the ones asked for, else
     the next free ones; `mac` its MAC; `links` names only this container resolves there); plugged
     in now if the container runs."""
@@ -487,8 +492,9 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
         if rec.on(net.name):
             raise Conflict(f"endpoint with name {rec.name} already exists in network {net.name}")
         cid = rec.container_id
-        ep = _endpoint(config, cid, Wanted(net, ip, ip6, tuple(aliases or ()), tuple(links), mac, ip or "", ip6 or ""),
-                       f"eth{len(rec.endpoints)}")
+        want = Wanted(net, ip, ip6, tuple(aliases or ()), tuple(links), mac, ip or "", ip6 or "",
+                      tuple(ipam.parse_link_local(link_local)))
+        ep = _endpoint(config, cid, want, f"eth{len(rec.endpoints)}")
         running = rec.attached and _pid_alive(rec.pid)
         if running:
             try:

@@ -304,6 +304,20 @@ def parse_static(requested: str, version: int) -> IPAddress:
     return want
 
 
+def parse_link_local(texts: Iterable[str]) -> list[str]:
+    """IPAMConfig.LinkLocalIPs: any address that is not unspecified (moby's check and words)."""
+    out = []
+    for text in texts:
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid link-local IP address: {text}") from None
+        if addr.is_unspecified:
+            raise InvalidArgument(f"invalid link-local IP address: {text}")
+        out.append(str(addr))
+    return out
+
+
 def check_static(pool: Pool, want: IPAddress) -> None:
     """Refuse a static address outside the subnet (Docker's words) or one that is never given."""
     if want not in pool.subnet:

@@ -6,6 +6,7 @@ network; a bridge this root no longer records is collected).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,11 +332,11 @@ def remove_network(config: EngineConfig, name: str) -> str:
     return net.name
 
 
-def prune_networks(config: EngineConfig) -> list[str]:
-    """`network prune`: remove every user network no container uses."""
+def prune_networks(config: EngineConfig, selected: Callable[[NetworkInfo], bool] | None = None) -> list[str]:
+    """`network prune`: remove every user network no container uses (that `selected` lets go)."""
     removed = []
     for net in all_networks(config):
-        if net.default or net.name in PREDEFINED:
+        if net.default or net.name in PREDEFINED or (selected is not None and not selected(net)):
             continue
         try:
             removed.append(remove_network(config, net.name))

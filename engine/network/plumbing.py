@@ -249,6 +249,8 @@ def interface_requests(ep: Endpoint, index: int) -> list[tuple[int, int, bytes]]
                 (RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(index, IFF_UP, IFF_UP))]
     if ep.ip6:
         requests.append(addr_request(index, ep.ip6, ep.prefixlen6))
+    for ip in ep.link_local:  # libnetwork's masks: /16, /64 for IPv6
+        requests.append(addr_request(index, ip, 64 if ":" in ip else 16))
     return requests
 
 

@@ -57,6 +57,7 @@ class NetworkSpec:
     mac: str | None = None  # --mac-address: eth0's, instead of the one derived from its address
     ip6: str | None = None  # --ip6: the IPv6 address on an IPv6 user network
     endpoint_links: list[str] = field(default_factory=list)  # the create body's EndpointsConfig Links ("name:alias")
+    link_local: list[str] = field(default_factory=list)  # the create body's IPAMConfig.LinkLocalIPs
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Endpoint:
     links: list[list[str]] = field(default_factory=list)  # [linked container, alias]: names only this container resolves here
     static_ip: str = ""  # the addresses asked for (Docker's IPAMConfig), "" when allocated
     static_ip6: str = ""
+    link_local: list[str] = field(default_factory=list)  # IPAMConfig.LinkLocalIPs: more addresses (/16, IPv6 /64)
 
     def to_json(self) -> dict[str, Any]:
         """Its record's JSON: the keys written since IPv6, IPAM configs and endpoint links came
@@ -93,7 +95,9 @@ class Endpoint:
 
     def settings(self) -> dict[str, Any]:
         """Docker's EndpointSettings of this interface, as container inspect shows it."""
-        ipam_config = {k: v for k, v in (("IPv4Address", self.static_ip), ("IPv6Address", self.static_ip6)) if v}
+        ipam_config: dict[str, Any] = {k: v for k, v in (("IPv4Address", self.static_ip), ("IPv6Address", self.static_ip6)) if v}
+        if self.link_local:
+            ipam_config["LinkLocalIPs"] = list(self.link_local)
         return {
             "IPAMConfig": ipam_config or None,
             "Links": [f"{name}:{alias}" for name, alias in self.links] or None,
@@ -109,7 +113,7 @@ class Endpoint:
         }
 
 
-_NEWER_ENDPOINT_KEYS = ("ip6", "prefixlen6", "gateway6", "links", "static_ip", "static_ip6")
+_NEWER_ENDPOINT_KEYS = ("ip6", "prefixlen6", "gateway6", "links", "static_ip", "static_ip6", "link_local")
 
 
 @dataclass(frozen=True)

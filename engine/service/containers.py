@@ -29,7 +29,6 @@ from engine.service.context import (
     json_body,
     json_response,
     query_bool,
-    query_filters,
     query_int,
 )
 from engine.service.create_body import create_request
@@ -270,9 +269,10 @@ async def remove(request: web.Request) -> web.Response:
 
 @routes.post("/containers/prune")
 async def prune(request: web.Request) -> web.Response:
-    if query_filters(request):
-        raise InvalidArgument("container prune filters are not supported by dockui")
-    removed, reclaimed = await _call(api.prune_reclaiming, engine_config(request))
+    from engine.api.prune import CONTAINER_KEYS, PruneFilter
+
+    filters = PruneFilter.parse(filter_pairs(request), CONTAINER_KEYS)
+    removed, reclaimed = await _call(api.prune_reclaiming, engine_config(request), filters)
     return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": reclaimed})
 
 

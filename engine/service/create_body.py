@@ -333,8 +333,8 @@ def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:
             opts.ip = ipam["IPv4Address"]
         if ipam.get("IPv6Address"):
             opts.ip6 = json_str(f"NetworkingConfig.EndpointsConfig[{network}].IPAMConfig", ipam, "IPv6Address")
-        for key, value in ipam.items():  # LinkLocalIPs: no link-local addresses
-            if key not in ("IPv4Address", "IPv6Address") and not _default(value):
+        for key, value in ipam.items():  # LinkLocalIPs: engine.service.networks.endpoint_links keeps them
+            if key not in ("IPv4Address", "IPv6Address", "LinkLocalIPs") and not _default(value):
                 raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}].IPAMConfig.{key} is not supported by dockui")
         if endpoint.get("MacAddress"):  # API 1.44+ sends --mac-address here, older ones in Config
             opts.mac_address = json_str(f"NetworkingConfig.EndpointsConfig[{network}]", endpoint, "MacAddress") or ""

@@ -26,15 +26,3 @@ def filter_pairs(request: web.Request) -> list[tuple[str, str]]:
         pairs.extend((key, v) for v in values)
     return pairs
 
-
-def only_bool_filter(request: web.Request, key: str, what: str) -> bool | None:
-    """The one filter a prune takes (`dangling` for images, `all` for volumes) as a bool; None when
-    absent. Any other key, or a value that is not true/false/1/0, is a 400."""
-    found = None
-    for name, value in filter_pairs(request):
-        if name != key:
-            raise InvalidArgument(f"invalid filter '{name}' for {what} ({key}= only)")
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"invalid filter '{key}={value}'")
-        found = value.lower() in ("true", "1")
-    return found

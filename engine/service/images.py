@@ -21,7 +21,7 @@ from engine.api import images as api
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
 from engine.service.context import engine_config, json_response, query_bool
-from engine.service.filters import filter_pairs, only_bool_filter
+from engine.service.filters import filter_pairs
 from engine.service.progress import Emit, Line, error_line, progress_line, push_aux, stream
 
 TYPE_CHECKING = False
@@ -187,8 +187,11 @@ async def remove(request: web.Request) -> web.Response:
 
 @routes.post("/images/prune")
 async def prune(request: web.Request) -> web.Response:
-    all_images = only_bool_filter(request, "dangling", "image prune") is False  # dangling=false: every unused image
-    removals, freed = await asyncio.to_thread(api.prune, engine_config(request), all_images)
+    from engine.api.prune import IMAGE_KEYS, PruneFilter
+
+    filters = PruneFilter.parse(filter_pairs(request), IMAGE_KEYS)
+    all_images = filters.flag is False  # dangling=false: every unused image
+    removals, freed = await asyncio.to_thread(api.prune, engine_config(request), all_images, filters)
     return web.json_response({"ImagesDeleted": [{r.kind: r.value} for r in removals] or None, "SpaceReclaimed": freed})
 
 

@@ -114,9 +114,10 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.post("/networks/prune")
 async def prune(request: web.Request) -> web.Response:
-    if filter_pairs(request):
-        raise InvalidArgument("network prune: filters are not supported")
-    removed = await asyncio.to_thread(api.prune, engine_config(request))
+    from engine.api.prune import NETWORK_KEYS, PruneFilter
+
+    filters = PruneFilter.parse(filter_pairs(request), NETWORK_KEYS)
+    removed = await asyncio.to_thread(api.prune, engine_config(request), filters)
     return web.json_response({"NetworksDeleted": removed or None})
 
 
@@ -134,7 +135,7 @@ async def remove(request: web.Request) -> web.Response:
 
 def connection(network: str, body: Any) -> api.Connection:
     """Docker's NetworkConnectRequest: Container, EndpointConfig{IPAMConfig{IPv4Address,
-    IPv6Address}, Aliases, Links, MacAddress}."""
+    IPv6Address, LinkLocalIPs}, Aliases, Links, MacAddress}."""
     what = "network connect"
     body = _object(body, what)
     container = _typed(body, "Container", str, what)
@@ -147,11 +148,10 @@ def connection(network: str, body: Any) -> api.Connection:
         raise InvalidArgument(f"{what}: EndpointConfig.DriverOpts is not supported")
     mac = _typed(endpoint, "MacAddress", str, what) or None
     ipam = _typed(endpoint, "IPAMConfig", dict, what) or {}
-    if ipam.get("LinkLocalIPs"):
-        raise InvalidArgument(f"{what}: EndpointConfig.IPAMConfig.LinkLocalIPs is not supported (no link-local addresses)")
     address = _typed(ipam, "IPv4Address", str, what) or None
     address6 = _typed(ipam, "IPv6Address", str, what) or None
-    return api.Connection(network, container, address, tuple(aliases), address6, mac, links)
+    link_local = _strings(ipam, "LinkLocalIPs", what)
+    return api.Connection(network, container, address, tuple(aliases), address6, mac, links, tuple(link_local))
 
 
 def _strings(body: dict[str, Any], key: str, what: str) -> list[str]:
@@ -180,19 +180,30 @@ async def disconnect(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-ENDPOINT_LINKS = "EndpointLinks"  # HostConfig key: the primary endpoint's Links, read at every start
+ENDPOINT_LINKS = "EndpointLinks"  # HostConfig keys: the primary endpoint's Links and LinkLocalIPs, read at every start
+ENDPOINT_LINK_LOCAL = "EndpointLinkLocalIPs"
 
 
 def endpoint_links(network_mode: str, net: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """A create body's `NetworkingConfig.EndpointsConfig[<its network>].Links` (docker-py's
-    `create_endpoint_config(links=...)`, compose's service links on a user network), checked, as
-    the (HostConfig key, value) the container keeps: on a user network each is a name only this
-    container resolves there (Docker's embedded DNS), the linked container may come later."""
+    """A create body's `NetworkingConfig.EndpointsConfig[<its network>]` `Links` (docker-py's
+    `create_endpoint_config(links=...)`, compose's service links on a user network) and
+    `IPAMConfig.LinkLocalIPs`, checked, as the (HostConfig key, value)s the container keeps: on a
+    user network each link is a name only this container resolves there (Docker's embedded DNS),
+    the linked container may come later; each link-local address is one more of the interface's."""
     what = "NetworkingConfig.EndpointsConfig"
     configs = net.get("EndpointsConfig") if isinstance(net, dict) else None
+    found: tuple[tuple[str, Any], ...] = ()
     for network, endpoint in (configs or {}).items() if isinstance(configs, dict) else ():
-        if network in (network_mode, "default") and isinstance(endpoint, dict) and endpoint.get("Links"):
-            links = _strings(endpoint, "Links", f"{what}[{network}]")
+        if network not in (network_mode, "default") or not isinstance(endpoint, dict):
+            continue
+        links = _strings(endpoint, "Links", f"{what}[{network}]")
+        if links:
             api.parse_links(links)
-            return ((ENDPOINT_LINKS, list(links)),)
-    return ()
+            found += ((ENDPOINT_LINKS, list(links)),)
+        ipam = endpoint.get("IPAMConfig")
+        link_local = _strings(ipam, "LinkLocalIPs", f"{what}[{network}].IPAMConfig") if isinstance(ipam, dict) else []
+        if link_local:
+            from engine.network import ipam as addresses
+
+            found += ((ENDPOINT_LINK_LOCAL, addresses.parse_link_local(link_local)),)
+    return found

@@ -14,7 +14,7 @@ from aiohttp import web
 from engine.api import volumes as api
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, query_bool
-from engine.service.filters import filter_pairs, only_bool_filter
+from engine.service.filters import filter_pairs
 
 routes = web.RouteTableDef()
 
@@ -62,8 +62,10 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.post("/volumes/prune")
 async def prune(request: web.Request) -> web.Response:
-    all_volumes = only_bool_filter(request, "all", "volume prune") is True
-    removed, freed = await asyncio.to_thread(api.prune, engine_config(request), all_volumes)
+    from engine.api.prune import VOLUME_KEYS, PruneFilter
+
+    filters = PruneFilter.parse(filter_pairs(request), VOLUME_KEYS)
+    removed, freed = await asyncio.to_thread(api.prune, engine_config(request), filters.flag is True, filters)
     return web.json_response({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})
 
 

@@ -129,6 +129,7 @@ def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str
             ip=hc.get("IPAddress"),
             ip6=hc.get("IPv6Address"),
             endpoint_links=list(hc.get("EndpointLinks") or []),  # the create body's, user networks only
+            link_local=list(hc.get("EndpointLinkLocalIPs") or []),
             publish=list(hc.get("PublishSpecs") or []),
             publish_all=bool(hc.get("PublishAllPorts")),
             links=list(hc.get("Links") or []),

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine import events
@@ -468,12 +469,13 @@ class ImageIndex(LayerStore):
             lines.append(f"Deleted: {chain}")
         return lines
 
-    def prune(self, all_images: bool = False) -> list[str]:
+    def prune(self, all_images: bool = False, selected: Callable[[ImageRecord], bool] | None = None) -> list[str]:
         """Docker's ImagePrune: the dangling images (no tag, no child image), or with `all_images`
         every image that is not intermediate, each removed as an unforced `rmi` (by its references,
         or by ID when it has none), so what a container uses stays and each removal takes its
         untagged parents along; then the layers no image or container uses (what a killed pull
-        left: see PullJournal). Children before parents, so a chain goes in one pass."""
+        left: see PullJournal). Children before parents, so a chain goes in one pass. `selected`: prune's
+        filters (until, label): an image it keeps is not removed."""
         lines: list[str] = []
         records = self.list_images()
         children = children_by_parent(records)
@@ -482,6 +484,8 @@ class ImageIndex(LayerStore):
             if children.get(record.id) and (not refs or not all_images):
                 continue  # intermediate (goes with its last child), or not dangling
             if refs and record.repo_tags and not all_images:
+                continue
+            if selected is not None and not selected(record):
                 continue
             for name in refs or [record.id]:
                 try:

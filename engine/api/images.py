@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from typing import Any, BinaryIO
 
+    from engine.api.prune import PruneFilter
     from engine.image.pull import PullEvent
     from engine.image.registry import RegistryClient
     from engine.image.store import ImageRecord, ImageStore
@@ -238,11 +239,15 @@ def tag(config: EngineConfig, source: str, target: str) -> ImageRecord:
     return _store(config).tag(source, target)
 
 
-def prune(config: EngineConfig, all_images: bool = False) -> tuple[list[Removal], int]:
-    """Remove dangling images (every unused one with `all_images`): the removals and the bytes freed."""
+def prune(config: EngineConfig, all_images: bool = False, filters: PruneFilter | None = None,
+          ) -> tuple[list[Removal], int]:
+    """Remove dangling images (every unused one with `all_images`; those the filters, until and
+    label, let go): the removals and the bytes freed."""
     store = _store(config)
     before = _layer_sizes(store)
-    removals = [Removal(*line.split(": ", 1)) for line in store.prune(all_images=all_images)]
+    selected = None if filters is None else (
+        lambda record: filters.selects_created(record.created, (record.config.get("config") or {}).get("Labels")))
+    removals = [Removal(*line.split(": ", 1)) for line in store.prune(all_images=all_images, selected=selected)]
     after = _layer_sizes(store)
     return removals, sum(size for chain, size in before.items() if chain not in after)
 

@@ -148,3 +148,72 @@ def test_docker_cli_ipv6_network_and_connect_ip6(service: Service) -> None:
     assert refused.returncode == 1 and b"no configured subnet contains IP address fd00:dead::1" in refused.stderr
     service.engine.out("rm", "-f", "six")
     service.docker_out("network", "rm", "sixapi")
+
+
+COMPOSE_FILE = """version: "2.4"
+services:
+  db:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    networks:
+      six:
+        ipv4_address: {db4}
+        ipv6_address: {db6}
+  app:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    mac_address: "02:42:ac:11:00:42"
+    links: ["db:database"]
+    depends_on: [db]
+    networks: [six]
+networks:
+  six:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: {subnet4}
+          ip_range: {range4}
+          aux_addresses: {{reserved: {aux4}}}
+        - subnet: {subnet6}
+"""
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="IPv6 is disabled in this host's kernel")
+def test_compose_file_with_ip_range_aux_ipv6_mac_and_links(service: Service, tmp_path) -> None:  # noqa: ANN001
+    import shutil
+    import subprocess
+
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    subnet4, subnet6 = free_subnet(prefix=24), _ula_subnet()
+    base = subnet4.network_address
+    values = {"subnet4": subnet4, "range4": f"{base + 128}/25", "aux4": base + 129, "db4": base + 10,
+              "subnet6": subnet6, "db6": subnet6.network_address + 0x10}
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(**values))
+
+    def compose(*args: str) -> str:
+        done = subprocess.run([binary, "-p", "dkns", *args], cwd=tmp_path, env=service.env, capture_output=True, timeout=120)
+        assert done.returncode == 0, f"docker-compose {args}:\n{done.stdout.decode()}\n{done.stderr.decode()}"
+        return done.stdout.decode()
+
+    try:
+        compose("up", "-d")
+        net = json.loads(service.docker_out("network", "inspect", "dkns_six"))[0]
+        assert net["EnableIPv6"] is True
+        assert net["IPAM"]["Config"] == [
+            {"Subnet": str(subnet4), "IPRange": f"{base + 128}/25", "Gateway": str(base + 128),
+             "AuxiliaryAddresses": {"reserved": str(base + 129)}},
+            {"Subnet": str(subnet6), "Gateway": str(subnet6.network_address + 1)}]
+        app = json.loads(service.docker_out("inspect", "dkns_app_1"))[0]["NetworkSettings"]["Networks"]["dkns_six"]
+        assert app["IPAddress"] == str(base + 130)  # the range's, past the gateway and the aux address
+        assert app["MacAddress"] == "02:42:ac:11:00:42"
+        assert "link/ether 02:42:ac:11:00:42" in service.engine.out("exec", "dkns_app_1", "ip", "-o", "link", "show", "eth0")
+        assert f"Address: {base + 10}" in service.engine.out("exec", "dkns_app_1", "nslookup", "database")
+        assert f"Address: {values['db6']}" in service.engine.out("exec", "dkns_app_1", "nslookup", "-type=AAAA", "db")
+        assert "1 packets received" in service.engine.out("exec", "dkns_app_1", "ping", "-6", "-c", "1", "-W", "3", str(values["db6"]))
+    finally:
+        compose("down", "-t", "0")
+    assert "dkns_six" not in service.docker_out("network", "ls", "--format", "{{.Name}}").split()

@@ -25,10 +25,11 @@ VOLUME_FILTER_KEYS = ("dangling", "driver", "label", "name")
 
 @dataclass(frozen=True)
 class CreateVolume:
-    """Docker's volume create body as dockui supports it: the `local` driver without options."""
+    """Docker's volume create body: the `local` driver, with its options (type, device, o)."""
 
     name: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def list_volumes(config: EngineConfig, volume_filter: VolumeFilter | None = None
 
 
 def create(config: EngineConfig, spec: CreateVolume) -> Volume:
-    return engine_volumes.create_volume(config, spec.name or None, labels=dict(spec.labels))
+    return engine_volumes.create_volume(config, spec.name or None, labels=dict(spec.labels),
+                                        options=dict(spec.options))
 
 
 def inspect(config: EngineConfig, name: str) -> dict[str, Any]:

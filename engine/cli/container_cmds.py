@@ -388,6 +388,7 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?")
     p.add_argument("-d", "--driver", default="local")
     p.add_argument("--label", action="append", default=[])
+    p.add_argument("-o", "--opt", action="append", default=[], help="Set driver specific options (type=, device=, o=)")
     p.set_defaults(handler=_on_use("volume_cmds", "cmd_volume_create"))
     p = sub.add_parser("ls", aliases=["list"], help="List volumes")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
 
 
 def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container.volumes import create_volume
+    from engine.api.volumes import CreateVolume, create
 
     if args.driver != "local":
         raise InvalidArgument(f"volume driver {args.driver!r} is not supported (only local)")
-    volume = create_volume(config, args.name, parse_labels(args.label))
+    options = parse_labels(args.opt)  # the same KEY=VALUE map flag as --label
+    volume = create(config, CreateVolume(args.name, parse_labels(args.label), options))
     print(volume.name)
     return 0
 

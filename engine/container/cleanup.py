@@ -68,6 +68,20 @@ def unmount_rootfs(record: ContainerRecord) -> None:
             return
 
 
+def uses_named_volumes(record: ContainerRecord) -> bool:
+    return any(m.get("Type") == "volume" and not m.get("Anonymous") for m in record.mounts)
+
+
+def release_volumes(config: EngineConfig, record: ContainerRecord) -> None:
+    """The container stopped: its volumes with driver options that no other live container uses
+    are unmounted (engine.container.volume_mounts; its module only for containers with a volume)."""
+    if uses_named_volumes(record):
+        from engine.container import volume_mounts
+
+        with best_effort():
+            volume_mounts.release_for(config, record)
+
+
 def monitor_done(record: ContainerRecord) -> bool:
     return record.status not in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start)
 
@@ -157,6 +171,6 @@ def _remove_files(
 
         for mount in anonymous:
             with best_effort():
-                remove_volume(config, mount["Name"], force=True)
+                remove_volume(config, mount["Name"], force=True, leaving=record.id)  # kept if another uses it
     state.delete_record(config, record.id, empty_later)
     events.container(config, "destroy", record)

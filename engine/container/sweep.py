@@ -20,6 +20,7 @@ from engine.container.cleanup import (
     best_effort,
     container_cgroup,
     mountpoints,
+    release_volumes,
     remove_stopped,
     signal_container,
     unmount_rootfs,
@@ -206,6 +207,7 @@ def _cleanup_unwatched(config: EngineConfig, record: ContainerRecord) -> None:
     with best_effort():
         cg.destroy()
     unmount_rootfs(record)
+    release_volumes(config, record)
     from engine.container.options import network_kind  # on use: see "Import costs" in docs/lifecycle.md
 
     if network_kind(record.host_config.get("NetworkMode", "none")) == "bridge":

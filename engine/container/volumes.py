@@ -1,7 +1,10 @@
 """Named volumes: `<root>/volumes/<name>/_data`, with Docker's `local` driver semantics.
 
 A volume is a directory that outlives containers; `rm -v` and `volume prune` remove the anonymous
-ones. Metadata (creation time, labels, anonymous flag) sits next to `_data` in `volume.json`.
+ones. Metadata (creation time, labels, anonymous flag, driver options) sits next to `_data` in
+`volume.json`. A volume with options (`type`, `device`, `o`: tmpfs, a bind of a host directory, a
+block device) is mounted on `_data` only while a container uses it (engine.container.volume_mounts);
+a removal unmounts it first and never deletes through a mount.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ if TYPE_CHECKING:
 
 VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
+# The local driver's options (moby volume/local): each key that needs others, and the keys known.
+OPTION_NEEDS = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
+OPTION_KEYS = ("type", "o", "device", "size")
 
-@dataclass
+
+@dataclass(frozen=True)
 class Volume:
     """A named or anonymous volume: `<root>/volumes/<name>/_data` and its metadata."""
 
@@ -33,6 +40,12 @@ class Volume:
     created_at: str
     labels: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
+    options: dict[str, str] = field(default_factory=dict)  # the local driver's type/device/o
+
+    @property
+    def needs_mount(self) -> bool:
+        """Mounted on `_data` while in use (Docker: a device or a type given)."""
+        return bool(self.options.get("device") or self.options.get("type"))
 
     def inspect(self) -> dict[str, Any]:
         return {
@@ -41,12 +54,30 @@ class Volume:
             "Labels": self.labels or None,
             "Mountpoint": str(self.mountpoint),
             "Name": self.name,
-            "Options": None,
+            "Options": dict(self.options) or None,
             "Scope": "local",
         }
 
 
-def _lock(config: EngineConfig) -> Path:
+def check_options(options: dict[str, str]) -> None:
+    """The local driver's rules for `-o`/DriverOpts, with its messages."""
+    for key in options:
+        if key not in OPTION_KEYS:
+            raise InvalidArgument(f'invalid option: "{key}"')
+    if "size" in options:  # a quota needs xfs project quotas, which this store does not set up
+        from engine.util.units import parse_size
+
+        if parse_size(options["size"]) > 0:
+            raise InvalidArgument("quota size requested but no quota support")
+    for key, needed in OPTION_NEEDS.items():
+        if key in options:
+            for other in needed:
+                if other not in options:
+                    raise InvalidArgument(f'missing required option: "{other}"')
+
+
+def volumes_lock(config: EngineConfig) -> Path:
+    """Held while volumes are made, removed, mounted or unmounted."""
     return config.volumes_dir / ".lock"
 
 
@@ -60,13 +91,16 @@ def _load(config: EngineConfig, name: str) -> Volume | None:
         created_at=meta.get("CreatedAt", ""),
         labels=meta.get("Labels") or {},
         anonymous=meta.get("Anonymous", False),
+        options=meta.get("Options") or {},
     )
 
 
 def create_volume(
-    config: EngineConfig, name: str | None = None, labels: dict[str, str] | None = None, anonymous: bool = False
+    config: EngineConfig, name: str | None = None, labels: dict[str, str] | None = None, anonymous: bool = False,
+    options: dict[str, str] | None = None,
 ) -> Volume:
-    """Create a volume (idempotent for an existing name, as Docker's local driver is)."""
+    """Create a volume (idempotent for an existing name, as Docker's local driver is: the existing
+    volume keeps its labels and options)."""
     from engine.container.state import now_rfc3339
 
     if name is None:
@@ -74,13 +108,14 @@ def create_volume(
         anonymous = True
     if not VOLUME_NAME_RE.match(name):
         raise InvalidArgument(f'"{name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
-    with file_lock(_lock(config)):
+    check_options(options or {})
+    with file_lock(volumes_lock(config)):
         existing = _load(config, name)
         if existing is not None:
             return existing
         d = config.volumes_dir / name
         (d / "_data").mkdir(parents=True, exist_ok=True)
-        meta = {"CreatedAt": now_rfc3339(), "Labels": labels or {}, "Anonymous": anonymous}
+        meta = {"CreatedAt": now_rfc3339(), "Labels": labels or {}, "Anonymous": anonymous, "Options": options or {}}
         atomic_write_json(d / "volume.json", meta)
         events.volume(config, "create", name)
     volume = _load(config, name)
@@ -115,14 +150,26 @@ def volumes_in_use(config: EngineConfig) -> dict[str, list[str]]:
     return users
 
 
-def remove_volume(config: EngineConfig, name: str, force: bool = False) -> None:
+def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving: str = "") -> None:
+    """Remove a volume no container mounts (`leaving`: a container being removed, not counted), as
+    Docker: `force` only makes a missing volume no error, a volume in use is never removed. A
+    mounted `_data` is unmounted first; if it stays mounted nothing is deleted (never the files of
+    a bound directory)."""
     import shutil
 
-    get_volume(config, name)
-    with file_lock(_lock(config)):
-        users = volumes_in_use(config).get(name)
-        if users and not force:
+    from engine.container.volume_mounts import unmount
+
+    try:
+        volume = get_volume(config, name)
+    except NotFound:
+        if force:
+            return
+        raise
+    with file_lock(volumes_lock(config)):
+        users = [cid for cid in volumes_in_use(config).get(name, ()) if cid != leaving]
+        if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        unmount(volume)
         shutil.rmtree(config.volumes_dir / name, ignore_errors=True)
     events.volume(config, "destroy", name)
 

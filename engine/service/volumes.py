@@ -1,7 +1,7 @@
 """Engine API endpoints: volumes (see docs/api.md).
 
 Docker's volume bodies and queries become `engine.api.volumes` calls. Invariant: a body is checked
-whole before anything is created (the `local` driver without options only; names as Docker's).
+whole before anything is created (the `local` driver and its options only; names as Docker's).
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def create_spec(body: Any) -> api.CreateVolume:
     driver = body.get("Driver") or "local"
     if driver != "local":
         raise InvalidArgument(f"{what}: driver {driver!r} is not supported (local only)")
-    if body.get("DriverOpts"):
-        raise InvalidArgument(f"{what}: DriverOpts are not supported")
+    options = body.get("DriverOpts") or {}
+    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+        raise InvalidArgument(f"{what}: DriverOpts must be an object of strings")
     if body.get("ClusterVolumeSpec"):
         raise InvalidArgument(f"{what}: cluster volumes are not supported")
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise InvalidArgument(f"{what}: Labels must be an object of strings")
-    return api.CreateVolume(name or None, dict(labels))
+    return api.CreateVolume(name or None, dict(labels), dict(options))
 
 
 @routes.get("/volumes")

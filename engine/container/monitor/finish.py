@@ -13,7 +13,7 @@ from pathlib import Path
 from engine import events
 from engine.config import EngineConfig
 from engine.container import state
-from engine.container.cleanup import remove_files, unmount_rootfs
+from engine.container.cleanup import release_volumes, remove_files, unmount_rootfs
 from engine.container.monitor.context import ATTACH_SOCKET, MonitorContext, config_from_json
 from engine.container.monitor.stages import exec_stage, run_put_off
 from engine.container.options import network_kind
@@ -60,6 +60,7 @@ def monitor_finish(ctx: MonitorContext) -> None:
         print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
     if record is not None:
         unmount_rootfs(record)
+        release_volumes(config, record)
     if record is None:
         ctx.send_exit(code)
         return

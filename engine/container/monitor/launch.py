@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.config import DEFAULTS, EngineConfig
 from engine.container import state
-from engine.container.cleanup import best_effort
+from engine.container.cleanup import best_effort, release_volumes, uses_named_volumes
 from engine.container.monitor import prime
 from engine.container.monitor.context import CGROUP_READY_LINE, MonitorContext, attach_socketpair
 from engine.container.options import network_kind, resources_of, security_options
@@ -63,6 +63,7 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
     recorded: list[int] = []  # the pid, once record_running wrote it (undone if the start fails)
     console = None  # with a tty: our end of the socket the container's terminal comes over
     try:
+        _mount_volumes(config, record)
         plan, network_value, files = _network(config, record, kind, mode)
         spec = _process_spec(config, record, cg, plan, network_value, files)
         hostflags.apply(spec, flags)
@@ -100,6 +101,7 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
                     state.update(config, record.id, lambda r: _restore_run_fields(r, record))
             cg.destroy()
         finally:
+            release_volumes(config, record)
             if plan is not None:
                 from engine.network import endpoint as network
 
@@ -110,6 +112,14 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
     if console is not None:
         console.close()
     _hand_over(config, record, ctx, keep, pid, oom_base)
+
+
+def _mount_volumes(config: EngineConfig, record: ContainerRecord) -> None:
+    """Volumes with driver options are mounted now, before the sandbox binds them (volume_mounts)."""
+    if uses_named_volumes(record):  # (the module only on the path of containers with one)
+        from engine.container import volume_mounts
+
+        volume_mounts.mount_for(config, record)
 
 
 def _network(config: EngineConfig, record: ContainerRecord, kind: str, mode: str) -> tuple[Any, str, dict]:

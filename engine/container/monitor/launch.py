@@ -301,6 +301,7 @@ def _hand_over(config: EngineConfig, record: ContainerRecord, ctx: MonitorContex
     ctx.pid, ctx.oom_base, ctx.log_path = pid, oom_base, str(record.log_path(config))
     if (record.host_config.get("LogConfig") or {}).get("Type") == "none":
         ctx.log_path = os.devnull  # --log-driver none: the watch stage's entries are kept nowhere
+        return  # (its --log-opt values are Docker's to ignore: none takes any)
     log_config = (record.host_config.get("LogConfig") or {}).get("Config") or {}
     if log_config:
         from engine.container.logs import log_limits

@@ -121,3 +121,13 @@ def test_the_docker_cli_makes_and_uses_a_volume_with_options(service: Service) -
     bad = service.docker("volume", "create", "--opt", "nope=1", "xv")
     assert bad.returncode == 1 and b"invalid option" in bad.stderr and b"nope" in bad.stderr
     service.docker("volume", "rm", "dv", check=True)
+
+
+def test_an_option_volume_gets_no_copy_hidden_under_its_mount(engine: Engine) -> None:
+    engine.out("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "cv")
+    engine.out("volume", "create", "plain")
+    cid = engine.out("create", "--network", "none", "-v", "cv:/etc", "-v", "plain:/bin", "busybox", "true").strip()
+    assert not any(_data(engine, "cv").iterdir())  # nothing written where the tmpfs will cover it
+    assert any(_data(engine, "plain").iterdir())  # a plain volume is still filled from the image
+    engine.out("rm", cid)
+    engine.out("volume", "rm", "cv", "plain")

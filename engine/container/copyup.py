@@ -27,10 +27,16 @@ if TYPE_CHECKING:
 
 
 def wanted(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The volume mounts to fill: copy-up not turned off and the volume still empty."""
+    """The volume mounts to fill: copy-up not turned off and the volume still empty. A volume with
+    driver options is left alone: its `_data` is mounted over only while a container runs, so a
+    copy made now would be hidden under that mount (docs/lifecycle.md "Volumes")."""
+    from engine.container.volumes import mounted_when_used
+
     found = []
     for m in mounts:
         if m.get("Type") == "volume" and m.get("CopyData", True) and m.get("Source"):
+            if not m.get("Anonymous") and mounted_when_used(Path(m["Source"])):
+                continue
             try:
                 empty = not any(os.scandir(m["Source"]))
             except OSError:

@@ -44,8 +44,8 @@ class Volume:
 
     @property
     def needs_mount(self) -> bool:
-        """Mounted on `_data` while in use (Docker: a device or a type given)."""
-        return bool(self.options.get("device") or self.options.get("type"))
+        """Mounted on `_data` while in use."""
+        return _mounts_device(self.options)
 
     def inspect(self) -> dict[str, Any]:
         return {
@@ -93,6 +93,17 @@ def _load(config: EngineConfig, name: str) -> Volume | None:
         anonymous=meta.get("Anonymous", False),
         options=meta.get("Options") or {},
     )
+
+
+def mounted_when_used(mountpoint: Path) -> bool:
+    """Whether the volume whose `_data` is `mountpoint` has driver options that mount it in use."""
+    meta = read_json(mountpoint.parent / "volume.json") or {}
+    return _mounts_device(meta.get("Options") or {})
+
+
+def _mounts_device(options: dict[str, str]) -> bool:
+    """Docker's local driver mounts a volume given a device or a type."""
+    return bool(options.get("device") or options.get("type"))
 
 
 def create_volume(

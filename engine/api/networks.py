@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from engine.api.prune import PruneFilter
     from engine.container.state import ContainerRecord
-    from engine.network.ipam import SubnetRequest
+    from engine.network.ipamconfig import SubnetRequest
     from engine.network.records import NetworkInfo
 
 NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")

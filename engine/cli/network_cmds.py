@@ -81,13 +81,14 @@ def _root(what: str) -> None:
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     _root("network create")
+    from engine.network import ipamconfig
     from engine.network import networks as network
 
     def split(values: list[str]) -> list[str]:  # the docker CLI's string lists: repeated or comma-separated
         return [v for value in values for v in value.split(",") if v]
 
-    aux = [network.parse_aux_address(text) for text in split(args.aux_address)]
-    configs = network.consolidate(split(args.subnet), split(args.ip_range), split(args.gateway), aux)
+    aux = [ipamconfig.parse_aux_address(text) for text in split(args.aux_address)]
+    configs = ipamconfig.consolidate(split(args.subnet), split(args.ip_range), split(args.gateway), aux)
     net = network.create_network(config, args.name, internal=args.internal, configs=tuple(configs), ipv6=args.ipv6)
     print(net.id)
     return 0

@@ -212,22 +212,6 @@ class Pool:
         return first, last
 
 
-@dataclass(frozen=True)
-class SubnetRequest:
-    """One IPAM config of `network create` (Docker's IPAMConfig): the subnet (None: the next free
-    pool), its gateway, the block dynamic addresses come from, and (name, address) pairs reserved."""
-
-    subnet: str | None = None
-    gateway: str | None = None
-    ip_range: str | None = None
-    aux_addresses: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def version(self) -> int:
-        text = self.subnet or self.ip_range or self.gateway or (self.aux_addresses[0][1] if self.aux_addresses else "")
-        return 6 if ":" in text else 4
-
-
 _depth: dict[tuple[str, int], int] = {}  # (lock path, thread id) -> how deep that thread holds it
 
 

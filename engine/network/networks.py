@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine import events
 from engine.config import EngineConfig
 from engine.errors import Conflict, InvalidArgument, NotFound
 from engine.network import ipam
-from engine.network.ipam import SubnetRequest
 from engine.network.plumbing import (
     ALIAS_PREFIX,
     bridge_missing,
@@ -36,6 +34,10 @@ from engine.network.records import (
     save_network,
 )
 from engine.util.fsutil import file_lock
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.network.ipamconfig import SubnetRequest
 
 
 def our_bridges(config: EngineConfig) -> list[str]:
@@ -147,104 +149,6 @@ def get_network(config: EngineConfig, name: str) -> NetworkInfo:
     raise NotFound(f"network {name} not found")
 
 
-def consolidate(subnets: list[str], ranges: list[str], gateways: list[str],
-                aux: list[tuple[str, str]]) -> list[SubnetRequest]:
-    """The docker CLI's `network create` flags -> one request per subnet: each --ip-range,
-    --gateway and --aux-address goes to the subnet that contains it (its consolidateIpam, its
-    messages)."""
-    if len(subnets) < len(ranges) or len(subnets) < len(gateways):
-        raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-    nets = [ipam.parse_subnet(text) for text in subnets]
-    for i, a in enumerate(nets):
-        if any(a.version == b.version and a.overlaps(b) for b in nets[:i]):  # type: ignore[arg-type]
-            raise InvalidArgument("multiple overlapping subnet configuration is not supported")
-    found: list[dict[str, object]] = [{"ip_range": None, "gateway": None, "aux": []} for _ in nets]
-
-    def owner(text: str, what: str) -> int:
-        try:
-            addr = ipam.ipaddress.ip_interface(text).ip
-        except ValueError:
-            raise InvalidArgument(f"invalid {what} {text!r}: not an IP address") from None
-        for i, net in enumerate(nets):
-            if addr.version == net.version and addr in net:
-                return i
-        raise InvalidArgument(f"no matching subnet for {what} {text}")
-
-    for text in ranges:
-        i = owner(text, "range")
-        if found[i]["ip_range"]:
-            raise InvalidArgument(f"cannot configure multiple ranges ({text}, {found[i]['ip_range']}) on the same subnet ({subnets[i]})")
-        found[i]["ip_range"] = text
-    for text in gateways:
-        i = owner(text, "gateway")
-        if found[i]["gateway"]:
-            raise InvalidArgument(f"cannot configure multiple gateways ({text}, {found[i]['gateway']}) for the same subnet ({subnets[i]})")
-        found[i]["gateway"] = text
-    for name, text in aux:
-        found[owner(text, "aux-address")]["aux"].append((name, text))  # type: ignore[union-attr]
-    return [SubnetRequest(subnets[i], f["gateway"], f["ip_range"], tuple(f["aux"]))  # type: ignore[arg-type]
-            for i, f in enumerate(found)]
-
-
-def parse_aux_address(text: str) -> tuple[str, str]:
-    """`--aux-address name=ip`."""
-    name, sep, address = text.partition("=")
-    if not sep or not name or not address:
-        raise InvalidArgument(f"invalid argument {text!r} for \"--aux-address\" flag: expected name=ip")
-    return name, address
-
-
-def check_name(name: str) -> None:
-    """Docker's rule for a network name (moby's NewNetwork and createNetwork): anything but a
-    blank or a predefined network's name."""
-    if not name.strip():
-        raise InvalidArgument("invalid name: name is empty")
-    if name in PREDEFINED or name == "default":
-        raise Conflict(f"operation is not permitted on predefined {name} network ")  # Docker: 403
-
-
-@dataclass(frozen=True)
-class _Family:
-    """One IP version of a network being made: subnet, gateway, range and aux, checked."""
-
-    subnet: ipam.IPNetwork
-    gateway: ipam.IPAddress
-    ip_range: ipam.IPNetwork | None
-    aux: dict[str, str]
-
-
-def _family(request: SubnetRequest | None, chosen: ipam.IPNetwork) -> _Family:
-    """The subnet's gateway, range and aux addresses checked against it (Docker's checks)."""
-    request = request or SubnetRequest()
-    ip_range = ipam.parse_ip_range(request.ip_range, chosen) if request.ip_range else None
-    aux: dict[str, str] = {}
-    for name, text in request.aux_addresses:
-        aux[name] = str(ipam.parse_member(text, chosen, f"auxiliary address {name}"))
-    if request.gateway:
-        gw = ipam.parse_member(request.gateway, chosen, f"gateway {request.gateway}")
-        if chosen.version == 4 and gw == chosen.broadcast_address or gw == chosen.network_address:
-            raise InvalidArgument(f"invalid network config: invalid gateway {gw}: not a host address of subnet {chosen}")
-    else:
-        gw = ipam.default_gateway(chosen, ip_range)
-    if str(gw) in aux.values():
-        raise InvalidArgument(f"invalid network config: gateway {gw} is also an auxiliary address")
-    return _Family(chosen, gw, ip_range, aux)
-
-
-def _requests(subnet: str | None, gateway: str | None, configs: tuple[SubnetRequest, ...]) -> tuple[SubnetRequest | None, SubnetRequest | None]:
-    """At most one IPv4 and one IPv6 request (a dockui network has one subnet of each)."""
-    if subnet or gateway:
-        configs = (SubnetRequest(subnet, gateway), *configs)
-    v4 = [c for c in configs if c.version == 4]
-    v6 = [c for c in configs if c.version == 6]
-    if len(v4) > 1 or len(v6) > 1:
-        raise InvalidArgument("dockui networks have one IPv4 subnet and at most one IPv6 subnet")
-    for c in configs:
-        if (c.gateway or c.ip_range or c.aux_addresses) and not c.subnet:
-            raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-    return (v4[0] if v4 else None), (v6[0] if v6 else None)
-
-
 def _pick(config: EngineConfig, request: SubnetRequest | None, version: int) -> ipam.IPNetwork:
     """The requested subnet (refused when it overlaps one in use), else the next free one."""
     used = _used_subnets(config, family=version)
@@ -273,8 +177,10 @@ def create_network(
 ) -> NetworkInfo:
     """`network create`: a bridge `br-<12 hex>` with its own subnet (chosen like Docker's if not
     given), IPv6 too with `ipv6`. An IPv6 config without `ipv6` is ignored, as Docker's."""
-    check_name(name)
-    v4, v6 = _requests(subnet, gateway, configs)
+    from engine.network import ipamconfig  # network create only: its types cost every monitor otherwise
+
+    ipamconfig.check_name(name)
+    v4, v6 = ipamconfig.requests(subnet, gateway, configs)
     if ipv6 and not ipv6_available():
         raise InvalidArgument("IPv6 is disabled in this host's kernel (net.ipv6.conf.all.disable_ipv6): cannot create an IPv6 network")
     with ipam.lock(config):
@@ -283,8 +189,8 @@ def create_network(
         net_id = os.urandom(32).hex()
         with file_lock(ipam.HOST_LOCK):
             collect_abandoned_bridges(config)
-            four = _family(v4, _pick(config, v4, 4))
-            six = _family(v6, _pick(config, v6, 6)) if ipv6 else None
+            four = ipamconfig.family(v4, _pick(config, v4, 4))
+            six = ipamconfig.family(v6, _pick(config, v6, 6)) if ipv6 else None
             net = NetworkInfo(
                 name, net_id, f"br-{net_id[:12]}", str(four.subnet), str(four.gateway), _now(), internal,
                 ip_range=str(four.ip_range or ""), aux_addresses=four.aux, ipv6=six is not None,

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from engine.api import networks as api
 from engine.errors import InvalidArgument
-from engine.network.ipam import SubnetRequest
+from engine.network.ipamconfig import SubnetRequest
 from engine.service.context import engine_config, json_body, query_bool
 from engine.service.filters import filter_pairs
 

@@ -157,6 +157,7 @@ def test_ipv6_network_addresses_dns_and_hosts(cli: Cli) -> None:
     # traffic between the containers only, over the bridge
     assert "1 packets received" in cli.ok("exec", "s2", "ping", "-6", "-c", "1", "-W", "3", s1_ip6)
     assert f"Address: {s1_ip6}" in cli.ok("exec", "s2", "nslookup", "-type=AAAA", "s1")
+    assert "name = s1.dksix" in cli.ok("exec", "s2", "nslookup", s1_ip6)  # ip6.arpa PTR
     assert f"{s1_ip6}\tsix1" in cli.ok("exec", "s1", "cat", "/etc/hosts").splitlines()
     fixed = str(subnet6.network_address + 0xbeef)  # `run --ip6`: a static IPv6 address
     cli.ok("run", "-d", "--name", "s3", "--network", "dksix", "--ip6", fixed, "busybox", "sleep", "60")

@@ -101,6 +101,7 @@ def test_bad_network_requests_get_dockers_status_and_create_nothing(service: Ser
         ({"Name": "x", "Internal": "yes"}, 400, "Internal must be bool"),
         ({"Name": "x", "Colour": "red"}, 400, "unknown field Colour"),
         ({"Name": "  "}, 400, "invalid name: name is empty"),
+        ({"Name": "x", "EnableIPv4": False, "EnableIPv6": True}, 400, "EnableIPv4 false"),
         ({"Name": "taken"}, 409, "already exists"),
         ({"Name": "x", "IPAM": {"Config": [{"Subnet": SUBNET}]}}, 409, "overlaps"),
         ({"Name": "bridge"}, 409, "operation is not permitted on predefined bridge network"),

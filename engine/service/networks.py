@@ -21,7 +21,7 @@ from engine.service.filters import filter_pairs
 routes = web.RouteTableDef()
 
 _CREATE_FIELDS = {"Name", "CheckDuplicate", "Driver", "Internal", "Attachable", "Ingress", "IPAM", "EnableIPv6",
-                  "Options", "Labels", "Scope", "ConfigOnly", "ConfigFrom"}
+                  "EnableIPv4", "Options", "Labels", "Scope", "ConfigOnly", "ConfigFrom"}
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:
@@ -63,6 +63,8 @@ def create_spec(body: Any) -> api.CreateNetwork:
         if _typed(body, flag, bool, what):
             raise InvalidArgument(f"{what}: {flag} is not supported")
     ipv6 = bool(_typed(body, "EnableIPv6", bool, what))
+    if _typed(body, "EnableIPv4", bool, what) is False:  # API 1.48's; true is what every network has
+        raise InvalidArgument(f"{what}: EnableIPv4 false (an IPv6-only network) is not supported")
     _typed(body, "Attachable", bool, what)  # a swarm notion: a local bridge takes any container anyway
     if _typed(body, "Options", dict, what):
         raise InvalidArgument(f"{what}: driver Options are not supported")

@@ -131,3 +131,13 @@ def test_an_option_volume_gets_no_copy_hidden_under_its_mount(engine: Engine) ->
     assert any(_data(engine, "plain").iterdir())  # a plain volume is still filled from the image
     engine.out("rm", cid)
     engine.out("volume", "rm", "cv", "plain")
+
+
+def test_rm_v_keeps_an_anonymous_volume_another_container_mounts(engine: Engine) -> None:
+    engine.out("create", "--name", "va", "--network", "none", "-v", "/data", "busybox", "true")
+    engine.out("create", "--name", "vb", "--network", "none", "--volumes-from", "va", "busybox", "true")
+    (name,) = engine.out("volume", "ls", "-q").split()
+    engine.out("rm", "-v", "va")
+    assert engine.out("volume", "ls", "-q").split() == [name]  # vb still mounts it
+    engine.out("rm", "-v", "vb")
+    assert engine.out("volume", "ls", "-q") == ""

@@ -87,7 +87,9 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
 def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]]:
     """`--volumes-from CONTAINER[:ro|rw]`: its volumes and binds at the same destinations (its mode
-    unless one is given); the volumes stay the other container's (never removed with this one's)."""
+    unless one is given). An anonymous volume stays anonymous: `rm -v` of whichever container is
+    removed last removes it, as Docker's (engine.container.volumes.remove_volume keeps it while
+    another container mounts it)."""
     shared: list[dict[str, Any]] = []
     for item in opts.volumes_from:
         ref, _, mode = item.partition(":")
@@ -97,7 +99,7 @@ def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]
         for mount in source.mounts:
             if mount.get("Type") not in ("volume", "bind"):
                 continue
-            copy = {**mount, "Anonymous": False, "CopyData": False}
+            copy = {**mount, "CopyData": False}
             if mode:
                 copy["RW"], copy["Mode"] = mode == "rw", mode
             shared.append(copy)

@@ -287,3 +287,39 @@ def test_engine_api_fields(service: Service, shared_dir: Path, tmp_path: Path) -
         message = reply.json()["message"]
         assert reply.status == 400 and words in message and "\n" not in message, (host, reply.status, message)
     assert service.docker_out("ps", "-aq") == ""
+
+
+
+@pytest.fixture(name="v2_config")
+def v2_config_fixture(tmp_path: Path) -> Iterator[object]:
+    from tests.cgroup_support import throwaway_cgroup_config
+    from tests.test_cgroups_v2_real import V2_ROOT
+
+    if V2_ROOT is None:
+        pytest.skip("no cgroup2 hierarchy mounted")
+    yield from throwaway_cgroup_config(tmp_path, V2_ROOT)
+
+
+def test_device_cgroup_rule_in_the_cgroup_v2_device_program(v2_config: object, tmp_path: Path) -> None:
+    """The v2 side of --device-cgroup-rule, on this host's real cgroup2 tree: the rule reaches the
+    eBPF program built from the same allow-list (hostflags, as the monitor's launch calls it)."""
+    import stat
+    import sys
+
+    from engine.container import hostflags
+    from engine.sandbox.cgroups import Resources, open_cgroup
+    from tests.cgroup_support import spawn_in
+    from tests.test_cgroups_v2_real import V2_ROOT
+
+    node = tmp_path / "spare"
+    os.mknod(node, stat.S_IFCHR | 0o600, os.makedev(SPARE_MAJOR, 0))
+    probe = f"import os\ntry:\n    os.open({str(node)!r}, os.O_RDONLY)\nexcept OSError as e:\n    print(e.strerror)"
+    seen = {}
+    for name, host_config in (("ruled", {"DeviceCgroupRules": [f"c {SPARE_MAJOR}:0 r"]}), ("plain", {})):
+        group = open_cgroup(v2_config, name, fs_root=V2_ROOT)  # type: ignore[arg-type]
+        allow = hostflags.device_allow(hostflags.sandbox_flags(v2_config, host_config))  # type: ignore[arg-type]
+        group.create(Resources(), devices_allow=allow)
+        proc = spawn_in(group, [sys.executable, "-c", probe], stdout=subprocess.PIPE)
+        seen[name] = proc.communicate(timeout=20)[0].decode().strip()
+        group.destroy()
+    assert seen == {"ruled": "No such device or address", "plain": "Operation not permitted"}

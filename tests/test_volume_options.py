@@ -141,3 +141,49 @@ def test_rm_v_keeps_an_anonymous_volume_another_container_mounts(engine: Engine)
     assert engine.out("volume", "ls", "-q").split() == [name]  # vb still mounts it
     engine.out("rm", "-v", "vb")
     assert engine.out("volume", "ls", "-q") == ""
+
+
+COMPOSE_FILE = """version: "2.4"
+services:
+  app:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    network_mode: none
+    volumes: ["scratch:/scratch", "shared:/shared"]
+volumes:
+  scratch:
+    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
+  shared:
+    driver_opts: {type: none, o: bind, device: "SOURCE"}
+"""
+
+
+def test_compose_driver_opts_mount_a_tmpfs_and_a_host_directory(service: Service, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    source = tmp_path / "shared"
+    source.mkdir()
+    (source / "hello").write_text("from the host\n")
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.replace("SOURCE", str(source)))
+
+    def compose(*args: str) -> str:
+        done = subprocess.run([binary, "-p", "volopts", *args], cwd=tmp_path, env=service.env,
+                              capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout.decode()
+
+    try:
+        compose("up", "-d")
+        out = compose("exec", "-T", "app", "sh", "-c", "df -k /scratch | tail -1; cat /shared/hello")
+        assert out.split()[:2] == ["tmpfs", "2048"] and out.endswith("from the host\n")
+        fmt = service.docker("volume", "inspect", "-f", "{{.Options.type}}", "volopts_scratch", check=True)
+        assert fmt.stdout == b"tmpfs\n"
+    finally:
+        compose("down", "-v", "-t", "0")
+    assert (source / "hello").read_text() == "from the host\n"
+    assert service.docker("volume", "ls", "-q", check=True).stdout == b""

@@ -17,16 +17,20 @@ pytestmark = pytest.mark.root
 # `inspect`'s own imports: loaded only if a dataclass without a docstring (or anything else) uses it.
 INSPECT_DEPS = ("ast", "dis", "tokenize")
 # Per verb: modules it must not load (each costs every run of the verb, and the verb needs none).
+# Reconcile on a store with nothing to clean up: no cgroups module (nor its `signal`), no resolver client.
+RECONCILE_IDLE = ("engine.sandbox.cgroups", "signal", "engine.network.dns.client")
 FORBIDDEN = {
     # (locale: gettext's first lookup, i.e. an argparse parser was built: ps is parsed by fast_args)
-    ("ps",): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse", "locale"),
-    ("ps", "-q"): (*INSPECT_DEPS, "shutil", "engine.container.start", "engine.container.options", "urllib.parse",
-                   "locale"),
+    ("ps",): (*INSPECT_DEPS, *RECONCILE_IDLE, "shutil", "engine.container.start", "engine.container.options",
+              "urllib.parse", "locale", "gettext", "copy"),
+    ("ps", "-q"): (*INSPECT_DEPS, *RECONCILE_IDLE, "shutil", "engine.container.start", "engine.container.options",
+                   "urllib.parse", "locale", "gettext", "copy"),
     ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib",
-                        "urllib.parse"),
-    ("volume", "ls"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse", "shutil"),
-    ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse"),
-    ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, "engine.container.start", "urllib.parse"),
+                        "urllib.parse", "copy"),
+    ("volume", "ls"): (*INSPECT_DEPS, *RECONCILE_IDLE, "engine.container.start", "urllib.parse", "shutil", "copy"),
+    ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse", "copy", "threading"),
+    ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, *RECONCILE_IDLE, "engine.container.start",
+                                                  "urllib.parse"),
     ("--version",): ("argparse", "engine.cli", "engine.config", "dataclasses", "pathlib"),
 }
 
@@ -474,3 +478,150 @@ def test_a_monitor_ready_in_time_imports_nothing_after_its_context(engine: Engin
     assert result.returncode == 0, result.stdout + result.stderr
     assert (engine.config.root / "new-modules").read_text() == "[]"
     (engine.config.root / "new-modules").unlink()
+
+
+# ------------------------------------------------------------------------------------------ reconcile, idle
+
+
+def test_the_cgroup_look_sees_a_group_in_every_hierarchy(tmp_path) -> None:  # noqa: ANN001
+    """sweep._may_have_groups (which spares a verb the cgroups module on a store with nothing to
+    clean up) answers True for a group under the parent in any hierarchy cgroups.parent_dirs
+    knows, and False once it is gone."""
+    import secrets
+
+    from engine.config import EngineConfig
+    from engine.container.sweep import CGROUP_ROOT, _may_have_groups
+    from engine.sandbox.cgroups import CGROUP_ROOT as CGROUPS_ROOT
+    from engine.sandbox.cgroups import parent_dirs
+
+    assert CGROUP_ROOT == str(CGROUPS_ROOT)
+    config = EngineConfig(root=tmp_path / "root", cgroup_parent=f"dockui-look-{secrets.token_hex(3)}")
+    assert not _may_have_groups(config)
+    for key, parent in parent_dirs(config).items():
+        group = parent / ("a" * 64)
+        group.mkdir(parents=True)
+        try:
+            assert _may_have_groups(config), key
+        finally:
+            group.rmdir()
+            parent.rmdir()
+        assert not _may_have_groups(config), key
+
+
+# ------------------------------------------------------------------------------------------ deferred modules
+
+
+def test_the_deferred_gettext_and_copy_become_the_real_ones() -> None:
+    """argparse's messages and help come out as without the stand-ins (their first call loads the
+    real gettext); copy's first use loads it, and the stand-in is gone from sys.modules."""
+    probe = (
+        "import argparse, copy, sys\n"
+        "p = argparse.ArgumentParser(prog='x')\n"
+        "p.add_argument('-n', type=int)\n"
+        "try:\n"
+        "    p.parse_args(['-n', 'z'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(p.format_help(), copy.deepcopy([{'a': 1}]), type(sys.modules['gettext']).__name__,\n"
+        "      type(sys.modules['copy']).__name__, argparse.ngettext('a', 'b', 2))\n"
+    )
+    outputs = []
+    for prelude in ("", "from tui import launcher\nlauncher._defer_gettext()\nlauncher._defer_copy()\n"):
+        result = subprocess.run([sys.executable, "-c", prelude + probe], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        outputs.append((result.stdout, result.stderr))
+    assert outputs[0] == outputs[1]
+    assert "module module b" in outputs[1][0] and "invalid int value: 'z'" in outputs[1][1]
+
+
+def test_images_builds_its_own_parser_only() -> None:
+    """`dockui images` makes the top parser and its own, not the image group's ~20 (~5 ms)."""
+    code = (
+        "import argparse\n"
+        "made = []\n"
+        "original = argparse.ArgumentParser.__init__\n"
+        "argparse.ArgumentParser.__init__ = lambda self, *a, **k: (made.append(1), original(self, *a, **k))[1]\n"
+        "from engine.cli import build_parser\n"
+        "args = build_parser('images').parse_args(['images', '-a'])\n"
+        "print(len(made), args.all, args.handler.__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "2 True cmd_images", result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------------------------------ the command itself
+
+
+def _console_script(tmp_path) -> str:  # noqa: ANN001
+    from tui.launcher import console_script
+
+    path = tmp_path / "dockui"
+    path.write_text(console_script())
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_the_command_runs_without_site_and_sets_what_site_would(tmp_path) -> None:  # noqa: ANN001
+    """The script .ci/install writes: the interpreter with -S, the venv's prefix (where
+    libexec/dockui-watch is found) and site's paths, in site's order, with this checkout."""
+    from tests.test_lifecycle_support import REPO
+
+    script = _console_script(tmp_path)
+    first = open(script).readline().split()  # noqa: PTH123
+    assert first == [f"#!{sys.executable}", "-S"]
+    probe = (
+        f"exec(open({script!r}).read(), {{'__name__': 'probe'}})\n"
+        "import site, sys\n"
+        "print(repr((sys.prefix, sys.exec_prefix, sys.flags.no_site, [p for p in sys.path if p.endswith('site-packages')])))\n"
+    )
+    with_site = subprocess.run([sys.executable, "-c", "import sys; print(repr((sys.prefix, [p for p in sys.path "
+                                "if p.endswith('site-packages')])))"], capture_output=True, text=True, check=True)
+    bare = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, timeout=60, env={
+        k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert bare.returncode == 0, bare.stderr
+    prefix, exec_prefix, no_site, site_packages = eval(bare.stdout)  # noqa: S307 - our own repr
+    assert (prefix, site_packages) == eval(with_site.stdout) and exec_prefix == prefix and no_site == 1  # noqa: S307
+    assert str(REPO) in open(script).read()  # noqa: PTH123
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("dockui ") and result.returncode == 0, result.stderr
+
+
+def test_ci_install_writes_the_command() -> None:
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parent.parent / ".ci" / "install").read_text()
+    lines = [line.strip() for line in script.splitlines() if not line.lstrip().startswith("#")]
+    at = next(i for i, line in enumerate(lines) if "console_script()" in line)
+    assert at > next(i for i, line in enumerate(lines) if "pip install" in line)  # after pip wrote its own
+    assert ".venv/bin/dockui" in lines[at] + lines[at + 1] + lines[at + 2]
+
+
+def test_the_command_finds_the_c_watch_stage(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    """A detached container started through the command gets the compiled watch stage from the
+    venv's libexec (found from sys.prefix, which site used to set)."""
+    from engine.container import state
+    from tests.test_lifecycle_support import REPO
+
+    watch = REPO / ".venv" / "libexec" / "dockui-watch"
+    if not os.access(watch, os.X_OK):
+        pytest.skip("no .venv/libexec/dockui-watch (bash .ci/install builds it)")
+    env = {k: v for k, v in engine.env.items() if k not in ("PYTHONPATH", "DOCKUI_WATCH")}
+    result = subprocess.run([_console_script(tmp_path), "--root", str(engine.config.root), "run", "-d", "--network",
+                             "none", "busybox", "sleep", "30"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    cid = result.stdout.strip()
+    try:
+        monitor_pid = state.find_container(engine.config, cid).monitor_pid
+
+        def exe() -> str:
+            try:
+                return os.readlink(f"/proc/{monitor_pid}/exe")
+            except OSError:
+                return ""
+
+        deadline = time.monotonic() + 10
+        while exe() != str(watch) and time.monotonic() < deadline:  # stage 1 is python, stage 2 the C one
+            time.sleep(0.05)
+        assert exe() == str(watch)
+    finally:
+        engine.cli("rm", "-f", cid, check=True)

@@ -52,28 +52,54 @@ def _load_deferred(module: str, stand_in: object) -> object:
     return sys.modules[module]
 
 
+def _defer(module: str, *functions: str) -> None:
+    """`module` stands in sys.modules as a _Deferred until an attribute of it is used (unless it
+    is loaded already). `functions` are the names importers take from it at their own import
+    (`from gettext import gettext`): stand-ins that load the real module when called."""
+    if module in sys.modules:
+        return
+    stand_in = _Deferred(module)
+    for name in functions:
+        setattr(stand_in, name, _forwarder(module, stand_in, name))
+    sys.modules[module] = stand_in
+    package, _, child = module.rpartition(".")
+    if package:  # `import urllib.parse` then finds it on the (loaded) package too
+        setattr(__import__(package), child, stand_in)
+
+
+def _forwarder(module: str, stand_in: object, name: str) -> object:
+    def forward(*args: object, **kwargs: object) -> object:
+        return getattr(_load_deferred(module, stand_in), name)(*args, **kwargs)
+
+    forward.__name__ = name
+    return forward
+
+
 def _defer_inspect() -> None:
     """`dataclasses` imports `inspect` (with ast, dis, tokenize: ~4-5 ms) but uses it only for a
     class without a docstring; the CLI's classes all have one (see "Import costs" in docs/lifecycle.md)."""
-    if "inspect" not in sys.modules:
-        sys.modules["inspect"] = _Deferred("inspect")
+    _defer("inspect")
+
+
+def _defer_copy() -> None:
+    """`dataclasses` imports `copy` (with `weakref`) for the deepcopy of `asdict` and `astuple`
+    alone, which a listing never calls."""
+    _defer("copy")
+
+
+def _defer_gettext() -> None:
+    """`argparse` takes `gettext` and `ngettext` from `gettext` (which compiles its plural-forms
+    pattern at import) and calls them only to build a parser or say what is wrong, which `run` and
+    `ps` parsed by `fast_args` never do."""
+    _defer("gettext", "gettext", "ngettext")
 
 
 def _defer_urllib_parse() -> None:
     """`pathlib` imports `urllib.parse` (with `ipaddress`: ~2 ms) for `Path.as_uri` alone, which the
-    CLI never calls: a stand-in, whose `quote_from_bytes` (what pathlib takes from it) loads the
-    real module when called, as any other attribute does when used."""
-    if "urllib.parse" in sys.modules:
-        return
-    import urllib  # the package itself is empty
+    CLI never calls; `quote_from_bytes` is what pathlib takes from it."""
+    import urllib  # noqa: F401 - the package itself is empty; the stand-in is set on it
 
-    stand_in = _Deferred("urllib.parse")
-
-    def quote_from_bytes(*args: object, **kwargs: object) -> str:
-        return _load_deferred("urllib.parse", stand_in).quote_from_bytes(*args, **kwargs)  # type: ignore[attr-defined]
-
-    stand_in.quote_from_bytes = quote_from_bytes  # type: ignore[attr-defined]
-    sys.modules["urllib.parse"] = urllib.parse = stand_in  # type: ignore[attr-defined]
+    _defer("urllib.parse", "quote_from_bytes")
 
 
 # The code of the methods `dataclasses` generates, compiled ahead by .ci/install (write_method_cache).
@@ -191,6 +217,37 @@ def write_method_cache(path: str | None = None, packages: Sequence[str] = ("engi
     return sum(len(t) for t in seen.values())
 
 
+def console_script(python: str | None = None) -> str:
+    """The text of the `dockui` command .ci/install writes over pip's: the same `main`, run by the
+    interpreter with -S (no `site`, see "Import costs" in docs/lifecycle.md), given what `site`
+    would have set, as this interpreter (with `site`) sees it at install time: the venv as
+    `sys.prefix` (where `.venv/libexec/dockui-watch` is found) and the paths `site` adds
+    (site-packages, then the editable install's path from its .pth file), in site's order, with
+    this checkout's path last if no .pth file names it."""
+    import os
+    import subprocess
+
+    python = python or sys.executable
+    bare = subprocess.run([python, "-S", "-c", "import sys; print(repr(sys.path))"], capture_output=True, text=True,
+                          check=True).stdout
+    paths = [p for p in sys.path if p and p not in eval(bare)]  # noqa: S307 - the repr of a list of str, printed above
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if checkout not in paths:
+        paths.append(checkout)
+    return (
+        f"#!{python} -S\n"
+        "# dockui's command, written by .ci/install (tui.launcher.console_script): pip's console script,\n"
+        "# run without `site` and given what site would have set (docs/lifecycle.md, \"Import costs\").\n"
+        "import sys\n"
+        f"sys.prefix = sys.exec_prefix = {sys.prefix!r}\n"
+        f"sys.path += {paths!r}\n"
+        "if __name__ == \"__main__\":\n"
+        "    from tui.launcher import main\n"
+        "\n"
+        "    sys.exit(main())\n"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _asks_version(argv):  # no parser needed to say it (docs/lifecycle.md, "Import costs")
@@ -199,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dockui {__version__}")
         return 0
     _defer_inspect()
+    _defer_copy()
+    _defer_gettext()
     _defer_urllib_parse()
     _use_method_cache()
     if _has_verb(argv):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import threading
 from dataclasses import dataclass
 
 from engine.config import EngineConfig
@@ -17,6 +16,7 @@ from engine.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Iterable, Iterator
     from typing import Any, BinaryIO
 

@@ -9,6 +9,8 @@ the removal inside a monitor run `sweep`, which starts nothing.
 
 from __future__ import annotations
 
+import os
+
 from engine.config import EngineConfig
 from engine.container import state
 from engine.container.cleanup import best_effort
@@ -20,10 +22,11 @@ def reconcile(config: EngineConfig, restart_policies: bool = True) -> list[str]:
     """`sweep`, then each container it found dead started again as its restart policy says (unless
     `restart_policies` is off); the IDs it cleaned."""
     cleaned = sweep(config)
-    with best_effort():  # the embedded DNS's resolver, if it died while containers need it (docs/network.md)
-        from engine.network.dns.client import revive
+    if _user_networks(config):
+        with best_effort():  # the embedded DNS's resolver, if it died while containers need it (docs/network.md)
+            from engine.network.dns.client import revive
 
-        revive(config)
+            revive(config)
     if restart_policies:
         for container_id in cleaned:
             try:
@@ -38,3 +41,12 @@ def reconcile(config: EngineConfig, restart_policies: bool = True) -> list[str]:
             with best_effort():
                 start(config, container_id)
     return cleaned
+
+
+def _user_networks(config: EngineConfig) -> bool:
+    """A network beside the default bridge exists: only then can the embedded DNS's resolver be
+    needed (revive's own first test, made before its module, with `socket` and `zlib`, is loaded)."""
+    try:
+        return any(name != "bridge.json" for name in os.listdir(config.network_dir / "networks"))
+    except OSError:
+        return False

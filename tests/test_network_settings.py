@@ -142,6 +142,7 @@ def test_ipv6_network_addresses_dns_and_hosts(cli: Cli) -> None:
     cli.ok("network", "create", "--ipv6", "--subnet", str(subnet4), "--subnet", str(subnet6), "dksix")
     doc = _network(cli, "dksix")
     assert doc["EnableIPv6"] is True
+    assert "dksix true" in cli.ok("network", "ls", "--format", "{{.Name}} {{.IPv6}}").splitlines()
     assert doc["IPAM"]["Config"] == [{"Subnet": str(subnet4), "Gateway": str(subnet4.network_address + 1)},
                                      {"Subnet": str(subnet6), "Gateway": str(gateway6)}]
     assert f"{gateway6}/64" in _bridge_addresses(doc["Topology"]["name"])

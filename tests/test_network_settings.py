@@ -201,3 +201,15 @@ def test_network_names_docker_accepts(cli: Cli) -> None:
     assert "invalid name: name is empty" in _refused(cli, "network", "create", "  ")
     for name in ("bridge", "host", "none", "default"):
         assert f"operation is not permitted on predefined {name} network" in _refused(cli, "network", "create", name)
+
+
+def test_ipv6_network_refused_where_the_kernel_has_ipv6_off(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host booted with ipv6.disable=1 (or the sysctl off): `--ipv6` is one line and nothing is made."""
+    from engine.errors import InvalidArgument
+    from engine.network import networks
+
+    monkeypatch.setattr(networks, "ipv6_available", lambda: False)
+    before, bridges = network.list_networks(cli.config), set(links_on_host())
+    with pytest.raises(InvalidArgument, match="IPv6 is disabled in this host's kernel"):
+        networks.create_network(cli.config, "nosix", ipv6=True)
+    assert network.list_networks(cli.config) == before and set(links_on_host()) == bridges

@@ -357,3 +357,122 @@ def test_every_status_text_fits_the_status_column() -> None:
                 for oom in (False, True):
                     text = state_text(status, code, 1e9 - age, 1e9 - age, 1e9, oom)
                     assert len(text) <= FIXED_WIDTHS["status"], text
+
+
+@run_async
+async def test_a_failed_pull_puts_the_keyboard_back_on_the_reference_in_the_same_step(tmp_path: Path) -> None:
+    """The failure's status and the focus on the reference change together: before, the focus came
+    a turn of the app's queue later (Widget.focus), so a test (or a key) could meet the failure on
+    screen with the keyboard still on the layers box the disabled field had handed it to."""
+    from tui.screens.pull import PullDialog, PullUpdate
+
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        assert await until(pilot, lambda: isinstance(app.screen, PullDialog) and app.focused is not None)
+        dialog = app.screen
+        ref = dialog.query_one("#pull-ref")
+        ref.disabled = True  # as a running pull has it: the focus leaves the field
+        await pilot.pause()
+        assert app.focused is not ref
+        dialog.on_pull_update(PullUpdate({}, error="cannot reach registry 127.0.0.1:9: Connection refused"))
+        assert app.focused is ref  # no await in between: the same step
+
+
+@run_async
+async def test_top_is_read_only_while_its_tab_is_shown_and_brackets_step_through_tabs(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path, interval=0.05)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        _select(app, "web")
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert ("top", "web") not in backend.calls  # Stats tab: no ps
+        tabs = []
+        for _ in range(5):
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
+            tabs.append(app.screen.active_tab)
+        assert tabs == ["logs", "config", "top", "inspect", "stats"]
+        await pilot.press("left_square_bracket", "left_square_bracket")  # round the end back to Top
+        assert await until(pilot, lambda: backend.calls.count(("top", "web")) >= 3)  # read every refresh
+        rows = app.screen.query_one("#top-table")
+        assert [str(c.label) for c in rows.columns.values()] == ["PID", "USER", "TIME", "CMD"]
+        assert rows.row_count == 3
+        await pilot.press("left_square_bracket")  # Config: the record, then no more ps
+        assert await until(pilot, lambda: ("config", "web") in backend.calls)
+        await pilot.pause(0.2)
+        seen = backend.calls.count(("top", "web"))
+        await pilot.pause(0.4)
+        assert backend.calls.count(("top", "web")) == seen
+        await pilot.press("escape")
+        await settle(pilot)
+        assert backend.calls.count(("top", "web")) == seen  # nor on the home screen
+
+
+@run_async
+async def test_config_tab_draws_the_typed_record(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Static
+
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        _select(app, "db")
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.action_detail("config")
+        await settle(pilot)
+        console = Console(width=110, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#config-text", Static).content)
+        text = console.export_text()
+        for line in ("Restart policy  unless-stopped", "Networks        bridge 172.17.0.3", "backend 172.18.0.2",
+                     "MODE=demo", "Mounts          volume data → /data", "bind   /srv/www → /www (ro)",
+                     "com.docker.compose.project=shop", "Terminal        no tty, stdin closed"):
+            assert line in text, (line, text)
+
+
+@run_async
+async def test_attach_is_offered_on_running_containers_and_explains_without_a_terminal(tmp_path: Path) -> None:
+    app = recorded_app(tmp_path)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        _select(app, "nightly-job")
+        await pilot.pause()
+        assert app.screen.check_action("attach", ()) is False  # exited: not offered
+        _select(app, "db")  # running, without -i -t
+        await pilot.pause()
+        assert app.screen.check_action("attach", ()) is True
+        await pilot.press("a")
+        assert await until(pilot, lambda: any("not started with -i -t" in str(n.message)
+                                               for n in app._notifications))
+        assert ("attach", "db") not in backend.calls  # no terminal handed over
+        _select(app, "web")  # run with -i -t
+        await pilot.pause()
+        await pilot.press("a")
+        assert await until(pilot, lambda: ("attach", "web") in backend.calls)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Attach to web" in titles
+
+
+@run_async
+async def test_prune_names_the_stopped_containers_and_removes_exactly_those(tmp_path: Path) -> None:
+    from tui.screens.dialogs import ConfirmDialog
+
+    app = recorded_app(tmp_path)
+    backend: RecordedBackend = app.backend  # type: ignore[assignment]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("X")
+        assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert app.screen.question == "Remove 3 stopped container(s)?\nfresh, hog, nightly-job"
+        await pilot.press("y")
+        assert await until(pilot, lambda: {c.name for c in app.containers} == {"db", "web", "worker"})
+        assert sorted(name for verb, name in backend.calls if verb == "remove") == ["fresh", "hog", "nightly-job"]
+        await pilot.press("X")
+        assert await until(pilot, lambda: any("no stopped container" in str(n.message) for n in app._notifications))

@@ -35,7 +35,7 @@ from tui.backend import Backend, ContainerView, EngineBackend, ImageView, allowe
 from tui.pending import Pending, PendingActions
 from tui.screens.base import DataScreen
 from tui.screens.containers import ContainersScreen
-from tui.screens.detail import DetailScreen
+from tui.screens.detail import TABS, DetailScreen
 from tui.screens.dialogs import ConfirmDialog, HelpScreen
 from tui.screens.events import EventsScreen
 from tui.screens.images import ImagesScreen
@@ -47,6 +47,7 @@ from tui.screens.volumes import VolumesScreen
 STYLES = Path(__file__).resolve().parent.parent / "styles"
 
 STAYS = 7 * 24 * 3600  # a notification's timeout that means "until dismissed"
+DETACH_KEYS = "ctrl-p ctrl-q"  # the attach client's (engine/container/detachkeys.py), as Docker's
 VERB_WORDS = {"start": "started", "stop": "stopped", "restart": "restarted", "kill": "killed",
               "pause": "paused", "unpause": "unpaused", "remove": "removed"}
 
@@ -312,7 +313,7 @@ class DockuiApp(App[None]):
             return pending is not None and pending.verb in ("stop", "restart")
         if pending is not None:
             return False  # one action at a time; kill_now above is the exception
-        if action == "exec_shell":
+        if action in ("exec_shell", "attach"):
             return view.status == "running"
         verb = str(parameters[0]) if parameters else ""
         if verb == "pause":
@@ -494,6 +495,38 @@ class DockuiApp(App[None]):
             self.notify_error(f"shell unavailable: {exc}", title="shell failed")
         self.refresh_now()
 
+    def attach(self, view: ContainerView) -> None:
+        """Hand the terminal to `dockui attach` (App.suspend, as `e` does) until ctrl-p ctrl-q
+        detaches or the container's process ends, then come back. Only a container run with -i -t
+        can be detached from (Docker reads the detach keys on a terminal's input): for another one
+        the notice says so and what to use instead, rather than hand over a terminal that ctrl-c
+        alone could leave (and that would stop the container)."""
+        if self.quitting:
+            return
+        if not view.attachable:
+            self.notify(f"{view.name} was not started with -i -t: there is no terminal to attach to and no "
+                        "detach keys (Docker's rule). l follows its output, e opens a shell in it.",
+                        title="attach", severity="warning", timeout=6)
+            return
+        command = self.backend.attach_command(view.id)
+        if command is None:
+            self.notify("attach needs the real engine", severity="warning", timeout=2)
+            return
+        status: int | None = None
+        try:
+            with self.suspend():
+                print(f"dockui: attached to {view.name} ({view.short_id}); {DETACH_KEYS} detaches and comes back, "
+                      "the container runs on (enter shows its prompt)", flush=True)
+                status = subprocess.run(command, check=False).returncode
+                if status != 0:  # the attach client's error, or the process's own status: leave it readable
+                    _wait_for_enter(f"dockui: attach ended with status {status}; press enter to go back")
+        except Exception as exc:  # SuspendNotSupported (headless), or the attach failing
+            self.notify_error(f"attach unavailable: {exc}", title="attach failed")
+        if status == 0:
+            self.notify(f"back from {view.name} ({DETACH_KEYS} detaches; it runs on unless its process ended)",
+                        timeout=4)
+        self.refresh_now()
+
     def _load_image_refs(self) -> None:
         def job() -> None:
             try:
@@ -531,13 +564,25 @@ class DockuiApp(App[None]):
             if view.status == "running":
                 yield SystemCommand(f"Shell in {view.name}", "exec sh in the container",
                                     lambda view=view: self.exec_shell(view))
+            if view.status == "running" and view.attachable:
+                yield SystemCommand(f"Attach to {view.name}", f"dockui attach; {DETACH_KEYS} comes back",
+                                    lambda view=view: self.attach(view))
         if isinstance(target, ContainersScreen):
             yield SystemCommand("Filter containers", "Filter by name, image, status or label", target.action_filter)
             yield SystemCommand("Sort containers", "Cycle the sort column", target.action_sort)
         if isinstance(target, DetailScreen):
-            for tab in ("stats", "logs", "inspect", "processes", "env", "mounts"):
+            for tab in TABS:
                 yield SystemCommand(f"Detail: {tab}", f"Show the {tab} tab",
                                     lambda tab=tab, target=target: target.action_detail(tab))
+
+
+def _wait_for_enter(prompt: str) -> None:
+    """In the suspended terminal (cooked mode): a line to read before the app takes the screen back."""
+    print(prompt, flush=True)
+    try:
+        sys.stdin.readline()
+    except (OSError, ValueError):
+        pass
 
 
 def run_app(argv: Sequence[str]) -> int:

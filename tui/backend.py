@@ -60,6 +60,7 @@ __all__ = ["human_duration"]  # the images screen ages images with it
 HISTORY = 300  # samples kept per container: 5 minutes at 1 Hz
 LIVE_STATES = ("running", "paused", "restarting")
 SHELLS = (("sh",), ("ash",), ("/bin/busybox", "sh"))  # what `e` tries, in order
+TOP_PS_ARGS = ("-eo", "pid,user,time,cmd")  # the Top tab's columns: PID USER TIME CMD
 SPARK_POINTS = 20  # samples a table sparkline shows
 EVENTS_BACKLOG = 3600.0  # seconds of past events the events screen opens with
 OFFSCREEN_EVERY = 5  # rounds between two reads of a table row that is not on screen
@@ -107,6 +108,7 @@ class ContainerView:
     image_id: str = ""
     health: str = ""  # a running container's health check: healthy|unhealthy|starting; "" without one
     project: str = ""  # its compose project (the com.docker.compose.project label); "" for none
+    attachable: bool = False  # run with -i -t (Tty and OpenStdin): `a` attaches, ctrl-p ctrl-q detaches
 
     @property
     def short_id(self) -> str:
@@ -172,6 +174,37 @@ class EventView:
 class ProcessTable:
     titles: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class MountView:
+    type: str  # bind|volume|tmpfs
+    source: str  # the host path, or the volume's name
+    destination: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    """What a container was made with, as lazydocker's Config tab shows it: from its record (the
+    engine's ContainerRecord), not from the inspect document."""
+
+    image: str
+    entrypoint: tuple[str, ...]
+    command: tuple[str, ...]
+    working_dir: str
+    user: str
+    tty: bool
+    stdin_open: bool
+    env: tuple[tuple[str, str], ...]
+    ports: tuple[str, ...]  # "127.0.0.1:8080->80/tcp"; published now, or as asked while it does not run
+    mounts: tuple[MountView, ...]
+    networks: tuple[tuple[str, str], ...]  # (network, its address there; "" until it runs)
+    restart_policy: str  # "no", "always", "unless-stopped", "on-failure:3"
+    labels: tuple[tuple[str, str], ...]
+    memory_limit: int = 0  # bytes; 0: none
+    cpu_limit: float | None = None  # percent of one core
+    pids_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -444,6 +477,8 @@ class Backend(Protocol):
     def inspect(self, container_id: str) -> dict[str, Any]: ...
     def events(self) -> list[EventView]: ...
     def top(self, container_id: str) -> ProcessTable: ...
+    def container_config(self, container_id: str) -> ConfigView: ...
+    def prune_containers(self, container_ids: tuple[str, ...]) -> list[str]: ...
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]: ...
     def container_action(self, action: str, container_id: str) -> None: ...
     def images(self) -> list[ImageView]: ...
@@ -465,6 +500,7 @@ class Backend(Protocol):
     def topology(self) -> list[BridgeView]: ...
     def import_host_busybox(self) -> str: ...
     def exec_command(self, container_id: str) -> list[str] | None: ...
+    def attach_command(self, container_id: str) -> list[str] | None: ...
 
 
 ACTIONS = ("start", "stop", "restart", "kill", "pause", "unpause", "remove")
@@ -501,6 +537,7 @@ class _RecordFacts:
     cpu_limit: float | None
     health: str
     project: str
+    attachable: bool
 
     @classmethod
     def of(cls, rec: ContainerRecord) -> _RecordFacts:
@@ -508,7 +545,36 @@ class _RecordFacts:
         return cls(rec, parse_time(rec.started_at), parse_time(rec.finished_at), tuple(sorted(labels.items())),
                    str(rec.network.get("IPAddress") or ""), ports_text(published_ports(rec)),
                    cpu_quota_percent(rec.host_config), str((rec.health or {}).get("Status") or ""),
-                   str(labels.get(COMPOSE_PROJECT) or ""))
+                   str(labels.get(COMPOSE_PROJECT) or ""), is_attachable(rec))
+
+
+def is_attachable(rec: ContainerRecord) -> bool:
+    """Run with -i -t: the only containers Docker's attach can detach from (its detach keys are read
+    on a terminal's input), and so the only ones `a` offers (lazydocker's rule too)."""
+    return bool(rec.config.get("Tty")) and bool(rec.config.get("OpenStdin"))
+
+
+def config_view(rec: ContainerRecord) -> ConfigView:
+    """The Config tab of a container record."""
+    config, host = rec.config, rec.host_config
+    env = tuple((name, value) for name, _, value in (str(item).partition("=") for item in config.get("Env") or []))
+    ports = ports_text(published_ports(rec)) or ports_text(host.get("PortBindings") or {})
+    policy = host.get("RestartPolicy") or {}
+    restart = str(policy.get("Name") or "no")
+    if restart == "on-failure" and policy.get("MaximumRetryCount"):
+        restart += f":{policy['MaximumRetryCount']}"
+    mounts = tuple(MountView(str(m.get("Type") or ""), str(m.get("Name") or m.get("Source") or ""),
+                             str(m.get("Destination") or ""), not m.get("RW", True))
+                   for m in sorted(rec.mounts, key=lambda m: str(m.get("Destination") or "")))
+    networks = tuple(sorted((name, str((entry or {}).get("IPAddress") or "") if rec.running else "")
+                            for name, entry in api_containers.listed_networks(rec).items()))
+    return ConfigView(
+        image=rec.image, entrypoint=tuple(config.get("Entrypoint") or ()), command=tuple(config.get("Cmd") or ()),
+        working_dir=str(config.get("WorkingDir") or ""), user=str(config.get("User") or ""),
+        tty=bool(config.get("Tty")), stdin_open=bool(config.get("OpenStdin")), env=env,
+        ports=tuple(p for p in ports.split(", ") if p), mounts=mounts, networks=networks, restart_policy=restart,
+        labels=tuple(sorted((config.get("Labels") or {}).items())), memory_limit=int(host.get("Memory") or 0),
+        cpu_limit=cpu_quota_percent(host), pids_limit=max(0, int(host.get("PidsLimit") or 0)))
 
 
 def _unavailable(exc: ImportError) -> EngineUnavailable:
@@ -732,6 +798,7 @@ class EngineBackend:
             image_id=rec.image_id,
             health=fixed.health if rec.status == "running" else "",
             project=fixed.project,
+            attachable=fixed.attachable,
         )
 
     def _record_full_figures(self, container_id: str, st: ContainerStats, hist: dict[str, deque[float]]) -> None:
@@ -777,8 +844,28 @@ class EngineBackend:
         return [_event_view(e) for e in found]
 
     def top(self, container_id: str) -> ProcessTable:
-        titles, rows = api_containers.top(self.config, container_id)
+        """The container's processes as `dockui top ID -eo pid,user,time,cmd` lists them (host pids,
+        as Docker's top): read only while the Top tab is on view."""
+        titles, rows = api_containers.top(self.config, container_id, list(TOP_PS_ARGS))
         return ProcessTable(tuple(titles), tuple(tuple(row) for row in rows))
+
+    def container_config(self, container_id: str) -> ConfigView:
+        return config_view(api_containers.find(self.config, container_id))
+
+    def prune_containers(self, container_ids: tuple[str, ...]) -> list[str]:
+        """Remove the stopped containers the question named (not whatever is stopped by the time the
+        user says yes): without force, so one started since is refused by the engine, and named."""
+        removed, refused = [], []
+        for cid in container_ids:
+            try:
+                removed.append(api_containers.remove(self.config, cid).name)
+            except NotFound:
+                continue  # gone already
+            except DockuiError as exc:
+                refused.append(str(exc))
+        if refused:
+            raise DockuiError("; ".join(refused) + (f" (removed {', '.join(removed)})" if removed else ""))
+        return [f"removed {', '.join(removed)}" if removed else "nothing to remove"]
 
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]:
         """New lines of the json-file log after byte `cursor` (Docker's format, written by the monitor)."""
@@ -949,7 +1036,12 @@ class EngineBackend:
         self._prev_net[veth] = (now, rx, tx)
         return rx_rate, tx_rate
 
-    # ---- exec
+    # ---- exec and attach
+
+    def attach_command(self, container_id: str) -> list[str] | None:
+        """`dockui attach ID` as a child process owning the terminal while the app is suspended (its
+        attach client reads the detach keys, ctrl-p ctrl-q, as Docker's)."""
+        return [sys.executable, "-m", "tui.launcher", "--root", str(self.config.root), "attach", container_id]
 
     def exec_command(self, container_id: str) -> list[str] | None:
         """`dockui exec -it ID <shell>` as a child process (it owns the terminal while the app is suspended),

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "remove": ("d", "container('remove')", "Remove", True),
     "logs": ("l", "detail('logs')", "Logs", True),
     "exec": ("e", "exec_shell", "Shell", True),
+    "attach": ("a", "attach", "Attach", True),  # a container run with -i -t; ctrl-p ctrl-q comes back
     "inspect": ("i", "detail('inspect')", "Inspect", True),
     "mark": ("space", "mark", "Mark", False),
     "project": ("g", "mark_project", "Mark its compose project", False),  # then x/r/d act on the project
@@ -65,6 +66,8 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "search_next": ("N", "search_next", "Next match", False),
     "search_prev": ("b", "search_prev", "Previous match", False),
     "back": ("escape", "back", "Back", True),
+    "tab_prev": ("left_square_bracket", "tab(-1)", "Previous tab", False),  # lazydocker's [ and ]
+    "tab_next": ("right_square_bracket", "tab(1)", "Next tab", False),
     "dismiss": ("z", "app.dismiss_notices", "Dismiss", True),  # shown while a notice stays on screen
 }
 
@@ -75,10 +78,12 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
 SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "app": ("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
             "screen_volumes", "screen_events", "pull", "run", "dismiss"),
-    "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "inspect",
-                   "mark", "project", "copy_id", "copy_name", "container_events", "filter", "sort", "sort_reverse"),
+    "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "attach",
+                   "inspect", "mark", "project", "copy_id", "copy_name", "container_events", "filter", "sort",
+                   "sort_reverse", "prune"),
     "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "start", "stop",
-               "restart", "kill", "kill_now", "pause", "remove", "exec", "inspect", "logs", "copy_id", "copy_name", "log_save", "container_events"),
+               "restart", "kill", "kill_now", "pause", "remove", "exec", "attach", "inspect", "logs", "copy_id",
+               "copy_name", "log_save", "container_events", "tab_prev", "tab_next"),
     "images": ("image_remove", "image_run", "image_history", "prune", "filter", "down", "up"),
     "network": ("network_create", "network_remove", "network_connect", "network_disconnect", "prune"),
     "volumes": ("volume_remove", "prune", "down", "up"),
@@ -152,5 +157,6 @@ def load_keymap(root: Path | None) -> tuple[dict[str, str], str | None]:
 
 
 def describe(keys: str) -> str:
-    names = {"question_mark": "?", "slash": "/", "escape": "esc"}
+    names = {"question_mark": "?", "slash": "/", "escape": "esc", "left_square_bracket": "[",
+             "right_square_bracket": "]"}
     return ",".join(names.get(k, k) for k in keys.split(","))

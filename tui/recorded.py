@@ -15,6 +15,7 @@ from typing import Any
 from engine.errors import Conflict, InvalidArgument, NotFound
 from tui.backend import (
     BridgeView,
+    ConfigView,
     ContainerView,
     EventView,
     HistoryView,
@@ -22,6 +23,7 @@ from tui.backend import (
     ImageView,
     LayerView,
     LogLine,
+    MountView,
     NetworkView,
     PortView,
     ProcessTable,
@@ -52,7 +54,7 @@ _BASE_CONTAINERS: tuple[ContainerView, ...] = (
     ContainerView(_id(0xA1), "web", "busybox:latest", "running", "Up 2 hours", None, "172.17.0.2",
                   "127.0.0.1:8080->80/tcp", "2026-11-28T18:01:02Z",
                   (("com.docker.compose.project", "shop"), ("com.docker.compose.service", "web"), ("tier", "front")),
-                  12.5, 3_355_443, 64 * MIB, 3, project="shop"),
+                  12.5, 3_355_443, 64 * MIB, 3, project="shop", attachable=True),
     ContainerView(_id(0xB2), "db", "localhost:5000/demo/kv:1.2", "running", "Up 47 minutes (healthy)", None,
                   "172.17.0.3", "", "2026-11-28T19:10:00Z",
                   (("com.docker.compose.project", "shop"), ("com.docker.compose.service", "db"), ("tier", "back")),
@@ -210,12 +212,38 @@ class RecordedBackend:
 
     def top(self, container_id: str) -> ProcessTable:
         c = self._find(container_id)
+        self.calls.append(("top", c.name))
         if c.status not in ("running", "paused"):
             raise Conflict(f"Container {c.name} is not running")
-        return ProcessTable(("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"),
-                            (("root", "4242", "4230", "0", "18:01", "?", "00:00:01", "httpd -f -p 80"),
-                             ("root", "4301", "4242", "0", "18:05", "?", "00:00:00", "sh -c sleep 3600"),
-                             ("root", "4302", "4301", "0", "18:05", "?", "00:00:00", "sleep 3600")))
+        return ProcessTable(("PID", "USER", "TIME", "CMD"),
+                            (("4242", "root", "00:00:01", "httpd -f -p 80"),
+                             ("4301", "root", "00:00:00", "sh -c sleep 3600"),
+                             ("4302", "nobody", "00:00:00", "sleep 3600")))
+
+    def container_config(self, container_id: str) -> ConfigView:
+        c = self._find(container_id)
+        self.calls.append(("config", c.name))
+        live = c.status in ("running", "paused")
+        return ConfigView(
+            image=c.image, entrypoint=(), command=("httpd", "-f", "-p", "80"), working_dir="/www", user="",
+            tty=c.attachable, stdin_open=c.attachable,
+            env=(("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("MODE", "demo"),
+                 ("NAME", c.name)),
+            ports=tuple(p for p in c.ports.split(", ") if p),
+            mounts=(MountView("volume", "data", "/data", False), MountView("bind", "/srv/www", "/www", True)),
+            networks=(("bridge", c.ip if live else ""),) + ((("backend", "172.18.0.2" if live else ""),)
+                                                              if c.name == "db" else ()),
+            restart_policy="unless-stopped" if c.project else "no", labels=c.labels,
+            memory_limit=c.mem_limit or 0, cpu_limit=_CPU_QUOTAS.get(c.name), pids_limit=_PIDS_LIMITS.get(c.name, 0))
+
+    def prune_containers(self, container_ids: tuple[str, ...]) -> list[str]:
+        removed = []
+        for cid in container_ids:
+            c = self._find(cid)
+            if c.status in ("exited", "created", "dead"):
+                self.container_action("remove", cid)
+                removed.append(c.name)
+        return [f"removed {', '.join(removed)}" if removed else "nothing to remove"]
 
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]:
         self._find(container_id)
@@ -428,6 +456,10 @@ class RecordedBackend:
 
     def exec_command(self, container_id: str) -> list[str] | None:
         self.calls.append(("exec", self._find(container_id).name))
+        return None
+
+    def attach_command(self, container_id: str) -> list[str] | None:
+        self.calls.append(("attach", self._find(container_id).name))
         return None
 
 

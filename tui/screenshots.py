@@ -70,7 +70,7 @@ async def shoot_all(app: DockuiApp, out: Path, label: str, warmup: float, select
                 await _wait(pilot, 0.3)
         await pilot.press("enter")
         await shot("detail-stats", 2.5)
-        for tab in ("logs", "inspect", "processes", "env", "mounts"):
+        for tab in ("logs", "config", "top", "inspect"):
             app.screen.query_one(TabbedContent).active = tab
             await shot(f"detail-{tab}", 1.5)
         await pilot.press("2")

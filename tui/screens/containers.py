@@ -16,6 +16,8 @@ from tui.widgets.containers_table import ContainersTable
 from tui.widgets.hostbar import LEGEND, HostBar
 from tui.widgets.nav import NavBar
 
+STOPPED = ("exited", "created", "dead")  # what `container prune` removes
+
 FIRST_RUN = (
     "No containers yet. First get an image: pull busybox from Docker Hub (press p, needs the internet) or, "
     "offline, import the host's busybox-static (Debian: apt-get install busybox-static) as busybox:latest, "
@@ -25,7 +27,10 @@ FIRST_RUN = (
 
 
 class ContainersScreen(DataScreen):
-    BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["containers"])
+    # attach and prune work here but stay out of the footer: at 80 columns it holds the selection's
+    # other keys exactly (the detail screen's footer shows attach; help and the palette list both)
+    BINDINGS = [keymap.binding(action_id, show=False if action_id in ("attach", "prune") else None)
+                for action_id in keymap.SCREEN_ACTIONS["containers"]]
 
     def compose(self) -> ComposeResult:
         yield NavBar("containers", id="nav")
@@ -125,9 +130,9 @@ class ContainersScreen(DataScreen):
         marked = self.query_one(ContainersTable).marked_views
         if action == "container" and marked:  # offered when it applies to any marked container
             return any(self.dockui.container_allows(c, action, parameters) for c in marked)
-        if action in ("exec_shell", "kill_now") and marked:
+        if action in ("exec_shell", "attach", "kill_now") and marked:
             return False
-        if action in ("container", "exec_shell", "kill_now"):
+        if action in ("container", "exec_shell", "attach", "kill_now"):
             return self.dockui.container_allows(self.selected, action, parameters)
         if action in ("mark", "mark_project", "copy", "events_of"):
             return self.selected is not None
@@ -206,6 +211,22 @@ class ContainersScreen(DataScreen):
     def action_exec_shell(self) -> None:
         if self.selected:
             self.dockui.exec_shell(self.selected)
+
+    def action_attach(self) -> None:
+        if self.selected:
+            self.dockui.attach(self.selected)
+
+    def action_prune(self) -> None:
+        """X: remove the stopped containers (lazydocker's "prune exited containers"), after a question
+        naming them; exactly those are removed, without force."""
+        stopped = [c for c in self.dockui.containers if c.status in STOPPED and not c.pending]
+        if not stopped:
+            self.notify("no stopped container to prune", timeout=3)
+            return
+        names = ", ".join(sorted(c.name for c in stopped))
+        self.dockui.confirm_then(f"Remove {len(stopped)} stopped container(s)?\n{names}", "Prune",
+                                 "pruned containers", self.dockui.backend.prune_containers,
+                                 tuple(c.id for c in stopped))
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -1,18 +1,21 @@
-"""One container in tabs: Stats, Logs, Inspect, Processes, Env, Mounts. Only the visible tab is fetched."""
+"""One container in tabs: Stats, Logs, Config, Top, Inspect. Only the visible tab is fetched: the Top
+tab's `ps` runs each refresh while it is on view and never otherwise, the Config tab reads the record
+when it is shown."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Grid
+from textual.containers import Grid, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from tui import keymap
-from tui.backend import Backend, ContainerView, StatsSeries
+from tui.backend import Backend, ConfigView, ContainerView, ProcessTable, StatsSeries
 from tui.screens.base import DataScreen, Job
 from tui.widgets.charts import Plot, format_value
 from tui.widgets.json_tree import JsonTree
@@ -20,9 +23,8 @@ from tui.widgets.logview import LogView
 from tui.widgets.nav import NavBar
 from tui.widgets.tables import fill_table
 
-TABS = ("stats", "logs", "inspect", "processes", "env", "mounts")
-ENV_TITLES = ["VARIABLE", "VALUE"]
-MOUNT_TITLES = ["TYPE", "SOURCE", "DESTINATION", "MODE", "RW"]
+TABS = ("stats", "logs", "config", "top", "inspect")  # the order [ and ] step through
+FOCUS = {"logs": "#log", "config": "#config-scroll", "top": "#top-table", "inspect": "#inspect-tree"}
 # The plots' least scales: an idle container's figures stay small instead of filling the plot
 CPU_FLOOR = 100.0  # one core
 MEM_FLOOR = 64 * 1024 * 1024  # without a limit (with one, the scale is the limit)
@@ -38,7 +40,8 @@ class DetailScreen(DataScreen):
                          "start", "stop", "restart", "kill", "kill_now", "pause", "remove", "exec"),
         keymap.binding("inspect", show=False),
         keymap.binding("logs", show=False),
-        *keymap.bindings("log_save", "copy_id", "copy_name", "container_events"),
+        keymap.binding("attach"),
+        *keymap.bindings("log_save", "copy_id", "copy_name", "container_events", "tab_prev", "tab_next"),
     ]
 
     def __init__(self) -> None:
@@ -48,6 +51,7 @@ class DetailScreen(DataScreen):
         self._log_cursor = 0
         self._inspect_for: str | None = None
         self._inspect: dict[str, Any] | None = None
+        self._top_drawn: ProcessTable | None = None
 
     def compose(self) -> ComposeResult:
         yield NavBar("detail", id="nav")
@@ -66,22 +70,19 @@ class DetailScreen(DataScreen):
                 yield Input(placeholder="search the log (enter: find, N next, b previous, esc close)", id="log-search")
                 yield Static("", id="log-state")
                 yield LogView(id="log")
+            with TabPane("Config", id="config"):
+                with VerticalScroll(id="config-scroll"):
+                    yield Static("", id="config-text")
+            with TabPane("Top", id="top"):
+                yield DataTable(id="top-table", cursor_type="row")
             with TabPane("Inspect", id="inspect"):
                 yield JsonTree(id="inspect-tree")
-            with TabPane("Processes", id="processes"):
-                yield DataTable(id="top", cursor_type="row")
-            with TabPane("Env", id="env"):
-                yield DataTable(id="env-table", cursor_type="row")
-            with TabPane("Mounts", id="mounts"):
-                yield DataTable(id="mounts-table", cursor_type="row")
         yield Static("", id="detail-message")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#log-search").display = False
         self.query_one("#detail-message").display = False
-        fill_table(self.query_one("#env-table", DataTable), ENV_TITLES, [])
-        fill_table(self.query_one("#mounts-table", DataTable), MOUNT_TITLES, [])
 
     _opened = False  # the screen was just shown: its first refresh skips the snapshot
 
@@ -94,7 +95,8 @@ class DetailScreen(DataScreen):
             self._log_cursor = 0
             self._inspect_for = None
             self.query_one(LogView).clear()
-            self.query_one("#top", DataTable).clear(columns=True)
+            self.query_one("#top-table", DataTable).clear(columns=True)
+            self.query_one("#config-text", Static).update("")
         if self.dockui.detail_tab:
             self.action_detail(self.dockui.detail_tab)
             self.dockui.detail_tab = None
@@ -123,6 +125,7 @@ class DetailScreen(DataScreen):
 
     @property
     def active_tab(self) -> str:
+        """The visible tab's name (one of TABS)."""
         return self.query_one(TabbedContent).active or "stats"
 
     @on(TabbedContent.TabActivated)
@@ -144,7 +147,7 @@ class DetailScreen(DataScreen):
             return first
         tab = self.active_tab
         cursor = self._log_cursor
-        need_inspect = tab in ("inspect", "env", "mounts") and self._inspect_for != cid
+        need_inspect = tab == "inspect" and self._inspect_for != cid
         # The first fetch after the screen opens draws from the home screen's last refresh: a
         # snapshot samples every container (250 running: a large part of a second on a busy host)
         # and would stand between the key and the screen. The next tick samples again.
@@ -160,8 +163,10 @@ class DetailScreen(DataScreen):
                     out["stats"] = backend.stats_series(cid)
                 elif tab == "logs":
                     out["logs"] = backend.read_logs(cid, cursor)
-                elif tab == "processes":
+                elif tab == "top":
                     out["top"] = backend.top(cid)
+                elif tab == "config":
+                    out["config"] = backend.container_config(cid)
                 elif need_inspect:
                     out["inspect"] = backend.inspect(cid)
             except Exception as exc:
@@ -206,6 +211,10 @@ class DetailScreen(DataScreen):
             self.query_one(LogView).append(lines)
         if "top" in data:
             self._draw_top(data["top"])
+        elif data.get("tab") == "top" and "error" in data:  # not running (any more): no stale rows
+            self.query_one("#top-table", DataTable).clear()
+        if "config" in data:
+            self.query_one("#config-text", Static).update(config_text(data["config"]))
         if "inspect" in data:
             self._inspect = data["inspect"]
             self._inspect_for = data["id"]
@@ -238,20 +247,20 @@ class DetailScreen(DataScreen):
         self.query_one("#plot-pids", Plot).set_series(series.pids, latest(series.pids, "n") + pl,
                                                       limit=series.pids_limit)
 
-    def _draw_top(self, table_data: Any) -> None:
-        fill_table(self.query_one("#top", DataTable), list(table_data.titles), [list(r) for r in table_data.rows])
+    def _draw_top(self, table_data: ProcessTable) -> None:
+        """The processes, again only when they changed (a second's refresh of the same processes keeps
+        the table as it is), with the cursor kept on its row."""
+        table = self.query_one("#top-table", DataTable)
+        if table_data == self._top_drawn and table.row_count:
+            return
+        self._top_drawn = table_data
+        row = table.cursor_row
+        fill_table(table, list(table_data.titles), [list(r) for r in table_data.rows])
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1), scroll=False)
 
     def _draw_inspect(self) -> None:
-        data = self._inspect or {}
-        self.query_one(JsonTree).set_data(data)
-        env_rows = [list(str(item).partition("=")[::2]) for item in (data.get("Config") or {}).get("Env") or []]
-        fill_table(self.query_one("#env-table", DataTable), ENV_TITLES, env_rows)
-        mount_rows = [
-            [m.get("Type", ""), m.get("Source", ""), m.get("Destination", ""), m.get("Mode", ""),
-             "rw" if m.get("RW", True) else "ro"]
-            for m in data.get("Mounts") or []
-        ]
-        fill_table(self.query_one("#mounts-table", DataTable), MOUNT_TITLES, mount_rows)
+        self.query_one(JsonTree).set_data(self._inspect or {})
 
     # ---- actions
 
@@ -259,7 +268,7 @@ class DetailScreen(DataScreen):
         if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "search_next", "search_prev",
                       "save_log"):
             return self.active_tab == "logs"
-        if action in ("container", "exec_shell", "kill_now"):
+        if action in ("container", "exec_shell", "attach", "kill_now"):
             return self.dockui.container_allows(self.container_view, action, parameters)
         return True
 
@@ -285,15 +294,22 @@ class DetailScreen(DataScreen):
         if self.container_view is not None:
             self.dockui.exec_shell(self.container_view)
 
+    def action_attach(self) -> None:
+        if self.container_view is not None:
+            self.dockui.attach(self.container_view)
+
     def action_detail(self, tab: str) -> None:
         """Show a tab and put the keyboard in it (arrows then scroll the log, not switch tabs)."""
         self.query_one(TabbedContent).active = tab
         if tab == "inspect":
             self._inspect_for = None
-        target = {"logs": "#log", "inspect": "#inspect-tree", "processes": "#top", "env": "#env-table",
-                  "mounts": "#mounts-table"}.get(tab)
+        target = FOCUS.get(tab)
         if target is not None:
             self.call_after_refresh(self.query_one(target).focus)  # once the pane is displayed
+
+    def action_tab(self, step: int) -> None:
+        """[ and ]: the previous or next tab, round the ends (lazydocker's keys)."""
+        self.action_detail(TABS[(TABS.index(self.active_tab) + step) % len(TABS)])
 
     @on(LogView.StateChanged)
     def _log_state(self) -> None:
@@ -345,4 +361,35 @@ class DetailScreen(DataScreen):
             self.notify("no match", severity="warning", timeout=1.5)
 
 
+def config_text(view: ConfigView) -> Table:
+    """The Config tab: what the container was made with (lazydocker's Config), a title column and
+    its values, one a line (a long one wraps in its own column)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
 
+    def row(title: str, values: list[str] | list[Text], empty: str = "none") -> None:
+        for n, value in enumerate(values or [Text(empty, style="dim")]):
+            grid.add_row(title if n == 0 else "", value)
+
+    def argv(words: tuple[str, ...]) -> list[str]:
+        return [" ".join(f"'{w}'" if not w or " " in w else w for w in words)] if words else []
+
+    row("Image", [view.image])
+    row("Command", argv(view.command), "the image's")
+    row("Entrypoint", argv(view.entrypoint), "the image's")
+    row("Working dir", [view.working_dir] if view.working_dir else [], "the image's")
+    row("User", [view.user] if view.user else [], "the image's")
+    row("Terminal", ["-i -t: a attaches, ctrl-p ctrl-q detaches" if view.tty and view.stdin_open else
+                     f"{'tty' if view.tty else 'no tty'}, stdin {'open' if view.stdin_open else 'closed'}"])
+    row("Env", [Text.assemble((name, "bold"), "=", value) for name, value in view.env])
+    row("Ports", list(view.ports))
+    row("Mounts", [f"{m.type:<6} {m.source} → {m.destination}{' (ro)' if m.read_only else ''}" for m in view.mounts])
+    row("Networks", [f"{name} {address}".rstrip() for name, address in view.networks])
+    row("Restart policy", [view.restart_policy])
+    limits = [f"memory {format_value(view.memory_limit, 'B')}"] if view.memory_limit else []
+    limits += [f"cpus {view.cpu_limit / 100:g}"] if view.cpu_limit else []
+    limits += [f"pids {view.pids_limit}"] if view.pids_limit else []
+    row("Limits", [", ".join(limits)] if limits else [])
+    row("Labels", [Text.assemble((key, "bold"), "=", value) for key, value in view.labels])
+    return grid

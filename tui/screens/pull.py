@@ -281,7 +281,7 @@ class PullDialog(ModalScreen[str | None]):
                 status.update(f"✓ pulled {message.final.removeprefix('sha256:')[:12]} (enter or Close to return)")
                 start.label = "Close"
                 self.query_one("#pull-cancel", Button).display = False
-                start.focus()
+                self.set_focus(start)
             else:
                 text, unreachable = pull_error_text(message.error)
                 status.update(f"✗ {text}  (edit the name and press enter to retry)")
@@ -290,8 +290,11 @@ class PullDialog(ModalScreen[str | None]):
                 detail.update(f"engine: {message.error}")
                 self.query_one("#pull-import").display = unreachable
                 start.label = "Retry"
-                # typing goes to the reference again: edit it, enter retries
-                self.query_one("#pull-ref", Input).focus()
+                # typing goes to the reference again: edit it, enter retries. Focused here and now
+                # (Screen.set_focus), not by Widget.focus, which defers it to a later turn of the
+                # app's queue: between the two, the failure was on screen while the keyboard was
+                # still on the layers box the disabled field had handed it to.
+                self.set_focus(self.query_one("#pull-ref", Input))
             self.app.refresh_now()  # type: ignore[attr-defined]
 
     @on(Button.Pressed, "#pull-import")

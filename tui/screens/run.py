@@ -112,7 +112,7 @@ class RunDialog(ModalScreen[str | None]):
         first = next((key for key, *_ in FIELDS if key in errors), None)
         if first is not None:
             field = self.query_one(f"#run-{first}", Input)
-            field.focus(scroll_visible=False)
+            self.set_focus(field, scroll_visible=False)  # now, with the error (Widget.focus defers it)
             shown = (self.query_one(f"#run-{first}-error", Static), field)  # the error, then its field above it
         elif "form" in errors:
             shown = (self.query_one("#run-form-error", Static),)

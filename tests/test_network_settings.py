@@ -69,6 +69,8 @@ def test_ip_range_and_aux_addresses(cli: Cli) -> None:
     assert doc["IPAM"]["Config"] == [{"Subnet": str(subnet), "IPRange": ip_range, "Gateway": gateway,
                                      "AuxiliaryAddresses": {"router": aux}}]
     assert f"{gateway}/24" in _bridge_addresses(doc["Topology"]["name"])
+    shown = cli.ok("network", "inspect", "-f", "{{range .IPAM.Config}}{{.IPRange}} {{.AuxiliaryAddresses}}{{end}}", "dkrange")
+    assert shown == f"{ip_range} map[router:{aux}]\n"  # a Go map, as the docker CLI prints it
 
     cli.ok("run", "-d", "--name", "r1", "--network", "dkrange", "busybox", "sleep", "60")
     cli.ok("run", "-d", "--name", "r2", "--network", "dkrange", "busybox", "sleep", "60")

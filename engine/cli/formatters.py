@@ -184,7 +184,8 @@ def network_row(*, network_id: str, name: str, driver: str, internal: bool, crea
 
 
 # Docker API fields whose Go type is a map (all other JSON objects are structs): string maps first.
-_STRING_MAPS = frozenset({"Labels", "Options", "DriverOpts", "Data", "Sysctls", "StorageOpt", "Tmpfs", "Annotations"})
+_STRING_MAPS = frozenset({"Labels", "Options", "DriverOpts", "Data", "Sysctls", "StorageOpt", "Tmpfs", "Annotations",
+                          "AuxiliaryAddresses"})
 _MAPS = frozenset({"Ports", "Networks", "ExposedPorts", "Volumes", "Containers", "Status", "Services", "Peers"})
 # ... and fields whose Go type is a slice: null there is a nil slice (printed [], as docker prints it)
 _SLICES = frozenset({

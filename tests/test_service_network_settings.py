@@ -101,9 +101,10 @@ def test_docker_py_ipam_pool_and_connect_settings(service: Service) -> None:
             == "02:42:ac:11:00:02"
         client.api.remove_container(created)
 
-        spaced = client.api.create_network("test 01")
-        assert client.api.inspect_network("test 01")["Id"] == spaced["Id"]
-        assert client.api.remove_network("test 01") is None
+        for name in ("test 01", "team/web"):  # any non-blank name, as Docker's (moby's routes take a "/")
+            made = client.api.create_network(name)
+            assert client.api.inspect_network(name)["Id"] == made["Id"] and client.api.inspect_network(name)["Name"] == name
+            assert client.api.remove_network(name) is None
         service.engine.out("rm", "-f", "upstream", "joiner")
         net.remove()
     finally:

@@ -123,13 +123,13 @@ async def prune(request: web.Request) -> web.Response:
     return web.json_response({"NetworksDeleted": removed or None})
 
 
-@routes.get("/networks/{name}")
+@routes.get("/networks/{name:.+}")  # moby's {id:.+}: a name may hold "/"
 async def inspect(request: web.Request) -> web.Response:
     doc = await asyncio.to_thread(api.inspect, engine_config(request), request.match_info["name"])
     return web.json_response(doc)
 
 
-@routes.delete("/networks/{name}")
+@routes.delete("/networks/{name:.+}")
 async def remove(request: web.Request) -> web.Response:
     await asyncio.to_thread(api.remove, engine_config(request), request.match_info["name"])
     return web.Response(status=204)
@@ -163,14 +163,14 @@ def _strings(body: dict[str, Any], key: str, what: str) -> list[str]:
     return values
 
 
-@routes.post("/networks/{name}/connect")
+@routes.post("/networks/{name:.+}/connect")
 async def connect(request: web.Request) -> web.Response:
     spec = connection(request.match_info["name"], await json_body(request))
     await asyncio.to_thread(api.connect, engine_config(request), spec)
     return web.Response(status=200)
 
 
-@routes.post("/networks/{name}/disconnect")
+@routes.post("/networks/{name:.+}/disconnect")
 async def disconnect(request: web.Request) -> web.Response:
     what = "network disconnect"
     body = _object(await json_body(request), what)

@@ -28,7 +28,9 @@ FORBIDDEN = {
     ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib",
                         "urllib.parse", "copy"),
     ("volume", "ls"): (*INSPECT_DEPS, *RECONCILE_IDLE, "engine.container.start", "urllib.parse", "shutil", "copy"),
-    ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse", "copy", "threading"),
+    # (the fixture's store holds busybox: its CREATED is a time read, without calendar, datetime or locale)
+    ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse", "copy", "threading",
+                  "calendar", "datetime", "locale", "gettext"),
     ("inspect", "--type", "container", "ghost"): (*INSPECT_DEPS, *RECONCILE_IDLE, "engine.container.start",
                                                   "urllib.parse"),
     ("--version",): ("argparse", "engine.cli", "engine.config", "dataclasses", "pathlib"),
@@ -625,3 +627,108 @@ def test_the_command_finds_the_c_watch_stage(engine: Engine, tmp_path) -> None: 
         assert exe() == str(watch)
     finally:
         engine.cli("rm", "-f", cid, check=True)
+
+
+# ------------------------------------------------------------------------------------------ bare verbs, parsed quick
+
+
+def _every_bare_line() -> list[list[str]]:
+    """Each verb, and each sub-verb of a group, alone on the line (from the full parser)."""
+    import argparse
+
+    from engine.cli import build_parser
+
+    def verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(actions[0].choices) if actions else {}
+
+    lines = []
+    for verb, parser in verbs(build_parser(None)).items():
+        lines.append([verb])
+        if verb == "container":  # its sub-verbs are parsed inside its handler
+            continue
+        lines += [[verb, sub] for sub in verbs(parser)]
+    return lines
+
+
+def _handler_id(handler: object) -> tuple:
+    return tuple(getattr(handler, a, None) for a in ("module", "name", "__module__", "__name__"))
+
+
+def test_quick_parse_is_argparses_on_every_bare_verb() -> None:
+    """A verb (or group sub-verb) alone, with global options before it: engine.cli.quick_parse's
+    namespace is argparse's (each read from the same register() calls), or None where argparse
+    must speak (a group without its sub-verb, a verb that needs arguments)."""
+    import contextlib
+    import io
+
+    from engine.cli import build_parser, quick_parse
+
+    answered = []
+    for words in _every_bare_line():
+        for argv in (words, ["--root", "/x", "--insecure-registry", "a", "--insecure-registry=b", *words]):
+            quick = quick_parse(argv, words[0])
+            try:
+                with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                    real, extras = build_parser(words[0]).parse_known_args(argv)
+            except SystemExit:
+                assert quick is None, argv
+                continue
+            if quick is None:
+                continue
+            answered.append(" ".join(words))
+            quick_values, real_values = vars(quick), vars(real)
+            assert extras == []
+            assert _handler_id(quick_values.pop("handler")) == _handler_id(real_values.pop("handler")), argv
+            assert quick_values == real_values, argv
+    for listing in ("images", "image ls", "network ls", "volume ls", "volume list", "info", "system df"):
+        assert listing in answered, listing
+
+
+@pytest.mark.parametrize("argv", [["images", "-a"], ["network"], ["network", "lss"], ["images", "x"], ["--version", "images"],
+                                  ["--log-level", "bogus", "images"], ["--root"], ["container", "ls"], ["rmi"]], ids=" ".join)
+def test_quick_parse_leaves_the_rest_to_argparse(argv: list[str]) -> None:
+    from engine.cli import find_verb, quick_parse
+
+    assert quick_parse(argv, find_verb(argv) or "images") is None
+
+
+def test_listings_build_no_parser(engine: Engine) -> None:
+    """`images`, `network ls`, `volume ls` in a fresh interpreter through the launcher: no
+    ArgumentParser made, and gettext not loaded (~2 ms of each)."""
+    code = (
+        "import sys\n"
+        "from tui import launcher\n"
+        "import engine.cli, argparse\n"
+        "made = []\n"
+        "original = argparse.ArgumentParser.__init__\n"
+        "argparse.ArgumentParser.__init__ = lambda self, *a, **k: (made.append(1), original(self, *a, **k))[1]\n"
+        f"root = {str(engine.config.root)!r}\n"
+        "for words in (['images'], ['network', 'ls'], ['volume', 'ls']):\n"
+        "    assert launcher.main(['--root', root, *words]) == 0\n"
+        "print(len(made), type(sys.modules.get('gettext')).__name__)\n"
+    )
+    prelude = "from tui import launcher\nlauncher._defer_gettext()\n"
+    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=engine.env,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 _Deferred"
+
+
+def test_times_are_read_as_calendar_reads_them() -> None:
+    """timefmt counts days itself (calendar with datetime and locale: ~3 ms of a listing): the
+    same seconds as calendar.timegm, a day past the month's end included; year 0 still refused."""
+    import calendar
+    import random
+
+    from engine.util.timefmt import _days_since_epoch, parse_rfc3339
+
+    rng = random.Random(12)
+    dates = [(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 31)) for _ in range(20000)]
+    dates += [(y, m, d) for y in (1, 4, 100, 1600, 1900, 1969, 1970, 2000, 2100, 9999) for m in (1, 2, 3, 12)
+              for d in (1, 28, 29, 30, 31)]
+    for year, month, day in dates:
+        assert _days_since_epoch(year, month, day) * 86400 == calendar.timegm((year, month, day, 0, 0, 0)), (year, month, day)
+    assert parse_rfc3339("2024-02-29T12:34:56.25+01:30") == calendar.timegm((2024, 2, 29, 11, 4, 56)) + 0.25
+    with pytest.raises(ValueError):
+        parse_rfc3339("0000-01-01T00:00:00Z")

@@ -191,6 +191,15 @@ def build_parser(verb: str | None = None) -> ArgumentParser:
     return parser
 
 
+def quick_parse(argv: Sequence[str], verb: str) -> argparse.Namespace | None:
+    """argparse's namespace for a line that names `verb` (and a sub-verb) and nothing else, read
+    from its module's register() without building a parser (engine.cli.quickparse); None for any
+    other line."""
+    from engine.cli.quickparse import quick_args
+
+    return quick_args(argv, importlib.import_module(VERB_OWNERS.get(verb, VERB_MODULES[0])).register, add_global_options)
+
+
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", help="state directory (default /var/lib/dockui, or $DOCKUI_ROOT)")
     parser.add_argument(
@@ -235,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.cli.container_cmds import fast_args
 
         args = fast_args(argv, verb)
+    elif verb is not None:  # `images`, `network ls`, ...: a verb and nothing else, without them too
+        args = quick_parse(argv, verb)
     if args is None:
         parser = build_parser(verb)
         args, extras = parser.parse_known_args(argv)

@@ -9,8 +9,8 @@ a removal unmounts it first and never deletes through a mount.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +115,7 @@ def create_volume(
     from engine.container.state import now_rfc3339
 
     if name is None:
-        name = secrets.token_hex(32)
+        name = os.urandom(32).hex()  # secrets.token_hex(32), without loading OpenSSL (docs/lifecycle.md)
         anonymous = True
     if not VOLUME_NAME_RE.match(name):
         raise InvalidArgument(f'"{name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')

@@ -158,16 +158,17 @@ async def test_run_dialog_validates_inline(tmp_path: Path) -> None:
 
 @run_async
 async def test_keys_remapped_from_config(tmp_path: Path) -> None:
-    (tmp_path / "tui.json").write_text(json.dumps({"stop": "X", "dockui.quit": "Q"}))
+    (tmp_path / "tui.json").write_text(json.dumps({"stop": "T", "dockui.quit": "Q"}))
     app = recorded_app(tmp_path)
     backend: RecordedBackend = app.backend  # type: ignore[assignment]
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
+        assert app.notices == 0  # T is free on every screen: no clash reported
         _select(app, "web")
         await pilot.press("x")
         await pilot.pause(0.2)
         assert ("stop", "web") not in backend.calls
-        await pilot.press("X")
+        await pilot.press("T")
         assert await until(pilot, lambda: ("stop", "web") in backend.calls)
         await pilot.press("Q")
         await pilot.pause()

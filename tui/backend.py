@@ -11,7 +11,7 @@ the recorded backend (tui/recorded.py) can feed the very same screens with fixed
 
 The engine is reached only through its typed façade (engine.api) and its typed records
 (ContainerRecord, the sampler's StatsSnapshot): no attribute is guessed, no verb runs as a `dockui`
-subprocess except the interactive shell of `e`, which must own the terminal. The modules the engine
+subprocess except the interactive shell of `e` and the attach client of `a`, which must own the terminal. The modules the engine
 loads lazily (the stats sampler, netlink) may fail to import: that becomes `EngineUnavailable`, a
 sentence the screen shows instead of a crash.
 """

@@ -1,0 +1,135 @@
+"""What a lazydocker or k9s user reaches for first, on the real engine: `a` attaches the real terminal
+to a container run with -i -t and ctrl-p ctrl-q comes back (tmux, the real `dockui`), the Top tab
+lists the container's real processes only while it is shown, the Config tab draws the record (env,
+command, mounts, ports, networks, restart policy, labels, limits), `X` prunes the stopped containers
+it names. Everything needs root and removes what it made."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Static
+
+from engine.container import state
+from engine.errors import NotFound
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
+from tests.test_tui_live import REPO, STOPPABLE, _select, _table
+from tests.tui_helpers import run_async, settle, until
+from tui.app import DockuiApp
+from tui.screens.dialogs import ConfirmDialog
+
+pytestmark = pytest.mark.root
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_a_attaches_the_terminal_and_ctrl_p_ctrl_q_comes_back_with_the_container_running(engine: Engine) -> None:
+    engine.out("run", "-d", "-i", "-t", "--network", "none", "--name", "tui-it", "busybox", "sh")
+    session = f"dockui-test-{os.urandom(4).hex()}"
+    dockui = REPO / ".venv" / "bin" / "dockui"
+    command = [str(dockui)] if dockui.exists() else [sys.executable, "-m", "tui.launcher"]
+    shell = " ".join([*command, "--root", str(engine.config.root)]) + "; echo EXITED=$?; sleep 30"
+    env = ["-e", f"DOCKUI_CONFIG={engine.env['DOCKUI_CONFIG']}", "-e", f"PYTHONPATH={REPO}"]
+    subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session, *env, shell],
+                   check=True, cwd=REPO)
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def keys(*typed: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", session, *typed], check=True)
+
+    def attached() -> bool:
+        """The attach client relays the terminal: enter brings the shell's prompt. Keys typed before
+        it has put the terminal in raw mode are discarded (tty.setraw flushes input), so enter is
+        sent until the prompt shows."""
+        if "attached to tui-it" not in screen():
+            return False
+        keys("Enter")
+        return wait_until(lambda: screen().rstrip().endswith("/ #"), timeout=0.5)
+
+    try:
+        assert wait_until(lambda: "tui-it" in screen() and "Up" in screen(), timeout=20), screen()
+        keys("a")
+        assert wait_until(attached, timeout=15), screen()
+        assert "ctrl-p ctrl-q detaches" in screen()
+        keys("echo ATTACHED-$((6*7)) $(hostname)", "Enter")
+        cid = state.find_container(engine.config, "tui-it").id
+        assert wait_until(lambda: f"ATTACHED-42 {cid[:12]}" in screen(), timeout=10), screen()
+        keys("C-p", "C-q")  # the attach client's detach keys: the app comes back, the shell runs on
+        assert wait_until(lambda: "1 Containers" in screen() and "back from tui-it" in screen(), timeout=10), screen()
+        assert state.find_container(engine.config, "tui-it").status == "running"
+        keys("a")  # again: the same shell, still there (its monitor takes a new client)
+        assert wait_until(attached, timeout=15), screen()
+        keys("echo AGAIN-$((6*7))", "Enter")
+        assert wait_until(lambda: "AGAIN-42" in screen(), timeout=10), screen()
+        keys("C-p", "C-q")
+        assert wait_until(lambda: "1 Containers" in screen(), timeout=10), screen()
+        keys("q")
+        assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
+        assert state.find_container(engine.config, "tui-it").status == "running"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def _config_text(app: DockuiApp) -> str:
+    console = Console(width=140, record=True, file=io.StringIO())
+    console.print(app.screen.query_one("#config-text", Static).content)
+    return console.export_text()
+
+
+@run_async
+async def test_top_config_and_prune_on_real_containers(engine: Engine) -> None:
+    engine.out("volume", "create", "tui-data")
+    engine.out("run", "-d", "--network", "none", "--name", "tui-top", "-e", "GREETING=hello world",
+               "-v", "tui-data:/data", "--label", "tier=front", "--restart", "on-failure:2", "-m", "48m",
+               "--pids-limit", "50", "-w", "/data", "busybox", *STOPPABLE)
+    engine.out("create", "--network", "none", "--name", "tui-made", "busybox", "true")
+    engine.cli("run", "--network", "none", "--name", "tui-done", "busybox", "true")
+    record = state.find_container(engine.config, "tui-top")
+    app = DockuiApp(engine.config, refresh_interval=0.2)
+    async with app.run_test(size=(140, 40)) as pilot:
+        assert await until(pilot, lambda: _select(app, "tui-top") and _table(app).selected.status == "running")
+        await pilot.press("enter")
+        await pilot.press("right_square_bracket", "right_square_bracket")  # Stats -> Logs -> Config
+        assert await until(pilot, lambda: "Restart policy" in _config_text(app))
+        text = _config_text(app)
+        for line in ("GREETING=hello world", "volume tui-data → /data", "Restart policy  on-failure:2",
+                     "Working dir     /data", "tier=front", "memory 48.0MiB, pids 50", "Networks        none",
+                     "Image           busybox"):
+            assert line in text, (line, text)
+        assert "trap 'exit 0' TERM" in text  # the command, quoted as ps quotes it
+        await pilot.press("right_square_bracket")  # Top: the container's own processes, host pids
+        table = app.screen.query_one("#top-table", DataTable)
+
+        def top_rows() -> list[list[str]]:
+            return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+        assert await until(pilot, lambda: any(row[0] == str(record.pid) for row in top_rows()), timeout=10)
+        assert [str(c.label) for c in table.columns.values()] == ["PID", "USER", "TIME", "CMD"]
+        first = next(row for row in top_rows() if row[0] == str(record.pid))
+        assert first[1] == "root" and first[3].startswith("sh -c trap"), first
+        # a `sleep 0.2` comes and goes under it: the table follows while shown
+        pids = set()
+        for _ in range(10):
+            await pilot.pause(0.25)
+            pids |= {row[0] for row in top_rows()}
+        assert len(pids) > 2, pids
+        await pilot.press("escape")
+        assert await until(pilot, lambda: type(app.screen).__name__ == "ContainersScreen")
+        await settle(pilot)
+        await pilot.press("X")
+        assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert app.screen.question.splitlines()[1] == "tui-done, tui-made"
+        await pilot.press("y")
+        assert await until(pilot, lambda: [c.name for c in app.containers] == ["tui-top"], timeout=15)
+    for name in ("tui-done", "tui-made"):
+        with pytest.raises(NotFound):
+            state.find_container(engine.config, name)
+    engine.cli("rm", "-f", "tui-top")
+    engine.cli("volume", "rm", "tui-data")

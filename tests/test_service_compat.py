@@ -172,10 +172,10 @@ def test_inspect_keys_and_refusals_in_dockers_words(service: Service) -> None:
             api.create_container("busybox", "true", host_config=api.create_host_config(
                 log_config=docker.types.LogConfig(type="asdf")))
         assert bad_driver.value.explanation == "logger: no log driver named 'asdf' is registered"
-        with pytest.raises(docker.errors.APIError) as linklocal:  # refused by name, not dropped
+        with pytest.raises(docker.errors.APIError) as linklocal:  # a bad one refused in moby's words, not dropped
             api.create_container("busybox", "true", networking_config=api.create_networking_config(
-                {"bridge": api.create_endpoint_config(link_local_ips=["169.254.8.8"])}))
-        assert linklocal.value.status_code == 400 and "IPAMConfig.LinkLocalIPs is not supported" in linklocal.value.explanation
+                {"bridge": api.create_endpoint_config(link_local_ips=["0.0.0.0"])}))
+        assert linklocal.value.status_code == 400 and "invalid link-local IP address: 0.0.0.0" in linklocal.value.explanation
         sideways = docker.types.Mount(type="bind", source="/tmp", target="/host", propagation="sideways")
         with pytest.raises(docker.errors.APIError) as propagation:  # refused in Docker's words, not dropped
             api.create_container("busybox", "true", host_config=api.create_host_config(mounts=[sideways]))

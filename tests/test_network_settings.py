@@ -148,6 +148,7 @@ def test_ipv6_network_addresses_dns_and_hosts(cli: Cli) -> None:
     assert doc["IPAM"]["Config"] == [{"Subnet": str(subnet4), "Gateway": str(subnet4.network_address + 1)},
                                      {"Subnet": str(subnet6), "Gateway": str(gateway6)}]
     assert f"{gateway6}/64" in _bridge_addresses(doc["Topology"]["name"])
+    assert doc["Topology"]["addresses"] == [f"{subnet4.network_address + 1}/24", f"{gateway6}/64"]
 
     cli.ok("run", "-d", "--name", "s1", "--hostname", "six1", "--network", "dksix", "busybox", "sleep", "60")
     cli.ok("run", "-d", "--name", "s2", "--network", "dksix", "busybox", "sleep", "60")

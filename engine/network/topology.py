@@ -190,6 +190,17 @@ def _dump_ipv4_addrs(rt: Rtnl) -> dict[int, list[str]]:
     return addrs
 
 
+def _add_ipv6_addrs(rt: Rtnl, addrs: dict[int, list[str]]) -> None:
+    """The global IPv6 addresses (an IPv6 network's gateway), after each interface's IPv4 ones:
+    one more dump, made only when this root has an IPv6 network (every link has a link-local
+    address, which is skipped)."""
+    for msg in rt.dump(RTM_GETADDR, struct.pack("=BBBBI", socket.AF_INET6, 0, 0, 0, 0)):
+        _family, prefixlen, _flags, scope, idx = struct.unpack_from("=BBBBI", msg)
+        a = parse_attrs(msg, 8, {IFA_ADDRESS})
+        if scope == 0 and IFA_ADDRESS in a:
+            addrs.setdefault(idx, []).append(f"{socket.inet_ntop(socket.AF_INET6, bytes(a[IFA_ADDRESS]))}/{prefixlen}")
+
+
 def read(config: EngineConfig) -> list[BridgeInfo]:
     """Every bridge of this root with its ports: one address dump, one dump of the host's bridges,
     and per bridge one dump of its ports (filtered by the kernel, so other interfaces cost nothing).
@@ -207,6 +218,8 @@ def read(config: EngineConfig) -> list[BridgeInfo]:
     bridges: dict[int, BridgeInfo] = {}
     with Rtnl() as rt:
         addrs = _dump_ipv4_addrs(rt)
+        if any(n.ipv6 for n in networks.values()):
+            _add_ipv6_addrs(rt, addrs)
         for link in _dump_links(rt, kind="bridge"):
             net = networks.get(link.name)
             if net is not None:

@@ -243,3 +243,16 @@ def test_prune_filters_until_and_labels(service: Service) -> None:
     assert "labellednet" not in names("network", "ls", "--format", "{{.Name}}")
     assert "plainnet" in names("network", "ls", "--format", "{{.Name}}")
     service.docker_out("network", "rm", "plainnet")
+
+
+def test_export_has_the_init_layer_and_a_bad_load_says_why(service: Service) -> None:
+    service.docker_out("create", "--name", "exported", "busybox", "true")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(service.docker("export", "exported", check=True).stdout)) as tar:
+            names = tar.getnames()
+        assert ".dockerenv" in names and "bin/busybox" in names  # Docker's init layer is part of the export
+    finally:
+        service.docker("rm", "exported")
+    garbage = service.docker("load", input=b"garbage\n")
+    assert garbage.returncode == 1
+    assert garbage.stderr.decode().strip() == "not an image archive: the input is not a tar archive (plain or gzip'd)"

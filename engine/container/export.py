@@ -29,8 +29,9 @@ def export(config: EngineConfig, ref: str, out: BinaryIO) -> None:
 
     record = find_container(config, ref)
     store = ImageStore(config)
-    diff = store.rw_layer_path(record.id) / "diff"
-    lowers = [str(diff), *store.lowerdir_option(record.image_id).split(":")]
+    layer = store.rw_layer_path(record.id)
+    init = [str(layer / "init")] if (layer / "init").is_dir() else []  # /.dockerenv, as Docker's init layer
+    lowers = [str(layer / "diff"), *init, *store.lowerdir_option(record.image_id).split(":")]
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     out.flush()
     pid = os.fork()

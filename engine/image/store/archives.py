@@ -239,8 +239,8 @@ class Archives(LayerStore):
         try:
             try:
                 tar = tarfile.open(fileobj=spool, mode="r:*")
-            except tarfile.TarError as exc:
-                raise IntegrityError(f"not an image archive: {exc}") from None
+            except tarfile.TarError:  # tarfile's text lists each method it tried: one line instead
+                raise IntegrityError("not an image archive: the input is not a tar archive (plain or gzip'd)") from None
             with tar:
                 for config_name, layer_names, tags in _archive_images(tar):
                     config_bytes = _member_bytes(tar, config_name)

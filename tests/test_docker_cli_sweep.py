@@ -256,3 +256,35 @@ def test_export_has_the_init_layer_and_a_bad_load_says_why(service: Service) -> 
     garbage = service.docker("load", input=b"garbage\n")
     assert garbage.returncode == 1
     assert garbage.stderr.decode().strip() == "not an image archive: the input is not a tar archive (plain or gzip'd)"
+
+
+def test_ps_filters_ancestor_publish_expose_and_exposed_ports(service: Service) -> None:
+    service.docker_out("tag", "busybox", "other/name:v1")
+    service.docker_out("run", "-d", "--name", "ported", "-p", "9090:90", "--expose", "91", "busybox", "sleep", "300")
+    service.docker_out("commit", "ported", "child:1")
+    service.docker_out("run", "-d", "--name", "kid", "--network", "none", "--expose", "92", "child:1", "sleep", "300")
+    try:
+        def listed(*filters: str) -> list[str]:
+            args = [arg for f in filters for arg in ("--filter", f)]
+            return sorted(service.docker_out("ps", "-a", *args, "--format", "{{.Names}}").split())
+
+        # ancestor: the image the reference names (by any of its names or its ID) and its children
+        assert listed("ancestor=other/name:v1") == ["kid", "ported"]
+        assert listed("ancestor=child:1") == ["kid"]
+        assert listed("ancestor=nosuch") == []
+        assert listed("publish=9090") == listed("publish=9000-9100/tcp") == ["ported"]
+        assert listed("publish=90") == [] and listed("publish=9090/udp") == []
+        assert listed("expose=90") == listed("expose=91") == ["ported"]
+        assert listed("is-task=false") == ["kid", "ported"] and listed("is-task=true") == []
+        assert listed("isolation=default") == ["kid", "ported"]
+        bad = service.docker("ps", "--filter", "publish=x")
+        assert bad.returncode == 1 and "invalid filter 'publish=x'" in bad.stderr.decode()
+        # an exposed port is in Ports, bound to nothing (not on a network without endpoints)
+        assert service.docker_out("inspect", "-f", "{{json .NetworkSettings.Ports}}", "ported").strip() == (
+            '{"90/tcp":[{"HostIp":"0.0.0.0","HostPort":"9090"}],"91/tcp":null}')
+        assert service.docker_out("ps", "--filter", "name=ported", "--format", "{{.Ports}}").strip() == (
+            "91/tcp, 0.0.0.0:9090->90/tcp")
+        assert service.docker_out("inspect", "-f", "{{json .NetworkSettings.Ports}}", "kid").strip() == "{}"
+    finally:
+        service.docker("rm", "-f", "ported", "kid")
+        service.docker("rmi", "child:1", "other/name:v1")

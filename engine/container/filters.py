@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     Filters = dict[str, tuple[str, ...]]
 
 LIST_FILTERS = ("id", "name", "label", "status", "ancestor", "network", "exited", "before", "since", "volume",
-                "health")
+                "health", "publish", "expose", "is-task", "isolation")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 SHOWN_WITHOUT_ALL = ("running", "paused", "restarting")
 
@@ -57,7 +57,64 @@ def _checked(filters: Filters) -> Filters:
             for v in values:
                 if v not in STATUSES:
                     raise InvalidArgument(f"invalid filter 'status={v}'")
+        if key == "is-task":
+            for v in values:
+                if v.lower() not in ("true", "false", "1", "0"):
+                    raise InvalidArgument(f"invalid filter 'is-task={v}'")
+        if key in ("publish", "expose"):
+            for v in values:
+                _port_keys(key, v)
     return filters
+
+
+def _port_keys(key: str, value: str) -> set[str]:
+    """`80`, `80/udp`, `8000-8010[/tcp]`: the `port/proto` keys a publish or expose filter wants."""
+    port, _, proto = value.partition("/")
+    low, dash, high = port.partition("-")
+    try:
+        first, last = int(low), int(high) if dash else int(low)
+    except ValueError:
+        raise InvalidArgument(f"invalid filter '{key}={value}': not a port or a range of ports") from None
+    if not 0 < first <= last <= 65535:
+        raise InvalidArgument(f"invalid filter '{key}={value}': not a port or a range of ports")
+    return {f"{number}/{proto or 'tcp'}" for number in range(first, last + 1)}
+
+
+def _ports_of(record: ContainerRecord, key: str) -> set[str]:
+    """`port/proto` keys of a running container: the host side of each binding (publish) or the
+    container side of each port, published or only exposed (expose), as moby's list reads Ports."""
+    from engine.container.status import published_ports
+
+    found = set()
+    for port, bindings in published_ports(record).items():
+        proto = port.partition("/")[2] or "tcp"
+        if key == "expose":
+            found.add(f"{port.partition('/')[0]}/{proto}")
+        else:
+            found |= {f"{b.get('HostPort')}/{proto}" for b in bindings or [] if b.get("HostPort")}
+    return found
+
+
+def _ancestry(config: EngineConfig, refs: Iterable[str]) -> frozenset[str]:
+    """moby's ancestor filter: the images the references name and every image made from them
+    (children, down the chain); a reference to no image adds none."""
+    from engine.image.store import ImageStore
+    from engine.image.store.images import children_by_parent
+
+    store = ImageStore(config)
+    found: set[str] = set()
+    for ref in refs:
+        with contextlib.suppress(DockuiError):
+            found.add(store.resolve(ref).id)
+    if found:
+        children = children_by_parent(store.list_images())
+        todo = list(found)
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return frozenset(found)
 
 
 def select(config: EngineConfig, records: Iterable[ContainerRecord], filters: Filters,
@@ -67,6 +124,7 @@ def select(config: EngineConfig, records: Iterable[ContainerRecord], filters: Fi
     show_all = all_ or "status" in filters or "exited" in filters
     before = _created_of(config, filters.get("before"))
     since = _created_of(config, filters.get("since"))
+    ancestry = _ancestry(config, filters["ancestor"]) if "ancestor" in filters else None
     shown = []
     for record in records:
         if not show_all and record.status not in SHOWN_WITHOUT_ALL:
@@ -75,7 +133,7 @@ def select(config: EngineConfig, records: Iterable[ContainerRecord], filters: Fi
             continue
         if since is not None and record.created <= since:
             continue
-        if matches(config, record, filters):
+        if matches(config, record, filters, ancestry):
             shown.append(record)
     return shown
 
@@ -86,14 +144,20 @@ def _created_of(config: EngineConfig, refs: tuple[str, ...] | None) -> str | Non
     return state.find_container(config, refs[0]).created
 
 
-def matches(config: EngineConfig, record: ContainerRecord, filters: Filters) -> bool:
-    """Whether the record passes every filter but before/since (which compare with others)."""
+def matches(config: EngineConfig, record: ContainerRecord, filters: Filters,
+            ancestry: frozenset[str] | None = None) -> bool:
+    """Whether the record passes every filter but before/since (which compare with others);
+    `ancestry`: the ancestor filter's image IDs, when the caller worked them out once for a list."""
+    if "ancestor" in filters and ancestry is None:
+        ancestry = _ancestry(config, filters["ancestor"])
     tests: dict[str, Callable[[str], bool]] = {
         "id": lambda v: record.id.startswith(v),
         "name": lambda v: _name_matches(v.lstrip("/"), record.name),
         "status": lambda v: record.status == v,
         "exited": lambda v: record.status == "exited" and str(record.exit_code) == v,
-        "ancestor": lambda v: v in (record.image, record.image_id) or record.image_id.startswith("sha256:" + v),
+        "ancestor": lambda v: record.image_id in (ancestry or ()),  # noqa: ARG005 - the IDs of every value, worked out above
+        "is-task": lambda v: v.lower() in ("false", "0"),  # no container here is a swarm task
+        "isolation": lambda v: v == "default",  # Linux has one isolation
         "volume": lambda v: any(v in (m.get("Name"), m.get("Source"), m.get("Destination")) for m in record.mounts),
     }
     for key, values in filters.items():
@@ -104,6 +168,8 @@ def matches(config: EngineConfig, record: ContainerRecord, filters: Filters) -> 
             ok = all(k in labels and (not sep or labels[k] == v) for k, sep, v in (x.partition("=") for x in values))
         elif key == "network":
             ok = bool(_networks_of(config, record) & set(values))
+        elif key in ("publish", "expose"):
+            ok = bool(_ports_of(record, key) & set().union(*(_port_keys(key, v) for v in values)))
         elif key == "health":
             from engine.container import health
 

@@ -106,6 +106,9 @@ def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str
     settings = dict(record.network)
     if record.status not in ("running", "paused"):
         return _released(config, record, settings)
+    from engine.container.status import published_ports
+
+    settings["Ports"] = published_ports(record)  # an exposed port too, bound to nothing (Docker's null)
     from engine.network.records import load_record
 
     with best_effort():

@@ -45,8 +45,17 @@ def status_text(status: str, exit_code: int | None, started: float | None, finis
 
 def published_ports(record: ContainerRecord) -> dict:
     """NetworkSettings.Ports as Docker shows them now: a container that does not run holds none
-    (Docker releases its ports at the stop; the record keeps them for the next start)."""
-    return (record.network.get("Ports") or {}) if record.running else {}
+    (Docker releases its ports at the stop; the record keeps them for the next start). A port it
+    only exposes is there too, bound to nothing (`"91/tcp": null`, `ps`'s "91/tcp"), on a network
+    with endpoints (not host, none or another container's)."""
+    if not record.running:
+        return {}
+    ports = dict(record.network.get("Ports") or {})
+    mode = record.host_config.get("NetworkMode") or "bridge"
+    if mode not in ("host", "none") and not mode.startswith("container:"):
+        for port in record.config.get("ExposedPorts") or {}:
+            ports.setdefault(port if "/" in port else f"{port}/tcp", None)
+    return ports
 
 
 def ports_text(ports: dict | None) -> str:

@@ -103,7 +103,9 @@ async def list_containers(request: web.Request) -> web.Response:
 def list_entry(r: ContainerRecord) -> dict[str, Any]:
     """One row of `GET /containers/json` (a container that does not run publishes no port, as Docker's)."""
     ports = []
-    for port, bindings in ((r.network.get("Ports") or {}) if r.status in ("running", "paused") else {}).items():
+    from engine.container.status import published_ports
+
+    for port, bindings in published_ports(r).items():
         number, _, proto = port.partition("/")
         for b in bindings or [{}]:
             entry: dict[str, Any] = {"PrivatePort": int(number), "Type": proto or "tcp"}

@@ -27,7 +27,8 @@ FORBIDDEN = {
                    "urllib.parse", "locale", "gettext", "copy"),
     ("network", "ls"): (*INSPECT_DEPS, "shutil", "engine.container.start", "ctypes", "engine.network.plumbing", "hashlib",
                         "urllib.parse", "copy"),
-    ("volume", "ls"): (*INSPECT_DEPS, *RECONCILE_IDLE, "engine.container.start", "urllib.parse", "shutil", "copy"),
+    ("volume", "ls"): (*INSPECT_DEPS, *RECONCILE_IDLE, "engine.container.start", "urllib.parse", "shutil", "copy",
+                       "secrets", "hashlib"),
     # (the fixture's store holds busybox: its CREATED is a time read, without calendar, datetime or locale)
     ("images",): (*INSPECT_DEPS, "engine.container.start", "shutil", "base64", "urllib.parse", "copy", "threading",
                   "calendar", "datetime", "locale", "gettext"),
@@ -732,3 +733,74 @@ def test_times_are_read_as_calendar_reads_them() -> None:
     assert parse_rfc3339("2024-02-29T12:34:56.25+01:30") == calendar.timegm((2024, 2, 29, 11, 4, 56)) + 0.25
     with pytest.raises(ValueError):
         parse_rfc3339("0000-01-01T00:00:00Z")
+
+
+# ------------------------------------------------------------------------------------------ regular expressions
+
+
+def _run_with_regex_cache(cache: str, code: str, env: dict[str, str] | None = None) -> str:
+    prelude = f"import sys\nfrom tui import launcher\nlauncher.REGEX_CACHE = {cache!r}\n"
+    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def regex_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("regex-cache") / "regex.bin")
+    assert int(_run_with_regex_cache(path, "print(launcher.write_regex_cache())")) > 50  # engine's, json's, ...
+    return path
+
+
+def test_the_clis_modules_compile_no_pattern_with_the_regex_cache(engine: Engine, regex_cache: str) -> None:
+    """The guard: with a fresh cache, the patterns compiled at import by the modules on the CLI's
+    and the monitor's paths (dataclasses', json's, argparse's, the engine's constants), and all
+    of a real `ps`, are taken from it: none parsed and generated here. (A pattern a function
+    compiles when called, as `rwlayers`' check of a layer ID, is left to `re`'s own cache.)"""
+    code = f"launcher._use_regex_cache()\nimport json, argparse\n{CLI_CLASSES}print(launcher.regex_cache_misses)"
+    assert _run_with_regex_cache(regex_cache, code) == "0"
+    code = (
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert launcher.main(['--root', {str(engine.config.root)!r}, 'ps']) == 0\n"
+        "from re import _compiler\n"
+        "print(launcher.regex_cache_misses, _compiler.compile.__module__)\n"
+    )
+    assert _run_with_regex_cache(regex_cache, code, env=engine.env) == "0 tui.launcher"
+
+
+def test_a_cached_pattern_is_the_one_re_makes(regex_cache: str, tmp_path) -> None:  # noqa: ANN001
+    """Patterns from the cache equal re's own (flags, code, groups) and match alike; a pattern not
+    in it is compiled as always; a file of another regex engine or interpreter is not used."""
+    code = (
+        "launcher._use_regex_cache()\n"
+        "import re\n"
+        "from re import _compiler\n"
+        "from engine.container import names\n"
+        "from engine.util import timefmt\n"
+        "new = re.compile(r'(?P<a>x+)(?i:y)|z')\n"
+        "print((launcher.regex_cache_misses, _compiler.compile(names.NAME_RE.pattern) == names.NAME_RE,\n"
+        "       timefmt._RFC3339.groups, timefmt.parse_rfc3339('2024-01-02T03:04:05.5Z'),\n"
+        "       new.match('xxY').groupdict(), _compiler.compile.__module__))\n"
+    )
+    import re
+
+    from engine.util import timefmt
+
+    expected = (1, True, 8, timefmt.parse_rfc3339("2024-01-02T03:04:05.5Z"), {"a": "xx"}, "tui.launcher")
+    assert _run_with_regex_cache(regex_cache, code) == repr(expected)
+    foreign = tmp_path / "foreign.bin"
+    data = bytearray(open(regex_cache, "rb").read())  # noqa: PTH123
+    data[len(b"dockui-re1")] ^= 0xFF
+    foreign.write_bytes(bytes(data))
+    for path in (str(foreign), str(tmp_path / "missing.bin")):
+        probe = "launcher._use_regex_cache()\nfrom re import _compiler\nprint(_compiler.compile.__module__)\n"
+        assert _run_with_regex_cache(path, probe) == "re._compiler"
+    assert re.compile(r"(?P<a>x+)(?i:y)|z").match("xxY").groupdict() == {"a": "xx"}
+
+
+def test_ci_install_writes_the_regex_cache() -> None:
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parent.parent / ".ci" / "install").read_text()
+    assert any("write_regex_cache()" in line for line in script.splitlines() if not line.lstrip().startswith("#"))

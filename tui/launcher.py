@@ -248,6 +248,119 @@ def console_script(python: str | None = None) -> str:
     )
 
 
+# What `re` compiles each pattern to, worked out ahead by .ci/install (write_regex_cache).
+REGEX_CACHE = f"{__file__.rsplit('/', 2)[0]}/engine/__pycache__/regex-code.{sys.implementation.cache_tag}.bin"
+regex_cache_misses = 0  # patterns parsed and compiled here after all (tests/test_cli_import_costs.py reads it)
+
+
+def _regex_cache_magic() -> bytes:
+    """The cache's header: this interpreter's bytecode magic and its regex engine's (`_sre.MAGIC`)."""
+    import _sre
+    from importlib._bootstrap_external import MAGIC_NUMBER
+
+    return b"dockui-re1" + MAGIC_NUMBER + _sre.MAGIC.to_bytes(4, "little")
+
+
+def _regex_entry(pattern: str | bytes, flags: int) -> tuple:
+    """What re._compiler.compile hands `_sre.compile` after `pattern`: its flags, code, groups and
+    their names (the Python-level parse and code generation, ~0.05-0.5 ms a pattern)."""
+    from re import _compiler, _parser
+
+    parsed = _parser.parse(pattern, flags)
+    groupindex = dict(parsed.state.groupdict)
+    indexgroup = [None] * parsed.state.groups
+    for name, index in groupindex.items():
+        indexgroup[index] = name
+    code = [int(op) for op in _compiler._code(parsed, flags)]  # (its opcodes are an int subclass marshal refuses)
+    return int(flags | parsed.state.flags), code, parsed.state.groups - 1, groupindex, tuple(indexgroup)
+
+
+def _use_regex_cache(path: str | None = None) -> None:
+    """`re` parses each pattern and generates its code in Python before the C engine takes it
+    (~25 patterns compiled at import on `run`'s path, most of them the json, dataclasses and
+    engine modules' constants); take that code from the cache for a pattern it holds (see "Import
+    costs" in docs/lifecycle.md). Same text and flags, same interpreter: the same Pattern. A pattern
+    not in it is compiled as always; a file of another interpreter or none changes nothing."""
+    import marshal
+
+    magic = _regex_cache_magic()
+    try:
+        with open(path or REGEX_CACHE, "rb") as f:
+            data = f.read()
+        if not data.startswith(magic):
+            return
+        start = len(magic) + 4 + int.from_bytes(data[len(magic):len(magic) + 4], "little")
+        index = marshal.loads(data[len(magic) + 4:start])  # {(pattern, flags): (offset, length)}: entries on use
+    except (OSError, ValueError, EOFError, TypeError):
+        return
+    if not isinstance(index, dict):
+        return
+    import _sre
+    from re import _compiler
+
+    real = _compiler.compile
+
+    def compile(p: object, flags: int = 0) -> object:  # noqa: A001 - re._compiler's own name
+        global regex_cache_misses
+
+        where = index.get((p, flags)) if isinstance(p, str | bytes) else None
+        if where is None:
+            regex_cache_misses += isinstance(p, str | bytes)
+            return real(p, flags)
+        return _sre.compile(p, *marshal.loads(data[start + where[0]:start + where[0] + where[1]]))
+
+    _compiler.compile = compile
+
+
+def write_regex_cache(path: str | None = None, packages: Sequence[str] = ("engine", "tui")) -> int:
+    """Import every module of `packages` (and the stdlib modules they load) with `re`'s cache
+    empty, and write what each pattern they compile compiles to (.ci/install); the number kept
+    (each checked: the Pattern made from the entry equals the one `re` made)."""
+    import _sre
+    import importlib
+    import marshal
+    import os
+    import pkgutil
+    import re
+    from re import _compiler
+
+    real = _compiler.compile
+    seen: dict[tuple, tuple] = {}
+
+    def recording(p: object, flags: int = 0) -> object:
+        compiled = real(p, flags)
+        if isinstance(p, str | bytes) and not flags & re.DEBUG:
+            entry = _regex_entry(p, flags)
+            if _sre.compile(p, *entry) == compiled:
+                seen[(p, flags)] = entry
+        return compiled
+
+    re.purge()
+    _compiler.compile = recording
+    try:
+        for package in packages:
+            root = importlib.import_module(package)
+            for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+                try:
+                    importlib.import_module(info.name)
+                except Exception:  # noqa: BLE001 - a module that cannot load here compiles nothing
+                    pass
+    finally:
+        _compiler.compile = real
+    blobs = {key: marshal.dumps(entry) for key, entry in seen.items()}
+    index, offset = {}, 0
+    for key, blob in blobs.items():
+        index[key] = (offset, len(blob))
+        offset += len(blob)
+    head = marshal.dumps(index)
+    path = path or REGEX_CACHE
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(f"{path}.tmp", "wb") as f:  # magic, the index's length, the index, the entries
+        f.write(_regex_cache_magic() + len(head).to_bytes(4, "little") + head + b"".join(blobs.values()))
+    os.replace(f"{path}.tmp", path)
+    return len(seen)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _asks_version(argv):  # no parser needed to say it (docs/lifecycle.md, "Import costs")
@@ -259,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _defer_copy()
     _defer_gettext()
     _defer_urllib_parse()
+    _use_regex_cache()
     _use_method_cache()
     if _has_verb(argv):
         from engine.cli import main as cli_main

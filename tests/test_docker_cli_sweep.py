@@ -288,3 +288,30 @@ def test_ps_filters_ancestor_publish_expose_and_exposed_ports(service: Service) 
     finally:
         service.docker("rm", "-f", "ported", "kid")
         service.docker("rmi", "child:1", "other/name:v1")
+
+
+def test_lifecycle_refusals_in_mobys_words(service: Service) -> None:
+    cid = service.docker_out("create", "--name", "idle", "busybox", "sleep", "300").strip()
+    service.docker_out("run", "-d", "--name", "busy", "busybox", "sleep", "300")
+    try:
+        def error(*args: str) -> str:
+            result = service.docker(*args)
+            assert result.returncode != 0
+            return result.stderr.decode().strip().splitlines()[0].removeprefix("Error response from daemon: ")
+
+        assert error("kill", "idle") == f"cannot kill container: idle: container {cid} is not running"
+        assert error("pause", "idle") == f"container {cid} is not running"
+        assert error("exec", "idle", "true") == f"container {cid} is not running"
+        assert error("top", "idle") == f"container {cid} is not running"
+        assert error("kill", "--signal", "FOO", "busy") == "Invalid signal: FOO"
+        assert error("rm", "busy") == 'cannot remove container "busy": container is running: stop the container before removing or force remove'
+        service.docker_out("pause", "busy")
+        assert error("rm", "busy") == 'cannot remove container "busy": container is paused and must be unpaused first'
+        service.docker_out("unpause", "busy")
+        assert error("rename", "idle", "idle") == "Renaming a container with the same name as its current name"
+        busy_id = service.docker_out("inspect", "-f", "{{.Id}}", "busy").strip()
+        assert error("rename", "idle", "busy") == (
+            'Error when allocating new name: Conflict. The container name "/busy" is already in use by container '
+            f'"{busy_id}". You have to remove (or rename) that container to be able to reuse that name.')
+    finally:
+        service.docker("rm", "-f", "idle", "busy")

@@ -47,8 +47,8 @@ CASES = [
     Case(("inspect", "nosuch"), 1, "Error: No such object: nosuch", stdout="[]\n"),
     Case(("logs", "nosuch"), 1, "Error: No such container: nosuch", stdout=""),
     Case(("exec", "nosuch", "true"), 1, "Error: No such container: nosuch", stdout=""),
-    Case(("exec", "one", "true"), 1, "Error: Container", stdout=""),  # not running
-    Case(("rename", "one", "two"), 1, "Error: The container name \"/two\" is already in use"),
+    Case(("exec", "one", "true"), 1, "Error: container", stdout=""),  # not running (moby's errNotRunning)
+    Case(("rename", "one", "two"), 1, "Error: Error when allocating new name: Conflict. The container name \"/two\" is already in use"),
     Case(("network", "rm", "nosuch"), 1, "Error: network nosuch not found"),
     Case(("volume", "rm", "nosuch"), 1, "Error: get nosuch: no such volume"),
     Case(("rmi", "nosuch"), 1, "Error: No such image: nosuch"),

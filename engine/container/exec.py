@@ -37,7 +37,7 @@ def exec_command(
     if record.status == "paused":
         raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
     if record.status != "running" or not state.process_alive(record.pid, record.pid_start):
-        raise Conflict(f"Container {record.id} is not running")
+        raise Conflict(f"container {record.id} is not running")  # moby's errNotRunning
     if not argv:
         raise InvalidArgument("No exec command specified")
     base_env = imageconfig.process_env(record.config.get("Env") or [], record.config.get("Hostname", ""), tty)

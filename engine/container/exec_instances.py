@@ -110,7 +110,7 @@ def create_instance(config: EngineConfig, ref: str, spec: ExecSpec) -> ExecInsta
     if record.status == "paused":
         raise Conflict(f"Container {record.id} is paused, unpause the container before exec")
     if record.status != "running":
-        raise Conflict(f"Container {record.id} is not running")
+        raise Conflict(f"container {record.id} is not running")
     if not spec.argv:
         raise InvalidArgument("No exec command specified")
     inst = ExecInstance(os.urandom(32).hex(), record.id, spec, state.now_rfc3339())
@@ -138,7 +138,7 @@ def claim(config: EngineConfig, inst_id: str) -> ExecInstance:
             raise Conflict(f"exec {inst_id} has already been started")
         record = state.load(config, inst.container_id)
         if record.status != "running":
-            raise Conflict(f"Container {record.id} is not running")
+            raise Conflict(f"container {record.id} is not running")
         inst = replace(inst, started=True)
         _write(path, inst)
     return inst

@@ -21,7 +21,7 @@ def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tup
     """The container's processes as `ps -ef` shows them (host pids, like Docker)."""
     record = find_container(config, ref)
     if not record.running:
-        raise Conflict(f"Container {record.id} is not running")
+        raise Conflict(f"container {record.id} is not running")  # moby's GetRunningTask
     pids = container_cgroup(config, record).pids()
     if not pids:
         return _listed(config, record, [], [])

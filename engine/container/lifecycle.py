@@ -23,7 +23,7 @@ from engine.container.options import DEFAULT_STOP_TIMEOUT
 from engine.container.reconcile import reconcile
 from engine.container.start import start
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord, find_container
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> Containe
     number = parse_signal(sig)
     record = find_container(config, ref)
     if not record.running or record.status == "restarting":
-        raise Conflict(f"Container {record.id} is not running")
+        raise Conflict(f"cannot kill container: {ref}: container {record.id} is not running")  # moby's router words
     if _kill_ends_the_run(record, number):
 
         def mark(r: ContainerRecord) -> None:
@@ -139,14 +139,14 @@ def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> Conta
 def pause(config: EngineConfig, ref: str) -> ContainerRecord:
     record = find_container(config, ref)
     if record.status != "running":
-        raise Conflict(f"Container {record.id} is not running" if record.status != "paused" else f"Container {record.id} is already paused")
+        raise Conflict(f"container {record.id} is not running" if record.status != "paused" else f"Container {record.id} is already paused")
     with state.locked(config, record.id) as locked:
         if locked.status != "running":  # it stopped since the look above: its cgroup may be gone
-            raise Conflict(f"Container {record.id} is not running")
+            raise Conflict(f"container {record.id} is not running")
         try:
             container_cgroup(config, locked).freeze()
         except FileNotFoundError:  # its process is gone and its monitor removed the cgroup: exiting
-            raise Conflict(f"Container {record.id} is not running") from None
+            raise Conflict(f"container {record.id} is not running") from None
         locked.status = "paused"
     events.container(config, "pause", locked)
     return locked
@@ -185,7 +185,17 @@ def wait(config: EngineConfig, ref: str) -> int:
 def rename(config: EngineConfig, ref: str, new_name: str) -> None:
     """`rename`: the record, then the network's records (topology, peers' hosts files)."""
     record = find_container(config, ref)
-    state.rename_record(config, record.id, new_name)
+    if not new_name.strip("/"):
+        raise InvalidArgument("Neither old nor new names may be empty")
+    if state.validate_name(new_name) == record.name:
+        raise InvalidArgument("Renaming a container with the same name as its current name")
+    try:
+        state.rename_record(config, record.id, new_name)
+    except Conflict:  # moby's words: the name's holder, and the way out
+        holder = find_container(config, state.validate_name(new_name)).id
+        raise Conflict(f'Error when allocating new name: Conflict. The container name "/{state.validate_name(new_name)}" '
+                       f'is already in use by container "{holder}". You have to remove (or rename) that container to be '
+                       "able to reuse that name.") from None
     from engine.network import endpoint as network
 
     network.rename(config, record.id, state.validate_name(new_name))

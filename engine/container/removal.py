@@ -27,11 +27,12 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
     """`rm [-f] [-v]`: kill if forced, then cgroup, network, writable layer, volumes, record."""
     record = find_container(config, ref)
     if record.running or (record.status == "created" and state.process_alive(record.monitor_pid, record.monitor_start)):
-        if not force:
-            raise Conflict(
-                f"You cannot remove a {record.status} container {record.id}. "
-                "Stop the container before attempting removal or force remove"
-            )
+        if not force:  # moby's words (daemon/delete.go), naming the container as it was given
+            if record.status == "paused":
+                raise Conflict(f'cannot remove container "{ref}": container is paused and must be unpaused first')
+            state_word = "restarting" if record.status == "restarting" else "running"
+            raise Conflict(f'cannot remove container "{ref}": container is {state_word}: '
+                           "stop the container before removing or force remove")
 
         def mark(r: ContainerRecord) -> None:
             r.stop_requested = True

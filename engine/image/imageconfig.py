@@ -161,7 +161,7 @@ def parse_signal(value: str | int) -> int:
         number = int(text)
         if 0 < number < signal.NSIG:
             return number
-        raise InvalidArgument(f"invalid signal: {value}")
+        raise InvalidArgument(f"Invalid signal: {value}")
     if not text.startswith("SIG"):
         text = "SIG" + text
     try:
@@ -173,7 +173,7 @@ def parse_signal(value: str | int) -> int:
             number = base + offset if "MIN" in text else base - offset
             if offset >= 0 and signal.SIGRTMIN <= number <= signal.SIGRTMAX:
                 return int(number)
-        raise InvalidArgument(f"invalid signal: {value}") from None
+        raise InvalidArgument(f"Invalid signal: {value}") from None
 
 
 def stop_signal(image_config: Mapping[str, object] | None, override: str | None = None) -> int:

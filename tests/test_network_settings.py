@@ -12,6 +12,7 @@ import ipaddress
 import json
 import random
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,18 @@ def _bridge_addresses(bridge: str) -> list[str]:
     return [f"{a['local']}/{a['prefixlen']}" for link in json.loads(out) for a in link["addr_info"]]
 
 
+def _our_bridges(cli: Cli) -> set[str]:
+    """The bridges whose ifalias names this test's root (other tests' links come and go meanwhile)."""
+    found = set()
+    for entry in Path("/sys/class/net").iterdir():
+        try:
+            if (entry / "ifalias").read_text().strip().endswith(f":{cli.config.root}"):
+                found.add(entry.name)
+        except OSError:
+            continue
+    return found
+
+
 def _network(cli: Cli, name: str) -> dict:
     return json.loads(cli.ok("network", "inspect", name))[0]
 
@@ -50,7 +63,7 @@ def test_ip_range_and_aux_addresses(cli: Cli) -> None:
     ip_range = f"{base + 128}/25"
     aux = str(base + 129)
     before = {n.name for n in network.list_networks(cli.config)}
-    bridges = set(links_on_host())
+    bridges = _our_bridges(cli)
     for args, words in [
         (("--subnet", str(subnet), "--ip-range", f"{base + 1}/25"), f"invalid ip-range {base + 1}/25: it should be {base}/25"),
         (("--subnet", str(subnet), "--ip-range", "10.1.0.0/25"), "no matching subnet for range 10.1.0.0/25"),
@@ -61,7 +74,7 @@ def test_ip_range_and_aux_addresses(cli: Cli) -> None:
         (("--subnet", f"{base + 3}/24"), f"invalid subnet {base + 3}/24: it should be {subnet}"),
     ]:
         assert words in _refused(cli, "network", "create", *args, "dkrange")
-    assert {n.name for n in network.list_networks(cli.config)} == before and set(links_on_host()) == bridges
+    assert {n.name for n in network.list_networks(cli.config)} == before and _our_bridges(cli) == bridges
 
     cli.ok("network", "create", "--subnet", str(subnet), "--ip-range", ip_range, "--aux-address", f"router={aux}", "dkrange")
     doc = _network(cli, "dkrange")
@@ -212,7 +225,7 @@ def test_ipv6_network_refused_where_the_kernel_has_ipv6_off(cli: Cli, monkeypatc
     from engine.network import networks
 
     monkeypatch.setattr(networks, "ipv6_available", lambda: False)
-    before, bridges = network.list_networks(cli.config), set(links_on_host())
+    before, bridges = network.list_networks(cli.config), _our_bridges(cli)
     with pytest.raises(InvalidArgument, match="IPv6 is disabled in this host's kernel"):
         networks.create_network(cli.config, "nosix", ipv6=True)
-    assert network.list_networks(cli.config) == before and set(links_on_host()) == bridges
+    assert network.list_networks(cli.config) == before and _our_bridges(cli) == bridges

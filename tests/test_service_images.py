@@ -77,7 +77,9 @@ def test_bad_image_requests_get_dockers_status_and_change_nothing(service: Servi
         ("GET", "/v1.43/images/nosuch/history", 404, "No such image: nosuch"),
         ("GET", "/v1.43/images/get?names=nosuch", 404, "No such image: nosuch"),
         ("POST", "/v1.43/images/nosuch/push", 404, "No such image: nosuch"),
-        ("POST", "/v1.43/images/prune?filters=%7B%22until%22%3A%5B%221h%22%5D%7D", 400, "invalid filter 'until'"),
+        ("POST", "/v1.43/images/prune?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D", 400, "invalid filter 'colour'"),
+        ("POST", "/v1.43/images/prune?filters=%7B%22until%22%3A%5B%22soon%22%5D%7D", 400,
+         'failed to parse value as time or duration: "soon"'),
         ("POST", "/v1.43/images/create?fromSrc=http://example.invalid/x.tar", 400, "importing from a URL"),
         ("GET", "/v1.43/images/search?term=busybox", 404, "image search is not supported"),
     ]

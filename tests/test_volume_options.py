@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.container import state
-from engine.container.volume_mounts import is_mounted, mount_options
+from engine.container.volumes import is_mounted, mount_options
 from tests.service_support import Service, service_fixture  # noqa: F401 - `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - `engine` fixture
 

@@ -9,6 +9,7 @@ a removal unmounts it first and never deletes through a mount.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from engine import events
 from engine.config import EngineConfig
-from engine.errors import Conflict, InvalidArgument, NotFound
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
 from engine.util.fsutil import atomic_write_json, file_lock, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -161,14 +162,88 @@ def volumes_in_use(config: EngineConfig) -> dict[str, list[str]]:
     return users
 
 
+# moby/sys/mount's option words: word -> (clears the flag?, flag). The rest of `o` is the data.
+_MS = {"ro": 1, "nosuid": 2, "nodev": 4, "noexec": 8, "sync": 16, "remount": 32, "mand": 64, "dirsync": 128,
+       "noatime": 1024, "nodiratime": 2048, "bind": 4096, "rbind": 4096 | 16384, "unbindable": 1 << 17,
+       "runbindable": 1 << 17 | 16384, "private": 1 << 18, "rprivate": 1 << 18 | 16384, "slave": 1 << 19,
+       "rslave": 1 << 19 | 16384, "shared": 1 << 20, "rshared": 1 << 20 | 16384, "relatime": 1 << 21,
+       "strictatime": 1 << 24}
+_CLEARS = {"rw": "ro", "suid": "nosuid", "dev": "nodev", "exec": "noexec", "async": "sync", "nomand": "mand",
+           "atime": "noatime", "diratime": "nodiratime", "norelatime": "relatime", "nostrictatime": "strictatime"}
+_PROPAGATION = _MS["unbindable"] | _MS["private"] | _MS["slave"] | _MS["shared"]
+MS_BIND, MS_RDONLY, MS_REMOUNT, MS_REC = _MS["bind"], _MS["ro"], _MS["remount"], 16384
+
+
+def mount_options(text: str) -> tuple[int, str]:
+    """`o=...` as the flags and data of mount(2), as moby/sys/mount reads it (`defaults` is nothing)."""
+    flags, data = 0, []
+    for word in (w for w in text.split(",") if w):
+        if word in _MS:
+            flags |= _MS[word]
+        elif word in _CLEARS:
+            flags &= ~_MS[_CLEARS[word]]
+        elif word != "defaults":
+            data.append(word)
+    return flags, ",".join(data)
+
+
+def is_mounted(path: os.PathLike[str] | str) -> bool:
+    """A mount point (its own mount, also over a directory of the same filesystem)."""
+    target = os.fsdecode(path)
+    with open("/proc/self/mountinfo", "rb") as f:
+        return any(line.split()[4].decode().replace("\\040", " ") == target for line in f)
+
+
+def mount_volume(volume: Volume) -> None:
+    """Mount the volume's device on `_data` (Docker's error words when the kernel refuses)."""
+    from engine.kernel import syscalls
+
+    kind, device = volume.options.get("type", ""), volume.options.get("device", "")
+    flags, data = mount_options(volume.options.get("o", ""))
+    target = volume.mountpoint
+    try:
+        if not device:
+            raise OSError(errno.EINVAL, "missing device in volume options")
+        plain = flags & ~_PROPAGATION
+        syscalls.mount(device, target, kind or None, plain, data or None)
+        if flags & _PROPAGATION:
+            syscalls.mount(None, target, None, flags & (_PROPAGATION | MS_REC))
+        if plain & (MS_BIND | MS_RDONLY) == MS_BIND | MS_RDONLY:  # a bind is read-only only by a remount
+            syscalls.mount(None, target, None, plain | MS_REMOUNT)
+    except OSError as exc:
+        if is_mounted(target):
+            unmount_path(target)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise DockuiError(f"error while mounting volume '{target}': failed to mount local volume: mount "
+                          f"{device}:{target}, flags: {hex(flags)}, data: {data}: {reason.lower()}") from None
+
+
+def unmount_path(target: os.PathLike[str] | str) -> None:
+    from engine.kernel import syscalls
+
+    try:
+        syscalls.umount2(target)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            syscalls.umount2(target, syscalls.MNT_DETACH)
+        elif exc.errno != errno.EINVAL:  # EINVAL: not mounted (any more)
+            raise
+
+
+def unmount_volume(volume: Volume) -> None:
+    """A removal's first step (under the volumes lock): `_data` unmounted, or a refusal."""
+    if volume.needs_mount and is_mounted(volume.mountpoint):
+        unmount_path(volume.mountpoint)
+        if is_mounted(volume.mountpoint):
+            raise DockuiError(f"remove {volume.name}: its mount on {volume.mountpoint} could not be undone")
+
+
 def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving: str = "") -> None:
     """Remove a volume no container mounts (`leaving`: a container being removed, not counted), as
     Docker: `force` only makes a missing volume no error, a volume in use is never removed. A
     mounted `_data` is unmounted first; if it stays mounted nothing is deleted (never the files of
     a bound directory)."""
     import shutil
-
-    from engine.container.volume_mounts import unmount
 
     try:
         volume = get_volume(config, name)
@@ -180,7 +255,7 @@ def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving:
         users = [cid for cid in volumes_in_use(config).get(name, ()) if cid != leaving]
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        unmount(volume)
+        unmount_volume(volume)
         shutil.rmtree(config.volumes_dir / name, ignore_errors=True)
     events.volume(config, "destroy", name)
 

@@ -315,3 +315,19 @@ def test_lifecycle_refusals_in_mobys_words(service: Service) -> None:
             f'"{busy_id}". You have to remove (or rename) that container to be able to reuse that name.')
     finally:
         service.docker("rm", "-f", "idle", "busy")
+
+
+def test_image_list_counts_shared_size_when_asked(service: Service) -> None:
+    """moby (API 1.42+): SharedSize with `shared-size=1`, else -1; Containers stays -1 below API 1.51
+    (only `system df` counts them), as Docker 28's image list answers."""
+    service.docker_out("create", "--name", "base", "busybox", "true")
+    service.docker_out("commit", "base", "child:1")
+    try:
+        plain = {row["RepoTags"][0]: row for row in service.request("GET", "/v1.43/images/json").json()}
+        assert plain["busybox:latest"]["SharedSize"] == -1 and plain["busybox:latest"]["Containers"] == -1
+        shared = {row["RepoTags"][0]: row for row in service.request("GET", "/v1.43/images/json?shared-size=1").json()}
+        base_size = shared["busybox:latest"]["Size"]
+        assert shared["busybox:latest"]["SharedSize"] == shared["child:1"]["SharedSize"] == base_size
+    finally:
+        service.docker("rm", "base")
+        service.docker("rmi", "child:1")

@@ -100,6 +100,19 @@ def _labels_match(labels: dict[str, str], wanted: tuple[str, ...]) -> bool:
     return True
 
 
+def shared_sizes(config: EngineConfig) -> dict[str, int]:
+    """Image ID -> the bytes of its layers that another image uses too (moby's SharedSize, which
+    `GET /images/json?shared-size=1` and `system df` report), counted over every stored image."""
+    store = _store(config)
+    records = store.list_images()
+    users: dict[str, int] = {}
+    for record in records:
+        for chain in record.chain_ids:
+            users[chain] = users.get(chain, 0) + 1
+    sizes = {chain: store.layer_info(chain).size for chain, count in users.items() if count > 1}
+    return {record.id: sum(sizes.get(chain, 0) for chain in record.chain_ids) for record in records}
+
+
 def list_images(config: EngineConfig, image_filter: ImageFilter | None = None,
                 all_images: bool = False) -> list[ListedImage]:
     """The images (newest first) that pass the filter, as Docker's image list selects them:

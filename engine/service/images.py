@@ -40,7 +40,8 @@ def epoch(created: str) -> int:
     return int(parse_rfc3339(created) or 0)
 
 
-def summary(item: api.ListedImage) -> dict[str, Any]:
+def summary(item: api.ListedImage, shared: dict[str, int] | None = None) -> dict[str, Any]:
+    """One row of the list; SharedSize -1 (not computed) unless `shared` has it, as Docker's."""
     record = item.record
     return {
         "Id": record.id,
@@ -49,7 +50,7 @@ def summary(item: api.ListedImage) -> dict[str, Any]:
         "RepoDigests": list(item.repo_digests),
         "Created": epoch(record.created),
         "Size": record.size,
-        "SharedSize": -1,
+        "SharedSize": (shared or {}).get(record.id, -1),
         "VirtualSize": record.size,
         "Labels": item.labels or None,
         "Containers": -1,
@@ -63,8 +64,10 @@ async def list_images(request: web.Request) -> web.Response:
     if legacy:
         pairs.append(("reference", legacy))
     image_filter = api.ImageFilter.parse(pairs)
-    listed = await asyncio.to_thread(api.list_images, engine_config(request), image_filter, query_bool(request, "all"))
-    return web.json_response([summary(item) for item in listed])
+    config = engine_config(request)
+    listed = await asyncio.to_thread(api.list_images, config, image_filter, query_bool(request, "all"))
+    shared = await asyncio.to_thread(api.shared_sizes, config) if query_bool(request, "shared-size") else None
+    return web.json_response([summary(item, shared) for item in listed])
 
 
 @routes.get("/images/search")

@@ -3,8 +3,9 @@
 A volume is a directory that outlives containers; `rm -v` and `volume prune` remove the anonymous
 ones. Metadata (creation time, labels, anonymous flag, driver options) sits next to `_data` in
 `volume.json`. A volume with options (`type`, `device`, `o`: tmpfs, a bind of a host directory, a
-block device) is mounted on `_data` only while a container uses it (engine.container.volume_mounts);
-a removal unmounts it first and never deletes through a mount.
+block device) is mounted on `_data` only while a container uses it: how (`mount_volume`, with the
+option words moby/sys/mount reads) is here, when (its users) in engine.container.volume_mounts. A
+removal unmounts it first and never deletes through a mount.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.container.health import from_flags as health_from_flags
+    from engine.container.mounts import parse_mount_flag
     from engine.container.options import RunOptions, inline_seccomp_profiles
 
     if args.entrypoint == "" and not args.command:  # the docker CLI sends Entrypoint [""]: the image's Cmd goes too
@@ -40,7 +41,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         entrypoint=args.entrypoint,
         labels=parse_labels(_label_file_labels(args.label_file) + args.label),
         volumes=args.volume,
-        mount_flags=args.mount_flags,
+        mounts=[parse_mount_flag(flag) for flag in args.mount_flags],
         tmpfs=args.tmpfs,
         log_driver=args.log_driver,
         log_opts=args.log_opt,

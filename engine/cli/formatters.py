@@ -124,6 +124,8 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
     labels = record.config.get("Labels") or {}
     mounts = []
     for m in record.mounts:
+        if m.get("Type") == "tmpfs" and m.get("Destination") in (record.host_config.get("Tmpfs") or {}):
+            continue  # a --tmpfs is no MountPoint in Docker (engine.container.mounts.mount_points)
         name = m.get("Name") or m.get("Source", "")
         mounts.append(ellipsis(name, 15) if trunc else name)
     networks = list((record.network.get("Networks") or {}).keys())

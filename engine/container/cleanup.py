@@ -69,7 +69,7 @@ def unmount_rootfs(record: ContainerRecord) -> None:
 
 
 def uses_named_volumes(record: ContainerRecord) -> bool:
-    return any(m.get("Type") == "volume" and not m.get("Anonymous") for m in record.mounts)
+    return any(m.get("Type") == "volume" and (not m.get("Anonymous") or m.get("DriverOptions")) for m in record.mounts)
 
 
 def release_volumes(config: EngineConfig, record: ContainerRecord) -> None:

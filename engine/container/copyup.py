@@ -35,7 +35,7 @@ def wanted(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for m in mounts:
         if m.get("Type") == "volume" and m.get("CopyData", True) and m.get("Source"):
-            if not m.get("Anonymous") and mounted_when_used(Path(m["Source"])):
+            if m.get("DriverOptions") or (not m.get("Anonymous") and mounted_when_used(Path(m["Source"]))):
                 continue
             try:
                 empty = not any(os.scandir(m["Source"]))

@@ -70,7 +70,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         shared = _volumes_from(config, opts)
         own = prepare_mounts(config, opts.volumes, {d: v for d, v in (image_conf.get("Volumes") or {}).items()
                                                     if d not in {m["Destination"] for m in shared}},
-                             opts.mount_flags, opts.tmpfs)
+                             opts.mounts, opts.tmpfs)
         record.mounts = own + [m for m in shared if m["Destination"] not in {o["Destination"] for o in own}]
         if any(m.get("Type") == "volume" for m in record.mounts):
             from engine.container.copyup import copy_up
@@ -320,6 +320,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
     return {
         "Binds": [v for v in opts.volumes if ":" in v] or None,
         "Tmpfs": {spec.partition(":")[0]: spec.partition(":")[2] for spec in opts.tmpfs} or None,
+        **({"Mounts": [m.to_docker() for m in opts.mounts]} if opts.mounts else {}),  # as given, as Docker keeps it
         "LogConfig": {"Type": opts.log_driver, "Config": dict(o.partition("=")[::2] for o in opts.log_opts)},
         "NetworkMode": opts.network,
         "PortBindings": {},

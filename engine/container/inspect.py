@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.container.cleanup import best_effort, container_cgroup
+from engine.container.mounts import mount_points
 from engine.container.state import ContainerRecord, find_container
 from engine.errors import Conflict, DockuiError, InvalidArgument
 
@@ -89,11 +90,7 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "Platform": record.platform,
         "HostConfig": host_config,
         "GraphDriver": graph,
-        "Mounts": [
-            {k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
-            | {"Propagation": (m.get("Propagation") or "rprivate") if m.get("Type") == "bind" else ""}
-            for m in record.mounts
-        ],
+        "Mounts": mount_points(record),
         "Config": record.config,
         "NetworkSettings": _network_settings(config, record),
     }

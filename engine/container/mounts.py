@@ -5,15 +5,22 @@ Each spec becomes one dict in the record's `Mounts` (Docker's `MountPoints` shap
 or "tmpfs" (an empty tmpfs made in the container's mount namespace; `Options` is its mount data).
 The container's first process mounts them (engine.sandbox.rootfs) after its root is pivoted.
 
-Docker's rules kept: `-v` creates a missing bind source, `--mount type=bind` refuses one; a
-destination must be absolute and not `/`; two mounts may not share a destination. A bind has a
-propagation (`-v SRC:DST:rshared`, `--mount ...,bind-propagation=rslave`; rprivate by default): a
-shared or slave one needs its source on a shared (or slave) mount, as Docker requires.
+`--mount` and the API's `HostConfig.Mounts` are one typed value, `MountSpec` (Docker's mount.Mount):
+the record's HostConfig keeps it as given (`to_docker`, Go's omitempty encoding), while the mount
+itself is checked and made here. A volume it names is created with its `VolumeOptions` (labels and
+the local driver's options) when it does not exist, as Docker's daemon creates it.
+
+Docker's rules kept: `-v` creates a missing bind source, `--mount type=bind` refuses one (unless
+`bind-create-src`); a destination must be absolute and not `/`; two mounts may not share a
+destination. A bind has a propagation (`-v SRC:DST:rshared`, `--mount ...,bind-propagation=rslave`;
+rprivate by default): a shared or slave one needs its source on a shared (or slave) mount, as Docker
+requires. `mount_points` is what inspect and the container list show, as Docker's MountPoint.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
@@ -23,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
+    from engine.container.state import ContainerRecord
+
 # Docker's --tmpfs defaults (rw, noexec, nosuid), plus nodev as runc sets it. No size unless asked
 # for: Docker's daemon passes none, so the kernel's default (half the RAM) is the only limit.
 TMPFS_FLAGS = ("nosuid", "nodev", "noexec")
@@ -31,37 +40,246 @@ TMPFS_DEFAULT_SIZE = ""
 # default for a bind; a volume has none ("" in inspect, rprivate in effect).
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 DEFAULT_PROPAGATION = "rprivate"
+# moby's setBindModeIfNull: a volume of the local driver shows Mode "z" when none was given.
+VOLUME_DEFAULT_MODE = "z"
+MOUNT_TYPES = ("bind", "volume", "tmpfs")
 _TMPFS_FLAG_WORDS = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"}
 _TMPFS_DATA_KEYS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}
+_TMPFS_API_OPTIONS = ("exec", "noexec")  # moby's validTmpfsOptions for TmpfsOptions.Options
+
+
+# ------------------------------------------------------------------------------------------ the spec
+
+
+@dataclass(frozen=True)
+class BindOptions:
+    """mount.BindOptions. dockui binds recursively and makes a read-only bind read-only by a
+    remount, so only `propagation` and `create_mountpoint` may differ from their defaults."""
+
+    propagation: str = ""
+    non_recursive: bool = False
+    create_mountpoint: bool = False
+    read_only_non_recursive: bool = False
+    read_only_force_recursive: bool = False
+
+
+@dataclass(frozen=True)
+class VolumeDriver:
+    """mount.Driver: the volume's driver (only `local`) and its options (type, device, o)."""
+
+    name: str = ""
+    options: tuple[tuple[str, str], ...] | None = None  # None: no Options key (Go's nil map)
+
+
+@dataclass(frozen=True)
+class VolumeOptions:
+    """mount.VolumeOptions: for a volume the mount creates, its labels and driver options."""
+
+    no_copy: bool = False
+    labels: tuple[tuple[str, str], ...] | None = None
+    subpath: str = ""
+    driver: VolumeDriver | None = None
+
+
+@dataclass(frozen=True)
+class TmpfsOptions:
+    """mount.TmpfsOptions: size in bytes, mode bits, and the exec/noexec words."""
+
+    size_bytes: int = 0
+    mode: int = 0
+    options: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """Docker's mount.Mount: one `--mount` flag or one entry of HostConfig.Mounts."""
+
+    type: str = "volume"
+    source: str = ""
+    target: str = ""
+    read_only: bool = False
+    consistency: str = ""
+    bind: BindOptions | None = None
+    volume: VolumeOptions | None = None
+    tmpfs: TmpfsOptions | None = None
+
+    def to_docker(self) -> dict[str, Any]:
+        """As Docker's HostConfig.Mounts shows it: Go's encoding of mount.Mount (omitempty on every
+        field; an options struct that was given is `{}` even when all its fields are empty)."""
+        out: dict[str, Any] = _present({"Type": self.type, "Source": self.source, "Target": self.target,
+                                        "ReadOnly": self.read_only, "Consistency": self.consistency})
+        if self.bind is not None:
+            b = self.bind
+            out["BindOptions"] = _present({
+                "Propagation": b.propagation, "NonRecursive": b.non_recursive, "CreateMountpoint": b.create_mountpoint,
+                "ReadOnlyNonRecursive": b.read_only_non_recursive, "ReadOnlyForceRecursive": b.read_only_force_recursive})
+        if self.volume is not None:
+            v = self.volume
+            out["VolumeOptions"] = _present({"NoCopy": v.no_copy, "Labels": dict(v.labels or ()), "Subpath": v.subpath})
+            if v.driver is not None:
+                out["VolumeOptions"]["DriverConfig"] = _present({"Name": v.driver.name,
+                                                                 "Options": dict(v.driver.options or ())})
+        if self.tmpfs is not None:
+            t = self.tmpfs
+            out["TmpfsOptions"] = _present({"SizeBytes": t.size_bytes, "Mode": t.mode,
+                                            "Options": [list(o) for o in t.options]})
+        return out
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """Go's omitempty: "", false, 0, an empty map or list are left out."""
+    return {k: v for k, v in fields.items() if v not in ("", False, 0, {}, [])}
+
+
+def parse_mount_flag(text: str) -> MountSpec:
+    """`--mount type=...,source=...,target=...` as the docker CLI reads it (opts.MountOpt.Set): CSV
+    fields (`"volume-opt=o=size=8m,mode=0750"` quoted keeps its commas), Docker's keys and words."""
+    import csv
+
+    text = text.strip()
+    if not text:
+        raise InvalidArgument("invalid --mount: value is empty")
+    try:
+        fields = next(csv.reader([text]))
+    except (csv.Error, StopIteration) as exc:
+        raise InvalidArgument(f"invalid --mount {text!r}: {exc}") from None
+    values: dict[str, Any] = {"type": "volume"}
+    bind: dict[str, Any] = {}
+    volume: dict[str, Any] = {}
+    driver: dict[str, Any] = {}
+    tmpfs: dict[str, Any] = {}
+    for field in fields:
+        key, eq, value = field.partition("=")
+        if key.strip() != key:
+            raise InvalidArgument(f"invalid --mount: invalid option '{key.strip()}' in '{field}': option should not have whitespace")
+        if eq and not value.strip():
+            raise InvalidArgument(f"invalid --mount: invalid value for '{key}': value is empty")
+        if eq and value.strip() != value:
+            raise InvalidArgument(f"invalid --mount: invalid value for '{key}' in '{field}': value should not have whitespace")
+        key = key.lower()
+        if not eq and key not in ("readonly", "ro", "volume-nocopy", "bind-create-src"):
+            raise InvalidArgument(f"invalid --mount: invalid field '{field}' must be a key=value pair")
+        if key == "type":
+            values["type"] = value.lower()
+        elif key in ("source", "src"):
+            values["source"] = os.path.abspath(value) if value.startswith(".") else value
+        elif key in ("target", "dst", "destination"):
+            values["target"] = value
+        elif key in ("readonly", "ro"):
+            values["read_only"] = _flag_bool(key, value, eq)
+        elif key == "consistency":
+            values["consistency"] = value.lower()
+        elif key == "bind-propagation":
+            bind["propagation"] = value.lower()
+        elif key == "bind-create-src":
+            bind["create_mountpoint"] = _flag_bool(key, value, eq)
+        elif key == "bind-recursive":
+            _bind_recursive(bind, value)
+        elif key == "volume-nocopy":
+            volume["no_copy"] = _flag_bool(key, value, eq)
+        elif key in ("volume-label", "volume-opt"):
+            # the CLI's ensureVolumeOptions/ensureVolumeDriver and setValueOnMap (a pair without a key adds none)
+            owner, slot = (volume, "labels") if key == "volume-label" else (driver, "options")
+            name, _, setting = value.partition("=")
+            owner.setdefault(slot, None)
+            if name:
+                owner[slot] = {**(owner[slot] or {}), name: setting}
+        elif key == "volume-driver":
+            driver["name"] = value
+        elif key == "volume-subpath":
+            volume["subpath"] = value
+        elif key == "tmpfs-size":
+            tmpfs["size_bytes"] = _flag_size(key, value)
+        elif key == "tmpfs-mode":
+            tmpfs["mode"] = _flag_mode(key, value)
+        else:
+            raise InvalidArgument(f"invalid --mount: unknown option '{key}' in '{field}'")
+    if driver:
+        volume["driver"] = VolumeDriver(driver.get("name", ""), _pairs(driver.get("options")))
+    if "labels" in volume:
+        volume["labels"] = _pairs(volume["labels"])
+    spec = MountSpec(**values, bind=BindOptions(**bind) if bind else None,
+                     volume=VolumeOptions(**volume) if volume else None, tmpfs=TmpfsOptions(**tmpfs) if tmpfs else None)
+    _check_flag_options(spec)
+    return spec
+
+
+def _pairs(mapping: dict[str, str] | None) -> tuple[tuple[str, str], ...] | None:
+    return None if mapping is None else tuple(mapping.items())
+
+
+def _flag_bool(key: str, value: str, given: str) -> bool:
+    if not given:
+        return True
+    if value in ("1", "true", "0", "false"):
+        return value in ("1", "true")
+    raise InvalidArgument(f"invalid --mount: invalid value for '{key}': invalid boolean value ({value!r}): "
+                          'must be one of "true", "1", "false", or "0" (default "true")')
+
+
+def _flag_size(key: str, value: str) -> int:
+    from engine.util.units import parse_size
+
+    try:
+        return parse_size(value)
+    except InvalidArgument:
+        raise InvalidArgument(f"invalid --mount: invalid value for {key}: {value}") from None
+
+
+def _flag_mode(key: str, value: str) -> int:
+    try:
+        return int(value, 8)
+    except ValueError:
+        raise InvalidArgument(f"invalid --mount: invalid value for {key}: {value}") from None
+
+
+def _bind_recursive(bind: dict[str, Any], value: str) -> None:
+    settings = {"enabled": {}, "disabled": {"non_recursive": True}, "writable": {"read_only_non_recursive": True},
+                "readonly": {"read_only_force_recursive": True}}
+    if value not in settings:
+        raise InvalidArgument(f'invalid --mount: invalid value for bind-recursive: {value} '
+                              '(must be "enabled", "disabled", "writable", or "readonly")')
+    bind.update(settings[value])
+
+
+def _check_flag_options(spec: MountSpec) -> None:
+    """The docker CLI's validateExclusiveOptions, in its words (`bind-*` on a volume, ...)."""
+    for given, prefix, kind in ((spec.bind, "bind", "bind"), (spec.volume, "volume", "volume"),
+                                (spec.tmpfs, "tmpfs", "tmpfs")):
+        if given is not None and spec.type != kind:
+            raise InvalidArgument(f"invalid --mount: cannot mix '{prefix}-*' options with mount type '{spec.type}'")
+
+
+# ------------------------------------------------------------------------------------------ record mounts
 
 
 def prepare_mounts(
     config: EngineConfig,
     volumes: Sequence[str],
     image_volumes: dict[str, Any],
-    mount_flags: Sequence[str] = (),
+    mounts: Sequence[MountSpec] = (),
     tmpfs_flags: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """`-v` specs, `--mount` specs, `--tmpfs` specs and the image's `Volumes`, in that order."""
-    mounts: list[dict[str, Any]] = []
-    if not (volumes or image_volumes or mount_flags or tmpfs_flags):
-        return mounts
+    made: list[dict[str, Any]] = []
+    if not (volumes or image_volumes or mounts or tmpfs_flags):
+        return made
     for spec in volumes:
-        mounts.append(_volume_flag(config, spec))
-    for spec in mount_flags:
-        mounts.append(_mount_flag(config, spec))
+        made.append(_volume_flag(config, spec))
+    for mount in mounts:
+        made.append(_spec_mount(config, mount))
     for spec in tmpfs_flags:
         dest, _, options = spec.partition(":")
-        mounts.append(_tmpfs(dest, tmpfs_options(options), spec))
+        made.append(_tmpfs(dest, tmpfs_options(options), spec))
     seen: set[str] = set()
-    for mount in mounts:
+    for mount in made:
         if mount["Destination"] in seen:
             raise InvalidArgument(f"Duplicate mount point: {mount['Destination']}")
         seen.add(mount["Destination"])
     for dest in image_volumes:
         if dest not in seen:
-            mounts.append(_volume(config, "", dest, True, ""))
-    return mounts
+            made.append(_volume(config, "", dest, True, ""))
+    return made
 
 
 def _check_destination(dest: str, spec: str) -> None:
@@ -72,9 +290,10 @@ def _check_destination(dest: str, spec: str) -> None:
 
 
 def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
-    """`-v [SOURCE:]DEST[:MODE]`: SOURCE absolute -> bind (made if missing), else a named volume."""
+    """`-v [SOURCE:]DEST[:MODE]`: SOURCE absolute -> bind (made if missing), else a named volume.
+    `Mode` is the mode as given ("" without one), as moby's ParseMountRaw keeps it."""
     parts = spec.split(":")
-    mode = "rw"
+    mode = ""
     if len(parts) == 3:
         source, dest, mode = parts
     elif len(parts) == 2:
@@ -83,7 +302,7 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
         source, dest = "", parts[0]
     else:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    words = mode.split(",")
+    words = mode.split(",") if mode else []
     # z/Z (SELinux relabel) and cached/delegated/consistent (Docker Desktop's) are accepted and
     # change nothing, as Docker on Linux without SELinux does. At most one word of each kind.
     propagation = [w for w in words if w in PROPAGATIONS]
@@ -104,7 +323,9 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
         if not os.path.exists(source):
             os.makedirs(source, exist_ok=True)  # Docker creates a missing -v bind source
         return _bind(source, dest, rw, mode, propagation[0] if propagation else DEFAULT_PROPAGATION)
-    return _volume(config, source, dest, rw, mode if mode != "rw" else "")
+    # `-v NAME:DEST` is a bind of the named volume (moby: setBindModeIfNull); `-v DEST` the docker
+    # CLI sends as Config.Volumes, an anonymous volume without a mode.
+    return _volume(config, source, dest, rw, mode or (VOLUME_DEFAULT_MODE if source else ""))
 
 
 def _bind(source: str, dest: str, rw: bool, mode: str, propagation: str) -> dict[str, Any]:
@@ -123,13 +344,17 @@ def _check_propagation(source: str, propagation: str) -> None:
             raise InvalidArgument(error)
 
 
-def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, copy: bool = True) -> dict[str, Any]:
-    """A named volume (made on first use) or, without a name, an anonymous one. `copy`: filled with
-    the image's content at `dest` when empty (Docker's MountPoint.CopyData; engine.container.copyup)."""
+def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, copy: bool = True,
+            options: VolumeOptions | None = None) -> dict[str, Any]:
+    """A named volume (made on first use, with `options`' labels and driver options, as Docker's
+    daemon makes it) or, without a name, an anonymous one. `copy`: filled with the image's content
+    at `dest` when empty (Docker's MountPoint.CopyData; engine.container.copyup)."""
     from engine.container.volumes import create_volume
 
-    volume = create_volume(config, name or None)
-    return {
+    labels = dict((options.labels or ()) if options else ())
+    driver = dict(((options.driver.options or ()) if options.driver else ()) if options else ())
+    volume = create_volume(config, name or None, labels=labels or None, options=driver or None)
+    mount = {
         "Type": "volume",
         "Name": volume.name,
         "Source": str(volume.mountpoint),
@@ -140,64 +365,91 @@ def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, cop
         "Anonymous": volume.anonymous,
         "CopyData": copy,
     }
+    if volume.anonymous and volume.needs_mount:  # engine.container.volume_mounts mounts it at each start
+        mount["DriverOptions"] = True
+    return mount
 
 
-def _mount_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
-    """`--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=...]` (Docker's keys)."""
-    fields: dict[str, str] = {}
-    for item in spec.split(","):
-        key, eq, value = item.partition("=")
-        key = key.strip().lower()
-        if not key:
-            continue
-        if key in ("readonly", "ro"):
-            value = value.lower() if eq else "true"
-            if value not in ("true", "false", "1", "0"):
-                raise InvalidArgument(f"invalid --mount {spec!r}: readonly takes true or false")
-            fields["readonly"] = "true" if value in ("true", "1") else "false"
-            continue
-        if not eq and key == "volume-nocopy":  # a bare flag, as Docker takes it
-            value = "true"
-        elif not eq:
-            raise InvalidArgument(f"invalid --mount {spec!r}: field '{key}' must be a key=value pair")
-        key = {"src": "source", "dst": "target", "destination": "target"}.get(key, key)
-        if key not in ("type", "source", "target", "bind-propagation", "volume-nocopy", "tmpfs-size", "tmpfs-mode"):
-            raise InvalidArgument(f"invalid --mount {spec!r}: unknown field '{key}'")
-        fields[key] = value
-    kind = fields.get("type", "volume")
-    dest = fields.get("target", "")
+def _spec_mount(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
+    """One `--mount`/HostConfig.Mounts entry, checked with the daemon's rules (moby's
+    validateMountConfig, in its words where dockui's tests do not pin older ones)."""
+    kind, dest = spec.type, spec.target
+    if kind not in MOUNT_TYPES:
+        raise InvalidArgument(f'invalid mount config for type "{kind}": mount type unknown '
+                              "(type must be bind, volume or tmpfs)")
+    for given, name in ((spec.bind, "BindOptions"), (spec.volume, "VolumeOptions"), (spec.tmpfs, "TmpfsOptions")):
+        if given is not None and name.lower() != kind + "options":  # moby's validateExclusiveOptions
+            raise InvalidArgument(f'invalid mount config for type "{kind}": field {name} must not be specified')
     if not dest:
-        raise InvalidArgument(f"invalid --mount {spec!r}: target is required")
-    _check_destination(dest, spec)
-    rw = fields.get("readonly", "false") != "true"
-    source = fields.get("source", "")
-    propagation = fields.get("bind-propagation", "").lower()
-    if propagation and kind != "bind":  # moby's validateExclusiveOptions
-        raise InvalidArgument(f"invalid mount config for type \"{kind}\": field BindOptions must not be specified")
+        raise InvalidArgument(f'invalid mount config for type "{kind}": field Target must not be empty')
+    _check_destination(dest, f"type={kind},target={dest}")
     if kind == "bind":
-        if propagation and propagation not in PROPAGATIONS:
-            raise InvalidArgument(f"invalid mount config for type \"bind\": invalid propagation mode: {propagation}")
-        if not source.startswith("/"):
-            raise InvalidArgument(f"invalid --mount {spec!r}: a bind source must be an absolute path")
-        if not os.path.exists(source):  # unlike -v, --mount does not create it (Docker's rule)
-            raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
-        _check_propagation(source, propagation or DEFAULT_PROPAGATION)
-        return _bind(source, dest, rw, "", propagation or DEFAULT_PROPAGATION)
+        return _bind_spec(spec)
     if kind == "volume":
-        if source.startswith("/"):
-            raise InvalidArgument(f"invalid --mount {spec!r}: a volume source is a name, not a path")
-        nocopy = fields.get("volume-nocopy", "false").lower() in ("true", "1")
-        return _volume(config, source, dest, rw, "", copy=not nocopy)
-    if kind == "tmpfs":
-        if source:
-            raise InvalidArgument(f"invalid --mount {spec!r}: a tmpfs has no source")
-        words = [] if rw else ["ro"]
-        if "tmpfs-size" in fields:
-            words.append(f"size={fields['tmpfs-size']}")
-        if "tmpfs-mode" in fields:
-            words.append(f"mode={fields['tmpfs-mode']}")
-        return _tmpfs(dest, tmpfs_options(",".join(words), default_size=""), spec)
-    raise InvalidArgument(f"invalid --mount {spec!r}: type must be bind, volume or tmpfs")
+        return _volume_spec(config, spec)
+    if spec.source:
+        raise InvalidArgument('invalid mount config for type "tmpfs": field Source must not be specified')
+    return _tmpfs(dest, tmpfs_options(_tmpfs_words(spec), default_size=""), dest)
+
+
+def _bind_spec(spec: MountSpec) -> dict[str, Any]:
+    options = spec.bind or BindOptions()
+    propagation = options.propagation
+    if propagation and propagation not in PROPAGATIONS:
+        raise InvalidArgument(f"invalid mount config for type \"bind\": invalid propagation mode: {propagation}")
+    for field, flag in (("non_recursive", "NonRecursive"), ("read_only_non_recursive", "ReadOnlyNonRecursive"),
+                        ("read_only_force_recursive", "ReadOnlyForceRecursive")):
+        if getattr(options, field):
+            raise InvalidArgument(f"BindOptions.{flag} (--mount bind-recursive) is not supported by dockui")
+    source = spec.source
+    if not source:
+        raise InvalidArgument('invalid mount config for type "bind": field Source must not be empty')
+    if not source.startswith("/"):
+        raise InvalidArgument(f"invalid mount config for type \"bind\": invalid mount path: '{source}' "
+                              "(a bind source must be an absolute path)")
+    source = os.path.normpath(source)
+    if not os.path.exists(source):
+        if not options.create_mountpoint:  # unlike -v, --mount does not create it (Docker's rule)
+            raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
+        os.makedirs(source, exist_ok=True)
+    _check_propagation(source, propagation or DEFAULT_PROPAGATION)
+    return _bind(source, spec.target, not spec.read_only, "", propagation or DEFAULT_PROPAGATION)
+
+
+def _volume_spec(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
+    options = spec.volume or VolumeOptions()
+    if spec.source.startswith("/"):
+        raise InvalidArgument(f"invalid mount config for type \"volume\": a volume source is a name, not a path: "
+                              f"'{spec.source}'")
+    if options.subpath:
+        raise InvalidArgument("VolumeOptions.Subpath (--mount volume-subpath) is not supported by dockui")
+    driver = options.driver.name if options.driver else ""
+    if driver not in ("", "local"):  # moby's volume store finds no such plugin
+        raise InvalidArgument(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+    return _volume(config, spec.source, spec.target, not spec.read_only, VOLUME_DEFAULT_MODE,
+                   copy=not options.no_copy, options=options)
+
+
+def _tmpfs_words(spec: MountSpec) -> str:
+    """moby's ConvertTmpfsOptions: ro, mode=, size= (in the largest unit that divides it), exec words."""
+    options = spec.tmpfs or TmpfsOptions()
+    words = ["ro"] if spec.read_only else []
+    if options.mode:
+        words.append(f"mode={options.mode:o}")
+    if options.size_bytes:
+        size, suffix = options.size_bytes, ""
+        for unit, divisor in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+            if size % divisor == 0:
+                size, suffix = size // divisor, unit
+                break
+        words.append(f"size={size}{suffix}")
+    for option in options.options:
+        if len(option) not in (1, 2):
+            raise InvalidArgument('invalid mount config for type "tmpfs": invalid option array length')
+        if option[0] not in _TMPFS_API_OPTIONS:
+            raise InvalidArgument(f'invalid mount config for type "tmpfs": invalid option: {option[0]}')
+        words.append("=".join(option))
+    return ",".join(words)
 
 
 def tmpfs_options(text: str, default_size: str = TMPFS_DEFAULT_SIZE) -> str:
@@ -229,3 +481,23 @@ def _tmpfs(dest: str, options: str, spec: str) -> dict[str, Any]:
     _check_destination(dest, spec)
     rw = options.split(",")[0] != "ro"
     return {"Type": "tmpfs", "Source": "", "Destination": dest, "RW": rw, "Mode": "", "Name": "", "Options": options}
+
+
+# ------------------------------------------------------------------------------------------ as shown
+
+
+def mount_points(record: ContainerRecord) -> list[dict[str, Any]]:
+    """The record's mounts as Docker's inspect and container list show them (api MountPoint:
+    Type, Name and Driver left out when empty; Propagation a bind's, "" otherwise). A `--tmpfs`
+    mount (HostConfig.Tmpfs) is no MountPoint in Docker and is not shown; a `--mount type=tmpfs` is."""
+    flag_tmpfs = record.host_config.get("Tmpfs") or {}
+    shown = []
+    for m in record.mounts:
+        if m.get("Type") == "tmpfs" and m.get("Destination") in flag_tmpfs:
+            continue
+        point = {"Type": m.get("Type"), "Name": m.get("Name"), "Source": m.get("Source", ""),
+                 "Destination": m.get("Destination"), "Driver": m.get("Driver"), "Mode": m.get("Mode") or "",
+                 "RW": m.get("RW", True),
+                 "Propagation": (m.get("Propagation") or DEFAULT_PROPAGATION) if m.get("Type") == "bind" else ""}
+        shown.append({k: v for k, v in point.items() if v or k not in ("Type", "Name", "Driver")})
+    return shown

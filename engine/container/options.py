@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.container.health import Healthcheck
+    from engine.container.mounts import MountSpec
 
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
@@ -38,7 +39,7 @@ class RunOptions:
     entrypoint: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     volumes: list[str] = field(default_factory=list)
-    mount_flags: list[str] = field(default_factory=list)  # --mount
+    mounts: list[MountSpec] = field(default_factory=list)  # --mount / HostConfig.Mounts (mount.Mount)
     tmpfs: list[str] = field(default_factory=list)  # --tmpfs DEST[:OPTIONS]
     log_driver: str = "json-file"
     log_opts: list[str] = field(default_factory=list)  # --log-opt KEY=VALUE (max-size, max-file)

@@ -18,6 +18,7 @@ from aiohttp import web
 from engine import events
 from engine.api import containers as api
 from engine.container.detachkeys import detach_sequence
+from engine.container.mounts import mount_points
 from engine.container.state import ContainerRecord, parse_rfc3339
 from engine.container.status import command_text
 from engine.errors import Conflict, DockuiError, InvalidArgument
@@ -64,11 +65,6 @@ async def create(request: web.Request) -> web.Response:
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
-    if spec.labelled_volumes:
-        from engine.api import volumes as api_volumes
-
-        for name, labels in spec.labelled_volumes:  # an existing volume is kept as it is, as Docker's
-            await _call(api_volumes.create, config, api_volumes.CreateVolume(name, dict(labels)))
     record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
     from engine.container.create import create_warnings
 
@@ -125,8 +121,7 @@ def list_entry(r: ContainerRecord) -> dict[str, Any]:
         "Status": api.status_text(r),
         "HostConfig": {"NetworkMode": r.host_config.get("NetworkMode", "bridge")},
         "NetworkSettings": {"Networks": api.listed_networks(r)},
-        "Mounts": [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW") if k in m}
-                   for m in r.mounts],
+        "Mounts": mount_points(r),  # Docker's MountPoint, as inspect shows them
     }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.container.health import Healthcheck
+from engine.container.mounts import BindOptions, MountSpec, TmpfsOptions, VolumeDriver, VolumeOptions
 from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
 from engine.service.fields import json_bool, json_dict, json_int, json_str, json_strs
@@ -71,9 +72,6 @@ class CreateRequest:
     options: RunOptions
     aliases: tuple[str, ...] = ()
     recorded: tuple[tuple[str, Any], ...] = ()  # HostConfig values kept only for inspect to show
-    # Named volumes of `Mounts` with VolumeOptions.Labels: made with those labels before the
-    # container when they do not exist yet (Docker's labels apply to a volume the mount creates).
-    labelled_volumes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
 
 def create_request(body: Any, name: str | None, platform: str | None) -> CreateRequest:
@@ -99,7 +97,7 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     from engine.service.networks import endpoint_links
 
     recorded += endpoint_links(opts.network, net)
-    return CreateRequest(opts, aliases, recorded, _labelled_volumes(host))
+    return CreateRequest(opts, aliases, recorded)
 
 
 def _endpoint_driver_opts(opts: RunOptions, net: dict[str, Any]) -> dict[str, str]:
@@ -112,20 +110,6 @@ def _endpoint_driver_opts(opts: RunOptions, net: dict[str, Any]) -> dict[str, st
                 raise InvalidArgument(f"NetworkingConfig.EndpointsConfig[{network}].DriverOpts: expected string values")
             return dict(found)
     return {}
-
-
-def _labelled_volumes(host: dict[str, Any]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    found = []
-    for mount in host.get("Mounts") or []:
-        labels = ((mount.get("VolumeOptions") or {}).get("Labels") or {}) if isinstance(mount, dict) else {}
-        if not labels:
-            continue
-        if mount.get("Type", "volume") != "volume" or not mount.get("Source"):
-            raise InvalidArgument("HostConfig.Mounts: VolumeOptions.Labels need a named volume (Type volume, Source)")
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
-            raise InvalidArgument("HostConfig.Mounts.VolumeOptions.Labels: expected string values")
-        found.append((str(mount["Source"]), tuple(sorted(labels.items()))))
-    return tuple(found)
 
 
 def _check_config_defaults(body: dict[str, Any]) -> None:
@@ -171,7 +155,7 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
 def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) -> None:
     section = "HostConfig"
     opts.volumes = json_strs(section, host, "Binds") + [v for v in opts.volumes if v not in _bind_targets(host)]
-    opts.mount_flags = [_mount_spec(m) for m in host.get("Mounts") or []]
+    opts.mounts = [_mount(m) for m in _list(section, host, "Mounts")]
     tmpfs = json_dict(section, host, "Tmpfs")
     opts.tmpfs = [f"{dest}:{options}" if options else dest for dest, options in tmpfs.items()]
     log = json_dict(section, host, "LogConfig")
@@ -247,6 +231,13 @@ def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
                               '(use "host" or "private")')
 
 
+def _list(section: str, body: dict[str, Any], key: str) -> list[Any]:
+    items = body.get(key) or []
+    if not isinstance(items, list):
+        raise InvalidArgument(f"{section}.{key}: expected a list")
+    return items
+
+
 def _objects(section: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     items = body.get(key) or []
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
@@ -279,43 +270,83 @@ def _publish_specs(bindings: dict[str, Any]) -> list[str]:
     return specs
 
 
-def _mount_spec(mount: Any) -> str:
-    """A Mounts entry as the `--mount` spec the engine parses."""
+def _mount(mount: Any) -> MountSpec:
+    """A Mounts entry as Docker's mount.Mount (kept as given in the record's HostConfig); a value of
+    the wrong JSON type is a 400, a field dockui cannot act on is refused by name. The mount's own
+    rules (types, paths, propagation, the volume's options) are the engine's (engine.container.mounts)."""
+    where = "HostConfig.Mounts"
     if not isinstance(mount, dict):
-        raise InvalidArgument("HostConfig.Mounts: expected objects")
-    kind = mount.get("Type") or "volume"
-    target = mount.get("Target")
-    if not isinstance(target, str) or not target:
-        raise InvalidArgument("HostConfig.Mounts: Target is required")
-    parts = [f"type={kind}", f"target={target}"]
-    if mount.get("Source"):
-        parts.append(f"source={mount['Source']}")
-    if mount.get("ReadOnly"):
-        parts.append("readonly")
-    tmpfs = mount.get("TmpfsOptions") or {}
-    if tmpfs.get("SizeBytes"):
-        parts.append(f"tmpfs-size={tmpfs['SizeBytes']}")
-    if tmpfs.get("Mode"):
-        parts.append(f"tmpfs-mode={tmpfs['Mode']:o}")
-    if (mount.get("VolumeOptions") or {}).get("NoCopy") is True:
-        parts.append("volume-nocopy")
-    propagation = (mount.get("BindOptions") or {}).get("Propagation") or ""
-    if not isinstance(propagation, str):
-        raise InvalidArgument("HostConfig.Mounts.BindOptions.Propagation: expected a string")
-    if propagation:  # checked with the engine's --mount rules (engine.container.mounts)
-        parts.append(f"bind-propagation={propagation}")
-    for key in ("BindOptions", "VolumeOptions"):
-        options = mount.get(key) or {}
-        if any(not _default(v) and not _local_driver(k, v) for k, v in options.items()
-               if k not in ("Propagation", "NoCopy", "Labels")):
-            raise InvalidArgument(f"HostConfig.Mounts.{key} is not supported by dockui")
-    return ",".join(parts)
+        raise InvalidArgument(f"{where}: expected objects")
+    _refuse_unsupported(where, mount, {"Type", "Source", "Target", "ReadOnly", "Consistency", "BindOptions",
+                                       "VolumeOptions", "TmpfsOptions"})
+    bind = _options(mount, "BindOptions")
+    volume = _options(mount, "VolumeOptions")
+    tmpfs = _options(mount, "TmpfsOptions")
+    return MountSpec(
+        type=json_str(where, mount, "Type") or "",
+        source=json_str(where, mount, "Source") or "",
+        target=json_str(where, mount, "Target") or "",
+        read_only=json_bool(where, mount, "ReadOnly"),
+        consistency=json_str(where, mount, "Consistency") or "",
+        bind=None if bind is None else _bind_options(bind),
+        volume=None if volume is None else _volume_options(volume),
+        tmpfs=None if tmpfs is None else _tmpfs_options(tmpfs),
+    )
 
 
-def _local_driver(key: str, value: Any) -> bool:
-    """VolumeOptions.DriverConfig naming Docker's default driver (`local`) without options."""
-    return key == "DriverConfig" and isinstance(value, dict) and value.get("Name") in (None, "", "local") \
-        and not value.get("Options")
+def _options(mount: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """An options object, or None when absent or null (Go's nil pointer: not shown by inspect)."""
+    return None if mount.get(key) is None else json_dict("HostConfig.Mounts", mount, key)
+
+
+def _bind_options(body: dict[str, Any]) -> BindOptions:
+    where = "HostConfig.Mounts.BindOptions"
+    _refuse_unsupported(where, body, {"Propagation", "NonRecursive", "CreateMountpoint", "ReadOnlyNonRecursive",
+                                      "ReadOnlyForceRecursive"})
+    return BindOptions(
+        propagation=json_str(where, body, "Propagation") or "",
+        non_recursive=json_bool(where, body, "NonRecursive"),
+        create_mountpoint=json_bool(where, body, "CreateMountpoint"),
+        read_only_non_recursive=json_bool(where, body, "ReadOnlyNonRecursive"),
+        read_only_force_recursive=json_bool(where, body, "ReadOnlyForceRecursive"),
+    )
+
+
+def _volume_options(body: dict[str, Any]) -> VolumeOptions:
+    where = "HostConfig.Mounts.VolumeOptions"
+    _refuse_unsupported(where, body, {"NoCopy", "Labels", "Subpath", "DriverConfig"})
+    driver = body.get("DriverConfig")
+    if driver is not None:
+        _refuse_unsupported(f"{where}.DriverConfig", json_dict(where, body, "DriverConfig"), {"Name", "Options"})
+    return VolumeOptions(
+        no_copy=json_bool(where, body, "NoCopy"),
+        labels=_string_pairs(where, body, "Labels"),
+        subpath=json_str(where, body, "Subpath") or "",
+        driver=None if driver is None else VolumeDriver(
+            name=json_str(f"{where}.DriverConfig", driver, "Name") or "",
+            options=_string_pairs(f"{where}.DriverConfig", driver, "Options")),
+    )
+
+
+def _tmpfs_options(body: dict[str, Any]) -> TmpfsOptions:
+    where = "HostConfig.Mounts.TmpfsOptions"
+    _refuse_unsupported(where, body, {"SizeBytes", "Mode", "Options"})
+    options = body.get("Options") or []
+    if not isinstance(options, list) or not all(isinstance(o, list) and all(isinstance(w, str) for w in o)
+                                                for o in options):
+        raise InvalidArgument(f"{where}.Options: expected a list of lists of strings")
+    return TmpfsOptions(size_bytes=json_int(where, body, "SizeBytes") or 0, mode=json_int(where, body, "Mode") or 0,
+                        options=tuple(tuple(o) for o in options))
+
+
+def _string_pairs(section: str, body: dict[str, Any], key: str) -> tuple[tuple[str, str], ...] | None:
+    """A JSON map of strings (None when absent or null)."""
+    if body.get(key) is None:
+        return None
+    found = json_dict(section, body, key)
+    if not all(isinstance(v, str) for v in found.values()):
+        raise InvalidArgument(f"{section}.{key}: expected string values")
+    return tuple(found.items())
 
 
 def _apply_networking(opts: RunOptions, net: dict[str, Any]) -> tuple[str, ...]:

@@ -804,3 +804,37 @@ def test_ci_install_writes_the_regex_cache() -> None:
 
     script = (Path(__file__).resolve().parent.parent / ".ci" / "install").read_text()
     assert any("write_regex_cache()" in line for line in script.splitlines() if not line.lstrip().startswith("#"))
+
+
+# ------------------------------------------------------------------------------------------ cycle collection
+
+
+def test_the_start_up_is_not_collected_and_is_frozen_before_the_verb(engine: Engine) -> None:
+    """The console script makes the start-up's objects with cycle collection off (no collection
+    until the verb's work begins), engine.cli freezes them (out of every later collection, the
+    one at exit included) and turns collection back on for the verb; whatever happens, main
+    returns with collection on (a parse error, help, an in-process caller's next call)."""
+    code = (
+        "import contextlib, gc, io, sys\n"
+        "from tui import launcher\n"
+        "import engine.cli\n"
+        "seen = []\n"
+        "real = engine.cli.config_from_args\n"
+        "def probe(args):\n"
+        "    seen.append((gc.isenabled(), gc.get_freeze_count() > 1000, collections() - before))\n"
+        "    return real(args)\n"
+        "engine.cli.config_from_args = probe\n"
+        "collections = lambda: sum(s['collections'] for s in gc.get_stats())\n"
+        "before = collections()\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    status = launcher.main(['--root', {str(engine.config.root)!r}, 'ps'])\n"
+        "    after = [gc.isenabled()]\n"
+        "    for argv in (['ps', '-z'], ['--help'], ['images', '--bogus']):\n"
+        "        with contextlib.suppress(SystemExit):\n"
+        "            launcher.main(argv)\n"
+        "        after.append(gc.isenabled())\n"
+        "print(status, seen, after)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 [(True, True, 0)] [True, True, True, True]"

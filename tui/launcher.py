@@ -5,6 +5,7 @@ Kept free of Textual imports so `dockui ps` never pays for them.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -368,16 +369,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"dockui {__version__}")
         return 0
-    _defer_inspect()
-    _defer_copy()
-    _defer_gettext()
-    _defer_urllib_parse()
-    _use_regex_cache()
-    _use_method_cache()
-    if _has_verb(argv):
-        from engine.cli import main as cli_main
+    # No cycle collection while the start-up's modules and classes are made: engine.cli freezes
+    # them before the verb's own work, and turns it back on (see "Import costs" in docs/lifecycle.md).
+    gc.disable()
+    try:
+        _defer_inspect()
+        _defer_copy()
+        _defer_gettext()
+        _defer_urllib_parse()
+        _use_regex_cache()
+        _use_method_cache()
+        if _has_verb(argv):
+            from engine.cli import main as cli_main
 
-        return cli_main(argv)
+            return cli_main(argv)
+    finally:
+        gc.enable()
     from engine.errors import DockuiError
     from tui.app import run_app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import importlib
 import os
 import sys
@@ -255,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     diagnostics.configure(args.log_level)
+    # What the start-up made (modules, classes, the parse) lives as long as the process: out of
+    # every later collection, the one at exit included; the console script turned collection off
+    # until now (docs/lifecycle.md, "Import costs").
+    gc.freeze()
+    gc.enable()
     handler: Handler = args.handler
     config: EngineConfig | None = None
     try:

@@ -90,7 +90,14 @@ def test_cli_inspect_shows_mounts_and_host_config_mounts_as_docker(engine: Engin
     assert sorted(listed.split(",")) == sorted(["named", "named", "mv", _anonymous(mounts), *[str(src)] * 3, ""])
     plain = engine.out("create", "--network", "none", "busybox", "true").strip()
     assert "Mounts" not in engine.inspect(plain)["HostConfig"]  # omitempty, as Docker's
-    engine.out("rm", "-v", "mounts", plain)
+    # --volumes-from: moby copies each MountPoint with no Mode, writable only if it was and `ro` is not given
+    for mode, writable in (("rw", {"/b1", "/b3", "/v1", "/v3", "/anon"}), ("ro", set())):
+        engine.out("create", "--name", f"from-{mode}", "--network", "none", "--volumes-from", f"mounts:{mode}",
+                   "busybox", "true")
+        shared = {m["Destination"]: (m["Mode"], m["RW"]) for m in engine.inspect(f"from-{mode}")["Mounts"]
+                  if m["Type"] != "tmpfs"}
+        assert shared == {d: ("", d in writable) for d in ("/b1", "/b2", "/b3", "/v1", "/v2", "/v3", "/anon")}
+    engine.out("rm", "-v", "from-rw", "from-ro", "mounts", plain)
     engine.out("volume", "rm", "named", "mv")
 
 

@@ -86,8 +86,9 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
 
 def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]]:
-    """`--volumes-from CONTAINER[:ro|rw]`: its volumes and binds at the same destinations (its mode
-    unless one is given). An anonymous volume stays anonymous: `rm -v` of whichever container is
+    """`--volumes-from CONTAINER[:ro|rw]`: its volumes and binds at the same destinations, writable
+    only if they are there and `ro` is not given, with no Mode (moby's registerMountPoints copies
+    them so: `m.RW && ReadWrite(mode)`). An anonymous volume stays anonymous: `rm -v` of whichever container is
     removed last removes it, as Docker's (engine.container.volumes.remove_volume keeps it while
     another container mounts it)."""
     shared: list[dict[str, Any]] = []
@@ -99,9 +100,7 @@ def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]
         for mount in source.mounts:
             if mount.get("Type") not in ("volume", "bind"):
                 continue
-            copy = {**mount, "CopyData": False}
-            if mode:
-                copy["RW"], copy["Mode"] = mode == "rw", mode
+            copy = {**mount, "CopyData": False, "Mode": "", "RW": mount.get("RW", True) and mode != "ro"}
             shared.append(copy)
     return shared
 

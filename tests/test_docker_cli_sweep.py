@@ -50,6 +50,14 @@ def _container_actions(rows: list[tuple[str, str, str, dict[str, str]]], cid: st
     return [action for kind, action, actor, _ in rows if kind == "container" and actor == cid]
 
 
+def _trapping(service: Service) -> str:
+    """A container that exits on SIGTERM, once its trap is set (before that, sh as PID 1 ignores it)."""
+    cid = service.docker_out("run", "-d", "busybox", "sh", "-c",
+                             "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done").strip()
+    assert wait_until(lambda: service.docker_out("logs", cid) == "ready\n", timeout=20)
+    return cid
+
+
 def test_stop_restart_and_rm_f_are_kill_events_before_die(service: Service) -> None:
     since = time.time()
     # sleep as PID 1 ignores SIGTERM: stop's timeout passes and SIGKILL follows
@@ -59,10 +67,16 @@ def test_stop_restart_and_rm_f_are_kill_events_before_die(service: Service) -> N
     service.docker_out("restart", "-t", "0", "stubborn")
     service.docker_out("rm", "-f", "stubborn")
     # a container that exits on SIGTERM: one kill, no SIGKILL
-    polite = service.docker_out("run", "-d", "busybox", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done").strip()
+    polite = _trapping(service)
     service.docker_out("stop", "-t", "20", polite)
     service.docker_out("rm", polite)
+    # a paused one: the kill thaws it, which moby's monitor logs as unpause
+    frozen = _trapping(service)
+    service.docker_out("pause", frozen)
+    service.docker_out("stop", frozen)
+    service.docker_out("rm", frozen)
     rows = _events(service, since)
+    assert _container_actions(rows, frozen) == ["create", "start", "pause", "kill", "unpause", "die", "stop", "destroy"]
     assert _container_actions(rows, cid) == [
         "create", "start",
         "kill", "kill", "die", "stop",  # stop -t 1

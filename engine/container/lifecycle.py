@@ -77,8 +77,10 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
     else:
         signal_container(record, sig)
     # Docker's stop is its kill with the stop signal, then with SIGKILL when the timeout passes:
-    # `docker events` shows kill (signal=15), [kill (signal=9)], die, stop.
+    # `docker events` shows kill (signal=15), [unpause], [kill (signal=9)], die, stop.
     events.container(config, "kill", record, signal=sig)
+    if record.status == "paused":
+        events.container(config, "unpause", record)  # moby's monitor logs the task's resume
     # The run this stop signalled is over when its monitor is; a start by another process meanwhile
     # (a concurrent restart) is a new run, never killed here nor waited for.
     watched = (record.monitor_pid, record.monitor_start)
@@ -111,9 +113,12 @@ def kill(config: EngineConfig, ref: str, sig: int | str = "SIGKILL") -> Containe
 
         record = state.update(config, record.id, mark)
     signal_container(record, number)
-    if record.status == "paused" and _kill_ends_the_run(record, number):
+    thawed = record.status == "paused" and _kill_ends_the_run(record, number)
+    if thawed:
         container_cgroup(config, record).thaw()  # a frozen process takes no signal: Docker unpauses it too
     events.container(config, "kill", record, signal=number)
+    if thawed:
+        events.container(config, "unpause", record)  # moby's monitor logs the task's resume
     if number == signal.SIGKILL:
         _wait_for(config, record.id, _not_running, 10)
     return record

@@ -40,6 +40,8 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
         record = state.update(config, record.id, mark)
         if record.running:
             events.container(config, "kill", record, signal=int(signal.SIGKILL))  # moby's rm -f: kill, die, destroy
+        if record.status == "paused":
+            events.container(config, "unpause", record)  # thawed below: moby's monitor logs the resume
         # Kill until the monitor is done: it may be starting the container right now, so one
         # round of signals could come before the process exists.
         deadline = time.monotonic() + 15

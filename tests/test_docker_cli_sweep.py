@@ -345,3 +345,21 @@ def test_image_list_counts_shared_size_when_asked(service: Service) -> None:
     finally:
         service.docker("rm", "base")
         service.docker("rmi", "child:1")
+
+
+def test_cp_a_gives_the_copy_to_the_containers_user(service: Service, tmp_path) -> None:  # noqa: ANN001
+    """moby's copyUIDGID: `cp -a` into a container with a Config.User chowns to that user (looked
+    up in the container's /etc/passwd); without it the archive's numeric owners stay."""
+    import os
+
+    source = tmp_path / "owned"
+    source.write_text("x\n")
+    os.chown(source, 1234, 5678)
+    service.docker_out("run", "-d", "--name", "asapp", "-u", "app", "busybox", "sleep", "300")
+    try:
+        service.docker_out("cp", "-a", str(source), "asapp:/tmp/with-a")
+        service.docker_out("cp", str(source), "asapp:/tmp/without-a")
+        owners = service.docker_out("exec", "asapp", "stat", "-c", "%u:%g", "/tmp/with-a", "/tmp/without-a").split()
+        assert owners == ["1000:1000", "1234:5678"]
+    finally:
+        service.docker("rm", "-f", "asapp")

@@ -20,7 +20,7 @@ filter (no absolute names, no member leaving the destination); the helper's stdo
 stat line and the tar.
 
 Protocol: `stat` prints one JSON line (Docker's PathStat); `get` prints that line then the tar;
-`put` reads the tar on stdin; `export` prints the container's whole filesystem as a tar
+`put PATH NOOVERWRITE [OWNER]` reads the tar on stdin; `export` prints the container's whole filesystem as a tar
 (engine.container.export). Exit status 0, or 2 (no such path), 3 (bad request), 1 (other), with
 one line on stderr.
 """
@@ -35,6 +35,8 @@ import tarfile
 from dataclasses import asdict, dataclass
 
 from engine.config import EngineConfig
+from engine.errors import InvalidArgument
+from engine.image.imageconfig import resolve_user  # not in cmd_put: the helper leaves the root first
 
 EXIT_NOT_FOUND = 2
 EXIT_INVALID = 3
@@ -191,11 +193,18 @@ def cmd_get(path: str) -> None:
     out.flush()
 
 
-def cmd_put(path: str, no_overwrite_dir_non_dir: bool) -> None:
+def cmd_put(path: str, no_overwrite_dir_non_dir: bool, owner: str = "") -> None:
+    """Extract the tar on stdin into the directory `path`, with the archive's numeric owners (as
+    moby's untar), or all owned by `owner` (the container's Config.User, resolved in its own
+    /etc/passwd and /etc/group: moby's copyUIDGID)."""
     path = _resolve(path)
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(f"extraction point is not a directory: {path}")
+    ids = None
+    if owner:
+        uid, gid, _ = resolve_user("/", owner)
+        ids = (uid, gid)
     with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tar:
         for member in tar:
             _relative_names(member)
@@ -205,10 +214,12 @@ def cmd_put(path: str, no_overwrite_dir_non_dir: bool) -> None:
                     raise IsADirectoryError(f"cannot overwrite {'directory' if os.path.isdir(target) else 'non-directory'} "
                                             f"{target} with {'directory' if member.isdir() else 'non-directory'}")
             _check_member(member)
+            if ids is not None:
+                member.uid, member.gid = ids
             if member.islnk():
                 _hard_link(path, member, target)
             else:
-                tar.extract(member, path, set_attrs=True)
+                tar.extract(member, path, set_attrs=True, numeric_owner=True)
 
 
 class HardLinkError(tarfile.TarError):
@@ -256,7 +267,7 @@ def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "export":
         return _export(argv[1], argv[2])
     if len(argv) < 4 or argv[0] not in ("stat", "get", "put"):
-        print("usage: python -m engine.container.archive stat|get|put CONFIG_JSON CONTAINER_ID PATH [noOverwrite]",
+        print("usage: python -m engine.container.archive stat|get|put CONFIG_JSON CONTAINER_ID PATH [noOverwrite [owner]]",
               file=sys.stderr)
         return EXIT_INVALID
     from engine.container.monitor.context import config_from_json
@@ -269,11 +280,11 @@ def main(argv: list[str]) -> int:
         elif op == "get":
             cmd_get(path)
         else:
-            cmd_put(path, len(argv) > 4 and argv[4] == "1")
+            cmd_put(path, len(argv) > 4 and argv[4] == "1", argv[5] if len(argv) > 5 else "")
     except FileNotFoundError:
         print(f"Could not find the file {path} in container {container_id[:12]}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    except (NotADirectoryError, IsADirectoryError, tarfile.TarError) as exc:
+    except (NotADirectoryError, IsADirectoryError, tarfile.TarError, InvalidArgument) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - one line for the caller

@@ -134,7 +134,12 @@ async def _stream_out(process: asyncio.subprocess.Process, response: web.StreamR
 async def archive_put(request: web.Request) -> web.Response:
     path = _path_query(request)
     no_overwrite = "1" if query_bool(request, "noOverwriteDirNonDir") else "0"
-    process = await _helper(request, "put", path, no_overwrite, stdin=True)
+    # copyUIDGID (cp -a): owned by the container's user when it has one, as moby's tarCopyOptions
+    owner = ""
+    if query_bool(request, "copyUIDGID"):
+        record = await _call(api.find, engine_config(request), request.match_info["id"])
+        owner = record.config.get("User") or ""
+    process = await _helper(request, "put", path, no_overwrite, owner, stdin=True)
     assert process.stdin is not None
     try:
         async for chunk in request.content.iter_chunked(1 << 16):

@@ -129,9 +129,18 @@ def _finish_interrupted(config: EngineConfig, records: list[Entry]) -> bool:
 
 
 def _remove_stale_mounts(config: EngineConfig) -> None:
-    """Unmount `<layers>/<id>/merged` of containers that have no live monitor (a crash left it)."""
+    """Unmount `<layers>/<id>/merged` of containers that have no live monitor (a crash left it), and
+    the `_data` of volumes with driver options that no live container uses (engine.container.volume_mounts)."""
+    points = mountpoints()
+    volumes = str(config.volumes_dir) + "/"
+    held = [p[len(volumes):-len("/_data")] for p in points if p.startswith(volumes) and p.endswith("/_data")]
+    if held:
+        from engine.container import volume_mounts
+
+        with best_effort():
+            volume_mounts.release_unused(config, held)
     prefix = str(config.layers_dir) + "/"
-    stale = [p for p in mountpoints() if p.startswith(prefix) and p.endswith("/merged")]
+    stale = [p for p in points if p.startswith(prefix) and p.endswith("/merged")]
     if not stale:
         return
     from engine.kernel import syscalls  # ctypes: ~5 ms, so only when there is something to unmount

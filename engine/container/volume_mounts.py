@@ -6,16 +6,23 @@ Compose's `driver_opts`).
 Such a volume's `_data` is a mount point only while a container uses it: the monitor mounts it as
 the container starts (stage 1, before the sandbox binds `_data` into the container), and the last
 user's stop unmounts it, as Docker's driver counts its users. dockui has no daemon to count them, so
-the count is read from the records: a user is a container that mounts the volume and whose monitor is
-alive (a starting container's monitor has claimed it before it mounts; a stopping one's is still alive
-when it releases, and is left out of its own count).
+each user says so on disk: `<volume>/users/<container id>` holds the pid and start time of the
+monitor that mounted it, written after the mount and deleted by that container's release. A user
+is a file whose monitor is alive; one whose monitor died (SIGKILLed between mount and release) is
+stale and is dropped by the next count. (Counting live monitors from the records alone was not
+enough: two containers stopping at once each saw the other's monitor still alive, finishing, and
+neither unmounted.)
 
-Invariant: every mount and unmount happens under the volumes lock (`<root>/volumes/.lock`), after
-the users were counted under it; a removal unmounts before deleting and deletes nothing while
-`_data` is still a mount point.
+Invariant: every mount, unmount and users file change happens under the volumes lock
+(`<root>/volumes/.lock`); `_data` is unmounted exactly when its last live user releases it (or a
+reconciling command finds it mounted with none: `release_unused`); a removal unmounts before
+deleting and deletes nothing while anything under the volume is a mount point.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.container.volumes import Volume, get_volume, is_mounted, mount_volume, unmount_path, volumes_lock
@@ -42,7 +49,8 @@ def _option_volumes(config: EngineConfig, record: ContainerRecord) -> list[Volum
 
 
 def mount_for(config: EngineConfig, record: ContainerRecord) -> None:
-    """Stage 1, before the sandbox: mount the container's option volumes that are not mounted yet."""
+    """Stage 1, before the sandbox: mount the container's option volumes that are not mounted yet,
+    and note the container as a user of each."""
     volumes = _option_volumes(config, record)
     if not volumes:
         return
@@ -50,26 +58,54 @@ def mount_for(config: EngineConfig, record: ContainerRecord) -> None:
         for volume in volumes:
             if not is_mounted(volume.mountpoint):
                 mount_volume(volume)
+            users = _users_dir(volume)
+            users.mkdir(exist_ok=True)
+            (users / record.id).write_text(f"{record.monitor_pid} {record.monitor_start}")
 
 
 def release_for(config: EngineConfig, record: ContainerRecord) -> None:
-    """The container stopped: unmount each of its option volumes no other live container uses."""
+    """The container stopped: it is no longer a user of its option volumes; each one left with no
+    live user is unmounted."""
     volumes = _option_volumes(config, record)
     if not volumes:
         return
     with file_lock(volumes_lock(config)):
-        used = _used_by_others(config, record.id)
         for volume in volumes:
-            if volume.name not in used and is_mounted(volume.mountpoint):
+            (_users_dir(volume) / record.id).unlink(missing_ok=True)
+            if not _live_users(volume) and is_mounted(volume.mountpoint):
                 unmount_path(volume.mountpoint)
 
 
-def _used_by_others(config: EngineConfig, cid: str) -> set[str]:
-    """Names of the volumes mounted by containers, other than `cid`, whose monitor is alive."""
+def release_unused(config: EngineConfig, names: list[str]) -> None:
+    """A reconciling command found these volumes' `_data` mounted: unmount those with no live user
+    (a monitor killed between its mount and its release, or before it wrote its users file)."""
+    with file_lock(volumes_lock(config)):
+        for name in names:
+            try:
+                volume = get_volume(config, name)
+            except NotFound:
+                continue
+            if volume.needs_mount and not _live_users(volume) and is_mounted(volume.mountpoint):
+                unmount_path(volume.mountpoint)
+
+
+def _users_dir(volume: Volume) -> Path:
+    return volume.mountpoint.parent / "users"
+
+
+def _live_users(volume: Volume) -> list[str]:
+    """IDs of the containers whose users file names a live monitor (stale files are deleted)."""
     from engine.container import state
 
-    names: set[str] = set()
-    for other in state.list_containers(config):
-        if other.id != cid and state.process_alive(other.monitor_pid, other.monitor_start):
-            names.update(m["Name"] for m in other.mounts if m.get("Type") == "volume")
-    return names
+    live = []
+    users = _users_dir(volume)
+    for entry in os.listdir(users) if users.is_dir() else ():
+        try:
+            pid, start = (int(word) for word in (users / entry).read_text().split())
+        except (OSError, ValueError):
+            pid = start = 0
+        if state.process_alive(pid, start):
+            live.append(entry)
+        else:
+            (users / entry).unlink(missing_ok=True)
+    return live

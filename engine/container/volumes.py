@@ -190,9 +190,22 @@ def mount_options(text: str) -> tuple[int, str]:
 
 def is_mounted(path: os.PathLike[str] | str) -> bool:
     """A mount point (its own mount, also over a directory of the same filesystem)."""
-    target = os.fsdecode(path)
+    return _real(path) in mounts_under(path)
+
+
+def mounts_under(path: os.PathLike[str] | str) -> list[str]:
+    """The mount points at or below `path`, by its real path (mountinfo names them resolved: a root
+    reached through a symlink would otherwise never look mounted)."""
+    real = _real(path)
     with open("/proc/self/mountinfo", "rb") as f:
-        return any(line.split()[4].decode().replace("\\040", " ") == target for line in f)
+        points = [line.split()[4].decode().replace("\\040", " ") for line in f]
+    return [p for p in points if p == real or p.startswith(real + "/")]
+
+
+def _real(path: os.PathLike[str] | str) -> str:
+    """`path` with its parents resolved, not its last component (a link there is not followed)."""
+    head, tail = os.path.split(os.fsdecode(path))
+    return os.path.join(os.path.realpath(head), tail)
 
 
 def mount_volume(volume: Volume) -> None:
@@ -205,6 +218,8 @@ def mount_volume(volume: Volume) -> None:
     try:
         if not device:
             raise OSError(errno.EINVAL, "missing device in volume options")
+        if os.path.islink(target):  # mount(2) would follow it: a volume mounts on its own `_data` only
+            raise OSError(errno.ENOTDIR, "its _data is a symbolic link")
         plain = flags & ~_PROPAGATION
         syscalls.mount(device, target, kind or None, plain, data or None)
         if flags & _PROPAGATION:
@@ -242,8 +257,8 @@ def unmount_volume(volume: Volume) -> None:
 def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving: str = "") -> None:
     """Remove a volume no container mounts (`leaving`: a container being removed, not counted), as
     Docker: `force` only makes a missing volume no error, a volume in use is never removed. A
-    mounted `_data` is unmounted first; if it stays mounted nothing is deleted (never the files of
-    a bound directory)."""
+    mounted `_data` is unmounted first; while anything under the volume is still a mount point
+    nothing is deleted (never the files of a bound directory)."""
     import shutil
 
     try:
@@ -257,6 +272,9 @@ def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving:
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         unmount_volume(volume)
+        held = mounts_under(config.volumes_dir / name)
+        if held:  # (a mount that propagated below `_data`): its files are not the volume's
+            raise Conflict(f"remove {name}: {held[0]} is a mount point inside it: unmount it first")
         shutil.rmtree(config.volumes_dir / name, ignore_errors=True)
     events.volume(config, "destroy", name)
 

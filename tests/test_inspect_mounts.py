@@ -5,7 +5,8 @@ The expected values are read off moby's code, not dockui's output:
   user gave (volume/mounts linux_parser ParseMountRaw: "" for `-v /src:/dst`), a volume of the local
   driver with none gets "z" (daemon/volumes_unix.go setBindModeIfNull, for Binds and Mounts alike),
   an anonymous volume from Config.Volumes or the image none (container.AddMountPointWithVolume); a
-  bind's Propagation defaults to rprivate, anything else's is "".
+  bind's Propagation defaults to rprivate, anything else's is "". Source and Destination are
+  path.Clean'd (parseMountSpec), while Binds keep the specs as given.
 - `--tmpfs` (HostConfig.Tmpfs) is no MountPoint; a `--mount type=tmpfs` is (registerMountPoints).
 - HostConfig.Mounts is the create's mount.Mount list as given (Go's omitempty encoding); `-v` stays in
   HostConfig.Binds (Config.Volumes for `-v /dst`).
@@ -64,7 +65,7 @@ MOUNT_FLAGS = ("--mount", "type=bind,src={src},dst=/b3", "--mount", "type=volume
 
 
 def _flags(src: Path) -> list[str]:
-    return ["-v", f"{src}:/b1", "-v", f"{src}:/b2:ro", "-v", "named:/v1", "-v", "named:/v2:ro", "-v", "/anon",
+    return ["-v", f"{src}/:/b1", "-v", f"{src}:/b2/:ro", "-v", "named:/v1", "-v", "named:/v2:ro", "-v", "/anon",
             *(f.format(src=src) for f in MOUNT_FLAGS), "--tmpfs", "/t2"]
 
 
@@ -83,7 +84,7 @@ def test_cli_inspect_shows_mounts_and_host_config_mounts_as_docker(engine: Engin
     assert len(mounts) == 8  # the --tmpfs at /t2 is not among them
     host = json.loads(engine.out("inspect", "-f", "{{json .HostConfig}}", "mounts"))
     assert host["Mounts"] == _expected_host_mounts(src)
-    assert host["Binds"] == [f"{src}:/b1", f"{src}:/b2:ro", "named:/v1", "named:/v2:ro"]
+    assert host["Binds"] == [f"{src}/:/b1", f"{src}:/b2/:ro", "named:/v1", "named:/v2:ro"]  # as given
     assert host["Tmpfs"] == {"/t2": ""}
     assert json.loads(engine.out("volume", "inspect", "-f", "{{json .Labels}}", "mv")) == {"a": "b"}
     listed = engine.out("ps", "-a", "--no-trunc", "--format", "{{.Mounts}}").strip()
@@ -162,7 +163,7 @@ def test_docker_cli_inspect_and_volume_options_through_the_service(service: Serv
         expected[1]["VolumeOptions"]["DriverConfig"] = {}  # volume-* key (its opts/mount.go); Docker keeps it as sent
     assert host == expected
     binds = service.docker_out("inspect", "-f", "{{json .HostConfig.Binds}}", "dm")
-    assert sorted(json.loads(binds)) == sorted([f"{src}:/b1", f"{src}:/b2:ro", "named:/v1", "named:/v2:ro"])  # its order
+    assert sorted(json.loads(binds)) == sorted([f"{src}/:/b1", f"{src}:/b2/:ro", "named:/v1", "named:/v2:ro"])
     listed = json.loads(service.docker_out("ps", "-a", "--no-trunc", "--format", "{{json .Mounts}}"))
     assert sorted(listed.split(",")) == sorted(["named", "named", "mv", _anonymous(mounts), *[str(src)] * 3, ""])
     service.docker("rm", "-v", "dm", check=True)

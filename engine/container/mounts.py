@@ -277,7 +277,7 @@ def prepare_mounts(
             raise InvalidArgument(f"Duplicate mount point: {mount['Destination']}")
         seen.add(mount["Destination"])
     for dest in image_volumes:
-        if dest not in seen:
+        if _clean(dest) not in seen:
             made.append(_volume(config, "", dest, True, ""))
     return made
 
@@ -328,9 +328,15 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     return _volume(config, source, dest, rw, mode or (VOLUME_DEFAULT_MODE if source else ""))
 
 
+def _clean(path: str) -> str:
+    """Go's path.Clean of an absolute path, as moby cleans a mount's Source and Destination."""
+    cleaned = os.path.normpath(path)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
 def _bind(source: str, dest: str, rw: bool, mode: str, propagation: str) -> dict[str, Any]:
-    return {"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Mode": mode, "Name": "",
-            "Propagation": propagation}
+    return {"Type": "bind", "Source": _clean(source), "Destination": _clean(dest), "RW": rw, "Mode": mode,
+            "Name": "", "Propagation": propagation}
 
 
 def _check_propagation(source: str, propagation: str) -> None:
@@ -358,7 +364,7 @@ def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, cop
         "Type": "volume",
         "Name": volume.name,
         "Source": str(volume.mountpoint),
-        "Destination": dest,
+        "Destination": _clean(dest),
         "Driver": "local",
         "RW": rw,
         "Mode": mode,
@@ -389,7 +395,7 @@ def _spec_mount(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
         return _volume_spec(config, spec)
     if spec.source:
         raise InvalidArgument('invalid mount config for type "tmpfs": field Source must not be specified')
-    return _tmpfs(dest, tmpfs_options(_tmpfs_words(spec), default_size=""), dest)
+    return _tmpfs(_clean(dest), tmpfs_options(_tmpfs_words(spec), default_size=""), dest)
 
 
 def _bind_spec(spec: MountSpec) -> dict[str, Any]:
@@ -407,7 +413,7 @@ def _bind_spec(spec: MountSpec) -> dict[str, Any]:
     if not source.startswith("/"):
         raise InvalidArgument(f"invalid mount config for type \"bind\": invalid mount path: '{source}' "
                               "(a bind source must be an absolute path)")
-    source = os.path.normpath(source)
+    source = _clean(source)
     if not os.path.exists(source):
         if not options.create_mountpoint:  # unlike -v, --mount does not create it (Docker's rule)
             raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")

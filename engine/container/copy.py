@@ -92,11 +92,12 @@ def _helper_error(process: subprocess.Popen, ref: str = "", path: str = "") -> D
 
 def container_stat(config: EngineConfig, container_id: str, path: str) -> ContainerPath:
     process = _helper(config, "stat", container_id, path)
-    out, _ = process.communicate()
+    out, err = process.communicate()  # reads stderr to its end and closes it: its text is `err`
     if process.returncode == HELPER_NOT_FOUND:
         return ContainerPath(posixpath.basename(path.rstrip("/")), False, False)
     if process.returncode != 0 or not out:
-        raise DockuiError(process.stderr.read().decode(errors="replace").strip() if process.stderr else "stat failed")
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise DockuiError(lines[-1] if lines else f"the copy helper exited {process.returncode}")
     info = json.loads(out.splitlines()[0])
     return ContainerPath(info["name"], bool(info["mode"] & GO_MODE_DIR), True, info.get("linkTarget") or "")
 

@@ -98,6 +98,12 @@ def test_pull_busybox_cli_output_and_store(busybox_in_registry: str, busybox_bui
     record = store.resolve(busybox_in_registry)
     assert record.id == busybox_built.image_id
     assert record.diff_ids == busybox_built.diff_ids
+    from engine import eventlog
+
+    # moby's pull event: the reference as Actor, the repository as `name`
+    pulls = [e for e in eventlog.read_events(EngineConfig(root=root), 0) if e.type == "image" and e.action == "pull"]
+    assert {(e.actor_id, e.attributes["name"]) for e in pulls} == {
+        (busybox_in_registry, busybox_in_registry.rsplit(":", 1)[0])}
     assert record.repo_tags == [busybox_in_registry]
     name = busybox_in_registry.rsplit(":", 1)[0]
     assert record.repo_digests == [f"{name}@{busybox_built.digest}"]

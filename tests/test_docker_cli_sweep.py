@@ -327,6 +327,10 @@ def test_lifecycle_refusals_in_mobys_words(service: Service) -> None:
         assert error("rename", "idle", "busy") == (
             'Error when allocating new name: Conflict. The container name "/busy" is already in use by container '
             f'"{busy_id}". You have to remove (or rename) that container to be able to reuse that name.')
+        # rm -f of a --rm container: its monitor removes it after the kill; the rm succeeds all the same
+        for _ in range(3):
+            service.docker_out("run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "300")
+            assert service.docker_out("rm", "-f", "gone") == "gone\n"
     finally:
         service.docker("rm", "-f", "idle", "busy")
 

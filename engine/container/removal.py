@@ -66,7 +66,23 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
             if time.monotonic() > deadline:
                 raise Conflict(f"could not stop container {current.id} for removal (its monitor is still busy)")
             time.sleep(0.02)
+        if record.status == "removing" and record.host_config.get("AutoRemove"):
+            # --rm: the monitor is removing it after the exit our kill caused; Docker's rm -f of such
+            # a container succeeds too (its removal goes first and the auto-remove finds it gone)
+            _wait_gone(config, record.id)
+            return record
     return remove_stopped(config, record.id, remove_volumes=volumes)
+
+
+def _wait_gone(config: EngineConfig, container_id: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state.load(config, container_id)
+        except NotFound:
+            return
+        time.sleep(0.02)
+    raise Conflict(f"removal of container {container_id} is already in progress")
 
 
 def prune(config: EngineConfig, selected: Callable[[ContainerRecord], bool] | None = None) -> list[str]:

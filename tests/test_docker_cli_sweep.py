@@ -226,9 +226,12 @@ def test_ps_limit_logs_details_and_cp_errors_as_dockers(service: Service) -> Non
 
 
 def test_prune_filters_until_and_labels(service: Service) -> None:
-    """moby's prune filters for containers, images, volumes and networks (they were refused)."""
+    """moby's prune filters for containers, images, volumes and networks (they were refused), and
+    the `prune` event each prune logs (no actor; the bytes reclaimed)."""
     def names(*args: str) -> list[str]:
         return service.docker_out(*args).split()
+
+    since = time.time()
 
     service.docker_out("run", "--name", "keeper", "--label", "keep=yes", "busybox", "true")
     service.docker_out("run", "--name", "dropped", "busybox", "true")
@@ -257,6 +260,9 @@ def test_prune_filters_until_and_labels(service: Service) -> None:
     assert "labellednet" not in names("network", "ls", "--format", "{{.Name}}")
     assert "plainnet" in names("network", "ls", "--format", "{{.Name}}")
     service.docker_out("network", "rm", "plainnet")
+    pruned = [(kind, actor, attrs["reclaimed"]) for kind, action, actor, attrs in _events(service, since, event="prune")]
+    assert [kind for kind, _, _ in pruned] == ["container"] * 3 + ["image", "volume", "network", "network"]
+    assert all(actor == "" and reclaimed.isdigit() for _, actor, reclaimed in pruned)
 
 
 def test_export_has_the_init_layer_and_a_bad_load_says_why(service: Service) -> None:

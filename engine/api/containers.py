@@ -174,8 +174,7 @@ def update(config: EngineConfig, ref: str, change: Update) -> ContainerRecord:
 
 def prune(config: EngineConfig, filters: PruneFilter | None = None) -> list[str]:
     """Every stopped container the filters (until, label, label!) let go."""
-    _reconcile(config)
-    return removal.prune(config, _pruned_by(filters))
+    return prune_reclaiming(config, filters)[0]
 
 
 def _pruned_by(filters: PruneFilter | None) -> Callable[[ContainerRecord], bool] | None:
@@ -197,7 +196,11 @@ def prune_reclaiming(config: EngineConfig, filters: PruneFilter | None = None) -
             with contextlib.suppress(OSError, DockuiError):
                 written[record.id] = store.rw_layer_size(record.id)
     removed = removal.prune(config, _pruned_by(filters))
-    return removed, sum(written.get(cid, 0) for cid in removed)
+    reclaimed = sum(written.get(cid, 0) for cid in removed)
+    from engine.api.prune import log_prune
+
+    log_prune(config, "container", reclaimed)
+    return removed, reclaimed
 
 
 def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:

@@ -262,7 +262,11 @@ def prune(config: EngineConfig, all_images: bool = False, filters: PruneFilter |
         lambda record: filters.selects_created(record.created, (record.config.get("config") or {}).get("Labels")))
     removals = [Removal(*line.split(": ", 1)) for line in store.prune(all_images=all_images, selected=selected)]
     after = _layer_sizes(store)
-    return removals, sum(size for chain, size in before.items() if chain not in after)
+    freed = sum(size for chain, size in before.items() if chain not in after)
+    from engine.api.prune import log_prune
+
+    log_prune(config, "image", freed)
+    return removals, freed
 
 
 def _layer_sizes(store: ImageStore) -> dict[str, int]:

@@ -187,10 +187,13 @@ def remove(config: EngineConfig, name: str) -> str:
 
 def prune(config: EngineConfig, filters: PruneFilter | None = None) -> list[str]:
     """Every unused user network the filters (until, label, label!) let go."""
+    from engine.api.prune import log_prune
     from engine.network import networks
 
     selected = None if filters is None else (lambda net: filters.selects_created(net.created, net.labels))
-    return networks.prune_networks(config, selected)
+    removed = networks.prune_networks(config, selected)
+    log_prune(config, "network", 0)  # moby reports no bytes for networks
+    return removed
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 from engine.errors import InvalidArgument
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.config import EngineConfig
+
 CONTAINER_KEYS = frozenset({"until", "label", "label!"})
 IMAGE_KEYS = frozenset({"until", "label", "label!", "dangling"})
 VOLUME_KEYS = frozenset({"label", "label!", "all"})
@@ -73,6 +77,13 @@ class PruneFilter:
         from engine.util.timefmt import parse_rfc3339
 
         return self.selects(parse_rfc3339(created), labels)
+
+
+def log_prune(config: EngineConfig, kind: str, reclaimed: int) -> None:
+    """moby's `prune` event after each prune: no actor, the bytes reclaimed (0 for networks)."""
+    from engine import events
+
+    events.emit(config, kind, "prune", "", {"reclaimed": str(reclaimed)})
 
 
 def from_flags(values: Iterable[str], accepted: frozenset[str]) -> PruneFilter:

@@ -91,7 +91,11 @@ def prune(config: EngineConfig, all_volumes: bool = False, filters: PruneFilter 
     sizes = {v.name: _tree_size(v.mountpoint) for v in engine_volumes.list_volumes(config)}
     selected = None if filters is None else (lambda volume: filters.selects(None, volume.labels))
     removed = engine_volumes.prune_volumes(config, all_volumes=all_volumes, selected=selected)
-    return removed, sum(sizes.get(name, 0) for name in removed)
+    freed = sum(sizes.get(name, 0) for name in removed)
+    from engine.api.prune import log_prune
+
+    log_prune(config, "volume", freed)
+    return removed, freed
 
 
 def _tree_size(path: Path) -> int:

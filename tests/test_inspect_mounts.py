@@ -164,6 +164,16 @@ def test_docker_cli_inspect_and_volume_options_through_the_service(service: Serv
     assert host == expected
     binds = service.docker_out("inspect", "-f", "{{json .HostConfig.Binds}}", "dm")
     assert sorted(json.loads(binds)) == sorted([f"{src}/:/b1", f"{src}:/b2/:ro", "named:/v1", "named:/v2:ro"])
+    # dockui's templates read inspect as the docker CLI's typed one does: an omitted Name is "" and
+    # a HostConfig without Mounts has a nil slice
+    plain = service.docker_out("create", "--network", "none", "busybox", "true").strip()
+    for ref, template in (("dm", "{{.Mounts}}"), ("dm", "{{json .Mounts}}"), ("plain", "{{.HostConfig.Mounts}}"),
+                          ("dm", "{{range .Mounts}}[{{.Type}}|{{.Name}}|{{.Driver}}|{{.Mode}}|{{.RW}}]{{end}}"),
+                          ("dm", "{{range .HostConfig.Mounts}}[{{.Type}}|{{.ReadOnly}}|{{.Consistency}}]{{end}}"),
+                          ("plain", "{{json .HostConfig.Mounts}} {{len .Mounts}}")):
+        ref = plain if ref == "plain" else ref
+        assert service.engine.out("inspect", "-f", template, ref) == service.docker_out("inspect", "-f", template, ref)
+    service.docker("rm", plain, check=True)
     listed = json.loads(service.docker_out("ps", "-a", "--no-trunc", "--format", "{{json .Mounts}}"))
     assert sorted(listed.split(",")) == sorted(["named", "named", "mv", _anonymous(mounts), *[str(src)] * 3, ""])
     service.docker("rm", "-v", "dm", check=True)

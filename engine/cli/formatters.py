@@ -197,9 +197,50 @@ _SLICES = frozenset({
 })
 
 
+@dataclass(frozen=True)
+class OmitEmptyStruct(TemplateData):
+    """A Go struct whose omitempty fields Docker's JSON leaves out when empty (a bind's MountPoint
+    has no `Name`): a template reads them as their zero value, as the docker CLI's typed inspect
+    does, `{{.}}` prints every field in order and `json` encodes what was sent."""
+
+    type_name: str
+    fields: Mapping[str, Any]  # every field, zero values filled in
+    sent: Mapping[str, Any]
+
+    @property
+    def go_type(self) -> str:  # type: ignore[override]
+        return self.type_name
+
+    def template_field(self, name: str) -> Any:
+        return self.fields.get(name, NO_VALUE)
+
+    def template_json(self) -> Any:
+        return self.sent
+
+    def __str__(self) -> str:
+        from engine.util.gofmt import sprint_value
+
+        return sprint_value(dict(self.fields))
+
+
+# (field, parent) -> the Go struct of each element and its fields' zero values, in the struct's order
+_OMITEMPTY_ITEMS: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+    ("Mounts", ""): ("container.MountPoint", {"Type": "", "Name": "", "Source": "", "Destination": "", "Driver": "",
+                                              "Mode": "", "RW": False, "Propagation": ""}),
+    ("Mounts", "HostConfig"): ("mount.Mount", {"Type": "", "Source": "", "Target": "", "ReadOnly": False,
+                                               "Consistency": "", "BindOptions": None, "VolumeOptions": None,
+                                               "ImageOptions": None, "TmpfsOptions": None, "ClusterOptions": None}),
+}
+
+
+def _omitempty(type_name: str, zero: dict[str, Any], sent: dict[str, Any]) -> OmitEmptyStruct:
+    return OmitEmptyStruct(type_name, {**zero, **sent}, sent)
+
+
 def inspect_value(obj: Any, key: str = "", parent: str = "") -> Any:
     """An inspect object (decoded JSON) with each of Docker's map-typed fields as a GoMap (a nil one
-    for null) and null slices as NilSlice."""
+    for null), null slices as NilSlice, and the structs whose empty fields the JSON omits
+    (MountPoint, mount.Mount, HostConfig's `Mounts`) reading those as their zero value."""
     if obj is None:
         if key in _STRING_MAPS or key in _MAPS:
             return GoMap(elem="string" if key in _STRING_MAPS else "interface {}", is_nil=True)
@@ -207,10 +248,14 @@ def inspect_value(obj: Any, key: str = "", parent: str = "") -> Any:
             return NilSlice()
         return None
     if isinstance(obj, list):
-        return [inspect_value(v) for v in obj]
+        items = [inspect_value(v) for v in obj]
+        struct = _OMITEMPTY_ITEMS.get((key, parent))
+        return [_omitempty(*struct, v) if struct and isinstance(v, dict) else v for v in items]
     if not isinstance(obj, dict):
         return obj
     converted = {k: inspect_value(v, k, key) for k, v in obj.items()}
+    if key == "HostConfig" and not parent and "Mounts" not in converted:  # omitempty: a nil slice
+        return _omitempty("*container.HostConfig", {**converted, "Mounts": NilSlice()}, converted)
     if key in _STRING_MAPS or (key == "Config" and parent == "LogConfig"):
         return GoMap(converted, elem="string")
     if key in _MAPS:

@@ -9,6 +9,10 @@ request registers a `PendingAttach` and waits; the `start` request takes it and 
 attached, handing the monitor's end to the waiting request. Invariants: one monitor channel per
 relay; a client that goes away closes only its channel (the container, its log and other clients go
 on); the relay ends when the monitor reports the exit or closes the channel.
+
+`serve` is the whole attach, for both of Docker's attach endpoints: the hijacked `POST .../attach`
+(framed without a tty) and the websocket `GET .../attach/ws` (raw binary frames); they differ only
+in how the client's connection is opened (engine.service.streams).
 """
 
 from __future__ import annotations
@@ -18,14 +22,23 @@ import contextlib
 import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from aiohttp import web
+
+from engine import events
+from engine.api import containers as api
 from engine.config import EngineConfig
 from engine.container import monitor
 from engine.container.detachkeys import DetachScanner
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
-from engine.service.streams import STDERR, STDOUT, Hijacked
+from engine.service.streams import STDERR, STDOUT, AttachClient
+
+if TYPE_CHECKING:
+    from engine.container.logs import LogEntry
 
 CLIENT_POLL_SECONDS = 0.2  # how soon a vanished client's attach slot is freed
 
@@ -38,6 +51,19 @@ class AttachStreams:
     stdout: bool
     stderr: bool
     detach: bytes = b""  # the detach sequence acted on (a tty's input only); empty: none
+    close_stdin: bool = True  # the client's input EOF closes the container's stdin (moby: StdinOnce, no tty)
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    """An attach's query: the streams, `logs` (replay the log first), `stream` (then follow)."""
+
+    streams: AttachStreams
+    logs: bool
+    stream: bool
+
+
+Opener = Callable[[], Awaitable[tuple[web.StreamResponse, AttachClient]]]  # answers the request, takes its connection
 
 
 @dataclass
@@ -114,7 +140,7 @@ async def connect_running(config: EngineConfig, record: ContainerRecord) -> sock
 
 
 async def relay(
-    sessions: Sessions, container_id: str, channel: socket.socket, client: Hijacked, streams: AttachStreams
+    sessions: Sessions, container_id: str, channel: socket.socket, client: AttachClient, streams: AttachStreams
 ) -> int | None:
     """Relay between the monitor's channel and the client until the exit (its code) or either side
     goes away (None)."""
@@ -152,9 +178,10 @@ async def relay(
     return code
 
 
-async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, streams: AttachStreams) -> None:
+async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter, streams: AttachStreams) -> None:
     """The client's bytes as stdin frames (dropped when it did not ask for stdin); its EOF as
-    stdin's EOF. Once the client is gone (not merely done sending), the channel is closed, which
+    stdin's EOF when `close_stdin` (else the container's stdin stays open for the next client, as
+    moby's attach leaves it without StdinOnce or with a tty). Once the client is gone (not merely done sending), the channel is closed, which
     ends the relay and frees the monitor's one attach slot even if the container stays silent.
     The detach sequence closes the client and the channel at once: the container runs on, its
     stdin still open (Docker's detach)."""
@@ -174,7 +201,7 @@ async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, str
             if stdin and data:
                 writer.write(monitor.frame(monitor.FRAME_STDIN, data))
                 await writer.drain()
-        if stdin:
+        if stdin and streams.close_stdin:
             writer.write(monitor.frame(monitor.FRAME_STDIN_EOF))
             await writer.drain()
     except (ConnectionError, OSError):
@@ -182,3 +209,66 @@ async def _client_to_monitor(client: Hijacked, writer: asyncio.StreamWriter, str
     while not client.gone:  # a half-close: the client still reads the output
         await asyncio.sleep(CLIENT_POLL_SECONDS)
     writer.close()
+
+
+async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecord, asked: AttachRequest,
+                open_client: Opener) -> web.StreamResponse:
+    """Attach one client: the log first when asked, then the live streams of a running container,
+    or of a created one once `start` hands over its channel. Errors found before the client's
+    connection is opened (a stopped container, a busy monitor) are the request's status."""
+    streams = asked.streams
+    entries: Sequence[LogEntry] = []
+    if asked.logs:
+        query = api.LogQuery(stdout=streams.stdout, stderr=streams.stderr)
+        _, entries, _ = await asyncio.to_thread(api.log_entries, config, record.id, query)
+    await asyncio.to_thread(events.container, config, "attach", record)  # moby logs it before any stream
+    if not asked.stream:
+        response, client = await open_client()
+        await _replay(client, entries)
+        await client.finish()
+        return response
+    if record.running:
+        channel = await connect_running(config, record)
+        try:
+            response, client = await open_client()
+        except BaseException:
+            channel.close()
+            raise
+        await _replay(client, entries)
+        await relay(sessions, record.id, channel, client, streams)
+        await client.finish()
+        return response
+    if record.status != "created" and not asked.logs:
+        raise Conflict(f"You cannot attach to a stopped container {record.id}, start it first")
+    pending = sessions.wait_for_start(record.id, streams)
+    try:
+        response, client = await open_client()
+    except BaseException:
+        pending.channel.cancel()
+        sessions.forget(record.id, pending)
+        raise
+    await _replay(client, entries)
+    gone = asyncio.create_task(_client_gone(client))
+    try:
+        await asyncio.wait([pending.channel, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not pending.channel.done() or pending.channel.cancelled() or pending.channel.exception() is not None:
+        pending.channel.cancel()
+        sessions.forget(record.id, pending)
+        await client.finish()
+        return response
+    await relay(sessions, record.id, pending.channel.result(), client, streams)
+    await client.finish()
+    return response
+
+
+async def _replay(client: AttachClient, entries: Sequence[LogEntry]) -> None:
+    for entry in entries:
+        if not await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data):
+            return
+
+
+async def _client_gone(client: AttachClient) -> None:
+    while not client.gone:
+        await asyncio.sleep(CLIENT_POLL_SECONDS)

@@ -15,17 +15,18 @@ from typing import Any
 
 from aiohttp import web
 
-from engine import events
 from engine.api import containers as api
 from engine.container.detachkeys import detach_sequence
 from engine.container.mounts import mount_points
 from engine.container.state import ContainerRecord, parse_rfc3339
 from engine.container.status import command_text
-from engine.errors import Conflict, DockuiError, InvalidArgument
-from engine.service.attach import AttachStreams, Sessions, connect_running, relay
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
+from engine.service.attach import AttachRequest, AttachStreams, Sessions
+from engine.service.attach import serve as serve_attach
 from engine.service.context import (
     SESSIONS,
     SPAWNER,
+    api_version,
     engine_config,
     json_body,
     json_response,
@@ -34,7 +35,7 @@ from engine.service.context import (
 )
 from engine.service.create_body import create_request
 from engine.service.filters import filter_pairs
-from engine.service.streams import STDERR, STDOUT, frame, hijack
+from engine.service.streams import STDERR, STDOUT, frame, hijack, open_websocket
 
 routes = web.RouteTableDef()
 
@@ -252,13 +253,11 @@ async def update(request: web.Request) -> web.Response:
     return json_response({"Warnings": []})
 
 
-LINK_REMOVAL_REFUSED = "removing a legacy link (?link=1) is not supported by dockui: remove or recreate the linking container"
-
-
 @routes.delete("/containers/{id}")
 async def remove(request: web.Request) -> web.Response:
-    if query_bool(request, "link"):
-        return json_response({"message": LINK_REMOVAL_REFUSED}, status=501)
+    if query_bool(request, "link"):  # `{id}` names the link: moby's "the default link name" conflict unless it has a "/"
+        await _call(api.remove_link, engine_config(request), request.match_info["id"])
+        return web.Response(status=NO_CONTENT)
     await _call(api.remove, engine_config(request), request.match_info["id"],
                 query_bool(request, "force"), query_bool(request, "v"))
     return web.Response(status=NO_CONTENT)
@@ -416,54 +415,36 @@ async def _follow(request: web.Request, config: Any, record: ContainerRecord, of
 
 @routes.post("/containers/{id}/attach")
 async def attach(request: web.Request) -> web.StreamResponse:
+    """The hijacked attach: Docker's framing without a tty, raw with one."""
     config = engine_config(request)
     record = await _call(api.find, config, request.match_info["id"])
     framed = not record.config.get("Tty")
-    keys = detach_sequence(request.query.get("detachKeys")) if not framed else b""
-    streams = AttachStreams(query_bool(request, "stdin"), query_bool(request, "stdout"), query_bool(request, "stderr"),
-                            keys)
-    sessions = _sessions(request)
-    if query_bool(request, "logs"):
-        _, entries, _ = await _call(api.log_entries, config, record.id, api.LogQuery(stdout=streams.stdout, stderr=streams.stderr))
+    asked = _attach_request(request, record, query_bool(request, "stdin"), query_bool(request, "stdout"),
+                            query_bool(request, "stderr"))
+    return await serve_attach(config, _sessions(request), record, asked, lambda: hijack(request, framed))
+
+
+@routes.get("/containers/{id}/attach/ws")
+async def attach_ws(request: web.Request) -> web.StreamResponse:
+    """The websocket attach (moby's wsContainersAttach): raw binary frames, never multiplexed;
+    before API 1.42 every stream is attached, whatever the query says."""
+    config = engine_config(request)
+    record = await _call(api.find, config, request.match_info["id"])
+    if api_version(request) >= (1, 42):
+        wanted = query_bool(request, "stdin"), query_bool(request, "stdout"), query_bool(request, "stderr")
     else:
-        entries = []
-    await _call(events.container, config, "attach", record)  # moby logs it before any stream
-    if not query_bool(request, "stream"):
-        response, client = await hijack(request, framed)
-        for entry in entries:
-            await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data)
-        client.close()
-        return response
-    if record.running:
-        channel = await connect_running(config, record)
-        response, client = await hijack(request, framed)
-        for entry in entries:
-            await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data)
-        await relay(sessions, record.id, channel, client, streams)
-        return response
-    if record.status != "created" and not query_bool(request, "logs"):
-        raise Conflict(f"You cannot attach to a stopped container {record.id}, start it first")
-    pending = sessions.wait_for_start(record.id, streams)
-    response, client = await hijack(request, framed)
-    for entry in entries:
-        await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data)
-    gone = asyncio.create_task(_client_gone(client))
-    try:
-        await asyncio.wait([pending.channel, gone], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-    if not pending.channel.done() or pending.channel.cancelled() or pending.channel.exception() is not None:
-        pending.channel.cancel()
-        sessions.forget(record.id, pending)
-        client.close()
-        return response
-    await relay(sessions, record.id, pending.channel.result(), client, streams)
-    return response
+        wanted = True, True, True
+    asked = _attach_request(request, record, *wanted)
+    return await serve_attach(config, _sessions(request), record, asked, lambda: open_websocket(request))
 
 
-async def _client_gone(client: Any) -> None:
-    while not client.gone:
-        await asyncio.sleep(0.2)
+def _attach_request(request: web.Request, record: ContainerRecord, stdin: bool, stdout: bool,
+                    stderr: bool) -> AttachRequest:
+    tty = bool(record.config.get("Tty"))
+    keys = detach_sequence(request.query.get("detachKeys")) if tty else b""
+    close_stdin = bool(record.config.get("StdinOnce")) and not tty
+    return AttachRequest(AttachStreams(stdin, stdout, stderr, keys, close_stdin), query_bool(request, "logs"),
+                         query_bool(request, "stream"))
 
 
 # ------------------------------------------------------------------------------------------ stats
@@ -526,18 +507,25 @@ def _empty_stats(record: ContainerRecord) -> dict[str, Any]:
             "name": "/" + record.name, "id": record.id}
 
 
-# ------------------------------------------------------------------------------------------ refused
+# ------------------------------------------------------------------------------------------ legacy links
 
 
 @routes.delete("/containers/{id}/{link}")
-async def remove_link(request: web.Request) -> web.Response:  # noqa: ARG001 - docker-py's link removal path
-    """`DELETE /containers/<container>/<link>?link=1`: a link's name is `<container>/<alias>`."""
-    return json_response({"message": LINK_REMOVAL_REFUSED}, status=501)
+async def remove_link(request: web.Request) -> web.Response:
+    """`DELETE /containers/<container>/<alias>?link=1` (the docker CLI's `rm --link`, docker-py's
+    `remove_container(..., link=True)`): a link's name is `<container>/<alias>`."""
+    if not query_bool(request, "link"):
+        raise NotFound(f"No such container: {request.match_info['id']}/{request.match_info['link']}")
+    name = f"{request.match_info['id']}/{request.match_info['link']}"
+    await _call(api.remove_link, engine_config(request), name)
+    return web.Response(status=NO_CONTENT)
+
+
+# ------------------------------------------------------------------------------------------ refused
 
 
 REFUSED = {
     "/containers/{id}/checkpoints": "checkpoints are not supported by dockui (no CRIU)",
-    "/containers/{id}/attach/ws": "websocket attach is not supported by dockui: use POST /containers/{id}/attach",
 }
 
 

@@ -8,13 +8,20 @@ for `Upgrade: tcp` (the docker CLI, docker-py) and `200` with a raw stream other
 clients); from then on the socket carries raw bytes both ways. Invariants: the client's half-close
 (stdin at EOF) ends only its input, never our output; its disconnect ends only its own stream; the
 stream's first byte goes out only once the client has read the headers (or after 0.5 s).
+
+A websocket attach (`GET /containers/{id}/attach/ws`) carries the same raw stream in binary frames
+(never multiplexed: no 8-byte headers, with or without a tty) and takes the client's frames,
+binary or text, as stdin. Both connections are an `AttachClient`, so attach's relay
+(engine.service.attach) is one for both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
 import struct
+from typing import Protocol
 
 from aiohttp import web
 
@@ -24,6 +31,29 @@ MAX_BUFFERED = 1 << 20  # bytes queued to a slow client before we wait for it
 
 def frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+class AttachClient(Protocol):
+    """An attached client as the relay sees it, whatever carries its bytes."""
+
+    input: asyncio.Queue[bytes]  # the client's bytes; b"" once, when it has no more to send
+
+    async def send(self, stream: int, data: bytes) -> bool:
+        """One chunk of a container's stream; False once the client is gone."""
+        ...
+
+    @property
+    def gone(self) -> bool:
+        """The client closed the connection (it reads no more)."""
+        ...
+
+    def close(self) -> None:
+        """Start closing the connection (the relay's end, a detach)."""
+        ...
+
+    async def finish(self) -> None:
+        """Close the connection and wait until it is closed."""
+        ...
 
 
 class _InputReader:
@@ -82,6 +112,9 @@ class Hijacked:
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+    async def finish(self) -> None:
+        self.close()
 
 
 async def hijack(request: web.Request, framed: bool) -> tuple[web.StreamResponse, Hijacked]:
@@ -165,3 +198,71 @@ class _HalfClose(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.inner.resume_writing()
 
+
+
+class WebSocketClient:
+    """A websocket attach: each chunk of the stream one binary frame, raw (the websocket keeps
+    the messages apart; Docker never multiplexes this stream), the client's frames its input.
+    A websocket has no half-close: the client's close frame (or its disconnect) ends its input
+    and marks it gone at once."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.input: asyncio.Queue[bytes] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+        self._closing: asyncio.Future[bool] | None = None
+
+    async def _read(self) -> None:
+        from aiohttp import WSMsgType
+
+        try:
+            async for message in self.ws:
+                if message.type == WSMsgType.BINARY and message.data:
+                    self.input.put_nowait(bytes(message.data))
+                elif message.type == WSMsgType.TEXT and message.data:
+                    self.input.put_nowait(message.data.encode())
+        finally:
+            self.input.put_nowait(b"")
+
+    async def send(self, stream: int, data: bytes) -> bool:  # noqa: ARG002 - one stream per websocket
+        if self.gone:
+            return False
+        try:
+            await self.ws.send_bytes(data)
+        except (ConnectionError, RuntimeError):
+            return False
+        return not self.gone
+
+    @property
+    def gone(self) -> bool:
+        return self.ws.closed or self._reader.done() or self._closing is not None
+
+    def close(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+
+    async def _close(self) -> None:
+        """Our close frame, then the client's answer awaited (aiohttp's close would drop the
+        connection at once while another task reads: the client's answer would meet a closed
+        socket), so the reading task goes first."""
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.close()
+
+    async def finish(self) -> None:
+        self.close()
+        assert self._closing is not None
+        await self._closing
+
+
+async def open_websocket(request: web.Request) -> tuple[web.WebSocketResponse, WebSocketClient]:
+    """Complete the client's websocket handshake (a 400 in Docker's body when it is not one)."""
+    from engine.errors import InvalidArgument
+
+    ws = web.WebSocketResponse(autoping=True)
+    if not ws.can_prepare(request).ok:
+        raise InvalidArgument("websocket attach: the request is not a websocket handshake (Upgrade: websocket)")
+    await ws.prepare(request)
+    return ws, WebSocketClient(ws)

@@ -164,6 +164,13 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
     return removal.remove(config, ref, force=force, volumes=volumes)
 
 
+def remove_link(config: EngineConfig, link_name: str) -> ContainerRecord:
+    """`rm --link <container>/<alias>`: the legacy link goes, both containers stay."""
+    from engine.container.unlink import remove_link as unlink
+
+    return unlink(config, link_name)
+
+
 def update(config: EngineConfig, ref: str, change: Update) -> ContainerRecord:
     """`docker update` (an engine.container.update.Update): limits live, policy on record."""
     from engine.container.update import update as update_container

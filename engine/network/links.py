@@ -3,13 +3,16 @@ default bridge only, as Docker; on a user-defined network a link is only a name 
 gives the linking container (engine.network.dns.names).
 
 Pure functions, byte-for-byte Docker's format (moby `daemon/links/links.go` and
-`buildSandboxOptions`), so programs written for Docker's links work unchanged.
+`buildSandboxOptions`), so programs written for Docker's links work unchanged; and `unlink`, the
+network's side of removing one (`docker rm --link`): the linking container's endpoint record and
+its /etc/hosts lose the link, under the network lock (engine.network.ipam.lock).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from engine.config import EngineConfig
 from engine.errors import InvalidArgument
 
 
@@ -110,3 +113,33 @@ def hosts_entry(target: LinkTarget) -> tuple[str, str]:
     if target.alias != target.name:
         names.append(target.name)
     return target.ip, " ".join(names)
+
+
+def is_link_entry(names: str, alias: str) -> bool:
+    """Whether a hosts line's names are the ones `hosts_entry` wrote for `alias` (the alias, then
+    at least the linked container's hostname; an --add-host line holds one name)."""
+    words = names.split()
+    return len(words) > 1 and words[0] == alias
+
+
+def unlink(config: EngineConfig, container_id: str, alias: str) -> None:
+    """Forget the link `alias` in a container's endpoint record: its name no longer resolves there
+    (the embedded DNS, NetworkSettings.Links) and, as moby's sandbox refresh does, its /etc/hosts
+    line goes, rewritten in place in a running container's file. A container that never had its
+    network prepared has nothing to forget (its next start reads its links afresh)."""
+    from engine.network import hostsfiles, ipam
+    from engine.network.records import load_record, save_record
+
+    with ipam.lock(config):
+        rec = load_record(config, container_id)
+        if rec is None:
+            return
+        gone = [entry for entry in rec.extra_hosts if is_link_entry(entry[1], alias)]
+        save_record(config, replace(rec, links=tuple(link for link in rec.links if link[1] != alias),
+                                    extra_hosts=tuple(entry for entry in rec.extra_hosts if entry not in gone)))
+        hosts = config.containers_dir / container_id / "hosts"
+        if not gone or not hosts.exists():
+            return
+        dropped = {f"{ip}\t{names}" for ip, names in gone}
+        lines = hosts.read_text().splitlines(keepends=True)
+        hostsfiles.write_in_place(hosts, "".join(line for line in lines if line.rstrip("\n") not in dropped))

@@ -134,11 +134,13 @@ def collect_abandoned_bridges(config: EngineConfig) -> list[str]:
 
 
 def get_network(config: EngineConfig, name: str) -> NetworkInfo:
-    """A network by name, ID or ID prefix (`bridge` is created on first use)."""
+    """A network by full ID, name or ID prefix, in moby's order (FindNetwork): any name is allowed,
+    so a network named like another's ID must not stand in for it (`bridge` is made on first use)."""
     if name == DEFAULT_NETWORK:
         with ipam.lock(config):
             return default_network(config)
-    net = load_network(config, name)
+    networks = all_networks(config) if len(name) == 64 else []
+    net = next((n for n in networks if n.id == name), None) or load_network(config, name)
     if net:
         return net
     matches = [n for n in all_networks(config) if n.id.startswith(name)] if len(name) >= 3 else []
@@ -219,9 +221,9 @@ def containers_on(config: EngineConfig, net_name: str) -> list[EndpointRecord]:
 
 def remove_network(config: EngineConfig, name: str) -> str:
     """`network rm`: refused while a container is connected; deletes the bridge."""
-    if name in PREDEFINED:
-        raise Conflict(f"{name} is a pre-defined network and cannot be removed")
-    net = get_network(config, name)
+    net = get_network(config, name) if name not in PREDEFINED else None
+    if net is None or net.name in PREDEFINED:  # also by its ID or a prefix of it
+        raise Conflict(f"{net.name if net else name} is a pre-defined network and cannot be removed")
     with ipam.lock(config):
         users = containers_on(config, net.name)
         if users:

@@ -813,7 +813,8 @@ def test_the_start_up_is_not_collected_and_is_frozen_before_the_verb(engine: Eng
     """The console script makes the start-up's objects with cycle collection off (no collection
     until the verb's work begins), engine.cli freezes them (out of every later collection, the
     one at exit included) and turns collection back on for the verb; whatever happens, main
-    returns with collection on (a parse error, help, an in-process caller's next call)."""
+    returns with collection on (a parse error, help). An in-process caller (main(argv)) keeps its
+    collector as it was: nothing frozen, nothing turned off."""
     code = (
         "import contextlib, gc, io, sys\n"
         "from tui import launcher\n"
@@ -827,14 +828,21 @@ def test_the_start_up_is_not_collected_and_is_frozen_before_the_verb(engine: Eng
         "collections = lambda: sum(s['collections'] for s in gc.get_stats())\n"
         "before = collections()\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-        f"    status = launcher.main(['--root', {str(engine.config.root)!r}, 'ps'])\n"
+        f"    sys.argv = ['dockui', '--root', {str(engine.config.root)!r}, 'ps']\n"
+        "    status = launcher.main()  # as the command calls it\n"
         "    after = [gc.isenabled()]\n"
         "    for argv in (['ps', '-z'], ['--help'], ['images', '--bogus']):\n"
+        "        sys.argv = ['dockui', *argv]\n"
         "        with contextlib.suppress(SystemExit):\n"
-        "            launcher.main(argv)\n"
+        "            launcher.main()\n"
         "        after.append(gc.isenabled())\n"
-        "print(status, seen, after)\n"
+        "    frozen = gc.get_freeze_count()\n"
+        "    gc.unfreeze()\n"
+        f"    launcher.main(['--root', {str(engine.config.root)!r}, 'ps'])  # in-process: its collector as it was\n"
+        "print(repr((status, seen, after, gc.get_freeze_count(), frozen > 1000)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "0 [(True, True, 0)] [True, True, True, True]"
+    status, seen, after, refrozen, frozen = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr
+    assert (status, seen[0], after, refrozen, frozen) == (0, (True, True, 0), [True, True, True, True], 0, True)
+    assert seen[1][:2] == (True, False)  # the in-process call: collection on throughout, nothing frozen

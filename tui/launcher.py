@@ -300,6 +300,8 @@ def _use_regex_cache(path: str | None = None) -> None:
     from re import _compiler
 
     real = _compiler.compile
+    if getattr(real, "__module__", "") == __name__:  # installed by an earlier main() of this process
+        return
 
     def compile(p: object, flags: int = 0) -> object:  # noqa: A001 - re._compiler's own name
         global regex_cache_misses
@@ -363,15 +365,19 @@ def write_regex_cache(path: str | None = None, packages: Sequence[str] = ("engin
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`dockui ARGS`: the command calls it without `argv` (sys.argv's), in-process callers with."""
+    is_command = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if _asks_version(argv):  # no parser needed to say it (docs/lifecycle.md, "Import costs")
         from engine import __version__
 
         print(f"dockui {__version__}")
         return 0
-    # No cycle collection while the start-up's modules and classes are made: engine.cli freezes
-    # them before the verb's own work, and turns it back on (see "Import costs" in docs/lifecycle.md).
-    gc.disable()
+    # The command makes its start-up's modules and classes with no cycle collection: engine.cli
+    # freezes them before the verb's own work and turns it back on (see "Import costs" in
+    # docs/lifecycle.md). An in-process caller's collector is left as it is.
+    if is_command:
+        gc.disable()
     try:
         _defer_inspect()
         _defer_copy()
@@ -384,7 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cli_main(argv)
     finally:
-        gc.enable()
+        if is_command:
+            gc.enable()
     from engine.errors import DockuiError
     from tui.app import run_app
 

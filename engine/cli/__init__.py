@@ -256,11 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     diagnostics.configure(args.log_level)
-    # What the start-up made (modules, classes, the parse) lives as long as the process: out of
-    # every later collection, the one at exit included; the console script turned collection off
-    # until now (docs/lifecycle.md, "Import costs").
-    gc.freeze()
-    gc.enable()
+    if not gc.isenabled():  # the command's start-up, made with collection off (docs/lifecycle.md, "Import costs"):
+        gc.freeze()  # it lives as long as the process, out of every later collection (the one at exit too)
+        gc.enable()
     handler: Handler = args.handler
     config: EngineConfig | None = None
     try:

@@ -134,6 +134,8 @@ def test_mount_flag_errors_are_dockers_and_create_nothing(engine: Engine, tmp_pa
         (f"type=volume,src=bad,dst=/x,{TMPFS_OPTS},volume-opt=foo=bar", 'invalid option: "foo"'),
         ("type=volume,dst=/x,volume-subpath=a", "VolumeOptions.Subpath (--mount volume-subpath) is not supported"),
         ("type=bind,src=/tmp,dst=/x,bind-recursive=sideways", "invalid value for bind-recursive: sideways"),
+        ("type=bind,src=/tmp,dst=/x,bind-recursive=writable", "option 'bind-recursive=writable' requires 'readonly'"),
+        ("type=bind,src=/tmp,dst=/x,bind-recursive=disabled", "BindOptions.NonRecursive (--mount bind-recursive) is"),
         ("type=volume,dst=/x,readonly=maybe", "invalid boolean value"),
         ("type=volume,dst=/x,colour=red", "unknown option 'colour' in 'colour=red'"),
         ("type=volume,dst=/x,tmpfs-size", "invalid field 'tmpfs-size' must be a key=value pair"),
@@ -148,6 +150,14 @@ def test_mount_flag_errors_are_dockers_and_create_nothing(engine: Engine, tmp_pa
     assert made.is_dir()
     assert engine.inspect(cid)["HostConfig"]["Mounts"] == [
         {"Type": "bind", "Source": str(made), "Target": "/m", "BindOptions": {"CreateMountpoint": True}}]
+    engine.out("rm", cid)
+    # bind-recursive=writable: ReadOnlyNonRecursive, which dockui's read-only bind is (its top mount only)
+    cid = engine.out("create", "--network", "none", "--mount", f"type=bind,src={made},dst=/m,bind-recursive=writable,ro",
+                     "busybox", "true").strip()
+    data = engine.inspect(cid)
+    assert data["HostConfig"]["Mounts"] == [{"Type": "bind", "Source": str(made), "Target": "/m", "ReadOnly": True,
+                                             "BindOptions": {"ReadOnlyNonRecursive": True}}]
+    assert [(m["Mode"], m["RW"]) for m in data["Mounts"]] == [("", False)]
     engine.out("rm", cid)
 
 

@@ -54,7 +54,7 @@ _TMPFS_API_OPTIONS = ("exec", "noexec")  # moby's validTmpfsOptions for TmpfsOpt
 @dataclass(frozen=True)
 class BindOptions:
     """mount.BindOptions. dockui binds recursively and makes a read-only bind read-only by a
-    remount, so only `propagation` and `create_mountpoint` may differ from their defaults."""
+    remount of its top mount, so `non_recursive` and `read_only_force_recursive` must stay off."""
 
     propagation: str = ""
     non_recursive: bool = False
@@ -243,11 +243,16 @@ def _bind_recursive(bind: dict[str, Any], value: str) -> None:
 
 
 def _check_flag_options(spec: MountSpec) -> None:
-    """The docker CLI's validateExclusiveOptions, in its words (`bind-*` on a volume, ...)."""
+    """The docker CLI's validateMountOptions, in its words (`bind-*` on a volume, ...)."""
     for given, prefix, kind in ((spec.bind, "bind", "bind"), (spec.volume, "volume", "volume"),
                                 (spec.tmpfs, "tmpfs", "tmpfs")):
         if given is not None and spec.type != kind:
             raise InvalidArgument(f"invalid --mount: cannot mix '{prefix}-*' options with mount type '{spec.type}'")
+    if spec.bind is not None and not spec.read_only:
+        for on, value in ((spec.bind.read_only_non_recursive, "writable"), (spec.bind.read_only_force_recursive, "readonly")):
+            if on:
+                raise InvalidArgument(f"invalid --mount: option 'bind-recursive={value}' requires 'readonly' "
+                                      "to be specified in conjunction")
 
 
 # ------------------------------------------------------------------------------------------ record mounts
@@ -403,10 +408,13 @@ def _bind_spec(spec: MountSpec) -> dict[str, Any]:
     propagation = options.propagation
     if propagation and propagation not in PROPAGATIONS:
         raise InvalidArgument(f"invalid mount config for type \"bind\": invalid propagation mode: {propagation}")
-    for field, flag in (("non_recursive", "NonRecursive"), ("read_only_non_recursive", "ReadOnlyNonRecursive"),
-                        ("read_only_force_recursive", "ReadOnlyForceRecursive")):
+    for field, flag in (("non_recursive", "NonRecursive"), ("read_only_force_recursive", "ReadOnlyForceRecursive")):
         if getattr(options, field):
             raise InvalidArgument(f"BindOptions.{flag} (--mount bind-recursive) is not supported by dockui")
+    # ReadOnlyNonRecursive is what dockui's read-only bind is (engine.sandbox.rootfs remounts the top
+    # mount only), as Docker's below API 1.44 (the versions this service speaks)
+    if options.read_only_non_recursive and not spec.read_only:
+        raise InvalidArgument("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive")
     source = spec.source
     if not source:
         raise InvalidArgument('invalid mount config for type "bind": field Source must not be empty')

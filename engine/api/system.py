@@ -130,11 +130,12 @@ def parse_event_time(text: str) -> int:
     from engine.util.timefmt import parse_rfc3339
 
     seconds_text, dot, fraction = text.partition(".")
-    if seconds_text.isdigit() and (not dot or fraction.isdigit()):
+    if seconds_text.isdigit() and len(seconds_text) < 20 and (not dot or fraction.isdigit()):  # an int64, as Go's
         return int(seconds_text) * 1_000_000_000 + int((fraction + "000000000")[:9])
     parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if parts and "".join(n + u for n, u in parts) == text:
-        return time.time_ns() - int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+    ago = sum(float(n) * _DURATION_UNITS[u] for n, u in parts) if parts else 0.0
+    if parts and "".join(n + u for n, u in parts) == text and ago < float("inf"):  # 400 digits are inf
+        return time.time_ns() - int(ago)
     seconds = parse_rfc3339(text)
     if seconds is None:
         raise InvalidArgument(f"invalid time {text!r}: use a Unix time, an RFC3339 time or a duration such as 10m")

@@ -27,7 +27,7 @@ from engine.errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from engine.container.state import ContainerRecord
@@ -134,6 +134,24 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
 def parse_mount_flag(text: str) -> MountSpec:
     """`--mount type=...,source=...,target=...` as the docker CLI reads it (opts.MountOpt.Set): CSV
     fields (`"volume-opt=o=size=8m,mode=0750"` quoted keeps its commas), Docker's keys and words."""
+    # what the fields set: the mount's own values, then each options struct the CLI would allocate
+    parts: dict[str, dict[str, Any]] = {"mount": {"type": "volume"}, "bind": {}, "volume": {}, "driver": {}, "tmpfs": {}}
+    for key, value, given in _flag_fields(text):
+        _apply_field(parts, key, value, given)
+    volume, driver = parts["volume"], parts["driver"]
+    if driver:
+        volume["driver"] = VolumeDriver(driver.get("name", ""), _pairs(driver.get("options")))
+    if "labels" in volume:
+        volume["labels"] = _pairs(volume["labels"])
+    bind, tmpfs = parts["bind"], parts["tmpfs"]
+    spec = MountSpec(**parts["mount"], bind=BindOptions(**bind) if bind else None,
+                     volume=VolumeOptions(**volume) if volume else None, tmpfs=TmpfsOptions(**tmpfs) if tmpfs else None)
+    _check_flag_options(spec)
+    return spec
+
+
+def _flag_fields(text: str) -> list[tuple[str, str, bool]]:
+    """The CSV fields as (lower-cased key, value, whether `=` was given), with the CLI's checks."""
     import csv
 
     text = text.strip()
@@ -143,77 +161,68 @@ def parse_mount_flag(text: str) -> MountSpec:
         fields = next(csv.reader([text]))
     except (csv.Error, StopIteration) as exc:
         raise InvalidArgument(f"invalid --mount {text!r}: {exc}") from None
-    values: dict[str, Any] = {"type": "volume"}
-    bind: dict[str, Any] = {}
-    volume: dict[str, Any] = {}
-    driver: dict[str, Any] = {}
-    tmpfs: dict[str, Any] = {}
+    found = []
     for field in fields:
         key, eq, value = field.partition("=")
         if key.strip() != key:
-            raise InvalidArgument(f"invalid --mount: invalid option '{key.strip()}' in '{field}': option should not have whitespace")
+            raise InvalidArgument(f"invalid --mount: invalid option '{key.strip()}' in '{field}': "
+                                  "option should not have whitespace")
         if eq and not value.strip():
             raise InvalidArgument(f"invalid --mount: invalid value for '{key}': value is empty")
         if eq and value.strip() != value:
             raise InvalidArgument(f"invalid --mount: invalid value for '{key}' in '{field}': value should not have whitespace")
-        key = key.lower()
-        if not eq and key not in ("readonly", "ro", "volume-nocopy", "bind-create-src"):
+        if not eq and key.lower() not in ("readonly", "ro", "volume-nocopy", "bind-create-src"):
             raise InvalidArgument(f"invalid --mount: invalid field '{field}' must be a key=value pair")
-        if key == "type":
-            values["type"] = value.lower()
-        elif key in ("source", "src"):
-            values["source"] = os.path.abspath(value) if value.startswith(".") else value
-        elif key in ("target", "dst", "destination"):
-            values["target"] = value
-        elif key in ("readonly", "ro"):
-            values["read_only"] = _flag_bool(key, value, eq)
-        elif key == "consistency":
-            values["consistency"] = value.lower()
-        elif key == "bind-propagation":
-            bind["propagation"] = value.lower()
-        elif key == "bind-create-src":
-            bind["create_mountpoint"] = _flag_bool(key, value, eq)
-        elif key == "bind-recursive":
-            _bind_recursive(bind, value)
-        elif key == "volume-nocopy":
-            volume["no_copy"] = _flag_bool(key, value, eq)
-        elif key in ("volume-label", "volume-opt"):
-            # the CLI's ensureVolumeOptions/ensureVolumeDriver and setValueOnMap (a pair without a key adds none)
-            owner, slot = (volume, "labels") if key == "volume-label" else (driver, "options")
-            name, _, setting = value.partition("=")
-            owner.setdefault(slot, None)
-            if name:
-                owner[slot] = {**(owner[slot] or {}), name: setting}
-        elif key == "volume-driver":
-            driver["name"] = value
-        elif key == "volume-subpath":
-            volume["subpath"] = value
-        elif key == "tmpfs-size":
-            tmpfs["size_bytes"] = _flag_size(key, value)
-        elif key == "tmpfs-mode":
-            tmpfs["mode"] = _flag_mode(key, value)
-        else:
-            raise InvalidArgument(f"invalid --mount: unknown option '{key}' in '{field}'")
-    if driver:
-        volume["driver"] = VolumeDriver(driver.get("name", ""), _pairs(driver.get("options")))
-    if "labels" in volume:
-        volume["labels"] = _pairs(volume["labels"])
-    spec = MountSpec(**values, bind=BindOptions(**bind) if bind else None,
-                     volume=VolumeOptions(**volume) if volume else None, tmpfs=TmpfsOptions(**tmpfs) if tmpfs else None)
-    _check_flag_options(spec)
-    return spec
+        found.append((key.lower(), value, bool(eq)))
+    return found
+
+
+# --mount keys that set a plain value: key -> (part, field, how the value is read)
+_FLAG_VALUES: dict[str, tuple[str, str, Callable[[str, str, bool], Any]]] = {
+    "type": ("mount", "type", lambda _k, v, _g: v.lower()),
+    "source": ("mount", "source", lambda _k, v, _g: os.path.abspath(v) if v.startswith(".") else v),
+    "target": ("mount", "target", lambda _k, v, _g: v),
+    "readonly": ("mount", "read_only", lambda k, v, g: _flag_bool(k, v, g)),
+    "consistency": ("mount", "consistency", lambda _k, v, _g: v.lower()),
+    "bind-propagation": ("bind", "propagation", lambda _k, v, _g: v.lower()),
+    "bind-create-src": ("bind", "create_mountpoint", lambda k, v, g: _flag_bool(k, v, g)),
+    "volume-nocopy": ("volume", "no_copy", lambda k, v, g: _flag_bool(k, v, g)),
+    "volume-driver": ("driver", "name", lambda _k, v, _g: v),
+    "volume-subpath": ("volume", "subpath", lambda _k, v, _g: v),
+    "tmpfs-size": ("tmpfs", "size_bytes", lambda k, v, _g: _flag_size(k, v)),
+    "tmpfs-mode": ("tmpfs", "mode", lambda k, v, _g: _flag_mode(k, v)),
+}
+_FLAG_ALIASES = {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}
+
+
+def _apply_field(parts: dict[str, dict[str, Any]], key: str, value: str, given: bool) -> None:
+    canonical = _FLAG_ALIASES.get(key, key)
+    if canonical in _FLAG_VALUES:
+        part, name, read = _FLAG_VALUES[canonical]
+        parts[part][name] = read(key, value, given)  # errors name the key as given, as the CLI's
+    elif key == "bind-recursive":
+        _bind_recursive(parts["bind"], value)
+    elif key in ("volume-label", "volume-opt"):
+        # the CLI's ensureVolumeOptions/ensureVolumeDriver and setValueOnMap (a pair without a key adds none)
+        owner, slot = (parts["volume"], "labels") if key == "volume-label" else (parts["driver"], "options")
+        name, _, setting = value.partition("=")
+        owner.setdefault(slot, None)
+        if name:
+            owner[slot] = {**(owner[slot] or {}), name: setting}
+    else:
+        raise InvalidArgument(f"invalid --mount: unknown option '{key}' in '{key}={value}'")
 
 
 def _pairs(mapping: dict[str, str] | None) -> tuple[tuple[str, str], ...] | None:
     return None if mapping is None else tuple(mapping.items())
 
 
-def _flag_bool(key: str, value: str, given: str) -> bool:
+def _flag_bool(key: str, value: str, given: bool) -> bool:
     if not given:
         return True
     if value in ("1", "true", "0", "false"):
         return value in ("1", "true")
-    raise InvalidArgument(f"invalid --mount: invalid value for '{key}': invalid boolean value ({value!r}): "
+    raise InvalidArgument(f"invalid --mount: invalid value for '{key}': invalid boolean value (\"{value}\"): "
                           'must be one of "true", "1", "false", or "0" (default "true")')
 
 

@@ -477,3 +477,26 @@ async def test_prune_names_the_stopped_containers_and_removes_exactly_those(tmp_
         assert sorted(name for verb, name in backend.calls if verb == "remove") == ["fresh", "hog", "nightly-job"]
         await pilot.press("X")
         assert await until(pilot, lambda: any("no stopped container" in str(n.message) for n in app._notifications))
+
+
+@run_async
+async def test_lines_drawn_before_the_rows_are_measured_are_not_drawn_again(tmp_path: Path) -> None:
+    """Rows arrive (add_row) and their widths are measured at the next idle; a line painted in
+    between has the header's widths. DataTable keys its line cache by its update count, so without
+    moving it on the measurement the narrow line was served again (the run dialog's 80x24 snapshot
+    showed the home rows behind it without their MEM column's end, now and then under load)."""
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(ContainersTable)
+        table._narrow = None
+        table.on_resize()  # the columns and rows built again, as the first layout does
+        new_rows = set(table._new_rows)
+        narrow = table.render_line(1).text  # a frame falling before the idle-time measurement
+        table._require_update_dimensions = False
+        table._new_rows.clear()
+        table._update_dimensions(new_rows)  # what the idle does
+        after = table.render_line(1).text
+        table._clear_caches()
+        assert after == table.render_line(1).text != narrow
+        assert after.rstrip().endswith("MiB")

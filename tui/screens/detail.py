@@ -52,6 +52,7 @@ class DetailScreen(DataScreen):
         self._inspect_for: str | None = None
         self._inspect: dict[str, Any] | None = None
         self._top_drawn: ProcessTable | None = None
+        self._config_drawn: ConfigView | None = None
 
     def compose(self) -> ComposeResult:
         yield NavBar("detail", id="nav")
@@ -97,6 +98,7 @@ class DetailScreen(DataScreen):
             self.query_one(LogView).clear()
             self.query_one("#top-table", DataTable).clear(columns=True)
             self.query_one("#config-text", Static).update("")
+            self._config_drawn = None
         if self.dockui.detail_tab:
             self.action_detail(self.dockui.detail_tab)
             self.dockui.detail_tab = None
@@ -213,8 +215,9 @@ class DetailScreen(DataScreen):
             self._draw_top(data["top"])
         elif data.get("tab") == "top" and "error" in data:  # not running (any more): no stale rows
             self.query_one("#top-table", DataTable).clear()
-        if "config" in data:
-            self.query_one("#config-text", Static).update(config_text(data["config"]))
+        if "config" in data and data["config"] != self._config_drawn:  # redrawn only when it changed
+            self._config_drawn = data["config"]
+            self.query_one("#config-text", Static).update(config_table(data["config"]))
         if "inspect" in data:
             self._inspect = data["inspect"]
             self._inspect_for = data["id"]
@@ -361,7 +364,7 @@ class DetailScreen(DataScreen):
             self.notify("no match", severity="warning", timeout=1.5)
 
 
-def config_text(view: ConfigView) -> Table:
+def config_table(view: ConfigView) -> Table:
     """The Config tab: what the container was made with (lazydocker's Config), a title column and
     its values, one a line (a long one wraps in its own column)."""
     grid = Table.grid(padding=(0, 2))

@@ -350,8 +350,15 @@ class ContainersTable(DataTable):
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Column widths for new rows. DataTable measures each cell through Rich (~0.04 ms a cell:
         250 rows rebuilt cost ~100 ms on the next idle); every cell here is one line of Text, whose
-        width is its cell length. A test compares the widths with DataTable's own measurement."""
+        width is its cell length. A test compares the widths with DataTable's own measurement.
+
+        A column that grows makes every line drawn so far wrong: DataTable keys its line and row
+        caches by its update count, not by the widths, so a line painted between `add_row` and this
+        idle-time measurement (a frame that fell there, more likely on a loaded machine) was served
+        again with the narrow widths; the update count moves on instead. (The home screen behind the
+        run dialog showed its rows without their MEM column's last cells now and then.)"""
         columns = self.ordered_columns
+        grew = False
         for row_key in new_rows:
             row = self._data.get(row_key)
             if row is None:
@@ -362,7 +369,11 @@ class ContainersTable(DataTable):
                     width = cell.cell_len
                 else:
                     width = measure(self.app.console, default_cell_formatter(cell), 1)
-                column.content_width = max(column.content_width, width)
+                if width > column.content_width:
+                    column.content_width, grew = width, True
+        if grew:
+            self._update_count += 1
+            self.refresh()
         # what DataTable's own ends with: the scrollable size from the new widths and row count
         width = sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
         self.virtual_size = Size(width, self._total_row_height + (self.header_height if self.show_header else 0))

@@ -1,6 +1,12 @@
 """The `dockui` console script: no verb starts the TUI, a verb runs the headless CLI.
 
-Kept free of Textual imports so `dockui ps` never pays for them.
+Kept free of Textual imports so `dockui ps` never pays for them. It also owns what makes the
+start-up cheap before any engine module loads (each explained once in docs/lifecycle.md, "Import
+costs"): the command's own text (`console_script`: the interpreter with -S), stand-ins for modules
+the CLI rarely uses (`_defer`), the dataclass methods and regular expressions compiled ahead at
+install (`write_method_cache`, `write_regex_cache`) and taken at start, and no cycle collection
+while the command starts. Invariant: none of it changes what a verb does or prints; a cache that
+is missing, stale or of another interpreter only costs the time back.
 """
 
 from __future__ import annotations

@@ -127,3 +127,40 @@ def test_hostile_names_and_bare_env_through_the_api(service: Service) -> None:
     finally:
         if cid:
             engine.cli("rm", "-f", cid)
+
+
+def test_hostile_ipam_values_on_an_ipv6_network(engine: Engine) -> None:
+    """One dual-stack network (its range holds one dynamic IPv6 address, an aux address reserved) and
+    one container on it: ranges, aux and gateway addresses outside the subnet are refused at create;
+    a static address that is another container's, the gateway, an aux address, the network's or a
+    multicast address, or of the wrong family is refused at run, in one line, nothing runs with it
+    (a conflict found at start leaves the created container, as Docker's run does; `rm` removes it)."""
+    for case, args in (("range-outside-subnet", ("--ipv6", "--subnet", "fd99::/64", "--ip-range", "fd98::/80")),
+                       ("aux-outside-subnet", ("--ipv6", "--subnet", "fd99::/64", "--aux-address", "x=fd98::1")),
+                       ("range-bigger-than-subnet", ("--ipv6", "--subnet", "fd99::/64", "--ip-range", "fd99::/60"))):
+        made = engine.cli("network", "create", *args, "refused")
+        score("network", case, made.returncode == 1 and one_line_error(made.stderr)
+              and engine.cli("network", "inspect", "refused").returncode == 1,
+              detail=made.stderr.decode()[-160:], escapes=stderr_escapes(made.stderr))
+    engine.out("network", "create", "--subnet", "10.240.0.0/24", "--ipv6", "--subnet", "fd99::/64",
+               "--ip-range", "fd99::/126", "--aux-address", "held=fd99::2", "v6")
+    victim = engine.out("run", "-d", "--network", "v6", "busybox", "sleep", "60").strip()
+    try:
+        taken = engine.inspect(victim)["NetworkSettings"]["Networks"]["v6"]["GlobalIPv6Address"]
+        before = engine.out("ps", "-aq")
+        for case, flags in (("ip6-of-another-container", ("--ip6", taken)), ("ip6-gateway", ("--ip6", "fd99::1")),
+                            ("ip6-aux-address", ("--ip6", "fd99::2")), ("ip6-subnet-address", ("--ip6", "fd99::")),
+                            ("ip6-multicast", ("--ip6", "ff02::1")), ("ip6-outside", ("--ip6", "fd98::5")),
+                            ("ip6-v4-text", ("--ip6", "10.240.0.5")), ("ip-v6-text", ("--ip", "fd99::9")),
+                            ("ip6-range-exhausted", ())):
+            result = engine.cli("run", "-d", "--network", "v6", *flags, "busybox", "sleep", "60")
+            left = [c for c in engine.out("ps", "-q", "--filter", "status=running").split() if c not in before]
+            for created in set(engine.out("ps", "-aq").split()) - set(before.split()):
+                engine.out("rm", created)  # a conflict found at start leaves it created, as Docker's run
+            score("network", case, result.returncode == 125 and one_line_error(result.stderr) and not left,
+                  detail=f"{result.returncode} {result.stderr[-160:]!r} running: {left}", escapes=stderr_escapes(result.stderr))
+        still = engine.cli("exec", victim, "ip", "-6", "addr", "show", "eth0").stdout.decode()
+        score("network", "victim-keeps-its-address", taken in still, detail=still[-200:])
+    finally:
+        engine.cli("rm", "-f", victim)
+        engine.cli("network", "rm", "v6")

@@ -185,3 +185,23 @@ def test_data_swapped_for_a_link_to_a_host_directory(engine: Engine, tmp_path: P
         engine.cli("volume", "rm", "-f", "swapped")
     assert (host / "f").read_text() == "host\n"
     assert wait_until(lambda: not is_mounted(host), timeout=2)
+
+
+def test_a_relative_device_resolves_from_the_root_not_the_clients_directory(engine: Engine, tmp_path: Path) -> None:
+    """`device=rel` with `o=bind` (Compose users write relative paths): dockerd resolves it from its
+    own directory, `/`; the client's working directory (which may hold a decoy `rel`) is never used."""
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "f").write_text("root-relative\n")
+    decoy = tmp_path / "client" / os.path.relpath(target, "/")
+    decoy.mkdir(parents=True)
+    (decoy / "f").write_text("decoy\n")
+    engine.out("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={os.path.relpath(target, '/')}", "rel")
+    try:
+        result = subprocess.run(engine.argv("run", "--rm", "--network", "none", "-v", "rel:/r", "busybox", "cat", "/r/f"),
+                                capture_output=True, env=engine.env, cwd=tmp_path / "client", timeout=60)
+        score("volume", "relative-device-from-root", result.stdout == b"root-relative\n",
+              detail=f"{result.returncode} {result.stdout!r} {result.stderr[-160:]!r}",
+              escapes=["bound the client's directory"] if b"decoy" in result.stdout else [])
+    finally:
+        engine.cli("volume", "rm", "-f", "rel")

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.container.health import from_flags as health_from_flags
-    from engine.container.mounts import parse_mount_flag
     from engine.container.options import RunOptions, inline_seccomp_profiles
 
     if args.entrypoint == "" and not args.command:  # the docker CLI sends Entrypoint [""]: the image's Cmd goes too
@@ -41,7 +40,7 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
         entrypoint=args.entrypoint,
         labels=parse_labels(_label_file_labels(args.label_file) + args.label),
         volumes=args.volume,
-        mounts=[parse_mount_flag(flag) for flag in args.mount_flags],
+        mounts=_mount_specs(args.mount_flags),
         tmpfs=args.tmpfs,
         log_driver=args.log_driver,
         log_opts=args.log_opt,
@@ -121,6 +120,15 @@ def _swappiness(value: int) -> int | None:
     if value != -1 and not 0 <= value <= 100:  # the docker CLI's words
         raise InvalidArgument(f"invalid value: {value}. Valid memory swappiness range is 0-100")
     return None if value == -1 else value
+
+
+def _mount_specs(flags: list[str]) -> list[Any]:
+    """`--mount` flags as the docker CLI reads them (engine.container.mountspec, loaded only for them)."""
+    if not flags:
+        return []
+    from engine.container.mountspec import parse_mount_flag
+
+    return [parse_mount_flag(flag) for flag in flags]
 
 
 def _client_env(env_files: list[str], env: list[str]) -> list[str]:

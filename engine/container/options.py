@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.container.health import Healthcheck
-    from engine.container.mounts import MountSpec
+    from engine.container.mountspec import MountSpec
 
 
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")

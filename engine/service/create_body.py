@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.container.health import Healthcheck
-from engine.container.mounts import BindOptions, MountSpec, TmpfsOptions, VolumeDriver, VolumeOptions
+from engine.container.mountspec import BindOptions, MountSpec, TmpfsOptions, VolumeDriver, VolumeOptions
 from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
 from engine.service.fields import json_bool, json_dict, json_int, json_str, json_strs

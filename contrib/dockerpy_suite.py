@@ -13,8 +13,12 @@ What it sets up, all of it removed at the end (this script owns everything it st
   library/alpine:3.10; the service pulls it from there and tags it under the names the suite
   uses (alpine:3.10, its TEST_IMG; alpine:latest, busybox:latest, busybox:buildroot-2014.02), so
   the suite's session fixture finds its image and never pulls from the internet;
-- `dockui system service` on a socket in that root; the suite runs against it with
-  DOCKER_HOST=unix://... and DOCKER_TEST_API_VERSION=1.43 (the service's highest version).
+- `dockui system service` on a socket in that root, in a mount namespace of its own whose / is a
+  shared mount (as systemd makes it on a Docker host; the suite's rshared bind needs it, and the
+  host's own mounts are not touched); the suite runs against it with DOCKER_HOST=unix://... and
+  DOCKER_TEST_API_VERSION=1.43 (the service's highest version);
+- websocket-client (the project's test extras): the suite's websocket attach case imports it
+  (docker-py's `attach_socket(ws=True)` still cannot reach a Unix socket, docker/docker-py#1478).
 
 The scoreboard (passed/failed/skipped/errors per file) comes from pytest's junit XML. Files that
 need swarm, plugins, build, secrets/configs, TLS or the internet are left out unless named in the
@@ -74,9 +78,14 @@ def _push_busybox(work: Path):  # -> RegistryServer
 def _start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
     socket_path = work / "api.sock"
     log = open(work / "service.log", "ab")  # noqa: SIM115 - closed once the child has it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
-         "-H", f"unix://{socket_path}"], env=env, cwd=REPO, stdout=log, stderr=log, start_new_session=True)
+    service = [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
+               "-H", f"unix://{socket_path}"]
+    # A mount namespace of its own whose / is a shared mount, as systemd makes it on a Docker host
+    # (the suite's rshared bind needs it, Docker's rule); the host's mounts are left as they are.
+    # unshare and sh exec: the service keeps the pid this script signals.
+    shared_root = ["unshare", "--mount", "--", "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
+    process = subprocess.Popen([*shared_root, *service], env=env, cwd=REPO, stdout=log, stderr=log,
+                               start_new_session=True)
     log.close()
     deadline = time.monotonic() + 30
     while not socket_path.exists():

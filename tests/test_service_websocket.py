@@ -160,3 +160,23 @@ def test_websocket_attach_refusals_are_docker_statuses(service: Service) -> None
         container.remove()
     finally:
         docker.close()
+
+
+def test_a_websocket_client_gone_before_start_leaves_the_start_to_run(service: Service) -> None:
+    docker = service.client()
+    try:
+        container = docker.containers.create("busybox", ["sh", "-c", "read line; echo got:$line"], stdin_open=True)
+        ws = _ws(service, container.id, "stream=1&stdin=1&stdout=1")
+        ws.close()  # waiting for the start, then gone: the pending attach is dropped, not handed the channel
+        container.start()
+        ws = _ws(service, container.id, "stream=1&stdin=1&stdout=1")
+        try:
+            ws.send_binary(b"late\n")
+            frames, closed = _read_until_closed(ws)
+        finally:
+            ws.close()
+        assert b"".join(data for _, data in frames) == b"got:late\n" and closed
+        assert container.wait(timeout=10)["StatusCode"] == 0
+        container.remove()
+    finally:
+        docker.close()

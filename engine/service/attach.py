@@ -258,7 +258,12 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
         sessions.forget(record.id, pending)
         await client.finish()
         return response
-    await relay(sessions, record.id, pending.channel.result(), client, streams)
+    channel = pending.channel.result()
+    if client.gone:  # gone while the start was under way: the container runs on, its stdin open
+        channel.close()
+        await client.finish()
+        return response
+    await relay(sessions, record.id, channel, client, streams)
     await client.finish()
     return response
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -200,6 +201,12 @@ def test_cli_events_history_filters_and_formats(tmp_path: Path) -> None:
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert len(lines) == 3 and " volume create a (driver=local)" in lines[0] and " network create n1 " in lines[1]
+    # the docker CLI's time: local, Go's RFC3339 with nanoseconds, UTC written "Z"
+    env["TZ"] = "UTC"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", run("--since", f"{since:.9f}", "--until", until).stdout.split()[0])
+    env["TZ"] = "Asia/Kolkata"
+    assert run("--since", f"{since:.9f}", "--until", until).stdout.split()[0].endswith("+05:30")
+    del env["TZ"]
     templ = run("--since", f"{since:.9f}", "--until", until, "-f", "type=volume", "--format", "{{.Type}}/{{.Action}}/{{.Actor.ID}}")
     assert templ.stdout.splitlines() == ["volume/create/a", "volume/destroy/a"]
     as_json = run("--since", "1h", "--until", until, "-f", "event=destroy", "--format", "json")

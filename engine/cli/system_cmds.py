@@ -231,7 +231,8 @@ def _print_event(event: Event, template: str | None) -> None:
     nanos = event.time_nano
     stamp = datetime.fromtimestamp(nanos // 1_000_000_000).astimezone()
     offset = stamp.strftime("%z")
-    when = stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos % 1_000_000_000:09d}{offset[:3]}:{offset[3:]}"
+    zone = "Z" if offset in ("+0000", "-0000") else f"{offset[:3]}:{offset[3:]}"  # Go's Z07:00: UTC is "Z"
+    when = stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos % 1_000_000_000:09d}{zone}"
     attributes = ", ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()))
     print(f"{when} {event.type} {event.action} {event.actor_id}" + (f" ({attributes})" if attributes else ""), flush=True)
 

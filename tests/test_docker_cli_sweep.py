@@ -371,5 +371,7 @@ def test_cp_a_gives_the_copy_to_the_containers_user(service: Service, tmp_path) 
         service.docker_out("cp", str(source), "asapp:/tmp/without-a")
         owners = service.docker_out("exec", "asapp", "stat", "-c", "%u:%g", "/tmp/with-a", "/tmp/without-a").split()
         assert owners == ["1000:1000", "1234:5678"]
+        service.engine.out("cp", "-a", str(source), "asapp:/tmp/dockui-a")  # dockui's own cp -a, the same rule
+        assert service.docker_out("exec", "asapp", "stat", "-c", "%u:%g", "/tmp/dockui-a").strip() == "1000:1000"
     finally:
         service.docker("rm", "-f", "asapp")

@@ -232,7 +232,9 @@ def copy_to_container(config: EngineConfig, ref: str, src: str, dest: str, sourc
     src_path = os.path.realpath(src) if follow_link else src
     src_is_dir = os.path.isdir(src_path) and not os.path.islink(src_path)
     into, name = _container_destination(config, record.id, src, dest, target, src_is_dir)
-    _put(config, record.id, into, lambda stdin: _write_tar(stdin, src_path, name, keep_owner))
+    # cp -a into a container with a Config.User: that user owns the copy, as moby's copyUIDGID
+    owner = (record.config.get("User") or "") if keep_owner else ""
+    _put(config, record.id, into, lambda stdin: _write_tar(stdin, src_path, name, keep_owner), owner)
 
 
 def _container_destination(config: EngineConfig, container_id: str, src: str, dest: str,
@@ -272,8 +274,8 @@ def _pump(source: BinaryIO, stdin: BinaryIO) -> None:
         stdin.write(chunk)
 
 
-def _put(config: EngineConfig, container_id: str, into: str, feed) -> None:  # noqa: ANN001 - a writer callback
-    process = _helper(config, "put", container_id, into, "1", stdin=subprocess.PIPE)
+def _put(config: EngineConfig, container_id: str, into: str, feed, owner: str = "") -> None:  # noqa: ANN001 - a writer callback
+    process = _helper(config, "put", container_id, into, "1", owner, stdin=subprocess.PIPE)
     assert process.stdin is not None
     try:
         feed(process.stdin)

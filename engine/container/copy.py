@@ -18,7 +18,10 @@ mounts its overlay privately when stopped, so paths resolve inside the container
 Invariants: nothing is written before both sides are checked (a bad copy changes nothing); the host
 side never writes outside the destination (archive members are checked as the helper checks them,
 and no member is written through a symbolic link); copies into a container belong to root unless
-`archive` (cp -a) keeps the source's owners, as Docker does.
+`archive` (cp -a) keeps the source's owners, or gives them to the container's Config.User when it
+has one (moby's copyUIDGID). Docker's own CLI sends the host's owners even without -a (the
+daemon keeps an archive's numeric owners, as the helper does for the Engine API); dockui's CLI
+keeps root there, as Docker's documentation says.
 """
 
 from __future__ import annotations

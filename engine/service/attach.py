@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from engine.container.logs import LogEntry
 
 CLIENT_POLL_SECONDS = 0.2  # how soon a vanished client's attach slot is freed
+BUSY_GRACE = 1.0  # seconds an attach retries a monitor whose one slot a leaving client still holds
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,26 @@ class Sessions:
 
 
 async def connect_running(config: EngineConfig, record: ContainerRecord) -> socket.socket:
-    """A channel to a running container's monitor (its attach.sock), greeted as attached."""
+    """A channel to a running container's monitor (its attach.sock), greeted as attached.
+
+    The monitor takes one client at a time and turns another away at once. A client that just
+    left (a closed websocket, a killed `docker attach`) may still hold the slot for the moment the
+    service takes to notice, so a turned-away attach tries again for BUSY_GRACE seconds before
+    it is the 409."""
+    loop = asyncio.get_running_loop()
+    busy_until = loop.time() + BUSY_GRACE
+    while True:
+        sock = await _greeted(config, record)
+        if sock is not None:
+            return sock
+        if loop.time() > busy_until:
+            raise Conflict(f"cannot attach to container {record.id[:12]}: another client is attached")
+        await asyncio.sleep(0.05)
+
+
+async def _greeted(config: EngineConfig, record: ContainerRecord) -> socket.socket | None:
+    """One connection to the monitor's attach socket: the channel, or None when another client
+    holds the slot."""
     from engine.container.monitor.context import ATTACH_SOCKET
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -135,7 +155,7 @@ async def connect_running(config: EngineConfig, record: ContainerRecord) -> sock
         raise Conflict(f"cannot attach to container {record.id[:12]}: its monitor takes no client now") from None
     if not greeting or greeting[0] != monitor.FRAME_ATTACHED:
         sock.close()
-        raise Conflict(f"cannot attach to container {record.id[:12]}: another client is attached")
+        return None
     return sock
 
 

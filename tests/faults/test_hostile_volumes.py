@@ -205,3 +205,24 @@ def test_a_relative_device_resolves_from_the_root_not_the_clients_directory(engi
               escapes=["bound the client's directory"] if b"decoy" in result.stdout else [])
     finally:
         engine.cli("volume", "rm", "-f", "rel")
+
+
+def test_rm_v_of_a_running_user_of_an_anonymous_bound_directory(engine: Engine, tmp_path: Path) -> None:
+    """`--mount type=volume,volume-opt=...` makes an anonymous volume binding a host directory; `rm -f
+    -v` of its running container races the monitor's release with the removal's own unmount and
+    delete. The directory keeps every file, the volume goes, nothing stays mounted."""
+    source = tmp_path / "host"
+    (source / "sub").mkdir(parents=True)
+    (source / "keep").write_text("host file\n")
+    (source / "sub" / "deep").write_text("deep\n")
+    before = _listing(source)
+    spec = f"type=volume,dst=/b,volume-opt=type=none,volume-opt=o=bind,volume-opt=device={source}"
+    for round_ in range(3):
+        cid = engine.out("run", "-d", "--network", "none", "--mount", spec, "busybox", "sleep", "60").strip()
+        name = engine.inspect(cid)["Mounts"][0]["Name"]
+        removed = engine.cli("rm", "-f", "-v", cid)
+        volume_dir = engine.config.volumes_dir / name
+        score("volume", f"rm-f-v-bound-anonymous-{round_}", removed.returncode == 0 and not volume_dir.exists(),
+              detail=f"{removed.stderr[-160:]!r} volume dir left: {volume_dir.exists()}",
+              leaks=[f"mounted: {p}" for p in volumes.mounts_under(engine.config.volumes_dir)],
+              escapes=stderr_escapes(removed.stderr) + (["host directory changed"] if _listing(source) != before else []))

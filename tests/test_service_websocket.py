@@ -152,6 +152,18 @@ def test_websocket_attach_refusals_are_docker_statuses(service: Service) -> None
         not_a_handshake = service.request("GET", f"/containers/{container.id}/attach/ws?stream=1")
         assert not_a_handshake.status == 400
         assert "websocket" in not_a_handshake.json()["message"]
+        with pytest.raises(websocket.WebSocketBadStatusException) as bad_keys:  # parsed without a tty too, as moby
+            _ws(service, container.id, "stream=1&detachKeys=ctrl-")
+        assert bad_keys.value.status_code == 400
+        sleeper = docker.containers.run("busybox", ["sleep", "300"], detach=True)
+        sleeper.pause()
+        with pytest.raises(websocket.WebSocketBadStatusException) as paused:
+            _ws(service, sleeper.name, "stream=1&stdout=1")
+        assert paused.value.status_code == 409
+        assert f"container {sleeper.name} is paused, unpause the container before attach" in str(paused.value)
+        hijacked = service.request("POST", f"/containers/{sleeper.name}/attach?stream=1&stdout=1")
+        assert hijacked.status == 409  # the hijacked attach's check is the same
+        sleeper.remove(force=True)
         container.start()
         assert container.wait(timeout=10)["StatusCode"] == 0
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:

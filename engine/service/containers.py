@@ -440,11 +440,18 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
 
 def _attach_request(request: web.Request, record: ContainerRecord, stdin: bool, stdout: bool,
                     stderr: bool) -> AttachRequest:
+    """Moby's ContainerAttach checks: detach keys are parsed whatever the container (acted on with
+    a tty only), a paused or restarting container is a conflict."""
     tty = bool(record.config.get("Tty"))
-    keys = detach_sequence(request.query.get("detachKeys")) if tty else b""
+    keys = detach_sequence(request.query.get("detachKeys"))
+    ref = request.match_info["id"]
+    if record.status == "paused":
+        raise Conflict(f"container {ref} is paused, unpause the container before attach")
+    if record.status == "restarting":
+        raise Conflict(f"container {ref} is restarting, wait until the container is running")
     close_stdin = bool(record.config.get("StdinOnce")) and not tty
-    return AttachRequest(AttachStreams(stdin, stdout, stderr, keys, close_stdin), query_bool(request, "logs"),
-                         query_bool(request, "stream"))
+    return AttachRequest(AttachStreams(stdin, stdout, stderr, keys if tty else b"", close_stdin),
+                         query_bool(request, "logs"), query_bool(request, "stream"))
 
 
 # ------------------------------------------------------------------------------------------ stats

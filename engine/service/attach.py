@@ -2,7 +2,8 @@
 
 The monitor speaks its own frames (engine.container.monitor: kind | length | payload) over either
 the socketpair `runtime.start(attach=True)` hands back, or <container dir>/attach.sock once the
-container runs. This module relays those frames to a hijacked HTTP connection in Docker's framing.
+container runs. This module relays those frames to the client's connection: a hijacked HTTP one
+(Docker's framing without a tty) or a websocket (engine.service.streams).
 
 Attach before start (the docker CLI's foreground `run`: create, attach, wait, start): the attach
 request registers a `PendingAttach` and waits; the `start` request takes it and starts the container

@@ -86,6 +86,17 @@ def monitor_done(record: ContainerRecord) -> bool:
     return record.status not in ACTIVE_STATUSES and not state.process_alive(record.monitor_pid, record.monitor_start)
 
 
+def wait_monitor_exit(pid: int, start: int, timeout: float = 2.0) -> None:
+    """Wait (bounded) until the monitor process `pid` has exited: its finish stage writes `die`
+    after the record says exited, so a verb that logs an event after the run (stop, rm -f) waits
+    for this to keep moby's order (kill, die, stop or destroy)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while pid and state.process_alive(pid, start) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def signal_container(record: ContainerRecord, sig: int) -> None:
     if not state.process_alive(record.pid, record.pid_start):
         return

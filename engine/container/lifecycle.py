@@ -18,7 +18,13 @@ from collections.abc import Callable
 from engine import events
 from engine.config import DEFAULTS, EngineConfig
 from engine.container import state
-from engine.container.cleanup import best_effort, container_cgroup, monitor_done, signal_container
+from engine.container.cleanup import (
+    best_effort,
+    container_cgroup,
+    monitor_done,
+    signal_container,
+    wait_monitor_exit,
+)
 from engine.container.options import DEFAULT_STOP_TIMEOUT
 from engine.container.reconcile import reconcile
 from engine.container.start import start
@@ -95,6 +101,8 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
         signal_container(after, signal.SIGKILL)
         events.container(config, "kill", after, signal=int(signal.SIGKILL))
     after = _wait_for(config, record.id, lambda r: monitor_done(r) or started_again(r), 15)
+    if after is None or not started_again(after):
+        wait_monitor_exit(*watched)  # its `die` is written: `stop` comes after it
     events.container(config, "stop", after or record)
     return after or record
 

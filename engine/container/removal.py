@@ -17,6 +17,7 @@ from engine.container.cleanup import (
     monitor_done,
     remove_stopped,
     signal_container,
+    wait_monitor_exit,
 )
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord, find_container
 from engine.container.sweep import sweep
@@ -38,6 +39,7 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
             r.stop_requested = True
 
         record = state.update(config, record.id, mark)
+        watched = (record.monitor_pid, record.monitor_start)
         if record.running:
             events.container(config, "kill", record, signal=int(signal.SIGKILL))  # moby's rm -f: kill, die, destroy
         if record.status == "paused":
@@ -52,6 +54,7 @@ def remove(config: EngineConfig, ref: str, force: bool = False, volumes: bool = 
                 return record  # the monitor removed it (--rm)
             if monitor_done(current):
                 record = current
+                wait_monitor_exit(*watched)  # its `die` is written: `destroy` comes after it
                 break
             if current.status in ACTIVE_STATUSES and not state.process_alive(current.monitor_pid, current.monitor_start):
                 sweep(config)

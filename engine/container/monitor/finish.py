@@ -126,13 +126,11 @@ def _finish_record(
             if r.host_config.get("AutoRemove"):
                 r.status = "removing"  # --rm: as `remove` would mark it, in the same locked update
 
-    # `die` is written before the record says exited: a `stop` waiting on the record writes its
-    # `stop` after it then, in moby's order (kill, die, stop), never before.
-    events.die(config, record, code)
     try:
         record = state.update(config, cid, exited)
     except NotFound:
         return
+    events.die(config, record, code)  # after the record says exited, as moby's (a reader may inspect it)
     if record.status == "removing":
         try:
             remove_files(config, record, remove_volumes=True, host_side_done=host_side_done, empty_later=trash)

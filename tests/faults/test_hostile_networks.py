@@ -111,6 +111,23 @@ def test_hostile_names_and_bare_env_through_the_api(service: Service) -> None:
               and gone.status == 204 and service.request("GET", path).status == 404,
               detail=f"{made.status} {seen.status} {gone.status} {made.body[:120]!r}",
               escapes=["traceback"] if b"Traceback" in made.body + seen.body + gone.body else [])
+    # connect by a hostile name, with hostile endpoint settings: each a 400 naming the value
+    service.request("POST", "/networks/create", body={"Name": "a b/c"})
+    cid = engine.out("create", "busybox", "true").strip()
+    try:
+        for case, settings in (("connect-multicast-mac", {"MacAddress": "ff:ff:ff:ff:ff:ff"}),
+                               ("connect-bad-mac", {"MacAddress": "zz"}),
+                               ("connect-bad-ipv4", {"IPAMConfig": {"IPv4Address": "999.1.1.1"}}),
+                               ("connect-unspecified-link-local", {"IPAMConfig": {"LinkLocalIPs": ["0.0.0.0"]}}),
+                               ("connect-alias-with-newline", {"Aliases": ["x\n10.9.9.9 evil.example"]})):
+            reply = service.request("POST", "/networks/a%20b%2Fc/connect", body={"Container": cid, "EndpointConfig": settings})
+            score("network", case, reply.status == 400 and b"Traceback" not in reply.body, detail=f"{reply.status} {reply.body[:120]!r}")
+        joined = service.request("POST", "/networks/a%20b%2Fc/connect", body={"Container": cid})
+        seen = service.request("GET", "/networks/a%20b%2Fc").json()
+        score("network", "connect-by-hostile-name", joined.status == 200 and seen.get("Name") == "a b/c", detail=str(joined.status))
+    finally:
+        engine.cli("rm", "-f", cid)
+        service.request("DELETE", "/networks/a%20b%2Fc")
     blank = service.request("POST", "/networks/create", body={"Name": " \t"})
     score("network", "api-blank-name", blank.status == 400 and b"name is empty" in blank.body, detail=str(blank.body))
     # a bare KEY in Env: never the service's own environment (the docker CLI resolves it client-side);

@@ -214,6 +214,10 @@ def test_ps_limit_logs_details_and_cp_errors_as_dockers(service: Service) -> Non
         assert service.docker_out("ps", "--format", "{{.Names}}").split() == ["up"]
         assert service.docker_out("ps", "-l", "--format", "{{.Names}}").split() == ["done"]
         assert service.docker_out("ps", "-n", "2", "--format", "{{.Names}}").split() == ["done", "up"]
+        # status implies -a, exited does not (moby's list; the docker CLI adds nothing)
+        assert service.docker_out("ps", "--filter", "status=exited", "--format", "{{.Names}}").split() == ["done"]
+        assert service.docker_out("ps", "--filter", "exited=0", "--format", "{{.Names}}").split() == []
+        assert service.docker_out("ps", "-a", "--filter", "exited=0", "--format", "{{.Names}}").split() == ["done"]
         # --details: the entry's attributes (none) and a space before each line, as moby writes them
         assert service.docker_out("logs", "--details", "done") == " hello\n"
         stamped = service.docker_out("logs", "--details", "-t", "done")

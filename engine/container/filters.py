@@ -4,8 +4,8 @@ implementation for the CLI, the TUI and the Engine API service.
 A filter is a mapping key -> values, parsed from `key=value` words (the CLI) or the pairs the
 Engine API service reads from Docker's filters JSON. Invariant: an unknown key, or a status Docker does not have, is an InvalidArgument
 naming it before anything is listed; the values of one key match if any matches, different keys
-all must (a `label` filter's values all must, as Docker's); `status` and `exited` imply `-a`, as
-the docker CLI's do.
+all must (a `label` filter's values all must, as Docker's); `status` implies `-a` (not `exited`:
+`ps --filter exited=0` lists no stopped container without `-a`), as moby's list has it.
 """
 
 from __future__ import annotations
@@ -119,9 +119,9 @@ def _ancestry(config: EngineConfig, refs: Iterable[str]) -> frozenset[str]:
 
 def select(config: EngineConfig, records: Iterable[ContainerRecord], filters: Filters,
            all_: bool = False) -> list[ContainerRecord]:
-    """The records (in their order) `ps` shows: running ones unless `all_` (or a status/exited
-    filter), created before/since the named containers, matching every filter."""
-    show_all = all_ or "status" in filters or "exited" in filters
+    """The records (in their order) `ps` shows: running ones unless `all_` (or a status filter),
+    created before/since the named containers, matching every filter."""
+    show_all = all_ or "status" in filters  # moby's list: status implies -a, exited does not
     before = _created_of(config, filters.get("before"))
     since = _created_of(config, filters.get("since"))
     ancestry = _ancestry(config, filters["ancestor"]) if "ancestor" in filters else None

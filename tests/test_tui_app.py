@@ -500,3 +500,10 @@ async def test_lines_drawn_before_the_rows_are_measured_are_not_drawn_again(tmp_
         table._clear_caches()
         assert after == table.render_line(1).text != narrow
         assert after.rstrip().endswith("MiB")
+
+
+def test_the_run_dialog_resolves_a_bare_env_key_as_the_cli_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKUI_TUI_SET_KEY", "from the client")
+    monkeypatch.delenv("DOCKUI_TUI_UNSET_KEY", raising=False)
+    request = RunRequest(image="busybox", env=["DOCKUI_TUI_SET_KEY", "DOCKUI_TUI_UNSET_KEY", "A=b"])
+    assert request.options().env == ["DOCKUI_TUI_SET_KEY=from the client", "DOCKUI_TUI_UNSET_KEY", "A=b"]

@@ -40,7 +40,7 @@ from engine.api import volumes as api_volumes
 from engine.config import EngineConfig
 from engine.container.index import signature as index_signature
 from engine.container.names import valid_name
-from engine.container.options import RunOptions
+from engine.container.options import RunOptions, resolve_client_env
 from engine.container.state import ContainerRecord
 from engine.container.state import load as load_record
 from engine.container.status import ports_text, published_ports, record_status_text, status_text
@@ -335,7 +335,8 @@ class RunRequest:
 
         return RunOptions(
             image=self.image.strip(), command=shlex.split(self.command), name=self.name or None,
-            env=list(self.env), publish=list(self.publish), volumes=list(self.volumes), links=list(self.links),
+            env=resolve_client_env(list(self.env), os.environ),  # as the CLI: the client resolves `KEY`
+            publish=list(self.publish), volumes=list(self.volumes), links=list(self.links),
             memory=parse_size(self.memory) if self.memory else None,
             cpus=float(self.cpus) if self.cpus else None,
             pids_limit=int(self.pids_limit) if self.pids_limit else None,

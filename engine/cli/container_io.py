@@ -139,7 +139,7 @@ def _relay_pty(master: int, interactive: bool) -> None:
         import tty as tty_mod
 
         saved = termios.tcgetattr(0)
-        tty_mod.setraw(0)
+        tty_mod.setraw(0, termios.TCSANOW)  # not TCSAFLUSH: keys typed meanwhile are kept
         old_winch = signal.signal(signal.SIGWINCH, lambda *_: _copy_winsize(0, master))
     try:
         watched = [master] + ([0] if interactive else [])

@@ -136,15 +136,10 @@ def _client_env(env_files: list[str], env: list[str]) -> list[str]:
     `-e KEY` takes KEY from this command's environment, or is sent as `KEY` (the container's
     Config.Env keeps it, its process does not get it); a bare KEY line of an env file is dropped
     when unset. The engine itself never looks a variable up."""
+    from engine.container.options import resolve_client_env
     from engine.image.imageconfig import parse_env_file
 
-    resolved = [item for path in env_files for item in parse_env_file(path, os.environ)]
-    for item in env:
-        key, sep, _ = item.partition("=")
-        if not key:
-            raise InvalidArgument(f"invalid environment variable: {item}")
-        resolved.append(item if sep or key not in os.environ else f"{key}={os.environ[key]}")
-    return resolved
+    return [item for path in env_files for item in parse_env_file(path, os.environ)] + resolve_client_env(env, os.environ)
 
 
 def _label_file_labels(paths: list[str]) -> list[str]:
@@ -257,6 +252,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
             reconcile(config)
         image_id = ensure_image(config, args.image, args.pull, args.platform)
         opts = _run_options(args, image_id)
+        opts.stdin_once = args.interactive and not args.detach  # the docker CLI's: stdin closes with an attached client's only
         record = create(config, opts)
         _print_warnings(opts)
         _write_cidfile(args, record.id)
@@ -422,7 +418,7 @@ class _AttachedSession:
             import tty as tty_mod
 
             self.saved_tty = termios.tcgetattr(0)
-            tty_mod.setraw(0)
+            tty_mod.setraw(0, termios.TCSANOW)  # not TCSAFLUSH: keys typed meanwhile are kept
             self.old_handlers[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, self._on_signal)
             self.pending.append(signal.SIGWINCH)
             os.write(self.wake_w, b"s")

@@ -14,6 +14,7 @@ from engine.errors import InvalidArgument
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from engine.container.health import Healthcheck
@@ -73,6 +74,7 @@ class RunOptions:
     image_id: str = ""  # the image `image` was resolved to (ensure_image), if it was already
     tty: bool = False
     interactive: bool = False
+    stdin_once: bool | None = None  # Config.StdinOnce (None: as `interactive`; `run -d -i` and API clients say)
     auto_remove: bool = False
     security_opt: list[str] = field(default_factory=list)  # --security-opt values (container.options.security_options)
     healthcheck: Healthcheck | None = None  # from --health-*/--no-healthcheck (over the image's)
@@ -95,6 +97,19 @@ class RunOptions:
     uts: str = ""  # "" (a UTS namespace of its own) or "host" (check_uts_mode)
     memory_swappiness: int | None = None  # 0..100; None or -1: the kernel's (check_memory_swappiness)
     device_cgroup_rules: list[str] = field(default_factory=list)  # "c 1:3 mr" (check_device_cgroup_rule)
+
+
+def resolve_client_env(items: list[str], environ: Mapping[str, str]) -> list[str]:
+    """`-e` values as the docker CLI resolves them on the client (dockui's CLI and the TUI are
+    clients): `KEY` takes KEY from the client's `environ` when set, else it is kept as `KEY` (the
+    container's Config.Env keeps it, its process does not get it). The engine never looks one up."""
+    resolved = []
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        resolved.append(item if sep or key not in environ else f"{key}={environ[key]}")
+    return resolved
 
 
 def parse_restart_policy(value: str) -> dict[str, Any]:

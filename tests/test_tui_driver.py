@@ -133,3 +133,13 @@ async def test_top_config_and_prune_on_real_containers(engine: Engine) -> None:
             state.find_container(engine.config, name)
     engine.cli("rm", "-f", "tui-top")
     engine.cli("volume", "rm", "tui-data")
+
+
+def test_the_logs_tab_says_a_none_log_driver_keeps_nothing(engine: Engine) -> None:
+    from engine.errors import NotSupported
+    from tui.backend import EngineBackend
+
+    cid = engine.out("create", "--network", "none", "--log-driver", "none", "busybox", "true").strip()
+    with pytest.raises(NotSupported, match="configured logging driver does not support reading"):
+        EngineBackend(engine.config).read_logs(cid, 0)  # the detail screen shows it where the log would be
+    engine.out("rm", cid)

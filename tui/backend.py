@@ -39,6 +39,7 @@ from engine.api import networks as api_networks
 from engine.api import volumes as api_volumes
 from engine.config import EngineConfig
 from engine.container.index import signature as index_signature
+from engine.container.logs import readable_log
 from engine.container.names import valid_name
 from engine.container.options import RunOptions, resolve_client_env
 from engine.container.state import ContainerRecord
@@ -869,9 +870,10 @@ class EngineBackend:
         return [f"removed {', '.join(removed)}" if removed else "nothing to remove"]
 
     def read_logs(self, container_id: str, cursor: int) -> tuple[list[LogLine], int]:
-        """New lines of the json-file log after byte `cursor` (Docker's format, written by the monitor)."""
+        """New lines of the json-file log after byte `cursor` (Docker's format, written by the monitor);
+        Docker's error for a container whose log driver keeps nothing (`--log-driver none`)."""
         record = api_containers.find(self.config, container_id)
-        return read_json_log(record.log_path(self.config), cursor)
+        return read_json_log(Path(readable_log(self.config, record)), cursor)
 
     def container_action(self, action: str, container_id: str) -> None:
         calls: dict[str, Callable[[EngineConfig, str], object]] = {

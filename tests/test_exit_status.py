@@ -41,7 +41,7 @@ CASES = [
     Case(("container",), 0, "usage: dockui container", stdout=""),
     # run and create: the engine's errors are 125
     Case(("run", "--rm", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
-    Case(("create", "--name", "one", "--network", "none", "busybox"), 125, "Error: The container name \"/one\" is already in use"),
+    Case(("create", "--name", "one", "--network", "none", "busybox"), 125, "Error: Conflict. The container name \"/one\" is already in use by container"),
     Case(("container", "create", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
     # every other verb: 1
     Case(("inspect", "nosuch"), 1, "Error: No such object: nosuch", stdout="[]\n"),

@@ -585,7 +585,7 @@ def create_record(config: EngineConfig, record: ContainerRecord, generate: Calla
             if record.name in taken:
                 other = index.names(config.containers_dir, _index_loader(config))[record.name]
                 raise Conflict(
-                    f'The container name "/{record.name}" is already in use by container "{other}". '
+                    f'Conflict. The container name "/{record.name}" is already in use by container "{other}". '
                     "You have to remove (or rename) that container to be able to reuse that name."
                 )
         else:

@@ -83,11 +83,11 @@ async def list_containers(request: web.Request) -> web.Response:
     with_size = query_bool(request, "size")
 
     def listing() -> list[dict[str, Any]]:
-        records = api.list_containers(config, query)
+        listing = api.list_named(config, query)
         image_sizes: dict[str, int] = {}
         rows = []
-        for r in records:
-            row = list_entry(r)
+        for r in listing.records:
+            row = list_entry(r, listing.names.get(r.id))
             if with_size:
                 sizes = api.container_sizes(config, r, image_sizes)
                 row["SizeRw"], row["SizeRootFs"] = sizes.rw, sizes.root_fs
@@ -97,8 +97,9 @@ async def list_containers(request: web.Request) -> web.Response:
     return json_response(await _call(listing))
 
 
-def list_entry(r: ContainerRecord) -> dict[str, Any]:
-    """One row of `GET /containers/json` (a container that does not run publishes no port, as Docker's)."""
+def list_entry(r: ContainerRecord, names: list[str] | None = None) -> dict[str, Any]:
+    """One row of `GET /containers/json` (a container that does not run publishes no port, as Docker's);
+    `names`: moby's Names (api.list_named: with the names links reserved), else its own name."""
     ports = []
     from engine.container.status import published_ports
 
@@ -111,7 +112,7 @@ def list_entry(r: ContainerRecord) -> dict[str, Any]:
             ports.append(entry)
     return {
         "Id": r.id,
-        "Names": ["/" + r.name],
+        "Names": names or ["/" + r.name],
         "Image": r.image,
         "ImageID": r.image_id,
         "Command": command_text(r),
@@ -277,7 +278,7 @@ async def resize(request: web.Request) -> web.Response:
     rows, cols = query_int(request, "h", 0) or 0, query_int(request, "w", 0) or 0
     record = await _call(api.find, engine_config(request), request.match_info["id"])
     if not record.running:
-        raise Conflict(f"Container {record.id} is not running")
+        raise Conflict(f"container {record.id} is not running")
     await _sessions(request).resize(record.id, rows, cols)
     return web.Response(status=200)
 
@@ -450,6 +451,7 @@ def _attach_request(request: web.Request, record: ContainerRecord, stdin: bool, 
     if record.status == "restarting":
         raise Conflict(f"container {ref} is restarting, wait until the container is running")
     close_stdin = bool(record.config.get("StdinOnce")) and not tty
+    stdin = stdin and bool(record.config.get("OpenStdin"))  # moby attaches no stdin to a container without -i
     return AttachRequest(AttachStreams(stdin, stdout, stderr, keys if tty else b"", close_stdin),
                          query_bool(request, "logs"), query_bool(request, "stream"))
 

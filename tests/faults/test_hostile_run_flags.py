@@ -69,6 +69,12 @@ def test_uts_host_and_device_rules_and_log_driver_none(engine: Engine) -> None:
         score("flags", f"device-rule-{rule!r}", made.returncode == 125 and one_line_error(made.stderr)
               and b"invalid device cgroup format" in made.stderr and engine.out("ps", "-aq") == before,
               detail=f"{made.returncode} {made.stderr[-160:]!r}", escapes=stderr_escapes(made.stderr))
+    # a number past 32 bits must not wrap around to another device (nor to all): the start is refused
+    wrapped = engine.cli("run", "--rm", "--network", "none", "--device-cgroup-rule", "c 4294967297:1 rwm", "busybox",
+                         "sh", "-c", "mknod /tmp/m c 1 1 && head -c1 /tmp/m >/dev/null && echo OPENED")
+    score("escape", "device-rule-major-past-32-bits", wrapped.returncode == 125 and one_line_error(wrapped.stderr),
+          detail=f"{wrapped.returncode} {wrapped.stderr[-160:]!r}",
+          escapes=stderr_escapes(wrapped.stderr) + (["a wrapped rule opened 1:1"] if b"OPENED" in wrapped.stdout else []))
     # a rule that is well formed grants what it says, no more: c 1:3 does not open a spare major's node
     probe = engine.cli("run", "--rm", "--network", "none", "--device-cgroup-rule", "c 1:3 rwm", "busybox", "sh", "-c",
                        "mknod /tmp/n c 239 7 && head -c1 /tmp/n")

@@ -323,11 +323,33 @@ def parse_filters(pairs: list[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
 
 def list_containers(config: EngineConfig, query: ContainerQuery) -> list[ContainerRecord]:
     """Newest first, as `docker ps`."""
+    return list_named(config, query).records
+
+
+@dataclass(frozen=True)
+class ContainerListing:
+    """A `docker ps` answer: the records shown and each one's Names as moby lists them (its own
+    name, then what links to it reserved: "/web/db"), by container ID."""
+
+    records: list[ContainerRecord]
+    names: dict[str, list[str]]
+
+
+def list_named(config: EngineConfig, query: ContainerQuery) -> ContainerListing:
+    """`list_containers` with moby's Names: a link's name counts whether or not the linking
+    container is shown (a stopped one still holds it)."""
     _reconcile(config)
     records = sorted(state.list_containers(config), key=lambda r: r.created, reverse=True)
     # moby's list: a limit (`ps -n`, `ps -l`) counts stopped containers too, as -a does
     shown = filters.select(config, records, query.filters, all_=query.all or query.limit > 0)
-    return shown[: query.limit] if query.limit > 0 else shown
+    return ContainerListing(shown[: query.limit] if query.limit > 0 else shown, container_names(records))
+
+
+def container_names(records: list[ContainerRecord]) -> dict[str, list[str]]:
+    """Each container's Names as moby's list has them, from every container's links."""
+    from engine.network import links
+
+    return links.all_names([links.Linker(r.id, r.name, tuple(r.host_config.get("Links") or ())) for r in records])
 
 
 def status_text(record: ContainerRecord, now: float | None = None) -> str:

@@ -41,6 +41,26 @@ def _command_text(record: Any, truncate: bool) -> str:
     return f'"{command}"'
 
 
+def names_text(names: list[str], trunc: bool) -> str:
+    """docker/cli's ContainerContext.Names (the NAMES column, `.Names`): the names without their
+    leading "/"; truncated, only the first that holds no other "/" (the container's own, not a
+    link's "web/db"), else all of them joined by ","."""
+    stripped = [name[1:] if name.startswith("/") else name for name in names]
+    if trunc:
+        for name in stripped:
+            if "/" not in name:
+                return name
+    return ",".join(stripped)
+
+
+def _listed_names(records: list[Any]) -> dict[str, list[str]]:
+    """Each container's Names as moby lists them, from every container's links (the linking one
+    need not be listed)."""
+    from engine.network import links
+
+    return links.all_names([links.Linker(r.id, r.name, tuple(r.host_config.get("Links") or ())) for r in records])
+
+
 def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.state import list_containers
 
@@ -56,6 +76,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
 
     wanted = filters.parse_words(args.filter)
     records = list_containers(config)
+    names = _listed_names(records)
     if args.latest:  # -l and -n pick from every container, as docker's
         records = records[:1]
     elif args.last >= 0:
@@ -70,7 +91,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
 
     sizes = _ps_sizes(config, records) if args.size else {}
     if args.format and args.format.strip() != "table":
-        return _print_ps_format(config, args, records, now, sizes)
+        return _print_ps_format(config, args, records, now, sizes, names)
     from engine.cli.output import print_table
 
     rows = [
@@ -81,7 +102,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
             human_duration(now - parse_rfc3339(r.created)) + " ago",
             status_text(r, now),
             ports_text(r),
-            r.name,
+            names_text(names[r.id], not args.no_trunc),
             *([sizes[r.id]] if args.size else []),
         )
         for r in records
@@ -135,7 +156,7 @@ def _container_sizes(store: Any, record: Any, image_sizes: dict[str, int]) -> tu
 
 
 def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: list[Any], now: float,
-                     sizes: dict[str, str]) -> int:
+                     sizes: dict[str, str], names: dict[str, list[str]]) -> int:
     """`ps --format`: `json` (docker's `{{json .}}` per container) or a Go template (`table ...` too)."""
     from engine.cli.formatters import CONTAINER_HEADERS, container_row
     from engine.cli.output import render_format
@@ -155,7 +176,8 @@ def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: li
 
     rows = [
         container_row(r, trunc=not args.no_trunc, running_for=human_duration(now - parse_rfc3339(r.created)) + " ago",
-                      status=status_text(r, now), ports=ports_text(r), size=lambda r=r: size_of(r))
+                      status=status_text(r, now), ports=ports_text(r), size=lambda r=r: size_of(r),
+                      names=names_text(names[r.id], not args.no_trunc))
         for r in records
     ]
     if args.format.strip() == "json":

@@ -113,8 +113,9 @@ def labels_text(labels: Mapping[str, str] | None) -> str:
 
 
 def container_row(record: Any, *, trunc: bool, running_for: str, status: str, ports: str,
-                  size: Callable[[], str]) -> Row:
-    """ps's ContainerContext (docker/cli formatter/container.go) for one container record."""
+                  size: Callable[[], str], names: str | None = None) -> Row:
+    """ps's ContainerContext (docker/cli formatter/container.go) for one container record;
+    `names`: the `.Names` text (container_list.names_text), else the container's own name."""
     from engine.container.state import parse_rfc3339
 
     created = parse_rfc3339(record.created)
@@ -134,7 +135,7 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
         networks = [mode]
     fields: dict[str, str | Callable[[], str]] = {
         "ID": record.id[:12] if trunc else record.id,
-        "Names": record.name.lstrip("/"),
+        "Names": record.name.lstrip("/") if names is None else names,
         "Image": record.image or "<no image>",
         "Command": go_quote(ellipsis(command, 20) if trunc else command),
         "CreatedAt": go_time(created),

@@ -88,12 +88,31 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "RestartCount": record.restart_count,
         "Driver": "overlay2",
         "Platform": record.platform,
-        "HostConfig": host_config,
+        "HostConfig": host_config | {"Links": _shown_links(config, record)},
         "GraphDriver": graph,
         "Mounts": mount_points(record),
         "Config": record.config,
         "NetworkSettings": _network_settings(config, record),
     }
+
+
+def _shown_links(config: EngineConfig, record: ContainerRecord) -> list[str] | None:
+    """HostConfig.Links as moby's inspect shows them ("/db:/web/alias"), each link's container
+    resolved now (its current name; a link to a container removed since is not shown, as moby's
+    link index forgets it). The record keeps the links as given: the next start reads them."""
+    given = record.host_config.get("Links") or []
+    if not given:
+        return None
+    from engine.network import links
+
+    children = []
+    for text in given:
+        try:
+            child = find_container(config, links.parse_link(text)[0])
+        except DockuiError:
+            continue
+        children.append(links.Linker(child.id, child.name))
+    return links.shown_links(children, links.Linker(record.id, record.name, tuple(given))) or None
 
 
 def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:

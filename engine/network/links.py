@@ -3,13 +3,16 @@ default bridge only, as Docker; on a user-defined network a link is only a name 
 gives the linking container (engine.network.dns.names).
 
 Pure functions, byte-for-byte Docker's format (moby `daemon/links/links.go` and
-`buildSandboxOptions`), so programs written for Docker's links work unchanged; and `unlink`, the
+`buildSandboxOptions`), so programs written for Docker's links work unchanged; the link graph as
+moby's API shows it (`Linker`: inspect's "/db:/web/alias" and the list's extra Names "/web/db",
+each link's container resolved afresh as moby's GetContainer would); and `unlink`, the
 network's side of removing one (`docker rm --link`): the linking container's endpoint record and
 its /etc/hosts lose the link, under the network lock (engine.network.ipam.lock).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from engine.config import EngineConfig
@@ -38,6 +41,63 @@ def parse_link(text: str) -> tuple[str, str]:
     if "/" in alias or not alias.strip():
         raise InvalidArgument(f"invalid --link {text!r}: bad alias")
     return name, alias
+
+
+@dataclass(frozen=True)
+class Linker:
+    """A container as the link graph sees it: its ID, its name (no leading "/") and its
+    HostConfig.Links as given (`name[:alias]`, the name may be an ID or an ID prefix)."""
+
+    id: str
+    name: str
+    links: tuple[str, ...] = ()
+
+
+def resolve_linked(containers: Sequence[Linker], ref: str) -> Linker | None:
+    """The container a link's name designates, as moby's GetContainer: a full ID, a name, then an
+    unambiguous ID prefix; None when none (removed since: moby forgets such a link)."""
+    ref = ref.lstrip("/")
+    for wanted in (lambda c: c.id == ref, lambda c: c.name == ref):
+        found = [c for c in containers if wanted(c)]
+        if found:
+            return found[0]
+    found = [c for c in containers if c.id.startswith(ref)]
+    return found[0] if len(found) == 1 else None
+
+
+def shown_links(containers: Sequence[Linker], parent: Linker) -> list[str]:
+    """HostConfig.Links as moby's inspect shows them: "/<linked>:/<parent>/<alias>" (the linked
+    container's current name, the full name the link reserved), in the order given."""
+    shown = []
+    for name, alias in _parsed(parent.links):
+        child = resolve_linked(containers, name)
+        if child is not None:
+            shown.append(f"/{child.name}:/{parent.name}/{alias}")
+    return shown
+
+
+def _parsed(texts: Sequence[str]) -> list[tuple[str, str]]:
+    """The (name, alias) of each stored link (checked when it was given; one that no longer parses
+    is skipped rather than failing a listing)."""
+    parsed = []
+    for text in texts:
+        try:
+            parsed.append(parse_link(text))
+        except InvalidArgument:
+            continue
+    return parsed
+
+
+def all_names(containers: Sequence[Linker]) -> dict[str, list[str]]:
+    """Every container's Names as moby lists them (`GET /containers/json`): its own name and each
+    name a link to it reserved, "/<linking>/<alias>", sorted as moby's names table."""
+    names = {c.id: ["/" + c.name] for c in containers}
+    for parent in containers:
+        for name, alias in _parsed(parent.links):
+            child = resolve_linked(containers, name)
+            if child is not None:
+                names[child.id].append(f"/{parent.name}/{alias}")
+    return {cid: sorted(set(listed)) for cid, listed in names.items()}
 
 
 def _port(spec: str) -> tuple[int, str]:

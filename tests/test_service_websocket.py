@@ -80,8 +80,13 @@ def test_websocket_attach_before_start_streams_raw_frames_and_closes_at_exit(ser
 def test_websocket_attach_sends_the_clients_frames_as_stdin(service: Service) -> None:
     docker = service.client()
     try:
-        container = docker.containers.run("busybox", ["sh", "-c", "while read line; do echo got:$line; done; exit 5"],
-                                          stdin_open=True, detach=True)
+        # docker-py always sends StdinOnce false: the body says true here, as `docker create -i` does
+        made = service.request("POST", "/containers/create", {
+            "Image": "busybox", "Cmd": ["sh", "-c", "while read line; do echo got:$line; done; exit 5"],
+            "OpenStdin": True, "StdinOnce": True})
+        assert made.status == 201, made.body
+        container = docker.containers.get(made.json()["Id"])
+        container.start()
         ws = _ws(service, container.id, "stream=1&stdin=1&stdout=1&stderr=1")
         try:
             ws.send_binary(b"binary\n")
@@ -90,8 +95,8 @@ def test_websocket_attach_sends_the_clients_frames_as_stdin(service: Service) ->
             assert ws.recv() == b"got:text\n"
         finally:
             ws.close()
-        # dockui records an interactive container as StdinOnce: the client's end is its stdin's
-        # end (moby's CloseStdin without a tty), so the loop ends.
+        # StdinOnce: the client's end is its stdin's end (moby's CloseStdin without a tty), so the
+        # loop ends.
         assert container.wait(timeout=10)["StatusCode"] == 5
         container.remove()
     finally:

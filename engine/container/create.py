@@ -247,7 +247,7 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
         "ExposedPorts": exposed or None,
         "Tty": opts.tty,
         "OpenStdin": opts.interactive,
-        "StdinOnce": opts.interactive,
+        "StdinOnce": opts.interactive if opts.stdin_once is None else opts.stdin_once,
         "Env": env,
         "Cmd": cmd,
         "Image": opts.image,

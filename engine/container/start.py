@@ -103,6 +103,7 @@ def start(
         status_fd=status_w,
         attach_fd=server_fd,
         open_stdin=interactive,
+        stdin_once=bool(record.config.get("StdinOnce")),
         fresh=True,
         winsize=f"{winsize[0]}x{winsize[1]}" if winsize else "",
         config=config_to_json(config),

@@ -201,8 +201,10 @@ async def relay(
 
 async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter, streams: AttachStreams) -> None:
     """The client's bytes as stdin frames (dropped when it did not ask for stdin); its EOF as
-    stdin's EOF when `close_stdin` (else the container's stdin stays open for the next client, as
-    moby's attach leaves it without StdinOnce or with a tty). Once the client is gone (not merely done sending), the channel is closed, which
+    stdin's EOF when `close_stdin` (Config.StdinOnce without a tty: the output goes on until the
+    exit), else the end of this attach, its output too, with the container's stdin left open for
+    the next client (moby's CopyStreams either way; the monitor, told StdinOnce at the start, would
+    ignore the EOF too). Once the client is gone (not merely done sending), the channel is closed, which
     ends the relay and frees the monitor's one attach slot even if the container stays silent.
     The detach sequence closes the client and the channel at once: the container runs on, its
     stdin still open (Docker's detach)."""
@@ -225,6 +227,10 @@ async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter,
         if stdin and streams.close_stdin:
             writer.write(monitor.frame(monitor.FRAME_STDIN_EOF))
             await writer.drain()
+        elif stdin:  # moby closes this attach's output instead: the container's stdin stays open
+            client.close()
+            writer.close()
+            return
     except (ConnectionError, OSError):
         pass
     while not client.gone:  # a half-close: the client still reads the output

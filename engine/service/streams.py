@@ -6,7 +6,8 @@ Docker's stdio streams: without a tty each chunk is framed as `stream (1 byte: 0
 A hijacked connection (attach, exec start) answers `101 Switching Protocols` when the client asked
 for `Upgrade: tcp` (the docker CLI, docker-py) and `200` with a raw stream otherwise (older
 clients); from then on the socket carries raw bytes both ways. Invariants: the client's half-close
-(stdin at EOF) ends only its input, never our output; its disconnect ends only its own stream; the
+(stdin at EOF) ends only its input, never our output by itself (the caller decides: attach ends its
+output there unless Config.StdinOnce); its disconnect ends only its own stream; the
 stream's first byte goes out only once the client has read the headers (or after 0.5 s).
 
 A websocket attach (`GET /containers/{id}/attach/ws`) carries the same raw stream in binary frames

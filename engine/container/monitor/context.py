@@ -112,6 +112,10 @@ FIELDS = {
     "config": "",  # the EngineConfig, as JSON (config_to_json)
     "fresh": True,  # a start by the user, not by the restart policy: resets the restart count
     "open_stdin": False,  # -i: the container's stdin is a pipe from the attached client
+    # Config.StdinOnce: a client's stdin EOF closes the container's stdin (moby's CloseStdin);
+    # otherwise it stays open for the next attach. True by default: a monitor started before the
+    # field existed closed it on every EOF.
+    "stdin_once": True,
     "winsize": "",  # ROWSxCOLS of the caller's terminal, for a tty before its process starts
     "status_fd": -1,  # to `start`: progress lines, then one report (-1 once it went out)
     "attach_fd": -1,  # the attached client: `run`'s socketpair end or an `attach` connection
@@ -152,6 +156,7 @@ class MonitorContext:
     config: str
     fresh: bool
     open_stdin: bool
+    stdin_once: bool
     winsize: str
     status_fd: int
     attach_fd: int

@@ -171,6 +171,7 @@ class _Relay:
         self.pid = ctx.pid
         self.pty_fd = ctx.pty_fd
         self.in_fd = ctx.in_fd
+        self.stdin_once = ctx.stdin_once  # a client's stdin EOF ends the container's stdin only then
         self.attach_fd = ctx.attach_fd
         self.listen_fd = ctx.listen_fd  # `dockui attach` connects here (monitor.start._attach_listener)
         self.log = LogWriter(ctx.log_path, ctx.log_max_size, ctx.log_max_file or 1)
@@ -221,7 +222,7 @@ class _Relay:
                 target = self.pty_fd if self.pty_fd >= 0 else self.in_fd
                 if target >= 0:
                     write_all(target, payload)
-            elif kind == FRAME_STDIN_EOF and self.in_fd >= 0:
+            elif kind == FRAME_STDIN_EOF and self.in_fd >= 0 and self.stdin_once:
                 os.close(self.in_fd)
                 self.in_fd = -1
             elif kind == FRAME_RESIZE and self.pty_fd >= 0 and len(payload) == 4:

@@ -47,6 +47,7 @@
 #define KEY_PID "pid"
 #define KEY_PTY "pty_fd"
 #define KEY_IN "in_fd"
+#define KEY_STDIN_ONCE "stdin_once"
 #define KEY_OUT "out_fd"
 #define KEY_ERR "err_fd"
 #define KEY_ATTACH "attach_fd"
@@ -341,6 +342,10 @@ static int watch(void) {
     int pid = ctx_fd(KEY_PID);
     int pty_fd = ctx_fd(KEY_PTY);
     int in_fd = ctx_fd(KEY_IN);
+    /* Config.StdinOnce: a client's stdin EOF closes the container's stdin only then (absent: an
+       older context, which closed it on every EOF). */
+    int stdin_once_index = ctx_find(KEY_STDIN_ONCE);
+    int stdin_once = stdin_once_index < 0 || strcmp(ctx_values[stdin_once_index], "0") != 0;
     int attach_fd = ctx_fd(KEY_ATTACH);
     int listen_fd = ctx_fd(KEY_LISTEN); /* `dockui attach` connects here */
     int log_index = ctx_find(KEY_LOG);
@@ -443,7 +448,7 @@ static int watch(void) {
                     if (kind == FRAME_STDIN) {
                         int target = pty_fd >= 0 ? pty_fd : in_fd;
                         if (target >= 0) write_all(target, payload, size);
-                    } else if (kind == FRAME_STDIN_EOF && in_fd >= 0) {
+                    } else if (kind == FRAME_STDIN_EOF && in_fd >= 0 && stdin_once) {
                         close(in_fd);
                         in_fd = -1;
                     } else if (kind == FRAME_RESIZE && pty_fd >= 0 && size == 4) {

@@ -232,3 +232,22 @@ def test_docker_py_mounts_with_driver_config_labels_and_its_errors(service: Serv
         volume.remove()
     finally:
         client.close()
+
+
+def test_dockui_inspect_is_the_engine_apis_document(service: Service) -> None:
+    """One inspect document for dockui's CLI and the Engine API: a container that never ran lists
+    the networks it will join (its alias, a network connected before the start) and Docker's keys."""
+    engine = service.engine
+    engine.out("network", "create", "planned")
+    cid = engine.out("create", "--network", "planned", "--network-alias", "al", "busybox", "true").strip()
+    engine.out("network", "create", "later")
+    engine.out("network", "connect", "--alias", "lt", "later", cid)
+    ours = json.loads(engine.out("inspect", cid))[0]
+    theirs = json.loads(service.docker("inspect", cid, check=True).stdout)[0]
+    assert ours == theirs
+    networks = ours["NetworkSettings"]["Networks"]
+    assert sorted(networks) == ["later", "planned"]
+    assert networks["planned"]["Aliases"] == ["al"] and networks["later"]["Aliases"] == ["lt"]
+    assert ours["HostConfig"]["Runtime"] == "runc" and ours["ExecIDs"] is None
+    engine.out("rm", cid)
+    engine.out("network", "rm", "planned", "later")

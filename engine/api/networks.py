@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, replace
 
 from engine.config import EngineConfig
+from engine.container.pending_networks import PendingNetwork, pending_networks
+from engine.container.pending_networks import parse_links as parse_links  # the front ends' link parser
 from engine.container.state import PENDING_NETWORKS
 from engine.errors import Conflict, InvalidArgument, NotFound
 
@@ -228,13 +230,6 @@ class Connection:
         object.__setattr__(self, "link_local_ips", tuple(ipam.parse_link_local(self.link_local_ips)))
 
 
-def parse_links(texts: Iterable[str]) -> tuple[tuple[str, str], ...]:
-    """`--link name[:alias]` values (the CLI's and EndpointConfig.Links) -> (name, alias) pairs."""
-    from engine.network import links
-
-    return tuple(links.parse_link(text) for text in texts)
-
-
 def _not_yet_started(config: EngineConfig, network: str, container: str) -> str | None:
     """The ID of a created container that never ran, when `network` is its primary one: it has no
     endpoint until its first start, its network and aliases live in its HostConfig (NetworkMode,
@@ -287,51 +282,6 @@ def check_connectable(config: EngineConfig, container: str) -> None:
         raise Conflict("container cannot be connected to multiple networks with one of the networks in private (none) mode")
     if mode == "host" or mode.startswith("container:"):
         raise Conflict("container sharing network namespace with another container or host cannot be connected to any other network")
-
-
-@dataclass(frozen=True)
-class PendingNetwork:
-    """A `network connect` of a container that never ran (compose connects a service's other
-    networks between create and start): kept in its HostConfig, joined right after its first start."""
-
-    network: str
-    ipv4_address: str | None
-    aliases: tuple[str, ...]
-    ipv6_address: str | None = None
-    mac_address: str | None = None
-    links: tuple[tuple[str, str], ...] = ()
-    link_local_ips: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        data = {"Network": self.network, "IPv4Address": self.ipv4_address, "Aliases": list(self.aliases)}
-        if self.ipv6_address:
-            data["IPv6Address"] = self.ipv6_address
-        if self.mac_address:
-            data["MacAddress"] = self.mac_address
-        if self.links:
-            data["Links"] = [f"{name}:{alias}" for name, alias in self.links]
-        if self.link_local_ips:
-            data["LinkLocalIPs"] = list(self.link_local_ips)
-        return data
-
-    def settings(self) -> dict[str, Any]:
-        """What Docker's inspect shows of the endpoint before it exists: the configured addresses,
-        MAC and links."""
-        ipam: dict[str, Any] = {k: v for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address)) if v}
-        if self.link_local_ips:
-            ipam["LinkLocalIPs"] = list(self.link_local_ips)
-        return {"IPAMConfig": ipam or None, "MacAddress": self.mac_address or "",
-                "Links": [f"{name}:{alias}" for name, alias in self.links] or None}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PendingNetwork:
-        return cls(str(data["Network"]), data.get("IPv4Address") or None, tuple(data.get("Aliases") or ()),
-                   data.get("IPv6Address") or None, data.get("MacAddress") or None,
-                   parse_links(data.get("Links") or ()), tuple(data.get("LinkLocalIPs") or ()))
-
-
-def pending_networks(host_config: dict[str, Any]) -> list[PendingNetwork]:
-    return [PendingNetwork.from_json(entry) for entry in host_config.get(PENDING_NETWORKS) or []]
 
 
 def _never_started(config: EngineConfig, container: str) -> str | None:

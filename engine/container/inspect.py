@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.config import EngineConfig
 from engine.container.cleanup import best_effort, container_cgroup
 from engine.container.mounts import mount_points
-from engine.container.state import ContainerRecord, find_container
+from engine.container.state import PENDING_NETWORKS, ContainerRecord, find_container
 from engine.errors import Conflict, DockuiError, InvalidArgument
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -56,7 +56,8 @@ def _listed(config: EngineConfig, record: ContainerRecord, headers: list[str], r
 
 
 def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
-    """Docker-like `inspect` JSON."""
+    """Docker's `inspect` JSON of the record: every key of Docker's, the planned networks of a
+    container that never ran (one document for the CLI and the Engine API)."""
     v2, host_config = record.to_disk()
     d = record.dir(config)
     rw = Path(record.rw_layer) if record.rw_layer else None
@@ -73,7 +74,7 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
             "WorkDir": str(rw / "work"),
             "MergedDir": str(rw / "merged"),
         }
-    return {
+    data = {
         "Id": record.id,
         "Created": record.created,
         "Path": record.path,
@@ -94,6 +95,9 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "Config": record.config,
         "NetworkSettings": _network_settings(config, record),
     }
+    _network_entries(data, record)
+    _docker_shape(data, record)
+    return data
 
 
 def _shown_links(config: EngineConfig, record: ContainerRecord) -> list[str] | None:
@@ -157,3 +161,82 @@ def _released(config: EngineConfig, record: ContainerRecord, settings: dict[str,
         for ep in rec.endpoints
     }
     return settings
+
+
+def _network_entries(data: dict[str, Any], record: ContainerRecord) -> None:
+    """Docker lists the networks a container will join before it runs (compose reads them after
+    create): an entry per network, with its aliases, until the monitor records the real ones."""
+    settings = data.setdefault("NetworkSettings", {})
+    if settings.get("Networks"):
+        return
+    mode = record.host_config.get("NetworkMode") or "bridge"
+    if mode.startswith("container:") or mode == "none":
+        settings["Networks"] = {} if mode.startswith("container:") else {"none": _endpoint_entry([])}
+        return
+    settings["Networks"] = {mode: _endpoint_entry(list(record.host_config.get("NetworkAliases") or []))}
+    for entry in record.host_config.get(PENDING_NETWORKS) or []:  # connected before its first start
+        from engine.container.pending_networks import PendingNetwork
+
+        settings["Networks"][entry["Network"]] = (_endpoint_entry(list(entry.get("Aliases") or []))
+                                                  | PendingNetwork.from_json(entry).settings())
+
+
+# Docker's inspect has these keys whatever the container asked for; dockui's record keeps only what
+# it acts on, so the rest are filled in with the values Docker reports for a container that did not
+# set them (clients index them directly: docker-py reads HostConfig.Isolation and Runtime).
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "VolumeDriver": "", "ConsoleSize": [0, 0], "Cgroup": "", "CgroupParent": "", "OomScoreAdj": 0,
+    "UTSMode": "", "UsernsMode": "", "Runtime": "runc", "Isolation": "", "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "", "DeviceCgroupRules": None,
+    "DeviceRequests": None, "MemorySwappiness": None, "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+}
+NETWORK_SETTINGS_DEFAULTS: dict[str, Any] = {
+    "SandboxID": "", "SandboxKey": "", "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+    "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "GlobalIPv6Address": "",
+    "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "Ports": {},
+}
+TOP_LEVEL_DEFAULTS: dict[str, Any] = {"MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None}
+
+
+def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
+    """Every key of Docker's inspect present (Docker's value when dockui has none), and each network
+    entry with Docker's endpoint keys; the primary network's IPAMConfig is the address the create
+    asked for (Docker's `--ip`)."""
+    for key, value in TOP_LEVEL_DEFAULTS.items():
+        data.setdefault(key, value)
+    host = data.get("HostConfig")
+    if isinstance(host, dict):
+        for key, value in HOST_CONFIG_DEFAULTS.items():
+            host.setdefault(key, value)
+    settings = data.get("NetworkSettings")
+    if isinstance(settings, dict):
+        for key, value in NETWORK_SETTINGS_DEFAULTS.items():
+            settings.setdefault(key, value)
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    mode = record.host_config.get("NetworkMode") or "bridge"
+    primary = "bridge" if mode == "default" else mode
+    asked_ip = record.host_config.get("IPAddress")
+    driver_opts = record.host_config.get("EndpointDriverOpts")  # the create's, kept by engine.service
+    for name, entry in networks.items():
+        for key, value in _endpoint_entry([]).items():
+            entry.setdefault(key, value)
+        if name == primary and asked_ip and not entry.get("IPAMConfig"):
+            entry["IPAMConfig"] = {"IPv4Address": asked_ip}
+        if name == primary and driver_opts and not entry.get("DriverOpts"):
+            entry["DriverOpts"] = dict(driver_opts)
+
+
+def listed_networks(record: ContainerRecord) -> dict[str, Any]:
+    """The Networks of a `containers/json` row: as inspect lists them (the planned ones before the
+    first start), each with every key of Docker's EndpointSettings."""
+    data: dict[str, Any] = {"NetworkSettings": {"Networks": dict(record.network.get("Networks") or {})}}
+    _network_entries(data, record)
+    return {name: {**_endpoint_entry([]), **entry} for name, entry in data["NetworkSettings"]["Networks"].items()}
+
+
+def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:
+    return {"IPAMConfig": None, "Links": None, "Aliases": aliases or None, "NetworkID": "", "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("--ipv6", action="store_true", help="enable IPv6 networking (a ULA /64 unless an IPv6 --subnet is given)")
     p.add_argument("--internal", action="store_true", help="restrict external access: containers get no default route through this network")
     p.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Set metadata on a network")
     p.add_argument("name")
     p.set_defaults(handler=cmd_create)
 
@@ -80,17 +81,21 @@ def _root(what: str) -> None:
 
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
+    """Docker's `network create`, through the Engine API's own call (engine.api.networks.create), so
+    the CLI and `POST /networks/create` record the same network (labels included)."""
     _root("network create")
+    from engine.api.networks import CreateNetwork, create
+    from engine.cli.container_common import parse_labels
     from engine.network import ipamconfig
-    from engine.network import networks as network
 
     def split(values: list[str]) -> list[str]:  # the docker CLI's string lists: repeated or comma-separated
         return [v for value in values for v in value.split(",") if v]
 
     aux = [ipamconfig.parse_aux_address(text) for text in split(args.aux_address)]
     configs = ipamconfig.consolidate(split(args.subnet), split(args.ip_range), split(args.gateway), aux)
-    net = network.create_network(config, args.name, internal=args.internal, configs=tuple(configs), ipv6=args.ipv6)
-    print(net.id)
+    spec = CreateNetwork(args.name, internal=args.internal, labels=parse_labels(args.label), configs=tuple(configs),
+                         ipv6=args.ipv6)
+    print(create(config, spec).id)
     return 0
 
 

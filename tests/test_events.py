@@ -36,8 +36,8 @@ def test_container_verbs_write_their_events_in_order(engine: Engine) -> None:
     assert result.returncode == 3, result.stderr
     created = [e for e in eventlog.read_events(engine.config, 0) if e.type == "container"]
     cid = created[0].actor_id
-    assert [e.action for e in created] == ["create", "start", "die", "destroy"]
-    die = created[2]
+    assert [e.action for e in created] == ["create", "attach", "start", "die", "destroy"]  # moby's, as `docker run`
+    die = created[3]
     assert die.attributes["exitCode"] == "3"
     assert die.attributes["image"] == "busybox" and die.attributes["team"] == "a"
     assert die.to_docker()["from"] == "busybox" and die.to_docker()["status"] == "die" and die.to_docker()["id"] == cid

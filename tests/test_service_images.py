@@ -210,8 +210,8 @@ def test_system_df_and_events_stream(service: Service) -> None:
 
     got = service.docker_out("events", "--since", f"{t0:.3f}", "--until", f"{t1:.3f}", "--filter", "container=dfev",
                              "--format", "{{.Status}} {{json .Actor.Attributes}}").splitlines()
-    assert [line.split()[0] for line in got] == ["create", "start", "die", "destroy"]
-    died = json.loads(got[2].split(" ", 1)[1])
+    assert [line.split()[0] for line in got] == ["create", "attach", "start", "die", "destroy"]  # as `docker run`
+    died = json.loads(got[3].split(" ", 1)[1])
     assert died.pop("execDuration").isdigit()
     assert died == {"exitCode": "4", "image": "busybox", "name": "dfev", "suite": "api"}
     labelled = service.docker_out("events", "--since", f"{t0:.3f}", "--until", f"{t1:.3f}", "--filter", "label=suite=api",

@@ -10,7 +10,7 @@ import signal
 
 from engine.cli.container_common import start_engine
 from engine.config import EngineConfig
-from engine.errors import InvalidArgument, NotFound
+from engine.errors import DockuiError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -62,26 +62,50 @@ def _write_big(fd: int, data: bytes) -> None:
 
 
 def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
+    """`docker exec` as an exec instance (engine.container.exec_instances), so it writes moby's
+    exec_create, exec_start and exec_die with one execID and can be inspected, as the Engine API's
+    exec is; this process relays the command's pipes or pty (with -d: the background helper runs it)."""
+    from engine.container import exec_instances, state
     from engine.container.exec import exec_command
 
     start_engine(config, "exec")
     if not args.command:
         raise InvalidArgument("exec requires at least 2 arguments")
+    spec = exec_instances.ExecSpec(
+        argv=tuple(args.command), env=tuple(_exec_env(args.env)), workdir=args.workdir or "", user=args.user or "",
+        tty=args.tty, privileged=args.privileged, attach_stdin=args.interactive and not args.detach,
+        attach_stdout=not args.detach, attach_stderr=not args.detach)
+    inst = exec_instances.claim(config, exec_instances.create_instance(config, args.container, spec).id)
+    if args.detach:
+        exec_instances.spawn_detached(config, inst.id)
+        return 0
+    record = state.load(config, inst.container_id)
+    code = 126
+    try:
+        code = _run_exec(args, config, inst, record.pid, exec_command)
+    except DockuiError as exc:  # the command never ran: exec_die carries the status we exit with
+        code = 126 if exc.exit_code == 125 else exc.exit_code
+        raise
+    finally:
+        exec_instances.finish(config, inst.id, record, code)
+    return code
+
+
+def _run_exec(args: argparse.Namespace, config: EngineConfig, inst: Any, container_pid: int, exec_command: Any) -> int:
+    """Start the instance's command on a pty or on pipes, relay until it ends; its exit code."""
+    from engine.container import exec_instances
+
     tty = args.tty
-    master = slave = None
+    master = None
     if tty:
         from engine.container.exec_io import open_container_pty
-        from engine.container.state import find_container
 
-        master, slave = open_container_pty(find_container(config, args.container).pid)
+        master, slave = open_container_pty(container_pid)
         if os.isatty(0):
             _copy_winsize(0, master)
-        stdio = (slave, slave, slave)
+        stdio: tuple[int | None, int | None, int | None] = (slave, slave, slave)
         ours: tuple[int, ...] = (master,)
         theirs: tuple[int, ...] = (slave,)
-    elif args.detach:
-        stdio = (None, None, None)
-        ours = theirs = ()
     else:
         # Pipes, never our own descriptors: a terminal or file handed to the container could be
         # read or reopened by whatever the command leaves running (docs/isolation.md).
@@ -93,8 +117,8 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
         theirs = tuple(fd for fd in stdio if fd is not None)
     try:
         pid = exec_command(
-            config, args.container, args.command, env=_exec_env(args.env), workdir=args.workdir, user=args.user,
-            tty=tty, stdio=stdio, privileged=args.privileged,
+            config, inst.container_id, list(inst.spec.argv), env=list(inst.spec.env), workdir=args.workdir,
+            user=args.user, tty=tty, stdio=stdio, privileged=args.privileged, exec_id=inst.id,
         )
     except BaseException:
         for fd in ours:
@@ -103,8 +127,7 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     finally:
         for fd in theirs:
             os.close(fd)
-    if args.detach:
-        return 0
+    exec_instances.mark_running(config, inst.id, pid)
     if master is not None:
         _relay_pty(master, args.interactive)
     else:

@@ -229,6 +229,7 @@ def _print_warnings(opts: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine import events
     from engine.cli import require_root
     from engine.container.create import create
     from engine.container.reconcile import reconcile
@@ -253,6 +254,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         image_id = ensure_image(config, args.image, args.pull, args.platform)
         opts = _run_options(args, image_id)
         opts.stdin_once = args.interactive and not args.detach  # the docker CLI's: stdin closes with an attached client's only
+        opts.attach = _attach_config(args.interactive, streams, args.detach)
         record = create(config, opts)
         _print_warnings(opts)
         _write_cidfile(args, record.id)
@@ -266,6 +268,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         if tty:
             size = os.get_terminal_size(0)
             winsize = (size.lines, size.columns)
+        events.container(config, "attach", record)  # moby's order, as `docker run`: create, attach, start
         result = start(config, record.id, attach=True, interactive=args.interactive, winsize=winsize,
                        prepared=prepared, created=record)
     finally:
@@ -286,6 +289,15 @@ def _attach_streams(values: list[str]) -> set[str] | None:
         bad = sorted(streams - {"stdin", "stdout", "stderr"})[0]
         raise InvalidArgument(f"invalid argument \"{bad}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")
     return streams
+
+
+def _attach_config(interactive: bool, streams: set[str] | None, detach: bool) -> tuple[bool, bool, bool]:
+    """Config.AttachStdin/Stdout/Stderr as the docker CLI's run sends them: stdin with -i or `-a stdin`,
+    stdout and stderr without -a or as named; none with -d."""
+    if detach:
+        return (False, False, False)
+    return (interactive or "stdin" in (streams or ()), streams is None or "stdout" in streams,
+            streams is None or "stderr" in streams)
 
 
 def _exit_now(code: int) -> None:
@@ -324,6 +336,9 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
         if record.config.get("Tty") and os.isatty(0):
             size = os.get_terminal_size(0)
             winsize = (size.lines, size.columns)
+        from engine import events
+
+        events.container(config, "attach", record)  # `docker start -a` attaches, then starts
         with _pending_joined(config, record):
             result = start(config, record.id, attach=True, interactive=interactive, winsize=winsize)
         if result.attach is None:
@@ -368,12 +383,15 @@ def attach_session(
         from engine.container.detachkeys import DetachScanner, detach_sequence
 
         scanner = DetachScanner(detach_sequence(detach_keys))
-    session = _AttachedSession(result, tty, proxy_signals, streams, scanner)
+    session = _AttachedSession(result, tty, proxy_signals, streams, scanner, config)
     try:
         exit_code = session.relay(stdin_open)
     finally:
         session.restore()
     if session.detached:
+        from engine import events
+
+        events.container(config, "detach", result.record)  # moby's, when a client leaves with the keys
         print("read escape sequence", file=sys.stderr)  # the docker CLI's words
         return 0
     if exit_code is None:  # the monitor died: the record (after reconcile) has the truth
@@ -392,9 +410,10 @@ class _AttachedSession:
     stdout/stderr. `restore` puts the terminal and the signal handlers back."""
 
     def __init__(self, result: Any, tty: bool, proxy_signals: bool, streams: set[str] | None,
-                 scanner: Any = None) -> None:
+                 scanner: Any, config: EngineConfig) -> None:
         from engine.container import monitor
 
+        self.config = config  # for the `resize` events
         self.monitor = monitor
         self.scanner = scanner  # a DetachScanner over our terminal's input, or None
         self.detached = False
@@ -490,6 +509,9 @@ class _AttachedSession:
             if number == signal.SIGWINCH:
                 size = os.get_terminal_size(0)
                 self.send(self.monitor.FRAME_RESIZE, size.lines.to_bytes(2, "big") + size.columns.to_bytes(2, "big"))
+                from engine import events  # moby's ContainerResize logs each size it sets
+
+                events.container(self.config, "resize", self.record, height=size.lines, width=size.columns)
             elif state.process_alive(self.record.pid, self.record.pid_start):
                 try:
                     os.kill(self.record.pid, number)
@@ -547,6 +569,9 @@ def cmd_attach(args: argparse.Namespace, config: EngineConfig) -> int:
     if greeting[:1] != bytes([monitor.FRAME_ATTACHED]):  # EOF at once: its monitor has a client
         sock.close()
         raise Conflict(f"container {record.name} already has an attached client")
+    from engine import events
+
+    events.container(config, "attach", record)  # moby logs it before any stream
     tty = bool(record.config.get("Tty")) and os.isatty(0)
     interactive = bool(record.config.get("OpenStdin")) and not args.no_stdin
     return attach_session(config, StartResult(record, sock), interactive=interactive, tty=tty,

@@ -86,21 +86,21 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
 
 def _volumes_from(config: EngineConfig, opts: RunOptions) -> list[dict[str, Any]]:
-    """`--volumes-from CONTAINER[:ro|rw]`: its volumes and binds at the same destinations, writable
-    only if they are there and `ro` is not given, with no Mode (moby's registerMountPoints copies
-    them so: `m.RW && ReadWrite(mode)`). An anonymous volume stays anonymous: `rm -v` of whichever container is
-    removed last removes it, as Docker's (engine.container.volumes.remove_volume keeps it while
-    another container mounts it)."""
+    """`--volumes-from CONTAINER[:MODE]` (engine.container.mounts.volumes_from_mode: ro/rw, z/Z): its
+    volumes and binds at the same destinations, writable only if they are there and `ro` is not
+    given, with no Mode (moby's registerMountPoints copies them so: `m.RW && ReadWrite(mode)`). An
+    anonymous volume stays anonymous: `rm -v` of whichever container is removed last removes it,
+    as Docker's (engine.container.volumes.remove_volume keeps it while another container mounts it)."""
+    from engine.container.mounts import volumes_from_mode
+
     shared: list[dict[str, Any]] = []
     for item in opts.volumes_from:
-        ref, _, mode = item.partition(":")
-        if mode not in ("", "ro", "rw"):
-            raise InvalidArgument(f"invalid mode for volumes-from: {item!r} (ro or rw)")
+        ref, mode = volumes_from_mode(item)
         source = find_container(config, ref)
         for mount in source.mounts:
             if mount.get("Type") not in ("volume", "bind"):
                 continue
-            copy = {**mount, "CopyData": False, "Mode": "", "RW": mount.get("RW", True) and mode != "ro"}
+            copy = {**mount, "CopyData": False, "Mode": "", "RW": mount.get("RW", True) and "ro" not in mode.split(",")}
             shared.append(copy)
     return shared
 
@@ -234,6 +234,7 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
         exposed.setdefault(port if "/" in port else port + "/tcp", {})
     labels = {**(image_conf.get("Labels") or {}), **opts.labels}
 
+    attach = opts.attach if opts.attach is not None else (opts.interactive, True, True)
     hostname = opts.hostname or container_id[:12]
     if kind == "host":
         hostname = os.uname().nodename
@@ -241,9 +242,9 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
         "Hostname": hostname,
         "Domainname": "",
         "User": user,
-        "AttachStdin": opts.interactive,
-        "AttachStdout": True,
-        "AttachStderr": True,
+        "AttachStdin": attach[0],
+        "AttachStdout": attach[1],
+        "AttachStderr": attach[2],
         "ExposedPorts": exposed or None,
         "Tty": opts.tty,
         "OpenStdin": opts.interactive,

@@ -194,9 +194,31 @@ def run_helper(config: EngineConfig, inst_id: str, winsize: str, resize_fd: int 
         os.write(2, f"{exc}\n".encode())
         _update(config, inst.id, error=str(exc))
     finally:
-        _update(config, inst.id, running=False, exit_code=code)
-        events.container(config, "exec_die", record, execID=inst.id, exitCode=code)
+        finish(config, inst.id, record, code)
     return code
+
+
+def mark_running(config: EngineConfig, inst_id: str, pid: int) -> None:
+    """The instance's command runs as host pid `pid` (inspect's Running and Pid)."""
+    _update(config, inst_id, running=True, pid=pid)
+
+
+def finish(config: EngineConfig, inst_id: str, record: state.ContainerRecord, code: int) -> None:
+    """The instance ended with `code`: recorded, then moby's `exec_die` (execID, exitCode), whoever
+    ran it (the helper for the Engine API, `dockui exec` in its own process)."""
+    _update(config, inst_id, running=False, exit_code=code)
+    events.container(config, "exec_die", record, execID=inst_id, exitCode=code)
+
+
+def spawn_detached(config: EngineConfig, inst_id: str) -> None:
+    """Run a claimed instance in the background (`exec -d`): the helper, in a session of its own with
+    no stdio, records the exit and writes `exec_die` when the command ends, however long after the
+    caller has gone (Docker's daemon does both)."""
+    import subprocess
+
+    argv, env = helper_command(config, inst_id)
+    subprocess.Popen(argv, env=env, cwd="/", start_new_session=True, stdin=subprocess.DEVNULL,  # noqa: S603
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _exit_code(pid: int) -> int:
@@ -219,7 +241,7 @@ def _run_pipes(config: EngineConfig, inst: ExecInstance, exec_command: object) -
         for fd in (in_r, out_w, err_w):
             if fd is not None:
                 os.close(fd)
-    _update(config, inst.id, running=True, pid=pid)
+    mark_running(config, inst.id, pid)
     relay_exec_pipes(pid, stdin_w=in_w, out_r=out_r, err_r=err_r)
     return _exit_code(pid)
 
@@ -243,7 +265,7 @@ def _run_tty(
                            user=spec.user or None, tty=True, stdio=(slave, slave, slave), privileged=spec.privileged, exec_id=inst.id)
     finally:
         os.close(slave)
-    _update(config, inst.id, running=True, pid=pid)
+    mark_running(config, inst.id, pid)
     watched = [master, *([0] if spec.attach_stdin else []), *([resize_fd] if resize_fd >= 0 else [])]
     while True:
         ready, _, _ = select.select(watched, [], [])

@@ -46,6 +46,35 @@ MOUNT_TYPES = ("bind", "volume", "tmpfs")
 _TMPFS_FLAG_WORDS = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"}
 _TMPFS_DATA_KEYS = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"}
 _TMPFS_API_OPTIONS = ("exec", "noexec")  # moby's validTmpfsOptions for TmpfsOptions.Options
+# The kinds of word a `-v` or `--volumes-from` mode holds (moby's linuxValidMountMode): at most one
+# of each. z/Z (SELinux relabel) and the consistency words (Docker Desktop's) are accepted and
+# change nothing, as Docker on Linux without SELinux does.
+MODE_KINDS = (("rw", "ro"), ("z", "Z"), PROPAGATIONS, ("nocopy",), ("consistent", "cached", "delegated"))
+
+
+def valid_mode(mode: str) -> bool:
+    """moby's linuxValidMountMode: every word known, no two of one kind ("" is valid)."""
+    if not mode:
+        return True
+    words = mode.split(",")
+    if not all(any(w in kind for kind in MODE_KINDS) for w in words):
+        return False
+    return all(sum(w in kind for w in words) <= 1 for kind in MODE_KINDS)
+
+
+def volumes_from_mode(item: str) -> tuple[str, str]:
+    """`--volumes-from CONTAINER[:MODE]` as moby's ParseVolumesFrom reads it: the container and its
+    mode ("rw" without one); a mode may hold rw/ro, z/Z and a consistency word, never a propagation
+    or nocopy (those stay the source container's). InvalidArgument in moby's words."""
+    if not item:
+        raise InvalidArgument("volumes-from specification cannot be an empty string")
+    ref, _, mode = item.partition(":")
+    if not mode:
+        return ref, "rw"
+    words = mode.split(",")
+    if not valid_mode(mode) or any(w in PROPAGATIONS or w == "nocopy" for w in words):
+        raise InvalidArgument(f"invalid mode: {mode}")
+    return ref, mode
 
 
 # ------------------------------------------------------------------------------------------ record mounts
@@ -94,19 +123,16 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
     mode = ""
     if len(parts) == 3:
         source, dest, mode = parts
-    elif len(parts) == 2:
+    elif len(parts) == 2 and not valid_mode(parts[1]):  # moby: `/dst:ro` is a mode without a source
         source, dest = parts
     elif len(parts) == 1:
         source, dest = "", parts[0]
     else:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    words = mode.split(",") if mode else []
-    # z/Z (SELinux relabel) and cached/delegated/consistent (Docker Desktop's) are accepted and
-    # change nothing, as Docker on Linux without SELinux does. At most one word of each kind.
-    propagation = [w for w in words if w in PROPAGATIONS]
-    if not set(words) <= {"rw", "ro", "z", "Z", "nocopy", "cached", "delegated", "consistent", *PROPAGATIONS} or (
-            "rw" in words and "ro" in words) or len(propagation) > 1:
+    if not valid_mode(mode):
         raise InvalidArgument(f"invalid mode: {mode}")
+    words = mode.split(",") if mode else []
+    propagation = [w for w in words if w in PROPAGATIONS]
     _check_destination(dest, spec)
     rw = "ro" not in words
     if propagation and not source.startswith("/"):  # Docker: BindOptions on a volume

@@ -75,6 +75,9 @@ class RunOptions:
     tty: bool = False
     interactive: bool = False
     stdin_once: bool | None = None  # Config.StdinOnce (None: as `interactive`; `run -d -i` and API clients say)
+    # Config.AttachStdin/Stdout/Stderr, recorded as the client sent them (None: the docker CLI's create
+    # without -a: stdin as `interactive`, stdout and stderr; `run -d` and API clients say)
+    attach: tuple[bool, bool, bool] | None = None
     auto_remove: bool = False
     security_opt: list[str] = field(default_factory=list)  # --security-opt values (container.options.security_options)
     healthcheck: Healthcheck | None = None  # from --health-*/--no-healthcheck (over the image's)

@@ -279,7 +279,10 @@ async def resize(request: web.Request) -> web.Response:
     record = await _call(api.find, engine_config(request), request.match_info["id"])
     if not record.running:
         raise Conflict(f"container {record.id} is not running")
-    await _sessions(request).resize(record.id, rows, cols)
+    if await _sessions(request).resize(record.id, rows, cols):  # moby logs a size its task took
+        from engine import events
+
+        await asyncio.to_thread(events.container, engine_config(request), "resize", record, height=rows, width=cols)
     return web.Response(status=200)
 
 

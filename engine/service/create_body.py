@@ -144,6 +144,8 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
     opts.tty = json_bool("Config", body, "Tty")
     opts.interactive = json_bool("Config", body, "OpenStdin")
     opts.stdin_once = json_bool("Config", body, "StdinOnce")  # kept as sent: the attach relay honours it
+    opts.attach = (json_bool("Config", body, "AttachStdin"), json_bool("Config", body, "AttachStdout"),
+                   json_bool("Config", body, "AttachStderr"))  # kept as sent, as moby's Config
     opts.stop_signal = json_str("Config", body, "StopSignal") or None
     opts.stop_timeout = json_int("Config", body, "StopTimeout")
     opts.volumes = list(json_dict("Config", body, "Volumes"))  # anonymous volumes (`-v /path`)

@@ -81,7 +81,7 @@ def commit(
     """The new image (tagged `repository` when given). A running container is paused meanwhile
     (Docker's default), so its files do not change half-way through."""
     from engine.container import lifecycle
-    from engine.container.state import find_container, now_rfc3339
+    from engine.container.state import find_container
     from engine.image.reference import parse_reference
     from engine.image.store import ImageStore
 
@@ -98,18 +98,27 @@ def commit(
             lifecycle.pause(config, record.id)
             paused = True
     try:
-        import tempfile
-
-        config.tmp_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=config.tmp_dir, prefix="commit-") as spool:
-            write_layer_tar(store.rw_layer_path(record.id) / "diff", spool)
-            spool.seek(0)
-            chain = store.add_layer(spool, "application/vnd.oci.image.layer.v1.tar",
-                                    base.chain_ids[-1] if base.chain_ids else None, None)
-    finally:
+        committed = _commit_paused(config, record, store, base, tag, message, author, changes)
+    finally:  # as moby's deferred containerUnpause: after the image's create/tag and the commit event
         if paused:
             with contextlib.suppress(Conflict):  # it stopped while paused: nothing is left to thaw
                 lifecycle.unpause(config, record.id)
+    return committed
+
+
+def _commit_paused(config: EngineConfig, record: Any, store: Any, base: Any, tag: Any, message: str, author: str,
+                   changes: dict[str, Any] | None) -> Any:
+    """The layer, the image and the events of a commit (the container paused meanwhile, if it ran)."""
+    import tempfile
+
+    from engine.container.state import now_rfc3339
+
+    config.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=config.tmp_dir, prefix="commit-") as spool:
+        write_layer_tar(store.rw_layer_path(record.id) / "diff", spool)
+        spool.seek(0)
+        chain = store.add_layer(spool, "application/vnd.oci.image.layer.v1.tar",
+                                base.chain_ids[-1] if base.chain_ids else None, None)
     diff_id = store.layer_info(chain).diff_id
     created = now_rfc3339()
     image = json.loads(json.dumps(base.config))  # a deep copy

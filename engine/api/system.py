@@ -38,6 +38,7 @@ class ContainerUsage:
     record: ContainerRecord
     size_rw: int  # what the container wrote (its rw layer)
     size_root_fs: int  # that plus its image
+    names: tuple[str, ...] = ()  # moby's Names, as the container list has them (with the names links reserved)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class DiskUsage:
 
 def disk_usage(config: EngineConfig) -> DiskUsage:
     from engine.api import volumes as api_volumes
-    from engine.api.containers import container_sizes
+    from engine.api.containers import container_names, container_sizes
     from engine.container import state
     from engine.container import volumes as engine_volumes
     from engine.image.store import ImageStore
@@ -84,9 +85,10 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     )
     image_size = {r.id: r.size for r in images}
     container_usage = []
+    names = container_names(containers)  # moby's df lists the containers as its list does
     for container in containers:
         sizes = container_sizes(config, container, image_size)
-        container_usage.append(ContainerUsage(container, sizes.rw, sizes.root_fs))
+        container_usage.append(ContainerUsage(container, sizes.rw, sizes.root_fs, tuple(names.get(container.id, ()))))
     mounts = engine_volumes.volumes_in_use(config)
     sizes = api_volumes.sizes(config)
     volume_usage = tuple(

@@ -43,7 +43,7 @@ def _container_doc(usage: api.ContainerUsage) -> dict[str, Any]:
     """The container list's row (engine.service.containers) with the sizes `system df` adds."""
     from engine.service.containers import list_entry
 
-    return {**list_entry(usage.record), "SizeRw": usage.size_rw, "SizeRootFs": usage.size_root_fs}
+    return {**list_entry(usage.record, list(usage.names)), "SizeRw": usage.size_rw, "SizeRootFs": usage.size_root_fs}
 
 
 def _volume_doc(usage: api.VolumeUsage) -> dict[str, Any]:

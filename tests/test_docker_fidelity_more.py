@@ -260,3 +260,31 @@ def test_system_df_lists_link_names(service: Service) -> None:
         assert names == [["/db", "/web/dbalias"], ["/web"]]
     finally:
         engine.cli("rm", "-f", "web", "db")
+
+
+# ------------------------------------------------------------------------------------------ template errors
+
+
+def test_template_errors_print_as_the_docker_cli_does(service: Service) -> None:
+    """Go's words, bare (no "Error: "), the exit status, and info/version's newline after what the
+    template wrote before it failed; the data's Go type named as the docker CLI's errors name it."""
+    engine = service.engine
+    engine.out("create", "--name", "tmpl", "--network", "none", "busybox", "true")
+    try:
+        cases = [
+            ["images", "--format", "{{.Nope}}"],
+            ["network", "ls", "--format", "{{.Nope}}"],
+            ["ps", "-a", "--format", "{{.Names}} {{index .Labels 1}}"],
+            ["inspect", "-f", "{{.State.Status}} {{.Nope}}", "tmpl"],
+            ["info", "--format", "x{{.Nope}}"],
+            ["version", "--format", "{{.Nope}}"],
+            ["info", "--format", "{{"],
+            ["version", "--format", "{{"],
+        ]
+        for argv in cases:
+            docker, ours = service.docker(*argv), engine.cli(*argv)
+            assert (ours.returncode, ours.stdout, ours.stderr) == (docker.returncode, docker.stdout, docker.stderr), argv
+        assert engine.cli("info", "--format", "x{{.Nope}}").stderr == (
+            b'template: :1:3: executing "" at <.Nope>: can\'t evaluate field Nope in type system.dockerInfo\n')
+    finally:
+        engine.cli("rm", "tmpl")

@@ -315,7 +315,9 @@ def _verb_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
 def report(exc: DockuiError, verb: tuple[str, ...] = ()) -> int:
     """Print an engine error of `verb` as the CLI's one line; its exit status (error_status)."""
     message = " ".join(str(exc).split("\n")) or type(exc).__name__
-    print(f"Error: {message}", file=sys.stderr)
+    from engine.cli.output import FormatError  # a template's error: bare, as the docker CLI prints Go's
+
+    print(message if isinstance(exc, FormatError) else f"Error: {message}", file=sys.stderr)
     return error_status(exc, verb)
 
 

@@ -1,6 +1,6 @@
 """Output helpers shared by the verbs: JSON for machines, aligned tables for people, and `--format`
 templates as the docker CLI applies them (render_format for list verbs, print_formatted for inspect,
-render_template for one object: info, version, events). The template engine (engine.util.gotemplate)
+render_template for one object: events, df rows; print_template: info, version). The template engine (engine.util.gotemplate)
 is imported only when a template is given, so `dockui run` never loads it."""
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def print_formatted(results: list[Any], template: str | None) -> int:
 
 
 class FormatError(DockuiError):
-    """A `--format` template docker would refuse: its message as docker prints it, and its status
-    (docker 20.10: 1 for list verbs, 64 for a template of inspect, info or version that does not parse)."""
+    """A `--format` template docker would refuse: its message as docker prints it (bare, as the
+    docker CLI prints Go's error: engine.cli.report adds no "Error: "), and its status (1 for
+    list verbs and a template that fails as it runs, 64 for one of inspect, info or version that
+    does not parse)."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
@@ -124,7 +126,8 @@ def check_format(template: str, sample: Any) -> None:
 def render_template(template: str, obj: Any, *, name: str = "", parse_status: int = 1,
                     parse_prefix: str = "template parsing error: ") -> str:
     """One object through a Go template (docker's text/template, engine.util.gotemplate), as docker's
-    info, version and events apply `--format`: the output without a trailing newline. A template that
+    events and system df apply `--format` (info and version: print_template): the output without a
+    trailing newline. A template that
     does not parse: FormatError(parse_prefix + Go's message, parse_status) (docker 20.10: info and
     version 64 with "template parsing error: ", version's template named "version"; events 64 with
     "Error parsing format: "); one that fails on `obj`: FormatError(Go's message, 1)."""
@@ -135,3 +138,23 @@ def render_template(template: str, obj: Any, *, name: str = "", parse_status: in
         return parsed.execute(obj)
     except gotemplate.ExecError as exc:
         raise FormatError(str(exc)) from None  # docker prints these unwrapped
+
+
+def print_template(template: str, obj: Any, *, go_type: str, name: str = "") -> None:
+    """docker's info and version `--format`: the template (named `name`: version's is "version")
+    over `obj` as the Go struct `go_type` (system.dockerInfo, system.versionInfo: Go's errors name
+    it), printed with a newline, which the docker CLI writes even when the template fails (after
+    what it wrote so far); the failure is then FormatError(Go's words, 1), one that does not parse
+    FormatError("template parsing error: ...", 64)."""
+    from engine.cli.formatters import OmitEmptyStruct
+    from engine.util import gotemplate
+
+    parsed = _parse(template, status=64, name=name)
+    fields = obj if isinstance(obj, dict) else {}
+    try:
+        text = parsed.execute(OmitEmptyStruct(go_type, fields, fields))
+    except gotemplate.ExecError as exc:
+        sys.stdout.write(exc.partial + "\n")
+        sys.stdout.flush()
+        raise FormatError(str(exc)) from None
+    sys.stdout.write(text + "\n")

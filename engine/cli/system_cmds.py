@@ -90,6 +90,17 @@ def _print_object(obj: object, template: str) -> None:
     print(json.dumps(obj) if template.strip() == "json" else render_template(template, obj))
 
 
+def _print_struct(doc: dict, template: str, go_type: str, name: str = "") -> None:
+    """info's and version's `--format`: JSON as before, a template as the docker CLI runs it
+    (engine.cli.output.print_template: the Go type's name in errors, the newline printed anyway)."""
+    if template.strip() == "json":
+        _print_object(doc, template)
+        return
+    from engine.cli.output import print_template
+
+    print_template(template, doc, go_type=go_type, name=name)
+
+
 def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     """docker system prune: containers, then networks, (volumes,) then images, as Docker orders
     them (a removed container frees its network, volumes and image); the same engine.api calls as
@@ -243,7 +254,7 @@ def cmd_info(args: argparse.Namespace, config: EngineConfig) -> int:
 
     doc = info.info(config)
     if args.format:
-        _print_object(doc, args.format)
+        _print_struct(doc, args.format, "system.dockerInfo")
         return 0
     lines = [
         "Server:",
@@ -277,7 +288,7 @@ def cmd_version(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa:
 
     doc = info.version()
     if args.format:
-        _print_object(doc, args.format)
+        _print_struct(doc, args.format, "system.versionInfo", name="version")
         return 0
     print("\n".join([
         "Engine:",

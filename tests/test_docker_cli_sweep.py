@@ -379,3 +379,15 @@ def test_cp_a_gives_the_copy_to_the_containers_user(service: Service, tmp_path) 
         assert service.docker_out("exec", "asapp", "stat", "-c", "%u:%g", "/tmp/dockui-a").strip() == "1000:1000"
     finally:
         service.docker("rm", "-f", "asapp")
+
+
+def test_top_shows_the_whole_command_whatever_columns_the_caller_has(engine: Engine) -> None:
+    """`ps` cuts its last column to COLUMNS: a service or CLI started from a shell that exports it
+    must still list the whole command, as dockerd's does."""
+    import subprocess
+
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c", "while true; do sleep 1; done").strip()
+    narrow = subprocess.run(engine.argv("top", cid), env=dict(engine.env, COLUMNS="30"), capture_output=True,
+                            text=True, timeout=30)
+    assert narrow.returncode == 0 and "while true; do sleep 1; done" in narrow.stdout, narrow.stdout
+    engine.out("rm", "-f", cid)

@@ -5,6 +5,7 @@ Read-only: nothing here changes a record or the host.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from engine.config import EngineConfig
@@ -29,7 +30,9 @@ def top(config: EngineConfig, ref: str, ps_args: list[str] | None = None) -> tup
     args = ps_args or ["-ef"]
     import subprocess
 
-    result = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+    # Without COLUMNS (a service started from a shell may have one): ps would cut CMD to that width.
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    result = subprocess.run(["ps", *args], capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         raise DockuiError(f"ps: {result.stderr.strip()}")
     lines = result.stdout.splitlines()

@@ -288,3 +288,26 @@ def test_template_errors_print_as_the_docker_cli_does(service: Service) -> None:
             b'template: :1:3: executing "" at <.Nope>: can\'t evaluate field Nope in type system.dockerInfo\n')
     finally:
         engine.cli("rm", "tmpl")
+
+
+
+def test_the_services_attach_logs_detach_on_the_keys(service: Service) -> None:
+    """A client whose input carries the detach keys (moby's copyEscapable sees them: its
+    EscapeError) leaves the container running, and the service logs `detach` (daemon/attach.go)."""
+    api = service.client().api
+    cid = service.docker_out("run", "-dit", "--network", "none", "--name", "keys", "busybox", "sh").strip()
+    try:
+        since = time.time()
+        sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stream": 1, "detachKeys": "ctrl-p,ctrl-q"})
+        raw = sock._sock  # docker-py: the socket under its SocketIO
+        raw.sendall(b"\x10\x11")
+
+        def detached() -> bool:
+            return "detach" in _actions(_events(service, since, container=cid, type="container"), cid)
+
+        assert wait_until(detached, timeout=10)
+        raw.close()
+        assert _actions(_events(service, since, container=cid, type="container"), cid) == ["attach", "detach"]
+        assert service.engine.inspect("keys")["State"]["Running"]
+    finally:
+        service.engine.cli("rm", "-f", "keys")

@@ -161,14 +161,15 @@ async def _greeted(config: EngineConfig, record: ContainerRecord) -> socket.sock
 
 
 async def relay(
-    sessions: Sessions, container_id: str, channel: socket.socket, client: AttachClient, streams: AttachStreams
+    sessions: Sessions, container_id: str, channel: socket.socket, client: AttachClient, streams: AttachStreams,
+    on_detach: Callable[[], Awaitable[None]] | None = None,
 ) -> int | None:
     """Relay between the monitor's channel and the client until the exit (its code) or either side
-    goes away (None)."""
+    goes away (None). `on_detach` is awaited when the client leaves with the detach keys."""
     channel.setblocking(False)
     reader, writer = await asyncio.open_unix_connection(sock=channel)
     sessions.live.setdefault(container_id, []).append(writer)
-    pump = asyncio.create_task(_client_to_monitor(client, writer, streams))
+    pump = asyncio.create_task(_client_to_monitor(client, writer, streams, on_detach))
     code = None
     try:
         frames = monitor.FrameReader()
@@ -199,7 +200,8 @@ async def relay(
     return code
 
 
-async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter, streams: AttachStreams) -> None:
+async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter, streams: AttachStreams,
+                             on_detach: Callable[[], Awaitable[None]] | None = None) -> None:
     """The client's bytes as stdin frames (dropped when it did not ask for stdin); its EOF as
     stdin's EOF when `close_stdin` (Config.StdinOnce without a tty: the output goes on until the
     exit), else the end of this attach, its output too, with the container's stdin left open for
@@ -218,6 +220,8 @@ async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter,
                     if data:
                         writer.write(monitor.frame(monitor.FRAME_STDIN, data))
                         await writer.drain()
+                    if on_detach is not None:
+                        await on_detach()
                     client.close()
                     writer.close()
                     return
@@ -249,6 +253,10 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
         query = api.LogQuery(stdout=streams.stdout, stderr=streams.stderr)
         _, entries, _ = await asyncio.to_thread(api.log_entries, config, record.id, query)
     await asyncio.to_thread(events.container, config, "attach", record)  # moby logs it before any stream
+
+    async def detached() -> None:  # moby's `detach`, when the client leaves with the detach keys
+        await asyncio.to_thread(events.container, config, "detach", record)
+
     if not asked.stream:
         response, client = await open_client()
         await _replay(client, entries)
@@ -262,7 +270,7 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
             channel.close()
             raise
         await _replay(client, entries)
-        await relay(sessions, record.id, channel, client, streams)
+        await relay(sessions, record.id, channel, client, streams, detached)
         await client.finish()
         return response
     if record.status != "created" and not asked.logs:
@@ -290,7 +298,7 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
         channel.close()
         await client.finish()
         return response
-    await relay(sessions, record.id, channel, client, streams)
+    await relay(sessions, record.id, channel, client, streams, detached)
     await client.finish()
     return response
 

@@ -106,6 +106,13 @@ def container(config: EngineConfig, action: str, record: ContainerRecord, **extr
     emit(config, "container", action, record.id, attributes)
 
 
+def exec_action(action: str, argv: Iterable[str]) -> str:
+    """moby's exec event action: `exec_create: ` + the entrypoint + " " + the arguments joined, so
+    a command without arguments ends in a space (`exec_start: true `), as `docker events` shows it."""
+    entrypoint, *args = argv
+    return f"{action}: {entrypoint} {' '.join(args)}"
+
+
 def die(config: EngineConfig, record: ContainerRecord, code: int) -> None:
     """`die`, as moby's handleContainerExit writes it: exitCode and execDuration (whole seconds
     since the run started), after the volumes' `unmount` events (its Cleanup comes first)."""

@@ -114,7 +114,7 @@ def test_the_other_verbs_write_mobys_events(service: Service, tmp_path) -> None:
     assert attached.stdout == b"hi\n"
     rows = _events(service, since)
     assert _container_actions(rows, cid) == [
-        "create", "start", "exec_create: true", "exec_start: true", "exec_die", "update", "top", "archive-path",
+        "create", "start", "exec_create: true ", "exec_start: true ", "exec_die", "update", "top", "archive-path",
         "extract-to-dir", "pause", "commit", "unpause", "export", "kill", "die", "destroy"]
     execs = [attrs for kind, action, actor, attrs in rows if actor == cid and action.startswith("exec_")]
     assert len({attrs["execID"] for attrs in execs}) == 1  # exec_start names its exec too

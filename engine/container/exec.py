@@ -42,7 +42,7 @@ def exec_command(
         raise InvalidArgument("No exec command specified")
     base_env = imageconfig.process_env(record.config.get("Env") or [], record.config.get("Hostname", ""), tty)
     full_env = imageconfig.replace_or_append_env(base_env, list(env or []))
-    events.container(config, "exec_start: " + " ".join(argv), record, **({"execID": exec_id} if exec_id else {}))
+    events.container(config, events.exec_action("exec_start", argv), record, **({"execID": exec_id} if exec_id else {}))
     return process.exec_in_container(
         record.pid,
         argv,

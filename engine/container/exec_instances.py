@@ -117,7 +117,7 @@ def create_instance(config: EngineConfig, ref: str, spec: ExecSpec) -> ExecInsta
     directory = _dir(config, record.id)
     directory.mkdir(mode=0o700, exist_ok=True)
     _write(directory / f"{inst.id}.json", inst)
-    events.container(config, "exec_create: " + " ".join(spec.argv), record, execID=inst.id)
+    events.container(config, events.exec_action("exec_create", spec.argv), record, execID=inst.id)
     return inst
 
 

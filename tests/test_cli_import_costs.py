@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -357,6 +358,9 @@ def ensure_bytecode():  # the monitor's last step: what it loaded, all told
 
 
 monitor_start.ensure_bytecode = ensure_bytecode
+import shutil
+
+probe(shutil, "rmtree", "rmtree")
 real_walk = os.walk
 os.walk = lambda *a, **k: (note("walk"), real_walk(*a, **k))[1]
 code = launcher.main(["--root", ROOT, "run", "--rm", "--network", "none", "busybox", "true"])
@@ -368,7 +372,9 @@ def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tm
     costs"): the monitor's sweep runs once, after the exit frame went out (the start and the exit
     never wait for it); the exit's cgroup and mounts are cleaned up once (the --rm removal does not look for
     them again), and the record's directory, renamed into the trash, is emptied after the exit
-    went out, not before; the CLI reads the new record once (the report's), not back after create; nothing
+    went out, not before, as are the writable layer's directories (renamed into the store's
+    layerdb/tmp, nothing deleted before the exit frame); the CLI reads the new record once (the
+    report's), not back after create; nothing
     walks the engine's tree for bytecode; the monitor does not load `engine.sandbox.tunables`
     (--init, --device, --sysctl, --ulimit only)."""
     log = tmp_path / "probes.log"
@@ -384,7 +390,15 @@ def test_the_start_path_does_each_thing_once_and_in_its_place(engine: Engine, tm
     cli = [n.split(" ", 1)[1] for n in notes if n.startswith("cli ")]
     assert monitor.count("sweep") == 1 and monitor.index("sweep") > monitor.index("exit"), monitor
     assert monitor.count("cgroup destroy") == 1 and monitor.count("mountinfo") == 1, monitor
-    assert monitor.index("exit") < monitor.index("empty 1"), monitor
+    # the layer's directory, its layerdb/mounts entry and the record's directory: all after the exit
+    assert monitor.index("exit") < monitor.index("empty 3"), monitor
+    assert "rmtree" not in monitor[: monitor.index("exit")], monitor
+    store_tmp = engine.config.image_dir / "layerdb" / "tmp"
+    for _ in range(100):
+        if not store_tmp.exists() or not os.listdir(store_tmp):
+            break
+        time.sleep(0.02)
+    assert not store_tmp.exists() or not os.listdir(store_tmp)
     trash = engine.config.containers_dir / ".trash"
     for _ in range(100):  # (the monitor empties it after the exit frame: at most a moment after run returns)
         if not trash.exists() or not os.listdir(trash):
@@ -846,3 +860,71 @@ def test_the_start_up_is_not_collected_and_is_frozen_before_the_verb(engine: Eng
     status, seen, after, refrozen, frozen = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr
     assert (status, seen[0], after, refrozen, frozen) == (0, (True, True, 0), [True, True, True, True], 0, True)
     assert seen[1][:2] == (True, False)  # the in-process call: collection on throughout, nothing frozen
+
+
+def test_run_loads_no_module_on_both_sides_of_its_fork(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    """What the CLI of `run` and the monitor it forks would each load after the fork is loaded once,
+    before it (start._import_shared): no module is imported by both (docs/lifecycle.md, "The run
+    path")."""
+    log = tmp_path / "modules"
+    code = (
+        "import os, sys\n"
+        "from tui import launcher\n"
+        "import engine.container.monitor.context as context\n"
+        "import engine.container.start as start\n"
+        "at_fork = set()\n"
+        "real_fork, real_report = os.fork, context.MonitorContext.report\n"
+        "def fork():\n"
+        "    if not at_fork:  # (the CLI's: the monitor's own fork of the container finds it set)\n"
+        "        at_fork.update(sys.modules)\n"
+        "    return real_fork()\n"
+        "def report(self, message):\n"
+        f"    with open({str(log)!r} + '.monitor', 'w') as f:\n"
+        "        f.write(repr(sorted(set(sys.modules) - at_fork)))\n"
+        "    return real_report(self, message)\n"
+        "os.fork, context.MonitorContext.report = fork, report\n"
+        f"code = launcher.main(['--root', {str(engine.config.root)!r}, 'run', '--rm', '--network', 'none', 'busybox', 'true'])\n"
+        f"with open({str(log)!r} + '.cli', 'w') as f:\n"
+        "    f.write(repr(sorted(set(sys.modules) - at_fork)))\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=engine.env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cli, monitor = (set(eval(log.with_name(f"modules.{side}").read_text())) for side in ("cli", "monitor"))  # noqa: S307
+    assert monitor and "engine.sandbox.process" in monitor  # (the probes saw the monitor's stage 1 load)
+    assert not cli & monitor, sorted(cli & monitor)
+
+
+def test_the_trace_marks_the_run_path_only_when_asked(engine: Engine, tmp_path) -> None:
+    """DOCKUI_TRACE (bench/run --timeline): a real `run --rm` leaves marks of the CLI, the monitor
+    and the container's process, in the order of the path; without it `mark` opens nothing."""
+    trace_file = Path("/dev/shm") / f"dockui-test-trace-{os.getpid()}"
+    try:
+        result = subprocess.run(engine.argv("run", "--rm", "--network", "none", "busybox", "true"), capture_output=True,
+                                env={**engine.env, "DOCKUI_TRACE": str(trace_file)}, timeout=60)
+        assert result.returncode == 0, result.stderr
+        for _ in range(100):  # (the monitor's last marks come after the exit frame)
+            lines = trace_file.read_text().splitlines()
+            if any(line.endswith(" monitor swept") for line in lines):
+                break
+            time.sleep(0.02)
+    finally:
+        trace_file.unlink(missing_ok=True)
+    marks = {line.split(" ", 2)[2].split(" (")[0]: (int(line.split()[0]), int(line.split()[1])) for line in lines}
+    path = ["cli fork", "monitor forked", "monitor context", "monitor spawn", "container forked", "container execve",
+            "monitor report", "monitor exited", "monitor exit frame", "monitor trash emptied"]
+    assert [m for m in path if m in marks] == path, sorted(marks)
+    assert [marks[m][1] for m in path] == sorted(marks[m][1] for m in path)
+    assert len({marks[m][0] for m in ("cli fork", "monitor forked", "container forked")}) == 3
+    code = (
+        "import os\n"
+        "from engine.util import trace\n"
+        "def refuse(*a, **k):\n"
+        "    raise AssertionError('opened')\n"
+        "os.open = refuse\n"
+        "trace.mark('nothing')\n"
+        "print(trace.PATH)\n"
+    )
+    env = {k: v for k, v in engine.env.items() if k != "DOCKUI_TRACE"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.stdout.strip() == "None", result.stdout + result.stderr

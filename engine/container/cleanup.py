@@ -17,6 +17,7 @@ from engine.config import EngineConfig
 from engine.container import state
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord
 from engine.errors import Conflict, DockuiError, NotFound
+from engine.util import trace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -145,7 +146,8 @@ def remove_files(
 
     `host_side_done`: the caller (the monitor's last stage, after the exit) has just destroyed the
     container's cgroup and unmounted its rootfs, so they are not looked for again. `empty_later`:
-    see state.delete_record (the record's directory, gone from the containers, deleted later)."""
+    what the caller deletes later, gone from the store and the containers already: the writable
+    layer's directories (ImageStore.remove_rw_layer) and the record's (state.delete_record)."""
     import contextlib
 
     with contextlib.ExitStack() as held:
@@ -174,8 +176,9 @@ def _remove_files(
             network.release(config, record.id)
     if not host_side_done:
         unmount_rootfs(record)
-    with best_effort():
-        ImageStore(config).remove_rw_layer(record.id, record.image_id)
+    with best_effort():  # (with empty_later: renamed away now, its files deleted by the caller later)
+        ImageStore(config).remove_rw_layer(record.id, record.image_id, empty_later=empty_later)
+    trace.mark("removal: layer")
     anonymous = [m for m in record.mounts if m.get("Type") == "volume" and m.get("Anonymous")]
     if remove_volumes and anonymous:
         from engine.container.volumes import remove_volume  # only then: its import is ~2 ms of every --rm
@@ -184,4 +187,5 @@ def _remove_files(
             with best_effort():
                 remove_volume(config, mount["Name"], force=True, leaving=record.id)  # kept if another uses it
     state.delete_record(config, record.id, empty_later)
+    trace.mark("removal: record")
     events.container(config, "destroy", record)

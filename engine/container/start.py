@@ -36,6 +36,7 @@ from engine.container.options import network_kind
 from engine.container.state import ContainerRecord, find_container
 from engine.container.sweep import sweep
 from engine.errors import Conflict, DockuiError, NotFound
+from engine.util import trace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def start(
     else:
         _spawn_monitor(argv, log_path, env, status_w, server)
     report = _read_report(status_r, primed_by_monitor, log_path)
+    trace.mark("cli report")
     if "error" in report:
         if client is not None:
             client.close()
@@ -248,10 +250,13 @@ def _read_control(
             if pending and not data:
                 with best_effort():
                     pending.pop(0)()
+                if not pending:
+                    trace.mark("monitor ahead done")
             else:
                 prime.prime_cgroup_migration(target)
             continue
         chunk = os.read(control_r, 65536)
+        trace.mark(f"monitor context ({len(pending)} steps left)")
         data += chunk
         if not chunk or data.rstrip().endswith(b"}"):
             try:
@@ -307,6 +312,7 @@ class PreparedMonitor:
         """Hand over the start context; the monitor's report then arrives on status_r."""
         message = json.dumps({"argv": argv, "log": str(log_path), "env": env}).encode()
         self.used = True
+        trace.mark("cli context")
         try:
             write_all(self.control, message)
         except OSError:
@@ -351,6 +357,7 @@ def prepare_monitor(
     """
     if not _may_fork():
         return None
+    _import_shared()
     control_r, control_w = os.pipe2(os.O_CLOEXEC)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     client = server = None
@@ -359,6 +366,7 @@ def prepare_monitor(
     server_fd = server.detach() if server is not None else -1
     sys.stdout.flush()
     sys.stderr.flush()
+    trace.mark("cli fork")
     pid = os.fork()
     if pid == 0:
         _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1}, reconcile_config,
@@ -387,10 +395,12 @@ def _prepared_monitor_child(
             # here any more, so the monitor still sees EOF on the control pipe if the CLI gives up.
             prime.prime_cgroup_migration(prime_target)
             os._exit(0)
+        trace.mark("monitor forked")
         os.chdir("/")
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)
         _import_stage_one(bridge)
+        trace.mark("monitor imported")
         # Done ahead, in steps, while no context has come: the container-independent part of the
         # cgroup and of the spawn, then the imports of an --rm removal. What is not done by then
         # the start does itself where it needs it.
@@ -428,6 +438,7 @@ def _sweep_for_run(config: EngineConfig) -> None:
     monitor.log."""
     try:
         sweep(config)
+        trace.mark("monitor swept")
     except Exception:  # noqa: BLE001 - reported, never fatal to the monitor
         import traceback
 
@@ -448,6 +459,19 @@ def _detach_descriptors(keep: set[int]) -> None:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _import_shared() -> None:
+    """What both sides of `run` load after the fork, loaded once before it: the caller's options
+    (the resources check: cgroups), create (the image config, the log's limits) and its report
+    wait (select) need them as the monitor's stage 1 does, which then inherits them (~1.5 ms of
+    its imports, more on a busy host, where they were the start's critical path)."""
+    with best_effort():
+        import select  # noqa: F401
+
+        import engine.container.logs  # noqa: F401
+        import engine.image.imageconfig  # noqa: F401
+        import engine.sandbox.cgroups  # noqa: F401
 
 
 def _import_stage_one(bridge: bool) -> None:

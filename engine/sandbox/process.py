@@ -70,6 +70,7 @@ from engine.kernel import syscalls
 from engine.sandbox import rootfs as rootfs_mod
 from engine.sandbox import security
 from engine.sandbox.rootfs import DEFAULT_SHM_SIZE, BindMount, OverlayLayers
+from engine.util import trace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -356,6 +357,7 @@ def _exec(argv: list[str], env: list[str], cwd: str, user: ExecUser) -> None:
             environment[key] = value
     _reset_signals()
     os.umask(0o022)  # Docker's default, whatever the engine runs with
+    trace.mark("container execve")
     try:
         os.execve(path, argv, environment)
     except OSError as exc:
@@ -410,12 +412,14 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
     go_r < 0: no handshake (the parent has nothing to do once the namespaces exist).
     """
     try:
+        trace.mark("container forked")  # (first: a trace file is opened in the host's namespace)
         msg_w = _move_high(msg_w)  # stdio set-up below must never land on the channel
         if go_r >= 0:
             go_r = _move_high(go_r)
         security.set_dumpable(False)
         for procs in spec.cgroup_procs:
             _write_file(procs, b"0")
+        trace.mark("container joined its cgroups")
         flags = syscalls.CLONE_NEWNS | (0 if spec.uts == "host" else syscalls.CLONE_NEWUTS) | \
             (0 if spec.ipc else syscalls.CLONE_NEWIPC)
         if spec.ipc not in ("", "host"):
@@ -436,6 +440,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         if prepared.netns >= 0:
             os.close(prepared.netns)
         syscalls.unshare(flags | (new_cgroupns if cgroup_joined else 0))
+        trace.mark("container unshared")
         if fresh_net:
             _loopback_up()
         if join_net is not None:
@@ -464,11 +469,16 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         console = rootfs_mod.clone_mount(os.ttyname(0)) if spec.tty and not own_console else None
         cgroups = rootfs_mod.cgroup_view(prepared.cgroup_layout or rootfs_mod.host_cgroup_layout(),
                                          spec.cgroup_procs, host_namespace=not new_cgroupns)
+        trace.mark("container bind sources")
         rootfs_mod.mount_root(spec.rootfs, spec.overlay)
+        trace.mark("container root mounted")
         rootfs_mod.pivot_into(spec.rootfs)
+        trace.mark("container pivoted")
         rootfs_mod.mount_standard(spec.shm_size, spec.privileged, console, cgroups)
         cgroups.close()
+        trace.mark("container standard mounts")
         rootfs_mod.mount_in_order(binds, source_fds, spec.tmpfs)
+        trace.mark("container binds")
         if shared:
             rootfs_mod.make_root_shared()
         for fd in [*source_fds, *([console] if console is not None else [])]:
@@ -489,6 +499,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             tunables.write_sysctls(spec.sysctls)
         rootfs_mod.mask_paths(masked)
         rootfs_mod.readonly_paths(readonly)
+        trace.mark("container masked")
         if spec.uts != "host":
             rootfs_mod.set_hostname(spec.hostname)
         user = resolve_user("/", spec.user, spec.additional_groups)
@@ -499,8 +510,10 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
             from engine.sandbox import tunables
 
             tunables.set_ulimits(spec.ulimits)
+        trace.mark("container user resolved")
         _become_user(user, spec.capability_list(), spec.no_new_privs,
                      spec.seccomp and (not spec.privileged or spec.seccomp_filter is not None), spec.seccomp_filter)
+        trace.mark("container privileges dropped")
         _exec(spec.argv, spec.env, spec.cwd, user)
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)

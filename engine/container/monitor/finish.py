@@ -20,6 +20,7 @@ from engine.container.options import network_kind
 from engine.container.removal import remove
 from engine.container.state import ContainerRecord
 from engine.errors import NotFound
+from engine.util import trace
 
 
 def monitor_finish(ctx: MonitorContext) -> None:
@@ -58,15 +59,17 @@ def monitor_finish(ctx: MonitorContext) -> None:
         destroyed = True
     except Exception as exc:  # noqa: BLE001
         print(f"cgroup clean-up failed: {exc}", file=sys.stderr)
+    trace.mark("monitor cgroup destroyed")
     if record is not None:
         unmount_rootfs(record)
         release_volumes(config, record)
+        trace.mark("monitor host side done")
     if record is None:
         ctx.send_exit(code)
         return
     if oom and code == 0:
         code = 137
-    trash: list[Path] = []  # an --rm container's directory, renamed into the trash: emptied last
+    trash: list[Path] = []  # an --rm container's layer and directory, renamed away: emptied last
     try:
         _finish_record(config, ctx, record, code, oom, host_side_done=destroyed, trash=trash)
     finally:
@@ -74,13 +77,16 @@ def monitor_finish(ctx: MonitorContext) -> None:
         # for them (after the record work above, which overlaps), so that when `run` returns or
         # `wait` answers, nothing of the container is left on the host.
         _wait_links_gone(host_links)
+        trace.mark("monitor exit frame")
         ctx.send_exit(code)
         _empty(trash)
+        trace.mark("monitor trash emptied")
 
 
 def _empty(trash: list[Path]) -> None:
-    """The trash entries of the removal, after the exit went out: no container any more (every
-    reader skips the trash), and the next sweep deletes what a kill leaves (state.empty_trash)."""
+    """What the removal renamed away, deleted after the exit went out: the writable layer's
+    directories (in the store's layerdb/tmp, which the next store open empties after a kill) and
+    the record's (in the containers' trash, which the next sweep empties: state.empty_trash)."""
     if trash:
         import shutil
 
@@ -130,10 +136,13 @@ def _finish_record(
         record = state.update(config, cid, exited)
     except NotFound:
         return
+    trace.mark("monitor record exited")
     events.die(config, record, code)  # after the record says exited, as moby's (a reader may inspect it)
+    trace.mark("monitor die written")
     if record.status == "removing":
         try:
             remove_files(config, record, remove_volumes=True, host_side_done=host_side_done, empty_later=trash)
+            trace.mark("monitor removed")
         except Exception as exc:  # noqa: BLE001
             print(f"--rm clean-up failed: {exc}", file=sys.stderr)
         return

@@ -19,6 +19,7 @@ from engine.container.monitor.context import CGROUP_READY_LINE, MonitorContext, 
 from engine.container.options import network_kind, resources_of, security_options
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
+from engine.util import trace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
     flags = hostflags.sandbox_flags(config, hc)  # --init, --device, --ipc, --pid, ...: checked before anything is made
     cg = cgroups.open_cgroup(config, record.id)
     cg.create(resources_of(hc), devices_allow=hostflags.device_allow(flags), privileged=bool(hc.get("Privileged")))
+    trace.mark("monitor cgroup")
     if not prime.primed_ahead:
         ctx.report_progress(CGROUP_READY_LINE)  # the caller primes (see start); one forked ahead did
     if kind == "bridge":
@@ -79,15 +81,18 @@ def launch(config: EngineConfig, record: ContainerRecord, ctx: MonitorContext) -
             """While the process builds its root: it runs once spawn_container returns."""
             _record_running(config, record, cg, plan, mode, pid)
             recorded.append(pid)
+            trace.mark("monitor running recorded")
 
         # Keep the cgroup-migration fast path open for the container process's join: cheap while
         # a recent prime (the prepared monitor's, the caller's) still holds it open, and otherwise
         # the grace period the join would have waited for anyway. Its own namespace set-up brings
         # `lo` up; only a bridge needs us between that and its exec.
         prime.prime_cgroup_migration()
+        trace.mark("monitor spawn")
         pid = process.spawn_container(
             spec, stdio, on_namespaces_ready if plan is not None else None, during_setup=record_running
         )
+        trace.mark("monitor exec succeeded")
         if console is not None:
             keep["pty_fd"] = process.receive_console(console)  # sent before its exec, which succeeded
     except BaseException:

@@ -29,6 +29,7 @@ from engine.container.monitor.watch import watch
 from engine.container.removal import remove
 from engine.container.state import ContainerRecord
 from engine.errors import DockuiError, NotFound
+from engine.util import trace
 
 
 def monitor_start(ctx: MonitorContext) -> None:
@@ -64,6 +65,7 @@ def _monitor_start(ctx: MonitorContext) -> None:
 
     try:
         record = state.update(config, cid, claim)
+        trace.mark("monitor claimed")
         launch(config, record, ctx)
     except _AlreadyStarted:
         ctx.report({"ok": True, "already_running": True})  # nothing of the record was touched
@@ -87,7 +89,9 @@ def _monitor_start(ctx: MonitorContext) -> None:
         with best_effort():
             _start_health_checker(config, ctx)
     ctx.report(running_report(ctx.pid))
+    trace.mark("monitor report")
     if watch(ctx, grace=START_GRACE):
+        trace.mark("monitor exited")
         monitor_finish(ctx)  # short-lived: no need for the small stage (saves two interpreter starts)
         run_put_off()  # after the exit went out
         ensure_bytecode()  # for the next runs, after the exit went out (once per process)

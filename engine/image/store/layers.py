@@ -512,7 +512,9 @@ class LayerStore:
             chain = info.parent
         return links
 
-    def _remove_layer_dir(self, cache_id: str) -> None:
+    def _remove_layer_dir(self, cache_id: str, empty_later: list[Path] | None = None) -> None:
+        """With `empty_later`: renamed into layerdb/tmp (gone from the layers in one step) and left
+        there for the caller to delete; what a killed caller leaves, the next open deletes."""
         import shutil
 
         path = self.layers_dir / cache_id
@@ -523,6 +525,15 @@ class LayerStore:
         merged = path / "merged"
         if merged.is_dir() and os.path.ismount(merged):
             _lazy_unmount(merged)
+        if empty_later is not None:
+            doomed = self.layerdb / "tmp" / f"del-{cache_id}-{os.urandom(4).hex()}"
+            try:
+                os.rename(path, doomed)
+            except OSError:
+                pass  # (gone already, or refused: another file system, a full directory): deleted here
+            else:
+                empty_later.append(doomed)
+                return
         shutil.rmtree(path, ignore_errors=True)
 
     def _delete_layer(self, chain: str) -> None:

@@ -123,13 +123,16 @@ class RwLayers(LayerStore):
                     total += st.st_size
         return total
 
-    def remove_rw_layer(self, container_id: str, image_id: str | None = None) -> None:
+    def remove_rw_layer(self, container_id: str, image_id: str | None = None,
+                        empty_later: list[Path] | None = None) -> None:
         """Drop a container's writable layer (unmounting it lazily if it is still mounted).
 
         Then the layers below it that nothing uses any more are deleted (an image removed while
         the container lived). `image_id`, the image the layer was made from: while it is stored,
         so are all its layers, and the scan of every image and rw layer (which also hashes chain
-        IDs) is skipped: the common case, at the end of every `run --rm`."""
+        IDs) is skipped: the common case, at the end of every `run --rm`. `empty_later`: the
+        layer's directories are renamed into layerdb/tmp and listed there for the caller to
+        delete when it has time (the monitor of an --rm container, after the exit went out)."""
         import shutil
 
         _check_container_id(container_id)
@@ -148,8 +151,11 @@ class RwLayers(LayerStore):
             os.rename(mount_dir, doomed)
             for mount_id in ids:
                 if mount_id and re.fullmatch(r"[0-9a-f]{64}(-init)?", mount_id):
-                    self._remove_layer_dir(mount_id)
-            shutil.rmtree(doomed, ignore_errors=True)
+                    self._remove_layer_dir(mount_id, empty_later)
+            if empty_later is not None:
+                empty_later.append(doomed)
+            else:
+                shutil.rmtree(doomed, ignore_errors=True)
             if image_id is None or not self._image_stored(image_id):
                 self._release_chain(parent)
 

@@ -1,7 +1,8 @@
 """Output helpers shared by the verbs: JSON for machines, aligned tables for people, and `--format`
 templates as the docker CLI applies them (render_format for list verbs, print_formatted for inspect,
-render_template for one object: events, df rows; print_template: info, version). The template engine (engine.util.gotemplate)
-is imported only when a template is given, so `dockui run` never loads it."""
+render_template for one object: events, df rows; print_template for info and version). The template
+engine (engine.util.gotemplate) is imported only when a template is given, so `dockui run` never
+loads it."""
 
 from __future__ import annotations
 

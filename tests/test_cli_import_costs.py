@@ -897,7 +897,8 @@ def test_run_loads_no_module_on_both_sides_of_its_fork(engine: Engine, tmp_path)
 
 def test_the_trace_marks_the_run_path_only_when_asked(engine: Engine, tmp_path) -> None:
     """DOCKUI_TRACE (bench/run --timeline): a real `run --rm` leaves marks of the CLI, the monitor
-    and the container's process, in the order of the path; without it `mark` opens nothing."""
+    and the container's process, in the order of the path, the monitor the command's own child;
+    without it `mark` opens nothing."""
     trace_file = Path("/dev/shm") / f"dockui-test-trace-{os.getpid()}"
     try:
         result = subprocess.run(engine.argv("run", "--rm", "--network", "none", "busybox", "true"), capture_output=True,
@@ -916,6 +917,8 @@ def test_the_trace_marks_the_run_path_only_when_asked(engine: Engine, tmp_path) 
     assert [m for m in path if m in marks] == path, sorted(marks)
     assert [marks[m][1] for m in path] == sorted(marks[m][1] for m in path)
     assert len({marks[m][0] for m in ("cli fork", "monitor forked", "container forked")}) == 3
+    # the command forks its monitor once (start._caller_is_the_command): no intermediate process
+    assert any(line.endswith("monitor forked (the caller's child)") for line in lines), lines
     code = (
         "import os\n"
         "from engine.util import trace\n"

@@ -2,9 +2,9 @@
 exit status 125/126/127); and the monitor forked ahead of `start` (`prepare_monitor`), as `dockui run`
 does it.
 
-The monitor is a double fork of a single-threaded caller (the CLI: the engine is already loaded), or
-`python -S -m engine.container.monitor start ...` from a threaded one (the TUI), in its own session,
-so the container outlives the caller. The caller keeps only the status pipe's read end and, when
+The monitor is a fork of a single-threaded caller (the engine is already loaded: the `dockui`
+command's child, any other caller's grandchild), or `python -S -m engine.container.monitor start
+...` from a threaded one (the TUI), in its own session, so the container outlives the caller. The caller keeps only the status pipe's read end and, when
 attached, one end of the attach socketpair. Why each step of this path is shaped as it is (the fork
 ahead, the cgroup-migration priming, the light imports) is written once in docs/lifecycle.md.
 """
@@ -233,9 +233,9 @@ def _read_control(
     While it waits, this keeps the cgroup-migration fast path open (see prime.prime_cgroup_migration):
     a prime every PRIME_INTERVAL, for at most PRIME_FOR_AT_MOST, so that once the context arrives
     the container's cgroup is made and joined without waiting for an RCU grace period. The first,
-    slow prime was taken by the intermediate process (_prepared_monitor_child), off this path.
-    Returns as soon as the object is complete: the CLI closes its end only after reaping that
-    intermediate process.
+    slow prime was taken by the intermediate process (_prepared_monitor_child) or the command's
+    thread (_prime_on_a_thread), off this path. Returns as soon as the object is complete: the CLI
+    closes its end only after reaping the intermediate process, where there is one.
     """
     import select
 
@@ -305,7 +305,7 @@ class PreparedMonitor:
     server_fd: int  # the child's end of the attach socketpair (-1 when not attached)
     client: Any  # our end of the attach socketpair (attach_socketpair), or None
     attach: bool
-    intermediate: int = 0  # the first fork, which exits at once: reaped on launch/discard
+    intermediate: int = 0  # the first fork, which exits at once: reaped on launch/discard (0: none)
     used: bool = False
 
     def launch(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
@@ -366,36 +366,77 @@ def prepare_monitor(
     server_fd = server.detach() if server is not None else -1
     sys.stdout.flush()
     sys.stderr.flush()
+    direct = _caller_is_the_command()
+    target = prime.prime_target() if direct else ""
     trace.mark("cli fork")
     pid = os.fork()
     if pid == 0:
         _prepared_monitor_child(control_r, {control_r, status_w, server_fd} - {-1}, reconcile_config,
-                                network_kind(network) == "bridge")
+                                network_kind(network) == "bridge", target)
     os.close(control_r)
+    if direct:  # our child: never waited for (see _caller_is_the_command); the slow prime is ours
+        _prime_on_a_thread(target)
+        return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach)
     # The intermediate child exits at once (the monitor is never our child); it is reaped later,
     # so the CLI goes on with its own work now.
     return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach, intermediate=pid)
 
 
+def _caller_is_the_command() -> bool:
+    """Whether this process is the `dockui` command (its console script or `python -m
+    tui.launcher`), which ends with the verb: the monitor is then forked once, as its child.
+
+    Another caller (tests, the bench, library use) may live on for long after the container: its
+    monitor is a grandchild whose parent exits at once, so that the caller never holds a zombie
+    for every container it started. The command holds one at most from its monitor's exit to its
+    own (a zombie is a dead process to state.process_alive), and the monitor is reparented when
+    the command ends, as the grandchild is when the intermediate ends.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return (spec is not None and spec.name == "tui.launcher") or (
+        getattr(getattr(main, "main", None), "__module__", "") == "tui.launcher")
+
+
+def _prime_on_a_thread(target: str | None) -> None:
+    """The first, slow cgroup-migration prime (see prime.prime_cgroup_migration), on a thread of
+    ours that waits in the kernel while we go on: the intermediate process's job when there is
+    one. The command forks nothing after its monitor, so the thread is no hazard to a fork."""
+    import _thread
+
+    def prime_once() -> None:
+        try:
+            prime.prime_cgroup_migration(target)
+        except BaseException:  # noqa: BLE001 - never a traceback on the user's terminal
+            pass
+
+    _thread.start_new_thread(prime_once, ())
+
+
 def _prepared_monitor_child(
-    control_r: int, keep: set[int], reconcile_config: EngineConfig | None, bridge: bool
+    control_r: int, keep: set[int], reconcile_config: EngineConfig | None, bridge: bool,
+    prime_target: str | None = "",
 ) -> None:
-    """In the forked child: become a session leader's orphan, warm up, wait for the context, run."""
+    """In the forked child: a session of its own, the monitor itself (`prime_target` given: the
+    command's child, see _caller_is_the_command) or the intermediate process whose child it is;
+    warm up, wait for the context, run."""
     code = 1
     try:
         os.setsid()
         _detach_descriptors(keep)
-        # Looked up before the slow prime below starts: reading /proc/self/cgroup waits for the
-        # cgroup_mutex that the prime holds through its grace period.
-        prime_target = prime.prime_target()
-        if os.fork():
+        direct = prime_target != ""
+        if not direct:
+            # Looked up before the slow prime below starts: reading /proc/self/cgroup waits for
+            # the cgroup_mutex that the prime holds through its grace period.
+            prime_target = prime.prime_target()
+        if not direct and os.fork():
             # The intermediate process, which nobody waits for until the CLI launches the monitor:
             # it takes the first, slow cgroup migration (a grace period, see prime.prime_cgroup_migration)
             # so that neither the CLI nor the monitor has to. No descriptor of the CLI's is open
             # here any more, so the monitor still sees EOF on the control pipe if the CLI gives up.
             prime.prime_cgroup_migration(prime_target)
             os._exit(0)
-        trace.mark("monitor forked")
+        trace.mark(f"monitor forked ({'the caller' if direct else 'an intermediate'}'s child)")
         os.chdir("/")
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
             signal.signal(number, signal.SIG_DFL if number != signal.SIGPIPE else signal.SIG_IGN)

@@ -2,8 +2,8 @@
 
 Moving a process between cgroups can wait for an RCU grace period (5-15 ms); a prime taken a few
 ms earlier makes the container's join cheap. Who primes when (the intermediate process of a monitor
-forked ahead, the monitor while it waits for its context, the caller of a monitor started
-otherwise) is described in docs/lifecycle.md. `primed_ahead` says the running monitor was forked
+forked ahead, or the `dockui` command's thread; the monitor while it waits for its context; the
+caller of a monitor started otherwise) is described in docs/lifecycle.md. `primed_ahead` says the running monitor was forked
 ahead and kept the path open itself.
 """
 

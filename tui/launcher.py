@@ -178,15 +178,28 @@ def _use_method_cache(path: str | None = None) -> None:
     dataclasses.exec = cached_exec  # found before the builtin by the module's own call
 
 
+def _import_every_module(packages: Sequence[str]) -> None:
+    """Import each module of `packages` (what the caches are written from); one that cannot load
+    here has nothing to record."""
+    import importlib
+    import pkgutil
+
+    for package in packages:
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+            try:
+                importlib.import_module(info.name)
+            except Exception:  # noqa: BLE001 - nothing to record from it
+                pass
+
+
 def write_method_cache(path: str | None = None, packages: Sequence[str] = ("engine", "tui")) -> int:
     """Import every module of `packages` and write the code of the methods their dataclasses
     generate to `path` (.ci/install, after compileall); the number of methods."""
     import builtins
     import dataclasses
-    import importlib
     import marshal
     import os
-    import pkgutil
 
     path = path or METHOD_CACHE
     seen: dict[str, dict] = {}
@@ -200,13 +213,7 @@ def write_method_cache(path: str | None = None, packages: Sequence[str] = ("engi
 
     dataclasses.exec = recording_exec
     try:
-        for package in packages:
-            root = importlib.import_module(package)
-            for info in pkgutil.walk_packages(root.__path__, f"{package}."):
-                try:
-                    importlib.import_module(info.name)
-                except Exception:  # noqa: BLE001 - a module that cannot load here has nothing to cache
-                    pass
+        _import_every_module(packages)
     finally:
         del dataclasses.exec
     magic = _method_cache_magic()
@@ -326,10 +333,8 @@ def write_regex_cache(path: str | None = None, packages: Sequence[str] = ("engin
     empty, and write what each pattern they compile compiles to (.ci/install); the number kept
     (each checked: the Pattern made from the entry equals the one `re` made)."""
     import _sre
-    import importlib
     import marshal
     import os
-    import pkgutil
     import re
     from re import _compiler
 
@@ -347,13 +352,7 @@ def write_regex_cache(path: str | None = None, packages: Sequence[str] = ("engin
     re.purge()
     _compiler.compile = recording
     try:
-        for package in packages:
-            root = importlib.import_module(package)
-            for info in pkgutil.walk_packages(root.__path__, f"{package}."):
-                try:
-                    importlib.import_module(info.name)
-                except Exception:  # noqa: BLE001 - a module that cannot load here compiles nothing
-                    pass
+        _import_every_module(packages)
     finally:
         _compiler.compile = real
     blobs = {key: marshal.dumps(entry) for key, entry in seen.items()}

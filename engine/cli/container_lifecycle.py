@@ -79,17 +79,12 @@ def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.api.containers import prune_reclaiming
     from engine.api.prune import CONTAINER_KEYS, from_flags
-    from engine.cli.output import human_size
+    from engine.cli.output import print_pruned
 
     filters = from_flags(args.filter, CONTAINER_KEYS)
     start_engine(config, "container prune")
     removed, freed = prune_reclaiming(config, filters)
-    if removed:
-        print("Deleted Containers:")
-        for cid in removed:
-            print(cid)
-        print()
-    print(f"Total reclaimed space: {human_size(freed)}")
+    print_pruned("Deleted Containers:", removed, freed)
     return 0
 
 

@@ -304,7 +304,7 @@ def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
 def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.api import images
     from engine.api.prune import IMAGE_KEYS, from_flags
-    from engine.cli.output import human_size
+    from engine.cli.output import print_pruned
 
     filters = from_flags(args.filter, IMAGE_KEYS)
     if not args.force and sys.stdin.isatty():
@@ -316,12 +316,7 @@ def cmd_prune(args: argparse.Namespace, config: EngineConfig) -> int:
         removals, freed = images.prune(config, all_images=args.all or filters.flag is False, filters=filters)
     except PermissionError as exc:
         raise _permission_error("image prune", exc) from None
-    if removals:
-        print("Deleted Images:")
-        for removal in removals:
-            print(f"{removal.kind.lower()}: {removal.value}")
-        print()
-    print(f"Total reclaimed space: {human_size(freed)}")
+    print_pruned("Deleted Images:", (f"{r.kind.lower()}: {r.value}" for r in removals), freed)
     return 0
 
 

@@ -33,6 +33,18 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int 
     sys.stdout.write(tabwrite("\n".join(lines) + "\n", minwidth=10, padding=gap))
 
 
+def print_pruned(title: str, removed: Iterable[str], freed: int) -> None:
+    """A prune's report as the docker CLI prints it: the removed (if any) under `title`, then the
+    space reclaimed."""
+    removed = list(removed)
+    if removed:
+        print(title)
+        for item in removed:
+            print(item)
+        print()
+    print(f"Total reclaimed space: {human_size(freed)}")
+
+
 def print_formatted(results: list[Any], template: str | None) -> int:
     """`inspect`'s output, as docker's inspect.Inspect: all objects as one JSON array, or each through
     the `--format` template over its JSON (docker's second try: an unknown key is an error). Objects

@@ -76,14 +76,9 @@ def cmd_volume_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 def cmd_volume_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.api.prune import VOLUME_KEYS, from_flags
     from engine.api.volumes import prune
-    from engine.cli.output import human_size
+    from engine.cli.output import print_pruned
 
     filters = from_flags(args.filter, VOLUME_KEYS)
     removed, freed = prune(config, all_volumes=args.all or filters.flag is True, filters=filters)
-    if removed:
-        print("Deleted Volumes:")
-        for name in removed:
-            print(name)
-        print()
-    print(f"Total reclaimed space: {human_size(freed)}")
+    print_pruned("Deleted Volumes:", removed, freed)
     return 0

@@ -5,3 +5,8 @@ heavy imports (requests, pyroute2, textual): import them inside the functions th
 """
 
 __version__ = "0.1.0"
+
+# True in the `dockui` command's own process (tui.launcher.main called without argv), which ends
+# with its verb: its monitor may then be its direct child (engine.container.start). Library callers
+# (tests, the bench, the TUI's in-process use) leave it False.
+running_as_command = False

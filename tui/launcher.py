@@ -382,6 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # freezes them before the verb's own work and turns it back on (see "Import costs" in
     # docs/lifecycle.md). An in-process caller's collector is left as it is.
     if is_command:
+        import engine
+
+        engine.running_as_command = True
         gc.disable()
     try:
         _defer_inspect()

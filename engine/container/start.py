@@ -383,8 +383,8 @@ def prepare_monitor(
 
 
 def _caller_is_the_command() -> bool:
-    """Whether this process is the `dockui` command (its console script or `python -m
-    tui.launcher`), which ends with the verb: the monitor is then forked once, as its child.
+    """Whether this process is the `dockui` command (engine.running_as_command, set by its
+    launcher), which ends with the verb: the monitor is then forked once, as its child.
 
     Another caller (tests, the bench, library use) may live on for long after the container: its
     monitor is a grandchild whose parent exits at once, so that the caller never holds a zombie
@@ -392,10 +392,9 @@ def _caller_is_the_command() -> bool:
     own (a zombie is a dead process to state.process_alive), and the monitor is reparented when
     the command ends, as the grandchild is when the intermediate ends.
     """
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    return (spec is not None and spec.name == "tui.launcher") or (
-        getattr(getattr(main, "main", None), "__module__", "") == "tui.launcher")
+    import engine
+
+    return engine.running_as_command
 
 
 def _prime_on_a_thread(target: str | None) -> None:

@@ -236,7 +236,8 @@ def test_docker_py_mounts_with_driver_config_labels_and_its_errors(service: Serv
 
 def test_dockui_inspect_is_the_engine_apis_document(service: Service) -> None:
     """One inspect document for dockui's CLI and the Engine API: a container that never ran lists
-    the networks it will join (its alias, a network connected before the start) and Docker's keys."""
+    the networks it will join (its alias, a network connected before the start) and Docker's keys;
+    a network's document is the API's too (labels, options, the predefined `none`)."""
     engine = service.engine
     engine.out("network", "create", "planned")
     cid = engine.out("create", "--network", "planned", "--network-alias", "al", "busybox", "true").strip()
@@ -249,5 +250,8 @@ def test_dockui_inspect_is_the_engine_apis_document(service: Service) -> None:
     assert sorted(networks) == ["later", "planned"]
     assert networks["planned"]["Aliases"] == ["al"] and networks["later"]["Aliases"] == ["lt"]
     assert ours["HostConfig"]["Runtime"] == "runc" and ours["ExecIDs"] is None
+    for network in ("planned", "none"):  # networks too, the predefined ones included
+        assert json.loads(engine.out("network", "inspect", network)) == json.loads(
+            service.docker("network", "inspect", network, check=True).stdout)
     engine.out("rm", cid)
     engine.out("network", "rm", "planned", "later")

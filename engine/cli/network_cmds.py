@@ -151,13 +151,14 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    """The Engine API's document (engine.api.networks.inspect), the predefined networks' too."""
+    from engine.api.networks import inspect
     from engine.errors import NotFound
-    from engine.network import topology as network
 
     out, missing = [], []
     for name in args.names:
         try:
-            out.append(network.inspect_network(config, name))
+            out.append(inspect(config, name))
         except NotFound:
             missing.append(name)
     if args.format:

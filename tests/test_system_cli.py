@@ -25,7 +25,10 @@ def test_info_version_and_system_df(engine: Engine) -> None:
     for line in (" Containers: 2", "  Running: 1", "  Stopped: 1", " Images: 1", f" Docker Root Dir: {engine.config.root}"):
         assert line in info.splitlines(), info
     assert json.loads(engine.out("info", "--format", "json"))["ContainersRunning"] == 1
-    assert engine.out("version", "--format", "{{.ApiVersion}}").strip() == API_VERSION
+    # docker version's data: {{.Server.Version}} is what scripts ask
+    assert engine.out("version", "--format", "{{.Server.ApiVersion}} {{.Client.Version}}").split() == [
+        API_VERSION, engine.out("--version").split()[-1]]
+    assert json.loads(engine.out("version", "--format", "json"))["Server"]["MinAPIVersion"] == "1.41"
     assert f"API version:      {API_VERSION}" in engine.out("version")
 
     def df() -> dict[str, dict]:

@@ -56,8 +56,16 @@ def arch() -> str:
     return GO_ARCH.get(platform.machine(), platform.machine())
 
 
+def client_version() -> dict[str, Any]:
+    """The `Client` half of `docker version`'s data, for dockui's own CLI (the client and the
+    engine are one program: the same version and API version)."""
+    return {"Platform": {"Name": ""}, "Version": __version__, "ApiVersion": API_VERSION,
+            "DefaultAPIVersion": API_VERSION, "GitCommit": "", "GoVersion": "python" + platform.python_version(),
+            "Os": "linux", "Arch": arch(), "BuildTime": "", "Context": "default"}
+
+
 def version() -> dict[str, Any]:
-    """Docker's `GET /version` body."""
+    """Docker's `GET /version` body (the `Server` half of `docker version`'s data)."""
     uname = os.uname()
     return {
         "Platform": {"Name": "dockui"},

@@ -83,11 +83,10 @@ def _add_version(p: argparse.ArgumentParser) -> None:
 
 
 def _print_object(obj: object, template: str) -> None:
-    import json
-
+    """`--format json` is the docker CLI's `{{json .}}` (Go's compact encoding), else a template."""
     from engine.cli.output import render_template
 
-    print(json.dumps(obj) if template.strip() == "json" else render_template(template, obj))
+    print(render_template("{{json .}}" if template.strip() == "json" else template, obj))
 
 
 def _print_struct(doc: dict, template: str, go_type: str, name: str = "") -> None:
@@ -286,16 +285,24 @@ def cmd_info(args: argparse.Namespace, config: EngineConfig) -> int:
 def cmd_version(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
     from engine.api import info
 
-    doc = info.version()
-    if args.format:
-        _print_struct(doc, args.format, "system.versionInfo", name="version")
+    client, server = info.client_version(), info.version()
+    if args.format:  # docker's versionInfo: {{.Client.Version}}, {{.Server.Version}}, {{json .}}
+        _print_struct({"Client": client, "Server": server}, args.format, "system.versionInfo", name="version")
         return 0
     print("\n".join([
-        "Engine:",
-        f" Version:          {doc['Version']}",
-        f" API version:      {doc['ApiVersion']} (minimum version {doc['MinAPIVersion']})",
-        f" Runtime:          {doc['GoVersion']}",
-        f" OS/Arch:          {doc['Os']}/{doc['Arch']}",
-        f" Kernel:           {doc['KernelVersion']}",
+        "Client:",
+        f" Version:           {client['Version']}",
+        f" API version:       {client['ApiVersion']}",
+        f" Runtime:           {client['GoVersion']}",
+        f" OS/Arch:           {client['Os']}/{client['Arch']}",
+        f" Context:           {client['Context']}",
+        "",
+        "Server: dockui",
+        " Engine:",
+        f"  Version:          {server['Version']}",
+        f"  API version:      {server['ApiVersion']} (minimum version {server['MinAPIVersion']})",
+        f"  Runtime:          {server['GoVersion']}",
+        f"  OS/Arch:          {server['Os']}/{server['Arch']}",
+        f"  Kernel:           {server['KernelVersion']}",
     ]))
     return 0

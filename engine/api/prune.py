@@ -87,14 +87,10 @@ def log_prune(config: EngineConfig, kind: str, reclaimed: int) -> None:
 
 
 def from_flags(values: Iterable[str], accepted: frozenset[str]) -> PruneFilter:
-    """The CLI's repeated `--filter KEY=VALUE`, read as the docker CLI reads it."""
-    pairs = []
-    for text in values:
-        key, sep, value = text.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {text}")
-        pairs.append((key, value))
-    return PruneFilter.parse(pairs, accepted)
+    """The CLI's repeated `--filter KEY=VALUE` (engine.container.filters.filter_words), for prune."""
+    from engine.container.filters import filter_words
+
+    return PruneFilter.parse(filter_words(values), accepted)
 
 
 def _match_all(wanted: tuple[str, ...], labels: Mapping[str, str]) -> bool:

@@ -195,18 +195,12 @@ def cmd_events(args: argparse.Namespace, config: EngineConfig) -> int:
     import time
 
     from engine.api import system
-    from engine.errors import InvalidArgument
+    from engine.container.filters import filter_words
 
-    pairs = []
-    for item in args.filter:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
-        pairs.append((key, value))
     query = system.EventQuery(
         system.parse_event_time(args.since) if args.since else None,
         system.parse_event_time(args.until) if args.until else None,
-        system.EventFilter.parse(pairs),
+        system.EventFilter.parse(filter_words(args.filter)),
     )
     stream = system.EventStream(config, query)
     try:

@@ -30,15 +30,20 @@ STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", 
 SHOWN_WITHOUT_ALL = ("running", "paused", "restarting")
 
 
-def parse_words(words: Iterable[str]) -> Filters:
-    """`--filter key=value` words, checked."""
+def filter_words(words: Iterable[str]) -> list[tuple[str, str]]:
+    """The CLI's repeated `--filter KEY=VALUE`, read as the docker CLI reads it (ps, prune, ...)."""
     pairs = []
     for word in words:
         key, sep, value = word.partition("=")
         if not sep:
             raise InvalidArgument(f"bad format of filter (expected name=value): {word}")
         pairs.append((key, value))
-    return parse_pairs(pairs)
+    return pairs
+
+
+def parse_words(words: Iterable[str]) -> Filters:
+    """`--filter key=value` words, checked."""
+    return parse_pairs(filter_words(words))
 
 
 def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Filters:

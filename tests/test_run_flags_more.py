@@ -15,6 +15,7 @@ import pytest
 
 from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+from tests.test_run_flags import _cgroup_file, _fails
 
 pytestmark = pytest.mark.root
 
@@ -22,21 +23,6 @@ pytestmark = pytest.mark.root
 # node of it is refused by the device cgroup (EPERM) unless a rule allows it, and then finds no
 # driver (ENXIO). Nothing on the host is touched either way.
 SPARE_MAJOR = 60
-
-
-def _fails(engine: Engine, *args: str, message: str) -> None:
-    before = engine.out("ps", "-aq")
-    result = engine.cli(*args)
-    err = result.stderr.decode()
-    assert result.returncode == 125 and message in err and len(err.strip().splitlines()) == 1, (args, err)
-    assert engine.out("ps", "-aq") == before  # refused: nothing created
-
-
-def _cgroup_file(engine: Engine, container: str, controller: str, name: str) -> str:
-    from engine.sandbox.cgroups import open_cgroup
-
-    group = open_cgroup(engine.config, engine.inspect(container)["Id"])
-    return (group.paths[controller] / name).read_text().strip()
 
 
 def _swappiness_knob() -> bool:

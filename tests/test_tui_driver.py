@@ -7,10 +7,7 @@ it names. Everything needs root and removes what it made."""
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 from rich.console import Console
@@ -19,7 +16,7 @@ from textual.widgets import DataTable, Static
 from engine.container import state
 from engine.errors import NotFound
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
-from tests.test_tui_live import REPO, STOPPABLE, _select, _table
+from tests.test_tui_live import STOPPABLE, _select, _table, tmux_app
 from tests.tui_helpers import run_async, settle, until
 from tui.app import DockuiApp
 from tui.screens.dialogs import ConfirmDialog
@@ -30,51 +27,36 @@ pytestmark = pytest.mark.root
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_a_attaches_the_terminal_and_ctrl_p_ctrl_q_comes_back_with_the_container_running(engine: Engine) -> None:
     engine.out("run", "-d", "-i", "-t", "--network", "none", "--name", "tui-it", "busybox", "sh")
-    session = f"dockui-test-{os.urandom(4).hex()}"
-    dockui = REPO / ".venv" / "bin" / "dockui"
-    command = [str(dockui)] if dockui.exists() else [sys.executable, "-m", "tui.launcher"]
-    shell = " ".join([*command, "--root", str(engine.config.root)]) + "; echo EXITED=$?; sleep 30"
-    env = ["-e", f"DOCKUI_CONFIG={engine.env['DOCKUI_CONFIG']}", "-e", f"PYTHONPATH={REPO}"]
-    subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session, *env, shell],
-                   check=True, cwd=REPO)
+    with tmux_app(engine) as tmux:
+        def attached() -> bool:
+            """The attach client relays the terminal: enter brings the shell's prompt. Keys typed before
+            it has put the terminal in raw mode are discarded (tty.setraw flushes input), so enter is
+            sent until the prompt shows."""
+            if "attached to tui-it" not in tmux.screen():
+                return False
+            tmux.keys("Enter")
+            return wait_until(lambda: tmux.screen().rstrip().endswith("/ #"), timeout=0.5)
 
-    def screen() -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-    def keys(*typed: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", session, *typed], check=True)
-
-    def attached() -> bool:
-        """The attach client relays the terminal: enter brings the shell's prompt. Keys typed before
-        it has put the terminal in raw mode are discarded (tty.setraw flushes input), so enter is
-        sent until the prompt shows."""
-        if "attached to tui-it" not in screen():
-            return False
-        keys("Enter")
-        return wait_until(lambda: screen().rstrip().endswith("/ #"), timeout=0.5)
-
-    try:
-        assert wait_until(lambda: "tui-it" in screen() and "Up" in screen(), timeout=20), screen()
-        keys("a")
-        assert wait_until(attached, timeout=15), screen()
-        assert "ctrl-p ctrl-q detaches" in screen()
-        keys("echo ATTACHED-$((6*7)) $(hostname)", "Enter")
+        assert wait_until(lambda: "tui-it" in tmux.screen() and "Up" in tmux.screen(), timeout=20), tmux.screen()
+        tmux.keys("a")
+        assert wait_until(attached, timeout=15), tmux.screen()
+        assert "ctrl-p ctrl-q detaches" in tmux.screen()
+        tmux.keys("echo ATTACHED-$((6*7)) $(hostname)", "Enter")
         cid = state.find_container(engine.config, "tui-it").id
-        assert wait_until(lambda: f"ATTACHED-42 {cid[:12]}" in screen(), timeout=10), screen()
-        keys("C-p", "C-q")  # the attach client's detach keys: the app comes back, the shell runs on
-        assert wait_until(lambda: "1 Containers" in screen() and "back from tui-it" in screen(), timeout=10), screen()
+        assert wait_until(lambda: f"ATTACHED-42 {cid[:12]}" in tmux.screen(), timeout=10), tmux.screen()
+        tmux.keys("C-p", "C-q")  # the attach client's detach keys: the app comes back, the shell runs on
+        assert wait_until(lambda: "1 Containers" in tmux.screen() and "back from tui-it" in tmux.screen(),
+                          timeout=10), tmux.screen()
         assert state.find_container(engine.config, "tui-it").status == "running"
-        keys("a")  # again: the same shell, still there (its monitor takes a new client)
-        assert wait_until(attached, timeout=15), screen()
-        keys("echo AGAIN-$((6*7))", "Enter")
-        assert wait_until(lambda: "AGAIN-42" in screen(), timeout=10), screen()
-        keys("C-p", "C-q")
-        assert wait_until(lambda: "1 Containers" in screen(), timeout=10), screen()
-        keys("q")
-        assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
+        tmux.keys("a")  # again: the same shell, still there (its monitor takes a new client)
+        assert wait_until(attached, timeout=15), tmux.screen()
+        tmux.keys("echo AGAIN-$((6*7))", "Enter")
+        assert wait_until(lambda: "AGAIN-42" in tmux.screen(), timeout=10), tmux.screen()
+        tmux.keys("C-p", "C-q")
+        assert wait_until(lambda: "1 Containers" in tmux.screen(), timeout=10), tmux.screen()
+        tmux.keys("q")
+        assert wait_until(lambda: "EXITED=0" in tmux.screen(), timeout=10), tmux.screen()
         assert state.find_container(engine.config, "tui-it").status == "running"
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
 
 
 def _config_text(app: DockuiApp) -> str:

@@ -11,6 +11,9 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +292,38 @@ async def test_an_oom_killed_container_loses_its_live_figures_and_a_notice_stays
 # ---- e: a shell where there is one, the reason where there is none
 
 
+@dataclass(frozen=True)
+class TmuxApp:
+    """The app in a tmux session: its screen as text, and keys typed into it."""
+
+    session: str
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True,
+                              text=True).stdout
+
+    def keys(self, *typed: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.session, *typed], check=True)
+
+
+@contextmanager
+def tmux_app(eng: Engine) -> Iterator[TmuxApp]:
+    """The real `dockui` (no verb: the TUI) in a detached 100x30 tmux session, a real terminal that
+    `e` and `a` can hand over; the shell prints EXITED=<status> once the app quits. The session is
+    killed on the way out."""
+    session = f"dockui-test-{os.urandom(4).hex()}"
+    dockui = REPO / ".venv" / "bin" / "dockui"
+    command = [str(dockui)] if dockui.exists() else [sys.executable, "-m", "tui.launcher"]
+    shell = " ".join([*command, "--root", str(eng.config.root)]) + "; echo EXITED=$?; sleep 30"
+    env = ["-e", f"DOCKUI_CONFIG={eng.env['DOCKUI_CONFIG']}", "-e", f"PYTHONPATH={REPO}"]
+    subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session, *env, shell],
+                   check=True, cwd=REPO)
+    try:
+        yield TmuxApp(session)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
 def _import_busybox_as(eng: Engine, tmp_path: Path, reference: str, binary: str, links: tuple[str, ...]) -> None:
     """An image whose only program is the host's busybox at `binary`, with applet symlinks `links`."""
     tar_path = tmp_path / f"{reference.replace(':', '-')}.tar"
@@ -327,29 +362,18 @@ async def test_e_without_any_shell_says_why_in_the_app(engine: Engine, tmp_path:
 def test_e_falls_back_to_busybox_sh_in_a_real_terminal(engine: Engine, tmp_path: Path) -> None:
     _import_busybox_as(engine, tmp_path, "bbonly:1", "bin/busybox", ("bin/sleep",))  # no sh, no ash links
     engine.out("run", "-d", "--network", "none", "--name", "tui-bbonly", "bbonly:1", "sleep", "600")
-    session = f"dockui-test-{os.urandom(4).hex()}"
-    dockui = REPO / ".venv" / "bin" / "dockui"
-    command = [str(dockui)] if dockui.exists() else [sys.executable, "-m", "tui.launcher"]
-    shell = " ".join([*command, "--root", str(engine.config.root)]) + "; echo EXITED=$?; sleep 30"
-    env = ["-e", f"DOCKUI_CONFIG={engine.env['DOCKUI_CONFIG']}", "-e", f"PYTHONPATH={REPO}"]
-    subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session, *env, shell],
-                   check=True, cwd=REPO)
-    try:
-        def screen() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                  text=True).stdout
-
-        assert wait_until(lambda: "tui-bbonly" in screen() and "Up" in screen(), timeout=20), screen()
-        subprocess.run(["tmux", "send-keys", "-t", session, "e"], check=True)
-        assert wait_until(lambda: "shell in tui-bbonly" in screen() and "/ #" in screen(), timeout=20), screen()
-        subprocess.run(["tmux", "send-keys", "-t", session, "echo INSIDE-$((6*7)) $0", "Enter"], check=True)
-        assert wait_until(lambda: "INSIDE-42" in screen(), timeout=10), screen()
-        subprocess.run(["tmux", "send-keys", "-t", session, "exit", "Enter"], check=True)
-        assert wait_until(lambda: "tui-bbonly" in screen() and "shell in" not in screen(), timeout=10), screen()
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        assert wait_until(lambda: "EXITED=0" in screen(), timeout=10), screen()
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    with tmux_app(engine) as tmux:
+        assert wait_until(lambda: "tui-bbonly" in tmux.screen() and "Up" in tmux.screen(), timeout=20), tmux.screen()
+        tmux.keys("e")
+        assert wait_until(lambda: "shell in tui-bbonly" in tmux.screen() and "/ #" in tmux.screen(),
+                          timeout=20), tmux.screen()
+        tmux.keys("echo INSIDE-$((6*7)) $0", "Enter")
+        assert wait_until(lambda: "INSIDE-42" in tmux.screen(), timeout=10), tmux.screen()
+        tmux.keys("exit", "Enter")
+        assert wait_until(lambda: "tui-bbonly" in tmux.screen() and "shell in" not in tmux.screen(),
+                          timeout=10), tmux.screen()
+        tmux.keys("q")
+        assert wait_until(lambda: "EXITED=0" in tmux.screen(), timeout=10), tmux.screen()
 
 
 # ---- sorting, selection, footer

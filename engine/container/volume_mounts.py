@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from engine.config import EngineConfig
+from engine.container.cleanup import may_mount_volume
 from engine.container.volumes import Volume, get_volume, is_mounted, mount_volume, unmount_path, volumes_lock
 from engine.errors import NotFound
 from engine.util.fsutil import file_lock
@@ -38,7 +39,7 @@ def _option_volumes(config: EngineConfig, record: ContainerRecord) -> list[Volum
     """The volumes with options that the container mounts (one small read per named volume)."""
     found = []
     for m in record.mounts:
-        if m.get("Type") == "volume" and (not m.get("Anonymous") or m.get("DriverOptions")):  # mounts.py marks those
+        if may_mount_volume(m):
             try:
                 volume = get_volume(config, m["Name"])
             except NotFound:

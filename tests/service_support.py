@@ -11,7 +11,8 @@ Use it in a test module with:
     from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401
 
 `Service.docker(...)` runs the docker CLI against it (DOCKER_HOST, an empty DOCKER_CONFIG),
-`Service.client()` gives a docker-py client, `Service.request(...)` a raw HTTP request.
+`Service.client()` gives a docker-py client, `Service.request(...)` a raw HTTP request,
+`docker_events(...)` the events the docker CLI reports over a window.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,4 +188,24 @@ def wait_for_status(engine: Engine, ref: str, status: str, timeout: float = 10) 
     return bool(wait_until(check, timeout=timeout))
 
 
-__all__ = ["DOCKER", "Reply", "Service", "service_fixture", "stop_service", "wait_for_status"]
+EventRow = tuple[str, str, str, dict[str, str]]
+
+
+def docker_events(service: Service, since: float, **filters: str) -> list[EventRow]:
+    """`docker events --since --until now` as (type, action, actor, attributes), oldest first.
+
+    Each event is read as the docker CLI's `{{json .}}` of it, so an action holding any text
+    (`exec_start: sh -c ...`) parses the same as any other."""
+    args = ["events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}", "--format", "{{json .}}"]
+    for key, value in filters.items():
+        args += ["--filter", f"{key}={value}"]
+    rows = []
+    for line in service.docker_out(*args).splitlines():
+        message = json.loads(line)
+        actor = message["Actor"]
+        rows.append((message["Type"], message["Action"], actor["ID"], actor.get("Attributes") or {}))
+    return rows
+
+
+__all__ = ["DOCKER", "EventRow", "Reply", "Service", "docker_events", "service_fixture", "stop_service",
+           "wait_for_status"]

@@ -23,30 +23,12 @@ import time
 
 import pytest
 
-from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.service_support import EventRow, Service, docker_events, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
 
 pytestmark = pytest.mark.root
 
-EVENT_LINE = '{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}'
-
-
-def _events(service: Service, since: float, **filters: str) -> list[tuple[str, str, str, dict[str, str]]]:
-    """`docker events --since --until now` as (type, action, actor, attributes), oldest first."""
-    args = ["events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}", "--format", EVENT_LINE]
-    for key, value in filters.items():
-        args += ["--filter", f"{key}={value}"]
-    rows = []
-    for line in service.docker_out(*args).splitlines():
-        kind, action_and_rest = line.split(" ", 1)
-        # an action may hold spaces (`exec_start: sh -c ...`): the actor and attributes are the last two fields
-        head, attributes = action_and_rest.rsplit(" {", 1)
-        action, actor = head.rsplit(" ", 1)
-        rows.append((kind, action, actor, json.loads("{" + attributes)))
-    return rows
-
-
-def _container_actions(rows: list[tuple[str, str, str, dict[str, str]]], cid: str) -> list[str]:
+def _container_actions(rows: list[EventRow], cid: str) -> list[str]:
     return [action for kind, action, actor, _ in rows if kind == "container" and actor == cid]
 
 
@@ -75,7 +57,7 @@ def test_stop_restart_and_rm_f_are_kill_events_before_die(service: Service) -> N
     service.docker_out("pause", frozen)
     service.docker_out("stop", frozen)
     service.docker_out("rm", frozen)
-    rows = _events(service, since)
+    rows = docker_events(service, since)
     assert _container_actions(rows, frozen) == ["create", "start", "pause", "kill", "unpause", "die", "stop", "destroy"]
     assert _container_actions(rows, cid) == [
         "create", "start",
@@ -93,7 +75,7 @@ def test_stop_restart_and_rm_f_are_kill_events_before_die(service: Service) -> N
     volume = [action for kind, action, actor, _ in rows if kind == "volume" and actor == "sweepvol"]
     assert volume == ["create", "mount", "unmount", "mount", "unmount", "mount", "unmount"]
     # --filter and --format over the same log
-    kills = _events(service, since, event="kill", container="stubborn")
+    kills = docker_events(service, since, event="kill", container="stubborn")
     assert [attrs["signal"] for *_, attrs in kills] == ["15", "9", "15", "9", "9"]
     service.docker_out("volume", "rm", "sweepvol")
 
@@ -112,7 +94,7 @@ def test_the_other_verbs_write_mobys_events(service: Service, tmp_path) -> None:
     service.docker_out("rm", "-f", "busy")
     attached = service.docker("run", "--rm", "busybox", "echo", "hi", check=True)
     assert attached.stdout == b"hi\n"
-    rows = _events(service, since)
+    rows = docker_events(service, since)
     assert _container_actions(rows, cid) == [
         "create", "start", "exec_create: true ", "exec_start: true ", "exec_die", "update", "top", "archive-path",
         "extract-to-dir", "pause", "commit", "unpause", "export", "kill", "die", "destroy"]
@@ -264,7 +246,7 @@ def test_prune_filters_until_and_labels(service: Service) -> None:
     assert "labellednet" not in names("network", "ls", "--format", "{{.Name}}")
     assert "plainnet" in names("network", "ls", "--format", "{{.Name}}")
     service.docker_out("network", "rm", "plainnet")
-    pruned = [(kind, actor, attrs["reclaimed"]) for kind, action, actor, attrs in _events(service, since, event="prune")]
+    pruned = [(kind, actor, attrs["reclaimed"]) for kind, action, actor, attrs in docker_events(service, since, event="prune")]
     assert [kind for kind, _, _ in pruned] == ["container"] * 3 + ["image", "volume", "network", "network"]
     assert all(actor == "" and reclaimed.isdigit() for _, actor, reclaimed in pruned)
 

@@ -26,27 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.service_support import EventRow, Service, docker_events, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
 
 pytestmark = pytest.mark.root
 
-EVENT_LINE = "{{.Type}}|{{.Action}}|{{.Actor.ID}}|{{json .Actor.Attributes}}"
-
-
-def _events(service: Service, since: float, **filters: str) -> list[tuple[str, str, str, dict[str, str]]]:
-    """`docker events --since --until now` as (type, action, actor, attributes), oldest first."""
-    args = ["events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}", "--format", EVENT_LINE]
-    for key, value in filters.items():
-        args += ["--filter", f"{key}={value}"]
-    rows = []
-    for line in service.docker_out(*args).splitlines():
-        kind, action, actor, attributes = line.split("|", 3)
-        rows.append((kind, action, actor, json.loads(attributes)))
-    return rows
-
-
-def _actions(rows: list[tuple[str, str, str, dict[str, str]]], actor: str) -> list[str]:
+def _actions(rows: list[EventRow], actor: str) -> list[str]:
     return [action for kind, action, who, _ in rows if kind == "container" and who == actor]
 
 
@@ -73,7 +58,7 @@ def test_dockui_exec_is_an_exec_instance_with_mobys_events(service: Service) -> 
     try:
         since = time.time()
         assert engine.cli("exec", "execd", "sh", "-c", "echo out; exit 3").returncode == 3
-        rows = _events(service, since, container=cid)
+        rows = docker_events(service, since, container=cid)
         assert _actions(rows, cid) == ["exec_create: sh -c echo out; exit 3", "exec_start: sh -c echo out; exit 3",
                                        "exec_die"]
         exec_ids = {attrs["execID"] for _, _, _, attrs in rows}
@@ -85,7 +70,7 @@ def test_dockui_exec_is_an_exec_instance_with_mobys_events(service: Service) -> 
         assert engine.cli("exec", "-d", "execd", "sh", "-c", "sleep 0.2; exit 4").returncode == 0
 
         def died() -> list[dict[str, str]]:
-            return [attrs for kind, action, _, attrs in _events(service, since, container=cid) if action == "exec_die"]
+            return [attrs for kind, action, _, attrs in docker_events(service, since, container=cid) if action == "exec_die"]
 
         assert wait_until(died, timeout=10)  # the background helper writes it when the command ends
         assert died()[0]["exitCode"] == "4"
@@ -137,7 +122,7 @@ def test_dockui_run_and_attach_log_attach_resize_and_detach(service: Service) ->
         cid = engine.inspect("ttyd")["Id"]
         process, master = _pty_session(engine, "attach", "ttyd", rows=40, cols=120)
         assert b"read escape sequence" in _detach(process, master)
-        rows = _events(service, since, container=cid, type="container")
+        rows = docker_events(service, since, container=cid, type="container")
         assert _actions(rows, cid) == ["create", "attach", "start", "resize", "detach", "attach", "resize", "detach"]
         sizes = [(attrs["height"], attrs["width"]) for _, action, _, attrs in rows if action == "resize"]
         assert sizes == [("33", "101"), ("40", "120")]
@@ -155,7 +140,7 @@ def test_dockui_run_attached_logs_attach_before_start(service: Service) -> None:
     assert engine.out("run", "--name", "once", "busybox", "echo", "hi") == "hi\n"
     try:
         cid = engine.inspect("once")["Id"]
-        assert _actions(_events(service, since, container=cid, type="container"), cid) == [
+        assert _actions(docker_events(service, since, container=cid, type="container"), cid) == [
             "create", "attach", "start", "die"]
     finally:
         engine.cli("rm", "once")
@@ -240,7 +225,7 @@ def test_commit_unpauses_after_its_events(service: Service) -> None:
     try:
         since = time.time()
         image_id = service.docker_out("commit", "committed", "fidelity:one").strip()
-        rows = [(kind, action) for kind, action, actor, _ in _events(service, since)
+        rows = [(kind, action) for kind, action, actor, _ in docker_events(service, since)
                 if actor in (cid, image_id) and kind in ("container", "image")]
         assert rows == [("container", "pause"), ("image", "create"), ("image", "tag"), ("container", "commit"),
                         ("container", "unpause")]
@@ -303,11 +288,11 @@ def test_the_services_attach_logs_detach_on_the_keys(service: Service) -> None:
         raw.sendall(b"\x10\x11")
 
         def detached() -> bool:
-            return "detach" in _actions(_events(service, since, container=cid, type="container"), cid)
+            return "detach" in _actions(docker_events(service, since, container=cid, type="container"), cid)
 
         assert wait_until(detached, timeout=10)
         raw.close()
-        assert _actions(_events(service, since, container=cid, type="container"), cid) == ["attach", "detach"]
+        assert _actions(docker_events(service, since, container=cid, type="container"), cid) == ["attach", "detach"]
         assert service.engine.inspect("keys")["State"]["Running"]
     finally:
         service.engine.cli("rm", "-f", "keys")

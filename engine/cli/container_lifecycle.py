@@ -99,12 +99,7 @@ def cmd_update(args: argparse.Namespace, config: EngineConfig) -> int:
     if change.is_empty():
         raise InvalidArgument("you must provide one or more flags when using this command")
     start_engine(config, "update")
-
-    def one(ref: str) -> None:
-        update(config, ref, change)
-        print(ref)
-
-    return for_each(args.containers, one)
+    return echo_each(args.containers, lambda ref: update(config, ref, change))
 
 
 def cmd_container_stats(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 
-from engine.cli.container_common import for_each, parse_labels, start_engine
+from engine.cli.container_common import echo_each, parse_labels, start_engine
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NotFound
 
@@ -349,9 +349,8 @@ def cmd_start(args: argparse.Namespace, config: EngineConfig) -> int:
         record = find_container(config, ref)
         with _pending_joined(config, record):
             start(config, record.id)
-        print(ref)
 
-    return for_each(args.containers, one)
+    return echo_each(args.containers, one)
 
 
 def _pending_joined(config: EngineConfig, record: ContainerRecord) -> AbstractContextManager[None]:

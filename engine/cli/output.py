@@ -36,13 +36,19 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int 
 def print_pruned(title: str, removed: Iterable[str], freed: int) -> None:
     """A prune's report as the docker CLI prints it: the removed (if any) under `title`, then the
     space reclaimed."""
+    print_removed(title, removed)
+    print(f"Total reclaimed space: {human_size(freed)}")
+
+
+def print_removed(title: str, removed: Iterable[str]) -> None:
+    """One section of a prune's report: `title` then each removed and a blank line; nothing when
+    none was (`system prune` prints one per kind before its single total)."""
     removed = list(removed)
     if removed:
         print(title)
         for item in removed:
             print(item)
         print()
-    print(f"Total reclaimed space: {human_size(freed)}")
 
 
 def print_formatted(results: list[Any], template: str | None) -> int:

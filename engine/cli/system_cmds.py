@@ -108,7 +108,7 @@ def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
 
     from engine.api import containers, images, networks, volumes
     from engine.cli import require_root
-    from engine.cli.output import human_size
+    from engine.cli.output import human_size, print_removed
 
     require_root("system prune")
     if not args.force:  # Docker asks on stdin, terminal or not: no answer (EOF) removes nothing
@@ -129,10 +129,7 @@ def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     removals, image_bytes = images.prune(config, all_images=args.all)
     sections.append(("Deleted Images", [f"{r.kind.lower()}: {r.value}" for r in removals]))
     for title, names in sections:
-        if names:
-            print(f"{title}:")
-            print("\n".join(names))
-            print()
+        print_removed(f"{title}:", names)
     print(f"Total reclaimed space: {human_size(freed + image_bytes)}")
     return 0
 

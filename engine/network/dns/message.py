@@ -91,17 +91,18 @@ def address_reply(query: bytes, q: Question, addresses: list[str]) -> bytes:
 
     records = b""
     for a in addresses:
-        if ":" in a:
-            records += b"\xc0\x0c" + struct.pack("!HHIH", TYPE_AAAA, CLASS_IN, TTL, 16) + socket.inet_pton(socket.AF_INET6, a)
-        else:
-            records += b"\xc0\x0c" + struct.pack("!HHIH", TYPE_A, CLASS_IN, TTL, 4) + socket.inet_aton(a)
+        family, rtype = (socket.AF_INET6, TYPE_AAAA) if ":" in a else (socket.AF_INET, TYPE_A)
+        records += _answer(rtype, socket.inet_pton(family, a))
     return _header(q, NOERROR, len(addresses)) + query[_HEADER.size:q.end] + records
 
 
 def ptr_reply(query: bytes, q: Question, target: str) -> bytes:
-    rdata = encode_name(target)
-    record = b"\xc0\x0c" + struct.pack("!HHIH", TYPE_PTR, CLASS_IN, TTL, len(rdata)) + rdata
-    return _header(q, NOERROR, 1) + query[_HEADER.size:q.end] + record
+    return _header(q, NOERROR, 1) + query[_HEADER.size:q.end] + _answer(TYPE_PTR, encode_name(target))
+
+
+def _answer(rtype: int, rdata: bytes) -> bytes:
+    """One answer record for the question's name (a pointer to it at offset 12)."""
+    return b"\xc0\x0c" + struct.pack("!HHIH", rtype, CLASS_IN, TTL, len(rdata)) + rdata
 
 
 def error_reply(query: bytes, q: Question, rcode: int, recursion: bool = True) -> bytes:

@@ -304,10 +304,11 @@ def _hand_over(config: EngineConfig, record: ContainerRecord, ctx: MonitorContex
     for name, fd in keep.items():
         setattr(ctx, name, fd)
     ctx.pid, ctx.oom_base, ctx.log_path = pid, oom_base, str(record.log_path(config))
-    if (record.host_config.get("LogConfig") or {}).get("Type") == "none":
+    log_settings = record.host_config.get("LogConfig") or {}
+    if log_settings.get("Type") == "none":
         ctx.log_path = os.devnull  # --log-driver none: the watch stage's entries are kept nowhere
         return  # (its --log-opt values are Docker's to ignore: none takes any)
-    log_config = (record.host_config.get("LogConfig") or {}).get("Config") or {}
+    log_config = log_settings.get("Config") or {}
     if log_config:
         from engine.container.logs import log_limits
 

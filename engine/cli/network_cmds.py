@@ -80,6 +80,11 @@ def _root(what: str) -> None:
     require_root(what)
 
 
+def _string_list(values: list[str]) -> list[str]:
+    """The docker CLI's string-list flags (`--subnet`, `--link-local-ip`, ...): repeated or comma-separated."""
+    return [v for value in values for v in value.split(",") if v]
+
+
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     """Docker's `network create`, through the Engine API's own call (engine.api.networks.create), so
     the CLI and `POST /networks/create` record the same network (labels included)."""
@@ -88,11 +93,8 @@ def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.container_common import parse_labels
     from engine.network import ipamconfig
 
-    def split(values: list[str]) -> list[str]:  # the docker CLI's string lists: repeated or comma-separated
-        return [v for value in values for v in value.split(",") if v]
-
-    aux = [ipamconfig.parse_aux_address(text) for text in split(args.aux_address)]
-    configs = ipamconfig.consolidate(split(args.subnet), split(args.ip_range), split(args.gateway), aux)
+    aux = [ipamconfig.parse_aux_address(text) for text in _string_list(args.aux_address)]
+    configs = ipamconfig.consolidate(_string_list(args.subnet), _string_list(args.ip_range), _string_list(args.gateway), aux)
     spec = CreateNetwork(args.name, internal=args.internal, labels=parse_labels(args.label), configs=tuple(configs),
                          ipv6=args.ipv6)
     print(create(config, spec).id)
@@ -208,7 +210,7 @@ def cmd_connect(args: argparse.Namespace, config: EngineConfig) -> int:
 
     connect(config, Connection(args.network, args.container, ipv4_address=args.ip, aliases=tuple(args.alias or ()),
                                ipv6_address=args.ip6, links=parse_links(args.link),
-                               link_local_ips=tuple(v for value in args.link_local_ip for v in value.split(",") if v)))
+                               link_local_ips=tuple(_string_list(args.link_local_ip))))
     return 0
 
 

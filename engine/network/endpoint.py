@@ -224,8 +224,7 @@ def prepare(
         except BaseException:
             if not old:
                 for ep in endpoints:
-                    for pool in get_network(config, ep.network).pools():
-                        ipam.release(config, pool, container_id)
+                    ipam.release_all(config, get_network(config, ep.network).pools(), container_id)
             raise
         # Docker's special --add-host value: the host as the container reaches it (the gateway)
         extra = [(endpoints[0].gateway if ip == "host-gateway" else ip, names) for ip, names in extra]
@@ -452,8 +451,7 @@ def release(config: EngineConfig, container_id: str) -> None:
         detach_locked(config, rec, forget=True)
         for ep in endpoints_of(rec):
             net = load_network(config, ep.network)
-            for pool in net.pools() if net is not None else ():
-                ipam.release(config, pool, container_id)
+            ipam.release_all(config, net.pools() if net is not None else (), container_id)
         record_path(config, container_id).unlink(missing_ok=True)
 
 
@@ -510,8 +508,7 @@ def connect(config: EngineConfig, network: str, container: str, ip: str | None =
                     )
                 configure_interface(rec.pid, ep)
             except BaseException:
-                for pool in net.pools():
-                    ipam.release(config, pool, cid)
+                ipam.release_all(config, net.pools(), cid)
                 with_iproute(lambda ipr: delete_link(ipr, ep.host_veth))
                 raise
         rec = replace(rec, endpoints=(*rec.endpoints, ep))
@@ -537,8 +534,7 @@ def disconnect(config: EngineConfig, network: str, container: str) -> None:
         with iproute() as ipr:
             for ep in eps:
                 delete_link(ipr, ep.host_veth)
-        for pool in net.pools():
-            ipam.release(config, pool, rec.container_id)
+        ipam.release_all(config, net.pools(), rec.container_id)
         rec = replace(rec, endpoints=tuple(ep for ep in rec.endpoints if ep.network != net.name))
         if rec.ports and not rec.endpoints:
             from engine.network import portmap

@@ -378,6 +378,13 @@ def in_use(config: EngineConfig, pool: Pool) -> dict[str, str]:
     return dict(_load(pool, config)["addresses"])
 
 
+def release_all(config: EngineConfig, pools: Iterable[Pool], container_id: str) -> None:
+    """Free `container_id`'s addresses in each of `pools` (a network's IPv4 and IPv6 ones). Call
+    under `lock(config)`."""
+    for pool in pools:
+        release(config, pool, container_id)
+
+
 def drop_pool(config: EngineConfig, pool: Pool) -> None:
     try:
         pool.path(config).unlink()

@@ -49,8 +49,7 @@ def reconcile(config: EngineConfig, live_ids: set[str] | list[str]) -> dict[str,
             if not (config.containers_dir / cid).exists():
                 for ep in endpoints_of(rec):
                     net = load_network(config, ep.network)
-                    for pool in net.pools() if net is not None else ():
-                        ipam.release(config, pool, cid)
+                    ipam.release_all(config, net.pools() if net is not None else (), cid)
                 record_path(config, cid).unlink(missing_ok=True)
                 report["released"].append(cid)
         bridges = [b for b in our_bridges(config) if not bridge_missing(b)]

@@ -122,12 +122,17 @@ def test_the_deferred_inspect_becomes_the_real_one() -> None:
 # ------------------------------------------------------------------------------------------ dataclass methods
 
 
-def _run_with_method_cache(cache: str, code: str, env: dict[str, str] | None = None) -> str:
-    """`code` in a fresh interpreter whose launcher uses the method cache at `cache`; its last line."""
-    prelude = f"import sys\nfrom tui import launcher\nlauncher.METHOD_CACHE = {cache!r}\n"
+def _run_with_cache(setting: str, cache: str, code: str, env: dict[str, str] | None = None) -> str:
+    """`code` in a fresh interpreter whose launcher takes its cache `setting` (METHOD_CACHE,
+    REGEX_CACHE) from `cache`; its last line."""
+    prelude = f"import sys\nfrom tui import launcher\nlauncher.{setting} = {cache!r}\n"
     result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip().splitlines()[-1]
+
+
+def _run_with_method_cache(cache: str, code: str, env: dict[str, str] | None = None) -> str:
+    return _run_with_cache("METHOD_CACHE", cache, code, env)
 
 
 @pytest.fixture(scope="module")
@@ -753,10 +758,7 @@ def test_times_are_read_as_calendar_reads_them() -> None:
 
 
 def _run_with_regex_cache(cache: str, code: str, env: dict[str, str] | None = None) -> str:
-    prelude = f"import sys\nfrom tui import launcher\nlauncher.REGEX_CACHE = {cache!r}\n"
-    result = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.strip().splitlines()[-1]
+    return _run_with_cache("REGEX_CACHE", cache, code, env)
 
 
 @pytest.fixture(scope="module")

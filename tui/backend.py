@@ -60,6 +60,7 @@ __all__ = ["human_duration"]  # the images screen ages images with it
 
 HISTORY = 300  # samples kept per container: 5 minutes at 1 Hz
 LIVE_STATES = ("running", "paused", "restarting")
+STOPPED_STATES = ("exited", "created", "dead")  # what `container prune` removes (the home screen's X)
 SHELLS = (("sh",), ("ash",), ("/bin/busybox", "sh"))  # what `e` tries, in order
 TOP_PS_ARGS = ("-eo", "pid,user,time,cmd")  # the Top tab's columns: PID USER TIME CMD
 SPARK_POINTS = 20  # samples a table sparkline shows

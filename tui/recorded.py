@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.errors import Conflict, InvalidArgument, NotFound
 from tui.backend import (
+    STOPPED_STATES,
     BridgeView,
     ConfigView,
     ContainerView,
@@ -240,7 +241,7 @@ class RecordedBackend:
         removed = []
         for cid in container_ids:
             c = self._find(cid)
-            if c.status in ("exited", "created", "dead"):
+            if c.status in STOPPED_STATES:
                 self.container_action("remove", cid)
                 removed.append(c.name)
         return [f"removed {', '.join(removed)}" if removed else "nothing to remove"]

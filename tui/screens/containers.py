@@ -10,13 +10,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Static
 
 from tui import keymap
-from tui.backend import Backend, ContainerView, Snapshot
+from tui.backend import STOPPED_STATES, Backend, ContainerView, Snapshot
 from tui.screens.base import DataScreen, Job
 from tui.widgets.containers_table import ContainersTable
 from tui.widgets.hostbar import LEGEND, HostBar
 from tui.widgets.nav import NavBar
-
-STOPPED = ("exited", "created", "dead")  # what `container prune` removes
 
 FIRST_RUN = (
     "No containers yet. First get an image: pull busybox from Docker Hub (press p, needs the internet) or, "
@@ -219,7 +217,7 @@ class ContainersScreen(DataScreen):
     def action_prune(self) -> None:
         """X: remove the stopped containers (lazydocker's "prune exited containers"), after a question
         naming them; exactly those are removed, without force."""
-        stopped = [c for c in self.dockui.containers if c.status in STOPPED and not c.pending]
+        stopped = [c for c in self.dockui.containers if c.status in STOPPED_STATES and not c.pending]
         if not stopped:
             self.notify("no stopped container to prune", timeout=3)
             return

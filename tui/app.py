@@ -380,8 +380,6 @@ class DockuiApp(App[None]):
     def show_events_of(self, view: ContainerView) -> None:
         """The events screen, filtered by the container's name."""
         self.events_filter = view.name  # the events screen takes it when it is shown
-        if self.current_mode == "events" and isinstance(self.screen, EventsScreen):
-            self.screen.take_filter()
         self.action_show("events")
 
     def save_log(self, view: ContainerView, timestamps: bool) -> None:

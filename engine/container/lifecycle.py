@@ -200,16 +200,17 @@ def rename(config: EngineConfig, ref: str, new_name: str) -> None:
     record = find_container(config, ref)
     if not new_name.strip("/"):
         raise InvalidArgument("Neither old nor new names may be empty")
-    if state.validate_name(new_name) == record.name:
+    name = state.validate_name(new_name)
+    if name == record.name:
         raise InvalidArgument("Renaming a container with the same name as its current name")
     try:
         state.rename_record(config, record.id, new_name)
     except Conflict:  # moby's words: the name's holder, and the way out
-        holder = find_container(config, state.validate_name(new_name)).id
-        raise Conflict(f'Error when allocating new name: Conflict. The container name "/{state.validate_name(new_name)}" '
+        holder = find_container(config, name).id
+        raise Conflict(f'Error when allocating new name: Conflict. The container name "/{name}" '
                        f'is already in use by container "{holder}". You have to remove (or rename) that container to be '
                        "able to reuse that name.") from None
     from engine.network import endpoint as network
 
-    network.rename(config, record.id, state.validate_name(new_name))
+    network.rename(config, record.id, name)
     events.container(config, "rename", find_container(config, record.id), oldName=record.name)

@@ -238,13 +238,14 @@ def console_script(python: str | None = None) -> str:
     `sys.prefix` (where `.venv/libexec/dockui-watch` is found) and the paths `site` adds
     (site-packages, then the editable install's path from its .pth file), in site's order, with
     this checkout's path last if no .pth file names it."""
+    import json
     import os
     import subprocess
 
     python = python or sys.executable
-    bare = subprocess.run([python, "-S", "-c", "import sys; print(repr(sys.path))"], capture_output=True, text=True,
-                          check=True).stdout
-    paths = [p for p in sys.path if p and p not in eval(bare)]  # noqa: S307 - the repr of a list of str, printed above
+    bare = json.loads(subprocess.run([python, "-S", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                                     capture_output=True, text=True, check=True).stdout)
+    paths = [p for p in sys.path if p and p not in bare]
     checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if checkout not in paths:
         paths.append(checkout)

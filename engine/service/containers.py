@@ -19,7 +19,7 @@ from engine.api import containers as api
 from engine.container.detachkeys import detach_sequence
 from engine.container.mounts import mount_points
 from engine.container.state import ContainerRecord, parse_rfc3339
-from engine.container.status import command_text
+from engine.container.status import command_text, published_ports
 from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
 from engine.service.attach import AttachRequest, AttachStreams, Sessions
 from engine.service.attach import serve as serve_attach
@@ -101,8 +101,6 @@ def list_entry(r: ContainerRecord, names: list[str] | None = None) -> dict[str, 
     """One row of `GET /containers/json` (a container that does not run publishes no port, as Docker's);
     `names`: moby's Names (api.list_named: with the names links reserved), else its own name."""
     ports = []
-    from engine.container.status import published_ports
-
     for port, bindings in published_ports(r).items():
         number, _, proto = port.partition("/")
         for b in bindings or [{}]:

@@ -209,15 +209,12 @@ def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
     asked for (Docker's `--ip`)."""
     for key, value in TOP_LEVEL_DEFAULTS.items():
         data.setdefault(key, value)
-    host = data.get("HostConfig")
-    if isinstance(host, dict):
-        for key, value in HOST_CONFIG_DEFAULTS.items():
-            host.setdefault(key, value)
-    settings = data.get("NetworkSettings")
-    if isinstance(settings, dict):
-        for key, value in NETWORK_SETTINGS_DEFAULTS.items():
-            settings.setdefault(key, value)
-    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    for key, value in HOST_CONFIG_DEFAULTS.items():
+        data["HostConfig"].setdefault(key, value)
+    settings = data["NetworkSettings"]
+    for key, value in NETWORK_SETTINGS_DEFAULTS.items():
+        settings.setdefault(key, value)
+    networks = settings.get("Networks") or {}
     mode = record.host_config.get("NetworkMode") or "bridge"
     primary = "bridge" if mode == "default" else mode
     asked_ip = record.host_config.get("IPAddress")

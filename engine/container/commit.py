@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     import tarfile
     from typing import Any, BinaryIO
 
+    from engine.container.state import ContainerRecord
+    from engine.image.reference import Reference
+    from engine.image.store import ImageRecord, ImageStore
+
 # The image config keys a container's config carries over (OCI image spec, `config` object).
 IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal")
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -77,7 +81,7 @@ def commit(
     author: str = "",
     changes: dict[str, Any] | None = None,
     pause: bool = True,
-) -> Any:  # ImageRecord
+) -> ImageRecord:
     """The new image (tagged `repository` when given). A running container is paused meanwhile
     (Docker's default), so its files do not change half-way through."""
     from engine.container import lifecycle
@@ -106,8 +110,8 @@ def commit(
     return committed
 
 
-def _commit_paused(config: EngineConfig, record: Any, store: Any, base: Any, tag: Any, message: str, author: str,
-                   changes: dict[str, Any] | None) -> Any:
+def _commit_paused(config: EngineConfig, record: ContainerRecord, store: ImageStore, base: ImageRecord,
+                   tag: Reference | None, message: str, author: str, changes: dict[str, Any] | None) -> ImageRecord:
     """The layer, the image and the events of a commit (the container paused meanwhile, if it ran)."""
     import tempfile
 
@@ -143,7 +147,7 @@ def _commit_paused(config: EngineConfig, record: Any, store: Any, base: Any, tag
     return committed
 
 
-def _log_commit(config: EngineConfig, record: Any, image_id: str, image_ref: str, message: str) -> None:
+def _log_commit(config: EngineConfig, record: ContainerRecord, image_id: str, image_ref: str, message: str) -> None:
     """moby's events for a commit: image `create`, image `tag` when named, then container `commit`."""
     from engine import events
 

@@ -141,13 +141,9 @@ def inspect(config: EngineConfig, name: str) -> dict[str, Any]:
         return _document(None, name, {})
     from engine.network import networks, topology
 
-    doc = topology.inspect_network(config, name)
-    net = networks.get_network(config, name)
-    doc.update({"Labels": dict(net.labels), "Ingress": False,
-                "ConfigFrom": {"Network": ""}, "ConfigOnly": False})
-    doc["IPAM"]["Options"] = None
-    doc["Options"] = _options(net, name)
-    return doc
+    live = topology.inspect_network(config, name)  # the endpoints and the bridge, read from the kernel
+    net = networks.get_network(config, live["Name"])
+    return {**_document(net, net.name, live["Containers"]), "Topology": live["Topology"]}
 
 
 def _options(net: NetworkInfo | None, name: str) -> dict[str, str]:

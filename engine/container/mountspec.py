@@ -222,10 +222,9 @@ def _bind_recursive(bind: dict[str, Any], value: str) -> None:
 
 def _check_flag_options(spec: MountSpec) -> None:
     """The docker CLI's validateMountOptions, in its words (`bind-*` on a volume, ...)."""
-    for given, prefix, kind in ((spec.bind, "bind", "bind"), (spec.volume, "volume", "volume"),
-                                (spec.tmpfs, "tmpfs", "tmpfs")):
+    for given, kind in ((spec.bind, "bind"), (spec.volume, "volume"), (spec.tmpfs, "tmpfs")):
         if given is not None and spec.type != kind:
-            raise InvalidArgument(f"invalid --mount: cannot mix '{prefix}-*' options with mount type '{spec.type}'")
+            raise InvalidArgument(f"invalid --mount: cannot mix '{kind}-*' options with mount type '{spec.type}'")
     if spec.bind is not None and not spec.read_only:
         for on, value in ((spec.bind.read_only_non_recursive, "writable"), (spec.bind.read_only_force_recursive, "readonly")):
             if on:

@@ -200,13 +200,12 @@ class ContainersTable(DataTable):
         self.marked ^= {container_id}
         self._render_rows()
 
-    def mark_project(self, project: str) -> int:
+    def mark_project(self, project: str) -> None:
         """Mark every container of a compose project (all of them, filtered out or not), or unmark
-        them when all are marked already; how many are marked now."""
+        them when all are marked already."""
         members = {c.id for c in self.views if c.project == project}
         self.marked = self.marked - members if members <= self.marked else self.marked | members
         self._render_rows()
-        return len(self.marked & members)
 
     def clear_marks(self) -> None:
         if self.marked:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
@@ -77,10 +78,7 @@ class EventsScreen(DataScreen):
         self.events.extend(fresh)
         table = self.query_one("#events", DataTable)
         at_end = table.cursor_row >= table.row_count - 1
-        words = self.filter_text.split()
-        added = [e for e in fresh if event_matches(e, words)]
-        for event in added:
-            table.add_row(*self._cells(event))
+        added = self._add_rows(fresh)
         while table.row_count > KEPT:
             table.remove_row(next(iter(table.rows)))
         if added and at_end:  # follow the end unless the user moved up
@@ -98,13 +96,21 @@ class EventsScreen(DataScreen):
         box.display = bool(text)
         table = self.query_one("#events", DataTable)
         table.clear()
-        words = self.filter_text.split()
-        for event in self.events:
-            if event_matches(event, words):
-                table.add_row(*self._cells(event))
+        self._add_rows(self.events)
         if table.row_count:
             table.move_cursor(row=table.row_count - 1, animate=False)
         self._state()
+
+    def _add_rows(self, events: Iterable[EventView]) -> int:
+        """The rows of the events the filter lets through; how many."""
+        table = self.query_one("#events", DataTable)
+        words = self.filter_text.split()
+        added = 0
+        for event in events:
+            if event_matches(event, words):
+                table.add_row(*self._cells(event))
+                added += 1
+        return added
 
     def _state(self) -> None:
         shown = self.query_one("#events", DataTable).row_count

@@ -104,12 +104,18 @@ def shared_sizes(config: EngineConfig) -> dict[str, int]:
     """Image ID -> the bytes of its layers that another image uses too (moby's SharedSize, which
     `GET /images/json?shared-size=1` and `system df` report), counted over every stored image."""
     store = _store(config)
-    records = store.list_images()
+    return shared_bytes(store.list_images(), lambda chain: store.layer_info(chain).size)
+
+
+def shared_bytes(records: Iterable[ImageRecord], layer_size: Callable[[str], int]) -> dict[str, int]:
+    """Image ID -> the bytes of its layers that another of `records` uses too; `layer_size` is
+    asked only for such shared layers."""
+    records = list(records)
     users: dict[str, int] = {}
     for record in records:
         for chain in record.chain_ids:
             users[chain] = users.get(chain, 0) + 1
-    sizes = {chain: store.layer_info(chain).size for chain, count in users.items() if count > 1}
+    sizes = {chain: layer_size(chain) for chain, count in users.items() if count > 1}
     return {record.id: sum(sizes.get(chain, 0) for chain in record.chain_ids) for record in records}
 
 

@@ -60,6 +60,7 @@ class DiskUsage:
 def disk_usage(config: EngineConfig) -> DiskUsage:
     from engine.api import volumes as api_volumes
     from engine.api.containers import container_names, container_sizes
+    from engine.api.images import shared_bytes
     from engine.container import state
     from engine.container import volumes as engine_volumes
     from engine.image.store import ImageStore
@@ -69,18 +70,17 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     images = store.list_images()
     containers = state.list_containers(config)
     layer_sizes: dict[str, int] = {}
-    users: dict[str, int] = {}
     for record in images:
         for chain in record.chain_ids:
             if chain not in layer_sizes:
                 layer_sizes[chain] = store.layer_info(chain).size
-            users[chain] = users.get(chain, 0) + 1
+    shared = shared_bytes(images, layer_sizes.__getitem__)
     by_image: dict[str, int] = {}
     for container in containers:
         by_image[container.image_id] = by_image.get(container.image_id, 0) + 1
     parents = children_by_parent(images)  # Docker's df counts no intermediate image (untagged, with a child)
     image_usage = tuple(
-        ImageUsage(r, by_image.get(r.id, 0), sum(layer_sizes[c] for c in r.chain_ids if users[c] > 1))
+        ImageUsage(r, by_image.get(r.id, 0), shared[r.id])
         for r in images if r.repo_tags or r.repo_digests or r.id not in parents
     )
     image_size = {r.id: r.size for r in images}

@@ -330,7 +330,7 @@ def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str
             raise Conflict(f"address {want} is already in use by container {addresses[str(want)][:12]}")
         chosen = want
     else:
-        chosen = _next_free(pool, state, pool.reserved())
+        chosen = _next_free(pool, state)
     addresses[str(chosen)] = container_id
     if requested is None:
         state["last"] = str(chosen)
@@ -338,8 +338,9 @@ def allocate(config: EngineConfig, pool: Pool, container_id: str, requested: str
     return chosen
 
 
-def _next_free(pool: Pool, state: dict, reserved: set[IPAddress]) -> IPAddress:
+def _next_free(pool: Pool, state: dict) -> IPAddress:
     first, last = pool.dynamic_bounds()
+    reserved = pool.reserved()
     size = last - first + 1
     try:
         start = int(ipaddress.ip_address(state.get("last") or pool.gateway)) + 1

@@ -69,14 +69,8 @@ def unmount_rootfs(record: ContainerRecord) -> None:
             return
 
 
-def may_mount_volume(mount: dict[str, Any]) -> bool:
-    """A mount of a volume that may have driver options: a named one, or an anonymous one that
-    engine.container.mounts marked (`DriverOptions`)."""
-    return mount.get("Type") == "volume" and (not mount.get("Anonymous") or bool(mount.get("DriverOptions")))
-
-
 def uses_named_volumes(record: ContainerRecord) -> bool:
-    return any(may_mount_volume(m) for m in record.mounts)
+    return any(m.get("Type") == "volume" and (not m.get("Anonymous") or m.get("DriverOptions")) for m in record.mounts)
 
 
 def release_volumes(config: EngineConfig, record: ContainerRecord) -> None:

@@ -25,7 +25,6 @@ import os
 from pathlib import Path
 
 from engine.config import EngineConfig
-from engine.container.cleanup import may_mount_volume
 from engine.container.volumes import Volume, get_volume, is_mounted, mount_volume, unmount_path, volumes_lock
 from engine.errors import NotFound
 from engine.util.fsutil import file_lock
@@ -39,7 +38,7 @@ def _option_volumes(config: EngineConfig, record: ContainerRecord) -> list[Volum
     """The volumes with options that the container mounts (one small read per named volume)."""
     found = []
     for m in record.mounts:
-        if may_mount_volume(m):
+        if m.get("Type") == "volume" and (not m.get("Anonymous") or m.get("DriverOptions")):  # mounts.py marks those
             try:
                 volume = get_volume(config, m["Name"])
             except NotFound:

@@ -196,10 +196,10 @@ def is_mounted(path: os.PathLike[str] | str) -> bool:
 def mounts_under(path: os.PathLike[str] | str) -> list[str]:
     """The mount points at or below `path`, by its real path (mountinfo names them resolved: a root
     reached through a symlink would otherwise never look mounted)."""
-    from engine.container.cleanup import mountpoints
-
     real = _real(path)
-    return sorted(p for p in mountpoints() if p == real or p.startswith(real + "/"))
+    with open("/proc/self/mountinfo", "rb") as f:
+        points = [line.split()[4].decode().replace("\\040", " ") for line in f]
+    return [p for p in points if p == real or p.startswith(real + "/")]
 
 
 def _real(path: os.PathLike[str] | str) -> str:

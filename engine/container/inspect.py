@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.config import EngineConfig
 from engine.container.cleanup import best_effort, container_cgroup
+from engine.container.logs import keeps_no_log
 from engine.container.mounts import mount_points
 from engine.container.state import PENDING_NETWORKS, ContainerRecord, find_container
 from engine.errors import Conflict, DockuiError, InvalidArgument
@@ -87,7 +88,7 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "ResolvConfPath": str(d / "resolv.conf"),
         "HostnamePath": str(d / "hostname"),
         "HostsPath": str(d / "hosts"),
-        "LogPath": "" if (host_config.get("LogConfig") or {}).get("Type") == "none" else str(record.log_path(config)),
+        "LogPath": "" if keeps_no_log(record) else str(record.log_path(config)),
         "Name": "/" + record.name,
         "RestartCount": record.restart_count,
         "Driver": "overlay2",

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
-    from typing import Any
+    from engine.config import EngineConfig
+    from engine.container.state import ContainerRecord
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,15 @@ LOG_OPTS = ("max-size", "max-file")
 READ_NOT_SUPPORTED = "configured logging driver does not support reading"  # Docker's words
 
 
-def readable_log(config: Any, record: Any) -> str:
+def keeps_no_log(record: ContainerRecord) -> bool:
+    """`--log-driver none`: the container's output is kept nowhere (no log file, no LogPath)."""
+    return (record.host_config.get("LogConfig") or {}).get("Type") == "none"
+
+
+def readable_log(config: EngineConfig, record: ContainerRecord) -> str:
     """The json-file log `logs` reads; Docker's error (the Engine API's 501) for a container whose
     driver keeps nothing (`--log-driver none`: its output went to an attached client only)."""
-    if (record.host_config.get("LogConfig") or {}).get("Type") == "none":
+    if keeps_no_log(record):
         from engine.errors import NotSupported
 
         raise NotSupported(READ_NOT_SUPPORTED)

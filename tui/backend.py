@@ -561,7 +561,7 @@ def config_view(rec: ContainerRecord) -> ConfigView:
     """The Config tab of a container record."""
     config, host = rec.config, rec.host_config
     env = tuple((name, value) for name, _, value in (str(item).partition("=") for item in config.get("Env") or []))
-    ports = ports_text(published_ports(rec)) or ports_text(host.get("PortBindings") or {})
+    ports = _port_list(published_ports(rec)) or _port_list(host.get("PortBindings"))
     policy = host.get("RestartPolicy") or {}
     restart = str(policy.get("Name") or "no")
     if restart == "on-failure" and policy.get("MaximumRetryCount"):
@@ -575,9 +575,14 @@ def config_view(rec: ContainerRecord) -> ConfigView:
         image=rec.image, entrypoint=tuple(config.get("Entrypoint") or ()), command=tuple(config.get("Cmd") or ()),
         working_dir=str(config.get("WorkingDir") or ""), user=str(config.get("User") or ""),
         tty=bool(config.get("Tty")), stdin_open=bool(config.get("OpenStdin")), env=env,
-        ports=tuple(p for p in ports.split(", ") if p), mounts=mounts, networks=networks, restart_policy=restart,
+        ports=ports, mounts=mounts, networks=networks, restart_policy=restart,
         labels=tuple(sorted((config.get("Labels") or {}).items())), memory_limit=int(host.get("Memory") or 0),
         cpu_limit=cpu_quota_percent(host), pids_limit=max(0, int(host.get("PidsLimit") or 0)))
+
+
+def _port_list(ports: dict[str, Any] | None) -> tuple[str, ...]:
+    """Ports as `ps` lists them (ports_text), one item each: ("127.0.0.1:8080->80/tcp", "443/tcp")."""
+    return tuple(p for p in ports_text(ports).split(", ") if p)
 
 
 def _unavailable(exc: ImportError) -> EngineUnavailable:
@@ -1002,7 +1007,7 @@ class EngineBackend:
             topo = api_networks.topology(self.config)
         except ImportError as exc:
             raise _unavailable(exc) from exc
-        published = {rec.id: tuple(x for x in ports_text(published_ports(rec)).split(", ") if x)
+        published = {rec.id: _port_list(published_ports(rec))
                      for rec in self._cached_records()}
         now = time.monotonic()
         views = []

@@ -142,7 +142,7 @@ def inspect(config: EngineConfig, name: str) -> dict[str, Any]:
     from engine.network import networks, topology
 
     live = topology.inspect_network(config, name)  # the endpoints and the bridge, read from the kernel
-    net = networks.get_network(config, live["Name"])
+    net = networks.get_network(config, live["Id"])  # by its full ID: a name may be another network's ID
     return {**_document(net, net.name, live["Containers"]), "Topology": live["Topology"]}
 
 

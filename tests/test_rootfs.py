@@ -11,6 +11,7 @@ import pytest
 
 from engine.errors import DockuiError
 from engine.sandbox.process import BindMount, ProcessSpec, spawn_container
+from engine.sandbox.rootfs import READONLY_FORCE_RECURSIVE, READONLY_TOP
 from engine.sandbox.security import DEFAULT_MASKED_PATHS
 from tests.test_process_support import (  # noqa: F401 - nothing_left is a fixture
     host_mounts_under,
@@ -249,3 +250,93 @@ def test_too_many_layers_is_a_clear_error(tmp_path: Path, busybox_rootfs: Path) 
     spec.overlay.lowerdir = ":".join([busybox_rootfs.name] * 600)  # type: ignore[union-attr]
     with pytest.raises(DockuiError, match="too many layers"):
         spawn_container(spec, (None, None, None))
+
+
+@pytest.fixture
+def source_with_submount(tmp_path: Path):  # noqa: ANN201
+    """A host directory with a tmpfs mounted below it (`sub`), as a bind source; unmounted after."""
+    from engine.kernel import syscalls
+
+    source = tmp_path / "bind-src"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "under-the-tmpfs").write_text("hidden\n")
+    syscalls.mount("tmpfs", source / "sub", "tmpfs", 0, "size=1m")
+    try:
+        (source / "sub" / "on-the-tmpfs").write_text("tmpfs\n")
+        yield source
+    finally:
+        syscalls.umount2(source / "sub", syscalls.MNT_DETACH)
+
+
+WRITE_BOTH = ("touch /b/top 2>/dev/null && echo top-rw || echo top-ro; "
+              "touch /b/sub/x 2>/dev/null && echo sub-rw || echo sub-ro; ls /b/sub")
+
+
+@pytest.mark.parametrize(("bind", "expected"), [
+    # Docker's default since API 1.44: read-only down the whole tree ("rro")
+    ({"readonly": True}, ["top-ro", "sub-ro", "on-the-tmpfs"]),
+    ({"readonly": True, "readonly_depth": READONLY_FORCE_RECURSIVE}, ["top-ro", "sub-ro", "on-the-tmpfs"]),
+    # ReadOnlyNonRecursive: the top mount only, the submount stays writable (Docker before 1.44)
+    ({"readonly": True, "readonly_depth": READONLY_TOP}, ["top-ro", "sub-rw", "on-the-tmpfs", "x"]),
+    # NonRecursive: the submount does not come along; what the tmpfs covers on the host shows
+    ({"readonly": True, "recursive": False}, ["top-ro", "sub-ro", "under-the-tmpfs"]),
+    ({"recursive": False}, ["top-rw", "sub-rw", "under-the-tmpfs", "x"]),
+    ({}, ["top-rw", "sub-rw", "on-the-tmpfs", "x"]),
+])
+def test_read_only_bind_depth_with_a_host_submount(tmp_path: Path, busybox_rootfs: Path, source_with_submount: Path,
+                                                  bind: dict, expected: list[str]) -> None:
+    result = run(tmp_path, busybox_rootfs, WRITE_BOTH, mounts=[BindMount(source_with_submount, "/b", **bind)])
+    assert result.code == 0, result.err
+    assert result.out.split() == expected
+    assert (source_with_submount / "top").exists() == ("top-rw" in expected)
+    # the host's tmpfs got the write only where it was the container's /b/sub (a non-recursive
+    # bind wrote to the directory it covers on the host)
+    assert (source_with_submount / "sub" / "x").exists() == ("sub-rw" in expected and bind.get("recursive", True))
+
+
+def _spawn_without_mount_setattr(spec: ProcessSpec) -> tuple[int, str]:
+    """Run `spec` from a child whose seccomp filter fails mount_setattr(2) with ENOSYS, as a
+    kernel before 5.12 does (the filter is inherited by the container's setup): its exit status
+    and its output, or the error spawn_container raised."""
+    import json
+
+    from engine.kernel import syscalls
+    from engine.sandbox import security
+    from engine.sandbox.seccomp import profile_filter
+
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mount_setattr"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}
+    program = profile_filter(json.dumps(profile), security.capabilities_for())
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        code, text = 1, ""
+        try:
+            syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+            security.install_seccomp([], program)
+            result = run_spec(spec)
+            code, text = result.code, result.out
+        except DockuiError as exc:
+            code, text = 125, str(exc)
+        finally:
+            os.write(report_w, json.dumps([code, text]).encode())
+            os._exit(0)
+    os.close(report_w)
+    with os.fdopen(report_r, "rb") as report:
+        found = report.read()
+    os.waitpid(pid, 0)
+    code, text = json.loads(found)
+    return code, text
+
+
+def test_without_mount_setattr_read_only_falls_back_to_the_top_mount(tmp_path: Path, busybox_rootfs: Path,
+                                                                     source_with_submount: Path) -> None:
+    """A kernel without mount_setattr: Docker's "ro" instead of "rro", or its error when forced."""
+    spec = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", WRITE_BOTH],
+                     mounts=[BindMount(source_with_submount, "/b", readonly=True)])
+    assert _spawn_without_mount_setattr(spec) == (0, "top-ro\nsub-rw\non-the-tmpfs\nx\n")
+    forced = make_spec(tmp_path, busybox_rootfs, ["sh", "-c", WRITE_BOTH], name="forced",
+                       mounts=[BindMount(source_with_submount, "/b", readonly=True,
+                                         readonly_depth=READONLY_FORCE_RECURSIVE)])
+    code, text = _spawn_without_mount_setattr(forced)
+    assert code == 125 and "rro is not supported" in text and "kernel is older than 5.12" in text, text

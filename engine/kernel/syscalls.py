@@ -60,6 +60,8 @@ AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+# mount_setattr(2) (Linux 5.12+): change a mount's (with AT_RECURSIVE: a whole tree's) attributes.
+MOUNT_ATTR_RDONLY = 0x00000001
 
 TIOCSCTTY = 0x540E
 CLOSE_RANGE_CLOEXEC = 1 << 2
@@ -67,8 +69,8 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _SYSCALL_NUMBERS = {
-    "x86_64": {"pivot_root": 155, "close_range": 436, "open_tree": 428, "move_mount": 429},
-    "aarch64": {"pivot_root": 41, "close_range": 436, "open_tree": 428, "move_mount": 429},
+    "x86_64": {"pivot_root": 155, "close_range": 436, "open_tree": 428, "move_mount": 429, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "close_range": 436, "open_tree": 428, "move_mount": 429, "mount_setattr": 442},
 }
 
 
@@ -139,6 +141,26 @@ def move_mount(from_fd: int, to_path: str | os.PathLike[str], to_dirfd: int = AT
         _libc.syscall(ctypes.c_long(nr), ctypes.c_int(from_fd), b"", ctypes.c_int(to_dirfd), _b(to_path),
                       ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH)),
         "move_mount", os.fsdecode(to_path),
+    )
+
+
+class _MountAttr(ctypes.Structure):
+    """struct mount_attr (linux/mount.h, MOUNT_ATTR_SIZE_VER0)."""
+
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(path: str | os.PathLike[str], attr_set: int, attr_clr: int = 0, flags: int = 0,
+                  dirfd: int = AT_FDCWD) -> None:
+    """Set (and clear) mount attributes of the mount at `path`; with AT_RECURSIVE in `flags`, of
+    every mount below it too, all or none (the kernel changes the tree atomically)."""
+    nr = _syscall_number("mount_setattr")
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    _check(
+        _libc.syscall(ctypes.c_long(nr), ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags),
+                      ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr))),
+        "mount_setattr", os.fsdecode(path),
     )
 
 

@@ -8,10 +8,11 @@ Order (as runc does it): make `/` rslave (host mounts propagate in, ours never o
 host-side bind sources as detached mounts (open_tree) -> mount the overlay (or bind a plain
 directory) -> pivot_root -> /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /dev/mqueue, /sys (ro)
 -> attach the clones (move_mount; host paths were resolved before the pivot, container paths are
-resolved after it, inside the container), each then given its bind propagation (Docker's rprivate
-unless asked) -> masked and read-only paths -> `--read-only`. The sources of shared binds are
-cloned before `/` turns rslave, so they stay peers of the host's mount: the only way anything the
-container mounts reaches the host, and only below such a bind.
+resolved after it, inside the container), a read-only one made read-only down its whole tree
+(mount_setattr, Docker's "rro") unless asked for its top mount only, each then given its bind
+propagation (Docker's rprivate unless asked) -> masked and read-only paths -> `--read-only`. The
+sources of shared binds are cloned before `/` turns rslave, so they stay peers of the host's
+mount: the only way anything the container mounts reaches the host, and only below such a bind.
 """
 
 from __future__ import annotations
@@ -79,18 +80,31 @@ class OverlayLayers:
         return f"lowerdir={self.lowerdir},upperdir={rel(self.upperdir)},workdir={rel(self.workdir)}"
 
 
+# How deep a read-only bind is read-only (moby's BindOptions, API 1.44+): every mount of its tree,
+# or only its top one when the kernel cannot (Docker's default, "rro" else "ro"); its top mount
+# only (ReadOnlyNonRecursive, Docker's only behaviour before 1.44: a host mount below the source
+# stays writable); every mount or the container does not start (ReadOnlyForceRecursive).
+READONLY_RECURSIVE = "recursive"
+READONLY_TOP = "top"
+READONLY_FORCE_RECURSIVE = "force-recursive"
+READONLY_DEPTHS = (READONLY_RECURSIVE, READONLY_TOP, READONLY_FORCE_RECURSIVE)
+
+
 @dataclass
 class BindMount:
     """`-v source:destination[:ro][,PROPAGATION]`, or an engine-provided file such as /etc/hosts.
 
     `propagation` is Docker's bind propagation (PROPAGATIONS); rprivate, Docker's default, means
     that neither the host's later mounts under the source nor the container's under the
-    destination cross over."""
+    destination cross over. `recursive`: the mounts below the source come along (rbind, Docker's
+    default; False is BindOptions.NonRecursive). `readonly_depth`: one of READONLY_DEPTHS."""
 
     source: Path
     destination: str
     readonly: bool = False
     propagation: str = "rprivate"
+    recursive: bool = True
+    readonly_depth: str = READONLY_RECURSIVE
 
     @property
     def shared(self) -> bool:
@@ -142,15 +156,16 @@ def make_mounts_slave() -> None:
     syscalls.mount(None, "/", None, MS_REC | MS_SLAVE)
 
 
-def clone_mount(source: str | os.PathLike[str]) -> int:
-    """A detached recursive clone of the mount at `source`, to attach after pivot_root.
+def clone_mount(source: str | os.PathLike[str], recursive: bool = True) -> int:
+    """A detached clone of the mount at `source` (with `recursive`, of the mounts below it too),
+    to attach after pivot_root.
 
     Bind sources on the host are taken before pivot_root hides the host (and resolved there),
     destinations after it (resolved inside the container): runc's mount-fd approach. Must be a
     path looked up in our own mount namespace (a descriptor opened earlier points at the
     parent's mounts, which the kernel refuses to clone).
     """
-    flags = syscalls.OPEN_TREE_CLONE | syscalls.OPEN_TREE_CLOEXEC | syscalls.AT_RECURSIVE
+    flags = syscalls.OPEN_TREE_CLONE | syscalls.OPEN_TREE_CLOEXEC | (syscalls.AT_RECURSIVE if recursive else 0)
     return syscalls.open_tree(syscalls.AT_FDCWD, source, flags)
 
 
@@ -164,7 +179,7 @@ def open_bind_sources(binds: list[BindMount], shared: bool = False, taken: list[
         if fds[i] >= 0 or (shared and not bind.shared):
             continue
         try:
-            fds[i] = clone_mount(bind.source)
+            fds[i] = clone_mount(bind.source, bind.recursive)
         except OSError as exc:
             raise OSError(exc.errno, f"bind source {bind.source}: {os.strerror(exc.errno or 0)}") from None
     return fds
@@ -433,6 +448,20 @@ def _remount_readonly(path: str) -> None:
     syscalls.mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | keep)
 
 
+def make_tree_readonly(path: str, force: bool) -> None:
+    """Every mount below `path` read-only too, in one mount_setattr(2) (runc's "rro"). A kernel
+    without it (before 5.12: ENOSYS) leaves the top mount's remount as the only one, as Docker
+    falls back to "ro", unless `force` (ReadOnlyForceRecursive), then it is Docker's error."""
+    try:
+        syscalls.mount_setattr(path, syscalls.MOUNT_ATTR_RDONLY, flags=syscalls.AT_RECURSIVE)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+        if force:
+            raise OSError(errno.ENOSYS, f"bind {path}: rro is not supported: function not implemented "
+                                        "(kernel is older than 5.12?)") from None
+
+
 def mount_binds(binds: list[BindMount], source_fds: list[int]) -> None:
     """Attach each cloned host source at its destination, resolved inside the container."""
     for bind, fd in zip(binds, source_fds, strict=True):
@@ -448,6 +477,8 @@ def mount_bind(bind: BindMount, source_fd: int) -> None:
     syscalls.move_mount(source_fd, dest)
     if bind.readonly:
         _remount_readonly(dest)
+        if bind.readonly_depth != READONLY_TOP:
+            make_tree_readonly(dest, force=bind.readonly_depth == READONLY_FORCE_RECURSIVE)
     syscalls.mount(None, dest, None, PROPAGATIONS.get(bind.propagation, MS_PRIVATE | MS_REC))
 
 

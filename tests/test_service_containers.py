@@ -26,7 +26,7 @@ def test_ping_version_info_report_the_engine(service: Service) -> None:
     assert info["KernelVersion"] == os.uname().release and info["DockerRootDir"] == str(service.engine.config.root)
     assert dict(info["DriverStatus"])["Backing Filesystem"] in ("extfs", "xfs", "btrfs", "tmpfs", "overlay")
     version = service.docker_out("version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}")
-    assert version.split() == ["1.43", "1.41"]
+    assert version.split() == ["1.43", "1.24"]
 
 
 def test_docker_cli_detached_lifecycle(service: Service) -> None:

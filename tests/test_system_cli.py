@@ -28,7 +28,7 @@ def test_info_version_and_system_df(engine: Engine) -> None:
     # docker version's data: {{.Server.Version}} is what scripts ask
     assert engine.out("version", "--format", "{{.Server.ApiVersion}} {{.Client.Version}}").split() == [
         API_VERSION, engine.out("--version").split()[-1]]
-    assert json.loads(engine.out("version", "--format", "json"))["Server"]["MinAPIVersion"] == "1.41"
+    assert json.loads(engine.out("version", "--format", "json"))["Server"]["MinAPIVersion"] == "1.24"
     assert f"API version:      {API_VERSION}" in engine.out("version")
 
     def df() -> dict[str, dict]:

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 API_VERSION = "1.43"
-MIN_API_VERSION = "1.41"
+# Docker 25 and later answer from 1.24 (Docker 24, API 1.43, from 1.12); docker-compose 1.x speaks 1.38.
+# The version gates after 1.24 that change a reply are kept where they are (api_version in the service).
+MIN_API_VERSION = "1.24"
 GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 

@@ -332,7 +332,11 @@ def _use_regex_cache(path: str | None = None) -> None:
 def write_regex_cache(path: str | None = None, packages: Sequence[str] = ("engine", "tui")) -> int:
     """Import every module of `packages` (and the stdlib modules they load) with `re`'s cache
     empty, and write what each pattern they compile compiles to (.ci/install); the number kept
-    (each checked: the Pattern made from the entry equals the one `re` made)."""
+    (each checked: the Pattern made from the entry equals the one `re` made). A module loaded
+    already compiled its patterns at its own import, so with any of them loaded (write_method_cache
+    ran first in this process, say) the recording is done by a fresh interpreter."""
+    if any(name.partition(".")[0] in packages and name != __name__ for name in sys.modules if "." in name):
+        return _regex_cache_in_a_fresh_interpreter(path, packages)
     import _sre
     import marshal
     import os
@@ -368,6 +372,16 @@ def write_regex_cache(path: str | None = None, packages: Sequence[str] = ("engin
         f.write(_regex_cache_magic() + len(head).to_bytes(4, "little") + head + b"".join(blobs.values()))
     os.replace(f"{path}.tmp", path)
     return len(seen)
+
+
+def _regex_cache_in_a_fresh_interpreter(path: str | None, packages: Sequence[str]) -> int:
+    """write_regex_cache, run by a new interpreter with this one's path."""
+    import subprocess
+
+    code = (f"import sys\nsys.path[:] = {sys.path!r}\nfrom tui import launcher\n"
+            f"print(launcher.write_regex_cache({path!r}, {tuple(packages)!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

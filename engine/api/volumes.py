@@ -87,10 +87,12 @@ def remove(config: EngineConfig, name: str, force: bool = False) -> None:
 def prune(config: EngineConfig, all_volumes: bool = False, filters: PruneFilter | None = None,
           ) -> tuple[list[str], int]:
     """Remove unused anonymous volumes (every unused one with `all_volumes`; those the label
-    filters let go): names and bytes freed."""
-    sizes = {v.name: _tree_size(v.mountpoint) for v in engine_volumes.list_volumes(config)}
+    filters let go): names and bytes freed. As Docker's SpaceReclaimed, only the volumes removed
+    are measured, each as its removal is certain (not every volume of the store first)."""
+    sizes: dict[str, int] = {}
     selected = None if filters is None else (lambda volume: filters.selects(None, volume.labels))
-    removed = engine_volumes.prune_volumes(config, all_volumes=all_volumes, selected=selected)
+    removed = engine_volumes.prune_volumes(config, all_volumes=all_volumes, selected=selected,
+                                           before_delete=lambda v: sizes.__setitem__(v.name, _tree_size(v.mountpoint)))
     freed = sum(sizes.get(name, 0) for name in removed)
     from engine.api.prune import log_prune
 

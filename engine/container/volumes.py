@@ -254,11 +254,13 @@ def unmount_volume(volume: Volume) -> None:
             raise DockuiError(f"remove {volume.name}: its mount on {volume.mountpoint} could not be undone")
 
 
-def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving: str = "") -> None:
+def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving: str = "",
+                  before_delete: Callable[[Volume], None] | None = None) -> None:
     """Remove a volume no container mounts (`leaving`: a container being removed, not counted), as
     Docker: `force` only makes a missing volume no error, a volume in use is never removed. A
     mounted `_data` is unmounted first; while anything under the volume is still a mount point
-    nothing is deleted (never the files of a bound directory)."""
+    nothing is deleted (never the files of a bound directory). `before_delete`: called with the
+    volume once nothing stops its removal, before its files go (prune measures what it frees)."""
     import shutil
 
     try:
@@ -275,14 +277,18 @@ def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving:
         held = mounts_under(config.volumes_dir / name)
         if held:  # (a mount that propagated below `_data`): its files are not the volume's
             raise Conflict(f"remove {name}: {held[0]} is a mount point inside it: unmount it first")
+        if before_delete is not None:
+            before_delete(volume)
         shutil.rmtree(config.volumes_dir / name, ignore_errors=True)
     events.volume(config, "destroy", name)
 
 
 def prune_volumes(config: EngineConfig, all_volumes: bool = False,
-                  selected: Callable[[Volume], bool] | None = None) -> list[str]:
+                  selected: Callable[[Volume], bool] | None = None,
+                  before_delete: Callable[[Volume], None] | None = None) -> list[str]:
     """Remove unused anonymous volumes (all unused ones with `all_volumes`; those `selected` lets
-    go: prune's filters), like `docker volume prune`."""
+    go: prune's filters), like `docker volume prune`. `before_delete`: remove_volume's, for each
+    volume removed (and only those)."""
     removed = []
     in_use = volumes_in_use(config)
     for volume in list_volumes(config):
@@ -291,7 +297,7 @@ def prune_volumes(config: EngineConfig, all_volumes: bool = False,
         if selected is not None and not selected(volume):
             continue
         try:
-            remove_volume(config, volume.name)
+            remove_volume(config, volume.name, before_delete=before_delete)
             removed.append(volume.name)
         except (Conflict, NotFound):
             continue

@@ -1,7 +1,7 @@
 """The aiohttp application of the Engine API service: routing, versions, errors, _ping/version/info.
 
 Every endpoint module (ENDPOINT_MODULES: containers, container_files, execs, images, networks,
-volumes, system, build, swarm) exposes `routes = web.RouteTableDef()`; each route is served both unversioned
+volumes, system, build, swarm, plugins) exposes `routes = web.RouteTableDef()`; each route is served both unversioned
 (`/containers/json`) and versioned (`/v1.43/containers/json`). The app also owns the start spawner
 (engine.container.spawner), launched at startup and stopped at cleanup. Invariants:
 - A version outside MIN_API_VERSION..API_VERSION gets Docker's 400 and reaches no handler.
@@ -29,7 +29,8 @@ log = logging.getLogger("dockui.service")
 
 MAX_BODY = 4 * 1024 * 1024  # create bodies are a few KiB; 4 MiB leaves room for big env/labels
 STREAMED_BODIES = ("/archive", "/images/load", "/images/create", "/build")
-ENDPOINT_MODULES = ("containers", "container_files", "execs", "images", "networks", "volumes", "system", "build", "swarm")
+ENDPOINT_MODULES = ("containers", "container_files", "execs", "images", "networks", "volumes", "system", "build", "swarm",
+                    "plugins")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -1,0 +1,276 @@
+"""Run Docker's own API integration tests (moby's `integration/` packages) against `dockui system service`.
+
+Moby's integration packages drive a daemon through the Go client. With DOCKER_HOST pointing at
+dockui's service and DOCKER_REMOTE_DAEMON=1, the tests that would start a daemon of their own skip
+themselves (testutil/environment's IsRemoteDaemon); the rest exercise the Engine API as Docker's CI does.
+
+Usage (as root, from the repository; moby v24.0.9 is the release whose API is dockui's 1.43):
+
+    apt-get install -t bookworm-backports golang-1.21-go     # v24 asks for Go 1.20; 1.21 builds it
+    mkdir -p /tmp/moby/src/github.com/docker/docker
+    git -C MOBY_CLONE archive v24.0.9 | tar -x -C /tmp/moby/src/github.com/docker/docker
+    .venv/bin/python contrib/moby_suite.py /tmp/moby/src/github.com/docker/docker \\
+        [--go /usr/lib/go-1.21/bin/go] [--packages container,image,network,volume,system] \\
+        [--report FILE] [-- extra test flags, e.g. -test.run TestPause]
+
+The tree must sit at GOPATH/src/github.com/docker/docker: the test binaries are built the way moby's
+hack/make/.integration-test-helpers builds them (GO111MODULE=off, the tree's vendor/), once, into
+GOPATH/dockui-bin/ (rebuilt when missing; delete them after changing the tree).
+
+What it sets up, all of it removed at the end (this script owns everything it starts, by pid):
+- a fresh engine root under /tmp with a cgroup parent and a bridge name of its own, the project's
+  busybox (tests/fixtures) imported as busybox:latest and tagged as the suite's other frozen images
+  (busybox:glibc, hello-world:frozen, debian:bullseye-slim), so the suite never pulls them;
+- `dockui system service` on a socket in that root, in a mount namespace whose / is a shared mount
+  (as systemd makes it on a Docker host; the host's own mounts are not touched);
+- a PATH whose first directory holds a `dockerd`, `containerd` and `dockerd-rootless.sh` that refuse
+  to run (a test that forgets to skip on a remote daemon fails instead of starting a real daemon) and
+  a `registry-v2` that runs Debian's docker-registry (the suite's registry listens on 127.0.0.1:5000).
+
+Tests that would reach beyond loopback are skipped by name (NO_OUTSIDE_WORLD). The scoreboard
+counts top-level tests per package (from `go tool test2json`); failures are listed with their
+first output lines, and --report writes every failing test's whole output to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PACKAGES = ("container", "image", "network", "volume", "system")
+FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
+# Tests that name a host beyond loopback: never run, whatever the daemon would do with them.
+NO_OUTSIDE_WORLD = (
+    "TestImagePullPlatformInvalid",  # pulls docker.io/library/hello-world
+)
+BUILD_TAGS = "exclude_graphdriver_devicemapper exclude_graphdriver_btrfs"
+GUARD = "#!/bin/sh\necho \"moby_suite: this test would start its own $(basename \"$0\"); dockui is remote\" >&2\nexit 1\n"
+REGISTRY_SHIM = '#!/bin/sh\nexec docker-registry serve "$1"\n'
+
+
+@dataclass
+class Outcome:
+    """One package's top-level test results, with each failure's output."""
+
+    counts: Counter = field(default_factory=Counter)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _build(tree: Path, gopath: Path, go: str, package: str) -> Path:
+    out = gopath / "dockui-bin" / f"{package}.test"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOPATH=str(gopath), GO111MODULE="off", GOCACHE=str(gopath / "gocache"),
+               GOFLAGS="", CGO_ENABLED="1")
+    print(f"building {out} ...", flush=True)
+    subprocess.run([go, "test", "-c", "-tags", BUILD_TAGS, "-o", str(out), f"./integration/{package}"],
+                   cwd=tree, env=env, check=True)
+    return out
+
+
+def _guard_bin(work: Path) -> Path:
+    guard = work / "guard-bin"
+    guard.mkdir()
+    for name in ("dockerd", "containerd", "dockerd-rootless.sh"):
+        (guard / name).write_text(GUARD)
+        (guard / name).chmod(0o755)
+    (guard / "registry-v2").write_text(REGISTRY_SHIM)
+    (guard / "registry-v2").chmod(0o755)
+    return guard
+
+
+def _start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
+    socket_path = work / "api.sock"
+    log = open(work / "service.log", "ab")  # noqa: SIM115 - closed once the child has it
+    service = [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
+               "-H", f"unix://{socket_path}"]
+    # unshare and sh exec: the service keeps the pid this script signals.
+    shared_root = ["unshare", "--mount", "--", "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
+    process = subprocess.Popen([*shared_root, *service], env=env, cwd=REPO, stdout=log, stderr=log,
+                               start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the service did not start:\n{(work / 'service.log').read_text()}")
+        time.sleep(0.1)
+    return process
+
+
+def _seed_images(work: Path) -> None:
+    from engine.config import EngineConfig
+    from tests.fixtures.busybox import import_busybox
+
+    import_busybox(EngineConfig.load(root=work / "root"))
+
+
+def _tag_aliases(host: str) -> None:
+    import docker
+
+    client = docker.APIClient(base_url=host, version="auto")
+    try:
+        for alias in FROZEN_ALIASES:
+            repo, _, tag = alias.partition(":")
+            client.tag("busybox:latest", repo, tag)
+    finally:
+        client.close()
+
+
+def _run_package(binary: Path, tree: Path, package: str, go: str, env: dict[str, str],
+                 extra: list[str]) -> Outcome:
+    skip = "^(" + "|".join(NO_OUTSIDE_WORLD) + ")$"
+    command = [go, "tool", "test2json", "-p", package, str(binary), "-test.v", "-test.timeout=30m",
+               "-test.skip", skip, *extra]
+    print(f"running integration/{package} ...", flush=True)
+    proc = subprocess.Popen(command, cwd=tree / "integration" / package, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    outcome = Outcome()
+    output: dict[str, list[str]] = {}
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        test = event.get("Test")
+        if not test:
+            continue
+        top = test.split("/")[0]
+        if event["Action"] == "output":
+            output.setdefault(top, []).append(event["Output"].rstrip("\n"))
+        elif event["Action"] in ("pass", "fail", "skip") and test == top:
+            outcome.counts[event["Action"]] += 1
+            if event["Action"] == "fail":
+                outcome.failures[top] = output.get(top, [])
+    proc.wait()
+    return outcome
+
+
+def _print_board(board: dict[str, Outcome], report: Path | None) -> None:
+    total: Counter = Counter()
+    print(f"\n{'package':12} {'pass':>5} {'fail':>5} {'skip':>5}")
+    for package, outcome in board.items():
+        c = outcome.counts
+        total += c
+        print(f"{package:12} {c['pass']:5} {c['fail']:5} {c['skip']:5}")
+    print(f"{'total':12} {total['pass']:5} {total['fail']:5} {total['skip']:5}")
+    lines: list[str] = []
+    for package, outcome in board.items():
+        for test, out in outcome.failures.items():
+            lines.append(f"=== {package}.{test}")
+            lines.extend(out)
+            interesting = [s.strip() for s in out if "Error" in s or "assertion failed" in s or ".go:" in s]
+            print(f"FAIL {package}.{test}: {' | '.join(interesting[:2])[:300]}")
+    if report is not None:
+        report.write_text("\n".join(lines) + "\n")
+        print(f"failing tests' output: {report}")
+
+
+def _clean_engine(host: str) -> None:
+    """What the suite's own teardowns missed: containers, then networks and volumes."""
+    import docker
+
+    client = docker.APIClient(base_url=host, version="auto", timeout=120)
+    try:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True, v=True)
+        for n in client.networks():
+            if n["Name"] not in ("bridge", "host", "none"):
+                client.remove_network(n["Id"])
+        for v in client.volumes().get("Volumes") or []:
+            client.remove_volume(v["Name"], force=True)
+    finally:
+        client.close()
+
+
+def _stop(service: subprocess.Popen) -> None:
+    service.send_signal(signal.SIGTERM)
+    try:
+        service.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.wait()
+
+
+def _teardown_root(work: Path) -> None:
+    from engine.config import EngineConfig
+    from engine.network import endpoints as network
+    from engine.sandbox.cgroups import remove_parent
+
+    config = EngineConfig.load(root=work / "root")  # DOCKUI_CONFIG: this run's cgroup parent and bridge
+    if config.network_dir.exists():
+        network.remove_bridges(config)
+    remove_parent(config)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    extra: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, extra = argv[:at], argv[at + 1:]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tree", type=Path, help="moby's tree at GOPATH/src/github.com/docker/docker")
+    parser.add_argument("--go", default=shutil.which("go") or "/usr/lib/go-1.21/bin/go")
+    parser.add_argument("--packages", default=",".join(PACKAGES))
+    parser.add_argument("--report", type=Path, help="write every failing test's output here")
+    return parser.parse_args(argv), extra
+
+
+def main(argv: list[str]) -> int:
+    args, extra = _parse(argv)
+    tree = args.tree.resolve()
+    gopath = tree.parents[3]
+    if tree.relative_to(gopath).as_posix() != "src/github.com/docker/docker":
+        raise SystemExit(f"{tree} is not at GOPATH/src/github.com/docker/docker")
+    packages = [p for p in args.packages.split(",") if p]
+    binaries = {p: _build(tree, gopath, args.go, p) for p in packages}
+    work = Path(tempfile.mkdtemp(prefix="dkmoby-"))
+    suffix = secrets.token_hex(3)
+    config_file = work / "dockui-config.json"
+    # log_max_size "": no daemon-wide log cap, as a stock Docker daemon
+    config_file.write_text(json.dumps({"cgroup_parent": f"dockui-moby-{suffix}", "bridge_name": f"dkmb{suffix}",
+                                       "log_max_size": ""}))
+    env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
+    os.environ["DOCKUI_CONFIG"] = str(config_file)
+    host = f"unix://{work / 'api.sock'}"
+    service = None
+    try:
+        _seed_images(work)
+        service = _start_service(work, env)
+        _tag_aliases(host)
+        guard = _guard_bin(work)
+        (work / "home").mkdir()
+        test_env = {"DOCKER_HOST": host, "DOCKER_REMOTE_DAEMON": "1", "HOME": str(work / "home"),
+                    "PATH": f"{guard}:{os.environ.get('PATH', '/usr/bin:/bin')}", "GOTRACEBACK": "all",
+                    "TMPDIR": str(work), "DEST": str(work / "dest")}
+        board = {p: _run_package(binaries[p], tree, p, args.go, test_env, extra) for p in packages}
+        _print_board(board, args.report)
+        return 0
+    finally:
+        if service is not None:
+            try:
+                _clean_engine(host)
+            except Exception as exc:  # noqa: BLE001 - still stop what we started
+                print(f"cleanup: {exc}", file=sys.stderr)
+            _stop(service)
+        _teardown_root(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,33 @@
+"""Where moby's own API integration suite (`integration/`, run by contrib/moby_suite.py) found
+dockui's Engine API service diverging from Docker's, each behaviour checked here with the docker
+CLI or docker-py against `dockui system service`:
+
+- plugins: an engine with none installed lists `[]` and answers a named plugin with 404 (moby's
+  suite lists plugins before every test to protect them; `docker plugin ls` on dockui failed).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
+from tests.test_lifecycle_support import engine_fixture  # noqa: F401 - the `engine` fixture
+
+pytestmark = pytest.mark.root
+
+
+def test_plugins_listed_as_none_installed(service: Service) -> None:
+    import docker
+
+    client = service.client()
+    try:
+        assert client.plugins.list() == []
+        with pytest.raises(docker.errors.NotFound, match='plugin "nosuch" not found'):
+            client.plugins.get("nosuch")
+    finally:
+        client.close()
+    assert service.docker_out("plugin", "ls", "--format", "{{.Name}}") == ""
+    refused = service.request("POST", "/v1.43/plugins/pull?remote=vieux/sshfs", body={})
+    assert refused.status == 501, refused.body
+    bad = service.request("GET", '/v1.43/plugins?filters={"nope":["x"]}')
+    assert bad.status == 400 and b"invalid filter 'nope'" in bad.body

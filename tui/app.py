@@ -27,6 +27,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Input
 
 from engine.cli import add_global_options, config_from_args
 from engine.config import EngineConfig
@@ -39,6 +40,7 @@ from tui.screens.detail import TABS, DetailScreen
 from tui.screens.dialogs import ConfirmDialog, HelpScreen
 from tui.screens.events import EventsScreen
 from tui.screens.images import ImagesScreen
+from tui.screens.jump import Jump, JumpPrompt
 from tui.screens.network import NetworkScreen
 from tui.screens.pull import PullDialog
 from tui.screens.run import RunDialog
@@ -92,7 +94,10 @@ class DockuiApp(App[None]):
     MODES = {"containers": ContainersScreen, "images": ImagesScreen, "network": NetworkScreen,
              "detail": DetailScreen, "volumes": VolumesScreen, "events": EventsScreen}
     BINDINGS = [
-        *keymap.bindings(*keymap.SCREEN_ACTIONS["app"]),
+        # `:` is a priority binding: it must open its prompt before the keys typed after it (`:logs web`
+        # at typing speed) are handed to the focused table; check_action leaves it to inputs and dialogs
+        *keymap.bindings(*(a for a in keymap.SCREEN_ACTIONS["app"] if a != "jump")),
+        keymap.binding("jump", priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -239,6 +244,54 @@ class DockuiApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_jump(self) -> None:
+        """`:` as k9s's: a one-line prompt naming a view (tui/screens/jump.py)."""
+        def done(jump: Jump | None) -> None:
+            if jump is not None:
+                self.run_worker(self.jump_to(jump), group="jump", exit_on_error=False)
+
+        self.push_screen(JumpPrompt(), done)
+
+    async def jump_to(self, jump: Jump) -> None:
+        """Go where a resolved `:` line says; a container that is not there is a notice, not a move."""
+        if jump.target in ("detail", "logs"):
+            view = self.find_container(jump.argument) if jump.argument else None
+            if jump.argument and view is None:
+                self.notify(f"no container {jump.argument!r} (a name, or the start of a name or ID)",
+                            severity="warning", timeout=4)
+                return
+            if view is not None:
+                self.selected_id = view.id
+            self.detail_tab = "logs" if jump.target == "logs" else None
+            if self.current_mode == "detail":
+                self.screen.on_screen_resume()  # the same screen, another container or tab
+            else:
+                await self.switch_mode("detail")
+            return
+        simple = {"pull": lambda: self.action_pull(jump.argument), "run": lambda: self.action_run_dialog(jump.argument),
+                  "help": self.action_help, "quit": self.exit}
+        if jump.target in simple:
+            simple[jump.target]()
+            return
+        mode = {"networks": "network"}.get(jump.target, jump.target)
+        if jump.target == "events" and jump.argument:
+            self.events_filter = jump.argument  # taken when the screen shows (or at once below)
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        screen = self.screen
+        if hasattr(screen, "take_filter"):
+            screen.take_filter()
+        elif jump.argument and hasattr(screen, "set_filter_text"):
+            screen.set_filter_text(jump.argument)
+
+    def find_container(self, text: str) -> ContainerView | None:
+        """A container by its name, else the one whose name or ID starts with `text` (when only one does)."""
+        exact = [c for c in self.containers if text in (c.name, c.id)]
+        if exact:
+            return exact[0]
+        found = [c for c in self.containers if c.name.startswith(text) or c.id.startswith(text)]
+        return found[0] if len(found) == 1 else None
+
     def action_pull(self, reference: str = "") -> None:
         def done(image_id: str | None) -> None:
             self._load_image_refs()
@@ -347,6 +400,8 @@ class DockuiApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "dismiss_notices":
             return self.notices > 0
+        if action == "jump":  # a `:` typed into an input (8080:80, busybox:latest) or over a dialog stays a `:`
+            return isinstance(self.screen, DataScreen) and not isinstance(self.focused, Input)
         return True
 
     def container_action(self, verb: str, view: ContainerView) -> None:

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "screen_volumes": ("5", "app.show('volumes')", "Volumes", False),
     "screen_events": ("6", "app.show('events')", "Events", False),
     "container_events": ("E", "events_of", "Its events", False),  # the events screen, filtered by it
+    "jump": ("colon", "app.jump", "Go to a view, as k9s's : (:images, :logs NAME, :q)", False),
     "pull": ("p", "app.pull", "Pull", False),
     "run": ("n", "app.run_dialog", "Run", False),
     "start": ("s", "container('start')", "Start", True),
@@ -77,7 +78,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
 # design: a screen offers one or the other, never both).
 SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "app": ("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
-            "screen_volumes", "screen_events", "pull", "run", "dismiss"),
+            "screen_volumes", "screen_events", "jump", "pull", "run", "dismiss"),
     "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "attach",
                    "inspect", "mark", "project", "copy_id", "copy_name", "container_events", "filter", "sort",
                    "sort_reverse", "prune"),
@@ -86,7 +87,7 @@ SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
                "copy_name", "log_save", "container_events", "tab_prev", "tab_next"),
     "images": ("image_remove", "image_run", "image_history", "prune", "filter", "down", "up"),
     "network": ("network_create", "network_remove", "network_connect", "network_disconnect", "prune"),
-    "volumes": ("volume_remove", "prune", "down", "up"),
+    "volumes": ("volume_remove", "prune", "filter", "down", "up"),
     "events": ("filter",),
 }
 SHARED_BY_DESIGN = frozenset({"kill", "kill_now"})
@@ -158,5 +159,5 @@ def load_keymap(root: Path | None) -> tuple[dict[str, str], str | None]:
 
 def describe(keys: str) -> str:
     names = {"question_mark": "?", "slash": "/", "escape": "esc", "left_square_bracket": "[",
-             "right_square_bracket": "]"}
+             "right_square_bracket": "]", "colon": ":"}
     return ",".join(names.get(k, k) for k in keys.split(","))

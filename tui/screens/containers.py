@@ -231,6 +231,13 @@ class ContainersScreen(DataScreen):
         box.display = True
         box.focus()
 
+    def set_filter_text(self, text: str) -> None:
+        """The filter as `:containers TEXT` gives it: shown, applied, the keyboard on the table."""
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = text
+        self.query_one(ContainersTable).focus()
+
     def action_sort(self) -> None:
         self.query_one(ContainersTable).cycle_sort()  # the header's ▲/▼ shows the sort column
 

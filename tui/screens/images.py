@@ -139,6 +139,11 @@ class ImagesScreen(DataScreen):
         if self.selected:
             self.dockui.remove_image(self.selected)
 
+    def action_run_image(self) -> None:
+        """n: the run dialog with this image filled in (not the app's empty one)."""
+        if self.selected:
+            self.dockui.action_run_dialog(self.selected.reference)
+
     def action_image_history(self) -> None:
         if self.selected:
             self.app.push_screen(HistoryDialog(self.selected))
@@ -155,6 +160,13 @@ class ImagesScreen(DataScreen):
         box = self.query_one("#image-filter", Input)
         box.display = True
         box.focus()
+
+    def set_filter_text(self, text: str) -> None:
+        """The filter as `:images TEXT` gives it: shown, applied, the keyboard on the table."""
+        box = self.query_one("#image-filter", Input)
+        box.display = True
+        box.value = text
+        self.query_one("#images", DataTable).focus()
 
     @on(Input.Changed, "#image-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -226,7 +238,3 @@ class HistoryDialog(ModalScreen[None]):
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-    def action_run_image(self) -> None:
-        if self.selected:
-            self.dockui.action_run_dialog(self.selected.reference)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.util.units import human_size
 from tui import keymap
@@ -30,11 +31,14 @@ class VolumesScreen(DataScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.volumes: list[VolumeView] = []
+        self.volumes: list[VolumeView] = []  # shown (after the filter)
+        self.all_volumes: list[VolumeView] = []
+        self.filter_text = ""
         self.inspected: tuple[str, dict[str, Any] | str] | None = None
 
     def compose(self) -> ComposeResult:
         yield NavBar("volumes", id="nav")
+        yield Input(placeholder="filter: name, driver or a container using it (esc clears)", id="volume-filter")
         yield DataTable(id="volumes", cursor_type="row")
         yield Static("", id="volume-detail")
         yield Static("", id="volumes-message")
@@ -43,6 +47,7 @@ class VolumesScreen(DataScreen):
     def on_mount(self) -> None:
         fill_table(self.query_one("#volumes", DataTable), VOLUME_TITLES, [])
         self.query_one("#volumes-message").display = False
+        self.query_one("#volume-filter").display = False
         self.query_one("#volumes", DataTable).focus()
 
     def refresh_job(self) -> Job | None:
@@ -71,22 +76,64 @@ class VolumesScreen(DataScreen):
             super().apply_data(data)
             return
         volumes, inspected = data
-        message.display = not volumes
-        message.update("No volumes. `dockui volume create NAME` or `-v NAME:/path` in the run dialog makes one.")
-        if volumes != self.volumes:
-            table = self.query_one("#volumes", DataTable)
-            current = self.selected.name if self.selected else None
-            self.volumes = volumes
-            rows = [[_short_name(v), v.driver, human_size(v.size), ", ".join(v.used_by) or "-", v.created[:19]]
-                    for v in volumes]
-            fill_table(table, VOLUME_TITLES, rows, keys=[v.name for v in volumes])
-            names = [v.name for v in volumes]
-            if current in names:
-                table.move_cursor(row=names.index(current), animate=False)
-            self.refresh_bindings()
+        if volumes != self.all_volumes or message.display:  # changed, or an error (or "none") to replace
+            self.all_volumes = volumes
+            self._fill()
         self.inspected = inspected
         self._show_detail()
         super().apply_data(data)
+
+    def _matches(self, volume: VolumeView) -> bool:
+        hay = " ".join((volume.name, volume.driver, *volume.used_by)).lower()
+        return all(word in hay for word in self.filter_text.split())
+
+    def _fill(self) -> None:
+        volumes = [v for v in self.all_volumes if self._matches(v)]
+        table = self.query_one("#volumes", DataTable)
+        current = self.selected.name if self.selected else None
+        self.volumes = volumes
+        rows = [[_short_name(v), v.driver, human_size(v.size), ", ".join(v.used_by) or "-", v.created[:19]]
+                for v in volumes]
+        fill_table(table, VOLUME_TITLES, rows, keys=[v.name for v in volumes])
+        names = [v.name for v in volumes]
+        if current in names:
+            table.move_cursor(row=names.index(current), animate=False)
+        message = self.query_one("#volumes-message", Static)
+        message.display = not volumes
+        message.update("No volumes. `dockui volume create NAME` or `-v NAME:/path` in the run dialog makes one."
+                       if not self.all_volumes else f"No volume matches {self.filter_text!r} (esc clears the filter).")
+        self._show_detail()
+        self.refresh_bindings()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#volume-filter", Input)
+        box.display = True
+        box.focus()
+
+    def set_filter_text(self, text: str) -> None:
+        """The filter as `:volumes TEXT` gives it: shown, applied, the keyboard on the table."""
+        box = self.query_one("#volume-filter", Input)
+        box.display = True
+        box.value = text
+        self.query_one("#volumes", DataTable).focus()
+
+    @on(Input.Changed, "#volume-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip().lower()
+        self._fill()
+
+    @on(Input.Submitted, "#volume-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#volumes", DataTable).focus()
+        if not event.value:
+            event.input.display = False
+
+    def key_escape(self) -> None:
+        box = self.query_one("#volume-filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.query_one("#volumes", DataTable).focus()
 
     @property
     def selected(self) -> VolumeView | None:
@@ -137,7 +184,7 @@ class VolumesScreen(DataScreen):
                                  self.dockui.backend.remove_volume, volume.name)
 
     def action_prune(self) -> None:
-        unused = [_short_name(v) for v in self.volumes if not v.used_by]
+        unused = [_short_name(v) for v in self.all_volumes if not v.used_by]
         if not unused:
             self.app.notify("no unused volume to prune", timeout=3)
             return

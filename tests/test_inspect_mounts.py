@@ -24,6 +24,7 @@ import pytest
 
 from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+from tests.test_rootfs import source_with_submount_fixture  # noqa: F401 - a bind source with a tmpfs below it
 
 pytestmark = pytest.mark.root
 
@@ -135,7 +136,8 @@ def test_mount_flag_errors_are_dockers_and_create_nothing(engine: Engine, tmp_pa
         ("type=volume,dst=/x,volume-subpath=a", "VolumeOptions.Subpath (--mount volume-subpath) is not supported"),
         ("type=bind,src=/tmp,dst=/x,bind-recursive=sideways", "invalid value for bind-recursive: sideways"),
         ("type=bind,src=/tmp,dst=/x,bind-recursive=writable", "option 'bind-recursive=writable' requires 'readonly'"),
-        ("type=bind,src=/tmp,dst=/x,bind-recursive=disabled", "BindOptions.NonRecursive (--mount bind-recursive) is"),
+        ("type=bind,src=/tmp,dst=/x,ro,bind-recursive=readonly", "option 'bind-recursive=readonly' requires "
+         "'bind-propagation=rprivate' to be specified in conjunction"),
         ("type=volume,dst=/x,readonly=maybe", "invalid boolean value"),
         ("type=volume,dst=/x,colour=red", "unknown option 'colour' in 'colour=red'"),
         ("type=volume,dst=/x,tmpfs-size", "invalid field 'tmpfs-size' must be a key=value pair"),
@@ -255,3 +257,87 @@ def test_dockui_inspect_is_the_engine_apis_document(service: Service) -> None:
             service.docker("network", "inspect", network, check=True).stdout)
     engine.out("rm", cid)
     engine.out("network", "rm", "planned", "later")
+
+
+# A read-only bind's depth (moby's BindOptions since API 1.44): the container writes at the bind's
+# top and on a tmpfs the host mounted below its source; `ls` shows which mount /b/sub is.
+DEPTH_SCRIPT = ("touch /b/top 2>/dev/null && echo top-rw || echo top-ro; "
+                "touch /b/sub/x 2>/dev/null && echo sub-rw || echo sub-ro; ls /b/sub")
+
+
+def test_cli_read_only_binds_are_read_only_below_too(engine: Engine, source_with_submount: Path) -> None:
+    """The dockui CLI speaks for docker CLI 28 against Docker 28 (API 1.51): `ro` is recursive, and
+    `--mount bind-recursive=` picks the depth (docker/cli opts/mount.go), shown in HostConfig.Mounts."""
+    src = source_with_submount
+
+    def run(*flags: str) -> list[str]:
+        return engine.out("run", "--rm", "--network", "none", *flags, "busybox", "sh", "-c", DEPTH_SCRIPT).split()
+
+    tmpfs_ro, tmpfs_rw = ["top-ro", "sub-ro", "on-the-tmpfs"], ["top-ro", "sub-rw", "on-the-tmpfs", "x"]
+    assert run("-v", f"{src}:/b:ro") == tmpfs_ro
+    bind = f"type=bind,src={src},dst=/b"
+    assert run("--mount", f"{bind},ro") == tmpfs_ro
+    assert run("--mount", f"{bind},ro,bind-recursive=readonly,bind-propagation=rprivate") == tmpfs_ro
+    assert run("--mount", f"{bind},readonly,bind-recursive=writable") == tmpfs_rw
+    (src / "sub" / "x").unlink()
+    assert run("--mount", f"{bind},ro,bind-recursive=disabled") == ["top-ro", "sub-ro", "under-the-tmpfs"]
+    assert not (src / "top").exists()
+    forced = f"{bind},ro,bind-recursive=readonly,bind-propagation=rprivate"
+    for flags, expected in ((forced, {"ReadOnlyForceRecursive": True, "Propagation": "rprivate"}),
+                            (f"{bind},ro,bind-recursive=disabled", {"NonRecursive": True})):
+        cid = engine.out("create", "--network", "none", "--mount", flags, "busybox", "true").strip()
+        assert engine.inspect(cid)["HostConfig"]["Mounts"] == [
+            {"Type": "bind", "Source": str(src), "Target": "/b", "ReadOnly": True, "BindOptions": expected}]
+        engine.out("rm", cid)
+    for flags, words in (
+        (f"{bind},bind-recursive=readonly", "option 'bind-recursive=readonly' requires 'readonly'"),
+        (f"{bind},ro,bind-recursive=sometimes", 'must be "enabled", "disabled", "writable", or "readonly"'),
+    ):
+        result = engine.cli("run", "--rm", "--network", "none", "--mount", flags, "busybox", "true")
+        err = result.stderr.decode()
+        assert result.returncode == 125 and words in err and len(err.strip().splitlines()) == 1, err
+    assert engine.out("ps", "-aq") == ""
+
+
+def test_api_read_only_binds_follow_the_api_version(service: Service, source_with_submount: Path) -> None:
+    """Through the socket the clients speak API 1.43 (dockui's newest), where Docker keeps a read-only
+    bind read-only at its top only (moby's defaultReadOnlyNonRecursive) and refuses
+    ReadOnlyForceRecursive; a bind of a 1.44+ client is read-only down its tree."""
+    import docker
+
+    src = source_with_submount
+    out = service.docker_out("run", "--rm", "--network", "none", "-v", f"{src}:/b:ro", "busybox", "sh", "-c",
+                             DEPTH_SCRIPT)
+    assert out.split() == ["top-ro", "sub-rw", "on-the-tmpfs", "x"]
+    (src / "sub" / "x").unlink()
+    result = service.docker("run", "--rm", "--network", "none", "--mount",
+                            f"type=bind,src={src},dst=/b,ro,bind-recursive=readonly,bind-propagation=rprivate",
+                            "busybox", "true")  # the docker CLI refuses it itself at 1.43
+    assert result.returncode == 125 and "bind-recursive=readonly requires API v1.44" in result.stderr.decode()
+    forced = {"Type": "bind", "Source": str(src), "Target": "/b", "ReadOnly": True,
+              "BindOptions": {"ReadOnlyForceRecursive": True}}
+    for version in ("/v1.43", ""):
+        reply = service.request("POST", f"{version}/containers/create",
+                                {"Image": "busybox", "HostConfig": {"Mounts": [forced]}})
+        assert reply.status == 400, reply.body
+        assert reply.json()["message"] == "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"
+    client = service.client()
+    try:
+        mount = docker.types.Mount("/b", str(src), type="bind", read_only=True)
+        logs = client.containers.run("busybox", ["sh", "-c", DEPTH_SCRIPT], mounts=[mount], network_mode="none",
+                                     remove=True)
+        assert logs.split() == [b"top-ro", b"sub-rw", b"on-the-tmpfs", b"x"]
+        assert client.containers.list(all=True) == []
+    finally:
+        client.close()
+    (src / "sub" / "x").unlink()
+    # what a client of API 1.44+ gets (this service refuses such a version, so the engine is asked
+    # as the service asks it, with the version's default)
+    from engine.container.mounts import prepare_mounts, sandbox_bind
+    from engine.container.mountspec import MountSpec
+    from engine.sandbox.rootfs import READONLY_RECURSIVE, READONLY_TOP
+
+    for legacy, depth in ((True, READONLY_TOP), (False, READONLY_RECURSIVE)):
+        made = prepare_mounts(service.engine.config, [f"{src}:/b:ro"], {}, [MountSpec("bind", str(src), "/m", True)],
+                              legacy_read_only=legacy)
+        assert [sandbox_bind(m).readonly_depth for m in made] == [depth, depth]

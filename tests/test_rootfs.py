@@ -252,8 +252,8 @@ def test_too_many_layers_is_a_clear_error(tmp_path: Path, busybox_rootfs: Path) 
         spawn_container(spec, (None, None, None))
 
 
-@pytest.fixture
-def source_with_submount(tmp_path: Path):  # noqa: ANN201
+@pytest.fixture(name="source_with_submount")
+def source_with_submount_fixture(tmp_path: Path):  # noqa: ANN201
     """A host directory with a tmpfs mounted below it (`sub`), as a bind source; unmounted after."""
     from engine.kernel import syscalls
 

@@ -70,7 +70,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
         shared = _volumes_from(config, opts)
         own = prepare_mounts(config, opts.volumes, {d: v for d, v in (image_conf.get("Volumes") or {}).items()
                                                     if d not in {m["Destination"] for m in shared}},
-                             opts.mounts, opts.tmpfs)
+                             opts.mounts, opts.tmpfs, opts.legacy_read_only_binds)
         record.mounts = own + [m for m in shared if m["Destination"] not in {o["Destination"] for o in own}]
         if any(m.get("Type") == "volume" for m in record.mounts):
             from engine.container.copyup import copy_up

@@ -15,6 +15,14 @@ Docker's rules kept: `-v` creates a missing bind source, `--mount type=bind` ref
 destination. A bind has a propagation (`-v SRC:DST:rshared`, `--mount ...,bind-propagation=rslave`;
 rprivate by default): a shared or slave one needs its source on a shared (or slave) mount, as Docker
 requires. `mount_points` is what inspect and the container list show, as Docker's MountPoint.
+
+A read-only bind is read-only down its whole tree (a host mount below its source too), as Docker's
+since API 1.44, unless its record says otherwise with moby's container.Mount fields, each kept only
+when true: `ReadOnlyNonRecursive` (its top mount only: `bind-recursive=writable`, and every
+read-only bind a client of API < 1.44 makes, moby's defaultReadOnlyNonRecursive),
+`ReadOnlyForceRecursive` (`bind-recursive=readonly`: no start where the kernel cannot) and
+`NonRecursive` (`bind-recursive=disabled`: the mounts below the source do not come along).
+`sandbox_bind` turns a record's mount into what engine.sandbox.rootfs mounts.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ if TYPE_CHECKING:
 
     from engine.container.mountspec import MountSpec, VolumeOptions
     from engine.container.state import ContainerRecord
+    from engine.sandbox.rootfs import BindMount
 
 # Docker's --tmpfs defaults (rw, noexec, nosuid), plus nodev as runc sets it. No size unless asked
 # for: Docker's daemon passes none, so the kernel's default (half the RAM) is the only limit.
@@ -86,15 +95,18 @@ def prepare_mounts(
     image_volumes: dict[str, Any],
     mounts: Sequence[MountSpec] = (),
     tmpfs_flags: Sequence[str] = (),
+    legacy_read_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """`-v` specs, `--mount` specs, `--tmpfs` specs and the image's `Volumes`, in that order."""
+    """`-v` specs, `--mount` specs, `--tmpfs` specs and the image's `Volumes`, in that order.
+    `legacy_read_only`: the create came through API < 1.44, where a read-only bind is read-only
+    at its top mount only (moby's defaultReadOnlyNonRecursive) and ReadOnlyForceRecursive is refused."""
     made: list[dict[str, Any]] = []
     if not (volumes or image_volumes or mounts or tmpfs_flags):
         return made
     for spec in volumes:
-        made.append(_volume_flag(config, spec))
+        made.append(_volume_flag(config, spec, legacy_read_only))
     for mount in mounts:
-        made.append(_spec_mount(config, mount))
+        made.append(_spec_mount(config, mount, legacy_read_only))
     for spec in tmpfs_flags:
         dest, _, options = spec.partition(":")
         made.append(_tmpfs(dest, tmpfs_options(options), spec))
@@ -116,7 +128,7 @@ def _check_destination(dest: str, spec: str) -> None:
         raise InvalidArgument(f"invalid mount specification: '{spec}': destination can't be '/'")
 
 
-def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
+def _volume_flag(config: EngineConfig, spec: str, legacy_read_only: bool = False) -> dict[str, Any]:
     """`-v [SOURCE:]DEST[:MODE]`: SOURCE absolute -> bind (made if missing), else a named volume.
     `Mode` is the mode as given ("" without one), as moby's ParseMountRaw keeps it."""
     parts = spec.split(":")
@@ -146,7 +158,8 @@ def _volume_flag(config: EngineConfig, spec: str) -> dict[str, Any]:
         _check_propagation(source, propagation[0] if propagation else DEFAULT_PROPAGATION)
         if not os.path.exists(source):
             os.makedirs(source, exist_ok=True)  # Docker creates a missing -v bind source
-        return _bind(source, dest, rw, mode, propagation[0] if propagation else DEFAULT_PROPAGATION)
+        bind = _bind(source, dest, rw, mode, propagation[0] if propagation else DEFAULT_PROPAGATION)
+        return bind | ({"ReadOnlyNonRecursive": True} if legacy_read_only and not rw else {})
     # `-v NAME:DEST` is a bind of the named volume (moby: setBindModeIfNull); `-v DEST` the docker
     # CLI sends as Config.Volumes, an anonymous volume without a mode.
     return _volume(config, source, dest, rw, mode or (VOLUME_DEFAULT_MODE if source else ""))
@@ -200,7 +213,7 @@ def _volume(config: EngineConfig, name: str, dest: str, rw: bool, mode: str, cop
     return mount
 
 
-def _spec_mount(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
+def _spec_mount(config: EngineConfig, spec: MountSpec, legacy_read_only: bool = False) -> dict[str, Any]:
     """One `--mount`/HostConfig.Mounts entry, checked with the daemon's rules (moby's
     validateMountConfig, in its words where dockui's tests do not pin older ones)."""
     kind, dest = spec.type, spec.target
@@ -214,7 +227,7 @@ def _spec_mount(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
         raise InvalidArgument(f'invalid mount config for type "{kind}": field Target must not be empty')
     _check_destination(dest, f"type={kind},target={dest}")
     if kind == "bind":
-        return _bind_spec(spec)
+        return _bind_spec(spec, legacy_read_only)
     if kind == "volume":
         return _volume_spec(config, spec)
     if spec.source:
@@ -222,20 +235,14 @@ def _spec_mount(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
     return _tmpfs(_clean(dest), tmpfs_options(_tmpfs_words(spec), default_size=""), dest)
 
 
-def _bind_spec(spec: MountSpec) -> dict[str, Any]:
+def _bind_spec(spec: MountSpec, legacy_read_only: bool = False) -> dict[str, Any]:
     from engine.container.mountspec import BindOptions  # loaded already: the spec is one of its values
 
     options = spec.bind or BindOptions()
     propagation = options.propagation
     if propagation and propagation not in PROPAGATIONS:
         raise InvalidArgument(f"invalid mount config for type \"bind\": invalid propagation mode: {propagation}")
-    for field, flag in (("non_recursive", "NonRecursive"), ("read_only_force_recursive", "ReadOnlyForceRecursive")):
-        if getattr(options, field):
-            raise InvalidArgument(f"BindOptions.{flag} (--mount bind-recursive) is not supported by dockui")
-    # ReadOnlyNonRecursive is what dockui's read-only bind is (engine.sandbox.rootfs remounts the top
-    # mount only), as Docker's below API 1.44 (the versions this service speaks)
-    if options.read_only_non_recursive and not spec.read_only:
-        raise InvalidArgument("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive")
+    depth = _read_only_depth(spec, options, legacy_read_only)
     source = spec.source
     if not source:
         raise InvalidArgument('invalid mount config for type "bind": field Source must not be empty')
@@ -248,7 +255,24 @@ def _bind_spec(spec: MountSpec) -> dict[str, Any]:
             raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
         os.makedirs(source, exist_ok=True)
     _check_propagation(source, propagation or DEFAULT_PROPAGATION)
-    return _bind(source, spec.target, not spec.read_only, "", propagation or DEFAULT_PROPAGATION)
+    bind = _bind(source, spec.target, not spec.read_only, "", propagation or DEFAULT_PROPAGATION)
+    return bind | depth | ({"NonRecursive": True} if options.non_recursive else {})
+
+
+def _read_only_depth(spec: MountSpec, options: Any, legacy_read_only: bool) -> dict[str, bool]:
+    """The record's ReadOnlyNonRecursive/ReadOnlyForceRecursive of a bind spec, with moby's checks
+    in its words (the API route's for API < 1.44, daemon/volumes_unix.go's conflicts)."""
+    force, top = options.read_only_force_recursive, options.read_only_non_recursive
+    if legacy_read_only and force:
+        raise InvalidArgument("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+    for given, flag in ((top, "ReadOnlyNonRecursive"), (force, "ReadOnlyForceRecursive")):
+        if given and not spec.read_only:
+            raise InvalidArgument(f"mount options conflict: !ReadOnly && BindOptions.{flag}")
+    if top and force:
+        raise InvalidArgument("mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive")
+    if top or (legacy_read_only and spec.read_only):
+        return {"ReadOnlyNonRecursive": True}
+    return {"ReadOnlyForceRecursive": True} if force else {}
 
 
 def _volume_spec(config: EngineConfig, spec: MountSpec) -> dict[str, Any]:
@@ -320,6 +344,19 @@ def _tmpfs(dest: str, options: str, spec: str) -> dict[str, Any]:
     _check_destination(dest, spec)
     rw = options.split(",")[0] != "ro"
     return {"Type": "tmpfs", "Source": "", "Destination": dest, "RW": rw, "Mode": "", "Name": "", "Options": options}
+
+
+def sandbox_bind(mount: dict[str, Any]) -> BindMount:
+    """A record's bind or volume mount as engine.sandbox.rootfs mounts it (see the module's doc)."""
+    from pathlib import Path
+
+    from engine.sandbox import rootfs
+
+    depth = (rootfs.READONLY_TOP if mount.get("ReadOnlyNonRecursive") else
+             rootfs.READONLY_FORCE_RECURSIVE if mount.get("ReadOnlyForceRecursive") else rootfs.READONLY_RECURSIVE)
+    return rootfs.BindMount(Path(mount["Source"]), mount["Destination"], not mount.get("RW", True),
+                            mount.get("Propagation") or DEFAULT_PROPAGATION, recursive=not mount.get("NonRecursive"),
+                            readonly_depth=depth)
 
 
 # ------------------------------------------------------------------------------------------ as shown

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BindOptions:
-    """mount.BindOptions. dockui binds recursively and makes a read-only bind read-only by a
-    remount of its top mount, so `non_recursive` and `read_only_force_recursive` must stay off."""
+    """mount.BindOptions: `non_recursive` binds the source's top mount only; a read-only bind is
+    read-only down its tree unless `read_only_non_recursive` (its top mount only);
+    `read_only_force_recursive` refuses to start where the kernel cannot (engine.container.mounts)."""
 
     propagation: str = ""
     non_recursive: bool = False
@@ -230,3 +231,6 @@ def _check_flag_options(spec: MountSpec) -> None:
             if on:
                 raise InvalidArgument(f"invalid --mount: option 'bind-recursive={value}' requires 'readonly' "
                                       "to be specified in conjunction")
+    if spec.bind is not None and spec.bind.read_only_force_recursive and spec.bind.propagation != "rprivate":
+        raise InvalidArgument("invalid --mount: option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' "
+                              "to be specified in conjunction")

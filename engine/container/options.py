@@ -42,6 +42,7 @@ class RunOptions:
     volumes: list[str] = field(default_factory=list)
     mounts: list[MountSpec] = field(default_factory=list)  # --mount / HostConfig.Mounts (mount.Mount)
     tmpfs: list[str] = field(default_factory=list)  # --tmpfs DEST[:OPTIONS]
+    legacy_read_only_binds: bool = False  # API < 1.44: a read-only bind is read-only at its top only (container.mounts)
     log_driver: str = "json-file"
     log_opts: list[str] = field(default_factory=list)  # --log-opt KEY=VALUE (max-size, max-file)
     memory: int | None = None

@@ -66,6 +66,7 @@ async def create(request: web.Request) -> web.Response:
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
+    spec.options.legacy_read_only_binds = api_version(request) < (1, 44)  # moby's defaultReadOnlyNonRecursive
     record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
     from engine.container.create import create_warnings
 

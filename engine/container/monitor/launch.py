@@ -207,9 +207,9 @@ def _overlay(config: EngineConfig, record: ContainerRecord) -> Any:
 def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: Any, network_value: str,
                   files: dict) -> Any:
     """The container's first process, as engine.sandbox.process spawns it."""
+    from engine.container.mounts import sandbox_bind
     from engine.image import imageconfig
     from engine.sandbox import process, security
-    from engine.sandbox.rootfs import BindMount
 
     hc, cfg = record.host_config, record.config
     privileged = bool(hc.get("Privileged"))
@@ -226,8 +226,7 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
         hostname=cfg.get("Hostname", ""),
         tty=tty,
         network=network_value,
-        mounts=[BindMount(Path(m["Source"]), m["Destination"], not m.get("RW", True), m.get("Propagation") or "rprivate")
-                for m in record.mounts if m.get("Type") != "tmpfs"],
+        mounts=[sandbox_bind(m) for m in record.mounts if m.get("Type") != "tmpfs"],
         tmpfs=[(m["Destination"], m["Options"]) for m in record.mounts if m.get("Type") == "tmpfs"],
         hosts_file=files["hosts"],
         hostname_file=files["hostname"],

@@ -352,7 +352,16 @@ class ImageIndex(LayerStore):
             parent = self._parent_link(image_id, stored)
             if parent:
                 parents[image_id] = parent
-        return _RemovalView(self._read_repositories(), parents, self._container_uses(), self._mount_parents())
+        return _RemovalView(self._read_repositories(), parents, self._container_uses(), self._mount_parents(),
+                            self._chain_ids)
+
+    def _chain_ids(self, image_id: str) -> list[str]:
+        """The image's layer chain IDs, bottom to top, from its config (NotFound when it is gone)."""
+        try:
+            config = json.loads((self.imagedb / "content" / "sha256" / hex_of(image_id)).read_bytes())
+        except FileNotFoundError:
+            raise NotFound(f"No such image: {image_id}") from None
+        return chain_ids(list(config.get("rootfs", {}).get("diff_ids", [])))
 
     def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[str]:
         """`docker rmi` as Docker's ImageDelete: untag, delete the image and the layers nothing else
@@ -373,7 +382,7 @@ class ImageIndex(LayerStore):
             lines: list[str] = []
             if key is not None:
                 if not force and _single_reference(refs):
-                    using = view.using(image_id, self._record(image_id, view.repos).chain_ids)
+                    using = view.using(image_id, view.chains_of(image_id))
                     if using:
                         raise Conflict(
                             f'conflict: unable to remove repository reference "{ref}" (must force) - container '
@@ -421,8 +430,7 @@ class ImageIndex(LayerStore):
         soft (references left, a stopped container) when `soft`. Caller holds the lock."""
         if view.children_of(image_id):
             return _DeleteConflict(image_id, True, False, "image has dependent child images")
-        chains = self._record(image_id, view.repos).chain_ids
-        using = view.using(image_id, chains)
+        using = view.using(image_id, view.chains_of(image_id))
         running = [cid for cid, is_running in using if is_running]
         if running:
             return _DeleteConflict(image_id, True, True, f"image is being used by running container {running[0][:12]}")
@@ -446,23 +454,24 @@ class ImageIndex(LayerStore):
                     return
                 raise Conflict(conflict.message)
             lines.extend(self._untag_all(view, image_id))  # forced past a soft conflict: every name goes
-            lines.extend(self._delete_image(self._record(image_id, view.repos)))
+            lines.extend(self._delete_image(image_id, view.chains_of(image_id)))
             events.image_removal(self.config, image_id, lines[start:])
             parent = view.forget(image_id)
             if not prune or not parent:
                 return
             image_id, force, quiet, start = parent, False, True, len(lines)
 
-    def _delete_image(self, record: ImageRecord) -> list[str]:
-        """Delete the config and the image's layers that nothing else uses (caller holds the lock)."""
+    def _delete_image(self, image_id: str, chains: list[str]) -> list[str]:
+        """Delete the config and the image's layers (`chains`) that nothing else uses (caller
+        holds the lock)."""
         import shutil
 
-        hex_id = hex_of(record.id)
+        hex_id = hex_of(image_id)
         (self.imagedb / "content" / "sha256" / hex_id).unlink(missing_ok=True)
         shutil.rmtree(self.imagedb / "metadata" / "sha256" / hex_id, ignore_errors=True)
-        lines = [f"Deleted: {record.id}"]
-        used = self._used_layers(exclude_image=record.id)
-        for chain in reversed(record.chain_ids):
+        lines = [f"Deleted: {image_id}"]
+        used = self._used_layers(exclude_image=image_id)
+        for chain in reversed(chains):
             if chain in used or not self.has_layer(chain):
                 continue
             self._delete_layer(chain)
@@ -515,13 +524,17 @@ class _DeleteConflict:
 
 @dataclass
 class _RemovalView:
-    """One removal's reading of the store (under its lock), kept current as it untags and deletes."""
+    """One removal's reading of the store (under its lock), kept current as it untags and deletes.
+    An image's chain IDs are read from its config once per removal (`chains_of`), however many of
+    the removal's checks (in use? conflict? which layers go?) ask for them."""
 
     repos: dict[str, dict[str, str]]
     parents: dict[str, str]  # image -> its stored parent
     uses: Sequence[ContainerUse]
     mounts: dict[str, str]  # container -> the chain ID its rw layer sits on
+    read_chains: Callable[[str], list[str]]  # image -> its chain IDs, from its config file
     children: dict[str, set[str]] = field(default_factory=dict)
+    chains: dict[str, list[str]] = field(default_factory=dict)  # read_chains's answers so far
 
     def __post_init__(self) -> None:
         for child, parent in self.parents.items():
@@ -534,6 +547,11 @@ class _RemovalView:
 
     def children_of(self, image_id: str) -> set[str]:
         return self.children.get(image_id, set())
+
+    def chains_of(self, image_id: str) -> list[str]:
+        if image_id not in self.chains:
+            self.chains[image_id] = self.read_chains(image_id)
+        return self.chains[image_id]
 
     def dangling(self, image_id: str) -> bool:
         return not self.refs_of(image_id) and not self.children_of(image_id)

@@ -64,8 +64,9 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "wrap": ("w", "toggle_wrap", "Wrap", True),
     "search": ("slash", "search", "Search", True),
     "log_save": ("o", "save_log", "Save log to a file", False),
-    "search_next": ("N", "search_next", "Next match", False),
-    "search_prev": ("b", "search_prev", "Previous match", False),
+    # n and N as in less, vim and k9s; n is the app's run key whenever no search is active on the Logs tab
+    "search_next": ("n", "search_next", "Next match", False),
+    "search_prev": ("N", "search_prev", "Previous match", False),
     "back": ("escape", "back", "Back", True),
     "tab_prev": ("left_square_bracket", "tab(-1)", "Previous tab", False),  # lazydocker's [ and ]
     "tab_next": ("right_square_bracket", "tab(1)", "Next tab", False),
@@ -75,7 +76,8 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
 
 # Which actions are live together: the app's everywhere, plus each screen's own. Two of them on one
 # key hide each other, so a remapping that does that is reported (kill and kill_now share K by
-# design: a screen offers one or the other, never both).
+# design: a screen offers one or the other, never both; run and search_next share n the same way,
+# search_next being offered only while a log search is active).
 SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "app": ("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
             "screen_volumes", "screen_events", "jump", "pull", "run", "dismiss"),
@@ -90,7 +92,7 @@ SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "volumes": ("volume_remove", "prune", "filter", "down", "up"),
     "events": ("filter",),
 }
-SHARED_BY_DESIGN = frozenset({"kill", "kill_now"})
+SHARED_BY_DESIGN = (frozenset({"kill", "kill_now"}), frozenset({"run", "search_next"}))
 
 
 def conflicts(keymap: dict[str, str]) -> list[str]:
@@ -105,7 +107,7 @@ def conflicts(keymap: dict[str, str]) -> list[str]:
             for key in keys.split(","):
                 by_key.setdefault(key.strip(), []).append(action_id)
         for key, ids in by_key.items():
-            if len(ids) > 1 and set(ids) != SHARED_BY_DESIGN and any(f"dockui.{i}" in keymap for i in ids):
+            if len(ids) > 1 and set(ids) not in SHARED_BY_DESIGN and any(f"dockui.{i}" in keymap for i in ids):
                 found.append(f"{describe(key)} is bound to {' and '.join(ids)} on the {screen} screen: "
                              "only one of them works")
     return found

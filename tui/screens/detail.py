@@ -68,7 +68,7 @@ class DetailScreen(DataScreen):
                     yield Plot("Block write", "B/s", floor=RATE_FLOOR, id="plot-bw")
                     yield Plot("PIDs", "n", floor=PIDS_FLOOR, id="plot-pids")
             with TabPane("Logs", id="logs"):
-                yield Input(placeholder="search the log (enter: find, N next, b previous, esc close)", id="log-search")
+                yield Input(placeholder="search the log (enter: find, then n next, N previous; esc clears)", id="log-search")
                 yield Static("", id="log-state")
                 yield LogView(id="log")
             with TabPane("Config", id="config"):
@@ -268,8 +268,9 @@ class DetailScreen(DataScreen):
     # ---- actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "search_next", "search_prev",
-                      "save_log"):
+        if action in ("search_next", "search_prev"):  # else n is the app's run key
+            return self.active_tab == "logs" and bool(self.query_one(LogView).pattern)
+        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "save_log"):
             return self.active_tab == "logs"
         if action in ("container", "exec_shell", "attach", "kill_now"):
             return self.dockui.container_allows(self.container_view, action, parameters)
@@ -282,10 +283,16 @@ class DetailScreen(DataScreen):
         self.action_container("kill")
 
     def action_back(self) -> None:
+        """esc: closes the search box, else clears the search (as k9s's esc clears a filter), else goes back."""
         box = self.query_one("#log-search", Input)
+        log = self.query_one(LogView)
         if box.display:
             box.display = False
-            self.query_one(LogView).focus()
+            log.focus()
+            return
+        if log.pattern and self.active_tab == "logs":
+            log.clear_search()
+            self.refresh_bindings()
             return
         self.dockui.action_show("containers")
 
@@ -349,9 +356,14 @@ class DetailScreen(DataScreen):
 
     @on(Input.Submitted, "#log-search")
     def _search(self, event: Input.Submitted) -> None:
-        if not self.query_one(LogView).search(event.value):
+        """enter: the first match from the top; the box closes (the line above the log names the
+        search and where it is), n and N step on."""
+        log = self.query_one(LogView)
+        if not log.search(event.value):
             self.notify(f"no match for {event.value!r}", severity="warning", timeout=2)
-        self.query_one(LogView).focus()
+        event.input.display = False
+        log.focus()
+        self.refresh_bindings()
 
     def action_search_next(self) -> None:
         log = self.query_one(LogView)

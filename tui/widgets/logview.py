@@ -39,6 +39,7 @@ class LogView(ScrollView, can_focus=True):
         self.follow = True
         self.pattern = ""
         self.match_index: int | None = None  # absolute line number (dropped + index)
+        self.match_total = 0  # lines held that contain the pattern (kept as lines come and go)
         self.wrap = False
         self.loaded = False  # the log was read at least once (an empty log is then really empty)
         self._width = 0
@@ -47,7 +48,7 @@ class LogView(ScrollView, can_focus=True):
         self._row_width = 0
 
     class StateChanged(Message):
-        """Follow, wrap or emptiness changed: the line above the log should say so."""
+        """Follow, wrap, emptiness or the search's place changed: the line above the log should say so."""
 
     @property
     def state_text(self) -> str:
@@ -56,7 +57,26 @@ class LogView(ScrollView, can_focus=True):
         parts = ["following (f stops)" if self.follow else "paused — End to follow"]
         if self.wrap:
             parts.append("wrap on (w)")
+        if self.pattern:
+            parts.append(self.match_text)
         return " · ".join(parts)
+
+    @property
+    def match_text(self) -> str:
+        """Where the search is: `/slow: match 3 of 12 (n next, N previous, esc clears)`."""
+        if not self.match_total:
+            return f"/{self.pattern}: no match in the {len(self.lines)} lines held"
+        where = f"match {self.match_ordinal()} of {self.match_total}" if self.match_index is not None else \
+            f"{self.match_total} matches"
+        return f"/{self.pattern}: {where} (n next, N previous, esc clears)"
+
+    def match_ordinal(self) -> int:
+        """The current match's place among the matching lines, counted from the top (1-based)."""
+        if self.match_index is None or self.match_index < self.dropped:
+            return 0
+        needle = self.pattern.lower()
+        end = self.match_index - self.dropped
+        return sum(1 for i, line in enumerate(self.lines) if i <= end and needle in line.text.lower())
 
     def _changed(self) -> None:
         self.post_message(self.StateChanged())
@@ -76,17 +96,23 @@ class LogView(ScrollView, can_focus=True):
             self._changed()
         added = 0
         maxlen = self.lines.maxlen or 0
+        needle = self.pattern.lower()
+        total = self.match_total
         for line in new:
             if len(self.lines) == maxlen:
                 self.dropped += 1
+                if needle and needle in self.lines[0].text.lower():
+                    self.match_total -= 1
             self.lines.append(line)
+            if needle and needle in line.text.lower():
+                self.match_total += 1
             added += 1
             if len(line.text) > self._width:
                 self._width = min(len(line.text), 2000)
         if not added:
             return
-        if len(self.lines) == added:
-            self._changed()  # no longer empty
+        if len(self.lines) == added or self.match_total != total:
+            self._changed()  # no longer empty, or the match count moved
         self._update_size()
         if self.follow:
             self._to_end()
@@ -105,6 +131,7 @@ class LogView(ScrollView, can_focus=True):
         self.lines.clear()
         self.dropped = 0
         self.match_index = None
+        self.match_total = 0
         self.loaded = False
         self._width = 0
         self._update_size()
@@ -175,10 +202,14 @@ class LogView(ScrollView, can_focus=True):
 
     def search(self, pattern: str, forward: bool = True) -> bool:
         """Move to the next (or previous) line containing `pattern`; stops following. False when none."""
-        self.pattern = pattern
+        if pattern != self.pattern:
+            self.pattern = pattern
+            self.match_index = None
+            self.match_total = sum(1 for line in self.lines if pattern.lower() in line.text.lower()) if pattern else 0
         if not pattern or not self.lines:
             self.match_index = None
             self.refresh()
+            self._changed()
             return False
         needle = pattern.lower()
         n = len(self.lines)
@@ -195,10 +226,20 @@ class LogView(ScrollView, can_focus=True):
                 self.match_index = self.dropped + i
                 self.scroll_to(y=max(0, self._row_of(i) - self.size.height // 2), animate=False)
                 self.refresh()
+                self._changed()
                 return True
         self.match_index = None
         self.refresh()
+        self._changed()
         return False
+
+    def clear_search(self) -> None:
+        """No pattern, no highlight (esc after a search)."""
+        self.pattern = ""
+        self.match_index = None
+        self.match_total = 0
+        self.refresh()
+        self._changed()
 
     # ---- drawing
 

@@ -242,7 +242,11 @@ class DockuiApp(App[None]):
             self.switch_mode(name)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        """Help with the screen in view's keys first: its own bindings, as that screen holds them."""
+        target = self._target()
+        own = tuple(dict.fromkeys(b.id.removeprefix("dockui.") for b in getattr(target, "BINDINGS", ())
+                                  if isinstance(b, Binding) and b.id and b.id.startswith("dockui.")))
+        self.push_screen(HelpScreen(self.current_mode if target is not None else None, own))
 
     def action_jump(self) -> None:
         """`:` as k9s's: a one-line prompt naming a view (tui/screens/jump.py)."""

@@ -92,6 +92,48 @@ SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "volumes": ("volume_remove", "prune", "filter", "down", "up"),
     "events": ("filter",),
 }
+SCREEN_TITLES = {"app": "Everywhere", "containers": "Containers (1)", "detail": "Container detail (4)",
+                 "images": "Images (2)", "network": "Network (3)", "volumes": "Volumes (5)", "events": "Events (6)"}
+
+# Keys a screen's widgets take themselves (no binding of ours, not remappable): help lists them with
+# the screen's bindings so that `?` names every key of the screen in view.
+WIDGET_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "containers": (("↑ ↓ j k", "Move"), ("PgUp PgDn", "Page"), ("Home End G", "First row, last row"),
+                   ("enter", "Open the detail (Stats)"), ("esc", "Clear the filter, then the marks"),
+                   ("click", "Sort by a column's header")),
+    "detail": (("↑ ↓", "Scroll the log or the tree (after l or i)"), ("End", "Follow the log again"),
+               ("Home", "The log's first line (stops following)"), ("tab", "The tabs, then the tab's content")),
+    "images": (("↑ ↓", "Move"), ("tab", "To the layers and back"), ("esc", "Clear the filter")),
+    "network": (("↑ ↓", "Move"), ("tab", "To the tree and back"), ("enter", "Fold or unfold a tree node")),
+    "volumes": (("↑ ↓", "Move"), ("esc", "Clear the filter")),
+    "events": (("↑ ↓", "Move (the end follows new events)"), ("esc", "Clear the filter")),
+}
+
+# What a shared action does on each screen, where its one description would be vague.
+SCREEN_HELP: dict[tuple[str, str], str] = {
+    ("prune", "containers"): "Prune: remove the stopped containers (asks)",
+    ("prune", "images"): "Prune: remove the dangling images (asks)",
+    ("prune", "network"): "Prune: remove the networks no container uses (asks)",
+    ("prune", "volumes"): "Prune: remove the volumes no container uses (asks)",
+    ("filter", "containers"): "Filter (name, image, status, label=value, project=NAME)",
+    ("filter", "images"): "Filter (repository, tag, ID, a container using it)",
+    ("filter", "volumes"): "Filter (name, driver, a container using it)",
+    ("filter", "events"): "Filter (name, ID, action, type)",
+    ("search", "detail"): "Search the log (Logs tab)",
+    ("mark", "containers"): "Mark and move down (the container keys then act on all marked)",
+    ("timestamps", "detail"): "Timestamps on/off (Logs tab)",
+    ("follow", "detail"): "Follow the end on/off (Logs tab)",
+    ("wrap", "detail"): "Wrap long lines on/off (Logs tab)",
+    ("back", "detail"): "Back (first closes the search box, then clears the search)",
+    ("search_next", "detail"): "Next match (while a search is on; else n is Run)",
+    ("search_prev", "detail"): "Previous match",
+}
+
+
+def help_text(action_id: str, screen: str | None) -> str:
+    return SCREEN_HELP.get((action_id, screen or ""), DEFAULTS[action_id][2])
+
+
 SHARED_BY_DESIGN = (frozenset({"kill", "kill_now"}), frozenset({"run", "search_next"}))
 
 

@@ -7,12 +7,13 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from tui import keymap
 from tui.backend import STOPPED_STATES, Backend, ContainerView, Snapshot
 from tui.screens.base import DataScreen, Job
 from tui.widgets.containers_table import ContainersTable
+from tui.widgets.footer import FittingFooter
 from tui.widgets.hostbar import LEGEND, HostBar
 from tui.widgets.nav import NavBar
 
@@ -23,11 +24,13 @@ FIRST_RUN = (
     "busybox with the command `httpd -f -p 80`."
 )
 
+FOOTER_OPTIONAL = ("attach", "prune")  # shown in the footer where they fit, most valuable first
+
 
 class ContainersScreen(DataScreen):
-    # attach and prune work here but stay out of the footer: at 80 columns it holds the selection's
-    # other keys exactly (the detail screen's footer shows attach; help and the palette list both)
-    BINDINGS = [keymap.binding(action_id, show=False if action_id in ("attach", "prune") else None)
+    # attach and prune are in the footer where they fit (tui/widgets/footer.py): at 80 columns the
+    # selection's other keys fill it exactly; help and the palette list them at any width
+    BINDINGS = [keymap.binding(action_id, show=True if action_id in FOOTER_OPTIONAL else None)
                 for action_id in keymap.SCREEN_ACTIONS["containers"]]
 
     def compose(self) -> ComposeResult:
@@ -44,7 +47,7 @@ class ContainersScreen(DataScreen):
         yield ContainersTable(id="containers")
         yield Static("", id="problems")
         yield Static("", id="marks")
-        yield Footer(compact=True, show_command_palette=False)
+        yield FittingFooter(optional=tuple(keymap.DEFAULTS[a][1] for a in FOOTER_OPTIONAL))
 
     def on_mount(self) -> None:
         self.query_one("#first-run").display = False

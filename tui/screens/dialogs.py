@@ -38,7 +38,15 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
+    """Every key: the screen in view's first (its bindings as it holds them, so none is left out, and
+    the keys its widgets take: enter, esc, tab, End...), then the app-wide ones, then the other screens'."""
+
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, screen: str | None = None, bindings: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.screen_name = screen  # the mode in view (containers, detail, ...), or None
+        self.screen_bindings = bindings  # its action ids, in its own order
 
     def compose(self) -> ComposeResult:
         keys = self.app._keymap  # the effective keys after the user's remapping
@@ -46,18 +54,28 @@ class HelpScreen(ModalScreen[None]):
         text.append("dockui keys", style="bold")
         text.append("  (remap in /etc/dockui/tui.json or <root>/tui.json; every action is also in the "
                     "command palette, ctrl+p)\n\n", style="dim")
-        titles = {"app": "Everywhere", "containers": "Containers (1)", "detail": "Container detail (4)",
-                  "images": "Images (2)", "network": "Network (3)", "volumes": "Volumes (5)", "events": "Events (6)"}
-        for screen, action_ids in keymap.SCREEN_ACTIONS.items():  # grouped by the screen they act on
-            text.append(f"{titles.get(screen, screen)}\n", style="bold underline")
+
+        def section(title: str, action_ids: tuple[str, ...], screen: str | None) -> None:
+            text.append(f"{title}\n", style="bold underline")
             for action_id in action_ids:
                 default, _, description, _ = keymap.DEFAULTS[action_id]
                 effective = keys.get(f"dockui.{action_id}", default)
                 text.append(f"{keymap.describe(effective):>10}  ", style="bold")
+                text.append(f"{keymap.help_text(action_id, screen)}\n")
+            for key, description in keymap.WIDGET_KEYS.get(screen or "", ()):
+                text.append(f"{key:>10}  ", style="bold")
                 text.append(f"{description}\n")
             text.append("\n")
-        text.append("\n     arrows  move      tab  next panel      enter  open detail      ctrl+p  command palette\n")
-        text.append("\nCPU % is of one core, as docker stats counts it. Container actions are offered only where\n"
+
+        here = self.screen_name
+        if here is not None:
+            own = self.screen_bindings or keymap.SCREEN_ACTIONS.get(here, ())
+            section(f"This screen: {keymap.SCREEN_TITLES.get(here, here)}", own, here)
+        section("Everywhere", keymap.SCREEN_ACTIONS["app"], None)
+        for screen, action_ids in keymap.SCREEN_ACTIONS.items():  # the other screens, for reference
+            if screen not in ("app", here):
+                section(keymap.SCREEN_TITLES.get(screen, screen), action_ids, screen)
+        text.append("CPU % is of one core, as docker stats counts it. Container actions are offered only where\n"
                     "the container's state allows them.", style="dim")
         with VerticalScroll(id="help", classes="dialog"):
             yield Static(text, id="help-text")

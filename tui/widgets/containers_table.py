@@ -78,7 +78,11 @@ def memory_sparkline(values: Sequence[float], width: int) -> str:
 
 
 class ContainersTable(DataTable):
-    BINDINGS = [Binding("j", "cursor_down", "Down", show=False), Binding("k", "cursor_up", "Up", show=False)]
+    # vim's j/k; Home/End (and k9s's G) to the first and last row: DataTable's own Home/End scroll
+    # sideways, which the columns chosen by width never need
+    BINDINGS = [Binding("j", "cursor_down", "Down", show=False), Binding("k", "cursor_up", "Up", show=False),
+                Binding("home", "scroll_top", "First row", show=False),
+                Binding("end,G", "scroll_bottom", "Last row", show=False)]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)

@@ -1,10 +1,14 @@
 """Reading a container: Docker's `inspect` JSON of a record, and `top` (its processes as `ps` shows them).
 
-Read-only: nothing here changes a record or the host.
+Read-only: nothing here changes a record or the host. `inspect` builds a new document: what it
+takes from the record is deep-copied where it enters, and the shaping makes new dicts, so neither
+it nor a caller editing the document (the service adds SizeRw) changes the record the index may
+keep in memory and the next save writes.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -62,7 +66,6 @@ def _listed(config: EngineConfig, record: ContainerRecord, headers: list[str], r
 def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
     """Docker's `inspect` JSON of the record: every key of Docker's, the planned networks of a
     container that never ran (one document for the CLI and the Engine API)."""
-    v2, host_config = record.to_disk()
     d = record.dir(config)
     rw = Path(record.rw_layer) if record.rw_layer else None
     graph: dict[str, Any] = {"Name": "overlay2", "Data": None}
@@ -82,8 +85,8 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "Id": record.id,
         "Created": record.created,
         "Path": record.path,
-        "Args": record.args,
-        "State": record.state_dict(),
+        "Args": list(record.args),
+        "State": copy.deepcopy(record.state_dict()),
         "Image": record.image_id,
         "ResolvConfPath": str(d / "resolv.conf"),
         "HostnamePath": str(d / "hostname"),
@@ -93,15 +96,14 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "RestartCount": record.restart_count,
         "Driver": "overlay2",
         "Platform": record.platform,
-        "HostConfig": host_config | {"Links": _shown_links(config, record)},
+        "HostConfig": copy.deepcopy(record.host_config) | {"Links": _shown_links(config, record)},
         "GraphDriver": graph,
         "Mounts": mount_points(record),
-        "Config": record.config,
+        "Config": copy.deepcopy(record.config),
         "NetworkSettings": _network_settings(config, record),
     }
     _network_entries(data, record)
-    _docker_shape(data, record)
-    return data
+    return _docker_shape(data, record)
 
 
 def _shown_links(config: EngineConfig, record: ContainerRecord) -> list[str] | None:
@@ -127,7 +129,7 @@ def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str
     """The record's NetworkSettings (written at the start), with `Networks` as the container's
     endpoint record says now while it runs: `network connect`/`disconnect` change that record, not
     the container's, and Docker's inspect shows them at once."""
-    settings = dict(record.network)
+    settings = copy.deepcopy(record.network)
     if record.status not in ("running", "paused"):
         return _released(config, record, settings)
     from engine.container.status import published_ports
@@ -204,40 +206,53 @@ NETWORK_SETTINGS_DEFAULTS: dict[str, Any] = {
 TOP_LEVEL_DEFAULTS: dict[str, Any] = {"MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None}
 
 
-def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> None:
-    """Every key of Docker's inspect present (Docker's value when dockui has none), and each network
-    entry with Docker's endpoint keys; the primary network's IPAMConfig is the address the create
-    asked for (Docker's `--ip`)."""
-    for key, value in TOP_LEVEL_DEFAULTS.items():
-        data.setdefault(key, value)
-    for key, value in HOST_CONFIG_DEFAULTS.items():
-        data["HostConfig"].setdefault(key, value)
-    settings = data["NetworkSettings"]
-    for key, value in NETWORK_SETTINGS_DEFAULTS.items():
-        settings.setdefault(key, value)
-    networks = settings.get("Networks") or {}
+def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
+    """A new document with every key of Docker's inspect present (Docker's value when dockui has
+    none), and each network entry with Docker's endpoint keys; the primary network's IPAMConfig is
+    the address the create asked for (Docker's `--ip`)."""
+    settings = _with_defaults(data["NetworkSettings"], NETWORK_SETTINGS_DEFAULTS)
     mode = record.host_config.get("NetworkMode") or "bridge"
     primary = "bridge" if mode == "default" else mode
+    settings["Networks"] = {name: _shaped_entry(entry, record) if name == primary else _with_defaults(entry, ENDPOINT)
+                            for name, entry in (settings.get("Networks") or {}).items()}
+    return _with_defaults(data, TOP_LEVEL_DEFAULTS) | {
+        "HostConfig": _with_defaults(data["HostConfig"], HOST_CONFIG_DEFAULTS), "NetworkSettings": settings,
+    }
+
+
+def _with_defaults(section: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """`section` then each default it lacks (Docker's key order: the keys dockui keeps come first)."""
+    return section | {key: copy.deepcopy(value) for key, value in defaults.items() if key not in section}
+
+
+def _shaped_entry(entry: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
+    """The primary network's entry: every EndpointSettings key, the create's `--ip` as IPAMConfig
+    and its endpoint driver options (kept by engine.service) when the entry has none."""
+    shaped = _with_defaults(entry, ENDPOINT)
     asked_ip = record.host_config.get("IPAddress")
-    driver_opts = record.host_config.get("EndpointDriverOpts")  # the create's, kept by engine.service
-    for name, entry in networks.items():
-        for key, value in _endpoint_entry([]).items():
-            entry.setdefault(key, value)
-        if name == primary and asked_ip and not entry.get("IPAMConfig"):
-            entry["IPAMConfig"] = {"IPv4Address": asked_ip}
-        if name == primary and driver_opts and not entry.get("DriverOpts"):
-            entry["DriverOpts"] = dict(driver_opts)
+    driver_opts = record.host_config.get("EndpointDriverOpts")
+    if asked_ip and not shaped.get("IPAMConfig"):
+        shaped["IPAMConfig"] = {"IPv4Address": asked_ip}
+    if driver_opts and not shaped.get("DriverOpts"):
+        shaped["DriverOpts"] = dict(driver_opts)
+    return shaped
 
 
 def listed_networks(record: ContainerRecord) -> dict[str, Any]:
     """The Networks of a `containers/json` row: as inspect lists them (the planned ones before the
     first start), each with every key of Docker's EndpointSettings."""
-    data: dict[str, Any] = {"NetworkSettings": {"Networks": dict(record.network.get("Networks") or {})}}
+    data: dict[str, Any] = {"NetworkSettings": {"Networks": copy.deepcopy(record.network.get("Networks") or {})}}
     _network_entries(data, record)
     return {name: {**_endpoint_entry([]), **entry} for name, entry in data["NetworkSettings"]["Networks"].items()}
 
 
 def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:
-    return {"IPAMConfig": None, "Links": None, "Aliases": aliases or None, "NetworkID": "", "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+    return ENDPOINT | {"Aliases": aliases or None}
+
+
+# Docker's EndpointSettings keys, with its values for an endpoint that has none.
+ENDPOINT: dict[str, Any] = {
+    "IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
+    "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+    "MacAddress": "", "DriverOpts": None,
+}

@@ -131,7 +131,7 @@ async def test_networks_list_creates_connects_disconnects_removes_and_prunes(eng
             await _answer(pilot, app, {"container": "tui-c"})
             assert await until(pilot, lambda: net in attached(), timeout=15)
             assert await until(pilot, lambda: _cursor_to(app, "#networks", net) and
-                               _rows(app, "#networks")[[r[0] for r in _rows(app, "#networks")].index(net)][3] == "1")
+                               _rows(app, "#networks")[[r[0] for r in _rows(app, "#networks")].index(net)][3] == "1: tui-c")
             await pilot.press("D")
             await _answer(pilot, app, {})  # the dialog names the attached container already
             assert await until(pilot, lambda: net not in attached(), timeout=15)

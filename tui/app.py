@@ -431,10 +431,13 @@ class DockuiApp(App[None]):
     def copy_container(self, view: ContainerView, what: str) -> None:
         """The container's full ID or its name to the terminal's clipboard, by OSC 52 as k9s does
         (Textual's copy_to_clipboard: works over ssh and in tmux with set-clipboard on)."""
-        text = view.id if what == "id" else view.name
+        self.copy_text(view.id if what == "id" else view.name, "ID" if what == "id" else "name")
+
+    def copy_text(self, text: str, what: str) -> None:
+        """`text` to the terminal's clipboard by OSC 52; the notice shows it (an ID cut to 12)."""
         self.copy_to_clipboard(text)
-        self.notify(f"copied {'ID' if what == 'id' else 'name'} {text if what == 'name' else view.short_id}… "
-                    "to the clipboard (OSC 52)", timeout=2)
+        shown = text if what != "ID" else text.removeprefix("sha256:")[:12] + "…"
+        self.notify(f"copied {what} {shown} to the clipboard (OSC 52)", timeout=2)
 
     def show_events_of(self, view: ContainerView) -> None:
         """The events screen, filtered by the container's name."""

@@ -131,6 +131,12 @@ class EventsScreen(DataScreen):
         variables = self.app.theme_variables
         return " ".join(variables.get(word[1:], "") if word.startswith("$") else word for word in spec.split())
 
+    def action_cursor_down(self) -> None:
+        self.query_one("#events", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#events", DataTable).action_cursor_up()
+
     def action_filter(self) -> None:
         box = self.query_one("#events-filter", Input)
         box.display = True

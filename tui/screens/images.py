@@ -125,7 +125,7 @@ class ImagesScreen(DataScreen):
         fill_table(self.query_one("#layers", DataTable), LAYER_TITLES, rows)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("remove_image", "run_image", "image_history"):
+        if action in ("remove_image", "run_image", "image_history", "copy"):
             return self.selected is not None
         return True
 
@@ -138,6 +138,12 @@ class ImagesScreen(DataScreen):
     def action_remove_image(self) -> None:
         if self.selected:
             self.dockui.remove_image(self.selected)
+
+    def action_copy(self, what: str) -> None:
+        """y the full ID, Y repository:tag (as k9s copies what is under the cursor)."""
+        image = self.selected
+        if image is not None:
+            self.dockui.copy_text(image.id if what == "id" else image.reference, "ID" if what == "id" else "reference")
 
     def action_run_image(self) -> None:
         """n: the run dialog with this image filled in (not the app's empty one)."""

@@ -20,7 +20,14 @@ from tui.widgets.charts import human_bytes
 from tui.widgets.nav import NavBar
 from tui.widgets.tables import fill_table
 
-NETWORK_TITLES = ["NAME", "DRIVER", "SUBNET", "USED"]
+NETWORK_TITLES = ["NAME", "DRIVER", "SUBNET", "CONTAINERS"]
+
+
+def _users(names: tuple[str, ...]) -> str:
+    """How many containers are attached, and which (two named, then +N): `3: web, db +1`."""
+    if not names:
+        return "0"
+    return f"{len(names)}: {', '.join(names[:2])}" + (f" +{len(names) - 2}" if len(names) > 2 else "")
 
 
 def _link(value: str) -> str:
@@ -93,7 +100,7 @@ class NetworkScreen(DataScreen):
         table = self.query_one("#networks", DataTable)
         current = self.selected.name if self.selected else None
         self.networks = networks
-        rows = [[n.name, n.driver + (" (internal)" if n.internal else ""), n.subnet or "-", str(len(n.containers))]
+        rows = [[n.name, n.driver + (" (internal)" if n.internal else ""), n.subnet or "-", _users(n.containers)]
                 for n in networks]
         fill_table(table, NETWORK_TITLES, rows, keys=[n.name for n in networks])
         names = [n.name for n in networks]
@@ -110,9 +117,24 @@ class NetworkScreen(DataScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.refresh_bindings()
+        self._tree_to_selected()
+
+    def _tree_to_selected(self) -> None:
+        """The tree scrolls to the highlighted network's bridge, its containers under it."""
+        net = self.selected
+        tree: Tree[Any] = self.query_one(Tree)
+        if net is None or self.bridges is None:
+            return
+        for node, bridge in zip(tree.root.children, self.bridges, strict=False):
+            if (bridge.network or bridge.name) == net.name:
+                tree.move_cursor(node, animate=False)
+                tree.scroll_to_node(node, animate=False)
+                return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         net = self.selected
+        if action == "copy":
+            return net is not None
         if action == "remove_network":
             return net is not None and not net.builtin
         if action == "connect":
@@ -120,6 +142,18 @@ class NetworkScreen(DataScreen):
         if action == "disconnect":
             return net is not None and bool(net.containers)
         return True
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#networks", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#networks", DataTable).action_cursor_up()
+
+    def action_copy(self, what: str) -> None:
+        """y the network's full ID, Y its name."""
+        net = self.selected
+        if net is not None:
+            self.dockui.copy_text(net.id if what == "id" else net.name, "ID" if what == "id" else "name")
 
     def action_create_network(self) -> None:
         def done(values: dict[str, str] | None) -> None:

@@ -163,9 +163,14 @@ class VolumesScreen(DataScreen):
             self.dockui.refresh_now()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "remove_volume":
+        if action in ("remove_volume", "copy"):
             return self.selected is not None
         return True
+
+    def action_copy(self, what: str) -> None:
+        """Y: the volume's name (its only identity) to the clipboard."""
+        if self.selected is not None:
+            self.dockui.copy_text(self.selected.name, "name")
 
     def action_cursor_down(self) -> None:
         self.query_one("#volumes", DataTable).action_cursor_down()

@@ -368,6 +368,68 @@ print("ok")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
 
 
+def test_the_commands_monitor_is_claimed_at_create_and_a_start_meanwhile_defers_to_it(engine: Engine) -> None:
+    """`run` as the command (its monitor is its own child) writes the claim with the record: a
+    `start` from another process meanwhile waits for that monitor's outcome instead of starting a
+    second one; a claimed container whose monitor is never launched (the CLI died, or failed
+    before its start) is left startable, and an --rm one is removed by the next reconcile."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    fields = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(engine.config).items()}
+    script = f"""
+import os, subprocess, time
+from pathlib import Path
+import engine
+from engine.config import EngineConfig
+from engine.container import state
+from engine.container.create import create
+from engine.container.options import RunOptions
+from engine.container.reconcile import reconcile
+from engine.container.removal import remove
+from engine.container.start import prepare_monitor, start
+
+engine.running_as_command = True  # as the `dockui` command: the monitor is forked once, our child
+fields = {fields!r}
+config = EngineConfig(**{{k: Path(v) if k in ("root", "certs_dir") else v for k, v in fields.items()}})
+prepared = prepare_monitor(attach=False, reconcile_config=config)
+assert prepared.monitor[0] > 0 and state.process_alive(*prepared.monitor)
+record = create(config, RunOptions(image="busybox", command=["sleep", "30"], network="none"), prepared.claim)
+assert (record.monitor_pid, record.monitor_start) == prepared.monitor
+other = subprocess.Popen({engine.argv()!r} + ["start", record.id], env={engine.env!r},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(0.3)  # the other start finds the claim and waits for its outcome
+started = start(config, record.id, prepared=prepared, created=record)
+prepared.discard()
+out, err = other.communicate(timeout=30)
+assert other.returncode == 0, err
+now = state.load(config, record.id)
+assert started.record.status == now.status == "running" and now.monitor_pid == prepared.monitor[0]
+remove(config, record.id, force=True)
+
+for auto_remove in (False, True):
+    unused = prepare_monitor(attach=False)
+    kept = create(config, RunOptions(image="busybox", command=["true"], network="none", auto_remove=auto_remove),
+                  unused.claim)
+    unused.discard()  # never launched: its monitor leaves on EOF, touching nothing
+    deadline = time.monotonic() + 10
+    while state.process_alive(*unused.monitor) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    reconcile(config)
+    if auto_remove:
+        assert kept.id not in [r.id for r in state.list_containers(config)]
+    else:
+        assert state.load(config, kept.id).status == "created"
+        assert start(config, kept.id).record.id == kept.id
+        remove(config, kept.id, force=True)
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90,
+                            cwd=Path(__file__).resolve().parent.parent, env=engine.env)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
+
+
 def test_verb_parsers_are_built_on_use_and_still_refuse_bad_flags(engine: Engine) -> None:
     from engine.cli import build_parser
 

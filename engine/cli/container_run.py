@@ -255,7 +255,7 @@ def cmd_run(args: argparse.Namespace, config: EngineConfig) -> int:
         opts = _run_options(args, image_id)
         opts.stdin_once = args.interactive and not args.detach  # the docker CLI's: stdin closes with an attached client's only
         opts.attach = _attach_config(args.interactive, streams, args.detach)
-        record = create(config, opts)
+        record = create(config, opts, prepared.claim if prepared is not None else (0, 0))
         _print_warnings(opts)
         _write_cidfile(args, record.id)
         if args.detach:

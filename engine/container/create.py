@@ -33,8 +33,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
-    """Write a new container (record, writable layer, volumes); nothing runs yet."""
+def create(config: EngineConfig, opts: RunOptions, monitor: tuple[int, int] = (0, 0)) -> ContainerRecord:
+    """Write a new container (record, writable layer, volumes); nothing runs yet.
+
+    `monitor`: the pid and start ticks of a monitor forked ahead to start it (`run`), written as
+    the claim of the finished record (engine.container.start.PreparedMonitor.claim); (0, 0): none."""
     from engine.container.mounts import prepare_mounts
     from engine.image.store import ImageStore
 
@@ -77,6 +80,7 @@ def create(config: EngineConfig, opts: RunOptions) -> ContainerRecord:
 
             copy_up(config, Path(rw), store.lowerdir_option(image.id), record.mounts)
         _write_etc_files(config, record)
+        record.monitor_pid, record.monitor_start = monitor
         state.save(config, record, durable=True, fsync=keep)
     except BaseException:
         remove_files(config, record, remove_volumes=True)

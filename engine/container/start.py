@@ -73,21 +73,22 @@ def start(
     meanwhile is still seen, by the monitor's claim under the record's lock.
     """
     record = created if created is not None and created.id == ref else find_container(config, ref)
+    if prepared is not None and (prepared.used or prepared.attach != attach):
+        prepared = None
+    claimed = prepared is not None and prepared.claims(record)  # by create, for the monitor it forked
     if record.status in ("running", "paused", "restarting"):
         if record.status == "paused":
             raise Conflict(f"cannot start a paused container {record.name}, try unpause instead")
         return StartResult(record)
     if record.status in ("removing", "dead"):
         raise Conflict(f"container {record.name} is marked for removal and cannot be started")
-    if record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
+    if not claimed and record.monitor_pid and state.process_alive(record.monitor_pid, record.monitor_start):
         record = _settled(config, record)  # another start (or a stop) is under way: its outcome first
         if record.status in ("running", "paused", "restarting"):
             return StartResult(record)  # started by the other: as Docker, that is a success here
         if record.status in ("removing", "dead"):
             raise Conflict(f"container {record.name} is marked for removal and cannot be started")
 
-    if prepared is not None and (prepared.used or prepared.attach != attach):
-        prepared = None
     primed_by_monitor = prepared is not None  # a monitor forked ahead keeps the fast path open
     if prepared is None and _may_fork():
         prepared = prepare_monitor(attach)
@@ -307,6 +308,19 @@ class PreparedMonitor:
     attach: bool
     intermediate: int = 0  # the first fork, which exits at once: reaped on launch/discard (0: none)
     used: bool = False
+    monitor: tuple[int, int] = (0, 0)  # the monitor's pid and start ticks, when it is our child
+
+    def claims(self, record: ContainerRecord) -> bool:
+        """Whether `record` names this monitor as its claimant (create wrote it: `claim`)."""
+        return self.monitor != (0, 0) and (record.monitor_pid, record.monitor_start) == self.monitor
+
+    @property
+    def claim(self) -> tuple[int, int]:
+        """What `create` writes as the new record's monitor, (0, 0) for none: this monitor, when
+        its pid is known here (the command's own child) and it is still to be launched. The
+        monitor then finds the container claimed for it, in a record no other start could have
+        claimed before (see "The start path" in docs/lifecycle.md)."""
+        return (0, 0) if self.used else self.monitor
 
     def launch(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
         """Hand over the start context; the monitor's report then arrives on status_r."""
@@ -376,7 +390,8 @@ def prepare_monitor(
     os.close(control_r)
     if direct:  # our child: never waited for (see _caller_is_the_command); the slow prime is ours
         _prime_on_a_thread(target)
-        return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach)
+        return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach,
+                               monitor=(pid, state.process_start_ticks(pid)))
     # The intermediate child exits at once (the monitor is never our child); it is reaped later,
     # so the CLI goes on with its own work now.
     return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach, intermediate=pid)
@@ -456,6 +471,10 @@ def _prepared_monitor_child(
             code = 0
             return
         prime.primed_ahead = True
+        if direct:  # create may have written our claim (PreparedMonitor.claim)
+            from engine.container.monitor import start as stage_one
+
+            stage_one.claimed_at_create = True
         _adopt(message)
         if reconcile_config is not None:  # run's sweep, no part of this start: once it is over
             from engine.container.monitor import stages

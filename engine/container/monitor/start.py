@@ -31,6 +31,10 @@ from engine.container.state import ContainerRecord
 from engine.errors import DockuiError, NotFound
 from engine.util import trace
 
+# Set by a monitor the `dockui` command forked ahead: the record may name it as its claimant
+# already (create wrote it, engine.container.start.PreparedMonitor.claim).
+claimed_at_create = False
+
 
 def monitor_start(ctx: MonitorContext) -> None:
     """Stage 1: start the container, report, then become the small watch stage (or finish a
@@ -64,7 +68,7 @@ def _monitor_start(ctx: MonitorContext) -> None:
             r.restart_count = 0
 
     try:
-        record = state.update(config, cid, claim)
+        record = _claimed_record(config, cid, me, me_start, ctx.fresh) or state.update(config, cid, claim)
         trace.mark("monitor claimed")
         launch(config, record, ctx)
     except _AlreadyStarted:
@@ -103,6 +107,20 @@ def _monitor_start(ctx: MonitorContext) -> None:
         run_put_off()
         ensure_bytecode()  # for the watch and finish stages' interpreters
         exec_stage("watch", ctx)
+
+
+def _claimed_record(config: EngineConfig, cid: str, me: int, me_start: int, fresh: bool) -> ContainerRecord | None:
+    """The record, when `create` claimed it for this monitor and nothing changed since; else None
+    (the claim's compare-and-set under the lock decides).
+
+    create writes the claim into the record's first complete version, so no other start could
+    claim it before; read without the lock, since writers replace the record whole. A stop asked
+    for meanwhile (or any other change the claim would have reset) falls back to the locked claim."""
+    if not claimed_at_create:
+        return None
+    record = state.load(config, cid)
+    ours = (record.monitor_pid, record.monitor_start) == (me, me_start) and record.status == "created"
+    return record if ours and fresh and not record.stop_requested and not record.restart_count else None
 
 
 def _start_health_checker(config: EngineConfig, ctx: MonitorContext) -> None:

@@ -57,12 +57,13 @@ def parse_since(value: str | None) -> float | None:
 
     from engine.errors import InvalidArgument
 
-    if re.fullmatch(r"\d+(\.\d+)?", value):
+    if re.fullmatch(r"\d{1,19}(\.\d+)?", value) and int(value.partition(".")[0]) < 2**63:  # Go's int64 seconds
         return float(value)
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
-    if parts and "".join(n + u for n, u in parts) == value:
-        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-        return time.time() - sum(float(n) * scale[u] for n, u in parts)
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    ago = sum(float(n) * scale[u] for n, u in parts)
+    if parts and "".join(n + u for n, u in parts) == value and ago < 2**63 / 1e9:  # within a Go time.Duration
+        return time.time() - ago
     # Docker's timestamps: a date, a date and a time (minutes or seconds, a fraction), a zone or none
     # (then the local time, as the docker CLI reads it)
     match = re.fullmatch(r"(\d{4}-\d\d-\d\d)(?:[Tt ](\d\d:\d\d)(:\d\d)?(\.\d+)?)?([Zz]|[+-]\d\d:?\d\d)?", value)

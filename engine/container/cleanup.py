@@ -18,6 +18,7 @@ from engine.container import state
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord
 from engine.errors import Conflict, DockuiError, NotFound
 from engine.util import trace
+from engine.util.mountinfo import mount_points as mountpoints  # the one reader (kept, re-read on change)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -42,15 +43,6 @@ class best_effort:
 
 def _is_mountpoint(path: Path) -> bool:
     return str(path) in mountpoints()
-
-
-def mountpoints() -> set[str]:
-    points = set()
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f:
-            fields = line.split()
-            points.add(fields[4].decode().replace("\\040", " "))
-    return points
 
 
 def unmount_rootfs(record: ContainerRecord) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from engine import events
 from engine.config import EngineConfig
 from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
+from engine.util import mountinfo
 from engine.util.fsutil import atomic_write_json, file_lock, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -190,16 +191,13 @@ def mount_options(text: str) -> tuple[int, str]:
 
 def is_mounted(path: os.PathLike[str] | str) -> bool:
     """A mount point (its own mount, also over a directory of the same filesystem)."""
-    return _real(path) in mounts_under(path)
+    return _real(path) in mountinfo.mount_points()
 
 
 def mounts_under(path: os.PathLike[str] | str) -> list[str]:
     """The mount points at or below `path`, by its real path (mountinfo names them resolved: a root
-    reached through a symlink would otherwise never look mounted)."""
-    real = _real(path)
-    with open("/proc/self/mountinfo", "rb") as f:
-        points = [line.split()[4].decode().replace("\\040", " ") for line in f]
-    return [p for p in points if p == real or p.startswith(real + "/")]
+    reached through a symlink would otherwise never look mounted), parents first."""
+    return mountinfo.mounts_under(_real(path))
 
 
 def _real(path: os.PathLike[str] | str) -> str:

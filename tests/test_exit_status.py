@@ -1,9 +1,11 @@
 """The CLI's exit statuses, as the docker CLI gives them (cmd/docker/docker.go and cli/required.go):
 a flag error is 125 for every verb (cobra's FlagErrorFunc returns a StatusError 125); a missing or
-extra argument and an unknown verb are 1 (plain errors); an engine error is 125 for `run` and
-`create` (they wrap it in a StatusError 125) and 1 for every other verb; a multi-name verb goes on
-past a failure and exits 1. Each row: the argv, the status, the first line of stderr (a prefix) and,
-when given, the exact stdout. The rows run in order against one set of containers."""
+extra argument and an unknown verb are 1 (plain errors); an engine error is 125 for `run` (run.go
+wraps it in a StatusError 125) and 1 for every other verb, `create` too: create.go's runCreate wraps
+only its own parse() refusals in a StatusError 125 and returns createContainer's errors as they
+are; a multi-name verb goes on past a failure and exits 1. Each row: the argv, the status, the first
+line of stderr (a prefix) and, when given, the exact stdout. The rows run in order against one set
+of containers."""
 
 from __future__ import annotations
 
@@ -39,10 +41,32 @@ CASES = [
     Case(("network", "no-such-verb"), 1, "dockui network: error: argument COMMAND: invalid choice: 'no-such-verb'"),
     Case(("volume",), 0, "usage: dockui volume", stdout=""),  # a group alone: its help on stderr, as docker's
     Case(("container",), 0, "usage: dockui container", stdout=""),
-    # run and create: the engine's errors are 125
+    # run: the engine's errors are 125 (run.go's toStatusError)
     Case(("run", "--rm", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
-    Case(("create", "--name", "one", "--network", "none", "busybox"), 125, "Error: Conflict. The container name \"/one\" is already in use by container"),
-    Case(("container", "create", "--pull", "never", "no-such-image"), 125, "Error: No such image: no-such-image"),
+    Case(("run", "--rm", "--name", "one", "--network", "none", "busybox"), 125, "Error: Conflict. The container name \"/one\" is already in use by container"),
+    Case(("run", "--rm", "-p", "bad", "--network", "none", "busybox"), 125, "Error: invalid container port in 'bad'"),
+    # create: the engine's errors are 1, its own parse()'s 125 (create.go's runCreate)
+    Case(("create", "--name", "one", "--network", "none", "busybox"), 1, "Error: Conflict. The container name \"/one\" is already in use by container"),
+    Case(("container", "create", "--pull", "never", "no-such-image"), 1, "Error: No such image: no-such-image"),
+    Case(("create", "--ipc", "bogus", "busybox"), 1, "Error: invalid --ipc mode: 'bogus'"),  # the daemon's check
+    Case(("create", "-w", "relative", "busybox"), 1, "Error: the working directory 'relative' is invalid"),
+    Case(("create", "--entrypoint", "", "busybox"), 1, "Error: No command specified"),  # the daemon's words
+    Case(("create", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox"), 1,
+         "Error: sysctl 'net.ipv4.ip_forward' not allowed in host network namespace"),
+    Case(("create", "-p", "bad", "busybox"), 125, "Error: invalid container port in 'bad'"),  # nat.ParsePortSpecs
+    Case(("create", "--pull", "never", "--uts", "bogus", "no-such-image"), 125, "Error: --uts: invalid UTS mode"),  # before the image
+    Case(("container", "create", "--rm", "--restart", "always", "busybox"), 125,
+         "Error: conflicting options: cannot specify both --restart and --rm"),
+    Case(("create", "--pid", "bogus", "busybox"), 125, "Error: --pid: invalid PID mode"),
+    Case(("create", "--log-driver", "none", "--log-opt", "a=b", "busybox"), 125, "Error: invalid logging opts for driver none"),
+    Case(("create", "--dns", "bad", "busybox"), 125, 'Error: invalid argument "bad" for "--dns" flag'),
+    Case(("create", "--link", "a:b:c", "busybox"), 125, 'Error: invalid argument "a:b:c" for "--link" flag'),
+    Case(("create", "--sysctl", "kernel.foo=1", "busybox"), 125, 'Error: invalid argument "kernel.foo=1" for "--sysctl" flag'),
+    Case(("create", "--mount", "type=tmpfs", "busybox"), 125, 'Error: invalid argument for "--mount" flag: target is required'),
+    Case(("create", "--security-opt", "bogus", "busybox"), 125, 'Error: Invalid --security-opt: "bogus"'),
+    Case(("create", "--uts", "bogus", "busybox"), 125, "Error: --uts: invalid UTS mode"),
+    Case(("create", "--device-cgroup-rule", "x", "busybox"), 125, "Error: invalid device cgroup format 'x'"),
+    Case(("create", "--label-file", "/nonexistent", "busybox"), 125, "Error: open /nonexistent"),
     # every other verb: 1
     Case(("inspect", "nosuch"), 1, "Error: No such object: nosuch", stdout="[]\n"),
     Case(("logs", "nosuch"), 1, "Error: No such container: nosuch", stdout=""),

@@ -70,7 +70,8 @@ def test_process_flags_init_ulimit_device_groups_sysctl(engine: Engine) -> None:
                      "busybox", "cat", "/proc/sys/net/ipv4/ip_default_ttl", "/proc/sys/kernel/shmmni")
     assert out == "33\n1234\n"
     assert Path("/proc/sys/net/ipv4/ip_default_ttl").read_text() == ttl  # the host's untouched
-    _fails(engine, "run", "--sysctl", "kernel.hostname=x", "busybox", "true", message="only namespaced sysctls")
+    _fails(engine, "run", "--sysctl", "kernel.hostname=x", "busybox", "true",  # opts.ValidateSysctl's words
+           message="""invalid argument "kernel.hostname=x" for "--sysctl" flag: sysctl 'kernel.hostname=x' is not allowed""")
     _fails(engine, "run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox", "true",
            message="not allowed in host network namespace")
     from engine.container.options import check_sysctls

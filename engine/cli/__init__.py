@@ -119,19 +119,26 @@ def usage_status(message: str) -> int:
     return 125
 
 
-# Verbs whose engine errors keep their status: docker's run and create wrap every failure before the
-# container runs in a StatusError (125; run: 126/127 when the command cannot be invoked or found),
-# and exec's 126/127 are the exec's own exit code. Every other verb's engine error is 1, as docker's
-# plain errors (`start` of a container whose command is not found too); a status that is neither
-# 125, 126 nor 127 (a template's 64) is the CLI's own and stays.
-STATUS_125_VERBS = frozenset({("run",), ("create",), ("container", "run"), ("container", "create")})
+# Verbs whose engine errors keep their status: docker's run wraps every failure before the container
+# runs in a StatusError (125; 126/127 when the command cannot be invoked or found: run.go), and
+# exec's 126/127 are the exec's own exit code. docker's create wraps only its client-side refusals
+# (parse() and the flags' validators: create.go's runCreate) and returns the engine's plainly: 1.
+# Every other verb's engine error is 1, as docker's plain errors (`start` of a container whose
+# command is not found too); a status that is neither 125, 126 nor 127 (a template's 64) is the
+# CLI's own and stays.
+RUN_VERBS = frozenset({("run",), ("container", "run")})
+CREATE_VERBS = frozenset({("create",), ("container", "create")})
 COMMAND_STATUS_VERBS = frozenset({("exec",), ("container", "exec")})
 
 
 def error_status(exc: DockuiError, verb: tuple[str, ...]) -> int:
     """The exit status of an engine error in `verb` (its words: `("network", "create")`)."""
-    if verb in STATUS_125_VERBS or exc.exit_code not in (125, 126, 127):
+    if verb in RUN_VERBS or exc.exit_code not in (125, 126, 127):
         return exc.exit_code
+    if verb in CREATE_VERBS:
+        from engine.container.options import FlagError  # (an error's path only)
+
+        return 125 if isinstance(exc, FlagError) else 1
     if verb in COMMAND_STATUS_VERBS and exc.exit_code != 125:
         return exc.exit_code
     return 1
@@ -232,7 +239,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
 
 
 def require_root(what: str) -> None:
-    """Raise NeedsRoot (one line; status 125 for run/create, 1 for other verbs) unless we are root."""
+    """Raise NeedsRoot (one line; status 125 for run, 1 for other verbs) unless we are root."""
     if os.geteuid() != 0:
         raise NeedsRoot(f"{what} needs root (namespaces, mounts, cgroups): run it with sudo")
 

@@ -12,7 +12,7 @@ import time
 
 from engine.cli.container_common import echo_each, parse_labels, start_engine
 from engine.config import EngineConfig
-from engine.errors import DockuiError, InvalidArgument, NotFound
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 
 def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
     from engine.container.health import from_flags as health_from_flags
-    from engine.container.options import RunOptions, inline_seccomp_profiles
+    from engine.container.options import RunOptions, check_client_flags, inline_seccomp_profiles
 
     if args.entrypoint == "" and not args.command:  # the docker CLI sends Entrypoint [""]: the image's Cmd goes too
-        raise InvalidArgument("No command specified")
-    return RunOptions(
+        # moby's refusal of that config, made here where the flag is translated (as the service's
+        # create_body does): the engine's words, not a flag's (client_side keeps it: create exits 1)
+        raise DockuiError("No command specified")
+    opts = RunOptions(
         image=args.image,
         image_id=image_id,
         command=list(args.command),
@@ -79,6 +81,8 @@ def _run_options(args: argparse.Namespace, image_id: str = "") -> Any:
                                       args.health_start_period, args.health_retries, args.no_healthcheck),
         **_sandbox_flags(args),
     )
+    check_client_flags(opts)  # what the docker CLI refuses before it asks the engine (FlagError)
+    return opts
 
 
 def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,7 +90,7 @@ def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
     from engine.container import options
 
     if args.cidfile and os.path.exists(args.cidfile):
-        raise InvalidArgument(f"Container ID file found, make sure the other container isn't running or delete {args.cidfile}")
+        raise Conflict(f"Container ID file found, make sure the other container isn't running or delete {args.cidfile}")
     return {
         "init": args.init,
         "ulimits": [options.parse_ulimit(u) for u in args.ulimit],
@@ -206,11 +210,13 @@ def ensure_image(config: EngineConfig, ref: str, policy: str = "missing", platfo
 
 
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
+    from engine.cli.container_common import client_side
     from engine.container.create import create
 
+    with client_side():  # the flags first, as docker's runCreate: their refusals are 125, the engine's 1
+        opts = _run_options(args)
     start_engine(config, "create")
-    image_id = ensure_image(config, args.image, args.pull, args.platform)
-    opts = _run_options(args, image_id)
+    opts.image_id = ensure_image(config, args.image, args.pull, args.platform)
     record = create(config, opts)
     _print_warnings(opts)
     _write_cidfile(args, record.id)

@@ -25,6 +25,13 @@ RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 DEFAULT_STOP_TIMEOUT = DEFAULTS.stop_timeout
 
 
+class FlagError(InvalidArgument):
+    """A flag value the client refuses before it asks the engine anything: what a docker CLI flag's
+    own validator or its `parse()` (cli/command/container/opts.go) refuses. `docker create` wraps
+    these alone in a StatusError 125; the engine's refusals (no such image, name in use, ...) it
+    returns plainly, status 1 (engine.cli.error_status)."""
+
+
 @dataclass
 class RunOptions:
     """`docker create`/`run` flags, already parsed into values (sizes in bytes)."""
@@ -344,7 +351,7 @@ def parse_mac_address(text: str) -> str:
     """`--mac-address`: six hex octets, a unicast address (as Docker checks it), lower case."""
     parts = text.split(":")
     if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
-        raise InvalidArgument(f"{text} is not a valid mac address")
+        raise FlagError(f"{text} is not a valid mac address")
     if int(parts[0], 16) & 1:
         raise InvalidArgument(f"{text} is a multicast address: a container's MAC must be unicast")
     return text.lower()
@@ -354,15 +361,17 @@ def exposed_ports(specs: list[str]) -> list[str]:
     """`--expose 80`, `8000-8002/udp` -> Config.ExposedPorts keys ("80/tcp", ...)."""
     keys: list[str] = []
     for spec in specs:
+        if ":" in spec:
+            raise FlagError(f"invalid port format for --expose: {spec}")
         ports, _, proto = spec.partition("/")
         proto = proto or "tcp"
         first, _, last = ports.partition("-")
         try:
             low, high = int(first), int(last or first)
         except ValueError:
-            raise InvalidArgument(f"invalid range format for --expose: {spec}") from None
+            raise FlagError(f"invalid range format for --expose: {spec}") from None
         if proto not in ("tcp", "udp", "sctp") or not 0 < low <= high <= 65535:
-            raise InvalidArgument(f"invalid --expose: {spec}")
+            raise FlagError(f"invalid --expose: {spec}")
         keys += [f"{port}/{proto}" for port in range(low, high + 1)]
     return keys
 
@@ -374,3 +383,108 @@ def network_kind(mode: str) -> str:
     if mode.startswith("container:"):
         return "container"
     return "bridge"
+
+
+# ------------------------------------------------------------------------------------------ client side
+# The docker CLI checks some `create`/`run` flags itself, before it asks the engine: a flag's validator
+# (--dns, --add-host, --link, --sysctl) or its parse() (-p, --expose, --pid, --mac-address, --log-opt
+# with --log-driver none, the --security-opt form, --restart's form and --rm with it). Those dockui's
+# argument parsing does not already make are made here, on RunOptions, refused as FlagError in the
+# docker CLI's words; the engine's own rules (engine.container.create) come after, with the engine's.
+
+
+def check_client_flags(opts: RunOptions) -> None:
+    """FlagError for the first of these flags that the docker CLI refuses on the client."""
+    _check_restart_flags(opts.restart, opts.auto_remove)
+    if opts.publish:
+        _check_publish(opts.publish)
+    exposed_ports(opts.expose)
+    if opts.mac_address:
+        parse_mac_address(opts.mac_address)
+    if opts.pid and opts.pid != "host" and not _names_container(opts.pid):
+        raise FlagError("--pid: invalid PID mode")
+    if opts.log_driver == "none" and opts.log_opts:
+        raise FlagError("invalid logging opts for driver none")
+    for item in opts.security_opt:
+        _check_security_opt_form(item)
+    if any(not mount.target for mount in opts.mounts):  # opts.MountOpt.Set's last word on a --mount
+        raise FlagError('invalid argument for "--mount" flag: target is required')
+    for text in opts.links:
+        if not text or text.count(":") > 1:
+            raise FlagError(_flag_refusal(text, "--link", f"bad format for links: {text}" if text else
+                                          "empty string specified for links"))
+    for text in opts.add_hosts:
+        _check_add_host(text)
+    for text in opts.dns:
+        if not _is_ip(text.strip()):
+            raise FlagError(_flag_refusal(text, "--dns", f"IP address is not correctly formatted: {text}"))
+    for key, value in opts.sysctls.items():
+        if not key or not (key in NAMESPACED_SYSCTLS or key.startswith(NAMESPACED_SYSCTL_PREFIXES)):
+            raise FlagError(_flag_refusal(f"{key}={value}", "--sysctl", f"sysctl '{key}={value}' is not allowed"))
+
+
+def _flag_refusal(value: str, flag: str, reason: str) -> str:
+    """pflag's words for a value its validator refused."""
+    return f'invalid argument "{value}" for "{flag}" flag: {reason}'
+
+
+def _names_container(mode: str) -> bool:
+    kind, sep, name = mode.partition(":")
+    return bool(sep) and kind == "container" and bool(name)
+
+
+def _check_restart_flags(restart: str, auto_remove: bool) -> None:
+    """opts.ParseRestartPolicy's form (the policy's name is the engine's to check), then --rm."""
+    name, sep, count = (restart or "").partition(":")
+    if sep and not name:
+        raise FlagError("invalid restart policy format: no policy provided before colon")
+    if count:
+        try:
+            int(count)
+        except ValueError:
+            raise FlagError("invalid restart policy format: maximum retry count must be an integer") from None
+    if auto_remove and name not in ("", "no"):
+        raise FlagError("conflicting options: cannot specify both --restart and --rm")
+
+
+def _check_publish(specs: list[str]) -> None:
+    from engine.network.portmap import parse_publish  # only a container that publishes pays for it
+
+    for spec in specs:
+        try:
+            parse_publish(spec)
+        except InvalidArgument as exc:
+            raise FlagError(str(exc)) from None
+
+
+def _check_security_opt_form(item: str) -> None:
+    """parseSecurityOpts: KEY=VALUE or KEY:VALUE with a value, or no-new-privileges alone."""
+    key, sep, value = item.partition("=")
+    if not sep and key != "no-new-privileges":
+        key, sep, value = item.partition(":")
+    if (not sep or not value) and key != "no-new-privileges":
+        raise FlagError(f'Invalid --security-opt: "{item}"')
+
+
+def _check_add_host(text: str) -> None:
+    """opts.ValidateExtraHost: NAME=IP or NAME:IP (IP maybe in brackets, or host-gateway)."""
+    name, sep, address = text.partition("=")
+    if not sep:
+        name, sep, address = text.partition(":")
+    if not sep or not name or ":" in name:
+        raise FlagError(_flag_refusal(text, "--add-host", f'bad format for add-host: "{text}"'))
+    if address != "host-gateway":
+        if len(address) > 2 and address[0] == "[" and address[-1] == "]":
+            address = address[1:-1]
+        if not _is_ip(address.strip()):
+            raise FlagError(_flag_refusal(text, "--add-host", f'invalid IP address in add-host: "{address}"'))
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress  # (only when --dns or --add-host is given)
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

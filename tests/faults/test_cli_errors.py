@@ -48,9 +48,9 @@ def test_platform_that_the_stored_image_does_not_match(engine: Engine, registry)
     score("flags", "platform-mismatch/--pull-never",
           never.returncode == 125 and "does not match the specified platform: wanted linux/arm64/v8, actual: linux/amd64" in err,
           detail=err, escapes=stderr_escapes(err))
-    missing = engine.cli("create", "--platform", "linux/arm64", ref, "true")  # pulls: the registry has none
+    missing = engine.cli("create", "--platform", "linux/arm64", ref, "true")  # pulls: the registry has none (create: 1)
     err = missing.stderr.decode()
-    score("flags", "platform-mismatch/pull", missing.returncode == 125 and f"Unable to find image '{ref}' locally" in err
+    score("flags", "platform-mismatch/pull", missing.returncode == 1 and f"Unable to find image '{ref}' locally" in err
           and "Pulling from faults/never-pushed" in err and "not found" in err, detail=err, escapes=stderr_escapes(err))
     same = engine.cli("create", "--platform", "linux/amd64", ref, "true")
     score("flags", "platform-match", same.returncode == 0, detail=same.stderr.decode(), escapes=stderr_escapes(same.stderr))

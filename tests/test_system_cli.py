@@ -25,8 +25,8 @@ def test_info_version_and_system_df(engine: Engine) -> None:
     for line in (" Containers: 2", "  Running: 1", "  Stopped: 1", " Images: 1", f" Docker Root Dir: {engine.config.root}"):
         assert line in info.splitlines(), info
     assert json.loads(engine.out("info", "--format", "json"))["ContainersRunning"] == 1
-    # docker version's data: {{.Server.Version}} is what scripts ask
-    assert engine.out("version", "--format", "{{.Server.ApiVersion}} {{.Client.Version}}").split() == [
+    # docker version's data, by Go's field names: {{.Server.APIVersion}} is what scripts ask
+    assert engine.out("version", "--format", "{{.Server.APIVersion}} {{.Client.Version}}").split() == [
         API_VERSION, engine.out("--version").split()[-1]]
     assert json.loads(engine.out("version", "--format", "json"))["Server"]["MinAPIVersion"] == "1.24"
     assert f"API version:      {API_VERSION}" in engine.out("version")

@@ -262,3 +262,94 @@ def inspect_value(obj: Any, key: str = "", parent: str = "") -> Any:
     if key in _MAPS:
         return GoMap(converted)
     return converted
+
+
+# ------------------------------------------------------------------------------------------ version
+# docker version's template data (cli/command/system/version.go): versionInfo{Client clientVersion,
+# Server *types.Version}. A template reads Go's field names (`.Server.APIVersion`, `.Client.Os`);
+# `json` encodes the structs' JSON names in their order, empty `omitempty` fields left out.
+
+def _go_struct(type_name: str, fields: Mapping[str, Any], json_names: Mapping[str, str] | None = None,
+               omitempty: frozenset[str] = frozenset()) -> OmitEmptyStruct:
+    """A Go struct: its fields by Go name in order, and the JSON encoding/json gives of them."""
+    names = json_names or {}
+    sent = {names.get(k, k): v for k, v in fields.items() if not (k in omitempty and _is_empty(v))}
+    return OmitEmptyStruct(type_name, dict(fields), sent)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value is False or value in ("", 0) or (isinstance(value, list | dict) and not value)
+
+
+_CLIENT_OMITEMPTY = frozenset({"Platform", "Version", "APIVersion", "DefaultAPIVersion", "GitCommit", "GoVersion",
+                               "Os", "Arch", "BuildTime"})
+_SERVER_OMITEMPTY = frozenset({"Platform", "Components", "MinAPIVersion", "KernelVersion", "Experimental", "BuildTime"})
+
+
+def version_info(client: Mapping[str, Any], server: Mapping[str, Any]) -> OmitEmptyStruct:
+    """system.versionInfo of the API's two documents (engine.api.info: client_version, version)."""
+    platform = (client.get("Platform") or {}).get("Name", "")
+    client_struct = _go_struct("system.clientVersion", {
+        "Platform": _go_struct("*system.platformInfo", {"Name": platform}) if platform else None,
+        "Version": client.get("Version", ""), "APIVersion": client.get("ApiVersion", ""),
+        "DefaultAPIVersion": client.get("DefaultAPIVersion", ""), "GitCommit": client.get("GitCommit", ""),
+        "GoVersion": client.get("GoVersion", ""), "Os": client.get("Os", ""), "Arch": client.get("Arch", ""),
+        "BuildTime": client.get("BuildTime", ""), "Context": client.get("Context", ""),
+    }, {"APIVersion": "ApiVersion"}, _CLIENT_OMITEMPTY)
+    components = [_go_struct("types.ComponentVersion", {
+        "Name": c.get("Name", ""), "Version": c.get("Version", ""),
+        "Details": GoMap({k: str(v) for k, v in (c.get("Details") or {}).items()}, elem="string"),
+    }, omitempty=frozenset({"Details"})) for c in server.get("Components") or ()]
+    server_struct = _go_struct("*types.Version", {
+        "Platform": _go_struct("struct { Name string }", {"Name": (server.get("Platform") or {}).get("Name", "")}),
+        "Components": components, "Version": server.get("Version", ""), "APIVersion": server.get("ApiVersion", ""),
+        "MinAPIVersion": server.get("MinAPIVersion", ""), "GitCommit": server.get("GitCommit", ""),
+        "GoVersion": server.get("GoVersion", ""), "Os": server.get("Os", ""), "Arch": server.get("Arch", ""),
+        "KernelVersion": server.get("KernelVersion", ""), "Experimental": bool(server.get("Experimental")),
+        "BuildTime": server.get("BuildTime", ""),
+    }, {"APIVersion": "ApiVersion"}, _SERVER_OMITEMPTY)
+    return _go_struct("system.versionInfo", {"Client": client_struct, "Server": server_struct})
+
+
+def _details_order(component: Any) -> list[str]:
+    details = component.template_field("Details") if isinstance(component, TemplateData) else {}
+    return sorted(details or ())
+
+
+# version's own function (getDetailsOrder: a component's Details keys, sorted), for every template
+VERSION_FUNCS = {"getDetailsOrder": GoFunc(_details_order, ("any",))}
+
+# cli/command/system/version.go's defaultVersionTemplate, as docker prints `version` without --format
+DEFAULT_VERSION_TEMPLATE = """{{with .Client -}}
+Client:{{if ne .Platform nil}}{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}{{end}}
+ Version:\t{{.Version}}
+ API version:\t{{.APIVersion}}{{if ne .APIVersion .DefaultAPIVersion}} (downgraded from {{.DefaultAPIVersion}}){{end}}
+ Go version:\t{{.GoVersion}}
+ Git commit:\t{{.GitCommit}}
+ Built:\t{{.BuildTime}}
+ OS/Arch:\t{{.Os}}/{{.Arch}}
+ Context:\t{{.Context}}
+{{- end}}
+
+{{- if ne .Server nil}}{{with .Server}}
+
+Server:{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}
+ {{- range $component := .Components}}
+ {{$component.Name}}:
+  {{- if eq $component.Name "Engine" }}
+  Version:\t{{.Version}}
+  API version:\t{{index .Details "ApiVersion"}} (minimum version {{index .Details "MinAPIVersion"}})
+  Go version:\t{{index .Details "GoVersion"}}
+  Git commit:\t{{index .Details "GitCommit"}}
+  Built:\t{{index .Details "BuildTime"}}
+  OS/Arch:\t{{index .Details "Os"}}/{{index .Details "Arch"}}
+  Experimental:\t{{index .Details "Experimental"}}
+  {{- else }}
+  Version:\t{{$component.Version}}
+  {{- $detailsOrder := getDetailsOrder $component}}
+  {{- range $key := $detailsOrder}}
+  {{$key}}:\t{{index $component.Details $key}}
+   {{- end}}
+  {{- end}}
+ {{- end}}
+ {{- end}}{{- end}}"""

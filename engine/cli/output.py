@@ -87,11 +87,12 @@ class FormatError(DockuiError):
         self.exit_code = exit_code
 
 
-def _parse(template: str, status: int = 1, prefix: str = "template parsing error: ", name: str = "") -> Any:
+def _parse(template: str, status: int = 1, prefix: str = "template parsing error: ", name: str = "",
+           funcs: dict[str, Any] | None = None) -> Any:
     from engine.util import gotemplate
 
     try:
-        return gotemplate.parse(template, name=name)
+        return gotemplate.parse(template, name=name, funcs=funcs)
     except gotemplate.TemplateError as exc:
         raise FormatError(f"{prefix}{exc}", status) from None
 
@@ -159,21 +160,29 @@ def render_template(template: str, obj: Any, *, name: str = "", parse_status: in
         raise FormatError(str(exc)) from None  # docker prints these unwrapped
 
 
-def print_template(template: str, obj: Any, *, go_type: str, name: str = "") -> None:
-    """docker's info and version `--format`: the template (named `name`: version's is "version")
-    over `obj` as the Go struct `go_type` (system.dockerInfo, system.versionInfo: Go's errors name
-    it), printed with a newline, which the docker CLI writes even when the template fails (after
-    what it wrote so far); the failure is then FormatError(Go's words, 1), one that does not parse
-    FormatError("template parsing error: ...", 64)."""
+def print_template(template: str, obj: Any, *, go_type: str = "", name: str = "",
+                   funcs: dict[str, Any] | None = None, aligned: bool = False) -> None:
+    """docker's info and version `--format`: the template (named `name`: version's is "version",
+    with version's `funcs`) over `obj` (typed TemplateData, or a dict read as the Go struct
+    `go_type`: system.dockerInfo; Go's errors name it), printed with a newline, which the docker CLI
+    writes even when the template fails (after what it wrote so far); `aligned`: through version's
+    tabwriter (minwidth 20, padding 1). The failure is then FormatError(Go's words, 1), one that
+    does not parse FormatError("template parsing error: ...", 64)."""
     from engine.cli.formatters import OmitEmptyStruct
     from engine.util import gotemplate
 
-    parsed = _parse(template, status=64, name=name)
-    fields = obj if isinstance(obj, dict) else {}
+    parsed = _parse(template, status=64, name=name, funcs=funcs)
+    data = OmitEmptyStruct(go_type, obj, obj) if isinstance(obj, dict) else obj
+    failure = None
     try:
-        text = parsed.execute(OmitEmptyStruct(go_type, fields, fields))
+        text = parsed.execute(data)
     except gotemplate.ExecError as exc:
-        sys.stdout.write(exc.partial + "\n")
-        sys.stdout.flush()
-        raise FormatError(str(exc)) from None
+        text, failure = exc.partial, FormatError(str(exc))
+    if aligned:
+        from engine.util.tabwriter import tabwrite
+
+        text = tabwrite(text + "\n", minwidth=20, padding=1)[:-1]
     sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    if failure is not None:
+        raise failure from None

@@ -274,26 +274,15 @@ def cmd_info(args: argparse.Namespace, config: EngineConfig) -> int:
 
 
 def cmd_version(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001
+    """docker version: its template (version.go's defaultVersionTemplate, or --format) over the
+    versionInfo struct (Go's field names: `{{.Server.APIVersion}}`), through its tabwriter."""
     from engine.api import info
+    from engine.cli.formatters import DEFAULT_VERSION_TEMPLATE, VERSION_FUNCS, version_info
+    from engine.cli.output import print_template
 
-    client, server = info.client_version(), info.version()
-    if args.format:  # docker's versionInfo: {{.Client.Version}}, {{.Server.Version}}, {{json .}}
-        _print_struct({"Client": client, "Server": server}, args.format, "system.versionInfo", name="version")
-        return 0
-    print("\n".join([
-        "Client:",
-        f" Version:           {client['Version']}",
-        f" API version:       {client['ApiVersion']}",
-        f" Runtime:           {client['GoVersion']}",
-        f" OS/Arch:           {client['Os']}/{client['Arch']}",
-        f" Context:           {client['Context']}",
-        "",
-        "Server: dockui",
-        " Engine:",
-        f"  Version:          {server['Version']}",
-        f"  API version:      {server['ApiVersion']} (minimum version {server['MinAPIVersion']})",
-        f"  Runtime:          {server['GoVersion']}",
-        f"  OS/Arch:          {server['Os']}/{server['Arch']}",
-        f"  Kernel:           {server['KernelVersion']}",
-    ]))
+    template = args.format or DEFAULT_VERSION_TEMPLATE
+    if template.strip() == "json":
+        template = "{{json .}}"
+    print_template(template, version_info(info.client_version(), info.version()), name="version",
+                   funcs=VERSION_FUNCS, aligned=True)
     return 0

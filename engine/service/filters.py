@@ -17,7 +17,7 @@ from engine.service.context import query_filters
 def filter_pairs(request: web.Request) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for key, values in query_filters(request).items():
-        if isinstance(values, dict):
+        if isinstance(values, dict) and all(isinstance(on, bool) for on in values.values()):  # Go's map[string]bool
             values = [v for v, on in values.items() if on]
         if isinstance(values, str):
             values = [values]

@@ -63,6 +63,10 @@ def test_filters_of_every_wrong_shape(service: Service) -> None:
                     bad.append(f"{shape[:30]} -> {reply.status} {reply.body[:100]!r}")
             score("api", f"filters-shapes-{method.lower()}-{path.split('?')[0].strip('/').replace('/', '-')}",
                   not bad and _responsive(service), detail="; ".join(bad[:3]))
+        for shape in ('{"name":{"kept":"yes"}}', '{"name":{"kept":1}}'):  # moby: a map of booleans, or a 400
+            reply = service.request("GET", "/containers/json?all=1&filters=" + urllib.parse.quote(shape))
+            score("api", f"filters-map-of-{'strings' if 'yes' in shape else 'numbers'}", reply.status == 400
+                  and _one_line(reply.body), detail=f"{reply.status} {reply.body[:120]!r}")
         for kind in ("containers", "images", "networks"):  # Unix seconds past Go's int64: moby's ParseInt error
             reply = service.request("POST", f"/{kind}/prune?filters=" + urllib.parse.quote('{"until":["9' + "9" * 19 + '"]}'))
             score("api", f"prune-{kind}-until-past-int64", reply.status == 400 and _one_line(reply.body),

@@ -31,3 +31,19 @@ def test_plugins_listed_as_none_installed(service: Service) -> None:
     assert refused.status == 501, refused.body
     bad = service.request("GET", '/v1.43/plugins?filters={"nope":["x"]}')
     assert bad.status == 400 and b"invalid filter 'nope'" in bad.body
+
+
+def test_json_bodies_checked_as_dockers_read_json(service: Service) -> None:
+    """moby's Test*InvalidJSON: a body that is not application/json, malformed JSON and content after
+    the document are 400s in Docker's (Go's) words, on every endpoint that reads a JSON body."""
+    for path in ("/containers/create", "/networks/bridge/connect", "/volumes/create", "/commit?container=x"):
+        wrong_type = service.request("POST", f"/v1.43{path}", b"{}", headers={"Content-Type": "text/plain"})
+        assert wrong_type.status == 400, (path, wrong_type.body)
+        assert wrong_type.json()["message"] == "unsupported Content-Type header (text/plain): must be 'application/json'"
+        bad = service.request("POST", f"/v1.43{path}", b"{invalid json", headers={"Content-Type": "application/json"})
+        assert bad.status == 400
+        assert bad.json()["message"] == "invalid JSON: invalid character 'i' looking for beginning of object key string"
+        trailing = service.request("POST", f"/v1.43{path}", b"{} trailing content",
+                                   headers={"Content-Type": "application/json; charset=utf-8"})
+        assert trailing.status == 400 and trailing.json()["message"] == "unexpected content after JSON"
+    assert service.docker_out("volume", "ls", "-q") == ""

@@ -41,16 +41,74 @@ def api_version(request: web.Request) -> tuple[int, int]:
 
 
 async def json_body(request: web.Request, default: Any = None) -> Any:
-    """The request's JSON body (Docker's 400 message when it is not JSON); `default` when empty."""
+    """The request's JSON body, checked as Docker's httputils.ReadJSON: a Content-Type other than
+    application/json, malformed JSON or content after the document is a 400 in Docker's words;
+    `default` when the body is empty."""
     raw = await request.read()
-    if not raw.strip():
+    _check_json_type(request.headers.get("Content-Type", ""), raw)
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
         return default
     try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from None
+        value, end = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip()))
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"invalid JSON: {go_json_error(exc)}") from None
     except RecursionError:  # `[[[[...` a hundred thousand deep: a client error, not ours
         raise InvalidArgument("invalid JSON: nested too deeply") from None
+    if text[end:].strip():
+        raise InvalidArgument("unexpected content after JSON")
+    return value
+
+
+def _check_json_type(content_type: str, raw: bytes) -> None:
+    """Docker's CheckForJSON: no Content-Type is fine only without a body; else it must be JSON's."""
+    if not content_type and not raw:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not media:
+        raise InvalidArgument(f"malformed Content-Type header ({content_type}): mime: no media type")
+    if media != "application/json":
+        raise InvalidArgument(f"unsupported Content-Type header ({content_type}): must be 'application/json'")
+
+
+# Python's decoder messages in Go's encoding/json words (Docker's clients and tests read Go's).
+_GO_CONTEXT = {
+    "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+    "Expecting value": "looking for beginning of value",
+    "Expecting ':' delimiter": "after object key",
+}
+
+
+def go_json_error(exc: json.JSONDecodeError) -> str:
+    """`invalid character 'x' looking for ...` as Go says it; `unexpected EOF` at the end of input."""
+    if exc.pos >= len(exc.doc.rstrip()):
+        return "unexpected EOF"
+    char = exc.doc[exc.pos]
+    context = _GO_CONTEXT.get(exc.msg)
+    if exc.msg == "Expecting ',' delimiter":
+        context = "after array element" if _innermost(exc.doc, exc.pos) == "[" else "after object key:value pair"
+    return f"invalid character {char!r} {context}" if context else exc.msg
+
+
+def _innermost(doc: str, pos: int) -> str:
+    """The bracket ('{' or '[') open at `pos` (strings skipped)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for char in doc[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
 
 
 def query_bool(request: web.Request, name: str, default: bool = False) -> bool:

@@ -276,6 +276,9 @@ class ContainersTable(DataTable):
     def on_resize(self) -> None:
         shown = self._wanted()
         if shown != self._shown or self._narrow is None:
+            # the rebuild resets the cursor to the first row: it must stay on its container (a resize,
+            # a tmux zoom, then `d` would otherwise ask to remove another one)
+            selected = self.selected.id if self.selected else None
             self._shown = shown
             self._narrow = self.size.width < NARROW
             if self.sort_column not in shown:
@@ -288,6 +291,8 @@ class ContainersTable(DataTable):
                 self.add_column(title_text, key=key, width=FIXED_WIDTHS.get(key))
             self._order = []
             self._render_rows()
+            if selected in self._order:
+                self.move_cursor(row=self._order.index(selected), animate=False)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)

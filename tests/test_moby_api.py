@@ -47,3 +47,26 @@ def test_json_bodies_checked_as_dockers_read_json(service: Service) -> None:
                                    headers={"Content-Type": "application/json; charset=utf-8"})
         assert trailing.status == 400 and trailing.json()["message"] == "unexpected content after JSON"
     assert service.docker_out("volume", "ls", "-q") == ""
+
+
+def test_go_clients_null_build_maps_and_network_list_slash(service: Service) -> None:
+    """moby's TestCopyFromContainer and TestVolumePruneAnonFromImage build through Go's client, which
+    sends an unset buildargs/labels map as `null`; TestNetworkList lists `/networks/` too."""
+    import io
+    import tarfile
+
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        dockerfile = b"FROM busybox\nLABEL moby=null-maps\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    reply = service.request("POST", "/v1.43/build?t=nullmaps:1&buildargs=null&labels=null", context.getvalue(),
+                            headers={"Content-Type": "application/x-tar"}, timeout=120)
+    assert reply.status == 200 and b'"error"' not in reply.body, reply.body
+    try:
+        assert service.docker_out("image", "inspect", "-f", "{{.Config.Labels.moby}}", "nullmaps:1").strip() == "null-maps"
+    finally:
+        service.docker("image", "rm", "nullmaps:1")
+    listed = service.request("GET", "/v1.43/networks/")
+    assert listed.status == 200 and {"bridge", "host", "none"} <= {n["Name"] for n in listed.json()}

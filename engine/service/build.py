@@ -50,6 +50,8 @@ def _json_map(request: web.Request, name: str) -> dict[str, Any]:
         value = json.loads(raw)
     except ValueError:
         raise InvalidArgument(f"invalid {name}: {raw!r} is not JSON") from None
+    if value is None:  # Go's client sends a nil map as `null`
+        return {}
     if not isinstance(value, dict) or not all(isinstance(v, str | None) for v in value.values()):
         raise InvalidArgument(f"invalid {name}: expected a JSON object of strings")
     return value

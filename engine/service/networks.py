@@ -101,6 +101,7 @@ def _ipam_config(config: dict[str, Any], what: str) -> SubnetRequest:
 
 
 @routes.get("/networks")
+@routes.get("/networks/")  # moby routes both (moby/moby#24595)
 async def list_networks(request: web.Request) -> web.Response:
     network_filter = api.NetworkFilter.parse(filter_pairs(request))
     docs = await asyncio.to_thread(api.list_networks, engine_config(request), network_filter)

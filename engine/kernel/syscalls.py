@@ -174,6 +174,19 @@ def close_range_cloexec(first: int) -> None:
     )
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """RLIMIT_NOFILE's soft limit up to its hard one, as Go's runtime does for every Go program
+    (dockerd among them): a server holding one descriptor per client must not stop accepting at
+    the 1024 a login or a systemd unit gives by default. Returns the limits as they were; processes
+    started afterwards inherit the raised one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return soft, hard
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     return _check(
         _libc.prctl(

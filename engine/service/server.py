@@ -145,6 +145,7 @@ async def serve(config: EngineConfig, host: str, timeout: float) -> None:
 async def _serve_on(config: EngineConfig, sock: socket.socket, path: Path | None, timeout: float) -> None:
     from aiohttp import web
 
+    from engine.kernel import syscalls
     from engine.service.app import make_app
 
     loop = asyncio.get_running_loop()
@@ -154,7 +155,8 @@ async def _serve_on(config: EngineConfig, sock: socket.socket, path: Path | None
         loop.add_signal_handler(sig, stop.set)
     app = make_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
+    await runner.setup()  # starts the spawner first: containers keep the open-files limit the service was given
+    syscalls.raise_open_files_limit()  # idle clients by the thousand must not exhaust 1024 descriptors
     try:
         site = web.SockSite(runner, sock, shutdown_timeout=1.0)
         await site.start()

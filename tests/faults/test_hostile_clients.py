@@ -13,14 +13,27 @@ helpers, mounts, spools) and the container is as usable as before.
 from __future__ import annotations
 
 import json
+import resource
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
 from tests.faults.scoreboard import score
-from tests.faults.test_hostile_api import _one_line, _responsive
-from tests.service_support import Service, service_fixture  # noqa: F401 - `service` fixture
-from tests.test_lifecycle_support import engine_fixture, wait_until  # noqa: F401 - `engine` fixture
+from tests.faults.test_hostile_api import _one_line, _resources, _responsive
+from tests.service_support import (
+    START_TIMEOUT,
+    Service,
+    _answers,
+    service_fixture,  # noqa: F401 - `service` fixture
+    stop_service,
+)
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - `engine` fixture
 
 pytestmark = pytest.mark.root
 
@@ -120,3 +133,72 @@ def test_numbers_out_of_range_in_every_query_parameter(service: Service) -> None
                   detail="; ".join(bad[:3]))
     finally:
         engine.out("rm", "-f", cid)
+
+
+@pytest.fixture(name="limited_service")
+def limited_service_fixture(engine: Engine):  # noqa: ANN201
+    """The service started as a login shell or a systemd unit starts it: 1024 descriptors (soft)
+    under the hard limit."""
+    workdir = Path(tempfile.mkdtemp(prefix="dkapi-"))
+    socket_path = workdir / "api.sock"
+    (workdir / "docker-config").mkdir()
+    log = open(workdir / "service.log", "ab")  # noqa: SIM115 - closed once the process has it
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]  # kept: raising it needs CAP_SYS_RESOURCE
+    if hard < 2048:
+        pytest.skip(f"the hard limit of open files is {hard}: no room above a soft 1024")
+    process = subprocess.Popen(["prlimit", f"--nofile=1024:{hard}", "--",
+                                *engine.argv("system", "service", "-H", f"unix://{socket_path}")],
+                               env=engine.env, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    svc = Service(engine, socket_path, process, workdir / "docker-config")
+    try:
+        assert wait_until(lambda: process.poll() is None and _answers(socket_path), timeout=START_TIMEOUT)
+        yield svc
+    finally:
+        try:
+            stop_service(svc)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_thousand_idle_connections(limited_service: Service) -> None:
+    """Slowloris by the thousand: 1100 connections that never send a byte (past the 1024 descriptors
+    the service was started with) while others are still answered, and a container it starts keeps
+    the limit it was given (Go raises the soft limit for dockerd itself, not for what it starts)."""
+    service = limited_service
+    _, fds0 = _resources(service)
+    held = []
+    try:
+        for _ in range(1100):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(service.socket_path))
+            held.append(sock)
+        wait_until(lambda: _resources(service)[1] >= fds0 + 1000, timeout=10)  # all of them accepted
+        started = time.monotonic()
+        try:
+            listed = service.request("GET", "/containers/json?all=1", timeout=5).status
+        except TimeoutError:
+            listed = 0
+        took = time.monotonic() - started
+        score("api", "a-thousand-idle-connections", listed == 200 and _responsive(service),
+              detail=f"list {listed} in {took:.1f} s, descriptors {fds0}->{_resources(service)[1]}")
+    finally:
+        for sock in held:
+            sock.close()
+    settled = wait_until(lambda: _resources(service)[1] <= fds0 + 2, timeout=10)
+    score("api", "a-thousand-idle-connections-gone", bool(settled), detail=f"{fds0}->{_resources(service)[1]}",
+          leaks=[] if settled else [f"descriptors {fds0}->{_resources(service)[1]}"])
+    out = service.engine.out("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ulimit -n")
+    via_service = service.request("POST", "/containers/create", {"Image": "busybox", "Cmd": ["sh", "-c", "ulimit -n"],
+                                                                 "HostConfig": {"NetworkMode": "none"}}).json()["Id"]
+    try:
+        service.request("POST", f"/containers/{via_service}/start")
+        service.request("POST", f"/containers/{via_service}/wait", timeout=20)
+        logs = service.engine.out("logs", via_service)
+    finally:
+        service.engine.out("rm", "-f", via_service)
+    score("api", "service-containers-keep-their-limit", logs.strip() == "1024" and out.strip() != "",
+          detail=f"through the service {logs.strip()!r}, from the CLI {out.strip()!r}")

@@ -70,3 +70,33 @@ def test_go_clients_null_build_maps_and_network_list_slash(service: Service) -> 
         service.docker("image", "rm", "nullmaps:1")
     listed = service.request("GET", "/v1.43/networks/")
     assert listed.status == 200 and {"bridge", "host", "none"} <= {n["Name"] for n in listed.json()}
+
+
+def test_update_pids_limit_as_dockers_router(service: Service) -> None:
+    """moby's TestUpdatePidsLimit: an update naming nothing else is taken; PidsLimit 0 or negative is
+    unlimited (inspect says 0, the cgroup says max); below API 1.40 PidsLimit is ignored."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    cid = client.create_container("busybox", "sleep 60", host_config=client.create_host_config(pids_limit=32))["Id"]
+    try:
+        client.start(cid)
+
+        def update(version: str, body: dict) -> int:
+            return service.request("POST", f"/v{version}/containers/{cid}/update", body).status
+
+        def limit() -> tuple[int, str]:
+            read = client.exec_create(cid, "cat /sys/fs/cgroup/pids/pids.max")["Id"]
+            return client.inspect_container(cid)["HostConfig"]["PidsLimit"], client.exec_start(read).decode().strip()
+
+        assert update("1.43", {}) == 200  # nothing named: Docker's daemon takes it (the CLI refuses)
+        assert update("1.39", {"PidsLimit": 16}) == 200
+        assert limit() == (32, "32")
+        assert update("1.43", {"PidsLimit": -1}) == 200
+        assert limit() == (0, "max")
+        assert update("1.43", {"PidsLimit": 16}) == 200
+        assert limit() == (16, "16")
+        assert service.request("POST", "/v1.43/containers/nosuch/update", {}).status == 404
+    finally:
+        client.remove_container(cid, force=True)
+        client.close()

@@ -248,8 +248,11 @@ async def update(request: web.Request) -> web.Response:
     """docker update: engine.service.update_body reads the body, engine.container.update applies it."""
     from engine.service.update_body import update_request
 
-    change = update_request(await json_body(request))
-    await _call(api.update, engine_config(request), request.match_info["id"], change)
+    change = update_request(await json_body(request), api_version(request))
+    if change.is_empty():  # Docker's daemon takes an empty update ("one or more flags" is its CLI's check)
+        await _call(api.find, engine_config(request), request.match_info["id"])
+    else:
+        await _call(api.update, engine_config(request), request.match_info["id"], change)
     return json_response({"Warnings": []})
 
 

@@ -4,7 +4,8 @@
 The fields dockui applies are the resources `docker update` changes and the restart policy; any
 other field is accepted only at its default (the docker CLI sends every resource field, zeros
 included) and otherwise refused with a 400 naming it. Zero means "unchanged", as in Docker's
-update body (Docker's own rule: a resource can be changed, never reset to "unset", by update).
+update body (Docker's own rule: a resource can be changed, never reset to "unset", by update),
+except PidsLimit, a pointer in Docker's body: absent is unchanged, 0 or negative is unlimited.
 Invariant: translation only.
 """
 
@@ -22,14 +23,16 @@ APPLIED = {"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
            "CpusetCpus", "PidsLimit", "BlkioWeight", "RestartPolicy"}
 
 
-def update_request(body: Any) -> Update:
+def update_request(body: Any, version: tuple[int, int]) -> Update:
+    """The Update a body asks for at API `version` (PidsLimit, as Docker's router: ignored below 1.40,
+    and 0 or any negative value is "unlimited", kept as 0)."""
     if not isinstance(body, dict):
         raise InvalidArgument("the update body must be a JSON object")
     for key, value in body.items():
         if key not in APPLIED and value not in (None, "", 0, False, [], {}):
             raise InvalidArgument(f"{key} cannot be updated by dockui (got {json.dumps(value)})")
     nano = json_int(SECTION, body, "NanoCpus") or 0
-    pids = json_int(SECTION, body, "PidsLimit")
+    pids = json_int(SECTION, body, "PidsLimit") if version >= (1, 40) else None
     return Update(
         memory=json_int(SECTION, body, "Memory") or None,
         memory_swap=json_int(SECTION, body, "MemorySwap") or None,
@@ -39,7 +42,7 @@ def update_request(body: Any) -> Update:
         cpu_period=json_int(SECTION, body, "CpuPeriod") or None,
         cpu_quota=json_int(SECTION, body, "CpuQuota") or None,
         cpuset_cpus=json_str(SECTION, body, "CpusetCpus") or None,
-        pids_limit=pids if pids else None,  # -1: unlimited
+        pids_limit=None if pids is None else max(pids, 0),
         blkio_weight=json_int(SECTION, body, "BlkioWeight") or None,
         restart=_restart(body),
     )

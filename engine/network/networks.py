@@ -6,7 +6,8 @@ network; a bridge this root no longer records is collected).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine import events
@@ -104,33 +105,78 @@ def collect_abandoned_bridges(config: EngineConfig) -> list[str]:
     make a fresh root per test would otherwise exhaust it. A bridge qualifies only if its ifalias
     says dockui made it, it has no port, and its root has no endpoint record; such a root chooses
     its subnet again (and re-creates the bridge) on its next container. Call under HOST_LOCK.
+
+    A live root's bridge is judged and deleted under that root's network lock (`ipam.lock`), taken
+    without waiting: a root busy with its network (preparing a container, removing its bridges) is
+    left alone, and one that starts meanwhile waits until the deletion is over. So no root ever
+    sees its bridge half deleted by another (the bridge's `brif` gone, its /sys/class/net entry
+    not yet: its own removal then skipped it, and its next look still found it).
     """
     removed = []
     base = Path("/sys/class/net")
     for entry in base.iterdir() if base.is_dir() else ():
-        try:
-            alias = (entry / "ifalias").read_text().strip()
-        except OSError:
+        owner = _foreign_bridge(entry, config)
+        if owner is None:
             continue
-        if not alias.startswith(ALIAS_PREFIX) or not (entry / "bridge").is_dir():
-            continue
-        table, _, rest = alias[len(ALIAS_PREFIX) :].partition(":")
-        net_name, _, root = rest.partition(":")
-        if not root or Path(root) == config.root or any((entry / "brif").iterdir()):
-            continue
-        if Path(root).exists():
+        table, net_name, root = owner
+        if root.exists():
             if net_name != DEFAULT_NETWORK:
                 continue  # a named network lives as long as its root: its subnet is its identity
-            endpoints = Path(root) / "network" / "endpoints"
-            if endpoints.is_dir() and any(endpoints.glob("*.json")):
-                continue
-        with_iproute(lambda ipr, name=entry.name: delete_link(ipr, name))
-        if table.startswith("dockui") and not Path(root).exists():
-            import subprocess  # rare: only for an abandoned root's table
+            with _lock_if_free(root / "network" / "lock") as held:
+                if not held or _foreign_bridge(entry, config) != owner or _has_endpoints(root):
+                    continue
+                with_iproute(lambda ipr, name=entry.name: delete_link(ipr, name))
+        else:
+            with_iproute(lambda ipr, name=entry.name: delete_link(ipr, name))
+            if table.startswith("dockui"):
+                import subprocess  # rare: only for an abandoned root's table
 
-            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)  # noqa: S603,S607
+                subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)  # noqa: S603,S607
         removed.append(entry.name)
     return removed
+
+
+def _foreign_bridge(entry: Path, config: EngineConfig) -> tuple[str, str, Path] | None:
+    """(nft table, network name, root) of a portless bridge another dockui root made, from its
+    ifalias; None for anything else, or for a link that vanished while it was looked at."""
+    try:
+        alias = (entry / "ifalias").read_text().strip()
+        if not alias.startswith(ALIAS_PREFIX) or not (entry / "bridge").is_dir() or any((entry / "brif").iterdir()):
+            return None
+    except OSError:
+        return None
+    table, _, rest = alias[len(ALIAS_PREFIX) :].partition(":")
+    net_name, _, root = rest.partition(":")
+    if not root or Path(root) == config.root:
+        return None
+    return table, net_name, Path(root)
+
+
+def _has_endpoints(root: Path) -> bool:
+    endpoints = root / "network" / "endpoints"
+    return endpoints.is_dir() and any(endpoints.glob("*.json"))
+
+
+@contextmanager
+def _lock_if_free(path: Path) -> Iterator[bool]:
+    """Another root's network lock, held for the block if it was free (True), else False at once;
+    False too for a root without one (never created in another root's directory)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def get_network(config: EngineConfig, name: str) -> NetworkInfo:

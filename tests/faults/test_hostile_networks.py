@@ -89,8 +89,9 @@ def test_a_name_that_is_another_networks_id_never_stands_in_for_it(engine: Engin
 
 
 def test_the_predefined_bridge_is_never_removed_by_its_id(engine: Engine) -> None:
-    """(An idle root's default bridge may be collected by another root's create and chosen again
-    with a new ID: so the refusal itself is the evidence, not the ID staying the same.)"""
+    """(An idle root's default bridge may be collected by another root's create between two of
+    its verbs, never during one of them nor during its teardown's removal (tests/test_bridge_collection.py),
+    and chosen again with a new ID: so the refusal itself is the evidence, not the ID staying the same.)"""
     bridge = json.loads(engine.out("network", "inspect", "bridge"))[0]["Id"]
     for case, ref in (("rm-bridge-by-id", bridge), ("rm-bridge-by-id-prefix", bridge[:12]), ("rm-bridge-by-name", "bridge")):
         result = engine.cli("network", "rm", ref)

@@ -100,3 +100,31 @@ def test_update_pids_limit_as_dockers_router(service: Service) -> None:
     finally:
         client.remove_container(cid, force=True)
         client.close()
+
+
+def _daemon_unix_time(client) -> str:  # noqa: ANN001 - a docker.APIClient
+    """moby's request.DaemonUnixTime: the daemon's clock from /info, as `seconds.nanoseconds`."""
+    from datetime import datetime
+
+    text = client.info()["SystemTime"]
+    whole, _, frac = text.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(whole + "+00:00").timestamp())
+    return f"{seconds}.{frac.ljust(9, '0')[:9]}"
+
+
+def test_events_between_two_daemon_times(service: Service) -> None:
+    """moby's TestPause and TestEventsVolumeCreate read events between two readings of the daemon's
+    clock (/info's SystemTime): it must carry nanoseconds, or `until` falls before what just happened."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    try:
+        since = _daemon_unix_time(client)
+        client.create_volume("moby-events")
+        until = _daemon_unix_time(client)
+        events = list(client.events(since=since, until=until, decode=True,
+                                    filters={"type": "volume", "event": "create", "volume": "moby-events"}))
+        assert [e["Action"] for e in events] == ["create"], events
+    finally:
+        client.remove_volume("moby-events")
+        client.close()

@@ -125,7 +125,7 @@ def info(config: EngineConfig) -> dict[str, Any]:
         "Debug": False,
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": 0,
-        "SystemTime": timefmt.format_rfc3339(time.time_ns(), digits=0),
+        "SystemTime": timefmt.format_rfc3339(time.time_ns()),  # nanoseconds, as Docker: clients take since/until from it
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": str(cgroup_version()),

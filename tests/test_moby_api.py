@@ -128,3 +128,24 @@ def test_events_between_two_daemon_times(service: Service) -> None:
     finally:
         client.remove_volume("moby-events")
         client.close()
+
+
+def test_volume_prune_takes_named_volumes_before_api_142(service: Service) -> None:
+    """moby's TestVolumePruneAnonymous: since API 1.42 a prune keeps named volumes unless all=true;
+    an older client's prune takes every unused local volume, as before."""
+    import docker
+
+    new = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    old = docker.APIClient(base_url=service.host, version="1.41", timeout=30)
+    try:
+        anonymous = new.create_volume()["Name"]
+        new.create_volume("moby-named")
+        assert new.prune_volumes()["VolumesDeleted"] == [anonymous]
+        anonymous = new.create_volume()["Name"]
+        assert sorted(old.prune_volumes()["VolumesDeleted"]) == sorted([anonymous, "moby-named"])
+        assert new.volumes()["Volumes"] in (None, [])
+    finally:
+        for volume in new.volumes()["Volumes"] or []:
+            new.remove_volume(volume["Name"], force=True)
+        new.close()
+        old.close()

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from engine.api import volumes as api
 from engine.errors import InvalidArgument
-from engine.service.context import engine_config, json_body, query_bool
+from engine.service.context import api_version, engine_config, json_body, query_bool
 from engine.service.filters import filter_pairs
 
 routes = web.RouteTableDef()
@@ -66,7 +66,9 @@ async def prune(request: web.Request) -> web.Response:
     from engine.api.prune import VOLUME_KEYS, PruneFilter
 
     filters = PruneFilter.parse(filter_pairs(request), VOLUME_KEYS)
-    removed, freed = await asyncio.to_thread(api.prune, engine_config(request), filters.flag is True, filters)
+    # Before API 1.42 a prune took named volumes too (moby's router sets all=true for older clients).
+    everything = filters.flag is True or api_version(request) < (1, 42)
+    removed, freed = await asyncio.to_thread(api.prune, engine_config(request), everything, filters)
     return web.json_response({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})
 
 

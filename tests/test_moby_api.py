@@ -149,3 +149,11 @@ def test_volume_prune_takes_named_volumes_before_api_142(service: Service) -> No
             new.remove_volume(volume["Name"], force=True)
         new.close()
         old.close()
+
+
+def test_tag_named_like_the_digest_algorithm_refused(service: Service) -> None:
+    """moby's TestTagUsingDigestAlgorithmAsName: `sha256:sometag` would read as an image ID."""
+    refused = service.docker("tag", "busybox", "sha256:sometag")
+    assert refused.returncode == 1
+    assert b"refusing to create an ambiguous tag using digest algorithm as name" in refused.stderr
+    assert b"sha256" not in service.docker("images", "--format", "{{.Repository}}").stdout

@@ -176,8 +176,22 @@ async def tag(request: web.Request) -> web.Response:
     if not repo:
         raise InvalidArgument("repo is required")
     target = f"{repo}:{tag_name}" if tag_name else repo
+    _refuse_ambiguous(target)
     await asyncio.to_thread(api.tag, engine_config(request), request.match_info["name"], target)
     return web.Response(status=201)
+
+
+def _refuse_ambiguous(target: str) -> None:
+    """moby's router refuses a repository named like the digest algorithm: `sha256:abc...` would
+    read as an image ID."""
+    from engine.image.reference import parse_reference
+
+    try:
+        name = parse_reference(target).familiar_name
+    except InvalidArgument:
+        return  # api.tag says what is wrong with it
+    if name == "sha256":
+        raise InvalidArgument("refusing to create an ambiguous tag using digest algorithm as name")
 
 
 @routes.delete("/images/{name:.+}")

@@ -342,13 +342,14 @@ def changes(config: EngineConfig, ref: str) -> list[Change]:
 # ------------------------------------------------------------------------------------------ logs
 
 
-def log_entries(config: EngineConfig, ref: str, query: LogQuery) -> tuple[ContainerRecord, list[LogEntry], int]:
-    """The container, its log entries so far (filtered by the query) and the offset to follow from."""
+def log_entries(config: EngineConfig, ref: str, query: LogQuery) -> tuple[ContainerRecord, Iterator[LogEntry], int]:
+    """The container, its log entries so far (filtered by the query, read as they are taken:
+    engine.container.logs.read_entries) and the offset to follow from."""
     from engine.container import logs
 
     record = state.find_container(config, ref)
     entries, offset = logs.read_entries(logs.readable_log(config, record), query.tail, query.since)
-    return record, [e for e in entries if _wanted(e, query)], offset
+    return record, (e for e in entries if _wanted(e, query)), offset
 
 
 def follow_logs(

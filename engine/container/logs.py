@@ -14,6 +14,7 @@ nothing is written (the monitor's entries go to /dev/null) and reading is refuse
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from engine.config import EngineConfig
     from engine.container.state import ContainerRecord
 
@@ -140,27 +143,60 @@ def rotated_paths(path: str) -> list[str]:
     return [*reversed(older), path]
 
 
-def read_entries(path: str, tail: int | None = None, since: float | None = None) -> tuple[list[LogEntry], int]:
+def read_entries(path: str, tail: int | None = None, since: float | None = None) -> tuple[Iterator[LogEntry], int]:
     """The entries written so far (the last `tail` of them), and the offset in the live file to
-    follow from."""
-    data = b""
+    follow from. The files are opened now (a rotation meanwhile loses nothing) and read as the
+    entries are taken: a reader that stops reading holds one entry, never the whole log (up to
+    max-size x max-file of it); with `tail`, the last `tail` entries only."""
+    files: list[tuple[BinaryIO, int | None]] = []
     end = 0
     for name in rotated_paths(path):
         try:
-            with open(name, "rb") as f:
-                chunk = f.read()
+            f = open(name, "rb")  # noqa: SIM115 - closed by _entries_of once read
         except FileNotFoundError:
             continue  # rotated away meanwhile
         if name == path:
-            end = chunk.rfind(b"\n") + 1  # a torn last line is read on the next poll
-            chunk = chunk[:end]
-        data += chunk
-    entries = [e for e in (_parse(line) for line in data.splitlines()) if e is not None]
-    if since is not None:
-        entries = [e for e in entries if _entry_seconds(e.time) >= since]
+            end = _last_line_end(f)  # a torn last line is read on the next poll
+        files.append((f, end if name == path else None))
+    entries = _entries_of(files, since)
     if tail is not None and tail >= 0:
-        entries = entries[-tail:] if tail else []
+        kept = collections.deque(entries, maxlen=tail) if tail else ()
+        entries.close()
+        return iter(kept), end
     return entries, end
+
+
+def _last_line_end(f: BinaryIO) -> int:
+    """The offset just after the file's last newline (0 without one), read from its end."""
+    position = os.fstat(f.fileno()).st_size
+    while position > 0:
+        start = max(0, position - 65536)
+        f.seek(start)
+        newline = f.read(position - start).rfind(b"\n")
+        if newline >= 0:
+            f.seek(0)
+            return start + newline + 1
+        position = start
+    f.seek(0)
+    return 0
+
+
+def _entries_of(files: list[tuple[BinaryIO, int | None]], since: float | None) -> Iterator[LogEntry]:
+    """The entries of `files` in order, each read up to its limit (None: to its end); closes them."""
+    try:
+        for f, limit in files:
+            left = limit
+            for line in f:
+                if left is not None:
+                    if left <= 0:
+                        break
+                    left -= len(line)
+                entry = _parse(line)
+                if entry is not None and (since is None or _entry_seconds(entry.time) >= since):
+                    yield entry
+    finally:
+        for f, _ in files:
+            f.close()
 
 
 def follow_entries(path: str, offset: int, still_running: Callable[[], bool], poll: float = 0.1) -> Iterator[LogEntry]:

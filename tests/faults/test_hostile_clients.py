@@ -202,3 +202,52 @@ def test_a_thousand_idle_connections(limited_service: Service) -> None:
         service.engine.out("rm", "-f", via_service)
     score("api", "service-containers-keep-their-limit", logs.strip() == "1024" and out.strip() != "",
           detail=f"through the service {logs.strip()!r}, from the CLI {out.strip()!r}")
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def _stalled_reader(service: Service, request: str) -> socket.socket:
+    """A client that sends `request`, reads the first bytes of the answer and then reads no more."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(str(service.socket_path))
+    sock.settimeout(20)
+    sock.sendall(request.encode())
+    sock.recv(64)
+    return sock
+
+
+def test_readers_that_stop_reading(service: Service) -> None:
+    """Six clients ask for a 24 MB log (and two attach with logs=1, two follow it) and read none of
+    it; one attaches to a container that writes as fast as it can and reads nothing: the service
+    must hold what its socket buffers hold, not the log (each of them had it all in memory: 50 MB
+    a client), and everyone else is still answered."""
+    engine = service.engine
+    line = "x" * 199
+    logged = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                        f"yes {line} | head -n 120000; echo written; sleep 600").strip()
+    flood = engine.out("run", "-d", "--network", "none", "busybox", "sh", "-c", f"yes {line}").strip()
+    held: list[socket.socket] = []
+    try:
+        assert wait_until(lambda: engine.out("logs", "--tail", "1", logged) == "written\n", timeout=60)
+        pid = service.process.pid
+        before = _rss_kib(pid)
+        requests = [f"GET /containers/{logged}/logs?stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n"] * 4
+        requests += [f"GET /containers/{logged}/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n"] * 2
+        requests += [f"POST /containers/{logged}/attach?logs=1&stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                     "Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n"] * 2
+        requests += [f"POST /containers/{flood}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                     "Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n"]
+        held = [_stalled_reader(service, request) for request in requests]
+        time.sleep(2)  # the flood fills every buffer on its way
+        grown = (_rss_kib(pid) - before) // 1024
+        alive = _responsive(service)
+        score("api", "stalled-readers-of-a-big-log", grown < 40 and alive,
+              detail=f"service memory grew {grown} MiB with {len(held)} stalled readers, alive={alive}")
+    finally:
+        for sock in held:
+            sock.close()
+        engine.out("rm", "-f", logged, flood)

@@ -19,7 +19,7 @@ GOPATH/dockui-bin/ (rebuilt when missing; delete them after changing the tree).
 
 What it sets up, all of it removed at the end (this script owns everything it starts, by pid):
 - a fresh engine root under /tmp with a cgroup parent and a bridge name of its own, the project's
-  busybox (tests/fixtures) imported as busybox:latest and tagged as the suite's other frozen images
+  busybox (tests/fixtures, with the official image's users: the suite execs as `daemon`) imported as busybox:latest and tagged as the suite's other frozen images
   (busybox:glibc, hello-world:frozen, debian:bullseye-slim), so the suite never pulls them;
 - `dockui system service` on a socket in that root, in a mount namespace whose / is a shared mount
   (as systemd makes it on a Docker host; the host's own mounts are not touched);
@@ -57,6 +57,27 @@ FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
 NO_OUTSIDE_WORLD = (
     "TestImagePullPlatformInvalid",  # pulls docker.io/library/hello-world
 )
+OFFICIAL_PASSWD = """root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+sys:x:3:3:sys:/dev:/bin/false
+sync:x:4:100:sync:/bin:/bin/sync
+mail:x:8:8:mail:/var/spool/mail:/bin/false
+www-data:x:33:33:www-data:/var/www:/bin/false
+operator:x:37:37:Operator:/var:/bin/false
+"""
+OFFICIAL_GROUP = """root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+wheel:x:10:root
+mail:x:12:
+www-data:x:33:
+users:x:100:
+"""
 BUILD_TAGS = "exclude_graphdriver_devicemapper exclude_graphdriver_btrfs"
 GUARD = "#!/bin/sh\necho \"moby_suite: this test would start its own $(basename \"$0\"); dockui is remote\" >&2\nexit 1\n"
 REGISTRY_SHIM = '#!/bin/sh\nexec docker-registry serve "$1"\n'
@@ -113,10 +134,17 @@ def _start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
 
 
 def _seed_images(work: Path) -> None:
+    """The project's busybox with the official image's users and groups (the suite runs as `daemon`)."""
     from engine.config import EngineConfig
-    from tests.fixtures.busybox import import_busybox
+    from engine.image.store import ImageStore
+    from tests.fixtures.busybox import GROUP, PASSWD, build_busybox_rootfs, build_busybox_tar
 
-    import_busybox(EngineConfig.load(root=work / "root"))
+    rootfs = build_busybox_rootfs(work / "busybox")
+    (rootfs / "etc" / "passwd").write_text(OFFICIAL_PASSWD + PASSWD.split("\n", 1)[1])
+    (rootfs / "etc" / "group").write_text(OFFICIAL_GROUP + GROUP.split("\n", 1)[1])
+    tarball = build_busybox_tar(rootfs, work / "busybox.tar")
+    ImageStore(EngineConfig.load(root=work / "root")).import_tarball(tarball, "busybox:latest", changes={"Cmd": ["sh"]})
+    shutil.rmtree(rootfs)
 
 
 def _tag_aliases(host: str) -> None:

@@ -157,3 +157,23 @@ def test_tag_named_like_the_digest_algorithm_refused(service: Service) -> None:
     assert refused.returncode == 1
     assert b"refusing to create an ambiguous tag using digest algorithm as name" in refused.stderr
     assert b"sha256" not in service.docker("images", "--format", "{{.Repository}}").stdout
+
+
+def test_copy_edge_cases_as_docker(service: Service) -> None:
+    """moby's TestCopy*PathIsNotDir and TestCopyEmptyFile: a path through a file says `not a
+    directory` in Go's words (no Python errno text), and an empty upload extracts nothing, fine."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    cid = client.create_container("busybox", "true")["Id"]
+    try:
+        with pytest.raises(docker.errors.APIError) as got:
+            client.get_archive(cid, "/etc/passwd/")
+        assert "not a directory" in str(got.value) and "Errno" not in str(got.value)
+        with pytest.raises(docker.errors.APIError) as put:
+            client.put_archive(cid, "/etc/passwd/", b"")
+        assert "not a directory" in str(put.value) and "Errno" not in str(put.value)
+        assert client.put_archive(cid, "/", b"") is True
+    finally:
+        client.remove_container(cid, force=True)
+        client.close()

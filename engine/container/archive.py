@@ -205,6 +205,8 @@ def cmd_put(path: str, no_overwrite_dir_non_dir: bool, owner: str = "") -> None:
     if owner:
         uid, gid, _ = resolve_user("/", owner)
         ids = (uid, gid)
+    if not sys.stdin.buffer.peek(1):  # an empty body: nothing to extract (moby's untar of no bytes)
+        return
     with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tar:
         for member in tar:
             _relative_names(member)
@@ -285,12 +287,19 @@ def main(argv: list[str]) -> int:
         print(f"Could not find the file {path} in container {container_id[:12]}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except (NotADirectoryError, IsADirectoryError, tarfile.TarError, InvalidArgument) as exc:
-        print(str(exc), file=sys.stderr)
+        print(_go_error(exc), file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - one line for the caller
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _go_error(exc: Exception) -> str:
+    """An OSError naming a path as Go says it (`stat /etc/passwd/: not a directory`), else its text."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"stat {exc.filename}: {exc.strerror.lower()}"
+    return str(exc)
 
 
 def _export(config_json: str, container_id: str) -> int:

@@ -258,3 +258,12 @@ async def test_images_n_runs_the_selection_and_every_list_copies_and_filters(eng
 def _rows(app: DockuiApp, table_id: str) -> list[list[object]]:
     table = app.screen.query_one(table_id, DataTable)
     return [table.get_row_at(i) for i in range(table.row_count)]
+
+
+def test_every_help_line_fits_the_dialog_at_80_columns() -> None:
+    """The help dialog is ~66 cells wide at 80 columns: a key (10) and a description up to 52 fit on
+    one line each (a wrapped one reads as two keys)."""
+    descriptions = [d for _, _, d, _ in keymap.DEFAULTS.values()] + list(keymap.SCREEN_HELP.values())
+    descriptions += [d for keys in keymap.WIDGET_KEYS.values() for _, d in keys]
+    assert max(len(d) for d in descriptions) <= 52, max(descriptions, key=len)
+    assert all(len(k) <= 10 for keys in keymap.WIDGET_KEYS.values() for k, _ in keys)

@@ -147,7 +147,7 @@ def test_filtered_and_sorted(snap_compare, tmp_path: Path) -> None:
 
 def test_logs_timestamps_and_search(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(recorded_app(tmp_path), terminal_size=(160, 48),
-                        run_before=_keys("enter", "l", "t", "slash", *"slow", "enter", "N"))
+                        run_before=_keys("enter", "l", "t", "slash", *"slow", "enter", "n"))
 
 
 def test_run_dialog_inline_errors(snap_compare, tmp_path: Path) -> None:

@@ -179,10 +179,10 @@ async def commit(request: web.Request) -> web.Response:
     from engine.container.commit import commit as commit_container
     from engine.image.changes import parse_changes
 
+    body = await json_body(request)  # first, as moby's router: a body that is not JSON is said before anything
     container = request.query.get("container")
     if not container:
         raise InvalidArgument("commit: the container is required (?container=)")
-    body = await json_body(request)
     if body not in (None, {}):
         raise InvalidArgument("commit: a Config body is not supported by dockui: use ?changes= (Dockerfile instructions)")
     repo = request.query.get("repo") or None

@@ -135,7 +135,7 @@ def _compiled(lib: ctypes.CDLL, pattern: str, options: int, what: str) -> _Compi
         raise InvalidArgument(f"invalid {what} regular expression {pattern!r}: {_error(lib, code_err.value)} "
                               f"at offset {offset.value}")
     compiled = _Compiled(lib, code)
-    with _cache_lock:  # (another thread may have cached its own meanwhile: the later one wins, ours is freed)
+    with _cache_lock:  # (another thread may have cached the same meanwhile: replaced, it is freed once unused)
         _cache[key] = compiled
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SIZE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from typing import Any
 
@@ -348,9 +349,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
             return False
         return True
 
-    for entry in entries:
-        if not await emit(entry):
-            return response
+    while batch := await _call(lambda: list(itertools.islice(entries, 1000))):  # read on a thread, held a batch at a time
+        for entry in batch:
+            if not await emit(entry):
+                return response
     if query.follow:
         await _follow(request, config, record, offset, query, emit)
     await finish(response)

@@ -13,6 +13,7 @@ helpers, mounts, spools) and the container is as usable as before.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import socket
@@ -251,3 +252,83 @@ def test_readers_that_stop_reading(service: Service) -> None:
         for sock in held:
             sock.close()
         engine.out("rm", "-f", logged, flood)
+
+
+def _archive_helpers(service: Service) -> list[str]:
+    from tests.faults.test_hostile_api import _is_archive_helper
+
+    return [p for p in os.listdir("/proc") if p.isdigit() and _is_archive_helper(p, service.engine)]
+
+
+def _hang_up_mid_body(service: Service, head: str, body: bytes, chunked: bool) -> None:
+    """Send `head`, the first part of `body` (as one chunk of a chunked body that never ends, or
+    under a Content-Length that promises it all) and go away."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(service.socket_path))
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}"
+    sock.sendall(f"{head}Host: x\r\n{framing}\r\n\r\n".encode())
+    part = body[: len(body) // 3]
+    sock.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+    time.sleep(0.5)  # the service is inside the upload
+    sock.close()
+
+
+def test_hang_ups_in_the_middle_of_an_upload(service: Service) -> None:
+    """`PUT archive` into a running and a stopped container, a build's context, an image load: the
+    client sends a third of its body and goes away. Its helper must go (and the stopped container's
+    overlay with it), no spool or unpacked context stays, no copy is logged as done, and the
+    containers start and copy as before (what was written of the file stays, as with Docker's
+    untar)."""
+    import io
+    import tarfile
+
+    engine = service.engine
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        member = tarfile.TarInfo("big")
+        member.size = 6 << 20
+        tar.addfile(member, io.BytesIO(b"z" * member.size))
+    body = buffer.getvalue()
+    running = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "600").strip()
+    stopped = engine.out("create", "--network", "none", "busybox", "sleep", "600").strip()
+    _, fds0 = _resources(service)
+    since = time.time()
+    try:
+        uploads = [(f"put-archive-{state}-{framing}", f"PUT /containers/{cid}/archive?path=/tmp HTTP/1.1\r\n")
+                   for state, cid in (("running", running), ("stopped", stopped)) for framing in ("length", "chunked")]
+        uploads += [("build-context", "POST /build?t=never-built HTTP/1.1\r\nContent-Type: application/x-tar\r\n"),
+                    ("image-load", "POST /images/load HTTP/1.1\r\nContent-Type: application/x-tar\r\n")]
+        for name, head in uploads:
+            _hang_up_mid_body(service, head, body, chunked=name.endswith("chunked"))
+            gone = wait_until(lambda: not _archive_helpers(service) and _resources(service)[1] <= fds0, timeout=10)
+            left = [str(p) for p in engine.config.tmp_dir.iterdir()] if engine.config.tmp_dir.is_dir() else []
+            mounts = [line.split()[4] for line in open("/proc/self/mountinfo") if str(engine.config.root) in line]
+            score("api", f"hang-up-mid-{name}", bool(gone) and not left and not mounts and _responsive(service),
+                  detail=f"helpers {_archive_helpers(service)} fds {fds0}->{_resources(service)[1]}",
+                  leaks=left + mounts)
+        events = service.request("GET", f"/events?since={since:.0f}&until={time.time() + 1:.0f}").body
+        images = [i["RepoTags"] for i in service.request("GET", "/images/json").json()]
+        engine.out("start", stopped)
+        copied = service.request("GET", f"/containers/{stopped}/archive?path=/tmp/big")
+        score("api", "hang-ups-mid-upload-left-it-usable", b"extract-to-dir" not in events and engine.inspect(
+            stopped)["State"]["Running"] and copied.status == 200 and ["never-built:latest"] not in images,
+              detail=f"events {events.count(b'extract-to-dir')} copy {copied.status} images {images}")
+    finally:
+        engine.out("rm", "-f", running, stopped)
+
+
+def test_a_million_query_parameters(service: Service) -> None:
+    """A request line of a million `a=1` pairs (4 MB), and 100 `filters` with 700 other pairs within
+    aiohttp's 8 KiB request line: refused or read, at once, and the service answers others meanwhile."""
+    started = time.monotonic()
+    huge = b"GET /containers/json?" + b"&".join([b"a=1"] * 1_000_000) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    from tests.faults.test_hostile_api import _raw, _status
+
+    reply = _raw(service, huge)
+    took = time.monotonic() - started
+    score("api", "a-million-query-parameters", _status(reply) in (400, 414, 431) and took < 5 and _responsive(service),
+          detail=f"{reply[:80]!r} in {took:.1f} s")
+    many = "&".join(["filters=" + urllib.parse.quote('{"name":["x"]}')] * 100 + ["x=1"] * 700)
+    reply_many = service.request("GET", f"/containers/json?all=1&{many}", timeout=10)
+    score("api", "eight-hundred-query-parameters", _reply_ok(reply_many.status, reply_many.body) and _responsive(service),
+          detail=f"{reply_many.status} {reply_many.body[:100]!r}")

@@ -524,11 +524,13 @@ def _import_shared() -> None:
     """What both sides of `run` load after the fork, loaded once before it: the caller's options
     (the resources check: cgroups), create (the image config, the log's limits) and its report
     wait (select) need them as the monitor's stage 1 does, which then inherits them (~1.5 ms of
-    its imports, more on a busy host, where they were the start's critical path)."""
+    its imports, more on a busy host, where they were the start's critical path); `mounts`: create's
+    mount records, launch's bind mounts."""
     with best_effort():
         import select  # noqa: F401
 
         import engine.container.logs  # noqa: F401
+        import engine.container.mounts  # noqa: F401
         import engine.image.imageconfig  # noqa: F401
         import engine.sandbox.cgroups  # noqa: F401
 

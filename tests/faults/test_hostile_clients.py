@@ -332,3 +332,45 @@ def test_a_million_query_parameters(service: Service) -> None:
     reply_many = service.request("GET", f"/containers/json?all=1&{many}", timeout=10)
     score("api", "eight-hundred-query-parameters", _reply_ok(reply_many.status, reply_many.body) and _responsive(service),
           detail=f"{reply_many.status} {reply_many.body[:100]!r}")
+
+
+def test_hang_up_in_the_middle_of_a_pull(service: Service, registry, tmp_path: Path) -> None:  # noqa: ANN001
+    """`POST /images/create` through tests/faults/registry_proxy.py, its second layer stalled: the
+    client goes away once the first layer is in. The pull ends (cancelled, or done once the
+    registry answers again), holds no thread or descriptor, leaves whole layers and no staging or
+    temp file, and the next pull of the image completes."""
+    from tests.faults.registry_proxy import FaultProxy
+    from tests.faults.test_registry_stalls import _layers, _push, _store_consistent
+
+    engine = service.engine
+    image = _push(registry, tmp_path, "hangup", 400_000, 300_000)
+    first, second = (layer[0] for layer in image.layers)
+    from engine.image.digest import chain_ids
+
+    proxy = FaultProxy(registry.host).start()
+    try:
+        service.request("GET", "/_ping")
+        threads0, fds0 = _resources(service)
+        proxy.faults = {second.diff_id: ["stall:60"]}
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(service.socket_path))
+        sock.sendall(f"POST /images/create?fromImage={proxy.host}/faults/hangup&tag=latest HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n".encode())
+        committed = wait_until(lambda: chain_ids([first.diff_id])[0] in _layers(engine), timeout=30)
+        sock.close()
+        time.sleep(0.5)
+        proxy.release.set()  # the stalled layer flows again: a pull still running would finish now
+        settled = wait_until(lambda: _resources(service)[1] <= fds0 and _resources(service)[0] <= threads0 + 1,
+                             timeout=20)
+        problems = _store_consistent(engine)
+        score("registry", "client-hangs-up-mid-pull", bool(committed) and bool(settled) and _responsive(service),
+              detail=f"committed={bool(committed)} threads {threads0}->{_resources(service)[0]} "
+                     f"fds {fds0}->{_resources(service)[1]}", leaks=problems)
+        proxy.faults = {}
+        pulled = service.request("POST", f"/images/create?fromImage={proxy.host}/faults/hangup&tag=latest", timeout=60)
+        listed = [tag for i in service.request("GET", "/images/json").json() for tag in i["RepoTags"] or ()]
+        score("registry", "pull-after-a-hang-up", pulled.status == 200 and f"{proxy.host}/faults/hangup:latest" in listed
+              and not _store_consistent(engine), detail=f"{pulled.status} {pulled.body[-160:]!r} {listed}")
+    finally:
+        proxy.release.set()
+        proxy.stop()

@@ -48,8 +48,8 @@ def _json_map(request: web.Request, name: str) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid {name}: {raw!r} is not JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: `[[[...` thousands deep
+        raise InvalidArgument(f"invalid {name}: {raw[:200]!r} is not JSON") from None
     if value is None:  # Go's client sends a nil map as `null`
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str | None) for v in value.values()):

@@ -257,7 +257,7 @@ def registry_login(header: str) -> api.RegistryLogin | None:
 
     try:
         data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: `[[[...` thousands deep
         raise InvalidArgument("X-Registry-Auth is not base64-encoded JSON") from None
     if not isinstance(data, dict) or not data.get("username"):
         return None

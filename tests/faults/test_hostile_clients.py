@@ -374,3 +374,63 @@ def test_hang_up_in_the_middle_of_a_pull(service: Service, registry, tmp_path: P
     finally:
         proxy.release.set()
         proxy.stop()
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_json_nested_100000_deep_wherever_json_is_read(service: Service) -> None:
+    """test_hostile_api nests the create body and `filters`; every other body, query value and
+    header the service decodes as JSON gets the same: a 400 in one line, never a RecursionError's 500."""
+    import base64
+
+    engine = service.engine
+    cid = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "600").strip()
+    engine.out("network", "create", "deepnet")
+    try:
+        made = service.request("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]}).json()["Id"]
+        deep = b"[" * 100_000 + b"]" * 100_000
+        bodies = (f"/containers/{cid}/update", "/networks/create", "/volumes/create", f"/containers/{cid}/exec",
+                  f"/exec/{made}/start", "/networks/deepnet/connect", "/networks/deepnet/disconnect", "/auth",
+                  f"/commit?container={cid}")
+        bad = []
+        for path in bodies:
+            reply = service.request("POST", path, body=deep, headers={"Content-Type": "application/json"}, timeout=20)
+            if reply.status != 400 or not _one_line(reply.body):
+                bad.append(f"{path} {reply.status} {reply.body[:100]!r}")
+        score("api", "deep-json-bodies", not bad and _responsive(service), detail="; ".join(bad[:3]))
+        bad = []
+        context = _tar({"Dockerfile": b"FROM busybox\n"})
+        for name in ("buildargs", "labels"):  # 2500 deep: what an 8 KiB request line holds
+            reply = service.request("POST", f"/build?{name}={'[' * 2500}{']' * 2500}", body=context,
+                                    headers={"Content-Type": "application/x-tar"}, timeout=20)
+            if reply.status != 400 or not _one_line(reply.body):
+                bad.append(f"{name} {reply.status} {reply.body[:100]!r}")
+        score("api", "deep-json-build-query", not bad and _responsive(service), detail="; ".join(bad))
+        header = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode()
+        bad = []
+        for method, path in (("POST", "/images/create?fromImage=127.0.0.1:1/x&tag=1"), ("POST", "/images/busybox/push"),
+                             ("POST", "/build?t=deep")):
+            reply = service.request(method, path, body=context if "build" in path else None, timeout=20,
+                                    headers={"X-Registry-Auth": header, "X-Registry-Config": header})
+            if "build" in path:  # moby's build route ignores an X-Registry-Config it cannot decode
+                if not _reply_ok(reply.status, reply.body):
+                    bad.append(f"{path} {reply.status} {reply.body[:100]!r}")
+                continue
+            if reply.status != 400 or not _one_line(reply.body):
+                bad.append(f"{path} {reply.status} {reply.body[:100]!r}")
+        score("api", "deep-json-registry-auth", not bad and _responsive(service), detail="; ".join(bad))
+    finally:
+        engine.out("rm", "-f", cid)
+        engine.out("network", "rm", "deepnet")
+        engine.cli("rmi", "deep")

@@ -8,6 +8,8 @@ CLI or docker-py against `dockui system service`:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
@@ -174,6 +176,34 @@ def test_copy_edge_cases_as_docker(service: Service) -> None:
             client.put_archive(cid, "/etc/passwd/", b"")
         assert "not a directory" in str(put.value) and "Errno" not in str(put.value)
         assert client.put_archive(cid, "/", b"") is True
+    finally:
+        client.remove_container(cid, force=True)
+        client.close()
+
+
+def test_copy_of_root_keeps_dockers_names(service: Service, tmp_path: Path) -> None:
+    """moby's TestCopyFromContainer: an archive of `/` names its entries `/`, `/bin/busybox`; and
+    `dockui cp CTR:/ DIR` takes those names (it stopped with an internal error on the bare `/`)."""
+    import io
+    import subprocess
+    import tarfile
+
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=60)
+    cid = client.create_container("busybox", "true")["Id"]
+    try:
+        stream, stat = client.get_archive(cid, "/")
+        names = tarfile.open(fileobj=io.BytesIO(b"".join(stream)), mode="r:").getnames()
+        assert stat["name"] == "/" and names[0] == "", names[:5]  # tarfile reads the "/" directory as ""
+        assert "/bin/busybox" in names and "bin/busybox" not in names, names[:5]
+        stream, _ = client.get_archive(cid, "/etc")
+        assert "etc/passwd" in tarfile.open(fileobj=io.BytesIO(b"".join(stream)), mode="r:").getnames()
+        out = tmp_path / "root-copy"
+        copied = subprocess.run(service.engine.argv("cp", f"{cid}:/", str(out)), env=service.engine.env,
+                                capture_output=True, timeout=60)
+        assert copied.returncode == 0, copied.stderr
+        assert (out / "bin" / "sh").stat().st_ino == (out / "bin" / "busybox").stat().st_ino  # hard links kept
     finally:
         client.remove_container(cid, force=True)
         client.close()

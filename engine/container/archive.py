@@ -186,6 +186,10 @@ def cmd_get(path: str) -> None:
         # after realpath (a container swapping a directory for a link); never hand it out as the top.
         if follow and member.name == info.name and member.issym():
             raise tarfile.TarError(f"{path} changed while it was being copied")
+        if info.name == "/":  # a copy of / keeps Docker's names ("/", "/foo"): tarfile strips the slash
+            member.name = "/" + member.name
+            if member.islnk():
+                member.linkname = "/" + member.linkname
         return member
 
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:

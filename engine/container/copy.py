@@ -174,8 +174,10 @@ def _extract_host(stream: BinaryIO, root: str, top: str, rename: str) -> None:
     real_root = os.path.realpath(root)
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
+            if top == "/":  # a copy of / names its entries "/", "/bin" (Docker's names): relative to it here
+                _unroot(member)
             _check_member(member)
-            rest = member.name[len(top):].lstrip("/") if member.name == top or member.name.startswith(top + "/") else None
+            rest = _rest(member.name, top)
             if rest is None:
                 raise tarfile.TarError(f"unexpected archive member {member.name!r}")
             member.name = "/".join(p for p in (rename, rest) if p)
@@ -187,9 +189,22 @@ def _extract_host(stream: BinaryIO, root: str, top: str, rename: str) -> None:
             if not member.isdir() and os.path.lexists(os.path.join(root, member.name)):
                 os.unlink(os.path.join(root, member.name))
             if member.islnk():
-                member.linkname = "/".join(p for p in (rename, member.linkname[len(top):].lstrip("/")) if p)
+                member.linkname = "/".join(p for p in (rename, _rest(member.linkname, top) or "") if p)
             member.uid, member.gid = os.getuid(), os.getgid()  # Docker: the caller's uid:gid
             tar.extract(member, root, set_attrs=True, numeric_owner=True)
+
+
+def _unroot(member: tarfile.TarInfo) -> None:
+    member.name = member.name.lstrip("/")
+    if member.islnk():
+        member.linkname = member.linkname.lstrip("/")
+
+
+def _rest(name: str, top: str) -> str | None:
+    """`name` below the archive's top entry (None: not under it); every name is under `/`."""
+    if top == "/":
+        return name
+    return name[len(top):].lstrip("/") if name == top or name.startswith(top + "/") else None
 
 
 def _rename_stream(stream: BinaryIO, out: BinaryIO, top: str, name: str) -> None:

@@ -54,14 +54,30 @@ def test_rmi_reads_the_image_config_once(engine_config: EngineConfig, busybox_im
     from engine.image.digest import hex_of
     from engine.image.store import ImageStore
 
-    store = ImageStore(engine_config, containers=container_uses)
+    listings = []
+    store = ImageStore(engine_config, containers=lambda config: (listings.append(1), container_uses(config))[1])
     image_id = busybox_imported.id
     reads = _config_reads(monkeypatch, store.imagedb / "content" / "sha256" / hex_of(image_id))
     ref = image_id if how == "by-id" else "busybox:latest"
     lines = store.remove(ref, force=how.startswith("forced"))
     assert lines[0] == "Untagged: busybox:latest" and f"Deleted: {image_id}" in lines
     assert len(reads) == 1, reads
+    assert len(listings) == 1  # every container record read once (orphan rw layers and users from one reading)
     assert store.list_images() == [] and not store.has_layer(busybox_imported.chain_ids[0])
+
+
+def test_rmi_collects_an_orphan_rw_layer_from_the_same_reading(engine_config: EngineConfig, busybox_imported) -> None:  # noqa: ANN001
+    """A rw layer no record owns (a `run` killed between its layer and its record) does not keep
+    the image's layers: it goes first, then the image and its layers."""
+    from engine.container.usage import container_uses
+    from engine.image.store import ImageStore
+
+    store = ImageStore(engine_config, containers=container_uses)
+    store.create_rw_layer("f" * 64, busybox_imported.id)
+    lines = store.remove("busybox:latest")
+    assert lines == ["Untagged: busybox:latest", f"Deleted: {busybox_imported.id}",
+                     *(f"Deleted: {c}" for c in reversed(busybox_imported.chain_ids))]
+    assert not (store.layerdb / "mounts" / ("f" * 64)).exists()
 
 
 # ------------------------------------------------------------------------------------- the mount table

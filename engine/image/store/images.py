@@ -344,7 +344,13 @@ class ImageIndex(LayerStore):
 
     def _removal_view(self) -> _RemovalView:
         """What a removal decides on, read once under the store lock: names, parent links, and
-        which containers use which image (records, and rw layers whose record is not listed)."""
+        which containers use which image (records, and rw layers whose record is not listed).
+        The containers are read once: the rw layers no record owns (orphans a killed `run` or
+        `rm` left) are collected from the same reading, before anything is decided."""
+        mounts = self._mount_parents()  # the layers first: a record is written before its layer
+        uses = self._container_uses()
+        for orphan in self._collect_orphans_locked(mounts, uses):
+            mounts.pop(orphan, None)
         image_ids = self._image_ids()
         stored = set(image_ids)
         parents = {}
@@ -352,8 +358,7 @@ class ImageIndex(LayerStore):
             parent = self._parent_link(image_id, stored)
             if parent:
                 parents[image_id] = parent
-        return _RemovalView(self._read_repositories(), parents, self._container_uses(), self._mount_parents(),
-                            self._chain_ids)
+        return _RemovalView(self._read_repositories(), parents, uses, mounts, self._chain_ids)
 
     def _chain_ids(self, image_id: str) -> list[str]:
         """The image's layer chain IDs, bottom to top, from its config (NotFound when it is gone)."""
@@ -374,10 +379,9 @@ class ImageIndex(LayerStore):
         reference, the reference goes and the image is deleted only when nothing stops it.
         """
         self._ensure_dirs()
-        self.collect_orphan_rw_layers()
         with self._locked():
+            view = self._removal_view()  # (first: orphan rw layers go even when `ref` names nothing)
             image_id, key = self._lookup(ref)
-            view = self._removal_view()
             refs = view.refs_of(image_id)
             lines: list[str] = []
             if key is not None:

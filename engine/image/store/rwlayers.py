@@ -133,31 +133,36 @@ class RwLayers(LayerStore):
         IDs) is skipped: the common case, at the end of every `run --rm`. `empty_later`: the
         layer's directories are renamed into layerdb/tmp and listed there for the caller to
         delete when it has time (the monitor of an --rm container, after the exit went out)."""
+        _check_container_id(container_id)
+        with self._locked():
+            self._remove_rw_layer_locked(container_id, image_id, empty_later)
+
+    def _remove_rw_layer_locked(self, container_id: str, image_id: str | None = None,
+                                empty_later: list[Path] | None = None) -> None:
+        """remove_rw_layer's work, the store lock held by the caller."""
         import shutil
 
-        _check_container_id(container_id)
         mount_dir = self.layerdb / "mounts" / container_id
-        with self._locked():
-            if not mount_dir.exists():
-                return
-            ids = []
-            for name in ("mount-id", "init-id"):
-                with contextlib.suppress(OSError):
-                    ids.append((mount_dir / name).read_text().strip())
-            parent = None
+        if not mount_dir.exists():
+            return
+        ids = []
+        for name in ("mount-id", "init-id"):
             with contextlib.suppress(OSError):
-                parent = (mount_dir / "parent").read_text().strip() or None
-            doomed = self.layerdb / "tmp" / f"del-mount-{container_id}-{os.urandom(4).hex()}"
-            os.rename(mount_dir, doomed)
-            for mount_id in ids:
-                if mount_id and re.fullmatch(r"[0-9a-f]{64}(-init)?", mount_id):
-                    self._remove_layer_dir(mount_id, empty_later)
-            if empty_later is not None:
-                empty_later.append(doomed)
-            else:
-                shutil.rmtree(doomed, ignore_errors=True)
-            if image_id is None or not self._image_stored(image_id):
-                self._release_chain(parent)
+                ids.append((mount_dir / name).read_text().strip())
+        parent = None
+        with contextlib.suppress(OSError):
+            parent = (mount_dir / "parent").read_text().strip() or None
+        doomed = self.layerdb / "tmp" / f"del-mount-{container_id}-{os.urandom(4).hex()}"
+        os.rename(mount_dir, doomed)
+        for mount_id in ids:
+            if mount_id and re.fullmatch(r"[0-9a-f]{64}(-init)?", mount_id):
+                self._remove_layer_dir(mount_id, empty_later)
+        if empty_later is not None:
+            empty_later.append(doomed)
+        else:
+            shutil.rmtree(doomed, ignore_errors=True)
+        if image_id is None or not self._image_stored(image_id):
+            self._release_chain(parent)
 
     def _image_stored(self, image_id: str) -> bool:
         try:
@@ -186,6 +191,17 @@ class RwLayers(LayerStore):
         for cid in orphans:
             with contextlib.suppress(OSError, InvalidArgument):
                 self.remove_rw_layer(cid)
+        return orphans
+
+    def _collect_orphans_locked(self, parents: dict[str, str], uses: Sequence[ContainerUse]) -> list[str]:
+        """collect_orphan_rw_layers on what the caller read, the store lock held: `parents`
+        (_mount_parents) read before `uses` (_container_uses)."""
+        recorded = {u.id for u in uses}
+        orphans = [cid for cid in parents if cid not in recorded]
+        for cid in orphans:
+            with contextlib.suppress(OSError, InvalidArgument):
+                _check_container_id(cid)
+                self._remove_rw_layer_locked(cid)
         return orphans
 
 

@@ -121,7 +121,7 @@ def json_args(node: Node) -> list[str] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # `[[[...` thousands deep: not an array of strings either
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value

@@ -58,7 +58,7 @@ def _exec_or_shell(rest: str) -> list[str]:
     if rest.startswith("["):
         try:
             value = json.loads(rest)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: `[[[...` thousands deep
             raise InvalidArgument(f"invalid JSON array in --change: {rest}") from None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidArgument(f"--change expects a JSON array of strings: {rest}")

@@ -430,6 +430,20 @@ def test_json_nested_100000_deep_wherever_json_is_read(service: Service) -> None
             if reply.status != 400 or not _one_line(reply.body):
                 bad.append(f"{path} {reply.status} {reply.body[:100]!r}")
         score("api", "deep-json-registry-auth", not bad and _responsive(service), detail="; ".join(bad))
+        # a Dockerfile's exec form and a --change's (commit, import) are JSON arrays too
+        bad = []
+        dockerfile = b"FROM busybox\nCMD " + b"[" * 100_000 + b"]" * 100_000 + b"\n"
+        built = service.request("POST", "/build?t=deep", body=_tar({"Dockerfile": dockerfile}), timeout=60,
+                                headers={"Content-Type": "application/x-tar"})
+        if not _reply_ok(built.status, built.body) or b"internal error" in built.body or b"Recursion" in built.body:
+            bad.append(f"build {built.status} {built.body[-160:]!r}")
+        change = urllib.parse.quote("CMD " + "[" * 1200 + "]" * 1200)  # within the 8 KiB line
+        for path in (f"/commit?container={cid}&repo=deep&changes={change}",
+                     f"/images/create?fromSrc=-&repo=deep&changes={change}"):
+            reply = service.request("POST", path, body=_tar({"f": b"x"}) if "fromSrc" in path else None, timeout=20)
+            if reply.status != 400 or not _one_line(reply.body):
+                bad.append(f"{path[:20]} {reply.status} {reply.body[:100]!r}")
+        score("api", "deep-json-exec-forms", not bad and _responsive(service), detail="; ".join(bad))
     finally:
         engine.out("rm", "-f", cid)
         engine.out("network", "rm", "deepnet")

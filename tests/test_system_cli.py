@@ -37,10 +37,10 @@ def test_info_version_and_system_df(engine: Engine) -> None:
 
     assert wait_until(lambda: df()["Local Volumes"]["Size"] != "0B", timeout=10)  # the container wrote its file
     rows = df()
-    assert (rows["Images"]["TotalCount"], rows["Images"]["Active"]) == (1, 1)
-    assert (rows["Containers"]["TotalCount"], rows["Containers"]["Active"]) == (2, 1)
+    assert (rows["Images"]["TotalCount"], rows["Images"]["Active"]) == ("1", "1")  # docker's contexts: strings
+    assert (rows["Containers"]["TotalCount"], rows["Containers"]["Active"]) == ("2", "1")
     assert rows["Containers"]["Size"] != "0B"  # /z in the running container's writable layer
-    assert (rows["Local Volumes"]["TotalCount"], rows["Local Volumes"]["Active"]) == (1, 1)
+    assert (rows["Local Volumes"]["TotalCount"], rows["Local Volumes"]["Active"]) == ("1", "1")
     assert rows["Local Volumes"]["Reclaimable"].startswith("0B")  # mounted: nothing to reclaim
     verbose = engine.out("system", "df", "-v")
     assert busybox.short_id in verbose and "dfrun" in verbose and "dfvol" in verbose

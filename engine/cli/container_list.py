@@ -171,6 +171,9 @@ def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: li
             return sizes[record.id]
         from engine.cli.output import human_size
 
+        if args.format.strip() == "json":  # ps.go's probe runs the word `json`, not {{json .}}: no size is asked
+            return human_size(0)
+
         written, virtual = _container_sizes(ImageStore(config), record, image_sizes)
         return f"{human_size(written)} (virtual {human_size(virtual)})" if virtual else human_size(written)
 

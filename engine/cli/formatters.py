@@ -28,7 +28,7 @@ class Row(TemplateData):
     computed when first read, as ps's `.Size`); `labels` gives the `.Label "k"` method."""
 
     type_name: str  # Docker's context type, as Go's errors name it
-    fields: Mapping[str, str | Callable[[], str]]
+    fields: Mapping[str, str | None | Callable[[], str]]
     labels: Mapping[str, str] | None = None
     _computed: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -69,6 +69,7 @@ CONTAINER_HEADERS = HeaderContext({
     "ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
     "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
     "Labels": "LABELS", "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    "Platform": "PLATFORM",
 }, elem="string")
 
 IMAGE_HEADERS = HeaderContext({
@@ -129,7 +130,9 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
             continue  # a --tmpfs is no MountPoint in Docker (engine.container.mounts.mount_points)
         name = m.get("Name") or m.get("Source", "")
         mounts.append(ellipsis(name, 15) if trunc else name)
-    networks = list((record.network.get("Networks") or {}).keys())
+    from engine.container.inspect import listed_networks  # the planned ones too, before the first start
+
+    networks = list(listed_networks(record))
     mode = record.host_config.get("NetworkMode", "")
     if not networks and mode in ("host", "none"):  # docker lists these as the container's network
         networks = [mode]
@@ -148,13 +151,14 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
         "Mounts": ",".join(mounts),
         "LocalVolumes": str(sum(1 for m in record.mounts if m.get("Type") == "volume")),
         "Networks": ",".join(networks),
+        "Platform": None,  # docker 28's *platforms.Platform, nil in a list's rows (json: null)
     }
     return Row("*formatter.ContainerContext", fields, labels)
 
 
 def empty_container_row() -> Row:
     """docker ps checks a template against an empty ContainerContext before listing anything."""
-    return Row("*formatter.ContainerContext", dict.fromkeys(CONTAINER_HEADERS, ""), {})
+    return Row("*formatter.ContainerContext", {**dict.fromkeys(CONTAINER_HEADERS, ""), "Platform": None}, {})
 
 
 def image_row(fields: Mapping[str, str], labels: Mapping[str, str] | None = None) -> Row:
@@ -353,3 +357,25 @@ Server:{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}
   {{- end}}
  {{- end}}
  {{- end}}{{- end}}"""
+
+
+# ------------------------------------------------------------------------------------------ events
+def event_message(doc: Mapping[str, Any]) -> OmitEmptyStruct:
+    """events.Message of an event's API document (engine.eventlog.Event.to_docker; {} for the empty
+    one docker's events runs a template on first): Go's field names for a template, the API's
+    (`status`, `id`, `timeNano`, ...) for `json`."""
+    actor = doc.get("Actor") or {}
+    attributes = actor.get("Attributes")
+    actor_struct = _go_struct("events.Actor", {
+        "ID": actor.get("ID", ""),
+        "Attributes": GoMap(attributes or {}, elem="string", is_nil=attributes is None),
+    })
+    return _go_struct("*events.Message", {
+        "Status": doc.get("status", ""), "ID": doc.get("id", ""), "From": doc.get("from", ""),
+        "Type": doc.get("Type", ""), "Action": doc.get("Action", ""), "Actor": actor_struct,
+        "Scope": doc.get("scope", ""), "Time": doc.get("time", 0), "TimeNano": doc.get("timeNano", 0),
+    }, _EVENT_JSON_NAMES, frozenset(_EVENT_JSON_NAMES))
+
+
+_EVENT_JSON_NAMES = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope", "Time": "time",
+                     "TimeNano": "timeNano"}  # each `json:",omitempty"`

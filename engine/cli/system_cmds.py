@@ -14,6 +14,7 @@ from engine.config import EngineConfig
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from engine.eventlog import Event
+    from engine.util.gotemplate import Template
 
 
 def register(subparsers: argparse._SubParsersAction, verb: str | None = None) -> None:  # noqa: ARG001
@@ -143,57 +144,24 @@ def _prune_scope(args: argparse.Namespace) -> str:
 
 
 def cmd_system_df(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker system df [-v]: engine.api.system's usage through docker's disk_usage formatter."""
     from engine.api import system
-    from engine.cli.output import human_size, print_table
+    from engine.cli.disk_usage import print_disk_usage
 
-    usage = system.disk_usage(config)
-    active_images = [i for i in usage.images if i.containers]
-    unused_layers = usage.layers_size - usage.active_layers_size
-    running = [c for c in usage.containers if c.record.running]
-    used_volumes = [v for v in usage.volumes if v.ref_count]
-    rows = [
-        ("Images", len(usage.images), len(active_images), usage.layers_size, unused_layers),
-        ("Containers", len(usage.containers), len(running), sum(c.size_rw for c in usage.containers),
-         sum(c.size_rw for c in usage.containers if not c.record.running)),
-        ("Local Volumes", len(usage.volumes), len(used_volumes), sum(v.size for v in usage.volumes),
-         sum(v.size for v in usage.volumes if not v.ref_count)),
-    ]
-    if args.format:
-        for kind, total, active, size, reclaimable in rows:
-            _print_object({"Type": kind, "TotalCount": total, "Active": active, "Size": human_size(size),
-                           "Reclaimable": _reclaimable(reclaimable, size)}, args.format)
-        return 0
-    print_table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-                [(k, t, a, human_size(s), _reclaimable(r, s)) for k, t, a, s, r in rows])
-    if args.verbose:
-        print("\nImages space usage:\n")
-        print_table(["IMAGE ID", "TAGS", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"], [
-            (i.record.short_id, ", ".join(i.record.repo_tags) or "<none>", human_size(i.record.size),
-             human_size(i.shared_size), human_size(i.record.size - i.shared_size), i.containers) for i in usage.images])
-        print("\nContainers space usage:\n")
-        print_table(["CONTAINER ID", "IMAGE", "SIZE", "STATUS", "NAMES"], [
-            (c.record.short_id, c.record.image, human_size(c.size_rw), c.record.status, c.record.name)
-            for c in usage.containers])
-        print("\nLocal Volumes space usage:\n")
-        print_table(["VOLUME NAME", "LINKS", "SIZE"], [(v.volume.name, v.ref_count, human_size(v.size)) for v in usage.volumes])
+    print_disk_usage(system.disk_usage(config), args.format or "", args.verbose)
     return 0
 
 
-
-def _reclaimable(reclaimable: int, size: int) -> str:
-    from engine.cli.output import human_size
-
-    return f"{human_size(reclaimable)} ({round(100 * reclaimable / size) if size else 0}%)"
-
-
 def cmd_events(args: argparse.Namespace, config: EngineConfig) -> int:
-    """The logged events since --since, then live ones until --until or until interrupted."""
+    """The logged events since --since, then live ones until --until or until interrupted; a
+    --format template is checked before anything is read (events.go's makeTemplate)."""
     import sys
     import time
 
     from engine.api import system
     from engine.container.filters import filter_words
 
+    template = _event_template(args.format)
     query = system.EventQuery(
         system.parse_event_time(args.since) if args.since else None,
         system.parse_event_time(args.until) if args.until else None,
@@ -202,32 +170,54 @@ def cmd_events(args: argparse.Namespace, config: EngineConfig) -> int:
     stream = system.EventStream(config, query)
     try:
         for event in stream.backlog:
-            _print_event(event, args.format)
+            _print_event(event, template)
         while not query.ended:
             sys.stdout.flush()
             time.sleep(0.1)
             for event in stream.poll():
-                _print_event(event, args.format)
+                _print_event(event, template)
         for event in stream.poll():
-            _print_event(event, args.format)
+            _print_event(event, template)
     finally:
         stream.close()
     return 0
 
 
-def _print_event(event: Event, template: str | None) -> None:
-    """Docker's line: `TIME TYPE ACTION ID (k=v, ...)`, or JSON, or a template on Docker's field names."""
+def _event_template(text: str | None) -> Template | None:
+    """events.go's makeTemplate: None for docker's own lines; else the template (`json` is
+    `{{json .}}`), parsed and run once on an empty events.Message, so a bad one fails at once,
+    before any event is waited for: FormatError("Error parsing format: ...", 64)."""
+    if not text:
+        return None
+    from engine.cli.formatters import event_message
+    from engine.cli.output import FormatError
+    from engine.util import gotemplate
+
+    try:
+        template = gotemplate.parse("{{json .}}" if text == "json" else text)
+        template.execute(event_message({}))
+    except (gotemplate.TemplateError, gotemplate.ExecError) as exc:
+        raise FormatError(f"Error parsing format: {exc}", 64) from None
+    return template
+
+
+def _print_event(event: Event, template: Template | None) -> None:
+    """Docker's line: `TIME TYPE ACTION ID (k=v, ...)`, or the template over its events.Message
+    (formatEvent: what it wrote and a newline even when it fails on this event, then the error)."""
+    import sys
     from datetime import datetime
 
-    doc = event.to_docker()
-    if template:
-        if template.strip() == "json":
-            _print_object(doc, template)
-            return
-        go_names = {"Status": doc.get("status", ""), "ID": doc.get("id", ""), "From": doc.get("from", ""),
-                    "Type": doc["Type"], "Action": doc["Action"], "Actor": doc["Actor"], "Scope": doc["scope"],
-                    "Time": doc["time"], "TimeNano": doc["timeNano"]}
-        _print_object(go_names, template)
+    if template is not None:
+        from engine.cli.formatters import event_message
+        from engine.cli.output import FormatError
+        from engine.util import gotemplate
+
+        try:
+            text = template.execute(event_message(event.to_docker()))
+        except gotemplate.ExecError as exc:
+            sys.stdout.write(exc.partial + "\n")
+            raise FormatError(str(exc)) from None
+        sys.stdout.write(text + "\n")
         return
     nanos = event.time_nano
     stamp = datetime.fromtimestamp(nanos // 1_000_000_000).astimezone()

@@ -47,6 +47,11 @@ def decimal_size(n: float) -> str:
 human_size = decimal_size  # the name the CLI's listings use (docker images, ps -s, system df)
 
 
+def go_human_size(n: float) -> str:
+    """go-units HumanSize (precision 4), as system df prints its totals and an image's unique size: 1.982MB."""
+    return _custom_size(n, 1000.0, ("B", "kB", "MB", "GB", "TB", "PB"), 4)
+
+
 def short_binary_size(n: float) -> str:
     """Binary units with one decimal (whole bytes below 1 KiB): the TUI's fixed-width columns."""
     value = float(n)

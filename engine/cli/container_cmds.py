@@ -299,6 +299,7 @@ def _register_verbs(
     p.add_argument("container", metavar="CONTAINER")
     p = add("exec", _on_use("container_io", "cmd_exec"), "Execute a command in a running container")
     p.add_argument("-d", "--detach", action="store_true", help="Detached mode: run command in the background")
+    p.add_argument("--detach-keys", help="Override the key sequence for detaching a container")
     p.add_argument("-i", "--interactive", action="store_true", help="Keep STDIN open")
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
     p.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 
 from engine.cli.container_common import start_engine
 from engine.config import EngineConfig
@@ -71,14 +72,17 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     start_engine(config, "exec")
     if not args.command:
         raise InvalidArgument("exec requires at least 2 arguments")
+    keys = _exec_detach_keys(args.detach_keys)
     spec = exec_instances.ExecSpec(
         argv=tuple(args.command), env=tuple(_exec_env(args.env)), workdir=args.workdir or "", user=args.user or "",
         tty=args.tty, privileged=args.privileged, attach_stdin=args.interactive and not args.detach,
-        attach_stdout=not args.detach, attach_stderr=not args.detach)
+        attach_stdout=not args.detach, attach_stderr=not args.detach, detach_keys=keys)
     inst = exec_instances.claim(config, exec_instances.create_instance(config, args.container, spec).id)
     if args.detach:
         exec_instances.spawn_detached(config, inst.id)
         return 0
+    if spec.tty and spec.attach_stdin:  # only such an exec can be detached from (hijack.go's escape proxy)
+        return _detachable_exec(config, inst.id, keys)
     record = state.load(config, inst.container_id)
     code = 126
     try:
@@ -137,6 +141,125 @@ def _run_exec(args: argparse.Namespace, config: EngineConfig, inst: Any, contain
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def _exec_detach_keys(flag: str | None) -> str:
+    """exec.go's parseExec: --detach-keys, else the config file's detachKeys; a sequence the engine
+    cannot read is refused in moby's exec words, before anything runs."""
+    from engine.container.detachkeys import client_detach_keys, detach_sequence
+
+    keys = client_detach_keys(flag)
+    try:
+        detach_sequence(keys)
+    except InvalidArgument:
+        raise InvalidArgument(f"Invalid escape keys ({keys}) provided") from None
+    return keys
+
+
+def _detachable_exec(config: EngineConfig, inst_id: str, keys: str) -> int:
+    """`exec -it`: the exec helper runs the command on its pty in a session of its own (as for the
+    Engine API), this process relays our terminal to it. Typing the detach keys leaves it running:
+    moby's exec_detach, the docker CLI's "read escape sequence" and status 1; the helper still
+    records the exit (exec_die) when the command ends. Else the command's exit code."""
+    import subprocess
+
+    from engine.container import exec_instances
+
+    resize_r, resize_w = os.pipe2(os.O_CLOEXEC)
+    argv, env = exec_instances.helper_command(config, inst_id, _terminal_size(), resize_r)
+    try:
+        helper = subprocess.Popen(argv, env=env, cwd="/", start_new_session=True, stdin=subprocess.PIPE,  # noqa: S603
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=[resize_r])
+    finally:
+        os.close(resize_r)
+    try:
+        detached = _relay_helper(helper, resize_w, keys)
+    finally:
+        os.close(resize_w)
+    if detached:
+        exec_instances.detached(config, inst_id)
+        print("read escape sequence", file=sys.stderr)  # the docker CLI's EscapeError, as its error: 1
+        return 1
+    return helper.wait()
+
+
+def _terminal_size() -> tuple[int, int] | None:
+    if not os.isatty(0):
+        return None
+    size = os.get_terminal_size(0)
+    return size.lines, size.columns
+
+
+def _relay_helper(helper: Any, resize_w: int, keys: str) -> bool:
+    """Our terminal (raw) to the helper's stdin through the detach scanner, its stdout and stderr to
+    ours, window sizes to its resize pipe; until its output ends (False) or the keys are typed (True)."""
+    import select
+    import struct
+
+    from engine.container.detachkeys import DetachScanner, detach_sequence
+
+    scanner = DetachScanner(detach_sequence(keys))
+    out, err, stdin = helper.stdout.fileno(), helper.stderr.fileno(), helper.stdin.fileno()
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def on_winch(*_: Any) -> None:
+        os.write(wake_w, b"w")
+
+    saved, old_winch = _raw_terminal(on_winch)
+    try:
+        watched = [out, err, 0, wake_r]
+        while out in watched or err in watched:
+            ready, _, _ = select.select(watched, [], [])
+            for fd in (out, err):
+                if fd in ready:
+                    data = os.read(fd, 65536)
+                    if data:
+                        os.write(1 if fd == out else 2, data)
+                    else:
+                        watched.remove(fd)
+            if 0 in ready:
+                typed = os.read(0, 65536)
+                if not typed:  # our input ended: so does the command's
+                    watched.remove(0)
+                    helper.stdin.close()
+                    continue
+                data, detached = scanner.feed(typed)
+                if detached:
+                    return True
+                if data:
+                    os.write(stdin, data)
+            if wake_r in ready:
+                os.read(wake_r, 64)
+                size = _terminal_size()
+                if size:
+                    os.write(resize_w, struct.pack(">HH", *size))
+        return False
+    finally:
+        _restore_terminal(saved, old_winch)
+        for fd in (wake_r, wake_w):
+            os.close(fd)
+        for stream in (helper.stdin, helper.stdout, helper.stderr):
+            stream.close()
+
+
+def _raw_terminal(on_winch: Any) -> tuple[Any, Any]:
+    """Our terminal raw (the container's pty alone translates), SIGWINCH to `on_winch`; what to restore."""
+    if not os.isatty(0):
+        return None, None
+    import termios
+    import tty as tty_mod
+
+    saved = termios.tcgetattr(0)
+    tty_mod.setraw(0, termios.TCSANOW)  # not TCSAFLUSH: keys typed meanwhile are kept
+    return saved, signal.signal(signal.SIGWINCH, on_winch)
+
+
+def _restore_terminal(saved: Any, old_winch: Any) -> None:
+    if saved is not None:
+        import termios
+
+        termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, old_winch)
 
 
 def _exec_env(items: list[str]) -> list[str]:

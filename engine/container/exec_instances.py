@@ -210,6 +210,13 @@ def finish(config: EngineConfig, inst_id: str, record: state.ContainerRecord, co
     events.container(config, "exec_die", record, execID=inst_id, exitCode=code)
 
 
+def detached(config: EngineConfig, inst_id: str) -> None:
+    """A client left the running instance with the detach keys: moby's `exec_detach` (execID). The
+    command runs on; its helper still records the end (exec_die)."""
+    inst = load_instance(config, inst_id)
+    events.container(config, "exec_detach", state.load(config, inst.container_id), execID=inst_id)
+
+
 def spawn_detached(config: EngineConfig, inst_id: str) -> None:
     """Run a claimed instance in the background (`exec -d`): the helper, in a session of its own with
     no stdio, records the exit and writes `exec_die` when the command ends, however long after the

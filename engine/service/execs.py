@@ -18,6 +18,7 @@ import contextlib
 import os
 import struct
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -136,15 +137,17 @@ async def start(request: web.Request) -> web.StreamResponse:
         _resize_pipes[inst.id] = resize_w
     try:
         response, client = await hijack(request, framed=framed)
-        await _relay(process, client, inst.spec)
+        await _relay(process, client, inst.spec, lambda: exec_instances.detached(config, inst.id))
     finally:
         if _resize_pipes.pop(inst.id, None) is not None:
             os.close(resize_w)
     return response
 
 
-async def _relay(process: asyncio.subprocess.Process, client: Hijacked, spec: ExecSpec) -> None:
-    """Helper output to the client and client input to the helper, until the helper is done."""
+async def _relay(process: asyncio.subprocess.Process, client: Hijacked, spec: ExecSpec,
+                 on_detach: Callable[[], None]) -> None:
+    """Helper output to the client and client input to the helper, until the helper is done;
+    `on_detach` (moby's exec_detach event) when the client leaves with the detach keys."""
 
     async def pump(stream: asyncio.StreamReader | None, kind: int, wanted: bool) -> None:
         if stream is None:
@@ -166,6 +169,7 @@ async def _relay(process: asyncio.subprocess.Process, client: Hijacked, spec: Ex
             if scanner is not None and data:
                 data, detached = scanner.feed(data)
                 if detached:
+                    await asyncio.to_thread(on_detach)  # before the client goes: its end cancels this task
                     client.close()
                     return
                 if not data:

@@ -1,0 +1,153 @@
+"""dockui's CLI beside the docker CLI (28.2.2) pointed at dockui's own service: the same verb on the
+same engine prints the same stdout, the same error line and exits with the same status. Each case
+names the docker/cli source that decided it (version.go's versionInfo and defaultVersionTemplate,
+formatter/disk_usage.go, formatter/container.go, system/events.go's makeTemplate, exec.go and
+hijack.go's escape proxy, moby's exec_detach)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.service_support import DOCKER, Service, service_fixture  # noqa: F401
+from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401
+
+pytestmark = pytest.mark.root
+
+# What the clock moves between the two runs: a duration ("3 seconds ago", "Up About a minute")
+_DURATION = re.compile(r"(Less than a second|About a minute|About an hour|\d+ (?:second|minute|hour|day|week|month|year)s?)")
+
+
+def _same_times(text: str) -> str:
+    """Durations as one word, and the table padding they changed as one gap."""
+    return re.sub(r" {2,}", "  ", _DURATION.sub("T", text))
+
+
+def _both(service: Service, *args: str, timeout: float = 30) -> tuple[tuple, tuple]:
+    """(status, stdout, stderr) of `docker ARGS` and of `dockui ARGS` on the same engine."""
+    theirs = service.docker(*args, timeout=timeout)
+    ours = service.engine.cli(*args, timeout=timeout)
+    return ((theirs.returncode, theirs.stdout.decode(), theirs.stderr.decode()),
+            (ours.returncode, ours.stdout.decode(), ours.stderr.decode()))
+
+
+def test_version_df_ps_and_events_as_the_docker_cli(service: Service) -> None:
+    engine = service.engine
+    engine.out("run", "-d", "--name", "dfrun", "--network", "none", "-v", "dfvol:/data", "busybox", "sleep", "60")
+    engine.out("create", "--name", "idle", "busybox", "true")  # created on the default bridge
+    since = time.time() - 5
+    # version: Go's field names (.Server.APIVersion) and docker's JSON of the server's half
+    for args in (["version", "--format", "{{json .Server}}"],
+                 ["version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Platform.Name}}"],
+                 ["version", "--format", "{{.Server.ApiVersion}}"],  # Go's error, status 1
+                 ["version", "--format", "{{"]):  # status 64
+        theirs, ours = _both(service, *args)
+        assert ours == theirs, args
+    theirs, ours = _both(service, "version")
+    assert ours[1].split("\nServer:")[1] == theirs[1].split("\nServer:")[1]
+    assert " API version:       " in ours[1] and "Go version:" in ours[1]  # the same template for the client
+    # system df, -v, their formats; ps's contexts (Networks of a created container, Platform)
+    for args in (["system", "df"], ["system", "df", "--format", "json"], ["system", "df", "-v"],
+                 ["system", "df", "-v", "--format", "json"], ["system", "df", "--format", "{{.Type}}: {{.Reclaimable}}"],
+                 ["system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}} {{.Links}}{{end}}"],
+                 ["system", "df", "-v", "--format", "{{.Nope}}"],
+                 ["ps", "-a", "--format", "json"], ["ps", "-a", "--format", "{{.Names}} {{.Networks}} {{.Platform}}"]):
+        theirs, ours = _both(service, *args)
+        assert [_same_times(x) if isinstance(x, str) else x for x in ours] == \
+               [_same_times(x) if isinstance(x, str) else x for x in theirs], args
+    # events: a template over events.Message, checked before anything is waited for
+    window = ["events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}"]
+    for fmt in ("{{json .}}", "{{.Actor}} {{.Status}} {{.Scope}}", "{{.}}", "json"):
+        theirs, ours = _both(service, *window, "--format", fmt)
+        assert ours == theirs and "dfrun" in ours[1], fmt
+    for fmt in ("{{.Nope}}", "{{.Actor.ID.X}}", "{{"):  # no --until: a late check would wait for ever
+        theirs, ours = _both(service, "events", "--format", fmt, timeout=10)
+        assert ours == theirs and ours[0] == 64 and ours[2].startswith("Error parsing format: "), fmt
+    engine.out("rm", "-f", "dfrun", "idle")
+    engine.out("volume", "rm", "dfvol")
+
+
+def _pty_run(argv: list[str], env: dict[str, str], keys: list[bytes], timeout: float = 20) -> tuple[int, bytes]:
+    """`argv` on a pty (as a user's terminal), typing each of `keys` once a shell prompt shows; its
+    exit status and what it printed."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    output, pending = b"", list(keys)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                output += data
+            if pending and re.search(rb"# (\x1b\[6n)?$", output):  # a fresh prompt (and ash's cursor query)
+                os.write(master, pending.pop(0))
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=10), output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def _exec_events(service: Service, since: float, action: str) -> list[str]:
+    """The execIDs of the container events named `action` since `since`."""
+    out = service.engine.out("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
+                             "--filter", f"event={action}", "--format", "{{json .}}")
+    return [json.loads(line)["Actor"]["Attributes"]["execID"] for line in out.splitlines()]
+
+
+def test_exec_detach_keys_leave_the_command_running(service: Service, tmp_path: Path) -> None:
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    engine = service.engine
+    engine.out("run", "-d", "--name", "ex", "--network", "none", "busybox", "sleep", "300")
+    since = time.time()
+    ours = [*engine.argv("exec", "-it", "ex", "sh")]
+    # the default keys (ctrl-p ctrl-q): the docker CLI's EscapeError, status 1; the shell runs on
+    status, out = _pty_run(ours, engine.env, [b"echo $((40+2))\r", b"\x10\x11"])
+    assert status == 1 and b"42" in out and out.rstrip().endswith(b"read escape sequence"), out
+    theirs_status, theirs_out = _pty_run([DOCKER, "exec", "-it", "ex", "sh"], service.env,
+                                         [b"echo $((40+2))\r", b"\x10\x11"])
+    assert (theirs_status, theirs_out) == (status, out)
+    # --detach-keys, and the config file's detachKeys when no flag is given (a ctrl-p is then typed through)
+    status, out = _pty_run([*engine.argv("exec", "-it", "--detach-keys", "ctrl-a,x", "ex", "sh")], engine.env,
+                           [b"echo \x10$((1+1))\r", b"\x01x"])
+    assert status == 1 and b"2" in out and out.rstrip().endswith(b"read escape sequence"), out
+    docker_config = tmp_path / "dockercfg"
+    docker_config.mkdir()
+    (docker_config / "config.json").write_text(json.dumps({"detachKeys": "ctrl-e,e"}))
+    status, out = _pty_run(ours, dict(engine.env, DOCKER_CONFIG=str(docker_config)), [b"echo ok\r", b"\x05e"])
+    assert status == 1 and out.rstrip().endswith(b"read escape sequence"), out
+    bad = engine.cli("exec", "-it", "--detach-keys", "ctrl-bogus", "ex", "sh")
+    assert (bad.returncode, bad.stderr.decode()) == (1, "Error: Invalid escape keys (ctrl-bogus) provided\n")
+    # an API client that sends the keys itself (the docker CLI's own escape proxy keeps them, and
+    # just hangs up): the engine lets it go, as moby's daemon-side proxy does
+    api = service.client().api
+    exec_id = api.exec_create("ex", ["sh"], stdin=True, tty=True)["Id"]
+    sock = api.exec_start(exec_id, tty=True, socket=True)
+    sock._sock.sendall(b"\x10\x11")
+    assert wait_until(lambda: sock._sock.recv(4096) == b"", timeout=10)
+    sock.close()
+    # five shells left running; each one dockui let go of is an exec_detach (execID), none an exec_die yet
+    assert engine.out("exec", "ex", "sh", "-c", "ps -o args | grep -cx sh").strip() == "5"
+    detached = _exec_events(service, since, "exec_detach")
+    assert len(detached) == 4 and exec_id in detached
+    assert not set(detached) & set(_exec_events(service, since, "exec_die"))
+    engine.out("rm", "-f", "ex")  # the shells die with the container: their helpers record it
+    assert wait_until(lambda: set(detached) <= set(_exec_events(service, since, "exec_die")), timeout=10)

@@ -166,16 +166,20 @@ def limited_service_fixture(engine: Engine):  # noqa: ANN201
 
 
 def test_a_thousand_idle_connections(limited_service: Service) -> None:
-    """Slowloris by the thousand: 1100 connections that never send a byte (past the 1024 descriptors
+    """Slowloris by the thousand: 1100 connections that never send a byte or a chunked body's first
+    chunk only (past the 1024 descriptors
     the service was started with) while others are still answered, and a container it starts keeps
     the limit it was given (Go raises the soft limit for dockerd itself, not for what it starts)."""
     service = limited_service
     _, fds0 = _resources(service)
     held = []
     try:
-        for _ in range(1100):
+        for i in range(1100):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(str(service.socket_path))
+            if i % 10 == 0:  # and one in ten a chunked create body that never ends
+                sock.sendall(b"POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n9\r\n{\"Image\":\r\n")
             held.append(sock)
         wait_until(lambda: _resources(service)[1] >= fds0 + 1000, timeout=10)  # all of them accepted
         started = time.monotonic()
@@ -223,7 +227,8 @@ def _stalled_reader(service: Service, request: str) -> socket.socket:
 
 def test_readers_that_stop_reading(service: Service) -> None:
     """Six clients ask for a 24 MB log (and two attach with logs=1, two follow it) and read none of
-    it; one attaches to a container that writes as fast as it can and reads nothing: the service
+    it; one attaches to a container that writes as fast as it can, one starts an exec that does, and
+    neither reads: the service
     must hold what its socket buffers hold, not the log (each of them had it all in memory: 50 MB
     a client), and everyone else is still answered."""
     engine = service.engine
@@ -242,6 +247,11 @@ def test_readers_that_stop_reading(service: Service) -> None:
                      "Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n"] * 2
         requests += [f"POST /containers/{flood}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
                      "Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n"]
+        flooding_exec = service.request("POST", f"/containers/{logged}/exec", {
+            "Cmd": ["yes", line], "AttachStdout": True}).json()["Id"]
+        start = b'{"Detach": false, "Tty": false}'
+        requests += [f"POST /exec/{flooding_exec}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(start)}\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n{start.decode()}"]
         held = [_stalled_reader(service, request) for request in requests]
         time.sleep(2)  # the flood fills every buffer on its way
         grown = (_rss_kib(pid) - before) // 1024

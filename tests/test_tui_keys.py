@@ -267,3 +267,42 @@ def test_every_help_line_fits_the_dialog_at_80_columns() -> None:
     descriptions += [d for keys in keymap.WIDGET_KEYS.values() for _, d in keys]
     assert max(len(d) for d in descriptions) <= 52, max(descriptions, key=len)
     assert all(len(k) <= 10 for keys in keymap.WIDGET_KEYS.values() for k, _ in keys)
+
+
+@run_async
+async def test_A_marks_every_container_the_filter_shows_and_one_key_acts_on_them(engine: Engine) -> None:  # noqa: N802
+    for name in ("tui-w1", "tui-w2", "tui-other"):
+        engine.out("run", "-d", "--network", "none", "--name", name, "busybox", *STOPPABLE)
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert await until(pilot, lambda: len([c for c in _table(app).views if c.status == "running"]) == 3)
+        await pilot.press("slash", *"tui-w", "enter", "A")
+        assert {c.name for c in _table(app).marked_views} == {"tui-w1", "tui-w2"}
+        assert "2 marked" in str(app.screen.query_one("#marks").render())
+        await pilot.press("x")  # one stop for the two the filter showed, not the third
+        assert await until(pilot, lambda: {n: engine.inspect(n)["State"]["Status"] for n in ("tui-w1", "tui-w2")}
+                           == {"tui-w1": "exited", "tui-w2": "exited"}, timeout=30)
+        assert engine.inspect("tui-other")["State"]["Status"] == "running"
+        await pilot.press("A", "A")  # again: unmarks them
+        assert not _table(app).marked
+
+
+@run_async
+async def test_image_history_shows_the_highlighted_step_whole(engine: Engine, tmp_path) -> None:  # noqa: ANN001
+    long_step = "echo " + "x" * 90 + " > /long"
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN {long_step}\nCMD [\"sh\"]\n")
+    engine.out("build", "-q", "-t", "tui-hist:1", str(tmp_path))
+    app = DockuiApp(engine.config, refresh_interval=0.3)
+    async with app.run_test(size=(140, 35)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        assert await until(pilot, lambda: isinstance(app.screen, ImagesScreen)
+                           and "tui-hist:1" in [i.reference for i in app.screen.images])
+        table = app.screen.query_one("#images", DataTable)
+        table.move_cursor(row=[i.reference for i in app.screen.images].index("tui-hist:1"))
+        await pilot.press("h")
+        assert await until(pilot, lambda: "CMD" in str(app.screen.query_one("#history-step").render()))
+        await pilot.press("j")  # the RUN step, cut in the table, whole below it
+        assert await until(pilot, lambda: long_step in str(app.screen.query_one("#history-step").render()))
+        cells = [str(c) for c in app.screen.query_one("#history-table", DataTable).get_row_at(1)]
+        assert long_step not in " ".join(cells)

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "inspect": ("i", "detail('inspect')", "Inspect", True),
     "mark": ("space", "mark", "Mark", False),
     "project": ("g", "mark_project", "Mark its compose project", False),  # then x/r/d act on the project
+    "mark_all": ("A", "mark_all", "Mark all shown (the filter's rows); again: unmark", False),
     "copy_id": ("y", "copy('id')", "Copy ID (OSC 52)", False),
     "copy_name": ("Y", "copy('name')", "Copy name (OSC 52)", False),  # the footer is full at 80 columns; the marks bar and help say it
     "filter": ("slash", "filter", "Find", True),
@@ -82,7 +83,7 @@ SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "app": ("help", "quit", "screen_containers", "screen_images", "screen_network", "screen_detail",
             "screen_volumes", "screen_events", "jump", "pull", "run", "dismiss"),
     "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "attach",
-                   "inspect", "mark", "project", "copy_id", "copy_name", "container_events", "filter", "sort",
+                   "inspect", "mark", "mark_all", "project", "copy_id", "copy_name", "container_events", "filter", "sort",
                    "sort_reverse", "prune"),
     "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "start", "stop",
                "restart", "kill", "kill_now", "pause", "remove", "exec", "attach", "inspect", "logs", "copy_id",

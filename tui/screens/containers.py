@@ -135,7 +135,7 @@ class ContainersScreen(DataScreen):
             return False
         if action in ("container", "exec_shell", "attach", "kill_now"):
             return self.dockui.container_allows(self.selected, action, parameters)
-        if action in ("mark", "mark_project", "copy", "events_of"):
+        if action in ("mark", "mark_all", "mark_project", "copy", "events_of"):
             return self.selected is not None
         if action == "detail":
             return self.selected is not None
@@ -163,6 +163,12 @@ class ContainersScreen(DataScreen):
             return
         table.toggle_mark(c.id)
         table.action_cursor_down()
+        self._show_marks()
+
+    def action_mark_all(self) -> None:
+        """A: mark every container shown (filter first: `/worker`, A, x stops all the workers), as
+        lazydocker's bulk commands; again: unmark them."""
+        self.query_one(ContainersTable).mark_shown()
         self._show_marks()
 
     def action_mark_project(self) -> None:

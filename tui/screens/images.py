@@ -203,16 +203,19 @@ def _used_by(names: tuple[str, ...]) -> str:
 class HistoryDialog(ModalScreen[None]):
     """`docker history`: the image's build steps, newest first, with the size each layer added."""
 
-    BINDINGS = [Binding("escape,q,h", "close", "Close")]
+    BINDINGS = [Binding("escape,q,h", "close", "Close"), Binding("j", "step(1)", "Down", show=False),
+                Binding("k", "step(-1)", "Up", show=False)]
 
     def __init__(self, image: ImageView) -> None:
         super().__init__()
         self.image = image
+        self.steps: list[HistoryView] = []  # as the table shows them
 
     def compose(self) -> ComposeResult:
         with Vertical(id="history", classes="dialog"):
             yield Static(f"History of {self.image.reference} (esc closes)", classes="dialog-title")
             yield DataTable(id="history-table", cursor_type="row")
+            yield Static("", id="history-step")  # the highlighted step whole: the table cuts it at 60
             yield Static("", id="history-error", classes="error")
 
     def on_mount(self) -> None:
@@ -233,10 +236,24 @@ class HistoryDialog(ModalScreen[None]):
             error.display = True
             error.update(f"✗ {rows}")
             return
+        self.steps = rows
         fill_table(self.query_one("#history-table", DataTable), HISTORY_TITLES, [
             [r.image_id.removeprefix("sha256:")[:12], r.created[:19], _cut(r.created_by, 60), human_size(r.size),
              r.comment] for r in rows])
         self.query_one("#history-table", DataTable).focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.steps):
+            step = self.steps[event.cursor_row]
+            self.query_one("#history-step", Static).update(
+                f"{step.image_id.removeprefix('sha256:')[:12]}: {step.created_by or '(no command)'}")
+
+    def action_step(self, step: int) -> None:
+        table = self.query_one("#history-table", DataTable)
+        if step > 0:
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
 
     def action_close(self) -> None:
         self.dismiss()

@@ -211,6 +211,13 @@ class ContainersTable(DataTable):
         self.marked = self.marked - members if members <= self.marked else self.marked | members
         self._render_rows()
 
+    def mark_shown(self) -> None:
+        """Mark every container the filter shows (a bulk action on "all the workers"), or unmark them
+        when all are marked already."""
+        shown = {c.id for c in self.visible_rows}
+        self.marked = self.marked - shown if shown and shown <= self.marked else self.marked | shown
+        self._render_rows()
+
     def clear_marks(self) -> None:
         if self.marked:
             self.marked = set()

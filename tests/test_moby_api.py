@@ -207,3 +207,32 @@ def test_copy_of_root_keeps_dockers_names(service: Service, tmp_path: Path) -> N
     finally:
         client.remove_container(cid, force=True)
         client.close()
+
+
+def test_create_checks_as_dockers_daemon(service: Service) -> None:
+    """moby's TestCreateLinkToNonExistingContainer, TestCreateVolumesFromNonExistingContainer,
+    TestCreateInvalidHostConfig and TestIpcModeOlderClient: a legacy link or volumes-from naming no
+    container is a 400 at create; IpcMode/PidMode refused in the daemon's words; a client older than
+    API 1.40 gets a shareable IPC namespace by default."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    old = docker.APIClient(base_url=service.host, version="1.39", timeout=30)
+    made: list[str] = []
+    try:
+        for host, words in [({"Links": ["no-such-container"]}, "could not get container for no-such-container"),
+                            ({"VolumesFrom": ["nosuchcontainer"]}, "nosuchcontainer"),
+                            ({"IpcMode": "invalid"}, "invalid IPC mode: invalid"),
+                            ({"PidMode": "container"}, "invalid PID mode: container")]:
+            reply = service.request("POST", "/v1.43/containers/create", {"Image": "busybox", "HostConfig": host})
+            assert reply.status == 400 and words in reply.json()["message"], (host, reply.status, reply.body)
+        assert client.containers(all=True) == []
+        made.append(client.create_container("busybox", "true")["Id"])
+        made.append(old.create_container("busybox", "true")["Id"])
+        modes = [client.inspect_container(cid)["HostConfig"]["IpcMode"] for cid in made]
+        assert modes == ["private", "shareable"]
+    finally:
+        for cid in made:
+            client.remove_container(cid, force=True)
+        client.close()
+        old.close()

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import containers as api
+from engine.config import EngineConfig
 from engine.container.detachkeys import detach_sequence
 from engine.container.mounts import mount_points
 from engine.container.state import ContainerRecord, parse_rfc3339
@@ -68,10 +69,25 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
     spec.options.legacy_read_only_binds = api_version(request) < (1, 44)  # moby's defaultReadOnlyNonRecursive
+    if api_version(request) < (1, 40) and not spec.options.ipc:
+        spec.options.ipc = "shareable"  # moby's router: the default of clients older than private-by-default
+    legacy = spec.options.network in ("bridge", "default")  # moby checks links only there (registerLinks)
+    await asyncio.to_thread(_check_references, config, spec.options.links if legacy else [], spec.options.volumes_from)
     record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
     from engine.container.create import create_warnings
 
     return json_response({"Id": record.id, "Warnings": create_warnings(spec.options)}, status=201)
+
+
+def _check_references(config: EngineConfig, links: list[str], volumes_from: list[str]) -> None:
+    """moby checks at create that linked and volumes-from containers exist: a missing one is a 400
+    (the request names something wrong), never a 404 (which the CLI reads as a missing image)."""
+    for ref, words in [(link.split(":", 1)[0].lstrip("/"), "could not get container for {}: ") for link in links] + \
+                      [(source.split(":", 1)[0], "") for source in volumes_from]:
+        try:
+            api.find(config, ref)
+        except NotFound as exc:
+            raise InvalidArgument(words.format(ref) + str(exc)) from None
 
 
 @routes.get("/containers/json")

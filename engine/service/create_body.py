@@ -225,6 +225,8 @@ def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
     opts.oom_kill_disable = json_bool(section, host, "OomKillDisable")
     opts.ipc = json_str(section, host, "IpcMode") or ""
     opts.pid = json_str(section, host, "PidMode") or ""
+    _check_mode("IPC", opts.ipc, ("", "none", "private", "shareable", "host"))
+    _check_mode("PID", opts.pid, ("", "private", "host"))
     opts.cgroupns = json_str(section, host, "CgroupnsMode") or ""
     opts.uts = json_str(section, host, "UTSMode") or ""
     opts.memory_swappiness = json_int(section, host, "MemorySwappiness")  # None and -1: unset
@@ -232,6 +234,13 @@ def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
     if opts.cgroupns not in ("", "host", "private"):
         raise InvalidArgument(f'{section}.CgroupnsMode: invalid cgroup namespace mode: {json.dumps(opts.cgroupns)} '
                               '(use "host" or "private")')
+
+
+def _check_mode(kind: str, mode: str, plain: tuple[str, ...]) -> None:
+    """moby's IpcMode/PidMode Valid(): a plain mode or `container:NAME`, else `invalid IPC mode: X`."""
+    if mode in plain or (mode.startswith("container:") and mode.removeprefix("container:")):
+        return
+    raise InvalidArgument(f"invalid {kind} mode: {mode}")
 
 
 def _list(section: str, body: dict[str, Any], key: str) -> list[Any]:

@@ -179,6 +179,7 @@ async def test_volumes_screen_shows_users_keeps_a_refusal_on_screen_removes_and_
             assert await until(pilot, lambda: any("in use" in n for n in _notes(app)), timeout=15)
             await pilot.pause(6)  # a toast would be gone by now
             assert any("in use" in n for n in _notes(app)) and "tui-used" in volumes()
+            assert any("(used by tui-v)" in n for n in _notes(app)), _notes(app)  # by name, not only the ID
             await pilot.press("z")
             assert await until(pilot, lambda: not app._notifications)
             assert _cursor_to(app, "#volumes", "tui-free")

@@ -185,8 +185,18 @@ class VolumesScreen(DataScreen):
         question = f"Remove volume {volume.name}?"
         if volume.used_by:
             question += f"\nIt is used by {', '.join(volume.used_by)}: the engine will refuse while they exist."
-        self.dockui.confirm_then(question, "Remove", f"volume {_short_name(volume)} removed",
-                                 self.dockui.backend.remove_volume, volume.name)
+        backend = self.dockui.backend
+
+        def remove(name: str) -> None:
+            """The engine's refusal names the users by full ID (Docker's words); the names are added."""
+            try:
+                backend.remove_volume(name)
+            except Exception as exc:
+                if not volume.used_by:
+                    raise
+                raise RuntimeError(f"{exc} (used by {', '.join(volume.used_by)})") from exc
+
+        self.dockui.confirm_then(question, "Remove", f"volume {_short_name(volume)} removed", remove, volume.name)
 
     def action_prune(self) -> None:
         unused = [_short_name(v) for v in self.all_volumes if not v.used_by]

@@ -160,7 +160,7 @@ def read_entries(path: str, tail: int | None = None, since: float | None = None)
         files.append((f, end if name == path else None))
     entries = _entries_of(files, since)
     if tail is not None and tail >= 0:
-        kept = collections.deque(entries, maxlen=tail) if tail else ()
+        kept = collections.deque(entries, maxlen=min(tail, 1 << 62)) if tail else ()  # a deque's limit
         entries.close()
         return iter(kept), end
     return entries, end

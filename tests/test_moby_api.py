@@ -236,3 +236,19 @@ def test_create_checks_as_dockers_daemon(service: Service) -> None:
             client.remove_container(cid, force=True)
         client.close()
         old.close()
+
+
+def test_stop_with_negative_timeout_waits(service: Service) -> None:
+    """moby's TestStopContainerWithTimeout/-1: a negative timeout never kills (moby#35311); the
+    container's shell (PID 1, no TERM handler) ends by itself with 42."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    cid = client.create_container("busybox", ["sh", "-c", "sleep 2 && exit 42"])["Id"]
+    try:
+        client.start(cid)
+        client.stop(cid, timeout=-1)
+        assert client.inspect_container(cid)["State"]["ExitCode"] == 42
+    finally:
+        client.remove_container(cid, force=True)
+        client.close()

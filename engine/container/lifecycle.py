@@ -94,7 +94,8 @@ def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | 
     def started_again(r: ContainerRecord) -> bool:
         return (r.monitor_pid, r.monitor_start) not in (watched, (0, 0))
 
-    after = _wait_for(config, record.id, lambda r: _not_running(r) or started_again(r), max(timeout, 0))
+    grace = float("inf") if timeout < 0 else timeout  # Docker: a negative timeout waits for ever (moby#35311)
+    after = _wait_for(config, record.id, lambda r: _not_running(r) or started_again(r), grace)
     if after is not None and after.running and not started_again(after):
         with best_effort():
             container_cgroup(config, after).kill_all(signal.SIGKILL)

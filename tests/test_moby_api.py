@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
-from tests.test_lifecycle_support import engine_fixture  # noqa: F401 - the `engine` fixture
+from tests.test_lifecycle_support import engine_fixture, wait_until  # noqa: F401 - the `engine` fixture
 
 pytestmark = pytest.mark.root
 
@@ -251,4 +251,24 @@ def test_stop_with_negative_timeout_waits(service: Service) -> None:
         assert client.inspect_container(cid)["State"]["ExitCode"] == 42
     finally:
         client.remove_container(cid, force=True)
+        client.close()
+
+
+def test_restart_keeps_an_autoremove_container(service: Service) -> None:
+    """moby's TestContainerWithAutoRemoveCanBeRestarted: `restart` of an --rm container keeps it
+    (Docker's HasBeenManuallyRestarted); a kill or stop after that removes it."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    try:
+        for end in ("kill", "stop"):
+            cid = client.create_container("busybox", "top", host_config=client.create_host_config(auto_remove=True))["Id"]
+            client.start(cid)
+            client.restart(cid, timeout=0)
+            assert client.inspect_container(cid)["State"]["Running"] is True
+            client.kill(cid) if end == "kill" else client.stop(cid, timeout=0)
+            assert wait_until(lambda: not client.containers(all=True, filters={"id": cid}), timeout=10), end  # noqa: B023
+    finally:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True)
         client.close()

@@ -144,6 +144,13 @@ def _kill_ends_the_run(record: ContainerRecord, number: int) -> bool:
 
 
 def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
+    """stop, then start; an --rm container is kept across it (Docker's HasBeenManuallyRestarted):
+    the start's claim clears the mark."""
+
+    def mark(r: ContainerRecord) -> None:
+        r.restart_requested = True
+
+    state.update(config, find_container(config, ref).id, mark)
     record = stop(config, ref, timeout)
     started = start(config, record.id).record
     events.container(config, "restart", started)

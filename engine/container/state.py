@@ -103,6 +103,7 @@ class ContainerRecord:
     monitor_pid: int = 0
     monitor_start: int = 0
     stop_requested: bool = False  # set by stop/kill: the restart policy must not bring it back
+    restart_requested: bool = False  # set by restart: the exit its stop causes keeps an --rm container
     platform: str = "linux"
     corrupt: str = ""  # why the files could not be read (a stand-in made by `load`); never saved
     creator_pid: int = 0  # the process creating it, until create's last save: a dead one left it half made
@@ -163,6 +164,7 @@ class ContainerRecord:
                 "MonitorPid": self.monitor_pid,
                 "MonitorStart": self.monitor_start,
                 "StopRequested": self.stop_requested,
+                **({"RestartRequested": True} if self.restart_requested else {}),
                 **({"CreatorPid": self.creator_pid, "CreatorStart": self.creator_start} if self.creator_pid else {}),
             },
         }
@@ -200,6 +202,7 @@ class ContainerRecord:
             monitor_pid=extra.get("MonitorPid", 0),
             monitor_start=extra.get("MonitorStart", 0),
             stop_requested=extra.get("StopRequested", False),
+            restart_requested=extra.get("RestartRequested", False),
             creator_pid=extra.get("CreatorPid", 0),
             creator_start=extra.get("CreatorStart", 0),
         )

@@ -129,7 +129,7 @@ def _finish_record(
             r.restart_count += 1
         else:
             r.monitor_pid = r.monitor_start = 0
-            if r.host_config.get("AutoRemove"):
+            if r.host_config.get("AutoRemove") and not r.restart_requested:
                 r.status = "removing"  # --rm: as `remove` would mark it, in the same locked update
 
     try:
@@ -163,7 +163,7 @@ def _finish_record(
             ctx.fresh = False
             run_put_off()  # (not carried into the exec)
             exec_stage("start", ctx)  # a fresh stage 1: no recursion however often it restarts
-    if record.host_config.get("AutoRemove"):
+    if record.host_config.get("AutoRemove") and not record.restart_requested:
         try:
             remove(config, cid, volumes=True)
         except Exception as exc:  # noqa: BLE001

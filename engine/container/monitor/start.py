@@ -64,7 +64,7 @@ def _monitor_start(ctx: MonitorContext) -> None:
             raise _NotStartable(f"container {r.name} is marked for removal and cannot be started")
         r.monitor_pid, r.monitor_start = me, me_start
         if ctx.fresh:  # a start by the user (not by the restart policy)
-            r.stop_requested = False
+            r.stop_requested = r.restart_requested = False
             r.restart_count = 0
 
     try:
@@ -120,7 +120,7 @@ def _claimed_record(config: EngineConfig, cid: str, me: int, me_start: int, fres
         return None
     record = state.load(config, cid)
     ours = (record.monitor_pid, record.monitor_start) == (me, me_start) and record.status == "created"
-    return record if ours and fresh and not record.stop_requested and not record.restart_count else None
+    return record if ours and fresh and not (record.stop_requested or record.restart_requested or record.restart_count) else None
 
 
 def _start_health_checker(config: EngineConfig, ctx: MonitorContext) -> None:

@@ -321,6 +321,17 @@ def test_api_read_only_binds_follow_the_api_version(service: Service, source_wit
                                 {"Image": "busybox", "HostConfig": {"Mounts": [forced]}})
         assert reply.status == 400, reply.body
         assert reply.json()["message"] == "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"
+    # moby sets ReadOnlyNonRecursive on the BindOptions the create's HostConfig holds: inspect shows
+    # it where the client gave BindOptions, and nothing where it gave none
+    for given, shown in (({"Propagation": "rprivate"}, {"Propagation": "rprivate", "ReadOnlyNonRecursive": True}),
+                         (None, None)):
+        mount = {"Type": "bind", "Source": str(src), "Target": "/b", "ReadOnly": True}
+        reply = service.request("POST", "/v1.43/containers/create", {"Image": "busybox", "HostConfig": {
+            "NetworkMode": "none", "Mounts": [mount | ({"BindOptions": given} if given else {})]}})
+        assert reply.status == 201, reply.body
+        cid = reply.json()["Id"]
+        assert service.engine.inspect(cid)["HostConfig"]["Mounts"] == [mount | ({"BindOptions": shown} if shown else {})]
+        service.engine.out("rm", cid)
     client = service.client()
     try:
         mount = docker.types.Mount("/b", str(src), type="bind", read_only=True)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from engine.container.mountspec import MountSpec, VolumeOptions
+    from engine.container.options import RunOptions
     from engine.container.state import ContainerRecord
     from engine.sandbox.rootfs import BindMount
 
@@ -344,6 +345,19 @@ def _tmpfs(dest: str, options: str, spec: str) -> dict[str, Any]:
     _check_destination(dest, spec)
     rw = options.split(",")[0] != "ro"
     return {"Type": "tmpfs", "Source": "", "Destination": dest, "RW": rw, "Mode": "", "Name": "", "Options": options}
+
+
+def for_api_before_1_44(opts: RunOptions) -> None:
+    """What moby's create route and registerMountPoints do for a client of API < 1.44: every
+    read-only bind is read-only at its top mount only, and a `HostConfig.Mounts` bind given with
+    BindOptions shows it (moby sets ReadOnlyNonRecursive on the options the create's HostConfig
+    holds, so inspect has it; one given without keeps none)."""
+    from dataclasses import replace
+
+    opts.legacy_read_only_binds = True
+    opts.mounts = [replace(m, bind=replace(m.bind, read_only_non_recursive=True))
+                   if m.type == "bind" and m.read_only and m.bind is not None and not m.bind.read_only_force_recursive
+                   else m for m in opts.mounts]
 
 
 def sandbox_bind(mount: dict[str, Any]) -> BindMount:

@@ -68,7 +68,10 @@ async def create(request: web.Request) -> web.Response:
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
-    spec.options.legacy_read_only_binds = api_version(request) < (1, 44)  # moby's defaultReadOnlyNonRecursive
+    if api_version(request) < (1, 44):  # moby's defaultReadOnlyNonRecursive
+        from engine.container.mounts import for_api_before_1_44
+
+        for_api_before_1_44(spec.options)
     if api_version(request) < (1, 40) and not spec.options.ipc:
         spec.options.ipc = "shareable"  # moby's router: the default of clients older than private-by-default
     legacy = spec.options.network in ("bridge", "default")  # moby checks links only there (registerLinks)

@@ -1,0 +1,233 @@
+"""Run docker-compose 1.29.2's own test suite against `dockui system service` and print a scoreboard.
+
+Usage (as root, from the repository; Debian's docker-compose 1.29.2 installed, which is Python:
+/usr/lib/python3/dist-packages/compose, run by /usr/bin/python3):
+
+    git clone https://github.com/docker/compose /tmp/compose && git -C /tmp/compose checkout 1.29.2
+    /usr/bin/python3 -m venv --system-site-packages /tmp/compose-venv    # sees Debian's compose + docker
+    /tmp/compose-venv/bin/pip install pytest ddt                          # the suite's own test deps
+    .venv/bin/python contrib/compose_suite.py /tmp/compose [pytest args...]
+
+Only the checkout's tests/ are used (tests/integration: the library against the engine;
+tests/acceptance: the `docker-compose` command in subprocesses); the code under test is the
+installed compose, as a user of the Debian package runs it. COMPOSE_PYTHON names the interpreter
+that runs pytest (default /tmp/compose-venv/bin/python).
+
+What it sets up, all of it removed at the end (this script owns everything it starts, by pid):
+- a fresh engine root under /tmp with a cgroup parent and a bridge name of its own;
+- the project's busybox (tests/fixtures/busybox.py) imported into that root and tagged, through the
+  service, under every name the suite runs (busybox:1.31.0-uclibc is its BUSYBOX_IMAGE_WITH_TAG;
+  busybox:latest, busybox:1.27.2, alpine:3.10.1, alpine:latest in its compose files), so nothing
+  is pulled from the internet;
+- `dockui system service` on a socket in that root, in a mount namespace of its own whose / is a
+  shared mount (as systemd makes it on a Docker host; the host's own mounts are not touched); the
+  suite runs with DOCKER_HOST=unix://... from the checkout (its fixtures are relative paths).
+
+The scoreboard (passed/failed/skipped/errors per file) comes from pytest's junit XML; a failure
+listed in OUT_OF_REACH (needs Docker Hub, swarm, or a build that pulls) is counted apart with its
+reason, every other failure is printed by name. docs/api.md keeps the last run's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DEFAULT_TARGETS = ("tests/integration", "tests/acceptance")
+SUITE_TAGS = ("busybox:1.31.0-uclibc", "busybox:latest", "busybox:1.27.2", "alpine:3.10.1", "alpine:latest")
+API_VERSION = "1.43"
+HUB = "pulls from Docker Hub (no internet here)"
+BUILD_PULL = "builds FROM an image it pulls first (--pull, no internet here)"
+
+# Failures whose cause is outside any engine: the test talks to Docker Hub or a swarm.
+OUT_OF_REACH: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One test case of the junit report."""
+
+    file: str
+    name: str
+    outcome: str  # passed | failed | errors | skipped
+    message: str
+
+
+def _start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
+    socket_path = work / "api.sock"
+    log = open(work / "service.log", "ab")  # noqa: SIM115 - closed once the child has it
+    service = [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
+               "-H", f"unix://{socket_path}"]
+    # A mount namespace of its own whose / is a shared mount, as systemd makes it on a Docker host;
+    # unshare and sh exec: the service keeps the pid this script signals.
+    shared_root = ["unshare", "--mount", "--", "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
+    process = subprocess.Popen([*shared_root, *service], env=env, cwd=REPO, stdout=log, stderr=log,
+                               start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the service did not start:\n{(work / 'service.log').read_text()}")
+        time.sleep(0.1)
+    return process
+
+
+def _import_busybox(work: Path) -> None:
+    """busybox into the root, before the service starts, under the suite's BUSYBOX_IMAGE_WITH_TAG."""
+    from engine.config import EngineConfig
+    from tests.fixtures.busybox import import_busybox
+
+    import_busybox(EngineConfig.load(root=work / "root"), SUITE_TAGS[0])
+
+
+def _tag_images(host: str) -> None:
+    """The other names the suite runs, tagged by the service itself."""
+    import docker
+
+    client = docker.APIClient(base_url=host, version=API_VERSION)
+    try:
+        for tag in SUITE_TAGS[1:]:
+            repo, _, name = tag.partition(":")
+            client.tag(SUITE_TAGS[0], repo, name)
+    finally:
+        client.close()
+
+
+def _clean_engine(host: str) -> None:
+    """What the suite's own teardowns missed: containers, then networks and volumes."""
+    import docker
+
+    client = docker.APIClient(base_url=host, version=API_VERSION, timeout=120)
+    try:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True, v=True)
+        for n in client.networks():
+            if n["Name"] not in ("bridge", "host", "none"):
+                client.remove_network(n["Id"])
+        for v in client.volumes().get("Volumes") or []:
+            client.remove_volume(v["Name"], force=True)
+    finally:
+        client.close()
+
+
+RANK = {"passed": 0, "skipped": 1, "errors": 2, "failed": 3}
+
+
+def _outcomes(junit: Path) -> list[Outcome]:
+    """One outcome per test: junit reports a teardown error as a second case of the same name, and
+    the worse of the two stands: failed, then errors (setup or teardown), skipped, passed."""
+    found: dict[str, Outcome] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("classname", "").split(".")
+        file = next((part + ".py" for part in name if part.endswith("_test")), "?")
+        outcome, message = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = {"failure": "failed", "error": "errors", "skipped": "skipped"}[child.tag]
+                message = (child.get("message") or "").splitlines()[0][:160] if child.get("message") else ""
+        key = f"{name[-1]}::{case.get('name')}"
+        seen = found.get(key)
+        if seen is None or RANK[outcome] > RANK[seen.outcome]:
+            found[key] = Outcome(file, key, outcome, message)
+    return list(found.values())
+
+
+def _print_board(outcomes: list[Outcome]) -> None:
+    board: dict[str, Counter] = {}
+    for o in outcomes:
+        board.setdefault(o.file, Counter())[o.outcome] += 1
+    total: Counter = Counter()
+    print(f"\n{'file':24} {'passed':>6} {'failed':>6} {'errors':>6} {'skipped':>7}")
+    for file in sorted(board):
+        c = board[file]
+        total += c
+        print(f"{file:24} {c['passed']:6} {c['failed']:6} {c['errors']:6} {c['skipped']:7}")
+    print(f"{'total':24} {total['passed']:6} {total['failed']:6} {total['errors']:6} {total['skipped']:7}")
+    bad = [o for o in outcomes if o.outcome in ("failed", "errors")]
+    known = [o for o in bad if o.name.split("::")[-1] in OUT_OF_REACH]
+    if known:
+        print(f"\nout of reach ({len(known)}):")
+        for o in known:
+            print(f"  {o.name}: {OUT_OF_REACH[o.name.split('::')[-1]]}")
+    rest = [o for o in bad if o not in known]
+    if rest:
+        print(f"\nother failures ({len(rest)}):")
+        for o in rest:
+            print(f"  {o.name}: {o.message}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 1:
+        print(__doc__)
+        return 2
+    checkout = Path(argv[0]).resolve()
+    extra = argv[1:]
+    python = os.environ.get("COMPOSE_PYTHON", "/tmp/compose-venv/bin/python")
+    work = Path(tempfile.mkdtemp(prefix="dkcompose-"))
+    suffix = secrets.token_hex(3)
+    config_file = work / "dockui-config.json"
+    # log_max_size "": no daemon-wide log cap, as a stock Docker daemon (inspect shows the LogConfig asked for)
+    config_file.write_text(json.dumps({"cgroup_parent": f"dockui-compose-{suffix}", "bridge_name": f"dkcp{suffix}",
+                                       "log_max_size": ""}))
+    env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
+    os.environ["DOCKUI_CONFIG"] = str(config_file)
+    service = None
+    host = f"unix://{work / 'api.sock'}"
+    try:
+        _import_busybox(work)
+        service = _start_service(work, env)
+        _tag_images(host)
+        suite_env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKUI_", "DOCKER_", "COMPOSE_"))}
+        suite_env.update(DOCKER_HOST=host, DOCKER_CONFIG=str(work / "docker-config"), PYTHONPATH=str(checkout),
+                         PATH=f"/usr/bin:{os.environ.get('PATH', '')}")
+        named = [a for a in extra if (checkout / a.split("::")[0]).exists()]
+        targets = [] if named else list(DEFAULT_TARGETS)
+        junit = work / "junit.xml"
+        subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}",
+                        "-o", "junit_family=xunit1", *targets, *extra], cwd=checkout, env=suite_env, check=False)
+        if junit.exists():
+            _print_board(_outcomes(junit))
+        return 0
+    finally:
+        if service is not None:
+            try:
+                _clean_engine(host)
+            except Exception as exc:  # noqa: BLE001 - still stop what we started
+                print(f"cleanup: {exc}", file=sys.stderr)
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+        _teardown_root(work)
+
+
+def _teardown_root(work: Path) -> None:
+    from engine.config import EngineConfig
+    from engine.network import endpoints as network
+    from engine.sandbox.cgroups import remove_parent
+
+    config = EngineConfig.load(root=work / "root")  # DOCKUI_CONFIG: this run's cgroup parent and bridge
+    if config.network_dir.exists():
+        network.remove_bridges(config)
+    remove_parent(config)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

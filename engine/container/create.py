@@ -233,9 +233,8 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
     exposed = dict(image_conf.get("ExposedPorts") or {})
     for port in exposed_ports(opts.expose):
         exposed.setdefault(port, {})
-    for spec in opts.publish:
-        port = spec.rsplit(":", 1)[-1]
-        exposed.setdefault(port if "/" in port else port + "/tcp", {})
+    for port in exposed_ports([spec.rsplit(":", 1)[-1] for spec in opts.publish]):  # a range: each of its ports
+        exposed.setdefault(port, {})
     labels = {**(image_conf.get("Labels") or {}), **opts.labels}
 
     attach = opts.attach if opts.attach is not None else (opts.interactive, True, True)

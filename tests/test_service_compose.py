@@ -35,3 +35,23 @@ def test_compose_api_version_is_served_and_the_floor_is_dockers(service: Service
     assert old.status == 400
     assert old.json()["message"] == ("client version 1.23 is too old. Minimum supported API version is 1.24, "
                                      "please upgrade your client to a newer version")
+
+
+def test_attach_to_a_stopped_container_waits_for_its_next_start(service: Service) -> None:
+    """compose's `up` (scale, no-recreate, restarting stopped containers) attaches and then starts,
+    as `docker start -a` does: moby's attach to a stopped container waits for its next run (its
+    streams outlive a run); dockui refused it ("You cannot attach to a stopped container")."""
+    client = _compose_client(service)
+    try:
+        cid = client.create_container("busybox", ["sh", "-c", "echo run"], labels={"t": "attach"})["Id"]
+        client.start(cid)
+        assert client.wait(cid, timeout=30)["StatusCode"] == 0
+        stream = client.attach(cid, stdout=True, stderr=True, stream=True, logs=False)
+        client.start(cid)
+        assert b"".join(stream) == b"run\n"  # the new run only, not the first run's log
+        assert client.wait(cid, timeout=30)["StatusCode"] == 0
+        again = service.docker("start", "-a", cid, timeout=30)
+        assert (again.returncode, again.stdout) == (0, b"run\n"), again.stderr
+        client.remove_container(cid)
+    finally:
+        client.close()

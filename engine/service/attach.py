@@ -245,8 +245,8 @@ async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter,
 async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecord, asked: AttachRequest,
                 open_client: Opener) -> web.StreamResponse:
     """Attach one client: the log first when asked, then the live streams of a running container,
-    or of a created one once `start` hands over its channel. Errors found before the client's
-    connection is opened (a stopped container, a busy monitor) are the request's status."""
+    or of a created or stopped one once `start` hands over its channel. Errors found before the
+    client's connection is opened (a busy monitor) are the request's status."""
     streams = asked.streams
     entries: Sequence[LogEntry] = []
     if asked.logs:
@@ -273,8 +273,8 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
         await relay(sessions, record.id, channel, client, streams, detached)
         await client.finish()
         return response
-    if record.status != "created" and not asked.logs:
-        raise Conflict(f"You cannot attach to a stopped container {record.id}, start it first")
+    # Not running (created, or stopped: moby's streams outlive a run): wait for the next start, as
+    # `docker start -a` and compose's up (attach, then start) expect.
     pending = sessions.wait_for_start(record.id, streams)
     try:
         response, client = await open_client()

@@ -151,3 +151,47 @@ def test_exec_detach_keys_leave_the_command_running(service: Service, tmp_path: 
     assert not set(detached) & set(_exec_events(service, since, "exec_die"))
     engine.out("rm", "-f", "ex")  # the shells die with the container: their helpers record it
     assert wait_until(lambda: set(detached) <= set(_exec_events(service, since, "exec_die")), timeout=10)
+
+
+def _first_error_line(stderr: str) -> str:
+    """docker's daemon errors read "Error response from daemon: ", dockui's "Error: "."""
+    return (stderr.splitlines() or [""])[0].replace("Error response from daemon: ", "Error: ")
+
+
+# Each: docker's stdout, status and the first line of its error, byte for byte (durations aside).
+LIST_AND_INSPECT = [
+    ["inspect", "--type", "network", "bridge", "--format", "{{.Name}} {{.Driver}}"],
+    ["inspect", "pvol", "pnet", "--format", "{{.Name}}"],  # a volume, a network: docker looks for every kind
+    ["inspect", "--type", "container", "nosuch"], ["inspect", "--type", "image", "nosuch"],
+    ["inspect", "--type", "network", "nosuch"], ["inspect", "--type", "volume", "nosuch"],
+    ["container", "inspect", "pvol"], ["inspect", "nosuch", "pvol", "--format", "{{.Name}}"],
+    ["port", "ports"], ["port", "ports", "9000/udp"], ["port", "ports", "9000"], ["port", "ports", "x"],
+    ["ps", "--format", "{{.Names}} {{.Ports}}"], ["top", "ports"],
+    ["images", "--format", "json"], ["images", "-f", "bogus=1"], ["images", "-f", "dangling=maybe"],
+    ["volume", "ls", "--format", "json"], ["volume", "ls", "-f", "name=pv"], ["volume", "ls", "-f", "dangling=true"],
+    ["volume", "ls", "-f", "bogus=1"],
+    ["network", "ls", "--format", "json"], ["network", "ls", "-f", "type=custom"], ["network", "ls", "-q", "-f", "name=pn"],
+    ["network", "ls", "-f", "bogus=1"],
+]
+
+
+def test_list_verbs_and_inspect_as_the_docker_cli(service: Service) -> None:
+    engine = service.engine
+    engine.out("volume", "create", "pvol")
+    engine.out("network", "create", "pnet")
+    engine.out("run", "-d", "--name", "ports", "-p", "127.0.0.1:8000-8001:8000-8001", "-p", "127.0.0.1:9000:9000/udp",
+               "--expose", "7000-7001", "busybox", "sleep", "60")
+    failures = []
+    for args in LIST_AND_INSPECT:
+        theirs, ours = _both(service, *args)
+        if (ours[0], _same_times(ours[1]), _first_error_line(ours[2])) != \
+                (theirs[0], _same_times(theirs[1]), _first_error_line(theirs[2])):
+            failures.append(f"{args}: docker {theirs}, dockui {ours}")
+    assert not failures, "\n".join(failures)
+    # a filter without `=` is the flag's error (125) for both; docker's words differ from argparse's
+    for verb in (["ps"], ["images"], ["volume", "ls"], ["network", "ls"]):
+        theirs, ours = _both(service, *verb, "--filter", "bogus")
+        assert theirs[0] == ours[0] == 125 and "bad format of filter (expected name=value)" in ours[2]
+    engine.out("rm", "-f", "ports")
+    engine.out("network", "rm", "pnet")
+    engine.out("volume", "rm", "pvol")

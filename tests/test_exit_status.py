@@ -76,7 +76,9 @@ CASES = [
     Case(("network", "rm", "nosuch"), 1, "Error: network nosuch not found"),
     Case(("volume", "rm", "nosuch"), 1, "Error: get nosuch: no such volume"),
     Case(("rmi", "nosuch"), 1, "Error: No such image: nosuch"),
-    Case(("images", "-f", "bogus=1"), 1, "Error: invalid filter 'bogus=1'"),
+    Case(("images", "-f", "bogus=1"), 1, "Error: invalid filter 'bogus'"),  # moby's words
+    Case(("images", "-f", "bogus"), 125, "dockui images: error: argument -f/--filter: bad format of filter"),  # FilterOpt's flag error
+    Case(("ps", "--filter", "bogus"), 125, "dockui ps: error: argument -f/--filter: bad format of filter"),
     Case(("container", "rm", "nosuch"), 1, "Error: No such container: nosuch"),
     # exec's command keeps its statuses (the exec's exit code); start's is an engine error: 1
     Case(("exec", "live", "no-such-command"), 127, ""),

@@ -119,6 +119,14 @@ def usage_status(message: str) -> int:
     return 125
 
 
+def filter_flag(text: str) -> str:
+    """A `--filter` value as the docker CLI's FilterOpt takes it: KEY=VALUE; else the flag's own
+    error (a usage error: 125)."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError("bad format of filter (expected name=value)")
+    return text
+
+
 # Verbs whose engine errors keep their status: docker's run wraps every failure before the container
 # runs in a StatusError (125; 126/127 when the command cannot be invoked or found: run.go), and
 # exec's 126/127 are the exec's own exit code. docker's create wraps only its client-side refusals

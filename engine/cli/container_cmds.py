@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import filter_flag
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
 from engine.util.units import parse_size
@@ -312,7 +313,10 @@ def _register_verbs(
     _add_ps_flags(p)
     p = add("inspect", _on_use("container_list", "cmd_inspect"), "Return low-level information on containers (or images)")
     p.add_argument("-f", "--format", help="Format the output using a template ({{.State.Pid}}, {{json .Config}})")
-    p.add_argument("--type", choices=["container", "image"], help="Only this type of object")
+    if top_level:  # `container inspect` is containers only (docker's has no --type)
+        p.add_argument("--type", help="Only inspect objects of the given type (container, image, network, volume)")
+    else:
+        p.set_defaults(type="container")
     p.add_argument("-s", "--size", action="store_true", help="Display total file sizes")
     p.add_argument("names", nargs="+", metavar="NAME|ID")
     p = add("top", _on_use("container_list", "cmd_top"), "Display the running processes of a container")
@@ -367,13 +371,13 @@ def _register_verbs(
         add_stats_flags(p)
         p = add("prune", _on_use("container_lifecycle", "cmd_prune"), "Remove all stopped containers")
         p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-        p.add_argument("--filter", action="append", default=[], help="Provide filter values (until=, label=, label!=)")
+        p.add_argument("--filter", action="append", default=[], type=filter_flag, help="Provide filter values (until=, label=, label!=)")
 
 
 def _add_ps_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="Only display container IDs")
-    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("-f", "--filter", action="append", default=[], type=filter_flag, help="Filter output based on conditions provided")
     p.add_argument("--format", help="'table' or 'json'")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("-n", "--last", type=int, default=-1, help="Show n last created containers (includes all states)")
@@ -393,6 +397,8 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_on_use("volume_cmds", "cmd_volume_create"))
     p = sub.add_parser("ls", aliases=["list"], help="List volumes")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[], type=filter_flag,
+                   help="Provide filter values (dangling=, driver=, label=, name=)")
     p.add_argument("--format", help="'json', or a Go template ({{.Name}}, 'table {{.Name}}\\t{{.Mountpoint}}')")
     p.set_defaults(handler=_on_use("volume_cmds", "cmd_volume_ls"))
     p = sub.add_parser("rm", aliases=["remove"], help="Remove one or more volumes")
@@ -406,7 +412,7 @@ def _register_volume(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prune", help="Remove unused local volumes")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("--filter", action="append", default=[], help="Provide filter values (label=, label!=, all=)")
+    p.add_argument("--filter", action="append", default=[], type=filter_flag, help="Provide filter values (label=, label!=, all=)")
     p.set_defaults(handler=_on_use("volume_cmds", "cmd_volume_prune"))
 
 

@@ -10,7 +10,7 @@ import time
 from engine.cli.container_common import start_engine
 from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
-from engine.errors import DockuiError, NotFound
+from engine.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -25,11 +25,51 @@ def status_text(record: Any, now: float | None = None) -> str:
 
 
 def ports_text(record: Any) -> str:
-    """Docker's PORTS column (engine.container.status, shared with the TUI): empty once stopped."""
-    from engine.container.status import ports_text as text
+    """Docker's PORTS column (its DisplayablePorts over engine.container.status's published ports):
+    empty once stopped."""
     from engine.container.status import published_ports
 
-    return text(published_ports(record))
+    return displayable_ports(published_ports(record))
+
+
+def displayable_ports(ports: dict[str, Any] | None) -> str:
+    """docker/cli's DisplayablePorts over NetworkSettings.Ports (`80/tcp` -> bindings): the ports
+    by private port, IP, public port and type; a port published on the same number, or exposed
+    only, grouped into runs (`0.0.0.0:8000-8001->8000-8001/tcp`, `80-81/tcp`), each other
+    binding as `IP:PUBLIC->PRIVATE/TYPE` after the groups."""
+    entries = []  # the container list's Ports: (private, ip, public, type)
+    for key, bindings in (ports or {}).items():
+        number, _, proto = key.partition("/")
+        for b in bindings or [{}]:
+            public = int(b["HostPort"]) if b.get("HostPort") else 0
+            entries.append((int(number), (b.get("HostIp") or "0.0.0.0") if public else "", public, proto or "tcp"))
+    groups: dict[str, list[int]] = {}  # key -> [first, last], in the order keys appear
+    result, mappings = [], []
+    for private, ip, public, kind in sorted(entries):
+        if ip and public != private:
+            mappings.append(f"{_join_host_port(ip, str(public))}->{private}/{kind}")
+            continue
+        key = f"{ip}/{kind}" if ip else kind
+        group = groups.get(key)
+        if group is not None and private == group[1] + 1:
+            group[1] = private
+            continue
+        if group is not None:
+            result.append(_port_group(key, *group))
+        groups[key] = [private, private]
+    result += [_port_group(key, first, last) for key, (first, last) in groups.items()]
+    return ", ".join(result + mappings)
+
+
+def _port_group(key: str, first: int, last: int) -> str:
+    ip, _, kind = key.rpartition("/")
+    group = str(first) if first == last else f"{first}-{last}"
+    return f"{_join_host_port(ip, group)}->{group}/{kind}" if ip else f"{group}/{kind}"
+
+
+def _join_host_port(host: str, port: str) -> str:
+    """net.JoinHostPort: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _command_text(record: Any, truncate: bool) -> str:
@@ -190,43 +230,80 @@ def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: li
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
-    from engine.container import state
-    from engine.container.inspect import inspect
+# docker inspect's --type words (system/inspect.go's allTypes); the swarm's and plugins have no
+# objects here, so a name is looked up as a container, an image, a network, then a volume.
+INSPECT_TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
 
+
+def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker inspect (system/inspect.go): each name as the first kind of object that has it (or
+    only `--type`'s kind, whose own not-found error is then the name's), all printed as one JSON
+    array or through `--format`; a name found nowhere is "No such object", status 1."""
+    kind = args.type
+    if kind is not None and kind not in INSPECT_TYPES:
+        words = '", "'.join(INSPECT_TYPES)
+        raise InvalidArgument(f'type is empty: must be one of "{words}"' if kind == "" else
+                              f'unknown type: "{kind}": must be one of "{words}"')
     start_engine(config, "inspect")
     results = []
     status = 0
     for name in args.names:
-        obj = None
-        if args.type != "image":
-            try:
-                record = state.find_container(config, name)
-                obj = inspect(config, record)
-                if args.size:  # Docker's --size: what the container wrote, and that plus its image
-                    from engine.image.store import ImageStore
-
-                    obj["SizeRw"], obj["SizeRootFs"] = _container_sizes(ImageStore(config), record, {})
-            except NotFound:
-                obj = None
-        if obj is None and args.type != "container":
-            obj = _image_inspect(config, name)
-        if obj is None:
-            print(f"Error: No such object: {name}", file=sys.stderr)
+        try:
+            results.append(_inspect_one(config, name, kind, args.size))
+        except NotFound as exc:
+            print(f"Error: {exc}", file=sys.stderr)
             status = 1
-            continue
-        results.append(obj)
     return max(status, print_formatted(results, args.format))
 
 
-def _image_inspect(config: EngineConfig, ref: str) -> dict[str, Any] | None:
-    """`inspect` falls back to images, as docker's does (the store's `docker image inspect` object)."""
+def _inspect_one(config: EngineConfig, name: str, kind: str | None, size: bool) -> dict[str, Any]:
+    """The document of `name` as `kind` (None: each kind in docker's order, skipping not-found)."""
+    for each, find in (("container", _container_inspect), ("image", _image_document), ("network", _network_inspect),
+                       ("volume", _volume_inspect)):
+        if kind is not None and each != kind:
+            continue
+        try:
+            return find(config, name, size) if each == "container" else find(config, name)
+        except NotFound:
+            if kind is not None:
+                raise
+        except InvalidArgument:  # a name that is no reference (isErrSkippable: invalid reference format)
+            if kind is not None:
+                raise
+    if kind == "plugin":  # no plugins here: the daemon's words for a missing one
+        raise NotFound(f'plugin "{name}" not found')
+    raise NotFound(f"No such object: {name}")
+
+
+def _container_inspect(config: EngineConfig, name: str, size: bool) -> dict[str, Any]:
+    from engine.container import state
+    from engine.container.inspect import inspect
+
+    record = state.find_container(config, name)
+    obj = inspect(config, record)
+    if size:  # Docker's --size: what the container wrote, and that plus its image
+        from engine.image.store import ImageStore
+
+        obj["SizeRw"], obj["SizeRootFs"] = _container_sizes(ImageStore(config), record, {})
+    return obj
+
+
+def _image_document(config: EngineConfig, ref: str) -> dict[str, Any]:
     from engine.image.store import ImageStore
 
-    try:
-        return ImageStore(config).inspect(ref)
-    except DockuiError:
-        return None
+    return ImageStore(config).inspect(ref)
+
+
+def _network_inspect(config: EngineConfig, name: str) -> dict[str, Any]:
+    from engine.api.networks import inspect
+
+    return inspect(config, name)
+
+
+def _volume_inspect(config: EngineConfig, name: str) -> dict[str, Any]:
+    from engine.container.volumes import get_volume
+
+    return get_volume(config, name).inspect()
 
 
 def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -235,28 +312,44 @@ def cmd_top(args: argparse.Namespace, config: EngineConfig) -> int:
 
     start_engine(config, "top")
     headers, rows = top(config, args.container, args.ps_args or None)
-    print_table(headers, rows)
+    print_table(headers, rows, minwidth=20)  # top.go's tabwriter.NewWriter(out, 20, 1, 3, ' ', 0)
     return 0
 
 
 def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker port (port.go): one private port's bindings (PORT[/PROTO], tcp by default), or every
+    binding as `PORT/PROTO -> HOST:PORT`, in natural order."""
     from engine.container.state import find_container
     from engine.container.status import published_ports
 
     start_engine(config, "port")
     record = find_container(config, args.container)
     ports = published_ports(record)
-    wanted = args.private_port
-    if wanted and "/" not in wanted:
-        wanted += "/tcp"
-    found = False
-    for port, bindings in ports.items():
-        if wanted and port != wanted:
-            continue
-        for b in bindings or []:
-            found = True
-            host_ip = b.get("HostIp") or "0.0.0.0"
-            print(f"{host_ip}:{b.get('HostPort')}" if wanted else f"{port} -> {host_ip}:{b.get('HostPort')}")
-    if wanted and not found:
-        raise NotFound(f"No public port '{wanted}' published for {record.name}")
+    lines = []
+    if args.private_port:
+        number, _, proto = args.private_port.partition("/")
+        if not number.isdigit() or int(number) > 65535:  # Go's strconv.ParseUint(port, 10, 16) error
+            reason = "value out of range" if number.isdigit() else "invalid syntax"
+            raise InvalidArgument(f'invalid port ({number}): strconv.ParseUint: parsing "{number}": {reason}')
+        bindings = ports.get(f"{number}/{proto or 'tcp'}") or []
+        if not bindings:
+            raise NotFound(f"No public port '{args.private_port}' published for {args.container}")
+        lines = [_host_port(b) for b in bindings]
+    else:
+        lines = [f"{port} -> {_host_port(b)}" for port, bindings in ports.items() for b in bindings or []]
+    if lines:
+        print("\n".join(sorted(lines, key=_natural_key)))
     return 0
+
+
+def _host_port(binding: dict[str, Any]) -> str:
+    """net.JoinHostPort of a binding: an IPv6 address in brackets."""
+    host = binding.get("HostIp") or "0.0.0.0"
+    return f"[{host}]:{binding.get('HostPort')}" if ":" in host else f"{host}:{binding.get('HostPort')}"
+
+
+def _natural_key(text: str) -> list[Any]:
+    """sortorder.NaturalLess: runs of digits compare as numbers."""
+    import re
+
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]

@@ -119,7 +119,7 @@ def image_row(usage: ImageUsage, now: float, *, trunc: bool) -> Row:
     created = parse_rfc3339(record.created)
     fields = {
         "Containers": str(usage.containers),
-        "CreatedAt": go_time(created) if created is not None else "",
+        "CreatedAt": go_time(int(created)) if created is not None else "",  # time.Unix(Created, 0)
         "CreatedSince": human_duration(now - created) + " ago" if created is not None else "N/A",
         "Digest": "",
         "ID": record.short_id if trunc else record.id,
@@ -148,10 +148,7 @@ def df_container_row(usage: ContainerUsage, now: float, *, trunc: bool) -> Row:
 
 def volume_row(usage: VolumeUsage) -> Row:
     """volumeContext with the usage df adds: its links (the containers that mount it) and size."""
-    volume = usage.volume
-    labels = volume.labels or {}
-    return Row("*formatter.volumeContext", {
-        "Availability": "N/A", "Driver": "local", "Group": "N/A", "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
-        "Links": str(usage.ref_count), "Mountpoint": str(volume.mountpoint), "Name": volume.name, "Scope": "local",
-        "Size": go_human_size(usage.size) if usage.size != -1 else "N/A", "Status": "N/A",
-    }, labels)
+    from engine.cli.formatters import volume_row as listed_volume
+
+    return listed_volume(usage.volume, links=str(usage.ref_count),
+                         size=go_human_size(usage.size) if usage.size != -1 else "N/A")

@@ -51,8 +51,20 @@ class Row(TemplateData):
         return None
 
     def template_json(self) -> Any:
-        """docker's MarshalJSON of a context: every field, keys sorted (`--format json`, `{{json .}}`)."""
+        """docker's MarshalJSON of a context (`--format json`, `{{json .}}`): every field, keys
+        sorted, by json.Marshal, which escapes <, > and & (a `<none>` tag is "\u003cnone\u003e")."""
+        from engine.util.gofmt import RawJSON, go_json
+
+        text = go_json(self._values())
+        return RawJSON(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+    def _values(self) -> GoMap:
         return GoMap({name: self.template_field(name) for name in self.fields}, elem="string")
+
+    def __str__(self) -> str:
+        from engine.util.gofmt import sprint_value
+
+        return sprint_value(self._values())
 
 
 class HeaderContext(GoMap):
@@ -85,21 +97,23 @@ STATS_HEADERS = HeaderContext({
 
 VOLUME_HEADERS = HeaderContext({
     "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS",
-    "Links": "LINKS", "Size": "SIZE",
+    "Links": "LINKS", "Size": "SIZE", "ID": "ID", "Group": "GROUP", "Availability": "AVAILABILITY", "Status": "STATUS",
 }, elem="string")
 
 NETWORK_HEADERS = HeaderContext({
     "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
-    "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+    "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "IPv4": "IPV4",
 }, elem="string")
 
 
 def go_time(epoch: float) -> str:
-    """Go's time.Time.String() in local time: `2024-05-01 10:11:12 +0000 UTC`."""
+    """Go's time.Time.String() in local time: `2024-05-01 10:11:12 +0000 UTC`, a fraction of a
+    second (`10:11:12.756386`) only when there is one (pass whole seconds for time.Unix(s, 0)'s)."""
     from datetime import datetime
 
     local = datetime.fromtimestamp(epoch).astimezone()
-    return f"{local:%Y-%m-%d %H:%M:%S} {local:%z} {local.tzname()}"
+    fraction = f".{local.microsecond:06d}".rstrip("0") if local.microsecond else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {local:%z} {local.tzname()}"
 
 
 def ellipsis(text: str, width: int) -> str:
@@ -141,7 +155,7 @@ def container_row(record: Any, *, trunc: bool, running_for: str, status: str, po
         "Names": record.name.lstrip("/") if names is None else names,
         "Image": record.image or "<no image>",
         "Command": go_quote(ellipsis(command, 20) if trunc else command),
-        "CreatedAt": go_time(created),
+        "CreatedAt": go_time(int(created)),  # time.Unix(Created, 0): whole seconds
         "RunningFor": running_for,
         "Ports": ports,
         "State": record.status,
@@ -171,12 +185,13 @@ def stats_row(fields: Mapping[str, str]) -> Row:
     return Row("*container.statsContext", dict(fields))
 
 
-def volume_row(volume: Any) -> Row:
-    """volume ls's volumeContext."""
+def volume_row(volume: Any, links: str = "N/A", size: str = "N/A") -> Row:
+    """volume ls's volumeContext (docker 28's, with the cluster volume's Availability, Group and
+    Status as N/A); system df -v gives its links and size."""
     labels = volume.labels or {}
     return Row("*formatter.volumeContext", {
-        "Name": volume.name, "Driver": "local", "Scope": "local", "Mountpoint": str(volume.mountpoint),
-        "Labels": labels_text(labels), "Links": "N/A", "Size": "N/A",
+        "Availability": "N/A", "Driver": "local", "Group": "N/A", "Labels": labels_text(labels), "Links": links,
+        "Mountpoint": str(volume.mountpoint), "Name": volume.name, "Scope": "local", "Size": size, "Status": "N/A",
     }, labels)
 
 
@@ -184,7 +199,8 @@ def network_row(*, network_id: str, name: str, driver: str, internal: bool, crea
                 labels: Mapping[str, str] | None, ipv6: bool = False) -> Row:
     """network ls's networkContext."""
     return Row("*network.networkContext", {
-        "ID": network_id, "Name": name, "Driver": driver, "Scope": "local", "IPv6": "true" if ipv6 else "false",
+        "ID": network_id, "Name": name, "Driver": driver, "Scope": "local", "IPv4": "false",  # no EnableIPv4 in API 1.43
+        "IPv6": "true" if ipv6 else "false",
         "Internal": "true" if internal else "false", "Labels": labels_text(labels),
         "CreatedAt": go_time(created) if created is not None else "0001-01-01 00:00:00 +0000 UTC",
     }, labels or {})
@@ -379,3 +395,4 @@ def event_message(doc: Mapping[str, Any]) -> OmitEmptyStruct:
 
 _EVENT_JSON_NAMES = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope", "Time": "time",
                      "TimeNano": "timeNano"}  # each `json:",omitempty"`
+

@@ -6,10 +6,10 @@ Everything here works on the local store (engine.image.store); pull and push liv
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
+from engine.cli import filter_flag
 from engine.cli.output import human_duration, print_formatted
 from engine.config import EngineConfig
 from engine.errors import DockuiError, InvalidArgument, NeedsRoot
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p = inner.add_parser("prune", help="Remove unused images")
     p.add_argument("-a", "--all", action="store_true", help="remove all images no container uses, not just dangling ones")
     p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
-    p.add_argument("--filter", action="append", default=[], help="Provide filter values (until=, label=, label!=)")
+    p.add_argument("--filter", action="append", default=[], type=filter_flag, help="Provide filter values (until=, label=, label!=)")
     p.set_defaults(handler=cmd_prune)
     _add_history(inner.add_parser("history", help="Show the history of an image"))
     _add_history(subparsers.add_parser("history", help="Show the history of an image"))
@@ -85,7 +85,7 @@ def _add_images(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     p.add_argument("--format", help="'json' for one JSON object per line")
     p.add_argument(
-        "-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+        "-f", "--filter", action="append", default=[], type=filter_flag, metavar="KEY=VALUE",
         help="dangling=true|false, reference=PATTERN (glob, e.g. 'busy*:*'), label=KEY[=VALUE]",
     )
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
@@ -200,10 +200,10 @@ def _image_filter(filters: list[str]):  # -> engine.api.images.ImageFilter
     pairs = []
     for item in filters:
         key, sep, value = item.partition("=")
-        if not sep or key not in IMAGE_FILTER_KEYS:
-            raise InvalidArgument(f"invalid filter {item!r} ({', '.join(k + '=' for k in IMAGE_FILTER_KEYS)})")
+        if not sep or key not in IMAGE_FILTER_KEYS:  # moby's words (the docker CLI checked the form)
+            raise InvalidArgument(f"invalid filter '{key}'")
         if key == "dangling" and value not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"invalid filter 'dangling={value}': use true or false")
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
         pairs.append((key, value))
     return ImageFilter.parse(pairs)
 
@@ -224,9 +224,11 @@ def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
         for image_id in seen:
             print(image_id)
         return 0
-    if args.format and args.format.strip() == "json":
-        for row in rows:
-            print(json.dumps(_json_row(row)))
+    if args.format and args.format.strip() == "json":  # docker's `{{json .}}` of each imageContext
+        from engine.cli.formatters import image_row
+        from engine.util.gofmt import go_json
+
+        sys.stdout.write("".join(go_json(image_row(_json_row(row)).template_json()) + "\n" for row in rows))
         return 0
     if args.format and args.format.strip() != "table":  # a Go template (docker's imageContext)
         from engine.cli.formatters import IMAGE_HEADERS, image_row
@@ -255,6 +257,7 @@ def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def _json_row(row: dict[str, Any]) -> dict[str, Any]:
     from engine.cli.output import human_size
+    from engine.util.units import go_human_size
 
     record = row["record"]
     return {
@@ -268,7 +271,7 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
         "Size": human_size(record.size),
         "Tag": row["Tag"],
         "UniqueSize": "N/A",
-        "VirtualSize": human_size(record.size),
+        "VirtualSize": go_human_size(record.size),  # imageContext.VirtualSize: go-units HumanSize
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import filter_flag
 from engine.cli.output import print_json, print_table
 from engine.config import EngineConfig
 
@@ -34,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
 
     p = verbs.add_parser("ls", aliases=["list"], help="list networks")
     p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
+    p.add_argument("-f", "--filter", action="append", default=[], type=filter_flag,
+                   help="Provide filter values (driver=, id=, label=, name=, scope=, type=, dangling=)")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format", help="a Go template ({{.Name}}, 'table {{.ID}}\\t{{.Name}}')")
     p.set_defaults(handler=cmd_ls)
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
 
     p = verbs.add_parser("prune", help="remove every network no container uses")
     p.add_argument("-f", "--force", action="store_true", help="do not ask (dockui never asks)")
-    p.add_argument("--filter", action="append", default=[], help="Provide filter values (until=, label=, label!=)")
+    p.add_argument("--filter", action="append", default=[], type=filter_flag, help="Provide filter values (until=, label=, label!=)")
     p.set_defaults(handler=cmd_prune)
 
     p = verbs.add_parser("connect", help="connect a container to a network")
@@ -128,6 +131,13 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
     for net in sorted(nets.values(), key=lambda n: n.name):
         rows.append((net.id, net.name, "bridge", "local"))
         listed.append(net)
+    if args.filter:  # as the Engine API filters its list (engine.api.networks.NetworkFilter)
+        from engine.api.networks import NetworkFilter, list_networks
+        from engine.container.filters import filter_words
+
+        kept = {doc["Name"] for doc in list_networks(config, NetworkFilter.parse(filter_words(args.filter)))}
+        pairs = [(row, net) for row, net in zip(rows, listed, strict=True) if row[1] in kept]
+        rows, listed = [row for row, _ in pairs], [net for _, net in pairs]
     width = 64 if args.no_trunc else 12
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         for row in rows:
@@ -146,7 +156,12 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
                         labels=net.labels if net else {}, ipv6=bool(net and net.ipv6))
             for row, net in zip(rows, listed, strict=True)
         ]
-        sys.stdout.write(render_format(args.format, contexts, NETWORK_HEADERS))
+        if args.format.strip() == "json":  # docker's `{{json .}}` of each networkContext
+            from engine.util.gofmt import go_json
+
+            sys.stdout.write("".join(go_json(context.template_json()) + "\n" for context in contexts))
+        else:
+            sys.stdout.write(render_format(args.format, contexts, NETWORK_HEADERS))
         return 0
     print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(r[0][:width], *r[1:]) for r in rows])
     return 0

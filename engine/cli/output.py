@@ -24,13 +24,13 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int = 3) -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int = 3, minwidth: int = 10) -> None:
     """Print columns as docker's tables are (its tabwriter: each column as wide as its widest cell
-    plus `gap`, at least 10; the last column is not padded)."""
+    plus `gap`, at least `minwidth`; the last column is not padded)."""
     from engine.util.tabwriter import tabwrite
 
     lines = ["\t".join(str(c) for c in row) for row in [headers, *rows]]
-    sys.stdout.write(tabwrite("\n".join(lines) + "\n", minwidth=10, padding=gap))
+    sys.stdout.write(tabwrite("\n".join(lines) + "\n", minwidth=minwidth, padding=gap))
 
 
 def print_pruned(title: str, removed: Iterable[str], freed: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import filter_flag
 from engine.config import EngineConfig
 
 TYPE_CHECKING = False
@@ -67,7 +68,7 @@ def _add_system_df(p: argparse.ArgumentParser) -> None:
 def _add_events(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="show events since a timestamp (Unix, RFC3339) or a duration ago (10m)")
     p.add_argument("--until", help="stream events until this timestamp or duration ago, then exit")
-    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("-f", "--filter", action="append", default=[], type=filter_flag, metavar="KEY=VALUE",
                    help="container=, event=, image=, label=, network=, type=, volume=, scope=")
     _add_format(p)
     p.set_defaults(handler=cmd_events)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from engine.cli.container_common import for_each, parse_labels
@@ -14,7 +13,7 @@ from engine.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
-    pass
+    from engine.container.volumes import Volume
 
 
 def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -30,15 +29,16 @@ def cmd_volume_create(args: argparse.Namespace, config: EngineConfig) -> int:
 
 def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.cli.output import print_table
-    from engine.container.volumes import list_volumes
 
-    volumes = list_volumes(config)
+    volumes = _listed_volumes(config, args.filter)
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
         for v in volumes:
             print(v.name)
-    elif args.format and args.format.strip() == "json":
-        for v in volumes:
-            print(json.dumps({"Driver": "local", "Name": v.name, "Mountpoint": str(v.mountpoint), "Scope": "local"}))
+    elif args.format and args.format.strip() == "json":  # docker's `{{json .}}` of each volumeContext
+        from engine.cli.formatters import volume_row
+        from engine.util.gofmt import go_json
+
+        sys.stdout.write("".join(go_json(volume_row(v).template_json()) + "\n" for v in volumes))
     elif args.format and args.format.strip() != "table":  # a Go template (docker's volumeContext)
         from engine.cli.formatters import VOLUME_HEADERS, volume_row
         from engine.cli.output import render_format
@@ -47,6 +47,18 @@ def cmd_volume_ls(args: argparse.Namespace, config: EngineConfig) -> int:
     else:
         print_table(("DRIVER", "VOLUME NAME"), [("local", v.name) for v in volumes])
     return 0
+
+
+def _listed_volumes(config: EngineConfig, filters: list[str]) -> list[Volume]:
+    """The volumes, through --filter as the Engine API applies them (engine.api.volumes)."""
+    if not filters:
+        from engine.container.volumes import list_volumes
+
+        return list_volumes(config)
+    from engine.api.volumes import VolumeFilter, list_volumes
+    from engine.container.filters import filter_words
+
+    return list_volumes(config, VolumeFilter.parse(filter_words(filters)))
 
 
 def cmd_volume_rm(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -60,6 +60,11 @@ class NilSlice(list):
     encoded `null`."""
 
 
+class RawJSON(str):
+    """JSON text a type's own MarshalJSON wrote (docker's formatter contexts: encoding/json's
+    Marshal, which escapes <, > and & as \\u003c, \\u003e, \\u0026): `json` writes it as it is."""
+
+
 def go_type(value: Any) -> str:
     """The Go type name Go's messages give a value of this Python type."""
     if value is None:
@@ -485,6 +490,8 @@ def _json_into(value: Any, out: list[str]) -> None:
         out.append(str(value))
     elif isinstance(value, float):
         out.append(_json_float(value))
+    elif isinstance(value, RawJSON):
+        out.append(value)
     elif isinstance(value, str):
         out.append(_json_string(value))
     elif isinstance(value, list | tuple):

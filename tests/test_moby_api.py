@@ -272,3 +272,30 @@ def test_restart_keeps_an_autoremove_container(service: Service) -> None:
         for c in client.containers(all=True):
             client.remove_container(c["Id"], force=True)
         client.close()
+
+
+def test_tmpfs_targets_as_dockers_daemon(service: Service) -> None:
+    """moby's TestCreateTmpfsMountsTarget and TestCreateTmpfsOverrideAnonymousVolume: a relative
+    Tmpfs target and `//` are 400s in moby's words; a tmpfs at a Config.Volumes path replaces the
+    anonymous volume (no 'Duplicate mount point', no volume made)."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    try:
+        for target, words in [(".", "mount path must be absolute"), ("foo", "mount path must be absolute"),
+                              ("/", "destination can't be '/'"), ("//", "destination can't be '/'")]:
+            reply = service.request("POST", "/v1.43/containers/create",
+                                    {"Image": "busybox", "HostConfig": {"Tmpfs": {target: ""}}})
+            assert reply.status == 400 and words in reply.json()["message"], (target, reply.body)
+        cid = client.create_container(
+            "busybox", ["sh", "-c", "mount | grep ' /foo type tmpfs' && mount | grep ' /bar type tmpfs'"],
+            volumes=["/foo", "/bar"], host_config=client.create_host_config(tmpfs={"/foo": "", "/bar": "size=999"}))["Id"]
+        assert client.inspect_container(cid)["Mounts"] == []
+        client.start(cid)
+        assert client.wait(cid, timeout=30)["StatusCode"] == 0, client.logs(cid)
+        client.remove_container(cid, v=True)
+        assert client.volumes()["Volumes"] in (None, [])
+    finally:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True, v=True)
+        client.close()

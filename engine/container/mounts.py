@@ -125,7 +125,7 @@ def prepare_mounts(
 def _check_destination(dest: str, spec: str) -> None:
     if not dest.startswith("/"):
         raise InvalidArgument(f"invalid mount specification: '{spec}': destination must be an absolute path")
-    if os.path.normpath(dest) == "/":
+    if os.path.normpath(dest) in ("/", "//"):  # POSIX normpath keeps a leading "//"
         raise InvalidArgument(f"invalid mount specification: '{spec}': destination can't be '/'")
 
 
@@ -342,6 +342,8 @@ def tmpfs_options(text: str, default_size: str = TMPFS_DEFAULT_SIZE) -> str:
 
 
 def _tmpfs(dest: str, options: str, spec: str) -> dict[str, Any]:
+    if not dest.startswith("/"):  # --tmpfs and HostConfig.Tmpfs: moby's ValidateTmpfsMountDestination words
+        raise InvalidArgument(f"invalid mount path: '{dest}' mount path must be absolute")
     _check_destination(dest, spec)
     rw = options.split(",")[0] != "ro"
     return {"Type": "tmpfs", "Source": "", "Destination": dest, "RW": rw, "Mode": "", "Name": "", "Options": options}

@@ -157,9 +157,11 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
 
 def _apply_host(opts: RunOptions, host: dict[str, Any], body: dict[str, Any]) -> None:
     section = "HostConfig"
-    opts.volumes = json_strs(section, host, "Binds") + [v for v in opts.volumes if v not in _bind_targets(host)]
-    opts.mounts = [_mount(m) for m in _list(section, host, "Mounts")]
     tmpfs = json_dict(section, host, "Tmpfs")
+    # Config.Volumes yields to a bind, mount or tmpfs at the same place, as moby's (moby#40446)
+    covered = _bind_targets(host) | set(tmpfs) | {m.get("Target") for m in _list(section, host, "Mounts") if isinstance(m, dict)}
+    opts.volumes = json_strs(section, host, "Binds") + [v for v in opts.volumes if v not in covered]
+    opts.mounts = [_mount(m) for m in _list(section, host, "Mounts")]
     opts.tmpfs = [f"{dest}:{options}" if options else dest for dest, options in tmpfs.items()]
     log = json_dict(section, host, "LogConfig")
     opts.log_driver = json_str("HostConfig.LogConfig", log, "Type") or "json-file"

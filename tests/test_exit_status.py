@@ -81,7 +81,9 @@ CASES = [
     Case(("ps", "--filter", "bogus"), 125, "dockui ps: error: argument -f/--filter: bad format of filter"),
     Case(("container", "rm", "nosuch"), 1, "Error: No such container: nosuch"),
     # exec's command keeps its statuses (the exec's exit code); start's is an engine error: 1
-    Case(("exec", "live", "no-such-command"), 127, ""),
+    Case(("exec", "live", "no-such-command"), 127, 'exec: "no-such-command": executable file not found'),  # bare, as the stream's
+    Case(("exec", "-u", "nosuchuser", "live", "true"), 126, "unable to find user nosuchuser"),  # the exec's 126
+    Case(("exec", "-e", "=x", "live", "true"), 125, "dockui exec: error: argument -e/--env: invalid environment variable: =x"),
     Case(("run", "--rm", "--network", "none", "busybox", "no-such-command"), 127, "Error: "),
     Case(("start", "broken"), 1, "Error: "),
     # several names: each one is tried, the status is 1

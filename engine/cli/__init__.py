@@ -127,6 +127,14 @@ def filter_flag(text: str) -> str:
     return text
 
 
+def env_flag(text: str) -> str:
+    """An `-e` value as the docker CLI's ValidateEnv takes it: a name before any `=`; else the
+    flag's own error (a usage error: 125)."""
+    if not text.partition("=")[0]:
+        raise argparse.ArgumentTypeError(f"invalid environment variable: {text}")
+    return text
+
+
 # Verbs whose engine errors keep their status: docker's run wraps every failure before the container
 # runs in a StatusError (125; 126/127 when the command cannot be invoked or found: run.go), and
 # exec's 126/127 are the exec's own exit code. docker's create wraps only its client-side refusals

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli import filter_flag
+from engine.cli import env_flag, filter_flag
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument
 from engine.util.units import parse_size
@@ -305,7 +305,7 @@ def _register_verbs(
     p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
     p.add_argument("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
     p.add_argument("-w", "--workdir", help="Working directory inside the container")
-    p.add_argument("-e", "--env", action="append", default=[], help="Set environment variables")
+    p.add_argument("-e", "--env", action="append", default=[], type=env_flag, help="Set environment variables")
     p.add_argument("--privileged", action="store_true", help="Give extended privileges to the command")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")

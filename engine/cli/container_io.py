@@ -11,7 +11,7 @@ import sys
 
 from engine.cli.container_common import start_engine
 from engine.config import EngineConfig
-from engine.errors import DockuiError, InvalidArgument, NotFound
+from engine.errors import Conflict, DockuiError, InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -87,9 +87,13 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     code = 126
     try:
         code = _run_exec(args, config, inst, record.pid, exec_command)
+    except (Conflict, NotFound):  # the container stopped or went: the engine's refusal (status 1)
+        raise
     except DockuiError as exc:  # the command never ran: exec_die carries the status we exit with
         code = 126 if exc.exit_code == 125 else exc.exit_code
-        raise
+        # as the docker CLI shows it: the words the exec's stream carried (stdout with a tty), and
+        # the exec's exit code (exec.go's getExecExitStatus)
+        print(exc, file=sys.stdout if args.tty else sys.stderr)
     finally:
         exec_instances.finish(config, inst.id, record, code)
     return code
@@ -213,8 +217,8 @@ def _relay_helper(helper: Any, resize_w: int, keys: str) -> bool:
             for fd in (out, err):
                 if fd in ready:
                     data = os.read(fd, 65536)
-                    if data:
-                        os.write(1 if fd == out else 2, data)
+                    if data:  # a tty's one stream: the helper's stderr (a start's error) is on stdout too
+                        os.write(1, data)
                     else:
                         watched.remove(fd)
             if 0 in ready:

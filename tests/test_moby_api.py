@@ -299,3 +299,19 @@ def test_tmpfs_targets_as_dockers_daemon(service: Service) -> None:
         for c in client.containers(all=True):
             client.remove_container(c["Id"], force=True, v=True)
         client.close()
+
+
+def test_create_with_a_platform_the_image_is_not_of(service: Service) -> None:
+    """moby's TestCreateDifferentPlatform: create never pulls, so an image of another OS or CPU is
+    a 404 naming both platforms; the image's own platform creates."""
+    from engine.image.manifest import host_platform
+
+    arch = host_platform().architecture
+    for platform in ("linuxDifferentOS/" + arch, "linux/" + arch + "DifferentArch"):
+        reply = service.request("POST", f"/v1.43/containers/create?platform={platform}", {"Image": "busybox:latest"})
+        assert reply.status == 404, reply.body
+        assert reply.json()["message"] == ("image with reference busybox:latest was found but does not match the "
+                                           f"specified platform: wanted {platform}, actual: linux/{arch}")
+    made = service.request("POST", f"/v1.43/containers/create?platform=linux/{arch}", {"Image": "busybox:latest"})
+    assert made.status == 201, made.body
+    service.docker("rm", made.json()["Id"])

@@ -76,6 +76,8 @@ async def create(request: web.Request) -> web.Response:
         spec.options.ipc = "shareable"  # moby's router: the default of clients older than private-by-default
     legacy = spec.options.network in ("bridge", "default")  # moby checks links only there (registerLinks)
     await asyncio.to_thread(_check_references, config, spec.options.links if legacy else [], spec.options.volumes_from)
+    if request.query.get("platform"):
+        await asyncio.to_thread(_check_platform, config, spec.options.image, request.query["platform"])
     record = await _call(api.create, config, spec.options, spec.aliases, spec.recorded)
     from engine.container.create import create_warnings
 
@@ -91,6 +93,27 @@ def _check_references(config: EngineConfig, links: list[str], volumes_from: list
             api.find(config, ref)
         except NotFound as exc:
             raise InvalidArgument(words.format(ref) + str(exc)) from None
+
+
+ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}
+
+
+def _check_platform(config: EngineConfig, image: str, platform: str) -> None:
+    """moby's create with a platform: the local image must be of it (a 404 otherwise, as for a
+    missing image: create never pulls). An image that is not there is create's own 404."""
+    from engine.api import images
+
+    try:
+        record = images.resolve(config, image)
+    except NotFound:
+        return
+    os_name, _, rest = platform.lower().partition("/")
+    arch = rest.partition("/")[0]
+    actual_os = str(record.config.get("os") or "linux")
+    actual_arch = str(record.config.get("architecture") or "amd64")
+    if os_name != actual_os.lower() or (arch and ARCH_ALIASES.get(arch, arch) != ARCH_ALIASES.get(actual_arch, actual_arch)):
+        raise NotFound(f"image with reference {image} was found but does not match the specified platform: "
+                       f"wanted {platform}, actual: {actual_os}/{actual_arch}")
 
 
 @routes.get("/containers/json")

@@ -315,3 +315,25 @@ def test_create_with_a_platform_the_image_is_not_of(service: Service) -> None:
     made = service.request("POST", f"/v1.43/containers/create?platform=linux/{arch}", {"Image": "busybox:latest"})
     assert made.status == 201, made.body
     service.docker("rm", made.json()["Id"])
+
+
+def test_health_probe_overrun_keeps_its_output(service: Service) -> None:
+    """moby's TestHealthCheckProcessKilled: a probe killed at its timeout logs moby's message followed
+    by what it wrote before ('Health check exceeded timeout (500ms): logs logs logs')."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    healthcheck = {"Test": ["CMD", "sh", "-c", 'echo "logs logs logs"; sleep 60'], "Interval": 100_000_000,
+                   "Timeout": 500_000_000, "Retries": 1}
+    cid = client.create_container("busybox", "top", healthcheck=healthcheck)["Id"]
+    try:
+        client.start(cid)
+
+        def logged() -> list[str]:
+            return [e["Output"] for e in (client.inspect_container(cid)["State"].get("Health") or {}).get("Log") or []]
+
+        assert wait_until(lambda: logged(), timeout=20), "no probe was logged"
+        assert logged()[0] == "Health check exceeded timeout (500ms): logs logs logs\n"
+    finally:
+        client.remove_container(cid, force=True)
+        client.close()

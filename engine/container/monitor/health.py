@@ -154,8 +154,9 @@ def probe(record: ContainerRecord, check: health.Healthcheck) -> dict[str, Any]:
         output, code = str(exc).encode(), -1  # never the end of the checker
     finally:
         os.close(out_r)
-    if code is None:
-        output, code = f"Health check exceeded timeout ({health.format_duration(check.timeout_ns)})".encode(), -1
+    if code is None:  # moby's words, with what the probe wrote before it was killed
+        overran = f"Health check exceeded timeout ({health.format_duration(check.timeout_ns)})".encode()
+        output, code = overran + (b": " + output if output else b""), -1
     text = output[: health.OUTPUT_LIMIT].decode("utf-8", "replace")
     return {"Start": begun, "End": state.now_rfc3339(), "ExitCode": code, "Output": text}
 

@@ -55,3 +55,31 @@ def test_attach_to_a_stopped_container_waits_for_its_next_start(service: Service
         client.remove_container(cid)
     finally:
         client.close()
+
+
+def test_network_aliases_are_any_name_as_dockers(service: Service) -> None:
+    """Compose gives every container its service name as an alias, and a service may be named
+    `--test-service` (its fixture flag-as-service-name): moby checks no alias's characters. Only an
+    alias with whitespace or a control character (no DNS name holds one) is refused, in one line."""
+    client = _compose_client(service)
+    net = client.create_network("composealias", driver="bridge")["Id"]
+    cid = ""
+    try:
+        config = client.create_networking_config({"composealias": client.create_endpoint_config(
+            aliases=["_under.score"])})
+        cid = client.create_container("busybox", ["sleep", "30"], networking_config=config,
+                                      host_config=client.create_host_config(network_mode="composealias"))["Id"]
+        # compose's create: disconnect, then connect again with the service name as an alias
+        client.disconnect_container_from_network(cid, net)
+        client.connect_container_to_network(cid, net, aliases=["--test-service", "_under.score"])
+        client.start(cid)
+        shown = client.inspect_container(cid)["NetworkSettings"]["Networks"]["composealias"]["Aliases"]
+        assert {"--test-service", "_under.score"} <= set(shown)
+        bad = service.request("POST", f"/v1.38/networks/{net}/connect",
+                              {"Container": cid, "EndpointConfig": {"Aliases": ["two words"]}})
+        assert bad.status == 400 and "invalid alias" in bad.json()["message"]
+    finally:
+        if cid:
+            client.remove_container(cid, force=True)
+        client.remove_network(net)
+        client.close()

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 BUILTIN = ("bridge", "host", "none")
-_ALIAS_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+# moby checks no alias's characters (compose aliases a container `--test-service` when its service
+# is so named); only a name no DNS query can carry is refused: empty, whitespace, control characters.
+_ALIAS_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")
 
 
 def pseudo_id(name: str) -> str:
@@ -214,7 +216,7 @@ class Connection:
     def __post_init__(self) -> None:
         for alias in self.aliases:
             if not _ALIAS_RE.match(alias):
-                raise InvalidArgument(f"invalid alias {alias!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+                raise InvalidArgument(f"invalid alias {alias!r}: whitespace and control characters are not allowed")
         from engine.network import ipam
 
         if self.ipv4_address is not None:

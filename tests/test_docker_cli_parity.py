@@ -172,6 +172,9 @@ LIST_AND_INSPECT = [
     ["volume", "ls", "-f", "bogus=1"],
     ["network", "ls", "--format", "json"], ["network", "ls", "-f", "type=custom"], ["network", "ls", "-q", "-f", "name=pn"],
     ["network", "ls", "-f", "bogus=1"],
+    ["history", "busybox"], ["history", "-q", "busybox"], ["history", "--human=false", "busybox"],
+    ["history", "--format", "json", "busybox"],
+    ["exec", "ports", "no-such-command"], ["exec", "-u", "nosuchuser", "ports", "true"], ["exec", "-t", "ports", "nosuch"],
 ]
 
 

@@ -234,7 +234,8 @@ def test_system_df_counts_no_intermediate_image_and_sizes_stay_whole(engine: Eng
     rows = engine.out("system", "df", "--format", "{{.Type}} {{.TotalCount}}").splitlines()
     assert rows[0] == "Images 2"
     verbose = engine.out("system", "df", "-v").split("Images space usage:")[1].split("Containers space usage:")[0]
-    assert sorted(line.split()[0] for line in verbose.strip().splitlines()[1:]) == sorted([short(top), short(busybox)])
+    # docker's columns: REPOSITORY TAG IMAGE ID ...
+    assert sorted(line.split()[2] for line in verbose.strip().splitlines()[1:]) == sorted([short(top), short(busybox)])
 
     # an image's size is all its layers, the parents' included
     expected = layer_size(engine, top_chain(engine, busybox)) + layer_size(engine, top_chain(engine, run)) + \

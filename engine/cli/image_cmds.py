@@ -74,6 +74,10 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
 
 def _add_history(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+    p.add_argument("-H", "--human", type=_go_bool, nargs="?", const=True, default=True,
+                   help="Print sizes and dates in human readable format (default true; --human=false)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+    p.add_argument("--format", help="'json', or a Go template ({{.ID}}, 'table {{.CreatedBy}}\t{{.Size}}')")
     p.add_argument("image", metavar="IMAGE")
     p.set_defaults(handler=cmd_history)
 
@@ -409,18 +413,56 @@ def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:
 
 @_handler
 def cmd_history(args: argparse.Namespace, config: EngineConfig) -> int:
-    """`docker history`: the build steps newest first, each with the image it made (engine.api.images.history)."""
+    """`docker history` (image/history.go, formatter_history.go): the build steps newest first, each
+    with the image it made (engine.api.images.history), through docker's historyContext: the
+    default table, -q's IDs, --human=false's RFC 3339 times and byte counts, or --format."""
     from engine.api import images
-    from engine.cli.output import human_size, print_table
+    from engine.cli.output import render_format
 
-    rows = []
-    for entry in images.history(config, args.image):
-        created_by = entry.created_by.replace("\t", " ")
-        if not args.no_trunc and len(created_by) > 45:
-            created_by = created_by[:44] + "…"
-        image_id = entry.image_id
-        if not args.no_trunc and image_id.startswith("sha256:"):
-            image_id = image_id[7:19]
-        rows.append([image_id, _created_since(entry.created), created_by, human_size(entry.size), entry.comment])
-    print_table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
+    template = args.format or "table"
+    if template.strip() == "table":
+        template = "{{.ID}}" if args.quiet else _HISTORY_TABLE if args.human else _HISTORY_TABLE_RAW
+    elif template.strip() == "json":
+        template = "{{json .}}"
+    rows = [_history_row(entry, trunc=not args.no_trunc, human=args.human) for entry in images.history(config, args.image)]
+    if template.startswith("table"):
+        from engine.cli.formatters import HeaderContext
+
+        sys.stdout.write(render_format(template, rows, HeaderContext(_HISTORY_HEADERS, elem="string")))
+    else:
+        sys.stdout.write(render_format(template, rows))
     return 0
+
+
+_HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+_HISTORY_TABLE_RAW = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+_HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                    "Size": "SIZE", "Comment": "COMMENT"}
+
+
+def _history_row(entry: Any, *, trunc: bool, human: bool) -> Any:
+    """historyContext of one entry: ID (stringid.TruncateID), CreatedAt (RFC 3339), CreatedSince
+    (N/A before 2000, as docker's), CreatedBy (tabs as spaces, cut at 45), Size, Comment."""
+    from datetime import UTC, datetime
+
+    from engine.cli.formatters import Row, ellipsis
+    from engine.cli.output import human_size
+
+    epoch = _created_epoch(entry.created) or 0
+    created_at = datetime.fromtimestamp(int(epoch), UTC).astimezone().isoformat().replace("+00:00", "Z")
+    since = created_at if not human else "N/A" if epoch <= 946684800 else human_duration(time.time() - epoch) + " ago"
+    created_by = entry.created_by.replace("\t", " ")
+    image_id = entry.image_id.removeprefix("sha256:")[:12] if trunc else entry.image_id
+    return Row("*image.historyContext", {
+        "Comment": entry.comment, "CreatedAt": created_at, "CreatedBy": ellipsis(created_by, 45) if trunc else created_by,
+        "CreatedSince": since, "ID": image_id, "Size": human_size(entry.size) if human else str(entry.size),
+    })
+
+
+def _go_bool(text: str) -> bool:
+    """A Go bool flag's value (strconv.ParseBool)."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f'parse error on "{text}": invalid syntax')

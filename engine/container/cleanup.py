@@ -18,7 +18,8 @@ from engine.container import state
 from engine.container.state import ACTIVE_STATUSES, ContainerRecord
 from engine.errors import Conflict, DockuiError, NotFound
 from engine.util import trace
-from engine.util.mountinfo import mount_points as mountpoints  # the one reader (kept, re-read on change)
+from engine.util.mountinfo import mount_points as mountpoints  # the one reader of the mount table
+from engine.util.mountinfo import session as mount_table_session
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
@@ -151,6 +152,14 @@ def remove_files(
 
 
 def _remove_files(
+    config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool,
+    empty_later: list[Path] | None,
+) -> None:
+    with mount_table_session():  # the rootfs's and the volumes' mount questions: one read of the table
+        _remove_host_side(config, record, remove_volumes, host_side_done, empty_later)
+
+
+def _remove_host_side(
     config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool,
     empty_later: list[Path] | None,
 ) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from engine.config import EngineConfig
 from engine.container.volumes import Volume, get_volume, is_mounted, mount_volume, unmount_path, volumes_lock
 from engine.errors import NotFound
+from engine.util import mountinfo
 from engine.util.fsutil import file_lock
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
@@ -54,7 +55,7 @@ def mount_for(config: EngineConfig, record: ContainerRecord) -> None:
     volumes = _option_volumes(config, record)
     if not volumes:
         return
-    with file_lock(volumes_lock(config)):
+    with file_lock(volumes_lock(config)), mountinfo.session():
         for volume in volumes:
             if not is_mounted(volume.mountpoint):
                 mount_volume(volume)
@@ -69,7 +70,7 @@ def release_for(config: EngineConfig, record: ContainerRecord) -> None:
     volumes = _option_volumes(config, record)
     if not volumes:
         return
-    with file_lock(volumes_lock(config)):
+    with file_lock(volumes_lock(config)), mountinfo.session():
         for volume in volumes:
             (_users_dir(volume) / record.id).unlink(missing_ok=True)
             if not _live_users(volume) and is_mounted(volume.mountpoint):
@@ -79,7 +80,7 @@ def release_for(config: EngineConfig, record: ContainerRecord) -> None:
 def release_unused(config: EngineConfig, names: list[str]) -> None:
     """A reconciling command found these volumes' `_data` mounted: unmount those with no live user
     (a monitor killed between its mount and its release, or before it wrote its users file)."""
-    with file_lock(volumes_lock(config)):
+    with file_lock(volumes_lock(config)), mountinfo.session():
         for name in names:
             try:
                 volume = get_volume(config, name)

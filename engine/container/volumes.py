@@ -267,7 +267,7 @@ def remove_volume(config: EngineConfig, name: str, force: bool = False, leaving:
         if force:
             return
         raise
-    with file_lock(volumes_lock(config)):
+    with file_lock(volumes_lock(config)), mountinfo.session():
         users = [cid for cid in volumes_in_use(config).get(name, ()) if cid != leaving]
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")

@@ -2,25 +2,33 @@
 for the container side's questions (a rootfs left mounted, a volume's `_data` mounted, anything
 mounted below a volume before it is deleted, a reconcile's stale mounts).
 
-A command asks several of them (`rm -v`: the reconcile, the rootfs, the volume), so the table is
-read once and kept, with the file it was read from. The kernel flags an open mountinfo file
-(POLLPRI|POLLERR, fs/proc_namespace.c's mounts_poll) once its mount namespace has changed since
-the file was opened or last polled: a later lookup costs one poll(2) and reads the file again only
-after a mount or an unmount, ours or anyone's, so an answer is as fresh as a read at that moment.
-(The poll comes before the read: a change in between shows at the next poll.) The first lookup of
-a process is a plain read: `select` is imported only when a kept table is looked up again.
+One removal asks several of them (`rm -v`: the rootfs, the volume, before and after unmounting),
+so inside a `session()` the table is read once and kept, with the file it was read from. The
+kernel flags an open mountinfo file (POLLPRI|POLLERR, fs/proc_namespace.c's mounts_poll) once its
+mount namespace has changed since the file was opened or last polled: a later lookup in the
+session costs one poll(2) and reads the file again only after a mount or an unmount, ours or
+anyone's, so an answer is as fresh as a read at that moment. (The poll comes before the read: a
+change in between shows at the next poll.) `select` is imported only when a kept table is looked
+up again. Outside a session every lookup reads the file afresh, and a session's file is closed
+when the outermost session ends: a long-lived process (the service) holds no descriptor between
+its requests.
 
 Invariant: `mount_points()` is never older than the last change of the mount namespace before the
-call. The kept file belongs to the process that opened it: a forked child reads afresh and never
+call. A kept file belongs to the process that opened it: a forked child reads afresh and never
 polls its parent's file (the poll state is the open file's, which a fork shares). A file names the
-mount namespace it was opened in, so a process that enters another one in place (unshare, setns:
-the engine does so only in forked children) calls `forget` first.
+mount namespace it was opened in: a process enters another one (unshare, setns: the engine does so
+only in forked children) outside any session.
 """
 
 from __future__ import annotations
 
 import _thread  # (a lock without loading `threading`: see docs/lifecycle.md, "Import costs")
 import os
+from contextlib import contextmanager
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MOUNTINFO = "/proc/self/mountinfo"
 _ESCAPES = (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\"))  # mountinfo's octal escapes
@@ -48,11 +56,13 @@ class _Table:
             self.points = _parse(self.fd)
         return self.points
 
-    def close(self) -> None:
+    def close(self) -> frozenset[str]:
         os.close(self.fd)
+        return self.points
 
 
 _kept: _Table | None = None
+_sessions = 0  # sessions open in this process (any thread)
 _lock = _thread.allocate_lock()
 
 
@@ -61,19 +71,30 @@ def mount_points() -> frozenset[str]:
     global _kept
     owner = os.getpid()
     with _lock:
+        if not _sessions:
+            return _Table(owner).close()
         if _kept is not None and _kept.owner == owner:
             return _kept.current()
         _kept = _Table(owner)  # (a forked child leaves its copy of the parent's descriptor alone:
         return _kept.points    # its number may name another file there by now)
 
 
-def forget() -> None:
-    """Drop the kept table (this process is about to change its mount namespace)."""
-    global _kept
+@contextmanager
+def session() -> Iterator[None]:
+    """Lookups inside share one read of the table (re-read only after a change); re-entrant, and
+    across threads: the file is closed when the last open session ends."""
+    global _sessions, _kept
     with _lock:
-        if _kept is not None and _kept.owner == os.getpid():
-            _kept.close()
-        _kept = None
+        _sessions += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _sessions -= 1
+            if not _sessions and _kept is not None:
+                if _kept.owner == os.getpid():
+                    _kept.close()
+                _kept = None
 
 
 def mounts_under(real: str) -> list[str]:

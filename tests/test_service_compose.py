@@ -83,3 +83,18 @@ def test_network_aliases_are_any_name_as_dockers(service: Service) -> None:
             client.remove_container(cid, force=True)
         client.remove_network(net)
         client.close()
+
+
+def test_port_bindings_are_shown_as_asked(service: Service) -> None:
+    """HostConfig.PortBindings as Docker keeps them (compose's scale test reads them back): each
+    container port with its host bindings, HostPort "" for any free port; dockui showed {}."""
+    client = _compose_client(service)
+    try:
+        host_config = client.create_host_config(port_bindings={8000: None, "53/udp": ("127.0.0.1", 5353)})
+        cid = client.create_container("busybox", ["true"], ports=[8000, (53, "udp")], host_config=host_config)["Id"]
+        shown = client.inspect_container(cid)["HostConfig"]["PortBindings"]
+        assert shown == {"8000/tcp": [{"HostIp": "", "HostPort": ""}],
+                         "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}
+        client.remove_container(cid)
+    finally:
+        client.close()

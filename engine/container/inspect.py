@@ -96,7 +96,8 @@ def inspect(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:
         "RestartCount": record.restart_count,
         "Driver": "overlay2",
         "Platform": record.platform,
-        "HostConfig": copy.deepcopy(record.host_config) | {"Links": _shown_links(config, record)},
+        "HostConfig": copy.deepcopy(record.host_config) | {"Links": _shown_links(config, record),
+                                                           "PortBindings": _port_bindings(record)},
         "GraphDriver": graph,
         "Mounts": mount_points(record),
         "Config": copy.deepcopy(record.config),
@@ -123,6 +124,24 @@ def _shown_links(config: EngineConfig, record: ContainerRecord) -> list[str] | N
             continue
         children.append(links.Linker(child.id, child.name))
     return links.shown_links(children, links.Linker(record.id, record.name, tuple(given))) or None
+
+
+def _port_bindings(record: ContainerRecord) -> dict[str, list[dict[str, str]]]:
+    """HostConfig.PortBindings as Docker keeps them, from the record's `-p` specs (PublishSpecs): each
+    container port ("80/tcp") with its host bindings, HostIp "" for every address and HostPort ""
+    for any free port; a range is one entry per port, as the docker CLI sends it."""
+    from engine.network.portmap import parse_publish
+
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in record.host_config.get("PublishSpecs") or []:
+        try:
+            requests = parse_publish(spec)
+        except DockuiError:  # checked at create: a record written otherwise shows what it can
+            continue
+        for req in requests:
+            bindings.setdefault(f"{req.container_port}/{req.proto}", []).append(
+                {"HostIp": req.host_ip, "HostPort": str(req.host_port) if req.host_port else ""})
+    return bindings
 
 
 def _network_settings(config: EngineConfig, record: ContainerRecord) -> dict[str, Any]:

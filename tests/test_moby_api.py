@@ -337,3 +337,20 @@ def test_health_probe_overrun_keeps_its_output(service: Service) -> None:
     finally:
         client.remove_container(cid, force=True)
         client.close()
+
+
+def test_commit_changes_merge_into_the_containers_config(service: Service) -> None:
+    """moby's TestCommitInheritsEnv: `commit --change 'ENV PATH=/usr/bin:$PATH'` expands against the
+    container's Env and keeps its other variables; LABEL adds to the labels there."""
+    service.docker_out("create", "--name", "envsrc", "-e", "KEEP=1", "-l", "old=1", "busybox", "true")
+    try:
+        service.docker_out("commit", "-c", "ENV PATH=/bin", "envsrc", "moby-env:1")
+        service.docker_out("create", "--name", "envsrc2", "moby-env:1", "true")
+        service.docker_out("commit", "-c", "ENV PATH=/usr/bin:$PATH", "-c", "LABEL new=2", "envsrc2", "moby-env:2")
+        env = service.docker_out("image", "inspect", "-f", "{{json .Config.Env}}", "moby-env:2").strip()
+        assert env == '["KEEP=1","PATH=/usr/bin:/bin"]'
+        labels = service.docker_out("image", "inspect", "-f", "{{json .Config.Labels}}", "moby-env:2").strip()
+        assert labels == '{"new":"2","old":"1"}'
+    finally:
+        service.docker("rm", "-f", "envsrc", "envsrc2")
+        service.docker("rmi", "moby-env:2", "moby-env:1")

@@ -110,6 +110,35 @@ def commit(
     return committed
 
 
+def with_changes(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The config after `--change` instructions, as Docker's builder applies them to the container's
+    config: ENV sets its keys in the current Env (`$VAR`/`${VAR}` expanded against it), LABEL, EXPOSE
+    and VOLUME add to what is there; the others replace."""
+    import re
+    from functools import partial
+
+    merged = {**current, **changes}
+    for key in ("Labels", "ExposedPorts", "Volumes"):
+        if key in changes:
+            merged[key] = {**(current.get(key) or {}), **changes[key]}
+    if "Env" in changes:
+        env = list(current.get("Env") or [])
+        for entry in changes["Env"]:
+            name, _, value = entry.partition("=")
+            value = re.sub(r"\$\{(\w+)\}|\$(\w+)", partial(_lookup, dict(e.partition("=")[::2] for e in env)), value)
+            at = next((i for i, e in enumerate(env) if e.partition("=")[0] == name), None)
+            if at is None:
+                env.append(f"{name}={value}")
+            else:
+                env[at] = f"{name}={value}"
+        merged["Env"] = env
+    return merged
+
+
+def _lookup(values: dict[str, str], match: Any) -> str:
+    return values.get(match.group(1) or match.group(2), "")
+
+
 def _commit_paused(config: EngineConfig, record: ContainerRecord, store: ImageStore, base: ImageRecord,
                    tag: Reference | None, message: str, author: str, changes: dict[str, Any] | None) -> ImageRecord:
     """The layer, the image and the events of a commit (the container paused meanwhile, if it ran)."""
@@ -127,7 +156,7 @@ def _commit_paused(config: EngineConfig, record: ContainerRecord, store: ImageSt
     created = now_rfc3339()
     image = json.loads(json.dumps(base.config))  # a deep copy
     container_config = {k: record.config[k] for k in IMAGE_CONFIG_KEYS if record.config.get(k) is not None}
-    image["config"] = {**container_config, **(changes or {})}
+    image["config"] = with_changes(container_config, changes or {})
     image["created"] = created
     image.pop("comment", None)  # the base image's; this image's is the commit message
     if message:

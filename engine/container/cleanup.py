@@ -156,10 +156,10 @@ def _remove_files(
     empty_later: list[Path] | None,
 ) -> None:
     with mount_table_session():  # the rootfs's and the volumes' mount questions: one read of the table
-        _remove_host_side(config, record, remove_volumes, host_side_done, empty_later)
+        _remove_parts(config, record, remove_volumes, host_side_done, empty_later)
 
 
-def _remove_host_side(
+def _remove_parts(
     config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool,
     empty_later: list[Path] | None,
 ) -> None:

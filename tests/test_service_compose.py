@@ -98,3 +98,18 @@ def test_port_bindings_are_shown_as_asked(service: Service) -> None:
         client.remove_container(cid)
     finally:
         client.close()
+
+
+def test_userns_mode_host_is_shown_as_given(service: Service) -> None:
+    """`userns_mode: host` (dockui's only mode: no user-namespace remapping) is accepted, and
+    inspect shows it as Docker does; dockui showed ""."""
+    client = _compose_client(service)
+    try:
+        given = client.create_container("busybox", ["true"], host_config=client.create_host_config(userns_mode="host"))
+        plain = client.create_container("busybox", ["true"])
+        assert client.inspect_container(given["Id"])["HostConfig"]["UsernsMode"] == "host"
+        assert client.inspect_container(plain["Id"])["HostConfig"]["UsernsMode"] == ""
+        for c in (given, plain):
+            client.remove_container(c["Id"])
+    finally:
+        client.close()

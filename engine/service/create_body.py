@@ -35,7 +35,7 @@ NAMED_DEFAULTS: dict[str, tuple[Any, ...]] = {
     "ContainerIDFile": (None, ""),  # the client writes it
 }
 # Accepted only at a named default (NAMED_DEFAULTS) and reported by inspect as the client spelt it.
-RECORDED_AS_GIVEN = ("Isolation", "Runtime")
+RECORDED_AS_GIVEN = ("Isolation", "Runtime", "UsernsMode")
 ENDPOINT_DRIVER_OPTS = "EndpointDriverOpts"  # HostConfig key: the primary endpoint's DriverOpts, for inspect
 # The log drivers Docker's engine ships (dockui writes json-file only: the others are refused by
 # the engine with its own words); any other name is unknown to Docker too.

@@ -113,3 +113,24 @@ def test_userns_mode_host_is_shown_as_given(service: Service) -> None:
             client.remove_container(c["Id"])
     finally:
         client.close()
+
+
+def test_anonymous_volumes_are_in_config_volumes_and_committed(service: Service) -> None:
+    """A create's Config.Volumes ({"/data": {}}) is the container's Config.Volumes, merged with the
+    image's, as moby's merge: a commit keeps it, and a container of that image shows it (compose's
+    trailing-slash test builds its image so); dockui kept the image's only."""
+    client = _compose_client(service)
+    ids: list[str] = []
+    image = ""
+    try:
+        ids.append(client.create_container("busybox", "true", volumes=["/data"])["Id"])
+        assert client.inspect_container(ids[0])["Config"]["Volumes"] == {"/data": {}}
+        image = client.commit(ids[0])["Id"]
+        ids.append(client.create_container(image, "true", volumes=["/more"])["Id"])
+        assert client.inspect_container(ids[1])["Config"]["Volumes"] == {"/data": {}, "/more": {}}
+    finally:
+        for cid in ids:
+            client.remove_container(cid, v=True)
+        if image:
+            client.remove_image(image)
+        client.close()

@@ -255,7 +255,7 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
         "Env": env,
         "Cmd": cmd,
         "Image": opts.image,
-        "Volumes": image_conf.get("Volumes"),
+        "Volumes": {**(image_conf.get("Volumes") or {}), **{v: {} for v in opts.volumes if ":" not in v}} or None,
         "WorkingDir": workdir if workdir != "/" or opts.workdir else image_conf.get("WorkingDir", ""),
         "Entrypoint": entrypoint,
         "OnBuild": None,

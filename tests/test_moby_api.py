@@ -354,3 +354,28 @@ def test_commit_changes_merge_into_the_containers_config(service: Service) -> No
     finally:
         service.docker("rm", "-f", "envsrc", "envsrc2")
         service.docker("rmi", "moby-env:2", "moby-env:1")
+
+
+def test_console_size_of_create_and_exec_create(service: Service) -> None:
+    """moby's TestRunConsoleSize and TestExecConsoleSize: ConsoleSize [height, width] sizes the tty
+    from its first byte, given at container create (no attach needed) or at exec create."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    made = service.request("POST", "/v1.43/containers/create", {
+        "Image": "busybox", "Tty": True, "Cmd": ["stty", "size"], "HostConfig": {"ConsoleSize": [123, 57]}})
+    cid = made.json()["Id"]
+    try:
+        assert client.inspect_container(cid)["HostConfig"]["ConsoleSize"] == [123, 57]
+        client.start(cid)
+        client.wait(cid, timeout=30)
+        assert client.logs(cid).strip() == b"123 57"
+        runner = client.create_container("busybox", "top")["Id"]
+        client.start(runner)
+        exec_id = service.request("POST", f"/v1.43/containers/{runner}/exec", {
+            "Cmd": ["stty", "size"], "Tty": True, "ConsoleSize": [57, 123]}).json()["Id"]
+        assert client.exec_start(exec_id, tty=True).strip() == b"57 123"
+    finally:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True)
+        client.close()

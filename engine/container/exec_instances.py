@@ -51,6 +51,7 @@ class ExecSpec:
     attach_stdout: bool = True
     attach_stderr: bool = True
     detach_keys: str = ""
+    console_size: tuple[int, int] | None = None  # (height, width) of its tty, unless its start gives one
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class ExecInstance:
         spec = data.pop("spec")
         spec["argv"] = tuple(spec["argv"])
         spec["env"] = tuple(spec["env"])
+        if spec.get("console_size"):
+            spec["console_size"] = tuple(spec["console_size"])
         return cls(spec=ExecSpec(**spec), **data)
 
 

@@ -217,7 +217,7 @@ async def _start(request: web.Request, config: Any, record: ContainerRecord) -> 
     interactive = bool(record.config.get("OpenStdin"))
     pending = sessions.take_pending(record.id)
     if pending is None:
-        await _call(api.start, config, record.id, False, interactive, None, spawner)
+        await _call(api.start, config, record.id, False, interactive, _console_size(record), spawner)
         return web.Response(status=NO_CONTENT)
     try:
         result = await _call(api.start, config, record.id, True, interactive, _console_size(record), spawner)

@@ -91,6 +91,9 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     _apply_host(opts, host, body)
     aliases = _apply_networking(opts, net)
     recorded = tuple((key, host[key]) for key in RECORDED_AS_GIVEN if isinstance(host.get(key), str) and host[key])
+    size = host.get("ConsoleSize")
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size):
+        recorded += (("ConsoleSize", size),)  # the tty's first size (start reads it back), as inspect shows it
     driver_opts = _endpoint_driver_opts(opts, net)
     if driver_opts:
         recorded += ((ENDPOINT_DRIVER_OPTS, driver_opts),)

@@ -134,3 +134,56 @@ def test_anonymous_volumes_are_in_config_volumes_and_committed(service: Service)
         if image:
             client.remove_image(image)
         client.close()
+
+
+def test_link_local_ips_of_a_connect_before_the_first_start_are_shown(service: Service) -> None:
+    """compose's create: the container is created on its network, then disconnected and connected
+    again (aliases, link_local_ips) before its first start; inspect shows the endpoint's
+    IPAMConfig.LinkLocalIPs once it runs, and the interface holds the address."""
+    client = _compose_client(service)
+    net = client.create_network("composell", driver="bridge")["Id"]
+    cid = ""
+    try:
+        config = client.create_networking_config({"composell": client.create_endpoint_config(
+            link_local_ips=["169.254.8.8"])})
+        cid = client.create_container("busybox", ["sleep", "30"], networking_config=config,
+                                      host_config=client.create_host_config(network_mode="composell"))["Id"]
+        client.start(cid)
+        ipam = client.inspect_container(cid)["NetworkSettings"]["Networks"]["composell"]["IPAMConfig"]
+        assert ipam is not None and ipam.get("LinkLocalIPs") == ["169.254.8.8"]
+        shown = client.exec_start(client.exec_create(cid, ["ip", "-4", "addr"])["Id"])
+        assert b"169.254.8.8" in shown
+    finally:
+        if cid:
+            client.remove_container(cid, force=True)
+        client.remove_network(net)
+        client.close()
+
+
+def test_commit_takes_a_config_body_as_docker(service: Service) -> None:
+    """docker-py's `commit(conf=...)` posts a container Config: moby makes it the image's config,
+    the container's filling what it leaves empty, `changes` on top. dockui refused any body."""
+    client = _compose_client(service)
+    cid = client.create_container("busybox", ["sh", "-c", "echo hi > /made"], environment=["FROM_RUN=1"])["Id"]
+    run = image = ""
+    try:
+        client.start(cid)
+        assert client.wait(cid, timeout=30)["StatusCode"] == 0
+        image = client.commit(cid, "committed", "conf", conf={"Cmd": ["cat", "/made"], "Labels": {"a": "b"},
+                                                             "Env": ["FROM_BODY=2"], "Hostname": "ignored"},
+                              changes=["LABEL c=d"])["Id"]
+        config = client.inspect_image("committed:conf")["Config"]
+        assert config["Cmd"] == ["cat", "/made"] and config["Labels"] == {"a": "b", "c": "d"}
+        assert {"FROM_RUN=1", "FROM_BODY=2"} <= set(config["Env"])
+        run = client.create_container("committed:conf")["Id"]
+        client.start(run)
+        assert client.wait(run, timeout=30)["StatusCode"] == 0 and client.logs(run) == b"hi\n"
+        refused = service.request("POST", f"/v1.38/commit?container={cid}", {"Healthcheck": {"Test": ["NONE"]}})
+        assert refused.status == 400 and refused.json()["message"] == "commit: Config.Healthcheck is not supported by dockui"
+    finally:
+        for container in (run, cid):
+            if container:
+                client.remove_container(container)
+        if image:
+            client.remove_image(image)
+        client.close()

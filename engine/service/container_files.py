@@ -19,6 +19,7 @@ from engine.api import containers as api
 from engine.errors import InvalidArgument
 from engine.service.containers import finish
 from engine.service.context import engine_config, json_body, json_response, query_bool
+from engine.service.fields import json_dict, json_str, json_strs
 
 routes = web.RouteTableDef()
 
@@ -183,13 +184,61 @@ async def commit(request: web.Request) -> web.Response:
     container = request.query.get("container")
     if not container:
         raise InvalidArgument("commit: the container is required (?container=)")
-    if body not in (None, {}):
-        raise InvalidArgument("commit: a Config body is not supported by dockui: use ?changes= (Dockerfile instructions)")
+    given = _config_body(body)
     repo = request.query.get("repo") or None
     if repo and request.query.get("tag"):
         repo = f"{repo}:{request.query['tag']}"
-    changes = parse_changes([c for c in request.query.getall("changes", []) if c])
+    changes = _over(given, parse_changes([c for c in request.query.getall("changes", []) if c]))
     image = await _call(commit_container, engine_config(request), container, repo,
                         request.query.get("comment", ""), request.query.get("author", ""), changes,
                         query_bool(request, "pause", True))
     return json_response({"Id": image.id}, status=201)
+
+
+# A commit body's fields an image config keeps (engine.container.commit.IMAGE_CONFIG_KEYS), by type.
+COMMIT_LISTS = ("Cmd", "Entrypoint", "Env")
+COMMIT_DICTS = ("Labels", "ExposedPorts", "Volumes")
+COMMIT_STRINGS = ("User", "WorkingDir", "StopSignal")
+MERGED = ("Labels", "ExposedPorts", "Volumes")
+
+
+def _config_body(body: Any) -> dict[str, Any]:
+    """POST /commit's Config body, as moby's CreateImageFromContainer takes it: the new image's
+    config, the container's filling each field it leaves empty (engine.container.commit applies it
+    as changes over the container's config). A field no image config keeps is refused by name."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("commit: the body must be a JSON object (a container Config)")
+    given: dict[str, Any] = {}
+    for key, value in body.items():
+        if value in (None, "", [], {}, False, 0):
+            continue
+        if key in COMMIT_LISTS:
+            given[key] = json_strs("Config", body, key)
+        elif key in COMMIT_DICTS:
+            given[key] = json_dict("Config", body, key)
+        elif key in COMMIT_STRINGS:
+            given[key] = json_str("Config", body, key)
+        elif key not in IGNORED_CONFIG_KEYS:
+            raise InvalidArgument(f"commit: Config.{key} is not supported by dockui")
+    return given
+
+
+# What a client's Config carries that describes the container, not an image (moby's commit keeps
+# them in the image's config, where nothing reads them): accepted and left out.
+IGNORED_CONFIG_KEYS = ("Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin",
+                       "StdinOnce", "Image", "ArgsEscaped")
+
+
+def _over(given: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` (the query's Dockerfile instructions) applied over the body's config, as moby's
+    BuildFromConfig: LABEL, EXPOSE and VOLUME add, ENV sets its keys, the others replace."""
+    merged = {**given, **changes}
+    for key in MERGED:
+        if key in given and key in changes:
+            merged[key] = {**given[key], **changes[key]}
+    if "Env" in given and "Env" in changes:
+        names = {e.partition("=")[0] for e in changes["Env"]}
+        merged["Env"] = [e for e in given["Env"] if e.partition("=")[0] not in names] + changes["Env"]
+    return merged

@@ -77,8 +77,7 @@ class JumpPrompt(ModalScreen[Jump | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="jump"):
-            yield Input(placeholder="containers, images, networks, detail NAME, logs NAME, volumes, events, "
-                                    "pull, run, help, quit (tab completes, esc closes)",
+            yield Input(placeholder="images, volumes, net, events, logs NAME, pull, run, q… (tab completes)",
                         suggester=SuggestFromList(NAMES, case_sensitive=False), id="jump-input")
             yield Static("", id="jump-error", classes="error")
 

@@ -136,26 +136,38 @@ def test_anonymous_volumes_are_in_config_volumes_and_committed(service: Service)
         client.close()
 
 
-def test_link_local_ips_of_a_connect_before_the_first_start_are_shown(service: Service) -> None:
+def test_a_connect_before_the_first_start_keeps_its_links_and_link_local_ips(service: Service) -> None:
     """compose's create: the container is created on its network, then disconnected and connected
-    again (aliases, link_local_ips) before its first start; inspect shows the endpoint's
-    IPAMConfig.LinkLocalIPs once it runs, and the interface holds the address."""
+    again (aliases, links, link_local_ips) before its first start; once it runs, inspect shows the
+    endpoint's Links and IPAMConfig.LinkLocalIPs, the interface holds the address and the link's
+    alias resolves. dockui kept the links as legacy HostConfig.Links and dropped the addresses."""
     client = _compose_client(service)
     net = client.create_network("composell", driver="bridge")["Id"]
-    cid = ""
+    cid = db = ""
     try:
-        config = client.create_networking_config({"composell": client.create_endpoint_config(
-            link_local_ips=["169.254.8.8"])})
+        db = client.create_container("busybox", ["sleep", "30"], name="composell_db",
+                                     host_config=client.create_host_config(network_mode="composell"))["Id"]
+        client.start(db)
+        config = client.create_networking_config({"composell": client.create_endpoint_config(aliases=["web"])})
         cid = client.create_container("busybox", ["sleep", "30"], networking_config=config,
                                       host_config=client.create_host_config(network_mode="composell"))["Id"]
+        client.disconnect_container_from_network(cid, net)
+        client.connect_container_to_network(cid, net, aliases=["web", cid[:12]], links=[("composell_db", "database")],
+                                            link_local_ips=["169.254.8.8"])
         client.start(cid)
-        ipam = client.inspect_container(cid)["NetworkSettings"]["Networks"]["composell"]["IPAMConfig"]
-        assert ipam is not None and ipam.get("LinkLocalIPs") == ["169.254.8.8"]
+        inspected = client.inspect_container(cid)
+        endpoint = inspected["NetworkSettings"]["Networks"]["composell"]
+        assert endpoint["Links"] == ["composell_db:database"] and inspected["HostConfig"]["Links"] is None
+        assert endpoint["IPAMConfig"] is not None and endpoint["IPAMConfig"].get("LinkLocalIPs") == ["169.254.8.8"]
         shown = client.exec_start(client.exec_create(cid, ["ip", "-4", "addr"])["Id"])
         assert b"169.254.8.8" in shown
+        resolved = client.exec_start(client.exec_create(cid, ["nslookup", "database"])["Id"])
+        db_ip = client.inspect_container(db)["NetworkSettings"]["Networks"]["composell"]["IPAddress"]
+        assert db_ip and db_ip.encode() in resolved
     finally:
-        if cid:
-            client.remove_container(cid, force=True)
+        for container in (cid, db):
+            if container:
+                client.remove_container(container, force=True)
         client.remove_network(net)
         client.close()
 

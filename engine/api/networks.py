@@ -32,6 +32,8 @@ NETWORK_FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "ty
 BUILTIN = ("bridge", "host", "none")
 # moby checks no alias's characters (compose aliases a container `--test-service` when its service
 # is so named); only a name no DNS query can carry is refused: empty, whitespace, control characters.
+ENDPOINT_LINKS = "EndpointLinks"  # HostConfig keys: the primary endpoint's Links and LinkLocalIPs, read at every start
+ENDPOINT_LINK_LOCAL = "EndpointLinkLocalIPs"
 _ALIAS_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,255}$")
 
 
@@ -250,18 +252,20 @@ def _not_yet_started(config: EngineConfig, network: str, container: str) -> str 
 
 def _set_pending(config: EngineConfig, container_id: str, connection: Connection | None) -> None:
     """The primary network of a container that never ran, configured again (a connect after a
-    disconnect; None: the disconnect): its aliases, addresses, MAC and links, in the fields its
-    first start reads."""
+    disconnect; None: the disconnect): its aliases, addresses, MAC, endpoint links and link-local
+    addresses, in the fields its first start reads (a create's NetworkingConfig fills the same:
+    engine.service.networks.endpoint_links). The connect's links and link-local addresses replace
+    the create's, as a new endpoint's (compose reconnects so before a first start)."""
     from engine.container import state
 
     c = connection or Connection("", container_id)
     with state.locked(config, container_id) as locked:
         hc = locked.host_config
-        links = [f"{name}:{alias}" for name, alias in c.links] if connection is not None and c.links else None
+        links = [f"{name}:{alias}" for name, alias in c.links]
         locked.host_config = {**hc, "NetworkAliases": list(c.aliases) or None,
                               "IPAddress": c.ipv4_address or hc.get("IPAddress"),
                               "IPv6Address": c.ipv6_address or hc.get("IPv6Address"),
-                              "Links": links or hc.get("Links")}
+                              ENDPOINT_LINKS: links or None, ENDPOINT_LINK_LOCAL: list(c.link_local_ips) or None}
         if c.mac_address:
             locked.config = {**locked.config, "MacAddress": c.mac_address}
         state.save(config, locked, durable=True)

@@ -183,8 +183,8 @@ async def disconnect(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-ENDPOINT_LINKS = "EndpointLinks"  # HostConfig keys: the primary endpoint's Links and LinkLocalIPs, read at every start
-ENDPOINT_LINK_LOCAL = "EndpointLinkLocalIPs"
+ENDPOINT_LINKS = api.ENDPOINT_LINKS  # HostConfig keys: the primary endpoint's Links and LinkLocalIPs, read at every start
+ENDPOINT_LINK_LOCAL = api.ENDPOINT_LINK_LOCAL
 
 
 def endpoint_links(network_mode: str, net: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

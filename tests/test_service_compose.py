@@ -199,3 +199,21 @@ def test_commit_takes_a_config_body_as_docker(service: Service) -> None:
         if image:
             client.remove_image(image)
         client.close()
+
+
+def test_info_lists_the_runtime_inspect_names(service: Service) -> None:
+    """Inspect names a container's runtime "runc" (what Docker's clients expect; create accepts
+    "runc" and "dockui", the one runtime dockui has), so info's Runtimes lists it and names it the
+    default, as compose's runtime test checks before it runs (dockui's info listed "dockui" only)."""
+    client = _compose_client(service)
+    try:
+        info = client.info()
+        plain = client.create_container("busybox", ["true"])["Id"]
+        asked = client.create_container("busybox", ["true"], host_config=client.create_host_config(runtime="runc"))["Id"]
+        assert client.inspect_container(plain)["HostConfig"]["Runtime"] == info["DefaultRuntime"] == "runc"
+        assert client.inspect_container(asked)["HostConfig"]["Runtime"] == "runc"
+        assert {"runc", "dockui"} <= set(info["Runtimes"])
+        for cid in (plain, asked):
+            client.remove_container(cid)
+    finally:
+        client.close()

@@ -148,8 +148,10 @@ def info(config: EngineConfig) -> dict[str, Any]:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": __version__,
-        "Runtimes": {"dockui": {"path": "dockui"}},
-        "DefaultRuntime": "dockui",
+        # One runtime, under the name inspect shows for it (HostConfig.Runtime "runc", what Docker's
+        # clients look for) and its own; create accepts either.
+        "Runtimes": {"runc": {"path": "dockui"}, "dockui": {"path": "dockui"}},
+        "DefaultRuntime": "runc",
         "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": False},
         "LiveRestoreEnabled": True,
         "Isolation": "",

@@ -15,8 +15,9 @@ that runs pytest (default /tmp/compose-venv/bin/python).
 
 What it sets up, all of it removed at the end (this script owns everything it starts, by pid):
 - a fresh engine root under /tmp with a cgroup parent and a bridge name of its own;
-- the project's busybox (tests/fixtures/busybox.py) imported into that root and tagged, through the
-  service, under every name the suite runs (busybox:1.31.0-uclibc is its BUSYBOX_IMAGE_WITH_TAG;
+- the project's busybox (tests/fixtures/busybox.py) imported into that root, given the users of
+  busybox:1.31.0-uclibc's /etc/passwd (operator...) by a commit, and tagged, through the service,
+  under every name the suite runs (busybox:1.31.0-uclibc is its BUSYBOX_IMAGE_WITH_TAG;
   busybox:latest, busybox:1.27.2, alpine:3.10.1, alpine:latest in its compose files), so nothing
   is pulled from the internet;
 - `dockui system service` on a socket in that root, in a mount namespace of its own whose / is a
@@ -94,12 +95,29 @@ def _import_busybox(work: Path) -> None:
     import_busybox(EngineConfig.load(root=work / "root"), SUITE_TAGS[0])
 
 
+# The users busybox:1.31.0-uclibc's /etc/passwd has beyond the project's busybox (the suite's
+# `exec --user=operator` case runs whoami).
+BUSYBOX_USERS = ("daemon:x:1:1:daemon:/usr/sbin:/bin/false", "bin:x:2:2:bin:/bin:/bin/false",
+                 "sys:x:3:3:sys:/dev:/bin/false", "sync:x:4:100:sync:/bin:/bin/sync",
+                 "mail:x:8:8:mail:/var/spool/mail:/bin/false", "www-data:x:33:33:www-data:/var/www:/bin/false",
+                 "operator:x:37:37:Operator:/var:/bin/false")
+
+
 def _tag_images(host: str) -> None:
-    """The other names the suite runs, tagged by the service itself."""
+    """busybox's users added by a commit through the service, then every name the suite runs."""
     import docker
 
     client = docker.APIClient(base_url=host, version=API_VERSION)
     try:
+        script = "".join(f"echo '{line}' >> /etc/passwd; " for line in BUSYBOX_USERS)
+        script += "echo 'operator:x:37:' >> /etc/group"
+        cid = client.create_container(SUITE_TAGS[0], ["sh", "-c", script])["Id"]
+        client.start(cid)
+        if client.wait(cid)["StatusCode"] != 0:
+            raise SystemExit(f"adding busybox's users failed: {client.logs(cid)!r}")
+        repo, _, name = SUITE_TAGS[0].partition(":")
+        client.commit(cid, repo, name, conf={"Cmd": ["sh"]})
+        client.remove_container(cid)
         for tag in SUITE_TAGS[1:]:
             repo, _, name = tag.partition(":")
             client.tag(SUITE_TAGS[0], repo, name)

@@ -200,6 +200,13 @@ def _check(config: EngineConfig, opts: RunOptions, host_config: dict[str, Any]) 
     if kind in ("host", "none", "container") and (opts.publish or opts.publish_all):
         if kind != "none":
             raise InvalidArgument("Conflicting options: port publishing and the container type network mode")
+    if (opts.shm_size or 0) < 0:  # moby's verifyContainerSettings, as every port binding parsing (not at start)
+        raise InvalidArgument("SHM size can not be less than 0")
+    if opts.publish:
+        from engine.network.portmap import parse_publish
+
+        for spec in opts.publish:
+            parse_publish(spec)
     if opts.network_aliases and (kind != "bridge" or opts.network in ("bridge", "default")):
         raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
     if kind in ("host", "container") and opts.hostname:

@@ -87,11 +87,11 @@ class Resources:
             raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
         if self.cpu_quota is not None and 0 < self.cpu_quota < 1000:
             raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-        if self.memory_reservation is not None and 0 < self.memory_reservation < MIN_MEMORY:
+        if self.memory_reservation and self.memory_reservation < MIN_MEMORY:  # moby: any but 0, negatives too
             raise InvalidArgument("Minimum memory reservation allowed is 6MB")
         if self.memory and self.memory_reservation and self.memory_reservation > self.memory:
             raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
-        if self.memory is not None and 0 < self.memory < MIN_MEMORY:
+        if self.memory and self.memory < MIN_MEMORY:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         if self.memory_swap is not None and self.memory_swap not in (0, -1):
             if not self.memory:
@@ -145,8 +145,11 @@ def _write_v1_cfs(cpu: Path, res: Resources) -> None:
         _write(cpu / "cpu.cfs_quota_us", str(res.cpu_quota if res.cpu_quota > 0 else -1))
 
 
-def parse_cpu_list(text: str) -> set[int]:
-    """"0-2,4" -> {0, 1, 2, 4}; InvalidArgument on nonsense."""
+MAX_CPUS = 8192  # moby's defaultMaxCPUs: `0-9223372036854775807` must not be made into a set (CVE-2018-20699)
+
+
+def parse_cpu_list(text: str, maximum: int | None = MAX_CPUS) -> set[int]:
+    """"0-2,4" -> {0, 1, 2, 4}; InvalidArgument on nonsense or a CPU past `maximum`."""
     cpus: set[int] = set()
     try:
         for part in filter(None, text.strip().split(",")):
@@ -154,6 +157,8 @@ def parse_cpu_list(text: str) -> set[int]:
             first, last = int(lo), int(hi or lo)
             if first < 0 or last < first:
                 raise ValueError(part)
+            if maximum is not None and last > maximum:
+                raise InvalidArgument(f"Invalid value {text} for cpuset cpus: value of out range, maximum is {maximum}")
             cpus.update(range(first, last + 1))
     except ValueError:
         raise InvalidArgument(f"invalid value {text!r} for cpuset cpus") from None
@@ -685,7 +690,8 @@ def block_devices(sys_block: Path = Path("/sys/block")) -> list[str]:
 
 def _check_cpuset(wanted: str, available_file: Path) -> None:
     available = _read(available_file).strip()
-    if not parse_cpu_list(wanted) <= parse_cpu_list(available):
+    have = parse_cpu_list(available, maximum=None)  # the kernel's own list
+    if not parse_cpu_list(wanted, max([MAX_CPUS, *have])) <= have:
         raise InvalidArgument(f"Requested CPUs are not available - requested {wanted}, available: {available}")
 
 

@@ -16,7 +16,7 @@ from engine.container.health import Healthcheck
 from engine.container.mountspec import BindOptions, MountSpec, TmpfsOptions, VolumeDriver, VolumeOptions
 from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
-from engine.service.fields import json_bool, json_dict, json_int, json_str, json_strs
+from engine.service.fields import check_int64, json_bool, json_dict, json_int, json_str, json_strs
 
 # Fields the docker CLI and docker-py send that concern the client only, or that dockui's behaviour
 # already matches at any value.
@@ -78,6 +78,7 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     """The engine's view of a create request, or InvalidArgument naming the first field refused."""
     if not isinstance(body, dict):
         raise InvalidArgument("the create body must be a JSON object")
+    check_int64("ContainerConfig", body)
     host = json_dict("", body, "HostConfig")
     net = json_dict("", body, "NetworkingConfig")
     _refuse_unsupported("Config", body, IGNORED_CONFIG)

@@ -9,6 +9,23 @@ from typing import Any
 
 from engine.errors import InvalidArgument
 
+INT64 = range(-(1 << 63), 1 << 63)
+
+
+def check_int64(section: str, body: Any) -> None:
+    """Every number in `body` fits Go's int64, as moby's JSON decoding of a create or update body
+    requires (a 2**70 Memory was taken, and its start failed; no Docker field is wider): InvalidArgument
+    in Go's words, naming the first that does not. Iterative: the body may be nested hundreds deep."""
+    pending: list[tuple[str, Any]] = [(section, body)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend((f"{where}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((where, v) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
+            raise InvalidArgument(f"json: cannot unmarshal number {value} into Go struct field {where} of type int64")
+
 
 def json_str(section: str, body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.container.update import Update
 from engine.errors import InvalidArgument
-from engine.service.fields import json_dict, json_int, json_str
+from engine.service.fields import check_int64, json_dict, json_int, json_str
 
 SECTION = "update"
 APPLIED = {"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuPeriod", "CpuQuota",
@@ -28,6 +28,7 @@ def update_request(body: Any, version: tuple[int, int]) -> Update:
     and 0 or any negative value is "unlimited", kept as 0)."""
     if not isinstance(body, dict):
         raise InvalidArgument("the update body must be a JSON object")
+    check_int64("UpdateConfig", body)
     for key, value in body.items():
         if key not in APPLIED and value not in (None, "", 0, False, [], {}):
             raise InvalidArgument(f"{key} cannot be updated by dockui (got {json.dumps(value)})")

@@ -498,3 +498,42 @@ def test_json_nested_100000_deep_wherever_json_is_read(service: Service) -> None
         engine.out("rm", "-f", cid)
         engine.out("network", "rm", "deepnet")
         engine.cli("rmi", "deep")
+
+
+BIG = 2**70  # past Go's int64: moby's JSON decoding refuses it before anything
+BODY_NUMBERS = (
+    ("memory-past-int64", {"HostConfig": {"Memory": BIG}}), ("memory-negative", {"HostConfig": {"Memory": -1}}),
+    ("reservation-negative", {"HostConfig": {"MemoryReservation": -1}}),
+    ("cpu-shares-past-int64", {"HostConfig": {"CpuShares": BIG}}), ("cpu-quota-past-int64", {"HostConfig": {"CpuQuota": BIG}}),
+    ("pids-limit-past-int64", {"HostConfig": {"PidsLimit": BIG}}), ("shm-size-negative", {"HostConfig": {"ShmSize": -1}}),
+    ("shm-size-past-int64", {"HostConfig": {"ShmSize": BIG}}), ("stop-timeout-past-int64", {"StopTimeout": BIG}),
+    ("tmpfs-size-past-int64", {"HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t",
+                                                          "TmpfsOptions": {"SizeBytes": BIG}}]}}),
+    ("tmpfs-mode-past-int64", {"HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Mode": BIG}}]}}),
+    ("healthcheck-retries-past-int64", {"Healthcheck": {"Test": ["CMD", "true"], "Retries": BIG}}),
+    ("cpuset-past-8192", {"HostConfig": {"CpusetCpus": "0-99999999999999999999"}}),
+    ("cpuset-one-past-8192", {"HostConfig": {"CpusetCpus": "9000"}}),
+    ("host-port-past-65535", {"HostConfig": {"NetworkMode": "bridge",
+                                             "PortBindings": {"80/tcp": [{"HostPort": "99999999999999999999"}]}}}),
+)
+
+
+def test_numbers_out_of_range_in_create_bodies(service: Service) -> None:
+    """What moby refuses at create (its JSON decoding into int64, verifyContainerSettings and
+    verifyPlatformContainerResources) must be a 400 at create, never a created container whose start
+    is a 500, nor a thread that fills memory: `CpusetCpus` `0-99999999999999999999` made a set of
+    10^20 CPUs (moby's CVE-2018-20699), the request never answered and the service deaf to SIGTERM."""
+    for case, fields in BODY_NUMBERS:
+        body = {"Image": "busybox", "Cmd": ["true"], **{k: v for k, v in fields.items() if k != "HostConfig"},
+                "HostConfig": {"NetworkMode": "none", **fields.get("HostConfig", {})}}
+        try:
+            reply = service.request("POST", "/containers/create", body, timeout=10)
+            status, text = reply.status, reply.body
+        except TimeoutError:
+            status, text = 0, b"no answer in 10 s"
+        if status == 201:
+            service.request("DELETE", f"/containers/{reply.json()['Id']}?force=1")
+        score("api", f"create-body-{case}", status == 400 and _one_line(text) and _responsive(service),
+              detail=f"{status} {text[:160]!r}")
+    listed = service.request("GET", "/containers/json?all=1").json()
+    score("api", "create-body-numbers-made-nothing", listed == [], detail=str(listed)[:120])

@@ -217,3 +217,18 @@ def test_info_lists_the_runtime_inspect_names(service: Service) -> None:
             client.remove_container(cid)
     finally:
         client.close()
+
+
+def test_a_volume_driver_no_plugin_provides_is_not_found(service: Service) -> None:
+    """Docker answers a volume driver it has no plugin for with 404 (its plugin lookup's NotFound),
+    which compose turns into "Volume ... specifies nonexistent driver"; dockui answered 400."""
+    import docker
+
+    client = _compose_client(service)
+    try:
+        with pytest.raises(docker.errors.NotFound) as missing:
+            client.create_volume("composetest_vol", driver="foobar")
+        assert 'create composetest_vol: error looking up volume plugin foobar: plugin "foobar" not found' in str(missing.value)
+        assert not (client.volumes().get("Volumes") or [])
+    finally:
+        client.close()

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.api import volumes as api
-from engine.errors import InvalidArgument
+from engine.errors import InvalidArgument, NotFound
 from engine.service.context import api_version, engine_config, json_body, query_bool
 from engine.service.filters import filter_pairs
 
@@ -34,8 +34,9 @@ def create_spec(body: Any) -> api.CreateVolume:
     if name is not None and not isinstance(name, str):
         raise InvalidArgument(f"{what}: Name must be a string")
     driver = body.get("Driver") or "local"
-    if driver != "local":
-        raise InvalidArgument(f"{what}: driver {driver!r} is not supported (local only)")
+    if driver != "local":  # no volume plugins: Docker's plugin lookup finds none (404, errdefs.NotFound)
+        shown = f"create {name}: " if name else ""
+        raise NotFound(f'{shown}error looking up volume plugin {driver}: plugin "{driver}" not found')
     options = body.get("DriverOpts") or {}
     if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
         raise InvalidArgument(f"{what}: DriverOpts must be an object of strings")

@@ -11,14 +11,15 @@ Usage (as root, from the repository; Debian's docker-compose 1.29.2 installed, w
 Only the checkout's tests/ are used (tests/integration: the library against the engine;
 tests/acceptance: the `docker-compose` command in subprocesses); the code under test is the
 installed compose, as a user of the Debian package runs it. COMPOSE_PYTHON names the interpreter
-that runs pytest (default /tmp/compose-venv/bin/python).
+that runs pytest (default /tmp/compose-venv/bin/python); COMPOSE_JUNIT=path keeps the junit report,
+and `compose_suite.py path.xml` prints its scoreboard again.
 
 What it sets up, all of it removed at the end (this script owns everything it starts, by pid):
 - a fresh engine root under /tmp with a cgroup parent and a bridge name of its own;
 - the project's busybox (tests/fixtures/busybox.py) imported into that root, given the users of
   busybox:1.31.0-uclibc's /etc/passwd (operator...) by a commit, and tagged, through the service,
   under every name the suite runs (busybox:1.31.0-uclibc is its BUSYBOX_IMAGE_WITH_TAG;
-  busybox:latest, busybox:1.27.2, alpine:3.10.1, alpine:latest in its compose files), so nothing
+  busybox:latest, busybox:1.27.2, alpine:3.10.1, alpine:3.12, alpine:latest in its compose files), so nothing
   is pulled from the internet;
 - `dockui system service` on a socket in that root, in a mount namespace of its own whose / is a
   shared mount (as systemd makes it on a Docker host; the host's own mounts are not touched); the
@@ -49,7 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 DEFAULT_TARGETS = ("tests/integration", "tests/acceptance")
-SUITE_TAGS = ("busybox:1.31.0-uclibc", "busybox:latest", "busybox:1.27.2", "alpine:3.10.1", "alpine:latest")
+SUITE_TAGS = ("busybox:1.31.0-uclibc", "busybox:latest", "busybox:1.27.2", "alpine:3.10.1", "alpine:3.12", "alpine:latest")
 API_VERSION = "1.43"
 HUB = "pulls from Docker Hub (no internet here)"
 BUILD_PULL = "builds FROM an image it pulls first (--pull, no internet here)"
@@ -192,6 +193,9 @@ def main(argv: list[str]) -> int:
     if len(argv) < 1:
         print(__doc__)
         return 2
+    if argv[0].endswith(".xml"):  # a kept report (COMPOSE_JUNIT) printed again
+        _print_board(_outcomes(Path(argv[0])))
+        return 0
     checkout = Path(argv[0]).resolve()
     extra = argv[1:]
     python = os.environ.get("COMPOSE_PYTHON", "/tmp/compose-venv/bin/python")
@@ -219,6 +223,8 @@ def main(argv: list[str]) -> int:
                         "-o", "junit_family=xunit1", *targets, *extra], cwd=checkout, env=suite_env, check=False)
         if junit.exists():
             _print_board(_outcomes(junit))
+            if os.environ.get("COMPOSE_JUNIT"):
+                shutil.copyfile(junit, os.environ["COMPOSE_JUNIT"])
         return 0
     finally:
         if service is not None:

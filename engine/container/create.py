@@ -326,6 +326,14 @@ def _set_healthcheck(config_dict: dict[str, Any], flags: Any, image_check: Any) 
         config_dict["Healthcheck"] = merged.to_docker()
 
 
+def nano_cpus(cpus: float) -> int:
+    """--cpus as HostConfig.NanoCpus; `inf`, `nan` or `1e400` are refused in one line (int() of them
+    raised, an internal error)."""
+    if cpus != cpus or abs(cpus) > 1e12:
+        raise InvalidArgument(f"invalid --cpus {cpus}: Range of CPUs is from 0.01 to the CPUs available")
+    return int(round(cpus * 1e9))
+
+
 def _host_config(opts: RunOptions) -> dict[str, Any]:
     return {
         "Binds": [v for v in opts.volumes if ":" in v] or None,
@@ -350,7 +358,7 @@ def _host_config(opts: RunOptions) -> dict[str, Any]:
         "ShmSize": opts.shm_size or DEFAULTS.shm_size,
         "Memory": opts.memory or 0,
         "MemorySwap": opts.memory_swap or 0,
-        "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+        "NanoCpus": nano_cpus(opts.cpus or 0),
         "CpuShares": opts.cpu_shares or 0,
         "CpusetCpus": opts.cpuset_cpus or "",
         "PidsLimit": opts.pids_limit,

@@ -62,7 +62,9 @@ def merged_host_config(host_config: dict[str, Any], change: Update) -> dict[str,
         if value is not None:
             merged[key] = value
     if change.cpus is not None:
-        merged["NanoCpus"] = int(round(change.cpus * 1e9))
+        from engine.container.create import nano_cpus
+
+        merged["NanoCpus"] = nano_cpus(change.cpus)
         if change.cpus:  # --cpus replaces a period/quota pair, as one CFS setting
             merged["CpuPeriod"] = merged["CpuQuota"] = 0
     elif change.cpu_period is not None or change.cpu_quota is not None:

@@ -81,6 +81,10 @@ class Resources:
 
     def validate(self) -> None:
         """Refuse what Docker refuses, with Docker's wording where it has one."""
+        for name in ("memory", "memory_swap", "cpu_shares", "pids_limit", "memory_reservation", "cpu_period", "cpu_quota"):
+            value = getattr(self, name)
+            if value is not None and not -(1 << 63) <= value < 1 << 63:  # Docker's fields are int64s
+                raise InvalidArgument(f"invalid {name.replace('_', ' ')} {value}: value out of range")
         if self.cpus and (self.cpu_period or self.cpu_quota):
             raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set")
         if self.cpu_period is not None and self.cpu_period != 0 and not 1000 <= self.cpu_period <= 1_000_000:

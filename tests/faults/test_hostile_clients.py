@@ -537,3 +537,22 @@ def test_numbers_out_of_range_in_create_bodies(service: Service) -> None:
               detail=f"{status} {text[:160]!r}")
     listed = service.request("GET", "/containers/json?all=1").json()
     score("api", "create-body-numbers-made-nothing", listed == [], detail=str(listed)[:120])
+
+
+def test_numbers_out_of_range_in_run_flags(service: Service) -> None:
+    """The same through `dockui run`: one line at create (status 125), no container, where `--cpus
+    1e400` or `nan` was an internal error and a memory of 10^29 bytes ran with no limit at all."""
+    from tests.faults.scoreboard import one_line_error, stderr_escapes
+
+    engine = service.engine
+    for case, flags in (("cpus-inf", ("--cpus", "1e400")), ("cpus-nan", ("--cpus", "nan")),
+                        ("memory-past-int64", ("--memory", "99999999999999999999g")),
+                        ("pids-limit-past-int64", ("--pids-limit", "99999999999999999999")),
+                        ("cpu-shares-past-int64", ("--cpu-shares", "99999999999999999999")),
+                        ("cpuset-past-8192", ("--cpuset-cpus", "0-99999999999999999999"))):
+        result = engine.cli("run", "--network", "none", *flags, "busybox", "true", timeout=30)
+        score("flags", f"run-{case}", result.returncode == 125 and one_line_error(result.stderr)
+              and b"internal error" not in result.stderr, detail=f"{result.returncode} {result.stderr[-160:]!r}",
+              escapes=stderr_escapes(result.stderr))
+    left = engine.out("ps", "-aq")
+    score("flags", "run-numbers-made-nothing", left == "", detail=left)

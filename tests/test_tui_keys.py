@@ -98,7 +98,7 @@ def test_colon_keeps_the_keys_typed_right_after_it_in_a_real_terminal(engine: En
 
 
 @run_async
-async def test_log_search_steps_with_n_and_N_counts_matches_and_esc_clears_it(engine: Engine) -> None:  # noqa: N802
+async def test_log_search_steps_with_n_and_N_counts_matches_and_ampersand_filters(engine: Engine) -> None:  # noqa: N802
     engine.out("run", "-d", "--network", "none", "--name", "tui-talk", "busybox", *TALKER)
     app = DockuiApp(engine.config, refresh_interval=0.3)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -130,6 +130,23 @@ async def test_log_search_steps_with_n_and_N_counts_matches_and_esc_clears_it(en
         await pilot.press("escape")
         await pilot.press("slash", *"nothing-like-it", "enter")
         assert await until(pilot, lambda: "/nothing-like-it: no match in the 9 lines held" in state()), state()
+        await pilot.press("escape")
+
+        # & as less's: only the lines containing a word; a search then steps over those only
+        def shown() -> list[str]:
+            return [log.lines[i].text for i, start in log._rows if start == 0]
+
+        await pilot.press("ampersand", *"line", "enter")
+        assert await until(pilot, lambda: "&line: only the 6 of 9 lines containing it" in state()), state()
+        assert shown() == [f"line {i}" for i in range(1, 7)]
+        await pilot.press("slash", *"e 4", "enter")  # "line 4" (shown); nothing else matches
+        assert await until(pilot, lambda: "/e 4: match 1 of 1" in state()), state()
+        await pilot.press("escape", "w")  # wrap on keeps the filter
+        assert await until(pilot, lambda: "wrap on" in state() and "&line" in state())
+        assert shown() == [f"line {i}" for i in range(1, 7)]
+        await pilot.press("escape")  # esc: every line again
+        assert await until(pilot, lambda: "&line" not in state() and len(shown()) == 9)
+        assert isinstance(app.screen, DetailScreen)
 
 
 def _help_lines(app: DockuiApp) -> tuple[list[str], list[str]]:

@@ -64,6 +64,7 @@ DEFAULTS: dict[str, tuple[str, str, str, bool]] = {
     "follow": ("f", "toggle_follow", "Follow", True),
     "wrap": ("w", "toggle_wrap", "Wrap", True),
     "search": ("slash", "search", "Search", True),
+    "log_filter": ("ampersand", "log_filter", "Only the lines containing… (less's &)", False),
     "log_save": ("o", "save_log", "Save log to a file", False),
     # n and N as in less, vim and k9s; n is the app's run key whenever no search is active on the Logs tab
     "search_next": ("n", "search_next", "Next match", False),
@@ -85,7 +86,8 @@ SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
     "containers": ("start", "stop", "restart", "kill", "kill_now", "pause", "remove", "logs", "exec", "attach",
                    "inspect", "mark", "mark_all", "project", "copy_id", "copy_name", "container_events", "filter", "sort",
                    "sort_reverse", "prune"),
-    "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "start", "stop",
+    "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "log_filter", "start",
+               "stop",
                "restart", "kill", "kill_now", "pause", "remove", "exec", "attach", "inspect", "logs", "copy_id",
                "copy_name", "log_save", "container_events", "tab_prev", "tab_next"),
     "images": ("image_remove", "image_run", "image_history", "prune", "filter", "copy_id", "copy_name", "down", "up"),
@@ -132,7 +134,7 @@ SCREEN_HELP: dict[tuple[str, str], str] = {
     ("timestamps", "detail"): "Timestamps on/off (Logs tab)",
     ("follow", "detail"): "Follow the end on/off (Logs tab)",
     ("wrap", "detail"): "Wrap long lines on/off (Logs tab)",
-    ("back", "detail"): "Back (or close the search box, or clear the search)",
+    ("back", "detail"): "Back (or close the box, clear the search, or &)",
     ("search_next", "detail"): "Next match (while searching; else n is Run)",
     ("search_prev", "detail"): "Previous match",
 }
@@ -211,5 +213,6 @@ def load_keymap(root: Path | None) -> tuple[dict[str, str], str | None]:
 
 def describe(keys: str) -> str:
     names = {"question_mark": "?", "slash": "/", "escape": "esc", "left_square_bracket": "[",
-             "right_square_bracket": "]", "colon": ":"}
+             "right_square_bracket": "]", "colon": ":",
+             "ampersand": "&"}
     return ",".join(names.get(k, k) for k in keys.split(","))

@@ -23,7 +23,8 @@ from tui.widgets.logview import LogView
 from tui.widgets.nav import NavBar
 from tui.widgets.tables import fill_table
 
-TABS = ("stats", "logs", "config", "top", "inspect")  # the order [ and ] step through
+TABS = ("stats", "logs", "config", "top", "inspect")
+SEARCH_PLACEHOLDER = "search the log (enter: find, then n next, N previous; esc clears)"  # the order [ and ] step through
 FOCUS = {"logs": "#log", "config": "#config-scroll", "top": "#top-table", "inspect": "#inspect-tree"}
 # The plots' least scales: an idle container's figures stay small instead of filling the plot
 CPU_FLOOR = 100.0  # one core
@@ -36,7 +37,7 @@ PIDS_FLOOR = 10.0
 class DetailScreen(DataScreen):
     # the log keys first: on the Logs tab they matter most and the footer is cut at 80 columns
     BINDINGS = [
-        *keymap.bindings("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev",
+        *keymap.bindings("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "log_filter",
                          "start", "stop", "restart", "kill", "kill_now", "pause", "remove", "exec"),
         keymap.binding("inspect", show=False),
         keymap.binding("logs", show=False),
@@ -68,7 +69,7 @@ class DetailScreen(DataScreen):
                     yield Plot("Block write", "B/s", floor=RATE_FLOOR, id="plot-bw")
                     yield Plot("PIDs", "n", floor=PIDS_FLOOR, id="plot-pids")
             with TabPane("Logs", id="logs"):
-                yield Input(placeholder="search the log (enter: find, then n next, N previous; esc clears)", id="log-search")
+                yield Input(placeholder=SEARCH_PLACEHOLDER, id="log-search")
                 yield Static("", id="log-state")
                 yield LogView(id="log")
             with TabPane("Config", id="config"):
@@ -270,7 +271,7 @@ class DetailScreen(DataScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("search_next", "search_prev"):  # else n is the app's run key
             return self.active_tab == "logs" and bool(self.query_one(LogView).pattern)
-        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "save_log"):
+        if action in ("toggle_timestamps", "toggle_follow", "toggle_wrap", "search", "save_log", "log_filter"):
             return self.active_tab == "logs"
         if action in ("container", "exec_shell", "attach", "kill_now"):
             return self.dockui.container_allows(self.container_view, action, parameters)
@@ -293,6 +294,9 @@ class DetailScreen(DataScreen):
         if log.pattern and self.active_tab == "logs":
             log.clear_search()
             self.refresh_bindings()
+            return
+        if log.only and self.active_tab == "logs":
+            log.set_only("")
             return
         self.dockui.action_show("containers")
 
@@ -349,8 +353,23 @@ class DetailScreen(DataScreen):
         log = self.query_one(LogView)
         log.set_wrap(not log.wrap)
 
+    _box_filters = False  # the box under the tabs takes a filter (&) rather than a search (/)
+
     def action_search(self) -> None:
+        self._open_box(filters=False)
+
+    def action_log_filter(self) -> None:
+        """&, as less's: only the lines containing a word; an empty one shows them all again."""
+        self._open_box(filters=True)
+
+    def _open_box(self, filters: bool) -> None:
         box = self.query_one("#log-search", Input)
+        log = self.query_one(LogView)
+        if filters != self._box_filters:
+            self._box_filters = filters
+            box.value = log.only if filters else log.pattern
+            box.placeholder = ("show only the lines containing… (enter applies, empty shows all; esc closes)"
+                               if filters else SEARCH_PLACEHOLDER)
         box.display = True
         box.focus()
 
@@ -359,7 +378,9 @@ class DetailScreen(DataScreen):
         """enter: the first match from the top; the box closes (the line above the log names the
         search and where it is), n and N step on."""
         log = self.query_one(LogView)
-        if not log.search(event.value):
+        if self._box_filters:
+            log.set_only(event.value.strip())
+        elif not log.search(event.value):
             self.notify(f"no match for {event.value!r}", severity="warning", timeout=2)
         event.input.display = False
         log.focus()

@@ -1,7 +1,8 @@
 """A bounded log viewer: keeps the last `max_lines` lines whatever the log's length.
 
 Draws only the visible rows (line API), colours stdout and stderr apart, toggles timestamps, follows
-the end, wraps long lines on request, and searches with next/previous over what it holds.
+the end, wraps long lines on request, searches with next/previous over what it holds, and shows only
+the lines containing a word on request (less's `&`; k9s's log filter).
 
 Following stops as soon as the user scrolls up (keys or wheel) and resumes with End (or `f`): new lines
 never pull the view away from what the user is reading. `state_text` says which, for the line above
@@ -41,9 +42,10 @@ class LogView(ScrollView, can_focus=True):
         self.match_index: int | None = None  # absolute line number (dropped + index)
         self.match_total = 0  # lines held that contain the pattern (kept as lines come and go)
         self.wrap = False
+        self.only = ""  # the filter (less's &): only lines containing it are shown; "" shows all
         self.loaded = False  # the log was read at least once (an empty log is then really empty)
         self._width = 0
-        # with wrap on: one (line index, first character) per screen row, in order
+        # with wrap or the filter on (`_mapped`): one (line index, first character) per screen row, in order
         self._rows: list[tuple[int, int]] = []
         self._row_width = 0
 
@@ -57,9 +59,38 @@ class LogView(ScrollView, can_focus=True):
         parts = ["following (f stops)" if self.follow else "paused — End to follow"]
         if self.wrap:
             parts.append("wrap on (w)")
+        if self.only:
+            parts.append(f"&{self.only}: only the {len(self._rows)} of {len(self.lines)} lines containing it "
+                         "(& changes it, esc shows all)")
         if self.pattern:
             parts.append(self.match_text)
         return " · ".join(parts)
+
+    @property
+    def _mapped(self) -> bool:
+        """Screen rows are not lines one for one: `_rows` maps them (wrapped lines, filtered lines)."""
+        return self.wrap or bool(self.only)
+
+    def _searchable(self, text: str) -> bool:
+        """A line the search may land on: every line, or the filter's."""
+        return not self.only or self.only.lower() in text.lower()
+
+    def set_only(self, text: str) -> None:
+        """Show only the lines containing `text` (case-insensitive), as less's `&`; "" shows all. The
+        view stays on the line it showed (or follows the end)."""
+        first = self._line_at(int(self.scroll_y))
+        self.only = text
+        self._update_size()
+        if self.pattern:
+            needle = self.pattern.lower()
+            self.match_total = sum(1 for line in self.lines if needle in line.text.lower()
+                                   and self._searchable(line.text))
+        if self.follow:
+            self._to_end()
+        else:
+            self.scroll_to(y=self._row_of(first), animate=False)
+        self.refresh()
+        self._changed()
 
     @property
     def match_text(self) -> str:
@@ -76,7 +107,8 @@ class LogView(ScrollView, can_focus=True):
             return 0
         needle = self.pattern.lower()
         end = self.match_index - self.dropped
-        return sum(1 for i, line in enumerate(self.lines) if i <= end and needle in line.text.lower())
+        return sum(1 for i, line in enumerate(self.lines)
+                   if i <= end and needle in line.text.lower() and self._searchable(line.text))
 
     def _changed(self) -> None:
         self.post_message(self.StateChanged())
@@ -101,18 +133,18 @@ class LogView(ScrollView, can_focus=True):
         for line in new:
             if len(self.lines) == maxlen:
                 self.dropped += 1
-                if needle and needle in self.lines[0].text.lower():
+                if needle and needle in self.lines[0].text.lower() and self._searchable(self.lines[0].text):
                     self.match_total -= 1
             self.lines.append(line)
-            if needle and needle in line.text.lower():
+            if needle and needle in line.text.lower() and self._searchable(line.text):
                 self.match_total += 1
             added += 1
             if len(line.text) > self._width:
                 self._width = min(len(line.text), 2000)
         if not added:
             return
-        if len(self.lines) == added or self.match_total != total:
-            self._changed()  # no longer empty, or the match count moved
+        if len(self.lines) == added or self.match_total != total or self.only:
+            self._changed()  # no longer empty, or the match count (or the filter's) moved
         self._update_size()
         if self.follow:
             self._to_end()
@@ -122,7 +154,7 @@ class LogView(ScrollView, can_focus=True):
         self.scroll_end(animate=False, immediate=False, x_axis=False)
 
     def on_resize(self) -> None:
-        if self.wrap:
+        if self._mapped:
             self._update_size()
         if self.follow:
             self.call_after_refresh(self._to_end)
@@ -140,18 +172,25 @@ class LogView(ScrollView, can_focus=True):
 
     def _update_size(self) -> None:
         stamp = STAMP if self.show_timestamps else 0
-        if not self.wrap:
+        if not self._mapped:
             self._rows = []
             self.virtual_size = Size(self._width + stamp + 1, len(self.lines))
             return
         width = max(10, self.scrollable_content_region.width - stamp)
         self._row_width = width
+        only = self.only.lower()
         rows: list[tuple[int, int]] = []
         for index, line in enumerate(self.lines):
+            if only and only not in line.text.lower():
+                continue
+            if not self.wrap:
+                rows.append((index, 0))
+                continue
             length = len(line.text.replace("\t", "    "))
             rows.extend((index, start) for start in range(0, max(length, 1), width))
         self._rows = rows
-        self.virtual_size = Size(self.scrollable_content_region.width, len(rows))
+        self.virtual_size = Size(self.scrollable_content_region.width if self.wrap else self._width + stamp + 1,
+                                 len(rows))
 
     def set_timestamps(self, on: bool) -> None:
         self.show_timestamps = on
@@ -172,13 +211,13 @@ class LogView(ScrollView, can_focus=True):
         self._changed()
 
     def _line_at(self, row: int) -> int:
-        if not self.wrap:
+        if not self._mapped:
             return row
         return self._rows[row][0] if 0 <= row < len(self._rows) else 0
 
     def _row_of(self, index: int) -> int:
-        """The first screen row of line `index`."""
-        if not self.wrap:
+        """The first screen row of line `index` (or of the next line shown, under the filter)."""
+        if not self._mapped:
             return index
         return bisect.bisect_left(self._rows, (index, 0))
 
@@ -205,7 +244,8 @@ class LogView(ScrollView, can_focus=True):
         if pattern != self.pattern:
             self.pattern = pattern
             self.match_index = None
-            self.match_total = sum(1 for line in self.lines if pattern.lower() in line.text.lower()) if pattern else 0
+            self.match_total = sum(1 for line in self.lines if pattern.lower() in line.text.lower()
+                                   and self._searchable(line.text)) if pattern else 0
         if not pattern or not self.lines:
             self.match_index = None
             self.refresh()
@@ -219,7 +259,7 @@ class LogView(ScrollView, can_focus=True):
             start = n - 1 if forward else 0
         for step in range(1, n + 1):
             i = (start + step) % n if forward else (start - step) % n
-            if needle in self.lines[i].text.lower():
+            if needle in self.lines[i].text.lower() and self._searchable(self.lines[i].text):
                 if self.follow:
                     self.follow = False
                     self._changed()
@@ -247,7 +287,7 @@ class LogView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         width = self.size.width
-        if self.wrap:
+        if self._mapped:
             if row >= len(self._rows):
                 return Strip.blank(width, self.rich_style)
             index, start = self._rows[row]

@@ -379,3 +379,46 @@ def test_console_size_of_create_and_exec_create(service: Service) -> None:
         for c in client.containers(all=True):
             client.remove_container(c["Id"], force=True)
         client.close()
+
+
+def test_masked_paths_and_annotations_as_given(service: Service) -> None:
+    """moby's TestCreateWithCustomMaskedPaths/ReadonlyPaths, TestInspectAnnotations and
+    TestCreateInvalidHostConfig: inspect shows moby's default MaskedPaths/ReadonlyPaths (none when
+    privileged), a list given at create replaces them in inspect and in the container ([]: nothing
+    masked); Annotations are kept as given, an empty key refused in moby's words."""
+    import docker
+
+    from engine.config import DEFAULTS
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    probe = ["sh", "-c", "wc -c < /proc/timer_list"]
+
+    def create(host: dict) -> str:
+        made = service.request("POST", "/v1.43/containers/create", {"Image": "busybox", "Cmd": probe, "HostConfig": host})
+        assert made.status == 201, made.body
+        return made.json()["Id"]
+
+    try:
+        default, unmasked, keys = create({}), create({"MaskedPaths": [], "ReadonlyPaths": []}), \
+            create({"MaskedPaths": ["/proc/keys"], "Annotations": {"hello": "world"}})
+        privileged = create({"Privileged": True})
+        host = {cid: client.inspect_container(cid)["HostConfig"] for cid in (default, unmasked, keys, privileged)}
+        assert host[default]["MaskedPaths"] == list(DEFAULTS.masked_paths)
+        assert host[default]["ReadonlyPaths"] == list(DEFAULTS.readonly_paths)
+        assert (host[unmasked]["MaskedPaths"], host[unmasked]["ReadonlyPaths"]) == ([], [])
+        assert host[keys]["MaskedPaths"] == ["/proc/keys"] and host[keys]["Annotations"] == {"hello": "world"}
+        assert host[privileged]["MaskedPaths"] is None
+        sizes = {}
+        for cid in (default, unmasked, keys):
+            client.start(cid)
+            assert client.wait(cid, timeout=30)["StatusCode"] == 0, client.logs(cid)
+            sizes[cid] = int(client.logs(cid).strip())
+        assert sizes[default] == 0 and sizes[unmasked] > 0 and sizes[keys] > 0  # /proc/timer_list masked or not
+        refused = service.request("POST", "/v1.43/containers/create",
+                                  {"Image": "busybox", "HostConfig": {"Annotations": {"": "a"}}})
+        assert refused.status == 400
+        assert refused.json()["message"] == "invalid Annotations: the empty string is not permitted as an annotation key"
+    finally:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True)
+        client.close()

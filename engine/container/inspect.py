@@ -12,7 +12,7 @@ import copy
 import os
 from pathlib import Path
 
-from engine.config import EngineConfig
+from engine.config import DEFAULTS, EngineConfig
 from engine.container.cleanup import best_effort, container_cgroup
 from engine.container.logs import keeps_no_log
 from engine.container.mounts import mount_points
@@ -234,9 +234,11 @@ def _docker_shape(data: dict[str, Any], record: ContainerRecord) -> dict[str, An
     primary = "bridge" if mode == "default" else mode
     settings["Networks"] = {name: _shaped_entry(entry, record) if name == primary else _with_defaults(entry, ENDPOINT)
                             for name, entry in (settings.get("Networks") or {}).items()}
-    return _with_defaults(data, TOP_LEVEL_DEFAULTS) | {
-        "HostConfig": _with_defaults(data["HostConfig"], HOST_CONFIG_DEFAULTS), "NetworkSettings": settings,
-    }
+    host = _with_defaults(data["HostConfig"], HOST_CONFIG_DEFAULTS)
+    for key, paths in (("MaskedPaths", DEFAULTS.masked_paths), ("ReadonlyPaths", DEFAULTS.readonly_paths)):
+        if host.get(key) is None:  # moby fills them in at create (none for a privileged container)
+            host[key] = None if host.get("Privileged") else list(paths)
+    return _with_defaults(data, TOP_LEVEL_DEFAULTS) | {"HostConfig": host, "NetworkSettings": settings}
 
 
 def _with_defaults(section: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

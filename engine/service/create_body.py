@@ -47,7 +47,7 @@ HOST_MAPPED = {"Binds", "Mounts", "Tmpfs", "LogConfig", "NetworkMode", "PortBind
                "BlkioWeight", "ShmSize", "CpuQuota", "CpuPeriod", "ConsoleSize", "ContainerIDFile",
                "SecurityOpt", "Init", "Ulimits", "Devices", "GroupAdd", "Sysctls", "VolumesFrom",
                "MemoryReservation", "OomKillDisable", "IpcMode", "PidMode", "CgroupnsMode", "UTSMode",
-               "MemorySwappiness", "DeviceCgroupRules"}
+               "MemorySwappiness", "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths", "Annotations"}
 
 
 def _default(value: Any) -> bool:
@@ -95,6 +95,7 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     size = host.get("ConsoleSize")
     if isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size):
         recorded += (("ConsoleSize", size),)  # the tty's first size (start reads it back), as inspect shows it
+    recorded += _recorded_paths_and_annotations(host)
     driver_opts = _endpoint_driver_opts(opts, net)
     if driver_opts:
         recorded += ((ENDPOINT_DRIVER_OPTS, driver_opts),)
@@ -240,6 +241,23 @@ def _apply_sandbox(opts: RunOptions, host: dict[str, Any]) -> None:
     if opts.cgroupns not in ("", "host", "private"):
         raise InvalidArgument(f'{section}.CgroupnsMode: invalid cgroup namespace mode: {json.dumps(opts.cgroupns)} '
                               '(use "host" or "private")')
+
+
+def _recorded_paths_and_annotations(host: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """MaskedPaths/ReadonlyPaths as given ([] too: nothing masked; the sandbox reads them at start)
+    and Annotations (OCI runtime metadata: kept for inspect, no runtime reads them here)."""
+    recorded: tuple[tuple[str, Any], ...] = ()
+    for key in ("MaskedPaths", "ReadonlyPaths"):
+        if host.get(key) is not None:
+            recorded += ((key, json_strs("HostConfig", host, key)),)
+    annotations = json_dict("HostConfig", host, "Annotations")
+    if not all(isinstance(v, str) for v in annotations.values()):
+        raise InvalidArgument("HostConfig.Annotations: expected string values")
+    if "" in annotations:
+        raise InvalidArgument("invalid Annotations: the empty string is not permitted as an annotation key")
+    if annotations:
+        recorded += (("Annotations", dict(annotations)),)
+    return recorded
 
 
 def _check_mode(kind: str, mode: str, plain: tuple[str, ...]) -> None:

@@ -235,6 +235,8 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
         read_only=bool(hc.get("ReadonlyRootfs")),
         capabilities=security.capabilities_for(hc.get("CapAdd") or (), hc.get("CapDrop") or (), privileged),
         privileged=privileged,
+        masked_paths=hc.get("MaskedPaths"),  # None (not set at create): the sandbox's defaults
+        readonly_paths=hc.get("ReadonlyPaths"),
         no_new_privs=secopts.no_new_privs,
         seccomp=secopts.seccomp,
         cgroup_procs=cg.procs_files(),  # joined by the process itself, first thing

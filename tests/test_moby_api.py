@@ -422,3 +422,35 @@ def test_masked_paths_and_annotations_as_given(service: Service) -> None:
         for c in client.containers(all=True):
             client.remove_container(c["Id"], force=True)
         client.close()
+
+
+def test_import_platform_as_dockers(service: Service) -> None:
+    """moby's TestImportWithCustomPlatform: an import's platform sets the image's architecture
+    (linux only); a malformed one, another OS or an unknown name is refused in moby's words."""
+    import io
+    import tarfile
+
+    from engine.image.manifest import host_platform
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo("empty"), io.BytesIO(b""))
+
+    def imported(platform: str):  # noqa: ANN202 - the reply
+        return service.request("POST", f"/v1.43/images/create?fromSrc=-&repo=moby-import&tag=t&platform={platform}",
+                               layer.getvalue(), headers={"Content-Type": "application/x-tar"})
+
+    try:
+        for platform, arch in (("linux", host_platform().architecture), ("LINUX", host_platform().architecture),
+                               ("linux/sparc64", "sparc64")):
+            assert imported(platform).status == 200
+            image = service.request("GET", "/v1.43/images/moby-import:t/json").json()
+            assert (image["Os"], image["Architecture"]) == ("linux", arch), platform
+        for platform, words in (("%20%20", "is an invalid component"), ("/", "is an invalid component"),
+                                ("macos", "operating system is not supported"),
+                                ("macos/arm64", "operating system is not supported"),
+                                ("nintendo64", "unknown operating system or architecture")):
+            reply = imported(platform)
+            assert reply.status == 400 and words in reply.json()["message"], (platform, reply.body)
+    finally:
+        service.docker("rmi", "moby-import:t")

@@ -286,12 +286,13 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
 
 
 def import_tarball(config: EngineConfig, source: BinaryIO, ref: str | None, changes: Iterable[str] = (),
-                   message: str = "") -> ImageRecord:
+                   message: str = "", architecture: str | None = None) -> ImageRecord:
     """A root filesystem tarball as a one-layer image; `changes` are Dockerfile instructions
     (`CMD ["sh"]`, `ENV A=1`), as `docker import --change` gives them."""
     from engine.image.changes import parse_changes
 
-    return _store(config).import_tarball(source, ref, changes=parse_changes(list(changes)), message=message)
+    return _store(config).import_tarball(source, ref, changes=parse_changes(list(changes)), message=message,
+                                         architecture=architecture)
 
 
 def save(config: EngineConfig, refs: list[str], out: BinaryIO) -> None:

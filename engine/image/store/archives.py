@@ -44,10 +44,12 @@ class Archives(LayerStore):
         ref: str | None,
         changes: dict[str, Any] | None = None,
         message: str = "",
+        architecture: str | None = None,
     ) -> ImageRecord:
         """`docker import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer image.
 
-        `changes` are merged into the image's `config` (e.g. {"Cmd": ["sh"]}, like `--change`).
+        `changes` are merged into the image's `config` (e.g. {"Cmd": ["sh"]}, like `--change`);
+        `architecture` is the image's (`--platform linux/ARCH`; default the host's).
         """
         from engine.image.reference import parse_reference
 
@@ -74,7 +76,7 @@ class Archives(LayerStore):
         created = now_rfc3339()
         comment = message or f"Imported from {source}"
         config: dict[str, Any] = {
-            "architecture": host_architecture(),
+            "architecture": architecture or host_architecture(),
             "comment": comment,
             "config": dict(changes or {}),
             "created": created,

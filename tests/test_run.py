@@ -430,6 +430,54 @@ print("ok")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stdout + result.stderr
 
 
+def test_the_run_commands_cgroup_primer_is_reaped_once_the_container_runs(engine: Engine) -> None:
+    """The `dockui run` command starts the compiled helper's `prime` first thing (tui.launcher); it
+    primes until its pipe closes (the start's report: it is then reaped) or for a second at most,
+    and holds nothing of the command's but that pipe."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_lifecycle_support import wait_until
+    from tui.launcher import _runs_a_container
+
+    assert _runs_a_container(["run", "busybox"]) and _runs_a_container(["--root", "/x", "container", "run", "b"])
+    assert not _runs_a_container(["ps"]) and not _runs_a_container(["--root", "run", "ps"])
+    helper = os.path.join(sys.prefix, "libexec", "dockui-watch")
+    if not os.access(helper, os.X_OK):
+        pytest.skip("the compiled monitor helper is not built (.ci/install)")
+    for keep_open in (False, True):  # EOF stops it at once; an open pipe, after a second
+        r, w = os.pipe()
+        began = time.monotonic()
+        primer = subprocess.Popen([helper, "prime", str(r)], pass_fds=[r])
+        os.close(r)
+        if not keep_open:
+            os.close(w)
+        assert primer.wait(timeout=5) == 0
+        took = time.monotonic() - began
+        assert (0.9 < took < 3) if keep_open else took < 0.5, took
+        if keep_open:
+            os.close(w)
+    cli = engine.popen("run", "--rm", "--network", "none", "busybox", "sleep", "3", stdout=subprocess.PIPE)
+    try:
+        def children() -> list[str]:
+            """The command's children: each one's argv[1] (its stage, for the monitor), or "zombie"."""
+            with open(f"/proc/{cli.pid}/task/{cli.pid}/children") as f:
+                pids = f.read().split()
+            found = []
+            for pid in pids:
+                with open(f"/proc/{pid}/stat") as f:
+                    zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    found.append("zombie" if zombie else (f.read().split(b"\0") + [b"", b""])[1].decode())
+            return found
+
+        assert wait_until(lambda: engine.out("ps", "-q").strip(), timeout=10)  # it runs: the report came
+        assert len(children()) == 1 and not {"prime", "zombie"} & set(children()), children()  # the monitor alone
+    finally:
+        assert cli.wait(timeout=15) == 0
+
+
 def test_verb_parsers_are_built_on_use_and_still_refuse_bad_flags(engine: Engine) -> None:
     from engine.cli import build_parser
 

@@ -91,6 +91,10 @@ CASES = [
          last="Error: No such container: nosuch"),  # one line per failure (docker adds a summary line)
     Case(("kill", "c1", "nosuch", "c2"), 1, "Error: No such container: nosuch", stdout="c1\nc2\n"),
     Case(("rm", "one", "nosuch", "two"), 1, "Error: No such container: nosuch", stdout="one\ntwo\n"),
+    Case(("rm", "-f", "nosuch"), 0, "Error: No such container: nosuch", stdout=""),  # rm.go: said, not failed
+    Case(("rename", "nosuch", "x"), 1, "Error: No such container: nosuch", last="Error: failed to rename container named nosuch"),
+    Case(("logs", "-n", "x", "live"), 1, "Error: invalid value for tail: 'x'"),
+    Case(("logs", "--since", "bogus", "live"), 1, 'Error: invalid value for "since": failed to parse value as time or duration'),
 ]
 
 

@@ -295,6 +295,7 @@ def _register_verbs(
     p.add_argument("-f", "--follow", action="store_true", help="Follow log output")
     p.add_argument("-n", "--tail", default="all", help="Number of lines to show from the end of the logs")
     p.add_argument("-t", "--timestamps", action="store_true", help="Show timestamps")
+    p.add_argument("--details", action="store_true", help="Show extra details provided to logs")
     p.add_argument("--since", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
     p.add_argument("--until", help="Show logs before a timestamp or relative time")
     p.add_argument("container", metavar="CONTAINER")

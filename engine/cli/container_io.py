@@ -24,15 +24,17 @@ def cmd_logs(args: argparse.Namespace, config: EngineConfig) -> int:
     start_engine(config, "logs")
     record = state.find_container(config, args.container)
     path = logs.readable_log(config, record)
-    tail = None if args.tail in ("all", "-1") else int(args.tail)
-    since = logs.parse_since(args.since)
-    until = logs.parse_since(args.until)
+    tail = _tail_lines(args.tail)
+    since = _log_time(logs, "since", args.since)
+    until = _log_time(logs, "until", args.until)
     entries, offset = logs.read_entries(path, tail, since)
 
     def emit(entry: Any) -> None:
         if until is not None and logs._entry_seconds(entry.time) > until:
             return
         data = entry.data
+        if args.details:  # moby's details: the entry's log attributes (a json-file entry has none here), then a space
+            data = b" " + data
         if args.timestamps:
             data = entry.time.encode() + b" " + data
         fd = 2 if entry.stream == "stderr" else 1
@@ -54,6 +56,24 @@ def cmd_logs(args: argparse.Namespace, config: EngineConfig) -> int:
         except KeyboardInterrupt:
             return 0
     return 0
+
+
+def _log_time(logs: Any, flag: str, text: str | None) -> float | None:
+    """--since/--until read as the docker CLI reads them (its words when it cannot)."""
+    try:
+        return logs.parse_since(text)
+    except InvalidArgument:
+        raise InvalidArgument(f'invalid value for "{flag}": failed to parse value as time or duration: "{text}"') from None
+
+
+def _tail_lines(text: str) -> int | None:
+    """--tail: a number of lines, or all ("all", -1), refused in the daemon's words otherwise."""
+    if text in ("all", "-1", ""):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for tail: {text!r}") from None
 
 
 def _write_big(fd: int, data: bytes) -> None:

@@ -5,10 +5,11 @@ rename, prune, update, and `container stats`.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.cli.container_common import echo_each, for_each, start_engine
 from engine.config import EngineConfig
-from engine.errors import InvalidArgument
+from engine.errors import DockuiError, InvalidArgument, NotFound
 
 
 def cmd_stop(args: argparse.Namespace, config: EngineConfig) -> int:
@@ -65,14 +66,31 @@ def cmd_rm(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.removal import remove
 
     start_engine(config, "rm")
-    return echo_each(args.containers, lambda ref: remove(config, ref, force=args.force, volumes=args.volumes))
+
+    def one(ref: str) -> None:
+        try:
+            remove(config, ref, force=args.force, volumes=args.volumes)
+        except NotFound as exc:
+            if not args.force:
+                raise
+            print(f"Error: {exc}", file=sys.stderr)  # rm.go: with --force a missing one is said, not failed
+            return
+        print(ref)
+
+    return for_each(args.containers, one)
 
 
 def cmd_rename(args: argparse.Namespace, config: EngineConfig) -> int:
     from engine.container.lifecycle import rename
 
+    if not args.container.strip("/") or not args.new_name.strip():
+        raise InvalidArgument("Neither old nor new names may be empty")  # rename.go's check, before the engine's
     start_engine(config, "rename")
-    rename(config, args.container, args.new_name)
+    try:
+        rename(config, args.container, args.new_name)
+    except DockuiError as exc:  # rename.go: the engine's error, then its own line
+        print(f"Error: {exc}", file=sys.stderr)
+        raise DockuiError(f"failed to rename container named {args.container}") from None
     return 0
 
 

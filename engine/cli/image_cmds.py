@@ -300,6 +300,8 @@ def cmd_rmi(args: argparse.Namespace, config: EngineConfig) -> int:
 
 @_handler
 def cmd_tag(args: argparse.Namespace, config: EngineConfig) -> int:
+    if "@" in args.target:  # the docker CLI's ImageTag refuses it before asking the engine
+        raise InvalidArgument("refusing to create a tag with a digest reference")
     try:
         _store(config).tag(args.source, args.target)
     except PermissionError as exc:
@@ -338,7 +340,7 @@ def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
 
     changes = parse_changes(args.change)
     store = _store(config)
-    source: Any = sys.stdin.buffer if args.tarball == "-" else args.tarball
+    source: Any = sys.stdin.buffer if args.tarball == "-" else _readable(args.tarball)
     record = store.import_tarball(source, args.reference, changes=changes, message=args.message)
     print(record.id)
     return 0
@@ -347,15 +349,24 @@ def cmd_import(args: argparse.Namespace, config: EngineConfig) -> int:
 # --- save, load ------------------------------------------------------------------------------------
 
 
+def _readable(path: str) -> str:
+    """A file the client reads (load -i, import): refused in Go's os.Open words when it cannot be."""
+    import os
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        raise InvalidArgument(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+    return path
+
+
 @_handler
 def cmd_save(args: argparse.Namespace, config: EngineConfig) -> int:
     import os
     import tempfile
     from pathlib import Path
 
-    store = _store(config)
-    for ref in args.images:
-        store.resolve(ref)  # fail before writing anything
+    store = _store(config)  # its save names every image before it writes a byte (moby's tarexport words)
     if not args.output:
         if sys.stdout.isatty():
             raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -383,7 +394,7 @@ def cmd_load(args: argparse.Namespace, config: EngineConfig) -> int:
     require_root("load")  # file owners and device nodes need root
     if not args.input and sys.stdin.isatty():
         raise InvalidArgument("requested load from stdin, but stdin is empty")
-    loaded = _store(config).load(args.input or sys.stdin.buffer)
+    loaded = _store(config).load(_readable(args.input) if args.input else sys.stdin.buffer)
     if not args.quiet:
         for record, tags in loaded:
             for tag in tags:

@@ -53,6 +53,8 @@ def test_version_df_ps_and_events_as_the_docker_cli(service: Service) -> None:
     theirs, ours = _both(service, "version")
     assert ours[1].split("\nServer:")[1] == theirs[1].split("\nServer:")[1]
     assert " API version:       " in ours[1] and "Go version:" in ours[1]  # the same template for the client
+    theirs, ours = _both(service, "info")  # info.go's prettyPrintInfo: the server's part is the engine's
+    assert ours[1].split("\nServer:")[1] == theirs[1].split("\nServer:")[1] and (ours[0], ours[2]) == (theirs[0], theirs[2])
     # system df, -v, their formats; ps's contexts (Networks of a created container, Platform)
     for args in (["system", "df"], ["system", "df", "--format", "json"], ["system", "df", "-v"],
                  ["system", "df", "-v", "--format", "json"], ["system", "df", "--format", "{{.Type}}: {{.Reclaimable}}"],

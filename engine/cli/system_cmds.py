@@ -230,38 +230,105 @@ def _print_event(event: Event, template: Template | None) -> None:
 
 
 def cmd_info(args: argparse.Namespace, config: EngineConfig) -> int:
+    """docker info: --format over the system.dockerInfo document, else the docker CLI's own print
+    of it (info.go's prettyPrintInfo): the client's lines, then the server's; warnings on stderr."""
+    import sys
+
+    from engine import __version__
     from engine.api import info
-    from engine.cli.output import human_size
 
     doc = info.info(config)
     if args.format:
         _print_struct(doc, args.format, "system.dockerInfo")
         return 0
-    lines = [
-        "Server:",
-        f" Containers: {doc['Containers']}",
-        f"  Running: {doc['ContainersRunning']}",
-        f"  Paused: {doc['ContainersPaused']}",
-        f"  Stopped: {doc['ContainersStopped']}",
-        f" Images: {doc['Images']}",
-        f" Server Version: {doc['ServerVersion']}",
-        f" Storage Driver: {doc['Driver']}",
-        f" Logging Driver: {doc['LoggingDriver']}",
-        f" Cgroup Driver: {doc['CgroupDriver']}",
-        f" Cgroup Version: {doc['CgroupVersion']}",
-        f" Kernel Version: {doc['KernelVersion']}",
-        f" Operating System: {doc['OperatingSystem']}",
-        f" OSType: {doc['OSType']}",
-        f" Architecture: {doc['Architecture']}",
-        f" CPUs: {doc['NCPU']}",
-        f" Total Memory: {human_size(doc['MemTotal'])}",
-        f" Name: {doc['Name']}",
-        f" ID: {doc['ID']}",
-        f" Docker Root Dir: {doc['DockerRootDir']}",
-        f" Live Restore Enabled: {str(doc['LiveRestoreEnabled']).lower()}",
-    ]
-    print("\n".join(lines))
+    print(f"Client:\n Version:    {__version__}\n Context:    default\n Debug Mode: false\n\nServer:")
+    sys.stdout.write("".join(line + "\n" for line in _server_info_lines(doc)) + "\n")
+    sys.stdout.flush()
+    for warning in doc.get("Warnings") or ():
+        print(warning, file=sys.stderr)
     return 0
+
+
+def _server_info_lines(doc: dict) -> list[str]:
+    """info.go's prettyPrintServerInfo, line by line (Go's Println: operands joined by a space;
+    fprintlnNonEmpty leaves out an empty value's line). Swarm is inactive here: no swarm lines."""
+    from engine.util.units import binary_size
+
+    def go(value: object) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    lines: list[str] = []
+
+    def line(label: str, *values: object, non_empty: bool = False) -> None:
+        if non_empty and all(go(v) == "" for v in values):
+            return
+        lines.append(" ".join([label, *(go(v) for v in values)]))
+
+    line(" Containers:", doc["Containers"])
+    line("  Running:", doc["ContainersRunning"])
+    line("  Paused:", doc["ContainersPaused"])
+    line("  Stopped:", doc["ContainersStopped"])
+    line(" Images:", doc["Images"])
+    line(" Server Version:", doc.get("ServerVersion", ""), non_empty=True)
+    line(" Storage Driver:", doc.get("Driver", ""), non_empty=True)
+    lines += [f"  {key}: {value}" for key, value in doc.get("DriverStatus") or ()]
+    lines += [f" {key}: {value}" for key, value in doc.get("SystemStatus") or ()]
+    line(" Logging Driver:", doc.get("LoggingDriver", ""), non_empty=True)
+    line(" Cgroup Driver:", doc.get("CgroupDriver", ""), non_empty=True)
+    line(" Cgroup Version:", doc.get("CgroupVersion", ""), non_empty=True)
+    plugins = doc.get("Plugins") or {}
+    line(" Plugins:")
+    line("  Volume:", " ".join(plugins.get("Volume") or ()))
+    line("  Network:", " ".join(plugins.get("Network") or ()))
+    if plugins.get("Authorization"):
+        line("  Authorization:", " ".join(plugins["Authorization"]))
+    line("  Log:", " ".join(plugins.get("Log") or ()))
+    line(" Swarm:", (doc.get("Swarm") or {}).get("LocalNodeState", ""))
+    if doc.get("Runtimes"):
+        line(" Runtimes:", " ".join(doc["Runtimes"]))
+        line(" Default Runtime:", doc.get("DefaultRuntime", ""))
+    if doc.get("OSType") == "linux":
+        line(" Init Binary:", doc.get("InitBinary", ""))
+        for name, key in (("containerd", "ContainerdCommit"), ("runc", "RuncCommit"), ("init", "InitCommit")):
+            line(f" {name} version:", (doc.get(key) or {}).get("ID", ""))
+        lines += _security_option_lines(doc.get("SecurityOptions") or ())
+    line(" Kernel Version:", doc.get("KernelVersion", ""), non_empty=True)
+    line(" Operating System:", doc.get("OperatingSystem", ""), non_empty=True)
+    line(" OSType:", doc.get("OSType", ""), non_empty=True)
+    line(" Architecture:", doc.get("Architecture", ""), non_empty=True)
+    line(" CPUs:", doc.get("NCPU", 0))
+    line(" Total Memory:", binary_size(doc.get("MemTotal", 0)))
+    line(" Name:", doc.get("Name", ""), non_empty=True)
+    line(" ID:", doc.get("ID", ""), non_empty=True)
+    line(" Docker Root Dir:", doc.get("DockerRootDir", ""))
+    line(" Debug Mode:", bool(doc.get("Debug")))
+    for label, key in ((" HTTP Proxy:", "HttpProxy"), (" HTTPS Proxy:", "HttpsProxy"), (" No Proxy:", "NoProxy")):
+        line(label, doc.get(key, ""), non_empty=True)
+    if doc.get("Labels"):
+        line(" Labels:")
+        lines += [f"  {label}" for label in doc["Labels"]]
+    line(" Experimental:", bool(doc.get("ExperimentalBuild")))
+    registry = doc.get("RegistryConfig") or {}
+    if registry.get("InsecureRegistryCIDRs") or registry.get("IndexConfigs"):
+        line(" Insecure Registries:")
+        lines += [f"  {name}" for name, index in (registry.get("IndexConfigs") or {}).items() if not index.get("Secure")]
+        lines += [f"  {cidr}" for cidr in registry.get("InsecureRegistryCIDRs") or ()]
+    if registry.get("Mirrors"):
+        line(" Registry Mirrors:")
+        lines += [f"  {mirror}" for mirror in registry["Mirrors"]]
+    line(" Live Restore Enabled:", bool(doc.get("LiveRestoreEnabled")))
+    return lines
+
+
+def _security_option_lines(options: list[str] | tuple[str, ...]) -> list[str]:
+    """system.DecodeSecurityOptions, as info prints them: each name, then its profile."""
+    lines = [" Security Options:"] if options else []
+    for option in options:
+        fields = dict(pair.partition("=")[::2] for pair in option.split(","))
+        lines.append("  " + fields.get("name", ""))
+        if "profile" in fields:
+            lines.append("   Profile: " + fields["profile"])
+    return lines
 
 
 def cmd_version(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa: ARG001

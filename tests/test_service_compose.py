@@ -232,3 +232,23 @@ def test_a_volume_driver_no_plugin_provides_is_not_found(service: Service) -> No
         assert not (client.volumes().get("Volumes") or [])
     finally:
         client.close()
+
+
+def test_a_healthcheck_of_an_unknown_kind_is_kept_and_probes_nothing(service: Service) -> None:
+    """moby's create checks a healthcheck's durations and retries, not the kind of its test: a Test
+    of ["true"] (compose's test writes one) is kept as given and its monitor runs no probe (moby's
+    getProbe: "Unknown healthcheck type"). dockui refused the create."""
+    client = _compose_client(service)
+    try:
+        check = {"Test": ["true"], "Interval": 2_000_000_000, "Timeout": 5_000_000_000, "Retries": 5,
+                 "StartPeriod": 2_000_000_000}
+        cid = client.create_container("busybox", ["sleep", "30"], healthcheck=check)["Id"]
+        assert client.inspect_container(cid)["Config"]["Healthcheck"] == check
+        client.start(cid)
+        assert client.inspect_container(cid)["State"]["Running"]
+        client.remove_container(cid, force=True)
+        refused = service.request("POST", "/v1.38/containers/create",
+                                  {"Image": "busybox", "Healthcheck": {"Test": ["true"], "Retries": -1}})
+        assert refused.status == 400 and "Retries in Healthcheck cannot be negative" in refused.json()["message"]
+    finally:
+        client.close()

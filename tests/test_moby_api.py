@@ -454,3 +454,26 @@ def test_import_platform_as_dockers(service: Service) -> None:
             assert reply.status == 400 and words in reply.json()["message"], (platform, reply.body)
     finally:
         service.docker("rmi", "moby-import:t")
+
+
+def test_build_refusals_in_mobys_words(service: Service) -> None:
+    """moby's TestBuildPlatformInvalid and TestBuildWithEmptyDockerfile: a platform no one knows and a
+    Dockerfile of comments or blank lines only are 400s in moby's words (an empty one 'cannot be empty')."""
+    import io
+    import tarfile
+
+    def context(dockerfile: bytes) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(dockerfile)
+            tar.addfile(info, io.BytesIO(dockerfile))
+        return out.getvalue()
+
+    for query, dockerfile, words in (("platform=foobar", b"FROM busybox\n", "unknown operating system or architecture"),
+                                     ("", b"# this is a comment", "file with no instructions"),
+                                     ("", b"\n\n   \n", "file with no instructions"),
+                                     ("", b"", "cannot be empty")):
+        reply = service.request("POST", f"/v1.43/build?{query}", context(dockerfile),
+                                headers={"Content-Type": "application/x-tar"}, timeout=60)
+        assert reply.status == 400 and words in reply.json()["message"], (query, dockerfile, reply.body)

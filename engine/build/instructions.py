@@ -118,6 +118,8 @@ class Plan:
 
 def parse_plan(text: str) -> Plan:
     dockerfile = parse_dockerfile(text)
+    if text and not dockerfile.nodes:  # blank lines or comments only (an empty file "cannot be empty")
+        raise InvalidArgument("failed to parse dockerfile: file with no instructions")
     meta, stages = parse_stages(dockerfile)
     return Plan(meta, stages, dockerfile.escape, dockerfile.warnings)
 

@@ -152,38 +152,16 @@ async def _import(request: web.Request, config: EngineConfig, from_src: str) -> 
     return await stream(request, work)
 
 
-# containerd's platforms.Parse, as moby's router reads an import's `platform`: its known names and aliases.
-KNOWN_OS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl",
-            "netbsd", "openbsd", "plan9", "solaris", "windows", "zos"}
-OS_ALIASES = {"macos": "darwin"}
-ARCH_ALIASES = {"i386": "386", "x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
-KNOWN_ARCH = {"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "ppc64", "ppc64le", "loong64", "mips",
-              "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "riscv", "riscv64", "s390", "s390x",
-              "sparc", "sparc64", "wasm"}
-
-
 def import_architecture(platform: str) -> str | None:
-    """The architecture an import's `platform` names (None: the host's); a malformed platform, an OS
-    other than linux or an unknown single name is a 400 in moby's words."""
-    import re
+    """The architecture an import's `platform` names (None: the host's); linux only, as moby's."""
+    from engine.service.platforms import parse_platform
 
     if not platform:
         return None
-    parts = platform.split("/")
-    for part in parts:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", part):
-            raise InvalidArgument(f'"{part}": is an invalid component of "{platform}": platform specifier component '
-                                  'must match "^[A-Za-z0-9_-]+$": invalid argument')
-    first = parts[0].lower()
-    os_name = OS_ALIASES.get(first, first)
-    arch = ARCH_ALIASES.get(parts[1].lower(), parts[1].lower()) if len(parts) > 1 else None
-    if len(parts) == 1 and os_name not in KNOWN_OS:
-        if ARCH_ALIASES.get(first, first) not in KNOWN_ARCH:
-            raise InvalidArgument(f'"{platform}": unknown operating system or architecture: invalid argument')
-        os_name, arch = "linux", ARCH_ALIASES.get(first, first)
-    if os_name != "linux":
+    parsed = parse_platform(platform)
+    if parsed.os != "linux":
         raise InvalidArgument("operating system is not supported")
-    return arch
+    return parsed.architecture
 
 
 # ---- one image ---------------------------------------------------------------------------------------

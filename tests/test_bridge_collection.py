@@ -70,15 +70,17 @@ def test_a_root_busy_with_its_network_keeps_its_bridge_from_another_roots_collec
         collector = threading.Thread(target=network.create_network, args=(a, "three"))
         collector.start()
         seen["a_deleting"] = deleting.wait(5)
-        remover = threading.Thread(target=networks.remove_bridges, args=(b,))
+        removed_by_b = []
+        remover = threading.Thread(target=lambda: removed_by_b.extend(networks.remove_bridges(b)))
         remover.start()
         remover.join(0.5)
         seen["b_waited_for_a"] = remover.is_alive()
         resume.set()
         collector.join()
         remover.join()
+        seen["b_found_it_gone"] = removed_by_b == []  # it looked only after A's deletion had ended
         seen["gone_after_both"] = not bridge.exists()
         print(json.dumps(seen))
     """)
     assert seen == {"kept_while_b_works": True, "collected_once_idle": True, "a_deleting": True,
-                    "b_waited_for_a": True, "gone_after_both": True}, seen
+                    "b_waited_for_a": True, "b_found_it_gone": True, "gone_after_both": True}, seen

@@ -10,7 +10,7 @@ Usage (as root, from the repository; moby v24.0.9 is the release whose API is do
     mkdir -p /tmp/moby/src/github.com/docker/docker
     git -C MOBY_CLONE archive v24.0.9 | tar -x -C /tmp/moby/src/github.com/docker/docker
     .venv/bin/python contrib/moby_suite.py /tmp/moby/src/github.com/docker/docker \\
-        [--go /usr/lib/go-1.21/bin/go] [--packages container,image,network,volume,system] \\
+        [--go /usr/lib/go-1.21/bin/go] [--packages container,image,network,volume,system,build] \\
         [--report FILE] [-- extra test flags, e.g. -test.run TestPause]
 
 The tree must sit at GOPATH/src/github.com/docker/docker: the test binaries are built the way moby's
@@ -52,7 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PACKAGES = ("container", "image", "network", "volume", "system")
+PACKAGES = ("container", "image", "network", "volume", "system", "build")
 FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
 # Tests that name a host beyond loopback: never run, whatever the daemon would do with them.
 NO_OUTSIDE_WORLD = (

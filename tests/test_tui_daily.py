@@ -135,7 +135,8 @@ async def test_o_saves_the_whole_log_to_a_new_file(engine: Engine, tmp_path: Pat
     async with app.run_test(size=(120, 30)) as pilot:
         assert await until(pilot, lambda: _select(app, "talker"))
         await pilot.press("l")
-        assert await until(pilot, lambda: app.current_mode == "detail")
+        # the Logs tab, not only the screen: o is offered there only (under load the tab comes a frame later)
+        assert await until(pilot, lambda: app.current_mode == "detail" and app.screen.active_tab == "logs")
         await pilot.press("o")
         assert await until(pilot, lambda: list(tmp_path.glob("talker-*.log")), timeout=20)
         saved = next(tmp_path.glob("talker-*.log"))

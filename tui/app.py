@@ -244,7 +244,8 @@ class DockuiApp(App[None]):
     def action_help(self) -> None:
         """Help with the screen in view's keys first: its own bindings, as that screen holds them."""
         target = self._target()
-        own = tuple(dict.fromkeys(b.id.removeprefix("dockui.") for b in getattr(target, "BINDINGS", ())
+        bindings = type(target).BINDINGS if target is not None else []
+        own = tuple(dict.fromkeys(b.id.removeprefix("dockui.") for b in bindings
                                   if isinstance(b, Binding) and b.id and b.id.startswith("dockui.")))
         self.push_screen(HelpScreen(self.current_mode if target is not None else None, own))
 
@@ -267,7 +268,7 @@ class DockuiApp(App[None]):
             if view is not None:
                 self.selected_id = view.id
             self.detail_tab = "logs" if jump.target == "logs" else None
-            if self.current_mode == "detail":
+            if isinstance(self.screen, DetailScreen):
                 self.screen.on_screen_resume()  # the same screen, another container or tab
             else:
                 await self.switch_mode("detail")
@@ -278,15 +279,10 @@ class DockuiApp(App[None]):
             simple[jump.target]()
             return
         mode = {"networks": "network"}.get(jump.target, jump.target)
-        if jump.target == "events" and jump.argument:
-            self.events_filter = jump.argument  # taken when the screen shows (or at once below)
         if self.current_mode != mode:
             await self.switch_mode(mode)
-        screen = self.screen
-        if hasattr(screen, "take_filter"):
-            screen.take_filter()
-        elif jump.argument and hasattr(screen, "set_filter_text"):
-            screen.set_filter_text(jump.argument)
+        if jump.argument and isinstance(self.screen, DataScreen):  # resolve() gives one to filtered views only
+            self.screen.set_filter_text(jump.argument)
 
     def find_container(self, text: str) -> ContainerView | None:
         """A container by its name, else the one whose name or ID starts with `text` (when only one does)."""

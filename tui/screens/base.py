@@ -30,5 +30,9 @@ class DataScreen(Screen[None]):
     def apply_data(self, data: Any) -> None:
         self.loaded = True
 
+    def set_filter_text(self, text: str) -> None:
+        """Show only what `text` matches, as the screen's `/` would (`:images TEXT`); screens without a
+        filter ignore it."""
+
     def on_screen_resume(self) -> None:
         self.dockui.refresh_now()

@@ -87,6 +87,10 @@ class EventsScreen(DataScreen):
             self._state()
         super().apply_data(data)
 
+    def set_filter_text(self, text: str) -> None:
+        self.set_filter(text)
+        self.query_one("#events", DataTable).focus()
+
     def set_filter(self, text: str) -> None:
         """Show only the events every word of `text` matches (the screen's `/`, or `E` elsewhere)."""
         self.filter_text = text.strip().lower()

@@ -71,9 +71,9 @@ def rows_for(
             stats = snapshot.by_id.get(cid)
             rows.append(stats.docker_row() if stats else zero_row(cid, name))
             ids.append(cid)
-    if no_trunc:
+    if no_trunc:  # .Container stays the short ID (or the name given: run_stats), as docker's
         for row, cid in zip(rows, ids, strict=True):
-            row["ID"] = row["Container"] = cid
+            row["ID"] = cid
     return rows
 
 
@@ -126,6 +126,8 @@ def run_stats(args: argparse.Namespace, config: EngineConfig) -> int:
     with Sampler(config, targets, host=False) as sampler:
         for snapshot in sampler.stream(args.interval, count=1 if args.no_stream else None):
             rows = rows_for(snapshot, selection(), args.no_trunc)
+            for row, ref in zip(rows, args.containers, strict=False):  # stats.go's NewStats(name as given)
+                row["Container"] = ref
             if args.format == "json":
                 for row in rows:
                     out.write(json.dumps(row, separators=(",", ":")) + "\n")

@@ -227,7 +227,9 @@ async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter,
                     return
             if stdin and data:
                 writer.write(monitor.frame(monitor.FRAME_STDIN, data))
-                await writer.drain()
+                if not await _drained(client, writer):
+                    writer.transport.abort()  # what it holds will never be read: ends the relay at once
+                    return
         if stdin and streams.close_stdin:
             writer.write(monitor.frame(monitor.FRAME_STDIN_EOF))
             await writer.drain()
@@ -240,6 +242,19 @@ async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter,
     while not client.gone:  # a half-close: the client still reads the output
         await asyncio.sleep(CLIENT_POLL_SECONDS)
     writer.close()
+
+
+async def _drained(client: AttachClient, writer: asyncio.StreamWriter) -> bool:
+    """The stdin frame written out to the monitor, or False once the client is gone while it waits:
+    a container that does not read its stdin kept the attach, and the monitor's one attach slot,
+    for ever after its client had left."""
+    while True:
+        try:
+            await asyncio.wait_for(writer.drain(), CLIENT_POLL_SECONDS)
+            return True
+        except TimeoutError:
+            if client.gone:
+                return False
 
 
 async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecord, asked: AttachRequest,

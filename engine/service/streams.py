@@ -57,6 +57,50 @@ class AttachClient(Protocol):
         ...
 
 
+def _hung_up(transport: asyncio.BaseTransport | None) -> bool:
+    """The peer closed both sides of the connection: POLLHUP on a Unix socket, seen even while we
+    neither write (nothing would fail) nor read (paused, or a backlog not yet taken)."""
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), 0)  # POLLHUP and POLLERR are always reported
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
+
+class _InputQueue(asyncio.Queue):  # type: ignore[type-arg] - asyncio.Queue[bytes], subclassed
+    """The client's input, bounded: past MAX_BUFFERED bytes not yet taken, reading from the client
+    pauses (`transport`) or its reader waits (`room`), until half of it is taken. Without it a
+    client that sends while the container does not read its stdin grew the service without end
+    (200 MiB sent, 212 MiB more memory)."""
+
+    def __init__(self, transport: asyncio.BaseTransport | None = None) -> None:
+        super().__init__()
+        self.transport = transport
+        self.size = 0
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def _put(self, item: bytes) -> None:
+        super()._put(item)
+        self.size += len(item)
+        if self.size > MAX_BUFFERED and self.room.is_set():
+            self.room.clear()
+            if isinstance(self.transport, asyncio.ReadTransport) and not self.transport.is_closing():
+                self.transport.pause_reading()
+
+    def _get(self) -> bytes:
+        item: bytes = super()._get()
+        self.size -= len(item)
+        if self.size <= MAX_BUFFERED // 2 and not self.room.is_set():
+            self.room.set()
+            if isinstance(self.transport, asyncio.ReadTransport) and not self.transport.is_closing():
+                self.transport.resume_reading()
+        return item
+
+
 class _InputReader:
     """Takes the place of aiohttp's HTTP parser on a hijacked connection: raw bytes to a queue
     (b"" once, at the client's EOF or disconnect)."""
@@ -82,7 +126,7 @@ class Hijacked:
     def __init__(self, request: web.Request, framed: bool) -> None:
         self.request = request
         self.framed = framed
-        self.input: asyncio.Queue[bytes] = asyncio.Queue()
+        self.input: asyncio.Queue[bytes] = _InputQueue(request.transport)
         self.transport = request.transport
         self.closed = asyncio.Event()
 
@@ -99,16 +143,8 @@ class Hijacked:
     @property
     def gone(self) -> bool:
         """The client closed the connection (not merely its sending side: a half-close keeps
-        reading). A peer that closed both sides shows as POLLHUP on a Unix socket, even while we
-        have nothing to write that would fail."""
-        if self.transport is None or self.transport.is_closing():
-            return True
-        sock = self.transport.get_extra_info("socket")
-        if sock is None:
-            return False
-        poller = select.poll()
-        poller.register(sock.fileno(), 0)  # POLLHUP and POLLERR are always reported
-        return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+        reading)."""
+        return _hung_up(self.transport)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -207,9 +243,10 @@ class WebSocketClient:
     A websocket has no half-close: the client's close frame (or its disconnect) ends its input
     and marks it gone at once."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None = None) -> None:
         self.ws = ws
-        self.input: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport = transport
+        self.input: _InputQueue = _InputQueue()
         self._reader = asyncio.create_task(self._read())
         self._closing: asyncio.Future[bool] | None = None
 
@@ -222,6 +259,7 @@ class WebSocketClient:
                     self.input.put_nowait(bytes(message.data))
                 elif message.type == WSMsgType.TEXT and message.data:
                     self.input.put_nowait(message.data.encode())
+                await self.input.room.wait()  # aiohttp's own buffer then stops reading the socket
         finally:
             self.input.put_nowait(b"")
 
@@ -236,7 +274,7 @@ class WebSocketClient:
 
     @property
     def gone(self) -> bool:
-        return self.ws.closed or self._reader.done() or self._closing is not None
+        return self.ws.closed or self._reader.done() or self._closing is not None or _hung_up(self.transport)
 
     def close(self) -> None:
         if self._closing is None:
@@ -265,5 +303,6 @@ async def open_websocket(request: web.Request) -> tuple[web.WebSocketResponse, W
     ws = web.WebSocketResponse(autoping=True)
     if not ws.can_prepare(request).ok:
         raise InvalidArgument("websocket attach: the request is not a websocket handshake (Upgrade: websocket)")
+    transport = request.transport  # taken before the handshake hands the connection to the websocket
     await ws.prepare(request)
-    return ws, WebSocketClient(ws)
+    return ws, WebSocketClient(ws, transport)

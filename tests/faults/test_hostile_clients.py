@@ -299,6 +299,57 @@ def _hang_up_mid_body(service: Service, head: str, body: bytes, chunked: bool) -
     sock.close()
 
 
+def _flood_stdin(service: Service, cid: str, websocket: bool) -> int:
+    """Attach to `cid` with stdin and send up to 64 MiB as fast as the service takes it (a raw
+    hijacked stream, or binary websocket frames); the MiB it took before it stopped reading."""
+    import struct
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(service.socket_path))
+    if websocket:
+        sock.sendall(f"GET /containers/{cid}/attach/ws?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+        chunk = bytes([0x82, 0xFF]) + struct.pack(">Q", 1 << 16) + b"\0" * 4 + b"y" * (1 << 16)  # masked, key 0
+    else:
+        sock.sendall(f"POST /containers/{cid}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                     "Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n".encode())
+        chunk = b"y" * (1 << 16)
+    assert b" 101 " in sock.recv(200)
+    sock.settimeout(3)
+    sent = 0
+    try:
+        while sent < 64 << 20:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except (TimeoutError, OSError):
+        pass  # it stopped reading: what the test wants
+    sock.close()
+    return sent >> 20
+
+
+def test_stdin_sent_faster_than_the_container_reads_it(service: Service) -> None:
+    """A client attached with stdin to a container that never reads it (`sleep`), sending as fast as
+    it can: the service held all of it in memory (64 MiB sent, 64 MiB more); it must stop reading at
+    a bounded backlog, and let the attach go once the client leaves."""
+    engine = service.engine
+    ids = [engine.out("run", "-d", "-i", "--network", "none", "busybox", "sleep", "600").strip() for _ in range(2)]
+    try:
+        service.request("GET", "/_ping")
+        _, fds0 = _resources(service)
+        for cid, websocket in zip(ids, (False, True), strict=True):
+            before = _rss_kib(service.process.pid)
+            taken = _flood_stdin(service, cid, websocket)
+            grown = (_rss_kib(service.process.pid) - before) // 1024
+            settled = wait_until(lambda: _resources(service)[1] <= fds0, timeout=10)
+            name = "websocket" if websocket else "hijacked"
+            score("api", f"stdin-flood-{name}", taken < 16 and grown < 16 and _responsive(service),
+                  detail=f"took {taken} MiB, grew {grown} MiB",
+                  leaks=[] if settled else [f"descriptors {fds0}->{_resources(service)[1]}"])
+    finally:
+        engine.out("rm", "-f", *ids)
+
+
 def test_hang_ups_in_the_middle_of_an_upload(service: Service) -> None:
     """`PUT archive` into a running and a stopped container, a build's context, an image load: the
     client sends a third of its body and goes away. Its helper must go (and the stopped container's

@@ -246,8 +246,8 @@ async def _client_to_monitor(client: AttachClient, writer: asyncio.StreamWriter,
 
 async def _drained(client: AttachClient, writer: asyncio.StreamWriter) -> bool:
     """The stdin frame written out to the monitor, or False once the client is gone while it waits:
-    a container that does not read its stdin kept the attach, and the monitor's one attach slot,
-    for ever after its client had left."""
+    with a container that does not read its stdin, the relay and the client's connection stayed
+    for ever after the client had left."""
     while True:
         try:
             await asyncio.wait_for(writer.drain(), CLIENT_POLL_SECONDS)

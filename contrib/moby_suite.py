@@ -30,7 +30,8 @@ What it sets up, all of it removed at the end (this script owns everything it st
 Tests that would reach beyond loopback are skipped by name (NO_OUTSIDE_WORLD), and so are the
 few too heavy for a shared machine (TOO_HEAVY). The scoreboard
 counts top-level tests per package (from `go tool test2json`); failures are listed with their
-first output lines, and --report writes every failing test's whole output to a file.
+first output lines, and --report writes every failing test's whole output, then each skipped test
+with the reason it gave, to a file.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Outcome:
 
     counts: Counter = field(default_factory=Counter)
     failures: dict[str, list[str]] = field(default_factory=dict)
+    skips: dict[str, str] = field(default_factory=dict)  # test -> the reason it gave
 
 
 def _build(tree: Path, gopath: Path, go: str, package: str) -> Path:
@@ -191,6 +193,9 @@ def _run_package(binary: Path, tree: Path, package: str, go: str, env: dict[str,
             outcome.counts[event["Action"]] += 1
             if event["Action"] == "fail":
                 outcome.failures[top] = output.get(top, [])
+            elif event["Action"] == "skip":
+                said = [line.strip() for line in output.get(top, []) if line.strip() and not line.lstrip().startswith(("===", "---"))]
+                outcome.skips[top] = said[0] if said else ""
     proc.wait()
     return outcome
 
@@ -210,6 +215,8 @@ def _print_board(board: dict[str, Outcome], report: Path | None) -> None:
             lines.extend(out)
             interesting = [s.strip() for s in out if "Error" in s or "assertion failed" in s or ".go:" in s]
             print(f"FAIL {package}.{test}: {' | '.join(interesting[:2])[:300]}")
+    for package, outcome in board.items():
+        lines.extend(f"SKIP {package}.{test}: {reason}" for test, reason in sorted(outcome.skips.items()))
     if report is not None:
         report.write_text("\n".join(lines) + "\n")
         print(f"failing tests' output: {report}")

@@ -59,6 +59,7 @@ FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
 NO_OUTSIDE_WORLD = (
     "TestImagePullPlatformInvalid",  # pulls docker.io/library/hello-world
     "TestNoNewPrivileges",  # builds with RUN apt-get update
+    "TestLoginFailsWithBadCredentials",  # GETs https://hub.docker.com, then logs in to Docker Hub
 )
 # Tests too heavy for a shared 2-core machine: skipped by name as well.
 TOO_HEAVY = (

@@ -469,6 +469,10 @@ def _prepared_monitor_child(
 
             ahead += [cgroups.block_devices, *process.prepare_ahead_steps()]
         ahead += _removal_imports()
+        import engine
+
+        if engine.cgroup_primer is not None:  # the command's primer keeps the path open meanwhile:
+            engine.cgroup_primer = prime_target = None  # (its pipe and pid are the command's)
         message = _read_control(control_r, prime_target, ahead)
         os.close(control_r)
         if message is None:  # the CLI did not launch us: nothing to do

@@ -52,9 +52,9 @@ def stop_command_primer() -> None:
         return
     fd, pid = engine.cgroup_primer
     engine.cgroup_primer = None
-    os.close(fd)  # its poll wakes at once
+    os.close(fd)  # its poll wakes at once (in the orphan it forked)
     try:
-        os.waitpid(pid, 0)
+        os.waitpid(pid, 0)  # (the helper's first process, which exited as soon as it forked)
     except ChildProcessError:
         pass
 

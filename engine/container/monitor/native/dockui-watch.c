@@ -563,6 +563,11 @@ static int prime_target(char *out, size_t size) {
  * again every PRIME_INTERVAL, so the container's cgroup is made and joined on the fast path; stops
  * when FD (a pipe whose other end only the command holds) reaches EOF, or after PRIME_FOR_AT_MOST. */
 static int prime_mode(int fd) {
+    /* The command reaps this process when it stops the priming; it should not wait for the primer to
+     * be scheduled then (on a busy host, milliseconds): the priming goes on in an orphan, which
+     * init reaps, and this first process is gone long before. */
+    pid_t child = fork();
+    if (child > 0) _exit(0);
     if (fd != 3 && dup2(fd, 3) == 3) fd = 3;
     syscall(436 /* close_range */, 4, ~0U, 0);  /* nothing of the command's but the pipe */
     char target[4200];

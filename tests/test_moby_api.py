@@ -1,9 +1,17 @@
-"""Where moby's own API integration suite (`integration/`, run by contrib/moby_suite.py) found
-dockui's Engine API service diverging from Docker's, each behaviour checked here with the docker
-CLI or docker-py against `dockui system service`:
+"""Where moby's own API integration suite (`integration/` of v24.0.9, run by contrib/moby_suite.py)
+found dockui's Engine API service diverging from Docker's, each behaviour checked here with the
+docker CLI, docker-py or raw HTTP against `dockui system service` (one test per divergence, named
+after the moby test that found it in its docstring):
 
-- plugins: an engine with none installed lists `[]` and answers a named plugin with 404 (moby's
-  suite lists plugins before every test to protect them; `docker plugin ls` on dockui failed).
+- plugins listed as on an engine with none installed; JSON bodies checked as moby's ReadJSON;
+  `null` build maps from Go's client; `/networks/`; update's PidsLimit and empty body;
+- /info's SystemTime in nanoseconds (events between two daemon times); volume prune before 1.42;
+  `sha256` refused as a repository; copy edge cases (not-a-directory words, empty upload, `/`);
+- create's checks (links, volumes-from, IPC/PID modes, IPC default for old clients, platform,
+  tmpfs targets, Config.Volumes yielding to a tmpfs), ConsoleSize, MaskedPaths/ReadonlyPaths,
+  Annotations; stop with a negative timeout; restart of an --rm container; a health probe's
+  output at its timeout; commit --change merged into the container's config; import and build
+  platform specifiers; a Dockerfile of comments only.
 """
 
 from __future__ import annotations

@@ -10,6 +10,3 @@ __version__ = "0.1.0"
 # with its verb: its monitor may then be its direct child (engine.container.start). Library callers
 # (tests, the bench, the TUI's in-process use) leave it False.
 running_as_command = False
-# The `dockui run` command's cgroup-migration primer (tui.launcher._start_cgroup_primer): the write
-# end of its pipe and its pid, until engine.container.monitor.prime.stop_command_primer; or None.
-cgroup_primer: tuple[int, int] | None = None

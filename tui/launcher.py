@@ -42,44 +42,6 @@ def _asks_version(argv: Sequence[str]) -> bool:
     return True
 
 
-def _runs_a_container(argv: Sequence[str]) -> bool:
-    """`run` or `container run` after global options only (the verb, as engine.cli finds it)."""
-    i = 0
-    while i < len(argv) and argv[i].startswith("-"):
-        i += 2 if argv[i] in GLOBAL_OPTIONS_WITH_VALUE else 1
-    return argv[i:i + 1] == ["run"] or argv[i:i + 2] == ["container", "run"]
-
-
-def _start_cgroup_primer(argv: Sequence[str]) -> None:
-    """For `run`: start the compiled monitor helper's `prime` first thing, which takes the kernel's
-    slow cgroup-migration wait now, while this process imports, and keeps the fast path open until
-    the container runs (engine.container.monitor.prime.stop_command_primer) or this process ends
-    (see "Cgroup-migration priming" in docs/lifecycle.md). No helper built (or DOCKUI_WATCH=python):
-    the start primes as before."""
-    import os
-
-    import engine
-
-    choice = os.environ.get("DOCKUI_WATCH", "")
-    if choice == "python" or not _runs_a_container(argv):
-        return
-    helper = choice or os.path.join(sys.prefix, "libexec", "dockui-watch")  # (stages.native_watch's)
-    its, ours = os.pipe()  # its end: read, inherited; ours: never written, closed to stop it
-    try:
-        os.set_inheritable(its, True)
-        pid = os.posix_spawn(helper, [helper, "prime", str(its)], os.environ, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ])
-    except OSError:
-        os.close(ours)
-        return
-    finally:
-        os.close(its)
-    engine.cgroup_primer = (ours, pid)
-
-
 class _Deferred(type(sys)):  # a module type: `import NAME` takes it as it is
     """Stands for a module until an attribute of it is used, then loads the real one in its place."""
 
@@ -439,7 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         engine.running_as_command = True
         gc.disable()
-        _start_cgroup_primer(argv)
     try:
         _defer_inspect()
         _defer_copy()

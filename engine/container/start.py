@@ -118,7 +118,6 @@ def start(
     else:
         _spawn_monitor(argv, log_path, env, status_w, server)
     report = _read_report(status_r, primed_by_monitor, log_path)
-    prime.stop_command_primer()  # the container has joined its groups (or will not)
     trace.mark("cli report")
     if "error" in report:
         if client is not None:
@@ -390,10 +389,7 @@ def prepare_monitor(
                                 network_kind(network) == "bridge", target)
     os.close(control_r)
     if direct:  # our child: never waited for (see _caller_is_the_command); the slow prime is ours
-        import engine
-
-        if engine.cgroup_primer is None:  # (else the command's primer took it, while it imported)
-            _prime_on_a_thread(target)
+        _prime_on_a_thread(target)
         return PreparedMonitor(control_w, status_r, status_w, server_fd, client, attach,
                                monitor=(pid, state.process_start_ticks(pid)))
     # The intermediate child exits at once (the monitor is never our child); it is reaped later,
@@ -469,10 +465,6 @@ def _prepared_monitor_child(
 
             ahead += [cgroups.block_devices, *process.prepare_ahead_steps()]
         ahead += _removal_imports()
-        import engine
-
-        if engine.cgroup_primer is not None:  # the command's primer keeps the path open meanwhile:
-            engine.cgroup_primer = prime_target = None  # (its pipe and pid are the command's)
         message = _read_control(control_r, prime_target, ahead)
         os.close(control_r)
         if message is None:  # the CLI did not launch us: nothing to do

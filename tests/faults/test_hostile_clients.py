@@ -124,11 +124,12 @@ def _numeric_queries(cid: str, exec_id: str) -> list[tuple[str, str, str]]:
 
 
 def test_numbers_out_of_range_in_every_query_parameter(service: Service) -> None:
-    """A running container (its init exits on SIGTERM, so a stop that is taken returns) and a tty
-    exec of it; each value is sent to each parameter, the container started again when one stopped it."""
+    """A running container (its stop signal SIGKILL, so a stop that is taken returns at once, even
+    with a negative timeout, Docker's "wait for ever") and a tty exec of it; each value is sent to
+    each parameter, the container started again when one stopped it."""
     engine = service.engine
-    cid = engine.out("run", "-d", "-t", "--network", "none", "--label", "keep=1", "busybox", "sh", "-c",
-                     "trap 'exit 0' TERM; while true; do sleep 0.1; done").strip()
+    cid = engine.out("run", "-d", "-t", "--network", "none", "--label", "keep=1", "--stop-signal", "KILL", "busybox",
+                     "sh", "-c", "while true; do sleep 0.1; done").strip()
     try:
         made = service.request("POST", f"/containers/{cid}/exec", {"Cmd": ["sleep", "60"], "Tty": True})
         exec_id = made.json()["Id"]

@@ -41,24 +41,6 @@ def prime_cgroup_migration(target: str | None = "") -> None:
         pass
 
 
-def stop_command_primer() -> None:
-    """Stop (and reap) the `dockui run` command's primer, if it has one: the compiled helper that
-    tui.launcher starts first thing (`dockui-watch prime`), which takes the slow prime while the
-    command imports and primes every PRIME_INTERVAL until its pipe closes. Called once the start's
-    report came: the container's process has joined its groups by then."""
-    import engine
-
-    if engine.cgroup_primer is None:
-        return
-    fd, pid = engine.cgroup_primer
-    engine.cgroup_primer = None
-    os.close(fd)  # its poll wakes at once (in the orphan it forked)
-    try:
-        os.waitpid(pid, 0)  # (the helper's first process, which exited as soon as it forked)
-    except ChildProcessError:
-        pass
-
-
 def prime_target() -> str | None:
     """The cgroup.procs file of our own group in the pids hierarchy (or v2's), or None."""
     try:

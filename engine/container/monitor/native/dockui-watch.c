@@ -8,7 +8,6 @@
  * kind | 4-byte big-endian length | payload), stdin and window sizes from it, waits for the
  * container through a pidfd, then execs `python -S -m engine.container.monitor finish key=value ...` with the
  * context updated exactly as the Python stage updates it (exit, attach; out/err/pty/in/pid dropped).
- * Also `dockui-watch prime FD`: the `dockui run` command's cgroup-migration primer (prime_mode below).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -524,76 +523,11 @@ static int watch(void) {
     return code;
 }
 
-/* ------------------------------------------------------------------ prime (the `dockui run` command's) */
-
-/* prime.prime_target: the cgroup.procs file of our own group in the pids hierarchy (or v2's); 0 if none. */
-static int prime_target(char *out, size_t size) {
-    FILE *f = fopen("/proc/self/cgroup", "re");
-    if (!f) return 0;
-    char line[4096];
-    int found = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = 0;
-        char *controllers = strchr(line, ':');
-        char *path = controllers ? strchr(controllers + 1, ':') : NULL;
-        if (!path) continue;
-        *path++ = 0;
-        controllers++;
-        int pids = 0;
-        for (char *c = strtok(controllers, ","); c; c = strtok(NULL, ","))
-            pids |= strcmp(c, "pids") == 0;
-        size_t len = strlen(path);
-        while (len > 0 && path[len - 1] == '/') path[--len] = 0;
-        if (pids) {
-            snprintf(out, size, "/sys/fs/cgroup/pids%s/cgroup.procs", path);
-            found = 1;
-        } else if (!found && strncmp(line, "0:", 2) == 0 && *controllers == 0
-                   && access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
-            snprintf(out, size, "/sys/fs/cgroup%s/cgroup.procs", path);  /* cgroup v2 only */
-            found = 2;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
-/* `dockui-watch prime FD`: the cgroup-migration priming of engine/container/monitor/prime.py, for the
- * `dockui run` command that spawns it first thing (tui/launcher.py). Moves itself into the group it
- * is in now (the first such move waits out an RCU grace period, here, while the command imports) and
- * again every PRIME_INTERVAL, so the container's cgroup is made and joined on the fast path; stops
- * when FD (a pipe whose other end only the command holds) reaches EOF, or after PRIME_FOR_AT_MOST. */
-static int prime_mode(int fd) {
-    /* The command reaps this process when it stops the priming; it should not wait for the primer to
-     * be scheduled then (on a busy host, milliseconds): the priming goes on in an orphan, which
-     * init reaps, and this first process is gone long before. */
-    pid_t child = fork();
-    if (child > 0) _exit(0);
-    if (fd != 3 && dup2(fd, 3) == 3) fd = 3;
-    syscall(436 /* close_range */, 4, ~0U, 0);  /* nothing of the command's but the pipe */
-    char target[4200];
-    if (!prime_target(target, sizeof target)) return 0;
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        int t = open(target, O_WRONLY | O_CLOEXEC);
-        if (t >= 0) {
-            if (write(t, "0", 1) < 0) { /* (nothing to do about it: the run pays the wait itself) */ }
-            close(t);
-        }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 4) != 0) return 0;  /* EOF (the command is done) or an error */
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > 1000) return 0;
-    }
-}
-
 int main(int argc, char **argv) {
     /* As in any Python process: a client that went away is EPIPE, not death. */
     signal(SIGPIPE, SIG_IGN);
-    if (argc == 3 && strcmp(argv[1], "prime") == 0)
-        return prime_mode(atoi(argv[2]));
     if (argc < 2 || strcmp(argv[1], "watch") != 0) {
-        fprintf(stderr, "usage: dockui-watch watch key=value ... | dockui-watch prime FD\n");
+        fprintf(stderr, "usage: dockui-watch watch key=value ...\n");
         return 2;
     }
     const char *python = getenv("DOCKUI_MONITOR_PYTHON");

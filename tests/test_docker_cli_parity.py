@@ -156,8 +156,10 @@ def test_exec_detach_keys_leave_the_command_running(service: Service, tmp_path: 
 
 
 def _first_error_line(stderr: str) -> str:
-    """docker's daemon errors read "Error response from daemon: ", dockui's "Error: "."""
-    return (stderr.splitlines() or [""])[0].replace("Error response from daemon: ", "Error: ")
+    """The words of the first error line: docker's daemon errors read "Error response from daemon: ",
+    its client's own none; dockui, one program, starts each with "Error: " (its one convention)."""
+    line = (stderr.splitlines() or [""])[0]
+    return line.removeprefix("Error response from daemon: ").removeprefix("Error: ")
 
 
 # Each: docker's stdout, status and the first line of its error, byte for byte (durations aside).
@@ -176,6 +178,10 @@ LIST_AND_INSPECT = [
     ["network", "ls", "-f", "bogus=1"],
     ["history", "busybox"], ["history", "-q", "busybox"], ["history", "--human=false", "busybox"],
     ["history", "--format", "json", "busybox"],
+    ["network", "create", "-d", "overlay", "ovl"], ["events", "--since", "bogus", "--until", "1"],
+    ["stats", "--no-stream", "--format", "{{.Container}} {{.Name}} {{.PIDs}}", "ports"],
+    ["logs", "-n", "x", "ports"], ["rename", "nosuch", "x"], ["rm", "-f", "nosuch"], ["save", "nosuch"],
+    ["tag", "busybox", "x@sha256:" + "0" * 64], ["load", "-i", "/nonexistent"],
     ["exec", "ports", "no-such-command"], ["exec", "-u", "nosuchuser", "ports", "true"], ["exec", "-t", "ports", "nosuch"],
 ]
 

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
                    help="auxiliary IPv4 or IPv6 addresses, never given to a container")
     p.add_argument("--ipv6", action="store_true", help="enable IPv6 networking (a ULA /64 unless an IPv6 --subnet is given)")
     p.add_argument("--internal", action="store_true", help="restrict external access: containers get no default route through this network")
-    p.add_argument("-d", "--driver", default="bridge", choices=["bridge"])
+    p.add_argument("-d", "--driver", default="bridge", help="Driver to manage the Network (bridge only)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="Set metadata on a network")
     p.add_argument("name")
     p.set_defaults(handler=cmd_create)
@@ -91,6 +91,10 @@ def _string_list(values: list[str]) -> list[str]:
 def cmd_create(args: argparse.Namespace, config: EngineConfig) -> int:
     """Docker's `network create`, through the Engine API's own call (engine.api.networks.create), so
     the CLI and `POST /networks/create` record the same network (labels included)."""
+    if args.driver != "bridge":  # the docker CLI sends any driver: the engine refuses it (as the service does)
+        from engine.errors import InvalidArgument
+
+        raise InvalidArgument(f"network create: driver {args.driver!r} is not supported (bridge only)")
     _root("network create")
     from engine.api.networks import CreateNetwork, create
     from engine.cli.container_common import parse_labels

@@ -14,6 +14,8 @@ from engine.config import EngineConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.eventlog import Event
     from engine.util.gotemplate import Template
 
@@ -164,8 +166,7 @@ def cmd_events(args: argparse.Namespace, config: EngineConfig) -> int:
 
     template = _event_template(args.format)
     query = system.EventQuery(
-        system.parse_event_time(args.since) if args.since else None,
-        system.parse_event_time(args.until) if args.until else None,
+        _event_time(system, args.since), _event_time(system, args.until),
         system.EventFilter.parse(filter_words(args.filter)),
     )
     stream = system.EventStream(config, query)
@@ -182,6 +183,18 @@ def cmd_events(args: argparse.Namespace, config: EngineConfig) -> int:
     finally:
         stream.close()
     return 0
+
+
+def _event_time(system: Any, text: str | None) -> int | None:
+    """--since/--until as the docker CLI reads them (GetTimestamp's words when it cannot)."""
+    if not text:
+        return None
+    from engine.errors import InvalidArgument
+
+    try:
+        return system.parse_event_time(text)
+    except InvalidArgument:
+        raise InvalidArgument(f'failed to parse value as time or duration: "{text}"') from None
 
 
 def _event_template(text: str | None) -> Template | None:

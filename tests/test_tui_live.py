@@ -262,7 +262,9 @@ async def test_an_oom_killed_container_loses_its_live_figures_and_a_notice_stays
                                                                                   engine: Engine) -> None:
     port = 20000 + os.getpid() % 20000
     engine.out("run", "-d", "--name", "tui-oom", "-m", "16m", "--memory-swap", "16m", "-p", f"127.0.0.1:{port}:80",
-               "busybox", "sh", "-c", "sleep 2; tail /dev/zero")
+               # it eats memory only once the test has seen its live figures (a fixed sleep raced the
+               # first sampled round under load)
+               "busybox", "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; tail /dev/zero")
     app = DockuiApp(engine.config, refresh_interval=0.2)
     async with app.run_test(size=(160, 40)) as pilot:
         def view() -> ContainerView:
@@ -270,6 +272,7 @@ async def test_an_oom_killed_container_loses_its_live_figures_and_a_notice_stays
 
         assert await until(pilot, lambda: _select(app, "tui-oom") and view().cpu_percent is not None)
         assert view().ip and str(port) in _cell(app, "tui-oom", "ports") and "%" in _cell(app, "tui-oom", "cpu")
+        engine.out("exec", "tui-oom", "touch", "/tmp/go")
         assert await until(pilot, lambda: view().status == "exited", timeout=20)
         await pilot.pause(0.3)
         assert _cell(app, "tui-oom", "status") == "Exited (137) · OOM killed"

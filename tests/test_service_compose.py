@@ -252,3 +252,32 @@ def test_a_healthcheck_of_an_unknown_kind_is_kept_and_probes_nothing(service: Se
         assert refused.status == 400 and "Retries in Healthcheck cannot be negative" in refused.json()["message"]
     finally:
         client.close()
+
+
+def test_an_ipv6_network_with_a_link_local_gateway_routes_through_it(service: Service) -> None:
+    """compose's enable_ipv6 test: a network on fe80::/64 whose gateway is fe80::1001:1. A route via
+    a link-local gateway must name its device; the start failed with "network set-up failed:
+    [Errno 22] Invalid argument". The container gets its address and its default route via eth0."""
+    import docker
+
+    client = _compose_client(service)
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="fe80::/64", gateway="fe80::1001:1")])
+    net = client.create_network("composev6", driver="bridge", enable_ipv6=True, ipam=ipam)["Id"]
+    cid = ""
+    try:
+        config = client.create_networking_config({"composev6": client.create_endpoint_config(
+            ipv6_address="fe80::1001:102")})
+        cid = client.create_container("busybox", ["sleep", "30"], networking_config=config,
+                                      host_config=client.create_host_config(network_mode="composev6"))["Id"]
+        client.start(cid)
+        endpoint = client.inspect_container(cid)["NetworkSettings"]["Networks"]["composev6"]
+        assert endpoint["GlobalIPv6Address"] == "fe80::1001:102" and endpoint["IPAMConfig"]["IPv6Address"] == "fe80::1001:102"
+        routes = client.exec_start(client.exec_create(cid, ["ip", "-6", "route", "show", "default"])["Id"])
+        assert b"default via fe80::1001:1 dev eth0" in routes
+        routes4 = client.exec_start(client.exec_create(cid, ["ip", "-4", "route", "show", "default"])["Id"])
+        assert b"dev eth0" in routes4  # the IPv4 default route names its device too
+    finally:
+        if cid:
+            client.remove_container(cid, force=True)
+        client.remove_network(net)
+        client.close()

@@ -34,6 +34,7 @@ from engine.kernel.rtnetlink import (
     NLM_F_ACK,
     NLM_F_REQUEST,
     RTA_GATEWAY,
+    RTA_OIF,
     RTM_DELLINK,
     RTM_GETADDR,
     RTM_NEWADDR,
@@ -199,12 +200,14 @@ def addr_request(index: int, ip: str, prefixlen: int) -> tuple[int, int, bytes]:
     return RTM_NEWADDR, CREATE, head + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)
 
 
-def default_route_request(gateway: str) -> tuple[int, int, bytes]:
-    """RTM_NEWROUTE of the default route via `gateway` (IPv4 or IPv6), main table."""
+def default_route_request(gateway: str, index: int) -> tuple[int, int, bytes]:
+    """RTM_NEWROUTE of the default route via `gateway` (IPv4 or IPv6) out of interface `index`,
+    main table (the device is named: a link-local IPv6 gateway, fe80::..., is EINVAL without it)."""
     family = _socket.AF_INET6 if ":" in gateway else _socket.AF_INET
     # rtmsg: family, dst_len 0, src_len 0, tos 0, main table, proto boot, scope universe, unicast
     route = struct.pack("=BBBBBBBBI", family, 0, 0, 0, 254, 3, 0, 1, 0)
-    return RTM_NEWROUTE, CREATE, route + nla(RTA_GATEWAY, _socket.inet_pton(family, gateway))
+    return RTM_NEWROUTE, CREATE, (route + nla(RTA_GATEWAY, _socket.inet_pton(family, gateway))
+                                  + nla(RTA_OIF, struct.pack("=I", index)))
 
 
 def delete_link(ipr, name: str) -> bool:  # noqa: ANN001
@@ -262,12 +265,13 @@ def configure_inside(pid: int, endpoints: list[Endpoint]) -> None:
     requests = [(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifinfomsg(1, IFF_UP, IFF_UP))]
     for ep, index in zip(endpoints, indexes, strict=True):
         requests += interface_requests(ep, index)
+    index_of = {ep.ifname: index for ep, index in zip(endpoints, indexes, strict=True)}
     routed = [ep for ep in endpoints if not ep.internal]
     if routed:
-        requests.append(default_route_request(routed[0].gateway))
+        requests.append(default_route_request(routed[0].gateway, index_of[routed[0].ifname]))
     routed6 = [ep for ep in routed if ep.ip6]
     if routed6:
-        requests.append(default_route_request(routed6[0].gateway6))
+        requests.append(default_route_request(routed6[0].gateway6, index_of[routed6[0].ifname]))
     with Rtnl(sock) as rt:
         rt.request(*requests)
 

@@ -1,15 +1,17 @@
 """A hostile client of the Engine API socket, beyond test_hostile_api's: connections by the thousand
-that never send, a body that never ends, a request line of a million parameters, a stream whose
-reader stops reading while the container writes as fast as it can, hang-ups in the middle of a
-`PUT archive` and of a build's upload, `filters` of every wrong shape on every endpoint that takes
-one, and numbers out of range in every numeric query parameter.
+that never send (or send a chunked body that never ends) to a service started with 1024
+descriptors; readers that stop reading a big log, a flooding attach or exec; stdin sent faster than
+the container reads it; hang-ups in the middle of a `PUT archive`, a build's upload, an image load
+and a pull; a request line of a million parameters; JSON 100,000 deep wherever the service decodes
+JSON; `filters` of every wrong shape on every endpoint that takes one; numbers out of range in
+every numeric query parameter, in create bodies and in `dockui run`'s flags.
 
 What must hold: each is answered with Docker's status and a one-line `{"message"}` (never a 500 or
-"internal error"), everyone else is still answered within two seconds, the service's memory stays
-bounded while a reader stalls, and once the client is gone nothing of it stays (descriptors,
-helpers, mounts, spools) and the container is as usable as before.
+"internal error") or, where Docker takes it, taken; everyone else is still answered within two
+seconds; the service's memory stays bounded while a reader stalls or a writer floods; and once the
+client is gone nothing of it stays (descriptors, threads, helpers, mounts, spools, staging files)
+and the container or the store is as usable as before.
 """
-
 from __future__ import annotations
 
 import json
@@ -357,16 +359,8 @@ def test_hang_ups_in_the_middle_of_an_upload(service: Service) -> None:
     overlay with it), no spool or unpacked context stays, no copy is logged as done, and the
     containers start and copy as before (what was written of the file stays, as with Docker's
     untar)."""
-    import io
-    import tarfile
-
     engine = service.engine
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        member = tarfile.TarInfo("big")
-        member.size = 6 << 20
-        tar.addfile(member, io.BytesIO(b"z" * member.size))
-    body = buffer.getvalue()
+    body = _tar({"big": b"z" * (6 << 20)})
     running = engine.out("run", "-d", "--network", "none", "busybox", "sleep", "600").strip()
     stopped = engine.out("create", "--network", "none", "busybox", "sleep", "600").strip()
     _, fds0 = _resources(service)

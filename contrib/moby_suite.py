@@ -24,8 +24,7 @@ What it sets up, all of it removed at the end (this script owns everything it st
 - `dockui system service` on a socket in that root, in a mount namespace whose / is a shared mount
   (as systemd makes it on a Docker host; the host's own mounts are not touched);
 - a PATH whose first directory holds a `dockerd`, `containerd` and `dockerd-rootless.sh` that refuse
-  to run (a test that forgets to skip on a remote daemon fails instead of starting a real daemon) and
-  a `registry-v2` that runs Debian's docker-registry (the suite's registry listens on 127.0.0.1:5000).
+  to run (a test that forgets to skip on a remote daemon fails instead of starting a real daemon).
 
 Tests that would reach beyond loopback are skipped by name (NO_OUTSIDE_WORLD), and so are the
 few too heavy for a shared machine (TOO_HEAVY). The scoreboard
@@ -88,7 +87,6 @@ users:x:100:
 """
 BUILD_TAGS = "exclude_graphdriver_devicemapper exclude_graphdriver_btrfs"
 GUARD = "#!/bin/sh\necho \"moby_suite: this test would start its own $(basename \"$0\"); dockui is remote\" >&2\nexit 1\n"
-REGISTRY_SHIM = '#!/bin/sh\nexec docker-registry serve "$1"\n'
 
 
 @dataclass
@@ -119,8 +117,6 @@ def _guard_bin(work: Path) -> Path:
     for name in ("dockerd", "containerd", "dockerd-rootless.sh"):
         (guard / name).write_text(GUARD)
         (guard / name).chmod(0o755)
-    (guard / "registry-v2").write_text(REGISTRY_SHIM)
-    (guard / "registry-v2").chmod(0o755)
     return guard
 
 

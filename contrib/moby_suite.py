@@ -4,9 +4,11 @@ Moby's integration packages drive a daemon through the Go client. With DOCKER_HO
 dockui's service and DOCKER_REMOTE_DAEMON=1, the tests that would start a daemon of their own skip
 themselves (testutil/environment's IsRemoteDaemon); the rest exercise the Engine API as Docker's CI does.
 
-Usage (as root, from the repository; moby v24.0.9 is the release whose API is dockui's 1.43):
+Usage (as root, from the repository; moby v24.0.9 is the release whose API is dockui's 1.43; the
+scoreboard and what is left are in docs/api.md, "moby's API integration suite"):
 
-    apt-get install -t bookworm-backports golang-1.21-go     # v24 asks for Go 1.20; 1.21 builds it
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list
+    apt-get update && apt-get install -t bookworm-backports golang-1.21-go  # v24 asks for Go 1.20
     mkdir -p /tmp/moby/src/github.com/docker/docker
     git -C MOBY_CLONE archive v24.0.9 | tar -x -C /tmp/moby/src/github.com/docker/docker
     .venv/bin/python contrib/moby_suite.py /tmp/moby/src/github.com/docker/docker \\
@@ -19,16 +21,16 @@ GOPATH/dockui-bin/ (rebuilt when missing; delete them after changing the tree).
 
 What it sets up, all of it removed at the end (this script owns everything it starts, by pid):
 - a fresh engine root under /tmp with a cgroup parent and a bridge name of its own, the project's
-  busybox (tests/fixtures, with the official image's users: the suite execs as `daemon`) imported as busybox:latest and tagged as the suite's other frozen images
-  (busybox:glibc, hello-world:frozen, debian:bullseye-slim), so the suite never pulls them;
+  busybox (tests/fixtures, with the official image's users: the suite execs as `daemon`) imported
+  as busybox:latest and tagged as the suite's other frozen images (busybox:glibc,
+  hello-world:frozen, debian:bullseye-slim), so the suite never pulls them;
 - `dockui system service` on a socket in that root, in a mount namespace whose / is a shared mount
   (as systemd makes it on a Docker host; the host's own mounts are not touched);
 - a PATH whose first directory holds a `dockerd`, `containerd` and `dockerd-rootless.sh` that refuse
   to run (a test that forgets to skip on a remote daemon fails instead of starting a real daemon).
 
 Tests that would reach beyond loopback are skipped by name (NO_OUTSIDE_WORLD), and so are the
-few too heavy for a shared machine (TOO_HEAVY). The scoreboard
-counts top-level tests per package (from `go tool test2json`); failures are listed with their
+few too heavy for a shared machine (TOO_HEAVY). The scoreboard counts top-level tests per package (from `go tool test2json`); failures are listed with their
 first output lines, and --report writes every failing test's whole output, then each skipped test
 with the reason it gave, to a file.
 """

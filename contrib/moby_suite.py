@@ -30,9 +30,9 @@ What it sets up, all of it removed at the end (this script owns everything it st
   to run (a test that forgets to skip on a remote daemon fails instead of starting a real daemon).
 
 Tests that would reach beyond loopback are skipped by name (NO_OUTSIDE_WORLD), and so are the
-few too heavy for a shared machine (TOO_HEAVY). The scoreboard counts top-level tests per package (from `go tool test2json`); failures are listed with their
-first output lines, and --report writes every failing test's whole output, then each skipped test
-with the reason it gave, to a file.
+few too heavy for a shared machine (TOO_HEAVY). The scoreboard counts top-level tests per package
+(from `go tool test2json`); failures are listed with their first output lines, and --report writes
+every failing test's whole output, then each skipped test with the reason it gave, to a file.
 """
 
 from __future__ import annotations

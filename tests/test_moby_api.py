@@ -485,3 +485,22 @@ def test_build_refusals_in_mobys_words(service: Service) -> None:
         reply = service.request("POST", f"/v1.43/build?{query}", context(dockerfile),
                                 headers={"Content-Type": "application/x-tar"}, timeout=60)
         assert reply.status == 400 and words in reply.json()["message"], (query, dockerfile, reply.body)
+
+
+def test_nis_domainname_of_the_uts_namespace(service: Service) -> None:
+    """moby's TestNISDomainname: Config.Domainname is the container's NIS domain name (its own UTS
+    namespace), kept for inspect; it was refused."""
+    import docker
+
+    client = docker.APIClient(base_url=service.host, version="1.43", timeout=30)
+    cid = client.create_container("busybox", ["cat", "/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname"],
+                                  hostname="foobar", domainname="baz.example")["Id"]
+    try:
+        config = client.inspect_container(cid)["Config"]
+        assert (config["Hostname"], config["Domainname"]) == ("foobar", "baz.example")
+        client.start(cid)
+        assert client.wait(cid, timeout=30)["StatusCode"] == 0, client.logs(cid)
+        assert client.logs(cid).split() == [b"foobar", b"baz.example"]
+    finally:
+        client.remove_container(cid, force=True)
+        client.close()

@@ -250,7 +250,7 @@ def _container_config(opts: RunOptions, image_config: Any, kind: str, container_
         hostname = os.uname().nodename
     config_dict: dict[str, Any] = {
         "Hostname": hostname,
-        "Domainname": "",
+        "Domainname": opts.domainname,
         "User": user,
         "AttachStdin": attach[0],
         "AttachStdout": attach[1],

@@ -40,6 +40,7 @@ class RunOptions:
     command: list[str] = field(default_factory=list)
     name: str | None = None
     hostname: str | None = None
+    domainname: str = ""  # Config.Domainname: the NIS domain name of its UTS namespace
     env: list[str] = field(default_factory=list)
     env_files: list[str] = field(default_factory=list)
     workdir: str | None = None

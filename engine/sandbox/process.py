@@ -116,6 +116,7 @@ class ProcessSpec:
     user: str = ""
     additional_groups: list[str] = field(default_factory=list)
     hostname: str = ""
+    domainname: str = ""  # set with the hostname, in its own UTS namespace only
     tty: bool = False
     network: str = "none"
     mounts: list[BindMount] = field(default_factory=list)
@@ -501,7 +502,7 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         rootfs_mod.readonly_paths(readonly)
         trace.mark("container masked")
         if spec.uts != "host":
-            rootfs_mod.set_hostname(spec.hostname)
+            rootfs_mod.set_hostname(spec.hostname, spec.domainname)
         user = resolve_user("/", spec.user, spec.additional_groups)
         rootfs_mod.ensure_workdir(spec.cwd)
         if spec.read_only:

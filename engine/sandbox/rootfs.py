@@ -567,6 +567,8 @@ def ensure_workdir(path: str) -> None:
     os.makedirs(path, mode=0o755, exist_ok=True)
 
 
-def set_hostname(hostname: str) -> None:
+def set_hostname(hostname: str, domainname: str = "") -> None:
     if hostname:
         syscalls.sethostname(hostname)
+    if domainname:
+        syscalls.setdomainname(domainname)

@@ -86,7 +86,6 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     image = json_str("Config", body, "Image")
     if not image:
         raise InvalidArgument("Config.Image is required")
-    _check_config_defaults(body)
     opts = RunOptions(image=image, name=name or None, platform=platform or None)
     _apply_config(opts, body)
     _apply_host(opts, host, body)
@@ -117,11 +116,6 @@ def _endpoint_driver_opts(opts: RunOptions, net: dict[str, Any]) -> dict[str, st
     return {}
 
 
-def _check_config_defaults(body: dict[str, Any]) -> None:
-    if json_str("Config", body, "Domainname"):
-        raise InvalidArgument("Config.Domainname is not supported by dockui")
-
-
 def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
     command = json_strs("Config", body, "Cmd")
     entrypoint = body.get("Entrypoint")
@@ -146,6 +140,7 @@ def _apply_config(opts: RunOptions, body: dict[str, Any]) -> None:
         raise InvalidArgument("Config.Labels: expected string values")
     opts.labels = dict(labels)
     opts.hostname = json_str("Config", body, "Hostname") or None
+    opts.domainname = json_str("Config", body, "Domainname") or ""
     opts.tty = json_bool("Config", body, "Tty")
     opts.interactive = json_bool("Config", body, "OpenStdin")
     opts.stdin_once = json_bool("Config", body, "StdinOnce")  # kept as sent: the attach relay honours it

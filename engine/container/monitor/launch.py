@@ -224,6 +224,7 @@ def _process_spec(config: EngineConfig, record: ContainerRecord, cg: Any, plan: 
         cwd=cfg.get("WorkingDir") or "/",
         user=cfg.get("User") or "",
         hostname=cfg.get("Hostname", ""),
+        domainname=cfg.get("Domainname") or "",
         tty=tty,
         network=network_value,
         mounts=[sandbox_bind(m) for m in record.mounts if m.get("Type") != "tmpfs"],

@@ -54,7 +54,7 @@ def test_version_df_ps_and_events_as_the_docker_cli(service: Service) -> None:
     assert ours[1].split("\nServer:")[1] == theirs[1].split("\nServer:")[1]
     assert " API version:       " in ours[1] and "Go version:" in ours[1]  # the same template for the client
     theirs, ours = _both(service, "info")  # info.go's prettyPrintInfo: the server's part is the engine's
-    assert ours[1].split("\nServer:")[1] == theirs[1].split("\nServer:")[1] and (ours[0], ours[2]) == (theirs[0], theirs[2])
+    assert _server_part(ours[1]) == _server_part(theirs[1]) and (ours[0], ours[2]) == (theirs[0], theirs[2])
     # system df, -v, their formats; ps's contexts (Networks of a created container, Platform)
     for args in (["system", "df"], ["system", "df", "--format", "json"], ["system", "df", "-v"],
                  ["system", "df", "-v", "--format", "json"], ["system", "df", "--format", "{{.Type}}: {{.Reclaimable}}"],
@@ -74,6 +74,12 @@ def test_version_df_ps_and_events_as_the_docker_cli(service: Service) -> None:
         assert ours == theirs and ours[0] == 64 and ours[2].startswith("Error parsing format: "), fmt
     engine.out("rm", "-f", "dfrun", "idle")
     engine.out("volume", "rm", "dfvol")
+
+
+def _server_part(info: str) -> str:
+    """docker info's Server section, its Runtimes in one order (docker ranges over a Go map)."""
+    server = info.split("\nServer:")[1]
+    return re.sub(r"^ Runtimes: (.*)$", lambda m: " Runtimes: " + " ".join(sorted(m.group(1).split())), server, flags=re.M)
 
 
 def _pty_run(argv: list[str], env: dict[str, str], keys: list[bytes], timeout: float = 20) -> tuple[int, bytes]:
@@ -147,9 +153,10 @@ def test_exec_detach_keys_leave_the_command_running(service: Service, tmp_path: 
     assert wait_until(lambda: sock._sock.recv(4096) == b"", timeout=10)
     sock.close()
     # five shells left running; each one dockui let go of is an exec_detach (execID), none an exec_die yet
-    assert engine.out("exec", "ex", "sh", "-c", "ps -o args | grep -cx sh").strip() == "5"
+    assert wait_until(lambda: engine.out("exec", "ex", "sh", "-c", "ps -o args | grep -cx sh").strip() == "5", timeout=10)
+    assert wait_until(lambda: len(_exec_events(service, since, "exec_detach")) == 4, timeout=10)
     detached = _exec_events(service, since, "exec_detach")
-    assert len(detached) == 4 and exec_id in detached
+    assert exec_id in detached
     assert not set(detached) & set(_exec_events(service, since, "exec_die"))
     engine.out("rm", "-f", "ex")  # the shells die with the container: their helpers record it
     assert wait_until(lambda: set(detached) <= set(_exec_events(service, since, "exec_die")), timeout=10)
@@ -159,7 +166,7 @@ def _first_error_line(stderr: str) -> str:
     """The words of the first error line: docker's daemon errors read "Error response from daemon: ",
     its client's own none; dockui, one program, starts each with "Error: " (its one convention)."""
     line = (stderr.splitlines() or [""])[0]
-    return line.removeprefix("Error response from daemon: ").removeprefix("Error: ")
+    return line.removeprefix("Error response from daemon: ").removeprefix("Error: ").removeprefix("ERROR: ")
 
 
 # Each: docker's stdout, status and the first line of its error, byte for byte (durations aside).
@@ -178,6 +185,8 @@ LIST_AND_INSPECT = [
     ["network", "ls", "-f", "bogus=1"],
     ["history", "busybox"], ["history", "-q", "busybox"], ["history", "--human=false", "busybox"],
     ["history", "--format", "json", "busybox"],
+    ["images", "-q"], ["network", "ls"], ["system", "prune", "--volumes", "--filter", "until=1h"],
+    ["system", "prune", "-f", "--filter", "bogus=1"],
     ["network", "create", "-d", "overlay", "ovl"], ["events", "--since", "bogus", "--until", "1"],
     ["stats", "--no-stream", "--format", "{{.Container}} {{.Name}} {{.PIDs}}", "ports"],
     ["logs", "-n", "x", "ports"], ["rename", "nosuch", "x"], ["rm", "-f", "nosuch"], ["save", "nosuch"],
@@ -190,6 +199,7 @@ def test_list_verbs_and_inspect_as_the_docker_cli(service: Service) -> None:
     engine = service.engine
     engine.out("volume", "create", "pvol")
     engine.out("network", "create", "pnet")
+    engine.out("tag", "busybox", "pbox:1")  # a second tag: a second row (and ID) in images -q
     engine.out("run", "-d", "--name", "ports", "-p", "127.0.0.1:8000-8001:8000-8001", "-p", "127.0.0.1:9000:9000/udp",
                "--expose", "7000-7001", "busybox", "sleep", "60")
     failures = []
@@ -206,3 +216,6 @@ def test_list_verbs_and_inspect_as_the_docker_cli(service: Service) -> None:
     engine.out("rm", "-f", "ports")
     engine.out("network", "rm", "pnet")
     engine.out("volume", "rm", "pvol")
+    engine.out("rmi", "pbox:1")
+    theirs, ours = _both(service, "system", "prune", "-a", "--volumes", "--filter", "label=x")  # stdin at EOF: only asks
+    assert ours == theirs and ours[1].endswith("  - label=x\n\nAre you sure you want to continue? [y/N] ")

@@ -129,7 +129,7 @@ def test_image_verbs(engine_config: EngineConfig, busybox_tar: Path, tmp_path: P
     lines = out.splitlines()
     assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     assert [line.split()[:3] for line in lines[1:]] == [["busybox", "latest", image_id[7:19]], ["localhost:5000/team/bb", "v1", image_id[7:19]]]
-    assert dockui(engine_config, capsys, "images", "-q")[1] == image_id[7:19] + "\n"
+    assert dockui(engine_config, capsys, "images", "-q")[1] == (image_id[7:19] + "\n") * 2  # one per tag, as docker's
     rows = [json.loads(line) for line in dockui(engine_config, capsys, "image", "ls", "--format", "json")[1].splitlines()]
     assert {(r["Repository"], r["Tag"], r["ID"]) for r in rows} == {("busybox", "latest", image_id[7:19]), ("localhost:5000/team/bb", "v1", image_id[7:19])}
 

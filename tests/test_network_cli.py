@@ -158,7 +158,7 @@ def test_network_verbs(cli: Cli) -> None:
     assert cli.run("network", "create", "dkapp").returncode == 1
     ls = cli.ok("network", "ls").splitlines()
     assert ls[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
-    assert [line.split()[1] for line in ls[1:]] == ["bridge", "host", "none", "dkapp"]
+    assert [line.split()[1] for line in ls[1:]] == ["bridge", "dkapp", "host", "none"]  # by name (network/list.go)
     cli.ok("run", "-d", "--name", "a1", "--network", "dkapp", "busybox", "sleep", "60")
     out = cli.ok("run", "--rm", "--name", "a2", "--network", "dkapp", "busybox", "ping", "-c", "1", "-W", "3", "a1")
     assert "1 packets received" in out

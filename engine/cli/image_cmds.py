@@ -220,13 +220,8 @@ def cmd_images(args: argparse.Namespace, config: EngineConfig) -> int:
     listed = list_images(config, _image_filter(args.filter), all_images=args.all)
     rows = _rows(listed, args.repository)
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
-        seen: list[str] = []
-        for row in rows:
-            image_id = row["record"].id if args.no_trunc else row["record"].short_id
-            if image_id not in seen:
-                seen.append(image_id)
-        for image_id in seen:
-            print(image_id)
+        for row in rows:  # formatter.imageFormat: one row, so one ID, per repository:tag
+            print(row["record"].id if args.no_trunc else row["record"].short_id)
         return 0
     if args.format and args.format.strip() == "json":  # docker's `{{json .}}` of each imageContext
         from engine.cli.formatters import image_row

@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction, verb: str | None = None) ->
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused images not just dangling ones")
     p.add_argument("--volumes", action="store_true", help="Prune anonymous volumes")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], type=filter_flag,
+                   help="Provide filter values (e.g. 'label=<key>=<value>')")
     p.set_defaults(handler=cmd_system_prune)
     _add_events(subparsers.add_parser("events", help="Get real time events from the engine"))
     _add_info(subparsers.add_parser("info", help="Display system-wide information"))
@@ -105,32 +107,31 @@ def _print_struct(doc: dict, template: str, go_type: str, name: str = "") -> Non
 
 
 def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
-    """docker system prune: containers, then networks, (volumes,) then images, as Docker orders
-    them (a removed container frees its network, volumes and image); the same engine.api calls as
-    each `prune` verb."""
+    """docker system prune (system/prune.go): containers, then networks, (volumes,) then images,
+    each with --filter, as Docker orders them (a removed container frees its network, volumes and
+    image); the same engine.api calls as each `prune` verb. Without --force, docker's question."""
     import sys
 
     from engine.api import containers, images, networks, volumes
+    from engine.api.prune import CONTAINER_KEYS, IMAGE_KEYS, NETWORK_KEYS, VOLUME_KEYS, from_flags
     from engine.cli import require_root
     from engine.cli.output import human_size, print_removed
+    from engine.errors import InvalidArgument
 
+    if args.volumes and any(word.partition("=")[0] == "until" for word in args.filter):
+        raise InvalidArgument('The "until" filter is not supported with "--volumes"')  # prune.go's check, first
     require_root("system prune")
     if not args.force:  # Docker asks on stdin, terminal or not: no answer (EOF) removes nothing
-        print(f"WARNING! This will remove:\n{_prune_scope(args)}\nAre you sure you want to continue? [y/N] ",
-              end="", flush=True)
+        print(_prune_question(args), end="", flush=True)
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            print()
             return 0
-    written = {r.id: containers.container_sizes(config, r).rw
-               for r in containers.list_containers(config, containers.ContainerQuery(all=True)) if not r.running}
-    removed = containers.prune(config)
-    sections = [("Deleted Containers", removed), ("Deleted Networks", networks.prune(config))]
-    freed = sum(written.get(cid, 0) for cid in removed)  # what the removed containers wrote
+    removed, freed = containers.prune_reclaiming(config, from_flags(args.filter, CONTAINER_KEYS))
+    sections = [("Deleted Containers", removed), ("Deleted Networks", networks.prune(config, from_flags(args.filter, NETWORK_KEYS)))]
     if args.volumes:
-        removed_volumes, volume_bytes = volumes.prune(config)
+        removed_volumes, volume_bytes = volumes.prune(config, filters=from_flags(args.filter, VOLUME_KEYS))
         freed += volume_bytes
         sections.append(("Deleted Volumes", removed_volumes))
-    removals, image_bytes = images.prune(config, all_images=args.all)
+    removals, image_bytes = images.prune(config, all_images=args.all, filters=from_flags(args.filter, IMAGE_KEYS))
     sections.append(("Deleted Images", [f"{r.kind.lower()}: {r.value}" for r in removals]))
     for title, names in sections:
         print_removed(f"{title}:", names)
@@ -138,12 +139,19 @@ def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     return 0
 
 
-def _prune_scope(args: argparse.Namespace) -> str:
+def _prune_question(args: argparse.Namespace) -> str:
+    """prune.go's confirmationMessage: what goes (the build cache too: docker always asks for it),
+    the filters it is limited to (label, label!, until), then the question."""
     lines = ["all stopped containers", "all networks not used by at least one container"]
     if args.volumes:
         lines.append("all anonymous volumes not used by at least one container")
     lines.append("all images without at least one container associated to them" if args.all else "all dangling images")
-    return "".join(f"  - {line}\n" for line in lines)
+    lines.append("all build cache" if args.all else "unused build cache")
+    text = "WARNING! This will remove:\n" + "".join(f"  - {line}\n" for line in lines)
+    shown = sorted(word for word in args.filter if word.partition("=")[0] in ("label", "label!", "until"))
+    if shown:
+        text += "\n  Items to be pruned will be filtered with:\n" + "".join(f"  - {word}\n" for word in shown)
+    return text + "\nAre you sure you want to continue? [y/N] "
 
 
 def cmd_system_df(args: argparse.Namespace, config: EngineConfig) -> int:

@@ -23,8 +23,8 @@ from tui.widgets.logview import LogView
 from tui.widgets.nav import NavBar
 from tui.widgets.tables import fill_table
 
-TABS = ("stats", "logs", "config", "top", "inspect")
-SEARCH_PLACEHOLDER = "search the log (enter: find, then n next, N previous; esc clears)"  # the order [ and ] step through
+TABS = ("stats", "logs", "config", "top", "inspect")  # the order [ and ] step through
+SEARCH_PLACEHOLDER = "search the log (enter: find, then n next, N previous; esc clears)"
 FOCUS = {"logs": "#log", "config": "#config-scroll", "top": "#top-table", "inspect": "#inspect-tree"}
 # The plots' least scales: an idle container's figures stay small instead of filling the plot
 CPU_FLOOR = 100.0  # one core

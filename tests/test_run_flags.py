@@ -70,6 +70,7 @@ def test_process_flags_init_ulimit_device_groups_sysctl(engine: Engine) -> None:
                      "busybox", "cat", "/proc/sys/net/ipv4/ip_default_ttl", "/proc/sys/kernel/shmmni")
     assert out == "33\n1234\n"
     assert Path("/proc/sys/net/ipv4/ip_default_ttl").read_text() == ttl  # the host's untouched
+    _dockers_network_sysctls(engine)
     _fails(engine, "run", "--sysctl", "kernel.hostname=x", "busybox", "true",  # opts.ValidateSysctl's words
            message="""invalid argument "kernel.hostname=x" for "--sysctl" flag: sysctl 'kernel.hostname=x' is not allowed""")
     _fails(engine, "run", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox", "true",
@@ -81,6 +82,24 @@ def test_process_flags_init_ulimit_device_groups_sysctl(engine: Engine) -> None:
         check_sysctls({"net.ipv4.ip_forward": "1"}, "container", "")
     with pytest.raises(InvalidArgument, match="joining another IPC namespace"):
         check_sysctls({"kernel.shmmax": "1"}, "bridge", "container:other")
+
+
+def _dockers_network_sysctls(engine: Engine) -> None:
+    """Docker's defaults in a network namespace of the container's own (moby's TestUnprivilegedPortsAndPing):
+    ping sockets for every group and no privileged ports; a --sysctl wins; none on the host's namespace
+    (which stays as it was), and inspect's HostConfig.Sysctls shows only what was given."""
+    read = ("cat", "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    assert engine.out("run", "--rm", "--network", "none", "busybox", *read).split() == ["0", "2147483647", "0"]
+    given = engine.out("run", "--rm", "--network", "none", "--sysctl", "net.ipv4.ip_unprivileged_port_start=1024",
+                       "busybox", *read)
+    assert given.split() == ["0", "2147483647", "1024"]
+    host = [Path(path).read_text().split() for path in read[1:]]
+    assert engine.out("run", "--rm", "--network", "host", "busybox", *read).split() == [*host[0], *host[1]]
+    cid = engine.out("create", "--network", "none", "busybox", "true").strip()
+    try:
+        assert engine.out("inspect", "--format", "{{json .HostConfig.Sysctls}}", cid).strip() in ("null", "{}")
+    finally:
+        engine.cli("rm", cid)
 
 
 def test_record_flags_cidfile_volumes_from_expose_labels_resources(engine: Engine, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ join that is not running, no init on this host) is one clear error and the start
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -51,7 +52,25 @@ PLAIN_IPC_MODES = ("", "private", "shareable")
 def sandbox_flags(config: EngineConfig, host_config: dict[str, Any]) -> SandboxFlags:
     flags = _sandbox_flags(config, host_config)
     program = seccomp_filter(host_config)
-    return flags if program is None else replace(flags, seccomp_filter=program)
+    flags = flags if program is None else replace(flags, seccomp_filter=program)
+    defaults = network_sysctls(host_config.get("NetworkMode") or "")
+    return replace(flags, sysctls={**defaults, **flags.sysctls}) if defaults else flags
+
+
+# Docker's sysctls for a container with a network namespace of its own (moby's WithCommonOptions,
+# daemon/oci_linux.go): unprivileged ICMP echo sockets, and ports below 1024 without
+# CAP_NET_BIND_SERVICE (which Docker's default capabilities grant anyway). They are the spec's, not
+# the HostConfig's (inspect does not show them), and a --sysctl of the same key wins.
+PRIVATE_NETWORK_SYSCTLS = {"net.ipv4.ping_group_range": "0 2147483647", "net.ipv4.ip_unprivileged_port_start": "0"}
+
+
+def network_sysctls(network_mode: str) -> dict[str, str]:
+    """The default sysctls of a container on `network_mode`: none on the host's or another
+    container's namespace (moby's NetworkMode.IsPrivate), and only those this kernel has."""
+    if network_mode == "host" or network_mode.startswith("container:"):
+        return {}
+    return {key: value for key, value in PRIVATE_NETWORK_SYSCTLS.items()
+            if os.path.exists("/proc/sys/" + key.replace(".", "/"))}
 
 
 def seccomp_filter(host_config: dict[str, Any]) -> bytes | None:

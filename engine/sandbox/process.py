@@ -493,11 +493,11 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
         readonly = spec.readonly_paths
         if readonly is None:
             readonly = [] if spec.privileged else list(security.DEFAULT_READONLY_PATHS)
-        if spec.devices or spec.sysctls:
+        if spec.devices:
             from engine.sandbox import tunables
 
             tunables.make_device_nodes(spec.devices)
-            tunables.write_sysctls(spec.sysctls)
+        _write_sysctls(spec.sysctls)
         rootfs_mod.mask_paths(masked)
         rootfs_mod.readonly_paths(readonly)
         trace.mark("container masked")
@@ -519,6 +519,19 @@ def _container_init(spec: ProcessSpec, stdio: Stdio, msg_w: int, go_r: int, prep
     except BaseException as exc:  # noqa: BLE001 - everything goes to the parent, then we die
         _child_report(msg_w, exc)
     os._exit(127)
+
+
+def _write_sysctls(sysctls: dict[str, str]) -> None:
+    """In the container's process, through its own /proc/sys (its net/ipc namespaces), before
+    /proc/sys goes read-only. Here rather than in engine.sandbox.tunables: Docker's network
+    sysctls (engine.container.hostflags.network_sysctls) are written for nearly every container, and
+    the child can import nothing once it has pivoted."""
+    for key, value in sysctls.items():
+        fd = os.open("/proc/sys/" + key.replace(".", "/"), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
 
 
 def _join_namespace(path: str, kind: int) -> None:

@@ -1,11 +1,11 @@
 """What a container's first process sets up in its own namespaces just before it drops privileges:
-the device nodes it was given (`--device`), its namespaced sysctls (`--sysctl`), its resource limits
-(`--ulimit`); and where `--init`'s init comes from.
+the device nodes it was given (`--device`) and its resource limits (`--ulimit`); and where
+`--init`'s init comes from. (Its sysctls, `--sysctl` and Docker's network defaults, are written by
+engine.sandbox.process itself.)
 
 Runs in the child of engine.sandbox.process (single-threaded, after pivot_root, /proc and /dev
 mounted): values are plain typed data computed by the monitor beforehand. Invariant: nothing here
-reaches outside the container's namespaces (a sysctl is written only through the container's own
-/proc, after the caller checked it is namespaced; a node is made in the container's /dev tmpfs).
+reaches outside the container's namespaces (a node is made in the container's /dev tmpfs).
 """
 
 from __future__ import annotations
@@ -88,17 +88,6 @@ def make_device_nodes(nodes: list[DeviceNode]) -> None:
         os.mknod(node.path, kind | node.mode, os.makedev(node.major, node.minor))
         os.chown(node.path, node.uid, node.gid)
         os.chmod(node.path, node.mode)
-
-
-def write_sysctls(sysctls: dict[str, str]) -> None:
-    """Through the container's own /proc/sys (its net/ipc namespaces), before /proc/sys goes read-only."""
-    for key, value in sysctls.items():
-        path = "/proc/sys/" + key.replace(".", "/")
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
 
 
 def set_ulimits(limits: list[Ulimit]) -> None:

@@ -12,6 +12,7 @@ the log; a `StateChanged` message tells the screen when it changes.
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import deque
 from collections.abc import Iterable
 
@@ -72,8 +73,17 @@ class LogView(ScrollView, can_focus=True):
         return self.wrap or bool(self.only)
 
     def _searchable(self, text: str) -> bool:
-        """A line the search may land on: every line, or the filter's."""
+        """A line shown (so one the search may land on): every line, or the filter's."""
         return not self.only or self.only.lower() in text.lower()
+
+    def _is_match(self, text: str) -> bool:
+        """A line the search counts and lands on: it contains the pattern, and the filter's word if one is on."""
+        return bool(self.pattern) and self.pattern.lower() in text.lower() and self._searchable(text)
+
+    def _count_matches(self, last: int | None = None) -> int:
+        """The matching lines held (up to line index `last`, if given)."""
+        lines = self.lines if last is None else itertools.islice(self.lines, last + 1)
+        return sum(1 for line in lines if self._is_match(line.text))
 
     def set_only(self, text: str) -> None:
         """Show only the lines containing `text` (case-insensitive), as less's `&`; "" shows all. The
@@ -81,10 +91,7 @@ class LogView(ScrollView, can_focus=True):
         first = self._line_at(int(self.scroll_y))
         self.only = text
         self._update_size()
-        if self.pattern:
-            needle = self.pattern.lower()
-            self.match_total = sum(1 for line in self.lines if needle in line.text.lower()
-                                   and self._searchable(line.text))
+        self.match_total = self._count_matches()
         if self.follow:
             self._to_end()
         else:
@@ -105,10 +112,7 @@ class LogView(ScrollView, can_focus=True):
         """The current match's place among the matching lines, counted from the top (1-based)."""
         if self.match_index is None or self.match_index < self.dropped:
             return 0
-        needle = self.pattern.lower()
-        end = self.match_index - self.dropped
-        return sum(1 for i, line in enumerate(self.lines)
-                   if i <= end and needle in line.text.lower() and self._searchable(line.text))
+        return self._count_matches(self.match_index - self.dropped)
 
     def _changed(self) -> None:
         self.post_message(self.StateChanged())
@@ -128,15 +132,14 @@ class LogView(ScrollView, can_focus=True):
             self._changed()
         added = 0
         maxlen = self.lines.maxlen or 0
-        needle = self.pattern.lower()
         total = self.match_total
         for line in new:
             if len(self.lines) == maxlen:
                 self.dropped += 1
-                if needle and needle in self.lines[0].text.lower() and self._searchable(self.lines[0].text):
+                if self._is_match(self.lines[0].text):
                     self.match_total -= 1
             self.lines.append(line)
-            if needle and needle in line.text.lower() and self._searchable(line.text):
+            if self._is_match(line.text):
                 self.match_total += 1
             added += 1
             if len(line.text) > self._width:
@@ -178,10 +181,9 @@ class LogView(ScrollView, can_focus=True):
             return
         width = max(10, self.scrollable_content_region.width - stamp)
         self._row_width = width
-        only = self.only.lower()
         rows: list[tuple[int, int]] = []
         for index, line in enumerate(self.lines):
-            if only and only not in line.text.lower():
+            if not self._searchable(line.text):
                 continue
             if not self.wrap:
                 rows.append((index, 0))
@@ -244,14 +246,12 @@ class LogView(ScrollView, can_focus=True):
         if pattern != self.pattern:
             self.pattern = pattern
             self.match_index = None
-            self.match_total = sum(1 for line in self.lines if pattern.lower() in line.text.lower()
-                                   and self._searchable(line.text)) if pattern else 0
+            self.match_total = self._count_matches()
         if not pattern or not self.lines:
             self.match_index = None
             self.refresh()
             self._changed()
             return False
-        needle = pattern.lower()
         n = len(self.lines)
         if self.match_index is not None and self.match_index >= self.dropped:
             start = self.match_index - self.dropped
@@ -259,7 +259,7 @@ class LogView(ScrollView, can_focus=True):
             start = n - 1 if forward else 0
         for step in range(1, n + 1):
             i = (start + step) % n if forward else (start - step) % n
-            if needle in self.lines[i].text.lower() and self._searchable(self.lines[i].text):
+            if self._is_match(self.lines[i].text):
                 if self.follow:
                     self.follow = False
                     self._changed()

@@ -62,14 +62,18 @@ def _not_running(record: ContainerRecord) -> bool:
     return record.status not in ACTIVE_STATUSES
 
 
-def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | int | None = None) -> ContainerRecord:
-    """`sig` (default the StopSignal), then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10)."""
+def stop(config: EngineConfig, ref: str, timeout: int | None = None, sig: str | int | None = None, *,
+         restarting: bool = False) -> ContainerRecord:
+    """`sig` (default the StopSignal), then SIGKILL after `timeout` seconds (Config.StopTimeout, default 10).
+    `restarting`: the stop of a restart, marked in the same update (see restart)."""
     from engine.image.imageconfig import parse_signal
 
     record = find_container(config, ref)
 
     def mark(r: ContainerRecord) -> None:
         r.stop_requested = True
+        if restarting:
+            r.restart_requested = True
 
     record = state.update(config, record.id, mark)
     if not record.running:
@@ -145,13 +149,8 @@ def _kill_ends_the_run(record: ContainerRecord, number: int) -> bool:
 
 def restart(config: EngineConfig, ref: str, timeout: int | None = None) -> ContainerRecord:
     """stop, then start; an --rm container is kept across it (Docker's HasBeenManuallyRestarted):
-    the start's claim clears the mark."""
-
-    def mark(r: ContainerRecord) -> None:
-        r.restart_requested = True
-
-    state.update(config, find_container(config, ref).id, mark)
-    record = stop(config, ref, timeout)
+    the stop marks it, the start's claim clears the mark."""
+    record = stop(config, ref, timeout, restarting=True)
     started = start(config, record.id).record
     events.container(config, "restart", started)
     return started

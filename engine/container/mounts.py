@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from engine.container.mountspec import MountSpec, VolumeOptions
+    from engine.container.mountspec import BindOptions, MountSpec, VolumeOptions
     from engine.container.options import RunOptions
     from engine.container.state import ContainerRecord
     from engine.sandbox.rootfs import BindMount
@@ -260,7 +260,7 @@ def _bind_spec(spec: MountSpec, legacy_read_only: bool = False) -> dict[str, Any
     return bind | depth | ({"NonRecursive": True} if options.non_recursive else {})
 
 
-def _read_only_depth(spec: MountSpec, options: Any, legacy_read_only: bool) -> dict[str, bool]:
+def _read_only_depth(spec: MountSpec, options: BindOptions, legacy_read_only: bool) -> dict[str, bool]:
     """The record's ReadOnlyNonRecursive/ReadOnlyForceRecursive of a bind spec, with moby's checks
     in its words (the API route's for API < 1.44, daemon/volumes_unix.go's conflicts)."""
     force, top = options.read_only_force_recursive, options.read_only_non_recursive

@@ -24,6 +24,7 @@ import pytest
 
 from tests.service_support import Service, service_fixture  # noqa: F401 - the `service` fixture
 from tests.test_lifecycle_support import Engine, engine_fixture  # noqa: F401 - the `engine` fixture
+from tests.test_rootfs import WRITE_BOTH as DEPTH_SCRIPT
 from tests.test_rootfs import source_with_submount_fixture  # noqa: F401 - a bind source with a tmpfs below it
 
 pytestmark = pytest.mark.root
@@ -259,10 +260,8 @@ def test_dockui_inspect_is_the_engine_apis_document(service: Service) -> None:
     engine.out("network", "rm", "planned", "later")
 
 
-# A read-only bind's depth (moby's BindOptions since API 1.44): the container writes at the bind's
-# top and on a tmpfs the host mounted below its source; `ls` shows which mount /b/sub is.
-DEPTH_SCRIPT = ("touch /b/top 2>/dev/null && echo top-rw || echo top-ro; "
-                "touch /b/sub/x 2>/dev/null && echo sub-rw || echo sub-ro; ls /b/sub")
+# A read-only bind's depth (moby's BindOptions since API 1.44): DEPTH_SCRIPT (test_rootfs's) writes at
+# the bind's top and on a tmpfs the host mounted below its source; `ls` shows which mount /b/sub is.
 
 
 def test_cli_read_only_binds_are_read_only_below_too(engine: Engine, source_with_submount: Path) -> None:

@@ -186,12 +186,11 @@ class RwLayers(LayerStore):
         drops the layer before the record.
         """
         parents = self._mount_parents()  # the layers first: a record is written before its layer
-        recorded = {u.id for u in self._container_uses()}
-        orphans = [cid for cid in parents if cid not in recorded]
-        for cid in orphans:
-            with contextlib.suppress(OSError, InvalidArgument):
-                self.remove_rw_layer(cid)
-        return orphans
+        uses = self._container_uses()
+        if parents.keys() <= {u.id for u in uses}:
+            return []  # the common case: no lock taken
+        with self._locked():
+            return self._collect_orphans_locked(parents, uses)
 
     def _collect_orphans_locked(self, parents: dict[str, str], uses: Sequence[ContainerUse]) -> list[str]:
         """collect_orphan_rw_layers on what the caller read, the store lock held: `parents`

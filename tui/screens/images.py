@@ -17,7 +17,7 @@ from tui import keymap
 from tui.backend import Backend, HistoryView, ImageView, human_duration, parse_time
 from tui.screens.base import DataScreen, Job
 from tui.widgets.nav import NavBar
-from tui.widgets.tables import fill_table
+from tui.widgets.tables import fill_table, first_names
 
 IMAGE_TITLES = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS", "USED BY"]
 HISTORY_TITLES = ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
@@ -90,7 +90,7 @@ class ImagesScreen(DataScreen):
         self.images = data
         now = time.time() if self.dockui.clock else None
         rows = [[image.repository, image.tag, image.short_id, created_text(image.created, now),
-                 human_size(image.size), str(len(image.layers)), _used_by(image.used_by)] for image in data]
+                 human_size(image.size), str(len(image.layers)), first_names(image.used_by) or "-"] for image in data]
         fill_table(table, IMAGE_TITLES, rows, keys=[f"{i}" for i in range(len(data))])
         keys = [(i.id, i.reference) for i in data]
         if current is not None and (current.id, current.reference) in keys:
@@ -191,13 +191,6 @@ class ImagesScreen(DataScreen):
             box.value = ""
             box.display = False
             self.query_one("#images", DataTable).focus()
-
-
-def _used_by(names: tuple[str, ...]) -> str:
-    if not names:
-        return "-"
-    text = ", ".join(names[:2])
-    return text + (f" +{len(names) - 2}" if len(names) > 2 else "")
 
 
 class HistoryDialog(ModalScreen[None]):

@@ -18,16 +18,14 @@ from tui.screens.base import DataScreen, Job
 from tui.screens.prompt import Field, PromptDialog
 from tui.widgets.charts import human_bytes
 from tui.widgets.nav import NavBar
-from tui.widgets.tables import fill_table
+from tui.widgets.tables import fill_table, first_names
 
 NETWORK_TITLES = ["NAME", "DRIVER", "SUBNET", "CONTAINERS"]
 
 
 def _users(names: tuple[str, ...]) -> str:
     """How many containers are attached, and which (two named, then +N): `3: web, db +1`."""
-    if not names:
-        return "0"
-    return f"{len(names)}: {', '.join(names[:2])}" + (f" +{len(names) - 2}" if len(names) > 2 else "")
+    return f"{len(names)}: {first_names(names)}" if names else "0"
 
 
 def _link(value: str) -> str:

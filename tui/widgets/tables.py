@@ -1,4 +1,4 @@
-"""Filling a DataTable in one go."""
+"""Filling a DataTable in one go, and the cell that names the first few of a list."""
 
 from __future__ import annotations
 
@@ -22,3 +22,9 @@ def fill_table(table: DataTable, titles: Sequence[str], rows: Sequence[Sequence[
         table.add_column(title, width=width)
     for n, row in enumerate(rows):
         table.add_row(*row, key=keys[n] if keys else None)
+
+
+def first_names(names: Sequence[str], shown: int = 2) -> str:
+    """The first `shown` names, then how many more: `web, db +3` ("" for none)."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" +{more}" if more > 0 else "")

@@ -200,11 +200,7 @@ class ImageIndex(LayerStore):
 
     def _record(self, image_id: str, repos: dict[str, dict[str, str]] | None = None,
                 stored: Container[str] | None = None) -> ImageRecord:
-        path = self.imagedb / "content" / "sha256" / hex_of(image_id)
-        try:
-            config = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise NotFound(f"No such image: {image_id}") from None
+        config = self._config(image_id)
         if repos is None:
             repos = self._read_repositories()
         tags: list[str] = []
@@ -362,11 +358,14 @@ class ImageIndex(LayerStore):
 
     def _chain_ids(self, image_id: str) -> list[str]:
         """The image's layer chain IDs, bottom to top, from its config (NotFound when it is gone)."""
+        return chain_ids(list(self._config(image_id).get("rootfs", {}).get("diff_ids", [])))
+
+    def _config(self, image_id: str) -> dict[str, Any]:
+        """The image's config, as stored (NotFound when it is gone)."""
         try:
-            config = json.loads((self.imagedb / "content" / "sha256" / hex_of(image_id)).read_bytes())
+            return json.loads((self.imagedb / "content" / "sha256" / hex_of(image_id)).read_bytes())
         except FileNotFoundError:
             raise NotFound(f"No such image: {image_id}") from None
-        return chain_ids(list(config.get("rootfs", {}).get("diff_ids", [])))
 
     def remove(self, ref: str, force: bool = False, prune: bool = True) -> list[str]:
         """`docker rmi` as Docker's ImageDelete: untag, delete the image and the layers nothing else

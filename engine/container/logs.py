@@ -158,11 +158,12 @@ def read_entries(path: str, tail: int | None = None, since: float | None = None)
         if name == path:
             end = _last_line_end(f)  # a torn last line is read on the next poll
         files.append((f, end if name == path else None))
+    if tail == 0:  # the follow offset only (`logs -f --tail 0`): nothing is read
+        _close_all(files)
+        return iter(()), end
     entries = _entries_of(files, since)
-    if tail is not None and tail >= 0:
-        kept = collections.deque(entries, maxlen=min(tail, 1 << 62)) if tail else ()  # a deque's limit
-        entries.close()
-        return iter(kept), end
+    if tail is not None and tail > 0:  # read to the end (which closes the files), the last `tail` kept
+        return iter(collections.deque(entries, maxlen=min(tail, 1 << 62))), end  # a deque's limit
     return entries, end
 
 
@@ -195,8 +196,12 @@ def _entries_of(files: list[tuple[BinaryIO, int | None]], since: float | None) -
                 if entry is not None and (since is None or _entry_seconds(entry.time) >= since):
                     yield entry
     finally:
-        for f, _ in files:
-            f.close()
+        _close_all(files)
+
+
+def _close_all(files: list[tuple[BinaryIO, int | None]]) -> None:
+    for f, _ in files:
+        f.close()
 
 
 def follow_entries(path: str, offset: int, still_running: Callable[[], bool], poll: float = 0.1) -> Iterator[LogEntry]:

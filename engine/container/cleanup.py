@@ -148,18 +148,11 @@ def remove_files(
             held.enter_context(state.removal(config, record.id))
         except (Conflict, NotFound):
             return  # someone else is at it (or was done first)
+        held.enter_context(mount_table_session())  # the rootfs's and the volumes' mount questions: one read
         _remove_files(config, record, remove_volumes, host_side_done, empty_later)
 
 
 def _remove_files(
-    config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool,
-    empty_later: list[Path] | None,
-) -> None:
-    with mount_table_session():  # the rootfs's and the volumes' mount questions: one read of the table
-        _remove_parts(config, record, remove_volumes, host_side_done, empty_later)
-
-
-def _remove_parts(
     config: EngineConfig, record: ContainerRecord, remove_volumes: bool, host_side_done: bool,
     empty_later: list[Path] | None,
 ) -> None:

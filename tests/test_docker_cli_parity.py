@@ -142,8 +142,13 @@ def test_exec_detach_keys_leave_the_command_running(service: Service, tmp_path: 
     (docker_config / "config.json").write_text(json.dumps({"detachKeys": "ctrl-e,e"}))
     status, out = _pty_run(ours, dict(engine.env, DOCKER_CONFIG=str(docker_config)), [b"echo ok\r", b"\x05e"])
     assert status == 1 and out.rstrip().endswith(b"read escape sequence"), out
-    bad = engine.cli("exec", "-it", "--detach-keys", "ctrl-bogus", "ex", "sh")
+    bad = engine.cli("exec", "-i", "--detach-keys", "ctrl-bogus", "ex", "sh")
     assert (bad.returncode, bad.stderr.decode()) == (1, "Error: Invalid escape keys (ctrl-bogus) provided\n")
+    for argv in ([DOCKER], engine.argv()):  # -it with stdin no terminal: CheckTty's refusal, before an exec is made
+        piped = subprocess.run([*argv, "exec", "-it", "ex", "cat"], input=b"hi\n", capture_output=True,
+                               env=service.env if argv == [DOCKER] else engine.env, timeout=30)
+        assert (piped.returncode, piped.stdout, piped.stderr.decode().removeprefix("Error: ")) == \
+            (1, b"", "the input device is not a TTY\n")
     # an API client that sends the keys itself (the docker CLI's own escape proxy keeps them, and
     # just hangs up): the engine lets it go, as moby's daemon-side proxy does
     api = service.client().api

@@ -92,6 +92,9 @@ def cmd_exec(args: argparse.Namespace, config: EngineConfig) -> int:
     start_engine(config, "exec")
     if not args.command:
         raise InvalidArgument("exec requires at least 2 arguments")
+    if args.tty and args.interactive and not args.detach and not os.isatty(0):  # exec.go's CheckTty
+        state.find_container(config, args.container)  # after its inspect: no such container comes first
+        raise DockuiError("the input device is not a TTY")
     keys = _exec_detach_keys(args.detach_keys)
     spec = exec_instances.ExecSpec(
         argv=tuple(args.command), env=tuple(_exec_env(args.env)), workdir=args.workdir or "", user=args.user or "",

@@ -1,4 +1,6 @@
-"""What every refreshing screen offers the app's single refresh loop."""
+"""What every refreshing screen offers the app's single refresh loop, and the keys of a screen built
+round one list (its DataTable `LIST`, with its filter box `FILTER` where it has one): j/k, `/`, and
+the filter `:VIEW TEXT` gives."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
+from textual.widgets import DataTable, Input
 
 if TYPE_CHECKING:
     from tui.app import DockuiApp
@@ -19,6 +22,8 @@ class DataScreen(Screen[None]):
     a worker thread, and `apply_data` (UI thread) draws the result."""
 
     loaded = False  # at least one refresh applied (tests wait on it)
+    LIST = ""  # the id of the screen's main DataTable, if it has one
+    FILTER = ""  # the id of the Input filtering it, if it has one
 
     @property
     def dockui(self) -> DockuiApp:
@@ -31,8 +36,24 @@ class DataScreen(Screen[None]):
         self.loaded = True
 
     def set_filter_text(self, text: str) -> None:
-        """Show only what `text` matches, as the screen's `/` would (`:images TEXT`); screens without a
-        filter ignore it."""
+        """Show only what `text` matches, as the screen's `/` would (`:images TEXT`): the box shown and
+        filled, the keyboard on the list. Screens without a filter ignore it."""
+        if self.FILTER:
+            box = self.query_one(f"#{self.FILTER}", Input)
+            box.display = True
+            box.value = text
+            self.query_one(f"#{self.LIST}").focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one(f"#{self.FILTER}", Input)
+        box.display = True
+        box.focus()
+
+    def action_cursor_down(self) -> None:
+        self.query_one(f"#{self.LIST}", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(f"#{self.LIST}", DataTable).action_cursor_up()
 
     def on_screen_resume(self) -> None:
         self.dockui.refresh_now()

@@ -32,6 +32,7 @@ class ContainersScreen(DataScreen):
     # selection's other keys fill it exactly; help and the palette list them at any width
     BINDINGS = [keymap.binding(action_id, show=True if action_id in FOOTER_OPTIONAL else None)
                 for action_id in keymap.SCREEN_ACTIONS["containers"]]
+    LIST, FILTER = "containers", "filter"
 
     def compose(self) -> ComposeResult:
         yield NavBar("containers", id="nav")
@@ -234,18 +235,6 @@ class ContainersScreen(DataScreen):
         self.dockui.confirm_then(f"Remove {len(stopped)} stopped container(s)?\n{names}", "Prune",
                                  "pruned containers", self.dockui.backend.prune_containers,
                                  tuple(c.id for c in stopped))
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.focus()
-
-    def set_filter_text(self, text: str) -> None:
-        """The filter as `:containers TEXT` gives it: shown, applied, the keyboard on the table."""
-        box = self.query_one("#filter", Input)
-        box.display = True
-        box.value = text
-        self.query_one(ContainersTable).focus()
 
     def action_sort(self) -> None:
         self.query_one(ContainersTable).cycle_sort()  # the header's ▲/▼ shows the sort column

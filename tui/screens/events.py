@@ -38,6 +38,7 @@ def event_matches(event: EventView, words: list[str]) -> bool:
 
 class EventsScreen(DataScreen):
     BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["events"])
+    LIST, FILTER = "events", "events-filter"
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,10 +88,6 @@ class EventsScreen(DataScreen):
             self._state()
         super().apply_data(data)
 
-    def set_filter_text(self, text: str) -> None:
-        self.set_filter(text)
-        self.query_one("#events", DataTable).focus()
-
     def set_filter(self, text: str) -> None:
         """Show only the events every word of `text` matches (the screen's `/`, or `E` elsewhere)."""
         self.filter_text = text.strip().lower()
@@ -134,17 +131,6 @@ class EventsScreen(DataScreen):
             return spec
         variables = self.app.theme_variables
         return " ".join(variables.get(word[1:], "") if word.startswith("$") else word for word in spec.split())
-
-    def action_cursor_down(self) -> None:
-        self.query_one("#events", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#events", DataTable).action_cursor_up()
-
-    def action_filter(self) -> None:
-        box = self.query_one("#events-filter", Input)
-        box.display = True
-        box.focus()
 
     @on(Input.Changed, "#events-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -35,6 +35,7 @@ def created_text(created: str, now: float | None) -> str:
 
 class ImagesScreen(DataScreen):
     BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["images"])
+    LIST, FILTER = "images", "image-filter"
 
     def __init__(self) -> None:
         super().__init__()
@@ -129,12 +130,6 @@ class ImagesScreen(DataScreen):
             return self.selected is not None
         return True
 
-    def action_cursor_down(self) -> None:
-        self.query_one("#images", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#images", DataTable).action_cursor_up()
-
     def action_remove_image(self) -> None:
         if self.selected:
             self.dockui.remove_image(self.selected)
@@ -161,18 +156,6 @@ class ImagesScreen(DataScreen):
             return
         self.dockui.confirm_then(f"Remove every dangling image (untagged, no container uses it)?\n"
                                  f"{', '.join(dangling)}", "Prune", "pruned images", self.dockui.backend.prune_images)
-
-    def action_filter(self) -> None:
-        box = self.query_one("#image-filter", Input)
-        box.display = True
-        box.focus()
-
-    def set_filter_text(self, text: str) -> None:
-        """The filter as `:images TEXT` gives it: shown, applied, the keyboard on the table."""
-        box = self.query_one("#image-filter", Input)
-        box.display = True
-        box.value = text
-        self.query_one("#images", DataTable).focus()
 
     @on(Input.Changed, "#image-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

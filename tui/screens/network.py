@@ -38,6 +38,7 @@ def _link(value: str) -> str:
 
 class NetworkScreen(DataScreen):
     BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["network"])
+    LIST = "networks"
 
     def __init__(self) -> None:
         super().__init__()
@@ -140,12 +141,6 @@ class NetworkScreen(DataScreen):
         if action == "disconnect":
             return net is not None and bool(net.containers)
         return True
-
-    def action_cursor_down(self) -> None:
-        self.query_one("#networks", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#networks", DataTable).action_cursor_up()
 
     def action_copy(self, what: str) -> None:
         """y the network's full ID, Y its name."""

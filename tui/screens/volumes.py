@@ -28,6 +28,7 @@ def _short_name(volume: VolumeView) -> str:
 
 class VolumesScreen(DataScreen):
     BINDINGS = keymap.bindings(*keymap.SCREEN_ACTIONS["volumes"])
+    LIST, FILTER = "volumes", "volume-filter"
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,18 +106,6 @@ class VolumesScreen(DataScreen):
         self._show_detail()
         self.refresh_bindings()
 
-    def action_filter(self) -> None:
-        box = self.query_one("#volume-filter", Input)
-        box.display = True
-        box.focus()
-
-    def set_filter_text(self, text: str) -> None:
-        """The filter as `:volumes TEXT` gives it: shown, applied, the keyboard on the table."""
-        box = self.query_one("#volume-filter", Input)
-        box.display = True
-        box.value = text
-        self.query_one("#volumes", DataTable).focus()
-
     @on(Input.Changed, "#volume-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip().lower()
@@ -171,12 +160,6 @@ class VolumesScreen(DataScreen):
         """Y: the volume's name (its only identity) to the clipboard."""
         if self.selected is not None:
             self.dockui.copy_text(self.selected.name, "name")
-
-    def action_cursor_down(self) -> None:
-        self.query_one("#volumes", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#volumes", DataTable).action_cursor_up()
 
     def action_remove_volume(self) -> None:
         volume = self.selected

@@ -205,17 +205,16 @@ class ContainersTable(DataTable):
         self._render_rows()
 
     def mark_project(self, project: str) -> None:
-        """Mark every container of a compose project (all of them, filtered out or not), or unmark
-        them when all are marked already."""
-        members = {c.id for c in self.views if c.project == project}
-        self.marked = self.marked - members if members <= self.marked else self.marked | members
-        self._render_rows()
+        """Mark every container of a compose project (all of them, filtered out or not)."""
+        self._mark_all({c.id for c in self.views if c.project == project})
 
     def mark_shown(self) -> None:
-        """Mark every container the filter shows (a bulk action on "all the workers"), or unmark them
-        when all are marked already."""
-        shown = {c.id for c in self.visible_rows}
-        self.marked = self.marked - shown if shown and shown <= self.marked else self.marked | shown
+        """Mark every container the filter shows (a bulk action on "all the workers")."""
+        self._mark_all({c.id for c in self.visible_rows})
+
+    def _mark_all(self, ids: set[str]) -> None:
+        """Mark all of `ids`, or unmark them when all are marked already (the same key again)."""
+        self.marked = self.marked - ids if ids <= self.marked else self.marked | ids
         self._render_rows()
 
     def clear_marks(self) -> None:

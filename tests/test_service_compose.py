@@ -281,3 +281,25 @@ def test_an_ipv6_network_with_a_link_local_gateway_routes_through_it(service: Se
             client.remove_container(cid, force=True)
         client.remove_network(net)
         client.close()
+
+
+def test_an_attach_waiting_for_a_start_ends_when_the_container_is_removed(service: Service) -> None:
+    """An attach to a stopped container waits for its next start; moby ends it when the container
+    is removed (its streams close), so compose's log printer does not hang after `down`."""
+    import threading
+
+    client = _compose_client(service)
+    try:
+        cid = client.create_container("busybox", ["true"])["Id"]
+        client.start(cid)
+        assert client.wait(cid, timeout=30)["StatusCode"] == 0
+        stream = client.attach(cid, stdout=True, stderr=True, stream=True, logs=False)
+        received: list[bytes] = []
+        reader = threading.Thread(target=lambda: received.append(b"".join(stream)), daemon=True)
+        reader.start()
+        client.remove_container(cid)
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the attach went on after the container was removed"
+        assert received == [b""]
+    finally:
+        client.close()

@@ -93,6 +93,11 @@ class Sessions:
             extra.channel.cancel()
         return waiting[0] if waiting else None
 
+    def end_pending(self, container_id: str) -> None:
+        """The container is gone: every attach waiting for its start ends (moby closes its streams)."""
+        for pending in self.pending.pop(container_id, []):
+            pending.channel.cancel()
+
     def forget(self, container_id: str, pending: PendingAttach) -> None:
         entries = self.pending.get(container_id, [])
         if pending in entries:

@@ -49,6 +49,24 @@ class DataScreen(Screen[None]):
         box.display = True
         box.focus()
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """enter in the filter box: the keyboard back on the list; an empty filter closes the box."""
+        if self.FILTER and event.input.id == self.FILTER:
+            self.query_one(f"#{self.LIST}").focus()
+            if not event.value:
+                event.input.display = False
+
+    def clear_filter(self) -> bool:
+        """esc while the filter box shows: emptied and closed, the keyboard back on the list. False when
+        it was not showing (esc then means something else)."""
+        box = self.query_one(f"#{self.FILTER}", Input)
+        if not box.display:
+            return False
+        box.value = ""
+        box.display = False
+        self.query_one(f"#{self.LIST}").focus()
+        return True
+
     def action_cursor_down(self) -> None:
         self.query_one(f"#{self.LIST}", DataTable).action_cursor_down()
 

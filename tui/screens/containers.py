@@ -248,19 +248,10 @@ class ContainersScreen(DataScreen):
         self.query_one(ContainersTable).set_filter(event.value)
         self._sync_selection()
 
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one(ContainersTable).focus()
-        if not event.value:
-            event.input.display = False
-
     def key_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.display:
-            box.value = ""
-            box.display = False
-            self.query_one(ContainersTable).focus()
-        elif self.query_one(ContainersTable).marked:
+        if self.clear_filter():
+            return
+        if self.query_one(ContainersTable).marked:
             self.query_one(ContainersTable).clear_marks()
             self._show_marks()
 

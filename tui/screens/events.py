@@ -137,10 +137,6 @@ class EventsScreen(DataScreen):
         if event.value.strip().lower() != self.filter_text:
             self.set_filter(event.value)
 
-    @on(Input.Submitted, "#events-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#events", DataTable).focus()
-
     def key_escape(self) -> None:
         if self.query_one("#events-filter", Input).display:
             self.set_filter("")

@@ -162,18 +162,8 @@ class ImagesScreen(DataScreen):
         self.filter_text = event.value.strip().lower()
         self._fill()
 
-    @on(Input.Submitted, "#image-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#images", DataTable).focus()
-        if not event.value:
-            event.input.display = False
-
     def key_escape(self) -> None:
-        box = self.query_one("#image-filter", Input)
-        if box.display:
-            box.value = ""
-            box.display = False
-            self.query_one("#images", DataTable).focus()
+        self.clear_filter()
 
 
 class HistoryDialog(ModalScreen[None]):

@@ -111,18 +111,8 @@ class VolumesScreen(DataScreen):
         self.filter_text = event.value.strip().lower()
         self._fill()
 
-    @on(Input.Submitted, "#volume-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        self.query_one("#volumes", DataTable).focus()
-        if not event.value:
-            event.input.display = False
-
     def key_escape(self) -> None:
-        box = self.query_one("#volume-filter", Input)
-        if box.display:
-            box.value = ""
-            box.display = False
-            self.query_one("#volumes", DataTable).focus()
+        self.clear_filter()
 
     @property
     def selected(self) -> VolumeView | None:

@@ -87,9 +87,8 @@ SCREEN_ACTIONS: dict[str, tuple[str, ...]] = {
                    "inspect", "mark", "mark_all", "project", "copy_id", "copy_name", "container_events", "filter", "sort",
                    "sort_reverse", "prune"),
     "detail": ("back", "timestamps", "follow", "wrap", "search", "search_next", "search_prev", "log_filter", "start",
-               "stop",
-               "restart", "kill", "kill_now", "pause", "remove", "exec", "attach", "inspect", "logs", "copy_id",
-               "copy_name", "log_save", "container_events", "tab_prev", "tab_next"),
+               "stop", "restart", "kill", "kill_now", "pause", "remove", "exec", "attach", "inspect", "logs",
+               "copy_id", "copy_name", "log_save", "container_events", "tab_prev", "tab_next"),
     "images": ("image_remove", "image_run", "image_history", "prune", "filter", "copy_id", "copy_name", "down", "up"),
     "network": ("network_create", "network_remove", "network_connect", "network_disconnect", "prune", "copy_id",
                 "copy_name", "down", "up"),
@@ -213,6 +212,5 @@ def load_keymap(root: Path | None) -> tuple[dict[str, str], str | None]:
 
 def describe(keys: str) -> str:
     names = {"question_mark": "?", "slash": "/", "escape": "esc", "left_square_bracket": "[",
-             "right_square_bracket": "]", "colon": ":",
-             "ampersand": "&"}
+             "right_square_bracket": "]", "colon": ":", "ampersand": "&"}
     return ",".join(names.get(k, k) for k in keys.split(","))

@@ -14,6 +14,7 @@ from textual.widgets._footer import FooterKey
 
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - fixture
 from tests.test_tui_live import STOPPABLE, _select, _table, tmux_app
+from tests.test_tui_resources import _rows
 from tests.tui_helpers import run_async, settle, until
 from tui import keymap
 from tui.app import DockuiApp
@@ -270,11 +271,6 @@ async def test_images_n_runs_the_selection_and_every_list_copies_and_filters(eng
     finally:
         engine.cli("rm", "-f", "tui-user")
         engine.cli("network", "rm", net)
-
-
-def _rows(app: DockuiApp, table_id: str) -> list[list[object]]:
-    table = app.screen.query_one(table_id, DataTable)
-    return [table.get_row_at(i) for i in range(table.row_count)]
 
 
 def test_every_help_line_fits_the_dialog_at_80_columns() -> None:

@@ -27,21 +27,20 @@ class Target:
     name: str
     aliases: tuple[str, ...]
     argument: str  # what a word after the name is ("" = takes none)
-    summary: str
 
 
 TARGETS = (
-    Target("containers", ("ps", "co", "ct", "1"), "filter", "Containers (1), optionally filtered"),
-    Target("images", ("img", "im", "2"), "filter", "Images (2), optionally filtered"),
-    Target("networks", ("net", "network", "3"), "", "Network (3)"),
-    Target("detail", ("4",), "container", "the detail of a container (name or ID prefix)"),
-    Target("logs", ("log",), "container", "the Logs tab of a container"),
-    Target("volumes", ("vol", "5"), "filter", "Volumes (5), optionally filtered"),
-    Target("events", ("ev", "6"), "filter", "Events (6), optionally filtered"),
-    Target("pull", (), "reference", "the pull dialog"),
-    Target("run", (), "image", "the run dialog"),
-    Target("help", ("?",), "", "every key"),
-    Target("quit", ("q", "q!"), "", "leave dockui"),
+    Target("containers", ("ps", "co", "ct", "1"), "filter"),
+    Target("images", ("img", "im", "2"), "filter"),
+    Target("networks", ("net", "network", "3"), ""),
+    Target("detail", ("4",), "container"),
+    Target("logs", ("log",), "container"),
+    Target("volumes", ("vol", "5"), "filter"),
+    Target("events", ("ev", "6"), "filter"),
+    Target("pull", (), "reference"),
+    Target("run", (), "image"),
+    Target("help", ("?",), ""),
+    Target("quit", ("q", "q!"), ""),
 )
 NAMES = tuple(t.name for t in TARGETS)
 

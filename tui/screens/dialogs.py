@@ -71,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
         if here is not None:
             own = self.screen_bindings or keymap.SCREEN_ACTIONS.get(here, ())
             section(f"This screen: {keymap.SCREEN_TITLES.get(here, here)}", own, here)
-        section("Everywhere", keymap.SCREEN_ACTIONS["app"], None)
+        section(keymap.SCREEN_TITLES["app"], keymap.SCREEN_ACTIONS["app"], None)
         for screen, action_ids in keymap.SCREEN_ACTIONS.items():  # the other screens, for reference
             if screen not in ("app", here):
                 section(keymap.SCREEN_TITLES.get(screen, screen), action_ids, screen)

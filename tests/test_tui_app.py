@@ -188,6 +188,29 @@ async def test_first_run_import_offer(tmp_path: Path) -> None:
         assert await until(pilot, lambda: not app.screen.query_one("#first-import").display)
 
 
+@run_async
+async def test_the_images_and_volumes_screens_say_they_are_empty_and_keep_saying_it(tmp_path: Path) -> None:
+    """An empty store's first refresh equals the screen's initial empty list: the message must show all
+    the same, and stay through the refreshes after it (as "no match" does under a filter)."""
+    for empty, key, message, words in ((True, "2", "#images-message", "No images."),
+                                       (True, "5", "#volumes-message", "No volumes."),
+                                       (False, "2", "#images-message", "No image matches 'nosuch'")):
+        app = recorded_app(tmp_path, empty=empty, interval=0.1)
+
+        def says(app: DockuiApp = app, selector: str = message, words: str = words) -> bool:
+            shown = app.screen.query_one(selector)
+            return app.screen.loaded and shown.display and words in str(shown.render())
+
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press(key)
+            if not empty:
+                await pilot.press("slash", *"nosuch")
+            assert await until(pilot, says), words
+            await pilot.pause(0.4)  # several refreshes with the same data
+            assert says(), words
+
+
 def test_validate_run_rules() -> None:
     assert validate_run(RunRequest(image="busybox", env=["A=1"], publish=["127.0.0.1:8080:80/tcp"],
                                    volumes=["/srv:/srv:ro"], memory="64m", cpus="0.5", pids_limit="20")) == {}

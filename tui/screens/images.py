@@ -42,6 +42,7 @@ class ImagesScreen(DataScreen):
         self.images: list[ImageView] = []  # shown (after the filter)
         self.all_images: list[ImageView] = []
         self.filter_text = ""
+        self._drawn = False  # the table and the message show all_images (not before the first, nor over an error)
 
     def compose(self) -> ComposeResult:
         yield NavBar("images", id="nav")
@@ -69,13 +70,14 @@ class ImagesScreen(DataScreen):
         return job
 
     def apply_data(self, data: Any) -> None:
-        message = self.query_one("#images-message", Static)
-        message.display = isinstance(data, Exception)
         if isinstance(data, Exception):
+            message = self.query_one("#images-message", Static)
+            message.display = True
             message.update(f"⚠ {data}")
+            self._drawn = False
             super().apply_data(data)
             return
-        if data != self.all_images:
+        if data != self.all_images or not self._drawn:
             self.all_images = data
             self._fill()
         super().apply_data(data)
@@ -97,10 +99,11 @@ class ImagesScreen(DataScreen):
         if current is not None and (current.id, current.reference) in keys:
             table.move_cursor(row=keys.index((current.id, current.reference)), animate=False)
         message = self.query_one("#images-message", Static)
+        message.display = not data
         if not data:
-            message.display = True
             message.update("No images. Press p to pull one (e.g. busybox)." if not self.all_images else
                            f"No image matches {self.filter_text!r} (esc clears the filter).")
+        self._drawn = True
         self._show_layers()
         self.refresh_bindings()
 

@@ -35,6 +35,7 @@ class VolumesScreen(DataScreen):
         self.volumes: list[VolumeView] = []  # shown (after the filter)
         self.all_volumes: list[VolumeView] = []
         self.filter_text = ""
+        self._drawn = False  # the table and the message show all_volumes (not before the first, nor over an error)
         self.inspected: tuple[str, dict[str, Any] | str] | None = None
 
     def compose(self) -> ComposeResult:
@@ -70,14 +71,15 @@ class VolumesScreen(DataScreen):
         return job
 
     def apply_data(self, data: Any) -> None:
-        message = self.query_one("#volumes-message", Static)
         if isinstance(data, Exception):
+            message = self.query_one("#volumes-message", Static)
             message.display = True
             message.update(f"⚠ {data}")
+            self._drawn = False
             super().apply_data(data)
             return
         volumes, inspected = data
-        if volumes != self.all_volumes or message.display:  # changed, or an error (or "none") to replace
+        if volumes != self.all_volumes or not self._drawn:
             self.all_volumes = volumes
             self._fill()
         self.inspected = inspected
@@ -103,6 +105,7 @@ class VolumesScreen(DataScreen):
         message.display = not volumes
         message.update("No volumes. `dockui volume create NAME` or `-v NAME:/path` in the run dialog makes one."
                        if not self.all_volumes else f"No volume matches {self.filter_text!r} (esc clears the filter).")
+        self._drawn = True
         self._show_detail()
         self.refresh_bindings()
 

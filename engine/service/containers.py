@@ -304,8 +304,8 @@ async def remove(request: web.Request) -> web.Response:
     if query_bool(request, "link"):  # `{id}` names the link: moby's "the default link name" conflict unless it has a "/"
         await _call(api.remove_link, engine_config(request), request.match_info["id"])
         return web.Response(status=NO_CONTENT)
-    record = await _call(api.find, engine_config(request), request.match_info["id"])
-    await _call(api.remove, engine_config(request), record.id, query_bool(request, "force"), query_bool(request, "v"))
+    ref = request.match_info["id"]  # removed by the reference given: moby's refusals name it so
+    record = await _call(api.remove, engine_config(request), ref, query_bool(request, "force"), query_bool(request, "v"))
     _sessions(request).end_pending(record.id)  # an attach waiting for a start that cannot come
     return web.Response(status=NO_CONTENT)
 

@@ -68,11 +68,12 @@ async def create(request: web.Request) -> web.Response:
     if body is None:
         raise InvalidArgument("config cannot be empty in order to create a container")
     spec = create_request(body, request.query.get("name"), request.query.get("platform"))
-    if api_version(request) < (1, 44):  # moby's defaultReadOnlyNonRecursive
+    version = api_version(request)
+    if version < (1, 44):  # moby's defaultReadOnlyNonRecursive
         from engine.container.mounts import for_api_before_1_44
 
         for_api_before_1_44(spec.options)
-    if api_version(request) < (1, 40) and not spec.options.ipc:
+    if version < (1, 40) and not spec.options.ipc:
         spec.options.ipc = "shareable"  # moby's router: the default of clients older than private-by-default
     legacy = spec.options.network in ("bridge", "default")  # moby checks links only there (registerLinks)
     await asyncio.to_thread(_check_references, config, spec.options.links if legacy else [], spec.options.volumes_from)
@@ -95,23 +96,22 @@ def _check_references(config: EngineConfig, links: list[str], volumes_from: list
             raise InvalidArgument(words.format(ref) + str(exc)) from None
 
 
-ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}
-
-
 def _check_platform(config: EngineConfig, image: str, platform: str) -> None:
-    """moby's create with a platform: the local image must be of it (a 404 otherwise, as for a
-    missing image: create never pulls). An image that is not there is create's own 404."""
+    """moby's create with a platform: read as containerd reads one (a malformed one is a 400), then
+    the local image must be of it (a 404 otherwise, as for a missing image: create never pulls). An
+    image that is not there is create's own 404."""
     from engine.api import images
+    from engine.service.platforms import ARCH_ALIASES, parse_platform
 
+    wanted = parse_platform(platform)
     try:
         record = images.resolve(config, image)
     except NotFound:
         return
-    os_name, _, rest = platform.lower().partition("/")
-    arch = rest.partition("/")[0]
     actual_os = str(record.config.get("os") or "linux")
     actual_arch = str(record.config.get("architecture") or "amd64")
-    if os_name != actual_os.lower() or (arch and ARCH_ALIASES.get(arch, arch) != ARCH_ALIASES.get(actual_arch, actual_arch)):
+    if wanted.os != actual_os.lower() or \
+            (wanted.architecture is not None and wanted.architecture != ARCH_ALIASES.get(actual_arch, actual_arch)):
         raise NotFound(f"image with reference {image} was found but does not match the specified platform: "
                        f"wanted {platform}, actual: {actual_os}/{actual_arch}")
 

@@ -16,7 +16,15 @@ from engine.container.health import Healthcheck
 from engine.container.mountspec import BindOptions, MountSpec, TmpfsOptions, VolumeDriver, VolumeOptions
 from engine.container.options import RunOptions
 from engine.errors import InvalidArgument
-from engine.service.fields import check_int64, json_bool, json_dict, json_int, json_str, json_strs
+from engine.service.fields import (
+    check_int64,
+    console_size,
+    json_bool,
+    json_dict,
+    json_int,
+    json_str,
+    json_strs,
+)
 
 # Fields the docker CLI and docker-py send that concern the client only, or that dockui's behaviour
 # already matches at any value.
@@ -91,9 +99,9 @@ def create_request(body: Any, name: str | None, platform: str | None) -> CreateR
     _apply_host(opts, host, body)
     aliases = _apply_networking(opts, net)
     recorded = tuple((key, host[key]) for key in RECORDED_AS_GIVEN if isinstance(host.get(key), str) and host[key])
-    size = host.get("ConsoleSize")
-    if isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size):
-        recorded += (("ConsoleSize", size),)  # the tty's first size (start reads it back), as inspect shows it
+    size = console_size(host)
+    if size is not None:
+        recorded += (("ConsoleSize", list(size)),)  # the tty's first size (start reads it back), as inspect shows it
     recorded += _recorded_paths_and_annotations(host)
     driver_opts = _endpoint_driver_opts(opts, net)
     if driver_opts:

@@ -28,7 +28,7 @@ from engine.container.detachkeys import DetachScanner, detach_sequence
 from engine.container.exec_instances import ExecInstance, ExecSpec
 from engine.errors import InvalidArgument
 from engine.service.context import engine_config, json_body, json_response, query_int
-from engine.service.fields import canonical_keys, json_bool, json_str, json_strs
+from engine.service.fields import canonical_keys, console_size, json_bool, json_str, json_strs
 from engine.service.streams import STDERR, STDOUT, Hijacked, hijack
 
 routes = web.RouteTableDef()
@@ -54,16 +54,8 @@ def _spec(body: Any) -> ExecSpec:
         user=json_str("ExecConfig", body, "User") or "", tty=json_bool("ExecConfig", body, "Tty"), privileged=json_bool("ExecConfig", body, "Privileged"),
         attach_stdin=json_bool("ExecConfig", body, "AttachStdin"), attach_stdout=body.get("AttachStdout", True) is not False,
         attach_stderr=body.get("AttachStderr", True) is not False, detach_keys=json_str("ExecConfig", body, "DetachKeys") or "",
-        console_size=_console_size(body),
+        console_size=console_size(body),
     )
-
-
-def _console_size(body: dict[str, Any]) -> tuple[int, int] | None:
-    """ConsoleSize [height, width] (API 1.42), of the create or the start body; None: not given."""
-    size = body.get("ConsoleSize")
-    if isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size):
-        return size[0], size[1]
-    return None
 
 
 @routes.post("/containers/{id}/exec")
@@ -119,7 +111,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     # Tty: false by default and reads frames, even from a tty exec).
     framed = not json_bool("ExecConfig", body, "Tty")
     inst = await asyncio.to_thread(exec_instances.claim, config, request.match_info["id"])
-    winsize = _console_size(body) or inst.spec.console_size  # moby: the start's size, else the create's
+    winsize = console_size(body) or inst.spec.console_size  # moby: the start's size, else the create's
     resize_r, resize_w = os.pipe2(os.O_CLOEXEC) if inst.spec.tty else (-1, -1)
     argv, env = exec_instances.helper_command(config, inst.id, winsize, resize_r)
     attached = not detach

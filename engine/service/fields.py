@@ -80,3 +80,12 @@ def canonical_keys(body: dict[str, Any], names: tuple[str, ...]) -> dict[str, An
     Keys not in `names` are kept as sent."""
     spelling = {name.lower(): name for name in names}
     return {spelling.get(key.lower(), key): value for key, value in body.items()}
+
+
+def console_size(body: dict[str, Any]) -> tuple[int, int] | None:
+    """ConsoleSize [height, width] (API 1.42: a create's HostConfig, an exec's create or start body),
+    None when not given or not two positive integers (Docker ignores such a size)."""
+    size = body.get("ConsoleSize")
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size):
+        return size[0], size[1]
+    return None

@@ -23,7 +23,7 @@ import contextlib
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from engine.container import monitor
 from engine.container.detachkeys import DetachScanner
 from engine.container.state import ContainerRecord
 from engine.errors import Conflict
-from engine.service.streams import STDERR, STDOUT, AttachClient
+from engine.service.streams import STDERR, STDOUT, AttachClient, in_batches
 
 if TYPE_CHECKING:
     from engine.container.logs import LogEntry
@@ -268,7 +268,7 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
     or of a created or stopped one once `start` hands over its channel. Errors found before the
     client's connection is opened (a busy monitor) are the request's status."""
     streams = asked.streams
-    entries: Sequence[LogEntry] = []
+    entries: Iterator[LogEntry] = iter(())
     if asked.logs:
         query = api.LogQuery(stdout=streams.stdout, stderr=streams.stderr)
         _, entries, _ = await asyncio.to_thread(api.log_entries, config, record.id, query)
@@ -323,10 +323,11 @@ async def serve(config: EngineConfig, sessions: Sessions, record: ContainerRecor
     return response
 
 
-async def _replay(client: AttachClient, entries: Sequence[LogEntry]) -> None:
-    for entry in entries:
-        if not await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data):
-            return
+async def _replay(client: AttachClient, entries: Iterator[LogEntry]) -> None:
+    async for batch in in_batches(entries):
+        for entry in batch:
+            if not await client.send(STDERR if entry.stream == "stderr" else STDOUT, entry.data):
+                return
 
 
 async def _client_gone(client: AttachClient) -> None:

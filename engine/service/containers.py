@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 from typing import Any
 
@@ -37,7 +36,7 @@ from engine.service.context import (
 )
 from engine.service.create_body import create_request
 from engine.service.filters import filter_pairs
-from engine.service.streams import STDERR, STDOUT, frame, hijack, open_websocket
+from engine.service.streams import STDERR, STDOUT, frame, hijack, in_batches, open_websocket
 
 routes = web.RouteTableDef()
 
@@ -392,7 +391,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
             return False
         return True
 
-    while batch := await _call(lambda: list(itertools.islice(entries, 1000))):  # read on a thread, held a batch at a time
+    async for batch in in_batches(entries):
         for entry in batch:
             if not await emit(entry):
                 return response

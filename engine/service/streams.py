@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import select
 import struct
-from typing import Protocol
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol, TypeVar
 
 from aiohttp import web
+
+T = TypeVar("T")
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 MAX_BUFFERED = 1 << 20  # bytes queued to a slow client before we wait for it
@@ -306,3 +310,11 @@ async def open_websocket(request: web.Request) -> tuple[web.WebSocketResponse, W
     transport = request.transport  # taken before the handshake hands the connection to the websocket
     await ws.prepare(request)
     return ws, WebSocketClient(ws, transport)
+
+
+async def in_batches(items: Iterator[T], size: int = 1000) -> AsyncIterator[list[T]]:
+    """A lazy reader's items (a log's entries, read from disk as they are taken) taken on a thread,
+    a batch at a time: the event loop never reads the file, and a client that stops reading holds
+    one batch, not the whole log."""
+    while batch := await asyncio.to_thread(lambda: list(itertools.islice(items, size))):
+        yield batch

@@ -30,18 +30,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from suite_service import clean_engine, start_service, stop_service, teardown_root  # noqa: E402
 
 IN_SCOPE = (
     "api_client_test.py", "api_container_test.py", "api_exec_test.py", "api_healthcheck_test.py",
@@ -75,26 +74,6 @@ def _push_busybox(work: Path):  # -> RegistryServer
     return server
 
 
-def _start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
-    socket_path = work / "api.sock"
-    log = open(work / "service.log", "ab")  # noqa: SIM115 - closed once the child has it
-    service = [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
-               "-H", f"unix://{socket_path}"]
-    # A mount namespace of its own whose / is a shared mount, as systemd makes it on a Docker host
-    # (the suite's rshared bind needs it, Docker's rule); the host's mounts are left as they are.
-    # unshare and sh exec: the service keeps the pid this script signals.
-    shared_root = ["unshare", "--mount", "--", "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
-    process = subprocess.Popen([*shared_root, *service], env=env, cwd=REPO, stdout=log, stderr=log,
-                               start_new_session=True)
-    log.close()
-    deadline = time.monotonic() + 30
-    while not socket_path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the service did not start:\n{(work / 'service.log').read_text()}")
-        time.sleep(0.1)
-    return process
-
-
 def _seed_images(host: str, registry_host: str) -> None:
     import docker
 
@@ -105,23 +84,6 @@ def _seed_images(host: str, registry_host: str) -> None:
         for tag in SUITE_TAGS:
             repo, _, name = tag.partition(":")
             client.tag(f"{source}:3.10", repo, name)
-    finally:
-        client.close()
-
-
-def _clean_engine(host: str) -> None:
-    """What the suite's own teardowns missed: containers, then networks and volumes."""
-    import docker
-
-    client = docker.APIClient(base_url=host, version=API_VERSION, timeout=120)
-    try:
-        for c in client.containers(all=True):
-            client.remove_container(c["Id"], force=True, v=True)
-        for n in client.networks():
-            if n["Name"] not in ("bridge", "host", "none"):
-                client.remove_network(n["Id"])
-        for v in client.volumes().get("Volumes") or []:
-            client.remove_volume(v["Name"], force=True)
     finally:
         client.close()
 
@@ -167,7 +129,7 @@ def main(argv: list[str]) -> int:
     host = f"unix://{work / 'api.sock'}"
     try:
         registry = _push_busybox(work)
-        service = _start_service(work, env)
+        service = start_service(work, env)
         _seed_images(host, registry.host)
         deps = os.environ.get("DOCKERPY_DEPS", "/tmp/dpy-deps")
         suite_env = dict(os.environ, DOCKER_HOST=host, DOCKER_TEST_API_VERSION=API_VERSION,
@@ -184,30 +146,13 @@ def main(argv: list[str]) -> int:
     finally:
         if service is not None:
             try:
-                _clean_engine(host)
+                clean_engine(host, API_VERSION)
             except Exception as exc:  # noqa: BLE001 - still stop what we started
                 print(f"cleanup: {exc}", file=sys.stderr)
-            service.send_signal(signal.SIGTERM)
-            try:
-                service.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+            stop_service(service)
         if registry is not None:
             registry.stop()
-        _teardown_root(work)
-
-
-def _teardown_root(work: Path) -> None:
-    from engine.config import EngineConfig
-    from engine.network import endpoints as network
-    from engine.sandbox.cgroups import remove_parent
-
-    config = EngineConfig.load(root=work / "root")  # DOCKUI_CONFIG: this run's cgroup parent and bridge
-    if config.network_dir.exists():
-        network.remove_bridges(config)
-    remove_parent(config)
-    shutil.rmtree(work, ignore_errors=True)
+        teardown_root(work)
 
 
 if __name__ == "__main__":

@@ -42,17 +42,17 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from suite_service import clean_engine, start_service, stop_service, teardown_root  # noqa: E402
 
 PACKAGES = ("container", "image", "network", "volume", "system", "build")
 FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
@@ -120,24 +120,6 @@ def _guard_bin(work: Path) -> Path:
         (guard / name).write_text(GUARD)
         (guard / name).chmod(0o755)
     return guard
-
-
-def _start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
-    socket_path = work / "api.sock"
-    log = open(work / "service.log", "ab")  # noqa: SIM115 - closed once the child has it
-    service = [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
-               "-H", f"unix://{socket_path}"]
-    # unshare and sh exec: the service keeps the pid this script signals.
-    shared_root = ["unshare", "--mount", "--", "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
-    process = subprocess.Popen([*shared_root, *service], env=env, cwd=REPO, stdout=log, stderr=log,
-                               start_new_session=True)
-    log.close()
-    deadline = time.monotonic() + 30
-    while not socket_path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the service did not start:\n{(work / 'service.log').read_text()}")
-        time.sleep(0.1)
-    return process
 
 
 def _seed_images(work: Path) -> None:
@@ -221,44 +203,6 @@ def _print_board(board: dict[str, Outcome], report: Path | None) -> None:
         print(f"failing tests' output: {report}")
 
 
-def _clean_engine(host: str) -> None:
-    """What the suite's own teardowns missed: containers, then networks and volumes."""
-    import docker
-
-    client = docker.APIClient(base_url=host, version="auto", timeout=120)
-    try:
-        for c in client.containers(all=True):
-            client.remove_container(c["Id"], force=True, v=True)
-        for n in client.networks():
-            if n["Name"] not in ("bridge", "host", "none"):
-                client.remove_network(n["Id"])
-        for v in client.volumes().get("Volumes") or []:
-            client.remove_volume(v["Name"], force=True)
-    finally:
-        client.close()
-
-
-def _stop(service: subprocess.Popen) -> None:
-    service.send_signal(signal.SIGTERM)
-    try:
-        service.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        service.kill()
-        service.wait()
-
-
-def _teardown_root(work: Path) -> None:
-    from engine.config import EngineConfig
-    from engine.network import endpoints as network
-    from engine.sandbox.cgroups import remove_parent
-
-    config = EngineConfig.load(root=work / "root")  # DOCKUI_CONFIG: this run's cgroup parent and bridge
-    if config.network_dir.exists():
-        network.remove_bridges(config)
-    remove_parent(config)
-    shutil.rmtree(work, ignore_errors=True)
-
-
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     extra: list[str] = []
     if "--" in argv:
@@ -292,7 +236,7 @@ def main(argv: list[str]) -> int:
     service = None
     try:
         _seed_images(work)
-        service = _start_service(work, env)
+        service = start_service(work, env)
         _tag_aliases(host)
         guard = _guard_bin(work)
         (work / "home").mkdir()
@@ -305,11 +249,11 @@ def main(argv: list[str]) -> int:
     finally:
         if service is not None:
             try:
-                _clean_engine(host)
+                clean_engine(host, "auto")
             except Exception as exc:  # noqa: BLE001 - still stop what we started
                 print(f"cleanup: {exc}", file=sys.stderr)
-            _stop(service)
-        _teardown_root(work)
+            stop_service(service)
+        teardown_root(work)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""The dockui engine that contrib's outside test suites (dockerpy_suite, compose_suite, moby_suite)
+run against: its Engine API service on a private socket and state root, and what is left of it
+after a run.
+
+Invariant: a suite's engine is its own (a fresh root under the run's work directory, a cgroup
+parent and bridge named for the run), so nothing on the host is touched, and after
+`clean_engine`, `stop_service` and `teardown_root` nothing of it remains: no container, network,
+volume, bridge, cgroup or file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`dockui system service` on `work`/api.sock with root `work`/root, once its socket is there."""
+    socket_path = work / "api.sock"
+    log = open(work / "service.log", "ab")  # noqa: SIM115 - closed once the child has it
+    service = [sys.executable, "-m", "tui.launcher", "--root", str(work / "root"), "system", "service",
+               "-H", f"unix://{socket_path}"]
+    # A mount namespace of its own whose / is a shared mount, as systemd makes it on a Docker host
+    # (rshared binds need it, Docker's rule); the host's mounts are left as they are.
+    # unshare and sh exec: the service keeps the pid the suite signals.
+    shared_root = ["unshare", "--mount", "--", "sh", "-c", 'mount --make-rshared / && exec "$@"', "sh"]
+    process = subprocess.Popen([*shared_root, *service], env=env, cwd=REPO, stdout=log, stderr=log,
+                               start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the service did not start:\n{(work / 'service.log').read_text()}")
+        time.sleep(0.1)
+    return process
+
+
+def clean_engine(host: str, version: str) -> None:
+    """What a suite's own teardowns missed: containers, then networks and volumes."""
+    import docker
+
+    client = docker.APIClient(base_url=host, version=version, timeout=120)
+    try:
+        for c in client.containers(all=True):
+            client.remove_container(c["Id"], force=True, v=True)
+        for n in client.networks():
+            if n["Name"] not in ("bridge", "host", "none"):
+                client.remove_network(n["Id"])
+        for v in client.volumes().get("Volumes") or []:
+            client.remove_volume(v["Name"], force=True)
+    finally:
+        client.close()
+
+
+def stop_service(service: subprocess.Popen) -> None:
+    service.send_signal(signal.SIGTERM)
+    try:
+        service.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.wait()
+
+
+def teardown_root(work: Path) -> None:
+    """The run's bridge and cgroup parent (DOCKUI_CONFIG names them), then its files."""
+    from engine.config import EngineConfig
+    from engine.network import endpoints as network
+    from engine.sandbox.cgroups import remove_parent
+
+    config = EngineConfig.load(root=work / "root")
+    if config.network_dir.exists():
+        network.remove_bridges(config)
+    remove_parent(config)
+    shutil.rmtree(work, ignore_errors=True)

@@ -8,7 +8,7 @@ import sys
 import time
 
 from engine.cli.container_common import start_engine
-from engine.cli.output import human_duration, print_formatted
+from engine.cli.output import human_duration, natural_key, print_formatted
 from engine.config import EngineConfig
 from engine.errors import InvalidArgument, NotFound
 
@@ -338,18 +338,10 @@ def cmd_port(args: argparse.Namespace, config: EngineConfig) -> int:
     else:
         lines = [f"{port} -> {_host_port(b)}" for port, bindings in ports.items() for b in bindings or []]
     if lines:
-        print("\n".join(sorted(lines, key=_natural_key)))
+        print("\n".join(sorted(lines, key=natural_key)))
     return 0
 
 
 def _host_port(binding: dict[str, Any]) -> str:
-    """net.JoinHostPort of a binding: an IPv6 address in brackets."""
-    host = binding.get("HostIp") or "0.0.0.0"
-    return f"[{host}]:{binding.get('HostPort')}" if ":" in host else f"{host}:{binding.get('HostPort')}"
-
-
-def _natural_key(text: str) -> list[Any]:
-    """sortorder.NaturalLess: runs of digits compare as numbers."""
-    import re
-
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+    """A binding's HOST:PORT (net.JoinHostPort: an IPv6 address in brackets)."""
+    return _join_host_port(binding.get("HostIp") or "0.0.0.0", str(binding.get("HostPort")))

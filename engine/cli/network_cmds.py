@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli import filter_flag
-from engine.cli.output import print_json, print_table
+from engine.cli.output import natural_key, print_json, print_table
 from engine.config import EngineConfig
 
 
@@ -142,7 +142,7 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
         kept = {doc["Name"] for doc in list_networks(config, NetworkFilter.parse(filter_words(args.filter)))}
         pairs = [(row, net) for row, net in zip(rows, listed, strict=True) if row[1] in kept]
         rows, listed = [row for row, _ in pairs], [net for _, net in pairs]
-    order = sorted(range(len(rows)), key=lambda i: _natural_key(rows[i][1]))  # list.go: by name, naturally
+    order = sorted(range(len(rows)), key=lambda i: natural_key(rows[i][1]))  # list.go: by name, naturally
     rows, listed = [rows[i] for i in order], [listed[i] for i in order]
     width = 64 if args.no_trunc else 12
     if args.quiet and (not args.format or args.format.strip() in ("table", "json")):  # docker: a template wins over -q
@@ -171,13 +171,6 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
         return 0
     print_table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [(r[0][:width], *r[1:]) for r in rows])
     return 0
-
-
-def _natural_key(text: str) -> list[tuple[int, int, str]]:
-    """sortorder.NaturalLess: runs of digits compare as numbers."""
-    import re
-
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
 
 
 def cmd_inspect(args: argparse.Namespace, config: EngineConfig) -> int:

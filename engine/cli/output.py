@@ -33,6 +33,14 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], gap: int 
     sys.stdout.write(tabwrite("\n".join(lines) + "\n", minwidth=minwidth, padding=gap))
 
 
+def natural_key(text: str) -> list[tuple[int, int, str]]:
+    """The docker CLI's sortorder.NaturalLess as a sort key (ls and port orders): runs of digits
+    compare as numbers."""
+    import re
+
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+
+
 def print_pruned(title: str, removed: Iterable[str], freed: int) -> None:
     """A prune's report as the docker CLI prints it: the removed (if any) under `title`, then the
     space reclaimed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform as _platform
+import re
 from dataclasses import dataclass, field
 
 from engine.errors import IntegrityError, InvalidArgument, RegistryError
@@ -46,9 +47,16 @@ _MACHINE_TO_GO = {
     "i686": ("386", ""), "ppc64le": ("ppc64le", ""), "s390x": ("s390x", ""), "riscv64": ("riscv64", ""),
     "mips64": ("mips64", ""),
 }
-KNOWN_OS = {"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix", "android"}
+# containerd's words for a platform specifier (platforms.Parse): GOOS and GOARCH values and their aliases.
+KNOWN_OS = {"aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl",
+            "netbsd", "openbsd", "plan9", "solaris", "windows", "zos"}
+_OS_ALIASES = {"macos": "darwin"}
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386", "armhf": "arm",
                  "armel": "arm"}
+KNOWN_ARCH = {"386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "ppc64", "ppc64le", "loong64", "mips",
+              "mipsle", "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "riscv", "riscv64", "s390", "s390x",
+              "sparc", "sparc64", "wasm"}
+_COMPONENT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -80,16 +88,26 @@ def host_platform() -> Platform:
 
 
 def parse_platform(text: str) -> Platform:
-    """`linux/arm64/v8`, `linux/amd64`, or just `arm64` (os defaults to linux)."""
-    parts = text.strip().split("/")
-    if len(parts) == 1 and parts[0]:
-        if parts[0].lower() in KNOWN_OS:  # containerd: an OS alone means that OS on the host's arch
-            host = host_platform()
-            return Platform(parts[0].lower(), host.architecture, host.variant)
-        return Platform("linux", parts[0])
-    if len(parts) in (2, 3) and all(parts):
-        return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
-    raise InvalidArgument(f"invalid platform {text!r}: expected os/arch[/variant], e.g. linux/arm64/v8")
+    """`linux/arm64/v8`, `linux/amd64`, `linux` or `arm64`, read as containerd's platforms.Parse reads
+    them and refused in its words: an OS alone means that OS on the host's architecture, a known
+    architecture alone means linux on it. Matching normalises further (`Platform.normalised`)."""
+    parts = text.split("/")
+    for part in parts:
+        if not _COMPONENT.fullmatch(part):
+            raise InvalidArgument(f'"{part}": is an invalid component of "{text}": platform specifier component '
+                                  'must match "^[A-Za-z0-9_-]+$": invalid argument')
+    if len(parts) > 3:
+        raise InvalidArgument(f'invalid platform "{text}": cannot parse platform specifier: invalid argument')
+    first = parts[0].lower()
+    os_name = _OS_ALIASES.get(first, first)
+    if len(parts) > 1:
+        return Platform(os_name, parts[1].lower(), parts[2].lower() if len(parts) == 3 else "")
+    if os_name in KNOWN_OS:
+        host = host_platform()
+        return Platform(os_name, host.architecture, host.variant)
+    if _ARCH_ALIASES.get(first, first) in KNOWN_ARCH:
+        return Platform("linux", first)
+    raise InvalidArgument(f'"{text}": unknown operating system or architecture: invalid argument')
 
 
 @dataclass(frozen=True)

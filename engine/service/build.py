@@ -79,7 +79,7 @@ def _check_query(request: web.Request) -> None:
 
 def _request(request: web.Request, context: Path, dockerfile: str) -> api.BuildRequest:
     if request.query.get("platform"):
-        from engine.service.platforms import parse_platform
+        from engine.image.manifest import parse_platform
 
         parse_platform(request.query["platform"])  # a malformed specifier in moby's words; the builder says which it builds
     args = tuple((k, v) for k, v in _json_map(request, "buildargs").items() if v is not None)

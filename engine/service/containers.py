@@ -100,17 +100,17 @@ def _check_platform(config: EngineConfig, image: str, platform: str) -> None:
     the local image must be of it (a 404 otherwise, as for a missing image: create never pulls). An
     image that is not there is create's own 404."""
     from engine.api import images
-    from engine.service.platforms import ARCH_ALIASES, parse_platform
+    from engine.image.manifest import Platform, parse_platform
 
-    wanted = parse_platform(platform)
+    wanted = parse_platform(platform).normalised()
     try:
         record = images.resolve(config, image)
     except NotFound:
         return
     actual_os = str(record.config.get("os") or "linux")
     actual_arch = str(record.config.get("architecture") or "amd64")
-    if wanted.os != actual_os.lower() or \
-            (wanted.architecture is not None and wanted.architecture != ARCH_ALIASES.get(actual_arch, actual_arch)):
+    actual = Platform(actual_os, actual_arch).normalised()
+    if (wanted.os, wanted.architecture) != (actual.os, actual.architecture):
         raise NotFound(f"image with reference {image} was found but does not match the specified platform: "
                        f"wanted {platform}, actual: {actual_os}/{actual_arch}")
 

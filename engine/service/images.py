@@ -154,11 +154,11 @@ async def _import(request: web.Request, config: EngineConfig, from_src: str) -> 
 
 def import_architecture(platform: str) -> str | None:
     """The architecture an import's `platform` names (None: the host's); linux only, as moby's."""
-    from engine.service.platforms import parse_platform
+    from engine.image.manifest import parse_platform
 
     if not platform:
         return None
-    parsed = parse_platform(platform)
+    parsed = parse_platform(platform).normalised()
     if parsed.os != "linux":
         raise InvalidArgument("operating system is not supported")
     return parsed.architecture

@@ -14,7 +14,10 @@ from engine.errors import InvalidArgument, NotFound
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see docs/lifecycle.md
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    from engine.cli.formatters import Row
 
 
 def status_text(record: Any, now: float | None = None) -> str:
@@ -93,6 +96,21 @@ def names_text(names: list[str], trunc: bool) -> str:
     return ",".join(stripped)
 
 
+def running_for(record: Any, now: float) -> str:
+    """Docker's CREATED column (ContainerContext.RunningFor): how long ago the container was created."""
+    from engine.container.state import parse_rfc3339
+
+    return human_duration(now - parse_rfc3339(record.created)) + " ago"
+
+
+def listed_row(record: Any, now: float, *, trunc: bool, names: list[str], size: Callable[[], str]) -> Row:
+    """ps's ContainerContext of one container, as `ps --format` and `system df -v` print it."""
+    from engine.cli.formatters import container_row
+
+    return container_row(record, trunc=trunc, running_for=running_for(record, now), status=status_text(record, now),
+                         ports=ports_text(record), size=size, names=names_text(names, trunc))
+
+
 def _listed_names(records: list[Any]) -> dict[str, list[str]]:
     """Each container's Names as moby lists them, from every container's links (the linking one
     need not be listed)."""
@@ -127,8 +145,6 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
             print(r.id if args.no_trunc else r.short_id)
         return 0
     now = time.time()
-    from engine.container.state import parse_rfc3339
-
     sizes = _ps_sizes(config, records) if args.size else {}
     if args.format and args.format.strip() != "table":
         return _print_ps_format(config, args, records, now, sizes, names)
@@ -139,7 +155,7 @@ def cmd_ps(args: argparse.Namespace, config: EngineConfig) -> int:
             r.id if args.no_trunc else r.short_id,
             r.image,
             _command_text(r, not args.no_trunc),
-            human_duration(now - parse_rfc3339(r.created)) + " ago",
+            running_for(r, now),
             status_text(r, now),
             ports_text(r),
             names_text(names[r.id], not args.no_trunc),
@@ -198,9 +214,8 @@ def _container_sizes(store: Any, record: Any, image_sizes: dict[str, int]) -> tu
 def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: list[Any], now: float,
                      sizes: dict[str, str], names: dict[str, list[str]]) -> int:
     """`ps --format`: `json` (docker's `{{json .}}` per container) or a Go template (`table ...` too)."""
-    from engine.cli.formatters import CONTAINER_HEADERS, container_row
+    from engine.cli.formatters import CONTAINER_HEADERS
     from engine.cli.output import render_format
-    from engine.container.state import parse_rfc3339
     from engine.image.store import ImageStore
     from engine.util.gofmt import go_json
 
@@ -217,12 +232,8 @@ def _print_ps_format(config: EngineConfig, args: argparse.Namespace, records: li
         written, virtual = _container_sizes(ImageStore(config), record, image_sizes)
         return f"{human_size(written)} (virtual {human_size(virtual)})" if virtual else human_size(written)
 
-    rows = [
-        container_row(r, trunc=not args.no_trunc, running_for=human_duration(now - parse_rfc3339(r.created)) + " ago",
-                      status=status_text(r, now), ports=ports_text(r), size=lambda r=r: size_of(r),
-                      names=names_text(names[r.id], not args.no_trunc))
-        for r in records
-    ]
+    rows = [listed_row(r, now, trunc=not args.no_trunc, names=names[r.id], size=lambda r=r: size_of(r))
+            for r in records]
     if args.format.strip() == "json":
         sys.stdout.write("".join(go_json(row.template_json()) + "\n" for row in rows))
     else:

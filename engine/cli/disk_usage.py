@@ -21,7 +21,6 @@ from engine.cli.formatters import (
     HeaderContext,
     OmitEmptyStruct,
     Row,
-    container_row,
     go_time,
 )
 from engine.cli.output import render_format, render_template
@@ -137,13 +136,9 @@ def image_row(usage: ImageUsage, now: float, *, trunc: bool) -> Row:
 def df_container_row(usage: ContainerUsage, now: float, *, trunc: bool) -> Row:
     """ps's ContainerContext of one container, its Size without the virtual part (df sets
     SizeRootFs to 0 before it prints)."""
-    from engine.cli.container_list import names_text, ports_text, status_text
-    from engine.container.state import parse_rfc3339
+    from engine.cli.container_list import listed_row
 
-    record = usage.record
-    return container_row(record, trunc=trunc, running_for=human_duration(now - parse_rfc3339(record.created)) + " ago",
-                         status=status_text(record, now), ports=ports_text(record),
-                         size=lambda: human_size(usage.size_rw), names=names_text(list(usage.names), trunc))
+    return listed_row(usage.record, now, trunc=trunc, names=list(usage.names), size=lambda: human_size(usage.size_rw))
 
 
 def volume_row(usage: VolumeUsage) -> Row:

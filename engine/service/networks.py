@@ -183,10 +183,6 @@ async def disconnect(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-ENDPOINT_LINKS = api.ENDPOINT_LINKS  # HostConfig keys: the primary endpoint's Links and LinkLocalIPs, read at every start
-ENDPOINT_LINK_LOCAL = api.ENDPOINT_LINK_LOCAL
-
-
 def endpoint_links(network_mode: str, net: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """A create body's `NetworkingConfig.EndpointsConfig[<its network>]` `Links` (docker-py's
     `create_endpoint_config(links=...)`, compose's service links on a user network) and
@@ -202,11 +198,11 @@ def endpoint_links(network_mode: str, net: dict[str, Any]) -> tuple[tuple[str, A
         links = _strings(endpoint, "Links", f"{what}[{network}]")
         if links:
             api.parse_links(links)
-            found += ((ENDPOINT_LINKS, list(links)),)
+            found += ((api.ENDPOINT_LINKS, list(links)),)
         ipam = endpoint.get("IPAMConfig")
         link_local = _strings(ipam, "LinkLocalIPs", f"{what}[{network}].IPAMConfig") if isinstance(ipam, dict) else []
         if link_local:
             from engine.network import ipam as addresses
 
-            found += ((ENDPOINT_LINK_LOCAL, addresses.parse_link_local(link_local)),)
+            found += ((api.ENDPOINT_LINK_LOCAL, addresses.parse_link_local(link_local)),)
     return found

@@ -107,6 +107,7 @@ def summary_rows(usage: DiskUsage) -> list[Row]:
 
 def image_row(usage: ImageUsage, now: float, *, trunc: bool) -> Row:
     """imageContext of one image as df lists it: its first tag only, <none> when it has none."""
+    from engine.cli.formatters import image_row as image_context
     from engine.image.store import _repo_of
     from engine.util.timefmt import parse_rfc3339
 
@@ -130,7 +131,7 @@ def image_row(usage: ImageUsage, now: float, *, trunc: bool) -> Row:
         "VirtualSize": go_human_size(record.size),
     }
     labels = (record.config.get("config") or {}).get("Labels") if isinstance(record.config, dict) else None
-    return Row("*formatter.imageContext", fields, labels or {})
+    return image_context(fields, labels or {})
 
 
 def df_container_row(usage: ContainerUsage, now: float, *, trunc: bool) -> Row:

@@ -170,8 +170,8 @@ def render_template(template: str, obj: Any, *, name: str = "", parse_status: in
 
 def print_template(template: str, obj: Any, *, go_type: str = "", name: str = "",
                    funcs: dict[str, Any] | None = None, aligned: bool = False) -> None:
-    """docker's info and version `--format`: the template (named `name`: version's is "version",
-    with version's `funcs`) over `obj` (typed TemplateData, or a dict read as the Go struct
+    """docker's info and version `--format`: the template (`json` is `{{json .}}`; named `name`:
+    version's is "version", with version's `funcs`) over `obj` (typed TemplateData, or a dict read as the Go struct
     `go_type`: system.dockerInfo; Go's errors name it), printed with a newline, which the docker CLI
     writes even when the template fails (after what it wrote so far); `aligned`: through version's
     tabwriter (minwidth 20, padding 1). The failure is then FormatError(Go's words, 1), one that
@@ -179,7 +179,7 @@ def print_template(template: str, obj: Any, *, go_type: str = "", name: str = ""
     from engine.cli.formatters import OmitEmptyStruct
     from engine.util import gotemplate
 
-    parsed = _parse(template, status=64, name=name, funcs=funcs)
+    parsed = _parse("{{json .}}" if template.strip() == "json" else template, status=64, name=name, funcs=funcs)
     data = OmitEmptyStruct(go_type, obj, obj) if isinstance(obj, dict) else obj
     failure = None
     try:

@@ -88,24 +88,6 @@ def _add_version(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_version)
 
 
-def _print_object(obj: object, template: str) -> None:
-    """`--format json` is the docker CLI's `{{json .}}` (Go's compact encoding), else a template."""
-    from engine.cli.output import render_template
-
-    print(render_template("{{json .}}" if template.strip() == "json" else template, obj))
-
-
-def _print_struct(doc: dict, template: str, go_type: str, name: str = "") -> None:
-    """info's and version's `--format`: JSON as before, a template as the docker CLI runs it
-    (engine.cli.output.print_template: the Go type's name in errors, the newline printed anyway)."""
-    if template.strip() == "json":
-        _print_object(doc, template)
-        return
-    from engine.cli.output import print_template
-
-    print_template(template, doc, go_type=go_type, name=name)
-
-
 def cmd_system_prune(args: argparse.Namespace, config: EngineConfig) -> int:
     """docker system prune (system/prune.go): containers, then networks, (volumes,) then images,
     each with --filter, as Docker orders them (a removed container frees its network, volumes and
@@ -260,7 +242,9 @@ def cmd_info(args: argparse.Namespace, config: EngineConfig) -> int:
 
     doc = info.info(config)
     if args.format:
-        _print_struct(doc, args.format, "system.dockerInfo")
+        from engine.cli.output import print_template
+
+        print_template(args.format, doc, go_type="system.dockerInfo")
         return 0
     print(f"Client:\n Version:    {__version__}\n Context:    default\n Debug Mode: false\n\nServer:")
     sys.stdout.write("".join(line + "\n" for line in _server_info_lines(doc)) + "\n")
@@ -359,9 +343,6 @@ def cmd_version(args: argparse.Namespace, config: EngineConfig) -> int:  # noqa:
     from engine.cli.formatters import DEFAULT_VERSION_TEMPLATE, VERSION_FUNCS, version_info
     from engine.cli.output import print_template
 
-    template = args.format or DEFAULT_VERSION_TEMPLATE
-    if template.strip() == "json":
-        template = "{{json .}}"
-    print_template(template, version_info(info.client_version(), info.version()), name="version",
+    print_template(args.format or DEFAULT_VERSION_TEMPLATE, version_info(info.client_version(), info.version()), name="version",
                    funcs=VERSION_FUNCS, aligned=True)
     return 0

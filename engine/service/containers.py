@@ -35,6 +35,7 @@ from engine.service.context import (
     query_int,
 )
 from engine.service.create_body import create_request
+from engine.service.fields import console_size
 from engine.service.filters import filter_pairs
 from engine.service.streams import STDERR, STDOUT, frame, hijack, in_batches, open_websocket
 
@@ -214,12 +215,13 @@ async def _start(request: web.Request, config: Any, record: ContainerRecord) -> 
     sessions = _sessions(request)
     spawner = request.app[SPAWNER]
     interactive = bool(record.config.get("OpenStdin"))
+    size = _console_size(record)
     pending = sessions.take_pending(record.id)
     if pending is None:
-        await _call(api.start, config, record.id, False, interactive, _console_size(record), spawner)
+        await _call(api.start, config, record.id, False, interactive, size, spawner)
         return web.Response(status=NO_CONTENT)
     try:
-        result = await _call(api.start, config, record.id, True, interactive, _console_size(record), spawner)
+        result = await _call(api.start, config, record.id, True, interactive, size, spawner)
     except BaseException as exc:
         if not pending.channel.done():
             pending.channel.set_exception(exc if isinstance(exc, Exception) else Conflict("start cancelled"))
@@ -235,10 +237,8 @@ async def _start(request: web.Request, config: Any, record: ContainerRecord) -> 
 
 
 def _console_size(record: ContainerRecord) -> tuple[int, int] | None:
-    size = record.host_config.get("ConsoleSize")
-    if record.config.get("Tty") and isinstance(size, list) and len(size) == 2 and all(size):
-        return int(size[0]), int(size[1])
-    return None
+    """A tty container's first size, as its create recorded it (HostConfig.ConsoleSize)."""
+    return console_size(record.host_config) if record.config.get("Tty") else None
 
 
 @routes.post("/containers/{id}/stop")

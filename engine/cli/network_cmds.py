@@ -132,7 +132,7 @@ def cmd_ls(args: argparse.Namespace, config: EngineConfig) -> int:
         net = nets.pop(name, None)
         rows.append((net.id if net else _pseudo_id(name), name, "bridge" if name == "bridge" else name, "local"))
         listed.append(net)
-    for net in sorted(nets.values(), key=lambda n: n.name):
+    for net in nets.values():  # in any order: the list is sorted by name below
         rows.append((net.id, net.name, "bridge", "local"))
         listed.append(net)
     if args.filter:  # as the Engine API filters its list (engine.api.networks.NetworkFilter)

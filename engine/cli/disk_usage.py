@@ -88,8 +88,8 @@ def summary_rows(usage: DiskUsage) -> list[Row]:
     used_by_images = sum(i.record.size - i.shared_size for i in usage.images if i.containers)
     written = sum(c.size_rw for c in usage.containers)
     idle_written = sum(c.size_rw for c in usage.containers if c.record.status not in ACTIVE_STATES)
-    volume_size = sum(v.size for v in usage.volumes if v.size != -1)
-    unused_volume_size = sum(v.size for v in usage.volumes if v.size != -1 and not v.ref_count)
+    volume_size = sum(v.size for v in usage.volumes)  # always measured here: no Go -1 ("not computed")
+    unused_volume_size = sum(v.size for v in usage.volumes if not v.ref_count)
     kinds = [
         ("diskUsageImagesContext", "Images", len(usage.images), sum(1 for i in usage.images if i.containers),
          go_human_size(usage.layers_size), _reclaimable(usage.layers_size - used_by_images, usage.layers_size)),
@@ -146,5 +146,4 @@ def volume_row(usage: VolumeUsage) -> Row:
     """volumeContext with the usage df adds: its links (the containers that mount it) and size."""
     from engine.cli.formatters import volume_row as listed_volume
 
-    return listed_volume(usage.volume, links=str(usage.ref_count),
-                         size=go_human_size(usage.size) if usage.size != -1 else "N/A")
+    return listed_volume(usage.volume, links=str(usage.ref_count), size=go_human_size(usage.size))

@@ -32,13 +32,10 @@ reason, every other failure is printed by name. docs/api.md keeps the last run's
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
@@ -47,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite_service import clean_engine, start_service, stop_service, teardown_root  # noqa: E402
+from suite_service import clean_engine, fresh_root, start_service, stop_service, teardown_root  # noqa: E402
 
 DEFAULT_TARGETS = ("tests/integration", "tests/acceptance")
 SUITE_TAGS = ("busybox:1.31.0-uclibc", "busybox:latest", "busybox:1.27.2", "alpine:3.10.1", "alpine:3.12", "alpine:latest")
@@ -186,16 +183,9 @@ def main(argv: list[str]) -> int:
     checkout = Path(argv[0]).resolve()
     extra = argv[1:]
     python = os.environ.get("COMPOSE_PYTHON", "/tmp/compose-venv/bin/python")
-    work = Path(tempfile.mkdtemp(prefix="dkcompose-"))
-    suffix = secrets.token_hex(3)
-    config_file = work / "dockui-config.json"
-    # log_max_size "": no daemon-wide log cap, as a stock Docker daemon (inspect shows the LogConfig asked for)
-    config_file.write_text(json.dumps({"cgroup_parent": f"dockui-compose-{suffix}", "bridge_name": f"dkcp{suffix}",
-                                       "log_max_size": ""}))
-    env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
-    os.environ["DOCKUI_CONFIG"] = str(config_file)
+    root = fresh_root("compose", "dkcp")
+    work, env, host = root.work, root.env, root.host
     service = None
-    host = f"unix://{work / 'api.sock'}"
     try:
         _import_busybox(work)
         service = start_service(work, env)

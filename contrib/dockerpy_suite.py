@@ -27,12 +27,9 @@ pytest args (docs/api.md lists them and why).
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -40,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite_service import clean_engine, start_service, stop_service, teardown_root  # noqa: E402
+from suite_service import clean_engine, fresh_root, start_service, stop_service, teardown_root  # noqa: E402
 
 IN_SCOPE = (
     "api_client_test.py", "api_container_test.py", "api_exec_test.py", "api_healthcheck_test.py",
@@ -117,16 +114,9 @@ def main(argv: list[str]) -> int:
         return 2
     checkout = Path(argv[0]).resolve()
     extra = argv[1:]
-    work = Path(tempfile.mkdtemp(prefix="dkpy-"))
-    suffix = secrets.token_hex(3)
-    config_file = work / "dockui-config.json"
-    # log_max_size "": no daemon-wide log cap, as a stock Docker daemon (inspect shows the LogConfig asked for)
-    config_file.write_text(json.dumps({"cgroup_parent": f"dockui-py-{suffix}", "bridge_name": f"dkpy{suffix}",
-                                       "log_max_size": ""}))
-    env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
-    os.environ["DOCKUI_CONFIG"] = str(config_file)
+    root = fresh_root("py", "dkpy")
+    work, env, host = root.work, root.env, root.host
     registry = service = None
-    host = f"unix://{work / 'api.sock'}"
     try:
         registry = _push_busybox(work)
         service = start_service(work, env)

@@ -40,11 +40,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite_service import clean_engine, start_service, stop_service, teardown_root  # noqa: E402
+from suite_service import clean_engine, fresh_root, start_service, stop_service, teardown_root  # noqa: E402
 
 PACKAGES = ("container", "image", "network", "volume", "system", "build")
 FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
@@ -224,15 +222,8 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"{tree} is not at GOPATH/src/github.com/docker/docker")
     packages = [p for p in args.packages.split(",") if p]
     binaries = {p: _build(tree, gopath, args.go, p) for p in packages}
-    work = Path(tempfile.mkdtemp(prefix="dkmoby-"))
-    suffix = secrets.token_hex(3)
-    config_file = work / "dockui-config.json"
-    # log_max_size "": no daemon-wide log cap, as a stock Docker daemon
-    config_file.write_text(json.dumps({"cgroup_parent": f"dockui-moby-{suffix}", "bridge_name": f"dkmb{suffix}",
-                                       "log_max_size": ""}))
-    env = dict(os.environ, DOCKUI_CONFIG=str(config_file), PYTHONPATH=str(REPO))
-    os.environ["DOCKUI_CONFIG"] = str(config_file)
-    host = f"unix://{work / 'api.sock'}"
+    root = fresh_root("moby", "dkmb")
+    work, env, host = root.work, root.env, root.host
     service = None
     try:
         _seed_images(work)

@@ -1,6 +1,6 @@
 """The dockui engine that contrib's outside test suites (dockerpy_suite, compose_suite, moby_suite)
-run against: its Engine API service on a private socket and state root, and what is left of it
-after a run.
+run against: a fresh state root, its Engine API service on a private socket, and what is left of
+it after a run.
 
 Invariant: a suite's engine is its own (a fresh root under the run's work directory, a cgroup
 parent and bridge named for the run), so nothing on the host is touched, and after
@@ -10,14 +10,41 @@ volume, bridge, cgroup or file.
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SuiteRoot:
+    work: Path  # the run's directory: the engine root, the socket, the service's log
+    env: dict[str, str]  # the service's environment (DOCKUI_CONFIG: this run's config file)
+    host: str  # DOCKER_HOST for the suite
+
+
+def fresh_root(name: str, bridge_prefix: str) -> SuiteRoot:
+    """A work directory and a config naming a cgroup parent (`dockui-NAME-XXXXXX`) and a bridge
+    (`BRIDGE_PREFIX` + 6 hex digits) of this run's own. DOCKUI_CONFIG is set in this process too,
+    for the engine calls the runner makes itself (importing images, teardown_root)."""
+    work = Path(tempfile.mkdtemp(prefix=f"dk{name}-"))
+    suffix = secrets.token_hex(3)
+    config_file = work / "dockui-config.json"
+    # log_max_size "": no daemon-wide log cap, as a stock Docker daemon (inspect shows the LogConfig asked for)
+    config_file.write_text(json.dumps({"cgroup_parent": f"dockui-{name}-{suffix}",
+                                       "bridge_name": f"{bridge_prefix}{suffix}", "log_max_size": ""}))
+    os.environ["DOCKUI_CONFIG"] = str(config_file)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return SuiteRoot(work, env, f"unix://{work / 'api.sock'}")
 
 
 def start_service(work: Path, env: dict[str, str]) -> subprocess.Popen:

@@ -192,6 +192,8 @@ def test_scratch_exec_form_add_tar_onbuild_and_refusals(engine: Engine, tmp_path
     assert platform.returncode == 1 and "linux/amd64 images only" in platform.stderr.decode()
     (child / "Dockerfile").write_text("FROM --platform=linux/s390x busybox\n")
     assert "linux/amd64 images only" in build(engine, str(child)).stderr.decode()
+    (child / "Dockerfile").write_text("FROM busybox\n")  # the host's platform, in containerd's other spellings
+    assert all(build(engine, "-q", "--platform", named, str(child)).returncode == 0 for named in ("amd64", "linux/x86_64"))
     assert containers(engine) == []
     assert engine.out("volume", "ls", "-q") == ""  # the RUN under VOLUME /data took its anonymous volume along
 

@@ -96,8 +96,16 @@ def check_request(request: BuildRequest) -> BuildRequest:
 
 
 def _check_platform(platform: str | None) -> None:
-    if platform and platform.lower() not in ("linux/amd64", "linux/x86_64", "linux"):
-        raise InvalidArgument(f"platform {platform!r} is not supported: dockui builds linux/amd64 images only")
+    """A build's RUN steps run on this host, so it builds for the host's platform only (named in
+    any of containerd's spellings: `linux`, `amd64`, `linux/x86_64`, ...)."""
+    if not platform:
+        return
+    from engine.image.manifest import host_platform, parse_platform
+
+    wanted, host = parse_platform(platform).normalised(), host_platform().normalised()
+    if (wanted.os, wanted.architecture) != (host.os, host.architecture):
+        raise InvalidArgument(f"platform {platform!r} is not supported: "
+                              f"dockui builds {host.os}/{host.architecture} images only")
 
 
 @dataclass

@@ -80,7 +80,16 @@ def test_a_root_busy_with_its_network_keeps_its_bridge_from_another_roots_collec
         remover.join()
         seen["b_found_it_gone"] = removed_by_b == []  # it looked only after A's deletion had ended
         seen["gone_after_both"] = not bridge.exists()
+        # 4. B's network state gone while its root stays (a wiped or unmounted root: no lock to
+        #    take, nothing of B can use the bridge): abandoned, so collected
+        networks.delete_link = real_delete
+        network.get_network(b, "bridge")
+        import shutil
+        shutil.rmtree(b.root / "network")
+        network.create_network(a, "four")
+        seen["collected_without_state"] = not bridge.exists() and b.root.exists()
         print(json.dumps(seen))
     """)
     assert seen == {"kept_while_b_works": True, "collected_once_idle": True, "a_deleting": True,
-                    "b_waited_for_a": True, "b_found_it_gone": True, "gone_after_both": True}, seen
+                    "b_waited_for_a": True, "b_found_it_gone": True, "gone_after_both": True,
+                    "collected_without_state": True}, seen

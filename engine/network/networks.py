@@ -106,7 +106,9 @@ def collect_abandoned_bridges(config: EngineConfig) -> list[str]:
     says dockui made it, it has no port, and its root has no endpoint record; such a root chooses
     its subnet again (and re-creates the bridge) on its next container. Call under HOST_LOCK.
 
-    A live root's bridge is judged and deleted under that root's network lock (`ipam.lock`), taken
+    A root whose network state is gone (the root itself, or only its `network` directory: a wiped
+    or unmounted root) is abandoned. A live root's bridge is judged and deleted under that root's
+    network lock (`ipam.lock`), taken
     without waiting: a root busy with its network (preparing a container, removing its bridges) is
     left alone, and one that starts meanwhile waits until the deletion is over. So no root ever
     sees its bridge half deleted by another (the bridge's `brif` gone, its /sys/class/net entry
@@ -119,7 +121,7 @@ def collect_abandoned_bridges(config: EngineConfig) -> list[str]:
         if owner is None:
             continue
         table, net_name, root = owner
-        if root.exists():
+        if (root / "network" / "lock").exists():  # a live root (it makes its lock before any bridge)
             if net_name != DEFAULT_NETWORK:
                 continue  # a named network lives as long as its root: its subnet is its identity
             with _lock_if_free(root / "network" / "lock") as held:
@@ -160,7 +162,7 @@ def _has_endpoints(root: Path) -> bool:
 @contextmanager
 def _lock_if_free(path: Path) -> Iterator[bool]:
     """Another root's network lock, held for the block if it was free (True), else False at once;
-    False too for a root without one (never created in another root's directory)."""
+    False too if it went meanwhile (never created in another root's directory)."""
     import fcntl
 
     try:

@@ -117,6 +117,20 @@ def engine_fixture(engine_config: EngineConfig, busybox_imported, tmp_path: Path
         _teardown(eng)
 
 
+def remove_root_bridges(config: EngineConfig) -> list[str]:
+    """Drop the bridges of a root whose test used a bridge network; those still there after it."""
+    if not config.network_dir.exists():
+        return []
+    from engine.network import endpoints as network
+
+    # A dead namespace's veth pair is deleted by the kernel's deferred netns clean-up, which a
+    # loaded machine can run seconds after the container went: wait for the bridge's ports.
+    brif = Path("/sys/class/net", config.bridge_name, "brif")
+    wait_until(lambda: not brif.is_dir() or not any(brif.iterdir()), timeout=10)
+    network.remove_bridges(config)
+    return [b for b in (config.bridge_name,) if Path("/sys/class/net", b).exists()]
+
+
 def _teardown(eng: Engine) -> None:
     from engine.container import runtime, state
     from engine.sandbox.cgroups import remove_parent
@@ -142,16 +156,7 @@ def _teardown(eng: Engine) -> None:
         except Exception:  # noqa: BLE001
             pass
     remove_parent(config)
-    bridges = []
-    if config.network_dir.exists():  # a test used a bridge network: drop this root's bridges
-        from engine.network import endpoints as network
-
-        # A dead namespace's veth pair is deleted by the kernel's deferred netns clean-up, which a
-        # loaded machine can run seconds after the container went: wait for the bridge's ports.
-        brif = Path("/sys/class/net", config.bridge_name, "brif")
-        wait_until(lambda: not brif.is_dir() or not any(brif.iterdir()), timeout=10)
-        network.remove_bridges(config)
-        bridges = [b for b in (config.bridge_name,) if Path("/sys/class/net", b).exists()]
+    bridges = remove_root_bridges(config)
     assert monitors is True, f"processes left behind: {monitors}"
     assert mounts == [], f"mounts left behind: {mounts}"
     assert groups == [], f"cgroups left behind: {groups}"

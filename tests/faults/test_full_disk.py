@@ -14,7 +14,7 @@ import pytest
 
 from tests.faults.scoreboard import one_line_error, score, stderr_escapes
 from tests.fixtures.imagebuild import build_image, client_for_test, file, tar_from_entries, upload_image
-from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401 - `engine` fixture
+from tests.test_lifecycle_support import Engine, engine_fixture, remove_root_bridges, wait_until  # noqa: F401 - `engine` fixture
 
 pytestmark = pytest.mark.root
 
@@ -25,10 +25,17 @@ def small_engine(engine_config, request: pytest.FixtureRequest) -> Iterator[Engi
     root = engine_config.root
     root.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m,mode=0710", "dockui-full", str(root)], check=True)
+    bridges: list[str] = []
     try:
-        yield request.getfixturevalue("engine")
-    finally:  # the engine fixture's teardown (containers, mounts) ran first: it was set up inside this one
+        engine = request.getfixturevalue("engine")
+        yield engine
+        # pytest ends this fixture before the engine it asked for (the last one set up goes first),
+        # so the engine's teardown finds the root unmounted and empty: this root's bridge goes here,
+        # while the network records naming it are still there.
+        bridges = remove_root_bridges(engine.config)
+    finally:
         subprocess.run(["umount", "-l", str(root)], check=False)
+    assert bridges == [], f"bridges left behind: {bridges}"
 
 
 def _fill(root: Path) -> Path:

@@ -209,3 +209,44 @@ def docker_events(service: Service, since: float, **filters: str) -> list[EventR
 
 __all__ = ["DOCKER", "EventRow", "Reply", "Service", "docker_events", "service_fixture", "stop_service",
            "wait_for_status"]
+
+
+def pty_run(argv: list[str], env: dict[str, str], keys: list[bytes], timeout: float = 20,
+            size: tuple[int, int] = (30, 100)) -> tuple[int, bytes]:
+    """`argv` on a pty of `size` rows and columns (as a user's terminal; a CLI sends it as a
+    resize), typing each of `keys` once a fresh shell prompt ends the output; its exit status and
+    everything it printed."""
+    import fcntl
+    import os
+    import re
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    output, pending = b"", list(keys)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                output += data
+            if pending and re.search(rb"# (\x1b\[[0-9;]*[A-Za-z])*$", output):  # a prompt (and ash's redraw codes)
+                os.write(master, pending.pop(0))
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=10), output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

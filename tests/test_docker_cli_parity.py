@@ -7,16 +7,14 @@ hijack.go's escape proxy, moby's exec_detach)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.service_support import DOCKER, Service, service_fixture  # noqa: F401
+from tests.service_support import DOCKER, Service, pty_run, service_fixture  # noqa: F401
 from tests.test_lifecycle_support import Engine, engine_fixture, wait_until  # noqa: F401
 
 pytestmark = pytest.mark.root
@@ -93,37 +91,6 @@ def _server_part(info: str) -> str:
     return re.sub(r"^ Runtimes: (.*)$", lambda m: " Runtimes: " + " ".join(sorted(m.group(1).split())), server, flags=re.M)
 
 
-def _pty_run(argv: list[str], env: dict[str, str], keys: list[bytes], timeout: float = 20) -> tuple[int, bytes]:
-    """`argv` on a pty (as a user's terminal), typing each of `keys` once a shell prompt shows; its
-    exit status and what it printed."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    output, pending = b"", list(keys)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                output += data
-            if pending and re.search(rb"# (\x1b\[6n)?$", output):  # a fresh prompt (and ash's cursor query)
-                os.write(master, pending.pop(0))
-            if proc.poll() is not None and not ready:
-                break
-        return proc.wait(timeout=10), output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-
-
 def _exec_events(service: Service, since: float, action: str) -> list[str]:
     """The execIDs of the container events named `action` since `since`."""
     out = service.engine.out("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
@@ -139,19 +106,19 @@ def test_exec_detach_keys_leave_the_command_running(service: Service, tmp_path: 
     since = time.time()
     ours = [*engine.argv("exec", "-it", "ex", "sh")]
     # the default keys (ctrl-p ctrl-q): the docker CLI's EscapeError, status 1; the shell runs on
-    status, out = _pty_run(ours, engine.env, [b"echo $((40+2))\r", b"\x10\x11"])
+    status, out = pty_run(ours, engine.env, [b"echo $((40+2))\r", b"\x10\x11"])
     assert status == 1 and b"42" in out and out.rstrip().endswith(b"read escape sequence"), out
-    theirs_status, theirs_out = _pty_run([DOCKER, "exec", "-it", "ex", "sh"], service.env,
+    theirs_status, theirs_out = pty_run([DOCKER, "exec", "-it", "ex", "sh"], service.env,
                                          [b"echo $((40+2))\r", b"\x10\x11"])
     assert (theirs_status, theirs_out) == (status, out)
     # --detach-keys, and the config file's detachKeys when no flag is given (a ctrl-p is then typed through)
-    status, out = _pty_run([*engine.argv("exec", "-it", "--detach-keys", "ctrl-a,x", "ex", "sh")], engine.env,
+    status, out = pty_run([*engine.argv("exec", "-it", "--detach-keys", "ctrl-a,x", "ex", "sh")], engine.env,
                            [b"echo \x10$((1+1))\r", b"\x01x"])
     assert status == 1 and b"2" in out and out.rstrip().endswith(b"read escape sequence"), out
     docker_config = tmp_path / "dockercfg"
     docker_config.mkdir()
     (docker_config / "config.json").write_text(json.dumps({"detachKeys": "ctrl-e,e"}))
-    status, out = _pty_run(ours, dict(engine.env, DOCKER_CONFIG=str(docker_config)), [b"echo ok\r", b"\x05e"])
+    status, out = pty_run(ours, dict(engine.env, DOCKER_CONFIG=str(docker_config)), [b"echo ok\r", b"\x05e"])
     assert status == 1 and out.rstrip().endswith(b"read escape sequence"), out
     bad = engine.cli("exec", "-i", "--detach-keys", "ctrl-bogus", "ex", "sh")
     assert (bad.returncode, bad.stderr.decode()) == (1, "Error: Invalid escape keys (ctrl-bogus) provided\n")

@@ -92,50 +92,13 @@ def test_docker_cli_exec_codes_stdin_and_inspect(service: Service) -> None:
 
 
 def _pty_session(service: Service, argv: list[str], keys: list[bytes], timeout: float = 20) -> tuple[int, bytes]:
-    """Run the docker CLI on a pty (as a user's terminal), typing `keys` one by one after the
-    prompt shows; its exit status and everything it printed."""
-    import os
-    import select
-    import subprocess
-    import time
-
-    from tests.service_support import DOCKER
+    """The docker CLI on a 30x100 pty (tests.service_support.pty_run), typing `keys` one by one at
+    the prompt; its exit status and everything it printed."""
+    from tests.service_support import DOCKER, pty_run
 
     if DOCKER is None:
         pytest.skip("the docker CLI is not installed")
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # the CLI sends it as a resize
-    proc = subprocess.Popen([DOCKER, *argv], stdin=slave, stdout=slave, stderr=slave, env=service.env,
-                            start_new_session=True)
-    os.close(slave)
-    output = b""
-    deadline = time.monotonic() + timeout
-    pending = list(keys)
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                output += data
-            if pending and b"# " in output.rsplit(b"\n", 1)[-1]:
-                os.write(master, pending.pop(0))
-            if proc.poll() is not None and not ready:
-                break
-        return proc.wait(timeout=10), output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
+    return pty_run([DOCKER, *argv], service.env, keys, timeout)
 
 
 def test_docker_cli_run_it_and_exec_it_through_a_pty(service: Service) -> None:

@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite_service import clean_engine, fresh_root, start_service, stop_service, teardown_root  # noqa: E402
+from suite_service import fresh_root, shut_down, start_service  # noqa: E402
 
 DEFAULT_TARGETS = ("tests/integration", "tests/acceptance")
 SUITE_TAGS = ("busybox:1.31.0-uclibc", "busybox:latest", "busybox:1.27.2", "alpine:3.10.1", "alpine:3.12", "alpine:latest")
@@ -204,13 +204,7 @@ def main(argv: list[str]) -> int:
                 shutil.copyfile(junit, os.environ["COMPOSE_JUNIT"])
         return 0
     finally:
-        if service is not None:
-            try:
-                clean_engine(host, API_VERSION)
-            except Exception as exc:  # noqa: BLE001 - still stop what we started
-                print(f"cleanup: {exc}", file=sys.stderr)
-            stop_service(service)
-        teardown_root(work)
+        shut_down(service, host, API_VERSION, work)
 
 
 if __name__ == "__main__":

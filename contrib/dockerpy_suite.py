@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite_service import clean_engine, fresh_root, start_service, stop_service, teardown_root  # noqa: E402
+from suite_service import fresh_root, shut_down, start_service  # noqa: E402
 
 IN_SCOPE = (
     "api_client_test.py", "api_container_test.py", "api_exec_test.py", "api_healthcheck_test.py",
@@ -134,15 +134,9 @@ def main(argv: list[str]) -> int:
             _print_board(_scoreboard(junit))
         return 0
     finally:
-        if service is not None:
-            try:
-                clean_engine(host, API_VERSION)
-            except Exception as exc:  # noqa: BLE001 - still stop what we started
-                print(f"cleanup: {exc}", file=sys.stderr)
-            stop_service(service)
         if registry is not None:
             registry.stop()
-        teardown_root(work)
+        shut_down(service, host, API_VERSION, work)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite_service import clean_engine, fresh_root, start_service, stop_service, teardown_root  # noqa: E402
+from suite_service import fresh_root, shut_down, start_service  # noqa: E402
 
 PACKAGES = ("container", "image", "network", "volume", "system", "build")
 FROZEN_ALIASES = ("busybox:glibc", "hello-world:frozen", "debian:bullseye-slim")
@@ -238,13 +238,7 @@ def main(argv: list[str]) -> int:
         _print_board(board, args.report)
         return 0
     finally:
-        if service is not None:
-            try:
-                clean_engine(host, "auto")
-            except Exception as exc:  # noqa: BLE001 - still stop what we started
-                print(f"cleanup: {exc}", file=sys.stderr)
-            stop_service(service)
-        teardown_root(work)
+        shut_down(service, host, "auto", work)
 
 
 if __name__ == "__main__":

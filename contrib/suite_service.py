@@ -94,6 +94,18 @@ def stop_service(service: subprocess.Popen) -> None:
         service.wait()
 
 
+def shut_down(service: subprocess.Popen | None, host: str, version: str, work: Path) -> None:
+    """The end of a run, whatever happened in it: what the suite left in the engine, the service,
+    then the root itself."""
+    if service is not None:
+        try:
+            clean_engine(host, version)
+        except Exception as exc:  # noqa: BLE001 - still stop what we started
+            print(f"cleanup: {exc}", file=sys.stderr)
+        stop_service(service)
+    teardown_root(work)
+
+
 def teardown_root(work: Path) -> None:
     """The run's bridge and cgroup parent (DOCKUI_CONFIG names them), then its files."""
     from engine.config import EngineConfig

@@ -51,7 +51,6 @@ class VolumeUsage:
 @dataclass(frozen=True)
 class DiskUsage:
     layers_size: int  # every stored layer once
-    active_layers_size: int  # the layers of images that some container uses, each once
     images: tuple[ImageUsage, ...]
     containers: tuple[ContainerUsage, ...]
     volumes: tuple[VolumeUsage, ...]
@@ -96,9 +95,7 @@ def disk_usage(config: EngineConfig) -> DiskUsage:
     )
     for info in store.unreferenced_layers():  # a killed pull's: stored, counted, reclaimable by image prune
         layer_sizes.setdefault(info.chain_id, info.size)
-    active = {c for r in images if by_image.get(r.id) for c in r.chain_ids}
-    return DiskUsage(sum(layer_sizes.values()), sum(layer_sizes[c] for c in active), image_usage,
-                     tuple(container_usage), volume_usage)
+    return DiskUsage(sum(layer_sizes.values()), image_usage, tuple(container_usage), volume_usage)
 
 
 # ---- events ---------------------------------------------------------------------------------------

@@ -90,14 +90,8 @@ class LogView(ScrollView, can_focus=True):
         view stays on the line it showed (or follows the end)."""
         first = self._line_at(int(self.scroll_y))
         self.only = text
-        self._update_size()
         self.match_total = self._count_matches()
-        if self.follow:
-            self._to_end()
-        else:
-            self.scroll_to(y=self._row_of(first), animate=False)
-        self.refresh()
-        self._changed()
+        self._relayout(first)
 
     @property
     def match_text(self) -> str:
@@ -204,6 +198,11 @@ class LogView(ScrollView, can_focus=True):
         first = self._line_at(int(self.scroll_y))
         self.wrap = on
         self.scroll_x = 0
+        self._relayout(first)
+
+    def _relayout(self, first: int) -> None:
+        """After a change of which lines show or how they wrap: rows measured again, and the view
+        back on line `first` (or at the end, following)."""
         self._update_size()
         if self.follow:
             self._to_end()

@@ -264,7 +264,7 @@ def listed_networks(record: ContainerRecord) -> dict[str, Any]:
     first start), each with every key of Docker's EndpointSettings."""
     data: dict[str, Any] = {"NetworkSettings": {"Networks": copy.deepcopy(record.network.get("Networks") or {})}}
     _network_entries(data, record)
-    return {name: {**_endpoint_entry([]), **entry} for name, entry in data["NetworkSettings"]["Networks"].items()}
+    return {name: ENDPOINT | entry for name, entry in data["NetworkSettings"]["Networks"].items()}
 
 
 def _endpoint_entry(aliases: list[str]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pytest
 
 from tests.faults.scoreboard import score
 from tests.faults.test_hostile_api import _one_line, _responsive
+from tests.fixtures.imagebuild import file, tar_from_entries
 from tests.service_support import (
     START_TIMEOUT,
     Service,
@@ -473,16 +474,7 @@ def test_hang_up_in_the_middle_of_a_pull(service: Service, registry, tmp_path: P
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            member = tarfile.TarInfo(name)
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_from_entries(file(name, data) for name, data in files.items())
 
 
 def test_json_nested_100000_deep_wherever_json_is_read(service: Service) -> None:

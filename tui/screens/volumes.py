@@ -11,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Input, Static
 
+from engine.errors import Conflict
 from engine.util.units import human_size
 from tui import keymap
 from tui.backend import Backend, VolumeView
@@ -167,10 +168,10 @@ class VolumesScreen(DataScreen):
             """The engine's refusal names the users by full ID (Docker's words); the names are added."""
             try:
                 backend.remove_volume(name)
-            except Exception as exc:
+            except Conflict as exc:  # in use
                 if not volume.used_by:
                     raise
-                raise RuntimeError(f"{exc} (used by {', '.join(volume.used_by)})") from exc
+                raise Conflict(f"{exc} (used by {', '.join(volume.used_by)})") from exc
 
         self.dockui.confirm_then(question, "Remove", f"volume {_short_name(volume)} removed", remove, volume.name)
 
